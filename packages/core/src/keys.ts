@@ -1,0 +1,18 @@
+import type { KeyAlgorithm, OaepHash, SignScheme } from './tokens/token.js';
+
+/**
+ * What the CMS layer needs from a private key. A token key (via `bindTokenKey`) and an in-process
+ * software key (PEM/PKCS#8, used by the CLI's `--key`) both implement it, so CMS code never knows
+ * where the key lives.
+ */
+export interface PrivateKeyOps {
+  readonly algorithm: KeyAlgorithm;
+  /** DER SubjectPublicKeyInfo of the public half. */
+  readonly spki: Uint8Array;
+  signDigest(scheme: SignScheme, digest: Uint8Array): Promise<Uint8Array>;
+  decryptRsaOaep(hash: OaepHash, ciphertext: Uint8Array): Promise<Uint8Array>;
+  deriveEcdh(peerSpki: Uint8Array): Promise<Uint8Array>;
+  /** OAEP hashes this key can decrypt with (token capabilities). */
+  readonly oaepHashes: readonly OaepHash[];
+  readonly signSchemes: readonly SignScheme[];
+}

@@ -1,0 +1,71 @@
+/**
+ * The token interface: the ID-card stand-in. Keys are generated inside the token and never leave it;
+ * every private-key operation (sign, RSA decrypt, ECDH) runs inside the token.
+ *
+ * Three backends implement it (see `capabilities`): in-process WebCrypto, SoftHSM2 native (the embedded
+ * default) and SoftHSM2 in a container reached over p11-kit remoting. They differ in what they can do;
+ * callers must consult {@link TokenCapabilities} and pick a variant that keeps the key in the token.
+ */
+
+export type KeyAlgorithm = 'RSA-2048' | 'RSA-3072' | 'EC-P256';
+
+/** Signature schemes, always over a SHA-256 digest computed by the caller (`signDigest`). */
+export type SignScheme = 'RSASSA-PKCS1-v1_5-SHA256' | 'RSASSA-PSS-SHA256' | 'ECDSA-SHA256';
+
+export type OaepHash = 'SHA-1' | 'SHA-256';
+
+export type TokenBackend = 'webcrypto' | 'softhsm-native' | 'softhsm-container';
+
+export interface TokenCapabilities {
+  readonly backend: TokenBackend;
+  readonly keyAlgorithms: readonly KeyAlgorithm[];
+  readonly signSchemes: readonly SignScheme[];
+  /** OAEP hashes the token's own OAEP mechanism accepts. */
+  readonly oaepHashesNative: readonly OaepHash[];
+  /**
+   * OAEP hashes `decryptRsaOaep` accepts in total. A hash missing from `oaepHashesNative` is served by a
+   * raw RSA decryption inside the token (CKM_RSA_X_509) and OAEP decoding on the host: the private key
+   * still never leaves the token.
+   */
+  readonly oaepHashes: readonly OaepHash[];
+  /** ECDH (CKM_ECDH1_DERIVE) with the token's EC keys. */
+  readonly ecdh: boolean;
+  /** Human-readable notes on what differs and why (shown in the README's capability table). */
+  readonly notes: readonly string[];
+}
+
+/** A reference to a key pair inside a token. Holds no secret. */
+export interface KeyHandle {
+  /** Token-unique id (CKA_ID in hex for PKCS#11). */
+  readonly id: string;
+  readonly label: string;
+  readonly algorithm: KeyAlgorithm;
+  /** DER SubjectPublicKeyInfo of the public half. */
+  readonly spki: Uint8Array;
+}
+
+export interface Token extends AsyncDisposable {
+  readonly label: string;
+  readonly capabilities: TokenCapabilities;
+  /** Opens a user session. Throws SsmaxError PIN_INCORRECT on a wrong PIN (no lock-out here: see Card). */
+  login(pin: string): Promise<void>;
+  logout(): Promise<void>;
+  readonly loggedIn: boolean;
+  /** Generates a non-extractable, sensitive key pair inside the token. Requires login. */
+  generateKeyPair(label: string, algorithm: KeyAlgorithm): Promise<KeyHandle>;
+  findKey(label: string): Promise<KeyHandle | undefined>;
+  listKeys(): Promise<KeyHandle[]>;
+  /**
+   * Signs a SHA-256 digest inside the token. ECDSA returns the DER `ECDSA-Sig-Value` (RFC 5480 / RFC 5753),
+   * RSA returns the raw signature block.
+   */
+  signDigest(key: KeyHandle, scheme: SignScheme, digest: Uint8Array): Promise<Uint8Array>;
+  /** RSA-OAEP (MGF1 with the same hash, empty label) decryption inside the token. */
+  decryptRsaOaep(key: KeyHandle, hash: OaepHash, ciphertext: Uint8Array): Promise<Uint8Array>;
+  /** ECDH inside the token: returns the shared secret Z (the x-coordinate), for a KDF on the host. */
+  deriveEcdh(key: KeyHandle, peerSpki: Uint8Array): Promise<Uint8Array>;
+  /** Stores a certificate object on the token (e.g. the org certificate, the user's own certificate). */
+  putCertificate(label: string, der: Uint8Array): Promise<void>;
+  getCertificate(label: string): Promise<Uint8Array | undefined>;
+  close(): Promise<void>;
+}
