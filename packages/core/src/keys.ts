@@ -9,7 +9,11 @@ export interface PrivateKeyOps {
   readonly algorithm: KeyAlgorithm;
   /** DER SubjectPublicKeyInfo of the public half. */
   readonly spki: Uint8Array;
-  signDigest(scheme: SignScheme, digest: Uint8Array): Promise<Uint8Array>;
+  /**
+   * Signs `data` (hashing it with SHA-256 first; token keys hash on the host and sign the digest inside
+   * the token). ECDSA returns the DER `ECDSA-Sig-Value`; RSA the raw signature block.
+   */
+  sign(scheme: SignScheme, data: Uint8Array): Promise<Uint8Array>;
   decryptRsaOaep(hash: OaepHash, ciphertext: Uint8Array): Promise<Uint8Array>;
   deriveEcdh(peerSpki: Uint8Array): Promise<Uint8Array>;
   /** OAEP hashes this key can decrypt with (token capabilities). */

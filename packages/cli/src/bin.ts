@@ -1,0 +1,2 @@
+process.stderr.write('ssmax: not built yet\n');
+process.exitCode = 2;

@@ -1,0 +1,59 @@
+/**
+ * Object identifiers used by the test bed. The SSMAX arc is minted once, here, under the UUID-based
+ * arc of ITU-T X.667 (2.25.<UUID as integer>), UUID 819fc4ad-5866-4c89-8818-e5ddf9f482fb.
+ * docs/PROTOCOL.md is the human-readable register of everything under it; keep the two in step.
+ */
+export const SSMAX_ARC = '2.25.172299975742873968627403492381854827259';
+
+export const SsmaxOids = {
+  /** Certificate extensions. */
+  extIdentityProofing: `${SSMAX_ARC}.1.1`,
+  extTraceId: `${SSMAX_ARC}.1.2`,
+  extOrgRole: `${SSMAX_ARC}.1.3`,
+  /** CMS content types and attributes (extended by later layers; registered in docs/PROTOCOL.md). */
+  ctManifest: `${SSMAX_ARC}.2.1`,
+  ctOrgAttestation: `${SSMAX_ARC}.2.2`,
+  attrIdentityNotice: `${SSMAX_ARC}.3.1`,
+} as const;
+
+/** Standard OIDs (RFC 5652, 5083, 5084, 8017, 5480, 5753, 3565, 5280). */
+export const Oids = {
+  // CMS content types (RFC 5652 §4-§6, RFC 5083)
+  data: '1.2.840.113549.1.7.1',
+  signedData: '1.2.840.113549.1.7.2',
+  envelopedData: '1.2.840.113549.1.7.3',
+  authEnvelopedData: '1.2.840.113549.1.9.16.1.23',
+  // Signed attributes (RFC 5652 §11, RFC 8551)
+  contentType: '1.2.840.113549.1.9.3',
+  messageDigest: '1.2.840.113549.1.9.4',
+  signingTime: '1.2.840.113549.1.9.5',
+  smimeCapabilities: '1.2.840.113549.1.9.15',
+  // Digests
+  sha1: '1.3.14.3.2.26',
+  sha256: '2.16.840.1.101.3.4.2.1',
+  sha384: '2.16.840.1.101.3.4.2.2',
+  sha512: '2.16.840.1.101.3.4.2.3',
+  // Signatures
+  rsaEncryption: '1.2.840.113549.1.1.1',
+  sha256WithRSAEncryption: '1.2.840.113549.1.1.11',
+  rsassaPss: '1.2.840.113549.1.1.10',
+  mgf1: '1.2.840.113549.1.1.8',
+  rsaesOaep: '1.2.840.113549.1.1.7',
+  pSpecified: '1.2.840.113549.1.1.9',
+  ecPublicKey: '1.2.840.10045.2.1',
+  prime256v1: '1.2.840.10045.3.1.7',
+  ecdsaWithSHA256: '1.2.840.10045.4.3.2',
+  // Content encryption (RFC 3565, RFC 5084)
+  aes256Cbc: '2.16.840.1.101.3.4.1.42',
+  aes256Gcm: '2.16.840.1.101.3.4.1.46',
+  aes128Gcm: '2.16.840.1.101.3.4.1.6',
+  aes256Wrap: '2.16.840.1.101.3.4.1.45',
+  aes128Wrap: '2.16.840.1.101.3.4.1.5',
+  // Key agreement (RFC 5753 §7.1.4, RFC 8418)
+  dhSinglePassStdDhSha256Kdf: '1.3.132.1.11.1',
+  dhSinglePassStdDhSha1Kdf: '1.3.133.16.840.63.0.2',
+  // X.509 (RFC 5280)
+  emailProtection: '1.3.6.1.5.5.7.3.4',
+  clientAuth: '1.3.6.1.5.5.7.3.2',
+  emailAddress: '1.2.840.113549.1.9.1',
+} as const;

@@ -1,0 +1,111 @@
+import * as crypto from 'node:crypto';
+import { SsmaxError } from './errors.js';
+import type { PrivateKeyOps } from './keys.js';
+import type { KeyAlgorithm, OaepHash, SignScheme } from './tokens/token.js';
+import { looksLikePem } from './pem.js';
+
+/**
+ * An in-process private key (PKCS#8 PEM/DER, or a node KeyObject) behind the same interface as a token
+ * key. Used by the CLI's `--key` and by tests that need an oracle-independent key; the test bed's cards
+ * and HSMs use token keys instead.
+ */
+export class SoftwareKey implements PrivateKeyOps {
+  readonly algorithm: KeyAlgorithm;
+  readonly spki: Uint8Array;
+  readonly oaepHashes: readonly OaepHash[] = ['SHA-1', 'SHA-256'];
+  readonly signSchemes: readonly SignScheme[];
+
+  private constructor(private readonly key: crypto.KeyObject) {
+    const t = key.asymmetricKeyType;
+    const d = key.asymmetricKeyDetails ?? {};
+    if (t === 'rsa') {
+      const bits = d.modulusLength ?? 0;
+      if (bits !== 2048 && bits !== 3072) {
+        throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot use the private key. RSA-${bits} is not supported (use 2048 or 3072 bits).`);
+      }
+      this.algorithm = bits === 2048 ? 'RSA-2048' : 'RSA-3072';
+      this.signSchemes = ['RSASSA-PKCS1-v1_5-SHA256', 'RSASSA-PSS-SHA256'];
+    } else if (t === 'ec' && d.namedCurve === 'prime256v1') {
+      this.algorithm = 'EC-P256';
+      this.signSchemes = ['ECDSA-SHA256'];
+    } else {
+      throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot use the private key. Key type ${t ?? 'unknown'} ${d.namedCurve ?? ''} is not supported (use RSA or EC P-256).`);
+    }
+    this.spki = new Uint8Array(crypto.createPublicKey(key).export({ format: 'der', type: 'spki' }));
+  }
+
+  static fromKeyObject(key: crypto.KeyObject): SoftwareKey {
+    if (key.type !== 'private') throw new SsmaxError('USAGE', 'Cannot use the key. It is not a private key.');
+    return new SoftwareKey(key);
+  }
+
+  /** Reads PKCS#8 / PKCS#1 / SEC1 keys in PEM or DER. */
+  static fromBytes(bytes: Uint8Array, passphrase?: string): SoftwareKey {
+    try {
+      const key = looksLikePem(bytes)
+        ? crypto.createPrivateKey({ key: Buffer.from(bytes).toString('latin1'), format: 'pem', ...(passphrase ? { passphrase } : {}) })
+        : crypto.createPrivateKey({ key: Buffer.from(bytes), format: 'der', type: 'pkcs8', ...(passphrase ? { passphrase } : {}) });
+      return new SoftwareKey(key);
+    } catch (cause) {
+      if (cause instanceof SsmaxError) throw cause;
+      throw new SsmaxError('MALFORMED_PEM', 'Cannot read the private key. It is not a PKCS#8, PKCS#1 or SEC1 key in PEM or DER.', { cause });
+    }
+  }
+
+  static generate(algorithm: KeyAlgorithm): SoftwareKey {
+    const { privateKey } =
+      algorithm === 'EC-P256'
+        ? crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' })
+        : crypto.generateKeyPairSync('rsa', { modulusLength: algorithm === 'RSA-2048' ? 2048 : 3072 });
+    return new SoftwareKey(privateKey);
+  }
+
+  /** PKCS#8 PEM, for handing to openssl in interop tests. */
+  exportPkcs8Pem(): string {
+    return this.key.export({ format: 'pem', type: 'pkcs8' }).toString();
+  }
+
+  async sign(scheme: SignScheme, data: Uint8Array): Promise<Uint8Array> {
+    if (!this.signSchemes.includes(scheme)) {
+      throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot sign with ${scheme}. The key is ${this.algorithm}.`);
+    }
+    const opts: crypto.SignKeyObjectInput = { key: this.key };
+    if (scheme === 'RSASSA-PSS-SHA256') {
+      // RFC 8017 §9.1 with SHA-256, MGF1-SHA-256 and a 32-byte salt (RFC 4056 §3.1 recommends salt = hash length).
+      opts.padding = crypto.constants.RSA_PKCS1_PSS_PADDING;
+      opts.saltLength = 32;
+    } else if (scheme === 'ECDSA-SHA256') {
+      opts.dsaEncoding = 'der';
+    }
+    return new Uint8Array(crypto.sign('sha256', data, opts));
+  }
+
+  async decryptRsaOaep(hash: OaepHash, ciphertext: Uint8Array): Promise<Uint8Array> {
+    if (!this.algorithm.startsWith('RSA')) {
+      throw new SsmaxError('UNSUPPORTED_ALGORITHM', 'Cannot decrypt with RSA-OAEP. The key is not an RSA key.');
+    }
+    try {
+      return new Uint8Array(
+        crypto.privateDecrypt(
+          { key: this.key, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hash === 'SHA-1' ? 'sha1' : 'sha256' },
+          ciphertext,
+        ),
+      );
+    } catch (cause) {
+      throw new SsmaxError('DECRYPT_FAILED', 'Cannot decrypt the content-encryption key. RSA-OAEP decoding failed (wrong key or corrupted input).', { cause });
+    }
+  }
+
+  async deriveEcdh(peerSpki: Uint8Array): Promise<Uint8Array> {
+    if (this.algorithm !== 'EC-P256') {
+      throw new SsmaxError('UNSUPPORTED_ALGORITHM', 'Cannot run ECDH. The key is not an EC P-256 key.');
+    }
+    let peer: crypto.KeyObject;
+    try {
+      peer = crypto.createPublicKey({ key: Buffer.from(peerSpki), format: 'der', type: 'spki' });
+    } catch (cause) {
+      throw new SsmaxError('MALFORMED_DER', 'Cannot run ECDH. The peer public key is not a valid SubjectPublicKeyInfo.', { cause });
+    }
+    return new Uint8Array(crypto.diffieHellman({ privateKey: this.key, publicKey: peer }));
+  }
+}

@@ -1,0 +1,26 @@
+import { defineConfig } from 'vitest/config';
+import { fileURLToPath } from 'node:url';
+
+const pkg = (name: string) => fileURLToPath(new URL(`./packages/${name}/src/index.ts`, import.meta.url));
+
+export default defineConfig({
+  resolve: {
+    // Tests run against the sources, so a package's tests never wait for another package's build.
+    alias: {
+      '@ssmax/core': pkg('core'),
+      '@ssmax/sim-net': pkg('sim-net'),
+      '@ssmax/sim-registry': pkg('sim-registry'),
+      '@ssmax/sim-org': pkg('sim-org'),
+      '@ssmax/sim-attacker': pkg('sim-attacker'),
+      '@ssmax/world': pkg('world'),
+    },
+  },
+  test: {
+    include: ['packages/*/src/**/*.test.ts', 'tests/**/*.test.ts', 'scenarios/**/*.test.ts', 'bench/**/*.test.ts'],
+    // Native PKCS#11 modules and child processes are happier in forked workers than in threads.
+    pool: 'forks',
+    testTimeout: 60_000,
+    hookTimeout: 180_000,
+    reporters: ['default'],
+  },
+});
