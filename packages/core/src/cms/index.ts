@@ -1,1 +1,2 @@
-export {};
+export * from './signed/index.js';
+export * from './enveloped/index.js';
