@@ -1,1 +1,20 @@
-export {};
+export { DEFAULT_MIME_LIMITS, canonicalizeLineEndings, isCanonicalCrlf } from './mime-bytes.js';
+export type { MimeLimits } from './mime-bytes.js';
+export { getHeader, decodeEncodedWords, parseParameterizedHeader } from './mime-headers.js';
+export type { MimeHeader, MimeContentType } from './mime-headers.js';
+export { splitMultipart, isValidBoundary } from './multipart.js';
+export type { MultipartSplit } from './multipart.js';
+export { buildMimeEntity, parseMimeEntity, collectAttachments, findTextBody, makeBoundary } from './mime-entity.js';
+export type { MimePart, MimeAttachment, MimeAttachmentInput, BuildMimeEntityOptions } from './mime-entity.js';
+export { buildMultipartSigned, buildPkcs7Mime, parseSmime, canonicalizeMimeEntity } from './smime-message.js';
+export type {
+  SmimeType,
+  BuildableSmimeType,
+  Micalg,
+  OuterHeaders,
+  BuildMultipartSignedOptions,
+  BuildPkcs7MimeOptions,
+  ParsedSmime,
+} from './smime-message.js';
+export { detectCmsInput } from './detect-cms-input.js';
+export type { DetectedCmsInput } from './detect-cms-input.js';
