@@ -24,6 +24,7 @@ export const ErrorCodes = {
   MALFORMED_CMS: 'malformed',
   MALFORMED_CERTIFICATE: 'malformed',
   MALFORMED_CONFIG: 'malformed',
+  MALFORMED_ZIP: 'malformed',
   LIMIT_EXCEEDED: 'malformed',
   UNSUPPORTED_ALGORITHM: 'usage',
   UNSUPPORTED_CONTENT_TYPE: 'usage',

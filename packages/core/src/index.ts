@@ -8,3 +8,4 @@ export * from './tokens/index.js';
 export * from './x509/index.js';
 export * from './cms/index.js';
 export * from './smime/index.js';
+export * from './zip/index.js';

@@ -1,0 +1,239 @@
+import { inflateRawSync } from 'node:zlib';
+import { crc32 } from './crc32.js';
+import { ZipCryptoKeys } from './zipcrypto.js';
+import { SsmaxError } from '../errors.js';
+
+/** Bounds that keep a hostile archive (zip bomb, huge central directory) from exhausting memory. */
+export interface ZipLimits {
+  /** Most entries read from the central directory. Default 4096. */
+  maxEntries: number;
+  /** Largest uncompressed entry, enforced while inflating. Default 32 MiB. */
+  maxEntryBytes: number;
+  /** Largest sum of uncompressed bytes read from one archive. Default 128 MiB. */
+  maxTotalBytes: number;
+}
+
+export const DEFAULT_ZIP_LIMITS: ZipLimits = {
+  maxEntries: 4096,
+  maxEntryBytes: 32 * 1024 * 1024,
+  maxTotalBytes: 128 * 1024 * 1024,
+};
+
+/**
+ * How an entry is encrypted: `zipcrypto` (APPNOTE 6.1, general-purpose bit 0), `aes` (WinZip AE-x:
+ * method 99 / extra field 0x9901), `strong` (bit 6, PKWARE strong encryption), or `none`.
+ */
+export type ZipEncryption = 'none' | 'zipcrypto' | 'aes' | 'strong';
+
+export interface ZipEntry {
+  readonly name: string;
+  readonly isDirectory: boolean;
+  /** Compression method number (0 stored, 8 deflate, 99 AES wrapper, others unsupported). */
+  readonly method: number;
+  readonly centralFlags: number;
+  readonly localFlags: number;
+  /** True when bit 0 is set in the local header OR the central directory (they may disagree on purpose). */
+  readonly encrypted: boolean;
+  readonly encryption: ZipEncryption;
+  readonly crc32: number;
+  readonly compressedSize: number;
+  readonly uncompressedSize: number;
+  readonly localHeaderOffset: number;
+}
+
+export interface ZipArchive {
+  readonly entries: readonly ZipEntry[];
+  /** Uncompressed bytes of an entry; decrypts ZipCrypto when `password` is given. Checks size and CRC. */
+  read(entry: ZipEntry, options?: { password?: string | Uint8Array }): Uint8Array;
+}
+
+const SIG_LOCAL = 0x04034b50;
+const SIG_CENTRAL = 0x02014b50;
+const SIG_EOCD = 0x06054b50;
+
+/** True when the bytes start like a ZIP archive (local header, or the end record of an empty archive). */
+export function looksLikeZip(bytes: Uint8Array): boolean {
+  if (bytes.length < 4) return false;
+  const sig = (bytes[0]! | (bytes[1]! << 8) | (bytes[2]! << 16) | (bytes[3]! << 24)) >>> 0;
+  return sig === SIG_LOCAL || sig === SIG_EOCD;
+}
+
+function malformed(reason: string, details?: Record<string, unknown>): SsmaxError {
+  return new SsmaxError('MALFORMED_ZIP', `Cannot read ZIP archive. ${reason}`, details ? { details } : {});
+}
+
+function decodeName(raw: Uint8Array, utf8Flag: boolean): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(raw);
+  } catch {
+    // APPNOTE Appendix D: without bit 11 names are CP437; Japanese archivers write Shift_JIS instead.
+    if (utf8Flag) throw malformed('An entry name is flagged UTF-8 but is not valid UTF-8.');
+    try {
+      return new TextDecoder('shift_jis', { fatal: true }).decode(raw);
+    } catch {
+      return new TextDecoder('latin1').decode(raw);
+    }
+  }
+}
+
+function hasExtraField(extra: Uint8Array, id: number): boolean {
+  const v = new DataView(extra.buffer, extra.byteOffset, extra.byteLength);
+  for (let i = 0; i + 4 <= extra.length; ) {
+    const hid = v.getUint16(i, true);
+    const size = v.getUint16(i + 2, true);
+    if (hid === id) return true;
+    i += 4 + size;
+  }
+  return false;
+}
+
+/**
+ * Parses a ZIP archive from its central directory (APPNOTE 4.3.16) and cross-checks each local header
+ * (4.3.7). Only stored and deflated entries can be read; encrypted entries are reported, not guessed.
+ * Throws `MALFORMED_ZIP` for structural errors and `LIMIT_EXCEEDED` for archives beyond `limits`.
+ */
+export function readZip(bytes: Uint8Array, limits: Partial<ZipLimits> = {}): ZipArchive {
+  const lim = { ...DEFAULT_ZIP_LIMITS, ...limits };
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  // APPNOTE 4.3.16: the end record is last, followed only by a comment of at most 65535 bytes.
+  let eocd = -1;
+  for (let i = bytes.length - 22; i >= 0 && i >= bytes.length - 22 - 0xffff; i--) {
+    if (view.getUint32(i, true) === SIG_EOCD) {
+      eocd = i;
+      break;
+    }
+  }
+  if (eocd < 0) throw malformed('No end of central directory record.');
+  const total = view.getUint16(eocd + 10, true);
+  const cdSize = view.getUint32(eocd + 12, true);
+  const cdOffset = view.getUint32(eocd + 16, true);
+  if (total === 0xffff || cdSize === 0xffffffff || cdOffset === 0xffffffff) {
+    throw new SsmaxError('UNSUPPORTED_CONTENT_TYPE', 'Cannot read ZIP archive. ZIP64 archives are not supported.');
+  }
+  if (total > lim.maxEntries) {
+    throw new SsmaxError('LIMIT_EXCEEDED', `Cannot read ZIP archive. It has ${total} entries, more than ${lim.maxEntries}.`);
+  }
+  if (cdOffset + cdSize > eocd) throw malformed('Central directory lies outside the archive.');
+
+  const entries: ZipEntry[] = [];
+  let p = cdOffset;
+  for (let n = 0; n < total; n++) {
+    if (p + 46 > eocd || view.getUint32(p, true) !== SIG_CENTRAL) throw malformed(`Central directory entry ${n} is damaged.`);
+    const centralFlags = view.getUint16(p + 8, true);
+    const method = view.getUint16(p + 10, true);
+    const crc = view.getUint32(p + 16, true);
+    const compressedSize = view.getUint32(p + 20, true);
+    const uncompressedSize = view.getUint32(p + 24, true);
+    const nameLen = view.getUint16(p + 28, true);
+    const extraLen = view.getUint16(p + 30, true);
+    const commentLen = view.getUint16(p + 32, true);
+    const localHeaderOffset = view.getUint32(p + 42, true);
+    const nameRaw = bytes.subarray(p + 46, p + 46 + nameLen);
+    const centralExtra = bytes.subarray(p + 46 + nameLen, p + 46 + nameLen + extraLen);
+    p += 46 + nameLen + extraLen + commentLen;
+    if (p > eocd) throw malformed(`Central directory entry ${n} runs past the directory.`);
+
+    if (localHeaderOffset + 30 > bytes.length || view.getUint32(localHeaderOffset, true) !== SIG_LOCAL) {
+      throw malformed(`Local header of entry ${n} is missing.`, { offset: localHeaderOffset });
+    }
+    const localFlags = view.getUint16(localHeaderOffset + 6, true);
+    const localTime = view.getUint16(localHeaderOffset + 10, true);
+    const localMethod = view.getUint16(localHeaderOffset + 8, true);
+    const localNameLen = view.getUint16(localHeaderOffset + 26, true);
+    const localExtraLen = view.getUint16(localHeaderOffset + 28, true);
+    const localExtra = bytes.subarray(
+      localHeaderOffset + 30 + localNameLen,
+      localHeaderOffset + 30 + localNameLen + localExtraLen,
+    );
+    const dataStart = localHeaderOffset + 30 + localNameLen + localExtraLen;
+    if (dataStart + compressedSize > bytes.length) throw malformed(`Data of entry ${n} runs past the archive.`);
+
+    const encrypted = ((centralFlags | localFlags) & 1) === 1;
+    // WinZip AE-x (AES) marks entries with method 99 and extra field 0x9901; the flag bit 0 is set too,
+    // but we do not rely on it: a header that hides bit 0 must still count as encrypted.
+    const aes = method === 99 || localMethod === 99 || hasExtraField(centralExtra, 0x9901) || hasExtraField(localExtra, 0x9901);
+    const strong = ((centralFlags | localFlags) & 0x40) !== 0;
+    const encryption: ZipEncryption = aes ? 'aes' : strong ? 'strong' : encrypted ? 'zipcrypto' : 'none';
+    const name = decodeName(nameRaw, (centralFlags & 0x0800) !== 0);
+    entries.push(
+      Object.freeze({
+        name,
+        isDirectory: name.endsWith('/'),
+        method,
+        centralFlags,
+        localFlags,
+        encrypted: encryption !== 'none',
+        encryption,
+        crc32: crc,
+        compressedSize,
+        uncompressedSize,
+        localHeaderOffset,
+        dataStart,
+        localTime,
+      }),
+    );
+  }
+
+  let totalRead = 0;
+  return {
+    entries,
+    read(entry, options = {}) {
+      const e = entry as ZipEntry & { dataStart?: number; localTime?: number };
+      if (e.dataStart === undefined || !entries.includes(entry)) {
+        throw new SsmaxError('USAGE', 'Cannot read ZIP entry. The entry does not belong to this archive.');
+      }
+      if (e.uncompressedSize > lim.maxEntryBytes) {
+        throw new SsmaxError('LIMIT_EXCEEDED', `Cannot read ZIP entry "${e.name}". It declares ${e.uncompressedSize} bytes, more than ${lim.maxEntryBytes}.`);
+      }
+      let data = bytes.subarray(e.dataStart, e.dataStart + e.compressedSize);
+      if (e.encryption === 'aes' || e.encryption === 'strong') {
+        throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot read ZIP entry "${e.name}". ${e.encryption} encryption is not supported.`);
+      }
+      if (e.encrypted) {
+        if (options.password === undefined) {
+          throw new SsmaxError('DECRYPT_FAILED', `Cannot read ZIP entry "${e.name}". It is encrypted and no password was given.`);
+        }
+        if (data.length < 12) throw malformed(`Encrypted entry "${e.name}" is shorter than its encryption header.`);
+        const pw = typeof options.password === 'string' ? new TextEncoder().encode(options.password) : options.password;
+        const plain = new ZipCryptoKeys(pw).decrypt(data);
+        // APPNOTE 6.1.6: the last header byte is the CRC's high byte, or with a data descriptor (bit 3)
+        // the high byte of the DOS time — only a 1-in-256 password check; the CRC below does the rest.
+        const check = (e.localFlags & 0x08) !== 0 ? ((e.localTime ?? 0) >>> 8) & 0xff : e.crc32 >>> 24;
+        if (plain[11] !== check) {
+          throw new SsmaxError('DECRYPT_FAILED', `Cannot read ZIP entry "${e.name}". The password is wrong.`);
+        }
+        data = plain.subarray(12);
+      }
+      let out: Uint8Array;
+      if (e.method === 0) {
+        out = data;
+      } else if (e.method === 8) {
+        try {
+          // maxOutputLength stops a zip bomb while inflating, before the memory is spent.
+          out = new Uint8Array(inflateRawSync(data, { maxOutputLength: Math.max(1, Math.min(e.uncompressedSize + 1, lim.maxEntryBytes, lim.maxTotalBytes - totalRead)) }));
+        } catch (err) {
+          if (err instanceof RangeError || (err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
+            throw new SsmaxError('LIMIT_EXCEEDED', `Cannot read ZIP entry "${e.name}". It inflates beyond the size limit.`, { cause: err });
+          }
+          if (e.encrypted) throw new SsmaxError('DECRYPT_FAILED', `Cannot read ZIP entry "${e.name}". The password is wrong (bad deflate data).`);
+          throw malformed(`Entry "${e.name}" is not valid deflate data.`);
+        }
+      } else {
+        throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot read ZIP entry "${e.name}". Compression method ${e.method} is not supported.`);
+      }
+      if (out.length !== e.uncompressedSize && e.encrypted) {
+        throw new SsmaxError('DECRYPT_FAILED', `Cannot read ZIP entry "${e.name}". The password is wrong (size mismatch).`);
+      }
+      if (out.length !== e.uncompressedSize) throw malformed(`Entry "${e.name}" has ${out.length} bytes, the directory says ${e.uncompressedSize}.`);
+      if (crc32(out) !== e.crc32) {
+        // A wrong password passes the 1-byte check 1 time in 256; the CRC then catches it.
+        throw e.encrypted
+          ? new SsmaxError('DECRYPT_FAILED', `Cannot read ZIP entry "${e.name}". The password is wrong (CRC mismatch).`)
+          : malformed(`Entry "${e.name}" fails its CRC-32 check.`);
+      }
+      totalRead += out.length;
+      if (totalRead > lim.maxTotalBytes) throw new SsmaxError('LIMIT_EXCEEDED', 'Cannot read ZIP archive. Total uncompressed size exceeds the limit.');
+      return out;
+    },
+  };
+}
