@@ -1,0 +1,154 @@
+/**
+ * EnvelopedData (RFC 5652 §6) with AES-256-CBC (RFC 3565) and AuthEnvelopedData (RFC 5083) with
+ * AES-256-GCM (RFC 5084), written as a stream: the DER framing is computed from the content length up
+ * front (GCM: ciphertext length = plaintext length; CBC: PKCS#7-padded length, RFC 5652 §6.3), so the
+ * ciphertext goes from node:crypto straight to the sink. When the length is not known in advance the
+ * writer falls back to BER indefinite lengths with one OCTET STRING segment per cipher output chunk
+ * (X.690 §8.7.3), as openssl's `-stream` does.
+ */
+import * as crypto from 'node:crypto';
+import { SsmaxError } from '../../errors.js';
+import { Oids } from '../../oids.js';
+import type { ByteInput } from './ber-stream-reader.js';
+import { MemorySink, type CommitSink } from './commit-sink.js';
+import { algId, concat, encodeOid, header, octets, seq, setOf, smallInteger } from './der.js';
+import { parseRecipientCertificate } from './recipient-certificate.js';
+import { buildRecipientInfo, type RandomSource } from './recipient-info.js';
+
+export type ContentCipher = 'aes-256-gcm' | 'aes-256-cbc';
+
+export interface EncryptOptions {
+  /** DER X.509 certificates of the recipients (RSA → KeyTransRecipientInfo, EC P-256 → KeyAgreeRecipientInfo). */
+  readonly recipients: readonly Uint8Array[];
+  /** Default 'aes-256-gcm' (AuthEnvelopedData); 'aes-256-cbc' makes EnvelopedData. */
+  readonly cipher?: ContentCipher;
+  /** Source of the content-encryption key, IV/nonce and ephemeral EC keys. Default: node CSPRNG. RSA-OAEP seeds always come from node's CSPRNG. */
+  readonly random?: RandomSource;
+  /** Inner content type OID; default id-data. */
+  readonly contentType?: string;
+  /**
+   * AuthEnvelopedData only: DER `SET OF Attribute` to authenticate as authAttrs (RFC 5083 §2.1). The
+   * caller is responsible for including the content-type attribute RFC 5083 requires.
+   */
+  readonly authAttributes?: Uint8Array;
+}
+
+export interface EncryptStreamOptions extends EncryptOptions {
+  /** Plaintext length if known: enables DER output. Without it, the output is BER (indefinite lengths). */
+  readonly contentLength?: number;
+}
+
+const defaultRandom: RandomSource = (n) => new Uint8Array(crypto.randomBytes(n));
+
+/** Incremental writer: `head` first, then `update` per plaintext chunk, then `final`. */
+export interface EnvelopeWriter {
+  readonly head: readonly Uint8Array[];
+  update(plaintext: Uint8Array): readonly Uint8Array[];
+  final(): readonly Uint8Array[];
+}
+
+const EOC = Uint8Array.of(0, 0);
+
+export function createEnvelopeWriter(opts: EncryptStreamOptions): EnvelopeWriter {
+  const cipherName = opts.cipher ?? 'aes-256-gcm';
+  if (cipherName !== 'aes-256-gcm' && cipherName !== 'aes-256-cbc') {
+    throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot encrypt the content. Cipher ${String(cipherName)} is not supported.`);
+  }
+  if (opts.recipients.length === 0) throw new SsmaxError('USAGE', 'Cannot encrypt the content. No recipient was given.');
+  const gcm = cipherName === 'aes-256-gcm';
+  if (opts.authAttributes && (!gcm || opts.authAttributes[0] !== 0x31)) {
+    throw new SsmaxError('USAGE', 'Cannot encrypt the content. authAttributes must be a DER SET OF Attribute and need AES-GCM.');
+  }
+  const { contentLength } = opts;
+  if (contentLength !== undefined && (!Number.isSafeInteger(contentLength) || contentLength < 0)) {
+    throw new SsmaxError('USAGE', `Cannot encrypt the content. ${contentLength} is not a content length.`);
+  }
+  const random = opts.random ?? defaultRandom;
+  const cek = random(32);
+  const iv = random(gcm ? 12 : 16);
+  if (cek.byteLength !== 32 || iv.byteLength !== (gcm ? 12 : 16)) throw new SsmaxError('USAGE', 'Cannot encrypt the content. The random source returned the wrong number of bytes.');
+
+  const ris = opts.recipients.map((der) => buildRecipientInfo(parseRecipientCertificate(der), cek, random));
+  // RFC 5652 §6.1: version 2 as soon as any RecipientInfo is not version 0; RFC 5083 §2.1: always 0.
+  const version = smallInteger(gcm || ris.every((r) => r.version === 0) ? 0 : 2);
+  const recipientInfos = setOf(ris.map((r) => r.der));
+  const contentTypeOid = encodeOid(opts.contentType ?? Oids.data);
+  // RFC 3565 §4.1 (IV as OCTET STRING) / RFC 5084 §3.2 (GCMParameters with a 16-byte ICV).
+  const encAlg = gcm ? algId(Oids.aes256Gcm, seq(octets(iv), smallInteger(16))) : algId(Oids.aes256Cbc, octets(iv));
+
+  const cipher = gcm
+    ? crypto.createCipheriv('aes-256-gcm', cek, iv, { authTagLength: 16 })
+    : crypto.createCipheriv('aes-256-cbc', cek, iv);
+  cek.fill(0);
+  if (opts.authAttributes) (cipher as crypto.CipherGCM).setAAD(opts.authAttributes);
+  // RFC 5083 §2.1: authAttrs are [1] IMPLICIT in the message but authenticated with the SET OF tag.
+  const authAttrsImplicit = opts.authAttributes ? concat([Uint8Array.of(0xa1), opts.authAttributes.subarray(1)]) : undefined;
+  const macLen = gcm ? 2 + 16 : 0;
+  const outerOid = encodeOid(gcm ? Oids.authEnvelopedData : Oids.envelopedData);
+
+  let seen = 0;
+  const ber = contentLength === undefined;
+  let head: Uint8Array[];
+  if (!ber) {
+    const ctLen = gcm ? contentLength : (Math.floor(contentLength / 16) + 1) * 16;
+    const eciPrefix = concat([contentTypeOid, encAlg, header(0x80, ctLen)]);
+    const eciLen = eciPrefix.byteLength + ctLen;
+    const eciHeader = header(0x30, eciLen);
+    const bodyLen = version.byteLength + recipientInfos.byteLength + eciHeader.byteLength + eciLen + (authAttrsImplicit?.byteLength ?? 0) + macLen;
+    const envHeader = header(0x30, bodyLen);
+    const ctxLen = envHeader.byteLength + bodyLen;
+    const ctxHeader = header(0xa0, ctxLen);
+    const ciHeader = header(0x30, outerOid.byteLength + ctxHeader.byteLength + ctxLen);
+    head = [ciHeader, outerOid, ctxHeader, envHeader, version, recipientInfos, eciHeader, eciPrefix];
+  } else {
+    const indef = (tag: number): Uint8Array => Uint8Array.of(tag, 0x80);
+    head = [indef(0x30), outerOid, indef(0xa0), indef(0x30), version, recipientInfos, indef(0x30), contentTypeOid, encAlg, indef(0xa0)];
+  }
+
+  const frame = (out: Buffer): Uint8Array[] => (out.byteLength === 0 ? [] : ber ? [header(0x04, out.byteLength), out] : [out]);
+  return {
+    head,
+    update(plaintext) {
+      seen += plaintext.byteLength;
+      if (contentLength !== undefined && seen > contentLength) {
+        throw new SsmaxError('USAGE', `Cannot encrypt the content. It is longer than the declared ${contentLength} bytes.`);
+      }
+      return frame(cipher.update(plaintext));
+    },
+    final() {
+      if (contentLength !== undefined && seen !== contentLength) {
+        throw new SsmaxError('USAGE', `Cannot encrypt the content. It is ${seen} bytes, not the declared ${contentLength}.`);
+      }
+      const out = [...frame(cipher.final())];
+      if (ber) out.push(EOC, EOC); // [0] encryptedContent, EncryptedContentInfo
+      if (authAttrsImplicit) out.push(authAttrsImplicit);
+      if (gcm) out.push(octets((cipher as crypto.CipherGCM).getAuthTag()));
+      if (ber) out.push(EOC, EOC, EOC); // Enveloped/AuthEnvelopedData, [0] content, ContentInfo
+      return out;
+    },
+  };
+}
+
+/**
+ * Encrypts a plaintext stream into a ContentInfo written to `sink`, committing it at the end (aborting
+ * the sink on any error).
+ */
+export async function encryptStream(plaintext: ByteInput, sink: CommitSink, opts: EncryptStreamOptions): Promise<void> {
+  try {
+    const w = createEnvelopeWriter(opts);
+    for (const p of w.head) await sink.write(p);
+    for await (const chunk of plaintext) for (const p of w.update(chunk)) await sink.write(p);
+    for (const p of w.final()) await sink.write(p);
+  } catch (e) {
+    await sink.abort();
+    throw e;
+  }
+  await sink.commit();
+}
+
+/** Encrypts `content` to every recipient; returns the DER ContentInfo (AuthEnvelopedData or EnvelopedData). */
+export async function encryptContent(content: Uint8Array, opts: EncryptOptions): Promise<Uint8Array> {
+  const sink = new MemorySink();
+  await encryptStream([content], sink, { ...opts, contentLength: content.byteLength });
+  return sink.result();
+}
