@@ -32,6 +32,31 @@ export interface TokenCapabilities {
   readonly ecdh: boolean;
   /** Human-readable notes on what differs and why (shown in the README's capability table). */
   readonly notes: readonly string[];
+  /**
+   * What the token signs. 'digest' (the default when absent): a SHA-256 digest computed by the host,
+   * via `signDigest`. 'data': the token hashes the data itself, via `signData` (WebCrypto cannot sign a
+   * bare digest).
+   */
+  readonly signInput?: 'digest' | 'data';
+  /**
+   * Where the private key lives: 'token' (a PKCS#11 token: sensitive, never extractable, the host only
+   * ever holds handles) or 'process' (in this process's memory behind non-extractable CryptoKey handles).
+   */
+  readonly keyStorage?: 'token' | 'process';
+  /** Whether the token itself locks the user PIN after repeated failures (SoftHSM2 2.6.1 never does; see Card). */
+  readonly pinLockout?: boolean;
+}
+
+/** Protection attributes of a private key, for audits and tests. Never carries key material. */
+export interface PrivateKeyAudit {
+  readonly sensitive: boolean;
+  readonly extractable: boolean;
+  /** CKA_ALWAYS_SENSITIVE: the key was sensitive from the moment it was generated. */
+  readonly alwaysSensitive: boolean;
+  /** CKA_NEVER_EXTRACTABLE: the key was never extractable. */
+  readonly neverExtractable: boolean;
+  /** True when an attempt to read the secret value (CKA_VALUE / CKA_PRIVATE_EXPONENT / pkcs8 export) was refused. */
+  readonly valueReadRefused: boolean;
 }
 
 /** A reference to a key pair inside a token. Holds no secret. */
@@ -68,4 +93,16 @@ export interface Token extends AsyncDisposable {
   putCertificate(label: string, der: Uint8Array): Promise<void>;
   getCertificate(label: string): Promise<Uint8Array | undefined>;
   close(): Promise<void>;
+  /**
+   * Signs `data`, hashing it with SHA-256 inside the token. Present on tokens whose
+   * `capabilities.signInput` is 'data'.
+   */
+  signData?(key: KeyHandle, scheme: SignScheme, data: Uint8Array): Promise<Uint8Array>;
+  /**
+   * The issuer's reset: authenticates with the SO PIN and sets a new user PIN (PKCS#11: C_Login as
+   * CKU_SO + C_InitPIN). Throws PIN_INCORRECT on a wrong SO PIN. Leaves the token logged out.
+   */
+  resetUserPin?(soPin: string, newUserPin: string): Promise<void>;
+  /** Reads a private key's protection attributes and tries (expecting refusal) to read its value. */
+  auditPrivateKey?(key: KeyHandle): Promise<PrivateKeyAudit>;
 }
