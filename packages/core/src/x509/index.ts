@@ -1,1 +1,33 @@
-export {};
+export { parseCertificate, KeyUsageNames } from './certificate-info.js';
+export type { CertificateInfo, KeyUsageName, BasicConstraints, ExtensionSummary, PublicKeyType } from './certificate-info.js';
+export type { NameSpec, NameAttribute } from './names.js';
+export { issueRootCertificate, issueOrgCertificate, issueOrgKmsCertificate, issueUserCertificate, keyIdentifier, orgMailDomain } from './issue.js';
+export type {
+  CertificateIssuer,
+
+  IssueRootOptions,
+  IssueOrgOptions,
+  IssueOrgKmsOptions,
+  IssueUserOptions,
+  KmsPurpose,
+  UserCertificateUsage,
+} from './issue.js';
+export { issueCrl, parseCrl, CrlReasons } from './crl.js';
+export type { CrlInfo, CrlReason, IssueCrlOptions, RevokedEntry } from './crl.js';
+export { validateChain } from './validate-chain.js';
+export type { ChainValidationOptions, ChainValidationResult, ChainVerdictCode, RevocationPolicy } from './validate-chain.js';
+export {
+  IdentityProofingMethods,
+  encodeIdentityProofing,
+  decodeIdentityProofing,
+  newTraceId,
+  encodeTraceId,
+  decodeTraceId,
+  TRACE_ID_LENGTH,
+  OrgKinds,
+  encodeOrgRole,
+  decodeOrgRole,
+} from './ssmax-extensions.js';
+export type { IdentityProofing, IdentityProofingMethod, OrgKind, OrgRole } from './ssmax-extensions.js';
+export type { SignatureAlgorithm } from './signature-algorithms.js';
+export { X509Oids } from './x509-oids.js';

@@ -1,0 +1,110 @@
+/**
+ * X.501 Names: building them for issuance and reading them as RFC 4514 strings.
+ */
+import type * as asn1js from 'asn1js';
+import { Oids } from '../oids.js';
+import { SsmaxError } from '../errors.js';
+import type { DerReader } from './der-reader.js';
+import { isPrintable, oid, printableString, seq, setOf, utf8String } from './der-writer.js';
+import { X509Oids } from './x509-oids.js';
+
+/** A subject name to issue: single-valued RDNs, encoded most general first (C, O, OU, CN). */
+export interface NameSpec {
+  /** Two-letter country code (ISO 3166). */
+  readonly C?: string;
+  readonly O?: string;
+  readonly OU?: string;
+  readonly CN?: string;
+}
+
+const ORDER: readonly (keyof NameSpec)[] = ['C', 'O', 'OU', 'CN'];
+const SPEC_OIDS: Record<keyof NameSpec, string> = {
+  C: X509Oids.countryName,
+  O: X509Oids.organizationName,
+  OU: X509Oids.organizationalUnitName,
+  CN: X509Oids.commonName,
+};
+
+/** DER of the Name (RFC 5280 §4.1.2.4: PrintableString for C, UTF8String otherwise). */
+export function encodeName(spec: NameSpec): Uint8Array {
+  const rdns: Uint8Array[] = [];
+  for (const key of ORDER) {
+    const value = spec[key];
+    if (value === undefined) continue;
+    if (value.length === 0 || value.length > 64) throw new SsmaxError('USAGE', `Cannot encode the name. ${key} must be 1..64 characters (RFC 5280 Appendix A upper bounds).`);
+    if (key === 'C' && !(value.length === 2 && isPrintable(value))) throw new SsmaxError('USAGE', `Cannot encode the name. C must be a two-letter country code, not "${value}".`);
+    rdns.push(setOf(seq(oid(SPEC_OIDS[key]), key === 'C' ? printableString(value) : utf8String(value))));
+  }
+  if (rdns.length === 0) throw new SsmaxError('USAGE', 'Cannot encode the name. It has no attributes.');
+  return seq(...rdns);
+}
+
+const SHORT_NAMES: Record<string, string> = {
+  [X509Oids.commonName]: 'CN',
+  [X509Oids.countryName]: 'C',
+  [X509Oids.localityName]: 'L',
+  [X509Oids.stateOrProvinceName]: 'ST',
+  [X509Oids.organizationName]: 'O',
+  [X509Oids.organizationalUnitName]: 'OU',
+  [X509Oids.domainComponent]: 'DC',
+  [X509Oids.userId]: 'UID',
+  [X509Oids.serialNumber]: 'serialNumber',
+  [X509Oids.surname]: 'SN',
+  [X509Oids.givenName]: 'GN',
+  [X509Oids.title]: 'title',
+  [Oids.emailAddress]: 'emailAddress',
+};
+
+/** RFC 4514 §2.4 escaping. */
+function escapeValue(v: string): string {
+  let s = v.replace(/[\\,+"<>;=]/g, (c) => `\\${c}`);
+  if (s.startsWith(' ') || s.startsWith('#')) s = `\\${s}`;
+  if (s.endsWith(' ') && s.length > 1) s = `${s.slice(0, -1)}\\ `;
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/\x00/g, '\\00');
+}
+
+export interface ParsedName {
+  /** RFC 4514 string, most specific RDN first (as `openssl -nameopt RFC2253` prints it). */
+  readonly text: string;
+  /** Exact DER, for name chaining (RFC 5280 §7.1 compares names; we compare the encodings). */
+  readonly der: Uint8Array;
+  /** Values of legacy emailAddress attributes (RFC 8550 §3). */
+  readonly emailAddresses: string[];
+  /** Every attribute in encoding order (short name or dotted OID, and the value). */
+  readonly attributes: NameAttribute[];
+}
+
+export interface NameAttribute {
+  readonly type: string;
+  readonly value: string;
+}
+
+export function parseName(r: DerReader, node: asn1js.AsnType | undefined, what: string): ParsedName {
+  const rdns = r.sequence(node, what);
+  const parts: string[] = [];
+  const emailAddresses: string[] = [];
+  const attributes: NameAttribute[] = [];
+  for (const rdn of rdns) {
+    if (!r.isUniversal(rdn, 17)) r.fail(`${what} holds an RDN that is not a SET`);
+    const atvs = r.children(rdn, `${what} RDN`);
+    if (atvs.length === 0) r.fail(`${what} holds an empty RDN`);
+    const texts: string[] = [];
+    for (const atv of atvs) {
+      const [typeNode, valueNode, ...extra] = r.sequence(atv, `${what} attribute`);
+      if (extra.length > 0) r.fail(`${what} attribute has extra fields`);
+      const type = r.oid(typeNode, `${what} attribute type`);
+      let value: string;
+      const vb = valueNode?.valueBlock as unknown as { value?: unknown } | undefined;
+      if (valueNode && valueNode.idBlock.tagClass === 1 && typeof vb?.value === 'string') value = vb.value;
+      else if (valueNode) value = `#${Buffer.from(r.raw(valueNode, `${what} attribute value`)).toString('hex')}`;
+      else r.fail(`${what} attribute has no value`);
+      if (type === Oids.emailAddress) emailAddresses.push(value);
+      const label = SHORT_NAMES[type] ?? type;
+      attributes.push({ type: label, value });
+      texts.push(`${label}=${value.startsWith('#') && !SHORT_NAMES[type] ? value : escapeValue(value)}`);
+    }
+    parts.push(texts.join('+'));
+  }
+  return { text: parts.reverse().join(','), der: r.raw(node!, what), emailAddresses, attributes };
+}

@@ -1,0 +1,255 @@
+/**
+ * Certification path building and validation for the test bed (RFC 5280 §6.1, with revocation per
+ * §6.3 from CRLs). The outcome is data (ChainValidationResult), never an exception: a bad chain is a
+ * verdict the SMTP edge and the journey log report. Only a leaf or trust anchor that is not a
+ * certificate at all throws (MALFORMED_*), because that is a caller or configuration fault.
+ *
+ * Not implemented (SSMAX certificates do not use them): policy processing (§6.1.3 (d)-(f)), name
+ * constraints (a critical nameConstraints extension therefore fails the path), delta and indirect CRLs,
+ * OCSP.
+ */
+import { SsmaxError, type ErrorCode } from '../errors.js';
+import { SsmaxOids } from '../oids.js';
+import { parseCertificate, sameBytes, type CertificateInfo, type KeyUsageName } from './certificate-info.js';
+import { parseCrl, type CrlInfo } from './crl.js';
+import { verifySignature } from './signature-algorithms.js';
+import { X509Oids } from './x509-oids.js';
+
+export type ChainVerdictCode = Extract<ErrorCode, 'UNTRUSTED_CHAIN' | 'CERT_EXPIRED' | 'CERT_NOT_YET_VALID' | 'CERT_REVOKED' | 'CERT_USAGE' | 'BAD_SIGNATURE'>;
+
+export interface ChainValidationResult {
+  readonly valid: boolean;
+  /** The most serious problem when `valid` is false. */
+  readonly code?: ChainVerdictCode;
+  /** Every problem found on the reported path, most serious first. Empty when valid. */
+  readonly reasons: readonly string[];
+  /** Facts that did not fail the path (e.g. revocation not checked for a certificate). */
+  readonly warnings: readonly string[];
+  /** The path, leaf first, trust anchor last (as far as it was built). */
+  readonly chain: readonly CertificateInfo[];
+}
+
+export type RevocationPolicy = 'require' | 'ifAvailable' | 'none';
+
+export interface ChainValidationOptions {
+  readonly leaf: Uint8Array | CertificateInfo;
+  /** Candidate intermediate CAs (untrusted; malformed ones are skipped). */
+  readonly intermediates?: readonly (Uint8Array | CertificateInfo)[];
+  readonly trustAnchors: readonly (Uint8Array | CertificateInfo)[];
+  /** Candidate CRLs (malformed ones are skipped with a warning). */
+  readonly crls?: readonly (Uint8Array | CrlInfo)[];
+  /** The validation time. */
+  readonly time: Date;
+  /**
+   * `require` (default): every non-anchor certificate needs a current CRL signed by its issuer, else
+   * the path is UNTRUSTED_CHAIN. `ifAvailable`: use CRLs when present. `none`: skip revocation.
+   */
+  readonly revocation?: RevocationPolicy;
+  /** The leaf must carry an extKeyUsage extension listing this purpose (or anyExtendedKeyUsage). */
+  readonly requiredExtKeyUsage?: string;
+  /** The leaf must carry a keyUsage extension with at least one of these bits. */
+  readonly requiredKeyUsage?: readonly KeyUsageName[];
+  /** The leaf must name this address (SAN rfc822Name or legacy emailAddress; domain case-insensitive). */
+  readonly email?: string;
+  /** Longest path tried, anchor included; default 6. */
+  readonly maxPathLength?: number;
+}
+
+const SEVERITY: readonly ChainVerdictCode[] = ['BAD_SIGNATURE', 'UNTRUSTED_CHAIN', 'CERT_REVOKED', 'CERT_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_USAGE'];
+
+/** Extensions this validator processes; any other critical extension fails the path (RFC 5280 §4.2). */
+const HANDLED = new Set<string>([
+  X509Oids.basicConstraints,
+  X509Oids.keyUsage,
+  X509Oids.extKeyUsage,
+  X509Oids.subjectAltName,
+  X509Oids.subjectKeyIdentifier,
+  X509Oids.authorityKeyIdentifier,
+  SsmaxOids.extIdentityProofing,
+  SsmaxOids.extTraceId,
+  SsmaxOids.extOrgRole,
+]);
+
+interface Issue {
+  readonly code: ChainVerdictCode;
+  readonly reason: string;
+}
+
+const asCert = (c: Uint8Array | CertificateInfo): CertificateInfo => (c instanceof Uint8Array ? parseCertificate(c) : c);
+
+function normaliseEmail(addr: string): string {
+  const at = addr.lastIndexOf('@');
+  // RFC 5321 §2.4: the local part is case-sensitive, the domain is not.
+  return at < 0 ? addr : `${addr.slice(0, at)}@${addr.slice(at + 1).toLowerCase()}`;
+}
+
+/** Builds candidate paths from the leaf to a trust anchor and validates them; returns the first valid one. */
+export function validateChain(o: ChainValidationOptions): ChainValidationResult {
+  const leaf = asCert(o.leaf);
+  const anchors = o.trustAnchors.map((a) => {
+    try {
+      return asCert(a);
+    } catch (cause) {
+      throw new SsmaxError('MALFORMED_CERTIFICATE', 'Cannot validate the chain. A trust anchor is not a certificate.', { cause });
+    }
+  });
+  const warnings: string[] = [];
+  const intermediates: CertificateInfo[] = [];
+  for (const c of o.intermediates ?? []) {
+    try {
+      intermediates.push(asCert(c));
+    } catch {
+      warnings.push('a candidate intermediate certificate is malformed and was ignored');
+    }
+  }
+  const crls: CrlInfo[] = [];
+  for (const c of o.crls ?? []) {
+    try {
+      crls.push(c instanceof Uint8Array ? parseCrl(c) : c);
+    } catch {
+      warnings.push('a CRL is malformed and was ignored');
+    }
+  }
+  const max = o.maxPathLength ?? 6;
+  const isAnchor = (c: CertificateInfo): boolean => anchors.some((a) => sameBytes(a.der, c.der));
+
+  const complete: CertificateInfo[][] = [];
+  let longest: CertificateInfo[] = [leaf];
+  const walk = (path: CertificateInfo[]): void => {
+    if (complete.length >= 16) return;
+    const cert = path[path.length - 1]!;
+    if (path.length > longest.length) longest = path;
+    if (isAnchor(cert)) {
+      complete.push(path);
+      return;
+    }
+    if (path.length >= max) return;
+    const issues = (cand: CertificateInfo): boolean =>
+      sameBytes(cand.subjectDer, cert.issuerDer) &&
+      // RFC 5280 §4.2.1.1: the AKI picks among issuers with the same name (key rollover).
+      (cert.authorityKeyIdentifier === undefined || cand.subjectKeyIdentifier === undefined || cert.authorityKeyIdentifier === cand.subjectKeyIdentifier) &&
+      !path.some((p) => sameBytes(p.der, cand.der));
+    for (const cand of [...anchors, ...intermediates.filter((c) => !isAnchor(c))]) if (issues(cand)) walk([...path, cand]);
+  };
+  walk([leaf]);
+
+  if (complete.length === 0) {
+    const top = longest[longest.length - 1]!;
+    return {
+      valid: false,
+      code: 'UNTRUSTED_CHAIN',
+      reasons: [`no path to a trust anchor: no trusted or candidate issuer named "${top.issuer}" for "${top.subject}"`],
+      warnings,
+      chain: longest,
+    };
+  }
+  let first: ChainValidationResult | undefined;
+  for (const path of complete) {
+    const issues = checkPath(path, o, crls, warnings);
+    if (issues.problems.length === 0) return { valid: true, reasons: [], warnings: [...warnings, ...issues.notes], chain: path };
+    if (!first) {
+      const sorted = [...issues.problems].sort((a, b) => SEVERITY.indexOf(a.code) - SEVERITY.indexOf(b.code));
+      first = { valid: false, code: sorted[0]!.code, reasons: sorted.map((p) => p.reason), warnings: [...warnings, ...issues.notes], chain: path };
+    }
+  }
+  return first!;
+}
+
+function checkPath(path: readonly CertificateInfo[], o: ChainValidationOptions, crls: readonly CrlInfo[], _warnings: readonly string[]): { problems: Issue[]; notes: string[] } {
+  const problems: Issue[] = [];
+  const notes: string[] = [];
+  const t = o.time.getTime();
+  const n = path.length;
+  for (let k = n - 1; k >= 0; k--) {
+    const c = path[k]!;
+    const who = `"${c.subject}"`;
+    // RFC 5280 §6.1.3 (a)(2): validity at the validation time (checked for the anchor too, as openssl does).
+    if (t > c.notAfter.getTime()) problems.push({ code: 'CERT_EXPIRED', reason: `${who} expired at ${c.notAfter.toISOString()}` });
+    if (t < c.notBefore.getTime()) problems.push({ code: 'CERT_NOT_YET_VALID', reason: `${who} is not valid before ${c.notBefore.toISOString()}` });
+    for (const e of c.extensions) {
+      if (e.critical && !HANDLED.has(e.oid)) problems.push({ code: 'UNTRUSTED_CHAIN', reason: `${who} has the unrecognised critical extension ${e.oid}` });
+    }
+    if (k > 0) {
+      // RFC 5280 §6.1.4 (k), (n): an issuer must be a CA with keyCertSign.
+      if (c.basicConstraints?.ca !== true) problems.push({ code: 'CERT_USAGE', reason: `${who} issued "${path[k - 1]!.subject}" but is not a CA (basicConstraints cA is not TRUE)` });
+      if (c.keyUsage !== undefined && !c.keyUsage.includes('keyCertSign')) problems.push({ code: 'CERT_USAGE', reason: `${who} issued a certificate but lacks the keyCertSign key usage` });
+      // RFC 5280 §6.1.4 (l), (m): pathLenConstraint counts the non-self-issued intermediates below.
+      const pathLen = c.basicConstraints?.pathLen;
+      if (pathLen !== undefined) {
+        const below = path.slice(1, k).filter((x) => !x.selfIssued).length;
+        if (below > pathLen) problems.push({ code: 'CERT_USAGE', reason: `${who} allows ${pathLen} intermediate CA(s) below it, the path has ${below}` });
+      }
+    }
+    if (k === n - 1) continue;
+    const issuer = path[k + 1]!;
+    // RFC 5280 §6.1.3 (a)(1).
+    const sig = verifySignature(c.signatureAlgorithm, issuer.spki, c.tbsDer, c.signatureValue);
+    if (!sig.ok) problems.push({ code: 'BAD_SIGNATURE', reason: `the signature on ${who} by "${issuer.subject}" is invalid: ${sig.reason}` });
+    if (o.revocation !== 'none') checkRevocation(c, issuer, o, crls, problems, notes);
+  }
+  const leaf = path[0]!;
+  if (o.requiredExtKeyUsage !== undefined) {
+    const eku = leaf.extKeyUsage;
+    if (eku === undefined) problems.push({ code: 'CERT_USAGE', reason: `"${leaf.subject}" has no extKeyUsage; ${o.requiredExtKeyUsage} is required` });
+    else if (!eku.includes(o.requiredExtKeyUsage) && !eku.includes(X509Oids.anyExtendedKeyUsage)) {
+      problems.push({ code: 'CERT_USAGE', reason: `"${leaf.subject}" extKeyUsage (${eku.join(', ')}) does not include ${o.requiredExtKeyUsage}` });
+    }
+  }
+  if (o.requiredKeyUsage !== undefined && o.requiredKeyUsage.length > 0) {
+    const ku = leaf.keyUsage;
+    if (ku === undefined || !o.requiredKeyUsage.some((u) => ku.includes(u))) {
+      problems.push({ code: 'CERT_USAGE', reason: `"${leaf.subject}" keyUsage (${ku?.join(', ') ?? 'absent'}) has none of ${o.requiredKeyUsage.join(', ')}` });
+    }
+  }
+  if (o.email !== undefined) {
+    const want = normaliseEmail(o.email);
+    // RFC 8550 §3: compare with the SAN rfc822Name entries and the legacy emailAddress attribute.
+    if (!leaf.emailAddresses.some((a) => normaliseEmail(a) === want)) {
+      problems.push({ code: 'CERT_USAGE', reason: `"${leaf.subject}" is not issued for ${o.email} (it names ${leaf.emailAddresses.join(', ') || 'no address'})` });
+    }
+  }
+  return { problems, notes };
+}
+
+/** RFC 5280 §6.3: find a current CRL from the certificate's issuer and look the serial up. */
+function checkRevocation(c: CertificateInfo, issuer: CertificateInfo, o: ChainValidationOptions, crls: readonly CrlInfo[], problems: Issue[], notes: string[]): void {
+  const t = o.time.getTime();
+  let usable = false;
+  for (const crl of crls) {
+    if (!sameBytes(crl.issuerDer, issuer.subjectDer)) continue;
+    if (crl.authorityKeyIdentifier !== undefined && issuer.subjectKeyIdentifier !== undefined && crl.authorityKeyIdentifier !== issuer.subjectKeyIdentifier) continue;
+    const label = `the CRL from "${issuer.subject}" (thisUpdate ${crl.thisUpdate.toISOString()})`;
+    const sig = verifySignature(crl.signatureAlgorithm, issuer.spki, crl.tbsDer, crl.signatureValue);
+    if (!sig.ok) {
+      notes.push(`${label} was ignored: ${sig.reason}`);
+      continue;
+    }
+    // RFC 5280 §6.3.3 (f): the CRL issuer must hold cRLSign.
+    if (issuer.keyUsage !== undefined && !issuer.keyUsage.includes('cRLSign')) {
+      notes.push(`${label} was ignored: the issuer lacks cRLSign`);
+      continue;
+    }
+    if (crl.unhandledCriticalExtensions.length > 0) {
+      notes.push(`${label} was ignored: unrecognised critical extension ${crl.unhandledCriticalExtensions.join(', ')}`);
+      continue;
+    }
+    // RFC 5280 §6.3.3 (a): a CRL is usable only inside [thisUpdate, nextUpdate].
+    if (crl.thisUpdate.getTime() > t || crl.nextUpdate === undefined || crl.nextUpdate.getTime() < t) {
+      notes.push(`${label} was ignored: it is not current at ${o.time.toISOString()}`);
+      continue;
+    }
+    usable = true;
+    const entry = crl.revoked.find((e) => e.serialNumber === c.serialNumber && e.reason !== 'removeFromCRL');
+    if (entry) {
+      problems.push({
+        code: 'CERT_REVOKED',
+        reason: `"${c.subject}" (serial ${c.serialNumber}) was revoked at ${entry.revocationDate.toISOString()}${entry.reason ? ` (${entry.reason})` : ''}`,
+      });
+      return;
+    }
+  }
+  if (!usable) {
+    if (o.revocation === 'ifAvailable') notes.push(`revocation of "${c.subject}" was not checked: no current CRL from "${issuer.subject}"`);
+    else problems.push({ code: 'UNTRUSTED_CHAIN', reason: `no current, valid CRL from "${issuer.subject}" to check "${c.subject}"` });
+  }
+}
