@@ -20,7 +20,10 @@ export interface DnsResolver {
   (name: string, rrtype: 'MX'): Promise<MxRecord[]>;
   (name: string, rrtype: 'TXT'): Promise<string[][]>;
   (name: string, rrtype?: 'A' | 'AAAA' | 'CNAME' | 'PTR'): Promise<string[]>;
-  (name: string, rrtype: string): Promise<unknown[]>;
+  // `any[]` because the answer's shape depends on a runtime rrtype, and so that the resolver is
+  // assignable to mailauth's `DNSResolver` type (`(name, rrtype: string) => Promise<string[][] | string[]>`).
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  (name: string, rrtype: string): Promise<any[]>;
 }
 
 /** The `dns.promises.reverse(ip)` contract: the PTR names of an address. */
