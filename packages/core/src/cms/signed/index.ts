@@ -1,1 +1,17 @@
-export {};
+export {
+  signSignedData,
+  type SignSignedDataOptions,
+  type SignedContentInput,
+  type SignedAttributeInput,
+} from './sign-signed-data.js';
+export {
+  verifySignedData,
+  type VerifySignedDataOptions,
+  type SignedDataVerification,
+  type SignerVerification,
+  type SignerVerdictCode,
+  type SignerIdentifier,
+  type SignedAttribute,
+} from './verify-signed-data.js';
+export { readCertificateIds, type CertificateIds } from './certificate-ids.js';
+export { SignatureOids } from './signature-algorithms.js';

@@ -1,0 +1,149 @@
+/**
+ * Signature AlgorithmIdentifiers for SignerInfo.signatureAlgorithm: what we write (RFC 5754 §3,
+ * RFC 4056, RFC 5758 §3.2) and what we accept when verifying.
+ */
+import { Oids } from '../../oids.js';
+import type { SignScheme } from '../../tokens/token.js';
+import {
+  berInteger,
+  berIs,
+  derExplicit,
+  derInteger,
+  derNull,
+  derSequence,
+  digestAlgorithmFromOid,
+  encodeAlgorithmIdentifier,
+  paramsAbsentOrNull,
+  readAlgorithmIdentifier,
+  TagClass,
+  UniversalTag,
+  type AlgorithmIdentifier,
+  type DigestAlgorithm,
+} from '../common/index.js';
+
+/** Signature OIDs not (yet) in the shared register; kept local so oids.ts is not contended. */
+export const SignatureOids = {
+  sha1WithRSAEncryption: '1.2.840.113549.1.1.5',
+  sha256WithRSAEncryption: Oids.sha256WithRSAEncryption,
+  sha384WithRSAEncryption: '1.2.840.113549.1.1.12',
+  sha512WithRSAEncryption: '1.2.840.113549.1.1.13',
+  ecdsaWithSHA256: Oids.ecdsaWithSHA256,
+  ecdsaWithSHA384: '1.2.840.10045.4.3.3',
+  ecdsaWithSHA512: '1.2.840.10045.4.3.4',
+} as const;
+
+/**
+ * DER signatureAlgorithm for a scheme we sign with.
+ * - PKCS#1 v1.5: sha256WithRSAEncryption, NULL parameters (RFC 5754 §3.2, RFC 4055 §5).
+ * - PSS: id-RSASSA-PSS with explicit SHA-256, MGF1-SHA-256, salt 32 (RFC 4056 §2-§3; trailerField
+ *   left at its DEFAULT so DER omits it).
+ * - ECDSA: ecdsa-with-SHA256, parameters absent (RFC 5758 §3.2, RFC 5753 §2.1.1).
+ */
+export function encodeSignatureAlgorithm(scheme: SignScheme): Uint8Array {
+  switch (scheme) {
+    case 'RSASSA-PKCS1-v1_5-SHA256':
+      return encodeAlgorithmIdentifier(SignatureOids.sha256WithRSAEncryption, derNull());
+    case 'RSASSA-PSS-SHA256': {
+      const sha256 = encodeAlgorithmIdentifier(Oids.sha256);
+      return encodeAlgorithmIdentifier(
+        Oids.rsassaPss,
+        derSequence(derExplicit(0, sha256), derExplicit(1, encodeAlgorithmIdentifier(Oids.mgf1, sha256)), derExplicit(2, derInteger(32))),
+      );
+    }
+    case 'ECDSA-SHA256':
+      return encodeAlgorithmIdentifier(SignatureOids.ecdsaWithSHA256);
+  }
+}
+
+/** A signature algorithm understood for verification. */
+export type VerifyAlgorithm =
+  | { readonly kind: 'RSASSA-PKCS1-v1_5'; readonly hash: DigestAlgorithm }
+  | { readonly kind: 'RSASSA-PSS'; readonly hash: DigestAlgorithm; readonly saltLength: number }
+  | { readonly kind: 'ECDSA'; readonly hash: DigestAlgorithm };
+
+/** Result of interpreting signatureAlgorithm against digestAlgorithm: an algorithm or a reason. */
+export type VerifyAlgorithmResult = { readonly ok: true; readonly alg: VerifyAlgorithm } | { readonly ok: false; readonly reason: string };
+
+const RSA_WITH: Record<string, DigestAlgorithm> = {
+  [SignatureOids.sha1WithRSAEncryption]: 'SHA-1',
+  [SignatureOids.sha256WithRSAEncryption]: 'SHA-256',
+  [SignatureOids.sha384WithRSAEncryption]: 'SHA-384',
+  [SignatureOids.sha512WithRSAEncryption]: 'SHA-512',
+};
+const ECDSA_WITH: Record<string, DigestAlgorithm> = {
+  [SignatureOids.ecdsaWithSHA256]: 'SHA-256',
+  [SignatureOids.ecdsaWithSHA384]: 'SHA-384',
+  [SignatureOids.ecdsaWithSHA512]: 'SHA-512',
+};
+
+/**
+ * Interprets a SignerInfo's signatureAlgorithm. `digest` is the SignerInfo digestAlgorithm; a
+ * signature algorithm that names a different hash is refused rather than guessed at.
+ */
+export function interpretSignatureAlgorithm(sig: AlgorithmIdentifier, digest: DigestAlgorithm): VerifyAlgorithmResult {
+  const mismatch = (h: DigestAlgorithm): VerifyAlgorithmResult => ({
+    ok: false,
+    reason: `signatureAlgorithm ${sig.oid} uses ${h} but digestAlgorithm is ${digest}`,
+  });
+  if (sig.oid === Oids.rsaEncryption) {
+    // RFC 3370 §3.2: rsaEncryption means PKCS#1 v1.5 with the SignerInfo digestAlgorithm.
+    return paramsAbsentOrNull(sig) ? { ok: true, alg: { kind: 'RSASSA-PKCS1-v1_5', hash: digest } } : { ok: false, reason: 'rsaEncryption parameters are not NULL' };
+  }
+  const rsaHash = RSA_WITH[sig.oid];
+  if (rsaHash) {
+    if (!paramsAbsentOrNull(sig)) return { ok: false, reason: `${sig.oid} parameters are not NULL` };
+    return rsaHash === digest ? { ok: true, alg: { kind: 'RSASSA-PKCS1-v1_5', hash: rsaHash } } : mismatch(rsaHash);
+  }
+  const ecHash = ECDSA_WITH[sig.oid];
+  if (ecHash) {
+    if (sig.parameters !== undefined) return { ok: false, reason: `${sig.oid} parameters must be absent (RFC 5758 §3.2)` };
+    return ecHash === digest ? { ok: true, alg: { kind: 'ECDSA', hash: ecHash } } : mismatch(ecHash);
+  }
+  if (sig.oid === Oids.ecPublicKey) return { ok: true, alg: { kind: 'ECDSA', hash: digest } };
+  if (sig.oid === Oids.rsassaPss) return interpretPss(sig, digest);
+  return { ok: false, reason: `signatureAlgorithm ${sig.oid} is not supported` };
+}
+
+/** RFC 4055 §3.1 RSASSA-PSS-params with their DEFAULTs (SHA-1, MGF1-SHA-1, salt 20, trailer 1). */
+function interpretPss(sig: AlgorithmIdentifier, digest: DigestAlgorithm): VerifyAlgorithmResult {
+  const p = sig.parameters;
+  if (!berIs(p, TagClass.universal, UniversalTag.sequence, true)) return { ok: false, reason: 'RSASSA-PSS parameters are missing (RFC 4056 §2 requires them in CMS)' };
+  let hash: DigestAlgorithm = 'SHA-1';
+  let mgfHash: DigestAlgorithm = 'SHA-1';
+  let saltLength = 20;
+  let last = -1;
+  try {
+    for (const field of p.children) {
+      if (field.tagClass !== TagClass.context || !field.constructed || field.children.length !== 1 || field.tagNumber <= last || field.tagNumber > 3) {
+        return { ok: false, reason: 'RSASSA-PSS parameters are malformed' };
+      }
+      last = field.tagNumber;
+      const v = field.children[0]!;
+      if (field.tagNumber === 0) {
+        const h = readAlgorithmIdentifier(v, 'the PSS hashAlgorithm');
+        const d = digestAlgorithmFromOid(h.oid);
+        if (!d || !paramsAbsentOrNull(h)) return { ok: false, reason: `PSS hash ${h.oid} is not supported` };
+        hash = d;
+      } else if (field.tagNumber === 1) {
+        const m = readAlgorithmIdentifier(v, 'the PSS maskGenAlgorithm');
+        if (m.oid !== Oids.mgf1 || !m.parameters) return { ok: false, reason: `PSS mask generation ${m.oid} is not supported` };
+        const mh = readAlgorithmIdentifier(m.parameters, 'the MGF1 hash');
+        const d = digestAlgorithmFromOid(mh.oid);
+        if (!d || !paramsAbsentOrNull(mh)) return { ok: false, reason: `MGF1 hash ${mh.oid} is not supported` };
+        mgfHash = d;
+      } else if (field.tagNumber === 2) {
+        const s = berInteger(v, 'the PSS saltLength');
+        if (s < 0n || s > 1024n) return { ok: false, reason: `PSS saltLength ${s} is out of range` };
+        saltLength = Number(s);
+      } else if (berInteger(v, 'the PSS trailerField') !== 1n) {
+        return { ok: false, reason: 'PSS trailerField is not 1 (RFC 4055 §3.1)' };
+      }
+    }
+  } catch {
+    return { ok: false, reason: 'RSASSA-PSS parameters are malformed' };
+  }
+  // node:crypto (OpenSSL) uses the signature hash for MGF1 too, so a different MGF1 hash is refused.
+  if (mgfHash !== hash) return { ok: false, reason: `PSS with MGF1-${mgfHash} and hash ${hash} is not supported` };
+  if (hash !== digest) return { ok: false, reason: `PSS hash ${hash} differs from digestAlgorithm ${digest}` };
+  return { ok: true, alg: { kind: 'RSASSA-PSS', hash, saltLength } };
+}
