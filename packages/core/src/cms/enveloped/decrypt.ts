@@ -179,11 +179,13 @@ export async function openEnvelope(input: ByteInput, opts: DecryptOptions): Prom
  */
 export async function decryptStream(input: ByteInput, sink: CommitSink, opts: DecryptOptions): Promise<EnvelopeInfo> {
   let info: EnvelopeInfo;
+  let env: OpenedEnvelope | undefined;
   try {
-    const env = await openEnvelope(input, opts);
+    env = await openEnvelope(input, opts);
     info = env.info;
     for await (const chunk of env.plaintext) await sink.write(chunk);
   } catch (e) {
+    await env?.plaintext.return(undefined).catch(() => undefined); // runs the generator's finally (key wipe)
     await sink.abort();
     throw wrapUnknown(e);
   }

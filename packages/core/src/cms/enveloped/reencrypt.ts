@@ -12,7 +12,7 @@ import { createReadStream } from 'node:fs';
 import { SsmaxError } from '../../errors.js';
 import type { ByteInput } from './ber-stream-reader.js';
 import { FileSink, MemorySink, type CommitSink } from './commit-sink.js';
-import { openEnvelope, type DecryptOptions, type EnvelopeInfo } from './decrypt.js';
+import { openEnvelope, type DecryptOptions, type EnvelopeInfo, type OpenedEnvelope } from './decrypt.js';
 import { createEnvelopeWriter, type ContentCipher } from './encrypt.js';
 import type { RandomSource } from './recipient-info.js';
 
@@ -59,8 +59,9 @@ const ALLOW: InspectionVerdict = Object.freeze({ allow: true, reasons: Object.fr
 export async function reencryptStream(input: ByteInput, sink: CommitSink, opts: ReencryptStreamOptions): Promise<ReencryptStreamResult> {
   let verdict: InspectionVerdict;
   let info: EnvelopeInfo;
+  let env: OpenedEnvelope | undefined;
   try {
-    const env = await openEnvelope(input, opts);
+    env = await openEnvelope(input, opts);
     info = env.info;
     const inspection = opts.inspect?.(info);
     const writer = createEnvelopeWriter({
@@ -83,6 +84,7 @@ export async function reencryptStream(input: ByteInput, sink: CommitSink, opts: 
     }
     for (const p of writer.final()) await sink.write(p);
   } catch (e) {
+    await env?.plaintext.return(undefined).catch(() => undefined); // runs the generator's finally (key wipe)
     await sink.abort();
     throw e instanceof SsmaxError ? e : new SsmaxError('INTERNAL', 'Cannot re-encrypt the content. An unexpected error occurred.', { cause: e });
   }
