@@ -51,9 +51,14 @@ describe('SimNet', () => {
   it('forwards through the tap so the service sees the client’s own 127.x address and both directions are captured', async () => {
     await using net = await SimNet.create({ seed: 1 });
     await using echo = await echoServer(net.address('org-b/echo'));
-    await using _svc = await net.expose({ host: 'echo.org-b.example', port: 7, target: echo.endpoint });
+    await using svc = await net.expose({ host: 'echo.org-b.example', port: 7, target: echo.endpoint });
     const alice = net.address('org-a/mta');
     const carol = net.address('org-c/mta');
+    // DNS names the actor's address; the directory maps (name or that address, well-known port) to the tap.
+    const [ip] = await net.resolver('echo.org-b.example', 'A');
+    expect(ip).toBe(echo.endpoint.address);
+    expect(net.connectOptions(alice, ip!, 7)).toEqual({ localAddress: alice, family: 4, host: ip, port: svc.endpoint.port, servername: 'echo.org-b.example' });
+    expect(svc.endpoint.port).not.toBe(echo.endpoint.port);
 
     expect(await roundTrip(await net.connect(alice, 'echo.org-b.example', 7), 'secret file bytes')).toBe('secret file bytes');
     expect(await roundTrip(await net.connect(carol, 'echo.org-b.example', 7), 'other')).toBe('other');

@@ -41,7 +41,11 @@ export interface OnPathContext {
   readonly meta: OnPathMeta;
 }
 
-/** Receives each intercepted client connection (a real, accepted TCP socket). */
+/**
+ * Receives each intercepted client connection: a real, accepted TCP socket whose `remoteAddress`
+ * is the client's. It allows half-open connections (the client may `end()` while still reading),
+ * so the handler ends its side itself. A handler that throws or rejects resets the connection.
+ */
 export type OnPathHandler = (clientSocket: Socket, context: OnPathContext) => void | Promise<void>;
 
 /** Handle of an on-path hook; removing it restores plain forwarding for new connections. */
