@@ -78,7 +78,7 @@ describe('encryptContent (openssl decrypts)', () => {
     expect(opensslDecrypt(der, pki.ec).status).not.toBe(0);
   });
 
-  it('openssl output is DER (asn1parse -strictpem free, no indefinite lengths) when we encrypt', async () => {
+  it('writes definite-length DER naming OAEP, ECDH-sha256kdf and AES-256 wrap when we encrypt (openssl asn1parse)', async () => {
     const der = await encryptContent(content.subarray(0, 100), { recipients: [pki.rsa.certDer, pki.ec.certDer], cipher: 'aes-256-gcm' });
     writeFileSync(join(pki.dir, 'asn1.der'), der);
     const r = pki.openssl(['asn1parse', '-inform', 'DER', '-in', 'asn1.der', '-i']);
