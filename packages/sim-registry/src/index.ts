@@ -1,1 +1,46 @@
-export {};
+export { Registry, type RegistryOptions } from './registry.js';
+export type {
+  AuditFinding,
+  AuditReport,
+  AuditSubmission,
+  CaseOutcome,
+  CaseState,
+  CorrectiveAction,
+  CriterionResult,
+  Decision,
+  DecisionKind,
+  DirectoryDocument,
+  DirectoryMember,
+  EnrolmentApplication,
+  EnrolmentKeys,
+  EnrolmentResult,
+  ErrorBody,
+  EvaluationData,
+  IdentityProofingMethod,
+  IncidentCase,
+  IncidentReport,
+  IncidentResponse,
+  IssuedCertificates,
+  OrgMode,
+  OrgStatus,
+  OrgStatusEntry,
+  RootCause,
+  SignedDocumentHeader,
+  SignedSubmission,
+  StatusDocument,
+} from './types.js';
+export {
+  ACCEPTED_PROOFING,
+  DEFAULT_EVALUATION_POLICY,
+  ENROLMENT_CRITERIA,
+  evaluateEnrolment,
+  reevaluate,
+  type EnrolmentCriterion,
+  type EvaluationPolicy,
+} from './evaluation.js';
+export { classifyResponse, loopbackNotifier, type Notifier } from './incident-intake.js';
+export { canonicalJson, canonicalBytes } from './canonical-json.js';
+export { popSigningInput } from './enrolment.js';
+export { HttpErrorCodes, type HttpErrorCode } from './http.js';
+export type { RegistryPki, CertificateProfile, IssueRequest, CrlRequest, CrlEntry, RootRequest, VerifyOutcome } from './pki.js';
+export type { PublisherOptions } from './status-publisher.js';

@@ -1,0 +1,31 @@
+import type { PrivateKeyOps } from '@ssmax/core';
+import type { EvaluationPolicy } from './evaluation.js';
+import type { RegistryPki } from './pki.js';
+import type { RegistryStore } from './store.js';
+
+/** What every registry service shares; built once by {@link Registry.start}. */
+export interface RegistryContext {
+  readonly store: RegistryStore;
+  readonly pki: RegistryPki;
+  /** The registry root key (software or token). */
+  readonly signer: PrivateKeyOps;
+  readonly rootCertificate: Uint8Array;
+  readonly issuerName: string;
+  readonly clock: () => Date;
+  readonly random: (n: number) => Uint8Array;
+  readonly policy: EvaluationPolicy;
+  /** Validity of issued org and KMS certificates, in days. */
+  readonly certificateDays: number;
+  readonly log: (line: string) => void;
+}
+
+/** A positive 16-octet serial (RFC 5280 §4.1.2.2: positive, at most 20 octets, unpredictable). */
+export function newSerial(random: (n: number) => Uint8Array): Uint8Array {
+  const s = random(16).slice();
+  s[0] = ((s[0] ?? 0) & 0x7f) | 0x40;
+  return s;
+}
+
+export function newId(prefix: string, random: (n: number) => Uint8Array): string {
+  return `${prefix}-${Buffer.from(random(8)).toString('hex')}`;
+}

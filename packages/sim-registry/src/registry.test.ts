@@ -1,0 +1,340 @@
+import { X509Certificate } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { encodePem, SoftwareKey } from '@ssmax/core';
+import { canonicalBytes } from './canonical-json.js';
+import { interimPki } from './interim-pki.js';
+import { Registry } from './registry.js';
+import {
+  b64, FakeClock, goodEvaluation, makeApplication, makeOrgKeys, openssl, opensslSign, postJson, seededRandom, tempDir, type OrgKeys,
+} from './testing/fixtures.js';
+import type { DirectoryDocument, EnrolmentResult, IncidentCase, StatusDocument } from './types.js';
+
+const rootKey = SoftwareKey.generate('EC-P256');
+
+async function start(dataDir: string, clock: FakeClock, extra: { log?: (l: string) => void; bodyLimit?: number; adminToken?: string } = {}) {
+  return Registry.start({ dataDir, signer: rootKey, clock: clock.now, random: seededRandom(dataDir), log: extra.log ?? (() => {}), ...extra });
+}
+
+async function enrol(reg: Registry, keys: OrgKeys, name: string, domain: string, clock: FakeClock): Promise<EnrolmentResult> {
+  const app = await makeApplication(keys, { name, domains: [domain], evaluation: goodEvaluation(clock.now()) });
+  const r = await postJson(`${reg.url}/v1/enrolments`, app);
+  expect(r.status).toBe(201);
+  return r.json as EnrolmentResult;
+}
+
+function opensslVerifyCms(dir: string, rootDer: Uint8Array, cms: Uint8Array): { status: number; content: string } {
+  const ca = join(dir, 'root.pem');
+  writeFileSync(ca, encodePem(rootDer, 'CERTIFICATE'));
+  const r = openssl(['cms', '-verify', '-binary', '-inform', 'DER', '-CAfile', ca, '-purpose', 'any'], cms);
+  return { status: r.status, content: r.stdout.toString('utf8') };
+}
+
+async function getBytes(url: string): Promise<Uint8Array> {
+  const res = await fetch(url);
+  expect(res.status).toBe(200);
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+describe('Registry', () => {
+  it('admits a good org and issues certificates that chain to the registry root when the application passes every criterion', async () => {
+    using dir = tempDir('ssmax-reg-');
+    const clock = new FakeClock(Date.now());
+    await using reg = await start(join(dir.path, 'data'), clock);
+    const res = await enrol(reg, makeOrgKeys(), 'Alpha Corp', 'alpha.example', clock);
+    expect(res.decision).toBe('admitted');
+    expect(res.orgId).toMatch(/^org-/);
+    expect(res.failedCriteria).toEqual([]);
+    const root = new X509Certificate(Buffer.from(res.certificates!.root, 'base64'));
+    writeFileSync(join(dir.path, 'root.pem'), root.toString());
+    for (const [label, der] of Object.entries({ org: res.certificates!.org, sig: res.certificates!.kmsSigning, enc: res.certificates!.kmsEncryption })) {
+      const cert = new X509Certificate(Buffer.from(der, 'base64'));
+      expect(cert.checkIssued(root)).toBe(true);
+      expect(cert.verify(root.publicKey)).toBe(true);
+      writeFileSync(join(dir.path, `${label}.pem`), cert.toString());
+      const v = openssl(['verify', '-CAfile', join(dir.path, 'root.pem'), join(dir.path, `${label}.pem`)]);
+      expect(v.stdout.toString()).toMatch(/: OK/);
+      expect(v.status).toBe(0);
+    }
+    expect(new X509Certificate(Buffer.from(res.certificates!.org, 'base64')).ca).toBe(true);
+    expect(new X509Certificate(Buffer.from(res.certificates!.kmsSigning, 'base64')).ca).toBe(false);
+    const text = openssl(['x509', '-inform', 'DER', '-noout', '-text'], Buffer.from(res.certificates!.org, 'base64')).stdout.toString();
+    expect(text).toMatch(/pathlen:0/);
+    expect(text).toMatch(/DNS:alpha\.example/);
+  });
+
+  it('refuses an org and names exactly the failing criteria when inspection, HSM, proofing and audit fall short', async () => {
+    using dir = tempDir('ssmax-reg-');
+    const clock = new FakeClock(Date.now());
+    await using reg = await start(dir.path, clock);
+    const ev = goodEvaluation(clock.now());
+    const stale = new Date(clock.now().getTime() - 400 * 86_400_000).toISOString().slice(0, 10);
+    const app = await makeApplication(makeOrgKeys(), {
+      name: 'Bad Corp',
+      domains: ['bad.example'],
+      evaluation: { ...ev, inboundInspection: false, kmsOnHsm: false, identityProofing: 'email-only', lastAudit: { ...ev.lastAudit, date: stale } },
+    });
+    const r = await postJson(`${reg.url}/v1/enrolments`, app);
+    expect(r.status).toBe(422);
+    expect(r.json.decision).toBe('refused');
+    expect(r.json.certificates).toBeUndefined();
+    expect(r.json.failedCriteria.map((c: { id: string }) => c.id)).toEqual(['E3-inbound-inspection', 'E4-kms-hsm', 'E5-identity-proofing', 'E6-audit-current']);
+    expect(reg.decisions().at(-1)?.kind).toBe('refuse');
+  });
+
+  it('admits an ESP without inspection servers but refuses an org without them', async () => {
+    using dir = tempDir('ssmax-reg-');
+    const clock = new FakeClock(Date.now());
+    await using reg = await start(dir.path, clock);
+    const ev = { ...goodEvaluation(clock.now()), outboundInspection: false, inboundInspection: false, identityProofing: 'my-number-card+pin' as const };
+    const esp = await postJson(`${reg.url}/v1/enrolments`, await makeApplication(makeOrgKeys(), { name: 'Mail ESP', domains: ['esp.example'], mode: 'esp', evaluation: ev }));
+    expect(esp.status).toBe(201);
+    const org = await postJson(`${reg.url}/v1/enrolments`, await makeApplication(makeOrgKeys(), { name: 'NoInspect', domains: ['noinspect.example'], evaluation: ev }));
+    expect(org.json.failedCriteria.map((c: { id: string }) => c.id)).toEqual(['E2-outbound-inspection', 'E3-inbound-inspection']);
+  });
+
+  it('refuses a second org claiming a domain already held (E9) and an open critical audit finding (E7)', async () => {
+    using dir = tempDir('ssmax-reg-');
+    const clock = new FakeClock(Date.now());
+    await using reg = await start(dir.path, clock);
+    await enrol(reg, makeOrgKeys(), 'Alpha', 'alpha.example', clock);
+    const ev = goodEvaluation(clock.now());
+    const app = await makeApplication(makeOrgKeys(), {
+      name: 'Alpha Lookalike',
+      domains: ['alpha.example'],
+      evaluation: { ...ev, lastAudit: { ...ev.lastAudit, findings: [{ id: 'F-9', severity: 'critical', open: true, summary: 'KMS admin shared account' }] } },
+    });
+    const r = await postJson(`${reg.url}/v1/enrolments`, app);
+    expect(r.json.failedCriteria.map((c: { id: string }) => c.id)).toEqual(['E7-no-open-critical-findings', 'E9-domains-unclaimed']);
+  });
+
+  it('rejects an application with 400 when the proof of possession was made by another key', async () => {
+    using dir = tempDir('ssmax-reg-');
+    const clock = new FakeClock(Date.now());
+    await using reg = await start(dir.path, clock);
+    const keys = makeOrgKeys();
+    const app = await makeApplication({ ...keys, orgCa: SoftwareKey.generate('EC-P256') }, { name: 'X', domains: ['x.example'], evaluation: goodEvaluation(clock.now()) });
+    const forged = { ...app, keys: { ...app.keys, orgCaSpki: b64(keys.orgCa.spki) } };
+    const r = await postJson(`${reg.url}/v1/enrolments`, forged);
+    expect(r.status).toBe(400);
+    expect(r.json.error.message).toMatch(/proofOfPossession/);
+  });
+
+  it('publishes a directory and status document that openssl verifies against the root and that fail when tampered', async () => {
+    using dir = tempDir('ssmax-reg-');
+    const clock = new FakeClock(Date.now());
+    await using reg = await start(join(dir.path, 'data'), clock);
+    const a = await enrol(reg, makeOrgKeys(), 'Alpha', 'alpha.example', clock);
+    const dirCms = await getBytes(`${reg.url}/v1/directory`);
+    const v = opensslVerifyCms(dir.path, reg.rootCertificate, dirCms);
+    expect(v.status).toBe(0);
+    const doc = JSON.parse(v.content) as DirectoryDocument;
+    expect(doc.type).toBe('ssmax-directory');
+    expect(doc.members).toHaveLength(1);
+    expect(doc.members[0]).toMatchObject({ orgId: a.orgId, name: 'Alpha', domains: ['alpha.example'], status: 'admitted', orgCertificate: a.certificates!.org });
+    expect(Date.parse(doc.nextUpdate) - Date.parse(doc.issuedAt)).toBe(3600_000);
+    // The signed bytes are the canonical JSON of the document.
+    expect(Buffer.from(canonicalBytes(doc)).toString()).toBe(v.content);
+
+    const tampered = dirCms.slice();
+    const at = Buffer.from(tampered).indexOf('Alpha');
+    tampered[at] = 'B'.charCodeAt(0);
+    expect(opensslVerifyCms(dir.path, reg.rootCertificate, tampered).status).not.toBe(0);
+    expect((await interimPki.verifyData(tampered, [reg.rootCertificate])).ok).toBe(false);
+    expect((await interimPki.verifyData(dirCms, [reg.rootCertificate])).ok).toBe(true);
+
+    const st = opensslVerifyCms(dir.path, reg.rootCertificate, await getBytes(`${reg.url}/v1/status`));
+    expect(st.status).toBe(0);
+    expect((JSON.parse(st.content) as StatusDocument).orgs.map((o) => [o.orgId, o.status])).toEqual([[a.orgId, 'admitted']]);
+  });
+
+  it('lists a revoked org certificate on the CRL and says revoked in the status document, and keeps it all after a restart', async () => {
+    using dir = tempDir('ssmax-reg-');
+    const data = join(dir.path, 'data');
+    const clock = new FakeClock(Date.now());
+    let orgId: string;
+    let orgSerial: string;
+    {
+      await using reg = await start(data, clock);
+      const a = await enrol(reg, makeOrgKeys(), 'Alpha', 'alpha.example', clock);
+      orgId = a.orgId!;
+      orgSerial = new X509Certificate(Buffer.from(a.certificates!.org, 'base64')).serialNumber;
+      const before = openssl(['crl', '-inform', 'DER', '-noout', '-text'], await getBytes(`${reg.url}/v1/crl`)).stdout.toString();
+      expect(before).toMatch(/No Revoked Certificates/);
+      clock.advance(5_000);
+      const d = reg.decide(orgId, 'revoke', 'Registry found forged audit report');
+      expect(d.kind).toBe('revoke');
+    }
+    clock.advance(5_000);
+    await using reg = await start(data, clock);
+    const crl = await getBytes(`${reg.url}/v1/crl`);
+    writeFileSync(join(dir.path, 'root.pem'), encodePem(reg.rootCertificate, 'CERTIFICATE'));
+    const text = openssl(['crl', '-inform', 'DER', '-noout', '-text', '-CAfile', join(dir.path, 'root.pem')], crl);
+    expect(text.stderr).toMatch(/verify OK/);
+    expect(text.stdout.toString()).toContain(`Serial Number: ${orgSerial}`);
+    expect(text.stdout.toString()).toMatch(/Privilege Withdrawn/);
+    // RFC 5280 §5.2.3: a small monotonically increasing integer (the second CRL this registry issued).
+    expect(text.stdout.toString()).toMatch(/CRL Number: *\n *2\n/);
+    const st = opensslVerifyCms(dir.path, reg.rootCertificate, await getBytes(`${reg.url}/v1/status`));
+    const entry = (JSON.parse(st.content) as StatusDocument).orgs.find((o) => o.orgId === orgId);
+    expect(entry?.status).toBe('revoked');
+    expect(entry?.revokedAt).toBeDefined();
+    expect(reg.decisions(orgId).map((x) => x.kind)).toEqual(['admit', 'revoke']);
+    // A revoked org cannot be reinstated.
+    expect(() => reg.decide(orgId, 'reinstate', 'try')).toThrow(/revocation is final/);
+  });
+
+  it('refuses to start when the signer key does not match the root stored in dataDir', async () => {
+    using dir = tempDir('ssmax-reg-');
+    const clock = new FakeClock(Date.now());
+    await (await start(dir.path, clock)).close();
+    await expect(Registry.start({ dataDir: dir.path, signer: SoftwareKey.generate('EC-P256'), clock: clock.now, log: () => {} })).rejects.toThrow(/does not match the root/);
+  });
+
+  it('suspends the sending org after two attributable cases, then reinstates it after a clean audit', async () => {
+    using dir = tempDir('ssmax-reg-');
+    const clock = new FakeClock(Date.now());
+    const lines: string[] = [];
+    await using reg = await start(join(dir.path, 'data'), clock, { log: (l) => lines.push(l) });
+    const aKeys = makeOrgKeys();
+    const bKeys = makeOrgKeys();
+    const a = await enrol(reg, aKeys, 'Sender A', 'a.example', clock);
+    const b = await enrol(reg, bKeys, 'Receiver B', 'b.example', clock);
+    const bSig = new Uint8Array(Buffer.from(b.certificates!.kmsSigning, 'base64'));
+    const aSig = new Uint8Array(Buffer.from(a.certificates!.kmsSigning, 'base64'));
+
+    const report = (messageId: string) =>
+      opensslSign(dir.path, bKeys.kmsSigning, bSig, canonicalBytes({
+        type: 'ssmax-incident-report', reporterOrgId: b.orgId, messageId, senderOrgId: a.orgId,
+        senderCertificateSerial: new X509Certificate(aSig).serialNumber, evidence: { summary: 'Emotet-style ZIP from a.example', pattern: 'B' },
+        reportedAt: clock.now().toISOString(),
+      }));
+    const respond = async (c: IncidentCase) =>
+      postJson(`${reg.url}/v1/incidents/${c.caseId}/response`, {
+        cms: b64(opensslSign(dir.path, aKeys.kmsSigning, aSig, canonicalBytes({
+          type: 'ssmax-incident-response', caseId: c.caseId, orgId: a.orgId, rootCause: 'operation-fault',
+          correctiveActions: ['operation-fixed'], summary: 'Mail server compromised; rebuilt', respondedAt: clock.now().toISOString(),
+        }))),
+      });
+
+    const r1 = await postJson(`${reg.url}/v1/incidents`, { cms: b64(report('<m1@a.example>')) });
+    expect(r1.status).toBe(201);
+    expect(r1.json.state).toBe('awaiting-response');
+    const again = await postJson(`${reg.url}/v1/incidents`, { cms: b64(report('<m1@a.example>')) });
+    expect(again.status).toBe(200);
+    expect(again.json.caseId).toBe(r1.json.caseId);
+    const notices = (await (await fetch(`${reg.url}/v1/orgs/${a.orgId}/outbox`)).json()) as { caseId: string }[];
+    expect(notices.map((n) => n.caseId)).toEqual([r1.json.caseId]);
+
+    const resp1 = await respond(r1.json);
+    expect(resp1.status).toBe(200);
+    expect(resp1.json.case.outcome).toBe('confirmed-attributable');
+    expect(resp1.json.decision.kind).toBe('no-change');
+    expect((await respond(r1.json)).status).toBe(409);
+
+    clock.advanceDays(1);
+    const r2 = await postJson(`${reg.url}/v1/incidents`, { cms: b64(report('<m2@a.example>')) });
+    const resp2 = await respond(r2.json);
+    expect(resp2.json.decision.kind).toBe('suspend');
+    expect(resp2.json.decision.reasons.find((x: { id: string }) => x.id === 'R2-incidents-suspend').passed).toBe(false);
+
+    const case2 = await (await fetch(`${reg.url}/v1/incidents/${r2.json.caseId}`)).json();
+    expect(case2.response.rootCause).toBe('operation-fault');
+    const st = opensslVerifyCms(dir.path, reg.rootCertificate, await getBytes(`${reg.url}/v1/status`));
+    expect((JSON.parse(st.content) as StatusDocument).orgs.find((o) => o.orgId === a.orgId)?.status).toBe('suspended');
+    const crl = openssl(['crl', '-inform', 'DER', '-noout', '-text'], await getBytes(`${reg.url}/v1/crl`)).stdout.toString();
+    expect(crl).toContain(new X509Certificate(aSig).serialNumber);
+    expect(crl).toMatch(/Certificate Hold/);
+
+    // A suspended org may still submit a (signed) audit; a clean audit after the suspension reinstates it.
+    clock.advanceDays(2);
+    const audit = { date: clock.now().toISOString().slice(0, 10), auditor: 'Audit Co.', findings: [] };
+    const ar = await postJson(`${reg.url}/v1/orgs/${a.orgId}/audits`, {
+      cms: b64(opensslSign(dir.path, aKeys.kmsSigning, aSig, canonicalBytes({ type: 'ssmax-audit-report', orgId: a.orgId, audit }))),
+    });
+    expect(ar.status).toBe(200);
+    expect(ar.json.decision.kind).toBe('reinstate');
+    const crl2 = openssl(['crl', '-inform', 'DER', '-noout', '-text'], await getBytes(`${reg.url}/v1/crl`)).stdout.toString();
+    expect(crl2).not.toContain(new X509Certificate(aSig).serialNumber);
+    expect(reg.decisions(a.orgId).map((d) => d.kind)).toEqual(['admit', 'no-change', 'suspend', 'reinstate']);
+    expect(lines.some((l) => /^POST \/v1\/incidents 201 /.test(l))).toBe(true);
+  });
+
+  it('does not count a case against the sender when it traced and revoked the malicious sender', async () => {
+    using dir = tempDir('ssmax-reg-');
+    const clock = new FakeClock(Date.now());
+    await using reg = await start(join(dir.path, 'data'), clock);
+    const aKeys = makeOrgKeys();
+    const bKeys = makeOrgKeys();
+    const a = await enrol(reg, aKeys, 'Sender A', 'a.example', clock);
+    const b = await enrol(reg, bKeys, 'Receiver B', 'b.example', clock);
+    const bSig = new Uint8Array(Buffer.from(b.certificates!.kmsSigning, 'base64'));
+    const aSig = new Uint8Array(Buffer.from(a.certificates!.kmsSigning, 'base64'));
+    for (const id of ['<x1@a.example>', '<x2@a.example>', '<x3@a.example>']) {
+      const rep = await postJson(`${reg.url}/v1/incidents`, {
+        cms: b64(opensslSign(dir.path, bKeys.kmsSigning, bSig, canonicalBytes({
+          type: 'ssmax-incident-report', reporterOrgId: b.orgId, messageId: id, senderOrgId: a.orgId, senderCertificateSerial: 'abcd',
+          evidence: { summary: 'insider sent malware' }, reportedAt: clock.now().toISOString(),
+        }))),
+      });
+      const resp = await postJson(`${reg.url}/v1/incidents/${rep.json.caseId}/response`, {
+        cms: b64(opensslSign(dir.path, aKeys.kmsSigning, aSig, canonicalBytes({
+          type: 'ssmax-incident-response', caseId: rep.json.caseId, orgId: a.orgId, rootCause: 'malicious-sender',
+          correctiveActions: ['sender-identified-and-revoked', 'police-cooperation'], summary: 'Insider traced via trace vault', respondedAt: clock.now().toISOString(),
+        }))),
+      });
+      expect(resp.json.case.outcome).toBe('confirmed-not-attributable');
+      expect(resp.json.decision.kind).toBe('no-change');
+    }
+  });
+
+  it('answers 4xx with reasons for malformed, oversized, mistyped and badly signed requests and stays up', async () => {
+    using dir = tempDir('ssmax-reg-');
+    const clock = new FakeClock(Date.now());
+    await using reg = await start(join(dir.path, 'data'), clock, { bodyLimit: 4096 });
+    const aKeys = makeOrgKeys();
+    const bKeys = makeOrgKeys();
+    const a = await enrol(reg, aKeys, 'Sender A', 'a.example', clock);
+    const b = await enrol(reg, bKeys, 'Receiver B', 'b.example', clock);
+
+    const raw = await fetch(`${reg.url}/v1/enrolments`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name": ' });
+    expect(raw.status).toBe(400);
+    expect(((await raw.json()) as { error: { code: string } }).error.code).toBe('MALFORMED_REQUEST');
+
+    const big = await fetch(`${reg.url}/v1/incidents`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ cms: 'A'.repeat(10_000) }) });
+    expect(big.status).toBe(413);
+    await big.arrayBuffer();
+
+    const text = await fetch(`${reg.url}/v1/incidents`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello' });
+    expect(text.status).toBe(415);
+    await text.arrayBuffer();
+
+    const missing = await postJson(`${reg.url}/v1/enrolments`, { name: 'x' });
+    expect(missing.status).toBe(400);
+    expect(missing.json.error.message).toMatch(/Field "domains"/);
+
+    const content = canonicalBytes({
+      type: 'ssmax-incident-report', reporterOrgId: b.orgId, messageId: '<m@a>', senderOrgId: a.orgId, senderCertificateSerial: '01',
+      evidence: { summary: 's' }, reportedAt: clock.now().toISOString(),
+    });
+    // Signed by A's key while claiming to come from B.
+    const aSig = new Uint8Array(Buffer.from(a.certificates!.kmsSigning, 'base64'));
+    const impostor = await postJson(`${reg.url}/v1/incidents`, { cms: b64(opensslSign(dir.path, aKeys.kmsSigning, aSig, content)) });
+    expect(impostor.status).toBe(403);
+    expect(impostor.json.error.message).toMatch(/signed by/);
+    // Signed by a key the registry never certified, presenting B's certificate.
+    const bSig = new Uint8Array(Buffer.from(b.certificates!.kmsSigning, 'base64'));
+    const wrongKey = await postJson(`${reg.url}/v1/incidents`, { cms: b64(await interimPki.signData(SoftwareKey.generate('EC-P256'), bSig, content, clock.now())) });
+    expect(wrongKey.status).toBe(403);
+    expect(wrongKey.json.error.code).toBe('BAD_SIGNATURE');
+    const junk = await postJson(`${reg.url}/v1/incidents`, { cms: b64(new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x01])) });
+    expect(junk.status).toBeGreaterThanOrEqual(400);
+    expect(junk.status).toBeLessThan(500);
+
+    expect((await fetch(`${reg.url}/v1/nope`)).status).toBe(404);
+    expect((await fetch(`${reg.url}/v1/directory`, { method: 'DELETE' })).status).toBe(405);
+    expect((await fetch(`${reg.url}/v1/incidents/case-0000`)).status).toBe(404);
+    expect((await fetch(`${reg.url}/healthz`)).status).toBe(200);
+  });
+});

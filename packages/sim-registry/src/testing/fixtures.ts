@@ -1,0 +1,107 @@
+/**
+ * Test support for the registry's own tests (not exported from the package index): a fake clock, a
+ * seeded random source, applicant keys and applications, and openssl-made CMS submissions so the
+ * server's verifier is graded by an independent signer.
+ */
+import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { encodePem, SoftwareKey } from '@ssmax/core';
+import { popSigningInput } from '../enrolment.js';
+import type { EnrolmentApplication, EvaluationData } from '../types.js';
+
+export class FakeClock {
+  constructor(private t: number) {}
+  readonly now = (): Date => new Date(this.t);
+  advance(ms: number): void {
+    this.t += ms;
+  }
+  advanceDays(d: number): void {
+    this.t += d * 86_400_000;
+  }
+}
+
+/** Deterministic bytes: SHA-256 in counter mode over a seed. */
+export function seededRandom(seed: string): (n: number) => Uint8Array {
+  let counter = 0;
+  return (n) => {
+    const out = new Uint8Array(n);
+    for (let off = 0; off < n; off += 32) {
+      const block = createHash('sha256').update(`${seed}/${counter++}`).digest();
+      out.set(block.subarray(0, Math.min(32, n - off)), off);
+    }
+    return out;
+  };
+}
+
+export interface OrgKeys {
+  readonly orgCa: SoftwareKey;
+  readonly kmsSigning: SoftwareKey;
+  readonly kmsEncryption: SoftwareKey;
+}
+
+export function makeOrgKeys(): OrgKeys {
+  return { orgCa: SoftwareKey.generate('EC-P256'), kmsSigning: SoftwareKey.generate('EC-P256'), kmsEncryption: SoftwareKey.generate('RSA-2048') };
+}
+
+export const b64 = (u: Uint8Array): string => Buffer.from(u).toString('base64');
+
+export function goodEvaluation(now: Date): EvaluationData {
+  const auditDate = new Date(now.getTime() - 30 * 86_400_000).toISOString().slice(0, 10);
+  return {
+    ismsCertified: true,
+    outboundInspection: true,
+    inboundInspection: true,
+    kmsOnHsm: true,
+    identityProofing: 'employee-card+pin',
+    incidentContact: 'csirt@example.org',
+    lastAudit: { date: auditDate, auditor: 'Audit Co.', findings: [{ id: 'F-1', severity: 'low', open: true, summary: 'Log retention policy wording.' }] },
+  };
+}
+
+/** A complete application with a valid proof of possession by the org CA key. */
+export async function makeApplication(
+  keys: OrgKeys,
+  fields: { name: string; domains: string[]; mode?: 'org' | 'esp'; evaluation: EvaluationData; callbackUrl?: string },
+): Promise<EnrolmentApplication> {
+  const unsigned = {
+    name: fields.name,
+    domains: fields.domains,
+    mode: fields.mode ?? 'org',
+    keys: { orgCaSpki: b64(keys.orgCa.spki), kmsSigningSpki: b64(keys.kmsSigning.spki), kmsEncryptionSpki: b64(keys.kmsEncryption.spki) },
+    evaluation: fields.evaluation,
+    ...(fields.callbackUrl ? { callbackUrl: fields.callbackUrl } : {}),
+  };
+  const signature = await keys.orgCa.sign('ECDSA-SHA256', popSigningInput(unsigned));
+  return { ...unsigned, proofOfPossession: { scheme: 'ECDSA-SHA256', signature: b64(signature) } };
+}
+
+/** A scratch directory removed on dispose. */
+export function tempDir(prefix: string): { path: string } & Disposable {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, [Symbol.dispose]: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+export function openssl(args: string[], input?: Uint8Array): { status: number; stdout: Buffer; stderr: string } {
+  const r = spawnSync('openssl', args, { input, stdio: ['pipe', 'pipe', 'pipe'] });
+  return { status: r.status ?? 1, stdout: r.stdout ?? Buffer.alloc(0), stderr: r.stderr?.toString() ?? '' };
+}
+
+/** CMS SignedData over `content` made by `openssl cms -sign` (independent of the registry's code). */
+export function opensslSign(dir: string, key: SoftwareKey, certDer: Uint8Array, content: Uint8Array): Uint8Array {
+  const keyPath = join(dir, 'signer.key');
+  const certPath = join(dir, 'signer.pem');
+  writeFileSync(keyPath, key.exportPkcs8Pem());
+  writeFileSync(certPath, encodePem(certDer, 'CERTIFICATE'));
+  const r = openssl(['cms', '-sign', '-binary', '-nodetach', '-outform', 'DER', '-md', 'sha256', '-signer', certPath, '-inkey', keyPath], content);
+  if (r.status !== 0) throw new Error(`openssl cms -sign failed: ${r.stderr}`);
+  return new Uint8Array(r.stdout);
+}
+
+export async function postJson(url: string, body: unknown): Promise<{ status: number; json: any }> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const text = await res.text();
+  return { status: res.status, json: text ? JSON.parse(text) : null };
+}
