@@ -12,7 +12,8 @@ import { parseDer } from '../asn1.js';
 import { decodePem, encodePem } from '../pem.js';
 import { SsmaxError } from '../errors.js';
 import { SoftwareKey } from '../software-key.js';
-import { decryptContent, encryptContent } from '../cms/index.js';
+import { decryptContent, encryptContent, signSignedData, verifySignedData } from '../cms/index.js';
+import { parseCertificate, parseCrl } from '../x509/index.js';
 import { createOpensslPki, type OpensslPki } from '../testing/openssl-pki.js';
 import { buildMimeEntity, buildMultipartSigned, buildPkcs7Mime, detectCmsInput, parseMimeEntity, parseSmime, DEFAULT_MIME_LIMITS } from '../smime/index.js';
 import { checkOutcome, isAllowedFailure, mimeTokenSoup, mutatedFrom } from './fuzz-support.js';
@@ -106,6 +107,51 @@ describe('parseMimeEntity', () => {
 describe('detectCmsInput', () => {
   it('returns or throws a malformed code when given random, mutated DER or mail', async () => {
     await fc.assert(fc.asyncProperty(fc.oneof(anyBytes, mutatedFrom(derSeeds), mutatedFrom(mimeSeeds)), (b) => checkOutcome(() => detectCmsInput(b))), { numRuns: RUNS });
+  });
+});
+
+describe('parseCertificate', () => {
+  const certSeeds = vectorFiles.filter((f) => f.endsWith('.cer')).map((f) => new Uint8Array(readFileSync(join(VECTORS, f))));
+  const crlSeeds = vectorFiles.filter((f) => f.endsWith('.crl')).map((f) => new Uint8Array(readFileSync(join(VECTORS, f))));
+  it('returns or throws a malformed code when given random, mutated or truncated certificates', async () => {
+    await fc.assert(fc.asyncProperty(fc.oneof(anyBytes, mutatedFrom(certSeeds)), (b) => checkOutcome(() => parseCertificate(b))), { numRuns: RUNS });
+  });
+  it('parseCrl returns or throws a malformed code when given mutated or truncated CRLs', async () => {
+    await fc.assert(fc.asyncProperty(fc.oneof(anyBytes, mutatedFrom(crlSeeds)), (b) => checkOutcome(() => parseCrl(b))), { numRuns: RUNS });
+  });
+});
+
+describe('verifySignedData', () => {
+  let pki: OpensslPki;
+  let attached: Uint8Array[];
+  let detached: Uint8Array[];
+  const content = new Uint8Array(Buffer.from('signed fuzz content'));
+  beforeAll(async () => {
+    pki = createOpensslPki();
+    attached = [await signSignedData(content, { key: pki.rsa.key, certificate: pki.rsa.certDer }), ...derSeeds.filter((d) => d.length > 800 && d.length < 3000)];
+    detached = [await signSignedData(content, { key: pki.ec.key, certificate: pki.ec.certDer, detached: true })];
+  });
+  afterAll(() => pki?.[Symbol.dispose]());
+
+  it('returns a verdict or throws a malformed code when given mutated or truncated SignedData, never a false "valid"', async () => {
+    // Detached content goes only with the detached seed: passing it with encapsulated content is caller misuse (USAGE).
+    const input = fc.oneof(
+      mutatedFrom(attached).map((b) => ({ b, opts: {} })),
+      mutatedFrom(detached).map((b) => ({ b, opts: { detachedContent: content } })),
+    );
+    await fc.assert(
+      fc.asyncProperty(input, ({ b, opts }) =>
+        checkOutcome(() => {
+          const v = verifySignedData(b, opts);
+          // The seeds sign `content` or RFC 4134's ExContent.bin; a mutation that still verifies must have left the signed bytes intact.
+          const signedContents = [content, readFileSync(join(VECTORS, 'ExContent.bin'))];
+          if (v.allValid && v.content && !signedContents.some((c) => Buffer.from(c).equals(Buffer.from(v.content as Uint8Array)))) {
+            throw new Error('a mutated SignedData verified over different content');
+          }
+        }),
+      ),
+      { numRuns: RUNS },
+    );
   });
 });
 

@@ -1,7 +1,7 @@
 /**
- * External oracles for the S/MIME layer: gpgsm 2.2 and the openssl 3.0 CLI read what we build, and we read what
- * openssl builds. The signatures come from the openssl CLI until cms/signed's signSignedData is available, so
- * these tests grade the MIME framing (exact signed bytes, part headers, base64), not our CMS.
+ * External oracles for the S/MIME layer: gpgsm 2.2 and the openssl 3.0 CLI read what we build (framing by
+ * smime/, SignedData by cms/signed's signSignedData, envelopes by cms/enveloped's encryptContent), and we read
+ * and verify (verifySignedData) what openssl builds. Certificates come from the openssl CLI, not from our X.509.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOpensslPki, type OpensslIdentity, type OpensslPki } from '../testing/openssl-pki.js';
+import { encryptContent, signSignedData, verifySignedData } from '../cms/index.js';
 import { buildMimeEntity, buildMultipartSigned, buildPkcs7Mime, parseSmime } from './index.js';
 
 let pki: OpensslPki;
@@ -35,13 +36,9 @@ function openssl(args: string[]): { status: number; stdout: Buffer; stderr: stri
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr.toString() };
 }
 
-/** Detached (or attached) SignedData over `content`, SHA-256, made by the openssl CLI. */
-function signWithOpenssl(content: Uint8Array, id: OpensslIdentity, attached = false): Uint8Array {
-  const out = join(dir, `sig${++n}.der`);
-  const r = openssl(['cms', '-sign', '-binary', '-md', 'sha256', '-in', tmpFile(content), '-signer', id.certPath, '-inkey', id.keyPath,
-    '-outform', 'DER', '-out', out, ...(attached ? ['-nodetach'] : [])]);
-  expect(r.stderr).toBe('');
-  return new Uint8Array(readFileSync(out));
+/** Our SignedData over `content` (SHA-256; PKCS#1 v1.5 for RSA, ECDSA for EC), detached unless `attached`. */
+function sign(content: Uint8Array, id: OpensslIdentity, attached = false): Promise<Uint8Array> {
+  return signSignedData(content, { key: id.key, certificate: id.certDer, detached: !attached });
 }
 
 const entity = (): Uint8Array =>
@@ -77,11 +74,11 @@ class GpgsmHome implements Disposable {
 describe('multipart/signed read by gpgsm', () => {
   for (const kind of ['rsa', 'ec'] as const) {
     const label = kind === 'rsa' ? 'RSA PKCS#1 v1.5' : 'ECDSA P-256';
-    it(`reports GOODSIG when the signer is ${label} and the body is intact, BADSIG when one byte changed`, () => {
+    it(`reports GOODSIG when the signer is ${label} and the body is intact, BADSIG when one byte changed`, async () => {
       const id = pki[kind];
       using gpg = new GpgsmHome(pki.caCertPath, [id.certPath]);
       const inner = entity();
-      const mail = buildMultipartSigned(inner, signWithOpenssl(inner, id), { headers: { from: id.email, to: 'x@y.example', subject: 'figures' } });
+      const mail = buildMultipartSigned(inner, await sign(inner, id), { headers: { from: id.email, to: 'x@y.example', subject: 'figures' } });
       // openssl, not our parser, takes the signature back out of our mail.
       const pk7 = openssl(['smime', '-pk7out', '-in', tmpFile(mail), '-outform', 'DER']);
       expect(pk7.status).toBe(0);
@@ -101,10 +98,10 @@ describe('multipart/signed read by gpgsm', () => {
 
 describe('our S/MIME read by openssl', () => {
   for (const kind of ['rsa', 'ec'] as const) {
-    it(`openssl smime -verify accepts our multipart/signed and returns the exact signed entity when the signer is ${kind}`, () => {
+    it(`openssl smime -verify accepts our multipart/signed and returns the exact signed entity when the signer is ${kind}`, async () => {
       const id = pki[kind];
       const inner = entity();
-      const mail = buildMultipartSigned(inner, signWithOpenssl(inner, id));
+      const mail = buildMultipartSigned(inner, await sign(inner, id));
       const out = join(dir, `out${++n}`);
       const r = openssl(['smime', '-verify', '-in', tmpFile(mail), '-CAfile', pki.caCertPath, '-out', out]);
       expect(r.stderr).toContain('Verification successful');
@@ -115,35 +112,35 @@ describe('our S/MIME read by openssl', () => {
     });
   }
 
-  it('openssl cms -verify rejects our multipart/signed when the signed part was altered', () => {
+  it('openssl cms -verify rejects our multipart/signed when the signed part was altered', async () => {
     const inner = entity();
-    const mail = Buffer.from(buildMultipartSigned(inner, signWithOpenssl(inner, pki.rsa)));
+    const mail = Buffer.from(buildMultipartSigned(inner, await sign(inner, pki.rsa)));
     const s = mail.toString('latin1').replace('Quarterly', 'Quarterlz');
     const r = openssl(['cms', '-verify', '-in', tmpFile(Buffer.from(s, 'latin1')), '-CAfile', pki.caCertPath, '-out', join(dir, `out${++n}`)]);
     expect(r.status).not.toBe(0);
   });
 
-  it('openssl cms -verify accepts our application/pkcs7-mime signed-data and yields its content', () => {
+  it('openssl cms -verify accepts our application/pkcs7-mime signed-data and yields its content', async () => {
     const inner = entity();
-    const mail = buildPkcs7Mime(signWithOpenssl(inner, pki.ec, true), 'signed-data', { headers: { subject: 'nodetach' } });
+    const mail = buildPkcs7Mime(await sign(inner, pki.ec, true), 'signed-data', { headers: { subject: 'nodetach' } });
     const out = join(dir, `out${++n}`);
     const r = openssl(['cms', '-verify', '-in', tmpFile(mail), '-CAfile', pki.caCertPath, '-out', out, '-binary']);
     expect(r.status).toBe(0);
     expect(Buffer.compare(readFileSync(out), Buffer.from(inner))).toBe(0);
   });
 
-  for (const [smimeType, cipher] of [['enveloped-data', '-aes-256-cbc'], ['authEnveloped-data', '-aes-256-gcm']] as const) {
-    it(`openssl cms -decrypt reads our application/pkcs7-mime ${smimeType}`, () => {
-      const inner = entity();
-      const der = join(dir, `env${++n}.der`);
-      const enc = openssl(['cms', '-encrypt', '-binary', cipher, '-in', tmpFile(inner), '-recip', pki.rsa.certPath, '-keyopt', 'rsa_padding_mode:oaep', '-outform', 'DER', '-out', der]);
-      expect(enc.status).toBe(0);
-      const mail = buildPkcs7Mime(new Uint8Array(readFileSync(der)), smimeType);
-      const out = join(dir, `out${++n}`);
-      const dec = openssl(['cms', '-decrypt', '-binary', '-in', tmpFile(mail), '-inkey', pki.rsa.keyPath, '-recip', pki.rsa.certPath, '-out', out]);
-      expect(dec.stderr).toBe('');
-      expect(Buffer.compare(readFileSync(out), Buffer.from(inner))).toBe(0);
-    });
+  for (const [smimeType, cipher] of [['enveloped-data', 'aes-256-cbc'], ['authEnveloped-data', 'aes-256-gcm']] as const) {
+    for (const kind of ['rsa', 'ec'] as const) {
+      it(`openssl cms -decrypt reads our application/pkcs7-mime ${smimeType} when the recipient key is ${kind}`, async () => {
+        const inner = entity();
+        const id = pki[kind];
+        const mail = buildPkcs7Mime(await encryptContent(inner, { recipients: [id.certDer], cipher }), smimeType);
+        const out = join(dir, `out${++n}`);
+        const dec = openssl(['cms', '-decrypt', '-binary', '-in', tmpFile(mail), '-inkey', id.keyPath, '-recip', id.certPath, '-out', out]);
+        expect(dec.stderr).toBe('');
+        expect(Buffer.compare(readFileSync(out), Buffer.from(inner))).toBe(0);
+      });
+    }
   }
 });
 
@@ -165,9 +162,13 @@ describe('openssl S/MIME read by parseSmime', () => {
       const verify = (content: Uint8Array): number =>
         openssl(['cms', '-verify', '-binary', '-inform', 'DER', '-in', tmpFile(p.signature), '-content', tmpFile(content), '-CAfile', pki.caCertPath, '-out', join(dir, `o${++n}`)]).status;
       expect(verify(p.signedEntity)).toBe(0);
+      expect(verifySignedData(p.signature, { detachedContent: p.signedEntity }).allValid).toBe(true);
       const t = new Uint8Array(p.signedEntity);
       t[t.length - 3] ^= 0x20;
       expect(verify(t)).not.toBe(0);
+      const bad = verifySignedData(p.signature, { detachedContent: t });
+      expect(bad.allValid).toBe(false);
+      expect(bad.signers[0]?.code).toBe('CONTENT_MISMATCH');
     }
   });
 
@@ -181,6 +182,9 @@ describe('openssl S/MIME read by parseSmime', () => {
     const content = join(dir, `o${++n}`);
     expect(openssl(['cms', '-verify', '-binary', '-inform', 'DER', '-in', tmpFile(p.der), '-CAfile', pki.caCertPath, '-out', content]).status).toBe(0);
     expect(readFileSync(content, 'latin1')).toBe(body.replace(/\n/g, '\r\n'));
+    const v = verifySignedData(p.der);
+    expect(v.allValid).toBe(true);
+    expect(Buffer.from(v.content ?? []).toString('latin1')).toBe(body.replace(/\n/g, '\r\n'));
   });
 
   it('reads the x-pkcs7-signature protocol that openssl smime writes', () => {
@@ -192,5 +196,6 @@ describe('openssl S/MIME read by parseSmime', () => {
     if (p.kind !== 'multipart-signed') return;
     const r = openssl(['cms', '-verify', '-binary', '-inform', 'DER', '-in', tmpFile(p.signature), '-content', tmpFile(p.signedEntity), '-CAfile', pki.caCertPath, '-out', join(dir, `o${++n}`)]);
     expect(r.status).toBe(0);
+    expect(verifySignedData(p.signature, { detachedContent: p.signedEntity }).allValid).toBe(true);
   });
 });
