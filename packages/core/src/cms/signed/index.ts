@@ -13,5 +13,3 @@ export {
   type SignerIdentifier,
   type SignedAttribute,
 } from './verify-signed-data.js';
-export { readCertificateIds, type CertificateIds } from './certificate-ids.js';
-export { SignatureOids } from './signature-algorithms.js';
