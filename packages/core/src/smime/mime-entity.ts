@@ -12,7 +12,6 @@ import {
 } from './mime-bytes.js';
 import {
   decodeEncodedWords,
-  encodeHeaderText,
   formatParam,
   parseHeaderSection,
   parseParameterizedHeader,
