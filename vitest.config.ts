@@ -13,10 +13,11 @@ export default defineConfig({
       '@ssmax/sim-org': pkg('sim-org'),
       '@ssmax/sim-attacker': pkg('sim-attacker'),
       '@ssmax/world': pkg('world'),
+      '@ssmax/bench': fileURLToPath(new URL('./bench/src/index.ts', import.meta.url)),
     },
   },
   test: {
-    include: ['packages/*/src/**/*.test.ts', 'tests/**/*.test.ts', 'scenarios/**/*.test.ts', 'bench/**/*.test.ts'],
+    include: ['packages/*/src/**/*.test.ts', 'tests/**/*.test.ts', 'scenarios/**/*.test.ts', 'bench/src/**/*.test.ts'],
     // Native PKCS#11 modules and child processes are happier in forked workers than in threads.
     pool: 'forks',
     testTimeout: 60_000,

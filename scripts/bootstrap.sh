@@ -44,7 +44,7 @@ fi
 
 # ---- 3. build ---------------------------------------------------------------------------------------
 log "building (tsc -b, incremental)"
-npx tsc -b packages/core packages/sim-net packages/sim-registry packages/sim-org packages/sim-attacker packages/world packages/cli
+npx tsc -b packages/core packages/sim-net packages/sim-registry packages/sim-org packages/sim-attacker packages/world packages/cli bench
 
 # ---- 4. dockerd + the SoftHSM2 image ---------------------------------------------------------------
 if [ "${SSMAX_BOOTSTRAP_SKIP:-}" != docker ]; then
