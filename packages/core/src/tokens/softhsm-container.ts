@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import pkcs11js from 'pkcs11js';
@@ -44,6 +45,25 @@ export interface SoftHsmContainerOptions {
   /** Host directory for the p11-kit socket (bind-mounted to /sock). Default: a fresh temp dir, removed on dispose. */
   readonly socketDir?: string;
   readonly clientModulePath?: string;
+  /**
+   * The Docker endpoint (`unix:///path` or `tcp://host:port`). Default: DOCKER_HOST, else
+   * unix:///var/run/docker.sock. Checked before testcontainers runs, because testcontainers silently
+   * falls back to other daemons when the configured one does not answer.
+   */
+  readonly dockerHost?: string;
+}
+
+/** GET /_ping on a unix-socket Docker endpoint. */
+function pingDocker(socketPath: string, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ socketPath, path: '/_ping', timeout: timeoutMs }, (res) => {
+      res.resume();
+      if (res.statusCode === 200) resolve();
+      else reject(new Error(`Docker answered /_ping with HTTP ${res.statusCode}`));
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on('error', reject);
+  });
 }
 
 function containerError(message: string, cause?: unknown): SsmaxError {
@@ -75,6 +95,16 @@ export class SoftHsmContainer implements AsyncDisposable {
     // testcontainers reads these when first used: no registry is reachable for Ryuk, and the daemon is local.
     process.env['TESTCONTAINERS_RYUK_DISABLED'] ??= 'true';
     process.env['TESTCONTAINERS_HOST_OVERRIDE'] ??= 'localhost';
+    const dockerHost = options.dockerHost ?? process.env['DOCKER_HOST'] ?? 'unix:///var/run/docker.sock';
+    if (dockerHost.startsWith('unix://')) {
+      try {
+        await pingDocker(dockerHost.slice('unix://'.length), 3_000);
+      } catch (cause) {
+        throw containerError(`Cannot start the SoftHSM2 container. Docker is not reachable at ${dockerHost}; run scripts/docker-up.sh.`, cause);
+      }
+    }
+    // testcontainers reads DOCKER_HOST itself; point it at the endpoint just checked.
+    if (options.dockerHost !== undefined) process.env['DOCKER_HOST'] = options.dockerHost;
     const tc = await import('testcontainers');
     try {
       await tc.getContainerRuntimeClient();
