@@ -1,1 +1,12 @@
-export {};
+export { SimOrgError, SimOrgErrorCodes } from './errors.js';
+export type { SimOrgErrorCode } from './errors.js';
+export { ReplyCodes, replyFor, formatReply, renderReplyCodesMarkdown } from './reply-codes.js';
+export type { SmtpReply, ReplyVia, ReplyCodeKey } from './reply-codes.js';
+export { DEFAULT_DLP_RULES, applyDlpRules, myNumberCheckDigit, isValidMyNumber, luhnValid } from './dlp-rules.js';
+export type { DlpRule, DlpMatch, RuleAction, KeywordRule, MyNumberRule, CreditCardRule, RegexRule } from './dlp-rules.js';
+export { EICAR, DEFAULT_BLOCKED_EXTENSIONS, scanForMalware, executableKind, isOle2 } from './malware-scan.js';
+export type { MalwareFinding, MalwareRule, MalwareScanOptions } from './malware-scan.js';
+export { inspect, DEFAULT_INSPECTION_POLICY } from './inspection.js';
+export type { InspectionDirection, InspectionPolicy, InspectionVerdict, InspectedFile, VerdictAction, VerdictReason } from './inspection.js';
+export { totp, hotp, verifyTotp, base32Encode, base32Decode } from './totp.js';
+export type { TotpOptions } from './totp.js';

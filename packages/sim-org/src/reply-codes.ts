@@ -1,0 +1,66 @@
+/**
+ * The one table from error/verdict codes to SMTP replies (RFC 5321 §4.2 basic codes, RFC 3463
+ * enhanced status codes). The SMTP edge (MSA, MTA-in) and the DSN writer both read it, so a code is
+ * answered the same way wherever it is detected.
+ */
+
+/** How the sender learns of the refusal: in the SMTP dialogue, or later by a bounce (RFC 3464 DSN). */
+export type ReplyVia = 'smtp' | 'dsn';
+
+export interface SmtpReply {
+  /** RFC 5321 three-digit reply code. */
+  code: number;
+  /** RFC 3463 enhanced status code, class.subject.detail. */
+  enhanced: string;
+  /** Text after the codes; never contains secrets or internal detail. */
+  message: string;
+  via: ReplyVia;
+  /** Why this code: the RFC section that defines it. */
+  basis: string;
+}
+
+export const ReplyCodes = {
+  UNKNOWN_ORG: { code: 550, enhanced: '5.7.1', via: 'smtp', message: 'Sending organisation is not certified by the SSMAX registry', basis: 'RFC 3463 §3.8 X.7.1 delivery not authorized, message refused' },
+  ORG_SUSPENDED: { code: 550, enhanced: '5.7.1', via: 'smtp', message: 'Sending organisation is suspended by the SSMAX registry', basis: 'RFC 3463 §3.8 X.7.1; permanent until the registry re-admits the org' },
+  ORG_REVOKED: { code: 550, enhanced: '5.7.1', via: 'smtp', message: 'Sending organisation is revoked by the SSMAX registry', basis: 'RFC 3463 §3.8 X.7.1' },
+  CERT_REVOKED: { code: 550, enhanced: '5.7.1', via: 'smtp', message: 'Signer certificate is revoked', basis: 'RFC 3463 §3.8 X.7.1 (policy refusal, not an integrity fault)' },
+  UNTRUSTED_CHAIN: { code: 550, enhanced: '5.7.1', via: 'smtp', message: 'Signer certificate does not chain to a trusted anchor', basis: 'RFC 3463 §3.8 X.7.1' },
+  CERT_EXPIRED: { code: 550, enhanced: '5.7.1', via: 'smtp', message: 'Signer certificate is expired', basis: 'RFC 3463 §3.8 X.7.1' },
+  BAD_SIGNATURE: { code: 550, enhanced: '5.7.7', via: 'smtp', message: 'Signature does not verify', basis: 'RFC 3463 §3.8 X.7.7 message integrity failure' },
+  CONTENT_MISMATCH: { code: 550, enhanced: '5.7.7', via: 'smtp', message: 'Signed content does not match the message', basis: 'RFC 3463 §3.8 X.7.7 message integrity failure' },
+  FROM_SIGNER_MISMATCH: { code: 550, enhanced: '5.7.1', via: 'smtp', message: 'From address does not match the signer', basis: 'RFC 3463 §3.8 X.7.1 (sender not authorized for this address)' },
+  MALWARE: { code: 550, enhanced: '5.7.1', via: 'smtp', message: 'Message refused: malware detected', basis: 'RFC 3463 §3.8 X.7.1 (content filter refusal)' },
+  ENCRYPTED_ZIP: { code: 550, enhanced: '5.7.1', via: 'smtp', message: 'Message refused: encrypted archive cannot be inspected', basis: 'RFC 3463 §3.8 X.7.1 (content filter refusal)' },
+  UNINSPECTABLE: { code: 550, enhanced: '5.7.1', via: 'smtp', message: 'Message refused: attachment cannot be inspected', basis: 'RFC 3463 §3.8 X.7.1 (content filter refusal)' },
+  DLP_BLOCK: { code: 550, enhanced: '5.7.1', via: 'dsn', message: 'Message not sent: outbound inspection found confidential data', basis: 'RFC 3463 §3.8 X.7.1 in a RFC 3464 DSN: the MSA has already answered 250 when inspection runs' },
+  MALFORMED_MIME: { code: 554, enhanced: '5.6.0', via: 'smtp', message: 'Message is not well-formed MIME', basis: 'RFC 3463 §3.7 X.6.0 other or undefined media error' },
+  MALFORMED_CMS: { code: 554, enhanced: '5.6.0', via: 'smtp', message: 'S/MIME part is not well-formed CMS', basis: 'RFC 3463 §3.7 X.6.0 other or undefined media error' },
+  MESSAGE_TOO_BIG: { code: 552, enhanced: '5.3.4', via: 'smtp', message: 'Message too big', basis: 'RFC 5321 §4.5.3.1.10 (552) and RFC 3463 §3.5 X.3.4 message too big for system' },
+  UNKNOWN_RECIPIENT: { code: 550, enhanced: '5.1.1', via: 'smtp', message: 'No such recipient', basis: 'RFC 3463 §3.2 X.1.1 bad destination mailbox address' },
+  TEMP_REGISTRY_UNAVAILABLE: { code: 451, enhanced: '4.7.0', via: 'smtp', message: 'Registry status unavailable, try again later', basis: 'RFC 3463 §3.8 X.7.0: a security check could not complete; transient so the sender retries (X.4.3 names routing directories, not trust checks)' },
+  AUTH_REQUIRED: { code: 530, enhanced: '5.7.0', via: 'smtp', message: 'Authentication required', basis: 'RFC 4954 §6' },
+  AUTH_FAILED: { code: 535, enhanced: '5.7.8', via: 'smtp', message: 'Authentication credentials invalid', basis: 'RFC 4954 §6' },
+  TLS_REQUIRED: { code: 530, enhanced: '5.7.0', via: 'smtp', message: 'Must issue a STARTTLS command first', basis: 'RFC 3207 §4' },
+  INTERNAL: { code: 451, enhanced: '4.3.0', via: 'smtp', message: 'Local error, try again later', basis: 'RFC 3463 §3.5 X.3.0 other or undefined mail system status; transient' },
+} as const satisfies Record<string, SmtpReply>;
+export type ReplyCodeKey = keyof typeof ReplyCodes;
+
+/** The SMTP reply for a code; unknown codes answer as a transient local error (451 4.3.0) so mail is retried, not lost. */
+export function replyFor(code: string): SmtpReply {
+  const r = (ReplyCodes as Record<string, SmtpReply>)[code];
+  return r ?? ReplyCodes.INTERNAL;
+}
+
+/** The reply line as sent on the wire: "550 5.7.1 Message refused: malware detected". */
+export function formatReply(reply: SmtpReply, detail?: string): string {
+  const text = detail === undefined ? reply.message : `${reply.message} (${detail.replace(/[\r\n]+/g, ' ')})`;
+  return `${reply.code} ${reply.enhanced} ${text}`;
+}
+
+/** The table as Markdown, for docs (regenerate rather than hand-edit). */
+export function renderReplyCodesMarkdown(): string {
+  const rows = Object.entries(ReplyCodes as Record<string, SmtpReply>).map(
+    ([k, r]) => `| \`${k}\` | ${r.code} | ${r.enhanced} | ${r.via === 'dsn' ? 'DSN (bounce)' : 'SMTP reply'} | ${r.message} | ${r.basis} |`,
+  );
+  return ['| Code | Reply | Enhanced | Delivered as | Text | Basis |', '|---|---|---|---|---|---|', ...rows].join('\n') + '\n';
+}
