@@ -19,13 +19,6 @@ export interface RegistryContext {
   readonly log: (line: string) => void;
 }
 
-/** A positive 16-octet serial (RFC 5280 §4.1.2.2: positive, at most 20 octets, unpredictable). */
-export function newSerial(random: (n: number) => Uint8Array): Uint8Array {
-  const s = random(16).slice();
-  s[0] = ((s[0] ?? 0) & 0x7f) | 0x40;
-  return s;
-}
-
 export function newId(prefix: string, random: (n: number) => Uint8Array): string {
   return `${prefix}-${Buffer.from(random(8)).toString('hex')}`;
 }

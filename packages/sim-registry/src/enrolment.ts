@@ -1,17 +1,19 @@
 /**
  * Procedure (1): an organisation applies; the registry checks the application is well formed and that
  * the applicant holds the org CA key, evaluates it against {@link ENROLMENT_CRITERIA} (procedure (13)),
- * and on admission issues, from the registry root key, the org certificate (the org CA key, CA:TRUE
- * pathLen 0) and the two KMS certificates (signing, encryption). The registry issues the KMS
- * certificates itself (rather than accepting org-issued ones) so a relying org needs one trust anchor,
- * a chain of length one, and one CRL that covers everything an org presents.
+ * and on admission issues, from the registry root key, the org certificate (the org CA key, CA,
+ * pathLen 0). The org then issues its two KMS certificates (signing, encryption) under that org CA and
+ * registers them ({@link Enrolment.registerKms}); the registry accepts them only if they chain to the
+ * org certificate and certify the KMS keys named in the application. Choosing org-issued KMS
+ * certificates keeps one certificate profile for the whole test bed (core's issueOrgKmsCertificate:
+ * root → org CA → KMS/user) and puts the org's own keys under the org's own control; the registry CRL
+ * lists org certificates, and a revoked or held org certificate invalidates everything below it.
  */
 import * as crypto from 'node:crypto';
 import { canonicalBytes } from './canonical-json.js';
-import { newId, newSerial, type RegistryContext } from './context.js';
+import { newId, type RegistryContext } from './context.js';
 import { ACCEPTED_PROOFING, evaluateEnrolment } from './evaluation.js';
-import { asArray, asBase64, asBool, asDate, asEnum, asObject, asString, b64, bad, hex } from './http.js';
-import type { CertificateProfile } from './pki.js';
+import { asArray, asBase64, asBool, asDate, asEnum, asObject, asString, b64, bad, HttpError } from './http.js';
 import type {
   AuditFinding,
   AuditReport,
@@ -149,47 +151,59 @@ export class Enrolment {
     }
 
     const orgId = newId('org', random);
-    const notAfter = new Date(now.getTime() + this.ctx.certificateDays * 86_400_000);
-    const issue = async (profile: CertificateProfile, spkiB64: string, cn: string) => {
-      const serial = newSerial(random);
-      const der = await this.ctx.pki.issue(this.ctx.signer, this.ctx.rootCertificate, {
-        profile,
-        serial,
-        commonName: cn,
-        organization: app.name,
-        subjectSpki: new Uint8Array(Buffer.from(spkiB64, 'base64')),
-        dnsNames: app.domains,
-        notBefore: now,
-        notAfter,
-      });
-      return { profile, serialHex: hex(serial), der };
-    };
-    const certs = [
-      await issue('org-ca', app.keys.orgCaSpki, `${app.name} SSMAX Org CA`),
-      await issue('kms-signing', app.keys.kmsSigningSpki, `${app.name} SSMAX KMS Signing`),
-      await issue('kms-encryption', app.keys.kmsEncryptionSpki, `${app.name} SSMAX KMS Encryption`),
-    ];
+    const orgCert = await this.ctx.pki.issueOrg(this.ctx.signer, this.ctx.rootCertificate, {
+      organization: app.name,
+      mailDomain: app.domains[0]!,
+      mode: app.mode,
+      subjectSpki: new Uint8Array(Buffer.from(app.keys.orgCaSpki, 'base64')),
+      now,
+      validityDays: this.ctx.certificateDays,
+      random,
+    });
     store.transaction(() => {
       store.insertApplication(applicationId, at, app);
       store.insertOrg({
         orgId, name: app.name, mode: app.mode, domains: app.domains, status: 'admitted', admittedAt: at, statusSince: at,
         suspendedAt: null, revokedAt: null, reinstatedAt: null, callbackUrl: app.callbackUrl ?? null, incidentContact: app.evaluation.incidentContact,
       });
-      for (const c of certs) store.insertCertificate({ serialHex: c.serialHex, orgId, profile: c.profile, der: c.der, issuedAt: at });
+      store.insertCertificate({ serialHex: this.ctx.pki.serialOf(orgCert), orgId, profile: 'org-ca', der: orgCert, issuedAt: at });
+      store.setMeta(`kms-keys/${orgId}`, new TextEncoder().encode(JSON.stringify({ signing: app.keys.kmsSigningSpki, encryption: app.keys.kmsEncryptionSpki })));
       store.insertAudit(orgId, at, app.evaluation.lastAudit);
       store.setApplicationOutcome(applicationId, 'admitted', orgId);
       store.insertDecision({ orgId, applicationId, kind: 'admit', at, trigger: 'enrolment', reasons: criteria });
       store.nextCounter('state');
     });
     this.ctx.log(`enrolment ${applicationId} "${app.name}" admitted as ${orgId}`);
-    const [org, sig, enc] = certs;
-    return {
-      applicationId,
-      decision: 'admitted',
-      orgId,
-      failedCriteria: [],
-      criteria,
-      certificates: { root: b64(this.ctx.rootCertificate), org: b64(org!.der), kmsSigning: b64(sig!.der), kmsEncryption: b64(enc!.der) },
-    };
+    return { applicationId, decision: 'admitted', orgId, failedCriteria: [], criteria, certificates: { root: b64(this.ctx.rootCertificate), org: b64(orgCert) } };
+  }
+
+  /**
+   * Registers the org-issued KMS certificates. Each must validate under root → org certificate now,
+   * carry the key usage of its purpose, and certify exactly the KMS key named in the application.
+   * Re-registering (renewal with the same keys) replaces the previous certificates.
+   */
+  registerKms(orgId: string, body: unknown): { signing: string; encryption: string } {
+    const { store, pki } = this.ctx;
+    const org = store.getOrg(orgId);
+    if (!org) throw new HttpError('UNKNOWN_ORG', `Cannot register KMS certificates. No org ${orgId}.`);
+    if (org.status === 'revoked') throw new HttpError('ORG_NOT_ACTIVE', `Cannot register KMS certificates. ${orgId} is revoked.`);
+    const o = asObject(body, 'body');
+    const declared = JSON.parse(new TextDecoder().decode(store.getMeta(`kms-keys/${orgId}`) ?? new Uint8Array())) as { signing: string; encryption: string };
+    const orgCert = store.orgCertificates(orgId).filter((c) => c.profile === 'org-ca').at(-1)!.der;
+    const now = this.ctx.clock();
+    const checked = (['signing', 'encryption'] as const).map((purpose) => {
+      const der = asBase64(o[purpose], purpose, 16 * 1024);
+      const v = pki.validateKms({ certificate: der, purpose, orgCertificate: orgCert, rootCertificate: this.ctx.rootCertificate, time: now });
+      if (!v.ok) throw bad(purpose, `is not acceptable: ${v.reason}`);
+      if (b64(pki.spkiOf(der)) !== declared[purpose]) throw bad(purpose, `must certify the KMS ${purpose} key named in the application`);
+      return { purpose, der };
+    });
+    const at = now.toISOString();
+    store.transaction(() => {
+      for (const c of checked) store.replaceKmsCertificate(orgId, c.purpose === 'signing' ? 'kms-signing' : 'kms-encryption', pki.serialOf(c.der), c.der, at);
+      store.nextCounter('state');
+    });
+    this.ctx.log(`kms certificates registered for ${orgId}`);
+    return { signing: pki.serialOf(checked[0]!.der), encryption: pki.serialOf(checked[1]!.der) };
   }
 }

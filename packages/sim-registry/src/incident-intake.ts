@@ -62,19 +62,15 @@ export async function verifySubmission(ctx: RegistryContext, body: unknown, orgI
   for (const id of orgIds) {
     const org = ctx.store.getOrg(id);
     if (!org || org.status === 'revoked') continue;
+    // Submissions are signed with the org's KMS signing key; the org CA key only certifies (keyCertSign).
     for (const c of ctx.store.orgCertificates(id)) {
-      if (c.profile === 'kms-encryption') continue;
+      if (c.profile !== 'kms-signing') continue;
       candidates.push(c.der);
       owner.set(Buffer.from(c.der).toString('base64'), id);
     }
   }
   if (candidates.length === 0) throw new HttpError('ORG_NOT_ACTIVE', `Cannot accept the ${what}. The submitting org is not an active member.`);
-  let outcome;
-  try {
-    outcome = await ctx.pki.verifyData(cms, candidates);
-  } catch (cause) {
-    throw new HttpError('MALFORMED_REQUEST', `Cannot accept the ${what}. The CMS cannot be parsed.`, { cause });
-  }
+  const outcome = ctx.pki.verifyData(cms, candidates);
   if (!outcome.ok) throw new HttpError('BAD_SIGNATURE', `Cannot accept the ${what}. ${outcome.reason}`);
   let content: unknown;
   try {
@@ -84,6 +80,12 @@ export async function verifySubmission(ctx: RegistryContext, body: unknown, orgI
   }
   const orgId = owner.get(Buffer.from(outcome.signerCertificate).toString('base64'));
   if (!orgId) throw new HttpError('BAD_SIGNATURE', `Cannot accept the ${what}. The signer is not a member certificate.`);
+  // The KMS certificate was validated at registration; check it is still within its validity now.
+  const orgCert = ctx.store.orgCertificates(orgId).filter((c) => c.profile === 'org-ca').at(-1)?.der;
+  const still = orgCert
+    ? ctx.pki.validateKms({ certificate: outcome.signerCertificate, purpose: 'signing', orgCertificate: orgCert, rootCertificate: ctx.rootCertificate, time: ctx.clock() })
+    : { ok: false as const, reason: 'The org has no certificate.' };
+  if (!still.ok) throw new HttpError('BAD_SIGNATURE', `Cannot accept the ${what}. ${still.reason}`);
   return { orgId, content, cms };
 }
 

@@ -21,6 +21,7 @@ export type {
   IncidentReport,
   IncidentResponse,
   IssuedCertificates,
+  KmsRegistration,
   OrgMode,
   OrgStatus,
   OrgStatusEntry,
@@ -42,5 +43,6 @@ export { classifyResponse, loopbackNotifier, type Notifier } from './incident-in
 export { canonicalJson, canonicalBytes } from './canonical-json.js';
 export { popSigningInput } from './enrolment.js';
 export { HttpErrorCodes, type HttpErrorCode } from './http.js';
-export type { RegistryPki, CertificateProfile, IssueRequest, CrlRequest, CrlEntry, RootRequest, VerifyOutcome } from './pki.js';
+export type { RegistryPki, OrgRequest, KmsCheck, KmsPurpose, CrlRequest, CrlEntry, CrlEntryReason, RootRequest, VerifyOutcome } from './pki.js';
+export { corePki } from './core-pki.js';
 export type { PublisherOptions } from './status-publisher.js';

@@ -1,24 +1,34 @@
 import type { PrivateKeyOps } from '@ssmax/core';
 
 /**
- * The certificate and CMS operations the registry needs, as one narrow seam. The registry's code
- * calls only this; `core-pki.ts` implements it with @ssmax/core's x509 and cms/signed functions.
+ * The certificate and CMS operations the registry needs, as one narrow seam (so a world config can
+ * swap in another implementation under test). {@link corePki} implements it with @ssmax/core's x509
+ * and cms/signed functions.
  */
 export interface RegistryPki {
-  /** A self-signed registry root (CA:TRUE, keyCertSign + cRLSign), signed by `signer`. Returns DER. */
+  /** A self-signed registry root (CA, pathLen 1: root → org CA → user/KMS), signed by `signer`. DER. */
   issueRoot(signer: PrivateKeyOps, req: RootRequest): Promise<Uint8Array>;
-  /** A certificate for `req.subjectSpki` issued by the root. Returns DER. */
-  issue(signer: PrivateKeyOps, issuerCertificate: Uint8Array, req: IssueRequest): Promise<Uint8Array>;
-  /** An X.509 v2 CRL (RFC 5280 §5) signed by the root. Returns DER. */
-  issueCrl(signer: PrivateKeyOps, issuerCertificate: Uint8Array, req: CrlRequest): Promise<Uint8Array>;
+  /** The "global" org certificate for the org CA key (CA, pathLen 0), issued by the root. DER. */
+  issueOrg(signer: PrivateKeyOps, rootCertificate: Uint8Array, req: OrgRequest): Promise<Uint8Array>;
+  /**
+   * Checks an org-issued KMS certificate: chains to `orgCertificate` under `rootCertificate` at `time`,
+   * with the key usage its purpose needs and the emailProtection EKU. The verdict is data.
+   */
+  validateKms(req: KmsCheck): { readonly ok: true } | { readonly ok: false; readonly reason: string };
+  /** An X.509 v2 CRL (RFC 5280 §5) signed by the root. DER. */
+  issueCrl(signer: PrivateKeyOps, rootCertificate: Uint8Array, req: CrlRequest): Promise<Uint8Array>;
   /** CMS SignedData (RFC 5652 §5) with encapsulated `content` (id-data), the signer certificate included. DER. */
   signData(signer: PrivateKeyOps, signerCertificate: Uint8Array, content: Uint8Array, signingTime: Date): Promise<Uint8Array>;
   /**
-   * Verifies CMS SignedData whose signer must be one of `candidates` (certificates the registry already
-   * holds; certificates carried inside the CMS are not trusted). Returns the content and the matching
-   * candidate, or a reason as data when the signature does not verify.
+   * Verifies CMS SignedData whose one signer must be one of `candidates` (certificates the registry already
+   * holds; a certificate carried inside the CMS counts only if it is byte-identical to a candidate).
+   * Malformed CMS is a verdict too, never a throw.
    */
-  verifyData(cms: Uint8Array, candidates: readonly Uint8Array[]): Promise<VerifyOutcome>;
+  verifyData(cms: Uint8Array, candidates: readonly Uint8Array[]): VerifyOutcome;
+  /** Lowercase hex serial number of a certificate (as `openssl x509 -serial`, without a sign byte). */
+  serialOf(certificate: Uint8Array): string;
+  /** DER SubjectPublicKeyInfo of a certificate. */
+  spkiOf(certificate: Uint8Array): Uint8Array;
 }
 
 export type VerifyOutcome =
@@ -26,40 +36,46 @@ export type VerifyOutcome =
   | { readonly ok: false; readonly reason: string };
 
 export interface RootRequest {
-  readonly serial: Uint8Array;
   readonly commonName: string;
   readonly organization: string;
-  readonly notBefore: Date;
-  readonly notAfter: Date;
+  readonly now: Date;
+  readonly validityDays: number;
+  readonly random: (n: number) => Uint8Array;
 }
 
-/**
- * What the registry certifies: `org-ca` is the org's CA key (CA:TRUE, pathLen 0: it issues user address
- * certificates only); `kms-signing` and `kms-encryption` are the org's KMS keys used in procedures (6)/(9).
- */
-export type CertificateProfile = 'org-ca' | 'kms-signing' | 'kms-encryption';
-
-export interface IssueRequest {
-  readonly profile: CertificateProfile;
-  readonly serial: Uint8Array;
-  readonly commonName: string;
+export interface OrgRequest {
   readonly organization: string;
+  /** The org's primary mail domain: the certificate's CN, dNSName and org-role extension. */
+  readonly mailDomain: string;
+  readonly mode: 'org' | 'esp';
   readonly subjectSpki: Uint8Array;
-  readonly dnsNames: readonly string[];
-  readonly notBefore: Date;
-  readonly notAfter: Date;
+  readonly now: Date;
+  readonly validityDays: number;
+  readonly random: (n: number) => Uint8Array;
 }
+
+export type KmsPurpose = 'signing' | 'encryption';
+
+export interface KmsCheck {
+  readonly certificate: Uint8Array;
+  readonly purpose: KmsPurpose;
+  readonly orgCertificate: Uint8Array;
+  readonly rootCertificate: Uint8Array;
+  readonly time: Date;
+}
+
+export type CrlEntryReason = 'certificateHold' | 'privilegeWithdrawn';
 
 export interface CrlEntry {
-  readonly serial: Uint8Array;
+  readonly serialHex: string;
   readonly revokedAt: Date;
-  /** RFC 5280 §5.3.1 CRLReason code. */
-  readonly reasonCode: number;
+  readonly reason: CrlEntryReason;
 }
 
 export interface CrlRequest {
-  readonly crlNumber: bigint;
-  readonly thisUpdate: Date;
-  readonly nextUpdate: Date;
+  readonly crlNumber: number;
+  readonly now: Date;
+  /** nextUpdate − thisUpdate (RFC 5280 §5.1.2.5). */
+  readonly freshnessSeconds: number;
   readonly revoked: readonly CrlEntry[];
 }

@@ -3,9 +3,8 @@ import { reevaluate } from './evaluation.js';
 import { HttpError } from './http.js';
 import type { CriterionResult, Decision, DecisionKind } from './types.js';
 
-/** RFC 5280 §5.3.1 CRLReason: a revoked org loses its privilege; a suspended one is on hold. */
+/** RFC 5280 §5.3.1 CRLReason privilegeWithdrawn: a revoked org has lost its membership. */
 export const CRL_REASON_PRIVILEGE_WITHDRAWN = 9;
-export const CRL_REASON_CERTIFICATE_HOLD = 6;
 
 /**
  * Procedure (13) after admission: reads an org's incident and audit history from the store, applies

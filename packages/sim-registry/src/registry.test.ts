@@ -2,9 +2,9 @@ import { X509Certificate } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { encodePem, SoftwareKey } from '@ssmax/core';
+import { encodePem, issueOrgKmsCertificate, SoftwareKey, verifySignedData } from '@ssmax/core';
 import { canonicalBytes } from './canonical-json.js';
-import { interimPki } from './interim-pki.js';
+import { corePki } from './core-pki.js';
 import { Registry } from './registry.js';
 import {
   b64, FakeClock, goodEvaluation, makeApplication, makeOrgKeys, openssl, opensslSign, postJson, seededRandom, tempDir, type OrgKeys,
@@ -17,11 +17,20 @@ async function start(dataDir: string, clock: FakeClock, extra: { log?: (l: strin
   return Registry.start({ dataDir, signer: rootKey, clock: clock.now, random: seededRandom(dataDir), log: extra.log ?? (() => {}), ...extra });
 }
 
-async function enrol(reg: Registry, keys: OrgKeys, name: string, domain: string, clock: FakeClock): Promise<EnrolmentResult> {
+type Enrolled = EnrolmentResult & { kmsSigning: Uint8Array; kmsEncryption: Uint8Array };
+
+/** Applies, then issues the two KMS certificates under the new org CA (core) and registers them. */
+async function enrol(reg: Registry, keys: OrgKeys, name: string, domain: string, clock: FakeClock): Promise<Enrolled> {
   const app = await makeApplication(keys, { name, domains: [domain], evaluation: goodEvaluation(clock.now()) });
   const r = await postJson(`${reg.url}/v1/enrolments`, app);
   expect(r.status).toBe(201);
-  return r.json as EnrolmentResult;
+  const res = r.json as EnrolmentResult;
+  const issuer = { certificate: new Uint8Array(Buffer.from(res.certificates!.org, 'base64')), key: keys.orgCa };
+  const kmsSigning = (await issueOrgKmsCertificate({ issuer, subjectSpki: keys.kmsSigning.spki, purpose: 'signing', now: clock.now })).der;
+  const kmsEncryption = (await issueOrgKmsCertificate({ issuer, subjectSpki: keys.kmsEncryption.spki, purpose: 'encryption', now: clock.now })).der;
+  const k = await postJson(`${reg.url}/v1/orgs/${res.orgId}/kms-certificates`, { signing: b64(kmsSigning), encryption: b64(kmsEncryption) });
+  expect(k.status).toBe(200);
+  return { ...res, kmsSigning, kmsEncryption };
 }
 
 function opensslVerifyCms(dir: string, rootDer: Uint8Array, cms: Uint8Array): { status: number; content: string } {
@@ -48,17 +57,20 @@ describe('Registry', () => {
     expect(res.failedCriteria).toEqual([]);
     const root = new X509Certificate(Buffer.from(res.certificates!.root, 'base64'));
     writeFileSync(join(dir.path, 'root.pem'), root.toString());
-    for (const [label, der] of Object.entries({ org: res.certificates!.org, sig: res.certificates!.kmsSigning, enc: res.certificates!.kmsEncryption })) {
-      const cert = new X509Certificate(Buffer.from(der, 'base64'));
-      expect(cert.checkIssued(root)).toBe(true);
-      expect(cert.verify(root.publicKey)).toBe(true);
-      writeFileSync(join(dir.path, `${label}.pem`), cert.toString());
-      const v = openssl(['verify', '-CAfile', join(dir.path, 'root.pem'), join(dir.path, `${label}.pem`)]);
-      expect(v.stdout.toString()).toMatch(/: OK/);
-      expect(v.status).toBe(0);
+    const org = new X509Certificate(Buffer.from(res.certificates!.org, 'base64'));
+    expect(org.checkIssued(root)).toBe(true);
+    expect(org.verify(root.publicKey)).toBe(true);
+    expect(org.ca).toBe(true);
+    writeFileSync(join(dir.path, 'org.pem'), org.toString());
+    const v = openssl(['verify', '-CAfile', join(dir.path, 'root.pem'), join(dir.path, 'org.pem')]);
+    expect(v.stdout.toString()).toMatch(/: OK/);
+    expect(v.status).toBe(0);
+    // The org-issued KMS certificates the registry accepted chain root → org → KMS (openssl as oracle).
+    for (const [label, der, purpose] of [['sig', res.kmsSigning, 'smimesign'], ['enc', res.kmsEncryption, 'smimeencrypt']] as const) {
+      writeFileSync(join(dir.path, `${label}.pem`), encodePem(der, 'CERTIFICATE'));
+      const kv = openssl(['verify', '-CAfile', join(dir.path, 'root.pem'), '-untrusted', join(dir.path, 'org.pem'), '-purpose', purpose, join(dir.path, `${label}.pem`)]);
+      expect(kv.stdout.toString() + kv.stderr).toMatch(/: OK/);
     }
-    expect(new X509Certificate(Buffer.from(res.certificates!.org, 'base64')).ca).toBe(true);
-    expect(new X509Certificate(Buffer.from(res.certificates!.kmsSigning, 'base64')).ca).toBe(false);
     const text = openssl(['x509', '-inform', 'DER', '-noout', '-text'], Buffer.from(res.certificates!.org, 'base64')).stdout.toString();
     expect(text).toMatch(/pathlen:0/);
     expect(text).toMatch(/DNS:alpha\.example/);
@@ -141,8 +153,10 @@ describe('Registry', () => {
     const at = Buffer.from(tampered).indexOf('Alpha');
     tampered[at] = 'B'.charCodeAt(0);
     expect(opensslVerifyCms(dir.path, reg.rootCertificate, tampered).status).not.toBe(0);
-    expect((await interimPki.verifyData(tampered, [reg.rootCertificate])).ok).toBe(false);
-    expect((await interimPki.verifyData(dirCms, [reg.rootCertificate])).ok).toBe(true);
+    expect(corePki.verifyData(tampered, [reg.rootCertificate]).ok).toBe(false);
+    expect(verifySignedData(tampered).allValid).toBe(false);
+    expect(corePki.verifyData(dirCms, [reg.rootCertificate]).ok).toBe(true);
+    expect(doc.members[0]?.kmsSigningCertificate).toBe(b64(a.kmsSigning));
 
     const st = opensslVerifyCms(dir.path, reg.rootCertificate, await getBytes(`${reg.url}/v1/status`));
     expect(st.status).toBe(0);
@@ -201,8 +215,8 @@ describe('Registry', () => {
     const bKeys = makeOrgKeys();
     const a = await enrol(reg, aKeys, 'Sender A', 'a.example', clock);
     const b = await enrol(reg, bKeys, 'Receiver B', 'b.example', clock);
-    const bSig = new Uint8Array(Buffer.from(b.certificates!.kmsSigning, 'base64'));
-    const aSig = new Uint8Array(Buffer.from(a.certificates!.kmsSigning, 'base64'));
+    const bSig = b.kmsSigning;
+    const aSig = a.kmsSigning;
 
     const report = (messageId: string) =>
       opensslSign(dir.path, bKeys.kmsSigning, bSig, canonicalBytes({
@@ -244,7 +258,8 @@ describe('Registry', () => {
     const st = opensslVerifyCms(dir.path, reg.rootCertificate, await getBytes(`${reg.url}/v1/status`));
     expect((JSON.parse(st.content) as StatusDocument).orgs.find((o) => o.orgId === a.orgId)?.status).toBe('suspended');
     const crl = openssl(['crl', '-inform', 'DER', '-noout', '-text'], await getBytes(`${reg.url}/v1/crl`)).stdout.toString();
-    expect(crl).toContain(new X509Certificate(aSig).serialNumber);
+    const aOrgSerial = new X509Certificate(Buffer.from(a.certificates!.org, 'base64')).serialNumber;
+    expect(crl).toContain(aOrgSerial);
     expect(crl).toMatch(/Certificate Hold/);
 
     // A suspended org may still submit a (signed) audit; a clean audit after the suspension reinstates it.
@@ -256,7 +271,7 @@ describe('Registry', () => {
     expect(ar.status).toBe(200);
     expect(ar.json.decision.kind).toBe('reinstate');
     const crl2 = openssl(['crl', '-inform', 'DER', '-noout', '-text'], await getBytes(`${reg.url}/v1/crl`)).stdout.toString();
-    expect(crl2).not.toContain(new X509Certificate(aSig).serialNumber);
+    expect(crl2).not.toContain(aOrgSerial);
     expect(reg.decisions(a.orgId).map((d) => d.kind)).toEqual(['admit', 'no-change', 'suspend', 'reinstate']);
     expect(lines.some((l) => /^POST \/v1\/incidents 201 /.test(l))).toBe(true);
   });
@@ -269,8 +284,8 @@ describe('Registry', () => {
     const bKeys = makeOrgKeys();
     const a = await enrol(reg, aKeys, 'Sender A', 'a.example', clock);
     const b = await enrol(reg, bKeys, 'Receiver B', 'b.example', clock);
-    const bSig = new Uint8Array(Buffer.from(b.certificates!.kmsSigning, 'base64'));
-    const aSig = new Uint8Array(Buffer.from(a.certificates!.kmsSigning, 'base64'));
+    const bSig = b.kmsSigning;
+    const aSig = a.kmsSigning;
     for (const id of ['<x1@a.example>', '<x2@a.example>', '<x3@a.example>']) {
       const rep = await postJson(`${reg.url}/v1/incidents`, {
         cms: b64(opensslSign(dir.path, bKeys.kmsSigning, bSig, canonicalBytes({
@@ -319,15 +334,23 @@ describe('Registry', () => {
       evidence: { summary: 's' }, reportedAt: clock.now().toISOString(),
     });
     // Signed by A's key while claiming to come from B.
-    const aSig = new Uint8Array(Buffer.from(a.certificates!.kmsSigning, 'base64'));
+    const aSig = a.kmsSigning;
     const impostor = await postJson(`${reg.url}/v1/incidents`, { cms: b64(opensslSign(dir.path, aKeys.kmsSigning, aSig, content)) });
     expect(impostor.status).toBe(403);
     expect(impostor.json.error.message).toMatch(/signed by/);
-    // Signed by a key the registry never certified, presenting B's certificate.
-    const bSig = new Uint8Array(Buffer.from(b.certificates!.kmsSigning, 'base64'));
-    const wrongKey = await postJson(`${reg.url}/v1/incidents`, { cms: b64(await interimPki.signData(SoftwareKey.generate('EC-P256'), bSig, content, clock.now())) });
+    // Signed by B, then the content altered in transit: the message digest no longer matches.
+    const good = opensslSign(dir.path, bKeys.kmsSigning, b.kmsSigning, content);
+    const altered = good.slice();
+    altered[Buffer.from(altered).indexOf('ssmax-incident-report')] ^= 0x01;
+    const wrongKey = await postJson(`${reg.url}/v1/incidents`, { cms: b64(altered) });
     expect(wrongKey.status).toBe(403);
     expect(wrongKey.json.error.code).toBe('BAD_SIGNATURE');
+    // Signed by a key the registry never certified (its own self-made certificate).
+    const strangerKey = SoftwareKey.generate('EC-P256');
+    const strangerCa = await corePki.issueRoot(strangerKey, { commonName: 'Stranger', organization: 'Stranger', now: clock.now(), validityDays: 30, random: seededRandom('s') });
+    const stranger = await postJson(`${reg.url}/v1/incidents`, { cms: b64(await corePki.signData(strangerKey, strangerCa, content, clock.now())) });
+    expect(stranger.status).toBe(403);
+    expect((await postJson(`${reg.url}/v1/incidents`, { cms: b64(good) })).status).toBe(201);
     const junk = await postJson(`${reg.url}/v1/incidents`, { cms: b64(new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x01])) });
     expect(junk.status).toBeGreaterThanOrEqual(400);
     expect(junk.status).toBeLessThan(500);

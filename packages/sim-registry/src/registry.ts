@@ -7,8 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SsmaxError, type PrivateKeyOps } from '@ssmax/core';
-import { newSerial, type RegistryContext } from './context.js';
-import { interimPki } from './interim-pki.js';
+import type { RegistryContext } from './context.js';
+import { corePki } from './core-pki.js';
 import { Enrolment, parseAudit } from './enrolment.js';
 import { DEFAULT_EVALUATION_POLICY, type EvaluationPolicy } from './evaluation.js';
 import { asEnum, asObject, asString, bad, HttpError, readJson, sendBytes, sendError, sendJson, toHttpError } from './http.js';
@@ -65,7 +65,7 @@ export class Registry implements AsyncDisposable {
   static async start(opts: RegistryOptions): Promise<Registry> {
     const clock = opts.clock ?? (() => new Date());
     const random = opts.random ?? ((n: number) => new Uint8Array(randomBytes(n)));
-    const pki = opts.pki ?? interimPki;
+    const pki = opts.pki ?? corePki;
     const issuerName = opts.issuerName ?? 'SSMAX Registry';
     const log = opts.log ?? ((line: string) => process.stderr.write(`[registry] ${line}\n`));
     const store = RegistryStore.open(opts.dataDir);
@@ -109,6 +109,9 @@ export class Registry implements AsyncDisposable {
       }],
       ['POST', /^\/v1\/incidents\/([\w-]{1,64})\/response$/, async (req, res, m) => {
         sendJson(res, 200, await intake.respond(m[1]!, await readJson(req, bodyLimit)));
+      }],
+      ['POST', /^\/v1\/orgs\/([\w-]{1,64})\/kms-certificates$/, async (req, res, m) => {
+        sendJson(res, 200, enrolment.registerKms(m[1]!, await readJson(req, bodyLimit)));
       }],
       ['POST', /^\/v1\/orgs\/([\w-]{1,64})\/audits$/, async (req, res, m) => {
         const orgId = m[1]!;
@@ -248,10 +251,7 @@ async function loadOrCreateRoot(
     }
     return stored;
   }
-  const now = clock();
-  const notBefore = new Date(Math.floor(now.getTime() / 1000) * 1000 - 60_000);
-  const notAfter = new Date(notBefore.getTime() + 20 * 365 * 86_400_000);
-  const root = await pki.issueRoot(signer, { serial: newSerial(random), commonName: `${issuerName} Root`, organization: issuerName, notBefore, notAfter });
+  const root = await pki.issueRoot(signer, { commonName: `${issuerName} Root`, organization: issuerName, now: clock(), validityDays: 20 * 365, random });
   store.transaction(() => {
     store.setMeta('root-certificate', root);
     store.setMeta('root-spki', signer.spki);

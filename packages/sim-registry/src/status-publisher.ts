@@ -9,7 +9,6 @@ import { canonicalBytes } from './canonical-json.js';
 import type { RegistryContext } from './context.js';
 import { b64 } from './http.js';
 import type { CrlEntry } from './pki.js';
-import { CRL_REASON_CERTIFICATE_HOLD } from './reevaluation.js';
 import type { DirectoryDocument, DirectoryMember, OrgStatusEntry, StatusDocument } from './types.js';
 
 export interface PublisherOptions {
@@ -72,19 +71,26 @@ export class StatusPublisher {
   async crl(): Promise<PublishedDocument> {
     return this.get('crl', this.options.crlFreshnessSeconds, async (_version, thisUpdate, nextUpdate) => {
       const { store } = this.ctx;
-      const entries: CrlEntry[] = store.revokedCertificates().map((c) => ({
-        serial: new Uint8Array(Buffer.from(c.serialHex, 'hex')),
+      // Only the org certificates are the registry's to list; KMS certificates hang below them, so
+      // revoking or holding the org certificate invalidates the KMS certificates' chains too.
+      const entries: CrlEntry[] = store.revokedCertificates('org-ca').map((c) => ({
+        serialHex: c.serialHex,
         revokedAt: new Date(c.revokedAt ?? thisUpdate.toISOString()),
-        reasonCode: c.reasonCode ?? 0,
+        reason: 'privilegeWithdrawn',
       }));
-      // A suspended org's certificates are on hold (RFC 5280 §5.3.1 certificateHold) until reinstated.
+      // A suspended org's certificate is on hold (RFC 5280 §5.3.1 certificateHold) until reinstated.
       for (const o of store.listOrgs().filter((x) => x.status === 'suspended')) {
-        for (const c of store.orgCertificates(o.orgId)) {
-          entries.push({ serial: new Uint8Array(Buffer.from(c.serialHex, 'hex')), revokedAt: new Date(o.statusSince), reasonCode: CRL_REASON_CERTIFICATE_HOLD });
+        for (const c of store.orgCertificates(o.orgId).filter((x) => x.profile === 'org-ca')) {
+          entries.push({ serialHex: c.serialHex, revokedAt: new Date(o.statusSince), reason: 'certificateHold' });
         }
       }
-      const crlNumber = BigInt(store.transaction(() => store.nextCounter('crl')));
-      return this.ctx.pki.issueCrl(this.ctx.signer, this.ctx.rootCertificate, { crlNumber, thisUpdate, nextUpdate, revoked: entries });
+      const crlNumber = store.transaction(() => store.nextCounter('crl'));
+      return this.ctx.pki.issueCrl(this.ctx.signer, this.ctx.rootCertificate, {
+        crlNumber,
+        now: thisUpdate,
+        freshnessSeconds: (nextUpdate.getTime() - thisUpdate.getTime()) / 1000,
+        revoked: entries,
+      });
     });
   }
 
@@ -96,7 +102,9 @@ export class StatusPublisher {
     const { store } = this.ctx;
     return store.listOrgs().map((o) => {
       const certs = store.orgCertificates(o.orgId);
-      const latest = (p: string) => b64(certs.filter((c) => c.profile === p).at(-1)?.der ?? new Uint8Array(0));
+      const latest = (p: string) => certs.filter((c) => c.profile === p).at(-1)?.der;
+      const sig = latest('kms-signing');
+      const enc = latest('kms-encryption');
       return {
         orgId: o.orgId,
         name: o.name,
@@ -105,9 +113,9 @@ export class StatusPublisher {
         status: o.status,
         since: o.admittedAt,
         statusSince: o.statusSince,
-        orgCertificate: latest('org-ca'),
-        kmsSigningCertificate: latest('kms-signing'),
-        kmsEncryptionCertificate: latest('kms-encryption'),
+        orgCertificate: b64(latest('org-ca') ?? new Uint8Array(0)),
+        ...(sig ? { kmsSigningCertificate: b64(sig) } : {}),
+        ...(enc ? { kmsEncryptionCertificate: b64(enc) } : {}),
       };
     });
   }

@@ -16,7 +16,8 @@ import type {
   OrgMode,
   OrgStatus,
 } from './types.js';
-import type { CertificateProfile } from './pki.js';
+/** Which key a stored certificate certifies: the registry-issued org CA cert, or an org-issued KMS cert. */
+export type CertificateProfile = 'org-ca' | 'kms-signing' | 'kms-encryption';
 
 export interface OrgRow {
   readonly orgId: string;
@@ -160,15 +161,22 @@ export class RegistryStore implements Disposable {
   }
 
   orgCertificates(orgId: string): CertRow[] {
-    return (this.db.prepare('SELECT * FROM certificates WHERE org_id = ? ORDER BY issued_at').all(orgId) as RawCert[]).map(certFromRow);
+    return (this.db.prepare('SELECT * FROM certificates WHERE org_id = ? ORDER BY id').all(orgId) as RawCert[]).map(certFromRow);
   }
 
   revokeOrgCertificates(orgId: string, at: string, reasonCode: number): void {
     this.db.prepare('UPDATE certificates SET revoked_at = ?, reason_code = ? WHERE org_id = ? AND revoked_at IS NULL').run(at, reasonCode, orgId);
   }
 
-  revokedCertificates(): CertRow[] {
-    return (this.db.prepare('SELECT * FROM certificates WHERE revoked_at IS NOT NULL ORDER BY revoked_at, serial_hex').all() as RawCert[]).map(certFromRow);
+  /** Revoked certificates of one profile (the CRL lists only what the registry itself issued). */
+  revokedCertificates(profile: CertificateProfile): CertRow[] {
+    return (this.db.prepare('SELECT * FROM certificates WHERE revoked_at IS NOT NULL AND profile = ? ORDER BY revoked_at, serial_hex').all(profile) as RawCert[]).map(certFromRow);
+  }
+
+  /** Replaces the org's certificate of a KMS profile (re-registration, e.g. renewal). */
+  replaceKmsCertificate(orgId: string, profile: 'kms-signing' | 'kms-encryption', serialHex: string, der: Uint8Array, at: string): void {
+    this.db.prepare('DELETE FROM certificates WHERE org_id = ? AND profile = ?').run(orgId, profile);
+    this.insertCertificate({ serialHex, orgId, profile, der, issuedAt: at });
   }
 
   insertDecision(d: Omit<Decision, 'id'>): number {
@@ -266,7 +274,7 @@ CREATE TABLE IF NOT EXISTS orgs (
   admitted_at TEXT NOT NULL, status_since TEXT NOT NULL, suspended_at TEXT, revoked_at TEXT, reinstated_at TEXT,
   callback_url TEXT, incident_contact TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS certificates (
-  serial_hex TEXT PRIMARY KEY, org_id TEXT NOT NULL REFERENCES orgs(org_id), profile TEXT NOT NULL,
+  id INTEGER PRIMARY KEY AUTOINCREMENT, serial_hex TEXT NOT NULL, org_id TEXT NOT NULL REFERENCES orgs(org_id), profile TEXT NOT NULL,
   der BLOB NOT NULL, issued_at TEXT NOT NULL, revoked_at TEXT, reason_code INTEGER);
 CREATE TABLE IF NOT EXISTS decisions (
   id INTEGER PRIMARY KEY AUTOINCREMENT, org_id TEXT, application_id TEXT, kind TEXT NOT NULL,

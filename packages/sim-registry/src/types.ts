@@ -77,10 +77,10 @@ export interface CriterionResult {
 }
 
 export interface IssuedCertificates {
+  /** The registry root (trust anchor), DER base64. */
   readonly root: string;
+  /** The org certificate for keys.orgCaSpki, DER base64. */
   readonly org: string;
-  readonly kmsSigning: string;
-  readonly kmsEncryption: string;
 }
 
 /** POST /v1/enrolments response (201 admitted, 422 refused). */
@@ -112,9 +112,17 @@ export interface DirectoryMember {
   readonly status: OrgStatus;
   readonly since: string;
   readonly statusSince: string;
+  /** Registry-issued org CA certificate (DER, base64). */
   readonly orgCertificate: string;
-  readonly kmsSigningCertificate: string;
-  readonly kmsEncryptionCertificate: string;
+  /** Org-issued KMS certificates, chained to orgCertificate; absent until the org registered them. */
+  readonly kmsSigningCertificate?: string;
+  readonly kmsEncryptionCertificate?: string;
+}
+
+/** POST /v1/orgs/{orgId}/kms-certificates body: org-issued KMS certificates (DER, base64). */
+export interface KmsRegistration {
+  readonly signing: string;
+  readonly encryption: string;
 }
 
 export interface DirectoryDocument extends SignedDocumentHeader {
