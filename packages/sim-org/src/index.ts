@@ -10,3 +10,5 @@ export { inspect, DEFAULT_INSPECTION_POLICY } from './inspection.js';
 export type { InspectionDirection, InspectionPolicy, InspectionVerdict, InspectedFile, VerdictAction, VerdictReason } from './inspection.js';
 export { totp, hotp, verifyTotp, base32Encode, base32Decode } from './totp.js';
 export type { TotpOptions } from './totp.js';
+export { Spool } from './spool.js';
+export type { SpoolEnvelope, SpoolEntry, SpoolState, ClaimableState, SpoolOptions } from './spool.js';

@@ -1,0 +1,210 @@
+import { promises as fs, constants as fsc } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { SimOrgError } from './errors.js';
+
+/**
+ * Durable mail queue of an organisation's mail server. A message is acknowledged (SMTP 250, RFC 5321
+ * §4.5.2 "the receiver MUST NOT lose the message") only once it and its envelope are on disk:
+ * written to tmp/, fsync'd, renamed into incoming/, directory fsync'd. States move by rename(2), which
+ * is atomic within one file system, so a message is always in exactly one state directory.
+ *
+ * Processing is at-least-once: a worker killed mid-way leaves the message in processing/, and
+ * {@link Spool.recover} puts it back. Side effects that must not repeat (a delivery) go through
+ * {@link Spool.once}, keyed by message id + stage.
+ */
+
+export interface SpoolEnvelope {
+  mailFrom: string;
+  rcptTo: string[];
+  /** Anything the stages need to carry (journey ids, hop count); must be JSON. */
+  meta?: Record<string, unknown>;
+}
+
+/** Where a message is. `processing` is held by a worker; the other states are queues or final. */
+export type SpoolState = 'incoming' | 'processing' | 'outgoing' | 'delivered' | 'bounced';
+/** States a worker can claim from. */
+export type ClaimableState = 'incoming' | 'outgoing';
+
+export interface SpoolEntry {
+  id: string;
+  state: SpoolState;
+  envelope: SpoolEnvelope;
+  bytes: Uint8Array;
+}
+
+export interface SpoolOptions {
+  /** Id source; ids sort in arrival order (time prefix) so claims are FIFO. */
+  newId?: () => string;
+}
+
+const STATES: readonly SpoolState[] = ['incoming', 'processing', 'outgoing', 'delivered', 'bounced'];
+const SEP = '~';
+
+async function fsyncDir(path: string): Promise<void> {
+  const h = await fs.open(path, fsc.O_RDONLY | fsc.O_DIRECTORY);
+  try {
+    await h.sync();
+  } finally {
+    await h.close();
+  }
+}
+
+function defaultId(): string {
+  return `${Date.now().toString(36).padStart(9, '0')}-${process.hrtime.bigint().toString(36)}-${randomBytes(6).toString('hex')}`;
+}
+
+export class Spool {
+  private readonly newId: () => string;
+
+  private constructor(readonly dir: string, options: SpoolOptions) {
+    this.newId = options.newId ?? defaultId;
+  }
+
+  /** Opens (creating if needed) a spool directory. Call {@link recover} before starting workers. */
+  static async open(dir: string, options: SpoolOptions = {}): Promise<Spool> {
+    try {
+      for (const d of ['tmp', 'done', ...STATES]) await fs.mkdir(join(dir, d), { recursive: true });
+      await fsyncDir(dir);
+    } catch (err) {
+      throw new SimOrgError('SPOOL_IO', `Cannot open spool at ${dir}. ${(err as Error).message}`, { cause: err });
+    }
+    return new Spool(dir, options);
+  }
+
+  /** Stores a message durably; when the promise resolves the message survives a crash. Returns its id. */
+  async enqueue(envelope: SpoolEnvelope, bytes: Uint8Array): Promise<string> {
+    const id = this.newId();
+    if (!/^[\w.-]+$/.test(id)) throw new SimOrgError('USAGE', `Cannot enqueue message. Id "${id}" is not a safe file name.`);
+    const header = Buffer.from(JSON.stringify(envelope) + '\n', 'utf8');
+    const tmp = join(this.dir, 'tmp', id);
+    try {
+      const h = await fs.open(tmp, 'wx', 0o600);
+      try {
+        await h.writev([header, bytes]);
+        await h.sync();
+      } finally {
+        await h.close();
+      }
+      await fs.rename(tmp, join(this.dir, 'incoming', id));
+      // The rename is durable only once the directory entry is: fsync both directories.
+      await fsyncDir(join(this.dir, 'incoming'));
+      await fsyncDir(join(this.dir, 'tmp'));
+    } catch (err) {
+      await fs.rm(tmp, { force: true }).catch(() => undefined);
+      throw new SimOrgError('SPOOL_IO', `Cannot enqueue message. ${(err as Error).message}`, { cause: err });
+    }
+    return id;
+  }
+
+  /** Message ids in a state, oldest first. In `processing` the ids carry the state they came from. */
+  async list(state: SpoolState): Promise<string[]> {
+    const names = (await fs.readdir(join(this.dir, state))).sort();
+    return state === 'processing' ? names.map((n) => n.slice(n.indexOf(SEP) + 1)) : names;
+  }
+
+  /**
+   * Takes the oldest message of `from` for processing (rename into processing/). Returns undefined when
+   * the queue is empty. Two workers racing for the same file: one rename wins, the other moves on.
+   */
+  async claim(from: ClaimableState = 'incoming'): Promise<SpoolEntry | undefined> {
+    for (const id of await this.list(from)) {
+      try {
+        await fs.rename(join(this.dir, from, id), this.processingPath(from, id));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw new SimOrgError('SPOOL_IO', `Cannot claim message ${id}. ${(err as Error).message}`, { cause: err });
+      }
+      await fsyncDir(join(this.dir, 'processing'));
+      return { ...(await this.readFile(this.processingPath(from, id), id)), state: 'processing' };
+    }
+    return undefined;
+  }
+
+  /** Moves a claimed message on (to the next queue or a final state). */
+  async move(id: string, to: Exclude<SpoolState, 'processing'>): Promise<void> {
+    const src = await this.findProcessing(id);
+    try {
+      await fs.rename(src, join(this.dir, to, id));
+      await fsyncDir(join(this.dir, to));
+      await fsyncDir(join(this.dir, 'processing'));
+    } catch (err) {
+      throw new SimOrgError('SPOOL_IO', `Cannot move message ${id} to ${to}. ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** Reads a message in a given state. */
+  async read(id: string, state: SpoolState): Promise<SpoolEntry> {
+    const path = state === 'processing' ? await this.findProcessing(id) : join(this.dir, state, id);
+    return { ...(await this.readFile(path, id)), state };
+  }
+
+  /**
+   * Run on start: messages left in processing/ by a killed worker go back to the queue they came
+   * from, and unacknowledged half-writes in tmp/ are discarded (their sender got no 250 and retries).
+   */
+  async recover(): Promise<{ requeued: string[]; discarded: number }> {
+    const requeued: string[] = [];
+    for (const name of await fs.readdir(join(this.dir, 'processing'))) {
+      const at = name.indexOf(SEP);
+      const from = name.slice(0, at) as ClaimableState;
+      const id = name.slice(at + 1);
+      await fs.rename(join(this.dir, 'processing', name), join(this.dir, from === 'outgoing' ? 'outgoing' : 'incoming', id));
+      requeued.push(id);
+    }
+    const tmps = await fs.readdir(join(this.dir, 'tmp'));
+    for (const t of tmps) await fs.rm(join(this.dir, 'tmp', t), { force: true });
+    for (const d of ['incoming', 'outgoing', 'processing', 'tmp']) await fsyncDir(join(this.dir, d));
+    return { requeued, discarded: tmps.length };
+  }
+
+  /**
+   * Runs `fn` unless `stage` was already completed for message `id` (by this or an earlier process),
+   * then records completion durably. A crash between `fn` and the record runs `fn` again on retry, so
+   * `fn` itself should be idempotent where it can be (at-least-once, not exactly-once).
+   */
+  async once<T>(id: string, stage: string, fn: () => Promise<T>): Promise<{ ran: boolean; result?: T }> {
+    const marker = join(this.dir, 'done', createHash('sha256').update(`${id}\0${stage}`).digest('hex'));
+    if (await fs.access(marker).then(() => true, () => false)) return { ran: false };
+    const result = await fn();
+    const h = await fs.open(marker, 'w', 0o600);
+    try {
+      await h.writeFile(JSON.stringify({ id, stage }));
+      await h.sync();
+    } finally {
+      await h.close();
+    }
+    await fsyncDir(join(this.dir, 'done'));
+    return { ran: true, result };
+  }
+
+  /** True when {@link once} completed `stage` for `id`. */
+  async isDone(id: string, stage: string): Promise<boolean> {
+    const marker = join(this.dir, 'done', createHash('sha256').update(`${id}\0${stage}`).digest('hex'));
+    return fs.access(marker).then(() => true, () => false);
+  }
+
+  private processingPath(from: ClaimableState, id: string): string {
+    return join(this.dir, 'processing', `${from}${SEP}${id}`);
+  }
+
+  private async findProcessing(id: string): Promise<string> {
+    for (const from of ['incoming', 'outgoing'] as const) {
+      const p = this.processingPath(from, id);
+      if (await fs.access(p).then(() => true, () => false)) return p;
+    }
+    throw new SimOrgError('SPOOL_NOT_FOUND', `Cannot find message ${id} in processing. It was not claimed or was already moved.`);
+  }
+
+  private async readFile(path: string, id: string): Promise<Omit<SpoolEntry, 'state'>> {
+    let raw: Buffer;
+    try {
+      raw = await fs.readFile(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new SimOrgError('SPOOL_NOT_FOUND', `Cannot read message ${id}. It is not in the spool.`);
+      throw new SimOrgError('SPOOL_IO', `Cannot read message ${id}. ${(err as Error).message}`, { cause: err });
+    }
+    const nl = raw.indexOf(0x0a);
+    return { id, envelope: JSON.parse(raw.subarray(0, nl).toString('utf8')) as SpoolEnvelope, bytes: new Uint8Array(raw.subarray(nl + 1)) };
+  }
+}
