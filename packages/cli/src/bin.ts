@@ -1,2 +1,60 @@
-process.stderr.write('ssmax: not built yet\n');
-process.exitCode = 2;
+import { SsmaxError, ErrorCodes } from '@ssmax/core';
+import { runCms } from './commands/cms.js';
+
+// Loaded lazily: the benchmark suite pulls in tinybench and the container backend.
+const BENCH_MODULE = './commands/bench.js';
+
+const USAGE = `usage: ssmax <command> …
+  cms sign|verify|encrypt|decrypt|reencrypt   CMS / S/MIME operations (ssmax cms --help)
+  demo                                        the core demonstration (card → org → recipient)
+  bench [--quick] [--out FILE]                the re-encryption benchmarks
+`;
+
+/** Exit codes of the CLI contract: 0 ok, 1 negative verdict, 2 usage, 3 malformed input, 4 infrastructure. */
+export function exitCodeFor(err: unknown): number {
+  if (err instanceof SsmaxError) {
+    return { verdict: 1, usage: 2, malformed: 3, infrastructure: 4 }[ErrorCodes[err.code]];
+  }
+  return 4;
+}
+
+const io = {
+  stdout: { write: (s: string) => void process.stdout.write(s) },
+  stderr: { write: (s: string) => void process.stderr.write(s) },
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case 'cms':
+      return runCms(rest, io);
+    case 'demo': {
+      const { runDemo } = await import('./commands/demo.js');
+      return runDemo(rest, io);
+    }
+    case 'bench': {
+      const { runBenchCommand } = (await import(BENCH_MODULE)) as { runBenchCommand(argv: string[]): Promise<number> };
+      return runBenchCommand(rest);
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+      io.stdout.write(USAGE);
+      return cmd === undefined ? 2 : 0;
+    default:
+      throw new SsmaxError('USAGE', `Cannot run "ssmax ${cmd}". Unknown command.\n${USAGE}`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    const code = err instanceof SsmaxError ? err.code : 'INTERNAL';
+    const msg = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`ssmax: ${code}: ${msg}\n`);
+    if (process.env['SSMAX_DEBUG'] && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+    process.exitCode = exitCodeFor(err);
+  },
+);

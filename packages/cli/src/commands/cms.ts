@@ -1,0 +1,234 @@
+import { spawnSync } from 'node:child_process';
+import {
+  SsmaxError,
+  SoftwareKey,
+  buildMultipartSigned,
+  buildPkcs7Mime,
+  decryptContent,
+  detectCmsInput,
+  encodePem,
+  encryptContent,
+  parseCertificate,
+  reencrypt,
+  signSignedData,
+  toDer,
+  validateChain,
+  verifySignedData,
+  type PrivateKeyOps,
+  type SignScheme,
+} from '@ssmax/core';
+import { many, one, parseArgs, required, type ParsedArgs } from '../args.js';
+import { readInput, writeOutput } from '../io.js';
+import { openTokenKey } from '../token-uri.js';
+
+type Out = { write(line: string): void };
+
+const CIPHERS = ['aes-256-gcm', 'aes-256-cbc'] as const;
+type Cipher = (typeof CIPHERS)[number];
+
+function cipherOf(args: ParsedArgs): Cipher {
+  const c = one(args, 'cipher') ?? 'aes-256-gcm';
+  if (!(CIPHERS as readonly string[]).includes(c)) throw new SsmaxError('USAGE', `Cannot use --cipher ${c}. Choose aes-256-gcm or aes-256-cbc.`);
+  return c as Cipher;
+}
+
+function outform(args: ParsedArgs): 'der' | 'pem' | 'smime' {
+  const f = one(args, 'outform') ?? 'der';
+  if (f !== 'der' && f !== 'pem' && f !== 'smime') throw new SsmaxError('USAGE', `Cannot use --outform ${f}. Choose der, pem or smime.`);
+  return f;
+}
+
+function readCert(path: string): Uint8Array {
+  return toDer(readInput(path, 'the certificate'), 'CERTIFICATE');
+}
+
+/** A private key from --key (PEM/DER file) or --token (RFC 7512 URI); disposed after use. */
+async function withKey<T>(args: ParsedArgs, matchCert: Uint8Array | undefined, fn: (key: PrivateKeyOps) => Promise<T>): Promise<T> {
+  const keyPath = one(args, 'key');
+  const uri = one(args, 'token');
+  if ((keyPath === undefined) === (uri === undefined)) throw new SsmaxError('USAGE', 'Cannot run the command. Give exactly one of --key KEY or --token URI.');
+  if (keyPath !== undefined) return fn(SoftwareKey.fromBytes(readInput(keyPath, 'the private key')));
+  const spki = matchCert ? parseCertificate(matchCert).spki : undefined;
+  await using opened = await openTokenKey(uri!, one(args, 'pin') ?? process.env['SSMAX_PIN'], spki);
+  return fn(opened.key);
+}
+
+function emit(der: Uint8Array, form: 'der' | 'pem' | 'smime', smimeType: 'signed-data' | 'enveloped-data' | 'authEnveloped-data'): Uint8Array | string {
+  if (form === 'der') return der;
+  if (form === 'pem') return encodePem(der, 'CMS');
+  return buildPkcs7Mime(der, smimeType);
+}
+
+const KEY_OPTS = ['key', 'token', 'pin'];
+
+async function sign(argv: string[]): Promise<number> {
+  const a = parseArgs(argv, { values: ['in', 'out', 'signer', 'outform', 'certfile', ...KEY_OPTS], flags: ['pss', 'detached'] });
+  const content = readInput(required(a, 'in'), 'the content');
+  const cert = readCert(required(a, 'signer'));
+  const chain = many(a, 'certfile').map(readCert);
+  const form = outform(a);
+  const detached = a.flags.has('detached');
+  const der = await withKey(a, cert, async (key) => {
+    const scheme: SignScheme = key.algorithm === 'EC-P256' ? 'ECDSA-SHA256' : a.flags.has('pss') ? 'RSASSA-PSS-SHA256' : 'RSASSA-PKCS1-v1_5-SHA256';
+    if (a.flags.has('pss') && key.algorithm === 'EC-P256') throw new SsmaxError('USAGE', 'Cannot sign with --pss. The key is EC P-256.');
+    return signSignedData(content, { key, certificate: cert, chain, scheme, detached });
+  });
+  if (form === 'smime' && detached) {
+    // RFC 8551 §3.5.3: the content is the MIME entity the signature covers.
+    writeOutput(required(a, 'out'), buildMultipartSigned(content, der));
+  } else {
+    writeOutput(required(a, 'out'), emit(der, form, 'signed-data'));
+  }
+  return 0;
+}
+
+async function verify(argv: string[], out: Out): Promise<number> {
+  const a = parseArgs(argv, { values: ['in', 'out', 'content', 'CAfile', 'crl', 'certfile'], flags: ['no-chain'] });
+  const input = detectCmsInput(readInput(required(a, 'in'), 'the signed message'));
+  const contentPath = one(a, 'content');
+  const detachedContent = contentPath !== undefined ? readInput(contentPath, 'the detached content') : input.detachedContent;
+  const anchors = many(a, 'CAfile').map(readCert);
+  const noChain = a.flags.has('no-chain');
+  if (noChain === anchors.length > 0) throw new SsmaxError('USAGE', 'Cannot verify. Give --CAfile CERT (one or more) or --no-chain, not both or neither.');
+  const crls = many(a, 'crl').map((p) => toDer(readInput(p, 'the CRL'), 'X509 CRL'));
+  const extra = many(a, 'certfile').map(readCert);
+  const res = verifySignedData(input.der, { ...(detachedContent ? { detachedContent } : {}), ...(extra.length ? { certificates: extra } : {}) });
+  const signer = res.signers[0];
+  const reasons: string[] = [];
+  let code: string | undefined;
+  if (!signer) {
+    code = 'BAD_SIGNATURE';
+    reasons.push('the SignedData has no signer');
+  } else if (!signer.valid) {
+    code = signer.code ?? 'BAD_SIGNATURE';
+    reasons.push(...signer.reasons);
+  }
+  for (const s of res.signers.slice(1)) if (!s.valid) reasons.push(...s.reasons);
+  const info = signer?.certificate ? parseCertificate(signer.certificate) : undefined;
+  if (!code && !noChain) {
+    if (!info) {
+      code = 'UNTRUSTED_CHAIN';
+      reasons.push('the signer certificate is not in the message');
+    } else {
+      const chain = validateChain({
+        leaf: info,
+        intermediates: [...res.certificates, ...extra],
+        trustAnchors: anchors,
+        crls: [...crls, ...res.crls],
+        time: signer?.signingTime ?? new Date(),
+        revocation: crls.length > 0 ? 'require' : 'none',
+      });
+      if (!chain.valid) {
+        code = chain.code ?? 'UNTRUSTED_CHAIN';
+        reasons.push(...chain.reasons);
+      }
+    }
+  }
+  out.write(
+    JSON.stringify({
+      valid: code === undefined,
+      ...(code ? { code, reasons } : {}),
+      signer: info
+        ? {
+            subject: info.subject,
+            email: info.emailAddresses[0] ?? null,
+            serial: info.serialNumber,
+            identityProofing: info.identityProofing?.method ?? null,
+            traceId: info.traceId ? Buffer.from(info.traceId).toString('hex') : null,
+          }
+        : null,
+      signingTime: signer?.signingTime?.toISOString() ?? null,
+    }) + '\n',
+  );
+  if (code !== undefined) return 1;
+  const outPath = one(a, 'out');
+  if (outPath !== undefined) writeOutput(outPath, res.content ?? detachedContent ?? new Uint8Array());
+  return 0;
+}
+
+async function encrypt(argv: string[]): Promise<number> {
+  const a = parseArgs(argv, { values: ['in', 'out', 'recip', 'cipher', 'outform'], flags: [] });
+  const content = readInput(required(a, 'in'), 'the content');
+  const recips = many(a, 'recip').map(readCert);
+  if (recips.length === 0) throw new SsmaxError('USAGE', 'Cannot encrypt. Give at least one --recip CERT.');
+  const cipher = cipherOf(a);
+  const der = await encryptContent(content, { recipients: recips, cipher });
+  writeOutput(required(a, 'out'), emit(der, outform(a), cipher === 'aes-256-gcm' ? 'authEnveloped-data' : 'enveloped-data'));
+  return 0;
+}
+
+async function decrypt(argv: string[]): Promise<number> {
+  const a = parseArgs(argv, { values: ['in', 'out', 'recip', ...KEY_OPTS], flags: [] });
+  const input = detectCmsInput(readInput(required(a, 'in'), 'the encrypted message'));
+  const recipPath = one(a, 'recip');
+  const cert = recipPath !== undefined ? readCert(recipPath) : undefined;
+  const res = await withKey(a, cert, (key) => decryptContent(input.der, { key, ...(cert ? { certificate: cert } : {}) }));
+  writeOutput(required(a, 'out'), res.content);
+  return 0;
+}
+
+async function reencryptCmd(argv: string[], err: Out): Promise<number> {
+  const a = parseArgs(argv, { values: ['in', 'out', 'recip', 'cipher', 'inspect', 'cert', 'outform', ...KEY_OPTS], flags: [] });
+  const input = detectCmsInput(readInput(required(a, 'in'), 'the encrypted message'));
+  const recips = many(a, 'recip').map(readCert);
+  if (recips.length === 0) throw new SsmaxError('USAGE', 'Cannot re-encrypt. Give at least one --recip CERT.');
+  const ownCertPath = one(a, 'cert');
+  const ownCert = ownCertPath !== undefined ? readCert(ownCertPath) : undefined;
+  const cmd = one(a, 'inspect');
+  const cipher = cipherOf(a);
+  const res = await withKey(a, ownCert, (key) =>
+    reencrypt(input.der, {
+      key,
+      ...(ownCert ? { certificate: ownCert } : {}),
+      recipients: recips,
+      cipher,
+      ...(cmd
+        ? {
+            // The plaintext goes to the inspector's stdin through a pipe, never through a file.
+            inspect: async (plaintext: Uint8Array) => {
+              const r = spawnSync('/bin/sh', ['-c', cmd], { input: plaintext, stdio: ['pipe', 'ignore', 'pipe'], maxBuffer: 1 << 20 });
+              if (r.error) throw new SsmaxError('IO_ERROR', `Cannot run the inspector "${cmd}". ${r.error.message}`, { cause: r.error });
+              const why = (r.stderr?.toString() ?? '').trim();
+              return r.status === 0
+                ? { allow: true, reasons: [] }
+                : { allow: false, reasons: [`inspector exited ${r.status ?? r.signal}${why ? `: ${why}` : ''}`] };
+            },
+          }
+        : {}),
+    }),
+  );
+  if (!res.verdict.allow || !res.output) {
+    err.write(`ssmax: INSPECTION_BLOCKED: ${res.verdict.reasons.join('; ') || 'blocked by inspection'}\n`);
+    return 1;
+  }
+  writeOutput(required(a, 'out'), emit(res.output, outform(a), cipher === 'aes-256-gcm' ? 'authEnveloped-data' : 'enveloped-data'));
+  return 0;
+}
+
+export const CMS_USAGE = `usage:
+  ssmax cms sign      --in F --out F --signer CERT (--key KEY | --token URI) [--pss] [--detached] [--outform der|pem|smime]
+  ssmax cms verify    --in F [--out F] [--content F] (--CAfile CERT… [--crl CRL…] | --no-chain)
+  ssmax cms encrypt   --in F --out F --recip CERT [--recip CERT…] [--cipher aes-256-gcm|aes-256-cbc] [--outform der|pem|smime]
+  ssmax cms decrypt   --in F --out F (--key KEY | --token URI) [--recip CERT]
+  ssmax cms reencrypt --in F --out F (--key KEY | --token URI) --recip CERT… [--cipher C] [--inspect CMD]
+  (--token takes an RFC 7512 pkcs11: URI; the PIN comes from --pin or SSMAX_PIN; "-" is stdin/stdout)
+`;
+
+/** `ssmax cms <sub> …`; returns the exit code (errors are thrown and mapped by the caller). */
+export async function runCms(argv: string[], io: { stdout: Out; stderr: Out }): Promise<number> {
+  const [sub, ...rest] = argv;
+  switch (sub) {
+    case 'sign':
+      return sign(rest);
+    case 'verify':
+      return verify(rest, io.stdout);
+    case 'encrypt':
+      return encrypt(rest);
+    case 'decrypt':
+      return decrypt(rest);
+    case 'reencrypt':
+      return reencryptCmd(rest, io.stderr);
+    default:
+      throw new SsmaxError('USAGE', `Cannot run "ssmax cms ${sub ?? ''}". Unknown subcommand.\n${CMS_USAGE}`);
+  }
+}
