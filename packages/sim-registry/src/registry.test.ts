@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { encodePem, issueOrgKmsCertificate, SoftwareKey, verifySignedData } from '@ssmax/core';
+import { encodePem, issueOrgKmsCertificate, SoftwareKey, validateChain, verifySignedData } from '@ssmax/core';
 import { canonicalBytes } from './canonical-json.js';
 import { corePki } from './core-pki.js';
 import { Registry } from './registry.js';
@@ -61,6 +61,9 @@ describe('Registry', () => {
     expect(org.checkIssued(root)).toBe(true);
     expect(org.verify(root.publicKey)).toBe(true);
     expect(org.ca).toBe(true);
+    const chain = validateChain({ leaf: new Uint8Array(org.raw), trustAnchors: [reg.rootCertificate], time: clock.now(), revocation: 'none' });
+    expect(chain.reasons).toEqual([]);
+    expect(chain.valid).toBe(true);
     writeFileSync(join(dir.path, 'org.pem'), org.toString());
     const v = openssl(['verify', '-CAfile', join(dir.path, 'root.pem'), join(dir.path, 'org.pem')]);
     expect(v.stdout.toString()).toMatch(/: OK/);
@@ -197,6 +200,41 @@ describe('Registry', () => {
     expect(reg.decisions(orgId).map((x) => x.kind)).toEqual(['admit', 'revoke']);
     // A revoked org cannot be reinstated.
     expect(() => reg.decide(orgId, 'reinstate', 'try')).toThrow(/revocation is final/);
+  });
+
+  it('refuses KMS certificates issued by another org CA or for a key the application did not name', async () => {
+    using dir = tempDir('ssmax-reg-');
+    const clock = new FakeClock(Date.now());
+    await using reg = await start(dir.path, clock);
+    const aKeys = makeOrgKeys();
+    const bKeys = makeOrgKeys();
+    const a = await postJson(`${reg.url}/v1/enrolments`, await makeApplication(aKeys, { name: 'A', domains: ['a.example'], evaluation: goodEvaluation(clock.now()) }));
+    const b = await enrol(reg, bKeys, 'B', 'b.example', clock);
+    // B's CA certifies A's KMS keys: chains to the root, but not through A's org certificate.
+    const bIssuer = { certificate: new Uint8Array(Buffer.from(b.certificates!.org, 'base64')), key: bKeys.orgCa };
+    const viaB = {
+      signing: b64((await issueOrgKmsCertificate({ issuer: bIssuer, subjectSpki: aKeys.kmsSigning.spki, purpose: 'signing', now: clock.now })).der),
+      encryption: b64((await issueOrgKmsCertificate({ issuer: bIssuer, subjectSpki: aKeys.kmsEncryption.spki, purpose: 'encryption', now: clock.now })).der),
+    };
+    const r1 = await postJson(`${reg.url}/v1/orgs/${a.json.orgId}/kms-certificates`, viaB);
+    expect(r1.status).toBe(400);
+    expect(r1.json.error.message).toMatch(/signing/);
+    const aIssuer = { certificate: new Uint8Array(Buffer.from(a.json.certificates.org, 'base64')), key: aKeys.orgCa };
+    const other = SoftwareKey.generate('EC-P256');
+    const undeclared = {
+      signing: b64((await issueOrgKmsCertificate({ issuer: aIssuer, subjectSpki: other.spki, purpose: 'signing', now: clock.now })).der),
+      encryption: b64((await issueOrgKmsCertificate({ issuer: aIssuer, subjectSpki: aKeys.kmsEncryption.spki, purpose: 'encryption', now: clock.now })).der),
+    };
+    const r2 = await postJson(`${reg.url}/v1/orgs/${a.json.orgId}/kms-certificates`, undeclared);
+    expect(r2.status).toBe(400);
+    expect(r2.json.error.message).toMatch(/named in the application/);
+    // Swapped purposes: the encryption certificate offered as the signing one lacks digitalSignature.
+    const good = {
+      signing: b64((await issueOrgKmsCertificate({ issuer: aIssuer, subjectSpki: aKeys.kmsSigning.spki, purpose: 'signing', now: clock.now })).der),
+      encryption: b64((await issueOrgKmsCertificate({ issuer: aIssuer, subjectSpki: aKeys.kmsEncryption.spki, purpose: 'encryption', now: clock.now })).der),
+    };
+    expect((await postJson(`${reg.url}/v1/orgs/${a.json.orgId}/kms-certificates`, { signing: good.encryption, encryption: good.signing })).status).toBe(400);
+    expect((await postJson(`${reg.url}/v1/orgs/${a.json.orgId}/kms-certificates`, good)).status).toBe(200);
   });
 
   it('refuses to start when the signer key does not match the root stored in dataDir', async () => {
