@@ -1,0 +1,141 @@
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { SsmaxError, parseCertificate, parseCrl, signSignedData, validateChain } from '@ssmax/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CardObjects, type RegisteredUser } from './user-registration.js';
+import { createUserSideWorld, type FixtureOrg, type UserSideWorld } from './testing/user-side-fixture.js';
+
+let world: UserSideWorld;
+let org: FixtureOrg;
+let alice: RegisteredUser;
+const EMPLOYEE = 'EMP-4711-0815';
+
+beforeAll(async () => {
+  world = await createUserSideWorld();
+  org = await world.org('org-a', 'org-a.example');
+  alice = await org.registration.register({
+    address: 'alice@org-a.example',
+    employeeNumber: EMPLOYEE,
+    identityCheck: { method: 'employeeCardPin', proofedBy: 'org-a HR desk 3' },
+    userPin: '1234',
+  });
+});
+afterAll(async () => {
+  await world?.[Symbol.asyncDispose]();
+});
+
+function filesUnder(dir: string): string[] {
+  return fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((d) => d.isFile()).map((d) => path.join(d.parentPath, d.name));
+}
+
+describe('(2) user registration', () => {
+  it('(2) keeps the signing key on the card, sensitive and never extractable, when the user is registered', async () => {
+    await using card = await org.registration.openCard(alice.cardLabel);
+    await card.login('1234');
+    const handle = await card.token.findKey(CardObjects.signingKey);
+    expect(handle).toBeDefined();
+    const audit = await card.token.auditPrivateKey!(handle!);
+    expect(audit).toMatchObject({ sensitive: true, extractable: false, alwaysSensitive: true, neverExtractable: true, valueReadRefused: true });
+    expect(Buffer.from(handle!.spki).equals(Buffer.from(alice.signingCertificate.spki))).toBe(true);
+    const onCard = await card.getCertificate(CardObjects.orgCertificate);
+    expect(Buffer.from(onCard!).equals(Buffer.from(org.orgCa.certificate.der))).toBe(true);
+    expect(Buffer.from((await card.getCertificate(CardObjects.signingCertificate))!).equals(Buffer.from(alice.signingCertificate.der))).toBe(true);
+  });
+
+  it('(2) issues certificates with the proofing method and a 16-byte trace id that openssl chains to the registry root', () => {
+    for (const c of [alice.signingCertificate, alice.encryptionCertificate]) {
+      const parsed = parseCertificate(c.der);
+      expect(parsed.identityProofing?.method).toBe('employeeCardPin');
+      expect(parsed.identityProofing?.proofedBy).toBe('org-a HR desk 3');
+      expect(Buffer.from(parsed.traceId!).toString('hex')).toBe(alice.traceId);
+      expect(parsed.emailAddresses).toEqual(['alice@org-a.example']);
+    }
+    const tmp = fs.mkdtempSync(path.join(world.dir, 'openssl-'));
+    const pem = (der: Uint8Array) => `-----BEGIN CERTIFICATE-----\n${Buffer.from(der).toString('base64').replace(/.{64}/g, '$&\n')}\n-----END CERTIFICATE-----\n`;
+    fs.writeFileSync(path.join(tmp, 'root.pem'), pem(world.root.der));
+    fs.writeFileSync(path.join(tmp, 'org.pem'), pem(org.orgCa.certificate.der));
+    fs.writeFileSync(path.join(tmp, 'user.pem'), pem(alice.signingCertificate.der));
+    const out = execFileSync('openssl', ['verify', '-purpose', 'smimesign', '-CAfile', path.join(tmp, 'root.pem'), '-untrusted', path.join(tmp, 'org.pem'), path.join(tmp, 'user.pem')], { encoding: 'utf8' });
+    expect(out).toMatch(/user\.pem: OK/);
+  });
+
+  it('(2) records the identity check and keeps the employee number off disk in clear', async () => {
+    const rec = (await org.registration.records()).find((r) => r.address === alice.address)!;
+    expect(rec).toMatchObject({ method: 'employeeCardPin', proofedBy: 'org-a HR desk 3', traceId: alice.traceId, signingSerial: alice.signingCertificate.serialNumber });
+    expect(await org.vault.traceIds()).toContain(alice.traceId);
+    const needles = [Buffer.from(EMPLOYEE, 'utf8'), Buffer.from(EMPLOYEE, 'utf16le'), Buffer.from(Buffer.from(EMPLOYEE).toString('base64'))];
+    const files = filesUnder(world.dir);
+    expect(files.some((f) => f.endsWith('trace-table.sealed.jsonl'))).toBe(true);
+    for (const f of files) {
+      const bytes = fs.readFileSync(f);
+      for (const n of needles) expect(bytes.includes(n), `${f} holds the employee number`).toBe(false);
+    }
+  });
+
+  it('(2) opens the vault entry only with the HSM key and logs the case id before decrypting', async () => {
+    const before = (await org.vault.auditLog()).length;
+    const rec = await org.vault.open({ caseId: 'case-test-1', traceId: alice.traceId, requestedBy: 'org-a security desk', reason: 'test', key: org.vaultKey });
+    expect(rec?.employeeNumber).toBe(EMPLOYEE);
+    const log = await org.vault.auditLog();
+    expect(log.length).toBe(before + 1);
+    expect(log.at(-1)).toMatchObject({ caseId: 'case-test-1', traceId: alice.traceId });
+    // The KMS encryption key is another org key: it cannot open the vault.
+    await expect(org.vault.open({ caseId: 'case-test-2', traceId: alice.traceId, requestedBy: 'x', reason: 'y', key: org.kmsEncryption.key })).rejects.toBeInstanceOf(SsmaxError);
+    expect((await org.vault.auditLog()).length).toBe(before + 2);
+    await expect(org.vault.open({ caseId: '', traceId: alice.traceId, requestedBy: 'x', reason: 'y', key: org.vaultKey })).rejects.toThrow(/case id/);
+  });
+
+  it('(2) refuses an address outside the org domain and a second registration of the same address', async () => {
+    await expect(org.registration.register({ address: 'eve@org-b.example', employeeNumber: '1', identityCheck: { method: 'none', proofedBy: 'desk' }, userPin: '1234' })).rejects.toThrow(/not in the org's domain/);
+    await expect(org.registration.register({ address: alice.address, employeeNumber: '2', identityCheck: { method: 'none', proofedBy: 'desk' }, userPin: '1234' })).rejects.toThrow(/already registered/);
+  });
+
+  it('(2) locks a stolen card after 3 wrong PINs, so it cannot sign, until the org unlocks it', async () => {
+    const bob = await org.registration.register({ address: 'bob@org-a.example', employeeNumber: 'EMP-2', identityCheck: { method: 'myNumberCardPin', proofedBy: 'desk' }, userPin: '5678', encryptionAlgorithm: 'EC-P256' });
+    expect(bob.encryptionCertificate.keyUsage).toContain('keyAgreement');
+    {
+      await using card = await org.registration.openCard(bob.cardLabel);
+      // Without a PIN, the card will not hand out a key.
+      await expect(card.key(CardObjects.signingKey)).rejects.toSatisfy((e) => SsmaxError.is(e, 'PIN_REQUIRED'));
+      for (const pin of ['0000', '1111', '2222']) await expect(card.login(pin)).rejects.toSatisfy((e) => SsmaxError.is(e, 'PIN_INCORRECT'));
+      expect(card.locked).toBe(true);
+      await expect(card.login('5678')).rejects.toSatisfy((e) => SsmaxError.is(e, 'PIN_LOCKED'));
+    }
+    {
+      // The lock survives reopening the card.
+      await using card = await org.registration.openCard(bob.cardLabel);
+      await expect(card.login('5678')).rejects.toSatisfy((e) => SsmaxError.is(e, 'PIN_LOCKED'));
+    }
+    await org.registration.unlockCard(bob.cardLabel, '9999');
+    await using card = await org.registration.openCard(bob.cardLabel);
+    await card.login('9999');
+    const key = await card.key(CardObjects.signingKey);
+    const sd = await signSignedData(new Uint8Array([1, 2, 3]), { key, certificate: bob.signingCertificate.der });
+    expect(sd.byteLength).toBeGreaterThan(100);
+  });
+});
+
+describe('OrgCa', () => {
+  it('publishes a CRL naming a revoked user so chain validation reports CERT_REVOKED', async () => {
+    const carol = await org.registration.register({ address: 'carol@org-a.example', employeeNumber: 'EMP-3', identityCheck: { method: 'remoteVideo', proofedBy: 'desk' }, userPin: '4321' });
+    const before = await org.orgCa.currentCrl();
+    const ok = validateChain({ leaf: carol.signingCertificate, intermediates: [org.orgCa.certificate], trustAnchors: [world.root], crls: [before], time: new Date(), revocation: 'ifAvailable' });
+    expect(ok.valid).toBe(true);
+    const crl = await org.orgCa.revoke(carol.signingCertificate.serialNumber, 'keyCompromise', 'case-x');
+    expect(crl.revoked.map((r) => r.serialNumber)).toContain(carol.signingCertificate.serialNumber);
+    expect(BigInt(`0x${crl.crlNumber}`)).toBeGreaterThan(BigInt(`0x${before.crlNumber}`));
+    const bad = validateChain({ leaf: carol.signingCertificate, intermediates: [org.orgCa.certificate], trustAnchors: [world.root], crls: [crl], time: new Date(), revocation: 'ifAvailable' });
+    expect(bad.code).toBe('CERT_REVOKED');
+    expect(org.orgCa.isRevoked(carol.signingCertificate.serialNumber)).toBe(true);
+    expect(org.orgCa.lookup('carol@ORG-A.example').find((e) => e.usage === 'signing')?.status).toBe('revoked');
+    // The CRL on disk is the one published, and openssl reads it.
+    const onDisk = fs.readFileSync(path.join(org.storageDir, 'ca', 'org.crl'));
+    expect(parseCrl(new Uint8Array(onDisk)).crlNumber).toBe(crl.crlNumber);
+    const text = execFileSync('openssl', ['crl', '-inform', 'DER', '-noout', '-text'], { input: onDisk, encoding: 'utf8' });
+    expect(text.toUpperCase()).toContain(carol.signingCertificate.serialNumber.toUpperCase().replace(/^0+/, ''));
+    // The directory survives a restart.
+    const again = await (await import('./org-ca.js')).OrgCa.open({ certificate: org.orgCa.certificate.der, key: org.caKey, storageDir: path.join(org.storageDir, 'ca') });
+    expect(again.isRevoked(carol.signingCertificate.serialNumber)).toBe(true);
+  });
+});

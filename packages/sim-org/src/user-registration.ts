@@ -1,0 +1,183 @@
+/**
+ * Procedure (2): user registration. The desk checks the person's identity (the method is recorded and
+ * goes into the certificate), issues a card (a SoftHSM2 token initialised with the org's SO PIN and the
+ * user's PIN), has the card generate the signing and encryption keys inside it, seals the trace id ↔
+ * employee number link in the trace vault, gets the address certificates from the org CA and stores
+ * them, with the org's own certificate (the recipient's trust anchor at (10)), on the card.
+ */
+import { randomBytes } from 'node:crypto';
+import * as path from 'node:path';
+import {
+  Card,
+  SsmaxError,
+  newTraceId,
+  type CertificateInfo,
+  type IdentityProofing,
+  type IdentityProofingMethod,
+  type KeyAlgorithm,
+  type RandomSource,
+  type SoftHsmNative,
+} from '@ssmax/core';
+import { appendLineDurable, readFileIfExists } from './durable-file.js';
+import type { OrgCa } from './org-ca.js';
+import type { TraceVault } from './trace-vault.js';
+
+/** Labels of the objects every SSMAX card holds. */
+export const CardObjects = {
+  signingKey: 'ssmax-sign',
+  encryptionKey: 'ssmax-enc',
+  signingCertificate: 'user-sign',
+  encryptionCertificate: 'user-enc',
+  orgCertificate: 'org-ca',
+  registryRoot: 'registry-root',
+} as const;
+
+/** The identity check the desk made before issuing the card (paper §3.2, §4 (2)). */
+export interface IdentityCheck {
+  readonly method: IdentityProofingMethod;
+  /** The desk or officer role that checked (no personal data). */
+  readonly proofedBy: string;
+  readonly checkedAt?: Date;
+}
+
+export interface RegisterUserRequest {
+  readonly address: string;
+  /** The employee (or contract / My Number-linked) number: goes only into the sealed vault. */
+  readonly employeeNumber: string;
+  readonly displayName?: string;
+  readonly identityCheck: IdentityCheck;
+  /** The PIN the user chose for the card. */
+  readonly userPin: string;
+  readonly signingAlgorithm?: KeyAlgorithm;
+  readonly encryptionAlgorithm?: KeyAlgorithm;
+}
+
+export interface RegisteredUser {
+  readonly address: string;
+  readonly cardLabel: string;
+  readonly traceId: string;
+  readonly identityProofing: IdentityProofing;
+  readonly signingCertificate: CertificateInfo;
+  readonly encryptionCertificate: CertificateInfo;
+}
+
+/** One line of the registration record (no employee number: that lives only in the vault). */
+export interface RegistrationRecord {
+  readonly address: string;
+  readonly cardLabel: string;
+  readonly traceId: string;
+  readonly method: IdentityProofingMethod;
+  readonly proofedBy: string;
+  readonly proofedAt: string;
+  readonly signingSerial: string;
+  readonly encryptionSerial: string;
+}
+
+export interface UserRegistrationOptions {
+  /** The SoftHSM2 reader the cards are made in (one per process; shared with the KMS in a one-process world). */
+  readonly reader: SoftHsmNative;
+  readonly orgCa: OrgCa;
+  readonly vault: TraceVault;
+  /** The org's security-officer PIN for every card it issues (used to unlock a locked card). */
+  readonly soPin: string;
+  /** Card PIN-state files and the registration record. */
+  readonly storageDir: string;
+  /** Put on every card beside the org certificate, for end-to-end checks of other orgs. */
+  readonly registryRoot?: Uint8Array;
+  readonly now?: () => Date;
+  readonly random?: RandomSource;
+  /** Wrong PINs that lock a card; default 3. */
+  readonly maxPinTries?: number;
+}
+
+const PIN_RE = /^[0-9A-Za-z]{4,16}$/;
+
+export class UserRegistration {
+  private readonly o: UserRegistrationOptions;
+  private readonly now: () => Date;
+  private readonly random: RandomSource;
+  private readonly recordFile: string;
+
+  constructor(o: UserRegistrationOptions) {
+    this.o = o;
+    this.now = o.now ?? (() => new Date());
+    this.random = o.random ?? ((n) => new Uint8Array(randomBytes(n)));
+    this.recordFile = path.join(o.storageDir, 'registrations.jsonl');
+  }
+
+  /** Registers a user and issues their card. The card is returned logged out. */
+  async register(req: RegisterUserRequest): Promise<RegisteredUser> {
+    const domain = this.o.orgCa.domain.toLowerCase();
+    const at = req.address.lastIndexOf('@');
+    if (at < 1 || req.address.slice(at + 1).toLowerCase() !== domain) {
+      throw new SsmaxError('USAGE', `Cannot register ${req.address}. The address is not in the org's domain ${domain}.`);
+    }
+    if (!PIN_RE.test(req.userPin)) throw new SsmaxError('USAGE', 'Cannot register the user. The PIN must be 4 to 16 letters or digits.');
+    if (req.employeeNumber.trim() === '') throw new SsmaxError('USAGE', 'Cannot register the user. The employee number is required for traceability.');
+    if (req.identityCheck.proofedBy.trim() === '') throw new SsmaxError('USAGE', 'Cannot register the user. The identity check must name the desk that made it.');
+    if ((await this.records()).some((r) => r.address === req.address)) {
+      throw new SsmaxError('USAGE', `Cannot register ${req.address}. The address is already registered; revoke and re-issue instead.`);
+    }
+    const identityProofing: IdentityProofing = {
+      method: req.identityCheck.method,
+      proofedAt: req.identityCheck.checkedAt ?? this.now(),
+      proofedBy: req.identityCheck.proofedBy,
+    };
+    const traceIdBytes = newTraceId(this.random);
+    const traceId = Buffer.from(traceIdBytes).toString('hex');
+    // PKCS#11 token labels are at most 32 characters; the label is random so it says nothing about the holder.
+    const cardLabel = `ssmax-card-${Buffer.from(this.random(8)).toString('hex')}`;
+
+    // The vault entry goes first: a certificate whose trace id the vault cannot resolve would be untraceable.
+    await this.o.vault.add({ traceId, employeeNumber: req.employeeNumber, address: req.address, registeredAt: this.now().toISOString() });
+
+    this.o.reader.initToken({ label: cardLabel, soPin: this.o.soPin, userPin: req.userPin });
+    await using card = await this.openCard(cardLabel);
+    await card.login(req.userPin);
+    try {
+      const sig = await card.generateKeyPair(CardObjects.signingKey, req.signingAlgorithm ?? 'EC-P256');
+      const enc = await card.generateKeyPair(CardObjects.encryptionKey, req.encryptionAlgorithm ?? 'RSA-2048');
+      const common = { address: req.address, identityProofing, traceId: traceIdBytes, ...(req.displayName ? { commonName: req.displayName } : {}) };
+      const signingCertificate = await this.o.orgCa.issueUser({ ...common, subjectSpki: sig.spki, usage: 'signing' });
+      const encryptionCertificate = await this.o.orgCa.issueUser({ ...common, subjectSpki: enc.spki, usage: 'encryption' });
+      await card.putCertificate(CardObjects.signingCertificate, signingCertificate.der);
+      await card.putCertificate(CardObjects.encryptionCertificate, encryptionCertificate.der);
+      await card.putCertificate(CardObjects.orgCertificate, this.o.orgCa.certificate.der);
+      if (this.o.registryRoot) await card.putCertificate(CardObjects.registryRoot, this.o.registryRoot);
+      const record: RegistrationRecord = {
+        address: req.address,
+        cardLabel,
+        traceId,
+        method: identityProofing.method,
+        proofedBy: req.identityCheck.proofedBy,
+        proofedAt: identityProofing.proofedAt.toISOString(),
+        signingSerial: signingCertificate.serialNumber,
+        encryptionSerial: encryptionCertificate.serialNumber,
+      };
+      await appendLineDurable(this.recordFile, JSON.stringify(record));
+      return { address: req.address, cardLabel, traceId, identityProofing, signingCertificate, encryptionCertificate };
+    } finally {
+      await card.logout();
+    }
+  }
+
+  /** Opens a card this org issued (the holder's side: the PIN lock applies). */
+  openCard(cardLabel: string): Promise<Card> {
+    const token = this.o.reader.openToken(cardLabel);
+    return Card.open({ token, stateDir: path.join(this.o.storageDir, 'cards'), ...(this.o.maxPinTries ? { maxPinTries: this.o.maxPinTries } : {}) });
+  }
+
+  /** The org's unlock of a locked card: the SO PIN sets a new user PIN and clears the lock. */
+  async unlockCard(cardLabel: string, newUserPin: string): Promise<void> {
+    if (!PIN_RE.test(newUserPin)) throw new SsmaxError('USAGE', 'Cannot unlock the card. The PIN must be 4 to 16 letters or digits.');
+    await using card = await this.openCard(cardLabel);
+    await card.unlock(this.o.soPin, newUserPin);
+  }
+
+  /** The registration record, oldest first. */
+  async records(): Promise<RegistrationRecord[]> {
+    const raw = await readFileIfExists(this.recordFile);
+    if (!raw) return [];
+    return raw.toString('utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as RegistrationRecord);
+  }
+}
