@@ -7,6 +7,7 @@ export default defineConfig({
   resolve: {
     // Tests run against the sources, so a package's tests never wait for another package's build.
     alias: {
+      '@ssmax/core/testing': fileURLToPath(new URL('./packages/core/src/testing/openssl-pki.ts', import.meta.url)),
       '@ssmax/core': pkg('core'),
       '@ssmax/sim-net': pkg('sim-net'),
       '@ssmax/sim-registry': pkg('sim-registry'),
