@@ -161,6 +161,9 @@ export class Enrolment {
       random,
     });
     store.transaction(() => {
+      // Re-check inside the write transaction: a concurrent application may have taken a domain while we signed.
+      const taken = app.domains.filter((d) => store.domainHolders(d).length > 0);
+      if (taken.length > 0) throw new HttpError('CONFLICT', `Cannot admit "${app.name}". Domain(s) ${taken.join(', ')} were admitted for another org meanwhile; apply again.`);
       store.insertApplication(applicationId, at, app);
       store.insertOrg({
         orgId, name: app.name, mode: app.mode, domains: app.domains, status: 'admitted', admittedAt: at, statusSince: at,

@@ -1,5 +1,7 @@
 import { X509Certificate } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { encodePem, issueOrgKmsCertificate, SoftwareKey, validateChain, verifySignedData } from '@ssmax/core';
@@ -44,6 +46,17 @@ async function getBytes(url: string): Promise<Uint8Array> {
   const res = await fetch(url);
   expect(res.status).toBe(200);
   return new Uint8Array(await res.arrayBuffer());
+}
+
+function rawHttp(url: string, text: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const sock = connect(Number(port), hostname, () => sock.end(text));
+    let out = '';
+    sock.on('data', (d: Buffer) => (out += d.toString('latin1')));
+    sock.on('close', () => resolve(out));
+    sock.on('error', reject);
+  });
 }
 
 describe('Registry', () => {
@@ -184,7 +197,9 @@ describe('Registry', () => {
       expect(d.kind).toBe('revoke');
     }
     clock.advance(5_000);
+    expect(existsSync(join(data, 'registry.sqlite'))).toBe(true);
     await using reg = await start(data, clock);
+    expect(existsSync(join(data, 'registry.sqlite-wal'))).toBe(true);
     const crl = await getBytes(`${reg.url}/v1/crl`);
     writeFileSync(join(dir.path, 'root.pem'), encodePem(reg.rootCertificate, 'CERTIFICATE'));
     const text = openssl(['crl', '-inform', 'DER', '-noout', '-text', '-CAfile', join(dir.path, 'root.pem')], crl);
@@ -314,6 +329,40 @@ describe('Registry', () => {
     expect(lines.some((l) => /^POST \/v1\/incidents 201 /.test(l))).toBe(true);
   });
 
+  it('posts the incident notice to the sending org callback URL when one was enrolled', async () => {
+    using dir = tempDir('ssmax-reg-');
+    const clock = new FakeClock(Date.now());
+    const received: unknown[] = [];
+    const hook = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        received.push(JSON.parse(body));
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+    try {
+      await using reg = await start(join(dir.path, 'data'), clock);
+      const aKeys = makeOrgKeys();
+      const bKeys = makeOrgKeys();
+      const callbackUrl = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/ssmax/notices`;
+      const aApp = await makeApplication(aKeys, { name: 'A', domains: ['a.example'], evaluation: goodEvaluation(clock.now()), callbackUrl });
+      const a = (await postJson(`${reg.url}/v1/enrolments`, aApp)).json as EnrolmentResult;
+      const b = await enrol(reg, bKeys, 'B', 'b.example', clock);
+      const rep = await postJson(`${reg.url}/v1/incidents`, {
+        cms: b64(opensslSign(dir.path, bKeys.kmsSigning, b.kmsSigning, canonicalBytes({
+          type: 'ssmax-incident-report', reporterOrgId: b.orgId, messageId: '<cb@a.example>', senderOrgId: a.orgId, senderCertificateSerial: '0a',
+          evidence: { summary: 'phish' }, reportedAt: clock.now().toISOString(),
+        }))),
+      });
+      expect(rep.status).toBe(201);
+      expect(received).toEqual([expect.objectContaining({ type: 'ssmax-incident-notice', caseId: rep.json.caseId, responseUrl: `${reg.url}/v1/incidents/${rep.json.caseId}/response` })]);
+    } finally {
+      await new Promise<void>((r) => hook.close(() => r()));
+    }
+  });
+
   it('does not count a case against the sender when it traced and revoked the malicious sender', async () => {
     using dir = tempDir('ssmax-reg-');
     const clock = new FakeClock(Date.now());
@@ -392,6 +441,14 @@ describe('Registry', () => {
     const junk = await postJson(`${reg.url}/v1/incidents`, { cms: b64(new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x01])) });
     expect(junk.status).toBeGreaterThanOrEqual(400);
     expect(junk.status).toBeLessThan(500);
+
+    // Raw sockets: a garbage request line, and an oversized chunked body (no Content-Length to trust).
+    const raw1 = await rawHttp(reg.url, 'HELLO THERE\r\n\r\n');
+    expect(raw1).toMatch(/^HTTP\/1\.1 400/);
+    const chunk = 'x'.repeat(3000);
+    const raw2 = await rawHttp(reg.url, `POST /v1/incidents HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${(3000).toString(16)}\r\n${chunk}\r\n${(3000).toString(16)}\r\n${chunk}\r\n0\r\n\r\n`);
+    expect(raw2).toMatch(/^HTTP\/1\.1 413/);
+    expect(raw2).toContain('BODY_TOO_LARGE');
 
     expect((await fetch(`${reg.url}/v1/nope`)).status).toBe(404);
     expect((await fetch(`${reg.url}/v1/directory`, { method: 'DELETE' })).status).toBe(405);
