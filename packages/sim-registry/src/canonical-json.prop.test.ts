@@ -1,0 +1,43 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { canonicalJson } from './canonical-json.js';
+
+const json = fc.letrec((tie) => ({
+  value: fc.oneof(
+    { depthSize: 'small' },
+    fc.string(),
+    fc.integer(),
+    fc.boolean(),
+    fc.constant(null),
+    fc.array(tie('value'), { maxLength: 4 }),
+    fc.dictionary(fc.string(), tie('value'), { maxKeys: 4 }),
+  ),
+})).value;
+
+function shuffleKeys(v: unknown, seed: number): unknown {
+  if (Array.isArray(v)) return v.map((x) => shuffleKeys(x, seed));
+  if (v !== null && typeof v === 'object') {
+    const entries = Object.entries(v as Record<string, unknown>);
+    const rotated = entries.length ? [...entries.slice(seed % entries.length), ...entries.slice(0, seed % entries.length)].reverse() : entries;
+    return Object.fromEntries(rotated.map(([k, x]) => [k, shuffleKeys(x, seed)]));
+  }
+  return v;
+}
+
+describe('canonicalJson', () => {
+  it('round-trips through JSON.parse and does not depend on key insertion order', () => {
+    fc.assert(
+      fc.property(json, fc.nat(), (v, seed) => {
+        const c = canonicalJson(v);
+        expect(JSON.parse(c)).toEqual(v);
+        expect(canonicalJson(shuffleKeys(v, seed))).toBe(c);
+        expect(c).not.toMatch(/^\s|\s$/);
+      }),
+    );
+  });
+
+  it('rejects numbers that are not safe integers', () => {
+    expect(() => canonicalJson({ a: 1.5 })).toThrow(/safe integers/);
+    expect(() => canonicalJson([2 ** 60])).toThrow(/safe integers/);
+  });
+});
