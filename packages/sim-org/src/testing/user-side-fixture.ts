@@ -18,6 +18,7 @@ import {
   type PrivateKeyOps,
   type Pkcs11Token,
 } from '@ssmax/core';
+import { Kms } from '../kms.js';
 import { OrgCa } from '../org-ca.js';
 import { TraceVault } from '../trace-vault.js';
 import { UserRegistration } from '../user-registration.js';
@@ -28,7 +29,7 @@ const HSM_PIN = 'hsm-user-pin';
 export interface FixtureOrg {
   readonly orgId: string;
   readonly domain: string;
-  readonly hsm: Pkcs11Token;
+  readonly kms: Kms;
   readonly orgCa: OrgCa;
   readonly caKey: PrivateKeyOps;
   readonly kmsSigning: { readonly key: PrivateKeyOps; readonly certificate: CertificateInfo };
@@ -52,11 +53,14 @@ export interface UserSideWorld extends AsyncDisposable {
 /** Makes the world; dispose it to close the tokens and remove the temp directory. */
 export async function createUserSideWorld(opts: { now?: () => Date } = {}): Promise<UserSideWorld> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ssmax-user-side-'));
+  // Dovecot's mail processes run unprivileged and must traverse to an org's mail directory.
+  fs.chmodSync(dir, 0o711);
   const reader = SoftHsmNative.open({ storageDir: path.join(dir, 'softhsm') });
   const now = opts.now ?? (() => new Date());
   const rootKey = SoftwareKey.generate('EC-P256');
   const root = await issueRootCertificate({ subject: { C: 'JP', O: 'SSMAX Registry', CN: 'SSMAX Registry Root' }, key: rootKey, now: () => new Date(now().getTime() - 86_400_000) });
   const tokens: Pkcs11Token[] = [];
+  const kmsList: Kms[] = [];
   return {
     dir,
     reader,
@@ -64,16 +68,9 @@ export async function createUserSideWorld(opts: { now?: () => Date } = {}): Prom
     root,
     now,
     async org(orgId, domain) {
-      const label = `hsm-${orgId}`;
-      reader.initToken({ label, soPin: SO_PIN, userPin: HSM_PIN });
-      const hsm = reader.openToken(label);
-      tokens.push(hsm);
-      await hsm.login(HSM_PIN);
-      const caHandle = await hsm.generateKeyPair('org-ca', 'EC-P256');
-      const signHandle = await hsm.generateKeyPair('kms-sign', 'EC-P256');
-      const encHandle = await hsm.generateKeyPair('kms-enc', 'RSA-2048');
-      const vaultHandle = await hsm.generateKeyPair('vault-seal', 'RSA-2048');
-      const caKey = bindTokenKey(hsm, caHandle);
+      const kms = await Kms.open({ hsm: reader, label: `kms-${orgId}`, userPin: HSM_PIN, soPin: SO_PIN });
+      kmsList.push(kms);
+      const caKey = kms.caKey;
       const orgCert = await issueOrgCertificate({
         issuer: { certificate: root, key: rootKey },
         subjectSpki: caKey.spki,
@@ -81,24 +78,28 @@ export async function createUserSideWorld(opts: { now?: () => Date } = {}): Prom
         mailDomain: domain,
         now: () => new Date(now().getTime() - 3_600_000),
       });
+      await kms.storeCertificates({ root: root.der, org: orgCert.der });
+      const kmsCerts = await kms.issueKmsCertificates(now);
+      // The vault's sealing key sits on its own HSM token: the mail path's KMS cannot open the vault.
+      const vaultLabel = `vault-${orgId}`;
+      reader.initToken({ label: vaultLabel, soPin: SO_PIN, userPin: HSM_PIN });
+      const vaultToken = reader.openToken(vaultLabel);
+      tokens.push(vaultToken);
+      await vaultToken.login(HSM_PIN);
+      const vaultKey = bindTokenKey(vaultToken, await vaultToken.generateKeyPair('vault-seal', 'RSA-2048'));
       const storageDir = path.join(dir, orgId);
       const orgCa = await OrgCa.open({ certificate: orgCert.der, key: caKey, chain: [root.der], storageDir: path.join(storageDir, 'ca'), now });
-      const signKey = bindTokenKey(hsm, signHandle);
-      const encKey = bindTokenKey(hsm, encHandle);
-      const vaultKey = bindTokenKey(hsm, vaultHandle);
-      const signCert = await orgCa.issueService(signKey.spki, 'signing');
-      const encCert = await orgCa.issueService(encKey.spki, 'encryption');
       const vaultCertificate = await orgCa.issueService(vaultKey.spki, 'encryption', `${domain} trace vault`);
       const vault = new TraceVault({ storageDir: path.join(storageDir, 'vault'), sealingCertificate: vaultCertificate.der, now });
       const registration = new UserRegistration({ reader, orgCa, vault, soPin: SO_PIN, storageDir: path.join(storageDir, 'registration'), registryRoot: root.der, now });
       return {
         orgId,
         domain,
-        hsm,
+        kms,
         orgCa,
         caKey,
-        kmsSigning: { key: signKey, certificate: signCert },
-        kmsEncryption: { key: encKey, certificate: encCert },
+        kmsSigning: { key: kms.signingKey, certificate: kmsCerts.signing },
+        kmsEncryption: { key: kms.encryptionKey, certificate: kmsCerts.encryption },
         vaultKey,
         vaultCertificate,
         vault,
@@ -108,6 +109,7 @@ export async function createUserSideWorld(opts: { now?: () => Date } = {}): Prom
     },
     async [Symbol.asyncDispose]() {
       for (const t of tokens) await t.close().catch(() => undefined);
+      for (const k of kmsList) await k[Symbol.asyncDispose]().catch(() => undefined);
       await reader.close();
       fs.rmSync(dir, { recursive: true, force: true });
     },

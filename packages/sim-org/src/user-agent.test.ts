@@ -1,0 +1,267 @@
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { SMTPServer } from 'smtp-server';
+import { buildMultipartSigned, getHeader, parseCertificate, parseSmime, type Card } from '@ssmax/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { IdentityNotice } from './attestation.js';
+import { Mailbox } from './mailbox.js';
+import { assembleMixed, buildFilePart, classifyParts, orgHop } from './org-hop.js';
+import { createUserSideWorld, type FixtureOrg, type UserSideWorld } from './testing/user-side-fixture.js';
+import { UserAgent, type MailVerdict } from './user-agent.js';
+import type { RegisteredUser } from './user-registration.js';
+import { encryptContent } from '@ssmax/core';
+
+let world: UserSideWorld;
+let orgA: FixtureOrg;
+let orgB: FixtureOrg;
+let alice: RegisteredUser;
+let bob: RegisteredUser;
+let aliceCard: Card;
+let bobCard: Card;
+let aliceUa: UserAgent;
+let bobUa: UserAgent;
+let bobPaperUa: UserAgent;
+
+const FILES = [
+  { name: 'report.pdf', contentType: 'application/pdf', content: new Uint8Array(Buffer.from('%PDF-1.4 quarterly figures: secret-plaintext-marker-0001')) },
+  { name: '見積書.txt', contentType: 'text/plain', content: new Uint8Array(Buffer.from('estimate secret-plaintext-marker-0002')) },
+];
+
+function pem(der: Uint8Array): string {
+  return `-----BEGIN CERTIFICATE-----\n${Buffer.from(der).toString('base64').replace(/.{64}/g, '$&\n')}\n-----END CERTIFICATE-----\n`;
+}
+
+function noticeFor(user: RegisteredUser): IdentityNotice {
+  const c = user.signingCertificate;
+  return {
+    sender: user.address,
+    certSerial: c.serialNumber,
+    traceId: user.traceId,
+    proofing: c.identityProofing!.method,
+    proofedAt: c.identityProofing!.proofedAt.toISOString(),
+    cardAndPinUsed: true,
+  };
+}
+
+/** (4)–(9) the way the orgs do it: sending org hop 1, receiving org hop 2, with an optional tamper between them. */
+async function throughOrgs(raw: Uint8Array, tamper?: (entity: Uint8Array) => Promise<Uint8Array>): Promise<Uint8Array> {
+  const p1 = parseSmime(raw);
+  if (p1.kind !== 'multipart-signed') throw new Error('not signed');
+  const messageId = getHeader(p1.headers, 'Message-ID')!.trim();
+  const crl = await orgA.orgCa.currentCrl();
+  const hop1 = await orgHop({
+    kms: orgA.kms, mode: 'org', direction: 'outbound', entity: p1.signedEntity, headers: p1.headers, recipients: [orgB.kmsEncryption.certificate.der],
+    org: orgA.orgId, domain: orgA.domain, hop: 1, messageId, checks: [{ name: 'user-signature', result: 'pass' }], identityNotice: noticeFor(alice), orgCrl: crl.der, clock: world.now,
+  });
+  if (hop1.blocked) throw new Error('blocked at hop 1');
+  const p2 = parseSmime(hop1.message);
+  if (p2.kind !== 'multipart-signed') throw new Error('not signed');
+  const entity = tamper ? await tamper(p2.signedEntity) : p2.signedEntity;
+  const hop2 = await orgHop({
+    kms: orgB.kms, mode: 'org', direction: 'inbound', entity, headers: p2.headers, recipients: [bob.encryptionCertificate.der],
+    org: orgB.orgId, domain: orgB.domain, hop: 2, messageId, checks: [{ name: 'org-signature', result: 'pass' }], identityNotice: hop1.attestation.identityNotice, clock: world.now,
+  });
+  if (hop2.blocked) throw new Error('blocked at hop 2');
+  return hop2.message;
+}
+
+beforeAll(async () => {
+  world = await createUserSideWorld();
+  orgA = await world.org('org-a', 'org-a.example');
+  orgB = await world.org('org-b', 'org-b.example');
+  alice = await orgA.registration.register({ address: 'alice@org-a.example', employeeNumber: 'A-1', identityCheck: { method: 'employeeCardPin', proofedBy: 'org-a HR' }, userPin: '1111' });
+  bob = await orgB.registration.register({ address: 'bob@org-b.example', employeeNumber: 'B-1', identityCheck: { method: 'myNumberCardPin', proofedBy: 'org-b HR' }, userPin: '2222' });
+  aliceCard = await orgA.registration.openCard(alice.cardLabel);
+  bobCard = await orgB.registration.openCard(bob.cardLabel);
+  aliceUa = new UserAgent({ address: alice.address, card: aliceCard, mode: 'end-to-end', orgEncryptionCertificate: orgA.kmsEncryption.certificate.der });
+  bobUa = new UserAgent({ address: bob.address, card: bobCard, mode: 'end-to-end', orgEncryptionCertificate: orgB.kmsEncryption.certificate.der });
+  bobPaperUa = new UserAgent({ address: bob.address, card: bobCard, mode: 'paper', orgEncryptionCertificate: orgB.kmsEncryption.certificate.der });
+});
+afterAll(async () => {
+  await aliceCard?.close();
+  await bobCard?.close();
+  await world?.[Symbol.asyncDispose]();
+});
+
+describe('(3) user send', () => {
+  it('(3) signs the whole mail on the card so openssl cms -verify accepts it against the registry root', async () => {
+    const mail = await aliceUa.compose({ to: [bob.address], subject: 'Q3 figures', text: 'Please find the figures.', files: FILES, pin: '1111' });
+    const parsed = parseSmime(mail.raw);
+    expect(parsed.kind).toBe('multipart-signed');
+    const dir = fs.mkdtempSync(path.join(world.dir, 'ossl-'));
+    fs.writeFileSync(path.join(dir, 'root.pem'), pem(world.root.der));
+    fs.writeFileSync(path.join(dir, 'mail.eml'), mail.raw);
+    const out = execFileSync('openssl', ['cms', '-verify', '-in', path.join(dir, 'mail.eml'), '-CAfile', path.join(dir, 'root.pem'), '-purpose', 'smimesign', '-out', path.join(dir, 'content.txt')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    expect(out).toBe('');
+    // openssl wrote the signed content: the body describes each file with its SHA-256.
+    const content = fs.readFileSync(path.join(dir, 'content.txt'));
+    expect(content.includes('X-SSMAX-File: 1')).toBe(true);
+    // A flipped byte in the signed content makes openssl refuse.
+    const bad = Buffer.from(mail.raw);
+    const i = bad.indexOf('X-SSMAX-File: 2');
+    bad[i + 14] = '3'.charCodeAt(0);
+    fs.writeFileSync(path.join(dir, 'bad.eml'), bad);
+    expect(() => execFileSync('openssl', ['cms', '-verify', '-in', path.join(dir, 'bad.eml'), '-CAfile', path.join(dir, 'root.pem'), '-out', '/dev/null'], { stdio: 'pipe' })).toThrow();
+  });
+
+  it('(3) encrypts each file to the own org so only the org KMS key opens it and the mail carries no plaintext', async () => {
+    const mail = await aliceUa.compose({ to: [bob.address], subject: 'files', text: 'two files', files: FILES, pin: '1111' });
+    expect(Buffer.from(mail.raw).includes('secret-plaintext-marker')).toBe(false);
+    expect(Buffer.from(mail.raw).includes('report.pdf')).toBe(false);
+    const parsed = parseSmime(mail.raw);
+    if (parsed.kind !== 'multipart-signed') throw new Error('unexpected');
+    const parts = classifyParts(parsed.signedEntity);
+    expect(parts.files.map((f) => f.n)).toEqual([1, 2]);
+    const text = Buffer.from(parts.body!.body).toString('utf8');
+    expect(text).toContain('report.pdf');
+    expect(text).toContain(mail.manifest!.files[0]!.sha256);
+    const opened = await orgA.kms.decrypt(parts.files[0]!.der);
+    expect(Buffer.from(opened.content).toString('latin1')).toContain('filename="report.pdf"');
+    await expect(orgB.kms.decrypt(parts.files[0]!.der)).rejects.toThrow();
+    expect(parts.manifest).toBeDefined();
+  });
+
+  it('(3) refuses to sign with a wrong PIN and counts it toward the lock', async () => {
+    await expect(aliceUa.compose({ to: [bob.address], subject: 'x', text: 'y', pin: '0000' })).rejects.toThrow(/PIN is incorrect/);
+    expect(aliceCard.remainingPinTries).toBe(2);
+    await aliceUa.compose({ to: [bob.address], subject: 'x', text: 'y', pin: '1111' });
+    expect(aliceCard.remainingPinTries).toBe(3);
+    expect(aliceCard.loggedIn).toBe(false);
+  });
+
+  it('(3) submits over SMTP AUTH from the user loopback address', async () => {
+    const got: { user?: string; remote?: string; data?: Buffer } = {};
+    const server = new SMTPServer({
+      authOptional: false, disabledCommands: ['STARTTLS'], logger: false,
+      onAuth(auth, _s, cb) { got.user = auth.username; cb(null, auth.password === 'pw' ? { user: auth.username } : undefined); },
+      onData(stream, session, cb) { const chunks: Buffer[] = []; stream.on('data', (c: Buffer) => chunks.push(c)); stream.on('end', () => { got.data = Buffer.concat(chunks); got.remote = session.remoteAddress; cb(); }); },
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const port = (server.server.address() as net.AddressInfo).port;
+      const ua = new UserAgent({ address: alice.address, card: aliceCard, mode: 'end-to-end', orgEncryptionCertificate: orgA.kmsEncryption.certificate.der, msa: { host: '127.0.0.1', port, localAddress: '127.0.0.77', user: alice.address, password: 'pw' } });
+      const sent = await ua.send({ to: [bob.address], subject: 'via smtp', text: 'hi', files: [FILES[0]!], pin: '1111' });
+      expect(sent.response).toMatch(/^250/);
+      expect(got.user).toBe(alice.address);
+      expect(got.remote).toBe('127.0.0.77');
+      expect(parseSmime(new Uint8Array(got.data!)).kind).toBe('multipart-signed');
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+});
+
+describe('(10) recipient verifies and decrypts', () => {
+  let delivered: Uint8Array;
+  beforeAll(async () => {
+    const mail = await aliceUa.compose({ to: [bob.address], subject: 'Q3 figures', text: 'Please find the figures.', files: FILES, pin: '1111' });
+    delivered = await throughOrgs(mail.raw);
+  });
+
+  it('(10) reports verified with the identity notice and decrypts every file on the card', async () => {
+    const v = await bobUa.read(delivered, '2222');
+    expect(v.problems).toEqual([]);
+    expect(v.verified).toBe(true);
+    expect(v.senderAddress).toBe(alice.address);
+    expect(v.identityNotice).toMatchObject({ proofing: 'employeeCardPin', cardAndPinUsed: true, sendingOrg: 'org-a', sendingDomain: 'org-a.example', certSerial: alice.signingCertificate.serialNumber });
+    expect(v.files.map((f) => [f.name, f.ok])).toEqual([['report.pdf', true], ['見積書.txt', true]]);
+    expect(Buffer.from(v.files[0]!.content!).equals(Buffer.from(FILES[0]!.content))).toBe(true);
+    // Before the receiving org's hop the recipient's card cannot open the files.
+    expect(Buffer.from(delivered).includes('secret-plaintext-marker')).toBe(false);
+  });
+
+  it('(10) detects a file altered by a hijacked receiving org in end-to-end mode, which paper mode cannot see', async () => {
+    const mail = await aliceUa.compose({ to: [bob.address], subject: 'altered', text: 'x', files: FILES, pin: '1111' });
+    const tampered = await throughOrgs(mail.raw, async (entity) => {
+      const parts = classifyParts(entity);
+      const evil = Buffer.from('Content-Type: application/pdf; name="report.pdf"\r\nContent-Disposition: attachment; filename="report.pdf"\r\nContent-Transfer-Encoding: base64\r\n\r\n' + Buffer.from('%PDF evil payload').toString('base64'));
+      const swapped = buildFilePart(1, await encryptContent(evil, { recipients: [orgB.kmsEncryption.certificate.der] }));
+      return assembleMixed([parts.body!.raw, swapped, ...parts.files.slice(1).map((f) => f.part.raw), parts.manifest!.raw, ...parts.attestations.map((a) => a.part.raw)]);
+    });
+    const paper = await bobPaperUa.read(tampered, '2222');
+    expect(paper.verified).toBe(true);
+    const e2e = await bobUa.read(tampered, '2222');
+    expect(e2e.verified).toBe(false);
+    expect(e2e.files.find((f) => f.n === 1)?.ok).toBe(false);
+    expect(e2e.files.find((f) => f.n === 2)?.ok).toBe(true);
+    expect(e2e.problems.join('\n')).toMatch(/file 1 .* differs from what the sender signed/);
+  });
+
+  it('(10) detects two files swapped between hops in end-to-end mode', async () => {
+    const mail = await aliceUa.compose({ to: [bob.address], subject: 'swapped', text: 'x', files: FILES, pin: '1111' });
+    const tampered = await throughOrgs(mail.raw, async (entity) => {
+      const parts = classifyParts(entity);
+      const [f1, f2] = parts.files;
+      return assembleMixed([parts.body!.raw, buildFilePart(1, f2!.der), buildFilePart(2, f1!.der), parts.manifest!.raw, ...parts.attestations.map((a) => a.part.raw)]);
+    });
+    const e2e = await bobUa.read(tampered, '2222');
+    expect(e2e.verified).toBe(false);
+    expect(e2e.files.every((f) => !f.ok)).toBe(true);
+  });
+
+  it('(10) detects a changed subject in end-to-end mode', async () => {
+    const text = Buffer.from(delivered).toString('latin1').replace('Subject: Q3 figures', 'Subject: Q4 figures');
+    const v = await bobUa.read(new Uint8Array(Buffer.from(text, 'latin1')), '2222');
+    expect(v.verified).toBe(false);
+    expect(v.problems).toContain('the Subject differs from the manifest');
+  });
+
+  it('(10) shows plain mail from a non-member as unverified', async () => {
+    const plain = Buffer.from('From: mallory@evil.example\r\nTo: bob@org-b.example\r\nSubject: invoice\r\nMessage-ID: <1@evil.example>\r\n\r\nPay now.\r\n');
+    const v = await bobUa.read(new Uint8Array(plain), '2222');
+    expect(v).toMatchObject({ verified: false, senderAddress: 'mallory@evil.example', subject: 'invoice' });
+    expect(v.identityNotice).toBeUndefined();
+    expect(v.problems[0]).toMatch(/not from an SSMAX member/);
+  });
+
+  it('(10) rejects a mail signed by the sender org directly instead of the recipient org', async () => {
+    const p = parseSmime(delivered);
+    if (p.kind !== 'multipart-signed') throw new Error('unexpected');
+    const sig = await orgA.kms.signDetached(p.signedEntity);
+    const forged = buildMultipartSigned(p.signedEntity, sig, { headers: { extra: p.headers.filter((h) => ['from', 'to', 'subject', 'date', 'message-id'].includes(h.name.toLowerCase())) } });
+    const v = await bobPaperUa.read(forged, '2222');
+    expect(v.verified).toBe(false);
+    expect(v.problems.join('\n')).toMatch(/not your organisation/);
+  });
+
+  it('(10) reads the mailbox over IMAP with a TOTP second factor', async () => {
+    const { totp, base32Encode } = await import('./totp.js');
+    const secret = new Uint8Array(20).fill(9);
+    const mbDir = path.join(world.dir, 'org-b-mailbox');
+    fs.mkdirSync(mbDir, { mode: 0o711 });
+    await using mb = await Mailbox.start({ dir: mbDir, host: '127.0.0.1', users: [{ address: bob.address, password: 'imap-pw', totpSecret: base32Encode(secret) }], secondFactor: true });
+    await mb.deliver(bob.address, delivered);
+    const ua = new UserAgent({
+      address: bob.address, card: bobCard, mode: 'end-to-end', orgEncryptionCertificate: orgB.kmsEncryption.certificate.der,
+      imap: { host: mb.host, port: mb.imapPort, user: bob.address, password: 'imap-pw', totp: () => totp(secret, Math.floor(Date.now() / 1000)) },
+    });
+    const inbox: MailVerdict[] = await ua.inbox('2222');
+    expect(inbox).toHaveLength(1);
+    expect(inbox[0]).toMatchObject({ verified: true, senderAddress: alice.address });
+    const noTotp = new UserAgent({ address: bob.address, card: bobCard, mode: 'paper', orgEncryptionCertificate: orgB.kmsEncryption.certificate.der, imap: { host: mb.host, port: mb.imapPort, user: bob.address, password: 'imap-pw' } });
+    await expect(noTotp.inbox('2222')).rejects.toThrow();
+  });
+});
+
+describe('(11) forwarding', () => {
+  it('(11) drops the files not chosen and re-encrypts the rest to the own org as a new signed mail', async () => {
+    const mail = await aliceUa.compose({ to: [bob.address], subject: 'two files', text: 'x', files: FILES, pin: '1111' });
+    const v = await bobUa.read(await throughOrgs(mail.raw), '2222');
+    expect(v.verified).toBe(true);
+    const fwd = await bobUa.forward(v, { to: ['carol@org-b.example'], keepFiles: ['見積書.txt'], text: 'FYI', pin: '2222' });
+    expect(fwd.messageId).not.toBe(v.messageId);
+    expect(fwd.manifest?.files.map((f) => f.name)).toEqual(['見積書.txt']);
+    const p = parseSmime(fwd.raw);
+    if (p.kind !== 'multipart-signed') throw new Error('unexpected');
+    expect(getHeader(p.headers, 'From')).toBe(bob.address);
+    const parts = classifyParts(p.signedEntity);
+    expect(parts.files).toHaveLength(1);
+    const opened = await orgB.kms.decrypt(parts.files[0]!.der);
+    expect(Buffer.from(opened.content).toString('latin1')).toContain('ZXN0aW1hdGUgc2VjcmV0');
+    expect(Buffer.from(fwd.raw).includes('secret-plaintext-marker')).toBe(false);
+    await expect(bobUa.forward(v, { to: ['carol@org-b.example'], keepFiles: ['nope.bin'], pin: '2222' })).rejects.toThrow(/no such file/);
+    expect(parseCertificate(bob.signingCertificate.der).emailAddresses).toEqual([bob.address]);
+  });
+});

@@ -1,0 +1,526 @@
+/**
+ * The user agent: (3) compose and send, (10) read, verify and decrypt, (11) forward.
+ *
+ * (3) Each file becomes a MIME entity (real name inside) encrypted as AuthEnvelopedData (RFC 5083,
+ * AES-256-GCM) to the user's OWN org's KMS encryption certificate; the body describes the files; in
+ * end-to-end mode a manifest signed on the card goes along; the whole entity is signed on the card
+ * (RFC 8551 §3.5.3 multipart/signed). Every signing session needs the PIN; wrong PINs count toward the
+ * card's lock. The mail is submitted to the MSA with SMTP AUTH from the user's own loopback address.
+ *
+ * (10) The recipient trusts the org certificate on the card (paper mode: the receiving org's signature
+ * and chain); end-to-end mode adds the sender's manifest, checked against the registry root on the card,
+ * and every org attestation. Files are decrypted on the card. The outcome is a verdict, never an exception.
+ */
+import { randomBytes } from 'node:crypto';
+import { ImapFlow } from 'imapflow';
+import nodemailer from 'nodemailer';
+import {
+  SsmaxError,
+  buildMultipartSigned,
+  decryptContent,
+  encryptContent,
+  findTextBody,
+  getHeader,
+  parseCertificate,
+  parseMimeEntity,
+  parseSmime,
+  signSignedData,
+  validateChain,
+  verifySignedData,
+  type Card,
+  type CertificateInfo,
+  type MimeHeader,
+  type RandomSource,
+} from '@ssmax/core';
+import { verifyAttestation, type IdentityNotice, type OrgAttestation } from './attestation.js';
+import { normaliseAddress, sha256Hex, signManifest, verifyManifest, type Manifest, type ManifestFile } from './manifest.js';
+import { MANIFEST_FILENAME, assembleMixed, buildFilePart, classifyParts } from './org-hop.js';
+import { CardObjects } from './user-registration.js';
+
+export type VerificationMode = 'paper' | 'end-to-end';
+
+export interface OutgoingFile {
+  readonly name: string;
+  readonly contentType?: string;
+  readonly content: Uint8Array;
+}
+
+export interface ComposeInput {
+  readonly to: readonly string[];
+  readonly cc?: readonly string[];
+  readonly subject: string;
+  readonly text: string;
+  readonly files?: readonly OutgoingFile[];
+  /** The card PIN for this signing session. */
+  readonly pin: string;
+}
+
+export interface ComposedMail {
+  readonly raw: Uint8Array;
+  readonly messageId: string;
+  readonly manifest?: Manifest;
+}
+
+export interface SmtpSubmission {
+  readonly host: string;
+  readonly port: number;
+  /** The user's own loopback address (the MSA and the journey see it). */
+  readonly localAddress?: string;
+  readonly user: string;
+  readonly password: string;
+  /** STARTTLS to the MSA; trust anchors for its certificate. */
+  readonly tls?: { readonly ca?: string | Buffer; readonly servername?: string };
+}
+
+export interface ImapAccess {
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  readonly password: string;
+  /** Second factor: returns the current TOTP code; the login password becomes `password:code`. */
+  readonly totp?: () => string;
+}
+
+export interface UserAgentOptions {
+  readonly address: string;
+  readonly card: Card;
+  readonly mode: VerificationMode;
+  /** The user's own org's KMS encryption certificate: every file is encrypted to it at (3). */
+  readonly orgEncryptionCertificate: Uint8Array;
+  readonly msa?: SmtpSubmission;
+  readonly imap?: ImapAccess;
+  readonly now?: () => Date;
+  readonly random?: RandomSource;
+}
+
+/** The identity-proofing notice as shown to the recipient (paper §3.2). */
+export interface IdentityNoticeView {
+  readonly proofing: string;
+  readonly proofedAt?: string;
+  readonly cardAndPinUsed: boolean;
+  readonly sendingOrg?: string;
+  readonly sendingDomain?: string;
+  readonly certSerial?: string;
+}
+
+export interface ReceivedFile {
+  readonly n: number;
+  readonly name: string;
+  readonly contentType: string;
+  readonly sha256: string;
+  readonly ok: boolean;
+  /** Plaintext, present when decryption on the card succeeded. */
+  readonly content?: Uint8Array;
+}
+
+/** (10): what the user agent shows for one mail. */
+export interface MailVerdict {
+  readonly verified: boolean;
+  readonly mode: VerificationMode;
+  readonly senderAddress: string;
+  readonly subject: string;
+  readonly messageId: string;
+  readonly text: string;
+  readonly identityNotice?: IdentityNoticeView;
+  readonly files: readonly ReceivedFile[];
+  readonly problems: readonly string[];
+  readonly uid?: number;
+}
+
+const EMAIL_PROTECTION = '1.3.6.1.5.5.7.3.4';
+
+/** Addresses from an address-list header value ("A <a@x>, b@y"). */
+export function parseAddressList(v: string | undefined): string[] {
+  if (!v) return [];
+  return v
+    .split(',')
+    .map((s) => {
+      const m = /<([^>]+)>/.exec(s);
+      return (m ? m[1]! : s).trim();
+    })
+    .filter((s) => s.includes('@'));
+}
+
+function b64Lines(b: Uint8Array): string {
+  return (Buffer.from(b).toString('base64').match(/.{1,76}/g) ?? []).join('\r\n');
+}
+
+/** RFC 2231 §4 parameter for a possibly non-ASCII file name. */
+function fileParam(name: string, value: string): string {
+  if (/^[\x20-\x7e]*$/.test(value) && !/["\\]/.test(value)) return `${name}="${value}"`;
+  return `${name}*=utf-8''${encodeURIComponent(value).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)}`;
+}
+
+function textPart(text: string): Uint8Array {
+  const body = Buffer.from(text.replace(/\r\n|\r|\n/g, '\r\n'), 'utf8');
+  // Always base64: no transport may rewrite the signed text (RFC 8551 §3.1.1).
+  return Buffer.from(`Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n${b64Lines(body)}`, 'latin1');
+}
+
+function fileEntity(f: OutgoingFile): Uint8Array {
+  const ct = (f.contentType ?? 'application/octet-stream').toLowerCase();
+  if (f.name === '' || /[\r\n\0/\\]/.test(f.name)) throw new SsmaxError('USAGE', `Cannot attach "${f.name.slice(0, 40)}". A file name must be non-empty, without line breaks or path separators.`);
+  return Buffer.from(`Content-Type: ${ct}; ${fileParam('name', f.name)}\r\nContent-Disposition: attachment; ${fileParam('filename', f.name)}\r\nContent-Transfer-Encoding: base64\r\n\r\n${b64Lines(f.content)}`, 'latin1');
+}
+
+function signedDataPart(filename: string, der: Uint8Array): Uint8Array {
+  return Buffer.from(`Content-Type: application/pkcs7-mime; smime-type=signed-data; name="${filename}"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename="${filename}"\r\n\r\n${b64Lines(der)}`, 'latin1');
+}
+
+function formatDate(d: Date): string {
+  const days = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+  const p = (n: number): string => String(n).padStart(2, '0');
+  return `${days[d.getUTCDay()]}, ${d.getUTCDate()} ${months[d.getUTCMonth()]} ${d.getUTCFullYear()} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
+}
+
+function describeFiles(text: string, files: readonly ManifestFile[], domain: string): string {
+  if (files.length === 0) return text;
+  const lines = files.map((f) => `  ${f.n}. ${f.name} (${f.contentType}, ${f.size} bytes, SHA-256 ${f.sha256})`);
+  return `${text.replace(/\s+$/, '')}\n\n-- Attached files, encrypted to ${domain} (SSMAX procedure 3) --\n${lines.join('\n')}\n`;
+}
+
+export class UserAgent {
+  readonly address: string;
+  readonly mode: VerificationMode;
+  private readonly o: UserAgentOptions;
+  private readonly now: () => Date;
+  private readonly random: RandomSource;
+
+  constructor(o: UserAgentOptions) {
+    this.o = o;
+    this.address = normaliseAddress(o.address);
+    this.mode = o.mode;
+    this.now = o.now ?? (() => new Date());
+    this.random = o.random ?? ((n) => new Uint8Array(randomBytes(n)));
+  }
+
+  private get domain(): string {
+    return this.address.slice(this.address.lastIndexOf('@') + 1);
+  }
+
+  private async cardCert(label: string): Promise<Uint8Array> {
+    const der = await this.o.card.getCertificate(label);
+    if (!der) throw new SsmaxError('KEY_NOT_FOUND', `Cannot use card ${this.o.card.label}. It holds no ${label} certificate.`);
+    return der;
+  }
+
+  /**
+   * (3): builds and signs the mail on the card. The PIN opens one signing session, closed before
+   * returning, so a stolen unlocked laptop cannot sign the next mail.
+   */
+  async compose(input: ComposeInput): Promise<ComposedMail> {
+    if (input.to.length === 0) throw new SsmaxError('USAGE', 'Cannot compose the mail. It needs at least one recipient.');
+    const files = input.files ?? [];
+    const described: ManifestFile[] = files.map((f, i) => ({
+      n: i + 1,
+      name: f.name,
+      contentType: (f.contentType ?? 'application/octet-stream').toLowerCase(),
+      size: f.content.byteLength,
+      sha256: sha256Hex(f.content),
+    }));
+    const text = describeFiles(input.text, described, this.domain);
+    const bodyBytes = Buffer.from(text.replace(/\r\n|\r|\n/g, '\r\n'), 'utf8');
+    const messageId = `<${Buffer.from(this.random(16)).toString('hex')}@${this.domain}>`;
+    const date = formatDate(this.now());
+    const parts: Uint8Array[] = [textPart(text)];
+    for (const [i, f] of files.entries()) {
+      const der = await encryptContent(fileEntity(f), { recipients: [this.o.orgEncryptionCertificate], cipher: 'aes-256-gcm', random: this.random });
+      parts.push(buildFilePart(i + 1, der));
+    }
+    const signingCert = await this.cardCert(CardObjects.signingCertificate);
+    const orgCert = await this.cardCert(CardObjects.orgCertificate);
+    const card = this.o.card;
+    await card.login(input.pin);
+    try {
+      const key = await card.key(CardObjects.signingKey);
+      let manifest: Manifest | undefined;
+      if (this.mode === 'end-to-end') {
+        manifest = {
+          v: 1,
+          type: 'ssmax-manifest',
+          messageId,
+          from: this.address,
+          to: [...input.to],
+          cc: [...(input.cc ?? [])],
+          subject: input.subject,
+          date,
+          bodySha256: sha256Hex(bodyBytes),
+          files: described,
+        };
+        parts.push(signedDataPart(MANIFEST_FILENAME, await signManifest(manifest, { key, certificate: signingCert, chain: [orgCert] }, this.now())));
+      }
+      const entity = assembleMixed(parts, this.random);
+      const signature = await signSignedData(entity, { key, certificate: signingCert, chain: [orgCert], detached: true, signingTime: this.now() });
+      const raw = buildMultipartSigned(entity, signature, {
+        headers: { from: this.address, to: input.to, ...(input.cc && input.cc.length > 0 ? { cc: input.cc } : {}), subject: input.subject, date, messageId },
+        random: this.random,
+      });
+      return { raw, messageId, ...(manifest ? { manifest } : {}) };
+    } finally {
+      await card.logout();
+    }
+  }
+
+  /** (3)→(4): composes and submits to the MSA over SMTP AUTH. */
+  async send(input: ComposeInput): Promise<ComposedMail & { readonly response: string }> {
+    const mail = await this.compose(input);
+    const response = await this.submit(mail.raw, [...input.to, ...(input.cc ?? [])]);
+    return { ...mail, response };
+  }
+
+  /** Submits a raw mail to the MSA (SMTP AUTH, from the user's loopback address). Throws on a 4xx/5xx reply. */
+  async submit(raw: Uint8Array, recipients: readonly string[]): Promise<string> {
+    const m = this.o.msa;
+    if (!m) throw new SsmaxError('USAGE', 'Cannot send the mail. The user agent has no MSA configured.');
+    const transport = nodemailer.createTransport({
+      host: m.host,
+      port: m.port,
+      secure: false,
+      ...(m.localAddress ? { localAddress: m.localAddress } : {}),
+      auth: { user: m.user, pass: m.password },
+      ...(m.tls ? { requireTLS: true, tls: { ...(m.tls.ca ? { ca: m.tls.ca } : {}), ...(m.tls.servername ? { servername: m.tls.servername } : {}) } } : { ignoreTLS: true }),
+    });
+    try {
+      const info = await transport.sendMail({ envelope: { from: this.address, to: [...recipients] }, raw: Buffer.from(raw) });
+      return info.response;
+    } finally {
+      transport.close();
+    }
+  }
+
+  /** (10): reads INBOX over IMAP and verifies every mail. The PIN opens one decryption session for all of them. */
+  async inbox(pin: string): Promise<MailVerdict[]> {
+    const a = this.o.imap;
+    if (!a) throw new SsmaxError('USAGE', 'Cannot read the mailbox. The user agent has no IMAP access configured.');
+    const client = new ImapFlow({ host: a.host, port: a.port, secure: false, auth: { user: a.user, pass: a.totp ? `${a.password}:${a.totp()}` : a.password }, logger: false });
+    await client.connect();
+    const raws: { uid: number; source: Uint8Array }[] = [];
+    try {
+      const lock = await client.getMailboxLock('INBOX');
+      try {
+        const exists = typeof client.mailbox === 'object' ? client.mailbox.exists : 0;
+        if (exists > 0) {
+          for await (const msg of client.fetch('1:*', { uid: true, source: true })) {
+            if (msg.source) raws.push({ uid: msg.uid, source: new Uint8Array(msg.source) });
+          }
+        }
+      } finally {
+        lock.release();
+      }
+    } finally {
+      await client.logout().catch(() => client.close());
+    }
+    await this.o.card.login(pin);
+    try {
+      const out: MailVerdict[] = [];
+      for (const r of raws) out.push({ ...(await this.verifyLoggedIn(r.source)), uid: r.uid });
+      return out;
+    } finally {
+      await this.o.card.logout();
+    }
+  }
+
+  /** (10) on one raw mail: opens a card session with the PIN for the decryption. */
+  async read(raw: Uint8Array, pin: string): Promise<MailVerdict> {
+    await this.o.card.login(pin);
+    try {
+      return await this.verifyLoggedIn(raw);
+    } finally {
+      await this.o.card.logout();
+    }
+  }
+
+  private async verifyLoggedIn(raw: Uint8Array): Promise<MailVerdict> {
+    const problems: string[] = [];
+    let parsed;
+    try {
+      parsed = parseSmime(raw);
+    } catch (e) {
+      return this.unverified(raw, [`the mail is not well-formed MIME (${e instanceof SsmaxError ? e.code : 'error'})`]);
+    }
+    const headers = parsed.headers;
+    const from = parseAddressList(getHeader(headers, 'From'))[0] ?? '';
+    const subject = getHeader(headers, 'Subject')?.trim() ?? '';
+    const messageId = getHeader(headers, 'Message-ID')?.trim() ?? '';
+    if (parsed.kind !== 'multipart-signed') return this.unverified(raw, ['the mail carries no organisation signature: it is not from an SSMAX member (unverified)']);
+
+    // Paper mode: the receiving org's signature, chained to the org certificate on the card (paper §4 (1)).
+    const ownOrg = parseCertificate(await this.cardCert(CardObjects.orgCertificate));
+    const time = this.now();
+    let outerSigner: CertificateInfo | undefined;
+    try {
+      const v = verifySignedData(parsed.signature, { detachedContent: parsed.signedEntity });
+      const s = v.signers[0];
+      if (v.signers.length !== 1 || !s?.valid || !s.certificate) problems.push(`the organisation signature does not verify${s?.code ? ` (${s.code})` : ''}`);
+      else {
+        outerSigner = parseCertificate(s.certificate);
+        const chain = validateChain({ leaf: outerSigner, intermediates: v.certificates, trustAnchors: [ownOrg], time, revocation: 'none', requiredExtKeyUsage: EMAIL_PROTECTION });
+        if (!chain.valid) problems.push(`the signer is not your organisation (${chain.code}: ${chain.reasons[0] ?? ''})`);
+        else if (outerSigner.identityProofing !== undefined || outerSigner.emailAddresses.length > 0) problems.push('the mail is signed by a user, not by your organisation');
+      }
+    } catch (e) {
+      problems.push(`the organisation signature is malformed (${e instanceof SsmaxError ? e.code : 'error'})`);
+    }
+
+    let parts;
+    try {
+      parts = classifyParts(parsed.signedEntity);
+    } catch (e) {
+      return this.unverified(raw, [...problems, `the signed content is not well-formed MIME (${e instanceof SsmaxError ? e.code : 'error'})`]);
+    }
+    const bodyBytes = parts.body ? parts.body.body : new Uint8Array();
+    const text = parts.body ? (findTextBody(parts.body) ?? '') : '';
+
+    // Attestations, in hop order. The last one is the receiving org's (it must be the outer signer).
+    const attestations: { a: OrgAttestation; signer: Uint8Array; certs: readonly Uint8Array[] }[] = [];
+    for (const p of parts.attestations) {
+      const v = verifyAttestation(p.part.body);
+      if (!v.valid) problems.push(`an organisation attestation does not verify (${v.code})`);
+      else attestations.push({ a: v.attestation, signer: v.signerCertificate, certs: v.certificates });
+    }
+    attestations.sort((x, y) => x.a.hop - y.a.hop);
+    const last = attestations.at(-1);
+    const first = attestations[0];
+    if (!last) problems.push('the mail carries no attestation from your organisation');
+    else if (outerSigner && Buffer.compare(Buffer.from(last.signer), Buffer.from(outerSigner.der)) !== 0) problems.push('the last attestation is not signed by your organisation');
+    const notice: IdentityNotice | undefined = last?.a.identityNotice;
+    if (notice && normaliseAddress(notice.sender) !== normaliseAddress(from)) problems.push(`the identity notice names ${notice.sender}, the mail is from ${from}`);
+
+    // Files: decrypt each on the card.
+    const encCert = await this.cardCert(CardObjects.encryptionCertificate);
+    const encKey = await this.o.card.key(CardObjects.encryptionKey);
+    const decrypted: ReceivedFile[] = [];
+    for (const f of parts.files) {
+      try {
+        const { content } = await decryptContent(f.der, { key: encKey, certificate: encCert });
+        const e = parseMimeEntity(content);
+        decrypted.push({ n: f.n, name: e.filename ?? `${f.n}`, contentType: e.contentType.mediaType, sha256: sha256Hex(e.body), ok: true, content: e.body });
+      } catch (e) {
+        problems.push(`file ${f.n} cannot be decrypted with your card (${e instanceof SsmaxError ? e.code : 'error'})`);
+        decrypted.push({ n: f.n, name: `${f.n}`, contentType: 'application/octet-stream', sha256: '', ok: false });
+      }
+    }
+    // The attestations must describe the files that arrived (each org states the SHA-256 it re-encrypted).
+    if (last) {
+      for (const d of decrypted) {
+        const att = last.a.files.find((x) => x.n === d.n);
+        if (d.ok && att && att.sha256 !== d.sha256) problems.push(`file ${d.n} differs from what your organisation attested`);
+      }
+    }
+
+    let files = decrypted;
+    if (this.mode === 'end-to-end') {
+      const root = await this.o.card.getCertificate(CardObjects.registryRoot);
+      if (!root) problems.push('the card holds no registry root: the sender manifest cannot be checked');
+      else if (!parts.manifest) problems.push('the mail carries no sender manifest');
+      else {
+        const orgCrl = first?.a.orgCrl ? [new Uint8Array(Buffer.from(first.a.orgCrl, 'base64'))] : [];
+        const dropped = attestations.flatMap((x) => x.a.files.filter((f) => f.action === 'dropped').map((f) => f.n));
+        const mv = verifyManifest(parts.manifest.body, {
+          trustAnchors: [root],
+          crls: orgCrl,
+          time,
+          expected: {
+            messageId,
+            from,
+            to: parseAddressList(getHeader(headers, 'To')),
+            cc: parseAddressList(getHeader(headers, 'Cc')),
+            subject,
+            date: getHeader(headers, 'Date')?.trim() ?? '',
+            body: bodyBytes,
+            files: decrypted.filter((d) => d.ok),
+            droppedFiles: dropped,
+          },
+        });
+        problems.push(...mv.problems);
+        files = decrypted.map((d) => ({ ...d, ok: d.ok && mv.fileOk.get(d.n) === true }));
+        // Every org on the way must have attested the sender's files, each with its own org key (paper §4 (3)).
+        for (const x of attestations) {
+          const chain = validateChain({ leaf: x.signer, intermediates: x.certs, trustAnchors: [root], time, revocation: 'none', requiredExtKeyUsage: EMAIL_PROTECTION });
+          const signerDomain = parseCertificate(x.signer).dnsNames[0]?.toLowerCase();
+          if (!chain.valid) problems.push(`the attestation of hop ${x.a.hop} is not signed by a registry member (${chain.code})`);
+          else if (signerDomain !== x.a.domain.toLowerCase()) problems.push(`the attestation of hop ${x.a.hop} names ${x.a.domain} but is signed for ${signerDomain}`);
+          if (x.a.messageId !== messageId) problems.push(`the attestation of hop ${x.a.hop} is for another message`);
+          for (const af of x.a.files) {
+            const mf = mv.manifest?.files.find((f) => f.n === af.n);
+            if (mf && af.action === 're-encrypted' && af.sha256 !== mf.sha256) problems.push(`hop ${x.a.hop} (${x.a.domain}) attested file ${af.n} with another content than the sender signed`);
+          }
+        }
+        if (first && normaliseAddress(from).split('@')[1] !== first.a.domain.toLowerCase()) problems.push(`the first attestation is from ${first.a.domain}, not from the sender's domain`);
+        if (notice && mv.signerCertificate && notice.certSerial.toLowerCase() !== mv.signerCertificate.serialNumber.toLowerCase()) {
+          problems.push('the identity notice names another certificate than the one that signed the manifest');
+        }
+      }
+    }
+
+    const identityNotice: IdentityNoticeView | undefined = notice
+      ? {
+          proofing: notice.proofing,
+          proofedAt: notice.proofedAt,
+          cardAndPinUsed: notice.cardAndPinUsed,
+          ...(first ? { sendingOrg: first.a.org, sendingDomain: first.a.domain } : {}),
+          certSerial: notice.certSerial,
+        }
+      : undefined;
+    return {
+      verified: problems.length === 0 && files.every((f) => f.ok),
+      mode: this.mode,
+      senderAddress: from,
+      subject,
+      messageId,
+      text,
+      ...(identityNotice ? { identityNotice } : {}),
+      files,
+      problems,
+    };
+  }
+
+  private unverified(raw: Uint8Array, problems: string[]): MailVerdict {
+    let headers: readonly MimeHeader[] = [];
+    let text = '';
+    let files: ReceivedFile[] = [];
+    try {
+      const e = parseMimeEntity(raw);
+      headers = e.headers;
+      text = findTextBody(e) ?? '';
+      const walk = (p: typeof e): void => {
+        if (p.parts.length > 0) p.parts.forEach(walk);
+        else if (p.filename !== undefined) files.push({ n: files.length + 1, name: p.filename, contentType: p.contentType.mediaType, sha256: sha256Hex(p.body), ok: false });
+      };
+      walk(e);
+    } catch {
+      files = [];
+    }
+    return {
+      verified: false,
+      mode: this.mode,
+      senderAddress: parseAddressList(getHeader(headers, 'From'))[0] ?? '',
+      subject: getHeader(headers, 'Subject')?.trim() ?? '',
+      messageId: getHeader(headers, 'Message-ID')?.trim() ?? '',
+      text,
+      files,
+      problems,
+    };
+  }
+
+  /**
+   * (11): forwards a verified mail. Per destination, only the chosen files go on; they are re-encrypted
+   * to the user's own org (it is a new mail from this user, through (4)–(10) again) and signed on the card.
+   */
+  async forward(mail: MailVerdict, input: { readonly to: readonly string[]; readonly cc?: readonly string[]; readonly keepFiles: readonly string[]; readonly text?: string; readonly pin: string; readonly send?: boolean }): Promise<ComposedMail> {
+    if (!mail.verified) throw new SsmaxError('USAGE', `Cannot forward mail ${mail.messageId}. It did not verify; forward only what you could check.`);
+    const kept = mail.files.filter((f) => input.keepFiles.includes(f.name));
+    for (const name of input.keepFiles) {
+      if (!kept.some((f) => f.name === name)) throw new SsmaxError('USAGE', `Cannot forward file ${name}. The mail has no such file.`);
+    }
+    const files = kept.map((f) => {
+      if (!f.content) throw new SsmaxError('USAGE', `Cannot forward file ${f.name}. It was not decrypted.`);
+      return { name: f.name, contentType: f.contentType, content: f.content };
+    });
+    const text = `${input.text ?? ''}\n\n-- Forwarded mail ${mail.messageId} from ${mail.senderAddress} (verified by SSMAX) --\n${mail.text}`;
+    const compose: ComposeInput = { to: input.to, ...(input.cc ? { cc: input.cc } : {}), subject: `Fwd: ${mail.subject}`, text, files, pin: input.pin };
+    if (input.send) return this.send(compose);
+    return this.compose(compose);
+  }
+}
