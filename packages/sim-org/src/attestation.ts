@@ -1,0 +1,117 @@
+/**
+ * The organisation attestation (docs/message-format.md §5): a JSON document saying what an org
+ * checked and did with a message, signed (CMS SignedData, RFC 5652 §5, content attached) by the org's
+ * KMS signing key. It travels as an application/pkcs7-mime part and is never rewritten by later hops.
+ */
+import { SsmaxError, signSignedData, verifySignedData, type PrivateKeyOps, type SignerVerification } from '@ssmax/core';
+
+export type AttestationRole = 'sending-org' | 'receiving-org' | 'sending-esp' | 'receiving-esp';
+
+export interface AttestationCheck {
+  readonly name: string;
+  readonly result: 'pass' | 'fail' | 'skip';
+  readonly detail?: string;
+}
+
+/** Per-message identity-proofing notice (paper §3.2): how the sender was identified and that card + PIN signed this mail. */
+export interface IdentityNotice {
+  readonly sender: string;
+  /** Hex serial of the user certificate that signed the mail at (3). */
+  readonly certSerial: string;
+  /** Hex pseudonymous trace id from the certificate (SSMAX extension). */
+  readonly traceId: string;
+  /** core IdentityProofingMethod, e.g. employeeCardPin. */
+  readonly proofing: string;
+  readonly proofedAt: string;
+  /** The signature was made on the card, which requires its PIN. */
+  readonly cardAndPinUsed: boolean;
+  /** The user certificate (DER base64), so the receiving org can check it against {@link OrgAttestation.orgCrl}. */
+  readonly certificate?: string;
+}
+
+export interface AttestedFile {
+  readonly n: number;
+  /** SHA-256 hex of the plaintext file entity as decrypted at this hop. */
+  readonly sha256: string;
+  readonly action: 're-encrypted' | 'dropped';
+}
+
+export interface OrgAttestation {
+  readonly v: 1;
+  readonly type: 'ssmax-attestation';
+  readonly hop: number;
+  readonly org: string;
+  readonly domain: string;
+  readonly role: AttestationRole;
+  readonly messageId: string;
+  readonly at: string;
+  readonly checks: readonly AttestationCheck[];
+  readonly inspection: { readonly performed: boolean; readonly kind: 'dlp' | 'malware' | 'none'; readonly verdict: 'allow' | 'flag' | 'block'; readonly reasons: readonly string[] };
+  readonly identityNotice: IdentityNotice;
+  readonly files: readonly AttestedFile[];
+  /**
+   * The sending org's current user CRL (DER base64, signed by its org CA), stapled so the receiving
+   * org can check the sender's certificate for revocation at (7) without another round trip.
+   */
+  readonly orgCrl?: string;
+}
+
+/** Canonical JSON: keys sorted by UTF-16 code units, no whitespace, undefined dropped (RFC 8785 ordering). */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') {
+    if (typeof value === 'number' && !Number.isSafeInteger(value)) throw new SsmaxError('USAGE', 'Cannot canonicalise JSON. Only safe integers are allowed as numbers.');
+    return JSON.stringify(value);
+  }
+  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v === undefined ? null : v)).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+}
+
+/** Signs an attestation with the org KMS signing key; returns the DER ContentInfo(SignedData). */
+export async function signAttestation(
+  attestation: OrgAttestation,
+  signer: { readonly key: PrivateKeyOps; readonly certificate: Uint8Array; readonly chain?: readonly Uint8Array[] },
+  signingTime?: Date,
+): Promise<Uint8Array> {
+  return signSignedData(new TextEncoder().encode(canonicalJson(attestation)), {
+    key: signer.key,
+    certificate: signer.certificate,
+    ...(signer.chain ? { chain: signer.chain } : {}),
+    ...(signingTime ? { signingTime } : {}),
+  });
+}
+
+export type AttestationVerdict =
+  | { readonly valid: true; readonly attestation: OrgAttestation; readonly signerCertificate: Uint8Array; readonly certificates: readonly Uint8Array[] }
+  | { readonly valid: false; readonly code: string; readonly reason: string };
+
+/**
+ * Verifies the CMS signature of an attestation and parses its JSON. The caller still validates the
+ * signer certificate's chain (root → org CA → KMS signing) and that it belongs to `attestation.org`.
+ * Never throws for hostile input: a broken attestation is a verdict.
+ */
+export function verifyAttestation(der: Uint8Array): AttestationVerdict {
+  let v;
+  try {
+    v = verifySignedData(der);
+  } catch (e) {
+    return { valid: false, code: e instanceof SsmaxError ? e.code : 'MALFORMED_CMS', reason: (e as Error).message };
+  }
+  const signer: SignerVerification | undefined = v.signers[0];
+  if (v.signers.length !== 1 || !signer) return { valid: false, code: 'MALFORMED_CMS', reason: 'An attestation must have exactly one signer.' };
+  if (!signer.valid || !signer.certificate) return { valid: false, code: signer.code ?? 'BAD_SIGNATURE', reason: signer.reasons.join('; ') || 'The signer certificate is missing.' };
+  if (!v.content) return { valid: false, code: 'MALFORMED_CMS', reason: 'The attestation SignedData carries no content.' };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(v.content));
+  } catch {
+    return { valid: false, code: 'MALFORMED_CMS', reason: 'The attestation content is not UTF-8 JSON.' };
+  }
+  const a = parsed as Partial<OrgAttestation>;
+  if (a === null || typeof a !== 'object' || a.type !== 'ssmax-attestation' || a.v !== 1 || typeof a.hop !== 'number' || typeof a.org !== 'string' || typeof a.domain !== 'string' || !Array.isArray(a.files) || typeof a.identityNotice !== 'object' || a.identityNotice === null) {
+    return { valid: false, code: 'MALFORMED_CMS', reason: 'The attestation JSON lacks type, v, hop, org, domain, files or identityNotice.' };
+  }
+  return { valid: true, attestation: a as OrgAttestation, signerCertificate: signer.certificate, certificates: v.certificates };
+}

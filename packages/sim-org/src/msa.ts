@@ -1,0 +1,202 @@
+/**
+ * The mail submission agent (RFC 6409) of an org: smtp-server with AUTH. Procedure (4) runs inside the
+ * DATA phase, before the reply, so a bad mail is refused to the user's face: the user's multipart/signed
+ * signature (RFC 8551 §3.5.3), the certificate chain user → org CA → registry root with both CRLs, the
+ * signer's address equal to the From address (and to the authenticated user), and the identity-proofing
+ * extension that marks a card-issued certificate. Only then is the mail spooled (fsync'd) and answered 250.
+ */
+import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import {
+  SsmaxError,
+  getHeader,
+  parseCertificate,
+  parseSmime,
+  validateChain,
+  verifySignedData,
+  type CertificateInfo,
+  type MimeHeader,
+} from '@ssmax/core';
+import type { AttestationCheck, IdentityNotice } from './attestation.js';
+import { actor, addressOf, type OrgContext } from './org-context.js';
+import { messageIdOf } from './org-hop.js';
+import { formatReply, replyFor, type SmtpReply } from './reply-codes.js';
+
+export interface UserMailVerdict {
+  readonly ok: boolean;
+  /** Reply-table code when not ok. */
+  readonly code?: string;
+  readonly detail?: string;
+  readonly checks: AttestationCheck[];
+  readonly messageId: string;
+  readonly headers: readonly MimeHeader[];
+  readonly signedEntity?: Uint8Array;
+  readonly signer?: CertificateInfo;
+  readonly identityNotice?: IdentityNotice;
+}
+
+const hex = (u: Uint8Array): string => Buffer.from(u).toString('hex');
+
+/** Procedure (4) as data: never throws for hostile input. */
+export async function verifyUserMail(ctx: OrgContext, raw: Uint8Array, authUser: string | undefined): Promise<UserMailVerdict> {
+  const checks: AttestationCheck[] = [];
+  const fail = (code: string, detail: string, base: Partial<UserMailVerdict> = {}): UserMailVerdict => ({ ok: false, code, detail, checks, messageId: '', headers: [], ...base });
+  let parsed;
+  try {
+    parsed = parseSmime(raw);
+  } catch (e) {
+    return fail(e instanceof SsmaxError && e.code === 'LIMIT_EXCEEDED' ? 'MESSAGE_TOO_BIG' : 'MALFORMED_MIME', (e as Error).message);
+  }
+  const headers = parsed.headers;
+  const messageId = messageIdOf(headers);
+  const base = { headers, messageId };
+  if (parsed.kind !== 'multipart-signed') {
+    checks.push({ name: 'user-signature', result: 'fail', detail: 'not multipart/signed' });
+    return fail('BAD_SIGNATURE', 'the message is not signed (multipart/signed required)', base);
+  }
+  let v;
+  try {
+    v = verifySignedData(parsed.signature, { detachedContent: parsed.signedEntity });
+  } catch (e) {
+    checks.push({ name: 'user-signature', result: 'fail', detail: 'unreadable CMS' });
+    return fail('MALFORMED_CMS', (e as Error).message, base);
+  }
+  const s = v.signers[0];
+  if (v.signers.length !== 1 || !s || !s.valid || !s.certificate) {
+    checks.push({ name: 'user-signature', result: 'fail', detail: s?.reasons.join('; ') ?? 'no signer' });
+    return fail(s?.code === 'CONTENT_MISMATCH' ? 'CONTENT_MISMATCH' : 'BAD_SIGNATURE', s?.reasons.join('; ') || 'exactly one valid signer required', base);
+  }
+  checks.push({ name: 'user-signature', result: 'pass' });
+  const signer = parseCertificate(s.certificate);
+  const c = ctx.kms.certificates;
+  const userCrl = await ctx.users.crl();
+  let registryCrl;
+  try {
+    registryCrl = await ctx.registry.crl();
+  } catch (e) {
+    return fail('TEMP_REGISTRY_UNAVAILABLE', (e as Error).message, base);
+  }
+  const from = addressOf(getHeader(headers, 'From'));
+  const chain = validateChain({
+    leaf: signer,
+    intermediates: [c.org],
+    trustAnchors: [c.root],
+    crls: [registryCrl, ...(userCrl ? [userCrl] : [])],
+    time: ctx.clock(),
+    revocation: userCrl ? 'require' : 'ifAvailable',
+    requiredKeyUsage: ['digitalSignature'],
+  });
+  if (!chain.valid) {
+    checks.push({ name: 'certificate-chain', result: 'fail', detail: chain.reasons.join('; ') });
+    return fail(chain.code ?? 'UNTRUSTED_CHAIN', chain.reasons.join('; '), { ...base, signer });
+  }
+  checks.push({ name: 'certificate-chain', result: 'pass', detail: 'user → org CA → registry root' });
+  checks.push({ name: 'revocation', result: userCrl ? 'pass' : 'skip', detail: userCrl ? 'org CRL and registry CRL' : 'no org CRL' });
+  const signerAddresses = signer.emailAddresses.map((a) => a.toLowerCase());
+  if (from === undefined || !signerAddresses.includes(from)) {
+    checks.push({ name: 'from-matches-signer', result: 'fail', detail: `From ${from ?? '(none)'} vs ${signerAddresses.join(', ')}` });
+    return fail('FROM_SIGNER_MISMATCH', `From ${from ?? '(none)'} is not the signer's address`, { ...base, signer });
+  }
+  if (authUser !== undefined && authUser.toLowerCase() !== from) {
+    checks.push({ name: 'from-matches-login', result: 'fail', detail: `${authUser} submitted as ${from}` });
+    return fail('FROM_SIGNER_MISMATCH', `user ${authUser} may not send as ${from}`, { ...base, signer });
+  }
+  checks.push({ name: 'from-matches-signer', result: 'pass', detail: from });
+  const proofing = signer.identityProofing;
+  if (!proofing || proofing.method === 'none' || !signer.traceId) {
+    checks.push({ name: 'identity-proofing', result: 'fail', detail: 'no identity-proofing or trace-id extension' });
+    return fail('UNTRUSTED_CHAIN', 'the signer certificate is not a card certificate (identity-proofing extension missing)', { ...base, signer });
+  }
+  checks.push({ name: 'identity-proofing', result: 'pass', detail: proofing.method });
+  const identityNotice: IdentityNotice = {
+    sender: from,
+    certSerial: signer.serialNumber,
+    traceId: hex(signer.traceId),
+    proofing: proofing.method,
+    proofedAt: proofing.proofedAt.toISOString(),
+    // The key of a certificate with this extension is generated on the card, and the card signs only after its PIN.
+    cardAndPinUsed: true,
+    certificate: Buffer.from(signer.der).toString('base64'),
+  };
+  return { ok: true, checks, messageId, headers, signedEntity: parsed.signedEntity, signer, identityNotice };
+}
+
+/** An Error smtp-server sends as the reply (enhanced code in the text, RFC 3463). */
+export function smtpError(reply: SmtpReply, detail?: string): Error & { responseCode: number } {
+  const line = formatReply(reply, detail);
+  return Object.assign(new Error(line.slice(4)), { responseCode: reply.code });
+}
+
+/** Collects a DATA stream; `tooBig` when smtp-server's size limit cut it. */
+export function collect(stream: SMTPServerDataStream): Promise<{ bytes: Uint8Array; tooBig: boolean }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('end', () => resolve({ bytes: new Uint8Array(Buffer.concat(chunks)), tooBig: stream.sizeExceeded }));
+    stream.on('error', reject);
+  });
+}
+
+export interface Msa extends AsyncDisposable {
+  readonly server: SMTPServer;
+  readonly endpoint: { address: string; port: number };
+  close(): Promise<void>;
+}
+
+/** Starts the MSA on the org's MSA address, port 0. */
+export async function startMsa(ctx: OrgContext, tls?: { key: string; cert: string }): Promise<Msa> {
+  const maxBytes = ctx.profile.maxMessageBytes ?? 10 * 1024 * 1024;
+  const who = actor(ctx, 'msa');
+  const server = new SMTPServer({
+    name: `msa.${ctx.domain}`,
+    banner: 'SSMAX MSA',
+    size: maxBytes,
+    authMethods: ['PLAIN', 'LOGIN'],
+    // Loopback between the user agent and its own org; STARTTLS is offered when a certificate is given.
+    allowInsecureAuth: true,
+    ...(tls ? { key: tls.key, cert: tls.cert } : { disabledCommands: ['STARTTLS'] }),
+    logger: false,
+    onAuth(auth, _session, cb) {
+      ctx.users.authenticate(auth.username ?? '', auth.password ?? '').then(
+        (ok) => (ok ? cb(null, { user: auth.username }) : cb(smtpError(replyFor('AUTH_FAILED')))),
+        () => cb(smtpError(replyFor('INTERNAL'))),
+      );
+    },
+    onData(stream, session: SMTPServerSession, cb) {
+      void (async () => {
+        const { bytes, tooBig } = await collect(stream);
+        if (tooBig) {
+          await ctx.journey.record({ messageId: '', actor: who, procedure: 4, checks: [{ name: 'size', result: 'fail', detail: `> ${maxBytes}` }], files: 'ciphertext', outcome: 'rejected', reply: formatReply(replyFor('MESSAGE_TOO_BIG')) });
+          return cb(smtpError(replyFor('MESSAGE_TOO_BIG'), `limit ${maxBytes} bytes`));
+        }
+        const user = typeof session.user === 'string' ? session.user : undefined;
+        const v = await verifyUserMail(ctx, bytes, user);
+        if (!v.ok) {
+          const reply = replyFor(v.code ?? 'INTERNAL');
+          await ctx.journey.record({ messageId: v.messageId, actor: who, procedure: 4, checks: v.checks, files: 'ciphertext', outcome: 'rejected', reply: formatReply(reply), detail: v.detail ?? '' });
+          return cb(smtpError(reply, (v.detail ?? '').slice(0, 200)));
+        }
+        const envelope = {
+          mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          rcptTo: session.envelope.rcptTo.map((r) => r.address),
+          meta: { kind: 'submission', messageId: v.messageId, identityNotice: v.identityNotice, checks: v.checks },
+        };
+        await ctx.outbound.enqueue(envelope, bytes);
+        await ctx.journey.record({ messageId: v.messageId, actor: who, procedure: 4, checks: v.checks, files: 'ciphertext', outcome: 'accepted', reply: '250 2.0.0 queued' });
+        ctx.kick('outbound');
+        cb(null, '2.0.0 queued');
+      })().catch(async (e: unknown) => {
+        await ctx.journey.record({ messageId: '', actor: who, procedure: 4, checks: [], files: 'ciphertext', outcome: 'deferred', detail: (e as Error).message }).catch(() => undefined);
+        cb(smtpError(replyFor('INTERNAL')));
+      });
+    },
+  });
+  server.on('error', () => undefined);
+  const address = ctx.addresses.msa;
+  await new Promise<void>((resolve, reject) => {
+    server.server.once('error', reject);
+    server.listen(0, address, () => resolve());
+  });
+  const port = (server.server.address() as { port: number }).port;
+  const close = () => new Promise<void>((r) => server.close(() => r()));
+  return { server, endpoint: { address, port }, close, [Symbol.asyncDispose]: close };
+}

@@ -1,0 +1,260 @@
+/**
+ * The org's inbound MTA (its MX): smtp-server with STARTTLS (RFC 3207, certificate from the sim-net
+ * test CA). Inside the DATA phase, before the final reply, it runs (7) — the sending org's signature,
+ * its certificate chain to the registry root, its registry status (unknown / suspended / revoked →
+ * refused with the reply table's code), the From domain, the sending org's attestation and the
+ * sender's certificate against the stapled org CRL — and, in org mode, (8) inbound inspection, so bad
+ * mail is refused in the session (no backscatter). Accepted mail is spooled (fsync'd) before the 250.
+ * Plain mail from a domain that is not a registry member is accepted and marked
+ * `X-SSMAX-Verdict: unverified`.
+ */
+import { SMTPServer } from 'smtp-server';
+import {
+  SsmaxError,
+  getHeader,
+  parseCertificate,
+  parseMimeEntity,
+  parseSmime,
+  validateChain,
+  verifySignedData,
+  type MimeHeader,
+} from '@ssmax/core';
+import { verifyAttestation, type AttestationCheck, type IdentityNotice, type OrgAttestation } from './attestation.js';
+import { inspect, type InspectionVerdict } from './inspection.js';
+import { collect, smtpError } from './msa.js';
+import { actor, addressOf, domainOf, type OrgContext } from './org-context.js';
+import { classifyParts, messageIdOf } from './org-hop.js';
+import { formatReply, replyFor } from './reply-codes.js';
+import type { DirectoryMember } from './registry-client.js';
+
+export interface OrgMailVerdict {
+  readonly ok: boolean;
+  /** 'ssmax': verified org mail; 'unverified': plain mail from a non-member domain. */
+  readonly kind: 'ssmax' | 'unverified';
+  readonly code?: string;
+  readonly detail?: string;
+  readonly checks: AttestationCheck[];
+  readonly messageId: string;
+  readonly headers: readonly MimeHeader[];
+  readonly member?: DirectoryMember;
+  readonly hop?: number;
+  readonly attestation?: OrgAttestation;
+  readonly identityNotice?: IdentityNotice;
+  readonly signedEntity?: Uint8Array;
+}
+
+const b64d = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'base64'));
+const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a).equals(Buffer.from(b));
+
+/** Procedure (7) as data; never throws for hostile input (registry outages become TEMP_REGISTRY_UNAVAILABLE). */
+export async function verifyOrgMail(ctx: OrgContext, raw: Uint8Array): Promise<OrgMailVerdict> {
+  const checks: AttestationCheck[] = [];
+  let headers: readonly MimeHeader[] = [];
+  let messageId = '';
+  const fail = (code: string, detail: string, extra: Partial<OrgMailVerdict> = {}): OrgMailVerdict => ({ ok: false, kind: 'ssmax', code, detail, checks, messageId, headers, ...extra });
+  try {
+    let parsed;
+    try {
+      parsed = parseSmime(raw);
+    } catch (e) {
+      return fail(e instanceof SsmaxError && e.code === 'LIMIT_EXCEEDED' ? 'MESSAGE_TOO_BIG' : 'MALFORMED_MIME', (e as Error).message);
+    }
+    headers = parsed.headers;
+    messageId = messageIdOf(headers);
+    const from = addressOf(getHeader(headers, 'From'));
+    if (from === undefined) return fail('MALFORMED_MIME', 'no From address');
+    const fromMember = await ctx.registry.memberByDomain(domainOf(from));
+    const isSsmax = parsed.kind === 'multipart-signed' && getHeader(headers, 'X-SSMAX-Hop') !== undefined;
+    if (!isSsmax) {
+      if (fromMember) {
+        // A member domain never sends unsigned mail: this is pattern A (forged sender).
+        checks.push({ name: 'org-signature', result: 'fail', detail: `unsigned mail claims member domain ${domainOf(from)}` });
+        return fail('BAD_SIGNATURE', `mail from ${domainOf(from)} must carry the org signature`);
+      }
+      checks.push({ name: 'registry-member', result: 'skip', detail: `${domainOf(from)} is not a registry member` });
+      return { ok: true, kind: 'unverified', checks, messageId, headers };
+    }
+    if (parsed.kind !== 'multipart-signed') return fail('MALFORMED_MIME', 'not multipart/signed');
+    let v;
+    try {
+      v = verifySignedData(parsed.signature, { detachedContent: parsed.signedEntity });
+    } catch (e) {
+      checks.push({ name: 'org-signature', result: 'fail', detail: 'unreadable CMS' });
+      return fail('MALFORMED_CMS', (e as Error).message);
+    }
+    const s = v.signers[0];
+    if (v.signers.length !== 1 || !s?.certificate) {
+      checks.push({ name: 'org-signature', result: 'fail', detail: 'no single signer with a certificate' });
+      return fail('BAD_SIGNATURE', 'exactly one signer with its certificate required');
+    }
+    const directory = await ctx.registry.directory();
+    const member = directory.members.find((m) => m.kmsSigningCertificate !== undefined && same(b64d(m.kmsSigningCertificate), s.certificate!));
+    if (!member) {
+      checks.push({ name: 'registry-member', result: 'fail', detail: 'signer is no member’s KMS signing certificate' });
+      return fail('UNKNOWN_ORG', `signer ${parseCertificate(s.certificate).subject} is not a registry member`);
+    }
+    const status = await ctx.registry.statusOf(member.orgId);
+    if (status !== 'admitted') {
+      checks.push({ name: 'org-status', result: 'fail', detail: `${member.orgId} ${status ?? 'unknown'}` });
+      return fail(status === 'suspended' ? 'ORG_SUSPENDED' : status === 'revoked' ? 'ORG_REVOKED' : 'UNKNOWN_ORG', `${member.name} is ${status ?? 'not listed'}`, { member });
+    }
+    checks.push({ name: 'org-status', result: 'pass', detail: `${member.orgId} admitted` });
+    if (!s.valid) {
+      checks.push({ name: 'org-signature', result: 'fail', detail: s.reasons.join('; ') });
+      return fail(s.code === 'CONTENT_MISMATCH' ? 'CONTENT_MISMATCH' : 'BAD_SIGNATURE', s.reasons.join('; '), { member });
+    }
+    checks.push({ name: 'org-signature', result: 'pass' });
+    const orgCert = b64d(member.orgCertificate);
+    const registryCrl = await ctx.registry.crl();
+    const chain = validateChain({ leaf: s.certificate, intermediates: [orgCert], trustAnchors: [ctx.kms.certificates.root], crls: [registryCrl], time: ctx.clock(), revocation: 'ifAvailable' });
+    if (!chain.valid) {
+      checks.push({ name: 'org-chain', result: 'fail', detail: chain.reasons.join('; ') });
+      return fail(chain.code ?? 'UNTRUSTED_CHAIN', chain.reasons.join('; '), { member });
+    }
+    checks.push({ name: 'org-chain', result: 'pass', detail: 'KMS → org CA → registry root, registry CRL' });
+    if (!member.domains.includes(domainOf(from))) {
+      checks.push({ name: 'from-domain', result: 'fail', detail: `${from} vs ${member.domains.join(',')}` });
+      return fail('FROM_SIGNER_MISMATCH', `${member.name} may not send for ${domainOf(from)}`, { member });
+    }
+    checks.push({ name: 'from-domain', result: 'pass', detail: domainOf(from) });
+    const hop = Number(getHeader(headers, 'X-SSMAX-Hop'));
+    const parts = classifyParts(parsed.signedEntity);
+    const attPart = parts.attestations.find((a) => a.k === hop);
+    const att = attPart ? verifyAttestation(attPart.part.body) : undefined;
+    if (!att || !att.valid || !same(att.signerCertificate, s.certificate) || att.attestation.hop !== hop || att.attestation.org !== member.orgId) {
+      checks.push({ name: 'attestation', result: 'fail', detail: att && !att.valid ? att.reason : 'missing or not by the signing org' });
+      return fail('BAD_SIGNATURE', 'the sending org attestation is missing or invalid', { member });
+    }
+    const a = att.attestation;
+    if (a.messageId !== messageId || a.identityNotice.sender.toLowerCase() !== from) {
+      checks.push({ name: 'attestation', result: 'fail', detail: 'attestation names another message or sender' });
+      return fail('CONTENT_MISMATCH', 'the attestation does not belong to this message', { member });
+    }
+    checks.push({ name: 'attestation', result: 'pass', detail: `hop ${hop} ${a.role}` });
+    // The sender's certificate against the stapled org CRL (fresh by its nextUpdate) and the registry CRL.
+    if (a.identityNotice.certificate) {
+      const userCert = b64d(a.identityNotice.certificate);
+      const crls = [registryCrl, ...(a.orgCrl ? [b64d(a.orgCrl)] : [])];
+      const uc = validateChain({ leaf: userCert, intermediates: [orgCert], trustAnchors: [ctx.kms.certificates.root], crls, time: ctx.clock(), revocation: a.orgCrl ? 'require' : 'ifAvailable' });
+      const info = parseCertificate(userCert);
+      if (!uc.valid || info.serialNumber !== a.identityNotice.certSerial || !info.emailAddresses.map((x) => x.toLowerCase()).includes(from)) {
+        checks.push({ name: 'sender-certificate', result: 'fail', detail: uc.reasons.join('; ') || 'notice does not match the certificate' });
+        return fail(uc.code === 'CERT_REVOKED' ? 'CERT_REVOKED' : (uc.code ?? 'UNTRUSTED_CHAIN'), uc.reasons.join('; ') || 'identity notice mismatch', { member });
+      }
+      checks.push({ name: 'sender-certificate', result: 'pass', detail: a.orgCrl ? 'not revoked (stapled org CRL)' : 'no org CRL stapled' });
+    } else {
+      checks.push({ name: 'sender-certificate', result: 'skip', detail: 'no certificate in the notice' });
+    }
+    return { ok: true, kind: 'ssmax', checks, messageId, headers, member, hop, attestation: a, identityNotice: a.identityNotice, signedEntity: parsed.signedEntity };
+  } catch (e) {
+    if (e instanceof SsmaxError || (e as { code?: string }).code === 'TEMP_REGISTRY_UNAVAILABLE') {
+      const code = (e as { code: string }).code;
+      return fail(code === 'TEMP_REGISTRY_UNAVAILABLE' ? code : code === 'LIMIT_EXCEEDED' ? 'MESSAGE_TOO_BIG' : code.startsWith('MALFORMED') ? (code === 'MALFORMED_MIME' ? 'MALFORMED_MIME' : 'MALFORMED_CMS') : 'INTERNAL', (e as Error).message);
+    }
+    throw e;
+  }
+}
+
+/** (8) in the session: decrypt with the KMS, inspect, forget the plaintext. */
+export async function inboundInspection(ctx: OrgContext, entity: Uint8Array, bodyText = ''): Promise<InspectionVerdict> {
+  const parts = classifyParts(entity);
+  const files = [];
+  for (const f of parts.files) {
+    const { content } = await ctx.kms.decrypt(f.der);
+    const p = parseMimeEntity(content);
+    files.push({ name: p.filename ?? `${f.n}`, contentType: p.contentType.mediaType, bytes: p.body });
+  }
+  return inspect('inbound', files, bodyText, ctx.profile.inspection);
+}
+
+function addHeader(raw: Uint8Array, name: string, value: string): Uint8Array {
+  return new Uint8Array(Buffer.concat([Buffer.from(`${name}: ${value}\r\n`, 'latin1'), Buffer.from(raw)]));
+}
+
+export interface MtaIn extends AsyncDisposable {
+  readonly server: SMTPServer;
+  readonly endpoint: { address: string; port: number };
+  close(): Promise<void>;
+}
+
+export interface MtaInOptions {
+  readonly tls?: { key: string; cert: string };
+  /** Called after the 250 (tests kill the process here). */
+  readonly onAccepted?: (spoolId: string) => void;
+}
+
+export async function startMtaIn(ctx: OrgContext, o: MtaInOptions = {}): Promise<MtaIn> {
+  const maxBytes = ctx.profile.maxMessageBytes ?? 10 * 1024 * 1024;
+  const who = actor(ctx, 'mta-in');
+  const server = new SMTPServer({
+    name: ctx.mxHost,
+    banner: 'SSMAX MX',
+    size: maxBytes,
+    authOptional: true,
+    disabledCommands: ['AUTH', ...(o.tls && ctx.profile.starttls ? [] : ['STARTTLS'])],
+    ...(o.tls && ctx.profile.starttls ? { key: o.tls.key, cert: o.tls.cert } : {}),
+    logger: false,
+    onRcptTo(address, _session, cb) {
+      const rcpt = address.address.toLowerCase();
+      if (domainOf(rcpt) !== ctx.domain) return cb(smtpError(replyFor('UNKNOWN_RECIPIENT'), 'not a local domain'));
+      ctx.users.has(rcpt).then(
+        (ok) => (ok ? cb() : cb(smtpError(replyFor('UNKNOWN_RECIPIENT')))),
+        () => cb(smtpError(replyFor('INTERNAL'))),
+      );
+    },
+    onData(stream, session, cb) {
+      void (async () => {
+        const { bytes, tooBig } = await collect(stream);
+        if (tooBig) {
+          await ctx.journey.record({ messageId: '', actor: who, procedure: 7, checks: [{ name: 'size', result: 'fail', detail: `> ${maxBytes}` }], files: 'ciphertext', outcome: 'rejected', reply: formatReply(replyFor('MESSAGE_TOO_BIG')) });
+          return cb(smtpError(replyFor('MESSAGE_TOO_BIG'), `limit ${maxBytes} bytes`));
+        }
+        const v = await verifyOrgMail(ctx, bytes);
+        if (!v.ok) {
+          const reply = replyFor(v.code ?? 'INTERNAL');
+          await ctx.journey.record({ messageId: v.messageId, actor: who, procedure: 7, checks: v.checks, files: 'ciphertext', outcome: 'rejected', reply: formatReply(reply), detail: (v.detail ?? '').slice(0, 500) });
+          return cb(smtpError(reply, (v.detail ?? '').slice(0, 200)));
+        }
+        const tls = session.secure === true;
+        let stored = bytes;
+        const meta: Record<string, unknown> = { kind: v.kind, messageId: v.messageId, checks: v.checks, tls };
+        if (v.kind === 'unverified') {
+          stored = addHeader(bytes, 'X-SSMAX-Verdict', 'unverified');
+          await ctx.journey.record({ messageId: v.messageId, actor: who, procedure: 0, checks: v.checks, files: 'none', outcome: 'accepted', detail: 'non-member mail, marked unverified' });
+        } else {
+          await ctx.journey.record({ messageId: v.messageId, actor: who, procedure: 7, checks: [...v.checks, { name: 'starttls', result: tls ? 'pass' : 'skip' }], files: 'ciphertext', outcome: 'accepted' });
+          if (ctx.mode === 'org') {
+            // RFC 5321 §6.1 forbids losing accepted mail and backscatter is abuse: refuse malware now, in the session.
+            const verdict = await inboundInspection(ctx, v.signedEntity!);
+            const block = verdict.reasons.find((r) => r.action === 'block');
+            await ctx.journey.record({ messageId: v.messageId, actor: actor(ctx, 'inspection'), procedure: 8, checks: verdict.reasons.map((r) => ({ name: r.rule, result: r.action === 'block' ? 'fail' : 'pass', detail: `${r.detail}${r.file ? ` (${r.file})` : ''}` })), files: 'plaintext', outcome: block ? 'rejected' : 'accepted', ...(block ? { reply: formatReply(replyFor(block.code)) } : {}) });
+            if (block) return cb(smtpError(replyFor(block.code), `${block.rule}${block.file ? ` in ${block.file}` : ''}`));
+            meta['inspection'] = verdict;
+          } else {
+            await ctx.journey.record({ messageId: v.messageId, actor: actor(ctx, 'inspection'), procedure: 8, checks: [{ name: 'inspection', result: 'skip', detail: 'ESP: no content inspection' }], files: 'ciphertext', outcome: 'accepted' });
+          }
+          meta['hop'] = v.hop;
+          meta['identityNotice'] = v.identityNotice;
+          meta['orgId'] = v.member?.orgId;
+        }
+        const envelope = { mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', rcptTo: session.envelope.rcptTo.map((r) => r.address.toLowerCase()), meta };
+        const id = await ctx.inbound.enqueue(envelope, stored);
+        cb(null, `2.0.0 queued as ${id}`);
+        o.onAccepted?.(id);
+        ctx.kick('inbound');
+      })().catch(async (e: unknown) => {
+        await ctx.journey.record({ messageId: '', actor: who, procedure: 7, checks: [], files: 'ciphertext', outcome: 'deferred', detail: (e as Error).message.slice(0, 500) }).catch(() => undefined);
+        cb(smtpError(replyFor('INTERNAL')));
+      });
+    },
+  });
+  server.on('error', () => undefined);
+  const address = ctx.addresses.mtaIn;
+  await new Promise<void>((resolve, reject) => {
+    server.server.once('error', reject);
+    server.listen(0, address, () => resolve());
+  });
+  const port = (server.server.address() as { port: number }).port;
+  const close = () => new Promise<void>((r) => server.close(() => r()));
+  return { server, endpoint: { address, port }, close, [Symbol.asyncDispose]: close };
+}

@@ -1,0 +1,83 @@
+/**
+ * What the org's mail services share: identity, keys, registry view, users, spools, journey, clock.
+ * organisation.ts builds one per org; each service takes it instead of a dozen parameters.
+ */
+import type { SimNet } from '@ssmax/sim-net';
+import type { InspectionPolicy } from './inspection.js';
+import type { JourneyLog } from './journey.js';
+import type { Kms } from './kms.js';
+import type { RegistryClient } from './registry-client.js';
+import type { Spool } from './spool.js';
+
+/**
+ * The org's users as the mail services need them. The user side (user-registration.ts / org-ca.ts)
+ * implements it; {@link SimpleUserDirectory} in organisation.ts is the built-in stand-in.
+ */
+export interface OrgUserDirectory {
+  /** MSA password check (procedure (4) runs only for authenticated users). */
+  authenticate(username: string, password: string): Promise<boolean>;
+  /** True when `address` is a mailbox of this org. */
+  has(address: string): Promise<boolean>;
+  /** The certificate to encrypt files to at (9): the user's encryption (or combined) certificate, DER. */
+  encryptionCertificate(address: string): Promise<Uint8Array | undefined>;
+  /** The org CA's current CRL of user certificates (DER), fresh; used at (4) and stapled into attestations. */
+  crl(): Promise<Uint8Array | undefined>;
+}
+
+/** Delivers a finished message into a local mailbox (Dovecot over LMTP in the full world). */
+export interface MailboxDelivery {
+  deliver(recipient: string, message: Uint8Array): Promise<void>;
+}
+
+export interface OrgProfile {
+  /** STARTTLS between organisations (RFC 3207); default true: MTA-out requires it, MTA-in offers it. */
+  readonly starttls: boolean;
+  /** 'paper' or 'end-to-end' (the user's manifest); the org keeps the manifest bytes in both. */
+  readonly endToEnd: boolean;
+  readonly inspection?: Partial<InspectionPolicy>;
+  /** Largest accepted message in bytes (MSA and MTA-in; default 10 MiB). */
+  readonly maxMessageBytes?: number;
+  /** What happens to outbound mail with files for a domain that is not a registry member. */
+  readonly nonMemberFiles?: 'refuse-with-notice';
+}
+
+export interface OrgContext {
+  readonly id: string;
+  readonly domain: string;
+  readonly mode: 'org' | 'esp';
+  readonly net: SimNet;
+  readonly kms: Kms;
+  readonly registry: RegistryClient;
+  readonly users: OrgUserDirectory;
+  readonly mailbox: MailboxDelivery;
+  readonly outbound: Spool;
+  readonly inbound: Spool;
+  readonly journey: JourneyLog;
+  readonly clock: () => Date;
+  readonly profile: OrgProfile;
+  /** The registry-assigned org id (from enrolment). */
+  readonly registryOrgId: string;
+  /** Addresses of the org's actors on the sim-net. */
+  readonly addresses: { readonly msa: string; readonly mtaIn: string; readonly mtaOut: string };
+  /** Names (DNS) the org's MX and MSA are published under. */
+  readonly mxHost: string;
+  /** PEM of the sim-net test CA (trust anchor for STARTTLS). */
+  readonly tlsCa: string;
+  /** Wakes the workers after a spool write. */
+  readonly kick: (which: 'outbound' | 'inbound') => void;
+}
+
+export function actor(ctx: OrgContext, service: string): string {
+  return `${ctx.id}/${service}`;
+}
+
+/** The address inside angle brackets of a From/To header value (first one), lower-cased. */
+export function addressOf(headerValue: string | undefined): string | undefined {
+  if (headerValue === undefined) return undefined;
+  const m = /<([^<>\s]+@[^<>\s]+)>/.exec(headerValue) ?? /([^\s<>,;:"]+@[^\s<>,;:"]+)/.exec(headerValue);
+  return m?.[1]?.toLowerCase();
+}
+
+export function domainOf(address: string): string {
+  return address.slice(address.lastIndexOf('@') + 1).toLowerCase();
+}

@@ -1,0 +1,218 @@
+/**
+ * The organisation-side transform of docs/message-format.md §2, used at (5)+(6) by the sending org and
+ * (8)+(9) by the receiving org: decrypt each file part with the KMS encryption key, inspect (org mode
+ * only; ESPs never look, paper §4), re-encrypt to the next party, keep the body and manifest parts byte
+ * for byte, append a signed attestation (with the identity notice and each file's SHA-256) and sign the
+ * new entity with the KMS signing key.
+ */
+import { createHash } from 'node:crypto';
+import {
+  buildMultipartSigned,
+  encryptContent,
+  findTextBody,
+  getHeader,
+  makeBoundary,
+  parseMimeEntity,
+  type MimeHeader,
+  type MimePart,
+} from '@ssmax/core';
+import { signAttestation, type AttestationCheck, type AttestationRole, type IdentityNotice, type OrgAttestation } from './attestation.js';
+import { inspect, type InspectionDirection, type InspectionPolicy, type InspectionVerdict } from './inspection.js';
+import type { Kms } from './kms.js';
+
+export const MANIFEST_FILENAME = 'ssmax-manifest.p7m';
+export const ATTESTATION_PREFIX = 'ssmax-attestation-';
+
+/** A file part of an SSMAX mail: `X-SSMAX-File: <n>`, CMS (Auth)EnvelopedData as base64. */
+export interface SsmaxFilePart {
+  readonly n: number;
+  readonly part: MimePart;
+  readonly der: Uint8Array;
+}
+
+/** The parts of an SSMAX signed entity (multipart/mixed), by role. */
+export interface SsmaxParts {
+  readonly root: MimePart;
+  /** The first text/plain part that is not an attachment (the description of the files). */
+  readonly body: MimePart | undefined;
+  readonly files: readonly SsmaxFilePart[];
+  readonly manifest: MimePart | undefined;
+  readonly attestations: readonly { readonly k: number; readonly part: MimePart }[];
+  /** Anything else (kept, in order, after the files). */
+  readonly other: readonly MimePart[];
+}
+
+/** Sorts the parts of a signed entity into body, files, manifest and attestations. Throws MALFORMED_MIME. */
+export function classifyParts(entity: Uint8Array): SsmaxParts {
+  const root = parseMimeEntity(entity);
+  const leaves = root.parts.length > 0 ? root.parts : [root];
+  let body: MimePart | undefined;
+  const files: SsmaxFilePart[] = [];
+  const attestations: { k: number; part: MimePart }[] = [];
+  const other: MimePart[] = [];
+  let manifest: MimePart | undefined;
+  for (const p of leaves) {
+    const fileIdx = getHeader(p.headers, 'X-SSMAX-File');
+    const name = p.filename ?? p.contentType.params['name'] ?? '';
+    if (fileIdx !== undefined && /^\s*\d{1,4}\s*$/.test(fileIdx)) files.push({ n: Number(fileIdx), part: p, der: p.body });
+    else if (name === MANIFEST_FILENAME) manifest = p;
+    else if (name.startsWith(ATTESTATION_PREFIX)) attestations.push({ k: Number(name.slice(ATTESTATION_PREFIX.length).replace(/\.p7m$/, '')) || 0, part: p });
+    else if (body === undefined && p.contentType.mediaType === 'text/plain' && p.disposition?.mediaType !== 'attachment') body = p;
+    else other.push(p);
+  }
+  return { root, body, files, manifest, attestations, other };
+}
+
+/** One base64 body with 76-character lines (RFC 2045 §6.8). */
+function base64Lines(der: Uint8Array): string {
+  return (Buffer.from(der).toString('base64').match(/.{1,76}/g) ?? []).join('\r\n');
+}
+
+/** A file part as docs/message-format.md §1 describes it. */
+export function buildFilePart(n: number, der: Uint8Array): Uint8Array {
+  return new TextEncoder().encode(
+    `Content-Type: application/pkcs7-mime; smime-type=authEnveloped-data; name="${n}.p7m"\r\n` +
+      'Content-Transfer-Encoding: base64\r\n' +
+      `Content-Disposition: attachment; filename="${n}.p7m"\r\n` +
+      `X-SSMAX-File: ${n}\r\n\r\n` +
+      base64Lines(der),
+  );
+}
+
+/** An attestation part (§2): SignedData with the attestation JSON, named ssmax-attestation-<k>.p7m. */
+export function buildAttestationPart(k: number, der: Uint8Array): Uint8Array {
+  const name = `${ATTESTATION_PREFIX}${k}.p7m`;
+  return new TextEncoder().encode(
+    `Content-Type: application/pkcs7-mime; smime-type=signed-data; name="${name}"\r\n` +
+      'Content-Transfer-Encoding: base64\r\n' +
+      `Content-Disposition: attachment; filename="${name}"\r\n\r\n` +
+      base64Lines(der),
+  );
+}
+
+/** multipart/mixed around already-canonical body parts (RFC 2046 §5.1.1), each kept byte for byte. */
+export function assembleMixed(parts: readonly Uint8Array[], random?: (n: number) => Uint8Array): Uint8Array {
+  let boundary = makeBoundary(random);
+  const all = Buffer.concat(parts.map((p) => Buffer.from(p)));
+  while (all.includes(`--${boundary}`, 0, 'latin1')) boundary = makeBoundary(random);
+  const chunks: (string | Uint8Array)[] = [`Content-Type: multipart/mixed; boundary="${boundary}"\r\n\r\n`];
+  for (const p of parts) chunks.push(`--${boundary}\r\n`, p, '\r\n');
+  chunks.push(`--${boundary}--\r\n`);
+  return new Uint8Array(Buffer.concat(chunks.map((c) => (typeof c === 'string' ? Buffer.from(c, 'latin1') : Buffer.from(c.buffer, c.byteOffset, c.byteLength)))));
+}
+
+/** Header fields carried from one hop's outer message to the next (the rest are the transport's). */
+const CARRIED = ['from', 'to', 'cc', 'subject', 'date', 'message-id', 'reply-to', 'in-reply-to', 'references'];
+
+export interface OrgHopOptions {
+  readonly kms: Kms;
+  readonly mode: 'org' | 'esp';
+  /** outbound: (5)+(6); inbound: (8)+(9). */
+  readonly direction: InspectionDirection;
+  /** The signed entity (multipart/mixed) as verified. */
+  readonly entity: Uint8Array;
+  /** The outer header fields of the arriving message. */
+  readonly headers: readonly MimeHeader[];
+  /** DER certificates to re-encrypt the files to (receiving org's KMS encryption certificate, or the recipient's). */
+  readonly recipients: readonly Uint8Array[];
+  readonly org: string;
+  readonly domain: string;
+  readonly hop: number;
+  readonly messageId: string;
+  readonly checks: readonly AttestationCheck[];
+  readonly identityNotice: IdentityNotice;
+  readonly orgCrl?: Uint8Array;
+  readonly policy?: Partial<InspectionPolicy>;
+  /** Run inspection (default true in org mode, false in ESP mode). */
+  readonly inspect?: boolean;
+  readonly clock: () => Date;
+  readonly extraHeaders?: readonly MimeHeader[];
+}
+
+export interface OrgHopFile {
+  readonly n: number;
+  readonly name: string;
+  readonly contentType: string;
+  readonly sha256: string;
+  readonly size: number;
+}
+
+export type OrgHopResult =
+  | { readonly blocked: false; readonly message: Uint8Array; readonly verdict: InspectionVerdict; readonly files: readonly OrgHopFile[]; readonly attestation: OrgAttestation; readonly inspected: boolean }
+  | { readonly blocked: true; readonly verdict: InspectionVerdict; readonly files: readonly OrgHopFile[]; readonly inspected: boolean };
+
+function role(mode: 'org' | 'esp', direction: InspectionDirection): AttestationRole {
+  return `${direction === 'outbound' ? 'sending' : 'receiving'}-${mode}` as AttestationRole;
+}
+
+/**
+ * Decrypts, inspects, re-encrypts and re-signs one message. Hostile input throws SsmaxError
+ * (MALFORMED_MIME / MALFORMED_CMS / DECRYPTION_FAILED …) for the caller's reply table; an inspection
+ * block is returned as data.
+ */
+export async function orgHop(o: OrgHopOptions): Promise<OrgHopResult> {
+  const parts = classifyParts(o.entity);
+  const decrypted: { n: number; entity: Uint8Array; part: MimePart }[] = [];
+  for (const f of parts.files) {
+    const { content } = await o.kms.decrypt(f.der);
+    decrypted.push({ n: f.n, entity: content, part: parseMimeEntity(content) });
+  }
+  const files: OrgHopFile[] = decrypted.map((d) => ({
+    n: d.n,
+    name: d.part.filename ?? `${d.n}`,
+    contentType: d.part.contentType.mediaType,
+    // The manifest's sha256 is over the decoded file content (docs/message-format.md §4).
+    sha256: createHash('sha256').update(d.part.body).digest('hex'),
+    size: d.part.body.byteLength,
+  }));
+  const doInspect = o.inspect ?? o.mode === 'org';
+  const bodyText = parts.body ? (findTextBody(parts.body) ?? '') : '';
+  const verdict: InspectionVerdict = doInspect
+    ? inspect(o.direction, decrypted.map((d) => ({ name: d.part.filename ?? `${d.n}`, contentType: d.part.contentType.mediaType, bytes: d.part.body })), bodyText, o.policy)
+    : { action: 'allow', reasons: [] };
+  if (verdict.action === 'block') return { blocked: true, verdict, files, inspected: doInspect };
+
+  const reencrypted: Uint8Array[] = [];
+  for (const d of decrypted) reencrypted.push(buildFilePart(d.n, await encryptContent(d.entity, { recipients: o.recipients })));
+
+  const attestation: OrgAttestation = {
+    v: 1,
+    type: 'ssmax-attestation',
+    hop: o.hop,
+    org: o.org,
+    domain: o.domain,
+    role: role(o.mode, o.direction),
+    messageId: o.messageId,
+    at: o.clock().toISOString(),
+    checks: o.checks,
+    inspection: doInspect
+      ? { performed: true, kind: o.direction === 'outbound' ? 'dlp' : 'malware', verdict: verdict.action, reasons: verdict.reasons.map((r) => `${r.rule}: ${r.detail}${r.file ? ` (${r.file})` : ''}`) }
+      : { performed: false, kind: 'none', verdict: 'allow', reasons: [] },
+    identityNotice: o.identityNotice,
+    files: files.map((f) => ({ n: f.n, sha256: f.sha256, action: 're-encrypted' as const })),
+    ...(o.orgCrl ? { orgCrl: Buffer.from(o.orgCrl).toString('base64') } : {}),
+  };
+  const c = o.kms.certificates;
+  const attDer = await signAttestation(attestation, { key: o.kms.signingKey, certificate: c.signing, chain: [c.org] }, o.clock());
+
+  const newParts: Uint8Array[] = [];
+  if (parts.body) newParts.push(parts.body.raw);
+  newParts.push(...reencrypted);
+  for (const p of parts.other) newParts.push(p.raw);
+  if (parts.manifest) newParts.push(parts.manifest.raw);
+  for (const a of parts.attestations) newParts.push(a.part.raw);
+  newParts.push(buildAttestationPart(o.hop, attDer));
+  const entity = assembleMixed(newParts);
+  const signature = await o.kms.signDetached(entity, o.clock());
+  const carried = o.headers.filter((h) => CARRIED.includes(h.name.toLowerCase()));
+  const message = buildMultipartSigned(entity, signature, {
+    headers: { extra: [...carried, { name: 'X-SSMAX-Hop', value: String(o.hop) }, ...(o.extraHeaders ?? [])] },
+  });
+  return { blocked: false, message, verdict, files, attestation, inspected: doInspect };
+}
+
+/** Message-ID of a header list, with angle brackets, or "". */
+export function messageIdOf(headers: readonly MimeHeader[]): string {
+  const v = getHeader(headers, 'Message-ID')?.trim() ?? '';
+  return v.slice(0, 998);
+}

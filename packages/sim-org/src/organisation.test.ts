@@ -1,0 +1,225 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import nodemailer from 'nodemailer';
+import { SMTPServer } from 'smtp-server';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  SoftHsmNative,
+  SoftwareKey,
+  bindTokenKey,
+  buildMultipartSigned,
+  decryptContent,
+  encryptContent,
+  parseMimeEntity,
+  parseSmime,
+  signSignedData,
+  verifySignedData,
+  type PrivateKeyOps,
+} from '@ssmax/core';
+import { SimNet } from '@ssmax/sim-net';
+import { Registry } from '@ssmax/sim-registry';
+import { verifyAttestation } from './attestation.js';
+import type { MailboxDelivery } from './org-context.js';
+import { assembleMixed, buildFilePart, classifyParts, MANIFEST_FILENAME } from './org-hop.js';
+import { Organisation, SimpleUserDirectory } from './organisation.js';
+import { canonicalJson } from './attestation.js';
+
+// One SoftHSM2 reader per process (SoftHSM reads its config once): every org KMS and every user card lives in it.
+const dir = mkdtempSync(join(tmpdir(), 'ssmax-org-'));
+let hsm: SoftHsmNative;
+let net: SimNet;
+let registry: Registry;
+const inboxes = new Map<string, Buffer[]>();
+let lmtp: SMTPServer;
+let mailbox: MailboxDelivery;
+
+beforeAll(async () => {
+  hsm = SoftHsmNative.open({ storageDir: join(dir, 'hsm') });
+  net = await SimNet.create({ seed: 7 });
+  registry = await Registry.start({ dataDir: join(dir, 'registry'), signer: SoftwareKey.generate('EC-P256'), log: () => {}, adminToken: 'admin' });
+  // Stand-in mailbox: an LMTP server (RFC 2033) that files each message under its recipient. mailbox.ts (Dovecot) replaces it.
+  lmtp = new SMTPServer({
+    lmtp: true,
+    authOptional: true,
+    disabledCommands: ['STARTTLS', 'AUTH'],
+    logger: false,
+    onData(stream, session, cb) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        for (const r of session.envelope.rcptTo) inboxes.set(r.address, [...(inboxes.get(r.address) ?? []), Buffer.concat(chunks)]);
+        cb();
+      });
+    },
+  });
+  await new Promise<void>((r) => lmtp.listen(0, '127.0.0.1', () => r()));
+  const port = (lmtp.server.address() as { port: number }).port;
+  mailbox = {
+    async deliver(recipient, message) {
+      const t = nodemailer.createTransport({ host: '127.0.0.1', port, lmtp: true, ignoreTLS: true });
+      await t.sendMail({ envelope: { from: '', to: [recipient] }, raw: Buffer.from(message) });
+      t.close();
+    },
+  };
+});
+
+afterAll(async () => {
+  await registry?.close();
+  await net?.[Symbol.asyncDispose]();
+  await new Promise<void>((r) => lmtp.close(() => r()));
+  await hsm?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+let cardCount = 0;
+async function card(): Promise<PrivateKeyOps> {
+  const label = `card-${++cardCount}`;
+  hsm.initToken({ label, soPin: '87654321', userPin: '1234' });
+  const t = hsm.openToken(label);
+  await t.login('1234');
+  return bindTokenKey(t, await t.generateKeyPair('user', 'EC-P256'));
+}
+
+async function startOrg(id: string, mode: 'org' | 'esp', extra: Partial<Parameters<typeof Organisation.start>[0]> = {}): Promise<Organisation> {
+  return Organisation.start({
+    id, domain: `${id}.example`, mode, net, registryUrl: registry.url, registryRootCert: registry.rootCertificate, storageDir: join(dir, id), hsm, mailbox,
+    registryMaxAgeSeconds: 0, retryMs: 200, ...extra,
+  });
+}
+
+interface User {
+  address: string;
+  key: PrivateKeyOps;
+  org: Organisation;
+}
+
+async function addUser(org: Organisation, local: string): Promise<User> {
+  const key = await card();
+  const address = `${local}@${org.domain}`;
+  await (org.users as SimpleUserDirectory).register({ address, password: 'pw-' + local, signingSpki: key.spki });
+  return { address, key, org };
+}
+
+/** Procedure (3) as docs/message-format.md §1 describes it (the user agent is the other engineer's; this is the test's own composer). */
+async function compose(from: User, to: string[], subject: string, text: string, files: { name: string; type: string; content: Buffer }[]): Promise<{ raw: Uint8Array; messageId: string }> {
+  const messageId = `<${createHash('sha256').update(subject + Math.random()).digest('hex').slice(0, 16)}@${from.org.domain}>`;
+  const orgEnc = from.org.kms.certificates.encryption;
+  const parts: Uint8Array[] = [Buffer.from(`Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n${text}\r\n`)];
+  let n = 0;
+  for (const f of files) {
+    const entity = Buffer.from(`Content-Type: ${f.type}\r\nContent-Disposition: attachment; filename="${f.name}"\r\nContent-Transfer-Encoding: base64\r\n\r\n${f.content.toString('base64')}\r\n`);
+    parts.push(buildFilePart(++n, await encryptContent(entity, { recipients: [orgEnc] })));
+  }
+  const user = (from.org.users as SimpleUserDirectory).get(from.address)!;
+  const manifest = { v: 1, type: 'ssmax-manifest', messageId, from: from.address, to, cc: [], subject, files: files.map((f, i) => ({ n: i + 1, name: f.name, contentType: f.type, size: f.content.length, sha256: createHash('sha256').update(f.content).digest('hex') })) };
+  const mDer = await signSignedData(Buffer.from(canonicalJson(manifest)), { key: from.key, certificate: user.signing.der });
+  parts.push(Buffer.from(`Content-Type: application/pkcs7-mime; smime-type=signed-data; name="${MANIFEST_FILENAME}"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename="${MANIFEST_FILENAME}"\r\n\r\n${Buffer.from(mDer).toString('base64')}`));
+  const entity = assembleMixed(parts);
+  const sig = await signSignedData(entity, { key: from.key, certificate: user.signing.der, chain: [from.org.kms.certificates.org], detached: true });
+  const raw = buildMultipartSigned(entity, sig, { headers: { from: from.address, to, subject, messageId, date: new Date() } });
+  return { raw, messageId };
+}
+
+async function submit(from: User, raw: Uint8Array, to: string[], password = 'pw-' + from.address.split('@')[0]): Promise<{ ok: boolean; code?: number; response: string }> {
+  const o = net.connectOptions(net.address(`${from.address}/ua`), `msa.${from.org.domain}`, 587);
+  const t = nodemailer.createTransport({ ...o, secure: false, ignoreTLS: true, auth: { user: from.address, pass: password } });
+  try {
+    const info = await t.sendMail({ envelope: { from: from.address, to }, raw: Buffer.from(raw) });
+    return { ok: true, response: info.response };
+  } catch (e) {
+    const err = e as { responseCode?: number; response?: string; message: string };
+    return { ok: false, code: err.responseCode, response: err.response ?? err.message };
+  } finally {
+    t.close();
+  }
+}
+
+const REPORT = Buffer.from('Quarterly figures: revenue up 4%.\n');
+
+for (const mode of ['org', 'esp'] as const) {
+  describe(`Organisation (${mode} mode)`, () => {
+    let a: Organisation;
+    let b: Organisation;
+    let alice: User;
+    let bob: User;
+    let bobCard: PrivateKeyOps;
+    beforeAll(async () => {
+      a = await startOrg(`${mode}-a`, mode);
+      b = await startOrg(`${mode}-b`, mode);
+      alice = await addUser(a, 'alice');
+      bob = await addUser(b, 'bob');
+      bobCard = bob.key;
+    });
+    afterAll(async () => {
+      await a?.close();
+      await b?.close();
+    });
+
+    it(`(4)(5)(6)(7)(8)(9) delivers org-to-org with files re-encrypted to the recipient when everything verifies (${mode})`, async () => {
+      net.tap.clear();
+      const { raw, messageId } = await compose(alice, [bob.address], 'numbers', 'One file: report.txt', [{ name: 'report.txt', type: 'text/plain', content: REPORT }]);
+      const r = await submit(alice, raw, [bob.address]);
+      expect(r.ok, r.response).toBe(true);
+      await a.idle();
+      await b.idle();
+      const got = inboxes.get(bob.address)?.at(-1);
+      expect(got).toBeDefined();
+      const p = parseSmime(new Uint8Array(got!));
+      expect(p.kind).toBe('multipart-signed');
+      if (p.kind !== 'multipart-signed') return;
+      // (10)'s first check: the receiving org's KMS signature over the delivered entity.
+      const v = verifySignedData(p.signature, { detachedContent: p.signedEntity });
+      expect(v.allValid).toBe(true);
+      expect(Buffer.from(v.signers[0]!.certificate!).equals(Buffer.from(b.kms.certificates.signing))).toBe(true);
+      const parts = classifyParts(p.signedEntity);
+      expect(parts.files).toHaveLength(1);
+      // The file is now encrypted to Bob's card and nobody else: Bob's card opens it, the org keys do not.
+      const plain = await decryptContent(parts.files[0]!.der, { key: bobCard });
+      expect(parseMimeEntity(plain.content).body).toEqual(new Uint8Array(REPORT));
+      await expect(decryptContent(parts.files[0]!.der, { key: a.kms.encryptionKey })).rejects.toThrow();
+      // Manifest kept byte for byte; two attestations, both with the file's SHA-256 and the identity notice.
+      expect(parts.manifest).toBeDefined();
+      expect(parts.attestations.map((x) => x.k)).toEqual([1, 2]);
+      const sha = createHash('sha256').update(REPORT).digest('hex');
+      for (const at of parts.attestations) {
+        const av = verifyAttestation(at.part.body);
+        expect(av.valid).toBe(true);
+        if (!av.valid) continue;
+        expect(av.attestation.files).toEqual([{ n: 1, sha256: sha, action: 're-encrypted' }]);
+        expect(av.attestation.identityNotice.sender).toBe(alice.address);
+        expect(av.attestation.identityNotice.proofing).toBe('employeeCardPin');
+        expect(av.attestation.inspection.performed).toBe(mode === 'org');
+      }
+      // Journey: one event per procedure, files plaintext only inside the orgs' KMS/inspection.
+      const events = [...a.journey.events(messageId), ...b.journey.events(messageId)];
+      const procs = events.map((e) => e.procedure);
+      for (const n of [4, 5, 6, 7, 8, 9]) expect(procs, `procedure ${n}`).toContain(n);
+      expect(events.find((e) => e.procedure === 6)!.files).toBe('ciphertext');
+      expect(events.find((e) => e.procedure === 8)!.files).toBe(mode === 'org' ? 'plaintext' : 'ciphertext');
+      // The wire tap: the file's plaintext never crossed any connection; the org-to-org hop ran over TLS.
+      expect(net.tap.search('Quarterly figures')).toEqual([]);
+      expect(net.tap.search('numbers').filter((m) => m.connection.service.startsWith('mx.'))).toEqual([]);
+    });
+
+    it(`(4) refuses a mail whose From is not the signer with 550 5.7.1 (${mode})`, async () => {
+      const mallory = await addUser(a, 'mallory');
+      const { raw } = await compose(mallory, [bob.address], 'x', 'x', []);
+      const forged = Buffer.from(Buffer.from(raw).toString('latin1').replace(`From: ${mallory.address}`, `From: ${alice.address}`), 'latin1');
+      const r = await submit(mallory, forged, [bob.address]);
+      expect(r.ok).toBe(false);
+      expect(r.code).toBe(550);
+      expect(r.response).toMatch(/5\.7\.1/);
+    });
+
+    it(`(4) refuses a revoked user certificate with 550 5.7.1 (${mode})`, async () => {
+      const eve = await addUser(a, 'eve');
+      await (a.users as SimpleUserDirectory).revoke(eve.address);
+      const { raw } = await compose(eve, [bob.address], 'x', 'x', []);
+      const r = await submit(eve, raw, [bob.address]);
+      expect(r.code).toBe(550);
+      expect(r.response).toMatch(/revoked/i);
+    });
+  });
+}

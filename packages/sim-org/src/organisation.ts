@@ -1,0 +1,351 @@
+/**
+ * One organisation (or ESP) as a set of real network services on the simulated network: KMS on a
+ * SoftHSM2 token, enrolment with the registry over HTTP (1), MSA (4), outbound worker (5)/(6) with
+ * MTA-out, MTA-in (7)/(8) and the delivery worker (9), a durable spool for each direction and the
+ * journey log. `Organisation.start` enrols on first start and resumes its spools on every start.
+ */
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import {
+  issueCrl,
+  issueUserCertificate,
+  newTraceId,
+  parseCertificate,
+  parseCrl,
+  SoftHsmNative,
+  type CertificateInfo,
+  type IdentityProofingMethod,
+  type RevokedEntry,
+  type UserCertificateUsage,
+} from '@ssmax/core';
+import type { ExposedService, SimNet } from '@ssmax/sim-net';
+import { processInbound } from './delivery.js';
+import { SimOrgError } from './errors.js';
+import { JourneyLog } from './journey.js';
+import { Kms } from './kms.js';
+import { startMsa, type Msa } from './msa.js';
+import { startMtaIn, type MtaIn } from './mta-in.js';
+import { processSubmission } from './mta-out.js';
+import type { MailboxDelivery, OrgContext, OrgProfile, OrgUserDirectory } from './org-context.js';
+import { RegistryClient, type EvaluationData } from './registry-client.js';
+import { Spool, type SpoolEntry } from './spool.js';
+
+export interface OrganisationOptions {
+  /** Short id used in actor names and token labels, e.g. "org-a". */
+  readonly id: string;
+  readonly domain: string;
+  readonly name?: string;
+  readonly mode: 'org' | 'esp';
+  readonly net: SimNet;
+  readonly registryUrl: string;
+  /** DER of the registry root, obtained out of band (the trust anchor). */
+  readonly registryRootCert: Uint8Array;
+  readonly storageDir: string;
+  readonly profile?: Partial<OrgProfile>;
+  readonly clock?: () => Date;
+  /** The process's SoftHSM2 reader; default: one opened at `<storageDir>/hsm` (only one per process). */
+  readonly hsm?: SoftHsmNative;
+  readonly kmsPin?: string;
+  readonly kmsSoPin?: string;
+  /** The org's users; default a {@link SimpleUserDirectory} (user-registration.ts plugs in here). */
+  readonly users?: OrgUserDirectory;
+  /** Where delivered mail goes (mailbox.ts: Dovecot over LMTP). */
+  readonly mailbox: MailboxDelivery;
+  readonly evaluation?: Partial<EvaluationData>;
+  /** Do not run the delivery worker (a test kills the process after 250 and restarts it). */
+  readonly holdInbound?: boolean;
+  /** Seconds a registry document is cached at most (default 60). */
+  readonly registryMaxAgeSeconds?: number;
+  /** Retry interval of the spool workers in ms (default 1000). */
+  readonly retryMs?: number;
+}
+
+const DEFAULT_PROFILE: OrgProfile = { starttls: true, endToEnd: true };
+
+export function defaultEvaluation(now: Date, domain: string, mode: 'org' | 'esp'): EvaluationData {
+  return {
+    ismsCertified: true,
+    outboundInspection: mode === 'org',
+    inboundInspection: mode === 'org',
+    kmsOnHsm: true,
+    identityProofing: mode === 'esp' ? 'my-number-card+pin' : 'employee-card+pin',
+    incidentContact: `csirt@${domain}`,
+    lastAudit: { date: new Date(now.getTime() - 30 * 86_400_000).toISOString().slice(0, 10), auditor: 'Audit Co.', findings: [] },
+  };
+}
+
+/** A registered user as the stand-in directory keeps it. */
+export interface SimpleUser {
+  readonly address: string;
+  readonly password: string;
+  readonly signing: CertificateInfo;
+  readonly encryption: CertificateInfo;
+}
+
+/**
+ * The built-in user directory: issues user certificates with the KMS token's org CA key and keeps a
+ * CRL. It stands in for user-registration.ts / org-ca.ts (the user side), which implement
+ * {@link OrgUserDirectory} with card tokens, identity checks and the sealed trace table.
+ */
+export class SimpleUserDirectory implements OrgUserDirectory {
+  readonly #users = new Map<string, SimpleUser>();
+  readonly #revoked: RevokedEntry[] = [];
+  #crl: Uint8Array | undefined;
+  #crlNumber = 0;
+
+  constructor(
+    private readonly kms: Kms,
+    private readonly clock: () => Date,
+  ) {}
+
+  /** Issues the user's certificate(s) for keys generated on their card, and stores the password. */
+  async register(o: { address: string; password: string; signingSpki: Uint8Array; encryptionSpki?: Uint8Array; proofing?: IdentityProofingMethod; traceId?: Uint8Array }): Promise<SimpleUser> {
+    const address = o.address.toLowerCase();
+    const issue = (spki: Uint8Array, usage: UserCertificateUsage) =>
+      issueUserCertificate({
+        issuer: { certificate: this.kms.certificates.org, key: this.kms.caKey },
+        subjectSpki: spki,
+        email: address,
+        usage,
+        identityProofing: { method: o.proofing ?? 'employeeCardPin', proofedAt: this.clock() },
+        traceId: o.traceId ?? newTraceId(),
+        now: this.clock,
+      });
+    const signing = await issue(o.signingSpki, o.encryptionSpki ? 'signing' : 'combined');
+    const encryption = o.encryptionSpki ? await issue(o.encryptionSpki, 'encryption') : signing;
+    const user = { address, password: o.password, signing, encryption };
+    this.#users.set(address, user);
+    return user;
+  }
+
+  /** Revokes every certificate of `address` (procedure (12)'s corrective action). */
+  async revoke(address: string): Promise<void> {
+    const u = this.#users.get(address.toLowerCase());
+    if (!u) throw new SimOrgError('UNKNOWN_RECIPIENT', `Cannot revoke ${address}. No such user.`);
+    for (const c of new Set([u.signing.serialNumber, u.encryption.serialNumber])) this.#revoked.push({ serialNumber: c, revocationDate: this.clock(), reason: 'keyCompromise' });
+    this.#crl = undefined;
+  }
+
+  get(address: string): SimpleUser | undefined {
+    return this.#users.get(address.toLowerCase());
+  }
+
+  async authenticate(username: string, password: string): Promise<boolean> {
+    const u = this.#users.get(username.toLowerCase());
+    return u !== undefined && u.password === password;
+  }
+
+  async has(address: string): Promise<boolean> {
+    return this.#users.has(address.toLowerCase());
+  }
+
+  async encryptionCertificate(address: string): Promise<Uint8Array | undefined> {
+    return this.#users.get(address.toLowerCase())?.encryption.der;
+  }
+
+  async crl(): Promise<Uint8Array | undefined> {
+    const now = this.clock();
+    if (this.#crl) {
+      const next = parseCertificateCrlNext(this.#crl);
+      if (next === undefined || next > now.getTime() + 3_600_000) return this.#crl;
+    }
+    const info = await issueCrl({ issuer: { certificate: this.kms.certificates.org, key: this.kms.caKey }, now: this.clock, nextUpdateHours: 24, crlNumber: ++this.#crlNumber, revoked: this.#revoked });
+    this.#crl = info.der;
+    return info.der;
+  }
+}
+
+function parseCertificateCrlNext(der: Uint8Array): number | undefined {
+  return parseCrl(der).nextUpdate?.getTime();
+}
+
+export class Organisation implements AsyncDisposable {
+  #closed = false;
+  readonly #timers: NodeJS.Timeout[] = [];
+  readonly #running = new Map<'outbound' | 'inbound', Promise<void>>();
+  readonly #again = new Set<'outbound' | 'inbound'>();
+
+  private constructor(
+    readonly ctx: OrgContext,
+    readonly msa: Msa,
+    readonly mtaIn: MtaIn,
+    private readonly exposed: ExposedService[],
+    private readonly ownsHsm: SoftHsmNative | undefined,
+    readonly users: OrgUserDirectory,
+  ) {}
+
+  get id(): string {
+    return this.ctx.id;
+  }
+  get domain(): string {
+    return this.ctx.domain;
+  }
+  get journey(): JourneyLog {
+    return this.ctx.journey;
+  }
+  get kms(): Kms {
+    return this.ctx.kms;
+  }
+  get registry(): RegistryClient {
+    return this.ctx.registry;
+  }
+  /** The org id the registry assigned at enrolment. */
+  get registryOrgId(): string {
+    return this.ctx.registryOrgId;
+  }
+  /** Where clients reach the services: names (through the sim-net directory) and real endpoints. */
+  get endpoints() {
+    return {
+      msa: { host: `msa.${this.ctx.domain}`, port: 587, listen: this.msa.endpoint },
+      mx: { host: this.ctx.mxHost, port: 25, listen: this.mtaIn.endpoint },
+    };
+  }
+
+  static async start(o: OrganisationOptions): Promise<Organisation> {
+    const clock = o.clock ?? (() => new Date());
+    const profile: OrgProfile = { ...DEFAULT_PROFILE, ...(o.mode === 'esp' ? { inspection: undefined } : {}), ...o.profile };
+    await fs.mkdir(o.storageDir, { recursive: true });
+    const ownsHsm = o.hsm ? undefined : SoftHsmNative.open({ storageDir: join(o.storageDir, 'hsm') });
+    const hsm = o.hsm ?? ownsHsm!;
+    const kms = await Kms.open({ hsm, label: `kms-${o.id}`, userPin: o.kmsPin ?? '246810', soPin: o.kmsSoPin ?? '13579111' });
+    try {
+      const addresses = { msa: o.net.address(`${o.id}/msa`), mtaIn: o.net.address(`${o.id}/mta-in`), mtaOut: o.net.address(`${o.id}/mta-out`) };
+      const registry = new RegistryClient({ url: o.registryUrl, rootCertificate: o.registryRootCert, clock, localAddress: addresses.mtaOut, maxAgeSeconds: o.registryMaxAgeSeconds ?? 60 });
+      const registryOrgId = await enrolIfNeeded(o, kms, registry, clock);
+      const ca = await o.net.ca();
+      const mxHost = `mx.${o.domain}`;
+      const identity = await ca.issueServerCertificate([mxHost, `msa.${o.domain}`, addresses.mtaIn, addresses.msa]);
+      const outbound = await Spool.open(join(o.storageDir, 'spool', 'outbound'));
+      const inbound = await Spool.open(join(o.storageDir, 'spool', 'inbound'));
+      await outbound.recover();
+      await inbound.recover();
+      const journey = new JourneyLog(join(o.storageDir, 'journey.jsonl'), clock);
+      const users = o.users ?? new SimpleUserDirectory(kms, clock);
+      let org: Organisation | undefined;
+      const ctx: OrgContext = {
+        id: o.id, domain: o.domain.toLowerCase(), mode: o.mode, net: o.net, kms, registry, users, mailbox: o.mailbox, outbound, inbound, journey, clock, profile,
+        registryOrgId, addresses, mxHost, tlsCa: ca.certificatePem,
+        kick: (which) => org?.kick(which),
+      };
+      const tls = { key: identity.privateKeyPem, cert: identity.chainPem };
+      const msa = await startMsa(ctx, tls);
+      const mtaIn = await startMtaIn(ctx, { tls });
+      const exposed = [
+        await o.net.expose({ host: mxHost, port: 25, target: mtaIn.endpoint }),
+        await o.net.expose({ host: `msa.${o.domain}`, port: 587, target: msa.endpoint }),
+      ];
+      o.net.zone.addMx(o.domain, mxHost, 10);
+      org = new Organisation(ctx, msa, mtaIn, exposed, ownsHsm, users);
+      const retry = o.retryMs ?? 1000;
+      org.#timers.push(setInterval(() => org!.kick('outbound'), retry));
+      if (!o.holdInbound) org.#timers.push(setInterval(() => org!.kick('inbound'), retry));
+      org.#holdInbound = o.holdInbound === true;
+      org.kick('outbound');
+      org.kick('inbound');
+      return org;
+    } catch (e) {
+      await kms.close();
+      await ownsHsm?.close();
+      throw e;
+    }
+  }
+
+  #holdInbound = false;
+
+  /** Runs the worker of one spool now (coalescing concurrent kicks). */
+  kick(which: 'outbound' | 'inbound'): void {
+    if (this.#closed || (which === 'inbound' && this.#holdInbound)) return;
+    if (this.#running.has(which)) {
+      this.#again.add(which);
+      return;
+    }
+    const run = this.#drain(which).finally(() => {
+      this.#running.delete(which);
+      if (this.#again.delete(which)) this.kick(which);
+    });
+    this.#running.set(which, run);
+  }
+
+  /** Resolves when both spools are empty and no worker runs (tests wait on this). */
+  async idle(timeoutMs = 20_000): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      await Promise.all([...this.#running.values()]);
+      const pending = [...(await this.ctx.outbound.list('incoming')), ...(this.#holdInbound ? [] : await this.ctx.inbound.list('incoming'))];
+      if (pending.length === 0 && this.#running.size === 0) return;
+      if (Date.now() > end) throw new SimOrgError('USAGE', `Cannot wait for ${this.id} to be idle. ${pending.length} message(s) still queued after ${timeoutMs} ms.`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  async #drain(which: 'outbound' | 'inbound'): Promise<void> {
+    const spool = which === 'outbound' ? this.ctx.outbound : this.ctx.inbound;
+    const seen = new Set<string>();
+    for (;;) {
+      if (this.#closed) return;
+      const entry: SpoolEntry | undefined = await spool.claim('incoming');
+      if (!entry) return;
+      if (seen.has(entry.id)) {
+        await spool.move(entry.id, 'incoming');
+        return;
+      }
+      seen.add(entry.id);
+      try {
+        if (which === 'outbound') {
+          const r = await processSubmission(this.ctx, entry);
+          await spool.move(entry.id, r === 'retry' ? 'incoming' : 'delivered');
+        } else {
+          await processInbound(this.ctx, entry);
+          await spool.move(entry.id, 'delivered');
+        }
+      } catch (e) {
+        await this.ctx.journey.record({ messageId: String((entry.envelope.meta as { messageId?: string } | undefined)?.messageId ?? ''), actor: `${this.id}/${which}-worker`, procedure: which === 'outbound' ? 6 : 9, checks: [], files: 'ciphertext', outcome: 'deferred', detail: (e as Error).message.slice(0, 500) });
+        await spool.move(entry.id, 'incoming');
+        return;
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const t of this.#timers) clearInterval(t);
+    await Promise.allSettled([...this.#running.values()]);
+    await Promise.allSettled(this.exposed.map((e) => e.close()));
+    await Promise.allSettled([this.msa.close(), this.mtaIn.close()]);
+    await this.ctx.journey.flush();
+    await this.ctx.kms.close();
+    await this.ownsHsm?.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+async function enrolIfNeeded(o: OrganisationOptions, kms: Kms, registry: RegistryClient, clock: () => Date): Promise<string> {
+  const statePath = join(o.storageDir, 'org.json');
+  const state = await fs.readFile(statePath, 'utf8').then((t) => JSON.parse(t) as { registryOrgId: string }, () => undefined);
+  if (state && kms.enrolled) return state.registryOrgId;
+  const app = await RegistryClient.buildApplication(kms, {
+    name: o.name ?? o.id,
+    domains: [o.domain.toLowerCase()],
+    mode: o.mode,
+    evaluation: { ...defaultEvaluation(clock(), o.domain, o.mode), ...o.evaluation },
+  });
+  const res = await registry.enrol(app);
+  if (res.decision !== 'admitted' || !res.orgId || !res.certificates) {
+    throw new SimOrgError('USAGE', `Cannot start ${o.id}. The registry refused enrolment: ${res.failedCriteria.map((c) => `${c.id} (${c.reason})`).join('; ')}.`);
+  }
+  const root = new Uint8Array(Buffer.from(res.certificates.root, 'base64'));
+  if (!Buffer.from(root).equals(Buffer.from(o.registryRootCert))) {
+    throw new SimOrgError('USAGE', `Cannot start ${o.id}. The registry answered with a root certificate other than the configured trust anchor.`);
+  }
+  const orgCert = new Uint8Array(Buffer.from(res.certificates.org, 'base64'));
+  parseCertificate(orgCert);
+  await kms.storeCertificates({ root, org: orgCert });
+  const { signing, encryption } = await kms.issueKmsCertificates(clock);
+  await registry.registerKms(res.orgId, signing.der, encryption.der);
+  await fs.writeFile(statePath, JSON.stringify({ registryOrgId: res.orgId }), { mode: 0o600 });
+  return res.orgId;
+}
