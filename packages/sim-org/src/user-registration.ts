@@ -5,7 +5,7 @@
  * employee number link in the trace vault, gets the address certificates from the org CA and stores
  * them, with the org's own certificate (the recipient's trust anchor at (10)), on the card.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
 import * as path from 'node:path';
 import {
   Card,
@@ -18,8 +18,9 @@ import {
   type RandomSource,
   type SoftHsmNative,
 } from '@ssmax/core';
-import { appendLineDurable, readFileIfExists } from './durable-file.js';
+import { appendLineDurable, readFileIfExists, writeFileDurable } from './durable-file.js';
 import type { OrgCa } from './org-ca.js';
+import type { OrgUserDirectory } from './org-context.js';
 import type { TraceVault } from './trace-vault.js';
 
 /** Labels of the objects every SSMAX card holds. */
@@ -48,6 +49,8 @@ export interface RegisterUserRequest {
   readonly identityCheck: IdentityCheck;
   /** The PIN the user chose for the card. */
   readonly userPin: string;
+  /** The mail password (MSA and IMAP login); stored only as a scrypt hash. */
+  readonly mailPassword?: string;
   readonly signingAlgorithm?: KeyAlgorithm;
   readonly encryptionAlgorithm?: KeyAlgorithm;
 }
@@ -106,7 +109,9 @@ export class UserRegistration {
   }
 
   /** Registers a user and issues their card. The card is returned logged out. */
-  async register(req: RegisterUserRequest): Promise<RegisteredUser> {
+  async register(request: RegisterUserRequest): Promise<RegisteredUser> {
+    // Addresses are kept lower-case throughout the org (directory, MSA, mailbox), as the mail services compare them.
+    const req = { ...request, address: request.address.toLowerCase() };
     const domain = this.o.orgCa.domain.toLowerCase();
     const at = req.address.lastIndexOf('@');
     if (at < 1 || req.address.slice(at + 1).toLowerCase() !== domain) {
@@ -155,6 +160,7 @@ export class UserRegistration {
         encryptionSerial: encryptionCertificate.serialNumber,
       };
       await appendLineDurable(this.recordFile, JSON.stringify(record));
+      if (req.mailPassword !== undefined) await this.setMailPassword(req.address, req.mailPassword);
       return { address: req.address, cardLabel, traceId, identityProofing, signingCertificate, encryptionCertificate };
     } finally {
       await card.logout();
@@ -174,10 +180,64 @@ export class UserRegistration {
     await card.unlock(this.o.soPin, newUserPin);
   }
 
+  /** Sets the mail password (scrypt, RFC 7914, N=2^14 r=8 p=1, 16-byte salt). */
+  async setMailPassword(address: string, password: string): Promise<void> {
+    if (password.length < 4) throw new SsmaxError('USAGE', 'Cannot set the mail password. It must have at least 4 characters.');
+    const salt = this.random(16);
+    const hash = scryptSync(password, salt, 32);
+    const all = await this.passwords();
+    all[address.toLowerCase()] = `scrypt$${Buffer.from(salt).toString('base64')}$${hash.toString('base64')}`;
+    await writeFileDurable(path.join(this.o.storageDir, 'mail-passwords.json'), JSON.stringify(all));
+  }
+
+  /** Checks a mail password in constant time. */
+  async checkMailPassword(address: string, password: string): Promise<boolean> {
+    const stored = (await this.passwords())[address.toLowerCase()];
+    if (!stored) return false;
+    const [, salt, hash] = stored.split('$');
+    const want = Buffer.from(hash ?? '', 'base64');
+    const got = scryptSync(password, Buffer.from(salt ?? '', 'base64'), want.length || 32);
+    return want.length === got.length && timingSafeEqual(want, got);
+  }
+
+  private async passwords(): Promise<Record<string, string>> {
+    const raw = await readFileIfExists(path.join(this.o.storageDir, 'mail-passwords.json'));
+    return raw ? (JSON.parse(raw.toString('utf8')) as Record<string, string>) : {};
+  }
+
   /** The registration record, oldest first. */
   async records(): Promise<RegistrationRecord[]> {
     const raw = await readFileIfExists(this.recordFile);
     if (!raw) return [];
     return raw.toString('utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as RegistrationRecord);
+  }
+}
+
+/**
+ * The org's users as the mail services see them ({@link OrgUserDirectory}): registered users with their
+ * mail password, encryption certificate and the org CA's CRL. Plug it into organisation.ts in place of
+ * its built-in SimpleUserDirectory.
+ */
+export class CardUserDirectory implements OrgUserDirectory {
+  constructor(
+    private readonly registration: UserRegistration,
+    private readonly orgCa: OrgCa,
+  ) {}
+
+  authenticate(username: string, password: string): Promise<boolean> {
+    return this.registration.checkMailPassword(username, password);
+  }
+
+  async has(address: string): Promise<boolean> {
+    return (await this.registration.records()).some((r) => r.address === address.toLowerCase());
+  }
+
+  async encryptionCertificate(address: string): Promise<Uint8Array | undefined> {
+    const valid = this.orgCa.lookup(address.toLowerCase()).filter((e) => e.status === 'valid' && e.usage !== 'signing');
+    return valid.at(-1)?.certificate;
+  }
+
+  async crl(): Promise<Uint8Array | undefined> {
+    return (await this.orgCa.currentCrl()).der;
   }
 }
