@@ -225,7 +225,15 @@ export async function startMtaIn(ctx: OrgContext, o: MtaInOptions = {}): Promise
           await ctx.journey.record({ messageId: v.messageId, actor: who, procedure: 7, checks: [...v.checks, { name: 'starttls', result: tls ? 'pass' : 'skip' }], files: 'ciphertext', outcome: 'accepted' });
           if (ctx.mode === 'org') {
             // RFC 5321 §6.1 forbids losing accepted mail and backscatter is abuse: refuse malware now, in the session.
-            const verdict = await inboundInspection(ctx, v.signedEntity!);
+            let verdict: InspectionVerdict;
+            try {
+              verdict = await inboundInspection(ctx, v.signedEntity!);
+            } catch (e) {
+              // A file part that is not CMS to our KMS key, or fails its GCM tag: the message is refused as malformed.
+              const reply = replyFor(e instanceof SsmaxError && e.code === 'MALFORMED_MIME' ? 'MALFORMED_MIME' : 'MALFORMED_CMS');
+              await ctx.journey.record({ messageId: v.messageId, actor: actor(ctx, 'inspection'), procedure: 8, checks: [{ name: 'decrypt', result: 'fail', detail: (e as Error).message.slice(0, 300) }], files: 'ciphertext', outcome: 'rejected', reply: formatReply(reply) });
+              return cb(smtpError(reply, 'a file part cannot be decrypted'));
+            }
             const block = verdict.reasons.find((r) => r.action === 'block');
             await ctx.journey.record({ messageId: v.messageId, actor: actor(ctx, 'inspection'), procedure: 8, checks: verdict.reasons.map((r) => ({ name: r.rule, result: r.action === 'block' ? 'fail' : 'pass', detail: `${r.detail}${r.file ? ` (${r.file})` : ''}` })), files: 'plaintext', outcome: block ? 'rejected' : 'accepted', ...(block ? { reply: formatReply(replyFor(block.code)) } : {}) });
             if (block) return cb(smtpError(replyFor(block.code), `${block.rule}${block.file ? ` in ${block.file}` : ''}`));

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import { SMTPServer } from 'smtp-server';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   SoftHsmNative,
@@ -24,6 +25,7 @@ import { verifyAttestation } from './attestation.js';
 import type { MailboxDelivery } from './org-context.js';
 import { assembleMixed, buildFilePart, classifyParts, MANIFEST_FILENAME } from './org-hop.js';
 import { Organisation, SimpleUserDirectory } from './organisation.js';
+import { EICAR } from './malware-scan.js';
 import { canonicalJson } from './attestation.js';
 
 // One SoftHSM2 reader per process (SoftHSM reads its config once): every org KMS and every user card lives in it.
@@ -201,6 +203,114 @@ for (const mode of ['org', 'esp'] as const) {
       // The wire tap: the file's plaintext never crossed any connection; the org-to-org hop ran over TLS.
       expect(net.tap.search('Quarterly figures')).toEqual([]);
       expect(net.tap.search('numbers').filter((m) => m.connection.service.startsWith('mx.'))).toEqual([]);
+    });
+
+    it(`(5) ${mode === 'org' ? 'bounces a CONFIDENTIAL file to the sender with a DSN naming the rule' : 'does not inspect (ESP) and delivers a CONFIDENTIAL file'} (${mode})`, async () => {
+      const before = inboxes.get(alice.address)?.length ?? 0;
+      const beforeBob = inboxes.get(bob.address)?.length ?? 0;
+      const { raw, messageId } = await compose(alice, [bob.address], 'plans', 'see file', [{ name: 'plan.txt', type: 'text/plain', content: Buffer.from('CONFIDENTIAL merger plan') }]);
+      expect((await submit(alice, raw, [bob.address])).ok).toBe(true);
+      await a.idle();
+      await b.idle();
+      if (mode === 'org') {
+        const dsn = inboxes.get(alice.address)?.[before]?.toString('utf8') ?? '';
+        expect(dsn).toMatch(/multipart\/report; report-type=delivery-status/);
+        expect(dsn).toContain('confidential-marking');
+        expect(dsn).toContain('Status: 5.7.1');
+        expect(dsn).not.toContain('merger plan');
+        expect(inboxes.get(bob.address)?.length ?? 0).toBe(beforeBob);
+        expect(a.journey.events(messageId).find((e) => e.procedure === 5)?.outcome).toBe('bounced');
+      } else {
+        expect(inboxes.get(bob.address)?.length ?? 0).toBe(beforeBob + 1);
+        expect(a.journey.events(messageId).find((e) => e.procedure === 5)?.detail).toMatch(/ESP/);
+      }
+    });
+
+    it(`(8) ${mode === 'org' ? 'refuses an EICAR file in the SMTP session with 550 5.7.1 and the sender gets a DSN' : 'does not inspect (ESP) and delivers an EICAR file still encrypted'} (${mode})`, async () => {
+      const beforeBob = inboxes.get(bob.address)?.length ?? 0;
+      const { raw, messageId } = await compose(alice, [bob.address], 'tool', 'see file', [{ name: 'tool.com', type: 'application/octet-stream', content: Buffer.from(EICAR) }]);
+      expect((await submit(alice, raw, [bob.address])).ok).toBe(true);
+      await a.idle();
+      await b.idle();
+      const inB = b.journey.events(messageId).find((e) => e.procedure === 8);
+      if (mode === 'org') {
+        expect(inB?.outcome).toBe('rejected');
+        expect(inB?.reply).toMatch(/^550 5\.7\.1 /);
+        expect(inboxes.get(bob.address)?.length ?? 0).toBe(beforeBob);
+        expect(a.journey.events(messageId).find((e) => e.procedure === 6)?.reply).toMatch(/^550 /);
+      } else {
+        expect(inB?.outcome).toBe('accepted');
+        expect(inboxes.get(bob.address)?.length ?? 0).toBe(beforeBob + 1);
+      }
+      expect(net.tap.search('EICAR-STANDARD')).toEqual([]);
+    });
+
+    it(`(7) delivers plain mail from a non-member marked X-SSMAX-Verdict: unverified, and refuses unsigned mail claiming a member domain (${mode})`, async () => {
+      const from = net.address(`outsider-${mode}/mta`);
+      const send = async (sender: string) => {
+        const t = nodemailer.createTransport({ ...net.connectOptions(from, `mx.${b.domain}`, 25), secure: false, ignoreTLS: true });
+        try {
+          await t.sendMail({ from: sender, to: bob.address, subject: 'hello', text: 'plain text', messageId: `<p${Math.random()}@x>` });
+          return { ok: true, code: 250, response: '' };
+        } catch (e) {
+          return { ok: false, code: (e as { responseCode?: number }).responseCode, response: String((e as { response?: string }).response) };
+        } finally {
+          t.close();
+        }
+      };
+      const before = inboxes.get(bob.address)?.length ?? 0;
+      expect((await send('carol@outside.example')).ok).toBe(true);
+      await b.idle();
+      const got = inboxes.get(bob.address)?.[before]?.toString('utf8') ?? '';
+      expect(got).toMatch(/^X-SSMAX-Verdict: unverified\r\n/);
+      const forged = await send(alice.address);
+      expect(forged.code).toBe(550);
+      expect(forged.response).toMatch(/5\.7\.7/);
+    });
+
+    it(`(6) refuses files for a non-member domain with a notice to the sender (${mode})`, async () => {
+      const before = inboxes.get(alice.address)?.length ?? 0;
+      const { raw } = await compose(alice, ['dave@nonmember.example'], 'f', 'file', [{ name: 'a.txt', type: 'text/plain', content: Buffer.from('hello') }]);
+      expect((await submit(alice, raw, ['dave@nonmember.example'])).ok).toBe(true);
+      await a.idle();
+      const dsn = inboxes.get(alice.address)?.[before]?.toString('utf8') ?? '';
+      expect(dsn).toContain('non-member-files');
+      expect(dsn).toContain('not an SSMAX registry member');
+    });
+
+    it(`(7) answers malformed, oversized and fuzzed input with a 5xx reply and keeps serving (${mode})`, async () => {
+      const from = net.address(`fuzzer-${mode}/mta`);
+      const send = async (raw: Uint8Array) => {
+        const t = nodemailer.createTransport({ ...net.connectOptions(from, `mx.${b.domain}`, 25), secure: false, ignoreTLS: true });
+        try {
+          await t.sendMail({ envelope: { from: 'x@fuzz.example', to: [bob.address] }, raw: Buffer.from(raw) });
+          return 250;
+        } catch (e) {
+          return (e as { responseCode?: number }).responseCode ?? 0;
+        } finally {
+          t.close();
+        }
+      };
+      const { raw } = await compose(alice, [bob.address], 'fz', 'fuzz base', []);
+      const orgSigned = Buffer.from(Buffer.from(raw).toString('latin1').replace('MIME-Version: 1.0', 'MIME-Version: 1.0\r\nX-SSMAX-Hop: 1'), 'latin1');
+      // Broken multipart/signed with an SSMAX hop header: MIME error.
+      expect(await send(Buffer.from('From: a@org-x.example\r\nX-SSMAX-Hop: 1\r\nContent-Type: multipart/signed; protocol="application/pkcs7-signature"\r\n\r\nbody'))).toBe(554);
+      // An org-signed-looking mail whose signature is not CMS.
+      const badCms = Buffer.from(orgSigned.toString('latin1').replace(/(smime\.p7s\r\n\r\n)[A-Za-z0-9+/=\r\n]+/, '$1AAAA\r\n'), 'latin1');
+      expect([550, 554]).toContain(await send(badCms));
+      // Over the size limit (10 MiB default).
+      expect(await send(Buffer.concat([Buffer.from('From: x@fuzz.example\r\nSubject: big\r\n\r\n'), Buffer.alloc(11 * 1024 * 1024, 0x61)]))).toBe(552);
+      await fc.assert(
+        fc.asyncProperty(fc.integer({ min: 0, max: orgSigned.length - 1 }), fc.uint8Array({ minLength: 1, maxLength: 64 }), async (at, junk) => {
+          const mutated = Buffer.concat([orgSigned.subarray(0, at), Buffer.from(junk), orgSigned.subarray(at + junk.length)]);
+          const code = await send(mutated);
+          // Never accepted as verified org mail, never a crash (0 = connection error) or a transient fault.
+          expect(code === 250 || (code >= 500 && code < 600), `reply ${code}`).toBe(true);
+        }),
+        { numRuns: 25 },
+      );
+      // Still serving after the storm.
+      expect(await send(Buffer.from('From: carol@outside.example\r\nSubject: after\r\n\r\nstill up\r\n'))).toBe(250);
     });
 
     it(`(4) refuses a mail whose From is not the signer with 550 5.7.1 (${mode})`, async () => {

@@ -13,6 +13,7 @@ import {
   parseCertificate,
   parseCrl,
   SoftHsmNative,
+  SsmaxError,
   type CertificateInfo,
   type IdentityProofingMethod,
   type RevokedEntry,
@@ -299,9 +300,11 @@ export class Organisation implements AsyncDisposable {
           await spool.move(entry.id, 'delivered');
         }
       } catch (e) {
-        await this.ctx.journey.record({ messageId: String((entry.envelope.meta as { messageId?: string } | undefined)?.messageId ?? ''), actor: `${this.id}/${which}-worker`, procedure: which === 'outbound' ? 6 : 9, checks: [], files: 'ciphertext', outcome: 'deferred', detail: (e as Error).message.slice(0, 500) });
-        await spool.move(entry.id, 'incoming');
-        return;
+        // Hostile content (malformed or undecryptable) will fail the same way on every retry: park it as bounced.
+        const poison = e instanceof SsmaxError && (e.category === 'malformed' || e.category === 'verdict');
+        await this.ctx.journey.record({ messageId: String((entry.envelope.meta as { messageId?: string } | undefined)?.messageId ?? ''), actor: `${this.id}/${which}-worker`, procedure: which === 'outbound' ? 6 : 9, checks: [], files: 'ciphertext', outcome: poison ? 'bounced' : 'deferred', detail: (e as Error).message.slice(0, 500) });
+        await spool.move(entry.id, poison ? 'bounced' : 'incoming');
+        if (!poison) return;
       }
     }
   }
