@@ -23,7 +23,9 @@ import { SimNet } from '@ssmax/sim-net';
 import { Registry } from '@ssmax/sim-registry';
 import { verifyAttestation } from './attestation.js';
 import type { MailboxDelivery } from './org-context.js';
-import { assembleMixed, buildFilePart, classifyParts, MANIFEST_FILENAME } from './org-hop.js';
+import { assembleMixed, buildFilePart, classifyParts, MANIFEST_FILENAME, orgHop } from './org-hop.js';
+import { verifyUserMail } from './msa.js';
+import { sendToDomain } from './mta-out.js';
 import { Organisation, SimpleUserDirectory } from './organisation.js';
 import { EICAR } from './malware-scan.js';
 import { canonicalJson } from './attestation.js';
@@ -333,3 +335,92 @@ for (const mode of ['org', 'esp'] as const) {
     });
   });
 }
+
+describe('MtaIn (7) registry status', () => {
+  let b: Organisation;
+  let bob: User;
+  beforeAll(async () => {
+    b = await startOrg('status-b', 'org');
+    bob = await addUser(b, 'bob');
+  });
+  afterAll(async () => {
+    await b?.close();
+  });
+
+  /** Org-signs a user's mail with the sender org's real KMS (6) and sends it to B's MX from the sender's MTA-out address. */
+  async function submitted(from: User) {
+    const { raw } = await compose(from, [bob.address], 'status', 'text', [{ name: 'a.txt', type: 'text/plain', content: Buffer.from('hello') }]);
+    const verified = await verifyUserMail(from.org.ctx, raw, undefined);
+    expect(verified.ok, verified.detail).toBe(true);
+    return { raw, verified };
+  }
+
+  async function relay(from: User, mail: Awaited<ReturnType<typeof submitted>>, opts: { orgCrl?: Uint8Array } = {}) {
+    const { raw, verified: v } = mail;
+    const p = parseSmime(raw);
+    if (p.kind !== 'multipart-signed') throw new Error('unsigned');
+    const member = await from.org.registry.memberByDomain(b.domain);
+    const hop = await orgHop({
+      kms: from.org.kms, mode: 'org', direction: 'outbound', entity: p.signedEntity, headers: p.headers,
+      recipients: [Buffer.from(member!.kmsEncryptionCertificate!, 'base64')], org: from.org.registryOrgId, domain: from.org.domain, hop: 1,
+      messageId: v.messageId, checks: v.checks, identityNotice: v.identityNotice!, clock: () => new Date(),
+      ...(opts.orgCrl ? { orgCrl: opts.orgCrl } : {}),
+    });
+    if (hop.blocked) throw new Error('blocked');
+    return sendToDomain(from.org.ctx, b.domain, from.address, [bob.address], hop.message);
+  }
+
+  it('(7) accepts an admitted org, then refuses it with 550 5.7.1 once suspended and once revoked', async () => {
+    const c = await startOrg('status-c', 'org');
+    try {
+      const carol = await addUser(c, 'carol');
+      // Submitted (4) while the org was admitted; relayed after each registry decision.
+      const mail = await submitted(carol);
+      expect((await relay(carol, mail)).accepted).toBe(true);
+      registry.decide(c.registryOrgId, 'suspend', 'audit overdue');
+      const suspended = await relay(carol, mail);
+      expect(suspended.code).toBe(550);
+      expect(suspended.response).toMatch(/5\.7\.1 Sending organisation is suspended/);
+      registry.decide(c.registryOrgId, 'revoke', 'incident history');
+      const revoked = await relay(carol, mail);
+      expect(revoked.code).toBe(550);
+      expect(revoked.response).toMatch(/5\.7\.1 Sending organisation is revoked/);
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('(7) refuses an org enrolled only with another registry as unknown (550 5.7.1), through its own MSA and MTA-out', async () => {
+    await using rogueRegistry = await Registry.start({ dataDir: join(dir, 'rogue-registry'), signer: SoftwareKey.generate('EC-P256'), log: () => {} });
+    const rogue = await Organisation.start({
+      id: 'rogue', domain: 'rogue.example', mode: 'org', net, registryUrl: rogueRegistry.url, registryRootCert: rogueRegistry.rootCertificate,
+      storageDir: join(dir, 'rogue'), hsm, mailbox, registryMaxAgeSeconds: 0, retryMs: 200,
+    });
+    try {
+      // The rogue registry's directory does not list B, so mail without files is sent as org-signed mail.
+      const mal = await addUser(rogue, 'mal');
+      const { raw, messageId } = await compose(mal, [bob.address], 'hi', 'no files', []);
+      expect((await submit(mal, raw, [bob.address])).ok).toBe(true);
+      await rogue.idle();
+      expect(b.journey.events(messageId).find((e) => e.procedure === 7)?.reply).toMatch(/^550 5\.7\.1 Sending organisation is not certified/);
+      expect(rogue.journey.events(messageId).find((e) => e.procedure === 6)?.outcome).toBe('bounced');
+    } finally {
+      await rogue.close();
+    }
+  });
+
+  it('(7) refuses a mail whose sender certificate the stapled org CRL lists as revoked (550 5.7.1)', async () => {
+    const d = await startOrg('status-d', 'org');
+    try {
+      const dan = await addUser(d, 'dan');
+      const mail = await submitted(dan);
+      expect((await relay(dan, mail, { orgCrl: (await d.users.crl())! })).accepted).toBe(true);
+      await (d.users as SimpleUserDirectory).revoke(dan.address);
+      const r = await relay(dan, mail, { orgCrl: (await d.users.crl())! });
+      expect(r.code).toBe(550);
+      expect(r.response).toMatch(/5\.7\.1 Signer certificate is revoked/);
+    } finally {
+      await d.close();
+    }
+  });
+});
