@@ -241,3 +241,32 @@ export class CardUserDirectory implements OrgUserDirectory {
     return (await this.orgCa.currentCrl()).der;
   }
 }
+
+/**
+ * An {@link OrgUserDirectory} to hand to organisation.ts before the org CA exists (the org CA key and
+ * certificate come out of enrolment, inside `Organisation.start`); `attach` plugs in the real one.
+ * Until then it knows no users and offers no CRL.
+ */
+export class DeferredUserDirectory implements OrgUserDirectory {
+  #target: OrgUserDirectory | undefined;
+
+  attach(target: OrgUserDirectory): void {
+    this.#target = target;
+  }
+
+  async authenticate(username: string, password: string): Promise<boolean> {
+    return (await this.#target?.authenticate(username, password)) ?? false;
+  }
+
+  async has(address: string): Promise<boolean> {
+    return (await this.#target?.has(address)) ?? false;
+  }
+
+  encryptionCertificate(address: string): Promise<Uint8Array | undefined> {
+    return this.#target ? this.#target.encryptionCertificate(address) : Promise.resolve(undefined);
+  }
+
+  crl(): Promise<Uint8Array | undefined> {
+    return this.#target ? this.#target.crl() : Promise.resolve(undefined);
+  }
+}
