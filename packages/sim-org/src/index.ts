@@ -36,3 +36,26 @@ export { buildDsn } from './dsn.js';
 export type { DsnOptions } from './dsn.js';
 export { Organisation, SimpleUserDirectory, defaultEvaluation } from './organisation.js';
 export type { OrganisationOptions, SimpleUser } from './organisation.js';
+export { OrgCa } from './org-ca.js';
+export type { OrgCaOptions, UserDirectoryEntry, UserCertificateStatus, IssueUserCertificateRequest } from './org-ca.js';
+export { TraceVault } from './trace-vault.js';
+export type { TraceRecord, VaultAuditEntry, TraceVaultOptions, OpenRequest } from './trace-vault.js';
+export { UserRegistration, CardUserDirectory, DeferredUserDirectory, CardObjects } from './user-registration.js';
+export type { RegisterUserRequest, RegisteredUser, RegistrationRecord, IdentityCheck, UserRegistrationOptions } from './user-registration.js';
+export { encodeManifest, signManifest, verifyManifest, normaliseAddress, sha256Hex } from './manifest.js';
+export type { Manifest, ManifestFile, ManifestExpectation, ManifestVerification, VerifyManifestOptions } from './manifest.js';
+export { UserAgent, parseAddressList } from './user-agent.js';
+export type {
+  VerificationMode,
+  OutgoingFile,
+  ComposeInput,
+  ComposedMail,
+  SmtpSubmission,
+  ImapAccess,
+  UserAgentOptions,
+  IdentityNoticeView,
+  ReceivedFile,
+  MailVerdict,
+} from './user-agent.js';
+export { IncidentDesk } from './incident-desk.js';
+export type { IncidentDeskOptions, IncidentSigner, IncidentReportInput, IncidentNotice, IncidentFinding } from './incident-desk.js';
