@@ -102,14 +102,22 @@ export function opensslCipher(cipher: ContentCipher): string {
 }
 
 /** Writes `<dir>/content-<size>.bin` and the incoming message `<dir>/in-<suite>-<cipher>-<size>.der`. */
-export function makeIncoming(pki: BenchPki, dir: string, suite: Suite, cipher: ContentCipher, size: number): { contentPath: string; inPath: string } {
+export function makeIncoming(
+  pki: BenchPki,
+  dir: string,
+  suite: Suite,
+  cipher: ContentCipher,
+  size: number,
+  orgCertPath = pki.suites[suite].org.certPath,
+  tag = '',
+): { contentPath: string; inPath: string } {
   const contentPath = join(dir, `content-${size}.bin`);
   writeFileSync(contentPath, fixedContent(size));
   const p = pki.suites[suite];
   const signedPath = join(dir, `signed-${suite}-${size}.der`);
   openssl(['cms', '-sign', '-binary', '-nodetach', '-outform', 'DER', '-md', 'sha256', '-in', contentPath, '-signer', p.sender.certPath, '-inkey', p.sender.keyPath, '-out', signedPath]);
-  const inPath = join(dir, `in-${suite}-${cipher}-${size}.der`);
-  openssl(['cms', '-encrypt', '-binary', '-outform', 'DER', opensslCipher(cipher), '-in', signedPath, '-out', inPath, '-recip', p.org.certPath, ...recipientKeyopts(suite)]);
+  const inPath = join(dir, `in-${suite}-${cipher}-${size}${tag}.der`);
+  openssl(['cms', '-encrypt', '-binary', '-outform', 'DER', opensslCipher(cipher), '-in', signedPath, '-out', inPath, '-recip', orgCertPath, ...recipientKeyopts(suite)]);
   rmSync(signedPath, { force: true });
   return { contentPath, inPath };
 }
@@ -117,4 +125,14 @@ export function makeIncoming(pki: BenchPki, dir: string, suite: Suite, cipher: C
 /** A fresh working directory for one run (removed by the caller). */
 export function makeWorkDir(): string {
   return mkdtempSync(join(tmpdir(), 'ssmax-bench-'));
+}
+
+/** Certifies a public key held elsewhere (a token key) with the bench CA, as an e-mail certificate. */
+export function certifyPublicKey(pki: BenchPki, name: string, spkiDer: Uint8Array, serial: number): { readonly certPath: string; readonly certDer: Uint8Array } {
+  const pubPath = join(pki.dir, `${name}.pub.pem`);
+  writeFileSync(pubPath, `-----BEGIN PUBLIC KEY-----\n${Buffer.from(spkiDer).toString('base64').replace(/(.{64})/g, '$1\n').trim()}\n-----END PUBLIC KEY-----\n`);
+  const certPath = join(pki.dir, `${name}.pem`);
+  openssl(['x509', '-new', '-subj', `/O=SSMAX Bench/CN=${name}`, '-force_pubkey', pubPath, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-set_serial', String(serial),
+    '-days', '825', '-extfile', 'ee.cnf', '-extensions', 'ee', '-out', certPath], { cwd: pki.dir, env: { ...process.env, SSMAX_EMAIL: `${name}@bench.example` } });
+  return { certPath, certDer: decodePem(readFileSync(certPath, 'latin1'), 'CERTIFICATE') };
 }

@@ -1,0 +1,174 @@
+/** The results file (`bench/results/<date>.json`), its targets and its markdown table. */
+
+export interface BenchMeta {
+  readonly commit: string;
+  readonly node: string;
+  readonly openssl: string;
+  readonly cpu: string;
+  readonly date: string;
+  readonly cores: number;
+  readonly quick: boolean;
+  readonly contentSeed: string;
+  /** Units of the figures, spelled out. */
+  readonly units: Readonly<Record<string, string>>;
+  /** `openssl speed -bytes 65536`, bytes per second. */
+  readonly opensslSpeed: Readonly<Record<string, number>>;
+  /** Median wall time of one `openssl cms` process on a trivial input, ms. */
+  readonly opensslCmsStartupMs: number;
+  readonly notes: readonly string[];
+}
+
+export interface BenchCase {
+  readonly name: string;
+  /** Content bytes per operation. */
+  readonly size: number;
+  readonly opsPerSec: number;
+  /** 10^6 content bytes per second. */
+  readonly mbPerSec: number;
+  /** Peak RSS increase over a fresh child's baseline, bytes; null when not measured for this case. */
+  readonly peakRssDelta: number | null;
+  /** Operations per second of each reference on the same input (null: not applicable). */
+  readonly references: { readonly opensslCms: number | null; readonly opensslCmsNoStartup: number | null; readonly cryptoFloor: number | null; readonly [k: string]: number | null };
+  /** Our opsPerSec ÷ the reference's (above 1: faster than it). */
+  readonly ratios: { readonly opensslCms: number | null; readonly opensslCmsNoStartup: number | null; readonly cryptoFloor: number | null; readonly [k: string]: number | null };
+  /** Extra figures (openssl speed floor, openssl peak RSS, samples). */
+  readonly details?: Readonly<Record<string, number | string | null>>;
+}
+
+export interface MemoryFit {
+  /** Which cases the fit covers (a name prefix). */
+  readonly scope: string;
+  /** Peak RSS increase per content byte. */
+  readonly slope: number;
+  /** Peak RSS increase at size 0, bytes. */
+  readonly intercept: number;
+  readonly points: number;
+}
+
+export interface TargetCheck {
+  readonly target: string;
+  /** null: not measured in this run. */
+  readonly met: boolean | null;
+  readonly detail: string;
+}
+
+export interface BenchResults {
+  readonly meta: BenchMeta;
+  readonly cases: readonly BenchCase[];
+  readonly memoryFit: readonly MemoryFit[];
+  readonly targets: readonly TargetCheck[];
+  /** Parts of the plan not run, with the reason. */
+  readonly skipped: readonly string[];
+}
+
+/** Ordinary least squares y = slope·x + intercept. */
+export function linearFit(points: readonly (readonly [number, number])[]): { slope: number; intercept: number } {
+  const n = points.length;
+  if (n === 0) return { slope: NaN, intercept: NaN };
+  const mx = points.reduce((a, [x]) => a + x, 0) / n;
+  const my = points.reduce((a, [, y]) => a + y, 0) / n;
+  const sxx = points.reduce((a, [x]) => a + (x - mx) ** 2, 0);
+  const sxy = points.reduce((a, [x, y]) => a + (x - mx) * (y - my), 0);
+  const slope = sxx === 0 ? 0 : sxy / sxx;
+  return { slope, intercept: my - slope * mx };
+}
+
+export function sizeLabel(bytes: number): string {
+  if (bytes >= 1 << 20 && bytes % (1 << 20) === 0) return `${bytes >> 20}MiB`;
+  if (bytes >= 1024 && bytes % 1024 === 0) return `${bytes >> 10}KiB`;
+  return `${bytes}B`;
+}
+
+const KiB = 1024;
+const MiB = 1 << 20;
+/** Hop cases with software keys and no inspection: the like-for-like comparison the targets use. */
+const PLAIN_HOP = /^hop\/(rsa|ec)\//;
+
+function minOf(cases: readonly BenchCase[], f: (c: BenchCase) => number | null): { min: number; at: string } | undefined {
+  let best: { min: number; at: string } | undefined;
+  for (const c of cases) {
+    const v = f(c);
+    if (v === null || Number.isNaN(v)) continue;
+    if (!best || v < best.min) best = { min: v, at: c.name };
+  }
+  return best;
+}
+
+function check(target: string, cases: readonly BenchCase[], f: (c: BenchCase) => number | null, ok: (v: number) => boolean, unit = '×'): TargetCheck {
+  const m = minOf(cases, f);
+  if (!m) return { target, met: null, detail: 'not measured in this run' };
+  return { target, met: cases.every((c) => { const v = f(c); return v === null || ok(v); }), detail: `worst ${m.min.toFixed(2)}${unit} (${m.at}) over ${cases.length} cases` };
+}
+
+export function evaluateTargets(cases: readonly BenchCase[], fullChainMeasured: boolean): TargetCheck[] {
+  const hop = cases.filter((c) => PLAIN_HOP.test(c.name));
+  const small = hop.filter((c) => c.size <= 64 * KiB);
+  const large = hop.filter((c) => c.size >= MiB);
+  const largest = hop.filter((c) => c.size === 64 * MiB);
+  const memSmall = hop.filter((c) => c.size <= 16 * MiB && c.peakRssDelta !== null);
+  const memLargest = hop.filter((c) => c.size === 64 * MiB && c.peakRssDelta !== null);
+  const tokenSign = cases.filter((c) => /^token\/softhsm-[^/]+\/[^/]+\/sign$/.test(c.name));
+  return [
+    check('1–64 KiB: ratios.opensslCmsNoStartup ≥ 2', small, (c) => c.ratios.opensslCmsNoStartup, (v) => v >= 2),
+    check('≥ 1 MiB: ratios.opensslCms ≥ 2', large, (c) => c.ratios.opensslCms, (v) => v >= 2),
+    check('64 MiB: ratios.cryptoFloor ≥ 0.33', largest, (c) => c.ratios.cryptoFloor, (v) => v >= 0.33),
+    check('memory ≤ 16 MiB: peakRssDelta ≤ 2× file', memSmall, (c) => (c.peakRssDelta === null ? null : c.peakRssDelta / c.size), (v) => v <= 2),
+    check('memory 64 MiB: peakRssDelta < 1× file', memLargest, (c) => (c.peakRssDelta === null ? null : c.peakRssDelta / c.size), (v) => v < 1),
+    fullChainMeasured
+      ? check('full chain ≥ 100 mails/s at 16 senders', cases.filter((c) => c.name.startsWith('chain/') && c.name.endsWith('/16')), (c) => c.opsPerSec, (v) => v >= 100, ' mails/s')
+      : { target: 'full chain ≥ 100 mails/s at 16 senders', met: null, detail: 'not measured: the sim-org SMTP chain (MSA/MTA/KMS) is not available to the bench yet' },
+    check('token layer ≥ 70% of raw pkcs11js sign/s', tokenSign, (c) => c.ratios['rawPkcs11js'] ?? null, (v) => v >= 0.7),
+  ];
+}
+
+const f1 = (v: number | null | undefined, d = 1): string => (v === null || v === undefined || Number.isNaN(v) ? '–' : v.toFixed(d));
+/** Three significant digits, so 1 KiB throughputs do not read as 0.0. */
+const sig = (v: number | null | undefined): string => (v === null || v === undefined || Number.isNaN(v) ? '–' : v >= 100 ? v.toFixed(0) : v.toPrecision(3));
+const mb = (ops: number | null, size: number): string => (ops === null ? '–' : sig((ops * size) / 1e6));
+const x = (v: number | null): string => (v === null ? '' : ` (${v.toFixed(2)}×)`);
+
+export function renderMarkdown(r: BenchResults): string {
+  const m = r.meta;
+  const lines: string[] = [];
+  lines.push(`# SSMAX bench — ${m.date.slice(0, 10)}${m.quick ? ' (quick)' : ''}`, '');
+  lines.push(`commit \`${m.commit.slice(0, 12)}\` · node ${m.node} · ${m.openssl} · ${m.cpu} × ${m.cores} · seed \`${m.contentSeed}\``, '');
+  lines.push(`One \`openssl cms\` process on a trivial input: ${m.opensslCmsStartupMs.toFixed(1)} ms (median). ` +
+    `openssl speed (64 KiB blocks): ${Object.entries(m.opensslSpeed).map(([k, v]) => `${k} ${(v / 1e6).toFixed(0)} MB/s`).join(', ')}.`, '');
+  lines.push('MB/s = 10^6 content bytes per second; (×) = ours ÷ reference, above 1 = faster. Memory: peak RSS increase of a fresh process, ÷ file size.', '');
+  lines.push('## Organisation hop (decrypt, verify sender, [inspect], org-sign, encrypt)', '');
+  lines.push('| case | ours MB/s | ops/s | openssl cms MB/s | openssl cms w/o start-up MB/s | crypto floor MB/s | openssl speed floor MB/s | peak RSS Δ ×file | openssl peak RSS ×file |');
+  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const c of r.cases.filter((c) => c.name.startsWith('hop'))) {
+    const d = c.details ?? {};
+    const ospeed = typeof d['opensslSpeedFloor'] === 'number' ? d['opensslSpeedFloor'] : null;
+    const orss = typeof d['opensslPeakRss'] === 'number' ? d['opensslPeakRss'] : null;
+    lines.push(
+      `| ${c.name} | ${sig(c.mbPerSec)} | ${sig(c.opsPerSec)} | ${mb(c.references.opensslCms, c.size)}${x(c.ratios.opensslCms)} | ${mb(c.references.opensslCmsNoStartup, c.size)}${x(c.ratios.opensslCmsNoStartup)} | ${mb(c.references.cryptoFloor, c.size)}${x(c.ratios.cryptoFloor)} | ${ospeed === null ? '–' : sig((ospeed * c.size) / 1e6)} | ${c.peakRssDelta === null ? '–' : f1(c.peakRssDelta / c.size, 2)} | ${orss === null ? '–' : f1(orss / c.size, 2)} |`,
+    );
+  }
+  const tok = r.cases.filter((c) => c.name.startsWith('token/'));
+  if (tok.length > 0) {
+    lines.push('', '## Key backends (ops/s, ours beside the raw call on the same key)', '');
+    lines.push('| case | ours ops/s | raw ops/s | ours ÷ raw |', '|---|---:|---:|---:|');
+    for (const c of tok) {
+      const ref = c.references['rawPkcs11js'] ?? c.references['rawNodeCrypto'] ?? null;
+      const ratio = c.ratios['rawPkcs11js'] ?? c.ratios['rawNodeCrypto'] ?? null;
+      lines.push(`| ${c.name} | ${f1(c.opsPerSec, 0)} | ${f1(ref, 0)} | ${f1(ratio, 2)} |`);
+    }
+  }
+  if (r.memoryFit.length > 0) {
+    lines.push('', '## Memory against size (least squares over the cases)', '', '| scope | slope (B/B) | intercept (MiB) | points |', '|---|---:|---:|---:|');
+    for (const f of r.memoryFit) lines.push(`| ${f.scope} | ${f.slope.toFixed(4)} | ${(f.intercept / MiB).toFixed(1)} | ${f.points} |`);
+  }
+  lines.push('', '## Targets (no-inspection hop, same run)', '');
+  for (const t of r.targets) lines.push(`- ${t.met === null ? 'NOT MEASURED' : t.met ? 'MET' : 'MISSED'} — ${t.target}: ${t.detail}`);
+  if (r.skipped.length > 0) {
+    lines.push('', '## Not run', '');
+    for (const s of r.skipped) lines.push(`- ${s}`);
+  }
+  if (m.notes.length > 0) {
+    lines.push('', '## Notes', '');
+    for (const n of m.notes) lines.push(`- ${n}`);
+  }
+  return lines.join('\n') + '\n';
+}

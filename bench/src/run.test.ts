@@ -1,0 +1,49 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { linearFit } from './results.js';
+import { runBench } from './run.js';
+
+const out = mkdtempSync(join(tmpdir(), 'ssmax-bench-test-'));
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+const once = { time: 0, iterations: 2, warmup: 0 };
+
+describe('runBench', () => {
+  it('writes results JSON with references and ratios, and the markdown table, when the smallest quick case runs', async () => {
+    const jsonPath = join(out, 'smoke.json');
+    const r = await runBench({
+      quick: true,
+      out: jsonPath,
+      plan: { sizes: [1024], suites: ['ec'], ciphers: ['aes-256-gcm'], inspection: true, memory: false, backends: [], budget: () => once, opensslBudget: () => once },
+    });
+    const json = JSON.parse(readFileSync(jsonPath, 'utf8'));
+    expect(Object.keys(json.meta)).toEqual(expect.arrayContaining(['commit', 'node', 'openssl', 'cpu', 'date']));
+    expect(json.meta.openssl).toMatch(/^OpenSSL 3\./);
+    expect(json.cases.map((c: { name: string }) => c.name)).toEqual(['hop/ec/aes-256-gcm/1KiB', 'hop+inspect/ec/aes-256-gcm/1KiB']);
+    for (const c of json.cases) {
+      expect(c.size).toBe(1024);
+      expect(c.opsPerSec).toBeGreaterThan(0);
+      expect(c.mbPerSec).toBeCloseTo((c.opsPerSec * 1024) / 1e6, 9);
+      expect(c.peakRssDelta).toBeNull();
+      expect(Object.keys(c.references)).toEqual(expect.arrayContaining(['opensslCms', 'opensslCmsNoStartup', 'cryptoFloor']));
+      expect(c.references.opensslCms).toBeGreaterThan(0);
+      expect(c.references.cryptoFloor).toBeGreaterThan(0);
+      expect(c.ratios.opensslCms).toBeCloseTo(c.opsPerSec / c.references.opensslCms, 9);
+      expect(c.ratios.cryptoFloor).toBeCloseTo(c.opsPerSec / c.references.cryptoFloor, 9);
+    }
+    // The SMTP chain is not measured: it must say so, not appear as a case.
+    expect(json.targets.find((t: { target: string }) => t.target.startsWith('full chain')).met).toBeNull();
+    expect(json.skipped.join('\n')).toMatch(/full chain/);
+    expect(r.mdPath).toBe(join(out, 'smoke.md'));
+    expect(existsSync(r.mdPath)).toBe(true);
+    expect(readFileSync(r.mdPath, 'utf8')).toContain('| hop/ec/aes-256-gcm/1KiB |');
+  });
+});
+
+describe('linearFit', () => {
+  it('recovers slope and intercept when the points lie on a line', () => {
+    expect(linearFit([[1, 5], [2, 7], [4, 11]])).toEqual({ slope: 2, intercept: 3 });
+  });
+});

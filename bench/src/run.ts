@@ -1,0 +1,293 @@
+/**
+ * `ssmax bench`: measures the organisation hop against `openssl cms` and the crypto floor in one run,
+ * the key backends against raw calls, and memory in fresh child processes; writes
+ * `bench/results/<date>.json` and a markdown table beside it.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseCertificate, type ContentCipher } from '@ssmax/core';
+import { CONTENT_SEED, createBenchPki, makeIncoming, makeWorkDir, openssl, type BenchPki, type Suite } from './fixtures.js';
+import { defaultOrgInspection } from './inspection.js';
+import { measure, type Budget } from './measure.js';
+import type { MemoryCaseResult, MemoryCaseSpec } from './memory-case.js';
+import { orgHopFile, type OrgHopOptions } from './org-hop.js';
+import {
+  cryptoFloorTask,
+  measureOpensslSpeed,
+  opensslHopCommands,
+  opensslPeakRss,
+  opensslSpeedFloorSeconds,
+  opensslTrivialCommand,
+  runOpensslHop,
+} from './references.js';
+import { evaluateTargets, linearFit, renderMarkdown, sizeLabel, type BenchCase, type BenchResults, type MemoryFit } from './results.js';
+import { runTokenBench, type KeyBackend } from './token-bench.js';
+
+const KiB = 1024;
+const MiB = 1 << 20;
+
+export interface BenchPlan {
+  readonly sizes: readonly number[];
+  readonly suites: readonly Suite[];
+  readonly ciphers: readonly ContentCipher[];
+  /** Also run the hop with the organisation's default inspection. */
+  readonly inspection: boolean;
+  /** Measure peak RSS in a child process per hop case (needs the built bench/dist). */
+  readonly memory: boolean;
+  readonly backends: readonly KeyBackend[];
+  readonly tokenHopSize: number;
+  readonly budget: (size: number) => Budget;
+  readonly opensslBudget: (size: number) => Budget;
+  readonly tokenBudget: Budget;
+}
+
+export const FULL_PLAN: BenchPlan = {
+  sizes: [KiB, 64 * KiB, MiB, 16 * MiB, 64 * MiB],
+  suites: ['rsa', 'ec'],
+  ciphers: ['aes-256-gcm', 'aes-256-cbc'],
+  inspection: true,
+  memory: true,
+  backends: ['in-process', 'softhsm-native', 'softhsm-container'],
+  tokenHopSize: 64 * KiB,
+  budget: (s) => (s <= 64 * KiB ? { time: 1000, iterations: 20, warmup: 5 } : s <= MiB ? { time: 1000, iterations: 10, warmup: 2 } : s <= 16 * MiB ? { time: 0, iterations: 6, warmup: 1 } : { time: 0, iterations: 3, warmup: 1 }),
+  opensslBudget: (s) => (s <= 64 * KiB ? { time: 0, iterations: 20, warmup: 2 } : s <= MiB ? { time: 0, iterations: 10, warmup: 1 } : { time: 0, iterations: 3, warmup: 1 }),
+  tokenBudget: { time: 1000, iterations: 50, warmup: 10 },
+};
+
+/** The reduced set `--quick` runs (CI smoke test; well under two minutes on 2 cores). */
+export const QUICK_PLAN: BenchPlan = {
+  sizes: [KiB, MiB],
+  suites: ['rsa', 'ec'],
+  ciphers: ['aes-256-gcm'],
+  inspection: true,
+  memory: true,
+  backends: ['in-process', 'softhsm-native'],
+  tokenHopSize: 64 * KiB,
+  budget: () => ({ time: 200, iterations: 5, warmup: 2 }),
+  opensslBudget: () => ({ time: 0, iterations: 5, warmup: 1 }),
+  tokenBudget: { time: 200, iterations: 20, warmup: 5 },
+};
+
+export interface RunBenchOptions {
+  readonly quick?: boolean;
+  /** JSON output path; the markdown goes beside it (`.md`). Default bench/results/<YYYY-MM-DD>.json. */
+  readonly out?: string;
+  /** Overrides parts of the plan (tests). */
+  readonly plan?: Partial<BenchPlan>;
+  readonly log?: (line: string) => void;
+  /** Rewrite the results section of bench/README.md (default: when writing to the default path). */
+  readonly updateReadme?: boolean;
+  /** Keep the working directory (inputs, outputs) for inspection instead of deleting it. */
+  readonly keepWorkDir?: boolean;
+}
+
+export interface RunBenchResult {
+  readonly results: BenchResults;
+  readonly jsonPath: string;
+  readonly mdPath: string;
+  /** The working directory, when kept. */
+  readonly workDir?: string;
+}
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const BENCH_DIR = join(HERE, '..');
+
+function gitCommit(): string {
+  try {
+    return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: BENCH_DIR, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+function hopOptions(pki: BenchPki, suite: Suite, cipher: ContentCipher, inspect: boolean): OrgHopOptions {
+  const p = pki.suites[suite];
+  return {
+    key: p.org.key,
+    certificate: p.org.certDer,
+    trustAnchors: [parseCertificate(pki.caDer)],
+    certificateCache: new Map(),
+    recipients: [p.next.certDer],
+    cipher,
+    ...(inspect ? { inspect: defaultOrgInspection } : {}),
+  };
+}
+
+function memoryCase(spec: MemoryCaseSpec, workDir: string): MemoryCaseResult {
+  const specPath = join(workDir, 'memory-spec.json');
+  writeFileSync(specPath, JSON.stringify(spec));
+  const r = spawnSync(process.execPath, ['--expose-gc', join(HERE, 'memory-case.js'), specPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+  if (r.status !== 0) throw new Error(`memory case failed (${r.status}): ${r.stderr.toString().trim()}`);
+  return JSON.parse(r.stdout.toString()) as MemoryCaseResult;
+}
+
+export async function runBench(opts: RunBenchOptions = {}): Promise<RunBenchResult> {
+  const plan: BenchPlan = { ...(opts.quick ? QUICK_PLAN : FULL_PLAN), ...opts.plan };
+  const log = opts.log ?? (() => undefined);
+  const date = new Date();
+  const jsonPath = opts.out ?? join(BENCH_DIR, 'results', `${date.toISOString().slice(0, 10)}.json`);
+  const mdPath = jsonPath.replace(/\.json$/, '') + '.md';
+  const workDir = makeWorkDir();
+  const skipped: string[] = [];
+  const notes: string[] = [
+    'Hop = decrypt (EnvelopedData/AuthEnvelopedData) → verify the sender SignedData and its chain → [inspect] → sign with the org key → encrypt to the next party; file → file.',
+    'OpenSSL reference: the same hop as four `openssl cms` processes (-decrypt, -verify, -sign -nodetach, -encrypt; DER, -binary) on the same input files; "w/o start-up" subtracts 4 × the trivial-input median.',
+    'Crypto floor: node:crypto decrypt + 2 × SHA-256 + encrypt streamed in 64 KiB chunks in memory (no framing, no I/O, no public-key operations).',
+    'Our hop hashes the content once: the same SHA-256 checks the sender\'s messageDigest and feeds the org signature.',
+    'Inspection variant (hop+inspect): sim-org\'s default outbound DLP and inbound malware scan on the whole file (both, the upper bound for one hop); it needs the whole file in memory.',
+  ];
+  try {
+    log(`work directory ${workDir}`);
+    const pki = createBenchPki(join(workDir, 'pki'));
+    log('openssl speed …');
+    const speed = measureOpensslSpeed();
+
+    const tiny = makeIncoming(pki, workDir, 'ec', 'aes-256-gcm', 1, undefined, '-trivial');
+    const trivial = opensslTrivialCommand(tiny.inPath);
+    const startup = await measure('openssl cms (trivial)', () => openssl(trivial), { time: 0, iterations: 30, warmup: 3 });
+    log(`openssl cms start-up: ${startup.medianMs.toFixed(2)} ms`);
+    const trivialRss = opensslPeakRss(trivial);
+
+    const warmups = new Map<string, string>();
+    const warmup = (suite: Suite, cipher: ContentCipher): string => {
+      const k = `${suite}-${cipher}`;
+      if (!warmups.has(k)) warmups.set(k, makeIncoming(pki, workDir, suite, cipher, KiB, undefined, '-warmup').inPath);
+      return warmups.get(k)!;
+    };
+    const cases: BenchCase[] = [];
+    const floorCache = new Map<string, number>();
+    for (const size of plan.sizes) {
+      for (const cipher of plan.ciphers) {
+        const floorKey = `${cipher}/${size}`;
+        if (!floorCache.has(floorKey)) {
+          const fm = await measure(`floor ${floorKey}`, cryptoFloorTask(cipher, size), plan.budget(size));
+          floorCache.set(floorKey, fm.opsPerSec);
+        }
+        const floorOps = floorCache.get(floorKey)!;
+        for (const suite of plan.suites) {
+          const tag = `${suite}/${cipher}/${sizeLabel(size)}`;
+          const { inPath } = makeIncoming(pki, workDir, suite, cipher, size);
+          const outPath = join(workDir, `out-${suite}-${cipher}-${size}.der`);
+
+          const commands = opensslHopCommands(pki, suite, cipher, inPath, workDir);
+          const om = await measure(`openssl ${tag}`, () => runOpensslHop(commands), plan.opensslBudget(size));
+          const opensslRss = Math.max(...commands.map((c) => opensslPeakRss(c))) - trivialRss;
+          const noStartupMs = om.medianMs - 4 * startup.medianMs;
+          const opensslNoStartupOps = noStartupMs > 0 ? 1000 / noStartupMs : null;
+
+          for (const inspect of plan.inspection ? [false, true] : [false]) {
+            const hopOpts = hopOptions(pki, suite, cipher, inspect);
+            const first = await orgHopFile(inPath, outPath, hopOpts);
+            if (!first.committed) throw new Error(`hop ${tag} did not commit: ${first.verdict.reasons.join('; ')}`);
+            const name = `${inspect ? 'hop+inspect' : 'hop'}/${tag}`;
+            const m = await measure(name, () => orgHopFile(inPath, outPath, hopOpts), plan.budget(size));
+            let peakRssDelta: number | null = null;
+            if (plan.memory) {
+              const p = pki.suites[suite];
+              peakRssDelta = memoryCase(
+                { warmupPath: warmup(suite, cipher), inPath, outPath: join(workDir, 'mem-out.der'), orgKeyPath: p.org.keyPath, orgCertPath: p.org.certPath, nextCertPath: p.next.certPath, caPath: pki.caPath, cipher, inspect },
+                workDir,
+              ).delta;
+            }
+            const ratio = (ref: number | null): number | null => (ref === null ? null : m.opsPerSec / ref);
+            cases.push({
+              name,
+              size,
+              opsPerSec: m.opsPerSec,
+              mbPerSec: (m.opsPerSec * size) / 1e6,
+              peakRssDelta,
+              references: { opensslCms: om.opsPerSec, opensslCmsNoStartup: opensslNoStartupOps, cryptoFloor: floorOps },
+              ratios: { opensslCms: ratio(om.opsPerSec), opensslCmsNoStartup: ratio(opensslNoStartupOps), cryptoFloor: ratio(floorOps) },
+              details: {
+                medianMs: m.medianMs,
+                samples: m.samples,
+                opensslMedianMs: om.medianMs,
+                opensslSpeedFloor: 1 / opensslSpeedFloorSeconds(speed, cipher, size),
+                opensslPeakRss: opensslRss,
+              },
+            });
+            log(
+              `${name}: ${((m.opsPerSec * size) / 1e6).toFixed(1)} MB/s, ${m.opsPerSec.toFixed(1)}/s; openssl ${om.medianMs.toFixed(1)} ms; ` +
+                `× openssl ${(m.opsPerSec / om.opsPerSec).toFixed(2)}, × no-startup ${opensslNoStartupOps ? (m.opsPerSec / opensslNoStartupOps).toFixed(2) : '–'}, × floor ${(m.opsPerSec / floorOps).toFixed(2)}` +
+                (peakRssDelta === null ? '' : `; RSS Δ ${(peakRssDelta / size).toFixed(2)}× file`),
+            );
+          }
+          for (const f of [inPath, outPath]) rmSync(f, { force: true });
+        }
+      }
+      rmSync(join(workDir, `content-${size}.bin`), { force: true });
+    }
+
+    if (plan.backends.length > 0) {
+      const t = await runTokenBench({ pki, workDir, backends: plan.backends, budget: plan.tokenBudget, hopBudget: plan.budget(plan.tokenHopSize), hopSize: plan.tokenHopSize, log });
+      cases.push(...t.cases);
+      skipped.push(...t.skipped.map((s) => `key backend ${s}`));
+    }
+    skipped.push('full chain over SMTP (sender → org → org → recipient): sim-org has no MSA/MTA mail path the bench can drive yet; left out rather than approximated.');
+
+    const memoryFit: MemoryFit[] = [];
+    for (const scope of ['hop/', 'hop+inspect/']) {
+      const pts = cases.filter((c) => c.name.startsWith(scope) && !c.name.includes('/key-') && c.peakRssDelta !== null).map((c) => [c.size, c.peakRssDelta!] as const);
+      if (pts.length >= 2) memoryFit.push({ scope, ...linearFit(pts), points: pts.length });
+    }
+    const results: BenchResults = {
+      meta: {
+        commit: gitCommit(),
+        node: process.version,
+        openssl: openssl(['version']).toString().trim(),
+        cpu: cpus()[0]?.model ?? 'unknown',
+        date: date.toISOString(),
+        cores: cpus().length,
+        quick: opts.quick ?? false,
+        contentSeed: CONTENT_SEED,
+        units: {
+          size: 'content bytes per operation',
+          opsPerSec: 'operations per second (1000 / median latency in ms)',
+          mbPerSec: '10^6 content bytes per second',
+          peakRssDelta: 'bytes: VmHWM after the hop − VmHWM reset before it, in a fresh child process',
+          references: 'operations per second of the reference on the same input',
+          ratios: 'our opsPerSec ÷ the reference opsPerSec',
+          opensslSpeed: 'bytes per second',
+        },
+        opensslSpeed: speed as unknown as Record<string, number>,
+        opensslCmsStartupMs: startup.medianMs,
+        notes,
+      },
+      cases,
+      memoryFit,
+      targets: evaluateTargets(cases, false),
+      skipped,
+    };
+    mkdirSync(dirname(jsonPath), { recursive: true });
+    writeFileSync(jsonPath, JSON.stringify(results, null, 2) + '\n');
+    const md = renderMarkdown(results);
+    writeFileSync(mdPath, md);
+    if (opts.updateReadme ?? opts.out === undefined) updateReadme(md, jsonPath);
+    return { results, jsonPath, mdPath, ...(opts.keepWorkDir ? { workDir } : {}) };
+  } finally {
+    if (!opts.keepWorkDir) rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+const BEGIN = '<!-- bench:results:begin -->';
+const END = '<!-- bench:results:end -->';
+
+/** Replaces the results section of bench/README.md with the latest table. */
+function updateReadme(md: string, jsonPath: string): void {
+  const readme = join(BENCH_DIR, 'README.md');
+  let text: string;
+  try {
+    text = readFileSync(readme, 'utf8');
+  } catch {
+    return;
+  }
+  const a = text.indexOf(BEGIN);
+  const b = text.indexOf(END);
+  if (a === -1 || b < a) return;
+  const body = md.replace(/^# .*\n/, '').replace(/^## /gm, '### ');
+  const rel = jsonPath.slice(jsonPath.lastIndexOf('results/'));
+  writeFileSync(readme, `${text.slice(0, a + BEGIN.length)}\nLatest run: [\`${rel}\`](${rel}).\n${body}${text.slice(b)}`);
+}

@@ -1,0 +1,39 @@
+/** `ssmax bench [--quick] [--out FILE]`: runs the benchmarks and writes the JSON results and the markdown table. */
+import { readFileSync } from 'node:fs';
+import { runBench } from '@ssmax/bench';
+import { one, parseArgs } from '../args.js';
+
+const USAGE = `usage: ssmax bench [--quick] [--out FILE] [--keep]
+  --quick     the reduced set (CI smoke test, under two minutes)
+  --out FILE  the JSON results (default bench/results/<YYYY-MM-DD>.json); the table goes beside it as .md
+  --keep      keep the working directory (inputs and outputs) and print its path
+`;
+
+/** Returns the exit code: 0 when the run completed (targets missed are reported, not failed), 2 on usage errors. */
+export async function runBenchCommand(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, { values: ['out'], flags: ['quick', 'help', 'keep'] });
+  if (args.flags.has('help')) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (args.positionals.length > 0) {
+    process.stderr.write(`ssmax bench: unexpected argument ${args.positionals[0]}\n${USAGE}`);
+    return 2;
+  }
+  const out = one(args, 'out');
+  const started = Date.now();
+  const r = await runBench({
+    quick: args.flags.has('quick'),
+    ...(out === undefined ? {} : { out }),
+    keepWorkDir: args.flags.has('keep'),
+    log: (line) => void process.stderr.write(`bench: ${line}\n`),
+  });
+  process.stdout.write(readTable(r.mdPath));
+  process.stdout.write(`\nwrote ${r.jsonPath} and ${r.mdPath} in ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
+  if (r.workDir) process.stdout.write(`kept ${r.workDir}\n`);
+  return 0;
+}
+
+function readTable(path: string): string {
+  return readFileSync(path, 'utf8');
+}
