@@ -145,7 +145,12 @@ export function verifyManifest(der: Uint8Array, o: VerifyManifestOptions): Manif
   if (v.signers.length !== 1 || !signer?.valid || !signer.certificate) return fail(`the manifest signature does not verify${signer?.code ? ` (${signer.code})` : ''}`);
   if (v.contentType !== SsmaxOids.ctManifest) problems.push('the manifest SignedData is not of content type id-ssmax-ct-manifest');
   if (!v.content) return fail('the manifest SignedData carries no content');
-  const cert = parseCertificate(signer.certificate);
+  let cert: CertificateInfo;
+  try {
+    cert = parseCertificate(signer.certificate);
+  } catch (e) {
+    return fail(`the manifest signer's certificate is malformed (${e instanceof SsmaxError ? e.code : 'error'})`);
+  }
   const chain = validateChain({
     leaf: cert,
     intermediates: v.certificates,

@@ -216,6 +216,20 @@ describe('(10) recipient verifies and decrypts', () => {
     expect(v.problems[0]).toMatch(/not from an SSMAX member/);
   });
 
+  it('(10) returns an unverified verdict, not an exception, for corrupted signatures and parts', async () => {
+    const p = parseSmime(delivered);
+    if (p.kind !== 'multipart-signed') throw new Error('unexpected');
+    const garbageSig = buildMultipartSigned(p.signedEntity, new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x01]), { headers: { from: alice.address, subject: 'x' } });
+    const v1 = await bobUa.read(garbageSig, '2222');
+    expect(v1.verified).toBe(false);
+    const text = Buffer.from(delivered).toString('latin1');
+    const cut = text.indexOf('X-SSMAX-File: 1');
+    const broken = text.slice(0, cut + 40) + '!!!!' + text.slice(cut + 44);
+    const v2 = await bobUa.read(new Uint8Array(Buffer.from(broken, 'latin1')), '2222');
+    expect(v2.verified).toBe(false);
+    expect(v2.problems.length).toBeGreaterThan(0);
+  });
+
   it('(10) rejects a mail signed by the sender org directly instead of the recipient org', async () => {
     const p = parseSmime(delivered);
     if (p.kind !== 'multipart-signed') throw new Error('unexpected');

@@ -331,7 +331,17 @@ export class UserAgent {
     }
   }
 
+  /** Hostile input never escapes as an exception: a malformed part makes the mail unverified. */
   private async verifyLoggedIn(raw: Uint8Array): Promise<MailVerdict> {
+    try {
+      return await this.verifyUnguarded(raw);
+    } catch (e) {
+      if (!(e instanceof SsmaxError) || e.category === 'infrastructure') throw e;
+      return this.unverified(raw, [`the mail cannot be checked (${e.code}: ${e.message})`]);
+    }
+  }
+
+  private async verifyUnguarded(raw: Uint8Array): Promise<MailVerdict> {
     const problems: string[] = [];
     let parsed;
     try {

@@ -86,6 +86,22 @@ describe('(2) user registration', () => {
     await expect(org.vault.open({ caseId: '', traceId: alice.traceId, requestedBy: 'x', reason: 'y', key: org.vaultKey })).rejects.toThrow(/case id/);
   });
 
+  it('(2) refuses to name anyone when two sealed lines of the vault are swapped on disk', async () => {
+    const other = await org.registration.register({ address: 'dave@org-a.example', employeeNumber: 'EMP-D', identityCheck: { method: 'none', proofedBy: 'desk' }, userPin: '1234' });
+    const file = org.vault.tableFile;
+    const original = fs.readFileSync(file, 'utf8');
+    const lines = original.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { traceId: string; sealed: string });
+    const i = lines.findIndex((l) => l.traceId === alice.traceId);
+    const j = lines.findIndex((l) => l.traceId === other.traceId);
+    [lines[i]!.sealed, lines[j]!.sealed] = [lines[j]!.sealed, lines[i]!.sealed];
+    fs.writeFileSync(file, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+    try {
+      await expect(org.vault.open({ caseId: 'case-swap', traceId: alice.traceId, requestedBy: 'desk', reason: 'test', key: org.vaultKey })).rejects.toSatisfy((e) => SsmaxError.is(e, 'CONTENT_MISMATCH'));
+    } finally {
+      fs.writeFileSync(file, original);
+    }
+  });
+
   it('(2) refuses an address outside the org domain and a second registration of the same address', async () => {
     await expect(org.registration.register({ address: 'eve@org-b.example', employeeNumber: '1', identityCheck: { method: 'none', proofedBy: 'desk' }, userPin: '1234' })).rejects.toThrow(/not in the org's domain/);
     await expect(org.registration.register({ address: alice.address, employeeNumber: '2', identityCheck: { method: 'none', proofedBy: 'desk' }, userPin: '1234' })).rejects.toThrow(/already registered/);
