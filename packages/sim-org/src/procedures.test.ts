@@ -129,6 +129,7 @@ for (const mode of ['org', 'esp'] as const) {
     });
 
     it(`(3)(4)(5)(6)(7)(8)(9)(10) delivers a card-signed mail whose files the recipient verifies and decrypts (${mode})`, async () => {
+      net.tap.clear();
       const sent = await alice.ua.send({ to: [bob.user.address], subject: 'Q3 numbers', text: 'Two files for you.', files: FILES, pin: '1111' });
       expect(sent.response).toMatch(/^250/);
       firstMessageId = sent.messageId;
@@ -143,6 +144,11 @@ for (const mode of ['org', 'esp'] as const) {
       expect(v!.files.map((f) => [f.name, f.ok])).toEqual([['report.txt', true], ['plan.csv', true]]);
       const procs = [...a.org.journey.events(sent.messageId), ...b.org.journey.events(sent.messageId)].map((e) => e.procedure);
       for (const n of [4, 5, 6, 7, 8, 9]) expect(procs, `procedure ${n}`).toContain(n);
+      // The files crossed every tapped connection (UA→MSA, MTA→MTA) as ciphertext only.
+      // Positive control: the tap does see the clear headers (the paper leaves Subject in the clear).
+      expect(net.tap.search('Q3 numbers').length).toBeGreaterThan(0);
+      expect(net.tap.search('revenue up 4%')).toEqual([]);
+      expect(net.tap.search('4,launch')).toEqual([]);
     });
 
     it(`(11) forwards one of the two files to a colleague as a new verified mail (${mode})`, async () => {
