@@ -1,0 +1,193 @@
+/**
+ * The seven defence profiles of the scenario matrix (issue 4), each a CONFIGURATION of the same
+ * services: the same registry, MTAs, Dovecot mailboxes and DNS zone, with different switches. A
+ * profile says how every org (or the sender's / recipient's org, by role) runs, what its mailbox
+ * demands, which DNS records are published, and, for the three conventional baselines, the options of
+ * sim-org's conventional-mail mode (SPF/DKIM/DMARC, MTA-STS, encrypted-ZIP blocking, reputation,
+ * hold-then-send).
+ */
+import type { InspectionPolicy } from '@ssmax/sim-org';
+import { SsmaxError } from '@ssmax/core';
+
+export type ProfileId = 'plain-ppap' | 'best-practice' | 'smime-e2e' | 'ssmax-paper' | 'ssmax-org' | 'ssmax-esp-out' | 'ssmax-esp-in';
+
+/** How files travel in the conventional baselines (seed 002). */
+export type ConventionalAttachments = 'ppap-zip' | 'plain' | 'smime-e2e';
+
+/**
+ * Options for sim-org's conventional-mail mode (the baselines). The world hands them to the
+ * organisations; their meaning is sim-org's.
+ */
+export interface ConventionalOptions {
+  readonly attachments: ConventionalAttachments;
+  /** Check SPF/DKIM/DMARC at MTA-in with mailauth and apply the sender's DMARC policy. */
+  readonly authenticateSenders: boolean;
+  /** DKIM-sign outbound mail (RFC 6376) with the key the world publishes. */
+  readonly dkimSign: boolean;
+  /** Refuse encrypted ZIPs at the MSA and at MTA-in (the PPAP countermeasure). */
+  readonly blockEncryptedZip: boolean;
+  /** Score new and look-alike domains at MTA-in. */
+  readonly reputation: boolean;
+  /** MTA-out honours the recipient's MTA-STS policy (RFC 8461). */
+  readonly enforceMtaSts: boolean;
+  /** Hold-then-send: seconds the MSA holds a mail so the sender can cancel (0: off). */
+  readonly holdSeconds: number;
+}
+
+/** Which DNS records the world publishes for every org domain. */
+export interface ProfileDns {
+  readonly spf: boolean;
+  readonly dkim: boolean;
+  /** DMARC policy published (RFC 7489 §6.3), or none. */
+  readonly dmarc: 'none' | 'quarantine' | 'reject' | undefined;
+  /** MTA-STS policy mode published and served over HTTPS (RFC 8461), or none. */
+  readonly mtaSts: 'enforce' | 'testing' | undefined;
+  /** TLS reporting address published (RFC 8460). */
+  readonly tlsRpt: boolean;
+}
+
+/** Settings applied to every org, and per role. */
+export interface ProfileOrgSettings {
+  /** Forced mode for orgs of this role (profiles 6 and 7 make the sender's / recipient's side an ESP). */
+  readonly mode?: 'org' | 'esp';
+}
+
+export interface DefenceProfile {
+  readonly id: ProfileId;
+  /** Column number in the matrix (issue 4's order). */
+  readonly column: number;
+  readonly title: string;
+  readonly description: string;
+  /** `ssmax` runs procedures (3)–(10); `conventional` runs sim-org's conventional-mail mode. */
+  readonly kind: 'ssmax' | 'conventional';
+  /** STARTTLS between MTAs (RFC 3207). */
+  readonly starttls: boolean;
+  /** The sender manifest (end-to-end) on top of the paper's chain of signatures. */
+  readonly endToEnd: boolean;
+  /** How the recipient's user agent verifies: the paper's trust in the receiving org, or the manifest too. */
+  readonly verification: 'paper' | 'end-to-end';
+  /** Inspection policy overrides for `org`-mode members (ESPs never inspect). */
+  readonly inspection?: Partial<InspectionPolicy>;
+  readonly roles: { readonly sender?: ProfileOrgSettings; readonly recipient?: ProfileOrgSettings };
+  readonly mailbox: {
+    /** IMAP login needs `password:<TOTP>` (RFC 6238). */
+    readonly secondFactor: boolean;
+    readonly externalForwarding: 'allow' | 'deny';
+  };
+  readonly dns: ProfileDns;
+  readonly conventional?: ConventionalOptions;
+}
+
+const SSMAX_DNS: ProfileDns = { spf: true, dkim: false, dmarc: undefined, mtaSts: undefined, tlsRpt: false };
+const SSMAX_BASE = {
+  kind: 'ssmax',
+  starttls: true,
+  endToEnd: true,
+  verification: 'end-to-end',
+  roles: {},
+  mailbox: { secondFactor: false, externalForwarding: 'allow' },
+  dns: SSMAX_DNS,
+} as const;
+
+/** The seven profiles, in matrix column order. */
+export const PROFILES: Readonly<Record<ProfileId, DefenceProfile>> = {
+  'plain-ppap': {
+    id: 'plain-ppap',
+    column: 1,
+    title: 'Plain mail + PPAP',
+    description:
+      'Plain SMTP without TLS between MTAs; files go in a password-protected (ZipCrypto) ZIP and the password follows in a second mail. No SPF/DKIM/DMARC, no inspection of the archive (it cannot be opened), password-only mailbox, forwarding unrestricted.',
+    kind: 'conventional',
+    starttls: false,
+    endToEnd: false,
+    verification: 'paper',
+    inspection: { encryptedZip: 'allow' },
+    roles: {},
+    mailbox: { secondFactor: false, externalForwarding: 'allow' },
+    dns: { spf: false, dkim: false, dmarc: undefined, mtaSts: undefined, tlsRpt: false },
+    conventional: { attachments: 'ppap-zip', authenticateSenders: false, dkimSign: false, blockEncryptedZip: false, reputation: false, enforceMtaSts: false, holdSeconds: 0 },
+  },
+  'best-practice': {
+    id: 'best-practice',
+    column: 2,
+    title: 'SPF/DKIM/DMARC + MTA-STS best practice',
+    description:
+      "Seed 002's countermeasures short of end-to-end encryption: SPF + DKIM + DMARC p=reject checked with mailauth, STARTTLS between MTAs with MTA-STS enforced (and TLS reports), encrypted ZIP blocked at the MSA and the receiver, domain reputation (new and look-alike domains scored), mailbox login with a TOTP second factor, external forwarding denied, hold-then-send with a cancel window. Files travel as plain attachments.",
+    kind: 'conventional',
+    starttls: true,
+    endToEnd: false,
+    verification: 'paper',
+    inspection: { encryptedZip: 'block' },
+    roles: {},
+    mailbox: { secondFactor: true, externalForwarding: 'deny' },
+    dns: { spf: true, dkim: true, dmarc: 'reject', mtaSts: 'enforce', tlsRpt: true },
+    conventional: { attachments: 'plain', authenticateSenders: true, dkimSign: true, blockEncryptedZip: true, reputation: true, enforceMtaSts: true, holdSeconds: 30 },
+  },
+  'smime-e2e': {
+    id: 'smime-e2e',
+    column: 3,
+    title: 'End-to-end S/MIME',
+    description:
+      'Users sign and encrypt end to end with S/MIME (RFC 8551) to each other; the organisations relay ciphertext they cannot inspect. STARTTLS between MTAs, SPF/DKIM/DMARC published but the inbound MTA cannot look inside the files.',
+    kind: 'conventional',
+    starttls: true,
+    endToEnd: false,
+    verification: 'paper',
+    roles: {},
+    mailbox: { secondFactor: false, externalForwarding: 'allow' },
+    dns: { spf: true, dkim: true, dmarc: 'reject', mtaSts: undefined, tlsRpt: false },
+    conventional: { attachments: 'smime-e2e', authenticateSenders: true, dkimSign: true, blockEncryptedZip: false, reputation: false, enforceMtaSts: false, holdSeconds: 0 },
+  },
+  'ssmax-paper': {
+    ...SSMAX_BASE,
+    id: 'ssmax-paper',
+    column: 4,
+    title: 'SSMAX as in the paper',
+    description:
+      "SSMAX exactly as the paper describes: chain of signatures (user card → sending org → receiving org), chain of encryption with inspection at both orgs, registry-certified orgs, traceability. The recipient trusts only the receiving org's signature; no sender manifest.",
+    endToEnd: false,
+    verification: 'paper',
+  },
+  'ssmax-org': {
+    ...SSMAX_BASE,
+    id: 'ssmax-org',
+    column: 5,
+    title: 'SSMAX + end-to-end manifest',
+    description:
+      "SSMAX between two inspecting organisations, with the sender's card-signed manifest (headers, body and each file's SHA-256) and every org's attestation checked by the recipient: a hijacked org server cannot forge or swap files undetected.",
+  },
+  'ssmax-esp-out': {
+    ...SSMAX_BASE,
+    id: 'ssmax-esp-out',
+    column: 6,
+    title: 'SSMAX, sender at an ESP',
+    description:
+      "SSMAX with the sender's side run by an ESP (My Number card identity proofing): it verifies the user's signature and re-encrypts, but performs no outbound (DLP) inspection. The recipient's org inspects as usual; end-to-end manifest on.",
+    roles: { sender: { mode: 'esp' } },
+  },
+  'ssmax-esp-in': {
+    ...SSMAX_BASE,
+    id: 'ssmax-esp-in',
+    column: 7,
+    title: 'SSMAX, recipient at an ESP',
+    description:
+      "SSMAX with the recipient's side run by an ESP: it verifies the sending org and its registry status and re-encrypts to the recipient, but performs no inbound (malware) inspection. The sender's org inspects as usual; end-to-end manifest on.",
+    roles: { recipient: { mode: 'esp' } },
+  },
+};
+
+/** Profile ids in matrix column order. */
+export const PROFILE_IDS: readonly ProfileId[] = (Object.values(PROFILES) as DefenceProfile[]).sort((a, b) => a.column - b.column).map((p) => p.id);
+
+/** Looks a profile up by id; unknown ids are a usage error listing the known ones. */
+export function getProfile(id: string): DefenceProfile {
+  const p = (PROFILES as Record<string, DefenceProfile | undefined>)[id];
+  if (!p) throw new SsmaxError('USAGE', `Cannot use profile "${id}". Known profiles: ${PROFILE_IDS.join(', ')}.`);
+  return p;
+}
+
+/** The mode an org runs in under `profile`: a role override wins over the world file's mode. */
+export function modeFor(profile: DefenceProfile, org: { readonly mode?: 'org' | 'esp'; readonly role?: 'sender' | 'recipient' | 'other' }): 'org' | 'esp' {
+  const byRole = org.role === 'sender' ? profile.roles.sender?.mode : org.role === 'recipient' ? profile.roles.recipient?.mode : undefined;
+  return byRole ?? org.mode ?? 'org';
+}
