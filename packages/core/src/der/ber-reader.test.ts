@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SsmaxError } from '../../errors.js';
+import { SsmaxError } from '../errors.js';
 import { berContent, berEncoded, berInteger, berOid, berStringValue, berTime, readBer } from './ber-reader.js';
 import { derEncode, derOid, derSequence, derTime } from './der-writer.js';
 

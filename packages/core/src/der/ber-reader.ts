@@ -5,8 +5,8 @@
  * RFC 5652 §5.4 needs for signed attributes. It accepts BER (indefinite lengths, constructed strings)
  * because `openssl cms -stream` writes them, under the same {@link DerLimits} as `parseDer`.
  */
-import { DEFAULT_DER_LIMITS, type DerLimits } from '../../asn1.js';
-import { SsmaxError } from '../../errors.js';
+import { DEFAULT_DER_LIMITS, type DerLimits } from '../asn1.js';
+import { SsmaxError } from '../errors.js';
 import { concatBytes } from './der-writer.js';
 
 export const TagClass = { universal: 0, application: 1, context: 2, private: 3 } as const;

@@ -1,7 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import * as asn1js from 'asn1js';
-import { SSMAX_ARC } from '../../oids.js';
-import { derEncode, derInteger, derOctetString, derOid, derSequence, derSetOf, derTime, encodeLength } from './der-writer.js';
+import { SSMAX_ARC } from '../oids.js';
+import {
+  derEncode,
+  derEnumerated,
+  derGeneralizedTime,
+  derIa5String,
+  derImplicit,
+  derInteger,
+  derNamedBits,
+  derOctetString,
+  derOid,
+  derSequence,
+  derSetOf,
+  derTime,
+  encodeLength,
+} from './der-writer.js';
 
 const hex = (u: Uint8Array) => Buffer.from(u).toString('hex');
 
@@ -47,5 +61,27 @@ describe('DerWriter', () => {
     expect(parsed.offset).toBe(der.byteLength);
     const seq = parsed.result as asn1js.Sequence;
     expect((seq.valueBlock.value[1] as asn1js.OctetString).valueBlock.valueHexView.byteLength).toBe(300_000);
+  });
+
+  it('drops trailing zero bits of a named-bit BIT STRING when encoding KeyUsage (X.690 §11.2.2)', () => {
+    expect(hex(derNamedBits([]))).toBe('030100');
+    expect(hex(derNamedBits([0, 2]))).toBe('030205a0'); // digitalSignature, keyEncipherment
+    expect(hex(derNamedBits([5, 6]))).toBe('03020106'); // keyCertSign, cRLSign
+    expect(hex(derNamedBits([8]))).toBe('0303070080'); // decipherOnly
+  });
+
+  it('writes ENUMERATED with tag 10 and GeneralizedTime for any year when asked', () => {
+    expect(hex(derEnumerated(1))).toBe('0a0101');
+    expect(hex(derEnumerated(200))).toBe('0a0200c8');
+    expect(Buffer.from(derGeneralizedTime(new Date('2024-03-05T06:07:08.900Z'))).toString('latin1')).toBe('\x18\x0f20240305060708Z');
+    expect(() => derGeneralizedTime(new Date(Date.UTC(10000, 0, 1)))).toThrow(/out of range/);
+  });
+
+  it('retags an IA5String implicitly with a long-form length when the text exceeds 127 bytes', () => {
+    const long = `${'a'.repeat(200)}@example.jp`;
+    const der = derEncode(derImplicit(1, false, ...derIa5String(long).parts));
+    expect(hex(der.subarray(0, 3))).toBe('8181d3');
+    expect(Buffer.from(der.subarray(3)).toString('latin1')).toBe(long);
+    expect(() => derIa5String('ümlaut@example.jp')).toThrow(/non-ASCII/);
   });
 });

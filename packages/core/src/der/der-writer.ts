@@ -1,10 +1,13 @@
 /**
- * A tiny DER writer (X.690 §8, §10) for CMS framing. Values are built as a tree whose leaves are the
- * caller's byte arrays, so large content (a 64 MiB eContent or encryptedContent) is copied exactly once,
- * by {@link derEncode}, into the final buffer. asn1js is not used on the write path because it copies
- * every primitive value several times.
+ * The DER writer (X.690 §8, §10) shared by X.509 issuance and CMS. Values are built as a tree whose
+ * leaves are the caller's byte arrays, so large content (a 64 MiB eContent or encryptedContent) is
+ * copied exactly once, by {@link derEncode}, into the final buffer, and pre-encoded parts such as an
+ * issuer's Name are copied byte-for-byte, which RFC 5280 §7.1 name chaining relies on. The encoding is
+ * DER by construction (definite minimal lengths, minimal INTEGERs, sorted SET OF, whole-second times;
+ * callers omit DEFAULT values). asn1js is not used on the write path because it copies every primitive
+ * value several times.
  */
-import { SsmaxError } from '../../errors.js';
+import { SsmaxError } from '../errors.js';
 
 /** A DER value that is not yet serialised: identifier octet, length, and parts in order. */
 export class DerValue {
@@ -43,6 +46,18 @@ export function encodeLength(n: number): Uint8Array {
   if (!Number.isSafeInteger(n) || n < 0) throw new SsmaxError('USAGE', `Cannot encode a DER length of ${n}.`);
   const out = new Uint8Array(lengthOfLength(n));
   writeLength(out, 0, n);
+  return out;
+}
+
+/**
+ * Identifier and length octets alone, for a value of `contentLength` bytes that the caller writes
+ * separately (streamed content that is never held in one buffer).
+ */
+export function derHeader(tag: number, contentLength: number): Uint8Array {
+  const len = encodeLength(contentLength);
+  const out = new Uint8Array(1 + len.byteLength);
+  out[0] = tag;
+  out.set(len, 1);
   return out;
 }
 
@@ -125,8 +140,11 @@ export function derImplicit(n: number, constructed: boolean, ...parts: DerInput[
   return new DerValue((constructed ? 0xa0 : 0x80) | n, parts);
 }
 
-/** OCTET STRING; the content is referenced, not copied, until {@link derEncode}. */
-export function derOctetString(content: Uint8Array): DerValue {
+/**
+ * OCTET STRING; the content is referenced, not copied, until {@link derEncode}. A {@link DerValue}
+ * content is the DER value wrapped in the string (X.509 extnValue, RFC 5280 §4.1).
+ */
+export function derOctetString(content: DerInput): DerValue {
   return new DerValue(0x04, [content]);
 }
 
@@ -148,6 +166,15 @@ export function derBitString(bytes: Uint8Array, unusedBits = 0): DerValue {
  * bytes), minimally encoded (X.690 §8.3.2).
  */
 export function derInteger(value: bigint | number | Uint8Array): Uint8Array {
+  return derEncode(new DerValue(0x02, [integerContent(value)]));
+}
+
+/** ENUMERATED (X.690 §8.4: encoded as an INTEGER with tag 10). */
+export function derEnumerated(value: number): Uint8Array {
+  return derEncode(new DerValue(0x0a, [integerContent(value)]));
+}
+
+function integerContent(value: bigint | number | Uint8Array): Uint8Array {
   let bytes: Uint8Array;
   if (value instanceof Uint8Array) {
     let i = 0;
@@ -155,6 +182,7 @@ export function derInteger(value: bigint | number | Uint8Array): Uint8Array {
     const mag = value.byteLength === 0 ? Uint8Array.of(0) : value.subarray(i);
     bytes = (mag[0] ?? 0) & 0x80 ? concatBytes([Uint8Array.of(0), mag]) : mag;
   } else {
+    if (typeof value === 'number' && !Number.isSafeInteger(value)) throw new SsmaxError('USAGE', `Cannot encode ${value} as INTEGER. It is not a safe integer.`);
     let v = BigInt(value);
     const out: number[] = [];
     // Two's complement, minimal: stop once the remaining value is all sign bits of the last octet.
@@ -166,7 +194,7 @@ export function derInteger(value: bigint | number | Uint8Array): Uint8Array {
     }
     bytes = Uint8Array.from(out);
   }
-  return derEncode(new DerValue(0x02, [bytes]));
+  return bytes;
 }
 
 /** OBJECT IDENTIFIER from dotted form (X.690 §8.19); arcs may exceed 2^53 (UUID arcs). */
@@ -198,18 +226,64 @@ export function encodeOidContent(dotted: string): Uint8Array {
 }
 
 /**
- * A CMS Time value (RFC 5652 §11.3, RFC 5280 §4.1.2.5): UTCTime for 1950–2049, GeneralizedTime
+ * A Time value (RFC 5652 §11.3, RFC 5280 §4.1.2.5): UTCTime for 1950–2049, GeneralizedTime
  * otherwise, always in UTC with whole seconds.
  */
 export function derTime(date: Date): Uint8Array {
+  const year = date.getUTCFullYear();
+  if (year >= 1950 && year <= 2049) return derEncode(new DerValue(0x17, [ascii(`${timeDigits(date).slice(2)}Z`)]));
+  return derGeneralizedTime(date);
+}
+
+/** GeneralizedTime in UTC with whole seconds (RFC 5280 §4.1.2.5.2: no fraction, 'Z'). */
+export function derGeneralizedTime(date: Date): Uint8Array {
+  return derEncode(new DerValue(0x18, [ascii(`${timeDigits(date)}Z`)]));
+}
+
+/** YYYYMMDDHHMMSS of the date, milliseconds dropped. */
+function timeDigits(date: Date): string {
   const t = date.getTime();
   if (!Number.isFinite(t)) throw new SsmaxError('USAGE', 'Cannot encode the time. The date is invalid.');
-  const iso = new Date(Math.floor(t / 1000) * 1000).toISOString(); // YYYY-MM-DDTHH:MM:SS.000Z
   const year = date.getUTCFullYear();
-  const digits = iso.slice(0, 19).replace(/[-:T]/g, '');
-  if (year >= 1950 && year <= 2049) return derEncode(new DerValue(0x17, [ascii(`${digits.slice(2)}Z`)]));
   if (year < 0 || year > 9999) throw new SsmaxError('USAGE', `Cannot encode the time. Year ${year} is out of range.`);
-  return derEncode(new DerValue(0x18, [ascii(`${digits}Z`)]));
+  const iso = new Date(Math.floor(t / 1000) * 1000).toISOString(); // YYYY-MM-DDTHH:MM:SS.000Z
+  return iso.slice(0, 19).replace(/[-:T]/g, '');
+}
+
+/** Drops milliseconds, so a Date and its encoded time agree. */
+export function wholeSeconds(d: Date): Date {
+  return new Date(Math.floor(d.getTime() / 1000) * 1000);
+}
+
+/** UTF8String (X.690 §8.23.10). */
+export function derUtf8String(s: string): DerValue {
+  return new DerValue(0x0c, [new TextEncoder().encode(s)]);
+}
+
+/** PrintableString; check the value with {@link isPrintableString} first (it is not re-checked here). */
+export function derPrintableString(s: string): DerValue {
+  return new DerValue(0x13, [new TextEncoder().encode(s)]);
+}
+
+/** True if every character is in the PrintableString repertoire (X.680 §41.4). */
+export function isPrintableString(s: string): boolean {
+  return /^[A-Za-z0-9 '()+,\-./:=?]*$/.test(s);
+}
+
+/** IA5String; non-ASCII text is refused (an IDN must be given as its A-label, RFC 5280 §7.2). */
+export function derIa5String(s: string): DerValue {
+  // eslint-disable-next-line no-control-regex
+  if (!/^[\x00-\x7f]*$/.test(s)) throw new SsmaxError('USAGE', `Cannot encode "${s}" as IA5String. It holds non-ASCII characters (use the A-label of an IDN).`);
+  return new DerValue(0x16, [ascii(s)]);
+}
+
+/** Named-bit BIT STRING (e.g. KeyUsage): trailing zero bits removed, as X.690 §11.2.2 requires for DER. */
+export function derNamedBits(bits: readonly number[]): Uint8Array {
+  if (bits.length === 0) return Uint8Array.of(0x03, 0x01, 0x00);
+  const highest = Math.max(...bits);
+  const body = new Uint8Array(Math.floor(highest / 8) + 1);
+  for (const b of bits) body[Math.floor(b / 8)]! |= 0x80 >> (b % 8);
+  return derEncode(derBitString(body, 7 - (highest % 8)));
 }
 
 function ascii(s: string): Uint8Array {

@@ -14,7 +14,6 @@ import { DerReader } from './der-reader.js';
 import { parseName, type NameAttribute } from './names.js';
 import { readSignatureAlgorithm, type SignatureAlgorithm } from './signature-algorithms.js';
 import { decodeIdentityProofing, decodeOrgRole, decodeTraceId, type IdentityProofing, type OrgRole } from './ssmax-extensions.js';
-import { X509Oids } from './x509-oids.js';
 
 /** KeyUsage bits in order (RFC 5280 §4.2.1.3). */
 export const KeyUsageNames = [
@@ -108,7 +107,7 @@ function readSpki(r: DerReader, node: asn1js.AsnType | undefined): { der: Uint8A
   else if (id === Oids.rsassaPss) type = 'rsa-pss';
   else if (id === Oids.ecPublicKey && params && r.isUniversal(params, 6)) {
     const curve = r.oid(params, 'EC curve');
-    type = curve === Oids.prime256v1 ? 'ec-p256' : curve === X509Oids.secp384r1 ? 'ec-p384' : 'other';
+    type = curve === Oids.prime256v1 ? 'ec-p256' : curve === Oids.secp384r1 ? 'ec-p384' : 'other';
   }
   return { der: r.raw(node!, 'subjectPublicKeyInfo'), type };
 }
@@ -260,22 +259,22 @@ function parseCertificateWith(r: DerReader, der: Uint8Array): CertificateInfo {
       if (extensions.some((e) => e.oid === id)) r.fail(`extension ${id} appears twice`);
       extensions.push({ oid: id, critical });
       switch (id) {
-        case X509Oids.keyUsage:
+        case Oids.keyUsage:
           info.keyUsage = readKeyUsage(r, value);
           break;
-        case X509Oids.extKeyUsage:
+        case Oids.extKeyUsage:
           info.extKeyUsage = readEku(r, value);
           break;
-        case X509Oids.basicConstraints:
+        case Oids.basicConstraints:
           info.basicConstraints = readBasicConstraints(r, value);
           break;
-        case X509Oids.subjectKeyIdentifier:
+        case Oids.subjectKeyIdentifier:
           info.ski = hex(r.octets(r.parse(value), 'subjectKeyIdentifier'));
           break;
-        case X509Oids.authorityKeyIdentifier:
+        case Oids.authorityKeyIdentifier:
           info.aki = readAki(r, value);
           break;
-        case X509Oids.subjectAltName: {
+        case Oids.subjectAltName: {
           const { emails, dns } = readGeneralNames(r, value, 'subjectAltName');
           info.emails.push(...emails);
           info.dns.push(...dns);

@@ -3,13 +3,26 @@
  * (the error table has no CRL-specific code; a CRL is certificate-management data).
  */
 import { SsmaxError } from '../errors.js';
+import { Oids } from '../oids.js';
 import { DerReader } from './der-reader.js';
-import { bitStringBytes, ctxConstructed, ctxPrimitive, enumerated, octetString, oid, seq, smallInteger, unsignedInteger, wholeSeconds, x509Time } from './der-writer.js';
+import {
+  derBitString,
+  derEncode,
+  derEnumerated,
+  derExplicit,
+  derImplicit,
+  derInteger,
+  derOctetString,
+  derOid,
+  derSequence,
+  derTime,
+  wholeSeconds,
+} from '../der/der-writer.js';
 import { integerHex, parseCertificate, sameBytes, type CertificateInfo } from './certificate-info.js';
 import { keyIdentifier, type CertificateIssuer } from './issue.js';
 import { parseName } from './names.js';
-import { chooseScheme, readSignatureAlgorithm, signatureAlgorithmDer, signWith, type SignatureAlgorithm } from './signature-algorithms.js';
-import { X509Oids } from './x509-oids.js';
+import { encodeSignatureAlgorithm } from '../signature-algorithms.js';
+import { chooseScheme, readSignatureAlgorithm, signWith, type SignatureAlgorithm } from './signature-algorithms.js';
 
 /** CRLReason (RFC 5280 §5.3.1); value 7 is unused. */
 export const CrlReasons = {
@@ -72,7 +85,7 @@ export async function issueCrl(o: IssueCrlOptions): Promise<CrlInfo> {
   const hours = o.nextUpdateHours ?? 168;
   if (!(hours > 0)) throw new SsmaxError('USAGE', 'Cannot issue the CRL. nextUpdateHours must be positive.');
   const scheme = chooseScheme(o.issuer.key, o.issuer.scheme);
-  const algId = signatureAlgorithmDer(scheme);
+  const algId = encodeSignatureAlgorithm(scheme);
   const thisUpdate = wholeSeconds(o.now());
   const nextUpdate = new Date(thisUpdate.getTime() + hours * 3_600_000);
 
@@ -82,29 +95,31 @@ export async function issueCrl(o: IssueCrlOptions): Promise<CrlInfo> {
     }
     const hexStr = e.serialNumber.length % 2 ? `0${e.serialNumber}` : e.serialNumber;
     // RFC 5280 §5.3.1: reasonCode unspecified SHOULD be absent rather than encoded.
-    const ext = e.reason !== undefined && e.reason !== 'unspecified' ? [seq(seq(oid(X509Oids.reasonCode), octetString(enumerated(CrlReasons[e.reason]))))] : [];
-    return seq(unsignedInteger(new Uint8Array(Buffer.from(hexStr, 'hex'))), x509Time(wholeSeconds(e.revocationDate)), ...ext);
+    const ext = e.reason !== undefined && e.reason !== 'unspecified' ? [derSequence(derSequence(derOid(Oids.reasonCode), derOctetString(derEnumerated(CrlReasons[e.reason]))))] : [];
+    return derSequence(derInteger(new Uint8Array(Buffer.from(hexStr, 'hex'))), derTime(e.revocationDate), ...ext);
   });
   const akiKeyId = issuer.subjectKeyIdentifier !== undefined ? new Uint8Array(Buffer.from(issuer.subjectKeyIdentifier, 'hex')) : keyIdentifier(issuer.spki);
-  const tbs = seq(
-    smallInteger(1),
-    algId,
-    issuer.subjectDer,
-    x509Time(thisUpdate),
-    x509Time(nextUpdate),
-    // RFC 5280 §5.1.2.6: absent, not empty, when nothing is revoked.
-    ...(entries.length > 0 ? [seq(...entries)] : []),
-    ctxConstructed(
-      0,
-      seq(
-        seq(oid(X509Oids.authorityKeyIdentifier), octetString(seq(ctxPrimitive(0, akiKeyId)))),
-        seq(oid(X509Oids.crlNumber), octetString(smallInteger(o.crlNumber))),
+  const tbs = derEncode(
+    derSequence(
+      derInteger(1),
+      algId,
+      issuer.subjectDer,
+      derTime(thisUpdate),
+      derTime(nextUpdate),
+      // RFC 5280 §5.1.2.6: absent, not empty, when nothing is revoked.
+      ...(entries.length > 0 ? [derSequence(...entries)] : []),
+      derExplicit(
+        0,
+        derSequence(
+          derSequence(derOid(Oids.authorityKeyIdentifier), derOctetString(derSequence(derImplicit(0, false, akiKeyId)))),
+          derSequence(derOid(Oids.crlNumber), derOctetString(derInteger(o.crlNumber))),
+        ),
       ),
     ),
   );
 
   const signature = await signWith(o.issuer.key, scheme, tbs);
-  return parseCrl(seq(tbs, algId, bitStringBytes(signature)));
+  return parseCrl(derEncode(derSequence(tbs, algId, derBitString(signature))));
 }
 
 /** Parses a DER CRL. Throws SsmaxError MALFORMED_DER / LIMIT_EXCEEDED / MALFORMED_CERTIFICATE. */
@@ -145,7 +160,7 @@ function parseCrlWith(r: DerReader, der: Uint8Array): CrlInfo {
       let reason: CrlReason | undefined;
       for (const ext of extsNode ? r.sequence(extsNode, 'crlEntryExtensions') : []) {
         const { id, critical, value } = readExtension(r, ext);
-        if (id === X509Oids.reasonCode) {
+        if (id === Oids.reasonCode) {
           reason = REASON_NAMES.get(r.smallInt(r.parse(value), 'reasonCode', true));
           if (reason === undefined) r.fail('reasonCode is not a known CRLReason');
         } else if (critical) unhandled.push(id);
@@ -160,11 +175,11 @@ function parseCrlWith(r: DerReader, der: Uint8Array): CrlInfo {
     if (ex.length > 0) r.fail('crlExtensions wrapper has extra fields');
     for (const ext of r.sequence(extSeq, 'crlExtensions')) {
       const { id, critical, value } = readExtension(r, ext);
-      if (id === X509Oids.crlNumber) {
+      if (id === Oids.crlNumber) {
         const n = r.parse(value);
         if (!r.isUniversal(n, 2)) r.fail('cRLNumber is not an INTEGER');
         crlNumber = integerHex(r.primitiveContent(n, 'cRLNumber'));
-      } else if (id === X509Oids.authorityKeyIdentifier) {
+      } else if (id === Oids.authorityKeyIdentifier) {
         for (const f of r.sequence(r.parse(value), 'authorityKeyIdentifier')) {
           if (r.isContext(f, 0)) aki = Buffer.from(r.primitiveContent(f, 'keyIdentifier')).toString('hex');
         }

@@ -30,4 +30,3 @@ export {
 } from './ssmax-extensions.js';
 export type { IdentityProofing, IdentityProofingMethod, OrgKind, OrgRole } from './ssmax-extensions.js';
 export type { SignatureAlgorithm } from './signature-algorithms.js';
-export { X509Oids } from './x509-oids.js';

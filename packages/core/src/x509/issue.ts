@@ -6,27 +6,28 @@ import { createHash, randomBytes } from 'node:crypto';
 import { SsmaxError } from '../errors.js';
 import type { PrivateKeyOps } from '../keys.js';
 import { Oids, SsmaxOids } from '../oids.js';
+import { encodeSignatureAlgorithm } from '../signature-algorithms.js';
 import type { SignScheme } from '../tokens/token.js';
 import { parseCertificate, sameBytes, spkiKeyType, spkiPublicKeyBits, type CertificateInfo, type KeyUsageName, KeyUsageNames } from './certificate-info.js';
 import {
-  bitStringBytes,
-  bool,
-  ctxConstructed,
-  ctxPrimitive,
-  ia5String,
-  namedBits,
-  octetString,
-  oid,
-  seq,
-  smallInteger,
-  unsignedInteger,
+  derBitString,
+  derBoolean,
+  derEncode,
+  derExplicit,
+  derIa5String,
+  derImplicit,
+  derInteger,
+  derNamedBits,
+  derOctetString,
+  derOid,
+  derSequence,
+  derTime,
   wholeSeconds,
-  x509Time,
-} from './der-writer.js';
+  type DerInput,
+} from '../der/der-writer.js';
 import { encodeName, type NameSpec } from './names.js';
-import { chooseScheme, signatureAlgorithmDer, signWith } from './signature-algorithms.js';
+import { chooseScheme, signWith } from './signature-algorithms.js';
 import { encodeIdentityProofing, encodeOrgRole, encodeTraceId, isDomainName, type IdentityProofing, type OrgKind } from './ssmax-extensions.js';
-import { X509Oids } from './x509-oids.js';
 
 /** Randomness source: returns `n` random bytes. */
 export type RandomSource = (n: number) => Uint8Array;
@@ -51,7 +52,12 @@ interface CommonOptions {
 interface Extension {
   readonly oid: string;
   readonly critical: boolean;
-  readonly value: Uint8Array;
+  readonly value: DerInput;
+}
+
+function nonNegative(n: number, what: string): number {
+  if (!Number.isSafeInteger(n) || n < 0) throw new SsmaxError('USAGE', `Cannot encode ${what} ${n} as INTEGER. Only non-negative safe integers are supported.`);
+  return n;
 }
 
 const defaultRandom: RandomSource = (n) => new Uint8Array(randomBytes(n));
@@ -75,39 +81,39 @@ export function keyIdentifier(spki: Uint8Array): Uint8Array {
 }
 
 const keyUsageExt = (usages: readonly KeyUsageName[]): Extension => ({
-  oid: X509Oids.keyUsage,
+  oid: Oids.keyUsage,
   // RFC 5280 §4.2.1.3: SHOULD be critical.
   critical: true,
-  value: namedBits(usages.map((u) => KeyUsageNames.indexOf(u))),
+  value: derNamedBits(usages.map((u) => KeyUsageNames.indexOf(u))),
 });
 
 const basicConstraintsExt = (ca: boolean, pathLen?: number): Extension => ({
-  oid: X509Oids.basicConstraints,
+  oid: Oids.basicConstraints,
   // RFC 5280 §4.2.1.9: MUST be critical in CA certificates; cA FALSE is the DEFAULT and is omitted in DER.
   critical: true,
-  value: ca ? seq(bool(true), ...(pathLen === undefined ? [] : [smallInteger(pathLen)])) : seq(),
+  value: ca ? derSequence(derBoolean(true), ...(pathLen === undefined ? [] : [derInteger(nonNegative(pathLen, 'pathLen'))])) : derSequence(),
 });
 
-const skiExt = (spki: Uint8Array): Extension => ({ oid: X509Oids.subjectKeyIdentifier, critical: false, value: octetString(keyIdentifier(spki)) });
+const skiExt = (spki: Uint8Array): Extension => ({ oid: Oids.subjectKeyIdentifier, critical: false, value: derOctetString(keyIdentifier(spki)) });
 
 function akiExt(issuer: CertificateInfo): Extension {
   // RFC 5280 §4.2.1.1: the issuer's SKI when it has one, else computed the same way.
   const keyId = issuer.subjectKeyIdentifier !== undefined ? new Uint8Array(Buffer.from(issuer.subjectKeyIdentifier, 'hex')) : keyIdentifier(issuer.spki);
-  return { oid: X509Oids.authorityKeyIdentifier, critical: false, value: seq(ctxPrimitive(0, keyId)) };
+  return { oid: Oids.authorityKeyIdentifier, critical: false, value: derSequence(derImplicit(0, false, keyId)) };
 }
 
-const ekuExt = (...purposes: string[]): Extension => ({ oid: X509Oids.extKeyUsage, critical: false, value: seq(...purposes.map(oid)) });
+const ekuExt = (...purposes: string[]): Extension => ({ oid: Oids.extKeyUsage, critical: false, value: derSequence(...purposes.map(derOid)) });
 
 function sanExt(names: { email?: string; dns?: string }): Extension {
-  const gns: Uint8Array[] = [];
+  const gns: DerInput[] = [];
   // GeneralName rfc822Name [1] and dNSName [2] are IMPLICIT IA5String (RFC 5280 §4.2.1.6).
-  if (names.email !== undefined) gns.push(ctxPrimitive(1, ia5String(names.email).subarray(2)));
-  if (names.dns !== undefined) gns.push(ctxPrimitive(2, ia5String(names.dns).subarray(2)));
-  return { oid: X509Oids.subjectAltName, critical: false, value: seq(...gns) };
+  if (names.email !== undefined) gns.push(derImplicit(1, false, ...derIa5String(names.email).parts));
+  if (names.dns !== undefined) gns.push(derImplicit(2, false, ...derIa5String(names.dns).parts));
+  return { oid: Oids.subjectAltName, critical: false, value: derSequence(...gns) };
 }
 
-function encodeExtensions(exts: readonly Extension[]): Uint8Array {
-  return ctxConstructed(3, seq(...exts.map((e) => seq(oid(e.oid), ...(e.critical ? [bool(true)] : []), octetString(e.value)))));
+function encodeExtensions(exts: readonly Extension[]): DerInput {
+  return derExplicit(3, derSequence(...exts.map((e) => derSequence(derOid(e.oid), ...(e.critical ? [derBoolean(true)] : []), derOctetString(e.value)))));
 }
 
 function checkSpki(spki: Uint8Array): void {
@@ -130,25 +136,27 @@ interface BuildParams {
 async function build(p: BuildParams): Promise<CertificateInfo> {
   checkSpki(p.spki);
   const scheme = chooseScheme(p.key, p.scheme);
-  const algId = signatureAlgorithmDer(scheme);
+  const algId = encodeSignatureAlgorithm(scheme);
   const days = p.options.validityDays ?? p.defaultDays;
   if (!(days > 0)) throw new SsmaxError('USAGE', `Cannot issue the certificate. validityDays must be positive, not ${days}.`);
   const notBefore = wholeSeconds(p.options.now());
   let notAfter = wholeSeconds(new Date(notBefore.getTime() + days * DAY_MS));
   if (p.issuerNotAfter && notAfter > p.issuerNotAfter) notAfter = p.issuerNotAfter;
   if (notAfter <= notBefore) throw new SsmaxError('USAGE', 'Cannot issue the certificate. The issuer certificate has expired at the given time.');
-  const tbs = seq(
-    ctxConstructed(0, smallInteger(2)),
-    unsignedInteger(randomSerial(p.options.random ?? defaultRandom)),
-    algId,
-    p.issuerName,
-    seq(x509Time(notBefore), x509Time(notAfter)),
-    p.subjectName,
-    p.spki,
-    encodeExtensions(p.extensions),
+  const tbs = derEncode(
+    derSequence(
+      derExplicit(0, derInteger(2)),
+      derInteger(randomSerial(p.options.random ?? defaultRandom)),
+      algId,
+      p.issuerName,
+      derSequence(derTime(notBefore), derTime(notAfter)),
+      p.subjectName,
+      p.spki,
+      encodeExtensions(p.extensions),
+    ),
   );
   const signature = await signWith(p.key, scheme, tbs);
-  return parseCertificate(seq(tbs, algId, bitStringBytes(signature)));
+  return parseCertificate(derEncode(derSequence(tbs, algId, derBitString(signature))));
 }
 
 function resolveIssuer(issuer: CertificateIssuer, what: string): CertificateInfo {

@@ -5,8 +5,7 @@ import type * as asn1js from 'asn1js';
 import { Oids } from '../oids.js';
 import { SsmaxError } from '../errors.js';
 import type { DerReader } from './der-reader.js';
-import { isPrintable, oid, printableString, seq, setOf, utf8String } from './der-writer.js';
-import { X509Oids } from './x509-oids.js';
+import { derEncode, derOid, derPrintableString, derSequence, derSetOf, derUtf8String, isPrintableString, type DerInput } from '../der/der-writer.js';
 
 /** A subject name to issue: single-valued RDNs, encoded most general first (C, O, OU, CN). */
 export interface NameSpec {
@@ -19,39 +18,39 @@ export interface NameSpec {
 
 const ORDER: readonly (keyof NameSpec)[] = ['C', 'O', 'OU', 'CN'];
 const SPEC_OIDS: Record<keyof NameSpec, string> = {
-  C: X509Oids.countryName,
-  O: X509Oids.organizationName,
-  OU: X509Oids.organizationalUnitName,
-  CN: X509Oids.commonName,
+  C: Oids.countryName,
+  O: Oids.organizationName,
+  OU: Oids.organizationalUnitName,
+  CN: Oids.commonName,
 };
 
 /** DER of the Name (RFC 5280 §4.1.2.4: PrintableString for C, UTF8String otherwise). */
 export function encodeName(spec: NameSpec): Uint8Array {
-  const rdns: Uint8Array[] = [];
+  const rdns: DerInput[] = [];
   for (const key of ORDER) {
     const value = spec[key];
     if (value === undefined) continue;
     if (value.length === 0 || value.length > 64) throw new SsmaxError('USAGE', `Cannot encode the name. ${key} must be 1..64 characters (RFC 5280 Appendix A upper bounds).`);
-    if (key === 'C' && !(value.length === 2 && isPrintable(value))) throw new SsmaxError('USAGE', `Cannot encode the name. C must be a two-letter country code, not "${value}".`);
-    rdns.push(setOf(seq(oid(SPEC_OIDS[key]), key === 'C' ? printableString(value) : utf8String(value))));
+    if (key === 'C' && !(value.length === 2 && isPrintableString(value))) throw new SsmaxError('USAGE', `Cannot encode the name. C must be a two-letter country code, not "${value}".`);
+    rdns.push(derSetOf([derSequence(derOid(SPEC_OIDS[key]), key === 'C' ? derPrintableString(value) : derUtf8String(value))]));
   }
   if (rdns.length === 0) throw new SsmaxError('USAGE', 'Cannot encode the name. It has no attributes.');
-  return seq(...rdns);
+  return derEncode(derSequence(...rdns));
 }
 
 const SHORT_NAMES: Record<string, string> = {
-  [X509Oids.commonName]: 'CN',
-  [X509Oids.countryName]: 'C',
-  [X509Oids.localityName]: 'L',
-  [X509Oids.stateOrProvinceName]: 'ST',
-  [X509Oids.organizationName]: 'O',
-  [X509Oids.organizationalUnitName]: 'OU',
-  [X509Oids.domainComponent]: 'DC',
-  [X509Oids.userId]: 'UID',
-  [X509Oids.serialNumber]: 'serialNumber',
-  [X509Oids.surname]: 'SN',
-  [X509Oids.givenName]: 'GN',
-  [X509Oids.title]: 'title',
+  [Oids.commonName]: 'CN',
+  [Oids.countryName]: 'C',
+  [Oids.localityName]: 'L',
+  [Oids.stateOrProvinceName]: 'ST',
+  [Oids.organizationName]: 'O',
+  [Oids.organizationalUnitName]: 'OU',
+  [Oids.domainComponent]: 'DC',
+  [Oids.userId]: 'UID',
+  [Oids.serialNumber]: 'serialNumber',
+  [Oids.surname]: 'SN',
+  [Oids.givenName]: 'GN',
+  [Oids.title]: 'title',
   [Oids.emailAddress]: 'emailAddress',
 };
 

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { SsmaxError } from '../errors.js';
 import { DerReader } from './der-reader.js';
-import { enumerated, generalizedTime, ia5String, octetString, seq, utf8String, wholeSeconds } from './der-writer.js';
+import { derEncode, derEnumerated, derGeneralizedTime, derIa5String, derOctetString, derSequence, derUtf8String, type DerInput } from '../der/der-writer.js';
 
 /** How the holder's identity was proved before the certificate was issued (SSMAX paper §3.2, §4 (2)). */
 export const IdentityProofingMethods = ['none', 'employeeCardPin', 'myNumberCardPin', 'remoteVideo', 'inPersonDocument'] as const;
@@ -28,9 +28,9 @@ export function encodeIdentityProofing(p: IdentityProofing): Uint8Array {
   if (p.proofedBy !== undefined && (p.proofedBy.length === 0 || p.proofedBy.length > MAX_PROOFED_BY)) {
     throw new SsmaxError('USAGE', `Cannot encode the identity-proofing extension. proofedBy must be 1..${MAX_PROOFED_BY} characters.`);
   }
-  const parts = [enumerated(code), generalizedTime(wholeSeconds(p.proofedAt))];
-  if (p.proofedBy !== undefined) parts.push(utf8String(p.proofedBy));
-  return seq(...parts);
+  const parts: DerInput[] = [derEnumerated(code), derGeneralizedTime(p.proofedAt)];
+  if (p.proofedBy !== undefined) parts.push(derUtf8String(p.proofedBy));
+  return derEncode(derSequence(...parts));
 }
 
 /** Decodes `SsmaxIdentityProofing`; throws SsmaxError MALFORMED_CERTIFICATE (or MALFORMED_DER) on bad input. */
@@ -68,7 +68,7 @@ export function encodeTraceId(traceId: Uint8Array): Uint8Array {
   if (traceId.byteLength !== TRACE_ID_LENGTH) {
     throw new SsmaxError('USAGE', `Cannot encode the trace id. It is ${traceId.byteLength} bytes, expected ${TRACE_ID_LENGTH}.`);
   }
-  return octetString(traceId);
+  return derEncode(derOctetString(traceId));
 }
 
 export function decodeTraceId(der: Uint8Array): Uint8Array {
@@ -92,7 +92,7 @@ export function encodeOrgRole(role: OrgRole): Uint8Array {
   const code = OrgKinds.indexOf(role.kind);
   if (code < 0) throw new SsmaxError('USAGE', `Cannot encode the org-role extension. Unknown kind "${String(role.kind)}".`);
   if (!isDomainName(role.mailDomain)) throw new SsmaxError('USAGE', `Cannot encode the org-role extension. "${role.mailDomain}" is not a domain name in A-label form.`);
-  return seq(enumerated(code), ia5String(role.mailDomain.toLowerCase()));
+  return derEncode(derSequence(derEnumerated(code), derIa5String(role.mailDomain.toLowerCase())));
 }
 
 export function decodeOrgRole(der: Uint8Array): OrgRole {

@@ -9,11 +9,10 @@
  * OCSP.
  */
 import { SsmaxError, type ErrorCode } from '../errors.js';
-import { SsmaxOids } from '../oids.js';
+import { Oids, SsmaxOids } from '../oids.js';
 import { parseCertificate, sameBytes, type CertificateInfo, type KeyUsageName } from './certificate-info.js';
 import { parseCrl, type CrlInfo } from './crl.js';
 import { verifySignature } from './signature-algorithms.js';
-import { X509Oids } from './x509-oids.js';
 
 export type ChainVerdictCode = Extract<ErrorCode, 'UNTRUSTED_CHAIN' | 'CERT_EXPIRED' | 'CERT_NOT_YET_VALID' | 'CERT_REVOKED' | 'CERT_USAGE' | 'BAD_SIGNATURE'>;
 
@@ -59,12 +58,12 @@ const SEVERITY: readonly ChainVerdictCode[] = ['BAD_SIGNATURE', 'UNTRUSTED_CHAIN
 
 /** Extensions this validator processes; any other critical extension fails the path (RFC 5280 §4.2). */
 const HANDLED = new Set<string>([
-  X509Oids.basicConstraints,
-  X509Oids.keyUsage,
-  X509Oids.extKeyUsage,
-  X509Oids.subjectAltName,
-  X509Oids.subjectKeyIdentifier,
-  X509Oids.authorityKeyIdentifier,
+  Oids.basicConstraints,
+  Oids.keyUsage,
+  Oids.extKeyUsage,
+  Oids.subjectAltName,
+  Oids.subjectKeyIdentifier,
+  Oids.authorityKeyIdentifier,
   SsmaxOids.extIdentityProofing,
   SsmaxOids.extTraceId,
   SsmaxOids.extOrgRole,
@@ -191,7 +190,7 @@ function checkPath(path: readonly CertificateInfo[], o: ChainValidationOptions, 
   if (o.requiredExtKeyUsage !== undefined) {
     const eku = leaf.extKeyUsage;
     if (eku === undefined) problems.push({ code: 'CERT_USAGE', reason: `"${leaf.subject}" has no extKeyUsage; ${o.requiredExtKeyUsage} is required` });
-    else if (!eku.includes(o.requiredExtKeyUsage) && !eku.includes(X509Oids.anyExtendedKeyUsage)) {
+    else if (!eku.includes(o.requiredExtKeyUsage) && !eku.includes(Oids.anyExtendedKeyUsage)) {
       problems.push({ code: 'CERT_USAGE', reason: `"${leaf.subject}" extKeyUsage (${eku.join(', ')}) does not include ${o.requiredExtKeyUsage}` });
     }
   }

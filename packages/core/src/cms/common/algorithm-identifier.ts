@@ -4,8 +4,8 @@
  */
 import { SsmaxError } from '../../errors.js';
 import { Oids } from '../../oids.js';
-import { berIs, berOid, TagClass, UniversalTag, type BerElement } from './ber-reader.js';
-import { derEncode, derOid, derSequence, type DerInput } from './der-writer.js';
+import { berIs, berOid, TagClass, UniversalTag, type BerElement } from '../../der/ber-reader.js';
+import { derEncode, derOid, derSequence, type DerInput } from '../../der/der-writer.js';
 
 /** DER AlgorithmIdentifier; `parameters` omitted means absent (not NULL). */
 export function encodeAlgorithmIdentifier(oid: string, parameters?: DerInput): Uint8Array {

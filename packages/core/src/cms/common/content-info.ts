@@ -1,8 +1,8 @@
 /** ContentInfo framing (RFC 5652 §3). */
 import type { DerLimits } from '../../asn1.js';
 import { SsmaxError } from '../../errors.js';
-import { berIs, berOid, readBer, TagClass, UniversalTag, type BerElement } from './ber-reader.js';
-import { derEncode, derExplicit, derOid, derSequence, type DerInput } from './der-writer.js';
+import { berIs, berOid, readBer, TagClass, UniversalTag, type BerElement } from '../../der/ber-reader.js';
+import { derEncode, derExplicit, derOid, derSequence, type DerInput } from '../../der/der-writer.js';
 
 /**
  * ContentInfo ::= SEQUENCE { contentType OID, content [0] EXPLICIT ANY }, DER. `content` is the

@@ -18,7 +18,7 @@ export {
   encodeOidContent,
   derTime,
   concatBytes,
-} from './der-writer.js';
+} from '../../der/der-writer.js';
 export {
   TagClass,
   UniversalTag,
@@ -32,7 +32,7 @@ export {
   decodeOidContent,
   berInteger,
   berTime,
-} from './ber-reader.js';
+} from '../../der/ber-reader.js';
 export {
   type AlgorithmIdentifier,
   type DigestAlgorithm,

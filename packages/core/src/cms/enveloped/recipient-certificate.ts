@@ -10,9 +10,6 @@ import { SsmaxError } from '../../errors.js';
 import { Oids } from '../../oids.js';
 import { children, decodeOid, expectTag, raw, readAlgId, readNode, seq, Tag, value } from './der.js';
 
-/** RFC 5280 §4.2.1.2 (kept local: the shared OID register has no certificate-extension entries yet). */
-const OID_SUBJECT_KEY_IDENTIFIER = '2.5.29.14';
-
 export interface RecipientCertificate {
   readonly kind: 'rsa' | 'ec';
   /** DER IssuerAndSerialNumber. */
@@ -52,7 +49,7 @@ export function parseRecipientCertificate(der: Uint8Array): RecipientCertificate
       if (f.tag !== 0xa3) continue;
       for (const ext of children(der, expectTag(children(der, f)[0], Tag.SEQUENCE, 'extensions'))) {
         const parts = children(der, ext);
-        if (decodeOid(der, parts[0] as NonNullable<(typeof parts)[0]>, 'extnID') !== OID_SUBJECT_KEY_IDENTIFIER) continue;
+        if (decodeOid(der, parts[0] as NonNullable<(typeof parts)[0]>, 'extnID') !== Oids.subjectKeyIdentifier) continue;
         const extnValue = expectTag(parts.at(-1), Tag.OCTET_STRING, 'extnValue');
         const inner = readNode(der, extnValue.valueStart, extnValue.valueEnd);
         subjectKeyIdentifier = value(der, expectTag(inner, Tag.OCTET_STRING, 'KeyIdentifier')).slice();

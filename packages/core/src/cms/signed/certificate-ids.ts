@@ -6,8 +6,7 @@
 import { SMALL_DER_LIMITS } from '../../asn1.js';
 import { SsmaxError } from '../../errors.js';
 import { berContent, berEncoded, berIs, berOid, readBer, TagClass, UniversalTag, type BerElement } from '../common/index.js';
-
-const OID_SUBJECT_KEY_IDENTIFIER = '2.5.29.14';
+import { Oids } from '../../oids.js';
 
 export interface CertificateIds {
   /** Exact encoding of the issuer Name. */
@@ -48,7 +47,7 @@ export function readCertificateIds(der: Uint8Array): CertificateIds {
     for (const ext of exts.children) {
       const [id, ...more] = ext.children;
       if (!id || !berIs(id, TagClass.universal, UniversalTag.oid, false)) continue;
-      if (berOid(id, 'an extension id') !== OID_SUBJECT_KEY_IDENTIFIER) continue;
+      if (berOid(id, 'an extension id') !== Oids.subjectKeyIdentifier) continue;
       const value = more[more.length - 1];
       if (!value || !berIs(value, TagClass.universal, UniversalTag.octetString, false)) continue;
       const inner = readBer(berContent(value), 'the subjectKeyIdentifier', SMALL_DER_LIMITS);

@@ -19,7 +19,7 @@ import {
   type DerInput,
 } from '../common/index.js';
 import { readCertificateIds } from './certificate-ids.js';
-import { encodeSignatureAlgorithm } from './signature-algorithms.js';
+import { encodeSignatureAlgorithm } from '../../signature-algorithms.js';
 
 /** An attribute to add to the signed attributes: type OID and DER-encoded values. */
 export interface SignedAttributeInput {

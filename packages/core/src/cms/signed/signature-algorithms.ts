@@ -1,18 +1,14 @@
 /**
- * Signature AlgorithmIdentifiers for SignerInfo.signatureAlgorithm: what we write (RFC 5754 §3,
- * RFC 4056, RFC 5758 §3.2) and what we accept when verifying.
+ * Interpreting SignerInfo.signatureAlgorithm for verification (RFC 5754 §3, RFC 4056, RFC 5758 §3.2,
+ * RFC 3370 §3.2). The OID table and the AlgorithmIdentifiers we write are the shared ones in
+ * ../../signature-algorithms.ts.
  */
 import { Oids } from '../../oids.js';
-import type { SignScheme } from '../../tokens/token.js';
+import { signatureOidInfo } from '../../signature-algorithms.js';
 import {
   berInteger,
   berIs,
-  derExplicit,
-  derInteger,
-  derNull,
-  derSequence,
   digestAlgorithmFromOid,
-  encodeAlgorithmIdentifier,
   paramsAbsentOrNull,
   readAlgorithmIdentifier,
   TagClass,
@@ -20,40 +16,6 @@ import {
   type AlgorithmIdentifier,
   type DigestAlgorithm,
 } from '../common/index.js';
-
-/** Signature OIDs not (yet) in the shared register; kept local so oids.ts is not contended. */
-export const SignatureOids = {
-  sha1WithRSAEncryption: '1.2.840.113549.1.1.5',
-  sha256WithRSAEncryption: Oids.sha256WithRSAEncryption,
-  sha384WithRSAEncryption: '1.2.840.113549.1.1.12',
-  sha512WithRSAEncryption: '1.2.840.113549.1.1.13',
-  ecdsaWithSHA256: Oids.ecdsaWithSHA256,
-  ecdsaWithSHA384: '1.2.840.10045.4.3.3',
-  ecdsaWithSHA512: '1.2.840.10045.4.3.4',
-} as const;
-
-/**
- * DER signatureAlgorithm for a scheme we sign with.
- * - PKCS#1 v1.5: sha256WithRSAEncryption, NULL parameters (RFC 5754 §3.2, RFC 4055 §5).
- * - PSS: id-RSASSA-PSS with explicit SHA-256, MGF1-SHA-256, salt 32 (RFC 4056 §2-§3; trailerField
- *   left at its DEFAULT so DER omits it).
- * - ECDSA: ecdsa-with-SHA256, parameters absent (RFC 5758 §3.2, RFC 5753 §2.1.1).
- */
-export function encodeSignatureAlgorithm(scheme: SignScheme): Uint8Array {
-  switch (scheme) {
-    case 'RSASSA-PKCS1-v1_5-SHA256':
-      return encodeAlgorithmIdentifier(SignatureOids.sha256WithRSAEncryption, derNull());
-    case 'RSASSA-PSS-SHA256': {
-      const sha256 = encodeAlgorithmIdentifier(Oids.sha256);
-      return encodeAlgorithmIdentifier(
-        Oids.rsassaPss,
-        derSequence(derExplicit(0, sha256), derExplicit(1, encodeAlgorithmIdentifier(Oids.mgf1, sha256)), derExplicit(2, derInteger(32))),
-      );
-    }
-    case 'ECDSA-SHA256':
-      return encodeAlgorithmIdentifier(SignatureOids.ecdsaWithSHA256);
-  }
-}
 
 /** A signature algorithm understood for verification. */
 export type VerifyAlgorithm =
@@ -63,18 +25,6 @@ export type VerifyAlgorithm =
 
 /** Result of interpreting signatureAlgorithm against digestAlgorithm: an algorithm or a reason. */
 export type VerifyAlgorithmResult = { readonly ok: true; readonly alg: VerifyAlgorithm } | { readonly ok: false; readonly reason: string };
-
-const RSA_WITH: Record<string, DigestAlgorithm> = {
-  [SignatureOids.sha1WithRSAEncryption]: 'SHA-1',
-  [SignatureOids.sha256WithRSAEncryption]: 'SHA-256',
-  [SignatureOids.sha384WithRSAEncryption]: 'SHA-384',
-  [SignatureOids.sha512WithRSAEncryption]: 'SHA-512',
-};
-const ECDSA_WITH: Record<string, DigestAlgorithm> = {
-  [SignatureOids.ecdsaWithSHA256]: 'SHA-256',
-  [SignatureOids.ecdsaWithSHA384]: 'SHA-384',
-  [SignatureOids.ecdsaWithSHA512]: 'SHA-512',
-};
 
 /**
  * Interprets a SignerInfo's signatureAlgorithm. `digest` is the SignerInfo digestAlgorithm; a
@@ -89,15 +39,14 @@ export function interpretSignatureAlgorithm(sig: AlgorithmIdentifier, digest: Di
     // RFC 3370 §3.2: rsaEncryption means PKCS#1 v1.5 with the SignerInfo digestAlgorithm.
     return paramsAbsentOrNull(sig) ? { ok: true, alg: { kind: 'RSASSA-PKCS1-v1_5', hash: digest } } : { ok: false, reason: 'rsaEncryption parameters are not NULL' };
   }
-  const rsaHash = RSA_WITH[sig.oid];
-  if (rsaHash) {
+  const known = signatureOidInfo(sig.oid);
+  if (known?.kind === 'rsa-pkcs1') {
     if (!paramsAbsentOrNull(sig)) return { ok: false, reason: `${sig.oid} parameters are not NULL` };
-    return rsaHash === digest ? { ok: true, alg: { kind: 'RSASSA-PKCS1-v1_5', hash: rsaHash } } : mismatch(rsaHash);
+    return known.hash === digest ? { ok: true, alg: { kind: 'RSASSA-PKCS1-v1_5', hash: known.hash } } : mismatch(known.hash);
   }
-  const ecHash = ECDSA_WITH[sig.oid];
-  if (ecHash) {
+  if (known?.kind === 'ecdsa') {
     if (sig.parameters !== undefined) return { ok: false, reason: `${sig.oid} parameters must be absent (RFC 5758 §3.2)` };
-    return ecHash === digest ? { ok: true, alg: { kind: 'ECDSA', hash: ecHash } } : mismatch(ecHash);
+    return known.hash === digest ? { ok: true, alg: { kind: 'ECDSA', hash: known.hash } } : mismatch(known.hash);
   }
   if (sig.oid === Oids.ecPublicKey) return { ok: true, alg: { kind: 'ECDSA', hash: digest } };
   if (sig.oid === Oids.rsassaPss) return interpretPss(sig, digest);

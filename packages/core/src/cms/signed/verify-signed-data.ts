@@ -1,8 +1,9 @@
 /** CMS SignedData verification (RFC 5652 §5.4-§5.6): signature outcomes are data, not exceptions. */
-import { createHash, createPublicKey, constants as cryptoConstants, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { DEFAULT_DER_LIMITS, type DerLimits } from '../../asn1.js';
 import { SsmaxError } from '../../errors.js';
 import { Oids } from '../../oids.js';
+import { checkSignature, type SignatureCheckAlgorithm } from '../../signature-algorithms.js';
 import {
   berEncoded,
   berInteger,
@@ -310,7 +311,7 @@ function verifySigner(si: BerElement, ctx: SignerContext): SignerVerification {
   if (!certificate) {
     fail('SIGNER_CERTIFICATE_MISSING', 'no certificate matches the SignerIdentifier');
   } else if (alg && signedBytes) {
-    const outcome = checkSignature(alg, ctx.idsOf(certificate)!.spki, signedBytes, signature);
+    const outcome = checkSignerSignature(alg, ctx.idsOf(certificate)!.spki, signedBytes, signature);
     if (outcome !== true) fail(outcome.code, outcome.reason);
   }
 
@@ -330,34 +331,12 @@ function verifySigner(si: BerElement, ctx: SignerContext): SignerVerification {
   };
 }
 
-function checkSignature(alg: VerifyAlgorithm, spki: Uint8Array, data: Uint8Array, signature: Uint8Array): true | { code: SignerVerdictCode; reason: string } {
-  let key: KeyObject;
-  try {
-    key = createPublicKey({ key: Buffer.from(spki.buffer, spki.byteOffset, spki.byteLength), format: 'der', type: 'spki' });
-  } catch {
-    return { code: 'MALFORMED_CERTIFICATE', reason: "the signer certificate's public key cannot be read" };
-  }
-  const type = key.asymmetricKeyType;
-  const curve = key.asymmetricKeyDetails?.namedCurve;
-  if (alg.kind === 'ECDSA') {
-    if (type !== 'ec') return { code: 'BAD_SIGNATURE', reason: `an ECDSA signature cannot come from a ${type ?? 'unknown'} key` };
-    if (curve !== 'prime256v1' && curve !== 'secp384r1') return { code: 'UNSUPPORTED_ALGORITHM', reason: `curve ${curve ?? 'unknown'} is not supported (P-256, P-384)` };
-  } else if (type !== 'rsa' && type !== 'rsa-pss') {
-    return { code: 'BAD_SIGNATURE', reason: `an RSA signature cannot come from a ${type ?? 'unknown'} key` };
-  }
-  let ok = false;
-  try {
-    const opts =
-      alg.kind === 'ECDSA'
-        ? { key, dsaEncoding: 'der' as const }
-        : alg.kind === 'RSASSA-PSS'
-          ? { key, padding: cryptoConstants.RSA_PKCS1_PSS_PADDING, saltLength: alg.saltLength }
-          : { key, padding: cryptoConstants.RSA_PKCS1_PADDING };
-    ok = cryptoVerify(nodeHashName(alg.hash), data, opts, signature);
-  } catch {
-    ok = false;
-  }
-  return ok ? true : { code: 'BAD_SIGNATURE', reason: `the ${alg.kind} signature does not verify with the signer certificate's key` };
+function checkSignerSignature(alg: VerifyAlgorithm, spki: Uint8Array, data: Uint8Array, signature: Uint8Array): true | { code: SignerVerdictCode; reason: string } {
+  const nodeHash = nodeHashName(alg.hash);
+  const check: SignatureCheckAlgorithm =
+    alg.kind === 'RSASSA-PSS' ? { kind: 'rsa-pss', nodeHash, saltLength: alg.saltLength } : { kind: alg.kind === 'ECDSA' ? 'ecdsa' : 'rsa-pkcs1', nodeHash };
+  const r = checkSignature(check, spki, data, signature, 'the signer certificate');
+  return r.ok ? true : { code: r.code, reason: r.reason };
 }
 
 function matchesSid(ids: CertificateIds | null, sid: SignerIdentifier): boolean {
