@@ -27,8 +27,20 @@ export type { OrgHopOptions, OrgHopResult, OrgHopFile, SsmaxParts, SsmaxFilePart
 export type { OrgContext, OrgProfile, OrgUserDirectory, MailboxDelivery } from './org-context.js';
 export { verifyUserMail, startMsa } from './msa.js';
 export type { UserMailVerdict, Msa } from './msa.js';
-export { sendToDomain, processSubmission } from './mta-out.js';
-export type { SendResult } from './mta-out.js';
+export { sendToDomain, processSubmission, processConventionalSubmission, mxMatchesPolicy } from './mta-out.js';
+export type { SendResult, SendTlsOptions } from './mta-out.js';
+export {
+  CONVENTIONAL_PRESETS,
+  conventionalProfile,
+  conventionalMailboxOptions,
+  PasswordUserDirectory,
+  analyseConventionalMail,
+  checkMailAuth,
+  cancelSubmission,
+} from './conventional.js';
+export type { ConventionalOptions, ConventionalProfileName, ConventionalRuntime, ConventionalAnalysis, ConventionalSubmissionMeta, MailAuthOutcome, TlsReportEvent } from './conventional.js';
+export { scoreDomain, skeleton, editDistance, toUnicodeDomain, reputationHeader, REPUTATION_POINTS } from './reputation.js';
+export type { ReputationOptions, ReputationReason, ReputationVerdict } from './reputation.js';
 export { verifyOrgMail, inboundInspection, startMtaIn } from './mta-in.js';
 export type { OrgMailVerdict, MtaIn, MtaInOptions } from './mta-in.js';
 export { processInbound, lmtpDelivery } from './delivery.js';

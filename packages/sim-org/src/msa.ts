@@ -20,6 +20,8 @@ import type { AttestationCheck, IdentityNotice } from './attestation.js';
 import { actor, addressOf, type OrgContext } from './org-context.js';
 import { messageIdOf } from './org-hop.js';
 import { formatReply, replyFor, type SmtpReply } from './reply-codes.js';
+import { analyseConventionalMail, type ConventionalSubmissionMeta } from './conventional.js';
+import type { JourneyCheck } from './journey.js';
 
 export interface UserMailVerdict {
   readonly ok: boolean;
@@ -169,6 +171,10 @@ export async function startMsa(ctx: OrgContext, tls?: { key: string; cert: strin
           return cb(smtpError(replyFor('MESSAGE_TOO_BIG'), `limit ${maxBytes} bytes`));
         }
         const user = typeof session.user === 'string' ? session.user : undefined;
+        if (ctx.conventional) {
+          const r = await acceptConventionalSubmission(ctx, bytes, user, session);
+          return r.ok ? cb(null, r.message) : cb(r.error);
+        }
         const v = await verifyUserMail(ctx, bytes, user);
         if (!v.ok) {
           const reply = replyFor(v.code ?? 'INTERNAL');
@@ -199,4 +205,39 @@ export async function startMsa(ctx: OrgContext, tls?: { key: string; cert: strin
   const port = (server.server.address() as { port: number }).port;
   const close = () => new Promise<void>((r) => server.close(() => r()));
   return { server, endpoint: { address, port }, close, [Symbol.asyncDispose]: close };
+}
+
+/**
+ * Conventional mode's submission (RFC 6409): an authenticated user's mail is inspected as an ordinary
+ * gateway sees it (encrypted ZIP per policy, in the session), then spooled with its hold window.
+ */
+async function acceptConventionalSubmission(ctx: OrgContext, bytes: Uint8Array, user: string | undefined, session: SMTPServerSession): Promise<{ ok: true; message: string } | { ok: false; error: Error }> {
+  const rt = ctx.conventional!;
+  const who = actor(ctx, 'msa');
+  const a = await analyseConventionalMail(bytes, 'outbound', rt.options);
+  const checks: JourneyCheck[] = [{ name: 'auth', result: 'pass', detail: `password login ${user ?? '?'}` }, ...a.checks];
+  const refuse = async (code: string, detail: string) => {
+    const reply = replyFor(code);
+    await ctx.journey.record({ messageId: a.messageId, actor: who, procedure: 0, checks, files: a.files, outcome: 'rejected', reply: formatReply(reply, detail), detail });
+    return { ok: false as const, error: smtpError(reply, detail.slice(0, 200)) };
+  };
+  if (rt.options.fromMustMatchLogin && (a.from === undefined || user === undefined || a.from !== user.toLowerCase())) {
+    checks.push({ name: 'from-matches-login', result: 'fail', detail: `${user ?? '?'} submitted as ${a.from ?? '(none)'}` });
+    return refuse('FROM_SIGNER_MISMATCH', `user ${user ?? '?'} may not send as ${a.from ?? '(none)'}`);
+  }
+  if (a.block) return refuse(a.block.code, a.block.detail);
+  const hold = rt.options.holdSeconds;
+  const notBefore = hold > 0 ? new Date(ctx.clock().getTime() + hold * 1000).toISOString() : undefined;
+  if (notBefore) checks.push({ name: 'hold', result: 'pass', detail: `held until ${notBefore} (cancel window ${hold} s)` });
+  const meta: ConventionalSubmissionMeta = { kind: 'conventional-submission', messageId: a.messageId, files: a.files, checks, ...(notBefore ? { notBefore } : {}) };
+  const envelope = {
+    mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+    rcptTo: session.envelope.rcptTo.map((r) => r.address),
+    meta: meta as unknown as Record<string, unknown>,
+  };
+  const id = await ctx.outbound.enqueue(envelope, bytes);
+  const reply = `2.0.0 queued as ${id}${notBefore ? `; held ${hold} s, cancel by Message-ID until ${notBefore}` : ''}`;
+  await ctx.journey.record({ messageId: a.messageId, actor: who, procedure: 0, checks, files: a.files, outcome: 'accepted', reply: `250 ${reply}` });
+  ctx.kick('outbound');
+  return { ok: true, message: reply };
 }

@@ -8,7 +8,7 @@
  * Plain mail from a domain that is not a registry member is accepted and marked
  * `X-SSMAX-Verdict: unverified`.
  */
-import { SMTPServer } from 'smtp-server';
+import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 import {
   SsmaxError,
   getHeader,
@@ -26,6 +26,8 @@ import { actor, addressOf, domainOf, type OrgContext } from './org-context.js';
 import { classifyParts, messageIdOf } from './org-hop.js';
 import { formatReply, replyFor } from './reply-codes.js';
 import type { DirectoryMember } from './registry-client.js';
+import { analyseConventionalMail, checkMailAuth, checkReputation, reputationHeader } from './conventional.js';
+import type { JourneyCheck } from './journey.js';
 
 export interface OrgMailVerdict {
   readonly ok: boolean;
@@ -183,6 +185,50 @@ export interface MtaInOptions {
   readonly onAccepted?: (spoolId: string) => void;
 }
 
+/**
+ * Conventional mode's MX: SPF/DKIM/DMARC with mailauth against the real client address (DMARC fail
+ * with p=reject refused in the session, RFC 7489 §6.7), inbound inspection as an ordinary gateway
+ * sees the mail (encrypted ZIP per policy; S/MIME enveloped content opaque), domain reputation
+ * (flag → `X-SSMAX-Reputation`), then the mail is spooled unchanged below the trace headers.
+ */
+async function acceptConventionalMail(ctx: OrgContext, bytes: Uint8Array, session: SMTPServerSession): Promise<{ ok: true; id: string } | { ok: false; error: Error }> {
+  const rt = ctx.conventional!;
+  const who = actor(ctx, 'mta-in');
+  const tls = session.secure === true;
+  const client = { ip: session.remoteAddress, helo: session.hostNameAppearsAs ?? '', mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '' };
+  const a = await analyseConventionalMail(bytes, 'inbound', rt.options);
+  const checks: JourneyCheck[] = [{ name: 'starttls', result: tls ? 'pass' : 'skip', detail: tls ? 'TLS' : 'clear text' }];
+  const refuse = async (code: string, detail: string, actorName = who) => {
+    const reply = replyFor(code);
+    await ctx.journey.record({ messageId: a.messageId, actor: actorName, procedure: 0, checks, files: a.files, outcome: 'rejected', reply: formatReply(reply, detail), detail });
+    return { ok: false as const, error: smtpError(reply, detail.slice(0, 200)) };
+  };
+  let prepend = `Received: from ${client.helo.replace(/[\r\n]/g, '') || 'unknown'} ([${client.ip}]) by ${ctx.mxHost} with ${tls ? 'ESMTPS' : 'ESMTP'}; ${ctx.clock().toUTCString()}\r\n`;
+  if (rt.options.mailAuth !== 'off') {
+    const auth = await checkMailAuth(ctx, bytes, client);
+    checks.push(...auth.checks);
+    // RFC 7489 §6.7: the receiver applies the domain owner's p=reject by refusing in the session.
+    if (rt.options.mailAuth === 'enforce' && auth.dmarcReject) return refuse('DMARC_REJECT', `DMARC fail for ${a.from ?? '(no From)'}, policy reject`);
+    prepend += auth.headers;
+  }
+  if (a.block) {
+    checks.push(...a.checks);
+    return refuse(a.block.code, a.block.detail, actor(ctx, 'inspection'));
+  }
+  await ctx.journey.record({ messageId: a.messageId, actor: actor(ctx, 'inspection'), procedure: 0, checks: a.checks.length ? a.checks : [{ name: 'inspection', result: 'pass', detail: 'nothing found' }], files: a.files, outcome: 'accepted' });
+  const rep = checkReputation(ctx, rt, a.from);
+  if (rep) {
+    checks.push({ name: 'reputation', result: rep.verdict === 'flag' ? 'fail' : 'pass', detail: `score ${rep.score}${rep.reasons.length ? `: ${rep.reasons.map((r) => `${r.rule} (${r.detail})`).join(', ')}` : ''}` });
+    if (rep.verdict === 'flag') prepend += `X-SSMAX-Reputation: ${reputationHeader(rep)}\r\n`;
+  }
+  const stored = new Uint8Array(Buffer.concat([Buffer.from(prepend, 'utf8'), Buffer.from(bytes)]));
+  const meta = { kind: 'conventional', messageId: a.messageId, files: a.files, checks, tls, ...(rep ? { reputation: rep } : {}) };
+  const envelope = { mailFrom: client.mailFrom, rcptTo: session.envelope.rcptTo.map((r) => r.address.toLowerCase()), meta };
+  const id = await ctx.inbound.enqueue(envelope, stored);
+  await ctx.journey.record({ messageId: a.messageId, actor: who, procedure: 0, checks, files: a.files, outcome: 'accepted', reply: `250 2.0.0 queued as ${id}`, ...(rep?.verdict === 'flag' ? { detail: 'flagged: suspicious sender domain' } : {}) });
+  return { ok: true, id };
+}
+
 export async function startMtaIn(ctx: OrgContext, o: MtaInOptions = {}): Promise<MtaIn> {
   const maxBytes = ctx.profile.maxMessageBytes ?? 10 * 1024 * 1024;
   const who = actor(ctx, 'mta-in');
@@ -208,6 +254,14 @@ export async function startMtaIn(ctx: OrgContext, o: MtaInOptions = {}): Promise
         if (tooBig) {
           await ctx.journey.record({ messageId: '', actor: who, procedure: 7, checks: [{ name: 'size', result: 'fail', detail: `> ${maxBytes}` }], files: 'ciphertext', outcome: 'rejected', reply: formatReply(replyFor('MESSAGE_TOO_BIG')) });
           return cb(smtpError(replyFor('MESSAGE_TOO_BIG'), `limit ${maxBytes} bytes`));
+        }
+        if (ctx.conventional) {
+          const r = await acceptConventionalMail(ctx, bytes, session);
+          if (!r.ok) return cb(r.error);
+          cb(null, `2.0.0 queued as ${r.id}`);
+          o.onAccepted?.(r.id);
+          ctx.kick('inbound');
+          return;
         }
         const v = await verifyOrgMail(ctx, bytes);
         if (!v.ok) {

@@ -13,6 +13,8 @@ import { actor, domainOf, type OrgContext } from './org-context.js';
 import { classifyParts, orgHop, messageIdOf } from './org-hop.js';
 import { parseSmime } from '@ssmax/core';
 import type { SpoolEntry } from './spool.js';
+import { conventionalBounce, dkimSignMessage, isHeld, type ConventionalSubmissionMeta, type TlsReportEvent } from './conventional.js';
+import type { JourneyCheck } from './journey.js';
 
 export interface SendResult {
   readonly accepted: boolean;
@@ -22,13 +24,46 @@ export interface SendResult {
   /** 4xx / connection failures: try again later. */
   readonly transient: boolean;
   readonly tls: boolean;
+  /** The MX that answered (or the last one tried). */
+  readonly mx?: string;
+  /** Why a required TLS session (MTA-STS enforce or `tls: 'require'`) failed, RFC 8460 §4.3 result type. */
+  readonly tlsFailure?: 'starttls-not-supported' | 'certificate-host-mismatch' | 'validation-failure' | 'mx-not-in-policy';
+}
+
+/** How {@link sendToDomain} uses STARTTLS; default from the profile (`starttls` → require, else never). */
+export interface SendTlsOptions {
+  readonly tls: 'never' | 'opportunistic' | 'require';
+  /** RFC 8461 §4.1: only MX hosts this accepts are used (an MTA-STS policy's `mx` patterns). */
+  readonly mxAllowed?: (host: string) => boolean;
+}
+
+/** RFC 8461 §4.1 MX matching: exact, or a `*.` wildcard matching exactly one leftmost label. */
+export function mxMatchesPolicy(host: string, patterns: readonly string[]): boolean {
+  const h = host.toLowerCase().replace(/\.$/, '');
+  return patterns.some((p) => {
+    const q = p.toLowerCase().replace(/\.$/, '');
+    if (q.startsWith('*.')) {
+      const rest = q.slice(2);
+      const i = h.indexOf('.');
+      return i > 0 && h.slice(i + 1) === rest;
+    }
+    return h === q;
+  });
+}
+
+function tlsFailureOf(err: { code?: string; command?: string; message: string }): SendResult['tlsFailure'] | undefined {
+  if (err.code !== 'ETLS' && err.command !== 'STARTTLS' && !/STARTTLS|TLS/i.test(err.message)) return undefined;
+  if (/altname|hostname|Host:/i.test(err.message)) return 'certificate-host-mismatch';
+  if (/certificate|self.signed|unable to verify|CERT/i.test(err.message)) return 'validation-failure';
+  return 'starttls-not-supported';
 }
 
 /**
  * Sends `message` to `rcptTo` (all in `domain`) through the domain's best MX. Never throws: the
  * outcome is data, so the worker can decide between retry and bounce.
  */
-export async function sendToDomain(ctx: OrgContext, domain: string, mailFrom: string, rcptTo: readonly string[], message: Uint8Array): Promise<SendResult> {
+export async function sendToDomain(ctx: OrgContext, domain: string, mailFrom: string, rcptTo: readonly string[], message: Uint8Array, tlsOptions?: SendTlsOptions): Promise<SendResult> {
+  const mode = tlsOptions?.tls ?? (ctx.profile.starttls ? 'require' : 'never');
   let mxs: MxRecord[];
   try {
     mxs = [...(await ctx.net.resolver(domain, 'MX'))].sort((a, b) => a.priority - b.priority);
@@ -38,32 +73,44 @@ export async function sendToDomain(ctx: OrgContext, domain: string, mailFrom: st
   if (mxs.length === 0) return { accepted: false, code: 550, response: `${domain} has no MX`, transient: false, tls: false };
   let last: SendResult = { accepted: false, code: 0, response: 'no MX reachable', transient: true, tls: false };
   for (const mx of mxs) {
+    if (tlsOptions?.mxAllowed && !tlsOptions.mxAllowed(mx.exchange)) {
+      // RFC 8461 §4.2: an MX that does not match the policy is not used.
+      last = { accepted: false, code: 0, response: `MX ${mx.exchange} is not in the MTA-STS policy of ${domain}`, transient: false, tls: false, mx: mx.exchange, tlsFailure: 'mx-not-in-policy' };
+      continue;
+    }
     let opts;
     try {
       opts = ctx.net.connectOptions(ctx.addresses.mtaOut, mx.exchange, 25);
     } catch (e) {
-      last = { accepted: false, code: 0, response: (e as Error).message, transient: true, tls: false };
+      last = { accepted: false, code: 0, response: (e as Error).message, transient: true, tls: false, mx: mx.exchange };
       continue;
     }
+    let upgraded = false;
+    const noop = (): void => undefined;
+    // nodemailer reports a STARTTLS upgrade only through its logger; opportunistic TLS needs to know.
+    const logger = { trace: noop, debug: noop, warn: noop, error: noop, fatal: noop, info: (_m: unknown, msg?: unknown) => { if (typeof msg === 'string' && msg.includes('upgraded with STARTTLS')) upgraded = true; } };
     const transport = nodemailer.createTransport({
       ...opts,
       secure: false,
       name: ctx.mxHost,
-      requireTLS: ctx.profile.starttls,
-      ignoreTLS: !ctx.profile.starttls,
+      requireTLS: mode === 'require',
+      ignoreTLS: mode === 'never',
+      opportunisticTLS: mode === 'opportunistic',
       tls: { ca: ctx.tlsCa, servername: opts.servername, minVersion: 'TLSv1.2' },
       connectionTimeout: 10_000,
       socketTimeout: 30_000,
+      logger: logger as never,
     });
     try {
       const info = await transport.sendMail({ envelope: { from: mailFrom, to: [...rcptTo] }, raw: Buffer.from(message) });
       transport.close();
-      return { accepted: true, code: 250, response: info.response, transient: false, tls: ctx.profile.starttls };
+      return { accepted: true, code: 250, response: info.response, transient: false, tls: mode === 'require' || upgraded, mx: mx.exchange };
     } catch (e) {
       transport.close();
-      const err = e as { responseCode?: number; response?: string; message: string };
-      const code = err.responseCode ?? 0;
-      last = { accepted: false, code, response: err.response ?? err.message, transient: code === 0 || (code >= 400 && code < 500), tls: false };
+      const err = e as { responseCode?: number; response?: string; message: string; code?: string; command?: string };
+      const tlsFailure = tlsOptions && mode === 'require' ? tlsFailureOf(err) : undefined;
+      const code = tlsFailure ? 0 : (err.responseCode ?? 0);
+      last = { accepted: false, code, response: err.response ?? err.message, transient: !tlsFailure && (code === 0 || (code >= 400 && code < 500)), tls: false, mx: mx.exchange, ...(tlsFailure ? { tlsFailure } : {}) };
       // A 5xx from one MX is the domain's answer (RFC 5321 §4.2.1); only connection faults try the next.
       if (code >= 500) return last;
     }
@@ -160,4 +207,79 @@ async function bounce(ctx: OrgContext, entry: SpoolEntry, meta: SubmissionMeta, 
   const dsn = buildDsn({ reportingMta: ctx.mxHost, from: `MAILER-DAEMON@${ctx.domain}`, to: sender, originalMessageId: meta.messageId || messageIdOf([]), recipients: rcpts, rule, text, clock: ctx.clock, originalHeaders: parseSmime(entry.bytes).headers });
   await ctx.mailbox.deliver(sender, dsn);
   await ctx.journey.record({ messageId: meta.messageId, actor: actor(ctx, 'dsn'), procedure: 0, checks: [{ name: 'dsn', result: 'pass', detail: rule }], files: 'none', outcome: 'bounced', detail: text.slice(0, 500) });
+}
+
+/**
+ * Conventional mode's outbound worker: hold-then-send, DKIM signing, MTA-STS (RFC 8461) per
+ * destination domain, the send, TLS reports (RFC 8460) and DSNs. Returns 'retry' while the hold
+ * window is open or a domain got a transient failure.
+ */
+export async function processConventionalSubmission(ctx: OrgContext, entry: SpoolEntry): Promise<'done' | 'retry'> {
+  const rt = ctx.conventional!;
+  const o = rt.options;
+  const meta = entry.envelope.meta as unknown as ConventionalSubmissionMeta;
+  const who = actor(ctx, 'mta-out');
+  if (rt.cancelled.has(entry.id) || (await ctx.outbound.isDone(entry.id, 'cancelled'))) return 'done';
+  if (isHeld(ctx, meta)) return 'retry';
+  // Synchronous with cancelSubmission's check: once marked, the sender can no longer cancel.
+  if (rt.cancelled.has(entry.id)) return 'done';
+  rt.sending.add(entry.id);
+  const message = await dkimSignMessage(ctx, rt, entry.bytes);
+  const byDomain = new Map<string, string[]>();
+  for (const r of entry.envelope.rcptTo) {
+    const d = domainOf(r);
+    byDomain.set(d, [...(byDomain.get(d) ?? []), r]);
+  }
+  let retry = false;
+  for (const [domain, rcpts] of byDomain) {
+    await ctx.outbound.once(entry.id, `domain:${domain}`, async () => {
+      const checks: JourneyCheck[] = [...(o.dkimSign ? [{ name: 'dkim-sign', result: 'pass', detail: `d=${ctx.domain} s=${o.dkimSelector}` } as const] : [])];
+      let tls: SendTlsOptions = { tls: o.outboundTls };
+      let policy: { mode: 'enforce' | 'testing' | 'none'; mx: readonly string[] } | undefined;
+      if (o.mtaSts !== 'off') {
+        try {
+          const p = await ctx.net.fetchMtaStsPolicy(domain, ctx.addresses.mtaOut);
+          if (p) policy = { mode: p.mode, mx: p.mx ?? [] };
+          checks.push({ name: 'mta-sts', result: p ? 'pass' : 'skip', detail: p ? `policy ${p.mode}, mx ${(p.mx ?? []).join(',')}` : 'no policy' });
+        } catch (e) {
+          // RFC 8461 §3.3/§5.1: a failed fetch with no cached policy means no policy applies.
+          checks.push({ name: 'mta-sts', result: 'fail', detail: `policy fetch failed: ${(e as Error).message}`.slice(0, 300) });
+          await tlsReport(ctx, domain, undefined, 'sts-policy-fetch-error', meta.messageId, undefined);
+        }
+        if (policy?.mode === 'enforce') tls = { tls: 'require', mxAllowed: (h) => mxMatchesPolicy(h, policy!.mx) };
+      }
+      const sent = await sendToDomain(ctx, domain, entry.envelope.mailFrom, rcpts, message, tls);
+      if (policy && policy.mode !== 'none') {
+        await tlsReport(ctx, domain, policy.mode, sent.tlsFailure ?? (sent.tls ? 'success' : 'starttls-not-supported'), meta.messageId, sent.mx);
+      }
+      checks.push({ name: 'starttls', result: sent.tls ? 'pass' : sent.tlsFailure ? 'fail' : 'skip', detail: sent.tlsFailure ?? (sent.tls ? 'TLS' : 'clear text') });
+      const outcome = sent.accepted ? 'relayed' : sent.transient ? 'deferred' : sent.tlsFailure ? 'rejected' : 'bounced';
+      await ctx.journey.record({ messageId: meta.messageId, actor: who, procedure: 0, checks: [...meta.checks, ...checks], files: meta.files, outcome, reply: `${sent.code} ${sent.response}`.slice(0, 500), ...(sent.tlsFailure ? { detail: `not sent: MTA-STS policy of ${domain} requires TLS to a listed MX (${sent.tlsFailure})` } : {}) });
+      if (sent.transient) throw new RetryLater(sent.response);
+      if (sent.tlsFailure) {
+        await conventionalBounce(ctx, entry, meta.messageId, rcpts, 'mta-sts', 'MTA_STS_FAILURE', `The mail was not sent: ${domain} requires TLS to a listed MX by its MTA-STS policy (RFC 8461) and that could not be established (${sent.tlsFailure}).`);
+      } else if (!sent.accepted) {
+        await conventionalBounce(ctx, entry, meta.messageId, rcpts, `remote-${sent.code}`, 'INTERNAL', `The receiving server refused the mail: ${sent.response}`);
+      }
+    }).catch((e: unknown) => {
+      if (e instanceof RetryLater) retry = true;
+      else throw e;
+    });
+  }
+  if (retry) rt.sending.delete(entry.id);
+  return retry ? 'retry' : 'done';
+}
+
+async function tlsReport(ctx: OrgContext, domain: string, mode: TlsReportEvent['policyMode'], result: TlsReportEvent['result'], messageId: string, mx: string | undefined): Promise<void> {
+  let rua: string[] = [];
+  try {
+    const txt = (await ctx.net.resolver(`_smtp._tls.${domain}`, 'TXT')).map((c) => c.join(''));
+    const rec = txt.find((t) => /^v=TLSRPTv1\b/i.test(t));
+    rua = rec ? (/rua=([^;]+)/i.exec(rec)?.[1] ?? '').split(',').map((s) => s.trim()).filter(Boolean) : [];
+  } catch {
+    // No TLSRPT record: RFC 8460 §3, nothing to report to; the event is still kept locally.
+  }
+  const ev: TlsReportEvent = { at: ctx.clock().toISOString(), policyDomain: domain, policyType: mode ? 'sts' : 'no-policy-found', ...(mode ? { policyMode: mode } : {}), ...(mx ? { mx } : {}), result, rua, messageId };
+  ctx.conventional?.tlsReports.push(ev);
+  await ctx.journey.record({ messageId, actor: actor(ctx, 'tls-rpt'), procedure: 0, checks: [{ name: 'tls-rpt', result: result === 'success' ? 'pass' : 'fail', detail: `${domain}: ${result}${mx ? ` (${mx})` : ''}; rua ${rua.join(',') || 'none'}` }], files: 'none', outcome: result === 'success' ? 'accepted' : 'rejected' });
 }

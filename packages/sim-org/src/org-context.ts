@@ -3,6 +3,7 @@
  * organisation.ts builds one per org; each service takes it instead of a dozen parameters.
  */
 import type { SimNet } from '@ssmax/sim-net';
+import type { ConventionalOptions, ConventionalRuntime } from './conventional.js';
 import type { InspectionPolicy } from './inspection.js';
 import type { JourneyLog } from './journey.js';
 import type { Kms } from './kms.js';
@@ -39,6 +40,15 @@ export interface OrgProfile {
   readonly maxMessageBytes?: number;
   /** What happens to outbound mail with files for a domain that is not a registry member. */
   readonly nonMemberFiles?: 'refuse-with-notice';
+  /**
+   * 'ssmax' (default): the SSMAX services. 'conventional': the same MSA / MTA-out / MTA-in / delivery
+   * run as an ordinary mail system configured by {@link OrgProfile.conventional} (the baseline defence
+   * profiles plain-ppap, best-practice, smime-e2e; see conventional.ts and README "Conventional mode").
+   * No KMS, no registry: `ctx.kms` and `ctx.registry` throw.
+   */
+  readonly security?: 'ssmax' | 'conventional';
+  /** Options of conventional mode; missing fields take the `plain-ppap` preset's values. */
+  readonly conventional?: Partial<ConventionalOptions>;
 }
 
 export interface OrgContext {
@@ -65,6 +75,8 @@ export interface OrgContext {
   readonly tlsCa: string;
   /** Wakes the workers after a spool write. */
   readonly kick: (which: 'outbound' | 'inbound') => void;
+  /** Present in conventional mode: resolved options, DKIM key, hold/cancel state, TLS reports. */
+  readonly conventional?: ConventionalRuntime;
 }
 
 export function actor(ctx: OrgContext, service: string): string {

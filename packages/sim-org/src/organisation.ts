@@ -30,6 +30,16 @@ import { processSubmission } from './mta-out.js';
 import type { MailboxDelivery, OrgContext, OrgProfile, OrgUserDirectory } from './org-context.js';
 import { RegistryClient, type EvaluationData } from './registry-client.js';
 import { Spool, type SpoolEntry } from './spool.js';
+import {
+  cancelSubmission,
+  createConventionalRuntime,
+  isHeld,
+  PasswordUserDirectory,
+  processConventionalInbound,
+  publishConventionalDns,
+  type TlsReportEvent,
+} from './conventional.js';
+import { processConventionalSubmission } from './mta-out.js';
 
 export interface OrganisationOptions {
   /** Short id used in actor names and token labels, e.g. "org-a". */
@@ -38,9 +48,10 @@ export interface OrganisationOptions {
   readonly name?: string;
   readonly mode: 'org' | 'esp';
   readonly net: SimNet;
-  readonly registryUrl: string;
-  /** DER of the registry root, obtained out of band (the trust anchor). */
-  readonly registryRootCert: Uint8Array;
+  /** The registry's URL; required unless `profile.security` is 'conventional' (no registry then). */
+  readonly registryUrl?: string;
+  /** DER of the registry root, obtained out of band (the trust anchor); required with `registryUrl`. */
+  readonly registryRootCert?: Uint8Array;
   readonly storageDir: string;
   readonly profile?: Partial<OrgProfile>;
   readonly clock?: () => Date;
@@ -48,7 +59,7 @@ export interface OrganisationOptions {
   readonly hsm?: SoftHsmNative;
   readonly kmsPin?: string;
   readonly kmsSoPin?: string;
-  /** The org's users; default a {@link SimpleUserDirectory} (user-registration.ts plugs in here). */
+  /** The org's users; default a {@link SimpleUserDirectory} (user-registration.ts plugs in here), in conventional mode a {@link PasswordUserDirectory}. */
   readonly users?: OrgUserDirectory;
   /** Where delivered mail goes (mailbox.ts: Dovecot over LMTP). */
   readonly mailbox: MailboxDelivery;
@@ -173,6 +184,7 @@ export class Organisation implements AsyncDisposable {
     private readonly exposed: ExposedService[],
     private readonly ownsHsm: SoftHsmNative | undefined,
     readonly users: OrgUserDirectory,
+    private readonly ownKms: Kms | undefined,
   ) {}
 
   get id(): string {
@@ -184,8 +196,25 @@ export class Organisation implements AsyncDisposable {
   get journey(): JourneyLog {
     return this.ctx.journey;
   }
+  /** The KMS (SSMAX mode only; throws in conventional mode). */
   get kms(): Kms {
     return this.ctx.kms;
+  }
+  /** 'ssmax' or 'conventional' (the baseline defence profiles). */
+  get security(): 'ssmax' | 'conventional' {
+    return this.ctx.conventional ? 'conventional' : 'ssmax';
+  }
+  /** TLS report results MTA-out recorded (RFC 8460 §4.3 result types); conventional mode with MTA-STS only. */
+  get tlsReports(): readonly TlsReportEvent[] {
+    return this.ctx.conventional?.tlsReports ?? [];
+  }
+
+  /**
+   * Hold-then-send (conventional mode with `holdSeconds` > 0): cancels the sender's held mail by its
+   * Message-ID. 'cancelled' means it will never be sent; 'too-late' means MTA-out already took it.
+   */
+  cancelSubmission(messageId: string, sender: string): Promise<'cancelled' | 'too-late' | 'not-found'> {
+    return cancelSubmission(this.ctx, messageId, sender);
   }
   get registry(): RegistryClient {
     return this.ctx.registry;
@@ -205,13 +234,16 @@ export class Organisation implements AsyncDisposable {
   static async start(o: OrganisationOptions): Promise<Organisation> {
     const clock = o.clock ?? (() => new Date());
     const profile: OrgProfile = { ...DEFAULT_PROFILE, ...(o.mode === 'esp' ? { inspection: undefined } : {}), ...o.profile };
+    if (profile.security === 'conventional') return Organisation.#startConventional(o, profile, clock);
+    if (o.registryUrl === undefined || o.registryRootCert === undefined) throw new SimOrgError('USAGE', `Cannot start ${o.id}. SSMAX mode needs registryUrl and registryRootCert.`);
+    const registryUrl = o.registryUrl;
     await fs.mkdir(o.storageDir, { recursive: true });
     const ownsHsm = o.hsm ? undefined : SoftHsmNative.open({ storageDir: join(o.storageDir, 'hsm') });
     const hsm = o.hsm ?? ownsHsm!;
     const kms = await Kms.open({ hsm, label: `kms-${o.id}`, userPin: o.kmsPin ?? '246810', soPin: o.kmsSoPin ?? '13579111' });
     try {
       const addresses = { msa: o.net.address(`${o.id}/msa`), mtaIn: o.net.address(`${o.id}/mta-in`), mtaOut: o.net.address(`${o.id}/mta-out`) };
-      const registry = new RegistryClient({ url: o.registryUrl, rootCertificate: o.registryRootCert, clock, localAddress: addresses.mtaOut, maxAgeSeconds: o.registryMaxAgeSeconds ?? 60 });
+      const registry = new RegistryClient({ url: registryUrl, rootCertificate: o.registryRootCert, clock, localAddress: addresses.mtaOut, maxAgeSeconds: o.registryMaxAgeSeconds ?? 60 });
       const registryOrgId = await enrolIfNeeded(o, kms, registry, clock);
       const ca = await o.net.ca();
       const mxHost = `mx.${o.domain}`;
@@ -236,7 +268,7 @@ export class Organisation implements AsyncDisposable {
         await o.net.expose({ host: `msa.${o.domain}`, port: 587, target: msa.endpoint }),
       ];
       o.net.zone.addMx(o.domain, mxHost, 10);
-      org = new Organisation(ctx, msa, mtaIn, exposed, ownsHsm, users);
+      org = new Organisation(ctx, msa, mtaIn, exposed, ownsHsm, users, kms);
       const retry = o.retryMs ?? 1000;
       org.#timers.push(setInterval(() => org!.kick('outbound'), retry));
       if (!o.holdInbound) org.#timers.push(setInterval(() => org!.kick('inbound'), retry));
@@ -252,6 +284,56 @@ export class Organisation implements AsyncDisposable {
   }
 
   #holdInbound = false;
+
+  /** Conventional mode: the same services without KMS and registry, configured by `profile.conventional`. */
+  static async #startConventional(o: OrganisationOptions, profile: OrgProfile, clock: () => Date): Promise<Organisation> {
+    await fs.mkdir(o.storageDir, { recursive: true });
+    const rt = createConventionalRuntime(profile.conventional);
+    const addresses = { msa: o.net.address(`${o.id}/msa`), mtaIn: o.net.address(`${o.id}/mta-in`), mtaOut: o.net.address(`${o.id}/mta-out`) };
+    const ca = await o.net.ca();
+    const mxHost = `mx.${o.domain.toLowerCase()}`;
+    const identity = await ca.issueServerCertificate([mxHost, `msa.${o.domain}`, addresses.mtaIn, addresses.msa]);
+    const outbound = await Spool.open(join(o.storageDir, 'spool', 'outbound'));
+    const inbound = await Spool.open(join(o.storageDir, 'spool', 'inbound'));
+    await outbound.recover();
+    await inbound.recover();
+    const journey = new JourneyLog(join(o.storageDir, 'journey.jsonl'), clock);
+    const users = o.users ?? new PasswordUserDirectory();
+    let org: Organisation | undefined;
+    const ctx: OrgContext = {
+      id: o.id, domain: o.domain.toLowerCase(), mode: o.mode, net: o.net, users, mailbox: o.mailbox, outbound, inbound, journey, clock, profile,
+      registryOrgId: '', addresses, mxHost, tlsCa: ca.certificatePem,
+      get kms(): Kms {
+        return conventionalOnly(o.id, 'KMS');
+      },
+      get registry(): RegistryClient {
+        return conventionalOnly(o.id, 'registry client');
+      },
+      kick: (which) => org?.kick(which),
+      conventional: rt,
+    };
+    const tls = { key: identity.privateKeyPem, cert: identity.chainPem };
+    const msa = await startMsa(ctx, tls);
+    const mtaIn = await startMtaIn(ctx, { tls });
+    const exposed: ExposedService[] = [
+      await o.net.expose({ host: mxHost, port: 25, target: mtaIn.endpoint }),
+      await o.net.expose({ host: `msa.${o.domain}`, port: 587, target: msa.endpoint }),
+    ];
+    o.net.zone.addMx(o.domain, mxHost, 10);
+    publishConventionalDns(ctx, rt);
+    if (rt.options.mtaSts !== 'off') {
+      // RFC 8461 §3: the policy id changes whenever the policy does; one policy per start is enough here.
+      exposed.push(await o.net.serveMtaSts(o.domain, { id: `p${clock().getTime()}`, mode: rt.options.mtaSts, mx: [mxHost], maxAge: 86_400 }));
+    }
+    org = new Organisation(ctx, msa, mtaIn, exposed, undefined, users, undefined);
+    const retry = o.retryMs ?? 1000;
+    org.#timers.push(setInterval(() => org!.kick('outbound'), retry));
+    if (!o.holdInbound) org.#timers.push(setInterval(() => org!.kick('inbound'), retry));
+    org.#holdInbound = o.holdInbound === true;
+    org.kick('outbound');
+    org.kick('inbound');
+    return org;
+  }
 
   /** Runs the worker of one spool now (coalescing concurrent kicks). */
   kick(which: 'outbound' | 'inbound'): void {
@@ -272,7 +354,10 @@ export class Organisation implements AsyncDisposable {
     const end = Date.now() + timeoutMs;
     for (;;) {
       await Promise.all([...this.#running.values()]);
-      const pending = [...(await this.ctx.outbound.list('incoming')), ...(this.#holdInbound ? [] : await this.ctx.inbound.list('incoming'))];
+      const outbound = await this.ctx.outbound.list('incoming');
+      // Mail in its hold-then-send window is not work to wait for: only the clock (or a cancel) moves it.
+      const due = this.ctx.conventional ? await filterAsync(outbound, async (id) => !isHeld(this.ctx, (await this.ctx.outbound.read(id, 'incoming').catch(() => undefined))?.envelope.meta as { notBefore?: string } | undefined)) : outbound;
+      const pending = [...due, ...(this.#holdInbound ? [] : await this.ctx.inbound.list('incoming'))];
       if (pending.length === 0 && this.#running.size === 0) return;
       if (Date.now() > end) throw new SimOrgError('USAGE', `Cannot wait for ${this.id} to be idle. ${pending.length} message(s) still queued after ${timeoutMs} ms.`);
       await new Promise((r) => setTimeout(r, 50));
@@ -292,9 +377,13 @@ export class Organisation implements AsyncDisposable {
       }
       seen.add(entry.id);
       try {
+        const conventional = this.ctx.conventional !== undefined;
         if (which === 'outbound') {
-          const r = await processSubmission(this.ctx, entry);
-          await spool.move(entry.id, r === 'retry' ? 'incoming' : 'delivered');
+          const r = conventional ? await processConventionalSubmission(this.ctx, entry) : await processSubmission(this.ctx, entry);
+          await spool.move(entry.id, r === 'retry' ? 'incoming' : conventional && (await spool.isDone(entry.id, 'cancelled')) ? 'bounced' : 'delivered');
+        } else if (conventional) {
+          await processConventionalInbound(this.ctx, entry);
+          await spool.move(entry.id, 'delivered');
         } else {
           await processInbound(this.ctx, entry);
           await spool.move(entry.id, 'delivered');
@@ -317,13 +406,23 @@ export class Organisation implements AsyncDisposable {
     await Promise.allSettled(this.exposed.map((e) => e.close()));
     await Promise.allSettled([this.msa.close(), this.mtaIn.close()]);
     await this.ctx.journey.flush();
-    await this.ctx.kms.close();
+    await this.ownKms?.close();
     await this.ownsHsm?.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+async function filterAsync<T>(items: readonly T[], keep: (t: T) => Promise<boolean>): Promise<T[]> {
+  const out: T[] = [];
+  for (const t of items) if (await keep(t)) out.push(t);
+  return out;
+}
+
+function conventionalOnly(id: string, what: string): never {
+  throw new SimOrgError('USAGE', `Cannot use the ${what} of ${id}. The organisation runs in conventional mode (no SSMAX ${what}).`);
 }
 
 async function enrolIfNeeded(o: OrganisationOptions, kms: Kms, registry: RegistryClient, clock: () => Date): Promise<string> {
@@ -341,7 +440,7 @@ async function enrolIfNeeded(o: OrganisationOptions, kms: Kms, registry: Registr
     throw new SimOrgError('USAGE', `Cannot start ${o.id}. The registry refused enrolment: ${res.failedCriteria.map((c) => `${c.id} (${c.reason})`).join('; ')}.`);
   }
   const root = new Uint8Array(Buffer.from(res.certificates.root, 'base64'));
-  if (!Buffer.from(root).equals(Buffer.from(o.registryRootCert))) {
+  if (!o.registryRootCert || !Buffer.from(root).equals(Buffer.from(o.registryRootCert))) {
     throw new SimOrgError('USAGE', `Cannot start ${o.id}. The registry answered with a root certificate other than the configured trust anchor.`);
   }
   const orgCert = new Uint8Array(Buffer.from(res.certificates.org, 'base64'));

@@ -41,6 +41,8 @@ export const ReplyCodes = {
   AUTH_REQUIRED: { code: 530, enhanced: '5.7.0', via: 'smtp', message: 'Authentication required', basis: 'RFC 4954 §6' },
   AUTH_FAILED: { code: 535, enhanced: '5.7.8', via: 'smtp', message: 'Authentication credentials invalid', basis: 'RFC 4954 §6' },
   TLS_REQUIRED: { code: 530, enhanced: '5.7.0', via: 'smtp', message: 'Must issue a STARTTLS command first', basis: 'RFC 3207 §4' },
+  DMARC_REJECT: { code: 550, enhanced: '5.7.1', via: 'smtp', message: 'Message refused: DMARC policy of the From domain is reject and the message fails DMARC', basis: 'RFC 7489 §6.7 (reject during the SMTP transaction) with RFC 3463 §3.8 X.7.1' },
+  MTA_STS_FAILURE: { code: 550, enhanced: '5.7.10', via: 'dsn', message: 'Message not sent: the recipient domain requires TLS (MTA-STS) and no valid TLS session to a policy MX was possible', basis: 'RFC 8461 §5 (MUST NOT deliver); X.7.10 "encryption needed" (RFC 8689 §5, IANA enhanced status code registry) in a RFC 3464 DSN' },
   INTERNAL: { code: 451, enhanced: '4.3.0', via: 'smtp', message: 'Local error, try again later', basis: 'RFC 3463 §3.5 X.3.0 other or undefined mail system status; transient' },
 } as const satisfies Record<string, SmtpReply>;
 export type ReplyCodeKey = keyof typeof ReplyCodes;
