@@ -4,6 +4,7 @@
  */
 import * as asn1js from 'asn1js';
 import { parseDer, SMALL_DER_LIMITS } from '../asn1.js';
+import { decodeOidContent } from '../der/ber-reader.js';
 import { SsmaxError, type ErrorCode } from '../errors.js';
 
 export class DerReader {
@@ -112,24 +113,12 @@ export class DerReader {
   }
 }
 
-/** X.690 §8.19 OBJECT IDENTIFIER content octets to dotted form; undefined when not minimally encoded. */
+/** X.690 §8.19 OBJECT IDENTIFIER content octets to dotted form; undefined when truncated or not minimally encoded. */
 export function decodeOid(content: Uint8Array): string | undefined {
-  if (content.byteLength === 0 || content.byteLength > 256) return undefined;
-  const arcs: bigint[] = [];
-  let v = 0n;
-  let start = true;
-  for (let i = 0; i < content.byteLength; i++) {
-    const b = content[i]!;
-    if (start && b === 0x80) return undefined;
-    v = (v << 7n) | BigInt(b & 0x7f);
-    start = (b & 0x80) === 0;
-    if (start) {
-      arcs.push(v);
-      v = 0n;
-    }
+  if (content.byteLength > 256) return undefined;
+  try {
+    return decodeOidContent(content, 'an OBJECT IDENTIFIER');
+  } catch {
+    return undefined;
   }
-  if (!start) return undefined;
-  const first = arcs.shift()!;
-  const head = first < 40n ? [0n, first] : first < 80n ? [1n, first - 40n] : [2n, first - 80n];
-  return [...head, ...arcs].join('.');
 }

@@ -1,10 +1,11 @@
 /**
- * Minimal DER writer and BER reader for the enveloped-data codec (private to cms/enveloped).
- *
- * The bulk content never goes through asn1js: the writer frames it by length only, and the reader
- * walks small header elements held in memory. Every read is bounds-checked and every failure is a
- * typed MALFORMED_CMS error, because the input is untrusted mail.
+ * A lazy BER reader for the enveloped-data codec (private to cms/enveloped): it walks small header
+ * elements held in memory (the bulk content is streamed by ber-stream-reader.ts and never reaches it).
+ * Every read is bounds-checked and every failure is a typed MALFORMED_CMS error, because the input is
+ * untrusted mail. Encoding uses the shared writer in ../../der/der-writer.ts.
  */
+import { decodeOidContent } from '../../der/ber-reader.js';
+import { concatBytes } from '../../der/der-writer.js';
 import { SsmaxError } from '../../errors.js';
 
 export const Tag = {
@@ -20,84 +21,6 @@ export const Tag = {
 
 export function malformed(reason: string, cause?: unknown): SsmaxError {
   return new SsmaxError('MALFORMED_CMS', `Cannot parse the CMS message. ${reason}.`, cause === undefined ? {} : { cause });
-}
-
-// ---------------------------------------------------------------------------------------------
-// Writer (X.690 §10: DER, definite lengths in the minimum number of octets)
-
-export function encodeLength(len: number): Uint8Array {
-  if (!Number.isSafeInteger(len) || len < 0) throw new SsmaxError('INTERNAL', `Cannot encode a DER length. ${len} is not a length.`);
-  if (len < 0x80) return Uint8Array.of(len);
-  const bytes: number[] = [];
-  for (let v = len; v > 0; v = Math.floor(v / 256)) bytes.unshift(v % 256);
-  return Uint8Array.of(0x80 | bytes.length, ...bytes);
-}
-
-/** Tag + length octets for a value of `len` bytes written separately. */
-export function header(tag: number, len: number): Uint8Array {
-  const l = encodeLength(len);
-  const out = new Uint8Array(1 + l.length);
-  out[0] = tag;
-  out.set(l, 1);
-  return out;
-}
-
-export function concat(parts: readonly Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.byteLength;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.byteLength;
-  }
-  return out;
-}
-
-export function tlv(tag: number, ...value: Uint8Array[]): Uint8Array {
-  const v = concat(value);
-  return concat([header(tag, v.byteLength), v]);
-}
-
-export const seq = (...value: Uint8Array[]): Uint8Array => tlv(Tag.SEQUENCE, ...value);
-export const octets = (value: Uint8Array): Uint8Array => tlv(Tag.OCTET_STRING, value);
-
-/** DER SET OF: elements sorted by their encodings (X.690 §11.6). */
-export function setOf(elements: readonly Uint8Array[]): Uint8Array {
-  const sorted = [...elements].sort((a, b) => Buffer.compare(a, b));
-  return tlv(Tag.SET, ...sorted);
-}
-
-export function smallInteger(n: number): Uint8Array {
-  if (!Number.isInteger(n) || n < 0 || n > 0x7fff_ffff) throw new SsmaxError('INTERNAL', `Cannot encode the integer ${n}.`);
-  const bytes: number[] = [];
-  let v = n;
-  do {
-    bytes.unshift(v & 0xff);
-    v >>>= 8;
-  } while (v > 0);
-  if ((bytes[0] ?? 0) & 0x80) bytes.unshift(0);
-  return tlv(Tag.INTEGER, Uint8Array.from(bytes));
-}
-
-export function encodeOid(oid: string): Uint8Array {
-  const arcs = oid.split('.').map((s) => BigInt(s));
-  const [a0, a1] = arcs;
-  if (a0 === undefined || a1 === undefined) throw new SsmaxError('INTERNAL', `Cannot encode the OID ${oid}.`);
-  const body: number[] = [];
-  const push = (v: bigint): void => {
-    const tmp: number[] = [Number(v & 0x7fn)];
-    for (v >>= 7n; v > 0n; v >>= 7n) tmp.unshift(Number(v & 0x7fn) | 0x80);
-    body.push(...tmp);
-  };
-  push(a0 * 40n + a1);
-  for (const a of arcs.slice(2)) push(a);
-  return tlv(Tag.OID, Uint8Array.from(body));
-}
-
-/** AlgorithmIdentifier (RFC 5280 §4.1.1.2); `params` absent when undefined. */
-export function algId(oid: string, params?: Uint8Array): Uint8Array {
-  return params === undefined ? seq(encodeOid(oid)) : seq(encodeOid(oid), params);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -176,7 +99,7 @@ export function expectTag(n: Node | undefined, tag: number, what: string): Node 
 /** OCTET STRING contents, joining the segments of a constructed (BER) OCTET STRING. */
 export function octetValue(buf: Uint8Array, n: Node, what: string): Uint8Array {
   if (n.tag === Tag.OCTET_STRING || (!n.constructed && (n.tag & 0xc0) === 0x80)) return value(buf, n);
-  if (n.constructed) return concat(children(buf, n).map((c) => octetValue(buf, c, what)));
+  if (n.constructed) return concatBytes(children(buf, n).map((c) => octetValue(buf, c, what)));
   throw malformed(`${what} is not an OCTET STRING`);
 }
 
@@ -184,18 +107,11 @@ export function decodeOid(buf: Uint8Array, n: Node, what: string): string {
   if (n.tag !== Tag.OID) throw malformed(`${what} is not an OBJECT IDENTIFIER`);
   const v = value(buf, n);
   if (v.length === 0 || v.length > 64 || ((v[v.length - 1] as number) & 0x80)) throw malformed(`${what} is not a valid OBJECT IDENTIFIER`);
-  const arcs: bigint[] = [];
-  let acc = 0n;
-  for (const b of v) {
-    acc = (acc << 7n) | BigInt(b & 0x7f);
-    if (!(b & 0x80)) {
-      arcs.push(acc);
-      acc = 0n;
-    }
+  try {
+    return decodeOidContent(v, what);
+  } catch (cause) {
+    throw malformed(`${what} is not a valid OBJECT IDENTIFIER`, cause);
   }
-  const first = arcs.shift() as bigint;
-  const a0 = first < 40n ? 0n : first < 80n ? 1n : 2n;
-  return [a0, first - a0 * 40n, ...arcs].join('.');
 }
 
 export function decodeSmallInteger(buf: Uint8Array, n: Node, what: string): number {

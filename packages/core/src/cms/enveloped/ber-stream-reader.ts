@@ -6,7 +6,8 @@
  * memory whole. Definite lengths are checked against every enclosing definite length; indefinite ones
  * must end with end-of-contents octets (X.690 §8.1.5).
  */
-import { concat, malformed } from './der.js';
+import { concatBytes } from '../../der/der-writer.js';
+import { malformed } from './ber-node-reader.js';
 
 export type ByteInput = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 
@@ -102,7 +103,7 @@ export class BerStreamReader {
       parts.push(p);
       got += p.byteLength;
     }
-    return concat(parts);
+    return concatBytes(parts);
   }
 
   /** Yields exactly `n` bytes as views of the input chunks (no copies). */
@@ -169,7 +170,7 @@ export class BerStreamReader {
       return h.tag;
     };
     await walk(0);
-    return parts.length === 1 ? (parts[0] as Uint8Array) : concat(parts);
+    return parts.length === 1 ? (parts[0] as Uint8Array) : concatBytes(parts);
   }
 
   /** Opens a constructed element whose children are read one by one. */

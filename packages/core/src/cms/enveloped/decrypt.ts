@@ -13,7 +13,8 @@ import type { PrivateKeyOps } from '../../keys.js';
 import { Oids } from '../../oids.js';
 import { BerStreamReader, type ByteInput } from './ber-stream-reader.js';
 import { MemorySink, type CommitSink } from './commit-sink.js';
-import { children, concat, decodeOid, decodeSmallInteger, expectTag, malformed, octetValue, readAlgId, readNode, Tag, value } from './der.js';
+import { concatBytes } from '../../der/der-writer.js';
+import { children, decodeOid, decodeSmallInteger, expectTag, malformed, octetValue, readAlgId, readNode, Tag, value } from './ber-node-reader.js';
 import type { ContentCipher } from './encrypt.js';
 import { tagWithoutAad } from './gcm-aad.js';
 import { parseRecipientCertificate } from './recipient-certificate.js';
@@ -140,7 +141,7 @@ export async function openEnvelope(input: ByteInput, opts: DecryptOptions): Prom
           throw new SsmaxError('AUTH_TAG_MISMATCH', `Cannot authenticate the content. The mac is ${mac.byteLength} bytes, not the ${alg.tagLength} GCMParameters declare.`);
         }
         // RFC 5083 §2.2: the AAD is the DER of authAttrs with the SET OF tag, not the [1] tag.
-        const aad = authAttrs ? concat([Uint8Array.of(0x31), authAttrs.subarray(1)]) : undefined;
+        const aad = authAttrs ? concatBytes([Uint8Array.of(0x31), authAttrs.subarray(1)]) : undefined;
         if (aad) {
           const parsed = readNode(aad, 0);
           if (parsed.indefinite || parsed.end !== aad.byteLength) throw malformed('authAttrs is not DER');

@@ -11,7 +11,8 @@ import { SsmaxError } from '../../errors.js';
 import { Oids } from '../../oids.js';
 import type { ByteInput } from './ber-stream-reader.js';
 import { MemorySink, type CommitSink } from './commit-sink.js';
-import { algId, concat, encodeOid, header, octets, seq, setOf, smallInteger } from './der.js';
+import { encodeAlgorithmIdentifier } from '../common/algorithm-identifier.js';
+import { concatBytes, derEncode, derHeader, derInteger, derOctetString, derOid, derSequence, derSetOf } from '../../der/der-writer.js';
 import { parseRecipientCertificate } from './recipient-certificate.js';
 import { buildRecipientInfo, type RandomSource } from './recipient-info.js';
 
@@ -70,11 +71,13 @@ export function createEnvelopeWriter(opts: EncryptStreamOptions): EnvelopeWriter
 
   const ris = opts.recipients.map((der) => buildRecipientInfo(parseRecipientCertificate(der), cek, random));
   // RFC 5652 §6.1: version 2 as soon as any RecipientInfo is not version 0; RFC 5083 §2.1: always 0.
-  const version = smallInteger(gcm || ris.every((r) => r.version === 0) ? 0 : 2);
-  const recipientInfos = setOf(ris.map((r) => r.der));
-  const contentTypeOid = encodeOid(opts.contentType ?? Oids.data);
+  const version = derInteger(gcm || ris.every((r) => r.version === 0) ? 0 : 2);
+  const recipientInfos = derEncode(derSetOf(ris.map((r) => r.der)));
+  const contentTypeOid = derOid(opts.contentType ?? Oids.data);
   // RFC 3565 §4.1 (IV as OCTET STRING) / RFC 5084 §3.2 (GCMParameters with a 16-byte ICV).
-  const encAlg = gcm ? algId(Oids.aes256Gcm, seq(octets(iv), smallInteger(16))) : algId(Oids.aes256Cbc, octets(iv));
+  const encAlg = gcm
+    ? encodeAlgorithmIdentifier(Oids.aes256Gcm, derSequence(derOctetString(iv), derInteger(16)))
+    : encodeAlgorithmIdentifier(Oids.aes256Cbc, derOctetString(iv));
 
   const cipher = gcm
     ? crypto.createCipheriv('aes-256-gcm', cek, iv, { authTagLength: 16 })
@@ -82,30 +85,30 @@ export function createEnvelopeWriter(opts: EncryptStreamOptions): EnvelopeWriter
   cek.fill(0);
   if (opts.authAttributes) (cipher as crypto.CipherGCM).setAAD(opts.authAttributes);
   // RFC 5083 §2.1: authAttrs are [1] IMPLICIT in the message but authenticated with the SET OF tag.
-  const authAttrsImplicit = opts.authAttributes ? concat([Uint8Array.of(0xa1), opts.authAttributes.subarray(1)]) : undefined;
+  const authAttrsImplicit = opts.authAttributes ? concatBytes([Uint8Array.of(0xa1), opts.authAttributes.subarray(1)]) : undefined;
   const macLen = gcm ? 2 + 16 : 0;
-  const outerOid = encodeOid(gcm ? Oids.authEnvelopedData : Oids.envelopedData);
+  const outerOid = derOid(gcm ? Oids.authEnvelopedData : Oids.envelopedData);
 
   let seen = 0;
   const ber = contentLength === undefined;
   let head: Uint8Array[];
   if (!ber) {
     const ctLen = gcm ? contentLength : (Math.floor(contentLength / 16) + 1) * 16;
-    const eciPrefix = concat([contentTypeOid, encAlg, header(0x80, ctLen)]);
+    const eciPrefix = concatBytes([contentTypeOid, encAlg, derHeader(0x80, ctLen)]);
     const eciLen = eciPrefix.byteLength + ctLen;
-    const eciHeader = header(0x30, eciLen);
+    const eciHeader = derHeader(0x30, eciLen);
     const bodyLen = version.byteLength + recipientInfos.byteLength + eciHeader.byteLength + eciLen + (authAttrsImplicit?.byteLength ?? 0) + macLen;
-    const envHeader = header(0x30, bodyLen);
+    const envHeader = derHeader(0x30, bodyLen);
     const ctxLen = envHeader.byteLength + bodyLen;
-    const ctxHeader = header(0xa0, ctxLen);
-    const ciHeader = header(0x30, outerOid.byteLength + ctxHeader.byteLength + ctxLen);
+    const ctxHeader = derHeader(0xa0, ctxLen);
+    const ciHeader = derHeader(0x30, outerOid.byteLength + ctxHeader.byteLength + ctxLen);
     head = [ciHeader, outerOid, ctxHeader, envHeader, version, recipientInfos, eciHeader, eciPrefix];
   } else {
     const indef = (tag: number): Uint8Array => Uint8Array.of(tag, 0x80);
     head = [indef(0x30), outerOid, indef(0xa0), indef(0x30), version, recipientInfos, indef(0x30), contentTypeOid, encAlg, indef(0xa0)];
   }
 
-  const frame = (out: Buffer): Uint8Array[] => (out.byteLength === 0 ? [] : ber ? [header(0x04, out.byteLength), out] : [out]);
+  const frame = (out: Buffer): Uint8Array[] => (out.byteLength === 0 ? [] : ber ? [derHeader(0x04, out.byteLength), out] : [out]);
   return {
     head,
     update(plaintext) {
@@ -122,7 +125,7 @@ export function createEnvelopeWriter(opts: EncryptStreamOptions): EnvelopeWriter
       const out = [...frame(cipher.final())];
       if (ber) out.push(EOC, EOC); // [0] encryptedContent, EncryptedContentInfo
       if (authAttrsImplicit) out.push(authAttrsImplicit);
-      if (gcm) out.push(octets((cipher as crypto.CipherGCM).getAuthTag()));
+      if (gcm) out.push(derEncode(derOctetString((cipher as crypto.CipherGCM).getAuthTag())));
       if (ber) out.push(EOC, EOC, EOC); // Enveloped/AuthEnvelopedData, [0] content, ContentInfo
       return out;
     },

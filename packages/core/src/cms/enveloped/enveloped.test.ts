@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SsmaxError } from '../../errors.js';
 import { Oids } from '../../oids.js';
 import { createOpensslPki, type OpensslPki } from '../../testing/openssl-pki.js';
-import { encodeOid, seq, setOf } from './der.js';
+import { derEncode, derOid, derSequence, derSetOf } from '../../der/der-writer.js';
 import {
   decryptContent,
   decryptStream,
@@ -49,7 +49,7 @@ function seeded(seed: number): (n: number) => Uint8Array {
   };
 }
 
-const contentTypeAttrs = setOf([seq(encodeOid(Oids.contentType), setOf([encodeOid(Oids.data)]))]);
+const contentTypeAttrs = derEncode(derSetOf([derSequence(derOid(Oids.contentType), derSetOf([derOid(Oids.data)]))]));
 
 describe('AuthEnvelopedData authAttrs', () => {
   it('decrypts and openssl decrypts when authAttrs are present (AAD after the ciphertext)', async () => {
@@ -142,7 +142,7 @@ describe('decryptContent', () => {
   });
 
   it('throws UNSUPPORTED_CONTENT_TYPE when the ContentInfo is SignedData', async () => {
-    const signed = seq(encodeOid(Oids.signedData), Uint8Array.of(0xa0, 0x02, 0x30, 0x00));
+    const signed = derEncode(derSequence(derOid(Oids.signedData), Uint8Array.of(0xa0, 0x02, 0x30, 0x00)));
     expect(await codeOf(decryptContent(signed, { key: pki.ec.key }))).toBe('UNSUPPORTED_CONTENT_TYPE');
   });
 

@@ -8,7 +8,8 @@ import * as pkijs from 'pkijs';
 import { parseDer, SMALL_DER_LIMITS } from '../../asn1.js';
 import { SsmaxError } from '../../errors.js';
 import { Oids } from '../../oids.js';
-import { children, decodeOid, expectTag, raw, readAlgId, readNode, seq, Tag, value } from './der.js';
+import { derEncode, derSequence } from '../../der/der-writer.js';
+import { children, decodeOid, expectTag, raw, readAlgId, readNode, Tag, value } from './ber-node-reader.js';
 
 export interface RecipientCertificate {
   readonly kind: 'rsa' | 'ec';
@@ -55,7 +56,7 @@ export function parseRecipientCertificate(der: Uint8Array): RecipientCertificate
         subjectKeyIdentifier = value(der, expectTag(inner, Tag.OCTET_STRING, 'KeyIdentifier')).slice();
       }
     }
-    const issuerAndSerial = seq(raw(der, issuer), raw(der, serial));
+    const issuerAndSerial = derEncode(derSequence(raw(der, issuer), raw(der, serial)));
     const base = { issuerAndSerial, spki, ...(subjectKeyIdentifier ? { subjectKeyIdentifier } : {}) };
     if (oid === Oids.rsaEncryption) return { kind: 'rsa', ...base };
     if (oid === Oids.ecPublicKey) {

@@ -9,27 +9,23 @@ import { SsmaxError } from '../../errors.js';
 import type { PrivateKeyOps } from '../../keys.js';
 import { Oids } from '../../oids.js';
 import type { OaepHash } from '../../tokens/token.js';
+import { derBitString, derEncode, derExplicit, derImplicit, derInteger, derOctetString, derOid, derSequence } from '../../der/der-writer.js';
+import { encodeAlgorithmIdentifier as algId } from '../common/algorithm-identifier.js';
 import {
-  algId,
   children,
   decodeOid,
   decodeSmallInteger,
-  encodeOid,
   expectTag,
   malformed,
-  octets,
   octetValue,
   paramsAbsentOrNull,
   raw,
   readAlgId,
   readNode,
-  seq,
-  smallInteger,
   Tag,
-  tlv,
   value,
   type Node,
-} from './der.js';
+} from './ber-node-reader.js';
 import type { RecipientCertificate } from './recipient-certificate.js';
 
 /** RFC 3394 §2.2.3.1 default initial value. */
@@ -43,21 +39,21 @@ export type RandomSource = (n: number) => Uint8Array;
 /** RSAES-OAEP-params with SHA-256 and MGF1-SHA-256; pSource left at its default (RFC 4055 §4.1). */
 function oaepSha256Params(): Uint8Array {
   const sha256 = algId(Oids.sha256);
-  return seq(tlv(0xa0, sha256), tlv(0xa1, algId(Oids.mgf1, sha256)));
+  return derEncode(derSequence(derExplicit(0, sha256), derExplicit(1, algId(Oids.mgf1, sha256))));
 }
 
 function buildKtri(cert: RecipientCertificate, cek: Uint8Array): Uint8Array {
   const pub = crypto.createPublicKey({ key: Buffer.from(cert.spki), format: 'der', type: 'spki' });
   const encryptedKey = crypto.publicEncrypt({ key: pub, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, cek);
   // RFC 5652 §6.2.1: version 0 with issuerAndSerialNumber.
-  return seq(smallInteger(0), cert.issuerAndSerial, algId(Oids.rsaesOaep, oaepSha256Params()), octets(encryptedKey));
+  return derEncode(derSequence(derInteger(0), cert.issuerAndSerial, algId(Oids.rsaesOaep, oaepSha256Params()), derOctetString(encryptedKey)));
 }
 
 /** ECC-CMS-SharedInfo (RFC 5753 §7.2). */
 function sharedInfo(wrapAlgDer: Uint8Array, ukm: Uint8Array | undefined, kekBits: number): Uint8Array {
   const supp = new Uint8Array(4);
   new DataView(supp.buffer).setUint32(0, kekBits);
-  return seq(wrapAlgDer, ...(ukm ? [tlv(0xa0, octets(ukm))] : []), tlv(0xa2, octets(supp)));
+  return derEncode(derSequence(wrapAlgDer, ...(ukm ? [derExplicit(0, derOctetString(ukm))] : []), derExplicit(2, derOctetString(supp))));
 }
 
 /** ANSI X9.63 KDF (SEC 1 §3.6.1), as RFC 5753 §7.2 prescribes. */
@@ -101,13 +97,16 @@ function buildKari(cert: RecipientCertificate, cek: Uint8Array, random: RandomSo
   const wrapper = crypto.createCipheriv('id-aes256-wrap', kek, KEY_WRAP_IV);
   const wrapped = Buffer.concat([wrapper.update(cek), wrapper.final()]);
   // RFC 5753 §3.1.1: originatorKey with id-ecPublicKey and absent parameters (the curve is the recipient's).
-  const originatorKey = tlv(0xa1, algId(Oids.ecPublicKey), tlv(Tag.BIT_STRING, Uint8Array.of(0), eph.getPublicKey()));
-  return tlv(
-    0xa1, // [1] IMPLICIT KeyAgreeRecipientInfo
-    smallInteger(3),
-    tlv(0xa0, originatorKey),
-    algId(Oids.dhSinglePassStdDhSha256Kdf, wrapAlg),
-    seq(seq(cert.issuerAndSerial, octets(wrapped))),
+  const originatorKey = derImplicit(1, true, algId(Oids.ecPublicKey), derBitString(eph.getPublicKey()));
+  return derEncode(
+    derImplicit(
+      1, // [1] IMPLICIT KeyAgreeRecipientInfo
+      true,
+      derInteger(3),
+      derExplicit(0, originatorKey),
+      algId(Oids.dhSinglePassStdDhSha256Kdf, wrapAlg),
+      derSequence(derSequence(cert.issuerAndSerial, derOctetString(wrapped))),
+    ),
   );
 }
 
@@ -195,7 +194,7 @@ function ktriCandidate(buf: Uint8Array, ri: Node, key: PrivateKeyOps, keyLen: nu
 
 /** SubjectPublicKeyInfo for an originator point on P-256 (RFC 5480 §2). */
 function p256Spki(point: Uint8Array): Uint8Array {
-  return seq(seq(encodeOid(Oids.ecPublicKey), encodeOid(Oids.prime256v1)), tlv(Tag.BIT_STRING, Uint8Array.of(0), point));
+  return derEncode(derSequence(derSequence(derOid(Oids.ecPublicKey), derOid(Oids.prime256v1)), derBitString(point)));
 }
 
 function kariCandidates(buf: Uint8Array, ri: Node, key: PrivateKeyOps, keyLen: number): Candidate[] {
