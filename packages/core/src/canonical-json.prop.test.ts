@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson } from './canonical-json.js';
+import { canonicalJson, canonicalJsonBytes } from './canonical-json.js';
 
 const json = fc.letrec((tie) => ({
   value: fc.oneof(
@@ -39,5 +39,11 @@ describe('canonicalJson', () => {
   it('rejects numbers that are not safe integers', () => {
     expect(() => canonicalJson({ a: 1.5 })).toThrow(/safe integers/);
     expect(() => canonicalJson([2 ** 60])).toThrow(/safe integers/);
+  });
+
+  it('sorts keys by UTF-16 code units and drops undefined members when given a fixed document', () => {
+    const doc = { b: 1, a: [true, undefined, 'x'], '\u00e9': null, Z: { d: undefined, c: 'é' } };
+    expect(canonicalJson(doc)).toBe('{"Z":{"c":"é"},"a":[true,null,"x"],"b":1,"é":null}');
+    expect(Buffer.from(canonicalJsonBytes(doc)).toString('hex')).toBe(Buffer.from('{"Z":{"c":"é"},"a":[true,null,"x"],"b":1,"é":null}', 'utf8').toString('hex'));
   });
 });

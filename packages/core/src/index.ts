@@ -1,5 +1,8 @@
 export * from './errors.js';
 export * from './oids.js';
+export { canonicalJson, canonicalJsonBytes } from './canonical-json.js';
+export { signatureOidInfo, encodeSignatureAlgorithm } from './signature-algorithms.js';
+export type { SignatureOidInfo } from './signature-algorithms.js';
 export * from './asn1.js';
 export * from './pem.js';
 export * from './keys.js';

@@ -3,7 +3,7 @@
  * checked and did with a message, signed (CMS SignedData, RFC 5652 §5, content attached) by the org's
  * KMS signing key. It travels as an application/pkcs7-mime part and is never rewritten by later hops.
  */
-import { SsmaxError, signSignedData, verifySignedData, type PrivateKeyOps, type SignerVerification } from '@ssmax/core';
+import { canonicalJson, SsmaxError, signSignedData, verifySignedData, type PrivateKeyOps, type SignerVerification } from '@ssmax/core';
 
 export type AttestationRole = 'sending-org' | 'receiving-org' | 'sending-esp' | 'receiving-esp';
 
@@ -56,18 +56,8 @@ export interface OrgAttestation {
   readonly orgCrl?: string;
 }
 
-/** Canonical JSON: keys sorted by UTF-16 code units, no whitespace, undefined dropped (RFC 8785 ordering). */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') {
-    if (typeof value === 'number' && !Number.isSafeInteger(value)) throw new SsmaxError('USAGE', 'Cannot canonicalise JSON. Only safe integers are allowed as numbers.');
-    return JSON.stringify(value);
-  }
-  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v === undefined ? null : v)).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-}
+/** Canonical JSON now lives in core; re-exported for this package's callers. */
+export { canonicalJson };
 
 /** Signs an attestation with the org KMS signing key; returns the DER ContentInfo(SignedData). */
 export async function signAttestation(

@@ -10,7 +10,7 @@
  * lists org certificates, and a revoked or held org certificate invalidates everything below it.
  */
 import * as crypto from 'node:crypto';
-import { canonicalBytes } from './canonical-json.js';
+import { canonicalJsonBytes as canonicalBytes } from '@ssmax/core';
 import { newId, type RegistryContext } from './context.js';
 import { ACCEPTED_PROOFING, evaluateEnrolment } from './evaluation.js';
 import { asArray, asBase64, asBool, asDate, asEnum, asObject, asString, b64, bad, HttpError } from './http.js';

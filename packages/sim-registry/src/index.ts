@@ -40,7 +40,7 @@ export {
   type EvaluationPolicy,
 } from './evaluation.js';
 export { classifyResponse, loopbackNotifier, type Notifier } from './incident-intake.js';
-export { canonicalJson, canonicalBytes } from './canonical-json.js';
+export { canonicalJson, canonicalJsonBytes as canonicalBytes } from '@ssmax/core';
 export { popSigningInput } from './enrolment.js';
 export { HttpErrorCodes, type HttpErrorCode } from './http.js';
 export type { RegistryPki, OrgRequest, KmsCheck, KmsPurpose, CrlRequest, CrlEntry, CrlEntryReason, RootRequest, VerifyOutcome } from './pki.js';

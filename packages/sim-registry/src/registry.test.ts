@@ -4,8 +4,7 @@ import { createServer } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { encodePem, issueOrgKmsCertificate, SoftwareKey, validateChain, verifySignedData } from '@ssmax/core';
-import { canonicalBytes } from './canonical-json.js';
+import { canonicalJsonBytes as canonicalBytes, encodePem, issueOrgKmsCertificate, SoftwareKey, validateChain, verifySignedData } from '@ssmax/core';
 import { corePki } from './core-pki.js';
 import { Registry } from './registry.js';
 import {

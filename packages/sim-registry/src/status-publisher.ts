@@ -5,7 +5,7 @@
  * each is re-signed when the state version changes or half its freshness has passed, so repeated GETs
  * return identical bytes (stable ETag) and a relying party never receives a document close to stale.
  */
-import { canonicalBytes } from './canonical-json.js';
+import { canonicalJsonBytes as canonicalBytes } from '@ssmax/core';
 import type { RegistryContext } from './context.js';
 import { b64 } from './http.js';
 import type { CrlEntry } from './pki.js';
