@@ -1,0 +1,36 @@
+import { cellCode } from './terminal-table.js';
+import type { Matrix, MatrixResult } from './types.js';
+
+function esc(s: string): string {
+  // XML 1.0 §2.2: strip characters XML cannot carry at all, then escape markup.
+  return s.replace(/[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD]/gu, '\uFFFD').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+function testcase(r: MatrixResult): string {
+  const name = `${r.file}#${r.scenarioId} [${r.profile}]`;
+  const head = `    <testcase classname="${esc(r.file)}" name="${esc(name)}" time="${(r.durationMs / 1000).toFixed(3)}"`;
+  if (r.actual === null) return `${head}>\n      <error message="${esc(r.error ?? 'executor failed')}" type="infrastructure">${esc(r.error ?? '')}</error>\n    </testcase>`;
+  if (r.pass) return `${head}/>`;
+  const exp = JSON.stringify(Object.fromEntries(r.mismatches.map((f) => [f, r.expected[f]])));
+  const act = JSON.stringify(Object.fromEntries(r.mismatches.map((f) => [f, r.actual![f]])));
+  const body = `expected ${cellCode(r.expected)} ${JSON.stringify({ ...r.expected, reason: undefined })}\nactual   ${cellCode(r.actual)} ${JSON.stringify(r.actual)}\nreason (expected): ${r.expected.reason}`;
+  return `${head}>\n      <failure message="${esc(`expected ${exp}, actual ${act}`)}" type="mismatch">${esc(body)}</failure>\n    </testcase>`;
+}
+
+/** JUnit XML: one testsuite per scenario file, one testcase per cell named `<file>#<id> [<profile>]`. */
+export function formatJunit(m: Matrix): string {
+  const files = [...new Set(m.results.map((r) => r.file))];
+  const count = (rs: readonly MatrixResult[]) => ({
+    tests: rs.length,
+    failures: rs.filter((r) => r.actual !== null && !r.pass).length,
+    errors: rs.filter((r) => r.actual === null).length,
+    time: (rs.reduce((a, r) => a + r.durationMs, 0) / 1000).toFixed(3),
+  });
+  const all = count(m.results);
+  const suites = files.map((f) => {
+    const rs = m.results.filter((r) => r.file === f);
+    const c = count(rs);
+    return `  <testsuite name="${esc(f)}" tests="${c.tests}" failures="${c.failures}" errors="${c.errors}" skipped="0" time="${c.time}" timestamp="${esc(m.meta.startedAt)}">\n${rs.map(testcase).join('\n')}\n  </testsuite>`;
+  });
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="ssmax scenario matrix (seed ${m.meta.seed})" tests="${all.tests}" failures="${all.failures}" errors="${all.errors}" time="${all.time}">\n${suites.join('\n')}\n</testsuites>\n`;
+}

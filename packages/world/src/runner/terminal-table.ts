@@ -1,0 +1,56 @@
+import { MATRIX_PROFILES } from './types.js';
+import type { CellChange } from './run-matrix.js';
+import type { Matrix, Outcome, MatrixProfile } from './types.js';
+
+const VERDICT = { delivered: 'D', flagged: 'F', blocked: 'B', 'not-sent': 'N' } as const;
+const LEAK = { none: '-', metadata: 'm', body: 'b', files: 'F' } as const;
+const TRACE = { none: '-', org: 'o', sender: 's', 'sender-revoked': 'R' } as const;
+
+/** Four characters for a cell: verdict, leak, malware (M), trace; e.g. "Bb-o". */
+export function cellCode(o: Outcome): string {
+  return `${VERDICT[o.verdict]}${LEAK[o.leaked]}${o.malwareReached ? 'M' : '-'}${TRACE[o.traced]}`;
+}
+
+const SHORT: Record<MatrixProfile, string> = { 'plain-ppap': 'ppap', 'best-practice': 'best', 'smime-e2e': 'smime', 'ssmax-paper': 'paper', 'ssmax-org': 'org', 'ssmax-esp-out': 'esp-o', 'ssmax-esp-in': 'esp-i' };
+
+/**
+ * The matrix as a fixed-width table (scenarios × profiles). A cell shows the actual outcome code and
+ * a mark: " " match, "✗" mismatch (expected code follows on the detail lines), "!" executor error,
+ * "·" not run (omitted or not selected).
+ */
+export function formatMatrixTable(m: Matrix): string {
+  const profiles = MATRIX_PROFILES.filter((p) => m.meta.profiles.includes(p));
+  const ids = [...new Set(m.results.map((r) => r.scenarioId))];
+  const byKey = new Map(m.results.map((r) => [`${r.scenarioId}#${r.profile}`, r]));
+  const idW = Math.max(8, ...ids.map((i) => i.length));
+  const lines: string[] = [];
+  lines.push(`${'scenario'.padEnd(idW)} │ ${profiles.map((p) => SHORT[p].padEnd(6)).join(' ')}`);
+  lines.push(`${'─'.repeat(idW)}─┼─${profiles.map(() => '──────').join('─')}`);
+  const details: string[] = [];
+  for (const id of ids) {
+    const cells = profiles.map((p) => {
+      const r = byKey.get(`${id}#${p}`);
+      if (r === undefined) return '  ·   ';
+      if (r.actual === null) {
+        details.push(`  ! ${id} [${p}]: ${r.error ?? 'no result'}`);
+        return ' !err ';
+      }
+      if (!r.pass) details.push(`  ✗ ${id} [${p}]: expected ${cellCode(r.expected)} got ${cellCode(r.actual)} (${r.mismatches.map((f) => `${f}: ${String(r.expected[f])} → ${String(r.actual![f])}`).join(', ')})`);
+      return `${cellCode(r.actual)}${r.pass ? ' ' : '✗'} `;
+    });
+    lines.push(`${id.padEnd(idW)} │ ${cells.join(' ')}`);
+  }
+  const pass = m.results.filter((r) => r.pass).length;
+  lines.push('');
+  lines.push('code: verdict D delivered F flagged B blocked N not-sent · leak - none m metadata b body F files · M malware reached · trace - none o org s sender R revoked');
+  lines.push(`${pass}/${m.results.length} cells match${details.length > 0 ? ':' : '.'}`);
+  lines.push(...details);
+  return lines.join('\n') + '\n';
+}
+
+/** The `--compare` listing. */
+export function formatChanges(changes: readonly CellChange[]): string {
+  if (changes.length === 0) return 'No cell changed its actual outcome.\n';
+  const code = (o: Outcome | null | 'absent') => (o === 'absent' ? 'absent' : o === null ? 'error' : cellCode(o));
+  return `${changes.length} cell(s) changed:\n` + changes.map((c) => `  ${c.scenarioId} [${c.profile}]: ${code(c.before)} → ${code(c.after)}${c.fields.length ? ` (${c.fields.join(', ')})` : ''}`).join('\n') + '\n';
+}

@@ -1,0 +1,113 @@
+/** The seven defence profiles (columns of the matrix); see scenarios/README.md. */
+export const MATRIX_PROFILES = ['plain-ppap', 'best-practice', 'smime-e2e', 'ssmax-paper', 'ssmax-org', 'ssmax-esp-out', 'ssmax-esp-in'] as const;
+export type MatrixProfile = (typeof MATRIX_PROFILES)[number];
+
+export type Verdict = 'delivered' | 'flagged' | 'blocked' | 'not-sent';
+export type Leak = 'none' | 'metadata' | 'body' | 'files';
+export type Traced = 'none' | 'org' | 'sender' | 'sender-revoked';
+export type IdentityShown = 'none' | 'unverified' | 'domain-authenticated' | 'signature-valid' | 'identity-proofed';
+
+/** What a cell produced (or is expected to produce). These five fields are compared. */
+export interface Outcome {
+  readonly verdict: Verdict;
+  readonly leaked: Leak;
+  readonly malwareReached: boolean;
+  readonly traced: Traced;
+  readonly identityShown: IdentityShown;
+}
+
+/** Fields of {@link Outcome} compared between expected and actual (`reason` is for readers only). */
+export const OUTCOME_FIELDS = ['verdict', 'leaked', 'malwareReached', 'traced', 'identityShown'] as const satisfies readonly (keyof Outcome)[];
+
+export interface ExpectedCell extends Outcome {
+  readonly reason: string;
+}
+
+/** One hop of a mail's journey, as the HTML report draws it. */
+export interface JourneyEvent {
+  readonly messageId: string;
+  /** "<org id>/<service>", e.g. "org-a/msa", or "attacker/on-path". */
+  readonly actor: string;
+  /** SSMAX procedure number (paper §6); 0 for a hop outside SSMAX. */
+  readonly procedure: number;
+  readonly at: string;
+  readonly checks: readonly { readonly name: string; readonly result: 'pass' | 'fail' | 'skip'; readonly detail?: string }[];
+  /** Whether the files were readable at this hop. */
+  readonly payload: 'plaintext' | 'ciphertext' | 'none';
+  readonly note?: string;
+  /** What the hop did with the mail, when known (accepted, rejected, relayed, delivered, …). */
+  readonly outcome?: string;
+}
+
+/** A scenario as loaded from its file (the schema in scenarios/scenario.schema.json holds the full shape). */
+export interface Scenario {
+  readonly v: 1;
+  readonly id: string;
+  readonly title: string;
+  readonly source: { readonly ppapIncident?: number; readonly pattern?: 'A' | 'B' | 'C'; readonly other?: string };
+  readonly description: string;
+  readonly expected: Partial<Record<MatrixProfile, ExpectedCell>>;
+  readonly omitted?: Partial<Record<MatrixProfile, string>>;
+  readonly [field: string]: unknown;
+}
+
+export interface LoadedScenario {
+  /** Path as given on the command line (or found under a given folder), for reports. */
+  readonly file: string;
+  readonly scenario: Scenario;
+}
+
+/** What an executor gets for one cell: a per-cell seed, the run's clock and a log line sink. */
+export interface CellContext {
+  readonly seed: number;
+  readonly clock: () => Date;
+  readonly log: (line: string) => void;
+}
+
+export interface CellRun {
+  readonly actual: Outcome;
+  readonly events: readonly JourneyEvent[];
+}
+
+/**
+ * Runs one scenario under one profile against a real world. Infrastructure faults throw (exit 3);
+ * a detected attack is data in `actual`.
+ */
+export interface CellExecutor {
+  run(scenario: Scenario, profile: MatrixProfile, ctx: CellContext): Promise<CellRun>;
+  /** Releases worlds kept between cells. */
+  close?(): Promise<void>;
+}
+
+export interface MatrixMeta {
+  readonly commit: string;
+  readonly node: string;
+  readonly openssl: string;
+  readonly startedAt: string;
+  readonly seed: number;
+  /** The simulated clock's start, so a run can be repeated. */
+  readonly clockStart: string;
+  readonly profiles: readonly MatrixProfile[];
+  readonly durationMs: number;
+}
+
+export interface MatrixResult {
+  readonly scenarioId: string;
+  readonly file: string;
+  readonly title: string;
+  readonly profile: MatrixProfile;
+  readonly expected: ExpectedCell;
+  /** null when the executor threw (then `error` says why). */
+  readonly actual: Outcome | null;
+  readonly pass: boolean;
+  /** Compared fields that differ. */
+  readonly mismatches: readonly (keyof Outcome)[];
+  readonly events: readonly JourneyEvent[];
+  readonly error?: string;
+  readonly durationMs: number;
+}
+
+export interface Matrix {
+  readonly meta: MatrixMeta;
+  readonly results: readonly MatrixResult[];
+}
