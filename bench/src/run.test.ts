@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { linearFit } from './results.js';
+import { evaluateTargets, linearFit, type BenchCase } from './results.js';
 import { runBench } from './run.js';
 
 const out = mkdtempSync(join(tmpdir(), 'ssmax-bench-test-'));
@@ -45,5 +45,37 @@ describe('runBench', () => {
 describe('linearFit', () => {
   it('recovers slope and intercept when the points lie on a line', () => {
     expect(linearFit([[1, 5], [2, 7], [4, 11]])).toEqual({ slope: 2, intercept: 3 });
+  });
+});
+
+describe('evaluateTargets', () => {
+  const hop = (size: number, peakRssDelta: number, noStartup: number): BenchCase => ({
+    name: `hop/ec/aes-256-gcm/${size}`,
+    size,
+    opsPerSec: 10,
+    mbPerSec: (10 * size) / 1e6,
+    peakRssDelta,
+    references: { opensslCms: 5, opensslCmsNoStartup: 10 / noStartup, cryptoFloor: 100 },
+    ratios: { opensslCms: 2, opensslCmsNoStartup: noStartup, cryptoFloor: 0.1 },
+  });
+
+  it('reports the highest memory ratio as the worst when a ceiling target is missed', () => {
+    const t = evaluateTargets([hop(1 << 20, 3 << 20, 3), hop(16 << 20, 16 << 20, 3)], false);
+    const mem = t.find((x) => x.target.startsWith('memory ≤ 16 MiB'))!;
+    expect(mem.met).toBe(false);
+    expect(mem.detail).toContain('worst 3.00×');
+  });
+
+  it('reports the lowest ratio as the worst when a floor target is missed', () => {
+    const t = evaluateTargets([hop(1024, 0, 1.5), hop(65536, 0, 2.5)], false);
+    const small = t.find((x) => x.target.startsWith('1–64 KiB'))!;
+    expect(small).toMatchObject({ met: false });
+    expect(small.detail).toContain('worst 1.50×');
+  });
+
+  it('ignores inspection and token-key hops when judging the like-for-like targets', () => {
+    const slow = { ...hop(1024, 0, 0.1), name: 'hop+inspect/ec/aes-256-gcm/1KiB' };
+    const t = evaluateTargets([hop(1024, 0, 2.5), slow], false);
+    expect(t.find((x) => x.target.startsWith('1–64 KiB'))!.met).toBe(true);
   });
 });

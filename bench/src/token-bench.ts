@@ -22,9 +22,9 @@ import {
   type Token,
 } from '@ssmax/core';
 import { certifyPublicKey, makeIncoming, type BenchPki, type Suite } from './fixtures.js';
-import { measure, type Budget } from './measure.js';
+import { measure, measureRounds, type Budget, type Measurement } from './measure.js';
 import { orgHopFile } from './org-hop.js';
-import type { BenchCase } from './results.js';
+import { sizeLabel, type BenchCase } from './results.js';
 
 export type KeyBackend = 'in-process' | 'softhsm-native' | 'softhsm-container';
 
@@ -117,6 +117,8 @@ export interface TokenBenchOptions {
   readonly backends: readonly KeyBackend[];
   readonly budget: Budget;
   readonly hopBudget: Budget;
+  /** Interleaved rounds of ours/raw (see measureRounds). */
+  readonly rounds: number;
   /** Hop size (64 KiB). */
   readonly hopSize: number;
   readonly log: (line: string) => void;
@@ -200,8 +202,13 @@ export async function runTokenBench(o: TokenBenchOptions): Promise<{ cases: Benc
           ['sign', oursSign, () => raw.sign(digest), 32],
           ['unwrap', oursUnwrap, () => raw.unwrap(), alg === 'EC-P256' ? 65 : 256],
         ] as const) {
-          const a = await measure(`${name}/${op}`, ours, o.budget);
-          const b = await measure(`${name}/${op}/raw`, ref, o.budget);
+          const [a, b] = (await measureRounds(
+            [
+              { name: `${name}/${op}`, fn: ours, budget: o.budget },
+              { name: `${name}/${op}/raw`, fn: ref, budget: o.budget },
+            ],
+            o.rounds,
+          )) as [Measurement, Measurement];
           o.log(`${name}/${op}: ${a.opsPerSec.toFixed(0)}/s, raw ${b.opsPerSec.toFixed(0)}/s`);
           cases.push({
             name: `${name}/${op}`,
@@ -230,7 +237,7 @@ export async function runTokenBench(o: TokenBenchOptions): Promise<{ cases: Benc
         const h = await measure(`${name}/hop`, () => orgHopFile(inPath, outPath, hopOpts), o.hopBudget);
         o.log(`hop/${backend}/${suite}: ${h.opsPerSec.toFixed(1)}/s`);
         cases.push({
-          name: `hop/key-${backend}/${suite}/aes-256-gcm/${o.hopSize}`,
+          name: `hop/key-${backend}/${suite}/aes-256-gcm/${sizeLabel(o.hopSize)}`,
           size: o.hopSize,
           opsPerSec: h.opsPerSec,
           mbPerSec: (h.opsPerSec * o.hopSize) / 1e6,
