@@ -44,6 +44,9 @@ export const ErrorCodes = {
   PIN_INCORRECT: 'verdict',
   PIN_LOCKED: 'verdict',
   PIN_REQUIRED: 'verdict',
+  // Signer verdicts of verifySignedData (data, never thrown); here so the edges map every code with one table.
+  SIGNER_CERTIFICATE_MISSING: 'verdict',
+  CONTENT_UNAVAILABLE: 'verdict',
   TOKEN_ERROR: 'infrastructure',
   KEY_NOT_FOUND: 'infrastructure',
   IO_ERROR: 'infrastructure',

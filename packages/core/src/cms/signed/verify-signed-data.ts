@@ -1,7 +1,7 @@
 /** CMS SignedData verification (RFC 5652 §5.4-§5.6): signature outcomes are data, not exceptions. */
 import { createHash } from 'node:crypto';
 import { DEFAULT_DER_LIMITS, type DerLimits } from '../../asn1.js';
-import { SsmaxError } from '../../errors.js';
+import { SsmaxError, type ErrorCode } from '../../errors.js';
 import { Oids } from '../../oids.js';
 import { checkSignature, type SignatureCheckAlgorithm } from '../../signature-algorithms.js';
 import {
@@ -38,18 +38,13 @@ export interface VerifySignedDataOptions {
   readonly limits?: DerLimits;
 }
 
-/**
- * Why a signer is not valid. Most are {@link ErrorCode}s so the edges can map them with one table;
- * `SIGNER_CERTIFICATE_MISSING` and `CONTENT_UNAVAILABLE` have no error counterpart.
- */
-export type SignerVerdictCode =
-  | 'BAD_SIGNATURE'
-  | 'CONTENT_MISMATCH'
-  | 'UNSUPPORTED_ALGORITHM'
-  | 'MALFORMED_CMS'
-  | 'MALFORMED_CERTIFICATE'
-  | 'SIGNER_CERTIFICATE_MISSING'
-  | 'CONTENT_UNAVAILABLE';
+/** Compile-time check that every verdict code is in the {@link ErrorCodes} table. */
+type ErrorCodeSubset<T extends ErrorCode> = T;
+
+/** Why a signer is not valid: {@link ErrorCode}s, so the edges map them with the same table as errors. */
+export type SignerVerdictCode = ErrorCodeSubset<
+  'BAD_SIGNATURE' | 'CONTENT_MISMATCH' | 'UNSUPPORTED_ALGORITHM' | 'MALFORMED_CMS' | 'MALFORMED_CERTIFICATE' | 'SIGNER_CERTIFICATE_MISSING' | 'CONTENT_UNAVAILABLE'
+>;
 
 export interface SignedAttribute {
   readonly type: string;
