@@ -18,7 +18,7 @@ table.matrix{border-collapse:separate;border-spacing:0;font-size:12px}
 .matrix th.profile{writing-mode:horizontal-tb;min-width:92px}
 .matrix td{border-bottom:1px solid var(--line);padding:3px 4px;vertical-align:middle}
 .matrix td.sc{white-space:nowrap;max-width:340px;overflow:hidden;text-overflow:ellipsis}
-.matrix td.sc .src{display:inline-block;min-width:28px;color:var(--muted);font-size:11px}
+.matrix td.sc .src{display:inline-block;min-width:44px;color:var(--muted);font-size:11px}
 td.cell{cursor:pointer;text-align:center;border-left:1px solid #fff;min-width:92px;height:34px}
 td.cell:hover{outline:2px solid #556;outline-offset:-2px}td.cell.selected{outline:3px solid #1a237e;outline-offset:-3px}
 td.cell.v-delivered{background:var(--del)}td.cell.v-flagged{background:var(--flag)}td.cell.v-blocked{background:var(--block)}td.cell.v-not-sent{background:var(--ns)}
@@ -49,7 +49,9 @@ const MATRIX_PROFILES = DATA.profiles;
 const el = (tag, attrs = {}, ...kids) => { const e = document.createElement(tag); for (const [k, v] of Object.entries(attrs)) { if (k === 'class') e.className = v; else e.setAttribute(k, v); } for (const k of kids) e.append(k); return e; };
 const src = (s) => !s ? '' : s.ppapIncident ? 'I' + s.ppapIncident : s.pattern ? s.pattern : 'other';
 const byKey = new Map(DATA.results.map((r, i) => [r.scenarioId + '#' + r.profile, i]));
-const ids = [...new Set(DATA.results.map((r) => r.scenarioId))];
+// Rows grouped by source: incidents 1-8, then patterns A, B, C, then other references.
+const rank = (s) => !s ? 99 : s.ppapIncident ? s.ppapIncident : s.pattern ? 10 + 'ABC'.indexOf(s.pattern) : 20;
+const ids = [...new Set(DATA.results.map((r) => r.scenarioId))].sort((a, b) => rank((DATA.scenarios[a] || {}).source) - rank((DATA.scenarios[b] || {}).source) || (a < b ? -1 : 1));
 const tbl = el('table', { class: 'matrix', id: 'matrix' });
 const hr = el('tr', {}, el('th', {}, 'scenario'));
 for (const p of MATRIX_PROFILES) hr.append(el('th', { class: 'profile' }, p));

@@ -1,0 +1,119 @@
+/**
+ * `ssmax run [files or folders…] [--profile P[,P…]] [--report DIR] [--compare OLD.json] [--seed N]
+ * [--clock-start ISO]`: runs the scenario matrix through a cell executor and writes the report.
+ * Exit codes: 0 every cell as expected, 1 any mismatch, 2 usage or invalid scenario, 3 infrastructure.
+ */
+import { randomInt } from 'node:crypto';
+import { resolve } from 'node:path';
+import { SsmaxError } from '@ssmax/core';
+import {
+  BUNDLED_SCENARIOS,
+  REPO_ROOT,
+  compareMatrices,
+  environmentMeta,
+  formatChanges,
+  formatMatrixTable,
+  loadScenarios,
+  matrixExitCode,
+  parseProfiles,
+  readMatrix,
+  runMatrix,
+  writeReport,
+  type CellExecutor,
+  type MatrixMeta,
+} from '@ssmax/world';
+import { many, one, parseArgs } from '../args.js';
+
+/** Builds the executor for one run (worlds may be kept between cells; `close` releases them). */
+export type ExecutorFactory = (ctx: { readonly seed: number; readonly clockStart: Date; readonly log: (line: string) => void }) => CellExecutor | Promise<CellExecutor>;
+
+export interface RunIo {
+  readonly stdout: { write(s: string): void };
+  readonly stderr: { write(s: string): void };
+  /** Wall clock (tests pin it). */
+  readonly now?: () => Date;
+  /** Overrides commit/node/openssl in meta (tests). */
+  readonly meta?: Pick<MatrixMeta, 'commit' | 'node' | 'openssl'>;
+}
+
+export const RUN_USAGE = `usage: ssmax run [files or folders…] [--profile P[,P…]] [--report DIR] [--compare OLD.json] [--seed N] [--clock-start ISO]
+  files/folders   scenario YAML/JSON files or folders of them (default: the bundled scenarios/)
+  --profile       plain-ppap, best-practice, smime-e2e, ssmax-paper, ssmax-org, ssmax-esp-out, ssmax-esp-in (default: all)
+  --report DIR    where matrix.json, junit.xml and matrix.html go (default: reports/latest/)
+  --compare F     list the cells whose actual outcome differs from an earlier matrix.json
+  --seed N        run seed (default: random; recorded in matrix.json so a run can be repeated)
+  --clock-start   start of the simulated clock, ISO 8601 (default: now; recorded)
+exit: 0 all cells as expected · 1 a mismatch · 2 usage or invalid scenario · 3 infrastructure
+`;
+
+const defaultIo: RunIo = {
+  stdout: { write: (s) => void process.stdout.write(s) },
+  stderr: { write: (s) => void process.stderr.write(s) },
+};
+
+function parseSeed(v: string | undefined): number {
+  if (v === undefined) return randomInt(0, 2 ** 32 - 1);
+  if (!/^\d+$/.test(v) || Number(v) > 2 ** 32 - 1) throw new SsmaxError('USAGE', `Cannot parse --seed ${v}. It must be an integer from 0 to 4294967295.`);
+  return Number(v);
+}
+
+function parseClock(v: string | undefined, now: Date): Date {
+  if (v === undefined) return now;
+  const d = new Date(v);
+  if (Number.isNaN(d.getTime())) throw new SsmaxError('USAGE', `Cannot parse --clock-start ${v}. It must be an ISO 8601 date-time.`);
+  return d;
+}
+
+/** Runs the command; returns the exit code. Never throws: errors are reported on stderr and mapped to 2 or 3. */
+export async function runRunCommand(argv: string[], executorFactory?: ExecutorFactory, io: RunIo = defaultIo): Promise<number> {
+  let executor: CellExecutor | undefined;
+  try {
+    const args = parseArgs(argv, { values: ['profile', 'report', 'compare', 'seed', 'clock-start'], flags: ['help'] });
+    if (args.flags.has('help')) {
+      io.stdout.write(RUN_USAGE);
+      return 0;
+    }
+    const now = io.now ?? (() => new Date());
+    const profiles = parseProfiles(many(args, 'profile'));
+    const seed = parseSeed(one(args, 'seed'));
+    const clockStart = parseClock(one(args, 'clock-start'), now());
+    const reportDir = resolve(one(args, 'report') ?? resolve(REPO_ROOT, 'reports/latest'));
+    const comparePath = one(args, 'compare');
+    const previous = comparePath === undefined ? undefined : readMatrix(comparePath);
+    const scenarios = loadScenarios(args.positionals.length > 0 ? args.positionals : [BUNDLED_SCENARIOS]);
+    if (executorFactory === undefined) {
+      throw new SsmaxError('INTERNAL', 'Cannot run the matrix. No cell executor is wired in (packages/world provides it).');
+    }
+    const log = (line: string) => io.stderr.write(`  ${line}\n`);
+    executor = await executorFactory({ seed, clockStart, log });
+    const total = scenarios.reduce((n, s) => n + profiles.filter((p) => s.scenario.expected[p] !== undefined).length, 0);
+    io.stderr.write(`ssmax run: ${scenarios.length} scenarios × ${profiles.length} profiles = ${total} cells · seed ${seed} · clock ${clockStart.toISOString()}\n`);
+    const matrix = await runMatrix({
+      scenarios,
+      profiles,
+      executor,
+      seed,
+      clockStart,
+      now,
+      meta: io.meta ?? environmentMeta(),
+      log,
+      onCell: (r, i, n) => {
+        const mark = r.actual === null ? 'ERROR' : r.pass ? 'ok' : 'MISMATCH';
+        io.stderr.write(`[${String(i + 1).padStart(String(n).length)}/${n}] ${r.scenarioId} [${r.profile}] ${mark}${r.error ? `: ${r.error}` : ''} (${r.durationMs} ms)\n`);
+      },
+    });
+    const paths = writeReport(reportDir, matrix, scenarios);
+    io.stdout.write(formatMatrixTable(matrix));
+    if (previous !== undefined) io.stdout.write(formatChanges(compareMatrices(previous, matrix)));
+    io.stdout.write(`report: ${paths.json}\n        ${paths.junit}\n        ${paths.html}\n`);
+    return matrixExitCode(matrix);
+  } catch (err) {
+    const usage = err instanceof SsmaxError && (err.category === 'usage' || err.category === 'malformed');
+    const code = err instanceof SsmaxError ? err.code : 'INTERNAL';
+    io.stderr.write(`ssmax run: ${code}: ${err instanceof Error ? err.message : String(err)}\n`);
+    if (usage && err instanceof SsmaxError && err.code === 'USAGE' && /Unknown option|needs a value|takes no value/.test(err.message)) io.stderr.write(RUN_USAGE);
+    return usage ? 2 : 3;
+  } finally {
+    await executor?.close?.().catch((e: unknown) => io.stderr.write(`ssmax run: cannot close the executor: ${String(e)}\n`));
+  }
+}
