@@ -15,6 +15,7 @@
  * Every hop writes journey events with procedure 0 (outside SSMAX) and `files` as seen at that hop.
  */
 import { generateKeyPairSync } from 'node:crypto';
+import { domainToASCII } from 'node:url';
 import { authenticate, dkimSign } from 'mailauth';
 import { simpleParser, type Attachment } from 'mailparser';
 import { looksLikeZip, readZip } from '@ssmax/core';
@@ -265,7 +266,10 @@ export interface MailAuthOutcome {
 }
 
 export async function checkMailAuth(ctx: OrgContext, raw: Uint8Array, client: { ip: string; helo: string; mailFrom: string }): Promise<MailAuthOutcome> {
-  const r = await authenticate(Buffer.from(raw), { ip: client.ip, helo: client.helo, sender: client.mailFrom, mta: ctx.mxHost, resolver: ctx.net.resolver as never, disableArc: true, disableBimi: true });
+  // SPF evaluates the MAIL FROM domain in DNS, i.e. as A-labels (RFC 7208 §4.3, RFC 5890).
+  const at = client.mailFrom.lastIndexOf('@');
+  const sender = at < 0 ? client.mailFrom : `${client.mailFrom.slice(0, at)}@${domainToASCII(client.mailFrom.slice(at + 1)) || client.mailFrom.slice(at + 1)}`;
+  const r = await authenticate(Buffer.from(raw), { ip: client.ip, helo: client.helo, sender, mta: ctx.mxHost, resolver: ctx.net.resolver as never, disableArc: true, disableBimi: true });
   const checks: JourneyCheck[] = [];
   const spf = r.spf ? r.spf.status.result : 'none';
   checks.push({ name: 'spf', result: spf === 'pass' ? 'pass' : spf === 'fail' || spf === 'softfail' ? 'fail' : 'skip', detail: `${spf} (${client.ip})` });

@@ -211,8 +211,8 @@ async function acceptConventionalMail(ctx: OrgContext, bytes: Uint8Array, sessio
     if (rt.options.mailAuth === 'enforce' && auth.dmarcReject) return refuse('DMARC_REJECT', `DMARC fail for ${a.from ?? '(no From)'}, policy reject`);
     prepend += auth.headers;
   }
+  checks.push(...a.checks);
   if (a.block) {
-    checks.push(...a.checks);
     return refuse(a.block.code, a.block.detail, actor(ctx, 'inspection'));
   }
   await ctx.journey.record({ messageId: a.messageId, actor: actor(ctx, 'inspection'), procedure: 0, checks: a.checks.length ? a.checks : [{ name: 'inspection', result: 'pass', detail: 'nothing found' }], files: a.files, outcome: 'accepted' });

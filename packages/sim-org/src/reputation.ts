@@ -15,7 +15,7 @@
  * Known partner domains (and the org's own) score 0. Reputation never blocks: a look-alike domain with
  * valid SPF/DKIM/DMARC is still delivered (the honest cell of the matrix).
  */
-import { domainToUnicode } from 'node:url';
+import { domainToASCII, domainToUnicode } from 'node:url';
 
 export interface ReputationOptions {
   /** Domains the org corresponds with (its partners); look-alikes of these score. */
@@ -106,11 +106,12 @@ const GREEK = /[\u0370-\u03ff]/;
 /** Scores `domain` (the RFC 5322.From domain) at `now`. Pure; never throws for hostile input. */
 export function scoreDomain(domain: string, o: ReputationOptions & { readonly ownDomain?: string }, now: Date): ReputationVerdict {
   const unicode = toUnicodeDomain(domain);
-  const ascii = domain.trim().toLowerCase().replace(/\.$/, '');
+  const trimmed = domain.trim().toLowerCase().replace(/\.$/, '');
+  const ascii = domainToASCII(trimmed) || trimmed;
   const known = [...o.knownDomains, ...(o.ownDomain ? [o.ownDomain] : [])].map((k) => k.trim().toLowerCase().replace(/\.$/, ''));
   const knownUnicode = known.map(toUnicodeDomain);
   const reasons: ReputationReason[] = [];
-  const isKnown = known.includes(ascii) || knownUnicode.includes(unicode);
+  const isKnown = known.includes(ascii) || known.includes(trimmed) || knownUnicode.includes(unicode);
   if (!isKnown) {
     const registry = new Map(Object.entries(o.domainRegistry).map(([k, v]) => [toUnicodeDomain(k), v]));
     const created = registry.get(unicode);
@@ -118,7 +119,7 @@ export function scoreDomain(domain: string, o: ReputationOptions & { readonly ow
     else {
       const t = (created instanceof Date ? created : new Date(created)).getTime();
       const days = Math.floor((now.getTime() - t) / 86_400_000);
-      if (!Number.isFinite(days) || days < (o.newDomainDays ?? 30)) reasons.push({ rule: 'new-domain', points: REPUTATION_POINTS['new-domain'], detail: `registered ${Number.isFinite(days) ? days : '?'} day(s) ago` });
+      if (!Number.isFinite(days) || days < (o.newDomainDays ?? 30)) reasons.push({ rule: 'new-domain', points: REPUTATION_POINTS['new-domain'], detail: `registered ${Number.isFinite(days) ? days : '?'} days ago` });
     }
     const sk = skeleton(unicode);
     const homographOf = knownUnicode.find((k) => skeleton(k) === sk);
@@ -126,7 +127,7 @@ export function scoreDomain(domain: string, o: ReputationOptions & { readonly ow
     else {
       const max = o.maxEditDistance ?? 2;
       const near = knownUnicode.map((k) => ({ k, d: editDistance(unicode, k) })).filter((x) => x.d > 0 && x.d <= max).sort((a, b) => a.d - b.d)[0];
-      if (near) reasons.push({ rule: 'near-miss', points: REPUTATION_POINTS['near-miss'], detail: `${near.d} edit(s) from ${near.k}` });
+      if (near) reasons.push({ rule: 'near-miss', points: REPUTATION_POINTS['near-miss'], detail: `${near.d} edits from ${near.k}` });
     }
     for (const label of unicode.split('.')) {
       const scripts = [LATIN.test(label), CYRILLIC.test(label), GREEK.test(label)].filter(Boolean).length;
