@@ -185,13 +185,7 @@ function readEku(r: DerReader, der: Uint8Array): string[] {
  * Parses a DER certificate. Throws SsmaxError MALFORMED_DER / LIMIT_EXCEEDED / MALFORMED_CERTIFICATE.
  */
 export function parseCertificate(der: Uint8Array): CertificateInfo {
-  const r: DerReader = new DerReader('MALFORMED_CERTIFICATE', 'the certificate');
-  try {
-    return parseCertificateWith(r, der);
-  } catch (err) {
-    if (err instanceof SsmaxError) throw err;
-    throw new SsmaxError('MALFORMED_CERTIFICATE', 'Cannot parse the certificate. Its structure is invalid.', { cause: err });
-  }
+  return new DerReader('MALFORMED_CERTIFICATE', 'the certificate').guard((r) => parseCertificateWith(r, der));
 }
 
 function parseCertificateWith(r: DerReader, der: Uint8Array): CertificateInfo {
@@ -245,16 +239,7 @@ function parseCertificateWith(r: DerReader, der: Uint8Array): CertificateInfo {
     const list = r.sequence(extSeq, 'Extensions');
     if (list.length === 0) r.fail('Extensions is empty');
     for (const ext of list) {
-      const fields = r.sequence(ext, 'Extension');
-      const id = r.oid(fields[0], 'extnID');
-      let critical = false;
-      let valueNode = fields[1];
-      if (valueNode && r.isUniversal(valueNode, 1)) {
-        critical = r.boolean(valueNode, 'critical');
-        valueNode = fields[2];
-        if (fields.length !== 3) r.fail(`extension ${id} has the wrong number of fields`);
-      } else if (fields.length !== 2) r.fail(`extension ${id} has the wrong number of fields`);
-      const value = r.octets(valueNode, `extension ${id} value`);
+      const { id, critical, value } = r.extension(ext);
       // RFC 5280 §4.2: a certificate MUST NOT include more than one instance of an extension.
       if (extensions.some((e) => e.oid === id)) r.fail(`extension ${id} appears twice`);
       extensions.push({ oid: id, critical });

@@ -124,13 +124,7 @@ export async function issueCrl(o: IssueCrlOptions): Promise<CrlInfo> {
 
 /** Parses a DER CRL. Throws SsmaxError MALFORMED_DER / LIMIT_EXCEEDED / MALFORMED_CERTIFICATE. */
 export function parseCrl(der: Uint8Array): CrlInfo {
-  const r: DerReader = new DerReader('MALFORMED_CERTIFICATE', 'the CRL');
-  try {
-    return parseCrlWith(r, der);
-  } catch (err) {
-    if (err instanceof SsmaxError) throw err;
-    throw new SsmaxError('MALFORMED_CERTIFICATE', 'Cannot parse the CRL. Its structure is invalid.', { cause: err });
-  }
+  return new DerReader('MALFORMED_CERTIFICATE', 'the CRL').guard((r) => parseCrlWith(r, der));
 }
 
 function parseCrlWith(r: DerReader, der: Uint8Array): CrlInfo {
@@ -159,7 +153,7 @@ function parseCrlWith(r: DerReader, der: Uint8Array): CrlInfo {
       const revocationDate = r.time(dateNode, 'revocationDate');
       let reason: CrlReason | undefined;
       for (const ext of extsNode ? r.sequence(extsNode, 'crlEntryExtensions') : []) {
-        const { id, critical, value } = readExtension(r, ext);
+        const { id, critical, value } = r.extension(ext);
         if (id === Oids.reasonCode) {
           reason = REASON_NAMES.get(r.smallInt(r.parse(value), 'reasonCode', true));
           if (reason === undefined) r.fail('reasonCode is not a known CRLReason');
@@ -174,7 +168,7 @@ function parseCrlWith(r: DerReader, der: Uint8Array): CrlInfo {
     const [extSeq, ...ex] = r.children(tbs[i++], 'crlExtensions');
     if (ex.length > 0) r.fail('crlExtensions wrapper has extra fields');
     for (const ext of r.sequence(extSeq, 'crlExtensions')) {
-      const { id, critical, value } = readExtension(r, ext);
+      const { id, critical, value } = r.extension(ext);
       if (id === Oids.crlNumber) {
         const n = r.parse(value);
         if (!r.isUniversal(n, 2)) r.fail('cRLNumber is not an INTEGER');
@@ -203,17 +197,4 @@ function parseCrlWith(r: DerReader, der: Uint8Array): CrlInfo {
     revoked,
     unhandledCriticalExtensions: unhandled,
   };
-}
-
-function readExtension(r: DerReader, node: import('asn1js').AsnType): { id: string; critical: boolean; value: Uint8Array } {
-  const fields = r.sequence(node, 'Extension');
-  const id = r.oid(fields[0], 'extnID');
-  let critical = false;
-  let valueNode = fields[1];
-  if (valueNode && r.isUniversal(valueNode, 1)) {
-    critical = r.boolean(valueNode, 'critical');
-    valueNode = fields[2];
-  }
-  if (fields.length !== (valueNode === fields[2] ? 3 : 2)) r.fail(`extension ${id} has the wrong number of fields`);
-  return { id, critical, value: r.octets(valueNode, `extension ${id} value`) };
 }

@@ -21,6 +21,30 @@ export class DerReader {
     return parseDer(bytes, this.what, SMALL_DER_LIMITS);
   }
 
+  /** Runs a whole-structure read, turning any non-SsmaxError it throws into this reader's code. */
+  guard<T>(read: (r: this) => T): T {
+    try {
+      return read(this);
+    } catch (err) {
+      if (err instanceof SsmaxError) throw err;
+      throw new SsmaxError(this.code, `Cannot parse ${this.what}. Its structure is invalid.`, { cause: err });
+    }
+  }
+
+  /** An Extension (RFC 5280 §4.1): extnID, critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING contents. */
+  extension(node: asn1js.AsnType | undefined): { id: string; critical: boolean; value: Uint8Array } {
+    const fields = this.sequence(node, 'Extension');
+    const id = this.oid(fields[0], 'extnID');
+    let critical = false;
+    let valueNode = fields[1];
+    if (valueNode && this.isUniversal(valueNode, 1)) {
+      critical = this.boolean(valueNode, 'critical');
+      valueNode = fields[2];
+      if (fields.length !== 3) this.fail(`extension ${id} has the wrong number of fields`);
+    } else if (fields.length !== 2) this.fail(`extension ${id} has the wrong number of fields`);
+    return { id, critical, value: this.octets(valueNode, `extension ${id} value`) };
+  }
+
   isUniversal(node: asn1js.AsnType, tagNumber: number): boolean {
     return node.idBlock.tagClass === 1 && node.idBlock.tagNumber === tagNumber;
   }
