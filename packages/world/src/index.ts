@@ -4,3 +4,8 @@ export { WORLD_CONFIG_SCHEMA, validateWorldConfig, parseWorldConfig, loadWorldCo
 export type { WorldConfig, WorldOrgConfig, WorldUserConfig } from './world-config.js';
 export { PROFILES, PROFILE_IDS, getProfile, modeFor } from './profiles.js';
 export type { ProfileId, DefenceProfile, ProfileDns, ProfileOrgSettings, ConventionalOptions, ConventionalAttachments } from './profiles.js';
+export { startControlServer, controlRequest, describeWorld, ControlApiError } from './control.js';
+export type { InboxMail, SendRequest, SendResponse } from './control.js';
+export * from './runner/index.js';
+export { stateFilePath, controlSocketPath, readWorldState, worldRunning, writeWorldState, removeWorldState } from './state-file.js';
+export type { WorldState } from './state-file.js';
