@@ -3,9 +3,11 @@ export type { WorldOptions, WorldOrg, ServiceListing, SendInput, InboxInput } fr
 export { WORLD_CONFIG_SCHEMA, validateWorldConfig, parseWorldConfig, loadWorldConfig, userAddress } from './world-config.js';
 export type { WorldConfig, WorldOrgConfig, WorldUserConfig } from './world-config.js';
 export { PROFILES, PROFILE_IDS, getProfile, modeFor } from './profiles.js';
-export type { ProfileId, DefenceProfile, ProfileDns, ProfileOrgSettings, ConventionalOptions, ConventionalAttachments } from './profiles.js';
+export type { ProfileId, DefenceProfile, ProfileDns, ProfileOrgSettings, ConventionalSettings, ConventionalAttachments } from './profiles.js';
 export { startControlServer, controlRequest, describeWorld, ControlApiError } from './control.js';
 export type { InboxMail, SendRequest, SendResponse } from './control.js';
 export * from './runner/index.js';
 export { stateFilePath, controlSocketPath, readWorldState, worldRunning, writeWorldState, removeWorldState } from './state-file.js';
 export type { WorldState } from './state-file.js';
+export { createMatrixExecutor, needsFreshWorldAfter, needsFreshWorldBefore, makePayload, MATRIX_WORLD, partyAddress } from './executor/index.js';
+export type { MatrixExecutorOptions, Payload, PayloadFile } from './executor/index.js';

@@ -1,0 +1,523 @@
+/**
+ * The real {@link CellExecutor}: runs one scenario under one defence profile in a real {@link World}
+ * (registry, orgs, Dovecot mailboxes, SoftHSM2 cards on the simulated network), drives the honest
+ * sender and the attacker (sim-attacker, with only the foothold the scenario grants), and MEASURES the
+ * cell from observations: the recipient's user agent over IMAP, the journey, the attacker's `obtained`
+ * items and the wire tap, the incident desks of procedure (12). Expected values are never read.
+ *
+ * One world at a time (SoftHSM2 reads its configuration once per process): the world of a profile is
+ * reused by the next cell of the same profile and rebuilt when the profile changes or when a cell left
+ * state a later cell must not see (see {@link needsFreshWorldAfter}). Run cells grouped by profile.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { SMTPServer } from 'smtp-server';
+import { SsmaxError, readZip, looksLikeZip } from '@ssmax/core';
+import { CardObjects, IncidentDesk, type MailVerdict } from '@ssmax/sim-org';
+import {
+  LookAlikeDomain,
+  OnPathMta,
+  attackerContext,
+  capturePassively,
+  leakLevel,
+  plantForwardingRule,
+  readMailboxWithStolenPassword,
+  replayCapturedMail,
+  sendAsInsider,
+  sendAsUserViaMalware,
+  sendSpoofedDirect,
+  sendRewrapped,
+  sendViaTakenOverServer,
+  spoofColleague,
+  useStolenCard,
+  type AttackOutcome,
+  type AttackerContext,
+  type ObtainedItem,
+} from '@ssmax/sim-attacker';
+import { World, type WorldUser } from '../world.js';
+import type { CellContext, CellExecutor, CellRun, IdentityShown, JourneyEvent, Leak, Outcome, Scenario, Traced, Verdict } from '../runner/types.js';
+import { makePayload, type Payload } from './payload.js';
+import { MATRIX_WORLD, partyAddress } from './matrix-world.js';
+
+/** Options of {@link createMatrixExecutor}. */
+export interface MatrixExecutorOptions {
+  /** Parent directory for world storage (default a new temp dir, removed on close). */
+  readonly storageDir?: string;
+  /** World seed (address plan, generated secrets); default the matrix world's. */
+  readonly seed?: number;
+  readonly log?: (line: string) => void;
+  /** Spool retry interval (ms) of the orgs. */
+  readonly retryMs?: number;
+}
+
+interface Party {
+  readonly role: 'member-org-user' | 'esp-user' | 'non-member';
+  readonly org?: string;
+  readonly user?: string;
+}
+
+interface Step {
+  readonly capability: string;
+  readonly params?: Record<string, unknown>;
+}
+
+interface ScenarioData extends Scenario {
+  readonly sender: Party;
+  readonly recipient: Party;
+  readonly mistake?: { kind: string; actualRecipient: Party; noticedWithinCancelWindow: boolean };
+  readonly attacker: { foothold: string; steps: Step[] } | null;
+  readonly setup?: { receivingMtaStarttls?: boolean };
+  readonly payload: { files?: { kind: string; name: string }[]; body?: string };
+  readonly reportedAsMalicious?: boolean;
+}
+
+const LEAK_ORDER: readonly Leak[] = ['none', 'metadata', 'body', 'files'];
+const maxLeak = (a: Leak, b: Leak): Leak => (LEAK_ORDER.indexOf(a) >= LEAK_ORDER.indexOf(b) ? a : b);
+
+/**
+ * Cells after which the world must be rebuilt: procedure (12) revokes certificates and feeds the
+ * registry's re-evaluation (13); a stolen card locks; a planted forwarding rule stays; setup overrides
+ * change services. Everything else (mail in mailboxes, journeys) is told apart by message id and marker.
+ */
+export function needsFreshWorldAfter(s: Scenario): boolean {
+  const d = s as ScenarioData;
+  return d.reportedAsMalicious === true || d.setup !== undefined || (d.attacker?.steps ?? []).some((x) => ['stolen-card', 'forwarding-rule'].includes(x.capability));
+}
+
+/** A scenario needs a world built for it (not one reused from an earlier cell). */
+export function needsFreshWorldBefore(s: Scenario): boolean {
+  return (s as ScenarioData).setup !== undefined;
+}
+
+function contains(hay: Uint8Array | undefined, needle: Uint8Array): boolean {
+  return hay !== undefined && Buffer.from(hay).indexOf(Buffer.from(needle)) >= 0;
+}
+
+/** How much of this cell's honest mail the obtained items reveal, by content (not by label). */
+function measureLeak(items: readonly ObtainedItem[], payload: Payload): Leak {
+  let leak: Leak = 'none';
+  const enc = new TextEncoder();
+  for (const it of items) {
+    if (it.kind === 'credentials' || !it.bytes) continue;
+    const bytes = it.bytes;
+    // A file counts only if its plaintext is readable: an encrypted archive or CMS blob is not.
+    if (payload.files.some((f) => contains(bytes, f.zip ? f.zip.inner : f.content))) leak = maxLeak(leak, 'files');
+    else if (contains(bytes, enc.encode(payload.bodyMarker)) || (looksLikeBase64Body(bytes, payload.bodyMarker))) leak = maxLeak(leak, 'body');
+    else if (contains(bytes, enc.encode(payload.subjectMarker))) leak = maxLeak(leak, 'metadata');
+  }
+  return leak;
+}
+
+/** Bodies travel base64 in SSMAX mail (RFC 8551 §3.1.1): decode base64 runs and look again. */
+function looksLikeBase64Body(bytes: Uint8Array, marker: string): boolean {
+  const text = Buffer.from(bytes).toString('latin1');
+  for (const m of text.matchAll(/(?:[A-Za-z0-9+/]{4,}\r?\n?)+={0,2}/g)) {
+    if (m[0].length < 16) continue;
+    if (Buffer.from(m[0].replace(/\s+/g, ''), 'base64').toString('utf8').includes(marker)) return true;
+  }
+  return false;
+}
+
+/** The malicious bytes reached the recipient usable: the file decrypted on the card, the archive opened with the known password. */
+function malwareIn(v: MailVerdict | undefined, payload: Payload, password: string | undefined): boolean {
+  if (!v) return false;
+  for (const f of v.files) {
+    const data = (f as { content?: Uint8Array; plaintext?: Uint8Array }).content ?? (f as { plaintext?: Uint8Array }).plaintext;
+    if (!f.ok || !data) continue;
+    for (const p of payload.files.filter((x) => x.malicious)) {
+      if (!p.zip) {
+        if (Buffer.compare(Buffer.from(data), Buffer.from(p.content)) === 0) return true;
+        continue;
+      }
+      if (!looksLikeZip(data) || password === undefined) continue;
+      try {
+        const z = readZip(data);
+        for (const e of z.entries) if (!e.isDirectory && contains(z.read(e, e.encrypted ? { password } : {}), p.zip.inner)) return true;
+      } catch {
+        // not openable with the known password: not usable
+      }
+    }
+  }
+  return false;
+}
+
+class MatrixExecutor implements CellExecutor {
+  #world: World | undefined;
+  #profile: string | undefined;
+  #dirty = false;
+  #n = 0;
+  readonly #root: string;
+  readonly #ownRoot: boolean;
+
+  constructor(private readonly o: MatrixExecutorOptions) {
+    this.#ownRoot = o.storageDir === undefined;
+    this.#root = o.storageDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'ssmax-matrix-'));
+    fs.mkdirSync(this.#root, { recursive: true });
+    // Dovecot's unprivileged mail processes must traverse every ancestor of the mail directories.
+    for (let d = this.#root; d !== path.dirname(d) && d.startsWith(os.tmpdir() + path.sep); d = path.dirname(d)) fs.chmodSync(d, 0o711);
+    fs.chmodSync(this.#root, 0o711);
+  }
+
+  async #worldFor(profile: string, fresh: boolean, ctx: CellContext): Promise<World> {
+    if (this.#world && this.#profile === profile && !this.#dirty && !fresh) return this.#world;
+    await this.#closeWorld();
+    const dir = path.join(this.#root, `w${++this.#n}-${profile}`);
+    const t0 = Date.now();
+    this.#world = await World.create(MATRIX_WORLD, { storageDir: dir, profile, seed: this.o.seed ?? MATRIX_WORLD.seed ?? 1, retryMs: this.o.retryMs ?? 100 });
+    this.#profile = profile;
+    this.#dirty = false;
+    ctx.log(`world ${profile} built in ${Date.now() - t0} ms`);
+    return this.#world;
+  }
+
+  async #closeWorld(): Promise<void> {
+    const w = this.#world;
+    this.#world = undefined;
+    if (w) {
+      await w.close();
+      fs.rmSync(w.storageDir, { recursive: true, force: true });
+    }
+  }
+
+  async run(scenario: Scenario, profile: string, ctx: CellContext): Promise<CellRun> {
+    const s = scenario as ScenarioData;
+    const world = await this.#worldFor(profile, needsFreshWorldBefore(s), ctx);
+    try {
+      return await runCell(world, s, ctx);
+    } finally {
+      if (needsFreshWorldAfter(s)) this.#dirty = true;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#closeWorld();
+    if (this.#ownRoot) fs.rmSync(this.#root, { recursive: true, force: true });
+  }
+}
+
+/** Creates the executor `ssmax run` and `npm start` use. */
+export function createMatrixExecutor(options: MatrixExecutorOptions = {}): CellExecutor {
+  return new MatrixExecutor(options);
+}
+
+/** The MX of a non-member domain: accepts everything and keeps it (the outside world's mail server). */
+async function nonMemberMx(world: World, domain: string): Promise<{ received: Uint8Array[]; close: () => Promise<void> }> {
+  const received: Uint8Array[] = [];
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['AUTH', 'STARTTLS'],
+    logger: false,
+    onData(stream, _s, cb) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        received.push(new Uint8Array(Buffer.concat(chunks)));
+        cb();
+      });
+    },
+  });
+  const address = world.net.address(`${domain}/mx`);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, address, () => resolve());
+  });
+  const port = (server.server.address() as { port: number }).port;
+  const host = `mx.${domain}`;
+  const exposed = await world.net.expose({ host, port: 25, target: { address, port } });
+  world.net.zone.addMx(domain, host, 10);
+  return {
+    received,
+    close: async () => {
+      await exposed.close();
+      world.net.zone.remove(domain, 'MX');
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+async function readInbox(world: World, u: WorldUser): Promise<MailVerdict[]> {
+  const totp = u.totpCode(world.clock?.() ?? new Date());
+  return u.inbox({ password: u.password, pin: u.pin, ...(totp !== undefined ? { totp } : {}) });
+}
+
+function attackerEvent(messageId: string, o: AttackOutcome, at: string): JourneyEvent {
+  return {
+    messageId,
+    actor: `attacker/${o.capability}`,
+    procedure: 0,
+    at,
+    checks: o.error ? [{ name: o.capability, result: 'fail', detail: `${o.error.code}: ${o.error.message}` }] : [{ name: o.capability, result: 'pass' }],
+    payload: leakLevel(o) === 'files' ? 'plaintext' : 'none',
+    note: o.actions.join('; ').slice(0, 2000),
+    outcome: o.error ? 'failed' : o.sent ? `sent: ${o.sent.smtpReply}` : 'done',
+  };
+}
+
+/** Runs one cell in `world` and measures its outcome. */
+async function runCell(world: World, s: ScenarioData, ctx: CellContext): Promise<CellRun> {
+  const marker = `${s.id.slice(0, 12)}-${ctx.seed.toString(16)}`;
+  const payload = makePayload(s.payload, marker);
+  const files = payload.files.map((f) => ({ name: f.name, contentType: f.contentType, content: f.content }));
+  const attachments = payload.files.map((f) => ({ filename: f.name, contentType: f.contentType, content: f.content }));
+  const now = () => world.clock?.() ?? new Date();
+  const outcomes: AttackOutcome[] = [];
+  const obtained: ObtainedItem[] = [];
+  const closers: (() => Promise<void>)[] = [];
+  const tapSince = new Date();
+  const senderAddr = partyAddress(s.sender);
+  const recipientAddr = partyAddress(s.recipient, 'info');
+  const intended = s.mistake?.actualRecipient ?? s.recipient;
+  const targetAddr = partyAddress(intended, 'info');
+  let messageId: string | undefined;
+  let notSent = false;
+  let nonMember: Awaited<ReturnType<typeof nonMemberMx>> | undefined;
+  if (intended.role === 'non-member') {
+    nonMember = await nonMemberMx(world, targetAddr.split('@')[1]!);
+    closers.push(nonMember.close);
+  }
+  const att: AttackerContext = attackerContext(world.net, { now });
+  const steps = s.attacker?.steps ?? [];
+  try {
+    // Footholds that must be in place before the honest mail moves.
+    for (const st of steps) {
+      const p = st.params ?? {};
+      if (st.capability === 'on-path-mta') {
+        const svc = String(p['service'] ?? '');
+        const orgId = svc.split('/')[0]!;
+        const service = `mx.${world.org(orgId).domain}:25`;
+        const tamper = p['tamper'] as { kind: string; replacement?: string } | undefined;
+        let mta: OnPathMta;
+        if (tamper?.kind === 'swap') {
+          const r = makePayload({ files: [{ kind: String(tamper.replacement), name: payload.files[0]?.name ?? 'file' }] }, `${marker}-swap`).files[0]!;
+          mta = OnPathMta.insert(att, { kind: 'on-path', service }, { tamper: { kind: 'swap', replacement: { content: r.content, filename: r.name, contentType: r.contentType } } });
+        } else mta = OnPathMta.insert(att, { kind: 'on-path', service });
+        closers.push(async () => {
+          outcomes.push(mta.outcome());
+          mta[Symbol.dispose]();
+        });
+      } else if (st.capability === 'forwarding-rule') {
+        const account = String(p['account']);
+        const victim = world.user(account);
+        const o = await plantForwardingRule(
+          { kind: 'stolen-password', imap: { host: victim.org.mailbox.host, port: victim.org.mailbox.imapPort }, user: account, password: victim.password, rules: victim.org.mailbox },
+          { forwardTo: String(p['forwardTo']) },
+        );
+        outcomes.push(o);
+        if (!o.error) {
+          const fwd = await nonMemberMx(world, String(p['forwardTo']).split('@')[1]!);
+          closers.push(async () => {
+            for (const raw of fwd.received) obtained.push({ kind: 'body', bytes: raw, note: 'forwarded copy' });
+            await fwd.close();
+          });
+        }
+      }
+    }
+
+    // The mail that carries the files.
+    const sendHonest = !s.attacker || steps.every((x) => ['on-path-mta', 'passive-capture', 'stolen-password-imap', 'forwarding-rule', 'replay', 'rewrap-signed'].includes(x.capability));
+    if (sendHonest) {
+      const sender = world.user(senderAddr);
+      try {
+        const r = await sender.send({ to: targetAddr, subject: payload.subject, body: payload.body, files, pin: sender.pin });
+        messageId = r.messageId;
+      } catch (e) {
+        if (e instanceof SsmaxError && e.category === 'infrastructure') throw e;
+        notSent = true;
+        ctx.log(`submission refused: ${(e as Error).message}`);
+      }
+    }
+    for (const st of steps) {
+      const p = st.params ?? {};
+      const to = String(p['to'] ?? recipientAddr);
+      const mail = { subject: payload.subject, text: payload.body, attachments };
+      let o: AttackOutcome | undefined;
+      switch (st.capability) {
+        case 'spoof-direct':
+          o = await sendSpoofedDirect(att, { spoofedFrom: String(p['spoofedFrom']), to, ...mail });
+          break;
+        case 'look-alike-domain': {
+          const smime = p['smime'] !== undefined && p['smime'] !== 'none';
+          const d = await LookAlikeDomain.register(att, { domain: String(p['domain']), ...(smime ? { smimeLocalPart: String(p['fromLocal'] ?? 'info') } : {}) });
+          o = await d.send({ fromLocal: String(p['fromLocal'] ?? 'info'), ...(p['displayName'] ? { displayName: String(p['displayName']) } : {}), to, smime, ...mail });
+          break;
+        }
+        case 'org-server-takeover': {
+          const org = world.org(senderAddr.split('@')[1] === 'org-a.example' ? 'org-a' : s.sender.org!);
+          const kms = org.organisation.kms;
+          const ctxAt = attackerContext(world.net, { address: org.organisation.ctx.addresses.mtaOut, heloName: `mta-out.${org.domain}`, now });
+          const mx = { host: `mx.${recipientAddr.split('@')[1]}`, port: 25 };
+          o = await sendViaTakenOverServer(
+            ctxAt,
+            { kind: 'org-mail-server', smtpSubmit: mx, ...(p['signWithKms'] ? { kmsSign: { key: kms.signingKey, certificate: kms.certificates.signing, chain: [kms.certificates.org] } } : {}) },
+            { from: String(p['from'] ?? senderAddr), to, signWithKms: p['signWithKms'] === true, ...mail },
+          );
+          break;
+        }
+        case 'spoof-colleague': {
+          const account = world.user(String(p['account']));
+          const msa = world.net.connectOptions(att.address, `msa.${account.org.domain}`, 587);
+          o = await spoofColleague(att, { kind: 'org-account', smtpSubmit: { host: `msa.${account.org.domain}`, port: 587 }, user: account.address, password: account.password }, { colleague: String(p['colleague']), to, ...mail });
+          void msa;
+          break;
+        }
+        case 'malicious-insider':
+        case 'sender-pc-malware': {
+          const u = world.user(String(p['user']));
+          const from = String(p['from'] ?? u.address);
+          const submit = { host: `msa.${u.org.domain}`, port: 587, auth: { user: u.address, pass: u.password } };
+          const build = async () => (await u.agent().compose({ to: [to], subject: payload.subject, text: payload.body, files, pin: u.pin })).raw;
+          const fromSwap = async () => {
+            const raw = Buffer.from(await build()).toString('latin1');
+            return new Uint8Array(Buffer.from(raw.replace(/^From:.*$/im, `From: ${from}`), 'latin1'));
+          };
+          const handle = { card: u.card, keyLabel: CardObjects.signingKey };
+          o =
+            st.capability === 'malicious-insider'
+              ? await sendAsInsider(att, { kind: 'insider', ...handle, pin: u.pin, submit }, { to, ...mail, build: from === u.address ? build : fromSwap })
+              : await sendAsUserViaMalware(att, { kind: 'sender-pc-malware', ...handle, keyloggedPin: u.pin, submit }, { to, ...mail, build });
+          break;
+        }
+        case 'stolen-card': {
+          const u = world.user(String(p['user']));
+          o = await useStolenCard({ kind: 'stolen-card', card: u.card, keyLabel: CardObjects.signingKey }, { guesses: (p['guesses'] as string[] | undefined) ?? [] });
+          break;
+        }
+        default:
+          break;
+      }
+      if (o) {
+        outcomes.push(o);
+        if (o.sent) messageId = o.sent.messageId;
+        else if (['spoof-direct', 'look-alike-domain', 'org-server-takeover', 'spoof-colleague', 'malicious-insider', 'sender-pc-malware'].includes(o.capability) && o.error) notSent = o.error.code !== 'SMTP_REJECTED' || !isReceiving(o);
+      }
+    }
+    await world.waitIdle();
+
+    // Steps that act on what already passed.
+    for (const st of steps) {
+      const p = st.params ?? {};
+      if (st.capability === 'stolen-password-imap') {
+        const u = world.user(String(p['account']));
+        const phished = p['secondFactor'] === 'phished';
+        const code = phished ? u.totpCode(now()) : undefined;
+        const o = await readMailboxWithStolenPassword(att, { kind: 'stolen-password', imap: { host: u.org.mailbox.host, port: u.org.mailbox.imapPort }, user: u.address, password: code ? `${u.password}:${code}` : u.password });
+        outcomes.push(o);
+      } else if (st.capability === 'passive-capture') {
+        outcomes.push(capturePassively(world.net.tap, { service: `mx.${world.org(String(p['service']).split('/')[0]!).domain}:25`, since: tapSince }));
+      } else if (st.capability === 'replay' || st.capability === 'rewrap-signed') {
+        // The captured copy: the mail as it arrived in the recipient's mailbox over IMAP (what a
+        // recipient, or anyone with a copy, holds).
+        const holder = world.user(recipientAddr);
+        const copy = await fetchRaw(world, holder, messageId);
+        if (!copy) break;
+        const o =
+          st.capability === 'replay'
+            ? await replayCapturedMail(att, { raw: copy, to: String(p['to'] ?? recipientAddr) })
+            : await sendRewrapped(att, { signedRaw: copy, technique: p['technique'] as 'from-swap', from: String(p['from']), to: recipientAddr });
+        outcomes.push(o);
+        if (o.sent) messageId = o.sent.messageId;
+        await world.waitIdle();
+      }
+    }
+  } finally {
+    for (const c of closers.reverse()) await c().catch(() => undefined);
+  }
+  for (const o of outcomes) obtained.push(...o.obtained);
+
+  // MEASURE: the recipient's view over IMAP.
+  let verdict: Verdict;
+  let identityShown: IdentityShown = 'none';
+  let traced: Traced = 'none';
+  let mine: MailVerdict | undefined;
+  if (nonMember) {
+    const got = nonMember.received.find((r) => messageId && Buffer.from(r).toString('latin1').includes(messageId));
+    if (got) {
+      verdict = 'delivered';
+      identityShown = 'unverified';
+      if (s.mistake) obtained.push({ kind: 'body', bytes: got, note: 'the unintended recipient reads it' });
+    } else verdict = notSent || !messageId ? 'not-sent' : 'not-sent';
+  } else {
+    const target = world.user(targetAddr);
+    const inbox = messageId ? await readInbox(world, target) : [];
+    mine = inbox.find((m) => m.messageId === messageId);
+    const events = messageId ? world.journey(messageId) : [];
+    if (mine) {
+      const unsigned = !mine.verified && mine.problems.some((p) => p.startsWith('the mail carries no organisation signature'));
+      verdict = mine.verified ? 'delivered' : unsigned ? 'flagged' : 'blocked';
+      identityShown = mine.verified ? (mine.identityNotice?.cardAndPinUsed ? 'identity-proofed' : 'signature-valid') : unsigned ? 'unverified' : 'none';
+      if (mine.verified && mine.identityNotice) traced = mine.identityNotice.cardAndPinUsed ? 'sender' : 'org';
+      if (s.mistake && mine.verified) {
+        for (const f of mine.files) {
+          const data = (f as { content?: Uint8Array }).content;
+          if (f.ok && data) obtained.push({ kind: 'files', bytes: data, note: `the unintended recipient decrypted ${f.name}` });
+        }
+        obtained.push({ kind: 'body', bytes: new TextEncoder().encode(mine.text), note: 'the unintended recipient reads the body' });
+      }
+    } else if (notSent || !messageId) verdict = 'not-sent';
+    else {
+      const senderDomain = senderAddr.split('@')[1];
+      const senderOrg = world.orgs().find((o) => o.domain === senderDomain);
+      // Refused before leaving the sending org (MSA, outbound inspection, non-member policy) or after.
+      const leftSender = events.some((e) => e.actor.endsWith('/mta-in') || (senderOrg === undefined));
+      verdict = leftSender ? 'blocked' : 'not-sent';
+    }
+  }
+
+  // (12): the recipient side reports; the sending org traces through its vault.
+  if (s.reportedAsMalicious && mine?.verified && mine.identityNotice?.certSerial && world.profile.kind === 'ssmax') {
+    traced = await procedure12(world, targetAddr, mine, ctx);
+  }
+
+  const leaked = measureLeak(obtained, payload);
+  const malwareReached = verdict === 'delivered' || verdict === 'flagged' ? malwareIn(mine, payload, payload.zipPassword) : false;
+  const at = new Date().toISOString();
+  const journey = messageId ? (world.journey(messageId) as unknown as JourneyEvent[]) : [];
+  const events = [...journey, ...outcomes.map((o) => attackerEvent(messageId ?? '', o, at))];
+  const actual: Outcome = { verdict, leaked, malwareReached, traced, identityShown };
+  return { actual, events };
+}
+
+function isReceiving(o: AttackOutcome): boolean {
+  return /^5\d\d/.test(o.error?.smtpReply ?? '') && o.capability !== 'spoof-colleague' && o.capability !== 'malicious-insider' && o.capability !== 'sender-pc-malware';
+}
+
+async function fetchRaw(world: World, u: WorldUser, messageId: string | undefined): Promise<Uint8Array | undefined> {
+  if (!messageId) return undefined;
+  const { ImapFlow } = await import('imapflow');
+  const totp = u.totpCode(world.clock?.() ?? new Date());
+  const client = new ImapFlow({ host: u.org.mailbox.host, port: u.org.mailbox.imapPort, secure: false, auth: { user: u.address, pass: totp ? `${u.password}:${totp}` : u.password }, logger: false });
+  await client.connect();
+  try {
+    const lock = await client.getMailboxLock('INBOX');
+    try {
+      for await (const m of client.fetch('1:*', { source: true, envelope: true })) {
+        if (m.envelope?.messageId === messageId && m.source) return new Uint8Array(m.source);
+      }
+    } finally {
+      lock.release();
+    }
+  } finally {
+    await client.logout().catch(() => undefined);
+  }
+  return undefined;
+}
+
+async function procedure12(world: World, recipient: string, mail: MailVerdict, ctx: CellContext): Promise<Traced> {
+  const recvOrg = world.user(recipient).org;
+  const sendOrg = world.orgs().find((o) => o.domain === (mail.identityNotice?.sendingDomain ?? mail.senderAddress.split('@')[1]));
+  if (!sendOrg) return 'none';
+  const rk = recvOrg.organisation.kms;
+  const sk = sendOrg.organisation.kms;
+  const deskB = new IncidentDesk({ registryUrl: world.registry.url, orgId: recvOrg.organisation.registryOrgId, signer: { key: rk.signingKey, certificate: rk.certificates.signing } });
+  const c = await deskB.report({ messageId: mail.messageId, senderOrgId: sendOrg.organisation.registryOrgId, senderCertificateSerial: mail.identityNotice!.certSerial!, summary: 'reported as malicious by the recipient' });
+  const deskA = new IncidentDesk({ registryUrl: world.registry.url, orgId: sendOrg.organisation.registryOrgId, signer: { key: sk.signingKey, certificate: sk.certificates.signing }, orgCa: sendOrg.orgCa, vault: sendOrg.vault, vaultKey: sendOrg.vaultKey });
+  const notice = (await deskA.notices()).find((n) => n.caseId === c.caseId);
+  if (!notice) return 'org';
+  const finding = await deskA.handle(notice);
+  ctx.log(`(12) case ${c.caseId}: identified=${finding.identified} revoked=${finding.revokedSerials.length}`);
+  // Observe, do not trust the finding: the serial must now be revoked in the org CA's directory.
+  const revoked = finding.revokedSerials.length > 0 && sendOrg.orgCa.entries().some((e) => e.serialNumber === mail.identityNotice!.certSerial && e.status !== 'valid');
+  if (revoked && finding.identified) return 'sender-revoked';
+  return finding.identified ? 'sender' : 'org';
+}
