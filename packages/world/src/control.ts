@@ -63,7 +63,7 @@ export function describeWorld(world: World) {
       mode: u.org.mode,
       pin: u.pin,
       password: u.password,
-      proofing: u.registered.identityProofing.method,
+      proofing: u.hasCard ? u.registered.identityProofing.method : 'password only',
       ...(u.totpSecret ? { totpSecret: u.totpSecret } : {}),
     })),
   };

@@ -6,35 +6,24 @@
  * sim-org's conventional-mail mode (SPF/DKIM/DMARC, MTA-STS, encrypted-ZIP blocking, reputation,
  * hold-then-send).
  */
-import type { InspectionPolicy } from '@ssmax/sim-org';
+import type { ConventionalProfileName, InspectionPolicy } from '@ssmax/sim-org';
 import { SsmaxError } from '@ssmax/core';
 
 export type ProfileId = 'plain-ppap' | 'best-practice' | 'smime-e2e' | 'ssmax-paper' | 'ssmax-org' | 'ssmax-esp-out' | 'ssmax-esp-in';
 
-/** How files travel in the conventional baselines (seed 002). */
+/** How the sender's mail client sends files in the conventional baselines (seed 002). */
 export type ConventionalAttachments = 'ppap-zip' | 'plain' | 'smime-e2e';
 
 /**
- * Options for sim-org's conventional-mail mode (the baselines). The world hands them to the
- * organisations; their meaning is sim-org's.
+ * A conventional baseline: sim-org's conventional-mail preset (conventional.ts: SPF/DKIM/DMARC,
+ * MTA-STS, TLS reports, encrypted-ZIP policy, reputation, hold-then-send) plus how users attach files.
  */
-export interface ConventionalOptions {
+export interface ConventionalSettings {
+  readonly preset: ConventionalProfileName;
   readonly attachments: ConventionalAttachments;
-  /** Check SPF/DKIM/DMARC at MTA-in with mailauth and apply the sender's DMARC policy. */
-  readonly authenticateSenders: boolean;
-  /** DKIM-sign outbound mail (RFC 6376) with the key the world publishes. */
-  readonly dkimSign: boolean;
-  /** Refuse encrypted ZIPs at the MSA and at MTA-in (the PPAP countermeasure). */
-  readonly blockEncryptedZip: boolean;
-  /** Score new and look-alike domains at MTA-in. */
-  readonly reputation: boolean;
-  /** MTA-out honours the recipient's MTA-STS policy (RFC 8461). */
-  readonly enforceMtaSts: boolean;
-  /** Hold-then-send: seconds the MSA holds a mail so the sender can cancel (0: off). */
-  readonly holdSeconds: number;
 }
 
-/** Which DNS records the world publishes for every org domain. */
+/** Which DNS records are published for every org domain (by the world in SSMAX mode, by sim-org's conventional mode). */
 export interface ProfileDns {
   readonly spf: boolean;
   readonly dkim: boolean;
@@ -75,7 +64,7 @@ export interface DefenceProfile {
     readonly externalForwarding: 'allow' | 'deny';
   };
   readonly dns: ProfileDns;
-  readonly conventional?: ConventionalOptions;
+  readonly conventional?: ConventionalSettings;
 }
 
 const SSMAX_DNS: ProfileDns = { spf: true, dkim: false, dmarc: undefined, mtaSts: undefined, tlsRpt: false };
@@ -105,14 +94,14 @@ export const PROFILES: Readonly<Record<ProfileId, DefenceProfile>> = {
     roles: {},
     mailbox: { secondFactor: false, externalForwarding: 'allow' },
     dns: { spf: false, dkim: false, dmarc: undefined, mtaSts: undefined, tlsRpt: false },
-    conventional: { attachments: 'ppap-zip', authenticateSenders: false, dkimSign: false, blockEncryptedZip: false, reputation: false, enforceMtaSts: false, holdSeconds: 0 },
+    conventional: { preset: 'plain-ppap', attachments: 'ppap-zip' },
   },
   'best-practice': {
     id: 'best-practice',
     column: 2,
     title: 'SPF/DKIM/DMARC + MTA-STS best practice',
     description:
-      "Seed 002's countermeasures short of end-to-end encryption: SPF + DKIM + DMARC p=reject checked with mailauth, STARTTLS between MTAs with MTA-STS enforced (and TLS reports), encrypted ZIP blocked at the MSA and the receiver, domain reputation (new and look-alike domains scored), mailbox login with a TOTP second factor, external forwarding denied, hold-then-send with a cancel window. Files travel as plain attachments.",
+      "Seed 002's countermeasures short of end-to-end encryption: SPF + DKIM + DMARC p=reject checked with mailauth, STARTTLS between MTAs with MTA-STS enforced (and TLS reports), encrypted ZIP blocked at the MSA and the receiver, domain reputation (new and look-alike domains scored), mailbox login with a TOTP second factor, external forwarding denied, hold-then-send with a 60 s cancel window. Files travel as plain attachments.",
     kind: 'conventional',
     starttls: true,
     endToEnd: false,
@@ -121,22 +110,22 @@ export const PROFILES: Readonly<Record<ProfileId, DefenceProfile>> = {
     roles: {},
     mailbox: { secondFactor: true, externalForwarding: 'deny' },
     dns: { spf: true, dkim: true, dmarc: 'reject', mtaSts: 'enforce', tlsRpt: true },
-    conventional: { attachments: 'plain', authenticateSenders: true, dkimSign: true, blockEncryptedZip: true, reputation: true, enforceMtaSts: true, holdSeconds: 30 },
+    conventional: { preset: 'best-practice', attachments: 'plain' },
   },
   'smime-e2e': {
     id: 'smime-e2e',
     column: 3,
     title: 'End-to-end S/MIME',
     description:
-      'Users sign and encrypt end to end with S/MIME (RFC 8551) to each other; the organisations relay ciphertext they cannot inspect. STARTTLS between MTAs, SPF/DKIM/DMARC published but the inbound MTA cannot look inside the files.',
+      'Users sign and encrypt end to end with S/MIME (RFC 8551) to each other; the organisations relay ciphertext they cannot inspect. Opportunistic STARTTLS between MTAs and nothing else (the sim-org preset), so the column shows what S/MIME adds by itself; the inbound MTA cannot look inside the files.',
     kind: 'conventional',
     starttls: true,
     endToEnd: false,
     verification: 'paper',
     roles: {},
     mailbox: { secondFactor: false, externalForwarding: 'allow' },
-    dns: { spf: true, dkim: true, dmarc: 'reject', mtaSts: undefined, tlsRpt: false },
-    conventional: { attachments: 'smime-e2e', authenticateSenders: true, dkimSign: true, blockEncryptedZip: false, reputation: false, enforceMtaSts: false, holdSeconds: 0 },
+    dns: { spf: false, dkim: false, dmarc: undefined, mtaSts: undefined, tlsRpt: false },
+    conventional: { preset: 'smime-e2e', attachments: 'smime-e2e' },
   },
   'ssmax-paper': {
     ...SSMAX_BASE,

@@ -9,6 +9,7 @@ import { connect } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { readZip } from '@ssmax/core';
 import { PROFILES } from './profiles.js';
 import { World } from './world.js';
 import { loadWorldConfig, parseWorldConfig, type WorldConfig } from './world-config.js';
@@ -127,8 +128,28 @@ describe('World', () => {
     });
   }
 
-  it('refuses a conventional profile until sim-org runs conventional mail, instead of silently running SSMAX', async () => {
-    await expect(World.create(PAIR, { storageDir: path.join(root, 'conv'), profile: 'plain-ppap' })).rejects.toThrow(/conventional-mail mode/);
+  it('runs plain-ppap as conventional mail: the files arrive in a ZipCrypto ZIP, the password in a second mail, both unverified', async () => {
+    await using world = await World.create(PAIR, { storageDir: path.join(root, 'ppap'), profile: 'plain-ppap' });
+    expect(world.org('org-a').organisation.security).toBe('conventional');
+    expect(() => world.org('org-a').registration).toThrow(/conventional profile plain-ppap/);
+    const alice = world.user('alice@org-a.example');
+    expect(alice.hasCard).toBe(false);
+    const sent = await alice.send({ to: 'bob@org-b.example', subject: 'Q3', body: 'ZIP attached.', files: FILES, pin: '' });
+    expect(sent.response).toMatch(/^250/);
+    await world.waitIdle();
+    const bob = world.user('bob@org-b.example');
+    const inbox = await bob.inbox({ password: bob.password, pin: '' });
+    const files = inbox.find((m) => m.messageId === sent.messageId);
+    const pw = inbox.find((m) => m.subject === 'Password: Q3');
+    expect(files?.verified).toBe(false);
+    expect(files?.files.map((f) => f.name)).toEqual(['files.zip']);
+    const zip = readZip(files!.files[0]!.content!);
+    expect(zip.entries.map((e) => [e.name, e.encryption])).toEqual(FILES.map((f) => [f.name, 'zipcrypto']));
+    expect(pw?.text).toMatch(/password for the ZIP file in my previous mail is: \S+/);
+    // Outside SSMAX: every hop is procedure 0.
+    const j = world.journey(sent.messageId);
+    expect(j.length).toBeGreaterThan(0);
+    expect(j.every((e) => e.procedure === 0)).toBe(true);
     expect(Object.keys(PROFILES)).toHaveLength(7);
   });
 });

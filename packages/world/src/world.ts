@@ -23,6 +23,9 @@ import {
   TraceVault,
   UserAgent,
   UserRegistration,
+  PasswordUserDirectory,
+  conventionalMailboxOptions,
+  conventionalProfile,
   base32Encode,
   base32Decode,
   totp,
@@ -30,6 +33,7 @@ import {
   type MailVerdict,
   type RegisteredUser,
 } from '@ssmax/sim-org';
+import { readConventional, sendConventional } from './conventional-client.js';
 import { getProfile, modeFor, type DefenceProfile } from './profiles.js';
 import { userAddress, type WorldConfig, type WorldOrgConfig, type WorldUserConfig } from './world-config.js';
 
@@ -100,18 +104,38 @@ export class WorldUser {
   constructor(
     private readonly world: World,
     readonly org: WorldOrg,
-    readonly registered: RegisteredUser,
-    readonly card: Card,
+    readonly address: string,
     /** The initial card PIN (the simulator prints it; a real desk would hand it over in person). */
     readonly pin: string,
     /** The initial mail password (MSA and IMAP). */
     readonly password: string,
     /** Base32 TOTP secret when the profile's mailbox demands a second factor. */
     readonly totpSecret: string | undefined,
-  ) {}
+    registered?: RegisteredUser,
+    card?: Card,
+  ) {
+    this.#registered = registered;
+    this.#card = card;
+  }
 
-  get address(): string {
-    return this.registered.address;
+  readonly #registered: RegisteredUser | undefined;
+  readonly #card: Card | undefined;
+
+  /** False under the conventional profiles: the user has a password alone, no card. */
+  get hasCard(): boolean {
+    return this.#card !== undefined;
+  }
+
+  /** The user's card (SSMAX profiles; throws under a conventional profile). */
+  get card(): Card {
+    if (!this.#card) throw new SsmaxError('USAGE', `Cannot use the card of ${this.address}. The world runs the conventional profile ${this.world.profile.id}: users have no card.`);
+    return this.#card;
+  }
+
+  /** The registration (2) record: certificates, trace id, proofing (SSMAX profiles; throws under a conventional profile). */
+  get registered(): RegisteredUser {
+    if (!this.#registered) throw new SsmaxError('USAGE', `Cannot use the registration of ${this.address}. The world runs the conventional profile ${this.world.profile.id}: users are not registered with a card.`);
+    return this.#registered;
   }
 
   /** The user agent (sim-org user-agent.ts) bound to this user's card, MSA and mailbox. */
@@ -144,6 +168,7 @@ export class WorldUser {
   /** (3): composes, signs on the card and submits to the org's MSA. Resolves with the MSA's 250 reply. */
   send(input: SendInput): Promise<{ messageId: string; response: string }> {
     const to = typeof input.to === 'string' ? [input.to] : [...input.to];
+    if (!this.#card) return this.#serial(() => sendConventional(this.world, this, { ...input, to }));
     return this.#serial(async () => {
       const r = await this.agent().send({
         to,
@@ -159,6 +184,7 @@ export class WorldUser {
 
   /** (10): reads INBOX over IMAP and verifies and decrypts every mail on the card. */
   inbox(input: InboxInput): Promise<MailVerdict[]> {
+    if (!this.#card) return this.#serial(() => readConventional(this.world, this, input));
     return this.#serial(() => this.agent({ password: input.password, ...(input.totp !== undefined ? { totp: input.totp } : {}) }).inbox(input.pin));
   }
 
@@ -178,6 +204,7 @@ export interface WorldOrg {
   readonly role: 'sender' | 'recipient' | 'other' | undefined;
   readonly organisation: Organisation;
   readonly mailbox: Mailbox;
+  /** SSMAX back office: org CA, sealed trace vault and its key, registration (2). Reading them under a conventional profile throws. */
   readonly orgCa: OrgCa;
   readonly vault: TraceVault;
   /** The trace vault's sealing key (on its own HSM token), for the incident desk (12). */
@@ -190,7 +217,9 @@ export interface WorldOrg {
 
 interface OrgInternals extends WorldOrg {
   readonly users: WorldUser[];
-  readonly vaultToken: Pkcs11Token;
+  readonly vaultToken?: Pkcs11Token;
+  /** Conventional profiles: the MSA's password directory. */
+  readonly passwords?: PasswordUserDirectory;
 }
 
 export class World implements AsyncDisposable {
@@ -214,11 +243,6 @@ export class World implements AsyncDisposable {
   /** Starts every service of `config` under its profile. Dispose the world to stop them all. */
   static async create(config: WorldConfig, options: WorldOptions): Promise<World> {
     const profile = getProfile(options.profile ?? config.profile ?? 'ssmax-org');
-    if (profile.kind !== 'ssmax') {
-      // sim-org's conventional-mail mode (the baselines) is being added by another engineer; until it
-      // is exported, a conventional profile would silently run SSMAX, which would falsify the matrix.
-      throw new SsmaxError('USAGE', `Cannot start a world under profile ${profile.id}. The conventional-mail mode of sim-org is not available yet.`);
-    }
     const storageDir = path.resolve(options.storageDir);
     fs.mkdirSync(storageDir, { recursive: true });
     // Dovecot's unprivileged mail processes must traverse to each org's mail directory.
@@ -271,6 +295,7 @@ export class World implements AsyncDisposable {
     fs.chmodSync(path.join(this.storageDir, 'orgs'), 0o711);
     fs.chmodSync(dir, 0o711);
     fs.chmodSync(path.join(dir, 'mail'), 0o711);
+    if (this.profile.conventional) return this.#startConventionalOrg(o, mode, dir, options);
     const mailbox = await Mailbox.start({
       dir: path.join(dir, 'mail'),
       host: this.net.address(`${o.id}/imap`),
@@ -335,6 +360,43 @@ export class World implements AsyncDisposable {
     }
   }
 
+  /**
+   * A conventional baseline org: sim-org's conventional mode with the profile's preset (it publishes
+   * its own SPF/DKIM/DMARC, MTA-STS and TLSRPT records); every other world domain is a known partner
+   * for the reputation check, registered long ago.
+   */
+  async #startConventionalOrg(o: WorldOrgConfig, mode: 'org' | 'esp', dir: string, options: WorldOptions): Promise<void> {
+    const preset = this.profile.conventional!.preset;
+    const mailbox = await Mailbox.start({ dir: path.join(dir, 'mail'), host: this.net.address(`${o.id}/imap`), ...conventionalMailboxOptions(preset), localDomains: [o.domain] });
+    try {
+      const users = new PasswordUserDirectory();
+      const domains = this.config.orgs.map((x) => x.domain);
+      const overrides = preset === 'best-practice' ? { reputation: { knownDomains: domains, domainRegistry: Object.fromEntries(domains.map((d) => [d, '2010-04-01'])) } } : {};
+      const organisation = await Organisation.start({
+        id: o.id,
+        domain: o.domain,
+        ...(o.name ? { name: o.name } : {}),
+        mode,
+        net: this.net,
+        storageDir: path.join(dir, 'org'),
+        users,
+        mailbox: { deliver: async (r, m) => void (await mailbox.deliver(r, m)) },
+        profile: conventionalProfile(preset, overrides),
+        retryMs: options.retryMs ?? 200,
+        ...(this.clock ? { clock: this.clock } : {}),
+      });
+      const absent = (what: string) => (): never => {
+        throw new SsmaxError('USAGE', `Cannot use the ${what} of ${o.id}. It runs the conventional profile ${this.profile.id}, which has no SSMAX back office.`);
+      };
+      const org = { id: o.id, domain: o.domain, mode, role: o.role, organisation, mailbox, users: [] as WorldUser[], passwords: users };
+      for (const k of ['orgCa', 'vault', 'vaultKey', 'registration'] as const) Object.defineProperty(org, k, { get: absent(k), enumerable: false });
+      this.#orgs.set(o.id, org as unknown as OrgInternals);
+    } catch (e) {
+      await mailbox.stop();
+      throw e;
+    }
+  }
+
   /** DNS records per profile (MX and A come from the services themselves). */
   async #publishDns(o: WorldOrgConfig, org: Organisation): Promise<WorldOrg['dkim']> {
     const zone = this.net.zone;
@@ -359,6 +421,10 @@ export class World implements AsyncDisposable {
     const pin = u.pin ?? String(Math.floor(rnd() * 900_000) + 100_000);
     const password = u.password ?? `pw-${Math.floor(rnd() * 2 ** 32).toString(36)}`;
     const method = u.proofing ?? (org.mode === 'esp' ? 'myNumberCardPin' : 'employeeCardPin');
+    if (org.passwords) {
+      org.passwords!.add(address, password);
+      return this.#attachUser(org, address, pin, password);
+    }
     const existing = (await org.registration.records()).find((r) => r.address === address);
     let registered: RegisteredUser;
     if (existing) {
@@ -375,7 +441,7 @@ export class World implements AsyncDisposable {
         signingCertificate: parseCertificate(sig.certificate),
         encryptionCertificate: parseCertificate(enc.certificate),
       };
-      return this.#attachUser(org, registered, card, pin, password, u);
+      return this.#attachUser(org, address, pin, password, registered, card);
     }
     registered = await org.registration.register({
       address,
@@ -386,15 +452,15 @@ export class World implements AsyncDisposable {
       mailPassword: password,
     });
     const card = await org.registration.openCard(registered.cardLabel);
-    return this.#attachUser(org, registered, card, pin, password, u);
+    return this.#attachUser(org, address, pin, password, registered, card);
   }
 
-  async #attachUser(org: OrgInternals, registered: RegisteredUser, card: Card, pin: string, password: string, _u: WorldUserConfig): Promise<WorldUser> {
-    const totpSecret = this.profile.mailbox.secondFactor ? base32Encode(new Uint8Array(createHash('sha256').update(`totp:${this.seed}:${registered.address}`).digest().subarray(0, 20))) : undefined;
-    await org.mailbox.addUser(registered.address, password, totpSecret);
-    const user = new WorldUser(this, org, registered, card, pin, password, totpSecret);
+  async #attachUser(org: OrgInternals, address: string, pin: string, password: string, registered?: RegisteredUser, card?: Card): Promise<WorldUser> {
+    const totpSecret = this.profile.mailbox.secondFactor ? base32Encode(new Uint8Array(createHash('sha256').update(`totp:${this.seed}:${address}`).digest().subarray(0, 20))) : undefined;
+    await org.mailbox.addUser(address, password, totpSecret);
+    const user = new WorldUser(this, org, address, pin, password, totpSecret, registered, card);
     org.users.push(user);
-    this.#users.set(registered.address, user);
+    this.#users.set(address, user);
     return user;
   }
 
@@ -458,10 +524,10 @@ export class World implements AsyncDisposable {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const u of this.#users.values()) await u.card.close().catch(() => undefined);
+    for (const u of this.#users.values()) if (u.hasCard) await u.card.close().catch(() => undefined);
     for (const o of this.#orgs.values()) {
       await o.organisation.close().catch(() => undefined);
-      await o.vaultToken.close().catch(() => undefined);
+      await o.vaultToken?.close().catch(() => undefined);
       await o.mailbox.stop().catch(() => undefined);
     }
     for (const x of this.#extra) await x.close().catch(() => undefined);
