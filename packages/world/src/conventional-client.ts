@@ -88,3 +88,18 @@ export async function readConventional(world: World, user: WorldUser, input: Inb
   }
   return out;
 }
+
+/**
+ * Logs in and out once, closing the connection whatever happens. The SSMAX user agent (sim-org) leaves
+ * imapflow's socket open when the login is refused, which would keep `ssmax up` from exiting; checking
+ * the credentials here first keeps that socket from ever being opened with bad credentials.
+ */
+export async function checkImapLogin(host: string, port: number, user: string, pass: string): Promise<void> {
+  const client = new ImapFlow({ host, port, secure: false, auth: { user, pass }, logger: false });
+  try {
+    await client.connect();
+    await client.logout();
+  } finally {
+    client.close();
+  }
+}

@@ -33,7 +33,7 @@ import {
   type MailVerdict,
   type RegisteredUser,
 } from '@ssmax/sim-org';
-import { readConventional, sendConventional } from './conventional-client.js';
+import { checkImapLogin, readConventional, sendConventional } from './conventional-client.js';
 import { getProfile, modeFor, type DefenceProfile } from './profiles.js';
 import { userAddress, type WorldConfig, type WorldOrgConfig, type WorldUserConfig } from './world-config.js';
 
@@ -185,7 +185,11 @@ export class WorldUser {
   /** (10): reads INBOX over IMAP and verifies and decrypts every mail on the card. */
   inbox(input: InboxInput): Promise<MailVerdict[]> {
     if (!this.#card) return this.#serial(() => readConventional(this.world, this, input));
-    return this.#serial(() => this.agent({ password: input.password, ...(input.totp !== undefined ? { totp: input.totp } : {}) }).inbox(input.pin));
+    const box = this.org.mailbox;
+    return this.#serial(async () => {
+      await checkImapLogin(box.host, box.imapPort, this.address, input.totp !== undefined ? `${input.password}:${input.totp}` : input.password);
+      return this.agent({ password: input.password, ...(input.totp !== undefined ? { totp: input.totp } : {}) }).inbox(input.pin);
+    });
   }
 
   /** One card session at a time: the card's login state is shared by every operation. */

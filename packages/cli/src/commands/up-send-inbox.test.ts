@@ -106,6 +106,10 @@ describe('ssmax up / send / inbox', () => {
     expect(inbox.stdout).toContain('card and PIN used for this mail: yes');
     expect(inbox.stdout).toContain(`File:     minutes.txt (text/plain, ${content.length} bytes) ok sha256 ${sha}`);
 
+    const wrongPassword = run('inbox', ['--user', 'bob@org-b.example', '--password', 'nope', '--pin', '2222']);
+    expect(wrongPassword.code).toBe(1);
+    expect(wrongPassword.stderr).toMatch(/AUTH_FAILED/);
+
     const json = run('inbox', ['--user', 'bob@org-b.example', '--json'], { SSMAX_PASSWORD: 'bob-pass', SSMAX_PIN: '2222' });
     expect(JSON.parse(json.stdout)[0]).toMatchObject({ from: 'alice@org-a.example', verified: true, identityNotice: { proofing: 'employeeCardPin' } });
 
