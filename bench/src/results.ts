@@ -104,6 +104,18 @@ function check(target: string, cases: readonly BenchCase[], f: (c: BenchCase) =>
   return { target, met: values.every(ok), detail: `worst ${w.v.toFixed(2)}${unit} (${w.at}); ${values.filter(ok).length} of ${values.length} cases meet it` };
 }
 
+/** Adds the range of peakRssDelta per size, in MiB and × file, to a memory target's detail. */
+function withPerSize(t: TargetCheck, cases: readonly BenchCase[]): TargetCheck {
+  const sizes = [...new Set(cases.map((c) => c.size))].sort((a, b) => a - b);
+  const parts = sizes.map((size) => {
+    const d = cases.filter((c) => c.size === size).map((c) => c.peakRssDelta!);
+    const lo = Math.min(...d);
+    const hi = Math.max(...d);
+    return `${sizeLabel(size)}: ${(lo / MiB).toFixed(2)}…${(hi / MiB).toFixed(2)} MiB (${(lo / size).toFixed(2)}…${(hi / size).toFixed(2)}×)`;
+  });
+  return parts.length === 0 ? t : { ...t, detail: `${t.detail}; per size ${parts.join(', ')}` };
+}
+
 export function evaluateTargets(cases: readonly BenchCase[], fullChainMeasured: boolean): TargetCheck[] {
   const hop = cases.filter((c) => PLAIN_HOP.test(c.name));
   const small = hop.filter((c) => c.size <= 64 * KiB);
@@ -116,7 +128,7 @@ export function evaluateTargets(cases: readonly BenchCase[], fullChainMeasured: 
     check('1–64 KiB: ratios.opensslCmsNoStartup ≥ 2', small, (c) => c.ratios.opensslCmsNoStartup, { atLeast: 2 }),
     check('≥ 1 MiB: ratios.opensslCms ≥ 2', large, (c) => c.ratios.opensslCms, { atLeast: 2 }),
     check('64 MiB: ratios.cryptoFloor ≥ 0.33', largest, (c) => c.ratios.cryptoFloor, { atLeast: 0.33 }),
-    check('memory ≤ 16 MiB: peakRssDelta ≤ 2× file', memSmall, (c) => (c.peakRssDelta === null ? null : c.peakRssDelta / c.size), { atMost: 2 }),
+    withPerSize(check('memory ≤ 16 MiB: peakRssDelta ≤ 2× file', memSmall, (c) => (c.peakRssDelta === null ? null : c.peakRssDelta / c.size), { atMost: 2 }), memSmall),
     check('memory 64 MiB: peakRssDelta < 1× file', memLargest, (c) => (c.peakRssDelta === null ? null : c.peakRssDelta / c.size), { below: 1 }),
     fullChainMeasured
       ? check('full chain ≥ 100 mails/s at 16 senders', cases.filter((c) => c.name.startsWith('chain/') && c.name.endsWith('/16')), (c) => c.opsPerSec, { atLeast: 100 }, ' mails/s')

@@ -198,9 +198,11 @@ export async function runTokenBench(o: TokenBenchOptions): Promise<{ cases: Benc
         // Same key, same kind of input (a fresh OAEP block / ephemeral point of the same size).
         const raw = k.raw;
         const refName = backend === 'in-process' ? 'rawNodeCrypto' : 'rawPkcs11js';
+        const noEcdh = alg === 'EC-P256' && k.token !== undefined && !k.token.capabilities.ecdh;
+        if (noEcdh) skipped.push(`${name}/unwrap and its hop: the backend offers no ECDH (capabilities.ecdh = false), so an EC org key cannot live there`);
         for (const [op, ours, ref, size] of [
           ['sign', oursSign, () => raw.sign(digest), 32],
-          ['unwrap', oursUnwrap, () => raw.unwrap(), alg === 'EC-P256' ? 65 : 256],
+          ...(noEcdh ? [] : ([['unwrap', oursUnwrap, () => raw.unwrap(), alg === 'EC-P256' ? 65 : 256]] as const)),
         ] as const) {
           const [a, b] = (await measureRounds(
             [
@@ -221,6 +223,7 @@ export async function runTokenBench(o: TokenBenchOptions): Promise<{ cases: Benc
           });
         }
 
+        if (noEcdh) continue;
         // The hop with the org key in this backend; the incoming message is encrypted to its certificate.
         const cert = certifyPublicKey(o.pki, `org-${backend}-${suite}`, k.ops.spki, ++serial);
         const { inPath } = makeIncoming(o.pki, o.workDir, suite, 'aes-256-gcm', o.hopSize, cert.certPath, `-${backend}`);
