@@ -271,6 +271,8 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext): Promise
   const targetAddr = partyAddress(intended, 'info');
   let messageId: string | undefined;
   let notSent = false;
+  let refusedByReceiver = false;
+  let composedId: string | undefined;
   let nonMember: Awaited<ReturnType<typeof nonMemberMx>> | undefined;
   if (intended.role === 'non-member') {
     nonMember = await nonMemberMx(world, targetAddr.split('@')[1]!);
@@ -366,12 +368,16 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext): Promise
           const u = world.user(String(p['user']));
           const from = String(p['from'] ?? u.address);
           const submit = { host: `msa.${u.org.domain}`, port: 587, auth: { user: u.address, pass: u.password } };
-          const build = async () => (await u.agent().compose({ to: [to], subject: payload.subject, text: payload.body, files, pin: u.pin })).raw;
+          const build = async () => {
+            const m = await u.agent().compose({ to: [to], subject: payload.subject, text: payload.body, files, pin: u.pin });
+            composedId = m.messageId;
+            return m.raw;
+          };
           const fromSwap = async () => {
             const raw = Buffer.from(await build()).toString('latin1');
             return new Uint8Array(Buffer.from(raw.replace(/^From:.*$/im, `From: ${from}`), 'latin1'));
           };
-          const handle = { card: u.card, keyLabel: CardObjects.signingKey };
+          const handle = { card: u.card, keyLabel: CardObjects.signingKey, certificate: u.registered.signingCertificate.der };
           o =
             st.capability === 'malicious-insider'
               ? await sendAsInsider(att, { kind: 'insider', ...handle, pin: u.pin, submit }, { to, ...mail, build: from === u.address ? build : fromSwap })
@@ -380,7 +386,7 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext): Promise
         }
         case 'stolen-card': {
           const u = world.user(String(p['user']));
-          o = await useStolenCard({ kind: 'stolen-card', card: u.card, keyLabel: CardObjects.signingKey }, { guesses: (p['guesses'] as string[] | undefined) ?? [] });
+          o = await useStolenCard({ kind: 'stolen-card', card: u.card, keyLabel: CardObjects.signingKey, certificate: u.registered.signingCertificate.der }, { guesses: (p['guesses'] as string[] | undefined) ?? [] });
           break;
         }
         default:
@@ -389,7 +395,11 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext): Promise
       if (o) {
         outcomes.push(o);
         if (o.sent) messageId = o.sent.messageId;
-        else if (['spoof-direct', 'look-alike-domain', 'org-server-takeover', 'spoof-colleague', 'malicious-insider', 'sender-pc-malware'].includes(o.capability) && o.error) notSent = o.error.code !== 'SMTP_REJECTED' || !isReceiving(o);
+        else if (o.error && ['spoof-direct', 'look-alike-domain', 'org-server-takeover', 'rewrap-signed', 'replay'].includes(o.capability)) {
+          // Sent straight to the receiving MX: a refusal there is the receiving side's.
+          if (o.error.code === 'SMTP_REJECTED') refusedByReceiver = true;
+          else notSent = true;
+        } else if (o.error && ['spoof-colleague', 'malicious-insider', 'sender-pc-malware', 'stolen-card'].includes(o.capability)) notSent = true;
       }
     }
     await world.waitIdle();
@@ -431,7 +441,7 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext): Promise
   let traced: Traced = 'none';
   let mine: MailVerdict | undefined;
   if (nonMember) {
-    const got = nonMember.received.find((r) => messageId && Buffer.from(r).toString('latin1').includes(messageId));
+    const got = nonMember.received.find((r) => messageId && Buffer.from(r).toString('latin1').includes(bareId(messageId)));
     if (got) {
       verdict = 'delivered';
       identityShown = 'unverified';
@@ -440,8 +450,8 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext): Promise
   } else {
     const target = world.user(targetAddr);
     const inbox = messageId ? await readInbox(world, target) : [];
-    mine = inbox.find((m) => m.messageId === messageId);
-    const events = messageId ? world.journey(messageId) : [];
+    mine = inbox.find((m) => bareId(m.messageId) === bareId(messageId));
+    const events = messageId ? world.journey(journeyId(world, messageId)!) : [];
     if (mine) {
       const unsigned = !mine.verified && mine.problems.some((p) => p.startsWith('the mail carries no organisation signature'));
       verdict = mine.verified ? 'delivered' : unsigned ? 'flagged' : 'blocked';
@@ -454,7 +464,8 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext): Promise
         }
         obtained.push({ kind: 'body', bytes: new TextEncoder().encode(mine.text), note: 'the unintended recipient reads the body' });
       }
-    } else if (notSent || !messageId) verdict = 'not-sent';
+    } else if (refusedByReceiver) verdict = 'blocked';
+    else if (notSent || !messageId) verdict = 'not-sent';
     else {
       const senderDomain = senderAddr.split('@')[1];
       const senderOrg = world.orgs().find((o) => o.domain === senderDomain);
@@ -462,6 +473,16 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext): Promise
       const leftSender = events.some((e) => e.actor.endsWith('/mta-in') || (senderOrg === undefined));
       verdict = leftSender ? 'blocked' : 'not-sent';
     }
+  }
+
+  // Stopped at the sending org after its MSA verified a card signature chained to the org CA (4): the
+  // org holds evidence binding the mail to one card, i.e. to one registered person.
+  if ((verdict === 'not-sent' || verdict === 'blocked') && traced === 'none') {
+    const id = journeyId(world, messageId ?? composedId);
+    const ev = id ? (world.journey(id) as unknown as { actor: string; procedure: number; checks: { name: string; result: string }[] }[]) : [];
+    const msa = ev.find((e) => e.procedure === 4 && e.actor.endsWith('/msa'));
+    const ok = (n: string) => msa?.checks.some((c) => c.name === n && c.result === 'pass') === true;
+    if (ok('user-signature') && ok('certificate-chain')) traced = 'sender';
   }
 
   // (12): the recipient side reports; the sending org traces through its vault.
@@ -472,14 +493,24 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext): Promise
   const leaked = measureLeak(obtained, payload);
   const malwareReached = verdict === 'delivered' || verdict === 'flagged' ? malwareIn(mine, payload, payload.zipPassword) : false;
   const at = new Date().toISOString();
-  const journey = messageId ? (world.journey(messageId) as unknown as JourneyEvent[]) : [];
+  const jid = journeyId(world, messageId ?? composedId);
+  const journey = jid ? (world.journey(jid) as unknown as JourneyEvent[]) : [];
   const events = [...journey, ...outcomes.map((o) => attackerEvent(messageId ?? '', o, at))];
   const actual: Outcome = { verdict, leaked, malwareReached, traced, identityShown };
   return { actual, events };
 }
 
-function isReceiving(o: AttackOutcome): boolean {
-  return /^5\d\d/.test(o.error?.smtpReply ?? '') && o.capability !== 'spoof-colleague' && o.capability !== 'malicious-insider' && o.capability !== 'sender-pc-malware';
+
+/** The journey key of a mail: orgs log the Message-ID as written in the header, with or without brackets. */
+function journeyId(world: World, id: string | undefined): string | undefined {
+  if (!id) return undefined;
+  const b = bareId(id);
+  return world.journey(`<${b}>`).length > 0 ? `<${b}>` : b;
+}
+
+/** Message-IDs compared without the angle brackets (RFC 5322 §3.6.4 msg-id). */
+function bareId(id: string | undefined): string {
+  return (id ?? '').trim().replace(/^<|>$/g, '');
 }
 
 async function fetchRaw(world: World, u: WorldUser, messageId: string | undefined): Promise<Uint8Array | undefined> {
@@ -492,7 +523,7 @@ async function fetchRaw(world: World, u: WorldUser, messageId: string | undefine
     const lock = await client.getMailboxLock('INBOX');
     try {
       for await (const m of client.fetch('1:*', { source: true, envelope: true })) {
-        if (m.envelope?.messageId === messageId && m.source) return new Uint8Array(m.source);
+        if (bareId(m.envelope?.messageId) === bareId(messageId) && m.source) return new Uint8Array(m.source);
       }
     } finally {
       lock.release();
