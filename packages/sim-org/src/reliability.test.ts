@@ -106,7 +106,7 @@ async function card(): Promise<PrivateKeyOps> {
 const count = (id: string) => delivered.filter((d) => d.messageId === id).length;
 
 describe('Reliability: a killed receiving org (MTA-in + delivery) resumes its spool', () => {
-  it('delivers every mail it answered 250 after SIGKILL mid-flow and restart: none lost, at most the one in the delivery worker'''s hands twice', async () => {
+  it('delivers every mail it answered 250 when killed mid-flow and restarted: none lost, at most the one the delivery worker held twice', async () => {
     const N = 30;
     const K = 10;
     const CONCURRENCY = 3;
