@@ -1,11 +1,13 @@
 import { SsmaxError, ErrorCodes } from '@ssmax/core';
 import { runCms } from './commands/cms.js';
 
-// Loaded lazily: the benchmark suite pulls in tinybench and the container backend.
-const BENCH_MODULE = './commands/bench.js';
-
 const USAGE = `usage: ssmax <command> …
   cms sign|verify|encrypt|decrypt|reencrypt   CMS / S/MIME operations (ssmax cms --help)
+  run [files|folders…] [--profile P,…] [--report DIR] [--compare OLD.json]
+                                              the scenario matrix (default: scenarios/, all profiles)
+  up [world.yaml]                             start a world (registry, orgs, ESP, users) until Ctrl-C
+  send --from A --to B [--file F…] …          send as a user of the running world
+  inbox --user A …                            read a mailbox through the user agent
   demo                                        the core demonstration (card → org → recipient)
   bench [--quick] [--out FILE]                the re-encryption benchmarks
 `;
@@ -33,8 +35,26 @@ async function main(argv: string[]): Promise<number> {
       return runDemo(rest, io);
     }
     case 'bench': {
-      const { runBenchCommand } = (await import(BENCH_MODULE)) as { runBenchCommand(argv: string[]): Promise<number> };
+      // Loaded lazily: the benchmark suite pulls in tinybench and the container backend.
+      const { runBenchCommand } = await import('./commands/bench.js');
       return runBenchCommand(rest);
+    }
+    case 'run': {
+      const [{ runRunCommand }, world] = await Promise.all([import('./commands/run.js'), import('@ssmax/world')]);
+      const factory = (world as { createMatrixExecutor?: Parameters<typeof runRunCommand>[1] }).createMatrixExecutor;
+      return runRunCommand(rest, factory);
+    }
+    case 'up': {
+      const { runUpCommand } = await import('./commands/up.js');
+      return runUpCommand(rest, io);
+    }
+    case 'send': {
+      const { runSendCommand } = await import('./commands/send.js');
+      return runSendCommand(rest, io);
+    }
+    case 'inbox': {
+      const { runInboxCommand } = await import('./commands/inbox.js');
+      return runInboxCommand(rest, io);
     }
     case undefined:
     case 'help':
