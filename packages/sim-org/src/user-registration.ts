@@ -245,28 +245,37 @@ export class CardUserDirectory implements OrgUserDirectory {
 /**
  * An {@link OrgUserDirectory} to hand to organisation.ts before the org CA exists (the org CA key and
  * certificate come out of enrolment, inside `Organisation.start`); `attach` plugs in the real one.
- * Until then it knows no users and offers no CRL.
+ * Until then every call waits, so nothing is answered "no such user" by mistake.
  */
 export class DeferredUserDirectory implements OrgUserDirectory {
-  #target: OrgUserDirectory | undefined;
+  // Every call waits for attach(): on a restart the delivery worker resumes the spool inside
+  // Organisation.start, before the caller can attach the real directory, and a "no such user" answer
+  // in that window would park mail already acknowledged with 250 as undeliverable (a silent loss).
+  readonly #ready: Promise<OrgUserDirectory>;
+  #open!: (d: OrgUserDirectory) => void;
 
+  constructor() {
+    this.#ready = new Promise((resolve) => (this.#open = resolve));
+  }
+
+  /** Plugs in the real directory and releases every waiting call. */
   attach(target: OrgUserDirectory): void {
-    this.#target = target;
+    this.#open(target);
   }
 
   async authenticate(username: string, password: string): Promise<boolean> {
-    return (await this.#target?.authenticate(username, password)) ?? false;
+    return (await this.#ready).authenticate(username, password);
   }
 
   async has(address: string): Promise<boolean> {
-    return (await this.#target?.has(address)) ?? false;
+    return (await this.#ready).has(address);
   }
 
-  encryptionCertificate(address: string): Promise<Uint8Array | undefined> {
-    return this.#target ? this.#target.encryptionCertificate(address) : Promise.resolve(undefined);
+  async encryptionCertificate(address: string): Promise<Uint8Array | undefined> {
+    return (await this.#ready).encryptionCertificate(address);
   }
 
-  crl(): Promise<Uint8Array | undefined> {
-    return this.#target ? this.#target.crl() : Promise.resolve(undefined);
+  async crl(): Promise<Uint8Array | undefined> {
+    return (await this.#ready).crl();
   }
 }

@@ -23,7 +23,7 @@ import { OrgCa } from '../org-ca.js';
 import { Organisation } from '../organisation.js';
 import { TraceVault } from '../trace-vault.js';
 import { CardUserDirectory, UserRegistration } from '../user-registration.js';
-import { GatedUserDirectory } from './gated-user-directory.js';
+import { DeferredUserDirectory } from '../user-registration.js';
 
 /** What the child is told to run. All paths absolute. */
 export interface OrgProcessConfig {
@@ -122,7 +122,7 @@ async function main(): Promise<void> {
       emit({ event: 'delivered', rcpt, messageId: /^Message-ID:[ \t]*(<[^>\r\n]*>)/im.exec(head)?.[1] ?? '' });
     },
   };
-  const users = new GatedUserDirectory();
+  const users = new DeferredUserDirectory();
   const org = await Organisation.start({
     id: c.id, domain: c.domain, mode: c.mode, net, registryUrl: c.registryUrl, registryRootCert: new Uint8Array(Buffer.from(c.registryRootCert, 'base64')),
     storageDir: c.storageDir, hsm, users, mailbox, profile: { starttls: c.starttls ?? false }, registryMaxAgeSeconds: 0, retryMs: c.retryMs ?? 200,
