@@ -294,7 +294,13 @@ export class UserAgent {
     const a = this.o.imap;
     if (!a) throw new SsmaxError('USAGE', 'Cannot read the mailbox. The user agent has no IMAP access configured.');
     const client = new ImapFlow({ host: a.host, port: a.port, secure: false, auth: { user: a.user, pass: a.totp ? `${a.password}:${a.totp()}` : a.password }, logger: false });
-    await client.connect();
+    try {
+      await client.connect();
+    } catch (cause) {
+      // A refused login leaves imapflow's socket open; close it so the caller's process can exit.
+      client.close();
+      throw new SsmaxError('IO_ERROR', `Cannot read the mailbox of ${a.user}. The IMAP login failed.`, { cause });
+    }
     const raws: { uid: number; source: Uint8Array }[] = [];
     try {
       const lock = await client.getMailboxLock('INBOX');
