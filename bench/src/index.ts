@@ -1,4 +1,4 @@
-export { runBench, FULL_PLAN, QUICK_PLAN } from './run.js';
+export { runBench, rerender, FULL_PLAN, QUICK_PLAN } from './run.js';
 export type { BenchPlan, RunBenchOptions, RunBenchResult } from './run.js';
 export { orgHop, orgHopFile } from './org-hop.js';
 export type { ContentInspector, OrgHopOptions, OrgHopResult } from './org-hop.js';

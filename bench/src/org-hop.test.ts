@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContentCipher } from '@ssmax/core';
-import { createBenchPki, fixedContent, makeIncoming, makeWorkDir, openssl, type BenchPki, type Suite } from './fixtures.js';
+import { createBenchPki, fixedContent, makeIncoming, makeWorkDir, openssl, opensslCipher, recipientKeyopts, type BenchPki, type Suite } from './fixtures.js';
 import { orgHopFile, type OrgHopOptions } from './org-hop.js';
 
 let dir: string;
@@ -82,6 +82,29 @@ describe('orgHopFile', () => {
     // The organisation certificate is no CA: the sender's chain cannot be built from it.
     const r = await orgHopFile(inPath, outPath, hopOptions('rsa', 'aes-256-gcm', { trustAnchors: [pki.suites.rsa.org.certDer] }));
     expect(r.committed).toBe(false);
+    expect(existsSync(outPath)).toBe(false);
+  });
+  it('refuses to forward when the signed content was altered inside a valid envelope', async () => {
+    // The sender's SignedData with one content byte flipped, then properly encrypted to the org: only
+    // the messageDigest check over the streamed content can catch it.
+    const size = (5 << 20) + 3;
+    const p = pki.suites.ec;
+    const contentPath = join(dir, 'alter-content.bin');
+    writeFileSync(contentPath, fixedContent(size));
+    const signedPath = join(dir, 'alter-signed.der');
+    openssl(['cms', '-sign', '-binary', '-nodetach', '-outform', 'DER', '-md', 'sha256', '-in', contentPath, '-signer', p.sender.certPath, '-inkey', p.sender.keyPath, '-out', signedPath]);
+    const signed = readFileSync(signedPath);
+    const at = signed.indexOf(Buffer.from(fixedContent(64)));
+    expect(at).toBeGreaterThan(0);
+    signed[at + 1000]! ^= 0x20;
+    writeFileSync(signedPath, signed);
+    const inPath = join(dir, 'alter-in.der');
+    openssl(['cms', '-encrypt', '-binary', '-outform', 'DER', opensslCipher('aes-256-gcm'), '-in', signedPath, '-out', inPath, '-recip', p.org.certPath, ...recipientKeyopts('ec')]);
+    const outPath = join(dir, 'alter-out.der');
+    const r = await orgHopFile(inPath, outPath, hopOptions('ec', 'aes-256-gcm'));
+    expect(r.committed).toBe(false);
+    expect(r.verdict.allow).toBe(false);
+    expect(r.verdict.reasons.join(' ')).toMatch(/digest/i);
     expect(existsSync(outPath)).toBe(false);
   });
 });

@@ -101,7 +101,9 @@ function check(target: string, cases: readonly BenchCase[], f: (c: BenchCase) =>
   const w = worstOf(cases, f, atLeast);
   if (!w) return { target, met: null, detail: 'not measured in this run' };
   const values = cases.map(f).filter((v): v is number => v !== null && !Number.isNaN(v));
-  return { target, met: values.every(ok), detail: `worst ${w.v.toFixed(2)}${unit} (${w.at}); ${values.filter(ok).length} of ${values.length} cases meet it` };
+  const missing = cases.length - values.length;
+  const without = missing === 0 ? '' : `; ${missing} case(s) have no figure (e.g. the hop took less than 4 × the start-up, so nothing is left to compare)`;
+  return { target, met: values.every(ok), detail: `worst ${w.v.toFixed(2)}${unit} (${w.at}); ${values.filter(ok).length} of ${values.length} cases meet it${without}` };
 }
 
 /** Adds the range of peakRssDelta per size, in MiB and × file, to a memory target's detail. */

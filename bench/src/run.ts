@@ -69,7 +69,7 @@ export const QUICK_PLAN: BenchPlan = {
   memory: true,
   backends: ['in-process', 'softhsm-native'],
   tokenHopSize: 64 * KiB,
-  budget: () => ({ time: 100, iterations: 5, warmup: 2 }),
+  budget: () => ({ time: 250, iterations: 5, warmup: 3 }),
   opensslBudget: () => ({ time: 0, iterations: 4, warmup: 1 }),
   tokenBudget: { time: 150, iterations: 20, warmup: 5 },
   rounds: 3,
@@ -77,12 +77,12 @@ export const QUICK_PLAN: BenchPlan = {
 
 export interface RunBenchOptions {
   readonly quick?: boolean;
-  /** JSON output path; the markdown goes beside it (`.md`). Default bench/results/<YYYY-MM-DD>.json. */
+  /** JSON output path; the markdown goes beside it (`.md`). Default bench/results/<YYYY-MM-DD>.json (`-quick.json` with quick). */
   readonly out?: string;
   /** Overrides parts of the plan (tests). */
   readonly plan?: Partial<BenchPlan>;
   readonly log?: (line: string) => void;
-  /** Rewrite the results section of bench/README.md (default: when writing to the default path). */
+  /** Rewrite the results section of bench/README.md (default: a full run to the default path). */
   readonly updateReadme?: boolean;
   /** Keep the working directory (inputs, outputs) for inspection instead of deleting it. */
   readonly keepWorkDir?: boolean;
@@ -132,7 +132,8 @@ export async function runBench(opts: RunBenchOptions = {}): Promise<RunBenchResu
   const plan: BenchPlan = { ...(opts.quick ? QUICK_PLAN : FULL_PLAN), ...opts.plan };
   const log = opts.log ?? (() => undefined);
   const date = new Date();
-  const jsonPath = opts.out ?? join(BENCH_DIR, 'results', `${date.toISOString().slice(0, 10)}.json`);
+  // A quick run never overwrites the day's full results, nor the README table.
+  const jsonPath = opts.out ?? join(BENCH_DIR, 'results', `${date.toISOString().slice(0, 10)}${opts.quick ? '-quick' : ''}.json`);
   const mdPath = jsonPath.replace(/\.json$/, '') + '.md';
   const workDir = makeWorkDir();
   const skipped: string[] = [];
@@ -289,11 +290,25 @@ export async function runBench(opts: RunBenchOptions = {}): Promise<RunBenchResu
     writeFileSync(jsonPath, JSON.stringify(results, null, 2) + '\n');
     const md = renderMarkdown(results);
     writeFileSync(mdPath, md);
-    if (opts.updateReadme ?? opts.out === undefined) updateReadme(md, jsonPath);
+    if (opts.updateReadme ?? (opts.out === undefined && !opts.quick)) updateReadme(md, jsonPath);
     return { results, jsonPath, mdPath, ...(opts.keepWorkDir ? { workDir } : {}) };
   } finally {
     if (!opts.keepWorkDir) rmSync(workDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Re-derives the targets and the markdown table of a results file (after a change to how targets are
+ * judged or shown); the measurements are left as they are.
+ */
+export function rerender(jsonPath: string, updateReadmeToo = false): BenchResults {
+  const old = JSON.parse(readFileSync(jsonPath, 'utf8')) as BenchResults;
+  const results: BenchResults = { ...old, targets: evaluateTargets(old.cases, false) };
+  writeFileSync(jsonPath, JSON.stringify(results, null, 2) + '\n');
+  const md = renderMarkdown(results);
+  writeFileSync(jsonPath.replace(/\.json$/, '') + '.md', md);
+  if (updateReadmeToo) updateReadme(md, jsonPath);
+  return results;
 }
 
 const BEGIN = '<!-- bench:results:begin -->';

@@ -5,7 +5,8 @@ import { one, parseArgs } from '../args.js';
 
 const USAGE = `usage: ssmax bench [--quick] [--out FILE] [--keep]
   --quick     the reduced set (CI smoke test, under two minutes)
-  --out FILE  the JSON results (default bench/results/<YYYY-MM-DD>.json); the table goes beside it as .md
+  --out FILE  the JSON results (default bench/results/<YYYY-MM-DD>.json, -quick.json with --quick);
+              the table goes beside it as .md; a full run to the default path also updates bench/README.md
   --keep      keep the working directory (inputs and outputs) and print its path
 `;
 
