@@ -12,6 +12,12 @@ interface RuleBase {
   description: string;
   /** Default 'block'. */
   action?: RuleAction;
+  /**
+   * Which destinations the rule guards (default 'all'). 'non-member': the rule does not fire for a
+   * recipient domain that is an SSMAX registry member, i.e. a partner the files reach only re-encrypted
+   * to an accountable organisation (paper §4 (5)-(6)); outbound inspection decides per recipient domain.
+   */
+  appliesTo?: 'all' | 'non-member';
 }
 /** Any of the words (case-insensitive after NFKC normalisation, so full-width ＣＯＮＦＩＤＥＮＴＩＡＬ counts). */
 export interface KeywordRule extends RuleBase { kind: 'keywords'; keywords: string[] }
@@ -74,13 +80,17 @@ function mask(digits: string): string {
   return digits.slice(0, 2) + '*'.repeat(digits.length - 4) + digits.slice(-2);
 }
 
-/** Runs the rules over one text; returns one match per rule at most (the first hit), in rule order. */
-export function applyDlpRules(text: string, rules: readonly DlpRule[]): DlpMatch[] {
+/**
+ * Runs the rules over one text; returns one match per rule at most (the first hit), in rule order.
+ * With `recipientMember: true` the rules scoped to non-member destinations are left out.
+ */
+export function applyDlpRules(text: string, rules: readonly DlpRule[], destination: { readonly recipientMember?: boolean } = {}): DlpMatch[] {
   // NFKC folds full-width digits and letters (１２３, ＣＯＮＦＩＤＥＮＴＩＡＬ) that Japanese documents use.
   const norm = text.normalize('NFKC');
   const upper = norm.toUpperCase();
   const out: DlpMatch[] = [];
   for (const rule of rules) {
+    if (rule.appliesTo === 'non-member' && destination.recipientMember === true) continue;
     const action = rule.action ?? 'block';
     switch (rule.kind) {
       case 'keywords': {

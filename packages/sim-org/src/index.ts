@@ -7,7 +7,7 @@ export type { DlpRule, DlpMatch, RuleAction, KeywordRule, MyNumberRule, CreditCa
 export { EICAR, DEFAULT_BLOCKED_EXTENSIONS, scanForMalware, executableKind, isOle2 } from './malware-scan.js';
 export type { MalwareFinding, MalwareRule, MalwareScanOptions } from './malware-scan.js';
 export { inspect, DEFAULT_INSPECTION_POLICY } from './inspection.js';
-export type { InspectionDirection, InspectionPolicy, InspectionVerdict, InspectedFile, VerdictAction, VerdictReason } from './inspection.js';
+export type { InspectionDestination, InspectionDirection, InspectionPolicy, InspectionVerdict, InspectedFile, VerdictAction, VerdictReason } from './inspection.js';
 export { totp, hotp, verifyTotp, base32Encode, base32Decode } from './totp.js';
 export type { TotpOptions } from './totp.js';
 export { Spool } from './spool.js';

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { createZip } from '@ssmax/core';
 import { inspect, type InspectedFile } from './inspection.js';
 import { EICAR } from './malware-scan.js';
+import { DEFAULT_DLP_RULES } from './dlp-rules.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ssmax-insp-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -124,6 +125,19 @@ describe('inspect (outbound DLP, procedure 5)', () => {
     expect(inspect('outbound', [], '本資料は社外秘です')).toMatchObject({ action: 'block', reasons: [{ rule: 'confidential-marking', code: 'DLP_BLOCK' }] });
     const v = inspect('outbound', [file('plan.txt', 'CONFIDENTIAL plan', 'text/plain')], 'see attached');
     expect(v.reasons).toEqual([expect.objectContaining({ rule: 'confidential-marking', file: 'plan.txt' })]);
+  });
+
+  it('skips a rule scoped to non-members only when the recipient domain is a registry member', () => {
+    const scoped = DEFAULT_DLP_RULES.map((r) => (r.id === 'confidential-marking' ? { ...r, appliesTo: 'non-member' as const } : r));
+    const files = [file('plan.txt', 'CONFIDENTIAL plan', 'text/plain')];
+    expect(inspect('outbound', files, '', { dlpRules: scoped }, { recipientMember: true })).toEqual({ action: 'allow', reasons: [] });
+    expect(rules(inspect('outbound', files, '', { dlpRules: scoped }, { recipientMember: false }))).toEqual(['confidential-marking']);
+    // Membership unknown: the scoped rule still fires (fails closed).
+    expect(rules(inspect('outbound', files, '', { dlpRules: scoped }))).toEqual(['confidential-marking']);
+    // Unscoped rules fire for members too.
+    expect(rules(inspect('outbound', files, '', {}, { recipientMember: true }))).toEqual(['confidential-marking']);
+    const myNumber = [file('staff.csv', '123456789018', 'text/csv')];
+    expect(rules(inspect('outbound', myNumber, '', { dlpRules: scoped }, { recipientMember: true }))).toEqual(['my-number']);
   });
 
   it('finds a My Number in a Shift_JIS CSV inside a ZIP and in an OOXML document part', () => {

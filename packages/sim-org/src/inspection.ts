@@ -55,6 +55,15 @@ export const DEFAULT_INSPECTION_POLICY: InspectionPolicy = {
   blockedExtensions: DEFAULT_BLOCKED_EXTENSIONS,
 };
 
+/**
+ * Where an outbound mail goes, for DLP rules scoped by destination ({@link DlpRule} `appliesTo`).
+ * Unknown membership counts as non-member, so a scoped rule fails closed.
+ */
+export interface InspectionDestination {
+  /** The recipient domain is an SSMAX registry member. */
+  readonly recipientMember?: boolean;
+}
+
 const TEXT_TYPES = /^(text\/|application\/(json|xml|csv|x-csv|rtf)|message\/rfc822)|\+xml$/;
 const TEXT_EXT = /\.(txt|csv|tsv|md|json|xml|html?|eml|rtf|log)$/i;
 
@@ -88,13 +97,14 @@ export function inspect(
   files: readonly InspectedFile[],
   body: string,
   policy: Partial<InspectionPolicy> = {},
+  destination: InspectionDestination = {},
 ): InspectionVerdict {
   const pol: InspectionPolicy = { ...DEFAULT_INSPECTION_POLICY, ...policy };
   const reasons: VerdictReason[] = [];
   const add = (r: VerdictReason) => reasons.push(r);
 
   const dlp = (text: string, file?: string) => {
-    for (const m of applyDlpRules(text, pol.dlpRules)) {
+    for (const m of applyDlpRules(text, pol.dlpRules, destination)) {
       add({ rule: m.rule, detail: m.detail, action: m.action, code: 'DLP_BLOCK', ...(file === undefined ? {} : { file }) });
     }
   };

@@ -13,6 +13,8 @@ import {
   SsmaxError,
   getHeader,
   parseCertificate,
+  collectAttachments,
+  findTextBody,
   parseMimeEntity,
   parseSmime,
   validateChain,
@@ -143,7 +145,9 @@ export async function verifyOrgMail(ctx: OrgContext, raw: Uint8Array): Promise<O
         checks.push({ name: 'sender-certificate', result: 'fail', detail: uc.reasons.join('; ') || 'notice does not match the certificate' });
         return fail(uc.code === 'CERT_REVOKED' ? 'CERT_REVOKED' : (uc.code ?? 'UNTRUSTED_CHAIN'), uc.reasons.join('; ') || 'identity notice mismatch', { member });
       }
-      checks.push({ name: 'sender-certificate', result: 'pass', detail: a.orgCrl ? 'not revoked (stapled org CRL)' : 'no org CRL stapled' });
+      // The serial goes into the journey: the evidence this org's incident desk reports under (12),
+      // also for mail it then refuses at (8).
+      checks.push({ name: 'sender-certificate', result: 'pass', detail: `serial ${a.identityNotice.certSerial}: ${a.orgCrl ? 'not revoked (stapled org CRL)' : 'no org CRL stapled'}` });
     } else {
       checks.push({ name: 'sender-certificate', result: 'skip', detail: 'no certificate in the notice' });
     }
@@ -167,6 +171,18 @@ export async function inboundInspection(ctx: OrgContext, entity: Uint8Array, bod
     files.push({ name: p.filename ?? `${f.n}`, contentType: p.contentType.mediaType, bytes: p.body });
   }
   return inspect('inbound', files, bodyText, ctx.profile.inspection);
+}
+
+/** (8) on non-member mail: the attachments and text body as any gateway sees them (no KMS involved). */
+function inspectPlainMail(ctx: OrgContext, raw: Uint8Array): InspectionVerdict {
+  let root;
+  try {
+    root = parseMimeEntity(raw);
+  } catch (e) {
+    return { action: 'block', reasons: [{ rule: 'uninspectable', detail: `the mail is not well-formed MIME: ${(e as Error).message}`, action: 'block', code: 'UNINSPECTABLE' }] };
+  }
+  const files = collectAttachments(root).map((a) => ({ name: a.filename, contentType: a.contentType, bytes: a.content }));
+  return inspect('inbound', files, findTextBody(root) ?? '', ctx.profile.inspection);
 }
 
 function addHeader(raw: Uint8Array, name: string, value: string): Uint8Array {
@@ -273,6 +289,14 @@ export async function startMtaIn(ctx: OrgContext, o: MtaInOptions = {}): Promise
         let stored = bytes;
         const meta: Record<string, unknown> = { kind: v.kind, messageId: v.messageId, checks: v.checks, tls };
         if (v.kind === 'unverified') {
+          if (ctx.mode === 'org') {
+            // (8) applies to outside mail too: its files are plain MIME the gateway can read, and the
+            // "not SSMAX-verified" banner must not be the only defence against known malware.
+            const verdict = inspectPlainMail(ctx, bytes);
+            const block = verdict.reasons.find((r) => r.action === 'block');
+            await ctx.journey.record({ messageId: v.messageId, actor: actor(ctx, 'inspection'), procedure: 8, checks: verdict.reasons.length ? verdict.reasons.map((r) => ({ name: r.rule, result: r.action === 'block' ? 'fail' : 'pass', detail: `${r.detail}${r.file ? ` (${r.file})` : ''}` })) : [{ name: 'inspection', result: 'pass', detail: 'nothing found' }], files: 'plaintext', outcome: block ? 'rejected' : 'accepted', ...(block ? { reply: formatReply(replyFor(block.code)) } : {}) });
+            if (block) return cb(smtpError(replyFor(block.code), `${block.rule}${block.file ? ` in ${block.file}` : ''}`));
+          }
           stored = addHeader(bytes, 'X-SSMAX-Verdict', 'unverified');
           await ctx.journey.record({ messageId: v.messageId, actor: who, procedure: 0, checks: v.checks, files: 'none', outcome: 'accepted', detail: 'non-member mail, marked unverified' });
         } else {

@@ -170,6 +170,8 @@ export async function processSubmission(ctx: OrgContext, entry: SpoolEntry): Pro
         identityNotice: meta.identityNotice,
         ...(userCrl ? { orgCrl: userCrl } : {}),
         ...(ctx.profile.inspection ? { policy: ctx.profile.inspection } : {}),
+        // The files go re-encrypted to this member's KMS only (registry lookup above).
+        recipientMember: member?.kmsEncryptionCertificate !== undefined,
         clock: ctx.clock,
       });
       const checks = [...meta.checks, { name: 'dlp', result: hop.inspected ? (hop.blocked ? 'fail' : 'pass') : 'skip', detail: hop.verdict.reasons.map((r) => r.rule).join(', ') } as const];

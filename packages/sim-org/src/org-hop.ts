@@ -123,6 +123,8 @@ export interface OrgHopOptions {
   readonly identityNotice: IdentityNotice;
   readonly orgCrl?: Uint8Array;
   readonly policy?: Partial<InspectionPolicy>;
+  /** Outbound: the recipient domain is a registry member (DLP rules scoped to non-members skip it). */
+  readonly recipientMember?: boolean;
   /** Run inspection (default true in org mode, false in ESP mode). */
   readonly inspect?: boolean;
   readonly clock: () => Date;
@@ -168,7 +170,7 @@ export async function orgHop(o: OrgHopOptions): Promise<OrgHopResult> {
   const doInspect = o.inspect ?? o.mode === 'org';
   const bodyText = parts.body ? (findTextBody(parts.body) ?? '') : '';
   const verdict: InspectionVerdict = doInspect
-    ? inspect(o.direction, decrypted.map((d) => ({ name: d.part.filename ?? `${d.n}`, contentType: d.part.contentType.mediaType, bytes: d.part.body })), bodyText, o.policy)
+    ? inspect(o.direction, decrypted.map((d) => ({ name: d.part.filename ?? `${d.n}`, contentType: d.part.contentType.mediaType, bytes: d.part.body })), bodyText, o.policy, o.recipientMember !== undefined ? { recipientMember: o.recipientMember } : {})
     : { action: 'allow', reasons: [] };
   if (verdict.action === 'block') return { blocked: true, verdict, files, inspected: doInspect };
 

@@ -270,6 +270,29 @@ for (const mode of ['org', 'esp'] as const) {
       expect(forged.response).toMatch(/5\.7\.7/);
     });
 
+    it(`(8) ${mode === 'org' ? 'refuses EICAR attached to non-member mail in the session' : 'does not inspect (ESP) and delivers non-member mail with EICAR marked unverified'} (${mode})`, async () => {
+      const from = net.address(`outsider2-${mode}/mta`);
+      const t = nodemailer.createTransport({ ...net.connectOptions(from, `mx.${b.domain}`, 25), secure: false, ignoreTLS: true });
+      const before = inboxes.get(bob.address)?.length ?? 0;
+      let reply: { code?: number; response?: string } = { code: 250 };
+      try {
+        await t.sendMail({ from: 'dave@outside.example', to: bob.address, subject: 'tool', text: 'see file', attachments: [{ filename: 'tool.com', content: Buffer.from(EICAR) }], messageId: `<e${Math.random()}@x>` });
+      } catch (e) {
+        reply = { code: (e as { responseCode?: number }).responseCode, response: String((e as { response?: string }).response) };
+      } finally {
+        t.close();
+      }
+      await b.idle();
+      if (mode === 'org') {
+        expect(reply.code).toBe(550);
+        expect(reply.response).toMatch(/5\.7\.1/);
+        expect(inboxes.get(bob.address)?.length ?? 0).toBe(before);
+      } else {
+        expect(reply.code).toBe(250);
+        expect(inboxes.get(bob.address)?.[before]?.toString('utf8') ?? '').toMatch(/^X-SSMAX-Verdict: unverified\r\n/);
+      }
+    });
+
     it(`(6) refuses files for a non-member domain with a notice to the sender (${mode})`, async () => {
       const before = inboxes.get(alice.address)?.length ?? 0;
       const { raw } = await compose(alice, ['dave@nonmember.example'], 'f', 'file', [{ name: 'a.txt', type: 'text/plain', content: Buffer.from('hello') }]);
