@@ -6,7 +6,7 @@
  * sim-org's conventional-mail mode (SPF/DKIM/DMARC, MTA-STS, encrypted-ZIP blocking, reputation,
  * hold-then-send).
  */
-import type { ConventionalProfileName, InspectionPolicy } from '@ssmax/sim-org';
+import { DEFAULT_DLP_RULES, type ConventionalProfileName, type DlpRule, type InspectionPolicy } from '@ssmax/sim-org';
 import { SsmaxError } from '@ssmax/core';
 
 export type ProfileId = 'plain-ppap' | 'best-practice' | 'smime-e2e' | 'ssmax-paper' | 'ssmax-org' | 'ssmax-esp-out' | 'ssmax-esp-in';
@@ -68,11 +68,18 @@ export interface DefenceProfile {
 }
 
 const SSMAX_DNS: ProfileDns = { spf: true, dkim: false, dmarc: undefined, mtaSts: undefined, tlsRpt: false };
+/**
+ * Outbound DLP (5) of SSMAX members: a CONFIDENTIAL marking may go to a member partner (the files
+ * leave re-encrypted to an accountable, inspected org) and is blocked toward anyone else
+ * (scenarios/payload-kinds.json `confidential-doc`).
+ */
+const SSMAX_DLP_RULES: readonly DlpRule[] = DEFAULT_DLP_RULES.map((r) => (r.id === 'confidential-marking' ? { ...r, appliesTo: 'non-member' as const } : r));
 const SSMAX_BASE = {
   kind: 'ssmax',
   starttls: true,
   endToEnd: true,
   verification: 'end-to-end',
+  inspection: { dlpRules: SSMAX_DLP_RULES },
   roles: {},
   mailbox: { secondFactor: false, externalForwarding: 'allow' },
   dns: SSMAX_DNS,

@@ -13,11 +13,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { SMTPServer } from 'smtp-server';
-import { SsmaxError, readZip, looksLikeZip } from '@ssmax/core';
-import { CardObjects, IncidentDesk, type MailVerdict } from '@ssmax/sim-org';
+import { SsmaxError, readZip, looksLikeZip, parseMimeEntity, parseSmime } from '@ssmax/core';
+import { CardObjects, IncidentDesk, classifyParts, type MailVerdict } from '@ssmax/sim-org';
 import {
   LookAlikeDomain,
   OnPathMta,
+  OutcomeRecorder,
   attackerContext,
   capturePassively,
   leakLevel,
@@ -76,13 +77,14 @@ const LEAK_ORDER: readonly Leak[] = ['none', 'metadata', 'body', 'files'];
 const maxLeak = (a: Leak, b: Leak): Leak => (LEAK_ORDER.indexOf(a) >= LEAK_ORDER.indexOf(b) ? a : b);
 
 /**
- * Cells after which the world must be rebuilt: procedure (12) revokes certificates and feeds the
- * registry's re-evaluation (13); a stolen card locks; a planted forwarding rule stays; setup overrides
- * change services. Everything else (mail in mailboxes, journeys) is told apart by message id and marker.
+ * Cells after which the world must be rebuilt whatever happened: a stolen card locks; a planted
+ * forwarding rule stays; setup overrides change services. Procedure (12) marks the world dirty only
+ * when an incident desk actually handled a case (revocation, registry re-evaluation (13)). Everything
+ * else (mail in mailboxes, journeys) is told apart by message id and marker.
  */
 export function needsFreshWorldAfter(s: Scenario): boolean {
   const d = s as ScenarioData;
-  return d.reportedAsMalicious === true || d.setup !== undefined || (d.attacker?.steps ?? []).some((x) => ['stolen-card', 'forwarding-rule'].includes(x.capability));
+  return d.setup !== undefined || (d.attacker?.steps ?? []).some((x) => ['stolen-card', 'forwarding-rule'].includes(x.capability));
 }
 
 /** A scenario needs a world built for it (not one reused from an earlier cell). */
@@ -119,11 +121,16 @@ function looksLikeBase64Body(bytes: Uint8Array, marker: string): boolean {
   return false;
 }
 
+/** A file as the recipient can open it (`ok`: decrypted and, in SSMAX mail, verified). */
+interface UsableFile {
+  readonly ok: boolean;
+  readonly content?: Uint8Array;
+}
+
 /** The malicious bytes reached the recipient usable: the file decrypted on the card, the archive opened with the known password. */
-function malwareIn(v: MailVerdict | undefined, payload: Payload, password: string | undefined): boolean {
-  if (!v) return false;
-  for (const f of v.files) {
-    const data = (f as { content?: Uint8Array; plaintext?: Uint8Array }).content ?? (f as { plaintext?: Uint8Array }).plaintext;
+function malwareIn(usable: readonly UsableFile[], payload: Payload, password: string | undefined): boolean {
+  for (const f of usable) {
+    const data = f.content;
     if (!f.ok || !data) continue;
     for (const p of payload.files.filter((x) => x.malicious)) {
       if (!p.zip) {
@@ -183,10 +190,12 @@ class MatrixExecutor implements CellExecutor {
   async run(scenario: Scenario, profile: string, ctx: CellContext): Promise<CellRun> {
     const s = scenario as ScenarioData;
     const world = await this.#worldFor(profile, needsFreshWorldBefore(s), ctx);
+    const state = { changed: false };
     try {
-      return await runCell(world, s, ctx);
+      return await runCell(world, s, ctx, state);
     } finally {
-      if (needsFreshWorldAfter(s)) this.#dirty = true;
+      // (12) only changes the world (revocation, registry re-evaluation (13)) when a desk acted on it.
+      if (needsFreshWorldAfter(s) || state.changed) this.#dirty = true;
     }
   }
 
@@ -255,7 +264,7 @@ function attackerEvent(messageId: string, o: AttackOutcome, at: string): Journey
 }
 
 /** Runs one cell in `world` and measures its outcome. */
-async function runCell(world: World, s: ScenarioData, ctx: CellContext): Promise<CellRun> {
+async function runCell(world: World, s: ScenarioData, ctx: CellContext, state: { changed: boolean }): Promise<CellRun> {
   const marker = `${s.id.slice(0, 12)}-${ctx.seed.toString(16)}`;
   const payload = makePayload(s.payload, marker);
   const files = payload.files.map((f) => ({ name: f.name, contentType: f.contentType, content: f.content }));
@@ -317,8 +326,18 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext): Promise
     }
 
     // The mail that carries the files.
-    const sendHonest = !s.attacker || steps.every((x) => ['on-path-mta', 'passive-capture', 'stolen-password-imap', 'forwarding-rule', 'replay', 'rewrap-signed'].includes(x.capability));
-    if (sendHonest) {
+    const passive = (x: Step) => ['on-path-mta', 'passive-capture', 'stolen-password-imap', 'forwarding-rule', 'replay', 'rewrap-signed'].includes(x.capability) || (x.capability === 'org-server-takeover' && x.params?.['readPassingMail'] === true);
+    const sendHonest = !s.attacker || steps.every(passive);
+    if (sendHonest && s.sender.role === 'non-member') {
+      // A legitimate outside party in no scheme: its own domain with SPF/DKIM/DMARC, no S/MIME
+      // (scenarios/README.md). Its own send is not an attack outcome.
+      const own = attackerContext(world.net, { now });
+      const d = await LookAlikeDomain.register(own, { domain: senderAddr.split('@')[1]! });
+      const o = await d.send({ fromLocal: senderAddr.split('@')[0]!, to: targetAddr, smime: false, subject: payload.subject, text: payload.body, attachments });
+      if (o.sent) messageId = o.sent.messageId;
+      else if (o.error?.code === 'SMTP_REJECTED') refusedByReceiver = true;
+      else if (o.error) throw new SsmaxError('INTERNAL', `Cannot send as the non-member ${senderAddr}. ${o.error.message}`);
+    } else if (sendHonest) {
       const sender = world.user(senderAddr);
       try {
         const r = await sender.send({ to: targetAddr, subject: payload.subject, body: payload.body, files, pin: sender.pin });
@@ -345,6 +364,7 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext): Promise
           break;
         }
         case 'org-server-takeover': {
+          if (p['readPassingMail'] === true) break; // acts after the honest mail passed (below)
           const org = world.org(senderAddr.split('@')[1] === 'org-a.example' ? 'org-a' : s.sender.org!);
           const kms = org.organisation.kms;
           const ctxAt = attackerContext(world.net, { address: org.organisation.ctx.addresses.mtaOut, heloName: `mta-out.${org.domain}`, now });
@@ -407,7 +427,9 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext): Promise
     // Steps that act on what already passed.
     for (const st of steps) {
       const p = st.params ?? {};
-      if (st.capability === 'stolen-password-imap') {
+      if (st.capability === 'org-server-takeover' && p['readPassingMail'] === true) {
+        outcomes.push(await readPassingMail(world, world.user(senderAddr).org.id, p['signWithKms'] === true));
+      } else if (st.capability === 'stolen-password-imap') {
         const u = world.user(String(p['account']));
         const phished = p['secondFactor'] === 'phished';
         const code = phished ? u.totpCode(now()) : undefined;
@@ -426,7 +448,13 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext): Promise
             ? await replayCapturedMail(att, { raw: copy, to: String(p['to'] ?? recipientAddr) })
             : await sendRewrapped(att, { signedRaw: copy, technique: p['technique'] as 'from-swap', from: String(p['from']), to: recipientAddr });
         outcomes.push(o);
+        // From here on the mail that carries the files is the attacker's copy, not the honest original.
         if (o.sent) messageId = o.sent.messageId;
+        else {
+          messageId = undefined;
+          if (o.error?.code === 'SMTP_REJECTED') refusedByReceiver = true;
+          else notSent = true;
+        }
         await world.waitIdle();
       }
     }
@@ -440,6 +468,7 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext): Promise
   let identityShown: IdentityShown = 'none';
   let traced: Traced = 'none';
   let mine: MailVerdict | undefined;
+  let usable: readonly UsableFile[] = [];
   if (nonMember) {
     const got = nonMember.received.find((r) => messageId && Buffer.from(r).toString('latin1').includes(bareId(messageId)));
     if (got) {
@@ -453,8 +482,14 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext): Promise
     mine = inbox.find((m) => bareId(m.messageId) === bareId(messageId));
     const events = messageId ? world.journey(journeyId(world, messageId)!) : [];
     if (mine) {
-      const unsigned = !mine.verified && mine.problems.some((p) => p.startsWith('the mail carries no organisation signature'));
+      // Outside mail: the receiving org's MTA-in took it as non-member mail and marked it unverified
+      // (X-SSMAX-Verdict), so the recipient sees it with the "not SSMAX-verified" banner; an SSMAX
+      // signature that fails is refused instead (no downgrade).
+      const recvOrgId = world.user(targetAddr).org.id;
+      const markedUnverified = (events as unknown as { actor: string; outcome: string; detail?: string }[]).some((e) => e.actor === `${recvOrgId}/mta-in` && e.outcome === 'accepted' && e.detail === 'non-member mail, marked unverified');
+      const unsigned = !mine.verified && (markedUnverified || mine.problems.some((p) => p.startsWith('the mail carries no organisation signature')));
       verdict = mine.verified ? 'delivered' : unsigned ? 'flagged' : 'blocked';
+      usable = mine.verified ? mine.files : unsigned ? await plainAttachments(world, target, messageId) : [];
       identityShown = mine.verified ? (mine.identityNotice?.cardAndPinUsed ? 'identity-proofed' : 'signature-valid') : unsigned ? 'unverified' : 'none';
       if (mine.verified && mine.identityNotice) traced = mine.identityNotice.cardAndPinUsed ? 'sender' : 'org';
       if (s.mistake && mine.verified) {
@@ -485,13 +520,40 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext): Promise
     if (ok('user-signature') && ok('certificate-chain')) traced = 'sender';
   }
 
+  // (7) at the receiving org verified a member org's signature, chain and From domain: that
+  // organisation is answerable for the mail even when (8) or the recipient agent (10) refused it.
+  if (traced === 'none' && !nonMember) {
+    const id = journeyId(world, messageId);
+    const ev = id ? (world.journey(id) as unknown as { actor: string; procedure: number; checks: { name: string; result: string }[] }[]) : [];
+    const recvOrgId = world.user(targetAddr).org.id;
+    const at7 = ev.find((e) => e.procedure === 7 && e.actor === `${recvOrgId}/mta-in`);
+    const ok = (n: string) => at7?.checks.some((c) => c.name === n && c.result === 'pass') === true;
+    if (ok('org-signature') && ok('org-chain') && ok('from-domain')) traced = 'org';
+  }
+
   // (12): the recipient side reports; the sending org traces through its vault.
-  if (s.reportedAsMalicious && mine?.verified && mine.identityNotice?.certSerial && world.profile.kind === 'ssmax') {
-    traced = await procedure12(world, targetAddr, mine, ctx);
+  if (s.reportedAsMalicious && world.profile.kind === 'ssmax') {
+    let evidence: Evidence | undefined;
+    if (mine?.verified && mine.identityNotice?.certSerial) {
+      evidence = { messageId: mine.messageId, sendingDomain: mine.identityNotice.sendingDomain ?? mine.senderAddress.split('@')[1]!, certSerial: mine.identityNotice.certSerial };
+    } else if (verdict === 'blocked' && !nonMember) {
+      // Refused at (8) after (7) verified the sending org and the sender's certificate: the receiving
+      // org's own journey holds the message id, the sending domain and the certificate serial.
+      const id = journeyId(world, messageId);
+      const ev = id ? (world.journey(id) as unknown as { actor: string; procedure: number; checks: { name: string; result: string; detail?: string }[] }[]) : [];
+      const at7 = ev.find((e) => e.procedure === 7 && e.actor === `${world.user(targetAddr).org.id}/mta-in`);
+      const serial = /^serial ([0-9a-fA-F]+):/.exec(at7?.checks.find((c) => c.name === 'sender-certificate' && c.result === 'pass')?.detail ?? '')?.[1];
+      const domain = at7?.checks.find((c) => c.name === 'from-domain' && c.result === 'pass')?.detail;
+      if (id && serial && domain) evidence = { messageId: id, sendingDomain: domain, certSerial: serial };
+    }
+    if (evidence) {
+      state.changed = true;
+      traced = await procedure12(world, targetAddr, evidence, ctx);
+    }
   }
 
   const leaked = measureLeak(obtained, payload);
-  const malwareReached = verdict === 'delivered' || verdict === 'flagged' ? malwareIn(mine, payload, payload.zipPassword) : false;
+  const malwareReached = verdict === 'delivered' || verdict === 'flagged' ? malwareIn(usable, payload, payload.zipPassword) : false;
   const at = new Date().toISOString();
   const jid = journeyId(world, messageId ?? composedId);
   const journey = jid ? (world.journey(jid) as unknown as JourneyEvent[]) : [];
@@ -511,6 +573,47 @@ function journeyId(world: World, id: string | undefined): string | undefined {
 /** Message-IDs compared without the angle brackets (RFC 5322 §3.6.4 msg-id). */
 function bareId(id: string | undefined): string {
   return (id ?? '').trim().replace(/^<|>$/g, '');
+}
+
+/**
+ * Incident 1, reading variant: the attacker holds the sending org's mail host. The outbound spool keeps
+ * what the MSA accepted, files encrypted to this org's KMS (procedure (3)); with the host's KMS access
+ * the attacker decrypts them, as outbound inspection (5) does. Without KMS access it gets only headers
+ * and body.
+ */
+async function readPassingMail(world: World, orgId: string, kmsAccess: boolean): Promise<AttackOutcome> {
+  const org = world.org(orgId).organisation;
+  const rec = new OutcomeRecorder('org-server-takeover');
+  const spool = org.ctx.outbound;
+  for (const state of ['delivered', 'outgoing', 'incoming', 'bounced'] as const) {
+    for (const id of await spool.list(state)) {
+      const entry = await spool.read(id, state);
+      rec.act(`read outbound spool entry ${id} (${state})`);
+      rec.obtain({ kind: 'body', bytes: entry.bytes, note: `spooled mail ${id}` });
+      if (!kmsAccess) continue;
+      try {
+        const parsed = parseSmime(entry.bytes);
+        if (parsed.kind !== 'multipart-signed') continue;
+        for (const f of classifyParts(parsed.signedEntity).files) {
+          const { content } = await org.kms.decrypt(f.der);
+          rec.obtain({ kind: 'files', bytes: parseMimeEntity(content).body, note: `file ${f.n} of ${id} decrypted with the org KMS` });
+        }
+        rec.act(`decrypted the files of ${id} with the org KMS`);
+      } catch (e) {
+        rec.act(`could not decrypt ${id}: ${(e as Error).message}`);
+      }
+    }
+  }
+  return rec.done();
+}
+
+/** The attachments of an unverified (outside) mail as the recipient's mail client opens them. */
+async function plainAttachments(world: World, u: WorldUser, messageId: string | undefined): Promise<UsableFile[]> {
+  const raw = await fetchRaw(world, u, messageId);
+  if (!raw) return [];
+  const { simpleParser } = await import('mailparser');
+  const parsed = await simpleParser(Buffer.from(raw));
+  return parsed.attachments.map((a) => ({ ok: true, content: new Uint8Array(a.content) }));
 }
 
 async function fetchRaw(world: World, u: WorldUser, messageId: string | undefined): Promise<Uint8Array | undefined> {
@@ -534,21 +637,28 @@ async function fetchRaw(world: World, u: WorldUser, messageId: string | undefine
   return undefined;
 }
 
-async function procedure12(world: World, recipient: string, mail: MailVerdict, ctx: CellContext): Promise<Traced> {
+/** What the receiving side holds about a mail it reports under (12). */
+interface Evidence {
+  readonly messageId: string;
+  readonly sendingDomain: string;
+  readonly certSerial: string;
+}
+
+async function procedure12(world: World, recipient: string, mail: Evidence, ctx: CellContext): Promise<Traced> {
   const recvOrg = world.user(recipient).org;
-  const sendOrg = world.orgs().find((o) => o.domain === (mail.identityNotice?.sendingDomain ?? mail.senderAddress.split('@')[1]));
+  const sendOrg = world.orgs().find((o) => o.domain === mail.sendingDomain);
   if (!sendOrg) return 'none';
   const rk = recvOrg.organisation.kms;
   const sk = sendOrg.organisation.kms;
   const deskB = new IncidentDesk({ registryUrl: world.registry.url, orgId: recvOrg.organisation.registryOrgId, signer: { key: rk.signingKey, certificate: rk.certificates.signing } });
-  const c = await deskB.report({ messageId: mail.messageId, senderOrgId: sendOrg.organisation.registryOrgId, senderCertificateSerial: mail.identityNotice!.certSerial!, summary: 'reported as malicious by the recipient' });
+  const c = await deskB.report({ messageId: mail.messageId, senderOrgId: sendOrg.organisation.registryOrgId, senderCertificateSerial: mail.certSerial, summary: 'reported as malicious by the recipient' });
   const deskA = new IncidentDesk({ registryUrl: world.registry.url, orgId: sendOrg.organisation.registryOrgId, signer: { key: sk.signingKey, certificate: sk.certificates.signing }, orgCa: sendOrg.orgCa, vault: sendOrg.vault, vaultKey: sendOrg.vaultKey });
   const notice = (await deskA.notices()).find((n) => n.caseId === c.caseId);
   if (!notice) return 'org';
   const finding = await deskA.handle(notice);
   ctx.log(`(12) case ${c.caseId}: identified=${finding.identified} revoked=${finding.revokedSerials.length}`);
   // Observe, do not trust the finding: the serial must now be revoked in the org CA's directory.
-  const revoked = finding.revokedSerials.length > 0 && sendOrg.orgCa.entries().some((e) => e.serialNumber === mail.identityNotice!.certSerial && e.status !== 'valid');
+  const revoked = finding.revokedSerials.length > 0 && sendOrg.orgCa.entries().some((e) => e.serialNumber === mail.certSerial && e.status !== 'valid');
   if (revoked && finding.identified) return 'sender-revoked';
   return finding.identified ? 'sender' : 'org';
 }

@@ -56,20 +56,23 @@ export interface RunMatrixOptions {
 }
 
 /**
- * Runs every (scenario, profile) cell the scenario does not omit, in file order then profile order,
- * through the injected executor. An executor that throws marks the cell with `error` (actual null,
- * pass false) and the run goes on, so one broken world does not hide the rest of the matrix.
+ * Runs every (scenario, profile) cell the scenario does not omit through the injected executor,
+ * profile-major (all cells of one profile, then the next) so an executor can reuse one world per
+ * profile; the results come back in file order then profile order whatever the execution order.
+ * An executor that throws marks the cell with `error` (actual null, pass false) and the run goes on,
+ * so one broken world does not hide the rest of the matrix.
  */
 export async function runMatrix(o: RunMatrixOptions): Promise<Matrix> {
   const now = o.now ?? (() => new Date());
   const startedAt = now();
-  const cells = o.scenarios.flatMap((s) => o.profiles.filter((p) => s.scenario.expected[p] !== undefined).map((p) => ({ s, p })));
-  const results: MatrixResult[] = [];
+  // Profile-major: a real world per profile takes tens of seconds to build (one SoftHSM2 per process).
+  const cells = o.profiles.flatMap((p, pi) => o.scenarios.flatMap((s, si) => (s.scenario.expected[p] !== undefined ? [{ s, p, order: si * o.profiles.length + pi }] : [])));
+  const results: { order: number; result: MatrixResult }[] = [];
   const log = o.log ?? (() => {});
   // The simulated clock: starts at clockStart and follows the wall clock from there, per cell.
   const clockOffset = o.clockStart.getTime() - startedAt.getTime();
   const clock = () => new Date(now().getTime() + clockOffset);
-  for (const [i, { s, p }] of cells.entries()) {
+  for (const [i, { s, p, order }] of cells.entries()) {
     const expected = s.scenario.expected[p]!;
     const t0 = now().getTime();
     let result: MatrixResult;
@@ -82,12 +85,12 @@ export async function runMatrix(o: RunMatrixOptions): Promise<Matrix> {
       const msg = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
       result = { scenarioId: s.scenario.id, file: s.file, title: s.scenario.title, profile: p, expected, actual: null, pass: false, mismatches: [], events: [], error: msg, durationMs: now().getTime() - t0 };
     }
-    results.push(result);
+    results.push({ order, result });
     o.onCell?.(result, i, cells.length);
   }
   return {
     meta: { ...o.meta, startedAt: startedAt.toISOString(), seed: o.seed, clockStart: o.clockStart.toISOString(), profiles: [...o.profiles], durationMs: now().getTime() - startedAt.getTime() },
-    results,
+    results: results.sort((a, b) => a.order - b.order).map((r) => r.result),
   };
 }
 

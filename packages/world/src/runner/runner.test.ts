@@ -113,6 +113,19 @@ describe('runMatrix', () => {
     expect(validate(forged)).toBe(false);
   });
 
+  it('calls the executor profile-major and returns results in file order then profile order when several profiles run', async () => {
+    const ex = new FixtureExecutor();
+    const profiles = parseProfiles(['plain-ppap,ssmax-org']);
+    const m = await runMatrix({ scenarios: bundled, profiles, executor: ex, seed: 3, clockStart: new Date(), meta: META });
+    // Execution: every plain-ppap cell before the first ssmax-org cell (one world per profile).
+    const callProfiles = ex.calls.map((c) => c.profile);
+    expect(callProfiles.lastIndexOf('plain-ppap')).toBeLessThan(callProfiles.indexOf('ssmax-org'));
+    expect(ex.calls).toHaveLength(m.results.length);
+    // Report: scenario-major, profiles in column order inside a scenario.
+    const want = bundled.flatMap((s) => profiles.filter((p) => s.scenario.expected[p] !== undefined).map((p) => `${s.scenario.id}#${p}`));
+    expect(m.results.map((r) => `${r.scenarioId}#${r.profile}`)).toEqual(want);
+  });
+
   it('gives each cell a seed that depends on the run seed and the cell only', async () => {
     const a = new FixtureExecutor();
     const b = new FixtureExecutor();
