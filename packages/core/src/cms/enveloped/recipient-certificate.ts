@@ -4,6 +4,7 @@
  * and the public key. pkijs validates the structure; the issuer/serial bytes are cut from the original
  * encoding rather than re-encoded so they match what other implementations put in RecipientIdentifier.
  */
+import { createHash } from 'node:crypto';
 import * as pkijs from 'pkijs';
 import { parseDer, SMALL_DER_LIMITS } from '../../asn1.js';
 import { SsmaxError } from '../../errors.js';
@@ -25,7 +26,34 @@ function bad(reason: string, cause?: unknown): SsmaxError {
   return new SsmaxError('MALFORMED_CERTIFICATE', `Cannot use the recipient certificate. ${reason}.`, cause === undefined ? {} : { cause });
 }
 
+/**
+ * Parsed certificates by SHA-256 of their DER, most recently used last. An org hop parses the same
+ * two or three certificates (its own, the next party's) for every message, and the pkijs structural
+ * check is most of a small hop's time; keying by content (not by the Uint8Array) keeps a caller that
+ * reuses a buffer for another certificate from getting a stale answer. Only successes are cached.
+ */
+const CACHE_SIZE = 64;
+const cache = new Map<string, RecipientCertificate>();
+
+/**
+ * Parses what encryption to (or decryption as) this certificate needs. Results are cached by content;
+ * the returned object and its byte arrays are shared between callers and must not be modified.
+ */
 export function parseRecipientCertificate(der: Uint8Array): RecipientCertificate {
+  const key = createHash('sha256').update(der).digest('base64');
+  const hit = cache.get(key);
+  if (hit) {
+    cache.delete(key);
+    cache.set(key, hit);
+    return hit;
+  }
+  const parsed = parseUncached(der);
+  cache.set(key, parsed);
+  if (cache.size > CACHE_SIZE) cache.delete(cache.keys().next().value!);
+  return parsed;
+}
+
+function parseUncached(der: Uint8Array): RecipientCertificate {
   try {
     // Structural validation by pkijs (throws on anything that is not an X.509 certificate).
     new pkijs.Certificate({ schema: parseDer(der, 'the recipient certificate', SMALL_DER_LIMITS) });

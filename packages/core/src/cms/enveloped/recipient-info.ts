@@ -42,8 +42,15 @@ function oaepSha256Params(): Uint8Array {
   return derEncode(derSequence(derExplicit(0, sha256), derExplicit(1, algId(Oids.mgf1, sha256))));
 }
 
+/** Public keys of parsed (and cached, see recipient-certificate.ts) certificates: decoding the SPKI every message costs. */
+const publicKeys = new WeakMap<RecipientCertificate, crypto.KeyObject>();
+
 function buildKtri(cert: RecipientCertificate, cek: Uint8Array): Uint8Array {
-  const pub = crypto.createPublicKey({ key: Buffer.from(cert.spki), format: 'der', type: 'spki' });
+  let pub = publicKeys.get(cert);
+  if (!pub) {
+    pub = crypto.createPublicKey({ key: Buffer.from(cert.spki), format: 'der', type: 'spki' });
+    publicKeys.set(cert, pub);
+  }
   const encryptedKey = crypto.publicEncrypt({ key: pub, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, cek);
   // RFC 5652 §6.2.1: version 0 with issuerAndSerialNumber.
   return derEncode(derSequence(derInteger(0), cert.issuerAndSerial, algId(Oids.rsaesOaep, oaepSha256Params()), derOctetString(encryptedKey)));
