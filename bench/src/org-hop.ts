@@ -14,8 +14,7 @@
  * before the tag is checked is never forwarded or kept.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { stat, readFile } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
 import {
   createEnvelopeWriter,
   FileSink,
@@ -273,8 +272,28 @@ export async function orgHop(input: ByteInput, target: CommitSink, opts: OrgHopO
   }
 }
 
-/** Files up to this size are read with one call; larger ones are streamed in chunks of this size. */
+/** Files up to this size are read with one call; larger ones are streamed through one buffer of this size. */
 const CHUNK = 256 << 10;
+
+/**
+ * The file in CHUNK-sized reads into ONE buffer (core's ByteInput contract: a chunk may be overwritten
+ * once the next is asked for). A read stream allocates a fresh buffer per read, and node frees those
+ * only at the next GC: with the decipher's and the cipher's output that made three copies of the file
+ * in memory at once.
+ */
+async function* readReused(path: string): AsyncGenerator<Uint8Array> {
+  const fh = await open(path, 'r');
+  try {
+    const buf = new Uint8Array(CHUNK);
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, CHUNK, null);
+      if (bytesRead === 0) return;
+      yield buf.subarray(0, bytesRead);
+    }
+  } finally {
+    await fh.close();
+  }
+}
 
 /** File-to-file hop; the output appears at `outputPath` only when committed. */
 export async function orgHopFile(inputPath: string, outputPath: string, opts: OrgHopOptions): Promise<OrgHopResult> {
@@ -283,11 +302,10 @@ export async function orgHopFile(inputPath: string, outputPath: string, opts: Or
     const bytes = new Uint8Array(await readFile(inputPath));
     return orgHop([bytes], await FileSink.create(outputPath), opts);
   }
-  const sink = await FileSink.create(outputPath);
-  const input = createReadStream(inputPath, { highWaterMark: CHUNK });
+  const input = readReused(inputPath);
   try {
-    return await orgHop(input, sink, opts);
+    return await orgHop(input, await FileSink.create(outputPath), opts);
   } finally {
-    input.destroy();
+    await input.return(undefined);
   }
 }

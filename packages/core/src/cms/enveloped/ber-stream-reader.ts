@@ -9,6 +9,12 @@
 import { concatBytes } from '../../der/der-writer.js';
 import { malformed } from './ber-node-reader.js';
 
+/**
+ * The input of the streaming CMS functions. A producer may reuse a chunk's memory as soon as the next
+ * chunk is asked for (e.g. a file read into one buffer over and over): the reader copies whatever it
+ * still needs of a chunk before it pulls the next, and consumers of streamed views use them before
+ * asking for more.
+ */
 export type ByteInput = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 
 export interface ElementHeader {
@@ -46,6 +52,13 @@ export class BerStreamReader {
   }
 
   private async pull(): Promise<boolean> {
+    // Bytes still unread (a header spanning chunks) become private copies before the producer may
+    // overwrite them; the streaming path only pulls with an empty queue, so content is never copied.
+    if (this.queue.length > 0) {
+      this.queue[0] = (this.queue[0] as Uint8Array).slice(this.head);
+      this.head = 0;
+      for (let i = 1; i < this.queue.length; i++) this.queue[i] = (this.queue[i] as Uint8Array).slice();
+    }
     while (!this.eof) {
       const r = await this.iterator.next();
       if (r.done) {
@@ -96,7 +109,8 @@ export class BerStreamReader {
     if (n > this.maxElement) throw malformed(`${what} is ${n} bytes, above the header limit of ${this.maxElement}`);
     if (!(await this.ensure(n))) throw malformed(`The input is truncated inside ${what}`);
     const first = this.take(n);
-    if (first.byteLength === n) return first;
+    // Header elements outlive the chunk they came in (see ByteInput): a copy, never a view.
+    if (first.byteLength === n) return first.slice();
     const parts = [first];
     for (let got = first.byteLength; got < n; ) {
       const p = this.take(n - got);
