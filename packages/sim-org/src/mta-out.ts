@@ -58,12 +58,50 @@ function tlsFailureOf(err: { code?: string; command?: string; message: string })
   return 'starttls-not-supported';
 }
 
+type Transport = ReturnType<typeof nodemailer.createTransport>;
+
+/** How long a relay connection stays open after its last mail. */
+const REUSE_IDLE_MS = 250;
+/** Open relay connections per org and destination, for mails that follow each other closely. */
+const reusable = new WeakMap<OrgContext, Map<string, { transport: Transport; timer?: NodeJS.Timeout }>>();
+
+/**
+ * A pooled transport for the SSMAX relay (STARTTLS required, no MTA-STS options): back-to-back mails to
+ * the same MX share one connection (RFC 5321 §3.3 allows several transactions per session), which saves
+ * a connection, the server's greeting delay and a TLS handshake per mail. The connection is closed
+ * after {@link REUSE_IDLE_MS} without a mail, so a stopping receiver never waits on it.
+ */
+function reusableTransport(ctx: OrgContext, key: string, create: () => Transport): { transport: Transport; done: (ok: boolean) => void } {
+  let byKey = reusable.get(ctx);
+  if (!byKey) reusable.set(ctx, (byKey = new Map()));
+  let slot = byKey.get(key);
+  if (!slot) byKey.set(key, (slot = { transport: create() }));
+  clearTimeout(slot.timer);
+  const s = slot;
+  return {
+    transport: s.transport,
+    done: (ok) => {
+      if (!ok) {
+        // A failed transaction may have left the connection in any state: start afresh next time.
+        byKey.delete(key);
+        s.transport.close();
+        return;
+      }
+      s.timer = setTimeout(() => {
+        if (byKey.get(key) === s) byKey.delete(key);
+        s.transport.close();
+      }, REUSE_IDLE_MS);
+      s.timer.unref();
+    },
+  };
+}
+
 /**
  * Sends `message` to `rcptTo` (all in `domain`) through the domain's best MX. Never throws: the
  * outcome is data, so the worker can decide between retry and bounce.
  */
 export async function sendToDomain(ctx: OrgContext, domain: string, mailFrom: string, rcptTo: readonly string[], message: Uint8Array, tlsOptions?: SendTlsOptions): Promise<SendResult> {
-  const mode = tlsOptions?.tls ?? (ctx.profile.starttls ? 'require' : 'never');
+  const mode = tlsOptions?.tls ?? (ctx.profile.starttls ? (ctx.profile.outboundTls ?? 'require') : 'never');
   let mxs: MxRecord[];
   try {
     mxs = [...(await ctx.net.resolver(domain, 'MX'))].sort((a, b) => a.priority - b.priority);
@@ -89,24 +127,33 @@ export async function sendToDomain(ctx: OrgContext, domain: string, mailFrom: st
     const noop = (): void => undefined;
     // nodemailer reports a STARTTLS upgrade only through its logger; opportunistic TLS needs to know.
     const logger = { trace: noop, debug: noop, warn: noop, error: noop, fatal: noop, info: (_m: unknown, msg?: unknown) => { if (typeof msg === 'string' && msg.includes('upgraded with STARTTLS')) upgraded = true; } };
-    const transport = nodemailer.createTransport({
-      ...opts,
-      secure: false,
-      name: ctx.mxHost,
-      requireTLS: mode === 'require',
-      ignoreTLS: mode === 'never',
-      opportunisticTLS: mode === 'opportunistic',
-      tls: { ca: ctx.tlsCa, servername: opts.servername, minVersion: 'TLSv1.2' },
-      connectionTimeout: 10_000,
-      socketTimeout: 30_000,
-      logger: logger as never,
-    });
+    // The SSMAX relay (STARTTLS required, no policy options) reuses its connection; MTA-STS and
+    // opportunistic sends keep one connection per mail, so each reports its own TLS outcome.
+    const pooled = tlsOptions === undefined && mode === 'require';
+    const create = (): Transport =>
+      nodemailer.createTransport({
+        ...opts,
+        secure: false,
+        name: ctx.mxHost,
+        requireTLS: mode === 'require',
+        ignoreTLS: mode === 'never',
+        opportunisticTLS: mode === 'opportunistic',
+        tls: { ca: ctx.tlsCa, servername: opts.servername, minVersion: 'TLSv1.2' },
+        connectionTimeout: 10_000,
+        socketTimeout: 30_000,
+        ...(pooled ? { pool: true, maxConnections: 1 } : { logger: logger as never }),
+      });
+    const { transport, done } = pooled
+      ? reusableTransport(ctx, `${opts.localAddress ?? ''}>${opts.host}:${opts.port}/${opts.servername ?? ''}`, create)
+      : { transport: create(), done: () => undefined };
     try {
       const info = await transport.sendMail({ envelope: { from: mailFrom, to: [...rcptTo] }, raw: Buffer.from(message) });
-      transport.close();
+      if (pooled) done(true);
+      else transport.close();
       return { accepted: true, code: 250, response: info.response, transient: false, tls: mode === 'require' || upgraded, mx: mx.exchange };
     } catch (e) {
-      transport.close();
+      if (pooled) done(false);
+      else transport.close();
       const err = e as { responseCode?: number; response?: string; message: string; code?: string; command?: string };
       const tlsFailure = tlsOptions && mode === 'require' ? tlsFailureOf(err) : undefined;
       const code = tlsFailure ? 0 : (err.responseCode ?? 0);

@@ -33,6 +33,11 @@ export interface MailboxDelivery {
 export interface OrgProfile {
   /** STARTTLS between organisations (RFC 3207); default true: MTA-out requires it, MTA-in offers it. */
   readonly starttls: boolean;
+  /**
+   * With `starttls`: whether the MTA-out requires STARTTLS (default) or uses it when offered and
+   * falls back to clear text otherwise (opportunistic, RFC 3207 §4 without MTA-STS or DANE).
+   */
+  readonly outboundTls?: 'require' | 'opportunistic';
   /** 'paper' or 'end-to-end' (the user's manifest); the org keeps the manifest bytes in both. */
   readonly endToEnd: boolean;
   readonly inspection?: Partial<InspectionPolicy>;
