@@ -51,6 +51,8 @@ export interface DefenceProfile {
   readonly kind: 'ssmax' | 'conventional';
   /** STARTTLS between MTAs (RFC 3207). */
   readonly starttls: boolean;
+  /** SSMAX MTA-out with `starttls`: require STARTTLS or use it opportunistically (sim-org default: require). */
+  readonly outboundTls?: 'require' | 'opportunistic';
   /** The sender manifest (end-to-end) on top of the paper's chain of signatures. */
   readonly endToEnd: boolean;
   /** How the recipient's user agent verifies: the paper's trust in the receiving org, or the manifest too. */
@@ -77,6 +79,9 @@ const SSMAX_DLP_RULES: readonly DlpRule[] = DEFAULT_DLP_RULES.map((r) => (r.id =
 const SSMAX_BASE = {
   kind: 'ssmax',
   starttls: true,
+  // The paper protects headers and body only by "TLS between servers", with no MTA-STS or DANE:
+  // opportunistic STARTTLS (scenarios/README.md), so a stripping relay downgrades it (incident 4).
+  outboundTls: 'opportunistic',
   endToEnd: true,
   verification: 'end-to-end',
   inspection: { dlpRules: SSMAX_DLP_RULES },

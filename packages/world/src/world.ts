@@ -32,10 +32,22 @@ import {
   type JourneyEvent,
   type MailVerdict,
   type RegisteredUser,
+  sendToDomain,
 } from '@ssmax/sim-org';
 import { checkImapLogin, readConventional, sendConventional } from './conventional-client.js';
 import { getProfile, modeFor, type DefenceProfile } from './profiles.js';
 import { userAddress, type WorldConfig, type WorldOrgConfig, type WorldUserConfig } from './world-config.js';
+
+/**
+ * Sends a mailbox rule's forwarded copy through the org's MTA-out, unchanged, per destination domain
+ * (opportunistic STARTTLS: an ordinary server-side forward, not SSMAX forwarding (11)).
+ */
+async function forwardCopy(org: Organisation | undefined, to: readonly string[], raw: Uint8Array, originalRecipient: string): Promise<void> {
+  if (!org) return;
+  const byDomain = new Map<string, string[]>();
+  for (const t of to) byDomain.set(t.split('@')[1]!.toLowerCase(), [...(byDomain.get(t.split('@')[1]!.toLowerCase()) ?? []), t]);
+  for (const [domain, rcpts] of byDomain) await sendToDomain(org.ctx, domain, originalRecipient, rcpts, raw, { tls: 'opportunistic' });
+}
 
 /** Options of {@link World.create}. */
 export interface WorldOptions {
@@ -50,6 +62,11 @@ export interface WorldOptions {
   readonly log?: (line: string) => void;
   /** Spool worker retry interval in ms (default 200). */
   readonly retryMs?: number;
+  /**
+   * Ids of orgs that run without STARTTLS whatever the profile says (a legacy peer): their MTA-in
+   * offers none (and, for SSMAX orgs, their MTA-out sends in clear text).
+   */
+  readonly withoutStarttls?: readonly string[];
 }
 
 /** One listening service, as `ssmax up` prints it. */
@@ -306,6 +323,8 @@ export class World implements AsyncDisposable {
       secondFactor: this.profile.mailbox.secondFactor,
       externalForwarding: this.profile.mailbox.externalForwarding,
       localDomains: [o.domain],
+      // A mailbox rule forwards the stored copy as it is, through the org's MTA-out (incident 7).
+      forward: (to, raw, rcpt) => forwardCopy(organisation, to, raw, rcpt),
     });
     let organisation: Organisation | undefined;
     let vaultToken: Pkcs11Token | undefined;
@@ -326,7 +345,8 @@ export class World implements AsyncDisposable {
         users,
         mailbox: { deliver: async (r, m) => void (await mailbox.deliver(r, m)) },
         profile: {
-          starttls: this.profile.starttls,
+          starttls: this.profile.starttls && !(options.withoutStarttls ?? []).includes(o.id),
+          ...(this.profile.outboundTls ? { outboundTls: this.profile.outboundTls } : {}),
           endToEnd: this.profile.endToEnd,
           ...(mode === 'org' && this.profile.inspection ? { inspection: this.profile.inspection } : {}),
         },
@@ -371,7 +391,8 @@ export class World implements AsyncDisposable {
    */
   async #startConventionalOrg(o: WorldOrgConfig, mode: 'org' | 'esp', dir: string, options: WorldOptions): Promise<void> {
     const preset = this.profile.conventional!.preset;
-    const mailbox = await Mailbox.start({ dir: path.join(dir, 'mail'), host: this.net.address(`${o.id}/imap`), ...conventionalMailboxOptions(preset), localDomains: [o.domain] });
+    let conventionalOrg: Organisation | undefined;
+    const mailbox = await Mailbox.start({ dir: path.join(dir, 'mail'), host: this.net.address(`${o.id}/imap`), ...conventionalMailboxOptions(preset), localDomains: [o.domain], forward: (to, raw, rcpt) => forwardCopy(conventionalOrg, to, raw, rcpt) });
     try {
       const users = new PasswordUserDirectory();
       const domains = this.config.orgs.map((x) => x.domain);
@@ -385,10 +406,11 @@ export class World implements AsyncDisposable {
         storageDir: path.join(dir, 'org'),
         users,
         mailbox: { deliver: async (r, m) => void (await mailbox.deliver(r, m)) },
-        profile: conventionalProfile(preset, overrides),
+        profile: (options.withoutStarttls ?? []).includes(o.id) ? { ...conventionalProfile(preset, overrides), starttls: false } : conventionalProfile(preset, overrides),
         retryMs: options.retryMs ?? 200,
         ...(this.clock ? { clock: this.clock } : {}),
       });
+      conventionalOrg = organisation;
       const absent = (what: string) => (): never => {
         throw new SsmaxError('USAGE', `Cannot use the ${what} of ${o.id}. It runs the conventional profile ${this.profile.id}, which has no SSMAX back office.`);
       };
