@@ -13,8 +13,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { SMTPServer } from 'smtp-server';
-import { SsmaxError, readZip, looksLikeZip, parseMimeEntity, parseSmime } from '@ssmax/core';
-import { CardObjects, IncidentDesk, classifyParts, type MailVerdict } from '@ssmax/sim-org';
+import { randomBytes } from 'node:crypto';
+import { SsmaxError, buildMimeEntity, buildMultipartSigned, encryptContent, signSignedData, parseCertificate, readZip, looksLikeZip, parseMimeEntity, parseSmime } from '@ssmax/core';
+import { CardObjects, IncidentDesk, assembleMixed, buildFilePart, classifyParts, orgHop, type IdentityNotice, type MailVerdict } from '@ssmax/sim-org';
 import {
   LookAlikeDomain,
   OnPathMta,
@@ -24,6 +25,7 @@ import {
   leakLevel,
   plantForwardingRule,
   readMailboxWithStolenPassword,
+  readSmtpTranscript,
   replayCapturedMail,
   sendAsInsider,
   sendAsUserViaMalware,
@@ -166,12 +168,12 @@ class MatrixExecutor implements CellExecutor {
     fs.chmodSync(this.#root, 0o711);
   }
 
-  async #worldFor(profile: string, fresh: boolean, ctx: CellContext): Promise<World> {
+  async #worldFor(profile: string, fresh: boolean, ctx: CellContext, withoutStarttls: readonly string[] = []): Promise<World> {
     if (this.#world && this.#profile === profile && !this.#dirty && !fresh) return this.#world;
     await this.#closeWorld();
     const dir = path.join(this.#root, `w${++this.#n}-${profile}`);
     const t0 = Date.now();
-    this.#world = await World.create(MATRIX_WORLD, { storageDir: dir, profile, seed: this.o.seed ?? MATRIX_WORLD.seed ?? 1, retryMs: this.o.retryMs ?? 100 });
+    this.#world = await World.create(MATRIX_WORLD, { storageDir: dir, profile, seed: this.o.seed ?? MATRIX_WORLD.seed ?? 1, retryMs: this.o.retryMs ?? 100, ...(withoutStarttls.length > 0 ? { withoutStarttls } : {}) });
     this.#profile = profile;
     this.#dirty = false;
     ctx.log(`world ${profile} built in ${Date.now() - t0} ms`);
@@ -189,7 +191,9 @@ class MatrixExecutor implements CellExecutor {
 
   async run(scenario: Scenario, profile: string, ctx: CellContext): Promise<CellRun> {
     const s = scenario as ScenarioData;
-    const world = await this.#worldFor(profile, needsFreshWorldBefore(s), ctx);
+    // setup.receivingMtaStarttls: false — the recipient's org is a legacy peer without STARTTLS.
+    const legacy = s.setup?.receivingMtaStarttls === false && s.recipient.org ? [s.recipient.org] : [];
+    const world = await this.#worldFor(profile, needsFreshWorldBefore(s), ctx, legacy);
     const state = { changed: false };
     try {
       return await runCell(world, s, ctx, state);
@@ -282,6 +286,7 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext, state: {
   let notSent = false;
   let refusedByReceiver = false;
   let composedId: string | undefined;
+  let replayedSameId = false;
   let nonMember: Awaited<ReturnType<typeof nonMemberMx>> | undefined;
   if (intended.role === 'non-member') {
     nonMember = await nonMemberMx(world, targetAddr.split('@')[1]!);
@@ -360,12 +365,29 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext, state: {
         case 'look-alike-domain': {
           const smime = p['smime'] !== undefined && p['smime'] !== 'none';
           const d = await LookAlikeDomain.register(att, { domain: String(p['domain']), ...(smime ? { smimeLocalPart: String(p['fromLocal'] ?? 'info') } : {}) });
+          if (p['smime'] === 'own-ca' && d.pki && world.profile.kind === 'ssmax') {
+            // Dressed up as SSMAX: signed under the attacker's own "org" CA and marked as an SSMAX hop,
+            // so the receiving MTA-in must verify it (7) rather than treat it as outside mail.
+            const from = `${String(p['fromLocal'] ?? 'info')}@${d.domain}`;
+            const inner = buildMimeEntity({ text: payload.body, attachments });
+            const sig = await signSignedData(inner, { key: d.pki.userKey, certificate: d.pki.user.der, chain: [d.pki.org.der, d.pki.root.der], detached: true, signingTime: now() });
+            const raw = buildMultipartSigned(inner, sig, { headers: { from, to: [to], subject: payload.subject, date: now(), messageId: `<${randomBytes(12).toString('hex')}@${d.domain}>`, extra: [{ name: 'X-SSMAX-Hop', value: '1' }] } });
+            o = await sendSpoofedDirect(att, { spoofedFrom: from, to, raw });
+            o = { ...o, capability: 'look-alike-domain', actions: [...d.setupActions, 'shaped the mail as an SSMAX hop (X-SSMAX-Hop: 1) signed under its own CA', ...o.actions] };
+            break;
+          }
           o = await d.send({ fromLocal: String(p['fromLocal'] ?? 'info'), ...(p['displayName'] ? { displayName: String(p['displayName']) } : {}), to, smime, ...mail });
           break;
         }
         case 'org-server-takeover': {
           if (p['readPassingMail'] === true) break; // acts after the honest mail passed (below)
           const org = world.org(senderAddr.split('@')[1] === 'org-a.example' ? 'org-a' : s.sender.org!);
+          if (p['signWithKms'] === true && world.profile.kind === 'ssmax') {
+            const forged = await forgeOrgHop(world, org.id, { from: String(p['from'] ?? senderAddr), to, subject: payload.subject, text: payload.body, files }, now);
+            composedId = forged.messageId;
+            o = forged.outcome;
+            break;
+          }
           const kms = org.organisation.kms;
           const ctxAt = attackerContext(world.net, { address: org.organisation.ctx.addresses.mtaOut, heloName: `mta-out.${org.domain}`, now });
           const mx = { host: `mx.${recipientAddr.split('@')[1]}`, port: 25 };
@@ -438,11 +460,26 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext, state: {
       } else if (st.capability === 'passive-capture') {
         outcomes.push(capturePassively(world.net.tap, { service: `mx.${world.org(String(p['service']).split('/')[0]!).domain}:25`, since: tapSince }));
       } else if (st.capability === 'replay' || st.capability === 'rewrap-signed') {
-        // The captured copy: the mail as it arrived in the recipient's mailbox over IMAP (what a
-        // recipient, or anyone with a copy, holds).
-        const holder = world.user(recipientAddr);
-        const copy = await fetchRaw(world, holder, messageId);
-        if (!copy) break;
+        // The captured copy: taken off the wire between the MTAs when the step says so (readable only
+        // where the link ran without TLS), else the mail as it arrived in the recipient's mailbox over
+        // IMAP (what a recipient, or anyone with a copy, holds).
+        let copy: Uint8Array | undefined;
+        // capturedAt "<org>/mta-out-><org>/mta-in" is a link; "<org>/mailbox" a stored copy (taken from
+        // the recipient's mailbox: every org's copy carries its own org signature, as the recipient's does).
+        if (String(p['capturedAt'] ?? '').includes('->')) {
+          const service = `mx.${recipientAddr.split('@')[1]}:25`;
+          for (const c of world.net.tap.connections().filter((x) => x.service === service && x.startedAt >= tapSince)) {
+            copy ??= readSmtpTranscript(c.captured('client-to-server')).messages.find((m) => messageId !== undefined && Buffer.from(m).toString('latin1').includes(bareId(messageId)));
+          }
+          if (copy) obtained.push({ kind: 'body', bytes: copy, note: `captured on ${service}` });
+        } else copy = await fetchRaw(world, world.user(recipientAddr), messageId);
+        if (!copy) {
+          outcomes.push({ capability: st.capability, actions: ['found no readable copy of the mail to replay'], obtained: [], error: { code: 'NOTHING_CAPTURED', message: 'Cannot replay. No readable copy of the mail was captured.' } });
+          messageId = undefined;
+          notSent = true;
+          break;
+        }
+        if (st.capability === 'replay') replayedSameId = true;
         const o =
           st.capability === 'replay'
             ? await replayCapturedMail(att, { raw: copy, to: String(p['to'] ?? recipientAddr) })
@@ -479,7 +516,9 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext, state: {
   } else {
     const target = world.user(targetAddr);
     const inbox = messageId ? await readInbox(world, target) : [];
-    mine = inbox.find((m) => bareId(m.messageId) === bareId(messageId));
+    const copies = inbox.filter((m) => bareId(m.messageId) === bareId(messageId));
+    // A replay carries the original's Message-ID: the replayed copy is the second one to arrive.
+    mine = replayedSameId ? (copies.length >= 2 ? copies.at(-1) : undefined) : copies[0];
     const events = messageId ? world.journey(journeyId(world, messageId)!) : [];
     if (mine) {
       // Outside mail: the receiving org's MTA-in took it as non-member mail and marked it unverified
@@ -492,6 +531,10 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext, state: {
       usable = mine.verified ? mine.files : unsigned ? await plainAttachments(world, target, messageId) : [];
       identityShown = mine.verified ? (mine.identityNotice?.cardAndPinUsed ? 'identity-proofed' : 'signature-valid') : unsigned ? 'unverified' : 'none';
       if (mine.verified && mine.identityNotice) traced = mine.identityNotice.cardAndPinUsed ? 'sender' : 'org';
+      // A replayed copy carries the original's signatures unchanged: they bind the original mail to its
+      // sender and org, not this transmission to whoever replayed it, so nobody is traced for the copy
+      // (neither here nor by the (7) rule below).
+      if (replayedSameId) traced = 'none';
       if (s.mistake && mine.verified) {
         for (const f of mine.files) {
           const data = (f as { content?: Uint8Array }).content;
@@ -505,14 +548,17 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext, state: {
       const senderDomain = senderAddr.split('@')[1];
       const senderOrg = world.orgs().find((o) => o.domain === senderDomain);
       // Refused before leaving the sending org (MSA, outbound inspection, non-member policy) or after.
-      const leftSender = events.some((e) => e.actor.endsWith('/mta-in') || (senderOrg === undefined));
+      // The receiving server's refusal shows either in its own journey or as the 5xx reply the sending
+      // MTA-out got back (a message too broken for the MTA-in to log under its Message-ID).
+      const leftSender = senderOrg === undefined || (events as unknown as { actor: string; reply?: string }[]).some((e) => e.actor.endsWith('/mta-in') || (e.actor === `${senderOrg.id}/mta-out` && /^5\d\d /.test(e.reply ?? '')));
       verdict = leftSender ? 'blocked' : 'not-sent';
     }
   }
 
   // Stopped at the sending org after its MSA verified a card signature chained to the org CA (4): the
-  // org holds evidence binding the mail to one card, i.e. to one registered person.
-  if ((verdict === 'not-sent' || verdict === 'blocked') && traced === 'none') {
+  // org holds evidence binding the mail to one card, i.e. to one registered person. (A mail refused on
+  // the receiving side is attributed by what the receiving side could verify, below.)
+  if (verdict === 'not-sent' && traced === 'none') {
     const id = journeyId(world, messageId ?? composedId);
     const ev = id ? (world.journey(id) as unknown as { actor: string; procedure: number; checks: { name: string; result: string }[] }[]) : [];
     const msa = ev.find((e) => e.procedure === 4 && e.actor.endsWith('/msa'));
@@ -522,8 +568,8 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext, state: {
 
   // (7) at the receiving org verified a member org's signature, chain and From domain: that
   // organisation is answerable for the mail even when (8) or the recipient agent (10) refused it.
-  if (traced === 'none' && !nonMember) {
-    const id = journeyId(world, messageId);
+  if (traced === 'none' && !nonMember && !replayedSameId) {
+    const id = journeyId(world, messageId ?? composedId);
     const ev = id ? (world.journey(id) as unknown as { actor: string; procedure: number; checks: { name: string; result: string }[] }[]) : [];
     const recvOrgId = world.user(targetAddr).org.id;
     const at7 = ev.find((e) => e.procedure === 7 && e.actor === `${recvOrgId}/mta-in`);
@@ -536,9 +582,10 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext, state: {
     let evidence: Evidence | undefined;
     if (mine?.verified && mine.identityNotice?.certSerial) {
       evidence = { messageId: mine.messageId, sendingDomain: mine.identityNotice.sendingDomain ?? mine.senderAddress.split('@')[1]!, certSerial: mine.identityNotice.certSerial };
-    } else if (verdict === 'blocked' && !nonMember) {
+    } else if (verdict === 'blocked' && !nonMember && !mine) {
       // Refused at (8) after (7) verified the sending org and the sender's certificate: the receiving
-      // org's own journey holds the message id, the sending domain and the certificate serial.
+      // org's own journey holds the message id, the sending domain and the certificate serial. A mail
+      // the recipient's agent refused (10) names no verified person: the org is answerable (above).
       const id = journeyId(world, messageId);
       const ev = id ? (world.journey(id) as unknown as { actor: string; procedure: number; checks: { name: string; result: string; detail?: string }[] }[]) : [];
       const at7 = ev.find((e) => e.procedure === 7 && e.actor === `${world.user(targetAddr).org.id}/mta-in`);
@@ -573,6 +620,65 @@ function journeyId(world: World, id: string | undefined): string | undefined {
 /** Message-IDs compared without the angle brackets (RFC 5322 §3.6.4 msg-id). */
 function bareId(id: string | undefined): string {
   return (id ?? '').trim().replace(/^<|>$/g, '');
+}
+
+/**
+ * Incident 1 with the KMS: the attacker holds the org's mail host and its KMS, so it can do what the
+ * MTA-out does at (6) without the checks before it: write a mail of its own, encrypt the files to the
+ * receiving org (public registry certificate), attest and sign it with the org KMS, and send it from
+ * the org's MTA-out address. It has no card, so there is no sender manifest; the identity notice is
+ * made up from the From user's certificate (public: it travels in every mail of that user). Nothing
+ * passes the MSA (4), outbound inspection (5) or the trace vault.
+ */
+async function forgeOrgHop(world: World, orgId: string, m: { from: string; to: string; subject: string; text: string; files: readonly { name: string; contentType: string; content: Uint8Array }[] }, now: () => Date): Promise<{ outcome: AttackOutcome; messageId: string }> {
+  const org = world.org(orgId);
+  const kms = org.organisation.kms;
+  const recipientOrg = world.orgs().find((o) => o.domain === m.to.split('@')[1]);
+  const b64 = (b: Uint8Array) => (Buffer.from(b).toString('base64').match(/.{1,76}/g) ?? []).join('\r\n');
+  const parts: Uint8Array[] = [Buffer.from(`Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n${b64(Buffer.from(m.text.replace(/\r?\n/g, '\r\n'), 'utf8'))}`, 'latin1')];
+  for (const [i, f] of m.files.entries()) {
+    const entity = Buffer.from(`Content-Type: ${f.contentType}; name="${f.name}"\r\nContent-Disposition: attachment; filename="${f.name}"\r\nContent-Transfer-Encoding: base64\r\n\r\n${b64(f.content)}`, 'latin1');
+    // Encrypted to the org's own KMS first, as a user agent would at (3): orgHop decrypts and re-encrypts.
+    parts.push(buildFilePart(i + 1, await encryptContent(entity, { recipients: [kms.certificates.encryption] })));
+  }
+  const entity = assembleMixed(parts);
+  const messageId = `<${randomBytes(12).toString('hex')}@${org.domain}>`;
+  const draft = parseSmime(buildMultipartSigned(entity, await kms.signDetached(entity, now()), { headers: { from: m.from, to: [m.to], subject: m.subject, date: now(), messageId } }));
+  if (draft.kind !== 'multipart-signed') throw new SsmaxError('INTERNAL', 'Cannot forge the org hop. The draft is not multipart/signed.');
+  let notice: IdentityNotice = { sender: m.from, certSerial: '', traceId: '', proofing: 'employeeCardPin', proofedAt: now().toISOString(), cardAndPinUsed: true };
+  const victim = world.users().find((u) => u.address === m.from);
+  if (victim) {
+    const der = victim.registered.signingCertificate.der;
+    notice = { ...notice, certSerial: parseCertificate(der).serialNumber, certificate: Buffer.from(der).toString('base64') };
+  }
+  const hop = await orgHop({
+    kms,
+    mode: 'org',
+    direction: 'outbound',
+    entity: draft.signedEntity,
+    headers: draft.headers,
+    recipients: recipientOrg ? [recipientOrg.organisation.kms.certificates.encryption] : [],
+    org: org.organisation.registryOrgId,
+    domain: org.domain,
+    hop: 1,
+    messageId,
+    checks: [],
+    identityNotice: notice,
+    inspect: false,
+    clock: now,
+  });
+  if (hop.blocked) throw new SsmaxError('INTERNAL', 'Cannot forge the org hop. orgHop blocked without inspection.');
+  const ctxAt = attackerContext(world.net, { address: org.organisation.ctx.addresses.mtaOut, heloName: `mta-out.${org.domain}`, now });
+  const o = await sendViaTakenOverServer(ctxAt, { kind: 'org-mail-server', smtpSubmit: { host: `mx.${m.to.split('@')[1]}`, port: 25 } }, { from: m.from, to: m.to, raw: hop.message });
+  const outcome: AttackOutcome = {
+    ...o,
+    actions: [
+      `controls the ${org.domain} mail host and its KMS; wrote From: ${m.from} with no card signature and no sender manifest`,
+      `made up an identity notice${victim ? ` naming ${m.from}'s certificate` : ''} (card and PIN claimed); attested and signed hop 1 with the org KMS, skipping (4), (5) and the trace vault`,
+      ...o.actions,
+    ],
+  };
+  return { outcome, messageId };
 }
 
 /**
