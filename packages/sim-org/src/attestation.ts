@@ -1,5 +1,5 @@
 /**
- * The organisation attestation (docs/message-format.md §5): a JSON document saying what an org
+ * The organisation attestation (docs/PROTOCOL.md §8): a JSON document saying what an org
  * checked and did with a message, signed (CMS SignedData, RFC 5652 §5, content attached) by the org's
  * KMS signing key. It travels as an application/pkcs7-mime part and is never rewritten by later hops.
  */

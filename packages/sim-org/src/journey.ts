@@ -1,7 +1,7 @@
 /**
  * The journey log: every hop a message passes writes one event (JSON lines), the raw material of the
  * scenario report and the demo. The schema is {@link JOURNEY_EVENT_SCHEMA} (documented in
- * docs/message-format.md §7); events are appended with one `write` + fsync each, so a crash never leaves
+ * docs/PROTOCOL.md §12); events are appended with one `write` + fsync each, so a crash never leaves
  * a half line behind a complete one.
  */
 import { promises as fs } from 'node:fs';

@@ -1,5 +1,5 @@
 /**
- * The end-to-end sender manifest (docs/message-format.md §4): canonical JSON naming the outer headers,
+ * The end-to-end sender manifest (docs/PROTOCOL.md §7): canonical JSON naming the outer headers,
  * the SHA-256 of the body text and of each plaintext file, signed on the sender's card as CMS SignedData
  * (RFC 5652 §5, attached, eContentType id-ssmax-ct-manifest). Organisations carry it byte for byte; the
  * recipient checks it against what arrived, so a hop that swaps or alters a file, the body or a header

@@ -194,7 +194,7 @@ export async function processSubmission(ctx: OrgContext, entry: SpoolEntry): Pro
       const hasFiles = classifyParts(parsed.signedEntity).files.length > 0;
       if (!member || !member.kmsEncryptionCertificate) {
         if (hasFiles) {
-          // Policy for non-members (docs/message-format.md §8): files never leave in a form the recipient
+          // Policy for non-members (docs/PROTOCOL.md §13): files never leave in a form the recipient
           // org cannot be held to; the sender gets a notice instead.
           await ctx.journey.record({ messageId: meta.messageId, actor: who, procedure: 6, checks: [{ name: 'registry-member', result: 'fail', detail: domain }], files: 'ciphertext', outcome: 'bounced', detail: 'files refused for a non-member domain' });
           await bounce(ctx, entry, meta, rcpts, 'non-member-files', `${domain} is not an SSMAX registry member; mail with files is not sent to non-members.`);

@@ -1,5 +1,5 @@
 /**
- * The organisation-side transform of docs/message-format.md §2, used at (5)+(6) by the sending org and
+ * The organisation-side transform of docs/PROTOCOL.md §5, used at (5)+(6) by the sending org and
  * (8)+(9) by the receiving org: decrypt each file part with the KMS encryption key, inspect (org mode
  * only; ESPs never look, paper §4), re-encrypt to the next party, keep the body and manifest parts byte
  * for byte, append a signed attestation (with the identity notice and each file's SHA-256) and sign the
@@ -68,7 +68,7 @@ function base64Lines(der: Uint8Array): string {
   return (Buffer.from(der).toString('base64').match(/.{1,76}/g) ?? []).join('\r\n');
 }
 
-/** A file part as docs/message-format.md §1 describes it. */
+/** A file part as docs/PROTOCOL.md §4 describes it. */
 export function buildFilePart(n: number, der: Uint8Array): Uint8Array {
   return new TextEncoder().encode(
     `Content-Type: application/pkcs7-mime; smime-type=authEnveloped-data; name="${n}.p7m"\r\n` +
@@ -163,7 +163,7 @@ export async function orgHop(o: OrgHopOptions): Promise<OrgHopResult> {
     n: d.n,
     name: d.part.filename ?? `${d.n}`,
     contentType: d.part.contentType.mediaType,
-    // The manifest's sha256 is over the decoded file content (docs/message-format.md §4).
+    // The manifest's sha256 is over the decoded file content (docs/PROTOCOL.md §7).
     sha256: createHash('sha256').update(d.part.body).digest('hex'),
     size: d.part.body.byteLength,
   }));

@@ -106,7 +106,7 @@ async function addUser(org: Organisation, local: string): Promise<User> {
   return { address, key, org };
 }
 
-/** Procedure (3) as docs/message-format.md §1 describes it (the user agent is the other engineer's; this is the test's own composer). */
+/** Procedure (3) as docs/PROTOCOL.md §4 describes it (the user agent is the other engineer's; this is the test's own composer). */
 async function compose(from: User, to: string[], subject: string, text: string, files: { name: string; type: string; content: Buffer }[]): Promise<{ raw: Uint8Array; messageId: string }> {
   const messageId = `<${createHash('sha256').update(subject + Math.random()).digest('hex').slice(0, 16)}@${from.org.domain}>`;
   const orgEnc = from.org.kms.certificates.encryption;

@@ -1,5 +1,5 @@
 /**
- * Test composer for procedure (3) as docs/message-format.md §1 describes it (the same steps as
+ * Test composer for procedure (3) as docs/PROTOCOL.md §4 describes it (the same steps as
  * organisation.test.ts's): files encrypted to the sending org's KMS, a manifest signed on the card,
  * the whole entity signed (multipart/signed, RFC 8551 §3.5.3). For tests that need many mails signed
  * by a card key whose certificate another process issued. Not exported from the package index.
