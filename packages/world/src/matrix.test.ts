@@ -3,8 +3,9 @@
  * full matrix runs in `npm start` / `ssmax run`): each listed cell is measured from observations and
  * must match its expected value in the scenario file. The list is chosen to cover the main mechanisms
  * of a profile (honest chain, DLP toward a member, outside mail flagged, inbound inspection of outside
- * mail, spoofed member mail refused, body readable with a stolen password, re-wrapping refused) without
- * world rebuilds, so the file stays within a few minutes. Cells are never special-cased: a listed cell
+ * mail, spoofed member mail refused, a hijacked org server with its KMS refused by the manifest under
+ * ssmax-org but delivered under ssmax-paper, body readable with a stolen password, re-wrapping
+ * refused) with at most one world per profile, so the file stays well under a minute or two. Cells are never special-cased: a listed cell
  * that stops matching fails this test.
  *
  * SSMAX_MATRIX_PROFILES=p1,p2 and SSMAX_MATRIX_SCENARIOS=id1,id2 choose other cells (e.g. to debug one);
@@ -29,9 +30,13 @@ const SUBSET: Readonly<Record<string, readonly string[]>> = {
     'a-direct-spoof-esp-user-address',
     'a-display-name-spoof-own-domain',
     'c-non-member-encrypted-zip-malware',
+    'i1-server-takeover-invoice-fraud',
     'i6-stolen-mailbox-password',
     'johnny-signature-wrapping',
   ],
+  // The paper's column differs where the sender manifest matters: the hijacked org server's mail is
+  // delivered with a forged identity notice (last, as (12) makes the world dirty).
+  'ssmax-paper': ['a-display-name-spoof-own-domain', 'baseline-member-confidential-file', 'i1-server-takeover-invoice-fraud'],
 };
 
 const profileEnv = process.env['SSMAX_MATRIX_PROFILES'];

@@ -761,6 +761,16 @@ async function procedure12(world: World, recipient: string, mail: Evidence, ctx:
   const deskA = new IncidentDesk({ registryUrl: world.registry.url, orgId: sendOrg.organisation.registryOrgId, signer: { key: sk.signingKey, certificate: sk.certificates.signing }, orgCa: sendOrg.orgCa, vault: sendOrg.vault, vaultKey: sendOrg.vaultKey });
   const notice = (await deskA.notices()).find((n) => n.caseId === c.caseId);
   if (!notice) return 'org';
+  // The sending org first reviews its own operation (paper §4 (12)): its MSA journal must show that
+  // this message passed (4) with a verified card signature. If it never did, the mail came from its
+  // own compromised hosts, whatever certificate the identity notice names: the org is answerable and
+  // no user is traced or revoked on the strength of that notice.
+  const atMsa = world.journey(mail.messageId).concat(world.journey(bareId(mail.messageId))) as unknown as { actor: string; procedure: number; outcome: string; checks: { name: string; result: string }[] }[];
+  const passedMsa = atMsa.some((e) => e.actor === `${sendOrg.id}/msa` && e.procedure === 4 && e.outcome === 'accepted' && e.checks.some((x) => x.name === 'user-signature' && x.result === 'pass'));
+  if (!passedMsa) {
+    ctx.log(`(12) case ${c.caseId}: ${sendOrg.id} finds no MSA (4) record of ${mail.messageId}: its own hosts sent it; no user traced`);
+    return 'org';
+  }
   const finding = await deskA.handle(notice);
   ctx.log(`(12) case ${c.caseId}: identified=${finding.identified} revoked=${finding.revokedSerials.length}`);
   // Observe, do not trust the finding: the serial must now be revoked in the org CA's directory.
