@@ -5,7 +5,7 @@
  * of a profile (honest chain, DLP toward a member, outside mail flagged, inbound inspection of outside
  * mail, spoofed member mail refused, a hijacked org server with its KMS refused by the manifest under
  * ssmax-org but delivered under ssmax-paper, body readable with a stolen password, re-wrapping
- * refused) with at most one world per profile, so the file stays well under a minute or two. Cells are never special-cased: a listed cell
+ * refused) with at most one world per profile (three worlds, about a minute on this machine). Cells are never special-cased: a listed cell
  * that stops matching fails this test.
  *
  * SSMAX_MATRIX_PROFILES=p1,p2 and SSMAX_MATRIX_SCENARIOS=id1,id2 choose other cells (e.g. to debug one);
@@ -37,6 +37,8 @@ const SUBSET: Readonly<Record<string, readonly string[]>> = {
   // The paper's column differs where the sender manifest matters: the hijacked org server's mail is
   // delivered with a forged identity notice (last, as (12) makes the world dirty).
   'ssmax-paper': ['a-display-name-spoof-own-domain', 'baseline-member-confidential-file', 'i1-server-takeover-invoice-fraud'],
+  // The recipient's ESP does not inspect: the outside PPAP archive reaches the recipient usable.
+  'ssmax-esp-in': ['baseline-member-confidential-file', 'c-non-member-encrypted-zip-malware'],
 };
 
 const profileEnv = process.env['SSMAX_MATRIX_PROFILES'];
