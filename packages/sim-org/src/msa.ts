@@ -19,6 +19,7 @@ import {
 import type { AttestationCheck, IdentityNotice } from './attestation.js';
 import { actor, addressOf, type OrgContext } from './org-context.js';
 import { messageIdOf } from './org-hop.js';
+import { listenSmtp, type SmtpListener } from './smtp-listener.js';
 import { formatReply, replyFor, type SmtpReply } from './reply-codes.js';
 import { analyseConventionalMail, type ConventionalSubmissionMeta } from './conventional.js';
 import type { JourneyCheck } from './journey.js';
@@ -138,11 +139,7 @@ export function collect(stream: SMTPServerDataStream): Promise<{ bytes: Uint8Arr
   });
 }
 
-export interface Msa extends AsyncDisposable {
-  readonly server: SMTPServer;
-  readonly endpoint: { address: string; port: number };
-  close(): Promise<void>;
-}
+export type Msa = SmtpListener;
 
 /** Starts the MSA on the org's MSA address, port 0. */
 export async function startMsa(ctx: OrgContext, tls?: { key: string; cert: string }): Promise<Msa> {
@@ -196,15 +193,7 @@ export async function startMsa(ctx: OrgContext, tls?: { key: string; cert: strin
       });
     },
   });
-  server.on('error', () => undefined);
-  const address = ctx.addresses.msa;
-  await new Promise<void>((resolve, reject) => {
-    server.server.once('error', reject);
-    server.listen(0, address, () => resolve());
-  });
-  const port = (server.server.address() as { port: number }).port;
-  const close = () => new Promise<void>((r) => server.close(() => r()));
-  return { server, endpoint: { address, port }, close, [Symbol.asyncDispose]: close };
+  return listenSmtp(server, ctx.addresses.msa);
 }
 
 /**

@@ -26,6 +26,7 @@ import { inspect, type InspectionVerdict } from './inspection.js';
 import { collect, smtpError } from './msa.js';
 import { actor, addressOf, domainOf, type OrgContext } from './org-context.js';
 import { classifyParts, messageIdOf } from './org-hop.js';
+import { listenSmtp, type SmtpListener } from './smtp-listener.js';
 import { formatReply, replyFor } from './reply-codes.js';
 import type { DirectoryMember } from './registry-client.js';
 import { analyseConventionalMail, checkMailAuth, checkReputation, reputationHeader } from './conventional.js';
@@ -189,11 +190,7 @@ function addHeader(raw: Uint8Array, name: string, value: string): Uint8Array {
   return new Uint8Array(Buffer.concat([Buffer.from(`${name}: ${value}\r\n`, 'latin1'), Buffer.from(raw)]));
 }
 
-export interface MtaIn extends AsyncDisposable {
-  readonly server: SMTPServer;
-  readonly endpoint: { address: string; port: number };
-  close(): Promise<void>;
-}
+export type MtaIn = SmtpListener;
 
 export interface MtaInOptions {
   readonly tls?: { key: string; cert: string };
@@ -334,13 +331,5 @@ export async function startMtaIn(ctx: OrgContext, o: MtaInOptions = {}): Promise
       });
     },
   });
-  server.on('error', () => undefined);
-  const address = ctx.addresses.mtaIn;
-  await new Promise<void>((resolve, reject) => {
-    server.server.once('error', reject);
-    server.listen(0, address, () => resolve());
-  });
-  const port = (server.server.address() as { port: number }).port;
-  const close = () => new Promise<void>((r) => server.close(() => r()));
-  return { server, endpoint: { address, port }, close, [Symbol.asyncDispose]: close };
+  return listenSmtp(server, ctx.addresses.mtaIn);
 }
