@@ -13,9 +13,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { SMTPServer } from 'smtp-server';
+import { authenticate } from 'mailauth';
 import { randomBytes } from 'node:crypto';
 import { SsmaxError, buildMimeEntity, buildMultipartSigned, encryptContent, signSignedData, parseCertificate, readZip, looksLikeZip, parseMimeEntity, parseSmime } from '@ssmax/core';
-import { CardObjects, IncidentDesk, assembleMixed, buildFilePart, classifyParts, orgHop, type IdentityNotice, type MailVerdict } from '@ssmax/sim-org';
+import { CardObjects, IncidentDesk, conventionalProfile, assembleMixed, buildFilePart, classifyParts, orgHop, type IdentityNotice, type MailVerdict } from '@ssmax/sim-org';
 import {
   LookAlikeDomain,
   OnPathMta,
@@ -39,8 +40,10 @@ import {
   type ObtainedItem,
 } from '@ssmax/sim-attacker';
 import { World, type WorldUser } from '../world.js';
+import { getProfile } from '../profiles.js';
 import type { CellContext, CellExecutor, CellRun, IdentityShown, JourneyEvent, Leak, Outcome, Scenario, Traced, Verdict } from '../runner/types.js';
 import { makePayload, type Payload } from './payload.js';
+import { dmarcPassed, filesReadable, openAll, payloadFilesIn, readMail, reputationSuspicious, statedPasswords, type ReadMail } from './conventional.js';
 import { MATRIX_WORLD, partyAddress } from './matrix-world.js';
 
 /** Options of {@link createMatrixExecutor}. */
@@ -168,17 +171,22 @@ class MatrixExecutor implements CellExecutor {
     fs.chmodSync(this.#root, 0o711);
   }
 
+  /** Simulated-clock lead over real time, for hold-then-send (conventional worlds only). */
+  #lead = 0;
+
   async #worldFor(profile: string, fresh: boolean, ctx: CellContext, withoutStarttls: readonly string[] = []): Promise<World> {
     if (this.#world && this.#profile === profile && !this.#dirty && !fresh) return this.#world;
     await this.#closeWorld();
     const dir = path.join(this.#root, `w${++this.#n}-${profile}`);
     const t0 = Date.now();
-    this.#world = await World.create(MATRIX_WORLD, { storageDir: dir, profile, seed: this.o.seed ?? MATRIX_WORLD.seed ?? 1, retryMs: this.o.retryMs ?? 100, ...(withoutStarttls.length > 0 ? { withoutStarttls } : {}) });
+    this.#world = await World.create(MATRIX_WORLD, { storageDir: dir, profile, seed: this.o.seed ?? MATRIX_WORLD.seed ?? 1, retryMs: this.o.retryMs ?? 100, ...(withoutStarttls.length > 0 ? { withoutStarttls } : {}), ...(getProfile(profile).kind === 'conventional' ? { clock: this.#clock } : {}) });
     this.#profile = profile;
     this.#dirty = false;
     ctx.log(`world ${profile} built in ${Date.now() - t0} ms`);
     return this.#world;
   }
+
+  readonly #clock = Object.assign(() => new Date(Date.now() + this.#lead), { advance: (ms: number) => void (this.#lead += ms) });
 
   async #closeWorld(): Promise<void> {
     const w = this.#world;
@@ -215,18 +223,27 @@ export function createMatrixExecutor(options: MatrixExecutorOptions = {}): CellE
 }
 
 /** The MX of a non-member domain: accepts everything and keeps it (the outside world's mail server). */
-async function nonMemberMx(world: World, domain: string): Promise<{ received: Uint8Array[]; close: () => Promise<void> }> {
+async function nonMemberMx(world: World, domain: string): Promise<{ received: Uint8Array[]; dmarcPass: Map<Uint8Array, string>; close: () => Promise<void> }> {
   const received: Uint8Array[] = [];
+  // Like any receiving MTA today, it checks SPF/DKIM/DMARC (RFC 7489) with the real client address.
+  const dmarcPass = new Map<Uint8Array, string>();
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['AUTH', 'STARTTLS'],
     logger: false,
-    onData(stream, _s, cb) {
+    onData(stream, session, cb) {
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('end', () => {
-        received.push(new Uint8Array(Buffer.concat(chunks)));
-        cb();
+        const raw = new Uint8Array(Buffer.concat(chunks));
+        received.push(raw);
+        const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+        authenticate(Buffer.from(raw), { ip: session.remoteAddress, helo: session.hostNameAppearsAs, sender: mailFrom, mta: `mx.${domain}`, resolver: world.net.resolver as never, disableArc: true, disableBimi: true })
+          .then((r) => {
+            if (r.dmarc && r.dmarc.status.result === 'pass') dmarcPass.set(raw, String((r.dmarc as { domain?: string }).domain ?? ''));
+          })
+          .catch(() => undefined)
+          .finally(() => cb());
       });
     },
   });
@@ -241,6 +258,7 @@ async function nonMemberMx(world: World, domain: string): Promise<{ received: Ui
   world.net.zone.addMx(domain, host, 10);
   return {
     received,
+    dmarcPass,
     close: async () => {
       await exposed.close();
       world.net.zone.remove(domain, 'MX');
@@ -250,7 +268,7 @@ async function nonMemberMx(world: World, domain: string): Promise<{ received: Ui
 }
 
 async function readInbox(world: World, u: WorldUser): Promise<MailVerdict[]> {
-  const totp = u.totpCode(world.clock?.() ?? new Date());
+  const totp = u.totpCode(new Date()); // Dovecot checks the code against real time (RFC 6238), not the world clock
   return u.inbox({ password: u.password, pin: u.pin, ...(totp !== undefined ? { totp } : {}) });
 }
 
@@ -275,6 +293,8 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext, state: {
   const attachments = payload.files.map((f) => ({ filename: f.name, contentType: f.contentType, content: f.content }));
   const now = () => world.clock?.() ?? new Date();
   const outcomes: AttackOutcome[] = [];
+  // Files an on-path attacker swapped in: if they reach the recipient usable, malware reached it.
+  const swapped: Payload['files'][number][] = [];
   const obtained: ObtainedItem[] = [];
   const closers: (() => Promise<void>)[] = [];
   const tapSince = new Date();
@@ -288,6 +308,9 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext, state: {
   let composedId: string | undefined;
   let replayedSameId = false;
   let nonMember: Awaited<ReturnType<typeof nonMemberMx>> | undefined;
+  // Domains run by honest parties (the world's orgs, a legitimate outside sender): DMARC-authenticated
+  // mail from them can be traced to that operator's logs; an attacker's own domain answers to nobody.
+  const honestDomains = new Set(world.orgs().map((o) => o.domain.toLowerCase()));
   if (intended.role === 'non-member') {
     nonMember = await nonMemberMx(world, targetAddr.split('@')[1]!);
     closers.push(nonMember.close);
@@ -306,6 +329,7 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext, state: {
         let mta: OnPathMta;
         if (tamper?.kind === 'swap') {
           const r = makePayload({ files: [{ kind: String(tamper.replacement), name: payload.files[0]?.name ?? 'file' }] }, `${marker}-swap`).files[0]!;
+          swapped.push(r);
           mta = OnPathMta.insert(att, { kind: 'on-path', service }, { tamper: { kind: 'swap', replacement: { content: r.content, filename: r.name, contentType: r.contentType } } });
         } else mta = OnPathMta.insert(att, { kind: 'on-path', service });
         closers.push(async () => {
@@ -338,6 +362,7 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext, state: {
       // (scenarios/README.md). Its own send is not an attack outcome.
       const own = attackerContext(world.net, { now });
       const d = await LookAlikeDomain.register(own, { domain: senderAddr.split('@')[1]! });
+      honestDomains.add(d.domain.toLowerCase());
       const o = await d.send({ fromLocal: senderAddr.split('@')[0]!, to: targetAddr, smime: false, subject: payload.subject, text: payload.body, attachments });
       if (o.sent) messageId = o.sent.messageId;
       else if (o.error?.code === 'SMTP_REJECTED') refusedByReceiver = true;
@@ -365,6 +390,8 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext, state: {
         case 'look-alike-domain': {
           const smime = p['smime'] !== undefined && p['smime'] !== 'none';
           const d = await LookAlikeDomain.register(att, { domain: String(p['domain']), ...(smime ? { smimeLocalPart: String(p['fromLocal'] ?? 'info') } : {}) });
+          // The registrar's record of the attacker's domain (ageDays before now): what reputation scores.
+          if (typeof p['ageDays'] === 'number') world.recordDomainRegistration(d.domain, new Date(now().getTime() - p['ageDays'] * 86_400_000));
           if (p['smime'] === 'own-ca' && d.pki && world.profile.kind === 'ssmax') {
             // Dressed up as SSMAX: signed under the attacker's own "org" CA and marked as an SSMAX hop,
             // so the receiving MTA-in must verify it (7) rather than treat it as outside mail.
@@ -388,13 +415,14 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext, state: {
             o = forged.outcome;
             break;
           }
-          const kms = org.organisation.kms;
+          // Conventional orgs have no KMS: the attacker has the mail host alone.
+          const kms = p['signWithKms'] === true && world.profile.kind === 'ssmax' ? org.organisation.kms : undefined;
           const ctxAt = attackerContext(world.net, { address: org.organisation.ctx.addresses.mtaOut, heloName: `mta-out.${org.domain}`, now });
           const mx = { host: `mx.${recipientAddr.split('@')[1]}`, port: 25 };
           o = await sendViaTakenOverServer(
             ctxAt,
-            { kind: 'org-mail-server', smtpSubmit: mx, ...(p['signWithKms'] ? { kmsSign: { key: kms.signingKey, certificate: kms.certificates.signing, chain: [kms.certificates.org] } } : {}) },
-            { from: String(p['from'] ?? senderAddr), to, signWithKms: p['signWithKms'] === true, ...mail },
+            { kind: 'org-mail-server', smtpSubmit: mx, ...(kms ? { kmsSign: { key: kms.signingKey, certificate: kms.certificates.signing, chain: [kms.certificates.org] } } : {}) },
+            { from: String(p['from'] ?? senderAddr), to, signWithKms: kms !== undefined, ...mail },
           );
           break;
         }
@@ -409,6 +437,12 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext, state: {
         case 'sender-pc-malware': {
           const u = world.user(String(p['user']));
           const from = String(p['from'] ?? u.address);
+          if (!u.hasCard) {
+            // Conventional baselines: no card to sign with; the insider (or malware on the PC) sends
+            // through the MSA with the user's own password, as the user's mail client would.
+            o = await sendAsPasswordUser(world, att, st.capability, u, from, to, mail, files, (id) => (composedId = id));
+            break;
+          }
           const submit = { host: `msa.${u.org.domain}`, port: 587, auth: { user: u.address, pass: u.password } };
           const build = async () => {
             const m = await u.agent().compose({ to: [to], subject: payload.subject, text: payload.body, files, pin: u.pin });
@@ -428,6 +462,10 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext, state: {
         }
         case 'stolen-card': {
           const u = world.user(String(p['user']));
+          if (!u.hasCard) {
+            o = { capability: 'stolen-card', actions: [`${u.address} has no card under ${world.profile.id}: nothing to steal`], obtained: [], error: { code: 'NO_CARD', message: 'Cannot use a stolen card. The user has none under this profile.' } };
+            break;
+          }
           o = await useStolenCard({ kind: 'stolen-card', card: u.card, keyLabel: CardObjects.signingKey, certificate: u.registered.signingCertificate.der }, { guesses: (p['guesses'] as string[] | undefined) ?? [] });
           break;
         }
@@ -444,6 +482,7 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext, state: {
         } else if (o.error && ['spoof-colleague', 'malicious-insider', 'sender-pc-malware', 'stolen-card'].includes(o.capability)) notSent = true;
       }
     }
+    await releaseHeld(world, s, senderAddr, messageId ?? composedId, ctx);
     await world.waitIdle();
 
     // Steps that act on what already passed.
@@ -454,7 +493,8 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext, state: {
       } else if (st.capability === 'stolen-password-imap') {
         const u = world.user(String(p['account']));
         const phished = p['secondFactor'] === 'phished';
-        const code = phished ? u.totpCode(now()) : undefined;
+        // The code the victim's phone shows now: Dovecot checks it against real time, not the world clock.
+        const code = phished ? u.totpCode(new Date()) : undefined;
         const o = await readMailboxWithStolenPassword(att, { kind: 'stolen-password', imap: { host: u.org.mailbox.host, port: u.org.mailbox.imapPort }, user: u.address, password: code ? `${u.password}:${code}` : u.password });
         outcomes.push(o);
       } else if (st.capability === 'passive-capture') {
@@ -469,9 +509,12 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext, state: {
         if (String(p['capturedAt'] ?? '').includes('->')) {
           const service = `mx.${recipientAddr.split('@')[1]}:25`;
           for (const c of world.net.tap.connections().filter((x) => x.service === service && x.startedAt >= tapSince)) {
-            copy ??= readSmtpTranscript(c.captured('client-to-server')).messages.find((m) => messageId !== undefined && Buffer.from(m).toString('latin1').includes(bareId(messageId)));
+            const msgs = readSmtpTranscript(c.captured('client-to-server')).messages;
+            copy ??= msgs.find((m) => messageId !== undefined && Buffer.from(m).toString('latin1').includes(bareId(messageId)));
+            // Whatever crossed the link in clear is the attacker's, not only the copy it replays (PPAP:
+            // the password mail follows the archive on the same link).
+            for (const m of msgs) obtained.push({ kind: 'body', bytes: m, note: `captured on ${service}` });
           }
-          if (copy) obtained.push({ kind: 'body', bytes: copy, note: `captured on ${service}` });
         } else copy = await fetchRaw(world, world.user(recipientAddr), messageId);
         if (!copy) {
           outcomes.push({ capability: st.capability, actions: ['found no readable copy of the mail to replay'], obtained: [], error: { code: 'NOTHING_CAPTURED', message: 'Cannot replay. No readable copy of the mail was captured.' } });
@@ -501,6 +544,8 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext, state: {
   for (const o of outcomes) obtained.push(...o.obtained);
 
   // MEASURE: the recipient's view over IMAP.
+  const conventional = world.profile.kind === 'conventional';
+  let convMalware = false;
   let verdict: Verdict;
   let identityShown: IdentityShown = 'none';
   let traced: Traced = 'none';
@@ -512,7 +557,56 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext, state: {
       verdict = 'delivered';
       identityShown = 'unverified';
       if (s.mistake) obtained.push({ kind: 'body', bytes: got, note: 'the unintended recipient reads it' });
+      const authDomain = conventional ? nonMember.dmarcPass.get(got) : undefined;
+      if (authDomain !== undefined) {
+        identityShown = 'domain-authenticated';
+        if (honestDomains.has(authDomain.toLowerCase()) && !steps.some((x) => x.capability === 'replay')) traced = 'org';
+      }
+      // PPAP: the password mail went to the same outside address; whoever holds that mailbox (the
+      // unintended recipient, or the attacker who addressed it there) has both mails.
+      const outsideDomain = targetAddr.split('@')[1]!.toLowerCase();
+      const attackerOwnsIt = steps.some((st) => String(st.params?.['to'] ?? '').toLowerCase().endsWith(`@${outsideDomain}`));
+      if (conventional && (s.mistake || attackerOwnsIt)) for (const r of nonMember.received) obtained.push({ kind: 'body', bytes: r, note: `held by the owner of ${outsideDomain}` });
     } else verdict = notSent || !messageId ? 'not-sent' : 'not-sent';
+  } else if (conventional) {
+    // Conventional baselines: the recipient's mail client over IMAP; what it shows is what the
+    // receiving MTA-in wrote (Authentication-Results, X-SSMAX-Reputation).
+    const target = world.user(targetAddr);
+    const raws = messageId ? await fetchAllRaw(world, target) : [];
+    const mails = (await Promise.all(raws.map(async (raw) => ({ raw, m: await readMail(raw) })))).filter((x): x is { raw: Uint8Array; m: ReadMail } => x.m !== undefined);
+    const copies = mails.filter((x) => x.m.messageId === bareId(messageId));
+    const got = replayedSameId ? (copies.length >= 2 ? copies.at(-1) : undefined) : copies[0];
+    if (got) {
+      verdict = reputationSuspicious(got.m) ? 'flagged' : 'delivered';
+      identityShown = dmarcPassed(got.m, target.org.domain) ? 'domain-authenticated' : 'unverified';
+      // The authenticated domain's operator can name the account from its logs (seed 002: no person is
+      // identified); a replayed copy authenticates the original transmission, not this one.
+      const replayed = steps.some((x) => x.capability === 'replay');
+      if (identityShown === 'domain-authenticated' && honestDomains.has(got.m.from.split('@')[1] ?? '') && !replayed) traced = 'org';
+      // The recipient opens the attachments with any password the same sender stated (the PPAP second mail).
+      const sameSender = mails.filter((x) => x.m.from === got.m.from);
+      const passwords = [...new Set(sameSender.flatMap((x) => statedPasswords(x.m.text)))];
+      const opened = openAll(got.m.attachments, passwords);
+      convMalware = payloadFilesIn(opened, payload, (f) => f.malicious) || payloadFilesIn(opened, { ...payload, files: swapped }, (f) => f.malicious);
+      if (s.mistake) for (const x of sameSender) obtained.push({ kind: 'body', bytes: x.raw, note: 'the unintended recipient reads it' });
+    } else if (refusedByReceiver) verdict = 'blocked';
+    else if (notSent || !messageId) verdict = 'not-sent';
+    else {
+      // Accepted by the MSA but not in the inbox: refused once it reached the receiving MTA-in (blocked)
+      // or stopped on the sending side (not sent).
+      const ev = world.journey(journeyId(world, messageId)!) as unknown as { actor: string }[];
+      // The receiving org's MTA-in or its inspection refused it (in the session): blocked.
+      verdict = ev.some((e) => e.actor.startsWith(`${target.org.id}/`)) ? 'blocked' : 'not-sent';
+    }
+    if (verdict === 'blocked' && messageId) {
+      const ev = world.journey(journeyId(world, messageId)!) as unknown as { actor: string }[];
+      // Refused after the receiving MTA-in authenticated the From domain (its dmarc check, "pass … (domain)"):
+      // the refused mail is still attributable to that domain's operator.
+      const recv = ev as unknown as { actor: string; checks: { name: string; result: string; detail?: string }[] }[];
+      const dm = recv.filter((e) => e.actor.startsWith(`${target.org.id}/`)).flatMap((e) => e.checks).find((c) => c.name === 'dmarc' && c.result === 'pass');
+      const dmDomain = /\(([^)\s]+)\)\s*$/.exec(dm?.detail ?? '')?.[1]?.toLowerCase();
+      if (verdict === 'blocked' && dmDomain && honestDomains.has(dmDomain) && !steps.some((x) => x.capability === 'replay')) traced = 'org';
+    }
   } else {
     const target = world.user(targetAddr);
     const inbox = messageId ? await readInbox(world, target) : [];
@@ -599,8 +693,14 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext, state: {
     }
   }
 
-  const leaked = measureLeak(obtained, payload);
-  const malwareReached = verdict === 'delivered' || verdict === 'flagged' ? malwareIn(usable, payload, payload.zipPassword) : false;
+  let leaked = measureLeak(obtained, payload);
+  if (conventional && leaked !== 'files') {
+    // Whatever the attacker holds, opened as it would: every archive with every password it read.
+    const raws = obtained.filter((o) => o.kind !== 'credentials' && o.kind !== 'files' && o.bytes).map((o) => o.bytes!);
+    const loose = obtained.filter((o) => o.kind === 'files' && o.bytes).map((o) => o.bytes!);
+    if (await filesReadable(raws, loose, payload)) leaked = 'files';
+  }
+  const malwareReached = verdict === 'delivered' || verdict === 'flagged' ? (conventional ? convMalware : malwareIn(usable, payload, payload.zipPassword)) : false;
   const at = new Date().toISOString();
   const jid = journeyId(world, messageId ?? composedId);
   const journey = jid ? (world.journey(jid) as unknown as JourneyEvent[]) : [];
@@ -609,6 +709,55 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext, state: {
   return { actual, events };
 }
 
+
+/**
+ * An insider, or malware on the PC, under a conventional baseline: the user's own mail client (PPAP
+ * where the profile zips) for mail in the user's own name; a From of someone else goes through the
+ * MSA under the user's login (seed 002 §3.1: nothing ties From to the login).
+ */
+async function sendAsPasswordUser(
+  world: World,
+  att: AttackerContext,
+  capability: string,
+  u: WorldUser,
+  from: string,
+  to: string,
+  mail: { subject: string; text: string; attachments: { filename: string; contentType: string; content: Uint8Array }[] },
+  files: { name: string; contentType: string; content: Uint8Array }[],
+  onId: (id: string) => void,
+): Promise<AttackOutcome> {
+  const who = capability === 'malicious-insider' ? `insider ${u.address}` : `malware on ${u.address}'s PC (password keylogged)`;
+  if (from.toLowerCase() !== u.address) {
+    const o = await spoofColleague(att, { kind: 'org-account', smtpSubmit: { host: `msa.${u.org.domain}`, port: 587 }, user: u.address, password: u.password }, { colleague: from, to, ...mail });
+    return { ...o, capability, actions: [`${who} has no card under ${world.profile.id}; submits From: ${from} with the password`, ...o.actions] };
+  }
+  try {
+    const r = await u.send({ to, subject: mail.subject, body: mail.text, files, pin: u.pin });
+    onId(r.messageId);
+    return { capability, actions: [`${who} has no card under ${world.profile.id}; sent with the user's mail client and password`], obtained: [], sent: { messageId: r.messageId, smtpReply: r.response, raw: new Uint8Array(), envelope: { from: u.address, to: [to] } } };
+  } catch (e) {
+    if (e instanceof SsmaxError && e.category === 'infrastructure') throw e;
+    return { capability, actions: [`${who} tried to send with the user's mail client`], obtained: [], error: { code: 'SMTP_REJECTED', message: (e as Error).message } };
+  }
+}
+
+/**
+ * Hold-then-send (seed 002): the MSA holds every submission for the profile's cancel window on the
+ * org clock. A sender who noticed a mistake within the window cancels it by Message-ID; then the
+ * simulated clock moves past the window so whatever is still held leaves.
+ */
+async function releaseHeld(world: World, s: ScenarioData, senderAddr: string, messageId: string | undefined, ctx: CellContext): Promise<void> {
+  const preset = world.profile.conventional?.preset;
+  const hold = preset ? (conventionalProfile(preset).conventional?.holdSeconds ?? 0) : 0;
+  const clock = world.clock as (() => Date) & { advance?: (ms: number) => void };
+  if (hold <= 0 || !clock?.advance) return;
+  const senderOrg = world.orgs().find((o) => o.domain === senderAddr.split('@')[1]);
+  if (s.mistake?.noticedWithinCancelWindow && messageId && senderOrg) {
+    const r = await senderOrg.organisation.cancelSubmission(messageId, senderAddr);
+    ctx.log(`hold-then-send: ${senderAddr} cancels ${messageId}: ${r}`);
+  }
+  clock.advance(hold * 1000 + 1000);
+}
 
 /** The journey key of a mail: orgs log the Message-ID as written in the header, with or without brackets. */
 function journeyId(world: World, id: string | undefined): string | undefined {
@@ -722,10 +871,32 @@ async function plainAttachments(world: World, u: WorldUser, messageId: string | 
   return parsed.attachments.map((a) => ({ ok: true, content: new Uint8Array(a.content) }));
 }
 
+/** Every message in the user's INBOX, raw (the conventional mail client's view). */
+async function fetchAllRaw(world: World, u: WorldUser): Promise<Uint8Array[]> {
+  const { ImapFlow } = await import('imapflow');
+  const totp = u.totpCode(new Date()); // Dovecot checks the code against real time (RFC 6238), not the world clock
+  const client = new ImapFlow({ host: u.org.mailbox.host, port: u.org.mailbox.imapPort, secure: false, auth: { user: u.address, pass: totp ? `${u.password}:${totp}` : u.password }, logger: false });
+  const out: Uint8Array[] = [];
+  try {
+    await client.connect();
+    const lock = await client.getMailboxLock('INBOX');
+    try {
+      const exists = typeof client.mailbox === 'object' ? client.mailbox.exists : 0;
+      if (exists > 0) for await (const m of client.fetch('1:*', { source: true })) if (m.source) out.push(new Uint8Array(m.source));
+    } finally {
+      lock.release();
+    }
+    await client.logout().catch(() => undefined);
+  } finally {
+    client.close();
+  }
+  return out;
+}
+
 async function fetchRaw(world: World, u: WorldUser, messageId: string | undefined): Promise<Uint8Array | undefined> {
   if (!messageId) return undefined;
   const { ImapFlow } = await import('imapflow');
-  const totp = u.totpCode(world.clock?.() ?? new Date());
+  const totp = u.totpCode(new Date()); // Dovecot checks the code against real time (RFC 6238), not the world clock
   const client = new ImapFlow({ host: u.org.mailbox.host, port: u.org.mailbox.imapPort, secure: false, auth: { user: u.address, pass: totp ? `${u.password}:${totp}` : u.password }, logger: false });
   await client.connect();
   try {

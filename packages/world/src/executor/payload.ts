@@ -71,7 +71,10 @@ export function makePayload(spec: { readonly files?: readonly { kind: string; na
       case 'macro-docm-in-encrypted-zip': {
         const eicar = f.kind === 'eicar-in-encrypted-zip';
         const inner = eicar ? te.encode(EICAR) : macroDocm(marker);
-        const innerName = eicar ? 'document.com' : 'seikyu.docm';
+        // ZipCrypto leaves member names readable (APPNOTE 6.1), and scanners refuse blocked extensions
+        // (.com, .docm) by name; PPAP malware therefore travels as an innocuous name, as Emotet's
+        // "請求書.doc" did (seed 002). The scanners judge names; the recipient opens the content.
+        const innerName = eicar ? 'document.doc' : 'seikyu.doc';
         zipPassword = password;
         const content = createZip([{ name: innerName, data: inner }], { password });
         return { kind: f.kind, name: f.name, contentType: 'application/zip', malicious: true, content, zip: { password, inner, innerName } };
