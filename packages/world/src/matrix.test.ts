@@ -5,7 +5,8 @@
  * of a profile (honest chain, DLP toward a member, outside mail flagged, inbound inspection of outside
  * mail, spoofed member mail refused, a hijacked org server with its KMS refused by the manifest under
  * ssmax-org but delivered under ssmax-paper, body readable with a stolen password, re-wrapping
- * refused) with at most one world per profile (three worlds, about a minute on this machine). Cells are never special-cased: a listed cell
+ * refused; under the conventional baselines PPAP leaks and malware, DMARC, reputation and hold-then-send)
+ * with at most one world per profile (five worlds, about 70 s on this machine). Cells are never special-cased: a listed cell
  * that stops matching fails this test.
  *
  * SSMAX_MATRIX_PROFILES=p1,p2 and SSMAX_MATRIX_SCENARIOS=id1,id2 choose other cells (e.g. to debug one);
@@ -39,6 +40,12 @@ const SUBSET: Readonly<Record<string, readonly string[]>> = {
   'ssmax-paper': ['a-display-name-spoof-own-domain', 'baseline-member-confidential-file', 'i1-server-takeover-invoice-fraud'],
   // The recipient's ESP does not inspect: the outside PPAP archive reaches the recipient usable.
   'ssmax-esp-in': ['baseline-member-confidential-file', 'c-non-member-encrypted-zip-malware'],
+  // Conventional baselines (no cards, no KMS): PPAP's archive and password mail read on a clear link,
+  // the PPAP malware opened by the recipient with the second mail's password.
+  'plain-ppap': ['baseline-member-confidential-file', 'c-non-member-encrypted-zip-malware', 'i5-passive-capture-between-mtas'],
+  // DMARC-authenticated partner mail (traced to the org), a new domain flagged by reputation, and a
+  // misdelivery cancelled within the hold-then-send window (simulated clock).
+  'best-practice': ['baseline-member-confidential-file', 'c-unknown-sender-urgent-lure', 'i8-misdelivery-noticed-in-cancel-window'],
 };
 
 const profileEnv = process.env['SSMAX_MATRIX_PROFILES'];
