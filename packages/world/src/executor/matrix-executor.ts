@@ -24,6 +24,8 @@ import {
   attackerContext,
   capturePassively,
   leakLevel,
+  composeMail,
+  messageIdOf,
   plantForwardingRule,
   readMailboxWithStolenPassword,
   readSmtpTranscript,
@@ -419,11 +421,21 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext, state: {
           const kms = p['signWithKms'] === true && world.profile.kind === 'ssmax' ? org.organisation.kms : undefined;
           const ctxAt = attackerContext(world.net, { address: org.organisation.ctx.addresses.mtaOut, heloName: `mta-out.${org.domain}`, now });
           const mx = { host: `mx.${recipientAddr.split('@')[1]}`, port: 25 };
+          let rawMail: Uint8Array | undefined;
           o = await sendViaTakenOverServer(
             ctxAt,
             { kind: 'org-mail-server', smtpSubmit: mx, ...(kms ? { kmsSign: { key: kms.signingKey, certificate: kms.certificates.signing, chain: [kms.certificates.org] } } : {}) },
-            { from: String(p['from'] ?? senderAddr), to, signWithKms: kms !== undefined, ...mail },
+            {
+              from: String(p['from'] ?? senderAddr),
+              to,
+              signWithKms: kms !== undefined,
+              ...mail,
+              // Conventional: the mail written here (as sim-attacker would) so its Message-ID is known even
+              // when the receiving MTA refuses it in the session, and its journey can be read.
+              ...(world.profile.kind === 'conventional' ? { raw: (rawMail = composeMail({ from: String(p['from'] ?? senderAddr), to: [to], subject: mail.subject, text: mail.text, attachments: mail.attachments, date: now() })) } : {}),
+            },
           );
+          if (rawMail) composedId = messageIdOf(rawMail);
           break;
         }
         case 'spoof-colleague': {
@@ -598,8 +610,8 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext, state: {
       // The receiving org's MTA-in or its inspection refused it (in the session): blocked.
       verdict = ev.some((e) => e.actor.startsWith(`${target.org.id}/`)) ? 'blocked' : 'not-sent';
     }
-    if (verdict === 'blocked' && messageId) {
-      const ev = world.journey(journeyId(world, messageId)!) as unknown as { actor: string }[];
+    if (verdict === 'blocked' && (messageId ?? composedId)) {
+      const ev = world.journey(journeyId(world, messageId ?? composedId)!) as unknown as { actor: string }[];
       // Refused after the receiving MTA-in authenticated the From domain (its dmarc check, "pass … (domain)"):
       // the refused mail is still attributable to that domain's operator.
       const recv = ev as unknown as { actor: string; checks: { name: string; result: string; detail?: string }[] }[];
