@@ -269,12 +269,7 @@ export class Organisation implements AsyncDisposable {
       ];
       o.net.zone.addMx(o.domain, mxHost, 10);
       org = new Organisation(ctx, msa, mtaIn, exposed, ownsHsm, users, kms);
-      const retry = o.retryMs ?? 1000;
-      org.#timers.push(setInterval(() => org!.kick('outbound'), retry));
-      if (!o.holdInbound) org.#timers.push(setInterval(() => org!.kick('inbound'), retry));
-      org.#holdInbound = o.holdInbound === true;
-      org.kick('outbound');
-      org.kick('inbound');
+      org.#startWorkers(o);
       return org;
     } catch (e) {
       await kms.close();
@@ -326,13 +321,18 @@ export class Organisation implements AsyncDisposable {
       exposed.push(await o.net.serveMtaSts(o.domain, { id: `p${clock().getTime()}`, mode: rt.options.mtaSts, mx: [mxHost], maxAge: 86_400 }));
     }
     org = new Organisation(ctx, msa, mtaIn, exposed, undefined, users, undefined);
-    const retry = o.retryMs ?? 1000;
-    org.#timers.push(setInterval(() => org!.kick('outbound'), retry));
-    if (!o.holdInbound) org.#timers.push(setInterval(() => org!.kick('inbound'), retry));
-    org.#holdInbound = o.holdInbound === true;
-    org.kick('outbound');
-    org.kick('inbound');
+    org.#startWorkers(o);
     return org;
+  }
+
+  /** Starts the spool workers: a retry timer per spool (inbound held when asked) and one immediate run. */
+  #startWorkers(o: { readonly retryMs?: number; readonly holdInbound?: boolean }): void {
+    const retry = o.retryMs ?? 1000;
+    this.#timers.push(setInterval(() => this.kick('outbound'), retry));
+    if (!o.holdInbound) this.#timers.push(setInterval(() => this.kick('inbound'), retry));
+    this.#holdInbound = o.holdInbound === true;
+    this.kick('outbound');
+    this.kick('inbound');
   }
 
   /** Runs the worker of one spool now (coalescing concurrent kicks). */
