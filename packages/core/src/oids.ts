@@ -65,6 +65,11 @@ export const Oids = {
   basicConstraints: '2.5.29.19',
   nameConstraints: '2.5.29.30',
   certificatePolicies: '2.5.29.32',
+  // CA/Browser Forum S/MIME Baseline Requirements §7.1.6.1: validation type, multipurpose generation.
+  smimeBrMailboxValidated: '2.23.140.1.5.1.2',
+  smimeBrOrganizationValidated: '2.23.140.1.5.2.2',
+  smimeBrSponsorValidated: '2.23.140.1.5.3.2',
+  smimeBrIndividualValidated: '2.23.140.1.5.4.2',
   policyConstraints: '2.5.29.36',
   authorityKeyIdentifier: '2.5.29.35',
   extKeyUsage: '2.5.29.37',

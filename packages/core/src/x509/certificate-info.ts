@@ -70,6 +70,8 @@ export interface CertificateInfo {
   readonly dnsNames: readonly string[];
   readonly keyUsage?: readonly KeyUsageName[];
   readonly extKeyUsage?: readonly string[];
+  /** certificatePolicies policy identifiers (RFC 5280 §4.2.1.4), e.g. the S/MIME BR validation type. */
+  readonly policies?: readonly string[];
   readonly basicConstraints?: BasicConstraints;
   /** Hex. */
   readonly subjectKeyIdentifier?: string;
@@ -175,6 +177,13 @@ function readAki(r: DerReader, der: Uint8Array): string | undefined {
   return undefined;
 }
 
+/** certificatePolicies (RFC 5280 §4.2.1.4): the policyIdentifier of each PolicyInformation; qualifiers are skipped. */
+function readPolicies(r: DerReader, der: Uint8Array): string[] {
+  const items = r.sequence(r.parse(der), 'certificatePolicies');
+  if (items.length === 0) r.fail('certificatePolicies is empty');
+  return items.map((n) => r.oid(r.sequence(n, 'PolicyInformation')[0], 'policyIdentifier'));
+}
+
 function readEku(r: DerReader, der: Uint8Array): string[] {
   const items = r.sequence(r.parse(der), 'extKeyUsage');
   if (items.length === 0) r.fail('extKeyUsage is empty');
@@ -225,6 +234,7 @@ function parseCertificateWith(r: DerReader, der: Uint8Array): CertificateInfo {
     dns: string[];
     keyUsage?: KeyUsageName[];
     extKeyUsage?: string[];
+    policies?: string[];
     basicConstraints?: BasicConstraints;
     ski?: string;
     aki?: string;
@@ -249,6 +259,9 @@ function parseCertificateWith(r: DerReader, der: Uint8Array): CertificateInfo {
           break;
         case Oids.extKeyUsage:
           info.extKeyUsage = readEku(r, value);
+          break;
+        case Oids.certificatePolicies:
+          info.policies = readPolicies(r, value);
           break;
         case Oids.basicConstraints:
           info.basicConstraints = readBasicConstraints(r, value);
@@ -303,6 +316,7 @@ function parseCertificateWith(r: DerReader, der: Uint8Array): CertificateInfo {
     dnsNames: info.dns,
     ...(info.keyUsage ? { keyUsage: info.keyUsage } : {}),
     ...(info.extKeyUsage ? { extKeyUsage: info.extKeyUsage } : {}),
+    ...(info.policies ? { policies: info.policies } : {}),
     ...(info.basicConstraints ? { basicConstraints: info.basicConstraints } : {}),
     ...(info.ski !== undefined ? { subjectKeyIdentifier: info.ski } : {}),
     ...(info.aki !== undefined ? { authorityKeyIdentifier: info.aki } : {}),

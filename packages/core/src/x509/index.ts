@@ -1,7 +1,7 @@
 export { parseCertificate, KeyUsageNames } from './certificate-info.js';
 export type { CertificateInfo, KeyUsageName, BasicConstraints, ExtensionSummary, PublicKeyType } from './certificate-info.js';
 export type { NameSpec, NameAttribute } from './names.js';
-export { issueRootCertificate, issueOrgCertificate, issueOrgKmsCertificate, issueUserCertificate, keyIdentifier, orgMailDomain } from './issue.js';
+export { issueRootCertificate, issueOrgCertificate, issueOrgKmsCertificate, issueUserCertificate, issueSmimeCertificate, keyIdentifier, orgMailDomain } from './issue.js';
 export type {
   CertificateIssuer,
 
@@ -9,6 +9,8 @@ export type {
   IssueOrgOptions,
   IssueOrgKmsOptions,
   IssueUserOptions,
+  IssueSmimeOptions,
+  SmimeValidationType,
   KmsPurpose,
   UserCertificateUsage,
 } from './issue.js';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { SsmaxError } from '../errors.js';
 import { SoftwareKey } from '../software-key.js';
 import { issueCrl, parseCertificate } from './index.js';
-import { issueOrgKmsCertificate, issueUserCertificate } from './issue.js';
+import { issueOrgKmsCertificate, issueRootCertificate, issueSmimeCertificate, issueUserCertificate } from './issue.js';
 import { cachedKey, createSsmaxTestPki, opensslWorkspace, T0 } from './test-fixtures.js';
 
 /** openssl verify at T0 + 1 day (the fixture clock), not at the wall clock. */
@@ -105,6 +105,47 @@ describe('issueUserCertificate', () => {
     const pki = await createSsmaxTestPki();
     const err = await issueOrgKmsCertificate({ issuer: { certificate: pki.org, key: pki.rootKey }, subjectSpki: pki.orgKey.spki, purpose: 'signing', now: pki.now }).catch((e: unknown) => e);
     expect(SsmaxError.is(err, 'USAGE')).toBe(true);
+  });
+});
+
+describe('issueSmimeCertificate', () => {
+  const publicCa = async () => {
+    const key = cachedKey('EC-P256', 'public-ca');
+    const root = await issueRootCertificate({ subject: { O: 'Public S/MIME CA', CN: 'Public S/MIME Root' }, key, now: () => T0, pathLen: 0 });
+    return { root, key };
+  };
+
+  it('makes a mailbox-validated leaf (address-only subject, BR policy 2.23.140.1.5.1.2, no SSMAX extensions) that openssl verifies for smimesign', async () => {
+    const ca = await publicCa();
+    const cert = await issueSmimeCertificate({ issuer: { certificate: ca.root, key: ca.key }, subjectSpki: cachedKey('EC-P256', 'mv-leaf').spki, email: 'eve@look.example', validation: 'mailbox', usage: 'combined', now: () => T0 });
+    expect(cert.policies).toEqual(['2.23.140.1.5.1.2']);
+    expect(cert.subject).toBe('CN=eve@look.example');
+    expect(cert.identityProofing).toBeUndefined();
+    expect(cert.traceId).toBeUndefined();
+    using ws = opensslWorkspace();
+    ws.writeCerts('root.pem', [ca.root.der]);
+    ws.writeCerts('leaf.pem', [cert.der]);
+    const text = ws.run(['x509', '-text', '-noout', '-in', 'leaf.pem']).out;
+    expect(text).toMatch(/Certificate Policies: *\n *Policy: 2\.23\.140\.1\.5\.1\.2/);
+    expect(text).toContain('email:eve@look.example');
+    expect(text).toMatch(/Key Usage: critical\n *Digital Signature, Non Repudiation, Key Agreement\n/);
+    const r = ws.run(['verify', '-attime', AT, '-CAfile', 'root.pem', '-purpose', 'smimesign', 'leaf.pem']);
+    expect(r.out).toContain('leaf.pem: OK');
+  });
+
+  it('makes a sponsor-validated leaf naming the person and the sponsoring organisation (policy 2.23.140.1.5.3.2)', async () => {
+    const ca = await publicCa();
+    const cert = await issueSmimeCertificate({ issuer: { certificate: ca.root, key: ca.key }, subjectSpki: cachedKey('EC-P256', 'sv-leaf').spki, email: 'alice@alpha.example', validation: 'sponsor', commonName: 'Alice', organization: 'Alpha Corp', usage: 'combined', now: () => T0 });
+    expect(cert.policies).toEqual(['2.23.140.1.5.3.2']);
+    expect(cert.subjectAttributes).toEqual([{ type: 'O', value: 'Alpha Corp' }, { type: 'CN', value: 'Alice' }]);
+    expect(cert.emailAddresses).toEqual(['alice@alpha.example']);
+  });
+
+  it('refuses a sponsor-validated certificate without the sponsor, and a non-CA issuer', async () => {
+    const ca = await publicCa();
+    await expect(issueSmimeCertificate({ issuer: { certificate: ca.root, key: ca.key }, subjectSpki: cachedKey('EC-P256', 'sv-leaf').spki, email: 'a@b.example', validation: 'sponsor', usage: 'signing', now: () => T0 })).rejects.toThrow(/sponsoring organisation/);
+    const leaf = await issueSmimeCertificate({ issuer: { certificate: ca.root, key: ca.key }, subjectSpki: cachedKey('EC-P256', 'mv-leaf').spki, email: 'eve@look.example', validation: 'mailbox', usage: 'signing', now: () => T0 });
+    await expect(issueSmimeCertificate({ issuer: { certificate: leaf, key: cachedKey('EC-P256', 'mv-leaf') }, subjectSpki: cachedKey('EC-P256', 'sv-leaf').spki, email: 'x@look.example', validation: 'mailbox', usage: 'signing', now: () => T0 })).rejects.toThrow(SsmaxError);
   });
 });
 

@@ -341,3 +341,61 @@ export async function issueUserCertificate(o: IssueUserOptions): Promise<Certifi
   });
 }
 
+
+/** S/MIME Baseline Requirements validation types (CA/B Forum SMC, §3.2 and §7.1.6.1). */
+export type SmimeValidationType = 'mailbox' | 'sponsor';
+
+export interface IssueSmimeOptions extends CommonOptions {
+  /** A public S/MIME CA (any CA certificate; no SSMAX org-role needed). */
+  readonly issuer: CertificateIssuer;
+  readonly subjectSpki: Uint8Array;
+  readonly email: string;
+  /**
+   * `mailbox`: the CA checked control of the mailbox only; the subject is the address alone.
+   * `sponsor`: an organisation vouched for the named person (S/MIME BR §3.2.4); subject carries O and CN.
+   */
+  readonly validation: SmimeValidationType;
+  /** Sponsor-validated only: the person's name (CN) and the sponsoring organisation (O). */
+  readonly commonName?: string;
+  readonly organization?: string;
+  readonly usage: UserCertificateUsage;
+}
+
+const SMIME_POLICY: Record<SmimeValidationType, string> = { mailbox: Oids.smimeBrMailboxValidated, sponsor: Oids.smimeBrSponsorValidated };
+
+/**
+ * An ordinary S/MIME end-entity certificate from a public CA (RFC 8550 §4.4; S/MIME BR profile):
+ * rfc822Name SAN, emailProtection EKU and the validation-type policy. It carries none of the SSMAX
+ * extensions: a public CA proves mailbox control or an organisation's sponsorship, not who typed
+ * the PIN (default 1 year).
+ */
+export async function issueSmimeCertificate(o: IssueSmimeOptions): Promise<CertificateInfo> {
+  const issuer = resolveIssuer(o.issuer, 'S/MIME certificate');
+  if (!EMAIL_RE.test(o.email)) throw new SsmaxError('USAGE', `Cannot issue the S/MIME certificate. "${o.email}" is not an ASCII e-mail address.`);
+  if (o.validation === 'sponsor' && (!o.commonName || !o.organization)) {
+    throw new SsmaxError('USAGE', 'Cannot issue a sponsor-validated certificate. It needs the person\'s name and the sponsoring organisation.');
+  }
+  const usages: KeyUsageName[] = [];
+  if (o.usage !== 'encryption') usages.push('digitalSignature', 'nonRepudiation');
+  if (o.usage !== 'signing') usages.push(encryptionUsage(o.subjectSpki));
+  const subject: NameSpec = o.validation === 'sponsor' ? { O: o.organization!, CN: o.commonName! } : { CN: o.email };
+  return build({
+    issuerName: issuer.subjectDer,
+    issuerNotAfter: issuer.notAfter,
+    key: o.issuer.key,
+    scheme: o.issuer.scheme,
+    subjectName: encodeName(subject),
+    spki: o.subjectSpki,
+    extensions: [
+      basicConstraintsExt(false),
+      keyUsageExt(usages),
+      ekuExt(Oids.emailProtection),
+      { oid: Oids.certificatePolicies, critical: false, value: derSequence(derSequence(derOid(SMIME_POLICY[o.validation]))) },
+      skiExt(o.subjectSpki),
+      akiExt(issuer),
+      sanExt({ email: o.email }),
+    ],
+    options: o,
+    defaultDays: 365,
+  });
+}
