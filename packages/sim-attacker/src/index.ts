@@ -34,8 +34,17 @@ export { sendViaTakenOverServer, spoofColleague } from './org-server.js';
 export type { ColleagueSpoofOptions, OrgServerSendOptions } from './org-server.js';
 export { plantForwardingRule, readMailboxWithStolenPassword, recordMailContent } from './mailbox-access.js';
 export type { PlantForwardingRuleOptions, ReadMailboxOptions } from './mailbox-access.js';
-export { OnPathMta, tamperAttachments } from './on-path-mta.js';
-export type { AttachmentTamper, InterceptedSession, OnPathMtaOptions } from './on-path-mta.js';
+export { OnPathMta, envelopedSmimeType, tamperAttachments } from './on-path-mta.js';
+export type {
+  AttachmentTamper,
+  InterceptedSession,
+  OnPathMtaOptions,
+  PpapRezip,
+  SmimeSwap,
+  TamperAttachmentsOptions,
+  TamperResult,
+  TamperedAttachment,
+} from './on-path-mta.js';
 export { capturePassively, readSmtpTranscript } from './passive-capture.js';
 export type { PassiveCaptureOptions, SmtpTranscriptReading } from './passive-capture.js';
 export { findPpapPasswords, openCapturedZips } from './ppap.js';
