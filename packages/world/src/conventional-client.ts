@@ -13,7 +13,8 @@ import { SsmaxError, createZip } from '@ssmax/core';
 import { sha256Hex, type MailVerdict } from '@ssmax/sim-org';
 import type { InboxInput, SendInput, World, WorldUser } from './world.js';
 
-function transport(world: World, user: WorldUser) {
+/** A nodemailer transport to the user's MSA, from the user's own sim-net address, with the mail password. */
+export function transport(world: World, user: WorldUser) {
   const o = world.net.connectOptions(world.net.address(`${user.address}/ua`), `msa.${user.org.domain}`, 587);
   return nodemailer.createTransport({ host: o.host, port: o.port, secure: false, ignoreTLS: true, ...(o.localAddress ? { localAddress: o.localAddress } : {}), auth: { user: user.address, pass: user.password } });
 }

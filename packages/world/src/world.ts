@@ -11,7 +11,7 @@
 import { createHash, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { SoftHsmNative, SsmaxError, bindTokenKey, parseCertificate, type Card, type PrivateKeyOps, type Pkcs11Token } from '@ssmax/core';
+import { SoftHsmNative, SoftwareKey, SsmaxError, bindTokenKey, parseCertificate, type Card, type PrivateKeyOps, type Pkcs11Token } from '@ssmax/core';
 import { SimNet, type ExposedService } from '@ssmax/sim-net';
 import { Registry } from '@ssmax/sim-registry';
 import {
@@ -35,6 +35,8 @@ import {
   sendToDomain,
 } from '@ssmax/sim-org';
 import { checkImapLogin, readConventional, sendConventional } from './conventional-client.js';
+import { PublicSmimeCa } from './public-ca.js';
+import { readSmimeInbox, sendSmime, type SmimeIdentity } from './smime-client.js';
 import { getProfile, modeFor, type DefenceProfile } from './profiles.js';
 import { userAddress, type WorldConfig, type WorldOrgConfig, type WorldUserConfig } from './world-config.js';
 
@@ -130,6 +132,8 @@ export class WorldUser {
     readonly totpSecret: string | undefined,
     registered?: RegisteredUser,
     card?: Card,
+    /** smime-e2e: the user's software key and public-CA certificate (no card). */
+    readonly smime?: SmimeIdentity,
   ) {
     this.#registered = registered;
     this.#card = card;
@@ -185,6 +189,7 @@ export class WorldUser {
   /** (3): composes, signs on the card and submits to the org's MSA. Resolves with the MSA's 250 reply. */
   send(input: SendInput): Promise<{ messageId: string; response: string }> {
     const to = typeof input.to === 'string' ? [input.to] : [...input.to];
+    if (this.smime) return this.#serial(() => sendSmime(this.world, this, { ...input, to }));
     if (!this.#card) return this.#serial(() => sendConventional(this.world, this, { ...input, to }));
     return this.#serial(async () => {
       const r = await this.agent().send({
@@ -201,6 +206,7 @@ export class WorldUser {
 
   /** (10): reads INBOX over IMAP and verifies and decrypts every mail on the card. */
   inbox(input: InboxInput): Promise<MailVerdict[]> {
+    if (this.smime) return this.#serial(() => readSmimeInbox(this.world, this, input));
     if (!this.#card) return this.#serial(() => readConventional(this.world, this, input));
     const box = this.org.mailbox;
     return this.#serial(async () => {
@@ -254,6 +260,8 @@ export class World implements AsyncDisposable {
    * long ago; add a domain registered while the world runs with {@link World.recordDomainRegistration}.
    */
   readonly domainRegistry: Record<string, string> = {};
+  /** The public S/MIME CA (public-ca.ts) and its directory. */
+  publicCa!: PublicSmimeCa;
   #registryToken: Pkcs11Token | undefined;
 
   private constructor(
@@ -280,6 +288,9 @@ export class World implements AsyncDisposable {
     try {
       net = await SimNet.create({ seed, ...(options.clock ? { now: options.clock } : {}) });
       world = new World(config, profile, net, hsm, storageDir, seed, options.clock);
+      // The public S/MIME CA exists in every world, as commercial CAs exist beside SSMAX; only the
+      // smime-e2e users are enrolled with it, but anyone (the attacker too) may order a certificate.
+      world.publicCa = await PublicSmimeCa.start({ net, ...(options.clock ? { now: options.clock } : {}) });
       await world.#startRegistry(options);
       for (const o of config.orgs) await world.#startOrg(o, options);
       for (const o of config.orgs) {
@@ -493,7 +504,21 @@ export class World implements AsyncDisposable {
   async #attachUser(org: OrgInternals, address: string, pin: string, password: string, registered?: RegisteredUser, card?: Card): Promise<WorldUser> {
     const totpSecret = this.profile.mailbox.secondFactor ? base32Encode(new Uint8Array(createHash('sha256').update(`totp:${this.seed}:${address}`).digest().subarray(0, 20))) : undefined;
     await org.mailbox.addUser(address, password, totpSecret);
-    const user = new WorldUser(this, org, address, pin, password, totpSecret, registered, card);
+    let smime: SmimeIdentity | undefined;
+    if (this.profile.conventional?.attachments === 'smime-e2e') {
+      // An org sponsors its employees (S/MIME BR sponsor-validated: a named person of that org); an
+      // ESP's customers get what a public CA gives anyone who controls the mailbox (mailbox-validated).
+      const key = SoftwareKey.generate('EC-P256');
+      const local = address.split('@')[0]!;
+      const certificate = await this.publicCa.issue(
+        org.mode === 'esp'
+          ? { email: address, spki: key.spki, validation: 'mailbox' }
+          : { email: address, spki: key.spki, validation: 'sponsor', commonName: local.charAt(0).toUpperCase() + local.slice(1), organization: this.config.orgs.find((x) => x.id === org.id)?.name ?? org.domain },
+        org.mode === 'esp' ? `mailbox-validated for the ${org.domain} customer` : `enrolled by ${org.domain} (enterprise RA)`,
+      );
+      smime = { key, certificate };
+    }
+    const user = new WorldUser(this, org, address, pin, password, totpSecret, registered, card, smime);
     org.users.push(user);
     this.#users.set(address, user);
     return user;
@@ -571,6 +596,7 @@ export class World implements AsyncDisposable {
       await o.mailbox.stop().catch(() => undefined);
     }
     for (const x of this.#extra) await x.close().catch(() => undefined);
+    await this.publicCa?.close().catch(() => undefined);
     await this.registry?.close().catch(() => undefined);
     await this.#registryToken?.close().catch(() => undefined);
     await this.net[Symbol.asyncDispose]();

@@ -1,0 +1,296 @@
+/**
+ * The mail client of the `smime-e2e` baseline: ordinary end-to-end S/MIME (RFC 8551) as a mail program
+ * does it, over the same MSA and Dovecot mailbox as every other profile. The user's key is a software
+ * key (no identity-proofed card) certified by the public S/MIME CA (public-ca.ts).
+ *
+ * Sending: sign (multipart/signed, detached SignedData) and then encrypt (AuthEnvelopedData, AES-GCM)
+ * to every recipient's certificate from the CA's directory and to the sender's own; a recipient with
+ * no certificate stops the send (this client never falls back to plaintext). From, To, Subject stay in
+ * the clear on the outer message, as S/MIME without header protection leaves them.
+ *
+ * Reading: decrypt, verify, and show the result the way the "Johnny, you are fired" study (Müller et
+ * al., USENIX Security 2019) asks a client to: a signature counts only when it covers the WHOLE message
+ * (a signed part inside an unsigned multipart is "partially signed" and not shown as signed), chains to
+ * a trusted root, carries emailProtection, and names the From address (RFC 8550 §3).
+ */
+import { randomBytes } from 'node:crypto';
+import { ImapFlow } from 'imapflow';
+import {
+  Oids,
+  SsmaxError,
+  buildMimeEntity,
+  buildMultipartSigned,
+  buildPkcs7Mime,
+  collectAttachments,
+  decodeEncodedWords,
+  decryptContent,
+  encryptContent,
+  findTextBody,
+  getHeader,
+  lookupSmimeCertificates,
+  parseCertificate,
+  parseMimeEntity,
+  parseSmime,
+  signSignedData,
+  validateChain,
+  verifySignedData,
+  type CertificateInfo,
+  type MimePart,
+  type ParsedSmime,
+  type PrivateKeyOps,
+} from '@ssmax/core';
+import { parseAddressList, sha256Hex, type MailVerdict } from '@ssmax/sim-org';
+import { transport } from './conventional-client.js';
+import type { InboxInput, SendInput, World, WorldUser } from './world.js';
+
+/** A user's S/MIME identity: a software key and its public-CA certificate. */
+export interface SmimeIdentity {
+  readonly key: PrivateKeyOps;
+  readonly certificate: CertificateInfo;
+}
+
+/** What the client concluded about one message's signature. */
+export type SmimeSignatureState =
+  /** One signature covers the whole message, is valid, chains to a trusted root, and names From. */
+  | 'valid'
+  /** A signature covers the whole message but fails a check (bad, untrusted, or not the From address). */
+  | 'invalid'
+  /** No signature. */
+  | 'unsigned'
+  /** Signed or encrypted content only inside an unsigned wrapper: not treated as signed. */
+  | 'partial';
+
+/** The client's reading of one message. */
+export interface SmimeReading {
+  readonly from: string;
+  readonly messageId: string;
+  readonly subject: string;
+  /** The outer layer was enveloped to this user and decrypted. */
+  readonly encrypted: boolean;
+  readonly signature: SmimeSignatureState;
+  /** The signer certificate when the signature verified cryptographically and chains to a trusted root (even if it names another address). */
+  readonly trustedSigner?: CertificateInfo;
+  /** Why the message is not shown as validly signed (empty when it is). */
+  readonly reasons: readonly string[];
+  readonly text: string;
+  readonly attachments: readonly { readonly filename: string; readonly contentType: string; readonly content: Uint8Array }[];
+}
+
+/** A mail as the S/MIME client lists it. */
+export interface SmimeMailView extends MailVerdict {
+  readonly smime: SmimeReading;
+}
+
+export interface SmimeReadOptions {
+  /** The reader's key and certificate (for decryption); omit to read without decrypting. */
+  readonly identity?: SmimeIdentity;
+  /** Roots the client trusts (its trust store). */
+  readonly trustAnchors: readonly Uint8Array[];
+  readonly now: Date;
+}
+
+const MAX_LAYERS = 4;
+
+function isSmimePart(p: MimePart): boolean {
+  const t = p.contentType.mediaType.toLowerCase();
+  return t === 'multipart/signed' || /^application\/(x-)?pkcs7-(mime|signature)$/.test(t) || /\.p7[ms]$/i.test(p.filename ?? '');
+}
+
+function containsSmime(p: MimePart): boolean {
+  return p.parts.some((c) => isSmimePart(c) || containsSmime(c));
+}
+
+/**
+ * Reads one raw message: peels the S/MIME layers (enveloped → signed → content) and judges the
+ * signature. Never throws for hostile input: an unreadable layer is a reason, and the message is
+ * shown with what could be read.
+ */
+export async function readSmimeMessage(raw: Uint8Array, o: SmimeReadOptions): Promise<SmimeReading> {
+  const reasons: string[] = [];
+  let top: ParsedSmime;
+  try {
+    top = parseSmime(raw);
+  } catch (e) {
+    return { from: '', messageId: '', subject: '', encrypted: false, signature: 'unsigned', reasons: [`unreadable message: ${(e as Error).message}`], text: '', attachments: [] };
+  }
+  const h = (n: string) => getHeader(top.headers, n);
+  const from = (parseAddressList(h('from'))[0] ?? '').toLowerCase();
+  const messageId = (h('message-id') ?? '').trim().replace(/^<|>$/g, '');
+  const subject = decodeEncodedWords(h('subject') ?? '');
+  let encrypted = false;
+  let signature = 'unsigned' as SmimeSignatureState;
+  let trustedSigner: CertificateInfo | undefined;
+  let layer: ParsedSmime = top;
+  let entity: Uint8Array | undefined;
+
+  const judge = (sigDer: Uint8Array, content: Uint8Array | undefined): void => {
+    const v = verifySignedData(sigDer, content ? { detachedContent: content } : {});
+    const signer = v.signers[0];
+    if (!v.allValid || !signer?.certificate) {
+      signature = 'invalid';
+      reasons.push(`the signature does not verify: ${signer?.reasons.join('; ') || 'no signer'}`);
+      return;
+    }
+    const cert = parseCertificate(signer.certificate);
+    const chain = validateChain({ leaf: cert, intermediates: v.certificates, trustAnchors: o.trustAnchors, time: o.now, revocation: 'none', requiredExtKeyUsage: Oids.emailProtection });
+    if (!chain.valid) {
+      signature = 'invalid';
+      reasons.push(`the signer certificate (${cert.subject}) is not trusted: ${chain.reasons.join('; ')}`);
+      return;
+    }
+    trustedSigner = cert;
+    // RFC 8550 §3: the From address must be one of the signer certificate's addresses.
+    if (!cert.emailAddresses.some((a) => a.toLowerCase() === from)) {
+      signature = 'invalid';
+      reasons.push(`signed by ${cert.emailAddresses.join(', ') || cert.subject}, not by the From address ${from}`);
+      return;
+    }
+    if (signature === 'unsigned') signature = 'valid';
+  };
+
+  try {
+    for (let i = 0; i < MAX_LAYERS && entity === undefined; i++) {
+      if (layer.kind === 'plain') {
+        entity = layer.entity;
+      } else if (layer.kind === 'multipart-signed') {
+        judge(layer.signature, layer.signedEntity);
+        layer = parseSmime(layer.signedEntity);
+      } else if (layer.smimeType === 'signed-data') {
+        const v = verifySignedData(layer.der);
+        judge(layer.der, undefined);
+        if (!v.content) throw new SsmaxError('MALFORMED_CMS', 'Cannot read the signed message. The SignedData carries no content.');
+        layer = parseSmime(v.content);
+      } else {
+        if (!o.identity) {
+          reasons.push('encrypted, and this reader has no key');
+          break;
+        }
+        const d = await decryptContent(layer.der, { key: o.identity.key, certificate: o.identity.certificate.der });
+        encrypted = true;
+        layer = parseSmime(d.content);
+      }
+    }
+  } catch (e) {
+    reasons.push(`cannot open an S/MIME layer: ${(e as Error).message}`);
+    if (signature === 'valid') signature = 'invalid';
+  }
+  let text = '';
+  let attachments: SmimeReading['attachments'] = [];
+  if (entity) {
+    try {
+      const root = parseMimeEntity(entity);
+      text = findTextBody(root) ?? '';
+      attachments = collectAttachments(root).map((a) => ({ filename: a.filename, contentType: a.contentType, content: a.content }));
+      // "Johnny" wrapping: S/MIME content nested in an unsigned message is not the message's signature.
+      if (signature === 'unsigned' && containsSmime(root)) {
+        signature = 'partial';
+        reasons.push('only a part of the message is signed or encrypted; the message as a whole is unsigned');
+      }
+    } catch (e) {
+      reasons.push(`cannot read the content: ${(e as Error).message}`);
+    }
+  }
+  if (signature === 'unsigned' && reasons.length === 0) reasons.push('not signed');
+  return { from, messageId, subject, encrypted, signature, ...(trustedSigner ? { trustedSigner } : {}), reasons: signature === 'valid' ? [] : reasons, text, attachments };
+}
+
+export interface SmimeSendInput {
+  readonly from: string;
+  readonly to: readonly string[];
+  readonly cc?: readonly string[];
+  readonly subject: string;
+  readonly text: string;
+  readonly files: readonly { readonly name: string; readonly contentType?: string; readonly content: Uint8Array }[];
+  readonly date: Date;
+  readonly domain: string;
+}
+
+/**
+ * Composes a signed-then-encrypted message. `certificateOf` answers the directory lookup for one
+ * address; an address without a certificate is a refusal (NO_MATCHING_RECIPIENT), not a downgrade.
+ */
+export async function composeSmime(identity: SmimeIdentity, input: SmimeSendInput, certificateOf: (address: string) => Promise<Uint8Array | undefined>): Promise<{ raw: Uint8Array; messageId: string }> {
+  const recipients: Uint8Array[] = [];
+  for (const a of [...input.to, ...(input.cc ?? [])]) {
+    const c = await certificateOf(a);
+    if (!c) throw new SsmaxError('NO_MATCHING_RECIPIENT', `Cannot send to ${a}. The public CA's directory has no S/MIME certificate for it, and this client never sends unencrypted.`);
+    recipients.push(c);
+  }
+  const inner = buildMimeEntity({ text: input.text, attachments: input.files.map((f) => ({ filename: f.name, contentType: f.contentType ?? 'application/octet-stream', content: f.content })) });
+  const sig = await signSignedData(inner, { key: identity.key, certificate: identity.certificate.der, detached: true, signingTime: input.date });
+  const signed = buildMultipartSigned(inner, sig);
+  // RFC 8551 §3.3: encrypt to the sender's own certificate too, so the Sent copy stays readable.
+  const der = await encryptContent(signed, { recipients: [...recipients, identity.certificate.der] });
+  const messageId = `<${randomBytes(16).toString('hex')}@${input.domain}>`;
+  const raw = buildPkcs7Mime(der, 'authEnveloped-data', { headers: { from: input.from, to: [...input.to], ...(input.cc?.length ? { cc: [...input.cc] } : {}), subject: input.subject, date: input.date, messageId } });
+  return { raw, messageId };
+}
+
+/** Fetches every message in INBOX, raw, with its UID. */
+export async function fetchInbox(o: { host: string; port: number; user: string; pass: string }): Promise<{ uid: number; source: Uint8Array }[]> {
+  const client = new ImapFlow({ host: o.host, port: o.port, secure: false, auth: { user: o.user, pass: o.pass }, logger: false });
+  const out: { uid: number; source: Uint8Array }[] = [];
+  try {
+    await client.connect();
+    const lock = await client.getMailboxLock('INBOX');
+    try {
+      const exists = typeof client.mailbox === 'object' ? client.mailbox.exists : 0;
+      if (exists > 0) for await (const m of client.fetch('1:*', { uid: true, source: true })) if (m.source) out.push({ uid: m.uid, source: new Uint8Array(m.source) });
+    } finally {
+      lock.release();
+    }
+    await client.logout().catch(() => undefined);
+  } finally {
+    client.close();
+  }
+  return out;
+}
+
+/** The client's list view: each mail read and judged. */
+export function toMailView(r: SmimeReading, uid: number): SmimeMailView {
+  return {
+    verified: r.signature === 'valid',
+    mode: 'paper',
+    senderAddress: r.from,
+    subject: r.subject,
+    messageId: r.messageId,
+    text: r.text,
+    files: r.attachments.map((a, i) => ({ n: i + 1, name: a.filename, contentType: a.contentType, sha256: sha256Hex(a.content), ok: true, content: a.content })),
+    problems: r.signature === 'valid' ? [] : [`S/MIME: ${r.signature}`, ...r.reasons],
+    uid,
+    smime: r,
+  };
+}
+
+/** Directory lookup of the newest certificate for `address` at the public CA (undefined when none). */
+export async function directoryLookup(endpoint: { url: string; localAddress?: string }, address: string): Promise<Uint8Array | undefined> {
+  return (await lookupSmimeCertificates(endpoint, address)).at(-1);
+}
+
+/** Sends as the user's S/MIME client: compose (directory lookups from the user's own address) and submit to the MSA. */
+export async function sendSmime(world: World, user: WorldUser, input: SendInput & { readonly to: readonly string[] }): Promise<{ messageId: string; response: string }> {
+  if (!user.smime) throw new SsmaxError('USAGE', `Cannot send S/MIME as ${user.address}. The user has no S/MIME identity under ${world.profile.id}.`);
+  const endpoint = world.publicCa.endpoint(world.net.address(`${user.address}/ua`));
+  const { raw, messageId } = await composeSmime(
+    user.smime,
+    { from: user.address, to: input.to, ...(input.cc ? { cc: input.cc } : {}), subject: input.subject ?? '', text: input.body ?? '', files: input.files ?? [], date: world.clock?.() ?? new Date(), domain: user.org.domain },
+    (a) => directoryLookup(endpoint, a),
+  );
+  const t = transport(world, user);
+  try {
+    const info = await t.sendMail({ envelope: { from: user.address, to: [...input.to, ...(input.cc ?? [])] }, raw: Buffer.from(raw) });
+    return { messageId, response: String(info.response) };
+  } finally {
+    t.close();
+  }
+}
+
+/** Reads INBOX as the user's S/MIME client: each mail decrypted with the user's key and judged against the public CA root. */
+export async function readSmimeInbox(world: World, user: WorldUser, input: InboxInput): Promise<SmimeMailView[]> {
+  const box = user.org.mailbox;
+  const raws = await fetchInbox({ host: box.host, port: box.imapPort, user: user.address, pass: input.totp !== undefined ? `${input.password}:${input.totp}` : input.password });
+  const now = world.clock?.() ?? new Date();
+  const out: SmimeMailView[] = [];
+  for (const r of raws) out.push(toMailView(await readSmimeMessage(r.source, { ...(user.smime ? { identity: user.smime } : {}), trustAnchors: [world.publicCa.root.der], now }), r.uid));
+  return out;
+}
