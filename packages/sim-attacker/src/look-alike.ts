@@ -8,8 +8,11 @@ import {
   issueRootCertificate,
   issueUserCertificate,
   newTraceId,
+  parseCertificate,
+  requestMailboxCertificate,
   signSignedData,
   type CertificateInfo,
+  type PublicCaEndpoint,
   type IdentityProofingMethod,
   type MimeAttachmentInput,
 } from '@ssmax/core';
@@ -71,12 +74,21 @@ export function lookAlikeDomains(domain: string): LookAlikeCandidate[] {
   return out;
 }
 
-/** The attacker's own S/MIME PKI for a look-alike domain: a self-made root outside the registry. */
+/**
+ * The attacker's S/MIME identity for a look-alike domain: either a self-made root and "org" CA outside
+ * the registry (`own-ca`), or a mailbox-validated certificate a public CA issued after the attacker
+ * proved control of the domain it registered (`public-ca`).
+ */
 export interface AttackerPki {
-  readonly root: CertificateInfo;
-  readonly org: CertificateInfo;
+  readonly source: 'own-ca' | 'public-ca';
+  /** The self-made root (own-ca only). */
+  readonly root?: CertificateInfo;
+  /** The self-made org CA (own-ca only). */
+  readonly org?: CertificateInfo;
   readonly user: CertificateInfo;
   readonly userKey: SoftwareKey;
+  /** Certificates to send with a signature besides the user's (own-ca: org and root; public-ca: none). */
+  readonly chain: readonly Uint8Array[];
 }
 
 export interface RegisterLookAlikeOptions {
@@ -88,6 +100,12 @@ export interface RegisterLookAlikeOptions {
   readonly dmarc?: DmarcPolicy;
   /** Local part for the S/MIME certificate, e.g. `ceo`; omit for no S/MIME identity. */
   readonly smimeLocalPart?: string;
+  /**
+   * Obtain the S/MIME certificate from this public CA (mailbox validation by a DNS TXT record the
+   * attacker publishes in its own zone) instead of making its own CA. A public CA checks domain control,
+   * which the attacker really has: the certificate is genuine.
+   */
+  readonly publicCa?: PublicCaEndpoint;
   /** Organisation name in the attacker's certificates (default: the look-alike domain). */
   readonly organization?: string;
   /**
@@ -146,7 +164,14 @@ export class LookAlikeDomain {
     actions.push(`published DKIM key ${selector}._domainkey.${domain} (RSA-2048)`);
     actions.push(`published DMARC: ${zone.publishDmarc(domain, o.dmarc ?? { p: 'reject' })}`);
     let pki: AttackerPki | undefined;
-    if (o.smimeLocalPart !== undefined) {
+    if (o.smimeLocalPart !== undefined && o.publicCa) {
+      const userKey = SoftwareKey.generate('EC-P256');
+      const email = `${o.smimeLocalPart}@${domain}`;
+      const got = await requestMailboxCertificate(o.publicCa, { email, spki: userKey.spki, publishTxt: (name, value) => void zone.addTxt(name, value) });
+      const user = parseCertificate(got.certificate);
+      pki = { source: 'public-ca', user, userKey, chain: [] };
+      actions.push(`published TXT ${got.challenge.txtName} and obtained a mailbox-validated S/MIME certificate for ${email} from the public CA "${user.issuer}"`);
+    } else if (o.smimeLocalPart !== undefined) {
       const now = ctx.now ?? (() => new Date());
       const rootKey = SoftwareKey.generate('EC-P256');
       const orgKey = SoftwareKey.generate('EC-P256');
@@ -164,7 +189,7 @@ export class LookAlikeDomain {
         traceId: newTraceId(),
         now,
       });
-      pki = { root, org, user, userKey };
+      pki = { source: 'own-ca', root, org, user, userKey, chain: [org.der, root.der] };
       actions.push(`issued itself an S/MIME certificate for ${email} from its own root "${root.subject}" (not registry-certified)`);
     }
     return new LookAlikeDomain(ctx, domain, domainToUnicode(domain), selector, privateKey, publicKey, pki, actions);
@@ -183,6 +208,13 @@ export class LookAlikeDomain {
   async send(o: LookAlikeSendOptions): Promise<AttackOutcome> {
     const rec = new OutcomeRecorder('look-alike-domain');
     for (const a of this.setupActions) rec.act(a);
+    const { raw, envelopeFrom, to } = await this.compose(o, rec);
+    const mx = o.mx ?? { host: await mxOf(this.ctx, to[0]!.split('@')[1] ?? ''), port: 25 };
+    return deliverAndRecord(this.ctx, rec, { target: mx, envelope: { from: envelopeFrom, to }, raw, ...(o.tls ? { tls: o.tls } : {}) });
+  }
+
+  /** Builds the mail `send` would send (S/MIME-signed when asked, DKIM-signed), without sending it. */
+  async compose(o: Omit<LookAlikeSendOptions, 'mx' | 'tls'>, rec?: OutcomeRecorder): Promise<{ raw: Uint8Array; envelopeFrom: string; to: string[] }> {
     const to = typeof o.to === 'string' ? [o.to] : [...o.to];
     const local = o.fromLocal ?? (this.pki ? this.pki.user.emailAddresses[0]!.split('@')[0]! : 'info');
     const address = `${local}@${this.domain}`;
@@ -193,15 +225,14 @@ export class LookAlikeDomain {
     if (o.smime) {
       if (!this.pki) throw new TypeError('Cannot S/MIME-sign. The look-alike domain was registered without smimeLocalPart.');
       const inner = buildMimeEntity({ text: o.text, ...(o.attachments ? { attachments: o.attachments } : {}) });
-      const sig = await signSignedData(inner, { key: this.pki.userKey, certificate: this.pki.user.der, chain: [this.pki.org.der, this.pki.root.der], detached: true, signingTime: date });
+      const sig = await signSignedData(inner, { key: this.pki.userKey, certificate: this.pki.user.der, chain: this.pki.chain, detached: true, signingTime: date });
       raw = buildMultipartSigned(inner, sig, { headers: { from, to, subject: o.subject, date, messageId } });
-      rec.act(`S/MIME-signed as ${this.pki.user.emailAddresses[0]} with its own certificate`);
+      rec?.act(`S/MIME-signed as ${this.pki.user.emailAddresses[0]} with its own certificate`);
     } else {
       raw = composeMail({ from, to, subject: o.subject, text: o.text, ...(o.attachments ? { attachments: o.attachments } : {}), date, messageId });
     }
     raw = await this.dkimSign(raw);
-    rec.act(`DKIM-signed d=${this.domain} s=${this.selector}`);
-    const mx = o.mx ?? { host: await mxOf(this.ctx, to[0]!.split('@')[1] ?? ''), port: 25 };
-    return deliverAndRecord(this.ctx, rec, { target: mx, envelope: { from: address, to }, raw, ...(o.tls ? { tls: o.tls } : {}) });
+    rec?.act(`DKIM-signed d=${this.domain} s=${this.selector}`);
+    return { raw, envelopeFrom: address, to };
   }
 }

@@ -151,17 +151,6 @@ function opens(z: ZipArchive, password: string): boolean {
   }
 }
 
-// Phrasings findPpapPasswords (seed 002) misses: "The password for the ZIP file in my previous mail is: X",
-// "The password for the archive follows: X". Every candidate is checked against the archive before use.
-const STATED_RE = /(?:password|passcode|パスワード)[^\n:：]{0,60}?(?:[:：=]|\bis\b)\s*[:：]?\s*[「"']?([\x21-\x7e]{4,64}?)[」"'.]?(?=\s|$|。)/gi;
-
-/** Passwords a mail text states: findPpapPasswords' and the wider phrasings above. */
-function statedPasswords(text: string): string[] {
-  const out = new Set(findPpapPasswords(text));
-  for (const m of text.matchAll(STATED_RE)) if (m[1]) out.add(m[1]);
-  return [...out];
-}
-
 /** Replaces the decoded body of `part`: its header lines stay byte for byte when it already is base64 (same name, same type); otherwise new ones. */
 function rebuiltPart(part: MimePart, content: Uint8Array, type: string, name: string, keepHeaders: boolean): Buffer {
   const raw = Buffer.from(part.raw);
@@ -432,7 +421,7 @@ export class OnPathMta implements Disposable {
     }
   }
 
-  /** Records passwords the message states (also those findPpapPasswords misses, for openCapturedZips) and remembers them. */
+  /** Records the passwords the message states (for openCapturedZips) and remembers them. */
   #learnPasswords(raw: Uint8Array, where: string): string[] {
     let text = '';
     try {
@@ -440,7 +429,7 @@ export class OnPathMta implements Disposable {
     } catch {
       return [];
     }
-    const stated = statedPasswords(text);
+    const stated = findPpapPasswords(text);
     const subject = rawHeader(raw, 'Subject') ?? '';
     for (const pw of stated) {
       const bytes = Buffer.from(pw, 'utf8');

@@ -4,10 +4,13 @@ import type { OutcomeRecorder } from './outcome.js';
 // Seed 002: the PPAP password mail states the password in the body, in Japanese or English.
 const PASSWORD_RE = /(?:password|passcode|パスワード|暗証番号)\s*(?:は|is)?\s*[:：=]?\s*[「"']?([\x21-\x7e]{4,64}?)[」"']?(?=\s|$|。)/gi;
 
-/** Passwords a PPAP "password mail" body states. */
+// Longer phrasings: "The password for the ZIP file in my previous mail is: X", "… archive follows: X".
+const STATED_RE = /(?:password|passcode|パスワード)[^\n:：]{0,60}?(?:[:：=]|\bis\b)\s*[:：]?\s*[「"']?([\x21-\x7e]{4,64}?)[」"'.]?(?=\s|$|。)/gi;
+
+/** Passwords a PPAP "password mail" body states (candidates: a caller checks each against the archive). */
 export function findPpapPasswords(text: string): string[] {
   const out = new Set<string>();
-  for (const m of text.matchAll(PASSWORD_RE)) if (m[1]) out.add(m[1]);
+  for (const re of [PASSWORD_RE, STATED_RE]) for (const m of text.matchAll(re)) if (m[1]) out.add(m[1]);
   return [...out];
 }
 
