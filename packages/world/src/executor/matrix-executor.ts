@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import { SMTPServer } from 'smtp-server';
 import { authenticate } from 'mailauth';
 import { randomBytes } from 'node:crypto';
-import { SsmaxError, buildMimeEntity, buildMultipartSigned, encryptContent, signSignedData, parseCertificate, readZip, looksLikeZip, parseMimeEntity, parseSmime } from '@ssmax/core';
+import { Oids, SoftwareKey, SsmaxError, buildMimeEntity, buildMultipartSigned, buildPkcs7Mime, decryptContent, encryptContent, getHeader, signSignedData, parseCertificate, readZip, looksLikeZip, parseMimeEntity, parseSmime, requestMailboxCertificate, type CertificateInfo } from '@ssmax/core';
 import { CardObjects, IncidentDesk, conventionalProfile, assembleMixed, buildFilePart, classifyParts, orgHop, type IdentityNotice, type MailVerdict } from '@ssmax/sim-org';
 import {
   LookAlikeDomain,
@@ -42,6 +42,8 @@ import {
   type ObtainedItem,
 } from '@ssmax/sim-attacker';
 import { World, type WorldUser } from '../world.js';
+import { composeSmime, directoryLookup, fetchInbox, readSmimeMessage, type SmimeIdentity, type SmimeMailView, type SmimeReading } from '../smime-client.js';
+import { transport } from '../conventional-client.js';
 import { getProfile } from '../profiles.js';
 import type { CellContext, CellExecutor, CellRun, IdentityShown, JourneyEvent, Leak, Outcome, Scenario, Traced, Verdict } from '../runner/types.js';
 import { makePayload, type Payload } from './payload.js';
@@ -319,6 +321,21 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext, state: {
   }
   const att: AttackerContext = attackerContext(world.net, { now });
   const steps = s.attacker?.steps ?? [];
+  const smimeWorld = world.profile.conventional?.attachments === 'smime-e2e';
+  // smime-e2e: an outside mailbox the attacker owns gets a certificate as anyone would (mailbox
+  // validation by DNS in the domain it holds); the key stays with that mailbox's owner.
+  let outsideIdentity: SmimeIdentity | undefined;
+  const ownedOutside = steps.map((st) => String(st.params?.['to'] ?? '').toLowerCase()).find((a) => a.endsWith(`@${targetAddr.split('@')[1]!.toLowerCase()}`));
+  if (smimeWorld && nonMember && ownedOutside) {
+    const key = SoftwareKey.generate('EC-P256');
+    const got = await requestMailboxCertificate(world.publicCa.endpoint(att.address), { email: ownedOutside, spki: key.spki, publishTxt: (n, v) => void world.net.zone.addTxt(n, v) });
+    outsideIdentity = { key, certificate: parseCertificate(got.certificate) };
+  }
+  // smime-e2e replay to another recipient: the attacker is a legitimate recipient at another org
+  // ("<org>/mailbox"), so the honest mail goes to it, and it re-encrypts the signed part for Bob.
+  const replayStep = steps.find((st) => st.capability === 'replay');
+  const replayOrg = String(replayStep?.params?.['capturedAt'] ?? '').match(/^([a-z0-9-]+)\/mailbox$/)?.[1];
+  const legitRecipient = smimeWorld && replayOrg && replayOrg !== s.recipient.org ? `eve@${world.org(replayOrg).domain}` : undefined;
   try {
     // Footholds that must be in place before the honest mail moves.
     for (const st of steps) {
@@ -332,9 +349,26 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext, state: {
         if (tamper?.kind === 'swap') {
           const r = makePayload({ files: [{ kind: String(tamper.replacement), name: payload.files[0]?.name ?? 'file' }] }, `${marker}-swap`).files[0]!;
           swapped.push(r);
-          mta = OnPathMta.insert(att, { kind: 'on-path', service }, { tamper: { kind: 'swap', replacement: { content: r.content, filename: r.name, contentType: r.contentType } } });
+          mta = OnPathMta.insert(
+            att,
+            { kind: 'on-path', service },
+            {
+              tamper: {
+                kind: 'swap',
+                replacement: { content: r.content, filename: r.name, contentType: r.contentType },
+                // PPAP: re-zip the attacker's file under the password the second mail gives away.
+                ...(r.zip ? { rezip: { entries: [{ name: r.zip.innerName, data: r.zip.inner }] } } : {}),
+                // S/MIME: it cannot sign as the sender, so it encrypts its own unsigned content to the
+                // recipient's public certificate (the CA's directory is public).
+                smime: { recipientCertificate: (a: string) => directoryLookup(world.publicCa.endpoint(att.address), a), ...(r.zip ? { password: r.zip.password } : {}) },
+              },
+            },
+          );
         } else mta = OnPathMta.insert(att, { kind: 'on-path', service });
         closers.push(async () => {
+          // A store-and-forward relay may still hold or be relaying a mail: let it finish first.
+          await mta.settled();
+          await world.waitIdle();
           outcomes.push(mta.outcome());
           mta[Symbol.dispose]();
         });
@@ -372,7 +406,7 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext, state: {
     } else if (sendHonest) {
       const sender = world.user(senderAddr);
       try {
-        const r = await sender.send({ to: targetAddr, subject: payload.subject, body: payload.body, files, pin: sender.pin });
+        const r = await sender.send({ to: legitRecipient ?? targetAddr, subject: payload.subject, body: payload.body, files, pin: sender.pin });
         messageId = r.messageId;
       } catch (e) {
         if (e instanceof SsmaxError && e.category === 'infrastructure') throw e;
@@ -391,7 +425,12 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext, state: {
           break;
         case 'look-alike-domain': {
           const smime = p['smime'] !== undefined && p['smime'] !== 'none';
-          const d = await LookAlikeDomain.register(att, { domain: String(p['domain']), ...(smime ? { smimeLocalPart: String(p['fromLocal'] ?? 'info') } : {}) });
+          const d = await LookAlikeDomain.register(att, {
+            domain: String(p['domain']),
+            ...(smime ? { smimeLocalPart: String(p['fromLocal'] ?? 'info') } : {}),
+            // A certificate from the public CA every mail client trusts, obtained by proving control of the domain.
+            ...(p['smime'] === 'public-ca' ? { publicCa: world.publicCa.endpoint(att.address) } : {}),
+          });
           // The registrar's record of the attacker's domain (ageDays before now): what reputation scores.
           if (typeof p['ageDays'] === 'number') world.recordDomainRegistration(d.domain, new Date(now().getTime() - p['ageDays'] * 86_400_000));
           if (p['smime'] === 'own-ca' && d.pki && world.profile.kind === 'ssmax') {
@@ -399,7 +438,7 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext, state: {
             // so the receiving MTA-in must verify it (7) rather than treat it as outside mail.
             const from = `${String(p['fromLocal'] ?? 'info')}@${d.domain}`;
             const inner = buildMimeEntity({ text: payload.body, attachments });
-            const sig = await signSignedData(inner, { key: d.pki.userKey, certificate: d.pki.user.der, chain: [d.pki.org.der, d.pki.root.der], detached: true, signingTime: now() });
+            const sig = await signSignedData(inner, { key: d.pki.userKey, certificate: d.pki.user.der, chain: d.pki.chain, detached: true, signingTime: now() });
             const raw = buildMultipartSigned(inner, sig, { headers: { from, to: [to], subject: payload.subject, date: now(), messageId: `<${randomBytes(12).toString('hex')}@${d.domain}>`, extra: [{ name: 'X-SSMAX-Hop', value: '1' }] } });
             o = await sendSpoofedDirect(att, { spoofedFrom: from, to, raw });
             o = { ...o, capability: 'look-alike-domain', actions: [...d.setupActions, 'shaped the mail as an SSMAX hop (X-SSMAX-Hop: 1) signed under its own CA', ...o.actions] };
@@ -515,6 +554,26 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext, state: {
         // The captured copy: taken off the wire between the MTAs when the step says so (readable only
         // where the link ran without TLS), else the mail as it arrived in the recipient's mailbox over
         // IMAP (what a recipient, or anyone with a copy, holds).
+        if (smimeWorld && st.capability === 'rewrap-signed' && p['capturedAt'] === 'attacker/outbox') {
+          // "Johnny" From/signer mismatch: the attacker signs a mail itself with a genuine public-CA
+          // certificate for its own mailbox, then puts someone else in From and sends it to the MX.
+          const d = await LookAlikeDomain.register(att, { domain: 'quick-mail.example', smimeLocalPart: 'ceo-office', publicCa: world.publicCa.endpoint(att.address) });
+          const own = await d.compose({ to: recipientAddr, subject: payload.subject, text: payload.body, attachments, smime: true });
+          const o = await sendRewrapped(att, { signedRaw: own.raw, technique: p['technique'] as 'from-swap', from: String(p['from']), to: recipientAddr });
+          outcomes.push({ ...o, actions: [...d.setupActions, ...o.actions] });
+          messageId = o.sent?.messageId;
+          if (!o.sent) o.error?.code === 'SMTP_REJECTED' ? (refusedByReceiver = true) : (notSent = true);
+          await world.waitIdle();
+          continue;
+        }
+        if (legitRecipient && st.capability === 'replay') {
+          const o = await resendToOther(world, att, world.user(legitRecipient), messageId, String(p['to'] ?? recipientAddr));
+          outcomes.push(o);
+          messageId = o.sent?.messageId;
+          if (!o.sent) o.error?.code === 'SMTP_REJECTED' ? (refusedByReceiver = true) : (notSent = true);
+          await world.waitIdle();
+          continue;
+        }
         let copy: Uint8Array | undefined;
         // capturedAt "<org>/mta-out-><org>/mta-in" is a link; "<org>/mailbox" a stored copy (taken from
         // the recipient's mailbox: every org's copy carries its own org signature, as the recipient's does).
@@ -569,6 +628,13 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext, state: {
       verdict = 'delivered';
       identityShown = 'unverified';
       if (s.mistake) obtained.push({ kind: 'body', bytes: got, note: 'the unintended recipient reads it' });
+      if (smimeWorld) {
+        // The outside mailbox's owner reads it with its own S/MIME client (and its key, when it has one).
+        const r = await readSmimeMessage(got, { ...(outsideIdentity ? { identity: outsideIdentity } : {}), trustAnchors: [world.publicCa.root.der], now: now() });
+        identityShown = r.signature === 'valid' ? 'signature-valid' : 'unverified';
+        traced = tracedBySigner(r, honestDomains);
+        for (const a of r.attachments) obtained.push({ kind: 'files', bytes: a.content, note: `decrypted by the owner of ${ownedOutside ?? targetAddr}` });
+      }
       const authDomain = conventional ? nonMember.dmarcPass.get(got) : undefined;
       if (authDomain !== undefined) {
         identityShown = 'domain-authenticated';
@@ -580,6 +646,32 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext, state: {
       const attackerOwnsIt = steps.some((st) => String(st.params?.['to'] ?? '').toLowerCase().endsWith(`@${outsideDomain}`));
       if (conventional && (s.mistake || attackerOwnsIt)) for (const r of nonMember.received) obtained.push({ kind: 'body', bytes: r, note: `held by the owner of ${outsideDomain}` });
     } else verdict = notSent || !messageId ? 'not-sent' : 'not-sent';
+  } else if (smimeWorld) {
+    // smime-e2e: the recipient's S/MIME client over IMAP decrypts with the user's key and judges the
+    // signature (whole message, trusted root, From = signer); nothing on the way could inspect.
+    const target = world.user(targetAddr);
+    const inbox = messageId ? ((await readInbox(world, target)) as SmimeMailView[]) : [];
+    const copies = inbox.filter((m) => bareId(m.messageId) === bareId(messageId));
+    const got = replayedSameId ? (copies.length >= 2 ? copies.at(-1) : undefined) : copies[0];
+    if (got) {
+      const r = got.smime;
+      verdict = r.signature === 'invalid' || r.signature === 'partial' ? 'flagged' : 'delivered';
+      identityShown = r.signature === 'valid' ? 'signature-valid' : 'unverified';
+      traced = steps.some((x) => x.capability === 'replay') ? 'none' : tracedBySigner(r, honestDomains);
+      const sameSender = inbox.filter((m) => m.senderAddress === got.senderAddress);
+      const passwords = [...new Set(sameSender.flatMap((m) => statedPasswords(m.smime.text)))];
+      const opened = openAll(r.attachments.map((a) => a.content), passwords);
+      convMalware = payloadFilesIn(opened, payload, (f) => f.malicious) || payloadFilesIn(opened, { ...payload, files: swapped }, (f) => f.malicious);
+      if (s.mistake) {
+        for (const a of r.attachments) obtained.push({ kind: 'files', bytes: a.content, note: `the unintended recipient decrypted ${a.filename}` });
+        obtained.push({ kind: 'body', bytes: new TextEncoder().encode(r.text), note: 'the unintended recipient reads the body' });
+      }
+    } else if (refusedByReceiver) verdict = 'blocked';
+    else if (notSent || !messageId) verdict = 'not-sent';
+    else {
+      const ev = world.journey(journeyId(world, messageId)!) as unknown as { actor: string }[];
+      verdict = ev.some((e) => e.actor.startsWith(`${target.org.id}/`)) ? 'blocked' : 'not-sent';
+    }
   } else if (conventional) {
     // Conventional baselines: the recipient's mail client over IMAP; what it shows is what the
     // receiving MTA-in wrote (Authentication-Results, X-SSMAX-Reputation).
@@ -739,6 +831,23 @@ async function sendAsPasswordUser(
   onId: (id: string) => void,
 ): Promise<AttackOutcome> {
   const who = capability === 'malicious-insider' ? `insider ${u.address}` : `malware on ${u.address}'s PC (password keylogged)`;
+  if (u.smime && from.toLowerCase() !== u.address) {
+    // smime-e2e: the insider's own S/MIME key signs, whatever From says; the MSA takes any From.
+    try {
+      const { raw, messageId } = await composeSmime(u.smime, { from, to: [to], subject: mail.subject, text: mail.text, files, date: world.clock?.() ?? new Date(), domain: u.org.domain }, (a) => directoryLookup(world.publicCa.endpoint(world.net.address(`${u.address}/ua`)), a));
+      const t = transport(world, u);
+      try {
+        const info = await t.sendMail({ envelope: { from: u.address, to: [to] }, raw: Buffer.from(raw) });
+        onId(messageId);
+        return { capability, actions: [`${who} signs with the user's own S/MIME key, writes From: ${from}, and submits with the user's password`], obtained: [], sent: { messageId, smtpReply: String(info.response), raw, envelope: { from: u.address, to: [to] } } };
+      } finally {
+        t.close();
+      }
+    } catch (e) {
+      if (e instanceof SsmaxError && e.category === 'infrastructure') throw e;
+      return { capability, actions: [`${who} tried to send a mail signed with the user's key under From: ${from}`], obtained: [], error: { code: 'SMTP_REJECTED', message: (e as Error).message } };
+    }
+  }
   if (from.toLowerCase() !== u.address) {
     const o = await spoofColleague(att, { kind: 'org-account', smtpSubmit: { host: `msa.${u.org.domain}`, port: 587 }, user: u.address, password: u.password }, { colleague: from, to, ...mail });
     return { ...o, capability, actions: [`${who} has no card under ${world.profile.id}; submits From: ${from} with the password`, ...o.actions] };
@@ -960,4 +1069,42 @@ async function procedure12(world: World, recipient: string, mail: Evidence, ctx:
   const revoked = finding.revokedSerials.length > 0 && sendOrg.orgCa.entries().some((e) => e.serialNumber === mail.certSerial && e.status !== 'valid');
   if (revoked && finding.identified) return 'sender-revoked';
   return finding.identified ? 'sender' : 'org';
+}
+
+/**
+ * Who a valid S/MIME signature leads to (smime-e2e). Only a signature that verifies and chains to the
+ * trusted root counts, even when it names another address than From. A sponsor-validated certificate
+ * names a person of the sponsoring organisation; a mailbox-validated one only the mailbox, which its
+ * (honest) provider can map to an account; a certificate for the attacker's own domain leads nowhere.
+ */
+function tracedBySigner(r: SmimeReading, honestDomains: ReadonlySet<string>): Traced {
+  const c: CertificateInfo | undefined = r.trustedSigner;
+  if (!c) return 'none';
+  const domain = (c.emailAddresses[0] ?? '').split('@')[1]?.toLowerCase() ?? '';
+  if (!honestDomains.has(domain)) return 'none';
+  if (c.policies?.includes(Oids.smimeBrSponsorValidated)) return 'sender';
+  return 'org';
+}
+
+/**
+ * smime-e2e replay to another recipient: the attacker legitimately received the sender's mail at its
+ * own org; it decrypts its copy with its own key, keeps the signed part byte for byte, encrypts it to
+ * the victim's public certificate from the CA's directory and sends it to the victim's MX under the
+ * original From. S/MIME signs the content, not who it was for.
+ */
+async function resendToOther(world: World, att: AttackerContext, eve: WorldUser, messageId: string | undefined, to: string): Promise<AttackOutcome> {
+  const fail = (message: string): AttackOutcome => ({ capability: 'replay', actions: [`as ${eve.address}, looked for its copy of ${messageId ?? 'the mail'}`], obtained: [], error: { code: 'NOTHING_CAPTURED', message } });
+  if (!eve.smime || !messageId) return fail('Cannot replay. The legitimate recipient has no S/MIME key or no mail arrived.');
+  const raws = await fetchInbox({ host: eve.org.mailbox.host, port: eve.org.mailbox.imapPort, user: eve.address, pass: eve.password });
+  const mine = raws.find((r) => Buffer.from(r.source).toString('latin1').includes(bareId(messageId)));
+  if (!mine) return fail(`Cannot replay. ${eve.address} never received ${messageId}.`);
+  const top = parseSmime(mine.source);
+  if (top.kind !== 'pkcs7-mime') return fail('Cannot replay. The received copy is not S/MIME-encrypted.');
+  const { content } = await decryptContent(top.der, { key: eve.smime.key, certificate: eve.smime.certificate.der });
+  const victim = await directoryLookup(world.publicCa.endpoint(att.address), to);
+  if (!victim) return fail(`Cannot replay. The directory has no certificate for ${to}.`);
+  const h = (n: string) => getHeader(top.headers, n);
+  const raw = buildPkcs7Mime(await encryptContent(content, { recipients: [victim] }), 'authEnveloped-data', { headers: { from: h('from') ?? '', to: [to], subject: h('subject') ?? '', ...(h('date') ? { date: h('date')! } : {}), ...(h('message-id') ? { messageId: h('message-id')! } : {}) } });
+  const o = await replayCapturedMail(att, { raw, to });
+  return { ...o, actions: [`as ${eve.address} (a legitimate recipient), decrypted its copy of ${messageId} with its own key`, `kept the signed part byte for byte and encrypted it to ${to}'s public certificate from the CA directory`, ...o.actions] };
 }

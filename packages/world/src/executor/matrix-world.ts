@@ -30,6 +30,7 @@ orgs:
     role: other
     users:
       - { address: carol, pin: "6911", password: carol-pass }
+      - { address: eve, pin: "6912", password: eve-pass }
   - id: esp-m
     domain: esp-m.example
     mode: esp
