@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { ImapFlow } from 'imapflow';
 import { simpleParser } from 'mailparser';
+import { fetchInbox } from './imap-fetch.js';
 import nodemailer from 'nodemailer';
 import { SsmaxError, createZip } from '@ssmax/core';
 import { sha256Hex, type MailVerdict } from '@ssmax/sim-org';
@@ -23,7 +24,7 @@ export function transport(world: World, user: WorldUser) {
 export async function sendConventional(world: World, user: WorldUser, input: SendInput & { readonly to: readonly string[] }): Promise<{ messageId: string; response: string; passwordMessageId?: string }> {
   const style = world.profile.conventional?.attachments ?? 'plain';
   if (style === 'smime-e2e') {
-    throw new SsmaxError('USAGE', `Cannot send as ${user.address} under ${world.profile.id}. The world's conventional client does not compose end-to-end S/MIME yet; compose it with @ssmax/core smime and submit it to the MSA.`);
+    throw new SsmaxError('USAGE', `Cannot send as ${user.address} with the plain client under ${world.profile.id}. S/MIME users send with smime-client.ts (they need an S/MIME identity from the public CA).`);
   }
   const files = input.files ?? [];
   const mid = (): string => `<${randomBytes(16).toString('hex')}@${user.org.domain}>`;
@@ -50,25 +51,10 @@ export async function sendConventional(world: World, user: WorldUser, input: Sen
 /** Reads INBOX as a conventional client: every mail is unverified; attachments are shown as received. */
 export async function readConventional(world: World, user: WorldUser, input: InboxInput): Promise<MailVerdict[]> {
   const box = user.org.mailbox;
-  const client = new ImapFlow({ host: box.host, port: box.imapPort, secure: false, auth: { user: user.address, pass: input.totp !== undefined ? `${input.password}:${input.totp}` : input.password }, logger: false });
-  const raws: { uid: number; source: Buffer }[] = [];
-  try {
-    await client.connect();
-    const lock = await client.getMailboxLock('INBOX');
-    try {
-      const exists = typeof client.mailbox === 'object' ? client.mailbox.exists : 0;
-      if (exists > 0) for await (const m of client.fetch('1:*', { uid: true, source: true })) if (m.source) raws.push({ uid: m.uid, source: m.source });
-    } finally {
-      lock.release();
-    }
-    await client.logout();
-  } finally {
-    // A refused login leaves the socket open in imapflow; close it so the process can exit.
-    client.close();
-  }
+  const raws = await fetchInbox({ host: box.host, port: box.imapPort, user: user.address, pass: input.totp !== undefined ? `${input.password}:${input.totp}` : input.password });
   const out: MailVerdict[] = [];
   for (const r of raws) {
-    const p = await simpleParser(r.source);
+    const p = await simpleParser(Buffer.from(r.source));
     const auth = p.headers.get('authentication-results');
     const reputation = p.headers.get('x-ssmax-reputation');
     out.push({

@@ -5,8 +5,9 @@
  * of a profile (honest chain, DLP toward a member, outside mail flagged, inbound inspection of outside
  * mail, spoofed member mail refused, a hijacked org server with its KMS refused by the manifest under
  * ssmax-org but delivered under ssmax-paper, body readable with a stolen password, re-wrapping
- * refused; under the conventional baselines PPAP leaks and malware, DMARC, reputation and hold-then-send)
- * with at most one world per profile (five worlds, about 70 s on this machine). Cells are never special-cased: a listed cell
+ * refused; under the conventional baselines PPAP leaks and malware, DMARC, reputation and hold-then-send,
+ * and end-to-end S/MIME's signature checks)
+ * with at most one world per profile (six worlds, about 85 s on this machine). Cells are never special-cased: a listed cell
  * that stops matching fails this test.
  *
  * SSMAX_MATRIX_PROFILES=p1,p2 and SSMAX_MATRIX_SCENARIOS=id1,id2 choose other cells (e.g. to debug one);
@@ -42,7 +43,13 @@ const SUBSET: Readonly<Record<string, readonly string[]>> = {
   'ssmax-esp-in': ['baseline-member-confidential-file', 'c-non-member-encrypted-zip-malware'],
   // Conventional baselines (no cards, no KMS): PPAP's archive and password mail read on a clear link,
   // the PPAP malware opened by the recipient with the second mail's password.
-  'plain-ppap': ['baseline-member-confidential-file', 'c-non-member-encrypted-zip-malware', 'i5-passive-capture-between-mtas'],
+  // The on-path relay holds the archive mail until the password mail and re-zips its malware under it.
+  'plain-ppap': ['baseline-member-confidential-file', 'c-non-member-encrypted-zip-malware', 'i5-passive-capture-between-mtas', 'i4-starttls-strip-swap-files'],
+  // End-to-end S/MIME: valid sponsor-validated signature traced to the sender; a signature under someone
+  // else's From flagged but naming the insider; a signed part wrapped in an unsigned message flagged;
+  // an unsigned replacement encrypted to the recipient delivered with its malware; a genuinely signed
+  // mail for Eve re-encrypted to Bob delivered as valid (no recipient binding).
+  'smime-e2e': ['baseline-member-confidential-file', 'b-insider-signs-as-colleague', 'johnny-signature-wrapping', 'i4-starttls-strip-swap-files', 'replay-signed-mail-to-other-recipient'],
   // DMARC-authenticated partner mail (traced to the org), a new domain flagged by reputation, and a
   // misdelivery cancelled within the hold-then-send window (simulated clock).
   'best-practice': ['baseline-member-confidential-file', 'c-unknown-sender-urgent-lure', 'i8-misdelivery-noticed-in-cancel-window'],

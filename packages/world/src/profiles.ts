@@ -129,7 +129,7 @@ export const PROFILES: Readonly<Record<ProfileId, DefenceProfile>> = {
     column: 3,
     title: 'End-to-end S/MIME',
     description:
-      'Users sign and encrypt end to end with S/MIME (RFC 8551) to each other; the organisations relay ciphertext they cannot inspect. Opportunistic STARTTLS between MTAs and nothing else (the sim-org preset), so the column shows what S/MIME adds by itself; the inbound MTA cannot look inside the files.',
+      'Users sign and encrypt end to end with S/MIME (RFC 8551) to each other, with software keys certified by a public CA outside the registry (staff sponsor-validated by their org, ESP customers mailbox-validated; certificates from its directory); the organisations relay ciphertext they cannot inspect. Opportunistic STARTTLS between MTAs and nothing else (the sim-org preset), so the column shows what S/MIME adds by itself; the inbound MTA cannot look inside the files. Clients show a signature only when it covers the whole message and names From (RFC 8550 §3).',
     kind: 'conventional',
     starttls: true,
     endToEnd: false,

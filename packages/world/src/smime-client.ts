@@ -14,7 +14,6 @@
  * a trusted root, carries emailProtection, and names the From address (RFC 8550 §3).
  */
 import { randomBytes } from 'node:crypto';
-import { ImapFlow } from 'imapflow';
 import {
   Oids,
   SsmaxError,
@@ -41,6 +40,7 @@ import {
 } from '@ssmax/core';
 import { parseAddressList, sha256Hex, type MailVerdict } from '@ssmax/sim-org';
 import { transport } from './conventional-client.js';
+import { fetchInbox } from './imap-fetch.js';
 import type { InboxInput, SendInput, World, WorldUser } from './world.js';
 
 /** A user's S/MIME identity: a software key and its public-CA certificate. */
@@ -224,26 +224,6 @@ export async function composeSmime(identity: SmimeIdentity, input: SmimeSendInpu
   const messageId = `<${randomBytes(16).toString('hex')}@${input.domain}>`;
   const raw = buildPkcs7Mime(der, 'authEnveloped-data', { headers: { from: input.from, to: [...input.to], ...(input.cc?.length ? { cc: [...input.cc] } : {}), subject: input.subject, date: input.date, messageId } });
   return { raw, messageId };
-}
-
-/** Fetches every message in INBOX, raw, with its UID. */
-export async function fetchInbox(o: { host: string; port: number; user: string; pass: string }): Promise<{ uid: number; source: Uint8Array }[]> {
-  const client = new ImapFlow({ host: o.host, port: o.port, secure: false, auth: { user: o.user, pass: o.pass }, logger: false });
-  const out: { uid: number; source: Uint8Array }[] = [];
-  try {
-    await client.connect();
-    const lock = await client.getMailboxLock('INBOX');
-    try {
-      const exists = typeof client.mailbox === 'object' ? client.mailbox.exists : 0;
-      if (exists > 0) for await (const m of client.fetch('1:*', { uid: true, source: true })) if (m.source) out.push({ uid: m.uid, source: new Uint8Array(m.source) });
-    } finally {
-      lock.release();
-    }
-    await client.logout().catch(() => undefined);
-  } finally {
-    client.close();
-  }
-  return out;
 }
 
 /** The client's list view: each mail read and judged. */

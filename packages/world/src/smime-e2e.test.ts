@@ -68,7 +68,7 @@ describe('smime-e2e world', { timeout: 120_000 }, () => {
     // What crossed org B's MTA-in, as stored: decrypt and verify with openssl, not with our code.
     const bob = world.user('bob@org-b.example');
     const dir = fs.mkdtempSync(path.join(root, 'ossl-'));
-    const { fetchInbox } = await import('./smime-client.js');
+    const { fetchInbox } = await import('./imap-fetch.js');
     const raws = await fetchInbox({ host: bob.org.mailbox.host, port: bob.org.mailbox.imapPort, user: bob.address, pass: bob.password });
     const raw = raws.find((r) => Buffer.from(r.source).toString('latin1').includes(sent.messageId.replace(/[<>]/g, '')))!.source;
     expect(Buffer.from(raw).toString('latin1')).not.toContain('merger plan');

@@ -42,8 +42,9 @@ import {
   type ObtainedItem,
 } from '@ssmax/sim-attacker';
 import { World, type WorldUser } from '../world.js';
-import { composeSmime, directoryLookup, fetchInbox, readSmimeMessage, type SmimeIdentity, type SmimeMailView, type SmimeReading } from '../smime-client.js';
+import { composeSmime, directoryLookup, readSmimeMessage, type SmimeIdentity, type SmimeMailView, type SmimeReading } from '../smime-client.js';
 import { transport } from '../conventional-client.js';
+import { fetchInbox } from '../imap-fetch.js';
 import { getProfile } from '../profiles.js';
 import type { CellContext, CellExecutor, CellRun, IdentityShown, JourneyEvent, Leak, Outcome, Scenario, Traced, Verdict } from '../runner/types.js';
 import { makePayload, type Payload } from './payload.js';
@@ -994,24 +995,8 @@ async function plainAttachments(world: World, u: WorldUser, messageId: string | 
 
 /** Every message in the user's INBOX, raw (the conventional mail client's view). */
 async function fetchAllRaw(world: World, u: WorldUser): Promise<Uint8Array[]> {
-  const { ImapFlow } = await import('imapflow');
   const totp = u.totpCode(new Date()); // Dovecot checks the code against real time (RFC 6238), not the world clock
-  const client = new ImapFlow({ host: u.org.mailbox.host, port: u.org.mailbox.imapPort, secure: false, auth: { user: u.address, pass: totp ? `${u.password}:${totp}` : u.password }, logger: false });
-  const out: Uint8Array[] = [];
-  try {
-    await client.connect();
-    const lock = await client.getMailboxLock('INBOX');
-    try {
-      const exists = typeof client.mailbox === 'object' ? client.mailbox.exists : 0;
-      if (exists > 0) for await (const m of client.fetch('1:*', { source: true })) if (m.source) out.push(new Uint8Array(m.source));
-    } finally {
-      lock.release();
-    }
-    await client.logout().catch(() => undefined);
-  } finally {
-    client.close();
-  }
-  return out;
+  return (await fetchInbox({ host: u.org.mailbox.host, port: u.org.mailbox.imapPort, user: u.address, pass: totp ? `${u.password}:${totp}` : u.password })).map((m) => m.source);
 }
 
 async function fetchRaw(world: World, u: WorldUser, messageId: string | undefined): Promise<Uint8Array | undefined> {
