@@ -128,5 +128,35 @@ describe('smime-e2e world', { timeout: 120_000 }, () => {
     expect(verified.signature).toBe('valid');
     await expect(requestMailboxCertificate(ep, { email: 'ceo@org-a.example', spki: key.spki, publishTxt: () => undefined })).rejects.toThrow(/does not carry the order's token/);
   });
-});
 
+  it('answers malformed, oversized and unknown requests with 4xx and a reason, and keeps serving', async () => {
+    const http = await import('node:http');
+    const ask = (method: string, p: string, body?: string | Buffer) =>
+      new Promise<{ status: number; json: Record<string, unknown> }>((resolve, reject) => {
+        const req = http.request(new URL(p, world.publicCa.url), { method, localAddress: world.net.address('fuzz/client'), headers: body ? { 'content-type': 'application/json' } : {} }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown> }));
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+    const cases: [string, string, (string | Buffer)?][] = [
+      ['POST', '/v1/orders', '{not json'],
+      ['POST', '/v1/orders', '[1,2]'],
+      ['POST', '/v1/orders', JSON.stringify({ email: 'no-at-sign', spki: 'AAAA' })],
+      ['POST', '/v1/orders', JSON.stringify({ email: 'a@b.example', spki: '' })],
+      ['POST', '/v1/orders', Buffer.alloc(70 * 1024, 0x20)],
+      ['POST', '/v1/orders/000000000000000000000000/finalize', '{}'],
+      ['GET', '/v1/certificates?email=%00', undefined],
+      ['DELETE', '/v1/root', undefined],
+    ];
+    for (const [m, p, b] of cases) {
+      const r = await ask(m, p, b);
+      expect(r.status, `${m} ${p}`).toBeGreaterThanOrEqual(400);
+      expect(r.status, `${m} ${p}`).toBeLessThan(500);
+      expect(String(r.json['error'] ?? ''), `${m} ${p}`).not.toBe('');
+    }
+    expect((await ask('GET', '/v1/root')).status).toBe(200);
+  });
+});
