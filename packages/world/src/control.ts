@@ -15,9 +15,16 @@
 import { promises as fs } from 'node:fs';
 import { dirname } from 'node:path';
 import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
-import { SsmaxError, ErrorCodes } from '@ssmax/core';
+import { Oids, SsmaxError, ErrorCodes, type CertificateInfo } from '@ssmax/core';
 import type { JourneyEvent, MailVerdict } from '@ssmax/sim-org';
 import type { World } from './world.js';
+import type { SmimeMailView } from './smime-client.js';
+
+/** "alice@org-a.example, sponsor-validated (O=…, CN=…) by <issuer>": what the signer certificate vouches for. */
+function describeSigner(c: CertificateInfo): string {
+  const how = c.policies?.includes(Oids.smimeBrSponsorValidated) ? 'sponsor-validated (a named person of the sponsoring org)' : c.policies?.includes(Oids.smimeBrMailboxValidated) ? 'mailbox-validated (control of the mailbox only)' : 'validation type not stated';
+  return `${c.emailAddresses.join(', ')}, ${how}: ${c.subject}; issued by ${c.issuer}`;
+}
 
 /** One mail as `ssmax inbox` shows it (file contents stay in the world process). */
 export interface InboxMail {
@@ -28,6 +35,8 @@ export interface InboxMail {
   readonly verified: boolean;
   readonly mode: string;
   readonly identityNotice?: MailVerdict['identityNotice'];
+  /** smime-e2e: who the S/MIME signature names, and how the public CA validated them. */
+  readonly signer?: string;
   readonly problems: readonly string[];
   readonly files: readonly { readonly name: string; readonly contentType: string; readonly size?: number; readonly sha256: string; readonly ok: boolean }[];
   readonly text: string;
@@ -164,8 +173,9 @@ async function handle(world: World, req: IncomingMessage): Promise<unknown> {
         from: v.senderAddress,
         subject: v.subject,
         verified: v.verified,
-        mode: v.mode,
+        mode: 'smime' in v ? 'S/MIME' : v.mode,
         ...(v.identityNotice ? { identityNotice: v.identityNotice } : {}),
+        ...('smime' in v && (v as SmimeMailView).smime.trustedSigner ? { signer: describeSigner((v as SmimeMailView).smime.trustedSigner!) } : {}),
         problems: v.problems,
         files: v.files.map((f) => ({ name: f.name, contentType: f.contentType, ...(f.content ? { size: f.content.byteLength } : {}), sha256: f.sha256, ok: f.ok })),
         text: v.text,

@@ -26,6 +26,7 @@ export function formatMail(i: number, m: InboxMail): string {
   const lines = [`[${i}] ${m.messageId}`, `    From:     ${m.from}`, `    Subject:  ${m.subject}`];
   lines.push(`    Verdict:  ${m.verified ? `VERIFIED (${m.mode})` : `NOT VERIFIED (${m.mode})`}`);
   for (const p of m.problems) lines.push(`              - ${p}`);
+  if (m.signer) lines.push(`    Signer:   ${m.signer}`);
   const n = m.identityNotice;
   if (n) {
     lines.push(`    Identity: ${PROOFING[n.proofing] ?? n.proofing}${n.proofedAt ? `, proofed ${n.proofedAt}` : ''}`);
