@@ -255,15 +255,26 @@ service anvil {
 
   /** Adds or replaces a user. Dovecot re-reads the passwd-file when it changes, so this works while running. */
   async addUser(address: string, password: string, totpSecret?: string): Promise<void> {
-    if (!/^[^\s:@]+@[^\s:@]+$/.test(address) || /[\n:]/.test(password)) {
-      throw new SimOrgError('USAGE', `Cannot add mailbox user ${JSON.stringify(address)}. Address or password contains a forbidden character.`);
+    await this.addUsers([{ address, password, ...(totpSecret !== undefined ? { totpSecret } : {}) }]);
+  }
+
+  /** Adds or replaces several users with one rewrite of the passwd-file and one reload. */
+  async addUsers(users: readonly { readonly address: string; readonly password: string; readonly totpSecret?: string }[]): Promise<void> {
+    if (users.length === 0) return;
+    for (const { address, password } of users) {
+      if (!/^[^\s:@]+@[^\s:@]+$/.test(address) || /[\n:]/.test(password)) {
+        throw new SimOrgError('USAGE', `Cannot add mailbox user ${JSON.stringify(address)}. Address or password contains a forbidden character.`);
+      }
     }
-    const lines = (await fs.readFile(this.paths.users, 'utf8')).split('\n').filter((l) => l && !l.startsWith(`${address}:`));
-    lines.push(`${address}:${ssha512(password)}::::::`);
+    const replaced = new Set(users.map((u) => u.address));
+    const lines = (await fs.readFile(this.paths.users, 'utf8')).split('\n').filter((l) => l && !replaced.has(l.slice(0, l.indexOf(':'))));
+    for (const u of users) lines.push(`${u.address}:${ssha512(u.password)}::::::`);
     await this.writeProtected(this.paths.users, lines.join('\n') + '\n');
     const secrets = JSON.parse(await fs.readFile(this.paths.totp, 'utf8')) as Record<string, string>;
-    if (totpSecret === undefined) delete secrets[address];
-    else secrets[address] = totpSecret;
+    for (const u of users) {
+      if (u.totpSecret === undefined) delete secrets[u.address];
+      else secrets[u.address] = u.totpSecret;
+    }
     await this.writeProtected(this.paths.totp, JSON.stringify(secrets));
     if (this.started) await this.reload();
   }

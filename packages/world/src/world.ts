@@ -295,7 +295,10 @@ export class World implements AsyncDisposable {
       for (const o of config.orgs) await world.#startOrg(o, options);
       for (const o of config.orgs) {
         const org = world.#orgs.get(o.id)!;
-        for (const u of o.users ?? []) await world.#addUser(org, u);
+        // One mailbox reload per org for all its users, not one per user (each reload waits for Dovecot).
+        const boxes: { address: string; password: string; totpSecret?: string }[] = [];
+        for (const u of o.users ?? []) await world.#addUser(org, u, boxes);
+        await org.mailbox.addUsers(boxes);
       }
       return world;
     } catch (e) {
@@ -461,7 +464,7 @@ export class World implements AsyncDisposable {
     return dkim;
   }
 
-  async #addUser(org: OrgInternals, u: WorldUserConfig): Promise<WorldUser> {
+  async #addUser(org: OrgInternals, u: WorldUserConfig, boxes?: { address: string; password: string; totpSecret?: string }[]): Promise<WorldUser> {
     const address = userAddress({ id: org.id, domain: org.domain }, u);
     const rnd = seeded(this.seed, address);
     const pin = u.pin ?? String(Math.floor(rnd() * 900_000) + 100_000);
@@ -469,7 +472,7 @@ export class World implements AsyncDisposable {
     const method = u.proofing ?? (org.mode === 'esp' ? 'myNumberCardPin' : 'employeeCardPin');
     if (org.passwords) {
       org.passwords!.add(address, password);
-      return this.#attachUser(org, address, pin, password);
+      return this.#attachUser(org, address, pin, password, undefined, undefined, boxes);
     }
     const existing = (await org.registration.records()).find((r) => r.address === address);
     let registered: RegisteredUser;
@@ -487,7 +490,7 @@ export class World implements AsyncDisposable {
         signingCertificate: parseCertificate(sig.certificate),
         encryptionCertificate: parseCertificate(enc.certificate),
       };
-      return this.#attachUser(org, address, pin, password, registered, card);
+      return this.#attachUser(org, address, pin, password, registered, card, boxes);
     }
     registered = await org.registration.register({
       address,
@@ -498,12 +501,14 @@ export class World implements AsyncDisposable {
       mailPassword: password,
     });
     const card = await org.registration.openCard(registered.cardLabel);
-    return this.#attachUser(org, address, pin, password, registered, card);
+    return this.#attachUser(org, address, pin, password, registered, card, boxes);
   }
 
-  async #attachUser(org: OrgInternals, address: string, pin: string, password: string, registered?: RegisteredUser, card?: Card): Promise<WorldUser> {
+  /** Wires a user up; with `boxes` the mailbox account is collected for one batch add instead of added now. */
+  async #attachUser(org: OrgInternals, address: string, pin: string, password: string, registered?: RegisteredUser, card?: Card, boxes?: { address: string; password: string; totpSecret?: string }[]): Promise<WorldUser> {
     const totpSecret = this.profile.mailbox.secondFactor ? base32Encode(new Uint8Array(createHash('sha256').update(`totp:${this.seed}:${address}`).digest().subarray(0, 20))) : undefined;
-    await org.mailbox.addUser(address, password, totpSecret);
+    if (boxes) boxes.push({ address, password, ...(totpSecret !== undefined ? { totpSecret } : {}) });
+    else await org.mailbox.addUser(address, password, totpSecret);
     let smime: SmimeIdentity | undefined;
     if (this.profile.conventional?.attachments === 'smime-e2e') {
       // An org sponsors its employees (S/MIME BR sponsor-validated: a named person of that org); an
@@ -590,11 +595,15 @@ export class World implements AsyncDisposable {
     if (this.#closed) return;
     this.#closed = true;
     for (const u of this.#users.values()) if (u.hasCard) await u.card.close().catch(() => undefined);
-    for (const o of this.#orgs.values()) {
-      await o.organisation.close().catch(() => undefined);
-      await o.vaultToken?.close().catch(() => undefined);
-      await o.mailbox.stop().catch(() => undefined);
-    }
+    // Each Dovecot takes about a second to exit after SIGTERM (its master waits for its children):
+    // stop the orgs side by side rather than one after another.
+    await Promise.all(
+      [...this.#orgs.values()].map(async (o) => {
+        await o.organisation.close().catch(() => undefined);
+        await o.vaultToken?.close().catch(() => undefined);
+        await o.mailbox.stop().catch(() => undefined);
+      }),
+    );
     for (const x of this.#extra) await x.close().catch(() => undefined);
     await this.publicCa?.close().catch(() => undefined);
     await this.registry?.close().catch(() => undefined);
