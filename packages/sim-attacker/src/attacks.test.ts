@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { domainToASCII } from 'node:url';
 import nodemailer from 'nodemailer';
-import { SMTPServer } from 'smtp-server';
 import { authenticate } from 'mailauth';
+import { SMTPServer } from 'smtp-server';
 import { describe, expect, it } from 'vitest';
 import {
   SoftwareKey,
@@ -29,59 +29,8 @@ import { leakLevel } from './outcome.js';
 import { replayCapturedMail } from './replay.js';
 import { rewrapSignedMail, type RewrapTechnique } from './rewrap.js';
 import { sendSpoofedDirect } from './spoof-direct.js';
+import { victimMx } from './test-support/victim-mx.js';
 
-interface Received {
-  readonly peer: string;
-  readonly mailFrom: string;
-  readonly rcptTo: string[];
-  readonly helo: string;
-  readonly raw: Buffer;
-  readonly secure: boolean;
-}
-
-interface VictimMx extends AsyncDisposable {
-  readonly received: Received[];
-}
-
-/** A stand-in receiving MX: smtp-server published as `mx.<domain>:25` in the simulated network. */
-async function victimMx(net: SimNet, domain: string, o: { tls?: boolean } = {}): Promise<VictimMx> {
-  const received: Received[] = [];
-  const host = `mx.${domain}`;
-  const identity = o.tls ? await (await net.ca()).issueServerCertificate([host]) : undefined;
-  const smtp = new SMTPServer({
-    name: host,
-    authOptional: true,
-    logger: false,
-    ...(identity ? { key: identity.privateKeyPem, cert: identity.certificatePem } : { disabledCommands: ['STARTTLS'] }),
-    onData(stream, session, cb) {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => {
-        received.push({
-          peer: session.remoteAddress,
-          mailFrom: session.envelope.mailFrom === false ? '' : session.envelope.mailFrom.address,
-          rcptTo: session.envelope.rcptTo.map((r) => r.address),
-          helo: session.hostNameAppearsAs,
-          raw: Buffer.concat(chunks),
-          secure: session.secure,
-        });
-        cb();
-      });
-    },
-  });
-  const address = net.address(`${domain}/mx`);
-  await new Promise<void>((r) => smtp.listen(0, address, () => r()));
-  const { port } = smtp.server.address() as { port: number };
-  const exposed = await net.expose({ host, port: 25, target: { address, port } });
-  net.zone.addMx(domain, host, 10);
-  return {
-    received,
-    async [Symbol.asyncDispose]() {
-      await exposed.close();
-      await new Promise<void>((r) => smtp.close(() => r()));
-    },
-  };
-}
 
 const FILE = Buffer.from('CONFIDENTIAL quarterly figures 4711\n'.repeat(20));
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');

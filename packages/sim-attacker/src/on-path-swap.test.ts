@@ -1,5 +1,4 @@
 import nodemailer from 'nodemailer';
-import { SMTPServer } from 'smtp-server';
 import { describe, expect, it } from 'vitest';
 import {
   SoftwareKey,
@@ -21,47 +20,8 @@ import { SimNet } from '@ssmax/sim-net';
 import { attackerContext } from './footholds.js';
 import { composeMail, messageIdOf, rawHeader } from './compose-mail.js';
 import { OnPathMta, envelopedSmimeType } from './on-path-mta.js';
+import { victimMx } from './test-support/victim-mx.js';
 
-interface Received {
-  readonly raw: Buffer;
-  readonly rcptTo: string[];
-}
-
-interface VictimMx extends AsyncDisposable {
-  readonly received: Received[];
-}
-
-/** A stand-in receiving MX: smtp-server published as `mx.<domain>:25` in the simulated network (no TLS, so the relay is not needed to strip it). */
-async function victimMx(net: SimNet, domain: string): Promise<VictimMx> {
-  const received: Received[] = [];
-  const host = `mx.${domain}`;
-  const smtp = new SMTPServer({
-    name: host,
-    authOptional: true,
-    logger: false,
-    disabledCommands: ['STARTTLS'],
-    onData(stream, session, cb) {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => {
-        received.push({ raw: Buffer.concat(chunks), rcptTo: session.envelope.rcptTo.map((r) => r.address) });
-        cb();
-      });
-    },
-  });
-  const address = net.address(`${domain}/mx`);
-  await new Promise<void>((r) => smtp.listen(0, address, () => r()));
-  const { port } = smtp.server.address() as { port: number };
-  const exposed = await net.expose({ host, port: 25, target: { address, port } });
-  net.zone.addMx(domain, host, 10);
-  return {
-    received,
-    async [Symbol.asyncDispose]() {
-      await exposed.close();
-      await new Promise<void>((r) => smtp.close(() => r()));
-    },
-  };
-}
 
 /** An honest sending MTA of org A: one SMTP connection per mail, as an MTA with an empty queue does. */
 async function send(net: SimNet, raw: Uint8Array, to = 'bob@org-b.example'): Promise<string> {
