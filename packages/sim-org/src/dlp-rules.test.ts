@@ -74,6 +74,16 @@ describe('applyDlpRules', () => {
     expect(applyDlpRules('tracking 91234567890189', rules)).toEqual([]);
   });
 
+  it('does not take digit runs inside hex digests or identifiers for a My Number or card number, but still finds one in running Japanese text', () => {
+    // A real file summary line whose SHA-256 holds "446876639163" (a valid check digit) between hex letters:
+    // this flagged an honest mail before numbers had to stand apart from ASCII words.
+    const summary = '1. quote.pdf (application/pdf, 122 bytes, SHA-256 8b8a8aea974c4f694f6d36de31575bf087df66a903f72eb9f446876639163db7)';
+    expect(applyDlpRules(summary, DEFAULT_DLP_RULES)).toEqual([]);
+    expect(applyDlpRules('id x4111111111111111y', DEFAULT_DLP_RULES)).toEqual([]);
+    expect(applyDlpRules('マイナンバー123456789018です', DEFAULT_DLP_RULES).map((m) => m.rule)).toContain('my-number');
+    expect(applyDlpRules('(123456789018)', DEFAULT_DLP_RULES).map((m) => m.rule)).toContain('my-number');
+  });
+
   it('matches card numbers only when Luhn passes if the rule asks for Luhn', () => {
     const luhn = [{ id: 'cc', description: '', kind: 'credit-card' as const, luhn: true }];
     const any = [{ id: 'cc', description: '', kind: 'credit-card' as const, luhn: false }];

@@ -99,7 +99,10 @@ export function applyDlpRules(text: string, rules: readonly DlpRule[], destinati
         break;
       }
       case 'my-number': {
-        for (const m of norm.matchAll(/(?<![\d-])(\d{4})[ -]?(\d{4})[ -]?(\d{4})(?![\d-])/g)) {
+        // Delimited like a number a person writes: not inside an ASCII word, so a run of digits in a hex
+        // digest or identifier (the SHA-256 in a file summary) is not an Individual Number. Japanese text
+        // may run straight into the number (マイナンバー123456789018), so only ASCII word characters bound it.
+        for (const m of norm.matchAll(/(?<![0-9A-Za-z_-])(\d{4})[ -]?(\d{4})[ -]?(\d{4})(?![0-9A-Za-z_-])/g)) {
           const digits = `${m[1]}${m[2]}${m[3]}`;
           if (isValidMyNumber(digits)) {
             out.push({ rule: rule.id, action, detail: `Individual Number ${mask(digits)} (check digit valid)` });
@@ -109,7 +112,7 @@ export function applyDlpRules(text: string, rules: readonly DlpRule[], destinati
         break;
       }
       case 'credit-card': {
-        for (const m of norm.matchAll(/(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])/g)) {
+        for (const m of norm.matchAll(/(?<![0-9A-Za-z_-])\d(?:[ -]?\d){12,18}(?![0-9A-Za-z_-])/g)) {
           const digits = m[0].replace(/[ -]/g, '');
           if (digits.length >= 13 && digits.length <= 19 && (!rule.luhn || luhnValid(digits))) {
             out.push({ rule: rule.id, action, detail: `card number ${mask(digits)}${rule.luhn ? ' (Luhn valid)' : ''}` });
