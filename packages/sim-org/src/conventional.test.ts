@@ -5,20 +5,20 @@ import { join } from 'node:path';
 import { domainToASCII } from 'node:url';
 import { dkimSign } from 'mailauth';
 import nodemailer from 'nodemailer';
-import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createZip } from '@ssmax/core';
 import { createOpensslPki, type OpensslPki } from '@ssmax/core/testing';
 import { SimNet, type OnPathHook } from '@ssmax/sim-net';
 import { conventionalProfile, PasswordUserDirectory, type ConventionalOptions, type ConventionalProfileName } from './conventional.js';
 import type { MailboxDelivery } from './org-context.js';
+import { startLmtpMailbox, type LmtpMailbox } from './testing/lmtp-mailbox.js';
 import { Organisation } from './organisation.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ssmax-conv-'));
 let net: SimNet;
 let pki: OpensslPki;
 const inboxes = new Map<string, Buffer[]>();
-let lmtp: SMTPServer;
+let lmtp: LmtpMailbox;
 let mailbox: MailboxDelivery;
 const orgs: Organisation[] = [];
 let now = Date.parse('2025-11-25T09:00:00Z');
@@ -27,36 +27,14 @@ const clock = (): Date => new Date(now);
 beforeAll(async () => {
   net = await SimNet.create({ seed: 11 });
   pki = createOpensslPki();
-  // Stand-in mailbox (as organisation.test.ts): an LMTP server (RFC 2033) filing each message under its recipient.
-  lmtp = new SMTPServer({
-    lmtp: true,
-    authOptional: true,
-    disabledCommands: ['STARTTLS', 'AUTH'],
-    logger: false,
-    onData(stream, session, cb) {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => {
-        for (const r of session.envelope.rcptTo) inboxes.set(r.address, [...(inboxes.get(r.address) ?? []), Buffer.concat(chunks)]);
-        cb();
-      });
-    },
-  });
-  await new Promise<void>((r) => lmtp.listen(0, '127.0.0.1', () => r()));
-  const port = (lmtp.server.address() as { port: number }).port;
-  mailbox = {
-    async deliver(recipient, message) {
-      const t = nodemailer.createTransport({ host: '127.0.0.1', port, lmtp: true, ignoreTLS: true });
-      await t.sendMail({ envelope: { from: '', to: [recipient] }, raw: Buffer.from(message) });
-      t.close();
-    },
-  };
+  lmtp = await startLmtpMailbox(inboxes);
+  mailbox = lmtp.mailbox;
 });
 
 afterAll(async () => {
   await Promise.allSettled(orgs.map((o) => o.close()));
   await net?.[Symbol.asyncDispose]();
-  await new Promise<void>((r) => lmtp.close(() => r()));
+  await lmtp?.close();
   pki?.[Symbol.dispose]();
   rmSync(dir, { recursive: true, force: true });
 });

@@ -3,7 +3,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
-import { SMTPServer } from 'smtp-server';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -23,6 +22,7 @@ import { SimNet } from '@ssmax/sim-net';
 import { Registry } from '@ssmax/sim-registry';
 import { verifyAttestation } from './attestation.js';
 import type { MailboxDelivery } from './org-context.js';
+import { startLmtpMailbox, type LmtpMailbox } from './testing/lmtp-mailbox.js';
 import { assembleMixed, buildFilePart, classifyParts, MANIFEST_FILENAME, orgHop } from './org-hop.js';
 import { verifyUserMail } from './msa.js';
 import { sendToDomain } from './mta-out.js';
@@ -36,43 +36,21 @@ let hsm: SoftHsmNative;
 let net: SimNet;
 let registry: Registry;
 const inboxes = new Map<string, Buffer[]>();
-let lmtp: SMTPServer;
+let lmtp: LmtpMailbox;
 let mailbox: MailboxDelivery;
 
 beforeAll(async () => {
   hsm = SoftHsmNative.open({ storageDir: join(dir, 'hsm') });
   net = await SimNet.create({ seed: 7 });
   registry = await Registry.start({ dataDir: join(dir, 'registry'), signer: SoftwareKey.generate('EC-P256'), log: () => {}, adminToken: 'admin' });
-  // Stand-in mailbox: an LMTP server (RFC 2033) that files each message under its recipient. mailbox.ts (Dovecot) replaces it.
-  lmtp = new SMTPServer({
-    lmtp: true,
-    authOptional: true,
-    disabledCommands: ['STARTTLS', 'AUTH'],
-    logger: false,
-    onData(stream, session, cb) {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => {
-        for (const r of session.envelope.rcptTo) inboxes.set(r.address, [...(inboxes.get(r.address) ?? []), Buffer.concat(chunks)]);
-        cb();
-      });
-    },
-  });
-  await new Promise<void>((r) => lmtp.listen(0, '127.0.0.1', () => r()));
-  const port = (lmtp.server.address() as { port: number }).port;
-  mailbox = {
-    async deliver(recipient, message) {
-      const t = nodemailer.createTransport({ host: '127.0.0.1', port, lmtp: true, ignoreTLS: true });
-      await t.sendMail({ envelope: { from: '', to: [recipient] }, raw: Buffer.from(message) });
-      t.close();
-    },
-  };
+  lmtp = await startLmtpMailbox(inboxes);
+  mailbox = lmtp.mailbox;
 });
 
 afterAll(async () => {
   await registry?.close();
   await net?.[Symbol.asyncDispose]();
-  await new Promise<void>((r) => lmtp.close(() => r()));
+  await lmtp?.close();
   await hsm?.close();
   rmSync(dir, { recursive: true, force: true });
 });
