@@ -242,17 +242,10 @@ export class Organisation implements AsyncDisposable {
     const hsm = o.hsm ?? ownsHsm!;
     const kms = await Kms.open({ hsm, label: `kms-${o.id}`, userPin: o.kmsPin ?? '246810', soPin: o.kmsSoPin ?? '13579111' });
     try {
-      const addresses = { msa: o.net.address(`${o.id}/msa`), mtaIn: o.net.address(`${o.id}/mta-in`), mtaOut: o.net.address(`${o.id}/mta-out`) };
+      const addresses = orgAddresses(o);
       const registry = new RegistryClient({ url: registryUrl, rootCertificate: o.registryRootCert, clock, localAddress: addresses.mtaOut, maxAgeSeconds: o.registryMaxAgeSeconds ?? 60 });
       const registryOrgId = await enrolIfNeeded(o, kms, registry, clock);
-      const ca = await o.net.ca();
-      const mxHost = `mx.${o.domain}`;
-      const identity = await ca.issueServerCertificate([mxHost, `msa.${o.domain}`, addresses.mtaIn, addresses.msa]);
-      const outbound = await Spool.open(join(o.storageDir, 'spool', 'outbound'));
-      const inbound = await Spool.open(join(o.storageDir, 'spool', 'inbound'));
-      await outbound.recover();
-      await inbound.recover();
-      const journey = new JourneyLog(join(o.storageDir, 'journey.jsonl'), clock);
+      const { ca, mxHost, identity, outbound, inbound, journey } = await openCommon(o, addresses, clock);
       const users = o.users ?? new SimpleUserDirectory(kms, clock);
       let org: Organisation | undefined;
       const ctx: OrgContext = {
@@ -260,14 +253,7 @@ export class Organisation implements AsyncDisposable {
         registryOrgId, addresses, mxHost, tlsCa: ca.certificatePem,
         kick: (which) => org?.kick(which),
       };
-      const tls = { key: identity.privateKeyPem, cert: identity.chainPem };
-      const msa = await startMsa(ctx, tls);
-      const mtaIn = await startMtaIn(ctx, { tls });
-      const exposed = [
-        await o.net.expose({ host: mxHost, port: 25, target: mtaIn.endpoint }),
-        await o.net.expose({ host: `msa.${o.domain}`, port: 587, target: msa.endpoint }),
-      ];
-      o.net.zone.addMx(o.domain, mxHost, 10);
+      const { msa, mtaIn, exposed } = await startEdges(o, ctx, identity);
       org = new Organisation(ctx, msa, mtaIn, exposed, ownsHsm, users, kms);
       org.#startWorkers(o);
       return org;
@@ -284,15 +270,8 @@ export class Organisation implements AsyncDisposable {
   static async #startConventional(o: OrganisationOptions, profile: OrgProfile, clock: () => Date): Promise<Organisation> {
     await fs.mkdir(o.storageDir, { recursive: true });
     const rt = createConventionalRuntime(profile.conventional);
-    const addresses = { msa: o.net.address(`${o.id}/msa`), mtaIn: o.net.address(`${o.id}/mta-in`), mtaOut: o.net.address(`${o.id}/mta-out`) };
-    const ca = await o.net.ca();
-    const mxHost = `mx.${o.domain.toLowerCase()}`;
-    const identity = await ca.issueServerCertificate([mxHost, `msa.${o.domain}`, addresses.mtaIn, addresses.msa]);
-    const outbound = await Spool.open(join(o.storageDir, 'spool', 'outbound'));
-    const inbound = await Spool.open(join(o.storageDir, 'spool', 'inbound'));
-    await outbound.recover();
-    await inbound.recover();
-    const journey = new JourneyLog(join(o.storageDir, 'journey.jsonl'), clock);
+    const addresses = orgAddresses(o);
+    const { ca, mxHost, identity, outbound, inbound, journey } = await openCommon(o, addresses, clock);
     const users = o.users ?? new PasswordUserDirectory();
     let org: Organisation | undefined;
     const ctx: OrgContext = {
@@ -307,14 +286,7 @@ export class Organisation implements AsyncDisposable {
       kick: (which) => org?.kick(which),
       conventional: rt,
     };
-    const tls = { key: identity.privateKeyPem, cert: identity.chainPem };
-    const msa = await startMsa(ctx, tls);
-    const mtaIn = await startMtaIn(ctx, { tls });
-    const exposed: ExposedService[] = [
-      await o.net.expose({ host: mxHost, port: 25, target: mtaIn.endpoint }),
-      await o.net.expose({ host: `msa.${o.domain}`, port: 587, target: msa.endpoint }),
-    ];
-    o.net.zone.addMx(o.domain, mxHost, 10);
+    const { msa, mtaIn, exposed } = await startEdges(o, ctx, identity);
     publishConventionalDns(ctx, rt);
     if (rt.options.mtaSts !== 'off') {
       // RFC 8461 §3: the policy id changes whenever the policy does; one policy per start is enough here.
@@ -413,6 +385,37 @@ export class Organisation implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/** The org's own addresses on the simulated network: MSA, MTA-in and MTA-out. */
+function orgAddresses(o: OrganisationOptions): OrgContext['addresses'] {
+  return { msa: o.net.address(`${o.id}/msa`), mtaIn: o.net.address(`${o.id}/mta-in`), mtaOut: o.net.address(`${o.id}/mta-out`) };
+}
+
+/** What every org opens, whatever its security: the TLS identity of its MX and MSA, its durable spools (recovered) and its journey log. */
+async function openCommon(o: OrganisationOptions, addresses: OrgContext['addresses'], clock: () => Date) {
+  const ca = await o.net.ca();
+  const mxHost = `mx.${o.domain.toLowerCase()}`;
+  const identity = await ca.issueServerCertificate([mxHost, `msa.${o.domain}`, addresses.mtaIn, addresses.msa]);
+  const outbound = await Spool.open(join(o.storageDir, 'spool', 'outbound'));
+  const inbound = await Spool.open(join(o.storageDir, 'spool', 'inbound'));
+  await outbound.recover();
+  await inbound.recover();
+  const journey = new JourneyLog(join(o.storageDir, 'journey.jsonl'), clock);
+  return { ca, mxHost, identity, outbound, inbound, journey };
+}
+
+/** Starts the MSA and the MTA-in with the org's TLS identity and publishes them: `mx.<domain>:25` (with the MX record) and `msa.<domain>:587`. */
+async function startEdges(o: OrganisationOptions, ctx: OrgContext, identity: { readonly privateKeyPem: string; readonly chainPem: string }) {
+  const tls = { key: identity.privateKeyPem, cert: identity.chainPem };
+  const msa = await startMsa(ctx, tls);
+  const mtaIn = await startMtaIn(ctx, { tls });
+  const exposed: ExposedService[] = [
+    await o.net.expose({ host: ctx.mxHost, port: 25, target: mtaIn.endpoint }),
+    await o.net.expose({ host: `msa.${o.domain}`, port: 587, target: msa.endpoint }),
+  ];
+  o.net.zone.addMx(o.domain, ctx.mxHost, 10);
+  return { msa, mtaIn, exposed };
 }
 
 async function filterAsync<T>(items: readonly T[], keep: (t: T) => Promise<boolean>): Promise<T[]> {
