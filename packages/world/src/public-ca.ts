@@ -11,7 +11,7 @@
  */
 import * as http from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { SoftwareKey, SsmaxError, issueRootCertificate, issueSmimeCertificate, parseCertificate, type CertificateInfo, type PublicCaEndpoint, type SmimeValidationType } from '@ssmax/core';
+import { SoftwareKey, SsmaxError, issueRootCertificate, issueSmimeCertificate, type CertificateInfo, type PublicCaEndpoint, type SmimeValidationType } from '@ssmax/core';
 import type { SimNet } from '@ssmax/sim-net';
 
 const MAX_BODY = 64 * 1024;
@@ -181,7 +181,3 @@ export class PublicSmimeCa {
   }
 }
 
-/** Parses a directory answer (a helper for callers that hold DER). */
-export function parseDirectoryCertificate(der: Uint8Array): CertificateInfo {
-  return parseCertificate(der);
-}

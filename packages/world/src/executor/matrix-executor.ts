@@ -660,19 +660,12 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext, state: {
       identityShown = r.signature === 'valid' ? 'signature-valid' : 'unverified';
       traced = steps.some((x) => x.capability === 'replay') ? 'none' : tracedBySigner(r, honestDomains);
       const sameSender = inbox.filter((m) => m.senderAddress === got.senderAddress);
-      const passwords = [...new Set(sameSender.flatMap((m) => statedPasswords(m.smime.text)))];
-      const opened = openAll(r.attachments.map((a) => a.content), passwords);
-      convMalware = payloadFilesIn(opened, payload, (f) => f.malicious) || payloadFilesIn(opened, { ...payload, files: swapped }, (f) => f.malicious);
+      convMalware = malwareOpened(r.attachments.map((a) => a.content), sameSender.map((m) => m.smime.text), payload, swapped);
       if (s.mistake) {
         for (const a of r.attachments) obtained.push({ kind: 'files', bytes: a.content, note: `the unintended recipient decrypted ${a.filename}` });
         obtained.push({ kind: 'body', bytes: new TextEncoder().encode(r.text), note: 'the unintended recipient reads the body' });
       }
-    } else if (refusedByReceiver) verdict = 'blocked';
-    else if (notSent || !messageId) verdict = 'not-sent';
-    else {
-      const ev = world.journey(journeyId(world, messageId)!) as unknown as { actor: string }[];
-      verdict = ev.some((e) => e.actor.startsWith(`${target.org.id}/`)) ? 'blocked' : 'not-sent';
-    }
+    } else verdict = missingVerdict(world, target.org.id, messageId, refusedByReceiver, notSent);
   } else if (conventional) {
     // Conventional baselines: the recipient's mail client over IMAP; what it shows is what the
     // receiving MTA-in wrote (Authentication-Results, X-SSMAX-Reputation).
@@ -690,19 +683,9 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext, state: {
       if (identityShown === 'domain-authenticated' && honestDomains.has(got.m.from.split('@')[1] ?? '') && !replayed) traced = 'org';
       // The recipient opens the attachments with any password the same sender stated (the PPAP second mail).
       const sameSender = mails.filter((x) => x.m.from === got.m.from);
-      const passwords = [...new Set(sameSender.flatMap((x) => statedPasswords(x.m.text)))];
-      const opened = openAll(got.m.attachments, passwords);
-      convMalware = payloadFilesIn(opened, payload, (f) => f.malicious) || payloadFilesIn(opened, { ...payload, files: swapped }, (f) => f.malicious);
+      convMalware = malwareOpened(got.m.attachments, sameSender.map((x) => x.m.text), payload, swapped);
       if (s.mistake) for (const x of sameSender) obtained.push({ kind: 'body', bytes: x.raw, note: 'the unintended recipient reads it' });
-    } else if (refusedByReceiver) verdict = 'blocked';
-    else if (notSent || !messageId) verdict = 'not-sent';
-    else {
-      // Accepted by the MSA but not in the inbox: refused once it reached the receiving MTA-in (blocked)
-      // or stopped on the sending side (not sent).
-      const ev = world.journey(journeyId(world, messageId)!) as unknown as { actor: string }[];
-      // The receiving org's MTA-in or its inspection refused it (in the session): blocked.
-      verdict = ev.some((e) => e.actor.startsWith(`${target.org.id}/`)) ? 'blocked' : 'not-sent';
-    }
+    } else verdict = missingVerdict(world, target.org.id, messageId, refusedByReceiver, notSent);
     if (verdict === 'blocked' && (messageId ?? composedId)) {
       const ev = world.journey(journeyId(world, messageId ?? composedId)!) as unknown as { actor: string }[];
       // Refused after the receiving MTA-in authenticated the From domain (its dmarc check, "pass … (domain)"):
@@ -1054,6 +1037,28 @@ async function procedure12(world: World, recipient: string, mail: Evidence, ctx:
   const revoked = finding.revokedSerials.length > 0 && sendOrg.orgCa.entries().some((e) => e.serialNumber === mail.certSerial && e.status !== 'valid');
   if (revoked && finding.identified) return 'sender-revoked';
   return finding.identified ? 'sender' : 'org';
+}
+
+/**
+ * The verdict of a mail the recipient's client does not show (conventional and S/MIME baselines):
+ * refused in the session at the receiving MX (blocked), never submitted, or accepted by the MSA but not
+ * in the inbox — blocked when the receiving org's MTA-in or inspection logged it, else not sent.
+ */
+function missingVerdict(world: World, targetOrgId: string, messageId: string | undefined, refusedByReceiver: boolean, notSent: boolean): Verdict {
+  if (refusedByReceiver) return 'blocked';
+  if (notSent || !messageId) return 'not-sent';
+  const ev = world.journey(journeyId(world, messageId)!) as unknown as { actor: string }[];
+  return ev.some((e) => e.actor.startsWith(`${targetOrgId}/`)) ? 'blocked' : 'not-sent';
+}
+
+/**
+ * Malware reached the recipient usable: the attachments opened with every password the same sender
+ * stated (the PPAP second mail), holding a malicious payload file or the attacker's swapped one.
+ */
+function malwareOpened(attachments: readonly Uint8Array[], senderTexts: readonly string[], payload: Payload, swapped: readonly Payload['files'][number][]): boolean {
+  const passwords = [...new Set(senderTexts.flatMap(statedPasswords))];
+  const opened = openAll(attachments, passwords);
+  return payloadFilesIn(opened, payload, (f) => f.malicious) || payloadFilesIn(opened, { ...payload, files: swapped }, (f) => f.malicious);
 }
 
 /**
