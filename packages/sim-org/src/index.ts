@@ -56,7 +56,7 @@ export { UserRegistration, CardUserDirectory, DeferredUserDirectory, CardObjects
 export type { RegisterUserRequest, RegisteredUser, RegistrationRecord, IdentityCheck, UserRegistrationOptions } from './user-registration.js';
 export { encodeManifest, signManifest, verifyManifest, normaliseAddress, sha256Hex } from './manifest.js';
 export type { Manifest, ManifestFile, ManifestExpectation, ManifestVerification, VerifyManifestOptions } from './manifest.js';
-export { UserAgent, parseAddressList } from './user-agent.js';
+export { UserAgent, parseAddressList, WithheldReasons } from './user-agent.js';
 export type {
   VerificationMode,
   OutgoingFile,
@@ -67,6 +67,7 @@ export type {
   UserAgentOptions,
   IdentityNoticeView,
   ReceivedFile,
+  WithheldReason,
   MailVerdict,
 } from './user-agent.js';
 export { IncidentDesk } from './incident-desk.js';

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -184,9 +185,9 @@ describe('(10) recipient verifies and decrypts', () => {
     expect(paper.verified).toBe(true);
     const e2e = await bobUa.read(tampered, '2222');
     expect(e2e.verified).toBe(false);
-    expect(e2e.files.find((f) => f.n === 1)?.ok).toBe(false);
-    expect(e2e.files.find((f) => f.n === 2)?.ok).toBe(true);
-    expect(e2e.problems.join('\n')).toMatch(/file 1 .* differs from what the sender signed/);
+    // The receiving org attested what it re-encrypted: its attestation contradicts the manifest before any decryption.
+    expect(e2e.files.map((f) => [f.n, f.ok, f.withheld])).toEqual([[1, false, 'differs-from-manifest'], [2, false, 'mail-not-verified']]);
+    expect(e2e.problems.join('\n')).toMatch(/hop 2 \(org-b\.example\) attested file 1 with another content than the sender signed/);
   });
 
   it('(10) detects two files swapped between hops in end-to-end mode', async () => {
@@ -209,9 +210,9 @@ describe('(10) recipient verifies and decrypts', () => {
   });
 
   it('(10) shows plain mail from a non-member as unverified', async () => {
-    const plain = Buffer.from('From: mallory@evil.example\r\nTo: bob@org-b.example\r\nSubject: invoice\r\nMessage-ID: <1@evil.example>\r\n\r\nPay now.\r\n');
+    const plain = Buffer.from('X-SSMAX-Verdict: unverified\r\nFrom: mallory@evil.example\r\nTo: bob@org-b.example\r\nSubject: invoice\r\nMessage-ID: <1@evil.example>\r\n\r\nPay now.\r\n');
     const v = await bobUa.read(new Uint8Array(plain), '2222');
-    expect(v).toMatchObject({ verified: false, senderAddress: 'mallory@evil.example', subject: 'invoice' });
+    expect(v).toMatchObject({ verified: false, outside: true, senderAddress: 'mallory@evil.example', subject: 'invoice', files: [] });
     expect(v.identityNotice).toBeUndefined();
     expect(v.problems[0]).toMatch(/not from an SSMAX member/);
   });
@@ -256,6 +257,153 @@ describe('(10) recipient verifies and decrypts', () => {
     expect(inbox[0]).toMatchObject({ verified: true, senderAddress: alice.address });
     const noTotp = new UserAgent({ address: bob.address, card: bobCard, mode: 'paper', orgEncryptionCertificate: orgB.kmsEncryption.certificate.der, imap: { host: mb.host, port: mb.imapPort, user: bob.address, password: 'imap-pw' } });
     await expect(noTotp.inbox('2222')).rejects.toThrow();
+  });
+});
+
+describe('(10) releases files only of a verified mail', () => {
+  const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+  const outsideMail = (marked: boolean, extraHeaders = ''): Uint8Array =>
+    new Uint8Array(Buffer.from(
+      `${marked ? 'X-SSMAX-Verdict: unverified\r\n' : ''}${extraHeaders}From: carol@outside.example\r\nTo: bob@org-b.example\r\nSubject: invoice\r\nMessage-ID: <o${Math.random()}@outside.example>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b1"\r\n\r\n` +
+        `--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nSee the invoice.\r\n` +
+        `--b1\r\nContent-Type: application/pdf; name="invoice.pdf"\r\nContent-Disposition: attachment; filename="invoice.pdf"\r\nContent-Transfer-Encoding: base64\r\n\r\n${Buffer.from(FILES[0]!.content).toString('base64')}\r\n--b1--\r\n`,
+      'latin1',
+    ));
+  /** The delivered mail with its signed entity and signature changed by `change`, headers kept. */
+  const rewrap = async (delivered: Uint8Array, change: (entity: Uint8Array, signature: Uint8Array) => Promise<{ entity: Uint8Array; signature: Uint8Array }>): Promise<Uint8Array> => {
+    const p = parseSmime(delivered);
+    if (p.kind !== 'multipart-signed') throw new Error('unexpected');
+    const c = await change(p.signedEntity, p.signature);
+    const keep = ['from', 'to', 'cc', 'subject', 'date', 'message-id', 'x-ssmax-hop'];
+    return buildMultipartSigned(c.entity, c.signature, { headers: { extra: p.headers.filter((h) => keep.includes(h.name.toLowerCase())) } });
+  };
+  // The last byte of the SignedData is the last byte of the signature value (no unsigned attributes).
+  const flipSignature = async (entity: Uint8Array, sig: Uint8Array) => {
+    const s = new Uint8Array(sig);
+    s[s.length - 1] = s[s.length - 1]! ^ 0x01;
+    return { entity, signature: s };
+  };
+  const expectNothingReleased = (v: MailVerdict, reasons: readonly string[]): void => {
+    expect(v.verified).toBe(false);
+    expect(v.files.map((f) => [f.ok, f.content, f.unverified, f.withheld])).toEqual(reasons.map((r) => [false, undefined, undefined, r]));
+  };
+
+  it('(10) releases every file of a verified mail byte-exact, with its SHA-256 and no withheld reason', async () => {
+    const mail = await aliceUa.compose({ to: [bob.address], subject: 'release', text: 'x', files: FILES, pin: '1111' });
+    for (const ua of [bobUa, bobPaperUa]) {
+      const v = await ua.read(await throughOrgs(mail.raw), '2222');
+      expect(v.verified).toBe(true);
+      expect(v.files.map((f) => [f.name, f.ok, f.withheld, f.unverified, f.sha256, Buffer.from(f.content!).toString('hex')])).toEqual(
+        FILES.map((f) => [f.name, true, undefined, undefined, sha(f.content), Buffer.from(f.content).toString('hex')]),
+      );
+    }
+  });
+
+  it('(10) withholds every file, never decrypted, when the sender manifest was removed between hops', async () => {
+    const mail = await aliceUa.compose({ to: [bob.address], subject: 'no manifest', text: 'x', files: FILES, pin: '1111' });
+    const stripped = await throughOrgs(mail.raw, async (entity) => {
+      const parts = classifyParts(entity);
+      return assembleMixed([parts.body!.raw, ...parts.files.map((f) => f.part.raw), ...parts.attestations.map((a) => a.part.raw)]);
+    });
+    const v = await bobUa.read(stripped, '2222');
+    expect(v.problems).toContain('the mail carries no sender manifest');
+    expectNothingReleased(v, ['mail-not-verified', 'mail-not-verified']);
+    expect(v.files.map((f) => f.sha256)).toEqual([undefined, undefined]);
+  });
+
+  it('(10) withholds every file, the swapped one and its intact sibling, when a file was swapped between hops', async () => {
+    const mail = await aliceUa.compose({ to: [bob.address], subject: 'swap', text: 'x', files: FILES, pin: '1111' });
+    const evilBytes = Buffer.from('%PDF evil payload secret-plaintext-marker-evil');
+    const tampered = await throughOrgs(mail.raw, async (entity) => {
+      const parts = classifyParts(entity);
+      const evil = Buffer.from(`Content-Type: application/pdf; name="report.pdf"\r\nContent-Disposition: attachment; filename="report.pdf"\r\nContent-Transfer-Encoding: base64\r\n\r\n${evilBytes.toString('base64')}`);
+      const swapped = buildFilePart(1, await encryptContent(evil, { recipients: [orgB.kmsEncryption.certificate.der] }));
+      return assembleMixed([parts.body!.raw, swapped, ...parts.files.slice(1).map((f) => f.part.raw), parts.manifest!.raw, ...parts.attestations.map((a) => a.part.raw)]);
+    });
+    for (const ua of [bobUa, bobPaperUa]) {
+      const v = await ua.read(tampered, '2222');
+      if (ua === bobPaperUa) {
+        // Paper mode trusts the receiving org, which attested the swapped file: it cannot see the swap.
+        expect(v.verified).toBe(true);
+        continue;
+      }
+      // The hop-2 attestation names the swapped file's SHA-256, not the manifest's: refused before decryption.
+      expect(v.problems.join('\n')).toMatch(/hop 2 \(org-b\.example\) attested file 1 with another content than the sender signed/);
+      expectNothingReleased(v, ['differs-from-manifest', 'mail-not-verified']);
+      expect(v.files.map((f) => f.sha256)).toEqual([undefined, undefined]);
+      expect(v.files.map((f) => f.name)).toEqual(['1', '2']);
+    }
+  });
+
+  it('(10) withholds every file, decrypted for the hash check only, when a delivered file differs from what the orgs attested (paper and end-to-end)', async () => {
+    const mail = await aliceUa.compose({ to: [bob.address], subject: 'after hop 2', text: 'x', files: FILES, pin: '1111' });
+    const evilBytes = Buffer.from('%PDF swapped after hop 2');
+    // The receiving org's key signs a mailbox copy whose file 1 is not the one its attestation names.
+    const tampered = await rewrap(await throughOrgs(mail.raw), async (entity) => {
+      const parts = classifyParts(entity);
+      const evil = Buffer.from(`Content-Type: application/pdf; name="report.pdf"\r\nContent-Disposition: attachment; filename="report.pdf"\r\nContent-Transfer-Encoding: base64\r\n\r\n${evilBytes.toString('base64')}`);
+      const swapped = buildFilePart(1, await encryptContent(evil, { recipients: [bob.encryptionCertificate.der] }));
+      const next = assembleMixed([parts.body!.raw, swapped, ...parts.files.slice(1).map((f) => f.part.raw), parts.manifest!.raw, ...parts.attestations.map((a) => a.part.raw)]);
+      return { entity: next, signature: await orgB.kms.signDetached(next) };
+    });
+    for (const ua of [bobUa, bobPaperUa]) {
+      const v = await ua.read(tampered, '2222');
+      expect(v.problems.join('\n')).toMatch(/file 1 differs from what your organisation attested/);
+      expectNothingReleased(v, ['differs-from-attestation', 'mail-not-verified']);
+      // Both were decrypted for the hash checks: their SHA-256s and real names are shown, the plaintext is not.
+      expect(v.files.map((f) => [f.name, f.sha256])).toEqual([['report.pdf', sha(evilBytes)], [FILES[1]!.name, sha(FILES[1]!.content)]]);
+    }
+  });
+
+  it('(10) withholds every file when a file the sender never signed was added between hops', async () => {
+    const mail = await aliceUa.compose({ to: [bob.address], subject: 'extra', text: 'x', files: [FILES[0]!], pin: '1111' });
+    const tampered = await throughOrgs(mail.raw, async (entity) => {
+      const parts = classifyParts(entity);
+      const extra = Buffer.from(`Content-Type: text/plain; name="extra.txt"\r\nContent-Disposition: attachment; filename="extra.txt"\r\nContent-Transfer-Encoding: base64\r\n\r\n${Buffer.from('an extra file').toString('base64')}`);
+      const added = buildFilePart(2, await encryptContent(extra, { recipients: [orgB.kmsEncryption.certificate.der] }));
+      return assembleMixed([parts.body!.raw, ...parts.files.map((f) => f.part.raw), added, parts.manifest!.raw, ...parts.attestations.map((a) => a.part.raw)]);
+    });
+    const v = await bobUa.read(tampered, '2222');
+    expect(v.problems.join('\n')).toMatch(/file 2 \(extra\.txt\) is not in the sender's manifest/);
+    expectNothingReleased(v, ['mail-not-verified', 'not-in-manifest']);
+  });
+
+  it('(10) withholds every file, never decrypted, when the organisation signature is broken (paper and end-to-end)', async () => {
+    const mail = await aliceUa.compose({ to: [bob.address], subject: 'broken sig', text: 'x', files: FILES, pin: '1111' });
+    const broken = await rewrap(await throughOrgs(mail.raw), flipSignature);
+    for (const ua of [bobUa, bobPaperUa]) {
+      const v = await ua.read(broken, '2222');
+      expect(v.problems.join('\n')).toMatch(/organisation signature does not verify/);
+      expectNothingReleased(v, ['mail-not-verified', 'mail-not-verified']);
+      expect(v.files.map((f) => f.sha256)).toEqual([undefined, undefined]);
+    }
+  });
+
+  it('(10) releases nothing of a mail with a failing SSMAX signature even when it carries an outside-mail mark', async () => {
+    const mail = await aliceUa.compose({ to: [bob.address], subject: 'marked', text: 'x', files: FILES, pin: '1111' });
+    const broken = await rewrap(await throughOrgs(mail.raw), flipSignature);
+    const marked = new Uint8Array(Buffer.concat([Buffer.from('X-SSMAX-Verdict: unverified\r\n'), Buffer.from(broken)]));
+    const v = await bobPaperUa.read(marked, '2222');
+    expectNothingReleased(v, ['mail-not-verified', 'mail-not-verified']);
+  });
+
+  it('(10) releases the attachments of outside mail the MX marked unverified, each flagged unverified, read over IMAP from Dovecot', async () => {
+    const mbDir = path.join(world.dir, 'org-b-mailbox-outside');
+    fs.mkdirSync(mbDir, { mode: 0o711 });
+    await using mb = await Mailbox.start({ dir: mbDir, host: '127.0.0.1', users: [{ address: bob.address, password: 'imap-pw' }] });
+    await mb.deliver(bob.address, outsideMail(true, 'Received: from mx.outside.example by mx.org-b.example; Mon, 1 Jan 2024 00:00:00 +0000\r\n'));
+    await mb.deliver(bob.address, outsideMail(false));
+    const ua = new UserAgent({ address: bob.address, card: bobCard, mode: 'end-to-end', orgEncryptionCertificate: orgB.kmsEncryption.certificate.der, imap: { host: mb.host, port: mb.imapPort, user: bob.address, password: 'imap-pw' } });
+    const [marked, unmarked] = await ua.inbox('2222');
+    expect(marked).toMatchObject({ verified: false, outside: true, senderAddress: 'carol@outside.example', text: 'See the invoice.' });
+    expect(marked!.problems).toEqual(['the mail carries no organisation signature: it is not from an SSMAX member (unverified)']);
+    expect(marked!.files.map((f) => [f.name, f.contentType, f.ok, f.unverified, f.withheld, f.sha256, Buffer.from(f.content ?? []).toString('hex')])).toEqual([
+      ['invoice.pdf', 'application/pdf', false, true, undefined, sha(FILES[0]!.content), Buffer.from(FILES[0]!.content).toString('hex')],
+    ]);
+    // Not marked by the MX: it did not come in as outside mail, so nothing is released.
+    expect(unmarked!.verified).toBe(false);
+    expect(unmarked!.outside).toBeUndefined();
+    expect(unmarked!.files.map((f) => [f.name, f.ok, f.content, f.unverified, f.withheld])).toEqual([['invoice.pdf', false, undefined, undefined, 'mail-not-verified']]);
   });
 });
 

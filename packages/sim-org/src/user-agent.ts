@@ -10,6 +10,11 @@
  * (10) The recipient trusts the org certificate on the card (paper mode: the receiving org's signature
  * and chain); end-to-end mode adds the sender's manifest, checked against the registry root on the card,
  * and every org attestation. Files are decrypted on the card. The outcome is a verdict, never an exception.
+ * Signatures and attestations are checked before any file is decrypted; files are decrypted only for the
+ * SHA-256 checks (the attestations and the manifest bind the plaintext), and their plaintext is released
+ * only when the whole mail verified; otherwise it is zeroed and each file says why it is withheld.
+ * Outside mail that the own MX accepted and marked unverified releases its plain attachments, flagged
+ * `unverified`.
  */
 import { randomBytes } from 'node:crypto';
 import { ImapFlow } from 'imapflow';
@@ -17,6 +22,7 @@ import nodemailer from 'nodemailer';
 import {
   SsmaxError,
   buildMultipartSigned,
+  collectAttachments,
   decryptContent,
   encryptContent,
   findTextBody,
@@ -33,7 +39,7 @@ import {
   type RandomSource,
 } from '@ssmax/core';
 import { verifyAttestation, type IdentityNotice, type OrgAttestation } from './attestation.js';
-import { normaliseAddress, sha256Hex, signManifest, verifyManifest, type Manifest, type ManifestFile } from './manifest.js';
+import { normaliseAddress, sha256Hex, signManifest, verifyManifest, type Manifest, type ManifestFile, type ManifestVerification } from './manifest.js';
 import { MANIFEST_FILENAME, assembleMixed, buildFilePart, classifyParts } from './org-hop.js';
 import { CardObjects } from './user-registration.js';
 
@@ -103,14 +109,37 @@ export interface IdentityNoticeView {
   readonly certSerial?: string;
 }
 
+/** Why (10) keeps a file from the user: the file then carries no `content`. */
+export const WithheldReasons = {
+  'mail-not-verified': 'the mail as a whole did not verify (the file itself may be intact, or was never decrypted)',
+  'decrypt-failed': 'the card cannot decrypt the file',
+  'not-in-manifest': "the file is not in the sender's signed manifest",
+  'differs-from-manifest': 'the file differs from what the sender signed',
+  'differs-from-attestation': 'the file differs from what your organisation attested',
+} as const;
+export type WithheldReason = keyof typeof WithheldReasons;
+
 export interface ReceivedFile {
   readonly n: number;
+  /** The real name from inside the encrypted entity; `"<n>"` for a file never decrypted. */
   readonly name: string;
   readonly contentType: string;
-  readonly sha256: string;
+  /** SHA-256 (hex) of the plaintext, present only when the agent computed it. */
+  readonly sha256?: string;
+  /** True only for a file of a verified SSMAX mail (it matches what the sender signed and the orgs attested). */
   readonly ok: boolean;
-  /** Plaintext, present when decryption on the card succeeded. */
+  /**
+   * The plaintext released to the user: every file of a verified mail, or an `unverified` attachment of
+   * outside mail. Absent when the file is withheld.
+   */
   readonly content?: Uint8Array;
+  /**
+   * Released without SSMAX verification: a plain attachment of outside (non-member) mail that the own MX
+   * accepted and marked unverified after its inbound inspection (8); shown under the "not SSMAX-verified" banner.
+   */
+  readonly unverified?: true;
+  /** Set when the file is kept from the user (no `content`). */
+  readonly withheld?: WithheldReason;
 }
 
 /** (10): what the user agent shows for one mail. */
@@ -124,6 +153,11 @@ export interface MailVerdict {
   readonly identityNotice?: IdentityNoticeView;
   readonly files: readonly ReceivedFile[];
   readonly problems: readonly string[];
+  /**
+   * Outside (non-member) mail the own MX accepted and marked unverified: shown under the "not
+   * SSMAX-verified" banner, its plain attachments released with `unverified` set.
+   */
+  readonly outside?: true;
   readonly uid?: number;
 }
 
@@ -359,7 +393,11 @@ export class UserAgent {
     const from = parseAddressList(getHeader(headers, 'From'))[0] ?? '';
     const subject = getHeader(headers, 'Subject')?.trim() ?? '';
     const messageId = getHeader(headers, 'Message-ID')?.trim() ?? '';
-    if (parsed.kind !== 'multipart-signed') return this.unverified(raw, ['the mail carries no organisation signature: it is not from an SSMAX member (unverified)']);
+    // Outside mail: the own MX found no SSMAX hop, skipped (7), ran (8) on its plain parts and marked it (mta-in.ts).
+    // The MX's mark sits above any header the sender wrote; a mail with an SSMAX hop is never outside mail.
+    const markedOutside = getHeader(headers, 'X-SSMAX-Hop') === undefined && getHeader(headers, 'X-SSMAX-Verdict')?.trim().toLowerCase() === 'unverified';
+    if (markedOutside) return this.unverified(raw, ['the mail carries no organisation signature: it is not from an SSMAX member (unverified)'], 'release-unverified');
+    if (parsed.kind !== 'multipart-signed') return this.unverified(raw, ['the mail carries no organisation signature and your MX did not mark it as outside mail (unverified)']);
 
     // Paper mode: the receiving org's signature, chained to the org certificate on the card (paper §4 (1)).
     const ownOrg = parseCertificate(await this.cardCert(CardObjects.orgCertificate));
@@ -403,54 +441,37 @@ export class UserAgent {
     const notice: IdentityNotice | undefined = last?.a.identityNotice;
     if (notice && normaliseAddress(notice.sender) !== normaliseAddress(from)) problems.push(`the identity notice names ${notice.sender}, the mail is from ${from}`);
 
-    // Files: decrypt each on the card.
-    const encCert = await this.cardCert(CardObjects.encryptionCertificate);
-    const encKey = await this.o.card.key(CardObjects.encryptionKey);
-    const decrypted: ReceivedFile[] = [];
-    for (const f of parts.files) {
-      try {
-        const { content } = await decryptContent(f.der, { key: encKey, certificate: encCert });
-        const e = parseMimeEntity(content);
-        decrypted.push({ n: f.n, name: e.filename ?? `${f.n}`, contentType: e.contentType.mediaType, sha256: sha256Hex(e.body), ok: true, content: e.body });
-      } catch (e) {
-        problems.push(`file ${f.n} cannot be decrypted with your card (${e instanceof SsmaxError ? e.code : 'error'})`);
-        decrypted.push({ n: f.n, name: `${f.n}`, contentType: 'application/octet-stream', sha256: '', ok: false });
-      }
-    }
-    // The attestations must describe the files that arrived (each org states the SHA-256 it re-encrypted).
-    if (last) {
-      for (const d of decrypted) {
-        const att = last.a.files.find((x) => x.n === d.n);
-        if (d.ok && att && att.sha256 !== d.sha256) problems.push(`file ${d.n} differs from what your organisation attested`);
-      }
-    }
-
-    let files = decrypted;
-    if (this.mode === 'end-to-end') {
-      const root = await this.o.card.getCertificate(CardObjects.registryRoot);
+    // End-to-end: the manifest (signature, signer chain, headers, body) and every attestation, before any
+    // file is decrypted; the files still encrypted count as not yet arrived, their hashes come after.
+    const e2e = this.mode === 'end-to-end';
+    const root = e2e ? await this.o.card.getCertificate(CardObjects.registryRoot) : undefined;
+    const dropped = attestations.flatMap((x) => x.a.files.filter((f) => f.action === 'dropped').map((f) => f.n));
+    const checkManifest = (manifest: Uint8Array, anchor: Uint8Array, arrived: readonly { n: number; name: string; sha256: string }[], notYet: readonly number[]): ManifestVerification =>
+      verifyManifest(manifest, {
+        trustAnchors: [anchor],
+        crls: first?.a.orgCrl ? [new Uint8Array(Buffer.from(first.a.orgCrl, 'base64'))] : [],
+        time,
+        expected: {
+          messageId,
+          from,
+          to: parseAddressList(getHeader(headers, 'To')),
+          cc: parseAddressList(getHeader(headers, 'Cc')),
+          subject,
+          date: getHeader(headers, 'Date')?.trim() ?? '',
+          body: bodyBytes,
+          files: arrived,
+          droppedFiles: [...dropped, ...notYet],
+        },
+      });
+    let manifestFiles: readonly ManifestFile[] | undefined;
+    const attestedOtherThanSigned = new Set<number>();
+    if (e2e) {
       if (!root) problems.push('the card holds no registry root: the sender manifest cannot be checked');
       else if (!parts.manifest) problems.push('the mail carries no sender manifest');
       else {
-        const orgCrl = first?.a.orgCrl ? [new Uint8Array(Buffer.from(first.a.orgCrl, 'base64'))] : [];
-        const dropped = attestations.flatMap((x) => x.a.files.filter((f) => f.action === 'dropped').map((f) => f.n));
-        const mv = verifyManifest(parts.manifest.body, {
-          trustAnchors: [root],
-          crls: orgCrl,
-          time,
-          expected: {
-            messageId,
-            from,
-            to: parseAddressList(getHeader(headers, 'To')),
-            cc: parseAddressList(getHeader(headers, 'Cc')),
-            subject,
-            date: getHeader(headers, 'Date')?.trim() ?? '',
-            body: bodyBytes,
-            files: decrypted.filter((d) => d.ok),
-            droppedFiles: dropped,
-          },
-        });
+        const mv = checkManifest(parts.manifest.body, root, [], parts.files.map((f) => f.n));
         problems.push(...mv.problems);
-        files = decrypted.map((d) => ({ ...d, ok: d.ok && mv.fileOk.get(d.n) === true }));
+        manifestFiles = mv.manifest?.files;
         // Every org on the way must have attested the sender's files, each with its own org key (paper §4 (3)).
         for (const x of attestations) {
           const chain = validateChain({ leaf: x.signer, intermediates: x.certs, trustAnchors: [root], time, revocation: 'none', requiredExtKeyUsage: EMAIL_PROTECTION });
@@ -460,13 +481,67 @@ export class UserAgent {
           if (x.a.messageId !== messageId) problems.push(`the attestation of hop ${x.a.hop} is for another message`);
           for (const af of x.a.files) {
             const mf = mv.manifest?.files.find((f) => f.n === af.n);
-            if (mf && af.action === 're-encrypted' && af.sha256 !== mf.sha256) problems.push(`hop ${x.a.hop} (${x.a.domain}) attested file ${af.n} with another content than the sender signed`);
+            if (mf && af.action === 're-encrypted' && af.sha256 !== mf.sha256) {
+              problems.push(`hop ${x.a.hop} (${x.a.domain}) attested file ${af.n} with another content than the sender signed`);
+              attestedOtherThanSigned.add(af.n);
+            }
           }
         }
         if (first && normaliseAddress(from).split('@')[1] !== first.a.domain.toLowerCase()) problems.push(`the first attestation is from ${first.a.domain}, not from the sender's domain`);
         if (notice && mv.signerCertificate && notice.certSerial.toLowerCase() !== mv.signerCertificate.serialNumber.toLowerCase()) {
           problems.push('the identity notice names another certificate than the one that signed the manifest');
         }
+      }
+    }
+
+    let files: ReceivedFile[];
+    if (problems.length > 0) {
+      // Refused on signatures or attestations alone: no file is decrypted.
+      files = parts.files.map((f) => ({ n: f.n, name: `${f.n}`, contentType: 'application/octet-stream', ok: false, withheld: attestedOtherThanSigned.has(f.n) ? 'differs-from-manifest' : 'mail-not-verified' }));
+    } else {
+      const opened: { n: number; name: string; contentType: string; sha256?: string; plain?: Uint8Array; withheld?: WithheldReason }[] = [];
+      let released = false;
+      try {
+        const encCert = await this.cardCert(CardObjects.encryptionCertificate);
+        const encKey = await this.o.card.key(CardObjects.encryptionKey);
+        for (const f of parts.files) {
+          let entity: Uint8Array | undefined;
+          try {
+            entity = (await decryptContent(f.der, { key: encKey, certificate: encCert })).content;
+            const e = parseMimeEntity(entity);
+            // A copy: the parsed body may share memory with the decrypted entity, which is zeroed now.
+            const plain = new Uint8Array(e.body);
+            e.body.fill(0);
+            opened.push({ n: f.n, name: e.filename ?? `${f.n}`, contentType: e.contentType.mediaType, sha256: sha256Hex(plain), plain });
+          } catch (e) {
+            problems.push(`file ${f.n} cannot be decrypted with your card (${e instanceof SsmaxError ? e.code : 'error'})`);
+            opened.push({ n: f.n, name: `${f.n}`, contentType: 'application/octet-stream', withheld: 'decrypt-failed' });
+          } finally {
+            entity?.fill(0);
+          }
+        }
+        // The attestations must describe the files that arrived (each org states the SHA-256 it re-encrypted).
+        for (const d of opened) {
+          const att = last?.a.files.find((x) => x.n === d.n);
+          if (d.sha256 !== undefined && att && att.sha256 !== d.sha256) {
+            problems.push(`file ${d.n} differs from what your organisation attested`);
+            d.withheld ??= 'differs-from-attestation';
+          }
+        }
+        if (e2e && root && parts.manifest) {
+          const mv = checkManifest(parts.manifest.body, root, opened.flatMap((d) => (d.sha256 !== undefined ? [{ n: d.n, name: d.name, sha256: d.sha256 }] : [])), []);
+          problems.push(...mv.problems);
+          for (const d of opened) {
+            if (d.sha256 !== undefined && mv.fileOk.get(d.n) !== true) d.withheld ??= manifestFiles?.some((f) => f.n === d.n) ? 'differs-from-manifest' : 'not-in-manifest';
+          }
+        }
+        released = problems.length === 0 && opened.every((d) => d.plain !== undefined && d.withheld === undefined);
+        files = opened.map((d) => {
+          const base = { n: d.n, name: d.name, contentType: d.contentType, ...(d.sha256 !== undefined ? { sha256: d.sha256 } : {}) };
+          return released ? { ...base, ok: true, content: d.plain! } : { ...base, ok: false, withheld: d.withheld ?? 'mail-not-verified' };
+        });
+      } finally {
+        if (!released) for (const d of opened) d.plain?.fill(0);
       }
     }
 
@@ -492,7 +567,11 @@ export class UserAgent {
     };
   }
 
-  private unverified(raw: Uint8Array, problems: string[]): MailVerdict {
+  /**
+   * A mail that is not SSMAX mail, or cannot be checked as such. Its attachments are released, each flagged
+   * `unverified`, only for outside mail the own MX marked; otherwise they are listed as withheld.
+   */
+  private unverified(raw: Uint8Array, problems: string[], attachments: 'withhold' | 'release-unverified' = 'withhold'): MailVerdict {
     let headers: readonly MimeHeader[] = [];
     let text = '';
     let files: ReceivedFile[] = [];
@@ -500,17 +579,18 @@ export class UserAgent {
       const e = parseMimeEntity(raw);
       headers = e.headers;
       text = findTextBody(e) ?? '';
-      const walk = (p: typeof e): void => {
-        if (p.parts.length > 0) p.parts.forEach(walk);
-        else if (p.filename !== undefined) files.push({ n: files.length + 1, name: p.filename, contentType: p.contentType.mediaType, sha256: sha256Hex(p.body), ok: false });
-      };
-      walk(e);
+      // The attachments as the MX's inbound inspection (8) scanned them (mta-in.ts, inspectPlainMail).
+      files = collectAttachments(e).map((a, i): ReceivedFile => {
+        const base = { n: i + 1, name: a.filename, contentType: a.contentType, ok: false };
+        return attachments === 'release-unverified' ? { ...base, sha256: sha256Hex(a.content), unverified: true, content: a.content } : { ...base, withheld: 'mail-not-verified' };
+      });
     } catch {
       files = [];
     }
     return {
       verified: false,
       mode: this.mode,
+      ...(attachments === 'release-unverified' ? { outside: true } : {}),
       senderAddress: parseAddressList(getHeader(headers, 'From'))[0] ?? '',
       subject: getHeader(headers, 'Subject')?.trim() ?? '',
       messageId: getHeader(headers, 'Message-ID')?.trim() ?? '',

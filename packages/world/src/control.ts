@@ -16,7 +16,7 @@ import { promises as fs } from 'node:fs';
 import { dirname } from 'node:path';
 import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Oids, SsmaxError, ErrorCodes, type CertificateInfo } from '@ssmax/core';
-import type { JourneyEvent, MailVerdict } from '@ssmax/sim-org';
+import type { JourneyEvent, MailVerdict, WithheldReason } from '@ssmax/sim-org';
 import type { World } from './world.js';
 import type { SmimeMailView } from './smime-client.js';
 
@@ -38,7 +38,22 @@ export interface InboxMail {
   /** smime-e2e: who the S/MIME signature names, and how the public CA validated them. */
   readonly signer?: string;
   readonly problems: readonly string[];
-  readonly files: readonly { readonly name: string; readonly contentType: string; readonly size?: number; readonly sha256: string; readonly ok: boolean }[];
+  /** Outside mail the receiving MX marked unverified (shown under the "not SSMAX-verified" banner). */
+  readonly outside?: boolean;
+  /**
+   * Each file as the agent handled it: `ok` (verified and released), `unverified` (an outside mail's
+   * attachment, released without SSMAX verification) or `withheld` with the agent's reason (not released).
+   * `size` is present only for a released file, `sha256` only when the agent computed it.
+   */
+  readonly files: readonly {
+    readonly name: string;
+    readonly contentType: string;
+    readonly size?: number;
+    readonly sha256?: string;
+    readonly ok: boolean;
+    readonly unverified?: boolean;
+    readonly withheld?: WithheldReason;
+  }[];
   readonly text: string;
 }
 
@@ -177,7 +192,16 @@ async function handle(world: World, req: IncomingMessage): Promise<unknown> {
         ...(v.identityNotice ? { identityNotice: v.identityNotice } : {}),
         ...('smime' in v && (v as SmimeMailView).smime.trustedSigner ? { signer: describeSigner((v as SmimeMailView).smime.trustedSigner!) } : {}),
         problems: v.problems,
-        files: v.files.map((f) => ({ name: f.name, contentType: f.contentType, ...(f.content ? { size: f.content.byteLength } : {}), sha256: f.sha256, ok: f.ok })),
+        ...(v.outside ? { outside: true } : {}),
+        files: v.files.map((f) => ({
+          name: f.name,
+          contentType: f.contentType,
+          ...(f.content ? { size: f.content.byteLength } : {}),
+          ...(f.sha256 !== undefined ? { sha256: f.sha256 } : {}),
+          ok: f.ok,
+          ...(f.unverified ? { unverified: true } : {}),
+          ...(f.withheld ? { withheld: f.withheld } : {}),
+        })),
         text: v.text,
       }));
       return { mails };

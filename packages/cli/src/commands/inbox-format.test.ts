@@ -17,4 +17,33 @@ describe('formatMail', () => {
     expect(out).toContain('- signed by mallory@org-a.example, not by the From address');
     expect(out).not.toContain('Signer:');
   });
+
+  it('shows the files of a refused mail as withheld with the agent\'s reason, never as ok, with a SHA-256 only when computed', () => {
+    const out = formatMail(3, {
+      ...base,
+      verified: false,
+      mode: 'end-to-end',
+      problems: ["hop 2 (org-b.example) attested file 1 with another content than the sender signed"],
+      files: [
+        { name: '1', contentType: 'application/octet-stream', ok: false, withheld: 'differs-from-manifest' },
+        { name: 'report.pdf', contentType: 'application/pdf', ok: false, withheld: 'mail-not-verified', sha256: 'ab'.repeat(32) },
+      ],
+    });
+    expect(out).toContain('    File:     1 (application/octet-stream) withheld (differs-from-manifest)\n');
+    expect(out).toContain(`    File:     report.pdf (application/pdf) withheld (mail-not-verified) sha256 ${'ab'.repeat(32)}\n`);
+    expect(out).not.toMatch(/ ok( |$)/m);
+  });
+
+  it('shows the attachments of outside mail as released unverified under the not-SSMAX-verified line', () => {
+    const out = formatMail(4, {
+      ...base,
+      verified: false,
+      mode: 'end-to-end',
+      outside: true,
+      problems: ['the mail carries no organisation signature: it is not from an SSMAX member (unverified)'],
+      files: [{ name: 'invoice.pdf', contentType: 'application/pdf', size: 12, ok: false, unverified: true, sha256: 'cd'.repeat(32) }],
+    });
+    expect(out).toContain('NOT VERIFIED (end-to-end)\n              outside mail, not SSMAX-verified');
+    expect(out).toContain(`    File:     invoice.pdf (application/pdf, 12 bytes) released UNVERIFIED (not SSMAX-verified) sha256 ${'cd'.repeat(32)}\n`);
+  });
 });

@@ -21,10 +21,18 @@ const PROOFING: Record<string, string> = {
   myNumberCardPin: 'My Number card + PIN (identity checked against the national ID card)',
 };
 
+/** What the user agent did with one file: released verified, released unverified, or withheld and why. */
+function fileState(f: InboxMail['files'][number]): string {
+  if (f.withheld) return `withheld (${f.withheld})`;
+  if (f.unverified) return 'released UNVERIFIED (not SSMAX-verified)';
+  return f.ok ? 'ok' : 'NOT OK';
+}
+
 /** The human-readable lines for one mail. */
 export function formatMail(i: number, m: InboxMail): string {
   const lines = [`[${i}] ${m.messageId}`, `    From:     ${m.from}`, `    Subject:  ${m.subject}`];
   lines.push(`    Verdict:  ${m.verified ? `VERIFIED (${m.mode})` : `NOT VERIFIED (${m.mode})`}`);
+  if (m.outside) lines.push('              outside mail, not SSMAX-verified: attachments scanned by your organisation only');
   for (const p of m.problems) lines.push(`              - ${p}`);
   if (m.signer) lines.push(`    Signer:   ${m.signer}`);
   const n = m.identityNotice;
@@ -34,7 +42,7 @@ export function formatMail(i: number, m: InboxMail): string {
   } else {
     lines.push('    Identity: none (no identity-proofing notice)');
   }
-  for (const f of m.files) lines.push(`    File:     ${f.name} (${f.contentType}${f.size !== undefined ? `, ${f.size} bytes` : ''}) ${f.ok ? 'ok' : 'NOT OK'}${f.sha256 ? ` sha256 ${f.sha256}` : ''}`);
+  for (const f of m.files) lines.push(`    File:     ${f.name} (${f.contentType}${f.size !== undefined ? `, ${f.size} bytes` : ''}) ${fileState(f)}${f.sha256 ? ` sha256 ${f.sha256}` : ''}`);
   const text = m.text.trim();
   if (text) lines.push('    ---', ...text.split(/\r?\n/).slice(0, 12).map((l) => `    ${l}`));
   return `${lines.join('\n')}\n`;
