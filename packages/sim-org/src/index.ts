@@ -71,4 +71,5 @@ export type {
   MailVerdict,
 } from './user-agent.js';
 export { IncidentDesk } from './incident-desk.js';
-export type { IncidentDeskOptions, IncidentSigner, IncidentReportInput, IncidentNotice, IncidentFinding } from './incident-desk.js';
+export type { IncidentDeskOptions, IncidentSigner, IncidentBackOffice, IncidentReportInput, IncidentNotice, IncidentFinding, IncidentCause, IncidentReview, MaliciousMailReport, MaliciousReportResult } from './incident-desk.js';
+export { startCrlPublisher, fetchOrgCrl, crlUrl, CRL_PATH } from './crl-publisher.js';

@@ -22,7 +22,13 @@ export interface JourneyCheck {
 /** Whether file contents were readable at this hop: the leak analysis reads this. */
 export type FilesState = 'plaintext' | 'ciphertext' | 'none';
 
-export type JourneyOutcome = 'accepted' | 'rejected' | 'relayed' | 'delivered' | 'bounced' | 'deferred';
+/**
+ * The mail hops' outcomes, then the incident desk's steps of (12) (docs/PROTOCOL.md §12): `reported` (the
+ * receiving org filed a case with the registry), `reviewed` (an org reviewed its own records of the mail),
+ * `traced` (the sending org opened its trace vault for the case), `revoked` (it revoked the sender's
+ * certificates and published a new CRL), `answered` (it sent the registry its root cause and actions).
+ */
+export type JourneyOutcome = 'accepted' | 'rejected' | 'relayed' | 'delivered' | 'bounced' | 'deferred' | 'reported' | 'reviewed' | 'traced' | 'revoked' | 'answered';
 
 export interface JourneyEvent {
   readonly v: 1;
@@ -68,7 +74,7 @@ export const JOURNEY_EVENT_SCHEMA = {
       },
     },
     files: { enum: ['plaintext', 'ciphertext', 'none'] },
-    outcome: { enum: ['accepted', 'rejected', 'relayed', 'delivered', 'bounced', 'deferred'] },
+    outcome: { enum: ['accepted', 'rejected', 'relayed', 'delivered', 'bounced', 'deferred', 'reported', 'reviewed', 'traced', 'revoked', 'answered'] },
     reply: { type: 'string' },
     detail: { type: 'string' },
   },

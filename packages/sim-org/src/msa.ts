@@ -68,8 +68,9 @@ export async function verifyUserMail(ctx: OrgContext, raw: Uint8Array, authUser:
     checks.push({ name: 'user-signature', result: 'fail', detail: s?.reasons.join('; ') ?? 'no signer' });
     return fail(s?.code === 'CONTENT_MISMATCH' ? 'CONTENT_MISMATCH' : 'BAD_SIGNATURE', s?.reasons.join('; ') || 'exactly one valid signer required', base);
   }
-  checks.push({ name: 'user-signature', result: 'pass' });
   const signer = parseCertificate(s.certificate);
+  // The serial goes into the MSA journal: the record the org's incident desk reviews under (12).
+  checks.push({ name: 'user-signature', result: 'pass', detail: `serial ${signer.serialNumber}` });
   const c = ctx.kms.certificates;
   const userCrl = await ctx.users.crl();
   let registryCrl;

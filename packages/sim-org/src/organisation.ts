@@ -21,6 +21,8 @@ import {
 } from '@ssmax/core';
 import type { ExposedService, SimNet } from '@ssmax/sim-net';
 import { processInbound } from './delivery.js';
+import { crlUrl, startCrlPublisher } from './crl-publisher.js';
+import { IncidentDesk, type IncidentBackOffice, type IncidentFinding, type MaliciousMailReport, type MaliciousReportResult } from './incident-desk.js';
 import { SimOrgError } from './errors.js';
 import { JourneyLog } from './journey.js';
 import { Kms } from './kms.js';
@@ -70,6 +72,12 @@ export interface OrganisationOptions {
   readonly registryMaxAgeSeconds?: number;
   /** Retry interval of the spool workers in ms (default 1000). */
   readonly retryMs?: number;
+  /**
+   * How often the incident desk polls the registry outbox for (12) notices once the back office is
+   * attached ({@link Organisation.attachBackOffice}), in ms; default 1000, 0 = only when
+   * {@link Organisation.processIncidents} is called.
+   */
+  readonly incidentPollMs?: number;
 }
 
 const DEFAULT_PROFILE: OrgProfile = { starttls: true, endToEnd: true };
@@ -185,6 +193,9 @@ export class Organisation implements AsyncDisposable {
     private readonly ownsHsm: SoftHsmNative | undefined,
     readonly users: OrgUserDirectory,
     private readonly ownKms: Kms | undefined,
+    /** Procedure (12) (SSMAX mode only). */
+    private readonly desk: IncidentDesk | undefined,
+    private readonly incidentPollMs: number,
   ) {}
 
   get id(): string {
@@ -228,7 +239,81 @@ export class Organisation implements AsyncDisposable {
     return {
       msa: { host: `msa.${this.ctx.domain}`, port: 587, listen: this.msa.endpoint },
       mx: { host: this.ctx.mxHost, port: 25, listen: this.mtaIn.endpoint },
+      ...(this.desk ? { crl: { url: crlUrl(this.ctx.domain), host: `crl.${this.ctx.domain}`, port: 80, listen: this.exposed.find((e) => e.service === `crl.${this.ctx.domain}:80`)!.endpoint } } : {}),
     };
+  }
+
+  /**
+   * Hands the incident desk the org's back office (org CA, sealed trace vault and its opening key), opened
+   * after the KMS; from then on the desk handles the registry's (12) notices by itself (poll every
+   * `incidentPollMs`) and {@link processIncidents} may be called.
+   */
+  attachBackOffice(b: IncidentBackOffice): void {
+    const desk = this.#desk('attach a back office');
+    desk.attachBackOffice(b);
+    if (this.incidentPollMs > 0) this.#timers.push(setInterval(() => this.#pollIncidents(), this.incidentPollMs));
+  }
+
+  /**
+   * Procedure (12), receiving side: a user (or the org's SOC) reports the mail `messageId` as malicious.
+   * The org takes the sending domain, the sending org and the sender certificate's serial from its own
+   * MTA-in (7) record and files a case with the registry; 'not-reported' when that record is missing or
+   * names no sender certificate. Each step is a journey event of `<org>/incident-desk`.
+   */
+  async reportMalicious(input: MaliciousMailReport): Promise<MaliciousReportResult> {
+    const desk = this.#desk(`report ${input.messageId}`);
+    if (input.reportedBy !== undefined && !(await this.ctx.users.has(input.reportedBy))) {
+      throw new SimOrgError('USAGE', `Cannot report ${input.messageId} for ${input.reportedBy}. That is no user of ${this.ctx.domain}.`);
+    }
+    return desk.reportFromRecords(input);
+  }
+
+  /**
+   * Procedure (12), sending side: handles every registry notice still awaiting this org's answer (self-review
+   * against the MSA journal, then tracing and revocation when a user of ours sent it) and resolves with the
+   * findings of this pass (they stay inside the org: the employee number is among them). Runs after any
+   * pass already under way (the poll's too), so every notice filed before the call is handled when it
+   * resolves; a case the poll handled first is in {@link handledIncidents}, not in this pass. Throws on
+   * registry faults.
+   */
+  processIncidents(): Promise<IncidentFinding[]> {
+    const desk = this.#desk('process incidents');
+    if (!desk.canHandle) return Promise.reject(new SimOrgError('USAGE', `Cannot process the incidents of ${this.id}. No back office (org CA, trace vault) is attached.`));
+    const run = this.#incidents.then(async () => {
+      if (this.#closed) return [];
+      const found = await desk.handlePending();
+      this.#handled.push(...found);
+      return found;
+    });
+    this.#incidents = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Every case this org's desk has answered since start (poll and explicit passes), oldest first. */
+  handledIncidents(): readonly IncidentFinding[] {
+    return [...this.#handled];
+  }
+
+  readonly #handled: IncidentFinding[] = [];
+  #incidents: Promise<unknown> = Promise.resolve();
+  #polling = false;
+
+  /** One background pass; a fault is recorded in the journey (the next poll retries the case). */
+  #pollIncidents(): void {
+    if (this.#closed || this.#polling) return;
+    this.#polling = true;
+    this.processIncidents()
+      .catch((e: unknown) =>
+        this.ctx.journey.record({ messageId: '', actor: `${this.id}/incident-desk`, procedure: 12, checks: [], files: 'none', outcome: 'deferred', detail: `incident poll failed: ${(e as Error).message}`.slice(0, 500) }),
+      )
+      .finally(() => {
+        this.#polling = false;
+      });
+  }
+
+  #desk(what: string): IncidentDesk {
+    if (!this.desk) throw new SimOrgError('USAGE', `Cannot ${what} at ${this.id}. The organisation runs in conventional mode (no SSMAX incident desk).`);
+    return this.desk;
   }
 
   static async start(o: OrganisationOptions): Promise<Organisation> {
@@ -254,7 +339,17 @@ export class Organisation implements AsyncDisposable {
         kick: (which) => org?.kick(which),
       };
       const { msa, mtaIn, exposed } = await startEdges(o, ctx, identity);
-      org = new Organisation(ctx, msa, mtaIn, exposed, ownsHsm, users, kms);
+      exposed.push(await startCrlPublisher({ net: o.net, domain: ctx.domain, actorOrg: o.id, crl: () => users.crl() }));
+      const desk = new IncidentDesk({
+        registryUrl,
+        orgId: registryOrgId,
+        signer: { key: kms.signingKey, certificate: kms.certificates.signing },
+        now: clock,
+        journey,
+        actorOrg: o.id,
+        memberByDomain: (d) => registry.memberByDomain(d),
+      });
+      org = new Organisation(ctx, msa, mtaIn, exposed, ownsHsm, users, kms, desk, o.incidentPollMs ?? 1000);
       org.#startWorkers(o);
       return org;
     } catch (e) {
@@ -292,7 +387,7 @@ export class Organisation implements AsyncDisposable {
       // RFC 8461 §3: the policy id changes whenever the policy does; one policy per start is enough here.
       exposed.push(await o.net.serveMtaSts(o.domain, { id: `p${clock().getTime()}`, mode: rt.options.mtaSts, mx: [mxHost], maxAge: 86_400 }));
     }
-    org = new Organisation(ctx, msa, mtaIn, exposed, undefined, users, undefined);
+    org = new Organisation(ctx, msa, mtaIn, exposed, undefined, users, undefined, undefined, 0);
     org.#startWorkers(o);
     return org;
   }
@@ -374,7 +469,7 @@ export class Organisation implements AsyncDisposable {
     if (this.#closed) return;
     this.#closed = true;
     for (const t of this.#timers) clearInterval(t);
-    await Promise.allSettled([...this.#running.values()]);
+    await Promise.allSettled([...this.#running.values(), this.#incidents]);
     await Promise.allSettled(this.exposed.map((e) => e.close()));
     await Promise.allSettled([this.msa.close(), this.mtaIn.close()]);
     await this.ctx.journey.flush();

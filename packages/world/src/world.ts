@@ -11,7 +11,7 @@
 import { createHash, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { SoftHsmNative, SoftwareKey, SsmaxError, bindTokenKey, parseCertificate, type Card, type PrivateKeyOps, type Pkcs11Token } from '@ssmax/core';
+import { SoftHsmNative, SoftwareKey, SsmaxError, bindTokenKey, parseCertificate, parseCrl, verifyCrlSignature, type Card, type CrlInfo, type PrivateKeyOps, type Pkcs11Token } from '@ssmax/core';
 import { SimNet, type ExposedService } from '@ssmax/sim-net';
 import { Registry } from '@ssmax/sim-registry';
 import {
@@ -24,6 +24,8 @@ import {
   UserAgent,
   UserRegistration,
   PasswordUserDirectory,
+  RegistryClient,
+  fetchOrgCrl,
   conventionalMailboxOptions,
   conventionalProfile,
   base32Encode,
@@ -31,6 +33,8 @@ import {
   totp,
   type JourneyEvent,
   type MailVerdict,
+  type MaliciousReportResult,
+  type IncidentCause,
   type RegisteredUser,
   sendToDomain,
 } from '@ssmax/sim-org';
@@ -215,12 +219,45 @@ export class WorldUser {
     });
   }
 
+  /**
+   * Procedure (12): the user reports the mail `messageId` as malicious to their org, which files a registry
+   * case from its own (7) record of that mail (sending org, sender certificate serial). SSMAX profiles only.
+   */
+  reportMalicious(messageId: string, o: { readonly summary?: string; readonly pattern?: 'A' | 'B' | 'C'; readonly sha256?: string } = {}): Promise<MaliciousReportResult> {
+    return this.org.organisation.reportMalicious({ messageId, reportedBy: this.address, ...o });
+  }
+
   /** One card session at a time: the card's login state is shared by every operation. */
   #serial<T>(f: () => Promise<T>): Promise<T> {
     const run = this.#queue.then(f, f);
     this.#queue = run.catch(() => undefined);
     return run;
   }
+}
+
+/** What one org's incident desk concluded in {@link World.settleIncidents} (no employee number). */
+export interface SettledIncident {
+  /** The world's org id of the sending org whose desk handled the case. */
+  readonly org: string;
+  readonly caseId: string;
+  readonly messageId: string;
+  readonly cause: IncidentCause;
+  readonly identified: boolean;
+  readonly revokedSerials: readonly string[];
+  readonly rootCause: string;
+}
+
+/** An org CRL fetched over the simulated network and checked against the registry directory ({@link World.fetchCrl}). */
+export interface FetchedCrl {
+  readonly url: string;
+  /** The registry member whose org certificate signed the CRL. */
+  readonly orgId: string;
+  readonly der: Uint8Array;
+  readonly crl: CrlInfo;
+  /** Revoked serials, hex, lower case, no leading zeros. */
+  readonly revokedSerials: readonly string[];
+  /** Whether `serial` (hex, any case) is listed. */
+  lists(serial: string): boolean;
 }
 
 /** One organisation or ESP of the world with its back office. */
@@ -393,6 +430,8 @@ export class World implements AsyncDisposable {
         ...(this.clock ? { now: this.clock } : {}),
       });
       users.attach(new CardUserDirectory(registration, orgCa));
+      // From here the org's incident desk runs (12) by itself: self-review, vault, revocation, answer.
+      organisation.attachBackOffice({ orgCa, vault, vaultKey, officer: `${o.domain} CSIRT` });
       const dkim = await this.#publishDns(o, organisation);
       this.#orgs.set(o.id, { id: o.id, domain: o.domain, mode, role: o.role, organisation, mailbox, orgCa, vault, vaultKey, registration, vaultToken, users: [], ...(dkim ? { dkim } : {}) });
     } catch (e) {
@@ -578,6 +617,52 @@ export class World implements AsyncDisposable {
     for (let pass = 0; pass < 3; pass++) await Promise.all([...this.#orgs.values()].map((o) => o.organisation.idle(timeoutMs)));
   }
 
+  /**
+   * Procedure (12): resolves when every SSMAX org's incident desk has handled each registry notice filed
+   * before the call (a pass runs after any poll under way), with what the desks concluded for every case
+   * they have answered since the world started (by their own poll or by this pass), oldest first per org:
+   * look a case up by its `caseId`. Throws on a registry or desk fault. The employee numbers stay inside
+   * the orgs.
+   */
+  async settleIncidents(): Promise<SettledIncident[]> {
+    const out: SettledIncident[] = [];
+    for (const o of this.#orgs.values()) {
+      if (o.organisation.security !== 'ssmax') continue;
+      await o.organisation.processIncidents();
+      for (const f of o.organisation.handledIncidents()) {
+        out.push({ org: o.id, caseId: f.caseId, messageId: f.messageId, cause: f.cause, identified: f.identified, revokedSerials: f.revokedSerials, rootCause: f.rootCause });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Fetches `domain`'s org CRL over the simulated network (`http://crl.<domain>/org.crl`, from the
+   * `fromActor` address), checks it is signed by the org certificate the registry directory lists for
+   * that domain (directory fetched over HTTP too) and returns it parsed. Throws when either fails.
+   */
+  async fetchCrl(domain: string, fromActor = 'observer'): Promise<FetchedCrl> {
+    const localAddress = this.net.address(fromActor);
+    const { url, der } = await fetchOrgCrl(this.net, domain, { localAddress });
+    const client = new RegistryClient({ url: this.registry.url, rootCertificate: this.registry.rootCertificate, localAddress, maxAgeSeconds: 0, ...(this.clock ? { clock: this.clock } : {}) });
+    const member = await client.memberByDomain(domain);
+    if (!member) throw new SsmaxError('USAGE', `Cannot check the CRL of ${domain}. The registry directory lists no member for that domain.`);
+    const crl = parseCrl(der);
+    const sig = verifyCrlSignature(crl, new Uint8Array(Buffer.from(member.orgCertificate, 'base64')));
+    if (!sig.ok) throw new SsmaxError('BAD_SIGNATURE', `Cannot use the CRL from ${url}. ${sig.reason}.`);
+    const norm = (x: string) => x.toLowerCase().replace(/^0+/, '');
+    const revokedSerials = crl.revoked.filter((e) => e.reason !== 'removeFromCRL').map((e) => norm(e.serialNumber));
+    return { url, orgId: member.orgId, der, crl, revokedSerials, lists: (serial) => revokedSerials.includes(norm(serial)) };
+  }
+
+  /** The registry's record of an incident case (`GET /v1/incidents/<caseId>`): state, response, outcome. */
+  async incidentCase(caseId: string): Promise<Record<string, unknown>> {
+    const res = await fetch(new URL(`/v1/incidents/${encodeURIComponent(caseId)}`, this.registry.url), { signal: AbortSignal.timeout(10_000) });
+    const text = await res.text();
+    if (!res.ok) throw new SsmaxError('IO_ERROR', `Cannot read case ${caseId} at the registry. It answered ${res.status}: ${text.slice(0, 300)}.`);
+    return JSON.parse(text) as Record<string, unknown>;
+  }
+
   /** Where each service listens. */
   services(): ServiceListing[] {
     const out: ServiceListing[] = [{ name: 'registry', listen: new URL(this.registry.url).host, protocol: 'http (registry API)' }];
@@ -586,6 +671,7 @@ export class World implements AsyncDisposable {
       out.push({ name: `${o.id}/msa`, host: `${e.msa.host}:${e.msa.port}`, listen: `${e.msa.listen.address}:${e.msa.listen.port}`, protocol: 'smtp submission (AUTH)' });
       out.push({ name: `${o.id}/mta-in`, host: `${e.mx.host}:${e.mx.port}`, listen: `${e.mx.listen.address}:${e.mx.listen.port}`, protocol: this.profile.starttls ? 'smtp (STARTTLS)' : 'smtp' });
       out.push({ name: `${o.id}/imap`, listen: `${o.mailbox.host}:${o.mailbox.imapPort}`, protocol: this.profile.mailbox.secondFactor ? 'imap (password:TOTP)' : 'imap (password)' });
+      if (e.crl) out.push({ name: `${o.id}/crl`, host: `${e.crl.host}:${e.crl.port}`, listen: `${e.crl.listen.address}:${e.crl.listen.port}`, protocol: 'http (org CRL)' });
     }
     for (const x of this.#extra) out.push({ name: x.service, host: x.service, listen: `${x.endpoint.address}:${x.endpoint.port}`, protocol: 'https (MTA-STS policy)' });
     return out;

@@ -22,7 +22,7 @@ import { integerHex, parseCertificate, sameBytes, type CertificateInfo } from '.
 import { keyIdentifier, type CertificateIssuer } from './issue.js';
 import { parseName } from './names.js';
 import { encodeSignatureAlgorithm } from '../signature-algorithms.js';
-import { chooseScheme, readSignatureAlgorithm, signWith, type SignatureAlgorithm } from './signature-algorithms.js';
+import { chooseScheme, readSignatureAlgorithm, signWith, verifySignature, type SignatureAlgorithm } from './signature-algorithms.js';
 
 /** CRLReason (RFC 5280 §5.3.1); value 7 is unused. */
 export const CrlReasons = {
@@ -120,6 +120,19 @@ export async function issueCrl(o: IssueCrlOptions): Promise<CrlInfo> {
 
   const signature = await signWith(o.issuer.key, scheme, tbs);
   return parseCrl(derEncode(derSequence(tbs, algId, derBitString(signature))));
+}
+
+/**
+ * Whether `crl` was issued and signed by `issuer` (RFC 5280 §6.3.3 (b), (f)): the issuer names match and
+ * the signature verifies with the issuer's public key. A relying party that fetched the CRL over the
+ * network calls this before reading its entries. Never throws for a bad CRL; a malformed one throws.
+ */
+export function verifyCrlSignature(crl: CrlInfo | Uint8Array, issuer: CertificateInfo | Uint8Array): { readonly ok: true } | { readonly ok: false; readonly reason: string } {
+  const c = crl instanceof Uint8Array ? parseCrl(crl) : crl;
+  const i = issuer instanceof Uint8Array ? parseCertificate(issuer) : issuer;
+  if (!sameBytes(c.issuerDer, i.subjectDer)) return { ok: false, reason: `the CRL is issued by "${c.issuer}", not "${i.subject}"` };
+  const sig = verifySignature(c.signatureAlgorithm, i.spki, c.tbsDer, c.signatureValue);
+  return sig.ok ? { ok: true } : { ok: false, reason: `the CRL signature does not verify with the key of "${i.subject}": ${sig.reason}` };
 }
 
 /** Parses a DER CRL. Throws SsmaxError MALFORMED_DER / LIMIT_EXCEEDED / MALFORMED_CERTIFICATE. */

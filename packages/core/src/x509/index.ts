@@ -14,7 +14,7 @@ export type {
   KmsPurpose,
   UserCertificateUsage,
 } from './issue.js';
-export { issueCrl, parseCrl, CrlReasons } from './crl.js';
+export { issueCrl, parseCrl, verifyCrlSignature, CrlReasons } from './crl.js';
 export type { CrlInfo, CrlReason, IssueCrlOptions, RevokedEntry } from './crl.js';
 export { validateChain } from './validate-chain.js';
 export type { ChainValidationOptions, ChainValidationResult, ChainVerdictCode, RevocationPolicy } from './validate-chain.js';
