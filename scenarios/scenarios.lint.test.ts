@@ -9,6 +9,9 @@ import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { Ajv2020 } from 'ajv/dist/2020.js';
+import { ATTACKER_CAPABILITIES } from '@ssmax/sim-attacker';
+import { CAPABILITIES } from '../packages/world/src/capabilities/index.js';
+import { generatedFiles } from '../packages/world/src/capabilities/generate.js';
 
 const DIR = fileURLToPath(new URL('.', import.meta.url));
 const PROFILES = ['plain-ppap', 'best-practice', 'smime-e2e', 'ssmax-paper', 'ssmax-org', 'ssmax-esp-out', 'ssmax-esp-in'] as const;
@@ -28,24 +31,12 @@ interface Scenario {
 }
 
 const schema = JSON.parse(readFileSync(join(DIR, 'scenario.schema.json'), 'utf8')) as object;
-const capabilities = (JSON.parse(readFileSync(join(DIR, 'capabilities.json'), 'utf8')) as { capabilities: { name: string; params: string[] }[] }).capabilities;
 const payloadKinds = (JSON.parse(readFileSync(join(DIR, 'payload-kinds.json'), 'utf8')) as { kinds: { kind: string; malicious: boolean }[] }).kinds;
 const files = readdirSync(DIR).filter((f) => /\.ya?ml$/.test(f)).sort();
 const corpus = files.map((f) => ({ file: f, data: parse(readFileSync(join(DIR, f), 'utf8')) as Scenario }));
 
 const ajv = new Ajv2020({ allErrors: true, strict: true });
 const validate = ajv.compile(schema);
-
-/** The attacker package's exported capability names, once that package exports them (it is being written in parallel). */
-async function attackerCapabilityNames(): Promise<readonly string[] | undefined> {
-  const mod = (await import('@ssmax/sim-attacker')) as Record<string, unknown>;
-  for (const name of ['CAPABILITY_NAMES', 'CAPABILITIES', 'ATTACKER_CAPABILITIES']) {
-    const v = mod[name];
-    if (Array.isArray(v)) return v.map((x) => (typeof x === 'string' ? x : (x as { name: string }).name));
-    if (v && typeof v === 'object') return Object.keys(v);
-  }
-  return undefined;
-}
 
 describe('scenario corpus', () => {
   it.each(corpus.map((c) => [c.file, c.data] as const))('is schema-valid when read: %s', (_file, data) => {
@@ -63,29 +54,35 @@ describe('scenario corpus', () => {
     expect(ids.filter((id, i) => ids.indexOf(id) !== i)).toEqual([]);
   });
 
-  it('names only capabilities from scenarios/capabilities.json, with declared params', () => {
-    const byName = new Map(capabilities.map((c) => [c.name, new Set(c.params)]));
-    const problems: string[] = [];
-    for (const { file, data } of corpus) {
-      for (const s of data.attacker?.steps ?? []) {
-        const params = byName.get(s.capability);
-        if (!params) problems.push(`${file}: unknown capability ${s.capability}`);
-        else for (const p of Object.keys(s.params ?? {})) if (!params.has(p)) problems.push(`${file}: ${s.capability} has no param ${p}`);
-      }
-    }
-    expect(problems).toEqual([]);
+  it('keeps capabilities.json, the step schema in scenario.schema.json and the README capability list as generated from the capability registry (npm run gen:capabilities)', () => {
+    const stale = generatedFiles(DIR).filter((f) => readFileSync(f.path, 'utf8') !== f.text).map((f) => basename(f.path));
+    expect(stale).toEqual([]);
   });
 
-  it('keeps scenarios/capabilities.json in step with the attacker package once it exports its list', async () => {
-    const exported = await attackerCapabilityNames();
-    const listed = capabilities.map((c) => c.name);
-    if (exported === undefined) {
-      // The attacker package does not export a list yet: the JSON file is the source until it does.
-      expect(new Set(listed).size).toBe(listed.length);
-      return;
-    }
-    const used = new Set(corpus.flatMap((c) => (c.data.attacker?.steps ?? []).map((s) => s.capability)));
-    expect([...used].filter((n) => !exported.includes(n))).toEqual([]);
+  it('registers only capabilities of the attacker package, with its foothold and description', () => {
+    const exported = new Map<string, { foothold: string; description: string }>(ATTACKER_CAPABILITIES.map((c) => [c.name, c]));
+    const problems = CAPABILITIES.flatMap((c) => {
+      const a = exported.get(c.name);
+      if (a === undefined) return [`${c.name}: not in ATTACKER_CAPABILITIES`];
+      return a.foothold === c.foothold && a.description === c.description ? [] : [`${c.name}: foothold or description differs from ATTACKER_CAPABILITIES`];
+    });
+    expect(problems).toEqual([]);
+    expect(new Set(CAPABILITIES.map((c) => c.name)).size).toBe(CAPABILITIES.length);
+  });
+
+  it('rejects a step whose capability is unknown or whose params are misspelt, mistyped or missing', () => {
+    const base = corpus.find((c) => c.data.id === 'b-stolen-card-without-pin')!.data;
+    const withStep = (step: unknown) => ({ ...base, attacker: { ...base.attacker!, steps: [step] } });
+    const bad = {
+      unknownCapability: { capability: 'stolen-kard', params: { user: 'alice@org-a.example' } },
+      misspeltParam: { capability: 'stolen-card', params: { user: 'alice@org-a.example', gueses: ['0000'] } },
+      wrongType: { capability: 'stolen-card', params: { user: 'alice@org-a.example', guesses: 7 } },
+      missingParam: { capability: 'stolen-card', params: { guesses: ['0000'] } },
+      outOfRange: { capability: 'stolen-card', params: { user: 'alice@org-a.example', bruteForceDigits: 9 } },
+    };
+    const accepted = Object.entries(bad).filter(([, step]) => validate(withStep(step))).map(([k]) => k);
+    expect(accepted).toEqual([]);
+    expect(validate(withStep({ capability: 'stolen-card', params: { user: 'alice@org-a.example', bruteForceDigits: 8 } }))).toBe(true);
   });
 
   it('names only payload kinds from scenarios/payload-kinds.json (files and swapped-in replacements)', () => {

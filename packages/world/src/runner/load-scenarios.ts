@@ -1,8 +1,8 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parse } from 'yaml';
-import { Ajv2020 } from 'ajv/dist/2020.js';
+import { LineCounter, isMap, parseDocument, type Document, type Node } from 'yaml';
+import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
 import { SsmaxError } from '@ssmax/core';
 import type { LoadedScenario, Scenario } from './types.js';
 
@@ -16,13 +16,123 @@ const SCENARIO_FILE = /\.(ya?ml|json)$/;
 const NOT_SCENARIOS = new Set(['scenario.schema.json', 'capabilities.json', 'payload-kinds.json']);
 
 let validator: ReturnType<Ajv2020['compile']> | undefined;
-function validateScenario(data: unknown): string[] {
+function validateScenario(data: unknown, where: (instancePath: string, property?: string) => number | undefined): string[] {
   if (validator === undefined) {
     const schema = JSON.parse(readFileSync(join(BUNDLED_SCENARIOS, 'scenario.schema.json'), 'utf8')) as object;
-    validator = new Ajv2020({ allErrors: true, strict: true }).compile(schema);
+    // verbose: errors carry the offending value and the schema around it (the allowed property names).
+    validator = new Ajv2020({ allErrors: true, strict: true, verbose: true }).compile(schema);
   }
   if (validator(data)) return [];
-  return (validator.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? 'is invalid'}${e.params && 'allowedValues' in e.params ? ` (${(e.params['allowedValues'] as unknown[]).join(', ')})` : ''}`);
+  const lines = withoutBranchNoise(validator.errors ?? [])
+    .map((e) => {
+      const line = where(e.instancePath, e.keyword === 'additionalProperties' ? String(e.params['additionalProperty']) : undefined);
+      return `${describeSchemaError(e, data)}${line === undefined ? '' : ` (line ${line})`}`;
+    });
+  return [...new Set(lines)];
+}
+
+const depth = (instancePath: string) => (instancePath === '' ? 0 : instancePath.split('/').length - 1);
+
+/**
+ * Drops the errors that only restate others: "must match then/else schema" (the branch's own errors are
+ * listed), and for a failed oneOf whose branches can be told apart by schema path, the branches that
+ * failed at the top (wrong type, other required keys) when one branch got further into the value:
+ * `source: {ppapIncident: 9}` reports "must be <= 8", not also "missing pattern" and "missing other".
+ */
+function withoutBranchNoise(errors: readonly ErrorObject[]): ErrorObject[] {
+  const drop = new Set<ErrorObject>(errors.filter((e) => e.keyword === 'if'));
+  for (const one of errors.filter((e) => e.keyword === 'oneOf' || e.keyword === 'anyOf')) {
+    const prefix = `${one.schemaPath}/`;
+    const branches = new Map<string, ErrorObject[]>();
+    for (const e of errors) {
+      if (!e.schemaPath.startsWith(prefix)) continue;
+      const branch = e.schemaPath.slice(prefix.length).split('/')[0]!;
+      branches.set(branch, [...(branches.get(branch) ?? []), e]);
+    }
+    const reach = (es: readonly ErrorObject[]) => Math.max(...es.map((e) => depth(e.instancePath)));
+    const deepest = Math.max(...[...branches.values()].map(reach));
+    if (branches.size === 0 || deepest <= depth(one.instancePath)) continue;
+    drop.add(one);
+    for (const es of branches.values()) if (reach(es) < deepest) for (const e of es) drop.add(e);
+  }
+  return errors.filter((e) => !drop.has(e));
+}
+
+const quote = (v: unknown) => (typeof v === 'string' ? `"${v}"` : JSON.stringify(v));
+
+/** The capability of the step an instance path is, or lies in the params of (`/attacker/steps/0/params/x`). */
+function capabilityAt(data: unknown, instancePath: string): string | undefined {
+  const m = /^\/attacker\/steps\/(\d+)(\/params(\/|$)|$)/.exec(instancePath);
+  const steps = (data as { attacker?: { steps?: unknown } } | null)?.attacker?.steps;
+  if (!m || !Array.isArray(steps)) return undefined;
+  const c = (steps[Number(m[1])] as { capability?: unknown } | undefined)?.capability;
+  return typeof c === 'string' ? c : undefined;
+}
+
+/**
+ * One Ajv error as a line that names the path in the document, the property and what is wrong with it;
+ * inside a step's params, the step's capability too (`/attacker/steps/0/params (stolen-card) …`).
+ */
+function describeSchemaError(e: ErrorObject, data: unknown): string {
+  const capability = capabilityAt(data, e.instancePath);
+  const at = `${e.instancePath || '/'}${capability === undefined ? '' : ` (${capability})`}`;
+  const didYouMean = (name: unknown, allowed: readonly unknown[]) => {
+    const near = typeof name === 'string' ? closest(name, allowed.map(String)) : undefined;
+    return near === undefined ? '' : ` (did you mean "${near}"?)`;
+  };
+  switch (e.keyword) {
+    case 'additionalProperties': {
+      const property = String(e.params['additionalProperty']);
+      const allowed = Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {});
+      return `${at} has an unknown property "${property}"${didYouMean(property, allowed)}; allowed: ${allowed.join(', ') || 'none'}`;
+    }
+    case 'required': {
+      const missing = String(e.params['missingProperty']);
+      // A step without params whose capability needs some: say which.
+      const needs = missing === 'params' ? (e.parentSchema as { properties?: { params?: { required?: string[] } } } | undefined)?.properties?.params?.required : undefined;
+      return `${at} is missing the required property "${missing}"${needs === undefined ? '' : ` (needs ${needs.join(', ')})`}`;
+    }
+    case 'type':
+      return `${at} must be ${String(e.params['type'])}, not ${quote(e.data)}`;
+    case 'enum': {
+      const allowed = e.params['allowedValues'] as unknown[];
+      return `${at} must be equal to one of the allowed values (${allowed.join(', ')}), not ${quote(e.data)}${didYouMean(e.data, allowed)}`;
+    }
+    default:
+      return `${at} ${e.message ?? 'is invalid'}${e.data !== undefined && typeof e.data !== 'object' ? `, not ${quote(e.data)}` : ''}`;
+  }
+}
+
+/** The allowed name a misspelt one most likely meant (edit distance at most 2, or a case-only slip). */
+function closest(name: string, allowed: readonly string[]): string | undefined {
+  let best: { name: string; d: number } | undefined;
+  for (const a of allowed) {
+    const d = a.toLowerCase() === name.toLowerCase() ? 0 : editDistance(name, a);
+    if (d <= 2 && (best === undefined || d < best.d)) best = { name: a, d };
+  }
+  return best?.name;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
+/** The 1-based line of a JSON pointer in a parsed YAML/JSON document (of `property`'s key when given). */
+function lineOf(doc: Document, counter: LineCounter, instancePath: string, property?: string): number | undefined {
+  const path = instancePath === '' ? [] : instancePath.slice(1).split('/').map((x) => x.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const node = (path.length === 0 ? doc.contents : doc.getIn(path, true)) as Node | null | undefined;
+  let range = node?.range;
+  if (property !== undefined && isMap(node)) {
+    const pair = node.items.find((p) => (p.key as { value?: unknown } | null)?.value === property);
+    range = (pair?.key as Node | undefined)?.range ?? range;
+  }
+  return range === undefined || range === null ? undefined : counter.linePos(range[0]).line;
 }
 
 function expand(path: string): string[] {
@@ -52,14 +162,20 @@ export function loadScenarios(paths: readonly string[], cwd = process.cwd()): Lo
   const seen = new Map<string, string>();
   for (const path of files) {
     const shown = relative(cwd, path) || path;
-    let data: unknown;
+    const counter = new LineCounter();
+    let doc: Document;
     try {
-      data = parse(readFileSync(path, 'utf8'));
+      doc = parseDocument(readFileSync(path, 'utf8'), { lineCounter: counter });
     } catch (cause) {
-      problems.push(`${shown}: not readable YAML/JSON: ${(cause as Error).message.split('\n')[0]}`);
+      problems.push(`${shown}: not readable: ${(cause as Error).message.split('\n')[0]}`);
       continue;
     }
-    const errors = validateScenario(data);
+    if (doc.errors.length > 0) {
+      problems.push(`${shown}: not readable YAML/JSON: ${doc.errors[0]!.message.split('\n')[0]}`);
+      continue;
+    }
+    const data: unknown = doc.toJS();
+    const errors = validateScenario(data, (p, property) => lineOf(doc, counter, p, property));
     if (errors.length > 0) {
       problems.push(...errors.map((e) => `${shown}: ${e}`));
       continue;

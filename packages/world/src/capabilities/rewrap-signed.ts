@@ -1,0 +1,23 @@
+import { ADDRESS, capabilitySpec, type ParamsOf } from './capability.js';
+
+/** Re-wraps a validly signed mail: swaps its From, wraps it under attacker text, or attaches it (“Johnny, you are fired”). */
+export const rewrapSigned = capabilitySpec('rewrap-signed', {
+  phase: 'after-delivery',
+  params: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['capturedAt', 'technique', 'from'],
+    properties: {
+      capturedAt: {
+        type: 'string',
+        pattern: '^(attacker/outbox|[a-z0-9-]+/mailbox|[a-z0-9-]+/mta-out->[a-z0-9-]+/mta-in)$',
+        description: 'The signed mail: "attacker/outbox" (one the attacker signed itself with a genuine certificate for its own mailbox), "<org>/mailbox" (a stored copy) or "<org>/mta-out-><org>/mta-in" (off the wire).',
+      },
+      technique: { enum: ['from-swap', 'wrap-mixed', 'attach-rfc822'], description: 'from-swap: another From over the same signature; wrap-mixed: the signed part under attacker text in multipart/mixed; attach-rfc822: the signed mail attached as message/rfc822.' },
+      from: { ...ADDRESS, description: 'From of the re-wrapped mail.' },
+    },
+  },
+});
+export type RewrapSignedParams = ParamsOf<typeof rewrapSigned>;
+
+// run: joins this module with the executor split (issue 9 §3).
