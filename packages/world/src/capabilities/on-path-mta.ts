@@ -1,7 +1,10 @@
-import { MTA_IN, capabilitySpec, type ParamsOf } from './capability.js';
+import { MTA_IN, capabilitySpec, type ParamsOf, capability } from './capability.js';
+import { OnPathMta } from '@ssmax/sim-attacker';
+import { directoryLookup } from '../smime-client.js';
+import { makePayload } from '../executor/payload.js';
 
 /** An SMTP relay on the path to a receiving MX that strips STARTTLS, reads and optionally swaps files (incident 4). */
-export const onPathMta = capabilitySpec('on-path-mta', {
+const spec = capabilitySpec('on-path-mta', {
   phase: 'foothold',
   params: {
     type: 'object',
@@ -22,6 +25,33 @@ export const onPathMta = capabilitySpec('on-path-mta', {
     },
   },
 });
-export type OnPathMtaParams = ParamsOf<typeof onPathMta>;
+export type OnPathMtaParams = ParamsOf<typeof spec>;
 
-// run: joins this module with the executor split (issue 9 §3).
+export const onPathMta = capability(spec, {
+  async run(cell, p) {
+    const service = `mx.${cell.world.org(p.service.split('/')[0]!).domain}:25`;
+    let mta: OnPathMta;
+    if (p.tamper?.kind === 'swap') {
+      const r = makePayload({ files: [{ kind: p.tamper.replacement, name: cell.payload.files[0]?.name ?? 'file' }] }, `${cell.payload.subjectMarker}-swap`).files[0]!;
+      cell.swapped.push(r);
+      const ca = cell.world.publicCa.endpoint(cell.att.address);
+      mta = OnPathMta.insert(cell.att, { kind: 'on-path', service }, {
+        tamper: {
+          kind: 'swap',
+          replacement: { content: r.content, filename: r.name, contentType: r.contentType },
+          // PPAP: re-zip the attacker's file under the password the second mail gives away.
+          ...(r.zip ? { rezip: { entries: [{ name: r.zip.innerName, data: r.zip.inner }] } } : {}),
+          // S/MIME: it cannot sign as the sender, so it encrypts its own unsigned content to the recipient's public certificate.
+          smime: { recipientCertificate: (a: string) => directoryLookup(ca, a), ...(r.zip ? { password: r.zip.password } : {}) },
+        },
+      });
+    } else mta = OnPathMta.insert(cell.att, { kind: 'on-path', service });
+    cell.closeLater(`the on-path relay on ${service}`, async () => {
+      // A store-and-forward relay may still hold or be relaying a mail: let it finish first.
+      await mta.settled();
+      await cell.world.waitIdle();
+      cell.outcomes.push(mta.outcome());
+      mta[Symbol.dispose]();
+    });
+  },
+});

@@ -1,7 +1,8 @@
-import { MTA_IN, capabilitySpec, type ParamsOf } from './capability.js';
+import { MTA_IN, capabilitySpec, type ParamsOf, capability } from './capability.js';
+import { capturePassively } from '@ssmax/sim-attacker';
 
 /** Reads the captured traffic of a link: what is not under TLS is the attacker's (incident 5). */
-export const passiveCapture = capabilitySpec('passive-capture', {
+const spec = capabilitySpec('passive-capture', {
   phase: 'after-delivery',
   params: {
     type: 'object',
@@ -12,6 +13,10 @@ export const passiveCapture = capabilitySpec('passive-capture', {
     },
   },
 });
-export type PassiveCaptureParams = ParamsOf<typeof passiveCapture>;
+export type PassiveCaptureParams = ParamsOf<typeof spec>;
 
-// run: joins this module with the executor split (issue 9 §3).
+export const passiveCapture = capability(spec, {
+  async run(cell, p) {
+    cell.outcomes.push(capturePassively(cell.world.net.tap, { service: `mx.${cell.world.org(p.service.split('/')[0]!).domain}:25`, since: cell.startedAt }));
+  },
+});

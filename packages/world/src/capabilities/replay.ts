@@ -1,7 +1,8 @@
-import { ADDRESS, capabilitySpec, type ParamsOf } from './capability.js';
+import { ADDRESS, capabilitySpec, type ParamsOf, capability } from './capability.js';
+import { resend } from '../executor/attacks.js';
 
 /** Re-sends a captured signed mail byte for byte, later or to another recipient. */
-export const replay = capabilitySpec('replay', {
+const spec = capabilitySpec('replay', {
   phase: 'after-delivery',
   params: {
     type: 'object',
@@ -18,6 +19,14 @@ export const replay = capabilitySpec('replay', {
     },
   },
 });
-export type ReplayParams = ParamsOf<typeof replay>;
+export type ReplayParams = ParamsOf<typeof spec>;
 
-// run: joins this module with the executor split (issue 9 §3).
+export const replay = capability(spec, {
+  // smime-e2e: a copy "<org>/mailbox" of another org is the attacker's own, as a legitimate recipient
+  // there (S/MIME mail carries no org signature), so the honest mail goes to the attacker first.
+  honestRecipient: (cell, p) => {
+    const org = p.capturedAt.match(/^([a-z0-9-]+)\/mailbox$/)?.[1];
+    return cell.world.profile.conventional?.attachments === 'smime-e2e' && org && org !== cell.s.recipient.org ? `eve@${cell.world.org(org).domain}` : undefined;
+  },
+  run: (cell, p) => resend(cell, 'replay', { capturedAt: p.capturedAt, to: p.to ?? cell.recipientAddr }),
+});

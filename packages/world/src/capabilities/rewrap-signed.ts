@@ -1,7 +1,8 @@
-import { ADDRESS, capabilitySpec, type ParamsOf } from './capability.js';
+import { ADDRESS, capabilitySpec, type ParamsOf, capability } from './capability.js';
+import { resend } from '../executor/attacks.js';
 
 /** Re-wraps a validly signed mail: swaps its From, wraps it under attacker text, or attaches it (“Johnny, you are fired”). */
-export const rewrapSigned = capabilitySpec('rewrap-signed', {
+const spec = capabilitySpec('rewrap-signed', {
   phase: 'after-delivery',
   params: {
     type: 'object',
@@ -18,6 +19,8 @@ export const rewrapSigned = capabilitySpec('rewrap-signed', {
     },
   },
 });
-export type RewrapSignedParams = ParamsOf<typeof rewrapSigned>;
+export type RewrapSignedParams = ParamsOf<typeof spec>;
 
-// run: joins this module with the executor split (issue 9 §3).
+export const rewrapSigned = capability(spec, {
+  run: (cell, p) => resend(cell, 'rewrap-signed', { capturedAt: p.capturedAt, to: cell.recipientAddr, technique: p.technique, from: p.from }),
+});

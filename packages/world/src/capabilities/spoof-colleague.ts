@@ -1,7 +1,8 @@
-import { ADDRESS, TO, capabilitySpec, type ParamsOf } from './capability.js';
+import { ADDRESS, TO, capabilitySpec, type ParamsOf, capability } from './capability.js';
+import { spoofColleague as submitAsColleague } from '@ssmax/sim-attacker';
 
 /** An authenticated account of the org submits through the real MSA with a colleague's From (§3.1, pattern B). */
-export const spoofColleague = capabilitySpec('spoof-colleague', {
+const spec = capabilitySpec('spoof-colleague', {
   phase: 'send',
   params: {
     type: 'object',
@@ -14,6 +15,13 @@ export const spoofColleague = capabilitySpec('spoof-colleague', {
     },
   },
 });
-export type SpoofColleagueParams = ParamsOf<typeof spoofColleague>;
+export type SpoofColleagueParams = ParamsOf<typeof spec>;
 
-// run: joins this module with the executor split (issue 9 §3).
+export const spoofColleague = capability(spec, {
+  async run(cell, p) {
+    const account = cell.user(p.account);
+    const to = p.to ?? cell.recipientAddr;
+    const o = await submitAsColleague(cell.att, { kind: 'org-account', smtpSubmit: { host: `msa.${account.org.domain}`, port: 587 }, user: account.address, password: account.password }, { colleague: p.colleague, to, subject: cell.mail.subject, text: cell.mail.text, attachments: cell.mail.attachments });
+    cell.recordAttack(o, 'sending', to);
+  },
+});

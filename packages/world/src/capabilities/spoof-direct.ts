@@ -1,7 +1,8 @@
-import { ADDRESS, TO, capabilitySpec, type ParamsOf } from './capability.js';
+import { ADDRESS, TO, capabilitySpec, type ParamsOf, capability } from './capability.js';
+import { sendSpoofedDirect } from '@ssmax/sim-attacker';
 
 /** Mail straight to the receiving MX with a forged From (pattern A, incident 2). */
-export const spoofDirect = capabilitySpec('spoof-direct', {
+const spec = capabilitySpec('spoof-direct', {
   phase: 'send',
   params: {
     type: 'object',
@@ -14,6 +15,11 @@ export const spoofDirect = capabilitySpec('spoof-direct', {
     },
   },
 });
-export type SpoofDirectParams = ParamsOf<typeof spoofDirect>;
+export type SpoofDirectParams = ParamsOf<typeof spec>;
 
-// run: joins this module with the executor split (issue 9 §3).
+export const spoofDirect = capability(spec, {
+  async run(cell, p) {
+    const to = p.to ?? cell.recipientAddr;
+    cell.recordAttack(await sendSpoofedDirect(cell.att, { spoofedFrom: p.spoofedFrom, ...(p.displayName ? { displayName: p.displayName } : {}), to, subject: cell.mail.subject, text: cell.mail.text, attachments: cell.mail.attachments }), 'receiving', to);
+  },
+});

@@ -1,7 +1,10 @@
-import { ADDRESS, TO, capabilitySpec, type ParamsOf } from './capability.js';
+import { ADDRESS, TO, capabilitySpec, type ParamsOf, capability } from './capability.js';
+import { CardObjects } from '@ssmax/sim-org';
+import { sendAsInsider, useStolenCard } from '@ssmax/sim-attacker';
+import { allPins, cardSession } from '../executor/attacks.js';
 
 /** A stolen card without its PIN: signing is refused until a PIN guess works; the card locks after its tries. */
-export const stolenCard = capabilitySpec('stolen-card', {
+const spec = capabilitySpec('stolen-card', {
   phase: 'send',
   params: {
     type: 'object',
@@ -15,6 +18,28 @@ export const stolenCard = capabilitySpec('stolen-card', {
     },
   },
 });
-export type StolenCardParams = ParamsOf<typeof stolenCard>;
+export type StolenCardParams = ParamsOf<typeof spec>;
 
-// run: joins this module with the executor split (issue 9 §3).
+export const stolenCard = capability(spec, {
+  leavesState: true,
+  async run(cell, p) {
+    const u = cell.user(p.user);
+    const to = p.to ?? cell.recipientAddr;
+    if (!u.hasCard) {
+      cell.recordAttack({ capability: 'stolen-card', actions: [`${u.address} has no card under ${cell.world.profile.id}: nothing to steal`], obtained: [], error: { code: 'NO_CARD', message: 'Cannot use a stolen card. The user has none under this profile.' } }, 'sending', to);
+      return;
+    }
+    const guesses = [...new Set([...(p.guesses ?? []), ...(p.bruteForceDigits !== undefined ? allPins(p.bruteForceDigits) : [])])];
+    const tried = await useStolenCard({ kind: 'stolen-card', card: u.card, keyLabel: CardObjects.signingKey, certificate: u.registered.signingCertificate.der }, { guesses });
+    const pin = tried.error ? undefined : tried.obtained.find((x) => x.kind === 'credentials' && x.bytes)?.bytes;
+    const actions = tried.actions.length > 40 ? [...tried.actions.slice(0, 20), `… ${tried.actions.length - 40} more guesses …`, ...tried.actions.slice(-20)] : tried.actions;
+    if (pin === undefined) {
+      cell.recordAttack({ ...tried, actions }, 'sending', to);
+      return;
+    }
+    // A guess worked: the card signs, and the holder's PC (its mail client still logged in) submits the mail.
+    const c = cardSession(cell, u, Buffer.from(pin).toString(), to, u.address);
+    const o = await sendAsInsider(cell.att, { kind: 'insider', ...c.handle, pin: Buffer.from(pin).toString(), submit: c.submit }, { to, subject: cell.mail.subject, text: cell.mail.text, attachments: cell.mail.attachments, build: c.build });
+    cell.recordAttack({ ...o, capability: 'stolen-card', actions: [...actions, ...o.actions], obtained: [...tried.obtained, ...o.obtained] }, 'sending', to, c.composed());
+  },
+});

@@ -1,7 +1,8 @@
-import { ADDRESS, capabilitySpec, type ParamsOf } from './capability.js';
+import { ADDRESS, capabilitySpec, type ParamsOf, capability } from './capability.js';
+import { readMailboxWithStolenPassword } from '@ssmax/sim-attacker';
 
 /** Logs in to the victim's mailbox over IMAP with a stolen password and fetches its mail (incident 6). */
-export const stolenPasswordImap = capabilitySpec('stolen-password-imap', {
+const spec = capabilitySpec('stolen-password-imap', {
   phase: 'after-delivery',
   params: {
     type: 'object',
@@ -13,6 +14,13 @@ export const stolenPasswordImap = capabilitySpec('stolen-password-imap', {
     },
   },
 });
-export type StolenPasswordImapParams = ParamsOf<typeof stolenPasswordImap>;
+export type StolenPasswordImapParams = ParamsOf<typeof spec>;
 
-// run: joins this module with the executor split (issue 9 §3).
+export const stolenPasswordImap = capability(spec, {
+  async run(cell, p) {
+    const u = cell.user(p.account);
+    // The code the victim's phone shows now: Dovecot checks it against real time, not the world clock.
+    const code = p.secondFactor === 'phished' ? u.totpCode(new Date()) : undefined;
+    cell.outcomes.push(await readMailboxWithStolenPassword(cell.att, { kind: 'stolen-password', imap: { host: u.org.mailbox.host, port: u.org.mailbox.imapPort }, user: u.address, password: code ? `${u.password}:${code}` : u.password }));
+  },
+});

@@ -1,0 +1,283 @@
+/**
+ * The parts of attacks that several capabilities share (capabilities/<name>.ts hold each capability's
+ * run), and the honest sender. Everything acts through the {@link Cell} and leaves evidence there.
+ */
+import { randomBytes } from 'node:crypto';
+import { SoftwareKey, SsmaxError, buildMimeEntity, buildMultipartSigned, buildPkcs7Mime, decryptContent, encryptContent, getHeader, parseCertificate, parseMimeEntity, parseSmime, requestMailboxCertificate, signSignedData } from '@ssmax/core';
+import { CardObjects, assembleMixed, buildFilePart, classifyParts, orgHop, type IdentityNotice } from '@ssmax/sim-org';
+import {
+  LookAlikeDomain,
+  OnPathMta,
+  OutcomeRecorder,
+  capturePassively,
+  composeMail,
+  messageIdOf,
+  plantForwardingRule,
+  readMailboxWithStolenPassword,
+  readSmtpTranscript,
+  replayCapturedMail,
+  sendAsInsider,
+  sendAsUserViaMalware,
+  sendRewrapped,
+  sendSpoofedDirect,
+  sendViaTakenOverServer,
+  spoofColleague,
+  useStolenCard,
+  type AttackOutcome,
+  type AttackerContext,
+} from '@ssmax/sim-attacker';
+import type { WorldUser } from '../world.js';
+import { composeSmime, directoryLookup } from '../smime-client.js';
+import { transport } from '../conventional-client.js';
+import { fetchInbox } from '../imap-fetch.js';
+import { Cell, refusalIn, type Step } from './cell.js';
+import { makePayload } from './payload.js';
+import { bareId, fetchAllRaw } from './observe.js';
+import { nonMemberMx } from './outside-mx.js';
+
+export const str = (v: unknown, fallback = ''): string => (v === undefined || v === null ? fallback : String(v));
+
+/** The cell's honest mail, as the sender's client sends it; a refusal is evidence, any other error a fault. */
+export async function sendHonest(cell: Cell, to: string): Promise<void> {
+  const { world, s } = cell;
+  if (s.sender.role === 'non-member') {
+    // A legitimate outside party in no scheme: its own domain with SPF/DKIM/DMARC, registered to it.
+    const own = LookAlikeDomain.register(cell.att, { domain: cell.senderAddr.split('@')[1]! });
+    const d = await own;
+    world.recordDomainRegistration(d.domain, undefined, { registrant: `the outside party ${cell.senderAddr}`, verified: true });
+    const o = await d.send({ fromLocal: cell.senderAddr.split('@')[0]!, to, smime: false, subject: cell.mail.subject, text: cell.mail.text, attachments: cell.mail.attachments });
+    if (o.sent) cell.attempt({ by: 'honest', messageId: o.sent.messageId, answeredBy: 'receiving', accepted: true, reply: o.sent.smtpReply, to });
+    else if (o.error?.code === 'SMTP_REJECTED') cell.attempt({ by: 'honest', answeredBy: 'receiving', accepted: false, reply: o.error.smtpReply ?? o.error.message, to });
+    else throw new SsmaxError('INTERNAL', `Cannot send as the non-member ${cell.senderAddr}. ${o.error?.message ?? 'no reply'}`);
+    return;
+  }
+  const sender = world.user(cell.senderAddr);
+  try {
+    const r = await sender.send({ to, subject: cell.mail.subject, body: cell.mail.text, files: cell.mail.files, pin: sender.pin });
+    cell.attempt({ by: 'honest', messageId: r.messageId, answeredBy: 'sending', accepted: true, reply: r.response, to });
+  } catch (e) {
+    const refused = refusalIn(e);
+    if (refused === undefined) throw e;
+    cell.attempt({ by: 'honest', answeredBy: 'sending', accepted: false, reply: refused, to });
+    cell.ctx.log(`submission refused: ${refused}`);
+  }
+}
+
+/** The foothold of a taken-over org mail host: its MTA-out address, its outbound spool and (if reached) its KMS. */
+export interface TakeoverFoothold {
+  readonly domain: string;
+  readonly mtaOutAddress: string;
+  readonly registryOrgId: string;
+  readonly kms?: WorldOrgKms;
+  readonly spool: ReturnType<Cell['orgOf']>['organisation']['ctx']['outbound'];
+}
+export type WorldOrgKms = ReturnType<Cell['orgOf']>['organisation']['kms'];
+
+export function takeover(cell: Cell, withKms: boolean): TakeoverFoothold {
+  const org = cell.orgOf(cell.senderAddr);
+  const kms = withKms && cell.world.profile.kind === 'ssmax' ? org.organisation.kms : undefined;
+  return { domain: org.domain, mtaOutAddress: org.organisation.ctx.addresses.mtaOut, registryOrgId: org.organisation.registryOrgId, spool: org.organisation.ctx.outbound, ...(kms ? { kms } : {}) };
+}
+
+/** A card holder's signing session, as malware or an insider at the holder's PC uses it. */
+export function cardSession(cell: Cell, u: WorldUser, pin: string, to: string, from: string): { handle: { card: WorldUser['card']; keyLabel: string; certificate: Uint8Array }; submit: { host: string; port: number; auth: { user: string; pass: string } }; build: () => Promise<Uint8Array>; composed: () => string | undefined } {
+  let composedId: string | undefined;
+  const build = async () => {
+    const m = await u.agent().compose({ to: [to], subject: cell.mail.subject, text: cell.mail.text, files: cell.mail.files, pin });
+    composedId = m.messageId;
+    if (from === u.address) return m.raw;
+    return new Uint8Array(Buffer.from(Buffer.from(m.raw).toString('latin1').replace(/^From:.*$/im, `From: ${from}`), 'latin1'));
+  };
+  return { handle: { card: u.card, keyLabel: CardObjects.signingKey, certificate: u.registered.signingCertificate.der }, submit: { host: `msa.${u.org.domain}`, port: 587, auth: { user: u.address, pass: u.password } }, build, composed: () => composedId };
+}
+
+/** Every PIN of `digits` digits, in order (what an attacker with the card and time tries). */
+export function allPins(digits: number): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < 10 ** digits; i++) out.push(String(i).padStart(digits, '0'));
+  return out;
+}
+
+/**
+ * An insider, or malware on the PC, under a conventional baseline: the user's own mail client (PPAP
+ * where the profile zips) for mail in the user's own name; a From of someone else goes through the MSA
+ * under the user's login (seed 002 §3.1: nothing ties From to the login).
+ */
+export async function sendAsPasswordUser(cell: Cell, capability: string, u: WorldUser, from: string, to: string): Promise<{ outcome: AttackOutcome; messageId?: string }> {
+  const { world, mail } = cell;
+  const who = capability === 'malicious-insider' ? `insider ${u.address}` : `malware on ${u.address}'s PC (password keylogged)`;
+  const refused = (e: unknown, action: string): { outcome: AttackOutcome } => {
+    const reply = refusalIn(e);
+    if (reply === undefined) throw e;
+    return { outcome: { capability, actions: [action], obtained: [], error: { code: 'SMTP_REJECTED', message: (e as Error).message, smtpReply: reply } } };
+  };
+  if (u.smime && from.toLowerCase() !== u.address) {
+    // smime-e2e: the insider's own S/MIME key signs, whatever From says; the MSA takes any From.
+    const { raw, messageId } = await composeSmime(u.smime, { from, to: [to], subject: mail.subject, text: mail.text, files: mail.files, date: cell.now(), domain: u.org.domain }, (a) => directoryLookup(world.publicCa.endpoint(world.net.address(`${u.address}/ua`)), a));
+    const t = transport(world, u);
+    try {
+      const info = await t.sendMail({ envelope: { from: u.address, to: [to] }, raw: Buffer.from(raw) });
+      return { messageId, outcome: { capability, actions: [`${who} signs with the user's own S/MIME key, writes From: ${from}, and submits with the user's password`], obtained: [], sent: { messageId, smtpReply: String(info.response), raw, envelope: { from: u.address, to: [to] } } } };
+    } catch (e) {
+      return { messageId, ...refused(e, `${who} tried to send a mail signed with the user's key under From: ${from}`) };
+    } finally {
+      t.close();
+    }
+  }
+  if (from.toLowerCase() !== u.address) {
+    const o = await spoofColleague(cell.att, { kind: 'org-account', smtpSubmit: { host: `msa.${u.org.domain}`, port: 587 }, user: u.address, password: u.password }, { colleague: from, to, subject: mail.subject, text: mail.text, attachments: mail.attachments });
+    return { outcome: { ...o, capability, actions: [`${who} has no card under ${world.profile.id}; submits From: ${from} with the password`, ...o.actions] } };
+  }
+  try {
+    const r = await u.send({ to, subject: mail.subject, body: mail.text, files: mail.files, pin: u.pin });
+    return { messageId: r.messageId, outcome: { capability, actions: [`${who} has no card under ${world.profile.id}; sent with the user's mail client and password`], obtained: [], sent: { messageId: r.messageId, smtpReply: r.response, raw: new Uint8Array(), envelope: { from: u.address, to: [to] } } } };
+  } catch (e) {
+    return refused(e, `${who} tried to send with the user's mail client`);
+  }
+}
+
+/**
+ * Incident 1 with the KMS: the attacker holds the org's mail host and its KMS, so it does what the
+ * MTA-out does at (6) without the checks before it: writes a mail, encrypts the files to the receiving
+ * org (its public registry certificate), attests and signs with the org KMS, and sends from the MTA-out
+ * address. No card, so no sender manifest; the identity notice is made up from the From user's public
+ * certificate. Nothing passes the MSA (4), outbound inspection (5) or the trace vault.
+ */
+export async function forgeOrgHop(cell: Cell, host: TakeoverFoothold, kms: WorldOrgKms, m: { from: string; to: string }): Promise<{ outcome: AttackOutcome; messageId: string }> {
+  const now = () => cell.now();
+  const recipientOrg = cell.world.orgs().find((o) => o.domain === m.to.split('@')[1]);
+  const b64 = (b: Uint8Array) => (Buffer.from(b).toString('base64').match(/.{1,76}/g) ?? []).join('\r\n');
+  const parts: Uint8Array[] = [Buffer.from(`Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n${b64(Buffer.from(cell.mail.text.replace(/\r?\n/g, '\r\n'), 'utf8'))}`, 'latin1')];
+  for (const [i, f] of cell.mail.files.entries()) {
+    const entity = Buffer.from(`Content-Type: ${f.contentType}; name="${f.name}"\r\nContent-Disposition: attachment; filename="${f.name}"\r\nContent-Transfer-Encoding: base64\r\n\r\n${b64(f.content)}`, 'latin1');
+    // Encrypted to the org's own KMS first, as a user agent would at (3): orgHop decrypts and re-encrypts.
+    parts.push(buildFilePart(i + 1, await encryptContent(entity, { recipients: [kms.certificates.encryption] })));
+  }
+  const entity = assembleMixed(parts);
+  const messageId = `<${randomBytes(12).toString('hex')}@${host.domain}>`;
+  const draft = parseSmime(buildMultipartSigned(entity, await kms.signDetached(entity, now()), { headers: { from: m.from, to: [m.to], subject: cell.mail.subject, date: now(), messageId } }));
+  if (draft.kind !== 'multipart-signed') throw new SsmaxError('INTERNAL', 'Cannot forge the org hop. The draft is not multipart/signed.');
+  let notice: IdentityNotice = { sender: m.from, certSerial: '', traceId: '', proofing: 'employeeCardPin', proofedAt: now().toISOString(), cardAndPinUsed: true };
+  const victim = cell.world.users().find((u) => u.address === m.from);
+  if (victim) {
+    const der = victim.registered.signingCertificate.der;
+    notice = { ...notice, certSerial: parseCertificate(der).serialNumber, certificate: Buffer.from(der).toString('base64') };
+  }
+  const hop = await orgHop({ kms, mode: 'org', direction: 'outbound', entity: draft.signedEntity, headers: draft.headers, recipients: recipientOrg ? [recipientOrg.organisation.kms.certificates.encryption] : [], org: host.registryOrgId, domain: host.domain, hop: 1, messageId, checks: [], identityNotice: notice, inspect: false, clock: now });
+  if (hop.blocked) throw new SsmaxError('INTERNAL', 'Cannot forge the org hop. orgHop blocked without inspection.');
+  const o = await sendViaTakenOverServer(cell.contextAt(host.mtaOutAddress, `mta-out.${host.domain}`), { kind: 'org-mail-server', smtpSubmit: { host: `mx.${m.to.split('@')[1]}`, port: 25 } }, { from: m.from, to: m.to, raw: hop.message });
+  const outcome: AttackOutcome = {
+    ...o,
+    actions: [
+      `controls the ${host.domain} mail host and its KMS; wrote From: ${m.from} with no card signature and no sender manifest`,
+      `made up an identity notice${victim ? ` naming ${m.from}'s certificate` : ''} (card and PIN claimed); attested and signed hop 1 with the org KMS, skipping (4), (5) and the trace vault`,
+      ...o.actions,
+    ],
+  };
+  return { outcome, messageId };
+}
+
+/**
+ * Incident 1, reading variant: the outbound spool of the taken-over host keeps what the MSA accepted,
+ * files encrypted to the org's KMS (3); with the host's KMS access the attacker decrypts them as (5)
+ * does. Without it, only headers and body.
+ */
+export async function readPassingMail(host: TakeoverFoothold): Promise<AttackOutcome> {
+  const rec = new OutcomeRecorder('org-server-takeover');
+  for (const state of ['delivered', 'outgoing', 'incoming', 'bounced'] as const) {
+    for (const id of await host.spool.list(state)) {
+      const entry = await host.spool.read(id, state);
+      rec.act(`read outbound spool entry ${id} (${state})`);
+      rec.obtain({ kind: 'body', bytes: entry.bytes, note: `spooled mail ${id}` });
+      if (!host.kms) continue;
+      const parsed = parseSmime(entry.bytes);
+      if (parsed.kind !== 'multipart-signed') continue;
+      for (const f of classifyParts(parsed.signedEntity).files) {
+        const { content } = await host.kms.decrypt(f.der);
+        rec.obtain({ kind: 'files', bytes: parseMimeEntity(content).body, note: `file ${f.n} of ${id} decrypted with the org KMS` });
+      }
+      rec.act(`decrypted the files of ${id} with the org KMS`);
+    }
+  }
+  return rec.done();
+}
+
+/**
+ * smime-e2e replay to another recipient: the attacker legitimately received the sender's mail at its
+ * own org; it decrypts its copy with its own key, keeps the signed part byte for byte, encrypts it to
+ * the victim's public certificate and sends it under the original From. S/MIME signs the content, not
+ * who it was for.
+ */
+export async function resendToOther(cell: Cell, eve: WorldUser, messageId: string | undefined, to: string): Promise<AttackOutcome> {
+  const fail = (message: string): AttackOutcome => ({ capability: 'replay', actions: [`as ${eve.address}, looked for its copy of ${messageId ?? 'the mail'}`], obtained: [], error: { code: 'NOTHING_CAPTURED', message } });
+  if (!eve.smime || !messageId) return fail('Cannot replay. The legitimate recipient has no S/MIME key or no mail arrived.');
+  const raws = await fetchInbox({ host: eve.org.mailbox.host, port: eve.org.mailbox.imapPort, user: eve.address, pass: eve.password });
+  const mine = raws.find((r) => Buffer.from(r.source).toString('latin1').includes(bareId(messageId)));
+  if (!mine) return fail(`Cannot replay. ${eve.address} never received ${messageId}.`);
+  const top = parseSmime(mine.source);
+  if (top.kind !== 'pkcs7-mime') return fail('Cannot replay. The received copy is not S/MIME-encrypted.');
+  const { content } = await decryptContent(top.der, { key: eve.smime.key, certificate: eve.smime.certificate.der });
+  const victim = await directoryLookup(cell.world.publicCa.endpoint(cell.att.address), to);
+  if (!victim) return fail(`Cannot replay. The directory has no certificate for ${to}.`);
+  const h = (n: string) => getHeader(top.headers, n);
+  const raw = buildPkcs7Mime(await encryptContent(content, { recipients: [victim] }), 'authEnveloped-data', { headers: { from: h('from') ?? '', to: [to], subject: h('subject') ?? '', ...(h('date') ? { date: h('date')! } : {}), ...(h('message-id') ? { messageId: h('message-id')! } : {}) } });
+  const o = await replayCapturedMail(cell.att, { raw, to });
+  return { ...o, actions: [`as ${eve.address} (a legitimate recipient), decrypted its copy of ${messageId} with its own key`, `kept the signed part byte for byte and encrypted it to ${to}'s public certificate from the CA directory`, ...o.actions] };
+}
+
+/**
+ * Replay and re-wrap: the captured copy is taken off the wire between the MTAs when the step says so
+ * (readable only where the link ran without TLS), else the mail as it arrived in a mailbox over IMAP.
+ */
+export async function resend(cell: Cell, kind: 'replay' | 'rewrap-signed', p: { capturedAt: string; to: string; technique?: 'from-swap' | 'wrap-mixed' | 'attach-rfc822'; from?: string }): Promise<void> {
+  const { world } = cell;
+  const smimeWorld = world.profile.conventional?.attachments === 'smime-e2e';
+  const original = cell.attempts.at(-1)?.messageId;
+  if (smimeWorld && kind === 'rewrap-signed' && p.capturedAt === 'attacker/outbox') {
+    // "Johnny" From/signer mismatch: the attacker signs with a genuine public-CA certificate for its
+    // own mailbox, then writes someone else's address in From.
+    const d = await LookAlikeDomain.register(cell.att, { domain: 'quick-mail.example', smimeLocalPart: 'ceo-office', publicCa: world.publicCa.endpoint(cell.att.address) });
+    world.recordDomainRegistration(d.domain, undefined, { registrant: 'privacy proxy', verified: false });
+    const own = await d.compose({ to: cell.recipientAddr, subject: cell.mail.subject, text: cell.mail.text, attachments: cell.mail.attachments, smime: true });
+    const o = await sendRewrapped(cell.att, { signedRaw: own.raw, technique: p.technique ?? 'from-swap', from: str(p.from), to: cell.recipientAddr });
+    cell.recordAttack({ ...o, actions: [...d.setupActions, ...o.actions] }, 'receiving', cell.recipientAddr);
+    await world.waitIdle();
+    return;
+  }
+  const to = p.to;
+  if (cell.legitRecipient && kind === 'replay') {
+    cell.recordAttack(await resendToOther(cell, cell.user(cell.legitRecipient), original, to), 'receiving', to);
+    await world.waitIdle();
+    return;
+  }
+  let copy: Uint8Array | undefined;
+  if (p.capturedAt.includes('->')) {
+    const service = `mx.${cell.recipientAddr.split('@')[1]}:25`;
+    for (const c of world.net.tap.connections().filter((x) => x.service === service && x.startedAt >= cell.startedAt)) {
+      const msgs = readSmtpTranscript(c.captured('client-to-server')).messages;
+      copy ??= msgs.find((m) => original !== undefined && Buffer.from(m).toString('latin1').includes(bareId(original)));
+      // Whatever crossed the link in clear is the attacker's (PPAP: the password mail follows on the same link).
+      for (const m of msgs) cell.obtained.push({ kind: 'body', bytes: m, note: `captured on ${service}` });
+    }
+  } else if (original !== undefined) {
+    // "<org>/mailbox": a stored copy (every org's copy carries its own org signature, as the recipient's does).
+    const raws = await fetchAllRaw(cell.user(cell.recipientAddr));
+    copy = raws.find((r) => Buffer.from(r).toString('latin1').includes(bareId(original)));
+  }
+  if (!copy) {
+    cell.recordAttack({ capability: kind, actions: ['found no readable copy of the mail to re-send'], obtained: [], error: { code: 'NOTHING_CAPTURED', message: 'Cannot re-send. No readable copy of the mail was captured.' } }, 'receiving', to);
+    return;
+  }
+  const o = kind === 'replay' ? await replayCapturedMail(cell.att, { raw: copy, to }) : await sendRewrapped(cell.att, { signedRaw: copy, technique: p.technique ?? 'from-swap', from: str(p.from), to: cell.recipientAddr });
+  cell.recordAttack(o, 'receiving', kind === 'replay' ? to : cell.recipientAddr);
+  await world.waitIdle();
+}
+
+/** smime-e2e: an outside mailbox the attacker owns gets a certificate as anyone would (mailbox validation by DNS). */
+export async function outsideSmimeIdentity(cell: Cell, email: string): Promise<{ key: SoftwareKey; certificate: ReturnType<typeof parseCertificate> }> {
+  const key = SoftwareKey.generate('EC-P256');
+  const got = await requestMailboxCertificate(cell.world.publicCa.endpoint(cell.att.address), { email, spki: key.spki, publishTxt: (n, v) => void cell.world.net.zone.addTxt(n, v) });
+  return { key, certificate: parseCertificate(got.certificate) };
+}
+
+export type { AttackerContext };

@@ -1,0 +1,45 @@
+/**
+ * Procedure (12) as an observer sees it: the recipient reports the mail through its own org, which takes
+ * the evidence from its own (7) records and files a case with the registry; the sending org's desk handles
+ * it by itself (self-review against its MSA journal, then the vault and revocation). Observed afterwards
+ * from outside only: what the desk concluded (its answer, no employee number), the org CRL fetched over
+ * the simulated network, and whether a new submission signed with the reported card is refused at (4).
+ */
+import type { World } from '../world.js';
+import type { CellContext } from '../runner/types.js';
+import type { IncidentEvidence, RecipientView } from './evidence.js';
+import { refusalIn } from './cell.js';
+
+const norm = (x: string) => x.toLowerCase().replace(/^0+/, '');
+
+/** Reports `messageId` as malicious from `recipient`'s org; undefined when that org has nothing to report (no (7) record naming a sender). */
+export async function reportMalicious(world: World, recipient: string, messageId: string, _view: RecipientView | undefined, ctx: CellContext): Promise<IncidentEvidence | undefined> {
+  const recvOrg = world.user(recipient).org;
+  if (recvOrg.organisation.security !== 'ssmax') return undefined;
+  const r = await world.user(recipient).reportMalicious(`<${messageId}>`, { summary: 'reported as malicious by the recipient' });
+  if (r.status !== 'reported') {
+    ctx.log(`(12) ${recvOrg.id} did not report ${messageId}: ${r.reason}`);
+    return undefined;
+  }
+  const settled = await world.settleIncidents();
+  const finding = settled.find((f) => f.caseId === r.caseId);
+  if (!finding) throw new Error(`Cannot observe (12). No desk answered case ${r.caseId} of ${messageId}.`);
+  ctx.log(`(12) case ${r.caseId}: ${finding.org} concluded ${finding.cause}, identified=${finding.identified}, revoked ${finding.revokedSerials.length}`);
+  const crl = await world.fetchCrl(r.senderDomain);
+  const onCrl = crl.lists(r.senderCertificateSerial);
+  const resubmissionRefused = onCrl ? await cardRefusedAtMsa(world, r.senderDomain, r.senderCertificateSerial, recipient) : false;
+  return { identified: finding.identified, ownHosts: finding.cause === 'own-hosts', onCrl, resubmissionRefused };
+}
+
+/** The holder of the card with `serial` submits a new mail: is it refused at (4)? */
+async function cardRefusedAtMsa(world: World, domain: string, serial: string, to: string): Promise<boolean> {
+  const holder = world.users().find((u) => u.org.domain.toLowerCase() === domain.toLowerCase() && u.hasCard && norm(u.registered.signingCertificate.serialNumber) === norm(serial));
+  if (!holder) return false;
+  try {
+    await holder.send({ to, subject: 'after (12)', body: 'resubmission with the reported card', pin: holder.pin });
+    return false;
+  } catch (e) {
+    if (refusalIn(e) === undefined) throw e;
+    return true;
+  }
+}
