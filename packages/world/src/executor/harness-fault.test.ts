@@ -39,4 +39,42 @@ describe('MatrixExecutor', () => {
       await executor.close?.();
     }
   }, 120_000);
+
+  it('reports an error cell, not "blocked" or "not-sent", when an accepted mail vanished without anyone refusing it', async () => {
+    const scenarios = loadScenarios([path.join(BUNDLED_SCENARIOS, 'baseline-member-confidential-file.yaml')]);
+    let expunged = 0;
+    const executor = createMatrixExecutor({
+      storageDir: path.join(root, 'w2'),
+      // The mail was delivered (250 at every hop, delivered event at org-b); then it disappears from the
+      // mailbox. Nothing refused it: a judge that reads missing evidence as a verdict would say blocked.
+      beforeObserve: async (world) => {
+        const bob = world.user('bob@org-b.example');
+        const { ImapFlow } = await import('imapflow');
+        const client = new ImapFlow({ host: bob.org.mailbox.host, port: bob.org.mailbox.imapPort, secure: false, auth: { user: bob.address, pass: bob.password }, logger: false });
+        await client.connect();
+        try {
+          const lock = await client.getMailboxLock('INBOX');
+          try {
+            const uids = await client.search({ all: true }, { uid: true });
+            expunged = Array.isArray(uids) ? uids.length : 0;
+            if (expunged > 0) await client.messageDelete({ all: true });
+          } finally {
+            lock.release();
+          }
+        } finally {
+          await client.logout();
+        }
+      },
+    });
+    try {
+      const m = await runMatrix({ scenarios, profiles: ['ssmax-org'], executor, seed: 8, clockStart: new Date(), meta: { commit: 'test', node: process.version, openssl: 'n/a' } });
+      const cell = m.results[0]!;
+      expect(expunged).toBeGreaterThan(0);
+      expect(cell.actual).toBeNull();
+      expect(cell.error).toMatch(/HarnessError: Cannot judge the cell\. The mail .* is not in the recipient's mailbox and nobody refused it/);
+      expect(matrixExitCode(m)).toBe(3);
+    } finally {
+      await executor.close?.();
+    }
+  }, 120_000);
 });
