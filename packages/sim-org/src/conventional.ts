@@ -213,9 +213,10 @@ function bracketed(id: string | undefined): string {
 /**
  * Parses a mail and inspects what an ordinary gateway can see: attachments (plain, ZIP, encrypted ZIP)
  * and S/MIME enveloped parts (opaque). Never throws for hostile input: unparseable mail is a block with
- * MALFORMED_MIME.
+ * MALFORMED_MIME. `inspectContent` false (an MX whose inbound inspection is switched off, only in
+ * falsifiability runs) describes the files but runs no rule.
  */
-export async function analyseConventionalMail(raw: Uint8Array, direction: 'outbound' | 'inbound', o: ConventionalOptions): Promise<ConventionalAnalysis> {
+export async function analyseConventionalMail(raw: Uint8Array, direction: 'outbound' | 'inbound', o: ConventionalOptions, inspectContent = true): Promise<ConventionalAnalysis> {
   const checks: JourneyCheck[] = [];
   let parsed;
   try {
@@ -249,6 +250,10 @@ export async function analyseConventionalMail(raw: Uint8Array, direction: 'outbo
   const state: FilesState = plainFiles > 0 ? 'plaintext' : zipEncrypted > 0 || opaque.length > 0 ? 'ciphertext' : 'none';
   if (zipEncrypted > 0) checks.push({ name: 'zip-encryption', result: 'skip', detail: `${zipEncrypted} encrypted ZIP(s): zipcrypto (password sent separately)` });
   if (opaque.length > 0) checks.push({ name: 'uninspectable', result: o.opaqueContent === 'block' ? 'fail' : 'skip', detail: `S/MIME enveloped content (${opaque.join(', ')}) is opaque to the org; policy ${o.opaqueContent}` });
+  if (!inspectContent) {
+    checks.push({ name: 'inspection', result: 'skip', detail: 'content inspection switched off' });
+    return { messageId, ...(from ? { from } : {}), files: state, checks, verdict: { action: 'allow', reasons: [] } };
+  }
   const verdict = inspect(direction, files, parsed.text ?? '', { encryptedZip: direction === 'outbound' ? o.msaEncryptedZip : o.mxEncryptedZip, dlpRules: o.dlpRules });
   for (const r of verdict.reasons) checks.push({ name: r.rule, result: r.action === 'block' ? 'fail' : 'skip', detail: `${r.detail}${r.file ? ` (${r.file})` : ''}`.slice(0, 300) });
   const blocking = verdict.reasons.find((r) => r.action === 'block');

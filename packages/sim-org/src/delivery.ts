@@ -9,7 +9,7 @@
 import nodemailer from 'nodemailer';
 import { parseSmime } from '@ssmax/core';
 import type { AttestationCheck, IdentityNotice } from './attestation.js';
-import { actor, type MailboxDelivery, type OrgContext } from './org-context.js';
+import { actor, defenceOn, type MailboxDelivery, type OrgContext } from './org-context.js';
 import { orgHop } from './org-hop.js';
 import type { SpoolEntry } from './spool.js';
 
@@ -67,6 +67,8 @@ export async function processInbound(ctx: OrgContext, entry: SpoolEntry): Promis
         checks: meta.checks,
         identityNotice: meta.identityNotice ?? { sender: '', certSerial: '', traceId: '', proofing: 'none', proofedAt: '', cardAndPinUsed: false },
         ...(ctx.profile.inspection ? { policy: ctx.profile.inspection } : {}),
+        // (8) ran in the MTA-in session; switched off there (falsifiability runs), it is off here too.
+        ...(defenceOn(ctx, 'inboundInspection') ? {} : { inspect: false }),
         clock: ctx.clock,
       });
       if (hop.blocked) {

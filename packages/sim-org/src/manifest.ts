@@ -106,6 +106,8 @@ export interface VerifyManifestOptions {
   readonly crls?: readonly Uint8Array[];
   readonly time: Date;
   readonly expected: ManifestExpectation;
+  /** The signer certificate must name the From address (default true; false only in falsifiability runs). */
+  readonly fromSignerBinding?: boolean;
 }
 
 function parseManifest(bytes: Uint8Array): Manifest | string {
@@ -168,7 +170,7 @@ export function verifyManifest(der: Uint8Array, o: VerifyManifestOptions): Manif
   const m = parsed;
   const e = o.expected;
   const from = normaliseAddress(e.from);
-  if (!cert.emailAddresses.map(normaliseAddress).includes(from)) problems.push(`the manifest is signed by ${cert.emailAddresses.join(', ')}, not by the From address ${from}`);
+  if (o.fromSignerBinding !== false && !cert.emailAddresses.map(normaliseAddress).includes(from)) problems.push(`the manifest is signed by ${cert.emailAddresses.join(', ')}, not by the From address ${from}`);
   if (normaliseAddress(m.from) !== from) problems.push(`the manifest names sender ${m.from}, the mail says ${e.from}`);
   if (m.messageId !== e.messageId) problems.push('the Message-ID differs from the manifest');
   if (m.subject !== e.subject) problems.push('the Subject differs from the manifest');

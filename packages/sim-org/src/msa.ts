@@ -17,7 +17,7 @@ import {
   type MimeHeader,
 } from '@ssmax/core';
 import type { AttestationCheck, IdentityNotice } from './attestation.js';
-import { actor, addressOf, type OrgContext } from './org-context.js';
+import { actor, addressOf, defenceOn, type OrgContext } from './org-context.js';
 import { messageIdOf } from './org-hop.js';
 import { listenSmtp, type SmtpListener } from './smtp-listener.js';
 import { formatReply, replyFor, type SmtpReply } from './reply-codes.js';
@@ -52,6 +52,7 @@ export async function verifyUserMail(ctx: OrgContext, raw: Uint8Array, authUser:
   const headers = parsed.headers;
   const messageId = messageIdOf(headers);
   const base = { headers, messageId };
+  if (!defenceOn(ctx, 'userSignature')) return relayedUnverified(headers, messageId, parsed.kind === 'multipart-signed' ? parsed.signedEntity : parsed.kind === 'plain' ? parsed.entity : undefined);
   if (parsed.kind !== 'multipart-signed') {
     checks.push({ name: 'user-signature', result: 'fail', detail: 'not multipart/signed' });
     return fail('BAD_SIGNATURE', 'the message is not signed (multipart/signed required)', base);
@@ -79,14 +80,15 @@ export async function verifyUserMail(ctx: OrgContext, raw: Uint8Array, authUser:
   } catch (e) {
     return fail('TEMP_REGISTRY_UNAVAILABLE', (e as Error).message, base);
   }
+  const revocation = defenceOn(ctx, 'revocation');
   const from = addressOf(getHeader(headers, 'From'));
   const chain = validateChain({
     leaf: signer,
     intermediates: [c.org],
     trustAnchors: [c.root],
-    crls: [registryCrl, ...(userCrl ? [userCrl] : [])],
+    crls: revocation ? [registryCrl, ...(userCrl ? [userCrl] : [])] : [],
     time: ctx.clock(),
-    revocation: userCrl ? 'require' : 'ifAvailable',
+    revocation: !revocation ? 'none' : userCrl ? 'require' : 'ifAvailable',
     requiredKeyUsage: ['digitalSignature'],
   });
   if (!chain.valid) {
@@ -94,17 +96,18 @@ export async function verifyUserMail(ctx: OrgContext, raw: Uint8Array, authUser:
     return fail(chain.code ?? 'UNTRUSTED_CHAIN', chain.reasons.join('; '), { ...base, signer });
   }
   checks.push({ name: 'certificate-chain', result: 'pass', detail: 'user → org CA → registry root' });
-  checks.push({ name: 'revocation', result: userCrl ? 'pass' : 'skip', detail: userCrl ? 'org CRL and registry CRL' : 'no org CRL' });
+  checks.push({ name: 'revocation', result: revocation && userCrl ? 'pass' : 'skip', detail: !revocation ? 'revocation check switched off' : userCrl ? 'org CRL and registry CRL' : 'no org CRL' });
   const signerAddresses = signer.emailAddresses.map((a) => a.toLowerCase());
-  if (from === undefined || !signerAddresses.includes(from)) {
+  const binding = defenceOn(ctx, 'fromSignerBinding');
+  if (binding && (from === undefined || !signerAddresses.includes(from))) {
     checks.push({ name: 'from-matches-signer', result: 'fail', detail: `From ${from ?? '(none)'} vs ${signerAddresses.join(', ')}` });
     return fail('FROM_SIGNER_MISMATCH', `From ${from ?? '(none)'} is not the signer's address`, { ...base, signer });
   }
-  if (authUser !== undefined && authUser.toLowerCase() !== from) {
+  if (binding && authUser !== undefined && authUser.toLowerCase() !== from) {
     checks.push({ name: 'from-matches-login', result: 'fail', detail: `${authUser} submitted as ${from}` });
     return fail('FROM_SIGNER_MISMATCH', `user ${authUser} may not send as ${from}`, { ...base, signer });
   }
-  checks.push({ name: 'from-matches-signer', result: 'pass', detail: from });
+  checks.push({ name: 'from-matches-signer', result: binding ? 'pass' : 'skip', detail: binding ? from : `From-signer binding switched off: From ${from ?? '(none)'}, signer ${signerAddresses.join(', ')}` });
   const proofing = signer.identityProofing;
   if (!proofing || proofing.method === 'none' || !signer.traceId) {
     checks.push({ name: 'identity-proofing', result: 'fail', detail: 'no identity-proofing or trace-id extension' });
@@ -112,7 +115,7 @@ export async function verifyUserMail(ctx: OrgContext, raw: Uint8Array, authUser:
   }
   checks.push({ name: 'identity-proofing', result: 'pass', detail: proofing.method });
   const identityNotice: IdentityNotice = {
-    sender: from,
+    sender: from ?? '',
     certSerial: signer.serialNumber,
     traceId: hex(signer.traceId),
     proofing: proofing.method,
@@ -122,6 +125,18 @@ export async function verifyUserMail(ctx: OrgContext, raw: Uint8Array, authUser:
     certificate: Buffer.from(signer.der).toString('base64'),
   };
   return { ok: true, checks, messageId, headers, signedEntity: parsed.signedEntity, signer, identityNotice };
+}
+
+/**
+ * (4) switched off (falsifiability runs only): the MSA relays what an authenticated user submits, as an
+ * ordinary submission server (RFC 6409) does, and attests nothing it did not check: the identity
+ * notice names the From address with no certificate, no proofing and no card.
+ */
+function relayedUnverified(headers: readonly MimeHeader[], messageId: string, entity: Uint8Array | undefined): UserMailVerdict {
+  const from = addressOf(getHeader(headers, 'From')) ?? '';
+  const checks: AttestationCheck[] = [{ name: 'user-signature', result: 'skip', detail: '(4) signer check switched off: not verified' }];
+  const identityNotice: IdentityNotice = { sender: from, certSerial: '', traceId: '', proofing: 'none', proofedAt: '', cardAndPinUsed: false };
+  return { ok: true, checks, messageId, headers, ...(entity ? { signedEntity: entity } : {}), identityNotice };
 }
 
 /** An Error smtp-server sends as the reply (enhanced code in the text, RFC 3463). */

@@ -24,7 +24,7 @@ import {
 import { verifyAttestation, type AttestationCheck, type IdentityNotice, type OrgAttestation } from './attestation.js';
 import { inspect, type InspectionVerdict } from './inspection.js';
 import { collect, smtpError } from './msa.js';
-import { actor, addressOf, domainOf, type OrgContext } from './org-context.js';
+import { actor, addressOf, defenceOn, domainOf, type OrgContext } from './org-context.js';
 import { classifyParts, messageIdOf } from './org-hop.js';
 import { listenSmtp, type SmtpListener } from './smtp-listener.js';
 import { formatReply, replyFor } from './reply-codes.js';
@@ -71,15 +71,16 @@ export async function verifyOrgMail(ctx: OrgContext, raw: Uint8Array): Promise<O
     const fromMember = await ctx.registry.memberByDomain(domainOf(from));
     const isSsmax = parsed.kind === 'multipart-signed' && getHeader(headers, 'X-SSMAX-Hop') !== undefined;
     if (!isSsmax) {
-      if (fromMember) {
+      if (fromMember && defenceOn(ctx, 'orgSignature')) {
         // A member domain never sends unsigned mail: this is pattern A (forged sender).
         checks.push({ name: 'org-signature', result: 'fail', detail: `unsigned mail claims member domain ${domainOf(from)}` });
         return fail('BAD_SIGNATURE', `mail from ${domainOf(from)} must carry the org signature`);
       }
-      checks.push({ name: 'registry-member', result: 'skip', detail: `${domainOf(from)} is not a registry member` });
+      checks.push({ name: 'registry-member', result: 'skip', detail: fromMember ? `(7) switched off: unsigned mail for member domain ${domainOf(from)} taken as outside mail` : `${domainOf(from)} is not a registry member` });
       return { ok: true, kind: 'unverified', checks, messageId, headers };
     }
     if (parsed.kind !== 'multipart-signed') return fail('MALFORMED_MIME', 'not multipart/signed');
+    if (!defenceOn(ctx, 'orgSignature')) return acceptedUnchecked(checks, messageId, headers, parsed.signedEntity, fromMember);
     let v;
     try {
       v = verifySignedData(parsed.signature, { detachedContent: parsed.signedEntity });
@@ -111,17 +112,19 @@ export async function verifyOrgMail(ctx: OrgContext, raw: Uint8Array): Promise<O
     checks.push({ name: 'org-signature', result: 'pass' });
     const orgCert = b64d(member.orgCertificate);
     const registryCrl = await ctx.registry.crl();
-    const chain = validateChain({ leaf: s.certificate, intermediates: [orgCert], trustAnchors: [ctx.kms.certificates.root], crls: [registryCrl], time: ctx.clock(), revocation: 'ifAvailable' });
+    const revocation = defenceOn(ctx, 'revocation');
+    const chain = validateChain({ leaf: s.certificate, intermediates: [orgCert], trustAnchors: [ctx.kms.certificates.root], crls: revocation ? [registryCrl] : [], time: ctx.clock(), revocation: revocation ? 'ifAvailable' : 'none' });
     if (!chain.valid) {
       checks.push({ name: 'org-chain', result: 'fail', detail: chain.reasons.join('; ') });
       return fail(chain.code ?? 'UNTRUSTED_CHAIN', chain.reasons.join('; '), { member });
     }
     checks.push({ name: 'org-chain', result: 'pass', detail: 'KMS → org CA → registry root, registry CRL' });
-    if (!member.domains.includes(domainOf(from))) {
+    const binding = defenceOn(ctx, 'fromSignerBinding');
+    if (binding && !member.domains.includes(domainOf(from))) {
       checks.push({ name: 'from-domain', result: 'fail', detail: `${from} vs ${member.domains.join(',')}` });
       return fail('FROM_SIGNER_MISMATCH', `${member.name} may not send for ${domainOf(from)}`, { member });
     }
-    checks.push({ name: 'from-domain', result: 'pass', detail: domainOf(from) });
+    checks.push(binding ? { name: 'from-domain', result: 'pass', detail: domainOf(from) } : { name: 'from-domain', result: 'skip', detail: `From-signer binding switched off: ${domainOf(from)} signed by ${member.domains.join(',')}` });
     const hop = Number(getHeader(headers, 'X-SSMAX-Hop'));
     const parts = classifyParts(parsed.signedEntity);
     const attPart = parts.attestations.find((a) => a.k === hop);
@@ -139,16 +142,16 @@ export async function verifyOrgMail(ctx: OrgContext, raw: Uint8Array): Promise<O
     // The sender's certificate against the stapled org CRL (fresh by its nextUpdate) and the registry CRL.
     if (a.identityNotice.certificate) {
       const userCert = b64d(a.identityNotice.certificate);
-      const crls = [registryCrl, ...(a.orgCrl ? [b64d(a.orgCrl)] : [])];
-      const uc = validateChain({ leaf: userCert, intermediates: [orgCert], trustAnchors: [ctx.kms.certificates.root], crls, time: ctx.clock(), revocation: a.orgCrl ? 'require' : 'ifAvailable' });
+      const crls = revocation ? [registryCrl, ...(a.orgCrl ? [b64d(a.orgCrl)] : [])] : [];
+      const uc = validateChain({ leaf: userCert, intermediates: [orgCert], trustAnchors: [ctx.kms.certificates.root], crls, time: ctx.clock(), revocation: !revocation ? 'none' : a.orgCrl ? 'require' : 'ifAvailable' });
       const info = parseCertificate(userCert);
-      if (!uc.valid || info.serialNumber !== a.identityNotice.certSerial || !info.emailAddresses.map((x) => x.toLowerCase()).includes(from)) {
+      if (!uc.valid || info.serialNumber !== a.identityNotice.certSerial || (binding && !info.emailAddresses.map((x) => x.toLowerCase()).includes(from))) {
         checks.push({ name: 'sender-certificate', result: 'fail', detail: uc.reasons.join('; ') || 'notice does not match the certificate' });
         return fail(uc.code === 'CERT_REVOKED' ? 'CERT_REVOKED' : (uc.code ?? 'UNTRUSTED_CHAIN'), uc.reasons.join('; ') || 'identity notice mismatch', { member });
       }
       // The serial goes into the journey: the evidence this org's incident desk reports under (12),
       // also for mail it then refuses at (8).
-      checks.push({ name: 'sender-certificate', result: 'pass', detail: `serial ${a.identityNotice.certSerial}: ${a.orgCrl ? 'not revoked (stapled org CRL)' : 'no org CRL stapled'}` });
+      checks.push({ name: 'sender-certificate', result: 'pass', detail: `serial ${a.identityNotice.certSerial}: ${!revocation ? 'revocation check switched off' : a.orgCrl ? 'not revoked (stapled org CRL)' : 'no org CRL stapled'}` });
     } else {
       checks.push({ name: 'sender-certificate', result: 'skip', detail: 'no certificate in the notice' });
     }
@@ -160,6 +163,20 @@ export async function verifyOrgMail(ctx: OrgContext, raw: Uint8Array): Promise<O
     }
     throw e;
   }
+}
+
+/**
+ * (7) switched off (falsifiability runs only): the mail is taken as SSMAX mail without checking its
+ * signature, chain, registry status or attestation; the attestation's identity notice is passed on as
+ * it stands, and the member is the one the From domain names.
+ */
+function acceptedUnchecked(checks: AttestationCheck[], messageId: string, headers: readonly MimeHeader[], signedEntity: Uint8Array, fromMember: DirectoryMember | undefined): OrgMailVerdict {
+  checks.push({ name: 'org-signature', result: 'skip', detail: '(7) switched off: signature, chain, registry status and attestation not checked' });
+  const hop = Number(getHeader(headers, 'X-SSMAX-Hop'));
+  const attPart = classifyParts(signedEntity).attestations.find((a) => a.k === hop);
+  const att = attPart ? verifyAttestation(attPart.part.body) : undefined;
+  const attestation = att?.valid ? att.attestation : undefined;
+  return { ok: true, kind: 'ssmax', checks, messageId, headers, ...(fromMember ? { member: fromMember } : {}), hop, ...(attestation ? { attestation, identityNotice: attestation.identityNotice } : {}), signedEntity };
 }
 
 /** (8) in the session: decrypt with the KMS, inspect, forget the plaintext. */
@@ -209,7 +226,7 @@ async function acceptConventionalMail(ctx: OrgContext, bytes: Uint8Array, sessio
   const who = actor(ctx, 'mta-in');
   const tls = session.secure === true;
   const client = { ip: session.remoteAddress, helo: session.hostNameAppearsAs ?? '', mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '' };
-  const a = await analyseConventionalMail(bytes, 'inbound', rt.options);
+  const a = await analyseConventionalMail(bytes, 'inbound', rt.options, defenceOn(ctx, 'inboundInspection'));
   const checks: JourneyCheck[] = [{ name: 'starttls', result: tls ? 'pass' : 'skip', detail: tls ? 'TLS' : 'clear text' }];
   const refuse = async (code: string, detail: string, actorName = who) => {
     const reply = replyFor(code);
@@ -286,7 +303,9 @@ export async function startMtaIn(ctx: OrgContext, o: MtaInOptions = {}): Promise
         let stored = bytes;
         const meta: Record<string, unknown> = { kind: v.kind, messageId: v.messageId, checks: v.checks, tls };
         if (v.kind === 'unverified') {
-          if (ctx.mode === 'org') {
+          if (ctx.mode === 'org' && !defenceOn(ctx, 'inboundInspection')) {
+            await ctx.journey.record({ messageId: v.messageId, actor: actor(ctx, 'inspection'), procedure: 8, checks: [{ name: 'inspection', result: 'skip', detail: '(8) inbound inspection switched off' }], files: 'plaintext', outcome: 'accepted' });
+          } else if (ctx.mode === 'org') {
             // (8) applies to outside mail too: its files are plain MIME the gateway can read, and the
             // "not SSMAX-verified" banner must not be the only defence against known malware.
             const verdict = inspectPlainMail(ctx, bytes);
@@ -294,11 +313,15 @@ export async function startMtaIn(ctx: OrgContext, o: MtaInOptions = {}): Promise
             await ctx.journey.record({ messageId: v.messageId, actor: actor(ctx, 'inspection'), procedure: 8, checks: verdict.reasons.length ? verdict.reasons.map((r) => ({ name: r.rule, result: r.action === 'block' ? 'fail' : 'pass', detail: `${r.detail}${r.file ? ` (${r.file})` : ''}` })) : [{ name: 'inspection', result: 'pass', detail: 'nothing found' }], files: 'plaintext', outcome: block ? 'rejected' : 'accepted', ...(block ? { reply: formatReply(replyFor(block.code)) } : {}) });
             if (block) return cb(smtpError(replyFor(block.code), `${block.rule}${block.file ? ` in ${block.file}` : ''}`));
           }
-          stored = addHeader(bytes, 'X-SSMAX-Verdict', 'unverified');
-          await ctx.journey.record({ messageId: v.messageId, actor: who, procedure: 0, checks: v.checks, files: 'none', outcome: 'accepted', detail: 'non-member mail, marked unverified' });
+          if (defenceOn(ctx, 'unverifiedMarking')) {
+            stored = addHeader(bytes, 'X-SSMAX-Verdict', 'unverified');
+            await ctx.journey.record({ messageId: v.messageId, actor: who, procedure: 0, checks: v.checks, files: 'none', outcome: 'accepted', detail: 'non-member mail, marked unverified' });
+          } else {
+            await ctx.journey.record({ messageId: v.messageId, actor: who, procedure: 0, checks: v.checks, files: 'none', outcome: 'accepted', detail: 'non-member mail, not marked (marking switched off)' });
+          }
         } else {
           await ctx.journey.record({ messageId: v.messageId, actor: who, procedure: 7, checks: [...v.checks, { name: 'starttls', result: tls ? 'pass' : 'skip' }], files: 'ciphertext', outcome: 'accepted' });
-          if (ctx.mode === 'org') {
+          if (ctx.mode === 'org' && defenceOn(ctx, 'inboundInspection')) {
             // RFC 5321 §6.1 forbids losing accepted mail and backscatter is abuse: refuse malware now, in the session.
             let verdict: InspectionVerdict;
             try {
@@ -314,7 +337,7 @@ export async function startMtaIn(ctx: OrgContext, o: MtaInOptions = {}): Promise
             if (block) return cb(smtpError(replyFor(block.code), `${block.rule}${block.file ? ` in ${block.file}` : ''}`));
             meta['inspection'] = verdict;
           } else {
-            await ctx.journey.record({ messageId: v.messageId, actor: actor(ctx, 'inspection'), procedure: 8, checks: [{ name: 'inspection', result: 'skip', detail: 'ESP: no content inspection' }], files: 'ciphertext', outcome: 'accepted' });
+            await ctx.journey.record({ messageId: v.messageId, actor: actor(ctx, 'inspection'), procedure: 8, checks: [{ name: 'inspection', result: 'skip', detail: ctx.mode === 'esp' ? 'ESP: no content inspection' : '(8) inbound inspection switched off' }], files: 'ciphertext', outcome: 'accepted' });
           }
           meta['hop'] = v.hop;
           meta['identityNotice'] = v.identityNotice;

@@ -9,9 +9,10 @@ import nodemailer from 'nodemailer';
 import type { MxRecord } from '@ssmax/sim-net';
 import type { IdentityNotice, AttestationCheck } from './attestation.js';
 import { buildDsn } from './dsn.js';
-import { actor, domainOf, type OrgContext } from './org-context.js';
-import { classifyParts, orgHop, messageIdOf } from './org-hop.js';
-import { parseSmime } from '@ssmax/core';
+import { actor, defenceOn, domainOf, type OrgContext } from './org-context.js';
+import { assembleMixed, classifyParts, orgHop, messageIdOf } from './org-hop.js';
+import { findTextBody, parseMimeEntity, parseSmime, type MimeHeader } from '@ssmax/core';
+import { inspect } from './inspection.js';
 import type { SpoolEntry } from './spool.js';
 import { conventionalBounce, dkimSignMessage, isHeld, type ConventionalSubmissionMeta, type TlsReportEvent } from './conventional.js';
 import type { JourneyCheck } from './journey.js';
@@ -180,7 +181,9 @@ export async function processSubmission(ctx: OrgContext, entry: SpoolEntry): Pro
   const meta = entry.envelope.meta as unknown as SubmissionMeta;
   const who = actor(ctx, 'mta-out');
   const parsed = parseSmime(entry.bytes);
-  if (parsed.kind !== 'multipart-signed') return 'done';
+  // With (4) switched off (falsifiability runs only) the MSA relays unsigned mail too: its whole entity goes through (5)/(6).
+  const entity = parsed.kind === 'multipart-signed' ? parsed.signedEntity : parsed.kind === 'plain' && !defenceOn(ctx, 'userSignature') ? parsed.entity : undefined;
+  if (entity === undefined) return 'done';
   const byDomain = new Map<string, string[]>();
   for (const r of entry.envelope.rcptTo) {
     const d = domainOf(r);
@@ -191,8 +194,12 @@ export async function processSubmission(ctx: OrgContext, entry: SpoolEntry): Pro
   for (const [domain, rcpts] of byDomain) {
     await ctx.outbound.once(entry.id, `domain:${domain}`, async () => {
       const member = await ctx.registry.memberByDomain(domain);
-      const hasFiles = classifyParts(parsed.signedEntity).files.length > 0;
+      const hasFiles = classifyParts(entity).files.length > 0;
       if (!member || !member.kmsEncryptionCertificate) {
+        if (hasFiles && !defenceOn(ctx, 'nonMemberFilesRefusal')) {
+          await sendDowngraded(ctx, entry, meta, domain, rcpts, entity, parsed.headers);
+          return;
+        }
         if (hasFiles) {
           // Policy for non-members (docs/PROTOCOL.md §13): files never leave in a form the recipient
           // org cannot be held to; the sender gets a notice instead.
@@ -206,7 +213,7 @@ export async function processSubmission(ctx: OrgContext, entry: SpoolEntry): Pro
         kms: ctx.kms,
         mode: ctx.mode,
         direction: 'outbound',
-        entity: parsed.signedEntity,
+        entity,
         headers: parsed.headers,
         recipients,
         org: ctx.registryOrgId,
@@ -219,10 +226,11 @@ export async function processSubmission(ctx: OrgContext, entry: SpoolEntry): Pro
         ...(ctx.profile.inspection ? { policy: ctx.profile.inspection } : {}),
         // The files go re-encrypted to this member's KMS only (registry lookup above).
         recipientMember: member?.kmsEncryptionCertificate !== undefined,
+        ...(defenceOn(ctx, 'outboundInspection') ? {} : { inspect: false }),
         clock: ctx.clock,
       });
       const checks = [...meta.checks, { name: 'dlp', result: hop.inspected ? (hop.blocked ? 'fail' : 'pass') : 'skip', detail: hop.verdict.reasons.map((r) => r.rule).join(', ') } as const];
-      await ctx.journey.record({ messageId: meta.messageId, actor: actor(ctx, 'inspection'), procedure: 5, checks, files: hop.files.length > 0 ? 'plaintext' : 'none', outcome: hop.blocked ? 'bounced' : 'accepted', ...(hop.inspected ? {} : { detail: 'ESP: no content inspection' }) });
+      await ctx.journey.record({ messageId: meta.messageId, actor: actor(ctx, 'inspection'), procedure: 5, checks, files: hop.files.length > 0 ? 'plaintext' : 'none', outcome: hop.blocked ? 'bounced' : 'accepted', ...(hop.inspected ? {} : { detail: ctx.mode === 'esp' ? 'ESP: no content inspection' : '(5) outbound inspection switched off' }) });
       if (hop.blocked) {
         const rules = hop.verdict.reasons.filter((r) => r.action === 'block');
         await bounce(ctx, entry, meta, rcpts, rules.map((r) => r.rule).join(','), `Outbound inspection blocked the mail: ${rules.map((r) => `rule "${r.rule}" (${r.detail}${r.file ? ` in ${r.file}` : ''})`).join('; ')}.`);
@@ -249,6 +257,45 @@ export async function processSubmission(ctx: OrgContext, entry: SpoolEntry): Pro
 }
 
 class RetryLater extends Error {}
+
+/** Header fields a downgraded mail keeps from the submission (the rest are the transport's). */
+const DOWNGRADE_CARRIED = ['from', 'to', 'cc', 'subject', 'date', 'message-id', 'reply-to', 'in-reply-to', 'references'];
+
+/**
+ * The non-member policy switched off (falsifiability runs only): the files are decrypted with the KMS
+ * and leave as plain attachments beside the body, after outbound inspection (5) in org mode, as a
+ * gateway without the policy of docs/PROTOCOL.md §13 would send them.
+ */
+async function sendDowngraded(ctx: OrgContext, entry: SpoolEntry, meta: SubmissionMeta, domain: string, rcpts: readonly string[], entity: Uint8Array, headers: readonly MimeHeader[]): Promise<void> {
+  const who = actor(ctx, 'mta-out');
+  const parts = classifyParts(entity);
+  const files: Uint8Array[] = [];
+  for (const f of parts.files) files.push((await ctx.kms.decrypt(f.der)).content);
+  if (ctx.mode === 'org' && defenceOn(ctx, 'outboundInspection')) {
+    const verdict = inspect(
+      'outbound',
+      files.map((f, i) => {
+        const p = parseMimeEntity(f);
+        return { name: p.filename ?? `${i + 1}`, contentType: p.contentType.mediaType, bytes: p.body };
+      }),
+      parts.body ? (findTextBody(parts.body) ?? '') : '',
+      ctx.profile.inspection,
+      { recipientMember: false },
+    );
+    const blocks = verdict.reasons.filter((r) => r.action === 'block');
+    await ctx.journey.record({ messageId: meta.messageId, actor: actor(ctx, 'inspection'), procedure: 5, checks: [...meta.checks, { name: 'dlp', result: blocks.length ? 'fail' : 'pass', detail: verdict.reasons.map((r) => r.rule).join(', ') }], files: 'plaintext', outcome: blocks.length ? 'bounced' : 'accepted' });
+    if (blocks.length) {
+      await bounce(ctx, entry, meta, rcpts, blocks.map((r) => r.rule).join(','), `Outbound inspection blocked the mail: ${blocks.map((r) => `rule "${r.rule}" (${r.detail}${r.file ? ` in ${r.file}` : ''})`).join('; ')}.`);
+      return;
+    }
+  }
+  const carried = headers.filter((h) => DOWNGRADE_CARRIED.includes(h.name.toLowerCase())).map((h) => `${h.name}: ${h.value}\r\n`).join('');
+  const raw = new Uint8Array(Buffer.concat([Buffer.from(`${carried}MIME-Version: 1.0\r\n`, 'utf8'), Buffer.from(assembleMixed([...(parts.body ? [parts.body.raw] : []), ...files, ...parts.other.map((p) => p.raw)]))]));
+  const sent = await sendToDomain(ctx, domain, entry.envelope.mailFrom, rcpts, raw);
+  await ctx.journey.record({ messageId: meta.messageId, actor: who, procedure: 6, checks: [{ name: 'registry-member', result: 'fail', detail: `${domain}: non-member policy switched off, files sent decrypted` }, { name: 'starttls', result: sent.tls ? 'pass' : 'skip' }], files: 'plaintext', outcome: sent.accepted ? 'relayed' : sent.transient ? 'deferred' : 'bounced', reply: `${sent.code} ${sent.response}`.slice(0, 500) });
+  if (sent.transient) throw new RetryLater(sent.response);
+  if (!sent.accepted) await bounce(ctx, entry, meta, rcpts, `remote-${sent.code}`, `The receiving server refused the mail: ${sent.response}`);
+}
 
 async function bounce(ctx: OrgContext, entry: SpoolEntry, meta: SubmissionMeta, rcpts: readonly string[], rule: string, text: string): Promise<void> {
   const sender = entry.envelope.mailFrom;

@@ -54,6 +54,40 @@ export interface OrgProfile {
   readonly security?: 'ssmax' | 'conventional';
   /** Options of conventional mode; missing fields take the `plain-ppap` preset's values. */
   readonly conventional?: Partial<ConventionalOptions>;
+  /**
+   * Checks of the org's services that can be switched off. Every one is on unless set to false here,
+   * which is done only for falsifiability runs (`ssmax run --ablate`, world/src/defences.ts): a
+   * deployment never sets them.
+   */
+  readonly defences?: Partial<OrgDefences>;
+}
+
+/**
+ * The org's defences as switches, each default true. Switched off only for falsifiability runs, so
+ * a run can show which matrix cells each check decides.
+ */
+export interface OrgDefences {
+  /** (4) The MSA verifies the user's card signature (RFC 8551 §3.5.3), its chain to the registry root (RFC 5280 §6) and the card's identity-proofing extension; only then does the identity notice say card and PIN were used. */
+  readonly userSignature: boolean;
+  /** From must equal the signer: MSA (certificate address and login), MTA-in (From domain of the signing org, sender certificate address). */
+  readonly fromSignerBinding: boolean;
+  /** CRLs are consulted at (4) and (7) (RFC 5280 §6.3). */
+  readonly revocation: boolean;
+  /** (5) Outbound inspection (DLP rules, uninspectable and encrypted archives) in org mode. */
+  readonly outboundInspection: boolean;
+  /** (7) The sending org's signature, its chain to the registry root, its registry status and its attestation. */
+  readonly orgSignature: boolean;
+  /** (8) Inbound inspection (malware rules, uninspectable and encrypted archives) in org mode, and a conventional MX's content inspection. */
+  readonly inboundInspection: boolean;
+  /** Mail from a non-member domain is marked `X-SSMAX-Verdict: unverified` for the recipient's client. */
+  readonly unverifiedMarking: boolean;
+  /** Files are never sent to a non-member domain (docs/PROTOCOL.md §13); off, they leave decrypted as plain attachments. */
+  readonly nonMemberFilesRefusal: boolean;
+}
+
+/** Whether the defence `name` is on for this org (default on; see {@link OrgProfile.defences}). */
+export function defenceOn(ctx: { readonly profile: OrgProfile }, name: keyof OrgDefences): boolean {
+  return ctx.profile.defences?.[name] !== false;
 }
 
 export interface OrgContext {

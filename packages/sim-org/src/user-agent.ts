@@ -97,6 +97,11 @@ export interface UserAgentOptions {
   readonly imap?: ImapAccess;
   readonly now?: () => Date;
   readonly random?: RandomSource;
+  /**
+   * (10) The identity notice and the manifest signer must name the From address (default true; false
+   * only in falsifiability runs, `ssmax run --ablate`).
+   */
+  readonly fromSignerBinding?: boolean;
 }
 
 /** The identity-proofing notice as shown to the recipient (paper §3.2). */
@@ -439,7 +444,7 @@ export class UserAgent {
     if (!last) problems.push('the mail carries no attestation from your organisation');
     else if (outerSigner && Buffer.compare(Buffer.from(last.signer), Buffer.from(outerSigner.der)) !== 0) problems.push('the last attestation is not signed by your organisation');
     const notice: IdentityNotice | undefined = last?.a.identityNotice;
-    if (notice && normaliseAddress(notice.sender) !== normaliseAddress(from)) problems.push(`the identity notice names ${notice.sender}, the mail is from ${from}`);
+    if (notice && this.o.fromSignerBinding !== false && normaliseAddress(notice.sender) !== normaliseAddress(from)) problems.push(`the identity notice names ${notice.sender}, the mail is from ${from}`);
 
     // End-to-end: the manifest (signature, signer chain, headers, body) and every attestation, before any
     // file is decrypted; the files still encrypted count as not yet arrived, their hashes come after.
@@ -453,6 +458,7 @@ export class UserAgent {
         time,
         expected: {
           messageId,
+        ...(this.o.fromSignerBinding === false ? { fromSignerBinding: false } : {}),
           from,
           to: parseAddressList(getHeader(headers, 'To')),
           cc: parseAddressList(getHeader(headers, 'Cc')),

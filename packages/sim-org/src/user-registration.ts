@@ -91,6 +91,8 @@ export interface UserRegistrationOptions {
   readonly random?: RandomSource;
   /** Wrong PINs that lock a card; default 3. */
   readonly maxPinTries?: number;
+  /** Whether wrong PINs lock the cards at all (default true; false only in falsifiability runs, core {@link CardOptions}). */
+  readonly pinLockout?: boolean;
 }
 
 const PIN_RE = /^[0-9A-Za-z]{4,16}$/;
@@ -170,7 +172,7 @@ export class UserRegistration {
   /** Opens a card this org issued (the holder's side: the PIN lock applies). */
   openCard(cardLabel: string): Promise<Card> {
     const token = this.o.reader.openToken(cardLabel);
-    return Card.open({ token, stateDir: path.join(this.o.storageDir, 'cards'), ...(this.o.maxPinTries ? { maxPinTries: this.o.maxPinTries } : {}) });
+    return Card.open({ token, stateDir: path.join(this.o.storageDir, 'cards'), ...(this.o.maxPinTries ? { maxPinTries: this.o.maxPinTries } : {}), ...(this.o.pinLockout === false ? { pinLockout: false } : {}) });
   }
 
   /** The org's unlock of a locked card: the SO PIN sets a new user PIN and clears the lock. */

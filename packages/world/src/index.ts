@@ -4,6 +4,9 @@ export { WORLD_CONFIG_SCHEMA, validateWorldConfig, parseWorldConfig, loadWorldCo
 export type { WorldConfig, WorldOrgConfig, WorldUserConfig } from './world-config.js';
 export { PROFILES, PROFILE_IDS, getProfile, modeFor } from './profiles.js';
 export type { ProfileId, DefenceProfile, ProfileDns, ProfileOrgSettings, ConventionalSettings, ConventionalAttachments } from './profiles.js';
+export { DEFENCES, DEFENCE_IDS, getDefence, parseDefenceIds, switchesFor } from './defences.js';
+export type { DefenceId, DefenceSpec, WorldSwitches } from './defences.js';
+export type { SmimeClientPolicy } from './smime-client.js';
 export { startControlServer, controlRequest, describeWorld, ControlApiError } from './control.js';
 export type { InboxMail, SendRequest, SendResponse } from './control.js';
 export * from './runner/index.js';

@@ -87,6 +87,25 @@ export interface SmimeReadOptions {
   /** Roots the client trusts (its trust store). */
   readonly trustAnchors: readonly Uint8Array[];
   readonly now: Date;
+  /** The client's checks (default: all on). */
+  readonly policy?: Partial<SmimeClientPolicy>;
+}
+
+/**
+ * What the S/MIME client does, each on by default. Switched off only for falsifiability runs
+ * (`ssmax run --ablate`, defences.ts); a mail program under test never turns them off.
+ */
+export interface SmimeClientPolicy {
+  /** The sender's client signs (RFC 8551 §3.5). */
+  readonly sign: boolean;
+  /** The sender's client encrypts to every recipient and refuses a recipient without a certificate (RFC 8551 §3.3); off, it sends the signed message in the clear. */
+  readonly encrypt: boolean;
+  /** The reader requires the signer certificate to chain to a trusted root with emailProtection (RFC 5280 §6, RFC 8550 §4). */
+  readonly signerTrust: boolean;
+  /** The reader counts a signature only when it covers the whole message (Müller et al., USENIX Security 2019). */
+  readonly wholeMessage: boolean;
+  /** The reader requires the From address among the signer certificate's addresses (RFC 8550 §3). */
+  readonly fromSignerBinding: boolean;
 }
 
 const MAX_LAYERS = 4;
@@ -133,14 +152,14 @@ export async function readSmimeMessage(raw: Uint8Array, o: SmimeReadOptions): Pr
     }
     const cert = parseCertificate(signer.certificate);
     const chain = validateChain({ leaf: cert, intermediates: v.certificates, trustAnchors: o.trustAnchors, time: o.now, revocation: 'none', requiredExtKeyUsage: Oids.emailProtection });
-    if (!chain.valid) {
+    if (!chain.valid && o.policy?.signerTrust !== false) {
       signature = 'invalid';
       reasons.push(`the signer certificate (${cert.subject}) is not trusted: ${chain.reasons.join('; ')}`);
       return;
     }
     trustedSigner = cert;
     // RFC 8550 §3: the From address must be one of the signer certificate's addresses.
-    if (!cert.emailAddresses.some((a) => a.toLowerCase() === from)) {
+    if (o.policy?.fromSignerBinding !== false && !cert.emailAddresses.some((a) => a.toLowerCase() === from)) {
       signature = 'invalid';
       reasons.push(`signed by ${cert.emailAddresses.join(', ') || cert.subject}, not by the From address ${from}`);
       return;
@@ -181,8 +200,12 @@ export async function readSmimeMessage(raw: Uint8Array, o: SmimeReadOptions): Pr
       const root = parseMimeEntity(entity);
       text = findTextBody(root) ?? '';
       attachments = collectAttachments(root).map((a) => ({ filename: a.filename, contentType: a.contentType, content: a.content }));
-      // "Johnny" wrapping: S/MIME content nested in an unsigned message is not the message's signature.
-      if (signature === 'unsigned' && containsSmime(root)) {
+      const nested = signature === 'unsigned' && o.policy?.wholeMessage === false ? nestedSignature(root) : undefined;
+      if (nested) {
+        // The whole-message rule switched off (falsifiability runs only): a signed part stands for the message.
+        judge(nested.signature, nested.content);
+      } else if (signature === 'unsigned' && containsSmime(root)) {
+        // "Johnny" wrapping: S/MIME content nested in an unsigned message is not the message's signature.
         signature = 'partial';
         reasons.push('only a part of the message is signed or encrypted; the message as a whole is unsigned');
       }
@@ -192,6 +215,25 @@ export async function readSmimeMessage(raw: Uint8Array, o: SmimeReadOptions): Pr
   }
   if (signature === 'unsigned' && reasons.length === 0) reasons.push('not signed');
   return { from, messageId, subject, encrypted, signature, ...(trustedSigner ? { trustedSigner } : {}), reasons: signature === 'valid' ? [] : reasons, text, attachments };
+}
+
+/** The first signed part inside a message, as a client without the whole-message rule would take it. */
+function nestedSignature(p: MimePart): { signature: Uint8Array; content?: Uint8Array } | undefined {
+  for (const c of p.parts) {
+    const t = c.contentType.mediaType.toLowerCase();
+    if (t === 'multipart/signed' || /^application\/(x-)?pkcs7-mime$/.test(t)) {
+      try {
+        const x = parseSmime(c.raw);
+        if (x.kind === 'multipart-signed') return { signature: x.signature, content: x.signedEntity };
+        if (x.kind === 'pkcs7-mime' && x.smimeType === 'signed-data') return { signature: x.der };
+      } catch {
+        // Not readable as S/MIME: keep looking.
+      }
+    }
+    const deeper = nestedSignature(c);
+    if (deeper) return deeper;
+  }
+  return undefined;
 }
 
 export interface SmimeSendInput {
@@ -209,7 +251,8 @@ export interface SmimeSendInput {
  * Composes a signed-then-encrypted message. `certificateOf` answers the directory lookup for one
  * address; an address without a certificate is a refusal (NO_MATCHING_RECIPIENT), not a downgrade.
  */
-export async function composeSmime(identity: SmimeIdentity, input: SmimeSendInput, certificateOf: (address: string) => Promise<Uint8Array | undefined>): Promise<{ raw: Uint8Array; messageId: string }> {
+export async function composeSmime(identity: SmimeIdentity, input: SmimeSendInput, certificateOf: (address: string) => Promise<Uint8Array | undefined>, policy: Partial<SmimeClientPolicy> = {}): Promise<{ raw: Uint8Array; messageId: string }> {
+  if (policy.encrypt === false || policy.sign === false) return composeWithout(identity, input, certificateOf, policy);
   const recipients: Uint8Array[] = [];
   for (const a of [...input.to, ...(input.cc ?? [])]) {
     const c = await certificateOf(a);
@@ -224,6 +267,31 @@ export async function composeSmime(identity: SmimeIdentity, input: SmimeSendInpu
   const messageId = `<${randomBytes(16).toString('hex')}@${input.domain}>`;
   const raw = buildPkcs7Mime(der, 'authEnveloped-data', { headers: { from: input.from, to: [...input.to], ...(input.cc?.length ? { cc: [...input.cc] } : {}), subject: input.subject, date: input.date, messageId } });
   return { raw, messageId };
+}
+
+/**
+ * {@link composeSmime} with signing or encryption switched off (falsifiability runs only): unsigned
+ * and encrypted, or signed (or neither) and sent in the clear to any address.
+ */
+async function composeWithout(identity: SmimeIdentity, input: SmimeSendInput, certificateOf: (address: string) => Promise<Uint8Array | undefined>, policy: Partial<SmimeClientPolicy>): Promise<{ raw: Uint8Array; messageId: string }> {
+  const inner = buildMimeEntity({ text: input.text, attachments: input.files.map((f) => ({ filename: f.name, contentType: f.contentType ?? 'application/octet-stream', content: f.content })) });
+  const messageId = `<${randomBytes(16).toString('hex')}@${input.domain}>`;
+  const headers = { from: input.from, to: [...input.to], ...(input.cc?.length ? { cc: [...input.cc] } : {}), subject: input.subject, date: input.date, messageId };
+  const signed = policy.sign === false ? undefined : await signSignedData(inner, { key: identity.key, certificate: identity.certificate.der, detached: true, signingTime: input.date });
+  if (policy.encrypt !== false) {
+    const recipients: Uint8Array[] = [];
+    for (const a of [...input.to, ...(input.cc ?? [])]) {
+      const c = await certificateOf(a);
+      if (!c) throw new SsmaxError('NO_MATCHING_RECIPIENT', `Cannot send to ${a}. The public CA's directory has no S/MIME certificate for it, and this client never sends unencrypted.`);
+      recipients.push(c);
+    }
+    const der = await encryptContent(signed ? buildMultipartSigned(inner, signed) : inner, { recipients: [...recipients, identity.certificate.der] });
+    return { raw: buildPkcs7Mime(der, 'authEnveloped-data', { headers }), messageId };
+  }
+  if (signed) return { raw: buildMultipartSigned(inner, signed, { headers }), messageId };
+  const subject = /^[\x20-\x7e]*$/.test(input.subject) ? input.subject : `=?utf-8?B?${Buffer.from(input.subject, 'utf8').toString('base64')}?=`;
+  const lines = [`From: ${input.from}`, `To: ${input.to.join(', ')}`, ...(input.cc?.length ? [`Cc: ${input.cc.join(', ')}`] : []), `Subject: ${subject}`, `Date: ${input.date.toUTCString()}`, `Message-ID: ${messageId}`, 'MIME-Version: 1.0'];
+  return { raw: new Uint8Array(Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n`, 'utf8'), Buffer.from(inner)])), messageId };
 }
 
 /** The client's list view: each mail read and judged. */
@@ -255,6 +323,7 @@ export async function sendSmime(world: World, user: WorldUser, input: SendInput 
     user.smime,
     { from: user.address, to: input.to, ...(input.cc ? { cc: input.cc } : {}), subject: input.subject ?? '', text: input.body ?? '', files: input.files ?? [], date: world.clock?.() ?? new Date(), domain: user.org.domain },
     (a) => directoryLookup(endpoint, a),
+    world.switches.smime,
   );
   const t = transport(world, user);
   try {
@@ -271,6 +340,6 @@ export async function readSmimeInbox(world: World, user: WorldUser, input: Inbox
   const raws = await fetchInbox({ host: box.host, port: box.imapPort, user: user.address, pass: input.totp !== undefined ? `${input.password}:${input.totp}` : input.password });
   const now = world.clock?.() ?? new Date();
   const out: SmimeMailView[] = [];
-  for (const r of raws) out.push(toMailView(await readSmimeMessage(r.source, { ...(user.smime ? { identity: user.smime } : {}), trustAnchors: [world.publicCa.root.der], now }), r.uid));
+  for (const r of raws) out.push(toMailView(await readSmimeMessage(r.source, { ...(user.smime ? { identity: user.smime } : {}), trustAnchors: [world.publicCa.root.der], now, policy: world.switches.smime }), r.uid));
   return out;
 }

@@ -42,6 +42,7 @@ import { checkImapLogin, readConventional, sendConventional } from './convention
 import { PublicSmimeCa } from './public-ca.js';
 import { readSmimeInbox, sendSmime, type SmimeIdentity } from './smime-client.js';
 import { getProfile, modeFor, type DefenceProfile } from './profiles.js';
+import { parseDefenceIds, switchesFor, type DefenceId, type WorldSwitches } from './defences.js';
 import { userAddress, type WorldConfig, type WorldOrgConfig, type WorldUserConfig } from './world-config.js';
 
 /**
@@ -73,6 +74,11 @@ export interface WorldOptions {
    * offers none (and, for SSMAX orgs, their MTA-out sends in clear text).
    */
   readonly withoutStarttls?: readonly string[];
+  /**
+   * Defences switched off in this world (falsifiability runs, `ssmax run --ablate`); ids and what each
+   * switches are listed in defences.ts. Unknown ids are a usage error.
+   */
+  readonly ablate?: readonly string[];
 }
 
 /** One listening service, as `ssmax up` prints it. */
@@ -168,10 +174,12 @@ export class WorldUser {
     const net = this.world.net;
     const msa = net.connectOptions(net.address(`${this.address}/ua`), `msa.${this.org.domain}`, 587);
     const box = this.org.mailbox;
+    const ua = this.world.switches.userAgent;
     return new UserAgent({
       address: this.address,
       card: this.card,
-      mode: this.world.profile.verification,
+      mode: ua.mode ?? this.world.profile.verification,
+      ...(ua.fromSignerBinding === false ? { fromSignerBinding: false } : {}),
       orgEncryptionCertificate: this.org.organisation.kms.certificates.encryption,
       msa: { host: msa.host, port: msa.port, ...(msa.localAddress ? { localAddress: msa.localAddress } : {}), user: this.address, password: this.password },
       imap: {
@@ -301,6 +309,10 @@ export class World implements AsyncDisposable {
   publicCa!: PublicSmimeCa;
   #registryToken: Pkcs11Token | undefined;
 
+  /** Defences switched off in this world (`WorldOptions.ablate`; empty in every ordinary world). */
+  ablated: readonly DefenceId[] = [];
+  /** What {@link ablated} changes in the services' options (defences.ts). */
+  switches: WorldSwitches = switchesFor([]);
   private constructor(
     readonly config: WorldConfig,
     readonly profile: DefenceProfile,
@@ -316,6 +328,8 @@ export class World implements AsyncDisposable {
     const profile = getProfile(options.profile ?? config.profile ?? 'ssmax-org');
     const storageDir = path.resolve(options.storageDir);
     fs.mkdirSync(storageDir, { recursive: true });
+    // Unknown defence ids are a usage error before anything starts.
+    const ablated = parseDefenceIds(options.ablate ?? []);
     // Dovecot's unprivileged mail processes must traverse to each org's mail directory.
     fs.chmodSync(storageDir, 0o711);
     const seed = options.seed ?? config.seed ?? 1;
@@ -327,6 +341,8 @@ export class World implements AsyncDisposable {
       world = new World(config, profile, net, hsm, storageDir, seed, options.clock);
       // The public S/MIME CA exists in every world, as commercial CAs exist beside SSMAX; only the
       // smime-e2e users are enrolled with it, but anyone (the attacker too) may order a certificate.
+      world.ablated = ablated;
+      world.switches = switchesFor(ablated);
       world.publicCa = await PublicSmimeCa.start({ net, ...(options.clock ? { now: options.clock } : {}) });
       await world.#startRegistry(options);
       for (const o of config.orgs) await world.#startOrg(o, options);
@@ -376,8 +392,8 @@ export class World implements AsyncDisposable {
     const mailbox = await Mailbox.start({
       dir: path.join(dir, 'mail'),
       host: this.net.address(`${o.id}/imap`),
-      secondFactor: this.profile.mailbox.secondFactor,
-      externalForwarding: this.profile.mailbox.externalForwarding,
+      secondFactor: this.profile.mailbox.secondFactor && this.switches.mailbox.secondFactor !== false,
+      externalForwarding: this.switches.mailbox.externalForwarding ?? this.profile.mailbox.externalForwarding,
       localDomains: [o.domain],
       // A mailbox rule forwards the stored copy as it is, through the org's MTA-out (incident 7).
       forward: (to, raw, rcpt) => forwardCopy(organisation, to, raw, rcpt),
@@ -401,10 +417,11 @@ export class World implements AsyncDisposable {
         users,
         mailbox: { deliver: async (r, m) => void (await mailbox.deliver(r, m)) },
         profile: {
-          starttls: this.profile.starttls && !(options.withoutStarttls ?? []).includes(o.id),
+          starttls: this.profile.starttls && this.switches.starttls !== false && !(options.withoutStarttls ?? []).includes(o.id),
           ...(this.profile.outboundTls ? { outboundTls: this.profile.outboundTls } : {}),
           endToEnd: this.profile.endToEnd,
-          ...(mode === 'org' && this.profile.inspection ? { inspection: this.profile.inspection } : {}),
+          ...(mode === 'org' && this.profile.inspection ? { inspection: { ...this.profile.inspection, ...this.switches.inspection } } : {}),
+          ...(Object.keys(this.switches.org).length > 0 ? { defences: this.switches.org } : {}),
         },
         registryMaxAgeSeconds: 0,
         retryMs: options.retryMs ?? 200,
@@ -429,6 +446,7 @@ export class World implements AsyncDisposable {
         registryRoot: kms.certificates.root,
         ...(this.clock ? { now: this.clock } : {}),
       });
+        ...(this.switches.card.pinLockout === false ? { pinLockout: false } : {}),
       users.attach(new CardUserDirectory(registration, orgCa));
       // From here the org's incident desk runs (12) by itself: self-review, vault, revocation, answer.
       organisation.attachBackOffice({ orgCa, vault, vaultKey, officer: `${o.domain} CSIRT` });
@@ -450,7 +468,7 @@ export class World implements AsyncDisposable {
   async #startConventionalOrg(o: WorldOrgConfig, mode: 'org' | 'esp', dir: string, options: WorldOptions): Promise<void> {
     const preset = this.profile.conventional!.preset;
     let conventionalOrg: Organisation | undefined;
-    const mailbox = await Mailbox.start({ dir: path.join(dir, 'mail'), host: this.net.address(`${o.id}/imap`), ...conventionalMailboxOptions(preset), localDomains: [o.domain], forward: (to, raw, rcpt) => forwardCopy(conventionalOrg, to, raw, rcpt) });
+    const mailbox = await Mailbox.start({ dir: path.join(dir, 'mail'), host: this.net.address(`${o.id}/imap`), ...conventionalMailboxOptions(preset), ...this.switches.mailbox, localDomains: [o.domain], forward: (to, raw, rcpt) => forwardCopy(conventionalOrg, to, raw, rcpt) });
     try {
       const users = new PasswordUserDirectory();
       const domains = this.config.orgs.map((x) => x.domain);
@@ -468,7 +486,11 @@ export class World implements AsyncDisposable {
         storageDir: path.join(dir, 'org'),
         users,
         mailbox: { deliver: async (r, m) => void (await mailbox.deliver(r, m)) },
-        profile: (options.withoutStarttls ?? []).includes(o.id) ? { ...conventionalProfile(preset, overrides), starttls: false } : conventionalProfile(preset, overrides),
+        profile: {
+          ...conventionalProfile(preset, { ...overrides, ...this.switches.conventional }),
+          ...((options.withoutStarttls ?? []).includes(o.id) || this.switches.starttls === false ? { starttls: false } : {}),
+          ...(Object.keys(this.switches.org).length > 0 ? { defences: this.switches.org } : {}),
+        },
         retryMs: options.retryMs ?? 200,
         ...(this.clock ? { clock: this.clock } : {}),
       });
@@ -545,7 +567,7 @@ export class World implements AsyncDisposable {
 
   /** Wires a user up; with `boxes` the mailbox account is collected for one batch add instead of added now. */
   async #attachUser(org: OrgInternals, address: string, pin: string, password: string, registered?: RegisteredUser, card?: Card, boxes?: { address: string; password: string; totpSecret?: string }[]): Promise<WorldUser> {
-    const totpSecret = this.profile.mailbox.secondFactor ? base32Encode(new Uint8Array(createHash('sha256').update(`totp:${this.seed}:${address}`).digest().subarray(0, 20))) : undefined;
+    const totpSecret = this.profile.mailbox.secondFactor && this.switches.mailbox.secondFactor !== false ? base32Encode(new Uint8Array(createHash('sha256').update(`totp:${this.seed}:${address}`).digest().subarray(0, 20))) : undefined;
     if (boxes) boxes.push({ address, password, ...(totpSecret !== undefined ? { totpSecret } : {}) });
     else await org.mailbox.addUser(address, password, totpSecret);
     let smime: SmimeIdentity | undefined;

@@ -1,7 +1,10 @@
 /**
  * `ssmax run [files or folders…] [--profile P[,P…]] [--report DIR] [--compare OLD.json] [--seed N]
- * [--clock-start ISO]`: runs the scenario matrix through a cell executor and writes the report.
- * Exit codes: 0 every cell as expected, 1 any mismatch, 2 usage or invalid scenario, 3 infrastructure.
+ * [--clock-start ISO] [--ablate]`: runs the scenario matrix through a cell executor and writes the
+ * report; with `--ablate` it then runs the cells that credit a defence once per defence switched off
+ * (runner/ablation.ts) and writes ablation.json and matrix.html's "Falsifiability" section.
+ * Exit codes: 0 every cell as expected (and, with --ablate, every credited cell falsifiable and every
+ * defence flipping a cell), 1 otherwise, 2 usage or invalid scenario, 3 infrastructure.
  */
 import { randomInt } from 'node:crypto';
 import { resolve } from 'node:path';
@@ -9,7 +12,10 @@ import { SsmaxError } from '@ssmax/core';
 import {
   BUNDLED_SCENARIOS,
   REPO_ROOT,
+  ablationExitCode,
   compareMatrices,
+  formatAblation,
+  runAblation,
   environmentMeta,
   formatChanges,
   formatMatrixTable,
@@ -21,11 +27,15 @@ import {
   writeReport,
   type CellExecutor,
   type MatrixMeta,
+  type MatrixResult,
 } from '@ssmax/world';
 import { many, one, parseArgs } from '../args.js';
 
-/** Builds the executor for one run (worlds may be kept between cells; `close` releases them). */
-export type ExecutorFactory = (ctx: { readonly seed: number; readonly clockStart: Date; readonly log: (line: string) => void }) => CellExecutor | Promise<CellExecutor>;
+/**
+ * Builds the executor for one run (worlds may be kept between cells; `close` releases them). With
+ * `ablate`, its worlds run with those defences switched off (world/src/defences.ts ids).
+ */
+export type ExecutorFactory = (ctx: { readonly seed: number; readonly clockStart: Date; readonly log: (line: string) => void; readonly ablate?: readonly string[] }) => CellExecutor | Promise<CellExecutor>;
 
 export interface RunIo {
   readonly stdout: { write(s: string): void };
@@ -36,14 +46,17 @@ export interface RunIo {
   readonly meta?: Pick<MatrixMeta, 'commit' | 'node' | 'openssl'>;
 }
 
-export const RUN_USAGE = `usage: ssmax run [files or folders…] [--profile P[,P…]] [--report DIR] [--compare OLD.json] [--seed N] [--clock-start ISO]
+export const RUN_USAGE = `usage: ssmax run [files or folders…] [--profile P[,P…]] [--report DIR] [--compare OLD.json] [--seed N] [--clock-start ISO] [--ablate]
   files/folders   scenario YAML/JSON files or folders of them (default: the bundled scenarios/)
   --profile       plain-ppap, best-practice, smime-e2e, ssmax-paper, ssmax-org, ssmax-esp-out, ssmax-esp-in (default: all)
   --report DIR    where matrix.json, junit.xml and matrix.html go (default: reports/latest/)
   --compare F     list the cells whose actual outcome differs from an earlier matrix.json
   --seed N        run seed (default: random; recorded in matrix.json so a run can be repeated)
   --clock-start   start of the simulated clock, ISO 8601 (default: now; recorded)
-exit: 0 all cells as expected · 1 a mismatch · 2 usage or invalid scenario · 3 infrastructure
+  --ablate        after the matrix, rerun each cell that credits a defence with each defence of its
+                  profile switched off in turn; writes ablation.json and a Falsifiability section
+exit: 0 all cells as expected · 1 a mismatch (--ablate: also a cell no ablation flips, or a defence
+      that flips nothing) · 2 usage or invalid scenario · 3 infrastructure (a cell the harness could not run)
 `;
 
 const defaultIo: RunIo = {
@@ -68,7 +81,7 @@ function parseClock(v: string | undefined, now: Date): Date {
 export async function runRunCommand(argv: string[], executorFactory?: ExecutorFactory, io: RunIo = defaultIo): Promise<number> {
   let executor: CellExecutor | undefined;
   try {
-    const args = parseArgs(argv, { values: ['profile', 'report', 'compare', 'seed', 'clock-start'], flags: ['help'] });
+    const args = parseArgs(argv, { values: ['profile', 'report', 'compare', 'seed', 'clock-start'], flags: ['help', 'ablate'] });
     if (args.flags.has('help')) {
       io.stdout.write(RUN_USAGE);
       return 0;
@@ -102,11 +115,38 @@ export async function runRunCommand(argv: string[], executorFactory?: ExecutorFa
         io.stderr.write(`[${String(i + 1).padStart(String(n).length)}/${n}] ${r.scenarioId} [${r.profile}] ${mark}${r.error ? `: ${r.error}` : ''} (${r.durationMs} ms)\n`);
       },
     });
-    const paths = writeReport(reportDir, matrix, scenarios);
+    if (!args.flags.has('ablate')) {
+      const paths = writeReport(reportDir, matrix, scenarios);
+      io.stdout.write(formatMatrixTable(matrix));
+      if (previous !== undefined) io.stdout.write(formatChanges(compareMatrices(previous, matrix)));
+      io.stdout.write(`report: ${paths.json}\n        ${paths.junit}\n        ${paths.html}\n`);
+      return matrixExitCode(matrix);
+    }
+    await executor.close?.();
+    executor = undefined;
+    const factory = executorFactory;
+    const ablation = await runAblation({
+      scenarios,
+      profiles,
+      baseline: matrix,
+      executorFor: (d) => factory({ seed, clockStart, log, ablate: [d.id] }),
+      seed,
+      clockStart,
+      now,
+      meta: io.meta ?? environmentMeta(),
+      log,
+      onDefence: (d, n) => io.stderr.write(`ssmax run --ablate: ${d.id} switched off: ${n} credited cell(s)\n`),
+      onCell: (d, r: MatrixResult, i, n) => {
+        const mark = r.actual === null ? 'ERROR' : 'ran';
+        io.stderr.write(`  [${d.id} ${String(i + 1).padStart(String(n).length)}/${n}] ${r.scenarioId} [${r.profile}] ${mark}${r.error ? `: ${r.error.split('\n')[0]}` : ''} (${r.durationMs} ms)\n`);
+      },
+    });
+    const paths = writeReport(reportDir, matrix, scenarios, ablation.report);
     io.stdout.write(formatMatrixTable(matrix));
     if (previous !== undefined) io.stdout.write(formatChanges(compareMatrices(previous, matrix)));
-    io.stdout.write(`report: ${paths.json}\n        ${paths.junit}\n        ${paths.html}\n`);
-    return matrixExitCode(matrix);
+    io.stdout.write(formatAblation(ablation));
+    io.stdout.write(`report: ${paths.json}\n        ${paths.junit}\n        ${paths.html}\n        ${paths.ablation}\n`);
+    return ablationExitCode(matrix, ablation.report);
   } catch (err) {
     const usage = err instanceof SsmaxError && (err.category === 'usage' || err.category === 'malformed');
     const code = err instanceof SsmaxError ? err.code : 'INTERNAL';

@@ -11,6 +11,11 @@ export interface CardOptions {
   readonly stateDir: string;
   /** Consecutive wrong PINs that lock the card. Default 3. */
   readonly maxPinTries?: number;
+  /**
+   * Whether `maxPinTries` wrong PINs lock the card (default true). False only for falsifiability runs
+   * (`ssmax run --ablate card-pin-lockout`): wrong PINs are still refused and counted, but never lock.
+   */
+  readonly pinLockout?: boolean;
 }
 
 /** The persisted PIN state of one card. */
@@ -38,11 +43,15 @@ export class Card implements AsyncDisposable {
   private readonly statePath: string;
   private state: CardPinState;
 
-  private constructor(token: Token, statePath: string, state: CardPinState, maxPinTries: number) {
+  /** False only in falsifiability runs: wrong PINs never lock ({@link CardOptions.pinLockout}). */
+  readonly pinLockout: boolean;
+
+  private constructor(token: Token, statePath: string, state: CardPinState, maxPinTries: number, pinLockout: boolean) {
     this.token = token;
     this.statePath = statePath;
     this.state = state;
     this.maxPinTries = maxPinTries;
+    this.pinLockout = pinLockout;
   }
 
   /** Opens the card over an opened token, reading its PIN state (a fresh card has none). Logs the token out. */
@@ -53,7 +62,7 @@ export class Card implements AsyncDisposable {
     const statePath = path.join(options.stateDir, `card-${encodeURIComponent(label)}.json`);
     const state = await readState(statePath, label);
     await options.token.logout();
-    return new Card(options.token, statePath, state, max);
+    return new Card(options.token, statePath, state, max, options.pinLockout !== false);
   }
 
   get label(): string {
@@ -65,6 +74,7 @@ export class Card implements AsyncDisposable {
   }
 
   get remainingPinTries(): number {
+    if (!this.pinLockout && !this.state.locked) return Number.POSITIVE_INFINITY;
     return this.state.locked ? 0 : Math.max(0, this.maxPinTries - this.state.failures);
   }
 
@@ -85,12 +95,12 @@ export class Card implements AsyncDisposable {
       await this.token.login(pin);
     } catch (err) {
       if (!SsmaxError.is(err, 'PIN_INCORRECT')) throw err;
-      const locked = failures >= this.maxPinTries;
+      const locked = this.pinLockout && failures >= this.maxPinTries;
       if (locked) await this.save({ ...this.state, locked: true });
-      const remainingTries = Math.max(0, this.maxPinTries - failures);
+      const remainingTries = this.pinLockout ? Math.max(0, this.maxPinTries - failures) : Number.POSITIVE_INFINITY;
       throw new SsmaxError(
         'PIN_INCORRECT',
-        `Cannot log in to card ${this.label}. The PIN is incorrect; ${locked ? 'the card is now locked' : `${remainingTries} ${remainingTries === 1 ? 'try remains' : 'tries remain'}`}.`,
+        `Cannot log in to card ${this.label}. The PIN is incorrect; ${locked ? 'the card is now locked' : !this.pinLockout ? 'the card does not lock (lock-out switched off)' : `${remainingTries} ${remainingTries === 1 ? 'try remains' : 'tries remain'}`}.`,
         { cause: err, details: { remainingTries, locked } },
       );
     }

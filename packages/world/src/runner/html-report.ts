@@ -1,5 +1,29 @@
 import { MATRIX_PROFILES } from './types.js';
 import type { LoadedScenario, Matrix } from './types.js';
+import type { AblationReport } from './ablation.js';
+
+const escHtml = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+
+/** The "Falsifiability" section: per defence the cells its ablation flipped, then the credited cells none flipped. */
+function falsifiabilitySection(a: AblationReport): string {
+  const rows = a.defences
+    .map((d) => {
+      const cells = new Map<string, string[]>();
+      for (const f of d.flipped) cells.set(`${f.scenarioId} [${f.profile}]`, [...(cells.get(`${f.scenarioId} [${f.profile}]`) ?? []), `${f.field}: ${String(f.from)} → ${String(f.to)}`]);
+      const flips = [...cells].map(([c, fs]) => `<li>${escHtml(c)}: ${escHtml(fs.join(', '))}</li>`).join('');
+      const errors = (d.errors ?? []).map((e) => `<li class="bad">error ${escHtml(`${e.scenarioId} [${e.profile}]`)}: ${escHtml(e.error)}</li>`).join('');
+      return `<tr class="${d.flipped.length === 0 ? 'dead' : ''}"><td><code>${escHtml(d.id)}</code></td><td>${escHtml(d.description)}</td><td>${cells.size}</td><td>${flips || errors ? `<ul>${flips}${errors}</ul>` : '<span class="bad">flips nothing</span>'}</td></tr>`;
+    })
+    .join('\n');
+  const nf = a.notFalsifiable.length === 0 ? '<p>Every credited cell flips under at least one ablation.</p>' : `<p class="bad">${a.notFalsifiable.length} credited cell(s) flip under no ablation:</p><ul>${a.notFalsifiable.map((c) => `<li>${escHtml(`${c.scenarioId} [${c.profile}]`)}</li>`).join('')}</ul>`;
+  return `<section id="falsifiability"><h2>Falsifiability</h2>
+<p class="desc">Each defence switched off in turn (<code>ssmax run --ablate</code>); only the cells whose expectation credits a defence ran again, in the profiles where the defence acts. A flip is a compared field that differs from the normal run. ${(a.durationMs / 1000).toFixed(1)} s in all.</p>
+<table class="abl"><thead><tr><th>defence</th><th>what it does</th><th>cells flipped</th><th>flips (normal → switched off)</th></tr></thead><tbody>
+${rows}
+</tbody></table>
+${nf}
+</section>`;
+}
 
 /** Embeds JSON in a <script> element: "<" escaped so no "</script>" or "<!--" can end it early (HTML §4.12.1.3). */
 function scriptJson(value: unknown): string {
@@ -41,6 +65,9 @@ li.hop.pl-plaintext{border-left-color:#e53935}li.hop.pl-ciphertext{border-left-c
 .note{margin-left:30px;font-size:12px;color:var(--muted)}
 .legend{font-size:12px;color:var(--muted);margin-top:6px}.legend span.sw{display:inline-block;width:12px;height:12px;vertical-align:middle;margin:0 3px 0 10px;border:1px solid #ccc}
 .empty{color:var(--muted)}
+#falsifiability{margin:0 24px 24px;background:#fff;border:1px solid var(--line);border-radius:6px;padding:12px 16px}#falsifiability h2{font-size:16px;margin:0 0 4px}
+table.abl{border-collapse:collapse;font-size:12px;width:100%}table.abl td,table.abl th{border:1px solid var(--line);padding:3px 6px;text-align:left;vertical-align:top}
+table.abl tr.dead td{background:#ffebee}table.abl ul{margin:0;padding-left:16px}.bad{color:var(--bad)}
 `;
 
 const JS = `
@@ -120,7 +147,7 @@ function esc(s: string): string {
  * click on a cell shows the mail's journey hop by hop. `scenarios` adds titles, descriptions, sources
  * and omission reasons.
  */
-export function formatHtml(m: Matrix, scenarios: readonly LoadedScenario[] = []): string {
+export function formatHtml(m: Matrix, scenarios: readonly LoadedScenario[] = [], ablation?: AblationReport): string {
   const info = Object.fromEntries(scenarios.map(({ scenario: s }) => [s.id, { title: s.title, description: s.description, source: s.source, omitted: s.omitted ?? {} }]));
   for (const r of m.results) info[r.scenarioId] ??= { title: r.title, description: '', source: {}, omitted: {} };
   const data = { profiles: MATRIX_PROFILES.filter((p) => m.meta.profiles.includes(p)), scenarios: info, results: m.results };
@@ -136,6 +163,7 @@ export function formatHtml(m: Matrix, scenarios: readonly LoadedScenario[] = [])
 <div class="legend">Cell colour = what happened to the mail carrying the files:<span class="sw" style="background:var(--del)"></span>delivered<span class="sw" style="background:var(--flag)"></span>flagged (warning)<span class="sw" style="background:var(--block)"></span>blocked at the receiver<span class="sw" style="background:var(--ns)"></span>not sent. Badges: what leaked to the attacker, malware reaching the recipient, how far the sender was traced; a red frame marks a cell that differs from its expectation. Click a cell for the mail's journey.</div>
 </header>
 <main><div id="matrix-wrap"></div><aside id="journey"><p class="empty">Click a cell to see the mail's journey hop by hop: who checked what (SSMAX procedure numbers from the paper, §6) and where the files were plaintext or ciphertext.</p></aside></main>
+${ablation ? falsifiabilitySection(ablation) : ''}
 <script type="application/json" id="matrix-data">${scriptJson(data)}</script>
 <script>${JS}</script>
 </body></html>

@@ -6,4 +6,6 @@ export type { CellChange, RunMatrixOptions } from './run-matrix.js';
 export { cellCode, formatChanges, formatMatrixTable } from './terminal-table.js';
 export { formatJunit } from './junit-report.js';
 export { formatHtml } from './html-report.js';
+export { ablationExitCode, cellFlips, cellsForDefence, creditReasons, creditedCells, creditsDefence, deadDefences, defenceAblation, defencesFor, formatAblation, maliciousKinds, notFalsifiable, runAblation } from './ablation.js';
+export type { AblationError, AblationFlip, AblationReport, AblationRun, CellRef, DefenceAblation, RunAblationOptions } from './ablation.js';
 export { environmentMeta, matrixSchema, readMatrix, writeReport } from './write-report.js';

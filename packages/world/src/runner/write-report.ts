@@ -6,6 +6,7 @@ import { formatHtml } from './html-report.js';
 import { formatJunit } from './junit-report.js';
 import { REPO_ROOT } from './load-scenarios.js';
 import type { LoadedScenario, Matrix, MatrixMeta } from './types.js';
+import type { AblationReport } from './ablation.js';
 
 /** The JSON Schema of matrix.json (packages/world/src/runner/matrix.schema.json). */
 export function matrixSchema(): object {
@@ -43,14 +44,22 @@ function writeAtomic(path: string, text: string): void {
   renameSync(tmp, path);
 }
 
-/** Writes matrix.json, junit.xml and matrix.html into `dir` (created if missing); returns their paths. */
-export function writeReport(dir: string, m: Matrix, scenarios: readonly LoadedScenario[]): { json: string; junit: string; html: string } {
+/**
+ * Writes matrix.json, junit.xml and matrix.html into `dir` (created if missing), and with an ablation
+ * report also ablation.json and matrix.html's "Falsifiability" section; returns their paths.
+ */
+export function writeReport(dir: string, m: Matrix, scenarios: readonly LoadedScenario[], ablation?: AblationReport): { json: string; junit: string; html: string; ablation?: string } {
   try {
     mkdirSync(dir, { recursive: true });
     const out = { json: join(dir, 'matrix.json'), junit: join(dir, 'junit.xml'), html: join(dir, 'matrix.html') };
     writeAtomic(out.json, JSON.stringify(m, null, 2) + '\n');
     writeAtomic(out.junit, formatJunit(m));
-    writeAtomic(out.html, formatHtml(m, scenarios));
+    writeAtomic(out.html, formatHtml(m, scenarios, ablation));
+    if (ablation) {
+      const path = join(dir, 'ablation.json');
+      writeAtomic(path, JSON.stringify(ablation, null, 2) + '\n');
+      return { ...out, ablation: path };
+    }
     return out;
   } catch (cause) {
     throw new SsmaxError('IO_ERROR', `Cannot write the report to ${dir}. ${(cause as Error).message}`, { cause });
