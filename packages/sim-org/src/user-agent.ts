@@ -453,12 +453,12 @@ export class UserAgent {
     const dropped = attestations.flatMap((x) => x.a.files.filter((f) => f.action === 'dropped').map((f) => f.n));
     const checkManifest = (manifest: Uint8Array, anchor: Uint8Array, arrived: readonly { n: number; name: string; sha256: string }[], notYet: readonly number[]): ManifestVerification =>
       verifyManifest(manifest, {
+        ...(this.o.fromSignerBinding === false ? { fromSignerBinding: false } : {}),
         trustAnchors: [anchor],
         crls: first?.a.orgCrl ? [new Uint8Array(Buffer.from(first.a.orgCrl, 'base64'))] : [],
         time,
         expected: {
           messageId,
-        ...(this.o.fromSignerBinding === false ? { fromSignerBinding: false } : {}),
           from,
           to: parseAddressList(getHeader(headers, 'To')),
           cc: parseAddressList(getHeader(headers, 'Cc')),

@@ -307,12 +307,12 @@ export class World implements AsyncDisposable {
   readonly domainRegistry: Record<string, string> = {};
   /** The public S/MIME CA (public-ca.ts) and its directory. */
   publicCa!: PublicSmimeCa;
-  #registryToken: Pkcs11Token | undefined;
-
   /** Defences switched off in this world (`WorldOptions.ablate`; empty in every ordinary world). */
   ablated: readonly DefenceId[] = [];
   /** What {@link ablated} changes in the services' options (defences.ts). */
   switches: WorldSwitches = switchesFor([]);
+  #registryToken: Pkcs11Token | undefined;
+
   private constructor(
     readonly config: WorldConfig,
     readonly profile: DefenceProfile,
@@ -326,10 +326,10 @@ export class World implements AsyncDisposable {
   /** Starts every service of `config` under its profile. Dispose the world to stop them all. */
   static async create(config: WorldConfig, options: WorldOptions): Promise<World> {
     const profile = getProfile(options.profile ?? config.profile ?? 'ssmax-org');
-    const storageDir = path.resolve(options.storageDir);
-    fs.mkdirSync(storageDir, { recursive: true });
     // Unknown defence ids are a usage error before anything starts.
     const ablated = parseDefenceIds(options.ablate ?? []);
+    const storageDir = path.resolve(options.storageDir);
+    fs.mkdirSync(storageDir, { recursive: true });
     // Dovecot's unprivileged mail processes must traverse to each org's mail directory.
     fs.chmodSync(storageDir, 0o711);
     const seed = options.seed ?? config.seed ?? 1;
@@ -339,10 +339,10 @@ export class World implements AsyncDisposable {
     try {
       net = await SimNet.create({ seed, ...(options.clock ? { now: options.clock } : {}) });
       world = new World(config, profile, net, hsm, storageDir, seed, options.clock);
-      // The public S/MIME CA exists in every world, as commercial CAs exist beside SSMAX; only the
-      // smime-e2e users are enrolled with it, but anyone (the attacker too) may order a certificate.
       world.ablated = ablated;
       world.switches = switchesFor(ablated);
+      // The public S/MIME CA exists in every world, as commercial CAs exist beside SSMAX; only the
+      // smime-e2e users are enrolled with it, but anyone (the attacker too) may order a certificate.
       world.publicCa = await PublicSmimeCa.start({ net, ...(options.clock ? { now: options.clock } : {}) });
       await world.#startRegistry(options);
       for (const o of config.orgs) await world.#startOrg(o, options);
@@ -444,9 +444,9 @@ export class World implements AsyncDisposable {
         soPin: SO_PIN,
         storageDir: path.join(dir, 'registration'),
         registryRoot: kms.certificates.root,
+        ...(this.switches.card.pinLockout === false ? { pinLockout: false } : {}),
         ...(this.clock ? { now: this.clock } : {}),
       });
-        ...(this.switches.card.pinLockout === false ? { pinLockout: false } : {}),
       users.attach(new CardUserDirectory(registration, orgCa));
       // From here the org's incident desk runs (12) by itself: self-review, vault, revocation, answer.
       organisation.attachBackOffice({ orgCa, vault, vaultKey, officer: `${o.domain} CSIRT` });
