@@ -163,6 +163,11 @@ export interface MailVerdict {
    * SSMAX-verified" banner, its plain attachments released with `unverified` set.
    */
   readonly outside?: true;
+  /**
+   * The card certificate whose signature over the sender manifest this agent verified (end-to-end mode,
+   * chained to the registry root): the person the mail binds. Absent when the manifest was not checked.
+   */
+  readonly manifestSigner?: { readonly serial: string; readonly address: string };
   readonly uid?: number;
 }
 
@@ -470,6 +475,7 @@ export class UserAgent {
         },
       });
     let manifestFiles: readonly ManifestFile[] | undefined;
+    let manifestSigner: MailVerdict['manifestSigner'];
     const attestedOtherThanSigned = new Set<number>();
     if (e2e) {
       if (!root) problems.push('the card holds no registry root: the sender manifest cannot be checked');
@@ -478,6 +484,7 @@ export class UserAgent {
         const mv = checkManifest(parts.manifest.body, root, [], parts.files.map((f) => f.n));
         problems.push(...mv.problems);
         manifestFiles = mv.manifest?.files;
+        if (mv.problems.length === 0 && mv.signerCertificate) manifestSigner = { serial: mv.signerCertificate.serialNumber, address: mv.signerCertificate.emailAddresses[0] ?? '' };
         // Every org on the way must have attested the sender's files, each with its own org key (paper §4 (3)).
         for (const x of attestations) {
           const chain = validateChain({ leaf: x.signer, intermediates: x.certs, trustAnchors: [root], time, revocation: 'none', requiredExtKeyUsage: EMAIL_PROTECTION });
@@ -568,6 +575,7 @@ export class UserAgent {
       messageId,
       text,
       ...(identityNotice ? { identityNotice } : {}),
+      ...(manifestSigner && problems.length === 0 ? { manifestSigner } : {}),
       files,
       problems,
     };

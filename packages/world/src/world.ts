@@ -305,6 +305,8 @@ export class World implements AsyncDisposable {
    * long ago; add a domain registered while the world runs with {@link World.recordDomainRegistration}.
    */
   readonly domainRegistry: Record<string, string> = {};
+  /** Who each domain registered while the world runs is registered to (see {@link World.recordDomainRegistration}). */
+  readonly registrants: Record<string, { readonly registrant: string; readonly verified: boolean }> = {};
   /** The public S/MIME CA (public-ca.ts) and its directory. */
   publicCa!: PublicSmimeCa;
   /** Defences switched off in this world (`WorldOptions.ablate`; empty in every ordinary world). */
@@ -601,9 +603,25 @@ export class World implements AsyncDisposable {
     return o;
   }
 
-  /** Records when `domain` was registered (ISO date), as a registrar's WHOIS would show it. */
-  recordDomainRegistration(domain: string, createdAt: Date): void {
-    this.domainRegistry[domain.toLowerCase()] = createdAt.toISOString();
+  /**
+   * Records when `domain` was registered (ISO date), as a registrar's WHOIS would show it, and to whom:
+   * a registrant whose identity the registrar verified can be held to account for the domain's mail; a
+   * privacy proxy or an unchecked name cannot.
+   */
+  recordDomainRegistration(domain: string, createdAt: Date | undefined, registrant?: { readonly registrant: string; readonly verified: boolean }): void {
+    const d = domain.toLowerCase();
+    if (createdAt) this.domainRegistry[d] = createdAt.toISOString();
+    if (registrant) this.registrants[d] = registrant;
+    else delete this.registrants[d];
+  }
+
+  /**
+   * Domains whose operator is accountable for their mail: every org of the world (member orgs are in the
+   * registry's directory; conventional orgs are registered to themselves) and any domain registered to a
+   * verified registrant (the domain-registration record).
+   */
+  accountableDomains(): ReadonlySet<string> {
+    return new Set([...this.#orgs.values()].map((o) => o.domain.toLowerCase()).concat(Object.entries(this.registrants).filter(([, r]) => r.verified).map(([d]) => d)));
   }
 
   /** The organisation or ESP `id`. */

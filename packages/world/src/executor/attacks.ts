@@ -99,6 +99,23 @@ export function allPins(digits: number): string[] {
 }
 
 /**
+ * Someone at the card holder's PC with the card inserted and the PIN (the insider itself, or malware
+ * that keylogged it) signs on the card and submits through the MSA as the user; under a conventional
+ * baseline (no card) it sends with the user's password through the user's own client.
+ */
+export async function sendAtHoldersPc(cell: Cell, kind: 'malicious-insider' | 'sender-pc-malware', u: WorldUser, from: string, to: string): Promise<void> {
+  if (!u.hasCard) {
+    const r = await sendAsPasswordUser(cell, kind, u, from, to);
+    cell.recordAttack(r.outcome, 'sending', to, r.messageId);
+    return;
+  }
+  const c = cardSession(cell, u, u.pin, to, from);
+  const mail = { to, subject: cell.mail.subject, text: cell.mail.text, attachments: cell.mail.attachments, build: c.build };
+  const o = kind === 'malicious-insider' ? await sendAsInsider(cell.att, { kind: 'insider', ...c.handle, pin: u.pin, submit: c.submit }, mail) : await sendAsUserViaMalware(cell.att, { kind: 'sender-pc-malware', ...c.handle, keyloggedPin: u.pin, submit: c.submit }, mail);
+  cell.recordAttack(o, 'sending', to, c.composed());
+}
+
+/**
  * An insider, or malware on the PC, under a conventional baseline: the user's own mail client (PPAP
  * where the profile zips) for mail in the user's own name; a From of someone else goes through the MSA
  * under the user's login (seed 002 §3.1: nothing ties From to the login).

@@ -82,7 +82,8 @@ export async function runMatrix(o: RunMatrixOptions): Promise<Matrix> {
       const mismatches = compareOutcome(expected, actual);
       result = { scenarioId: s.scenario.id, file: s.file, title: s.scenario.title, profile: p, expected, actual, pass: mismatches.length === 0, mismatches, events: run.events.map(normalizeJourneyEvent), durationMs: now().getTime() - t0 };
     } catch (err) {
-      const msg = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+      // A harness fault, not a verdict: the report keeps the whole stack.
+      const msg = err instanceof Error ? (err.stack ?? `${err.name}: ${err.message}`) : String(err);
       result = { scenarioId: s.scenario.id, file: s.file, title: s.scenario.title, profile: p, expected, actual: null, pass: false, mismatches: [], events: [], error: msg, durationMs: now().getTime() - t0 };
     }
     results.push({ order, result });
