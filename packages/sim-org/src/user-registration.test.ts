@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { SsmaxError, parseCertificate, parseCrl, signSignedData, validateChain } from '@ssmax/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CardObjects, type RegisteredUser } from './user-registration.js';
-import { createUserSideWorld, type FixtureOrg, type UserSideWorld } from './testing/user-side-fixture.js';
+import { SO_PIN, createUserSideWorld, type FixtureOrg, type UserSideWorld } from './testing/user-side-fixture.js';
 
 let world: UserSideWorld;
 let org: FixtureOrg;
@@ -129,6 +129,32 @@ describe('(2) user registration', () => {
     const key = await card.key(CardObjects.signingKey);
     const sd = await signSignedData(new Uint8Array([1, 2, 3]), { key, certificate: bob.signingCertificate.der });
     expect(sd.byteLength).toBeGreaterThan(100);
+  });
+});
+
+describe('(2) card SO PINs (issue 10 item 5)', () => {
+  it('gives each card its own SO PIN, so neither the org secret nor one card\'s SO PIN unlocks another card', async () => {
+    const reg = (address: string, employeeNumber: string) =>
+      org.registration.register({ address, employeeNumber, identityCheck: { method: 'employeeCardPin', proofedBy: 'desk' }, userPin: '2468' });
+    const frank = await reg('frank@org-a.example', 'EMP-5');
+    const grace = await reg('grace@org-a.example', 'EMP-6');
+    const codeOf = (p: Promise<unknown>) => p.then(() => 'ok', (e: unknown) => (e instanceof SsmaxError ? e.code : String(e)));
+    {
+      await using card = await org.registration.openCard(grace.cardLabel);
+      // The org-wide secret the desk was configured with is not any card's SO PIN.
+      expect(await codeOf(card.unlock(SO_PIN, '1357'))).toBe('PIN_INCORRECT');
+      // Nor is frank's card's SO PIN.
+      expect(await codeOf(card.unlock(await org.registration.soPinFor(frank.cardLabel), '1357'))).toBe('PIN_INCORRECT');
+    }
+    expect(await org.registration.soPinFor(frank.cardLabel)).not.toBe(await org.registration.soPinFor(grace.cardLabel));
+    // The desk still unlocks both, each with its own.
+    await org.registration.unlockCard(frank.cardLabel, '1111');
+    await org.registration.unlockCard(grace.cardLabel, '2222');
+    for (const [user, pin] of [[frank, '1111'], [grace, '2222']] as const) {
+      await using card = await org.registration.openCard(user.cardLabel);
+      await card.login(pin);
+      await card.logout();
+    }
   });
 });
 

@@ -1,11 +1,11 @@
 /**
  * Procedure (2): user registration. The desk checks the person's identity (the method is recorded and
- * goes into the certificate), issues a card (a SoftHSM2 token initialised with the org's SO PIN and the
+ * goes into the certificate), issues a card (a SoftHSM2 token initialised with its own SO PIN and the
  * user's PIN), has the card generate the signing and encryption keys inside it, seals the trace id ↔
  * employee number link in the trace vault, gets the address certificates from the org CA and stores
  * them, with the org's own certificate (the recipient's trust anchor at (10)), on the card.
  */
-import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
 import * as path from 'node:path';
 import {
   Card,
@@ -81,8 +81,12 @@ export interface UserRegistrationOptions {
   readonly reader: SoftHsmNative;
   readonly orgCa: OrgCa;
   readonly vault: TraceVault;
-  /** The org's security-officer PIN for every card it issues (used to unlock a locked card). */
-  readonly soPin: string;
+  /**
+   * The org's security-officer secret. It is no card's SO PIN: each card's SO PIN is derived from it and
+   * the card's label ({@link UserRegistration.soPinFor}), so one card's SO PIN, read off or guessed,
+   * unlocks no other card. Default: 32 random bytes made once and kept in `storageDir/so-secret` (0600).
+   */
+  readonly soPin?: string;
   /** Card PIN-state files and the registration record. */
   readonly storageDir: string;
   /** Put on every card beside the org certificate, for end-to-end checks of other orgs. */
@@ -102,6 +106,7 @@ export class UserRegistration {
   private readonly now: () => Date;
   private readonly random: RandomSource;
   private readonly recordFile: string;
+  private soSecret: Promise<string> | undefined;
 
   constructor(o: UserRegistrationOptions) {
     this.o = o;
@@ -138,7 +143,7 @@ export class UserRegistration {
     // The vault entry goes first: a certificate whose trace id the vault cannot resolve would be untraceable.
     await this.o.vault.add({ traceId, employeeNumber: req.employeeNumber, address: req.address, registeredAt: this.now().toISOString() });
 
-    this.o.reader.initToken({ label: cardLabel, soPin: this.o.soPin, userPin: req.userPin });
+    this.o.reader.initToken({ label: cardLabel, soPin: await this.soPinFor(cardLabel), userPin: req.userPin });
     await using card = await this.openCard(cardLabel);
     await card.login(req.userPin);
     try {
@@ -179,7 +184,28 @@ export class UserRegistration {
   async unlockCard(cardLabel: string, newUserPin: string): Promise<void> {
     if (!PIN_RE.test(newUserPin)) throw new SsmaxError('USAGE', 'Cannot unlock the card. The PIN must be 4 to 16 letters or digits.');
     await using card = await this.openCard(cardLabel);
-    await card.unlock(this.o.soPin, newUserPin);
+    await card.unlock(await this.soPinFor(cardLabel), newUserPin);
+  }
+
+  /**
+   * The SO PIN of one card this org issued (the desk's side only): HMAC-SHA256 of the card label under
+   * the org's SO secret, 20 hex digits. Deriving it keeps no extra secret store, and each card has its own.
+   */
+  async soPinFor(cardLabel: string): Promise<string> {
+    return createHmac('sha256', await this.orgSoSecret()).update(`ssmax card SO PIN\0${cardLabel}`).digest('hex').slice(0, 20);
+  }
+
+  private orgSoSecret(): Promise<string> {
+    if (this.o.soPin !== undefined) return Promise.resolve(this.o.soPin);
+    this.soSecret ??= (async () => {
+      const file = path.join(this.o.storageDir, 'so-secret');
+      const kept = await readFileIfExists(file);
+      if (kept) return kept.toString('utf8').trim();
+      const made = Buffer.from(this.random(32)).toString('hex');
+      await writeFileDurable(file, made);
+      return made;
+    })();
+    return this.soSecret;
   }
 
   /** Sets the mail password (scrypt, RFC 7914, N=2^14 r=8 p=1, 16-byte salt). */

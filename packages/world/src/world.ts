@@ -443,7 +443,7 @@ export class World implements AsyncDisposable {
         reader: this.hsm,
         orgCa,
         vault,
-        soPin: SO_PIN,
+        // No soPin: the desk makes its own random SO secret in its storage, and each card gets its own SO PIN from it.
         storageDir: path.join(dir, 'registration'),
         registryRoot: kms.certificates.root,
         ...(this.switches.card.pinLockout === false ? { pinLockout: false } : {}),
