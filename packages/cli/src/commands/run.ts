@@ -30,6 +30,8 @@ import {
   type MatrixResult,
 } from '@ssmax/world';
 import { many, one, parseArgs } from '../args.js';
+import { DEFENCES, parseDefenceIds, type Matrix } from '@ssmax/world';
+import { runAblationJobs } from './ablate-jobs.js';
 
 /**
  * Builds the executor for one run (worlds may be kept between cells; `close` releases them). With
@@ -46,7 +48,7 @@ export interface RunIo {
   readonly meta?: Pick<MatrixMeta, 'commit' | 'node' | 'openssl'>;
 }
 
-export const RUN_USAGE = `usage: ssmax run [files or folders…] [--profile P[,P…]] [--report DIR] [--compare OLD.json] [--seed N] [--clock-start ISO] [--ablate]
+export const RUN_USAGE = `usage: ssmax run [files or folders…] [--profile P[,P…]] [--report DIR] [--compare OLD.json] [--seed N] [--clock-start ISO] [--ablate [--jobs N]]
   files/folders   scenario YAML/JSON files or folders of them (default: the bundled scenarios/)
   --profile       plain-ppap, best-practice, smime-e2e, ssmax-paper, ssmax-org, ssmax-esp-out, ssmax-esp-in (default: all)
   --report DIR    where matrix.json, junit.xml and matrix.html go (default: reports/latest/)
@@ -55,6 +57,11 @@ export const RUN_USAGE = `usage: ssmax run [files or folders…] [--profile P[,P
   --clock-start   start of the simulated clock, ISO 8601 (default: now; recorded)
   --ablate        after the matrix, rerun each cell that credits a defence with each defence of its
                   profile switched off in turn; writes ablation.json and a Falsifiability section
+  --jobs N        with --ablate: share the defences out over N processes (default 1; worlds are
+                  bound to their process, so each job builds its own)
+  --ablate-only IDS  with --ablate: only these defences (ids in world/src/defences.ts)
+  --baseline F    with --ablate: take the baseline from this matrix.json (same scenarios, profiles,
+                  --seed and --clock-start) instead of running it
 exit: 0 all cells as expected · 1 a mismatch (--ablate: also a cell no ablation flips, or a defence
       that flips nothing) · 2 usage or invalid scenario · 3 infrastructure (a cell the harness could not run)
 `;
@@ -81,7 +88,7 @@ function parseClock(v: string | undefined, now: Date): Date {
 export async function runRunCommand(argv: string[], executorFactory?: ExecutorFactory, io: RunIo = defaultIo): Promise<number> {
   let executor: CellExecutor | undefined;
   try {
-    const args = parseArgs(argv, { values: ['profile', 'report', 'compare', 'seed', 'clock-start'], flags: ['help', 'ablate'] });
+    const args = parseArgs(argv, { values: ['profile', 'report', 'compare', 'seed', 'clock-start', 'jobs', 'ablate-only', 'baseline'], flags: ['help', 'ablate'] });
     if (args.flags.has('help')) {
       io.stdout.write(RUN_USAGE);
       return 0;
@@ -97,11 +104,22 @@ export async function runRunCommand(argv: string[], executorFactory?: ExecutorFa
     if (executorFactory === undefined) {
       throw new SsmaxError('INTERNAL', 'Cannot run the matrix. No cell executor is wired in (packages/world provides it).');
     }
+    const jobsArg = one(args, 'jobs');
+    if (jobsArg !== undefined && (!/^\d+$/.test(jobsArg) || Number(jobsArg) < 1 || Number(jobsArg) > 16)) throw new SsmaxError('USAGE', `Cannot parse --jobs ${jobsArg}. It must be an integer from 1 to 16.`);
+    const jobs = Number(jobsArg ?? 1);
+    const onlyArg = one(args, 'ablate-only');
+    const baselinePath = one(args, 'baseline');
+    if ((jobsArg !== undefined || onlyArg !== undefined || baselinePath !== undefined) && !args.flags.has('ablate')) throw new SsmaxError('USAGE', 'Cannot use --jobs, --ablate-only or --baseline without --ablate.');
+    const selected = onlyArg === undefined ? DEFENCES : (() => {
+      const ids = parseDefenceIds(onlyArg.split(',').map((x) => x.trim()).filter((x) => x !== ''));
+      return DEFENCES.filter((d) => ids.includes(d.id));
+    })();
     const log = (line: string) => io.stderr.write(`  ${line}\n`);
-    executor = await executorFactory({ seed, clockStart, log });
     const total = scenarios.reduce((n, s) => n + profiles.filter((p) => s.scenario.expected[p] !== undefined).length, 0);
     io.stderr.write(`ssmax run: ${scenarios.length} scenarios × ${profiles.length} profiles = ${total} cells · seed ${seed} · clock ${clockStart.toISOString()}\n`);
-    const matrix = await runMatrix({
+    const matrix: Matrix = baselinePath !== undefined ? readMatrix(baselinePath) : await (async () => {
+    executor = await executorFactory({ seed, clockStart, log });
+    return runMatrix({
       scenarios,
       profiles,
       executor,
@@ -115,6 +133,10 @@ export async function runRunCommand(argv: string[], executorFactory?: ExecutorFa
         io.stderr.write(`[${String(i + 1).padStart(String(n).length)}/${n}] ${r.scenarioId} [${r.profile}] ${mark}${r.error ? `: ${r.error}` : ''} (${r.durationMs} ms)\n`);
       },
     });
+    })();
+    if (baselinePath !== undefined && (matrix.meta.seed !== seed || matrix.meta.clockStart !== clockStart.toISOString())) {
+      throw new SsmaxError('USAGE', `Cannot use ${baselinePath} as the baseline. It was run with seed ${matrix.meta.seed} and clock ${matrix.meta.clockStart}, this run has seed ${seed} and clock ${clockStart.toISOString()}.`);
+    }
     if (!args.flags.has('ablate')) {
       const paths = writeReport(reportDir, matrix, scenarios);
       io.stdout.write(formatMatrixTable(matrix));
@@ -122,10 +144,15 @@ export async function runRunCommand(argv: string[], executorFactory?: ExecutorFa
       io.stdout.write(`report: ${paths.json}\n        ${paths.junit}\n        ${paths.html}\n`);
       return matrixExitCode(matrix);
     }
-    await executor.close?.();
+    await executor?.close?.();
     executor = undefined;
     const factory = executorFactory;
-    const ablation = await runAblation({
+    const t0 = now().getTime();
+    const ablation = jobs > 1 ? await (async () => {
+      const base = writeReport(resolve(reportDir, 'baseline'), matrix, scenarios);
+      return runAblationJobs({ jobs, scenarios, scenarioArgs: args.positionals, profiles, defences: selected, baseline: matrix, baselinePath: base.json, seed, clockStart, reportDir, stderr: io.stderr, now });
+    })() : await runAblation({
+      defences: selected,
       scenarios,
       profiles,
       baseline: matrix,
@@ -145,6 +172,7 @@ export async function runRunCommand(argv: string[], executorFactory?: ExecutorFa
     io.stdout.write(formatMatrixTable(matrix));
     if (previous !== undefined) io.stdout.write(formatChanges(compareMatrices(previous, matrix)));
     io.stdout.write(formatAblation(ablation));
+    io.stdout.write(`ablation: ${ablation.cells} ablated cell(s) in ${Math.round((now().getTime() - t0) / 1000)} s${jobs > 1 ? ` over ${jobs} jobs` : ''}; with the baseline ${Math.round(ablation.report.durationMs / 1000)} s\n`);
     io.stdout.write(`report: ${paths.json}\n        ${paths.junit}\n        ${paths.html}\n        ${paths.ablation}\n`);
     return ablationExitCode(matrix, ablation.report);
   } catch (err) {
