@@ -130,7 +130,7 @@ export async function sendAsPasswordUser(cell: Cell, capability: string, u: Worl
   };
   if (u.smime && from.toLowerCase() !== u.address) {
     // smime-e2e: the insider's own S/MIME key signs, whatever From says; the MSA takes any From.
-    const { raw, messageId } = await composeSmime(u.smime, { from, to: [to], subject: mail.subject, text: mail.text, files: mail.files, date: cell.now(), domain: u.org.domain }, (a) => directoryLookup(world.publicCa.endpoint(world.net.address(`${u.address}/ua`)), a));
+    const { raw, messageId } = await composeSmime(u.smime, { from, to: [to], subject: mail.subject, text: mail.text, files: mail.files, date: cell.now(), domain: u.org.domain }, (a) => directoryLookup(world.publicCa.endpoint(world.net.address(`${u.address}/ua`)), a), world.switches.smime);
     const t = transport(world, u);
     try {
       const info = await t.sendMail({ envelope: { from: u.address, to: [to] }, raw: Buffer.from(raw) });

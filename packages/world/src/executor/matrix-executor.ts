@@ -230,7 +230,7 @@ function orgIds(cell: Cell): { sendingOrg?: string; receivingOrg?: string } {
 async function observe(cell: Cell, outside: OutsideMx | undefined, tracked: { messageId: string; copy: number }): Promise<Observed> {
   const { world } = cell;
   const smime = world.profile.conventional?.attachments === 'smime-e2e';
-  if (outside) return observeOutside(outside, tracked, smime ? { ...(cell.outsideIdentity ? { identity: cell.outsideIdentity } : {}), trustAnchors: [world.publicCa.root.der], now: cell.now() } : undefined);
+  if (outside) return observeOutside(outside, tracked, smime ? { ...(cell.outsideIdentity ? { identity: cell.outsideIdentity } : {}), trustAnchors: [world.publicCa.root.der], now: cell.now(), policy: world.switches.smime } : undefined);
   const target = world.user(cell.targetAddr);
   if (smime) return observeSmime(target, tracked);
   if (world.profile.kind === 'conventional') return observeConventional(target, tracked);
@@ -245,7 +245,8 @@ async function observe(cell: Cell, outside: OutsideMx | undefined, tracked: { me
 async function releaseHeld(cell: Cell): Promise<void> {
   const { world, s } = cell;
   const preset = world.profile.conventional?.preset;
-  const hold = preset ? (conventionalProfile(preset).conventional?.holdSeconds ?? 0) : 0;
+  // The window the world's orgs actually run with (a falsifiability run may have switched it off).
+  const hold = preset ? (world.switches.conventional.holdSeconds ?? conventionalProfile(preset).conventional?.holdSeconds ?? 0) : 0;
   const clock = world.clock as (() => Date) & { advance?: (ms: number) => void };
   if (hold <= 0 || !clock?.advance) return;
   const senderOrg = world.orgs().find((o) => o.domain === cell.senderAddr.split('@')[1]);

@@ -7,7 +7,7 @@ import { Oids, type CertificateInfo } from '@ssmax/core';
 import type { MailVerdict } from '@ssmax/sim-org';
 import type { ObtainedItem } from '@ssmax/sim-attacker';
 import type { World, WorldUser } from '../world.js';
-import { readSmimeMessage, type SmimeIdentity, type SmimeMailView, type SmimeReading } from '../smime-client.js';
+import { readSmimeMessage, type SmimeIdentity, type SmimeMailView, type SmimeReadOptions, type SmimeReading } from '../smime-client.js';
 import { fetchInbox } from '../imap-fetch.js';
 import type { RecipientView } from './evidence.js';
 import { dmarcPassed, readMail, reputationSuspicious, statedPasswords, type ReadMail } from './conventional.js';
@@ -156,7 +156,7 @@ export interface OutsideMailbox {
  * The outside mailbox's owner reads the tracked mail with an ordinary client, or with its S/MIME client
  * and its own key where it has one.
  */
-export async function observeOutside(box: OutsideMailbox, tracked: { messageId: string; copy: number }, smime: { identity?: SmimeIdentity; trustAnchors: readonly Uint8Array[]; now: Date } | undefined): Promise<Observed> {
+export async function observeOutside(box: OutsideMailbox, tracked: { messageId: string; copy: number }, smime: { identity?: SmimeIdentity; trustAnchors: readonly Uint8Array[]; now: Date; policy?: SmimeReadOptions['policy'] } | undefined): Promise<Observed> {
   const got = box.received.filter((r) => Buffer.from(r).toString('latin1').includes(bareId(tracked.messageId)))[tracked.copy - 1];
   if (!got) return { passwords: [] };
   const mails = (await Promise.all(box.received.map(readMail))).filter((m): m is ReadMail => m !== undefined);
@@ -166,7 +166,7 @@ export async function observeOutside(box: OutsideMailbox, tracked: { messageId: 
   // DMARC (RFC 7489) is what the outside MX can tell of the From domain, whatever the client shows of a signature.
   const dmarc = authDomain !== undefined ? { identityShown: 'domain-authenticated' as const, signer: { kind: 'org' as const, domain: authDomain.toLowerCase(), via: `dmarc=pass for ${authDomain} at the outside MX` } } : undefined;
   if (smime) {
-    const r = await readSmimeMessage(got, { ...(smime.identity ? { identity: smime.identity } : {}), trustAnchors: [...smime.trustAnchors], now: smime.now });
+    const r = await readSmimeMessage(got, { ...(smime.identity ? { identity: smime.identity } : {}), trustAnchors: [...smime.trustAnchors], now: smime.now, ...(smime.policy ? { policy: smime.policy } : {}) });
     const v = smimeView(r, `decrypted by the owner of ${box.domain}`);
     return { view: { ...v, shown: 'normal', identityShown: r.signature === 'valid' ? 'signature-valid' : 'unverified', readable: [...v.readable, ...readable], ...(dmarc ?? {}) }, passwords };
   }
