@@ -165,10 +165,11 @@ for (const mode of ['org', 'esp'] as const) {
     it(`(12)(13) traces and revokes the sender after a report, and the MSA refuses the card's next mail (${mode})`, async () => {
       const deskB = new IncidentDesk({ registryUrl: registry.url, orgId: b.org.registryOrgId, signer: { key: b.org.kms.signingKey, certificate: b.org.kms.certificates.signing } });
       const c = await deskB.report({ messageId: firstMessageId, senderOrgId: a.org.registryOrgId, senderCertificateSerial: alice.user.signingCertificate.serialNumber, summary: 'lure with files', pattern: 'B' });
-      const deskA = new IncidentDesk({ registryUrl: registry.url, orgId: a.org.registryOrgId, signer: { key: a.org.kms.signingKey, certificate: a.org.kms.certificates.signing }, orgCa: a.orgCa, vault: a.vault, vaultKey: a.vaultKey });
+      // The sending org's desk reviews its own MSA journal (its journey log) before it traces anyone.
+      const deskA = new IncidentDesk({ registryUrl: registry.url, orgId: a.org.registryOrgId, signer: { key: a.org.kms.signingKey, certificate: a.org.kms.certificates.signing }, orgCa: a.orgCa, vault: a.vault, vaultKey: a.vaultKey, journey: a.org.journey, actorOrg: a.org.id });
       const notice = (await deskA.notices()).find((n) => n.caseId === c.caseId)!;
       const finding = await deskA.handle(notice);
-      expect(finding).toMatchObject({ identified: true, employeeNumber: `EMP-alice-${a.org.domain}` });
+      expect(finding).toMatchObject({ cause: 'sender', identified: true, employeeNumber: `EMP-alice-${a.org.domain}` });
       const answer = finding.registryAnswer as { case: { outcome: string }; decision: { status?: string } };
       expect(answer.case.outcome).toBe('confirmed-not-attributable');
       // (13): the re-evaluation after a traced, corrected incident keeps the org admitted.
