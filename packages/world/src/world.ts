@@ -348,6 +348,9 @@ export class World implements AsyncDisposable {
       world.publicCa = await PublicSmimeCa.start({ net, ...(options.clock ? { now: options.clock } : {}) });
       await world.#startRegistry(options);
       for (const o of config.orgs) await world.#startOrg(o, options);
+      // Every org's domain is registered to the org itself, a registrant the registrar verified (the
+      // domain-registration record a conventional org is accountable by; members are in the directory too).
+      for (const o of config.orgs) world.recordDomainRegistration(o.domain, undefined, { registrant: o.id, verified: true });
       for (const o of config.orgs) {
         const org = world.#orgs.get(o.id)!;
         // One mailbox reload per org for all its users, not one per user (each reload waits for Dovecot).
@@ -616,12 +619,15 @@ export class World implements AsyncDisposable {
   }
 
   /**
-   * Domains whose operator is accountable for their mail: every org of the world (member orgs are in the
-   * registry's directory; conventional orgs are registered to themselves) and any domain registered to a
-   * verified registrant (the domain-registration record).
+   * Domains whose operator is accountable for their mail, as an observer finds out: the domains of the
+   * members in the registry's directory (fetched over HTTP from `fromActor`'s address and verified; a
+   * revoked member is not listed as accountable) and every domain whose registration record names a
+   * verified registrant (the WHOIS stand-in; attacker domains are registered to a privacy proxy).
    */
-  accountableDomains(): ReadonlySet<string> {
-    return new Set([...this.#orgs.values()].map((o) => o.domain.toLowerCase()).concat(Object.entries(this.registrants).filter(([, r]) => r.verified).map(([d]) => d)));
+  async accountableDomains(fromActor = 'observer'): Promise<ReadonlySet<string>> {
+    const client = new RegistryClient({ url: this.registry.url, rootCertificate: this.registry.rootCertificate, localAddress: this.net.address(fromActor), maxAgeSeconds: 0, ...(this.clock ? { clock: this.clock } : {}) });
+    const members = (await client.directory()).members.filter((m) => m.status !== 'revoked').flatMap((m) => m.domains.map((d) => d.toLowerCase()));
+    return new Set([...members, ...Object.entries(this.registrants).filter(([, r]) => r.verified).map(([d]) => d)]);
   }
 
   /** The organisation or ESP `id`. */

@@ -183,7 +183,7 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext, state: {
     ...(view ? { view } : {}),
     attackerHadNothing: cell.attackerHadNothing,
     obtained: cell.obtained,
-    accountableDomains: world.accountableDomains(),
+    accountableDomains: await world.accountableDomains(),
   };
 
   // JUDGE.
