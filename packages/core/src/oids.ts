@@ -27,6 +27,7 @@ export const Oids = {
   contentType: '1.2.840.113549.1.9.3',
   messageDigest: '1.2.840.113549.1.9.4',
   signingTime: '1.2.840.113549.1.9.5',
+  countersignature: '1.2.840.113549.1.9.6',
   smimeCapabilities: '1.2.840.113549.1.9.15',
   // Digests
   sha1: '1.3.14.3.2.26',

@@ -229,8 +229,23 @@ function verifySigner(si: BerElement, ctx: SignerContext): SignerVerification {
   let signingTime: Date | undefined;
   let alg: VerifyAlgorithm | undefined;
 
+  // RFC 5652 §11.1-§11.3: these MUST NOT be unsigned attributes. Nothing covers an unsigned attribute, so
+  // anyone on the path could add one (a signing time of their choosing); the SignerInfo is rejected, not
+  // merely the attribute ignored. §11.4: a countersignature MUST NOT be a signed attribute.
+  for (const [oid, name, section] of SIGNED_ONLY_ATTRIBUTES) {
+    if (unsignedAttributes.some((a) => a.type === oid)) fail('MALFORMED_CMS', `the ${name} attribute appears as an unsigned attribute (RFC 5652 ${section} forbids it)`);
+  }
+  if (signedAttributes.some((a) => a.type === Oids.countersignature)) {
+    fail('MALFORMED_CMS', 'the countersignature attribute appears as a signed attribute (RFC 5652 §11.4 forbids it)');
+  }
+
   if (!digestAlg || !paramsAbsentOrNull(digestAlgId)) {
     fail('UNSUPPORTED_ALGORITHM', `digestAlgorithm ${digestAlgId.oid} is not supported`);
+  } else if (digestAlg === 'SHA-1') {
+    // The signature check below still runs, so a changed byte still shows as BAD_SIGNATURE beside this.
+    fail('UNSUPPORTED_ALGORITHM', 'SHA-1 is not accepted for signatures (collisions are practical); use SHA-256 or stronger');
+    const r = interpretSignatureAlgorithm(sigAlgId, digestAlg);
+    if (r.ok) alg = r.alg;
   } else {
     const r = interpretSignatureAlgorithm(sigAlgId, digestAlg);
     if (r.ok) alg = r.alg;
@@ -326,11 +341,25 @@ function verifySigner(si: BerElement, ctx: SignerContext): SignerVerification {
   };
 }
 
+/** The attributes RFC 5652 §11 allows only as signed (or authenticated) attributes. */
+const SIGNED_ONLY_ATTRIBUTES = [
+  [Oids.contentType, 'contentType', '§11.1'],
+  [Oids.messageDigest, 'messageDigest', '§11.2'],
+  [Oids.signingTime, 'signingTime', '§11.3'],
+] as const;
+
+/**
+ * What a signature we call valid may rest on, as X.509 validation asks of certificates: RSA keys of at
+ * least 2048 bits, and an id-RSASSA-PSS key only for PSS (RFC 4055 §1.2), whatever the crypto library
+ * would let through.
+ */
+const SIGNER_KEY_POLICY = { minRsaBits: 2048, pssKeyOnlyPss: true } as const;
+
 function checkSignerSignature(alg: VerifyAlgorithm, spki: Uint8Array, data: Uint8Array, signature: Uint8Array): true | { code: SignerVerdictCode; reason: string } {
   const nodeHash = nodeHashName(alg.hash);
   const check: SignatureCheckAlgorithm =
     alg.kind === 'RSASSA-PSS' ? { kind: 'rsa-pss', nodeHash, saltLength: alg.saltLength } : { kind: alg.kind === 'ECDSA' ? 'ecdsa' : 'rsa-pkcs1', nodeHash };
-  const r = checkSignature(check, spki, data, signature, 'the signer certificate');
+  const r = checkSignature(check, spki, data, signature, 'the signer certificate', SIGNER_KEY_POLICY);
   return r.ok ? true : { code: r.code, reason: r.reason };
 }
 
