@@ -82,8 +82,39 @@ async function sign(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** `--attime ISO`: the validation time the caller chose; default now. */
+function validationTime(args: ParsedArgs): Date {
+  const at = one(args, 'attime');
+  if (at === undefined) return new Date();
+  // ISO 8601 date-time with an explicit zone, so the same argument means the same instant everywhere.
+  const t = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(at) ? new Date(at) : new Date(NaN);
+  if (Number.isNaN(t.getTime())) throw new SsmaxError('USAGE', `Cannot parse --attime ${at}. Give an ISO 8601 date-time with a zone, e.g. 2026-12-01T09:00:00Z.`);
+  return t;
+}
+
+/** One signer as `ssmax cms verify` reports it. */
+interface SignerReport {
+  readonly valid: boolean;
+  readonly code?: string;
+  readonly reasons: string[];
+  readonly subject: string | null;
+  readonly email: string | null;
+  readonly serial: string | null;
+  readonly identityProofing: string | null;
+  readonly traceId: string | null;
+  readonly signingTime: string | null;
+}
+
+/**
+ * `ssmax cms verify`: valid only when there is a signer and every signer's signature holds and (unless
+ * --no-chain) its certificate chains to a --CAfile anchor at the validation time. The time is now or
+ * --attime, never the signingTime in the message: the signer chooses that, and a signer whose certificate
+ * has expired or been revoked would simply date the signature earlier. Revocation uses only the --crl
+ * files: CRLs embedded in the message are the signer's choice too (an old one, still inside its
+ * nextUpdate, would hide a revocation).
+ */
 async function verify(argv: string[], out: Out): Promise<number> {
-  const a = parseArgs(argv, { values: ['in', 'out', 'content', 'CAfile', 'crl', 'certfile'], flags: ['no-chain'] });
+  const a = parseArgs(argv, { values: ['in', 'out', 'content', 'CAfile', 'crl', 'certfile', 'attime'], flags: ['no-chain'] });
   const input = detectCmsInput(readInput(required(a, 'in'), 'the signed message'));
   const contentPath = one(a, 'content');
   const detachedContent = contentPath !== undefined ? readInput(contentPath, 'the detached content') : input.detachedContent;
@@ -91,53 +122,68 @@ async function verify(argv: string[], out: Out): Promise<number> {
   const noChain = a.flags.has('no-chain');
   if (noChain === anchors.length > 0) throw new SsmaxError('USAGE', 'Cannot verify. Give --CAfile CERT (one or more) or --no-chain, not both or neither.');
   const crls = many(a, 'crl').map((p) => toDer(readInput(p, 'the CRL'), 'X509 CRL'));
+  if (noChain && crls.length > 0) throw new SsmaxError('USAGE', 'Cannot verify. --crl needs a chain to check; it does nothing with --no-chain.');
+  const time = validationTime(a);
   const extra = many(a, 'certfile').map(readCert);
   const res = verifySignedData(input.der, { ...(detachedContent ? { detachedContent } : {}), ...(extra.length ? { certificates: extra } : {}) });
-  const signer = res.signers[0];
-  const reasons: string[] = [];
-  let code: string | undefined;
-  if (!signer) {
-    code = 'BAD_SIGNATURE';
-    reasons.push('the SignedData has no signer');
-  } else if (!signer.valid) {
-    code = signer.code ?? 'BAD_SIGNATURE';
-    reasons.push(...signer.reasons);
-  }
-  for (const s of res.signers.slice(1)) if (!s.valid) reasons.push(...s.reasons);
-  const info = signer?.certificate ? parseCertificate(signer.certificate) : undefined;
-  if (!code && !noChain) {
-    if (!info) {
-      code = 'UNTRUSTED_CHAIN';
-      reasons.push('the signer certificate is not in the message');
-    } else {
-      const chain = validateChain({
-        leaf: info,
-        intermediates: [...res.certificates, ...extra],
-        trustAnchors: anchors,
-        crls: [...crls, ...res.crls],
-        time: signer?.signingTime ?? new Date(),
-        revocation: crls.length > 0 ? 'require' : 'none',
-      });
-      if (!chain.valid) {
-        code = chain.code ?? 'UNTRUSTED_CHAIN';
-        reasons.push(...chain.reasons);
+
+  const signers: SignerReport[] = res.signers.map((signer) => {
+    const reasons = [...signer.reasons];
+    let code: string | undefined = signer.valid ? undefined : (signer.code ?? 'BAD_SIGNATURE');
+    let info: ReturnType<typeof parseCertificate> | undefined;
+    try {
+      info = signer.certificate ? parseCertificate(signer.certificate) : undefined;
+    } catch (e) {
+      if (!SsmaxError.is(e)) throw e;
+      code ??= 'MALFORMED_CERTIFICATE';
+      reasons.push(`the signer certificate cannot be read: ${e.message}`);
+    }
+    if (!code && !noChain) {
+      if (!info) {
+        code = 'UNTRUSTED_CHAIN';
+        reasons.push('the signer certificate is not in the message');
+      } else {
+        const chain = validateChain({
+          leaf: info,
+          intermediates: [...res.certificates, ...extra],
+          trustAnchors: anchors,
+          crls,
+          time,
+          revocation: crls.length > 0 ? 'require' : 'none',
+        });
+        if (!chain.valid) {
+          code = chain.code ?? 'UNTRUSTED_CHAIN';
+          reasons.push(...chain.reasons);
+        }
       }
     }
-  }
+    return {
+      valid: code === undefined,
+      ...(code ? { code } : {}),
+      reasons,
+      subject: info?.subject ?? null,
+      email: info?.emailAddresses[0] ?? null,
+      serial: info?.serialNumber ?? null,
+      identityProofing: info?.identityProofing?.method ?? null,
+      traceId: info?.traceId ? Buffer.from(info.traceId).toString('hex') : null,
+      signingTime: signer.signingTime?.toISOString() ?? null,
+    };
+  });
+
+  const failed = signers.findIndex((s) => !s.valid);
+  const code = signers.length === 0 ? 'BAD_SIGNATURE' : failed >= 0 ? signers[failed]!.code : undefined;
+  const reasons =
+    signers.length === 0 ? ['the SignedData has no signer'] : signers.flatMap((s, i) => (signers.length > 1 ? s.reasons.map((r) => `signer ${i + 1}: ${r}`) : s.reasons));
+  const first = signers[0];
   out.write(
     JSON.stringify({
       valid: code === undefined,
       ...(code ? { code, reasons } : {}),
-      signer: info
-        ? {
-            subject: info.subject,
-            email: info.emailAddresses[0] ?? null,
-            serial: info.serialNumber,
-            identityProofing: info.identityProofing?.method ?? null,
-            traceId: info.traceId ? Buffer.from(info.traceId).toString('hex') : null,
-          }
-        : null,
-      signingTime: signer?.signingTime?.toISOString() ?? null,
+      validatedAt: time.toISOString(),
+      // The first signer again, as before `signers` existed (kept for scripts that read it).
+      signer: first?.subject ? { subject: first.subject, email: first.email, serial: first.serial, identityProofing: first.identityProofing, traceId: first.traceId } : null,
+      signingTime: first?.signingTime ?? null,
+      signers,
     }) + '\n',
   );
   if (code !== undefined) return 1;
@@ -207,7 +253,8 @@ async function reencryptCmd(argv: string[], err: Out): Promise<number> {
 
 export const CMS_USAGE = `usage:
   ssmax cms sign      --in F --out F --signer CERT (--key KEY | --token URI) [--pss] [--detached] [--outform der|pem|smime]
-  ssmax cms verify    --in F [--out F] [--content F] (--CAfile CERT… [--crl CRL…] | --no-chain)
+  ssmax cms verify    --in F [--out F] [--content F] [--certfile CERT…] (--CAfile CERT… [--crl CRL…] | --no-chain) [--attime ISO]
+                      (valid when every signer is; chains are checked at now or --attime, against the --crl files only)
   ssmax cms encrypt   --in F --out F --recip CERT [--recip CERT…] [--cipher aes-256-gcm|aes-256-cbc] [--outform der|pem|smime]
   ssmax cms decrypt   --in F --out F (--key KEY | --token URI) [--recip CERT]
   ssmax cms reencrypt --in F --out F (--key KEY | --token URI) --recip CERT… [--cipher C] [--inspect CMD]
