@@ -1,6 +1,5 @@
 import { ADDRESS, capabilitySpec, type ParamsOf, capability } from './capability.js';
 import { plantForwardingRule } from '@ssmax/sim-attacker';
-import { nonMemberMx } from '../executor/outside-mx.js';
 
 /** Plants a forwarding rule to the attacker with the stolen mailbox password (incident 7). */
 const spec = capabilitySpec('forwarding-rule', {
@@ -25,7 +24,7 @@ export const forwardingRule = capability(spec, {
     cell.outcomes.push(o);
     if (o.error) return;
     // The attacker's own outside mailbox receives whatever the rule forwards.
-    const fwd = await nonMemberMx(cell.world, p.forwardTo.split('@')[1]!);
+    const fwd = await cell.ownMailbox(p.forwardTo.split('@')[1]!);
     cell.closeLater(`the forwarding target ${p.forwardTo}`, async () => {
       for (const raw of fwd.received) cell.obtained.push({ kind: 'body', bytes: raw, note: 'forwarded copy' });
       await fwd.close();

@@ -26,7 +26,6 @@ export type LookAlikeDomainParams = ParamsOf<typeof spec>;
 
 export const lookAlikeDomain = capability(spec, {
   async run(cell, p) {
-    const { world } = cell;
     const to = p.to ?? cell.recipientAddr;
     const smime = p.smime !== undefined && p.smime !== 'none';
     const fromLocal = p.fromLocal ?? 'info';
@@ -34,11 +33,11 @@ export const lookAlikeDomain = capability(spec, {
       domain: p.domain,
       ...(smime ? { smimeLocalPart: fromLocal } : {}),
       // A certificate from the public CA every mail client trusts, obtained by proving control of the domain.
-      ...(p.smime === 'public-ca' ? { publicCa: world.publicCa.endpoint(cell.att.address) } : {}),
+      ...(p.smime === 'public-ca' ? { publicCa: cell.publicCa() } : {}),
     });
     // The registrar's record: registered ageDays ago (when the scenario says), to a registrant nobody verified.
-    world.recordDomainRegistration(d.domain, p.ageDays !== undefined ? new Date(cell.now().getTime() - p.ageDays * 86_400_000) : undefined, { registrant: 'privacy proxy', verified: false });
-    if (p.smime === 'own-ca' && d.pki && world.profile.kind === 'ssmax') {
+    cell.registerDomain(d.domain, p.ageDays !== undefined ? new Date(cell.now().getTime() - p.ageDays * 86_400_000) : undefined, { registrant: 'privacy proxy', verified: false });
+    if (p.smime === 'own-ca' && d.pki && cell.kind.ssmax) {
       // Dressed up as SSMAX: signed under its own "org" CA and marked as an SSMAX hop, so the receiving
       // MTA-in must verify it (7) rather than treat it as outside mail.
       const from = `${fromLocal}@${d.domain}`;

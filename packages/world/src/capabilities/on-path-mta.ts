@@ -1,6 +1,5 @@
 import { MTA_IN, capabilitySpec, type ParamsOf, capability } from './capability.js';
 import { OnPathMta } from '@ssmax/sim-attacker';
-import { directoryLookup } from '../smime-client.js';
 import { makePayload } from '../executor/payload.js';
 
 /** An SMTP relay on the path to a receiving MX that strips STARTTLS, reads and optionally swaps files (incident 4). */
@@ -29,12 +28,11 @@ export type OnPathMtaParams = ParamsOf<typeof spec>;
 
 export const onPathMta = capability(spec, {
   async run(cell, p) {
-    const service = `mx.${cell.world.org(p.service.split('/')[0]!).domain}:25`;
+    const service = `mx.${cell.orgDomain(p.service.split('/')[0]!)}:25`;
     let mta: OnPathMta;
     if (p.tamper?.kind === 'swap') {
       const r = makePayload({ files: [{ kind: p.tamper.replacement, name: cell.payload.files[0]?.name ?? 'file' }] }, `${cell.payload.subjectMarker}-swap`).files[0]!;
       cell.swapped.push(r);
-      const ca = cell.world.publicCa.endpoint(cell.att.address);
       mta = OnPathMta.insert(cell.att, { kind: 'on-path', service }, {
         tamper: {
           kind: 'swap',
@@ -42,14 +40,14 @@ export const onPathMta = capability(spec, {
           // PPAP: re-zip the attacker's file under the password the second mail gives away.
           ...(r.zip ? { rezip: { entries: [{ name: r.zip.innerName, data: r.zip.inner }] } } : {}),
           // S/MIME: it cannot sign as the sender, so it encrypts its own unsigned content to the recipient's public certificate.
-          smime: { recipientCertificate: (a: string) => directoryLookup(ca, a), ...(r.zip ? { password: r.zip.password } : {}) },
+          smime: { recipientCertificate: (a: string) => cell.directoryCertificate(a), ...(r.zip ? { password: r.zip.password } : {}) },
         },
       });
     } else mta = OnPathMta.insert(cell.att, { kind: 'on-path', service });
     cell.closeLater(`the on-path relay on ${service}`, async () => {
       // A store-and-forward relay may still hold or be relaying a mail: let it finish first.
       await mta.settled();
-      await cell.world.waitIdle();
+      await cell.settle();
       cell.outcomes.push(mta.outcome());
       mta[Symbol.dispose]();
     });

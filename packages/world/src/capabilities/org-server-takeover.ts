@@ -1,6 +1,6 @@
 import { ADDRESS, TO, capabilitySpec, type ParamsOf, capability } from './capability.js';
 import { composeMail, messageIdOf, sendViaTakenOverServer } from '@ssmax/sim-attacker';
-import { forgeOrgHop, readPassingMail, takeover } from '../executor/attacks.js';
+import { forgeOrgHop, readPassingMail } from '../executor/attacks.js';
 
 /** A taken-over member org mail server: injects mail as anyone, or reads what passes (pattern B, incident 1). */
 const spec = capabilitySpec('org-server-takeover', {
@@ -22,7 +22,7 @@ export type OrgServerTakeoverParams = ParamsOf<typeof spec>;
 export const orgServerTakeover = capability(spec, {
   async run(cell, p) {
     // The foothold: the sending org's mail host (its MTA-out address and outbound spool), with its KMS if the takeover reached it.
-    const host = takeover(cell, p.signWithKms === true);
+    const host = cell.takeover(cell.senderAddr, p.signWithKms === true);
     if (p.readPassingMail === true) {
       cell.outcomes.push(await readPassingMail(host));
       return;

@@ -17,6 +17,6 @@ export type PassiveCaptureParams = ParamsOf<typeof spec>;
 
 export const passiveCapture = capability(spec, {
   async run(cell, p) {
-    cell.outcomes.push(capturePassively(cell.world.net.tap, { service: `mx.${cell.world.org(p.service.split('/')[0]!).domain}:25`, since: cell.startedAt }));
+    cell.outcomes.push(capturePassively(cell.wireTap(), { service: `mx.${cell.orgDomain(p.service.split('/')[0]!)}:25`, since: cell.startedAt }));
   },
 });

@@ -26,7 +26,7 @@ export const replay = capability(spec, {
   // there (S/MIME mail carries no org signature), so the honest mail goes to the attacker first.
   honestRecipient: (cell, p) => {
     const org = p.capturedAt.match(/^([a-z0-9-]+)\/mailbox$/)?.[1];
-    return cell.world.profile.conventional?.attachments === 'smime-e2e' && org && org !== cell.s.recipient.org ? `eve@${cell.world.org(org).domain}` : undefined;
+    return cell.kind.smimeClients && org && org !== cell.s.recipient.org ? `eve@${cell.orgDomain(org)}` : undefined;
   },
   run: (cell, p) => resend(cell, 'replay', { capturedAt: p.capturedAt, to: p.to ?? cell.recipientAddr }),
 });

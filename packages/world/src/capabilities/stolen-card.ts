@@ -26,7 +26,7 @@ export const stolenCard = capability(spec, {
     const u = cell.user(p.user);
     const to = p.to ?? cell.recipientAddr;
     if (!u.hasCard) {
-      cell.recordAttack({ capability: 'stolen-card', actions: [`${u.address} has no card under ${cell.world.profile.id}: nothing to steal`], obtained: [], error: { code: 'NO_CARD', message: 'Cannot use a stolen card. The user has none under this profile.' } }, 'sending', to);
+      cell.recordAttack({ capability: 'stolen-card', actions: [`${u.address} has no card under ${cell.kind.profile}: nothing to steal`], obtained: [], error: { code: 'NO_CARD', message: 'Cannot use a stolen card. The user has none under this profile.' } }, 'sending', to);
       return;
     }
     const guesses = [...new Set([...(p.guesses ?? []), ...(p.bruteForceDigits !== undefined ? allPins(p.bruteForceDigits) : [])])];

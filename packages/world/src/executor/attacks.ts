@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { SoftwareKey, SsmaxError, buildMimeEntity, buildMultipartSigned, buildPkcs7Mime, decryptContent, encryptContent, getHeader, parseCertificate, parseMimeEntity, parseSmime, requestMailboxCertificate, signSignedData } from '@ssmax/core';
-import { CardObjects, assembleMixed, buildFilePart, classifyParts, orgHop, type IdentityNotice } from '@ssmax/sim-org';
+import { CardObjects, assembleMixed, buildFilePart, classifyParts, orgHop, type IdentityNotice, type Kms } from '@ssmax/sim-org';
 import {
   LookAlikeDomain,
   OnPathMta,
@@ -30,7 +30,7 @@ import type { WorldUser } from '../world.js';
 import { composeSmime, directoryLookup } from '../smime-client.js';
 import { transport } from '../conventional-client.js';
 import { fetchInbox } from '../imap-fetch.js';
-import { Cell, refusalIn, type Step } from './cell.js';
+import { Cell, harnessWorld, refusalIn, type TakeoverFoothold } from './cell.js';
 import { makePayload } from './payload.js';
 import { bareId, fetchAllRaw } from './observe.js';
 import { nonMemberMx } from './outside-mx.js';
@@ -39,7 +39,8 @@ export const str = (v: unknown, fallback = ''): string => (v === undefined || v 
 
 /** The cell's honest mail, as the sender's client sends it; a refusal is evidence, any other error a fault. */
 export async function sendHonest(cell: Cell, to: string): Promise<void> {
-  const { world, s } = cell;
+  const world = harnessWorld(cell);
+  const { s } = cell;
   if (s.sender.role === 'non-member') {
     // A legitimate outside party in no scheme: its own domain with SPF/DKIM/DMARC, registered to it.
     const own = LookAlikeDomain.register(cell.att, { domain: cell.senderAddr.split('@')[1]! });
@@ -61,22 +62,6 @@ export async function sendHonest(cell: Cell, to: string): Promise<void> {
     cell.attempt({ by: 'honest', answeredBy: 'sending', accepted: false, reply: refused, to });
     cell.ctx.log(`submission refused: ${refused}`);
   }
-}
-
-/** The foothold of a taken-over org mail host: its MTA-out address, its outbound spool and (if reached) its KMS. */
-export interface TakeoverFoothold {
-  readonly domain: string;
-  readonly mtaOutAddress: string;
-  readonly registryOrgId: string;
-  readonly kms?: WorldOrgKms;
-  readonly spool: ReturnType<Cell['orgOf']>['organisation']['ctx']['outbound'];
-}
-export type WorldOrgKms = ReturnType<Cell['orgOf']>['organisation']['kms'];
-
-export function takeover(cell: Cell, withKms: boolean): TakeoverFoothold {
-  const org = cell.orgOf(cell.senderAddr);
-  const kms = withKms && cell.world.profile.kind === 'ssmax' ? org.organisation.kms : undefined;
-  return { domain: org.domain, mtaOutAddress: org.organisation.ctx.addresses.mtaOut, registryOrgId: org.organisation.registryOrgId, spool: org.organisation.ctx.outbound, ...(kms ? { kms } : {}) };
 }
 
 /** A card holder's signing session, as malware or an insider at the holder's PC uses it. */
@@ -121,7 +106,7 @@ export async function sendAtHoldersPc(cell: Cell, kind: 'malicious-insider' | 's
  * under the user's login (seed 002 §3.1: nothing ties From to the login).
  */
 export async function sendAsPasswordUser(cell: Cell, capability: string, u: WorldUser, from: string, to: string): Promise<{ outcome: AttackOutcome; messageId?: string }> {
-  const { world, mail } = cell;
+  const { mail } = cell;
   const who = capability === 'malicious-insider' ? `insider ${u.address}` : `malware on ${u.address}'s PC (password keylogged)`;
   const refused = (e: unknown, action: string): { outcome: AttackOutcome } => {
     const reply = refusalIn(e);
@@ -130,8 +115,9 @@ export async function sendAsPasswordUser(cell: Cell, capability: string, u: Worl
   };
   if (u.smime && from.toLowerCase() !== u.address) {
     // smime-e2e: the insider's own S/MIME key signs, whatever From says; the MSA takes any From.
-    const { raw, messageId } = await composeSmime(u.smime, { from, to: [to], subject: mail.subject, text: mail.text, files: mail.files, date: cell.now(), domain: u.org.domain }, (a) => directoryLookup(world.publicCa.endpoint(world.net.address(`${u.address}/ua`)), a), world.switches.smime);
-    const t = transport(world, u);
+    const client = cell.userClient(u);
+    const { raw, messageId } = await composeSmime(u.smime, { from, to: [to], subject: mail.subject, text: mail.text, files: mail.files, date: cell.now(), domain: u.org.domain }, client.directory, cell.kind.smimePolicy);
+    const t = client.transport();
     try {
       const info = await t.sendMail({ envelope: { from: u.address, to: [to] }, raw: Buffer.from(raw) });
       return { messageId, outcome: { capability, actions: [`${who} signs with the user's own S/MIME key, writes From: ${from}, and submits with the user's password`], obtained: [], sent: { messageId, smtpReply: String(info.response), raw, envelope: { from: u.address, to: [to] } } } };
@@ -143,11 +129,11 @@ export async function sendAsPasswordUser(cell: Cell, capability: string, u: Worl
   }
   if (from.toLowerCase() !== u.address) {
     const o = await spoofColleague(cell.att, { kind: 'org-account', smtpSubmit: { host: `msa.${u.org.domain}`, port: 587 }, user: u.address, password: u.password }, { colleague: from, to, subject: mail.subject, text: mail.text, attachments: mail.attachments });
-    return { outcome: { ...o, capability, actions: [`${who} has no card under ${world.profile.id}; submits From: ${from} with the password`, ...o.actions] } };
+    return { outcome: { ...o, capability, actions: [`${who} has no card under ${cell.kind.profile}; submits From: ${from} with the password`, ...o.actions] } };
   }
   try {
     const r = await u.send({ to, subject: mail.subject, body: mail.text, files: mail.files, pin: u.pin });
-    return { messageId: r.messageId, outcome: { capability, actions: [`${who} has no card under ${world.profile.id}; sent with the user's mail client and password`], obtained: [], sent: { messageId: r.messageId, smtpReply: r.response, raw: new Uint8Array(), envelope: { from: u.address, to: [to] } } } };
+    return { messageId: r.messageId, outcome: { capability, actions: [`${who} has no card under ${cell.kind.profile}; sent with the user's mail client and password`], obtained: [], sent: { messageId: r.messageId, smtpReply: r.response, raw: new Uint8Array(), envelope: { from: u.address, to: [to] } } } };
   } catch (e) {
     return refused(e, `${who} tried to send with the user's mail client`);
   }
@@ -160,9 +146,9 @@ export async function sendAsPasswordUser(cell: Cell, capability: string, u: Worl
  * address. No card, so no sender manifest; the identity notice is made up from the From user's public
  * certificate. Nothing passes the MSA (4), outbound inspection (5) or the trace vault.
  */
-export async function forgeOrgHop(cell: Cell, host: TakeoverFoothold, kms: WorldOrgKms, m: { from: string; to: string }): Promise<{ outcome: AttackOutcome; messageId: string }> {
+export async function forgeOrgHop(cell: Cell, host: TakeoverFoothold, kms: Kms, m: { from: string; to: string }): Promise<{ outcome: AttackOutcome; messageId: string }> {
   const now = () => cell.now();
-  const recipientOrg = cell.world.orgs().find((o) => o.domain === m.to.split('@')[1]);
+  const recipientOrgCertificate = await cell.memberEncryptionCertificate(m.to.split('@')[1]!);
   const b64 = (b: Uint8Array) => (Buffer.from(b).toString('base64').match(/.{1,76}/g) ?? []).join('\r\n');
   const parts: Uint8Array[] = [Buffer.from(`Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n${b64(Buffer.from(cell.mail.text.replace(/\r?\n/g, '\r\n'), 'utf8'))}`, 'latin1')];
   for (const [i, f] of cell.mail.files.entries()) {
@@ -175,12 +161,13 @@ export async function forgeOrgHop(cell: Cell, host: TakeoverFoothold, kms: World
   const draft = parseSmime(buildMultipartSigned(entity, await kms.signDetached(entity, now()), { headers: { from: m.from, to: [m.to], subject: cell.mail.subject, date: now(), messageId } }));
   if (draft.kind !== 'multipart-signed') throw new SsmaxError('INTERNAL', 'Cannot forge the org hop. The draft is not multipart/signed.');
   let notice: IdentityNotice = { sender: m.from, certSerial: '', traceId: '', proofing: 'employeeCardPin', proofedAt: now().toISOString(), cardAndPinUsed: true };
-  const victim = cell.world.users().find((u) => u.address === m.from);
+  // The From user's certificate is public: it travels in every mail the user signs.
+  const victim = cell.userCertificate(m.from);
   if (victim) {
-    const der = victim.registered.signingCertificate.der;
+    const der = victim;
     notice = { ...notice, certSerial: parseCertificate(der).serialNumber, certificate: Buffer.from(der).toString('base64') };
   }
-  const hop = await orgHop({ kms, mode: 'org', direction: 'outbound', entity: draft.signedEntity, headers: draft.headers, recipients: recipientOrg ? [recipientOrg.organisation.kms.certificates.encryption] : [], org: host.registryOrgId, domain: host.domain, hop: 1, messageId, checks: [], identityNotice: notice, inspect: false, clock: now });
+  const hop = await orgHop({ kms, mode: 'org', direction: 'outbound', entity: draft.signedEntity, headers: draft.headers, recipients: recipientOrgCertificate ? [recipientOrgCertificate] : [], org: host.registryOrgId, domain: host.domain, hop: 1, messageId, checks: [], identityNotice: notice, inspect: false, clock: now });
   if (hop.blocked) throw new SsmaxError('INTERNAL', 'Cannot forge the org hop. orgHop blocked without inspection.');
   const o = await sendViaTakenOverServer(cell.contextAt(host.mtaOutAddress, `mta-out.${host.domain}`), { kind: 'org-mail-server', smtpSubmit: { host: `mx.${m.to.split('@')[1]}`, port: 25 } }, { from: m.from, to: m.to, raw: hop.message });
   const outcome: AttackOutcome = {
@@ -234,7 +221,7 @@ export async function resendToOther(cell: Cell, eve: WorldUser, messageId: strin
   const top = parseSmime(mine.source);
   if (top.kind !== 'pkcs7-mime') return fail('Cannot replay. The received copy is not S/MIME-encrypted.');
   const { content } = await decryptContent(top.der, { key: eve.smime.key, certificate: eve.smime.certificate.der });
-  const victim = await directoryLookup(cell.world.publicCa.endpoint(cell.att.address), to);
+  const victim = await cell.directoryCertificate(to);
   if (!victim) return fail(`Cannot replay. The directory has no certificate for ${to}.`);
   const h = (n: string) => getHeader(top.headers, n);
   const raw = buildPkcs7Mime(await encryptContent(content, { recipients: [victim] }), 'authEnveloped-data', { headers: { from: h('from') ?? '', to: [to], subject: h('subject') ?? '', ...(h('date') ? { date: h('date')! } : {}), ...(h('message-id') ? { messageId: h('message-id')! } : {}) } });
@@ -247,30 +234,29 @@ export async function resendToOther(cell: Cell, eve: WorldUser, messageId: strin
  * (readable only where the link ran without TLS), else the mail as it arrived in a mailbox over IMAP.
  */
 export async function resend(cell: Cell, kind: 'replay' | 'rewrap-signed', p: { capturedAt: string; to: string; technique?: 'from-swap' | 'wrap-mixed' | 'attach-rfc822'; from?: string }): Promise<void> {
-  const { world } = cell;
-  const smimeWorld = world.profile.conventional?.attachments === 'smime-e2e';
+  const smimeWorld = cell.kind.smimeClients;
   const original = cell.attempts.at(-1)?.messageId;
   if (smimeWorld && kind === 'rewrap-signed' && p.capturedAt === 'attacker/outbox') {
     // "Johnny" From/signer mismatch: the attacker signs with a genuine public-CA certificate for its
     // own mailbox, then writes someone else's address in From.
-    const d = await LookAlikeDomain.register(cell.att, { domain: 'quick-mail.example', smimeLocalPart: 'ceo-office', publicCa: world.publicCa.endpoint(cell.att.address) });
-    world.recordDomainRegistration(d.domain, undefined, { registrant: 'privacy proxy', verified: false });
+    const d = await LookAlikeDomain.register(cell.att, { domain: 'quick-mail.example', smimeLocalPart: 'ceo-office', publicCa: cell.publicCa() });
+    cell.registerDomain(d.domain, undefined, { registrant: 'privacy proxy', verified: false });
     const own = await d.compose({ to: cell.recipientAddr, subject: cell.mail.subject, text: cell.mail.text, attachments: cell.mail.attachments, smime: true });
     const o = await sendRewrapped(cell.att, { signedRaw: own.raw, technique: p.technique ?? 'from-swap', from: str(p.from), to: cell.recipientAddr });
     cell.recordAttack({ ...o, actions: [...d.setupActions, ...o.actions] }, 'receiving', cell.recipientAddr);
-    await world.waitIdle();
+    await cell.settle();
     return;
   }
   const to = p.to;
   if (cell.legitRecipient && kind === 'replay') {
     cell.recordAttack(await resendToOther(cell, cell.user(cell.legitRecipient), original, to), 'receiving', to);
-    await world.waitIdle();
+    await cell.settle();
     return;
   }
   let copy: Uint8Array | undefined;
   if (p.capturedAt.includes('->')) {
     const service = `mx.${cell.recipientAddr.split('@')[1]}:25`;
-    for (const c of world.net.tap.connections().filter((x) => x.service === service && x.startedAt >= cell.startedAt)) {
+    for (const c of cell.wireTap().connections().filter((x) => x.service === service && x.startedAt >= cell.startedAt)) {
       const msgs = readSmtpTranscript(c.captured('client-to-server')).messages;
       copy ??= msgs.find((m) => original !== undefined && Buffer.from(m).toString('latin1').includes(bareId(original)));
       // Whatever crossed the link in clear is the attacker's (PPAP: the password mail follows on the same link).
@@ -287,13 +273,13 @@ export async function resend(cell: Cell, kind: 'replay' | 'rewrap-signed', p: { 
   }
   const o = kind === 'replay' ? await replayCapturedMail(cell.att, { raw: copy, to }) : await sendRewrapped(cell.att, { signedRaw: copy, technique: p.technique ?? 'from-swap', from: str(p.from), to: cell.recipientAddr });
   cell.recordAttack(o, 'receiving', kind === 'replay' ? to : cell.recipientAddr);
-  await world.waitIdle();
+  await cell.settle();
 }
 
 /** smime-e2e: an outside mailbox the attacker owns gets a certificate as anyone would (mailbox validation by DNS). */
 export async function outsideSmimeIdentity(cell: Cell, email: string): Promise<{ key: SoftwareKey; certificate: ReturnType<typeof parseCertificate> }> {
   const key = SoftwareKey.generate('EC-P256');
-  const got = await requestMailboxCertificate(cell.world.publicCa.endpoint(cell.att.address), { email, spki: key.spki, publishTxt: (n, v) => void cell.world.net.zone.addTxt(n, v) });
+  const got = await requestMailboxCertificate(cell.publicCa(), { email, spki: key.spki, publishTxt: (n, v) => void cell.addTxt(n, v) });
   return { key, certificate: parseCertificate(got.certificate) };
 }
 

@@ -6,7 +6,12 @@
  */
 import { SsmaxError } from '@ssmax/core';
 import { attackerContext, type AttackOutcome, type AttackerContext, type ObtainedItem } from '@ssmax/sim-attacker';
+import { RegistryClient, type Kms, type Spool } from '@ssmax/sim-org';
+import type { WireTap } from '@ssmax/sim-net';
 import type { World, WorldUser } from '../world.js';
+import { directoryLookup, type SmimeClientPolicy } from '../smime-client.js';
+import { transport } from '../conventional-client.js';
+import { nonMemberMx, type OutsideMx } from './outside-mx.js';
 import type { CellContext, Scenario } from '../runner/types.js';
 import type { Attempt, Side } from './evidence.js';
 import { HarnessError } from './judge.js';
@@ -64,6 +69,27 @@ export interface CellMail {
   readonly files: { name: string; contentType: string; content: Uint8Array }[];
 }
 
+/** The foothold of a taken-over org mail host: its MTA-out address, its outbound spool and (if reached) its KMS. */
+export interface TakeoverFoothold {
+  readonly domain: string;
+  readonly mtaOutAddress: string;
+  readonly registryOrgId: string;
+  readonly spool: Spool;
+  readonly kms?: Kms;
+}
+
+/** The world of each cell, for the harness only (the executor and the honest sender): capabilities get handles. */
+const worlds = new WeakMap<Cell, World>();
+
+/** The world a cell runs in. For the executor and the honest parties it plays; never for a capability. */
+export function harnessWorld(cell: Cell): World {
+  return worlds.get(cell)!;
+}
+
+/**
+ * A cell as its capabilities see it: the scenario, the content, the attacker's network context, the
+ * evidence sinks, and one narrow handle per foothold kind. The world itself stays with the harness.
+ */
 export class Cell {
   readonly payload: Payload;
   readonly mail: CellMail;
@@ -94,10 +120,11 @@ export class Cell {
   readonly attackerOwnedDomains = new Set<string>();
 
   constructor(
-    readonly world: World,
+    world: World,
     readonly s: ScenarioData,
     readonly ctx: CellContext,
   ) {
+    worlds.set(this, world);
     const marker = `${s.id.slice(0, 12)}-${ctx.seed.toString(16)}`;
     this.payload = makePayload(s.payload, marker);
     this.mail = {
@@ -113,7 +140,7 @@ export class Cell {
   }
 
   now(): Date {
-    return this.world.clock?.() ?? new Date();
+    return harnessWorld(this).clock?.() ?? new Date();
   }
 
   get steps(): readonly Step[] {
@@ -175,22 +202,91 @@ export class Cell {
     return { messageId: id, copy: idx >= 0 ? idx + 1 : forTarget.length + 1, repeatsHandover: same.some((a) => a !== last && a.by !== last.by && this.attempts.indexOf(a) < this.attempts.indexOf(last)) };
   }
 
-  // ---- footholds: narrow handles, one per kind ----
+  // ---- footholds and public facts: narrow handles, one per kind ----
 
+  /** A world user the scenario's foothold names (its password, card, mailbox: whatever the foothold grants). */
   user(address: string): WorldUser {
-    return this.world.user(address);
+    return harnessWorld(this).user(address);
   }
 
-  /** The org whose domain an address is in. */
-  orgOf(address: string): ReturnType<World['org']> {
+  /** What kind of world this is, as anyone can tell from outside (SSMAX members or not; S/MIME clients). */
+  get kind(): { readonly ssmax: boolean; readonly smimeClients: boolean; readonly profile: string; readonly smimePolicy: Partial<SmimeClientPolicy> } {
+    const w = harnessWorld(this);
+    return { ssmax: w.profile.kind === 'ssmax', smimeClients: w.profile.conventional?.attachments === 'smime-e2e', profile: w.profile.id, smimePolicy: w.switches.smime };
+  }
+
+  /** The public DNS domain of a world org (public knowledge). */
+  orgDomain(orgId: string): string {
+    return harnessWorld(this).org(orgId).domain;
+  }
+
+  /** The public S/MIME CA, as reached from `from` (default the attacker's address). */
+  publicCa(from: string = this.att.address): ReturnType<World['publicCa']['endpoint']> {
+    return harnessWorld(this).publicCa.endpoint(from);
+  }
+
+  /** A certificate from the public CA's directory (public). */
+  directoryCertificate(address: string): Promise<Uint8Array | undefined> {
+    return directoryLookup(this.publicCa(), address);
+  }
+
+  /** The registrar: records a domain the attacker (or an outside party) registers, and to whom. */
+  registerDomain(domain: string, createdAt: Date | undefined, registrant: { readonly registrant: string; readonly verified: boolean }): void {
+    harnessWorld(this).recordDomainRegistration(domain, createdAt, registrant);
+  }
+
+  /** A TXT record in a zone the attacker controls (its own domains; the CA's DNS challenge). */
+  addTxt(name: string, value: string): void {
+    harnessWorld(this).net.zone.addTxt(name, value);
+  }
+
+  /** The wire tap (the passive-capture foothold, or a link without TLS the attacker sits on). */
+  wireTap(): WireTap {
+    return harnessWorld(this).net.tap;
+  }
+
+  /** Lets mail in flight on the simulated network arrive (harness synchronisation, no access). */
+  settle(): Promise<void> {
+    return harnessWorld(this).waitIdle();
+  }
+
+  /** A mailbox of the attacker's own at an outside domain (its MX on the simulated network). */
+  ownMailbox(domain: string): Promise<OutsideMx> {
+    return nonMemberMx(harnessWorld(this), domain);
+  }
+
+  /** The sending org's taken-over mail host (incident 1): MTA-out address, outbound spool, and its KMS when `withKms` and the org has one. */
+  takeover(address: string, withKms: boolean): TakeoverFoothold {
     const domain = (address.split('@')[1] ?? '').toLowerCase();
-    const o = this.world.orgs().find((x) => x.domain.toLowerCase() === domain);
-    if (!o) throw new SsmaxError('USAGE', `Cannot find the organisation of ${address}. No org of the world has the domain ${domain}.`);
-    return o;
+    const w = harnessWorld(this);
+    const org = w.orgs().find((x) => x.domain.toLowerCase() === domain);
+    if (!org) throw new SsmaxError('USAGE', `Cannot take over the mail host of ${address}. No org of the world has the domain ${domain}.`);
+    const kms = withKms && w.profile.kind === 'ssmax' ? org.organisation.kms : undefined;
+    return { domain: org.domain, mtaOutAddress: org.organisation.ctx.addresses.mtaOut, registryOrgId: org.organisation.registryOrgId, spool: org.organisation.ctx.outbound, ...(kms ? { kms } : {}) };
+  }
+
+  /** Public registry data: the KMS encryption certificate the directory (fetched over HTTP) lists for a member domain. */
+  async memberEncryptionCertificate(domain: string): Promise<Uint8Array | undefined> {
+    const w = harnessWorld(this);
+    const client = new RegistryClient({ url: w.registry.url, rootCertificate: w.registry.rootCertificate, localAddress: this.att.address, maxAgeSeconds: 0 });
+    const m = await client.memberByDomain(domain);
+    return m?.kmsEncryptionCertificate ? new Uint8Array(Buffer.from(m.kmsEncryptionCertificate, 'base64')) : undefined;
+  }
+
+  /** A user's signing certificate (public: it travels in every mail the user signs). */
+  userCertificate(address: string): Uint8Array | undefined {
+    const u = harnessWorld(this).users().find((x) => x.address === address);
+    return u?.hasCard ? u.registered.signingCertificate.der : undefined;
+  }
+
+  /** The user's own mail client (an insider's, or one malware on the user's PC drives): SMTP to the MSA and the CA directory, from the user's address. */
+  userClient(u: WorldUser): { transport: () => ReturnType<typeof transport>; directory: (address: string) => Promise<Uint8Array | undefined> } {
+    const w = harnessWorld(this);
+    return { transport: () => transport(w, u), directory: (a) => directoryLookup(w.publicCa.endpoint(w.net.address(`${u.address}/ua`)), a) };
   }
 
   /** A sim-net context at a given address (an org's MTA-out, for a taken-over host). */
   contextAt(address: string, heloName: string): AttackerContext {
-    return attackerContext(this.world.net, { address, heloName, now: () => this.now() });
+    return attackerContext(harnessWorld(this).net, { address, heloName, now: () => this.now() });
   }
 }

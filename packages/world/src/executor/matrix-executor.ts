@@ -20,7 +20,7 @@ import { getProfile } from '../profiles.js';
 import type { CellContext, CellExecutor, CellRun, JourneyEvent, Outcome, Scenario } from '../runner/types.js';
 import { normalizeJourneyEvent } from '../runner/run-matrix.js';
 import { MATRIX_WORLD } from './matrix-world.js';
-import { Cell, type ScenarioData } from './cell.js';
+import { Cell, harnessWorld, type ScenarioData } from './cell.js';
 import type { CellEvidence, IncidentEvidence, RecipientView } from './evidence.js';
 import { HarnessError, judgeLeak, judgeMalware, judgeTraced, judgeVerdict } from './judge.js';
 import { observeConventional, observeOutside, observeSmime, observeSsmax, type Observed } from './observe.js';
@@ -220,7 +220,7 @@ async function runPhase(cell: Cell, phase: CapabilityPhase): Promise<void> {
 
 /** Sending and receiving org ids, from the address plan (the actors publish events as `<org>/<service>`). */
 function orgIds(cell: Cell): { sendingOrg?: string; receivingOrg?: string } {
-  const find = (a: string) => cell.world.orgs().find((o) => o.domain.toLowerCase() === (a.split('@')[1] ?? '').toLowerCase())?.id;
+  const find = (a: string) => harnessWorld(cell).orgs().find((o) => o.domain.toLowerCase() === (a.split('@')[1] ?? '').toLowerCase())?.id;
   const sendingOrg = find(cell.senderAddr);
   const receivingOrg = find(cell.targetAddr);
   return { ...(sendingOrg ? { sendingOrg } : {}), ...(receivingOrg ? { receivingOrg } : {}) };
@@ -228,7 +228,7 @@ function orgIds(cell: Cell): { sendingOrg?: string; receivingOrg?: string } {
 
 /** The recipient's client, by the kind of mailbox it reads. */
 async function observe(cell: Cell, outside: OutsideMx | undefined, tracked: { messageId: string; copy: number }): Promise<Observed> {
-  const { world } = cell;
+  const world = harnessWorld(cell);
   const smime = world.profile.conventional?.attachments === 'smime-e2e';
   if (outside) return observeOutside(outside, tracked, smime ? { ...(cell.outsideIdentity ? { identity: cell.outsideIdentity } : {}), trustAnchors: [world.publicCa.root.der], now: cell.now(), policy: world.switches.smime } : undefined);
   const target = world.user(cell.targetAddr);
@@ -243,7 +243,8 @@ async function observe(cell: Cell, outside: OutsideMx | undefined, tracked: { me
  * clock moves past the window so whatever is still held leaves.
  */
 async function releaseHeld(cell: Cell): Promise<void> {
-  const { world, s } = cell;
+  const world = harnessWorld(cell);
+  const { s } = cell;
   const preset = world.profile.conventional?.preset;
   // The window the world's orgs actually run with (a falsifiability run may have switched it off).
   const hold = preset ? (world.switches.conventional.holdSeconds ?? conventionalProfile(preset).conventional?.holdSeconds ?? 0) : 0;
