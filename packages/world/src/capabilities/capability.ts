@@ -94,6 +94,11 @@ export interface CapabilityRun<P> {
   readonly leavesState?: boolean;
   /** Where the honest mail goes instead of the scenario's recipient (the attacker is its legitimate recipient). */
   honestRecipient?(cell: Cell, params: P): string | undefined;
+  /**
+   * The step reads the honest mail, so the attack aims at its files: a cell that leaks less credits a
+   * defence (`ssmax run --ablate`). `recipientOrg` is the scenario recipient's org id.
+   */
+  eavesdrops?(params: P, recipientOrg: string | undefined): boolean;
 }
 
 /** A capability: its spec (name, foothold, phase, parameter schema) and its run. */

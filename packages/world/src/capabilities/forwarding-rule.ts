@@ -17,6 +17,7 @@ const spec = capabilitySpec('forwarding-rule', {
 export type ForwardingRuleParams = ParamsOf<typeof spec>;
 
 export const forwardingRule = capability(spec, {
+  eavesdrops: () => true,
   leavesState: true,
   async run(cell, p) {
     const victim = cell.user(p.account);

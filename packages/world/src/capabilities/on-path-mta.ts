@@ -27,6 +27,7 @@ const spec = capabilitySpec('on-path-mta', {
 export type OnPathMtaParams = ParamsOf<typeof spec>;
 
 export const onPathMta = capability(spec, {
+  eavesdrops: () => true,
   async run(cell, p) {
     const service = `mx.${cell.orgDomain(p.service.split('/')[0]!)}:25`;
     let mta: OnPathMta;

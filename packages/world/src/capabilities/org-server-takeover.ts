@@ -20,6 +20,7 @@ const spec = capabilitySpec('org-server-takeover', {
 export type OrgServerTakeoverParams = ParamsOf<typeof spec>;
 
 export const orgServerTakeover = capability(spec, {
+  eavesdrops: (p) => p.readPassingMail === true,
   async run(cell, p) {
     // The foothold: the sending org's mail host (its MTA-out address and outbound spool), with its KMS if the takeover reached it.
     const host = cell.takeover(cell.senderAddr, p.signWithKms === true);

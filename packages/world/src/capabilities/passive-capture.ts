@@ -16,6 +16,7 @@ const spec = capabilitySpec('passive-capture', {
 export type PassiveCaptureParams = ParamsOf<typeof spec>;
 
 export const passiveCapture = capability(spec, {
+  eavesdrops: () => true,
   async run(cell, p) {
     cell.outcomes.push(capturePassively(cell.wireTap(), { service: `mx.${cell.orgDomain(p.service.split('/')[0]!)}:25`, since: cell.startedAt }));
   },

@@ -22,6 +22,9 @@ const spec = capabilitySpec('replay', {
 export type ReplayParams = ParamsOf<typeof spec>;
 
 export const replay = capability(spec, {
+  // A copy captured off a link or from the recipient org's mailbox; one it received itself elsewhere
+  // holds nothing it did not already have.
+  eavesdrops: (p, recipientOrg) => p.capturedAt.includes('->') || (recipientOrg !== undefined && p.capturedAt === `${recipientOrg}/mailbox`),
   // smime-e2e: a copy "<org>/mailbox" of another org is the attacker's own, as a legitimate recipient
   // there (S/MIME mail carries no org signature), so the honest mail goes to the attacker first.
   honestRecipient: (cell, p) => {

@@ -17,6 +17,7 @@ const spec = capabilitySpec('stolen-password-imap', {
 export type StolenPasswordImapParams = ParamsOf<typeof spec>;
 
 export const stolenPasswordImap = capability(spec, {
+  eavesdrops: () => true,
   async run(cell, p) {
     const u = cell.user(p.account);
     // The code the victim's phone shows now: Dovecot checks it against real time, not the world clock.

@@ -11,6 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFENCES, type DefenceSpec } from '../defences.js';
+import { capabilityByName } from '../capabilities/index.js';
 import { BUNDLED_SCENARIOS } from './load-scenarios.js';
 import { runMatrix } from './run-matrix.js';
 import { OUTCOME_FIELDS } from './types.js';
@@ -58,24 +59,6 @@ interface Step {
 
 const LEAK_ORDER: readonly Leak[] = ['none', 'metadata', 'body', 'files'];
 
-/**
- * Capabilities through which the attacker reads the honest mail, so the attack aims at its files. A
- * replay reads what it captured: off a link, or from the recipient org's mailbox; a copy it received
- * itself elsewhere holds nothing it did not already have.
- */
-const EAVESDROPPING: Readonly<Record<string, (params: Record<string, unknown>, scenario: Scenario) => boolean>> = {
-  'on-path-mta': () => true,
-  'passive-capture': () => true,
-  'stolen-password-imap': () => true,
-  'forwarding-rule': () => true,
-  'org-server-takeover': (p) => p['readPassingMail'] === true,
-  replay: (p, s) => {
-    const at = p['capturedAt'];
-    const recipientOrg = (s['recipient'] as { org?: string } | undefined)?.org;
-    return typeof at !== 'string' || at.includes('->') || (recipientOrg !== undefined && at === `${recipientOrg}/mailbox`);
-  },
-};
-
 let bundledMalicious: ReadonlySet<string> | undefined;
 
 /** Payload kinds marked `malicious` in payload-kinds.json of `dir` (default the bundled scenarios/). */
@@ -106,7 +89,8 @@ export function creditReasons(scenario: Scenario, profile: MatrixProfile, expect
   const files = ((scenario['payload'] as { files?: readonly { kind: string }[] } | undefined)?.files ?? []).map((f) => f.kind);
   const swaps = steps.some((st) => (st.params?.['tamper'] as { kind?: string } | undefined)?.kind === 'swap');
   if (!expected.malwareReached && (files.some((k) => malicious.has(k)) || swaps)) reasons.push('malware kept from the recipient');
-  const eavesdrops = steps.some((st) => EAVESDROPPING[st.capability]?.(st.params ?? {}, scenario) === true);
+  const recipientOrg = (scenario['recipient'] as { org?: string } | undefined)?.org;
+  const eavesdrops = steps.some((st) => capabilityByName(st.capability)?.eavesdrops?.(st.params ?? {}, recipientOrg) === true);
   if (eavesdrops && LEAK_ORDER.indexOf(expected.leaked) < LEAK_ORDER.indexOf('files')) reasons.push(`leaked only ${expected.leaked}`);
   if (steps.length > 0 && expected.traced !== 'none') reasons.push(`traced to ${expected.traced}`);
   return reasons;
