@@ -4,6 +4,7 @@
  * KMS signing key. It travels as an application/pkcs7-mime part and is never rewritten by later hops.
  */
 import { canonicalJson, SsmaxError, signSignedData, verifySignedData, type PrivateKeyOps, type SignerVerification } from '@ssmax/core';
+import { documentCheck } from './json-schema.js';
 
 export type AttestationRole = 'sending-org' | 'receiving-org' | 'sending-esp' | 'receiving-esp';
 
@@ -56,6 +57,80 @@ export interface OrgAttestation {
   readonly orgCrl?: string;
 }
 
+const text = (maxLength: number) => ({ type: 'string', maxLength }) as const;
+const ROLES: readonly AttestationRole[] = ['sending-org', 'receiving-org', 'sending-esp', 'receiving-esp'];
+
+/**
+ * The attestation as JSON Schema (draft 2020-12; docs/PROTOCOL.md §8), checked before any field is read.
+ * Strings may be empty (a relaying hop that checked nothing writes empty serials) but must be strings;
+ * bounded so a document cannot carry megabytes of "detail".
+ */
+export const ATTESTATION_SCHEMA = {
+  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  $id: 'https://ssmax.example/schemas/attestation-v1.json',
+  type: 'object',
+  additionalProperties: false,
+  required: ['v', 'type', 'hop', 'org', 'domain', 'role', 'messageId', 'at', 'checks', 'inspection', 'identityNotice', 'files'],
+  properties: {
+    v: { const: 1 },
+    type: { const: 'ssmax-attestation' },
+    hop: { type: 'integer', minimum: 1, maximum: 64 },
+    org: text(256),
+    domain: text(253),
+    role: { enum: ROLES },
+    messageId: text(998),
+    at: text(64),
+    checks: {
+      type: 'array',
+      maxItems: 64,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'result'],
+        properties: { name: text(128), result: { enum: ['pass', 'fail', 'skip'] }, detail: text(4096) },
+      },
+    },
+    inspection: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['performed', 'kind', 'verdict', 'reasons'],
+      properties: {
+        performed: { type: 'boolean' },
+        kind: { enum: ['dlp', 'malware', 'none'] },
+        verdict: { enum: ['allow', 'flag', 'block'] },
+        reasons: { type: 'array', maxItems: 256, items: text(4096) },
+      },
+    },
+    identityNotice: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['sender', 'certSerial', 'traceId', 'proofing', 'proofedAt', 'cardAndPinUsed'],
+      properties: {
+        sender: text(998),
+        certSerial: { type: 'string', pattern: '^[0-9A-Fa-f]{0,64}$' },
+        traceId: { type: 'string', pattern: '^[0-9A-Fa-f]{0,64}$' },
+        proofing: text(64),
+        proofedAt: text(64),
+        cardAndPinUsed: { type: 'boolean' },
+        certificate: { type: 'string', maxLength: 65536, pattern: '^[A-Za-z0-9+/]*={0,2}$' },
+      },
+    },
+    files: {
+      type: 'array',
+      maxItems: 1024,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['n', 'sha256', 'action'],
+        properties: { n: { type: 'integer', minimum: 1, maximum: 1024 }, sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' }, action: { enum: ['re-encrypted', 'dropped'] } },
+      },
+    },
+    orgCrl: { type: 'string', maxLength: 4194304, pattern: '^[A-Za-z0-9+/]*={0,2}$' },
+  },
+} as const;
+
+const checkAttestation = documentCheck<OrgAttestation>(ATTESTATION_SCHEMA);
+
 /** Canonical JSON now lives in core; re-exported for this package's callers. */
 export { canonicalJson };
 
@@ -78,7 +153,8 @@ export type AttestationVerdict =
   | { readonly valid: false; readonly code: string; readonly reason: string };
 
 /**
- * Verifies the CMS signature of an attestation and parses its JSON. The caller still validates the
+ * Verifies the CMS signature of an attestation, parses its JSON and checks it against
+ * {@link ATTESTATION_SCHEMA}, so every field has the type its interface says. The caller still validates the
  * signer certificate's chain (root → org CA → KMS signing) and that it belongs to `attestation.org`.
  * Never throws for hostile input: a broken attestation is a verdict.
  */
@@ -99,9 +175,7 @@ export function verifyAttestation(der: Uint8Array): AttestationVerdict {
   } catch {
     return { valid: false, code: 'MALFORMED_CMS', reason: 'The attestation content is not UTF-8 JSON.' };
   }
-  const a = parsed as Partial<OrgAttestation>;
-  if (a === null || typeof a !== 'object' || a.type !== 'ssmax-attestation' || a.v !== 1 || typeof a.hop !== 'number' || typeof a.org !== 'string' || typeof a.domain !== 'string' || !Array.isArray(a.files) || typeof a.identityNotice !== 'object' || a.identityNotice === null) {
-    return { valid: false, code: 'MALFORMED_CMS', reason: 'The attestation JSON lacks type, v, hop, org, domain, files or identityNotice.' };
-  }
-  return { valid: true, attestation: a as OrgAttestation, signerCertificate: signer.certificate, certificates: v.certificates };
+  const checked = checkAttestation(parsed);
+  if (!checked.ok) return { valid: false, code: 'MALFORMED_CMS', reason: `The attestation JSON does not match its schema (${checked.reason}).` };
+  return { valid: true, attestation: checked.value, signerCertificate: signer.certificate, certificates: v.certificates };
 }

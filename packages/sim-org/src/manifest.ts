@@ -17,6 +17,7 @@ import {
   type PrivateKeyOps,
 } from '@ssmax/core';
 import { canonicalJson } from './attestation.js';
+import { documentCheck } from './json-schema.js';
 
 export interface ManifestFile {
   readonly n: number;
@@ -110,6 +111,46 @@ export interface VerifyManifestOptions {
   readonly fromSignerBinding?: boolean;
 }
 
+const addressList = { type: 'array', maxItems: 1024, items: { type: 'string', maxLength: 998 } } as const;
+
+/** The manifest as JSON Schema (draft 2020-12; docs/PROTOCOL.md §7), checked before any field is read. */
+export const MANIFEST_SCHEMA = {
+  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  $id: 'https://ssmax.example/schemas/manifest-v1.json',
+  type: 'object',
+  additionalProperties: false,
+  required: ['v', 'type', 'messageId', 'from', 'to', 'cc', 'subject', 'date', 'bodySha256', 'files'],
+  properties: {
+    v: { const: 1 },
+    type: { const: 'ssmax-manifest' },
+    messageId: { type: 'string', maxLength: 998 },
+    from: { type: 'string', maxLength: 998 },
+    to: addressList,
+    cc: addressList,
+    subject: { type: 'string', maxLength: 65536 },
+    date: { type: 'string', maxLength: 998 },
+    bodySha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+    files: {
+      type: 'array',
+      maxItems: 1024,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['n', 'name', 'contentType', 'size', 'sha256'],
+        properties: {
+          n: { type: 'integer', minimum: 1, maximum: 1024 },
+          name: { type: 'string', maxLength: 1024 },
+          contentType: { type: 'string', maxLength: 256 },
+          size: { type: 'integer', minimum: 0 },
+          sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+        },
+      },
+    },
+  },
+} as const;
+
+const checkManifest = documentCheck<Manifest>(MANIFEST_SCHEMA);
+
 function parseManifest(bytes: Uint8Array): Manifest | string {
   let v: unknown;
   try {
@@ -117,16 +158,8 @@ function parseManifest(bytes: Uint8Array): Manifest | string {
   } catch {
     return 'the manifest is not UTF-8 JSON';
   }
-  const m = v as Partial<Manifest>;
-  if (m === null || typeof m !== 'object' || m.type !== 'ssmax-manifest' || m.v !== 1) return 'the manifest lacks type ssmax-manifest v1';
-  const strings = ['messageId', 'from', 'subject', 'date', 'bodySha256'] as const;
-  for (const k of strings) if (typeof m[k] !== 'string') return `the manifest field ${k} is not a string`;
-  if (!Array.isArray(m.to) || !Array.isArray(m.cc) || !Array.isArray(m.files)) return 'the manifest lacks to, cc or files';
-  for (const f of m.files as unknown[]) {
-    const x = f as Partial<ManifestFile>;
-    if (typeof x?.n !== 'number' || typeof x.name !== 'string' || typeof x.sha256 !== 'string' || typeof x.size !== 'number') return 'a manifest file entry is malformed';
-  }
-  return m as Manifest;
+  const checked = checkManifest(v);
+  return checked.ok ? checked.value : `the manifest does not match its schema (${checked.reason})`;
 }
 
 /**

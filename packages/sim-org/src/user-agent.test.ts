@@ -4,9 +4,10 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { SMTPServer } from 'smtp-server';
-import { buildMultipartSigned, getHeader, parseCertificate, parseSmime, type Card } from '@ssmax/core';
+import { SoftwareKey, SsmaxOids, buildMultipartSigned, getHeader, issueRootCertificate, parseCertificate, parseSmime, signSignedData, type Card } from '@ssmax/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { IdentityNotice } from './attestation.js';
+import { signAttestation, verifyAttestation, type IdentityNotice, type OrgAttestation } from './attestation.js';
+import { MANIFEST_FILENAME, buildAttestationPart } from './org-hop.js';
 import { Mailbox } from './mailbox.js';
 import { assembleMixed, buildFilePart, classifyParts, orgHop } from './org-hop.js';
 import { createUserSideWorld, type FixtureOrg, type UserSideWorld } from './testing/user-side-fixture.js';
@@ -425,5 +426,73 @@ describe('(11) forwarding', () => {
     expect(Buffer.from(fwd.raw).includes('secret-plaintext-marker')).toBe(false);
     await expect(bobUa.forward(v, { to: ['carol@org-b.example'], keepFiles: ['nope.bin'], pin: '2222' })).rejects.toThrow(/no such file/);
     expect(parseCertificate(bob.signingCertificate.der).emailAddresses).toEqual([bob.address]);
+  });
+});
+
+/** The manifest part as the user agent builds it (user-agent.ts signedDataPart). */
+function signedManifestPart(der: Uint8Array): Uint8Array {
+  const b64 = (Buffer.from(der).toString('base64').match(/.{1,76}/g) ?? []).join('\r\n');
+  return Buffer.from(`Content-Type: application/pkcs7-mime; smime-type=signed-data; name="${MANIFEST_FILENAME}"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename="${MANIFEST_FILENAME}"\r\n\r\n${b64}`, 'latin1');
+}
+
+describe('(10) poison mails (issue 10 item 6)', () => {
+  /** A key with a self-signed certificate: anyone can make one, no org or registry involved. */
+  const mallory = async () => {
+    const key = SoftwareKey.generate('EC-P256');
+    const certificate = await issueRootCertificate({ subject: { O: 'Mallory', CN: 'mallory' }, key, now: world.now });
+    return { key, certificate: certificate.der };
+  };
+  /** The delivered mail with its signed entity rebuilt from changed parts (the outer signature no longer fits). */
+  const withParts = (delivered: Uint8Array, change: (parts: ReturnType<typeof classifyParts>) => Promise<Uint8Array[]>): Promise<Uint8Array> =>
+    (async () => {
+      const p = parseSmime(delivered);
+      if (p.kind !== 'multipart-signed') throw new Error('unexpected');
+      const keep = ['from', 'to', 'cc', 'subject', 'date', 'message-id', 'x-ssmax-hop'];
+      return buildMultipartSigned(assembleMixed(await change(classifyParts(p.signedEntity))), p.signature, { headers: { extra: p.headers.filter((h) => keep.includes(h.name.toLowerCase())) } });
+    })();
+
+  it('(10) verifies the other mails of an IMAP inbox (Dovecot) when one carries an attestation or a manifest of the wrong shape', async () => {
+    const m = await mallory();
+    const good = async (subject: string) => throughOrgs((await aliceUa.compose({ to: [bob.address], subject, text: 'x', files: FILES, pin: '1111' })).raw);
+    const base = await good('base');
+    const last = verifyAttestation(classifyParts((parseSmime(base) as { signedEntity: Uint8Array }).signedEntity).attestations.at(-1)!.part.body);
+    if (!last.valid) throw new Error('fixture attestation does not verify');
+    // A number where the identity notice names the sender: a signed, well-formed CMS around JSON of the wrong shape.
+    const badNotice = { ...last.attestation, hop: 3, identityNotice: { ...last.attestation.identityNotice, sender: 42 } } as unknown as OrgAttestation;
+    const poisonAttestation = await withParts(base, async (parts) => [
+      parts.body!.raw,
+      ...parts.files.map((f) => f.part.raw),
+      parts.manifest!.raw,
+      ...parts.attestations.map((a) => a.part.raw),
+      buildAttestationPart(3, await signAttestation(badNotice, m)),
+    ]);
+    // A manifest whose To list holds a number.
+    const badManifest = { v: 1, type: 'ssmax-manifest', messageId: '<x@org-a.example>', from: alice.address, to: [42], cc: [], subject: 's', date: 'd', bodySha256: '00', files: [] };
+    const poisonManifest = await withParts(base, async (parts) => [
+      parts.body!.raw,
+      ...parts.files.map((f) => f.part.raw),
+      // signManifest would choke on it too; sign the JSON as it would (eContentType id-ssmax-ct-manifest).
+      signedManifestPart(await signSignedData(new TextEncoder().encode(JSON.stringify(badManifest)), { ...m, contentType: SsmaxOids.ctManifest })),
+      ...parts.attestations.map((a) => a.part.raw),
+    ]);
+
+    const mbDir = path.join(world.dir, 'org-b-mailbox-poison');
+    fs.mkdirSync(mbDir, { mode: 0o711 });
+    await using mb = await Mailbox.start({ dir: mbDir, host: '127.0.0.1', users: [{ address: bob.address, password: 'imap-pw' }] });
+    await mb.deliver(bob.address, await good('before'));
+    await mb.deliver(bob.address, poisonAttestation);
+    await mb.deliver(bob.address, poisonManifest);
+    await mb.deliver(bob.address, await good('after'));
+    const ua = new UserAgent({ address: bob.address, card: bobCard, mode: 'end-to-end', orgEncryptionCertificate: orgB.kmsEncryption.certificate.der, imap: { host: mb.host, port: mb.imapPort, user: bob.address, password: 'imap-pw' } });
+    const inbox = await ua.inbox('2222');
+    expect(inbox.map((v) => [v.subject, v.verified])).toEqual([
+      ['before', true],
+      ['base', false],
+      ['base', false],
+      ['after', true],
+    ]);
+    expect(inbox[1]!.problems.join('\n')).toMatch(/an organisation attestation does not verify \(MALFORMED_CMS\)/);
+    expect(inbox[2]!.problems.join('\n')).toMatch(/manifest/);
+    for (const v of inbox.slice(1, 3)) expect(v.files.every((f) => f.content === undefined)).toBe(true);
   });
 });

@@ -381,13 +381,19 @@ export class UserAgent {
     }
   }
 
-  /** Hostile input never escapes as an exception: a malformed part makes the mail unverified. */
+  /**
+   * Hostile input never escapes as an exception, and one mail never takes the others of an inbox down
+   * with it: whatever a mail makes the agent trip over (a malformed part, a document of an unexpected
+   * shape, a bug of ours) makes that mail unverified. Only a fault of the card or the machine
+   * (infrastructure) stops the whole read.
+   */
   private async verifyLoggedIn(raw: Uint8Array): Promise<MailVerdict> {
     try {
       return await this.verifyUnguarded(raw);
     } catch (e) {
-      if (!(e instanceof SsmaxError) || e.category === 'infrastructure') throw e;
-      return this.unverified(raw, [`the mail cannot be checked (${e.code}: ${e.message})`]);
+      if (e instanceof SsmaxError && e.category === 'infrastructure') throw e;
+      const why = e instanceof SsmaxError ? `${e.code}: ${e.message}` : `the user agent failed on it: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`;
+      return this.unverified(raw, [`the mail cannot be checked (${why})`]);
     }
   }
 

@@ -26,6 +26,8 @@ export interface ChainValidationResult {
   readonly warnings: readonly string[];
   /** The path, leaf first, trust anchor last (as far as it was built). */
   readonly chain: readonly CertificateInfo[];
+  /** Candidate issuers whose signature the path builder checked (bounded by `maxCandidates`). */
+  readonly candidatesTried: number;
 }
 
 export type RevocationPolicy = 'require' | 'ifAvailable' | 'none';
@@ -52,6 +54,12 @@ export interface ChainValidationOptions {
   readonly email?: string;
   /** Longest path tried, anchor included; default 6. */
   readonly maxPathLength?: number;
+  /**
+   * Most candidate issuers the path builder checks in all (one signature check each); default 64. The
+   * certificates come from the message, so without a bound a few dozen look-alikes make path building
+   * exponential. When it is reached the result is UNTRUSTED_CHAIN unless a path was already found.
+   */
+  readonly maxCandidates?: number;
 }
 
 const SEVERITY: readonly ChainVerdictCode[] = ['BAD_SIGNATURE', 'UNTRUSTED_CHAIN', 'CERT_REVOKED', 'CERT_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_USAGE'];
@@ -82,25 +90,40 @@ function normaliseEmail(addr: string): string {
   return at < 0 ? addr : `${addr.slice(0, at)}@${addr.slice(at + 1).toLowerCase()}`;
 }
 
-/** Builds candidate paths from the leaf to a trust anchor and validates them; returns the first valid one. */
+/** Keeps the first of certificates with identical DER. */
+function dedupe(certs: readonly CertificateInfo[], also: readonly CertificateInfo[] = []): CertificateInfo[] {
+  const out: CertificateInfo[] = [];
+  for (const c of certs) if (!out.some((x) => sameBytes(x.der, c.der)) && !also.some((x) => sameBytes(x.der, c.der))) out.push(c);
+  return out;
+}
+
+/**
+ * Builds candidate paths from the leaf to a trust anchor and validates them; returns the first valid one.
+ * Path building (RFC 4158) is bounded: duplicates are dropped, a candidate issuer is followed only when its
+ * key verifies the signature below it, a path never holds the same subject and key twice (RFC 4158 §5.2),
+ * and at most `maxCandidates` candidate issuers are checked in all.
+ */
 export function validateChain(o: ChainValidationOptions): ChainValidationResult {
   const leaf = asCert(o.leaf);
-  const anchors = o.trustAnchors.map((a) => {
-    try {
-      return asCert(a);
-    } catch (cause) {
-      throw new SsmaxError('MALFORMED_CERTIFICATE', 'Cannot validate the chain. A trust anchor is not a certificate.', { cause });
-    }
-  });
+  const anchors = dedupe(
+    o.trustAnchors.map((a) => {
+      try {
+        return asCert(a);
+      } catch (cause) {
+        throw new SsmaxError('MALFORMED_CERTIFICATE', 'Cannot validate the chain. A trust anchor is not a certificate.', { cause });
+      }
+    }),
+  );
   const warnings: string[] = [];
-  const intermediates: CertificateInfo[] = [];
+  const given: CertificateInfo[] = [];
   for (const c of o.intermediates ?? []) {
     try {
-      intermediates.push(asCert(c));
+      given.push(asCert(c));
     } catch {
       warnings.push('a candidate intermediate certificate is malformed and was ignored');
     }
   }
+  const intermediates = dedupe(given, anchors);
   const crls: CrlInfo[] = [];
   for (const c of o.crls ?? []) {
     try {
@@ -110,12 +133,20 @@ export function validateChain(o: ChainValidationOptions): ChainValidationResult 
     }
   }
   const max = o.maxPathLength ?? 6;
-  const isAnchor = (c: CertificateInfo): boolean => anchors.some((a) => sameBytes(a.der, c.der));
+  const maxCandidates = o.maxCandidates ?? 64;
+  if (!Number.isInteger(maxCandidates) || maxCandidates < 1) throw new SsmaxError('USAGE', `Cannot validate the chain. maxCandidates must be a positive integer, got ${maxCandidates}.`);
+  const isAnchor = (c: CertificateInfo): boolean => anchors.some((a) => a === c || sameBytes(a.der, c.der));
+  const pool = [...anchors, ...intermediates];
 
   const complete: CertificateInfo[][] = [];
   let longest: CertificateInfo[] = [leaf];
+  let tried = 0;
+  let exhausted = false;
+  // The first candidate that matched by name and key identifier but whose key did not verify the
+  // signature: with no path at all, that (a forged or damaged certificate) is the verdict to report.
+  let badSignature: { path: CertificateInfo[]; reason: string } | undefined;
   const walk = (path: CertificateInfo[]): void => {
-    if (complete.length >= 16) return;
+    if (complete.length >= 16 || exhausted) return;
     const cert = path[path.length - 1]!;
     if (path.length > longest.length) longest = path;
     if (isAnchor(cert)) {
@@ -123,32 +154,59 @@ export function validateChain(o: ChainValidationOptions): ChainValidationResult 
       return;
     }
     if (path.length >= max) return;
-    const issues = (cand: CertificateInfo): boolean =>
-      sameBytes(cand.subjectDer, cert.issuerDer) &&
-      // RFC 5280 §4.2.1.1: the AKI picks among issuers with the same name (key rollover).
-      (cert.authorityKeyIdentifier === undefined || cand.subjectKeyIdentifier === undefined || cert.authorityKeyIdentifier === cand.subjectKeyIdentifier) &&
-      !path.some((p) => sameBytes(p.der, cand.der));
-    for (const cand of [...anchors, ...intermediates.filter((c) => !isAnchor(c))]) if (issues(cand)) walk([...path, cand]);
+    for (const cand of pool) {
+      if (complete.length >= 16) return;
+      const matches =
+        sameBytes(cand.subjectDer, cert.issuerDer) &&
+        // RFC 5280 §4.2.1.1: the AKI picks among issuers with the same name (key rollover).
+        (cert.authorityKeyIdentifier === undefined || cand.subjectKeyIdentifier === undefined || cert.authorityKeyIdentifier === cand.subjectKeyIdentifier) &&
+        // RFC 4158 §5.2: no subject + key twice on one path (this also excludes the same certificate).
+        !path.some((p) => sameBytes(p.subjectDer, cand.subjectDer) && sameBytes(p.spki, cand.spki));
+      if (!matches) continue;
+      if (tried >= maxCandidates) {
+        exhausted = true;
+        return;
+      }
+      tried++;
+      const sig = verifySignature(cert.signatureAlgorithm, cand.spki, cert.tbsDer, cert.signatureValue);
+      if (!sig.ok) {
+        badSignature ??= { path: [...path, cand], reason: `the signature on "${cert.subject}" by "${cand.subject}" is invalid: ${sig.reason}` };
+        continue;
+      }
+      walk([...path, cand]);
+    }
   };
   walk([leaf]);
 
   if (complete.length === 0) {
     const top = longest[longest.length - 1]!;
+    if (exhausted) {
+      return {
+        valid: false,
+        code: 'UNTRUSTED_CHAIN',
+        reasons: [`no path to a trust anchor: path building gave up after ${tried} candidate issuers (maxCandidates) without reaching one`],
+        warnings,
+        chain: longest,
+        candidatesTried: tried,
+      };
+    }
+    if (badSignature) return { valid: false, code: 'BAD_SIGNATURE', reasons: [badSignature.reason], warnings, chain: badSignature.path, candidatesTried: tried };
     return {
       valid: false,
       code: 'UNTRUSTED_CHAIN',
       reasons: [`no path to a trust anchor: no trusted or candidate issuer named "${top.issuer}" for "${top.subject}"`],
       warnings,
       chain: longest,
+      candidatesTried: tried,
     };
   }
   let first: ChainValidationResult | undefined;
   for (const path of complete) {
     const issues = checkPath(path, o, crls, warnings);
-    if (issues.problems.length === 0) return { valid: true, reasons: [], warnings: [...warnings, ...issues.notes], chain: path };
+    if (issues.problems.length === 0) return { valid: true, reasons: [], warnings: [...warnings, ...issues.notes], chain: path, candidatesTried: tried };
     if (!first) {
       const sorted = [...issues.problems].sort((a, b) => SEVERITY.indexOf(a.code) - SEVERITY.indexOf(b.code));
-      first = { valid: false, code: sorted[0]!.code, reasons: sorted.map((p) => p.reason), warnings: [...warnings, ...issues.notes], chain: path };
+      first = { valid: false, code: sorted[0]!.code, reasons: sorted.map((p) => p.reason), warnings: [...warnings, ...issues.notes], chain: path, candidatesTried: tried };
     }
   }
   return first!;
