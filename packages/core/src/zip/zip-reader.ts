@@ -51,11 +51,53 @@ const SIG_LOCAL = 0x04034b50;
 const SIG_CENTRAL = 0x02014b50;
 const SIG_EOCD = 0x06054b50;
 
-/** True when the bytes start like a ZIP archive (local header, or the end record of an empty archive). */
+const EOCD_SIG_BYTES = Buffer.from([0x50, 0x4b, 0x05, 0x06]);
+/** APPNOTE 4.3.16: the end record (22 bytes) is followed only by a comment of at most 65535 bytes. */
+const EOCD_WINDOW = 22 + 0xffff;
+
+/** Where an archive's end record is, and how many bytes of foreign data precede the archive. */
+interface EndRecord {
+  readonly eocd: number;
+  /** Bytes in front of the archive its offsets do not count (`cat junk a.zip`); 0 when they do (`zip -A`). */
+  readonly shift: number;
+}
+
+/**
+ * The end-of-central-directory record, searched backwards from the end of `bytes` (APPNOTE 4.3.16): the
+ * last candidate whose central directory starts with a central header where the record says, or where
+ * it ends right before the record (foreign data in front of the archive, as Info-ZIP and 7-Zip accept:
+ * a self-extractor stub, or junk put there to make a scanner that looks at byte 0 miss the archive).
+ */
+function findEndRecord(bytes: Uint8Array): EndRecord | undefined {
+  if (bytes.length < 22) return undefined;
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let i = buf.lastIndexOf(EOCD_SIG_BYTES, bytes.length - 22); i >= 0; i = i === 0 ? -1 : buf.lastIndexOf(EOCD_SIG_BYTES, i - 1)) {
+    const total = buf.readUInt16LE(i + 10);
+    const cdSize = buf.readUInt32LE(i + 12);
+    const cdOffset = buf.readUInt32LE(i + 16);
+    if (cdSize > i) continue;
+    const isCentral = (at: number): boolean => at >= 0 && at + 4 <= i && buf.readUInt32LE(at) === SIG_CENTRAL;
+    if (total === 0 && cdSize === 0) return { eocd: i, shift: i >= cdOffset ? i - cdOffset : 0 };
+    if (cdOffset + cdSize <= i && isCentral(cdOffset)) return { eocd: i, shift: 0 };
+    if (isCentral(i - cdSize) && i - cdSize > cdOffset) return { eocd: i, shift: i - cdSize - cdOffset };
+  }
+  return undefined;
+}
+
+/**
+ * True when the bytes are, or may be, a ZIP archive: a local header or an end record at byte 0, an end
+ * record anywhere in the last 64 KiB (where readers look for it, even when it is damaged: the caller then
+ * fails to read it and must treat the file as uninspectable), or a consistent end record anywhere else.
+ * Archive readers do not require the archive to start at byte 0, so neither may a scanner
+ * (issue 10 item 9: one junk byte in front of a ZIP hid it from the malware scan and DLP).
+ */
 export function looksLikeZip(bytes: Uint8Array): boolean {
   if (bytes.length < 4) return false;
   const sig = (bytes[0]! | (bytes[1]! << 8) | (bytes[2]! << 16) | (bytes[3]! << 24)) >>> 0;
-  return sig === SIG_LOCAL || sig === SIG_EOCD;
+  if (sig === SIG_LOCAL || sig === SIG_EOCD) return true;
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (buf.indexOf(EOCD_SIG_BYTES, Math.max(0, bytes.length - EOCD_WINDOW - 4)) >= 0) return true;
+  return findEndRecord(bytes) !== undefined;
 }
 
 function malformed(reason: string, details?: Record<string, unknown>): SsmaxError {
@@ -95,24 +137,25 @@ function hasExtraField(extra: Uint8Array, id: number): boolean {
 export function readZip(bytes: Uint8Array, limits: Partial<ZipLimits> = {}): ZipArchive {
   const lim = { ...DEFAULT_ZIP_LIMITS, ...limits };
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const found = findEndRecord(bytes);
   // APPNOTE 4.3.16: the end record is last, followed only by a comment of at most 65535 bytes.
-  let eocd = -1;
-  for (let i = bytes.length - 22; i >= 0 && i >= bytes.length - 22 - 0xffff; i--) {
-    if (view.getUint32(i, true) === SIG_EOCD) {
-      eocd = i;
-      break;
-    }
+  let eocd = found?.eocd ?? -1;
+  for (let i = bytes.length - 22; eocd < 0 && i >= 0 && i >= bytes.length - 22 - 0xffff; i--) {
+    if (view.getUint32(i, true) === SIG_EOCD) eocd = i;
   }
   if (eocd < 0) throw malformed('No end of central directory record.');
   const total = view.getUint16(eocd + 10, true);
   const cdSize = view.getUint32(eocd + 12, true);
-  const cdOffset = view.getUint32(eocd + 16, true);
-  if (total === 0xffff || cdSize === 0xffffffff || cdOffset === 0xffffffff) {
+  if (total === 0xffff || cdSize === 0xffffffff || view.getUint32(eocd + 16, true) === 0xffffffff) {
     throw new SsmaxError('UNSUPPORTED_CONTENT_TYPE', 'Cannot read ZIP archive. ZIP64 archives are not supported.');
   }
   if (total > lim.maxEntries) {
     throw new SsmaxError('LIMIT_EXCEEDED', `Cannot read ZIP archive. It has ${total} entries, more than ${lim.maxEntries}.`);
   }
+  if (!found) throw malformed('The central directory is not where the end record says.');
+  // Offsets in the archive count from its first byte; foreign data in front shifts them all (APPNOTE 4.3.6).
+  const shift = found.shift;
+  const cdOffset = view.getUint32(eocd + 16, true) + shift;
   if (cdOffset + cdSize > eocd) throw malformed('Central directory lies outside the archive.');
 
   const entries: ZipEntry[] = [];
@@ -127,7 +170,7 @@ export function readZip(bytes: Uint8Array, limits: Partial<ZipLimits> = {}): Zip
     const nameLen = view.getUint16(p + 28, true);
     const extraLen = view.getUint16(p + 30, true);
     const commentLen = view.getUint16(p + 32, true);
-    const localHeaderOffset = view.getUint32(p + 42, true);
+    const localHeaderOffset = view.getUint32(p + 42, true) + shift;
     const nameRaw = bytes.subarray(p + 46, p + 46 + nameLen);
     const centralExtra = bytes.subarray(p + 46 + nameLen, p + 46 + nameLen + extraLen);
     p += 46 + nameLen + extraLen + commentLen;
@@ -147,6 +190,15 @@ export function readZip(bytes: Uint8Array, limits: Partial<ZipLimits> = {}): Zip
     );
     const dataStart = localHeaderOffset + 30 + localNameLen + localExtraLen;
     if (dataStart + compressedSize > bytes.length) throw malformed(`Data of entry ${n} runs past the archive.`);
+    // APPNOTE 4.4: the local header repeats the central record's name and method (and, without a data
+    // descriptor, its CRC and sizes). Readers that walk local headers (streaming unzip, some scanners) and
+    // readers that use the directory must see the same archive, so any difference makes it unreadable.
+    const localName = bytes.subarray(localHeaderOffset + 30, localHeaderOffset + 30 + localNameLen);
+    if (!Buffer.from(localName).equals(Buffer.from(nameRaw))) throw malformed(`Entry ${n} has another name in its local header than in the central directory.`);
+    if (localMethod !== method) throw malformed(`Entry ${n} has another compression method in its local header than in the central directory.`);
+    const localCrc = view.getUint32(localHeaderOffset + 14, true);
+    const localCompressed = view.getUint32(localHeaderOffset + 18, true);
+    const localUncompressed = view.getUint32(localHeaderOffset + 22, true);
 
     const encrypted = ((centralFlags | localFlags) & 1) === 1;
     // WinZip AE-x (AES) marks entries with method 99 and extra field 0x9901; the flag bit 0 is set too,
@@ -170,6 +222,7 @@ export function readZip(bytes: Uint8Array, limits: Partial<ZipLimits> = {}): Zip
         localHeaderOffset,
         dataStart,
         localTime,
+        localSizes: (localFlags & 0x08) !== 0 ? undefined : { crc: localCrc, compressed: localCompressed, uncompressed: localUncompressed },
       }),
     );
   }
@@ -178,9 +231,14 @@ export function readZip(bytes: Uint8Array, limits: Partial<ZipLimits> = {}): Zip
   return {
     entries,
     read(entry, options = {}) {
-      const e = entry as ZipEntry & { dataStart?: number; localTime?: number };
+      const e = entry as ZipEntry & { dataStart?: number; localTime?: number; localSizes?: { crc: number; compressed: number; uncompressed: number } };
       if (e.dataStart === undefined || !entries.includes(entry)) {
         throw new SsmaxError('USAGE', 'Cannot read ZIP entry. The entry does not belong to this archive.');
+      }
+      const l = e.localSizes;
+      if (l && (l.crc !== e.crc32 || l.compressed !== e.compressedSize || l.uncompressed !== e.uncompressedSize)) {
+        // Without a data descriptor (bit 3) the local header states CRC and sizes itself (APPNOTE 4.4.7-4.4.9).
+        throw malformed(`Entry "${e.name}" has another CRC or size in its local header than in the central directory.`);
       }
       if (e.uncompressedSize > lim.maxEntryBytes) {
         throw new SsmaxError('LIMIT_EXCEEDED', `Cannot read ZIP entry "${e.name}". It declares ${e.uncompressedSize} bytes, more than ${lim.maxEntryBytes}.`);

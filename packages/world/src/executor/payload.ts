@@ -67,6 +67,13 @@ export function makePayload(spec: { readonly files?: readonly { kind: string; na
         return { kind: f.kind, name: f.name, contentType: 'application/octet-stream', malicious: true, content: te.encode(EICAR) };
       case 'macro-docm':
         return { kind: f.kind, name: f.name, contentType: 'application/vnd.ms-word.document.macroEnabled.12', malicious: true, content: macroDocm(marker) };
+      case 'macro-docm-in-zip-behind-junk': {
+        // A plain ZIP with foreign bytes in front and its offsets left as they were (`cat junk a.zip`):
+        // 7-Zip, WinRAR and Info-ZIP open it from its end record, a scanner that looks at byte 0 does not.
+        const zip = createZip([{ name: 'seikyu.docm', data: macroDocm(marker) }]);
+        const content = new Uint8Array(Buffer.concat([Buffer.from(`junk ${marker}\n`, 'latin1'), zip]));
+        return { kind: f.kind, name: f.name, contentType: 'application/zip', malicious: true, content };
+      }
       case 'eicar-in-encrypted-zip':
       case 'macro-docm-in-encrypted-zip': {
         const eicar = f.kind === 'eicar-in-encrypted-zip';
