@@ -72,8 +72,8 @@ describe('creditsDefence', () => {
   });
 
   it('credits a leak below the files only when the attacker eavesdrops', () => {
-    expect(creditReasons(byId('i6-stolen-mailbox-password'), 'ssmax-org')).toEqual(['leaked only body', 'traced to sender']);
-    expect(creditReasons(byId('i5-passive-capture-between-mtas'), 'best-practice')).toEqual(['leaked only none', 'traced to org']);
+    expect(creditReasons(byId('i6-stolen-mailbox-password'), 'ssmax-org')).toEqual(['leaked only body']);
+    expect(creditReasons(byId('i5-passive-capture-between-mtas'), 'best-practice')).toEqual(['leaked only none']);
     // The on-path attacker got the files: no leak credit (and nothing else is credited here).
     expect(creditsDefence(byId('i4-starttls-strip-read-files'), 'plain-ppap')).toBe(false);
     const takeover = (read: boolean) => synthetic({ attacker: { foothold: 'org-mail-server', steps: [{ capability: 'org-server-takeover', params: { readPassingMail: read } }] } }, {});
@@ -86,10 +86,10 @@ describe('creditsDefence', () => {
     expect(creditsDefence(byId('replay-signed-mail-to-other-recipient'), 'plain-ppap')).toBe(false);
   });
 
-  it('credits tracing only under attack', () => {
-    expect(creditReasons(byId('b-insider-with-card-and-pin'), 'ssmax-org')).toEqual(['traced to sender-revoked']);
-    expect(creditReasons(byId('b-insider-with-card-and-pin'), 'best-practice')).toEqual(['traced to org']);
-    expect(creditsDefence(byId('b-insider-with-card-and-pin'), 'plain-ppap')).toBe(false);
+  it('credits no defence for tracing alone (issue 9: verdict, leak and malware are the claims a defence makes)', () => {
+    // The insider's own card-signed mail is delivered with its malware: traced to the insider, but no defence stopped anything.
+    expect(creditReasons(byId('b-insider-with-card-and-pin'), 'ssmax-org')).toEqual([]);
+    expect(creditsDefence(byId('b-insider-with-card-and-pin'), 'best-practice')).toBe(false);
   });
 });
 

@@ -79,7 +79,8 @@ function stepsOf(s: Scenario): readonly Step[] {
  * Why the expected outcome of (scenario, profile) credits a defence, one reason per claim; empty when it
  * credits none. A claim: the mail was stopped or marked (`blocked`, `not-sent`, `flagged`); no malware
  * reached the recipient although the scenario carries a malicious file or swaps one in; the attacker got
- * less than the files it eavesdropped for; the sender was traced although this is an attack.
+ * less than the files it eavesdropped for. Tracing is not a claim a defence makes by itself (it is what
+ * the evidence names), so a cell credits no defence by `traced` alone.
  */
 export function creditReasons(scenario: Scenario, profile: MatrixProfile, expected: Outcome | undefined = scenario.expected[profile], malicious: ReadonlySet<string> = maliciousKinds()): string[] {
   if (!expected) return [];
@@ -92,7 +93,6 @@ export function creditReasons(scenario: Scenario, profile: MatrixProfile, expect
   const recipientOrg = (scenario['recipient'] as { org?: string } | undefined)?.org;
   const eavesdrops = steps.some((st) => capabilityByName(st.capability)?.eavesdrops?.(st.params ?? {}, recipientOrg) === true);
   if (eavesdrops && LEAK_ORDER.indexOf(expected.leaked) < LEAK_ORDER.indexOf('files')) reasons.push(`leaked only ${expected.leaked}`);
-  if (steps.length > 0 && expected.traced !== 'none') reasons.push(`traced to ${expected.traced}`);
   return reasons;
 }
 
