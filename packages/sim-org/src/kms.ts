@@ -17,6 +17,7 @@ import {
   type EnvelopeInfo,
   type InspectionVerdict as CoreInspectionVerdict,
   type KeyAlgorithm,
+  type KeyPurpose,
   type PrivateKeyOps,
   type SoftHsmNative,
   type Token,
@@ -63,12 +64,13 @@ export class Kms implements AsyncDisposable {
     const token = o.hsm.openToken(o.label);
     try {
       await token.login(o.userPin);
-      const key = async (label: string, alg: KeyAlgorithm) => bindTokenKey(token, (await token.findKey(label)) ?? (await token.generateKeyPair(label, alg)));
+      const key = async (label: string, alg: KeyAlgorithm, purpose: KeyPurpose) => bindTokenKey(token, (await token.findKey(label)) ?? (await token.generateKeyPair(label, alg, purpose)));
       const kms = new Kms(
         token,
-        await key(KmsKeyLabels.orgCa, o.caAlgorithm ?? 'EC-P256'),
-        await key(KmsKeyLabels.signing, o.signingAlgorithm ?? 'EC-P256'),
-        await key(KmsKeyLabels.encryption, o.encryptionAlgorithm ?? 'RSA-2048'),
+        await key(KmsKeyLabels.orgCa, o.caAlgorithm ?? 'EC-P256', 'signing'),
+        await key(KmsKeyLabels.signing, o.signingAlgorithm ?? 'EC-P256', 'signing'),
+        // The encryption key re-encrypts only: it cannot sign in the org's name (CKA_SIGN false).
+        await key(KmsKeyLabels.encryption, o.encryptionAlgorithm ?? 'RSA-2048', 'encryption'),
       );
       for (const [k, label] of Object.entries(KmsCertLabels) as [keyof KmsCertificates, string][]) {
         const der = await token.getCertificate(label);

@@ -113,7 +113,7 @@ export async function verifyOrgMail(ctx: OrgContext, raw: Uint8Array): Promise<O
     const orgCert = b64d(member.orgCertificate);
     const registryCrl = await ctx.registry.crl();
     const revocation = defenceOn(ctx, 'revocation');
-    const chain = validateChain({ leaf: s.certificate, intermediates: [orgCert], trustAnchors: [ctx.kms.certificates.root], crls: revocation ? [registryCrl] : [], time: ctx.clock(), revocation: revocation ? 'ifAvailable' : 'none' });
+    const chain = validateChain({ leaf: s.certificate, intermediates: [orgCert], trustAnchors: [ctx.kms.certificates.root], crls: revocation ? [registryCrl] : [], time: ctx.clock(), revocation: revocation ? 'ifAvailable' : 'none', requiredKeyUsage: ['digitalSignature'] });
     if (!chain.valid) {
       checks.push({ name: 'org-chain', result: 'fail', detail: chain.reasons.join('; ') });
       return fail(chain.code ?? 'UNTRUSTED_CHAIN', chain.reasons.join('; '), { member });
@@ -143,7 +143,8 @@ export async function verifyOrgMail(ctx: OrgContext, raw: Uint8Array): Promise<O
     if (a.identityNotice.certificate) {
       const userCert = b64d(a.identityNotice.certificate);
       const crls = revocation ? [registryCrl, ...(a.orgCrl ? [b64d(a.orgCrl)] : [])] : [];
-      const uc = validateChain({ leaf: userCert, intermediates: [orgCert], trustAnchors: [ctx.kms.certificates.root], crls, time: ctx.clock(), revocation: !revocation ? 'none' : a.orgCrl ? 'require' : 'ifAvailable' });
+      // The notice names the certificate that signed at (4): a signing certificate, never the user's encryption one.
+      const uc = validateChain({ leaf: userCert, intermediates: [orgCert], trustAnchors: [ctx.kms.certificates.root], crls, time: ctx.clock(), revocation: !revocation ? 'none' : a.orgCrl ? 'require' : 'ifAvailable', requiredKeyUsage: ['digitalSignature'] });
       const info = parseCertificate(userCert);
       if (!uc.valid || info.serialNumber !== a.identityNotice.certSerial || (binding && !info.emailAddresses.map((x) => x.toLowerCase()).includes(from))) {
         checks.push({ name: 'sender-certificate', result: 'fail', detail: uc.reasons.join('; ') || 'notice does not match the certificate' });

@@ -496,3 +496,54 @@ describe('(10) poison mails (issue 10 item 6)', () => {
     for (const v of inbox.slice(1, 3)) expect(v.files.every((f) => f.content === undefined)).toBe(true);
   });
 });
+
+describe('(10) the organisation signer in paper mode (issue 10 item 8)', () => {
+  /**
+   * The delivered mail re-signed by `signer`: its last attestation (same JSON, re-signed) and the outer
+   * signature, as whoever holds that key and a certificate from the receiving org's CA could do.
+   */
+  const resignedBy = async (delivered: Uint8Array, signer: { key: SoftwareKey | FixtureOrg['kmsSigning']['key']; certificate: Uint8Array }): Promise<Uint8Array> => {
+    const p = parseSmime(delivered);
+    if (p.kind !== 'multipart-signed') throw new Error('unexpected');
+    const parts = classifyParts(p.signedEntity);
+    const last = parts.attestations.at(-1)!;
+    const att = verifyAttestation(last.part.body);
+    if (!att.valid) throw new Error('fixture attestation does not verify');
+    const chain = [orgB.orgCa.certificate.der];
+    const entity = assembleMixed([
+      parts.body!.raw,
+      ...parts.files.map((f) => f.part.raw),
+      parts.manifest!.raw,
+      ...parts.attestations.slice(0, -1).map((a) => a.part.raw),
+      buildAttestationPart(last.k, await signAttestation(att.attestation, { key: signer.key, certificate: signer.certificate, chain })),
+    ]);
+    const signature = await signSignedData(entity, { key: signer.key, certificate: signer.certificate, chain, detached: true });
+    const keep = ['from', 'to', 'cc', 'subject', 'date', 'message-id', 'x-ssmax-hop'];
+    return buildMultipartSigned(entity, signature, { headers: { extra: p.headers.filter((h) => keep.includes(h.name.toLowerCase())) } });
+  };
+
+  it('(10) accepts only the org KMS signing certificate, not another certificate the org CA issued', async () => {
+    const delivered = await throughOrgs((await aliceUa.compose({ to: [bob.address], subject: 'who signs', text: 'x', files: FILES, pin: '1111' })).raw);
+    const pinned = new UserAgent({ address: bob.address, card: bobCard, mode: 'paper', orgEncryptionCertificate: orgB.kmsEncryption.certificate.der, orgSigningCertificate: orgB.kmsSigning.certificate.der });
+    // Control: re-signed with the org's own KMS signing key, the construction verifies.
+    expect((await pinned.read(await resignedBy(delivered, { key: orgB.kmsSigning.key, certificate: orgB.kmsSigning.certificate.der }), '2222')).verified).toBe(true);
+    // A key certified by the org CA for encryption (as the KMS encryption and trace-vault keys are).
+    const encKey = SoftwareKey.generate('RSA-2048');
+    const encCert = await orgB.orgCa.issueService(encKey.spki, 'encryption', 'org-b.example trace vault');
+    expect(encCert.keyUsage).toEqual(['keyEncipherment']);
+    const byEncryptionCert = await resignedBy(delivered, { key: encKey, certificate: encCert.der });
+    // A signing certificate of the org CA that is not the KMS signing certificate.
+    const otherKey = SoftwareKey.generate('EC-P256');
+    const otherCert = await orgB.orgCa.issueService(otherKey.spki, 'signing', 'org-b.example other service');
+    const byOtherSigner = await resignedBy(delivered, { key: otherKey, certificate: otherCert.der });
+    for (const ua of [pinned, bobPaperUa]) {
+      const v = await ua.read(byEncryptionCert, '2222');
+      expect(v.verified).toBe(false);
+      expect(v.problems.join('\n')).toMatch(/the signer is not your organisation \(CERT_USAGE/);
+      expect(v.files.every((f) => f.content === undefined)).toBe(true);
+    }
+    const v = await pinned.read(byOtherSigner, '2222');
+    expect(v.verified).toBe(false);
+    expect(v.problems.join('\n')).toMatch(/not your organisation's KMS signing certificate/);
+  });
+});

@@ -93,6 +93,12 @@ export interface UserAgentOptions {
   readonly mode: VerificationMode;
   /** The user's own org's KMS encryption certificate: every file is encrypted to it at (3). */
   readonly orgEncryptionCertificate: Uint8Array;
+  /**
+   * The user's own org's KMS signing certificate. When given, (10) accepts only it as the organisation's
+   * signature (and as the signer of the last attestation); without it, any org CA certificate for
+   * digitalSignature that names no person would do.
+   */
+  readonly orgSigningCertificate?: Uint8Array;
   readonly msa?: SmtpSubmission;
   readonly imap?: ImapAccess;
   readonly now?: () => Date;
@@ -425,9 +431,14 @@ export class UserAgent {
       if (v.signers.length !== 1 || !s?.valid || !s.certificate) problems.push(`the organisation signature does not verify${s?.code ? ` (${s.code})` : ''}`);
       else {
         outerSigner = parseCertificate(s.certificate);
-        const chain = validateChain({ leaf: outerSigner, intermediates: v.certificates, trustAnchors: [ownOrg], time, revocation: 'none', requiredExtKeyUsage: EMAIL_PROTECTION });
+        // The org CA also certifies keys that must never speak for the org (the KMS encryption key, the
+        // trace vault's sealing key): the signer needs digitalSignature, and is the KMS signing certificate.
+        const chain = validateChain({ leaf: outerSigner, intermediates: v.certificates, trustAnchors: [ownOrg], time, revocation: 'none', requiredExtKeyUsage: EMAIL_PROTECTION, requiredKeyUsage: ['digitalSignature'] });
         if (!chain.valid) problems.push(`the signer is not your organisation (${chain.code}: ${chain.reasons[0] ?? ''})`);
         else if (outerSigner.identityProofing !== undefined || outerSigner.emailAddresses.length > 0) problems.push('the mail is signed by a user, not by your organisation');
+        else if (this.o.orgSigningCertificate && Buffer.compare(Buffer.from(outerSigner.der), Buffer.from(this.o.orgSigningCertificate)) !== 0) {
+          problems.push(`the signer is not your organisation's KMS signing certificate (${outerSigner.subject})`);
+        }
       }
     } catch (e) {
       problems.push(`the organisation signature is malformed (${e instanceof SsmaxError ? e.code : 'error'})`);
@@ -493,7 +504,7 @@ export class UserAgent {
         if (mv.problems.length === 0 && mv.signerCertificate) manifestSigner = { serial: mv.signerCertificate.serialNumber, address: mv.signerCertificate.emailAddresses[0] ?? '' };
         // Every org on the way must have attested the sender's files, each with its own org key (paper §4 (3)).
         for (const x of attestations) {
-          const chain = validateChain({ leaf: x.signer, intermediates: x.certs, trustAnchors: [root], time, revocation: 'none', requiredExtKeyUsage: EMAIL_PROTECTION });
+          const chain = validateChain({ leaf: x.signer, intermediates: x.certs, trustAnchors: [root], time, revocation: 'none', requiredExtKeyUsage: EMAIL_PROTECTION, requiredKeyUsage: ['digitalSignature'] });
           const signerDomain = parseCertificate(x.signer).dnsNames[0]?.toLowerCase();
           if (!chain.valid) problems.push(`the attestation of hop ${x.a.hop} is not signed by a registry member (${chain.code})`);
           else if (signerDomain !== x.a.domain.toLowerCase()) problems.push(`the attestation of hop ${x.a.hop} names ${x.a.domain} but is signed for ${signerDomain}`);

@@ -158,6 +158,26 @@ describe('(2) card SO PINs (issue 10 item 5)', () => {
   });
 });
 
+describe('(2) key purposes (issue 10 item 8)', () => {
+  it('(2) generates the card encryption key and the KMS encryption key so the token refuses to sign with them', async () => {
+    const codeOf = (p: Promise<unknown>) => p.then(() => 'ok', (e: unknown) => (e instanceof SsmaxError ? e.code : String(e)));
+    const data = new Uint8Array([1, 2, 3]);
+    await using card = await org.registration.openCard(alice.cardLabel);
+    await card.login('1234');
+    const enc = await card.key(CardObjects.encryptionKey);
+    expect(enc.signSchemes).toEqual([]);
+    expect(await codeOf(enc.sign('RSASSA-PKCS1-v1_5-SHA256', data))).toBe('USAGE');
+    const sig = await card.key(CardObjects.signingKey);
+    expect(await codeOf(sig.sign('ECDSA-SHA256', data))).toBe('ok');
+    await card.logout();
+    expect(org.kms.encryptionKey.signSchemes).toEqual([]);
+    expect(await codeOf(org.kms.encryptionKey.sign('RSASSA-PKCS1-v1_5-SHA256', data))).toBe('USAGE');
+    expect(await codeOf(org.kms.signingKey.sign('ECDSA-SHA256', data))).toBe('ok');
+    // The trace vault's sealing key only opens the vault.
+    expect(await codeOf(org.vaultKey.sign('RSASSA-PKCS1-v1_5-SHA256', data))).toBe('USAGE');
+  });
+});
+
 describe('OrgCa', () => {
   it('publishes a CRL naming a revoked user so chain validation reports CERT_REVOKED', async () => {
     const carol = await org.registration.register({ address: 'carol@org-a.example', employeeNumber: 'EMP-3', identityCheck: { method: 'remoteVideo', proofedBy: 'desk' }, userPin: '4321' });

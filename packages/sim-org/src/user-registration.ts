@@ -147,8 +147,9 @@ export class UserRegistration {
     await using card = await this.openCard(cardLabel);
     await card.login(req.userPin);
     try {
-      const sig = await card.generateKeyPair(CardObjects.signingKey, req.signingAlgorithm ?? 'EC-P256');
-      const enc = await card.generateKeyPair(CardObjects.encryptionKey, req.encryptionAlgorithm ?? 'RSA-2048');
+      // Each key only for what its certificate says: the encryption key cannot sign (CKA_SIGN false).
+      const sig = await card.generateKeyPair(CardObjects.signingKey, req.signingAlgorithm ?? 'EC-P256', 'signing');
+      const enc = await card.generateKeyPair(CardObjects.encryptionKey, req.encryptionAlgorithm ?? 'RSA-2048', 'encryption');
       const common = { address: req.address, identityProofing, traceId: traceIdBytes, ...(req.displayName ? { commonName: req.displayName } : {}) };
       const signingCertificate = await this.o.orgCa.issueUser({ ...common, subjectSpki: sig.spki, usage: 'signing' });
       const encryptionCertificate = await this.o.orgCa.issueUser({ ...common, subjectSpki: enc.spki, usage: 'encryption' });

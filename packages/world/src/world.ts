@@ -181,6 +181,7 @@ export class WorldUser {
       mode: ua.mode ?? this.world.profile.verification,
       ...(ua.fromSignerBinding === false ? { fromSignerBinding: false } : {}),
       orgEncryptionCertificate: this.org.organisation.kms.certificates.encryption,
+      orgSigningCertificate: this.org.organisation.kms.certificates.signing,
       msa: { host: msa.host, port: msa.port, ...(msa.localAddress ? { localAddress: msa.localAddress } : {}), user: this.address, password: this.password },
       imap: {
         host: box.host,
@@ -439,7 +440,7 @@ export class World implements AsyncDisposable {
       if (!this.hsm.labels().includes(vaultLabel)) this.hsm.initToken({ label: vaultLabel, soPin: SO_PIN, userPin: HSM_PIN });
       vaultToken = this.hsm.openToken(vaultLabel);
       await vaultToken.login(HSM_PIN);
-      const vaultKey = bindTokenKey(vaultToken, (await vaultToken.findKey('vault-seal')) ?? (await vaultToken.generateKeyPair('vault-seal', 'RSA-2048')));
+      const vaultKey = bindTokenKey(vaultToken, (await vaultToken.findKey('vault-seal')) ?? (await vaultToken.generateKeyPair('vault-seal', 'RSA-2048', 'encryption')));
       const vaultCert = await orgCa.issueService(vaultKey.spki, 'encryption', `${o.domain} trace vault`);
       const vault = new TraceVault({ storageDir: path.join(dir, 'vault'), sealingCertificate: vaultCert.der, ...(this.clock ? { now: this.clock } : {}) });
       const registration = new UserRegistration({

@@ -9,8 +9,9 @@ import type { KeyHandle, OaepHash, SignScheme, Token } from './token.js';
 export function bindTokenKey(token: Token, key: KeyHandle): PrivateKeyOps {
   const caps = token.capabilities;
   const ec = key.algorithm === 'EC-P256';
-  const signSchemes: readonly SignScheme[] = caps.signSchemes.filter((s) => (s === 'ECDSA-SHA256') === ec);
-  const oaepHashes: readonly OaepHash[] = ec ? [] : caps.oaepHashes;
+  // An encryption-only key offers no signature scheme, a signing-only key no decryption (the token refuses them anyway).
+  const signSchemes: readonly SignScheme[] = key.purpose === 'encryption' ? [] : caps.signSchemes.filter((s) => (s === 'ECDSA-SHA256') === ec);
+  const oaepHashes: readonly OaepHash[] = ec || key.purpose === 'signing' ? [] : caps.oaepHashes;
   const signData = caps.signInput === 'data' ? token.signData?.bind(token) : undefined;
   const sign = signData
     ? (scheme: SignScheme, data: Uint8Array) => signData(key, scheme, data)

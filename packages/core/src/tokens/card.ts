@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { SsmaxError } from '../errors.js';
 import type { PrivateKeyOps } from '../keys.js';
 import { bindTokenKey } from './bind-token-key.js';
-import type { KeyAlgorithm, KeyHandle, Token } from './token.js';
+import type { KeyAlgorithm, KeyHandle, KeyPurpose, Token } from './token.js';
 
 export interface CardOptions {
   readonly token: Token;
@@ -179,10 +179,10 @@ export class Card implements AsyncDisposable {
     if (!this.token.loggedIn) throw new SsmaxError('PIN_REQUIRED', `Cannot ${what} with card ${this.label}. Enter the PIN first.`);
   }
 
-  /** Generates a key pair on the card (needs a session). */
-  async generateKeyPair(label: string, algorithm: KeyAlgorithm): Promise<KeyHandle> {
+  /** Generates a key pair on the card (needs a session), allowed only what `purpose` says (see {@link KeyPurpose}). */
+  async generateKeyPair(label: string, algorithm: KeyAlgorithm, purpose?: KeyPurpose): Promise<KeyHandle> {
     this.requireSession('generate a key');
-    return this.token.generateKeyPair(label, algorithm);
+    return this.token.generateKeyPair(label, algorithm, purpose);
   }
 
   /**

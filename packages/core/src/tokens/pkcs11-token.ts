@@ -3,7 +3,7 @@ import pkcs11js from 'pkcs11js';
 import * as pkijs from 'pkijs';
 import { SsmaxError, type ErrorCode } from '../errors.js';
 import { parseDer } from '../asn1.js';
-import type { KeyAlgorithm, KeyHandle, OaepHash, PrivateKeyAudit, SignScheme, Token, TokenCapabilities } from './token.js';
+import type { KeyAlgorithm, KeyHandle, KeyPurpose, OaepHash, PrivateKeyAudit, SignScheme, Token, TokenCapabilities } from './token.js';
 import { Pkcs11Module } from './pkcs11-module.js';
 import {
   P256_EC_PARAMS,
@@ -58,6 +58,8 @@ const PIN_CODES: ReadonlyMap<number, ErrorCode> = new Map([
   [P.CKR_PIN_INCORRECT, 'PIN_INCORRECT'],
   [P.CKR_PIN_LOCKED, 'PIN_LOCKED'],
   [P.CKR_USER_NOT_LOGGED_IN, 'PIN_REQUIRED'],
+  // The key's attributes forbid the operation (CKA_SIGN / CKA_DECRYPT / CKA_DERIVE false): a caller error.
+  [P.CKR_KEY_FUNCTION_NOT_PERMITTED, 'USAGE'],
 ]);
 
 function ckrCode(err: unknown): number | undefined {
@@ -206,12 +208,16 @@ export class Pkcs11Token implements Token {
     } else {
       throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot use key ${label} on token ${this.label}. Key type ${keyType} is not supported.`);
     }
-    const handle: KeyHandle = { id: id.toString('hex'), label, algorithm, spki };
+    const flag = (type: number): boolean => this.attr(priv, type)[0] === 1;
+    const canSign = flag(P.CKA_SIGN);
+    const canDecrypt = flag(keyType === P.CKK_RSA ? P.CKA_DECRYPT : P.CKA_DERIVE);
+    const purpose: KeyPurpose = canSign && canDecrypt ? 'signing-and-encryption' : canSign ? 'signing' : 'encryption';
+    const handle: KeyHandle = { id: id.toString('hex'), label, algorithm, spki, purpose };
     this.cache.set(handle.id, { priv, modulusBytes });
     return handle;
   }
 
-  async generateKeyPair(label: string, algorithm: KeyAlgorithm): Promise<KeyHandle> {
+  async generateKeyPair(label: string, algorithm: KeyAlgorithm, purpose: KeyPurpose = 'signing-and-encryption'): Promise<KeyHandle> {
     this.requireLogin('generate a key pair');
     if (!this.capabilities.keyAlgorithms.includes(algorithm)) {
       throw new SsmaxError('CAPABILITY_MISSING', `Cannot generate a ${algorithm} key on token ${this.label}. The backend does not offer it.`);
@@ -224,13 +230,15 @@ export class Pkcs11Token implements Token {
       { type: P.CKA_LABEL, value: label },
     ];
     const rsa = algorithm !== 'EC-P256';
+    const sign = purpose !== 'encryption';
+    const decrypt = purpose !== 'signing';
     const pub: pkcs11js.Template = [
       ...common,
       { type: P.CKA_PRIVATE, value: false },
-      { type: P.CKA_VERIFY, value: true },
+      { type: P.CKA_VERIFY, value: sign },
       ...(rsa
         ? [
-            { type: P.CKA_ENCRYPT, value: true },
+            { type: P.CKA_ENCRYPT, value: decrypt },
             { type: P.CKA_MODULUS_BITS, value: algorithm === 'RSA-2048' ? 2048 : 3072 },
             { type: P.CKA_PUBLIC_EXPONENT, value: Buffer.from([1, 0, 1]) },
           ]
@@ -241,8 +249,9 @@ export class Pkcs11Token implements Token {
       { type: P.CKA_PRIVATE, value: true },
       { type: P.CKA_SENSITIVE, value: true },
       { type: P.CKA_EXTRACTABLE, value: false },
-      { type: P.CKA_SIGN, value: true },
-      ...(rsa ? [{ type: P.CKA_DECRYPT, value: true }] : [{ type: P.CKA_DERIVE, value: true }]),
+      // The token enforces these (C_SignInit / C_DecryptInit / C_DeriveKey fail with CKR_KEY_FUNCTION_NOT_PERMITTED).
+      { type: P.CKA_SIGN, value: sign },
+      ...(rsa ? [{ type: P.CKA_DECRYPT, value: decrypt }] : [{ type: P.CKA_DERIVE, value: decrypt }]),
     ];
     let pair: pkcs11js.KeyPair;
     try {
@@ -336,7 +345,8 @@ export class Pkcs11Token implements Token {
       out = this.p.C_Decrypt(this.s, c, Buffer.alloc(modulusBytes));
     } catch (err) {
       const code = ckrCode(err);
-      if (code === P.CKR_USER_NOT_LOGGED_IN || code === P.CKR_SESSION_HANDLE_INVALID || code === P.CKR_DEVICE_REMOVED) this.fail(err, 'decrypt');
+      // A key not allowed to decrypt is refused at C_DecryptInit, before any padding is looked at.
+      if (code === P.CKR_USER_NOT_LOGGED_IN || code === P.CKR_SESSION_HANDLE_INVALID || code === P.CKR_DEVICE_REMOVED || code === P.CKR_KEY_FUNCTION_NOT_PERMITTED) this.fail(err, 'decrypt');
       // Every padding or range failure reads the same (RFC 8017 §7.1.2 note, Manger's attack).
       throw decryptFailed(err);
     }

@@ -14,6 +14,13 @@ export type SignScheme = 'RSASSA-PKCS1-v1_5-SHA256' | 'RSASSA-PSS-SHA256' | 'ECD
 
 export type OaepHash = 'SHA-1' | 'SHA-256';
 
+/**
+ * What a generated key may do. `encryption`: RSA decryption or ECDH only (PKCS#11 CKA_SIGN false), so a
+ * key certified for key transport cannot make signatures that verify under its certificate; `signing`:
+ * signatures only. `signing-and-encryption` is the old default, for tests and the demo's combined key.
+ */
+export type KeyPurpose = 'signing' | 'encryption' | 'signing-and-encryption';
+
 export type TokenBackend = 'webcrypto' | 'softhsm-native' | 'softhsm-container';
 
 export interface TokenCapabilities {
@@ -67,6 +74,8 @@ export interface KeyHandle {
   readonly algorithm: KeyAlgorithm;
   /** DER SubjectPublicKeyInfo of the public half. */
   readonly spki: Uint8Array;
+  /** What the token lets the key do (read from the token's key attributes). */
+  readonly purpose?: KeyPurpose;
 }
 
 export interface Token extends AsyncDisposable {
@@ -76,8 +85,11 @@ export interface Token extends AsyncDisposable {
   login(pin: string): Promise<void>;
   logout(): Promise<void>;
   readonly loggedIn: boolean;
-  /** Generates a non-extractable, sensitive key pair inside the token. Requires login. */
-  generateKeyPair(label: string, algorithm: KeyAlgorithm): Promise<KeyHandle>;
+  /**
+   * Generates a non-extractable, sensitive key pair inside the token, allowed only what `purpose` says
+   * (default `signing-and-encryption`); the token refuses the rest with USAGE. Requires login.
+   */
+  generateKeyPair(label: string, algorithm: KeyAlgorithm, purpose?: KeyPurpose): Promise<KeyHandle>;
   findKey(label: string): Promise<KeyHandle | undefined>;
   listKeys(): Promise<KeyHandle[]>;
   /**

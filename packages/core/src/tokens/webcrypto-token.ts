@@ -1,7 +1,7 @@
 import * as nodeCrypto from 'node:crypto';
 import type { webcrypto } from 'node:crypto';
 import { SsmaxError } from '../errors.js';
-import type { KeyAlgorithm, KeyHandle, OaepHash, PrivateKeyAudit, SignScheme, Token, TokenCapabilities } from './token.js';
+import type { KeyAlgorithm, KeyHandle, KeyPurpose, OaepHash, PrivateKeyAudit, SignScheme, Token, TokenCapabilities } from './token.js';
 import { ecdsaRawToDer } from './key-encoding.js';
 
 /** Measured with @peculiar/webcrypto; see docs/tokens.md and webcrypto-token.test.ts. */
@@ -105,7 +105,7 @@ export class WebCryptoToken implements Token {
     this.userPinHash = pinDigest(this.salt, newUserPin);
   }
 
-  async generateKeyPair(label: string, algorithm: KeyAlgorithm): Promise<KeyHandle> {
+  async generateKeyPair(label: string, algorithm: KeyAlgorithm, purpose: KeyPurpose = 'signing-and-encryption'): Promise<KeyHandle> {
     this.requireLogin('generate a key pair');
     if ([...this.keys.values()].some((k) => k.handle.label === label)) {
       throw new SsmaxError('USAGE', `Cannot generate key ${label} on token ${this.label}. A key with that label exists.`);
@@ -126,20 +126,23 @@ export class WebCryptoToken implements Token {
     const sign = new Map<SignScheme, CryptoKey>();
     const oaep = new Map<OaepHash, CryptoKey>();
     let ecdh: CryptoKey | undefined;
+    // Only the handles the purpose allows are made: the missing ones are the CKA_SIGN / CKA_DECRYPT false of PKCS#11.
+    const canSign = purpose !== 'encryption';
+    const canDecrypt = purpose !== 'signing';
     try {
       if (rsa) {
-        sign.set('RSASSA-PKCS1-v1_5-SHA256', await imp({ name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, ['sign']));
-        sign.set('RSASSA-PSS-SHA256', await imp({ name: 'RSA-PSS', hash: 'SHA-256' }, ['sign']));
-        oaep.set('SHA-1', await imp({ name: 'RSA-OAEP', hash: 'SHA-1' }, ['decrypt']));
-        oaep.set('SHA-256', await imp({ name: 'RSA-OAEP', hash: 'SHA-256' }, ['decrypt']));
+        if (canSign) sign.set('RSASSA-PKCS1-v1_5-SHA256', await imp({ name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, ['sign']));
+        if (canSign) sign.set('RSASSA-PSS-SHA256', await imp({ name: 'RSA-PSS', hash: 'SHA-256' }, ['sign']));
+        if (canDecrypt) oaep.set('SHA-1', await imp({ name: 'RSA-OAEP', hash: 'SHA-1' }, ['decrypt']));
+        if (canDecrypt) oaep.set('SHA-256', await imp({ name: 'RSA-OAEP', hash: 'SHA-256' }, ['decrypt']));
       } else {
-        sign.set('ECDSA-SHA256', await imp({ name: 'ECDSA', namedCurve: 'P-256' }, ['sign']));
-        ecdh = await imp({ name: 'ECDH', namedCurve: 'P-256' }, ['deriveBits']);
+        if (canSign) sign.set('ECDSA-SHA256', await imp({ name: 'ECDSA', namedCurve: 'P-256' }, ['sign']));
+        if (canDecrypt) ecdh = await imp({ name: 'ECDH', namedCurve: 'P-256' }, ['deriveBits']);
       }
     } finally {
       pkcs8.fill(0);
     }
-    const handle: KeyHandle = { id: nodeCrypto.randomBytes(16).toString('hex'), label, algorithm, spki };
+    const handle: KeyHandle = { id: nodeCrypto.randomBytes(16).toString('hex'), label, algorithm, spki, purpose };
     this.keys.set(handle.id, { handle, sign, oaep, ...(ecdh ? { ecdh } : {}) });
     return handle;
   }

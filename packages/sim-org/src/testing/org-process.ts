@@ -137,7 +137,7 @@ async function main(): Promise<void> {
     hsm.initToken({ label: `vault-${c.id}`, soPin: '13579111', userPin: '246810' });
     const vt = hsm.openToken(`vault-${c.id}`);
     await vt.login('246810');
-    const vaultKey = bindTokenKey(vt, await vt.generateKeyPair('vault-seal', 'RSA-2048'));
+    const vaultKey = bindTokenKey(vt, await vt.generateKeyPair('vault-seal', 'RSA-2048', 'encryption'));
     vaultCert = (await orgCa.issueService(vaultKey.spki, 'encryption', `${c.domain} trace vault`)).der;
     await vt.close();
     await fs.writeFile(vaultCertFile, vaultCert);

@@ -86,7 +86,7 @@ export async function createUserSideWorld(opts: { now?: () => Date } = {}): Prom
       const vaultToken = reader.openToken(vaultLabel);
       tokens.push(vaultToken);
       await vaultToken.login(HSM_PIN);
-      const vaultKey = bindTokenKey(vaultToken, await vaultToken.generateKeyPair('vault-seal', 'RSA-2048'));
+      const vaultKey = bindTokenKey(vaultToken, await vaultToken.generateKeyPair('vault-seal', 'RSA-2048', 'encryption'));
       const storageDir = path.join(dir, orgId);
       const orgCa = await OrgCa.open({ certificate: orgCert.der, key: caKey, chain: [root.der], storageDir: path.join(storageDir, 'ca'), now });
       const vaultCertificate = await orgCa.issueService(vaultKey.spki, 'encryption', `${domain} trace vault`);
