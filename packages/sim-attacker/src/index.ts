@@ -50,6 +50,8 @@ export type { PassiveCaptureOptions, SmtpTranscriptReading } from './passive-cap
 export { findPpapPasswords, openCapturedZips } from './ppap.js';
 export { sendAsInsider, sendAsUserViaMalware, useStolenCard } from './card-attacks.js';
 export type { CardMailOptions, StolenCardOptions } from './card-attacks.js';
+export { resignWithPlainFiles } from './parts-outside-roles.js';
+export type { PlainFilesShape } from './parts-outside-roles.js';
 export { replayCapturedMail } from './replay.js';
 export type { ReplayOptions } from './replay.js';
 export { rewrapSignedMail, sendRewrapped } from './rewrap.js';

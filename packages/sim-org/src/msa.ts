@@ -18,7 +18,7 @@ import {
 } from '@ssmax/core';
 import type { AttestationCheck, IdentityNotice } from './attestation.js';
 import { actor, addressOf, defenceOn, type OrgContext } from './org-context.js';
-import { messageIdOf } from './org-hop.js';
+import { classifyParts, messageIdOf, structureProblem } from './org-hop.js';
 import { listenSmtp, type SmtpListener } from './smtp-listener.js';
 import { formatReply, replyFor, type SmtpReply } from './reply-codes.js';
 import { analyseConventionalMail, type ConventionalSubmissionMeta } from './conventional.js';
@@ -114,6 +114,13 @@ export async function verifyUserMail(ctx: OrgContext, raw: Uint8Array, authUser:
     return fail('UNTRUSTED_CHAIN', 'the signer certificate is not a card certificate (identity-proofing extension missing)', { ...base, signer });
   }
   checks.push({ name: 'identity-proofing', result: 'pass', detail: proofing.method });
+  // Only what (5) and the non-member rule can see may leave under the org's signature (issue 10 item 2).
+  const structure = userEntityProblem(parsed.signedEntity, signer, messageId);
+  if (structure) {
+    checks.push({ name: 'ssmax-structure', result: 'fail', detail: structure });
+    return fail('MALFORMED_MIME', `the signed entity is not an SSMAX mail: ${structure}`, { ...base, signer });
+  }
+  checks.push({ name: 'ssmax-structure', result: 'pass' });
   const identityNotice: IdentityNotice = {
     sender: from ?? '',
     certSerial: signer.serialNumber,
@@ -125,6 +132,41 @@ export async function verifyUserMail(ctx: OrgContext, raw: Uint8Array, authUser:
     certificate: Buffer.from(signer.der).toString('base64'),
   };
   return { ok: true, checks, messageId, headers, signedEntity: parsed.signedEntity, signer, identityNotice };
+}
+
+/**
+ * Why a user's signed entity is not what docs/PROTOCOL.md §4 allows, or undefined: body, file parts and,
+ * in end-to-end mode, the sender manifest and nothing else ({@link structureProblem}; a user attests
+ * nothing). A part in the manifest's role must be that: SignedData by the same card over this mail's
+ * manifest, so it cannot carry other bytes past (5) either. File parts need no check here: (5) decrypts
+ * and inspects each one, and one that does not decrypt is refused there.
+ */
+function userEntityProblem(entity: Uint8Array, signer: CertificateInfo, messageId: string): string | undefined {
+  let parts;
+  try {
+    parts = classifyParts(entity);
+  } catch (e) {
+    return `it is not well-formed MIME (${(e as Error).message.slice(0, 120)})`;
+  }
+  const problem = structureProblem(parts, { attestations: 'none' });
+  if (problem || !parts.manifest) return problem;
+  let v;
+  try {
+    v = verifySignedData(parts.manifest.body);
+  } catch {
+    return 'the manifest part is not CMS SignedData';
+  }
+  const s = v.signers[0];
+  if (v.signers.length !== 1 || !s?.valid || !s.certificate || !Buffer.from(s.certificate).equals(Buffer.from(signer.der))) return 'the manifest part is not signed by the card that signed the mail';
+  let m: unknown;
+  try {
+    m = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(v.content ?? new Uint8Array()));
+  } catch {
+    return 'the manifest part is not a JSON manifest';
+  }
+  const doc = m as { type?: unknown; messageId?: unknown } | null;
+  if (typeof doc !== 'object' || doc === null || doc.type !== 'ssmax-manifest' || doc.messageId !== messageId) return 'the manifest part is not the manifest of this mail';
+  return undefined;
 }
 
 /**

@@ -25,7 +25,7 @@ import { verifyAttestation, type AttestationCheck, type IdentityNotice, type Org
 import { inspect, type InspectionVerdict } from './inspection.js';
 import { collect, smtpError } from './msa.js';
 import { actor, addressOf, defenceOn, domainOf, type OrgContext } from './org-context.js';
-import { classifyParts, messageIdOf } from './org-hop.js';
+import { classifyParts, leavesOutsideRoles, messageIdOf, structureProblem } from './org-hop.js';
 import { listenSmtp, type SmtpListener } from './smtp-listener.js';
 import { formatReply, replyFor } from './reply-codes.js';
 import type { DirectoryMember } from './registry-client.js';
@@ -127,6 +127,12 @@ export async function verifyOrgMail(ctx: OrgContext, raw: Uint8Array): Promise<O
     checks.push(binding ? { name: 'from-domain', result: 'pass', detail: domainOf(from) } : { name: 'from-domain', result: 'skip', detail: `From-signer binding switched off: ${domainOf(from)} signed by ${member.domains.join(',')}` });
     const hop = Number(getHeader(headers, 'X-SSMAX-Hop'));
     const parts = classifyParts(parsed.signedEntity);
+    const structure = structureProblem(parts, { attestations: 'in-order' }) ?? (parts.attestations.length > hop ? `attestation parts for hops after ${hop}` : undefined);
+    if (structure) {
+      checks.push({ name: 'ssmax-structure', result: 'fail', detail: structure });
+      return fail('MALFORMED_MIME', `the signed entity is not an SSMAX mail: ${structure}`, { member });
+    }
+    checks.push({ name: 'ssmax-structure', result: 'pass', detail: `body, ${parts.files.length} file(s)${parts.manifest ? ', manifest' : ''}, ${parts.attestations.length} attestation(s)` });
     const attPart = parts.attestations.find((a) => a.k === hop);
     const att = attPart ? verifyAttestation(attPart.part.body) : undefined;
     if (!att || !att.valid || !same(att.signerCertificate, s.certificate) || att.attestation.hop !== hop || att.attestation.org !== member.orgId) {
@@ -189,7 +195,8 @@ export async function inboundInspection(ctx: OrgContext, entity: Uint8Array, bod
     const p = parseMimeEntity(content);
     files.push({ name: p.filename ?? `${f.n}`, contentType: p.contentType.mediaType, bytes: p.body });
   }
-  return inspect('inbound', files, bodyText, ctx.profile.inspection);
+  // Every leaf: parts in no SSMAX role reach (8) only where (7) is switched off, and are scanned too.
+  return inspect('inbound', [...files, ...leavesOutsideRoles(parts)], bodyText, ctx.profile.inspection);
 }
 
 /** (8) on non-member mail: the attachments and text body as any gateway sees them (no KMS involved). */

@@ -10,7 +10,7 @@ import type { MxRecord } from '@ssmax/sim-net';
 import type { IdentityNotice, AttestationCheck } from './attestation.js';
 import { buildDsn } from './dsn.js';
 import { actor, defenceOn, domainOf, type OrgContext } from './org-context.js';
-import { assembleMixed, classifyParts, orgHop, messageIdOf } from './org-hop.js';
+import { assembleMixed, classifyParts, leavesOutsideRoles, orgHop, messageIdOf } from './org-hop.js';
 import { findTextBody, parseMimeEntity, parseSmime, type MimeHeader } from '@ssmax/core';
 import { inspect } from './inspection.js';
 import type { SpoolEntry } from './spool.js';
@@ -194,7 +194,9 @@ export async function processSubmission(ctx: OrgContext, entry: SpoolEntry): Pro
   for (const [domain, rcpts] of byDomain) {
     await ctx.outbound.once(entry.id, `domain:${domain}`, async () => {
       const member = await ctx.registry.memberByDomain(domain);
-      const hasFiles = classifyParts(entity).files.length > 0;
+      const sorted = classifyParts(entity);
+      // A part in no SSMAX role counts as a file: it would leave as it stands (issue 10 item 2).
+      const hasFiles = sorted.files.length > 0 || sorted.other.length > 0;
       if (!member || !member.kmsEncryptionCertificate) {
         if (hasFiles && !defenceOn(ctx, 'nonMemberFilesRefusal')) {
           await sendDowngraded(ctx, entry, meta, domain, rcpts, entity, parsed.headers);
@@ -274,10 +276,13 @@ async function sendDowngraded(ctx: OrgContext, entry: SpoolEntry, meta: Submissi
   if (ctx.mode === 'org' && defenceOn(ctx, 'outboundInspection')) {
     const verdict = inspect(
       'outbound',
-      files.map((f, i) => {
-        const p = parseMimeEntity(f);
-        return { name: p.filename ?? `${i + 1}`, contentType: p.contentType.mediaType, bytes: p.body };
-      }),
+      [
+        ...files.map((f, i) => {
+          const p = parseMimeEntity(f);
+          return { name: p.filename ?? `${i + 1}`, contentType: p.contentType.mediaType, bytes: p.body };
+        }),
+        ...leavesOutsideRoles(parts),
+      ],
       parts.body ? (findTextBody(parts.body) ?? '') : '',
       ctx.profile.inspection,
       { recipientMember: false },

@@ -55,12 +55,74 @@ export function classifyParts(entity: Uint8Array): SsmaxParts {
     const fileIdx = getHeader(p.headers, 'X-SSMAX-File');
     const name = p.filename ?? p.contentType.params['name'] ?? '';
     if (fileIdx !== undefined && /^\s*\d{1,4}\s*$/.test(fileIdx)) files.push({ n: Number(fileIdx), part: p, der: p.body });
-    else if (name === MANIFEST_FILENAME) manifest = p;
+    else if (name === MANIFEST_FILENAME && manifest === undefined) manifest = p;
     else if (name.startsWith(ATTESTATION_PREFIX)) attestations.push({ k: Number(name.slice(ATTESTATION_PREFIX.length).replace(/\.p7m$/, '')) || 0, part: p });
     else if (body === undefined && p.contentType.mediaType === 'text/plain' && p.disposition?.mediaType !== 'attachment') body = p;
     else other.push(p);
   }
   return { root, body, files, manifest, attestations, other };
+}
+
+/** What a part looks like in a refusal: "part 3 (text/csv, customers.csv)". */
+function describePart(p: MimePart, i: number): string {
+  const name = p.filename ?? p.contentType.params['name'];
+  return `part ${i + 1} (${p.contentType.mediaType}${name ? `, ${name.slice(0, 80)}` : ''})`;
+}
+
+/**
+ * Why an entity is not an SSMAX entity (docs/PROTOCOL.md §4, §5), or undefined when it is one: a
+ * multipart/mixed of exactly one text/plain body, file parts (application/pkcs7-mime, each index once),
+ * at most one manifest and the attestations `attestations` allows (none from a user at (4); hops 1..k in
+ * order at (7) and (10)). A part in no role — a second text, a plain attachment, a nested multipart, a
+ * message/rfc822 — would pass (5), (8) and the non-member rule unseen, so it is refused, not carried
+ * (issue 10 item 2).
+ */
+export function structureProblem(parts: SsmaxParts, o: { readonly attestations: 'none' | 'in-order' }): string | undefined {
+  const { root } = parts;
+  if (root.contentType.mediaType !== 'multipart/mixed') return `the signed entity is ${root.contentType.mediaType}, not multipart/mixed`;
+  const roles = new Set<MimePart>([...(parts.body ? [parts.body] : []), ...parts.files.map((f) => f.part), ...(parts.manifest ? [parts.manifest] : []), ...parts.attestations.map((a) => a.part)]);
+  const stray = root.parts.findIndex((p) => !roles.has(p));
+  if (stray >= 0) return `${describePart(root.parts[stray]!, stray)} is none of body, file, manifest or attestation`;
+  if (!parts.body) return 'there is no text/plain body';
+  const pkcs7 = (p: MimePart): boolean => /^application\/(x-)?pkcs7-mime$/.test(p.contentType.mediaType);
+  const seen = new Set<number>();
+  for (const f of parts.files) {
+    if (!pkcs7(f.part)) return `file ${f.n} is ${f.part.contentType.mediaType}, not an encrypted file part`;
+    if (seen.has(f.n)) return `file index ${f.n} appears twice`;
+    seen.add(f.n);
+  }
+  if (parts.manifest && !pkcs7(parts.manifest)) return `the manifest part is ${parts.manifest.contentType.mediaType}, not CMS`;
+  if (o.attestations === 'none' && parts.attestations.length > 0) return 'a user mail carries an organisation attestation part';
+  const ks = parts.attestations.map((a) => a.k);
+  if (o.attestations === 'in-order' && ks.some((k, i) => k !== i + 1)) return `the attestation parts are hops ${ks.join(', ')}, not 1..${ks.length} in order`;
+  for (const a of parts.attestations) if (!pkcs7(a.part)) return `attestation ${a.k} is ${a.part.contentType.mediaType}, not CMS`;
+  return undefined;
+}
+
+/**
+ * Every leaf of the parts in no SSMAX role (nested multiparts and attached messages opened), as the
+ * inspection server sees a file: where (4) or (7) is switched off such parts reach (5) and (8), and
+ * inspection must see them too.
+ */
+export function leavesOutsideRoles(parts: SsmaxParts): { name: string; contentType: string; bytes: Uint8Array }[] {
+  const out: { name: string; contentType: string; bytes: Uint8Array }[] = [];
+  const walk = (p: MimePart, path: string, depth: number): void => {
+    if (p.parts.length > 0) {
+      p.parts.forEach((c, i) => walk(c, `${path}/${i + 1}`, depth));
+      return;
+    }
+    if (p.contentType.mediaType === 'message/rfc822' && depth < 8) {
+      try {
+        walk(parseMimeEntity(p.body), `${path}/message`, depth + 1);
+        return;
+      } catch {
+        // Not a parseable message: inspected as the bytes it is.
+      }
+    }
+    out.push({ name: p.filename ?? p.contentType.params['name'] ?? path, contentType: p.contentType.mediaType, bytes: p.body });
+  };
+  parts.other.forEach((p, i) => walk(p, `part-${i + 1}`, 0));
+  return out;
 }
 
 /** One base64 body with 76-character lines (RFC 2045 §6.8). */
@@ -170,7 +232,7 @@ export async function orgHop(o: OrgHopOptions): Promise<OrgHopResult> {
   const doInspect = o.inspect ?? o.mode === 'org';
   const bodyText = parts.body ? (findTextBody(parts.body) ?? '') : '';
   const verdict: InspectionVerdict = doInspect
-    ? inspect(o.direction, decrypted.map((d) => ({ name: d.part.filename ?? `${d.n}`, contentType: d.part.contentType.mediaType, bytes: d.part.body })), bodyText, o.policy, o.recipientMember !== undefined ? { recipientMember: o.recipientMember } : {})
+    ? inspect(o.direction, [...decrypted.map((d) => ({ name: d.part.filename ?? `${d.n}`, contentType: d.part.contentType.mediaType, bytes: d.part.body })), ...leavesOutsideRoles(parts)], bodyText, o.policy, o.recipientMember !== undefined ? { recipientMember: o.recipientMember } : {})
     : { action: 'allow', reasons: [] };
   if (verdict.action === 'block') return { blocked: true, verdict, files, inspected: doInspect };
 

@@ -40,7 +40,7 @@ import {
 } from '@ssmax/core';
 import { verifyAttestation, type IdentityNotice, type OrgAttestation } from './attestation.js';
 import { normaliseAddress, sha256Hex, signManifest, verifyManifest, type Manifest, type ManifestFile, type ManifestVerification } from './manifest.js';
-import { MANIFEST_FILENAME, assembleMixed, buildFilePart, classifyParts } from './org-hop.js';
+import { MANIFEST_FILENAME, assembleMixed, buildFilePart, classifyParts, structureProblem } from './org-hop.js';
 import { CardObjects } from './user-registration.js';
 
 export type VerificationMode = 'paper' | 'end-to-end';
@@ -450,6 +450,9 @@ export class UserAgent {
     } catch (e) {
       return this.unverified(raw, [...problems, `the signed content is not well-formed MIME (${e instanceof SsmaxError ? e.code : 'error'})`]);
     }
+    // A part in no SSMAX role was never inspected, attested or signed for by the sender (issue 10 item 2).
+    const structure = structureProblem(parts, { attestations: 'in-order' });
+    if (structure) problems.push(`the signed content is not an SSMAX mail (${structure})`);
     const bodyBytes = parts.body ? parts.body.body : new Uint8Array();
     const text = parts.body ? (findTextBody(parts.body) ?? '') : '';
 
