@@ -1,5 +1,6 @@
 import { SsmaxError, ErrorCodes } from '@ssmax/core';
 import { runCms } from './commands/cms.js';
+import { asSsmaxError } from './foreign-error.js';
 
 const USAGE = `usage: ssmax <command> …
   cms sign|verify|encrypt|decrypt|reencrypt   CMS / S/MIME operations (ssmax cms --help)
@@ -71,10 +72,10 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    const code = err instanceof SsmaxError ? err.code : 'INTERNAL';
-    const msg = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`ssmax: ${code}: ${msg}\n`);
+    // Errors of Node or a library become typed errors with a sentence of ours (foreign-error.ts).
+    const e = asSsmaxError(err, process.argv.slice(2, 4).filter((a) => !a.startsWith('-')).join(' '));
+    process.stderr.write(`ssmax: ${e.code}: ${e.message}\n`);
     if (process.env['SSMAX_DEBUG'] && err instanceof Error) process.stderr.write(`${err.stack}\n`);
-    process.exitCode = exitCodeFor(err);
+    process.exitCode = exitCodeFor(e);
   },
 );

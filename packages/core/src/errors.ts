@@ -25,6 +25,8 @@ export const ErrorCodes = {
   MALFORMED_CERTIFICATE: 'malformed',
   MALFORMED_CONFIG: 'malformed',
   MALFORMED_ZIP: 'malformed',
+  /** A private key that reads as one but whose parts do not fit together (e.g. an even RSA modulus). */
+  MALFORMED_KEY: 'malformed',
   LIMIT_EXCEEDED: 'malformed',
   UNSUPPORTED_ALGORITHM: 'usage',
   UNSUPPORTED_CONTENT_TYPE: 'usage',

@@ -23,6 +23,7 @@ export class SoftwareKey implements PrivateKeyOps {
       if (bits !== 2048 && bits !== 3072) {
         throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot use the private key. RSA-${bits} is not supported (use 2048 or 3072 bits).`);
       }
+      checkRsaParts(key);
       this.algorithm = bits === 2048 ? 'RSA-2048' : 'RSA-3072';
       this.signSchemes = ['RSASSA-PKCS1-v1_5-SHA256', 'RSASSA-PSS-SHA256'];
     } else if (t === 'ec' && d.namedCurve === 'prime256v1') {
@@ -77,7 +78,11 @@ export class SoftwareKey implements PrivateKeyOps {
     } else if (scheme === 'ECDSA-SHA256') {
       opts.dsaEncoding = 'der';
     }
-    return new Uint8Array(crypto.sign('sha256', data, opts));
+    try {
+      return new Uint8Array(crypto.sign('sha256', data, opts));
+    } catch (cause) {
+      throw refused(this.algorithm, 'sign', cause);
+    }
   }
 
   async decryptRsaOaep(hash: OaepHash, ciphertext: Uint8Array): Promise<Uint8Array> {
@@ -106,6 +111,40 @@ export class SoftwareKey implements PrivateKeyOps {
     } catch (cause) {
       throw new SsmaxError('MALFORMED_DER', 'Cannot run ECDH. The peer public key is not a valid SubjectPublicKeyInfo.', { cause });
     }
-    return new Uint8Array(crypto.diffieHellman({ privateKey: this.key, publicKey: peer }));
+    try {
+      return new Uint8Array(crypto.diffieHellman({ privateKey: this.key, publicKey: peer }));
+    } catch (cause) {
+      throw refused(this.algorithm, 'run ECDH', cause);
+    }
   }
+}
+
+/** An OpenSSL failure on our own key, in our words; the library's text stays in `cause` and `details`. */
+function refused(algorithm: KeyAlgorithm, what: string, cause: unknown): SsmaxError {
+  const reason = (cause as { reason?: unknown }).reason;
+  return new SsmaxError('MALFORMED_KEY', `Cannot use the private key. The crypto library refused to ${what} with this ${algorithm} key; the key is damaged or not a valid key.`, {
+    cause,
+    ...(typeof reason === 'string' ? { details: { library: reason } } : {}),
+  });
+}
+
+/**
+ * RFC 8017 §3.2: n = p·q (odd), e·d ≡ 1 mod lcm(p−1, q−1). node reads a key whose parts contradict each
+ * other without complaint, and OpenSSL then fails deep inside a signature ("no inverse"); check once at
+ * load, in integers (a few microseconds for 3072 bits).
+ */
+function checkRsaParts(key: crypto.KeyObject): void {
+  const j = key.export({ format: 'jwk' });
+  const int = (v: string | undefined): bigint => (v ? BigInt(`0x${Buffer.from(v, 'base64url').toString('hex') || '0'}`) : 0n);
+  const [n, e, d, p, q] = [int(j.n), int(j.e), int(j.d), int(j.p), int(j.q)];
+  const gcd = (a: bigint, b: bigint): bigint => (b === 0n ? a : gcd(b, a % b));
+  const why =
+    n % 2n === 0n
+      ? 'the modulus is even'
+      : p < 2n || q < 2n || p * q !== n
+        ? 'the modulus is not the product of its primes'
+        : (e * d) % (((p - 1n) * (q - 1n)) / gcd(p - 1n, q - 1n)) !== 1n
+          ? 'the private exponent does not invert the public one'
+          : undefined;
+  if (why) throw new SsmaxError('MALFORMED_KEY', `Cannot use the private key. Its RSA parts do not fit together (${why}); the key is damaged.`);
 }

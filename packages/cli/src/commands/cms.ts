@@ -251,19 +251,37 @@ async function reencryptCmd(argv: string[], err: Out): Promise<number> {
   return 0;
 }
 
-export const CMS_USAGE = `usage:
-  ssmax cms sign      --in F --out F --signer CERT (--key KEY | --token URI) [--pss] [--detached] [--outform der|pem|smime]
-  ssmax cms verify    --in F [--out F] [--content F] [--certfile CERT…] (--CAfile CERT… [--crl CRL…] | --no-chain) [--attime ISO]
-                      (valid when every signer is; chains are checked at now or --attime, against the --crl files only)
-  ssmax cms encrypt   --in F --out F --recip CERT [--recip CERT…] [--cipher aes-256-gcm|aes-256-cbc] [--outform der|pem|smime]
-  ssmax cms decrypt   --in F --out F (--key KEY | --token URI) [--recip CERT]
-  ssmax cms reencrypt --in F --out F (--key KEY | --token URI) --recip CERT… [--cipher C] [--inspect CMD]
-  (--token takes an RFC 7512 pkcs11: URI; the PIN comes from --pin or SSMAX_PIN; "-" is stdin/stdout)
-`;
+/** Each subcommand's synopsis (and a note), the one source of `ssmax cms --help` and `ssmax cms <sub> --help`. */
+const CMS_SYNOPSES = {
+  sign: ['--in F --out F --signer CERT (--key KEY | --token URI) [--pss] [--detached] [--outform der|pem|smime]'],
+  verify: [
+    '--in F [--out F] [--content F] [--certfile CERT…] (--CAfile CERT… [--crl CRL…] | --no-chain) [--attime ISO]',
+    '(valid when every signer is; chains are checked at now or --attime, against the --crl files only)',
+  ],
+  encrypt: ['--in F --out F --recip CERT [--recip CERT…] [--cipher aes-256-gcm|aes-256-cbc] [--outform der|pem|smime]'],
+  decrypt: ['--in F --out F (--key KEY | --token URI) [--recip CERT]'],
+  reencrypt: ['--in F --out F (--key KEY | --token URI) --recip CERT… [--cipher C] [--inspect CMD]'],
+} as const;
+type CmsSub = keyof typeof CMS_SYNOPSES;
+const CMS_NOTE = '  (--token takes an RFC 7512 pkcs11: URI; the PIN comes from --pin or SSMAX_PIN; "-" is stdin/stdout)\n';
+const synopsis = (sub: CmsSub): string => {
+  const [first, ...more] = CMS_SYNOPSES[sub];
+  return [`  ssmax cms ${sub.padEnd(9)} ${first}`, ...more.map((m) => `${' '.repeat(22)}${m}`)].join('\n') + '\n';
+};
+
+export const CMS_USAGE = `usage:\n${(Object.keys(CMS_SYNOPSES) as CmsSub[]).map(synopsis).join('')}${CMS_NOTE}`;
 
 /** `ssmax cms <sub> …`; returns the exit code (errors are thrown and mapped by the caller). */
 export async function runCms(argv: string[], io: { stdout: Out; stderr: Out }): Promise<number> {
   const [sub, ...rest] = argv;
+  if (sub === '--help' || sub === 'help') {
+    io.stdout.write(CMS_USAGE);
+    return 0;
+  }
+  if (sub !== undefined && Object.hasOwn(CMS_SYNOPSES, sub) && rest.includes('--help')) {
+    io.stdout.write(`usage:\n${synopsis(sub as CmsSub)}${CMS_NOTE}`);
+    return 0;
+  }
   switch (sub) {
     case 'sign':
       return sign(rest);

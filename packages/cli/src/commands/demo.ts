@@ -35,7 +35,19 @@ type Out = { write(line: string): void };
  * The core demonstration behind `npm start` (until the scenario matrix lands): the chain of signatures
  * and the chain of encryption on real SoftHSM2 tokens, one step per line.
  */
-export async function runDemo(_argv: string[], io: { stdout: Out }): Promise<number> {
+export const DEMO_USAGE = `usage: ssmax demo
+  The core demonstration on SoftHSM2 tokens in a temporary directory: a registry root, org A with its
+  KMS keys, alice's and bob's cards; a stolen card without its PIN, one mail from alice to bob through
+  org A (sign, encrypt, inspect, re-encrypt, verify, decrypt) and a card locked by wrong PINs, one step
+  per line. No options.
+`;
+
+export async function runDemo(argv: string[], io: { stdout: Out }): Promise<number> {
+  if (argv.includes('--help')) {
+    io.stdout.write(DEMO_USAGE);
+    return 0;
+  }
+  if (argv.length > 0) throw new SsmaxError('USAGE', `Cannot run the demo. It takes no arguments, got ${argv.join(' ')}.\n${DEMO_USAGE}`);
   const say = (s: string) => io.stdout.write(`${s}\n`);
   const step = async <T>(n: string, what: string, fn: () => Promise<T>): Promise<T> => {
     const t0 = performance.now();
