@@ -55,6 +55,7 @@ export async function processInbound(ctx: OrgContext, entry: SpoolEntry): Promis
       if (parsed.kind !== 'multipart-signed') throw new Error(`Cannot deliver ${entry.id}. The spooled message is no longer multipart/signed.`);
       const hop = await orgHop({
         kms: ctx.kms,
+        plainFiles: !defenceOn(ctx, 'fileEncryption'),
         mode: ctx.mode,
         direction: 'inbound',
         entity: parsed.signedEntity,

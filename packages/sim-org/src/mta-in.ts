@@ -25,7 +25,7 @@ import { verifyAttestation, type AttestationCheck, type IdentityNotice, type Org
 import { inspect, type InspectionVerdict } from './inspection.js';
 import { collect, smtpError } from './msa.js';
 import { actor, addressOf, defenceOn, domainOf, type OrgContext } from './org-context.js';
-import { classifyParts, leavesOutsideRoles, messageIdOf, structureProblem } from './org-hop.js';
+import { classifyParts, leavesOutsideRoles, messageIdOf, openFilePart, structureProblem } from './org-hop.js';
 import { listenSmtp, type SmtpListener } from './smtp-listener.js';
 import { formatReply, replyFor } from './reply-codes.js';
 import type { DirectoryMember } from './registry-client.js';
@@ -191,7 +191,7 @@ export async function inboundInspection(ctx: OrgContext, entity: Uint8Array, bod
   const parts = classifyParts(entity);
   const files = [];
   for (const f of parts.files) {
-    const { content } = await ctx.kms.decrypt(f.der);
+    const content = await openFilePart(ctx.kms, f.der, !defenceOn(ctx, 'fileEncryption'));
     const p = parseMimeEntity(content);
     files.push({ name: p.filename ?? `${f.n}`, contentType: p.contentType.mediaType, bytes: p.body });
   }

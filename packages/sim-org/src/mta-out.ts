@@ -10,7 +10,7 @@ import type { MxRecord } from '@ssmax/sim-net';
 import type { IdentityNotice, AttestationCheck } from './attestation.js';
 import { buildDsn } from './dsn.js';
 import { actor, defenceOn, domainOf, type OrgContext } from './org-context.js';
-import { assembleMixed, classifyParts, leavesOutsideRoles, orgHop, messageIdOf } from './org-hop.js';
+import { assembleMixed, classifyParts, leavesOutsideRoles, openFilePart, orgHop, messageIdOf } from './org-hop.js';
 import { findTextBody, parseMimeEntity, parseSmime, type MimeHeader } from '@ssmax/core';
 import { inspect } from './inspection.js';
 import type { SpoolEntry } from './spool.js';
@@ -213,6 +213,7 @@ export async function processSubmission(ctx: OrgContext, entry: SpoolEntry): Pro
       const recipients = member?.kmsEncryptionCertificate ? [new Uint8Array(Buffer.from(member.kmsEncryptionCertificate, 'base64'))] : [];
       const hop = await orgHop({
         kms: ctx.kms,
+        plainFiles: !defenceOn(ctx, 'fileEncryption'),
         mode: ctx.mode,
         direction: 'outbound',
         entity,
@@ -272,7 +273,7 @@ async function sendDowngraded(ctx: OrgContext, entry: SpoolEntry, meta: Submissi
   const who = actor(ctx, 'mta-out');
   const parts = classifyParts(entity);
   const files: Uint8Array[] = [];
-  for (const f of parts.files) files.push((await ctx.kms.decrypt(f.der)).content);
+  for (const f of parts.files) files.push(await openFilePart(ctx.kms, f.der, !defenceOn(ctx, 'fileEncryption')));
   if (ctx.mode === 'org' && defenceOn(ctx, 'outboundInspection')) {
     const verdict = inspect(
       'outbound',

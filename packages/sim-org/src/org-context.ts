@@ -83,6 +83,12 @@ export interface OrgDefences {
   readonly unverifiedMarking: boolean;
   /** Files are never sent to a non-member domain (docs/PROTOCOL.md §13); off, they leave decrypted as plain attachments. */
   readonly nonMemberFilesRefusal: boolean;
+  /**
+   * The chain of encryption (paper §5): files cross every hop encrypted to the next key. Off (only for
+   * falsifiability runs), the org hops re-wrap files as CMS id-data in the clear (RFC 5652 §4) and accept
+   * such parts; with it on, a plaintext part is refused like any undecryptable one.
+   */
+  readonly fileEncryption: boolean;
 }
 
 /** Whether the defence `name` is on for this org (default on; see {@link OrgProfile.defences}). */
@@ -120,13 +126,6 @@ export interface OrgContext {
 
 export function actor(ctx: OrgContext, service: string): string {
   return `${ctx.id}/${service}`;
-}
-
-/** The address inside angle brackets of a From/To header value (first one), lower-cased. */
-export function addressOf(headerValue: string | undefined): string | undefined {
-  if (headerValue === undefined) return undefined;
-  const m = /<([^<>\s]+@[^<>\s]+)>/.exec(headerValue) ?? /([^\s<>,;:"]+@[^\s<>,;:"]+)/.exec(headerValue);
-  return m?.[1]?.toLowerCase();
 }
 
 export function domainOf(address: string): string {

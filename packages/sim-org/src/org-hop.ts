@@ -14,8 +14,7 @@ import {
   makeBoundary,
   parseMimeEntity,
   type MimeHeader,
-  type MimePart,
-} from '@ssmax/core';
+  type MimePart, encodePlainData, readPlainData } from '@ssmax/core';
 import { signAttestation, type AttestationCheck, type AttestationRole, type IdentityNotice, type OrgAttestation } from './attestation.js';
 import { inspect, type InspectionDirection, type InspectionPolicy, type InspectionVerdict } from './inspection.js';
 import type { Kms } from './kms.js';
@@ -191,6 +190,8 @@ export interface OrgHopOptions {
   readonly inspect?: boolean;
   readonly clock: () => Date;
   readonly extraHeaders?: readonly MimeHeader[];
+  /** Files in the clear (id-data) in and out: the file-encryption defence switched off (falsifiability runs only). */
+  readonly plainFiles?: boolean;
 }
 
 export interface OrgHopFile {
@@ -214,11 +215,22 @@ function role(mode: 'org' | 'esp', direction: InspectionDirection): AttestationR
  * (MALFORMED_MIME / MALFORMED_CMS / DECRYPTION_FAILED …) for the caller's reply table; an inspection
  * block is returned as data.
  */
+/** Opens a file part with the KMS; a plaintext id-data part is read only where `plainAllowed` (file encryption switched off). */
+export async function openFilePart(kms: Kms, der: Uint8Array, plainAllowed: boolean): Promise<Uint8Array> {
+  const plain = plainAllowed ? readPlainData(der) : undefined;
+  return plain ?? (await kms.decrypt(der)).content;
+}
+
+/** Encrypts a file entity to `recipients`, or wraps it as id-data in the clear when `plain` (file encryption switched off). */
+export async function sealFilePart(entity: Uint8Array, recipients: readonly Uint8Array[], plain: boolean): Promise<Uint8Array> {
+  return plain ? encodePlainData(entity) : encryptContent(entity, { recipients });
+}
+
 export async function orgHop(o: OrgHopOptions): Promise<OrgHopResult> {
   const parts = classifyParts(o.entity);
   const decrypted: { n: number; entity: Uint8Array; part: MimePart }[] = [];
   for (const f of parts.files) {
-    const { content } = await o.kms.decrypt(f.der);
+    const content = await openFilePart(o.kms, f.der, o.plainFiles === true);
     decrypted.push({ n: f.n, entity: content, part: parseMimeEntity(content) });
   }
   const files: OrgHopFile[] = decrypted.map((d) => ({
@@ -237,7 +249,7 @@ export async function orgHop(o: OrgHopOptions): Promise<OrgHopResult> {
   if (verdict.action === 'block') return { blocked: true, verdict, files, inspected: doInspect };
 
   const reencrypted: Uint8Array[] = [];
-  for (const d of decrypted) reencrypted.push(buildFilePart(d.n, await encryptContent(d.entity, { recipients: o.recipients })));
+  for (const d of decrypted) reencrypted.push(buildFilePart(d.n, await sealFilePart(d.entity, o.recipients, o.plainFiles === true)));
 
   const attestation: OrgAttestation = {
     v: 1,

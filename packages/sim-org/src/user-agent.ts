@@ -24,7 +24,9 @@ import {
   buildMultipartSigned,
   collectAttachments,
   decryptContent,
+  encodePlainData,
   encryptContent,
+  readPlainData,
   findTextBody,
   getHeader,
   parseCertificate,
@@ -108,6 +110,12 @@ export interface UserAgentOptions {
    * only in falsifiability runs, `ssmax run --ablate`).
    */
   readonly fromSignerBinding?: boolean;
+  /**
+   * The chain of encryption at the ends (paper §5 (1), (4)): files are encrypted to the own org's KMS and
+   * read only from CMS envelopes. `false` only for falsifiability runs: files go out and are read as
+   * id-data in the clear (RFC 5652 §4).
+   */
+  readonly fileEncryption?: boolean;
 }
 
 /** The identity-proofing notice as shown to the recipient (paper §3.2). */
@@ -275,7 +283,7 @@ export class UserAgent {
     const date = formatDate(this.now());
     const parts: Uint8Array[] = [textPart(text)];
     for (const [i, f] of files.entries()) {
-      const der = await encryptContent(fileEntity(f), { recipients: [this.o.orgEncryptionCertificate], cipher: 'aes-256-gcm', random: this.random });
+      const der = this.o.fileEncryption === false ? encodePlainData(fileEntity(f)) : await encryptContent(fileEntity(f), { recipients: [this.o.orgEncryptionCertificate], cipher: 'aes-256-gcm', random: this.random });
       parts.push(buildFilePart(i + 1, der));
     }
     const signingCert = await this.cardCert(CardObjects.signingCertificate);
@@ -540,7 +548,7 @@ export class UserAgent {
         for (const f of parts.files) {
           let entity: Uint8Array | undefined;
           try {
-            entity = (await decryptContent(f.der, { key: encKey, certificate: encCert })).content;
+            entity = (this.o.fileEncryption === false ? readPlainData(f.der) : undefined) ?? (await decryptContent(f.der, { key: encKey, certificate: encCert })).content;
             const e = parseMimeEntity(entity);
             // A copy: the parsed body may share memory with the decrypted entity, which is zeroed now.
             const plain = new Uint8Array(e.body);

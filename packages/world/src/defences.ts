@@ -29,7 +29,7 @@ export interface WorldSwitches {
   /** core `CardOptions` of every card issued. */
   readonly card: { readonly pinLockout?: false };
   /** sim-org `UserAgentOptions` of every SSMAX user. */
-  readonly userAgent: { readonly mode?: 'paper'; readonly fromSignerBinding?: false };
+  readonly userAgent: { readonly mode?: 'paper'; readonly fromSignerBinding?: false; readonly fileEncryption?: false };
   /** The smime-e2e client's policy (smime-client.ts). */
   readonly smime: Partial<SmimeClientPolicy>;
 }
@@ -112,6 +112,13 @@ export const DEFENCES = [
     profiles: SSMAX,
     off: { org: { nonMemberFilesRefusal: false } },
     switchedOffBy: 'sim-org OrgProfile.defences.nonMemberFilesRefusal = false (mta-out.ts sendDowngraded)',
+  },
+  {
+    id: 'file-encryption',
+    description: "The chain of encryption (paper §5): the sender's agent encrypts each file to its org's KMS (3), each org hop re-encrypts it to the next key ((6) to the receiving org, (9) to the recipient's card), so files are ciphertext on every link and in every mailbox and spool. Off, files travel and are stored as CMS id-data in the clear (RFC 5652 §4).",
+    profiles: SSMAX,
+    off: { org: { fileEncryption: false }, userAgent: { fileEncryption: false } },
+    switchedOffBy: 'sim-org OrgProfile.defences.fileEncryption = false (org-hop.ts sealFilePart/openFilePart, mta-in.ts, mta-out.ts) and UserAgentOptions.fileEncryption = false',
   },
   {
     id: 'unverified-marking',

@@ -180,6 +180,7 @@ export class WorldUser {
       card: this.card,
       mode: ua.mode ?? this.world.profile.verification,
       ...(ua.fromSignerBinding === false ? { fromSignerBinding: false } : {}),
+      ...(ua.fileEncryption === false ? { fileEncryption: false } : {}),
       orgEncryptionCertificate: this.org.organisation.kms.certificates.encryption,
       orgSigningCertificate: this.org.organisation.kms.certificates.signing,
       msa: { host: msa.host, port: msa.port, ...(msa.localAddress ? { localAddress: msa.localAddress } : {}), user: this.address, password: this.password },

@@ -1,2 +1,3 @@
 export * from './signed/index.js';
 export * from './enveloped/index.js';
+export { encodePlainData, readPlainData } from './common/content-info.js';

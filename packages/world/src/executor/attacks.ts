@@ -3,7 +3,7 @@
  * run), and the honest sender. Everything acts through the {@link Cell} and leaves evidence there.
  */
 import { randomBytes } from 'node:crypto';
-import { SoftwareKey, SsmaxError, buildMimeEntity, buildMultipartSigned, buildPkcs7Mime, decryptContent, encryptContent, getHeader, parseCertificate, parseMimeEntity, parseSmime, requestMailboxCertificate, signSignedData } from '@ssmax/core';
+import { SoftwareKey, SsmaxError, readPlainData, buildMimeEntity, buildMultipartSigned, buildPkcs7Mime, decryptContent, encryptContent, getHeader, parseCertificate, parseMimeEntity, parseSmime, requestMailboxCertificate, signSignedData } from '@ssmax/core';
 import { CardObjects, assembleMixed, buildFilePart, classifyParts, orgHop, type IdentityNotice, type Kms } from '@ssmax/sim-org';
 import {
   LookAlikeDomain,
@@ -197,7 +197,8 @@ export async function readPassingMail(host: TakeoverFoothold): Promise<AttackOut
       const parsed = parseSmime(entry.bytes);
       if (parsed.kind !== 'multipart-signed') continue;
       for (const f of classifyParts(parsed.signedEntity).files) {
-        const { content } = await host.kms.decrypt(f.der);
+        // A part in the clear (the file-encryption defence switched off) needs no key.
+        const content = readPlainData(f.der) ?? (await host.kms.decrypt(f.der)).content;
         rec.obtain({ kind: 'files', bytes: parseMimeEntity(content).body, note: `file ${f.n} of ${id} decrypted with the org KMS` });
       }
       rec.act(`decrypted the files of ${id} with the org KMS`);

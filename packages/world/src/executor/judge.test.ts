@@ -134,3 +134,15 @@ describe('judgeLeak', () => {
     expect((await judgeLeak([{ kind: 'credentials', bytes: payload.files[0]!.content, note: '' }], payload)).value).toBe('none');
   });
 });
+
+describe('judgeLeak of a file part in the clear', () => {
+  it('reads a CMS id-data file part inside a captured mail as the file (the file-encryption defence switched off)', async () => {
+    const { encodePlainData } = await import('@ssmax/core');
+    const payload = makePayload({ files: [{ kind: 'confidential-doc', name: 'plan.pdf' }] }, 'cell-3');
+    const f = payload.files[0]!;
+    const entity = Buffer.from(`Content-Type: application/pdf; name="plan.pdf"\r\nContent-Transfer-Encoding: base64\r\n\r\n${Buffer.from(f.content).toString('base64')}\r\n`, 'latin1');
+    const part = Buffer.from(encodePlainData(new Uint8Array(entity))).toString('base64');
+    const mail = `From: a@org-a.example\r\nTo: b@org-b.example\r\nSubject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b1"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b1\r\nContent-Type: application/pkcs7-mime; name="1.p7m"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename="1.p7m"\r\n\r\n${part}\r\n--b1--\r\n`;
+    expect((await judgeLeak([{ kind: 'body', bytes: new TextEncoder().encode(mail), note: '' }], payload)).value).toBe('files');
+  });
+});

@@ -4,6 +4,7 @@
  * capability name. When the evidence decides nothing, the rule throws a {@link HarnessError}: the cell
  * is an error (exit 3), never a guess.
  */
+import { parseMimeEntity, readPlainData } from '@ssmax/core';
 import type { ObtainedItem } from '@ssmax/sim-attacker';
 import type { Leak, Traced, Verdict } from '../runner/types.js';
 import type { Attempt, CellEvidence, RecipientView } from './evidence.js';
@@ -136,6 +137,15 @@ function base64Contains(bytes: Uint8Array, marker: string): boolean {
   return false;
 }
 
+/** The decoded body of a single MIME entity (a file part's content), or nothing. */
+function mimeBody(entity: Uint8Array): Uint8Array {
+  try {
+    return parseMimeEntity(entity).body;
+  } catch {
+    return new Uint8Array();
+  }
+}
+
 const LEAK_ORDER: readonly Leak[] = ['none', 'metadata', 'body', 'files'];
 const maxLeak = (a: Leak, b: Leak): Leak => (LEAK_ORDER.indexOf(a) >= LEAK_ORDER.indexOf(b) ? a : b);
 
@@ -157,6 +167,11 @@ export async function judgeLeak(obtained: readonly ObtainedItem[], payload: Payl
     const mails = (await Promise.all(obtained.filter((o) => o.kind !== 'credentials' && o.kind !== 'files' && o.bytes).map((o) => readMail(o.bytes!)))).filter((m): m is ReadMail => m !== undefined);
     const passwords = [...new Set(mails.flatMap((m) => statedPasswords(m.text)))];
     const blobs = [...mails.flatMap((m) => m.attachments), ...obtained.filter((o) => o.kind === 'files' && o.bytes).map((o) => o.bytes!)];
+    // A file part carried in the clear (CMS id-data around the file's MIME entity) reads as the file.
+    for (const b of [...blobs]) {
+      const inner = readPlainData(b);
+      if (inner) blobs.push(mimeBody(inner));
+    }
     if (payloadFilesIn(openAll(blobs, passwords), payload)) return { value: 'files', because: 'an archive opened with a password stated in the obtained mails' };
   }
   return { value: leak, because: leak === 'none' ? 'nothing obtained holds the cell’s content' : `obtained bytes hold the ${leak}` };

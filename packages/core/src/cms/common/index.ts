@@ -45,4 +45,4 @@ export {
   digestLength,
   encodeDigestAlgorithm,
 } from './algorithm-identifier.js';
-export { encodeContentInfo, readContentInfo, type ContentInfo } from './content-info.js';
+export { encodeContentInfo, encodePlainData, readContentInfo, readPlainData, type ContentInfo } from './content-info.js';
