@@ -36,6 +36,12 @@ export interface SpoofDirectOptions extends MailContent {
   readonly spoofedFrom: string;
   /** A display name to show (e.g. the CEO's name in front of the attacker's own address). */
   readonly displayName?: string;
+  /**
+   * A second mailbox written into From after the forged one, in angle brackets: `From: <forged>, <<also>>`.
+   * A reader that takes the first angle-address sees this one, a reader that takes the first mailbox the
+   * forged one (RFC 5322 §3.6.2 allows several authors, with a Sender).
+   */
+  readonly alsoFrom?: string;
   readonly to: string | readonly string[];
   /** MAIL FROM; default the forged From (so SPF is evaluated against the forged domain). */
   readonly envelopeFrom?: string;
@@ -52,7 +58,7 @@ export interface SpoofDirectOptions extends MailContent {
 export async function sendSpoofedDirect(ctx: AttackerContext, o: SpoofDirectOptions): Promise<AttackOutcome> {
   const rec = new OutcomeRecorder('spoof-direct');
   const to = typeof o.to === 'string' ? [o.to] : [...o.to];
-  const from = formatAddress(o.displayName, o.spoofedFrom);
+  const from = `${formatAddress(o.displayName, o.spoofedFrom)}${o.alsoFrom ? `, <${o.alsoFrom}>` : ''}`;
   const raw = o.raw ?? composeMail({ from, to, subject: o.subject ?? '', text: o.text ?? '', ...(o.attachments ? { attachments: o.attachments } : {}), ...(ctx.now ? { date: ctx.now() } : {}) });
   rec.act(`forged From: ${from}`);
   const mx = o.mx ?? { host: await mxOf(ctx, to[0]!.split('@')[1] ?? ''), port: 25 };

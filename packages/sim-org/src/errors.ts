@@ -10,6 +10,7 @@ export const SimOrgErrorCodes = {
   ORG_SUSPENDED: 'verdict',
   ORG_REVOKED: 'verdict',
   FROM_SIGNER_MISMATCH: 'verdict',
+  AMBIGUOUS_FROM: 'verdict',
   MALWARE: 'verdict',
   ENCRYPTED_ZIP: 'verdict',
   UNINSPECTABLE: 'verdict',

@@ -56,7 +56,7 @@ export { UserRegistration, CardUserDirectory, DeferredUserDirectory, CardObjects
 export type { RegisterUserRequest, RegisteredUser, RegistrationRecord, IdentityCheck, UserRegistrationOptions } from './user-registration.js';
 export { encodeManifest, signManifest, verifyManifest, normaliseAddress, sha256Hex } from './manifest.js';
 export type { Manifest, ManifestFile, ManifestExpectation, ManifestVerification, VerifyManifestOptions } from './manifest.js';
-export { UserAgent, parseAddressList, WithheldReasons } from './user-agent.js';
+export { UserAgent, WithheldReasons } from './user-agent.js';
 export type {
   VerificationMode,
   OutgoingFile,

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import {
   SsmaxError,
   SsmaxOids,
+  normaliseAddress,
   parseCertificate,
   signSignedData,
   validateChain,
@@ -71,12 +72,8 @@ export interface ManifestVerification {
 
 export const sha256Hex = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
-/** Lower-cases the domain of an address (RFC 5321 §2.4: only the domain is case-insensitive). */
-export function normaliseAddress(a: string): string {
-  const t = a.trim();
-  const at = t.lastIndexOf('@');
-  return at < 0 ? t : `${t.slice(0, at)}@${t.slice(at + 1).toLowerCase()}`;
-}
+/** core's {@link normaliseAddress} (RFC 5321 §2.4: only the domain is case-insensitive), the one every service compares with. */
+export { normaliseAddress };
 
 const sortedAddresses = (l: readonly string[]): string[] => [...l].map(normaliseAddress).sort();
 

@@ -8,16 +8,18 @@
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import {
   SsmaxError,
-  getHeader,
+  normaliseAddress,
+  originatorOf,
   parseCertificate,
   parseSmime,
+  senderIsAuthor,
   validateChain,
   verifySignedData,
   type CertificateInfo,
   type MimeHeader,
 } from '@ssmax/core';
 import type { AttestationCheck, IdentityNotice } from './attestation.js';
-import { actor, addressOf, defenceOn, type OrgContext } from './org-context.js';
+import { actor, defenceOn, type OrgContext } from './org-context.js';
 import { classifyParts, messageIdOf, structureProblem } from './org-hop.js';
 import { listenSmtp, type SmtpListener } from './smtp-listener.js';
 import { formatReply, replyFor, type SmtpReply } from './reply-codes.js';
@@ -81,7 +83,10 @@ export async function verifyUserMail(ctx: OrgContext, raw: Uint8Array, authUser:
     return fail('TEMP_REGISTRY_UNAVAILABLE', (e as Error).message, base);
   }
   const revocation = defenceOn(ctx, 'revocation');
-  const from = addressOf(getHeader(headers, 'From'));
+  const originator = originatorOf(headers);
+  // One parser for every service (issue 10 item 4). With the binding switched off (falsifiability runs
+  // only) an ambiguous From is taken by its first mailbox.
+  const from = originator.ok ? originator.from.address : originator.mailboxes[0]?.address;
   const chain = validateChain({
     leaf: signer,
     intermediates: [c.org],
@@ -97,13 +102,21 @@ export async function verifyUserMail(ctx: OrgContext, raw: Uint8Array, authUser:
   }
   checks.push({ name: 'certificate-chain', result: 'pass', detail: 'user → org CA → registry root' });
   checks.push({ name: 'revocation', result: revocation && userCrl ? 'pass' : 'skip', detail: !revocation ? 'revocation check switched off' : userCrl ? 'org CRL and registry CRL' : 'no org CRL' });
-  const signerAddresses = signer.emailAddresses.map((a) => a.toLowerCase());
+  const signerAddresses = signer.emailAddresses.map(normaliseAddress);
   const binding = defenceOn(ctx, 'fromSignerBinding');
+  if (binding && !originator.ok) {
+    checks.push({ name: 'from-matches-signer', result: 'fail', detail: originator.reason });
+    return fail('AMBIGUOUS_FROM', originator.reason, { ...base, signer });
+  }
+  if (binding && originator.ok && !senderIsAuthor(originator)) {
+    checks.push({ name: 'from-matches-signer', result: 'fail', detail: `Sender ${originator.sender!.address} vs From ${originator.from.address}` });
+    return fail('AMBIGUOUS_FROM', `Sender ${originator.sender!.address} is not the From mailbox: the card holder who signs is the author and the transmitter`, { ...base, signer });
+  }
   if (binding && (from === undefined || !signerAddresses.includes(from))) {
     checks.push({ name: 'from-matches-signer', result: 'fail', detail: `From ${from ?? '(none)'} vs ${signerAddresses.join(', ')}` });
     return fail('FROM_SIGNER_MISMATCH', `From ${from ?? '(none)'} is not the signer's address`, { ...base, signer });
   }
-  if (binding && authUser !== undefined && authUser.toLowerCase() !== from) {
+  if (binding && authUser !== undefined && normaliseAddress(authUser) !== from) {
     checks.push({ name: 'from-matches-login', result: 'fail', detail: `${authUser} submitted as ${from}` });
     return fail('FROM_SIGNER_MISMATCH', `user ${authUser} may not send as ${from}`, { ...base, signer });
   }
@@ -175,7 +188,8 @@ function userEntityProblem(entity: Uint8Array, signer: CertificateInfo, messageI
  * notice names the From address with no certificate, no proofing and no card.
  */
 function relayedUnverified(headers: readonly MimeHeader[], messageId: string, entity: Uint8Array | undefined): UserMailVerdict {
-  const from = addressOf(getHeader(headers, 'From')) ?? '';
+  const o = originatorOf(headers);
+  const from = (o.ok ? o.from.address : o.mailboxes[0]?.address) ?? '';
   const checks: AttestationCheck[] = [{ name: 'user-signature', result: 'skip', detail: '(4) signer check switched off: not verified' }];
   const identityNotice: IdentityNotice = { sender: from, certSerial: '', traceId: '', proofing: 'none', proofedAt: '', cardAndPinUsed: false };
   return { ok: true, checks, messageId, headers, ...(entity ? { signedEntity: entity } : {}), identityNotice };

@@ -12,7 +12,10 @@ import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 import {
   SsmaxError,
   getHeader,
+  normaliseAddress,
+  originatorOf,
   parseCertificate,
+  senderIsAuthor,
   collectAttachments,
   findTextBody,
   parseMimeEntity,
@@ -24,7 +27,7 @@ import {
 import { verifyAttestation, type AttestationCheck, type IdentityNotice, type OrgAttestation } from './attestation.js';
 import { inspect, type InspectionVerdict } from './inspection.js';
 import { collect, smtpError } from './msa.js';
-import { actor, addressOf, defenceOn, domainOf, type OrgContext } from './org-context.js';
+import { actor, defenceOn, domainOf, type OrgContext } from './org-context.js';
 import { classifyParts, leavesOutsideRoles, messageIdOf, openFilePart, structureProblem } from './org-hop.js';
 import { listenSmtp, type SmtpListener } from './smtp-listener.js';
 import { formatReply, replyFor } from './reply-codes.js';
@@ -66,15 +69,27 @@ export async function verifyOrgMail(ctx: OrgContext, raw: Uint8Array): Promise<O
     }
     headers = parsed.headers;
     messageId = messageIdOf(headers);
-    const from = addressOf(getHeader(headers, 'From'));
+    const originator = originatorOf(headers);
+    // One parser for every service (issue 10 item 4): a From naming several mailboxes, or a Sender naming
+    // someone else, lets one reader take a member for the author and another an outsider. Refused at (7);
+    // with (7) switched off (falsifiability runs only) the first mailbox is taken.
+    if (!originator.ok && getHeader(headers, 'From') !== undefined && defenceOn(ctx, 'orgSignature')) {
+      checks.push({ name: 'originator', result: 'fail', detail: originator.reason.slice(0, 300) });
+      return fail('AMBIGUOUS_FROM', originator.reason);
+    }
+    const from = originator.ok ? originator.from.address : originator.mailboxes[0]?.address;
     if (from === undefined) return fail('MALFORMED_MIME', 'no From address');
     const fromMember = await ctx.registry.memberByDomain(domainOf(from));
     const isSsmax = parsed.kind === 'multipart-signed' && getHeader(headers, 'X-SSMAX-Hop') !== undefined;
     if (!isSsmax) {
-      if (fromMember && defenceOn(ctx, 'orgSignature')) {
+      // A Sender (RFC 5322 §3.6.2) in a member domain claims that member transmitted the mail: it is held
+      // to the same rule as From, or a client's "member on behalf of outsider" would show a member unsigned.
+      const sender = originator.ok && originator.sender && originator.sender.domain !== domainOf(from) ? originator.sender : undefined;
+      const claimed = fromMember ? domainOf(from) : sender && (await ctx.registry.memberByDomain(sender.domain)) ? sender.domain : undefined;
+      if (claimed !== undefined && defenceOn(ctx, 'orgSignature')) {
         // A member domain never sends unsigned mail: this is pattern A (forged sender).
-        checks.push({ name: 'org-signature', result: 'fail', detail: `unsigned mail claims member domain ${domainOf(from)}` });
-        return fail('BAD_SIGNATURE', `mail from ${domainOf(from)} must carry the org signature`);
+        checks.push({ name: 'org-signature', result: 'fail', detail: `unsigned mail claims member domain ${claimed}${claimed === domainOf(from) ? '' : ' in Sender'}` });
+        return fail('BAD_SIGNATURE', `mail from ${claimed} must carry the org signature`);
       }
       checks.push({ name: 'registry-member', result: 'skip', detail: fromMember ? `(7) switched off: unsigned mail for member domain ${domainOf(from)} taken as outside mail` : `${domainOf(from)} is not a registry member` });
       return { ok: true, kind: 'unverified', checks, messageId, headers };
@@ -125,6 +140,10 @@ export async function verifyOrgMail(ctx: OrgContext, raw: Uint8Array): Promise<O
       return fail('FROM_SIGNER_MISMATCH', `${member.name} may not send for ${domainOf(from)}`, { member });
     }
     checks.push(binding ? { name: 'from-domain', result: 'pass', detail: domainOf(from) } : { name: 'from-domain', result: 'skip', detail: `From-signer binding switched off: ${domainOf(from)} signed by ${member.domains.join(',')}` });
+    if (originator.ok && !senderIsAuthor(originator)) {
+      checks.push({ name: 'originator', result: 'fail', detail: `Sender ${originator.sender!.address} vs From ${from}` });
+      return fail('AMBIGUOUS_FROM', `Sender ${originator.sender!.address} is not the From mailbox of signed mail`, { member });
+    }
     const hop = Number(getHeader(headers, 'X-SSMAX-Hop'));
     const parts = classifyParts(parsed.signedEntity);
     const structure = structureProblem(parts, { attestations: 'in-order' }) ?? (parts.attestations.length > hop ? `attestation parts for hops after ${hop}` : undefined);
@@ -140,7 +159,7 @@ export async function verifyOrgMail(ctx: OrgContext, raw: Uint8Array): Promise<O
       return fail('BAD_SIGNATURE', 'the sending org attestation is missing or invalid', { member });
     }
     const a = att.attestation;
-    if (a.messageId !== messageId || a.identityNotice.sender.toLowerCase() !== from) {
+    if (a.messageId !== messageId || normaliseAddress(a.identityNotice.sender) !== from) {
       checks.push({ name: 'attestation', result: 'fail', detail: 'attestation names another message or sender' });
       return fail('CONTENT_MISMATCH', 'the attestation does not belong to this message', { member });
     }
@@ -152,7 +171,7 @@ export async function verifyOrgMail(ctx: OrgContext, raw: Uint8Array): Promise<O
       // The notice names the certificate that signed at (4): a signing certificate, never the user's encryption one.
       const uc = validateChain({ leaf: userCert, intermediates: [orgCert], trustAnchors: [ctx.kms.certificates.root], crls, time: ctx.clock(), revocation: !revocation ? 'none' : a.orgCrl ? 'require' : 'ifAvailable', requiredKeyUsage: ['digitalSignature'] });
       const info = parseCertificate(userCert);
-      if (!uc.valid || info.serialNumber !== a.identityNotice.certSerial || (binding && !info.emailAddresses.map((x) => x.toLowerCase()).includes(from))) {
+      if (!uc.valid || info.serialNumber !== a.identityNotice.certSerial || (binding && !info.emailAddresses.map(normaliseAddress).includes(from))) {
         checks.push({ name: 'sender-certificate', result: 'fail', detail: uc.reasons.join('; ') || 'notice does not match the certificate' });
         return fail(uc.code === 'CERT_REVOKED' ? 'CERT_REVOKED' : (uc.code ?? 'UNTRUSTED_CHAIN'), uc.reasons.join('; ') || 'identity notice mismatch', { member });
       }

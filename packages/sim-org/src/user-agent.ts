@@ -29,6 +29,9 @@ import {
   readPlainData,
   findTextBody,
   getHeader,
+  originatorOf,
+  parseAddressList,
+  senderIsAuthor,
   parseCertificate,
   parseMimeEntity,
   parseSmime,
@@ -187,16 +190,24 @@ export interface MailVerdict {
 
 const EMAIL_PROTECTION = '1.3.6.1.5.5.7.3.4';
 
-/** Addresses from an address-list header value ("A <a@x>, b@y"). */
-export function parseAddressList(v: string | undefined): string[] {
-  if (!v) return [];
-  return v
-    .split(',')
-    .map((s) => {
-      const m = /<([^>]+)>/.exec(s);
-      return (m ? m[1]! : s).trim();
-    })
-    .filter((s) => s.includes('@'));
+/**
+ * The addresses of an address-list field (To, Cc) by core's RFC 5322 parser, the one the MSA and the
+ * MTA-in use too; undefined when the field does not parse.
+ */
+function addressesIn(v: string | undefined): string[] | undefined {
+  if (v === undefined) return [];
+  try {
+    return parseAddressList(v).map((m) => m.address);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The From as the user is shown it: the one bound mailbox, or every mailbox a From that binds none names. */
+function shownSender(headers: readonly MimeHeader[]): { readonly from: string; readonly problem?: string } {
+  const o = originatorOf(headers);
+  if (!o.ok) return { from: o.mailboxes.map((m) => m.address).join(', '), problem: `the sender cannot be told (${o.reason})` };
+  return senderIsAuthor(o) ? { from: o.from.address } : { from: o.from.address, problem: `the mail names Sender ${o.sender!.address} besides From ${o.from.address}: the signer must be both` };
 }
 
 function b64Lines(b: Uint8Array): string {
@@ -420,7 +431,9 @@ export class UserAgent {
       return this.unverified(raw, [`the mail is not well-formed MIME (${e instanceof SsmaxError ? e.code : 'error'})`]);
     }
     const headers = parsed.headers;
-    const from = parseAddressList(getHeader(headers, 'From'))[0] ?? '';
+    // One parser for every service (issue 10 item 4): the From (4) and (7) bound is the From shown.
+    const sender = shownSender(headers);
+    const from = sender.from;
     const subject = getHeader(headers, 'Subject')?.trim() ?? '';
     const messageId = getHeader(headers, 'Message-ID')?.trim() ?? '';
     // Outside mail: the own MX found no SSMAX hop, skipped (7), ran (8) on its plain parts and marked it (mta-in.ts).
@@ -477,7 +490,15 @@ export class UserAgent {
     if (!last) problems.push('the mail carries no attestation from your organisation');
     else if (outerSigner && Buffer.compare(Buffer.from(last.signer), Buffer.from(outerSigner.der)) !== 0) problems.push('the last attestation is not signed by your organisation');
     const notice: IdentityNotice | undefined = last?.a.identityNotice;
+    if (sender.problem && this.o.fromSignerBinding !== false) problems.push(sender.problem);
     if (notice && this.o.fromSignerBinding !== false && normaliseAddress(notice.sender) !== normaliseAddress(from)) problems.push(`the identity notice names ${notice.sender}, the mail is from ${from}`);
+    // The verified mail is this message for this user: the receiving org attested its Message-ID, and
+    // To or Cc names the user (SSMAX mail has no Bcc: the sender manifest lists To and Cc).
+    if (last && last.a.messageId !== messageId) problems.push(`your organisation attested message ${last.a.messageId.slice(0, 100)}, not ${messageId.slice(0, 100)}`);
+    const to = addressesIn(getHeader(headers, 'To'));
+    const cc = addressesIn(getHeader(headers, 'Cc'));
+    if (to === undefined || cc === undefined) problems.push('the To or Cc field cannot be parsed');
+    else if (![...to, ...cc].includes(this.address)) problems.push(`the mail is addressed to ${[...to, ...cc].join(', ').slice(0, 200) || 'nobody'}, not to you (${this.address})`);
 
     // End-to-end: the manifest (signature, signer chain, headers, body) and every attestation, before any
     // file is decrypted; the files still encrypted count as not yet arrived, their hashes come after.
@@ -493,8 +514,8 @@ export class UserAgent {
         expected: {
           messageId,
           from,
-          to: parseAddressList(getHeader(headers, 'To')),
-          cc: parseAddressList(getHeader(headers, 'Cc')),
+          to: to ?? [],
+          cc: cc ?? [],
           subject,
           date: getHeader(headers, 'Date')?.trim() ?? '',
           body: bodyBytes,
@@ -633,7 +654,7 @@ export class UserAgent {
       verified: false,
       mode: this.mode,
       ...(attachments === 'release-unverified' ? { outside: true } : {}),
-      senderAddress: parseAddressList(getHeader(headers, 'From'))[0] ?? '',
+      senderAddress: shownSender(headers).from,
       subject: getHeader(headers, 'Subject')?.trim() ?? '',
       messageId: getHeader(headers, 'Message-ID')?.trim() ?? '',
       text,

@@ -28,6 +28,7 @@ import {
   getHeader,
   lookupSmimeCertificates,
   parseCertificate,
+  parseMailboxList,
   parseMimeEntity,
   parseSmime,
   signSignedData,
@@ -38,7 +39,7 @@ import {
   type ParsedSmime,
   type PrivateKeyOps,
 } from '@ssmax/core';
-import { parseAddressList, sha256Hex, type MailVerdict } from '@ssmax/sim-org';
+import { sha256Hex, type MailVerdict } from '@ssmax/sim-org';
 import { transport } from './conventional-client.js';
 import { fetchInbox } from './imap-fetch.js';
 import type { InboxInput, SendInput, World, WorldUser } from './world.js';
@@ -124,6 +125,15 @@ function containsSmime(p: MimePart): boolean {
  * signature. Never throws for hostile input: an unreadable layer is a reason, and the message is
  * shown with what could be read.
  */
+/** The first mailbox of a From field (core's RFC 5322 parser), lower-cased; "" when it does not parse. */
+function firstMailbox(v: string | undefined): string {
+  try {
+    return v === undefined ? '' : (parseMailboxList(v)[0]?.address.toLowerCase() ?? '');
+  } catch {
+    return '';
+  }
+}
+
 export async function readSmimeMessage(raw: Uint8Array, o: SmimeReadOptions): Promise<SmimeReading> {
   const reasons: string[] = [];
   let top: ParsedSmime;
@@ -133,7 +143,7 @@ export async function readSmimeMessage(raw: Uint8Array, o: SmimeReadOptions): Pr
     return { from: '', messageId: '', subject: '', encrypted: false, signature: 'unsigned', reasons: [`unreadable message: ${(e as Error).message}`], text: '', attachments: [] };
   }
   const h = (n: string) => getHeader(top.headers, n);
-  const from = (parseAddressList(h('from'))[0] ?? '').toLowerCase();
+  const from = firstMailbox(h('from'));
   const messageId = (h('message-id') ?? '').trim().replace(/^<|>$/g, '');
   const subject = decodeEncodedWords(h('subject') ?? '');
   let encrypted = false;

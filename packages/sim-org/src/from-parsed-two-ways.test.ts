@@ -1,0 +1,206 @@
+/**
+ * Issue 10 item 4: From parsed two ways. The MTA-in took the first <…> anywhere in From, the MSA too, the
+ * user agent split on commas: `From: alice@member, <m@outsider>` was an outsider to (7) and alice to (10).
+ * Now one RFC 5322 parser (core `originatorOf`) serves all three: exactly one From field with exactly one
+ * mailbox, a Sender held to the same rule as From, addresses compared with the local part as written and
+ * the domain lower-case; (4) and (7) refuse what binds no single author, (10) shows it unverified and
+ * binds a verified mail to its Message-ID and its recipients.
+ *
+ * Real services: two orgs on the simulated network with the registry over HTTP, KMS and cards on
+ * SoftHSM2, MSA and MTA-in over SMTP, Dovecot mailboxes.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import nodemailer from 'nodemailer';
+import { SoftHsmNative, SoftwareKey, parseSmime, type Card } from '@ssmax/core';
+import { SimNet } from '@ssmax/sim-net';
+import { Registry } from '@ssmax/sim-registry';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { IdentityNotice } from './attestation.js';
+import { Mailbox } from './mailbox.js';
+import { OrgCa } from './org-ca.js';
+import { orgHop } from './org-hop.js';
+import { Organisation } from './organisation.js';
+import { TraceVault } from './trace-vault.js';
+import { UserAgent } from './user-agent.js';
+import { CardUserDirectory, DeferredUserDirectory, UserRegistration, type RegisteredUser } from './user-registration.js';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ssmax-item4-'));
+fs.chmodSync(dir, 0o711);
+let hsm: SoftHsmNative;
+let net: SimNet;
+let registry: Registry;
+
+interface TestOrg {
+  readonly org: Organisation;
+  readonly mailbox: Mailbox;
+  readonly registration: UserRegistration;
+}
+interface TestUser {
+  readonly user: RegisteredUser;
+  readonly card: Card;
+  readonly ua: UserAgent;
+  readonly pin: string;
+  readonly org: TestOrg;
+}
+
+async function startOrg(id: string): Promise<TestOrg> {
+  const storage = path.join(dir, id);
+  fs.mkdirSync(path.join(storage, 'mail'), { recursive: true, mode: 0o711 });
+  fs.chmodSync(storage, 0o711);
+  const mailbox = await Mailbox.start({ dir: path.join(storage, 'mail'), host: net.address(`${id}/imap`) });
+  const users = new DeferredUserDirectory();
+  const org = await Organisation.start({
+    id, domain: `${id}.example`, mode: 'org', net, registryUrl: registry.url, registryRootCert: registry.rootCertificate, storageDir: storage, hsm, users,
+    mailbox: { deliver: async (r, m) => void (await mailbox.deliver(r, m)) }, registryMaxAgeSeconds: 0, retryMs: 200,
+  });
+  const orgCa = await OrgCa.open({ certificate: org.kms.certificates.org, key: org.kms.caKey, chain: [org.kms.certificates.root], storageDir: path.join(storage, 'ca') });
+  const vault = new TraceVault({ storageDir: path.join(storage, 'vault'), sealingCertificate: org.kms.certificates.encryption });
+  const registration = new UserRegistration({ reader: hsm, orgCa, vault, soPin: '13579111', storageDir: path.join(storage, 'registration'), registryRoot: org.kms.certificates.root });
+  users.attach(new CardUserDirectory(registration, orgCa));
+  return { org, mailbox, registration };
+}
+
+async function addUser(w: TestOrg, local: string, pin: string): Promise<TestUser> {
+  const address = `${local}@${w.org.domain}`;
+  const user = await w.registration.register({ address, employeeNumber: `EMP-${local}-${w.org.domain}`, identityCheck: { method: 'employeeCardPin', proofedBy: 'desk' }, userPin: pin, mailPassword: `pw-${local}` });
+  await w.mailbox.addUser(address, `imap-${local}`);
+  const card = await w.registration.openCard(user.cardLabel);
+  const msa = net.connectOptions(net.address(`${address}/ua`), `msa.${w.org.domain}`, 587);
+  const ua = new UserAgent({
+    address, card, mode: 'end-to-end', orgEncryptionCertificate: w.org.kms.certificates.encryption,
+    msa: { host: msa.host, port: msa.port, ...(msa.localAddress ? { localAddress: msa.localAddress } : {}), user: address, password: `pw-${local}` },
+    imap: { host: w.mailbox.host, port: w.mailbox.imapPort, user: address, password: `imap-${local}` },
+  });
+  return { user, card, ua, pin, org: w };
+}
+
+/** `raw` with its From field replaced by `from` and `extra` header lines added after it (outer headers are not signed). */
+function rewriteFrom(raw: Uint8Array, from: string, extra: readonly string[] = []): Uint8Array {
+  return new Uint8Array(Buffer.from(Buffer.from(raw).toString('latin1').replace(/^From:.*$/im, [`From: ${from}`, ...extra].join('\r\n')), 'latin1'));
+}
+
+async function replyCode(send: () => Promise<unknown>): Promise<number> {
+  try {
+    await send();
+    return 250;
+  } catch (e) {
+    return (e as { responseCode?: number }).responseCode ?? 0;
+  }
+}
+
+/** Hands `raw` to `to`'s MX from an outside host. */
+async function toMx(to: TestOrg, rcpt: string, raw: string | Uint8Array): Promise<number> {
+  const c = net.connectOptions(net.address('outsider/mta'), to.org.ctx.mxHost, 25);
+  const t = nodemailer.createTransport({ host: c.host, port: c.port, ...(c.localAddress ? { localAddress: c.localAddress } : {}), secure: false, ignoreTLS: true, name: 'mx.evil.example' });
+  try {
+    return await replyCode(() => t.sendMail({ envelope: { from: 'm@evil.example', to: [rcpt] }, raw: typeof raw === 'string' ? raw : Buffer.from(raw) }));
+  } finally {
+    t.close();
+  }
+}
+
+const noticeOf = (u: TestUser): IdentityNotice => ({ sender: u.user.address, certSerial: u.user.signingCertificate.serialNumber, traceId: '', proofing: 'employeeCardPin', proofedAt: new Date().toISOString(), cardAndPinUsed: true, certificate: Buffer.from(u.user.signingCertificate.der).toString('base64') });
+
+/**
+ * The copy `to` finds in its mailbox for a mail `from` composed: hop 1 by the sending org's KMS, hop 2 by
+ * the receiving org's (what (6) and (9) do), built directly so a test can set what the services would refuse.
+ */
+async function delivered(from: TestUser, raw: Uint8Array, to: TestUser, o: { messageIdAttested?: string } = {}): Promise<Uint8Array> {
+  const p0 = parseSmime(raw);
+  if (p0.kind !== 'multipart-signed') throw new Error('expected multipart/signed');
+  const messageId = o.messageIdAttested ?? p0.headers.find((h) => h.name.toLowerCase() === 'message-id')!.value;
+  const common = { mode: 'org' as const, checks: [], identityNotice: noticeOf(from), inspect: false, clock: () => new Date(), messageId };
+  const h1 = await orgHop({ ...common, kms: from.org.org.kms, direction: 'outbound', entity: p0.signedEntity, headers: p0.headers, recipients: [to.org.org.kms.certificates.encryption], org: from.org.org.registryOrgId, domain: from.org.org.domain, hop: 1 });
+  if (h1.blocked) throw new Error('blocked');
+  const p1 = parseSmime(h1.message);
+  if (p1.kind !== 'multipart-signed') throw new Error('expected multipart/signed');
+  const h2 = await orgHop({ ...common, kms: to.org.org.kms, direction: 'inbound', entity: p1.signedEntity, headers: p1.headers, recipients: [to.user.encryptionCertificate.der], org: to.org.org.registryOrgId, domain: to.org.org.domain, hop: 2 });
+  if (h2.blocked) throw new Error('blocked');
+  return h2.message;
+}
+
+describe('issue 10 item 4: From parsed two ways', () => {
+  let a: TestOrg;
+  let b: TestOrg;
+  let alice: TestUser;
+  let bob: TestUser;
+  const ceo = () => `ceo@${a.org.domain}`;
+
+  beforeAll(async () => {
+    hsm = SoftHsmNative.open({ storageDir: path.join(dir, 'hsm') });
+    net = await SimNet.create({ seed: 37 });
+    registry = await Registry.start({ dataDir: path.join(dir, 'registry'), signer: SoftwareKey.generate('EC-P256'), log: () => {}, adminToken: 'admin' });
+    a = await startOrg('fp-a');
+    b = await startOrg('fp-b');
+    alice = await addUser(a, 'alice', '1111');
+    bob = await addUser(b, 'bob', '2222');
+  }, 180_000);
+  afterAll(async () => {
+    for (const u of [alice, bob]) await u?.card.close();
+    for (const w of [a, b]) {
+      await w?.org.close();
+      await w?.mailbox.stop();
+    }
+    await registry?.close();
+    await net?.[Symbol.asyncDispose]();
+    await hsm?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('(7) refuses unsigned mail whose From is a member to one reader and an outsider to another', async () => {
+    const mail = (from: string, extra = '') => `From: ${from}\r\n${extra}To: ${bob.user.address}\r\nSubject: new bank details\r\nMessage-ID: <${Math.random().toString(36).slice(2)}@evil.example>\r\n\r\nPlease pay today.\r\n`;
+    expect(await toMx(b, bob.user.address, mail(`${alice.user.address}, <m@evil.example>`))).toBe(550);
+    const ev = b.org.journey.events().filter((e) => e.actor === 'fp-b/mta-in').at(-1);
+    expect(ev).toMatchObject({ procedure: 7, outcome: 'rejected', reply: expect.stringMatching(/^550 5\.7\.1 From must name exactly one mailbox/) });
+    expect(ev!.checks).toContainEqual(expect.objectContaining({ name: 'originator', result: 'fail' }));
+    // A Sender in a member domain claims the member transmitted it: held to the rule From is held to.
+    expect(await toMx(b, bob.user.address, mail('m@evil.example', `Sender: ${alice.user.address}\r\n`))).toBe(550);
+    expect(await toMx(b, bob.user.address, mail('m@evil.example', 'From: other@evil.example\r\n'))).toBe(550);
+    // Outside mail with one mailbox still arrives, marked unverified.
+    expect(await toMx(b, bob.user.address, mail('"Alice" <m@evil.example>'))).toBe(250);
+  });
+
+  it('(4) refuses a card-signed mail whose From names more than the signer, a second From, or another Sender', async () => {
+    const m = await alice.ua.compose({ to: [bob.user.address], subject: 'minutes', text: 'as agreed', pin: alice.pin });
+    for (const [what, raw] of [
+      ['two mailboxes, the signer in angle brackets', rewriteFrom(m.raw, `<${alice.user.address}>, ${ceo()}`)],
+      ['two mailboxes, the signer last', rewriteFrom(m.raw, `${ceo()}, <${alice.user.address}>`)],
+      ['two From fields', rewriteFrom(m.raw, alice.user.address, [`From: ${ceo()}`])],
+      ['a Sender other than From', rewriteFrom(m.raw, alice.user.address, [`Sender: ${ceo()}`])],
+      ['the local part in other letters than the certificate', rewriteFrom(m.raw, `Alice@${a.org.domain}`)],
+    ] as const) {
+      expect(await replyCode(() => alice.ua.submit(raw, [bob.user.address])), what).toBe(550);
+    }
+    // The domain compares case-insensitively, and a display name is no second mailbox.
+    const fine = rewriteFrom(m.raw, `"Alice (accounts)" <alice@${a.org.domain.toUpperCase()}>`, [`Sender: ${alice.user.address}`]);
+    expect(await replyCode(() => alice.ua.submit(fine, [bob.user.address]))).toBe(250);
+    await a.org.idle();
+    await b.org.idle();
+  });
+
+  it('(10) shows a mail whose From names two mailboxes unverified, with both', async () => {
+    const m = await alice.ua.compose({ to: [bob.user.address], subject: 'minutes', text: 'as agreed', pin: alice.pin });
+    expect((await bob.ua.read(await delivered(alice, m.raw, bob), bob.pin)).verified, 'the honest copy verifies').toBe(true);
+    const v = await bob.ua.read(await delivered(alice, rewriteFrom(m.raw, `<${alice.user.address}>, ${ceo()}`), bob), bob.pin);
+    expect(v.verified).toBe(false);
+    expect(v.senderAddress).toBe(`${alice.user.address}, ${ceo()}`);
+    expect(v.problems).toContainEqual(expect.stringContaining('the sender cannot be told'));
+  });
+
+  it('(10) binds a verified mail to its recipients and to the Message-ID its organisation attested', async () => {
+    // Signed by alice for carol; bob's org re-encrypted it for bob: every signature holds, but not for bob.
+    const forCarol = await alice.ua.compose({ to: [`carol@${b.org.domain}`], subject: 'salary review', text: 'confidential', pin: alice.pin });
+    const v = await bob.ua.read(await delivered(alice, forCarol.raw, bob), bob.pin);
+    expect(v.verified).toBe(false);
+    expect(v.problems).toContainEqual(expect.stringContaining(`not to you (${bob.user.address})`));
+    // Paper mode checks no manifest: the attested Message-ID is what ties the org signature to this mail.
+    const paper = new UserAgent({ address: bob.user.address, card: bob.card, mode: 'paper', orgEncryptionCertificate: b.org.kms.certificates.encryption });
+    const m = await alice.ua.compose({ to: [bob.user.address], subject: 'minutes', text: 'as agreed', pin: alice.pin });
+    expect((await paper.read(await delivered(alice, m.raw, bob), bob.pin)).verified, 'the honest copy verifies in paper mode').toBe(true);
+    const other = await paper.read(await delivered(alice, m.raw, bob, { messageIdAttested: '<another@fp-a.example>' }), bob.pin);
+    expect(other.verified).toBe(false);
+    expect(other.problems).toContainEqual(expect.stringContaining('attested message <another@fp-a.example>'));
+  });
+});
