@@ -18,7 +18,10 @@ describe('DEFENCES', () => {
       expect(d.profiles.length).toBeGreaterThan(0);
       for (const p of d.profiles) expect(PROFILE_IDS).toContain(p);
       expect(d.description.length).toBeGreaterThan(20);
-      expect(Object.keys(d.off).length).toBeGreaterThan(0);
+      // A row switches something off itself, or is a layer of other rows.
+      const layers = (d as { layers?: readonly string[] }).layers ?? [];
+      expect(Object.keys(d.off).length + layers.length).toBeGreaterThan(0);
+      for (const l of layers) expect(DEFENCE_IDS).toContain(l);
     }
     for (const id of ['msa-signer-check', 'outbound-inspection', 'org-signature-check', 'inbound-inspection', 'manifest-check', 'from-signer-binding', 'card-pin-lockout', 'mta-starttls', 'dmarc-enforcement', 'mta-sts', 'ppap-zip-block', 'reputation']) {
       expect(DEFENCE_IDS).toContain(id);
@@ -42,6 +45,13 @@ describe('switchesFor', () => {
     expect(s.card).toEqual({ pinLockout: false });
     expect('reputation' in switchesFor(['reputation']).conventional).toBe(true);
     expect(switchesFor(['reputation']).conventional.reputation).toBeUndefined();
+  });
+
+  it('switches off every layer of a layered row, and nothing else', () => {
+    expect(switchesFor(['receiving-side-checks'])).toEqual(switchesFor(['org-signature-check', 'inbound-inspection', 'manifest-check']));
+    expect(switchesFor(['receiving-side-checks']).org).toEqual({ orgSignature: false, inboundInspection: false });
+    expect(switchesFor(['receiving-side-checks']).userAgent).toEqual({ mode: 'paper' });
+    expect(switchesFor(['dmarc-and-zip-block']).conventional).toEqual({ mailAuth: 'record', msaEncryptedZip: 'allow', mxEncryptedZip: 'allow' });
   });
 
   it('is a usage error naming the known ids when an id is unknown', () => {

@@ -44,6 +44,12 @@ export interface DefenceSpec {
   readonly off: { readonly [K in keyof WorldSwitches]?: WorldSwitches[K] };
   /** Where the switch lives, for readers of the report. */
   readonly switchedOffBy: string;
+  /**
+   * A layered row: these defences switched off together. Some cells are stopped by two or three
+   * defences standing behind each other, so no single switch can show that the cell can fail; the
+   * layer can.
+   */
+  readonly layers?: readonly string[];
 }
 
 const SSMAX: readonly ProfileId[] = ['ssmax-paper', 'ssmax-org', 'ssmax-esp-out', 'ssmax-esp-in'];
@@ -218,6 +224,22 @@ export const DEFENCES = [
     off: { smime: { wholeMessage: false } },
     switchedOffBy: 'smime-client.ts SmimeClientPolicy.wholeMessage = false',
   },
+  {
+    id: 'receiving-side-checks',
+    description: "Layered: the receiving side's checks together: (7) the sending org's signature and registry status at the MTA-in, (8) inbound inspection, and (10) the recipient agent's manifest check. A forged, swapped or spoofed part fails each of them, so each alone stands behind the others; switched off together they show what the receiving side stops.",
+    profiles: SSMAX,
+    off: {},
+    layers: ['org-signature-check', 'inbound-inspection', 'manifest-check'],
+    switchedOffBy: 'the switches of org-signature-check, inbound-inspection and manifest-check',
+  },
+  {
+    id: 'dmarc-and-zip-block',
+    description: "Layered: best practice's two inbound filters together, DMARC p=reject enforcement (RFC 7489 §6.6.2) and the encrypted-ZIP block: a spoofed partner mail carrying an encrypted archive is refused by either.",
+    profiles: ['best-practice'],
+    off: {},
+    layers: ['dmarc-enforcement', 'ppap-zip-block'],
+    switchedOffBy: 'the switches of dmarc-enforcement and ppap-zip-block',
+  },
 ] as const satisfies readonly DefenceSpec[];
 
 export type DefenceId = (typeof DEFENCES)[number]['id'];
@@ -242,7 +264,9 @@ const NO_SWITCHES: WorldSwitches = { org: {}, conventional: {}, inspection: {}, 
 /** The world's settings with the defences `ids` switched off (none: every defence on). Unknown ids are a usage error. */
 export function switchesFor(ids: readonly string[]): WorldSwitches {
   let s: WorldSwitches = NO_SWITCHES;
-  for (const id of parseDefenceIds(ids)) {
+  // A layered row stands for its layers.
+  const expanded = parseDefenceIds(ids).flatMap((id) => [id, ...((getDefence(id).layers ?? []) as readonly string[])]);
+  for (const id of parseDefenceIds(expanded)) {
     const off = getDefence(id).off;
     s = {
       org: { ...s.org, ...off.org },

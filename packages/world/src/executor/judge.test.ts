@@ -52,6 +52,8 @@ describe('judgeVerdict', () => {
   it('is blocked when a 250-accepted mail was rejected by a receiving-org hop, not-sent when by a sending-org hop', () => {
     expect(judgeVerdict(evidence({ journey: [ev('org-a/msa', 4, 'accepted'), ev('org-b/inspection', 8, 'rejected')] })).value).toBe('blocked');
     expect(judgeVerdict(evidence({ journey: [ev('org-a/msa', 4, 'accepted'), ev('org-a/inspection', 5, 'bounced')] })).value).toBe('not-sent');
+    // Accepted in the session, then bounced by a receiving-org hop ((9) cannot decrypt a replayed copy).
+    expect(judgeVerdict(evidence({ journey: [ev('org-a/msa', 4, 'accepted'), ev('org-b/mta-in', 7, 'accepted'), ev('org-b/inbound-worker', 9, 'bounced')] })).value).toBe('blocked');
   });
 
   it('is blocked when the sending MTA-out got a 5xx from the receiving MTA, even though its own DSN bounced it', () => {

@@ -29,12 +29,13 @@ const actorOrg = (actor: string): string => actor.split('/')[0] ?? '';
 const actorService = (actor: string): string => actor.split('/')[1] ?? '';
 const isPermanentReply = (r: string | undefined): boolean => /^5\d\d[ -]/.test(r ?? '');
 
-/** A refusal on the receiving side: its MX's 5xx in the session, its own `rejected` event, or the 5xx the sending MTA-out got back. */
+/** A refusal on the receiving side: its MX's 5xx in the session, its own `rejected` or `bounced` event, or the 5xx the sending MTA-out got back. */
 export function receivingRefusal(e: Pick<CellEvidence, 'attempts' | 'journey' | 'sendingOrg' | 'receivingOrg'>): string | undefined {
   const last = e.attempts.at(-1);
   if (last && !last.accepted && last.answeredBy === 'receiving') return `the receiving server answered ${last.by === 'attacker' ? 'the attacker' : 'the sender'}: ${last.reply}`;
   if (last && !last.accepted) return undefined;
-  const ev = e.journey.find((x) => e.receivingOrg !== undefined && actorOrg(x.actor) === e.receivingOrg && x.outcome === 'rejected');
+  // Rejected in the session, or accepted and then bounced by one of its own hops (e.g. (9) cannot decrypt).
+  const ev = e.journey.find((x) => e.receivingOrg !== undefined && actorOrg(x.actor) === e.receivingOrg && (x.outcome === 'rejected' || x.outcome === 'bounced'));
   if (ev) return `${ev.actor} (${ev.procedure}) rejected it${ev.detail ? `: ${ev.detail}` : ''}`;
   const remote = e.journey.find((x) => e.sendingOrg !== undefined && actorOrg(x.actor) === e.sendingOrg && actorService(x.actor) === 'mta-out' && x.outcome === 'bounced' && isPermanentReply(x.reply));
   if (remote) return `the receiving MTA answered ${remote.actor}: ${remote.reply ?? ''}`;
@@ -67,7 +68,7 @@ export function judgeVerdict(e: CellEvidence): Judged<Verdict> {
   if (send) return { value: 'not-sent', because: send };
   const last = e.attempts.at(-1);
   throw new HarnessError(
-    `Cannot judge the cell. The mail ${e.tracked ? `${e.tracked.messageId} (copy ${e.tracked.copy})` : '(no Message-ID)'} is not in the recipient's mailbox and nobody refused it: ${last ? `last attempt ${last.accepted ? 'accepted' : 'refused'} (${last.reply})` : 'nothing was handed over'}; ${e.journey.length} journey event(s).`,
+    `Cannot judge the cell. The mail ${e.tracked ? `${e.tracked.messageId} (copy ${e.tracked.copy})` : '(no Message-ID)'} is not in the recipient's mailbox and nobody refused it: ${last ? `last attempt ${last.accepted ? 'accepted' : 'refused'} (${last.reply})` : 'nothing was handed over'}; journey: ${e.journey.map((x) => `${x.actor}(${x.procedure}) ${x.outcome}${x.detail ? ` [${x.detail.slice(0, 80)}]` : ''}`).join(' → ') || 'none'}.`,
   );
 }
 
