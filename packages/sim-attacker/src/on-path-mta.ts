@@ -53,6 +53,18 @@ export interface SmimeSwap {
   readonly password?: string;
 }
 
+/**
+ * SSMAX swap: an SSMAX hop carries each file as its own encrypted part (X-SSMAX-File) inside the sending
+ * org's signature. The relay cannot read it or re-sign the hop, but the next hop's KMS encryption
+ * certificate is public (the registry directory), so it replaces each file part's ciphertext with its own
+ * file encrypted to that certificate and leaves every other byte as it was: only the org signature, the
+ * inspection and the sender manifest can tell.
+ */
+export interface SsmaxSwap {
+  /** The encryption certificate (DER) of the org that receives mail for `domain`, from the registry directory; undefined if none. */
+  readonly encryptionCertificate: (domain: string) => Promise<Uint8Array | undefined>;
+}
+
 /** What the relay does to attachments before forwarding. */
 export type AttachmentTamper =
   | {
@@ -65,6 +77,8 @@ export type AttachmentTamper =
       readonly rezip?: PpapRezip;
       /** Replace S/MIME-encrypted (application/pkcs7-mime enveloped) messages with an own entity carrying `replacement`. */
       readonly smime?: SmimeSwap;
+      /** In an SSMAX hop, replace each encrypted file part with `replacement` encrypted to the next hop's KMS. */
+      readonly ssmax?: SsmaxSwap;
     }
   | {
       /** Change the file's bytes, keeping its name and type. */
@@ -470,6 +484,8 @@ export class OnPathMta implements Disposable {
       const smimeType = tamper?.kind === 'swap' && tamper.smime ? envelopedSmimeType(raw) : undefined;
       if (tamper?.kind === 'swap' && tamper.smime && smimeType) {
         forward = await this.#smimeSwap(raw, tamper, tamper.smime, smimeType, to);
+      } else if (tamper?.kind === 'swap' && tamper.ssmax && rawHeader(raw, 'X-SSMAX-Hop') !== undefined) {
+        forward = await this.#ssmaxSwap(raw, tamper, tamper.ssmax, to);
       } else if (tamper) {
         try {
           const t = tamperAttachments(raw, tamper, { passwords: this.#passwords });
@@ -613,6 +629,41 @@ export class OnPathMta implements Disposable {
     } finally {
       transport.close();
       socket.destroy();
+    }
+  }
+
+  /** Replaces each encrypted file part of an SSMAX hop with the relay's file encrypted to the next hop's KMS; every other byte stays. */
+  async #ssmaxSwap(raw: Uint8Array, tamper: Extract<AttachmentTamper, { kind: 'swap' }>, ssmax: SsmaxSwap, to: readonly string[]): Promise<Uint8Array> {
+    const messageId = messageIdOf(raw) || 'the message';
+    const domain = (to[0] ?? '').split('@')[1] ?? '';
+    try {
+      const cert = await ssmax.encryptionCertificate(domain);
+      if (!cert) {
+        this.#rec.act(`${messageId} is an SSMAX hop, but the directory lists no encryption certificate for ${domain}; forwarded unchanged`);
+        return raw;
+      }
+      const fileParts = attachmentLeaves(parseMimeEntity(raw)).filter((p) => p.headers.some((h) => h.name.toLowerCase() === 'x-ssmax-file'));
+      if (fileParts.length === 0) {
+        this.#rec.act(`${messageId} is an SSMAX hop without file parts; forwarded unchanged`);
+        return raw;
+      }
+      const name = tamper.replacement.filename ?? 'attachment.bin';
+      const type = tamper.replacement.contentType ?? 'application/octet-stream';
+      // The file as a sender's agent wraps it (docs/PROTOCOL.md §6): its own MIME entity, then CMS to the KMS.
+      const entity = Buffer.from(`Content-Type: ${type}; name="${name}"\r\nContent-Disposition: attachment; filename="${name}"\r\nContent-Transfer-Encoding: base64\r\n\r\n${base64Lines(tamper.replacement.content)}`, 'latin1');
+      let out = Buffer.from(raw);
+      for (const part of fileParts) {
+        const der = await encryptContent(new Uint8Array(entity), { recipients: [cert] });
+        const at = out.indexOf(Buffer.from(part.raw));
+        if (at < 0) continue;
+        out = Buffer.concat([out.subarray(0, at), rebuiltPart(part, der, part.contentType.mediaType, part.filename ?? name, true), out.subarray(at + part.raw.byteLength)]);
+      }
+      this.#rec.act(`${messageId} is an SSMAX hop: replaced ${fileParts.length} encrypted file part(s) with ${name} encrypted to ${domain}'s public KMS certificate; the org signature over them now fails`);
+      this.#recordChanges(fileParts.map((p) => ({ filename: p.filename ?? '?', before: sha(p.body), after: sha(tamper.replacement.content) })), 'swap');
+      return new Uint8Array(out);
+    } catch (err) {
+      this.#rec.act(`could not swap the SSMAX file parts (${(err as Error).message}); forwarded ${messageId} unchanged`);
+      return raw;
     }
   }
 

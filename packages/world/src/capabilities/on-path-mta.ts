@@ -42,6 +42,9 @@ export const onPathMta = capability(spec, {
           ...(r.zip ? { rezip: { entries: [{ name: r.zip.innerName, data: r.zip.inner }] } } : {}),
           // S/MIME: it cannot sign as the sender, so it encrypts its own unsigned content to the recipient's public certificate.
           smime: { recipientCertificate: (a: string) => cell.directoryCertificate(a), ...(r.zip ? { password: r.zip.password } : {}) },
+          // SSMAX: each encrypted file part swapped for its own file encrypted to the next hop's KMS
+          // (its certificate is public in the registry directory); the org signature over them breaks.
+          ssmax: { encryptionCertificate: (domain: string) => cell.memberEncryptionCertificate(domain) },
         },
       });
     } else mta = OnPathMta.insert(cell.att, { kind: 'on-path', service });
