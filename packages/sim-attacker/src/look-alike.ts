@@ -85,6 +85,8 @@ export interface AttackerPki {
   readonly root?: CertificateInfo;
   /** The self-made org CA (own-ca only). */
   readonly org?: CertificateInfo;
+  /** Its key (own-ca only): signs what the attacker passes off as its organisation's. */
+  readonly orgKey?: SoftwareKey;
   readonly user: CertificateInfo;
   readonly userKey: SoftwareKey;
   /** Certificates to send with a signature besides the user's (own-ca: org and root; public-ca: none). */
@@ -189,7 +191,7 @@ export class LookAlikeDomain {
         traceId: newTraceId(),
         now,
       });
-      pki = { source: 'own-ca', root, org, user, userKey, chain: [org.der, root.der] };
+      pki = { source: 'own-ca', root, org, orgKey, user, userKey, chain: [org.der, root.der] };
       actions.push(`issued itself an S/MIME certificate for ${email} from its own root "${root.subject}" (not registry-certified)`);
     }
     return new LookAlikeDomain(ctx, domain, domainToUnicode(domain), selector, privateKey, publicKey, pki, actions);

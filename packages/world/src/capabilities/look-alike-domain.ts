@@ -1,6 +1,7 @@
 import { TO, capabilitySpec, type ParamsOf, capability } from './capability.js';
-import { randomBytes } from 'node:crypto';
-import { buildMimeEntity, buildMultipartSigned, signSignedData } from '@ssmax/core';
+import { createHash, randomBytes } from 'node:crypto';
+import { buildMultipartSigned, encryptContent, signSignedData } from '@ssmax/core';
+import { assembleMixed, buildAttestationPart, buildFilePart, signAttestation, type OrgAttestation } from '@ssmax/sim-org';
 import { LookAlikeDomain, sendSpoofedDirect } from '@ssmax/sim-attacker';
 
 /** Mail from a domain of the attacker's own that looks like, or poses as, someone else's (pattern A, incident 3). */
@@ -37,15 +38,44 @@ export const lookAlikeDomain = capability(spec, {
     });
     // The registrar's record: registered ageDays ago (when the scenario says), to a registrant nobody verified.
     cell.registerDomain(d.domain, p.ageDays !== undefined ? new Date(cell.now().getTime() - p.ageDays * 86_400_000) : undefined, { registrant: 'privacy proxy', verified: false });
-    if (p.smime === 'own-ca' && d.pki && cell.kind.ssmax) {
-      // Dressed up as SSMAX: signed under its own "org" CA and marked as an SSMAX hop, so the receiving
-      // MTA-in must verify it (7) rather than treat it as outside mail.
+    if (p.smime === 'own-ca' && d.pki?.org && d.pki.orgKey && cell.kind.ssmax) {
+      // Dressed up as an SSMAX hop, as a non-member copying SSMAX would write it: the body, each file
+      // encrypted to the receiving org's KMS (its certificate is public in the registry directory), a hop-1
+      // attestation with an identity notice, all signed under its own "org" CA and marked X-SSMAX-Hop, so
+      // the receiving MTA-in must verify it (7) rather than treat it as outside mail.
       const from = `${fromLocal}@${d.domain}`;
-      const inner = buildMimeEntity({ text: cell.mail.text, attachments: cell.mail.attachments });
-      const sig = await signSignedData(inner, { key: d.pki.userKey, certificate: d.pki.user.der, chain: d.pki.chain, detached: true, signingTime: cell.now() });
-      const raw = buildMultipartSigned(inner, sig, { headers: { from, to: [to], subject: cell.mail.subject, date: cell.now(), messageId: `<${randomBytes(12).toString('hex')}@${d.domain}>`, extra: [{ name: 'X-SSMAX-Hop', value: '1' }] } });
+      const messageId = `<${randomBytes(12).toString('hex')}@${d.domain}>`;
+      const kms = await cell.memberEncryptionCertificate(to.split('@')[1]!);
+      const b64 = (b: Uint8Array) => (Buffer.from(b).toString('base64').match(/.{1,76}/g) ?? []).join('\r\n');
+      const parts: Uint8Array[] = [Buffer.from(`Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n${b64(Buffer.from(cell.mail.text.replace(/\r?\n/g, '\r\n'), 'utf8'))}`, 'latin1')];
+      const files: { n: number; sha256: string; action: 're-encrypted' }[] = [];
+      for (const [i, f] of cell.mail.files.entries()) {
+        const entity = Buffer.from(`Content-Type: ${f.contentType}; name="${f.name}"\r\nContent-Disposition: attachment; filename="${f.name}"\r\nContent-Transfer-Encoding: base64\r\n\r\n${b64(f.content)}`, 'latin1');
+        if (kms) parts.push(buildFilePart(i + 1, await encryptContent(new Uint8Array(entity), { recipients: [kms] })));
+        files.push({ n: i + 1, sha256: createHash('sha256').update(entity).digest('hex'), action: 're-encrypted' });
+      }
+      const user = d.pki.user;
+      const attestation: OrgAttestation = {
+        v: 1,
+        type: 'ssmax-attestation',
+        hop: 1,
+        org: d.domain,
+        domain: d.domain,
+        role: 'sending-org',
+        messageId,
+        at: cell.now().toISOString(),
+        checks: [],
+        inspection: { performed: false, kind: 'none', verdict: 'allow', reasons: [] },
+        identityNotice: { sender: from, certSerial: user.serialNumber, traceId: '', proofing: 'employeeCardPin', proofedAt: cell.now().toISOString(), cardAndPinUsed: true, certificate: Buffer.from(user.der).toString('base64') },
+        files: kms ? files : [],
+      };
+      const orgSigner = { key: d.pki.orgKey, certificate: d.pki.org.der, chain: d.pki.root ? [d.pki.root.der] : [] };
+      parts.push(buildAttestationPart(1, await signAttestation(attestation, orgSigner, cell.now())));
+      const entity = assembleMixed(parts);
+      const sig = await signSignedData(entity, { ...orgSigner, detached: true, signingTime: cell.now() });
+      const raw = buildMultipartSigned(entity, sig, { headers: { from, to: [to], subject: cell.mail.subject, date: cell.now(), messageId, extra: [{ name: 'X-SSMAX-Hop', value: '1' }] } });
       const o = await sendSpoofedDirect(cell.att, { spoofedFrom: from, to, raw });
-      cell.recordAttack({ ...o, capability: 'look-alike-domain', actions: [...d.setupActions, 'shaped the mail as an SSMAX hop (X-SSMAX-Hop: 1) signed under its own CA', ...o.actions] }, 'receiving', to);
+      cell.recordAttack({ ...o, capability: 'look-alike-domain', actions: [...d.setupActions, 'shaped the mail as an SSMAX hop (X-SSMAX-Hop: 1): files encrypted to the receiving org, a hop-1 attestation, signed under its own CA', ...o.actions] }, 'receiving', to);
       return;
     }
     const o = await d.send({ fromLocal, ...(p.displayName ? { displayName: p.displayName } : {}), to, smime, subject: cell.mail.subject, text: cell.mail.text, attachments: cell.mail.attachments });
