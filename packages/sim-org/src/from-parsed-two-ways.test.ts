@@ -189,6 +189,18 @@ describe('issue 10 item 4: From parsed two ways', () => {
     expect(v.problems).toContainEqual(expect.stringContaining('the sender cannot be told'));
   });
 
+  it('(10) never shows the signatures of a stored copy re-sent as outside mail as valid', async () => {
+    const m = await alice.ua.compose({ to: [bob.user.address], subject: 'minutes', text: 'as agreed', pin: alice.pin });
+    const copy = Buffer.from(await delivered(alice, m.raw, bob)).toString('latin1');
+    // What the MX stores for mail it took as outside mail: its mark on top, here of a copy without its hop field.
+    const outside = new Uint8Array(Buffer.from(`X-SSMAX-Verdict: unverified\r\n${copy.replace(/^X-SSMAX-Hop:.*\r\n/im, '')}`, 'latin1'));
+    const v = await bob.ua.read(outside, bob.pin);
+    expect(v).toMatchObject({ verified: false, outside: true, senderAddress: alice.user.address });
+    expect(v.identityNotice).toBeUndefined();
+    expect(v.manifestSigner).toBeUndefined();
+    expect(v.files.some((f) => f.ok)).toBe(false);
+  });
+
   it('(10) binds a verified mail to its recipients and to the Message-ID its organisation attested', async () => {
     // Signed by alice for carol; bob's org re-encrypted it for bob: every signature holds, but not for bob.
     const forCarol = await alice.ua.compose({ to: [`carol@${b.org.domain}`], subject: 'salary review', text: 'confidential', pin: alice.pin });
