@@ -25,11 +25,12 @@ export const replay = capability(spec, {
   // A copy captured off a link or from the recipient org's mailbox; one it received itself elsewhere
   // holds nothing it did not already have.
   eavesdrops: (p, recipientOrg) => p.capturedAt.includes('->') || (recipientOrg !== undefined && p.capturedAt === `${recipientOrg}/mailbox`),
-  // smime-e2e: a copy "<org>/mailbox" of another org is the attacker's own, as a legitimate recipient
-  // there (S/MIME mail carries no org signature), so the honest mail goes to the attacker first.
+  // A copy "<org>/mailbox" of another org is the attacker's own, as a legitimate recipient there, so the
+  // honest mail goes to the attacker first: under smime-e2e (no org signature) and under SSMAX (its copy
+  // carries its own org's signature and its files are encrypted to its card).
   honestRecipient: (cell, p) => {
     const org = p.capturedAt.match(/^([a-z0-9-]+)\/mailbox$/)?.[1];
-    return cell.kind.smimeClients && org && org !== cell.s.recipient.org ? `eve@${cell.orgDomain(org)}` : undefined;
+    return (cell.kind.smimeClients || cell.kind.ssmax) && org && org !== cell.s.recipient.org ? `eve@${cell.orgDomain(org)}` : undefined;
   },
   run: (cell, p) => resend(cell, 'replay', { capturedAt: p.capturedAt, to: p.to ?? cell.recipientAddr }),
 });

@@ -231,6 +231,69 @@ export async function resendToOther(cell: Cell, eve: WorldUser, messageId: strin
 }
 
 /**
+ * SSMAX replay to another recipient: the attacker is a legitimate recipient at another member org, so
+ * its copy is signed by its own org at (9) and its files are encrypted to its card. It reads the copy
+ * as it may (IMAP with its password, each file part decrypted on its card with its PIN), encrypts each
+ * file entity to the victim org's KMS certificate from the registry directory, replaces only those
+ * parts' bytes and the top-level To (every other byte, the org signature included, stays as received)
+ * and sends the result to the victim's MX under the original From.
+ */
+export async function resendSsmaxToOther(cell: Cell, eve: WorldUser, messageId: string | undefined, to: string): Promise<AttackOutcome> {
+  const fail = (message: string): AttackOutcome => ({ capability: 'replay', actions: [`as ${eve.address}, looked for its copy of ${messageId ?? 'the mail'}`], obtained: [], error: { code: 'NOTHING_CAPTURED', message } });
+  if (!eve.hasCard || !messageId) return fail('Cannot replay. The legitimate recipient has no card or no mail arrived.');
+  const raws = await fetchInbox({ host: eve.org.mailbox.host, port: eve.org.mailbox.imapPort, user: eve.address, pass: eve.password });
+  const mine = raws.find((r) => Buffer.from(r.source).toString('latin1').includes(bareId(messageId)));
+  if (!mine) return fail(`Cannot replay. ${eve.address} never received ${messageId}.`);
+  const domain = to.split('@')[1] ?? '';
+  const orgCert = await cell.memberEncryptionCertificate(domain);
+  if (!orgCert) return fail(`Cannot replay. The registry directory lists no encryption certificate for ${domain}.`);
+  const leaves = (p: ReturnType<typeof parseMimeEntity>): ReturnType<typeof parseMimeEntity>[] => (p.parts.length === 0 ? [p] : p.parts.flatMap(leaves));
+  const fileParts = leaves(parseMimeEntity(mine.source)).filter((p) => getHeader(p.headers, 'X-SSMAX-File') !== undefined);
+  const b64 = (b: Uint8Array) => (Buffer.from(b).toString('base64').match(/.{1,76}/g) ?? []).join('\r\n');
+  let out = Buffer.from(mine.source);
+  let replaced = 0;
+  await eve.card.login(eve.pin);
+  try {
+    const key = await eve.card.key(CardObjects.encryptionKey);
+    const certificate = eve.registered.encryptionCertificate.der;
+    for (const part of fileParts) {
+      // A part in the clear (the file-encryption defence switched off) is sent as it came.
+      if (readPlainData(part.body)) continue;
+      const { content } = await decryptContent(part.body, { key, certificate });
+      const der = await encryptContent(content, { recipients: [orgCert] });
+      content.fill(0);
+      const raw = Buffer.from(part.raw);
+      const headerEnd = raw.indexOf('\r\n\r\n');
+      const at = out.indexOf(raw);
+      if (headerEnd < 0 || at < 0) continue;
+      const trailing = /\s*$/.exec(raw.subarray(headerEnd + 4).toString('latin1'))?.[0] ?? '';
+      const rebuilt = Buffer.concat([raw.subarray(0, headerEnd + 4), Buffer.from(b64(der) + trailing, 'latin1')]);
+      out = Buffer.concat([out.subarray(0, at), rebuilt, out.subarray(at + raw.byteLength)]);
+      replaced++;
+    }
+  } finally {
+    await eve.card.logout();
+  }
+  // To is addressed to the victim, as the smime-e2e replay does (resendToOther): no org signature covers
+  // the top-level header block; only a sender manifest (end-to-end profiles) lists To and Cc.
+  const topEnd = Math.max(0, out.indexOf('\r\n\r\n'));
+  const head = out.subarray(0, topEnd).toString('latin1');
+  const readdressed = head.replace(/^To:.*(?:\r\n[ \t].*)*/im, `To: ${to}`);
+  out = Buffer.concat([Buffer.from(readdressed, 'latin1'), out.subarray(topEnd)]);
+  const o = await replayCapturedMail(cell.att, { raw: new Uint8Array(out), to });
+  return {
+    ...o,
+    actions: [
+      `as ${eve.address} (a legitimate recipient), fetched its copy of ${messageId} over IMAP with its password`,
+      `decrypted ${replaced} of ${fileParts.length} file part(s) on its own card with its PIN and encrypted each to ${domain}'s KMS certificate from the registry directory`,
+      `${/^To:/im.test(head) ? `readdressed To to ${to}` : 'found no To field to readdress'}; every other byte (From, Message-ID, body, manifest, attestations, ${eve.org.domain}'s signature) as received`,
+      // replayCapturedMail reports what it sends as unchanged: it is, from here on, but its file parts are not what arrived.
+      ...o.actions.map((a) => a.replace(/ bytes, unchanged\)/, ' bytes; its file parts re-encrypted as above)')),
+    ],
+  };
+}
+
+/**
  * Replay and re-wrap: the captured copy is taken off the wire between the MTAs when the step says so
  * (readable only where the link ran without TLS), else the mail as it arrived in a mailbox over IMAP.
  */
@@ -250,7 +313,8 @@ export async function resend(cell: Cell, kind: 'replay' | 'rewrap-signed', p: { 
   }
   const to = p.to;
   if (cell.legitRecipient && kind === 'replay') {
-    cell.recordAttack(await resendToOther(cell, cell.user(cell.legitRecipient), original, to), 'receiving', to);
+    const eve = cell.user(cell.legitRecipient);
+    cell.recordAttack(await (cell.kind.ssmax ? resendSsmaxToOther : resendToOther)(cell, eve, original, to), 'receiving', to);
     await cell.settle();
     return;
   }

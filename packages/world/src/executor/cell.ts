@@ -110,8 +110,8 @@ export class Cell {
   /** When the cell started (the wire tap is read from here on). */
   readonly startedAt = new Date();
   /**
-   * smime-e2e replay to another recipient: the attacker is a legitimate recipient at another org
-   * ("<org>/mailbox"), so the honest mail goes to it first.
+   * Replay to another recipient (smime-e2e and SSMAX): the attacker is a legitimate recipient at another
+   * org ("<org>/mailbox"), so the honest mail goes to it first.
    */
   legitRecipient: string | undefined;
   /** smime-e2e: the S/MIME identity of an outside mailbox the attacker owns. */
