@@ -9,105 +9,33 @@
  * Real services: two orgs on the simulated network with the registry over HTTP, KMS and cards on
  * SoftHSM2, MSA and MTA-in over SMTP, Dovecot mailboxes.
  */
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import nodemailer from 'nodemailer';
-import { SoftHsmNative, SoftwareKey, parseSmime, type Card } from '@ssmax/core';
-import { SimNet } from '@ssmax/sim-net';
+import { parseSmime } from '@ssmax/core';
 import { Registry } from '@ssmax/sim-registry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IdentityNotice } from './attestation.js';
-import { Mailbox } from './mailbox.js';
-import { OrgCa } from './org-ca.js';
 import { orgHop } from './org-hop.js';
-import { Organisation } from './organisation.js';
-import { TraceVault } from './trace-vault.js';
+import { createOrgWorld, replyCode, type OrgWorld, type WorldOrg, type WorldUser } from './testing/org-world.js';
 import { UserAgent } from './user-agent.js';
-import { CardUserDirectory, DeferredUserDirectory, UserRegistration, type RegisteredUser } from './user-registration.js';
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ssmax-item4-'));
-fs.chmodSync(dir, 0o711);
-let hsm: SoftHsmNative;
-let net: SimNet;
-let registry: Registry;
-
-interface TestOrg {
-  readonly org: Organisation;
-  readonly mailbox: Mailbox;
-  readonly registration: UserRegistration;
-}
-interface TestUser {
-  readonly user: RegisteredUser;
-  readonly card: Card;
-  readonly ua: UserAgent;
-  readonly pin: string;
-  readonly org: TestOrg;
-}
-
-async function startOrg(id: string): Promise<TestOrg> {
-  const storage = path.join(dir, id);
-  fs.mkdirSync(path.join(storage, 'mail'), { recursive: true, mode: 0o711 });
-  fs.chmodSync(storage, 0o711);
-  const mailbox = await Mailbox.start({ dir: path.join(storage, 'mail'), host: net.address(`${id}/imap`) });
-  const users = new DeferredUserDirectory();
-  const org = await Organisation.start({
-    id, domain: `${id}.example`, mode: 'org', net, registryUrl: registry.url, registryRootCert: registry.rootCertificate, storageDir: storage, hsm, users,
-    mailbox: { deliver: async (r, m) => void (await mailbox.deliver(r, m)) }, registryMaxAgeSeconds: 0, retryMs: 200,
-  });
-  const orgCa = await OrgCa.open({ certificate: org.kms.certificates.org, key: org.kms.caKey, chain: [org.kms.certificates.root], storageDir: path.join(storage, 'ca') });
-  const vault = new TraceVault({ storageDir: path.join(storage, 'vault'), sealingCertificate: org.kms.certificates.encryption });
-  const registration = new UserRegistration({ reader: hsm, orgCa, vault, soPin: '13579111', storageDir: path.join(storage, 'registration'), registryRoot: org.kms.certificates.root });
-  users.attach(new CardUserDirectory(registration, orgCa));
-  return { org, mailbox, registration };
-}
-
-async function addUser(w: TestOrg, local: string, pin: string): Promise<TestUser> {
-  const address = `${local}@${w.org.domain}`;
-  const user = await w.registration.register({ address, employeeNumber: `EMP-${local}-${w.org.domain}`, identityCheck: { method: 'employeeCardPin', proofedBy: 'desk' }, userPin: pin, mailPassword: `pw-${local}` });
-  await w.mailbox.addUser(address, `imap-${local}`);
-  const card = await w.registration.openCard(user.cardLabel);
-  const msa = net.connectOptions(net.address(`${address}/ua`), `msa.${w.org.domain}`, 587);
-  const ua = new UserAgent({
-    address, card, mode: 'end-to-end', orgEncryptionCertificate: w.org.kms.certificates.encryption,
-    msa: { host: msa.host, port: msa.port, ...(msa.localAddress ? { localAddress: msa.localAddress } : {}), user: address, password: `pw-${local}` },
-    imap: { host: w.mailbox.host, port: w.mailbox.imapPort, user: address, password: `imap-${local}` },
-  });
-  return { user, card, ua, pin, org: w };
-}
+let world: OrgWorld;
 
 /** `raw` with its From field replaced by `from` and `extra` header lines added after it (outer headers are not signed). */
 function rewriteFrom(raw: Uint8Array, from: string, extra: readonly string[] = []): Uint8Array {
   return new Uint8Array(Buffer.from(Buffer.from(raw).toString('latin1').replace(/^From:.*$/im, [`From: ${from}`, ...extra].join('\r\n')), 'latin1'));
 }
 
-async function replyCode(send: () => Promise<unknown>): Promise<number> {
-  try {
-    await send();
-    return 250;
-  } catch (e) {
-    return (e as { responseCode?: number }).responseCode ?? 0;
-  }
-}
-
 /** Hands `raw` to `to`'s MX from an outside host. */
-async function toMx(to: TestOrg, rcpt: string, raw: string | Uint8Array): Promise<number> {
-  const c = net.connectOptions(net.address('outsider/mta'), to.org.ctx.mxHost, 25);
-  const t = nodemailer.createTransport({ host: c.host, port: c.port, ...(c.localAddress ? { localAddress: c.localAddress } : {}), secure: false, ignoreTLS: true, name: 'mx.evil.example' });
-  try {
-    return await replyCode(() => t.sendMail({ envelope: { from: 'm@evil.example', to: [rcpt] }, raw: typeof raw === 'string' ? raw : Buffer.from(raw) }));
-  } finally {
-    t.close();
-  }
+function toMx(to: WorldOrg, rcpt: string, raw: string | Uint8Array): Promise<number> {
+  return world.toMx(to, { client: 'outsider/mta', helo: 'mx.evil.example', mailFrom: 'm@evil.example', rcpt, raw });
 }
 
-const noticeOf = (u: TestUser): IdentityNotice => ({ sender: u.user.address, certSerial: u.user.signingCertificate.serialNumber, traceId: '', proofing: 'employeeCardPin', proofedAt: new Date().toISOString(), cardAndPinUsed: true, certificate: Buffer.from(u.user.signingCertificate.der).toString('base64') });
+const noticeOf = (u: WorldUser): IdentityNotice => ({ sender: u.user.address, certSerial: u.user.signingCertificate.serialNumber, traceId: '', proofing: 'employeeCardPin', proofedAt: new Date().toISOString(), cardAndPinUsed: true, certificate: Buffer.from(u.user.signingCertificate.der).toString('base64') });
 
 /**
  * The copy `to` finds in its mailbox for a mail `from` composed: hop 1 by the sending org's KMS, hop 2 by
  * the receiving org's (what (6) and (9) do), built directly so a test can set what the services would refuse.
  */
-async function delivered(from: TestUser, raw: Uint8Array, to: TestUser, o: { messageIdAttested?: string } = {}): Promise<Uint8Array> {
+async function delivered(from: WorldUser, raw: Uint8Array, to: WorldUser, o: { messageIdAttested?: string } = {}): Promise<Uint8Array> {
   const p0 = parseSmime(raw);
   if (p0.kind !== 'multipart-signed') throw new Error('expected multipart/signed');
   const messageId = o.messageIdAttested ?? p0.headers.find((h) => h.name.toLowerCase() === 'message-id')!.value;
@@ -122,31 +50,21 @@ async function delivered(from: TestUser, raw: Uint8Array, to: TestUser, o: { mes
 }
 
 describe('issue 10 item 4: From parsed two ways', () => {
-  let a: TestOrg;
-  let b: TestOrg;
-  let alice: TestUser;
-  let bob: TestUser;
+  let a: WorldOrg;
+  let b: WorldOrg;
+  let alice: WorldUser;
+  let bob: WorldUser;
   const ceo = () => `ceo@${a.org.domain}`;
 
   beforeAll(async () => {
-    hsm = SoftHsmNative.open({ storageDir: path.join(dir, 'hsm') });
-    net = await SimNet.create({ seed: 37 });
-    registry = await Registry.start({ dataDir: path.join(dir, 'registry'), signer: SoftwareKey.generate('EC-P256'), log: () => {}, adminToken: 'admin' });
-    a = await startOrg('fp-a');
-    b = await startOrg('fp-b');
-    alice = await addUser(a, 'alice', '1111');
-    bob = await addUser(b, 'bob', '2222');
+    world = await createOrgWorld({ prefix: 'ssmax-item4-', seed: 37, startRegistry: (o) => Registry.start(o) });
+    a = await world.startOrg('fp-a');
+    b = await world.startOrg('fp-b');
+    alice = await a.addUser('alice', '1111');
+    bob = await b.addUser('bob', '2222');
   }, 180_000);
   afterAll(async () => {
-    for (const u of [alice, bob]) await u?.card.close();
-    for (const w of [a, b]) {
-      await w?.org.close();
-      await w?.mailbox.stop();
-    }
-    await registry?.close();
-    await net?.[Symbol.asyncDispose]();
-    await hsm?.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await world?.[Symbol.asyncDispose]();
   });
 
   it('(7) refuses unsigned mail whose From is a member to one reader and an outsider to another', async () => {

@@ -8,74 +8,16 @@
  * Real services: three orgs on the simulated network with the registry over HTTP, KMS and cards on
  * SoftHSM2, MSA and MTA-in over SMTP, Dovecot mailboxes. Org "pr-x" runs with (4) and (7) switched off.
  */
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import nodemailer from 'nodemailer';
-import { SoftHsmNative, SoftwareKey, buildMultipartSigned, parseMimeEntity, parseSmime, signSignedData, type Card } from '@ssmax/core';
-import { SimNet } from '@ssmax/sim-net';
+import { buildMultipartSigned, parseMimeEntity, parseSmime, signSignedData } from '@ssmax/core';
 import { Registry } from '@ssmax/sim-registry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IdentityNotice } from './attestation.js';
-import { Mailbox } from './mailbox.js';
-import { OrgCa } from './org-ca.js';
-import type { OrgDefences } from './org-context.js';
 import { assembleMixed, orgHop } from './org-hop.js';
-import { Organisation } from './organisation.js';
-import { TraceVault } from './trace-vault.js';
+import { createOrgWorld, replyCode, type OrgWorld, type WorldOrg, type WorldUser } from './testing/org-world.js';
 import { UserAgent } from './user-agent.js';
-import { CardObjects, CardUserDirectory, DeferredUserDirectory, UserRegistration, type RegisteredUser } from './user-registration.js';
+import { CardObjects } from './user-registration.js';
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ssmax-item2-'));
-fs.chmodSync(dir, 0o711);
-let hsm: SoftHsmNative;
-let net: SimNet;
-let registry: Registry;
-
-interface TestOrg {
-  readonly org: Organisation;
-  readonly mailbox: Mailbox;
-  readonly registration: UserRegistration;
-}
-interface TestUser {
-  readonly user: RegisteredUser;
-  readonly card: Card;
-  readonly ua: UserAgent;
-  readonly pin: string;
-  readonly org: TestOrg;
-}
-
-async function startOrg(id: string, defences: Partial<OrgDefences>): Promise<TestOrg> {
-  const storage = path.join(dir, id);
-  fs.mkdirSync(path.join(storage, 'mail'), { recursive: true, mode: 0o711 });
-  fs.chmodSync(storage, 0o711);
-  const mailbox = await Mailbox.start({ dir: path.join(storage, 'mail'), host: net.address(`${id}/imap`) });
-  const users = new DeferredUserDirectory();
-  const org = await Organisation.start({
-    id, domain: `${id}.example`, mode: 'org', net, registryUrl: registry.url, registryRootCert: registry.rootCertificate, storageDir: storage, hsm, users,
-    mailbox: { deliver: async (r, m) => void (await mailbox.deliver(r, m)) }, registryMaxAgeSeconds: 0, retryMs: 200,
-    profile: { defences },
-  });
-  const orgCa = await OrgCa.open({ certificate: org.kms.certificates.org, key: org.kms.caKey, chain: [org.kms.certificates.root], storageDir: path.join(storage, 'ca') });
-  const vault = new TraceVault({ storageDir: path.join(storage, 'vault'), sealingCertificate: org.kms.certificates.encryption });
-  const registration = new UserRegistration({ reader: hsm, orgCa, vault, soPin: '13579111', storageDir: path.join(storage, 'registration'), registryRoot: org.kms.certificates.root });
-  users.attach(new CardUserDirectory(registration, orgCa));
-  return { org, mailbox, registration };
-}
-
-async function addUser(w: TestOrg, local: string, pin: string): Promise<TestUser> {
-  const address = `${local}@${w.org.domain}`;
-  const user = await w.registration.register({ address, employeeNumber: `EMP-${local}-${w.org.domain}`, identityCheck: { method: 'employeeCardPin', proofedBy: 'desk' }, userPin: pin, mailPassword: `pw-${local}` });
-  await w.mailbox.addUser(address, `imap-${local}`);
-  const card = await w.registration.openCard(user.cardLabel);
-  const msa = net.connectOptions(net.address(`${address}/ua`), `msa.${w.org.domain}`, 587);
-  const ua = new UserAgent({
-    address, card, mode: 'end-to-end', orgEncryptionCertificate: w.org.kms.certificates.encryption,
-    msa: { host: msa.host, port: msa.port, ...(msa.localAddress ? { localAddress: msa.localAddress } : {}), user: address, password: `pw-${local}` },
-    imap: { host: w.mailbox.host, port: w.mailbox.imapPort, user: address, password: `imap-${local}` },
-  });
-  return { user, card, ua, pin, org: w };
-}
+let world: OrgWorld;
 
 const b64 = (s: string | Uint8Array): string => (Buffer.from(s).toString('base64').match(/.{1,76}/g) ?? []).join('\r\n');
 /** A leaf part as a mail client writes it. */
@@ -88,7 +30,7 @@ const MACRO_NAME = 'invoice.docm';
 const outer = (headers: readonly { name: string; value: string }[]) => headers.filter((h) => !/^(mime-version|content-type|content-transfer-encoding)$/i.test(h.name));
 
 /** `raw` (multipart/signed by `u`'s card) with `extra` parts added to its signed entity, signed again on the card. */
-async function withParts(u: TestUser, raw: Uint8Array, extra: readonly Uint8Array[]): Promise<Uint8Array> {
+async function withParts(u: WorldUser, raw: Uint8Array, extra: readonly Uint8Array[]): Promise<Uint8Array> {
   const p = parseSmime(raw);
   if (p.kind !== 'multipart-signed') throw new Error('expected multipart/signed');
   const entity = assembleMixed([...parseMimeEntity(p.signedEntity).parts.map((x) => x.raw), ...extra]);
@@ -101,18 +43,8 @@ async function withParts(u: TestUser, raw: Uint8Array, extra: readonly Uint8Arra
   }
 }
 
-/** The SMTP reply code a server gave (250 when accepted). */
-async function replyCode(send: () => Promise<unknown>): Promise<number> {
-  try {
-    await send();
-    return 250;
-  } catch (e) {
-    return (e as { responseCode?: number }).responseCode ?? 0;
-  }
-}
-
 /** The identity notice the sending org's MSA would have made for `u`. */
-function noticeOf(u: TestUser): IdentityNotice {
+function noticeOf(u: WorldUser): IdentityNotice {
   const c = u.user.signingCertificate;
   return { sender: u.user.address, certSerial: c.serialNumber, traceId: '', proofing: 'employeeCardPin', proofedAt: new Date().toISOString(), cardAndPinUsed: true, certificate: Buffer.from(c.der).toString('base64') };
 }
@@ -121,7 +53,7 @@ function noticeOf(u: TestUser): IdentityNotice {
  * Hop 1 as the sending org's KMS makes it ((6): re-encrypt to the receiving org, attest, sign), for an
  * entity that skipped (4) and (5): what a sending org with (4) switched off, or a taken-over host, sends.
  */
-async function orgSigned(from: TestUser, entityOf: Uint8Array, to: TestOrg): Promise<{ message: Uint8Array; messageId: string }> {
+async function orgSigned(from: WorldUser, entityOf: Uint8Array, to: WorldOrg): Promise<{ message: Uint8Array; messageId: string }> {
   const p = parseSmime(entityOf);
   if (p.kind !== 'multipart-signed') throw new Error('expected multipart/signed');
   const messageId = p.headers.find((h) => h.name.toLowerCase() === 'message-id')!.value;
@@ -134,46 +66,30 @@ async function orgSigned(from: TestUser, entityOf: Uint8Array, to: TestOrg): Pro
 }
 
 /** Hands `raw` to `to`'s MX from outside, as an MTA-out does. */
-async function toMx(to: TestOrg, rcpt: string, raw: Uint8Array): Promise<number> {
-  const c = net.connectOptions(net.address('relay/mta'), to.org.ctx.mxHost, 25);
-  const t = nodemailer.createTransport({ host: c.host, port: c.port, ...(c.localAddress ? { localAddress: c.localAddress } : {}), secure: false, ignoreTLS: true, name: 'relay.example' });
-  try {
-    return await replyCode(() => t.sendMail({ envelope: { from: 'mailer@relay.example', to: [rcpt] }, raw: Buffer.from(raw) }));
-  } finally {
-    t.close();
-  }
+function toMx(to: WorldOrg, rcpt: string, raw: Uint8Array): Promise<number> {
+  return world.toMx(to, { client: 'relay/mta', helo: 'relay.example', mailFrom: 'mailer@relay.example', rcpt, raw });
 }
 
 describe('issue 10 item 2: MIME parts outside the SSMAX roles', () => {
-  let a: TestOrg;
-  let b: TestOrg;
-  let x: TestOrg;
-  let alice: TestUser;
-  let bob: TestUser;
-  let xavier: TestUser;
+  let a: WorldOrg;
+  let b: WorldOrg;
+  let x: WorldOrg;
+  let alice: WorldUser;
+  let bob: WorldUser;
+  let xavier: WorldUser;
   const outsider = 'mallory.private@freemail.example';
 
   beforeAll(async () => {
-    hsm = SoftHsmNative.open({ storageDir: path.join(dir, 'hsm') });
-    net = await SimNet.create({ seed: 31 });
-    registry = await Registry.start({ dataDir: path.join(dir, 'registry'), signer: SoftwareKey.generate('EC-P256'), log: () => {}, adminToken: 'admin' });
-    a = await startOrg('pr-a', {});
-    b = await startOrg('pr-b', {});
-    x = await startOrg('pr-x', { userSignature: false, orgSignature: false });
-    alice = await addUser(a, 'alice', '1111');
-    bob = await addUser(b, 'bob', '2222');
-    xavier = await addUser(x, 'xavier', '3333');
+    world = await createOrgWorld({ prefix: 'ssmax-item2-', seed: 31, startRegistry: (o) => Registry.start(o) });
+    a = await world.startOrg('pr-a', { defences: {} });
+    b = await world.startOrg('pr-b', { defences: {} });
+    x = await world.startOrg('pr-x', { defences: { userSignature: false, orgSignature: false } });
+    alice = await a.addUser('alice', '1111');
+    bob = await b.addUser('bob', '2222');
+    xavier = await x.addUser('xavier', '3333');
   }, 180_000);
   afterAll(async () => {
-    for (const u of [alice, bob, xavier]) await u?.card.close();
-    for (const w of [a, b, x]) {
-      await w?.org.close();
-      await w?.mailbox.stop();
-    }
-    await registry?.close();
-    await net?.[Symbol.asyncDispose]();
-    await hsm?.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await world?.[Symbol.asyncDispose]();
   });
 
   it('(4) refuses a card-signed mail with a plain customers.csv beside the body, and its journal names the card', async () => {
@@ -238,7 +154,7 @@ describe('issue 10 item 2: MIME parts outside the SSMAX roles', () => {
   });
 
   it('(8) with (7) switched off scans every leaf: a plain macro document is refused as malware', async () => {
-    const xv = await addUser(x, 'yann', '4444');
+    const xv = await x.addUser('yann', '4444');
     try {
       const m = await alice.ua.compose({ to: [xv.user.address], subject: 'invoice', text: 'please open', pin: alice.pin });
       const hop1 = await orgSigned(alice, await withParts(alice, m.raw, [assembleMixed([leaf('application/vnd.ms-word.document.macroEnabled.12', MACRO_NAME, 'PK macro')])]), x);
@@ -247,7 +163,7 @@ describe('issue 10 item 2: MIME parts outside the SSMAX roles', () => {
       expect(ev).toMatchObject({ procedure: 8, outcome: 'rejected' });
       expect(ev!.checks).toContainEqual(expect.objectContaining({ name: 'office-macro', result: 'fail' }));
     } finally {
-      await xv.card.close();
+      await xv.close();
     }
   });
 

@@ -5,85 +5,27 @@
  * The registry is imported here only to run it (as organisation.test.ts does); the org code talks to it
  * over HTTP alone.
  */
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { SoftHsmNative, SoftwareKey, bindTokenKey, type Card } from '@ssmax/core';
-import { SimNet } from '@ssmax/sim-net';
 import { Registry } from '@ssmax/sim-registry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IncidentDesk } from './incident-desk.js';
-import { Mailbox } from './mailbox.js';
-import { OrgCa } from './org-ca.js';
-import { Organisation } from './organisation.js';
-import { TraceVault } from './trace-vault.js';
-import { UserAgent } from './user-agent.js';
-import { CardUserDirectory, DeferredUserDirectory, UserRegistration, type RegisteredUser } from './user-registration.js';
+import { createOrgWorld, type OrgWorld, type WorldOrg, type WorldUser } from './testing/org-world.js';
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ssmax-procedures-'));
-// Dovecot's unprivileged mail processes must traverse to each org's mail directory.
-fs.chmodSync(dir, 0o711);
-let hsm: SoftHsmNative;
-let net: SimNet;
-let registry: Registry;
+let world: OrgWorld;
 
 beforeAll(async () => {
-  hsm = SoftHsmNative.open({ storageDir: path.join(dir, 'hsm') });
-  net = await SimNet.create({ seed: 11 });
-  registry = await Registry.start({ dataDir: path.join(dir, 'registry'), signer: SoftwareKey.generate('EC-P256'), log: () => {}, adminToken: 'admin' });
+  world = await createOrgWorld({ prefix: 'ssmax-procedures-', seed: 11, startRegistry: (o) => Registry.start(o) });
 });
 afterAll(async () => {
-  await registry?.close();
-  await net?.[Symbol.asyncDispose]();
-  await hsm?.close();
-  fs.rmSync(dir, { recursive: true, force: true });
+  await world?.[Symbol.asyncDispose]();
 });
 
-interface WorldOrg {
-  org: Organisation;
-  mailbox: Mailbox;
-  orgCa: OrgCa;
-  vault: TraceVault;
-  vaultKey: ReturnType<typeof bindTokenKey>;
-  registration: UserRegistration;
-  vaultToken: { close(): Promise<void> };
+/** (2)'s back office keeps the trace vault's sealing key on an HSM token of its own. */
+function startOrg(id: string, mode: 'org' | 'esp'): Promise<WorldOrg> {
+  return world.startOrg(id, { mode, vault: 'own-token' });
 }
 
-async function startOrg(id: string, mode: 'org' | 'esp'): Promise<WorldOrg> {
-  const storage = path.join(dir, id);
-  fs.mkdirSync(path.join(storage, 'mail'), { recursive: true, mode: 0o711 });
-  fs.chmodSync(storage, 0o711);
-  const mailbox = await Mailbox.start({ dir: path.join(storage, 'mail'), host: net.address(`${id}/imap`) });
-  const users = new DeferredUserDirectory();
-  const org = await Organisation.start({
-    id, domain: `${id}.example`, mode, net, registryUrl: registry.url, registryRootCert: registry.rootCertificate, storageDir: storage, hsm, users,
-    mailbox: { deliver: async (r, m) => void (await mailbox.deliver(r, m)) }, registryMaxAgeSeconds: 0, retryMs: 200,
-  });
-  // (2)'s back office: org CA on the KMS token's CA key, trace vault sealed to a key on a separate HSM token.
-  const orgCa = await OrgCa.open({ certificate: org.kms.certificates.org, key: org.kms.caKey, chain: [org.kms.certificates.root], storageDir: path.join(storage, 'ca') });
-  hsm.initToken({ label: `vault-${id}`, soPin: '13579111', userPin: '246810' });
-  const vt = hsm.openToken(`vault-${id}`);
-  await vt.login('246810');
-  const vaultKey = bindTokenKey(vt, await vt.generateKeyPair('vault-seal', 'RSA-2048'));
-  const vaultCert = await orgCa.issueService(vaultKey.spki, 'encryption', `${id}.example trace vault`);
-  const vault = new TraceVault({ storageDir: path.join(storage, 'vault'), sealingCertificate: vaultCert.der });
-  const registration = new UserRegistration({ reader: hsm, orgCa, vault, soPin: '13579111', storageDir: path.join(storage, 'registration'), registryRoot: org.kms.certificates.root });
-  users.attach(new CardUserDirectory(registration, orgCa));
-  return { org, mailbox, orgCa, vault, vaultKey, registration, vaultToken: vt };
-}
-
-async function addUser(w: WorldOrg, local: string, method: 'employeeCardPin' | 'myNumberCardPin', pin: string): Promise<{ user: RegisteredUser; card: Card; ua: UserAgent }> {
-  const address = `${local}@${w.org.domain}`;
-  const user = await w.registration.register({ address, employeeNumber: `EMP-${local}-${w.org.domain}`, identityCheck: { method, proofedBy: `${w.org.domain} desk` }, userPin: pin, mailPassword: `pw-${local}` });
-  await w.mailbox.addUser(address, `imap-${local}`);
-  const card = await w.registration.openCard(user.cardLabel);
-  const msa = net.connectOptions(net.address(`${address}/ua`), `msa.${w.org.domain}`, 587);
-  const ua = new UserAgent({
-    address, card, mode: 'end-to-end', orgEncryptionCertificate: w.org.kms.certificates.encryption,
-    msa: { host: msa.host, port: msa.port, ...(msa.localAddress ? { localAddress: msa.localAddress } : {}), user: address, password: `pw-${local}` },
-    imap: { host: w.mailbox.host, port: w.mailbox.imapPort, user: address, password: `imap-${local}` },
-  });
-  return { user, card, ua };
+function addUser(w: WorldOrg, local: string, method: 'employeeCardPin' | 'myNumberCardPin', pin: string): Promise<WorldUser> {
+  return w.addUser(local, pin, { method, proofedBy: `${w.org.domain} desk` });
 }
 
 const FILES = [
@@ -95,9 +37,9 @@ for (const mode of ['org', 'esp'] as const) {
   describe(`Procedures (1)-(13) in ${mode} mode`, () => {
     let a: WorldOrg;
     let b: WorldOrg;
-    let alice: Awaited<ReturnType<typeof addUser>>;
-    let bob: Awaited<ReturnType<typeof addUser>>;
-    let carol: Awaited<ReturnType<typeof addUser>>;
+    let alice: WorldUser;
+    let bob: WorldUser;
+    let carol: WorldUser;
     let firstMessageId = '';
 
     beforeAll(async () => {
@@ -105,12 +47,8 @@ for (const mode of ['org', 'esp'] as const) {
       b = await startOrg(`p${mode}-b`, mode);
     });
     afterAll(async () => {
-      for (const u of [alice, bob, carol]) await u?.card.close();
-      for (const w of [a, b]) {
-        await w?.org.close();
-        await w?.mailbox.stop();
-        await w?.vaultToken.close();
-      }
+      for (const u of [alice, bob, carol]) await u?.close();
+      for (const w of [a, b]) await w?.close();
     });
 
     it(`(1) enrols both ${mode === 'esp' ? 'ESPs' : 'orgs'} with the registry, which lists them admitted`, async () => {
@@ -129,7 +67,7 @@ for (const mode of ['org', 'esp'] as const) {
     });
 
     it(`(3)(4)(5)(6)(7)(8)(9)(10) delivers a card-signed mail whose files the recipient verifies and decrypts (${mode})`, async () => {
-      net.tap.clear();
+      world.net.tap.clear();
       const sent = await alice.ua.send({ to: [bob.user.address], subject: 'Q3 numbers', text: 'Two files for you.', files: FILES, pin: '1111' });
       expect(sent.response).toMatch(/^250/);
       firstMessageId = sent.messageId;
@@ -146,9 +84,9 @@ for (const mode of ['org', 'esp'] as const) {
       for (const n of [4, 5, 6, 7, 8, 9]) expect(procs, `procedure ${n}`).toContain(n);
       // The files crossed every tapped connection (UA→MSA, MTA→MTA) as ciphertext only.
       // Positive control: the tap does see the clear headers (the paper leaves Subject in the clear).
-      expect(net.tap.search('Q3 numbers').length).toBeGreaterThan(0);
-      expect(net.tap.search('revenue up 4%')).toEqual([]);
-      expect(net.tap.search('4,launch')).toEqual([]);
+      expect(world.net.tap.search('Q3 numbers').length).toBeGreaterThan(0);
+      expect(world.net.tap.search('revenue up 4%')).toEqual([]);
+      expect(world.net.tap.search('4,launch')).toEqual([]);
     });
 
     it(`(11) forwards one of the two files to a colleague as a new verified mail (${mode})`, async () => {
@@ -163,10 +101,10 @@ for (const mode of ['org', 'esp'] as const) {
     });
 
     it(`(12)(13) traces and revokes the sender after a report, and the MSA refuses the card's next mail (${mode})`, async () => {
-      const deskB = new IncidentDesk({ registryUrl: registry.url, orgId: b.org.registryOrgId, signer: { key: b.org.kms.signingKey, certificate: b.org.kms.certificates.signing } });
+      const deskB = new IncidentDesk({ registryUrl: world.registry.url, orgId: b.org.registryOrgId, signer: { key: b.org.kms.signingKey, certificate: b.org.kms.certificates.signing } });
       const c = await deskB.report({ messageId: firstMessageId, senderOrgId: a.org.registryOrgId, senderCertificateSerial: alice.user.signingCertificate.serialNumber, summary: 'lure with files', pattern: 'B' });
       // The sending org's desk reviews its own MSA journal (its journey log) before it traces anyone.
-      const deskA = new IncidentDesk({ registryUrl: registry.url, orgId: a.org.registryOrgId, signer: { key: a.org.kms.signingKey, certificate: a.org.kms.certificates.signing }, orgCa: a.orgCa, vault: a.vault, vaultKey: a.vaultKey, journey: a.org.journey, actorOrg: a.org.id });
+      const deskA = new IncidentDesk({ registryUrl: world.registry.url, orgId: a.org.registryOrgId, signer: { key: a.org.kms.signingKey, certificate: a.org.kms.certificates.signing }, orgCa: a.orgCa, vault: a.vault, vaultKey: a.vaultKey, journey: a.org.journey, actorOrg: a.org.id });
       const notice = (await deskA.notices()).find((n) => n.caseId === c.caseId)!;
       const finding = await deskA.handle(notice);
       expect(finding).toMatchObject({ cause: 'sender', identified: true, employeeNumber: `EMP-alice-${a.org.domain}` });
