@@ -4,58 +4,43 @@
  * thief with the card from guessing on.
  */
 import * as crypto from 'node:crypto';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SsmaxError } from '../errors.js';
+import { errorCode, openSoftHsmStore, type SoftHsmStore } from '../testing/softhsm-store.js';
 import { Card } from './card.js';
-import { SoftHsmNative } from './softhsm-native.js';
 
 /** ECDSA-SHA256 signature check with node's crypto (signatures are DER, as the token returns them). */
 function verifies(spki: Uint8Array, data: Uint8Array, sig: Uint8Array): boolean {
   return crypto.verify('sha256', data, { key: crypto.createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' }), dsaEncoding: 'der' }, sig);
 }
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ssmax-card-lockout-'));
-let reader: SoftHsmNative;
+let hsm: SoftHsmStore;
 beforeAll(() => {
-  reader = SoftHsmNative.open({ storageDir: path.join(dir, 'hsm') });
+  hsm = openSoftHsmStore('ssmax-card-lockout-');
 });
 afterAll(async () => {
-  await reader?.close();
-  fs.rmSync(dir, { recursive: true, force: true });
+  await hsm?.[Symbol.asyncDispose]();
 });
 
 const PIN = '4711';
 const WRONG = ['0000', '1234', '1111', '2580'];
 
 async function freshCard(label: string, pinLockout?: boolean): Promise<Card> {
-  reader.initToken({ label, soPin: '87654321', userPin: PIN });
-  const token = reader.openToken(label);
+  hsm.reader.initToken({ label, soPin: '87654321', userPin: PIN });
+  const token = hsm.reader.openToken(label);
   await token.login(PIN);
   await token.generateKeyPair('sign', 'EC-P256');
   await token.logout();
-  return Card.open({ token, stateDir: path.join(dir, 'state'), ...(pinLockout === undefined ? {} : { pinLockout }) });
-}
-
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'ok';
-  } catch (e) {
-    if (e instanceof SsmaxError) return e.code;
-    throw e;
-  }
+  return Card.open({ token, stateDir: path.join(hsm.dir, 'state'), ...(pinLockout === undefined ? {} : { pinLockout }) });
 }
 
 describe('Card PIN lock-out', () => {
   it('refuses the right PIN after 4 wrong ones when lock-out is on (the default)', async () => {
     const card = await freshCard('lockout-on');
     const got = [];
-    for (const w of WRONG) got.push(await code(card.login(w)));
+    for (const w of WRONG) got.push(await errorCode(card.login(w)));
     expect(got).toEqual(['PIN_INCORRECT', 'PIN_INCORRECT', 'PIN_INCORRECT', 'PIN_LOCKED']);
-    expect(await code(card.login(PIN))).toBe('PIN_LOCKED');
+    expect(await errorCode(card.login(PIN))).toBe('PIN_LOCKED');
     expect(card.locked).toBe(true);
     await card.close();
   });
@@ -63,7 +48,7 @@ describe('Card PIN lock-out', () => {
   it('accepts a 4th guess and then the right PIN, and signs, when lock-out is switched off', async () => {
     const card = await freshCard('lockout-off', false);
     const got = [];
-    for (const w of WRONG) got.push(await code(card.login(w)));
+    for (const w of WRONG) got.push(await errorCode(card.login(w)));
     // Wrong PINs are still wrong (SoftHSM2 checks them), but the 4th is tried instead of refused as locked.
     expect(got).toEqual(['PIN_INCORRECT', 'PIN_INCORRECT', 'PIN_INCORRECT', 'PIN_INCORRECT']);
     expect(card.locked).toBe(false);

@@ -9,39 +9,28 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SsmaxError } from '../errors.js';
+import { errorCode, openSoftHsmStore, type SoftHsmStore } from '../testing/softhsm-store.js';
 import { Card } from './card.js';
-import { SoftHsmNative } from './softhsm-native.js';
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ssmax-card-counter-'));
-const stateDir = path.join(dir, 'state');
-let reader: SoftHsmNative;
+let hsm: SoftHsmStore;
+let stateDir: string;
 beforeAll(() => {
-  reader = SoftHsmNative.open({ storageDir: path.join(dir, 'hsm') });
+  hsm = openSoftHsmStore('ssmax-card-counter-');
+  stateDir = path.join(hsm.dir, 'state');
 });
 afterAll(async () => {
-  await reader?.close();
-  fs.rmSync(dir, { recursive: true, force: true });
+  await hsm?.[Symbol.asyncDispose]();
 });
 
 const PIN = '4711';
 const SO = '87654321';
 
 function blankCard(label: string): void {
-  reader.initToken({ label, soPin: SO, userPin: PIN });
+  hsm.reader.initToken({ label, soPin: SO, userPin: PIN });
 }
 
 function open(label: string, extra: { pinLockout?: boolean } = {}): Promise<Card> {
-  return Card.open({ token: reader.openToken(label), stateDir, ...extra });
-}
-
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'ok';
-  } catch (e) {
-    if (e instanceof SsmaxError) return e.code;
-    throw e;
-  }
+  return Card.open({ token: hsm.reader.openToken(label), stateDir, ...extra });
 }
 
 function stateOnDisk(label: string): { failures: number; locked: boolean; soFailures?: number; soLocked?: boolean } {
@@ -53,12 +42,12 @@ describe('Card PIN counter (issue 10 item 5)', () => {
     blankCard('two-objects');
     const a = await open('two-objects');
     const b = await open('two-objects');
-    expect(await code(a.login('0000'))).toBe('PIN_INCORRECT');
-    expect(await code(b.login('1111'))).toBe('PIN_INCORRECT');
-    expect(await code(a.login('2222'))).toBe('PIN_INCORRECT');
+    expect(await errorCode(a.login('0000'))).toBe('PIN_INCORRECT');
+    expect(await errorCode(b.login('1111'))).toBe('PIN_INCORRECT');
+    expect(await errorCode(a.login('2222'))).toBe('PIN_INCORRECT');
     // Each object alone has seen fewer than 3 wrong PINs; the card has seen 3.
-    expect(await code(b.login(PIN))).toBe('PIN_LOCKED');
-    expect(await code(a.login(PIN))).toBe('PIN_LOCKED');
+    expect(await errorCode(b.login(PIN))).toBe('PIN_LOCKED');
+    expect(await errorCode(a.login(PIN))).toBe('PIN_LOCKED');
     expect(stateOnDisk('two-objects')).toMatchObject({ locked: true });
     await a.close();
     await b.close();
@@ -68,9 +57,9 @@ describe('Card PIN counter (issue 10 item 5)', () => {
     blankCard('stale-object');
     const stale = await open('stale-object');
     const thief = await open('stale-object');
-    for (const w of ['0000', '1111', '2222']) expect(await code(thief.login(w))).toBe('PIN_INCORRECT');
+    for (const w of ['0000', '1111', '2222']) expect(await errorCode(thief.login(w))).toBe('PIN_INCORRECT');
     expect(thief.locked).toBe(true);
-    expect(await code(stale.login(PIN))).toBe('PIN_LOCKED');
+    expect(await errorCode(stale.login(PIN))).toBe('PIN_LOCKED');
     expect(stale.locked).toBe(true);
     expect(stale.loggedIn).toBe(false);
     expect(stateOnDisk('stale-object')).toMatchObject({ locked: true });
@@ -82,10 +71,10 @@ describe('Card PIN counter (issue 10 item 5)', () => {
     blankCard('parallel');
     const card = await open('parallel');
     const guesses = ['1000', '1001', '1002', '1003', '1004', '1005', '1006', '1007'];
-    const codes = await Promise.all(guesses.map((g) => code(card.login(g))));
+    const codes = await Promise.all(guesses.map((g) => errorCode(card.login(g))));
     expect(codes.filter((c) => c === 'PIN_INCORRECT')).toHaveLength(3);
     expect(codes.filter((c) => c === 'PIN_LOCKED')).toHaveLength(5);
-    expect(await code(card.login(PIN))).toBe('PIN_LOCKED');
+    expect(await errorCode(card.login(PIN))).toBe('PIN_LOCKED');
     expect(stateOnDisk('parallel')).toMatchObject({ failures: 3, locked: true });
     await card.close();
   });
@@ -93,7 +82,7 @@ describe('Card PIN counter (issue 10 item 5)', () => {
   it('blocks the SO PIN after 3 wrong SO PINs, so even the right SO PIN no longer unlocks the card', async () => {
     blankCard('so-guess');
     const card = await open('so-guess');
-    for (const w of ['0000', '1111', '2222']) expect(await code(card.login(w))).toBe('PIN_INCORRECT');
+    for (const w of ['0000', '1111', '2222']) expect(await errorCode(card.login(w))).toBe('PIN_INCORRECT');
     const other = await open('so-guess');
     const remaining: unknown[] = [];
     for (const w of ['00000000', '11111111', '22222222']) {
@@ -108,9 +97,9 @@ describe('Card PIN counter (issue 10 item 5)', () => {
       }
     }
     expect(remaining).toEqual([2, 1, 0]);
-    expect(await code(card.unlock(SO, '9999'))).toBe('PIN_LOCKED');
-    expect(await code(card.login('9999'))).toBe('PIN_LOCKED');
-    expect(await code(card.login(PIN))).toBe('PIN_LOCKED');
+    expect(await errorCode(card.unlock(SO, '9999'))).toBe('PIN_LOCKED');
+    expect(await errorCode(card.login('9999'))).toBe('PIN_LOCKED');
+    expect(await errorCode(card.login(PIN))).toBe('PIN_LOCKED');
     expect(stateOnDisk('so-guess')).toMatchObject({ locked: true, soLocked: true });
     await card.close();
     await other.close();
@@ -119,11 +108,11 @@ describe('Card PIN counter (issue 10 item 5)', () => {
   it('resets the SO counter after a right SO PIN, and a right user PIN does not clear a wrong-SO-PIN count', async () => {
     blankCard('so-reset');
     const card = await open('so-reset');
-    expect(await code(card.unlock('00000000', '9999'))).toBe('PIN_INCORRECT');
+    expect(await errorCode(card.unlock('00000000', '9999'))).toBe('PIN_INCORRECT');
     await card.login(PIN);
     await card.logout();
     expect(stateOnDisk('so-reset')).toMatchObject({ soFailures: 1 });
-    expect(await code(card.unlock('11111111', '9999'))).toBe('PIN_INCORRECT');
+    expect(await errorCode(card.unlock('11111111', '9999'))).toBe('PIN_INCORRECT');
     await card.unlock(SO, '9999');
     expect(stateOnDisk('so-reset')).toMatchObject({ failures: 0, locked: false, soFailures: 0, soLocked: false });
     await card.login('9999');
@@ -135,13 +124,13 @@ describe('Card PIN counter (issue 10 item 5)', () => {
     blankCard('ablated');
     const card = await open('ablated', { pinLockout: false });
     const codes = [];
-    for (const w of ['1000', '1001', '1002', '1003', '1004']) codes.push(await code(card.login(w)));
+    for (const w of ['1000', '1001', '1002', '1003', '1004']) codes.push(await errorCode(card.login(w)));
     expect(codes).toEqual(Array(5).fill('PIN_INCORRECT'));
     expect(stateOnDisk('ablated')).toMatchObject({ failures: 5, locked: false });
     await card.login(PIN);
     await card.logout();
-    for (const w of ['00000000', '11111111', '22222222']) expect(await code(card.unlock(w, '9999'))).toBe('PIN_INCORRECT');
-    expect(await code(card.unlock(SO, '9999'))).toBe('PIN_LOCKED');
+    for (const w of ['00000000', '11111111', '22222222']) expect(await errorCode(card.unlock(w, '9999'))).toBe('PIN_INCORRECT');
+    expect(await errorCode(card.unlock(SO, '9999'))).toBe('PIN_LOCKED');
     await card.close();
   });
 

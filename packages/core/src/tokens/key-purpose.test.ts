@@ -4,39 +4,23 @@
  * a check of ours the caller could skip by calling the token directly.
  */
 import * as crypto from 'node:crypto';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SsmaxError } from '../errors.js';
+import { errorCode, openSoftHsmStore, type SoftHsmStore } from '../testing/softhsm-store.js';
 import { bindTokenKey } from './bind-token-key.js';
 import type { Pkcs11Token } from './pkcs11-token.js';
-import { SoftHsmNative } from './softhsm-native.js';
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ssmax-key-purpose-'));
-let reader: SoftHsmNative;
+let hsm: SoftHsmStore;
 let token: Pkcs11Token;
 beforeAll(async () => {
-  reader = SoftHsmNative.open({ storageDir: path.join(dir, 'hsm') });
-  reader.initToken({ label: 'purpose', soPin: '87654321', userPin: '1234' });
-  token = reader.openToken('purpose');
+  hsm = openSoftHsmStore('ssmax-key-purpose-');
+  hsm.reader.initToken({ label: 'purpose', soPin: '87654321', userPin: '1234' });
+  token = hsm.reader.openToken('purpose');
   await token.login('1234');
 });
 afterAll(async () => {
   await token?.close();
-  await reader?.close();
-  fs.rmSync(dir, { recursive: true, force: true });
+  await hsm?.[Symbol.asyncDispose]();
 });
-
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'ok';
-  } catch (e) {
-    if (e instanceof SsmaxError) return e.code;
-    throw e;
-  }
-}
 
 const digest = crypto.createHash('sha256').update('statement').digest();
 
@@ -44,8 +28,8 @@ describe('Token key purpose (issue 10 item 8)', () => {
   it('refuses to sign with an RSA encryption key and still decrypts with it', async () => {
     const enc = await token.generateKeyPair('enc-rsa', 'RSA-2048', 'encryption');
     expect(enc.purpose).toBe('encryption');
-    expect(await code(token.signDigest(enc, 'RSASSA-PKCS1-v1_5-SHA256', digest))).toBe('USAGE');
-    expect(await code(token.signDigest(enc, 'RSASSA-PSS-SHA256', digest))).toBe('USAGE');
+    expect(await errorCode(token.signDigest(enc, 'RSASSA-PKCS1-v1_5-SHA256', digest))).toBe('USAGE');
+    expect(await errorCode(token.signDigest(enc, 'RSASSA-PSS-SHA256', digest))).toBe('USAGE');
     const ct = crypto.publicEncrypt({ key: crypto.createPublicKey({ key: Buffer.from(enc.spki), format: 'der', type: 'spki' }), oaepHash: 'sha256', padding: crypto.constants.RSA_PKCS1_OAEP_PADDING }, Buffer.from('cek'));
     expect(Buffer.from(await token.decryptRsaOaep(enc, 'SHA-256', ct)).toString()).toBe('cek');
     // Bound as PrivateKeyOps it offers no signature scheme at all.
@@ -54,7 +38,7 @@ describe('Token key purpose (issue 10 item 8)', () => {
 
   it('refuses to sign with an EC encryption (ECDH) key and still derives with it', async () => {
     const enc = await token.generateKeyPair('enc-ec', 'EC-P256', 'encryption');
-    expect(await code(token.signDigest(enc, 'ECDSA-SHA256', digest))).toBe('USAGE');
+    expect(await errorCode(token.signDigest(enc, 'ECDSA-SHA256', digest))).toBe('USAGE');
     const peer = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const z = await token.deriveEcdh(enc, new Uint8Array(peer.publicKey.export({ format: 'der', type: 'spki' })));
     const expected = crypto.diffieHellman({ privateKey: peer.privateKey, publicKey: crypto.createPublicKey({ key: Buffer.from(enc.spki), format: 'der', type: 'spki' }) });
@@ -66,21 +50,21 @@ describe('Token key purpose (issue 10 item 8)', () => {
     const ec = await token.generateKeyPair('sig-ec', 'EC-P256', 'signing');
     expect([rsa.purpose, ec.purpose]).toEqual(['signing', 'signing']);
     const ct = crypto.publicEncrypt({ key: crypto.createPublicKey({ key: Buffer.from(rsa.spki), format: 'der', type: 'spki' }), oaepHash: 'sha256', padding: crypto.constants.RSA_PKCS1_OAEP_PADDING }, Buffer.from('cek'));
-    expect(await code(token.decryptRsaOaep(rsa, 'SHA-256', ct))).toBe('USAGE');
+    expect(await errorCode(token.decryptRsaOaep(rsa, 'SHA-256', ct))).toBe('USAGE');
     const peer = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'der', type: 'spki' });
-    expect(await code(token.deriveEcdh(ec, new Uint8Array(peer)))).toBe('USAGE');
+    expect(await errorCode(token.deriveEcdh(ec, new Uint8Array(peer)))).toBe('USAGE');
     const sig = await token.signDigest(ec, 'ECDSA-SHA256', digest);
     expect(crypto.verify('sha256', Buffer.from('statement'), { key: crypto.createPublicKey({ key: Buffer.from(ec.spki), format: 'der', type: 'spki' }), dsaEncoding: 'der' }, sig)).toBe(true);
   });
 
   it('reads the purpose back from the token after a re-open', async () => {
     await token.logout();
-    const again = reader.openToken('purpose');
+    const again = hsm.reader.openToken('purpose');
     try {
       await again.login('1234');
       expect((await again.findKey('enc-rsa'))?.purpose).toBe('encryption');
       expect((await again.findKey('sig-ec'))?.purpose).toBe('signing');
-      expect(await code(again.signDigest((await again.findKey('enc-rsa'))!, 'RSASSA-PKCS1-v1_5-SHA256', digest))).toBe('USAGE');
+      expect(await errorCode(again.signDigest((await again.findKey('enc-rsa'))!, 'RSASSA-PKCS1-v1_5-SHA256', digest))).toBe('USAGE');
     } finally {
       await again.close();
       await token.login('1234');
