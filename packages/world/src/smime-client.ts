@@ -210,7 +210,7 @@ export async function readSmimeMessage(raw: Uint8Array, o: SmimeReadOptions): Pr
       const root = parseMimeEntity(entity);
       text = findTextBody(root) ?? '';
       attachments = collectAttachments(root).map((a) => ({ filename: a.filename, contentType: a.contentType, content: a.content }));
-      const nested = signature === 'unsigned' && o.policy?.wholeMessage === false ? nestedSignature(root) : undefined;
+      const nested = signature === 'unsigned' && o.policy?.wholeMessage === false ? await nestedSignature(root, o.identity) : undefined;
       if (nested) {
         // The whole-message rule switched off (falsifiability runs only): a signed part stands for the message.
         judge(nested.signature, nested.content);
@@ -228,19 +228,23 @@ export async function readSmimeMessage(raw: Uint8Array, o: SmimeReadOptions): Pr
 }
 
 /** The first signed part inside a message, as a client without the whole-message rule would take it. */
-function nestedSignature(p: MimePart): { signature: Uint8Array; content?: Uint8Array } | undefined {
+async function nestedSignature(p: MimePart, identity: SmimeIdentity | undefined): Promise<{ signature: Uint8Array; content?: Uint8Array } | undefined> {
   for (const c of p.parts) {
     const t = c.contentType.mediaType.toLowerCase();
     if (t === 'multipart/signed' || /^application\/(x-)?pkcs7-mime$/.test(t)) {
       try {
-        const x = parseSmime(c.raw);
+        let x = parseSmime(c.raw);
+        // An encrypted part is opened as the client opens any (sign-then-encrypt, RFC 8551 §3.6), then looked into.
+        if (x.kind === 'pkcs7-mime' && (x.smimeType === 'enveloped-data' || x.smimeType === 'authEnveloped-data') && identity) {
+          x = parseSmime((await decryptContent(x.der, { key: identity.key, certificate: identity.certificate.der })).content);
+        }
         if (x.kind === 'multipart-signed') return { signature: x.signature, content: x.signedEntity };
         if (x.kind === 'pkcs7-mime' && x.smimeType === 'signed-data') return { signature: x.der };
       } catch {
-        // Not readable as S/MIME: keep looking.
+        // Not readable as S/MIME (or not for this reader): keep looking.
       }
     }
-    const deeper = nestedSignature(c);
+    const deeper = await nestedSignature(c, identity);
     if (deeper) return deeper;
   }
   return undefined;
