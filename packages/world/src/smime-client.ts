@@ -140,7 +140,27 @@ export async function readSmimeMessage(raw: Uint8Array, o: SmimeReadOptions): Pr
   try {
     top = parseSmime(raw);
   } catch (e) {
-    return { from: '', messageId: '', subject: '', encrypted: false, signature: 'unsigned', reasons: [`unreadable message: ${(e as Error).message}`], text: '', attachments: [] };
+    // Not S/MIME as RFC 8551 shapes it (e.g. a multipart/signed whose signature part was replaced): a
+    // client still shows the message as plain MIME, and a message that claims a signature it does not
+    // carry as a broken signature, never as signed.
+    const reason = `the S/MIME structure is broken: ${(e as Error).message}`;
+    try {
+      const root = parseMimeEntity(raw);
+      const hh = (n: string) => getHeader(root.headers, n);
+      const claimsSignature = root.contentType.mediaType.toLowerCase() === 'multipart/signed';
+      return {
+        from: firstMailbox(hh('from')),
+        messageId: (hh('message-id') ?? '').trim().replace(/^<|>$/g, ''),
+        subject: decodeEncodedWords(hh('subject') ?? ''),
+        encrypted: false,
+        signature: claimsSignature ? 'invalid' : 'unsigned',
+        reasons: [reason],
+        text: findTextBody(root) ?? '',
+        attachments: collectAttachments(root).map((x) => ({ filename: x.filename, contentType: x.contentType, content: x.content })),
+      };
+    } catch {
+      return { from: '', messageId: '', subject: '', encrypted: false, signature: 'unsigned', reasons: [`unreadable message: ${(e as Error).message}`], text: '', attachments: [] };
+    }
   }
   const h = (n: string) => getHeader(top.headers, n);
   const from = firstMailbox(h('from'));
