@@ -25,7 +25,9 @@ let leaf: CertificateInfo;
 let junk: CertificateInfo[];
 /** A leaf the attacker signed with that key, naming "Org CA" as issuer. */
 let attackerLeaf: CertificateInfo;
-const TIME = new Date();
+// Inside every certificate's validity: openssl stamps notBefore with the second it signs (after this
+// module loads), so "now" at load time can fall just before it.
+const TIME = new Date(Date.now() + 24 * 3600 * 1000);
 const JUNK = 50;
 
 beforeAll(() => {
