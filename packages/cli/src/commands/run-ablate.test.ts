@@ -1,9 +1,9 @@
-import { afterAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BUNDLED_SCENARIOS, type CellExecutor, type CellRun, type MatrixProfile, type Outcome, type Scenario } from '@ssmax/world';
+import { type CellExecutor, type CellRun, type MatrixProfile, type Outcome, type Scenario } from '@ssmax/world';
 import { runRunCommand, type ExecutorFactory } from './run.js';
+import { SCEN, capture, tempDirs } from '../test-support/run-io.js';
 
 /**
  * FixtureExecutor: a deterministic stand-in for the world that tests only the `ssmax run --ablate` frame
@@ -18,27 +18,7 @@ class FixtureExecutor implements CellExecutor {
   }
 }
 
-const dirs: string[] = [];
-const temp = () => {
-  const d = mkdtempSync(join(tmpdir(), 'ssmax-run-ablate-'));
-  dirs.push(d);
-  return d;
-};
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-function capture() {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    io: { stdout: { write: (s: string) => void out.push(s) }, stderr: { write: (s: string) => void err.push(s) }, meta: { commit: 'test', node: process.version, openssl: 'OpenSSL 3 (test)' } },
-    out: () => out.join(''),
-    err: () => err.join(''),
-  };
-}
-
-const SCEN = (name: string) => join(BUNDLED_SCENARIOS, `${name}.yaml`);
+const temp = tempDirs('ssmax-run-ablate-');
 
 /** A factory whose worlds flip the given cells when the named defence is switched off; records each call's ablation. */
 function factory(flips: Record<string, Record<string, Partial<Outcome>>>): { make: ExecutorFactory; calls: (readonly string[] | undefined)[] } {

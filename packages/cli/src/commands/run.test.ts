@@ -1,9 +1,9 @@
-import { afterAll, describe, expect, it } from 'vitest';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BUNDLED_SCENARIOS, type CellExecutor, type CellRun, type MatrixProfile, type Outcome, type Scenario } from '@ssmax/world';
+import { type CellExecutor, type CellRun, type MatrixProfile, type Outcome, type Scenario } from '@ssmax/world';
 import { runRunCommand } from './run.js';
+import { SCEN, capture, tempDirs } from '../test-support/run-io.js';
 
 /**
  * FixtureExecutor: a deterministic stand-in for the world that tests only the `ssmax run` frame
@@ -22,27 +22,7 @@ class FixtureExecutor implements CellExecutor {
   }
 }
 
-const dirs: string[] = [];
-const temp = () => {
-  const d = mkdtempSync(join(tmpdir(), 'ssmax-run-cli-'));
-  dirs.push(d);
-  return d;
-};
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-function capture() {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    io: { stdout: { write: (s: string) => void out.push(s) }, stderr: { write: (s: string) => void err.push(s) }, meta: { commit: 'test', node: process.version, openssl: 'OpenSSL 3 (test)' } },
-    out: () => out.join(''),
-    err: () => err.join(''),
-  };
-}
-
-const SCEN = (name: string) => join(BUNDLED_SCENARIOS, `${name}.yaml`);
+const temp = tempDirs('ssmax-run-cli-');
 
 describe('ssmax run', () => {
   it('exits 0, prints the table and writes the three report files when every cell matches', async () => {
