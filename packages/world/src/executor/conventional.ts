@@ -4,7 +4,7 @@
  * X-SSMAX-Reputation), and what anyone "has" of the files is what they can open: a ZipCrypto archive
  * (APPNOTE 6.1) together with a mail stating its password (seed 002's PPAP) is as good as plaintext.
  */
-import { looksLikeZip, readZip } from '@ssmax/core';
+import { looksLikeZip, parseMimeEntity, readPlainData, readZip } from '@ssmax/core';
 import type { Payload } from './payload.js';
 
 /** A mail as a reader takes it apart: its text and its attachments. */
@@ -92,13 +92,27 @@ export function payloadFilesIn(opened: readonly Uint8Array[], payload: Payload, 
 
 /**
  * Whether raw mails (and loose files) obtained by someone give the payload's files in plaintext: every
- * archive among them opened with every password stated in any of the mails.
+ * archive among them opened with every password stated in any of the mails, every id-data file part read.
  */
 export async function filesReadable(raws: readonly Uint8Array[], looseFiles: readonly Uint8Array[], payload: Payload): Promise<boolean> {
   const mails = (await Promise.all(raws.map(readMail))).filter((m): m is ReadMail => m !== undefined);
   const passwords = [...new Set(mails.flatMap((m) => statedPasswords(m.text)))];
   const blobs = [...mails.flatMap((m) => m.attachments), ...looseFiles];
+  // A file part carried in the clear (CMS id-data around the file's MIME entity) reads as the file.
+  for (const b of [...blobs]) {
+    const inner = readPlainData(b);
+    if (inner) blobs.push(mimeBody(inner));
+  }
   return payloadFilesIn(openAll(blobs, passwords), payload);
+}
+
+/** The decoded body of a single MIME entity (a file part's content), or nothing. */
+function mimeBody(entity: Uint8Array): Uint8Array {
+  try {
+    return parseMimeEntity(entity).body;
+  } catch {
+    return new Uint8Array();
+  }
 }
 
 /**

@@ -4,11 +4,10 @@
  * capability name. When the evidence decides nothing, the rule throws a {@link HarnessError}: the cell
  * is an error (exit 3), never a guess.
  */
-import { parseMimeEntity, readPlainData } from '@ssmax/core';
 import type { ObtainedItem } from '@ssmax/sim-attacker';
 import type { Leak, Traced, Verdict } from '../runner/types.js';
-import type { Attempt, CellEvidence, RecipientView } from './evidence.js';
-import { openAll, payloadFilesIn, readMail, statedPasswords, type ReadMail } from './conventional.js';
+import type { CellEvidence, RecipientView } from './evidence.js';
+import { filesReadable, openAll } from './conventional.js';
 import type { Payload, PayloadFile } from './payload.js';
 
 /** The harness could not observe what it needed: the cell is an error, not a verdict. */
@@ -138,15 +137,6 @@ function base64Contains(bytes: Uint8Array, marker: string): boolean {
   return false;
 }
 
-/** The decoded body of a single MIME entity (a file part's content), or nothing. */
-function mimeBody(entity: Uint8Array): Uint8Array {
-  try {
-    return parseMimeEntity(entity).body;
-  } catch {
-    return new Uint8Array();
-  }
-}
-
 const LEAK_ORDER: readonly Leak[] = ['none', 'metadata', 'body', 'files'];
 const maxLeak = (a: Leak, b: Leak): Leak => (LEAK_ORDER.indexOf(a) >= LEAK_ORDER.indexOf(b) ? a : b);
 
@@ -165,15 +155,9 @@ export async function judgeLeak(obtained: readonly ObtainedItem[], payload: Payl
     else if (contains(b, enc.encode(payload.subjectMarker))) leak = maxLeak(leak, 'metadata');
   }
   if (leak !== 'files') {
-    const mails = (await Promise.all(obtained.filter((o) => o.kind !== 'credentials' && o.kind !== 'files' && o.bytes).map((o) => readMail(o.bytes!)))).filter((m): m is ReadMail => m !== undefined);
-    const passwords = [...new Set(mails.flatMap((m) => statedPasswords(m.text)))];
-    const blobs = [...mails.flatMap((m) => m.attachments), ...obtained.filter((o) => o.kind === 'files' && o.bytes).map((o) => o.bytes!)];
-    // A file part carried in the clear (CMS id-data around the file's MIME entity) reads as the file.
-    for (const b of [...blobs]) {
-      const inner = readPlainData(b);
-      if (inner) blobs.push(mimeBody(inner));
-    }
-    if (payloadFilesIn(openAll(blobs, passwords), payload)) return { value: 'files', because: 'an archive opened with a password stated in the obtained mails' };
+    const raws = obtained.filter((o) => o.kind !== 'credentials' && o.kind !== 'files' && o.bytes).map((o) => o.bytes!);
+    const loose = obtained.filter((o) => o.kind === 'files' && o.bytes).map((o) => o.bytes!);
+    if (await filesReadable(raws, loose, payload)) return { value: 'files', because: 'an archive opened with a password stated in the obtained mails, or a file part in the clear' };
   }
   return { value: leak, because: leak === 'none' ? 'nothing obtained holds the cell’s content' : `obtained bytes hold the ${leak}` };
 }
@@ -188,9 +172,4 @@ export function judgeMalware(view: RecipientView | undefined, passwords: readonl
   const bad = [...payload.files, ...swapped].filter((f) => f.malicious);
   const hit = bad.find((f) => opened.some((b) => contains(b, f.zip ? f.zip.inner : f.content)));
   return hit ? { value: true, because: `the client released ${hit.name} (${hit.kind})` } : { value: false, because: 'no released file holds a malicious payload' };
-}
-
-/** The attempt list's last refusal, for reports. */
-export function describeAttempt(a: Attempt): string {
-  return `${a.by} → ${a.answeredBy} side: ${a.accepted ? 'accepted' : 'refused'} (${a.reply})`;
 }

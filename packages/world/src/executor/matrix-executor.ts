@@ -14,7 +14,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { SsmaxError } from '@ssmax/core';
 import { leakLevel, type AttackOutcome } from '@ssmax/sim-attacker';
-import { conventionalProfile } from '@ssmax/sim-org';
+import { conventionalProfile, type JourneyEvent as OrgJourneyEvent } from '@ssmax/sim-org';
 import { World } from '../world.js';
 import { getProfile } from '../profiles.js';
 import type { CellContext, CellExecutor, CellRun, JourneyEvent, Outcome, Scenario } from '../runner/types.js';
@@ -171,10 +171,10 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext, state: {
   // OBSERVE: the tracked mail through the recipient's own client, and what the actors published.
   await beforeObserve?.(world, s);
   const tracked = cell.tracked();
-  const observed = tracked ? await observe(cell, outside, tracked) : { passwords: [] };
+  const journey = tracked ? world.journey(`<${tracked.messageId}>`).concat(world.journey(tracked.messageId)) : [];
+  const observed = tracked ? await observe(cell, outside, tracked, journey) : { passwords: [] };
   const view = observed.view;
   if (view && (s.mistake || (outside && cell.attackerOwnedDomains.has(outside.domain)))) cell.obtained.push(...view.readable);
-  const journey = tracked ? world.journey(`<${tracked.messageId}>`).concat(world.journey(tracked.messageId)) : [];
   const evidence: CellEvidence = {
     attempts: cell.attempts,
     ...(tracked ? { tracked } : {}),
@@ -227,14 +227,14 @@ function orgIds(cell: Cell): { sendingOrg?: string; receivingOrg?: string } {
 }
 
 /** The recipient's client, by the kind of mailbox it reads. */
-async function observe(cell: Cell, outside: OutsideMx | undefined, tracked: { messageId: string; copy: number }): Promise<Observed> {
+async function observe(cell: Cell, outside: OutsideMx | undefined, tracked: { messageId: string; copy: number }, journey: readonly OrgJourneyEvent[]): Promise<Observed> {
   const world = harnessWorld(cell);
   const smime = world.profile.conventional?.attachments === 'smime-e2e';
   if (outside) return observeOutside(outside, tracked, smime ? { ...(cell.outsideIdentity ? { identity: cell.outsideIdentity } : {}), trustAnchors: [world.publicCa.root.der], now: cell.now(), policy: world.switches.smime } : undefined);
   const target = world.user(cell.targetAddr);
   if (smime) return observeSmime(target, tracked);
   if (world.profile.kind === 'conventional') return observeConventional(target, tracked);
-  return observeSsmax(world, target, tracked, orgIds(cell).sendingOrg);
+  return observeSsmax(target, tracked, journey, orgIds(cell).sendingOrg);
 }
 
 /**

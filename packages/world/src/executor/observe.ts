@@ -4,9 +4,9 @@
  * the same sender stated (what a PPAP recipient opens archives with). Observers read; they never judge.
  */
 import { Oids, type CertificateInfo } from '@ssmax/core';
-import type { MailVerdict } from '@ssmax/sim-org';
+import type { JourneyEvent, MailVerdict } from '@ssmax/sim-org';
 import type { ObtainedItem } from '@ssmax/sim-attacker';
-import type { World, WorldUser } from '../world.js';
+import type { WorldUser } from '../world.js';
 import { readSmimeMessage, type SmimeIdentity, type SmimeMailView, type SmimeReadOptions, type SmimeReading } from '../smime-client.js';
 import { fetchInbox } from '../imap-fetch.js';
 import type { RecipientView } from './evidence.js';
@@ -46,13 +46,12 @@ export async function fetchAllRaw(u: WorldUser): Promise<Uint8Array[]> {
  * org's MSA (4) record confirms the card signature the notice claims; else the verified org chain names
  * the org.
  */
-export async function observeSsmax(world: World, target: WorldUser, tracked: { messageId: string; copy: number }, sendingOrg: string | undefined): Promise<Observed> {
+export async function observeSsmax(target: WorldUser, tracked: { messageId: string; copy: number }, journey: readonly JourneyEvent[], sendingOrg: string | undefined): Promise<Observed> {
   const totp = target.totpCode(new Date());
   const inbox: MailVerdict[] = await target.inbox({ password: target.password, pin: target.pin, ...(totp !== undefined ? { totp } : {}) });
   const copies = inbox.filter((m) => bareId(m.messageId) === bareId(tracked.messageId));
   const mine = copies[tracked.copy - 1];
   if (!mine) return { passwords: [] };
-  const journey = world.journey(`<${bareId(tracked.messageId)}>`).concat(world.journey(bareId(tracked.messageId)));
   // Outside mail the receiving MTA-in marked unverified is shown under the banner; any other mail that
   // failed (10) is refused by the agent (no downgrade of a broken SSMAX mail to "unverified").
   const shown: RecipientView['shown'] = mine.verified ? 'normal' : mine.outside === true ? 'warning' : 'refused';
