@@ -3,6 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { buildMultipartSigned, encryptContent, signSignedData } from '@ssmax/core';
 import { assembleMixed, buildAttestationPart, buildFilePart, signAttestation, type OrgAttestation } from '@ssmax/sim-org';
 import { LookAlikeDomain, sendSpoofedDirect } from '@ssmax/sim-attacker';
+import { ssmaxBodyPart, ssmaxFileEntity } from '../executor/attacks.js';
 
 /** Mail from a domain of the attacker's own that looks like, or poses as, someone else's (pattern A, incident 3). */
 const spec = capabilitySpec('look-alike-domain', {
@@ -46,12 +47,11 @@ export const lookAlikeDomain = capability(spec, {
       const from = `${fromLocal}@${d.domain}`;
       const messageId = `<${randomBytes(12).toString('hex')}@${d.domain}>`;
       const kms = await cell.memberEncryptionCertificate(to.split('@')[1]!);
-      const b64 = (b: Uint8Array) => (Buffer.from(b).toString('base64').match(/.{1,76}/g) ?? []).join('\r\n');
-      const parts: Uint8Array[] = [Buffer.from(`Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n${b64(Buffer.from(cell.mail.text.replace(/\r?\n/g, '\r\n'), 'utf8'))}`, 'latin1')];
+      const parts: Uint8Array[] = [ssmaxBodyPart(cell.mail.text)];
       const files: { n: number; sha256: string; action: 're-encrypted' }[] = [];
       for (const [i, f] of cell.mail.files.entries()) {
-        const entity = Buffer.from(`Content-Type: ${f.contentType}; name="${f.name}"\r\nContent-Disposition: attachment; filename="${f.name}"\r\nContent-Transfer-Encoding: base64\r\n\r\n${b64(f.content)}`, 'latin1');
-        if (kms) parts.push(buildFilePart(i + 1, await encryptContent(new Uint8Array(entity), { recipients: [kms] })));
+        const entity = ssmaxFileEntity(f);
+        if (kms) parts.push(buildFilePart(i + 1, await encryptContent(entity, { recipients: [kms] })));
         files.push({ n: i + 1, sha256: createHash('sha256').update(entity).digest('hex'), action: 're-encrypted' });
       }
       const user = d.pki.user;

@@ -139,6 +139,19 @@ export async function sendAsPasswordUser(cell: Cell, capability: string, u: Worl
   }
 }
 
+/** Base64 in 76-character lines (RFC 2045 §6.8). */
+export const base64Lines76 = (b: Uint8Array): string => (Buffer.from(b).toString('base64').match(/.{1,76}/g) ?? []).join('\r\n');
+
+/** The text body part of an SSMAX mail, as a sender's agent writes it (docs/PROTOCOL.md §6). */
+export function ssmaxBodyPart(text: string): Uint8Array {
+  return Buffer.from(`Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n${base64Lines76(Buffer.from(text.replace(/\r?\n/g, '\r\n'), 'utf8'))}`, 'latin1');
+}
+
+/** A file's own MIME entity, which the agent encrypts into an SSMAX file part (docs/PROTOCOL.md §6). */
+export function ssmaxFileEntity(f: { readonly name: string; readonly contentType: string; readonly content: Uint8Array }): Uint8Array {
+  return Buffer.from(`Content-Type: ${f.contentType}; name="${f.name}"\r\nContent-Disposition: attachment; filename="${f.name}"\r\nContent-Transfer-Encoding: base64\r\n\r\n${base64Lines76(f.content)}`, 'latin1');
+}
+
 /**
  * Incident 1 with the KMS: the attacker holds the org's mail host and its KMS, so it does what the
  * MTA-out does at (6) without the checks before it: writes a mail, encrypts the files to the receiving
@@ -149,10 +162,9 @@ export async function sendAsPasswordUser(cell: Cell, capability: string, u: Worl
 export async function forgeOrgHop(cell: Cell, host: TakeoverFoothold, kms: Kms, m: { from: string; to: string }): Promise<{ outcome: AttackOutcome; messageId: string }> {
   const now = () => cell.now();
   const recipientOrgCertificate = await cell.memberEncryptionCertificate(m.to.split('@')[1]!);
-  const b64 = (b: Uint8Array) => (Buffer.from(b).toString('base64').match(/.{1,76}/g) ?? []).join('\r\n');
-  const parts: Uint8Array[] = [Buffer.from(`Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n${b64(Buffer.from(cell.mail.text.replace(/\r?\n/g, '\r\n'), 'utf8'))}`, 'latin1')];
+  const parts: Uint8Array[] = [ssmaxBodyPart(cell.mail.text)];
   for (const [i, f] of cell.mail.files.entries()) {
-    const entity = Buffer.from(`Content-Type: ${f.contentType}; name="${f.name}"\r\nContent-Disposition: attachment; filename="${f.name}"\r\nContent-Transfer-Encoding: base64\r\n\r\n${b64(f.content)}`, 'latin1');
+    const entity = ssmaxFileEntity(f);
     // Encrypted to the org's own KMS first, as a user agent would at (3): orgHop decrypts and re-encrypts.
     parts.push(buildFilePart(i + 1, await encryptContent(entity, { recipients: [kms.certificates.encryption] })));
   }
@@ -249,7 +261,6 @@ export async function resendSsmaxToOther(cell: Cell, eve: WorldUser, messageId: 
   if (!orgCert) return fail(`Cannot replay. The registry directory lists no encryption certificate for ${domain}.`);
   const leaves = (p: ReturnType<typeof parseMimeEntity>): ReturnType<typeof parseMimeEntity>[] => (p.parts.length === 0 ? [p] : p.parts.flatMap(leaves));
   const fileParts = leaves(parseMimeEntity(mine.source)).filter((p) => getHeader(p.headers, 'X-SSMAX-File') !== undefined);
-  const b64 = (b: Uint8Array) => (Buffer.from(b).toString('base64').match(/.{1,76}/g) ?? []).join('\r\n');
   let out = Buffer.from(mine.source);
   let replaced = 0;
   await eve.card.login(eve.pin);
@@ -267,7 +278,7 @@ export async function resendSsmaxToOther(cell: Cell, eve: WorldUser, messageId: 
       const at = out.indexOf(raw);
       if (headerEnd < 0 || at < 0) continue;
       const trailing = /\s*$/.exec(raw.subarray(headerEnd + 4).toString('latin1'))?.[0] ?? '';
-      const rebuilt = Buffer.concat([raw.subarray(0, headerEnd + 4), Buffer.from(b64(der) + trailing, 'latin1')]);
+      const rebuilt = Buffer.concat([raw.subarray(0, headerEnd + 4), Buffer.from(base64Lines76(der) + trailing, 'latin1')]);
       out = Buffer.concat([out.subarray(0, at), rebuilt, out.subarray(at + raw.byteLength)]);
       replaced++;
     }
