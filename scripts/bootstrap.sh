@@ -13,7 +13,7 @@ log() { printf '[bootstrap] %s\n' "$*" >&2; }
 die() { printf '[bootstrap] cannot continue: %s\n' "$*" >&2; exit 1; }
 
 APT_PACKAGES=(softhsm2 p11-kit p11-kit-modules opensc docker.io debootstrap openssl gpgsm
-  dovecot-core dovecot-imapd dovecot-lmtpd chromium iproute2 ca-certificates zip)
+  dovecot-core dovecot-imapd dovecot-lmtpd chromium iproute2 ca-certificates zip unzip)
 
 # ---- 1. apt packages ---------------------------------------------------------------------------
 missing=()

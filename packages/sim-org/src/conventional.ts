@@ -21,7 +21,8 @@ import { simpleParser, type Attachment } from 'mailparser';
 import { looksLikeZip, readZip } from '@ssmax/core';
 import type { DlpRule } from './dlp-rules.js';
 import { buildDsn } from './dsn.js';
-import { inspect, type InspectedFile, type InspectionVerdict, type VerdictAction } from './inspection.js';
+import { type InspectedFile, type InspectionVerdict, type VerdictAction } from './inspection.js';
+import { inspectOffThread } from './inspection-pool.js';
 import type { FilesState, JourneyCheck } from './journey.js';
 import { actor, domainOf, type OrgContext, type OrgProfile, type OrgUserDirectory } from './org-context.js';
 import { reputationHeader, scoreDomain, type ReputationOptions, type ReputationVerdict } from './reputation.js';
@@ -254,7 +255,7 @@ export async function analyseConventionalMail(raw: Uint8Array, direction: 'outbo
     checks.push({ name: 'inspection', result: 'skip', detail: 'content inspection switched off' });
     return { messageId, ...(from ? { from } : {}), files: state, checks, verdict: { action: 'allow', reasons: [] } };
   }
-  const verdict = inspect(direction, files, parsed.text ?? '', { encryptedZip: direction === 'outbound' ? o.msaEncryptedZip : o.mxEncryptedZip, dlpRules: o.dlpRules });
+  const verdict = await inspectOffThread(direction, files, parsed.text ?? '', { encryptedZip: direction === 'outbound' ? o.msaEncryptedZip : o.mxEncryptedZip, dlpRules: o.dlpRules });
   for (const r of verdict.reasons) checks.push({ name: r.rule, result: r.action === 'block' ? 'fail' : 'skip', detail: `${r.detail}${r.file ? ` (${r.file})` : ''}`.slice(0, 300) });
   const blocking = verdict.reasons.find((r) => r.action === 'block');
   const block = blocking ? { code: blocking.code as string, detail: `${blocking.rule}${blocking.file ? ` in ${blocking.file}` : ''}` } : opaque.length > 0 && o.opaqueContent === 'block' ? { code: 'UNINSPECTABLE', detail: 'S/MIME enveloped content' } : undefined;

@@ -26,6 +26,7 @@ export const SimOrgErrorCodes = {
   FORWARDING_REFUSED: 'usage',
   MAILBOX_START_FAILED: 'infrastructure',
   MAILBOX_DELIVERY_FAILED: 'infrastructure',
+  INSPECTION_UNAVAILABLE: 'infrastructure',
   USAGE: 'usage',
 } as const satisfies Record<string, 'verdict' | 'malformed' | 'usage' | 'infrastructure'>;
 export type SimOrgErrorCode = keyof typeof SimOrgErrorCodes;

@@ -6,7 +6,9 @@ export { DEFAULT_DLP_RULES, applyDlpRules, myNumberCheckDigit, isValidMyNumber, 
 export type { DlpRule, DlpMatch, RuleAction, KeywordRule, MyNumberRule, CreditCardRule, RegexRule } from './dlp-rules.js';
 export { EICAR, DEFAULT_BLOCKED_EXTENSIONS, scanForMalware, executableKind, isOle2 } from './malware-scan.js';
 export type { MalwareFinding, MalwareRule, MalwareScanOptions } from './malware-scan.js';
-export { inspect, DEFAULT_INSPECTION_POLICY } from './inspection.js';
+export { inspect, DEFAULT_INSPECTION_POLICY, DEFAULT_INSPECTION_TIME_LIMIT_MS } from './inspection.js';
+export { inspectOffThread, InspectionPool } from './inspection-pool.js';
+export type { InspectionJob } from './inspection-pool.js';
 export type { InspectionDestination, InspectionDirection, InspectionPolicy, InspectionVerdict, InspectedFile, VerdictAction, VerdictReason } from './inspection.js';
 export { totp, hotp, verifyTotp, base32Encode, base32Decode } from './totp.js';
 export type { TotpOptions } from './totp.js';

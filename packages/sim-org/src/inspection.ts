@@ -1,4 +1,4 @@
-import { readZip, looksLikeZip, type ZipLimits } from '@ssmax/core';
+import { readZip, looksLikeZip, zipBudget, type ZipLimits } from '@ssmax/core';
 import { applyDlpRules, DEFAULT_DLP_RULES, type DlpRule } from './dlp-rules.js';
 import { scanForMalware, DEFAULT_BLOCKED_EXTENSIONS } from './malware-scan.js';
 import type { SimOrgErrorCode } from './errors.js';
@@ -43,8 +43,21 @@ export interface InspectionPolicy {
   /** How many archive levels are opened (1 = the attachment itself is opened, not ZIPs inside it). */
   maxZipDepth: number;
   blockedExtensions: readonly string[];
+  /**
+   * Archive limits. `maxTotalBytes` and `maxEntries` are one budget for the whole mail: every archive
+   * opened while inspecting it, at any depth and in any attachment, draws on the same budget.
+   */
   zipLimits?: Partial<ZipLimits>;
+  /**
+   * Most milliseconds one mail's inspection may take (default 10 s). Inspection stops at the limit and
+   * the mail counts as uninspectable; off the event loop ({@link inspectOffThread}) a worker that
+   * overruns it is terminated.
+   */
+  timeLimitMs?: number;
 }
+
+/** Default {@link InspectionPolicy.timeLimitMs}. */
+export const DEFAULT_INSPECTION_TIME_LIMIT_MS = 10_000;
 
 export const DEFAULT_INSPECTION_POLICY: InspectionPolicy = {
   dlpRules: DEFAULT_DLP_RULES,
@@ -100,6 +113,9 @@ export function inspect(
   destination: InspectionDestination = {},
 ): InspectionVerdict {
   const pol: InspectionPolicy = { ...DEFAULT_INSPECTION_POLICY, ...policy };
+  const budget = zipBudget(pol.zipLimits);
+  const deadline = Date.now() + (pol.timeLimitMs ?? DEFAULT_INSPECTION_TIME_LIMIT_MS);
+  let outOfTime = false;
   const reasons: VerdictReason[] = [];
   const add = (r: VerdictReason) => reasons.push(r);
 
@@ -110,12 +126,18 @@ export function inspect(
   };
 
   const visit = (f: InspectedFile, path: string, depth: number) => {
+    if (outOfTime) return;
+    if (Date.now() > deadline) {
+      outOfTime = true;
+      add({ rule: 'uninspectable', detail: `inspection did not finish within ${pol.timeLimitMs ?? DEFAULT_INSPECTION_TIME_LIMIT_MS} ms`, file: path, action: pol.uninspectable, code: 'UNINSPECTABLE' });
+      return;
+    }
     let memberNames: string[] = [];
     const isZip = looksLikeZip(f.bytes);
     let archive: ReturnType<typeof readZip> | undefined;
     if (isZip) {
       try {
-        archive = readZip(f.bytes, pol.zipLimits);
+        archive = readZip(f.bytes, pol.zipLimits, budget);
         memberNames = archive.entries.map((e) => e.name);
       } catch (err) {
         add({ rule: 'uninspectable', detail: `archive cannot be read: ${(err as Error).message}`, file: path, action: pol.uninspectable, code: 'UNINSPECTABLE' });

@@ -25,7 +25,8 @@ import {
   type MimeHeader,
 } from '@ssmax/core';
 import { verifyAttestation, type AttestationCheck, type IdentityNotice, type OrgAttestation } from './attestation.js';
-import { inspect, type InspectionVerdict } from './inspection.js';
+import { type InspectionVerdict } from './inspection.js';
+import { inspectOffThread } from './inspection-pool.js';
 import { collect, smtpError } from './msa.js';
 import { actor, defenceOn, domainOf, type OrgContext } from './org-context.js';
 import { classifyParts, leavesOutsideRoles, messageIdOf, openFilePart, structureProblem } from './org-hop.js';
@@ -215,11 +216,11 @@ export async function inboundInspection(ctx: OrgContext, entity: Uint8Array, bod
     files.push({ name: p.filename ?? `${f.n}`, contentType: p.contentType.mediaType, bytes: p.body });
   }
   // Every leaf: parts in no SSMAX role reach (8) only where (7) is switched off, and are scanned too.
-  return inspect('inbound', [...files, ...leavesOutsideRoles(parts)], bodyText, ctx.profile.inspection);
+  return inspectOffThread('inbound', [...files, ...leavesOutsideRoles(parts)], bodyText, ctx.profile.inspection);
 }
 
 /** (8) on non-member mail: the attachments and text body as any gateway sees them (no KMS involved). */
-function inspectPlainMail(ctx: OrgContext, raw: Uint8Array): InspectionVerdict {
+async function inspectPlainMail(ctx: OrgContext, raw: Uint8Array): Promise<InspectionVerdict> {
   let root;
   try {
     root = parseMimeEntity(raw);
@@ -227,7 +228,7 @@ function inspectPlainMail(ctx: OrgContext, raw: Uint8Array): InspectionVerdict {
     return { action: 'block', reasons: [{ rule: 'uninspectable', detail: `the mail is not well-formed MIME: ${(e as Error).message}`, action: 'block', code: 'UNINSPECTABLE' }] };
   }
   const files = collectAttachments(root).map((a) => ({ name: a.filename, contentType: a.contentType, bytes: a.content }));
-  return inspect('inbound', files, findTextBody(root) ?? '', ctx.profile.inspection);
+  return inspectOffThread('inbound', files, findTextBody(root) ?? '', ctx.profile.inspection);
 }
 
 function addHeader(raw: Uint8Array, name: string, value: string): Uint8Array {
@@ -335,7 +336,7 @@ export async function startMtaIn(ctx: OrgContext, o: MtaInOptions = {}): Promise
           } else if (ctx.mode === 'org') {
             // (8) applies to outside mail too: its files are plain MIME the gateway can read, and the
             // "not SSMAX-verified" banner must not be the only defence against known malware.
-            const verdict = inspectPlainMail(ctx, bytes);
+            const verdict = await inspectPlainMail(ctx, bytes);
             const block = verdict.reasons.find((r) => r.action === 'block');
             await ctx.journey.record({ messageId: v.messageId, actor: actor(ctx, 'inspection'), procedure: 8, checks: verdict.reasons.length ? verdict.reasons.map((r) => ({ name: r.rule, result: r.action === 'block' ? 'fail' : 'pass', detail: `${r.detail}${r.file ? ` (${r.file})` : ''}` })) : [{ name: 'inspection', result: 'pass', detail: 'nothing found' }], files: 'plaintext', outcome: block ? 'rejected' : 'accepted', ...(block ? { reply: formatReply(replyFor(block.code)) } : {}) });
             if (block) return cb(smtpError(replyFor(block.code), `${block.rule}${block.file ? ` in ${block.file}` : ''}`));

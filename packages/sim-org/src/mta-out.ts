@@ -12,7 +12,7 @@ import { buildDsn } from './dsn.js';
 import { actor, defenceOn, domainOf, type OrgContext } from './org-context.js';
 import { assembleMixed, classifyParts, leavesOutsideRoles, openFilePart, orgHop, messageIdOf } from './org-hop.js';
 import { findTextBody, parseMimeEntity, parseSmime, type MimeHeader } from '@ssmax/core';
-import { inspect } from './inspection.js';
+import { inspectOffThread } from './inspection-pool.js';
 import type { SpoolEntry } from './spool.js';
 import { conventionalBounce, dkimSignMessage, isHeld, type ConventionalSubmissionMeta, type TlsReportEvent } from './conventional.js';
 import type { JourneyCheck } from './journey.js';
@@ -275,7 +275,7 @@ async function sendDowngraded(ctx: OrgContext, entry: SpoolEntry, meta: Submissi
   const files: Uint8Array[] = [];
   for (const f of parts.files) files.push(await openFilePart(ctx.kms, f.der, !defenceOn(ctx, 'fileEncryption')));
   if (ctx.mode === 'org' && defenceOn(ctx, 'outboundInspection')) {
-    const verdict = inspect(
+    const verdict = await inspectOffThread(
       'outbound',
       [
         ...files.map((f, i) => {

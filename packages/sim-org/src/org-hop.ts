@@ -16,7 +16,8 @@ import {
   type MimeHeader,
   type MimePart, encodePlainData, readPlainData } from '@ssmax/core';
 import { signAttestation, type AttestationCheck, type AttestationRole, type IdentityNotice, type OrgAttestation } from './attestation.js';
-import { inspect, type InspectionDirection, type InspectionPolicy, type InspectionVerdict } from './inspection.js';
+import { type InspectionDirection, type InspectionPolicy, type InspectionVerdict } from './inspection.js';
+import { inspectOffThread } from './inspection-pool.js';
 import type { Kms } from './kms.js';
 
 export const MANIFEST_FILENAME = 'ssmax-manifest.p7m';
@@ -244,7 +245,7 @@ export async function orgHop(o: OrgHopOptions): Promise<OrgHopResult> {
   const doInspect = o.inspect ?? o.mode === 'org';
   const bodyText = parts.body ? (findTextBody(parts.body) ?? '') : '';
   const verdict: InspectionVerdict = doInspect
-    ? inspect(o.direction, [...decrypted.map((d) => ({ name: d.part.filename ?? `${d.n}`, contentType: d.part.contentType.mediaType, bytes: d.part.body })), ...leavesOutsideRoles(parts)], bodyText, o.policy, o.recipientMember !== undefined ? { recipientMember: o.recipientMember } : {})
+    ? await inspectOffThread(o.direction, [...decrypted.map((d) => ({ name: d.part.filename ?? `${d.n}`, contentType: d.part.contentType.mediaType, bytes: d.part.body })), ...leavesOutsideRoles(parts)], bodyText, o.policy, o.recipientMember !== undefined ? { recipientMember: o.recipientMember } : {})
     : { action: 'allow', reasons: [] };
   if (verdict.action === 'block') return { blocked: true, verdict, files, inspected: doInspect };
 

@@ -13,6 +13,23 @@ export interface ZipLimits {
   maxTotalBytes: number;
 }
 
+/**
+ * What is left to spend on one piece of inspection, shared by every archive it opens: pass the same
+ * object to each {@link readZip} of a mail (the outer archive, the archives inside it, the next
+ * attachment) so a nested or repeated archive draws on one budget instead of a fresh one per level
+ * (issue 10 item 3). `bytes` is decremented by every entry read, `entries` by every archive's directory.
+ */
+export interface ZipBudget {
+  bytes: number;
+  entries: number;
+}
+
+/** A fresh budget from the limits: `maxTotalBytes` inflated bytes and `maxEntries` directory entries in all. */
+export function zipBudget(limits: Partial<ZipLimits> = {}): ZipBudget {
+  const lim = { ...DEFAULT_ZIP_LIMITS, ...limits };
+  return { bytes: lim.maxTotalBytes, entries: lim.maxEntries };
+}
+
 export const DEFAULT_ZIP_LIMITS: ZipLimits = {
   maxEntries: 4096,
   maxEntryBytes: 32 * 1024 * 1024,
@@ -100,6 +117,36 @@ export function looksLikeZip(bytes: Uint8Array): boolean {
   return findEndRecord(bytes) !== undefined;
 }
 
+/**
+ * Every entry owns the bytes from its local header to the end of its data (and data descriptor), and no
+ * two entries may share any of them, nor any entry the central directory. Info-ZIP's unzip refuses the
+ * same ("overlapped components", CVE-2019-13232): many directory entries pointing at one local header, or
+ * a local header quoted inside another entry's data, turn a small archive into an unbounded amount of
+ * work for anything that reads every entry (D. Fifield, "A better zip bomb", WOOT 2019).
+ */
+function rejectOverlaps(entries: readonly ZipEntry[], cdOffset: number): void {
+  const spans = entries
+    .map((e) => {
+      const x = e as ZipEntry & { dataStart: number };
+      // A data descriptor (bit 3) follows the data: 12 bytes, or 16 with its optional signature.
+      const descriptor = (e.localFlags & 0x08) !== 0 ? 12 : 0;
+      return { name: e.name, start: e.localHeaderOffset, end: x.dataStart + e.compressedSize + descriptor };
+    })
+    .sort((a, b) => a.start - b.start);
+  for (let i = 0; i < spans.length; i++) {
+    const s = spans[i]!;
+    const next = spans[i + 1];
+    if (next && next.start < s.end) {
+      throw malformed(
+        next.start === s.start
+          ? `Entries "${s.name}" and "${next.name}" share one local header at offset ${s.start} (an overlapping zip bomb).`
+          : `Entry "${next.name}" starts at offset ${next.start}, inside entry "${s.name}" (${s.start}-${s.end}) (an overlapping zip bomb).`,
+      );
+    }
+    if (s.start < cdOffset && s.end > cdOffset) throw malformed(`Entry "${s.name}" runs into the central directory.`);
+  }
+}
+
 function malformed(reason: string, details?: Record<string, unknown>): SsmaxError {
   return new SsmaxError('MALFORMED_ZIP', `Cannot read ZIP archive. ${reason}`, details ? { details } : {});
 }
@@ -132,9 +179,11 @@ function hasExtraField(extra: Uint8Array, id: number): boolean {
 /**
  * Parses a ZIP archive from its central directory (APPNOTE 4.3.16) and cross-checks each local header
  * (4.3.7). Only stored and deflated entries can be read; encrypted entries are reported, not guessed.
- * Throws `MALFORMED_ZIP` for structural errors and `LIMIT_EXCEEDED` for archives beyond `limits`.
+ * Throws `MALFORMED_ZIP` for structural errors (including entries whose local header and data overlap
+ * another entry's, the trick of overlapping zip bombs) and `LIMIT_EXCEEDED` for archives beyond `limits`
+ * or beyond `budget`, when the caller shares one across several archives.
  */
-export function readZip(bytes: Uint8Array, limits: Partial<ZipLimits> = {}): ZipArchive {
+export function readZip(bytes: Uint8Array, limits: Partial<ZipLimits> = {}, budget: ZipBudget = zipBudget(limits)): ZipArchive {
   const lim = { ...DEFAULT_ZIP_LIMITS, ...limits };
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const found = findEndRecord(bytes);
@@ -152,6 +201,10 @@ export function readZip(bytes: Uint8Array, limits: Partial<ZipLimits> = {}): Zip
   if (total > lim.maxEntries) {
     throw new SsmaxError('LIMIT_EXCEEDED', `Cannot read ZIP archive. It has ${total} entries, more than ${lim.maxEntries}.`);
   }
+  if (total > budget.entries) {
+    throw new SsmaxError('LIMIT_EXCEEDED', `Cannot read ZIP archive. It has ${total} entries, more than the ${budget.entries} left of the inspection's budget.`);
+  }
+  budget.entries -= total;
   if (!found) throw malformed('The central directory is not where the end record says.');
   // Offsets in the archive count from its first byte; foreign data in front shifts them all (APPNOTE 4.3.6).
   const shift = found.shift;
@@ -227,7 +280,8 @@ export function readZip(bytes: Uint8Array, limits: Partial<ZipLimits> = {}): Zip
     );
   }
 
-  let totalRead = 0;
+  rejectOverlaps(entries, cdOffset);
+
   return {
     entries,
     read(entry, options = {}) {
@@ -239,6 +293,9 @@ export function readZip(bytes: Uint8Array, limits: Partial<ZipLimits> = {}): Zip
       if (l && (l.crc !== e.crc32 || l.compressed !== e.compressedSize || l.uncompressed !== e.uncompressedSize)) {
         // Without a data descriptor (bit 3) the local header states CRC and sizes itself (APPNOTE 4.4.7-4.4.9).
         throw malformed(`Entry "${e.name}" has another CRC or size in its local header than in the central directory.`);
+      }
+      if (e.uncompressedSize > budget.bytes) {
+        throw new SsmaxError('LIMIT_EXCEEDED', `Cannot read ZIP entry "${e.name}". It declares ${e.uncompressedSize} bytes, more than the ${Math.max(0, budget.bytes)} left of the inspection's budget.`);
       }
       if (e.uncompressedSize > lim.maxEntryBytes) {
         throw new SsmaxError('LIMIT_EXCEEDED', `Cannot read ZIP entry "${e.name}". It declares ${e.uncompressedSize} bytes, more than ${lim.maxEntryBytes}.`);
@@ -268,7 +325,7 @@ export function readZip(bytes: Uint8Array, limits: Partial<ZipLimits> = {}): Zip
       } else if (e.method === 8) {
         try {
           // maxOutputLength stops a zip bomb while inflating, before the memory is spent.
-          out = new Uint8Array(inflateRawSync(data, { maxOutputLength: Math.max(1, Math.min(e.uncompressedSize + 1, lim.maxEntryBytes, lim.maxTotalBytes - totalRead)) }));
+          out = new Uint8Array(inflateRawSync(data, { maxOutputLength: Math.max(1, Math.min(e.uncompressedSize + 1, lim.maxEntryBytes, budget.bytes + 1)) }));
         } catch (err) {
           if (err instanceof RangeError || (err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
             throw new SsmaxError('LIMIT_EXCEEDED', `Cannot read ZIP entry "${e.name}". It inflates beyond the size limit.`, { cause: err });
@@ -289,8 +346,8 @@ export function readZip(bytes: Uint8Array, limits: Partial<ZipLimits> = {}): Zip
           ? new SsmaxError('DECRYPT_FAILED', `Cannot read ZIP entry "${e.name}". The password is wrong (CRC mismatch).`)
           : malformed(`Entry "${e.name}" fails its CRC-32 check.`);
       }
-      totalRead += out.length;
-      if (totalRead > lim.maxTotalBytes) throw new SsmaxError('LIMIT_EXCEEDED', 'Cannot read ZIP archive. Total uncompressed size exceeds the limit.');
+      budget.bytes -= out.length;
+      if (budget.bytes < 0) throw new SsmaxError('LIMIT_EXCEEDED', 'Cannot read ZIP archive. Total uncompressed size exceeds the limit.');
       return out;
     },
   };

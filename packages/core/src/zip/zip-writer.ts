@@ -17,7 +17,17 @@ export interface ZipWriterEntry {
    * Header fields for crafting hostile or unsupported fixtures (tests only): a raw method number,
    * extra fields, or flags that differ between the local header and the central directory.
    */
-  raw?: { method?: number; extra?: Uint8Array; localFlags?: number; centralFlags?: number };
+  raw?: {
+    method?: number;
+    extra?: Uint8Array;
+    localFlags?: number;
+    centralFlags?: number;
+    /**
+     * Write the central record this many times, every copy pointing at the one local header: the
+     * shape of an overlapping zip bomb (D. Fifield, WOOT 2019), which readers must refuse.
+     */
+    centralCopies?: number;
+  };
 }
 
 export interface CreateZipOptions {
@@ -110,7 +120,7 @@ export function createZip(entries: readonly ZipWriterEntry[], options: CreateZip
     cv.setUint32(42, offset, true);
     central.set(name, 46);
     central.set(extra, 46 + name.length);
-    centrals.push(central);
+    for (let c = 0; c < (e.raw?.centralCopies ?? 1); c++) centrals.push(central);
     offset += local.length + body.length;
   }
   const comment = enc.encode(options.comment ?? '');
@@ -118,8 +128,8 @@ export function createZip(entries: readonly ZipWriterEntry[], options: CreateZip
   const eocd = new Uint8Array(22 + comment.length);
   const ev = new DataView(eocd.buffer);
   ev.setUint32(0, 0x06054b50, true);
-  ev.setUint16(8, entries.length, true);
-  ev.setUint16(10, entries.length, true);
+  ev.setUint16(8, centrals.length, true);
+  ev.setUint16(10, centrals.length, true);
   ev.setUint32(12, cdSize, true);
   ev.setUint32(16, offset, true);
   ev.setUint16(20, comment.length, true);

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createZip, readZip, looksLikeZip } from './index.js';
+import { createZip, readZip, looksLikeZip, zipBudget } from './index.js';
 import { SsmaxError } from '../errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ssmax-zip-'));
@@ -108,5 +108,91 @@ describe('createZip', () => {
     expect(execFileSync('unzip', ['-p', '-P', 'pass!', f, 'secret.txt']).toString()).toBe('top secret\n');
     expect(() => execFileSync('unzip', ['-p', '-P', 'nope', f, 'secret.txt'], { stdio: 'pipe' })).toThrow();
     expect(readZip(zip).entries[0]!.encryption).toBe('zipcrypto');
+  });
+});
+
+/** What Info-ZIP's unzip says when it tests the archive (exit status and its last lines). */
+function unzipTest(name: string, bytes: Uint8Array): { status: number; output: string } {
+  const f = join(dir, name);
+  writeFileSync(f, bytes);
+  try {
+    return { status: 0, output: execFileSync('unzip', ['-t', f], { stdio: ['ignore', 'pipe', 'pipe'] }).toString() };
+  } catch (e) {
+    const x = e as { status: number; stdout?: Buffer; stderr?: Buffer };
+    return { status: x.status, output: `${x.stdout?.toString() ?? ''}${x.stderr?.toString() ?? ''}` };
+  }
+}
+
+/**
+ * `zip` with one more central-directory record appended: `extra` (a whole central record) pointing at
+ * `offset`, the start of a local header inside another entry's data (Fifield's "quoted" overlap).
+ */
+function withCentralRecord(zip: Uint8Array, extra: Uint8Array, offset: number): Uint8Array {
+  const v = new DataView(zip.buffer, zip.byteOffset, zip.byteLength);
+  const eocd = zip.length - 22;
+  const cdSize = v.getUint32(eocd + 12, true);
+  const rec = new Uint8Array(extra);
+  new DataView(rec.buffer).setUint32(42, offset, true);
+  const out = new Uint8Array(Buffer.concat([zip.subarray(0, eocd), rec, zip.subarray(eocd)]));
+  const ov = new DataView(out.buffer);
+  const end = out.length - 22;
+  ov.setUint16(end + 8, v.getUint16(eocd + 8, true) + 1, true);
+  ov.setUint16(end + 10, v.getUint16(eocd + 10, true) + 1, true);
+  ov.setUint32(end + 12, cdSize + rec.length, true);
+  return out;
+}
+
+describe('issue 10 item 3: nested, overlapping ZIP bomb', () => {
+  it('refuses many central records pointing at one local header, as Info-ZIP unzip does', () => {
+    // The issue's bomb: each of 500 records "holds" the same 4 x 32 MiB inner archive, a fresh budget each.
+    const inner = createZip([0, 1, 2, 3].map((i) => ({ name: `z${i}.bin`, data: new Uint8Array(1024 * 1024) })));
+    const bomb = createZip([{ name: 'inner.zip', data: inner, method: 'store', raw: { centralCopies: 500 } }, { name: 'seikyu.docm', data: 'Sub AutoOpen()' }]);
+    expect(bomb.length).toBeLessThan(60_000);
+    const oracle = unzipTest('shared-header.zip', bomb);
+    expect(oracle.status).not.toBe(0);
+    expect(oracle.output).toMatch(/overlapped components/);
+    expect(() => readZip(bomb)).toThrow(expect.objectContaining({ code: 'MALFORMED_ZIP', message: expect.stringMatching(/"inner\.zip" and "inner\.zip" share one local header at offset 0/) }));
+  });
+
+  it("refuses a local header quoted inside another entry's data (the overlap of Fifield's bomb)", () => {
+    const kernel = createZip([{ name: 'k.txt', data: 'kernel', method: 'store' }]);
+    const localK = kernel.subarray(0, 30 + 5 + 6);
+    const centralK = kernel.subarray(localK.length, kernel.length - 22);
+    // "q.bin" stores the bytes of k.txt's local header and data; a second record points into them.
+    const outer = createZip([{ name: 'q.bin', data: localK, method: 'store' }]);
+    const quoted = withCentralRecord(outer, centralK, 30 + 5);
+    const oracle = unzipTest('quoted.zip', quoted);
+    expect(oracle.status).not.toBe(0);
+    expect(oracle.output).toMatch(/overlapped components/);
+    expect(() => readZip(quoted)).toThrow(expect.objectContaining({ code: 'MALFORMED_ZIP', message: expect.stringMatching(/"k\.txt" starts at offset 35, inside entry "q\.bin"/) }));
+    // The same record pointing at a copy of the header after q.bin's data is an ordinary archive.
+    const apart = new Uint8Array(Buffer.concat([outer.subarray(0, 30 + 5 + localK.length), localK, outer.subarray(30 + 5 + localK.length)]));
+    const v = new DataView(apart.buffer);
+    v.setUint32(apart.length - 22 + 16, v.getUint32(apart.length - 22 + 16, true) + localK.length, true);
+    const fine = withCentralRecord(apart, centralK, 30 + 5 + localK.length);
+    expect(unzipTest('apart.zip', fine).status).toBe(0);
+    const z = readZip(fine);
+    expect(z.entries.map((e) => e.name)).toEqual(['q.bin', 'k.txt']);
+    expect(text(z.read(z.entries[1]!))).toBe('kernel');
+  });
+
+  it('draws every archive read with one budget from it, so nesting does not reset the limit', () => {
+    const inner = createZip([{ name: 'zeros.bin', data: new Uint8Array(3 * 1024 * 1024) }]);
+    const limits = { maxTotalBytes: 8 * 1024 * 1024 };
+    const read = (budget = zipBudget(limits)) => {
+      const z = readZip(inner, limits, budget);
+      return z.read(z.entries[0]!);
+    };
+    // Each archive alone is within the limit ...
+    for (let i = 0; i < 3; i++) expect(read().length).toBe(3 * 1024 * 1024);
+    // ... three of them on one budget are not.
+    const budget = zipBudget(limits);
+    read(budget);
+    read(budget);
+    expect(budget.bytes).toBe(2 * 1024 * 1024);
+    expect(() => read(budget)).toThrow(expect.objectContaining({ code: 'LIMIT_EXCEEDED', message: expect.stringMatching(/more than the 2097152 left of the inspection's budget/) }));
+    const entries = zipBudget({ maxEntries: 5 });
+    readZip(createZip([{ name: 'a', data: 'x' }, { name: 'b', data: 'y' }, { name: 'c', data: 'z' }]), {}, entries);
+    expect(() => readZip(createZip([{ name: 'd', data: 'x' }, { name: 'e', data: 'y' }, { name: 'f', data: 'z' }]), {}, entries)).toThrow(expect.objectContaining({ code: 'LIMIT_EXCEEDED' }));
   });
 });
