@@ -1,4 +1,5 @@
 import type { PrivateKeyOps } from '@ssmax/core';
+import type { DnsResolver } from '@ssmax/sim-net';
 import type { EvaluationPolicy } from './evaluation.js';
 import type { RegistryPki } from './pki.js';
 import type { RegistryStore } from './store.js';
@@ -17,6 +18,10 @@ export interface RegistryContext {
   /** Validity of issued org and KMS certificates, in days. */
   readonly certificateDays: number;
   readonly log: (line: string) => void;
+  /** Where domain-control TXT records are looked up (`dns.promises.resolve` contract). */
+  readonly resolver: DnsResolver;
+  /** Check domain control at enrolment (E11); false only for falsifiability runs. */
+  readonly domainControl: boolean;
 }
 
 export function newId(prefix: string, random: (n: number) => Uint8Array): string {

@@ -6,8 +6,9 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SoftwareKey, validateChain, verifySignedData } from '@ssmax/core';
+import { DnsZone } from '@ssmax/sim-net';
 import { Registry } from './registry.js';
-import { b64, FakeClock, goodEvaluation, makeApplication, makeOrgKeys, postJson, seededRandom, tempDir } from './testing/fixtures.js';
+import { b64, FakeClock, goodEvaluation, makeOrgKeys, postJson, provedApplication, seededRandom, tempDir } from './testing/fixtures.js';
 import type { DirectoryDocument, EnrolmentResult } from './types.js';
 
 type Verdict<T> = { ok: true; doc: T; fromCache: boolean } | { ok: false; reason: string };
@@ -51,8 +52,11 @@ class DirectoryClient {
   }
 }
 
+/** The applicants' DNS, where they publish their domain-control TXT records for the registry. */
+const zone = new DnsZone();
+
 async function enrolOne(url: string, name: string, domain: string, clock: FakeClock): Promise<EnrolmentResult> {
-  const r = await postJson(`${url}/v1/enrolments`, await makeApplication(makeOrgKeys(), { name, domains: [domain], evaluation: goodEvaluation(clock.now()) }));
+  const r = await postJson(`${url}/v1/enrolments`, await provedApplication(url, zone, makeOrgKeys(), { name, domains: [domain], evaluation: goodEvaluation(clock.now()) }));
   expect(r.status).toBe(201);
   return r.json as EnrolmentResult;
 }
@@ -62,7 +66,7 @@ describe('DirectoryClient (example relying party)', () => {
     using dir = tempDir('ssmax-dirc-');
     const clock = new FakeClock(Date.now());
     await using reg = await Registry.start({
-      dataDir: join(dir.path, 'data'), signer: SoftwareKey.generate('EC-P256'), clock: clock.now, random: seededRandom('dc'), log: () => {},
+      dataDir: join(dir.path, 'data'), signer: SoftwareKey.generate('EC-P256'), clock: clock.now, random: seededRandom('dc'), log: () => {}, resolver: zone.resolver,
       publisher: { documentFreshnessSeconds: 600, cacheMaxAgeSeconds: 30 },
     });
     const rootDer = new Uint8Array(await (await fetch(`${reg.url}/v1/root`)).arrayBuffer());

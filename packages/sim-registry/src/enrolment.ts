@@ -1,7 +1,8 @@
 /**
  * Procedure (1): an organisation applies; the registry checks the application is well formed and that
- * the applicant holds the org CA key, evaluates it against {@link ENROLMENT_CRITERIA} (procedure (13)),
- * and on admission issues, from the registry root key, the org certificate (the org CA key, CA,
+ * the applicant holds the org CA key, looks up its proof of control of each domain in DNS
+ * (domain-control.ts), evaluates it against {@link ENROLMENT_CRITERIA} (procedure (13)), and on
+ * admission issues, from the registry root key, the org certificate (the org CA key, CA,
  * pathLen 0). The org then issues its two KMS certificates (signing, encryption) under that org CA and
  * registers them ({@link Enrolment.registerKms}); the registry accepts them only if they chain to the
  * org certificate and certify the KMS keys named in the application. Choosing org-issued KMS
@@ -12,11 +13,13 @@
 import * as crypto from 'node:crypto';
 import { canonicalJsonBytes as canonicalBytes } from '@ssmax/core';
 import { newId, type RegistryContext } from './context.js';
+import { CHALLENGE_ID_RE, DomainControl } from './domain-control.js';
 import { ACCEPTED_PROOFING, evaluateEnrolment } from './evaluation.js';
 import { asArray, asBase64, asBool, asDate, asEnum, asObject, asString, b64, bad, HttpError } from './http.js';
 import type {
   AuditFinding,
   AuditReport,
+  DomainChallengeResponse,
   EnrolmentApplication,
   EnrolmentResult,
   EvaluationData,
@@ -59,15 +62,28 @@ function parseSpki(v: unknown, field: string): { der: Uint8Array; key: crypto.Ke
   }
 }
 
-/** Validates the JSON of an application; throws MALFORMED_REQUEST naming the first bad field. */
-export function parseApplication(body: unknown): EnrolmentApplication {
-  const o = asObject(body, 'application');
-  const domains = asArray(o['domains'], 'domains', 16).map((d, i) => asString(d, `domains[${i}]`, 253).toLowerCase());
+/** 1-16 distinct mail domains in A-label form, lower-cased. */
+function parseDomains(v: unknown): string[] {
+  const domains = asArray(v, 'domains', 16).map((d, i) => asString(d, `domains[${i}]`, 253).toLowerCase());
   if (domains.length === 0) throw bad('domains', 'must name at least one mail domain');
   domains.forEach((d, i) => {
     if (!DOMAIN_RE.test(d)) throw bad(`domains[${i}]`, 'must be a DNS domain name in A-label form');
   });
   if (new Set(domains).size !== domains.length) throw bad('domains', 'must not repeat a domain');
+  return domains;
+}
+
+/** Validates the JSON of an application; throws MALFORMED_REQUEST naming the first bad field. */
+export function parseApplication(body: unknown): EnrolmentApplication {
+  const o = asObject(body, 'application');
+  const domains = parseDomains(o['domains']);
+  const domainChallenges =
+    o['domainChallenges'] === undefined
+      ? undefined
+      : asArray(o['domainChallenges'], 'domainChallenges', 16).map((c, i) => {
+          if (typeof c !== 'string' || !CHALLENGE_ID_RE.test(c)) throw bad(`domainChallenges[${i}]`, 'must be a challenge id from POST /v1/enrolment/challenges (chl-<16 hex digits>)');
+          return c;
+        });
   const keys = asObject(o['keys'], 'keys');
   const ev = asObject(o['evaluation'], 'evaluation');
   const evaluation: EvaluationData = {
@@ -93,6 +109,7 @@ export function parseApplication(body: unknown): EnrolmentApplication {
     },
     evaluation,
     ...(callbackUrl === undefined ? {} : { callbackUrl }),
+    ...(domainChallenges === undefined ? {} : { domainChallenges }),
     proofOfPossession: {
       scheme: asEnum(pop['scheme'], 'proofOfPossession.scheme', ['RSASSA-PKCS1-v1_5-SHA256', 'RSASSA-PSS-SHA256', 'ECDSA-SHA256'] as const),
       signature: b64(asBase64(pop['signature'], 'proofOfPossession.signature', 1024)),
@@ -121,7 +138,18 @@ function verifyPop(app: EnrolmentApplication, rawBody: Record<string, unknown>):
 }
 
 export class Enrolment {
-  constructor(private readonly ctx: RegistryContext) {}
+  readonly #domainControl: DomainControl;
+
+  constructor(private readonly ctx: RegistryContext) {
+    this.#domainControl = new DomainControl(ctx);
+  }
+
+  /** `POST /v1/enrolment/challenges`: one domain-control challenge per domain, bound to `orgCaSpki`. Throws HttpError for malformed input. */
+  challenges(body: unknown): DomainChallengeResponse {
+    const o = asObject(body, 'request');
+    const domains = parseDomains(o['domains']);
+    return this.#domainControl.issue(domains, parseSpki(o['orgCaSpki'], 'orgCaSpki').der);
+  }
 
   /** Handles one application (already parsed JSON). Throws HttpError for malformed input or a bad proof. */
   async apply(body: unknown): Promise<EnrolmentResult> {
@@ -135,14 +163,21 @@ export class Enrolment {
     const applicationId = newId('app', random);
     const claimedDomains = app.domains.filter((d) => store.domainHolders(d).length > 0);
     const spkis = [app.keys.orgCaSpki, app.keys.kmsSigningSpki, app.keys.kmsEncryptionSpki];
+    const control = await this.#domainControl.check(app.domains, new Uint8Array(Buffer.from(app.keys.orgCaSpki, 'base64')), app.domainChallenges ?? [], now);
+    const proving = control === 'not-checked' ? [] : control.proving;
     const criteria = evaluateEnrolment(
-      { mode: app.mode, domains: app.domains, evaluation: app.evaluation, claimedDomains, keysDistinct: new Set(spkis).size === 3, now },
+      {
+        mode: app.mode, domains: app.domains, evaluation: app.evaluation, claimedDomains, keysDistinct: new Set(spkis).size === 3,
+        domainControl: control === 'not-checked' ? control : control.findings, now,
+      },
       this.ctx.policy,
     );
     const failed = criteria.filter((c) => !c.passed);
     if (failed.length > 0) {
       store.transaction(() => {
         store.insertApplication(applicationId, at, app);
+        // A challenge that proved its domain is used up whatever the decision: single use.
+        this.#domainControl.consume(proving, at, applicationId);
         store.setApplicationOutcome(applicationId, 'refused', null);
         store.insertDecision({ orgId: null, applicationId, kind: 'refuse', at, trigger: 'enrolment', reasons: failed });
       });
@@ -165,6 +200,9 @@ export class Enrolment {
       const taken = app.domains.filter((d) => store.domainHolders(d).length > 0);
       if (taken.length > 0) throw new HttpError('CONFLICT', `Cannot admit "${app.name}". Domain(s) ${taken.join(', ')} were admitted for another org meanwhile; apply again.`);
       store.insertApplication(applicationId, at, app);
+      if (!this.#domainControl.consume(proving, at, applicationId)) {
+        throw new HttpError('CONFLICT', `Cannot admit "${app.name}". A domain-control challenge it names was used by another application meanwhile; request new challenges and apply again.`);
+      }
       store.insertOrg({
         orgId, name: app.name, mode: app.mode, domains: app.domains, status: 'admitted', admittedAt: at, statusSince: at,
         suspendedAt: null, revokedAt: null, reinstatedAt: null, callbackUrl: app.callbackUrl ?? null, incidentContact: app.evaluation.incidentContact,

@@ -14,6 +14,8 @@ function kase(id: string, receivedDay: number, outcome: IncidentCase['outcome'],
   };
 }
 
+const CONTROLLED = [{ domain: 'a.example', verified: true, detail: 'TXT _ssmax-challenge.a.example carries the token.' }];
+
 const base: ReevaluationFacts = {
   status: 'admitted', statusSince: day(-300), slateStart: day(-300), cases: [],
   latestAudit: { date: day(-30).slice(0, 10), auditor: 'A', findings: [] }, now: NOW,
@@ -27,20 +29,30 @@ describe('ENROLMENT_CRITERIA', () => {
   });
 
   it('fails only E5 when identity proofing is a card without PIN', () => {
-    const r = evaluateEnrolment({ mode: 'org', domains: ['a.example'], evaluation: { ...goodEvaluation(NOW), identityProofing: 'employee-card' }, claimedDomains: [], keysDistinct: true, now: NOW });
+    const r = evaluateEnrolment({ mode: 'org', domains: ['a.example'], evaluation: { ...goodEvaluation(NOW), identityProofing: 'employee-card' }, claimedDomains: [], keysDistinct: true, domainControl: CONTROLLED, now: NOW });
     expect(r.filter((x) => !x.passed).map((x) => x.id)).toEqual(['E5-identity-proofing']);
   });
 
   it('fails E6 when the audit is dated in the future or more than 365 days ago, and passes at exactly 365', () => {
     const at = (d: number) => ({ ...goodEvaluation(NOW), lastAudit: { date: day(d).slice(0, 10), auditor: 'A', findings: [] } });
-    const failed = (d: number) => evaluateEnrolment({ mode: 'esp', domains: ['a.example'], evaluation: at(d), claimedDomains: [], keysDistinct: true, now: NOW }).filter((x) => !x.passed).map((x) => x.id);
+    const failed = (d: number) => evaluateEnrolment({ mode: 'esp', domains: ['a.example'], evaluation: at(d), claimedDomains: [], keysDistinct: true, domainControl: CONTROLLED, now: NOW }).filter((x) => !x.passed).map((x) => x.id);
     expect(failed(-365)).toEqual([]);
     expect(failed(-366)).toEqual(['E6-audit-current']);
     expect(failed(2)).toEqual(['E6-audit-current']);
   });
 
+  it('fails only E11, naming the domain and what DNS held, when a domain has no verified finding', () => {
+    const facts = { mode: 'org' as const, domains: ['a.example', 'b.example'], evaluation: goodEvaluation(NOW), claimedDomains: [], keysDistinct: true, now: NOW };
+    const r = evaluateEnrolment({ ...facts, domainControl: [...CONTROLLED, { domain: 'b.example', verified: false, detail: 'no TXT record at _ssmax-challenge.b.example (ENOTFOUND).' }] });
+    expect(r.filter((x) => !x.passed).map((x) => x.id)).toEqual(['E11-domain-control']);
+    expect(r.find((x) => x.id === 'E11-domain-control')!.reason).toMatch(/b\.example: no TXT record at _ssmax-challenge\.b\.example/);
+    // A domain with no finding at all is not controlled either.
+    expect(evaluateEnrolment({ ...facts, domainControl: CONTROLLED }).filter((x) => !x.passed).map((x) => x.id)).toEqual(['E11-domain-control']);
+    expect(evaluateEnrolment({ ...facts, domainControl: 'not-checked' }).filter((x) => !x.passed)).toEqual([]);
+  });
+
   it('fails E10 when two of the three keys are the same', () => {
-    const r = evaluateEnrolment({ mode: 'org', domains: ['a.example'], evaluation: goodEvaluation(NOW), claimedDomains: [], keysDistinct: false, now: NOW });
+    const r = evaluateEnrolment({ mode: 'org', domains: ['a.example'], evaluation: goodEvaluation(NOW), claimedDomains: [], keysDistinct: false, domainControl: CONTROLLED, now: NOW });
     expect(r.filter((x) => !x.passed).map((x) => x.id)).toEqual(['E10-keys-distinct']);
   });
 });

@@ -27,6 +27,8 @@ export interface EvaluationPolicy {
   readonly incidentWindowDays: number;
   /** Days the sending org has to answer a case before it counts as overdue (and attributable). */
   readonly responseDueDays: number;
+  /** Hours a domain-control challenge stays usable after it was issued (procedure (1)). */
+  readonly challengeValidityHours: number;
 }
 
 export const DEFAULT_EVALUATION_POLICY: EvaluationPolicy = Object.freeze({
@@ -35,10 +37,20 @@ export const DEFAULT_EVALUATION_POLICY: EvaluationPolicy = Object.freeze({
   revokeAfterAttributableCases: 4,
   incidentWindowDays: 365,
   responseDueDays: 14,
+  challengeValidityHours: 24,
 });
 
 /** Identity-proofing methods strong enough for SSMAX: card possession + PIN, linked to My Number (paper §4 (2)). */
 export const ACCEPTED_PROOFING: readonly IdentityProofingMethod[] = ['my-number-card+pin', 'employee-card+pin'];
+
+/** What the registry found in DNS for one domain of an application (domain-control.ts). */
+export interface DomainControlFinding {
+  readonly domain: string;
+  /** A matching, unexpired, unused token bound to the applicant's org CA key was published for the domain. */
+  readonly verified: boolean;
+  /** What was checked and found, for the refusal (the TXT name, the challenge, the records seen). */
+  readonly detail: string;
+}
 
 export interface EnrolmentFacts {
   readonly mode: OrgMode;
@@ -48,6 +60,11 @@ export interface EnrolmentFacts {
   readonly claimedDomains: readonly string[];
   /** True when the org CA, KMS signing and KMS encryption keys are three different keys. */
   readonly keysDistinct: boolean;
+  /**
+   * One finding per domain of the application, or 'not-checked' when the registry runs with domain
+   * control switched off (falsifiability runs only).
+   */
+  readonly domainControl: readonly DomainControlFinding[] | 'not-checked';
   readonly now: Date;
 }
 
@@ -58,6 +75,8 @@ export interface EnrolmentCriterion {
   readonly reason: string;
   readonly appliesTo: readonly OrgMode[];
   readonly check: (f: EnrolmentFacts, policy: EvaluationPolicy) => boolean;
+  /** What this application showed for the criterion, appended to the reason (e.g. what DNS held). */
+  readonly detail?: (f: EnrolmentFacts) => string;
 }
 
 function auditAgeDays(audit: AuditReport, now: Date): number {
@@ -144,14 +163,23 @@ export const ENROLMENT_CRITERIA: readonly EnrolmentCriterion[] = Object.freeze([
     appliesTo: ['org', 'esp'],
     check: (f) => f.keysDistinct,
   },
+  {
+    id: 'E11-domain-control',
+    title: 'The applicant controls each mail domain',
+    reason:
+      "Receivers take a member's domains as the ones it speaks for (mechanism 3), so the registry admits a domain only for an applicant that published, in that domain's DNS, a TXT record carrying a registry token bound to its org CA key (the ACME dns-01 check, RFC 8555 §8.4).",
+    appliesTo: ['org', 'esp'],
+    check: (f) => f.domainControl === 'not-checked' || f.domains.every((d) => (f.domainControl as readonly DomainControlFinding[]).some((x) => x.domain === d && x.verified)),
+    detail: (f) => (f.domainControl === 'not-checked' ? 'Not checked: domain control is switched off.' : f.domainControl.map((d) => `${d.domain}: ${d.detail}`).join(' ')),
+  },
 ] satisfies EnrolmentCriterion[]);
 
 /** Applies every criterion that applies to the mode; returns all results (passed and failed). */
 export function evaluateEnrolment(f: EnrolmentFacts, policy: EvaluationPolicy = DEFAULT_EVALUATION_POLICY): CriterionResult[] {
-  return ENROLMENT_CRITERIA.filter((c) => c.appliesTo.includes(f.mode)).map((c) => ({
+  return ENROLMENT_CRITERIA.filter((c) => c.appliesTo.includes(f.mode)).map((c: EnrolmentCriterion) => ({
     id: c.id,
     passed: c.check(f, policy),
-    reason: `${c.title}. ${c.reason}`,
+    reason: `${c.title}. ${c.reason}${c.detail ? ` ${c.detail(f)}` : ''}`,
   }));
 }
 

@@ -11,6 +11,9 @@ export type {
   DecisionKind,
   DirectoryDocument,
   DirectoryMember,
+  DomainChallenge,
+  DomainChallengeRequest,
+  DomainChallengeResponse,
   EnrolmentApplication,
   EnrolmentKeys,
   EnrolmentResult,
@@ -36,12 +39,14 @@ export {
   ENROLMENT_CRITERIA,
   evaluateEnrolment,
   reevaluate,
+  type DomainControlFinding,
   type EnrolmentCriterion,
   type EvaluationPolicy,
 } from './evaluation.js';
 export { classifyResponse, loopbackNotifier, type Notifier } from './incident-intake.js';
 export { canonicalJson, canonicalJsonBytes as canonicalBytes } from '@ssmax/core';
 export { popSigningInput } from './enrolment.js';
+export { CHALLENGE_LABEL, CHALLENGE_TXT_PREFIX, challengeTxtName } from './domain-control.js';
 export { HttpErrorCodes, type HttpErrorCode } from './http.js';
 export type { RegistryPki, OrgRequest, KmsCheck, KmsPurpose, CrlRequest, CrlEntry, CrlEntryReason, RootRequest, VerifyOutcome } from './pki.js';
 export { corePki } from './core-pki.js';

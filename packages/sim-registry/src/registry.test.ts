@@ -5,24 +5,32 @@ import { connect, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { canonicalJsonBytes as canonicalBytes, encodePem, issueOrgKmsCertificate, SoftwareKey, validateChain, verifySignedData } from '@ssmax/core';
+import { DnsZone } from '@ssmax/sim-net';
 import { corePki } from './core-pki.js';
 import { Registry } from './registry.js';
 import {
-  b64, FakeClock, goodEvaluation, makeApplication, makeOrgKeys, openssl, opensslSign, postJson, seededRandom, tempDir, type OrgKeys,
+  b64, FakeClock, goodEvaluation, makeApplication, makeOrgKeys, openssl, opensslSign, postJson, provedApplication, seededRandom, tempDir, type ApplicationFields, type OrgKeys,
 } from './testing/fixtures.js';
 import type { DirectoryDocument, EnrolmentResult, IncidentCase, StatusDocument } from './types.js';
 
 const rootKey = SoftwareKey.generate('EC-P256');
+/** The applicants' DNS: each publishes its domain-control TXT records here; the registry reads them. */
+const zone = new DnsZone();
 
 async function start(dataDir: string, clock: FakeClock, extra: { log?: (l: string) => void; bodyLimit?: number; adminToken?: string } = {}) {
-  return Registry.start({ dataDir, signer: rootKey, clock: clock.now, random: seededRandom(dataDir), log: extra.log ?? (() => {}), ...extra });
+  return Registry.start({ dataDir, signer: rootKey, clock: clock.now, random: seededRandom(dataDir), log: extra.log ?? (() => {}), resolver: zone.resolver, ...extra });
+}
+
+/** An application with its domains proved in {@link zone}. */
+function proved(reg: Registry, keys: OrgKeys, fields: ApplicationFields) {
+  return provedApplication(reg.url, zone, keys, fields);
 }
 
 type Enrolled = EnrolmentResult & { kmsSigning: Uint8Array; kmsEncryption: Uint8Array };
 
 /** Applies, then issues the two KMS certificates under the new org CA (core) and registers them. */
 async function enrol(reg: Registry, keys: OrgKeys, name: string, domain: string, clock: FakeClock): Promise<Enrolled> {
-  const app = await makeApplication(keys, { name, domains: [domain], evaluation: goodEvaluation(clock.now()) });
+  const app = await proved(reg, keys, { name, domains: [domain], evaluation: goodEvaluation(clock.now()) });
   const r = await postJson(`${reg.url}/v1/enrolments`, app);
   expect(r.status).toBe(201);
   const res = r.json as EnrolmentResult;
@@ -97,7 +105,7 @@ describe('Registry', () => {
     await using reg = await start(dir.path, clock);
     const ev = goodEvaluation(clock.now());
     const stale = new Date(clock.now().getTime() - 400 * 86_400_000).toISOString().slice(0, 10);
-    const app = await makeApplication(makeOrgKeys(), {
+    const app = await proved(reg, makeOrgKeys(), {
       name: 'Bad Corp',
       domains: ['bad.example'],
       evaluation: { ...ev, inboundInspection: false, kmsOnHsm: false, identityProofing: 'email-only', lastAudit: { ...ev.lastAudit, date: stale } },
@@ -115,9 +123,9 @@ describe('Registry', () => {
     const clock = new FakeClock(Date.now());
     await using reg = await start(dir.path, clock);
     const ev = { ...goodEvaluation(clock.now()), outboundInspection: false, inboundInspection: false, identityProofing: 'my-number-card+pin' as const };
-    const esp = await postJson(`${reg.url}/v1/enrolments`, await makeApplication(makeOrgKeys(), { name: 'Mail ESP', domains: ['esp.example'], mode: 'esp', evaluation: ev }));
+    const esp = await postJson(`${reg.url}/v1/enrolments`, await proved(reg, makeOrgKeys(), { name: 'Mail ESP', domains: ['esp.example'], mode: 'esp', evaluation: ev }));
     expect(esp.status).toBe(201);
-    const org = await postJson(`${reg.url}/v1/enrolments`, await makeApplication(makeOrgKeys(), { name: 'NoInspect', domains: ['noinspect.example'], evaluation: ev }));
+    const org = await postJson(`${reg.url}/v1/enrolments`, await proved(reg, makeOrgKeys(), { name: 'NoInspect', domains: ['noinspect.example'], evaluation: ev }));
     expect(org.json.failedCriteria.map((c: { id: string }) => c.id)).toEqual(['E2-outbound-inspection', 'E3-inbound-inspection']);
   });
 
@@ -127,7 +135,7 @@ describe('Registry', () => {
     await using reg = await start(dir.path, clock);
     await enrol(reg, makeOrgKeys(), 'Alpha', 'alpha.example', clock);
     const ev = goodEvaluation(clock.now());
-    const app = await makeApplication(makeOrgKeys(), {
+    const app = await proved(reg, makeOrgKeys(), {
       name: 'Alpha Lookalike',
       domains: ['alpha.example'],
       evaluation: { ...ev, lastAudit: { ...ev.lastAudit, findings: [{ id: 'F-9', severity: 'critical', open: true, summary: 'KMS admin shared account' }] } },
@@ -222,7 +230,7 @@ describe('Registry', () => {
     await using reg = await start(dir.path, clock);
     const aKeys = makeOrgKeys();
     const bKeys = makeOrgKeys();
-    const a = await postJson(`${reg.url}/v1/enrolments`, await makeApplication(aKeys, { name: 'A', domains: ['a.example'], evaluation: goodEvaluation(clock.now()) }));
+    const a = await postJson(`${reg.url}/v1/enrolments`, await proved(reg, aKeys, { name: 'A', domains: ['a.example'], evaluation: goodEvaluation(clock.now()) }));
     const b = await enrol(reg, bKeys, 'B', 'b.example', clock);
     // B's CA certifies A's KMS keys: chains to the root, but not through A's org certificate.
     const bIssuer = { certificate: new Uint8Array(Buffer.from(b.certificates!.org, 'base64')), key: bKeys.orgCa };
@@ -346,7 +354,7 @@ describe('Registry', () => {
       const aKeys = makeOrgKeys();
       const bKeys = makeOrgKeys();
       const callbackUrl = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/ssmax/notices`;
-      const aApp = await makeApplication(aKeys, { name: 'A', domains: ['a.example'], evaluation: goodEvaluation(clock.now()), callbackUrl });
+      const aApp = await proved(reg, aKeys, { name: 'A', domains: ['a.example'], evaluation: goodEvaluation(clock.now()), callbackUrl });
       const a = (await postJson(`${reg.url}/v1/enrolments`, aApp)).json as EnrolmentResult;
       const b = await enrol(reg, bKeys, 'B', 'b.example', clock);
       const rep = await postJson(`${reg.url}/v1/incidents`, {

@@ -4,9 +4,11 @@
  * {@link IncidentIntake} (12). Routes and formats: packages/sim-registry/README.md.
  */
 import { randomBytes } from 'node:crypto';
+import { promises as dns } from 'node:dns';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SsmaxError, type PrivateKeyOps } from '@ssmax/core';
+import type { DnsResolver } from '@ssmax/sim-net';
 import type { RegistryContext } from './context.js';
 import { corePki } from './core-pki.js';
 import { Enrolment, parseAudit } from './enrolment.js';
@@ -43,6 +45,16 @@ export interface RegistryOptions {
   readonly notifier?: Notifier;
   /** Enables POST /v1/admin/... with `Authorization: Bearer <adminToken>`; absent → those routes are 404. */
   readonly adminToken?: string;
+  /**
+   * Where domain-control TXT records are looked up (`dns.promises.resolve` contract); the simulated
+   * world passes its zone's resolver. Default: the system's DNS (5 s timeout, 2 tries).
+   */
+  readonly resolver?: DnsResolver;
+  /**
+   * Require proof of control of each domain at enrolment (criterion E11, domain-control.ts). Default
+   * true; switched off only for falsifiability runs.
+   */
+  readonly domainControl?: boolean;
 }
 
 const DEFAULT_PUBLISHER: PublisherOptions = { documentFreshnessSeconds: 3600, crlFreshnessSeconds: 3600, cacheMaxAgeSeconds: 60 };
@@ -80,6 +92,8 @@ export class Registry implements AsyncDisposable {
       store, pki, signer: opts.signer, rootCertificate, issuerName, clock, random, log,
       policy: { ...DEFAULT_EVALUATION_POLICY, ...opts.policy },
       certificateDays: opts.certificateDays ?? 365,
+      resolver: opts.resolver ?? systemResolver(),
+      domainControl: opts.domainControl ?? true,
     };
     const reevaluation = new Reevaluation(ctx);
     const publisher = new StatusPublisher(ctx, { ...DEFAULT_PUBLISHER, ...opts.publisher });
@@ -91,6 +105,7 @@ export class Registry implements AsyncDisposable {
     const routes: Route[] = [
       ['GET', /^\/healthz$/, async (_q, res) => sendJson(res, 200, { ok: true })],
       ['GET', /^\/v1\/root$/, async (_q, res) => sendBytes(res, 200, 'application/pkix-cert', rootCertificate)],
+      ['POST', /^\/v1\/enrolment\/challenges$/, async (req, res) => sendJson(res, 201, enrolment.challenges(await readJson(req, bodyLimit)))],
       ['POST', /^\/v1\/enrolments$/, async (req, res) => {
         const result = await enrolment.apply(await readJson(req, bodyLimit));
         sendJson(res, result.decision === 'admitted' ? 201 : 422, result);
@@ -233,6 +248,12 @@ function sendDocument(req: IncomingMessage, res: ServerResponse, doc: PublishedD
     return;
   }
   sendBytes(res, 200, type, doc.bytes, headers);
+}
+
+/** The host's own DNS, as a real registry would read applicants' zones. */
+function systemResolver(): DnsResolver {
+  const r = new dns.Resolver({ timeout: 5000, tries: 2 });
+  return ((name: string, rrtype = 'A') => r.resolve(name, rrtype)) as DnsResolver;
 }
 
 async function loadOrCreateRoot(

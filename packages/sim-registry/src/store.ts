@@ -44,6 +44,18 @@ export interface CertRow {
   readonly reasonCode: number | null;
 }
 
+/** A domain-control challenge as stored: the token is bound to the SHA-256 of the org CA key's SPKI. */
+export interface ChallengeRow {
+  readonly id: string;
+  readonly domain: string;
+  readonly token: string;
+  readonly spkiSha256: string;
+  readonly issuedAt: string;
+  readonly expiresAt: string;
+  readonly usedAt: string | null;
+  readonly usedBy: string | null;
+}
+
 export interface OutboxRow {
   readonly id: number;
   readonly orgId: string;
@@ -122,6 +134,24 @@ export class RegistryStore implements Disposable {
 
   setApplicationOutcome(id: string, outcome: 'admitted' | 'refused', orgId: string | null): void {
     this.db.prepare('UPDATE applications SET outcome = ?, org_id = ? WHERE id = ?').run(outcome, orgId, id);
+  }
+
+  insertChallenge(c: Omit<ChallengeRow, 'usedAt' | 'usedBy'>): void {
+    this.db
+      .prepare('INSERT INTO domain_challenges(id, domain, token, spki_sha256, issued_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(c.id, c.domain, c.token, c.spkiSha256, c.issuedAt, c.expiresAt);
+  }
+
+  getChallenge(id: string): ChallengeRow | null {
+    const r = this.db.prepare('SELECT * FROM domain_challenges WHERE id = ?').get(id) as RawChallenge | undefined;
+    return r
+      ? { id: r.id, domain: r.domain, token: r.token, spkiSha256: r.spki_sha256, issuedAt: r.issued_at, expiresAt: r.expires_at, usedAt: r.used_at, usedBy: r.used_by }
+      : null;
+  }
+
+  /** Marks a challenge used by an application; false when it was already used (single use). */
+  consumeChallenge(id: string, at: string, applicationId: string): boolean {
+    return this.db.prepare('UPDATE domain_challenges SET used_at = ?, used_by = ? WHERE id = ? AND used_at IS NULL').run(at, applicationId, id).changes === 1;
   }
 
   insertOrg(org: OrgRow): void {
@@ -288,6 +318,9 @@ CREATE TABLE IF NOT EXISTS cases (
   response_due TEXT NOT NULL, state TEXT NOT NULL, outcome TEXT NOT NULL, report_cms BLOB NOT NULL,
   response TEXT, response_cms BLOB, responded_at TEXT,
   UNIQUE (reporter_org_id, message_id));
+CREATE TABLE IF NOT EXISTS domain_challenges (
+  id TEXT PRIMARY KEY, domain TEXT NOT NULL, token TEXT NOT NULL, spki_sha256 TEXT NOT NULL,
+  issued_at TEXT NOT NULL, expires_at TEXT NOT NULL, used_at TEXT, used_by TEXT);
 CREATE TABLE IF NOT EXISTS outbox (
   id INTEGER PRIMARY KEY AUTOINCREMENT, org_id TEXT NOT NULL, case_id TEXT NOT NULL, kind TEXT NOT NULL,
   body TEXT NOT NULL, created_at TEXT NOT NULL, delivered_at TEXT, attempts INTEGER NOT NULL DEFAULT 0);
@@ -303,6 +336,7 @@ interface RawCase {
   case_id: string; reporter_org_id: string; sender_org_id: string; message_id: string; sender_cert_serial: string; evidence: string;
   received_at: string; response_due: string; state: string; outcome: string; response: string | null; responded_at: string | null;
 }
+interface RawChallenge { id: string; domain: string; token: string; spki_sha256: string; issued_at: string; expires_at: string; used_at: string | null; used_by: string | null }
 interface RawOutbox { id: number; org_id: string; case_id: string; kind: string; body: string; created_at: string; delivered_at: string | null; attempts: number }
 
 function orgFromRow(r: RawOrg): OrgRow {

@@ -64,10 +64,41 @@ export interface EnrolmentApplication {
   /** Where the registry POSTs incident notifications for this org (optional). */
   readonly callbackUrl?: string;
   /**
+   * Ids of the domain-control challenges (`POST /v1/enrolment/challenges`) whose DNS TXT records prove
+   * that the applicant controls each domain; each must have been issued for `keys.orgCaSpki`.
+   */
+  readonly domainChallenges?: readonly string[];
+  /**
    * Proof of possession of the org CA key: a signature with that key over the canonical JSON of the
    * application without this member (the role a PKCS#10 signature plays, RFC 2986 §3).
    */
   readonly proofOfPossession: { readonly scheme: SignScheme; readonly signature: string };
+}
+
+/** POST /v1/enrolment/challenges body: the domains to prove and the org CA key the challenges are bound to. */
+export interface DomainChallengeRequest {
+  readonly domains: readonly string[];
+  /** DER SubjectPublicKeyInfo of the org CA key that will sign the application, base64. */
+  readonly orgCaSpki: string;
+}
+
+/**
+ * One domain-control challenge (procedure (1)): publish `txtValue` as a TXT record at `txtName` in the
+ * domain's DNS, then name `id` in the application's `domainChallenges` before `expiresAt`. Single use.
+ */
+export interface DomainChallenge {
+  readonly id: string;
+  readonly domain: string;
+  /** `_ssmax-challenge.<domain>` */
+  readonly txtName: string;
+  /** `ssmax-domain-verification=<token>` */
+  readonly txtValue: string;
+  readonly expiresAt: string;
+}
+
+/** POST /v1/enrolment/challenges response (201). */
+export interface DomainChallengeResponse {
+  readonly challenges: readonly DomainChallenge[];
 }
 
 export interface CriterionResult {

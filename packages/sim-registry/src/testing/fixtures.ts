@@ -9,8 +9,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodePem, SoftwareKey } from '@ssmax/core';
+import type { DnsZone } from '@ssmax/sim-net';
 import { popSigningInput } from '../enrolment.js';
-import type { EnrolmentApplication, EvaluationData } from '../types.js';
+import type { DomainChallenge, EnrolmentApplication, EvaluationData } from '../types.js';
 
 export class FakeClock {
   constructor(private t: number) {}
@@ -64,7 +65,7 @@ export function goodEvaluation(now: Date): EvaluationData {
 /** A complete application with a valid proof of possession by the org CA key. */
 export async function makeApplication(
   keys: OrgKeys,
-  fields: { name: string; domains: string[]; mode?: 'org' | 'esp'; evaluation: EvaluationData; callbackUrl?: string },
+  fields: ApplicationFields & { domainChallenges?: string[] },
 ): Promise<EnrolmentApplication> {
   const unsigned = {
     name: fields.name,
@@ -73,9 +74,32 @@ export async function makeApplication(
     keys: { orgCaSpki: b64(keys.orgCa.spki), kmsSigningSpki: b64(keys.kmsSigning.spki), kmsEncryptionSpki: b64(keys.kmsEncryption.spki) },
     evaluation: fields.evaluation,
     ...(fields.callbackUrl ? { callbackUrl: fields.callbackUrl } : {}),
+    ...(fields.domainChallenges ? { domainChallenges: fields.domainChallenges } : {}),
   };
   const signature = await keys.orgCa.sign('ECDSA-SHA256', popSigningInput(unsigned));
   return { ...unsigned, proofOfPossession: { scheme: 'ECDSA-SHA256', signature: b64(signature) } };
+}
+
+export interface ApplicationFields {
+  name: string;
+  domains: string[];
+  mode?: 'org' | 'esp';
+  evaluation: EvaluationData;
+  callbackUrl?: string;
+}
+
+/** POST /v1/enrolment/challenges for `domains`, bound to `orgCa`. */
+export async function requestChallenges(url: string, orgCa: SoftwareKey, domains: string[]): Promise<DomainChallenge[]> {
+  const r = await postJson(`${url}/v1/enrolment/challenges`, { domains, orgCaSpki: b64(orgCa.spki) });
+  if (r.status !== 201) throw new Error(`challenge request failed: ${r.status} ${JSON.stringify(r.json)}`);
+  return r.json.challenges as DomainChallenge[];
+}
+
+/** An application whose domains the applicant proved: challenges requested, their TXT records published in `zone`. */
+export async function provedApplication(url: string, zone: DnsZone, keys: OrgKeys, fields: ApplicationFields): Promise<EnrolmentApplication> {
+  const challenges = await requestChallenges(url, keys.orgCa, fields.domains);
+  for (const c of challenges) zone.addTxt(c.txtName, c.txtValue);
+  return makeApplication(keys, { ...fields, domainChallenges: challenges.map((c) => c.id) });
 }
 
 /** A scratch directory removed on dispose. */
