@@ -20,3 +20,7 @@ export { parseMailboxList, parseAddressList, normaliseAddress, originatorOf, sen
 export type { Mailbox, Originator } from './address.js';
 export { detectCmsInput } from './detect-cms-input.js';
 export type { DetectedCmsInput } from './detect-cms-input.js';
+export { judgeSigners } from './judge-signers.js';
+export type { JudgeSignersOptions, SignerJudgement } from './judge-signers.js';
+export { judgeMail } from './judge-mail.js';
+export type { JudgeMailOptions, MailJudgement, MailLayer, MailSignatureState, MailSigner } from './judge-mail.js';
