@@ -8,11 +8,11 @@ import {
   detectCmsInput,
   encodePem,
   encryptContent,
+  judgeSigners,
   parseCertificate,
   reencrypt,
   signSignedData,
   toDer,
-  validateChain,
   verifySignedData,
   type PrivateKeyOps,
   type SignScheme,
@@ -38,12 +38,12 @@ function outform(args: ParsedArgs): 'der' | 'pem' | 'smime' {
   return f;
 }
 
-function readCert(path: string): Uint8Array {
+export function readCert(path: string): Uint8Array {
   return toDer(readInput(path, 'the certificate'), 'CERTIFICATE');
 }
 
 /** A private key from --key (PEM/DER file) or --token (RFC 7512 URI); disposed after use. */
-async function withKey<T>(args: ParsedArgs, matchCert: Uint8Array | undefined, fn: (key: PrivateKeyOps) => Promise<T>): Promise<T> {
+export async function withKey<T>(args: ParsedArgs, matchCert: Uint8Array | undefined, fn: (key: PrivateKeyOps) => Promise<T>): Promise<T> {
   const keyPath = one(args, 'key');
   const uri = one(args, 'token');
   if ((keyPath === undefined) === (uri === undefined)) throw new SsmaxError('USAGE', 'Cannot run the command. Give exactly one of --key KEY or --token URI.');
@@ -59,7 +59,7 @@ function emit(der: Uint8Array, form: 'der' | 'pem' | 'smime', smimeType: 'signed
   return buildPkcs7Mime(der, smimeType);
 }
 
-const KEY_OPTS = ['key', 'token', 'pin'];
+export const KEY_OPTS = ['key', 'token', 'pin'];
 
 async function sign(argv: string[]): Promise<number> {
   const a = parseArgs(argv, { values: ['in', 'out', 'signer', 'outform', 'certfile', ...KEY_OPTS], flags: ['pss', 'detached'] });
@@ -83,7 +83,7 @@ async function sign(argv: string[]): Promise<number> {
 }
 
 /** `--attime ISO`: the validation time the caller chose; default now. */
-function validationTime(args: ParsedArgs): Date {
+export function validationTime(args: ParsedArgs): Date {
   const at = one(args, 'attime');
   if (at === undefined) return new Date();
   // ISO 8601 date-time with an explicit zone, so the same argument means the same instant everywhere.
@@ -127,48 +127,18 @@ async function verify(argv: string[], out: Out): Promise<number> {
   const extra = many(a, 'certfile').map(readCert);
   const res = verifySignedData(input.der, { ...(detachedContent ? { detachedContent } : {}), ...(extra.length ? { certificates: extra } : {}) });
 
-  const signers: SignerReport[] = res.signers.map((signer) => {
-    const reasons = [...signer.reasons];
-    let code: string | undefined = signer.valid ? undefined : (signer.code ?? 'BAD_SIGNATURE');
-    let info: ReturnType<typeof parseCertificate> | undefined;
-    try {
-      info = signer.certificate ? parseCertificate(signer.certificate) : undefined;
-    } catch (e) {
-      if (!SsmaxError.is(e)) throw e;
-      code ??= 'MALFORMED_CERTIFICATE';
-      reasons.push(`the signer certificate cannot be read: ${e.message}`);
-    }
-    if (!code && !noChain) {
-      if (!info) {
-        code = 'UNTRUSTED_CHAIN';
-        reasons.push('the signer certificate is not in the message');
-      } else {
-        const chain = validateChain({
-          leaf: info,
-          intermediates: [...res.certificates, ...extra],
-          trustAnchors: anchors,
-          crls,
-          time,
-          revocation: crls.length > 0 ? 'require' : 'none',
-        });
-        if (!chain.valid) {
-          code = chain.code ?? 'UNTRUSTED_CHAIN';
-          reasons.push(...chain.reasons);
-        }
-      }
-    }
-    return {
-      valid: code === undefined,
-      ...(code ? { code } : {}),
-      reasons,
-      subject: info?.subject ?? null,
-      email: info?.emailAddresses[0] ?? null,
-      serial: info?.serialNumber ?? null,
-      identityProofing: info?.identityProofing?.method ?? null,
-      traceId: info?.traceId ? Buffer.from(info.traceId).toString('hex') : null,
-      signingTime: signer.signingTime?.toISOString() ?? null,
-    };
-  });
+  // The same signer judgement as `ssmax mail verify` (core judgeSigners); the JSON keeps its fields.
+  const signers: SignerReport[] = judgeSigners(res, { trustAnchors: noChain ? 'skip' : anchors, intermediates: extra, crls, time }).map((s) => ({
+    valid: s.valid,
+    ...(s.code ? { code: s.code } : {}),
+    reasons: s.reasons,
+    subject: s.subject,
+    email: s.email,
+    serial: s.serial,
+    identityProofing: s.identityProofing,
+    traceId: s.traceId,
+    signingTime: s.signingTime,
+  }));
 
   const failed = signers.findIndex((s) => !s.valid);
   const code = signers.length === 0 ? 'BAD_SIGNATURE' : failed >= 0 ? signers[failed]!.code : undefined;
