@@ -205,4 +205,27 @@ describe('ssmax cms with --token', () => {
     expect(bad.stderr).toMatch(/PIN_INCORRECT/);
     expect(existsSync(p('bad.der'))).toBe(false);
   });
+
+  it('decrypts with an ECDH key on a token (the token stays open until the decryption is done)', async () => {
+    // Failed before withKey awaited its callback: `await using` closed the token first (PIN_REQUIRED).
+    const store = join(dir, 'hsm-dec');
+    const label = 'cli-dec';
+    {
+      await using reader = SoftHsmNative.open({ storageDir: store });
+      reader.initToken({ label, soPin: 'so-5678', userPin: '8765' });
+      const t = reader.openToken(label);
+      await t.login('8765');
+      writeFileSync(join(dir, 'dec.spki'), (await t.generateKeyPair('enc', 'EC-P256', 'encryption')).spki);
+      await t.close();
+    }
+    expect(pki.openssl(['pkey', '-pubin', '-inform', 'DER', '-in', join(dir, 'dec.spki'), '-out', p('dec-pub.pem')]).status).toBe(0);
+    const cert = p('dec-cert.pem');
+    expect(pki.openssl(['x509', '-new', '-force_pubkey', p('dec-pub.pem'), '-subj', '/CN=cli-dec', '-CA', pki.caCertPath, '-CAkey', join(pki.dir, 'ca.key'), '-days', '30', '-out', cert]).status).toBe(0);
+    const enc = p('to-token.der');
+    expect(pki.openssl(['cms', '-encrypt', '-binary', '-aes-256-gcm', '-in', inPath, '-outform', 'DER', '-out', enc, cert]).status).toBe(0);
+    const out = p('from-token.bin');
+    const r = ssmax(['cms', 'decrypt', '--in', enc, '--out', out, '--token', `pkcs11:token=${label};object=enc`, '--pin', '8765'], { env: { SOFTHSM2_CONF: join(store, 'softhsm2.conf') } });
+    expect(r.status, r.stderr).toBe(0);
+    expect(readFileSync(out)).toEqual(content);
+  });
 });

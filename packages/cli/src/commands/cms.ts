@@ -50,7 +50,8 @@ export async function withKey<T>(args: ParsedArgs, matchCert: Uint8Array | undef
   if (keyPath !== undefined) return fn(SoftwareKey.fromBytes(readInput(keyPath, 'the private key')));
   const spki = matchCert ? parseCertificate(matchCert).spki : undefined;
   await using opened = await openTokenKey(uri!, one(args, 'pin') ?? process.env['SSMAX_PIN'], spki);
-  return fn(opened.key);
+  // await: `await using` closes the token when the block exits, which must be after fn is done with the key.
+  return await fn(opened.key);
 }
 
 function emit(der: Uint8Array, form: 'der' | 'pem' | 'smime', smimeType: 'signed-data' | 'enveloped-data' | 'authEnveloped-data'): Uint8Array | string {
