@@ -4,6 +4,8 @@ import { asSsmaxError } from './foreign-error.js';
 
 const USAGE = `usage: ssmax <command> …
   cms sign|verify|encrypt|decrypt|reencrypt   CMS / S/MIME operations (ssmax cms --help)
+  mail verify <file.eml> --CAfile CERT…       a whole mail judged as the recipient's client does:
+                                              one JSON line (ssmax mail --help)
   run [files|folders…] [--profile P,…] [--report DIR] [--compare OLD.json]
                                               the scenario matrix (default: scenarios/, all profiles)
   up [world.yaml]                             start a world (registry, orgs, ESP, users) until Ctrl-C
@@ -31,6 +33,10 @@ async function main(argv: string[]): Promise<number> {
   switch (cmd) {
     case 'cms':
       return runCms(rest, io);
+    case 'mail': {
+      const { runMail } = await import('./commands/mail.js');
+      return runMail(rest, io);
+    }
     case 'demo': {
       const { runDemo } = await import('./commands/demo.js');
       return runDemo(rest, io);

@@ -36,6 +36,8 @@ const COMMANDS: readonly (readonly string[])[] = [
   ['cms', 'encrypt'],
   ['cms', 'decrypt'],
   ['cms', 'reencrypt'],
+  ['mail'],
+  ['mail', 'verify'],
   ['run'],
   ['up'],
   ['send'],
