@@ -42,7 +42,7 @@ let mailbox: MailboxDelivery;
 beforeAll(async () => {
   hsm = SoftHsmNative.open({ storageDir: join(dir, 'hsm') });
   net = await SimNet.create({ seed: 7 });
-  registry = await Registry.start({ dataDir: join(dir, 'registry'), signer: SoftwareKey.generate('EC-P256'), log: () => {}, adminToken: 'admin' });
+  registry = await Registry.start({ dataDir: join(dir, 'registry'), signer: SoftwareKey.generate('EC-P256'), log: () => {}, adminToken: 'admin', resolver: net.resolver });
   lmtp = await startLmtpMailbox(inboxes);
   mailbox = lmtp.mailbox;
 });
@@ -392,7 +392,7 @@ describe('MtaIn (7) registry status', () => {
   });
 
   it('(7) refuses an org enrolled only with another registry as unknown (550 5.7.1), through its own MSA and MTA-out', async () => {
-    await using rogueRegistry = await Registry.start({ dataDir: join(dir, 'rogue-registry'), signer: SoftwareKey.generate('EC-P256'), log: () => {} });
+    await using rogueRegistry = await Registry.start({ dataDir: join(dir, 'rogue-registry'), signer: SoftwareKey.generate('EC-P256'), log: () => {}, resolver: net.resolver });
     const rogue = await Organisation.start({
       id: 'rogue', domain: 'rogue.example', mode: 'org', net, registryUrl: rogueRegistry.url, registryRootCert: rogueRegistry.rootCertificate,
       storageDir: join(dir, 'rogue'), hsm, mailbox, registryMaxAgeSeconds: 0, retryMs: 200,

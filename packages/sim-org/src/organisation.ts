@@ -78,6 +78,26 @@ export interface OrganisationOptions {
    * {@link Organisation.processIncidents} is called.
    */
   readonly incidentPollMs?: number;
+  /**
+   * How the org writes a record into its own domain's DNS for the registry's domain-control challenge
+   * (1); default: a TXT record in `net.zone`, the simulated DNS the registry reads. Withdrawn after
+   * the registry decided.
+   */
+  readonly dns?: OrgDnsPublisher;
+}
+
+/** The org's write access to its own zone, as its DNS provider's API would give it. */
+export interface OrgDnsPublisher {
+  publishTxt(name: string, value: string): Promise<void>;
+  withdrawTxt(name: string, value: string): Promise<void>;
+}
+
+/** Publishes in the simulated network's zone (where the org's MX and SPF records live too). */
+function zonePublisher(net: SimNet): OrgDnsPublisher {
+  return {
+    publishTxt: async (name, value) => void net.zone.addTxt(name, value),
+    withdrawTxt: async (name, value) => void net.zone.remove(name, 'TXT', (v) => (v as string[]).join('') === value),
+  };
 }
 
 const DEFAULT_PROFILE: OrgProfile = { starttls: true, endToEnd: true };
@@ -527,13 +547,24 @@ async function enrolIfNeeded(o: OrganisationOptions, kms: Kms, registry: Registr
   const statePath = join(o.storageDir, 'org.json');
   const state = await fs.readFile(statePath, 'utf8').then((t) => JSON.parse(t) as { registryOrgId: string }, () => undefined);
   if (state && kms.enrolled) return state.registryOrgId;
-  const app = await RegistryClient.buildApplication(kms, {
-    name: o.name ?? o.id,
-    domains: [o.domain.toLowerCase()],
-    mode: o.mode,
-    evaluation: { ...defaultEvaluation(clock(), o.domain, o.mode), ...o.evaluation },
-  });
-  const res = await registry.enrol(app);
+  const domains = [o.domain.toLowerCase()];
+  // (1) Proof of domain control: the registry's token for our org CA key, published in our own zone.
+  const challenges = await registry.domainChallenges(domains, kms.caKey.spki);
+  const dns = o.dns ?? zonePublisher(o.net);
+  let res;
+  try {
+    for (const c of challenges) await dns.publishTxt(c.txtName, c.txtValue);
+    const app = await RegistryClient.buildApplication(kms, {
+      name: o.name ?? o.id,
+      domains,
+      mode: o.mode,
+      evaluation: { ...defaultEvaluation(clock(), o.domain, o.mode), ...o.evaluation },
+      domainChallenges: challenges.map((c) => c.id),
+    });
+    res = await registry.enrol(app);
+  } finally {
+    for (const c of challenges) await dns.withdrawTxt(c.txtName, c.txtValue);
+  }
   if (res.decision !== 'admitted' || !res.orgId || !res.certificates) {
     throw new SimOrgError('USAGE', `Cannot start ${o.id}. The registry refused enrolment: ${res.failedCriteria.map((c) => `${c.id} (${c.reason})`).join('; ')}.`);
   }

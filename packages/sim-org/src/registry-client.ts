@@ -32,6 +32,8 @@ export interface EnrolmentApplication {
   readonly keys: { readonly orgCaSpki: string; readonly kmsSigningSpki: string; readonly kmsEncryptionSpki: string };
   readonly evaluation: EvaluationData;
   readonly callbackUrl?: string;
+  /** Ids of the domain-control challenges whose TXT records the org published ({@link RegistryClient.domainChallenges}). */
+  readonly domainChallenges?: readonly string[];
   readonly proofOfPossession: { readonly scheme: SignScheme; readonly signature: string };
 }
 
@@ -41,6 +43,18 @@ export interface EnrolmentResult {
   readonly orgId?: string;
   readonly failedCriteria: readonly { id: string; passed: boolean; reason: string }[];
   readonly certificates?: { readonly root: string; readonly org: string };
+}
+
+/**
+ * A domain-control challenge of procedure (1): the org publishes `txtValue` as a TXT record at `txtName`
+ * (`_ssmax-challenge.<domain>`) in its own zone and names `id` in its application before `expiresAt`.
+ */
+export interface DomainChallenge {
+  readonly id: string;
+  readonly domain: string;
+  readonly txtName: string;
+  readonly txtValue: string;
+  readonly expiresAt: string;
 }
 
 export interface DirectoryMember {
@@ -117,7 +131,10 @@ export class RegistryClient {
   }
 
   /** Builds an enrolment application (1) with the KMS token's three public keys and a proof of possession by the org CA key. */
-  static async buildApplication(kms: Kms, fields: { name: string; domains: readonly string[]; mode: OrgMode; evaluation: EvaluationData; callbackUrl?: string }): Promise<EnrolmentApplication> {
+  static async buildApplication(
+    kms: Kms,
+    fields: { name: string; domains: readonly string[]; mode: OrgMode; evaluation: EvaluationData; callbackUrl?: string; domainChallenges?: readonly string[] },
+  ): Promise<EnrolmentApplication> {
     const unsigned = {
       name: fields.name,
       domains: [...fields.domains],
@@ -125,11 +142,19 @@ export class RegistryClient {
       keys: { orgCaSpki: b64(kms.caKey.spki), kmsSigningSpki: b64(kms.signingKey.spki), kmsEncryptionSpki: b64(kms.encryptionKey.spki) },
       evaluation: fields.evaluation,
       ...(fields.callbackUrl ? { callbackUrl: fields.callbackUrl } : {}),
+      ...(fields.domainChallenges ? { domainChallenges: [...fields.domainChallenges] } : {}),
     };
     const scheme: SignScheme = kms.caKey.algorithm === 'EC-P256' ? 'ECDSA-SHA256' : 'RSASSA-PKCS1-v1_5-SHA256';
     // The registry verifies the proof over the canonical JSON of the application without the proof (RFC 2986 §3's role).
     const signature = await kms.caKey.sign(scheme, new TextEncoder().encode(canonicalJson(unsigned)));
     return { ...unsigned, proofOfPossession: { scheme, signature: b64(signature) } };
+  }
+
+  /** POST /v1/enrolment/challenges: one domain-control challenge per domain, bound to the org CA key `orgCaSpki` (DER). */
+  async domainChallenges(domains: readonly string[], orgCaSpki: Uint8Array): Promise<DomainChallenge[]> {
+    const r = await this.#http('POST', '/v1/enrolment/challenges', JSON.stringify({ domains, orgCaSpki: b64(orgCaSpki) }));
+    if (r.status !== 201) throw httpError('obtain domain-control challenges', r);
+    return (JSON.parse(r.body.toString('utf8')) as { challenges: DomainChallenge[] }).challenges;
   }
 
   /** POST /v1/enrolments. Resolves with the decision (admitted or refused); throws on transport or 4xx/5xx other than 422. */

@@ -54,7 +54,7 @@ beforeAll(async () => {
   );
   hsm = SoftHsmNative.open({ storageDir: join(dir, 'hsm-parent') });
   net = await SimNet.create({ seed: 4242 + (process.pid % 1000) });
-  registry = await Registry.start({ dataDir: join(dir, 'registry'), signer: SoftwareKey.generate('EC-P256'), log: () => {}, adminToken: 'admin' });
+  registry = await Registry.start({ dataDir: join(dir, 'registry'), signer: SoftwareKey.generate('EC-P256'), log: () => {}, adminToken: 'admin', resolver: net.resolver });
   lmtp = new SMTPServer({
     lmtp: true, authOptional: true, disabledCommands: ['STARTTLS', 'AUTH'], logger: false,
     onData(stream, session, cb) {
@@ -89,7 +89,11 @@ function childConfig(id: string, k: number, extra: Partial<OrgProcessConfig> = {
 }
 
 async function startChild(config: OrgProcessConfig): Promise<OrgProcess> {
-  const p = await OrgProcess.start(ENTRY, config);
+  // The child's domain lives in this process's zone, which the registry reads for domain control (1).
+  const p = await OrgProcess.start(ENTRY, config, {
+    publishTxt: (name, value) => void net.zone.addTxt(name, value),
+    withdrawTxt: (name, value) => void net.zone.remove(name, 'TXT', (v) => (v as string[]).join('') === value),
+  });
   children.push(p);
   return p;
 }

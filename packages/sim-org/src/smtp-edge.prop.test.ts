@@ -51,7 +51,7 @@ async function addUser(local: string): Promise<{ address: string; key: PrivateKe
 beforeAll(async () => {
   hsm = SoftHsmNative.open({ storageDir: join(dir, 'hsm') });
   net = await SimNet.create({ seed: 9100 + (process.pid % 1000) });
-  registry = await Registry.start({ dataDir: join(dir, 'registry'), signer: SoftwareKey.generate('EC-P256'), log: () => {}, adminToken: 'admin' });
+  registry = await Registry.start({ dataDir: join(dir, 'registry'), signer: SoftwareKey.generate('EC-P256'), log: () => {}, adminToken: 'admin', resolver: net.resolver });
   org = await Organisation.start({
     id: 'edge', domain: 'edge.example', mode: 'org', net, registryUrl: registry.url, registryRootCert: registry.rootCertificate, storageDir: join(dir, 'edge'), hsm,
     mailbox: { deliver: async () => undefined }, profile: { maxMessageBytes: MAX_BYTES }, registryMaxAgeSeconds: 0, retryMs: 60_000,

@@ -9,6 +9,12 @@ import type { OrgProcessConfig, OrgProcessEvent } from './org-process.js';
 
 type Ready = Extract<OrgProcessEvent, { event: 'ready' }>;
 
+/** The parent's DNS zone as the child org writes to it (its domain-control TXT records, procedure (1)). */
+export interface ParentDns {
+  publishTxt(name: string, value: string): void;
+  withdrawTxt(name: string, value: string): void;
+}
+
 export class OrgProcess implements AsyncDisposable {
   readonly events: OrgProcessEvent[] = [];
   readonly stderr: string[] = [];
@@ -16,13 +22,23 @@ export class OrgProcess implements AsyncDisposable {
   #waiters: { match: (e: OrgProcessEvent) => boolean; resolve: (e: OrgProcessEvent) => void }[] = [];
   #ready: Ready | undefined;
 
-  private constructor(readonly child: ChildProcessWithoutNullStreams) {
+  private constructor(
+    readonly child: ChildProcessWithoutNullStreams,
+    dns: ParentDns | undefined,
+  ) {
     createInterface({ input: child.stdout }).on('line', (line) => {
       let e: OrgProcessEvent;
       try {
         e = JSON.parse(line) as OrgProcessEvent;
       } catch {
         this.stderr.push(`stdout: ${line}`);
+        return;
+      }
+      if (e.event === 'dns') {
+        // Without a zone to write to, nothing is published and the registry refuses the enrolment (E11).
+        if (e.op === 'publish') dns?.publishTxt(e.name, e.value);
+        else dns?.withdrawTxt(e.name, e.value);
+        this.child.stdin.write(JSON.stringify({ cmd: 'dns-done', seq: e.seq }) + '\n');
         return;
       }
       this.events.push(e);
@@ -32,10 +48,10 @@ export class OrgProcess implements AsyncDisposable {
     this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   }
 
-  /** Spawns `node <entry> <config>` and waits for its `ready` line. */
-  static async start(entry: string, config: OrgProcessConfig, timeoutMs = 120_000): Promise<OrgProcess> {
+  /** Spawns `node <entry> <config>` and waits for its `ready` line; `dns` is the zone the org's domain lives in. */
+  static async start(entry: string, config: OrgProcessConfig, dns?: ParentDns, timeoutMs = 120_000): Promise<OrgProcess> {
     const child = spawn(process.execPath, [entry, JSON.stringify(config)], { stdio: ['pipe', 'pipe', 'pipe'] });
-    const p = new OrgProcess(child);
+    const p = new OrgProcess(child, dns);
     const first = await Promise.race([
       p.next((e) => e.event === 'ready' || e.event === 'error', timeoutMs),
       p.exited.then((x) => ({ event: 'error', message: `exited ${x.code ?? x.signal}` }) as const),

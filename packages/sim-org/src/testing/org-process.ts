@@ -8,7 +8,9 @@
  * Config: JSON in argv[2] or in the environment variable SSMAX_ORG_CONFIG ({@link OrgProcessConfig}).
  * Output: one JSON object per stdout line ({@link OrgProcessEvent}). Input: one JSON command per stdin
  * line, `{"cmd":"idle"}` (answered with an `idle` event once both spools are drained) or
- * `{"cmd":"stop"}` (graceful close, then exit 0).
+ * `{"cmd":"stop"}` (graceful close, then exit 0). The org's domain lives in the parent's DNS zone, the
+ * one the registry reads: a TXT record for the registry's domain-control challenge (1) goes out as a
+ * `dns` event, and the child waits for `{"cmd":"dns-done","seq":n}` before it applies.
  *
  * Run it compiled: `node packages/sim-org/dist/testing/org-process.js '<config>'`.
  */
@@ -76,6 +78,7 @@ export type OrgProcessEvent =
       readonly kmsEncryptionCertificate: string;
       readonly users: readonly { readonly address: string; readonly signingCertificate: string }[];
     }
+  | { readonly event: 'dns'; readonly seq: number; readonly op: 'publish' | 'withdraw'; readonly name: string; readonly value: string }
   | { readonly event: 'delivered'; readonly rcpt: string; readonly messageId: string }
   | { readonly event: 'idle' }
   | { readonly event: 'stopped' }
@@ -115,17 +118,40 @@ async function main(): Promise<void> {
   }
   const lmtp = lmtpDelivery({ host: c.lmtp.host, port: c.lmtp.port });
   const mailbox: MailboxDelivery = {
-    async deliver(rcpt, message) {
+    async deliver(rcpt, message, envelope) {
       if (c.deliveryDelayMs) await sleep(c.deliveryDelayMs);
-      await lmtp.deliver(rcpt, message);
+      await lmtp.deliver(rcpt, message, envelope);
       const head = Buffer.from(message.subarray(0, 16_384)).toString('latin1');
       emit({ event: 'delivered', rcpt, messageId: /^Message-ID:[ \t]*(<[^>\r\n]*>)/im.exec(head)?.[1] ?? '' });
     },
   };
+  // Commands arrive from the start: the parent acknowledges DNS writes while the org enrols.
+  const dnsDone = new Map<number, () => void>();
+  let onCommand: (cmd: { cmd?: string }) => void = () => undefined;
+  createInterface({ input: process.stdin }).on('line', (line) => {
+    let cmd: { cmd?: string; seq?: unknown };
+    try {
+      cmd = JSON.parse(line) as { cmd?: string; seq?: unknown };
+    } catch {
+      return emit({ event: 'error', message: `Cannot read command ${line.slice(0, 80)}. It is not JSON.` });
+    }
+    if (cmd.cmd === 'dns-done' && typeof cmd.seq === 'number') {
+      dnsDone.get(cmd.seq)?.();
+      dnsDone.delete(cmd.seq);
+    } else onCommand(cmd);
+  });
+  let dnsSeq = 0;
+  const viaParent = (op: 'publish' | 'withdraw') => (name: string, value: string) =>
+    new Promise<void>((resolve) => {
+      const seq = ++dnsSeq;
+      dnsDone.set(seq, resolve);
+      emit({ event: 'dns', seq, op, name, value });
+    });
   const users = new DeferredUserDirectory();
   const org = await Organisation.start({
     id: c.id, domain: c.domain, mode: c.mode, net, registryUrl: c.registryUrl, registryRootCert: new Uint8Array(Buffer.from(c.registryRootCert, 'base64')),
     storageDir: c.storageDir, hsm, users, mailbox, profile: { starttls: c.starttls ?? false }, registryMaxAgeSeconds: 0, retryMs: c.retryMs ?? 200,
+    dns: { publishTxt: viaParent('publish'), withdrawTxt: viaParent('withdraw') },
   });
   const orgCa = await OrgCa.open({ certificate: org.kms.certificates.org, key: org.kms.caKey, chain: [org.kms.certificates.root], storageDir: join(c.storageDir, 'ca') });
   // The trace vault's sealing key sits on its own token; only its certificate is needed to seal.
@@ -175,16 +201,10 @@ async function main(): Promise<void> {
     emit({ event: 'stopped' });
     process.exit(code);
   };
-  createInterface({ input: process.stdin }).on('line', (line) => {
-    let cmd: { cmd?: string };
-    try {
-      cmd = JSON.parse(line) as { cmd?: string };
-    } catch {
-      return emit({ event: 'error', message: `Cannot read command ${line.slice(0, 80)}. It is not JSON.` });
-    }
+  onCommand = (cmd) => {
     if (cmd.cmd === 'idle') org.idle(120_000).then(() => emit({ event: 'idle' }), (e: Error) => emit({ event: 'error', message: e.message }));
     else if (cmd.cmd === 'stop') void stop(0);
-  });
+  };
   process.once('SIGTERM', () => void stop(0));
   const e = org.endpoints;
   emit({

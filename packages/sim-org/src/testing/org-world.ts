@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import nodemailer from 'nodemailer';
 import { SoftHsmNative, SoftwareKey, bindTokenKey, type Card, type PrivateKeyOps } from '@ssmax/core';
-import { SimNet } from '@ssmax/sim-net';
+import { SimNet, type DnsResolver } from '@ssmax/sim-net';
 import { Mailbox } from '../mailbox.js';
 import { OrgCa } from '../org-ca.js';
 import type { OrgDefences } from '../org-context.js';
@@ -29,8 +29,8 @@ export interface WorldRegistry {
   close(): Promise<void>;
 }
 
-/** Starts the registry (sim-registry's `Registry.start`); the world picks the options. */
-export type StartRegistry = (o: { dataDir: string; signer: PrivateKeyOps; log: (line: string) => void; adminToken: string }) => Promise<WorldRegistry>;
+/** Starts the registry (sim-registry's `Registry.start`); the world picks the options (the resolver reads the sim-net zone the orgs publish their domain-control records in). */
+export type StartRegistry = (o: { dataDir: string; signer: PrivateKeyOps; log: (line: string) => void; adminToken: string; resolver: DnsResolver }) => Promise<WorldRegistry>;
 
 export interface OrgWorldOptions {
   /** Prefix of the temp directory that holds every store. */
@@ -135,7 +135,7 @@ export async function createOrgWorld(opts: OrgWorldOptions): Promise<OrgWorld> {
   try {
     hsm = SoftHsmNative.open({ storageDir: path.join(dir, 'hsm') });
     net = await SimNet.create({ seed: opts.seed });
-    registry = await opts.startRegistry({ dataDir: path.join(dir, 'registry'), signer: SoftwareKey.generate('EC-P256'), log: () => {}, adminToken: 'admin' });
+    registry = await opts.startRegistry({ dataDir: path.join(dir, 'registry'), signer: SoftwareKey.generate('EC-P256'), log: () => {}, adminToken: 'admin', resolver: net.resolver });
   } catch (e) {
     await dispose();
     throw e;
@@ -166,7 +166,7 @@ export async function createOrgWorld(opts: OrgWorldOptions): Promise<OrgWorld> {
       const storage = path.join(dir, id);
       fs.mkdirSync(path.join(storage, 'mail'), { recursive: true, mode: 0o711 });
       fs.chmodSync(storage, 0o711);
-      const mailbox = await Mailbox.start({ dir: path.join(storage, 'mail'), host: net.address(`${id}/imap`) });
+      const mailbox = await Mailbox.start({ dir: path.join(storage, 'mail'), host: net.address(`${id}/imap`), hostname: `mailbox.${id}.example` });
       let org: Organisation | undefined;
       let vaultToken: { close(): Promise<void> } | undefined;
       const close = once(async () => {
@@ -178,7 +178,7 @@ export async function createOrgWorld(opts: OrgWorldOptions): Promise<OrgWorld> {
       const users = new DeferredUserDirectory();
       org = await Organisation.start({
         id, domain: `${id}.example`, mode: o.mode ?? 'org', net, registryUrl: registry.url, registryRootCert: registry.rootCertificate, storageDir: storage, hsm, users,
-        mailbox: { deliver: async (r, m) => void (await mailbox.deliver(r, m)) }, registryMaxAgeSeconds: 0, retryMs: 200,
+        mailbox: { deliver: async (r, m, e) => void (await mailbox.deliver(r, m, e)) }, registryMaxAgeSeconds: 0, retryMs: 200,
         ...(o.defences ? { profile: { defences: o.defences } } : {}),
       });
       const orgCa = await OrgCa.open({ certificate: org.kms.certificates.org, key: org.kms.caKey, chain: [org.kms.certificates.root], storageDir: path.join(storage, 'ca') });
