@@ -91,6 +91,11 @@ export const Oids = {
   ecdsaWithSHA384: '1.2.840.10045.4.3.3',
   ecdsaWithSHA512: '1.2.840.10045.4.3.4',
   secp384r1: '1.3.132.0.34',
+  secp521r1: '1.3.132.0.35',
+  // EdDSA (RFC 8410 §3, RFC 8419 §2) and SHAKE256 (RFC 8419 §2.3: 512-bit output with Ed448)
+  ed25519: '1.3.101.112',
+  ed448: '1.3.101.113',
+  shake256: '2.16.840.1.101.3.4.2.12',
   // Name attributes (RFC 4519, RFC 5280 Appendix A)
   commonName: '2.5.4.3',
   surname: '2.5.4.4',
