@@ -353,7 +353,8 @@ export async function conventionalBounce(ctx: OrgContext, entry: SpoolEntry, mes
   const parsed = await simpleParser(Buffer.from(entry.bytes), { skipHtmlToText: true, skipTextToHtml: true }).catch(() => undefined);
   const originalHeaders = parsed ? [...parsed.headerLines].map((h) => ({ name: h.key, value: h.line.slice(h.line.indexOf(':') + 1).trim() })) : [];
   const dsn = buildDsn({ reportingMta: ctx.mxHost, from: `MAILER-DAEMON@${ctx.domain}`, to: sender, originalMessageId: messageId || '<unknown>', recipients: rcpts, rule, code, text, clock: ctx.clock, originalHeaders });
-  await ctx.mailbox.deliver(sender, dsn);
+  // RFC 5321 §4.5.5: a DSN has the null reverse-path.
+  await ctx.mailbox.deliver(sender, dsn, { mailFrom: '' });
   await ctx.journey.record({ messageId, actor: actor(ctx, 'dsn'), procedure: 0, checks: [{ name: 'dsn', result: 'pass', detail: rule }], files: 'none', outcome: 'bounced', reply: formatReply(replyFor(code), rule), detail: text.slice(0, 500) });
 }
 
@@ -362,7 +363,7 @@ export async function processConventionalInbound(ctx: OrgContext, entry: SpoolEn
   const meta = entry.envelope.meta as { messageId: string; files: FilesState };
   for (const rcpt of entry.envelope.rcptTo) {
     await ctx.inbound.once(entry.id, `rcpt:${rcpt}`, async () => {
-      await ctx.mailbox.deliver(rcpt, entry.bytes);
+      await ctx.mailbox.deliver(rcpt, entry.bytes, { mailFrom: entry.envelope.mailFrom });
       await ctx.journey.record({ messageId: meta.messageId, actor: actor(ctx, 'delivery'), procedure: 0, checks: [{ name: 'mailbox', result: 'pass', detail: rcpt }], files: meta.files, outcome: 'delivered', detail: rcpt });
     });
   }

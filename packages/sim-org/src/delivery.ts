@@ -16,10 +16,10 @@ import type { SpoolEntry } from './spool.js';
 /** LMTP (RFC 2033) delivery to a mailbox server, e.g. Dovecot's LMTP listener. */
 export function lmtpDelivery(o: { host: string; port: number; localAddress?: string; lhlo?: string }): MailboxDelivery {
   return {
-    async deliver(recipient, message) {
+    async deliver(recipient, message, envelope) {
       const t = nodemailer.createTransport({ host: o.host, port: o.port, lmtp: true, secure: false, ignoreTLS: true, name: o.lhlo ?? 'localhost', ...(o.localAddress ? { localAddress: o.localAddress } : {}) });
       try {
-        await t.sendMail({ envelope: { from: '', to: [recipient] }, raw: Buffer.from(message) });
+        await t.sendMail({ envelope: { from: envelope.mailFrom, to: [recipient] }, raw: Buffer.from(message) });
       } finally {
         t.close();
       }
@@ -42,7 +42,7 @@ export async function processInbound(ctx: OrgContext, entry: SpoolEntry): Promis
   for (const rcpt of entry.envelope.rcptTo) {
     await ctx.inbound.once(entry.id, `rcpt:${rcpt}`, async () => {
       if (meta.kind === 'unverified') {
-        await ctx.mailbox.deliver(rcpt, entry.bytes);
+        await ctx.mailbox.deliver(rcpt, entry.bytes, { mailFrom: entry.envelope.mailFrom });
         await ctx.journey.record({ messageId: meta.messageId, actor: who, procedure: 0, checks: [{ name: 'verdict', result: 'skip', detail: 'unverified (non-member)' }], files: 'none', outcome: 'delivered', detail: rcpt });
         return;
       }
@@ -77,7 +77,7 @@ export async function processInbound(ctx: OrgContext, entry: SpoolEntry): Promis
         await ctx.journey.record({ messageId: meta.messageId, actor: who, procedure: 9, checks: [{ name: 'inspection', result: 'fail' }], files: 'plaintext', outcome: 'rejected' });
         return;
       }
-      await ctx.mailbox.deliver(rcpt, hop.message);
+      await ctx.mailbox.deliver(rcpt, hop.message, { mailFrom: entry.envelope.mailFrom });
       await ctx.journey.record({
         messageId: meta.messageId,
         actor: who,

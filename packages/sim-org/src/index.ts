@@ -26,7 +26,7 @@ export { RegistryClient } from './registry-client.js';
 export type { RegistryClientOptions, EnrolmentApplication, EnrolmentResult, EvaluationData, DirectoryDocument, DirectoryMember, StatusDocument, OrgStatusEntry, OrgStatus, OrgMode } from './registry-client.js';
 export { orgHop, classifyParts, buildFilePart, buildAttestationPart, assembleMixed, messageIdOf, MANIFEST_FILENAME, ATTESTATION_PREFIX } from './org-hop.js';
 export type { OrgHopOptions, OrgHopResult, OrgHopFile, SsmaxParts, SsmaxFilePart } from './org-hop.js';
-export type { OrgContext, OrgDefences, OrgProfile, OrgUserDirectory, MailboxDelivery } from './org-context.js';
+export type { OrgContext, OrgDefences, OrgProfile, OrgUserDirectory, MailboxDelivery, DeliveryEnvelope } from './org-context.js';
 export { verifyUserMail, startMsa } from './msa.js';
 export type { UserMailVerdict, Msa } from './msa.js';
 export { sendToDomain, processSubmission, processConventionalSubmission, mxMatchesPolicy } from './mta-out.js';

@@ -32,6 +32,11 @@ export interface MailboxOptions {
   forward?: (to: string[], raw: Uint8Array, originalRecipient: string) => Promise<void>;
   /** Path of the dovecot binary. Default `dovecot` from PATH. */
   dovecotBinary?: string;
+  /**
+   * The name Dovecot gives itself in the Received line it adds at final delivery (RFC 5321 §4.4) and in
+   * its LMTP replies. Default `mailbox.<first local domain>`, else the machine's host name.
+   */
+  hostname?: string;
 }
 
 export interface DeliveryResult {
@@ -162,6 +167,11 @@ export class Mailbox implements AsyncDisposable {
     const dovecotGid = await execFileP('getent', ['group', 'dovecot']).then((r) => Number(r.stdout.split(':')[2]), () => 0);
     for (const p of [paths.users, paths.totp]) await fs.chown(p, 0, dovecotGid);
     const localDomains = new Set(opts.localDomains ?? (opts.users ?? []).map((u) => u.address.split('@')[1]!.toLowerCase()));
+    const firstDomain = [...localDomains][0];
+    const hostname = opts.hostname ?? (firstDomain !== undefined ? `mailbox.${firstDomain}` : undefined);
+    if (hostname !== undefined && !/^[A-Za-z0-9.-]{1,253}$/.test(hostname)) {
+      throw new SimOrgError('USAGE', `Cannot start mailbox with host name ${JSON.stringify(hostname.slice(0, 80))}. It is not a domain name.`);
+    }
 
     let lastErr = '';
     for (let attempt = 0; attempt < 5; attempt++) {
@@ -186,7 +196,7 @@ mail_location = maildir:${mail}/%d/%n/Maildir
 mail_uid = ${MAIL_UID}
 mail_gid = ${MAIL_GID}
 first_valid_uid = 1
-lmtp_add_received_header = no
+${hostname !== undefined ? `hostname = ${hostname}\n` : ''}lmtp_add_received_header = no
 lmtp_hdr_delivery_address = none
 ${passdb}
 # The passwd-file is also the userdb, so LMTP recipient lookups do not depend on the passdb
@@ -291,7 +301,8 @@ service anvil {
 
   /**
    * Delivers a message over LMTP (RFC 2033) to Dovecot, then executes the recipient's forwarding rules.
-   * Dovecot prepends a Return-Path trace header (RFC 5321 §4.4); the rest is stored byte for byte.
+   * Dovecot prepends `Return-Path` from `options.mailFrom` (the envelope sender; "" for a DSN's null
+   * sender, RFC 5321 §4.4); the rest is stored byte for byte.
    */
   async deliver(rcpt: string, raw: Uint8Array, options: { mailFrom?: string } = {}): Promise<DeliveryResult> {
     const transport = nodemailer.createTransport({

@@ -307,7 +307,8 @@ async function bounce(ctx: OrgContext, entry: SpoolEntry, meta: SubmissionMeta, 
   const sender = entry.envelope.mailFrom;
   if (!sender || domainOf(sender) !== ctx.domain) return;
   const dsn = buildDsn({ reportingMta: ctx.mxHost, from: `MAILER-DAEMON@${ctx.domain}`, to: sender, originalMessageId: meta.messageId || messageIdOf([]), recipients: rcpts, rule, text, clock: ctx.clock, originalHeaders: parseSmime(entry.bytes).headers });
-  await ctx.mailbox.deliver(sender, dsn);
+  // RFC 5321 §4.5.5: a DSN has the null reverse-path.
+  await ctx.mailbox.deliver(sender, dsn, { mailFrom: '' });
   await ctx.journey.record({ messageId: meta.messageId, actor: actor(ctx, 'dsn'), procedure: 0, checks: [{ name: 'dsn', result: 'pass', detail: rule }], files: 'none', outcome: 'bounced', detail: text.slice(0, 500) });
 }
 

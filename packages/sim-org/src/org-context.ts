@@ -25,9 +25,16 @@ export interface OrgUserDirectory {
   crl(): Promise<Uint8Array | undefined>;
 }
 
+/** The envelope of a final delivery: what the mailbox writes into `Return-Path` (RFC 5321 §4.4). */
+export interface DeliveryEnvelope {
+  /** The reverse-path as the MTA-in accepted it (MAIL FROM), without angle brackets; "" for the null sender of a DSN (RFC 5321 §4.5.5). */
+  readonly mailFrom: string;
+}
+
 /** Delivers a finished message into a local mailbox (Dovecot over LMTP in the full world). */
 export interface MailboxDelivery {
-  deliver(recipient: string, message: Uint8Array): Promise<void>;
+  /** `envelope.mailFrom` goes out as the LMTP MAIL FROM (RFC 2033), which the mailbox stores as `Return-Path`. */
+  deliver(recipient: string, message: Uint8Array, envelope: DeliveryEnvelope): Promise<void>;
 }
 
 export interface OrgProfile {
@@ -89,6 +96,12 @@ export interface OrgDefences {
    * such parts; with it on, a plaintext part is refused like any undecryptable one.
    */
   readonly fileEncryption: boolean;
+  /**
+   * The MX refuses a header section that starts with a continuation line (RFC 5322 §2.2.3), which would
+   * extend the trace fields it prepends. Off (falsifiability runs only), it prepends them and reads the
+   * result as the next reader will, continuation included.
+   */
+  readonly headerSection: boolean;
 }
 
 /** Whether the defence `name` is on for this org (default on; see {@link OrgProfile.defences}). */

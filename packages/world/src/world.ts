@@ -422,7 +422,7 @@ export class World implements AsyncDisposable {
         kmsPin: HSM_PIN,
         kmsSoPin: SO_PIN,
         users,
-        mailbox: { deliver: async (r, m) => void (await mailbox.deliver(r, m)) },
+        mailbox: { deliver: async (r, m, e) => void (await mailbox.deliver(r, m, e)) },
         profile: {
           starttls: this.profile.starttls && this.switches.starttls !== false && !(options.withoutStarttls ?? []).includes(o.id),
           ...(this.profile.outboundTls ? { outboundTls: this.profile.outboundTls } : {}),
@@ -492,7 +492,7 @@ export class World implements AsyncDisposable {
         net: this.net,
         storageDir: path.join(dir, 'org'),
         users,
-        mailbox: { deliver: async (r, m) => void (await mailbox.deliver(r, m)) },
+        mailbox: { deliver: async (r, m, e) => void (await mailbox.deliver(r, m, e)) },
         profile: {
           ...conventionalProfile(preset, { ...overrides, ...this.switches.conventional }),
           ...((options.withoutStarttls ?? []).includes(o.id) || this.switches.starttls === false ? { starttls: false } : {}),

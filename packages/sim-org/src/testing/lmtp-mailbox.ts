@@ -35,9 +35,9 @@ export async function startLmtpMailbox(inboxes = new Map<string, Buffer[]>()): P
   return {
     inboxes,
     mailbox: {
-      async deliver(recipient, message) {
+      async deliver(recipient, message, envelope) {
         const t = nodemailer.createTransport({ host: '127.0.0.1', port, lmtp: true, ignoreTLS: true });
-        await t.sendMail({ envelope: { from: '', to: [recipient] }, raw: Buffer.from(message) });
+        await t.sendMail({ envelope: { from: envelope.mailFrom, to: [recipient] }, raw: Buffer.from(message) });
         t.close();
       },
     },
