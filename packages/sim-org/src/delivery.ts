@@ -11,6 +11,7 @@ import { parseSmime } from '@ssmax/core';
 import type { AttestationCheck, IdentityNotice } from './attestation.js';
 import { actor, defenceOn, type MailboxDelivery, type OrgContext } from './org-context.js';
 import { orgHop } from './org-hop.js';
+import { receivedFieldsOf } from './trace-fields.js';
 import type { SpoolEntry } from './spool.js';
 
 /** LMTP (RFC 2033) delivery to a mailbox server, e.g. Dovecot's LMTP listener. */
@@ -64,6 +65,7 @@ export async function processInbound(ctx: OrgContext, entry: SpoolEntry): Promis
         org: ctx.registryOrgId,
         domain: ctx.domain,
         hop: (meta.hop ?? 1) + 1,
+        trace: receivedFieldsOf(entry.bytes),
         messageId: meta.messageId,
         checks: meta.checks,
         identityNotice: meta.identityNotice ?? { sender: '', certSerial: '', traceId: '', proofing: 'none', proofedAt: '', cardAndPinUsed: false },

@@ -196,7 +196,10 @@ mail_location = maildir:${mail}/%d/%n/Maildir
 mail_uid = ${MAIL_UID}
 mail_gid = ${MAIL_GID}
 first_valid_uid = 1
-${hostname !== undefined ? `hostname = ${hostname}\n` : ''}lmtp_add_received_header = no
+${hostname !== undefined ? `hostname = ${hostname}\n` : ''}# The final delivery is a hop too (RFC 5321 §4.4): Dovecot prepends its Received (with LMTP) below the
+# Return-Path it writes from the LMTP MAIL FROM. Both sit above the multipart/signed entity, outside
+# what any signature covers.
+lmtp_add_received_header = yes
 lmtp_hdr_delivery_address = none
 ${passdb}
 # The passwd-file is also the userdb, so LMTP recipient lookups do not depend on the passdb
@@ -301,13 +304,15 @@ service anvil {
 
   /**
    * Delivers a message over LMTP (RFC 2033) to Dovecot, then executes the recipient's forwarding rules.
-   * Dovecot prepends `Return-Path` from `options.mailFrom` (the envelope sender; "" for a DSN's null
-   * sender, RFC 5321 §4.4); the rest is stored byte for byte.
+   * Dovecot prepends the trace fields of the final delivery (RFC 5321 §4.4): `Return-Path` from
+   * `options.mailFrom` (the envelope sender; "" for a DSN's null sender) and its `Received ... with
+   * LMTP`; the rest is stored byte for byte.
    */
   async deliver(rcpt: string, raw: Uint8Array, options: { mailFrom?: string } = {}): Promise<DeliveryResult> {
     const transport = nodemailer.createTransport({
       lmtp: true,
-      name: this.opts.host,
+      // LHLO with the address literal (RFC 5321 §4.1.3): the client has no name of its own here.
+      name: `[${this.opts.host}]`,
       getSocket: (_o: unknown, cb: (err: Error | null, socket?: { connection: net.Socket }) => void) => {
         const s = net.connect(this.lmtpSocket);
         s.once('connect', () => cb(null, { connection: s }));

@@ -25,6 +25,7 @@ import { listenSmtp, type SmtpListener } from './smtp-listener.js';
 import { formatReply, replyFor, type SmtpReply } from './reply-codes.js';
 import { analyseConventionalMail, type ConventionalSubmissionMeta } from './conventional.js';
 import type { JourneyCheck } from './journey.js';
+import { prependFields, receivedField, sessionHop, startsWithContinuation } from './trace-fields.js';
 
 export interface UserMailVerdict {
   readonly ok: boolean;
@@ -255,7 +256,8 @@ export async function startMsa(ctx: OrgContext, tls?: { key: string; cert: strin
           rcptTo: session.envelope.rcptTo.map((r) => r.address),
           meta: { kind: 'submission', messageId: v.messageId, identityNotice: v.identityNotice, checks: v.checks },
         };
-        await ctx.outbound.enqueue(envelope, bytes);
+        // RFC 5321 §4.4: every SMTP server that takes a mail prepends its Received, the MSA "with ESMTPSA" (RFC 3848).
+        await ctx.outbound.enqueue(envelope, prependFields(receivedField(sessionHop(session, `msa.${ctx.domain}`, ctx.clock())), bytes));
         await ctx.journey.record({ messageId: v.messageId, actor: who, procedure: 4, checks: v.checks, files: 'ciphertext', outcome: 'accepted', reply: '250 2.0.0 queued' });
         ctx.kick('outbound');
         cb(null, '2.0.0 queued');
@@ -287,6 +289,8 @@ async function acceptConventionalSubmission(ctx: OrgContext, bytes: Uint8Array, 
     return refuse('FROM_SIGNER_MISMATCH', `user ${user ?? '?'} may not send as ${a.from ?? '(none)'}`);
   }
   if (a.block) return refuse(a.block.code, a.block.detail);
+  // Our Received goes on top: a first line that is a continuation would extend it (RFC 5322 §2.2.3).
+  if (startsWithContinuation(bytes)) return refuse('MALFORMED_MIME', 'the header section starts with a continuation line');
   const hold = rt.options.holdSeconds;
   const notBefore = hold > 0 ? new Date(ctx.clock().getTime() + hold * 1000).toISOString() : undefined;
   if (notBefore) checks.push({ name: 'hold', result: 'pass', detail: `held until ${notBefore} (cancel window ${hold} s)` });
@@ -296,7 +300,7 @@ async function acceptConventionalSubmission(ctx: OrgContext, bytes: Uint8Array, 
     rcptTo: session.envelope.rcptTo.map((r) => r.address),
     meta: meta as unknown as Record<string, unknown>,
   };
-  const id = await ctx.outbound.enqueue(envelope, bytes);
+  const id = await ctx.outbound.enqueue(envelope, prependFields(receivedField(sessionHop(session, `msa.${ctx.domain}`, ctx.clock())), bytes));
   const reply = `2.0.0 queued as ${id}${notBefore ? `; held ${hold} s, cancel by Message-ID until ${notBefore}` : ''}`;
   await ctx.journey.record({ messageId: a.messageId, actor: who, procedure: 0, checks, files: a.files, outcome: 'accepted', reply: `250 ${reply}` });
   ctx.kick('outbound');

@@ -35,6 +35,7 @@ import { formatReply, replyFor } from './reply-codes.js';
 import type { DirectoryMember } from './registry-client.js';
 import { analyseConventionalMail, checkMailAuth, checkReputation, reputationHeader } from './conventional.js';
 import type { JourneyCheck } from './journey.js';
+import { prependFields, receivedField, sessionHop } from './trace-fields.js';
 
 export interface OrgMailVerdict {
   readonly ok: boolean;
@@ -261,7 +262,7 @@ async function acceptConventionalMail(ctx: OrgContext, bytes: Uint8Array, sessio
     await ctx.journey.record({ messageId: a.messageId, actor: actorName, procedure: 0, checks, files: a.files, outcome: 'rejected', reply: formatReply(reply, detail), detail });
     return { ok: false as const, error: smtpError(reply, detail.slice(0, 200)) };
   };
-  let prepend = `Received: from ${client.helo.replace(/[\r\n]/g, '') || 'unknown'} ([${client.ip}]) by ${ctx.mxHost} with ${tls ? 'ESMTPS' : 'ESMTP'}; ${ctx.clock().toUTCString()}\r\n`;
+  let prepend = receivedField(sessionHop(session, ctx.mxHost, ctx.clock()));
   if (rt.options.mailAuth !== 'off') {
     const auth = await checkMailAuth(ctx, bytes, client);
     checks.push(...auth.checks);
@@ -372,7 +373,8 @@ export async function startMtaIn(ctx: OrgContext, o: MtaInOptions = {}): Promise
           meta['orgId'] = v.member?.orgId;
         }
         const envelope = { mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', rcptTo: session.envelope.rcptTo.map((r) => r.address.toLowerCase()), meta };
-        const id = await ctx.inbound.enqueue(envelope, stored);
+        // RFC 5321 §4.4: our trace field on top (above the unverified mark), the message below it unaltered.
+        const id = await ctx.inbound.enqueue(envelope, prependFields(receivedField(sessionHop(session, ctx.mxHost, ctx.clock())), stored));
         cb(null, `2.0.0 queued as ${id}`);
         o.onAccepted?.(id);
         ctx.kick('inbound');

@@ -14,6 +14,7 @@ import { assembleMixed, classifyParts, leavesOutsideRoles, openFilePart, orgHop,
 import { findTextBody, parseMimeEntity, parseSmime, type MimeHeader } from '@ssmax/core';
 import { inspectOffThread } from './inspection-pool.js';
 import type { SpoolEntry } from './spool.js';
+import { receivedFieldsOf } from './trace-fields.js';
 import { conventionalBounce, dkimSignMessage, isHeld, type ConventionalSubmissionMeta, type TlsReportEvent } from './conventional.js';
 import type { JourneyCheck } from './journey.js';
 
@@ -222,6 +223,7 @@ export async function processSubmission(ctx: OrgContext, entry: SpoolEntry): Pro
         org: ctx.registryOrgId,
         domain: ctx.domain,
         hop: 1,
+        trace: receivedFieldsOf(entry.bytes),
         messageId: meta.messageId,
         checks: meta.checks,
         identityNotice: meta.identityNotice,
@@ -296,7 +298,7 @@ async function sendDowngraded(ctx: OrgContext, entry: SpoolEntry, meta: Submissi
     }
   }
   const carried = headers.filter((h) => DOWNGRADE_CARRIED.includes(h.name.toLowerCase())).map((h) => `${h.name}: ${h.value}\r\n`).join('');
-  const raw = new Uint8Array(Buffer.concat([Buffer.from(`${carried}MIME-Version: 1.0\r\n`, 'utf8'), Buffer.from(assembleMixed([...(parts.body ? [parts.body.raw] : []), ...files, ...parts.other.map((p) => p.raw)]))]));
+  const raw = new Uint8Array(Buffer.concat([Buffer.from(receivedFieldsOf(entry.bytes)), Buffer.from(`${carried}MIME-Version: 1.0\r\n`, 'utf8'), Buffer.from(assembleMixed([...(parts.body ? [parts.body.raw] : []), ...files, ...parts.other.map((p) => p.raw)]))]));
   const sent = await sendToDomain(ctx, domain, entry.envelope.mailFrom, rcpts, raw);
   await ctx.journey.record({ messageId: meta.messageId, actor: who, procedure: 6, checks: [{ name: 'registry-member', result: 'fail', detail: `${domain}: non-member policy switched off, files sent decrypted` }, { name: 'starttls', result: sent.tls ? 'pass' : 'skip' }], files: 'plaintext', outcome: sent.accepted ? 'relayed' : sent.transient ? 'deferred' : 'bounced', reply: `${sent.code} ${sent.response}`.slice(0, 500) });
   if (sent.transient) throw new RetryLater(sent.response);

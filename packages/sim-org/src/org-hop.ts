@@ -19,6 +19,7 @@ import { signAttestation, type AttestationCheck, type AttestationRole, type Iden
 import { type InspectionDirection, type InspectionPolicy, type InspectionVerdict } from './inspection.js';
 import { inspectOffThread } from './inspection-pool.js';
 import type { Kms } from './kms.js';
+import { prependFields } from './trace-fields.js';
 
 export const MANIFEST_FILENAME = 'ssmax-manifest.p7m';
 export const ATTESTATION_PREFIX = 'ssmax-attestation-';
@@ -191,6 +192,11 @@ export interface OrgHopOptions {
   readonly inspect?: boolean;
   readonly clock: () => Date;
   readonly extraHeaders?: readonly MimeHeader[];
+  /**
+   * The arriving message's Received fields, raw (trace-fields.ts `receivedFieldsOf`): they stay on top of the rebuilt
+   * message, outside the signed entity, so the hops before this one remain on record (RFC 5321 §4.4).
+   */
+  readonly trace?: Uint8Array;
   /** Files in the clear (id-data) in and out: the file-encryption defence switched off (falsifiability runs only). */
   readonly plainFiles?: boolean;
 }
@@ -282,9 +288,10 @@ export async function orgHop(o: OrgHopOptions): Promise<OrgHopResult> {
   const entity = assembleMixed(newParts);
   const signature = await o.kms.signDetached(entity, o.clock());
   const carried = o.headers.filter((h) => CARRIED.includes(h.name.toLowerCase()));
-  const message = buildMultipartSigned(entity, signature, {
+  const built = buildMultipartSigned(entity, signature, {
     headers: { extra: [...carried, { name: 'X-SSMAX-Hop', value: String(o.hop) }, ...(o.extraHeaders ?? [])] },
   });
+  const message = o.trace && o.trace.byteLength > 0 ? prependFields(o.trace, built) : built;
   return { blocked: false, message, verdict, files, attestation, inspected: doInspect };
 }
 
