@@ -13,6 +13,7 @@ import { SoftHsmNative, SoftwareKey, bindTokenKey, type Card, type PrivateKeyOps
 import { SimNet, type DnsResolver } from '@ssmax/sim-net';
 import { Mailbox } from '../mailbox.js';
 import { OrgCa } from '../org-ca.js';
+import type { InspectionPolicy } from '../inspection.js';
 import type { OrgDefences } from '../org-context.js';
 import { Organisation } from '../organisation.js';
 import { TraceVault } from '../trace-vault.js';
@@ -51,6 +52,8 @@ export interface WorldOrgOptions {
    * keeps it, so the mail path's KMS cannot open the vault.
    */
   readonly vault?: 'kms' | 'own-token';
+  /** Inspection policy of (5)/(8) (the org profile's `inspection`); default the built-in policy. */
+  readonly inspection?: Partial<InspectionPolicy>;
 }
 
 export interface WorldUserOptions {
@@ -179,7 +182,7 @@ export async function createOrgWorld(opts: OrgWorldOptions): Promise<OrgWorld> {
       org = await Organisation.start({
         id, domain: `${id}.example`, mode: o.mode ?? 'org', net, registryUrl: registry.url, registryRootCert: registry.rootCertificate, storageDir: storage, hsm, users,
         mailbox: { deliver: async (r, m, e) => void (await mailbox.deliver(r, m, e)) }, registryMaxAgeSeconds: 0, retryMs: 200,
-        ...(o.defences ? { profile: { defences: o.defences } } : {}),
+        ...(o.defences || o.inspection ? { profile: { ...(o.defences ? { defences: o.defences } : {}), ...(o.inspection ? { inspection: o.inspection } : {}) } } : {}),
       });
       const orgCa = await OrgCa.open({ certificate: org.kms.certificates.org, key: org.kms.caKey, chain: [org.kms.certificates.root], storageDir: path.join(storage, 'ca') });
       let vaultKey: PrivateKeyOps = org.kms.encryptionKey;

@@ -41,6 +41,23 @@ function macroDocm(marker: string): Uint8Array {
   ]);
 }
 
+let bombKernel: Uint8Array | undefined;
+
+/**
+ * A macro document behind an overlapping zip bomb (issue 10 item 3): the first member, an archive of
+ * 4 x 32 MiB of zeros stored once, is named by 1000 central-directory records that all point at its one
+ * local header; the macro document follows as an ordinary member. A reader that opens every record (and
+ * gives each nested archive a fresh budget) inflates 125 GiB before it reaches the macro; 7-Zip-style
+ * extractors that do not check overlaps still extract the document.
+ */
+function macroBehindZipBomb(marker: string): Uint8Array {
+  bombKernel ??= createZip([0, 1, 2, 3].map((i) => ({ name: `z${i}.bin`, data: new Uint8Array(32 * 1024 * 1024 - 1) })));
+  return createZip([
+    { name: 'archive.zip', data: bombKernel, method: 'store', raw: { centralCopies: 1000 } },
+    { name: 'seikyu.docm', data: macroDocm(marker) },
+  ]);
+}
+
 function pdf(text: string): Uint8Array {
   return te.encode(`%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n% ${text}\n%%EOF\n`);
 }
@@ -74,6 +91,8 @@ export function makePayload(spec: { readonly files?: readonly { kind: string; na
         const content = new Uint8Array(Buffer.concat([Buffer.from(`junk ${marker}\n`, 'latin1'), zip]));
         return { kind: f.kind, name: f.name, contentType: 'application/zip', malicious: true, content };
       }
+      case 'macro-docm-behind-zip-bomb':
+        return { kind: f.kind, name: f.name, contentType: 'application/zip', malicious: true, content: macroBehindZipBomb(marker) };
       case 'eicar-in-encrypted-zip':
       case 'macro-docm-in-encrypted-zip': {
         const eicar = f.kind === 'eicar-in-encrypted-zip';
