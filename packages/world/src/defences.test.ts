@@ -31,7 +31,7 @@ describe('DEFENCES', () => {
 
 describe('switchesFor', () => {
   it('switches nothing off when no defence is named', () => {
-    expect(switchesFor([])).toEqual({ org: {}, conventional: {}, inspection: {}, mailbox: {}, card: {}, userAgent: {}, smime: {} });
+    expect(switchesFor([])).toEqual({ org: {}, conventional: {}, inspection: {}, mailbox: {}, card: {}, userAgent: {}, smime: {}, registry: {} });
   });
 
   it('merges the options of several defences, each into the service it belongs to', () => {
@@ -43,13 +43,15 @@ describe('switchesFor', () => {
     expect(s.smime).toEqual({ fromSignerBinding: false });
     expect(s.starttls).toBe(false);
     expect(s.card).toEqual({ pinLockout: false });
+    expect(s.registry).toEqual({});
+    expect(switchesFor(['registry-domain-control']).registry).toEqual({ domainControl: false });
     expect('reputation' in switchesFor(['reputation']).conventional).toBe(true);
     expect(switchesFor(['reputation']).conventional.reputation).toBeUndefined();
   });
 
   it('switches off every layer of a layered row, and nothing else', () => {
-    expect(switchesFor(['receiving-side-checks'])).toEqual(switchesFor(['org-signature-check', 'inbound-inspection', 'manifest-check']));
-    expect(switchesFor(['receiving-side-checks']).org).toEqual({ orgSignature: false, inboundInspection: false });
+    expect(switchesFor(['receiving-side-checks'])).toEqual(switchesFor(['org-signature-check', 'inbound-inspection', 'manifest-check', 'header-section-integrity']));
+    expect(switchesFor(['receiving-side-checks']).org).toEqual({ orgSignature: false, inboundInspection: false, headerSection: false });
     expect(switchesFor(['receiving-side-checks']).userAgent).toEqual({ mode: 'paper' });
     expect(switchesFor(['dmarc-and-zip-block']).conventional).toEqual({ mailAuth: 'record', msaEncryptedZip: 'allow', mxEncryptedZip: 'allow' });
   });

@@ -7,7 +7,8 @@
  * Every switch is an ordinary option of the service it belongs to, on by default and documented
  * "switched off only for falsifiability runs": sim-org `OrgProfile.defences` (MSA, MTA-out, MTA-in,
  * delivery), sim-org `ConventionalOptions` and `Mailbox` options, the SSMAX inspection policy, core
- * `CardOptions.pinLockout`, the user agent's options and the S/MIME client's policy.
+ * `CardOptions.pinLockout`, the user agent's options, the S/MIME client's policy and sim-registry
+ * `RegistryOptions.domainControl`.
  */
 import { SsmaxError } from '@ssmax/core';
 import type { ConventionalOptions, InspectionPolicy, OrgDefences } from '@ssmax/sim-org';
@@ -32,6 +33,8 @@ export interface WorldSwitches {
   readonly userAgent: { readonly mode?: 'paper'; readonly fromSignerBinding?: false; readonly fileEncryption?: false };
   /** The smime-e2e client's policy (smime-client.ts). */
   readonly smime: Partial<SmimeClientPolicy>;
+  /** sim-registry `RegistryOptions` (procedure (1) at the world's registry). */
+  readonly registry: { readonly domainControl?: false };
 }
 
 /** One row of {@link DEFENCES}. */
@@ -149,7 +152,7 @@ export const DEFENCES = [
   },
   {
     id: 'dmarc-enforcement',
-    description: 'The receiving MX refuses mail whose DMARC evaluation fails for a From domain publishing p=reject (RFC 7489 §6.7). Off, it still evaluates and records Authentication-Results.',
+    description: 'The receiving MX refuses mail whose DMARC evaluation fails for a From domain publishing p=reject (RFC 7489 §6.7), and mail without exactly one From field naming one mailbox or whose DMARC domain is not the From the client shows (§6.6.1). Off, it still evaluates and records Authentication-Results.',
     profiles: ['best-practice'],
     off: { conventional: { mailAuth: 'record' } },
     switchedOffBy: "sim-org ConventionalOptions.mailAuth = 'record' (was 'enforce')",
@@ -225,12 +228,26 @@ export const DEFENCES = [
     switchedOffBy: 'smime-client.ts SmimeClientPolicy.wholeMessage = false',
   },
   {
+    id: 'registry-domain-control',
+    description: "(1) The registry admits a domain only for an applicant that published, in the domain's DNS, a TXT record with a registry token bound to its org CA key (ACME dns-01, RFC 8555 §8.4). Off, it admits any applicant for any domain no member holds, so an attacker can enrol a partner company's domain and sign as that company.",
+    profiles: SSMAX,
+    off: { registry: { domainControl: false } },
+    switchedOffBy: 'sim-registry RegistryOptions.domainControl = false (domain-control.ts; criterion E11-domain-control not checked)',
+  },
+  {
+    id: 'header-section-integrity',
+    description: "The receiving MX refuses a header section that starts with a continuation line (RFC 5322 §2.2.3): prepended behind the MX's own trace fields it would extend them, e.g. add a dmarc=pass to its Authentication-Results. The SSMAX MX refuses it too (off, it reads the mail behind its own Received field, where (7) still refuses a member From without the org signature: see receiving-side-checks).",
+    profiles: ['plain-ppap', 'best-practice', 'smime-e2e'],
+    off: { org: { headerSection: false } },
+    switchedOffBy: 'sim-org OrgProfile.defences.headerSection = false (mta-in.ts)',
+  },
+  {
     id: 'receiving-side-checks',
-    description: "Layered: the receiving side's checks together: (7) the sending org's signature and registry status at the MTA-in, (8) inbound inspection, and (10) the recipient agent's manifest check. A forged, swapped or spoofed part fails each of them, so each alone stands behind the others; switched off together they show what the receiving side stops.",
+    description: "Layered: the receiving side's checks together: (7) the sending org's signature and registry status at the MTA-in, (8) inbound inspection, (10) the recipient agent's manifest check, and the MX's refusal of a header section that starts with a continuation line. A forged, swapped or spoofed part fails each of them, so each alone stands behind the others; switched off together they show what the receiving side stops.",
     profiles: SSMAX,
     off: {},
-    layers: ['org-signature-check', 'inbound-inspection', 'manifest-check'],
-    switchedOffBy: 'the switches of org-signature-check, inbound-inspection and manifest-check',
+    layers: ['org-signature-check', 'inbound-inspection', 'manifest-check', 'header-section-integrity'],
+    switchedOffBy: 'the switches of org-signature-check, inbound-inspection, manifest-check and header-section-integrity',
   },
   {
     id: 'dmarc-and-zip-block',
@@ -259,7 +276,7 @@ export function parseDefenceIds(ids: readonly string[]): DefenceId[] {
   return [...new Set(ids.map((id) => getDefence(id).id))];
 }
 
-const NO_SWITCHES: WorldSwitches = { org: {}, conventional: {}, inspection: {}, mailbox: {}, card: {}, userAgent: {}, smime: {} };
+const NO_SWITCHES: WorldSwitches = { org: {}, conventional: {}, inspection: {}, mailbox: {}, card: {}, userAgent: {}, smime: {}, registry: {} };
 
 /** The world's settings with the defences `ids` switched off (none: every defence on). Unknown ids are a usage error. */
 export function switchesFor(ids: readonly string[]): WorldSwitches {
@@ -276,6 +293,7 @@ export function switchesFor(ids: readonly string[]): WorldSwitches {
       card: { ...s.card, ...off.card },
       userAgent: { ...s.userAgent, ...off.userAgent },
       smime: { ...s.smime, ...off.smime },
+      registry: { ...s.registry, ...off.registry },
       ...(off.starttls === false || s.starttls === false ? { starttls: false as const } : {}),
     };
   }

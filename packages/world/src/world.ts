@@ -383,6 +383,9 @@ export class World implements AsyncDisposable {
       host: this.net.address('registry'),
       port: 0,
       signer: bindTokenKey(token, key),
+      // Procedure (1): applicants prove their domains by TXT records in the world's zone.
+      resolver: this.net.resolver,
+      ...(this.switches.registry.domainControl === false ? { domainControl: false } : {}),
       log: options.log ?? (() => {}),
       ...(this.clock ? { clock: this.clock } : {}),
     });
