@@ -31,6 +31,13 @@ export const ATTACKER_CAPABILITIES = [
     implementation: 'LookAlikeDomain.register + LookAlikeDomain.send (names from lookAlikeDomains)',
   },
   {
+    name: 'registry-enrolment',
+    description: 'Apply to the SSMAX registry as a company for a domain no member holds yet (a partner not yet enrolled, or a look-alike), with keys of its own but no control of the domain’s DNS; if admitted, sign SSMAX mail as that company (procedure (1)).',
+    foothold: 'network',
+    params: 'registryUrl; domain: string (A-label); name: string; then, if admitted, SSMAX mail from the domain: fromLocal?, to: address, subject, text, files?',
+    implementation: 'applyForMembership',
+  },
+  {
     name: 'org-server-takeover',
     description: 'Inject mail through a taken-over member org’s real mail server as any address, optionally signed with the org KMS key if the takeover reached it (pattern B, incident 1).',
     foothold: 'org-mail-server',

@@ -29,6 +29,8 @@ export type { ClientTls, SmtpSendOptions, SmtpSendResult } from './smtp-send.js'
 export { sendSpoofedDirect } from './spoof-direct.js';
 export type { MailContent, SpoofDirectOptions } from './spoof-direct.js';
 export { LookAlikeDomain, lookAlikeDomains } from './look-alike.js';
+export { applyForMembership } from './registry-enrolment.js';
+export type { RegistryApplicationOptions, RogueMembership } from './registry-enrolment.js';
 export type { AttackerPki, LookAlikeCandidate, LookAlikeSendOptions, LookAlikeTechnique, RegisterLookAlikeOptions } from './look-alike.js';
 export { sendViaTakenOverServer, spoofColleague } from './org-server.js';
 export type { ColleagueSpoofOptions, OrgServerSendOptions } from './org-server.js';

@@ -10,6 +10,7 @@ import { maliciousInsider } from './malicious-insider.js';
 import { onPathMta } from './on-path-mta.js';
 import { orgServerTakeover } from './org-server-takeover.js';
 import { passiveCapture } from './passive-capture.js';
+import { registryEnrolment } from './registry-enrolment.js';
 import { replay } from './replay.js';
 import { rewrapSigned } from './rewrap-signed.js';
 import { senderPcMalware } from './sender-pc-malware.js';
@@ -26,6 +27,7 @@ export type { MaliciousInsiderParams } from './malicious-insider.js';
 export type { OnPathMtaParams } from './on-path-mta.js';
 export type { OrgServerTakeoverParams } from './org-server-takeover.js';
 export type { PassiveCaptureParams } from './passive-capture.js';
+export type { RegistryEnrolmentParams } from './registry-enrolment.js';
 export type { ReplayParams } from './replay.js';
 export type { RewrapSignedParams } from './rewrap-signed.js';
 export type { SenderPcMalwareParams } from './sender-pc-malware.js';
@@ -40,6 +42,7 @@ export {
   onPathMta,
   orgServerTakeover,
   passiveCapture,
+  registryEnrolment,
   replay,
   rewrapSigned,
   senderPcMalware,
@@ -53,6 +56,7 @@ export {
 export const CAPABILITIES = [
   spoofDirect,
   lookAlikeDomain,
+  registryEnrolment,
   orgServerTakeover,
   spoofColleague,
   stolenPasswordImap,

@@ -220,6 +220,11 @@ export class Cell {
     return harnessWorld(this).org(orgId).domain;
   }
 
+  /** The SSMAX registry's URL (public: every relying org and every applicant uses it). */
+  registryUrl(): string {
+    return harnessWorld(this).registry.url;
+  }
+
   /** The public S/MIME CA, as reached from `from` (default the attacker's address). */
   publicCa(from: string = this.att.address): ReturnType<World['publicCa']['endpoint']> {
     return harnessWorld(this).publicCa.endpoint(from);
