@@ -40,7 +40,15 @@ export interface ExtensionSummary {
 }
 
 /** Public key type read from the SubjectPublicKeyInfo. */
-export type PublicKeyType = 'rsa' | 'rsa-pss' | 'ec-p256' | 'ec-p384' | 'other';
+export type PublicKeyType = 'rsa' | 'rsa-pss' | 'ec-p256' | 'ec-p384' | 'ec-p521' | 'ed25519' | 'ed448' | 'x25519' | 'x448' | 'other';
+
+/** RFC 8410 §3: the curve OIDs name the key type; their parameters MUST be absent. */
+const CURVE_KEY_TYPES: ReadonlyMap<string, PublicKeyType> = new Map([
+  [Oids.ed25519, 'ed25519'],
+  [Oids.ed448, 'ed448'],
+  ['1.3.101.110', 'x25519'], // id-X25519
+  ['1.3.101.111', 'x448'], // id-X448
+]);
 
 /** Everything the test bed needs to know about a certificate, as plain data. */
 export interface CertificateInfo {
@@ -109,8 +117,8 @@ function readSpki(r: DerReader, node: asn1js.AsnType | undefined): { der: Uint8A
   else if (id === Oids.rsassaPss) type = 'rsa-pss';
   else if (id === Oids.ecPublicKey && params && r.isUniversal(params, 6)) {
     const curve = r.oid(params, 'EC curve');
-    type = curve === Oids.prime256v1 ? 'ec-p256' : curve === Oids.secp384r1 ? 'ec-p384' : 'other';
-  }
+    type = curve === Oids.prime256v1 ? 'ec-p256' : curve === Oids.secp384r1 ? 'ec-p384' : curve === Oids.secp521r1 ? 'ec-p521' : 'other';
+  } else if (CURVE_KEY_TYPES.has(id) && params === undefined) type = CURVE_KEY_TYPES.get(id)!;
   return { der: r.raw(node!, 'subjectPublicKeyInfo'), type };
 }
 

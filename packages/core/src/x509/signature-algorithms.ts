@@ -8,8 +8,8 @@ import { digestAlgorithmFromOid, nodeHashName } from '../cms/common/algorithm-id
 import { SsmaxError } from '../errors.js';
 import type { PrivateKeyOps } from '../keys.js';
 import { Oids } from '../oids.js';
-import { checkSignature, signatureOidInfo } from '../signature-algorithms.js';
-import type { SignScheme } from '../tokens/token.js';
+import { checkSignature, eddsaCurveOfOid, signatureOidInfo, type EdDsaCurve } from '../signature-algorithms.js';
+import { isEdDsa, type SignScheme } from '../tokens/token.js';
 import type { DerReader } from './der-reader.js';
 
 /** What we understood from a signature AlgorithmIdentifier. */
@@ -17,13 +17,14 @@ export type SignatureAlgorithm =
   | { readonly kind: 'rsa-pkcs1'; readonly oid: string; readonly hash: HashName }
   | { readonly kind: 'rsa-pss'; readonly oid: string; readonly hash: HashName; readonly saltLength: number }
   | { readonly kind: 'ecdsa'; readonly oid: string; readonly hash: HashName }
+  | { readonly kind: 'eddsa'; readonly oid: string; readonly curve: EdDsaCurve }
   | { readonly kind: 'unsupported'; readonly oid: string; readonly reason: string };
 
 export type HashName = 'sha256' | 'sha384' | 'sha512';
 
 /** Picks the scheme for an issuer key: the requested one, else PKCS#1 v1.5 for RSA and ECDSA for EC. */
 export function chooseScheme(key: PrivateKeyOps, requested: SignScheme | undefined): SignScheme {
-  const scheme = requested ?? (key.algorithm === 'EC-P256' ? 'ECDSA-SHA256' : 'RSASSA-PKCS1-v1_5-SHA256');
+  const scheme = requested ?? (key.algorithm === 'EC-P256' ? 'ECDSA-SHA256' : isEdDsa(key.algorithm) ? key.algorithm : 'RSASSA-PKCS1-v1_5-SHA256');
   if (!key.signSchemes.includes(scheme)) {
     throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot sign with ${scheme}. The issuer key (${key.algorithm}) supports ${key.signSchemes.join(', ') || 'no scheme'}.`);
   }
@@ -63,6 +64,12 @@ export function readSignatureAlgorithm(r: DerReader, node: asn1js.AsnType | unde
     // RFC 5758 §3.2: parameters MUST be absent.
     if (params !== undefined) r.fail(`${name} (ECDSA) has parameters`);
     return { kind: 'ecdsa', oid: id, hash };
+  }
+  const curve = eddsaCurveOfOid(id);
+  if (curve) {
+    // RFC 8410 §3: "the parameters MUST be absent".
+    if (params !== undefined) r.fail(`${name} (${curve}) has parameters`);
+    return { kind: 'eddsa', oid: id, curve };
   }
   if (id === Oids.rsassaPss) {
     // RFC 4055 §3.1 RSASSA-PSS-params; defaults are SHA-1 / MGF1-SHA-1 / 20 / trailer 1.
@@ -105,7 +112,13 @@ export type SignatureCheck = { readonly ok: true } | { readonly ok: false; reado
 /** Verifies `signature` over `data` with the issuer public key in `spki`. Never throws. */
 export function verifySignature(alg: SignatureAlgorithm, spki: Uint8Array, data: Uint8Array, signature: Uint8Array): SignatureCheck {
   if (alg.kind === 'unsupported') return { ok: false, reason: alg.reason };
-  const r = checkSignature(alg.kind === 'rsa-pss' ? { kind: 'rsa-pss', nodeHash: alg.hash, saltLength: alg.saltLength } : { kind: alg.kind, nodeHash: alg.hash }, spki, data, signature, 'the issuer', {
+  const check =
+    alg.kind === 'rsa-pss'
+      ? { kind: 'rsa-pss' as const, nodeHash: alg.hash, saltLength: alg.saltLength }
+      : alg.kind === 'eddsa'
+        ? { kind: 'eddsa' as const, curve: alg.curve }
+        : { kind: alg.kind, nodeHash: alg.hash };
+  const r = checkSignature(check, spki, data, signature, 'the issuer', {
     minRsaBits: 2048,
     pssKeyOnlyPss: true,
   });
