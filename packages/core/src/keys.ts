@@ -10,13 +10,17 @@ export interface PrivateKeyOps {
   /** DER SubjectPublicKeyInfo of the public half. */
   readonly spki: Uint8Array;
   /**
-   * Signs `data`, hashing it first with the scheme's hash (SHA-256 on tokens: token keys hash on the host
-   * and sign the digest inside the token); Ed25519/Ed448 sign `data` itself (PureEdDSA, RFC 8032).
-   * ECDSA returns the DER `ECDSA-Sig-Value`; RSA the raw signature block; EdDSA R||S.
+   * Signs `data` (hashing it with SHA-256 first; token keys hash on the host and sign the digest inside
+   * the token). ECDSA returns the DER `ECDSA-Sig-Value`; RSA the raw signature block.
    */
   sign(scheme: SignScheme, data: Uint8Array): Promise<Uint8Array>;
   decryptRsaOaep(hash: OaepHash, ciphertext: Uint8Array): Promise<Uint8Array>;
   deriveEcdh(peerSpki: Uint8Array): Promise<Uint8Array>;
+  /**
+   * RSADP (RFC 8017 §5.1.2) without any padding check, for PKCS#1 v1.5 key transport with implicit
+   * rejection (issue 12). Absent where the key cannot do it (WebCrypto has no raw RSA).
+   */
+  decryptRsaRaw?(ciphertext: Uint8Array): Promise<Uint8Array>;
   /** OAEP hashes this key can decrypt with (token capabilities). */
   readonly oaepHashes: readonly OaepHash[];
   readonly signSchemes: readonly SignScheme[];

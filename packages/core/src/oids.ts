@@ -54,6 +54,35 @@ export const Oids = {
   // Key agreement (RFC 5753 §7.1.4, RFC 8418)
   dhSinglePassStdDhSha256Kdf: '1.3.132.1.11.1',
   dhSinglePassStdDhSha1Kdf: '1.3.133.16.840.63.0.2',
+  // Issue 12 (EnvelopedData interop): more content ciphers, KDFs, curves and RecipientInfo algorithms.
+  aes128Cbc: '2.16.840.1.101.3.4.1.2',
+  aes192Cbc: '2.16.840.1.101.3.4.1.22',
+  aes192Gcm: '2.16.840.1.101.3.4.1.26',
+  desEde3Cbc: '1.2.840.113549.3.7', // RFC 3370 §5.1 (legacy)
+  chacha20Poly1305: '1.2.840.113549.1.9.16.3.18', // RFC 8103 §3 id-alg-AEADChaCha20Poly1305
+  aes192Wrap: '2.16.840.1.101.3.4.1.25',
+  dhSinglePassStdDhSha224Kdf: '1.3.132.1.11.0',
+  dhSinglePassStdDhSha384Kdf: '1.3.132.1.11.2',
+  dhSinglePassStdDhSha512Kdf: '1.3.132.1.11.3',
+  dhSinglePassCofactorDhSha1Kdf: '1.3.133.16.840.63.0.3',
+  dhSinglePassCofactorDhSha224Kdf: '1.3.132.1.14.0',
+  dhSinglePassCofactorDhSha256Kdf: '1.3.132.1.14.1',
+  dhSinglePassCofactorDhSha384Kdf: '1.3.132.1.14.2',
+  dhSinglePassCofactorDhSha512Kdf: '1.3.132.1.14.3',
+  dhSinglePassStdDhHkdfSha256: '1.2.840.113549.1.9.16.3.19', // RFC 8418 §2.2 dhSinglePass-stdDH-hkdf-sha256-scheme
+  dhSinglePassStdDhHkdfSha384: '1.2.840.113549.1.9.16.3.20',
+  dhSinglePassStdDhHkdfSha512: '1.2.840.113549.1.9.16.3.21',
+  sha224: '2.16.840.1.101.3.4.2.4',
+  x25519: '1.3.101.110', // RFC 8410 §3
+  x448: '1.3.101.111',
+  pwriKek: '1.2.840.113549.1.9.16.3.9', // RFC 3211 §2.3 id-alg-PWRI-KEK
+  pbkdf2: '1.2.840.113549.1.5.12', // RFC 8018 §A.2
+  hmacWithSha1: '1.2.840.113549.2.7',
+  hmacWithSha224: '1.2.840.113549.2.8',
+  hmacWithSha256: '1.2.840.113549.2.9',
+  hmacWithSha384: '1.2.840.113549.2.10',
+  hmacWithSha512: '1.2.840.113549.2.11',
+  rsaesPkcs1v15: '1.2.840.113549.1.1.1', // rsaEncryption as a key-transport algorithm (RFC 3370 §4.2.1)
   // X.509 (RFC 5280)
   emailProtection: '1.3.6.1.5.5.7.3.4',
   clientAuth: '1.3.6.1.5.5.7.3.2',

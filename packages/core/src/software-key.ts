@@ -3,7 +3,6 @@ import { SsmaxError } from './errors.js';
 import type { PrivateKeyOps } from './keys.js';
 import type { KeyAlgorithm, OaepHash, SignScheme } from './tokens/token.js';
 import { looksLikePem } from './pem.js';
-import { schemeHash } from './signature-algorithms.js';
 
 /**
  * An in-process private key (PKCS#8 PEM/DER, or a node KeyObject) behind the same interface as a token
@@ -13,7 +12,7 @@ import { schemeHash } from './signature-algorithms.js';
 export class SoftwareKey implements PrivateKeyOps {
   readonly algorithm: KeyAlgorithm;
   readonly spki: Uint8Array;
-  readonly oaepHashes: readonly OaepHash[] = ['SHA-1', 'SHA-256'];
+  readonly oaepHashes: readonly OaepHash[] = ['SHA-1', 'SHA-256', 'SHA-384', 'SHA-512'];
   readonly signSchemes: readonly SignScheme[];
 
   private constructor(private readonly key: crypto.KeyObject) {
@@ -26,14 +25,14 @@ export class SoftwareKey implements PrivateKeyOps {
       }
       checkRsaParts(key);
       this.algorithm = bits === 2048 ? 'RSA-2048' : 'RSA-3072';
-      this.signSchemes = ['RSASSA-PKCS1-v1_5-SHA256', 'RSASSA-PSS-SHA256', 'RSASSA-PSS-SHA384', 'RSASSA-PSS-SHA512'];
+      this.signSchemes = ['RSASSA-PKCS1-v1_5-SHA256', 'RSASSA-PSS-SHA256'];
     } else if (t === 'ec' && d.namedCurve === 'prime256v1') {
       this.algorithm = 'EC-P256';
-      this.signSchemes = ['ECDSA-SHA256', 'ECDSA-SHA384', 'ECDSA-SHA512'];
-    } else if (t === 'ed25519' || t === 'ed448') {
-      // RFC 8032 PureEdDSA (RFC 8419 for CMS): the key signs with its own curve only.
-      this.algorithm = t === 'ed25519' ? 'Ed25519' : 'Ed448';
-      this.signSchemes = [this.algorithm];
+      this.signSchemes = ['ECDSA-SHA256'];
+    } else if (keyAgreementOnly(t, d.namedCurve)) {
+      // Issue 12: recipients of key agreement only (ECDH P-384/P-521, X25519/X448 per RFC 8418).
+      this.algorithm = keyAgreementOnly(t, d.namedCurve) as KeyAlgorithm;
+      this.signSchemes = [];
     } else {
       throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot use the private key. Key type ${t ?? 'unknown'} ${d.namedCurve ?? ''} is not supported (use RSA or EC P-256).`);
     }
@@ -59,8 +58,9 @@ export class SoftwareKey implements PrivateKeyOps {
   }
 
   static generate(algorithm: KeyAlgorithm): SoftwareKey {
-    if (algorithm === 'Ed25519') return new SoftwareKey(crypto.generateKeyPairSync('ed25519').privateKey);
-    if (algorithm === 'Ed448') return new SoftwareKey(crypto.generateKeyPairSync('ed448').privateKey);
+    if (algorithm === 'X25519') return new SoftwareKey(crypto.generateKeyPairSync('x25519').privateKey);
+    if (algorithm === 'X448') return new SoftwareKey(crypto.generateKeyPairSync('x448').privateKey);
+    if (algorithm === 'EC-P384' || algorithm === 'EC-P521') return new SoftwareKey(crypto.generateKeyPairSync('ec', { namedCurve: algorithm.slice(3) }).privateKey);
     const { privateKey } =
       algorithm === 'EC-P256'
         ? crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' })
@@ -78,17 +78,15 @@ export class SoftwareKey implements PrivateKeyOps {
       throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot sign with ${scheme}. The key is ${this.algorithm}.`);
     }
     const opts: crypto.SignKeyObjectInput = { key: this.key };
-    const hash = schemeHash(scheme);
-    if (scheme.startsWith('RSASSA-PSS-')) {
-      // RFC 8017 §9.1 with MGF1 over the same hash and salt = hash length (RFC 4056 §3.1 recommends it).
+    if (scheme === 'RSASSA-PSS-SHA256') {
+      // RFC 8017 §9.1 with SHA-256, MGF1-SHA-256 and a 32-byte salt (RFC 4056 §3.1 recommends salt = hash length).
       opts.padding = crypto.constants.RSA_PKCS1_PSS_PADDING;
-      opts.saltLength = hash === 'SHA-512' ? 64 : hash === 'SHA-384' ? 48 : 32;
-    } else if (scheme.startsWith('ECDSA-')) {
+      opts.saltLength = 32;
+    } else if (scheme === 'ECDSA-SHA256') {
       opts.dsaEncoding = 'der';
     }
     try {
-      // PureEdDSA (RFC 8032 §5.1.6) takes the data itself: node:crypto wants a null digest name.
-      return new Uint8Array(crypto.sign(hash === undefined ? null : hash.replace('-', '').toLowerCase(), data, opts));
+      return new Uint8Array(crypto.sign('sha256', data, opts));
     } catch (cause) {
       throw refused(this.algorithm, 'sign', cause);
     }
@@ -101,7 +99,7 @@ export class SoftwareKey implements PrivateKeyOps {
     try {
       return new Uint8Array(
         crypto.privateDecrypt(
-          { key: this.key, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hash === 'SHA-1' ? 'sha1' : 'sha256' },
+          { key: this.key, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hash.replace('-', '').toLowerCase() },
           ciphertext,
         ),
       );
@@ -110,9 +108,24 @@ export class SoftwareKey implements PrivateKeyOps {
     }
   }
 
+  /**
+   * RSADP (RFC 8017 §5.1.2): the bare RSA private-key operation, for PKCS#1 v1.5 key transport whose
+   * padding the caller checks with implicit rejection (RFC 8017 §7.2.2 note; cms/enveloped/pkcs1v15.ts).
+   */
+  async decryptRsaRaw(ciphertext: Uint8Array): Promise<Uint8Array> {
+    if (!this.algorithm.startsWith('RSA')) {
+      throw new SsmaxError('UNSUPPORTED_ALGORITHM', 'Cannot decrypt with RSA. The key is not an RSA key.');
+    }
+    try {
+      return new Uint8Array(crypto.privateDecrypt({ key: this.key, padding: crypto.constants.RSA_NO_PADDING }, ciphertext));
+    } catch (cause) {
+      throw new SsmaxError('DECRYPT_FAILED', 'Cannot decrypt the content-encryption key. The RSA ciphertext is out of range.', { cause });
+    }
+  }
+
   async deriveEcdh(peerSpki: Uint8Array): Promise<Uint8Array> {
-    if (this.algorithm !== 'EC-P256') {
-      throw new SsmaxError('UNSUPPORTED_ALGORITHM', 'Cannot run ECDH. The key is not an EC P-256 key.');
+    if (!(['EC-P256', 'EC-P384', 'EC-P521', 'X25519', 'X448'] as const).some((a) => a === this.algorithm)) {
+      throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot run ECDH. The key is ${this.algorithm}, not a key-agreement key.`);
     }
     let peer: crypto.KeyObject;
     try {
@@ -126,6 +139,15 @@ export class SoftwareKey implements PrivateKeyOps {
       throw refused(this.algorithm, 'run ECDH', cause);
     }
   }
+}
+
+/** The key-agreement-only algorithm of a node key type and curve (issue 12), or undefined. */
+function keyAgreementOnly(type: string | undefined, curve: string | undefined): KeyAlgorithm | undefined {
+  if (type === 'x25519') return 'X25519';
+  if (type === 'x448') return 'X448';
+  if (type === 'ec' && curve === 'secp384r1') return 'EC-P384';
+  if (type === 'ec' && curve === 'secp521r1') return 'EC-P521';
+  return undefined;
 }
 
 /** An OpenSSL failure on our own key, in our words; the library's text stays in `cause` and `details`. */

@@ -5,6 +5,8 @@ import type { OaepHash } from './token.js';
 const HASH: Record<OaepHash, { name: string; len: number }> = {
   'SHA-1': { name: 'sha1', len: 20 },
   'SHA-256': { name: 'sha256', len: 32 },
+  'SHA-384': { name: 'sha384', len: 48 },
+  'SHA-512': { name: 'sha512', len: 64 },
 };
 
 /** MGF1 (RFC 8017 §B.2.1). */

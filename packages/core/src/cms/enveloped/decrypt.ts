@@ -7,28 +7,37 @@
  * checked, so every consumer here writes to a {@link CommitSink} and commits only after the plaintext
  * generator has finished without error.
  */
-import * as crypto from 'node:crypto';
 import { SsmaxError } from '../../errors.js';
 import type { PrivateKeyOps } from '../../keys.js';
 import { Oids } from '../../oids.js';
 import { BerStreamReader, type ByteInput } from './ber-stream-reader.js';
 import { MemorySink, type CommitSink } from './commit-sink.js';
 import { concatBytes } from '../../der/der-writer.js';
-import { children, decodeOid, decodeSmallInteger, expectTag, malformed, octetValue, readAlgId, readNode, Tag, value } from './ber-node-reader.js';
-import type { ContentCipher } from './encrypt.js';
-import { tagWithoutAad } from './gcm-aad.js';
+import { decodeOid, decodeSmallInteger, malformed, readNode, Tag, value } from './ber-node-reader.js';
+import { CONTENT_CIPHERS, createContentDecipher, parseContentAlg, type ContentCipher } from './content-cipher.js';
 import { parseRecipientCertificate } from './recipient-certificate.js';
-import { recoverContentKey } from './recipient-info.js';
+import { recoverContentKey, type KeyManagement, type SecretKeyRecipient } from './recipient-info.js';
 
 export interface DecryptOptions {
-  /** The recipient's private key (software or token). */
-  readonly key: PrivateKeyOps;
+  /** The recipient's private key (software or token), for key-transport and key-agreement recipients. */
+  readonly key?: PrivateKeyOps;
   /** The recipient's certificate (DER): restricts decryption to the RecipientInfo naming it. */
   readonly certificate?: Uint8Array;
+  /** A KEK and its identifier, for a KEKRecipientInfo (RFC 5652 §6.2.3). */
+  readonly secretKey?: SecretKeyRecipient;
+  /** A password, for a PasswordRecipientInfo (RFC 3211). */
+  readonly password?: Uint8Array | string;
 }
 
 export interface EnvelopeInfo {
   readonly cipher: ContentCipher;
+  /** How the content-encryption key was recovered. */
+  readonly keyManagement?: KeyManagement;
+  /**
+   * Reasons this message was read with algorithms kept for old mail only (3DES-CBC, RSA PKCS#1 v1.5);
+   * empty when everything is current. Callers report them with their verdict.
+   */
+  readonly legacy?: readonly string[];
   /** OID of the inner content type (id-data for files). */
   readonly contentType: string;
   /** Plaintext length when known before streaming (AES-GCM with a definite-length primitive [0]). */
@@ -47,33 +56,6 @@ export interface OpenedEnvelope {
 function wrapUnknown(e: unknown): SsmaxError {
   if (e instanceof SsmaxError) return e;
   return new SsmaxError('IO_ERROR', 'Cannot read the CMS message. The input stream failed.', { cause: e });
-}
-
-interface ContentAlg {
-  readonly cipher: ContentCipher;
-  readonly iv: Uint8Array;
-  readonly tagLength: number;
-}
-
-function parseContentAlg(der: Uint8Array, auth: boolean): ContentAlg {
-  const { oid, params } = readAlgId(der, readNode(der, 0), 'contentEncryptionAlgorithm');
-  if (auth && oid === Oids.aes256Gcm) {
-    // RFC 5084 §3.2: GCMParameters ::= SEQUENCE { aes-nonce OCTET STRING, aes-ICVlen INTEGER DEFAULT 12 }
-    const [nonce, icv, extra] = children(der, expectTag(params, Tag.SEQUENCE, 'GCMParameters'));
-    if (!nonce || extra) throw malformed('GCMParameters has the wrong number of fields');
-    const iv = octetValue(der, nonce, 'aes-nonce');
-    const tagLength = icv ? decodeSmallInteger(der, icv, 'aes-ICVlen') : 12;
-    // RFC 5084 §3.1 recommends a 12-byte nonce; tags below 12 bytes are too weak to accept.
-    if (iv.byteLength !== 12) throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot decrypt the content. A ${iv.byteLength}-byte GCM nonce is not supported.`);
-    if (tagLength < 12 || tagLength > 16) throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot decrypt the content. A ${tagLength}-byte GCM tag is not supported.`);
-    return { cipher: 'aes-256-gcm', iv, tagLength };
-  }
-  if (!auth && oid === Oids.aes256Cbc) {
-    const iv = octetValue(der, expectTag(params, Tag.OCTET_STRING, 'AES-CBC IV'), 'AES-CBC IV');
-    if (iv.byteLength !== 16) throw malformed('The AES-CBC IV is not 16 bytes');
-    return { cipher: 'aes-256-cbc', iv, tagLength: 0 };
-  }
-  throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot decrypt the content. Content encryption ${oid} is not supported in ${auth ? 'AuthEnvelopedData' : 'EnvelopedData'} (use AES-256-GCM or AES-256-CBC).`);
 }
 
 /**
@@ -105,19 +87,32 @@ export async function openEnvelope(input: ByteInput, opts: DecryptOptions): Prom
   const alg = parseContentAlg(await r.readElement('contentEncryptionAlgorithm', Tag.SEQUENCE), auth);
   const t = await r.peekTag();
   if (t !== 0x80 && t !== 0xa0) throw malformed('EncryptedContentInfo has no encryptedContent (detached content is not supported)');
-  const cek = await recoverContentKey(recipientInfos, opts.key, cert, 32);
+  const recovered = await recoverContentKey(
+    recipientInfos,
+    {
+      ...(opts.key ? { key: opts.key } : {}),
+      ...(cert ? { certificate: cert } : {}),
+      ...(opts.secretKey ? { secretKey: opts.secretKey } : {}),
+      ...(opts.password !== undefined ? { password: opts.password } : {}),
+    },
+    CONTENT_CIPHERS[alg.cipher].keyLength,
+  );
+  const cek = recovered.cek;
+  let decipher: ReturnType<typeof createContentDecipher>;
+  try {
+    decipher = createContentDecipher(alg, cek);
+  } finally {
+    cek.fill(0);
+  }
   const content = await r.readHeader('encryptedContent');
-
-  const decipher =
-    alg.cipher === 'aes-256-gcm'
-      ? crypto.createDecipheriv('aes-256-gcm', cek, alg.iv, { authTagLength: alg.tagLength })
-      : crypto.createDecipheriv('aes-256-cbc', cek, alg.iv);
+  const legacy = [
+    ...(CONTENT_CIPHERS[alg.cipher].legacy ? [`${alg.cipher.toUpperCase()} content encryption (64-bit block; read for old mail, never written)`] : []),
+    ...(recovered.via.legacy ? [recovered.via.legacy] : []),
+  ];
 
   async function* plaintext(): AsyncGenerator<Uint8Array, void, undefined> {
     try {
-      let ciphertextLength = 0;
       for await (const c of r.streamOctets(content, 'encryptedContent')) {
-        ciphertextLength += c.byteLength;
         const out = decipher.update(c);
         if (out.byteLength > 0) yield out;
       }
@@ -136,31 +131,16 @@ export async function openEnvelope(input: ByteInput, opts: DecryptOptions): Prom
       await r.close('content');
       await r.close('ContentInfo');
       if (!(await r.atEnd())) throw malformed('Bytes follow the ContentInfo');
-      if (mac) {
-        if (mac.byteLength !== alg.tagLength) {
-          throw new SsmaxError('AUTH_TAG_MISMATCH', `Cannot authenticate the content. The mac is ${mac.byteLength} bytes, not the ${alg.tagLength} GCMParameters declare.`);
-        }
-        // RFC 5083 §2.2: the AAD is the DER of authAttrs with the SET OF tag, not the [1] tag.
-        const aad = authAttrs ? concatBytes([Uint8Array.of(0x31), authAttrs.subarray(1)]) : undefined;
-        if (aad) {
-          const parsed = readNode(aad, 0);
-          if (parsed.indefinite || parsed.end !== aad.byteLength) throw malformed('authAttrs is not DER');
-        }
-        (decipher as crypto.DecipherGCM).setAuthTag(aad ? tagWithoutAad(cek, mac, aad, ciphertextLength) : mac);
+      // RFC 5083 §2.2: the AAD is the DER of authAttrs with the SET OF tag, not the [1] tag.
+      const aad = authAttrs ? concatBytes([Uint8Array.of(0x31), authAttrs.subarray(1)]) : undefined;
+      if (aad) {
+        const parsed = readNode(aad, 0);
+        if (parsed.indefinite || parsed.end !== aad.byteLength) throw malformed('authAttrs is not DER');
       }
-      let last: Buffer;
-      try {
-        last = decipher.final();
-      } catch (cause) {
-        throw auth
-          ? new SsmaxError('AUTH_TAG_MISMATCH', 'Cannot authenticate the content. The AES-GCM tag does not match (the ciphertext, attributes or tag were altered).', { cause })
-          : new SsmaxError('DECRYPT_FAILED', 'Cannot decrypt the content. The AES-CBC padding is invalid (wrong key or corrupted ciphertext).', { cause });
-      }
+      const last = decipher.final(mac, aad);
       if (last.byteLength > 0) yield last;
     } catch (e) {
       throw wrapUnknown(e);
-    } finally {
-      cek.fill(0);
     }
   }
 
@@ -168,7 +148,9 @@ export async function openEnvelope(input: ByteInput, opts: DecryptOptions): Prom
     info: {
       cipher: alg.cipher,
       contentType,
-      ...(alg.cipher === 'aes-256-gcm' && !content.constructed ? { contentLength: content.length } : {}),
+      keyManagement: recovered.via,
+      legacy,
+      ...(CONTENT_CIPHERS[alg.cipher].aead && !content.constructed ? { contentLength: content.length } : {}),
     },
     plaintext: plaintext(),
   };

@@ -1,27 +1,42 @@
 /**
- * EnvelopedData (RFC 5652 §6) with AES-256-CBC (RFC 3565) and AuthEnvelopedData (RFC 5083) with
- * AES-256-GCM (RFC 5084), written as a stream: the DER framing is computed from the content length up
+ * EnvelopedData (RFC 5652 §6) with AES-CBC (RFC 3565) and AuthEnvelopedData (RFC 5083) with AES-GCM
+ * (RFC 5084) or ChaCha20-Poly1305 (RFC 8103), to certificate, KEK and password recipients, written as a stream: the DER framing is computed from the content length up
  * front (GCM: ciphertext length = plaintext length; CBC: PKCS#7-padded length, RFC 5652 §6.3), so the
  * ciphertext goes from node:crypto straight to the sink. When the length is not known in advance the
  * writer falls back to BER indefinite lengths with one OCTET STRING segment per cipher output chunk
  * (X.690 §8.7.3), as openssl's `-stream` does.
  */
 import * as crypto from 'node:crypto';
+import type { OaepHash } from '../../tokens/token.js';
 import { SsmaxError } from '../../errors.js';
 import { Oids } from '../../oids.js';
 import type { ByteInput } from './ber-stream-reader.js';
 import { MemorySink, type CommitSink } from './commit-sink.js';
-import { encodeAlgorithmIdentifier } from '../common/algorithm-identifier.js';
-import { concatBytes, derEncode, derHeader, derInteger, derOctetString, derOid, derSequence, derSetOf } from '../../der/der-writer.js';
+import { concatBytes, derEncode, derHeader, derInteger, derOctetString, derOid, derSetOf } from '../../der/der-writer.js';
+import { CONTENT_CIPHERS, createContentCipher, encodeContentAlg, PRODUCIBLE_CIPHERS, type ContentCipher } from './content-cipher.js';
 import { parseRecipientCertificate } from './recipient-certificate.js';
-import { buildRecipientInfo, type RandomSource } from './recipient-info.js';
+import { buildRecipientInfo, type PasswordRecipient, type RandomSource, type RecipientSpec, type SecretKeyRecipient } from './recipient-info.js';
 
-export type ContentCipher = 'aes-256-gcm' | 'aes-256-cbc';
+export type { ContentCipher } from './content-cipher.js';
 
 export interface EncryptOptions {
-  /** DER X.509 certificates of the recipients (RSA → KeyTransRecipientInfo, EC P-256 → KeyAgreeRecipientInfo). */
+  /**
+   * DER X.509 certificates of the recipients: RSA → KeyTransRecipientInfo (RSAES-OAEP), EC P-256/384/521
+   * and X25519/X448 → KeyAgreeRecipientInfo.
+   */
   readonly recipients: readonly Uint8Array[];
-  /** Default 'aes-256-gcm' (AuthEnvelopedData); 'aes-256-cbc' makes EnvelopedData. */
+  /** KEK recipients (KEKRecipientInfo, RFC 5652 §6.2.3). */
+  readonly secretKeys?: readonly SecretKeyRecipient[];
+  /** Password recipients (PasswordRecipientInfo, RFC 3211, PBKDF2-HMAC-SHA-256 + AES-256-CBC KEK). */
+  readonly passwords?: readonly PasswordRecipient[];
+  /** RSA-OAEP hash for RSA recipients; default SHA-256. */
+  readonly oaepHash?: OaepHash;
+  /** KDF for X25519/X448 recipients: 'x963' (default) or 'hkdf' (RFC 8418 §2.2). */
+  readonly keyAgreementKdf?: 'x963' | 'hkdf';
+  /**
+   * Default 'aes-256-gcm' (AuthEnvelopedData). AES-128/192/256-GCM and ChaCha20-Poly1305 make
+   * AuthEnvelopedData, AES-128/192/256-CBC EnvelopedData; 3DES is never written.
+   */
   readonly cipher?: ContentCipher;
   /** Source of the content-encryption key, IV/nonce and ephemeral EC keys. Default: node CSPRNG. RSA-OAEP seeds always come from node's CSPRNG. */
   readonly random?: RandomSource;
@@ -52,48 +67,54 @@ const EOC = Uint8Array.of(0, 0);
 
 export function createEnvelopeWriter(opts: EncryptStreamOptions): EnvelopeWriter {
   const cipherName = opts.cipher ?? 'aes-256-gcm';
-  if (cipherName !== 'aes-256-gcm' && cipherName !== 'aes-256-cbc') {
-    throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot encrypt the content. Cipher ${String(cipherName)} is not supported.`);
+  if (!PRODUCIBLE_CIPHERS.includes(cipherName)) {
+    throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot encrypt the content. Cipher ${String(cipherName)} is not written (choose one of ${PRODUCIBLE_CIPHERS.join(', ')}).`);
   }
-  if (opts.recipients.length === 0) throw new SsmaxError('USAGE', 'Cannot encrypt the content. No recipient was given.');
-  const gcm = cipherName === 'aes-256-gcm';
-  if (opts.authAttributes && (!gcm || opts.authAttributes[0] !== 0x31)) {
-    throw new SsmaxError('USAGE', 'Cannot encrypt the content. authAttributes must be a DER SET OF Attribute and need AES-GCM.');
+  const spec = CONTENT_CIPHERS[cipherName];
+  const specs: RecipientSpec[] = [
+    ...opts.recipients.map(
+      (der): RecipientSpec => ({
+        kind: 'certificate',
+        cert: parseRecipientCertificate(der),
+        options: { ...(opts.oaepHash ? { oaepHash: opts.oaepHash } : {}), ...(opts.keyAgreementKdf ? { kdf: opts.keyAgreementKdf } : {}) },
+      }),
+    ),
+    ...(opts.secretKeys ?? []).map((recipient): RecipientSpec => ({ kind: 'kek', recipient })),
+    ...(opts.passwords ?? []).map((recipient): RecipientSpec => ({ kind: 'password', recipient })),
+  ];
+  if (specs.length === 0) throw new SsmaxError('USAGE', 'Cannot encrypt the content. No recipient was given.');
+  const aead = spec.aead;
+  if (opts.authAttributes && (!aead || opts.authAttributes[0] !== 0x31)) {
+    throw new SsmaxError('USAGE', 'Cannot encrypt the content. authAttributes must be a DER SET OF Attribute and need an authenticated cipher (AES-GCM or ChaCha20-Poly1305).');
   }
   const { contentLength } = opts;
   if (contentLength !== undefined && (!Number.isSafeInteger(contentLength) || contentLength < 0)) {
     throw new SsmaxError('USAGE', `Cannot encrypt the content. ${contentLength} is not a content length.`);
   }
   const random = opts.random ?? defaultRandom;
-  const cek = random(32);
-  const iv = random(gcm ? 12 : 16);
-  if (cek.byteLength !== 32 || iv.byteLength !== (gcm ? 12 : 16)) throw new SsmaxError('USAGE', 'Cannot encrypt the content. The random source returned the wrong number of bytes.');
+  const cek = random(spec.keyLength);
+  const iv = random(spec.ivLength);
+  if (cek.byteLength !== spec.keyLength || iv.byteLength !== spec.ivLength) throw new SsmaxError('USAGE', 'Cannot encrypt the content. The random source returned the wrong number of bytes.');
 
-  const ris = opts.recipients.map((der) => buildRecipientInfo(parseRecipientCertificate(der), cek, random));
-  // RFC 5652 §6.1: version 2 as soon as any RecipientInfo is not version 0; RFC 5083 §2.1: always 0.
-  const version = derInteger(gcm || ris.every((r) => r.version === 0) ? 0 : 2);
+  const ris = specs.map((s) => buildRecipientInfo(s, cek, random));
+  // RFC 5652 §6.1: 3 with a pwri, else 2 as soon as any RecipientInfo is not version 0; RFC 5083 §2.1: always 0.
+  const version = derInteger(aead ? 0 : ris.some((r) => r.kind === 'pwri') ? 3 : ris.every((r) => r.version === 0) ? 0 : 2);
   const recipientInfos = derEncode(derSetOf(ris.map((r) => r.der)));
   const contentTypeOid = derOid(opts.contentType ?? Oids.data);
-  // RFC 3565 §4.1 (IV as OCTET STRING) / RFC 5084 §3.2 (GCMParameters with a 16-byte ICV).
-  const encAlg = gcm
-    ? encodeAlgorithmIdentifier(Oids.aes256Gcm, derSequence(derOctetString(iv), derInteger(16)))
-    : encodeAlgorithmIdentifier(Oids.aes256Cbc, derOctetString(iv));
+  const encAlg = encodeContentAlg(cipherName, iv);
 
-  const cipher = gcm
-    ? crypto.createCipheriv('aes-256-gcm', cek, iv, { authTagLength: 16 })
-    : crypto.createCipheriv('aes-256-cbc', cek, iv);
+  const cipher = createContentCipher(cipherName, cek, iv, opts.authAttributes);
   cek.fill(0);
-  if (opts.authAttributes) (cipher as crypto.CipherGCM).setAAD(opts.authAttributes);
   // RFC 5083 §2.1: authAttrs are [1] IMPLICIT in the message but authenticated with the SET OF tag.
   const authAttrsImplicit = opts.authAttributes ? concatBytes([Uint8Array.of(0xa1), opts.authAttributes.subarray(1)]) : undefined;
-  const macLen = gcm ? 2 + 16 : 0;
-  const outerOid = derOid(gcm ? Oids.authEnvelopedData : Oids.envelopedData);
+  const macLen = aead ? 2 + 16 : 0;
+  const outerOid = derOid(aead ? Oids.authEnvelopedData : Oids.envelopedData);
 
   let seen = 0;
   const ber = contentLength === undefined;
   let head: Uint8Array[];
   if (!ber) {
-    const ctLen = gcm ? contentLength : (Math.floor(contentLength / 16) + 1) * 16;
+    const ctLen = aead ? contentLength : (Math.floor(contentLength / 16) + 1) * 16;
     const eciPrefix = concatBytes([contentTypeOid, encAlg, derHeader(0x80, ctLen)]);
     const eciLen = eciPrefix.byteLength + ctLen;
     const eciHeader = derHeader(0x30, eciLen);
@@ -125,7 +146,7 @@ export function createEnvelopeWriter(opts: EncryptStreamOptions): EnvelopeWriter
       const out = [...frame(cipher.final())];
       if (ber) out.push(EOC, EOC); // [0] encryptedContent, EncryptedContentInfo
       if (authAttrsImplicit) out.push(authAttrsImplicit);
-      if (gcm) out.push(derEncode(derOctetString((cipher as crypto.CipherGCM).getAuthTag())));
+      if (aead) out.push(derEncode(derOctetString(cipher.tag() as Uint8Array)));
       if (ber) out.push(EOC, EOC, EOC); // Enveloped/AuthEnvelopedData, [0] content, ContentInfo
       return out;
     },

@@ -126,9 +126,12 @@ describe('decryptContent (openssl encrypts)', () => {
     }
   });
 
-  it('rejects with UNSUPPORTED_ALGORITHM when openssl used RSA PKCS#1 v1.5 key transport', async () => {
+  it('recovers the content and reports legacy key transport when openssl used RSA PKCS#1 v1.5 (issue 12: read, never written)', async () => {
     const der = opensslEncrypt(pki.rsa, 'aes-256-gcm');
-    expect(await codeOf(decryptContent(der, { key: pki.rsa.key }))).toBe('UNSUPPORTED_ALGORITHM');
+    const res = await decryptContent(der, { key: pki.rsa.key });
+    expect(Buffer.from(res.content).equals(content)).toBe(true);
+    expect(res.keyManagement?.algorithm).toBe('RSAES-PKCS1-v1_5');
+    expect(res.legacy?.join(' ')).toMatch(/PKCS#1 v1\.5/);
   });
 
   it('reports AUTH_TAG_MISMATCH when the GCM tag of an openssl message is altered', async () => {

@@ -13,6 +13,9 @@ export type {
   StreamInspection,
   StreamInspector,
 } from './reencrypt.js';
+export { CONTENT_CIPHERS, PRODUCIBLE_CIPHERS } from './content-cipher.js';
+export type { ContentCipherSpec } from './content-cipher.js';
+export type { CertificateRecipientOptions, KeyManagement, PasswordRecipient, SecretKeyRecipient } from './recipient-info.js';
 export { FileSink, MemorySink } from './commit-sink.js';
 export type { CommitSink } from './commit-sink.js';
 export type { RandomSource } from './recipient-info.js';

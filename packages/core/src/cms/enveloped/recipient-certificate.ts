@@ -12,13 +12,24 @@ import { Oids } from '../../oids.js';
 import { derEncode, derSequence } from '../../der/der-writer.js';
 import { children, decodeOid, expectTag, raw, readAlgId, readNode, Tag, value } from './ber-node-reader.js';
 
+/** Curves of key-agreement recipients (issue 12): NIST curves with ECDH, and RFC 8418's X25519/X448. */
+export type AgreementCurve = 'P-256' | 'P-384' | 'P-521' | 'X25519' | 'X448';
+
+export const EC_CURVE_OIDS: Readonly<Record<string, AgreementCurve>> = Object.freeze({
+  [Oids.prime256v1]: 'P-256',
+  [Oids.secp384r1]: 'P-384',
+  [Oids.secp521r1]: 'P-521',
+});
+
 export interface RecipientCertificate {
+  /** 'ec' covers every key-agreement recipient (ECDH on {@link curve}). */
   readonly kind: 'rsa' | 'ec';
+  readonly curve?: AgreementCurve;
   /** DER IssuerAndSerialNumber. */
   readonly issuerAndSerial: Uint8Array;
   readonly subjectKeyIdentifier?: Uint8Array;
   readonly spki: Uint8Array;
-  /** Uncompressed/compressed EC point (EC only). */
+  /** EC point, or the raw X25519/X448 public key (key agreement only). */
   readonly ecPoint?: Uint8Array;
 }
 
@@ -87,14 +98,20 @@ function parseUncached(der: Uint8Array): RecipientCertificate {
     const issuerAndSerial = derEncode(derSequence(raw(der, issuer), raw(der, serial)));
     const base = { issuerAndSerial, spki, ...(subjectKeyIdentifier ? { subjectKeyIdentifier } : {}) };
     if (oid === Oids.rsaEncryption) return { kind: 'rsa', ...base };
+    const point = () => value(der, expectTag(bits, Tag.BIT_STRING, 'subjectPublicKey')).subarray(1).slice();
     if (oid === Oids.ecPublicKey) {
-      if (!params || decodeOid(der, params, 'namedCurve') !== Oids.prime256v1) {
-        throw new SsmaxError('UNSUPPORTED_ALGORITHM', 'Cannot encrypt to the recipient. Only EC keys on P-256 are supported.');
-      }
-      const b = value(der, expectTag(bits, Tag.BIT_STRING, 'subjectPublicKey'));
-      return { kind: 'ec', ...base, ecPoint: b.subarray(1).slice() };
+      const curve = params && params.tag === Tag.OID ? EC_CURVE_OIDS[decodeOid(der, params, 'namedCurve')] : undefined;
+      if (!curve) throw new SsmaxError('UNSUPPORTED_ALGORITHM', 'Cannot encrypt to the recipient. Only EC keys on the named curves P-256, P-384 and P-521 are supported.');
+      return { kind: 'ec', curve, ...base, ecPoint: point() };
     }
-    throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot encrypt to the recipient. Its key algorithm ${oid} is neither RSA nor EC.`);
+    // RFC 8410 §3 / RFC 8418 §2: X25519 and X448 keys, parameters absent.
+    if (oid === Oids.x25519 || oid === Oids.x448) {
+      const curve = oid === Oids.x25519 ? 'X25519' : 'X448';
+      const p = point();
+      if (params || p.byteLength !== (curve === 'X25519' ? 32 : 56)) throw bad(`Its ${curve} public key is malformed`);
+      return { kind: 'ec', curve, ...base, ecPoint: p };
+    }
+    throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot encrypt to the recipient. Its key algorithm ${oid} is neither RSA, EC nor X25519/X448.`);
   } catch (cause) {
     if (SsmaxError.is(cause) && cause.code !== 'MALFORMED_CMS') throw cause;
     throw bad('Its fields could not be read', cause);

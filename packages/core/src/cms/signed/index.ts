@@ -1,8 +1,5 @@
 export {
   signSignedData,
-  digestAlgorithmForScheme,
-  type SignerInput,
-  type SignerIdentifierChoice,
   type SignSignedDataOptions,
   type SignedContentInput,
   type SignedAttributeInput,
@@ -16,4 +13,3 @@ export {
   type SignerIdentifier,
   type SignedAttribute,
 } from './verify-signed-data.js';
-export { type SignerDigestAlgorithm } from './signer-digests.js';
