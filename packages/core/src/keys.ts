@@ -10,8 +10,9 @@ export interface PrivateKeyOps {
   /** DER SubjectPublicKeyInfo of the public half. */
   readonly spki: Uint8Array;
   /**
-   * Signs `data` (hashing it with SHA-256 first; token keys hash on the host and sign the digest inside
-   * the token). ECDSA returns the DER `ECDSA-Sig-Value`; RSA the raw signature block.
+   * Signs `data`, hashing it first with the scheme's hash (SHA-256 on tokens: token keys hash on the host
+   * and sign the digest inside the token); Ed25519/Ed448 sign `data` itself (PureEdDSA, RFC 8032).
+   * ECDSA returns the DER `ECDSA-Sig-Value`; RSA the raw signature block; EdDSA R||S.
    */
   sign(scheme: SignScheme, data: Uint8Array): Promise<Uint8Array>;
   decryptRsaOaep(hash: OaepHash, ciphertext: Uint8Array): Promise<Uint8Array>;

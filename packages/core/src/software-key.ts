@@ -3,6 +3,7 @@ import { SsmaxError } from './errors.js';
 import type { PrivateKeyOps } from './keys.js';
 import type { KeyAlgorithm, OaepHash, SignScheme } from './tokens/token.js';
 import { looksLikePem } from './pem.js';
+import { schemeHash } from './signature-algorithms.js';
 
 /**
  * An in-process private key (PKCS#8 PEM/DER, or a node KeyObject) behind the same interface as a token
@@ -25,14 +26,19 @@ export class SoftwareKey implements PrivateKeyOps {
       }
       checkRsaParts(key);
       this.algorithm = bits === 2048 ? 'RSA-2048' : 'RSA-3072';
-      this.signSchemes = ['RSASSA-PKCS1-v1_5-SHA256', 'RSASSA-PSS-SHA256'];
+      this.signSchemes = ['RSASSA-PKCS1-v1_5-SHA256', 'RSASSA-PSS-SHA256', 'RSASSA-PSS-SHA384', 'RSASSA-PSS-SHA512'];
     } else if (t === 'ec' && d.namedCurve === 'prime256v1') {
       this.algorithm = 'EC-P256';
-      this.signSchemes = ['ECDSA-SHA256'];
+      this.signSchemes = ['ECDSA-SHA256', 'ECDSA-SHA384', 'ECDSA-SHA512'];
+    } else if (t === 'ed25519' || t === 'ed448') {
+      // RFC 8032 PureEdDSA (RFC 8419 for CMS): the key signs with its own curve only.
+      this.algorithm = t === 'ed25519' ? 'Ed25519' : 'Ed448';
+      this.signSchemes = [this.algorithm];
     } else if (keyAgreementOnly(t, d.namedCurve)) {
       // Issue 12: recipients of key agreement only (ECDH P-384/P-521, X25519/X448 per RFC 8418).
       this.algorithm = keyAgreementOnly(t, d.namedCurve) as KeyAlgorithm;
-      this.signSchemes = [];
+      // Issue 12 (SignedData interop): a software P-384/P-521 key also signs, with ECDSA (RFC 5758 §3.2).
+      this.signSchemes = t === 'ec' ? ['ECDSA-SHA256', 'ECDSA-SHA384', 'ECDSA-SHA512'] : [];
     } else {
       throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot use the private key. Key type ${t ?? 'unknown'} ${d.namedCurve ?? ''} is not supported (use RSA or EC P-256).`);
     }
@@ -58,6 +64,8 @@ export class SoftwareKey implements PrivateKeyOps {
   }
 
   static generate(algorithm: KeyAlgorithm): SoftwareKey {
+    if (algorithm === 'Ed25519') return new SoftwareKey(crypto.generateKeyPairSync('ed25519').privateKey);
+    if (algorithm === 'Ed448') return new SoftwareKey(crypto.generateKeyPairSync('ed448').privateKey);
     if (algorithm === 'X25519') return new SoftwareKey(crypto.generateKeyPairSync('x25519').privateKey);
     if (algorithm === 'X448') return new SoftwareKey(crypto.generateKeyPairSync('x448').privateKey);
     if (algorithm === 'EC-P384' || algorithm === 'EC-P521') return new SoftwareKey(crypto.generateKeyPairSync('ec', { namedCurve: algorithm.slice(3) }).privateKey);
@@ -78,15 +86,17 @@ export class SoftwareKey implements PrivateKeyOps {
       throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot sign with ${scheme}. The key is ${this.algorithm}.`);
     }
     const opts: crypto.SignKeyObjectInput = { key: this.key };
-    if (scheme === 'RSASSA-PSS-SHA256') {
-      // RFC 8017 §9.1 with SHA-256, MGF1-SHA-256 and a 32-byte salt (RFC 4056 §3.1 recommends salt = hash length).
+    const hash = schemeHash(scheme);
+    if (scheme.startsWith('RSASSA-PSS-')) {
+      // RFC 8017 §9.1 with MGF1 over the same hash and salt = hash length (RFC 4056 §3.1 recommends it).
       opts.padding = crypto.constants.RSA_PKCS1_PSS_PADDING;
-      opts.saltLength = 32;
-    } else if (scheme === 'ECDSA-SHA256') {
+      opts.saltLength = hash === 'SHA-512' ? 64 : hash === 'SHA-384' ? 48 : 32;
+    } else if (scheme.startsWith('ECDSA-')) {
       opts.dsaEncoding = 'der';
     }
     try {
-      return new Uint8Array(crypto.sign('sha256', data, opts));
+      // PureEdDSA (RFC 8032 §5.1.6) takes the data itself: node:crypto wants a null digest name.
+      return new Uint8Array(crypto.sign(hash === undefined ? null : hash.replace('-', '').toLowerCase(), data, opts));
     } catch (cause) {
       throw refused(this.algorithm, 'sign', cause);
     }

@@ -48,6 +48,12 @@ export interface SignerJudgement {
   readonly identityProofing: string | null;
   readonly traceId: string | null;
   readonly signingTime: string | null;
+  /** The signature scheme (RSASSA-PKCS1-v1_5, RSASSA-PSS, ECDSA, Ed25519, Ed448), when understood. */
+  readonly scheme: string | null;
+  /** The SignerInfo digestAlgorithm (SHA-256, …, SHAKE256), or its OID when not understood. */
+  readonly digestAlgorithm: string;
+  /** How the SignerInfo names its certificate (RFC 5652 §5.3). */
+  readonly sid: 'issuerAndSerialNumber' | 'subjectKeyIdentifier';
   /** The parsed signer certificate, when the message carried a readable one (not for JSON output). */
   readonly certificate?: CertificateInfo;
 }
@@ -109,6 +115,9 @@ export function judgeSigners(v: SignedDataVerification, o: JudgeSignersOptions):
       identityProofing: info?.identityProofing?.method ?? null,
       traceId: info?.traceId ? Buffer.from(info.traceId).toString('hex') : null,
       signingTime: signer.signingTime?.toISOString() ?? null,
+      scheme: signer.scheme ?? null,
+      digestAlgorithm: signer.digestAlgorithm,
+      sid: 'subjectKeyIdentifier' in signer.sid ? 'subjectKeyIdentifier' : 'issuerAndSerialNumber',
       ...(info ? { certificate: info } : {}),
     };
   });

@@ -3,7 +3,7 @@ import pkcs11js from 'pkcs11js';
 import * as pkijs from 'pkijs';
 import { SsmaxError, type ErrorCode } from '../errors.js';
 import { parseDer } from '../asn1.js';
-import type { KeyAlgorithm, KeyHandle, KeyPurpose, OaepHash, PrivateKeyAudit, SignScheme, Token, TokenCapabilities } from './token.js';
+import { isEdDsa, schemesForKeyAlgorithm, type KeyAlgorithm, type KeyHandle, type KeyPurpose, type OaepHash, type PrivateKeyAudit, type SignScheme, type Token, type TokenCapabilities } from './token.js';
 import { Pkcs11Module } from './pkcs11-module.js';
 import {
   P256_EC_PARAMS,
@@ -44,6 +44,29 @@ const MECH_RSA_PSS: pkcs11js.Mechanism = {
   parameter: { type: P.CK_PARAMS_RSA_PSS, hashAlg: P.CKM_SHA256, mgf: P.CKG_MGF1_SHA256, saltLen: 32 } as pkcs11js.RsaPSS,
 };
 const CKZ_DATA_SPECIFIED = 1; // PKCS#11 v2.40 §2.1.8; pkcs11js does not export it.
+// PKCS#11 v3.0 §2.3.5-§2.3.6 (Edwards curves); pkcs11js 2.1 does not export them.
+const CKK_EC_EDWARDS = 0x40;
+const CKM_EC_EDWARDS_KEY_PAIR_GEN = 0x1055;
+const CKM_EDDSA = 0x1057;
+// No CK_EDDSA_PARAMS: PureEdDSA without a context (RFC 8419 §3 uses neither HashEdDSA nor a context).
+const MECH_EDDSA: pkcs11js.Mechanism = { mechanism: CKM_EDDSA };
+/** CKA_EC_PARAMS for the Edwards curves: the RFC 8410 curve OID, DER (SoftHSM2 2.6 also takes the OID form). */
+const EDWARDS_EC_PARAMS = {
+  Ed25519: Buffer.from('06032b6570', 'hex'),
+  Ed448: Buffer.from('06032b6571', 'hex'),
+} as const;
+/** RFC 8410 §4 SubjectPublicKeyInfo prefix (AlgorithmIdentifier without parameters) and key length per curve. */
+const EDWARDS_SPKI = {
+  Ed25519: { prefix: Buffer.from('302a300506032b6570032100', 'hex'), length: 32 },
+  Ed448: { prefix: Buffer.from('3043300506032b6571033a00', 'hex'), length: 57 },
+} as const;
+
+/** The raw Edwards public key from CKA_EC_POINT: DER OCTET STRING (PKCS#11 v3.0 §2.3.5) or the bare key. */
+function edwardsKey(value: Buffer, length: number): Buffer {
+  if (value.length === length + 2 && value[0] === 0x04 && value[1] === length) return value.subarray(2);
+  if (value.length === length) return value;
+  throw new SsmaxError('TOKEN_ERROR', `Cannot read the Edwards public key from the token. CKA_EC_POINT has ${value.length} bytes, expected ${length}.`);
+}
 const oaepMechanism = (hash: OaepHash): pkcs11js.Mechanism => ({
   mechanism: P.CKM_RSA_PKCS_OAEP,
   parameter: {
@@ -198,6 +221,13 @@ export class Pkcs11Token implements Token {
       if (n.length === 256) algorithm = 'RSA-2048';
       else if (n.length === 384) algorithm = 'RSA-3072';
       else throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot use key ${label} on token ${this.label}. RSA-${n.length * 8} is not supported.`);
+    } else if (keyType === CKK_EC_EDWARDS) {
+      const params = this.attr(pub, P.CKA_EC_PARAMS);
+      const curve = params.equals(EDWARDS_EC_PARAMS.Ed25519) ? 'Ed25519' : params.equals(EDWARDS_EC_PARAMS.Ed448) ? 'Ed448' : undefined;
+      if (!curve) throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot use key ${label} on token ${this.label}. Its Edwards curve is neither Ed25519 nor Ed448.`);
+      const s = EDWARDS_SPKI[curve];
+      spki = new Uint8Array(Buffer.concat([s.prefix, edwardsKey(this.attr(pub, P.CKA_EC_POINT), s.length)]));
+      algorithm = curve;
     } else if (keyType === P.CKK_EC) {
       const params = this.attr(pub, P.CKA_EC_PARAMS);
       if (!params.equals(P256_EC_PARAMS)) {
@@ -210,7 +240,7 @@ export class Pkcs11Token implements Token {
     }
     const flag = (type: number): boolean => this.attr(priv, type)[0] === 1;
     const canSign = flag(P.CKA_SIGN);
-    const canDecrypt = flag(keyType === P.CKK_RSA ? P.CKA_DECRYPT : P.CKA_DERIVE);
+    const canDecrypt = keyType !== CKK_EC_EDWARDS && flag(keyType === P.CKK_RSA ? P.CKA_DECRYPT : P.CKA_DERIVE);
     const purpose: KeyPurpose = canSign && canDecrypt ? 'signing-and-encryption' : canSign ? 'signing' : 'encryption';
     const handle: KeyHandle = { id: id.toString('hex'), label, algorithm, spki, purpose };
     this.cache.set(handle.id, { priv, modulusBytes });
@@ -223,6 +253,7 @@ export class Pkcs11Token implements Token {
       throw new SsmaxError('CAPABILITY_MISSING', `Cannot generate a ${algorithm} key on token ${this.label}. The backend does not offer it.`);
     }
     if (await this.findKey(label)) throw new SsmaxError('USAGE', `Cannot generate key ${label} on token ${this.label}. A key with that label exists.`);
+    if (isEdDsa(algorithm)) return this.generateEdwards(label, algorithm, purpose);
     const id = crypto.randomBytes(16);
     const common = [
       { type: P.CKA_TOKEN, value: true },
@@ -256,6 +287,32 @@ export class Pkcs11Token implements Token {
     let pair: pkcs11js.KeyPair;
     try {
       pair = this.p.C_GenerateKeyPair(this.s, { mechanism: rsa ? P.CKM_RSA_PKCS_KEY_PAIR_GEN : P.CKM_EC_KEY_PAIR_GEN }, pub, priv);
+    } catch (err) {
+      this.fail(err, `generate a ${algorithm} key pair`);
+    }
+    return this.describe(pair.privateKey);
+  }
+
+  /** An Ed25519/Ed448 pair (CKM_EC_EDWARDS_KEY_PAIR_GEN): CKA_SIGN only, nothing to decrypt or derive with. */
+  private generateEdwards(label: string, algorithm: 'Ed25519' | 'Ed448', purpose: KeyPurpose): KeyHandle {
+    if (purpose === 'encryption') throw new SsmaxError('USAGE', `Cannot generate key ${label} for encryption on token ${this.label}. ${algorithm} keys only sign.`);
+    const common = [
+      { type: P.CKA_TOKEN, value: true },
+      { type: P.CKA_ID, value: crypto.randomBytes(16) },
+      { type: P.CKA_LABEL, value: label },
+    ];
+    const pub: pkcs11js.Template = [...common, { type: P.CKA_PRIVATE, value: false }, { type: P.CKA_VERIFY, value: true }, { type: P.CKA_EC_PARAMS, value: EDWARDS_EC_PARAMS[algorithm] }];
+    const priv: pkcs11js.Template = [
+      ...common,
+      { type: P.CKA_PRIVATE, value: true },
+      { type: P.CKA_SENSITIVE, value: true },
+      { type: P.CKA_EXTRACTABLE, value: false },
+      { type: P.CKA_SIGN, value: true },
+      { type: P.CKA_DERIVE, value: false },
+    ];
+    let pair: pkcs11js.KeyPair;
+    try {
+      pair = this.p.C_GenerateKeyPair(this.s, { mechanism: CKM_EC_EDWARDS_KEY_PAIR_GEN }, pub, priv);
     } catch (err) {
       this.fail(err, `generate a ${algorithm} key pair`);
     }
@@ -300,9 +357,10 @@ export class Pkcs11Token implements Token {
     if (!this.capabilities.signSchemes.includes(scheme)) {
       throw new SsmaxError('CAPABILITY_MISSING', `Cannot sign with ${scheme} on token ${this.label}. The backend does not offer it (see capabilities).`);
     }
+    if (isEdDsa(scheme)) throw new SsmaxError('USAGE', `Cannot sign a digest with ${scheme} on token ${this.label}. PureEdDSA signs the data itself; use signData.`);
     if (digest.length !== 32) throw new SsmaxError('USAGE', `Cannot sign on token ${this.label}. Expected a 32-byte SHA-256 digest, got ${digest.length} bytes.`);
     const ec = key.algorithm === 'EC-P256';
-    if (ec !== (scheme === 'ECDSA-SHA256')) {
+    if (!schemesForKeyAlgorithm(key.algorithm).includes(scheme)) {
       throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot sign with ${scheme} on token ${this.label}. Key ${key.label} is ${key.algorithm}.`);
     }
     const { priv } = this.cached(key);
@@ -326,12 +384,32 @@ export class Pkcs11Token implements Token {
     return ec ? ecdsaRawToDer(sig) : new Uint8Array(sig);
   }
 
+  /**
+   * Signs `data`: PureEdDSA (CKM_EDDSA) over the data itself for Ed25519/Ed448 keys; the other schemes hash
+   * with SHA-256 on the host and go through {@link signDigest}.
+   */
+  async signData(key: KeyHandle, scheme: SignScheme, data: Uint8Array): Promise<Uint8Array> {
+    if (!isEdDsa(scheme)) return this.signDigest(key, scheme, crypto.createHash('sha256').update(data).digest());
+    this.requireLogin('sign');
+    if (!this.capabilities.signSchemes.includes(scheme)) {
+      throw new SsmaxError('CAPABILITY_MISSING', `Cannot sign with ${scheme} on token ${this.label}. The backend does not offer it (see capabilities).`);
+    }
+    if (key.algorithm !== scheme) throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot sign with ${scheme} on token ${this.label}. Key ${key.label} is ${key.algorithm}.`);
+    const { priv } = this.cached(key);
+    try {
+      this.p.C_SignInit(this.s, MECH_EDDSA, priv);
+      return new Uint8Array(this.p.C_Sign(this.s, Buffer.from(data.buffer, data.byteOffset, data.byteLength), Buffer.allocUnsafe(114)));
+    } catch (err) {
+      this.fail(err, `sign with ${scheme}`);
+    }
+  }
+
   async decryptRsaOaep(key: KeyHandle, hash: OaepHash, ciphertext: Uint8Array): Promise<Uint8Array> {
     this.requireLogin('decrypt');
     if (!this.capabilities.oaepHashes.includes(hash)) {
       throw new SsmaxError('CAPABILITY_MISSING', `Cannot decrypt RSA-OAEP with ${hash} on token ${this.label}. The backend does not offer it.`);
     }
-    if (key.algorithm === 'EC-P256') throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot decrypt RSA-OAEP on token ${this.label}. Key ${key.label} is not an RSA key.`);
+    if (!key.algorithm.startsWith('RSA-')) throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot decrypt RSA-OAEP on token ${this.label}. Key ${key.label} is not an RSA key.`);
     const { priv, modulusBytes } = this.cached(key);
     const decryptFailed = (cause?: unknown) =>
       new SsmaxError('DECRYPT_FAILED', 'Cannot decrypt the content-encryption key. RSA-OAEP decoding failed (wrong key or corrupted input).', { cause });
@@ -449,7 +527,7 @@ export class Pkcs11Token implements Token {
     const flag = (type: number) => this.attr(priv, type)[0] === 1;
     let valueReadRefused: boolean;
     try {
-      const v = this.attr(priv, key.algorithm === 'EC-P256' ? P.CKA_VALUE : P.CKA_PRIVATE_EXPONENT);
+      const v = this.attr(priv, key.algorithm.startsWith('RSA-') ? P.CKA_PRIVATE_EXPONENT : P.CKA_VALUE);
       v.fill(0);
       valueReadRefused = false;
     } catch (err) {

@@ -31,6 +31,7 @@ export const SOFTHSM_CONTAINER_CAPABILITIES: TokenCapabilities = Object.freeze<T
   notes: [
     'CKM_ECDH1_DERIVE is refused over p11-kit 0.24 remoting (CKR_MECHANISM_INVALID: the RPC layer cannot carry CK_ECDH1_DERIVE_PARAMS): no ECDH, use RSA keys for decryption on this backend.',
     'CKM_ECDSA_SHA256 is refused (CKR_MECHANISM_INVALID): the host hashes and the token signs with CKM_ECDSA.',
+    'Ed25519/Ed448 are refused over p11-kit 0.24.1 remoting (issue 12): the client lists neither CKM_EC_EDWARDS_KEY_PAIR_GEN nor CKM_EDDSA and answers CKR_MECHANISM_INVALID to both, even for an Ed25519 key the token made natively; SoftHSM2 itself has them (see softhsm-native).',
     'CKM_RSA_PKCS_OAEP with SHA-256 returns CKR_ARGUMENTS_BAD (SoftHSM): OAEP-SHA-256 runs as raw RSA (CKM_RSA_X_509) in the token plus EME-OAEP decoding on the host.',
     'The token never locks the user PIN; the Card layer counts failures.',
   ],

@@ -12,8 +12,8 @@ export const SOFTHSM2_MODULE_PATH = '/usr/lib/softhsm/libsofthsm2.so';
 /** Measured on SoftHSM2 2.6.1 (Debian bookworm) loaded in-process; see docs/tokens.md and softhsm-native.test.ts. */
 export const SOFTHSM_NATIVE_CAPABILITIES: TokenCapabilities = Object.freeze<TokenCapabilities>({
   backend: 'softhsm-native',
-  keyAlgorithms: ['RSA-2048', 'RSA-3072', 'EC-P256'],
-  signSchemes: ['RSASSA-PKCS1-v1_5-SHA256', 'RSASSA-PSS-SHA256', 'ECDSA-SHA256'],
+  keyAlgorithms: ['RSA-2048', 'RSA-3072', 'EC-P256', 'Ed25519', 'Ed448'],
+  signSchemes: ['RSASSA-PKCS1-v1_5-SHA256', 'RSASSA-PSS-SHA256', 'ECDSA-SHA256', 'Ed25519', 'Ed448'],
   oaepHashesNative: ['SHA-1'],
   oaepHashes: ['SHA-1', 'SHA-256'],
   ecdh: true,
@@ -23,6 +23,7 @@ export const SOFTHSM_NATIVE_CAPABILITIES: TokenCapabilities = Object.freeze<Toke
   notes: [
     'CKM_RSA_PKCS_OAEP with SHA-256 returns CKR_ARGUMENTS_BAD: OAEP-SHA-256 runs as raw RSA (CKM_RSA_X_509) in the token plus EME-OAEP decoding on the host; the key stays in the token.',
     'CKM_ECDSA_SHA256 is CKR_MECHANISM_INVALID: the host hashes and the token signs with CKM_ECDSA.',
+    'Ed25519 and Ed448 (issue 12): CKM_EC_EDWARDS_KEY_PAIR_GEN with the RFC 8410 curve OID as CKA_EC_PARAMS, CKM_EDDSA without parameters (PureEdDSA, no context) over the data itself (signData).',
     'The token never locks the user PIN; the Card layer counts failures.',
   ],
 });

@@ -7,8 +7,8 @@ import { ecdsaRawToDer } from './key-encoding.js';
 /** Measured with @peculiar/webcrypto; see docs/tokens.md and webcrypto-token.test.ts. */
 export const WEBCRYPTO_CAPABILITIES: TokenCapabilities = Object.freeze<TokenCapabilities>({
   backend: 'webcrypto',
-  keyAlgorithms: ['RSA-2048', 'RSA-3072', 'EC-P256'],
-  signSchemes: ['RSASSA-PKCS1-v1_5-SHA256', 'RSASSA-PSS-SHA256', 'ECDSA-SHA256'],
+  keyAlgorithms: ['RSA-2048', 'RSA-3072', 'EC-P256', 'Ed25519'],
+  signSchemes: ['RSASSA-PKCS1-v1_5-SHA256', 'RSASSA-PSS-SHA256', 'ECDSA-SHA256', 'Ed25519'],
   oaepHashesNative: ['SHA-1', 'SHA-256'],
   oaepHashes: ['SHA-1', 'SHA-256'],
   ecdh: true,
@@ -20,6 +20,7 @@ export const WEBCRYPTO_CAPABILITIES: TokenCapabilities = Object.freeze<TokenCapa
     'WebCrypto binds one algorithm to a key, so a new key pair is generated once as extractable, imported as one non-extractable CryptoKey per use (PKCS#1, PSS, OAEP-SHA-1, OAEP-SHA-256, ECDSA, ECDH) and the PKCS#8 bytes are zeroed: not always-sensitive.',
     'WebCrypto cannot sign a bare digest: signData hashes inside the provider (signInput = data).',
     'Keys and PINs live only as long as the token object; the Card layer counts PIN failures.',
+    'Ed25519 (issue 12): WebCrypto "Ed25519" (@peculiar/webcrypto 1.7 and node:crypto webcrypto); signing only (PureEdDSA over the data, RFC 8032). Ed448 is not offered: the standard algorithm name has no Ed448.',
   ],
 });
 
@@ -110,6 +111,10 @@ export class WebCryptoToken implements Token {
     if ([...this.keys.values()].some((k) => k.handle.label === label)) {
       throw new SsmaxError('USAGE', `Cannot generate key ${label} on token ${this.label}. A key with that label exists.`);
     }
+    if (!this.capabilities.keyAlgorithms.includes(algorithm)) {
+      throw new SsmaxError('CAPABILITY_MISSING', `Cannot generate a ${algorithm} key on token ${this.label}. The backend does not offer it.`);
+    }
+    if (algorithm === 'Ed25519') return this.generateEd25519(label, purpose);
     const s = this.subtle;
     const rsa = algorithm !== 'EC-P256';
     const pair = (await s.generateKey(
@@ -147,6 +152,16 @@ export class WebCryptoToken implements Token {
     return handle;
   }
 
+  /** An Ed25519 pair (RFC 8032): one non-extractable signing handle, nothing to decrypt with. */
+  private async generateEd25519(label: string, purpose: KeyPurpose): Promise<KeyHandle> {
+    if (purpose === 'encryption') throw new SsmaxError('USAGE', `Cannot generate key ${label} for encryption on token ${this.label}. Ed25519 keys only sign.`);
+    const pair = (await this.subtle.generateKey({ name: 'Ed25519' }, false, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+    const spki = new Uint8Array(await this.subtle.exportKey('spki', pair.publicKey));
+    const handle: KeyHandle = { id: nodeCrypto.randomBytes(16).toString('hex'), label, algorithm: 'Ed25519', spki, purpose: 'signing' };
+    this.keys.set(handle.id, { handle, sign: new Map([['Ed25519', pair.privateKey]]), oaep: new Map() });
+    return handle;
+  }
+
   async findKey(label: string): Promise<KeyHandle | undefined> {
     return (await this.listKeys()).find((k) => k.label === label);
   }
@@ -172,6 +187,8 @@ export class WebCryptoToken implements Token {
     this.requireLogin('sign');
     const k = this.key(key).sign.get(scheme);
     if (!k) throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot sign with ${scheme} on token ${this.label}. Key ${key.label} is ${key.algorithm}.`);
+    // PureEdDSA: the provider signs the data itself and returns R||S (RFC 8032 §5.1.6), which CMS carries as is.
+    if (scheme === 'Ed25519') return new Uint8Array(await this.subtle.sign({ name: 'Ed25519' }, k, data));
     const alg =
       scheme === 'RSASSA-PKCS1-v1_5-SHA256'
         ? { name: 'RSASSA-PKCS1-v1_5' }

@@ -17,6 +17,8 @@ export type {
 export { issueCrl, parseCrl, verifyCrlSignature, CrlReasons } from './crl.js';
 export type { CrlInfo, CrlReason, IssueCrlOptions, RevokedEntry } from './crl.js';
 export { validateChain } from './validate-chain.js';
+export { readCertificateBundle } from './certificate-bundle.js';
+export type { CertificateBundle, SkippedCertificate } from './certificate-bundle.js';
 export type { ChainValidationOptions, ChainValidationResult, ChainVerdictCode, RevocationPolicy } from './validate-chain.js';
 export {
   IdentityProofingMethods,

@@ -1,5 +1,8 @@
 export {
   signSignedData,
+  digestAlgorithmForScheme,
+  type SignerInput,
+  type SignerIdentifierChoice,
   type SignSignedDataOptions,
   type SignedContentInput,
   type SignedAttributeInput,
@@ -13,3 +16,4 @@ export {
   type SignerIdentifier,
   type SignedAttribute,
 } from './verify-signed-data.js';
+export { type SignerDigestAlgorithm } from './signer-digests.js';

@@ -1,5 +1,4 @@
 /** CMS SignedData verification (RFC 5652 §5.4-§5.6): signature outcomes are data, not exceptions. */
-import { createHash } from 'node:crypto';
 import { DEFAULT_DER_LIMITS, type DerLimits } from '../../asn1.js';
 import { SsmaxError, type ErrorCode } from '../../errors.js';
 import { Oids } from '../../oids.js';
@@ -11,8 +10,6 @@ import {
   berOid,
   berStringValue,
   berTime,
-  digestAlgorithmFromOid,
-  digestLength,
   nodeHashName,
   paramsAbsentOrNull,
   readAlgorithmIdentifier,
@@ -21,8 +18,8 @@ import {
   TagClass,
   UniversalTag,
   type BerElement,
-  type DigestAlgorithm,
 } from '../common/index.js';
+import { signerDigest, signerDigestFromOid, signerDigestLength, type SignerDigestAlgorithm } from './signer-digests.js';
 import { readCertificateIds, type CertificateIds } from './certificate-ids.js';
 import { bytesEqual } from './sign-signed-data.js';
 import { interpretSignatureAlgorithm, type VerifyAlgorithm } from './signature-algorithms.js';
@@ -31,7 +28,7 @@ export interface VerifySignedDataOptions {
   /** The content of a detached SignedData. */
   readonly detachedContent?: Uint8Array;
   /** Digests of detached content the caller hashed itself (streaming), by algorithm. */
-  readonly detachedDigest?: Partial<Record<DigestAlgorithm, Uint8Array>>;
+  readonly detachedDigest?: Partial<Record<SignerDigestAlgorithm, Uint8Array>>;
   /** Further candidate signer certificates (DER), searched after the embedded ones. */
   readonly certificates?: readonly Uint8Array[];
   /** Parsing bounds; default {@link DEFAULT_DER_LIMITS}. */
@@ -67,7 +64,7 @@ export interface SignerVerification {
   readonly certificate?: Uint8Array;
   readonly scheme?: VerifyAlgorithm['kind'];
   /** Digest algorithm name, or the OID if unsupported. */
-  readonly digestAlgorithm: DigestAlgorithm | string;
+  readonly digestAlgorithm: SignerDigestAlgorithm | string;
   readonly signatureAlgorithm: string;
   readonly signingTime?: Date;
   /** Empty when the SignerInfo has no signed attributes. */
@@ -161,11 +158,11 @@ export function verifySignedData(der: Uint8Array, options: VerifySignedDataOptio
     }
     return idsCache.get(c) ?? null;
   };
-  const digestCache = new Map<DigestAlgorithm, Uint8Array | undefined>();
-  const contentDigest = (alg: DigestAlgorithm): Uint8Array | undefined => {
+  const digestCache = new Map<SignerDigestAlgorithm, Uint8Array | undefined>();
+  const contentDigest = (alg: SignerDigestAlgorithm): Uint8Array | undefined => {
     if (!digestCache.has(alg)) {
       let d: Uint8Array | undefined;
-      if (content !== undefined) d = new Uint8Array(createHash(nodeHashName(alg)).update(content).digest());
+      if (content !== undefined) d = signerDigest(alg, content);
       else d = options.detachedDigest?.[alg];
       digestCache.set(alg, d);
     }
@@ -188,7 +185,7 @@ export function verifySignedData(der: Uint8Array, options: VerifySignedDataOptio
 interface SignerContext {
   readonly contentType: string;
   readonly content: Uint8Array | undefined;
-  contentDigest(alg: DigestAlgorithm): Uint8Array | undefined;
+  contentDigest(alg: SignerDigestAlgorithm): Uint8Array | undefined;
   readonly candidates: readonly Uint8Array[];
   idsOf(c: Uint8Array): CertificateIds | null;
 }
@@ -225,7 +222,7 @@ function verifySigner(si: BerElement, ctx: SignerContext): SignerVerification {
 
   const failures: Array<{ code: SignerVerdictCode; reason: string }> = [];
   const fail = (code: SignerVerdictCode, reason: string): void => void failures.push({ code, reason });
-  const digestAlg = digestAlgorithmFromOid(digestAlgId.oid);
+  const digestAlg = signerDigestFromOid(digestAlgId.oid);
   let signingTime: Date | undefined;
   let alg: VerifyAlgorithm | undefined;
 
@@ -301,7 +298,7 @@ function verifySigner(si: BerElement, ctx: SignerContext): SignerVerification {
         expected = undefined;
       }
       const actual = ctx.contentDigest(digestAlg);
-      if (!expected || expected.byteLength !== digestLength(digestAlg)) {
+      if (!expected || expected.byteLength !== signerDigestLength(digestAlg)) {
         fail('MALFORMED_CMS', `the messageDigest attribute is not a ${digestAlg} OCTET STRING`);
       } else if (!actual) {
         fail('CONTENT_UNAVAILABLE', `the content is detached and neither detachedContent nor a ${digestAlg} detachedDigest was given`);
@@ -356,9 +353,14 @@ const SIGNED_ONLY_ATTRIBUTES = [
 const SIGNER_KEY_POLICY = { minRsaBits: 2048, pssKeyOnlyPss: true } as const;
 
 function checkSignerSignature(alg: VerifyAlgorithm, spki: Uint8Array, data: Uint8Array, signature: Uint8Array): true | { code: SignerVerdictCode; reason: string } {
-  const nodeHash = nodeHashName(alg.hash);
-  const check: SignatureCheckAlgorithm =
-    alg.kind === 'RSASSA-PSS' ? { kind: 'rsa-pss', nodeHash, saltLength: alg.saltLength } : { kind: alg.kind === 'ECDSA' ? 'ecdsa' : 'rsa-pkcs1', nodeHash };
+  let check: SignatureCheckAlgorithm;
+  if (alg.kind === 'Ed25519' || alg.kind === 'Ed448') {
+    // RFC 8419 §3: PureEdDSA over the signed attributes' DER (or the content), no pre-hash, no context.
+    check = { kind: 'eddsa', curve: alg.kind };
+  } else {
+    const nodeHash = nodeHashName(alg.hash);
+    check = alg.kind === 'RSASSA-PSS' ? { kind: 'rsa-pss', nodeHash, saltLength: alg.saltLength } : { kind: alg.kind === 'ECDSA' ? 'ecdsa' : 'rsa-pkcs1', nodeHash };
+  }
   const r = checkSignature(check, spki, data, signature, 'the signer certificate', SIGNER_KEY_POLICY);
   return r.ok ? true : { code: r.code, reason: r.reason };
 }
