@@ -7,13 +7,39 @@
  * callers must consult {@link TokenCapabilities} and pick a variant that keeps the key in the token.
  */
 
-export type KeyAlgorithm = 'RSA-2048' | 'RSA-3072' | 'EC-P256' | KeyAgreementAlgorithm;
+export type KeyAlgorithm = 'RSA-2048' | 'RSA-3072' | 'EC-P256' | EdDsaAlgorithm | KeyAgreementAlgorithm;
 
 /** Key-agreement-only key types (issue 12): ECDH on P-384/P-521 and X25519/X448 (RFC 8418); they never sign. */
 export type KeyAgreementAlgorithm = 'EC-P384' | 'EC-P521' | 'X25519' | 'X448';
 
-/** Signature schemes, always over a SHA-256 digest computed by the caller (`signDigest`). */
-export type SignScheme = 'RSASSA-PKCS1-v1_5-SHA256' | 'RSASSA-PSS-SHA256' | 'ECDSA-SHA256';
+/** EdDSA key algorithms (RFC 8032, RFC 8410): signing only, with the scheme of the same name. */
+export type EdDsaAlgorithm = 'Ed25519' | 'Ed448';
+
+/**
+ * Signature schemes. RSA and ECDSA sign a SHA-256 digest of the data (computed by the caller for
+ * `signDigest`); Ed25519 and Ed448 are PureEdDSA (RFC 8032 §5.1, RFC 8419 §3): they sign the data itself,
+ * so tokens serve them through `signData` only.
+ */
+export type SignScheme = 'RSASSA-PKCS1-v1_5-SHA256' | 'RSASSA-PSS-SHA256' | 'ECDSA-SHA256' | EdDsaAlgorithm | WideHashScheme;
+
+/**
+ * ECDSA and RSA-PSS over SHA-384/SHA-512 (RFC 5758 §3.2, RFC 4056 §2; PSS salt = hash length). Software keys
+ * make them (EC P-384/P-521 keys, interop with other CMS implementations); no token backend offers them.
+ */
+export type WideHashScheme = 'ECDSA-SHA384' | 'ECDSA-SHA512' | 'RSASSA-PSS-SHA384' | 'RSASSA-PSS-SHA512';
+
+/** True for the EdDSA schemes (and key algorithms), which sign the data, never a digest. */
+export function isEdDsa(x: KeyAlgorithm | SignScheme): x is EdDsaAlgorithm {
+  return x === 'Ed25519' || x === 'Ed448';
+}
+
+/** The schemes a key of this algorithm can make: PKCS#1 and PSS for RSA, ECDSA for P-256, EdDSA for its curve. */
+export function schemesForKeyAlgorithm(algorithm: KeyAlgorithm): readonly SignScheme[] {
+  if (isEdDsa(algorithm)) return [algorithm];
+  if (algorithm === 'EC-P256') return ['ECDSA-SHA256'];
+  if (!algorithm.startsWith('RSA-')) return []; // key-agreement-only keys (issue 12)
+  return ['RSASSA-PKCS1-v1_5-SHA256', 'RSASSA-PSS-SHA256'];
+}
 
 export type OaepHash = 'SHA-1' | 'SHA-256' | 'SHA-384' | 'SHA-512';
 
