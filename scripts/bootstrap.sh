@@ -13,7 +13,8 @@ log() { printf '[bootstrap] %s\n' "$*" >&2; }
 die() { printf '[bootstrap] cannot continue: %s\n' "$*" >&2; exit 1; }
 
 APT_PACKAGES=(softhsm2 p11-kit p11-kit-modules opensc docker.io debootstrap openssl gpgsm
-  dovecot-core dovecot-imapd dovecot-lmtpd chromium iproute2 ca-certificates zip unzip)
+  dovecot-core dovecot-imapd dovecot-lmtpd chromium iproute2 ca-certificates zip unzip
+  python3-cryptography python3-asn1crypto) # the second CMS implementation of the issue-12 interop tests (/usr/bin/python3)
 
 # ---- 1. apt packages ---------------------------------------------------------------------------
 missing=()
