@@ -14,3 +14,8 @@ export { stateFilePath, controlSocketPath, readWorldState, worldRunning, writeWo
 export type { WorldState } from './state-file.js';
 export { createMatrixExecutor, needsFreshWorldAfter, needsFreshWorldBefore, makePayload, MATRIX_WORLD, partyAddress } from './executor/index.js';
 export type { MatrixExecutorOptions, Payload, PayloadFile } from './executor/index.js';
+// The recipient's SSMAX user agent (10) and the card's object labels, for `ssmax mail verify` on SSMAX mail;
+// the world's IMAP reader, for tests that take a delivered mail as a client sees it.
+export { UserAgent, CardObjects } from '@ssmax/sim-org';
+export type { MailVerdict, VerificationMode, UserAgentOptions, IdentityNoticeView, ReceivedFile, WithheldReason } from '@ssmax/sim-org';
+export { fetchInbox } from './imap-fetch.js';
