@@ -45,6 +45,26 @@ export function parsePkcs11Uri(uri: string): Pkcs11Uri {
   };
 }
 
+/**
+ * Opens (not logged in) the token an RFC 7512 URI names. The module defaults to SoftHSM2 native, which
+ * reads SOFTHSM2_CONF from the environment. Close the token to release the module.
+ */
+export function openUriToken(u: Pkcs11Uri): Pkcs11Token {
+  if (!u.token) throw new SsmaxError('USAGE', 'Cannot open the token. The URI names no token (token=<label>).');
+  const module = Pkcs11Module.acquire({ path: u.modulePath ?? SOFTHSM2_MODULE_PATH });
+  const slot = module.slotByLabel(u.token);
+  if (!slot) {
+    module.release();
+    throw new SsmaxError('KEY_NOT_FOUND', `Cannot open token ${u.token}. No initialised token has that label (is SOFTHSM2_CONF set?).`);
+  }
+  try {
+    return Pkcs11Token.open({ module, slot, label: u.token, capabilities: SOFTHSM_NATIVE_CAPABILITIES });
+  } catch (err) {
+    module.release();
+    throw err;
+  }
+}
+
 export interface OpenedTokenKey extends AsyncDisposable {
   readonly key: PrivateKeyOps;
 }
@@ -59,13 +79,7 @@ export async function openTokenKey(uri: string, pin: string | undefined, matchSp
   if (!u.token) throw new SsmaxError('USAGE', 'Cannot open the token. The URI names no token (token=<label>).');
   const thePin = pin ?? u.pinValue;
   if (thePin === undefined) throw new SsmaxError('PIN_REQUIRED', `Cannot use token ${u.token}. No PIN given (--pin or SSMAX_PIN).`);
-  const module = Pkcs11Module.acquire({ path: u.modulePath ?? SOFTHSM2_MODULE_PATH });
-  const slot = module.slotByLabel(u.token);
-  if (!slot) {
-    module.release();
-    throw new SsmaxError('KEY_NOT_FOUND', `Cannot open token ${u.token}. No initialised token has that label (is SOFTHSM2_CONF set?).`);
-  }
-  const token = Pkcs11Token.open({ module, slot, label: u.token, capabilities: SOFTHSM_NATIVE_CAPABILITIES });
+  const token = openUriToken(u);
   try {
     await token.login(thePin);
     const keys = await token.listKeys();
