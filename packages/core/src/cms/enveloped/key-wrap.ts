@@ -35,6 +35,11 @@ export function aesKeyUnwrap(wrapOid: string, kek: Uint8Array, wrapped: Uint8Arr
   if (kek.byteLength !== w.kekLength) {
     throw new SsmaxError('DECRYPT_FAILED', `Cannot decrypt the content-encryption key. The key-encryption key is ${kek.byteLength} bytes; ${w.name} needs ${w.kekLength}.`);
   }
+  // RFC 3394 §2.2.2: (n + 1) 64-bit blocks with n >= 2. node's id-aes*-wrap decipher does not check the
+  // length itself and returns garbage for a ragged input (found by Wycheproof aes_wrap_test.json).
+  if (wrapped.byteLength % 8 !== 0 || wrapped.byteLength < 24) {
+    throw new SsmaxError('DECRYPT_FAILED', `Cannot decrypt the content-encryption key. A ${wrapped.byteLength}-byte wrapped key is not an AES key wrap output.`);
+  }
   try {
     const d = crypto.createDecipheriv(w.name, kek, KEY_WRAP_IV);
     return new Uint8Array(Buffer.concat([d.update(wrapped), d.final()]));
