@@ -7,6 +7,7 @@ import { SsmaxError, judgeMail, parseCertificate, toDer, type MailJudgement, typ
 import { many, one, parseArgs } from '../args.js';
 import { readInput } from '../io.js';
 import { KEY_OPTS, readCert, validationTime, withKey } from './cms.js';
+import { CARD_OPTS, cardRequest, verifyWithCard } from './mail-ssmax.js';
 
 type Out = { write(line: string): void };
 
@@ -17,6 +18,15 @@ export const MAIL_USAGE = `usage:
       "from":…,"reasons":[…],…}. Exit 0 valid, 1 anything else, 2 usage, 3 not a mail, 4 infrastructure.
       (valid: signed as a whole, every signer valid at now or --attime, chained to a --CAfile root, revocation
       from the --crl files only, and naming the one From mailbox; --key/--token open encrypted layers)
+  ssmax mail verify <file.eml | -> --token pkcs11:token=CARD --card-state DIR [--pin PIN]
+                    [--org-signing-cert CERT] [--mode end-to-end|paper] [--attime ISO]
+      SSMAX mail judged as the recipient's SSMAX user agent does (procedure 10) with their card (SOFTHSM2_CONF
+      names its store; --card-state is the issuing org's card-state directory, which counts wrong PINs):
+      the same JSON line plus "mode", "identityNotice", "files" [{name, ok, sha256}], "manifestSigner".
+      valid: the agent verified the mail (org signature chained to the org certificate on the card, and in
+      end-to-end mode the sender manifest and every attestation chained to the registry root on the card).
+      --org-signing-cert pins the organisation's signature to the recipient org's KMS signing certificate.
+      Outside (non-member) mail is unsigned. A wrong PIN: exit 1, PIN_INCORRECT, no JSON line.
 `;
 
 /** A signer in the JSON line: the judgement without the parsed certificate. */
@@ -54,10 +64,24 @@ function line(j: MailJudgement, time: Date): string {
 }
 
 async function verify(argv: string[], io: { stdout: Out; stderr: Out }): Promise<number> {
-  const a = parseArgs(argv, { values: ['CAfile', 'crl', 'certfile', 'attime', 'recip', ...KEY_OPTS], flags: [] });
+  const a = parseArgs(argv, { values: ['CAfile', 'crl', 'certfile', 'attime', 'recip', ...KEY_OPTS, ...CARD_OPTS], flags: [] });
   if (a.positionals.length !== 1) throw new SsmaxError('USAGE', `Cannot verify the mail. Give exactly one file (or - for stdin), not ${a.positionals.length}.\n${MAIL_USAGE}`);
+  const card = cardRequest(a);
+  if (card) {
+    // The recipient's SSMAX user agent judges the mail with the card; no --CAfile: the card holds the anchors.
+    const time = validationTime(a);
+    const raw = readInput(a.positionals[0]!, 'the mail');
+    // "Not a mail" (exit 3), From and Message-ID as on the S/MIME path: judgeMail's. Its signature verdict is unused (no anchors).
+    const pre = await judgeMail(raw, { trustAnchors: [], time });
+    if (pre.malformed) {
+      io.stdout.write(line(pre, time));
+      io.stderr.write(`ssmax: ${pre.malformed.code}: ${pre.malformed.message}\n`);
+      return 3;
+    }
+    return verifyWithCard(raw, pre, card, time, io);
+  }
   const anchors = many(a, 'CAfile').map(readCert);
-  if (anchors.length === 0) throw new SsmaxError('USAGE', 'Cannot verify the mail. Give --CAfile CERT (one or more): the roots this client trusts.');
+  if (anchors.length === 0) throw new SsmaxError('USAGE', 'Cannot verify the mail. Give --CAfile CERT (one or more): the roots this client trusts (or, for SSMAX mail, the card: --token URI --card-state DIR).');
   // Read every certificate the caller gave now, so a later malformed error can only be the mail's.
   for (const c of anchors) parseCertificate(c);
   const crls = many(a, 'crl').map((p) => toDer(readInput(p, 'the CRL'), 'X509 CRL'));

@@ -286,7 +286,7 @@ export async function judgeMail(raw: Uint8Array, o: JudgeMailOptions): Promise<M
     messageId: getHeader(headers, 'Message-ID')?.trim() ?? null,
     ...(ssmax ? { ssmax: true as const } : {}),
   };
-  const ssmaxNote = ssmax ? ['an SSMAX mail (X-SSMAX-Hop): judged here as S/MIME only; its SSMAX verification (10) needs the recipient card and is the user agent\'s (ssmax inbox)'] : [];
+  const ssmaxNote = ssmax ? ['an SSMAX mail (X-SSMAX-Hop): judged here as S/MIME only; its SSMAX verification (10) needs the recipient\'s card (ssmax mail verify --token … --card-state …, or the user agent: ssmax inbox)'] : [];
   const ctx: Ctx = { o, limits, from };
 
   let top: ParsedSmime;
