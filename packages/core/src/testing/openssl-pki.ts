@@ -20,6 +20,9 @@ export interface OpensslIdentity {
   readonly key: SoftwareKey;
 }
 
+/** Key algorithms of {@link OpensslPki.issueKey}: RSA-2048, the NIST curves, Ed25519, Ed448. */
+export type OpensslKeyAlgorithm = 'rsa' | 'P-256' | 'P-384' | 'P-521' | 'ed25519' | 'ed448';
+
 export interface OpensslPki extends Disposable {
   readonly dir: string;
   readonly caCertPath: string;
@@ -28,6 +31,8 @@ export interface OpensslPki extends Disposable {
   readonly ec: OpensslIdentity;
   /** Issues another end-entity certificate from the same CA. */
   issue(name: string, kind: 'rsa' | 'ec'): OpensslIdentity;
+  /** Issues an end-entity certificate for a new key of any algorithm openssl genpkey makes (issue 12). */
+  issueKey(name: string, alg: OpensslKeyAlgorithm): OpensslIdentity;
   openssl(args: string[], input?: Uint8Array): { status: number; stdout: Buffer; stderr: string };
 }
 
@@ -68,6 +73,19 @@ export function createOpensslPki(): OpensslPki {
     return { name, email, keyPath, certPath, certPem, certDer: decodePem(certPem, 'CERTIFICATE'), key: SoftwareKey.fromBytes(readFileSync(keyPath)) };
   };
 
+  const issueKey = (name: string, alg: OpensslKeyAlgorithm): OpensslIdentity => {
+    const email = `${name}@interop.example`;
+    const keyPath = join(dir, `${name}.key`);
+    const certPath = join(dir, `${name}.pem`);
+    const gen = alg === 'rsa' ? ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048'] : alg.startsWith('P-') ? ['-algorithm', 'EC', '-pkeyopt', `ec_paramgen_curve:${alg}`] : ['-algorithm', alg];
+    run(['genpkey', ...gen, '-out', keyPath], dir);
+    run(['req', '-new', '-key', keyPath, '-out', join(dir, `${name}.csr`), '-subj', `/O=Interop/CN=${name}/emailAddress=${email}`], dir);
+    execFileSync('openssl', ['x509', '-req', '-in', join(dir, `${name}.csr`), '-CA', 'ca.pem', '-CAkey', 'ca.key', '-set_serial', String(++serial),
+      '-days', '825', '-extfile', 'ee.cnf', '-extensions', 'ee', '-out', certPath], { cwd: dir, env: { ...process.env, SSMAX_EMAIL: email }, stdio: 'pipe' });
+    const certPem = readFileSync(certPath, 'latin1');
+    return { name, email, keyPath, certPath, certPem, certDer: decodePem(certPem, 'CERTIFICATE'), key: SoftwareKey.fromBytes(readFileSync(keyPath)) };
+  };
+
   return {
     dir,
     caCertPath: join(dir, 'ca.pem'),
@@ -75,6 +93,7 @@ export function createOpensslPki(): OpensslPki {
     rsa: issue('alice-rsa', 'rsa'),
     ec: issue('bob-ec', 'ec'),
     issue,
+    issueKey,
     openssl(args, input) {
       try {
         const stdout = execFileSync('openssl', args, { cwd: dir, input, stdio: ['pipe', 'pipe', 'pipe'] });

@@ -12,9 +12,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodePem } from '../../pem.js';
-import { SoftwareKey } from '../../software-key.js';
-import { createOpensslPki, type OpensslPki } from '../../testing/openssl-pki.js';
+import { createOpensslPki, type OpensslIdentity, type OpensslKeyAlgorithm, type OpensslPki } from '../../testing/openssl-pki.js';
 import { readBer } from '../common/index.js';
 import { signSignedData, type SignerInput } from './sign-signed-data.js';
 import { verifySignedData } from './verify-signed-data.js';
@@ -29,28 +27,11 @@ beforeAll(() => {
 });
 afterAll(() => pki?.[Symbol.dispose]());
 
-interface Id {
-  readonly keyPath: string;
-  readonly certPath: string;
-  readonly certDer: Uint8Array;
-  readonly key: SoftwareKey;
-}
+type Id = OpensslIdentity;
 
-/** An end-entity certificate from the openssl test CA for a new key of `alg` (genpkey algorithm or EC curve). */
-function identity(alg: 'ed25519' | 'ed448' | 'rsa' | 'P-384' | 'P-521'): Id {
-  const name = `py-${alg}-${++n}`;
-  const keyPath = join(pki.dir, `${name}.key`);
-  const certPath = join(pki.dir, `${name}.pem`);
-  const gen = alg === 'rsa' ? ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048'] : alg.startsWith('P-') ? ['-algorithm', 'EC', '-pkeyopt', `ec_paramgen_curve:${alg}`] : ['-algorithm', alg];
-  for (const args of [
-    ['genpkey', ...gen, '-out', keyPath],
-    ['req', '-new', '-key', keyPath, '-subj', `/O=Interop/CN=${name}`, '-out', join(pki.dir, `${name}.csr`)],
-    ['x509', '-req', '-in', join(pki.dir, `${name}.csr`), '-CA', 'ca.pem', '-CAkey', 'ca.key', '-set_serial', String(1000 + n), '-days', '30', '-extfile', 'ee.cnf', '-extensions', 'ee', '-out', certPath],
-  ]) {
-    const r = spawnSync('openssl', args, { cwd: pki.dir, env: { ...process.env, SSMAX_EMAIL: `${name}@interop.example` } });
-    expect(r.status, `openssl ${args.join(' ')}: ${r.stderr}`).toBe(0);
-  }
-  return { keyPath, certPath, certDer: decodePem(readFileSync(certPath, 'latin1'), 'CERTIFICATE'), key: SoftwareKey.fromBytes(readFileSync(keyPath)) };
+/** An end-entity certificate from the openssl test CA for a new key. */
+function identity(alg: OpensslKeyAlgorithm): Id {
+  return pki.issueKey(`py-${alg}-${++n}`, alg);
 }
 
 function file(bytes: Uint8Array, ext = 'bin'): string {
