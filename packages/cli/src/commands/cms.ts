@@ -8,13 +8,17 @@ import {
   detectCmsInput,
   encodePem,
   encryptContent,
+  CONTENT_CIPHERS,
+  PRODUCIBLE_CIPHERS,
   judgeSigners,
   parseCertificate,
   reencrypt,
   signSignedData,
   toDer,
   verifySignedData,
+  type ContentCipher,
   type PrivateKeyOps,
+  type SecretKeyRecipient,
   type SignScheme,
 } from '@ssmax/core';
 import { many, one, parseArgs, required, type ParsedArgs } from '../args.js';
@@ -23,14 +27,36 @@ import { openTokenKey } from '../token-uri.js';
 
 type Out = { write(line: string): void };
 
-const CIPHERS = ['aes-256-gcm', 'aes-256-cbc'] as const;
-type Cipher = (typeof CIPHERS)[number];
+/** Issue 12: every cipher we write (AES-128/192/256 CBC and GCM, ChaCha20-Poly1305); 3DES is only read. */
+const CIPHERS = PRODUCIBLE_CIPHERS;
+type Cipher = ContentCipher;
 
 function cipherOf(args: ParsedArgs): Cipher {
   const c = one(args, 'cipher') ?? 'aes-256-gcm';
-  if (!(CIPHERS as readonly string[]).includes(c)) throw new SsmaxError('USAGE', `Cannot use --cipher ${c}. Choose aes-256-gcm or aes-256-cbc.`);
+  if (!(CIPHERS as readonly string[]).includes(c)) throw new SsmaxError('USAGE', `Cannot use --cipher ${c}. Choose ${CIPHERS.join(', ')}.`);
   return c as Cipher;
 }
+
+/** AuthEnvelopedData for the authenticated ciphers (RFC 5083), EnvelopedData for CBC (S/MIME smime-type, RFC 8551 §3.2.2). */
+const smimeTypeOf = (cipher: Cipher) => (CONTENT_CIPHERS[cipher].aead ? 'authEnveloped-data' : 'enveloped-data');
+
+/** Hex bytes of --secretkey / --secretkeyid (openssl's names). */
+function hexOption(args: ParsedArgs, name: string): Uint8Array | undefined {
+  const v = one(args, name);
+  if (v === undefined) return undefined;
+  if (!/^([0-9a-fA-F]{2})+$/.test(v)) throw new SsmaxError('USAGE', `Cannot use --${name} ${v}. Give an even number of hex digits.`);
+  return new Uint8Array(Buffer.from(v, 'hex'));
+}
+
+/** `--secretkey HEX --secretkeyid HEX` (a KEKRecipientInfo, RFC 5652 §6.2.3): both or neither. */
+function secretKeyOf(args: ParsedArgs): SecretKeyRecipient | undefined {
+  const key = hexOption(args, 'secretkey');
+  const id = hexOption(args, 'secretkeyid');
+  if ((key === undefined) !== (id === undefined)) throw new SsmaxError('USAGE', 'Cannot use a KEK. Give both --secretkey HEX and --secretkeyid HEX.');
+  return key && id ? { key, id } : undefined;
+}
+
+const ENVELOPE_OPTS = ['secretkey', 'secretkeyid', 'pwri-password'];
 
 function outform(args: ParsedArgs): 'der' | 'pem' | 'smime' {
   const f = one(args, 'outform') ?? 'der';
@@ -164,23 +190,61 @@ async function verify(argv: string[], out: Out): Promise<number> {
 }
 
 async function encrypt(argv: string[]): Promise<number> {
-  const a = parseArgs(argv, { values: ['in', 'out', 'recip', 'cipher', 'outform'], flags: [] });
+  const a = parseArgs(argv, { values: ['in', 'out', 'recip', 'cipher', 'outform', 'oaep-hash', 'kdf', ...ENVELOPE_OPTS], flags: [] });
   const content = readInput(required(a, 'in'), 'the content');
   const recips = many(a, 'recip').map(readCert);
-  if (recips.length === 0) throw new SsmaxError('USAGE', 'Cannot encrypt. Give at least one --recip CERT.');
+  const secretKey = secretKeyOf(a);
+  const password = one(a, 'pwri-password');
+  if (recips.length === 0 && !secretKey && password === undefined) {
+    throw new SsmaxError('USAGE', 'Cannot encrypt. Give at least one --recip CERT, --secretkey HEX --secretkeyid HEX, or --pwri-password P.');
+  }
+  const oaep = one(a, 'oaep-hash');
+  const oaepHash = oaep === undefined ? undefined : ({ sha1: 'SHA-1', sha256: 'SHA-256', sha384: 'SHA-384', sha512: 'SHA-512' } as const)[oaep];
+  if (oaep !== undefined && !oaepHash) throw new SsmaxError('USAGE', `Cannot use --oaep-hash ${oaep}. Choose sha1, sha256, sha384 or sha512.`);
+  const kdf = one(a, 'kdf');
+  if (kdf !== undefined && kdf !== 'x963' && kdf !== 'hkdf') throw new SsmaxError('USAGE', `Cannot use --kdf ${kdf}. Choose x963 or hkdf (RFC 8418, X25519/X448 recipients).`);
   const cipher = cipherOf(a);
-  const der = await encryptContent(content, { recipients: recips, cipher });
-  writeOutput(required(a, 'out'), emit(der, outform(a), cipher === 'aes-256-gcm' ? 'authEnveloped-data' : 'enveloped-data'));
+  const der = await encryptContent(content, {
+    recipients: recips,
+    cipher,
+    ...(secretKey ? { secretKeys: [secretKey] } : {}),
+    ...(password !== undefined ? { passwords: [{ password }] } : {}),
+    ...(oaepHash ? { oaepHash } : {}),
+    ...(kdf ? { keyAgreementKdf: kdf } : {}),
+  });
+  writeOutput(required(a, 'out'), emit(der, outform(a), smimeTypeOf(cipher)));
   return 0;
 }
 
-async function decrypt(argv: string[]): Promise<number> {
-  const a = parseArgs(argv, { values: ['in', 'out', 'recip', ...KEY_OPTS], flags: [] });
+/**
+ * Writes the plaintext and one JSON line saying how the message was protected: cipher, key management and
+ * the legacy algorithms it needed (3DES-CBC, RSA PKCS#1 v1.5: read for old mail, never written), with the
+ * reasons. The line goes to stdout, or to stderr when the plaintext does (--out -).
+ */
+async function decrypt(argv: string[], io: { stdout: Out; stderr: Out }): Promise<number> {
+  const a = parseArgs(argv, { values: ['in', 'out', 'recip', ...KEY_OPTS, ...ENVELOPE_OPTS], flags: [] });
+  const secretKey = secretKeyOf(a);
+  const password = one(a, 'pwri-password');
   const input = detectCmsInput(readInput(required(a, 'in'), 'the encrypted message'));
   const recipPath = one(a, 'recip');
   const cert = recipPath !== undefined ? readCert(recipPath) : undefined;
-  const res = await withKey(a, cert, (key) => decryptContent(input.der, { key, ...(cert ? { certificate: cert } : {}) }));
-  writeOutput(required(a, 'out'), res.content);
+  const others = { ...(secretKey ? { secretKey } : {}), ...(password !== undefined ? { password } : {}) };
+  const withoutKey = one(a, 'key') === undefined && one(a, 'token') === undefined && (secretKey !== undefined || password !== undefined);
+  const res = withoutKey
+    ? await decryptContent(input.der, others)
+    : await withKey(a, cert, (key) => decryptContent(input.der, { key, ...(cert ? { certificate: cert } : {}), ...others }));
+  const outPath = required(a, 'out');
+  writeOutput(outPath, res.content);
+  const legacy = res.legacy ?? [];
+  const line = {
+    decrypted: true,
+    cipher: res.cipher,
+    contentType: res.contentType,
+    ...(res.keyManagement ? { recipient: res.keyManagement.recipient, keyManagement: res.keyManagement.algorithm } : {}),
+    legacy: legacy.length > 0,
+    reasons: legacy.map((r) => `legacy: ${r}`),
+  };
+  (outPath === '-' ? io.stderr : io.stdout).write(`${JSON.stringify(line)}\n`);
   return 0;
 }
 
@@ -218,7 +282,7 @@ async function reencryptCmd(argv: string[], err: Out): Promise<number> {
     err.write(`ssmax: INSPECTION_BLOCKED: ${res.verdict.reasons.join('; ') || 'blocked by inspection'}\n`);
     return 1;
   }
-  writeOutput(required(a, 'out'), emit(res.output, outform(a), cipher === 'aes-256-gcm' ? 'authEnveloped-data' : 'enveloped-data'));
+  writeOutput(required(a, 'out'), emit(res.output, outform(a), smimeTypeOf(cipher)));
   return 0;
 }
 
@@ -229,8 +293,14 @@ const CMS_SYNOPSES = {
     '--in F [--out F] [--content F] [--certfile CERT…] (--CAfile CERT… [--crl CRL…] | --no-chain) [--attime ISO]',
     '(valid when every signer is; chains are checked at now or --attime, against the --crl files only)',
   ],
-  encrypt: ['--in F --out F --recip CERT [--recip CERT…] [--cipher aes-256-gcm|aes-256-cbc] [--outform der|pem|smime]'],
-  decrypt: ['--in F --out F (--key KEY | --token URI) [--recip CERT]'],
+  encrypt: [
+    '--in F --out F (--recip CERT… | --secretkey HEX --secretkeyid HEX | --pwri-password P) [--cipher C] [--oaep-hash H] [--kdf x963|hkdf] [--outform der|pem|smime]',
+    `(C: ${PRODUCIBLE_CIPHERS.join(', ')}; default aes-256-gcm)`,
+  ],
+  decrypt: [
+    '--in F --out F ((--key KEY | --token URI) [--recip CERT] | --secretkey HEX --secretkeyid HEX | --pwri-password P)',
+    '(also reads 3DES-CBC and RSA PKCS#1 v1.5, reported as legacy in the JSON line)',
+  ],
   reencrypt: ['--in F --out F (--key KEY | --token URI) --recip CERT… [--cipher C] [--inspect CMD]'],
 } as const;
 type CmsSub = keyof typeof CMS_SYNOPSES;
@@ -261,7 +331,7 @@ export async function runCms(argv: string[], io: { stdout: Out; stderr: Out }): 
     case 'encrypt':
       return encrypt(rest);
     case 'decrypt':
-      return decrypt(rest);
+      return decrypt(rest, io);
     case 'reencrypt':
       return reencryptCmd(rest, io.stderr);
     default:
