@@ -7,7 +7,7 @@ import { ecdsaRawToDer } from './key-encoding.js';
 /** Measured with @peculiar/webcrypto; see docs/tokens.md and webcrypto-token.test.ts. */
 export const WEBCRYPTO_CAPABILITIES: TokenCapabilities = Object.freeze<TokenCapabilities>({
   backend: 'webcrypto',
-  keyAlgorithms: ['RSA-2048', 'RSA-3072', 'EC-P256', 'Ed25519'],
+  keyAlgorithms: ['RSA-2048', 'RSA-3072', 'EC-P256', 'Ed25519', 'X25519'],
   signSchemes: ['RSASSA-PKCS1-v1_5-SHA256', 'RSASSA-PSS-SHA256', 'ECDSA-SHA256', 'Ed25519'],
   oaepHashesNative: ['SHA-1', 'SHA-256'],
   oaepHashes: ['SHA-1', 'SHA-256'],
@@ -20,6 +20,7 @@ export const WEBCRYPTO_CAPABILITIES: TokenCapabilities = Object.freeze<TokenCapa
     'WebCrypto binds one algorithm to a key, so a new key pair is generated once as extractable, imported as one non-extractable CryptoKey per use (PKCS#1, PSS, OAEP-SHA-1, OAEP-SHA-256, ECDSA, ECDH) and the PKCS#8 bytes are zeroed: not always-sensitive.',
     'WebCrypto cannot sign a bare digest: signData hashes inside the provider (signInput = data).',
     'Keys and PINs live only as long as the token object; the Card layer counts PIN failures.',
+    'X25519 (issue 12): WebCrypto "X25519" deriveBits, a key-agreement-only key (RFC 8418 recipients); generated non-extractable.',
     'Ed25519 (issue 12): WebCrypto "Ed25519" (@peculiar/webcrypto 1.7 and node:crypto webcrypto); signing only (PureEdDSA over the data, RFC 8032). Ed448 is not offered: the standard algorithm name has no Ed448.',
   ],
 });
@@ -115,6 +116,7 @@ export class WebCryptoToken implements Token {
       throw new SsmaxError('CAPABILITY_MISSING', `Cannot generate a ${algorithm} key on token ${this.label}. The backend does not offer it.`);
     }
     if (algorithm === 'Ed25519') return this.generateEd25519(label, purpose);
+    if (algorithm === 'X25519') return this.generateX25519(label, purpose);
     const s = this.subtle;
     const rsa = algorithm !== 'EC-P256';
     const pair = (await s.generateKey(
@@ -149,6 +151,16 @@ export class WebCryptoToken implements Token {
     }
     const handle: KeyHandle = { id: nodeCrypto.randomBytes(16).toString('hex'), label, algorithm, spki, purpose };
     this.keys.set(handle.id, { handle, sign, oaep, ...(ecdh ? { ecdh } : {}) });
+    return handle;
+  }
+
+  /** An X25519 pair (RFC 7748, RFC 8418 key agreement): one non-extractable deriveBits handle, nothing to sign with. */
+  private async generateX25519(label: string, purpose: KeyPurpose): Promise<KeyHandle> {
+    if (purpose === 'signing') throw new SsmaxError('USAGE', `Cannot generate key ${label} for signing on token ${this.label}. X25519 keys only agree keys.`);
+    const pair = (await this.subtle.generateKey({ name: 'X25519' }, false, ['deriveBits'])) as webcrypto.CryptoKeyPair;
+    const spki = new Uint8Array(await this.subtle.exportKey('spki', pair.publicKey));
+    const handle: KeyHandle = { id: nodeCrypto.randomBytes(16).toString('hex'), label, algorithm: 'X25519', spki, purpose: 'encryption' };
+    this.keys.set(handle.id, { handle, sign: new Map(), oaep: new Map(), ecdh: pair.privateKey });
     return handle;
   }
 
@@ -217,11 +229,11 @@ export class WebCryptoToken implements Token {
     if (!k) throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot run ECDH on token ${this.label}. Key ${key.label} is not an EC key.`);
     let peer: CryptoKey;
     try {
-      peer = await this.subtle.importKey('spki', peerSpki, { name: 'ECDH', namedCurve: 'P-256' }, true, []);
+      peer = await this.subtle.importKey('spki', peerSpki, key.algorithm === 'X25519' ? { name: 'X25519' } : { name: 'ECDH', namedCurve: 'P-256' }, true, []);
     } catch (cause) {
-      throw new SsmaxError('MALFORMED_DER', 'Cannot run ECDH. The peer public key is not a valid P-256 SubjectPublicKeyInfo.', { cause });
+      throw new SsmaxError('MALFORMED_DER', `Cannot run ECDH. The peer public key is not a valid ${key.algorithm === 'X25519' ? 'X25519' : 'P-256'} SubjectPublicKeyInfo.`, { cause });
     }
-    return new Uint8Array(await this.subtle.deriveBits({ name: 'ECDH', public: peer }, k, 256));
+    return new Uint8Array(await this.subtle.deriveBits({ name: key.algorithm === 'X25519' ? 'X25519' : 'ECDH', public: peer } as webcrypto.EcdhKeyDeriveParams, k, 256));
   }
 
   async putCertificate(label: string, der: Uint8Array): Promise<void> {
