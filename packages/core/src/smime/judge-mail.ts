@@ -187,7 +187,10 @@ async function peel(first: ParsedSmime, ctx: Ctx, part?: string): Promise<Peeled
           return out;
         }
         try {
-          next = (await decryptContent(l.der, { key: ctx.o.recipient.key, ...(ctx.o.recipient.certificate ? { certificate: ctx.o.recipient.certificate } : {}) })).content;
+          const opened = await decryptContent(l.der, { key: ctx.o.recipient.key, ...(ctx.o.recipient.certificate ? { certificate: ctx.o.recipient.certificate } : {}) });
+          next = opened.content;
+          // Issue 12: 3DES-CBC and RSA PKCS#1 v1.5 are read for old mail only; the verdict says so.
+          for (const r of opened.legacy ?? []) out.reasons.push(`${subject} was encrypted with a legacy algorithm: ${r}`);
         } catch (e) {
           if (!isMailFault(e)) throw e;
           out.decrypted = false;
