@@ -10,8 +10,10 @@ import {
   encryptContent,
   CONTENT_CIPHERS,
   PRODUCIBLE_CIPHERS,
+  digestAlgorithmForScheme,
   judgeSigners,
   parseCertificate,
+  readCertificateBundle,
   reencrypt,
   signSignedData,
   toDer,
@@ -68,6 +70,19 @@ export function readCert(path: string): Uint8Array {
   return toDer(readInput(path, 'the certificate'), 'CERTIFICATE');
 }
 
+/**
+ * Every certificate of a file (a PEM bundle such as /etc/ssl/certs/ca-certificates.crt, or one DER
+ * certificate). One that cannot be used is skipped with a warning on stderr and never hides the others
+ * (issue 12); a file without any usable certificate is MALFORMED_CERTIFICATE.
+ */
+export function readCertBundle(path: string, stderr: Out): Uint8Array[] {
+  const b = readCertificateBundle(readInput(path, 'the certificates'), path === '-' ? 'the certificates on stdin' : path);
+  for (const s of b.skipped) {
+    stderr.write(`ssmax: warning: ${path}: skipped certificate ${s.index}${s.subject ? ` ("${s.subject}")` : ''}: ${s.reason}\n`);
+  }
+  return b.certificates;
+}
+
 /** A private key from --key (PEM/DER file) or --token (RFC 7512 URI); disposed after use. */
 export async function withKey<T>(args: ParsedArgs, matchCert: Uint8Array | undefined, fn: (key: PrivateKeyOps) => Promise<T>): Promise<T> {
   const keyPath = one(args, 'key');
@@ -88,21 +103,50 @@ function emit(der: Uint8Array, form: 'der' | 'pem' | 'smime', smimeType: 'signed
 
 export const KEY_OPTS = ['key', 'token', 'pin'];
 
+/**
+ * The scheme `ssmax cms sign` uses: the key decides (Ed25519/Ed448 keys PureEdDSA per RFC 8419, EC keys
+ * ECDSA, RSA keys PKCS#1 v1.5 or --pss); --md picks SHA-256/384/512 where the scheme has a choice.
+ */
+function signScheme(key: PrivateKeyOps, pss: boolean, md: string | undefined): SignScheme {
+  const bits = md === undefined ? undefined : { sha256: '256', sha384: '384', sha512: '512' }[md];
+  if (md !== undefined && bits === undefined) throw new SsmaxError('USAGE', `Cannot use --md ${md}. Choose sha256, sha384 or sha512.`);
+  if (key.algorithm === 'Ed25519' || key.algorithm === 'Ed448') {
+    if (pss || md !== undefined) throw new SsmaxError('USAGE', `Cannot sign with ${pss ? '--pss' : `--md ${md}`}. The key is ${key.algorithm}, whose digest RFC 8419 fixes (${key.algorithm === 'Ed25519' ? 'SHA-512' : 'SHAKE256'}).`);
+    return key.algorithm;
+  }
+  const ec = key.algorithm.startsWith('EC-');
+  if (pss && ec) throw new SsmaxError('USAGE', `Cannot sign with --pss. The key is ${key.algorithm}.`);
+  const defaultBits = key.algorithm === 'EC-P384' ? '384' : key.algorithm === 'EC-P521' ? '512' : '256';
+  const scheme = (ec ? `ECDSA-SHA${bits ?? defaultBits}` : pss ? `RSASSA-PSS-SHA${bits ?? '256'}` : `RSASSA-PKCS1-v1_5-SHA${bits ?? '256'}`) as SignScheme;
+  if (!key.signSchemes.includes(scheme)) throw new SsmaxError('USAGE', `Cannot sign with ${scheme}. The ${key.algorithm} key offers ${key.signSchemes.join(', ') || 'no scheme'}.`);
+  return scheme;
+}
+
 async function sign(argv: string[]): Promise<number> {
-  const a = parseArgs(argv, { values: ['in', 'out', 'signer', 'outform', 'certfile', ...KEY_OPTS], flags: ['pss', 'detached'] });
+  const a = parseArgs(argv, { values: ['in', 'out', 'signer', 'outform', 'certfile', 'md', ...KEY_OPTS], flags: ['pss', 'detached', 'keyid', 'nocerts'] });
   const content = readInput(required(a, 'in'), 'the content');
   const cert = readCert(required(a, 'signer'));
   const chain = many(a, 'certfile').map(readCert);
   const form = outform(a);
   const detached = a.flags.has('detached');
+  let micalg = 'sha-256';
   const der = await withKey(a, cert, async (key) => {
-    const scheme: SignScheme = key.algorithm === 'EC-P256' ? 'ECDSA-SHA256' : a.flags.has('pss') ? 'RSASSA-PSS-SHA256' : 'RSASSA-PKCS1-v1_5-SHA256';
-    if (a.flags.has('pss') && key.algorithm === 'EC-P256') throw new SsmaxError('USAGE', 'Cannot sign with --pss. The key is EC P-256.');
-    return signSignedData(content, { key, certificate: cert, chain, scheme, detached });
+    const scheme = signScheme(key, a.flags.has('pss'), one(a, 'md'));
+    // RFC 8551 §3.5.3.2: micalg names the SignerInfo's digest algorithm.
+    micalg = digestAlgorithmForScheme(scheme).toLowerCase();
+    return signSignedData(content, {
+      key,
+      certificate: cert,
+      chain,
+      scheme,
+      detached,
+      ...(a.flags.has('keyid') ? { signerIdentifier: 'subjectKeyIdentifier' as const } : {}),
+      ...(a.flags.has('nocerts') ? { omitCertificates: true } : {}),
+    });
   });
   if (form === 'smime' && detached) {
     // RFC 8551 §3.5.3: the content is the MIME entity the signature covers.
-    writeOutput(required(a, 'out'), buildMultipartSigned(content, der));
+    writeOutput(required(a, 'out'), buildMultipartSigned(content, der, { micalg }));
   } else {
     writeOutput(required(a, 'out'), emit(der, form, 'signed-data'));
   }
@@ -130,6 +174,9 @@ interface SignerReport {
   readonly identityProofing: string | null;
   readonly traceId: string | null;
   readonly signingTime: string | null;
+  readonly scheme: string | null;
+  readonly digestAlgorithm: string;
+  readonly sid: 'issuerAndSerialNumber' | 'subjectKeyIdentifier';
 }
 
 /**
@@ -140,18 +187,18 @@ interface SignerReport {
  * files: CRLs embedded in the message are the signer's choice too (an old one, still inside its
  * nextUpdate, would hide a revocation).
  */
-async function verify(argv: string[], out: Out): Promise<number> {
+async function verify(argv: string[], out: Out, err: Out): Promise<number> {
   const a = parseArgs(argv, { values: ['in', 'out', 'content', 'CAfile', 'crl', 'certfile', 'attime'], flags: ['no-chain'] });
   const input = detectCmsInput(readInput(required(a, 'in'), 'the signed message'));
   const contentPath = one(a, 'content');
   const detachedContent = contentPath !== undefined ? readInput(contentPath, 'the detached content') : input.detachedContent;
-  const anchors = many(a, 'CAfile').map(readCert);
+  const anchors = many(a, 'CAfile').flatMap((p) => readCertBundle(p, err));
   const noChain = a.flags.has('no-chain');
   if (noChain === anchors.length > 0) throw new SsmaxError('USAGE', 'Cannot verify. Give --CAfile CERT (one or more) or --no-chain, not both or neither.');
   const crls = many(a, 'crl').map((p) => toDer(readInput(p, 'the CRL'), 'X509 CRL'));
   if (noChain && crls.length > 0) throw new SsmaxError('USAGE', 'Cannot verify. --crl needs a chain to check; it does nothing with --no-chain.');
   const time = validationTime(a);
-  const extra = many(a, 'certfile').map(readCert);
+  const extra = many(a, 'certfile').flatMap((p) => readCertBundle(p, err));
   const res = verifySignedData(input.der, { ...(detachedContent ? { detachedContent } : {}), ...(extra.length ? { certificates: extra } : {}) });
 
   // The same signer judgement as `ssmax mail verify` (core judgeSigners); the JSON keeps its fields.
@@ -165,6 +212,9 @@ async function verify(argv: string[], out: Out): Promise<number> {
     identityProofing: s.identityProofing,
     traceId: s.traceId,
     signingTime: s.signingTime,
+    scheme: s.scheme,
+    digestAlgorithm: s.digestAlgorithm,
+    sid: s.sid,
   }));
 
   const failed = signers.findIndex((s) => !s.valid);
@@ -288,7 +338,10 @@ async function reencryptCmd(argv: string[], err: Out): Promise<number> {
 
 /** Each subcommand's synopsis (and a note), the one source of `ssmax cms --help` and `ssmax cms <sub> --help`. */
 const CMS_SYNOPSES = {
-  sign: ['--in F --out F --signer CERT (--key KEY | --token URI) [--pss] [--detached] [--outform der|pem|smime]'],
+  sign: [
+    '--in F --out F --signer CERT (--key KEY | --token URI) [--pss] [--md sha256|sha384|sha512] [--keyid] [--nocerts]',
+    '[--certfile CERT…] [--detached] [--outform der|pem|smime]   (Ed25519/Ed448 keys sign per RFC 8419)',
+  ],
   verify: [
     '--in F [--out F] [--content F] [--certfile CERT…] (--CAfile CERT… [--crl CRL…] | --no-chain) [--attime ISO]',
     '(valid when every signer is; chains are checked at now or --attime, against the --crl files only)',
@@ -327,7 +380,7 @@ export async function runCms(argv: string[], io: { stdout: Out; stderr: Out }): 
     case 'sign':
       return sign(rest);
     case 'verify':
-      return verify(rest, io.stdout);
+      return verify(rest, io.stdout, io.stderr);
     case 'encrypt':
       return encrypt(rest);
     case 'decrypt':

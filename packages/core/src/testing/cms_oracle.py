@@ -19,8 +19,7 @@ import datetime
 import json
 import sys
 
-from asn1crypto import algos, cms, core, x509 as ax509
-from cryptography import x509
+from asn1crypto import cms, core, pem, x509 as ax509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
@@ -40,27 +39,27 @@ def digest(name, data):
 
 
 def load_cert(path):
+    """asn1crypto certificates: cryptography 38 cannot parse certificates with OID arcs above 64 bits (the
+    SSMAX extensions live under 2.25.<UUID>), so only the public key goes to cryptography."""
     data = open(path, 'rb').read()
-    certs = []
-    if b'-----BEGIN' in data:
-        for block in data.split(b'-----END CERTIFICATE-----'):
-            if b'-----BEGIN CERTIFICATE-----' in block:
-                certs.append(x509.load_pem_x509_certificate(block + b'-----END CERTIFICATE-----\n'))
-    else:
-        certs.append(x509.load_der_x509_certificate(data))
-    return certs
+    if pem.detect(data):
+        return [ax509.Certificate.load(der) for _, _, der in pem.unarmor(data, multiple=True)]
+    return [ax509.Certificate.load(data)]
 
 
-def sid_matches(sid, cert):
+def public_key(acert):
+    return serialization.load_der_public_key(acert.public_key.dump())
+
+
+def sid_matches(sid, acert):
     """RFC 5652 section 5.3: issuerAndSerialNumber or subjectKeyIdentifier."""
-    acert = ax509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
     if sid.name == 'issuer_and_serial_number':
         return sid.chosen['issuer'].dump() == acert.issuer.dump() and sid.chosen['serial_number'].native == acert.serial_number
     return acert.key_identifier is not None and sid.chosen.native == acert.key_identifier
 
 
 def check_signature(cert, sig_alg, digest_name, data, signature):
-    key = cert.public_key()
+    key = public_key(cert)
     name = sig_alg['algorithm'].native
     if name in ('ed25519', 'ed448'):
         if sig_alg['parameters'].native is not None:
@@ -99,7 +98,7 @@ def verify(args):
     certs = []
     for c in sd['certificates'] or []:
         if c.name == 'certificate':
-            certs.append(x509.load_der_x509_certificate(c.chosen.dump()))
+            certs.append(c.chosen)
     for path in args.cert or []:
         certs.extend(load_cert(path))
     out = []
@@ -151,8 +150,7 @@ def sign(args):
     any_v3 = False
     for key_path, cert_path in zip(args.key, args.cert):
         key = serialization.load_pem_private_key(open(key_path, 'rb').read(), password=None)
-        cert = load_cert(cert_path)[0]
-        acert = ax509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+        acert = load_cert(cert_path)[0]
         cert_list.append(acert)
         if isinstance(key, ed25519.Ed25519PrivateKey):
             dname, sig_alg = 'sha512', {'algorithm': 'ed25519'}
