@@ -6,7 +6,7 @@
 import { SsmaxError, judgeMail, parseCertificate, toDer, type MailJudgement, type MailSigner } from '@ssmax/core';
 import { many, one, parseArgs } from '../args.js';
 import { readInput } from '../io.js';
-import { KEY_OPTS, readCert, validationTime, withKey } from './cms.js';
+import { KEY_OPTS, readCert, readCertBundle, validationTime, withKey } from './cms.js';
 import { CARD_OPTS, cardRequest, verifyWithCard } from './mail-ssmax.js';
 
 type Out = { write(line: string): void };
@@ -80,12 +80,12 @@ async function verify(argv: string[], io: { stdout: Out; stderr: Out }): Promise
     }
     return verifyWithCard(raw, pre, card, time, io);
   }
-  const anchors = many(a, 'CAfile').map(readCert);
+  const anchors = many(a, 'CAfile').flatMap((p) => readCertBundle(p, io.stderr));
   if (anchors.length === 0) throw new SsmaxError('USAGE', 'Cannot verify the mail. Give --CAfile CERT (one or more): the roots this client trusts (or, for SSMAX mail, the card: --token URI --card-state DIR).');
   // Read every certificate the caller gave now, so a later malformed error can only be the mail's.
   for (const c of anchors) parseCertificate(c);
   const crls = many(a, 'crl').map((p) => toDer(readInput(p, 'the CRL'), 'X509 CRL'));
-  const certificates = many(a, 'certfile').map(readCert);
+  const certificates = many(a, 'certfile').flatMap((p) => readCertBundle(p, io.stderr));
   const time = validationTime(a);
   const recipPath = one(a, 'recip');
   const recipCert = recipPath !== undefined ? readCert(recipPath) : undefined;
