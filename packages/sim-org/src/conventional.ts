@@ -267,6 +267,8 @@ export interface MailAuthOutcome {
   readonly checks: JourneyCheck[];
   /** DMARC failed and the From domain publishes p=reject. */
   readonly dmarcReject: boolean;
+  /** The domain DMARC was evaluated for (mailauth's reading of From), lower-case; undefined when it evaluated none. */
+  readonly dmarcDomain?: string;
   /** Authentication-Results / Received-SPF header lines to prepend (CRLF-terminated). */
   readonly headers: string;
 }
@@ -286,7 +288,31 @@ export async function checkMailAuth(ctx: OrgContext, raw: Uint8Array, client: { 
   const policy = r.dmarc ? r.dmarc.policy : 'none';
   checks.push({ name: 'dmarc', result: dm === 'pass' ? 'pass' : dm === 'fail' ? 'fail' : 'skip', detail: `${dm}${r.dmarc ? ` p=${policy} (${r.dmarc.domain})` : ''}` });
   const headers = r.headers.endsWith('\n') ? r.headers.replace(/\r?\n/g, '\r\n') : `${r.headers.replace(/\r?\n/g, '\r\n')}\r\n`;
-  return { checks, dmarcReject: dm === 'fail' && policy === 'reject', headers };
+  const dmarcDomain = r.dmarc && r.dmarc.domain ? String(r.dmarc.domain).toLowerCase() : undefined;
+  return { checks, dmarcReject: dm === 'fail' && policy === 'reject', ...(dmarcDomain ? { dmarcDomain } : {}), headers };
+}
+
+/**
+ * `raw` without the top-level Authentication-Results fields whose authserv-id (RFC 8601 §2.5) is one of
+ * `ids` or a subdomain of one: a border MTA removes those before adding its own (RFC 8601 §5), since the
+ * clients behind it trust results under that id. Every other byte stays as it was.
+ */
+export function withoutAuthResultsOf(raw: Uint8Array, ids: readonly string[]): Uint8Array {
+  const buf = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+  const blank = buf.indexOf('\r\n\r\n');
+  const head = buf.subarray(0, blank < 0 ? buf.length : blank + 2).toString('latin1');
+  const fields = head.split(/(?<=\r\n)(?![ \t])/);
+  const own = ids.map((i) => i.toLowerCase());
+  const forged = (f: string): boolean => {
+    const m = /^authentication-results[ \t]*:([\s\S]*)$/i.exec(f);
+    if (!m) return false;
+    // authserv-id, after optional CFWS: the first token up to ";" or whitespace (comments dropped first).
+    const id = m[1]!.replace(/\([^()]*\)/g, ' ').trim().split(/[;\s]/)[0]!.toLowerCase();
+    return own.some((o) => id === o || id.endsWith(`.${o}`));
+  };
+  const kept = fields.filter((f) => !forged(f));
+  if (kept.length === fields.length) return raw;
+  return new Uint8Array(Buffer.concat([Buffer.from(kept.join(''), 'latin1'), buf.subarray(head.length)]));
 }
 
 /** Scores the From domain when reputation is on. */

@@ -14,6 +14,7 @@ import {
   getHeader,
   normaliseAddress,
   originatorOf,
+  originatorOfMessage,
   parseCertificate,
   senderIsAuthor,
   collectAttachments,
@@ -33,9 +34,9 @@ import { classifyParts, leavesOutsideRoles, messageIdOf, openFilePart, structure
 import { listenSmtp, type SmtpListener } from './smtp-listener.js';
 import { formatReply, replyFor } from './reply-codes.js';
 import type { DirectoryMember } from './registry-client.js';
-import { analyseConventionalMail, checkMailAuth, checkReputation, reputationHeader } from './conventional.js';
+import { analyseConventionalMail, checkMailAuth, checkReputation, reputationHeader, withoutAuthResultsOf } from './conventional.js';
 import type { JourneyCheck } from './journey.js';
-import { prependFields, receivedField, sessionHop } from './trace-fields.js';
+import { prependFields, receivedField, sessionHop, startsWithContinuation } from './trace-fields.js';
 
 export interface OrgMailVerdict {
   readonly ok: boolean;
@@ -262,12 +263,27 @@ async function acceptConventionalMail(ctx: OrgContext, bytes: Uint8Array, sessio
     await ctx.journey.record({ messageId: a.messageId, actor: actorName, procedure: 0, checks, files: a.files, outcome: 'rejected', reply: formatReply(reply, detail), detail });
     return { ok: false as const, error: smtpError(reply, detail.slice(0, 200)) };
   };
+  // RFC 5322 §2.2.3: a header section cannot start with a continuation line. Prepended behind our own
+  // trace fields, one would extend the last of them (an injected "dmarc=pass" in our Authentication-Results).
+  if (startsWithContinuation(bytes) && defenceOn(ctx, 'headerSection')) return refuse('MALFORMED_MIME', 'the header section starts with a continuation line');
   let prepend = receivedField(sessionHop(session, ctx.mxHost, ctx.clock()));
   if (rt.options.mailAuth !== 'off') {
     const auth = await checkMailAuth(ctx, bytes, client);
     checks.push(...auth.checks);
-    // RFC 7489 §6.7: the receiver applies the domain owner's p=reject by refusing in the session.
-    if (rt.options.mailAuth === 'enforce' && auth.dmarcReject) return refuse('DMARC_REJECT', `DMARC fail for ${a.from ?? '(no From)'}, policy reject`);
+    if (rt.options.mailAuth === 'enforce') {
+      // RFC 7489 §6.6.1: without exactly one From field naming one mailbox there is no one domain to
+      // evaluate, and the domain DMARC evaluated must be the one the recipient's client shows (core's
+      // RFC 5322 parser, as strict as the SSMAX services'): else DMARC passes for one domain while the
+      // inbox shows another ("Composition Kills", USENIX Security 2020).
+      const originator = originatorOfMessage(bytes);
+      if (!originator.ok) return refuse('DMARC_FROM_UNCLEAR', originator.reason);
+      if (auth.dmarcDomain !== originator.from.domain) {
+        checks.push({ name: 'originator', result: 'fail', detail: `DMARC evaluated ${auth.dmarcDomain ?? 'no domain'}; From is ${originator.from.address}` });
+        return refuse('DMARC_FROM_UNCLEAR', `DMARC was evaluated for ${auth.dmarcDomain ?? 'no domain'}, but From names ${originator.from.address}`);
+      }
+      // RFC 7489 §6.7: the receiver applies the domain owner's p=reject by refusing in the session.
+      if (auth.dmarcReject) return refuse('DMARC_REJECT', `DMARC fail for ${originator.from.address}, policy reject`);
+    }
     prepend += auth.headers;
   }
   checks.push(...a.checks);
@@ -280,7 +296,9 @@ async function acceptConventionalMail(ctx: OrgContext, bytes: Uint8Array, sessio
     checks.push({ name: 'reputation', result: rep.verdict === 'flag' ? 'fail' : 'pass', detail: `score ${rep.score}${rep.reasons.length ? `: ${rep.reasons.map((r) => `${r.rule} (${r.detail})`).join(', ')}` : ''}` });
     if (rep.verdict === 'flag') prepend += `X-SSMAX-Reputation: ${reputationHeader(rep)}\r\n`;
   }
-  const stored = new Uint8Array(Buffer.concat([Buffer.from(prepend, 'utf8'), Buffer.from(bytes)]));
+  // RFC 8601 §5: our clients trust Authentication-Results under our authserv-id, so any the message
+  // brought along under that id are forgeries and go before ours are added.
+  const stored = new Uint8Array(Buffer.concat([Buffer.from(prepend, 'utf8'), withoutAuthResultsOf(bytes, [ctx.mxHost, ctx.domain])]));
   const meta = { kind: 'conventional', messageId: a.messageId, files: a.files, checks, tls, ...(rep ? { reputation: rep } : {}) };
   const envelope = { mailFrom: client.mailFrom, rcptTo: session.envelope.rcptTo.map((r) => r.address.toLowerCase()), meta };
   const id = await ctx.inbound.enqueue(envelope, stored);
@@ -309,19 +327,26 @@ export async function startMtaIn(ctx: OrgContext, o: MtaInOptions = {}): Promise
     },
     onData(stream, session, cb) {
       void (async () => {
-        const { bytes, tooBig } = await collect(stream);
+        const { bytes: raw, tooBig } = await collect(stream);
         if (tooBig) {
           await ctx.journey.record({ messageId: '', actor: who, procedure: 7, checks: [{ name: 'size', result: 'fail', detail: `> ${maxBytes}` }], files: 'ciphertext', outcome: 'rejected', reply: formatReply(replyFor('MESSAGE_TOO_BIG')) });
           return cb(smtpError(replyFor('MESSAGE_TOO_BIG'), `limit ${maxBytes} bytes`));
         }
         if (ctx.conventional) {
-          const r = await acceptConventionalMail(ctx, bytes, session);
+          const r = await acceptConventionalMail(ctx, raw, session);
           if (!r.ok) return cb(r.error);
           cb(null, `2.0.0 queued as ${r.id}`);
           o.onAccepted?.(r.id);
           ctx.kick('inbound');
           return;
         }
+        // RFC 5321 §4.4: our trace field goes on top of what we store (above the unverified mark). A
+        // header section that starts with a continuation line cannot be parsed and is refused below as
+        // malformed; with that check switched off (falsifiability runs only) the MX reads the mail as the
+        // mailbox will, behind its own trace field, continuation included.
+        const received = receivedField(sessionHop(session, ctx.mxHost, ctx.clock()));
+        const tolerated = startsWithContinuation(raw) && !defenceOn(ctx, 'headerSection');
+        const bytes = tolerated ? prependFields(received, raw) : raw;
         const v = await verifyOrgMail(ctx, bytes);
         if (!v.ok) {
           const reply = replyFor(v.code ?? 'INTERNAL');
@@ -374,7 +399,7 @@ export async function startMtaIn(ctx: OrgContext, o: MtaInOptions = {}): Promise
         }
         const envelope = { mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', rcptTo: session.envelope.rcptTo.map((r) => r.address.toLowerCase()), meta };
         // RFC 5321 §4.4: our trace field on top (above the unverified mark), the message below it unaltered.
-        const id = await ctx.inbound.enqueue(envelope, prependFields(receivedField(sessionHop(session, ctx.mxHost, ctx.clock())), stored));
+        const id = await ctx.inbound.enqueue(envelope, tolerated ? stored : prependFields(received, stored));
         cb(null, `2.0.0 queued as ${id}`);
         o.onAccepted?.(id);
         ctx.kick('inbound');

@@ -29,6 +29,7 @@ export const ReplyCodes = {
   BAD_SIGNATURE: { code: 550, enhanced: '5.7.7', via: 'smtp', message: 'Signature does not verify', basis: 'RFC 3463 §3.8 X.7.7 message integrity failure' },
   CONTENT_MISMATCH: { code: 550, enhanced: '5.7.7', via: 'smtp', message: 'Signed content does not match the message', basis: 'RFC 3463 §3.8 X.7.7 message integrity failure' },
   FROM_SIGNER_MISMATCH: { code: 550, enhanced: '5.7.1', via: 'smtp', message: 'From address does not match the signer', basis: 'RFC 3463 §3.8 X.7.1 (sender not authorized for this address)' },
+  DMARC_FROM_UNCLEAR: { code: 550, enhanced: '5.7.1', via: 'smtp', message: 'Message refused: DMARC needs exactly one From field naming one mailbox, read the same way by every reader', basis: 'RFC 7489 §6.6.1 (a message without exactly one From domain is rejected); RFC 3463 §3.8 X.7.1' },
   AMBIGUOUS_FROM: { code: 550, enhanced: '5.7.1', via: 'smtp', message: 'From must name exactly one mailbox, and Sender (if any) the same one', basis: 'RFC 5322 §3.6.2 (originator fields); one author bound to one signer; RFC 3463 §3.8 X.7.1' },
   MALWARE: { code: 550, enhanced: '5.7.1', via: 'smtp', message: 'Message refused: malware detected', basis: 'RFC 3463 §3.8 X.7.1 (content filter refusal)' },
   ENCRYPTED_ZIP: { code: 550, enhanced: '5.7.1', via: 'smtp', message: 'Message refused: encrypted archive cannot be inspected', basis: 'RFC 3463 §3.8 X.7.1 (content filter refusal)' },

@@ -8,7 +8,8 @@
  * display name.
  */
 import { SsmaxError } from '../errors.js';
-import { decodeEncodedWords, type MimeHeader } from './mime-headers.js';
+import { decodeEncodedWords, parseHeaderSection, type MimeHeader } from './mime-headers.js';
+import { canonicalizeLineEndings, DEFAULT_MIME_LIMITS } from './mime-bytes.js';
 
 /** One mailbox (RFC 5322 §3.4 `mailbox`). */
 export interface Mailbox {
@@ -295,4 +296,19 @@ export function originatorOf(headers: readonly MimeHeader[]): Originator {
  */
 export function senderIsAuthor(o: Extract<Originator, { ok: true }>): boolean {
   return o.sender === undefined || o.sender.address === o.from.address;
+}
+
+/**
+ * {@link originatorOf} for a whole raw message: its header section parsed strictly (RFC 5322 §2.2: a
+ * section that starts with a continuation line, or holds a line that is no field, binds no author, so
+ * no reader can disagree about what it says). Never throws.
+ */
+export function originatorOfMessage(raw: Uint8Array): Originator {
+  let headers: MimeHeader[];
+  try {
+    headers = parseHeaderSection(canonicalizeLineEndings(raw), 'the mail', DEFAULT_MIME_LIMITS).headers;
+  } catch (e) {
+    return { ok: false, reason: (e as Error).message, mailboxes: [] };
+  }
+  return originatorOf(headers);
 }

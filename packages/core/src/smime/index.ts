@@ -16,7 +16,7 @@ export type {
   BuildPkcs7MimeOptions,
   ParsedSmime,
 } from './smime-message.js';
-export { parseMailboxList, parseAddressList, normaliseAddress, originatorOf, senderIsAuthor } from './address.js';
+export { parseMailboxList, parseAddressList, normaliseAddress, originatorOf, originatorOfMessage, senderIsAuthor } from './address.js';
 export type { Mailbox, Originator } from './address.js';
 export { detectCmsInput } from './detect-cms-input.js';
 export type { DetectedCmsInput } from './detect-cms-input.js';

@@ -116,15 +116,26 @@ function mimeBody(entity: Uint8Array): Uint8Array {
 }
 
 /**
- * RFC 8601 §2.7.1: the receiving MTA recorded dmarc=pass for the mail. Only a field whose authserv-id
- * (§2.2) names the receiving domain counts: a sender can write any Authentication-Results of its own.
+ * RFC 8601 §2.7.1: the receiving MTA recorded dmarc=pass for the domain the client shows in From. Only the
+ * newest field whose authserv-id (§2.5) names the receiving domain counts (a sender can write any
+ * Authentication-Results of its own; the MX removes those under its id, §5), and only a dmarc result whose
+ * `header.from` is the displayed From domain: a pass for another domain authenticates nothing shown.
  */
 export function dmarcPassed(m: ReadMail, receivingDomain: string): boolean {
   const d = receivingDomain.toLowerCase();
-  return m.authResults.some((h) => {
-    const id = (h.split(';')[0] ?? '').trim().split(/\s+/)[0]?.toLowerCase() ?? '';
-    return (id === d || id.endsWith(`.${d}`)) && /\bdmarc=pass\b/i.test(h);
+  const shown = m.from.slice(m.from.lastIndexOf('@') + 1).toLowerCase();
+  const ours = m.authResults.find((h) => {
+    const id = h.replace(/\([^()]*\)/g, ' ').trim().split(/[;\s]/)[0]?.toLowerCase() ?? '';
+    return id === d || id.endsWith(`.${d}`);
   });
+  if (!ours || !shown) return false;
+  for (const resinfo of ours.replace(/\([^()]*\)/g, ' ').split(';').slice(1)) {
+    const r = /^\s*dmarc\s*=\s*([a-z]+)\b(.*)$/is.exec(resinfo);
+    if (!r) continue;
+    const headerFrom = /\bheader\.from\s*=\s*"?([^\s";]+)/i.exec(r[2]!)?.[1]?.toLowerCase();
+    return r[1]!.toLowerCase() === 'pass' && headerFrom === shown;
+  }
+  return false;
 }
 
 /** The receiving MTA-in scored the From domain as suspicious (sim-org reputation.ts). */
