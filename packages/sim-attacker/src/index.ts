@@ -27,6 +27,8 @@ export type { ComposeMailOptions } from './compose-mail.js';
 export { mxOf, smtpSend } from './smtp-send.js';
 export type { ClientTls, SmtpSendOptions, SmtpSendResult } from './smtp-send.js';
 export { sendSpoofedDirect } from './spoof-direct.js';
+export { FROM_FORMS, fromFieldLines, withFromForm } from './from-forms.js';
+export type { FromForm } from './from-forms.js';
 export type { MailContent, SpoofDirectOptions } from './spoof-direct.js';
 export { LookAlikeDomain, lookAlikeDomains } from './look-alike.js';
 export { applyForMembership } from './registry-enrolment.js';

@@ -1,5 +1,6 @@
 import type { MimeAttachmentInput } from '@ssmax/core';
 import { composeMail, formatAddress, messageIdOf } from './compose-mail.js';
+import { fromFieldLines, withFromForm, type FromForm } from './from-forms.js';
 import type { AttackerContext, ServiceRef, SmtpCredentials } from './footholds.js';
 import { OutcomeRecorder, type AttackOutcome } from './outcome.js';
 import { mxOf, smtpSend, type ClientTls } from './smtp-send.js';
@@ -42,6 +43,11 @@ export interface SpoofDirectOptions extends MailContent {
    * forged one (RFC 5322 §3.6.2 allows several authors, with a Sender).
    */
   readonly alsoFrom?: string;
+  /**
+   * Writes From in one of the ambiguous forms of {@link FROM_FORMS} instead, with `alsoFrom` as the
+   * attacker's own address in it (required then); 'two-mailboxes' is what `alsoFrom` alone does.
+   */
+  readonly fromForm?: FromForm;
   readonly to: string | readonly string[];
   /** MAIL FROM; default the forged From (so SPF is evaluated against the forged domain). */
   readonly envelopeFrom?: string;
@@ -58,9 +64,11 @@ export interface SpoofDirectOptions extends MailContent {
 export async function sendSpoofedDirect(ctx: AttackerContext, o: SpoofDirectOptions): Promise<AttackOutcome> {
   const rec = new OutcomeRecorder('spoof-direct');
   const to = typeof o.to === 'string' ? [o.to] : [...o.to];
-  const from = `${formatAddress(o.displayName, o.spoofedFrom)}${o.alsoFrom ? `, <${o.alsoFrom}>` : ''}`;
-  const raw = o.raw ?? composeMail({ from, to, subject: o.subject ?? '', text: o.text ?? '', ...(o.attachments ? { attachments: o.attachments } : {}), ...(ctx.now ? { date: ctx.now() } : {}) });
-  rec.act(`forged From: ${from}`);
+  if (o.fromForm !== undefined && o.alsoFrom === undefined) throw new TypeError('Cannot write an ambiguous From. fromForm needs alsoFrom, the attacker\'s own address.');
+  const from = `${formatAddress(o.displayName, o.spoofedFrom)}${o.alsoFrom && o.fromForm === undefined ? `, <${o.alsoFrom}>` : ''}`;
+  const composed = o.raw ?? composeMail({ from, to, subject: o.subject ?? '', text: o.text ?? '', ...(o.attachments ? { attachments: o.attachments } : {}), ...(ctx.now ? { date: ctx.now() } : {}) });
+  const raw = o.fromForm !== undefined ? withFromForm(composed, o.fromForm, o.spoofedFrom, o.alsoFrom!) : composed;
+  rec.act(o.fromForm !== undefined ? `forged From (${o.fromForm}): ${JSON.stringify(fromFieldLines(o.fromForm, o.spoofedFrom, o.alsoFrom!).lines)}` : `forged From: ${from}`);
   const mx = o.mx ?? { host: await mxOf(ctx, to[0]!.split('@')[1] ?? ''), port: 25 };
   return deliverAndRecord(ctx, rec, { target: mx, envelope: { from: o.envelopeFrom ?? o.spoofedFrom, to }, raw, ...(o.tls ? { tls: o.tls } : {}) });
 }
