@@ -27,6 +27,8 @@ export const SimOrgErrorCodes = {
   MAILBOX_START_FAILED: 'infrastructure',
   MAILBOX_DELIVERY_FAILED: 'infrastructure',
   INSPECTION_UNAVAILABLE: 'infrastructure',
+  /** The vendored UTS #39 confusables.txt is missing or not a complete file (issue 16). */
+  CONFUSABLES_DATA: 'infrastructure',
   USAGE: 'usage',
 } as const satisfies Record<string, 'verdict' | 'malformed' | 'usage' | 'infrastructure'>;
 export type SimOrgErrorCode = keyof typeof SimOrgErrorCodes;

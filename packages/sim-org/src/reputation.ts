@@ -7,15 +7,26 @@
  * |---------------|--------|-----------------------------------------------------------------------|
  * | `new-domain`  | 30     | created less than `newDomainDays` (30) days ago per `domainRegistry`   |
  * | `unknown-age` | 10     | not in `domainRegistry` at all                                          |
- * | `homograph`   | 60     | same confusables skeleton as a known partner domain, but not equal     |
+ * | `homograph`   | 60     | same UTS #39 skeleton as a known partner domain, but not equal          |
  * | `near-miss`   | 50     | edit distance ≤ `maxEditDistance` (2) to a known partner domain        |
- * | `mixed-script`| 20     | a label mixes Latin with Cyrillic or Greek letters                     |
+ * | `mixed-script`| 20     | a label mixes scripts beyond UTS #39 §5.2 "highly restrictive"          |
+ * | `whole-script`| 20     | a label in one non-Latin script reads as a Latin word (UTS #39 §4)      |
  *
  * A score ≥ `threshold` (50) is `flag`: the mail is delivered with `X-SSMAX-Reputation: suspicious`.
  * Known partner domains (and the org's own) score 0. Reputation never blocks: a look-alike domain with
  * valid SPF/DKIM/DMARC is still delivered (the honest cell of the matrix).
+ *
+ * Look-alikes (issue 16) are judged with the complete Unicode data, as browsers judge IDNs: the domain
+ * goes through UTS #46 (Node's `url.domainToASCII`/`domainToUnicode`, the WHATWG URL Standard's "domain
+ * to ASCII", nontransitional), then the UTS #39 skeleton over the vendored confusables.txt 17.0.0, the
+ * §5.2 restriction level and the §4 whole-script test (`confusables.ts`, which says why the data is
+ * vendored rather than taken from an npm package). The hand-picked subset this replaced also read "vv"
+ * as "w" and "cl" as "d"; confusables.txt has no such sequences (only single characters, m → rn), and
+ * `near-miss` (spelling distance, unchanged) still catches them: org-d.example is one edit from
+ * org-a.example, a near-miss and not a homograph.
  */
 import { domainToASCII, domainToUnicode } from 'node:url';
+import { domainSkeleton, latinWholeScriptConfusable, restrictionLevel, scriptsOf } from './confusables.js';
 
 export interface ReputationOptions {
   /** Domains the org corresponds with (its partners); look-alikes of these score. */
@@ -31,7 +42,7 @@ export interface ReputationOptions {
 }
 
 export interface ReputationReason {
-  readonly rule: 'new-domain' | 'unknown-age' | 'homograph' | 'near-miss' | 'mixed-script';
+  readonly rule: 'new-domain' | 'unknown-age' | 'homograph' | 'near-miss' | 'mixed-script' | 'whole-script';
   readonly points: number;
   readonly detail: string;
 }
@@ -45,42 +56,26 @@ export interface ReputationVerdict {
   readonly reasons: readonly ReputationReason[];
 }
 
-export const REPUTATION_POINTS = { 'new-domain': 30, 'unknown-age': 10, homograph: 60, 'near-miss': 50, 'mixed-script': 20 } as const;
+export const REPUTATION_POINTS = { 'new-domain': 30, 'unknown-age': 10, homograph: 60, 'near-miss': 50, 'mixed-script': 20, 'whole-script': 20 } as const;
 
 /**
- * A subset of the Unicode confusables table (UTS #39 §4, confusables.txt) mapping to the Latin letter a
- * reader would see: Cyrillic and Greek look-alikes, digits 0/1, dotless i. Multi-letter look-alikes
- * (rn → m, vv → w, cl → d) are applied after the per-character map.
+ * The domain as a mail client or browser shows it: UTS #46 ToASCII then ToUnicode (RFC 5891 §5), so an
+ * A-label is decoded and a U-label is mapped the way the resolver will (upper case, full-width and
+ * mathematical letters to their plain forms). A domain UTS #46 refuses keeps its lower-cased form.
  */
-const CONFUSABLES: Readonly<Record<string, string>> = {
-  // Cyrillic
-  а: 'a', в: 'b', с: 'c', ԁ: 'd', е: 'e', ё: 'e', һ: 'h', і: 'i', ї: 'i', ј: 'j', к: 'k', ӏ: 'l', м: 'm', н: 'h', о: 'o', р: 'p', ԛ: 'q', ѕ: 's', т: 't', у: 'y', ԝ: 'w', х: 'x', ү: 'y',
-  // Greek
-  α: 'a', β: 'b', ε: 'e', η: 'n', ι: 'i', κ: 'k', ν: 'v', ο: 'o', ρ: 'p', τ: 't', υ: 'u', χ: 'x', γ: 'y', ω: 'w',
-  // Latin look-alikes and digits
-  ı: 'i', ɩ: 'i', ɡ: 'g', ɑ: 'a', '0': 'o', '1': 'l', '|': 'l',
-};
-const MULTI: readonly [RegExp, string][] = [
-  [/rn/g, 'm'],
-  [/vv/g, 'w'],
-  [/cl/g, 'd'],
-];
-
-/** Lower-cases, strips a trailing dot and decodes punycode (`xn--`) labels (RFC 5891 §5). */
 export function toUnicodeDomain(domain: string): string {
   const d = domain.trim().toLowerCase().replace(/\.$/, '');
-  const u = domainToUnicode(d);
+  const ascii = domainToASCII(d);
+  const u = ascii === '' ? '' : domainToUnicode(ascii);
   return u === '' ? d : u;
 }
 
-/** The confusables skeleton of a domain: two domains a reader cannot tell apart share it. */
+/**
+ * The confusables skeleton of a domain (UTS #39 §4 over the complete confusables.txt, read
+ * case-insensitively as domains are): two domains a reader cannot tell apart share it.
+ */
 export function skeleton(domain: string): string {
-  let s = toUnicodeDomain(domain).normalize('NFKC').toLowerCase();
-  s = [...s].map((c) => CONFUSABLES[c] ?? c).join('');
-  for (const [re, to] of MULTI) s = s.replace(re, to);
-  // A second pass: "1" may have become "l" next to another look-alike, e.g. "c1" → "cl" → "d".
-  for (const [re, to] of MULTI) s = s.replace(re, to);
-  return s;
+  return domainSkeleton(toUnicodeDomain(domain));
 }
 
 /** Optimal-string-alignment distance (Levenshtein plus adjacent transposition). */
@@ -99,11 +94,7 @@ export function editDistance(a: string, b: string): number {
   return d[A.length]![B.length]!;
 }
 
-const LATIN = /[a-z]/;
-const CYRILLIC = /[\u0400-\u04ff\u0500-\u052f]/;
-const GREEK = /[\u0370-\u03ff]/;
-
-/** Scores `domain` (the RFC 5322.From domain) at `now`. Pure; never throws for hostile input. */
+/** Scores `domain` (the RFC 5322.From domain) at `now`. Never throws for hostile input; reads the vendored confusables.txt on first use. */
 export function scoreDomain(domain: string, o: ReputationOptions & { readonly ownDomain?: string }, now: Date): ReputationVerdict {
   const unicode = toUnicodeDomain(domain);
   const trimmed = domain.trim().toLowerCase().replace(/\.$/, '');
@@ -129,10 +120,19 @@ export function scoreDomain(domain: string, o: ReputationOptions & { readonly ow
       const near = knownUnicode.map((k) => ({ k, d: editDistance(unicode, k) })).filter((x) => x.d > 0 && x.d <= max).sort((a, b) => a.d - b.d)[0];
       if (near) reasons.push({ rule: 'near-miss', points: REPUTATION_POINTS['near-miss'], detail: `${near.d} edits from ${near.k}` });
     }
-    for (const label of unicode.split('.')) {
-      const scripts = [LATIN.test(label), CYRILLIC.test(label), GREEK.test(label)].filter(Boolean).length;
-      if (scripts > 1) {
-        reasons.push({ rule: 'mixed-script', points: REPUTATION_POINTS['mixed-script'], detail: `label "${label}" mixes scripts` });
+    // Details carry no ";", "(", ")" or ",": reputationHeader() uses them as separators.
+    const labels = unicode.split('.');
+    for (const label of labels) {
+      const level = restrictionLevel(label);
+      if (level === 'moderately-restrictive' || level === 'minimally-restrictive') {
+        reasons.push({ rule: 'mixed-script', points: REPUTATION_POINTS['mixed-script'], detail: `label "${label}" mixes ${scriptsOf(label).join('+')}: ${level.replace('-', ' ')} under UTS #39 §5.2` });
+        break;
+      }
+    }
+    for (const label of labels) {
+      const reading = latinWholeScriptConfusable(label);
+      if (reading !== undefined) {
+        reasons.push({ rule: 'whole-script', points: REPUTATION_POINTS['whole-script'], detail: `label "${label}" in ${scriptsOf(label).join('+')} reads as "${reading}": whole-script confusable under UTS #39 §4` });
         break;
       }
     }
