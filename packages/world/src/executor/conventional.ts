@@ -4,6 +4,7 @@
  * X-SSMAX-Reputation), and what anyone "has" of the files is what they can open: a ZipCrypto archive
  * (APPNOTE 6.1) together with a mail stating its password (seed 002's PPAP) is as good as plaintext.
  */
+import { domainToASCII } from 'node:url';
 import { looksLikeZip, parseMimeEntity, readPlainData, readZip } from '@ssmax/core';
 import type { Payload } from './payload.js';
 
@@ -133,9 +134,15 @@ export function dmarcPassed(m: ReadMail, receivingDomain: string): boolean {
     const r = /^\s*dmarc\s*=\s*([a-z]+)\b(.*)$/is.exec(resinfo);
     if (!r) continue;
     const headerFrom = /\bheader\.from\s*=\s*"?([^\s";]+)/i.exec(r[2]!)?.[1]?.toLowerCase();
-    return r[1]!.toLowerCase() === 'pass' && headerFrom === shown;
+    // mailparser shows an IDN From domain as its U-label, mailauth writes the A-label: compare both after
+    // UTS #46 ToASCII (issue 16: the homograph scenarios' DMARC pass was otherwise never seen).
+    return r[1]!.toLowerCase() === 'pass' && headerFrom !== undefined && asciiDomain(headerFrom) === asciiDomain(shown);
   }
   return false;
+}
+
+function asciiDomain(d: string): string {
+  return domainToASCII(d) || d;
 }
 
 /** The receiving MTA-in scored the From domain as suspicious (sim-org reputation.ts). */
