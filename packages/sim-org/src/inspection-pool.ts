@@ -97,7 +97,9 @@ export class InspectionPool {
   }
 
   private spawn(): Worker {
-    const w = new Worker(workerUrl(), { resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB } });
+    // execArgv: [] — the worker must not inherit the parent's `--input-type` / `-e` (a process started
+    // with `node --input-type=module -e …` would otherwise give workers that cannot start).
+    const w = new Worker(workerUrl(), { execArgv: [], resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB } });
     w.unref();
     return w;
   }
