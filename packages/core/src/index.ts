@@ -12,4 +12,5 @@ export * from './x509/index.js';
 export * from './cms/index.js';
 export * from './smime/index.js';
 export * from './zip/index.js';
+export * from './cfb/index.js';
 export * from './public-ca/client.js';
