@@ -23,6 +23,8 @@ import type { DlpRule } from './dlp-rules.js';
 import { buildDsn } from './dsn.js';
 import { type InspectedFile, type InspectionVerdict, type VerdictAction } from './inspection.js';
 import { inspectOffThread } from './inspection-pool.js';
+import type { MalwareScanner } from './clamd.js';
+import { reasonLabel } from './malware-engine.js';
 import type { FilesState, JourneyCheck } from './journey.js';
 import { actor, domainOf, type OrgContext, type OrgProfile, type OrgUserDirectory } from './org-context.js';
 import { reputationHeader, scoreDomain, type ReputationOptions, type ReputationVerdict } from './reputation.js';
@@ -215,9 +217,10 @@ function bracketed(id: string | undefined): string {
  * Parses a mail and inspects what an ordinary gateway can see: attachments (plain, ZIP, encrypted ZIP)
  * and S/MIME enveloped parts (opaque). Never throws for hostile input: unparseable mail is a block with
  * MALFORMED_MIME. `inspectContent` false (an MX whose inbound inspection is switched off, only in
- * falsifiability runs) describes the files but runs no rule.
+ * falsifiability runs) describes the files but runs no rule. Inbound, `scanner` (ClamAV) scans every
+ * attachment too and decides what it has signatures and heuristics for (inspection-pool.ts).
  */
-export async function analyseConventionalMail(raw: Uint8Array, direction: 'outbound' | 'inbound', o: ConventionalOptions, inspectContent = true): Promise<ConventionalAnalysis> {
+export async function analyseConventionalMail(raw: Uint8Array, direction: 'outbound' | 'inbound', o: ConventionalOptions, inspectContent = true, scanner?: MalwareScanner): Promise<ConventionalAnalysis> {
   const checks: JourneyCheck[] = [];
   let parsed;
   try {
@@ -255,10 +258,10 @@ export async function analyseConventionalMail(raw: Uint8Array, direction: 'outbo
     checks.push({ name: 'inspection', result: 'skip', detail: 'content inspection switched off' });
     return { messageId, ...(from ? { from } : {}), files: state, checks, verdict: { action: 'allow', reasons: [] } };
   }
-  const verdict = await inspectOffThread(direction, files, parsed.text ?? '', { encryptedZip: direction === 'outbound' ? o.msaEncryptedZip : o.mxEncryptedZip, dlpRules: o.dlpRules });
+  const verdict = await inspectOffThread(direction, files, parsed.text ?? '', { encryptedZip: direction === 'outbound' ? o.msaEncryptedZip : o.mxEncryptedZip, dlpRules: o.dlpRules }, {}, scanner ? { scanner } : {});
   for (const r of verdict.reasons) checks.push({ name: r.rule, result: r.action === 'block' ? 'fail' : 'skip', detail: `${r.detail}${r.file ? ` (${r.file})` : ''}`.slice(0, 300) });
   const blocking = verdict.reasons.find((r) => r.action === 'block');
-  const block = blocking ? { code: blocking.code as string, detail: `${blocking.rule}${blocking.file ? ` in ${blocking.file}` : ''}` } : opaque.length > 0 && o.opaqueContent === 'block' ? { code: 'UNINSPECTABLE', detail: 'S/MIME enveloped content' } : undefined;
+  const block = blocking ? { code: blocking.code as string, detail: reasonLabel(blocking) } : opaque.length > 0 && o.opaqueContent === 'block' ? { code: 'UNINSPECTABLE', detail: 'S/MIME enveloped content' } : undefined;
   return { messageId, ...(from ? { from } : {}), files: state, checks, verdict, ...(block ? { block } : {}) };
 }
 

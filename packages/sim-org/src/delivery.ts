@@ -70,6 +70,7 @@ export async function processInbound(ctx: OrgContext, entry: SpoolEntry): Promis
         checks: meta.checks,
         identityNotice: meta.identityNotice ?? { sender: '', certSerial: '', traceId: '', proofing: 'none', proofedAt: '', cardAndPinUsed: false },
         ...(ctx.profile.inspection ? { policy: ctx.profile.inspection } : {}),
+        ...(ctx.malwareScanner ? { malwareScanner: ctx.malwareScanner } : {}),
         // (8) ran in the MTA-in session; switched off there (falsifiability runs), it is off here too.
         ...(defenceOn(ctx, 'inboundInspection') ? {} : { inspect: false }),
         clock: ctx.clock,

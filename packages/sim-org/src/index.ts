@@ -8,7 +8,10 @@ export { EICAR, DEFAULT_BLOCKED_EXTENSIONS, scanForMalware, executableKind, isOl
 export type { MalwareFinding, MalwareRule, MalwareScanOptions } from './malware-scan.js';
 export { inspect, DEFAULT_INSPECTION_POLICY, DEFAULT_INSPECTION_TIME_LIMIT_MS } from './inspection.js';
 export { inspectOffThread, InspectionPool } from './inspection-pool.js';
-export type { InspectionJob } from './inspection-pool.js';
+export type { InspectionJob, InspectionEngines } from './inspection-pool.js';
+export { ClamdClient, ClamdDaemon, CLAMD_LIMITS, LOCAL_SIGNATURES, parseClamdReply } from './clamd.js';
+export type { ClamdDaemonOptions, ClamdLimits, MalwareScanner, MalwareScanOutcome } from './clamd.js';
+export { CLAMAV_FINDINGS, engineReasons, reasonOfFinding, reasonLabel } from './malware-engine.js';
 export type { InspectionDestination, InspectionDirection, InspectionPolicy, InspectionVerdict, InspectedFile, VerdictAction, VerdictReason } from './inspection.js';
 export { totp, hotp, verifyTotp, base32Encode, base32Decode } from './totp.js';
 export type { TotpOptions } from './totp.js';

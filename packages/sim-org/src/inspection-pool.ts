@@ -19,6 +19,8 @@ import {
   type InspectionVerdict,
 } from './inspection.js';
 import { SimOrgError } from './errors.js';
+import type { MalwareScanner } from './clamd.js';
+import { engineReasons } from './malware-engine.js';
 
 /** What one job sends to a worker: the arguments of {@link inspect}, all structured-cloneable data. */
 export interface InspectionJob {
@@ -139,18 +141,41 @@ export class InspectionPool {
 
 let shared: InspectionPool | undefined;
 
+/** The engines beside the worker's rules (issue 16). */
+export interface InspectionEngines {
+  /**
+   * The malware engine of inbound inspection: every file is scanned by it as well, the rules it covers
+   * do not run (InspectionPolicy `malwareEngine: 'clamav'`), and an engine fault makes the file
+   * uninspectable. Without one, inbound inspection runs only our own rules.
+   */
+  readonly scanner?: MalwareScanner;
+}
+
+const RANK: Record<InspectionVerdict['action'], number> = { allow: 0, flag: 1, block: 2 };
+
 /**
  * {@link inspect} on a worker thread of the process-wide pool, with the policy's time limit enforced
  * by terminating the worker. Same verdicts as `inspect`; a worker that dies or overruns gives an
- * `uninspectable` verdict instead of an exception.
+ * `uninspectable` verdict instead of an exception. Inbound, with `engines.scanner`, the malware engine
+ * scans the same files meanwhile and its reasons join the verdict.
  */
-export function inspectOffThread(
+export async function inspectOffThread(
   direction: InspectionDirection,
   files: readonly InspectedFile[],
   body: string,
   policy: Partial<InspectionPolicy> = {},
   destination: InspectionDestination = {},
+  engines: InspectionEngines = {},
 ): Promise<InspectionVerdict> {
   shared ??= new InspectionPool();
-  return shared.run({ direction, files, body, policy, destination });
+  const scanner = direction === 'inbound' ? engines.scanner : undefined;
+  if (!scanner) return shared.run({ direction, files, body, policy, destination });
+  const pol = { ...DEFAULT_INSPECTION_POLICY, ...policy, malwareEngine: 'clamav' as const };
+  const [ours, theirs] = await Promise.all([
+    shared.run({ direction, files, body, policy: { ...policy, malwareEngine: 'clamav' }, destination }),
+    files.length > 0 ? engineReasons(scanner, files, pol, pol.timeLimitMs ?? DEFAULT_INSPECTION_TIME_LIMIT_MS) : Promise.resolve([]),
+  ]);
+  const reasons = [...theirs, ...ours.reasons];
+  const action = reasons.reduce<InspectionVerdict['action']>((a, r) => (RANK[r.action] > RANK[a] ? r.action : a), 'allow');
+  return { action, reasons, scannedBy: `${scanner.engine} (${scanner.description}) and the file name and type rules` };
 }

@@ -15,7 +15,7 @@ export interface InspectedFile {
 }
 
 export interface VerdictReason {
-  /** Rule id: a DLP rule id, or eicar | executable | office-macro | script-extension | encrypted-zip | uninspectable. */
+  /** Rule id: a DLP rule id, or eicar | executable | office-macro | script-extension | encrypted-zip | uninspectable, or the malware engine (`clamav`, its signature name in `detail`). */
   rule: string;
   detail: string;
   /** Path of the file, with archive members as "outer.zip/inner.txt". */
@@ -29,6 +29,8 @@ export interface VerdictReason {
 export interface InspectionVerdict {
   action: VerdictAction;
   reasons: VerdictReason[];
+  /** Who judged the files, for the journey, e.g. "clamav (ClamAV 1.4.6, local signatures) and the file-name rules". */
+  scannedBy?: string;
 }
 
 export interface InspectionPolicy {
@@ -54,6 +56,15 @@ export interface InspectionPolicy {
    * overruns it is terminated.
    */
   timeLimitMs?: number;
+  /**
+   * Who judges file content inbound. 'rules' (what a bare {@link inspect} does): every rule of
+   * malware-scan.ts. 'clamav': ClamAV scans each file (inspectOffThread with a scanner adds its
+   * reasons) and decides EICAR and other signatures, macro projects in OLE2/OOXML and encrypted
+   * archives; the rules here keep only what ClamAV has no equivalent for: file names and types
+   * (script/executable extensions, macro-enabled Office types), native executables by magic bytes, and
+   * the archive walk that reads member names for them (an archive it cannot list stays uninspectable).
+   */
+  malwareEngine?: 'rules' | 'clamav';
 }
 
 /** Default {@link InspectionPolicy.timeLimitMs}. */
@@ -144,7 +155,7 @@ export function inspect(
       }
     }
     if (direction === 'inbound') {
-      for (const m of scanForMalware(f, memberNames, { blockedExtensions: pol.blockedExtensions })) {
+      for (const m of scanForMalware(f, memberNames, { blockedExtensions: pol.blockedExtensions, contentRules: pol.malwareEngine !== 'clamav' })) {
         const action = m.rule === 'office-macro' ? pol.officeMacro : 'block';
         add({ rule: m.rule, detail: m.detail, file: path, action, code: 'MALWARE' });
       }
@@ -161,7 +172,8 @@ export function inspect(
       const memberPath = `${path}/${e.name}`;
       if (e.isDirectory) continue;
       if (e.encrypted) {
-        if (pol.encryptedZip !== 'allow') {
+        // With ClamAV as the engine its Heuristics.Encrypted.* finding on the archive is the verdict.
+        if (pol.encryptedZip !== 'allow' && !(direction === 'inbound' && pol.malwareEngine === 'clamav')) {
           add({ rule: 'encrypted-zip', detail: `encrypted archive member (${e.encryption}) cannot be inspected`, file: memberPath, action: pol.encryptedZip, code: 'ENCRYPTED_ZIP' });
         }
         // A script or executable name is visible even when the content is not.

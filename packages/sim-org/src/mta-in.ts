@@ -28,6 +28,7 @@ import {
 import { verifyAttestation, type AttestationCheck, type IdentityNotice, type OrgAttestation } from './attestation.js';
 import { type InspectionVerdict } from './inspection.js';
 import { inspectOffThread } from './inspection-pool.js';
+import { reasonLabel } from './malware-engine.js';
 import { collect, smtpError } from './msa.js';
 import { actor, defenceOn, domainOf, type OrgContext } from './org-context.js';
 import { classifyParts, leavesOutsideRoles, messageIdOf, openFilePart, structureProblem } from './org-hop.js';
@@ -218,7 +219,7 @@ export async function inboundInspection(ctx: OrgContext, entity: Uint8Array, bod
     files.push({ name: p.filename ?? `${f.n}`, contentType: p.contentType.mediaType, bytes: p.body });
   }
   // Every leaf: parts in no SSMAX role reach (8) only where (7) is switched off, and are scanned too.
-  return inspectOffThread('inbound', [...files, ...leavesOutsideRoles(parts)], bodyText, ctx.profile.inspection);
+  return inspectOffThread('inbound', [...files, ...leavesOutsideRoles(parts)], bodyText, ctx.profile.inspection, {}, { ...(ctx.malwareScanner ? { scanner: ctx.malwareScanner } : {}) });
 }
 
 /** (8) on non-member mail: the attachments and text body as any gateway sees them (no KMS involved). */
@@ -230,7 +231,12 @@ async function inspectPlainMail(ctx: OrgContext, raw: Uint8Array): Promise<Inspe
     return { action: 'block', reasons: [{ rule: 'uninspectable', detail: `the mail is not well-formed MIME: ${(e as Error).message}`, action: 'block', code: 'UNINSPECTABLE' }] };
   }
   const files = collectAttachments(root).map((a) => ({ name: a.filename, contentType: a.contentType, bytes: a.content }));
-  return inspectOffThread('inbound', files, findTextBody(root) ?? '', ctx.profile.inspection);
+  return inspectOffThread('inbound', files, findTextBody(root) ?? '', ctx.profile.inspection, {}, { ...(ctx.malwareScanner ? { scanner: ctx.malwareScanner } : {}) });
+}
+
+/** The journey's detail for a clean verdict, naming who scanned (issue 16: which engine decided). */
+function nothingFound(v: InspectionVerdict): string {
+  return v.scannedBy ? `nothing found by ${v.scannedBy}` : 'nothing found';
 }
 
 function addHeader(raw: Uint8Array, name: string, value: string): Uint8Array {
@@ -256,7 +262,7 @@ async function acceptConventionalMail(ctx: OrgContext, bytes: Uint8Array, sessio
   const who = actor(ctx, 'mta-in');
   const tls = session.secure === true;
   const client = { ip: session.remoteAddress, helo: session.hostNameAppearsAs ?? '', mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '' };
-  const a = await analyseConventionalMail(bytes, 'inbound', rt.options, defenceOn(ctx, 'inboundInspection'));
+  const a = await analyseConventionalMail(bytes, 'inbound', rt.options, defenceOn(ctx, 'inboundInspection'), ctx.malwareScanner);
   const checks: JourneyCheck[] = [{ name: 'starttls', result: tls ? 'pass' : 'skip', detail: tls ? 'TLS' : 'clear text' }];
   const refuse = async (code: string, detail: string, actorName = who) => {
     const reply = replyFor(code);
@@ -290,7 +296,7 @@ async function acceptConventionalMail(ctx: OrgContext, bytes: Uint8Array, sessio
   if (a.block) {
     return refuse(a.block.code, a.block.detail, actor(ctx, 'inspection'));
   }
-  await ctx.journey.record({ messageId: a.messageId, actor: actor(ctx, 'inspection'), procedure: 0, checks: a.checks.length ? a.checks : [{ name: 'inspection', result: 'pass', detail: 'nothing found' }], files: a.files, outcome: 'accepted' });
+  await ctx.journey.record({ messageId: a.messageId, actor: actor(ctx, 'inspection'), procedure: 0, checks: a.checks.length ? a.checks : [{ name: 'inspection', result: 'pass', detail: nothingFound(a.verdict) }], files: a.files, outcome: 'accepted' });
   const rep = checkReputation(ctx, rt, a.from);
   if (rep) {
     checks.push({ name: 'reputation', result: rep.verdict === 'flag' ? 'fail' : 'pass', detail: `score ${rep.score}${rep.reasons.length ? `: ${rep.reasons.map((r) => `${r.rule} (${r.detail})`).join(', ')}` : ''}` });
@@ -364,8 +370,8 @@ export async function startMtaIn(ctx: OrgContext, o: MtaInOptions = {}): Promise
             // "not SSMAX-verified" banner must not be the only defence against known malware.
             const verdict = await inspectPlainMail(ctx, bytes);
             const block = verdict.reasons.find((r) => r.action === 'block');
-            await ctx.journey.record({ messageId: v.messageId, actor: actor(ctx, 'inspection'), procedure: 8, checks: verdict.reasons.length ? verdict.reasons.map((r) => ({ name: r.rule, result: r.action === 'block' ? 'fail' : 'pass', detail: `${r.detail}${r.file ? ` (${r.file})` : ''}` })) : [{ name: 'inspection', result: 'pass', detail: 'nothing found' }], files: 'plaintext', outcome: block ? 'rejected' : 'accepted', ...(block ? { reply: formatReply(replyFor(block.code)) } : {}) });
-            if (block) return cb(smtpError(replyFor(block.code), `${block.rule}${block.file ? ` in ${block.file}` : ''}`));
+            await ctx.journey.record({ messageId: v.messageId, actor: actor(ctx, 'inspection'), procedure: 8, checks: verdict.reasons.length ? verdict.reasons.map((r) => ({ name: r.rule, result: r.action === 'block' ? 'fail' : 'pass', detail: `${r.detail}${r.file ? ` (${r.file})` : ''}` })) : [{ name: 'inspection', result: 'pass', detail: nothingFound(verdict) }], files: 'plaintext', outcome: block ? 'rejected' : 'accepted', ...(block ? { reply: formatReply(replyFor(block.code)) } : {}) });
+            if (block) return cb(smtpError(replyFor(block.code), reasonLabel(block)));
           }
           if (defenceOn(ctx, 'unverifiedMarking')) {
             stored = addHeader(bytes, 'X-SSMAX-Verdict', 'unverified');
@@ -387,8 +393,8 @@ export async function startMtaIn(ctx: OrgContext, o: MtaInOptions = {}): Promise
               return cb(smtpError(reply, 'a file part cannot be decrypted'));
             }
             const block = verdict.reasons.find((r) => r.action === 'block');
-            await ctx.journey.record({ messageId: v.messageId, actor: actor(ctx, 'inspection'), procedure: 8, checks: verdict.reasons.map((r) => ({ name: r.rule, result: r.action === 'block' ? 'fail' : 'pass', detail: `${r.detail}${r.file ? ` (${r.file})` : ''}` })), files: 'plaintext', outcome: block ? 'rejected' : 'accepted', ...(block ? { reply: formatReply(replyFor(block.code)) } : {}) });
-            if (block) return cb(smtpError(replyFor(block.code), `${block.rule}${block.file ? ` in ${block.file}` : ''}`));
+            await ctx.journey.record({ messageId: v.messageId, actor: actor(ctx, 'inspection'), procedure: 8, checks: verdict.reasons.length || !verdict.scannedBy ? verdict.reasons.map((r) => ({ name: r.rule, result: r.action === 'block' ? 'fail' : 'pass', detail: `${r.detail}${r.file ? ` (${r.file})` : ''}` })) : [{ name: 'inspection', result: 'pass', detail: nothingFound(verdict) }], files: 'plaintext', outcome: block ? 'rejected' : 'accepted', ...(block ? { reply: formatReply(replyFor(block.code)) } : {}) });
+            if (block) return cb(smtpError(replyFor(block.code), reasonLabel(block)));
             meta['inspection'] = verdict;
           } else {
             await ctx.journey.record({ messageId: v.messageId, actor: actor(ctx, 'inspection'), procedure: 8, checks: [{ name: 'inspection', result: 'skip', detail: ctx.mode === 'esp' ? 'ESP: no content inspection' : '(8) inbound inspection switched off' }], files: 'ciphertext', outcome: 'accepted' });

@@ -4,6 +4,7 @@
  */
 import type { SimNet } from '@ssmax/sim-net';
 import type { ConventionalOptions, ConventionalRuntime } from './conventional.js';
+import type { MalwareScanner } from './clamd.js';
 import type { InspectionPolicy } from './inspection.js';
 import type { JourneyLog } from './journey.js';
 import type { Kms } from './kms.js';
@@ -135,6 +136,8 @@ export interface OrgContext {
   readonly kick: (which: 'outbound' | 'inbound') => void;
   /** Present in conventional mode: resolved options, DKIM key, hold/cancel state, TLS reports. */
   readonly conventional?: ConventionalRuntime;
+  /** The malware engine of inbound inspection (8) and of the conventional MX (clamd.ts); absent: our own rules only. */
+  readonly malwareScanner?: MalwareScanner;
 }
 
 export function actor(ctx: OrgContext, service: string): string {

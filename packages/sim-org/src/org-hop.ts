@@ -18,6 +18,7 @@ import {
 import { signAttestation, type AttestationCheck, type AttestationRole, type IdentityNotice, type OrgAttestation } from './attestation.js';
 import { type InspectionDirection, type InspectionPolicy, type InspectionVerdict } from './inspection.js';
 import { inspectOffThread } from './inspection-pool.js';
+import type { MalwareScanner } from './clamd.js';
 import type { Kms } from './kms.js';
 import { prependFields } from './trace-fields.js';
 
@@ -190,6 +191,8 @@ export interface OrgHopOptions {
   readonly recipientMember?: boolean;
   /** Run inspection (default true in org mode, false in ESP mode). */
   readonly inspect?: boolean;
+  /** The malware engine of inbound inspection (clamd.ts); without it inbound inspection runs our own rules only. */
+  readonly malwareScanner?: MalwareScanner;
   readonly clock: () => Date;
   readonly extraHeaders?: readonly MimeHeader[];
   /**
@@ -251,7 +254,7 @@ export async function orgHop(o: OrgHopOptions): Promise<OrgHopResult> {
   const doInspect = o.inspect ?? o.mode === 'org';
   const bodyText = parts.body ? (findTextBody(parts.body) ?? '') : '';
   const verdict: InspectionVerdict = doInspect
-    ? await inspectOffThread(o.direction, [...decrypted.map((d) => ({ name: d.part.filename ?? `${d.n}`, contentType: d.part.contentType.mediaType, bytes: d.part.body })), ...leavesOutsideRoles(parts)], bodyText, o.policy, o.recipientMember !== undefined ? { recipientMember: o.recipientMember } : {})
+    ? await inspectOffThread(o.direction, [...decrypted.map((d) => ({ name: d.part.filename ?? `${d.n}`, contentType: d.part.contentType.mediaType, bytes: d.part.body })), ...leavesOutsideRoles(parts)], bodyText, o.policy, o.recipientMember !== undefined ? { recipientMember: o.recipientMember } : {}, o.malwareScanner ? { scanner: o.malwareScanner } : {})
     : { action: 'allow', reasons: [] };
   if (verdict.action === 'block') return { blocked: true, verdict, files, inspected: doInspect };
 

@@ -20,6 +20,7 @@ import {
   type UserCertificateUsage,
 } from '@ssmax/core';
 import type { ExposedService, SimNet } from '@ssmax/sim-net';
+import { ClamdDaemon, type MalwareScanner } from './clamd.js';
 import { processInbound } from './delivery.js';
 import { crlUrl, startCrlPublisher } from './crl-publisher.js';
 import { IncidentDesk, type IncidentBackOffice, type IncidentFinding, type MaliciousMailReport, type MaliciousReportResult } from './incident-desk.js';
@@ -84,6 +85,12 @@ export interface OrganisationOptions {
    * the registry decided.
    */
   readonly dns?: OrgDnsPublisher;
+  /**
+   * The malware engine of inbound inspection (8) and of a conventional MX (issue 16). Default: a clamd
+   * of the org's own under `<storageDir>/clamd`, started on the first scan and stopped by `close`; a
+   * world passes one shared daemon to all its orgs. ESPs never inspect and get none.
+   */
+  readonly malwareScanner?: MalwareScanner;
 }
 
 /** The org's write access to its own zone, as its DNS provider's API would give it. */
@@ -346,6 +353,7 @@ export class Organisation implements AsyncDisposable {
     const ownsHsm = o.hsm ? undefined : SoftHsmNative.open({ storageDir: join(o.storageDir, 'hsm') });
     const hsm = o.hsm ?? ownsHsm!;
     const kms = await Kms.open({ hsm, label: `kms-${o.id}`, userPin: o.kmsPin ?? '246810', soPin: o.kmsSoPin ?? '13579111' });
+    let ownScanner: ClamdDaemon | undefined;
     try {
       const addresses = orgAddresses(o);
       const registry = new RegistryClient({ url: registryUrl, rootCertificate: o.registryRootCert, clock, localAddress: addresses.mtaOut, maxAgeSeconds: o.registryMaxAgeSeconds ?? 60 });
@@ -353,10 +361,13 @@ export class Organisation implements AsyncDisposable {
       const { ca, mxHost, identity, outbound, inbound, journey } = await openCommon(o, addresses, clock);
       const users = o.users ?? new SimpleUserDirectory(kms, clock);
       let org: Organisation | undefined;
+      const { scanner, owned } = malwareScannerOf(o, o.mode === 'org');
+      ownScanner = owned;
       const ctx: OrgContext = {
         id: o.id, domain: o.domain.toLowerCase(), mode: o.mode, net: o.net, kms, registry, users, mailbox: o.mailbox, outbound, inbound, journey, clock, profile,
         registryOrgId, addresses, mxHost, tlsCa: ca.certificatePem,
         kick: (which) => org?.kick(which),
+        ...(scanner ? { malwareScanner: scanner } : {}),
       };
       const { msa, mtaIn, exposed } = await startEdges(o, ctx, identity);
       exposed.push(await startCrlPublisher({ net: o.net, domain: ctx.domain, actorOrg: o.id, crl: () => users.crl() }));
@@ -370,9 +381,11 @@ export class Organisation implements AsyncDisposable {
         memberByDomain: (d) => registry.memberByDomain(d),
       });
       org = new Organisation(ctx, msa, mtaIn, exposed, ownsHsm, users, kms, desk, o.incidentPollMs ?? 1000);
+      org.#ownScanner = ownScanner;
       org.#startWorkers(o);
       return org;
     } catch (e) {
+      await ownScanner?.close();
       await kms.close();
       await ownsHsm?.close();
       throw e;
@@ -380,6 +393,8 @@ export class Organisation implements AsyncDisposable {
   }
 
   #holdInbound = false;
+  /** The clamd this org started for itself (no scanner was passed in); stopped by close. */
+  #ownScanner: ClamdDaemon | undefined;
 
   /** Conventional mode: the same services without KMS and registry, configured by `profile.conventional`. */
   static async #startConventional(o: OrganisationOptions, profile: OrgProfile, clock: () => Date): Promise<Organisation> {
@@ -389,6 +404,8 @@ export class Organisation implements AsyncDisposable {
     const { ca, mxHost, identity, outbound, inbound, journey } = await openCommon(o, addresses, clock);
     const users = o.users ?? new PasswordUserDirectory();
     let org: Organisation | undefined;
+    // The conventional MX inspects attachments in either mode (OrgDefences.inboundInspection).
+    const { scanner, owned } = malwareScannerOf(o, true);
     const ctx: OrgContext = {
       id: o.id, domain: o.domain.toLowerCase(), mode: o.mode, net: o.net, users, mailbox: o.mailbox, outbound, inbound, journey, clock, profile,
       registryOrgId: '', addresses, mxHost, tlsCa: ca.certificatePem,
@@ -400,14 +417,23 @@ export class Organisation implements AsyncDisposable {
       },
       kick: (which) => org?.kick(which),
       conventional: rt,
+      ...(scanner ? { malwareScanner: scanner } : {}),
     };
-    const { msa, mtaIn, exposed } = await startEdges(o, ctx, identity);
+    let started;
+    try {
+      started = await startEdges(o, ctx, identity);
+    } catch (e) {
+      await owned?.close();
+      throw e;
+    }
+    const { msa, mtaIn, exposed } = started;
     publishConventionalDns(ctx, rt);
     if (rt.options.mtaSts !== 'off') {
       // RFC 8461 §3: the policy id changes whenever the policy does; one policy per start is enough here.
       exposed.push(await o.net.serveMtaSts(o.domain, { id: `p${clock().getTime()}`, mode: rt.options.mtaSts, mx: [mxHost], maxAge: 86_400 }));
     }
     org = new Organisation(ctx, msa, mtaIn, exposed, undefined, users, undefined, undefined, 0);
+    org.#ownScanner = owned;
     org.#startWorkers(o);
     return org;
   }
@@ -493,6 +519,7 @@ export class Organisation implements AsyncDisposable {
     await Promise.allSettled(this.exposed.map((e) => e.close()));
     await Promise.allSettled([this.msa.close(), this.mtaIn.close()]);
     await this.ctx.journey.flush();
+    await this.#ownScanner?.close();
     await this.ownKms?.close();
     await this.ownsHsm?.close();
   }
@@ -500,6 +527,14 @@ export class Organisation implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/** The scanner an inspecting org uses: the one passed in, else a clamd of its own (started on first scan). */
+function malwareScannerOf(o: OrganisationOptions, inspects: boolean): { scanner?: MalwareScanner; owned?: ClamdDaemon } {
+  if (o.malwareScanner) return { scanner: o.malwareScanner };
+  if (!inspects) return {};
+  const owned = new ClamdDaemon({ dir: join(o.storageDir, 'clamd') });
+  return { scanner: owned, owned };
 }
 
 /** The org's own addresses on the simulated network: MSA, MTA-in and MTA-out. */
