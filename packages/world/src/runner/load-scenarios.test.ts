@@ -46,7 +46,7 @@ describe('loadScenarios', () => {
 
   it('names the file, the step path and the known capabilities when the capability is unknown', () => {
     expect(problemsWith(STEP.replace('capability: stolen-card', 'capability: stolen-kard'))).toEqual([
-      `${FILE}: /attacker/steps/0/capability must be equal to one of the allowed values (spoof-direct, look-alike-domain, org-server-takeover, spoof-colleague, stolen-password-imap, forwarding-rule, on-path-mta, passive-capture, stolen-card, sender-pc-malware, malicious-insider, replay, rewrap-signed), not "stolen-kard" (did you mean "stolen-card"?) (line 24)`,
+      `${FILE}: /attacker/steps/0/capability must be equal to one of the allowed values (spoof-direct, look-alike-domain, registry-enrolment, org-server-takeover, spoof-colleague, stolen-password-imap, forwarding-rule, on-path-mta, passive-capture, stolen-card, sender-pc-malware, malicious-insider, replay, rewrap-signed), not "stolen-kard" (did you mean "stolen-card"?) (line 24)`,
     ]);
   });
 
