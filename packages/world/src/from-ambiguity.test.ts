@@ -31,7 +31,7 @@ orgs:
 `);
 
 const FORGED = 'alice@org-a.example';
-const OWN = 'billing@quick-mail.example';
+const OWN = 'billing@pay-desk.example';
 const BOB = 'bob@org-b.example';
 
 /** Sends each class to bob's MX; returns the SMTP outcome of each, with the Message-ID of those accepted. */
@@ -66,7 +66,7 @@ describe('issue 17: From ambiguity at both MX kinds', () => {
       // The client shows the From mailbox; the MX evaluated DMARC for that same domain (header.from), no pass.
       expect(m!.from).toBe(OWN);
       const ours = m!.authResults.find((h) => h.startsWith('mx.org-b.example') || h.startsWith('org-b.example'));
-      expect(ours, form).toMatch(/\bdmarc=none\b[^;]*header\.from=quick-mail\.example/);
+      expect(ours, form).toMatch(/\bdmarc=none\b[^;]*header\.from=pay-desk\.example/);
       expect(dmarcPassed(m!, 'org-b.example')).toBe(false);
     }
   });
@@ -80,7 +80,7 @@ describe('issue 17: From ambiguity at both MX kinds', () => {
       `From: <${OWN}>`,
       `To: <${BOB}>`,
       'Subject: forged results',
-      'Message-ID: <forged-ar-1@quick-mail.example>',
+      'Message-ID: <forged-ar-1@pay-desk.example>',
       '',
       'Pay today.',
       '',
@@ -88,7 +88,7 @@ describe('issue 17: From ambiguity at both MX kinds', () => {
     const r = await sendSpoofedDirect(att, { spoofedFrom: OWN, to: BOB, raw: new Uint8Array(Buffer.from(raw)) });
     expect(r.sent?.smtpReply).toMatch(/^250/);
     await world.waitIdle();
-    const stored = (await fetchAllRaw(world.user(BOB))).map((b) => Buffer.from(b).toString('latin1')).find((t) => t.includes('forged-ar-1@quick-mail.example'));
+    const stored = (await fetchAllRaw(world.user(BOB))).map((b) => Buffer.from(b).toString('latin1')).find((t) => t.includes('forged-ar-1@pay-desk.example'));
     expect(stored).toBeDefined();
     const fields = stored!.split('\r\n\r\n')[0]!.split(/\r\n(?![ \t])/).filter((l) => /^authentication-results:/i.test(l));
     // Only the MX's own field is left, and it says what the MX found.
@@ -115,7 +115,7 @@ describe('issue 17: From ambiguity at both MX kinds', () => {
     const v = inbox.find((m) => m.messageId === `<${sent.get('resent-from')!.messageId}>`);
     expect(v).toMatchObject({ verified: false, outside: true, senderAddress: OWN });
     const mtaIn = world.journey(`<${sent.get('resent-from')!.messageId}>`).find((e) => e.actor === 'org-b/mta-in');
-    expect(mtaIn?.checks).toContainEqual(expect.objectContaining({ name: 'registry-member', detail: 'quick-mail.example is not a registry member' }));
+    expect(mtaIn?.checks).toContainEqual(expect.objectContaining({ name: 'registry-member', detail: 'pay-desk.example is not a registry member' }));
   });
 });
 
