@@ -156,6 +156,20 @@ describe('ssmax cms encrypt / decrypt / reencrypt', () => {
     expect(no.stderr).toMatch(/INSPECTION_BLOCKED: .*leak/);
     expect(existsSync(blocked)).toBe(false);
   });
+
+  it('takes the verdict of an inspector that decides before reading all the plaintext (EPIPE is not an I/O failure)', () => {
+    // 4 MiB does not fit a pipe buffer: an inspector that exits at once always leaves the write with EPIPE.
+    const bigIn = p('big.txt');
+    writeFileSync(bigIn, Buffer.concat([Buffer.from('SSMAX CLI test\n'), Buffer.alloc(4 << 20, 0x41)]));
+    const enc = p('big.der');
+    expect(ssmax(['cms', 'encrypt', '--in', bigIn, '--out', enc, '--recip', pki.rsa.certPath]).status).toBe(0);
+    const no = ssmax(['cms', 'reencrypt', '--in', enc, '--out', p('big-blocked.out'), '--key', pki.rsa.keyPath, '--recip', pki.ec.certPath, '--inspect', 'echo leak >&2; exit 3']);
+    expect(no.stderr).toMatch(/INSPECTION_BLOCKED: inspector exited 3: leak/);
+    expect(no.status).toBe(1);
+    // grep -q stops reading at the first match and allows.
+    const ok = ssmax(['cms', 'reencrypt', '--in', enc, '--out', p('big-ok.out'), '--key', pki.rsa.keyPath, '--recip', pki.ec.certPath, '--inspect', 'grep -q "SSMAX CLI test"']);
+    expect(ok.status, ok.stderr).toBe(0);
+  });
 });
 
 describe('ssmax exit codes', () => {

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import {
   SsmaxError,
   SoftwareKey,
+  type SignerJudgement,
   buildMultipartSigned,
   buildPkcs7Mime,
   decryptContent,
@@ -163,21 +164,8 @@ export function validationTime(args: ParsedArgs): Date {
   return t;
 }
 
-/** One signer as `ssmax cms verify` reports it. */
-interface SignerReport {
-  readonly valid: boolean;
-  readonly code?: string;
-  readonly reasons: string[];
-  readonly subject: string | null;
-  readonly email: string | null;
-  readonly serial: string | null;
-  readonly identityProofing: string | null;
-  readonly traceId: string | null;
-  readonly signingTime: string | null;
-  readonly scheme: string | null;
-  readonly digestAlgorithm: string;
-  readonly sid: 'issuerAndSerialNumber' | 'subjectKeyIdentifier';
-}
+/** One signer as `ssmax cms verify` reports it: core's judgement without the parsed certificate and the address list. */
+type SignerReport = Omit<SignerJudgement, 'certificate' | 'emailAddresses'>;
 
 /**
  * `ssmax cms verify`: valid only when there is a signer and every signer's signature holds and (unless
@@ -202,20 +190,9 @@ async function verify(argv: string[], out: Out, err: Out): Promise<number> {
   const res = verifySignedData(input.der, { ...(detachedContent ? { detachedContent } : {}), ...(extra.length ? { certificates: extra } : {}) });
 
   // The same signer judgement as `ssmax mail verify` (core judgeSigners); the JSON keeps its fields.
-  const signers: SignerReport[] = judgeSigners(res, { trustAnchors: noChain ? 'skip' : anchors, intermediates: extra, crls, time }).map((s) => ({
-    valid: s.valid,
-    ...(s.code ? { code: s.code } : {}),
-    reasons: s.reasons,
-    subject: s.subject,
-    email: s.email,
-    serial: s.serial,
-    identityProofing: s.identityProofing,
-    traceId: s.traceId,
-    signingTime: s.signingTime,
-    scheme: s.scheme,
-    digestAlgorithm: s.digestAlgorithm,
-    sid: s.sid,
-  }));
+  const signers: SignerReport[] = judgeSigners(res, { trustAnchors: noChain ? 'skip' : anchors, intermediates: extra, crls, time }).map(
+    ({ certificate: _certificate, emailAddresses: _addresses, ...report }) => report,
+  );
 
   const failed = signers.findIndex((s) => !s.valid);
   const code = signers.length === 0 ? 'BAD_SIGNATURE' : failed >= 0 ? signers[failed]!.code : undefined;
@@ -318,7 +295,10 @@ async function reencryptCmd(argv: string[], err: Out): Promise<number> {
             // The plaintext goes to the inspector's stdin through a pipe, never through a file.
             inspect: async (plaintext: Uint8Array) => {
               const r = spawnSync('/bin/sh', ['-c', cmd], { input: plaintext, stdio: ['pipe', 'ignore', 'pipe'], maxBuffer: 1 << 20 });
-              if (r.error) throw new SsmaxError('IO_ERROR', `Cannot run the inspector "${cmd}". ${r.error.message}`, { cause: r.error });
+              // An inspector may decide before it has read everything (`grep -q` stops at the first match, a
+              // blocking one may exit at once): the write then fails with EPIPE, and its exit status decides.
+              const decidedEarly = (r.error as NodeJS.ErrnoException | undefined)?.code === 'EPIPE' && (r.status !== null || r.signal !== null);
+              if (r.error && !decidedEarly) throw new SsmaxError('IO_ERROR', `Cannot run the inspector "${cmd}". ${r.error.message}`, { cause: r.error });
               const why = (r.stderr?.toString() ?? '').trim();
               return r.status === 0
                 ? { allow: true, reasons: [] }
