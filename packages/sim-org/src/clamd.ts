@@ -9,7 +9,8 @@
  * parsers and heuristics (encrypted archives, VBA macros in OLE2, broken executables, limits exceeded).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -208,7 +209,8 @@ export class ClamdDaemon implements MalwareScanner, AsyncDisposable {
 
   constructor(private readonly options: ClamdDaemonOptions) {
     this.limits = { ...CLAMD_LIMITS, ...options.limits };
-    this.#socketDir = mkdtempSync(join(tmpdir(), 'ssmax-clamd-'));
+    // Created when clamd starts, so a daemon that never scans leaves nothing behind.
+    this.#socketDir = join(tmpdir(), `ssmax-clamd-${randomBytes(6).toString('hex')}`);
     this.socketPath = join(this.#socketDir, 'clamd.sock');
     this.configPath = join(options.dir, 'clamd.conf');
     this.#client = new ClamdClient(this.socketPath);
@@ -250,6 +252,7 @@ export class ClamdDaemon implements MalwareScanner, AsyncDisposable {
     const tmp = join(dir, 'tmp');
     mkdirSync(db, { recursive: true });
     mkdirSync(tmp, { recursive: true });
+    mkdirSync(this.#socketDir, { recursive: true, mode: 0o700 });
     for (const file of ['ssmax.hdb', 'ssmax.ndb'] as const) {
       const extra = this.options.signatures?.[file === 'ssmax.hdb' ? 'hdb' : 'ndb'] ?? [];
       writeFileSync(join(db, file), [...LOCAL_SIGNATURES.filter((s) => s.file === file).map((s) => s.line), ...extra].join('\n') + '\n');
@@ -294,7 +297,16 @@ export class ClamdDaemon implements MalwareScanner, AsyncDisposable {
     proc.stderr?.on('data', (c: Buffer) => (stderr = (stderr + c.toString('utf8')).slice(-STDERR_KEEP)));
     let spawnError: Error | undefined;
     proc.once('error', (e) => (spawnError = e));
-    proc.once('exit', (code, signal) => (this.#exited = signal ? `clamd was stopped by ${signal}` : `clamd exited with code ${code}`));
+    // A process that exits without close() (a crashed test, process.exit) must not leave clamd behind.
+    const reap = (): void => {
+      proc.kill('SIGKILL');
+      rmSync(this.#socketDir, { recursive: true, force: true });
+    };
+    process.once('exit', reap);
+    proc.once('exit', (code, signal) => {
+      this.#exited = signal ? `clamd was stopped by ${signal}` : `clamd exited with code ${code}`;
+      process.off('exit', reap);
+    });
     const deadline = Date.now() + (this.options.startTimeoutMs ?? 30_000);
     for (;;) {
       if (spawnError) {
