@@ -16,6 +16,7 @@ import { SimNet, type ExposedService } from '@ssmax/sim-net';
 import { Registry } from '@ssmax/sim-registry';
 import {
   CardUserDirectory,
+  ClamdDaemon,
   DeferredUserDirectory,
   Mailbox,
   OrgCa,
@@ -311,6 +312,11 @@ export class World implements AsyncDisposable {
   readonly registrants: Record<string, { readonly registrant: string; readonly verified: boolean }> = {};
   /** The public S/MIME CA (public-ca.ts) and its directory. */
   publicCa!: PublicSmimeCa;
+  /**
+   * The world's one clamd (issue 16), shared by every inspecting org: the malware engine of (8) and of
+   * the conventional MX. Started on the first scan, stopped by {@link close}.
+   */
+  clamd: ClamdDaemon | undefined;
   /** Defences switched off in this world (`WorldOptions.ablate`; empty in every ordinary world). */
   ablated: readonly DefenceId[] = [];
   /** What {@link ablated} changes in the services' options (defences.ts). */
@@ -345,6 +351,7 @@ export class World implements AsyncDisposable {
       world = new World(config, profile, net, hsm, storageDir, seed, options.clock);
       world.ablated = ablated;
       world.switches = switchesFor(ablated);
+      world.clamd = new ClamdDaemon({ dir: path.join(storageDir, 'clamd') });
       // The public S/MIME CA exists in every world, as commercial CAs exist beside SSMAX; only the
       // smime-e2e users are enrolled with it, but anyone (the attacker too) may order a certificate.
       world.publicCa = await PublicSmimeCa.start({ net, ...(options.clock ? { now: options.clock } : {}) });
@@ -426,6 +433,7 @@ export class World implements AsyncDisposable {
         kmsSoPin: SO_PIN,
         users,
         mailbox: { deliver: async (r, m, e) => void (await mailbox.deliver(r, m, e)) },
+        ...(this.clamd ? { malwareScanner: this.clamd } : {}),
         profile: {
           starttls: this.profile.starttls && this.switches.starttls !== false && !(options.withoutStarttls ?? []).includes(o.id),
           ...(this.profile.outboundTls ? { outboundTls: this.profile.outboundTls } : {}),
@@ -496,6 +504,7 @@ export class World implements AsyncDisposable {
         storageDir: path.join(dir, 'org'),
         users,
         mailbox: { deliver: async (r, m, e) => void (await mailbox.deliver(r, m, e)) },
+        ...(this.clamd ? { malwareScanner: this.clamd } : {}),
         profile: {
           ...conventionalProfile(preset, { ...overrides, ...this.switches.conventional }),
           ...((options.withoutStarttls ?? []).includes(o.id) || this.switches.starttls === false ? { starttls: false } : {}),
@@ -725,6 +734,10 @@ export class World implements AsyncDisposable {
       if (e.crl) out.push({ name: `${o.id}/crl`, host: `${e.crl.host}:${e.crl.port}`, listen: `${e.crl.listen.address}:${e.crl.listen.port}`, protocol: 'http (org CRL)' });
     }
     for (const x of this.#extra) out.push({ name: x.service, host: x.service, listen: `${x.endpoint.address}:${x.endpoint.port}`, protocol: 'https (MTA-STS policy)' });
+    if (this.clamd) {
+      const state = this.clamd.pid !== undefined ? `${this.clamd.version ?? 'ClamAV'}, pid ${this.clamd.pid}` : 'ClamAV, starts on the first scan';
+      out.push({ name: 'clamav', listen: `unix:${this.clamd.socketPath}`, protocol: `clamd INSTREAM (${state}; local signatures, no updates)` });
+    }
     return out;
   }
 
@@ -742,6 +755,7 @@ export class World implements AsyncDisposable {
       }),
     );
     for (const x of this.#extra) await x.close().catch(() => undefined);
+    await this.clamd?.close().catch(() => undefined);
     await this.publicCa?.close().catch(() => undefined);
     await this.registry?.close().catch(() => undefined);
     await this.#registryToken?.close().catch(() => undefined);

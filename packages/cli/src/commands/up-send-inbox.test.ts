@@ -78,6 +78,8 @@ describe('ssmax up / send / inbox', () => {
     expect(upOut).toContain('Ready.');
     expect(upOut).toMatch(/org-b\/mta-in\s+mx\.org-b\.example:25\s+127\.\d+\.\d+\.\d+:\d+\s+smtp \(STARTTLS\)/);
     expect(upOut).toMatch(/alice@org-a\.example\s+org-a\s+org\s+employeeCardPin\s+1111\s+alice-pass/);
+    // The world's malware engine (issue 16): one clamd on a Unix socket, started by up.
+    expect(upOut).toMatch(/clamav\s+-\s+unix:\S+\/clamd\.sock\s+clamd INSTREAM \(ClamAV 1\.\d+\.\d+, pid \d+; local signatures, no updates\)/);
     const storage = /storage (\S+)\)/.exec(upOut)?.[1];
     expect(storage && fs.existsSync(storage)).toBe(true);
     expect(JSON.parse(fs.readFileSync(statePath, 'utf8')).pid).toBe(up.pid);

@@ -94,6 +94,9 @@ export async function runUpCommand(argv: string[], io: CommandIo, stop?: AbortSi
   let control: Awaited<ReturnType<typeof startControlServer>> | undefined;
   try {
     world = await World.create(config, { storageDir, ...(seed !== undefined ? { seed } : {}), ...(profileArg ? { profile: profileArg } : {}) });
+    // The world starts clamd on the first scan; an interactive world starts it now, so the listing shows
+    // it running and a missing clamav-daemon is reported before the first mail (which would fail closed).
+    await world.clamd?.start().catch((e: unknown) => io.stderr.write(`ssmax: warning: ${(e as Error).message} Inbound inspection will refuse every mail with files as uninspectable.\n`));
     const socket = controlSocketPath(statePath);
     control = await startControlServer(world, socket);
     const d = describeWorld(world);

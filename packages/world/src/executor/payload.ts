@@ -3,7 +3,7 @@
  * the leak check can tell this cell's plaintext from any other mail in a reused world. Archives are made
  * with core's `createZip` (ZipCrypto for the PPAP shape, APPNOTE 6.1).
  */
-import { createZip } from '@ssmax/core';
+import { createVbaProject, createZip } from '@ssmax/core';
 import { EICAR } from '@ssmax/sim-org';
 
 /** One file as the cell sends it. */
@@ -32,12 +32,17 @@ export interface Payload {
 
 const te = new TextEncoder();
 
-/** A minimal OOXML package with a vbaProject.bin part: what the office-macro rule looks for. */
+/**
+ * A minimal OOXML package whose word/vbaProject.bin is a real VBA project ([MS-OVBA]: a compound file
+ * with the _VBA_PROJECT, dir and module streams, core createVbaProject), so that a scanner finds the
+ * macro by parsing it, as in real Emotet documents: ClamAV reports Heuristics.OLE2.ContainsMacros.VBA.
+ */
 function macroDocm(marker: string): Uint8Array {
+  const vba = createVbaProject([{ name: 'ThisDocument', source: `Attribute VB_Name = "ThisDocument"\r\nSub AutoOpen()\r\n  Shell "powershell -enc AAAA" ' ${marker}\r\nEnd Sub\r\n` }]);
   return createZip([
     { name: '[Content_Types].xml', data: '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Override PartName="/word/vbaProject.bin" ContentType="application/vnd.ms-office.vbaProject"/></Types>' },
     { name: 'word/document.xml', data: `<w:document><w:body><w:p><w:r><w:t>Please enable editing ${marker}</w:t></w:r></w:p></w:body></w:document>` },
-    { name: 'word/vbaProject.bin', data: `Attribute VB_Name = "ThisDocument"\r\nSub AutoOpen()\r\n  Shell "powershell -enc AAAA" ' ${marker}\r\nEnd Sub\r\n` },
+    { name: 'word/vbaProject.bin', data: vba },
   ]);
 }
 
