@@ -14,7 +14,8 @@ die() { printf '[bootstrap] cannot continue: %s\n' "$*" >&2; exit 1; }
 
 APT_PACKAGES=(softhsm2 p11-kit p11-kit-modules opensc docker.io debootstrap openssl gpgsm
   dovecot-core dovecot-imapd dovecot-lmtpd chromium iproute2 ca-certificates zip unzip
-  python3-cryptography python3-asn1crypto) # the second CMS implementation of the issue-12 interop tests (/usr/bin/python3)
+  python3-cryptography python3-asn1crypto # the second CMS implementation of the issue-12 interop tests (/usr/bin/python3)
+  clamav-daemon python3-olefile) # issue 16: clamd, the malware engine of inspection (a world starts its own); olefile reads the test OLE2 files
 
 # ---- 1. apt packages ---------------------------------------------------------------------------
 missing=()
@@ -28,8 +29,29 @@ if [ ${#missing[@]} -gt 0 ]; then
   command -v apt-get >/dev/null || die "missing packages ${missing[*]} and no apt-get here; install them with your system's package manager"
   log "installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # Nothing installed here may dial out or run as a system service: clamav-freshclam's postinst would
+  # otherwise fetch signatures (every debconf choice ends in `invoke-rc.d clamav-freshclam ...`), and
+  # clamav-daemon's would start a clamd on /var/lib/clamav. A policy-rc.d answering 101 forbids both
+  # (invoke-rc.d(8)); it stays only for the install. The test bed runs clamd itself, with a local database.
+  echo 'clamav-freshclam clamav-freshclam/autoupdate_freshclam select manual' | debconf-set-selections
+  policy=/usr/sbin/policy-rc.d
+  own_policy=
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy"
+    chmod 755 "$policy"
+    own_policy=1
+    trap 'rm -f "$policy"' EXIT
+  fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [ -n "$own_policy" ]; then
+    rm -f "$policy"
+    trap - EXIT
+  fi
+fi
+# Whatever installed clamav before us: no freshclam or system clamd runs (they would fetch signatures or hold the CPU).
+if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+  systemctl disable --now clamav-freshclam.service clamav-daemon.service clamav-daemon.socket >/dev/null 2>&1 || true
 fi
 
 # ---- 2. npm dependencies ---------------------------------------------------------------------------
