@@ -66,7 +66,10 @@ export function interpretSignatureAlgorithm(sig: AlgorithmIdentifier, digest: Si
     return known.hash === digest ? { ok: true, alg: { kind: 'RSASSA-PKCS1-v1_5', hash: known.hash } } : mismatch(known.hash);
   }
   if (known?.kind === 'ecdsa') {
-    if (sig.parameters !== undefined) return { ok: false, reason: `${sig.oid} parameters must be absent (RFC 5758 §3.2)` };
+    // RFC 5758 §3.2: the parameters MUST be omitted, and we never write them. gpgsm 2.2 writes NULL there;
+    // OpenSSL reads it, and a NULL carries nothing that could change what is verified, so it is read too.
+    // Anything else is refused rather than guessed at.
+    if (!paramsAbsentOrNull(sig)) return { ok: false, reason: `${sig.oid} parameters must be absent (RFC 5758 §3.2) or NULL` };
     return known.hash === digest ? { ok: true, alg: { kind: 'ECDSA', hash: known.hash } } : mismatch(known.hash);
   }
   if (sig.oid === Oids.ecPublicKey) return { ok: true, alg: { kind: 'ECDSA', hash: digest } };
