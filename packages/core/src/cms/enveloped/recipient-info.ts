@@ -148,8 +148,9 @@ function buildPwri(r: PasswordRecipient, cek: Uint8Array, random: RandomSource):
   const kek = new Uint8Array(crypto.pbkdf2Sync(utf8(r.password), salt, iterations, 32, 'sha256'));
   const wrapped = pwriWrap(Oids.aes256Cbc, kek, iv, cek, random);
   kek.fill(0);
-  // RFC 8018 §A.2 PBKDF2-params with keyLength and prf hmacWithSHA256; RFC 3211 §2.2 keyDerivationAlgorithm [0].
-  const pbkdf2Params = derSequence(derOctetString(salt), derInteger(iterations), derInteger(32), algId(Oids.hmacWithSha256, derNull()));
+  // RFC 8018 §A.2 PBKDF2-params with prf hmacWithSHA256; RFC 3211 §2.2 keyDerivationAlgorithm [0]. The optional
+  // keyLength is left out (the KEK cipher fixes it): gpgsm 2.2 reads salt, iterationCount, prf only.
+  const pbkdf2Params = derSequence(derOctetString(salt), derInteger(iterations), algId(Oids.hmacWithSha256, derNull()));
   return derEncode(
     derImplicit(
       3, // [3] IMPLICIT PasswordRecipientInfo
