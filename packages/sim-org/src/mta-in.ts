@@ -81,7 +81,7 @@ export async function verifyOrgMail(ctx: OrgContext, raw: Uint8Array): Promise<O
       checks.push({ name: 'originator', result: 'fail', detail: originator.reason.slice(0, 300) });
       return fail('AMBIGUOUS_FROM', originator.reason);
     }
-    const from = originator.ok ? originator.from.address : originator.mailboxes[0]?.address;
+    const from = originator.ok ? originator.from.address : (originator.mailboxes[0]?.address ?? lenientFrom(getHeader(headers, 'From')));
     if (from === undefined) return fail('MALFORMED_MIME', 'no From address');
     const fromMember = await ctx.registry.memberByDomain(domainOf(from));
     const isSsmax = parsed.kind === 'multipart-signed' && getHeader(headers, 'X-SSMAX-Hop') !== undefined;
@@ -209,6 +209,18 @@ function acceptedUnchecked(checks: AttestationCheck[], messageId: string, header
   return { ok: true, kind: 'ssmax', checks, messageId, headers, ...(fromMember ? { member: fromMember } : {}), hop, ...(attestation ? { attestation, identityNotice: attestation.identityNotice } : {}), signedEntity };
 }
 
+/**
+ * Where (7)'s originator rule is switched off (falsifiability runs only), a From the RFC 5322 parser cannot
+ * take apart is read the lenient way mail software did before one parser served every service: the first
+ * angle-address, else the first thing shaped like an address.
+ */
+function lenientFrom(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const m = /<([^<>\s]+@[^<>\s]+)>/.exec(value) ?? /([^\s<>,;"]+@[^\s<>,;"]+)/.exec(value);
+  const addr = m?.[1]?.replace(/^@[^:]*:/, '');
+  return addr === undefined ? undefined : normaliseAddress(addr);
+}
+
 /** (8) in the session: decrypt with the KMS, inspect, forget the plaintext. */
 export async function inboundInspection(ctx: OrgContext, entity: Uint8Array, bodyText = ''): Promise<InspectionVerdict> {
   const parts = classifyParts(entity);
@@ -257,10 +269,17 @@ export interface MtaInOptions {
  * sees the mail (encrypted ZIP per policy; S/MIME enveloped content opaque), domain reputation
  * (flag → `X-SSMAX-Reputation`), then the mail is spooled unchanged below the trace headers.
  */
-async function acceptConventionalMail(ctx: OrgContext, bytes: Uint8Array, session: SMTPServerSession): Promise<{ ok: true; id: string } | { ok: false; error: Error }> {
+async function acceptConventionalMail(ctx: OrgContext, raw: Uint8Array, session: SMTPServerSession): Promise<{ ok: true; id: string } | { ok: false; error: Error }> {
   const rt = ctx.conventional!;
   const who = actor(ctx, 'mta-in');
   const tls = session.secure === true;
+  const received = receivedField(sessionHop(session, ctx.mxHost, ctx.clock()));
+  // RFC 5322 §2.2.3: a header section cannot start with a continuation line. Prepended behind our own
+  // trace fields, one would extend the last of them (an injected "dmarc=pass" in our Authentication-Results),
+  // so it is refused below. With that check switched off (falsifiability runs only) the MX reads the mail
+  // as the next reader will, behind its own Received field, and stores it as it came.
+  const continued = startsWithContinuation(raw);
+  const bytes = continued ? prependFields(received, raw) : raw;
   const client = { ip: session.remoteAddress, helo: session.hostNameAppearsAs ?? '', mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '' };
   const a = await analyseConventionalMail(bytes, 'inbound', rt.options, defenceOn(ctx, 'inboundInspection'), ctx.malwareScanner);
   const checks: JourneyCheck[] = [{ name: 'starttls', result: tls ? 'pass' : 'skip', detail: tls ? 'TLS' : 'clear text' }];
@@ -269,10 +288,8 @@ async function acceptConventionalMail(ctx: OrgContext, bytes: Uint8Array, sessio
     await ctx.journey.record({ messageId: a.messageId, actor: actorName, procedure: 0, checks, files: a.files, outcome: 'rejected', reply: formatReply(reply, detail), detail });
     return { ok: false as const, error: smtpError(reply, detail.slice(0, 200)) };
   };
-  // RFC 5322 §2.2.3: a header section cannot start with a continuation line. Prepended behind our own
-  // trace fields, one would extend the last of them (an injected "dmarc=pass" in our Authentication-Results).
-  if (startsWithContinuation(bytes) && defenceOn(ctx, 'headerSection')) return refuse('MALFORMED_MIME', 'the header section starts with a continuation line');
-  let prepend = receivedField(sessionHop(session, ctx.mxHost, ctx.clock()));
+  if (continued && defenceOn(ctx, 'headerSection')) return refuse('MALFORMED_MIME', 'the header section starts with a continuation line');
+  let prepend = received;
   if (rt.options.mailAuth !== 'off') {
     const auth = await checkMailAuth(ctx, bytes, client);
     checks.push(...auth.checks);
@@ -304,7 +321,7 @@ async function acceptConventionalMail(ctx: OrgContext, bytes: Uint8Array, sessio
   }
   // RFC 8601 §5: our clients trust Authentication-Results under our authserv-id, so any the message
   // brought along under that id are forgeries and go before ours are added.
-  const stored = new Uint8Array(Buffer.concat([Buffer.from(prepend, 'utf8'), withoutAuthResultsOf(bytes, [ctx.mxHost, ctx.domain])]));
+  const stored = new Uint8Array(Buffer.concat([Buffer.from(prepend, 'utf8'), withoutAuthResultsOf(raw, [ctx.mxHost, ctx.domain])]));
   const meta = { kind: 'conventional', messageId: a.messageId, files: a.files, checks, tls, ...(rep ? { reputation: rep } : {}) };
   const envelope = { mailFrom: client.mailFrom, rcptTo: session.envelope.rcptTo.map((r) => r.address.toLowerCase()), meta };
   const id = await ctx.inbound.enqueue(envelope, stored);

@@ -257,6 +257,14 @@ export const DEFENCES = [
     layers: ['dmarc-enforcement', 'ppap-zip-block'],
     switchedOffBy: 'the switches of dmarc-enforcement and ppap-zip-block',
   },
+  {
+    id: 'dmarc-and-header-section',
+    description: "Layered: best practice's MX refuses a header section that starts with a continuation line, and read behind its own Received the same mail names the spoofed partner in From, which DMARC p=reject refuses: a header injection is stopped by either.",
+    profiles: ['best-practice'],
+    off: {},
+    layers: ['dmarc-enforcement', 'header-section-integrity'],
+    switchedOffBy: 'the switches of dmarc-enforcement and header-section-integrity',
+  },
 ] as const satisfies readonly DefenceSpec[];
 
 export type DefenceId = (typeof DEFENCES)[number]['id'];
