@@ -289,7 +289,7 @@ export async function runBench(opts: RunBenchOptions = {}): Promise<RunBenchResu
           ratios: 'our opsPerSec ÷ the reference opsPerSec',
           opensslSpeed: 'bytes per second',
         },
-        opensslSpeed: speed as unknown as Record<string, number>,
+        opensslSpeed: { ...speed },
         opensslCmsStartupMs: startup.medianMs,
         notes,
       },

@@ -129,7 +129,7 @@ describe('DnsZone', () => {
     expect(result.dkim.results[0]?.status.result).toBe('pass');
     expect(result.spf && result.spf.status.result).toBe('pass');
     expect(result.dmarc && result.dmarc.status.result).toBe('pass');
-    expect(result.dmarc && (result.dmarc as unknown as { policy: string }).policy).toBe('reject');
+    expect(result.dmarc && 'policy' in result.dmarc ? result.dmarc.policy : undefined).toBe('reject');
 
     const forged = await authenticate(input, { ip: '127.9.1.66', sender: 'alice@org-a.example', helo: 'evil.example', mta: 'mx.org-b.example', resolver: zone.resolver, disableArc: true, disableBimi: true });
     expect(forged.spf && forged.spf.status.result).toBe('fail');

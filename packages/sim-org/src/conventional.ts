@@ -334,14 +334,19 @@ export async function dkimSignMessage(ctx: OrgContext, rt: ConventionalRuntime, 
   return new Uint8Array(Buffer.concat([Buffer.from(signed.signatures), Buffer.from(raw)]));
 }
 
-/** Spool meta of a conventional submission. */
-export interface ConventionalSubmissionMeta {
+/** Spool meta of a conventional submission (a type, not an interface, so it is a spool meta's `Record<string, unknown>`). */
+export type ConventionalSubmissionMeta = {
   readonly kind: 'conventional-submission';
   readonly messageId: string;
   readonly files: FilesState;
   readonly checks: JourneyCheck[];
   /** ISO time before which MTA-out does not send (hold-then-send). */
   readonly notBefore?: string;
+};
+
+/** The meta the MSA spools with a conventional submission, as read back (JSON). */
+export function isConventionalSubmissionMeta(m: unknown): m is ConventionalSubmissionMeta {
+  return typeof m === 'object' && m !== null && 'kind' in m && m.kind === 'conventional-submission' && 'messageId' in m && typeof m.messageId === 'string' && 'files' in m && typeof m.files === 'string' && 'checks' in m && Array.isArray(m.checks);
 }
 
 /** True while the hold window of `entry` is open at the org's clock. */

@@ -12,7 +12,7 @@ import type { AttestationCheck, IdentityNotice } from './attestation.js';
 import { actor, defenceOn, type MailboxDelivery, type OrgContext } from './org-context.js';
 import { orgHop } from './org-hop.js';
 import { receivedFieldsOf } from './trace-fields.js';
-import type { SpoolEntry } from './spool.js';
+import { spoolMeta, type SpoolEntry } from './spool.js';
 
 /** LMTP (RFC 2033) delivery to a mailbox server, e.g. Dovecot's LMTP listener. */
 export function lmtpDelivery(o: { host: string; port: number; localAddress?: string; lhlo?: string }): MailboxDelivery {
@@ -36,9 +36,14 @@ interface InboundMeta {
   readonly identityNotice?: IdentityNotice;
 }
 
+/** The fields this stage reads of mta-in's meta (mta-in.ts writes more: tls, inspection, orgId). */
+function isInboundMeta(m: unknown): m is InboundMeta {
+  return typeof m === 'object' && m !== null && 'kind' in m && (m.kind === 'ssmax' || m.kind === 'unverified') && 'messageId' in m && typeof m.messageId === 'string' && 'checks' in m && Array.isArray(m.checks);
+}
+
 /** Delivers one spooled inbound message to each of its recipients. Throws on infrastructure faults (the worker retries). */
 export async function processInbound(ctx: OrgContext, entry: SpoolEntry): Promise<void> {
-  const meta = entry.envelope.meta as unknown as InboundMeta;
+  const meta = spoolMeta(entry, isInboundMeta, "an inbound SSMAX or non-member message's");
   const who = actor(ctx, 'delivery');
   for (const rcpt of entry.envelope.rcptTo) {
     await ctx.inbound.once(entry.id, `rcpt:${rcpt}`, async () => {

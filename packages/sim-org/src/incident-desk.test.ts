@@ -6,8 +6,7 @@ import { classifyParts } from './org-hop.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IncidentDesk, type IncidentNotice } from './incident-desk.js';
 import { JourneyLog, type JourneyEvent } from './journey.js';
-import { verifyUserMail } from './msa.js';
-import type { OrgContext } from './org-context.js';
+import { verifyUserMail, type UserMailContext } from './msa.js';
 import { createUserSideWorld, type FixtureOrg, type UserSideWorld } from './testing/user-side-fixture.js';
 import { UserAgent } from './user-agent.js';
 import { CardUserDirectory, type RegisteredUser } from './user-registration.js';
@@ -107,7 +106,7 @@ afterAll(async () => {
 /** The MSA's own check (msa.ts verifyUserMail) over org A's real user directory. */
 async function msaCheck(raw: Uint8Array, sender: string) {
   const registryCrl = await issueCrl({ issuer: { certificate: world.root, key: world.rootKey }, now: world.now, crlNumber: 1, revoked: [] });
-  const ctx = { kms: orgA.kms, users: new CardUserDirectory(orgA.registration, orgA.orgCa), registry: { crl: async () => registryCrl }, clock: world.now, profile: { starttls: true, endToEnd: true } } as unknown as OrgContext;
+  const ctx: UserMailContext = { kms: orgA.kms, users: new CardUserDirectory(orgA.registration, orgA.orgCa), registry: { crl: async () => registryCrl }, clock: world.now, profile: {} };
   return verifyUserMail(ctx, raw, sender);
 }
 

@@ -5,6 +5,7 @@ import net from 'node:net';
 import { join, dirname, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import nodemailer from 'nodemailer';
+import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import { SimOrgError } from './errors.js';
 
 const execFileP = promisify(execFile);
@@ -309,16 +310,17 @@ service anvil {
    * LMTP`; the rest is stored byte for byte.
    */
   async deliver(rcpt: string, raw: Uint8Array, options: { mailFrom?: string } = {}): Promise<DeliveryResult> {
-    const transport = nodemailer.createTransport({
+    const lmtp: SMTPTransport.Options = {
       lmtp: true,
       // LHLO with the address literal (RFC 5321 §4.1.3): the client has no name of its own here.
       name: `[${this.opts.host}]`,
-      getSocket: (_o: unknown, cb: (err: Error | null, socket?: { connection: net.Socket }) => void) => {
+      getSocket: (_o, cb) => {
         const s = net.connect(this.lmtpSocket);
         s.once('connect', () => cb(null, { connection: s }));
-        s.once('error', (e) => cb(e));
+        s.once('error', (e) => cb(e, undefined));
       },
-    } as unknown as Parameters<typeof nodemailer.createTransport>[0]);
+    };
+    const transport = nodemailer.createTransport(lmtp);
     let response: string;
     try {
       const info = await transport.sendMail({ envelope: { from: options.mailFrom ?? '', to: [rcpt] }, raw: Buffer.from(raw) });

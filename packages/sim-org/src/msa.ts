@@ -19,7 +19,8 @@ import {
   type MimeHeader,
 } from '@ssmax/core';
 import type { AttestationCheck, IdentityNotice } from './attestation.js';
-import { actor, defenceOn, type OrgContext } from './org-context.js';
+import { actor, defenceOn, type OrgContext, type OrgProfile } from './org-context.js';
+import type { RegistryClient } from './registry-client.js';
 import { classifyParts, messageIdOf, structureProblem } from './org-hop.js';
 import { listenSmtp, type SmtpListener } from './smtp-listener.js';
 import { formatReply, replyFor, type SmtpReply } from './reply-codes.js';
@@ -42,8 +43,11 @@ export interface UserMailVerdict {
 
 const hex = (u: Uint8Array): string => Buffer.from(u).toString('hex');
 
+/** What procedure (4) reads of its org: the KMS's certificates, the CRLs of the registry and of the users' CA, the clock and the defences. */
+export type UserMailContext = Pick<OrgContext, 'kms' | 'users' | 'clock'> & { readonly registry: Pick<RegistryClient, 'crl'>; readonly profile: Pick<OrgProfile, 'defences'> };
+
 /** Procedure (4) as data: never throws for hostile input. */
-export async function verifyUserMail(ctx: OrgContext, raw: Uint8Array, authUser: string | undefined): Promise<UserMailVerdict> {
+export async function verifyUserMail(ctx: UserMailContext, raw: Uint8Array, authUser: string | undefined): Promise<UserMailVerdict> {
   const checks: AttestationCheck[] = [];
   const fail = (code: string, detail: string, base: Partial<UserMailVerdict> = {}): UserMailVerdict => ({ ok: false, code, detail, checks, messageId: '', headers: [], ...base });
   let parsed;
@@ -298,7 +302,7 @@ async function acceptConventionalSubmission(ctx: OrgContext, bytes: Uint8Array, 
   const envelope = {
     mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
     rcptTo: session.envelope.rcptTo.map((r) => r.address),
-    meta: meta as unknown as Record<string, unknown>,
+    meta,
   };
   const id = await ctx.outbound.enqueue(envelope, prependFields(receivedField(sessionHop(session, `msa.${ctx.domain}`, ctx.clock())), bytes));
   const reply = `2.0.0 queued as ${id}${notBefore ? `; held ${hold} s, cancel by Message-ID until ${notBefore}` : ''}`;

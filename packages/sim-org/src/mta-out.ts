@@ -13,9 +13,9 @@ import { actor, defenceOn, domainOf, type OrgContext } from './org-context.js';
 import { assembleMixed, classifyParts, leavesOutsideRoles, openFilePart, orgHop, messageIdOf } from './org-hop.js';
 import { findTextBody, parseMimeEntity, parseSmime, type MimeHeader } from '@ssmax/core';
 import { inspectOffThread } from './inspection-pool.js';
-import type { SpoolEntry } from './spool.js';
+import { spoolMeta, type SpoolEntry } from './spool.js';
 import { receivedFieldsOf } from './trace-fields.js';
-import { conventionalBounce, dkimSignMessage, isHeld, type ConventionalSubmissionMeta, type TlsReportEvent } from './conventional.js';
+import { conventionalBounce, dkimSignMessage, isConventionalSubmissionMeta, isHeld, type TlsReportEvent } from './conventional.js';
 import type { JourneyCheck } from './journey.js';
 
 export interface SendResult {
@@ -174,12 +174,16 @@ interface SubmissionMeta {
   readonly checks: AttestationCheck[];
 }
 
+function isSubmissionMeta(m: unknown): m is SubmissionMeta {
+  return typeof m === 'object' && m !== null && 'kind' in m && m.kind === 'submission' && 'messageId' in m && typeof m.messageId === 'string' && 'checks' in m && Array.isArray(m.checks) && 'identityNotice' in m && typeof m.identityNotice === 'object';
+}
+
 /**
  * Processes one spooled submission: per destination domain (5)+(6) and the send. Returns 'done' when
  * every domain is finished (sent, refused or bounced), 'retry' when some got a transient failure.
  */
 export async function processSubmission(ctx: OrgContext, entry: SpoolEntry): Promise<'done' | 'retry'> {
-  const meta = entry.envelope.meta as unknown as SubmissionMeta;
+  const meta = spoolMeta(entry, isSubmissionMeta, "an SSMAX submission's");
   const who = actor(ctx, 'mta-out');
   const parsed = parseSmime(entry.bytes);
   // With (4) switched off (falsifiability runs only) the MSA relays unsigned mail too: its whole entity goes through (5)/(6).
@@ -322,7 +326,7 @@ async function bounce(ctx: OrgContext, entry: SpoolEntry, meta: SubmissionMeta, 
 export async function processConventionalSubmission(ctx: OrgContext, entry: SpoolEntry): Promise<'done' | 'retry'> {
   const rt = ctx.conventional!;
   const o = rt.options;
-  const meta = entry.envelope.meta as unknown as ConventionalSubmissionMeta;
+  const meta = spoolMeta(entry, isConventionalSubmissionMeta, "a conventional submission's");
   const who = actor(ctx, 'mta-out');
   if (rt.cancelled.has(entry.id) || (await ctx.outbound.isDone(entry.id, 'cancelled'))) return 'done';
   if (isHeld(ctx, meta)) return 'retry';

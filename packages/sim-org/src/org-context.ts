@@ -106,7 +106,7 @@ export interface OrgDefences {
 }
 
 /** Whether the defence `name` is on for this org (default on; see {@link OrgProfile.defences}). */
-export function defenceOn(ctx: { readonly profile: OrgProfile }, name: keyof OrgDefences): boolean {
+export function defenceOn(ctx: { readonly profile: Pick<OrgProfile, 'defences'> }, name: keyof OrgDefences): boolean {
   return ctx.profile.defences?.[name] !== false;
 }
 

@@ -33,6 +33,17 @@ export interface SpoolEntry {
   bytes: Uint8Array;
 }
 
+/**
+ * The envelope meta of `entry`, checked by `is`: the spool stores it as JSON, so the stage that wrote it and
+ * the stage that reads it agree on its shape only through this check. A SPOOL_IO error when it does not hold
+ * (a file some other stage or version wrote).
+ */
+export function spoolMeta<M>(entry: SpoolEntry, is: (meta: unknown) => meta is M, what: string): M {
+  const meta = entry.envelope.meta;
+  if (!is(meta)) throw new SimOrgError('SPOOL_IO', `Cannot process spooled message ${entry.id}. Its envelope meta is not ${what}.`);
+  return meta;
+}
+
 export interface SpoolOptions {
   /** Id source; ids sort in arrival order (time prefix) so claims are FIFO. */
   newId?: () => string;

@@ -458,6 +458,7 @@ describe('(10) poison mails (issue 10 item 6)', () => {
     const last = verifyAttestation(classifyParts((parseSmime(base) as { signedEntity: Uint8Array }).signedEntity).attestations.at(-1)!.part.body);
     if (!last.valid) throw new Error('fixture attestation does not verify');
     // A number where the identity notice names the sender: a signed, well-formed CMS around JSON of the wrong shape.
+    // eslint-disable-next-line no-restricted-syntax -- the wrong shape is the point: signAttestation signs whatever JSON it is given.
     const badNotice = { ...last.attestation, hop: 3, identityNotice: { ...last.attestation.identityNotice, sender: 42 } } as unknown as OrgAttestation;
     const poisonAttestation = await withParts(base, async (parts) => [
       parts.body!.raw,

@@ -117,8 +117,11 @@ export function parseApplication(body: unknown): EnrolmentApplication {
   };
 }
 
-/** The bytes the applicant signs for proof of possession: canonical JSON of the application minus the proof. */
-export function popSigningInput(app: Omit<EnrolmentApplication, 'proofOfPossession'> & { proofOfPossession?: unknown }): Uint8Array {
+/**
+ * The bytes the applicant signs for proof of possession: canonical JSON of the application minus the proof.
+ * Takes any JSON object: the registry checks the body as the applicant sent it, not its own normalised copy.
+ */
+export function popSigningInput(app: Readonly<Record<string, unknown>>): Uint8Array {
   const { proofOfPossession: _drop, ...rest } = app;
   return canonicalBytes(rest);
 }
@@ -127,7 +130,7 @@ function verifyPop(app: EnrolmentApplication, rawBody: Record<string, unknown>):
   const key = crypto.createPublicKey({ key: Buffer.from(app.keys.orgCaSpki, 'base64'), format: 'der', type: 'spki' });
   const sig = Buffer.from(app.proofOfPossession.signature, 'base64');
   // The applicant signed what it sent: use the raw body (minus the proof), not our normalised copy.
-  const data = popSigningInput(rawBody as unknown as EnrolmentApplication);
+  const data = popSigningInput(rawBody);
   const scheme = app.proofOfPossession.scheme;
   if (scheme === 'ECDSA-SHA256') return key.asymmetricKeyType === 'ec' && crypto.verify('sha256', data, { key, dsaEncoding: 'der' }, sig);
   if (key.asymmetricKeyType !== 'rsa') return false;

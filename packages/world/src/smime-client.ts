@@ -82,6 +82,11 @@ export interface SmimeMailView extends MailVerdict {
   readonly smime: SmimeReading;
 }
 
+/** True for a mail listed by the S/MIME client (a user with `smime` set), false for one of the SSMAX or conventional client. */
+export function isSmimeMailView(v: MailVerdict): v is SmimeMailView {
+  return 'smime' in v;
+}
+
 export interface SmimeReadOptions {
   /** The reader's key and certificate (for decryption); omit to read without decrypting. */
   readonly identity?: SmimeIdentity;

@@ -92,7 +92,7 @@ export const WORLD_CONFIG_SCHEMA = {
   },
 } as const;
 
-const validate = new Ajv2020({ allErrors: true, strict: true }).compile(WORLD_CONFIG_SCHEMA);
+const validate = new Ajv2020({ allErrors: true, strict: true }).compile<WorldConfig>(WORLD_CONFIG_SCHEMA);
 
 /**
  * Validates a world config (already parsed) and checks what a schema cannot: unique ids and domains,
@@ -103,7 +103,7 @@ export function validateWorldConfig(value: unknown, source = 'world config'): Wo
     const why = (validate.errors ?? []).slice(0, 5).map((e) => `${e.instancePath || '/'} ${e.message ?? ''}`).join('; ');
     throw new SsmaxError('USAGE', `Cannot use ${source}. It does not match the world schema: ${why}.`);
   }
-  const config = value as unknown as WorldConfig;
+  const config = value;
   const ids = new Set<string>();
   const domains = new Set<string>();
   const addresses = new Set<string>();

@@ -514,12 +514,34 @@ export class World implements AsyncDisposable {
         ...(this.clock ? { clock: this.clock } : {}),
       });
       conventionalOrg = organisation;
-      const absent = (what: string) => (): never => {
+      const absent = (what: string): never => {
         throw new SsmaxError('USAGE', `Cannot use the ${what} of ${o.id}. It runs the conventional profile ${this.profile.id}, which has no SSMAX back office.`);
       };
-      const org = { id: o.id, domain: o.domain, mode, role: o.role, organisation, mailbox, users: [] as WorldUser[], passwords: users };
-      for (const k of ['orgCa', 'vault', 'vaultKey', 'registration'] as const) Object.defineProperty(org, k, { get: absent(k), enumerable: false });
-      this.#orgs.set(o.id, org as unknown as OrgInternals);
+      const org: OrgInternals = {
+        id: o.id,
+        domain: o.domain,
+        mode,
+        role: o.role,
+        organisation,
+        mailbox,
+        users: [],
+        passwords: users,
+        get orgCa() {
+          return absent('orgCa');
+        },
+        get vault() {
+          return absent('vault');
+        },
+        get vaultKey() {
+          return absent('vaultKey');
+        },
+        get registration() {
+          return absent('registration');
+        },
+      };
+      // Not enumerable, so that spreading or serialising the org does not throw.
+      for (const k of ['orgCa', 'vault', 'vaultKey', 'registration'] as const) Object.defineProperty(org, k, { enumerable: false });
+      this.#orgs.set(o.id, org);
     } catch (e) {
       await mailbox.stop();
       throw e;

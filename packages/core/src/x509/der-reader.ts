@@ -82,9 +82,10 @@ export class DerReader {
   /** Content octets of a primitive node of any tag (IMPLICIT-tagged primitives). */
   primitiveContent(node: asn1js.AsnType | undefined, name: string): Uint8Array {
     if (!node || node.idBlock.isConstructed) this.fail(`${name} is not primitive`);
-    const vb = node.valueBlock as unknown as { valueHexView?: Uint8Array };
-    if (!(vb.valueHexView instanceof Uint8Array)) this.fail(`${name} has no content octets`);
-    return new Uint8Array(vb.valueHexView);
+    const vb: object = node.valueBlock;
+    const content = 'valueHexView' in vb ? vb.valueHexView : undefined;
+    if (!(content instanceof Uint8Array)) this.fail(`${name} has no content octets`);
+    return new Uint8Array(content);
   }
 
   boolean(node: asn1js.AsnType | undefined, name: string): boolean {
@@ -124,14 +125,22 @@ export class DerReader {
 
   /** Any ASN.1 string type, as text. */
   string(node: asn1js.AsnType | undefined, name: string): string {
-    const vb = node?.valueBlock as unknown as { value?: unknown } | undefined;
-    if (!node || node.idBlock.tagClass !== 1 || typeof vb?.value !== 'string') this.fail(`${name} is not a character string`);
-    return vb.value as string;
+    const text = this.optionalString(node);
+    if (text === undefined) this.fail(`${name} is not a character string`);
+    return text;
+  }
+
+  /** The text of a universal-class node asn1js decodes to a string (the ASN.1 string types); undefined for any other node. */
+  optionalString(node: asn1js.AsnType | undefined): string | undefined {
+    if (!node || node.idBlock.tagClass !== 1) return undefined;
+    const vb: object = node.valueBlock;
+    const value = 'value' in vb ? vb.value : undefined;
+    return typeof value === 'string' ? value : undefined;
   }
 
   /** The exact DER bytes the node was decoded from. */
   raw(node: asn1js.AsnType, name: string): Uint8Array {
-    const v = (node as unknown as { valueBeforeDecodeView?: Uint8Array }).valueBeforeDecodeView;
+    const v: Uint8Array | undefined = node.valueBeforeDecodeView;
     if (!(v instanceof Uint8Array) || v.byteLength === 0) this.fail(`${name} has no encoding`);
     return new Uint8Array(v);
   }

@@ -59,7 +59,6 @@ function escapeValue(v: string): string {
   let s = v.replace(/[\\,+"<>;=]/g, (c) => `\\${c}`);
   if (s.startsWith(' ') || s.startsWith('#')) s = `\\${s}`;
   if (s.endsWith(' ') && s.length > 1) s = `${s.slice(0, -1)}\\ `;
-  // eslint-disable-next-line no-control-regex
   return s.replace(/\x00/g, '\\00');
 }
 
@@ -94,8 +93,8 @@ export function parseName(r: DerReader, node: asn1js.AsnType | undefined, what: 
       if (extra.length > 0) r.fail(`${what} attribute has extra fields`);
       const type = r.oid(typeNode, `${what} attribute type`);
       let value: string;
-      const vb = valueNode?.valueBlock as unknown as { value?: unknown } | undefined;
-      if (valueNode && valueNode.idBlock.tagClass === 1 && typeof vb?.value === 'string') value = vb.value;
+      const text = r.optionalString(valueNode);
+      if (text !== undefined) value = text;
       else if (valueNode) value = `#${Buffer.from(r.raw(valueNode, `${what} attribute value`)).toString('hex')}`;
       else r.fail(`${what} attribute has no value`);
       if (type === Oids.emailAddress) emailAddresses.push(value);

@@ -3,7 +3,7 @@
  * scenario schema's step `capability` enum and per-capability `params`, and scenarios/capabilities.json,
  * are generated from this list (`npm run gen:capabilities`, generate.ts).
  */
-import type { CapabilitySpec, ParamsOf, RunnableCapability } from './capability.js';
+import type { ParamsOf, RunnableCapability } from './capability.js';
 import { forwardingRule } from './forwarding-rule.js';
 import { lookAlikeDomain } from './look-alike-domain.js';
 import { maliciousInsider } from './malicious-insider.js';
@@ -82,7 +82,7 @@ export type CapabilityStep = {
   [C in AnyCapability as C['name']]: { readonly capability: C['name']; readonly note?: string } & ({} extends ParamsOf<C> ? { readonly params?: ParamsOf<C> } : { readonly params: ParamsOf<C> });
 }[CapabilityName];
 
-const BY_NAME: ReadonlyMap<string, RunnableCapability> = new Map(CAPABILITIES.map((c) => [c.name, c as unknown as RunnableCapability]));
+const BY_NAME: ReadonlyMap<string, RunnableCapability> = new Map(CAPABILITIES.map((c): [string, RunnableCapability] => [c.name, c]));
 
 /** The capability (spec and run), or undefined when no capability has that name. */
 export function capabilityByName(name: string): RunnableCapability | undefined {

@@ -21,15 +21,13 @@ import type { CellContext, CellExecutor, CellRun, JourneyEvent, Outcome, Scenari
 import { normalizeJourneyEvent } from '../runner/run-matrix.js';
 import { MATRIX_WORLD } from './matrix-world.js';
 import { Cell, harnessWorld, type ScenarioData } from './cell.js';
-import type { CellEvidence, IncidentEvidence, RecipientView } from './evidence.js';
+import type { CellEvidence, IncidentEvidence } from './evidence.js';
 import { HarnessError, judgeLeak, judgeMalware, judgeTraced, judgeVerdict } from './judge.js';
 import { observeConventional, observeOutside, observeSmime, observeSsmax, type Observed } from './observe.js';
 import { nonMemberMx, type OutsideMx } from './outside-mx.js';
 import { outsideSmimeIdentity, sendHonest } from './attacks.js';
 import { capabilityByName, stepPhase, type CapabilityPhase, type RunnableCapability } from '../capabilities/index.js';
 import { reportMalicious } from './incident.js';
-
-export { HarnessError } from './judge.js';
 
 /** Options of {@link createMatrixExecutor}. */
 export interface MatrixExecutorOptions {
@@ -199,7 +197,7 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext, state: {
   const actual: Outcome = { verdict: verdict.value, leaked: leaked.value, malwareReached: malware.value, traced: traced.value, identityShown: view?.identityShown ?? 'none' };
   ctx.log(`judged: verdict ${verdict.value} (${verdict.because}); traced ${traced.value} (${traced.because}); leaked ${leaked.value} (${leaked.because}); malware ${malware.value} (${malware.because})`);
   const at = new Date().toISOString();
-  const events: JourneyEvent[] = [...journey.map((e) => normalizeJourneyEvent(e as unknown as Record<string, unknown>)), ...cell.outcomes.map((o) => attackerEvent(tracked?.messageId ?? '', o, at)), judgeEvent(tracked?.messageId ?? '', at, [verdict, traced, leaked, malware].map((j, i) => ({ name: ['verdict', 'traced', 'leaked', 'malwareReached'][i]!, because: j.because })))];
+  const events: JourneyEvent[] = [...journey.map((e) => normalizeJourneyEvent(e)), ...cell.outcomes.map((o) => attackerEvent(tracked?.messageId ?? '', o, at)), judgeEvent(tracked?.messageId ?? '', at, [verdict, traced, leaked, malware].map((j, i) => ({ name: ['verdict', 'traced', 'leaked', 'malwareReached'][i]!, because: j.because })))];
   return { actual, events };
 }
 
@@ -276,5 +274,3 @@ function attackerEvent(messageId: string, o: AttackOutcome, at: string): Journey
 function judgeEvent(messageId: string, at: string, reasons: { name: string; because: string }[]): JourneyEvent {
   return { messageId, actor: 'judge/evidence', procedure: 0, at, checks: reasons.map((r) => ({ name: r.name, result: 'pass' as const, detail: r.because.slice(0, 500) })), payload: 'none', outcome: 'judged' };
 }
-
-export type { RecipientView };

@@ -7,11 +7,11 @@ import { Oids, type CertificateInfo } from '@ssmax/core';
 import type { JourneyEvent, MailVerdict } from '@ssmax/sim-org';
 import type { ObtainedItem } from '@ssmax/sim-attacker';
 import type { WorldUser } from '../world.js';
-import { readSmimeMessage, type SmimeIdentity, type SmimeMailView, type SmimeReadOptions, type SmimeReading } from '../smime-client.js';
+import { isSmimeMailView, readSmimeMessage, type SmimeIdentity, type SmimeReadOptions, type SmimeReading } from '../smime-client.js';
 import { fetchInbox } from '../imap-fetch.js';
 import type { RecipientView } from './evidence.js';
 import { dmarcPassed, readMail, reputationSuspicious, statedPasswords, type ReadMail } from './conventional.js';
-import { msaNamesSender } from './judge.js';
+import { HarnessError, msaNamesSender } from './judge.js';
 
 /** What an observer saw: the tracked copy (if it is in the mailbox) and the same sender's stated passwords. */
 export interface Observed {
@@ -136,7 +136,9 @@ function smimeView(r: SmimeReading, readableNote: string): RecipientView {
 /** smime-e2e: the recipient's S/MIME client over IMAP (decrypts with the user's key; whole-message signature, trusted root, From = signer). */
 export async function observeSmime(target: WorldUser, tracked: { messageId: string; copy: number }): Promise<Observed> {
   const totp = target.totpCode(new Date());
-  const inbox = (await target.inbox({ password: target.password, pin: target.pin, ...(totp !== undefined ? { totp } : {}) })) as unknown as SmimeMailView[];
+  const listed = await target.inbox({ password: target.password, pin: target.pin, ...(totp !== undefined ? { totp } : {}) });
+  const inbox = listed.filter(isSmimeMailView);
+  if (inbox.length !== listed.length) throw new HarnessError(`Cannot observe ${target.address} as an S/MIME client. Its inbox is read by another client.`);
   const got = inbox.filter((m) => bareId(m.messageId) === bareId(tracked.messageId))[tracked.copy - 1];
   if (!got) return { passwords: [] };
   const sameSender = inbox.filter((m) => m.senderAddress === got.senderAddress);

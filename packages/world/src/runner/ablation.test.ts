@@ -44,7 +44,7 @@ const baselineOf = (scenarios = bundled, profiles = parseProfiles([]), ex: CellE
 /** A scenario built for one rule: no attacker, one benign file, delivered with nothing credited. */
 function synthetic(over: Record<string, unknown>, expected: Partial<Outcome>): Scenario {
   const cell = { verdict: 'delivered', leaked: 'none', malwareReached: false, traced: 'none', identityShown: 'unverified', reason: 'test', ...expected } as const;
-  return { v: 1, id: 'synthetic', title: 't', source: { other: 'test' }, description: 'd', attacker: null, payload: { files: [{ kind: 'invoice-pdf', name: 'a.pdf' }], body: 'business' }, ...over, expected: { 'ssmax-org': cell } } as unknown as Scenario;
+  return { v: 1, id: 'synthetic', title: 't', source: { other: 'test' }, description: 'd', attacker: null, payload: { files: [{ kind: 'invoice-pdf', name: 'a.pdf' }], body: 'business' }, ...over, expected: { 'ssmax-org': cell } } as Scenario;
 }
 
 describe('creditsDefence', () => {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { SsmaxError } from '@ssmax/core';
+import type { JourneyEvent as OrgJourneyEvent } from '@ssmax/sim-org';
 import { OUTCOME_FIELDS, MATRIX_PROFILES } from './types.js';
 import type { CellExecutor, JourneyEvent, LoadedScenario, Matrix, MatrixMeta, MatrixResult, Outcome, MatrixProfile } from './types.js';
 
@@ -23,7 +24,7 @@ export function cellSeed(runSeed: number, scenarioId: string, profile: MatrixPro
 }
 
 /** Accepts the runner's journey shape or sim-org's journey line (`files`/`detail`) and returns the runner's. */
-export function normalizeJourneyEvent(e: JourneyEvent | Record<string, unknown>): JourneyEvent {
+export function normalizeJourneyEvent(e: JourneyEvent | OrgJourneyEvent | Record<string, unknown>): JourneyEvent {
   const r = e as Record<string, unknown>;
   const payload = (r['payload'] ?? r['files'] ?? 'none') as JourneyEvent['payload'];
   const note = (r['note'] ?? r['detail']) as string | undefined;
