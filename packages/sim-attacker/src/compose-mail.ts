@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { buildMimeEntity, getHeader, type MimeAttachmentInput, type MimeHeader } from '@ssmax/core';
+import { buildMimeEntity, type MimeAttachmentInput, type MimeHeader } from '@ssmax/core';
 
 /** A mail as the attacker writes it. */
 export interface ComposeMailOptions {

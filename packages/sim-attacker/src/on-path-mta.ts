@@ -7,7 +7,6 @@ import {
   buildMimeEntity,
   buildPkcs7Mime,
   canonicalizeLineEndings,
-  collectAttachments,
   createZip,
   encryptContent,
   findTextBody,

@@ -8,7 +8,6 @@
  * byte bounded by SMALL_DER_LIMITS and every failure typed.
  */
 import type * as asn1js from 'asn1js';
-import { SsmaxError } from '../errors.js';
 import { Oids, SsmaxOids } from '../oids.js';
 import { DerReader } from './der-reader.js';
 import { parseName, type NameAttribute } from './names.js';
@@ -170,7 +169,6 @@ function readGeneralNames(r: DerReader, der: Uint8Array, what: string): { emails
     const tag = gn.idBlock.tagNumber;
     if (tag === 1 || tag === 2) {
       const text = Buffer.from(r.primitiveContent(gn, `${what} name`)).toString('latin1');
-      // eslint-disable-next-line no-control-regex
       if (!/^[\x21-\x7e]+$/.test(text)) r.fail(`${what} holds a name with non-IA5 or control characters`);
       (tag === 1 ? emails : dns).push(text);
     }

@@ -3,37 +3,25 @@
  * run), and the honest sender. Everything acts through the {@link Cell} and leaves evidence there.
  */
 import { randomBytes } from 'node:crypto';
-import { SoftwareKey, SsmaxError, readPlainData, buildMimeEntity, buildMultipartSigned, buildPkcs7Mime, decryptContent, encryptContent, getHeader, parseCertificate, parseMimeEntity, parseSmime, requestMailboxCertificate, signSignedData } from '@ssmax/core';
+import { SoftwareKey, SsmaxError, readPlainData, buildMultipartSigned, buildPkcs7Mime, decryptContent, encryptContent, getHeader, parseCertificate, parseMimeEntity, parseSmime, requestMailboxCertificate } from '@ssmax/core';
 import { CardObjects, assembleMixed, buildFilePart, classifyParts, orgHop, type IdentityNotice, type Kms } from '@ssmax/sim-org';
 import {
   LookAlikeDomain,
-  OnPathMta,
   OutcomeRecorder,
-  capturePassively,
-  composeMail,
-  messageIdOf,
-  plantForwardingRule,
-  readMailboxWithStolenPassword,
   readSmtpTranscript,
   replayCapturedMail,
   sendAsInsider,
   sendAsUserViaMalware,
   sendRewrapped,
-  sendSpoofedDirect,
   sendViaTakenOverServer,
   spoofColleague,
-  useStolenCard,
   type AttackOutcome,
-  type AttackerContext,
 } from '@ssmax/sim-attacker';
 import type { WorldUser } from '../world.js';
-import { composeSmime, directoryLookup } from '../smime-client.js';
-import { transport } from '../conventional-client.js';
+import { composeSmime } from '../smime-client.js';
 import { fetchInbox } from '../imap-fetch.js';
 import { Cell, harnessWorld, refusalIn, type TakeoverFoothold } from './cell.js';
-import { makePayload } from './payload.js';
 import { bareId, fetchAllRaw } from './observe.js';
-import { nonMemberMx } from './outside-mx.js';
 
 export const str = (v: unknown, fallback = ''): string => (v === undefined || v === null ? fallback : String(v));
 
@@ -358,5 +346,3 @@ export async function outsideSmimeIdentity(cell: Cell, email: string): Promise<{
   const got = await requestMailboxCertificate(cell.publicCa(), { email, spki: key.spki, publishTxt: (n, v) => void cell.addTxt(n, v) });
   return { key, certificate: parseCertificate(got.certificate) };
 }
-
-export type { AttackerContext };

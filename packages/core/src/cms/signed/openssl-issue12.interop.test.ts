@@ -9,7 +9,6 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOpensslPki, type OpensslIdentity, type OpensslKeyAlgorithm, type OpensslPki } from '../../testing/openssl-pki.js';
 import type { SignScheme } from '../../tokens/token.js';
