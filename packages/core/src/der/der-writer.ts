@@ -95,18 +95,8 @@ export function derEncode(v: DerInput): Uint8Array {
   return out;
 }
 
-/** Any identifier octet with the given parts as contents. */
-export function derTlv(tag: number, ...parts: DerInput[]): DerValue {
-  return new DerValue(tag, parts);
-}
-
 export function derSequence(...parts: DerInput[]): DerValue {
   return new DerValue(0x30, parts);
-}
-
-/** SET with the parts in the given order (use {@link derSetOf} for DER SET OF ordering). */
-export function derSet(...parts: DerInput[]): DerValue {
-  return new DerValue(0x31, parts);
 }
 
 /**
@@ -272,7 +262,6 @@ export function isPrintableString(s: string): boolean {
 
 /** IA5String; non-ASCII text is refused (an IDN must be given as its A-label, RFC 5280 §7.2). */
 export function derIa5String(s: string): DerValue {
-  // eslint-disable-next-line no-control-regex
   if (!/^[\x00-\x7f]*$/.test(s)) throw new SsmaxError('USAGE', `Cannot encode "${s}" as IA5String. It holds non-ASCII characters (use the A-label of an IDN).`);
   return new DerValue(0x16, [ascii(s)]);
 }

@@ -83,13 +83,3 @@ export function ecdsaRawToDer(raw: Uint8Array): Uint8Array {
   // P-256 signatures are at most 72 bytes, so the short length form always suffices.
   return new Uint8Array(Buffer.concat([Buffer.from([0x30, body.length]), body]));
 }
-
-/** RSA modulus length in bytes from a SubjectPublicKeyInfo. */
-export function rsaModulusBytes(spki: Uint8Array): number {
-  const key = crypto.createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
-  const bits = key.asymmetricKeyDetails?.modulusLength;
-  if (key.asymmetricKeyType !== 'rsa' || bits === undefined) {
-    throw new SsmaxError('UNSUPPORTED_ALGORITHM', 'Cannot use the key for RSA. It is not an RSA key.');
-  }
-  return Math.ceil(bits / 8);
-}

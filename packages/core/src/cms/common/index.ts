@@ -1,23 +1,15 @@
 export {
-  DerValue,
   type DerInput,
   derEncode,
-  encodeLength,
-  derTlv,
   derSequence,
-  derSet,
   derSetOf,
   derExplicit,
   derImplicit,
   derOctetString,
   derNull,
-  derBoolean,
-  derBitString,
   derInteger,
   derOid,
-  encodeOidContent,
   derTime,
-  concatBytes,
 } from '../../der/der-writer.js';
 export {
   TagClass,
@@ -29,7 +21,6 @@ export {
   berIs,
   berStringValue,
   berOid,
-  decodeOidContent,
   berInteger,
   berTime,
 } from '../../der/ber-reader.js';
@@ -40,9 +31,8 @@ export {
   readAlgorithmIdentifier,
   paramsAbsentOrNull,
   digestAlgorithmFromOid,
-  digestAlgorithmOid,
   nodeHashName,
   digestLength,
   encodeDigestAlgorithm,
 } from './algorithm-identifier.js';
-export { encodeContentInfo, encodePlainData, readContentInfo, readPlainData, type ContentInfo } from './content-info.js';
+export { encodeContentInfo, readContentInfo } from './content-info.js';
