@@ -10,7 +10,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -253,6 +253,9 @@ export class ClamdDaemon implements MalwareScanner, AsyncDisposable {
     mkdirSync(db, { recursive: true });
     mkdirSync(tmp, { recursive: true });
     mkdirSync(this.#socketDir, { recursive: true, mode: 0o700 });
+    // A clamd of an earlier process on this directory that was killed (SIGKILL runs no exit handler) is
+    // still running: stop it, as a service manager stops a restarted service's old process.
+    stopStaleClamd(join(dir, 'clamd.pid'), this.configPath);
     for (const file of ['ssmax.hdb', 'ssmax.ndb'] as const) {
       const extra = this.options.signatures?.[file === 'ssmax.hdb' ? 'hdb' : 'ndb'] ?? [];
       writeFileSync(join(db, file), [...LOCAL_SIGNATURES.filter((s) => s.file === file).map((s) => s.line), ...extra].join('\n') + '\n');
@@ -265,7 +268,10 @@ export class ClamdDaemon implements MalwareScanner, AsyncDisposable {
       `DatabaseDirectory ${db}`,
       `TemporaryDirectory ${tmp}`,
       `LogFile ${join(dir, 'clamd.log')}`,
+      // Do not lock the log: a second clamd on the same directory must not fail on it.
+      'LogFileUnlock yes',
       'LogTime yes',
+      `PidFile ${join(dir, 'clamd.pid')}`,
       'SelfCheck 0',
       // Heuristics on (clamd.conf(5)): encrypted archives and documents, VBA macros in OLE2, broken PE/ELF, limits.
       'HeuristicAlerts yes',
@@ -346,5 +352,32 @@ export class ClamdDaemon implements MalwareScanner, AsyncDisposable {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
+  }
+}
+
+/**
+ * Kills the clamd named by `pidFile` when it is still alive and was started with `configPath` (checked in
+ * /proc, so a recycled pid of another program is never touched).
+ */
+function stopStaleClamd(pidFile: string, configPath: string): void {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(pidFile, 'utf8').trim());
+  } catch {
+    return;
+  }
+  if (!Number.isSafeInteger(pid) || pid <= 1) return;
+  let cmdline: string;
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return;
+  }
+  const args = cmdline.split('\0');
+  if (!/clamd$/.test(args[0] ?? '') || !args.includes(configPath)) return;
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
   }
 }
