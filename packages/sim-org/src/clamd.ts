@@ -296,8 +296,14 @@ export class ClamdDaemon implements MalwareScanner, AsyncDisposable {
     writeFileSync(this.configPath, config);
 
     const binary = this.options.binary ?? clamdBinary();
+    if (binary.includes('/') && !existsSync(binary)) {
+      throw new SimOrgError('INSPECTION_UNAVAILABLE', `Cannot start clamd. ${binary} was not found: install clamav-daemon (scripts/bootstrap.sh).`);
+    }
     const t0 = performance.now();
-    const proc = spawn(binary, ['-c', this.configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // setpriv --pdeathsig (util-linux): clamd is killed when this process dies, even by SIGKILL, which runs
+    // no exit handler; without setpriv the handler below and the next start's stale-pid check remain.
+    const [cmd, args] = existsSync(SETPRIV) ? [SETPRIV, ['--pdeathsig', 'KILL', '--', binary, '-c', this.configPath]] : [binary, ['-c', this.configPath]];
+    const proc = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.#proc = proc;
     let stderr = '';
     proc.stderr?.on('data', (c: Buffer) => (stderr = (stderr + c.toString('utf8')).slice(-STDERR_KEEP)));
@@ -354,6 +360,8 @@ export class ClamdDaemon implements MalwareScanner, AsyncDisposable {
     await this.close();
   }
 }
+
+const SETPRIV = '/usr/bin/setpriv';
 
 /**
  * Kills the clamd named by `pidFile` when it is still alive and was started with `configPath` (checked in
