@@ -39,14 +39,14 @@ describe('ssmax run --ablate', () => {
     const f = factory({
       'mta-sts': { 'i4-starttls-strip-read-files#best-practice': { verdict: 'delivered', leaked: 'files' } },
       'mta-starttls': { 'i4-starttls-strip-read-files#best-practice': { verdict: 'delivered' } },
-      ...Object.fromEntries(['dmarc-enforcement', 'domain-authentication', 'ppap-zip-block', 'reputation', 'mailbox-second-factor', 'external-forwarding-denial', 'hold-then-send', 'inbound-inspection', 'dmarc-and-zip-block'].map((id) => [id, { 'i4-starttls-strip-read-files#best-practice': { malwareReached: true } }])),
+      ...Object.fromEntries(['dmarc-enforcement', 'domain-authentication', 'ppap-zip-block', 'reputation', 'mailbox-second-factor', 'external-forwarding-denial', 'hold-then-send', 'inbound-inspection', 'header-section-integrity', 'dmarc-and-zip-block', 'dmarc-and-header-section'].map((id) => [id, { 'i4-starttls-strip-read-files#best-practice': { malwareReached: true } }])),
     });
     const code = await runRunCommand([SCEN('i4-starttls-strip-read-files'), '--profile', 'best-practice', '--report', dir, '--seed', '3', '--ablate'], f.make, c.io);
     expect(c.err()).not.toContain('ERROR');
     expect(code).toBe(0);
     // The baseline executor has no ablation; then one executor per defence active in best-practice.
     expect(f.calls[0]).toBeUndefined();
-    expect(f.calls.slice(1).map((a) => a?.join(','))).toEqual(['inbound-inspection', 'mta-starttls', 'mta-sts', 'dmarc-enforcement', 'domain-authentication', 'ppap-zip-block', 'reputation', 'mailbox-second-factor', 'external-forwarding-denial', 'hold-then-send', 'dmarc-and-zip-block']);
+    expect(f.calls.slice(1).map((a) => a?.join(','))).toEqual(['inbound-inspection', 'mta-starttls', 'mta-sts', 'dmarc-enforcement', 'domain-authentication', 'ppap-zip-block', 'reputation', 'mailbox-second-factor', 'external-forwarding-denial', 'hold-then-send', 'header-section-integrity', 'dmarc-and-zip-block', 'dmarc-and-header-section']);
     const report = JSON.parse(readFileSync(join(dir, 'ablation.json'), 'utf8')) as { defences: { id: string; flipped: unknown[] }[]; notFalsifiable: unknown[]; durationMs: number };
     expect(Object.keys(report)).toEqual(['defences', 'notFalsifiable', 'durationMs']);
     expect(report.notFalsifiable).toEqual([]);
@@ -65,7 +65,7 @@ describe('ssmax run --ablate', () => {
     expect(code).toBe(1);
     expect(c.out()).toContain('Not falsifiable (1)');
     expect(c.out()).toContain('i4-starttls-strip-read-files [best-practice]');
-    expect(c.out()).toMatch(/Defences that flip nothing \(11\): .*mta-sts/);
+    expect(c.out()).toMatch(/Defences that flip nothing \(13\): .*mta-sts/);
   });
 
   it('exits 3 when an ablated cell hits a harness error', async () => {
