@@ -17,8 +17,18 @@ const DIR = fileURLToPath(new URL('.', import.meta.url));
 const PROFILES = ['plain-ppap', 'best-practice', 'smime-e2e', 'ssmax-paper', 'ssmax-org', 'ssmax-esp-out', 'ssmax-esp-in'] as const;
 const SSMAX = PROFILES.filter((p) => p.startsWith('ssmax-'));
 
-interface Step { capability: string; params?: Record<string, unknown> }
-interface Cell { verdict: string; leaked: string; malwareReached: boolean; traced: string; identityShown: string; reason: string }
+interface Step {
+  capability: string;
+  params?: Record<string, unknown>;
+}
+interface Cell {
+  verdict: string;
+  leaked: string;
+  malwareReached: boolean;
+  traced: string;
+  identityShown: string;
+  reason: string;
+}
 interface Scenario {
   id: string;
   source: { ppapIncident?: number; pattern?: string; other?: string };
@@ -32,7 +42,9 @@ interface Scenario {
 
 const schema = JSON.parse(readFileSync(join(DIR, 'scenario.schema.json'), 'utf8')) as object;
 const payloadKinds = (JSON.parse(readFileSync(join(DIR, 'payload-kinds.json'), 'utf8')) as { kinds: { kind: string; malicious: boolean }[] }).kinds;
-const files = readdirSync(DIR).filter((f) => /\.ya?ml$/.test(f)).sort();
+const files = readdirSync(DIR)
+  .filter((f) => /\.ya?ml$/.test(f))
+  .sort();
 const corpus = files.map((f) => ({ file: f, data: parse(readFileSync(join(DIR, f), 'utf8')) as Scenario }));
 
 const ajv = new Ajv2020({ allErrors: true, strict: true });
@@ -55,7 +67,9 @@ describe('scenario corpus', () => {
   });
 
   it('keeps capabilities.json, the step schema in scenario.schema.json and the README capability list as generated from the capability registry (npm run gen:capabilities)', () => {
-    const stale = generatedFiles(DIR).filter((f) => readFileSync(f.path, 'utf8') !== f.text).map((f) => basename(f.path));
+    const stale = generatedFiles(DIR)
+      .filter((f) => readFileSync(f.path, 'utf8') !== f.text)
+      .map((f) => basename(f.path));
     expect(stale).toEqual([]);
   });
 
@@ -80,7 +94,9 @@ describe('scenario corpus', () => {
       missingParam: { capability: 'stolen-card', params: { guesses: ['0000'] } },
       outOfRange: { capability: 'stolen-card', params: { user: 'alice@org-a.example', bruteForceDigits: 9 } },
     };
-    const accepted = Object.entries(bad).filter(([, step]) => validate(withStep(step))).map(([k]) => k);
+    const accepted = Object.entries(bad)
+      .filter(([, step]) => validate(withStep(step)))
+      .map(([k]) => k);
     expect(accepted).toEqual([]);
     expect(validate(withStep({ capability: 'stolen-card', params: { user: 'alice@org-a.example', bruteForceDigits: 8 } }))).toBe(true);
   });
@@ -91,7 +107,11 @@ describe('scenario corpus', () => {
       ...c.data.payload.files.map((f) => f.kind),
       ...(c.data.attacker?.steps ?? []).map((s) => (s.params?.['tamper'] as { replacement?: string } | undefined)?.replacement).filter((k) => k !== undefined),
     ];
-    const unknown = corpus.flatMap((c) => named(c).filter((k) => !kinds.has(k)).map((k) => `${c.file}: ${k}`));
+    const unknown = corpus.flatMap((c) =>
+      named(c)
+        .filter((k) => !kinds.has(k))
+        .map((k) => `${c.file}: ${k}`),
+    );
     expect(unknown).toEqual([]);
   });
 
@@ -111,20 +131,27 @@ describe('scenario corpus', () => {
     const malicious = new Set(payloadKinds.filter((k) => k.malicious).map((k) => k.kind));
     const problems: string[] = [];
     for (const { file, data } of corpus) {
-      const swappedIn = (data.attacker?.steps ?? []).map((s) => (s.params?.['tamper'] as { replacement?: string } | undefined)?.replacement).filter((k) => k !== undefined);
+      const swappedIn = (data.attacker?.steps ?? [])
+        .map((s) => (s.params?.['tamper'] as { replacement?: string } | undefined)?.replacement)
+        .filter((k) => k !== undefined);
       const carriesMalware = [...data.payload.files.map((f) => f.kind), ...swappedIn].some((k) => malicious.has(k));
       for (const [p, cell] of Object.entries(data.expected)) {
         const at = `${file} [${p}]`;
         if (cell.malwareReached && !carriesMalware) problems.push(`${at}: malwareReached without a malicious file`);
         if (cell.malwareReached && (cell.verdict === 'blocked' || cell.verdict === 'not-sent')) problems.push(`${at}: malwareReached but ${cell.verdict}`);
-        if ((cell.verdict === 'blocked' || cell.verdict === 'not-sent') && cell.identityShown !== 'none') problems.push(`${at}: nothing shown to the recipient, yet identityShown=${cell.identityShown}`);
-        if ((cell.verdict === 'delivered' || cell.verdict === 'flagged') && cell.identityShown === 'none') problems.push(`${at}: delivered but identityShown=none`);
-        if (cell.traced === 'sender-revoked' && !(SSMAX as readonly string[]).includes(p)) problems.push(`${at}: revocation through (12) exists only in SSMAX profiles`);
+        if ((cell.verdict === 'blocked' || cell.verdict === 'not-sent') && cell.identityShown !== 'none')
+          problems.push(`${at}: nothing shown to the recipient, yet identityShown=${cell.identityShown}`);
+        if ((cell.verdict === 'delivered' || cell.verdict === 'flagged') && cell.identityShown === 'none')
+          problems.push(`${at}: delivered but identityShown=none`);
+        if (cell.traced === 'sender-revoked' && !(SSMAX as readonly string[]).includes(p))
+          problems.push(`${at}: revocation through (12) exists only in SSMAX profiles`);
         if (cell.traced === 'sender-revoked' && !data.reportedAsMalicious) problems.push(`${at}: sender-revoked needs reportedAsMalicious`);
-        if (cell.identityShown === 'identity-proofed' && !(SSMAX as readonly string[]).includes(p)) problems.push(`${at}: identity-proofed only exists in SSMAX profiles`);
+        if (cell.identityShown === 'identity-proofed' && !(SSMAX as readonly string[]).includes(p))
+          problems.push(`${at}: identity-proofed only exists in SSMAX profiles`);
       }
       if (data.mistake !== undefined && data.attacker !== null) problems.push(`${file}: a sender mistake is modelled without an attacker`);
-      if (data.mistake === undefined && data.attacker === null && data.source.other === undefined) problems.push(`${file}: an incident or pattern needs an attacker or a mistake`);
+      if (data.mistake === undefined && data.attacker === null && data.source.other === undefined)
+        problems.push(`${file}: an incident or pattern needs an attacker or a mistake`);
     }
     expect(problems).toEqual([]);
   });

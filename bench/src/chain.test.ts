@@ -20,7 +20,15 @@ describe('runChainBench', () => {
 
 describe('evaluateTargets (chain)', () => {
   it('judges the chain target on the 16-sender case only, as missed when it falls short of 100 mails/s', () => {
-    const chain = (c: number, opsPerSec: number) => ({ name: `chain/ssmax-org/100KiB/c${c}`, size: 102400, opsPerSec, mbPerSec: 0, peakRssDelta: null, references: { opensslCms: null, opensslCmsNoStartup: null, cryptoFloor: null }, ratios: { opensslCms: null, opensslCmsNoStartup: null, cryptoFloor: null } });
+    const chain = (c: number, opsPerSec: number) => ({
+      name: `chain/ssmax-org/100KiB/c${c}`,
+      size: 102400,
+      opsPerSec,
+      mbPerSec: 0,
+      peakRssDelta: null,
+      references: { opensslCms: null, opensslCmsNoStartup: null, cryptoFloor: null },
+      ratios: { opensslCms: null, opensslCmsNoStartup: null, cryptoFloor: null },
+    });
     const t = (cases: ReturnType<typeof chain>[]) => evaluateTargets(cases).find((x) => x.target.startsWith('full chain'))!;
     expect(t([chain(1, 500), chain(16, 42)])).toMatchObject({ met: false });
     expect(t([chain(1, 500), chain(16, 42)]).detail).toContain('worst 42.00 mails/s (chain/ssmax-org/100KiB/c16)');

@@ -59,8 +59,30 @@ export function createBenchPki(dir: string): BenchPki {
       '',
     ].join('\n'),
   );
-  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '3650',
-    '-subj', '/O=SSMAX Bench/CN=Bench Root', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], { cwd: dir });
+  openssl(
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.pem',
+      '-days',
+      '3650',
+      '-subj',
+      '/O=SSMAX Bench/CN=Bench Root',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ],
+    { cwd: dir },
+  );
   let serial = 1;
   const issue = (name: string, suite: Suite): Party => {
     const email = `${name}@bench.example`;
@@ -68,8 +90,29 @@ export function createBenchPki(dir: string): BenchPki {
     const certPath = join(dir, `${name}.pem`);
     const keyArgs = suite === 'rsa' ? ['-newkey', 'rsa:2048'] : ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'];
     openssl(['req', '-new', ...keyArgs, '-nodes', '-keyout', keyPath, '-out', join(dir, `${name}.csr`), '-subj', `/O=SSMAX Bench/CN=${name}`], { cwd: dir });
-    openssl(['x509', '-req', '-in', join(dir, `${name}.csr`), '-CA', 'ca.pem', '-CAkey', 'ca.key', '-set_serial', String(++serial), '-days', '825',
-      '-extfile', 'ee.cnf', '-extensions', 'ee', '-out', certPath], { cwd: dir, env: { ...process.env, SSMAX_EMAIL: email } });
+    openssl(
+      [
+        'x509',
+        '-req',
+        '-in',
+        join(dir, `${name}.csr`),
+        '-CA',
+        'ca.pem',
+        '-CAkey',
+        'ca.key',
+        '-set_serial',
+        String(++serial),
+        '-days',
+        '825',
+        '-extfile',
+        'ee.cnf',
+        '-extensions',
+        'ee',
+        '-out',
+        certPath,
+      ],
+      { cwd: dir, env: { ...process.env, SSMAX_EMAIL: email } },
+    );
     return { name, keyPath, certPath, certDer: decodePem(readFileSync(certPath, 'latin1'), 'CERTIFICATE'), key: SoftwareKey.fromBytes(readFileSync(keyPath)) };
   };
   const suite = (s: Suite): SuiteParties => ({ sender: issue(`sender-${s}`, s), org: issue(`org-${s}`, s), next: issue(`next-${s}`, s) });
@@ -115,9 +158,40 @@ export function makeIncoming(
   writeFileSync(contentPath, fixedContent(size));
   const p = pki.suites[suite];
   const signedPath = join(dir, `signed-${suite}-${size}.der`);
-  openssl(['cms', '-sign', '-binary', '-nodetach', '-outform', 'DER', '-md', 'sha256', '-in', contentPath, '-signer', p.sender.certPath, '-inkey', p.sender.keyPath, '-out', signedPath]);
+  openssl([
+    'cms',
+    '-sign',
+    '-binary',
+    '-nodetach',
+    '-outform',
+    'DER',
+    '-md',
+    'sha256',
+    '-in',
+    contentPath,
+    '-signer',
+    p.sender.certPath,
+    '-inkey',
+    p.sender.keyPath,
+    '-out',
+    signedPath,
+  ]);
   const inPath = join(dir, `in-${suite}-${cipher}-${size}${tag}.der`);
-  openssl(['cms', '-encrypt', '-binary', '-outform', 'DER', opensslCipher(cipher), '-in', signedPath, '-out', inPath, '-recip', orgCertPath, ...recipientKeyopts(suite)]);
+  openssl([
+    'cms',
+    '-encrypt',
+    '-binary',
+    '-outform',
+    'DER',
+    opensslCipher(cipher),
+    '-in',
+    signedPath,
+    '-out',
+    inPath,
+    '-recip',
+    orgCertPath,
+    ...recipientKeyopts(suite),
+  ]);
   rmSync(signedPath, { force: true });
   return { contentPath, inPath };
 }
@@ -128,11 +202,45 @@ export function makeWorkDir(): string {
 }
 
 /** Certifies a public key held elsewhere (a token key) with the bench CA, as an e-mail certificate. */
-export function certifyPublicKey(pki: BenchPki, name: string, spkiDer: Uint8Array, serial: number): { readonly certPath: string; readonly certDer: Uint8Array } {
+export function certifyPublicKey(
+  pki: BenchPki,
+  name: string,
+  spkiDer: Uint8Array,
+  serial: number,
+): { readonly certPath: string; readonly certDer: Uint8Array } {
   const pubPath = join(pki.dir, `${name}.pub.pem`);
-  writeFileSync(pubPath, `-----BEGIN PUBLIC KEY-----\n${Buffer.from(spkiDer).toString('base64').replace(/(.{64})/g, '$1\n').trim()}\n-----END PUBLIC KEY-----\n`);
+  writeFileSync(
+    pubPath,
+    `-----BEGIN PUBLIC KEY-----\n${Buffer.from(spkiDer)
+      .toString('base64')
+      .replace(/(.{64})/g, '$1\n')
+      .trim()}\n-----END PUBLIC KEY-----\n`,
+  );
   const certPath = join(pki.dir, `${name}.pem`);
-  openssl(['x509', '-new', '-subj', `/O=SSMAX Bench/CN=${name}`, '-force_pubkey', pubPath, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-set_serial', String(serial),
-    '-days', '825', '-extfile', 'ee.cnf', '-extensions', 'ee', '-out', certPath], { cwd: pki.dir, env: { ...process.env, SSMAX_EMAIL: `${name}@bench.example` } });
+  openssl(
+    [
+      'x509',
+      '-new',
+      '-subj',
+      `/O=SSMAX Bench/CN=${name}`,
+      '-force_pubkey',
+      pubPath,
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-set_serial',
+      String(serial),
+      '-days',
+      '825',
+      '-extfile',
+      'ee.cnf',
+      '-extensions',
+      'ee',
+      '-out',
+      certPath,
+    ],
+    { cwd: pki.dir, env: { ...process.env, SSMAX_EMAIL: `${name}@bench.example` } },
+  );
   return { certPath, certDer: decodePem(readFileSync(certPath, 'latin1'), 'CERTIFICATE') };
 }

@@ -92,14 +92,45 @@ describe('orgHopFile', () => {
     const contentPath = join(dir, 'alter-content.bin');
     writeFileSync(contentPath, fixedContent(size));
     const signedPath = join(dir, 'alter-signed.der');
-    openssl(['cms', '-sign', '-binary', '-nodetach', '-outform', 'DER', '-md', 'sha256', '-in', contentPath, '-signer', p.sender.certPath, '-inkey', p.sender.keyPath, '-out', signedPath]);
+    openssl([
+      'cms',
+      '-sign',
+      '-binary',
+      '-nodetach',
+      '-outform',
+      'DER',
+      '-md',
+      'sha256',
+      '-in',
+      contentPath,
+      '-signer',
+      p.sender.certPath,
+      '-inkey',
+      p.sender.keyPath,
+      '-out',
+      signedPath,
+    ]);
     const signed = readFileSync(signedPath);
     const at = signed.indexOf(Buffer.from(fixedContent(64)));
     expect(at).toBeGreaterThan(0);
     signed[at + 1000]! ^= 0x20;
     writeFileSync(signedPath, signed);
     const inPath = join(dir, 'alter-in.der');
-    openssl(['cms', '-encrypt', '-binary', '-outform', 'DER', opensslCipher('aes-256-gcm'), '-in', signedPath, '-out', inPath, '-recip', p.org.certPath, ...recipientKeyopts('ec')]);
+    openssl([
+      'cms',
+      '-encrypt',
+      '-binary',
+      '-outform',
+      'DER',
+      opensslCipher('aes-256-gcm'),
+      '-in',
+      signedPath,
+      '-out',
+      inPath,
+      '-recip',
+      p.org.certPath,
+      ...recipientKeyopts('ec'),
+    ]);
     const outPath = join(dir, 'alter-out.der');
     const r = await orgHopFile(inPath, outPath, hopOptions('ec', 'aes-256-gcm'));
     expect(r.committed).toBe(false);

@@ -232,7 +232,11 @@ export async function orgHop(input: ByteInput, target: CommitSink, opts: OrgHopO
     const signer = v.signers[0];
     if (!v.allValid || v.signers.length !== 1 || !signer?.certificate) {
       await sink.abort();
-      return { committed: false, contentLength, verdict: { allow: false, reasons: v.signers.flatMap((s) => s.reasons).concat(v.signers.length === 0 ? ['no signer'] : []) } };
+      return {
+        committed: false,
+        contentLength,
+        verdict: { allow: false, reasons: v.signers.flatMap((s) => s.reasons).concat(v.signers.length === 0 ? ['no signer'] : []) },
+      };
     }
     const chain = validateChain({
       leaf: cachedCertificate(signer.certificate, opts.certificateCache),

@@ -28,9 +28,19 @@ export interface BenchCase {
   /** Peak RSS increase over a fresh child's baseline, bytes; null when not measured for this case. */
   readonly peakRssDelta: number | null;
   /** Operations per second of each reference on the same input (null: not applicable). */
-  readonly references: { readonly opensslCms: number | null; readonly opensslCmsNoStartup: number | null; readonly cryptoFloor: number | null; readonly [k: string]: number | null };
+  readonly references: {
+    readonly opensslCms: number | null;
+    readonly opensslCmsNoStartup: number | null;
+    readonly cryptoFloor: number | null;
+    readonly [k: string]: number | null;
+  };
   /** Our opsPerSec ÷ the reference's (above 1: faster than it). */
-  readonly ratios: { readonly opensslCms: number | null; readonly opensslCmsNoStartup: number | null; readonly cryptoFloor: number | null; readonly [k: string]: number | null };
+  readonly ratios: {
+    readonly opensslCms: number | null;
+    readonly opensslCmsNoStartup: number | null;
+    readonly cryptoFloor: number | null;
+    readonly [k: string]: number | null;
+  };
   /** Extra figures (openssl speed floor, openssl peak RSS, samples). */
   readonly details?: Readonly<Record<string, number | string | null>>;
 }
@@ -95,7 +105,13 @@ function worstOf(cases: readonly BenchCase[], f: (c: BenchCase) => number | null
   return worst;
 }
 
-function check(target: string, cases: readonly BenchCase[], f: (c: BenchCase) => number | null, bound: { atLeast: number } | { atMost: number } | { below: number }, unit = '×'): TargetCheck {
+function check(
+  target: string,
+  cases: readonly BenchCase[],
+  f: (c: BenchCase) => number | null,
+  bound: { atLeast: number } | { atMost: number } | { below: number },
+  unit = '×',
+): TargetCheck {
   const atLeast = 'atLeast' in bound;
   const ok = (v: number): boolean => ('atLeast' in bound ? v >= bound.atLeast : 'atMost' in bound ? v <= bound.atMost : v < bound.below);
   const w = worstOf(cases, f, atLeast);
@@ -103,7 +119,11 @@ function check(target: string, cases: readonly BenchCase[], f: (c: BenchCase) =>
   const values = cases.map(f).filter((v): v is number => v !== null && !Number.isNaN(v));
   const missing = cases.length - values.length;
   const without = missing === 0 ? '' : `; ${missing} case(s) have no figure (e.g. the hop took less than 4 × the start-up, so nothing is left to compare)`;
-  return { target, met: values.every(ok), detail: `worst ${w.v.toFixed(2)}${unit} (${w.at}); ${values.filter(ok).length} of ${values.length} cases meet it${without}` };
+  return {
+    target,
+    met: values.every(ok),
+    detail: `worst ${w.v.toFixed(2)}${unit} (${w.at}); ${values.filter(ok).length} of ${values.length} cases meet it${without}`,
+  };
 }
 
 /** Adds the range of peakRssDelta per size, in MiB and × file, to a memory target's detail. */
@@ -130,10 +150,19 @@ export function evaluateTargets(cases: readonly BenchCase[]): TargetCheck[] {
     check('1–64 KiB: ratios.opensslCmsNoStartup ≥ 2', small, (c) => c.ratios.opensslCmsNoStartup, { atLeast: 2 }),
     check('≥ 1 MiB: ratios.opensslCms ≥ 2', large, (c) => c.ratios.opensslCms, { atLeast: 2 }),
     check('64 MiB: ratios.cryptoFloor ≥ 0.33', largest, (c) => c.ratios.cryptoFloor, { atLeast: 0.33 }),
-    withPerSize(check('memory ≤ 16 MiB: peakRssDelta ≤ 2× file', memSmall, (c) => (c.peakRssDelta === null ? null : c.peakRssDelta / c.size), { atMost: 2 }), memSmall),
+    withPerSize(
+      check('memory ≤ 16 MiB: peakRssDelta ≤ 2× file', memSmall, (c) => (c.peakRssDelta === null ? null : c.peakRssDelta / c.size), { atMost: 2 }),
+      memSmall,
+    ),
     check('memory 64 MiB: peakRssDelta < 1× file', memLargest, (c) => (c.peakRssDelta === null ? null : c.peakRssDelta / c.size), { below: 1 }),
     // Mails per second at 16 concurrent senders (chain/<profile>/<size>/c16); absent when the run left the chain out.
-    check('full chain ≥ 100 mails/s at 16 senders', cases.filter((c) => /^chain\/.*\/c16$/.test(c.name)), (c) => c.opsPerSec, { atLeast: 100 }, ' mails/s'),
+    check(
+      'full chain ≥ 100 mails/s at 16 senders',
+      cases.filter((c) => /^chain\/.*\/c16$/.test(c.name)),
+      (c) => c.opsPerSec,
+      { atLeast: 100 },
+      ' mails/s',
+    ),
     check('token layer ≥ 70% of raw pkcs11js sign/s', tokenSign, (c) => c.ratios['rawPkcs11js'] ?? null, { atLeast: 0.7 }),
   ];
 }
@@ -149,11 +178,18 @@ export function renderMarkdown(r: BenchResults): string {
   const lines: string[] = [];
   lines.push(`# SSMAX bench — ${m.date.slice(0, 10)}${m.quick ? ' (quick)' : ''}`, '');
   lines.push(`commit \`${m.commit.slice(0, 12)}\` · node ${m.node} · ${m.openssl} · ${m.cpu} × ${m.cores} · seed \`${m.contentSeed}\``, '');
-  lines.push(`One \`openssl cms\` process on a trivial input: ${m.opensslCmsStartupMs.toFixed(1)} ms (median). ` +
-    `openssl speed (64 KiB blocks): ${Object.entries(m.opensslSpeed).map(([k, v]) => `${k} ${(v / 1e6).toFixed(0)} MB/s`).join(', ')}.`, '');
+  lines.push(
+    `One \`openssl cms\` process on a trivial input: ${m.opensslCmsStartupMs.toFixed(1)} ms (median). ` +
+      `openssl speed (64 KiB blocks): ${Object.entries(m.opensslSpeed)
+        .map(([k, v]) => `${k} ${(v / 1e6).toFixed(0)} MB/s`)
+        .join(', ')}.`,
+    '',
+  );
   lines.push('MB/s = 10^6 content bytes per second; (×) = ours ÷ reference, above 1 = faster. Memory: peak RSS increase of a fresh process, ÷ file size.', '');
   lines.push('## Organisation hop (decrypt, verify sender, [inspect], org-sign, encrypt)', '');
-  lines.push('| case | ours MB/s | ops/s | openssl cms MB/s | openssl cms w/o start-up MB/s | crypto floor MB/s | openssl speed floor MB/s | peak RSS Δ ×file | openssl peak RSS ×file |');
+  lines.push(
+    '| case | ours MB/s | ops/s | openssl cms MB/s | openssl cms w/o start-up MB/s | crypto floor MB/s | openssl speed floor MB/s | peak RSS Δ ×file | openssl peak RSS ×file |',
+  );
   lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const c of r.cases.filter((c) => c.name.startsWith('hop'))) {
     const d = c.details ?? {};

@@ -16,7 +16,16 @@ describe('runBench', () => {
     const r = await runBench({
       quick: true,
       out: jsonPath,
-      plan: { sizes: [1024], suites: ['ec'], ciphers: ['aes-256-gcm'], inspection: true, memory: false, backends: [], budget: () => once, opensslBudget: () => once },
+      plan: {
+        sizes: [1024],
+        suites: ['ec'],
+        ciphers: ['aes-256-gcm'],
+        inspection: true,
+        memory: false,
+        backends: [],
+        budget: () => once,
+        opensslBudget: () => once,
+      },
     });
     const json = JSON.parse(readFileSync(jsonPath, 'utf8'));
     expect(Object.keys(json.meta)).toEqual(expect.arrayContaining(['commit', 'node', 'openssl', 'cpu', 'date']));
@@ -44,7 +53,13 @@ describe('runBench', () => {
 
 describe('linearFit', () => {
   it('recovers slope and intercept when the points lie on a line', () => {
-    expect(linearFit([[1, 5], [2, 7], [4, 11]])).toEqual({ slope: 2, intercept: 3 });
+    expect(
+      linearFit([
+        [1, 5],
+        [2, 7],
+        [4, 11],
+      ]),
+    ).toEqual({ slope: 2, intercept: 3 });
   });
 });
 

@@ -57,8 +57,16 @@ export const FULL_PLAN: BenchPlan = {
   memory: true,
   backends: ['in-process', 'softhsm-native', 'softhsm-container'],
   tokenHopSize: 64 * KiB,
-  budget: (s) => (s <= 64 * KiB ? { time: 400, iterations: 20, warmup: 5 } : s <= MiB ? { time: 400, iterations: 10, warmup: 2 } : s <= 16 * MiB ? { time: 0, iterations: 6, warmup: 1 } : { time: 0, iterations: 3, warmup: 1 }),
-  opensslBudget: (s) => (s <= 64 * KiB ? { time: 0, iterations: 10, warmup: 1 } : s <= MiB ? { time: 0, iterations: 6, warmup: 1 } : { time: 0, iterations: 3, warmup: 1 }),
+  budget: (s) =>
+    s <= 64 * KiB
+      ? { time: 400, iterations: 20, warmup: 5 }
+      : s <= MiB
+        ? { time: 400, iterations: 10, warmup: 2 }
+        : s <= 16 * MiB
+          ? { time: 0, iterations: 6, warmup: 1 }
+          : { time: 0, iterations: 3, warmup: 1 },
+  opensslBudget: (s) =>
+    s <= 64 * KiB ? { time: 0, iterations: 10, warmup: 1 } : s <= MiB ? { time: 0, iterations: 6, warmup: 1 } : { time: 0, iterations: 3, warmup: 1 },
   tokenBudget: { time: 500, iterations: 50, warmup: 10 },
   rounds: 3,
   chain: { concurrency: [1, 4, 16], mailsPerSender: (c) => (c === 1 ? 20 : c === 4 ? 8 : 4), fileSize: 100 * KiB },
@@ -107,7 +115,9 @@ const BENCH_DIR = join(HERE, '..');
 
 function gitCommit(): string {
   try {
-    return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: BENCH_DIR, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: BENCH_DIR, stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
   } catch {
     return 'unknown';
   }
@@ -147,8 +157,8 @@ export async function runBench(opts: RunBenchOptions = {}): Promise<RunBenchResu
     'Hop = decrypt (EnvelopedData/AuthEnvelopedData) → verify the sender SignedData and its chain → [inspect] → sign with the org key → encrypt to the next party; file → file.',
     'OpenSSL reference: the same hop as four `openssl cms` processes (-decrypt, -verify, -sign -nodetach, -encrypt; DER, -binary) on the same input files; "w/o start-up" subtracts 4 × the trivial-input median.',
     'Crypto floor: node:crypto decrypt + 2 × SHA-256 + encrypt streamed in 64 KiB chunks in memory (no framing, no I/O, no public-key operations). Every reference is measured interleaved with our hop (rounds A B C …), so load drift on a shared machine hits both sides.',
-    'Our hop hashes the content once: the same SHA-256 checks the sender\'s messageDigest and feeds the org signature.',
-    'Inspection variant (hop+inspect): sim-org\'s default outbound DLP and inbound malware scan on the whole file (both, the upper bound for one hop); it needs the whole file in memory.',
+    "Our hop hashes the content once: the same SHA-256 checks the sender's messageDigest and feeds the org signature.",
+    "Inspection variant (hop+inspect): sim-org's default outbound DLP and inbound malware scan on the whole file (both, the upper bound for one hop); it needs the whole file in memory.",
   ];
   try {
     log(`work directory ${workDir}`);
@@ -210,7 +220,17 @@ export async function runBench(opts: RunBenchOptions = {}): Promise<RunBenchResu
               const p = pki.suites[suite];
               try {
                 peakRssDelta = memoryCase(
-                  { warmupPath: warmup(suite, cipher), inPath, outPath: join(workDir, 'mem-out.der'), orgKeyPath: p.org.keyPath, orgCertPath: p.org.certPath, nextCertPath: p.next.certPath, caPath: pki.caPath, cipher, inspect },
+                  {
+                    warmupPath: warmup(suite, cipher),
+                    inPath,
+                    outPath: join(workDir, 'mem-out.der'),
+                    orgKeyPath: p.org.keyPath,
+                    orgCertPath: p.org.certPath,
+                    nextCertPath: p.next.certPath,
+                    caPath: pki.caPath,
+                    cipher,
+                    inspect,
+                  },
                   workDir,
                 ).delta;
               } catch (e) {
@@ -249,7 +269,16 @@ export async function runBench(opts: RunBenchOptions = {}): Promise<RunBenchResu
     }
 
     if (plan.backends.length > 0) {
-      const t = await runTokenBench({ pki, workDir, backends: plan.backends, rounds: plan.rounds, budget: plan.tokenBudget, hopBudget: plan.budget(plan.tokenHopSize), hopSize: plan.tokenHopSize, log });
+      const t = await runTokenBench({
+        pki,
+        workDir,
+        backends: plan.backends,
+        rounds: plan.rounds,
+        budget: plan.tokenBudget,
+        hopBudget: plan.budget(plan.tokenHopSize),
+        hopSize: plan.tokenHopSize,
+        log,
+      });
       cases.push(...t.cases);
       skipped.push(...t.skipped.map((s) => `key backend ${s}`));
     }
@@ -263,7 +292,10 @@ export async function runBench(opts: RunBenchOptions = {}): Promise<RunBenchResu
 
     const memoryFit: MemoryFit[] = [];
     for (const prefix of ['hop/', 'hop+inspect/']) {
-      for (const [label, max] of [['all sizes', Infinity], ['≤ 16 MiB', 16 * MiB]] as const) {
+      for (const [label, max] of [
+        ['all sizes', Infinity],
+        ['≤ 16 MiB', 16 * MiB],
+      ] as const) {
         const pts = cases
           .filter((c) => c.name.startsWith(prefix) && !c.name.includes('/key-') && c.peakRssDelta !== null && c.size <= max)
           .map((c) => [c.size, c.peakRssDelta!] as const);

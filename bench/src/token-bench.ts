@@ -136,7 +136,8 @@ export async function runTokenBench(o: TokenBenchOptions): Promise<{ cases: Benc
       let openKey: (alg: KeyAlgorithm, label: string) => Promise<BackendKey>;
       if (backend === 'in-process') {
         openKey = async (alg) => {
-          const { privateKey } = alg === 'EC-P256' ? crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }) : crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+          const { privateKey } =
+            alg === 'EC-P256' ? crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }) : crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
           const ops = SoftwareKey.fromBytes(new Uint8Array(privateKey.export({ format: 'der', type: 'pkcs8' })));
           const inputs = unwrapInputs(ops.spki, alg);
           // The peer key arrives as a SubjectPublicKeyInfo in every message: parsing it is part of the raw call.
@@ -144,7 +145,12 @@ export async function runTokenBench(o: TokenBenchOptions): Promise<{ cases: Benc
           return {
             ops,
             raw: {
-              sign: (d) => void crypto.sign(null, Buffer.concat(alg === 'EC-P256' ? [d] : [SHA256_DIGEST_INFO_PREFIX, d]), alg === 'EC-P256' ? { key: privateKey, dsaEncoding: 'der' } : { key: privateKey, padding: crypto.constants.RSA_PKCS1_PADDING }),
+              sign: (d) =>
+                void crypto.sign(
+                  null,
+                  Buffer.concat(alg === 'EC-P256' ? [d] : [SHA256_DIGEST_INFO_PREFIX, d]),
+                  alg === 'EC-P256' ? { key: privateKey, dsaEncoding: 'der' } : { key: privateKey, padding: crypto.constants.RSA_PKCS1_PADDING },
+                ),
               unwrap: () =>
                 void (ecdhPeer
                   ? crypto.diffieHellman({ privateKey, publicKey: ecdhPeer() })
@@ -259,4 +265,3 @@ export async function runTokenBench(o: TokenBenchOptions): Promise<{ cases: Benc
   }
   return { cases, skipped };
 }
-

@@ -79,7 +79,13 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     // Errors of Node or a library become typed errors with a sentence of ours (foreign-error.ts).
-    const e = asSsmaxError(err, process.argv.slice(2, 4).filter((a) => !a.startsWith('-')).join(' '));
+    const e = asSsmaxError(
+      err,
+      process.argv
+        .slice(2, 4)
+        .filter((a) => !a.startsWith('-'))
+        .join(' '),
+    );
     process.stderr.write(`ssmax: ${e.code}: ${e.message}\n`);
     if (process.env['SSMAX_DEBUG'] && err instanceof Error) process.stderr.write(`${err.stack}\n`);
     process.exitCode = exitCodeFor(e);

@@ -75,12 +75,26 @@ describe('errors that are not ours (issue 10, also)', () => {
     const caKey = SoftwareKey.generate('EC-P256');
     const ca = await issueRootCertificate({ subject: { CN: 'contract CA' }, key: caKey, now: () => new Date() });
     const spki = new Uint8Array(createPublicKey(broken).export({ format: 'der', type: 'spki' }));
-    const cert = await issueSmimeCertificate({ issuer: { certificate: ca, key: caKey }, subjectSpki: spki, email: 'even@contract.example', validation: 'mailbox', usage: 'signing', now: () => new Date() });
+    const cert = await issueSmimeCertificate({
+      issuer: { certificate: ca, key: caKey },
+      subjectSpki: spki,
+      email: 'even@contract.example',
+      validation: 'mailbox',
+      usage: 'signing',
+      now: () => new Date(),
+    });
     writeFileSync(join(dir, 'even.pem'), encodePem(cert.der, 'CERTIFICATE'));
     writeFileSync(join(dir, 'in.txt'), 'hello\r\n');
     // Something to decrypt: a message to another (sound) RSA recipient; the key is read before any recipient is tried.
     const otherKey = SoftwareKey.generate('RSA-2048');
-    const other = await issueSmimeCertificate({ issuer: { certificate: ca, key: caKey }, subjectSpki: otherKey.spki, email: 'other@contract.example', validation: 'mailbox', usage: 'encryption', now: () => new Date() });
+    const other = await issueSmimeCertificate({
+      issuer: { certificate: ca, key: caKey },
+      subjectSpki: otherKey.spki,
+      email: 'other@contract.example',
+      validation: 'mailbox',
+      usage: 'encryption',
+      now: () => new Date(),
+    });
     writeFileSync(join(dir, 'other.pem'), encodePem(other.der, 'CERTIFICATE'));
     expect(ssmax(['cms', 'encrypt', '--in', join(dir, 'in.txt'), '--out', join(dir, 'in.p7m'), '--recip', join(dir, 'other.pem')]).status).toBe(0);
     for (const args of [
@@ -107,10 +121,16 @@ describe('errors that are not ours (issue 10, also)', () => {
     const n = Buffer.from(jwk.n!, 'base64url');
     n[n.length - 1]! &= 0xfe;
     const evenKey = createPrivateKey({ key: { ...jwk, n: n.toString('base64url') }, format: 'jwk' });
-    const ossl = asSsmaxError(caught(() => sign('sha256', Buffer.from('x'), evenKey)), 'cms sign');
+    const ossl = asSsmaxError(
+      caught(() => sign('sha256', Buffer.from('x'), evenKey)),
+      'cms sign',
+    );
     expect([ossl.code, ossl.category]).toEqual(['MALFORMED_KEY', 'malformed']);
     expect(ossl.message).toMatch(/^Cannot use the key\. The crypto library could not compute with it \(no inverse\)/);
-    const sys = asSsmaxError(caught(() => readFileSync(join(dir, 'missing', 'file'))), 'cms verify');
+    const sys = asSsmaxError(
+      caught(() => readFileSync(join(dir, 'missing', 'file'))),
+      'cms verify',
+    );
     expect(sys.code).toBe('IO_ERROR');
     expect(sys.message).toBe(`Cannot run ssmax cms verify. The system refused open on ${join(dir, 'missing', 'file')} (ENOENT).`);
   });

@@ -46,9 +46,35 @@ describe('ssmax cms sign / verify', () => {
       it(`produces SignedData openssl verifies when signing with ${label}${detached ? ' (detached)' : ''}`, () => {
         const who = id === 'rsa' ? pki.rsa : pki.ec;
         const out = p(`sig-${id}-${extra.length}-${detached}.der`);
-        const r = ssmax(['cms', 'sign', '--in', inPath, '--out', out, '--signer', who.certPath, '--key', who.keyPath, ...extra, ...(detached ? ['--detached'] : [])]);
+        const r = ssmax([
+          'cms',
+          'sign',
+          '--in',
+          inPath,
+          '--out',
+          out,
+          '--signer',
+          who.certPath,
+          '--key',
+          who.keyPath,
+          ...extra,
+          ...(detached ? ['--detached'] : []),
+        ]);
         expect(r.status, r.stderr).toBe(0);
-        const v = pki.openssl(['cms', '-verify', '-binary', '-inform', 'DER', '-in', out, '-CAfile', pki.caCertPath, '-purpose', 'smimesign', ...(detached ? ['-content', inPath] : [])]);
+        const v = pki.openssl([
+          'cms',
+          '-verify',
+          '-binary',
+          '-inform',
+          'DER',
+          '-in',
+          out,
+          '-CAfile',
+          pki.caCertPath,
+          '-purpose',
+          'smimesign',
+          ...(detached ? ['-content', inPath] : []),
+        ]);
         expect(v.status, v.stderr).toBe(0);
         expect(Buffer.compare(v.stdout, content)).toBe(0);
       });
@@ -57,7 +83,26 @@ describe('ssmax cms sign / verify', () => {
 
   it('writes the content and one JSON line about the signer when the chain holds', () => {
     const sig = p('os.der');
-    expect(pki.openssl(['cms', '-sign', '-binary', '-nodetach', '-md', 'sha256', '-in', inPath, '-signer', pki.ec.certPath, '-inkey', pki.ec.keyPath, '-outform', 'DER', '-out', sig]).status).toBe(0);
+    expect(
+      pki.openssl([
+        'cms',
+        '-sign',
+        '-binary',
+        '-nodetach',
+        '-md',
+        'sha256',
+        '-in',
+        inPath,
+        '-signer',
+        pki.ec.certPath,
+        '-inkey',
+        pki.ec.keyPath,
+        '-outform',
+        'DER',
+        '-out',
+        sig,
+      ]).status,
+    ).toBe(0);
     const out = p('os.out');
     const r = ssmax(['cms', 'verify', '--in', sig, '--out', out, '--CAfile', pki.caCertPath]);
     expect(r.status, r.stderr).toBe(0);
@@ -98,7 +143,9 @@ describe('ssmax cms sign / verify', () => {
     const ent = p('entity.eml');
     writeFileSync(ent, entity);
     const mail = p('mail.eml');
-    expect(ssmax(['cms', 'sign', '--in', ent, '--out', mail, '--signer', pki.rsa.certPath, '--key', pki.rsa.keyPath, '--detached', '--outform', 'smime']).status).toBe(0);
+    expect(
+      ssmax(['cms', 'sign', '--in', ent, '--out', mail, '--signer', pki.rsa.certPath, '--key', pki.rsa.keyPath, '--detached', '--outform', 'smime']).status,
+    ).toBe(0);
     expect(pki.openssl(['smime', '-verify', '-in', mail, '-CAfile', pki.caCertPath]).status).toBe(0);
     const r = ssmax(['cms', 'verify', '--in', mail, '--CAfile', pki.caCertPath, '--out', p('mail.out')]);
     expect(r.status, r.stderr).toBe(0);
@@ -119,7 +166,9 @@ describe('ssmax cms encrypt / decrypt / reencrypt', () => {
 
         const theirs = p(`theirs-${cipher}-${id}.der`);
         const keyopt = id === 'rsa' ? ['-keyopt', 'rsa_padding_mode:oaep', '-keyopt', 'rsa_oaep_md:sha256'] : [];
-        expect(pki.openssl(['cms', '-encrypt', '-binary', `-${cipher}`, '-in', inPath, '-outform', 'DER', '-out', theirs, '-recip', who.certPath, ...keyopt]).status).toBe(0);
+        expect(
+          pki.openssl(['cms', '-encrypt', '-binary', `-${cipher}`, '-in', inPath, '-outform', 'DER', '-out', theirs, '-recip', who.certPath, ...keyopt]).status,
+        ).toBe(0);
         const out = p(`theirs-${cipher}-${id}.out`);
         const r = ssmax(['cms', 'decrypt', '--in', theirs, '--out', out, '--key', who.keyPath, '--recip', who.certPath]);
         expect(r.status, r.stderr).toBe(0);
@@ -146,12 +195,38 @@ describe('ssmax cms encrypt / decrypt / reencrypt', () => {
     const enc = p('hop.der');
     expect(ssmax(['cms', 'encrypt', '--in', inPath, '--out', enc, '--recip', pki.rsa.certPath]).status).toBe(0);
     const out = p('hop.out');
-    const ok = ssmax(['cms', 'reencrypt', '--in', enc, '--out', out, '--key', pki.rsa.keyPath, '--recip', pki.ec.certPath, '--inspect', 'grep -q "SSMAX CLI test"']);
+    const ok = ssmax([
+      'cms',
+      'reencrypt',
+      '--in',
+      enc,
+      '--out',
+      out,
+      '--key',
+      pki.rsa.keyPath,
+      '--recip',
+      pki.ec.certPath,
+      '--inspect',
+      'grep -q "SSMAX CLI test"',
+    ]);
     expect(ok.status, ok.stderr).toBe(0);
     const d = pki.openssl(['cms', '-decrypt', '-binary', '-inform', 'DER', '-in', out, '-recip', pki.ec.certPath, '-inkey', pki.ec.keyPath]);
     expect(Buffer.compare(d.stdout, content)).toBe(0);
     const blocked = p('blocked.out');
-    const no = ssmax(['cms', 'reencrypt', '--in', enc, '--out', blocked, '--key', pki.rsa.keyPath, '--recip', pki.ec.certPath, '--inspect', 'echo leak >&2; exit 3']);
+    const no = ssmax([
+      'cms',
+      'reencrypt',
+      '--in',
+      enc,
+      '--out',
+      blocked,
+      '--key',
+      pki.rsa.keyPath,
+      '--recip',
+      pki.ec.certPath,
+      '--inspect',
+      'echo leak >&2; exit 3',
+    ]);
     expect(no.status).toBe(1);
     expect(no.stderr).toMatch(/INSPECTION_BLOCKED: .*leak/);
     expect(existsSync(blocked)).toBe(false);
@@ -163,11 +238,37 @@ describe('ssmax cms encrypt / decrypt / reencrypt', () => {
     writeFileSync(bigIn, Buffer.concat([Buffer.from('SSMAX CLI test\n'), Buffer.alloc(4 << 20, 0x41)]));
     const enc = p('big.der');
     expect(ssmax(['cms', 'encrypt', '--in', bigIn, '--out', enc, '--recip', pki.rsa.certPath]).status).toBe(0);
-    const no = ssmax(['cms', 'reencrypt', '--in', enc, '--out', p('big-blocked.out'), '--key', pki.rsa.keyPath, '--recip', pki.ec.certPath, '--inspect', 'echo leak >&2; exit 3']);
+    const no = ssmax([
+      'cms',
+      'reencrypt',
+      '--in',
+      enc,
+      '--out',
+      p('big-blocked.out'),
+      '--key',
+      pki.rsa.keyPath,
+      '--recip',
+      pki.ec.certPath,
+      '--inspect',
+      'echo leak >&2; exit 3',
+    ]);
     expect(no.stderr).toMatch(/INSPECTION_BLOCKED: inspector exited 3: leak/);
     expect(no.status).toBe(1);
     // grep -q stops reading at the first match and allows.
-    const ok = ssmax(['cms', 'reencrypt', '--in', enc, '--out', p('big-ok.out'), '--key', pki.rsa.keyPath, '--recip', pki.ec.certPath, '--inspect', 'grep -q "SSMAX CLI test"']);
+    const ok = ssmax([
+      'cms',
+      'reencrypt',
+      '--in',
+      enc,
+      '--out',
+      p('big-ok.out'),
+      '--key',
+      pki.rsa.keyPath,
+      '--recip',
+      pki.ec.certPath,
+      '--inspect',
+      'grep -q "SSMAX CLI test"',
+    ]);
     expect(ok.status, ok.stderr).toBe(0);
   });
 });
@@ -204,7 +305,22 @@ describe('ssmax cms with --token', () => {
     const spkiPem = p('token-pub.pem');
     expect(pki.openssl(['pkey', '-pubin', '-inform', 'DER', '-in', join(dir, 'token.spki'), '-out', spkiPem]).status).toBe(0);
     const cert = p('token-cert.pem');
-    const mk = pki.openssl(['x509', '-new', '-force_pubkey', spkiPem, '-subj', '/CN=cli-card', '-CA', pki.caCertPath, '-CAkey', join(pki.dir, 'ca.key'), '-days', '30', '-out', cert]);
+    const mk = pki.openssl([
+      'x509',
+      '-new',
+      '-force_pubkey',
+      spkiPem,
+      '-subj',
+      '/CN=cli-card',
+      '-CA',
+      pki.caCertPath,
+      '-CAkey',
+      join(pki.dir, 'ca.key'),
+      '-days',
+      '30',
+      '-out',
+      cert,
+    ]);
     expect(mk.status, mk.stderr).toBe(0);
     const env = { SOFTHSM2_CONF: join(store, 'softhsm2.conf') };
     const uri = `pkcs11:token=${label};object=sig`;
@@ -234,11 +350,30 @@ describe('ssmax cms with --token', () => {
     }
     expect(pki.openssl(['pkey', '-pubin', '-inform', 'DER', '-in', join(dir, 'dec.spki'), '-out', p('dec-pub.pem')]).status).toBe(0);
     const cert = p('dec-cert.pem');
-    expect(pki.openssl(['x509', '-new', '-force_pubkey', p('dec-pub.pem'), '-subj', '/CN=cli-dec', '-CA', pki.caCertPath, '-CAkey', join(pki.dir, 'ca.key'), '-days', '30', '-out', cert]).status).toBe(0);
+    expect(
+      pki.openssl([
+        'x509',
+        '-new',
+        '-force_pubkey',
+        p('dec-pub.pem'),
+        '-subj',
+        '/CN=cli-dec',
+        '-CA',
+        pki.caCertPath,
+        '-CAkey',
+        join(pki.dir, 'ca.key'),
+        '-days',
+        '30',
+        '-out',
+        cert,
+      ]).status,
+    ).toBe(0);
     const enc = p('to-token.der');
     expect(pki.openssl(['cms', '-encrypt', '-binary', '-aes-256-gcm', '-in', inPath, '-outform', 'DER', '-out', enc, cert]).status).toBe(0);
     const out = p('from-token.bin');
-    const r = ssmax(['cms', 'decrypt', '--in', enc, '--out', out, '--token', `pkcs11:token=${label};object=enc`, '--pin', '8765'], { env: { SOFTHSM2_CONF: join(store, 'softhsm2.conf') } });
+    const r = ssmax(['cms', 'decrypt', '--in', enc, '--out', out, '--token', `pkcs11:token=${label};object=enc`, '--pin', '8765'], {
+      env: { SOFTHSM2_CONF: join(store, 'softhsm2.conf') },
+    });
     expect(r.status, r.stderr).toBe(0);
     expect(readFileSync(out)).toEqual(content);
   });

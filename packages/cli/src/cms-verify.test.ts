@@ -80,7 +80,14 @@ beforeAll(async () => {
   const rootKey = SoftwareKey.generate('EC-P256');
   const root = await issueRootCertificate({ subject: { O: 'Verify Test Registry', CN: 'Verify Test Root' }, key: rootKey, now: ago(30), validityDays: 3650 });
   const orgKey = SoftwareKey.generate('EC-P256');
-  const org = await issueOrgCertificate({ issuer: { certificate: root, key: rootKey }, subjectSpki: orgKey.spki, organization: 'Org V', mailDomain: 'org-v.example', now: ago(30), validityDays: 3000 });
+  const org = await issueOrgCertificate({
+    issuer: { certificate: root, key: rootKey },
+    subjectSpki: orgKey.spki,
+    organization: 'Org V',
+    mailDomain: 'org-v.example',
+    now: ago(30),
+    validityDays: 3000,
+  });
   orgCa = { certificate: org, key: orgKey };
   rootPath = pem('root.pem', root.der, 'CERTIFICATE');
   rootCrlPath = pem('root.crl', (await issueCrl({ issuer: { certificate: root, key: rootKey }, now: ago(1), crlNumber: 1, revoked: [] })).der, 'X509 CRL');
@@ -114,7 +121,12 @@ describe('ssmax cms verify (issue 10 item 7)', () => {
     const u = await user('petra@org-v.example', ago(5), 365);
     // The org CA's CRL from before the revocation, still inside its nextUpdate: the signer embeds it.
     const stale = await issueCrl({ issuer: orgCa, now: ago(2), crlNumber: 1, revoked: [] });
-    const current = await issueCrl({ issuer: orgCa, now: ago(0.5), crlNumber: 2, revoked: [{ serialNumber: u.cert.serialNumber, revocationDate: ago(1)(), reason: 'keyCompromise' }] });
+    const current = await issueCrl({
+      issuer: orgCa,
+      now: ago(0.5),
+      crlNumber: 2,
+      revoked: [{ serialNumber: u.cert.serialNumber, revocationDate: ago(1)(), reason: 'keyCompromise' }],
+    });
     const sig = embedCrls(await signSignedData(content, { key: u.key, certificate: u.cert.der, chain: [orgCa.certificate.der] }), [stale.der]);
     const sigPath = pem('revoked.p7', sig, 'CMS');
     // With only the root's CRL from the caller, nothing covers the user's certificate: not valid.
@@ -139,7 +151,28 @@ describe('ssmax cms verify (issue 10 item 7)', () => {
       const inPath = p('two.in');
       writeFileSync(inPath, content);
       const sig = p('two.der');
-      const s = pki.openssl(['cms', '-sign', '-binary', '-nodetach', '-md', 'sha256', '-in', inPath, '-signer', pki.ec.certPath, '-inkey', pki.ec.keyPath, '-signer', other.rsa.certPath, '-inkey', other.rsa.keyPath, '-outform', 'DER', '-out', sig]);
+      const s = pki.openssl([
+        'cms',
+        '-sign',
+        '-binary',
+        '-nodetach',
+        '-md',
+        'sha256',
+        '-in',
+        inPath,
+        '-signer',
+        pki.ec.certPath,
+        '-inkey',
+        pki.ec.keyPath,
+        '-signer',
+        other.rsa.certPath,
+        '-inkey',
+        other.rsa.keyPath,
+        '-outform',
+        'DER',
+        '-out',
+        sig,
+      ]);
       expect(s.status, s.stderr).toBe(0);
       // Only the first signer chains to the CA the caller trusts.
       const out = p('two.out');

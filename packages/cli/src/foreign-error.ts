@@ -23,15 +23,28 @@ export function asSsmaxError(err: unknown, command: string): SsmaxError {
   const f = (typeof err === 'object' && err !== null ? err : {}) as ForeignFields;
   const cmd = `ssmax ${command}`.trim();
   if (typeof f.syscall === 'string' && typeof f.code === 'string') {
-    return new SsmaxError('IO_ERROR', `Cannot run ${cmd}. The system refused ${f.syscall}${typeof f.path === 'string' ? ` on ${f.path}` : ''} (${f.code}).`, { cause: err });
+    return new SsmaxError('IO_ERROR', `Cannot run ${cmd}. The system refused ${f.syscall}${typeof f.path === 'string' ? ` on ${f.path}` : ''} (${f.code}).`, {
+      cause: err,
+    });
   }
   if (typeof f.library === 'string' || (typeof f.code === 'string' && f.code.startsWith('ERR_OSSL_'))) {
     const reason = typeof f.reason === 'string' ? f.reason : 'unknown reason';
     if (typeof f.library === 'string' && KEY_LIBRARIES.test(f.library)) {
-      return new SsmaxError('MALFORMED_KEY', `Cannot use the key. The crypto library could not compute with it (${reason}); the key is damaged or not a valid key.`, { cause: err });
+      return new SsmaxError(
+        'MALFORMED_KEY',
+        `Cannot use the key. The crypto library could not compute with it (${reason}); the key is damaged or not a valid key.`,
+        { cause: err },
+      );
     }
-    if (/unsupported/i.test(reason)) return new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot run ${cmd}. The crypto library does not support what the input asks for (${reason}).`, { cause: err });
+    if (/unsupported/i.test(reason))
+      return new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot run ${cmd}. The crypto library does not support what the input asks for (${reason}).`, {
+        cause: err,
+      });
     return new SsmaxError('INTERNAL', `Cannot run ${cmd}. The crypto library failed (${reason}).`, { cause: err });
   }
-  return new SsmaxError('INTERNAL', `Cannot run ${cmd}. An unexpected ${err instanceof Error ? err.name : 'error'} occurred: ${err instanceof Error ? err.message : String(err)}.`, { cause: err });
+  return new SsmaxError(
+    'INTERNAL',
+    `Cannot run ${cmd}. An unexpected ${err instanceof Error ? err.name : 'error'} occurred: ${err instanceof Error ? err.message : String(err)}.`,
+    { cause: err },
+  );
 }

@@ -21,10 +21,22 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe('ssmax run with a bad scenario file', () => {
   const original = readFileSync(SCENARIO, 'utf8');
   it.each([
-    ['an unknown capability', ['capability: stolen-card', 'capability: stolen-kard'], /\/attacker\/steps\/0\/capability must be equal to one of the allowed values \(.*\), not "stolen-kard"/],
+    [
+      'an unknown capability',
+      ['capability: stolen-card', 'capability: stolen-kard'],
+      /\/attacker\/steps\/0\/capability must be equal to one of the allowed values \(.*\), not "stolen-kard"/,
+    ],
     ['a misspelt param', ['guesses:', 'gueses:'], /\/attacker\/steps\/0\/params \(stolen-card\) has an unknown property "gueses" \(did you mean "guesses"\?\)/],
-    ['a param of the wrong type', ['bruteForceDigits: 4', 'bruteForceDigits: four'], /\/attacker\/steps\/0\/params\/bruteForceDigits \(stolen-card\) must be integer, not "four"/],
-    ['a missing required param', ['user: alice@org-a.example\n        guesses:', 'guesses:'], /\/attacker\/steps\/0\/params \(stolen-card\) is missing the required property "user"/],
+    [
+      'a param of the wrong type',
+      ['bruteForceDigits: 4', 'bruteForceDigits: four'],
+      /\/attacker\/steps\/0\/params\/bruteForceDigits \(stolen-card\) must be integer, not "four"/,
+    ],
+    [
+      'a missing required param',
+      ['user: alice@org-a.example\n        guesses:', 'guesses:'],
+      /\/attacker\/steps\/0\/params \(stolen-card\) is missing the required property "user"/,
+    ],
   ] as const)('exits 2 naming the file, the path and the property for %s, and writes no report', (_label, [from, to], reason) => {
     expect(original).toContain(from);
     const bad = join(dir, 'b-stolen-card-without-pin.yaml');

@@ -93,7 +93,10 @@ export async function openTokenKey(uri: string, pin: string | undefined, matchSp
             ? keys[0]
             : undefined;
     if (!handle) {
-      throw new SsmaxError('KEY_NOT_FOUND', `Cannot find the key on token ${u.token}. ${keys.length} keys there; name one with object=<label> or give the matching certificate.`);
+      throw new SsmaxError(
+        'KEY_NOT_FOUND',
+        `Cannot find the key on token ${u.token}. ${keys.length} keys there; name one with object=<label> or give the matching certificate.`,
+      );
     }
     return {
       key: bindTokenKey(token, handle),

@@ -44,6 +44,8 @@ describe('canonicalJson', () => {
   it('sorts keys by UTF-16 code units and drops undefined members when given a fixed document', () => {
     const doc = { b: 1, a: [true, undefined, 'x'], '\u00e9': null, Z: { d: undefined, c: 'é' } };
     expect(canonicalJson(doc)).toBe('{"Z":{"c":"é"},"a":[true,null,"x"],"b":1,"é":null}');
-    expect(Buffer.from(canonicalJsonBytes(doc)).toString('hex')).toBe(Buffer.from('{"Z":{"c":"é"},"a":[true,null,"x"],"b":1,"é":null}', 'utf8').toString('hex'));
+    expect(Buffer.from(canonicalJsonBytes(doc)).toString('hex')).toBe(
+      Buffer.from('{"Z":{"c":"é"},"a":[true,null,"x"],"b":1,"é":null}', 'utf8').toString('hex'),
+    );
   });
 });

@@ -10,7 +10,8 @@ import { SsmaxError } from './errors.js';
 /** The canonical JSON text of `value`; throws SsmaxError USAGE for numbers that are not safe integers. */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') {
-    if (typeof value === 'number' && !Number.isSafeInteger(value)) throw new SsmaxError('USAGE', 'Cannot canonicalise JSON. Only safe integers are allowed as numbers.');
+    if (typeof value === 'number' && !Number.isSafeInteger(value))
+      throw new SsmaxError('USAGE', 'Cannot canonicalise JSON. Only safe integers are allowed as numbers.');
     return JSON.stringify(value);
   }
   if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v === undefined ? null : v)).join(',')}]`;

@@ -101,8 +101,7 @@ export interface SignatureCheckPolicy {
 
 /** Why a signature check failed, as a verdict code and a reason that names the key's owner. */
 export type SignatureCheckResult =
-  | { readonly ok: true }
-  | { readonly ok: false; readonly code: 'MALFORMED_CERTIFICATE' | 'BAD_SIGNATURE' | 'UNSUPPORTED_ALGORITHM'; readonly reason: string };
+  { readonly ok: true } | { readonly ok: false; readonly code: 'MALFORMED_CERTIFICATE' | 'BAD_SIGNATURE' | 'UNSUPPORTED_ALGORITHM'; readonly reason: string };
 
 /**
  * Verifies `signature` over `data` with the public key in `spki` (P-256/P-384/P-521 for ECDSA, RSA or
@@ -127,7 +126,8 @@ export function checkSignature(
   if (alg.kind === 'eddsa') {
     // RFC 8410 §3: the key OID fixes the curve; an Ed448 signature cannot come from an Ed25519 key.
     const want = alg.curve === 'Ed25519' ? 'ed25519' : 'ed448';
-    if (type !== want) return { ok: false, code: 'BAD_SIGNATURE', reason: `an ${alg.curve} signature cannot come from the ${type ?? 'unknown'} key of ${keyOwner}` };
+    if (type !== want)
+      return { ok: false, code: 'BAD_SIGNATURE', reason: `an ${alg.curve} signature cannot come from the ${type ?? 'unknown'} key of ${keyOwner}` };
   } else if (alg.kind === 'ecdsa') {
     if (type !== 'ec') return { ok: false, code: 'BAD_SIGNATURE', reason: `an ECDSA signature cannot come from the ${type ?? 'unknown'} key of ${keyOwner}` };
     const curve = key.asymmetricKeyDetails?.namedCurve;
@@ -135,7 +135,8 @@ export function checkSignature(
       return { ok: false, code: 'UNSUPPORTED_ALGORITHM', reason: `curve ${curve ?? 'unknown'} of ${keyOwner} is not supported (P-256, P-384, P-521)` };
     }
   } else {
-    if (type !== 'rsa' && type !== 'rsa-pss') return { ok: false, code: 'BAD_SIGNATURE', reason: `an RSA signature cannot come from the ${type ?? 'unknown'} key of ${keyOwner}` };
+    if (type !== 'rsa' && type !== 'rsa-pss')
+      return { ok: false, code: 'BAD_SIGNATURE', reason: `an RSA signature cannot come from the ${type ?? 'unknown'} key of ${keyOwner}` };
     if (policy.minRsaBits !== undefined && (key.asymmetricKeyDetails?.modulusLength ?? 0) < policy.minRsaBits) {
       return { ok: false, code: 'UNSUPPORTED_ALGORITHM', reason: `the RSA key of ${keyOwner} is shorter than ${policy.minRsaBits} bits` };
     }
@@ -164,7 +165,9 @@ export function checkSignature(
   } catch {
     ok = false;
   }
-  return ok ? { ok: true } : { ok: false, code: 'BAD_SIGNATURE', reason: `the ${SCHEME_NAMES[alg.kind]} signature does not verify with the key of ${keyOwner}` };
+  return ok
+    ? { ok: true }
+    : { ok: false, code: 'BAD_SIGNATURE', reason: `the ${SCHEME_NAMES[alg.kind]} signature does not verify with the key of ${keyOwner}` };
 }
 
 const SCHEME_NAMES = { 'rsa-pkcs1': 'RSA PKCS#1 v1.5', 'rsa-pss': 'RSA-PSS', ecdsa: 'ECDSA' } as const;

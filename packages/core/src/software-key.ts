@@ -40,7 +40,10 @@ export class SoftwareKey implements PrivateKeyOps {
       // Issue 12 (SignedData interop): a software P-384/P-521 key also signs, with ECDSA (RFC 5758 §3.2).
       this.signSchemes = t === 'ec' ? ['ECDSA-SHA256', 'ECDSA-SHA384', 'ECDSA-SHA512'] : [];
     } else {
-      throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot use the private key. Key type ${t ?? 'unknown'} ${d.namedCurve ?? ''} is not supported (use RSA or EC P-256).`);
+      throw new SsmaxError(
+        'UNSUPPORTED_ALGORITHM',
+        `Cannot use the private key. Key type ${t ?? 'unknown'} ${d.namedCurve ?? ''} is not supported (use RSA or EC P-256).`,
+      );
     }
     this.spki = new Uint8Array(crypto.createPublicKey(key).export({ format: 'der', type: 'spki' }));
   }
@@ -68,7 +71,8 @@ export class SoftwareKey implements PrivateKeyOps {
     if (algorithm === 'Ed448') return new SoftwareKey(crypto.generateKeyPairSync('ed448').privateKey);
     if (algorithm === 'X25519') return new SoftwareKey(crypto.generateKeyPairSync('x25519').privateKey);
     if (algorithm === 'X448') return new SoftwareKey(crypto.generateKeyPairSync('x448').privateKey);
-    if (algorithm === 'EC-P384' || algorithm === 'EC-P521') return new SoftwareKey(crypto.generateKeyPairSync('ec', { namedCurve: algorithm.slice(3) }).privateKey);
+    if (algorithm === 'EC-P384' || algorithm === 'EC-P521')
+      return new SoftwareKey(crypto.generateKeyPairSync('ec', { namedCurve: algorithm.slice(3) }).privateKey);
     const { privateKey } =
       algorithm === 'EC-P256'
         ? crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' })
@@ -108,10 +112,7 @@ export class SoftwareKey implements PrivateKeyOps {
     }
     try {
       return new Uint8Array(
-        crypto.privateDecrypt(
-          { key: this.key, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hash.replace('-', '').toLowerCase() },
-          ciphertext,
-        ),
+        crypto.privateDecrypt({ key: this.key, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hash.replace('-', '').toLowerCase() }, ciphertext),
       );
     } catch (cause) {
       throw new SsmaxError('DECRYPT_FAILED', 'Cannot decrypt the content-encryption key. RSA-OAEP decoding failed (wrong key or corrupted input).', { cause });
@@ -163,10 +164,14 @@ function keyAgreementOnly(type: string | undefined, curve: string | undefined): 
 /** An OpenSSL failure on our own key, in our words; the library's text stays in `cause` and `details`. */
 function refused(algorithm: KeyAlgorithm, what: string, cause: unknown): SsmaxError {
   const reason = (cause as { reason?: unknown }).reason;
-  return new SsmaxError('MALFORMED_KEY', `Cannot use the private key. The crypto library refused to ${what} with this ${algorithm} key; the key is damaged or not a valid key.`, {
-    cause,
-    ...(typeof reason === 'string' ? { details: { library: reason } } : {}),
-  });
+  return new SsmaxError(
+    'MALFORMED_KEY',
+    `Cannot use the private key. The crypto library refused to ${what} with this ${algorithm} key; the key is damaged or not a valid key.`,
+    {
+      cause,
+      ...(typeof reason === 'string' ? { details: { library: reason } } : {}),
+    },
+  );
 }
 
 /**

@@ -31,7 +31,6 @@ import { rewrapSignedMail, type RewrapTechnique } from './rewrap.js';
 import { sendSpoofedDirect } from './spoof-direct.js';
 import { victimMx } from './test-support/victim-mx.js';
 
-
 const FILE = Buffer.from('CONFIDENTIAL quarterly figures 4711\n'.repeat(20));
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
@@ -57,7 +56,13 @@ async function honestSend(net: SimNet, tls: 'opportunistic' | 'require', raw: Ui
 }
 
 function mailWithFile(): Uint8Array {
-  return composeMail({ from: 'alice@org-a.example', to: 'bob@org-b.example', subject: 'Q3 figures', text: 'Please find the figures attached.', attachments: [{ filename: 'q3.txt', contentType: 'text/plain', content: FILE }] });
+  return composeMail({
+    from: 'alice@org-a.example',
+    to: 'bob@org-b.example',
+    subject: 'Q3 figures',
+    text: 'Please find the figures attached.',
+    attachments: [{ filename: 'q3.txt', contentType: 'text/plain', content: FILE }],
+  });
 }
 
 describe('sendSpoofedDirect', () => {
@@ -65,7 +70,13 @@ describe('sendSpoofedDirect', () => {
     await using net = await SimNet.create();
     await using mx = await victimMx(net, 'org-b.example');
     const ctx = attackerContext(net);
-    const out = await sendSpoofedDirect(ctx, { spoofedFrom: 'ceo@org-a.example', displayName: 'The CEO', to: 'bob@org-b.example', subject: 'urgent', text: 'pay now' });
+    const out = await sendSpoofedDirect(ctx, {
+      spoofedFrom: 'ceo@org-a.example',
+      displayName: 'The CEO',
+      to: 'bob@org-b.example',
+      subject: 'urgent',
+      text: 'pay now',
+    });
     expect(out.error).toBeUndefined();
     expect(out.sent?.smtpReply).toMatch(/^250/);
     expect(mx.received).toHaveLength(1);
@@ -118,12 +129,27 @@ describe('LookAlikeDomain', () => {
     const homograph = lookAlikeDomains('org-a.example').find((n) => n.technique === 'homograph')!;
     const la = await LookAlikeDomain.register(ctx, { domain: homograph.unicode, smimeLocalPart: 'ceo' });
     expect(la.domain).toBe(homograph.ascii);
-    const out = await la.send({ displayName: 'The CEO', to: 'bob@org-b.example', subject: 'invoice', text: 'see attached', attachments: [{ filename: 'inv.txt', content: FILE }], smime: true });
+    const out = await la.send({
+      displayName: 'The CEO',
+      to: 'bob@org-b.example',
+      subject: 'invoice',
+      text: 'see attached',
+      attachments: [{ filename: 'inv.txt', content: FILE }],
+      smime: true,
+    });
     expect(out.error).toBeUndefined();
     const got = mx.received[0]!;
     // smtp-server hands over MAIL FROM with the domain as a U-label; SPF works on the A-label the client sent.
     expect(got.mailFrom).toBe(`ceo@${homograph.unicode}`);
-    const auth = await authenticate(got.raw, { ip: got.peer, sender: `ceo@${domainToASCII(homograph.unicode)}`, helo: got.helo, mta: 'mx.org-b.example', resolver: net.resolver, disableArc: true, disableBimi: true });
+    const auth = await authenticate(got.raw, {
+      ip: got.peer,
+      sender: `ceo@${domainToASCII(homograph.unicode)}`,
+      helo: got.helo,
+      mta: 'mx.org-b.example',
+      resolver: net.resolver,
+      disableArc: true,
+      disableBimi: true,
+    });
     expect(auth.spf && auth.spf.status.result).toBe('pass');
     expect(auth.dkim.results[0]?.status.result).toBe('pass');
     expect(auth.dmarc && auth.dmarc.status.result).toBe('pass');
@@ -143,7 +169,15 @@ describe('LookAlikeDomain', () => {
     net.zone.publishDmarc('org-a.example', { p: 'reject' });
     await sendSpoofedDirect(ctx, { spoofedFrom: 'ceo@org-a.example', to: 'bob@org-b.example', subject: 's', text: 't' });
     const forged = mx.received[1]!;
-    const fa = await authenticate(forged.raw, { ip: forged.peer, sender: forged.mailFrom, helo: forged.helo, mta: 'mx.org-b.example', resolver: net.resolver, disableArc: true, disableBimi: true });
+    const fa = await authenticate(forged.raw, {
+      ip: forged.peer,
+      sender: forged.mailFrom,
+      helo: forged.helo,
+      mta: 'mx.org-b.example',
+      resolver: net.resolver,
+      disableArc: true,
+      disableBimi: true,
+    });
     expect(fa.dmarc && fa.dmarc.status.result).toBe('fail');
   });
 });
@@ -192,7 +226,11 @@ describe('OnPathMta', () => {
     await using net = await SimNet.create();
     await using mx = await victimMx(net, 'org-b.example');
     const evil = Buffer.from('MZ this is the attacker payload');
-    using relay = OnPathMta.insert(attackerContext(net), { kind: 'on-path', service: 'mx.org-b.example:25' }, { tamper: { kind: 'swap', filename: 'q3.txt', replacement: { content: evil, filename: 'q3.exe', contentType: 'application/octet-stream' } } });
+    using relay = OnPathMta.insert(
+      attackerContext(net),
+      { kind: 'on-path', service: 'mx.org-b.example:25' },
+      { tamper: { kind: 'swap', filename: 'q3.txt', replacement: { content: evil, filename: 'q3.exe', contentType: 'application/octet-stream' } } },
+    );
     expect(await honestSend(net, 'opportunistic', mailWithFile())).toEqual({ ok: true });
     const att = collectAttachments(parseMimeEntity(mx.received[0]!.raw));
     expect(att).toHaveLength(1);
@@ -205,9 +243,13 @@ describe('OnPathMta', () => {
   it('alters the attached file in place when asked to', async () => {
     await using net = await SimNet.create();
     await using mx = await victimMx(net, 'org-b.example');
-    using _relay = OnPathMta.insert(attackerContext(net), { kind: 'on-path', service: 'mx.org-b.example:25' }, {
-      tamper: { kind: 'alter', transform: (c) => new Uint8Array(Buffer.from(Buffer.from(c).toString('latin1').replaceAll('4711', '9999'), 'latin1')) },
-    });
+    using _relay = OnPathMta.insert(
+      attackerContext(net),
+      { kind: 'on-path', service: 'mx.org-b.example:25' },
+      {
+        tamper: { kind: 'alter', transform: (c) => new Uint8Array(Buffer.from(Buffer.from(c).toString('latin1').replaceAll('4711', '9999'), 'latin1')) },
+      },
+    );
     expect(await honestSend(net, 'opportunistic', mailWithFile())).toEqual({ ok: true });
     const att = collectAttachments(parseMimeEntity(mx.received[0]!.raw));
     expect(att[0]!.filename).toBe('q3.txt');
@@ -221,7 +263,13 @@ describe('capturePassively', () => {
     await using net = await SimNet.create();
     await using _mx = await victimMx(net, 'org-b.example');
     const zip = createZip([{ name: 'plan.txt', data: FILE }], { password: 'Xk7-pq2r' });
-    const first = composeMail({ from: 'alice@org-a.example', to: 'bob@org-b.example', subject: 'plan', text: 'the file', attachments: [{ filename: 'plan.zip', contentType: 'application/zip', content: zip }] });
+    const first = composeMail({
+      from: 'alice@org-a.example',
+      to: 'bob@org-b.example',
+      subject: 'plan',
+      text: 'the file',
+      attachments: [{ filename: 'plan.zip', contentType: 'application/zip', content: zip }],
+    });
     const second = composeMail({ from: 'alice@org-a.example', to: 'bob@org-b.example', subject: 'password', text: 'パスワード: Xk7-pq2r' });
     expect(await honestSend(net, 'opportunistic', first)).toEqual({ ok: true });
     expect(await honestSend(net, 'opportunistic', second)).toEqual({ ok: true });
@@ -250,10 +298,20 @@ async function signedMailFromAlice(): Promise<{ raw: Uint8Array; signerEmail: st
   const caKey = SoftwareKey.generate('EC-P256');
   const root = await issueRootCertificate({ subject: { O: 'Org A', CN: 'Org A CA' }, key: caKey, now });
   const aliceKey = SoftwareKey.generate('EC-P256');
-  const alice = await issueUserCertificate({ issuer: { certificate: root, key: caKey }, subjectSpki: aliceKey.spki, email: 'alice@org-a.example', usage: 'signing', identityProofing: { method: 'employeeCardPin', proofedAt: new Date(Math.floor(Date.now() / 1000) * 1000) }, traceId: newTraceId(), now });
+  const alice = await issueUserCertificate({
+    issuer: { certificate: root, key: caKey },
+    subjectSpki: aliceKey.spki,
+    email: 'alice@org-a.example',
+    usage: 'signing',
+    identityProofing: { method: 'employeeCardPin', proofedAt: new Date(Math.floor(Date.now() / 1000) * 1000) },
+    traceId: newTraceId(),
+    now,
+  });
   const inner = buildMimeEntity({ text: 'Lunch at noon?' });
   const sig = await signSignedData(inner, { key: aliceKey, certificate: alice.der, detached: true });
-  const raw = buildMultipartSigned(inner, sig, { headers: { from: 'alice@org-a.example', to: 'bob@org-b.example', subject: 'lunch', date: new Date(), messageId: 'lunch-1@org-a.example' } });
+  const raw = buildMultipartSigned(inner, sig, {
+    headers: { from: 'alice@org-a.example', to: 'bob@org-b.example', subject: 'lunch', date: new Date(), messageId: 'lunch-1@org-a.example' },
+  });
   return { raw, signerEmail: 'alice@org-a.example' };
 }
 
@@ -273,25 +331,30 @@ function findSignedEntity(raw: Uint8Array): Uint8Array | undefined {
 }
 
 describe('rewrapSignedMail', () => {
-  it.each<RewrapTechnique>(['from-swap', 'wrap-mixed', 'attach-rfc822'])('keeps a signature that verifies while From names someone else (%s)', async (technique) => {
-    const { raw, signerEmail } = await signedMailFromAlice();
-    const wrapped = rewrapSignedMail(raw, { technique, from: '"The CEO" <ceo@org-a.example>', attackerText: 'You are fired.' });
-    expect(rawHeader(wrapped, 'From')).toBe('"The CEO" <ceo@org-a.example>');
-    const entity = findSignedEntity(wrapped);
-    expect(entity).toBeDefined();
-    const smime = parseSmime(entity!);
-    expect(smime.kind).toBe('multipart-signed');
-    if (smime.kind !== 'multipart-signed') return;
-    const v = verifySignedData(smime.signature, { detachedContent: smime.signedEntity });
-    expect(v.allValid).toBe(true);
-    expect(parseCertificate(v.signers[0]!.certificate!).emailAddresses).toEqual([signerEmail]);
-    expect(signerEmail).not.toBe('ceo@org-a.example');
-    if (technique !== 'from-swap') expect(Buffer.from(wrapped).toString('utf8')).toContain('You are fired.');
-  });
+  it.each<RewrapTechnique>(['from-swap', 'wrap-mixed', 'attach-rfc822'])(
+    'keeps a signature that verifies while From names someone else (%s)',
+    async (technique) => {
+      const { raw, signerEmail } = await signedMailFromAlice();
+      const wrapped = rewrapSignedMail(raw, { technique, from: '"The CEO" <ceo@org-a.example>', attackerText: 'You are fired.' });
+      expect(rawHeader(wrapped, 'From')).toBe('"The CEO" <ceo@org-a.example>');
+      const entity = findSignedEntity(wrapped);
+      expect(entity).toBeDefined();
+      const smime = parseSmime(entity!);
+      expect(smime.kind).toBe('multipart-signed');
+      if (smime.kind !== 'multipart-signed') return;
+      const v = verifySignedData(smime.signature, { detachedContent: smime.signedEntity });
+      expect(v.allValid).toBe(true);
+      expect(parseCertificate(v.signers[0]!.certificate!).emailAddresses).toEqual([signerEmail]);
+      expect(signerEmail).not.toBe('ceo@org-a.example');
+      if (technique !== 'from-swap') expect(Buffer.from(wrapped).toString('utf8')).toContain('You are fired.');
+    },
+  );
 
   it('breaks the signature when the signed part itself is touched (the wrapping must keep it intact)', async () => {
     const { raw } = await signedMailFromAlice();
-    const tampered = Buffer.from(rewrapSignedMail(raw, { technique: 'from-swap', from: 'ceo@org-a.example' })).toString('latin1').replace('Lunch at noon?', 'Lunch at one?');
+    const tampered = Buffer.from(rewrapSignedMail(raw, { technique: 'from-swap', from: 'ceo@org-a.example' }))
+      .toString('latin1')
+      .replace('Lunch at noon?', 'Lunch at one?');
     const smime = parseSmime(new Uint8Array(Buffer.from(tampered, 'latin1')));
     if (smime.kind !== 'multipart-signed') throw new Error('expected multipart/signed');
     expect(verifySignedData(smime.signature, { detachedContent: smime.signedEntity }).allValid).toBe(false);

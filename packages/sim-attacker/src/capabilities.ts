@@ -4,7 +4,17 @@ export interface AttackerCapability {
   readonly name: string;
   readonly description: string;
   /** The foothold kind it needs (`network` = only the attacker's own address). */
-  readonly foothold: 'network' | 'org-mail-server' | 'org-account' | 'stolen-password' | 'stolen-card' | 'sender-pc-malware' | 'insider' | 'on-path' | 'wire-tap' | 'captured-mail';
+  readonly foothold:
+    | 'network'
+    | 'org-mail-server'
+    | 'org-account'
+    | 'stolen-password'
+    | 'stolen-card'
+    | 'sender-pc-malware'
+    | 'insider'
+    | 'on-path'
+    | 'wire-tap'
+    | 'captured-mail';
   /** Parameters in one line: `name: type` (`?` optional). */
   readonly params: string;
   /** The exported function or class that implements it. */
@@ -25,21 +35,25 @@ export const ATTACKER_CAPABILITIES = [
   },
   {
     name: 'look-alike-domain',
-    description: 'Own a homograph/IDN or near-miss domain with valid SPF, DKIM and DMARC and an S/MIME certificate from the attacker’s own CA, and mail from it (pattern A, incident 3).',
+    description:
+      'Own a homograph/IDN or near-miss domain with valid SPF, DKIM and DMARC and an S/MIME certificate from the attacker’s own CA, and mail from it (pattern A, incident 3).',
     foothold: 'network',
     params: 'domain: string (U- or A-label); smimeLocalPart?: string; smime?: boolean; fromLocal?, displayName?, to: address[], subject, text, attachments?',
     implementation: 'LookAlikeDomain.register + LookAlikeDomain.send (names from lookAlikeDomains)',
   },
   {
     name: 'registry-enrolment',
-    description: 'Apply to the SSMAX registry as a company for a domain no member holds yet (a partner not yet enrolled, or a look-alike), with keys of its own but no control of the domain’s DNS; if admitted, sign SSMAX mail as that company (procedure (1)).',
+    description:
+      'Apply to the SSMAX registry as a company for a domain no member holds yet (a partner not yet enrolled, or a look-alike), with keys of its own but no control of the domain’s DNS; if admitted, sign SSMAX mail as that company (procedure (1)).',
     foothold: 'network',
-    params: 'registryUrl; domain: string (A-label); name: string; then, if admitted, SSMAX mail from the domain: fromLocal?, to: address, subject, text, files?',
+    params:
+      'registryUrl; domain: string (A-label); name: string; then, if admitted, SSMAX mail from the domain: fromLocal?, to: address, subject, text, files?',
     implementation: 'applyForMembership',
   },
   {
     name: 'org-server-takeover',
-    description: 'Inject mail through a taken-over member org’s real mail server as any address, optionally signed with the org KMS key if the takeover reached it (pattern B, incident 1).',
+    description:
+      'Inject mail through a taken-over member org’s real mail server as any address, optionally signed with the org KMS key if the takeover reached it (pattern B, incident 1).',
     foothold: 'org-mail-server',
     params: 'from: address; displayName?; to: address[]; signWithKms?: boolean; subject, text, attachments?',
     implementation: 'sendViaTakenOverServer',
@@ -67,14 +81,16 @@ export const ATTACKER_CAPABILITIES = [
   },
   {
     name: 'on-path-mta',
-    description: 'Sit on the path to a receiving MX as an SMTP relay that strips STARTTLS, reads each message and optionally swaps or alters attached files (incident 4).',
+    description:
+      'Sit on the path to a receiving MX as an SMTP relay that strips STARTTLS, reads each message and optionally swaps or alters attached files (incident 4).',
     foothold: 'on-path',
     params: 'service: host:port; tamper?: {kind: swap, filename?, replacement} | {kind: alter, filename?, transform}',
     implementation: 'OnPathMta.insert',
   },
   {
     name: 'passive-capture',
-    description: 'Read the captured traffic of a link and extract what is readable: envelopes, bodies, attachments, PPAP password mails and the ZIPs they open; TLS is ciphertext (incident 5).',
+    description:
+      'Read the captured traffic of a link and extract what is readable: envelopes, bodies, attachments, PPAP password mails and the ZIPs they open; TLS is ciphertext (incident 5).',
     foothold: 'wire-tap',
     params: 'service?: host:port; since?: date',
     implementation: 'capturePassively',
@@ -88,7 +104,8 @@ export const ATTACKER_CAPABILITIES = [
   },
   {
     name: 'sender-pc-malware',
-    description: 'Malware on the sender’s PC with the card inserted and the PIN keylogged signs and submits mail as the user through the real MSA (paper §6 (12)).',
+    description:
+      'Malware on the sender’s PC with the card inserted and the PIN keylogged signs and submits mail as the user through the real MSA (paper §6 (12)).',
     foothold: 'sender-pc-malware',
     params: 'to: address[]; subject, text, attachments?; build?: (signer) => mail',
     implementation: 'sendAsUserViaMalware',
@@ -109,7 +126,8 @@ export const ATTACKER_CAPABILITIES = [
   },
   {
     name: 'rewrap-signed',
-    description: 'Re-wrap a validly signed mail: swap its From, wrap it in multipart/mixed under attacker text, or attach it as message/rfc822 (“Johnny, you are fired”).',
+    description:
+      'Re-wrap a validly signed mail: swap its From, wrap it in multipart/mixed under attacker text, or attach it as message/rfc822 (“Johnny, you are fired”).',
     foothold: 'captured-mail',
     params: 'signedRaw: bytes; technique: from-swap|wrap-mixed|attach-rfc822; from: address; to?; subject?; attackerText?',
     implementation: 'sendRewrapped (rewrapSignedMail builds without sending)',

@@ -1,13 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import {
-  SsmaxError,
-  buildMimeEntity,
-  buildMultipartSigned,
-  parseCertificate,
-  signSignedData,
-  type MimeAttachmentInput,
-  type PrivateKeyOps,
-} from '@ssmax/core';
+import { SsmaxError, buildMimeEntity, buildMultipartSigned, parseCertificate, signSignedData, type MimeAttachmentInput, type PrivateKeyOps } from '@ssmax/core';
 import { formatAddress } from './compose-mail.js';
 import type { AttackerContext, CardHandle, InsiderFoothold, SenderPcMalwareFoothold, ServiceRef, SmtpCredentials, StolenCardFoothold } from './footholds.js';
 import { OutcomeRecorder, type AttackOutcome } from './outcome.js';
@@ -80,7 +72,15 @@ async function signWithCard(key: PrivateKeyOps, certificate: Uint8Array, from: s
   const inner = buildMimeEntity({ text: o.text, ...(o.attachments ? { attachments: o.attachments } : {}) });
   const sig = await signSignedData(inner, { key, certificate, detached: true, signingTime: now });
   const to = typeof o.to === 'string' ? [o.to] : [...o.to];
-  return buildMultipartSigned(inner, sig, { headers: { from: formatAddress(o.displayName, from), to, subject: o.subject, date: now, messageId: `${randomBytes(12).toString('hex')}@${from.split('@')[1]}` } });
+  return buildMultipartSigned(inner, sig, {
+    headers: {
+      from: formatAddress(o.displayName, from),
+      to,
+      subject: o.subject,
+      date: now,
+      messageId: `${randomBytes(12).toString('hex')}@${from.split('@')[1]}`,
+    },
+  });
 }
 
 async function signAndSubmit(

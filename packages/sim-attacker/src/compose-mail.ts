@@ -28,7 +28,9 @@ export function formatAddress(displayName: string | undefined, address: string):
   if (displayName === undefined || displayName === '') return address;
   if (/[\r\n]/.test(displayName)) throw new TypeError('A display name must not contain a line break.');
   if (!/^[\x20-\x7e]*$/.test(displayName)) return `${encodeWord(displayName)} <${address}>`;
-  return ATEXT_PHRASE.test(displayName) && !displayName.includes('"') ? `"${displayName}" <${address}>` : `"${displayName.replace(/["\\]/g, '\\$&')}" <${address}>`;
+  return ATEXT_PHRASE.test(displayName) && !displayName.includes('"')
+    ? `"${displayName}" <${address}>`
+    : `"${displayName.replace(/["\\]/g, '\\$&')}" <${address}>`;
 }
 
 /** The bare address inside a From/To value. */
@@ -75,7 +77,9 @@ export function headerBlock(raw: Uint8Array): Uint8Array {
 
 /** The value of the first header `name` in a raw mail (unfolded), or undefined. */
 export function rawHeader(raw: Uint8Array, name: string): string | undefined {
-  const text = Buffer.from(headerBlock(raw)).toString('latin1').replace(/\r\n[ \t]+/g, ' ');
+  const text = Buffer.from(headerBlock(raw))
+    .toString('latin1')
+    .replace(/\r\n[ \t]+/g, ' ');
   const re = new RegExp(`^${name.replace(/[-]/g, '\\-')}:[ \\t]*(.*)$`, 'im');
   return re.exec(text)?.[1]?.trim();
 }
@@ -97,5 +101,8 @@ export function splitTopLevel(raw: Uint8Array): { headers: string; entity: Uint8
   const content = lines.filter((l) => /^content-/i.test(l));
   const other = lines.filter((l) => !/^content-/i.test(l));
   const body = end < 0 ? Buffer.alloc(0) : b.subarray(end + 2);
-  return { headers: other.map((l) => `${l}\r\n`).join(''), entity: new Uint8Array(Buffer.concat([Buffer.from(content.map((l) => `${l}\r\n`).join(''), 'latin1'), body])) };
+  return {
+    headers: other.map((l) => `${l}\r\n`).join(''),
+    entity: new Uint8Array(Buffer.concat([Buffer.from(content.map((l) => `${l}\r\n`).join(''), 'latin1'), body])),
+  };
 }

@@ -30,7 +30,12 @@ export interface AttackerContext {
 
 /** The attacker's context with defaults filled in. */
 export function attackerContext(net: SimNet, options: { address?: string; heloName?: string; now?: () => Date } = {}): AttackerContext {
-  return { net, address: options.address ?? net.address('attacker'), ...(options.heloName ? { heloName: options.heloName } : {}), ...(options.now ? { now: options.now } : {}) };
+  return {
+    net,
+    address: options.address ?? net.address('attacker'),
+    ...(options.heloName ? { heloName: options.heloName } : {}),
+    ...(options.now ? { now: options.now } : {}),
+  };
 }
 
 /** The org's KMS signing key and its certificate (what a full server takeover may also yield). */
@@ -117,10 +122,4 @@ export interface OnPathFoothold {
 
 /** Every foothold a scenario may grant. */
 export type Foothold =
-  | OrgMailServerFoothold
-  | OrgAccountFoothold
-  | StolenPasswordFoothold
-  | StolenCardFoothold
-  | SenderPcMalwareFoothold
-  | InsiderFoothold
-  | OnPathFoothold;
+  OrgMailServerFoothold | OrgAccountFoothold | StolenPasswordFoothold | StolenCardFoothold | SenderPcMalwareFoothold | InsiderFoothold | OnPathFoothold;

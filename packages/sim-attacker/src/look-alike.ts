@@ -36,7 +36,17 @@ export interface LookAlikeCandidate {
 }
 
 // Cyrillic letters that render like Latin ones in most fonts (Unicode TR #39 confusables).
-const HOMOGLYPHS: Readonly<Record<string, string>> = { a: '\u0430', c: '\u0441', e: '\u0435', i: '\u0456', o: '\u043e', p: '\u0440', x: '\u0445', y: '\u0443', s: '\u0455' };
+const HOMOGLYPHS: Readonly<Record<string, string>> = {
+  a: '\u0430',
+  c: '\u0441',
+  e: '\u0435',
+  i: '\u0456',
+  o: '\u043e',
+  p: '\u0440',
+  x: '\u0445',
+  y: '\u0443',
+  s: '\u0455',
+};
 const VISUAL_SUBSTITUTES: Readonly<Record<string, string>> = { l: '1', o: '0', i: 'l', m: 'rn', w: 'vv' };
 
 /**
@@ -172,7 +182,9 @@ export class LookAlikeDomain {
       const got = await requestMailboxCertificate(o.publicCa, { email, spki: userKey.spki, publishTxt: (name, value) => void zone.addTxt(name, value) });
       const user = parseCertificate(got.certificate);
       pki = { source: 'public-ca', user, userKey, chain: [] };
-      actions.push(`published TXT ${got.challenge.txtName} and obtained a mailbox-validated S/MIME certificate for ${email} from the public CA "${user.issuer}"`);
+      actions.push(
+        `published TXT ${got.challenge.txtName} and obtained a mailbox-validated S/MIME certificate for ${email} from the public CA "${user.issuer}"`,
+      );
     } else if (o.smimeLocalPart !== undefined) {
       const now = ctx.now ?? (() => new Date());
       const rootKey = SoftwareKey.generate('EC-P256');
@@ -227,7 +239,13 @@ export class LookAlikeDomain {
     if (o.smime) {
       if (!this.pki) throw new TypeError('Cannot S/MIME-sign. The look-alike domain was registered without smimeLocalPart.');
       const inner = buildMimeEntity({ text: o.text, ...(o.attachments ? { attachments: o.attachments } : {}) });
-      const sig = await signSignedData(inner, { key: this.pki.userKey, certificate: this.pki.user.der, chain: this.pki.chain, detached: true, signingTime: date });
+      const sig = await signSignedData(inner, {
+        key: this.pki.userKey,
+        certificate: this.pki.user.der,
+        chain: this.pki.chain,
+        detached: true,
+        signingTime: date,
+      });
       raw = buildMultipartSigned(inner, sig, { headers: { from, to, subject: o.subject, date, messageId } });
       rec?.act(`S/MIME-signed as ${this.pki.user.emailAddresses[0]} with its own certificate`);
     } else {

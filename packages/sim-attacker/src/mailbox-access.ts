@@ -53,7 +53,11 @@ function imapConnect(ctx: AttackerContext, foothold: StolenPasswordFoothold): { 
  * Incident 6: logs in to the victim's mailbox over IMAP (RFC 9051) with the stolen password and fetches
  * the newest messages. A second factor (the server wants more than the password) shows up as AUTH_FAILED.
  */
-export async function readMailboxWithStolenPassword(ctx: AttackerContext, foothold: StolenPasswordFoothold, o: ReadMailboxOptions = {}): Promise<AttackOutcome> {
+export async function readMailboxWithStolenPassword(
+  ctx: AttackerContext,
+  foothold: StolenPasswordFoothold,
+  o: ReadMailboxOptions = {},
+): Promise<AttackOutcome> {
   const rec = new OutcomeRecorder('stolen-password-imap');
   rec.obtain({ kind: 'credentials', bytes: new Uint8Array(Buffer.from(`${foothold.user}:${foothold.password}`)), note: `stolen password of ${foothold.user}` });
   const target = imapConnect(ctx, foothold);

@@ -131,7 +131,11 @@ export interface TamperResult {
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex').slice(0, 16);
 
 function base64Lines(b: Uint8Array): string {
-  return (Buffer.from(b).toString('base64').match(/.{1,76}/g) ?? []).join('\r\n');
+  return (
+    Buffer.from(b)
+      .toString('base64')
+      .match(/.{1,76}/g) ?? []
+  ).join('\r\n');
 }
 
 function attachmentLeaves(root: MimePart): MimePart[] {
@@ -347,7 +351,11 @@ export class OnPathMta implements Disposable {
       },
       onData: (stream, session, cb) => {
         collect(stream).then(
-          (raw) => this.#relay(session, raw).then((reply) => cb(null, reply), (err: Error) => cb(err)),
+          (raw) =>
+            this.#relay(session, raw).then(
+              (reply) => cb(null, reply),
+              (err: Error) => cb(err),
+            ),
           (err: Error) => cb(err),
         );
       },
@@ -358,7 +366,8 @@ export class OnPathMta implements Disposable {
 
   /** Puts the relay on the path to the foothold's service. */
   static insert(ctx: AttackerContext, foothold: OnPathFoothold, options: OnPathMtaOptions = {}): OnPathMta {
-    const service = typeof foothold.service === 'string' ? foothold.service.trim().toLowerCase() : `${foothold.service.host.toLowerCase()}:${foothold.service.port}`;
+    const service =
+      typeof foothold.service === 'string' ? foothold.service.trim().toLowerCase() : `${foothold.service.host.toLowerCase()}:${foothold.service.port}`;
     const mta = new OnPathMta(ctx, service, options);
     mta.#hook = ctx.net.insertOnPath(service, (socket: Socket, context: OnPathContext) => {
       mta.#contexts.set(`${socket.remoteAddress}:${socket.remotePort}`, context);
@@ -382,7 +391,8 @@ export class OnPathMta implements Disposable {
   /** Everything the relay did and read so far. */
   outcome(): AttackOutcome {
     const o = this.#rec.done();
-    if (o.obtained.length === 0 && !o.error) return { ...o, error: { code: 'NOTHING_CAPTURED', message: 'No message crossed the relay: no client sent mail through it.' } };
+    if (o.obtained.length === 0 && !o.error)
+      return { ...o, error: { code: 'NOTHING_CAPTURED', message: 'No message crossed the relay: no client sent mail through it.' } };
     return o;
   }
 
@@ -525,7 +535,9 @@ export class OnPathMta implements Disposable {
     const held: HeldMessage = { messageId: h.messageId, raw, from: h.from, to: h.to, helo: h.helo, context: h.context, archives: h.archives, timer: undefined };
     held.timer = setTimeout(() => void this.#expire(held, h.holdMs), h.holdMs);
     this.#held.push(held);
-    this.#rec.act(`held ${h.messageId || 'a message'} until the password mail: no captured password opens ${h.archives.join(', ')}; answered the sender 250 itself`);
+    this.#rec.act(
+      `held ${h.messageId || 'a message'} until the password mail: no captured password opens ${h.archives.join(', ')}; answered the sender 250 itself`,
+    );
   }
 
   /** Relays every held message whose archives a known password now opens, re-zipped, in the order they came. */
@@ -601,7 +613,8 @@ export class OnPathMta implements Disposable {
       this.#rec.act(`could not reach ${this.service}${label ? ` for ${label}` : ''}: ${f.message}`);
       throw lastError instanceof Error ? lastError : new Error(String(lastError));
     }
-    if (context !== contexts[0]) this.#rec.act(`the first session's path to ${this.service} was gone; relayed ${label || 'the message'} through the later session's`);
+    if (context !== contexts[0])
+      this.#rec.act(`the first session's path to ${this.service} was gone; relayed ${label || 'the message'} through the later session's`);
     const socket = upstream;
     this.#sockets.add(socket);
     socket.once('close', () => this.#sockets.delete(socket));
@@ -649,16 +662,28 @@ export class OnPathMta implements Disposable {
       const name = tamper.replacement.filename ?? 'attachment.bin';
       const type = tamper.replacement.contentType ?? 'application/octet-stream';
       // The file as a sender's agent wraps it (docs/PROTOCOL.md §6): its own MIME entity, then CMS to the KMS.
-      const entity = Buffer.from(`Content-Type: ${type}; name="${name}"\r\nContent-Disposition: attachment; filename="${name}"\r\nContent-Transfer-Encoding: base64\r\n\r\n${base64Lines(tamper.replacement.content)}`, 'latin1');
+      const entity = Buffer.from(
+        `Content-Type: ${type}; name="${name}"\r\nContent-Disposition: attachment; filename="${name}"\r\nContent-Transfer-Encoding: base64\r\n\r\n${base64Lines(tamper.replacement.content)}`,
+        'latin1',
+      );
       let out = Buffer.from(raw);
       for (const part of fileParts) {
         const der = await encryptContent(new Uint8Array(entity), { recipients: [cert] });
         const at = out.indexOf(Buffer.from(part.raw));
         if (at < 0) continue;
-        out = Buffer.concat([out.subarray(0, at), rebuiltPart(part, der, part.contentType.mediaType, part.filename ?? name, true), out.subarray(at + part.raw.byteLength)]);
+        out = Buffer.concat([
+          out.subarray(0, at),
+          rebuiltPart(part, der, part.contentType.mediaType, part.filename ?? name, true),
+          out.subarray(at + part.raw.byteLength),
+        ]);
       }
-      this.#rec.act(`${messageId} is an SSMAX hop: replaced ${fileParts.length} encrypted file part(s) with ${name} encrypted to ${domain}'s public KMS certificate; the org signature over them now fails`);
-      this.#recordChanges(fileParts.map((p) => ({ filename: p.filename ?? '?', before: sha(p.body), after: sha(tamper.replacement.content) })), 'swap');
+      this.#rec.act(
+        `${messageId} is an SSMAX hop: replaced ${fileParts.length} encrypted file part(s) with ${name} encrypted to ${domain}'s public KMS certificate; the org signature over them now fails`,
+      );
+      this.#recordChanges(
+        fileParts.map((p) => ({ filename: p.filename ?? '?', before: sha(p.body), after: sha(tamper.replacement.content) })),
+        'swap',
+      );
       return new Uint8Array(out);
     } catch (err) {
       this.#rec.act(`could not swap the SSMAX file parts (${(err as Error).message}); forwarded ${messageId} unchanged`);
@@ -667,7 +692,13 @@ export class OnPathMta implements Disposable {
   }
 
   /** Replaces an S/MIME-encrypted message with the relay's own unsigned entity, encrypted to the recipients' certificates. */
-  async #smimeSwap(raw: Uint8Array, tamper: Extract<AttachmentTamper, { kind: 'swap' }>, smime: SmimeSwap, type: 'enveloped-data' | 'authEnveloped-data', to: readonly string[]): Promise<Uint8Array> {
+  async #smimeSwap(
+    raw: Uint8Array,
+    tamper: Extract<AttachmentTamper, { kind: 'swap' }>,
+    smime: SmimeSwap,
+    type: 'enveloped-data' | 'authEnveloped-data',
+    to: readonly string[],
+  ): Promise<Uint8Array> {
     const messageId = messageIdOf(raw) || 'the message';
     const sender = addressIn(rawHeader(raw, 'From')) ?? 'its sender';
     const certs: Uint8Array[] = [];
@@ -696,12 +727,20 @@ export class OnPathMta implements Disposable {
     try {
       const entity = buildMimeEntity({
         text,
-        attachments: [{ filename: tamper.replacement.filename ?? 'attachment.bin', contentType: tamper.replacement.contentType ?? 'application/octet-stream', content: tamper.replacement.content }],
+        attachments: [
+          {
+            filename: tamper.replacement.filename ?? 'attachment.bin',
+            contentType: tamper.replacement.contentType ?? 'application/octet-stream',
+            content: tamper.replacement.content,
+          },
+        ],
       });
       // Default cipher AES-256-GCM, so AuthEnvelopedData (RFC 5083, RFC 8551 §3.4).
       const der = await encryptContent(entity, { recipients: certs });
       const out = replaceEntity(raw, buildPkcs7Mime(der, 'authEnveloped-data'));
-      this.#rec.act(`replaced the S/MIME-encrypted body with its own, encrypted to ${named.map((a) => `${a}'s`).join(', ')} public certificate (unsigned: it cannot sign as ${sender})`);
+      this.#rec.act(
+        `replaced the S/MIME-encrypted body with its own, encrypted to ${named.map((a) => `${a}'s`).join(', ')} public certificate (unsigned: it cannot sign as ${sender})`,
+      );
       return out;
     } catch (err) {
       this.#rec.act(`could not build the replacement (${(err as Error).message}); forwarded ${messageId} unchanged`);

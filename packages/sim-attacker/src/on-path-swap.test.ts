@@ -22,10 +22,13 @@ import { composeMail, messageIdOf, rawHeader } from './compose-mail.js';
 import { OnPathMta, envelopedSmimeType } from './on-path-mta.js';
 import { victimMx } from './test-support/victim-mx.js';
 
-
 /** An honest sending MTA of org A: one SMTP connection per mail, as an MTA with an empty queue does. */
 async function send(net: SimNet, raw: Uint8Array, to = 'bob@org-b.example'): Promise<string> {
-  const t = nodemailer.createTransport({ ...net.connectOptions(net.address('org-a.example/mta-out'), 'mx.org-b.example', 25), secure: false, name: 'mta.org-a.example' });
+  const t = nodemailer.createTransport({
+    ...net.connectOptions(net.address('org-a.example/mta-out'), 'mx.org-b.example', 25),
+    secure: false,
+    name: 'mta.org-a.example',
+  });
   try {
     const info = await t.sendMail({ envelope: { from: 'alice@org-a.example', to: [to] }, raw: Buffer.from(raw) });
     return String(info.response);
@@ -41,11 +44,22 @@ const service = { kind: 'on-path' as const, service: 'mx.org-b.example:25' };
 
 function ppapMail(text: string): Uint8Array {
   const zip = createZip([{ name: 'plan.txt', data: ORIGINAL }], { password: PW });
-  return composeMail({ from: 'alice@org-a.example', to: 'bob@org-b.example', subject: 'plan', text, attachments: [{ filename: 'plan.zip', contentType: 'application/zip', content: zip }] });
+  return composeMail({
+    from: 'alice@org-a.example',
+    to: 'bob@org-b.example',
+    subject: 'plan',
+    text,
+    attachments: [{ filename: 'plan.zip', contentType: 'application/zip', content: zip }],
+  });
 }
 
 const passwordMail = (): Uint8Array =>
-  composeMail({ from: 'alice@org-a.example', to: 'bob@org-b.example', subject: 'Password: plan', text: `The password for the ZIP file in my previous mail is: ${PW}\n` });
+  composeMail({
+    from: 'alice@org-a.example',
+    to: 'bob@org-b.example',
+    subject: 'Password: plan',
+    text: `The password for the ZIP file in my previous mail is: ${PW}\n`,
+  });
 
 /** The archive a received mail carries, and what its only entry reads as with `password`. */
 function zipOf(raw: Uint8Array, password: string): { filename: string; entries: string[]; first: Buffer } {
@@ -83,7 +97,13 @@ describe('OnPathMta PPAP re-zip', () => {
     expect(z.filename).toBe('plan.zip');
     expect(z.entries).toEqual(['plan.doc']);
     expect(z.first.equals(EVIL)).toBe(true);
-    expect(Buffer.from(got1!.raw).includes(Buffer.from(collectAttachments(parseMimeEntity(first))[0]!.content).toString('base64').slice(0, 60))).toBe(false);
+    expect(
+      Buffer.from(got1!.raw).includes(
+        Buffer.from(collectAttachments(parseMimeEntity(first))[0]!.content)
+          .toString('base64')
+          .slice(0, 60),
+      ),
+    ).toBe(false);
     // The rest of mail 1 is as the sender wrote it.
     expect(rawHeader(got1!.raw, 'Subject')).toBe('plan');
     expect(findTextBody(parseMimeEntity(got1!.raw))).toContain('password follows');
@@ -145,7 +165,13 @@ async function bobPki(): Promise<{ key: SoftwareKey; cert: Uint8Array }> {
   return { key, cert: cert.der };
 }
 
-const HEADERS = { from: '"Alice" <alice@org-a.example>', to: 'bob@org-b.example', subject: 'merger plan', date: 'Tue, 3 Jun 2025 09:00:00 +0000', messageId: 'plan-1@org-a.example' };
+const HEADERS = {
+  from: '"Alice" <alice@org-a.example>',
+  to: 'bob@org-b.example',
+  subject: 'merger plan',
+  date: 'Tue, 3 Jun 2025 09:00:00 +0000',
+  messageId: 'plan-1@org-a.example',
+};
 
 async function encryptedMail(cert: Uint8Array, cipher: 'aes-256-gcm' | 'aes-256-cbc' = 'aes-256-gcm'): Promise<Uint8Array> {
   const inner = buildMimeEntity({ text: 'The plan.', attachments: [{ filename: 'plan.txt', contentType: 'text/plain', content: ORIGINAL }] });
@@ -163,7 +189,11 @@ describe('OnPathMta S/MIME swap', () => {
       tamper: {
         kind: 'swap',
         replacement: { content: EVIL, filename: 'plan.zip', contentType: 'application/zip' },
-        smime: { recipientCertificate: async (a) => (asked.push(a), a === 'bob@org-b.example' ? bob.cert : undefined), text: 'Updated plan attached.', password: 'Zz9-abcd' },
+        smime: {
+          recipientCertificate: async (a) => (asked.push(a), a === 'bob@org-b.example' ? bob.cert : undefined),
+          text: 'Updated plan attached.',
+          password: 'Zz9-abcd',
+        },
       },
     });
     const original = await encryptedMail(bob.cert);
@@ -173,7 +203,9 @@ describe('OnPathMta S/MIME swap', () => {
     const got = mx.received[0]!.raw;
     for (const h of ['From', 'To', 'Subject', 'Date', 'Message-ID']) expect(rawHeader(got, h)).toBe(rawHeader(original, h));
     // Header lines are byte-identical, not just equal in value.
-    expect(got.toString('latin1')).toContain('From: "Alice" <alice@org-a.example>\r\nTo: bob@org-b.example\r\nSubject: merger plan\r\nDate: Tue, 3 Jun 2025 09:00:00 +0000\r\nMessage-ID: <plan-1@org-a.example>\r\n');
+    expect(got.toString('latin1')).toContain(
+      'From: "Alice" <alice@org-a.example>\r\nTo: bob@org-b.example\r\nSubject: merger plan\r\nDate: Tue, 3 Jun 2025 09:00:00 +0000\r\nMessage-ID: <plan-1@org-a.example>\r\n',
+    );
     const smime = parseSmime(got);
     expect(smime.kind).toBe('pkcs7-mime');
     if (smime.kind !== 'pkcs7-mime') return;
@@ -188,12 +220,16 @@ describe('OnPathMta S/MIME swap', () => {
     expect(att.map((a) => a.filename)).toEqual(['plan.zip']);
     expect(Buffer.from(att[0]!.content).equals(EVIL)).toBe(true);
     expect(findTextBody(entity)).toContain('The password for the archive is: Zz9-abcd');
-    expect(relay.outcome().actions).toContain("replaced the S/MIME-encrypted body with its own, encrypted to bob@org-b.example's public certificate (unsigned: it cannot sign as alice@org-a.example)");
+    expect(relay.outcome().actions).toContain(
+      "replaced the S/MIME-encrypted body with its own, encrypted to bob@org-b.example's public certificate (unsigned: it cannot sign as alice@org-a.example)",
+    );
   });
 
   it('recognises enveloped-data without the smime-type parameter by its ContentInfo', async () => {
     const bob = await bobPki();
-    const cbc = Buffer.from(await encryptedMail(bob.cert, 'aes-256-cbc')).toString('latin1').replace('; smime-type=enveloped-data', '');
+    const cbc = Buffer.from(await encryptedMail(bob.cert, 'aes-256-cbc'))
+      .toString('latin1')
+      .replace('; smime-type=enveloped-data', '');
     expect(envelopedSmimeType(new Uint8Array(Buffer.from(cbc, 'latin1')))).toBe('enveloped-data');
     expect(envelopedSmimeType(await encryptedMail(bob.cert))).toBe('authEnveloped-data');
     expect(envelopedSmimeType(ppapMail('x'))).toBeUndefined();
@@ -212,6 +248,8 @@ describe('OnPathMta S/MIME swap', () => {
     expect(mx.received[0]!.raw.equals(Buffer.from(original))).toBe(true);
     const plain = await decryptContent((parseSmime(mx.received[0]!.raw) as { der: Uint8Array }).der, { key: bob.key });
     expect(Buffer.from(collectAttachments(parseMimeEntity(plain.content))[0]!.content).equals(ORIGINAL)).toBe(true);
-    expect(relay.outcome().actions.some((a) => a.startsWith('no public certificate of bob@org-b.example') && a.endsWith('forwarded plan-1@org-a.example unchanged'))).toBe(true);
+    expect(
+      relay.outcome().actions.some((a) => a.startsWith('no public certificate of bob@org-b.example') && a.endsWith('forwarded plan-1@org-a.example unchanged')),
+    ).toBe(true);
   });
 });

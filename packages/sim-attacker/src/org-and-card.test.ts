@@ -4,7 +4,19 @@ import { join } from 'node:path';
 import { Crypto } from '@peculiar/webcrypto';
 import { SMTPServer } from 'smtp-server';
 import { describe, expect, it } from 'vitest';
-import { Card, SoftwareKey, WebCryptoToken, issueOrgCertificate, issueOrgKmsCertificate, issueRootCertificate, issueUserCertificate, newTraceId, parseCertificate, parseSmime, verifySignedData } from '@ssmax/core';
+import {
+  Card,
+  SoftwareKey,
+  WebCryptoToken,
+  issueOrgCertificate,
+  issueOrgKmsCertificate,
+  issueRootCertificate,
+  issueUserCertificate,
+  newTraceId,
+  parseCertificate,
+  parseSmime,
+  verifySignedData,
+} from '@ssmax/core';
 import { SimNet } from '@ssmax/sim-net';
 import { useStolenCard, sendAsUserViaMalware, sendAsInsider } from './card-attacks.js';
 import { attackerContext } from './footholds.js';
@@ -33,7 +45,11 @@ async function orgMsa(net: SimNet, accounts: Record<string, string>): Promise<As
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('end', () => {
-        submitted.push({ user: session.user as string | undefined, mailFrom: session.envelope.mailFrom === false ? '' : session.envelope.mailFrom.address, raw: Buffer.concat(chunks) });
+        submitted.push({
+          user: session.user as string | undefined,
+          mailFrom: session.envelope.mailFrom === false ? '' : session.envelope.mailFrom.address,
+          raw: Buffer.concat(chunks),
+        });
         cb();
       });
     },
@@ -57,7 +73,13 @@ async function orgPki() {
   const rootKey = SoftwareKey.generate('EC-P256');
   const root = await issueRootCertificate({ subject: { O: 'Registry', CN: 'Registry Root' }, key: rootKey, now });
   const caKey = SoftwareKey.generate('EC-P256');
-  const ca = await issueOrgCertificate({ issuer: { certificate: root, key: rootKey }, subjectSpki: caKey.spki, organization: 'Org A', mailDomain: 'org-a.example', now });
+  const ca = await issueOrgCertificate({
+    issuer: { certificate: root, key: rootKey },
+    subjectSpki: caKey.spki,
+    organization: 'Org A',
+    mailDomain: 'org-a.example',
+    now,
+  });
   return { ca, caKey };
 }
 
@@ -67,7 +89,15 @@ async function aliceCard(dir: string): Promise<Card> {
   const token = new WebCryptoToken({ crypto: new Crypto() as never, label: 'alice-card', userPin: '482913', soPin: '99999999' });
   await token.login('482913');
   const handle = await token.generateKeyPair('sign', 'EC-P256');
-  const cert = await issueUserCertificate({ issuer: { certificate: ca, key: caKey }, subjectSpki: handle.spki, email: 'alice@org-a.example', usage: 'signing', identityProofing: { method: 'employeeCardPin', proofedAt: new Date(Math.floor(Date.now() / 1000) * 1000) }, traceId: newTraceId(), now });
+  const cert = await issueUserCertificate({
+    issuer: { certificate: ca, key: caKey },
+    subjectSpki: handle.spki,
+    email: 'alice@org-a.example',
+    usage: 'signing',
+    identityProofing: { method: 'employeeCardPin', proofedAt: new Date(Math.floor(Date.now() / 1000) * 1000) },
+    traceId: newTraceId(),
+    now,
+  });
   await token.putCertificate('sign', cert.der);
   return Card.open({ token, stateDir: dir });
 }
@@ -82,16 +112,32 @@ describe('sendViaTakenOverServer', () => {
     const kmsCert = await issueOrgKmsCertificate({ issuer: { certificate: ca, key: caKey }, subjectSpki: kmsKey.spki, purpose: 'signing', now });
     const base = { kind: 'org-mail-server' as const, smtpSubmit: { host: 'msa.org-a.example', port: 587 }, auth: { user: 'relay-svc', pass: 'svc-pass' } };
 
-    const noKms = await sendViaTakenOverServer(ctx, base, { from: 'cfo@org-a.example', to: 'bob@org-b.example', subject: 'pay', text: 'invoice attached', signWithKms: true });
+    const noKms = await sendViaTakenOverServer(ctx, base, {
+      from: 'cfo@org-a.example',
+      to: 'bob@org-b.example',
+      subject: 'pay',
+      text: 'invoice attached',
+      signWithKms: true,
+    });
     expect(noKms.error?.code).toBe('KMS_UNAVAILABLE');
     expect(msa.submitted).toHaveLength(0);
 
-    const plain = await sendViaTakenOverServer(ctx, base, { from: 'cfo@org-a.example', displayName: 'CFO', to: 'bob@org-b.example', subject: 'pay', text: 'invoice attached' });
+    const plain = await sendViaTakenOverServer(ctx, base, {
+      from: 'cfo@org-a.example',
+      displayName: 'CFO',
+      to: 'bob@org-b.example',
+      subject: 'pay',
+      text: 'invoice attached',
+    });
     expect(plain.error).toBeUndefined();
     expect(rawHeader(msa.submitted[0]!.raw, 'From')).toBe('"CFO" <cfo@org-a.example>');
 
     {
-      const signed = await sendViaTakenOverServer(ctx, { ...base, kmsSign: { key: kmsKey, certificate: kmsCert.der } }, { from: 'cfo@org-a.example', to: 'bob@org-b.example', subject: 'pay', text: 'invoice attached', signWithKms: true });
+      const signed = await sendViaTakenOverServer(
+        ctx,
+        { ...base, kmsSign: { key: kmsKey, certificate: kmsCert.der } },
+        { from: 'cfo@org-a.example', to: 'bob@org-b.example', subject: 'pay', text: 'invoice attached', signWithKms: true },
+      );
       expect(signed.error).toBeUndefined();
       const got = msa.submitted[1]!.raw;
       expect(rawHeader(got, 'From')).toBe('cfo@org-a.example');
@@ -108,7 +154,11 @@ describe('spoofColleague', () => {
   it('submits with a colleague’s From under the attacker’s own login', async () => {
     await using net = await SimNet.create();
     await using msa = await orgMsa(net, { 'mallory@org-a.example': 'm-pass' });
-    const out = await spoofColleague(attackerContext(net), { kind: 'org-account', smtpSubmit: { host: 'msa.org-a.example', port: 587 }, user: 'mallory@org-a.example', password: 'm-pass' }, { colleague: 'alice@org-a.example', displayName: 'Alice', to: 'bob@org-b.example', subject: 'hi', text: 'open this' });
+    const out = await spoofColleague(
+      attackerContext(net),
+      { kind: 'org-account', smtpSubmit: { host: 'msa.org-a.example', port: 587 }, user: 'mallory@org-a.example', password: 'm-pass' },
+      { colleague: 'alice@org-a.example', displayName: 'Alice', to: 'bob@org-b.example', subject: 'hi', text: 'open this' },
+    );
     expect(out.error).toBeUndefined();
     expect(msa.submitted[0]!.user).toBe('mallory@org-a.example');
     expect(msa.submitted[0]!.mailFrom).toBe('mallory@org-a.example');
@@ -118,7 +168,11 @@ describe('spoofColleague', () => {
   it('reports AUTH_FAILED as data when the password is wrong', async () => {
     await using net = await SimNet.create();
     await using msa = await orgMsa(net, { 'mallory@org-a.example': 'm-pass' });
-    const out = await spoofColleague(attackerContext(net), { kind: 'org-account', smtpSubmit: { host: 'msa.org-a.example', port: 587 }, user: 'mallory@org-a.example', password: 'nope' }, { colleague: 'alice@org-a.example', to: 'bob@org-b.example', subject: 'hi', text: 'x' });
+    const out = await spoofColleague(
+      attackerContext(net),
+      { kind: 'org-account', smtpSubmit: { host: 'msa.org-a.example', port: 587 }, user: 'mallory@org-a.example', password: 'nope' },
+      { colleague: 'alice@org-a.example', to: 'bob@org-b.example', subject: 'hi', text: 'x' },
+    );
     expect(out.error?.code).toBe('AUTH_FAILED');
     expect(msa.submitted).toHaveLength(0);
   });
@@ -148,9 +202,17 @@ describe('card attacks', () => {
       await using card = await aliceCard(dir);
       const submit = { host: 'msa.org-a.example', port: 587, auth: { user: 'alice@org-a.example', pass: 'a-pass' } };
       const ctx = attackerContext(net);
-      const m = await sendAsUserViaMalware(ctx, { kind: 'sender-pc-malware', card, keyLabel: 'sign', keyloggedPin: '482913', submit }, { to: 'bob@org-b.example', subject: 'invoice', text: 'macro inside', attachments: [{ filename: 'inv.docm', content: new Uint8Array([1, 2, 3]) }] });
+      const m = await sendAsUserViaMalware(
+        ctx,
+        { kind: 'sender-pc-malware', card, keyLabel: 'sign', keyloggedPin: '482913', submit },
+        { to: 'bob@org-b.example', subject: 'invoice', text: 'macro inside', attachments: [{ filename: 'inv.docm', content: new Uint8Array([1, 2, 3]) }] },
+      );
       expect(m.error).toBeUndefined();
-      const i = await sendAsInsider(ctx, { kind: 'insider', card, keyLabel: 'sign', pin: '482913', submit }, { to: 'bob@org-b.example', subject: 'x', text: 'y' });
+      const i = await sendAsInsider(
+        ctx,
+        { kind: 'insider', card, keyLabel: 'sign', pin: '482913', submit },
+        { to: 'bob@org-b.example', subject: 'x', text: 'y' },
+      );
       expect(i.error).toBeUndefined();
       for (const s of msa.submitted) {
         const smime = parseSmime(s.raw);
@@ -162,7 +224,11 @@ describe('card attacks', () => {
       }
       expect(msa.submitted).toHaveLength(2);
       expect(card.loggedIn).toBe(false);
-      const wrong = await sendAsInsider(ctx, { kind: 'insider', card, keyLabel: 'sign', pin: '000000', submit }, { to: 'bob@org-b.example', subject: 'x', text: 'y' });
+      const wrong = await sendAsInsider(
+        ctx,
+        { kind: 'insider', card, keyLabel: 'sign', pin: '000000', submit },
+        { to: 'bob@org-b.example', subject: 'x', text: 'y' },
+      );
       expect(wrong.error?.code).toBe('PIN_INCORRECT');
     } finally {
       await rm(dir, { recursive: true, force: true });

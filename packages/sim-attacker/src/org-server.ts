@@ -24,7 +24,16 @@ export async function sendViaTakenOverServer(ctx: AttackerContext, foothold: Org
   const rec = new OutcomeRecorder('org-server-takeover');
   const to = typeof o.to === 'string' ? [o.to] : [...o.to];
   const from = formatAddress(o.displayName, o.from);
-  let raw = o.raw ?? composeMail({ from, to, subject: o.subject ?? '', text: o.text ?? '', ...(o.attachments ? { attachments: o.attachments } : {}), ...(ctx.now ? { date: ctx.now() } : {}) });
+  let raw =
+    o.raw ??
+    composeMail({
+      from,
+      to,
+      subject: o.subject ?? '',
+      text: o.text ?? '',
+      ...(o.attachments ? { attachments: o.attachments } : {}),
+      ...(ctx.now ? { date: ctx.now() } : {}),
+    });
   rec.act(`controls the org mail server; writes From: ${from}`);
   if (o.signWithKms) {
     if (!foothold.kmsSign) {
@@ -34,13 +43,23 @@ export async function sendViaTakenOverServer(ctx: AttackerContext, foothold: Org
     }
     // RFC 8551 §3.5.3: the org key signs the whole entity the attacker wrote; headers stay outside.
     const { headers, entity } = splitTopLevel(raw);
-    const sig = await signSignedData(entity, { key: foothold.kmsSign.key, certificate: foothold.kmsSign.certificate, chain: [...(foothold.kmsSign.chain ?? [])], detached: true });
+    const sig = await signSignedData(entity, {
+      key: foothold.kmsSign.key,
+      certificate: foothold.kmsSign.certificate,
+      chain: [...(foothold.kmsSign.chain ?? [])],
+      detached: true,
+    });
     const outer = Buffer.from(buildMultipartSigned(entity, sig));
     // buildMultipartSigned starts with "MIME-Version: 1.0\r\n"; keep the attacker's headers in front instead.
     raw = new Uint8Array(Buffer.concat([Buffer.from(headers.replace(/^MIME-Version:.*\r\n/im, ''), 'latin1'), outer]));
     rec.act('signed the mail with the org KMS signing key');
   }
-  return deliverAndRecord(ctx, rec, { target: foothold.smtpSubmit, envelope: { from: o.envelopeFrom ?? o.from, to }, raw, ...(foothold.auth ? { auth: foothold.auth } : {}) });
+  return deliverAndRecord(ctx, rec, {
+    target: foothold.smtpSubmit,
+    envelope: { from: o.envelopeFrom ?? o.from, to },
+    raw,
+    ...(foothold.auth ? { auth: foothold.auth } : {}),
+  });
 }
 
 export interface ColleagueSpoofOptions extends MailContent {
@@ -61,8 +80,22 @@ export async function spoofColleague(ctx: AttackerContext, foothold: OrgAccountF
   const rec = new OutcomeRecorder('spoof-colleague');
   const to = typeof o.to === 'string' ? [o.to] : [...o.to];
   const from = formatAddress(o.displayName, o.colleague);
-  const raw = o.raw ?? composeMail({ from, to, subject: o.subject ?? '', text: o.text ?? '', ...(o.attachments ? { attachments: o.attachments } : {}), ...(ctx.now ? { date: ctx.now() } : {}) });
+  const raw =
+    o.raw ??
+    composeMail({
+      from,
+      to,
+      subject: o.subject ?? '',
+      text: o.text ?? '',
+      ...(o.attachments ? { attachments: o.attachments } : {}),
+      ...(ctx.now ? { date: ctx.now() } : {}),
+    });
   rec.act(`logged in to the org MSA as ${foothold.user}; From: ${from}`);
   const envelopeFrom = o.envelopeFrom === 'colleague' ? o.colleague : foothold.user;
-  return deliverAndRecord(ctx, rec, { target: foothold.smtpSubmit, envelope: { from: envelopeFrom, to }, raw, auth: { user: foothold.user, pass: foothold.password } });
+  return deliverAndRecord(ctx, rec, {
+    target: foothold.smtpSubmit,
+    envelope: { from: envelopeFrom, to },
+    raw,
+    auth: { user: foothold.user, pass: foothold.password },
+  });
 }

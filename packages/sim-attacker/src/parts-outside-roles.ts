@@ -5,7 +5,17 @@
  * whose (5) and non-member rule looked only at the body and the X-SSMAX-File parts sent such files on
  * under its own signature, uninspected (ssmax issue 10 item 2).
  */
-import { SsmaxError, buildMimeEntity, buildMultipartSigned, makeBoundary, parseMimeEntity, parseSmime, signSignedData, type MimeAttachmentInput, type PrivateKeyOps } from '@ssmax/core';
+import {
+  SsmaxError,
+  buildMimeEntity,
+  buildMultipartSigned,
+  makeBoundary,
+  parseMimeEntity,
+  parseSmime,
+  signSignedData,
+  type MimeAttachmentInput,
+  type PrivateKeyOps,
+} from '@ssmax/core';
 
 /** Where the plain files go: beside the body, or in a nested multipart/mixed under a short cover text. */
 export type PlainFilesShape = 'plain-parts' | 'nested-multipart';
@@ -38,9 +48,20 @@ export async function resignWithPlainFiles(
   const kept = parseMimeEntity(p.signedEntity);
   const keptParts = kept.parts.length > 0 ? kept.parts.map((x) => x.raw) : [kept.raw];
   const withFiles = buildMimeEntity({ text: 'Attached as discussed.', attachments: files });
-  const added = shape === 'nested-multipart' ? [withFiles] : parseMimeEntity(withFiles).parts.slice(1).map((x) => x.raw);
+  const added =
+    shape === 'nested-multipart'
+      ? [withFiles]
+      : parseMimeEntity(withFiles)
+          .parts.slice(1)
+          .map((x) => x.raw);
   const entity = mixed([...keptParts, ...added]);
-  const signature = await signSignedData(entity, { key: signer.key, certificate: signer.certificate, chain: [...(signer.chain ?? [])], detached: true, ...(signingTime ? { signingTime } : {}) });
+  const signature = await signSignedData(entity, {
+    key: signer.key,
+    certificate: signer.certificate,
+    chain: [...(signer.chain ?? [])],
+    detached: true,
+    ...(signingTime ? { signingTime } : {}),
+  });
   const outer = p.headers.filter((h) => !/^(mime-version|content-type|content-transfer-encoding)$/i.test(h.name));
   return buildMultipartSigned(entity, signature, { headers: { extra: outer } });
 }

@@ -55,7 +55,9 @@ export function readSmtpTranscript(clientBytes: Uint8Array): SmtpTranscriptReadi
 export function capturePassively(tap: WireTap, o: PassiveCaptureOptions = {}): AttackOutcome {
   const rec = new OutcomeRecorder('passive-capture');
   const service = o.service?.trim().toLowerCase();
-  const conns = tap.connections().filter((c: TapConnection) => (service === undefined || c.service === service) && (o.since === undefined || c.startedAt >= o.since));
+  const conns = tap
+    .connections()
+    .filter((c: TapConnection) => (service === undefined || c.service === service) && (o.since === undefined || c.startedAt >= o.since));
   rec.act(`listened on ${service ?? 'every link'}: ${conns.length} connection(s)`);
   for (const c of conns) {
     const r = readSmtpTranscript(c.captured('client-to-server'));
@@ -70,6 +72,7 @@ export function capturePassively(tap: WireTap, o: PassiveCaptureOptions = {}): A
     }
   }
   openCapturedZips(rec);
-  if (!rec.obtained.some((x) => x.kind === 'body' || x.kind === 'files')) rec.fail('NOTHING_CAPTURED', 'Cannot read any message on the link. Everything was encrypted or nothing was sent.');
+  if (!rec.obtained.some((x) => x.kind === 'body' || x.kind === 'files'))
+    rec.fail('NOTHING_CAPTURED', 'Cannot read any message on the link. Everything was encrypted or nothing was sent.');
   return rec.done();
 }

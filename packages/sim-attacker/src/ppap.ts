@@ -20,7 +20,9 @@ export function findPpapPasswords(text: string): string[] {
  * Adds each opened entry as `files`; entries of a ZIP without encryption are added directly.
  */
 export function openCapturedZips(rec: OutcomeRecorder): void {
-  const passwords = rec.obtained.filter((o) => o.kind === 'credentials' && o.note.startsWith('PPAP password') && o.bytes).map((o) => Buffer.from(o.bytes!).toString('utf8'));
+  const passwords = rec.obtained
+    .filter((o) => o.kind === 'credentials' && o.note.startsWith('PPAP password') && o.bytes)
+    .map((o) => Buffer.from(o.bytes!).toString('utf8'));
   const zips = rec.obtained.filter((o) => o.kind === 'files' && o.bytes && looksLikeZip(o.bytes) && !o.note.startsWith('opened '));
   for (const z of zips) {
     let archive;

@@ -45,7 +45,15 @@ function postJson(ctx: AttackerContext, url: string, body: unknown): Promise<{ s
   const data = Buffer.from(JSON.stringify(body));
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: u.hostname, port: Number(u.port || 80), path: u.pathname, method: 'POST', localAddress: ctx.address, headers: { 'content-type': 'application/json', 'content-length': data.length }, timeout: 15_000 },
+      {
+        host: u.hostname,
+        port: Number(u.port || 80),
+        path: u.pathname,
+        method: 'POST',
+        localAddress: ctx.address,
+        headers: { 'content-type': 'application/json', 'content-length': data.length },
+        timeout: 15_000,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -88,7 +96,12 @@ export async function applyForMembership(ctx: AttackerContext, o: RegistryApplic
     keys: { orgCaSpki: b64(orgKey.spki), kmsSigningSpki: b64(kmsSigningKey.spki), kmsEncryptionSpki: b64(kmsEncryptionKey.spki) },
     // Self-declared, as every applicant's: the registry judges the audit report it is given.
     evaluation: {
-      ismsCertified: true, outboundInspection: true, inboundInspection: true, kmsOnHsm: true, identityProofing: 'employee-card+pin', incidentContact: `csirt@${o.domain}`,
+      ismsCertified: true,
+      outboundInspection: true,
+      inboundInspection: true,
+      kmsOnHsm: true,
+      identityProofing: 'employee-card+pin',
+      incidentContact: `csirt@${o.domain}`,
       lastAudit: { date: auditDate, auditor: 'Audit Co.', findings: [] },
     },
     ...(challenges.length > 0 ? { domainChallenges: challenges.map((c) => c.id) } : {}),
@@ -99,7 +112,8 @@ export async function applyForMembership(ctx: AttackerContext, o: RegistryApplic
   const certs = r.json['certificates'] as { root: string; org: string } | undefined;
   const orgId = r.json['orgId'] as string | undefined;
   if (r.status !== 201 || !certs || !orgId) {
-    const why = failedCriteria.length > 0 ? failedCriteria.map((c) => `${c.id}: ${c.reason}`).join(' | ') : `HTTP ${r.status} ${JSON.stringify(r.json).slice(0, 300)}`;
+    const why =
+      failedCriteria.length > 0 ? failedCriteria.map((c) => `${c.id}: ${c.reason}`).join(' | ') : `HTTP ${r.status} ${JSON.stringify(r.json).slice(0, 300)}`;
     actions.push(`applied to the registry as "${o.name}" for ${o.domain}: refused (${why})`);
     return { decision: 'refused', failedCriteria, actions };
   }
@@ -109,13 +123,24 @@ export async function applyForMembership(ctx: AttackerContext, o: RegistryApplic
   const issuer = { certificate: org, key: orgKey };
   const signing = await issueOrgKmsCertificate({ issuer, subjectSpki: kmsSigningKey.spki, purpose: 'signing', now });
   const encryption = await issueOrgKmsCertificate({ issuer, subjectSpki: kmsEncryptionKey.spki, purpose: 'encryption', now });
-  const k = await postJson(ctx, `${o.registryUrl}/v1/orgs/${encodeURIComponent(orgId)}/kms-certificates`, { signing: b64(signing.der), encryption: b64(encryption.der) });
-  if (k.status !== 200) throw new Error(`Cannot register the KMS certificates of ${orgId}. The registry answered ${k.status}: ${JSON.stringify(k.json).slice(0, 300)}.`);
+  const k = await postJson(ctx, `${o.registryUrl}/v1/orgs/${encodeURIComponent(orgId)}/kms-certificates`, {
+    signing: b64(signing.der),
+    encryption: b64(encryption.der),
+  });
+  if (k.status !== 200)
+    throw new Error(`Cannot register the KMS certificates of ${orgId}. The registry answered ${k.status}: ${JSON.stringify(k.json).slice(0, 300)}.`);
   actions.push(`certified its own KMS keys under that org certificate and registered them (the directory now lists ${o.domain} as a member)`);
   return {
     decision: 'admitted',
     failedCriteria,
     actions,
-    admitted: { orgId, root, org, orgKey, kmsSigning: { key: kmsSigningKey, certificate: signing }, kmsEncryption: { key: kmsEncryptionKey, certificate: encryption } },
+    admitted: {
+      orgId,
+      root,
+      org,
+      orgKey,
+      kmsSigning: { key: kmsSigningKey, certificate: signing },
+      kmsEncryption: { key: kmsEncryptionKey, certificate: encryption },
+    },
   };
 }

@@ -23,7 +23,15 @@ export interface ReplayOptions {
  */
 export async function replayCapturedMail(ctx: AttackerContext, o: ReplayOptions): Promise<AttackOutcome> {
   const rec = new OutcomeRecorder('replay');
-  const to = o.to === undefined ? (rawHeader(o.raw, 'To') ?? '').split(',').map((t) => addressIn(t)).filter((t): t is string => !!t) : typeof o.to === 'string' ? [o.to] : [...o.to];
+  const to =
+    o.to === undefined
+      ? (rawHeader(o.raw, 'To') ?? '')
+          .split(',')
+          .map((t) => addressIn(t))
+          .filter((t): t is string => !!t)
+      : typeof o.to === 'string'
+        ? [o.to]
+        : [...o.to];
   const from = o.envelopeFrom ?? addressIn(rawHeader(o.raw, 'From')) ?? '';
   rec.act(`replays captured mail ${rawHeader(o.raw, 'Message-ID') ?? ''} (${o.raw.byteLength} bytes, unchanged) to ${to.join(', ')}`);
   const mx = o.mx ?? { host: await mxOf(ctx, to[0]?.split('@')[1] ?? ''), port: 25 };

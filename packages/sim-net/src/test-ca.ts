@@ -50,9 +50,31 @@ export class TestCa implements AsyncDisposable {
     const openssl = options.openssl ?? 'openssl';
     const dir = await mkdtemp(join(options.tmpDir ?? tmpdir(), 'ssmax-sim-net-ca-'));
     try {
-      await run(openssl, ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem',
-        '-days', '3650', '-subj', '/O=SSMAX sim-net/CN=sim-net test CA', '-addext', 'basicConstraints=critical,CA:TRUE',
-        '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], dir);
+      await run(
+        openssl,
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:P-256',
+          '-nodes',
+          '-keyout',
+          'ca.key',
+          '-out',
+          'ca.pem',
+          '-days',
+          '3650',
+          '-subj',
+          '/O=SSMAX sim-net/CN=sim-net test CA',
+          '-addext',
+          'basicConstraints=critical,CA:TRUE',
+          '-addext',
+          'keyUsage=critical,keyCertSign,cRLSign',
+        ],
+        dir,
+      );
       return new TestCa(dir, await readFile(join(dir, 'ca.pem'), 'utf8'), openssl);
     } catch (err) {
       await rm(dir, { recursive: true, force: true });
@@ -70,10 +92,39 @@ export class TestCa implements AsyncDisposable {
     if (bad !== undefined) throw new SsmaxError('USAGE', `Cannot issue a server certificate. "${bad}" is neither a host name nor an IP address.`);
     const n = ++this.#serial;
     const san = names.map((name) => (isIP(name) ? `IP:${name}` : `DNS:${name}`)).join(',');
-    await run(this.#openssl, ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `leaf${n}.key`,
-      '-out', `leaf${n}.pem`, '-days', '825', '-subj', `/CN=${names[0]}`, '-CA', 'ca.pem', '-CAkey', 'ca.key',
-      '-addext', `subjectAltName=${san}`, '-addext', 'basicConstraints=critical,CA:FALSE',
-      '-addext', 'keyUsage=critical,digitalSignature', '-addext', 'extendedKeyUsage=serverAuth'], this.#dir);
+    await run(
+      this.#openssl,
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        `leaf${n}.key`,
+        '-out',
+        `leaf${n}.pem`,
+        '-days',
+        '825',
+        '-subj',
+        `/CN=${names[0]}`,
+        '-CA',
+        'ca.pem',
+        '-CAkey',
+        'ca.key',
+        '-addext',
+        `subjectAltName=${san}`,
+        '-addext',
+        'basicConstraints=critical,CA:FALSE',
+        '-addext',
+        'keyUsage=critical,digitalSignature',
+        '-addext',
+        'extendedKeyUsage=serverAuth',
+      ],
+      this.#dir,
+    );
     const certificatePem = await readFile(join(this.#dir, `leaf${n}.pem`), 'utf8');
     const privateKeyPem = await readFile(join(this.#dir, `leaf${n}.key`), 'utf8');
     await Promise.all([rm(join(this.#dir, `leaf${n}.key`)), rm(join(this.#dir, `leaf${n}.pem`))]);

@@ -17,8 +17,13 @@ import { inspect, type InspectedFile } from './inspection.js';
 const dir = mkdtempSync(join(tmpdir(), 'ssmax-item9-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const enc = new TextEncoder();
-const file = (name: string, bytes: Uint8Array | string, contentType = 'application/octet-stream'): InspectedFile => ({ name, contentType, bytes: typeof bytes === 'string' ? enc.encode(bytes) : bytes });
-const cat = (...parts: (Uint8Array | string)[]): Uint8Array => new Uint8Array(Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : Buffer.from(p)))));
+const file = (name: string, bytes: Uint8Array | string, contentType = 'application/octet-stream'): InspectedFile => ({
+  name,
+  contentType,
+  bytes: typeof bytes === 'string' ? enc.encode(bytes) : bytes,
+});
+const cat = (...parts: (Uint8Array | string)[]): Uint8Array =>
+  new Uint8Array(Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : Buffer.from(p)))));
 
 /** An archive made by Info-ZIP; `args` as for zip(1). */
 function infoZip(files: Record<string, string | Uint8Array>, args: string[] = []): Uint8Array {
@@ -93,7 +98,16 @@ describe('issue 10 item 9: archive detection by byte 0 only', () => {
   });
 
   it('blocks names that Windows saves as a blocked extension (trailing dots and spaces, ::$DATA, a stream)', () => {
-    for (const name of ['setup.exe.', 'setup.exe ', 'setup.exe. .', 'setup.exe::$DATA', 'SETUP.EXE::$data', 'notes.txt:payload.js', 'notes.txt:payload.js:$DATA', 'dir\\run.vbs']) {
+    for (const name of [
+      'setup.exe.',
+      'setup.exe ',
+      'setup.exe. .',
+      'setup.exe::$DATA',
+      'SETUP.EXE::$data',
+      'notes.txt:payload.js',
+      'notes.txt:payload.js:$DATA',
+      'dir\\run.vbs',
+    ]) {
       const v = inspect('inbound', [file(name, 'plain text, no magic')], '');
       expect(v.reasons, name).toContainEqual(expect.objectContaining({ rule: 'script-extension', code: 'MALWARE' }));
     }
@@ -105,7 +119,10 @@ describe('issue 10 item 9: archive detection by byte 0 only', () => {
   it('still allows harmless files with dots and colons in their names, and a binary that is no archive', () => {
     const noise = new Uint8Array(200_000).map((_, i) => (i * 7919) % 251);
     expect(looksLikeZip(noise)).toBe(false);
-    expect(inspect('inbound', [file('report.v2.pdf', '%PDF-1.7 ...'), file('minutes 10:30.txt', 'hello'), file('scan.bin', noise)], '')).toEqual({ action: 'allow', reasons: [] });
+    expect(inspect('inbound', [file('report.v2.pdf', '%PDF-1.7 ...'), file('minutes 10:30.txt', 'hello'), file('scan.bin', noise)], '')).toEqual({
+      action: 'allow',
+      reasons: [],
+    });
   });
 });
 

@@ -24,7 +24,14 @@ const good: OrgAttestation = {
   at: '2026-12-01T09:00:00.000Z',
   checks: [{ name: 'user-signature', result: 'pass' }],
   inspection: { performed: true, kind: 'dlp', verdict: 'allow', reasons: [] },
-  identityNotice: { sender: 'alice@org-a.example', certSerial: '0a1b', traceId: 'ff00', proofing: 'employeeCardPin', proofedAt: '2026-01-01T00:00:00.000Z', cardAndPinUsed: true },
+  identityNotice: {
+    sender: 'alice@org-a.example',
+    certSerial: '0a1b',
+    traceId: 'ff00',
+    proofing: 'employeeCardPin',
+    proofedAt: '2026-01-01T00:00:00.000Z',
+    cardAndPinUsed: true,
+  },
   files: [{ n: 1, sha256: 'a'.repeat(64), action: 're-encrypted' }],
 };
 

@@ -47,7 +47,12 @@ export interface OrgAttestation {
   readonly messageId: string;
   readonly at: string;
   readonly checks: readonly AttestationCheck[];
-  readonly inspection: { readonly performed: boolean; readonly kind: 'dlp' | 'malware' | 'none'; readonly verdict: 'allow' | 'flag' | 'block'; readonly reasons: readonly string[] };
+  readonly inspection: {
+    readonly performed: boolean;
+    readonly kind: 'dlp' | 'malware' | 'none';
+    readonly verdict: 'allow' | 'flag' | 'block';
+    readonly reasons: readonly string[];
+  };
   readonly identityNotice: IdentityNotice;
   readonly files: readonly AttestedFile[];
   /**
@@ -122,7 +127,11 @@ export const ATTESTATION_SCHEMA = {
         type: 'object',
         additionalProperties: false,
         required: ['n', 'sha256', 'action'],
-        properties: { n: { type: 'integer', minimum: 1, maximum: 1024 }, sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' }, action: { enum: ['re-encrypted', 'dropped'] } },
+        properties: {
+          n: { type: 'integer', minimum: 1, maximum: 1024 },
+          sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+          action: { enum: ['re-encrypted', 'dropped'] },
+        },
       },
     },
     orgCrl: { type: 'string', maxLength: 4194304, pattern: '^[A-Za-z0-9+/]*={0,2}$' },
@@ -167,7 +176,8 @@ export function verifyAttestation(der: Uint8Array): AttestationVerdict {
   }
   const signer: SignerVerification | undefined = v.signers[0];
   if (v.signers.length !== 1 || !signer) return { valid: false, code: 'MALFORMED_CMS', reason: 'An attestation must have exactly one signer.' };
-  if (!signer.valid || !signer.certificate) return { valid: false, code: signer.code ?? 'BAD_SIGNATURE', reason: signer.reasons.join('; ') || 'The signer certificate is missing.' };
+  if (!signer.valid || !signer.certificate)
+    return { valid: false, code: signer.code ?? 'BAD_SIGNATURE', reason: signer.reasons.join('; ') || 'The signer certificate is missing.' };
   if (!v.content) return { valid: false, code: 'MALFORMED_CMS', reason: 'The attestation SignedData carries no content.' };
   let parsed: unknown;
   try {

@@ -29,17 +29,25 @@ afterAll(async () => {
 });
 
 const enc = new TextEncoder();
-const file = (name: string, bytes: Uint8Array | string, contentType = 'application/octet-stream'): InspectedFile => ({ name, contentType, bytes: typeof bytes === 'string' ? enc.encode(bytes) : bytes });
+const file = (name: string, bytes: Uint8Array | string, contentType = 'application/octet-stream'): InspectedFile => ({
+  name,
+  contentType,
+  bytes: typeof bytes === 'string' ? enc.encode(bytes) : bytes,
+});
 /** A unique tail, so clamd's cache of clean files never answers for a case. */
 const fresh = (): string => randomBytes(8).toString('hex');
-const viaClamav = (files: InspectedFile[], policy: Partial<InspectionPolicy> = {}, scanner = clamd) => inspectOffThread('inbound', files, '', policy, {}, { scanner });
+const viaClamav = (files: InspectedFile[], policy: Partial<InspectionPolicy> = {}, scanner = clamd) =>
+  inspectOffThread('inbound', files, '', policy, {}, { scanner });
 
 /** A Word document (OOXML) whose vbaProject.bin is a real VBA project with an AutoOpen macro. */
 function macroDocument(): Uint8Array {
   return createZip([
     { name: '[Content_Types].xml', data: '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>' },
     { name: 'word/document.xml', data: `<w:document><w:body><w:p><w:r><w:t>Enable editing ${fresh()}</w:t></w:r></w:p></w:body></w:document>` },
-    { name: 'word/vbaProject.bin', data: createVbaProject([{ name: 'ThisDocument', source: `Sub AutoOpen()\r\n  Shell "calc.exe" ' ${fresh()}\r\nEnd Sub\r\n` }]) },
+    {
+      name: 'word/vbaProject.bin',
+      data: createVbaProject([{ name: 'ThisDocument', source: `Sub AutoOpen()\r\n  Shell "calc.exe" ' ${fresh()}\r\nEnd Sub\r\n` }]),
+    },
   ]);
 }
 
@@ -83,7 +91,9 @@ describe('ClamAV as the malware engine of inbound inspection (issue 16 part 1)',
 
   it('flags an encrypted ZIP (Heuristics.Encrypted.Zip) as the encryptedZip policy says: block, flag or allow', async () => {
     const zip = createZip([{ name: 'document.doc', data: `${EICAR} ${fresh()}` }], { password: 'pa55' });
-    expect((await viaClamav([file('files.zip', zip)])).reasons).toEqual([{ rule: 'clamav', detail: 'Heuristics.Encrypted.Zip', file: 'files.zip', action: 'block', code: 'ENCRYPTED_ZIP' }]);
+    expect((await viaClamav([file('files.zip', zip)])).reasons).toEqual([
+      { rule: 'clamav', detail: 'Heuristics.Encrypted.Zip', file: 'files.zip', action: 'block', code: 'ENCRYPTED_ZIP' },
+    ]);
     expect((await viaClamav([file('files.zip', zip)], { encryptedZip: 'flag' })).action).toBe('flag');
     expect(await viaClamav([file('files.zip', zip)], { encryptedZip: 'allow' })).toMatchObject({ action: 'allow', reasons: [] });
   });
@@ -108,7 +118,13 @@ describe('ClamAV as the malware engine of inbound inspection (issue 16 part 1)',
 
   it('finds the macro in a ZIP behind a junk prefix and four ZIPs deep; deeper nesting is refused as over the limit (MaxRecursion)', async () => {
     const junk = new Uint8Array(Buffer.concat([Buffer.from(`junk ${fresh()}\n`), createZip([{ name: 'seikyu.doc', data: macroDocument() }])]));
-    expect((await viaClamav([file('order.bin', junk)])).reasons).toContainEqual({ rule: 'clamav', detail: 'Heuristics.OLE2.ContainsMacros.VBA', file: 'order.bin', action: 'block', code: 'MALWARE' });
+    expect((await viaClamav([file('order.bin', junk)])).reasons).toContainEqual({
+      rule: 'clamav',
+      detail: 'Heuristics.OLE2.ContainsMacros.VBA',
+      file: 'order.bin',
+      action: 'block',
+      code: 'MALWARE',
+    });
     const nest = (inner: Uint8Array, levels: number): Uint8Array => {
       let z = inner;
       for (let i = 0; i < levels; i++) z = createZip([{ name: `l${i}.zip`, data: z }]);
@@ -118,14 +134,28 @@ describe('ClamAV as the malware engine of inbound inspection (issue 16 part 1)',
     // Five deep, the macro's layers reach the limit: clamd 1.4.6 reports whichever alert it records
     // first, the macro or the limit, and both block.
     const five = await viaClamav([file('nested.zip', nest(macroDocument(), 5))]);
-    expect(five.reasons[0]).toMatchObject({ rule: 'clamav', file: 'nested.zip', action: 'block', detail: expect.stringMatching(/^Heuristics\.(OLE2\.ContainsMacros\.VBA|Limits\.Exceeded\.MaxRecursion)$/) });
+    expect(five.reasons[0]).toMatchObject({
+      rule: 'clamav',
+      file: 'nested.zip',
+      action: 'block',
+      detail: expect.stringMatching(/^Heuristics\.(OLE2\.ContainsMacros\.VBA|Limits\.Exceeded\.MaxRecursion)$/),
+    });
     // A plain text eight ZIPs deep is beyond MaxRecursion 8, seven deep within it.
-    expect((await viaClamav([file('deep.zip', nest(enc.encode(`figures ${fresh()}`), 8))])).reasons).toContainEqual({ rule: 'clamav', detail: 'Heuristics.Limits.Exceeded.MaxRecursion', file: 'deep.zip', action: 'block', code: 'UNINSPECTABLE' });
+    expect((await viaClamav([file('deep.zip', nest(enc.encode(`figures ${fresh()}`), 8))])).reasons).toContainEqual({
+      rule: 'clamav',
+      detail: 'Heuristics.Limits.Exceeded.MaxRecursion',
+      file: 'deep.zip',
+      action: 'block',
+      code: 'UNINSPECTABLE',
+    });
     expect(await clamd.scan(nest(enc.encode(`figures ${fresh()}`), 7))).toEqual({ result: 'clean' });
   });
 
   it('passes a clean file and says who scanned it; a novel malicious PDF (no signature) passes too', async () => {
-    const v = await viaClamav([file('figures.csv', `q1,q2\n4,5\n${fresh()}`, 'text/csv'), file('invoice.pdf', `%PDF-1.4\n/OpenAction << /S /JavaScript /JS (app.launchURL("http://203.0.113.9/${fresh()}")) >>\n%%EOF\n`, 'application/pdf')]);
+    const v = await viaClamav([
+      file('figures.csv', `q1,q2\n4,5\n${fresh()}`, 'text/csv'),
+      file('invoice.pdf', `%PDF-1.4\n/OpenAction << /S /JavaScript /JS (app.launchURL("http://203.0.113.9/${fresh()}")) >>\n%%EOF\n`, 'application/pdf'),
+    ]);
     expect(v).toMatchObject({ action: 'allow', reasons: [] });
     expect(v.scannedBy).toContain('clamav');
   });
@@ -145,7 +175,14 @@ describe('ClamAV as the malware engine of inbound inspection (issue 16 part 1)',
     while (down.pid !== undefined) await new Promise((r) => setTimeout(r, 20));
     const v = await viaClamav([file('figures.csv', `q1,q2\n${fresh()}`)], {}, down);
     expect(v.action).toBe('block');
-    expect(v.reasons).toEqual([expect.objectContaining({ rule: 'uninspectable', code: 'UNINSPECTABLE', file: 'figures.csv', detail: expect.stringMatching(/clamav could not scan the file: clamd is not running: clamd was stopped by SIGKILL/) })]);
+    expect(v.reasons).toEqual([
+      expect.objectContaining({
+        rule: 'uninspectable',
+        code: 'UNINSPECTABLE',
+        file: 'figures.csv',
+        detail: expect.stringMatching(/clamav could not scan the file: clamd is not running: clamd was stopped by SIGKILL/),
+      }),
+    ]);
     await down.close();
 
     await using missing = new ClamdDaemon({ dir: join(dir, 'missing'), binary: join(dir, 'no-such-clamd') });
@@ -157,7 +194,10 @@ describe('ClamAV as the malware engine of inbound inspection (issue 16 part 1)',
   it('stops clamd on close: no process of its config remains', async () => {
     const d = new ClamdDaemon({ dir: join(dir, 'close') });
     await d.start();
-    const running = () => execFileSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(d.configPath) && !l.includes('ps -eo'));
+    const running = () =>
+      execFileSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' })
+        .split('\n')
+        .filter((l) => l.includes(d.configPath) && !l.includes('ps -eo'));
     expect(running()).toHaveLength(1);
     await d.close();
     expect(running()).toEqual([]);

@@ -18,9 +18,7 @@ import { SimOrgError } from './errors.js';
 
 /** What one scan found; a scanner never rejects, a fault is an `error` outcome (the caller fails closed). */
 export type MalwareScanOutcome =
-  | { readonly result: 'clean' }
-  | { readonly result: 'found'; readonly signature: string }
-  | { readonly result: 'error'; readonly detail: string };
+  { readonly result: 'clean' } | { readonly result: 'found'; readonly signature: string } | { readonly result: 'error'; readonly detail: string };
 
 /** A malware engine as inspection uses it: one file's bytes in, one outcome out. */
 export interface MalwareScanner {
@@ -323,9 +321,17 @@ export class ClamdDaemon implements MalwareScanner, AsyncDisposable {
     for (;;) {
       if (spawnError) {
         const missing = (spawnError as NodeJS.ErrnoException).code === 'ENOENT';
-        throw new SimOrgError('INSPECTION_UNAVAILABLE', `Cannot start clamd. ${missing ? `${binary} was not found: install clamav-daemon (scripts/bootstrap.sh)` : spawnError.message}.`, { cause: spawnError });
+        throw new SimOrgError(
+          'INSPECTION_UNAVAILABLE',
+          `Cannot start clamd. ${missing ? `${binary} was not found: install clamav-daemon (scripts/bootstrap.sh)` : spawnError.message}.`,
+          { cause: spawnError },
+        );
       }
-      if (this.#exited !== undefined) throw new SimOrgError('INSPECTION_UNAVAILABLE', `Cannot start clamd. ${this.#exited}: ${stderr.trim().slice(-500) || `see ${join(dir, 'clamd.log')}`}.`);
+      if (this.#exited !== undefined)
+        throw new SimOrgError(
+          'INSPECTION_UNAVAILABLE',
+          `Cannot start clamd. ${this.#exited}: ${stderr.trim().slice(-500) || `see ${join(dir, 'clamd.log')}`}.`,
+        );
       if (this.#closed) throw new SimOrgError('INSPECTION_UNAVAILABLE', 'Cannot start clamd. The daemon was closed while starting.');
       const pong = await this.#client.command('PING', 1_000).catch(() => '');
       if (pong === 'PONG') break;

@@ -2,7 +2,16 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CONFUSABLES_VERSION, Confusables, defaultConfusables, domainSkeleton, latinWholeScriptConfusable, restrictionLevel, scriptExtensions, scriptsOf } from './confusables.js';
+import {
+  CONFUSABLES_VERSION,
+  Confusables,
+  defaultConfusables,
+  domainSkeleton,
+  latinWholeScriptConfusable,
+  restrictionLevel,
+  scriptExtensions,
+  scriptsOf,
+} from './confusables.js';
 import { SimOrgError } from './errors.js';
 
 const HEADER = '# confusables.txt\n#\n# Version: 17.0.0\n#\n';
@@ -43,7 +52,8 @@ describe('Confusables: the vendored UTS #39 confusables.txt (issue 16)', () => {
   });
 
   it('refuses a file without a version, with a malformed line, or with too few mappings, and a missing file', () => {
-    const bad = (f: () => unknown) => expect(f).toThrow(expect.objectContaining({ code: 'CONFUSABLES_DATA', message: expect.stringMatching(/^Cannot read the confusables data\. /) }));
+    const bad = (f: () => unknown) =>
+      expect(f).toThrow(expect.objectContaining({ code: 'CONFUSABLES_DATA', message: expect.stringMatching(/^Cannot read the confusables data\. /) }));
     bad(() => Confusables.parse('0585 ;\t006F ;\tMA\t# ( օ → o )\n'));
     bad(() => Confusables.parse(`${HEADER}0585 ;\t006F ;\tML\t# ( օ → o )\n`));
     bad(() => Confusables.parse(`${HEADER}0585 ;\t006F ;\tMA\t# ( օ → o )\n`));

@@ -50,10 +50,18 @@ export class Confusables {
       const data = line.replace(/#.*/, '').trim();
       if (data === '') continue;
       const m = /^([0-9A-F]{4,6})\s*;\s*([0-9A-F]{4,6}(?: [0-9A-F]{4,6})*)\s*;\s*MA$/.exec(data);
-      if (!m) throw new SimOrgError('CONFUSABLES_DATA', `Cannot read the confusables data. Line ${i + 1} is not "source ; target ; MA": ${JSON.stringify(line.slice(0, 80))}.`);
+      if (!m)
+        throw new SimOrgError(
+          'CONFUSABLES_DATA',
+          `Cannot read the confusables data. Line ${i + 1} is not "source ; target ; MA": ${JSON.stringify(line.slice(0, 80))}.`,
+        );
       prototypes.set(parseInt(m[1]!, 16), String.fromCodePoint(...m[2]!.split(' ').map((h) => parseInt(h, 16))));
     }
-    if (prototypes.size < MIN_ENTRIES) throw new SimOrgError('CONFUSABLES_DATA', `Cannot read the confusables data. It has ${prototypes.size} mappings, fewer than the ${MIN_ENTRIES} of a complete file.`);
+    if (prototypes.size < MIN_ENTRIES)
+      throw new SimOrgError(
+        'CONFUSABLES_DATA',
+        `Cannot read the confusables data. It has ${prototypes.size} mappings, fewer than the ${MIN_ENTRIES} of a complete file.`,
+      );
     return new Confusables(version, prototypes);
   }
 

@@ -50,8 +50,27 @@ async function pair(prefix: string, profile: ConventionalProfileName, overrides:
   const start = async (id: string) => {
     const users = new PasswordUserDirectory();
     // The partners know each other (reputation scores look-alikes of these and of the own domain).
-    const reputation = profile === 'best-practice' ? { reputation: { knownDomains: [`${prefix}-a.example`, `${prefix}-b.example`], domainRegistry: { [`${prefix}-a.example`]: '2001-04-01', [`${prefix}-b.example`]: '2003-10-01' } } } : {};
-    const org = await Organisation.start({ id, domain: `${id}.example`, mode: 'org', net, storageDir: join(dir, id), mailbox, users, clock, retryMs: 100, profile: conventionalProfile(profile, { ...reputation, ...overrides }) });
+    const reputation =
+      profile === 'best-practice'
+        ? {
+            reputation: {
+              knownDomains: [`${prefix}-a.example`, `${prefix}-b.example`],
+              domainRegistry: { [`${prefix}-a.example`]: '2001-04-01', [`${prefix}-b.example`]: '2003-10-01' },
+            },
+          }
+        : {};
+    const org = await Organisation.start({
+      id,
+      domain: `${id}.example`,
+      mode: 'org',
+      net,
+      storageDir: join(dir, id),
+      mailbox,
+      users,
+      clock,
+      retryMs: 100,
+      profile: conventionalProfile(profile, { ...reputation, ...overrides }),
+    });
     orgs.push(org);
     return { org, users };
   };
@@ -65,17 +84,38 @@ async function pair(prefix: string, profile: ConventionalProfileName, overrides:
 }
 
 /** A plain RFC 5322 message with optional attachments (base64, 76-column lines). */
-function mail(o: { from: string; to: string; subject: string; text: string; files?: { name: string; type: string; bytes: Uint8Array }[] }): { raw: Buffer; messageId: string } {
+function mail(o: { from: string; to: string; subject: string; text: string; files?: { name: string; type: string; bytes: Uint8Array }[] }): {
+  raw: Buffer;
+  messageId: string;
+} {
   const messageId = `<${randomBytes(8).toString('hex')}@${o.from.split('@')[1]}>`;
-  const head = [`From: ${o.from}`, `To: ${o.to}`, `Subject: ${o.subject}`, `Message-ID: ${messageId}`, `Date: ${new Date(now).toUTCString()}`, 'MIME-Version: 1.0'];
+  const head = [
+    `From: ${o.from}`,
+    `To: ${o.to}`,
+    `Subject: ${o.subject}`,
+    `Message-ID: ${messageId}`,
+    `Date: ${new Date(now).toUTCString()}`,
+    'MIME-Version: 1.0',
+  ];
   if (!o.files?.length) return { raw: Buffer.from([...head, 'Content-Type: text/plain; charset=utf-8', '', o.text, ''].join('\r\n')), messageId };
   const b = `b-${randomBytes(6).toString('hex')}`;
   const parts = [`--${b}`, 'Content-Type: text/plain; charset=utf-8', '', o.text];
-  for (const f of o.files) parts.push(`--${b}`, `Content-Type: ${f.type}; name="${f.name}"`, `Content-Disposition: attachment; filename="${f.name}"`, 'Content-Transfer-Encoding: base64', '', ...b64lines(f.bytes));
+  for (const f of o.files)
+    parts.push(
+      `--${b}`,
+      `Content-Type: ${f.type}; name="${f.name}"`,
+      `Content-Disposition: attachment; filename="${f.name}"`,
+      'Content-Transfer-Encoding: base64',
+      '',
+      ...b64lines(f.bytes),
+    );
   return { raw: Buffer.from([...head, `Content-Type: multipart/mixed; boundary="${b}"`, '', ...parts, `--${b}--`, ''].join('\r\n')), messageId };
 }
 
-const b64lines = (u: Uint8Array): string[] => Buffer.from(u).toString('base64').match(/.{1,76}/g) ?? [];
+const b64lines = (u: Uint8Array): string[] =>
+  Buffer.from(u)
+    .toString('base64')
+    .match(/.{1,76}/g) ?? [];
 
 async function submit(org: Organisation, user: string, password: string, raw: Buffer, to: string[]): Promise<{ ok: boolean; code?: number; response: string }> {
   const o = net.connectOptions(net.address(`${user}/ua`), `msa.${org.domain}`, 587);
@@ -92,7 +132,14 @@ async function submit(org: Organisation, user: string, password: string, raw: Bu
 }
 
 /** An outside sender talking straight to a receiving MX (issue 4's attacker does the same). */
-async function direct(fromActor: string, mx: string, helo: string, mailFrom: string, to: string, raw: Buffer): Promise<{ ok: boolean; code?: number; response: string }> {
+async function direct(
+  fromActor: string,
+  mx: string,
+  helo: string,
+  mailFrom: string,
+  to: string,
+  raw: Buffer,
+): Promise<{ ok: boolean; code?: number; response: string }> {
   const o = net.connectOptions(net.address(fromActor), mx, 25);
   const t = nodemailer.createTransport({ ...o, secure: false, ignoreTLS: true, name: helo });
   try {
@@ -138,7 +185,8 @@ function stripStarttls(service: string): { hook: OnPathHook; stripped: () => num
   return { hook, stripped: () => stripped };
 }
 
-const checksOf = (org: Organisation, messageId: string, actorSuffix: string) => org.journey.events(messageId).filter((e) => e.actor === `${org.id}/${actorSuffix}`);
+const checksOf = (org: Organisation, messageId: string, actorSuffix: string) =>
+  org.journey.events(messageId).filter((e) => e.actor === `${org.id}/${actorSuffix}`);
 
 describe('Organisation (conventional, best-practice)', { timeout: 60_000 }, () => {
   it('delivers the authentic mail with SPF, DKIM and DMARC pass and refuses a spoofed From in the session (550 5.7.1 DMARC)', async () => {
@@ -164,7 +212,10 @@ describe('Organisation (conventional, best-practice)', { timeout: 60_000 }, () =
     expect(r.code).toBe(550);
     expect(r.response).toMatch(/5\.7\.1 .*DMARC/);
     expect(inbox(p.bob).some((x) => x.includes(forged.messageId))).toBe(false);
-    expect(checksOf(p.b, forged.messageId, 'mta-in').at(-1)).toMatchObject({ outcome: 'rejected', checks: expect.arrayContaining([{ name: 'dmarc', result: 'fail', detail: expect.stringContaining('p=reject') }]) });
+    expect(checksOf(p.b, forged.messageId, 'mta-in').at(-1)).toMatchObject({
+      outcome: 'rejected',
+      checks: expect.arrayContaining([{ name: 'dmarc', result: 'fail', detail: expect.stringContaining('p=reject') }]),
+    });
   });
 
   it('delivers a look-alike domain with valid SPF/DKIM/DMARC but flags it by reputation (homograph, new domain)', async () => {
@@ -172,7 +223,10 @@ describe('Organisation (conventional, best-practice)', { timeout: 60_000 }, () =
     expect(lookalike.startsWith('xn--')).toBe(true);
     const p = await pair('bp2', 'best-practice', {
       holdSeconds: 0,
-      reputation: { knownDomains: ['bp2-a.example', 'bp2-b.example'], domainRegistry: { 'bp2-a.example': '2001-04-01', 'bp2-b.example': '2001-04-01', [lookalike]: new Date(now - 3 * 86_400_000).toISOString() } },
+      reputation: {
+        knownDomains: ['bp2-a.example', 'bp2-b.example'],
+        domainRegistry: { 'bp2-a.example': '2001-04-01', 'bp2-b.example': '2001-04-01', [lookalike]: new Date(now - 3 * 86_400_000).toISOString() },
+      },
     });
     // The attacker runs its own domain properly: SPF for its MTA, DKIM key, DMARC p=reject.
     const attackerIp = net.address('attacker2/mta');
@@ -181,11 +235,22 @@ describe('Organisation (conventional, best-practice)', { timeout: 60_000 }, () =
     net.zone.publishDkim(lookalike, 'k1', { publicKey });
     net.zone.publishDmarc(lookalike, { p: 'reject' });
     const m = mail({ from: `alice@${lookalike}`, to: p.bob, subject: 'new bank details', text: 'please update' });
-    const signed = await dkimSign(m.raw, { signatureData: [{ signingDomain: lookalike, selector: 'k1', privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string }] } as never);
-    const r = await direct('attacker2/mta', `mx.${p.b.domain}`, `mx.${lookalike}`, `alice@${lookalike}`, p.bob, Buffer.concat([Buffer.from(signed.signatures), m.raw]));
+    const signed = await dkimSign(m.raw, {
+      signatureData: [{ signingDomain: lookalike, selector: 'k1', privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string }],
+    } as never);
+    const r = await direct(
+      'attacker2/mta',
+      `mx.${p.b.domain}`,
+      `mx.${lookalike}`,
+      `alice@${lookalike}`,
+      p.bob,
+      Buffer.concat([Buffer.from(signed.signatures), m.raw]),
+    );
     expect(r.ok).toBe(true);
     await settle(p.b);
-    const got = inbox(p.bob).find((x) => x.includes(m.messageId))!.toString();
+    const got = inbox(p.bob)
+      .find((x) => x.includes(m.messageId))!
+      .toString();
     expect(got).toMatch(/^X-SSMAX-Reputation: suspicious; domain=xn--.*score=110; reasons=.*new-domain.*homograph\(looks like bp2-a\.example\)/m);
     expect(got).toMatch(/dmarc=pass/);
     const ev = checksOf(p.b, m.messageId, 'mta-in').at(-1)!;
@@ -195,33 +260,63 @@ describe('Organisation (conventional, best-practice)', { timeout: 60_000 }, () =
     const ok = mail({ from: p.alice, to: p.bob, subject: 'hello', text: 'hi' });
     expect((await submit(p.a, p.alice, 'pw-alice', ok.raw, [p.bob])).ok).toBe(true);
     await settle(p.a, p.b);
-    expect(inbox(p.bob).find((x) => x.includes(ok.messageId))!.toString()).not.toContain('X-SSMAX-Reputation');
+    expect(
+      inbox(p.bob)
+        .find((x) => x.includes(ok.messageId))!
+        .toString(),
+    ).not.toContain('X-SSMAX-Reputation');
   });
 
   it('refuses an encrypted ZIP at the MSA and at the receiving MTA-in (550 5.7.1), while plain-ppap delivers it', async () => {
     const zip = createZip([{ name: 'invoice.doc', data: 'X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*' }], { password: 'pa55' });
     const p = await pair('bp3', 'best-practice', { holdSeconds: 0 });
-    const m = mail({ from: p.alice, to: p.bob, subject: 'files', text: 'password follows', files: [{ name: 'files.zip', type: 'application/zip', bytes: zip }] });
+    const m = mail({
+      from: p.alice,
+      to: p.bob,
+      subject: 'files',
+      text: 'password follows',
+      files: [{ name: 'files.zip', type: 'application/zip', bytes: zip }],
+    });
     const atMsa = await submit(p.a, p.alice, 'pw-alice', m.raw, [p.bob]);
     expect(atMsa).toMatchObject({ ok: false, code: 550 });
     expect(atMsa.response).toMatch(/5\.7\.1 .*encrypted archive/);
     expect(checksOf(p.a, m.messageId, 'msa').at(-1)).toMatchObject({ outcome: 'rejected', files: 'ciphertext' });
     // An outside sender without DMARC (so DMARC does not decide) hits the MX's own rule.
-    const outsider = mail({ from: 'sales@bp3-vendor.example', to: p.bob, subject: 'files', text: 'pw follows', files: [{ name: 'files.zip', type: 'application/zip', bytes: zip }] });
+    const outsider = mail({
+      from: 'sales@bp3-vendor.example',
+      to: p.bob,
+      subject: 'files',
+      text: 'pw follows',
+      files: [{ name: 'files.zip', type: 'application/zip', bytes: zip }],
+    });
     const atMx = await direct('vendor3/mta', `mx.${p.b.domain}`, 'mx.bp3-vendor.example', 'sales@bp3-vendor.example', p.bob, outsider.raw);
     expect(atMx).toMatchObject({ ok: false, code: 550 });
     expect(atMx.response).toMatch(/5\.7\.1 .*encrypted archive/);
     expect(inbox(p.bob).some((x) => x.includes(outsider.messageId))).toBe(false);
 
     const q = await pair('pp3', 'plain-ppap');
-    const m2 = mail({ from: q.alice, to: q.bob, subject: 'files', text: 'password follows', files: [{ name: 'files.zip', type: 'application/zip', bytes: zip }] });
+    const m2 = mail({
+      from: q.alice,
+      to: q.bob,
+      subject: 'files',
+      text: 'password follows',
+      files: [{ name: 'files.zip', type: 'application/zip', bytes: zip }],
+    });
     expect((await submit(q.a, q.alice, 'pw-alice', m2.raw, [q.bob])).ok).toBe(true);
     await settle(q.a, q.b);
     expect(inbox(q.bob).some((x) => x.includes(m2.messageId))).toBe(true);
-    for (const [org, actor] of [[q.a, 'msa'], [q.a, 'mta-out'], [q.b, 'mta-in'], [q.b, 'delivery']] as const) {
+    for (const [org, actor] of [
+      [q.a, 'msa'],
+      [q.a, 'mta-out'],
+      [q.b, 'mta-in'],
+      [q.b, 'delivery'],
+    ] as const) {
       const ev = checksOf(org, m2.messageId, actor).at(-1)!;
       expect(ev, actor).toMatchObject({ procedure: 0, files: 'ciphertext' });
-      if (actor !== 'delivery') expect(ev.checks, actor).toContainEqual(expect.objectContaining({ name: 'zip-encryption', detail: expect.stringContaining('zipcrypto (password sent separately)') }));
+      if (actor !== 'delivery')
+        expect(ev.checks, actor).toContainEqual(
+          expect.objectContaining({ name: 'zip-encryption', detail: expect.stringContaining('zipcrypto (password sent separately)') }),
+        );
     }
   });
 
@@ -235,10 +330,15 @@ describe('Organisation (conventional, best-practice)', { timeout: 60_000 }, () =
       await settle(p.a, p.b);
       expect(relay.stripped()).toBeGreaterThan(0);
       expect(inbox(p.bob).some((x) => x.includes(m.messageId))).toBe(false);
-      expect(checksOf(p.a, m.messageId, 'mta-out').at(-1)).toMatchObject({ outcome: 'rejected', checks: expect.arrayContaining([{ name: 'starttls', result: 'fail', detail: 'starttls-not-supported' }]) });
+      expect(checksOf(p.a, m.messageId, 'mta-out').at(-1)).toMatchObject({
+        outcome: 'rejected',
+        checks: expect.arrayContaining([{ name: 'starttls', result: 'fail', detail: 'starttls-not-supported' }]),
+      });
       const dsn = inbox(p.alice).find((x) => x.includes('X-SSMAX-DSN-Rule: mta-sts'));
       expect(dsn?.toString()).toMatch(/Status: 5\.7\.10/);
-      expect(p.a.tlsReports).toContainEqual(expect.objectContaining({ policyDomain: p.b.domain, policyMode: 'enforce', result: 'starttls-not-supported', rua: [`mailto:tlsrpt@${p.b.domain}`] }));
+      expect(p.a.tlsReports).toContainEqual(
+        expect.objectContaining({ policyDomain: p.b.domain, policyMode: 'enforce', result: 'starttls-not-supported', rua: [`mailto:tlsrpt@${p.b.domain}`] }),
+      );
       expect(net.tap.search(b64lines(secret)[0]!).filter((x) => x.connection.service === `mx.${p.b.domain}:25`)).toEqual([]);
     } finally {
       relay.hook.remove();
@@ -254,10 +354,14 @@ describe('Organisation (conventional, best-practice)', { timeout: 60_000 }, () =
       expect((await submit(q.a, q.alice, 'pw-alice', pw.raw, [q.bob])).ok).toBe(true);
       await settle(q.a, q.b);
       expect(inbox(q.bob).some((x) => x.includes(m.messageId))).toBe(true);
-      const onPath = (needle: string) => net.tap.search(needle).filter((x) => x.connection.service === `mx.${q.b.domain}:25` && x.connection.leg === 'client-side');
+      const onPath = (needle: string) =>
+        net.tap.search(needle).filter((x) => x.connection.service === `mx.${q.b.domain}:25` && x.connection.leg === 'client-side');
       expect(onPath(b64lines(zip)[0]!).length).toBeGreaterThan(0);
       expect(onPath('The password is Tr0ub4dor').length).toBeGreaterThan(0);
-      expect(checksOf(q.a, m.messageId, 'mta-out').at(-1)).toMatchObject({ outcome: 'relayed', checks: expect.arrayContaining([{ name: 'starttls', result: 'skip', detail: 'clear text' }]) });
+      expect(checksOf(q.a, m.messageId, 'mta-out').at(-1)).toMatchObject({
+        outcome: 'relayed',
+        checks: expect.arrayContaining([{ name: 'starttls', result: 'skip', detail: 'clear text' }]),
+      });
     } finally {
       relay2.hook.remove();
     }
@@ -284,7 +388,10 @@ describe('Organisation (conventional, best-practice)', { timeout: 60_000 }, () =
     expect(inbox(p.bob).some((x) => x.includes(wrong.messageId))).toBe(false);
     expect(await p.a.cancelSubmission(right.messageId, p.alice)).toBe('too-late');
     expect(checksOf(p.a, wrong.messageId, 'mta-out')).toEqual([]);
-    expect(checksOf(p.a, wrong.messageId, 'msa').at(-1)).toMatchObject({ outcome: 'rejected', checks: [expect.objectContaining({ name: 'hold-cancel', result: 'pass' })] });
+    expect(checksOf(p.a, wrong.messageId, 'msa').at(-1)).toMatchObject({
+      outcome: 'rejected',
+      checks: [expect.objectContaining({ name: 'hold-cancel', result: 'pass' })],
+    });
     expect(net.tap.search('to the wrong Bob').filter((x) => x.connection.service === `mx.${p.b.domain}:25`)).toEqual([]);
   });
 });
@@ -309,7 +416,12 @@ describe('Organisation (conventional, smime-e2e)', { timeout: 60_000 }, () => {
     const dec = pki.openssl(['smime', '-decrypt', '-in', join(pki.dir, 'delivered.eml'), '-recip', pki.rsa.certPath, '-inkey', pki.rsa.keyPath]);
     expect(dec.status, dec.stderr).toBe(0);
     expect(dec.stdout.toString()).toContain(secretLine);
-    for (const [org, actor] of [[p.a, 'msa'], [p.a, 'mta-out'], [p.b, 'mta-in'], [p.b, 'delivery']] as const) {
+    for (const [org, actor] of [
+      [p.a, 'msa'],
+      [p.a, 'mta-out'],
+      [p.b, 'mta-in'],
+      [p.b, 'delivery'],
+    ] as const) {
       expect(checksOf(org, messageId, actor).at(-1), actor).toMatchObject({ procedure: 0, files: 'ciphertext' });
     }
     expect(checksOf(p.b, messageId, 'inspection').at(-1)!.checks).toContainEqual(expect.objectContaining({ name: 'uninspectable', result: 'skip' }));

@@ -151,7 +151,10 @@ export interface ConventionalRuntime {
 /** Resolves options and creates the DKIM key when needed. */
 export function createConventionalRuntime(options: Partial<ConventionalOptions> | undefined): ConventionalRuntime {
   const o: ConventionalOptions = { ...PLAIN_PPAP, ...options };
-  const dkim = o.dkimSign || o.publishAuth ? (o.dkimPrivateKeyPem ?? generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()) : undefined;
+  const dkim =
+    o.dkimSign || o.publishAuth
+      ? (o.dkimPrivateKeyPem ?? generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString())
+      : undefined;
   return { options: o, ...(dkim ? { dkimPrivateKeyPem: dkim } : {}), tlsReports: [], cancelled: new Set(), sending: new Set() };
 }
 
@@ -220,13 +223,25 @@ function bracketed(id: string | undefined): string {
  * falsifiability runs) describes the files but runs no rule. Inbound, `scanner` (ClamAV) scans every
  * attachment too and decides what it has signatures and heuristics for (inspection-pool.ts).
  */
-export async function analyseConventionalMail(raw: Uint8Array, direction: 'outbound' | 'inbound', o: ConventionalOptions, inspectContent = true, scanner?: MalwareScanner): Promise<ConventionalAnalysis> {
+export async function analyseConventionalMail(
+  raw: Uint8Array,
+  direction: 'outbound' | 'inbound',
+  o: ConventionalOptions,
+  inspectContent = true,
+  scanner?: MalwareScanner,
+): Promise<ConventionalAnalysis> {
   const checks: JourneyCheck[] = [];
   let parsed;
   try {
     parsed = await simpleParser(Buffer.from(raw), { skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true });
   } catch (e) {
-    return { messageId: '', files: 'none', checks, verdict: { action: 'block', reasons: [] }, block: { code: 'MALFORMED_MIME', detail: (e as Error).message.slice(0, 200) } };
+    return {
+      messageId: '',
+      files: 'none',
+      checks,
+      verdict: { action: 'block', reasons: [] },
+      block: { code: 'MALFORMED_MIME', detail: (e as Error).message.slice(0, 200) },
+    };
   }
   const messageId = bracketed(parsed.messageId);
   const from = parsed.from?.value[0]?.address?.toLowerCase();
@@ -252,16 +267,34 @@ export async function analyseConventionalMail(raw: Uint8Array, direction: 'outbo
   }
   const plainFiles = files.length - zipEncrypted;
   const state: FilesState = plainFiles > 0 ? 'plaintext' : zipEncrypted > 0 || opaque.length > 0 ? 'ciphertext' : 'none';
-  if (zipEncrypted > 0) checks.push({ name: 'zip-encryption', result: 'skip', detail: `${zipEncrypted} encrypted ZIP(s): zipcrypto (password sent separately)` });
-  if (opaque.length > 0) checks.push({ name: 'uninspectable', result: o.opaqueContent === 'block' ? 'fail' : 'skip', detail: `S/MIME enveloped content (${opaque.join(', ')}) is opaque to the org; policy ${o.opaqueContent}` });
+  if (zipEncrypted > 0)
+    checks.push({ name: 'zip-encryption', result: 'skip', detail: `${zipEncrypted} encrypted ZIP(s): zipcrypto (password sent separately)` });
+  if (opaque.length > 0)
+    checks.push({
+      name: 'uninspectable',
+      result: o.opaqueContent === 'block' ? 'fail' : 'skip',
+      detail: `S/MIME enveloped content (${opaque.join(', ')}) is opaque to the org; policy ${o.opaqueContent}`,
+    });
   if (!inspectContent) {
     checks.push({ name: 'inspection', result: 'skip', detail: 'content inspection switched off' });
     return { messageId, ...(from ? { from } : {}), files: state, checks, verdict: { action: 'allow', reasons: [] } };
   }
-  const verdict = await inspectOffThread(direction, files, parsed.text ?? '', { encryptedZip: direction === 'outbound' ? o.msaEncryptedZip : o.mxEncryptedZip, dlpRules: o.dlpRules }, {}, scanner ? { scanner } : {});
-  for (const r of verdict.reasons) checks.push({ name: r.rule, result: r.action === 'block' ? 'fail' : 'skip', detail: `${r.detail}${r.file ? ` (${r.file})` : ''}`.slice(0, 300) });
+  const verdict = await inspectOffThread(
+    direction,
+    files,
+    parsed.text ?? '',
+    { encryptedZip: direction === 'outbound' ? o.msaEncryptedZip : o.mxEncryptedZip, dlpRules: o.dlpRules },
+    {},
+    scanner ? { scanner } : {},
+  );
+  for (const r of verdict.reasons)
+    checks.push({ name: r.rule, result: r.action === 'block' ? 'fail' : 'skip', detail: `${r.detail}${r.file ? ` (${r.file})` : ''}`.slice(0, 300) });
   const blocking = verdict.reasons.find((r) => r.action === 'block');
-  const block = blocking ? { code: blocking.code as string, detail: reasonLabel(blocking) } : opaque.length > 0 && o.opaqueContent === 'block' ? { code: 'UNINSPECTABLE', detail: 'S/MIME enveloped content' } : undefined;
+  const block = blocking
+    ? { code: blocking.code as string, detail: reasonLabel(blocking) }
+    : opaque.length > 0 && o.opaqueContent === 'block'
+      ? { code: 'UNINSPECTABLE', detail: 'S/MIME enveloped content' }
+      : undefined;
   return { messageId, ...(from ? { from } : {}), files: state, checks, verdict, ...(block ? { block } : {}) };
 }
 
@@ -280,16 +313,30 @@ export async function checkMailAuth(ctx: OrgContext, raw: Uint8Array, client: { 
   // SPF evaluates the MAIL FROM domain in DNS, i.e. as A-labels (RFC 7208 §4.3, RFC 5890).
   const at = client.mailFrom.lastIndexOf('@');
   const sender = at < 0 ? client.mailFrom : `${client.mailFrom.slice(0, at)}@${domainToASCII(client.mailFrom.slice(at + 1)) || client.mailFrom.slice(at + 1)}`;
-  const r = await authenticate(Buffer.from(raw), { ip: client.ip, helo: client.helo, sender, mta: ctx.mxHost, resolver: ctx.net.resolver as never, disableArc: true, disableBimi: true });
+  const r = await authenticate(Buffer.from(raw), {
+    ip: client.ip,
+    helo: client.helo,
+    sender,
+    mta: ctx.mxHost,
+    resolver: ctx.net.resolver as never,
+    disableArc: true,
+    disableBimi: true,
+  });
   const checks: JourneyCheck[] = [];
   const spf = r.spf ? r.spf.status.result : 'none';
   checks.push({ name: 'spf', result: spf === 'pass' ? 'pass' : spf === 'fail' || spf === 'softfail' ? 'fail' : 'skip', detail: `${spf} (${client.ip})` });
-  const dk = r.dkim.results.map((x) => `${x.status.result}${(x as { signingDomain?: string }).signingDomain ? ` d=${(x as { signingDomain?: string }).signingDomain}` : ''}`);
+  const dk = r.dkim.results.map(
+    (x) => `${x.status.result}${(x as { signingDomain?: string }).signingDomain ? ` d=${(x as { signingDomain?: string }).signingDomain}` : ''}`,
+  );
   const dkPass = r.dkim.results.some((x) => x.status.result === 'pass');
   checks.push({ name: 'dkim', result: dkPass ? 'pass' : r.dkim.results.length === 0 ? 'skip' : 'fail', detail: dk.join(', ') || 'none' });
   const dm = r.dmarc ? r.dmarc.status.result : 'none';
   const policy = r.dmarc ? r.dmarc.policy : 'none';
-  checks.push({ name: 'dmarc', result: dm === 'pass' ? 'pass' : dm === 'fail' ? 'fail' : 'skip', detail: `${dm}${r.dmarc ? ` p=${policy} (${r.dmarc.domain})` : ''}` });
+  checks.push({
+    name: 'dmarc',
+    result: dm === 'pass' ? 'pass' : dm === 'fail' ? 'fail' : 'skip',
+    detail: `${dm}${r.dmarc ? ` p=${policy} (${r.dmarc.domain})` : ''}`,
+  });
   const headers = r.headers.endsWith('\n') ? r.headers.replace(/\r?\n/g, '\r\n') : `${r.headers.replace(/\r?\n/g, '\r\n')}\r\n`;
   const dmarcDomain = r.dmarc && r.dmarc.domain ? String(r.dmarc.domain).toLowerCase() : undefined;
   return { checks, dmarcReject: dm === 'fail' && policy === 'reject', ...(dmarcDomain ? { dmarcDomain } : {}), headers };
@@ -310,7 +357,11 @@ export function withoutAuthResultsOf(raw: Uint8Array, ids: readonly string[]): U
     const m = /^authentication-results[ \t]*:([\s\S]*)$/i.exec(f);
     if (!m) return false;
     // authserv-id, after optional CFWS: the first token up to ";" or whitespace (comments dropped first).
-    const id = m[1]!.replace(/\([^()]*\)/g, ' ').trim().split(/[;\s]/)[0]!.toLowerCase();
+    const id = m[1]!
+      .replace(/\([^()]*\)/g, ' ')
+      .trim()
+      .split(/[;\s]/)[0]!
+      .toLowerCase();
     return own.some((o) => id === o || id.endsWith(`.${o}`));
   };
   const kept = fields.filter((f) => !forged(f));
@@ -330,7 +381,9 @@ export { reputationHeader };
 /** DKIM-Signature header(s) for `raw` (RFC 6376 §3.5), prepended by MTA-out. */
 export async function dkimSignMessage(ctx: OrgContext, rt: ConventionalRuntime, raw: Uint8Array): Promise<Uint8Array> {
   if (!rt.options.dkimSign || !rt.dkimPrivateKeyPem) return raw;
-  const signed = await dkimSign(Buffer.from(raw), { signatureData: [{ signingDomain: ctx.domain, selector: rt.options.dkimSelector, privateKey: rt.dkimPrivateKeyPem }] } as never);
+  const signed = await dkimSign(Buffer.from(raw), {
+    signatureData: [{ signingDomain: ctx.domain, selector: rt.options.dkimSelector, privateKey: rt.dkimPrivateKeyPem }],
+  } as never);
   return new Uint8Array(Buffer.concat([Buffer.from(signed.signatures), Buffer.from(raw)]));
 }
 
@@ -346,7 +399,18 @@ export type ConventionalSubmissionMeta = {
 
 /** The meta the MSA spools with a conventional submission, as read back (JSON). */
 export function isConventionalSubmissionMeta(m: unknown): m is ConventionalSubmissionMeta {
-  return typeof m === 'object' && m !== null && 'kind' in m && m.kind === 'conventional-submission' && 'messageId' in m && typeof m.messageId === 'string' && 'files' in m && typeof m.files === 'string' && 'checks' in m && Array.isArray(m.checks);
+  return (
+    typeof m === 'object' &&
+    m !== null &&
+    'kind' in m &&
+    m.kind === 'conventional-submission' &&
+    'messageId' in m &&
+    typeof m.messageId === 'string' &&
+    'files' in m &&
+    typeof m.files === 'string' &&
+    'checks' in m &&
+    Array.isArray(m.checks)
+  );
 }
 
 /** True while the hold window of `entry` is open at the org's clock. */
@@ -366,13 +430,22 @@ export async function cancelSubmission(ctx: OrgContext, messageId: string, sende
     for (const id of await ctx.outbound.list(state)) {
       const entry = await ctx.outbound.read(id, state).catch(() => undefined);
       const meta = entry?.envelope.meta as ConventionalSubmissionMeta | undefined;
-      if (!entry || meta?.kind !== 'conventional-submission' || meta.messageId !== want || entry.envelope.mailFrom.toLowerCase() !== sender.toLowerCase()) continue;
+      if (!entry || meta?.kind !== 'conventional-submission' || meta.messageId !== want || entry.envelope.mailFrom.toLowerCase() !== sender.toLowerCase())
+        continue;
       if (state === 'delivered' || state === 'bounced') return rt.cancelled.has(id) ? 'cancelled' : 'too-late';
       // Decided synchronously against the worker's `sending` mark: exactly one of cancel and send wins.
       if (rt.sending.has(id)) return 'too-late';
       rt.cancelled.add(id);
       await ctx.outbound.once(id, 'cancelled', async () => undefined);
-      await ctx.journey.record({ messageId: want, actor: actor(ctx, 'msa'), procedure: 0, checks: [{ name: 'hold-cancel', result: 'pass', detail: `cancelled by ${sender} within the hold window` }], files: meta.files, outcome: 'rejected', detail: 'cancelled by the sender; never sent' });
+      await ctx.journey.record({
+        messageId: want,
+        actor: actor(ctx, 'msa'),
+        procedure: 0,
+        checks: [{ name: 'hold-cancel', result: 'pass', detail: `cancelled by ${sender} within the hold window` }],
+        files: meta.files,
+        outcome: 'rejected',
+        detail: 'cancelled by the sender; never sent',
+      });
       ctx.kick('outbound');
       return 'cancelled';
     }
@@ -381,15 +454,43 @@ export async function cancelSubmission(ctx: OrgContext, messageId: string, sende
 }
 
 /** A DSN to a local sender for a conventional submission MTA-out could not send. */
-export async function conventionalBounce(ctx: OrgContext, entry: SpoolEntry, messageId: string, rcpts: readonly string[], rule: string, code: string, text: string): Promise<void> {
+export async function conventionalBounce(
+  ctx: OrgContext,
+  entry: SpoolEntry,
+  messageId: string,
+  rcpts: readonly string[],
+  rule: string,
+  code: string,
+  text: string,
+): Promise<void> {
   const sender = entry.envelope.mailFrom;
   if (!sender || domainOf(sender) !== ctx.domain) return;
   const parsed = await simpleParser(Buffer.from(entry.bytes), { skipHtmlToText: true, skipTextToHtml: true }).catch(() => undefined);
   const originalHeaders = parsed ? [...parsed.headerLines].map((h) => ({ name: h.key, value: h.line.slice(h.line.indexOf(':') + 1).trim() })) : [];
-  const dsn = buildDsn({ reportingMta: ctx.mxHost, from: `MAILER-DAEMON@${ctx.domain}`, to: sender, originalMessageId: messageId || '<unknown>', recipients: rcpts, rule, code, text, clock: ctx.clock, originalHeaders });
+  const dsn = buildDsn({
+    reportingMta: ctx.mxHost,
+    from: `MAILER-DAEMON@${ctx.domain}`,
+    to: sender,
+    originalMessageId: messageId || '<unknown>',
+    recipients: rcpts,
+    rule,
+    code,
+    text,
+    clock: ctx.clock,
+    originalHeaders,
+  });
   // RFC 5321 §4.5.5: a DSN has the null reverse-path.
   await ctx.mailbox.deliver(sender, dsn, { mailFrom: '' });
-  await ctx.journey.record({ messageId, actor: actor(ctx, 'dsn'), procedure: 0, checks: [{ name: 'dsn', result: 'pass', detail: rule }], files: 'none', outcome: 'bounced', reply: formatReply(replyFor(code), rule), detail: text.slice(0, 500) });
+  await ctx.journey.record({
+    messageId,
+    actor: actor(ctx, 'dsn'),
+    procedure: 0,
+    checks: [{ name: 'dsn', result: 'pass', detail: rule }],
+    files: 'none',
+    outcome: 'bounced',
+    reply: formatReply(replyFor(code), rule),
+    detail: text.slice(0, 500),
+  });
 }
 
 /** Delivers one conventional inbound message unchanged (plus MTA-in's trace headers) to each recipient. */
@@ -398,7 +499,15 @@ export async function processConventionalInbound(ctx: OrgContext, entry: SpoolEn
   for (const rcpt of entry.envelope.rcptTo) {
     await ctx.inbound.once(entry.id, `rcpt:${rcpt}`, async () => {
       await ctx.mailbox.deliver(rcpt, entry.bytes, { mailFrom: entry.envelope.mailFrom });
-      await ctx.journey.record({ messageId: meta.messageId, actor: actor(ctx, 'delivery'), procedure: 0, checks: [{ name: 'mailbox', result: 'pass', detail: rcpt }], files: meta.files, outcome: 'delivered', detail: rcpt });
+      await ctx.journey.record({
+        messageId: meta.messageId,
+        actor: actor(ctx, 'delivery'),
+        procedure: 0,
+        checks: [{ name: 'mailbox', result: 'pass', detail: rcpt }],
+        files: meta.files,
+        outcome: 'delivered',
+        detail: rcpt,
+      });
     });
   }
 }

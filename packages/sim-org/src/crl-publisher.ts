@@ -22,7 +22,12 @@ export function crlUrl(domain: string): string {
  * Serves `crl()` (DER, fresh at each request) at `crl.<domain>:80` + {@link CRL_PATH}, listening on the
  * sim-net address of `<actorOrg>/crl`. Close the returned service to stop it.
  */
-export async function startCrlPublisher(o: { readonly net: SimNet; readonly domain: string; readonly actorOrg: string; readonly crl: () => Promise<Uint8Array | undefined> }): Promise<ExposedService> {
+export async function startCrlPublisher(o: {
+  readonly net: SimNet;
+  readonly domain: string;
+  readonly actorOrg: string;
+  readonly crl: () => Promise<Uint8Array | undefined>;
+}): Promise<ExposedService> {
   const sockets = new Set<Socket>();
   const server = http.createServer((req, res) => {
     if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== CRL_PATH) {
@@ -66,7 +71,11 @@ export async function startCrlPublisher(o: { readonly net: SimNet; readonly doma
  * injected DNS resolver, the port from the sim-net directory, an HTTP GET leaving from `localAddress`.
  * Returns the DER bytes unverified; the caller checks the signature against the org certificate.
  */
-export async function fetchOrgCrl(net: SimNet, domain: string, o: { readonly localAddress?: string; readonly timeoutMs?: number } = {}): Promise<{ readonly url: string; readonly der: Uint8Array }> {
+export async function fetchOrgCrl(
+  net: SimNet,
+  domain: string,
+  o: { readonly localAddress?: string; readonly timeoutMs?: number } = {},
+): Promise<{ readonly url: string; readonly der: Uint8Array }> {
   const url = crlUrl(domain);
   const host = new URL(url).hostname;
   const addresses = await net.resolver(host, 'A').catch((cause: unknown) => {
@@ -99,8 +108,16 @@ export async function fetchOrgCrl(net: SimNet, domain: string, o: { readonly loc
         res.on('error', reject);
         res.on('end', () => {
           const body = Buffer.concat(chunks);
-          if (res.statusCode !== 200) reject(new SsmaxError('IO_ERROR', `Cannot fetch ${url}. It answered HTTP ${res.statusCode}: ${body.toString('utf8').slice(0, 200)}.`, { details: { status: res.statusCode } }));
-          else if (!/^application\/pkix-crl\b/i.test(res.headers['content-type'] ?? '')) reject(new SsmaxError('IO_ERROR', `Cannot fetch ${url}. It answered ${res.headers['content-type'] ?? 'no content type'}, not application/pkix-crl.`));
+          if (res.statusCode !== 200)
+            reject(
+              new SsmaxError('IO_ERROR', `Cannot fetch ${url}. It answered HTTP ${res.statusCode}: ${body.toString('utf8').slice(0, 200)}.`, {
+                details: { status: res.statusCode },
+              }),
+            );
+          else if (!/^application\/pkix-crl\b/i.test(res.headers['content-type'] ?? ''))
+            reject(
+              new SsmaxError('IO_ERROR', `Cannot fetch ${url}. It answered ${res.headers['content-type'] ?? 'no content type'}, not application/pkix-crl.`),
+            );
           else resolve(body);
         });
       },

@@ -13,11 +13,20 @@ import { CardObjects } from './user-registration.js';
 let world: OrgWorld;
 
 /** A mail From `from`, signed on `signer`'s card (its certificate names the signer, chained to the signer's org CA). */
-async function signedBy(signer: WorldUser, signerOrg: WorldOrg, from: string, submitOrg: WorldOrg, to: string): Promise<{ raw: Uint8Array; messageId: string }> {
+async function signedBy(
+  signer: WorldUser,
+  signerOrg: WorldOrg,
+  from: string,
+  submitOrg: WorldOrg,
+  to: string,
+): Promise<{ raw: Uint8Array; messageId: string }> {
   await signer.card.login(signer.pin);
   try {
     return await composeSignedMail({
-      from, to: [to], subject: 'Invoice 4711', text: 'Please pay today.',
+      from,
+      to: [to],
+      subject: 'Invoice 4711',
+      text: 'Please pay today.',
       key: await signer.card.key(CardObjects.signingKey),
       signingCertificate: signer.user.signingCertificate.der,
       orgCertificate: signerOrg.org.kms.certificates.org,
@@ -86,6 +95,8 @@ describe('OrgProfile.defences switched off', () => {
   it('(7) off: the MX takes unsigned mail for a member domain as outside mail and delivers it marked unverified', async () => {
     expect(await toMx(off, aliceOn.user.address, bobOff.user.address)).toBe(250);
     const accepted = off.org.journey.events().find((e) => e.actor === 'dx-off/mta-in' && e.detail === 'non-member mail, marked unverified');
-    expect(accepted?.checks).toEqual([expect.objectContaining({ name: 'registry-member', result: 'skip', detail: expect.stringContaining('(7) switched off') })]);
+    expect(accepted?.checks).toEqual([
+      expect.objectContaining({ name: 'registry-member', result: 'skip', detail: expect.stringContaining('(7) switched off') }),
+    ]);
   });
 });

@@ -18,7 +18,15 @@ import { spoolMeta, type SpoolEntry } from './spool.js';
 export function lmtpDelivery(o: { host: string; port: number; localAddress?: string; lhlo?: string }): MailboxDelivery {
   return {
     async deliver(recipient, message, envelope) {
-      const t = nodemailer.createTransport({ host: o.host, port: o.port, lmtp: true, secure: false, ignoreTLS: true, name: o.lhlo ?? 'localhost', ...(o.localAddress ? { localAddress: o.localAddress } : {}) });
+      const t = nodemailer.createTransport({
+        host: o.host,
+        port: o.port,
+        lmtp: true,
+        secure: false,
+        ignoreTLS: true,
+        name: o.lhlo ?? 'localhost',
+        ...(o.localAddress ? { localAddress: o.localAddress } : {}),
+      });
       try {
         await t.sendMail({ envelope: { from: envelope.mailFrom, to: [recipient] }, raw: Buffer.from(message) });
       } finally {
@@ -38,7 +46,16 @@ interface InboundMeta {
 
 /** The fields this stage reads of mta-in's meta (mta-in.ts writes more: tls, inspection, orgId). */
 function isInboundMeta(m: unknown): m is InboundMeta {
-  return typeof m === 'object' && m !== null && 'kind' in m && (m.kind === 'ssmax' || m.kind === 'unverified') && 'messageId' in m && typeof m.messageId === 'string' && 'checks' in m && Array.isArray(m.checks);
+  return (
+    typeof m === 'object' &&
+    m !== null &&
+    'kind' in m &&
+    (m.kind === 'ssmax' || m.kind === 'unverified') &&
+    'messageId' in m &&
+    typeof m.messageId === 'string' &&
+    'checks' in m &&
+    Array.isArray(m.checks)
+  );
 }
 
 /** Delivers one spooled inbound message to each of its recipients. Throws on infrastructure faults (the worker retries). */
@@ -49,12 +66,27 @@ export async function processInbound(ctx: OrgContext, entry: SpoolEntry): Promis
     await ctx.inbound.once(entry.id, `rcpt:${rcpt}`, async () => {
       if (meta.kind === 'unverified') {
         await ctx.mailbox.deliver(rcpt, entry.bytes, { mailFrom: entry.envelope.mailFrom });
-        await ctx.journey.record({ messageId: meta.messageId, actor: who, procedure: 0, checks: [{ name: 'verdict', result: 'skip', detail: 'unverified (non-member)' }], files: 'none', outcome: 'delivered', detail: rcpt });
+        await ctx.journey.record({
+          messageId: meta.messageId,
+          actor: who,
+          procedure: 0,
+          checks: [{ name: 'verdict', result: 'skip', detail: 'unverified (non-member)' }],
+          files: 'none',
+          outcome: 'delivered',
+          detail: rcpt,
+        });
         return;
       }
       const cert = await ctx.users.encryptionCertificate(rcpt);
       if (!cert) {
-        await ctx.journey.record({ messageId: meta.messageId, actor: who, procedure: 9, checks: [{ name: 'recipient-certificate', result: 'fail', detail: rcpt }], files: 'ciphertext', outcome: 'bounced' });
+        await ctx.journey.record({
+          messageId: meta.messageId,
+          actor: who,
+          procedure: 9,
+          checks: [{ name: 'recipient-certificate', result: 'fail', detail: rcpt }],
+          files: 'ciphertext',
+          outcome: 'bounced',
+        });
         return;
       }
       const parsed = parseSmime(entry.bytes);
@@ -82,7 +114,14 @@ export async function processInbound(ctx: OrgContext, entry: SpoolEntry): Promis
       });
       if (hop.blocked) {
         // Inspection already ran in the session; a block here means the policy changed in between.
-        await ctx.journey.record({ messageId: meta.messageId, actor: who, procedure: 9, checks: [{ name: 'inspection', result: 'fail' }], files: 'plaintext', outcome: 'rejected' });
+        await ctx.journey.record({
+          messageId: meta.messageId,
+          actor: who,
+          procedure: 9,
+          checks: [{ name: 'inspection', result: 'fail' }],
+          files: 'plaintext',
+          outcome: 'rejected',
+        });
         return;
       }
       await ctx.mailbox.deliver(rcpt, hop.message, { mailFrom: entry.envelope.mailFrom });
@@ -90,7 +129,10 @@ export async function processInbound(ctx: OrgContext, entry: SpoolEntry): Promis
         messageId: meta.messageId,
         actor: who,
         procedure: 9,
-        checks: [{ name: 'recipient-certificate', result: 'pass', detail: rcpt }, { name: 'reencrypt', result: 'pass', detail: `${hop.files.length} file(s)` }],
+        checks: [
+          { name: 'recipient-certificate', result: 'pass', detail: rcpt },
+          { name: 'reencrypt', result: 'pass', detail: `${hop.files.length} file(s)` },
+        ],
         files: hop.files.length > 0 ? 'plaintext' : 'none',
         outcome: 'delivered',
         detail: rcpt,

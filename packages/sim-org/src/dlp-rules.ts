@@ -20,13 +20,25 @@ interface RuleBase {
   appliesTo?: 'all' | 'non-member';
 }
 /** Any of the words (case-insensitive after NFKC normalisation, so full-width ＣＯＮＦＩＤＥＮＴＩＡＬ counts). */
-export interface KeywordRule extends RuleBase { kind: 'keywords'; keywords: string[] }
+export interface KeywordRule extends RuleBase {
+  kind: 'keywords';
+  keywords: string[];
+}
 /** A 12-digit Individual Number (マイナンバー) whose check digit is right. */
-export interface MyNumberRule extends RuleBase { kind: 'my-number' }
+export interface MyNumberRule extends RuleBase {
+  kind: 'my-number';
+}
 /** A 13–19 digit card number; with `luhn` only numbers passing the Luhn check count. */
-export interface CreditCardRule extends RuleBase { kind: 'credit-card'; luhn: boolean }
+export interface CreditCardRule extends RuleBase {
+  kind: 'credit-card';
+  luhn: boolean;
+}
 /** A JavaScript regular expression (source + flags). */
-export interface RegexRule extends RuleBase { kind: 'regex'; pattern: string; flags?: string }
+export interface RegexRule extends RuleBase {
+  kind: 'regex';
+  pattern: string;
+  flags?: string;
+}
 export type DlpRule = KeywordRule | MyNumberRule | CreditCardRule | RegexRule;
 
 export interface DlpMatch {
@@ -37,7 +49,13 @@ export interface DlpMatch {
 }
 
 export const DEFAULT_DLP_RULES: readonly DlpRule[] = [
-  { id: 'confidential-marking', description: 'Document marked confidential', kind: 'keywords', keywords: ['社外秘', '極秘', '秘密', 'CONFIDENTIAL', 'STRICTLY CONFIDENTIAL'], action: 'block' },
+  {
+    id: 'confidential-marking',
+    description: 'Document marked confidential',
+    kind: 'keywords',
+    keywords: ['社外秘', '極秘', '秘密', 'CONFIDENTIAL', 'STRICTLY CONFIDENTIAL'],
+    action: 'block',
+  },
   { id: 'my-number', description: 'Individual Number (My Number) with a valid check digit', kind: 'my-number', action: 'block' },
   { id: 'credit-card', description: 'Payment card number passing the Luhn check', kind: 'credit-card', luhn: true, action: 'flag' },
 ];

@@ -21,7 +21,14 @@ let world: OrgWorld;
 
 /** `raw` with its From field replaced by `from` and `extra` header lines added after it (outer headers are not signed). */
 function rewriteFrom(raw: Uint8Array, from: string, extra: readonly string[] = []): Uint8Array {
-  return new Uint8Array(Buffer.from(Buffer.from(raw).toString('latin1').replace(/^From:.*$/im, [`From: ${from}`, ...extra].join('\r\n')), 'latin1'));
+  return new Uint8Array(
+    Buffer.from(
+      Buffer.from(raw)
+        .toString('latin1')
+        .replace(/^From:.*$/im, [`From: ${from}`, ...extra].join('\r\n')),
+      'latin1',
+    ),
+  );
 }
 
 /** Hands `raw` to `to`'s MX from an outside host. */
@@ -29,7 +36,15 @@ function toMx(to: WorldOrg, rcpt: string, raw: string | Uint8Array): Promise<num
   return world.toMx(to, { client: 'outsider/mta', helo: 'mx.evil.example', mailFrom: 'm@evil.example', rcpt, raw });
 }
 
-const noticeOf = (u: WorldUser): IdentityNotice => ({ sender: u.user.address, certSerial: u.user.signingCertificate.serialNumber, traceId: '', proofing: 'employeeCardPin', proofedAt: new Date().toISOString(), cardAndPinUsed: true, certificate: Buffer.from(u.user.signingCertificate.der).toString('base64') });
+const noticeOf = (u: WorldUser): IdentityNotice => ({
+  sender: u.user.address,
+  certSerial: u.user.signingCertificate.serialNumber,
+  traceId: '',
+  proofing: 'employeeCardPin',
+  proofedAt: new Date().toISOString(),
+  cardAndPinUsed: true,
+  certificate: Buffer.from(u.user.signingCertificate.der).toString('base64'),
+});
 
 /**
  * The copy `to` finds in its mailbox for a mail `from` composed: hop 1 by the sending org's KMS, hop 2 by
@@ -40,11 +55,31 @@ async function delivered(from: WorldUser, raw: Uint8Array, to: WorldUser, o: { m
   if (p0.kind !== 'multipart-signed') throw new Error('expected multipart/signed');
   const messageId = o.messageIdAttested ?? p0.headers.find((h) => h.name.toLowerCase() === 'message-id')!.value;
   const common = { mode: 'org' as const, checks: [], identityNotice: noticeOf(from), inspect: false, clock: () => new Date(), messageId };
-  const h1 = await orgHop({ ...common, kms: from.org.org.kms, direction: 'outbound', entity: p0.signedEntity, headers: p0.headers, recipients: [to.org.org.kms.certificates.encryption], org: from.org.org.registryOrgId, domain: from.org.org.domain, hop: 1 });
+  const h1 = await orgHop({
+    ...common,
+    kms: from.org.org.kms,
+    direction: 'outbound',
+    entity: p0.signedEntity,
+    headers: p0.headers,
+    recipients: [to.org.org.kms.certificates.encryption],
+    org: from.org.org.registryOrgId,
+    domain: from.org.org.domain,
+    hop: 1,
+  });
   if (h1.blocked) throw new Error('blocked');
   const p1 = parseSmime(h1.message);
   if (p1.kind !== 'multipart-signed') throw new Error('expected multipart/signed');
-  const h2 = await orgHop({ ...common, kms: to.org.org.kms, direction: 'inbound', entity: p1.signedEntity, headers: p1.headers, recipients: [to.user.encryptionCertificate.der], org: to.org.org.registryOrgId, domain: to.org.org.domain, hop: 2 });
+  const h2 = await orgHop({
+    ...common,
+    kms: to.org.org.kms,
+    direction: 'inbound',
+    entity: p1.signedEntity,
+    headers: p1.headers,
+    recipients: [to.user.encryptionCertificate.der],
+    org: to.org.org.registryOrgId,
+    domain: to.org.org.domain,
+    hop: 2,
+  });
   if (h2.blocked) throw new Error('blocked');
   return h2.message;
 }
@@ -68,9 +103,13 @@ describe('issue 10 item 4: From parsed two ways', () => {
   });
 
   it('(7) refuses unsigned mail whose From is a member to one reader and an outsider to another', async () => {
-    const mail = (from: string, extra = '') => `From: ${from}\r\n${extra}To: ${bob.user.address}\r\nSubject: new bank details\r\nMessage-ID: <${Math.random().toString(36).slice(2)}@evil.example>\r\n\r\nPlease pay today.\r\n`;
+    const mail = (from: string, extra = '') =>
+      `From: ${from}\r\n${extra}To: ${bob.user.address}\r\nSubject: new bank details\r\nMessage-ID: <${Math.random().toString(36).slice(2)}@evil.example>\r\n\r\nPlease pay today.\r\n`;
     expect(await toMx(b, bob.user.address, mail(`${alice.user.address}, <m@evil.example>`))).toBe(550);
-    const ev = b.org.journey.events().filter((e) => e.actor === 'fp-b/mta-in').at(-1);
+    const ev = b.org.journey
+      .events()
+      .filter((e) => e.actor === 'fp-b/mta-in')
+      .at(-1);
     expect(ev).toMatchObject({ procedure: 7, outcome: 'rejected', reply: expect.stringMatching(/^550 5\.7\.1 From must name exactly one mailbox/) });
     expect(ev!.checks).toContainEqual(expect.objectContaining({ name: 'originator', result: 'fail' }));
     // A Sender in a member domain claims the member transmitted it: held to the rule From is held to.

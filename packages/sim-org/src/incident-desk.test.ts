@@ -16,7 +16,9 @@ import { CardUserDirectory, type RegisteredUser } from './user-registration.js';
  * may not import sim-registry, so this stub speaks the same HTTP + `{ cms }` contract and checks every
  * signature against the submitting org's KMS signing certificate, as the registry does.
  */
-function startRegistryStub(orgCerts: Map<string, Uint8Array>): Promise<{ url: string; cases: Map<string, Record<string, unknown>>; outbox: Map<string, IncidentNotice[]>; close(): Promise<void> }> {
+function startRegistryStub(
+  orgCerts: Map<string, Uint8Array>,
+): Promise<{ url: string; cases: Map<string, Record<string, unknown>>; outbox: Map<string, IncidentNotice[]>; close(): Promise<void> }> {
   const cases = new Map<string, Record<string, unknown>>();
   const outbox = new Map<string, IncidentNotice[]>();
   let n = 0;
@@ -35,14 +37,23 @@ function startRegistryStub(orgCerts: Map<string, Uint8Array>): Promise<{ url: st
         const url = req.url ?? '';
         let m: RegExpMatchArray | null;
         if (req.method === 'POST' && url === '/v1/incidents') {
-          const peek = JSON.parse(Buffer.from(verifySignedData(new Uint8Array(Buffer.from((JSON.parse(body) as { cms: string }).cms, 'base64'))).content!).toString('utf8')) as Record<string, string>;
+          const peek = JSON.parse(
+            Buffer.from(verifySignedData(new Uint8Array(Buffer.from((JSON.parse(body) as { cms: string }).cms, 'base64'))).content!).toString('utf8'),
+          ) as Record<string, string>;
           const report = verify(body, peek['reporterOrgId']!);
           const caseId = `case-${++n}`;
           const c = { caseId, ...report, state: 'awaiting-response' };
           cases.set(caseId, c);
           const notice: IncidentNotice = {
-            type: 'ssmax-incident-notice', caseId, senderOrgId: report['senderOrgId'] as string, reporterOrgId: report['reporterOrgId'] as string, messageId: report['messageId'] as string,
-            senderCertificateSerial: report['senderCertificateSerial'] as string, evidence: report['evidence'] as IncidentNotice['evidence'], responseDue: '2099-01-01T00:00:00Z', responseUrl: `/v1/incidents/${caseId}/response`,
+            type: 'ssmax-incident-notice',
+            caseId,
+            senderOrgId: report['senderOrgId'] as string,
+            reporterOrgId: report['reporterOrgId'] as string,
+            messageId: report['messageId'] as string,
+            senderCertificateSerial: report['senderCertificateSerial'] as string,
+            evidence: report['evidence'] as IncidentNotice['evidence'],
+            responseDue: '2099-01-01T00:00:00Z',
+            responseUrl: `/v1/incidents/${caseId}/response`,
           };
           outbox.set(notice.senderOrgId, [...(outbox.get(notice.senderOrgId) ?? []), notice]);
           res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify(c));
@@ -66,7 +77,12 @@ function startRegistryStub(orgCerts: Map<string, Uint8Array>): Promise<{ url: st
   });
   return new Promise((resolve) =>
     server.listen(0, '127.0.0.1', () =>
-      resolve({ url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`, cases, outbox, close: () => new Promise((r) => server.close(() => r())) }),
+      resolve({
+        url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+        cases,
+        outbox,
+        close: () => new Promise((r) => server.close(() => r())),
+      }),
     ),
   );
 }
@@ -80,7 +96,13 @@ let victor: RegisteredUser;
 const cards: Card[] = [];
 
 async function user(local: string, employeeNumber: string, pin: string): Promise<{ user: RegisteredUser; agent: UserAgent }> {
-  const u = await orgA.registration.register({ address: `${local}@org-a.example`, employeeNumber, identityCheck: { method: 'employeeCardPin', proofedBy: 'org-a HR' }, userPin: pin, mailPassword: 'mail-pw' });
+  const u = await orgA.registration.register({
+    address: `${local}@org-a.example`,
+    employeeNumber,
+    identityCheck: { method: 'employeeCardPin', proofedBy: 'org-a HR' },
+    userPin: pin,
+    mailPassword: 'mail-pw',
+  });
   const card = await orgA.registration.openCard(u.cardLabel);
   cards.push(card);
   return { user: u, agent: new UserAgent({ address: u.address, card, mode: 'end-to-end', orgEncryptionCertificate: orgA.kmsEncryption.certificate.der }) };
@@ -106,7 +128,13 @@ afterAll(async () => {
 /** The MSA's own check (msa.ts verifyUserMail) over org A's real user directory. */
 async function msaCheck(raw: Uint8Array, sender: string) {
   const registryCrl = await issueCrl({ issuer: { certificate: world.root, key: world.rootKey }, now: world.now, crlNumber: 1, revoked: [] });
-  const ctx: UserMailContext = { kms: orgA.kms, users: new CardUserDirectory(orgA.registration, orgA.orgCa), registry: { crl: async () => registryCrl }, clock: world.now, profile: {} };
+  const ctx: UserMailContext = {
+    kms: orgA.kms,
+    users: new CardUserDirectory(orgA.registration, orgA.orgCa),
+    registry: { crl: async () => registryCrl },
+    clock: world.now,
+    profile: {},
+  };
   return verifyUserMail(ctx, raw, sender);
 }
 
@@ -114,12 +142,30 @@ async function msaCheck(raw: Uint8Array, sender: string) {
 async function submitThroughMsa(journal: JourneyLog, raw: Uint8Array, sender: string): Promise<void> {
   const v = await msaCheck(raw, sender);
   expect(v.ok, v.detail).toBe(true);
-  await journal.record({ messageId: v.messageId, actor: 'org-a/msa', procedure: 4, checks: v.checks, files: 'ciphertext', outcome: 'accepted', reply: '250 2.0.0 queued' });
+  await journal.record({
+    messageId: v.messageId,
+    actor: 'org-a/msa',
+    procedure: 4,
+    checks: v.checks,
+    files: 'ciphertext',
+    outcome: 'accepted',
+    reply: '250 2.0.0 queued',
+  });
 }
 
 function desks(registryUrl: string, journalA: JourneyLog, journalB = new JourneyLog(undefined)) {
-  const deskB = new IncidentDesk({ registryUrl, orgId: 'org-b', signer: { key: orgB.kmsSigning.key, certificate: orgB.kmsSigning.certificate.der }, journey: journalB });
-  const deskA = new IncidentDesk({ registryUrl, orgId: 'org-a', signer: { key: orgA.kmsSigning.key, certificate: orgA.kmsSigning.certificate.der }, journey: journalA });
+  const deskB = new IncidentDesk({
+    registryUrl,
+    orgId: 'org-b',
+    signer: { key: orgB.kmsSigning.key, certificate: orgB.kmsSigning.certificate.der },
+    journey: journalB,
+  });
+  const deskA = new IncidentDesk({
+    registryUrl,
+    orgId: 'org-a',
+    signer: { key: orgA.kmsSigning.key, certificate: orgA.kmsSigning.certificate.der },
+    journey: journalA,
+  });
   deskA.attachBackOffice({ orgCa: orgA.orgCa, vault: orgA.vault, vaultKey: orgA.vaultKey, officer: 'org-a CSIRT' });
   return { deskA, deskB };
 }
@@ -129,27 +175,57 @@ const check = (e: JourneyEvent | undefined, name: string) => e?.checks.find((c) 
 
 describe('IncidentDesk (12)', () => {
   it('(12) ends with the sender identified from the sealed vault, revoked, and a later mail from the card refused by the MSA when the MSA journal shows the card-signed submission', async () => {
-    const registry = await startRegistryStub(new Map([['org-a', orgA.kmsSigning.certificate.der], ['org-b', orgB.kmsSigning.certificate.der]]));
+    const registry = await startRegistryStub(
+      new Map([
+        ['org-a', orgA.kmsSigning.certificate.der],
+        ['org-b', orgB.kmsSigning.certificate.der],
+      ]),
+    );
     try {
       const journalA = new JourneyLog(undefined);
       const journalB = new JourneyLog(undefined);
-      const evil = await ua.compose({ to: ['bob@org-b.example'], subject: 'invoice', text: 'open the file', files: [{ name: 'invoice.exe', content: new Uint8Array(Buffer.from('MZ evil')) }], pin: '6666' });
+      const evil = await ua.compose({
+        to: ['bob@org-b.example'],
+        subject: 'invoice',
+        text: 'open the file',
+        files: [{ name: 'invoice.exe', content: new Uint8Array(Buffer.from('MZ evil')) }],
+        pin: '6666',
+      });
       await submitThroughMsa(journalA, evil.raw, mallory.address);
 
       const { deskA, deskB } = desks(registry.url, journalA, journalB);
-      const reported = await deskB.report({ messageId: evil.messageId, senderOrgId: 'org-a', senderCertificateSerial: mallory.signingCertificate.serialNumber, summary: 'executable disguised as invoice', pattern: 'B' });
+      const reported = await deskB.report({
+        messageId: evil.messageId,
+        senderOrgId: 'org-a',
+        senderCertificateSerial: mallory.signingCertificate.serialNumber,
+        summary: 'executable disguised as invoice',
+        pattern: 'B',
+      });
       expect(reported.caseId).toBe('case-1');
       expect(journalB.events(evil.messageId).map((e) => [e.actor, e.procedure, e.outcome])).toEqual([['org-b/incident-desk', 12, 'reported']]);
 
       const [notice] = await deskA.notices();
       const finding = await deskA.handle(notice!);
-      expect(finding).toMatchObject({ cause: 'sender', identified: true, address: mallory.address, employeeNumber: 'EMP-666', traceId: mallory.traceId, rootCause: 'malicious-sender', msaSerial: mallory.signingCertificate.serialNumber.toLowerCase() });
+      expect(finding).toMatchObject({
+        cause: 'sender',
+        identified: true,
+        address: mallory.address,
+        employeeNumber: 'EMP-666',
+        traceId: mallory.traceId,
+        rootCause: 'malicious-sender',
+        msaSerial: mallory.signingCertificate.serialNumber.toLowerCase(),
+      });
       expect([...finding.revokedSerials].sort()).toEqual([mallory.signingCertificate.serialNumber, mallory.encryptionCertificate.serialNumber].sort());
       const audit = await orgA.vault.auditLog();
       expect(audit.map((a) => a.caseId)).toEqual(['case-1']);
       // Every step is in org A's journal, in order, and none of it names the employee number.
       const ev = deskEvents(journalA, evil.messageId);
-      expect(ev.map((e) => [e.procedure, e.outcome])).toEqual([[12, 'reviewed'], [12, 'traced'], [12, 'revoked'], [12, 'answered']]);
+      expect(ev.map((e) => [e.procedure, e.outcome])).toEqual([
+        [12, 'reviewed'],
+        [12, 'traced'],
+        [12, 'revoked'],
+        [12, 'answered'],
+      ]);
       expect(check(ev[0], 'msa-journal')?.result).toBe('pass');
       expect(ev[0]!.detail).toBe('cause: sender');
       expect(check(ev[1], 'trace-vault')).toMatchObject({ result: 'pass', detail: expect.stringContaining('case-1') });
@@ -173,8 +249,19 @@ describe('IncidentDesk (12)', () => {
       const p = parseSmime(later.raw);
       if (p.kind !== 'multipart-signed') throw new Error('unexpected');
       const m = verifyManifest(classifyParts(p.signedEntity).manifest!.body, {
-        trustAnchors: [world.root.der], crls: [(await orgA.orgCa.currentCrl()).der], time: world.now(),
-        expected: { messageId: later.messageId, from: mallory.address, to: ['bob@org-b.example'], cc: [], subject: 'again', date: later.manifest!.date, body: classifyParts(p.signedEntity).body!.body, files: [] },
+        trustAnchors: [world.root.der],
+        crls: [(await orgA.orgCa.currentCrl()).der],
+        time: world.now(),
+        expected: {
+          messageId: later.messageId,
+          from: mallory.address,
+          to: ['bob@org-b.example'],
+          cc: [],
+          subject: 'again',
+          date: later.manifest!.date,
+          body: classifyParts(p.signedEntity).body!.body,
+          files: [],
+        },
       });
       expect(m.valid).toBe(false);
       expect(m.problems.join('\n')).toMatch(/CERT_REVOKED/);
@@ -184,7 +271,12 @@ describe('IncidentDesk (12)', () => {
   });
 
   it('(12) finds "own hosts", opens no vault and revokes nobody when a card-signed mail never passed the MSA (4)', async () => {
-    const registry = await startRegistryStub(new Map([['org-a', orgA.kmsSigning.certificate.der], ['org-b', orgB.kmsSigning.certificate.der]]));
+    const registry = await startRegistryStub(
+      new Map([
+        ['org-a', orgA.kmsSigning.certificate.der],
+        ['org-b', orgB.kmsSigning.certificate.der],
+      ]),
+    );
     try {
       const journalA = new JourneyLog(undefined);
       // A valid card signature by trent, but the mail went round the MSA (malware on org A's hosts sent it).
@@ -193,7 +285,12 @@ describe('IncidentDesk (12)', () => {
       const honest = await trentUa.compose({ to: ['bob@org-b.example'], subject: 'minutes', text: 'see you', pin: '7777' });
       await submitThroughMsa(journalA, honest.raw, trent.address);
       const { deskA, deskB } = desks(registry.url, journalA);
-      await deskB.report({ messageId: forged.messageId, senderOrgId: 'org-a', senderCertificateSerial: trent.signingCertificate.serialNumber, summary: 'fraud' });
+      await deskB.report({
+        messageId: forged.messageId,
+        senderOrgId: 'org-a',
+        senderCertificateSerial: trent.signingCertificate.serialNumber,
+        summary: 'fraud',
+      });
       const before = (await orgA.vault.auditLog()).length;
       expect((await deskA.pending()).map((n) => n.messageId)).toEqual([forged.messageId]);
       const [f] = await deskA.handlePending();
@@ -210,7 +307,11 @@ describe('IncidentDesk (12)', () => {
       expect((c['response'] as { summary: string }).summary).toMatch(/own hosts/);
       expect(await deskA.handlePending()).toEqual([]);
       // A report signed with another org's key is refused by the registry.
-      const forger = new IncidentDesk({ registryUrl: registry.url, orgId: 'org-b', signer: { key: orgA.kmsSigning.key, certificate: orgA.kmsSigning.certificate.der } });
+      const forger = new IncidentDesk({
+        registryUrl: registry.url,
+        orgId: 'org-b',
+        signer: { key: orgA.kmsSigning.key, certificate: orgA.kmsSigning.certificate.der },
+      });
       await expect(forger.report({ messageId: '<y@evil>', senderOrgId: 'org-a', senderCertificateSerial: 'ab', summary: 'x' })).rejects.toThrow(/answered 400/);
     } finally {
       await registry.close();
@@ -218,7 +319,12 @@ describe('IncidentDesk (12)', () => {
   });
 
   it('(12) traces the signer its MSA verified, not the serial the notice names', async () => {
-    const registry = await startRegistryStub(new Map([['org-a', orgA.kmsSigning.certificate.der], ['org-b', orgB.kmsSigning.certificate.der]]));
+    const registry = await startRegistryStub(
+      new Map([
+        ['org-a', orgA.kmsSigning.certificate.der],
+        ['org-b', orgB.kmsSigning.certificate.der],
+      ]),
+    );
     try {
       const journalA = new JourneyLog(undefined);
       const evil = await victorUa.compose({ to: ['bob@org-b.example'], subject: 'hello', text: 'click', pin: '8888' });
@@ -231,19 +337,42 @@ describe('IncidentDesk (12)', () => {
       expect(orgA.orgCa.isRevoked(victor.signingCertificate.serialNumber)).toBe(true);
       expect(orgA.orgCa.isRevoked(trent.signingCertificate.serialNumber)).toBe(false);
       const [reviewed] = deskEvents(journalA, evil.messageId);
-      expect(check(reviewed, 'notice-serial')).toMatchObject({ result: 'fail', detail: expect.stringContaining(victor.signingCertificate.serialNumber.toLowerCase()) });
+      expect(check(reviewed, 'notice-serial')).toMatchObject({
+        result: 'fail',
+        detail: expect.stringContaining(victor.signingCertificate.serialNumber.toLowerCase()),
+      });
     } finally {
       await registry.close();
     }
   });
 
   it('(12) refuses to handle a notice without a journal to review', async () => {
-    const deskA = new IncidentDesk({ registryUrl: 'http://127.0.0.1:9/', orgId: 'org-a', signer: { key: orgA.kmsSigning.key, certificate: orgA.kmsSigning.certificate.der }, orgCa: orgA.orgCa, vault: orgA.vault, vaultKey: orgA.vaultKey });
-    const notice: IncidentNotice = { type: 'ssmax-incident-notice', caseId: 'c', senderOrgId: 'org-a', reporterOrgId: 'org-b', messageId: '<m@x>', senderCertificateSerial: 'ab', evidence: { summary: 's' }, responseDue: '', responseUrl: '' };
+    const deskA = new IncidentDesk({
+      registryUrl: 'http://127.0.0.1:9/',
+      orgId: 'org-a',
+      signer: { key: orgA.kmsSigning.key, certificate: orgA.kmsSigning.certificate.der },
+      orgCa: orgA.orgCa,
+      vault: orgA.vault,
+      vaultKey: orgA.vaultKey,
+    });
+    const notice: IncidentNotice = {
+      type: 'ssmax-incident-notice',
+      caseId: 'c',
+      senderOrgId: 'org-a',
+      reporterOrgId: 'org-b',
+      messageId: '<m@x>',
+      senderCertificateSerial: 'ab',
+      evidence: { summary: 's' },
+      responseDue: '',
+      responseUrl: '',
+    };
     await expect(deskA.handle(notice)).rejects.toThrow(/journey log/);
   });
 
   it('(12) refuses a registry that is not on loopback', () => {
-    expect(() => new IncidentDesk({ registryUrl: 'http://192.0.2.1/', orgId: 'o', signer: { key: orgA.kmsSigning.key, certificate: orgA.kmsSigning.certificate.der } })).toThrow(/loopback/);
+    expect(
+      () =>
+        new IncidentDesk({ registryUrl: 'http://192.0.2.1/', orgId: 'o', signer: { key: orgA.kmsSigning.key, certificate: orgA.kmsSigning.certificate.der } }),
+    ).toThrow(/loopback/);
   });
 });

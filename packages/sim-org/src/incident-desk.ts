@@ -170,7 +170,8 @@ export class IncidentDesk {
     this.o = o;
     this.now = o.now ?? (() => new Date());
     this.http = o.fetch ?? fetch;
-    if (o.orgCa && o.vault && o.vaultKey) this.#backOffice = { orgCa: o.orgCa, vault: o.vault, vaultKey: o.vaultKey, ...(o.officer ? { officer: o.officer } : {}) };
+    if (o.orgCa && o.vault && o.vaultKey)
+      this.#backOffice = { orgCa: o.orgCa, vault: o.vault, vaultKey: o.vaultKey, ...(o.officer ? { officer: o.officer } : {}) };
   }
 
   /** The back office (org CA, trace vault, vault key), when it is opened after the desk (organisation.ts). */
@@ -189,7 +190,15 @@ export class IncidentDesk {
   }
 
   private async record(messageId: string, outcome: JourneyOutcome, checks: readonly JourneyCheck[], detail?: string): Promise<void> {
-    await this.o.journey?.record({ messageId, actor: this.actor, procedure: 12, checks, files: 'none', outcome, ...(detail ? { detail: detail.slice(0, 500) } : {}) });
+    await this.o.journey?.record({
+      messageId,
+      actor: this.actor,
+      procedure: 12,
+      checks,
+      files: 'none',
+      outcome,
+      ...(detail ? { detail: detail.slice(0, 500) } : {}),
+    });
   }
 
   /** The org's whole journal: the durable file (earlier runs too) or, without one, this process's events. */
@@ -233,7 +242,12 @@ export class IncidentDesk {
       reportedAt: this.now().toISOString(),
     };
     const c = (await this.call('POST', '/v1/incidents', await this.signed(doc))) as { caseId: string } & Record<string, unknown>;
-    await this.record(input.messageId, 'reported', [...checks, { name: 'registry-case', result: 'pass', detail: `case ${c.caseId}: asked ${input.senderOrgId} for root cause and correction` }], detail ?? input.summary);
+    await this.record(
+      input.messageId,
+      'reported',
+      [...checks, { name: 'registry-case', result: 'pass', detail: `case ${c.caseId}: asked ${input.senderOrgId} for root cause and correction` }],
+      detail ?? input.summary,
+    );
     return c;
   }
 
@@ -244,25 +258,44 @@ export class IncidentDesk {
    * or the mail's sender claims is taken on trust.
    */
   async reportFromRecords(input: MaliciousMailReport): Promise<MaliciousReportResult> {
-    if (!this.o.journey || !this.o.memberByDomain) throw new SsmaxError('USAGE', `Cannot report ${input.messageId}. The incident desk of ${this.o.orgId} has no journey log or registry view.`);
+    if (!this.o.journey || !this.o.memberByDomain)
+      throw new SsmaxError('USAGE', `Cannot report ${input.messageId}. The incident desk of ${this.o.orgId} has no journey log or registry view.`);
     const mtaIn = `${this.o.actorOrg ?? this.o.orgId}/mta-in`;
-    const at7 = (await this.journal()).find((e) => e.actor === mtaIn && e.procedure === 7 && e.outcome === 'accepted' && bareId(e.messageId) === bareId(input.messageId));
+    const at7 = (await this.journal()).find(
+      (e) => e.actor === mtaIn && e.procedure === 7 && e.outcome === 'accepted' && bareId(e.messageId) === bareId(input.messageId),
+    );
     const passed = (name: string) => at7?.checks.find((c) => c.name === name && c.result === 'pass')?.detail;
     const serial = SERIAL_DETAIL.exec(passed('sender-certificate') ?? '')?.[1]?.toLowerCase();
     const domain = passed('from-domain')?.toLowerCase();
     const by = input.reportedBy ? `reported by ${input.reportedBy}` : 'reported';
     const notReported = async (reason: string): Promise<MaliciousReportResult> => {
-      await this.record(at7?.messageId ?? input.messageId, 'reviewed', [{ name: 'mta-in-record', result: 'fail', detail: reason }], `${by}; not sent to the registry`);
+      await this.record(
+        at7?.messageId ?? input.messageId,
+        'reviewed',
+        [{ name: 'mta-in-record', result: 'fail', detail: reason }],
+        `${by}; not sent to the registry`,
+      );
       return { status: 'not-reported', messageId: at7?.messageId ?? input.messageId, reason };
     };
     if (!at7) return notReported(`no (7) acceptance of ${input.messageId} at ${mtaIn}`);
     if (!domain || !serial) return notReported(`the (7) record at ${mtaIn} names ${domain ? 'no sender certificate' : 'no verified From domain'}`);
     const member = await this.o.memberByDomain(domain);
     if (!member) return notReported(`${domain} has no registry member`);
-    const evidence: JourneyCheck = { name: 'mta-in-record', result: 'pass', detail: `${mtaIn} verified it at (7) ${at7.at}: from-domain ${domain}, sender certificate serial ${serial}, org ${member.orgId}` };
+    const evidence: JourneyCheck = {
+      name: 'mta-in-record',
+      result: 'pass',
+      detail: `${mtaIn} verified it at (7) ${at7.at}: from-domain ${domain}, sender certificate serial ${serial}, org ${member.orgId}`,
+    };
     const summary = input.summary ?? 'reported as malicious by the recipient';
     const c = await this.report(
-      { messageId: at7.messageId, senderOrgId: member.orgId, senderCertificateSerial: serial, summary, ...(input.pattern ? { pattern: input.pattern } : {}), ...(input.sha256 ? { sha256: input.sha256 } : {}) },
+      {
+        messageId: at7.messageId,
+        senderOrgId: member.orgId,
+        senderCertificateSerial: serial,
+        summary,
+        ...(input.pattern ? { pattern: input.pattern } : {}),
+        ...(input.sha256 ? { sha256: input.sha256 } : {}),
+      },
       [evidence],
       `${by}: ${summary}`,
     );
@@ -301,30 +334,53 @@ export class IncidentDesk {
    */
   async handle(notice: IncidentNotice, review: IncidentReview = { malicious: true }): Promise<IncidentFinding> {
     const b = this.#backOffice;
-    if (!b || !this.o.journey) throw new SsmaxError('USAGE', `Cannot handle case ${notice.caseId}. The incident desk of ${this.o.orgId} has no org CA, trace vault, vault key or journey log.`);
-    if (notice.senderOrgId !== this.o.orgId) throw new SsmaxError('USAGE', `Cannot handle case ${notice.caseId}. It concerns ${notice.senderOrgId}, not ${this.o.orgId}.`);
+    if (!b || !this.o.journey)
+      throw new SsmaxError(
+        'USAGE',
+        `Cannot handle case ${notice.caseId}. The incident desk of ${this.o.orgId} has no org CA, trace vault, vault key or journey log.`,
+      );
+    if (notice.senderOrgId !== this.o.orgId)
+      throw new SsmaxError('USAGE', `Cannot handle case ${notice.caseId}. It concerns ${notice.senderOrgId}, not ${this.o.orgId}.`);
     const { orgCa, vault, vaultKey } = b;
     const id = notice.messageId;
 
     // Self-review (paper §6 (12)): the org's own record of the submission, not the notice, says who sent it.
     const msaActor = `${this.o.actorOrg ?? this.o.orgId}/msa`;
     const at4 = (await this.journal()).find(
-      (e) => e.actor === msaActor && e.procedure === 4 && e.outcome === 'accepted' && bareId(e.messageId) === bareId(id) && e.checks.some((c) => c.name === 'user-signature' && c.result === 'pass'),
+      (e) =>
+        e.actor === msaActor &&
+        e.procedure === 4 &&
+        e.outcome === 'accepted' &&
+        bareId(e.messageId) === bareId(id) &&
+        e.checks.some((c) => c.name === 'user-signature' && c.result === 'pass'),
     );
     const msaSerial = SERIAL_DETAIL.exec(at4?.checks.find((c) => c.name === 'user-signature')?.detail ?? '')?.[1]?.toLowerCase();
     const traced = at4 ? (msaSerial ?? notice.senderCertificateSerial) : undefined;
     const entry = traced !== undefined ? orgCa.find(traced) : undefined;
     const cause: IncidentCause = !review.malicious ? 'not-malicious' : !at4 ? 'own-hosts' : !entry ? 'unknown-certificate' : 'sender';
     const reviewChecks: JourneyCheck[] = [
-      { name: 'registry-notice', result: 'pass', detail: `case ${notice.caseId} from ${notice.reporterOrgId}: sender certificate serial ${notice.senderCertificateSerial}` },
+      {
+        name: 'registry-notice',
+        result: 'pass',
+        detail: `case ${notice.caseId} from ${notice.reporterOrgId}: sender certificate serial ${notice.senderCertificateSerial}`,
+      },
       at4
-        ? { name: 'msa-journal', result: 'pass', detail: `${msaActor} accepted it at (4) ${at4.at} with a verified card signature${msaSerial ? ` (serial ${msaSerial})` : ''}` }
+        ? {
+            name: 'msa-journal',
+            result: 'pass',
+            detail: `${msaActor} accepted it at (4) ${at4.at} with a verified card signature${msaSerial ? ` (serial ${msaSerial})` : ''}`,
+          }
         : { name: 'msa-journal', result: 'fail', detail: `no (4) acceptance at ${msaActor}: no user of ours submitted it; it left through our own hosts` },
     ];
     if (at4 && msaSerial && !sameSerial(msaSerial, notice.senderCertificateSerial)) {
       reviewChecks.push({ name: 'notice-serial', result: 'fail', detail: `the notice names ${notice.senderCertificateSerial}; our MSA verified ${msaSerial}` });
     }
-    if (at4) reviewChecks.push(entry ? { name: 'certificate-issued', result: 'pass', detail: `serial ${entry.serialNumber} issued to ${entry.address}` } : { name: 'certificate-issued', result: 'fail', detail: `serial ${traced} is not in our org CA's directory` });
+    if (at4)
+      reviewChecks.push(
+        entry
+          ? { name: 'certificate-issued', result: 'pass', detail: `serial ${entry.serialNumber} issued to ${entry.address}` }
+          : { name: 'certificate-issued', result: 'fail', detail: `serial ${traced} is not in our org CA's directory` },
+      );
     await this.record(id, 'reviewed', reviewChecks, `cause: ${cause}`);
 
     let finding: Omit<IncidentFinding, 'registryAnswer'>;
@@ -343,12 +399,22 @@ export class IncidentDesk {
       const traceId = cert.traceId ? Buffer.from(cert.traceId).toString('hex') : undefined;
       // The vault writes its audit line (case id, trace id, officer) before it decrypts anything.
       const record = traceId
-        ? await vault.open({ caseId: notice.caseId, traceId, requestedBy: b.officer ?? `${this.o.orgId} incident desk`, reason: `registry case ${notice.caseId}: ${notice.evidence.summary.slice(0, 200)}`, key: vaultKey })
+        ? await vault.open({
+            caseId: notice.caseId,
+            traceId,
+            requestedBy: b.officer ?? `${this.o.orgId} incident desk`,
+            reason: `registry case ${notice.caseId}: ${notice.evidence.summary.slice(0, 200)}`,
+            key: vaultKey,
+          })
         : undefined;
       await this.record(
         id,
         'traced',
-        [record ? { name: 'trace-vault', result: 'pass', detail: `opened for case ${notice.caseId} only (trace id ${traceId}; opening logged)` } : { name: 'trace-vault', result: 'fail', detail: `certificate ${entry.serialNumber} carries no trace id` }],
+        [
+          record
+            ? { name: 'trace-vault', result: 'pass', detail: `opened for case ${notice.caseId} only (trace id ${traceId}; opening logged)` }
+            : { name: 'trace-vault', result: 'fail', detail: `certificate ${entry.serialNumber} carries no trace id` },
+        ],
         record ? `sender ${entry.address} identified` : `sender ${entry.address} not identified`,
       );
       // Every certificate of the same trace id (signing and encryption on the card) goes.
@@ -365,7 +431,18 @@ export class IncidentDesk {
         crlNumber = crl.crlNumber;
         revokedSerials.push(e.serialNumber);
       }
-      await this.record(id, 'revoked', [{ name: 'revocation', result: 'pass', detail: `revoked ${revokedSerials.join(', ') || '(already revoked)'} (${reason}); CRL number ${crlNumber ? parseInt(crlNumber, 16) : '?'} published` }], `certificates of ${entry.address} revoked`);
+      await this.record(
+        id,
+        'revoked',
+        [
+          {
+            name: 'revocation',
+            result: 'pass',
+            detail: `revoked ${revokedSerials.join(', ') || '(already revoked)'} (${reason}); CRL number ${crlNumber ? parseInt(crlNumber, 16) : '?'} published`,
+          },
+        ],
+        `certificates of ${entry.address} revoked`,
+      );
       finding = {
         caseId: notice.caseId,
         messageId: id,
@@ -392,7 +469,18 @@ export class IncidentDesk {
     const registryAnswer = await this.call('POST', `/v1/incidents/${encodeURIComponent(notice.caseId)}/response`, await this.signed(response));
     this.#done.add(notice.caseId);
     const c = (registryAnswer as { case?: { state?: string; outcome?: string } } | undefined)?.case;
-    await this.record(id, 'answered', [{ name: 'registry-response', result: 'pass', detail: `root cause ${finding.rootCause}; actions ${actions.join(', ')}; case ${c?.state ?? '?'} (${c?.outcome ?? '?'})` }], response.summary);
+    await this.record(
+      id,
+      'answered',
+      [
+        {
+          name: 'registry-response',
+          result: 'pass',
+          detail: `root cause ${finding.rootCause}; actions ${actions.join(', ')}; case ${c?.state ?? '?'} (${c?.outcome ?? '?'})`,
+        },
+      ],
+      response.summary,
+    );
     return { ...finding, registryAnswer };
   }
 }
@@ -405,6 +493,7 @@ const RESPONSE_SUMMARY: Record<IncidentCause, (f: Omit<IncidentFinding, 'registr
       : `Our MSA accepted the message with a verified card signature; the certificate carries no trace id, so the sender was not identified; ${f.revokedSerials.length} certificate(s) revoked.`,
   'own-hosts': () =>
     'Reviewed our MSA journal: no user of ours submitted this message through our submission check (4); it left through our own hosts, which we treat as compromised. No user was traced or revoked on the strength of the notice.',
-  'unknown-certificate': () => 'Reviewed: our MSA accepted the message, but the signing certificate is not in our directory; our SSMAX operation is under review.',
+  'unknown-certificate': () =>
+    'Reviewed: our MSA accepted the message, but the signing certificate is not in our directory; our SSMAX operation is under review.',
   'not-malicious': () => 'Reviewed: the mail was not malicious.',
 };

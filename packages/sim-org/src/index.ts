@@ -12,7 +12,15 @@ export type { InspectionJob, InspectionEngines } from './inspection-pool.js';
 export { ClamdClient, ClamdDaemon, CLAMD_LIMITS, LOCAL_SIGNATURES, parseClamdReply } from './clamd.js';
 export type { ClamdDaemonOptions, ClamdLimits, MalwareScanner, MalwareScanOutcome } from './clamd.js';
 export { CLAMAV_FINDINGS, engineReasons, reasonOfFinding, reasonLabel } from './malware-engine.js';
-export type { InspectionDestination, InspectionDirection, InspectionPolicy, InspectionVerdict, InspectedFile, VerdictAction, VerdictReason } from './inspection.js';
+export type {
+  InspectionDestination,
+  InspectionDirection,
+  InspectionPolicy,
+  InspectionVerdict,
+  InspectedFile,
+  VerdictAction,
+  VerdictReason,
+} from './inspection.js';
 export { totp, hotp, verifyTotp, base32Encode, base32Decode } from './totp.js';
 export type { TotpOptions } from './totp.js';
 export { Spool } from './spool.js';
@@ -26,7 +34,18 @@ export type { OrgAttestation, AttestationRole, AttestationCheck, AttestedFile, I
 export { Kms, KmsKeyLabels, KmsCertLabels } from './kms.js';
 export type { KmsOpenOptions, KmsCertificates } from './kms.js';
 export { RegistryClient } from './registry-client.js';
-export type { RegistryClientOptions, EnrolmentApplication, EnrolmentResult, EvaluationData, DirectoryDocument, DirectoryMember, StatusDocument, OrgStatusEntry, OrgStatus, OrgMode } from './registry-client.js';
+export type {
+  RegistryClientOptions,
+  EnrolmentApplication,
+  EnrolmentResult,
+  EvaluationData,
+  DirectoryDocument,
+  DirectoryMember,
+  StatusDocument,
+  OrgStatusEntry,
+  OrgStatus,
+  OrgMode,
+} from './registry-client.js';
 export { orgHop, classifyParts, buildFilePart, buildAttestationPart, assembleMixed, messageIdOf, MANIFEST_FILENAME, ATTESTATION_PREFIX } from './org-hop.js';
 export type { OrgHopOptions, OrgHopResult, OrgHopFile, SsmaxParts, SsmaxFilePart } from './org-hop.js';
 export type { OrgContext, OrgDefences, OrgProfile, OrgUserDirectory, MailboxDelivery, DeliveryEnvelope } from './org-context.js';
@@ -43,7 +62,15 @@ export {
   checkMailAuth,
   cancelSubmission,
 } from './conventional.js';
-export type { ConventionalOptions, ConventionalProfileName, ConventionalRuntime, ConventionalAnalysis, ConventionalSubmissionMeta, MailAuthOutcome, TlsReportEvent } from './conventional.js';
+export type {
+  ConventionalOptions,
+  ConventionalProfileName,
+  ConventionalRuntime,
+  ConventionalAnalysis,
+  ConventionalSubmissionMeta,
+  MailAuthOutcome,
+  TlsReportEvent,
+} from './conventional.js';
 export { scoreDomain, skeleton, editDistance, toUnicodeDomain, reputationHeader, REPUTATION_POINTS } from './reputation.js';
 export type { ReputationOptions, ReputationReason, ReputationVerdict } from './reputation.js';
 export { verifyOrgMail, inboundInspection, startMtaIn } from './mta-in.js';
@@ -76,5 +103,16 @@ export type {
   MailVerdict,
 } from './user-agent.js';
 export { IncidentDesk } from './incident-desk.js';
-export type { IncidentDeskOptions, IncidentSigner, IncidentBackOffice, IncidentReportInput, IncidentNotice, IncidentFinding, IncidentCause, IncidentReview, MaliciousMailReport, MaliciousReportResult } from './incident-desk.js';
+export type {
+  IncidentDeskOptions,
+  IncidentSigner,
+  IncidentBackOffice,
+  IncidentReportInput,
+  IncidentNotice,
+  IncidentFinding,
+  IncidentCause,
+  IncidentReview,
+  MaliciousMailReport,
+  MaliciousReportResult,
+} from './incident-desk.js';
 export { startCrlPublisher, fetchOrgCrl, crlUrl, CRL_PATH } from './crl-publisher.js';

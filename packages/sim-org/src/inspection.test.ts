@@ -33,7 +33,10 @@ describe('inspect (inbound malware, procedure 8)', () => {
   });
 
   it('blocks the EICAR file when attached directly and when inside a plain ZIP', () => {
-    expect(inspect('inbound', [file('eicar.com.txt', EICAR, 'text/plain')], '')).toMatchObject({ action: 'block', reasons: [{ rule: 'eicar', code: 'MALWARE', file: 'eicar.com.txt' }] });
+    expect(inspect('inbound', [file('eicar.com.txt', EICAR, 'text/plain')], '')).toMatchObject({
+      action: 'block',
+      reasons: [{ rule: 'eicar', code: 'MALWARE', file: 'eicar.com.txt' }],
+    });
     const v = inspect('inbound', [file('invoice.zip', infoZip({ 'readme.txt': EICAR }), 'application/zip')], '');
     expect(v.action).toBe('block');
     expect(v.reasons).toContainEqual(expect.objectContaining({ rule: 'eicar', file: 'invoice.zip/readme.txt' }));
@@ -74,7 +77,11 @@ describe('inspect (inbound malware, procedure 8)', () => {
     pe.set([0x80, 0, 0, 0], 0x3c);
     pe.set([0x50, 0x45, 0, 0], 0x80);
     const macho = new Uint8Array([0xcf, 0xfa, 0xed, 0xfe, 7, 0, 0, 1]);
-    for (const [bytes, kind] of [[elf, 'ELF'], [pe, 'PE'], [macho, 'Mach-O']] as const) {
+    for (const [bytes, kind] of [
+      [elf, 'ELF'],
+      [pe, 'PE'],
+      [macho, 'Mach-O'],
+    ] as const) {
       const v = inspect('inbound', [file('photo.jpg', bytes, 'image/jpeg')], '');
       expect(v.action).toBe('block');
       expect(v.reasons[0]!.detail).toContain(kind);
@@ -82,7 +89,10 @@ describe('inspect (inbound malware, procedure 8)', () => {
   });
 
   it('blocks Office macros in OOXML (vbaProject.bin), by macro-enabled content type, and in OLE2 (_VBA_PROJECT)', () => {
-    const docm = createZip([{ name: '[Content_Types].xml', data: '<Types/>' }, { name: 'word/vbaProject.bin', data: new Uint8Array([1, 2]) }]);
+    const docm = createZip([
+      { name: '[Content_Types].xml', data: '<Types/>' },
+      { name: 'word/vbaProject.bin', data: new Uint8Array([1, 2]) },
+    ]);
     expect(rules(inspect('inbound', [file('report.docx', docm)], ''))).toEqual(['office-macro']);
     expect(rules(inspect('inbound', [file('sheet.bin', 'x', 'application/vnd.ms-excel.sheet.macroEnabled.12')], ''))).toEqual(['office-macro']);
     const ole = new Uint8Array(1024);
@@ -105,7 +115,9 @@ describe('inspect (inbound malware, procedure 8)', () => {
     let z = createZip([{ name: 'e.txt', data: EICAR }]);
     z = createZip([{ name: 'l2.zip', data: z }]);
     z = createZip([{ name: 'l1.zip', data: z }]);
-    expect(inspect('inbound', [file('l0.zip', z)], '', { maxZipDepth: 3 }).reasons).toEqual([expect.objectContaining({ rule: 'eicar', file: 'l0.zip/l1.zip/l2.zip/e.txt' })]);
+    expect(inspect('inbound', [file('l0.zip', z)], '', { maxZipDepth: 3 }).reasons).toEqual([
+      expect.objectContaining({ rule: 'eicar', file: 'l0.zip/l1.zip/l2.zip/e.txt' }),
+    ]);
     const shallow = inspect('inbound', [file('l0.zip', z)], '', { maxZipDepth: 2 });
     expect(shallow.reasons).toEqual([expect.objectContaining({ rule: 'uninspectable', file: 'l0.zip/l1.zip/l2.zip', action: 'block' })]);
   });

@@ -140,7 +140,13 @@ export function inspect(
     if (outOfTime) return;
     if (Date.now() > deadline) {
       outOfTime = true;
-      add({ rule: 'uninspectable', detail: `inspection did not finish within ${pol.timeLimitMs ?? DEFAULT_INSPECTION_TIME_LIMIT_MS} ms`, file: path, action: pol.uninspectable, code: 'UNINSPECTABLE' });
+      add({
+        rule: 'uninspectable',
+        detail: `inspection did not finish within ${pol.timeLimitMs ?? DEFAULT_INSPECTION_TIME_LIMIT_MS} ms`,
+        file: path,
+        action: pol.uninspectable,
+        code: 'UNINSPECTABLE',
+      });
       return;
     }
     let memberNames: string[] = [];
@@ -151,7 +157,13 @@ export function inspect(
         archive = readZip(f.bytes, pol.zipLimits, budget);
         memberNames = archive.entries.map((e) => e.name);
       } catch (err) {
-        add({ rule: 'uninspectable', detail: `archive cannot be read: ${(err as Error).message}`, file: path, action: pol.uninspectable, code: 'UNINSPECTABLE' });
+        add({
+          rule: 'uninspectable',
+          detail: `archive cannot be read: ${(err as Error).message}`,
+          file: path,
+          action: pol.uninspectable,
+          code: 'UNINSPECTABLE',
+        });
       }
     }
     if (direction === 'inbound') {
@@ -174,7 +186,13 @@ export function inspect(
       if (e.encrypted) {
         // With ClamAV as the engine its Heuristics.Encrypted.* finding on the archive is the verdict.
         if (pol.encryptedZip !== 'allow' && !(direction === 'inbound' && pol.malwareEngine === 'clamav')) {
-          add({ rule: 'encrypted-zip', detail: `encrypted archive member (${e.encryption}) cannot be inspected`, file: memberPath, action: pol.encryptedZip, code: 'ENCRYPTED_ZIP' });
+          add({
+            rule: 'encrypted-zip',
+            detail: `encrypted archive member (${e.encryption}) cannot be inspected`,
+            file: memberPath,
+            action: pol.encryptedZip,
+            code: 'ENCRYPTED_ZIP',
+          });
         }
         // A script or executable name is visible even when the content is not.
         if (direction === 'inbound') {
@@ -188,7 +206,13 @@ export function inspect(
       try {
         bytes = archive.read(e);
       } catch (err) {
-        add({ rule: 'uninspectable', detail: `archive member cannot be read: ${(err as Error).message}`, file: memberPath, action: pol.uninspectable, code: 'UNINSPECTABLE' });
+        add({
+          rule: 'uninspectable',
+          detail: `archive member cannot be read: ${(err as Error).message}`,
+          file: memberPath,
+          action: pol.uninspectable,
+          code: 'UNINSPECTABLE',
+        });
         continue;
       }
       visit({ name: e.name, contentType: '', bytes }, memberPath, depth + 1);

@@ -28,7 +28,8 @@ export type FilesState = 'plaintext' | 'ciphertext' | 'none';
  * `traced` (the sending org opened its trace vault for the case), `revoked` (it revoked the sender's
  * certificates and published a new CRL), `answered` (it sent the registry its root cause and actions).
  */
-export type JourneyOutcome = 'accepted' | 'rejected' | 'relayed' | 'delivered' | 'bounced' | 'deferred' | 'reported' | 'reviewed' | 'traced' | 'revoked' | 'answered';
+export type JourneyOutcome =
+  'accepted' | 'rejected' | 'relayed' | 'delivered' | 'bounced' | 'deferred' | 'reported' | 'reviewed' | 'traced' | 'revoked' | 'answered';
 
 export interface JourneyEvent {
   readonly v: 1;
@@ -130,7 +131,10 @@ export class JourneyLog {
 /** Reads a journey file back (skipping nothing: a bad line throws). */
 export async function readJourney(path: string): Promise<JourneyEvent[]> {
   const text = await fs.readFile(path, 'utf8').catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? '' : Promise.reject(e)));
-  return text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as JourneyEvent);
+  return text
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as JourneyEvent);
 }
 
 function stripUndefined<T extends object>(o: T): T {

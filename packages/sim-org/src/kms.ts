@@ -64,7 +64,8 @@ export class Kms implements AsyncDisposable {
     const token = o.hsm.openToken(o.label);
     try {
       await token.login(o.userPin);
-      const key = async (label: string, alg: KeyAlgorithm, purpose: KeyPurpose) => bindTokenKey(token, (await token.findKey(label)) ?? (await token.generateKeyPair(label, alg, purpose)));
+      const key = async (label: string, alg: KeyAlgorithm, purpose: KeyPurpose) =>
+        bindTokenKey(token, (await token.findKey(label)) ?? (await token.generateKeyPair(label, alg, purpose)));
       const kms = new Kms(
         token,
         await key(KmsKeyLabels.orgCa, o.caAlgorithm ?? 'EC-P256', 'signing'),
@@ -90,7 +91,8 @@ export class Kms implements AsyncDisposable {
 
   get certificates(): KmsCertificates {
     const c = this.#certs;
-    if (!c.root || !c.org || !c.signing || !c.encryption) throw new SsmaxError('USAGE', 'Cannot use the KMS certificates. The org has not finished enrolment (1).');
+    if (!c.root || !c.org || !c.signing || !c.encryption)
+      throw new SsmaxError('USAGE', 'Cannot use the KMS certificates. The org has not finished enrolment (1).');
     return { root: c.root, org: c.org, signing: c.signing, encryption: c.encryption };
   }
 

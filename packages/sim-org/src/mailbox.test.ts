@@ -76,7 +76,10 @@ describe('Mailbox', () => {
       got.forEach((m, i) => {
         // RFC 5321 §4.4: the final delivery adds Return-Path from the envelope and its own Received (one
         // field, folded); everything after them is our bytes.
-        const trace = /^Return-Path: <a@org-a\.example>\r\nReceived: from \[127\.0\.0\.22\]\r\n\tby mailbox\.org-b\.example with LMTP\r\n\tid \S+\r\n\t\(envelope-from <a@org-a\.example>\); [^\r\n]+\r\n/.exec(m.toString('latin1'));
+        const trace =
+          /^Return-Path: <a@org-a\.example>\r\nReceived: from \[127\.0\.0\.22\]\r\n\tby mailbox\.org-b\.example with LMTP\r\n\tid \S+\r\n\t\(envelope-from <a@org-a\.example>\); [^\r\n]+\r\n/.exec(
+            m.toString('latin1'),
+          );
         expect(trace, m.subarray(0, 300).toString('latin1')).not.toBeNull();
         expect(m.subarray(trace![0].length).equals(Buffer.from(mail(i + 1)))).toBe(true);
       });
@@ -93,7 +96,12 @@ describe('Mailbox', () => {
   it('demands password:TOTP when the second factor is on and rejects the password alone or a stale code', async () => {
     const dir = mkdtempSync(join(root, 'org-2fa-'));
     const secret = base32Encode(new Uint8Array(20).map((_, i) => i * 13 + 1));
-    await using mb = await Mailbox.start({ dir, host: '127.0.0.23', secondFactor: true, users: [{ address: 'b@org-b.example', password: 'pw', totpSecret: secret }] });
+    await using mb = await Mailbox.start({
+      dir,
+      host: '127.0.0.23',
+      secondFactor: true,
+      users: [{ address: 'b@org-b.example', password: 'pw', totpSecret: secret }],
+    });
     await mb.deliver('b@org-b.example', mail(1));
     const now = Math.floor(Date.now() / 1000);
     const key = base32Decode(secret);
@@ -117,7 +125,13 @@ describe('Mailbox', () => {
       expect(r.forwardedTo).toEqual(['x@evil.example']);
       expect(forwarded).toEqual([['x@evil.example']]);
     }
-    await using strict = await Mailbox.start({ dir: mkdtempSync(join(root, 'fw-deny-')), host: '127.0.0.25', users: [user], forward, externalForwarding: 'deny' });
+    await using strict = await Mailbox.start({
+      dir: mkdtempSync(join(root, 'fw-deny-')),
+      host: '127.0.0.25',
+      users: [user],
+      forward,
+      externalForwarding: 'deny',
+    });
     await expect(strict.addForwardingRule(user.address, { password: 'stolen' }, 'x@evil.example')).rejects.toMatchObject({ code: 'FORWARDING_REFUSED' });
     await strict.addForwardingRule(user.address, { password: 'stolen' }, 'colleague@org-b.example');
     expect((await strict.deliver(user.address, mail(2))).forwardedTo).toEqual(['colleague@org-b.example']);

@@ -50,7 +50,9 @@ export interface DeliveryResult {
 
 /** Dovecot's `{SSHA512}` scheme: base64(SHA-512(password ‖ salt) ‖ salt). */
 function ssha512(password: string, salt = randomBytes(16)): string {
-  const digest = createHash('sha512').update(Buffer.concat([Buffer.from(password, 'utf8'), salt])).digest();
+  const digest = createHash('sha512')
+    .update(Buffer.concat([Buffer.from(password, 'utf8'), salt]))
+    .digest();
   return `{SSHA512}${Buffer.concat([digest, salt]).toString('base64')}`;
 }
 
@@ -165,7 +167,10 @@ export class Mailbox implements AsyncDisposable {
     const checkpassword = join(base, 'checkpassword.mjs');
     await fs.writeFile(paths.users, '', { mode: 0o640 });
     await fs.writeFile(paths.totp, '{}', { mode: 0o640 });
-    const dovecotGid = await execFileP('getent', ['group', 'dovecot']).then((r) => Number(r.stdout.split(':')[2]), () => 0);
+    const dovecotGid = await execFileP('getent', ['group', 'dovecot']).then(
+      (r) => Number(r.stdout.split(':')[2]),
+      () => 0,
+    );
     for (const p of [paths.users, paths.totp]) await fs.chown(p, 0, dovecotGid);
     const localDomains = new Set(opts.localDomains ?? (opts.users ?? []).map((u) => u.address.split('@')[1]!.toLowerCase()));
     const firstDomain = [...localDomains][0];
@@ -254,7 +259,10 @@ service anvil {
           const mb = new Mailbox(opts, proc, configPath, instanceName, imapPort, lmtpSocket, paths, localDomains);
           for (const u of opts.users ?? []) await mb.addUser(u.address, u.password, u.totpSecret);
           mb.started = true;
-          mb.rules = await fs.readFile(paths.rules, 'utf8').then((t) => new Map(Object.entries(JSON.parse(t) as Record<string, string[]>)), () => new Map());
+          mb.rules = await fs.readFile(paths.rules, 'utf8').then(
+            (t) => new Map(Object.entries(JSON.parse(t) as Record<string, string[]>)),
+            () => new Map(),
+          );
           return mb;
         }
         await new Promise((r) => setTimeout(r, 50));
@@ -327,7 +335,9 @@ service anvil {
       response = String(info.response);
     } catch (err) {
       const code = (err as { responseCode?: number }).responseCode;
-      throw new SimOrgError(code === 550 ? 'UNKNOWN_RECIPIENT' : 'MAILBOX_DELIVERY_FAILED', `Cannot deliver to ${rcpt}. ${(err as Error).message}`, { cause: err });
+      throw new SimOrgError(code === 550 ? 'UNKNOWN_RECIPIENT' : 'MAILBOX_DELIVERY_FAILED', `Cannot deliver to ${rcpt}. ${(err as Error).message}`, {
+        cause: err,
+      });
     } finally {
       transport.close();
     }
@@ -418,4 +428,3 @@ service anvil {
     await fs.rename(tmp, path);
   }
 }
-

@@ -174,7 +174,8 @@ export function verifyManifest(der: Uint8Array, o: VerifyManifestOptions): Manif
     return fail(`the manifest is not valid CMS (${e instanceof SsmaxError ? e.code : 'error'})`);
   }
   const signer = v.signers[0];
-  if (v.signers.length !== 1 || !signer?.valid || !signer.certificate) return fail(`the manifest signature does not verify${signer?.code ? ` (${signer.code})` : ''}`);
+  if (v.signers.length !== 1 || !signer?.valid || !signer.certificate)
+    return fail(`the manifest signature does not verify${signer?.code ? ` (${signer.code})` : ''}`);
   if (v.contentType !== SsmaxOids.ctManifest) problems.push('the manifest SignedData is not of content type id-ssmax-ct-manifest');
   if (!v.content) return fail('the manifest SignedData carries no content');
   let cert: CertificateInfo;
@@ -200,7 +201,8 @@ export function verifyManifest(der: Uint8Array, o: VerifyManifestOptions): Manif
   const m = parsed;
   const e = o.expected;
   const from = normaliseAddress(e.from);
-  if (o.fromSignerBinding !== false && !cert.emailAddresses.map(normaliseAddress).includes(from)) problems.push(`the manifest is signed by ${cert.emailAddresses.join(', ')}, not by the From address ${from}`);
+  if (o.fromSignerBinding !== false && !cert.emailAddresses.map(normaliseAddress).includes(from))
+    problems.push(`the manifest is signed by ${cert.emailAddresses.join(', ')}, not by the From address ${from}`);
   if (normaliseAddress(m.from) !== from) problems.push(`the manifest names sender ${m.from}, the mail says ${e.from}`);
   if (m.messageId !== e.messageId) problems.push('the Message-ID differs from the manifest');
   if (m.subject !== e.subject) problems.push('the Subject differs from the manifest');

@@ -19,15 +19,24 @@ import { CardObjects } from './user-registration.js';
 
 let world: OrgWorld;
 
-const b64 = (s: string | Uint8Array): string => (Buffer.from(s).toString('base64').match(/.{1,76}/g) ?? []).join('\r\n');
+const b64 = (s: string | Uint8Array): string =>
+  (
+    Buffer.from(s)
+      .toString('base64')
+      .match(/.{1,76}/g) ?? []
+  ).join('\r\n');
 /** A leaf part as a mail client writes it. */
 const leaf = (type: string, name: string | undefined, content: string | Uint8Array): Uint8Array =>
-  Buffer.from(`Content-Type: ${type}${name ? `; name="${name}"` : ''}\r\nContent-Transfer-Encoding: base64\r\n${name ? `Content-Disposition: attachment; filename="${name}"\r\n` : ''}\r\n${b64(content)}`, 'latin1');
+  Buffer.from(
+    `Content-Type: ${type}${name ? `; name="${name}"` : ''}\r\nContent-Transfer-Encoding: base64\r\n${name ? `Content-Disposition: attachment; filename="${name}"\r\n` : ''}\r\n${b64(content)}`,
+    'latin1',
+  );
 const CUSTOMERS = 'customer,iban\r\nCONFIDENTIAL customer list,DE00 1234\r\n';
 const MACRO_NAME = 'invoice.docm';
 
 /** The outer header fields a hop carries (the rest describe the MIME structure). */
-const outer = (headers: readonly { name: string; value: string }[]) => headers.filter((h) => !/^(mime-version|content-type|content-transfer-encoding)$/i.test(h.name));
+const outer = (headers: readonly { name: string; value: string }[]) =>
+  headers.filter((h) => !/^(mime-version|content-type|content-transfer-encoding)$/i.test(h.name));
 
 /** `raw` (multipart/signed by `u`'s card) with `extra` parts added to its signed entity, signed again on the card. */
 async function withParts(u: WorldUser, raw: Uint8Array, extra: readonly Uint8Array[]): Promise<Uint8Array> {
@@ -36,7 +45,12 @@ async function withParts(u: WorldUser, raw: Uint8Array, extra: readonly Uint8Arr
   const entity = assembleMixed([...parseMimeEntity(p.signedEntity).parts.map((x) => x.raw), ...extra]);
   await u.card.login(u.pin);
   try {
-    const sig = await signSignedData(entity, { key: await u.card.key(CardObjects.signingKey), certificate: u.user.signingCertificate.der, chain: [u.org.org.kms.certificates.org], detached: true });
+    const sig = await signSignedData(entity, {
+      key: await u.card.key(CardObjects.signingKey),
+      certificate: u.user.signingCertificate.der,
+      chain: [u.org.org.kms.certificates.org],
+      detached: true,
+    });
     return buildMultipartSigned(entity, sig, { headers: { extra: outer(p.headers) } });
   } finally {
     await u.card.logout();
@@ -46,7 +60,15 @@ async function withParts(u: WorldUser, raw: Uint8Array, extra: readonly Uint8Arr
 /** The identity notice the sending org's MSA would have made for `u`. */
 function noticeOf(u: WorldUser): IdentityNotice {
   const c = u.user.signingCertificate;
-  return { sender: u.user.address, certSerial: c.serialNumber, traceId: '', proofing: 'employeeCardPin', proofedAt: new Date().toISOString(), cardAndPinUsed: true, certificate: Buffer.from(c.der).toString('base64') };
+  return {
+    sender: u.user.address,
+    certSerial: c.serialNumber,
+    traceId: '',
+    proofing: 'employeeCardPin',
+    proofedAt: new Date().toISOString(),
+    cardAndPinUsed: true,
+    certificate: Buffer.from(c.der).toString('base64'),
+  };
 }
 
 /**
@@ -58,8 +80,20 @@ async function orgSigned(from: WorldUser, entityOf: Uint8Array, to: WorldOrg): P
   if (p.kind !== 'multipart-signed') throw new Error('expected multipart/signed');
   const messageId = p.headers.find((h) => h.name.toLowerCase() === 'message-id')!.value;
   const hop = await orgHop({
-    kms: from.org.org.kms, mode: 'org', direction: 'outbound', entity: p.signedEntity, headers: p.headers, recipients: [to.org.kms.certificates.encryption],
-    org: from.org.org.registryOrgId, domain: from.org.org.domain, hop: 1, messageId, checks: [], identityNotice: noticeOf(from), inspect: false, clock: () => new Date(),
+    kms: from.org.org.kms,
+    mode: 'org',
+    direction: 'outbound',
+    entity: p.signedEntity,
+    headers: p.headers,
+    recipients: [to.org.kms.certificates.encryption],
+    org: from.org.org.registryOrgId,
+    domain: from.org.org.domain,
+    hop: 1,
+    messageId,
+    checks: [],
+    identityNotice: noticeOf(from),
+    inspect: false,
+    clock: () => new Date(),
   });
   if (hop.blocked) throw new Error('orgHop blocked without inspection');
   return { message: hop.message, messageId };
@@ -98,15 +132,17 @@ describe('issue 10 item 2: MIME parts outside the SSMAX roles', () => {
     expect(await replyCode(() => alice.ua.submit(raw, [outsider]))).toBe(554);
     const ev = a.org.journey.events(m.messageId).find((e) => e.actor === 'pr-a/msa');
     expect(ev).toMatchObject({ procedure: 4, outcome: 'rejected' });
-    expect(ev!.checks).toEqual(expect.arrayContaining([
-      expect.objectContaining({ name: 'user-signature', result: 'pass' }),
-      expect.objectContaining({ name: 'certificate-chain', result: 'pass' }),
-      expect.objectContaining({ name: 'ssmax-structure', result: 'fail', detail: expect.stringContaining('customers.csv') }),
-    ]));
+    expect(ev!.checks).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ name: 'user-signature', result: 'pass' }),
+        expect.objectContaining({ name: 'certificate-chain', result: 'pass' }),
+        expect.objectContaining({ name: 'ssmax-structure', result: 'fail', detail: expect.stringContaining('customers.csv') }),
+      ]),
+    );
     expect(a.org.journey.events(m.messageId).some((e) => e.actor === 'pr-a/mta-out')).toBe(false);
   });
 
-  it('(4) refuses a second text part, a nested multipart, a message/rfc822, a user attestation and a manifest that is not the signer\'s', async () => {
+  it("(4) refuses a second text part, a nested multipart, a message/rfc822, a user attestation and a manifest that is not the signer's", async () => {
     const m = await alice.ua.compose({ to: [bob.user.address], subject: 'quarterly', text: 'figures attached', pin: alice.pin });
     const variants: Record<string, Uint8Array> = {
       'second text': leaf('text/plain; charset=utf-8', undefined, CUSTOMERS),
@@ -147,7 +183,9 @@ describe('issue 10 item 2: MIME parts outside the SSMAX roles', () => {
     const nestedMail = await withParts(xavier, toMember.raw, [nested]);
     expect(await replyCode(() => xavier.ua.submit(nestedMail, [bob.user.address]))).toBe(250);
     await x.org.idle();
-    expect(x.org.journey.events(toOutsider.messageId)).toContainEqual(expect.objectContaining({ actor: 'pr-x/mta-out', outcome: 'bounced', detail: 'files refused for a non-member domain' }));
+    expect(x.org.journey.events(toOutsider.messageId)).toContainEqual(
+      expect.objectContaining({ actor: 'pr-x/mta-out', outcome: 'bounced', detail: 'files refused for a non-member domain' }),
+    );
     const dlp = x.org.journey.events(toMember.messageId).find((e) => e.actor === 'pr-x/inspection');
     expect(dlp).toMatchObject({ procedure: 5, outcome: 'bounced' });
     expect(dlp!.checks).toContainEqual(expect.objectContaining({ name: 'dlp', result: 'fail', detail: expect.stringContaining('confidential-marking') }));
@@ -157,7 +195,11 @@ describe('issue 10 item 2: MIME parts outside the SSMAX roles', () => {
     const xv = await x.addUser('yann', '4444');
     try {
       const m = await alice.ua.compose({ to: [xv.user.address], subject: 'invoice', text: 'please open', pin: alice.pin });
-      const hop1 = await orgSigned(alice, await withParts(alice, m.raw, [assembleMixed([leaf('application/vnd.ms-word.document.macroEnabled.12', MACRO_NAME, 'PK macro')])]), x);
+      const hop1 = await orgSigned(
+        alice,
+        await withParts(alice, m.raw, [assembleMixed([leaf('application/vnd.ms-word.document.macroEnabled.12', MACRO_NAME, 'PK macro')])]),
+        x,
+      );
       expect(await toMx(x, xv.user.address, hop1.message)).toBe(550);
       const ev = x.org.journey.events(hop1.messageId).find((e) => e.actor === 'pr-x/inspection');
       expect(ev).toMatchObject({ procedure: 8, outcome: 'rejected' });
@@ -173,15 +215,30 @@ describe('issue 10 item 2: MIME parts outside the SSMAX roles', () => {
     const p1 = parseSmime(hop1.message);
     if (p1.kind !== 'multipart-signed') throw new Error('expected multipart/signed');
     const hop2 = await orgHop({
-      kms: b.org.kms, mode: 'org', direction: 'inbound', entity: p1.signedEntity, headers: p1.headers, recipients: [bob.user.encryptionCertificate.der],
-      org: b.org.registryOrgId, domain: b.org.domain, hop: 2, messageId: hop1.messageId, checks: [], identityNotice: noticeOf(alice), inspect: false, clock: () => new Date(),
+      kms: b.org.kms,
+      mode: 'org',
+      direction: 'inbound',
+      entity: p1.signedEntity,
+      headers: p1.headers,
+      recipients: [bob.user.encryptionCertificate.der],
+      org: b.org.registryOrgId,
+      domain: b.org.domain,
+      hop: 2,
+      messageId: hop1.messageId,
+      checks: [],
+      identityNotice: noticeOf(alice),
+      inspect: false,
+      clock: () => new Date(),
     });
     if (hop2.blocked) throw new Error('orgHop blocked without inspection');
     expect((await bob.ua.read(hop2.message, bob.pin)).verified, 'the honest hop-2 mail verifies').toBe(true);
     // The receiving org's own key signs an entity with one more part (what a receiving org without (7) would deliver).
     const p2 = parseSmime(hop2.message);
     if (p2.kind !== 'multipart-signed') throw new Error('expected multipart/signed');
-    const entity = assembleMixed([...parseMimeEntity(p2.signedEntity).parts.map((q) => q.raw), leaf('application/vnd.ms-word.document.macroEnabled.12', MACRO_NAME, 'PK macro')]);
+    const entity = assembleMixed([
+      ...parseMimeEntity(p2.signedEntity).parts.map((q) => q.raw),
+      leaf('application/vnd.ms-word.document.macroEnabled.12', MACRO_NAME, 'PK macro'),
+    ]);
     const tampered = buildMultipartSigned(entity, await b.org.kms.signDetached(entity, new Date()), { headers: { extra: outer(p2.headers) } });
     const v = await bob.ua.read(tampered, bob.pin);
     expect(v.verified).toBe(false);

@@ -44,12 +44,23 @@ export interface UserMailVerdict {
 const hex = (u: Uint8Array): string => Buffer.from(u).toString('hex');
 
 /** What procedure (4) reads of its org: the KMS's certificates, the CRLs of the registry and of the users' CA, the clock and the defences. */
-export type UserMailContext = Pick<OrgContext, 'kms' | 'users' | 'clock'> & { readonly registry: Pick<RegistryClient, 'crl'>; readonly profile: Pick<OrgProfile, 'defences'> };
+export type UserMailContext = Pick<OrgContext, 'kms' | 'users' | 'clock'> & {
+  readonly registry: Pick<RegistryClient, 'crl'>;
+  readonly profile: Pick<OrgProfile, 'defences'>;
+};
 
 /** Procedure (4) as data: never throws for hostile input. */
 export async function verifyUserMail(ctx: UserMailContext, raw: Uint8Array, authUser: string | undefined): Promise<UserMailVerdict> {
   const checks: AttestationCheck[] = [];
-  const fail = (code: string, detail: string, base: Partial<UserMailVerdict> = {}): UserMailVerdict => ({ ok: false, code, detail, checks, messageId: '', headers: [], ...base });
+  const fail = (code: string, detail: string, base: Partial<UserMailVerdict> = {}): UserMailVerdict => ({
+    ok: false,
+    code,
+    detail,
+    checks,
+    messageId: '',
+    headers: [],
+    ...base,
+  });
   let parsed;
   try {
     parsed = parseSmime(raw);
@@ -59,7 +70,12 @@ export async function verifyUserMail(ctx: UserMailContext, raw: Uint8Array, auth
   const headers = parsed.headers;
   const messageId = messageIdOf(headers);
   const base = { headers, messageId };
-  if (!defenceOn(ctx, 'userSignature')) return relayedUnverified(headers, messageId, parsed.kind === 'multipart-signed' ? parsed.signedEntity : parsed.kind === 'plain' ? parsed.entity : undefined);
+  if (!defenceOn(ctx, 'userSignature'))
+    return relayedUnverified(
+      headers,
+      messageId,
+      parsed.kind === 'multipart-signed' ? parsed.signedEntity : parsed.kind === 'plain' ? parsed.entity : undefined,
+    );
   if (parsed.kind !== 'multipart-signed') {
     checks.push({ name: 'user-signature', result: 'fail', detail: 'not multipart/signed' });
     return fail('BAD_SIGNATURE', 'the message is not signed (multipart/signed required)', base);
@@ -106,7 +122,11 @@ export async function verifyUserMail(ctx: UserMailContext, raw: Uint8Array, auth
     return fail(chain.code ?? 'UNTRUSTED_CHAIN', chain.reasons.join('; '), { ...base, signer });
   }
   checks.push({ name: 'certificate-chain', result: 'pass', detail: 'user → org CA → registry root' });
-  checks.push({ name: 'revocation', result: revocation && userCrl ? 'pass' : 'skip', detail: !revocation ? 'revocation check switched off' : userCrl ? 'org CRL and registry CRL' : 'no org CRL' });
+  checks.push({
+    name: 'revocation',
+    result: revocation && userCrl ? 'pass' : 'skip',
+    detail: !revocation ? 'revocation check switched off' : userCrl ? 'org CRL and registry CRL' : 'no org CRL',
+  });
   const signerAddresses = signer.emailAddresses.map(normaliseAddress);
   const binding = defenceOn(ctx, 'fromSignerBinding');
   if (binding && !originator.ok) {
@@ -115,7 +135,10 @@ export async function verifyUserMail(ctx: UserMailContext, raw: Uint8Array, auth
   }
   if (binding && originator.ok && !senderIsAuthor(originator)) {
     checks.push({ name: 'from-matches-signer', result: 'fail', detail: `Sender ${originator.sender!.address} vs From ${originator.from.address}` });
-    return fail('AMBIGUOUS_FROM', `Sender ${originator.sender!.address} is not the From mailbox: the card holder who signs is the author and the transmitter`, { ...base, signer });
+    return fail('AMBIGUOUS_FROM', `Sender ${originator.sender!.address} is not the From mailbox: the card holder who signs is the author and the transmitter`, {
+      ...base,
+      signer,
+    });
   }
   if (binding && (from === undefined || !signerAddresses.includes(from))) {
     checks.push({ name: 'from-matches-signer', result: 'fail', detail: `From ${from ?? '(none)'} vs ${signerAddresses.join(', ')}` });
@@ -125,7 +148,11 @@ export async function verifyUserMail(ctx: UserMailContext, raw: Uint8Array, auth
     checks.push({ name: 'from-matches-login', result: 'fail', detail: `${authUser} submitted as ${from}` });
     return fail('FROM_SIGNER_MISMATCH', `user ${authUser} may not send as ${from}`, { ...base, signer });
   }
-  checks.push({ name: 'from-matches-signer', result: binding ? 'pass' : 'skip', detail: binding ? from : `From-signer binding switched off: From ${from ?? '(none)'}, signer ${signerAddresses.join(', ')}` });
+  checks.push({
+    name: 'from-matches-signer',
+    result: binding ? 'pass' : 'skip',
+    detail: binding ? from : `From-signer binding switched off: From ${from ?? '(none)'}, signer ${signerAddresses.join(', ')}`,
+  });
   const proofing = signer.identityProofing;
   if (!proofing || proofing.method === 'none' || !signer.traceId) {
     checks.push({ name: 'identity-proofing', result: 'fail', detail: 'no identity-proofing or trace-id extension' });
@@ -175,7 +202,8 @@ function userEntityProblem(entity: Uint8Array, signer: CertificateInfo, messageI
     return 'the manifest part is not CMS SignedData';
   }
   const s = v.signers[0];
-  if (v.signers.length !== 1 || !s?.valid || !s.certificate || !Buffer.from(s.certificate).equals(Buffer.from(signer.der))) return 'the manifest part is not signed by the card that signed the mail';
+  if (v.signers.length !== 1 || !s?.valid || !s.certificate || !Buffer.from(s.certificate).equals(Buffer.from(signer.der)))
+    return 'the manifest part is not signed by the card that signed the mail';
   let m: unknown;
   try {
     m = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(v.content ?? new Uint8Array()));
@@ -183,7 +211,8 @@ function userEntityProblem(entity: Uint8Array, signer: CertificateInfo, messageI
     return 'the manifest part is not a JSON manifest';
   }
   const doc = m as { type?: unknown; messageId?: unknown } | null;
-  if (typeof doc !== 'object' || doc === null || doc.type !== 'ssmax-manifest' || doc.messageId !== messageId) return 'the manifest part is not the manifest of this mail';
+  if (typeof doc !== 'object' || doc === null || doc.type !== 'ssmax-manifest' || doc.messageId !== messageId)
+    return 'the manifest part is not the manifest of this mail';
   return undefined;
 }
 
@@ -241,7 +270,15 @@ export async function startMsa(ctx: OrgContext, tls?: { key: string; cert: strin
       void (async () => {
         const { bytes, tooBig } = await collect(stream);
         if (tooBig) {
-          await ctx.journey.record({ messageId: '', actor: who, procedure: 4, checks: [{ name: 'size', result: 'fail', detail: `> ${maxBytes}` }], files: 'ciphertext', outcome: 'rejected', reply: formatReply(replyFor('MESSAGE_TOO_BIG')) });
+          await ctx.journey.record({
+            messageId: '',
+            actor: who,
+            procedure: 4,
+            checks: [{ name: 'size', result: 'fail', detail: `> ${maxBytes}` }],
+            files: 'ciphertext',
+            outcome: 'rejected',
+            reply: formatReply(replyFor('MESSAGE_TOO_BIG')),
+          });
           return cb(smtpError(replyFor('MESSAGE_TOO_BIG'), `limit ${maxBytes} bytes`));
         }
         const user = typeof session.user === 'string' ? session.user : undefined;
@@ -252,7 +289,16 @@ export async function startMsa(ctx: OrgContext, tls?: { key: string; cert: strin
         const v = await verifyUserMail(ctx, bytes, user);
         if (!v.ok) {
           const reply = replyFor(v.code ?? 'INTERNAL');
-          await ctx.journey.record({ messageId: v.messageId, actor: who, procedure: 4, checks: v.checks, files: 'ciphertext', outcome: 'rejected', reply: formatReply(reply), detail: v.detail ?? '' });
+          await ctx.journey.record({
+            messageId: v.messageId,
+            actor: who,
+            procedure: 4,
+            checks: v.checks,
+            files: 'ciphertext',
+            outcome: 'rejected',
+            reply: formatReply(reply),
+            detail: v.detail ?? '',
+          });
           return cb(smtpError(reply, (v.detail ?? '').slice(0, 200)));
         }
         const envelope = {
@@ -262,11 +308,21 @@ export async function startMsa(ctx: OrgContext, tls?: { key: string; cert: strin
         };
         // RFC 5321 §4.4: every SMTP server that takes a mail prepends its Received, the MSA "with ESMTPSA" (RFC 3848).
         await ctx.outbound.enqueue(envelope, prependFields(receivedField(sessionHop(session, `msa.${ctx.domain}`, ctx.clock())), bytes));
-        await ctx.journey.record({ messageId: v.messageId, actor: who, procedure: 4, checks: v.checks, files: 'ciphertext', outcome: 'accepted', reply: '250 2.0.0 queued' });
+        await ctx.journey.record({
+          messageId: v.messageId,
+          actor: who,
+          procedure: 4,
+          checks: v.checks,
+          files: 'ciphertext',
+          outcome: 'accepted',
+          reply: '250 2.0.0 queued',
+        });
         ctx.kick('outbound');
         cb(null, '2.0.0 queued');
       })().catch(async (e: unknown) => {
-        await ctx.journey.record({ messageId: '', actor: who, procedure: 4, checks: [], files: 'ciphertext', outcome: 'deferred', detail: (e as Error).message }).catch(() => undefined);
+        await ctx.journey
+          .record({ messageId: '', actor: who, procedure: 4, checks: [], files: 'ciphertext', outcome: 'deferred', detail: (e as Error).message })
+          .catch(() => undefined);
         cb(smtpError(replyFor('INTERNAL')));
       });
     },
@@ -278,14 +334,28 @@ export async function startMsa(ctx: OrgContext, tls?: { key: string; cert: strin
  * Conventional mode's submission (RFC 6409): an authenticated user's mail is inspected as an ordinary
  * gateway sees it (encrypted ZIP per policy, in the session), then spooled with its hold window.
  */
-async function acceptConventionalSubmission(ctx: OrgContext, bytes: Uint8Array, user: string | undefined, session: SMTPServerSession): Promise<{ ok: true; message: string } | { ok: false; error: Error }> {
+async function acceptConventionalSubmission(
+  ctx: OrgContext,
+  bytes: Uint8Array,
+  user: string | undefined,
+  session: SMTPServerSession,
+): Promise<{ ok: true; message: string } | { ok: false; error: Error }> {
   const rt = ctx.conventional!;
   const who = actor(ctx, 'msa');
   const a = await analyseConventionalMail(bytes, 'outbound', rt.options);
   const checks: JourneyCheck[] = [{ name: 'auth', result: 'pass', detail: `password login ${user ?? '?'}` }, ...a.checks];
   const refuse = async (code: string, detail: string) => {
     const reply = replyFor(code);
-    await ctx.journey.record({ messageId: a.messageId, actor: who, procedure: 0, checks, files: a.files, outcome: 'rejected', reply: formatReply(reply, detail), detail });
+    await ctx.journey.record({
+      messageId: a.messageId,
+      actor: who,
+      procedure: 0,
+      checks,
+      files: a.files,
+      outcome: 'rejected',
+      reply: formatReply(reply, detail),
+      detail,
+    });
     return { ok: false as const, error: smtpError(reply, detail.slice(0, 200)) };
   };
   if (rt.options.fromMustMatchLogin && (a.from === undefined || user === undefined || a.from !== user.toLowerCase())) {
@@ -298,7 +368,13 @@ async function acceptConventionalSubmission(ctx: OrgContext, bytes: Uint8Array, 
   const hold = rt.options.holdSeconds;
   const notBefore = hold > 0 ? new Date(ctx.clock().getTime() + hold * 1000).toISOString() : undefined;
   if (notBefore) checks.push({ name: 'hold', result: 'pass', detail: `held until ${notBefore} (cancel window ${hold} s)` });
-  const meta: ConventionalSubmissionMeta = { kind: 'conventional-submission', messageId: a.messageId, files: a.files, checks, ...(notBefore ? { notBefore } : {}) };
+  const meta: ConventionalSubmissionMeta = {
+    kind: 'conventional-submission',
+    messageId: a.messageId,
+    files: a.files,
+    checks,
+    ...(notBefore ? { notBefore } : {}),
+  };
   const envelope = {
     mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
     rcptTo: session.envelope.rcptTo.map((r) => r.address),

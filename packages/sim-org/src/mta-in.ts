@@ -63,7 +63,16 @@ export async function verifyOrgMail(ctx: OrgContext, raw: Uint8Array): Promise<O
   const checks: AttestationCheck[] = [];
   let headers: readonly MimeHeader[] = [];
   let messageId = '';
-  const fail = (code: string, detail: string, extra: Partial<OrgMailVerdict> = {}): OrgMailVerdict => ({ ok: false, kind: 'ssmax', code, detail, checks, messageId, headers, ...extra });
+  const fail = (code: string, detail: string, extra: Partial<OrgMailVerdict> = {}): OrgMailVerdict => ({
+    ok: false,
+    kind: 'ssmax',
+    code,
+    detail,
+    checks,
+    messageId,
+    headers,
+    ...extra,
+  });
   try {
     let parsed;
     try {
@@ -92,10 +101,20 @@ export async function verifyOrgMail(ctx: OrgContext, raw: Uint8Array): Promise<O
       const claimed = fromMember ? domainOf(from) : sender && (await ctx.registry.memberByDomain(sender.domain)) ? sender.domain : undefined;
       if (claimed !== undefined && defenceOn(ctx, 'orgSignature')) {
         // A member domain never sends unsigned mail: this is pattern A (forged sender).
-        checks.push({ name: 'org-signature', result: 'fail', detail: `unsigned mail claims member domain ${claimed}${claimed === domainOf(from) ? '' : ' in Sender'}` });
+        checks.push({
+          name: 'org-signature',
+          result: 'fail',
+          detail: `unsigned mail claims member domain ${claimed}${claimed === domainOf(from) ? '' : ' in Sender'}`,
+        });
         return fail('BAD_SIGNATURE', `mail from ${claimed} must carry the org signature`);
       }
-      checks.push({ name: 'registry-member', result: 'skip', detail: fromMember ? `(7) switched off: unsigned mail for member domain ${domainOf(from)} taken as outside mail` : `${domainOf(from)} is not a registry member` });
+      checks.push({
+        name: 'registry-member',
+        result: 'skip',
+        detail: fromMember
+          ? `(7) switched off: unsigned mail for member domain ${domainOf(from)} taken as outside mail`
+          : `${domainOf(from)} is not a registry member`,
+      });
       return { ok: true, kind: 'unverified', checks, messageId, headers };
     }
     if (parsed.kind !== 'multipart-signed') return fail('MALFORMED_MIME', 'not multipart/signed');
@@ -121,7 +140,11 @@ export async function verifyOrgMail(ctx: OrgContext, raw: Uint8Array): Promise<O
     const status = await ctx.registry.statusOf(member.orgId);
     if (status !== 'admitted') {
       checks.push({ name: 'org-status', result: 'fail', detail: `${member.orgId} ${status ?? 'unknown'}` });
-      return fail(status === 'suspended' ? 'ORG_SUSPENDED' : status === 'revoked' ? 'ORG_REVOKED' : 'UNKNOWN_ORG', `${member.name} is ${status ?? 'not listed'}`, { member });
+      return fail(
+        status === 'suspended' ? 'ORG_SUSPENDED' : status === 'revoked' ? 'ORG_REVOKED' : 'UNKNOWN_ORG',
+        `${member.name} is ${status ?? 'not listed'}`,
+        { member },
+      );
     }
     checks.push({ name: 'org-status', result: 'pass', detail: `${member.orgId} admitted` });
     if (!s.valid) {
@@ -132,7 +155,15 @@ export async function verifyOrgMail(ctx: OrgContext, raw: Uint8Array): Promise<O
     const orgCert = b64d(member.orgCertificate);
     const registryCrl = await ctx.registry.crl();
     const revocation = defenceOn(ctx, 'revocation');
-    const chain = validateChain({ leaf: s.certificate, intermediates: [orgCert], trustAnchors: [ctx.kms.certificates.root], crls: revocation ? [registryCrl] : [], time: ctx.clock(), revocation: revocation ? 'ifAvailable' : 'none', requiredKeyUsage: ['digitalSignature'] });
+    const chain = validateChain({
+      leaf: s.certificate,
+      intermediates: [orgCert],
+      trustAnchors: [ctx.kms.certificates.root],
+      crls: revocation ? [registryCrl] : [],
+      time: ctx.clock(),
+      revocation: revocation ? 'ifAvailable' : 'none',
+      requiredKeyUsage: ['digitalSignature'],
+    });
     if (!chain.valid) {
       checks.push({ name: 'org-chain', result: 'fail', detail: chain.reasons.join('; ') });
       return fail(chain.code ?? 'UNTRUSTED_CHAIN', chain.reasons.join('; '), { member });
@@ -143,19 +174,28 @@ export async function verifyOrgMail(ctx: OrgContext, raw: Uint8Array): Promise<O
       checks.push({ name: 'from-domain', result: 'fail', detail: `${from} vs ${member.domains.join(',')}` });
       return fail('FROM_SIGNER_MISMATCH', `${member.name} may not send for ${domainOf(from)}`, { member });
     }
-    checks.push(binding ? { name: 'from-domain', result: 'pass', detail: domainOf(from) } : { name: 'from-domain', result: 'skip', detail: `From-signer binding switched off: ${domainOf(from)} signed by ${member.domains.join(',')}` });
+    checks.push(
+      binding
+        ? { name: 'from-domain', result: 'pass', detail: domainOf(from) }
+        : { name: 'from-domain', result: 'skip', detail: `From-signer binding switched off: ${domainOf(from)} signed by ${member.domains.join(',')}` },
+    );
     if (originator.ok && !senderIsAuthor(originator)) {
       checks.push({ name: 'originator', result: 'fail', detail: `Sender ${originator.sender!.address} vs From ${from}` });
       return fail('AMBIGUOUS_FROM', `Sender ${originator.sender!.address} is not the From mailbox of signed mail`, { member });
     }
     const hop = Number(getHeader(headers, 'X-SSMAX-Hop'));
     const parts = classifyParts(parsed.signedEntity);
-    const structure = structureProblem(parts, { attestations: 'in-order' }) ?? (parts.attestations.length > hop ? `attestation parts for hops after ${hop}` : undefined);
+    const structure =
+      structureProblem(parts, { attestations: 'in-order' }) ?? (parts.attestations.length > hop ? `attestation parts for hops after ${hop}` : undefined);
     if (structure) {
       checks.push({ name: 'ssmax-structure', result: 'fail', detail: structure });
       return fail('MALFORMED_MIME', `the signed entity is not an SSMAX mail: ${structure}`, { member });
     }
-    checks.push({ name: 'ssmax-structure', result: 'pass', detail: `body, ${parts.files.length} file(s)${parts.manifest ? ', manifest' : ''}, ${parts.attestations.length} attestation(s)` });
+    checks.push({
+      name: 'ssmax-structure',
+      result: 'pass',
+      detail: `body, ${parts.files.length} file(s)${parts.manifest ? ', manifest' : ''}, ${parts.attestations.length} attestation(s)`,
+    });
     const attPart = parts.attestations.find((a) => a.k === hop);
     const att = attPart ? verifyAttestation(attPart.part.body) : undefined;
     if (!att || !att.valid || !same(att.signerCertificate, s.certificate) || att.attestation.hop !== hop || att.attestation.org !== member.orgId) {
@@ -173,23 +213,59 @@ export async function verifyOrgMail(ctx: OrgContext, raw: Uint8Array): Promise<O
       const userCert = b64d(a.identityNotice.certificate);
       const crls = revocation ? [registryCrl, ...(a.orgCrl ? [b64d(a.orgCrl)] : [])] : [];
       // The notice names the certificate that signed at (4): a signing certificate, never the user's encryption one.
-      const uc = validateChain({ leaf: userCert, intermediates: [orgCert], trustAnchors: [ctx.kms.certificates.root], crls, time: ctx.clock(), revocation: !revocation ? 'none' : a.orgCrl ? 'require' : 'ifAvailable', requiredKeyUsage: ['digitalSignature'] });
+      const uc = validateChain({
+        leaf: userCert,
+        intermediates: [orgCert],
+        trustAnchors: [ctx.kms.certificates.root],
+        crls,
+        time: ctx.clock(),
+        revocation: !revocation ? 'none' : a.orgCrl ? 'require' : 'ifAvailable',
+        requiredKeyUsage: ['digitalSignature'],
+      });
       const info = parseCertificate(userCert);
       if (!uc.valid || info.serialNumber !== a.identityNotice.certSerial || (binding && !info.emailAddresses.map(normaliseAddress).includes(from))) {
         checks.push({ name: 'sender-certificate', result: 'fail', detail: uc.reasons.join('; ') || 'notice does not match the certificate' });
-        return fail(uc.code === 'CERT_REVOKED' ? 'CERT_REVOKED' : (uc.code ?? 'UNTRUSTED_CHAIN'), uc.reasons.join('; ') || 'identity notice mismatch', { member });
+        return fail(uc.code === 'CERT_REVOKED' ? 'CERT_REVOKED' : (uc.code ?? 'UNTRUSTED_CHAIN'), uc.reasons.join('; ') || 'identity notice mismatch', {
+          member,
+        });
       }
       // The serial goes into the journey: the evidence this org's incident desk reports under (12),
       // also for mail it then refuses at (8).
-      checks.push({ name: 'sender-certificate', result: 'pass', detail: `serial ${a.identityNotice.certSerial}: ${!revocation ? 'revocation check switched off' : a.orgCrl ? 'not revoked (stapled org CRL)' : 'no org CRL stapled'}` });
+      checks.push({
+        name: 'sender-certificate',
+        result: 'pass',
+        detail: `serial ${a.identityNotice.certSerial}: ${!revocation ? 'revocation check switched off' : a.orgCrl ? 'not revoked (stapled org CRL)' : 'no org CRL stapled'}`,
+      });
     } else {
       checks.push({ name: 'sender-certificate', result: 'skip', detail: 'no certificate in the notice' });
     }
-    return { ok: true, kind: 'ssmax', checks, messageId, headers, member, hop, attestation: a, identityNotice: a.identityNotice, signedEntity: parsed.signedEntity };
+    return {
+      ok: true,
+      kind: 'ssmax',
+      checks,
+      messageId,
+      headers,
+      member,
+      hop,
+      attestation: a,
+      identityNotice: a.identityNotice,
+      signedEntity: parsed.signedEntity,
+    };
   } catch (e) {
     if (e instanceof SsmaxError || (e as { code?: string }).code === 'TEMP_REGISTRY_UNAVAILABLE') {
       const code = (e as { code: string }).code;
-      return fail(code === 'TEMP_REGISTRY_UNAVAILABLE' ? code : code === 'LIMIT_EXCEEDED' ? 'MESSAGE_TOO_BIG' : code.startsWith('MALFORMED') ? (code === 'MALFORMED_MIME' ? 'MALFORMED_MIME' : 'MALFORMED_CMS') : 'INTERNAL', (e as Error).message);
+      return fail(
+        code === 'TEMP_REGISTRY_UNAVAILABLE'
+          ? code
+          : code === 'LIMIT_EXCEEDED'
+            ? 'MESSAGE_TOO_BIG'
+            : code.startsWith('MALFORMED')
+              ? code === 'MALFORMED_MIME'
+                ? 'MALFORMED_MIME'
+                : 'MALFORMED_CMS'
+              : 'INTERNAL',
+        (e as Error).message,
+      );
     }
     throw e;
   }
@@ -200,13 +276,29 @@ export async function verifyOrgMail(ctx: OrgContext, raw: Uint8Array): Promise<O
  * signature, chain, registry status or attestation; the attestation's identity notice is passed on as
  * it stands, and the member is the one the From domain names.
  */
-function acceptedUnchecked(checks: AttestationCheck[], messageId: string, headers: readonly MimeHeader[], signedEntity: Uint8Array, fromMember: DirectoryMember | undefined): OrgMailVerdict {
+function acceptedUnchecked(
+  checks: AttestationCheck[],
+  messageId: string,
+  headers: readonly MimeHeader[],
+  signedEntity: Uint8Array,
+  fromMember: DirectoryMember | undefined,
+): OrgMailVerdict {
   checks.push({ name: 'org-signature', result: 'skip', detail: '(7) switched off: signature, chain, registry status and attestation not checked' });
   const hop = Number(getHeader(headers, 'X-SSMAX-Hop'));
   const attPart = classifyParts(signedEntity).attestations.find((a) => a.k === hop);
   const att = attPart ? verifyAttestation(attPart.part.body) : undefined;
   const attestation = att?.valid ? att.attestation : undefined;
-  return { ok: true, kind: 'ssmax', checks, messageId, headers, ...(fromMember ? { member: fromMember } : {}), hop, ...(attestation ? { attestation, identityNotice: attestation.identityNotice } : {}), signedEntity };
+  return {
+    ok: true,
+    kind: 'ssmax',
+    checks,
+    messageId,
+    headers,
+    ...(fromMember ? { member: fromMember } : {}),
+    hop,
+    ...(attestation ? { attestation, identityNotice: attestation.identityNotice } : {}),
+    signedEntity,
+  };
 }
 
 /**
@@ -231,7 +323,14 @@ export async function inboundInspection(ctx: OrgContext, entity: Uint8Array, bod
     files.push({ name: p.filename ?? `${f.n}`, contentType: p.contentType.mediaType, bytes: p.body });
   }
   // Every leaf: parts in no SSMAX role reach (8) only where (7) is switched off, and are scanned too.
-  return inspectOffThread('inbound', [...files, ...leavesOutsideRoles(parts)], bodyText, ctx.profile.inspection, {}, { ...(ctx.malwareScanner ? { scanner: ctx.malwareScanner } : {}) });
+  return inspectOffThread(
+    'inbound',
+    [...files, ...leavesOutsideRoles(parts)],
+    bodyText,
+    ctx.profile.inspection,
+    {},
+    { ...(ctx.malwareScanner ? { scanner: ctx.malwareScanner } : {}) },
+  );
 }
 
 /** (8) on non-member mail: the attachments and text body as any gateway sees them (no KMS involved). */
@@ -240,10 +339,20 @@ async function inspectPlainMail(ctx: OrgContext, raw: Uint8Array): Promise<Inspe
   try {
     root = parseMimeEntity(raw);
   } catch (e) {
-    return { action: 'block', reasons: [{ rule: 'uninspectable', detail: `the mail is not well-formed MIME: ${(e as Error).message}`, action: 'block', code: 'UNINSPECTABLE' }] };
+    return {
+      action: 'block',
+      reasons: [{ rule: 'uninspectable', detail: `the mail is not well-formed MIME: ${(e as Error).message}`, action: 'block', code: 'UNINSPECTABLE' }],
+    };
   }
   const files = collectAttachments(root).map((a) => ({ name: a.filename, contentType: a.contentType, bytes: a.content }));
-  return inspectOffThread('inbound', files, findTextBody(root) ?? '', ctx.profile.inspection, {}, { ...(ctx.malwareScanner ? { scanner: ctx.malwareScanner } : {}) });
+  return inspectOffThread(
+    'inbound',
+    files,
+    findTextBody(root) ?? '',
+    ctx.profile.inspection,
+    {},
+    { ...(ctx.malwareScanner ? { scanner: ctx.malwareScanner } : {}) },
+  );
 }
 
 /** The journey's detail for a clean verdict, naming who scanned (issue 16: which engine decided). */
@@ -269,7 +378,11 @@ export interface MtaInOptions {
  * sees the mail (encrypted ZIP per policy; S/MIME enveloped content opaque), domain reputation
  * (flag → `X-SSMAX-Reputation`), then the mail is spooled unchanged below the trace headers.
  */
-async function acceptConventionalMail(ctx: OrgContext, raw: Uint8Array, session: SMTPServerSession): Promise<{ ok: true; id: string } | { ok: false; error: Error }> {
+async function acceptConventionalMail(
+  ctx: OrgContext,
+  raw: Uint8Array,
+  session: SMTPServerSession,
+): Promise<{ ok: true; id: string } | { ok: false; error: Error }> {
   const rt = ctx.conventional!;
   const who = actor(ctx, 'mta-in');
   const tls = session.secure === true;
@@ -280,12 +393,25 @@ async function acceptConventionalMail(ctx: OrgContext, raw: Uint8Array, session:
   // as the next reader will, behind its own Received field, and stores it as it came.
   const continued = startsWithContinuation(raw);
   const bytes = continued ? prependFields(received, raw) : raw;
-  const client = { ip: session.remoteAddress, helo: session.hostNameAppearsAs ?? '', mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '' };
+  const client = {
+    ip: session.remoteAddress,
+    helo: session.hostNameAppearsAs ?? '',
+    mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+  };
   const a = await analyseConventionalMail(bytes, 'inbound', rt.options, defenceOn(ctx, 'inboundInspection'), ctx.malwareScanner);
   const checks: JourneyCheck[] = [{ name: 'starttls', result: tls ? 'pass' : 'skip', detail: tls ? 'TLS' : 'clear text' }];
   const refuse = async (code: string, detail: string, actorName = who) => {
     const reply = replyFor(code);
-    await ctx.journey.record({ messageId: a.messageId, actor: actorName, procedure: 0, checks, files: a.files, outcome: 'rejected', reply: formatReply(reply, detail), detail });
+    await ctx.journey.record({
+      messageId: a.messageId,
+      actor: actorName,
+      procedure: 0,
+      checks,
+      files: a.files,
+      outcome: 'rejected',
+      reply: formatReply(reply, detail),
+      detail,
+    });
     return { ok: false as const, error: smtpError(reply, detail.slice(0, 200)) };
   };
   if (continued && defenceOn(ctx, 'headerSection')) return refuse('MALFORMED_MIME', 'the header section starts with a continuation line');
@@ -313,10 +439,21 @@ async function acceptConventionalMail(ctx: OrgContext, raw: Uint8Array, session:
   if (a.block) {
     return refuse(a.block.code, a.block.detail, actor(ctx, 'inspection'));
   }
-  await ctx.journey.record({ messageId: a.messageId, actor: actor(ctx, 'inspection'), procedure: 0, checks: a.checks.length ? a.checks : [{ name: 'inspection', result: 'pass', detail: nothingFound(a.verdict) }], files: a.files, outcome: 'accepted' });
+  await ctx.journey.record({
+    messageId: a.messageId,
+    actor: actor(ctx, 'inspection'),
+    procedure: 0,
+    checks: a.checks.length ? a.checks : [{ name: 'inspection', result: 'pass', detail: nothingFound(a.verdict) }],
+    files: a.files,
+    outcome: 'accepted',
+  });
   const rep = checkReputation(ctx, rt, a.from);
   if (rep) {
-    checks.push({ name: 'reputation', result: rep.verdict === 'flag' ? 'fail' : 'pass', detail: `score ${rep.score}${rep.reasons.length ? `: ${rep.reasons.map((r) => `${r.rule} (${r.detail})`).join(', ')}` : ''}` });
+    checks.push({
+      name: 'reputation',
+      result: rep.verdict === 'flag' ? 'fail' : 'pass',
+      detail: `score ${rep.score}${rep.reasons.length ? `: ${rep.reasons.map((r) => `${r.rule} (${r.detail})`).join(', ')}` : ''}`,
+    });
     if (rep.verdict === 'flag') prepend += `X-SSMAX-Reputation: ${reputationHeader(rep)}\r\n`;
   }
   // RFC 8601 §5: our clients trust Authentication-Results under our authserv-id, so any the message
@@ -325,7 +462,16 @@ async function acceptConventionalMail(ctx: OrgContext, raw: Uint8Array, session:
   const meta = { kind: 'conventional', messageId: a.messageId, files: a.files, checks, tls, ...(rep ? { reputation: rep } : {}) };
   const envelope = { mailFrom: client.mailFrom, rcptTo: session.envelope.rcptTo.map((r) => r.address.toLowerCase()), meta };
   const id = await ctx.inbound.enqueue(envelope, stored);
-  await ctx.journey.record({ messageId: a.messageId, actor: who, procedure: 0, checks, files: a.files, outcome: 'accepted', reply: `250 2.0.0 queued as ${id}`, ...(rep?.verdict === 'flag' ? { detail: 'flagged: suspicious sender domain' } : {}) });
+  await ctx.journey.record({
+    messageId: a.messageId,
+    actor: who,
+    procedure: 0,
+    checks,
+    files: a.files,
+    outcome: 'accepted',
+    reply: `250 2.0.0 queued as ${id}`,
+    ...(rep?.verdict === 'flag' ? { detail: 'flagged: suspicious sender domain' } : {}),
+  });
   return { ok: true, id };
 }
 
@@ -352,7 +498,15 @@ export async function startMtaIn(ctx: OrgContext, o: MtaInOptions = {}): Promise
       void (async () => {
         const { bytes: raw, tooBig } = await collect(stream);
         if (tooBig) {
-          await ctx.journey.record({ messageId: '', actor: who, procedure: 7, checks: [{ name: 'size', result: 'fail', detail: `> ${maxBytes}` }], files: 'ciphertext', outcome: 'rejected', reply: formatReply(replyFor('MESSAGE_TOO_BIG')) });
+          await ctx.journey.record({
+            messageId: '',
+            actor: who,
+            procedure: 7,
+            checks: [{ name: 'size', result: 'fail', detail: `> ${maxBytes}` }],
+            files: 'ciphertext',
+            outcome: 'rejected',
+            reply: formatReply(replyFor('MESSAGE_TOO_BIG')),
+          });
           return cb(smtpError(replyFor('MESSAGE_TOO_BIG'), `limit ${maxBytes} bytes`));
         }
         if (ctx.conventional) {
@@ -373,7 +527,16 @@ export async function startMtaIn(ctx: OrgContext, o: MtaInOptions = {}): Promise
         const v = await verifyOrgMail(ctx, bytes);
         if (!v.ok) {
           const reply = replyFor(v.code ?? 'INTERNAL');
-          await ctx.journey.record({ messageId: v.messageId, actor: who, procedure: 7, checks: v.checks, files: 'ciphertext', outcome: 'rejected', reply: formatReply(reply), detail: (v.detail ?? '').slice(0, 500) });
+          await ctx.journey.record({
+            messageId: v.messageId,
+            actor: who,
+            procedure: 7,
+            checks: v.checks,
+            files: 'ciphertext',
+            outcome: 'rejected',
+            reply: formatReply(reply),
+            detail: (v.detail ?? '').slice(0, 500),
+          });
           return cb(smtpError(reply, (v.detail ?? '').slice(0, 200)));
         }
         const tls = session.secure === true;
@@ -381,23 +544,67 @@ export async function startMtaIn(ctx: OrgContext, o: MtaInOptions = {}): Promise
         const meta: Record<string, unknown> = { kind: v.kind, messageId: v.messageId, checks: v.checks, tls };
         if (v.kind === 'unverified') {
           if (ctx.mode === 'org' && !defenceOn(ctx, 'inboundInspection')) {
-            await ctx.journey.record({ messageId: v.messageId, actor: actor(ctx, 'inspection'), procedure: 8, checks: [{ name: 'inspection', result: 'skip', detail: '(8) inbound inspection switched off' }], files: 'plaintext', outcome: 'accepted' });
+            await ctx.journey.record({
+              messageId: v.messageId,
+              actor: actor(ctx, 'inspection'),
+              procedure: 8,
+              checks: [{ name: 'inspection', result: 'skip', detail: '(8) inbound inspection switched off' }],
+              files: 'plaintext',
+              outcome: 'accepted',
+            });
           } else if (ctx.mode === 'org') {
             // (8) applies to outside mail too: its files are plain MIME the gateway can read, and the
             // "not SSMAX-verified" banner must not be the only defence against known malware.
             const verdict = await inspectPlainMail(ctx, bytes);
             const block = verdict.reasons.find((r) => r.action === 'block');
-            await ctx.journey.record({ messageId: v.messageId, actor: actor(ctx, 'inspection'), procedure: 8, checks: verdict.reasons.length ? verdict.reasons.map((r) => ({ name: r.rule, result: r.action === 'block' ? 'fail' : 'pass', detail: `${r.detail}${r.file ? ` (${r.file})` : ''}` })) : [{ name: 'inspection', result: 'pass', detail: nothingFound(verdict) }], files: 'plaintext', outcome: block ? 'rejected' : 'accepted', ...(block ? { reply: formatReply(replyFor(block.code)) } : {}) });
+            await ctx.journey.record({
+              messageId: v.messageId,
+              actor: actor(ctx, 'inspection'),
+              procedure: 8,
+              checks: verdict.reasons.length
+                ? verdict.reasons.map((r) => ({
+                    name: r.rule,
+                    result: r.action === 'block' ? 'fail' : 'pass',
+                    detail: `${r.detail}${r.file ? ` (${r.file})` : ''}`,
+                  }))
+                : [{ name: 'inspection', result: 'pass', detail: nothingFound(verdict) }],
+              files: 'plaintext',
+              outcome: block ? 'rejected' : 'accepted',
+              ...(block ? { reply: formatReply(replyFor(block.code)) } : {}),
+            });
             if (block) return cb(smtpError(replyFor(block.code), reasonLabel(block)));
           }
           if (defenceOn(ctx, 'unverifiedMarking')) {
             stored = addHeader(bytes, 'X-SSMAX-Verdict', 'unverified');
-            await ctx.journey.record({ messageId: v.messageId, actor: who, procedure: 0, checks: v.checks, files: 'none', outcome: 'accepted', detail: 'non-member mail, marked unverified' });
+            await ctx.journey.record({
+              messageId: v.messageId,
+              actor: who,
+              procedure: 0,
+              checks: v.checks,
+              files: 'none',
+              outcome: 'accepted',
+              detail: 'non-member mail, marked unverified',
+            });
           } else {
-            await ctx.journey.record({ messageId: v.messageId, actor: who, procedure: 0, checks: v.checks, files: 'none', outcome: 'accepted', detail: 'non-member mail, not marked (marking switched off)' });
+            await ctx.journey.record({
+              messageId: v.messageId,
+              actor: who,
+              procedure: 0,
+              checks: v.checks,
+              files: 'none',
+              outcome: 'accepted',
+              detail: 'non-member mail, not marked (marking switched off)',
+            });
           }
         } else {
-          await ctx.journey.record({ messageId: v.messageId, actor: who, procedure: 7, checks: [...v.checks, { name: 'starttls', result: tls ? 'pass' : 'skip' }], files: 'ciphertext', outcome: 'accepted' });
+          await ctx.journey.record({
+            messageId: v.messageId,
+            actor: who,
+            procedure: 7,
+            checks: [...v.checks, { name: 'starttls', result: tls ? 'pass' : 'skip' }],
+            files: 'ciphertext',
+            outcome: 'accepted',
+          });
           if (ctx.mode === 'org' && defenceOn(ctx, 'inboundInspection')) {
             // RFC 5321 §6.1 forbids losing accepted mail and backscatter is abuse: refuse malware now, in the session.
             let verdict: InspectionVerdict;
@@ -406,28 +613,66 @@ export async function startMtaIn(ctx: OrgContext, o: MtaInOptions = {}): Promise
             } catch (e) {
               // A file part that is not CMS to our KMS key, or fails its GCM tag: the message is refused as malformed.
               const reply = replyFor(e instanceof SsmaxError && e.code === 'MALFORMED_MIME' ? 'MALFORMED_MIME' : 'MALFORMED_CMS');
-              await ctx.journey.record({ messageId: v.messageId, actor: actor(ctx, 'inspection'), procedure: 8, checks: [{ name: 'decrypt', result: 'fail', detail: (e as Error).message.slice(0, 300) }], files: 'ciphertext', outcome: 'rejected', reply: formatReply(reply) });
+              await ctx.journey.record({
+                messageId: v.messageId,
+                actor: actor(ctx, 'inspection'),
+                procedure: 8,
+                checks: [{ name: 'decrypt', result: 'fail', detail: (e as Error).message.slice(0, 300) }],
+                files: 'ciphertext',
+                outcome: 'rejected',
+                reply: formatReply(reply),
+              });
               return cb(smtpError(reply, 'a file part cannot be decrypted'));
             }
             const block = verdict.reasons.find((r) => r.action === 'block');
-            await ctx.journey.record({ messageId: v.messageId, actor: actor(ctx, 'inspection'), procedure: 8, checks: verdict.reasons.length || !verdict.scannedBy ? verdict.reasons.map((r) => ({ name: r.rule, result: r.action === 'block' ? 'fail' : 'pass', detail: `${r.detail}${r.file ? ` (${r.file})` : ''}` })) : [{ name: 'inspection', result: 'pass', detail: nothingFound(verdict) }], files: 'plaintext', outcome: block ? 'rejected' : 'accepted', ...(block ? { reply: formatReply(replyFor(block.code)) } : {}) });
+            await ctx.journey.record({
+              messageId: v.messageId,
+              actor: actor(ctx, 'inspection'),
+              procedure: 8,
+              checks:
+                verdict.reasons.length || !verdict.scannedBy
+                  ? verdict.reasons.map((r) => ({
+                      name: r.rule,
+                      result: r.action === 'block' ? 'fail' : 'pass',
+                      detail: `${r.detail}${r.file ? ` (${r.file})` : ''}`,
+                    }))
+                  : [{ name: 'inspection', result: 'pass', detail: nothingFound(verdict) }],
+              files: 'plaintext',
+              outcome: block ? 'rejected' : 'accepted',
+              ...(block ? { reply: formatReply(replyFor(block.code)) } : {}),
+            });
             if (block) return cb(smtpError(replyFor(block.code), reasonLabel(block)));
             meta['inspection'] = verdict;
           } else {
-            await ctx.journey.record({ messageId: v.messageId, actor: actor(ctx, 'inspection'), procedure: 8, checks: [{ name: 'inspection', result: 'skip', detail: ctx.mode === 'esp' ? 'ESP: no content inspection' : '(8) inbound inspection switched off' }], files: 'ciphertext', outcome: 'accepted' });
+            await ctx.journey.record({
+              messageId: v.messageId,
+              actor: actor(ctx, 'inspection'),
+              procedure: 8,
+              checks: [
+                { name: 'inspection', result: 'skip', detail: ctx.mode === 'esp' ? 'ESP: no content inspection' : '(8) inbound inspection switched off' },
+              ],
+              files: 'ciphertext',
+              outcome: 'accepted',
+            });
           }
           meta['hop'] = v.hop;
           meta['identityNotice'] = v.identityNotice;
           meta['orgId'] = v.member?.orgId;
         }
-        const envelope = { mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', rcptTo: session.envelope.rcptTo.map((r) => r.address.toLowerCase()), meta };
+        const envelope = {
+          mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          rcptTo: session.envelope.rcptTo.map((r) => r.address.toLowerCase()),
+          meta,
+        };
         // RFC 5321 §4.4: our trace field on top (above the unverified mark), the message below it unaltered.
         const id = await ctx.inbound.enqueue(envelope, tolerated ? stored : prependFields(received, stored));
         cb(null, `2.0.0 queued as ${id}`);
         o.onAccepted?.(id);
         ctx.kick('inbound');
       })().catch(async (e: unknown) => {
-        await ctx.journey.record({ messageId: '', actor: who, procedure: 7, checks: [], files: 'ciphertext', outcome: 'deferred', detail: (e as Error).message.slice(0, 500) }).catch(() => undefined);
+        await ctx.journey
+          .record({ messageId: '', actor: who, procedure: 7, checks: [], files: 'ciphertext', outcome: 'deferred', detail: (e as Error).message.slice(0, 500) })
+          .catch(() => undefined);
         cb(smtpError(replyFor('INTERNAL')));
       });
     },

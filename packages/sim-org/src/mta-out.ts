@@ -102,7 +102,14 @@ function reusableTransport(ctx: OrgContext, key: string, create: () => Transport
  * Sends `message` to `rcptTo` (all in `domain`) through the domain's best MX. Never throws: the
  * outcome is data, so the worker can decide between retry and bounce.
  */
-export async function sendToDomain(ctx: OrgContext, domain: string, mailFrom: string, rcptTo: readonly string[], message: Uint8Array, tlsOptions?: SendTlsOptions): Promise<SendResult> {
+export async function sendToDomain(
+  ctx: OrgContext,
+  domain: string,
+  mailFrom: string,
+  rcptTo: readonly string[],
+  message: Uint8Array,
+  tlsOptions?: SendTlsOptions,
+): Promise<SendResult> {
   const mode = tlsOptions?.tls ?? (ctx.profile.starttls ? (ctx.profile.outboundTls ?? 'require') : 'never');
   let mxs: MxRecord[];
   try {
@@ -115,7 +122,15 @@ export async function sendToDomain(ctx: OrgContext, domain: string, mailFrom: st
   for (const mx of mxs) {
     if (tlsOptions?.mxAllowed && !tlsOptions.mxAllowed(mx.exchange)) {
       // RFC 8461 §4.2: an MX that does not match the policy is not used.
-      last = { accepted: false, code: 0, response: `MX ${mx.exchange} is not in the MTA-STS policy of ${domain}`, transient: false, tls: false, mx: mx.exchange, tlsFailure: 'mx-not-in-policy' };
+      last = {
+        accepted: false,
+        code: 0,
+        response: `MX ${mx.exchange} is not in the MTA-STS policy of ${domain}`,
+        transient: false,
+        tls: false,
+        mx: mx.exchange,
+        tlsFailure: 'mx-not-in-policy',
+      };
       continue;
     }
     let opts;
@@ -128,7 +143,16 @@ export async function sendToDomain(ctx: OrgContext, domain: string, mailFrom: st
     let upgraded = false;
     const noop = (): void => undefined;
     // nodemailer reports a STARTTLS upgrade only through its logger; opportunistic TLS needs to know.
-    const logger = { trace: noop, debug: noop, warn: noop, error: noop, fatal: noop, info: (_m: unknown, msg?: unknown) => { if (typeof msg === 'string' && msg.includes('upgraded with STARTTLS')) upgraded = true; } };
+    const logger = {
+      trace: noop,
+      debug: noop,
+      warn: noop,
+      error: noop,
+      fatal: noop,
+      info: (_m: unknown, msg?: unknown) => {
+        if (typeof msg === 'string' && msg.includes('upgraded with STARTTLS')) upgraded = true;
+      },
+    };
     // The SSMAX relay (STARTTLS required, no policy options) reuses its connection; MTA-STS and
     // opportunistic sends keep one connection per mail, so each reports its own TLS outcome.
     const pooled = tlsOptions === undefined && mode === 'require';
@@ -159,7 +183,15 @@ export async function sendToDomain(ctx: OrgContext, domain: string, mailFrom: st
       const err = e as { responseCode?: number; response?: string; message: string; code?: string; command?: string };
       const tlsFailure = tlsOptions && mode === 'require' ? tlsFailureOf(err) : undefined;
       const code = tlsFailure ? 0 : (err.responseCode ?? 0);
-      last = { accepted: false, code, response: err.response ?? err.message, transient: !tlsFailure && (code === 0 || (code >= 400 && code < 500)), tls: false, mx: mx.exchange, ...(tlsFailure ? { tlsFailure } : {}) };
+      last = {
+        accepted: false,
+        code,
+        response: err.response ?? err.message,
+        transient: !tlsFailure && (code === 0 || (code >= 400 && code < 500)),
+        tls: false,
+        mx: mx.exchange,
+        ...(tlsFailure ? { tlsFailure } : {}),
+      };
       // A 5xx from one MX is the domain's answer (RFC 5321 §4.2.1); only connection faults try the next.
       if (code >= 500) return last;
     }
@@ -175,7 +207,18 @@ interface SubmissionMeta {
 }
 
 function isSubmissionMeta(m: unknown): m is SubmissionMeta {
-  return typeof m === 'object' && m !== null && 'kind' in m && m.kind === 'submission' && 'messageId' in m && typeof m.messageId === 'string' && 'checks' in m && Array.isArray(m.checks) && 'identityNotice' in m && typeof m.identityNotice === 'object';
+  return (
+    typeof m === 'object' &&
+    m !== null &&
+    'kind' in m &&
+    m.kind === 'submission' &&
+    'messageId' in m &&
+    typeof m.messageId === 'string' &&
+    'checks' in m &&
+    Array.isArray(m.checks) &&
+    'identityNotice' in m &&
+    typeof m.identityNotice === 'object'
+  );
 }
 
 /**
@@ -187,7 +230,8 @@ export async function processSubmission(ctx: OrgContext, entry: SpoolEntry): Pro
   const who = actor(ctx, 'mta-out');
   const parsed = parseSmime(entry.bytes);
   // With (4) switched off (falsifiability runs only) the MSA relays unsigned mail too: its whole entity goes through (5)/(6).
-  const entity = parsed.kind === 'multipart-signed' ? parsed.signedEntity : parsed.kind === 'plain' && !defenceOn(ctx, 'userSignature') ? parsed.entity : undefined;
+  const entity =
+    parsed.kind === 'multipart-signed' ? parsed.signedEntity : parsed.kind === 'plain' && !defenceOn(ctx, 'userSignature') ? parsed.entity : undefined;
   if (entity === undefined) return 'done';
   const byDomain = new Map<string, string[]>();
   for (const r of entry.envelope.rcptTo) {
@@ -197,70 +241,101 @@ export async function processSubmission(ctx: OrgContext, entry: SpoolEntry): Pro
   const userCrl = await ctx.users.crl();
   let retry = false;
   for (const [domain, rcpts] of byDomain) {
-    await ctx.outbound.once(entry.id, `domain:${domain}`, async () => {
-      const member = await ctx.registry.memberByDomain(domain);
-      const sorted = classifyParts(entity);
-      // A part in no SSMAX role counts as a file: it would leave as it stands (issue 10 item 2).
-      const hasFiles = sorted.files.length > 0 || sorted.other.length > 0;
-      if (!member || !member.kmsEncryptionCertificate) {
-        if (hasFiles && !defenceOn(ctx, 'nonMemberFilesRefusal')) {
-          await sendDowngraded(ctx, entry, meta, domain, rcpts, entity, parsed.headers);
+    await ctx.outbound
+      .once(entry.id, `domain:${domain}`, async () => {
+        const member = await ctx.registry.memberByDomain(domain);
+        const sorted = classifyParts(entity);
+        // A part in no SSMAX role counts as a file: it would leave as it stands (issue 10 item 2).
+        const hasFiles = sorted.files.length > 0 || sorted.other.length > 0;
+        if (!member || !member.kmsEncryptionCertificate) {
+          if (hasFiles && !defenceOn(ctx, 'nonMemberFilesRefusal')) {
+            await sendDowngraded(ctx, entry, meta, domain, rcpts, entity, parsed.headers);
+            return;
+          }
+          if (hasFiles) {
+            // Policy for non-members (docs/PROTOCOL.md §13): files never leave in a form the recipient
+            // org cannot be held to; the sender gets a notice instead.
+            await ctx.journey.record({
+              messageId: meta.messageId,
+              actor: who,
+              procedure: 6,
+              checks: [{ name: 'registry-member', result: 'fail', detail: domain }],
+              files: 'ciphertext',
+              outcome: 'bounced',
+              detail: 'files refused for a non-member domain',
+            });
+            await bounce(ctx, entry, meta, rcpts, 'non-member-files', `${domain} is not an SSMAX registry member; mail with files is not sent to non-members.`);
+            return;
+          }
+        }
+        const recipients = member?.kmsEncryptionCertificate ? [new Uint8Array(Buffer.from(member.kmsEncryptionCertificate, 'base64'))] : [];
+        const hop = await orgHop({
+          kms: ctx.kms,
+          plainFiles: !defenceOn(ctx, 'fileEncryption'),
+          mode: ctx.mode,
+          direction: 'outbound',
+          entity,
+          headers: parsed.headers,
+          recipients,
+          org: ctx.registryOrgId,
+          domain: ctx.domain,
+          hop: 1,
+          trace: receivedFieldsOf(entry.bytes),
+          messageId: meta.messageId,
+          checks: meta.checks,
+          identityNotice: meta.identityNotice,
+          ...(userCrl ? { orgCrl: userCrl } : {}),
+          ...(ctx.profile.inspection ? { policy: ctx.profile.inspection } : {}),
+          // The files go re-encrypted to this member's KMS only (registry lookup above).
+          recipientMember: member?.kmsEncryptionCertificate !== undefined,
+          ...(defenceOn(ctx, 'outboundInspection') ? {} : { inspect: false }),
+          clock: ctx.clock,
+        });
+        const checks = [
+          ...meta.checks,
+          { name: 'dlp', result: hop.inspected ? (hop.blocked ? 'fail' : 'pass') : 'skip', detail: hop.verdict.reasons.map((r) => r.rule).join(', ') } as const,
+        ];
+        await ctx.journey.record({
+          messageId: meta.messageId,
+          actor: actor(ctx, 'inspection'),
+          procedure: 5,
+          checks,
+          files: hop.files.length > 0 ? 'plaintext' : 'none',
+          outcome: hop.blocked ? 'bounced' : 'accepted',
+          ...(hop.inspected ? {} : { detail: ctx.mode === 'esp' ? 'ESP: no content inspection' : '(5) outbound inspection switched off' }),
+        });
+        if (hop.blocked) {
+          const rules = hop.verdict.reasons.filter((r) => r.action === 'block');
+          await bounce(
+            ctx,
+            entry,
+            meta,
+            rcpts,
+            rules.map((r) => r.rule).join(','),
+            `Outbound inspection blocked the mail: ${rules.map((r) => `rule "${r.rule}" (${r.detail}${r.file ? ` in ${r.file}` : ''})`).join('; ')}.`,
+          );
           return;
         }
-        if (hasFiles) {
-          // Policy for non-members (docs/PROTOCOL.md §13): files never leave in a form the recipient
-          // org cannot be held to; the sender gets a notice instead.
-          await ctx.journey.record({ messageId: meta.messageId, actor: who, procedure: 6, checks: [{ name: 'registry-member', result: 'fail', detail: domain }], files: 'ciphertext', outcome: 'bounced', detail: 'files refused for a non-member domain' });
-          await bounce(ctx, entry, meta, rcpts, 'non-member-files', `${domain} is not an SSMAX registry member; mail with files is not sent to non-members.`);
-          return;
-        }
-      }
-      const recipients = member?.kmsEncryptionCertificate ? [new Uint8Array(Buffer.from(member.kmsEncryptionCertificate, 'base64'))] : [];
-      const hop = await orgHop({
-        kms: ctx.kms,
-        plainFiles: !defenceOn(ctx, 'fileEncryption'),
-        mode: ctx.mode,
-        direction: 'outbound',
-        entity,
-        headers: parsed.headers,
-        recipients,
-        org: ctx.registryOrgId,
-        domain: ctx.domain,
-        hop: 1,
-        trace: receivedFieldsOf(entry.bytes),
-        messageId: meta.messageId,
-        checks: meta.checks,
-        identityNotice: meta.identityNotice,
-        ...(userCrl ? { orgCrl: userCrl } : {}),
-        ...(ctx.profile.inspection ? { policy: ctx.profile.inspection } : {}),
-        // The files go re-encrypted to this member's KMS only (registry lookup above).
-        recipientMember: member?.kmsEncryptionCertificate !== undefined,
-        ...(defenceOn(ctx, 'outboundInspection') ? {} : { inspect: false }),
-        clock: ctx.clock,
+        const sent = await sendToDomain(ctx, domain, entry.envelope.mailFrom, rcpts, hop.message);
+        await ctx.journey.record({
+          messageId: meta.messageId,
+          actor: who,
+          procedure: 6,
+          checks: [
+            { name: 'registry-member', result: member ? 'pass' : 'skip', detail: member ? member.orgId : 'non-member, no files' },
+            { name: 'starttls', result: sent.tls ? 'pass' : 'skip' },
+          ],
+          files: hop.files.length > 0 ? 'ciphertext' : 'none',
+          outcome: sent.accepted ? 'relayed' : sent.transient ? 'deferred' : 'bounced',
+          reply: `${sent.code} ${sent.response}`.slice(0, 500),
+        });
+        if (sent.transient) throw new RetryLater(sent.response);
+        if (!sent.accepted) await bounce(ctx, entry, meta, rcpts, `remote-${sent.code}`, `The receiving server refused the mail: ${sent.response}`);
+      })
+      .catch((e: unknown) => {
+        if (e instanceof RetryLater) retry = true;
+        else throw e;
       });
-      const checks = [...meta.checks, { name: 'dlp', result: hop.inspected ? (hop.blocked ? 'fail' : 'pass') : 'skip', detail: hop.verdict.reasons.map((r) => r.rule).join(', ') } as const];
-      await ctx.journey.record({ messageId: meta.messageId, actor: actor(ctx, 'inspection'), procedure: 5, checks, files: hop.files.length > 0 ? 'plaintext' : 'none', outcome: hop.blocked ? 'bounced' : 'accepted', ...(hop.inspected ? {} : { detail: ctx.mode === 'esp' ? 'ESP: no content inspection' : '(5) outbound inspection switched off' }) });
-      if (hop.blocked) {
-        const rules = hop.verdict.reasons.filter((r) => r.action === 'block');
-        await bounce(ctx, entry, meta, rcpts, rules.map((r) => r.rule).join(','), `Outbound inspection blocked the mail: ${rules.map((r) => `rule "${r.rule}" (${r.detail}${r.file ? ` in ${r.file}` : ''})`).join('; ')}.`);
-        return;
-      }
-      const sent = await sendToDomain(ctx, domain, entry.envelope.mailFrom, rcpts, hop.message);
-      await ctx.journey.record({
-        messageId: meta.messageId,
-        actor: who,
-        procedure: 6,
-        checks: [{ name: 'registry-member', result: member ? 'pass' : 'skip', detail: member ? member.orgId : 'non-member, no files' }, { name: 'starttls', result: sent.tls ? 'pass' : 'skip' }],
-        files: hop.files.length > 0 ? 'ciphertext' : 'none',
-        outcome: sent.accepted ? 'relayed' : sent.transient ? 'deferred' : 'bounced',
-        reply: `${sent.code} ${sent.response}`.slice(0, 500),
-      });
-      if (sent.transient) throw new RetryLater(sent.response);
-      if (!sent.accepted) await bounce(ctx, entry, meta, rcpts, `remote-${sent.code}`, `The receiving server refused the mail: ${sent.response}`);
-    }).catch((e: unknown) => {
-      if (e instanceof RetryLater) retry = true;
-      else throw e;
-    });
   }
   return retry ? 'retry' : 'done';
 }
@@ -275,7 +350,15 @@ const DOWNGRADE_CARRIED = ['from', 'to', 'cc', 'subject', 'date', 'message-id', 
  * and leave as plain attachments beside the body, after outbound inspection (5) in org mode, as a
  * gateway without the policy of docs/PROTOCOL.md §13 would send them.
  */
-async function sendDowngraded(ctx: OrgContext, entry: SpoolEntry, meta: SubmissionMeta, domain: string, rcpts: readonly string[], entity: Uint8Array, headers: readonly MimeHeader[]): Promise<void> {
+async function sendDowngraded(
+  ctx: OrgContext,
+  entry: SpoolEntry,
+  meta: SubmissionMeta,
+  domain: string,
+  rcpts: readonly string[],
+  entity: Uint8Array,
+  headers: readonly MimeHeader[],
+): Promise<void> {
   const who = actor(ctx, 'mta-out');
   const parts = classifyParts(entity);
   const files: Uint8Array[] = [];
@@ -295,16 +378,50 @@ async function sendDowngraded(ctx: OrgContext, entry: SpoolEntry, meta: Submissi
       { recipientMember: false },
     );
     const blocks = verdict.reasons.filter((r) => r.action === 'block');
-    await ctx.journey.record({ messageId: meta.messageId, actor: actor(ctx, 'inspection'), procedure: 5, checks: [...meta.checks, { name: 'dlp', result: blocks.length ? 'fail' : 'pass', detail: verdict.reasons.map((r) => r.rule).join(', ') }], files: 'plaintext', outcome: blocks.length ? 'bounced' : 'accepted' });
+    await ctx.journey.record({
+      messageId: meta.messageId,
+      actor: actor(ctx, 'inspection'),
+      procedure: 5,
+      checks: [...meta.checks, { name: 'dlp', result: blocks.length ? 'fail' : 'pass', detail: verdict.reasons.map((r) => r.rule).join(', ') }],
+      files: 'plaintext',
+      outcome: blocks.length ? 'bounced' : 'accepted',
+    });
     if (blocks.length) {
-      await bounce(ctx, entry, meta, rcpts, blocks.map((r) => r.rule).join(','), `Outbound inspection blocked the mail: ${blocks.map((r) => `rule "${r.rule}" (${r.detail}${r.file ? ` in ${r.file}` : ''})`).join('; ')}.`);
+      await bounce(
+        ctx,
+        entry,
+        meta,
+        rcpts,
+        blocks.map((r) => r.rule).join(','),
+        `Outbound inspection blocked the mail: ${blocks.map((r) => `rule "${r.rule}" (${r.detail}${r.file ? ` in ${r.file}` : ''})`).join('; ')}.`,
+      );
       return;
     }
   }
-  const carried = headers.filter((h) => DOWNGRADE_CARRIED.includes(h.name.toLowerCase())).map((h) => `${h.name}: ${h.value}\r\n`).join('');
-  const raw = new Uint8Array(Buffer.concat([Buffer.from(receivedFieldsOf(entry.bytes)), Buffer.from(`${carried}MIME-Version: 1.0\r\n`, 'utf8'), Buffer.from(assembleMixed([...(parts.body ? [parts.body.raw] : []), ...files, ...parts.other.map((p) => p.raw)]))]));
+  const carried = headers
+    .filter((h) => DOWNGRADE_CARRIED.includes(h.name.toLowerCase()))
+    .map((h) => `${h.name}: ${h.value}\r\n`)
+    .join('');
+  const raw = new Uint8Array(
+    Buffer.concat([
+      Buffer.from(receivedFieldsOf(entry.bytes)),
+      Buffer.from(`${carried}MIME-Version: 1.0\r\n`, 'utf8'),
+      Buffer.from(assembleMixed([...(parts.body ? [parts.body.raw] : []), ...files, ...parts.other.map((p) => p.raw)])),
+    ]),
+  );
   const sent = await sendToDomain(ctx, domain, entry.envelope.mailFrom, rcpts, raw);
-  await ctx.journey.record({ messageId: meta.messageId, actor: who, procedure: 6, checks: [{ name: 'registry-member', result: 'fail', detail: `${domain}: non-member policy switched off, files sent decrypted` }, { name: 'starttls', result: sent.tls ? 'pass' : 'skip' }], files: 'plaintext', outcome: sent.accepted ? 'relayed' : sent.transient ? 'deferred' : 'bounced', reply: `${sent.code} ${sent.response}`.slice(0, 500) });
+  await ctx.journey.record({
+    messageId: meta.messageId,
+    actor: who,
+    procedure: 6,
+    checks: [
+      { name: 'registry-member', result: 'fail', detail: `${domain}: non-member policy switched off, files sent decrypted` },
+      { name: 'starttls', result: sent.tls ? 'pass' : 'skip' },
+    ],
+    files: 'plaintext',
+    outcome: sent.accepted ? 'relayed' : sent.transient ? 'deferred' : 'bounced',
+    reply: `${sent.code} ${sent.response}`.slice(0, 500),
+  });
   if (sent.transient) throw new RetryLater(sent.response);
   if (!sent.accepted) await bounce(ctx, entry, meta, rcpts, `remote-${sent.code}`, `The receiving server refused the mail: ${sent.response}`);
 }
@@ -312,10 +429,28 @@ async function sendDowngraded(ctx: OrgContext, entry: SpoolEntry, meta: Submissi
 async function bounce(ctx: OrgContext, entry: SpoolEntry, meta: SubmissionMeta, rcpts: readonly string[], rule: string, text: string): Promise<void> {
   const sender = entry.envelope.mailFrom;
   if (!sender || domainOf(sender) !== ctx.domain) return;
-  const dsn = buildDsn({ reportingMta: ctx.mxHost, from: `MAILER-DAEMON@${ctx.domain}`, to: sender, originalMessageId: meta.messageId || messageIdOf([]), recipients: rcpts, rule, text, clock: ctx.clock, originalHeaders: parseSmime(entry.bytes).headers });
+  const dsn = buildDsn({
+    reportingMta: ctx.mxHost,
+    from: `MAILER-DAEMON@${ctx.domain}`,
+    to: sender,
+    originalMessageId: meta.messageId || messageIdOf([]),
+    recipients: rcpts,
+    rule,
+    text,
+    clock: ctx.clock,
+    originalHeaders: parseSmime(entry.bytes).headers,
+  });
   // RFC 5321 §4.5.5: a DSN has the null reverse-path.
   await ctx.mailbox.deliver(sender, dsn, { mailFrom: '' });
-  await ctx.journey.record({ messageId: meta.messageId, actor: actor(ctx, 'dsn'), procedure: 0, checks: [{ name: 'dsn', result: 'pass', detail: rule }], files: 'none', outcome: 'bounced', detail: text.slice(0, 500) });
+  await ctx.journey.record({
+    messageId: meta.messageId,
+    actor: actor(ctx, 'dsn'),
+    procedure: 0,
+    checks: [{ name: 'dsn', result: 'pass', detail: rule }],
+    files: 'none',
+    outcome: 'bounced',
+    detail: text.slice(0, 500),
+  });
 }
 
 /**
@@ -341,54 +476,119 @@ export async function processConventionalSubmission(ctx: OrgContext, entry: Spoo
   }
   let retry = false;
   for (const [domain, rcpts] of byDomain) {
-    await ctx.outbound.once(entry.id, `domain:${domain}`, async () => {
-      const checks: JourneyCheck[] = [...(o.dkimSign ? [{ name: 'dkim-sign', result: 'pass', detail: `d=${ctx.domain} s=${o.dkimSelector}` } as const] : [])];
-      let tls: SendTlsOptions = { tls: o.outboundTls };
-      let policy: { mode: 'enforce' | 'testing' | 'none'; mx: readonly string[] } | undefined;
-      if (o.mtaSts !== 'off') {
-        try {
-          const p = await ctx.net.fetchMtaStsPolicy(domain, ctx.addresses.mtaOut);
-          if (p) policy = { mode: p.mode, mx: p.mx ?? [] };
-          checks.push({ name: 'mta-sts', result: p ? 'pass' : 'skip', detail: p ? `policy ${p.mode}, mx ${(p.mx ?? []).join(',')}` : 'no policy' });
-        } catch (e) {
-          // RFC 8461 §3.3/§5.1: a failed fetch with no cached policy means no policy applies.
-          checks.push({ name: 'mta-sts', result: 'fail', detail: `policy fetch failed: ${(e as Error).message}`.slice(0, 300) });
-          await tlsReport(ctx, domain, undefined, 'sts-policy-fetch-error', meta.messageId, undefined);
+    await ctx.outbound
+      .once(entry.id, `domain:${domain}`, async () => {
+        const checks: JourneyCheck[] = [...(o.dkimSign ? [{ name: 'dkim-sign', result: 'pass', detail: `d=${ctx.domain} s=${o.dkimSelector}` } as const] : [])];
+        let tls: SendTlsOptions = { tls: o.outboundTls };
+        let policy: { mode: 'enforce' | 'testing' | 'none'; mx: readonly string[] } | undefined;
+        if (o.mtaSts !== 'off') {
+          try {
+            const p = await ctx.net.fetchMtaStsPolicy(domain, ctx.addresses.mtaOut);
+            if (p) policy = { mode: p.mode, mx: p.mx ?? [] };
+            checks.push({ name: 'mta-sts', result: p ? 'pass' : 'skip', detail: p ? `policy ${p.mode}, mx ${(p.mx ?? []).join(',')}` : 'no policy' });
+          } catch (e) {
+            // RFC 8461 §3.3/§5.1: a failed fetch with no cached policy means no policy applies.
+            checks.push({ name: 'mta-sts', result: 'fail', detail: `policy fetch failed: ${(e as Error).message}`.slice(0, 300) });
+            await tlsReport(ctx, domain, undefined, 'sts-policy-fetch-error', meta.messageId, undefined);
+          }
+          if (policy?.mode === 'enforce') tls = { tls: 'require', mxAllowed: (h) => mxMatchesPolicy(h, policy!.mx) };
         }
-        if (policy?.mode === 'enforce') tls = { tls: 'require', mxAllowed: (h) => mxMatchesPolicy(h, policy!.mx) };
-      }
-      const sent = await sendToDomain(ctx, domain, entry.envelope.mailFrom, rcpts, message, tls);
-      if (policy && policy.mode !== 'none') {
-        await tlsReport(ctx, domain, policy.mode, sent.tlsFailure ?? (sent.tls ? 'success' : 'starttls-not-supported'), meta.messageId, sent.mx);
-      }
-      checks.push({ name: 'starttls', result: sent.tls ? 'pass' : sent.tlsFailure ? 'fail' : 'skip', detail: sent.tlsFailure ?? (sent.tls ? 'TLS' : 'clear text') });
-      const outcome = sent.accepted ? 'relayed' : sent.transient ? 'deferred' : sent.tlsFailure ? 'rejected' : 'bounced';
-      await ctx.journey.record({ messageId: meta.messageId, actor: who, procedure: 0, checks: [...meta.checks, ...checks], files: meta.files, outcome, reply: `${sent.code} ${sent.response}`.slice(0, 500), ...(sent.tlsFailure ? { detail: `not sent: MTA-STS policy of ${domain} requires TLS to a listed MX (${sent.tlsFailure})` } : {}) });
-      if (sent.transient) throw new RetryLater(sent.response);
-      if (sent.tlsFailure) {
-        await conventionalBounce(ctx, entry, meta.messageId, rcpts, 'mta-sts', 'MTA_STS_FAILURE', `The mail was not sent: ${domain} requires TLS to a listed MX by its MTA-STS policy (RFC 8461) and that could not be established (${sent.tlsFailure}).`);
-      } else if (!sent.accepted) {
-        await conventionalBounce(ctx, entry, meta.messageId, rcpts, `remote-${sent.code}`, 'INTERNAL', `The receiving server refused the mail: ${sent.response}`);
-      }
-    }).catch((e: unknown) => {
-      if (e instanceof RetryLater) retry = true;
-      else throw e;
-    });
+        const sent = await sendToDomain(ctx, domain, entry.envelope.mailFrom, rcpts, message, tls);
+        if (policy && policy.mode !== 'none') {
+          await tlsReport(ctx, domain, policy.mode, sent.tlsFailure ?? (sent.tls ? 'success' : 'starttls-not-supported'), meta.messageId, sent.mx);
+        }
+        checks.push({
+          name: 'starttls',
+          result: sent.tls ? 'pass' : sent.tlsFailure ? 'fail' : 'skip',
+          detail: sent.tlsFailure ?? (sent.tls ? 'TLS' : 'clear text'),
+        });
+        const outcome = sent.accepted ? 'relayed' : sent.transient ? 'deferred' : sent.tlsFailure ? 'rejected' : 'bounced';
+        await ctx.journey.record({
+          messageId: meta.messageId,
+          actor: who,
+          procedure: 0,
+          checks: [...meta.checks, ...checks],
+          files: meta.files,
+          outcome,
+          reply: `${sent.code} ${sent.response}`.slice(0, 500),
+          ...(sent.tlsFailure ? { detail: `not sent: MTA-STS policy of ${domain} requires TLS to a listed MX (${sent.tlsFailure})` } : {}),
+        });
+        if (sent.transient) throw new RetryLater(sent.response);
+        if (sent.tlsFailure) {
+          await conventionalBounce(
+            ctx,
+            entry,
+            meta.messageId,
+            rcpts,
+            'mta-sts',
+            'MTA_STS_FAILURE',
+            `The mail was not sent: ${domain} requires TLS to a listed MX by its MTA-STS policy (RFC 8461) and that could not be established (${sent.tlsFailure}).`,
+          );
+        } else if (!sent.accepted) {
+          await conventionalBounce(
+            ctx,
+            entry,
+            meta.messageId,
+            rcpts,
+            `remote-${sent.code}`,
+            'INTERNAL',
+            `The receiving server refused the mail: ${sent.response}`,
+          );
+        }
+      })
+      .catch((e: unknown) => {
+        if (e instanceof RetryLater) retry = true;
+        else throw e;
+      });
   }
   if (retry) rt.sending.delete(entry.id);
   return retry ? 'retry' : 'done';
 }
 
-async function tlsReport(ctx: OrgContext, domain: string, mode: TlsReportEvent['policyMode'], result: TlsReportEvent['result'], messageId: string, mx: string | undefined): Promise<void> {
+async function tlsReport(
+  ctx: OrgContext,
+  domain: string,
+  mode: TlsReportEvent['policyMode'],
+  result: TlsReportEvent['result'],
+  messageId: string,
+  mx: string | undefined,
+): Promise<void> {
   let rua: string[] = [];
   try {
     const txt = (await ctx.net.resolver(`_smtp._tls.${domain}`, 'TXT')).map((c) => c.join(''));
     const rec = txt.find((t) => /^v=TLSRPTv1\b/i.test(t));
-    rua = rec ? (/rua=([^;]+)/i.exec(rec)?.[1] ?? '').split(',').map((s) => s.trim()).filter(Boolean) : [];
+    rua = rec
+      ? (/rua=([^;]+)/i.exec(rec)?.[1] ?? '')
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : [];
   } catch {
     // No TLSRPT record: RFC 8460 §3, nothing to report to; the event is still kept locally.
   }
-  const ev: TlsReportEvent = { at: ctx.clock().toISOString(), policyDomain: domain, policyType: mode ? 'sts' : 'no-policy-found', ...(mode ? { policyMode: mode } : {}), ...(mx ? { mx } : {}), result, rua, messageId };
+  const ev: TlsReportEvent = {
+    at: ctx.clock().toISOString(),
+    policyDomain: domain,
+    policyType: mode ? 'sts' : 'no-policy-found',
+    ...(mode ? { policyMode: mode } : {}),
+    ...(mx ? { mx } : {}),
+    result,
+    rua,
+    messageId,
+  };
   ctx.conventional?.tlsReports.push(ev);
-  await ctx.journey.record({ messageId, actor: actor(ctx, 'tls-rpt'), procedure: 0, checks: [{ name: 'tls-rpt', result: result === 'success' ? 'pass' : 'fail', detail: `${domain}: ${result}${mx ? ` (${mx})` : ''}; rua ${rua.join(',') || 'none'}` }], files: 'none', outcome: result === 'success' ? 'accepted' : 'rejected' });
+  await ctx.journey.record({
+    messageId,
+    actor: actor(ctx, 'tls-rpt'),
+    procedure: 0,
+    checks: [
+      {
+        name: 'tls-rpt',
+        result: result === 'success' ? 'pass' : 'fail',
+        detail: `${domain}: ${result}${mx ? ` (${mx})` : ''}; rua ${rua.join(',') || 'none'}`,
+      },
+    ],
+    files: 'none',
+    outcome: result === 'success' ? 'accepted' : 'rejected',
+  });
 }

@@ -154,7 +154,8 @@ export class OrgCa {
       } catch (cause) {
         throw new SsmaxError('MALFORMED_CONFIG', `Cannot open the org CA. ${o.storageDir}/user-directory.json is not JSON.`, { cause });
       }
-      if (dir.version !== 1 || !Array.isArray(dir.entries)) throw new SsmaxError('MALFORMED_CONFIG', 'Cannot open the org CA. The user directory has an unknown format.');
+      if (dir.version !== 1 || !Array.isArray(dir.entries))
+        throw new SsmaxError('MALFORMED_CONFIG', 'Cannot open the org CA. The user directory has an unknown format.');
     }
     const crlRaw = await readFileIfExists(path.join(o.storageDir, 'org.crl'));
     return new OrgCa(o, cert, dir, crlRaw ? parseCrl(new Uint8Array(crlRaw)) : undefined);

@@ -14,7 +14,10 @@ import {
   makeBoundary,
   parseMimeEntity,
   type MimeHeader,
-  type MimePart, encodePlainData, readPlainData } from '@ssmax/core';
+  type MimePart,
+  encodePlainData,
+  readPlainData,
+} from '@ssmax/core';
 import { signAttestation, type AttestationCheck, type AttestationRole, type IdentityNotice, type OrgAttestation } from './attestation.js';
 import { type InspectionDirection, type InspectionPolicy, type InspectionVerdict } from './inspection.js';
 import { inspectOffThread } from './inspection-pool.js';
@@ -82,7 +85,12 @@ function describePart(p: MimePart, i: number): string {
 export function structureProblem(parts: SsmaxParts, o: { readonly attestations: 'none' | 'in-order' }): string | undefined {
   const { root } = parts;
   if (root.contentType.mediaType !== 'multipart/mixed') return `the signed entity is ${root.contentType.mediaType}, not multipart/mixed`;
-  const roles = new Set<MimePart>([...(parts.body ? [parts.body] : []), ...parts.files.map((f) => f.part), ...(parts.manifest ? [parts.manifest] : []), ...parts.attestations.map((a) => a.part)]);
+  const roles = new Set<MimePart>([
+    ...(parts.body ? [parts.body] : []),
+    ...parts.files.map((f) => f.part),
+    ...(parts.manifest ? [parts.manifest] : []),
+    ...parts.attestations.map((a) => a.part),
+  ]);
   const stray = root.parts.findIndex((p) => !roles.has(p));
   if (stray >= 0) return `${describePart(root.parts[stray]!, stray)} is none of body, file, manifest or attestation`;
   if (!parts.body) return 'there is no text/plain body';
@@ -129,7 +137,11 @@ export function leavesOutsideRoles(parts: SsmaxParts): { name: string; contentTy
 
 /** One base64 body with 76-character lines (RFC 2045 §6.8). */
 function base64Lines(der: Uint8Array): string {
-  return (Buffer.from(der).toString('base64').match(/.{1,76}/g) ?? []).join('\r\n');
+  return (
+    Buffer.from(der)
+      .toString('base64')
+      .match(/.{1,76}/g) ?? []
+  ).join('\r\n');
 }
 
 /** A file part as docs/PROTOCOL.md §4 describes it. */
@@ -162,7 +174,9 @@ export function assembleMixed(parts: readonly Uint8Array[], random?: (n: number)
   const chunks: (string | Uint8Array)[] = [`Content-Type: multipart/mixed; boundary="${boundary}"\r\n\r\n`];
   for (const p of parts) chunks.push(`--${boundary}\r\n`, p, '\r\n');
   chunks.push(`--${boundary}--\r\n`);
-  return new Uint8Array(Buffer.concat(chunks.map((c) => (typeof c === 'string' ? Buffer.from(c, 'latin1') : Buffer.from(c.buffer, c.byteOffset, c.byteLength)))));
+  return new Uint8Array(
+    Buffer.concat(chunks.map((c) => (typeof c === 'string' ? Buffer.from(c, 'latin1') : Buffer.from(c.buffer, c.byteOffset, c.byteLength)))),
+  );
 }
 
 /** Header fields carried from one hop's outer message to the next (the rest are the transport's). */
@@ -213,7 +227,14 @@ export interface OrgHopFile {
 }
 
 export type OrgHopResult =
-  | { readonly blocked: false; readonly message: Uint8Array; readonly verdict: InspectionVerdict; readonly files: readonly OrgHopFile[]; readonly attestation: OrgAttestation; readonly inspected: boolean }
+  | {
+      readonly blocked: false;
+      readonly message: Uint8Array;
+      readonly verdict: InspectionVerdict;
+      readonly files: readonly OrgHopFile[];
+      readonly attestation: OrgAttestation;
+      readonly inspected: boolean;
+    }
   | { readonly blocked: true; readonly verdict: InspectionVerdict; readonly files: readonly OrgHopFile[]; readonly inspected: boolean };
 
 function role(mode: 'org' | 'esp', direction: InspectionDirection): AttestationRole {
@@ -254,7 +275,17 @@ export async function orgHop(o: OrgHopOptions): Promise<OrgHopResult> {
   const doInspect = o.inspect ?? o.mode === 'org';
   const bodyText = parts.body ? (findTextBody(parts.body) ?? '') : '';
   const verdict: InspectionVerdict = doInspect
-    ? await inspectOffThread(o.direction, [...decrypted.map((d) => ({ name: d.part.filename ?? `${d.n}`, contentType: d.part.contentType.mediaType, bytes: d.part.body })), ...leavesOutsideRoles(parts)], bodyText, o.policy, o.recipientMember !== undefined ? { recipientMember: o.recipientMember } : {}, o.malwareScanner ? { scanner: o.malwareScanner } : {})
+    ? await inspectOffThread(
+        o.direction,
+        [
+          ...decrypted.map((d) => ({ name: d.part.filename ?? `${d.n}`, contentType: d.part.contentType.mediaType, bytes: d.part.body })),
+          ...leavesOutsideRoles(parts),
+        ],
+        bodyText,
+        o.policy,
+        o.recipientMember !== undefined ? { recipientMember: o.recipientMember } : {},
+        o.malwareScanner ? { scanner: o.malwareScanner } : {},
+      )
     : { action: 'allow', reasons: [] };
   if (verdict.action === 'block') return { blocked: true, verdict, files, inspected: doInspect };
 
@@ -272,7 +303,12 @@ export async function orgHop(o: OrgHopOptions): Promise<OrgHopResult> {
     at: o.clock().toISOString(),
     checks: o.checks,
     inspection: doInspect
-      ? { performed: true, kind: o.direction === 'outbound' ? 'dlp' : 'malware', verdict: verdict.action, reasons: verdict.reasons.map((r) => `${r.rule}: ${r.detail}${r.file ? ` (${r.file})` : ''}`) }
+      ? {
+          performed: true,
+          kind: o.direction === 'outbound' ? 'dlp' : 'malware',
+          verdict: verdict.action,
+          reasons: verdict.reasons.map((r) => `${r.rule}: ${r.detail}${r.file ? ` (${r.file})` : ''}`),
+        }
       : { performed: false, kind: 'none', verdict: 'allow', reasons: [] },
     identityNotice: o.identityNotice,
     files: files.map((f) => ({ n: f.n, sha256: f.sha256, action: 're-encrypted' as const })),

@@ -42,7 +42,13 @@ let mailbox: MailboxDelivery;
 beforeAll(async () => {
   hsm = SoftHsmNative.open({ storageDir: join(dir, 'hsm') });
   net = await SimNet.create({ seed: 7 });
-  registry = await Registry.start({ dataDir: join(dir, 'registry'), signer: SoftwareKey.generate('EC-P256'), log: () => {}, adminToken: 'admin', resolver: net.resolver });
+  registry = await Registry.start({
+    dataDir: join(dir, 'registry'),
+    signer: SoftwareKey.generate('EC-P256'),
+    log: () => {},
+    adminToken: 'admin',
+    resolver: net.resolver,
+  });
   lmtp = await startLmtpMailbox(inboxes);
   mailbox = lmtp.mailbox;
 });
@@ -66,8 +72,18 @@ async function card(): Promise<PrivateKeyOps> {
 
 async function startOrg(id: string, mode: 'org' | 'esp', extra: Partial<Parameters<typeof Organisation.start>[0]> = {}): Promise<Organisation> {
   return Organisation.start({
-    id, domain: `${id}.example`, mode, net, registryUrl: registry.url, registryRootCert: registry.rootCertificate, storageDir: join(dir, id), hsm, mailbox,
-    registryMaxAgeSeconds: 0, retryMs: 200, ...extra,
+    id,
+    domain: `${id}.example`,
+    mode,
+    net,
+    registryUrl: registry.url,
+    registryRootCert: registry.rootCertificate,
+    storageDir: join(dir, id),
+    hsm,
+    mailbox,
+    registryMaxAgeSeconds: 0,
+    retryMs: 200,
+    ...extra,
   });
 }
 
@@ -85,26 +101,61 @@ async function addUser(org: Organisation, local: string): Promise<User> {
 }
 
 /** Procedure (3) as docs/PROTOCOL.md §4 describes it (the user agent is the other engineer's; this is the test's own composer). */
-async function compose(from: User, to: string[], subject: string, text: string, files: { name: string; type: string; content: Buffer }[]): Promise<{ raw: Uint8Array; messageId: string }> {
-  const messageId = `<${createHash('sha256').update(subject + Math.random()).digest('hex').slice(0, 16)}@${from.org.domain}>`;
+async function compose(
+  from: User,
+  to: string[],
+  subject: string,
+  text: string,
+  files: { name: string; type: string; content: Buffer }[],
+): Promise<{ raw: Uint8Array; messageId: string }> {
+  const messageId = `<${createHash('sha256')
+    .update(subject + Math.random())
+    .digest('hex')
+    .slice(0, 16)}@${from.org.domain}>`;
   const orgEnc = from.org.kms.certificates.encryption;
   const parts: Uint8Array[] = [Buffer.from(`Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n${text}\r\n`)];
   let n = 0;
   for (const f of files) {
-    const entity = Buffer.from(`Content-Type: ${f.type}\r\nContent-Disposition: attachment; filename="${f.name}"\r\nContent-Transfer-Encoding: base64\r\n\r\n${f.content.toString('base64')}\r\n`);
+    const entity = Buffer.from(
+      `Content-Type: ${f.type}\r\nContent-Disposition: attachment; filename="${f.name}"\r\nContent-Transfer-Encoding: base64\r\n\r\n${f.content.toString('base64')}\r\n`,
+    );
     parts.push(buildFilePart(++n, await encryptContent(entity, { recipients: [orgEnc] })));
   }
   const user = (from.org.users as SimpleUserDirectory).get(from.address)!;
-  const manifest = { v: 1, type: 'ssmax-manifest', messageId, from: from.address, to, cc: [], subject, files: files.map((f, i) => ({ n: i + 1, name: f.name, contentType: f.type, size: f.content.length, sha256: createHash('sha256').update(f.content).digest('hex') })) };
+  const manifest = {
+    v: 1,
+    type: 'ssmax-manifest',
+    messageId,
+    from: from.address,
+    to,
+    cc: [],
+    subject,
+    files: files.map((f, i) => ({
+      n: i + 1,
+      name: f.name,
+      contentType: f.type,
+      size: f.content.length,
+      sha256: createHash('sha256').update(f.content).digest('hex'),
+    })),
+  };
   const mDer = await signSignedData(Buffer.from(canonicalJson(manifest)), { key: from.key, certificate: user.signing.der });
-  parts.push(Buffer.from(`Content-Type: application/pkcs7-mime; smime-type=signed-data; name="${MANIFEST_FILENAME}"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename="${MANIFEST_FILENAME}"\r\n\r\n${Buffer.from(mDer).toString('base64')}`));
+  parts.push(
+    Buffer.from(
+      `Content-Type: application/pkcs7-mime; smime-type=signed-data; name="${MANIFEST_FILENAME}"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename="${MANIFEST_FILENAME}"\r\n\r\n${Buffer.from(mDer).toString('base64')}`,
+    ),
+  );
   const entity = assembleMixed(parts);
   const sig = await signSignedData(entity, { key: from.key, certificate: user.signing.der, chain: [from.org.kms.certificates.org], detached: true });
   const raw = buildMultipartSigned(entity, sig, { headers: { from: from.address, to, subject, messageId, date: new Date() } });
   return { raw, messageId };
 }
 
-async function submit(from: User, raw: Uint8Array, to: string[], password = 'pw-' + from.address.split('@')[0]): Promise<{ ok: boolean; code?: number; response: string }> {
+async function submit(
+  from: User,
+  raw: Uint8Array,
+  to: string[],
+  password = 'pw-' + from.address.split('@')[0],
+): Promise<{ ok: boolean; code?: number; response: string }> {
   const o = net.connectOptions(net.address(`${from.address}/ua`), `msa.${from.org.domain}`, 587);
   const t = nodemailer.createTransport({ ...o, secure: false, ignoreTLS: true, auth: { user: from.address, pass: password } });
   try {
@@ -141,7 +192,9 @@ for (const mode of ['org', 'esp'] as const) {
 
     it(`(4)(5)(6)(7)(8)(9) delivers org-to-org with files re-encrypted to the recipient when everything verifies (${mode})`, async () => {
       net.tap.clear();
-      const { raw, messageId } = await compose(alice, [bob.address], 'numbers', 'One file: report.txt', [{ name: 'report.txt', type: 'text/plain', content: REPORT }]);
+      const { raw, messageId } = await compose(alice, [bob.address], 'numbers', 'One file: report.txt', [
+        { name: 'report.txt', type: 'text/plain', content: REPORT },
+      ]);
       const r = await submit(alice, raw, [bob.address]);
       expect(r.ok, r.response).toBe(true);
       await a.idle();
@@ -188,7 +241,9 @@ for (const mode of ['org', 'esp'] as const) {
     it(`(5) ${mode === 'org' ? 'bounces a CONFIDENTIAL file to the sender with a DSN naming the rule' : 'does not inspect (ESP) and delivers a CONFIDENTIAL file'} (${mode})`, async () => {
       const before = inboxes.get(alice.address)?.length ?? 0;
       const beforeBob = inboxes.get(bob.address)?.length ?? 0;
-      const { raw, messageId } = await compose(alice, [bob.address], 'plans', 'see file', [{ name: 'plan.txt', type: 'text/plain', content: Buffer.from('CONFIDENTIAL merger plan') }]);
+      const { raw, messageId } = await compose(alice, [bob.address], 'plans', 'see file', [
+        { name: 'plan.txt', type: 'text/plain', content: Buffer.from('CONFIDENTIAL merger plan') },
+      ]);
       expect((await submit(alice, raw, [bob.address])).ok).toBe(true);
       await a.idle();
       await b.idle();
@@ -208,7 +263,9 @@ for (const mode of ['org', 'esp'] as const) {
 
     it(`(8) ${mode === 'org' ? 'refuses an EICAR file in the SMTP session with 550 5.7.1 and the sender gets a DSN' : 'does not inspect (ESP) and delivers an EICAR file still encrypted'} (${mode})`, async () => {
       const beforeBob = inboxes.get(bob.address)?.length ?? 0;
-      const { raw, messageId } = await compose(alice, [bob.address], 'tool', 'see file', [{ name: 'tool.com', type: 'application/octet-stream', content: Buffer.from(EICAR) }]);
+      const { raw, messageId } = await compose(alice, [bob.address], 'tool', 'see file', [
+        { name: 'tool.com', type: 'application/octet-stream', content: Buffer.from(EICAR) },
+      ]);
       expect((await submit(alice, raw, [bob.address])).ok).toBe(true);
       await a.idle();
       await b.idle();
@@ -243,7 +300,10 @@ for (const mode of ['org', 'esp'] as const) {
       await b.idle();
       const got = inboxes.get(bob.address)?.[before]?.toString('utf8') ?? '';
       // The MX's own trace field on top (RFC 5321 §4.4), its mark right below it, above anything the sender wrote.
-      expect(topFields(got).slice(0, 2)).toEqual([expect.stringMatching(new RegExp(`^Received: from .*\\sby mx\\.${b.domain.replace(/\./g, '\\.')} with ESMTP`, 's')), 'X-SSMAX-Verdict: unverified']);
+      expect(topFields(got).slice(0, 2)).toEqual([
+        expect.stringMatching(new RegExp(`^Received: from .*\\sby mx\\.${b.domain.replace(/\./g, '\\.')} with ESMTP`, 's')),
+        'X-SSMAX-Verdict: unverified',
+      ]);
       const forged = await send(alice.address);
       expect(forged.code).toBe(550);
       expect(forged.response).toMatch(/5\.7\.7/);
@@ -255,7 +315,14 @@ for (const mode of ['org', 'esp'] as const) {
       const before = inboxes.get(bob.address)?.length ?? 0;
       let reply: { code?: number; response?: string } = { code: 250 };
       try {
-        await t.sendMail({ from: 'dave@outside.example', to: bob.address, subject: 'tool', text: 'see file', attachments: [{ filename: 'tool.com', content: Buffer.from(EICAR) }], messageId: `<e${Math.random()}@x>` });
+        await t.sendMail({
+          from: 'dave@outside.example',
+          to: bob.address,
+          subject: 'tool',
+          text: 'see file',
+          attachments: [{ filename: 'tool.com', content: Buffer.from(EICAR) }],
+          messageId: `<e${Math.random()}@x>`,
+        });
       } catch (e) {
         reply = { code: (e as { responseCode?: number }).responseCode, response: String((e as { response?: string }).response) };
       } finally {
@@ -298,7 +365,11 @@ for (const mode of ['org', 'esp'] as const) {
       const { raw } = await compose(alice, [bob.address], 'fz', 'fuzz base', []);
       const orgSigned = Buffer.from(Buffer.from(raw).toString('latin1').replace('MIME-Version: 1.0', 'MIME-Version: 1.0\r\nX-SSMAX-Hop: 1'), 'latin1');
       // Broken multipart/signed with an SSMAX hop header: MIME error.
-      expect(await send(Buffer.from('From: a@org-x.example\r\nX-SSMAX-Hop: 1\r\nContent-Type: multipart/signed; protocol="application/pkcs7-signature"\r\n\r\nbody'))).toBe(554);
+      expect(
+        await send(
+          Buffer.from('From: a@org-x.example\r\nX-SSMAX-Hop: 1\r\nContent-Type: multipart/signed; protocol="application/pkcs7-signature"\r\n\r\nbody'),
+        ),
+      ).toBe(554);
       // An org-signed-looking mail whose signature is not CMS.
       const badCms = Buffer.from(orgSigned.toString('latin1').replace(/(smime\.p7s\r\n\r\n)[A-Za-z0-9+/=\r\n]+/, '$1AAAA\r\n'), 'latin1');
       expect([550, 554]).toContain(await send(badCms));
@@ -340,7 +411,10 @@ for (const mode of ['org', 'esp'] as const) {
 
 /** The header fields of a stored message, top first, each unfolded onto one line. */
 function topFields(raw: string): string[] {
-  return raw.slice(0, raw.indexOf('\r\n\r\n')).split(/\r\n(?![ \t])/).map((f) => f.replace(/\r\n[ \t]+/g, ' '));
+  return raw
+    .slice(0, raw.indexOf('\r\n\r\n'))
+    .split(/\r\n(?![ \t])/)
+    .map((f) => f.replace(/\r\n[ \t]+/g, ' '));
 }
 
 describe('MtaIn (7) registry status', () => {
@@ -368,9 +442,19 @@ describe('MtaIn (7) registry status', () => {
     if (p.kind !== 'multipart-signed') throw new Error('unsigned');
     const member = await from.org.registry.memberByDomain(b.domain);
     const hop = await orgHop({
-      kms: from.org.kms, mode: 'org', direction: 'outbound', entity: p.signedEntity, headers: p.headers,
-      recipients: [Buffer.from(member!.kmsEncryptionCertificate!, 'base64')], org: from.org.registryOrgId, domain: from.org.domain, hop: 1,
-      messageId: v.messageId, checks: v.checks, identityNotice: v.identityNotice!, clock: () => new Date(),
+      kms: from.org.kms,
+      mode: 'org',
+      direction: 'outbound',
+      entity: p.signedEntity,
+      headers: p.headers,
+      recipients: [Buffer.from(member!.kmsEncryptionCertificate!, 'base64')],
+      org: from.org.registryOrgId,
+      domain: from.org.domain,
+      hop: 1,
+      messageId: v.messageId,
+      checks: v.checks,
+      identityNotice: v.identityNotice!,
+      clock: () => new Date(),
       ...(opts.orgCrl ? { orgCrl: opts.orgCrl } : {}),
     });
     if (hop.blocked) throw new Error('blocked');
@@ -398,10 +482,24 @@ describe('MtaIn (7) registry status', () => {
   });
 
   it('(7) refuses an org enrolled only with another registry as unknown (550 5.7.1), through its own MSA and MTA-out', async () => {
-    await using rogueRegistry = await Registry.start({ dataDir: join(dir, 'rogue-registry'), signer: SoftwareKey.generate('EC-P256'), log: () => {}, resolver: net.resolver });
+    await using rogueRegistry = await Registry.start({
+      dataDir: join(dir, 'rogue-registry'),
+      signer: SoftwareKey.generate('EC-P256'),
+      log: () => {},
+      resolver: net.resolver,
+    });
     const rogue = await Organisation.start({
-      id: 'rogue', domain: 'rogue.example', mode: 'org', net, registryUrl: rogueRegistry.url, registryRootCert: rogueRegistry.rootCertificate,
-      storageDir: join(dir, 'rogue'), hsm, mailbox, registryMaxAgeSeconds: 0, retryMs: 200,
+      id: 'rogue',
+      domain: 'rogue.example',
+      mode: 'org',
+      net,
+      registryUrl: rogueRegistry.url,
+      registryRootCert: rogueRegistry.rootCertificate,
+      storageDir: join(dir, 'rogue'),
+      hsm,
+      mailbox,
+      registryMaxAgeSeconds: 0,
+      retryMs: 200,
     });
     try {
       // The rogue registry's directory does not list B, so mail without files is sent as org-signed mail.

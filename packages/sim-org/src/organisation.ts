@@ -146,7 +146,14 @@ export class SimpleUserDirectory implements OrgUserDirectory {
   ) {}
 
   /** Issues the user's certificate(s) for keys generated on their card, and stores the password. */
-  async register(o: { address: string; password: string; signingSpki: Uint8Array; encryptionSpki?: Uint8Array; proofing?: IdentityProofingMethod; traceId?: Uint8Array }): Promise<SimpleUser> {
+  async register(o: {
+    address: string;
+    password: string;
+    signingSpki: Uint8Array;
+    encryptionSpki?: Uint8Array;
+    proofing?: IdentityProofingMethod;
+    traceId?: Uint8Array;
+  }): Promise<SimpleUser> {
     const address = o.address.toLowerCase();
     const issue = (spki: Uint8Array, usage: UserCertificateUsage) =>
       issueUserCertificate({
@@ -169,7 +176,8 @@ export class SimpleUserDirectory implements OrgUserDirectory {
   async revoke(address: string): Promise<void> {
     const u = this.#users.get(address.toLowerCase());
     if (!u) throw new SimOrgError('UNKNOWN_RECIPIENT', `Cannot revoke ${address}. No such user.`);
-    for (const c of new Set([u.signing.serialNumber, u.encryption.serialNumber])) this.#revoked.push({ serialNumber: c, revocationDate: this.clock(), reason: 'keyCompromise' });
+    for (const c of new Set([u.signing.serialNumber, u.encryption.serialNumber]))
+      this.#revoked.push({ serialNumber: c, revocationDate: this.clock(), reason: 'keyCompromise' });
     this.#crl = undefined;
   }
 
@@ -196,7 +204,13 @@ export class SimpleUserDirectory implements OrgUserDirectory {
       const next = parseCertificateCrlNext(this.#crl);
       if (next === undefined || next > now.getTime() + 3_600_000) return this.#crl;
     }
-    const info = await issueCrl({ issuer: { certificate: this.kms.certificates.org, key: this.kms.caKey }, now: this.clock, nextUpdateHours: 24, crlNumber: ++this.#crlNumber, revoked: this.#revoked });
+    const info = await issueCrl({
+      issuer: { certificate: this.kms.certificates.org, key: this.kms.caKey },
+      now: this.clock,
+      nextUpdateHours: 24,
+      crlNumber: ++this.#crlNumber,
+      revoked: this.#revoked,
+    });
     this.#crl = info.der;
     return info.der;
   }
@@ -266,7 +280,16 @@ export class Organisation implements AsyncDisposable {
     return {
       msa: { host: `msa.${this.ctx.domain}`, port: 587, listen: this.msa.endpoint },
       mx: { host: this.ctx.mxHost, port: 25, listen: this.mtaIn.endpoint },
-      ...(this.desk ? { crl: { url: crlUrl(this.ctx.domain), host: `crl.${this.ctx.domain}`, port: 80, listen: this.exposed.find((e) => e.service === `crl.${this.ctx.domain}:80`)!.endpoint } } : {}),
+      ...(this.desk
+        ? {
+            crl: {
+              url: crlUrl(this.ctx.domain),
+              host: `crl.${this.ctx.domain}`,
+              port: 80,
+              listen: this.exposed.find((e) => e.service === `crl.${this.ctx.domain}:80`)!.endpoint,
+            },
+          }
+        : {}),
     };
   }
 
@@ -305,7 +328,8 @@ export class Organisation implements AsyncDisposable {
    */
   processIncidents(): Promise<IncidentFinding[]> {
     const desk = this.#desk('process incidents');
-    if (!desk.canHandle) return Promise.reject(new SimOrgError('USAGE', `Cannot process the incidents of ${this.id}. No back office (org CA, trace vault) is attached.`));
+    if (!desk.canHandle)
+      return Promise.reject(new SimOrgError('USAGE', `Cannot process the incidents of ${this.id}. No back office (org CA, trace vault) is attached.`));
     const run = this.#incidents.then(async () => {
       if (this.#closed) return [];
       const found = await desk.handlePending();
@@ -331,7 +355,15 @@ export class Organisation implements AsyncDisposable {
     this.#polling = true;
     this.processIncidents()
       .catch((e: unknown) =>
-        this.ctx.journey.record({ messageId: '', actor: `${this.id}/incident-desk`, procedure: 12, checks: [], files: 'none', outcome: 'deferred', detail: `incident poll failed: ${(e as Error).message}`.slice(0, 500) }),
+        this.ctx.journey.record({
+          messageId: '',
+          actor: `${this.id}/incident-desk`,
+          procedure: 12,
+          checks: [],
+          files: 'none',
+          outcome: 'deferred',
+          detail: `incident poll failed: ${(e as Error).message}`.slice(0, 500),
+        }),
       )
       .finally(() => {
         this.#polling = false;
@@ -347,7 +379,8 @@ export class Organisation implements AsyncDisposable {
     const clock = o.clock ?? (() => new Date());
     const profile: OrgProfile = { ...DEFAULT_PROFILE, ...(o.mode === 'esp' ? { inspection: undefined } : {}), ...o.profile };
     if (profile.security === 'conventional') return Organisation.#startConventional(o, profile, clock);
-    if (o.registryUrl === undefined || o.registryRootCert === undefined) throw new SimOrgError('USAGE', `Cannot start ${o.id}. SSMAX mode needs registryUrl and registryRootCert.`);
+    if (o.registryUrl === undefined || o.registryRootCert === undefined)
+      throw new SimOrgError('USAGE', `Cannot start ${o.id}. SSMAX mode needs registryUrl and registryRootCert.`);
     const registryUrl = o.registryUrl;
     await fs.mkdir(o.storageDir, { recursive: true });
     const ownsHsm = o.hsm ? undefined : SoftHsmNative.open({ storageDir: join(o.storageDir, 'hsm') });
@@ -356,7 +389,13 @@ export class Organisation implements AsyncDisposable {
     let ownScanner: ClamdDaemon | undefined;
     try {
       const addresses = orgAddresses(o);
-      const registry = new RegistryClient({ url: registryUrl, rootCertificate: o.registryRootCert, clock, localAddress: addresses.mtaOut, maxAgeSeconds: o.registryMaxAgeSeconds ?? 60 });
+      const registry = new RegistryClient({
+        url: registryUrl,
+        rootCertificate: o.registryRootCert,
+        clock,
+        localAddress: addresses.mtaOut,
+        maxAgeSeconds: o.registryMaxAgeSeconds ?? 60,
+      });
       const registryOrgId = await enrolIfNeeded(o, kms, registry, clock);
       const { ca, mxHost, identity, outbound, inbound, journey } = await openCommon(o, addresses, clock);
       const users = o.users ?? new SimpleUserDirectory(kms, clock);
@@ -364,8 +403,23 @@ export class Organisation implements AsyncDisposable {
       const { scanner, owned } = malwareScannerOf(o, o.mode === 'org');
       ownScanner = owned;
       const ctx: OrgContext = {
-        id: o.id, domain: o.domain.toLowerCase(), mode: o.mode, net: o.net, kms, registry, users, mailbox: o.mailbox, outbound, inbound, journey, clock, profile,
-        registryOrgId, addresses, mxHost, tlsCa: ca.certificatePem,
+        id: o.id,
+        domain: o.domain.toLowerCase(),
+        mode: o.mode,
+        net: o.net,
+        kms,
+        registry,
+        users,
+        mailbox: o.mailbox,
+        outbound,
+        inbound,
+        journey,
+        clock,
+        profile,
+        registryOrgId,
+        addresses,
+        mxHost,
+        tlsCa: ca.certificatePem,
         kick: (which) => org?.kick(which),
         ...(scanner ? { malwareScanner: scanner } : {}),
       };
@@ -407,8 +461,21 @@ export class Organisation implements AsyncDisposable {
     // The conventional MX inspects attachments in either mode (OrgDefences.inboundInspection).
     const { scanner, owned } = malwareScannerOf(o, true);
     const ctx: OrgContext = {
-      id: o.id, domain: o.domain.toLowerCase(), mode: o.mode, net: o.net, users, mailbox: o.mailbox, outbound, inbound, journey, clock, profile,
-      registryOrgId: '', addresses, mxHost, tlsCa: ca.certificatePem,
+      id: o.id,
+      domain: o.domain.toLowerCase(),
+      mode: o.mode,
+      net: o.net,
+      users,
+      mailbox: o.mailbox,
+      outbound,
+      inbound,
+      journey,
+      clock,
+      profile,
+      registryOrgId: '',
+      addresses,
+      mxHost,
+      tlsCa: ca.certificatePem,
       get kms(): Kms {
         return conventionalOnly(o.id, 'KMS');
       },
@@ -469,10 +536,17 @@ export class Organisation implements AsyncDisposable {
       await Promise.all([...this.#running.values()]);
       const outbound = await this.ctx.outbound.list('incoming');
       // Mail in its hold-then-send window is not work to wait for: only the clock (or a cancel) moves it.
-      const due = this.ctx.conventional ? await filterAsync(outbound, async (id) => !isHeld(this.ctx, (await this.ctx.outbound.read(id, 'incoming').catch(() => undefined))?.envelope.meta as { notBefore?: string } | undefined)) : outbound;
+      const due = this.ctx.conventional
+        ? await filterAsync(
+            outbound,
+            async (id) =>
+              !isHeld(this.ctx, (await this.ctx.outbound.read(id, 'incoming').catch(() => undefined))?.envelope.meta as { notBefore?: string } | undefined),
+          )
+        : outbound;
       const pending = [...due, ...(this.#holdInbound ? [] : await this.ctx.inbound.list('incoming'))];
       if (pending.length === 0 && this.#running.size === 0) return;
-      if (Date.now() > end) throw new SimOrgError('USAGE', `Cannot wait for ${this.id} to be idle. ${pending.length} message(s) still queued after ${timeoutMs} ms.`);
+      if (Date.now() > end)
+        throw new SimOrgError('USAGE', `Cannot wait for ${this.id} to be idle. ${pending.length} message(s) still queued after ${timeoutMs} ms.`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }
@@ -504,7 +578,15 @@ export class Organisation implements AsyncDisposable {
       } catch (e) {
         // Hostile content (malformed or undecryptable) will fail the same way on every retry: park it as bounced.
         const poison = e instanceof SsmaxError && (e.category === 'malformed' || e.category === 'verdict');
-        await this.ctx.journey.record({ messageId: String((entry.envelope.meta as { messageId?: string } | undefined)?.messageId ?? ''), actor: `${this.id}/${which}-worker`, procedure: which === 'outbound' ? 6 : 9, checks: [], files: 'ciphertext', outcome: poison ? 'bounced' : 'deferred', detail: (e as Error).message.slice(0, 500) });
+        await this.ctx.journey.record({
+          messageId: String((entry.envelope.meta as { messageId?: string } | undefined)?.messageId ?? ''),
+          actor: `${this.id}/${which}-worker`,
+          procedure: which === 'outbound' ? 6 : 9,
+          checks: [],
+          files: 'ciphertext',
+          outcome: poison ? 'bounced' : 'deferred',
+          detail: (e as Error).message.slice(0, 500),
+        });
         await spool.move(entry.id, poison ? 'bounced' : 'incoming');
         if (!poison) return;
       }
@@ -580,7 +662,10 @@ function conventionalOnly(id: string, what: string): never {
 
 async function enrolIfNeeded(o: OrganisationOptions, kms: Kms, registry: RegistryClient, clock: () => Date): Promise<string> {
   const statePath = join(o.storageDir, 'org.json');
-  const state = await fs.readFile(statePath, 'utf8').then((t) => JSON.parse(t) as { registryOrgId: string }, () => undefined);
+  const state = await fs.readFile(statePath, 'utf8').then(
+    (t) => JSON.parse(t) as { registryOrgId: string },
+    () => undefined,
+  );
   if (state && kms.enrolled) return state.registryOrgId;
   const domains = [o.domain.toLowerCase()];
   // (1) Proof of domain control: the registry's token for our org CA key, published in our own zone.
@@ -601,7 +686,10 @@ async function enrolIfNeeded(o: OrganisationOptions, kms: Kms, registry: Registr
     for (const c of challenges) await dns.withdrawTxt(c.txtName, c.txtValue);
   }
   if (res.decision !== 'admitted' || !res.orgId || !res.certificates) {
-    throw new SimOrgError('USAGE', `Cannot start ${o.id}. The registry refused enrolment: ${res.failedCriteria.map((c) => `${c.id} (${c.reason})`).join('; ')}.`);
+    throw new SimOrgError(
+      'USAGE',
+      `Cannot start ${o.id}. The registry refused enrolment: ${res.failedCriteria.map((c) => `${c.id} (${c.reason})`).join('; ')}.`,
+    );
   }
   const root = new Uint8Array(Buffer.from(res.certificates.root, 'base64'));
   if (!o.registryRootCert || !Buffer.from(root).equals(Buffer.from(o.registryRootCert))) {

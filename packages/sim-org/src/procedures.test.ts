@@ -79,7 +79,10 @@ for (const mode of ['org', 'esp'] as const) {
       expect(v!.problems).toEqual([]);
       expect(v!.verified).toBe(true);
       expect(v!.identityNotice).toMatchObject({ proofing: 'employeeCardPin', cardAndPinUsed: true, sendingDomain: a.org.domain });
-      expect(v!.files.map((f) => [f.name, f.ok])).toEqual([['report.txt', true], ['plan.csv', true]]);
+      expect(v!.files.map((f) => [f.name, f.ok])).toEqual([
+        ['report.txt', true],
+        ['plan.csv', true],
+      ]);
       const procs = [...a.org.journey.events(sent.messageId), ...b.org.journey.events(sent.messageId)].map((e) => e.procedure);
       for (const n of [4, 5, 6, 7, 8, 9]) expect(procs, `procedure ${n}`).toContain(n);
       // The files crossed every tapped connection (UA→MSA, MTA→MTA) as ciphertext only.
@@ -101,10 +104,29 @@ for (const mode of ['org', 'esp'] as const) {
     });
 
     it(`(12)(13) traces and revokes the sender after a report, and the MSA refuses the card's next mail (${mode})`, async () => {
-      const deskB = new IncidentDesk({ registryUrl: world.registry.url, orgId: b.org.registryOrgId, signer: { key: b.org.kms.signingKey, certificate: b.org.kms.certificates.signing } });
-      const c = await deskB.report({ messageId: firstMessageId, senderOrgId: a.org.registryOrgId, senderCertificateSerial: alice.user.signingCertificate.serialNumber, summary: 'lure with files', pattern: 'B' });
+      const deskB = new IncidentDesk({
+        registryUrl: world.registry.url,
+        orgId: b.org.registryOrgId,
+        signer: { key: b.org.kms.signingKey, certificate: b.org.kms.certificates.signing },
+      });
+      const c = await deskB.report({
+        messageId: firstMessageId,
+        senderOrgId: a.org.registryOrgId,
+        senderCertificateSerial: alice.user.signingCertificate.serialNumber,
+        summary: 'lure with files',
+        pattern: 'B',
+      });
       // The sending org's desk reviews its own MSA journal (its journey log) before it traces anyone.
-      const deskA = new IncidentDesk({ registryUrl: world.registry.url, orgId: a.org.registryOrgId, signer: { key: a.org.kms.signingKey, certificate: a.org.kms.certificates.signing }, orgCa: a.orgCa, vault: a.vault, vaultKey: a.vaultKey, journey: a.org.journey, actorOrg: a.org.id });
+      const deskA = new IncidentDesk({
+        registryUrl: world.registry.url,
+        orgId: a.org.registryOrgId,
+        signer: { key: a.org.kms.signingKey, certificate: a.org.kms.certificates.signing },
+        orgCa: a.orgCa,
+        vault: a.vault,
+        vaultKey: a.vaultKey,
+        journey: a.org.journey,
+        actorOrg: a.org.id,
+      });
       const notice = (await deskA.notices()).find((n) => n.caseId === c.caseId)!;
       const finding = await deskA.handle(notice);
       expect(finding).toMatchObject({ cause: 'sender', identified: true, employeeNumber: `EMP-alice-${a.org.domain}` });

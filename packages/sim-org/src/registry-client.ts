@@ -22,7 +22,11 @@ export interface EvaluationData {
   readonly kmsOnHsm: boolean;
   readonly identityProofing: RegistryProofingMethod;
   readonly incidentContact: string;
-  readonly lastAudit: { readonly date: string; readonly auditor: string; readonly findings: readonly { id: string; severity: 'critical' | 'high' | 'medium' | 'low'; open: boolean; summary: string }[] };
+  readonly lastAudit: {
+    readonly date: string;
+    readonly auditor: string;
+    readonly findings: readonly { id: string; severity: 'critical' | 'high' | 'medium' | 'low'; open: boolean; summary: string }[];
+  };
 }
 
 export interface EnrolmentApplication {
@@ -166,7 +170,11 @@ export class RegistryClient {
 
   /** POST /v1/orgs/{orgId}/kms-certificates. */
   async registerKms(orgId: string, signing: Uint8Array, encryption: Uint8Array): Promise<void> {
-    const r = await this.#http('POST', `/v1/orgs/${encodeURIComponent(orgId)}/kms-certificates`, JSON.stringify({ signing: b64(signing), encryption: b64(encryption) }));
+    const r = await this.#http(
+      'POST',
+      `/v1/orgs/${encodeURIComponent(orgId)}/kms-certificates`,
+      JSON.stringify({ signing: b64(signing), encryption: b64(encryption) }),
+    );
     if (r.status !== 200) throw httpError('register the KMS certificates', r);
   }
 
@@ -245,7 +253,10 @@ export class RegistryClient {
     const v = verifySignedData(der, { certificates: [this.#o.rootCertificate] });
     const s = v.signers[0];
     if (v.signers.length !== 1 || !s?.valid || !s.certificate || !Buffer.from(s.certificate).equals(Buffer.from(this.#o.rootCertificate))) {
-      throw new SsmaxError('BAD_SIGNATURE', `Cannot accept the registry ${type}. It is not signed by the registry root (${s?.reasons.join('; ') || 'wrong signer'}).`);
+      throw new SsmaxError(
+        'BAD_SIGNATURE',
+        `Cannot accept the registry ${type}. It is not signed by the registry root (${s?.reasons.join('; ') || 'wrong signer'}).`,
+      );
     }
     const doc = JSON.parse(new TextDecoder().decode(v.content)) as T;
     if (doc.type !== type) throw new SsmaxError('MALFORMED_CMS', `Cannot accept the registry document. It is a ${String(doc.type)}, not a ${type}.`);

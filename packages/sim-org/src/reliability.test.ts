@@ -50,13 +50,24 @@ function messageIdOfRaw(raw: Buffer): string {
 beforeAll(async () => {
   // The child runs compiled JavaScript (no tsx here); -b rebuilds only what changed.
   await new Promise<void>((ok, fail) =>
-    execFile('npx', ['tsc', '-b', 'packages/sim-org'], { cwd: ROOT, timeout: 170_000 }, (err, stdout, stderr) => (err ? fail(new Error(`tsc -b failed: ${stdout}${stderr}`)) : ok())),
+    execFile('npx', ['tsc', '-b', 'packages/sim-org'], { cwd: ROOT, timeout: 170_000 }, (err, stdout, stderr) =>
+      err ? fail(new Error(`tsc -b failed: ${stdout}${stderr}`)) : ok(),
+    ),
   );
   hsm = SoftHsmNative.open({ storageDir: join(dir, 'hsm-parent') });
   net = await SimNet.create({ seed: 4242 + (process.pid % 1000) });
-  registry = await Registry.start({ dataDir: join(dir, 'registry'), signer: SoftwareKey.generate('EC-P256'), log: () => {}, adminToken: 'admin', resolver: net.resolver });
+  registry = await Registry.start({
+    dataDir: join(dir, 'registry'),
+    signer: SoftwareKey.generate('EC-P256'),
+    log: () => {},
+    adminToken: 'admin',
+    resolver: net.resolver,
+  });
   lmtp = new SMTPServer({
-    lmtp: true, authOptional: true, disabledCommands: ['STARTTLS', 'AUTH'], logger: false,
+    lmtp: true,
+    authOptional: true,
+    disabledCommands: ['STARTTLS', 'AUTH'],
+    logger: false,
     onData(stream, session, cb) {
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
@@ -82,9 +93,17 @@ afterAll(async () => {
 
 function childConfig(id: string, k: number, extra: Partial<OrgProcessConfig> = {}): OrgProcessConfig {
   return {
-    id, domain: `${id}.example`, mode: 'org', storageDir: join(dir, id), hsmDir: join(dir, `hsm-${id}`),
-    registryUrl: registry.url, registryRootCert: b64(registry.rootCertificate), netPrefix: childPrefix(k),
-    lmtp: { host: '127.0.0.1', port: lmtpPort }, retryMs: 150, ...extra,
+    id,
+    domain: `${id}.example`,
+    mode: 'org',
+    storageDir: join(dir, id),
+    hsmDir: join(dir, `hsm-${id}`),
+    registryUrl: registry.url,
+    registryRootCert: b64(registry.rootCertificate),
+    netPrefix: childPrefix(k),
+    lmtp: { host: '127.0.0.1', port: lmtpPort },
+    retryMs: 150,
+    ...extra,
   };
 }
 
@@ -120,8 +139,18 @@ describe('Reliability: a killed receiving org (MTA-in + delivery) resumes its sp
     const bob = `bob@${bConfig.domain}`;
     // Sending org A here: N org-signed mails (procedures (3)(4)(5)(6)) prepared up front, so the kill is timed by B alone.
     const a = await Organisation.start({
-      id: 'rel-a', domain: 'rel-a.example', mode: 'org', net, registryUrl: registry.url, registryRootCert: registry.rootCertificate,
-      storageDir: join(dir, 'rel-a'), hsm, mailbox: { deliver: async () => undefined }, profile: { starttls: false }, registryMaxAgeSeconds: 0, retryMs: 200,
+      id: 'rel-a',
+      domain: 'rel-a.example',
+      mode: 'org',
+      net,
+      registryUrl: registry.url,
+      registryRootCert: registry.rootCertificate,
+      storageDir: join(dir, 'rel-a'),
+      hsm,
+      mailbox: { deliver: async () => undefined },
+      profile: { starttls: false },
+      registryMaxAgeSeconds: 0,
+      retryMs: 200,
     });
     try {
       const key = await card();
@@ -131,8 +160,14 @@ describe('Reliability: a killed receiving org (MTA-in + delivery) resumes its sp
       const mails: { messageId: string; bytes: Uint8Array }[] = [];
       for (let i = 0; i < N; i++) {
         const { raw } = await composeSignedMail({
-          from: alice.address, to: [bob], subject: `reliability ${i}`, text: `mail ${i}`, key, signingCertificate: alice.signing.der,
-          orgCertificate: a.kms.certificates.org, orgEncryptionCertificate: a.kms.certificates.encryption,
+          from: alice.address,
+          to: [bob],
+          subject: `reliability ${i}`,
+          text: `mail ${i}`,
+          key,
+          signingCertificate: alice.signing.der,
+          orgCertificate: a.kms.certificates.org,
+          orgEncryptionCertificate: a.kms.certificates.encryption,
           files: [{ name: `f${i}.txt`, type: 'text/plain', content: Buffer.from(`file ${i}\n`) }],
         });
         const v = await verifyUserMail(a.ctx, raw, undefined);
@@ -140,15 +175,34 @@ describe('Reliability: a killed receiving org (MTA-in + delivery) resumes its sp
         const p = parseSmime(raw);
         if (p.kind !== 'multipart-signed') throw new Error('unsigned');
         const hop = await orgHop({
-          kms: a.kms, mode: 'org', direction: 'outbound', entity: p.signedEntity, headers: p.headers, recipients: [Buffer.from(member!.kmsEncryptionCertificate!, 'base64')],
-          org: a.registryOrgId, domain: a.domain, hop: 1, messageId: v.messageId, checks: v.checks, identityNotice: v.identityNotice!, clock: () => new Date(),
+          kms: a.kms,
+          mode: 'org',
+          direction: 'outbound',
+          entity: p.signedEntity,
+          headers: p.headers,
+          recipients: [Buffer.from(member!.kmsEncryptionCertificate!, 'base64')],
+          org: a.registryOrgId,
+          domain: a.domain,
+          hop: 1,
+          messageId: v.messageId,
+          checks: v.checks,
+          identityNotice: v.identityNotice!,
+          clock: () => new Date(),
         });
         if (hop.blocked) throw new Error('blocked');
         mails.push({ messageId: v.messageId, bytes: hop.message });
       }
 
       const send = async (mx: { address: string; port: number }, bytes: Uint8Array): Promise<number> => {
-        const t = nodemailer.createTransport({ host: mx.address, port: mx.port, localAddress: a.ctx.addresses.mtaOut, secure: false, ignoreTLS: true, connectionTimeout: 5000, socketTimeout: 20_000 });
+        const t = nodemailer.createTransport({
+          host: mx.address,
+          port: mx.port,
+          localAddress: a.ctx.addresses.mtaOut,
+          secure: false,
+          ignoreTLS: true,
+          connectionTimeout: 5000,
+          socketTimeout: 20_000,
+        });
         try {
           await t.sendMail({ envelope: { from: alice.address, to: [bob] }, raw: Buffer.from(bytes) });
           return 250;
@@ -166,18 +220,20 @@ describe('Reliability: a killed receiving org (MTA-in + delivery) resumes its sp
       let deliveredAtKill = 0;
       let next = 0;
       const mx1 = b.ready.mx;
-      await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-        while (!killed && next < N) {
-          const m = mails[next++]!;
-          const code = await send(mx1, m.bytes);
-          outcome.set(m.messageId, code === 250 ? 'acked' : 'failed');
-          if (code === 250 && ++acked === K && !killed) {
-            killed = true;
-            b.child.kill('SIGKILL');
-            deliveredAtKill = delivered.length;
+      await Promise.all(
+        Array.from({ length: CONCURRENCY }, async () => {
+          while (!killed && next < N) {
+            const m = mails[next++]!;
+            const code = await send(mx1, m.bytes);
+            outcome.set(m.messageId, code === 250 ? 'acked' : 'failed');
+            if (code === 250 && ++acked === K && !killed) {
+              killed = true;
+              b.child.kill('SIGKILL');
+              deliveredAtKill = delivered.length;
+            }
           }
-        }
-      }));
+        }),
+      );
       const exit = await b.exited;
       expect(exit.signal).toBe('SIGKILL');
       const deliveredBeforeExit = new Set(delivered.map((d) => d.messageId));
@@ -194,7 +250,10 @@ describe('Reliability: a killed receiving org (MTA-in + delivery) resumes its sp
       await b.idle();
       const afterRestart = ackedIds.map((id) => count(id));
       // None lost: every acknowledged Message-ID is in Bob's mailbox.
-      expect(afterRestart.filter((n) => n === 0), 'lost').toEqual([]);
+      expect(
+        afterRestart.filter((n) => n === 0),
+        'lost',
+      ).toEqual([]);
       // Duplicates: Spool.once marks a recipient done only after the LMTP 250 (delivery.ts), so a kill between
       // the mailbox's 250 and that fsync'd marker delivers the one message in the worker's hands again
       // (at-least-once; the worker is sequential and Bob the only recipient, so at most one, and it must be
@@ -212,15 +271,20 @@ describe('Reliability: a killed receiving org (MTA-in + delivery) resumes its sp
       for (const m of retry) expect(await send(b.ready.mx, m.bytes)).toBe(250);
       await b.idle();
       const final = mails.map((m) => count(m.messageId));
-      expect(final.every((n) => n >= 1), 'every mail delivered').toBe(true);
+      expect(
+        final.every((n) => n >= 1),
+        'every mail delivered',
+      ).toBe(true);
       // At-least-once towards a sender whose 250 was lost: the only duplicates are mails stored before the kill but never acknowledged.
       expect(final.filter((n) => n > 1).length).toBe(storedUnacked + dupIds.length);
       expect(storedUnacked).toBeLessThanOrEqual(CONCURRENCY);
       expect(final.every((n) => n <= 2)).toBe(true);
-      console.info(`[reliability] receiving org: sent ${N}, acknowledged before SIGKILL ${ackedIds.length} (K=${K}), failed in flight ${failedIds.length}, ` +
-        `delivered at kill ${deliveredAtKill}, queued on disk at restart ${q.incoming}+${q.processing} processing, ` +
-        `acknowledged delivered after restart ${afterRestart.filter((n) => n >= 1).length}/${ackedIds.length} (twice: ${dupIds.length}), stored-but-unacknowledged ${storedUnacked}, ` +
-        `after resending ${retry.length}: delivered ${final.filter((n) => n >= 1).length}/${N}, duplicates ${final.filter((n) => n > 1).length}`);
+      console.info(
+        `[reliability] receiving org: sent ${N}, acknowledged before SIGKILL ${ackedIds.length} (K=${K}), failed in flight ${failedIds.length}, ` +
+          `delivered at kill ${deliveredAtKill}, queued on disk at restart ${q.incoming}+${q.processing} processing, ` +
+          `acknowledged delivered after restart ${afterRestart.filter((n) => n >= 1).length}/${ackedIds.length} (twice: ${dupIds.length}), stored-but-unacknowledged ${storedUnacked}, ` +
+          `after resending ${retry.length}: delivered ${final.filter((n) => n >= 1).length}/${N}, duplicates ${final.filter((n) => n > 1).length}`,
+      );
       await b.stop();
     } finally {
       await a.close();
@@ -243,11 +307,23 @@ describe('Reliability: a killed sending org (MSA + outbound spool) resumes its s
     const ids: string[] = [];
     for (let i = 0; i < M; i++) {
       const { raw, messageId } = await composeSignedMail({
-        from: dave.address, to: [bob], subject: `outbound ${i}`, text: `mail ${i}`, key, signingCertificate: Buffer.from(dave.signingCertificate, 'base64'),
-        orgCertificate: Buffer.from(s.ready.orgCertificate, 'base64'), orgEncryptionCertificate: Buffer.from(s.ready.kmsEncryptionCertificate, 'base64'),
+        from: dave.address,
+        to: [bob],
+        subject: `outbound ${i}`,
+        text: `mail ${i}`,
+        key,
+        signingCertificate: Buffer.from(dave.signingCertificate, 'base64'),
+        orgCertificate: Buffer.from(s.ready.orgCertificate, 'base64'),
+        orgEncryptionCertificate: Buffer.from(s.ready.kmsEncryptionCertificate, 'base64'),
         files: [{ name: 'o.txt', type: 'text/plain', content: Buffer.from(`outbound file ${i}\n`) }],
       });
-      const t = nodemailer.createTransport({ host: s.ready.msa.address, port: s.ready.msa.port, secure: false, ignoreTLS: true, auth: { user: dave.address, pass: 'pw-dave' } });
+      const t = nodemailer.createTransport({
+        host: s.ready.msa.address,
+        port: s.ready.msa.port,
+        secure: false,
+        ignoreTLS: true,
+        auth: { user: dave.address, pass: 'pw-dave' },
+      });
       const info = await t.sendMail({ envelope: { from: dave.address, to: [bob] }, raw: Buffer.from(raw) });
       t.close();
       expect(info.response).toMatch(/^250 /);
@@ -256,14 +332,19 @@ describe('Reliability: a killed sending org (MSA + outbound spool) resumes its s
     await s.kill();
     expect(ids.map(count)).toEqual(ids.map(() => 0));
     // Restart with the route to B: the recovered spool is relayed.
-    s = await startChild({ ...sConfig, peers: [{ domain: bConfig.domain, mxHost: `mx.${bConfig.domain}`, address: b.ready.mx.address, port: b.ready.mx.port }] });
+    s = await startChild({
+      ...sConfig,
+      peers: [{ domain: bConfig.domain, mxHost: `mx.${bConfig.domain}`, address: b.ready.mx.address, port: b.ready.mx.port }],
+    });
     const q = s.ready.queuedAtStart.outbound;
     expect(q.incoming + q.processing).toBe(M);
     await s.idle();
     await b.idle();
     const got = ids.map(count);
     expect(got).toEqual(ids.map(() => 1));
-    console.info(`[reliability] sending org: MSA acknowledged ${M}, queued on disk at restart ${q.incoming}+${q.processing} processing, delivered after restart ${got.filter((n) => n === 1).length}/${M}, duplicates ${got.filter((n) => n > 1).length}`);
+    console.info(
+      `[reliability] sending org: MSA acknowledged ${M}, queued on disk at restart ${q.incoming}+${q.processing} processing, delivered after restart ${got.filter((n) => n === 1).length}/${M}, duplicates ${got.filter((n) => n > 1).length}`,
+    );
     await s.stop();
     await b.stop();
   }, 180_000);

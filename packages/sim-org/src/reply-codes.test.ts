@@ -5,10 +5,22 @@ import { SimOrgErrorCodes } from './errors.js';
 describe('replyFor', () => {
   it('maps the brief-required codes to their RFC 5321/3463 replies', () => {
     const expected: Record<string, [number, string]> = {
-      UNKNOWN_ORG: [550, '5.7.1'], ORG_SUSPENDED: [550, '5.7.1'], ORG_REVOKED: [550, '5.7.1'], CERT_REVOKED: [550, '5.7.1'],
-      BAD_SIGNATURE: [550, '5.7.7'], FROM_SIGNER_MISMATCH: [550, '5.7.1'], MALWARE: [550, '5.7.1'], ENCRYPTED_ZIP: [550, '5.7.1'],
-      MALFORMED_MIME: [554, '5.6.0'], MALFORMED_CMS: [554, '5.6.0'], MESSAGE_TOO_BIG: [552, '5.3.4'], UNKNOWN_RECIPIENT: [550, '5.1.1'],
-      TEMP_REGISTRY_UNAVAILABLE: [451, '4.7.0'], AUTH_REQUIRED: [530, '5.7.0'], AUTH_FAILED: [535, '5.7.8'], TLS_REQUIRED: [530, '5.7.0'],
+      UNKNOWN_ORG: [550, '5.7.1'],
+      ORG_SUSPENDED: [550, '5.7.1'],
+      ORG_REVOKED: [550, '5.7.1'],
+      CERT_REVOKED: [550, '5.7.1'],
+      BAD_SIGNATURE: [550, '5.7.7'],
+      FROM_SIGNER_MISMATCH: [550, '5.7.1'],
+      MALWARE: [550, '5.7.1'],
+      ENCRYPTED_ZIP: [550, '5.7.1'],
+      MALFORMED_MIME: [554, '5.6.0'],
+      MALFORMED_CMS: [554, '5.6.0'],
+      MESSAGE_TOO_BIG: [552, '5.3.4'],
+      UNKNOWN_RECIPIENT: [550, '5.1.1'],
+      TEMP_REGISTRY_UNAVAILABLE: [451, '4.7.0'],
+      AUTH_REQUIRED: [530, '5.7.0'],
+      AUTH_FAILED: [535, '5.7.8'],
+      TLS_REQUIRED: [530, '5.7.0'],
     };
     for (const [k, [code, enhanced]] of Object.entries(expected)) expect(replyFor(k), k).toMatchObject({ code, enhanced, via: 'smtp' });
     expect(replyFor('DLP_BLOCK').via).toBe('dsn');

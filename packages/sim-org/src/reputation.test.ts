@@ -35,8 +35,14 @@ describe('scoreDomain', () => {
 
   it('does not flag a partner, nor an unrelated old domain, nor a new unrelated domain alone', () => {
     expect(scoreDomain('org-a.example', base, now)).toMatchObject({ verdict: 'ok', score: 0 });
-    expect(scoreDomain('unrelated-company.example', { ...base, domainRegistry: { 'unrelated-company.example': '2015-01-01' } }, now)).toMatchObject({ verdict: 'ok', score: 0 });
-    expect(scoreDomain('brand-new-shop.example', { ...base, domainRegistry: { 'brand-new-shop.example': '2025-11-24' } }, now)).toMatchObject({ verdict: 'ok', score: 30 });
+    expect(scoreDomain('unrelated-company.example', { ...base, domainRegistry: { 'unrelated-company.example': '2015-01-01' } }, now)).toMatchObject({
+      verdict: 'ok',
+      score: 0,
+    });
+    expect(scoreDomain('brand-new-shop.example', { ...base, domainRegistry: { 'brand-new-shop.example': '2025-11-24' } }, now)).toMatchObject({
+      verdict: 'ok',
+      score: 30,
+    });
   });
 
   it('never scores a known partner domain, whatever the registry says', () => {
@@ -119,7 +125,9 @@ describe('scoreDomain with the complete UTS #39 data (issue 16)', () => {
       ['mixed-script', `label "${ARMENIAN_O}r${ARMENIAN_CO}-${LATIN_ALPHA}" mixes Armn+Latn: moderately restrictive under UTS #39 §5.2`],
     ]);
     expect(v).toMatchObject({ verdict: 'flag', score: 80, domain: d });
-    expect(reputationHeader(v)).toBe(`suspicious; domain=${d}; score=80; reasons=homograph(looks like org-a.example), ${v.reasons[1]!.rule}(${v.reasons[1]!.detail})`);
+    expect(reputationHeader(v)).toBe(
+      `suspicious; domain=${d}; score=80; reasons=homograph(looks like org-a.example), ${v.reasons[1]!.rule}(${v.reasons[1]!.detail})`,
+    );
   });
 
   it('flags an aged whole-script Cherokee homograph of a partner as homograph + whole-script', () => {
@@ -133,7 +141,9 @@ describe('scoreDomain with the complete UTS #39 data (issue 16)', () => {
   it('scores a whole-script Cyrillic label that reads as Latin even when it imitates no partner', () => {
     const d = domainToASCII(`${CYRILLIC_APPLE}.example`);
     const v = scoreDomain(d, opts([d]), now);
-    expect(v.reasons).toEqual([{ rule: 'whole-script', points: 20, detail: `label "${CYRILLIC_APPLE}" in Cyrl reads as "apple": whole-script confusable under UTS #39 §4` }]);
+    expect(v.reasons).toEqual([
+      { rule: 'whole-script', points: 20, detail: `label "${CYRILLIC_APPLE}" in Cyrl reads as "apple": whole-script confusable under UTS #39 §4` },
+    ]);
     expect(v.verdict).toBe('ok');
   });
 

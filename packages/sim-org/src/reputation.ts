@@ -110,14 +110,18 @@ export function scoreDomain(domain: string, o: ReputationOptions & { readonly ow
     else {
       const t = (created instanceof Date ? created : new Date(created)).getTime();
       const days = Math.floor((now.getTime() - t) / 86_400_000);
-      if (!Number.isFinite(days) || days < (o.newDomainDays ?? 30)) reasons.push({ rule: 'new-domain', points: REPUTATION_POINTS['new-domain'], detail: `registered ${Number.isFinite(days) ? days : '?'} days ago` });
+      if (!Number.isFinite(days) || days < (o.newDomainDays ?? 30))
+        reasons.push({ rule: 'new-domain', points: REPUTATION_POINTS['new-domain'], detail: `registered ${Number.isFinite(days) ? days : '?'} days ago` });
     }
     const sk = skeleton(unicode);
     const homographOf = knownUnicode.find((k) => skeleton(k) === sk);
     if (homographOf !== undefined) reasons.push({ rule: 'homograph', points: REPUTATION_POINTS.homograph, detail: `looks like ${homographOf}` });
     else {
       const max = o.maxEditDistance ?? 2;
-      const near = knownUnicode.map((k) => ({ k, d: editDistance(unicode, k) })).filter((x) => x.d > 0 && x.d <= max).sort((a, b) => a.d - b.d)[0];
+      const near = knownUnicode
+        .map((k) => ({ k, d: editDistance(unicode, k) }))
+        .filter((x) => x.d > 0 && x.d <= max)
+        .sort((a, b) => a.d - b.d)[0];
       if (near) reasons.push({ rule: 'near-miss', points: REPUTATION_POINTS['near-miss'], detail: `${near.d} edits from ${near.k}` });
     }
     // Details carry no ";", "(", ")" or ",": reputationHeader() uses them as separators.
@@ -125,14 +129,22 @@ export function scoreDomain(domain: string, o: ReputationOptions & { readonly ow
     for (const label of labels) {
       const level = restrictionLevel(label);
       if (level === 'moderately-restrictive' || level === 'minimally-restrictive') {
-        reasons.push({ rule: 'mixed-script', points: REPUTATION_POINTS['mixed-script'], detail: `label "${label}" mixes ${scriptsOf(label).join('+')}: ${level.replace('-', ' ')} under UTS #39 §5.2` });
+        reasons.push({
+          rule: 'mixed-script',
+          points: REPUTATION_POINTS['mixed-script'],
+          detail: `label "${label}" mixes ${scriptsOf(label).join('+')}: ${level.replace('-', ' ')} under UTS #39 §5.2`,
+        });
         break;
       }
     }
     for (const label of labels) {
       const reading = latinWholeScriptConfusable(label);
       if (reading !== undefined) {
-        reasons.push({ rule: 'whole-script', points: REPUTATION_POINTS['whole-script'], detail: `label "${label}" in ${scriptsOf(label).join('+')} reads as "${reading}": whole-script confusable under UTS #39 §4` });
+        reasons.push({
+          rule: 'whole-script',
+          points: REPUTATION_POINTS['whole-script'],
+          detail: `label "${label}" in ${scriptsOf(label).join('+')} reads as "${reading}": whole-script confusable under UTS #39 §4`,
+        });
         break;
       }
     }

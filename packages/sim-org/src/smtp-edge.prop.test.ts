@@ -51,10 +51,26 @@ async function addUser(local: string): Promise<{ address: string; key: PrivateKe
 beforeAll(async () => {
   hsm = SoftHsmNative.open({ storageDir: join(dir, 'hsm') });
   net = await SimNet.create({ seed: 9100 + (process.pid % 1000) });
-  registry = await Registry.start({ dataDir: join(dir, 'registry'), signer: SoftwareKey.generate('EC-P256'), log: () => {}, adminToken: 'admin', resolver: net.resolver });
+  registry = await Registry.start({
+    dataDir: join(dir, 'registry'),
+    signer: SoftwareKey.generate('EC-P256'),
+    log: () => {},
+    adminToken: 'admin',
+    resolver: net.resolver,
+  });
   org = await Organisation.start({
-    id: 'edge', domain: 'edge.example', mode: 'org', net, registryUrl: registry.url, registryRootCert: registry.rootCertificate, storageDir: join(dir, 'edge'), hsm,
-    mailbox: { deliver: async () => undefined }, profile: { maxMessageBytes: MAX_BYTES }, registryMaxAgeSeconds: 0, retryMs: 60_000,
+    id: 'edge',
+    domain: 'edge.example',
+    mode: 'org',
+    net,
+    registryUrl: registry.url,
+    registryRootCert: registry.rootCertificate,
+    storageDir: join(dir, 'edge'),
+    hsm,
+    mailbox: { deliver: async () => undefined },
+    profile: { maxMessageBytes: MAX_BYTES },
+    registryMaxAgeSeconds: 0,
+    retryMs: 60_000,
     // A fake clock the expired-certificate test turns back while the org CA issues.
     clock: () => new Date(Date.now() + skewMs),
   });
@@ -93,10 +109,11 @@ function open(ep: Ep): Promise<{ socket: Socket; received: () => Buffer; closed:
     });
     socket.on('error', () => undefined);
     const closed = new Promise<void>((r) => socket.once('close', () => r()));
-    const waitData = (ms: number) => new Promise<void>((r) => {
-      const t = setTimeout(() => ((wake = undefined), r()), ms);
-      wake = () => ((wake = undefined), clearTimeout(t), r());
-    });
+    const waitData = (ms: number) =>
+      new Promise<void>((r) => {
+        const t = setTimeout(() => ((wake = undefined), r()), ms);
+        wake = () => ((wake = undefined), clearTimeout(t), r());
+      });
     socket.once('connect', () => resolve({ socket, received: () => Buffer.concat(chunks), closed, waitData }));
     socket.once('error', reject);
   });
@@ -186,8 +203,13 @@ function steps(kind: 'msa' | 'mx', validBody: Buffer) {
   );
   const data = fc.tuple(body, fc.boolean()).map(([b, terminated]) => Buffer.concat([crlf('DATA'), b, terminated ? Buffer.from('\r\n.\r\n') : Buffer.alloc(0)]));
   const misc = fc.oneof(
-    fc.constant(crlf('RSET')), fc.constant(crlf('NOOP')), fc.constant(crlf('HELP')), fc.constant(crlf('VRFY alice')),
-    fc.integer({ min: 0, max: 64 }).chain((n) => fc.uint8Array({ minLength: n, maxLength: n }).map((u) => Buffer.concat([crlf(`BDAT ${n} LAST`), Buffer.from(u)]))),
+    fc.constant(crlf('RSET')),
+    fc.constant(crlf('NOOP')),
+    fc.constant(crlf('HELP')),
+    fc.constant(crlf('VRFY alice')),
+    fc
+      .integer({ min: 0, max: 64 })
+      .chain((n) => fc.uint8Array({ minLength: n, maxLength: n }).map((u) => Buffer.concat([crlf(`BDAT ${n} LAST`), Buffer.from(u)]))),
     fc.constant(crlf('STARTTLS')).chain(() => garbage.map((g) => Buffer.concat([crlf('STARTTLS'), g]))),
     fc.integer({ min: 2000, max: 100_000 }).map((n) => crlf('X'.repeat(n))),
     garbage,
@@ -199,11 +221,24 @@ function steps(kind: 'msa' | 'mx', validBody: Buffer) {
     ...(kind === 'msa' ? [crlf(`AUTH PLAIN ${Buffer.from(`\0${alice.address}\0pw-alice`).toString('base64')}`)] : []),
     crlf(`MAIL FROM:<${kind === 'msa' ? alice.address : 'carol@outside.example'}>`),
     crlf(`RCPT TO:<${kind === 'msa' ? 'dave@nonmember.example' : alice.address}>`),
-    crlf('DATA'), validBody, Buffer.from('\r\n.\r\n'),
+    crlf('DATA'),
+    validBody,
+    Buffer.from('\r\n.\r\n'),
   ]);
   // Mostly plausible transactions (so DATA is reached), interleaved with noise.
-  const transaction = fc.tuple(ehlo, kind === 'msa' ? fc.option(auth, { nil: undefined }) : fc.constant(undefined), mail, fc.array(rcpt, { minLength: 0, maxLength: 3 }), data).map(([e, a, m, r, d]) => [e, ...(a ? [a] : []), m, ...r, d]);
-  return fc.array(fc.oneof({ weight: 1, arbitrary: valid }, { weight: 3, arbitrary: transaction }, { weight: 2, arbitrary: fc.array(fc.oneof(ehlo, auth, mail, rcpt, data, misc), { minLength: 1, maxLength: 6 }) }), { minLength: 1, maxLength: 3 }).map((xs) => xs.flat());
+  const transaction = fc
+    .tuple(ehlo, kind === 'msa' ? fc.option(auth, { nil: undefined }) : fc.constant(undefined), mail, fc.array(rcpt, { minLength: 0, maxLength: 3 }), data)
+    .map(([e, a, m, r, d]) => [e, ...(a ? [a] : []), m, ...r, d]);
+  return fc
+    .array(
+      fc.oneof(
+        { weight: 1, arbitrary: valid },
+        { weight: 3, arbitrary: transaction },
+        { weight: 2, arbitrary: fc.array(fc.oneof(ehlo, auth, mail, rcpt, data, misc), { minLength: 1, maxLength: 6 }) },
+      ),
+      { minLength: 1, maxLength: 3 },
+    )
+    .map((xs) => xs.flat());
 }
 
 async function runCase(ep: Ep, script: Buffer[], pipelined: boolean, ending: 'quit' | 'abrupt'): Promise<Buffer> {
@@ -234,31 +269,48 @@ for (const kind of ['msa', 'mx'] as const) {
   describe(`SMTP edge fuzz (${kind === 'msa' ? 'MSA' : 'MTA-in'})`, () => {
     it(`answers only well-formed replies, spools only what it answered "250 queued", and keeps serving when fed random sessions (${kind})`, async () => {
       const ep: Ep = kind === 'msa' ? org.endpoints.msa.listen : org.endpoints.mx.listen;
-      const { raw: signed } = await composeSignedMail({ from: alice.address, to: ['dave@nonmember.example'], subject: 'edge', text: 'fuzz base', key: alice.key, signingCertificate: alice.cert, orgCertificate: org.kms.certificates.org, orgEncryptionCertificate: org.kms.certificates.encryption });
+      const { raw: signed } = await composeSignedMail({
+        from: alice.address,
+        to: ['dave@nonmember.example'],
+        subject: 'edge',
+        text: 'fuzz base',
+        key: alice.key,
+        signingCertificate: alice.cert,
+        orgCertificate: org.kms.certificates.org,
+        orgEncryptionCertificate: org.kms.certificates.encryption,
+      });
       // MSA: a valid user-signed mail; MX: plain mail from a non-member (accepted, marked unverified).
-      const validBody = kind === 'msa' ? Buffer.from(signed) : Buffer.from('From: carol@outside.example\r\nTo: alice@edge.example\r\nSubject: hi\r\nMessage-ID: <fz@outside.example>\r\n\r\nhello\r\n');
+      const validBody =
+        kind === 'msa'
+          ? Buffer.from(signed)
+          : Buffer.from('From: carol@outside.example\r\nTo: alice@edge.example\r\nSubject: hi\r\nMessage-ID: <fz@outside.example>\r\n\r\nhello\r\n');
       let queuedReplies = 0;
       await fc.assert(
-        fc.asyncProperty(steps(kind, validBody), fc.boolean(), fc.constantFrom('quit', 'abrupt') as fc.Arbitrary<'quit' | 'abrupt'>, async (script, pipelined, ending) => {
-          const before = spooled();
-          const raw = await runCase(ep, script, pipelined, ending);
-          const validCount = script.filter((b) => b === validBody).length;
-          // A client that hangs up right after "." may miss a 250 for mail already stored: let the server finish.
-          if (ending === 'abrupt' && validCount > 0) await settled();
-          const { lines, trailing } = replyLines(raw);
-          expect(lines[0], 'greeting').toMatch(/^220 /);
-          for (const l of lines) expect(l, 'reply line').toMatch(/^[2-5]\d\d(?:[ -][^\r\n]*)?$/);
-          if (ending === 'quit') expect(trailing, 'partial reply line').toBe('');
-          const queued = lines.filter((l) => /^250 2\.0\.0 queued/.test(l)).length;
-          queuedReplies += queued;
-          // fsync'd before the 250 (spool.ts): every "250 queued" is on disk when it arrives; only the valid
-          // transactions may be stored, so invalid input spools nothing.
-          const delta = spooled() - before;
-          expect(delta, 'spooled fewer than answered "250 queued"').toBeGreaterThanOrEqual(queued);
-          expect(delta, 'spooled more than the valid transactions').toBeLessThanOrEqual(validCount);
-          if (ending === 'quit' && !script.some((b) => b.subarray(0, 8).toString('latin1') === 'STARTTLS')) expect(delta).toBe(queued);
-          await stillServes(ep);
-        }),
+        fc.asyncProperty(
+          steps(kind, validBody),
+          fc.boolean(),
+          fc.constantFrom('quit', 'abrupt') as fc.Arbitrary<'quit' | 'abrupt'>,
+          async (script, pipelined, ending) => {
+            const before = spooled();
+            const raw = await runCase(ep, script, pipelined, ending);
+            const validCount = script.filter((b) => b === validBody).length;
+            // A client that hangs up right after "." may miss a 250 for mail already stored: let the server finish.
+            if (ending === 'abrupt' && validCount > 0) await settled();
+            const { lines, trailing } = replyLines(raw);
+            expect(lines[0], 'greeting').toMatch(/^220 /);
+            for (const l of lines) expect(l, 'reply line').toMatch(/^[2-5]\d\d(?:[ -][^\r\n]*)?$/);
+            if (ending === 'quit') expect(trailing, 'partial reply line').toBe('');
+            const queued = lines.filter((l) => /^250 2\.0\.0 queued/.test(l)).length;
+            queuedReplies += queued;
+            // fsync'd before the 250 (spool.ts): every "250 queued" is on disk when it arrives; only the valid
+            // transactions may be stored, so invalid input spools nothing.
+            const delta = spooled() - before;
+            expect(delta, 'spooled fewer than answered "250 queued"').toBeGreaterThanOrEqual(queued);
+            expect(delta, 'spooled more than the valid transactions').toBeLessThanOrEqual(validCount);
+            if (ending === 'quit' && !script.some((b) => b.subarray(0, 8).toString('latin1') === 'STARTTLS')) expect(delta).toBe(queued);
+            await stillServes(ep);
+          },
+        ),
         { numRuns: 45 },
       );
       await stillServes(ep);
@@ -278,12 +330,20 @@ async function session(ep: Ep, cmds: (string | Buffer)[]): Promise<string[]> {
   }
   c.socket.destroy();
   // Final lines of each reply, without the greeting: one per command.
-  return replyLines(c.received()).lines.filter((l) => /^\d{3} /.test(l)).slice(1);
+  return replyLines(c.received())
+    .lines.filter((l) => /^\d{3} /.test(l))
+    .slice(1);
 }
 
 describe('SMTP edge replies', () => {
   it('refuses an unknown recipient at RCPT with 550 5.1.1 and accepts a known one (MTA-in)', async () => {
-    const r = await session(org.endpoints.mx.listen, ['EHLO peer.example', 'MAIL FROM:<x@peer.example>', `RCPT TO:<nobody@${org.domain}>`, `RCPT TO:<${alice.address}>`, 'RCPT TO:<bob@not-ours.example>']);
+    const r = await session(org.endpoints.mx.listen, [
+      'EHLO peer.example',
+      'MAIL FROM:<x@peer.example>',
+      `RCPT TO:<nobody@${org.domain}>`,
+      `RCPT TO:<${alice.address}>`,
+      'RCPT TO:<bob@not-ours.example>',
+    ]);
     expect(r[2]).toMatch(/^550 5\.1\.1 /);
     expect(r[3]).toMatch(/^250 /);
     expect(r[4]).toMatch(/^550 5\.1\.1 /);
@@ -297,19 +357,49 @@ describe('SMTP edge replies', () => {
     } finally {
       skewMs = 0;
     }
-    const { raw } = await composeSignedMail({ from: old.address, to: [alice.address], subject: 'old', text: 'x', key: old.key, signingCertificate: old.cert, orgCertificate: org.kms.certificates.org, orgEncryptionCertificate: org.kms.certificates.encryption });
+    const { raw } = await composeSignedMail({
+      from: old.address,
+      to: [alice.address],
+      subject: 'old',
+      text: 'x',
+      key: old.key,
+      signingCertificate: old.cert,
+      orgCertificate: org.kms.certificates.org,
+      orgEncryptionCertificate: org.kms.certificates.encryption,
+    });
     const before = spooled();
     const r = await submitRaw(old.address, `pw-old`, raw);
     expect(r).toMatch(/^550 5\.7\.1 Signer certificate is expired/);
     expect(spooled()).toBe(before);
     // Control: the same steps with a current certificate are accepted.
-    const { raw: ok } = await composeSignedMail({ from: alice.address, to: ['dave@nonmember.example'], subject: 'now', text: 'x', key: alice.key, signingCertificate: alice.cert, orgCertificate: org.kms.certificates.org, orgEncryptionCertificate: org.kms.certificates.encryption });
+    const { raw: ok } = await composeSignedMail({
+      from: alice.address,
+      to: ['dave@nonmember.example'],
+      subject: 'now',
+      text: 'x',
+      key: alice.key,
+      signingCertificate: alice.cert,
+      orgCertificate: org.kms.certificates.org,
+      orgEncryptionCertificate: org.kms.certificates.encryption,
+    });
     expect(await submitRaw(alice.address, 'pw-alice', ok)).toMatch(/^250 2\.0\.0 queued/);
   });
 
-  it('refuses a revoked user certificate, malformed MIME, a broken signature and an oversized mail at the MSA with the table\'s replies', async () => {
+  it("refuses a revoked user certificate, malformed MIME, a broken signature and an oversized mail at the MSA with the table's replies", async () => {
     const eve = await addUser('eve');
-    const mail = async (u: typeof eve) => (await composeSignedMail({ from: u.address, to: [alice.address], subject: 's', text: 't', key: u.key, signingCertificate: u.cert, orgCertificate: org.kms.certificates.org, orgEncryptionCertificate: org.kms.certificates.encryption })).raw;
+    const mail = async (u: typeof eve) =>
+      (
+        await composeSignedMail({
+          from: u.address,
+          to: [alice.address],
+          subject: 's',
+          text: 't',
+          key: u.key,
+          signingCertificate: u.cert,
+          orgCertificate: org.kms.certificates.org,
+          orgEncryptionCertificate: org.kms.certificates.encryption,
+        })
+      ).raw;
     const evesMail = await mail(eve);
     await (org.users as SimpleUserDirectory).revoke(eve.address);
     const before = spooled();
@@ -319,25 +409,43 @@ describe('SMTP edge replies', () => {
     expect(await submitRaw(alice.address, 'pw-alice', Buffer.from('From: alice@edge.example\r\nSubject: plain\r\n\r\nunsigned\r\n'))).toMatch(/^550 5\.7\.7 /);
     const alicesMail = Buffer.from(await mail(alice)).toString('latin1');
     expect(await submitRaw(alice.address, 'pw-alice', Buffer.from(alicesMail.replace('\r\n\r\nt\r\n', '\r\n\r\nT\r\n'), 'latin1'))).toMatch(/^550 5\.7\.7 /);
-    expect(await submitRaw(alice.address, 'pw-alice', Buffer.concat([Buffer.from('Subject: big\r\n\r\n'), Buffer.alloc(MAX_BYTES + 10, 0x62)]))).toMatch(/^552 5\.3\.4 /);
+    expect(await submitRaw(alice.address, 'pw-alice', Buffer.concat([Buffer.from('Subject: big\r\n\r\n'), Buffer.alloc(MAX_BYTES + 10, 0x62)]))).toMatch(
+      /^552 5\.3\.4 /,
+    );
     expect(await submitRaw(alice.address, 'wrong', Buffer.from('x'))).toMatch(/^535 5\.7\.8 /);
     expect(spooled()).toBe(before);
   });
 
   it('(3) reports a card locked after three wrong PINs through the user agent, and the card then refuses the right PIN', async () => {
-    const orgCa = await OrgCa.open({ certificate: org.kms.certificates.org, key: org.kms.caKey, chain: [org.kms.certificates.root], storageDir: join(dir, 'edge', 'ca') });
+    const orgCa = await OrgCa.open({
+      certificate: org.kms.certificates.org,
+      key: org.kms.caKey,
+      chain: [org.kms.certificates.root],
+      storageDir: join(dir, 'edge', 'ca'),
+    });
     hsm.initToken({ label: 'edge-vault', soPin: '13579111', userPin: '246810' });
     await using vt = hsm.openToken('edge-vault');
     await vt.login('246810');
     const vaultKey = bindTokenKey(vt, await vt.generateKeyPair('vault-seal', 'RSA-2048'));
-    const vault = new TraceVault({ storageDir: join(dir, 'edge', 'vault'), sealingCertificate: (await orgCa.issueService(vaultKey.spki, 'encryption', 'edge vault')).der });
+    const vault = new TraceVault({
+      storageDir: join(dir, 'edge', 'vault'),
+      sealingCertificate: (await orgCa.issueService(vaultKey.spki, 'encryption', 'edge vault')).der,
+    });
     const registration = new UserRegistration({ reader: hsm, orgCa, vault, soPin: '13579111', storageDir: join(dir, 'edge', 'registration') });
-    const user = await registration.register({ address: `pat@${org.domain}`, employeeNumber: 'EMP-pat', identityCheck: { method: 'employeeCardPin', proofedBy: 'edge desk' }, userPin: '4321' });
+    const user = await registration.register({
+      address: `pat@${org.domain}`,
+      employeeNumber: 'EMP-pat',
+      identityCheck: { method: 'employeeCardPin', proofedBy: 'edge desk' },
+      userPin: '4321',
+    });
     await using c = await registration.openCard(user.cardLabel);
     const ua = new UserAgent({ address: user.address, card: c, mode: 'end-to-end', orgEncryptionCertificate: org.kms.certificates.encryption });
     const codes: string[] = [];
     for (const pin of ['0000', '1111', '2222', '4321']) {
-      const e = await ua.compose({ to: [alice.address], subject: 's', text: 't', pin }).then(() => undefined, (err: unknown) => err);
+      const e = await ua.compose({ to: [alice.address], subject: 's', text: 't', pin }).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
       codes.push(e instanceof SsmaxError ? e.code : String(e));
     }
     expect(codes).toEqual(['PIN_INCORRECT', 'PIN_INCORRECT', 'PIN_INCORRECT', 'PIN_LOCKED']);

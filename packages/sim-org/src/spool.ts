@@ -68,7 +68,10 @@ function defaultId(): string {
 export class Spool {
   private readonly newId: () => string;
 
-  private constructor(readonly dir: string, options: SpoolOptions) {
+  private constructor(
+    readonly dir: string,
+    options: SpoolOptions,
+  ) {
     this.newId = options.newId ?? defaultId;
   }
 
@@ -176,7 +179,13 @@ export class Spool {
    */
   async once<T>(id: string, stage: string, fn: () => Promise<T>): Promise<{ ran: boolean; result?: T }> {
     const marker = join(this.dir, 'done', createHash('sha256').update(`${id}\0${stage}`).digest('hex'));
-    if (await fs.access(marker).then(() => true, () => false)) return { ran: false };
+    if (
+      await fs.access(marker).then(
+        () => true,
+        () => false,
+      )
+    )
+      return { ran: false };
     const result = await fn();
     const h = await fs.open(marker, 'w', 0o600);
     try {
@@ -192,7 +201,10 @@ export class Spool {
   /** True when {@link once} completed `stage` for `id`. */
   async isDone(id: string, stage: string): Promise<boolean> {
     const marker = join(this.dir, 'done', createHash('sha256').update(`${id}\0${stage}`).digest('hex'));
-    return fs.access(marker).then(() => true, () => false);
+    return fs.access(marker).then(
+      () => true,
+      () => false,
+    );
   }
 
   private processingPath(from: ClaimableState, id: string): string {
@@ -202,7 +214,13 @@ export class Spool {
   private async findProcessing(id: string): Promise<string> {
     for (const from of ['incoming', 'outgoing'] as const) {
       const p = this.processingPath(from, id);
-      if (await fs.access(p).then(() => true, () => false)) return p;
+      if (
+        await fs.access(p).then(
+          () => true,
+          () => false,
+        )
+      )
+        return p;
     }
     throw new SimOrgError('SPOOL_NOT_FOUND', `Cannot find message ${id} in processing. It was not claimed or was already moved.`);
   }

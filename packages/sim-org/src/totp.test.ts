@@ -3,7 +3,14 @@ import { totp, verifyTotp, base32Encode, base32Decode } from './totp.js';
 
 // RFC 6238 Appendix B, SHA-1 seed "12345678901234567890", 8 digits.
 const seed = new TextEncoder().encode('12345678901234567890');
-const vectors: [number, string][] = [[59, '94287082'], [1111111109, '07081804'], [1111111111, '14050471'], [1234567890, '89005924'], [2000000000, '69279037'], [20000000000, '65353130']];
+const vectors: [number, string][] = [
+  [59, '94287082'],
+  [1111111109, '07081804'],
+  [1111111111, '14050471'],
+  [1234567890, '89005924'],
+  [2000000000, '69279037'],
+  [20000000000, '65353130'],
+];
 
 describe('totp', () => {
   it('matches the RFC 6238 Appendix B SHA-1 vectors', () => {

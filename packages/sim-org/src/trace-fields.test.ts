@@ -49,7 +49,8 @@ async function stored(mailbox: Mailbox, user: string, pass: string, messageId: s
   throw new Error(`no stored message ${messageId} for ${user}`);
 }
 
-const valuesOf = (headers: readonly MimeHeader[], name: string): string[] => headers.filter((h) => h.name.toLowerCase() === name.toLowerCase()).map((h) => h.value.replace(/\s+/g, ' '));
+const valuesOf = (headers: readonly MimeHeader[], name: string): string[] =>
+  headers.filter((h) => h.name.toLowerCase() === name.toLowerCase()).map((h) => h.value.replace(/\s+/g, ' '));
 const esc = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** The trace block on top of a stored message: Return-Path, then Received fields and nothing between them. */
@@ -77,19 +78,32 @@ describe('issue 17: envelope kept (Return-Path) and Received at every hop', () =
       expect(receivedField({ helo: 'mx.org-a.example', ip: '::ffff:127.0.3.4', by: 'mx.org-b.example', tls: true, id: 'abc123', date })).toBe(
         'Received: from mx.org-a.example ([127.0.3.4])\r\n\tby mx.org-b.example with ESMTPS\r\n\tid abc123;\r\n\tWed, 4 Mar 2026 05:06:07 +0000\r\n',
       );
-      expect(receivedField({ helo: 'ua', ip: '127.0.0.9', by: 'msa.org-a.example', tls: false, authenticated: true, date })).toMatch(/^Received: from ua \(\[127\.0\.0\.9\]\)\r\n\tby msa\.org-a\.example with ESMTPA;\r\n/);
+      expect(receivedField({ helo: 'ua', ip: '127.0.0.9', by: 'msa.org-a.example', tls: false, authenticated: true, date })).toMatch(
+        /^Received: from ua \(\[127\.0\.0\.9\]\)\r\n\tby msa\.org-a\.example with ESMTPA;\r\n/,
+      );
       expect(receivedField({ helo: 'ua', ip: '127.0.0.9', by: 'msa.org-a.example', tls: true, authenticated: true, date })).toContain('with ESMTPSA;');
     });
 
     it('keeps a hostile HELO name inside a comment of the one field', () => {
-      const line = receivedField({ helo: 'x) by mx.org-b.example; dmarc=pass\r\nFrom: ceo@org-b.example', ip: '127.0.0.5', by: 'mx.org-b.example', tls: false, id: 'bad id;', date });
+      const line = receivedField({
+        helo: 'x) by mx.org-b.example; dmarc=pass\r\nFrom: ceo@org-b.example',
+        ip: '127.0.0.5',
+        by: 'mx.org-b.example',
+        tls: false,
+        id: 'bad id;',
+        date,
+      });
       expect(line.match(/\r\n(?![\t ])/g), 'exactly one field: every line break but the last is a fold').toHaveLength(1);
       expect(line).toMatch(/^Received: from unknown \(\[127\.0\.0\.5\]\) \(helo=x\?[^()\\]*\)\r\n\tby mx\.org-b\.example with ESMTP;\r\n/);
     });
 
     it('takes every Received field of the header section byte for byte, with its folds, and nothing of the body', () => {
-      const raw = Buffer.from('Received: from a\r\n\tby b; Mon, 1 Jan 2024 00:00:00 +0000\r\nFrom: x@y.example\r\nreceived : from c by d; Mon, 1 Jan 2024 00:00:01 +0000\r\nSubject: s\r\n\r\nReceived: in the body\r\n');
-      expect(Buffer.from(receivedFieldsOf(raw)).toString('latin1')).toBe('Received: from a\r\n\tby b; Mon, 1 Jan 2024 00:00:00 +0000\r\nreceived : from c by d; Mon, 1 Jan 2024 00:00:01 +0000\r\n');
+      const raw = Buffer.from(
+        'Received: from a\r\n\tby b; Mon, 1 Jan 2024 00:00:00 +0000\r\nFrom: x@y.example\r\nreceived : from c by d; Mon, 1 Jan 2024 00:00:01 +0000\r\nSubject: s\r\n\r\nReceived: in the body\r\n',
+      );
+      expect(Buffer.from(receivedFieldsOf(raw)).toString('latin1')).toBe(
+        'Received: from a\r\n\tby b; Mon, 1 Jan 2024 00:00:00 +0000\r\nreceived : from c by d; Mon, 1 Jan 2024 00:00:01 +0000\r\n',
+      );
       expect(receivedFieldsOf(Buffer.from('From: x@y.example\r\n\r\nbody\r\n'))).toHaveLength(0);
     });
   });
@@ -118,25 +132,33 @@ describe('issue 17: envelope kept (Return-Path) and Received at every hop', () =
       expect(received).toHaveLength(3);
       // Newest first: Dovecot's LMTP delivery, org B's MX taking it from org A's MTA-out, org A's MSA taking it from alice's agent.
       expect(received[0]).toMatch(new RegExp(`^from \\S+ by mailbox\\.tf-b\\.example with LMTP id \\S+ \\(envelope-from <${esc(alice.user.address)}>\\); `));
-      expect(received[1]).toMatch(new RegExp(`^from ${esc(a.org.ctx.mxHost)} \\(\\[${esc(a.org.ctx.addresses.mtaOut)}\\]\\) by ${esc(b.org.ctx.mxHost)} with ESMTPS id \\S+; `));
-      expect(received[2]).toMatch(new RegExp(`^from \\S+ \\(\\[${esc(net.address(`${alice.user.address}/ua`))}\\]\\) by msa\\.tf-a\\.example with ESMTPA id \\S+; `));
+      expect(received[1]).toMatch(
+        new RegExp(`^from ${esc(a.org.ctx.mxHost)} \\(\\[${esc(a.org.ctx.addresses.mtaOut)}\\]\\) by ${esc(b.org.ctx.mxHost)} with ESMTPS id \\S+; `),
+      );
+      expect(received[2]).toMatch(
+        new RegExp(`^from \\S+ \\(\\[${esc(net.address(`${alice.user.address}/ua`))}\\]\\) by msa\\.tf-a\\.example with ESMTPA id \\S+; `),
+      );
       // The trace fields sit outside the signed entity: the recipient's agent verifies the mail as before.
       const v = (await bob.ua.inbox(bob.pin)).find((x) => x.messageId === m.messageId);
       expect(v?.verified, v?.problems.join('; ')).toBe(true);
       expect(v?.senderAddress).toBe(alice.user.address);
     });
 
-    it('stores outside mail with the MAIL FROM the MX accepted and the MX\'s Received above its unverified mark', async () => {
+    it("stores outside mail with the MAIL FROM the MX accepted and the MX's Received above its unverified mark", async () => {
       const messageId = '<outside-17@news.example>';
       const raw = `From: Newsletter <letters@news.example>\r\nTo: ${bob.user.address}\r\nSubject: offers\r\nMessage-ID: ${messageId}\r\n\r\nThis week only.\r\n`;
-      expect(await world.toMx(b, { client: 'outsider/mta', helo: 'mta.news.example', mailFrom: 'bounces+17@news.example', rcpt: bob.user.address, raw })).toBe(250);
+      expect(await world.toMx(b, { client: 'outsider/mta', helo: 'mta.news.example', mailFrom: 'bounces+17@news.example', rcpt: bob.user.address, raw })).toBe(
+        250,
+      );
       await b.org.idle();
       const { raw: got, headers } = await stored(b.mailbox, bob.user.address, 'imap-bob', messageId);
       const { returnPath, received } = traceBlock(headers);
       expect(returnPath).toBe('<bounces+17@news.example>');
       expect(received).toHaveLength(2);
       expect(received[0]).toMatch(/^from \S+ by mailbox\.tf-b\.example with LMTP id \S+ \(envelope-from <bounces\+17@news\.example>\); /);
-      expect(received[1]).toMatch(new RegExp(`^from mta\\.news\\.example \\(\\[${esc(world.net.address('outsider/mta'))}\\]\\) by ${esc(b.org.ctx.mxHost)} with ESMTP id \\S+; `));
+      expect(received[1]).toMatch(
+        new RegExp(`^from mta\\.news\\.example \\(\\[${esc(world.net.address('outsider/mta'))}\\]\\) by ${esc(b.org.ctx.mxHost)} with ESMTP id \\S+; `),
+      );
       expect(headers[3]).toEqual({ name: 'X-SSMAX-Verdict', value: 'unverified' });
       // Below the trace fields and the mark, the message is stored as it was sent.
       expect(got.toString('latin1').endsWith(raw)).toBe(true);
@@ -175,7 +197,13 @@ describe('issue 17: envelope kept (Return-Path) and Received at every hop', () =
       // The partners know each other, registered long ago; no hold window, so the test need not wait a minute.
       const reputation = { knownDomains: [domain, partner], domainRegistry: { [domain]: '2001-04-01', [partner]: '2003-10-01' } };
       const org = await Organisation.start({
-        id, domain, mode: 'org', net: world.net, storageDir: path.join(dir, 'org'), users, retryMs: 100,
+        id,
+        domain,
+        mode: 'org',
+        net: world.net,
+        storageDir: path.join(dir, 'org'),
+        users,
+        retryMs: 100,
         mailbox: { deliver: async (r, m, e) => void (await mailbox.deliver(r, m, e)) },
         profile: conventionalProfile('best-practice', { reputation, holdSeconds: 0 }),
       });
@@ -206,7 +234,9 @@ describe('issue 17: envelope kept (Return-Path) and Received at every hop', () =
       expect(returnPath).toBe(`<${alice}>`);
       expect(received).toHaveLength(2);
       expect(received[0]).toMatch(/^from \S+ by mailbox\.tc-b\.example with LMTP id \S+ \(envelope-from <alice@tc-a\.example>\); /);
-      expect(received[1]).toMatch(new RegExp(`^from ${esc(a.org.ctx.mxHost)} \\(\\[${esc(a.org.ctx.addresses.mtaOut)}\\]\\) by ${esc(b.org.ctx.mxHost)} with ESMTPS id \\S+; `));
+      expect(received[1]).toMatch(
+        new RegExp(`^from ${esc(a.org.ctx.mxHost)} \\(\\[${esc(a.org.ctx.addresses.mtaOut)}\\]\\) by ${esc(b.org.ctx.mxHost)} with ESMTPS id \\S+; `),
+      );
       // Below the MX's Received: its Authentication-Results, then the DKIM signature org A's MTA-out
       // added, then the MSA's Received of alice's submission and her message as she wrote it.
       const text = got.toString('latin1');

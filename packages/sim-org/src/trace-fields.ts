@@ -53,7 +53,9 @@ export function receivedField(h: ReceivedHop): string {
   const helo = h.helo.trim();
   const literal = addressLiteral(h.ip);
   const named = DOMAIN.test(helo) || ADDRESS_LITERAL.test(helo);
-  const from = named ? `${helo} (${literal})` : `unknown (${literal})${helo ? ` (helo=${helo.replace(/[^\x21-\x27\x2a-\x5b\x5d-\x7e]/g, '?').slice(0, 100)})` : ''}`;
+  const from = named
+    ? `${helo} (${literal})`
+    : `unknown (${literal})${helo ? ` (helo=${helo.replace(/[^\x21-\x27\x2a-\x5b\x5d-\x7e]/g, '?').slice(0, 100)})` : ''}`;
   const protocol = `ESMTP${h.tls ? 'S' : ''}${h.authenticated ? 'A' : ''}`;
   const id = h.id !== undefined && ATOM.test(h.id) ? `\r\n\tid ${h.id}` : '';
   return `Received: from ${from}\r\n\tby ${h.by} with ${protocol}${id};\r\n\t${rfc5322Date(h.date)}\r\n`;
@@ -66,7 +68,15 @@ export function transactionId(session: Pick<SMTPServerSession, 'id' | 'transacti
 
 /** The Received hop of the SMTP session `session` at server `by`. */
 export function sessionHop(session: SMTPServerSession, by: string, date: Date): ReceivedHop {
-  return { helo: session.hostNameAppearsAs || '', ip: session.remoteAddress, by, tls: session.secure === true, authenticated: Boolean(session.user), id: transactionId(session), date };
+  return {
+    helo: session.hostNameAppearsAs || '',
+    ip: session.remoteAddress,
+    by,
+    tls: session.secure === true,
+    authenticated: Boolean(session.user),
+    id: transactionId(session),
+    date,
+  };
 }
 
 /**
@@ -90,7 +100,7 @@ export function receivedFieldsOf(raw: Uint8Array): Uint8Array {
   const head = buf.subarray(0, end < 0 ? buf.length : end + 2);
   const out: Buffer[] = [];
   let keep = false;
-  for (let at = 0; at < head.length; ) {
+  for (let at = 0; at < head.length;) {
     const nl = head.indexOf('\r\n', at, 'latin1');
     const next = nl < 0 ? head.length : nl + 2;
     const line = head.subarray(at, next);

@@ -126,7 +126,11 @@ export class TraceVault {
   async auditLog(): Promise<VaultAuditEntry[]> {
     const raw = await readFileIfExists(this.auditFile);
     if (!raw) return [];
-    return raw.toString('utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as VaultAuditEntry);
+    return raw
+      .toString('utf8')
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => JSON.parse(l) as VaultAuditEntry);
   }
 
   private async lines(): Promise<StoredLine[]> {

@@ -4,7 +4,17 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { SMTPServer } from 'smtp-server';
-import { SoftwareKey, SsmaxOids, buildMultipartSigned, getHeader, issueRootCertificate, parseCertificate, parseSmime, signSignedData, type Card } from '@ssmax/core';
+import {
+  SoftwareKey,
+  SsmaxOids,
+  buildMultipartSigned,
+  getHeader,
+  issueRootCertificate,
+  parseCertificate,
+  parseSmime,
+  signSignedData,
+  type Card,
+} from '@ssmax/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signAttestation, verifyAttestation, type IdentityNotice, type OrgAttestation } from './attestation.js';
 import { MANIFEST_FILENAME, buildAttestationPart } from './org-hop.js';
@@ -54,16 +64,39 @@ async function throughOrgs(raw: Uint8Array, tamper?: (entity: Uint8Array) => Pro
   const messageId = getHeader(p1.headers, 'Message-ID')!.trim();
   const crl = await orgA.orgCa.currentCrl();
   const hop1 = await orgHop({
-    kms: orgA.kms, mode: 'org', direction: 'outbound', entity: p1.signedEntity, headers: p1.headers, recipients: [orgB.kmsEncryption.certificate.der],
-    org: orgA.orgId, domain: orgA.domain, hop: 1, messageId, checks: [{ name: 'user-signature', result: 'pass' }], identityNotice: noticeFor(alice), orgCrl: crl.der, clock: world.now,
+    kms: orgA.kms,
+    mode: 'org',
+    direction: 'outbound',
+    entity: p1.signedEntity,
+    headers: p1.headers,
+    recipients: [orgB.kmsEncryption.certificate.der],
+    org: orgA.orgId,
+    domain: orgA.domain,
+    hop: 1,
+    messageId,
+    checks: [{ name: 'user-signature', result: 'pass' }],
+    identityNotice: noticeFor(alice),
+    orgCrl: crl.der,
+    clock: world.now,
   });
   if (hop1.blocked) throw new Error('blocked at hop 1');
   const p2 = parseSmime(hop1.message);
   if (p2.kind !== 'multipart-signed') throw new Error('not signed');
   const entity = tamper ? await tamper(p2.signedEntity) : p2.signedEntity;
   const hop2 = await orgHop({
-    kms: orgB.kms, mode: 'org', direction: 'inbound', entity, headers: p2.headers, recipients: [bob.encryptionCertificate.der],
-    org: orgB.orgId, domain: orgB.domain, hop: 2, messageId, checks: [{ name: 'org-signature', result: 'pass' }], identityNotice: hop1.attestation.identityNotice, clock: world.now,
+    kms: orgB.kms,
+    mode: 'org',
+    direction: 'inbound',
+    entity,
+    headers: p2.headers,
+    recipients: [bob.encryptionCertificate.der],
+    org: orgB.orgId,
+    domain: orgB.domain,
+    hop: 2,
+    messageId,
+    checks: [{ name: 'org-signature', result: 'pass' }],
+    identityNotice: hop1.attestation.identityNotice,
+    clock: world.now,
   });
   if (hop2.blocked) throw new Error('blocked at hop 2');
   return hop2.message;
@@ -73,8 +106,18 @@ beforeAll(async () => {
   world = await createUserSideWorld();
   orgA = await world.org('org-a', 'org-a.example');
   orgB = await world.org('org-b', 'org-b.example');
-  alice = await orgA.registration.register({ address: 'alice@org-a.example', employeeNumber: 'A-1', identityCheck: { method: 'employeeCardPin', proofedBy: 'org-a HR' }, userPin: '1111' });
-  bob = await orgB.registration.register({ address: 'bob@org-b.example', employeeNumber: 'B-1', identityCheck: { method: 'myNumberCardPin', proofedBy: 'org-b HR' }, userPin: '2222' });
+  alice = await orgA.registration.register({
+    address: 'alice@org-a.example',
+    employeeNumber: 'A-1',
+    identityCheck: { method: 'employeeCardPin', proofedBy: 'org-a HR' },
+    userPin: '1111',
+  });
+  bob = await orgB.registration.register({
+    address: 'bob@org-b.example',
+    employeeNumber: 'B-1',
+    identityCheck: { method: 'myNumberCardPin', proofedBy: 'org-b HR' },
+    userPin: '2222',
+  });
   aliceCard = await orgA.registration.openCard(alice.cardLabel);
   bobCard = await orgB.registration.openCard(bob.cardLabel);
   aliceUa = new UserAgent({ address: alice.address, card: aliceCard, mode: 'end-to-end', orgEncryptionCertificate: orgA.kmsEncryption.certificate.der });
@@ -95,7 +138,22 @@ describe('(3) user send', () => {
     const dir = fs.mkdtempSync(path.join(world.dir, 'ossl-'));
     fs.writeFileSync(path.join(dir, 'root.pem'), pem(world.root.der));
     fs.writeFileSync(path.join(dir, 'mail.eml'), mail.raw);
-    const out = execFileSync('openssl', ['cms', '-verify', '-in', path.join(dir, 'mail.eml'), '-CAfile', path.join(dir, 'root.pem'), '-purpose', 'smimesign', '-out', path.join(dir, 'content.txt')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = execFileSync(
+      'openssl',
+      [
+        'cms',
+        '-verify',
+        '-in',
+        path.join(dir, 'mail.eml'),
+        '-CAfile',
+        path.join(dir, 'root.pem'),
+        '-purpose',
+        'smimesign',
+        '-out',
+        path.join(dir, 'content.txt'),
+      ],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     expect(out).toBe('');
     // openssl wrote the signed content: the body describes each file with its SHA-256.
     const content = fs.readFileSync(path.join(dir, 'content.txt'));
@@ -105,7 +163,11 @@ describe('(3) user send', () => {
     const i = bad.indexOf('X-SSMAX-File: 2');
     bad[i + 14] = '3'.charCodeAt(0);
     fs.writeFileSync(path.join(dir, 'bad.eml'), bad);
-    expect(() => execFileSync('openssl', ['cms', '-verify', '-in', path.join(dir, 'bad.eml'), '-CAfile', path.join(dir, 'root.pem'), '-out', '/dev/null'], { stdio: 'pipe' })).toThrow();
+    expect(() =>
+      execFileSync('openssl', ['cms', '-verify', '-in', path.join(dir, 'bad.eml'), '-CAfile', path.join(dir, 'root.pem'), '-out', '/dev/null'], {
+        stdio: 'pipe',
+      }),
+    ).toThrow();
   });
 
   it('(3) encrypts each file to the own org so only the org KMS key opens it and the mail carries no plaintext', async () => {
@@ -136,14 +198,33 @@ describe('(3) user send', () => {
   it('(3) submits over SMTP AUTH from the user loopback address', async () => {
     const got: { user?: string; remote?: string; data?: Buffer } = {};
     const server = new SMTPServer({
-      authOptional: false, disabledCommands: ['STARTTLS'], logger: false,
-      onAuth(auth, _s, cb) { got.user = auth.username; cb(null, auth.password === 'pw' ? { user: auth.username } : undefined); },
-      onData(stream, session, cb) { const chunks: Buffer[] = []; stream.on('data', (c: Buffer) => chunks.push(c)); stream.on('end', () => { got.data = Buffer.concat(chunks); got.remote = session.remoteAddress; cb(); }); },
+      authOptional: false,
+      disabledCommands: ['STARTTLS'],
+      logger: false,
+      onAuth(auth, _s, cb) {
+        got.user = auth.username;
+        cb(null, auth.password === 'pw' ? { user: auth.username } : undefined);
+      },
+      onData(stream, session, cb) {
+        const chunks: Buffer[] = [];
+        stream.on('data', (c: Buffer) => chunks.push(c));
+        stream.on('end', () => {
+          got.data = Buffer.concat(chunks);
+          got.remote = session.remoteAddress;
+          cb();
+        });
+      },
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     try {
       const port = (server.server.address() as net.AddressInfo).port;
-      const ua = new UserAgent({ address: alice.address, card: aliceCard, mode: 'end-to-end', orgEncryptionCertificate: orgA.kmsEncryption.certificate.der, msa: { host: '127.0.0.1', port, localAddress: '127.0.0.77', user: alice.address, password: 'pw' } });
+      const ua = new UserAgent({
+        address: alice.address,
+        card: aliceCard,
+        mode: 'end-to-end',
+        orgEncryptionCertificate: orgA.kmsEncryption.certificate.der,
+        msa: { host: '127.0.0.1', port, localAddress: '127.0.0.77', user: alice.address, password: 'pw' },
+      });
       const sent = await ua.send({ to: [bob.address], subject: 'via smtp', text: 'hi', files: [FILES[0]!], pin: '1111' });
       expect(sent.response).toMatch(/^250/);
       expect(got.user).toBe(alice.address);
@@ -167,8 +248,17 @@ describe('(10) recipient verifies and decrypts', () => {
     expect(v.problems).toEqual([]);
     expect(v.verified).toBe(true);
     expect(v.senderAddress).toBe(alice.address);
-    expect(v.identityNotice).toMatchObject({ proofing: 'employeeCardPin', cardAndPinUsed: true, sendingOrg: 'org-a', sendingDomain: 'org-a.example', certSerial: alice.signingCertificate.serialNumber });
-    expect(v.files.map((f) => [f.name, f.ok])).toEqual([['report.pdf', true], ['見積書.txt', true]]);
+    expect(v.identityNotice).toMatchObject({
+      proofing: 'employeeCardPin',
+      cardAndPinUsed: true,
+      sendingOrg: 'org-a',
+      sendingDomain: 'org-a.example',
+      certSerial: alice.signingCertificate.serialNumber,
+    });
+    expect(v.files.map((f) => [f.name, f.ok])).toEqual([
+      ['report.pdf', true],
+      ['見積書.txt', true],
+    ]);
     expect(Buffer.from(v.files[0]!.content!).equals(Buffer.from(FILES[0]!.content))).toBe(true);
     // Before the receiving org's hop the recipient's card cannot open the files.
     expect(Buffer.from(delivered).includes('secret-plaintext-marker')).toBe(false);
@@ -178,16 +268,28 @@ describe('(10) recipient verifies and decrypts', () => {
     const mail = await aliceUa.compose({ to: [bob.address], subject: 'altered', text: 'x', files: FILES, pin: '1111' });
     const tampered = await throughOrgs(mail.raw, async (entity) => {
       const parts = classifyParts(entity);
-      const evil = Buffer.from('Content-Type: application/pdf; name="report.pdf"\r\nContent-Disposition: attachment; filename="report.pdf"\r\nContent-Transfer-Encoding: base64\r\n\r\n' + Buffer.from('%PDF evil payload').toString('base64'));
+      const evil = Buffer.from(
+        'Content-Type: application/pdf; name="report.pdf"\r\nContent-Disposition: attachment; filename="report.pdf"\r\nContent-Transfer-Encoding: base64\r\n\r\n' +
+          Buffer.from('%PDF evil payload').toString('base64'),
+      );
       const swapped = buildFilePart(1, await encryptContent(evil, { recipients: [orgB.kmsEncryption.certificate.der] }));
-      return assembleMixed([parts.body!.raw, swapped, ...parts.files.slice(1).map((f) => f.part.raw), parts.manifest!.raw, ...parts.attestations.map((a) => a.part.raw)]);
+      return assembleMixed([
+        parts.body!.raw,
+        swapped,
+        ...parts.files.slice(1).map((f) => f.part.raw),
+        parts.manifest!.raw,
+        ...parts.attestations.map((a) => a.part.raw),
+      ]);
     });
     const paper = await bobPaperUa.read(tampered, '2222');
     expect(paper.verified).toBe(true);
     const e2e = await bobUa.read(tampered, '2222');
     expect(e2e.verified).toBe(false);
     // The receiving org attested what it re-encrypted: its attestation contradicts the manifest before any decryption.
-    expect(e2e.files.map((f) => [f.n, f.ok, f.withheld])).toEqual([[1, false, 'differs-from-manifest'], [2, false, 'mail-not-verified']]);
+    expect(e2e.files.map((f) => [f.n, f.ok, f.withheld])).toEqual([
+      [1, false, 'differs-from-manifest'],
+      [2, false, 'mail-not-verified'],
+    ]);
     expect(e2e.problems.join('\n')).toMatch(/hop 2 \(org-b\.example\) attested file 1 with another content than the sender signed/);
   });
 
@@ -196,7 +298,13 @@ describe('(10) recipient verifies and decrypts', () => {
     const tampered = await throughOrgs(mail.raw, async (entity) => {
       const parts = classifyParts(entity);
       const [f1, f2] = parts.files;
-      return assembleMixed([parts.body!.raw, buildFilePart(1, f2!.der), buildFilePart(2, f1!.der), parts.manifest!.raw, ...parts.attestations.map((a) => a.part.raw)]);
+      return assembleMixed([
+        parts.body!.raw,
+        buildFilePart(1, f2!.der),
+        buildFilePart(2, f1!.der),
+        parts.manifest!.raw,
+        ...parts.attestations.map((a) => a.part.raw),
+      ]);
     });
     const e2e = await bobUa.read(tampered, '2222');
     expect(e2e.verified).toBe(false);
@@ -211,7 +319,9 @@ describe('(10) recipient verifies and decrypts', () => {
   });
 
   it('(10) shows plain mail from a non-member as unverified', async () => {
-    const plain = Buffer.from('X-SSMAX-Verdict: unverified\r\nFrom: mallory@evil.example\r\nTo: bob@org-b.example\r\nSubject: invoice\r\nMessage-ID: <1@evil.example>\r\n\r\nPay now.\r\n');
+    const plain = Buffer.from(
+      'X-SSMAX-Verdict: unverified\r\nFrom: mallory@evil.example\r\nTo: bob@org-b.example\r\nSubject: invoice\r\nMessage-ID: <1@evil.example>\r\n\r\nPay now.\r\n',
+    );
     const v = await bobUa.read(new Uint8Array(plain), '2222');
     expect(v).toMatchObject({ verified: false, outside: true, senderAddress: 'mallory@evil.example', subject: 'invoice', files: [] });
     expect(v.identityNotice).toBeUndefined();
@@ -236,7 +346,9 @@ describe('(10) recipient verifies and decrypts', () => {
     const p = parseSmime(delivered);
     if (p.kind !== 'multipart-signed') throw new Error('unexpected');
     const sig = await orgA.kms.signDetached(p.signedEntity);
-    const forged = buildMultipartSigned(p.signedEntity, sig, { headers: { extra: p.headers.filter((h) => ['from', 'to', 'subject', 'date', 'message-id'].includes(h.name.toLowerCase())) } });
+    const forged = buildMultipartSigned(p.signedEntity, sig, {
+      headers: { extra: p.headers.filter((h) => ['from', 'to', 'subject', 'date', 'message-id'].includes(h.name.toLowerCase())) },
+    });
     const v = await bobPaperUa.read(forged, '2222');
     expect(v.verified).toBe(false);
     expect(v.problems.join('\n')).toMatch(/not your organisation/);
@@ -247,16 +359,30 @@ describe('(10) recipient verifies and decrypts', () => {
     const secret = new Uint8Array(20).fill(9);
     const mbDir = path.join(world.dir, 'org-b-mailbox');
     fs.mkdirSync(mbDir, { mode: 0o711 });
-    await using mb = await Mailbox.start({ dir: mbDir, host: '127.0.0.1', users: [{ address: bob.address, password: 'imap-pw', totpSecret: base32Encode(secret) }], secondFactor: true });
+    await using mb = await Mailbox.start({
+      dir: mbDir,
+      host: '127.0.0.1',
+      users: [{ address: bob.address, password: 'imap-pw', totpSecret: base32Encode(secret) }],
+      secondFactor: true,
+    });
     await mb.deliver(bob.address, delivered);
     const ua = new UserAgent({
-      address: bob.address, card: bobCard, mode: 'end-to-end', orgEncryptionCertificate: orgB.kmsEncryption.certificate.der,
+      address: bob.address,
+      card: bobCard,
+      mode: 'end-to-end',
+      orgEncryptionCertificate: orgB.kmsEncryption.certificate.der,
       imap: { host: mb.host, port: mb.imapPort, user: bob.address, password: 'imap-pw', totp: () => totp(secret, Math.floor(Date.now() / 1000)) },
     });
     const inbox: MailVerdict[] = await ua.inbox('2222');
     expect(inbox).toHaveLength(1);
     expect(inbox[0]).toMatchObject({ verified: true, senderAddress: alice.address });
-    const noTotp = new UserAgent({ address: bob.address, card: bobCard, mode: 'paper', orgEncryptionCertificate: orgB.kmsEncryption.certificate.der, imap: { host: mb.host, port: mb.imapPort, user: bob.address, password: 'imap-pw' } });
+    const noTotp = new UserAgent({
+      address: bob.address,
+      card: bobCard,
+      mode: 'paper',
+      orgEncryptionCertificate: orgB.kmsEncryption.certificate.der,
+      imap: { host: mb.host, port: mb.imapPort, user: bob.address, password: 'imap-pw' },
+    });
     await expect(noTotp.inbox('2222')).rejects.toThrow();
   });
 });
@@ -264,14 +390,19 @@ describe('(10) recipient verifies and decrypts', () => {
 describe('(10) releases files only of a verified mail', () => {
   const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
   const outsideMail = (marked: boolean, extraHeaders = ''): Uint8Array =>
-    new Uint8Array(Buffer.from(
-      `${marked ? 'X-SSMAX-Verdict: unverified\r\n' : ''}${extraHeaders}From: carol@outside.example\r\nTo: bob@org-b.example\r\nSubject: invoice\r\nMessage-ID: <o${Math.random()}@outside.example>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b1"\r\n\r\n` +
-        `--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nSee the invoice.\r\n` +
-        `--b1\r\nContent-Type: application/pdf; name="invoice.pdf"\r\nContent-Disposition: attachment; filename="invoice.pdf"\r\nContent-Transfer-Encoding: base64\r\n\r\n${Buffer.from(FILES[0]!.content).toString('base64')}\r\n--b1--\r\n`,
-      'latin1',
-    ));
+    new Uint8Array(
+      Buffer.from(
+        `${marked ? 'X-SSMAX-Verdict: unverified\r\n' : ''}${extraHeaders}From: carol@outside.example\r\nTo: bob@org-b.example\r\nSubject: invoice\r\nMessage-ID: <o${Math.random()}@outside.example>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b1"\r\n\r\n` +
+          `--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nSee the invoice.\r\n` +
+          `--b1\r\nContent-Type: application/pdf; name="invoice.pdf"\r\nContent-Disposition: attachment; filename="invoice.pdf"\r\nContent-Transfer-Encoding: base64\r\n\r\n${Buffer.from(FILES[0]!.content).toString('base64')}\r\n--b1--\r\n`,
+        'latin1',
+      ),
+    );
   /** The delivered mail with its signed entity and signature changed by `change`, headers kept. */
-  const rewrap = async (delivered: Uint8Array, change: (entity: Uint8Array, signature: Uint8Array) => Promise<{ entity: Uint8Array; signature: Uint8Array }>): Promise<Uint8Array> => {
+  const rewrap = async (
+    delivered: Uint8Array,
+    change: (entity: Uint8Array, signature: Uint8Array) => Promise<{ entity: Uint8Array; signature: Uint8Array }>,
+  ): Promise<Uint8Array> => {
     const p = parseSmime(delivered);
     if (p.kind !== 'multipart-signed') throw new Error('unexpected');
     const c = await change(p.signedEntity, p.signature);
@@ -317,9 +448,17 @@ describe('(10) releases files only of a verified mail', () => {
     const evilBytes = Buffer.from('%PDF evil payload secret-plaintext-marker-evil');
     const tampered = await throughOrgs(mail.raw, async (entity) => {
       const parts = classifyParts(entity);
-      const evil = Buffer.from(`Content-Type: application/pdf; name="report.pdf"\r\nContent-Disposition: attachment; filename="report.pdf"\r\nContent-Transfer-Encoding: base64\r\n\r\n${evilBytes.toString('base64')}`);
+      const evil = Buffer.from(
+        `Content-Type: application/pdf; name="report.pdf"\r\nContent-Disposition: attachment; filename="report.pdf"\r\nContent-Transfer-Encoding: base64\r\n\r\n${evilBytes.toString('base64')}`,
+      );
       const swapped = buildFilePart(1, await encryptContent(evil, { recipients: [orgB.kmsEncryption.certificate.der] }));
-      return assembleMixed([parts.body!.raw, swapped, ...parts.files.slice(1).map((f) => f.part.raw), parts.manifest!.raw, ...parts.attestations.map((a) => a.part.raw)]);
+      return assembleMixed([
+        parts.body!.raw,
+        swapped,
+        ...parts.files.slice(1).map((f) => f.part.raw),
+        parts.manifest!.raw,
+        ...parts.attestations.map((a) => a.part.raw),
+      ]);
     });
     for (const ua of [bobUa, bobPaperUa]) {
       const v = await ua.read(tampered, '2222');
@@ -342,9 +481,17 @@ describe('(10) releases files only of a verified mail', () => {
     // The receiving org's key signs a mailbox copy whose file 1 is not the one its attestation names.
     const tampered = await rewrap(await throughOrgs(mail.raw), async (entity) => {
       const parts = classifyParts(entity);
-      const evil = Buffer.from(`Content-Type: application/pdf; name="report.pdf"\r\nContent-Disposition: attachment; filename="report.pdf"\r\nContent-Transfer-Encoding: base64\r\n\r\n${evilBytes.toString('base64')}`);
+      const evil = Buffer.from(
+        `Content-Type: application/pdf; name="report.pdf"\r\nContent-Disposition: attachment; filename="report.pdf"\r\nContent-Transfer-Encoding: base64\r\n\r\n${evilBytes.toString('base64')}`,
+      );
       const swapped = buildFilePart(1, await encryptContent(evil, { recipients: [bob.encryptionCertificate.der] }));
-      const next = assembleMixed([parts.body!.raw, swapped, ...parts.files.slice(1).map((f) => f.part.raw), parts.manifest!.raw, ...parts.attestations.map((a) => a.part.raw)]);
+      const next = assembleMixed([
+        parts.body!.raw,
+        swapped,
+        ...parts.files.slice(1).map((f) => f.part.raw),
+        parts.manifest!.raw,
+        ...parts.attestations.map((a) => a.part.raw),
+      ]);
       return { entity: next, signature: await orgB.kms.signDetached(next) };
     });
     for (const ua of [bobUa, bobPaperUa]) {
@@ -352,7 +499,10 @@ describe('(10) releases files only of a verified mail', () => {
       expect(v.problems.join('\n')).toMatch(/file 1 differs from what your organisation attested/);
       expectNothingReleased(v, ['differs-from-attestation', 'mail-not-verified']);
       // Both were decrypted for the hash checks: their SHA-256s and real names are shown, the plaintext is not.
-      expect(v.files.map((f) => [f.name, f.sha256])).toEqual([['report.pdf', sha(evilBytes)], [FILES[1]!.name, sha(FILES[1]!.content)]]);
+      expect(v.files.map((f) => [f.name, f.sha256])).toEqual([
+        ['report.pdf', sha(evilBytes)],
+        [FILES[1]!.name, sha(FILES[1]!.content)],
+      ]);
     }
   });
 
@@ -360,7 +510,9 @@ describe('(10) releases files only of a verified mail', () => {
     const mail = await aliceUa.compose({ to: [bob.address], subject: 'extra', text: 'x', files: [FILES[0]!], pin: '1111' });
     const tampered = await throughOrgs(mail.raw, async (entity) => {
       const parts = classifyParts(entity);
-      const extra = Buffer.from(`Content-Type: text/plain; name="extra.txt"\r\nContent-Disposition: attachment; filename="extra.txt"\r\nContent-Transfer-Encoding: base64\r\n\r\n${Buffer.from('an extra file').toString('base64')}`);
+      const extra = Buffer.from(
+        `Content-Type: text/plain; name="extra.txt"\r\nContent-Disposition: attachment; filename="extra.txt"\r\nContent-Transfer-Encoding: base64\r\n\r\n${Buffer.from('an extra file').toString('base64')}`,
+      );
       const added = buildFilePart(2, await encryptContent(extra, { recipients: [orgB.kmsEncryption.certificate.der] }));
       return assembleMixed([parts.body!.raw, ...parts.files.map((f) => f.part.raw), added, parts.manifest!.raw, ...parts.attestations.map((a) => a.part.raw)]);
     });
@@ -394,7 +546,13 @@ describe('(10) releases files only of a verified mail', () => {
     await using mb = await Mailbox.start({ dir: mbDir, host: '127.0.0.1', users: [{ address: bob.address, password: 'imap-pw' }] });
     await mb.deliver(bob.address, outsideMail(true, 'Received: from mx.outside.example by mx.org-b.example; Mon, 1 Jan 2024 00:00:00 +0000\r\n'));
     await mb.deliver(bob.address, outsideMail(false));
-    const ua = new UserAgent({ address: bob.address, card: bobCard, mode: 'end-to-end', orgEncryptionCertificate: orgB.kmsEncryption.certificate.der, imap: { host: mb.host, port: mb.imapPort, user: bob.address, password: 'imap-pw' } });
+    const ua = new UserAgent({
+      address: bob.address,
+      card: bobCard,
+      mode: 'end-to-end',
+      orgEncryptionCertificate: orgB.kmsEncryption.certificate.der,
+      imap: { host: mb.host, port: mb.imapPort, user: bob.address, password: 'imap-pw' },
+    });
     const [marked, unmarked] = await ua.inbox('2222');
     expect(marked).toMatchObject({ verified: false, outside: true, senderAddress: 'carol@outside.example', text: 'See the invoice.' });
     expect(marked!.problems).toEqual(['the mail carries no organisation signature: it is not from an SSMAX member (unverified)']);
@@ -404,7 +562,9 @@ describe('(10) releases files only of a verified mail', () => {
     // Not marked by the MX: it did not come in as outside mail, so nothing is released.
     expect(unmarked!.verified).toBe(false);
     expect(unmarked!.outside).toBeUndefined();
-    expect(unmarked!.files.map((f) => [f.name, f.ok, f.content, f.unverified, f.withheld])).toEqual([['invoice.pdf', false, undefined, undefined, 'mail-not-verified']]);
+    expect(unmarked!.files.map((f) => [f.name, f.ok, f.content, f.unverified, f.withheld])).toEqual([
+      ['invoice.pdf', false, undefined, undefined, 'mail-not-verified'],
+    ]);
   });
 });
 
@@ -431,8 +591,15 @@ describe('(11) forwarding', () => {
 
 /** The manifest part as the user agent builds it (user-agent.ts signedDataPart). */
 function signedManifestPart(der: Uint8Array): Uint8Array {
-  const b64 = (Buffer.from(der).toString('base64').match(/.{1,76}/g) ?? []).join('\r\n');
-  return Buffer.from(`Content-Type: application/pkcs7-mime; smime-type=signed-data; name="${MANIFEST_FILENAME}"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename="${MANIFEST_FILENAME}"\r\n\r\n${b64}`, 'latin1');
+  const b64 = (
+    Buffer.from(der)
+      .toString('base64')
+      .match(/.{1,76}/g) ?? []
+  ).join('\r\n');
+  return Buffer.from(
+    `Content-Type: application/pkcs7-mime; smime-type=signed-data; name="${MANIFEST_FILENAME}"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename="${MANIFEST_FILENAME}"\r\n\r\n${b64}`,
+    'latin1',
+  );
 }
 
 describe('(10) poison mails (issue 10 item 6)', () => {
@@ -448,7 +615,9 @@ describe('(10) poison mails (issue 10 item 6)', () => {
       const p = parseSmime(delivered);
       if (p.kind !== 'multipart-signed') throw new Error('unexpected');
       const keep = ['from', 'to', 'cc', 'subject', 'date', 'message-id', 'x-ssmax-hop'];
-      return buildMultipartSigned(assembleMixed(await change(classifyParts(p.signedEntity))), p.signature, { headers: { extra: p.headers.filter((h) => keep.includes(h.name.toLowerCase())) } });
+      return buildMultipartSigned(assembleMixed(await change(classifyParts(p.signedEntity))), p.signature, {
+        headers: { extra: p.headers.filter((h) => keep.includes(h.name.toLowerCase())) },
+      });
     })();
 
   it('(10) verifies the other mails of an IMAP inbox (Dovecot) when one carries an attestation or a manifest of the wrong shape', async () => {
@@ -468,7 +637,18 @@ describe('(10) poison mails (issue 10 item 6)', () => {
       buildAttestationPart(3, await signAttestation(badNotice, m)),
     ]);
     // A manifest whose To list holds a number.
-    const badManifest = { v: 1, type: 'ssmax-manifest', messageId: '<x@org-a.example>', from: alice.address, to: [42], cc: [], subject: 's', date: 'd', bodySha256: '00', files: [] };
+    const badManifest = {
+      v: 1,
+      type: 'ssmax-manifest',
+      messageId: '<x@org-a.example>',
+      from: alice.address,
+      to: [42],
+      cc: [],
+      subject: 's',
+      date: 'd',
+      bodySha256: '00',
+      files: [],
+    };
     const poisonManifest = await withParts(base, async (parts) => [
       parts.body!.raw,
       ...parts.files.map((f) => f.part.raw),
@@ -484,7 +664,13 @@ describe('(10) poison mails (issue 10 item 6)', () => {
     await mb.deliver(bob.address, poisonAttestation);
     await mb.deliver(bob.address, poisonManifest);
     await mb.deliver(bob.address, await good('after'));
-    const ua = new UserAgent({ address: bob.address, card: bobCard, mode: 'end-to-end', orgEncryptionCertificate: orgB.kmsEncryption.certificate.der, imap: { host: mb.host, port: mb.imapPort, user: bob.address, password: 'imap-pw' } });
+    const ua = new UserAgent({
+      address: bob.address,
+      card: bobCard,
+      mode: 'end-to-end',
+      orgEncryptionCertificate: orgB.kmsEncryption.certificate.der,
+      imap: { host: mb.host, port: mb.imapPort, user: bob.address, password: 'imap-pw' },
+    });
     const inbox = await ua.inbox('2222');
     expect(inbox.map((v) => [v.subject, v.verified])).toEqual([
       ['before', true],
@@ -503,7 +689,10 @@ describe('(10) the organisation signer in paper mode (issue 10 item 8)', () => {
    * The delivered mail re-signed by `signer`: its last attestation (same JSON, re-signed) and the outer
    * signature, as whoever holds that key and a certificate from the receiving org's CA could do.
    */
-  const resignedBy = async (delivered: Uint8Array, signer: { key: SoftwareKey | FixtureOrg['kmsSigning']['key']; certificate: Uint8Array }): Promise<Uint8Array> => {
+  const resignedBy = async (
+    delivered: Uint8Array,
+    signer: { key: SoftwareKey | FixtureOrg['kmsSigning']['key']; certificate: Uint8Array },
+  ): Promise<Uint8Array> => {
     const p = parseSmime(delivered);
     if (p.kind !== 'multipart-signed') throw new Error('unexpected');
     const parts = classifyParts(p.signedEntity);
@@ -525,9 +714,17 @@ describe('(10) the organisation signer in paper mode (issue 10 item 8)', () => {
 
   it('(10) accepts only the org KMS signing certificate, not another certificate the org CA issued', async () => {
     const delivered = await throughOrgs((await aliceUa.compose({ to: [bob.address], subject: 'who signs', text: 'x', files: FILES, pin: '1111' })).raw);
-    const pinned = new UserAgent({ address: bob.address, card: bobCard, mode: 'paper', orgEncryptionCertificate: orgB.kmsEncryption.certificate.der, orgSigningCertificate: orgB.kmsSigning.certificate.der });
+    const pinned = new UserAgent({
+      address: bob.address,
+      card: bobCard,
+      mode: 'paper',
+      orgEncryptionCertificate: orgB.kmsEncryption.certificate.der,
+      orgSigningCertificate: orgB.kmsSigning.certificate.der,
+    });
     // Control: re-signed with the org's own KMS signing key, the construction verifies.
-    expect((await pinned.read(await resignedBy(delivered, { key: orgB.kmsSigning.key, certificate: orgB.kmsSigning.certificate.der }), '2222')).verified).toBe(true);
+    expect((await pinned.read(await resignedBy(delivered, { key: orgB.kmsSigning.key, certificate: orgB.kmsSigning.certificate.der }), '2222')).verified).toBe(
+      true,
+    );
     // A key certified by the org CA for encryption (as the KMS encryption and trace-vault keys are).
     const encKey = SoftwareKey.generate('RSA-2048');
     const encCert = await orgB.orgCa.issueService(encKey.spki, 'encryption', 'org-b.example trace vault');

@@ -207,11 +207,17 @@ function addressesIn(v: string | undefined): string[] | undefined {
 function shownSender(headers: readonly MimeHeader[]): { readonly from: string; readonly problem?: string } {
   const o = originatorOf(headers);
   if (!o.ok) return { from: o.mailboxes.map((m) => m.address).join(', '), problem: `the sender cannot be told (${o.reason})` };
-  return senderIsAuthor(o) ? { from: o.from.address } : { from: o.from.address, problem: `the mail names Sender ${o.sender!.address} besides From ${o.from.address}: the signer must be both` };
+  return senderIsAuthor(o)
+    ? { from: o.from.address }
+    : { from: o.from.address, problem: `the mail names Sender ${o.sender!.address} besides From ${o.from.address}: the signer must be both` };
 }
 
 function b64Lines(b: Uint8Array): string {
-  return (Buffer.from(b).toString('base64').match(/.{1,76}/g) ?? []).join('\r\n');
+  return (
+    Buffer.from(b)
+      .toString('base64')
+      .match(/.{1,76}/g) ?? []
+  ).join('\r\n');
 }
 
 /** RFC 2231 §4 parameter for a possibly non-ASCII file name. */
@@ -228,12 +234,19 @@ function textPart(text: string): Uint8Array {
 
 function fileEntity(f: OutgoingFile): Uint8Array {
   const ct = (f.contentType ?? 'application/octet-stream').toLowerCase();
-  if (f.name === '' || /[\r\n\0/\\]/.test(f.name)) throw new SsmaxError('USAGE', `Cannot attach "${f.name.slice(0, 40)}". A file name must be non-empty, without line breaks or path separators.`);
-  return Buffer.from(`Content-Type: ${ct}; ${fileParam('name', f.name)}\r\nContent-Disposition: attachment; ${fileParam('filename', f.name)}\r\nContent-Transfer-Encoding: base64\r\n\r\n${b64Lines(f.content)}`, 'latin1');
+  if (f.name === '' || /[\r\n\0/\\]/.test(f.name))
+    throw new SsmaxError('USAGE', `Cannot attach "${f.name.slice(0, 40)}". A file name must be non-empty, without line breaks or path separators.`);
+  return Buffer.from(
+    `Content-Type: ${ct}; ${fileParam('name', f.name)}\r\nContent-Disposition: attachment; ${fileParam('filename', f.name)}\r\nContent-Transfer-Encoding: base64\r\n\r\n${b64Lines(f.content)}`,
+    'latin1',
+  );
 }
 
 function signedDataPart(filename: string, der: Uint8Array): Uint8Array {
-  return Buffer.from(`Content-Type: application/pkcs7-mime; smime-type=signed-data; name="${filename}"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename="${filename}"\r\n\r\n${b64Lines(der)}`, 'latin1');
+  return Buffer.from(
+    `Content-Type: application/pkcs7-mime; smime-type=signed-data; name="${filename}"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename="${filename}"\r\n\r\n${b64Lines(der)}`,
+    'latin1',
+  );
 }
 
 function formatDate(d: Date): string {
@@ -294,7 +307,10 @@ export class UserAgent {
     const date = formatDate(this.now());
     const parts: Uint8Array[] = [textPart(text)];
     for (const [i, f] of files.entries()) {
-      const der = this.o.fileEncryption === false ? encodePlainData(fileEntity(f)) : await encryptContent(fileEntity(f), { recipients: [this.o.orgEncryptionCertificate], cipher: 'aes-256-gcm', random: this.random });
+      const der =
+        this.o.fileEncryption === false
+          ? encodePlainData(fileEntity(f))
+          : await encryptContent(fileEntity(f), { recipients: [this.o.orgEncryptionCertificate], cipher: 'aes-256-gcm', random: this.random });
       parts.push(buildFilePart(i + 1, der));
     }
     const signingCert = await this.cardCert(CardObjects.signingCertificate);
@@ -348,7 +364,9 @@ export class UserAgent {
       secure: false,
       ...(m.localAddress ? { localAddress: m.localAddress } : {}),
       auth: { user: m.user, pass: m.password },
-      ...(m.tls ? { requireTLS: true, tls: { ...(m.tls.ca ? { ca: m.tls.ca } : {}), ...(m.tls.servername ? { servername: m.tls.servername } : {}) } } : { ignoreTLS: true }),
+      ...(m.tls
+        ? { requireTLS: true, tls: { ...(m.tls.ca ? { ca: m.tls.ca } : {}), ...(m.tls.servername ? { servername: m.tls.servername } : {}) } }
+        : { ignoreTLS: true }),
     });
     try {
       const info = await transport.sendMail({ envelope: { from: this.address, to: [...recipients] }, raw: Buffer.from(raw) });
@@ -362,7 +380,13 @@ export class UserAgent {
   async inbox(pin: string): Promise<MailVerdict[]> {
     const a = this.o.imap;
     if (!a) throw new SsmaxError('USAGE', 'Cannot read the mailbox. The user agent has no IMAP access configured.');
-    const client = new ImapFlow({ host: a.host, port: a.port, secure: false, auth: { user: a.user, pass: a.totp ? `${a.password}:${a.totp()}` : a.password }, logger: false });
+    const client = new ImapFlow({
+      host: a.host,
+      port: a.port,
+      secure: false,
+      auth: { user: a.user, pass: a.totp ? `${a.password}:${a.totp()}` : a.password },
+      logger: false,
+    });
     try {
       await client.connect();
     } catch (cause) {
@@ -417,7 +441,8 @@ export class UserAgent {
       return await this.verifyUnguarded(raw);
     } catch (e) {
       if (e instanceof SsmaxError && e.category === 'infrastructure') throw e;
-      const why = e instanceof SsmaxError ? `${e.code}: ${e.message}` : `the user agent failed on it: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`;
+      const why =
+        e instanceof SsmaxError ? `${e.code}: ${e.message}` : `the user agent failed on it: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`;
       return this.unverified(raw, [`the mail cannot be checked (${why})`]);
     }
   }
@@ -439,8 +464,10 @@ export class UserAgent {
     // Outside mail: the own MX found no SSMAX hop, skipped (7), ran (8) on its plain parts and marked it (mta-in.ts).
     // The MX's mark sits above any header the sender wrote; a mail with an SSMAX hop is never outside mail.
     const markedOutside = getHeader(headers, 'X-SSMAX-Hop') === undefined && getHeader(headers, 'X-SSMAX-Verdict')?.trim().toLowerCase() === 'unverified';
-    if (markedOutside) return this.unverified(raw, ['the mail carries no organisation signature: it is not from an SSMAX member (unverified)'], 'release-unverified');
-    if (parsed.kind !== 'multipart-signed') return this.unverified(raw, ['the mail carries no organisation signature and your MX did not mark it as outside mail (unverified)']);
+    if (markedOutside)
+      return this.unverified(raw, ['the mail carries no organisation signature: it is not from an SSMAX member (unverified)'], 'release-unverified');
+    if (parsed.kind !== 'multipart-signed')
+      return this.unverified(raw, ['the mail carries no organisation signature and your MX did not mark it as outside mail (unverified)']);
 
     // Paper mode: the receiving org's signature, chained to the org certificate on the card (paper §4 (1)).
     const ownOrg = parseCertificate(await this.cardCert(CardObjects.orgCertificate));
@@ -454,9 +481,18 @@ export class UserAgent {
         outerSigner = parseCertificate(s.certificate);
         // The org CA also certifies keys that must never speak for the org (the KMS encryption key, the
         // trace vault's sealing key): the signer needs digitalSignature, and is the KMS signing certificate.
-        const chain = validateChain({ leaf: outerSigner, intermediates: v.certificates, trustAnchors: [ownOrg], time, revocation: 'none', requiredExtKeyUsage: EMAIL_PROTECTION, requiredKeyUsage: ['digitalSignature'] });
+        const chain = validateChain({
+          leaf: outerSigner,
+          intermediates: v.certificates,
+          trustAnchors: [ownOrg],
+          time,
+          revocation: 'none',
+          requiredExtKeyUsage: EMAIL_PROTECTION,
+          requiredKeyUsage: ['digitalSignature'],
+        });
         if (!chain.valid) problems.push(`the signer is not your organisation (${chain.code}: ${chain.reasons[0] ?? ''})`);
-        else if (outerSigner.identityProofing !== undefined || outerSigner.emailAddresses.length > 0) problems.push('the mail is signed by a user, not by your organisation');
+        else if (outerSigner.identityProofing !== undefined || outerSigner.emailAddresses.length > 0)
+          problems.push('the mail is signed by a user, not by your organisation');
         else if (this.o.orgSigningCertificate && Buffer.compare(Buffer.from(outerSigner.der), Buffer.from(this.o.orgSigningCertificate)) !== 0) {
           problems.push(`the signer is not your organisation's KMS signing certificate (${outerSigner.subject})`);
         }
@@ -488,24 +524,33 @@ export class UserAgent {
     const last = attestations.at(-1);
     const first = attestations[0];
     if (!last) problems.push('the mail carries no attestation from your organisation');
-    else if (outerSigner && Buffer.compare(Buffer.from(last.signer), Buffer.from(outerSigner.der)) !== 0) problems.push('the last attestation is not signed by your organisation');
+    else if (outerSigner && Buffer.compare(Buffer.from(last.signer), Buffer.from(outerSigner.der)) !== 0)
+      problems.push('the last attestation is not signed by your organisation');
     const notice: IdentityNotice | undefined = last?.a.identityNotice;
     if (sender.problem && this.o.fromSignerBinding !== false) problems.push(sender.problem);
-    if (notice && this.o.fromSignerBinding !== false && normaliseAddress(notice.sender) !== normaliseAddress(from)) problems.push(`the identity notice names ${notice.sender}, the mail is from ${from}`);
+    if (notice && this.o.fromSignerBinding !== false && normaliseAddress(notice.sender) !== normaliseAddress(from))
+      problems.push(`the identity notice names ${notice.sender}, the mail is from ${from}`);
     // The verified mail is this message for this user: the receiving org attested its Message-ID, and
     // To or Cc names the user (SSMAX mail has no Bcc: the sender manifest lists To and Cc).
-    if (last && last.a.messageId !== messageId) problems.push(`your organisation attested message ${last.a.messageId.slice(0, 100)}, not ${messageId.slice(0, 100)}`);
+    if (last && last.a.messageId !== messageId)
+      problems.push(`your organisation attested message ${last.a.messageId.slice(0, 100)}, not ${messageId.slice(0, 100)}`);
     const to = addressesIn(getHeader(headers, 'To'));
     const cc = addressesIn(getHeader(headers, 'Cc'));
     if (to === undefined || cc === undefined) problems.push('the To or Cc field cannot be parsed');
-    else if (![...to, ...cc].includes(this.address)) problems.push(`the mail is addressed to ${[...to, ...cc].join(', ').slice(0, 200) || 'nobody'}, not to you (${this.address})`);
+    else if (![...to, ...cc].includes(this.address))
+      problems.push(`the mail is addressed to ${[...to, ...cc].join(', ').slice(0, 200) || 'nobody'}, not to you (${this.address})`);
 
     // End-to-end: the manifest (signature, signer chain, headers, body) and every attestation, before any
     // file is decrypted; the files still encrypted count as not yet arrived, their hashes come after.
     const e2e = this.mode === 'end-to-end';
     const root = e2e ? await this.o.card.getCertificate(CardObjects.registryRoot) : undefined;
     const dropped = attestations.flatMap((x) => x.a.files.filter((f) => f.action === 'dropped').map((f) => f.n));
-    const checkManifest = (manifest: Uint8Array, anchor: Uint8Array, arrived: readonly { n: number; name: string; sha256: string }[], notYet: readonly number[]): ManifestVerification =>
+    const checkManifest = (
+      manifest: Uint8Array,
+      anchor: Uint8Array,
+      arrived: readonly { n: number; name: string; sha256: string }[],
+      notYet: readonly number[],
+    ): ManifestVerification =>
       verifyManifest(manifest, {
         ...(this.o.fromSignerBinding === false ? { fromSignerBinding: false } : {}),
         trustAnchors: [anchor],
@@ -530,16 +575,31 @@ export class UserAgent {
       if (!root) problems.push('the card holds no registry root: the sender manifest cannot be checked');
       else if (!parts.manifest) problems.push('the mail carries no sender manifest');
       else {
-        const mv = checkManifest(parts.manifest.body, root, [], parts.files.map((f) => f.n));
+        const mv = checkManifest(
+          parts.manifest.body,
+          root,
+          [],
+          parts.files.map((f) => f.n),
+        );
         problems.push(...mv.problems);
         manifestFiles = mv.manifest?.files;
-        if (mv.problems.length === 0 && mv.signerCertificate) manifestSigner = { serial: mv.signerCertificate.serialNumber, address: mv.signerCertificate.emailAddresses[0] ?? '' };
+        if (mv.problems.length === 0 && mv.signerCertificate)
+          manifestSigner = { serial: mv.signerCertificate.serialNumber, address: mv.signerCertificate.emailAddresses[0] ?? '' };
         // Every org on the way must have attested the sender's files, each with its own org key (paper §4 (3)).
         for (const x of attestations) {
-          const chain = validateChain({ leaf: x.signer, intermediates: x.certs, trustAnchors: [root], time, revocation: 'none', requiredExtKeyUsage: EMAIL_PROTECTION, requiredKeyUsage: ['digitalSignature'] });
+          const chain = validateChain({
+            leaf: x.signer,
+            intermediates: x.certs,
+            trustAnchors: [root],
+            time,
+            revocation: 'none',
+            requiredExtKeyUsage: EMAIL_PROTECTION,
+            requiredKeyUsage: ['digitalSignature'],
+          });
           const signerDomain = parseCertificate(x.signer).dnsNames[0]?.toLowerCase();
           if (!chain.valid) problems.push(`the attestation of hop ${x.a.hop} is not signed by a registry member (${chain.code})`);
-          else if (signerDomain !== x.a.domain.toLowerCase()) problems.push(`the attestation of hop ${x.a.hop} names ${x.a.domain} but is signed for ${signerDomain}`);
+          else if (signerDomain !== x.a.domain.toLowerCase())
+            problems.push(`the attestation of hop ${x.a.hop} names ${x.a.domain} but is signed for ${signerDomain}`);
           if (x.a.messageId !== messageId) problems.push(`the attestation of hop ${x.a.hop} is for another message`);
           for (const af of x.a.files) {
             const mf = mv.manifest?.files.find((f) => f.n === af.n);
@@ -549,7 +609,8 @@ export class UserAgent {
             }
           }
         }
-        if (first && normaliseAddress(from).split('@')[1] !== first.a.domain.toLowerCase()) problems.push(`the first attestation is from ${first.a.domain}, not from the sender's domain`);
+        if (first && normaliseAddress(from).split('@')[1] !== first.a.domain.toLowerCase())
+          problems.push(`the first attestation is from ${first.a.domain}, not from the sender's domain`);
         if (notice && mv.signerCertificate && notice.certSerial.toLowerCase() !== mv.signerCertificate.serialNumber.toLowerCase()) {
           problems.push('the identity notice names another certificate than the one that signed the manifest');
         }
@@ -559,7 +620,13 @@ export class UserAgent {
     let files: ReceivedFile[];
     if (problems.length > 0) {
       // Refused on signatures or attestations alone: no file is decrypted.
-      files = parts.files.map((f) => ({ n: f.n, name: `${f.n}`, contentType: 'application/octet-stream', ok: false, withheld: attestedOtherThanSigned.has(f.n) ? 'differs-from-manifest' : 'mail-not-verified' }));
+      files = parts.files.map((f) => ({
+        n: f.n,
+        name: `${f.n}`,
+        contentType: 'application/octet-stream',
+        ok: false,
+        withheld: attestedOtherThanSigned.has(f.n) ? 'differs-from-manifest' : 'mail-not-verified',
+      }));
     } else {
       const opened: { n: number; name: string; contentType: string; sha256?: string; plain?: Uint8Array; withheld?: WithheldReason }[] = [];
       let released = false;
@@ -569,7 +636,9 @@ export class UserAgent {
         for (const f of parts.files) {
           let entity: Uint8Array | undefined;
           try {
-            entity = (this.o.fileEncryption === false ? readPlainData(f.der) : undefined) ?? (await decryptContent(f.der, { key: encKey, certificate: encCert })).content;
+            entity =
+              (this.o.fileEncryption === false ? readPlainData(f.der) : undefined) ??
+              (await decryptContent(f.der, { key: encKey, certificate: encCert })).content;
             const e = parseMimeEntity(entity);
             // A copy: the parsed body may share memory with the decrypted entity, which is zeroed now.
             const plain = new Uint8Array(e.body);
@@ -591,10 +660,16 @@ export class UserAgent {
           }
         }
         if (e2e && root && parts.manifest) {
-          const mv = checkManifest(parts.manifest.body, root, opened.flatMap((d) => (d.sha256 !== undefined ? [{ n: d.n, name: d.name, sha256: d.sha256 }] : [])), []);
+          const mv = checkManifest(
+            parts.manifest.body,
+            root,
+            opened.flatMap((d) => (d.sha256 !== undefined ? [{ n: d.n, name: d.name, sha256: d.sha256 }] : [])),
+            [],
+          );
           problems.push(...mv.problems);
           for (const d of opened) {
-            if (d.sha256 !== undefined && mv.fileOk.get(d.n) !== true) d.withheld ??= manifestFiles?.some((f) => f.n === d.n) ? 'differs-from-manifest' : 'not-in-manifest';
+            if (d.sha256 !== undefined && mv.fileOk.get(d.n) !== true)
+              d.withheld ??= manifestFiles?.some((f) => f.n === d.n) ? 'differs-from-manifest' : 'not-in-manifest';
           }
         }
         released = problems.length === 0 && opened.every((d) => d.plain !== undefined && d.withheld === undefined);
@@ -645,7 +720,9 @@ export class UserAgent {
       // The attachments as the MX's inbound inspection (8) scanned them (mta-in.ts, inspectPlainMail).
       files = collectAttachments(e).map((a, i): ReceivedFile => {
         const base = { n: i + 1, name: a.filename, contentType: a.contentType, ok: false };
-        return attachments === 'release-unverified' ? { ...base, sha256: sha256Hex(a.content), unverified: true, content: a.content } : { ...base, withheld: 'mail-not-verified' };
+        return attachments === 'release-unverified'
+          ? { ...base, sha256: sha256Hex(a.content), unverified: true, content: a.content }
+          : { ...base, withheld: 'mail-not-verified' };
       });
     } catch {
       files = [];
@@ -667,7 +744,17 @@ export class UserAgent {
    * (11): forwards a verified mail. Per destination, only the chosen files go on; they are re-encrypted
    * to the user's own org (it is a new mail from this user, through (4)–(10) again) and signed on the card.
    */
-  async forward(mail: MailVerdict, input: { readonly to: readonly string[]; readonly cc?: readonly string[]; readonly keepFiles: readonly string[]; readonly text?: string; readonly pin: string; readonly send?: boolean }): Promise<ComposedMail> {
+  async forward(
+    mail: MailVerdict,
+    input: {
+      readonly to: readonly string[];
+      readonly cc?: readonly string[];
+      readonly keepFiles: readonly string[];
+      readonly text?: string;
+      readonly pin: string;
+      readonly send?: boolean;
+    },
+  ): Promise<ComposedMail> {
     if (!mail.verified) throw new SsmaxError('USAGE', `Cannot forward mail ${mail.messageId}. It did not verify; forward only what you could check.`);
     const kept = mail.files.filter((f) => input.keepFiles.includes(f.name));
     for (const name of input.keepFiles) {

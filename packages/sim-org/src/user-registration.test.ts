@@ -26,7 +26,10 @@ afterAll(async () => {
 });
 
 function filesUnder(dir: string): string[] {
-  return fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((d) => d.isFile()).map((d) => path.join(d.parentPath, d.name));
+  return fs
+    .readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((d) => d.isFile())
+    .map((d) => path.join(d.parentPath, d.name));
 }
 
 describe('(2) user registration', () => {
@@ -52,17 +55,27 @@ describe('(2) user registration', () => {
       expect(parsed.emailAddresses).toEqual(['alice@org-a.example']);
     }
     const tmp = fs.mkdtempSync(path.join(world.dir, 'openssl-'));
-    const pem = (der: Uint8Array) => `-----BEGIN CERTIFICATE-----\n${Buffer.from(der).toString('base64').replace(/.{64}/g, '$&\n')}\n-----END CERTIFICATE-----\n`;
+    const pem = (der: Uint8Array) =>
+      `-----BEGIN CERTIFICATE-----\n${Buffer.from(der).toString('base64').replace(/.{64}/g, '$&\n')}\n-----END CERTIFICATE-----\n`;
     fs.writeFileSync(path.join(tmp, 'root.pem'), pem(world.root.der));
     fs.writeFileSync(path.join(tmp, 'org.pem'), pem(org.orgCa.certificate.der));
     fs.writeFileSync(path.join(tmp, 'user.pem'), pem(alice.signingCertificate.der));
-    const out = execFileSync('openssl', ['verify', '-purpose', 'smimesign', '-CAfile', path.join(tmp, 'root.pem'), '-untrusted', path.join(tmp, 'org.pem'), path.join(tmp, 'user.pem')], { encoding: 'utf8' });
+    const out = execFileSync(
+      'openssl',
+      ['verify', '-purpose', 'smimesign', '-CAfile', path.join(tmp, 'root.pem'), '-untrusted', path.join(tmp, 'org.pem'), path.join(tmp, 'user.pem')],
+      { encoding: 'utf8' },
+    );
     expect(out).toMatch(/user\.pem: OK/);
   });
 
   it('(2) records the identity check and keeps the employee number off disk in clear', async () => {
     const rec = (await org.registration.records()).find((r) => r.address === alice.address)!;
-    expect(rec).toMatchObject({ method: 'employeeCardPin', proofedBy: 'org-a HR desk 3', traceId: alice.traceId, signingSerial: alice.signingCertificate.serialNumber });
+    expect(rec).toMatchObject({
+      method: 'employeeCardPin',
+      proofedBy: 'org-a HR desk 3',
+      traceId: alice.traceId,
+      signingSerial: alice.signingCertificate.serialNumber,
+    });
     expect(await org.vault.traceIds()).toContain(alice.traceId);
     const needles = [Buffer.from(EMPLOYEE, 'utf8'), Buffer.from(EMPLOYEE, 'utf16le'), Buffer.from(Buffer.from(EMPLOYEE).toString('base64'))];
     const files = filesUnder(world.dir);
@@ -81,34 +94,56 @@ describe('(2) user registration', () => {
     expect(log.length).toBe(before + 1);
     expect(log.at(-1)).toMatchObject({ caseId: 'case-test-1', traceId: alice.traceId });
     // The KMS encryption key is another org key: it cannot open the vault.
-    await expect(org.vault.open({ caseId: 'case-test-2', traceId: alice.traceId, requestedBy: 'x', reason: 'y', key: org.kmsEncryption.key })).rejects.toBeInstanceOf(SsmaxError);
+    await expect(
+      org.vault.open({ caseId: 'case-test-2', traceId: alice.traceId, requestedBy: 'x', reason: 'y', key: org.kmsEncryption.key }),
+    ).rejects.toBeInstanceOf(SsmaxError);
     expect((await org.vault.auditLog()).length).toBe(before + 2);
     await expect(org.vault.open({ caseId: '', traceId: alice.traceId, requestedBy: 'x', reason: 'y', key: org.vaultKey })).rejects.toThrow(/case id/);
   });
 
   it('(2) refuses to name anyone when two sealed lines of the vault are swapped on disk', async () => {
-    const other = await org.registration.register({ address: 'dave@org-a.example', employeeNumber: 'EMP-D', identityCheck: { method: 'none', proofedBy: 'desk' }, userPin: '1234' });
+    const other = await org.registration.register({
+      address: 'dave@org-a.example',
+      employeeNumber: 'EMP-D',
+      identityCheck: { method: 'none', proofedBy: 'desk' },
+      userPin: '1234',
+    });
     const file = org.vault.tableFile;
     const original = fs.readFileSync(file, 'utf8');
-    const lines = original.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { traceId: string; sealed: string });
+    const lines = original
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as { traceId: string; sealed: string });
     const i = lines.findIndex((l) => l.traceId === alice.traceId);
     const j = lines.findIndex((l) => l.traceId === other.traceId);
     [lines[i]!.sealed, lines[j]!.sealed] = [lines[j]!.sealed, lines[i]!.sealed];
     fs.writeFileSync(file, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
     try {
-      await expect(org.vault.open({ caseId: 'case-swap', traceId: alice.traceId, requestedBy: 'desk', reason: 'test', key: org.vaultKey })).rejects.toSatisfy((e) => SsmaxError.is(e, 'CONTENT_MISMATCH'));
+      await expect(org.vault.open({ caseId: 'case-swap', traceId: alice.traceId, requestedBy: 'desk', reason: 'test', key: org.vaultKey })).rejects.toSatisfy(
+        (e) => SsmaxError.is(e, 'CONTENT_MISMATCH'),
+      );
     } finally {
       fs.writeFileSync(file, original);
     }
   });
 
   it('(2) refuses an address outside the org domain and a second registration of the same address', async () => {
-    await expect(org.registration.register({ address: 'eve@org-b.example', employeeNumber: '1', identityCheck: { method: 'none', proofedBy: 'desk' }, userPin: '1234' })).rejects.toThrow(/not in the org's domain/);
-    await expect(org.registration.register({ address: alice.address, employeeNumber: '2', identityCheck: { method: 'none', proofedBy: 'desk' }, userPin: '1234' })).rejects.toThrow(/already registered/);
+    await expect(
+      org.registration.register({ address: 'eve@org-b.example', employeeNumber: '1', identityCheck: { method: 'none', proofedBy: 'desk' }, userPin: '1234' }),
+    ).rejects.toThrow(/not in the org's domain/);
+    await expect(
+      org.registration.register({ address: alice.address, employeeNumber: '2', identityCheck: { method: 'none', proofedBy: 'desk' }, userPin: '1234' }),
+    ).rejects.toThrow(/already registered/);
   });
 
   it('(2) locks a stolen card after 3 wrong PINs, so it cannot sign, until the org unlocks it', async () => {
-    const bob = await org.registration.register({ address: 'bob@org-a.example', employeeNumber: 'EMP-2', identityCheck: { method: 'myNumberCardPin', proofedBy: 'desk' }, userPin: '5678', encryptionAlgorithm: 'EC-P256' });
+    const bob = await org.registration.register({
+      address: 'bob@org-a.example',
+      employeeNumber: 'EMP-2',
+      identityCheck: { method: 'myNumberCardPin', proofedBy: 'desk' },
+      userPin: '5678',
+      encryptionAlgorithm: 'EC-P256',
+    });
     expect(bob.encryptionCertificate.keyUsage).toContain('keyAgreement');
     {
       await using card = await org.registration.openCard(bob.cardLabel);
@@ -133,12 +168,16 @@ describe('(2) user registration', () => {
 });
 
 describe('(2) card SO PINs (issue 10 item 5)', () => {
-  it('gives each card its own SO PIN, so neither the org secret nor one card\'s SO PIN unlocks another card', async () => {
+  it("gives each card its own SO PIN, so neither the org secret nor one card's SO PIN unlocks another card", async () => {
     const reg = (address: string, employeeNumber: string) =>
       org.registration.register({ address, employeeNumber, identityCheck: { method: 'employeeCardPin', proofedBy: 'desk' }, userPin: '2468' });
     const frank = await reg('frank@org-a.example', 'EMP-5');
     const grace = await reg('grace@org-a.example', 'EMP-6');
-    const codeOf = (p: Promise<unknown>) => p.then(() => 'ok', (e: unknown) => (e instanceof SsmaxError ? e.code : String(e)));
+    const codeOf = (p: Promise<unknown>) =>
+      p.then(
+        () => 'ok',
+        (e: unknown) => (e instanceof SsmaxError ? e.code : String(e)),
+      );
     {
       await using card = await org.registration.openCard(grace.cardLabel);
       // The org-wide secret the desk was configured with is not any card's SO PIN.
@@ -150,7 +189,10 @@ describe('(2) card SO PINs (issue 10 item 5)', () => {
     // The desk still unlocks both, each with its own.
     await org.registration.unlockCard(frank.cardLabel, '1111');
     await org.registration.unlockCard(grace.cardLabel, '2222');
-    for (const [user, pin] of [[frank, '1111'], [grace, '2222']] as const) {
+    for (const [user, pin] of [
+      [frank, '1111'],
+      [grace, '2222'],
+    ] as const) {
       await using card = await org.registration.openCard(user.cardLabel);
       await card.login(pin);
       await card.logout();
@@ -160,7 +202,11 @@ describe('(2) card SO PINs (issue 10 item 5)', () => {
 
 describe('(2) key purposes (issue 10 item 8)', () => {
   it('(2) generates the card encryption key and the KMS encryption key so the token refuses to sign with them', async () => {
-    const codeOf = (p: Promise<unknown>) => p.then(() => 'ok', (e: unknown) => (e instanceof SsmaxError ? e.code : String(e)));
+    const codeOf = (p: Promise<unknown>) =>
+      p.then(
+        () => 'ok',
+        (e: unknown) => (e instanceof SsmaxError ? e.code : String(e)),
+      );
     const data = new Uint8Array([1, 2, 3]);
     await using card = await org.registration.openCard(alice.cardLabel);
     await card.login('1234');
@@ -180,14 +226,33 @@ describe('(2) key purposes (issue 10 item 8)', () => {
 
 describe('OrgCa', () => {
   it('publishes a CRL naming a revoked user so chain validation reports CERT_REVOKED', async () => {
-    const carol = await org.registration.register({ address: 'carol@org-a.example', employeeNumber: 'EMP-3', identityCheck: { method: 'remoteVideo', proofedBy: 'desk' }, userPin: '4321' });
+    const carol = await org.registration.register({
+      address: 'carol@org-a.example',
+      employeeNumber: 'EMP-3',
+      identityCheck: { method: 'remoteVideo', proofedBy: 'desk' },
+      userPin: '4321',
+    });
     const before = await org.orgCa.currentCrl();
-    const ok = validateChain({ leaf: carol.signingCertificate, intermediates: [org.orgCa.certificate], trustAnchors: [world.root], crls: [before], time: new Date(), revocation: 'ifAvailable' });
+    const ok = validateChain({
+      leaf: carol.signingCertificate,
+      intermediates: [org.orgCa.certificate],
+      trustAnchors: [world.root],
+      crls: [before],
+      time: new Date(),
+      revocation: 'ifAvailable',
+    });
     expect(ok.valid).toBe(true);
     const crl = await org.orgCa.revoke(carol.signingCertificate.serialNumber, 'keyCompromise', 'case-x');
     expect(crl.revoked.map((r) => r.serialNumber)).toContain(carol.signingCertificate.serialNumber);
     expect(BigInt(`0x${crl.crlNumber}`)).toBeGreaterThan(BigInt(`0x${before.crlNumber}`));
-    const bad = validateChain({ leaf: carol.signingCertificate, intermediates: [org.orgCa.certificate], trustAnchors: [world.root], crls: [crl], time: new Date(), revocation: 'ifAvailable' });
+    const bad = validateChain({
+      leaf: carol.signingCertificate,
+      intermediates: [org.orgCa.certificate],
+      trustAnchors: [world.root],
+      crls: [crl],
+      time: new Date(),
+      revocation: 'ifAvailable',
+    });
     expect(bad.code).toBe('CERT_REVOKED');
     expect(org.orgCa.isRevoked(carol.signingCertificate.serialNumber)).toBe(true);
     expect(org.orgCa.lookup('carol@ORG-A.example').find((e) => e.usage === 'signing')?.status).toBe('revoked');
@@ -197,7 +262,9 @@ describe('OrgCa', () => {
     const text = execFileSync('openssl', ['crl', '-inform', 'DER', '-noout', '-text'], { input: onDisk, encoding: 'utf8' });
     expect(text.toUpperCase()).toContain(carol.signingCertificate.serialNumber.toUpperCase().replace(/^0+/, ''));
     // The directory survives a restart.
-    const again = await (await import('./org-ca.js')).OrgCa.open({ certificate: org.orgCa.certificate.der, key: org.caKey, storageDir: path.join(org.storageDir, 'ca') });
+    const again = await (
+      await import('./org-ca.js')
+    ).OrgCa.open({ certificate: org.orgCa.certificate.der, key: org.caKey, storageDir: path.join(org.storageDir, 'ca') });
     expect(again.isRevoked(carol.signingCertificate.serialNumber)).toBe(true);
   });
 });

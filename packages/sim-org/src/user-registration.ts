@@ -126,7 +126,8 @@ export class UserRegistration {
     }
     if (!PIN_RE.test(req.userPin)) throw new SsmaxError('USAGE', 'Cannot register the user. The PIN must be 4 to 16 letters or digits.');
     if (req.employeeNumber.trim() === '') throw new SsmaxError('USAGE', 'Cannot register the user. The employee number is required for traceability.');
-    if (req.identityCheck.proofedBy.trim() === '') throw new SsmaxError('USAGE', 'Cannot register the user. The identity check must name the desk that made it.');
+    if (req.identityCheck.proofedBy.trim() === '')
+      throw new SsmaxError('USAGE', 'Cannot register the user. The identity check must name the desk that made it.');
     if ((await this.records()).some((r) => r.address === req.address)) {
       throw new SsmaxError('USAGE', `Cannot register ${req.address}. The address is already registered; revoke and re-issue instead.`);
     }
@@ -178,7 +179,12 @@ export class UserRegistration {
   /** Opens a card this org issued (the holder's side: the PIN lock applies). */
   openCard(cardLabel: string): Promise<Card> {
     const token = this.o.reader.openToken(cardLabel);
-    return Card.open({ token, stateDir: path.join(this.o.storageDir, 'cards'), ...(this.o.maxPinTries ? { maxPinTries: this.o.maxPinTries } : {}), ...(this.o.pinLockout === false ? { pinLockout: false } : {}) });
+    return Card.open({
+      token,
+      stateDir: path.join(this.o.storageDir, 'cards'),
+      ...(this.o.maxPinTries ? { maxPinTries: this.o.maxPinTries } : {}),
+      ...(this.o.pinLockout === false ? { pinLockout: false } : {}),
+    });
   }
 
   /** The org's unlock of a locked card: the SO PIN sets a new user PIN and clears the lock. */
@@ -193,7 +199,10 @@ export class UserRegistration {
    * the org's SO secret, 20 hex digits. Deriving it keeps no extra secret store, and each card has its own.
    */
   async soPinFor(cardLabel: string): Promise<string> {
-    return createHmac('sha256', await this.orgSoSecret()).update(`ssmax card SO PIN\0${cardLabel}`).digest('hex').slice(0, 20);
+    return createHmac('sha256', await this.orgSoSecret())
+      .update(`ssmax card SO PIN\0${cardLabel}`)
+      .digest('hex')
+      .slice(0, 20);
   }
 
   private orgSoSecret(): Promise<string> {
@@ -238,7 +247,11 @@ export class UserRegistration {
   async records(): Promise<RegistrationRecord[]> {
     const raw = await readFileIfExists(this.recordFile);
     if (!raw) return [];
-    return raw.toString('utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as RegistrationRecord);
+    return raw
+      .toString('utf8')
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => JSON.parse(l) as RegistrationRecord);
   }
 }
 

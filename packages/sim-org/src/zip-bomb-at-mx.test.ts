@@ -22,7 +22,10 @@ const zipFile = (name: string, bytes: Uint8Array): InspectedFile => ({ name, con
 /** The issue's bomb: `copies` directory records share one stored inner archive of 4 x 32 MiB zeros; a macro follows. */
 function overlappingBomb(copies: number): Uint8Array {
   const inner = createZip([0, 1, 2, 3].map((i) => ({ name: `z${i}.bin`, data: new Uint8Array(32 * MiB - 1) })));
-  return createZip([{ name: 'inner.zip', data: inner, method: 'store', raw: { centralCopies: copies } }, { name: 'seikyu.docm', data: 'Sub AutoOpen()' }]);
+  return createZip([
+    { name: 'inner.zip', data: inner, method: 'store', raw: { centralCopies: copies } },
+    { name: 'seikyu.docm', data: 'Sub AutoOpen()' },
+  ]);
 }
 
 /** Legitimate but heavy: `n` separate inner archives of `mib` MiB of zeros each, nothing overlapping. */
@@ -37,7 +40,14 @@ describe('issue 10 item 3: nested, overlapping ZIP bomb (inspection)', () => {
     expect(bomb.length).toBeLessThan(250_000);
     const v = inspect('inbound', [zipFile('invoice.zip', bomb)], '');
     expect(v.action).toBe('block');
-    expect(v.reasons).toEqual([expect.objectContaining({ rule: 'uninspectable', code: 'UNINSPECTABLE', file: 'invoice.zip', detail: expect.stringMatching(/share one local header.*overlapping zip bomb/) })]);
+    expect(v.reasons).toEqual([
+      expect.objectContaining({
+        rule: 'uninspectable',
+        code: 'UNINSPECTABLE',
+        file: 'invoice.zip',
+        detail: expect.stringMatching(/share one local header.*overlapping zip bomb/),
+      }),
+    ]);
   });
 
   it('spends one budget on every archive of a mail, however deep and in however many attachments', () => {
@@ -45,7 +55,11 @@ describe('issue 10 item 3: nested, overlapping ZIP bomb (inspection)', () => {
     const limits = { zipLimits: { maxTotalBytes: 4 * MiB } };
     const v = inspect('inbound', [zipFile('parts.zip', nestedArchives(6, 1))], '', limits);
     expect(v.action).toBe('block');
-    expect(v.reasons[0]).toMatchObject({ rule: 'uninspectable', code: 'UNINSPECTABLE', detail: expect.stringMatching(/exceeds the limit|left of the inspection's budget/) });
+    expect(v.reasons[0]).toMatchObject({
+      rule: 'uninspectable',
+      code: 'UNINSPECTABLE',
+      detail: expect.stringMatching(/exceeds the limit|left of the inspection's budget/),
+    });
     // Two attachments of 3 MiB each: the second one finds the budget spent by the first.
     const two = inspect('inbound', [zipFile('a.zip', nestedArchives(1, 3)), zipFile('b.zip', nestedArchives(1, 3))], '', limits);
     expect(two.reasons).toEqual([expect.objectContaining({ rule: 'uninspectable', file: 'b.zip/part0.zip/zeros.bin' })]);
@@ -69,7 +83,16 @@ describe('issue 10 item 3: nested, overlapping ZIP bomb (inspection)', () => {
       const timer = setInterval(() => ticks++, 20);
       const v = await pool.run({ direction: 'outbound', files: [], body: `${'a'.repeat(40)}!`, policy: redos, destination: {} });
       clearInterval(timer);
-      expect(v).toEqual({ action: 'block', reasons: [expect.objectContaining({ rule: 'uninspectable', code: 'UNINSPECTABLE', detail: expect.stringMatching(/did not finish within 2100 ms; the worker was stopped/) })] });
+      expect(v).toEqual({
+        action: 'block',
+        reasons: [
+          expect.objectContaining({
+            rule: 'uninspectable',
+            code: 'UNINSPECTABLE',
+            detail: expect.stringMatching(/did not finish within 2100 ms; the worker was stopped/),
+          }),
+        ],
+      });
       expect(ticks).toBeGreaterThan(20);
       // The pool replaced the worker: the next mail is inspected normally.
       const next = await pool.run({ direction: 'outbound', files: [], body: 'CONFIDENTIAL', policy: {}, destination: {} });
@@ -80,7 +103,11 @@ describe('issue 10 item 3: nested, overlapping ZIP bomb (inspection)', () => {
   });
 
   it('gives the same verdict off the event loop as on it', async () => {
-    const files = [zipFile('invoice.zip', overlappingBomb(3)), zipFile('parts.zip', nestedArchives(2, 1)), { name: 'a.docm', contentType: 'application/octet-stream', bytes: new TextEncoder().encode('x') }];
+    const files = [
+      zipFile('invoice.zip', overlappingBomb(3)),
+      zipFile('parts.zip', nestedArchives(2, 1)),
+      { name: 'a.docm', contentType: 'application/octet-stream', bytes: new TextEncoder().encode('x') },
+    ];
     expect(await inspectOffThread('inbound', files, 'hello')).toEqual(inspect('inbound', files, 'hello'));
   });
 });
@@ -163,7 +190,9 @@ describe('issue 10 item 3: nested, overlapping ZIP bomb at the MX', () => {
       `Content-Disposition: attachment; filename="${name}"`,
       'Content-Transfer-Encoding: base64',
       '',
-      ...(Buffer.from(zip).toString('base64').match(/.{1,76}/g) ?? []),
+      ...(Buffer.from(zip)
+        .toString('base64')
+        .match(/.{1,76}/g) ?? []),
       '--b1--',
       '',
     ].join('\r\n');
@@ -189,9 +218,14 @@ describe('issue 10 item 3: nested, overlapping ZIP bomb at the MX', () => {
     try {
       const reply = await sendUpToDot(s, mailWith('invoice.zip', overlappingBomb(1000)));
       expect(reply).toMatch(/^5\d\d /);
-      const ev = b.org.journey.events().filter((e) => e.actor === 'zb-b/inspection').at(-1);
+      const ev = b.org.journey
+        .events()
+        .filter((e) => e.actor === 'zb-b/inspection')
+        .at(-1);
       expect(ev).toMatchObject({ procedure: 8, outcome: 'rejected' });
-      expect(ev!.checks).toContainEqual(expect.objectContaining({ name: 'uninspectable', result: 'fail', detail: expect.stringMatching(/overlapping zip bomb/) }));
+      expect(ev!.checks).toContainEqual(
+        expect.objectContaining({ name: 'uninspectable', result: 'fail', detail: expect.stringMatching(/overlapping zip bomb/) }),
+      );
     } finally {
       s.close();
     }

@@ -14,7 +14,8 @@ import {
 } from '@ssmax/core';
 import type { CrlRequest, KmsCheck, OrgRequest, RegistryPki, RootRequest, VerifyOutcome } from './pki.js';
 
-const equal = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+const equal = (a: Uint8Array, b: Uint8Array): boolean =>
+  Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 
 export const corePki: RegistryPki = {
   async issueRoot(signer: PrivateKeyOps, req: RootRequest): Promise<Uint8Array> {

@@ -56,7 +56,10 @@ class DirectoryClient {
 const zone = new DnsZone();
 
 async function enrolOne(url: string, name: string, domain: string, clock: FakeClock): Promise<EnrolmentResult> {
-  const r = await postJson(`${url}/v1/enrolments`, await provedApplication(url, zone, makeOrgKeys(), { name, domains: [domain], evaluation: goodEvaluation(clock.now()) }));
+  const r = await postJson(
+    `${url}/v1/enrolments`,
+    await provedApplication(url, zone, makeOrgKeys(), { name, domains: [domain], evaluation: goodEvaluation(clock.now()) }),
+  );
   expect(r.status).toBe(201);
   return r.json as EnrolmentResult;
 }
@@ -66,7 +69,12 @@ describe('DirectoryClient (example relying party)', () => {
     using dir = tempDir('ssmax-dirc-');
     const clock = new FakeClock(Date.now());
     await using reg = await Registry.start({
-      dataDir: join(dir.path, 'data'), signer: SoftwareKey.generate('EC-P256'), clock: clock.now, random: seededRandom('dc'), log: () => {}, resolver: zone.resolver,
+      dataDir: join(dir.path, 'data'),
+      signer: SoftwareKey.generate('EC-P256'),
+      clock: clock.now,
+      random: seededRandom('dc'),
+      log: () => {},
+      resolver: zone.resolver,
       publisher: { documentFreshnessSeconds: 600, cacheMaxAgeSeconds: 30 },
     });
     const rootDer = new Uint8Array(await (await fetch(`${reg.url}/v1/root`)).arrayBuffer());
@@ -99,7 +107,13 @@ describe('DirectoryClient (example relying party)', () => {
   it('rejects a directory signed by another key and a stale one', async () => {
     using dir = tempDir('ssmax-dirc-');
     const clock = new FakeClock(Date.now());
-    await using reg = await Registry.start({ dataDir: dir.path, signer: SoftwareKey.generate('EC-P256'), clock: clock.now, log: () => {}, publisher: { documentFreshnessSeconds: 600 } });
+    await using reg = await Registry.start({
+      dataDir: dir.path,
+      signer: SoftwareKey.generate('EC-P256'),
+      clock: clock.now,
+      log: () => {},
+      publisher: { documentFreshnessSeconds: 600 },
+    });
     using dir2 = tempDir('ssmax-dirc-');
     await using other = await Registry.start({ dataDir: dir2.path, signer: SoftwareKey.generate('EC-P256'), clock: clock.now, log: () => {} });
     const wrongRoot = new DirectoryClient(reg.url, other.rootCertificate, clock.now);

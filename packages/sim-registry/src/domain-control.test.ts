@@ -9,7 +9,17 @@ import { SoftwareKey } from '@ssmax/core';
 import { DnsZone } from '@ssmax/sim-net';
 import { Registry } from './registry.js';
 import {
-  FakeClock, b64, goodEvaluation, makeApplication, makeOrgKeys, postJson, provedApplication, requestChallenges, seededRandom, tempDir, type OrgKeys,
+  FakeClock,
+  b64,
+  goodEvaluation,
+  makeApplication,
+  makeOrgKeys,
+  postJson,
+  provedApplication,
+  requestChallenges,
+  seededRandom,
+  tempDir,
+  type OrgKeys,
 } from './testing/fixtures.js';
 import type { CriterionResult, DomainChallenge, EnrolmentResult } from './types.js';
 
@@ -27,16 +37,29 @@ async function bed(domainControl?: boolean): Promise<Bed> {
   const zone = new DnsZone();
   const clock = new FakeClock(Date.parse('2026-05-01T09:00:00Z'));
   const reg = await Registry.start({
-    dataDir: dir.path, signer: rootKey, clock: clock.now, random: seededRandom(dir.path), log: () => {}, resolver: zone.resolver,
+    dataDir: dir.path,
+    signer: rootKey,
+    clock: clock.now,
+    random: seededRandom(dir.path),
+    log: () => {},
+    resolver: zone.resolver,
     ...(domainControl === undefined ? {} : { domainControl }),
   });
   return { reg, zone, clock, [Symbol.asyncDispose]: async () => (await reg.close(), dir[Symbol.dispose]()) };
 }
 
-async function apply(b: Bed, keys: OrgKeys, challenges: readonly DomainChallenge[] | undefined, domains = [DOMAIN], audit?: string): Promise<{ status: number; res: EnrolmentResult }> {
+async function apply(
+  b: Bed,
+  keys: OrgKeys,
+  challenges: readonly DomainChallenge[] | undefined,
+  domains = [DOMAIN],
+  audit?: string,
+): Promise<{ status: number; res: EnrolmentResult }> {
   const ev = goodEvaluation(b.clock.now());
   const app = await makeApplication(keys, {
-    name: 'Partner Co', domains, evaluation: audit ? { ...ev, lastAudit: { ...ev.lastAudit, date: audit } } : ev,
+    name: 'Partner Co',
+    domains,
+    evaluation: audit ? { ...ev, lastAudit: { ...ev.lastAudit, date: audit } } : ev,
     ...(challenges ? { domainChallenges: challenges.map((c) => c.id) } : {}),
   });
   const r = await postJson(`${b.reg.url}/v1/enrolments`, app);
@@ -61,7 +84,10 @@ describe('issue 10 item 10: the registry admits anyone for any unclaimed domain'
   it('admits an applicant that published the challenge token for its key in the domain, and issues the org certificate for that domain', async () => {
     await using b = await bed();
     const keys = makeOrgKeys();
-    const r = await postJson(`${b.reg.url}/v1/enrolments`, await provedApplication(b.reg.url, b.zone, keys, { name: 'Partner Co', domains: [DOMAIN], evaluation: goodEvaluation(b.clock.now()) }));
+    const r = await postJson(
+      `${b.reg.url}/v1/enrolments`,
+      await provedApplication(b.reg.url, b.zone, keys, { name: 'Partner Co', domains: [DOMAIN], evaluation: goodEvaluation(b.clock.now()) }),
+    );
     expect(r.status).toBe(201);
     const res = r.json as EnrolmentResult;
     expect(res.decision).toBe('admitted');

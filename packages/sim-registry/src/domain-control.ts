@@ -58,7 +58,15 @@ export class DomainControl {
     }));
     store.transaction(() => rows.forEach((r) => store.insertChallenge(r)));
     this.ctx.log(`domain-control challenges ${rows.map((r) => `${r.id} (${r.domain})`).join(', ')} issued`);
-    return { challenges: rows.map((r) => ({ id: r.id, domain: r.domain, txtName: challengeTxtName(r.domain), txtValue: `${CHALLENGE_TXT_PREFIX}${r.token}`, expiresAt: r.expiresAt })) };
+    return {
+      challenges: rows.map((r) => ({
+        id: r.id,
+        domain: r.domain,
+        txtName: challengeTxtName(r.domain),
+        txtValue: `${CHALLENGE_TXT_PREFIX}${r.token}`,
+        expiresAt: r.expiresAt,
+      })),
+    };
   }
 
   /**
@@ -90,7 +98,13 @@ export class DomainControl {
       const seen = await this.#lookup(name);
       if ('error' in seen) {
         const absent = seen.error === 'ENOTFOUND' || seen.error === 'ENODATA';
-        findings.push({ domain, verified: false, detail: absent ? `no TXT record at ${name} (${seen.error}).` : `the TXT lookup of ${name} failed (${seen.error}), so control of ${domain} is not shown.` });
+        findings.push({
+          domain,
+          verified: false,
+          detail: absent
+            ? `no TXT record at ${name} (${seen.error}).`
+            : `the TXT lookup of ${name} failed (${seen.error}), so control of ${domain} is not shown.`,
+        });
         continue;
       }
       const match = usable.find((r) => seen.records.includes(`${CHALLENGE_TXT_PREFIX}${r.token}`));

@@ -81,7 +81,8 @@ export function parseApplication(body: unknown): EnrolmentApplication {
     o['domainChallenges'] === undefined
       ? undefined
       : asArray(o['domainChallenges'], 'domainChallenges', 16).map((c, i) => {
-          if (typeof c !== 'string' || !CHALLENGE_ID_RE.test(c)) throw bad(`domainChallenges[${i}]`, 'must be a challenge id from POST /v1/enrolment/challenges (chl-<16 hex digits>)');
+          if (typeof c !== 'string' || !CHALLENGE_ID_RE.test(c))
+            throw bad(`domainChallenges[${i}]`, 'must be a challenge id from POST /v1/enrolment/challenges (chl-<16 hex digits>)');
           return c;
         });
   const keys = asObject(o['keys'], 'keys');
@@ -170,8 +171,13 @@ export class Enrolment {
     const proving = control === 'not-checked' ? [] : control.proving;
     const criteria = evaluateEnrolment(
       {
-        mode: app.mode, domains: app.domains, evaluation: app.evaluation, claimedDomains, keysDistinct: new Set(spkis).size === 3,
-        domainControl: control === 'not-checked' ? control : control.findings, now,
+        mode: app.mode,
+        domains: app.domains,
+        evaluation: app.evaluation,
+        claimedDomains,
+        keysDistinct: new Set(spkis).size === 3,
+        domainControl: control === 'not-checked' ? control : control.findings,
+        now,
       },
       this.ctx.policy,
     );
@@ -201,24 +207,48 @@ export class Enrolment {
     store.transaction(() => {
       // Re-check inside the write transaction: a concurrent application may have taken a domain while we signed.
       const taken = app.domains.filter((d) => store.domainHolders(d).length > 0);
-      if (taken.length > 0) throw new HttpError('CONFLICT', `Cannot admit "${app.name}". Domain(s) ${taken.join(', ')} were admitted for another org meanwhile; apply again.`);
+      if (taken.length > 0)
+        throw new HttpError('CONFLICT', `Cannot admit "${app.name}". Domain(s) ${taken.join(', ')} were admitted for another org meanwhile; apply again.`);
       store.insertApplication(applicationId, at, app);
       if (!this.#domainControl.consume(proving, at, applicationId)) {
-        throw new HttpError('CONFLICT', `Cannot admit "${app.name}". A domain-control challenge it names was used by another application meanwhile; request new challenges and apply again.`);
+        throw new HttpError(
+          'CONFLICT',
+          `Cannot admit "${app.name}". A domain-control challenge it names was used by another application meanwhile; request new challenges and apply again.`,
+        );
       }
       store.insertOrg({
-        orgId, name: app.name, mode: app.mode, domains: app.domains, status: 'admitted', admittedAt: at, statusSince: at,
-        suspendedAt: null, revokedAt: null, reinstatedAt: null, callbackUrl: app.callbackUrl ?? null, incidentContact: app.evaluation.incidentContact,
+        orgId,
+        name: app.name,
+        mode: app.mode,
+        domains: app.domains,
+        status: 'admitted',
+        admittedAt: at,
+        statusSince: at,
+        suspendedAt: null,
+        revokedAt: null,
+        reinstatedAt: null,
+        callbackUrl: app.callbackUrl ?? null,
+        incidentContact: app.evaluation.incidentContact,
       });
       store.insertCertificate({ serialHex: this.ctx.pki.serialOf(orgCert), orgId, profile: 'org-ca', der: orgCert, issuedAt: at });
-      store.setMeta(`kms-keys/${orgId}`, new TextEncoder().encode(JSON.stringify({ signing: app.keys.kmsSigningSpki, encryption: app.keys.kmsEncryptionSpki })));
+      store.setMeta(
+        `kms-keys/${orgId}`,
+        new TextEncoder().encode(JSON.stringify({ signing: app.keys.kmsSigningSpki, encryption: app.keys.kmsEncryptionSpki })),
+      );
       store.insertAudit(orgId, at, app.evaluation.lastAudit);
       store.setApplicationOutcome(applicationId, 'admitted', orgId);
       store.insertDecision({ orgId, applicationId, kind: 'admit', at, trigger: 'enrolment', reasons: criteria });
       store.nextCounter('state');
     });
     this.ctx.log(`enrolment ${applicationId} "${app.name}" admitted as ${orgId}`);
-    return { applicationId, decision: 'admitted', orgId, failedCriteria: [], criteria, certificates: { root: b64(this.ctx.rootCertificate), org: b64(orgCert) } };
+    return {
+      applicationId,
+      decision: 'admitted',
+      orgId,
+      failedCriteria: [],
+      criteria,
+      certificates: { root: b64(this.ctx.rootCertificate), org: b64(orgCert) },
+    };
   }
 
   /**
@@ -233,7 +263,10 @@ export class Enrolment {
     if (org.status === 'revoked') throw new HttpError('ORG_NOT_ACTIVE', `Cannot register KMS certificates. ${orgId} is revoked.`);
     const o = asObject(body, 'body');
     const declared = JSON.parse(new TextDecoder().decode(store.getMeta(`kms-keys/${orgId}`) ?? new Uint8Array())) as { signing: string; encryption: string };
-    const orgCert = store.orgCertificates(orgId).filter((c) => c.profile === 'org-ca').at(-1)!.der;
+    const orgCert = store
+      .orgCertificates(orgId)
+      .filter((c) => c.profile === 'org-ca')
+      .at(-1)!.der;
     const now = this.ctx.clock();
     const checked = (['signing', 'encryption'] as const).map((purpose) => {
       const der = asBase64(o[purpose], purpose, 16 * 1024);

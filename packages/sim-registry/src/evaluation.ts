@@ -4,15 +4,7 @@
  * likewise, over the stored incident and audit history. Nothing here does I/O, so the same facts and
  * the same clock always give the same decision.
  */
-import type {
-  AuditReport,
-  CriterionResult,
-  EvaluationData,
-  IdentityProofingMethod,
-  IncidentCase,
-  OrgMode,
-  OrgStatus,
-} from './types.js';
+import type { AuditReport, CriterionResult, EvaluationData, IdentityProofingMethod, IncidentCase, OrgMode, OrgStatus } from './types.js';
 
 const DAY_MS = 86_400_000;
 
@@ -169,8 +161,11 @@ export const ENROLMENT_CRITERIA: readonly EnrolmentCriterion[] = Object.freeze([
     reason:
       "Receivers take a member's domains as the ones it speaks for (mechanism 3), so the registry admits a domain only for an applicant that published, in that domain's DNS, a TXT record carrying a registry token bound to its org CA key (the ACME dns-01 check, RFC 8555 §8.4).",
     appliesTo: ['org', 'esp'],
-    check: (f) => f.domainControl === 'not-checked' || f.domains.every((d) => (f.domainControl as readonly DomainControlFinding[]).some((x) => x.domain === d && x.verified)),
-    detail: (f) => (f.domainControl === 'not-checked' ? 'Not checked: domain control is switched off.' : f.domainControl.map((d) => `${d.domain}: ${d.detail}`).join(' ')),
+    check: (f) =>
+      f.domainControl === 'not-checked' ||
+      f.domains.every((d) => (f.domainControl as readonly DomainControlFinding[]).some((x) => x.domain === d && x.verified)),
+    detail: (f) =>
+      f.domainControl === 'not-checked' ? 'Not checked: domain control is switched off.' : f.domainControl.map((d) => `${d.domain}: ${d.detail}`).join(' '),
   },
 ] satisfies EnrolmentCriterion[]);
 
@@ -239,7 +234,10 @@ export function reevaluate(f: ReevaluationFacts, policy: EvaluationPolicy = DEFA
     {
       id: 'R3-audit-critical',
       passed: f.latestAudit !== null && !openCritical(f.latestAudit),
-      reason: f.latestAudit === null ? 'No audit on file.' : `Latest audit ${f.latestAudit.date}: ${openCritical(f.latestAudit) ? 'open critical finding(s)' : 'no open critical findings'}.`,
+      reason:
+        f.latestAudit === null
+          ? 'No audit on file.'
+          : `Latest audit ${f.latestAudit.date}: ${openCritical(f.latestAudit) ? 'open critical finding(s)' : 'no open critical findings'}.`,
     },
     {
       id: 'R4-audit-current',

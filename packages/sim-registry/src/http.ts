@@ -154,7 +154,8 @@ export function asBase64(v: unknown, field: string, maxBytes = 64 * 1024): Uint8
 
 export function asDate(v: unknown, field: string): string {
   const s = asString(v, field, 40);
-  if (!/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d+)?Z)?$/.test(s) || Number.isNaN(Date.parse(s))) throw bad(field, 'must be an ISO 8601 date (YYYY-MM-DD or UTC timestamp)');
+  if (!/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d+)?Z)?$/.test(s) || Number.isNaN(Date.parse(s)))
+    throw bad(field, 'must be an ISO 8601 date (YYYY-MM-DD or UTC timestamp)');
   return s;
 }
 

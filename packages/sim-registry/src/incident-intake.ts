@@ -8,15 +8,7 @@
 import { newId, type RegistryContext } from './context.js';
 import { asArray, asBase64, asDate, asEnum, asObject, asString, bad, HttpError } from './http.js';
 import type { Reevaluation } from './reevaluation.js';
-import type {
-  CaseOutcome,
-  CorrectiveAction,
-  Decision,
-  IncidentCase,
-  IncidentReport,
-  IncidentResponse,
-  RootCause,
-} from './types.js';
+import type { CaseOutcome, CorrectiveAction, Decision, IncidentCase, IncidentReport, IncidentResponse, RootCause } from './types.js';
 
 const ROOT_CAUSES: readonly RootCause[] = ['operation-fault', 'malicious-sender', 'client-takeover', 'not-malicious'];
 const ACTIONS: readonly CorrectiveAction[] = ['sender-identified-and-revoked', 'operation-fixed', 'disciplinary-action', 'police-cooperation', 'none'];
@@ -28,7 +20,12 @@ export type Notifier = (url: string, body: unknown) => Promise<boolean>;
 export const loopbackNotifier: Notifier = async (url, body) => {
   const host = new URL(url).hostname;
   if (!['127.0.0.1', 'localhost', '[::1]', '::1'].includes(host)) return false;
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(5000) });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(5000),
+  });
   await res.arrayBuffer();
   return res.ok;
 };
@@ -81,9 +78,18 @@ export async function verifySubmission(ctx: RegistryContext, body: unknown, orgI
   const orgId = owner.get(Buffer.from(outcome.signerCertificate).toString('base64'));
   if (!orgId) throw new HttpError('BAD_SIGNATURE', `Cannot accept the ${what}. The signer is not a member certificate.`);
   // The KMS certificate was validated at registration; check it is still within its validity now.
-  const orgCert = ctx.store.orgCertificates(orgId).filter((c) => c.profile === 'org-ca').at(-1)?.der;
+  const orgCert = ctx.store
+    .orgCertificates(orgId)
+    .filter((c) => c.profile === 'org-ca')
+    .at(-1)?.der;
   const still = orgCert
-    ? ctx.pki.validateKms({ certificate: outcome.signerCertificate, purpose: 'signing', orgCertificate: orgCert, rootCertificate: ctx.rootCertificate, time: ctx.clock() })
+    ? ctx.pki.validateKms({
+        certificate: outcome.signerCertificate,
+        purpose: 'signing',
+        orgCertificate: orgCert,
+        rootCertificate: ctx.rootCertificate,
+        time: ctx.clock(),
+      })
     : { ok: false as const, reason: 'The org has no certificate.' };
   if (!still.ok) throw new HttpError('BAD_SIGNATURE', `Cannot accept the ${what}. ${still.reason}`);
   return { orgId, content, cms };
@@ -138,14 +144,18 @@ export class IncidentIntake {
   /** Records a report; returns the case and whether it is new (an identical resubmission returns the existing case). */
   async report(body: unknown): Promise<{ case: IncidentCase; created: boolean }> {
     const { store } = this.ctx;
-    const active = store.listOrgs().filter((o) => o.status !== 'revoked').map((o) => o.orgId);
+    const active = store
+      .listOrgs()
+      .filter((o) => o.status !== 'revoked')
+      .map((o) => o.orgId);
     const sub = await verifySubmission(this.ctx, body, active, 'incident report');
     const report = parseReport(sub.content);
     if (report.reporterOrgId !== sub.orgId) {
       throw new HttpError('BAD_SIGNATURE', `Cannot accept the incident report. It names reporter ${report.reporterOrgId} but is signed by ${sub.orgId}.`);
     }
     if (report.senderOrgId === report.reporterOrgId) throw bad('report.senderOrgId', 'must differ from the reporter');
-    if (!store.getOrg(report.senderOrgId)) throw new HttpError('UNKNOWN_ORG', `Cannot accept the incident report. Sender org ${report.senderOrgId} is not enrolled.`);
+    if (!store.getOrg(report.senderOrgId))
+      throw new HttpError('UNKNOWN_ORG', `Cannot accept the incident report. Sender org ${report.senderOrgId} is not enrolled.`);
     const existing = store.findCaseByMessage(report.reporterOrgId, report.messageId);
     if (existing) return { case: existing, created: false };
 

@@ -32,8 +32,7 @@ export interface RegistryPki {
 }
 
 export type VerifyOutcome =
-  | { readonly ok: true; readonly content: Uint8Array; readonly signerCertificate: Uint8Array }
-  | { readonly ok: false; readonly reason: string };
+  { readonly ok: true; readonly content: Uint8Array; readonly signerCertificate: Uint8Array } | { readonly ok: false; readonly reason: string };
 
 export interface RootRequest {
   readonly commonName: string;

@@ -9,7 +9,19 @@ import { DnsZone } from '@ssmax/sim-net';
 import { corePki } from './core-pki.js';
 import { Registry } from './registry.js';
 import {
-  b64, FakeClock, goodEvaluation, makeApplication, makeOrgKeys, openssl, opensslSign, postJson, provedApplication, seededRandom, tempDir, type ApplicationFields, type OrgKeys,
+  b64,
+  FakeClock,
+  goodEvaluation,
+  makeApplication,
+  makeOrgKeys,
+  openssl,
+  opensslSign,
+  postJson,
+  provedApplication,
+  seededRandom,
+  tempDir,
+  type ApplicationFields,
+  type OrgKeys,
 } from './testing/fixtures.js';
 import type { DirectoryDocument, EnrolmentResult, IncidentCase, StatusDocument } from './types.js';
 
@@ -18,7 +30,15 @@ const rootKey = SoftwareKey.generate('EC-P256');
 const zone = new DnsZone();
 
 async function start(dataDir: string, clock: FakeClock, extra: { log?: (l: string) => void; bodyLimit?: number; adminToken?: string } = {}) {
-  return Registry.start({ dataDir, signer: rootKey, clock: clock.now, random: seededRandom(dataDir), log: extra.log ?? (() => {}), resolver: zone.resolver, ...extra });
+  return Registry.start({
+    dataDir,
+    signer: rootKey,
+    clock: clock.now,
+    random: seededRandom(dataDir),
+    log: extra.log ?? (() => {}),
+    resolver: zone.resolver,
+    ...extra,
+  });
 }
 
 /** An application with its domains proved in {@link zone}. */
@@ -89,9 +109,21 @@ describe('Registry', () => {
     expect(v.stdout.toString()).toMatch(/: OK/);
     expect(v.status).toBe(0);
     // The org-issued KMS certificates the registry accepted chain root → org → KMS (openssl as oracle).
-    for (const [label, der, purpose] of [['sig', res.kmsSigning, 'smimesign'], ['enc', res.kmsEncryption, 'smimeencrypt']] as const) {
+    for (const [label, der, purpose] of [
+      ['sig', res.kmsSigning, 'smimesign'],
+      ['enc', res.kmsEncryption, 'smimeencrypt'],
+    ] as const) {
       writeFileSync(join(dir.path, `${label}.pem`), encodePem(der, 'CERTIFICATE'));
-      const kv = openssl(['verify', '-CAfile', join(dir.path, 'root.pem'), '-untrusted', join(dir.path, 'org.pem'), '-purpose', purpose, join(dir.path, `${label}.pem`)]);
+      const kv = openssl([
+        'verify',
+        '-CAfile',
+        join(dir.path, 'root.pem'),
+        '-untrusted',
+        join(dir.path, 'org.pem'),
+        '-purpose',
+        purpose,
+        join(dir.path, `${label}.pem`),
+      ]);
       expect(kv.stdout.toString() + kv.stderr).toMatch(/: OK/);
     }
     const text = openssl(['x509', '-inform', 'DER', '-noout', '-text'], Buffer.from(res.certificates!.org, 'base64')).stdout.toString();
@@ -123,9 +155,15 @@ describe('Registry', () => {
     const clock = new FakeClock(Date.now());
     await using reg = await start(dir.path, clock);
     const ev = { ...goodEvaluation(clock.now()), outboundInspection: false, inboundInspection: false, identityProofing: 'my-number-card+pin' as const };
-    const esp = await postJson(`${reg.url}/v1/enrolments`, await proved(reg, makeOrgKeys(), { name: 'Mail ESP', domains: ['esp.example'], mode: 'esp', evaluation: ev }));
+    const esp = await postJson(
+      `${reg.url}/v1/enrolments`,
+      await proved(reg, makeOrgKeys(), { name: 'Mail ESP', domains: ['esp.example'], mode: 'esp', evaluation: ev }),
+    );
     expect(esp.status).toBe(201);
-    const org = await postJson(`${reg.url}/v1/enrolments`, await proved(reg, makeOrgKeys(), { name: 'NoInspect', domains: ['noinspect.example'], evaluation: ev }));
+    const org = await postJson(
+      `${reg.url}/v1/enrolments`,
+      await proved(reg, makeOrgKeys(), { name: 'NoInspect', domains: ['noinspect.example'], evaluation: ev }),
+    );
     expect(org.json.failedCriteria.map((c: { id: string }) => c.id)).toEqual(['E2-outbound-inspection', 'E3-inbound-inspection']);
   });
 
@@ -149,7 +187,10 @@ describe('Registry', () => {
     const clock = new FakeClock(Date.now());
     await using reg = await start(dir.path, clock);
     const keys = makeOrgKeys();
-    const app = await makeApplication({ ...keys, orgCa: SoftwareKey.generate('EC-P256') }, { name: 'X', domains: ['x.example'], evaluation: goodEvaluation(clock.now()) });
+    const app = await makeApplication(
+      { ...keys, orgCa: SoftwareKey.generate('EC-P256') },
+      { name: 'X', domains: ['x.example'], evaluation: goodEvaluation(clock.now()) },
+    );
     const forged = { ...app, keys: { ...app.keys, orgCaSpki: b64(keys.orgCa.spki) } };
     const r = await postJson(`${reg.url}/v1/enrolments`, forged);
     expect(r.status).toBe(400);
@@ -167,7 +208,13 @@ describe('Registry', () => {
     const doc = JSON.parse(v.content) as DirectoryDocument;
     expect(doc.type).toBe('ssmax-directory');
     expect(doc.members).toHaveLength(1);
-    expect(doc.members[0]).toMatchObject({ orgId: a.orgId, name: 'Alpha', domains: ['alpha.example'], status: 'admitted', orgCertificate: a.certificates!.org });
+    expect(doc.members[0]).toMatchObject({
+      orgId: a.orgId,
+      name: 'Alpha',
+      domains: ['alpha.example'],
+      status: 'admitted',
+      orgCertificate: a.certificates!.org,
+    });
     expect(Date.parse(doc.nextUpdate) - Date.parse(doc.issuedAt)).toBe(3600_000);
     // The signed bytes are the canonical JSON of the document.
     expect(Buffer.from(canonicalBytes(doc)).toString()).toBe(v.content);
@@ -230,7 +277,10 @@ describe('Registry', () => {
     await using reg = await start(dir.path, clock);
     const aKeys = makeOrgKeys();
     const bKeys = makeOrgKeys();
-    const a = await postJson(`${reg.url}/v1/enrolments`, await proved(reg, aKeys, { name: 'A', domains: ['a.example'], evaluation: goodEvaluation(clock.now()) }));
+    const a = await postJson(
+      `${reg.url}/v1/enrolments`,
+      await proved(reg, aKeys, { name: 'A', domains: ['a.example'], evaluation: goodEvaluation(clock.now()) }),
+    );
     const b = await enrol(reg, bKeys, 'B', 'b.example', clock);
     // B's CA certifies A's KMS keys: chains to the root, but not through A's org certificate.
     const bIssuer = { certificate: new Uint8Array(Buffer.from(b.certificates!.org, 'base64')), key: bKeys.orgCa };
@@ -263,7 +313,9 @@ describe('Registry', () => {
     using dir = tempDir('ssmax-reg-');
     const clock = new FakeClock(Date.now());
     await (await start(dir.path, clock)).close();
-    await expect(Registry.start({ dataDir: dir.path, signer: SoftwareKey.generate('EC-P256'), clock: clock.now, log: () => {} })).rejects.toThrow(/does not match the root/);
+    await expect(Registry.start({ dataDir: dir.path, signer: SoftwareKey.generate('EC-P256'), clock: clock.now, log: () => {} })).rejects.toThrow(
+      /does not match the root/,
+    );
   });
 
   it('suspends the sending org after two attributable cases, then reinstates it after a clean audit', async () => {
@@ -279,17 +331,38 @@ describe('Registry', () => {
     const aSig = a.kmsSigning;
 
     const report = (messageId: string) =>
-      opensslSign(dir.path, bKeys.kmsSigning, bSig, canonicalBytes({
-        type: 'ssmax-incident-report', reporterOrgId: b.orgId, messageId, senderOrgId: a.orgId,
-        senderCertificateSerial: new X509Certificate(aSig).serialNumber, evidence: { summary: 'Emotet-style ZIP from a.example', pattern: 'B' },
-        reportedAt: clock.now().toISOString(),
-      }));
+      opensslSign(
+        dir.path,
+        bKeys.kmsSigning,
+        bSig,
+        canonicalBytes({
+          type: 'ssmax-incident-report',
+          reporterOrgId: b.orgId,
+          messageId,
+          senderOrgId: a.orgId,
+          senderCertificateSerial: new X509Certificate(aSig).serialNumber,
+          evidence: { summary: 'Emotet-style ZIP from a.example', pattern: 'B' },
+          reportedAt: clock.now().toISOString(),
+        }),
+      );
     const respond = async (c: IncidentCase) =>
       postJson(`${reg.url}/v1/incidents/${c.caseId}/response`, {
-        cms: b64(opensslSign(dir.path, aKeys.kmsSigning, aSig, canonicalBytes({
-          type: 'ssmax-incident-response', caseId: c.caseId, orgId: a.orgId, rootCause: 'operation-fault',
-          correctiveActions: ['operation-fixed'], summary: 'Mail server compromised; rebuilt', respondedAt: clock.now().toISOString(),
-        }))),
+        cms: b64(
+          opensslSign(
+            dir.path,
+            aKeys.kmsSigning,
+            aSig,
+            canonicalBytes({
+              type: 'ssmax-incident-response',
+              caseId: c.caseId,
+              orgId: a.orgId,
+              rootCause: 'operation-fault',
+              correctiveActions: ['operation-fixed'],
+              summary: 'Mail server compromised; rebuilt',
+              respondedAt: clock.now().toISOString(),
+            }),
+          ),
+        ),
       });
 
     const r1 = await postJson(`${reg.url}/v1/incidents`, { cms: b64(report('<m1@a.example>')) });
@@ -358,13 +431,27 @@ describe('Registry', () => {
       const a = (await postJson(`${reg.url}/v1/enrolments`, aApp)).json as EnrolmentResult;
       const b = await enrol(reg, bKeys, 'B', 'b.example', clock);
       const rep = await postJson(`${reg.url}/v1/incidents`, {
-        cms: b64(opensslSign(dir.path, bKeys.kmsSigning, b.kmsSigning, canonicalBytes({
-          type: 'ssmax-incident-report', reporterOrgId: b.orgId, messageId: '<cb@a.example>', senderOrgId: a.orgId, senderCertificateSerial: '0a',
-          evidence: { summary: 'phish' }, reportedAt: clock.now().toISOString(),
-        }))),
+        cms: b64(
+          opensslSign(
+            dir.path,
+            bKeys.kmsSigning,
+            b.kmsSigning,
+            canonicalBytes({
+              type: 'ssmax-incident-report',
+              reporterOrgId: b.orgId,
+              messageId: '<cb@a.example>',
+              senderOrgId: a.orgId,
+              senderCertificateSerial: '0a',
+              evidence: { summary: 'phish' },
+              reportedAt: clock.now().toISOString(),
+            }),
+          ),
+        ),
       });
       expect(rep.status).toBe(201);
-      expect(received).toEqual([expect.objectContaining({ type: 'ssmax-incident-notice', caseId: rep.json.caseId, responseUrl: `${reg.url}/v1/incidents/${rep.json.caseId}/response` })]);
+      expect(received).toEqual([
+        expect.objectContaining({ type: 'ssmax-incident-notice', caseId: rep.json.caseId, responseUrl: `${reg.url}/v1/incidents/${rep.json.caseId}/response` }),
+      ]);
     } finally {
       await new Promise<void>((r) => hook.close(() => r()));
     }
@@ -382,16 +469,40 @@ describe('Registry', () => {
     const aSig = a.kmsSigning;
     for (const id of ['<x1@a.example>', '<x2@a.example>', '<x3@a.example>']) {
       const rep = await postJson(`${reg.url}/v1/incidents`, {
-        cms: b64(opensslSign(dir.path, bKeys.kmsSigning, bSig, canonicalBytes({
-          type: 'ssmax-incident-report', reporterOrgId: b.orgId, messageId: id, senderOrgId: a.orgId, senderCertificateSerial: 'abcd',
-          evidence: { summary: 'insider sent malware' }, reportedAt: clock.now().toISOString(),
-        }))),
+        cms: b64(
+          opensslSign(
+            dir.path,
+            bKeys.kmsSigning,
+            bSig,
+            canonicalBytes({
+              type: 'ssmax-incident-report',
+              reporterOrgId: b.orgId,
+              messageId: id,
+              senderOrgId: a.orgId,
+              senderCertificateSerial: 'abcd',
+              evidence: { summary: 'insider sent malware' },
+              reportedAt: clock.now().toISOString(),
+            }),
+          ),
+        ),
       });
       const resp = await postJson(`${reg.url}/v1/incidents/${rep.json.caseId}/response`, {
-        cms: b64(opensslSign(dir.path, aKeys.kmsSigning, aSig, canonicalBytes({
-          type: 'ssmax-incident-response', caseId: rep.json.caseId, orgId: a.orgId, rootCause: 'malicious-sender',
-          correctiveActions: ['sender-identified-and-revoked', 'police-cooperation'], summary: 'Insider traced via trace vault', respondedAt: clock.now().toISOString(),
-        }))),
+        cms: b64(
+          opensslSign(
+            dir.path,
+            aKeys.kmsSigning,
+            aSig,
+            canonicalBytes({
+              type: 'ssmax-incident-response',
+              caseId: rep.json.caseId,
+              orgId: a.orgId,
+              rootCause: 'malicious-sender',
+              correctiveActions: ['sender-identified-and-revoked', 'police-cooperation'],
+              summary: 'Insider traced via trace vault',
+              respondedAt: clock.now().toISOString(),
+            }),
+          ),
+        ),
       });
       expect(resp.json.case.outcome).toBe('confirmed-not-attributable');
       expect(resp.json.decision.kind).toBe('no-change');
@@ -411,7 +522,11 @@ describe('Registry', () => {
     expect(raw.status).toBe(400);
     expect(((await raw.json()) as { error: { code: string } }).error.code).toBe('MALFORMED_REQUEST');
 
-    const big = await fetch(`${reg.url}/v1/incidents`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ cms: 'A'.repeat(10_000) }) });
+    const big = await fetch(`${reg.url}/v1/incidents`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ cms: 'A'.repeat(10_000) }),
+    });
     expect(big.status).toBe(413);
     await big.arrayBuffer();
 
@@ -424,8 +539,13 @@ describe('Registry', () => {
     expect(missing.json.error.message).toMatch(/Field "domains"/);
 
     const content = canonicalBytes({
-      type: 'ssmax-incident-report', reporterOrgId: b.orgId, messageId: '<m@a>', senderOrgId: a.orgId, senderCertificateSerial: '01',
-      evidence: { summary: 's' }, reportedAt: clock.now().toISOString(),
+      type: 'ssmax-incident-report',
+      reporterOrgId: b.orgId,
+      messageId: '<m@a>',
+      senderOrgId: a.orgId,
+      senderCertificateSerial: '01',
+      evidence: { summary: 's' },
+      reportedAt: clock.now().toISOString(),
     });
     // Signed by A's key while claiming to come from B.
     const aSig = a.kmsSigning;
@@ -441,7 +561,13 @@ describe('Registry', () => {
     expect(wrongKey.json.error.code).toBe('BAD_SIGNATURE');
     // Signed by a key the registry never certified (its own self-made certificate).
     const strangerKey = SoftwareKey.generate('EC-P256');
-    const strangerCa = await corePki.issueRoot(strangerKey, { commonName: 'Stranger', organization: 'Stranger', now: clock.now(), validityDays: 30, random: seededRandom('s') });
+    const strangerCa = await corePki.issueRoot(strangerKey, {
+      commonName: 'Stranger',
+      organization: 'Stranger',
+      now: clock.now(),
+      validityDays: 30,
+      random: seededRandom('s'),
+    });
     const stranger = await postJson(`${reg.url}/v1/incidents`, { cms: b64(await corePki.signData(strangerKey, strangerCa, content, clock.now())) });
     expect(stranger.status).toBe(403);
     expect((await postJson(`${reg.url}/v1/incidents`, { cms: b64(good) })).status).toBe(201);
@@ -453,7 +579,10 @@ describe('Registry', () => {
     const raw1 = await rawHttp(reg.url, 'HELLO THERE\r\n\r\n');
     expect(raw1).toMatch(/^HTTP\/1\.1 400/);
     const chunk = 'x'.repeat(3000);
-    const raw2 = await rawHttp(reg.url, `POST /v1/incidents HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${(3000).toString(16)}\r\n${chunk}\r\n${(3000).toString(16)}\r\n${chunk}\r\n0\r\n\r\n`);
+    const raw2 = await rawHttp(
+      reg.url,
+      `POST /v1/incidents HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${(3000).toString(16)}\r\n${chunk}\r\n${(3000).toString(16)}\r\n${chunk}\r\n0\r\n\r\n`,
+    );
     expect(raw2).toMatch(/^HTTP\/1\.1 413/);
     expect(raw2).toContain('BODY_TOO_LARGE');
 

@@ -89,7 +89,14 @@ export class Registry implements AsyncDisposable {
       throw e;
     }
     const ctx: RegistryContext = {
-      store, pki, signer: opts.signer, rootCertificate, issuerName, clock, random, log,
+      store,
+      pki,
+      signer: opts.signer,
+      rootCertificate,
+      issuerName,
+      clock,
+      random,
+      log,
       policy: { ...DEFAULT_EVALUATION_POLICY, ...opts.policy },
       certificateDays: opts.certificateDays ?? 365,
       resolver: opts.resolver ?? systemResolver(),
@@ -106,55 +113,96 @@ export class Registry implements AsyncDisposable {
       ['GET', /^\/healthz$/, async (_q, res) => sendJson(res, 200, { ok: true })],
       ['GET', /^\/v1\/root$/, async (_q, res) => sendBytes(res, 200, 'application/pkix-cert', rootCertificate)],
       ['POST', /^\/v1\/enrolment\/challenges$/, async (req, res) => sendJson(res, 201, enrolment.challenges(await readJson(req, bodyLimit)))],
-      ['POST', /^\/v1\/enrolments$/, async (req, res) => {
-        const result = await enrolment.apply(await readJson(req, bodyLimit));
-        sendJson(res, result.decision === 'admitted' ? 201 : 422, result);
-      }],
+      [
+        'POST',
+        /^\/v1\/enrolments$/,
+        async (req, res) => {
+          const result = await enrolment.apply(await readJson(req, bodyLimit));
+          sendJson(res, result.decision === 'admitted' ? 201 : 422, result);
+        },
+      ],
       ['GET', /^\/v1\/directory$/, async (req, res) => sendDocument(req, res, await publisher.directory(), 'application/cms', publisher)],
       ['GET', /^\/v1\/status$/, async (req, res) => sendDocument(req, res, await publisher.status(), 'application/cms', publisher)],
       ['GET', /^\/v1\/crl$/, async (req, res) => sendDocument(req, res, await publisher.crl(), 'application/pkix-crl', publisher)],
-      ['POST', /^\/v1\/incidents$/, async (req, res) => {
-        const r = await intake.report(await readJson(req, bodyLimit));
-        sendJson(res, r.created ? 201 : 200, r.case);
-      }],
-      ['GET', /^\/v1\/incidents\/([\w-]{1,64})$/, async (_q, res, m) => {
-        const c = store.getCase(m[1]!);
-        if (!c) throw new HttpError('NOT_FOUND', `Cannot find case ${m[1]}. No such case.`);
-        sendJson(res, 200, c);
-      }],
-      ['POST', /^\/v1\/incidents\/([\w-]{1,64})\/response$/, async (req, res, m) => {
-        sendJson(res, 200, await intake.respond(m[1]!, await readJson(req, bodyLimit)));
-      }],
-      ['POST', /^\/v1\/orgs\/([\w-]{1,64})\/kms-certificates$/, async (req, res, m) => {
-        sendJson(res, 200, enrolment.registerKms(m[1]!, await readJson(req, bodyLimit)));
-      }],
-      ['POST', /^\/v1\/orgs\/([\w-]{1,64})\/audits$/, async (req, res, m) => {
-        const orgId = m[1]!;
-        const sub = await verifySubmission(ctx, await readJson(req, bodyLimit), [orgId], 'audit report');
-        const o = asObject(sub.content, 'submission');
-        if (o['type'] !== 'ssmax-audit-report' || o['orgId'] !== orgId) throw bad('submission', `must be an ssmax-audit-report for ${orgId}`);
-        const audit = parseAudit(o['audit'], 'submission.audit');
-        store.insertAudit(orgId, clock().toISOString(), audit);
-        sendJson(res, 200, { decision: reevaluation.run(orgId, `audit:${audit.date}`) });
-      }],
+      [
+        'POST',
+        /^\/v1\/incidents$/,
+        async (req, res) => {
+          const r = await intake.report(await readJson(req, bodyLimit));
+          sendJson(res, r.created ? 201 : 200, r.case);
+        },
+      ],
+      [
+        'GET',
+        /^\/v1\/incidents\/([\w-]{1,64})$/,
+        async (_q, res, m) => {
+          const c = store.getCase(m[1]!);
+          if (!c) throw new HttpError('NOT_FOUND', `Cannot find case ${m[1]}. No such case.`);
+          sendJson(res, 200, c);
+        },
+      ],
+      [
+        'POST',
+        /^\/v1\/incidents\/([\w-]{1,64})\/response$/,
+        async (req, res, m) => {
+          sendJson(res, 200, await intake.respond(m[1]!, await readJson(req, bodyLimit)));
+        },
+      ],
+      [
+        'POST',
+        /^\/v1\/orgs\/([\w-]{1,64})\/kms-certificates$/,
+        async (req, res, m) => {
+          sendJson(res, 200, enrolment.registerKms(m[1]!, await readJson(req, bodyLimit)));
+        },
+      ],
+      [
+        'POST',
+        /^\/v1\/orgs\/([\w-]{1,64})\/audits$/,
+        async (req, res, m) => {
+          const orgId = m[1]!;
+          const sub = await verifySubmission(ctx, await readJson(req, bodyLimit), [orgId], 'audit report');
+          const o = asObject(sub.content, 'submission');
+          if (o['type'] !== 'ssmax-audit-report' || o['orgId'] !== orgId) throw bad('submission', `must be an ssmax-audit-report for ${orgId}`);
+          const audit = parseAudit(o['audit'], 'submission.audit');
+          store.insertAudit(orgId, clock().toISOString(), audit);
+          sendJson(res, 200, { decision: reevaluation.run(orgId, `audit:${audit.date}`) });
+        },
+      ],
       // Re-evaluation is a pure function of stored facts and the clock, so anyone may trigger it.
       ['POST', /^\/v1\/orgs\/([\w-]{1,64})\/reevaluations$/, async (_q, res, m) => sendJson(res, 200, { decision: reevaluation.run(m[1]!, 'on-demand') })],
-      ['GET', /^\/v1\/orgs\/([\w-]{1,64})\/decisions$/, async (_q, res, m) => {
-        if (!store.getOrg(m[1]!)) throw new HttpError('UNKNOWN_ORG', `Cannot list decisions. No org ${m[1]}.`);
-        sendJson(res, 200, store.decisions(m[1]!));
-      }],
-      ['GET', /^\/v1\/orgs\/([\w-]{1,64})\/outbox$/, async (_q, res, m) => {
-        if (!store.getOrg(m[1]!)) throw new HttpError('UNKNOWN_ORG', `Cannot list notices. No org ${m[1]}.`);
-        sendJson(res, 200, store.outbox(m[1]!).map((o) => o.body));
-      }],
-      ['POST', /^\/v1\/admin\/orgs\/([\w-]{1,64})\/decisions$/, async (req, res, m) => {
-        if (opts.adminToken === undefined) throw new HttpError('NOT_FOUND', 'Cannot route the request. No such resource.');
-        if (req.headers.authorization !== `Bearer ${opts.adminToken}`) throw new HttpError('UNAUTHORIZED', 'Cannot take an operator decision. The bearer token is missing or wrong.');
-        const o = asObject(await readJson(req, bodyLimit), 'body');
-        const kind = asEnum(o['kind'], 'kind', ['suspend', 'revoke', 'reinstate'] as const);
-        const reason = asString(o['reason'], 'reason', 1000);
-        sendJson(res, 200, { decision: reevaluation.apply(m[1]!, kind, [{ id: 'OP-operator', passed: false, reason }], 'operator') });
-      }],
+      [
+        'GET',
+        /^\/v1\/orgs\/([\w-]{1,64})\/decisions$/,
+        async (_q, res, m) => {
+          if (!store.getOrg(m[1]!)) throw new HttpError('UNKNOWN_ORG', `Cannot list decisions. No org ${m[1]}.`);
+          sendJson(res, 200, store.decisions(m[1]!));
+        },
+      ],
+      [
+        'GET',
+        /^\/v1\/orgs\/([\w-]{1,64})\/outbox$/,
+        async (_q, res, m) => {
+          if (!store.getOrg(m[1]!)) throw new HttpError('UNKNOWN_ORG', `Cannot list notices. No org ${m[1]}.`);
+          sendJson(
+            res,
+            200,
+            store.outbox(m[1]!).map((o) => o.body),
+          );
+        },
+      ],
+      [
+        'POST',
+        /^\/v1\/admin\/orgs\/([\w-]{1,64})\/decisions$/,
+        async (req, res, m) => {
+          if (opts.adminToken === undefined) throw new HttpError('NOT_FOUND', 'Cannot route the request. No such resource.');
+          if (req.headers.authorization !== `Bearer ${opts.adminToken}`)
+            throw new HttpError('UNAUTHORIZED', 'Cannot take an operator decision. The bearer token is missing or wrong.');
+          const o = asObject(await readJson(req, bodyLimit), 'body');
+          const kind = asEnum(o['kind'], 'kind', ['suspend', 'revoke', 'reinstate'] as const);
+          const reason = asString(o['reason'], 'reason', 1000);
+          sendJson(res, 200, { decision: reevaluation.apply(m[1]!, kind, [{ id: 'OP-operator', passed: false, reason }], 'operator') });
+        },
+      ],
     ];
 
     const server = createServer((req, res) => {
@@ -242,7 +290,13 @@ function sendDocument(req: IncomingMessage, res: ServerResponse, doc: PublishedD
     expires: doc.nextUpdate.toUTCString(),
   };
   const inm = req.headers['if-none-match'];
-  if (inm !== undefined && inm.split(',').map((s) => s.trim()).includes(doc.etag)) {
+  if (
+    inm !== undefined &&
+    inm
+      .split(',')
+      .map((s) => s.trim())
+      .includes(doc.etag)
+  ) {
     res.writeHead(304, headers);
     res.end();
     return;

@@ -120,7 +120,11 @@ export class StatusPublisher {
     });
   }
 
-  private async get(kind: Kind, freshness: number, make: (version: number, issuedAt: Date, nextUpdate: Date) => Promise<Uint8Array>): Promise<PublishedDocument> {
+  private async get(
+    kind: Kind,
+    freshness: number,
+    make: (version: number, issuedAt: Date, nextUpdate: Date) => Promise<Uint8Array>,
+  ): Promise<PublishedDocument> {
     const version = this.ctx.store.counter('state');
     const now = this.ctx.clock();
     const cached = this.cache.get(kind);

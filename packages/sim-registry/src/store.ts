@@ -145,7 +145,16 @@ export class RegistryStore implements Disposable {
   getChallenge(id: string): ChallengeRow | null {
     const r = this.db.prepare('SELECT * FROM domain_challenges WHERE id = ?').get(id) as RawChallenge | undefined;
     return r
-      ? { id: r.id, domain: r.domain, token: r.token, spkiSha256: r.spki_sha256, issuedAt: r.issued_at, expiresAt: r.expires_at, usedAt: r.used_at, usedBy: r.used_by }
+      ? {
+          id: r.id,
+          domain: r.domain,
+          token: r.token,
+          spkiSha256: r.spki_sha256,
+          issuedAt: r.issued_at,
+          expiresAt: r.expires_at,
+          usedAt: r.used_at,
+          usedBy: r.used_by,
+        }
       : null;
   }
 
@@ -200,7 +209,9 @@ export class RegistryStore implements Disposable {
 
   /** Revoked certificates of one profile (the CRL lists only what the registry itself issued). */
   revokedCertificates(profile: CertificateProfile): CertRow[] {
-    return (this.db.prepare('SELECT * FROM certificates WHERE revoked_at IS NOT NULL AND profile = ? ORDER BY revoked_at, serial_hex').all(profile) as RawCert[]).map(certFromRow);
+    return (
+      this.db.prepare('SELECT * FROM certificates WHERE revoked_at IS NOT NULL AND profile = ? ORDER BY revoked_at, serial_hex').all(profile) as RawCert[]
+    ).map(certFromRow);
   }
 
   /** Replaces the org's certificate of a KMS profile (re-registration, e.g. renewal). */
@@ -217,9 +228,11 @@ export class RegistryStore implements Disposable {
   }
 
   decisions(orgId?: string): Decision[] {
-    const rows = (orgId === undefined
-      ? this.db.prepare('SELECT * FROM decisions ORDER BY id').all()
-      : this.db.prepare('SELECT * FROM decisions WHERE org_id = ? ORDER BY id').all(orgId)) as RawDecision[];
+    const rows = (
+      orgId === undefined
+        ? this.db.prepare('SELECT * FROM decisions ORDER BY id').all()
+        : this.db.prepare('SELECT * FROM decisions WHERE org_id = ? ORDER BY id').all(orgId)
+    ) as RawDecision[];
     return rows.map((r) => ({
       id: r.id,
       orgId: r.org_id,
@@ -238,8 +251,7 @@ export class RegistryStore implements Disposable {
   /** The most recent audit by audit date. */
   latestAudit(orgId: string): { audit: AuditReport; receivedAt: string } | null {
     const row = this.db.prepare('SELECT body, received_at FROM audits WHERE org_id = ? ORDER BY audit_date DESC, id DESC LIMIT 1').get(orgId) as
-      | { body: string; received_at: string }
-      | undefined;
+      { body: string; received_at: string } | undefined;
     return row ? { audit: JSON.parse(row.body) as AuditReport, receivedAt: row.received_at } : null;
   }
 
@@ -249,7 +261,19 @@ export class RegistryStore implements Disposable {
         `INSERT INTO cases(case_id, reporter_org_id, sender_org_id, message_id, sender_cert_serial, evidence, received_at, response_due, state, outcome, report_cms)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(c.caseId, c.reporterOrgId, c.senderOrgId, c.messageId, c.senderCertificateSerial, JSON.stringify(c.evidence), c.receivedAt, c.responseDue, c.state, c.outcome, Buffer.from(reportCms));
+      .run(
+        c.caseId,
+        c.reporterOrgId,
+        c.senderOrgId,
+        c.messageId,
+        c.senderCertificateSerial,
+        JSON.stringify(c.evidence),
+        c.receivedAt,
+        c.responseDue,
+        c.state,
+        c.outcome,
+        Buffer.from(reportCms),
+      );
   }
 
   findCaseByMessage(reporterOrgId: string, messageId: string): IncidentCase | null {
@@ -327,37 +351,124 @@ CREATE TABLE IF NOT EXISTS outbox (
 `;
 
 interface RawOrg {
-  org_id: string; name: string; mode: string; domains: string; status: string; admitted_at: string; status_since: string;
-  suspended_at: string | null; revoked_at: string | null; reinstated_at: string | null; callback_url: string | null; incident_contact: string;
+  org_id: string;
+  name: string;
+  mode: string;
+  domains: string;
+  status: string;
+  admitted_at: string;
+  status_since: string;
+  suspended_at: string | null;
+  revoked_at: string | null;
+  reinstated_at: string | null;
+  callback_url: string | null;
+  incident_contact: string;
 }
-interface RawCert { serial_hex: string; org_id: string; profile: string; der: Buffer; issued_at: string; revoked_at: string | null; reason_code: number | null }
-interface RawDecision { id: number; org_id: string | null; application_id: string | null; kind: string; at: string; trigger: string; reasons: string }
+interface RawCert {
+  serial_hex: string;
+  org_id: string;
+  profile: string;
+  der: Buffer;
+  issued_at: string;
+  revoked_at: string | null;
+  reason_code: number | null;
+}
+interface RawDecision {
+  id: number;
+  org_id: string | null;
+  application_id: string | null;
+  kind: string;
+  at: string;
+  trigger: string;
+  reasons: string;
+}
 interface RawCase {
-  case_id: string; reporter_org_id: string; sender_org_id: string; message_id: string; sender_cert_serial: string; evidence: string;
-  received_at: string; response_due: string; state: string; outcome: string; response: string | null; responded_at: string | null;
+  case_id: string;
+  reporter_org_id: string;
+  sender_org_id: string;
+  message_id: string;
+  sender_cert_serial: string;
+  evidence: string;
+  received_at: string;
+  response_due: string;
+  state: string;
+  outcome: string;
+  response: string | null;
+  responded_at: string | null;
 }
-interface RawChallenge { id: string; domain: string; token: string; spki_sha256: string; issued_at: string; expires_at: string; used_at: string | null; used_by: string | null }
-interface RawOutbox { id: number; org_id: string; case_id: string; kind: string; body: string; created_at: string; delivered_at: string | null; attempts: number }
+interface RawChallenge {
+  id: string;
+  domain: string;
+  token: string;
+  spki_sha256: string;
+  issued_at: string;
+  expires_at: string;
+  used_at: string | null;
+  used_by: string | null;
+}
+interface RawOutbox {
+  id: number;
+  org_id: string;
+  case_id: string;
+  kind: string;
+  body: string;
+  created_at: string;
+  delivered_at: string | null;
+  attempts: number;
+}
 
 function orgFromRow(r: RawOrg): OrgRow {
   return {
-    orgId: r.org_id, name: r.name, mode: r.mode as OrgMode, domains: JSON.parse(r.domains) as string[], status: r.status as OrgStatus,
-    admittedAt: r.admitted_at, statusSince: r.status_since, suspendedAt: r.suspended_at, revokedAt: r.revoked_at,
-    reinstatedAt: r.reinstated_at, callbackUrl: r.callback_url, incidentContact: r.incident_contact,
+    orgId: r.org_id,
+    name: r.name,
+    mode: r.mode as OrgMode,
+    domains: JSON.parse(r.domains) as string[],
+    status: r.status as OrgStatus,
+    admittedAt: r.admitted_at,
+    statusSince: r.status_since,
+    suspendedAt: r.suspended_at,
+    revokedAt: r.revoked_at,
+    reinstatedAt: r.reinstated_at,
+    callbackUrl: r.callback_url,
+    incidentContact: r.incident_contact,
   };
 }
 function certFromRow(r: RawCert): CertRow {
-  return { serialHex: r.serial_hex, orgId: r.org_id, profile: r.profile as CertificateProfile, der: new Uint8Array(r.der), issuedAt: r.issued_at, revokedAt: r.revoked_at, reasonCode: r.reason_code };
+  return {
+    serialHex: r.serial_hex,
+    orgId: r.org_id,
+    profile: r.profile as CertificateProfile,
+    der: new Uint8Array(r.der),
+    issuedAt: r.issued_at,
+    revokedAt: r.revoked_at,
+    reasonCode: r.reason_code,
+  };
 }
 function caseFromRow(r: RawCase): IncidentCase {
   return {
-    caseId: r.case_id, reporterOrgId: r.reporter_org_id, senderOrgId: r.sender_org_id, messageId: r.message_id,
-    senderCertificateSerial: r.sender_cert_serial, evidence: JSON.parse(r.evidence) as IncidentReport['evidence'],
-    receivedAt: r.received_at, responseDue: r.response_due, state: r.state as CaseState, outcome: r.outcome as CaseOutcome,
+    caseId: r.case_id,
+    reporterOrgId: r.reporter_org_id,
+    senderOrgId: r.sender_org_id,
+    messageId: r.message_id,
+    senderCertificateSerial: r.sender_cert_serial,
+    evidence: JSON.parse(r.evidence) as IncidentReport['evidence'],
+    receivedAt: r.received_at,
+    responseDue: r.response_due,
+    state: r.state as CaseState,
+    outcome: r.outcome as CaseOutcome,
     ...(r.response ? { response: JSON.parse(r.response) as IncidentResponse } : {}),
     ...(r.responded_at ? { respondedAt: r.responded_at } : {}),
   };
 }
 function outboxFromRow(r: RawOutbox): OutboxRow {
-  return { id: r.id, orgId: r.org_id, caseId: r.case_id, kind: r.kind, body: JSON.parse(r.body) as unknown, createdAt: r.created_at, deliveredAt: r.delivered_at, attempts: r.attempts };
+  return {
+    id: r.id,
+    orgId: r.org_id,
+    caseId: r.case_id,
+    kind: r.kind,
+    body: JSON.parse(r.body) as unknown,
+    createdAt: r.created_at,
+    deliveredAt: r.delivered_at,
+    attempts: r.attempts,
+  };
 }

@@ -9,13 +9,7 @@ export type OrgMode = 'org' | 'esp';
 export type OrgStatus = 'admitted' | 'suspended' | 'revoked';
 
 /** How the org proves a user's identity before issuing an address certificate (procedure (2)). */
-export type IdentityProofingMethod =
-  | 'my-number-card+pin'
-  | 'employee-card+pin'
-  | 'employee-card'
-  | 'in-person-document'
-  | 'email-only'
-  | 'none';
+export type IdentityProofingMethod = 'my-number-card+pin' | 'employee-card+pin' | 'employee-card' | 'in-person-document' | 'email-only' | 'none';
 
 export interface AuditFinding {
   readonly id: string;
@@ -190,12 +184,7 @@ export interface IncidentReport {
 }
 
 export type RootCause = 'operation-fault' | 'malicious-sender' | 'client-takeover' | 'not-malicious';
-export type CorrectiveAction =
-  | 'sender-identified-and-revoked'
-  | 'operation-fixed'
-  | 'disciplinary-action'
-  | 'police-cooperation'
-  | 'none';
+export type CorrectiveAction = 'sender-identified-and-revoked' | 'operation-fixed' | 'disciplinary-action' | 'police-cooperation' | 'none';
 
 /** eContent of the CMS the sending org signs for POST /v1/incidents/{caseId}/response. */
 export interface IncidentResponse {

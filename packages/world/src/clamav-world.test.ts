@@ -72,9 +72,18 @@ describe('ClamAV in a world (issue 16 part 1)', () => {
       expect(clean.reply).toMatch(/^250 /);
 
       const step = (id: string) => world.journey(id).find((e) => e.actor === 'org-b/inspection' && e.procedure === 8);
-      expect(step(eicar.messageId)).toMatchObject({ outcome: 'rejected', checks: [{ name: 'clamav', result: 'fail', detail: 'Eicar-Test-Signature.UNOFFICIAL (tool.txt)' }] });
-      expect(step(macro.messageId)).toMatchObject({ outcome: 'rejected', checks: [{ name: 'clamav', result: 'fail', detail: 'Heuristics.OLE2.ContainsMacros.VBA (order.doc)' }] });
-      expect(step(clean.messageId)).toMatchObject({ outcome: 'accepted', checks: [{ name: 'inspection', result: 'pass', detail: expect.stringMatching(/^nothing found by clamav \(ClamAV 1\.\d+\.\d+, local signatures\)/) }] });
+      expect(step(eicar.messageId)).toMatchObject({
+        outcome: 'rejected',
+        checks: [{ name: 'clamav', result: 'fail', detail: 'Eicar-Test-Signature.UNOFFICIAL (tool.txt)' }],
+      });
+      expect(step(macro.messageId)).toMatchObject({
+        outcome: 'rejected',
+        checks: [{ name: 'clamav', result: 'fail', detail: 'Heuristics.OLE2.ContainsMacros.VBA (order.doc)' }],
+      });
+      expect(step(clean.messageId)).toMatchObject({
+        outcome: 'accepted',
+        checks: [{ name: 'inspection', result: 'pass', detail: expect.stringMatching(/^nothing found by clamav \(ClamAV 1\.\d+\.\d+, local signatures\)/) }],
+      });
 
       // One daemon for the world: both orgs hold the same one, and exactly one clamd runs under the world's directory.
       expect(world.org('org-a').organisation.ctx.malwareScanner).toBe(world.clamd);

@@ -22,7 +22,11 @@ import type { SmimeMailView } from './smime-client.js';
 
 /** "alice@org-a.example, sponsor-validated (O=…, CN=…) by <issuer>": what the signer certificate vouches for. */
 function describeSigner(c: CertificateInfo): string {
-  const how = c.policies?.includes(Oids.smimeBrSponsorValidated) ? 'sponsor-validated (a named person of the sponsoring org)' : c.policies?.includes(Oids.smimeBrMailboxValidated) ? 'mailbox-validated (control of the mailbox only)' : 'validation type not stated';
+  const how = c.policies?.includes(Oids.smimeBrSponsorValidated)
+    ? 'sponsor-validated (a named person of the sponsoring org)'
+    : c.policies?.includes(Oids.smimeBrMailboxValidated)
+      ? 'mailbox-validated (control of the mailbox only)'
+      : 'validation type not stated';
   return `${c.emailAddresses.join(', ')}, ${how}: ${c.subject}; issued by ${c.issuer}`;
 }
 
@@ -118,7 +122,8 @@ function str(v: unknown, what: string, optional = false): string | undefined {
 
 function strs(v: unknown, what: string): string[] {
   if (v === undefined) return [];
-  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new SsmaxError('USAGE', `Cannot handle the request. "${what}" must be a list of strings.`);
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))
+    throw new SsmaxError('USAGE', `Cannot handle the request. "${what}" must be a list of strings.`);
   return v as string[];
 }
 
@@ -132,11 +137,23 @@ function errorBody(e: unknown): { status: number; body: unknown } {
   // nodemailer reports the MSA's refusal with the reply line; it is the server's verdict, not a fault here.
   const smtp = e as { responseCode?: number; response?: string };
   if (typeof smtp.responseCode === 'number' && smtp.responseCode >= 400) {
-    return { status: 422, body: { error: { code: 'SMTP_REFUSED', message: `Cannot send the mail. The MSA answered ${smtp.response ?? smtp.responseCode}.`, reply: smtp.response ?? String(smtp.responseCode) } } };
+    return {
+      status: 422,
+      body: {
+        error: {
+          code: 'SMTP_REFUSED',
+          message: `Cannot send the mail. The MSA answered ${smtp.response ?? smtp.responseCode}.`,
+          reply: smtp.response ?? String(smtp.responseCode),
+        },
+      },
+    };
   }
   // imapflow marks a refused LOGIN (wrong password, missing or wrong TOTP): the server's verdict.
   if ((e as { authenticationFailed?: boolean }).authenticationFailed === true) {
-    return { status: 422, body: { error: { code: 'AUTH_FAILED', message: 'Cannot read the mailbox. The IMAP server refused the login (wrong password or second factor).' } } };
+    return {
+      status: 422,
+      body: { error: { code: 'AUTH_FAILED', message: 'Cannot read the mailbox. The IMAP server refused the login (wrong password or second factor).' } },
+    };
   }
   if (e instanceof SsmaxError) {
     const cat = ErrorCodes[e.code];
@@ -241,14 +258,23 @@ export async function startControlServer(world: World, socketPath: string): Prom
 export async function controlRequest<T>(socketPath: string, method: 'GET' | 'POST', pathAndQuery: string, body?: unknown): Promise<T> {
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
   const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-    const req = request({ socketPath, method, path: pathAndQuery, headers: payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {} }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
+    const req = request(
+      { socketPath, method, path: pathAndQuery, headers: payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {} },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
     req.on('error', (cause) =>
-      reject(new SsmaxError('IO_ERROR', `Cannot reach the running world at ${socketPath}. Is \`ssmax up\` running? (${(cause as NodeJS.ErrnoException).code ?? cause.message})`, { cause })),
+      reject(
+        new SsmaxError(
+          'IO_ERROR',
+          `Cannot reach the running world at ${socketPath}. Is \`ssmax up\` running? (${(cause as NodeJS.ErrnoException).code ?? cause.message})`,
+          { cause },
+        ),
+      ),
     );
     req.end(payload);
   });

@@ -17,14 +17,28 @@ import type { InboxInput, SendInput, World, WorldUser } from './world.js';
 /** A nodemailer transport to the user's MSA, from the user's own sim-net address, with the mail password. */
 export function transport(world: World, user: WorldUser) {
   const o = world.net.connectOptions(world.net.address(`${user.address}/ua`), `msa.${user.org.domain}`, 587);
-  return nodemailer.createTransport({ host: o.host, port: o.port, secure: false, ignoreTLS: true, ...(o.localAddress ? { localAddress: o.localAddress } : {}), auth: { user: user.address, pass: user.password } });
+  return nodemailer.createTransport({
+    host: o.host,
+    port: o.port,
+    secure: false,
+    ignoreTLS: true,
+    ...(o.localAddress ? { localAddress: o.localAddress } : {}),
+    auth: { user: user.address, pass: user.password },
+  });
 }
 
 /** Sends as a conventional mail client; with PPAP the password follows in a second mail. */
-export async function sendConventional(world: World, user: WorldUser, input: SendInput & { readonly to: readonly string[] }): Promise<{ messageId: string; response: string; passwordMessageId?: string }> {
+export async function sendConventional(
+  world: World,
+  user: WorldUser,
+  input: SendInput & { readonly to: readonly string[] },
+): Promise<{ messageId: string; response: string; passwordMessageId?: string }> {
   const style = world.profile.conventional?.attachments ?? 'plain';
   if (style === 'smime-e2e') {
-    throw new SsmaxError('USAGE', `Cannot send as ${user.address} with the plain client under ${world.profile.id}. S/MIME users send with smime-client.ts (they need an S/MIME identity from the public CA).`);
+    throw new SsmaxError(
+      'USAGE',
+      `Cannot send as ${user.address} with the plain client under ${world.profile.id}. S/MIME users send with smime-client.ts (they need an S/MIME identity from the public CA).`,
+    );
   }
   const files = input.files ?? [];
   const mid = (): string => `<${randomBytes(16).toString('hex')}@${user.org.domain}>`;
@@ -33,15 +47,33 @@ export async function sendConventional(world: World, user: WorldUser, input: Sen
     const base = { from: user.address, to: [...input.to], ...(input.cc?.length ? { cc: [...input.cc] } : {}), subject: input.subject ?? '' };
     if (style === 'ppap-zip' && files.length > 0) {
       const password = randomBytes(6).toString('base64url');
-      const zip = createZip(files.map((f) => ({ name: f.name, data: f.content })), { password });
+      const zip = createZip(
+        files.map((f) => ({ name: f.name, data: f.content })),
+        { password },
+      );
       const messageId = mid();
-      const first = await t.sendMail({ ...base, messageId, text: input.body ?? '', attachments: [{ filename: 'files.zip', content: Buffer.from(zip), contentType: 'application/zip' }] });
+      const first = await t.sendMail({
+        ...base,
+        messageId,
+        text: input.body ?? '',
+        attachments: [{ filename: 'files.zip', content: Buffer.from(zip), contentType: 'application/zip' }],
+      });
       const passwordMessageId = mid();
-      await t.sendMail({ ...base, messageId: passwordMessageId, subject: `Password: ${input.subject ?? ''}`, text: `The password for the ZIP file in my previous mail is: ${password}\n` });
+      await t.sendMail({
+        ...base,
+        messageId: passwordMessageId,
+        subject: `Password: ${input.subject ?? ''}`,
+        text: `The password for the ZIP file in my previous mail is: ${password}\n`,
+      });
       return { messageId, response: first.response, passwordMessageId };
     }
     const messageId = mid();
-    const info = await t.sendMail({ ...base, messageId, text: input.body ?? '', attachments: files.map((f) => ({ filename: f.name, content: Buffer.from(f.content), contentType: f.contentType ?? 'application/octet-stream' })) });
+    const info = await t.sendMail({
+      ...base,
+      messageId,
+      text: input.body ?? '',
+      attachments: files.map((f) => ({ filename: f.name, content: Buffer.from(f.content), contentType: f.contentType ?? 'application/octet-stream' })),
+    });
     return { messageId, response: info.response };
   } finally {
     t.close();
@@ -51,7 +83,12 @@ export async function sendConventional(world: World, user: WorldUser, input: Sen
 /** Reads INBOX as a conventional client: every mail is unverified; attachments are shown as received. */
 export async function readConventional(world: World, user: WorldUser, input: InboxInput): Promise<MailVerdict[]> {
   const box = user.org.mailbox;
-  const raws = await fetchInbox({ host: box.host, port: box.imapPort, user: user.address, pass: input.totp !== undefined ? `${input.password}:${input.totp}` : input.password });
+  const raws = await fetchInbox({
+    host: box.host,
+    port: box.imapPort,
+    user: user.address,
+    pass: input.totp !== undefined ? `${input.password}:${input.totp}` : input.password,
+  });
   const out: MailVerdict[] = [];
   for (const r of raws) {
     const p = await simpleParser(Buffer.from(r.source));
@@ -64,7 +101,14 @@ export async function readConventional(world: World, user: WorldUser, input: Inb
       subject: p.subject ?? '',
       messageId: p.messageId ?? '',
       text: p.text ?? '',
-      files: p.attachments.map((a, i) => ({ n: i + 1, name: a.filename ?? `${i + 1}`, contentType: a.contentType, sha256: sha256Hex(new Uint8Array(a.content)), ok: true, content: new Uint8Array(a.content) })),
+      files: p.attachments.map((a, i) => ({
+        n: i + 1,
+        name: a.filename ?? `${i + 1}`,
+        contentType: a.contentType,
+        sha256: sha256Hex(new Uint8Array(a.content)),
+        ok: true,
+        content: new Uint8Array(a.content),
+      })),
       problems: [
         `conventional mail under ${world.profile.id}: no SSMAX signature chain (unverified)`,
         ...(auth ? [`Authentication-Results: ${String(auth)}`] : []),

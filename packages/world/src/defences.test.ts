@@ -2,7 +2,16 @@ import { describe, expect, it } from 'vitest';
 import { chmodSync, mkdtempSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SoftwareKey, SsmaxError, buildMimeEntity, buildMultipartSigned, issueRootCertificate, issueSmimeCertificate, parseCertificate, signSignedData } from '@ssmax/core';
+import {
+  SoftwareKey,
+  SsmaxError,
+  buildMimeEntity,
+  buildMultipartSigned,
+  issueRootCertificate,
+  issueSmimeCertificate,
+  parseCertificate,
+  signSignedData,
+} from '@ssmax/core';
 import { DEFENCES, DEFENCE_IDS, getDefence, switchesFor } from './defences.js';
 import { PROFILE_IDS } from './profiles.js';
 import { composeSmime, readSmimeMessage, type SmimeIdentity } from './smime-client.js';
@@ -23,7 +32,20 @@ describe('DEFENCES', () => {
       expect(Object.keys(d.off).length + layers.length).toBeGreaterThan(0);
       for (const l of layers) expect(DEFENCE_IDS).toContain(l);
     }
-    for (const id of ['msa-signer-check', 'outbound-inspection', 'org-signature-check', 'inbound-inspection', 'manifest-check', 'from-signer-binding', 'card-pin-lockout', 'mta-starttls', 'dmarc-enforcement', 'mta-sts', 'ppap-zip-block', 'reputation']) {
+    for (const id of [
+      'msa-signer-check',
+      'outbound-inspection',
+      'org-signature-check',
+      'inbound-inspection',
+      'manifest-check',
+      'from-signer-binding',
+      'card-pin-lockout',
+      'mta-starttls',
+      'dmarc-enforcement',
+      'mta-sts',
+      'ppap-zip-block',
+      'reputation',
+    ]) {
       expect(DEFENCE_IDS).toContain(id);
     }
   });
@@ -50,7 +72,9 @@ describe('switchesFor', () => {
   });
 
   it('switches off every layer of a layered row, and nothing else', () => {
-    expect(switchesFor(['receiving-side-checks'])).toEqual(switchesFor(['org-signature-check', 'inbound-inspection', 'manifest-check', 'header-section-integrity']));
+    expect(switchesFor(['receiving-side-checks'])).toEqual(
+      switchesFor(['org-signature-check', 'inbound-inspection', 'manifest-check', 'header-section-integrity']),
+    );
     expect(switchesFor(['receiving-side-checks']).org).toEqual({ orgSignature: false, inboundInspection: false, headerSection: false });
     expect(switchesFor(['receiving-side-checks']).userAgent).toEqual({ mode: 'paper' });
     expect(switchesFor(['dmarc-and-zip-block']).conventional).toEqual({ mailAuth: 'record', msaEncryptedZip: 'allow', mxEncryptedZip: 'allow' });
@@ -123,10 +147,25 @@ describe('S/MIME client policy switches (smime-client.ts)', () => {
   }
   async function identity(issuer: Awaited<ReturnType<typeof ca>>, email: string): Promise<SmimeIdentity> {
     const key = SoftwareKey.generate('EC-P256');
-    const certificate = await issueSmimeCertificate({ issuer: { certificate: issuer.root, key: issuer.key }, subjectSpki: key.spki, email, validation: 'mailbox', usage: 'combined', now: issuedAt });
+    const certificate = await issueSmimeCertificate({
+      issuer: { certificate: issuer.root, key: issuer.key },
+      subjectSpki: key.spki,
+      email,
+      validation: 'mailbox',
+      usage: 'combined',
+      now: issuedAt,
+    });
     return { key, certificate: parseCertificate(certificate.der) };
   }
-  const input = (from: string, to: string) => ({ from, to: [to], subject: 'Invoice', text: 'Pay today.', files: [{ name: 'inv.pdf', content: new TextEncoder().encode('%PDF secret-figures') }], date: now, domain: from.split('@')[1]! });
+  const input = (from: string, to: string) => ({
+    from,
+    to: [to],
+    subject: 'Invoice',
+    text: 'Pay today.',
+    files: [{ name: 'inv.pdf', content: new TextEncoder().encode('%PDF secret-figures') }],
+    date: now,
+    domain: from.split('@')[1]!,
+  });
 
   it('shows a signature naming another address as valid only with the From-signer binding switched off (RFC 8550 §3)', async () => {
     const pub = await ca('Public CA');
@@ -155,7 +194,9 @@ describe('S/MIME client policy switches (smime-client.ts)', () => {
     const alice = await identity(pub, 'alice@a.example');
     const inner = buildMimeEntity({ text: 'Original text.' });
     const signed = buildMultipartSigned(inner, await signSignedData(inner, { key: alice.key, certificate: alice.certificate.der, detached: true }));
-    const wrapped = new TextEncoder().encode(`From: alice@a.example\r\nTo: bob@b.example\r\nSubject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="w1"\r\n\r\n--w1\r\nContent-Type: text/plain\r\n\r\nPay the attacker.\r\n--w1\r\n${Buffer.from(signed).toString('latin1')}\r\n--w1--\r\n`);
+    const wrapped = new TextEncoder().encode(
+      `From: alice@a.example\r\nTo: bob@b.example\r\nSubject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="w1"\r\n\r\n--w1\r\nContent-Type: text/plain\r\n\r\nPay the attacker.\r\n--w1\r\n${Buffer.from(signed).toString('latin1')}\r\n--w1--\r\n`,
+    );
     expect((await readSmimeMessage(wrapped, { trustAnchors: [pub.root.der], now })).signature).toBe('partial');
     expect((await readSmimeMessage(wrapped, { trustAnchors: [pub.root.der], now, policy: { wholeMessage: false } })).signature).toBe('valid');
   });

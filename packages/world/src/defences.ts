@@ -61,45 +61,53 @@ const SSMAX: readonly ProfileId[] = ['ssmax-paper', 'ssmax-org', 'ssmax-esp-out'
 export const DEFENCES = [
   {
     id: 'msa-signer-check',
-    description: "(4) The sending org's MSA verifies the user's card signature (RFC 8551 §3.5.3), its chain user → org CA → registry root (RFC 5280 §6) and the card's identity-proofing extension before it accepts a mail; only then does its identity notice say card and PIN were used. Off, it relays what an authenticated user submits.",
+    description:
+      "(4) The sending org's MSA verifies the user's card signature (RFC 8551 §3.5.3), its chain user → org CA → registry root (RFC 5280 §6) and the card's identity-proofing extension before it accepts a mail; only then does its identity notice say card and PIN were used. Off, it relays what an authenticated user submits.",
     profiles: SSMAX,
     off: { org: { userSignature: false } },
     switchedOffBy: 'sim-org OrgProfile.defences.userSignature = false (msa.ts verifyUserMail; mta-out.ts relays unsigned submissions)',
   },
   {
     id: 'outbound-inspection',
-    description: "(5) The sending org's inspection server decrypts the files with its KMS and applies the DLP rules and the archive rules (uninspectable or encrypted archives) before (6); ESPs never inspect.",
+    description:
+      "(5) The sending org's inspection server decrypts the files with its KMS and applies the DLP rules and the archive rules (uninspectable or encrypted archives) before (6); ESPs never inspect.",
     profiles: ['ssmax-paper', 'ssmax-org', 'ssmax-esp-in'],
     off: { org: { outboundInspection: false } },
     switchedOffBy: 'sim-org OrgProfile.defences.outboundInspection = false (mta-out.ts: orgHop inspect false)',
   },
   {
     id: 'org-signature-check',
-    description: "(7) The receiving org's MTA-in verifies the sending org's signature, its chain to the registry root, the signer's registry status (admitted) and its attestation, and refuses unsigned mail that claims a member domain.",
+    description:
+      "(7) The receiving org's MTA-in verifies the sending org's signature, its chain to the registry root, the signer's registry status (admitted) and its attestation, and refuses unsigned mail that claims a member domain.",
     profiles: SSMAX,
     off: { org: { orgSignature: false } },
     switchedOffBy: 'sim-org OrgProfile.defences.orgSignature = false (mta-in.ts verifyOrgMail)',
   },
   {
     id: 'inbound-inspection',
-    description: "(8) The receiving org's inspection server decrypts the files with its KMS and applies the malware and archive rules, to SSMAX mail and to outside mail; in the conventional profiles the receiving MX's content inspection of attachments.",
+    description:
+      "(8) The receiving org's inspection server decrypts the files with its KMS and applies the malware and archive rules, to SSMAX mail and to outside mail; in the conventional profiles the receiving MX's content inspection of attachments.",
     profiles: ['plain-ppap', 'best-practice', 'smime-e2e', 'ssmax-paper', 'ssmax-org', 'ssmax-esp-out'],
     off: { org: { inboundInspection: false } },
-    switchedOffBy: 'sim-org OrgProfile.defences.inboundInspection = false (mta-in.ts session and outside mail, delivery.ts (9), conventional.ts analyseConventionalMail)',
+    switchedOffBy:
+      'sim-org OrgProfile.defences.inboundInspection = false (mta-in.ts session and outside mail, delivery.ts (9), conventional.ts analyseConventionalMail)',
   },
   {
     id: 'manifest-check',
-    description: "(10) The recipient's user agent verifies the sender manifest signed on the sender's card (docs/PROTOCOL.md §7) and every org attestation against it, end to end. Off, the agent runs the paper's verification (trust in the receiving org only).",
+    description:
+      "(10) The recipient's user agent verifies the sender manifest signed on the sender's card (docs/PROTOCOL.md §7) and every org attestation against it, end to end. Off, the agent runs the paper's verification (trust in the receiving org only).",
     profiles: ['ssmax-org', 'ssmax-esp-out', 'ssmax-esp-in'],
     off: { userAgent: { mode: 'paper' } },
     switchedOffBy: "sim-org UserAgentOptions.mode = 'paper' (world.ts WorldUser.agent)",
   },
   {
     id: 'from-signer-binding',
-    description: "From must be the signer: the MSA (4) checks From against the card certificate's address and the login, the MTA-in (7) the From domain against the signing member and the sender certificate, the user agent (10) the identity notice and the manifest signer, and the S/MIME client the signer certificate (RFC 8550 §3).",
+    description:
+      "From must be the signer: the MSA (4) checks From against the card certificate's address and the login, the MTA-in (7) the From domain against the signing member and the sender certificate, the user agent (10) the identity notice and the manifest signer, and the S/MIME client the signer certificate (RFC 8550 §3).",
     profiles: ['smime-e2e', ...SSMAX],
     off: { org: { fromSignerBinding: false }, userAgent: { fromSignerBinding: false }, smime: { fromSignerBinding: false } },
-    switchedOffBy: 'sim-org OrgProfile.defences.fromSignerBinding, UserAgentOptions.fromSignerBinding (manifest.ts VerifyManifestOptions.fromSignerBinding), smime-client.ts SmimeClientPolicy.fromSignerBinding = false',
+    switchedOffBy:
+      'sim-org OrgProfile.defences.fromSignerBinding, UserAgentOptions.fromSignerBinding (manifest.ts VerifyManifestOptions.fromSignerBinding), smime-client.ts SmimeClientPolicy.fromSignerBinding = false',
   },
   {
     id: 'revocation-check',
@@ -110,28 +118,33 @@ export const DEFENCES = [
   },
   {
     id: 'card-pin-lockout',
-    description: "The card locks after 3 consecutive wrong PINs (the chip's retry counter, kept by core's Card because SoftHSM2 never locks), so a stolen card cannot be brute-forced.",
+    description:
+      "The card locks after 3 consecutive wrong PINs (the chip's retry counter, kept by core's Card because SoftHSM2 never locks), so a stolen card cannot be brute-forced.",
     profiles: SSMAX,
     off: { card: { pinLockout: false } },
     switchedOffBy: 'core CardOptions.pinLockout = false (sim-org UserRegistrationOptions.pinLockout)',
   },
   {
     id: 'non-member-files-refusal',
-    description: '(6) Files are never sent to a domain that is not a registry member (docs/PROTOCOL.md §13): the sender gets a notice. Off, the sending org decrypts the files and sends them as plain attachments (after (5) in org mode).',
+    description:
+      '(6) Files are never sent to a domain that is not a registry member (docs/PROTOCOL.md §13): the sender gets a notice. Off, the sending org decrypts the files and sends them as plain attachments (after (5) in org mode).',
     profiles: SSMAX,
     off: { org: { nonMemberFilesRefusal: false } },
     switchedOffBy: 'sim-org OrgProfile.defences.nonMemberFilesRefusal = false (mta-out.ts sendDowngraded)',
   },
   {
     id: 'file-encryption',
-    description: "The chain of encryption (paper §5): the sender's agent encrypts each file to its org's KMS (3), each org hop re-encrypts it to the next key ((6) to the receiving org, (9) to the recipient's card), so files are ciphertext on every link and in every mailbox and spool. Off, files travel and are stored as CMS id-data in the clear (RFC 5652 §4).",
+    description:
+      "The chain of encryption (paper §5): the sender's agent encrypts each file to its org's KMS (3), each org hop re-encrypts it to the next key ((6) to the receiving org, (9) to the recipient's card), so files are ciphertext on every link and in every mailbox and spool. Off, files travel and are stored as CMS id-data in the clear (RFC 5652 §4).",
     profiles: SSMAX,
     off: { org: { fileEncryption: false }, userAgent: { fileEncryption: false } },
-    switchedOffBy: 'sim-org OrgProfile.defences.fileEncryption = false (org-hop.ts sealFilePart/openFilePart, mta-in.ts, mta-out.ts) and UserAgentOptions.fileEncryption = false',
+    switchedOffBy:
+      'sim-org OrgProfile.defences.fileEncryption = false (org-hop.ts sealFilePart/openFilePart, mta-in.ts, mta-out.ts) and UserAgentOptions.fileEncryption = false',
   },
   {
     id: 'unverified-marking',
-    description: 'Mail from a domain that is not a registry member is delivered marked "not SSMAX-verified" (X-SSMAX-Verdict: unverified) for the recipient\'s client.',
+    description:
+      'Mail from a domain that is not a registry member is delivered marked "not SSMAX-verified" (X-SSMAX-Verdict: unverified) for the recipient\'s client.',
     profiles: SSMAX,
     off: { org: { unverifiedMarking: false } },
     switchedOffBy: 'sim-org OrgProfile.defences.unverifiedMarking = false (mta-in.ts)',
@@ -145,35 +158,40 @@ export const DEFENCES = [
   },
   {
     id: 'mta-sts',
-    description: 'MTA-STS (RFC 8461) in enforce mode: orgs publish a policy and MTA-outs deliver only over validated TLS to a listed MX, else keep the mail (with TLS reports, RFC 8460).',
+    description:
+      'MTA-STS (RFC 8461) in enforce mode: orgs publish a policy and MTA-outs deliver only over validated TLS to a listed MX, else keep the mail (with TLS reports, RFC 8460).',
     profiles: ['best-practice'],
     off: { conventional: { mtaSts: 'off' } },
     switchedOffBy: "sim-org ConventionalOptions.mtaSts = 'off'",
   },
   {
     id: 'dmarc-enforcement',
-    description: 'The receiving MX refuses mail whose DMARC evaluation fails for a From domain publishing p=reject (RFC 7489 §6.7), and mail without exactly one From field naming one mailbox or whose DMARC domain is not the From the client shows (§6.6.1). Off, it still evaluates and records Authentication-Results.',
+    description:
+      'The receiving MX refuses mail whose DMARC evaluation fails for a From domain publishing p=reject (RFC 7489 §6.7), and mail without exactly one From field naming one mailbox or whose DMARC domain is not the From the client shows (§6.6.1). Off, it still evaluates and records Authentication-Results.',
     profiles: ['best-practice'],
     off: { conventional: { mailAuth: 'record' } },
     switchedOffBy: "sim-org ConventionalOptions.mailAuth = 'record' (was 'enforce')",
   },
   {
     id: 'domain-authentication',
-    description: "The sending orgs publish SPF (RFC 7208) and DMARC p=reject (RFC 7489) and DKIM-sign every mail (RFC 6376), so receivers can tie mail to the domain.",
+    description:
+      'The sending orgs publish SPF (RFC 7208) and DMARC p=reject (RFC 7489) and DKIM-sign every mail (RFC 6376), so receivers can tie mail to the domain.',
     profiles: ['best-practice'],
     off: { conventional: { publishAuth: false, dkimSign: false } },
     switchedOffBy: 'sim-org ConventionalOptions.publishAuth = false, dkimSign = false',
   },
   {
     id: 'ppap-zip-block',
-    description: 'Encrypted ZIP archives (PPAP) cannot be inspected and are refused: at the MSA and the receiving MX in best-practice, by the inspection servers (5)/(8) in SSMAX.',
+    description:
+      'Encrypted ZIP archives (PPAP) cannot be inspected and are refused: at the MSA and the receiving MX in best-practice, by the inspection servers (5)/(8) in SSMAX.',
     profiles: ['best-practice', ...SSMAX],
     off: { conventional: { msaEncryptedZip: 'allow', mxEncryptedZip: 'allow' }, inspection: { encryptedZip: 'allow' } },
     switchedOffBy: "sim-org ConventionalOptions.msaEncryptedZip / mxEncryptedZip = 'allow', InspectionPolicy.encryptedZip = 'allow'",
   },
   {
     id: 'reputation',
-    description: 'The receiving MX scores the From domain (new, look-alike, homograph, mixed-script; reputation.ts) and flags suspicious mail (X-SSMAX-Reputation).',
+    description:
+      'The receiving MX scores the From domain (new, look-alike, homograph, mixed-script; reputation.ts) and flags suspicious mail (X-SSMAX-Reputation).',
     profiles: ['best-practice'],
     off: { conventional: { reputation: undefined } },
     switchedOffBy: 'sim-org ConventionalOptions.reputation = undefined',
@@ -208,42 +226,48 @@ export const DEFENCES = [
   },
   {
     id: 'smime-encryption',
-    description: "The smime-e2e client encrypts every mail to each recipient's certificate from the CA directory and refuses a recipient without one (RFC 8551 §3.3); off, it sends the signed mail in the clear.",
+    description:
+      "The smime-e2e client encrypts every mail to each recipient's certificate from the CA directory and refuses a recipient without one (RFC 8551 §3.3); off, it sends the signed mail in the clear.",
     profiles: ['smime-e2e'],
     off: { smime: { encrypt: false } },
     switchedOffBy: 'smime-client.ts SmimeClientPolicy.encrypt = false',
   },
   {
     id: 'smime-signer-trust',
-    description: "The smime-e2e client shows a signature as valid only when the signer certificate chains to a root in its trust store with emailProtection (RFC 5280 §6, RFC 8550 §4).",
+    description:
+      'The smime-e2e client shows a signature as valid only when the signer certificate chains to a root in its trust store with emailProtection (RFC 5280 §6, RFC 8550 §4).',
     profiles: ['smime-e2e'],
     off: { smime: { signerTrust: false } },
     switchedOffBy: 'smime-client.ts SmimeClientPolicy.signerTrust = false',
   },
   {
     id: 'smime-whole-message',
-    description: 'The smime-e2e client counts a signature only when it covers the whole message, so a signed part wrapped in an unsigned message is not shown as signed (Müller et al., "Johnny, you are fired", USENIX Security 2019).',
+    description:
+      'The smime-e2e client counts a signature only when it covers the whole message, so a signed part wrapped in an unsigned message is not shown as signed (Müller et al., "Johnny, you are fired", USENIX Security 2019).',
     profiles: ['smime-e2e'],
     off: { smime: { wholeMessage: false } },
     switchedOffBy: 'smime-client.ts SmimeClientPolicy.wholeMessage = false',
   },
   {
     id: 'registry-domain-control',
-    description: "(1) The registry admits a domain only for an applicant that published, in the domain's DNS, a TXT record with a registry token bound to its org CA key (ACME dns-01, RFC 8555 §8.4). Off, it admits any applicant for any domain no member holds, so an attacker can enrol a partner company's domain and sign as that company.",
+    description:
+      "(1) The registry admits a domain only for an applicant that published, in the domain's DNS, a TXT record with a registry token bound to its org CA key (ACME dns-01, RFC 8555 §8.4). Off, it admits any applicant for any domain no member holds, so an attacker can enrol a partner company's domain and sign as that company.",
     profiles: SSMAX,
     off: { registry: { domainControl: false } },
     switchedOffBy: 'sim-registry RegistryOptions.domainControl = false (domain-control.ts; criterion E11-domain-control not checked)',
   },
   {
     id: 'header-section-integrity',
-    description: "The receiving MX refuses a header section that starts with a continuation line (RFC 5322 §2.2.3): prepended behind the MX's own trace fields it would extend them, e.g. add a dmarc=pass to its Authentication-Results. The SSMAX MX refuses it too (off, it reads the mail behind its own Received field, where (7) still refuses a member From without the org signature: see receiving-side-checks).",
+    description:
+      "The receiving MX refuses a header section that starts with a continuation line (RFC 5322 §2.2.3): prepended behind the MX's own trace fields it would extend them, e.g. add a dmarc=pass to its Authentication-Results. The SSMAX MX refuses it too (off, it reads the mail behind its own Received field, where (7) still refuses a member From without the org signature: see receiving-side-checks).",
     profiles: ['plain-ppap', 'best-practice', 'smime-e2e'],
     off: { org: { headerSection: false } },
     switchedOffBy: 'sim-org OrgProfile.defences.headerSection = false (mta-in.ts)',
   },
   {
     id: 'receiving-side-checks',
-    description: "Layered: the receiving side's checks together: (7) the sending org's signature and registry status at the MTA-in, (8) inbound inspection, (10) the recipient agent's manifest check, and the MX's refusal of a header section that starts with a continuation line. A forged, swapped or spoofed part fails each of them, so each alone stands behind the others; switched off together they show what the receiving side stops.",
+    description:
+      "Layered: the receiving side's checks together: (7) the sending org's signature and registry status at the MTA-in, (8) inbound inspection, (10) the recipient agent's manifest check, and the MX's refusal of a header section that starts with a continuation line. A forged, swapped or spoofed part fails each of them, so each alone stands behind the others; switched off together they show what the receiving side stops.",
     profiles: SSMAX,
     off: {},
     layers: ['org-signature-check', 'inbound-inspection', 'manifest-check', 'header-section-integrity'],
@@ -251,7 +275,8 @@ export const DEFENCES = [
   },
   {
     id: 'dmarc-and-zip-block',
-    description: "Layered: best practice's two inbound filters together, DMARC p=reject enforcement (RFC 7489 §6.6.2) and the encrypted-ZIP block: a spoofed partner mail carrying an encrypted archive is refused by either.",
+    description:
+      "Layered: best practice's two inbound filters together, DMARC p=reject enforcement (RFC 7489 §6.6.2) and the encrypted-ZIP block: a spoofed partner mail carrying an encrypted archive is refused by either.",
     profiles: ['best-practice'],
     off: {},
     layers: ['dmarc-enforcement', 'ppap-zip-block'],
@@ -259,7 +284,8 @@ export const DEFENCES = [
   },
   {
     id: 'dmarc-and-header-section',
-    description: "Layered: best practice's MX refuses a header section that starts with a continuation line, and read behind its own Received the same mail names the spoofed partner in From, which DMARC p=reject refuses: a header injection is stopped by either.",
+    description:
+      "Layered: best practice's MX refuses a header section that starts with a continuation line, and read behind its own Received the same mail names the spoofed partner in From, which DMARC p=reject refuses: a header injection is stopped by either.",
     profiles: ['best-practice'],
     off: {},
     layers: ['dmarc-enforcement', 'header-section-integrity'],

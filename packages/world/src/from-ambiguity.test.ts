@@ -39,7 +39,14 @@ async function sendEveryClass(world: World): Promise<Map<FromForm, { reply: stri
   const att = attackerContext(world.net);
   const out = new Map<FromForm, { reply: string; messageId?: string }>();
   for (const form of FROM_FORMS) {
-    const r = await sendSpoofedDirect(att, { spoofedFrom: FORGED, alsoFrom: OWN, fromForm: form, to: BOB, subject: `New bank details (${form})`, text: 'Please pay the attached invoice to our new account today.' });
+    const r = await sendSpoofedDirect(att, {
+      spoofedFrom: FORGED,
+      alsoFrom: OWN,
+      fromForm: form,
+      to: BOB,
+      subject: `New bank details (${form})`,
+      text: 'Please pay the attached invoice to our new account today.',
+    });
     out.set(form, r.sent ? { reply: r.sent.smtpReply, messageId: r.sent.messageId } : { reply: r.error?.smtpReply ?? r.error?.message ?? '' });
   }
   return out;
@@ -90,7 +97,10 @@ describe('issue 17: From ambiguity at both MX kinds', () => {
     await world.waitIdle();
     const stored = (await fetchAllRaw(world.user(BOB))).map((b) => Buffer.from(b).toString('latin1')).find((t) => t.includes('forged-ar-1@pay-desk.example'));
     expect(stored).toBeDefined();
-    const fields = stored!.split('\r\n\r\n')[0]!.split(/\r\n(?![ \t])/).filter((l) => /^authentication-results:/i.test(l));
+    const fields = stored!
+      .split('\r\n\r\n')[0]!
+      .split(/\r\n(?![ \t])/)
+      .filter((l) => /^authentication-results:/i.test(l));
     // Only the MX's own field is left, and it says what the MX found.
     expect(fields).toHaveLength(1);
     expect(fields[0]).toMatch(/dmarc=none/);
@@ -123,14 +133,33 @@ describe('issue 17: the conventional client shows a domain as authenticated only
   const mail = (from: string, authResults: string[]) => ({ from, messageId: 'x', text: '', attachments: [], authResults, reputation: [] });
 
   it('counts a dmarc=pass of the receiving MX whose header.from is the displayed From domain', () => {
-    expect(dmarcPassed(mail(FORGED, ['mx.org-b.example; spf=pass smtp.mailfrom=org-a.example; dkim=pass header.d=org-a.example; dmarc=pass (p=REJECT) header.from=org-a.example']), 'org-b.example')).toBe(true);
+    expect(
+      dmarcPassed(
+        mail(FORGED, [
+          'mx.org-b.example; spf=pass smtp.mailfrom=org-a.example; dkim=pass header.d=org-a.example; dmarc=pass (p=REJECT) header.from=org-a.example',
+        ]),
+        'org-b.example',
+      ),
+    ).toBe(true);
   });
 
   it('ignores a pass for another domain than the one displayed, a pass under another authserv-id, and text after the first dmarc result', () => {
     expect(dmarcPassed(mail(FORGED, ['mx.org-b.example; dmarc=pass header.from=quick-mail.example']), 'org-b.example')).toBe(false);
     expect(dmarcPassed(mail(FORGED, ['mx.evil.example; dmarc=pass header.from=org-a.example']), 'org-b.example')).toBe(false);
-    expect(dmarcPassed(mail(FORGED, ['mx.org-b.example (comment); dmarc=none header.from=quick-mail.example From: <m@quick-mail.example>; dmarc=pass header.from=org-a.example']), 'org-b.example')).toBe(false);
+    expect(
+      dmarcPassed(
+        mail(FORGED, [
+          'mx.org-b.example (comment); dmarc=none header.from=quick-mail.example From: <m@quick-mail.example>; dmarc=pass header.from=org-a.example',
+        ]),
+        'org-b.example',
+      ),
+    ).toBe(false);
     // Only the newest field of the receiving MX counts: an older one below it is what the message brought.
-    expect(dmarcPassed(mail(FORGED, ['mx.org-b.example; dmarc=fail header.from=org-a.example', 'mx.org-b.example; dmarc=pass header.from=org-a.example']), 'org-b.example')).toBe(false);
+    expect(
+      dmarcPassed(
+        mail(FORGED, ['mx.org-b.example; dmarc=fail header.from=org-a.example', 'mx.org-b.example; dmarc=pass header.from=org-a.example']),
+        'org-b.example',
+      ),
+    ).toBe(false);
   });
 });

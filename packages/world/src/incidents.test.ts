@@ -54,11 +54,19 @@ describe('procedure (12) between organisations', () => {
     const mail = await alice.agent().compose({ to: ['bob@org-b.example'], subject: 'pay this now', text: 'Wire the money today.', pin: '1111' });
     const cert = alice.registered.signingCertificate;
     const notice: IdentityNotice = {
-      sender: alice.address, certSerial: cert.serialNumber, traceId: alice.registered.traceId, proofing: 'employeeCardPin',
-      proofedAt: alice.registered.identityProofing.proofedAt.toISOString(), cardAndPinUsed: true, certificate: Buffer.from(cert.der).toString('base64'),
+      sender: alice.address,
+      certSerial: cert.serialNumber,
+      traceId: alice.registered.traceId,
+      proofing: 'employeeCardPin',
+      proofedAt: alice.registered.identityProofing.proofedAt.toISOString(),
+      cardAndPinUsed: true,
+      certificate: Buffer.from(cert.der).toString('base64'),
     };
     const orgA = world.org('org-a').organisation;
-    await orgA.ctx.outbound.enqueue({ mailFrom: alice.address, rcptTo: [bob.address], meta: { kind: 'submission', messageId: mail.messageId, identityNotice: notice, checks: [] } }, mail.raw);
+    await orgA.ctx.outbound.enqueue(
+      { mailFrom: alice.address, rcptTo: [bob.address], meta: { kind: 'submission', messageId: mail.messageId, identityNotice: notice, checks: [] } },
+      mail.raw,
+    );
     orgA.kick('outbound');
     await world.waitIdle();
     expect(world.journey(mail.messageId).some((e) => e.actor === 'org-b/mta-in' && e.procedure === 7 && e.outcome === 'accepted')).toBe(true);
@@ -68,7 +76,9 @@ describe('procedure (12) between organisations', () => {
     // Org B named the sender from its own (7) record.
     expect(r).toMatchObject({ senderDomain: 'org-a.example', senderOrgId: orgA.registryOrgId, senderCertificateSerial: cert.serialNumber.toLowerCase() });
     const settled = await world.settleIncidents();
-    expect(settled).toEqual([expect.objectContaining({ org: 'org-a', caseId: r.caseId, cause: 'own-hosts', identified: false, revokedSerials: [], rootCause: 'operation-fault' })]);
+    expect(settled).toEqual([
+      expect.objectContaining({ org: 'org-a', caseId: r.caseId, cause: 'own-hosts', identified: false, revokedSerials: [], rootCause: 'operation-fault' }),
+    ]);
     // Reporting the same mail again gets the same case; nothing is handled twice.
     expect(await bob.reportMalicious(mail.messageId)).toMatchObject({ status: 'reported', caseId: r.caseId });
     expect((await world.settleIncidents()).map((f) => f.caseId)).toEqual([r.caseId]);
@@ -78,7 +88,10 @@ describe('procedure (12) between organisations', () => {
     expect(check(reported, 'mta-in-record')).toMatchObject({ result: 'pass', detail: expect.stringContaining(`serial ${cert.serialNumber.toLowerCase()}`) });
     expect(check(reported, 'registry-case')?.detail).toContain(r.caseId);
     const a = desk(mail.messageId, 'org-a');
-    expect(a.map((e) => [e.procedure, e.outcome])).toEqual([[12, 'reviewed'], [12, 'answered']]);
+    expect(a.map((e) => [e.procedure, e.outcome])).toEqual([
+      [12, 'reviewed'],
+      [12, 'answered'],
+    ]);
     expect(check(a[0], 'msa-journal')?.result).toBe('fail');
     expect(a[0]!.detail).toBe('cause: own-hosts');
     expect(await world.org('org-a').vault.auditLog()).toEqual([]);
@@ -94,7 +107,13 @@ describe('procedure (12) between organisations', () => {
   });
 
   it('traces and revokes the sender of a card-signed mail that passed (4); the CRL fetched over HTTP lists the card and the MSA refuses it with a 5xx', async () => {
-    const sent = await alice.send({ to: 'bob@org-b.example', subject: 'invoice', body: 'Please open the invoice.', files: [{ name: 'invoice.txt', contentType: 'text/plain', content: new Uint8Array(Buffer.from('pay to account 123\n')) }], pin: '1111' });
+    const sent = await alice.send({
+      to: 'bob@org-b.example',
+      subject: 'invoice',
+      body: 'Please open the invoice.',
+      files: [{ name: 'invoice.txt', contentType: 'text/plain', content: new Uint8Array(Buffer.from('pay to account 123\n')) }],
+      pin: '1111',
+    });
     expect(sent.response).toMatch(/^250/);
     await world.waitIdle();
     const r = await bob.reportMalicious(sent.messageId, { summary: 'phishing invoice', pattern: 'B' });
@@ -127,7 +146,10 @@ describe('procedure (12) between organisations', () => {
     const again = alice.send({ to: 'bob@org-b.example', subject: 'again', body: 'x', pin: '1111' });
     await expect(again).rejects.toMatchObject({ responseCode: 550 });
     await expect(again).rejects.toThrow(/revoked/i);
-    const refused = world.org('org-a').organisation.journey.events().filter((e) => e.actor === 'org-a/msa' && e.procedure === 4 && e.outcome === 'rejected');
+    const refused = world
+      .org('org-a')
+      .organisation.journey.events()
+      .filter((e) => e.actor === 'org-a/msa' && e.procedure === 4 && e.outcome === 'rejected');
     expect(refused.at(-1)?.reply).toMatch(/^550 5\.7\.1/);
   });
 });

@@ -18,7 +18,17 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createMatrixExecutor } from './executor/index.js';
-import { BUNDLED_SCENARIOS, environmentMeta, formatMatrixTable, loadScenarios, matrixExitCode, parseProfiles, runMatrix, writeReport, type MatrixResult } from './runner/index.js';
+import {
+  BUNDLED_SCENARIOS,
+  environmentMeta,
+  formatMatrixTable,
+  loadScenarios,
+  matrixExitCode,
+  parseProfiles,
+  runMatrix,
+  writeReport,
+  type MatrixResult,
+} from './runner/index.js';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ssmax-matrix-test-'));
 fs.chmodSync(root, 0o711);
@@ -49,7 +59,13 @@ const SUBSET: Readonly<Record<string, readonly string[]>> = {
   // else's From flagged but naming the insider; a signed part wrapped in an unsigned message flagged;
   // an unsigned replacement encrypted to the recipient delivered with its malware; a genuinely signed
   // mail for Eve re-encrypted to Bob delivered as valid (no recipient binding).
-  'smime-e2e': ['baseline-member-confidential-file', 'b-insider-signs-as-colleague', 'johnny-signature-wrapping', 'i4-starttls-strip-swap-files', 'replay-signed-mail-to-other-recipient'],
+  'smime-e2e': [
+    'baseline-member-confidential-file',
+    'b-insider-signs-as-colleague',
+    'johnny-signature-wrapping',
+    'i4-starttls-strip-swap-files',
+    'replay-signed-mail-to-other-recipient',
+  ],
   // DMARC-authenticated partner mail (traced to the org), a new domain flagged by reputation, and a
   // misdelivery cancelled within the hold-then-send window (simulated clock).
   'best-practice': ['baseline-member-confidential-file', 'c-unknown-sender-urgent-lure', 'i8-misdelivery-noticed-in-cancel-window'],
@@ -67,13 +83,22 @@ describe('matrix executor', () => {
       const wanted = (id: string) => (scenarioEnv ? scenarioEnv.includes(id) : PROFILES.some((p) => SUBSET[p]?.includes(id)));
       const scenarios = all.filter((s) => wanted(s.scenario.id));
       // Every listed id exists and is expected (not omitted) for its profile: a renamed scenario fails here.
-      for (const [p, ids] of Object.entries(SUBSET)) for (const id of ids) expect(all.find((s) => s.scenario.id === id)?.scenario.expected[p as never], `${id} [${p}]`).toBeDefined();
+      for (const [p, ids] of Object.entries(SUBSET))
+        for (const id of ids) expect(all.find((s) => s.scenario.id === id)?.scenario.expected[p as never], `${id} [${p}]`).toBeDefined();
       const executor = createMatrixExecutor({ storageDir: path.join(root, 'worlds') });
       let matrix;
       try {
         matrix = await runMatrix({
           // Only the listed (scenario, profile) pairs: a scenario listed for one profile is not run for another.
-          scenarios: scenarios.map((s) => ({ ...s, scenario: { ...s.scenario, expected: Object.fromEntries(Object.entries(s.scenario.expected).filter(([p]) => scenarioEnv !== undefined || SUBSET[p]?.includes(s.scenario.id))) } })),
+          scenarios: scenarios.map((s) => ({
+            ...s,
+            scenario: {
+              ...s.scenario,
+              expected: Object.fromEntries(
+                Object.entries(s.scenario.expected).filter(([p]) => scenarioEnv !== undefined || SUBSET[p]?.includes(s.scenario.id)),
+              ),
+            },
+          })),
           profiles: PROFILES,
           executor,
           seed: 7,
@@ -82,7 +107,14 @@ describe('matrix executor', () => {
           log: (l) => console.log(l),
           onCell: (r: MatrixResult, i, n) => {
             console.log(`[${i + 1}/${n}] ${r.pass ? 'ok' : 'MISMATCH'} ${r.scenarioId} [${r.profile}] ${r.durationMs} ms`);
-            if (!r.pass && process.env['SSMAX_MATRIX_EVENTS']) for (const e of r.events) console.log(`  EV ${e.actor} (${e.procedure}) ${e.outcome ?? ''} ${e.checks.filter((c) => c.result !== 'pass').map((c) => `${c.name}=${c.result}:${c.detail ?? ''}`).join(' ')} ${e.note ?? ''}`.slice(0, 400));
+            if (!r.pass && process.env['SSMAX_MATRIX_EVENTS'])
+              for (const e of r.events)
+                console.log(
+                  `  EV ${e.actor} (${e.procedure}) ${e.outcome ?? ''} ${e.checks
+                    .filter((c) => c.result !== 'pass')
+                    .map((c) => `${c.name}=${c.result}:${c.detail ?? ''}`)
+                    .join(' ')} ${e.note ?? ''}`.slice(0, 400),
+                );
             if (!r.pass) console.log(`  ${r.error ?? ''} expected=${JSON.stringify(r.expected)} actual=${JSON.stringify(r.actual)}`);
           },
         });

@@ -11,7 +11,15 @@
  */
 import * as http from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { SoftwareKey, SsmaxError, issueRootCertificate, issueSmimeCertificate, type CertificateInfo, type PublicCaEndpoint, type SmimeValidationType } from '@ssmax/core';
+import {
+  SoftwareKey,
+  SsmaxError,
+  issueRootCertificate,
+  issueSmimeCertificate,
+  type CertificateInfo,
+  type PublicCaEndpoint,
+  type SmimeValidationType,
+} from '@ssmax/core';
 import type { SimNet } from '@ssmax/sim-net';
 
 const MAX_BODY = 64 * 1024;
@@ -53,7 +61,13 @@ export class PublicSmimeCa {
     const now = o.now ?? (() => new Date());
     const key = SoftwareKey.generate('EC-P256');
     // Backdated a year so certificates the CA issues are valid at any time a scenario's clock reads.
-    const root = await issueRootCertificate({ subject: { C: 'US', O: 'Public Trust S/MIME Services', CN: 'Public Trust S/MIME Root R1' }, key, pathLen: 0, now: () => new Date(now().getTime() - 365 * 86_400_000), validityDays: 3650 });
+    const root = await issueRootCertificate({
+      subject: { C: 'US', O: 'Public Trust S/MIME Services', CN: 'Public Trust S/MIME Root R1' },
+      key,
+      pathLen: 0,
+      now: () => new Date(now().getTime() - 365 * 86_400_000),
+      validityDays: 3650,
+    });
     const address = o.net.address('public-ca/http');
     let ca: PublicSmimeCa | undefined;
     const server = http.createServer((req, res) => {
@@ -120,7 +134,8 @@ export class PublicSmimeCa {
     const text = Buffer.concat(chunks).toString('utf8');
     if (!text) return {};
     const v: unknown = JSON.parse(text);
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new SsmaxError('MALFORMED_CONFIG', 'Cannot read the request. The body is not a JSON object.');
+    if (typeof v !== 'object' || v === null || Array.isArray(v))
+      throw new SsmaxError('MALFORMED_CONFIG', 'Cannot read the request. The body is not a JSON object.');
     return v as Record<string, unknown>;
   }
 
@@ -168,7 +183,8 @@ export class PublicSmimeCa {
       } catch {
         txt = [];
       }
-      if (!txt.some((chunks) => chunks.join('') === order.token)) return reply(403, { error: `the TXT record ${order.txtName} does not carry the order's token` });
+      if (!txt.some((chunks) => chunks.join('') === order.token))
+        return reply(403, { error: `the TXT record ${order.txtName} does not carry the order's token` });
       order.done = true;
       try {
         const cert = await this.issue({ email: order.email, spki: order.spki, validation: 'mailbox' }, `mailbox-validated by DNS TXT ${order.txtName}`);
@@ -180,4 +196,3 @@ export class PublicSmimeCa {
     return reply(404, { error: `no route ${req.method} ${url.pathname}` });
   }
 }
-

@@ -164,7 +164,16 @@ export async function readSmimeMessage(raw: Uint8Array, o: SmimeReadOptions): Pr
         attachments: collectAttachments(root).map((x) => ({ filename: x.filename, contentType: x.contentType, content: x.content })),
       };
     } catch {
-      return { from: '', messageId: '', subject: '', encrypted: false, signature: 'unsigned', reasons: [`unreadable message: ${(e as Error).message}`], text: '', attachments: [] };
+      return {
+        from: '',
+        messageId: '',
+        subject: '',
+        encrypted: false,
+        signature: 'unsigned',
+        reasons: [`unreadable message: ${(e as Error).message}`],
+        text: '',
+        attachments: [],
+      };
     }
   }
   const h = (n: string) => getHeader(top.headers, n);
@@ -186,7 +195,14 @@ export async function readSmimeMessage(raw: Uint8Array, o: SmimeReadOptions): Pr
       return;
     }
     const cert = parseCertificate(signer.certificate);
-    const chain = validateChain({ leaf: cert, intermediates: v.certificates, trustAnchors: o.trustAnchors, time: o.now, revocation: 'none', requiredExtKeyUsage: Oids.emailProtection });
+    const chain = validateChain({
+      leaf: cert,
+      intermediates: v.certificates,
+      trustAnchors: o.trustAnchors,
+      time: o.now,
+      revocation: 'none',
+      requiredExtKeyUsage: Oids.emailProtection,
+    });
     if (!chain.valid && o.policy?.signerTrust !== false) {
       signature = 'invalid';
       reasons.push(`the signer certificate (${cert.subject}) is not trusted: ${chain.reasons.join('; ')}`);
@@ -249,7 +265,17 @@ export async function readSmimeMessage(raw: Uint8Array, o: SmimeReadOptions): Pr
     }
   }
   if (signature === 'unsigned' && reasons.length === 0) reasons.push('not signed');
-  return { from, messageId, subject, encrypted, signature, ...(trustedSigner ? { trustedSigner } : {}), reasons: signature === 'valid' ? [] : reasons, text, attachments };
+  return {
+    from,
+    messageId,
+    subject,
+    encrypted,
+    signature,
+    ...(trustedSigner ? { trustedSigner } : {}),
+    reasons: signature === 'valid' ? [] : reasons,
+    text,
+    attachments,
+  };
 }
 
 /** The first signed part inside a message, as a client without the whole-message rule would take it. */
@@ -290,21 +316,35 @@ export interface SmimeSendInput {
  * Composes a signed-then-encrypted message. `certificateOf` answers the directory lookup for one
  * address; an address without a certificate is a refusal (NO_MATCHING_RECIPIENT), not a downgrade.
  */
-export async function composeSmime(identity: SmimeIdentity, input: SmimeSendInput, certificateOf: (address: string) => Promise<Uint8Array | undefined>, policy: Partial<SmimeClientPolicy> = {}): Promise<{ raw: Uint8Array; messageId: string }> {
+export async function composeSmime(
+  identity: SmimeIdentity,
+  input: SmimeSendInput,
+  certificateOf: (address: string) => Promise<Uint8Array | undefined>,
+  policy: Partial<SmimeClientPolicy> = {},
+): Promise<{ raw: Uint8Array; messageId: string }> {
   if (policy.encrypt === false || policy.sign === false) return composeWithout(identity, input, certificateOf, policy);
   const recipients: Uint8Array[] = [];
   for (const a of [...input.to, ...(input.cc ?? [])]) {
     const c = await certificateOf(a);
-    if (!c) throw new SsmaxError('NO_MATCHING_RECIPIENT', `Cannot send to ${a}. The public CA's directory has no S/MIME certificate for it, and this client never sends unencrypted.`);
+    if (!c)
+      throw new SsmaxError(
+        'NO_MATCHING_RECIPIENT',
+        `Cannot send to ${a}. The public CA's directory has no S/MIME certificate for it, and this client never sends unencrypted.`,
+      );
     recipients.push(c);
   }
-  const inner = buildMimeEntity({ text: input.text, attachments: input.files.map((f) => ({ filename: f.name, contentType: f.contentType ?? 'application/octet-stream', content: f.content })) });
+  const inner = buildMimeEntity({
+    text: input.text,
+    attachments: input.files.map((f) => ({ filename: f.name, contentType: f.contentType ?? 'application/octet-stream', content: f.content })),
+  });
   const sig = await signSignedData(inner, { key: identity.key, certificate: identity.certificate.der, detached: true, signingTime: input.date });
   const signed = buildMultipartSigned(inner, sig);
   // RFC 8551 §3.3: encrypt to the sender's own certificate too, so the Sent copy stays readable.
   const der = await encryptContent(signed, { recipients: [...recipients, identity.certificate.der] });
   const messageId = `<${randomBytes(16).toString('hex')}@${input.domain}>`;
-  const raw = buildPkcs7Mime(der, 'authEnveloped-data', { headers: { from: input.from, to: [...input.to], ...(input.cc?.length ? { cc: [...input.cc] } : {}), subject: input.subject, date: input.date, messageId } });
+  const raw = buildPkcs7Mime(der, 'authEnveloped-data', {
+    headers: { from: input.from, to: [...input.to], ...(input.cc?.length ? { cc: [...input.cc] } : {}), subject: input.subject, date: input.date, messageId },
+  });
   return { raw, messageId };
 }
 
@@ -312,16 +352,38 @@ export async function composeSmime(identity: SmimeIdentity, input: SmimeSendInpu
  * {@link composeSmime} with signing or encryption switched off (falsifiability runs only): unsigned
  * and encrypted, or signed (or neither) and sent in the clear to any address.
  */
-async function composeWithout(identity: SmimeIdentity, input: SmimeSendInput, certificateOf: (address: string) => Promise<Uint8Array | undefined>, policy: Partial<SmimeClientPolicy>): Promise<{ raw: Uint8Array; messageId: string }> {
-  const inner = buildMimeEntity({ text: input.text, attachments: input.files.map((f) => ({ filename: f.name, contentType: f.contentType ?? 'application/octet-stream', content: f.content })) });
+async function composeWithout(
+  identity: SmimeIdentity,
+  input: SmimeSendInput,
+  certificateOf: (address: string) => Promise<Uint8Array | undefined>,
+  policy: Partial<SmimeClientPolicy>,
+): Promise<{ raw: Uint8Array; messageId: string }> {
+  const inner = buildMimeEntity({
+    text: input.text,
+    attachments: input.files.map((f) => ({ filename: f.name, contentType: f.contentType ?? 'application/octet-stream', content: f.content })),
+  });
   const messageId = `<${randomBytes(16).toString('hex')}@${input.domain}>`;
-  const headers = { from: input.from, to: [...input.to], ...(input.cc?.length ? { cc: [...input.cc] } : {}), subject: input.subject, date: input.date, messageId };
-  const signed = policy.sign === false ? undefined : await signSignedData(inner, { key: identity.key, certificate: identity.certificate.der, detached: true, signingTime: input.date });
+  const headers = {
+    from: input.from,
+    to: [...input.to],
+    ...(input.cc?.length ? { cc: [...input.cc] } : {}),
+    subject: input.subject,
+    date: input.date,
+    messageId,
+  };
+  const signed =
+    policy.sign === false
+      ? undefined
+      : await signSignedData(inner, { key: identity.key, certificate: identity.certificate.der, detached: true, signingTime: input.date });
   if (policy.encrypt !== false) {
     const recipients: Uint8Array[] = [];
     for (const a of [...input.to, ...(input.cc ?? [])]) {
       const c = await certificateOf(a);
-      if (!c) throw new SsmaxError('NO_MATCHING_RECIPIENT', `Cannot send to ${a}. The public CA's directory has no S/MIME certificate for it, and this client never sends unencrypted.`);
+      if (!c)
+        throw new SsmaxError(
+          'NO_MATCHING_RECIPIENT',
+          `Cannot send to ${a}. The public CA's directory has no S/MIME certificate for it, and this client never sends unencrypted.`,
+        );
       recipients.push(c);
     }
     const der = await encryptContent(signed ? buildMultipartSigned(inner, signed) : inner, { recipients: [...recipients, identity.certificate.der] });
@@ -329,7 +391,15 @@ async function composeWithout(identity: SmimeIdentity, input: SmimeSendInput, ce
   }
   if (signed) return { raw: buildMultipartSigned(inner, signed, { headers }), messageId };
   const subject = /^[\x20-\x7e]*$/.test(input.subject) ? input.subject : `=?utf-8?B?${Buffer.from(input.subject, 'utf8').toString('base64')}?=`;
-  const lines = [`From: ${input.from}`, `To: ${input.to.join(', ')}`, ...(input.cc?.length ? [`Cc: ${input.cc.join(', ')}`] : []), `Subject: ${subject}`, `Date: ${input.date.toUTCString()}`, `Message-ID: ${messageId}`, 'MIME-Version: 1.0'];
+  const lines = [
+    `From: ${input.from}`,
+    `To: ${input.to.join(', ')}`,
+    ...(input.cc?.length ? [`Cc: ${input.cc.join(', ')}`] : []),
+    `Subject: ${subject}`,
+    `Date: ${input.date.toUTCString()}`,
+    `Message-ID: ${messageId}`,
+    'MIME-Version: 1.0',
+  ];
   return { raw: new Uint8Array(Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n`, 'utf8'), Buffer.from(inner)])), messageId };
 }
 
@@ -342,7 +412,14 @@ export function toMailView(r: SmimeReading, uid: number): SmimeMailView {
     subject: r.subject,
     messageId: r.messageId,
     text: r.text,
-    files: r.attachments.map((a, i) => ({ n: i + 1, name: a.filename, contentType: a.contentType, sha256: sha256Hex(a.content), ok: true, content: a.content })),
+    files: r.attachments.map((a, i) => ({
+      n: i + 1,
+      name: a.filename,
+      contentType: a.contentType,
+      sha256: sha256Hex(a.content),
+      ok: true,
+      content: a.content,
+    })),
     problems: r.signature === 'valid' ? [] : [`S/MIME: ${r.signature}`, ...r.reasons],
     uid,
     smime: r,
@@ -355,12 +432,25 @@ export async function directoryLookup(endpoint: { url: string; localAddress?: st
 }
 
 /** Sends as the user's S/MIME client: compose (directory lookups from the user's own address) and submit to the MSA. */
-export async function sendSmime(world: World, user: WorldUser, input: SendInput & { readonly to: readonly string[] }): Promise<{ messageId: string; response: string }> {
+export async function sendSmime(
+  world: World,
+  user: WorldUser,
+  input: SendInput & { readonly to: readonly string[] },
+): Promise<{ messageId: string; response: string }> {
   if (!user.smime) throw new SsmaxError('USAGE', `Cannot send S/MIME as ${user.address}. The user has no S/MIME identity under ${world.profile.id}.`);
   const endpoint = world.publicCa.endpoint(world.net.address(`${user.address}/ua`));
   const { raw, messageId } = await composeSmime(
     user.smime,
-    { from: user.address, to: input.to, ...(input.cc ? { cc: input.cc } : {}), subject: input.subject ?? '', text: input.body ?? '', files: input.files ?? [], date: world.clock?.() ?? new Date(), domain: user.org.domain },
+    {
+      from: user.address,
+      to: input.to,
+      ...(input.cc ? { cc: input.cc } : {}),
+      subject: input.subject ?? '',
+      text: input.body ?? '',
+      files: input.files ?? [],
+      date: world.clock?.() ?? new Date(),
+      domain: user.org.domain,
+    },
     (a) => directoryLookup(endpoint, a),
     world.switches.smime,
   );
@@ -376,9 +466,25 @@ export async function sendSmime(world: World, user: WorldUser, input: SendInput 
 /** Reads INBOX as the user's S/MIME client: each mail decrypted with the user's key and judged against the public CA root. */
 export async function readSmimeInbox(world: World, user: WorldUser, input: InboxInput): Promise<SmimeMailView[]> {
   const box = user.org.mailbox;
-  const raws = await fetchInbox({ host: box.host, port: box.imapPort, user: user.address, pass: input.totp !== undefined ? `${input.password}:${input.totp}` : input.password });
+  const raws = await fetchInbox({
+    host: box.host,
+    port: box.imapPort,
+    user: user.address,
+    pass: input.totp !== undefined ? `${input.password}:${input.totp}` : input.password,
+  });
   const now = world.clock?.() ?? new Date();
   const out: SmimeMailView[] = [];
-  for (const r of raws) out.push(toMailView(await readSmimeMessage(r.source, { ...(user.smime ? { identity: user.smime } : {}), trustAnchors: [world.publicCa.root.der], now, policy: world.switches.smime }), r.uid));
+  for (const r of raws)
+    out.push(
+      toMailView(
+        await readSmimeMessage(r.source, {
+          ...(user.smime ? { identity: user.smime } : {}),
+          trustAnchors: [world.publicCa.root.der],
+          now,
+          policy: world.switches.smime,
+        }),
+        r.uid,
+      ),
+    );
   return out;
 }

@@ -9,7 +9,16 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SoftwareKey, buildMimeEntity, buildMultipartSigned, fetchPublicCaRoot, lookupSmimeCertificates, requestMailboxCertificate, signSignedData, encodePem } from '@ssmax/core';
+import {
+  SoftwareKey,
+  buildMimeEntity,
+  buildMultipartSigned,
+  fetchPublicCaRoot,
+  lookupSmimeCertificates,
+  requestMailboxCertificate,
+  signSignedData,
+  encodePem,
+} from '@ssmax/core';
 import { World } from './world.js';
 import { parseWorldConfig } from './world-config.js';
 import { readSmimeMessage } from './smime-client.js';
@@ -26,7 +35,11 @@ orgs:
   - { id: esp-m, domain: esp-m.example, mode: esp, role: other, users: [ { address: hanako, password: hanako-pass } ] }
 `);
 
-const FILE = { name: 'plan.pdf', contentType: 'application/pdf', content: new Uint8Array(Buffer.from('%PDF-1.4\n% merger plan, strictly confidential\n%%EOF\n')) };
+const FILE = {
+  name: 'plan.pdf',
+  contentType: 'application/pdf',
+  content: new Uint8Array(Buffer.from('%PDF-1.4\n% merger plan, strictly confidential\n%%EOF\n')),
+};
 
 let world: World;
 beforeAll(async () => {
@@ -76,9 +89,15 @@ describe('smime-e2e world', { timeout: 120_000 }, () => {
     fs.writeFileSync(path.join(dir, 'bob.key'), (bob.smime!.key as SoftwareKey).exportPkcs8Pem());
     fs.writeFileSync(path.join(dir, 'bob.pem'), encodePem(bob.smime!.certificate.der, 'CERTIFICATE'));
     fs.writeFileSync(path.join(dir, 'root.pem'), encodePem(world.publicCa.root.der, 'CERTIFICATE'));
-    const dec = spawnSync('openssl', ['cms', '-decrypt', '-in', 'mail.eml', '-recip', 'bob.pem', '-inkey', 'bob.key', '-out', 'signed.eml'], { cwd: dir, encoding: 'utf8' });
+    const dec = spawnSync('openssl', ['cms', '-decrypt', '-in', 'mail.eml', '-recip', 'bob.pem', '-inkey', 'bob.key', '-out', 'signed.eml'], {
+      cwd: dir,
+      encoding: 'utf8',
+    });
     expect(dec.status, dec.stderr).toBe(0);
-    const ver = spawnSync('openssl', ['cms', '-verify', '-in', 'signed.eml', '-CAfile', 'root.pem', '-purpose', 'smimesign', '-out', 'content.eml'], { cwd: dir, encoding: 'utf8' });
+    const ver = spawnSync('openssl', ['cms', '-verify', '-in', 'signed.eml', '-CAfile', 'root.pem', '-purpose', 'smimesign', '-out', 'content.eml'], {
+      cwd: dir,
+      encoding: 'utf8',
+    });
     expect(ver.status, ver.stderr).toBe(0);
     expect(ver.stderr).toContain('Verification successful');
     expect(fs.readFileSync(path.join(dir, 'content.eml'), 'latin1')).toContain(Buffer.from(FILE.content).toString('base64').slice(0, 40));
@@ -86,14 +105,18 @@ describe('smime-e2e world', { timeout: 120_000 }, () => {
 
   it('refuses to send to an address with no certificate instead of sending it in clear', async () => {
     const alice = world.user('alice@org-a.example');
-    await expect(alice.send({ to: 'nobody@org-b.example', subject: 'x', body: 'y', files: [FILE], pin: '' })).rejects.toMatchObject({ code: 'NO_MATCHING_RECIPIENT' });
+    await expect(alice.send({ to: 'nobody@org-b.example', subject: 'x', body: 'y', files: [FILE], pin: '' })).rejects.toMatchObject({
+      code: 'NO_MATCHING_RECIPIENT',
+    });
   });
 
   it('flags a valid signature whose signer is not the From address (RFC 8550 §3), and names the signer', async () => {
     const mallory = world.user('mallory@org-a.example');
     const inner = buildMimeEntity({ text: 'Please pay today.' });
     const sig = await signSignedData(inner, { key: mallory.smime!.key, certificate: mallory.smime!.certificate.der, detached: true });
-    const raw = buildMultipartSigned(inner, sig, { headers: { from: 'alice@org-a.example', to: ['bob@org-b.example'], subject: 'Pay', messageId: '<m1@org-a.example>' } });
+    const raw = buildMultipartSigned(inner, sig, {
+      headers: { from: 'alice@org-a.example', to: ['bob@org-b.example'], subject: 'Pay', messageId: '<m1@org-a.example>' },
+    });
     const r = await readSmimeMessage(raw, { trustAnchors: [world.publicCa.root.der], now: new Date() });
     expect(r.signature).toBe('invalid');
     expect(r.trustedSigner?.emailAddresses).toEqual(['mallory@org-a.example']);
@@ -106,7 +129,10 @@ describe('smime-e2e world', { timeout: 120_000 }, () => {
     const sig = await signSignedData(inner, { key: alice.smime!.key, certificate: alice.smime!.certificate.der, detached: true });
     const signedEntity = Buffer.from(buildMultipartSigned(inner, sig));
     const raw = Buffer.concat([
-      Buffer.from('From: alice@org-a.example\r\nTo: bob@org-b.example\r\nSubject: x\r\nMessage-ID: <w@x>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b1"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nPay the attacker.\r\n--b1\r\n', 'latin1'),
+      Buffer.from(
+        'From: alice@org-a.example\r\nTo: bob@org-b.example\r\nSubject: x\r\nMessage-ID: <w@x>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b1"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nPay the attacker.\r\n--b1\r\n',
+        'latin1',
+      ),
       signedEntity,
       Buffer.from('\r\n--b1--\r\n', 'latin1'),
     ]);
@@ -119,25 +145,41 @@ describe('smime-e2e world', { timeout: 120_000 }, () => {
     const ep = world.publicCa.endpoint(world.net.address('outsider/client'));
     expect(Buffer.from(await fetchPublicCaRoot(ep)).equals(Buffer.from(world.publicCa.root.der))).toBe(true);
     const key = SoftwareKey.generate('EC-P256');
-    const got = await requestMailboxCertificate(ep, { email: 'eve@look-alike.example', spki: key.spki, publishTxt: (n, v) => void world.net.zone.addTxt(n, v) });
+    const got = await requestMailboxCertificate(ep, {
+      email: 'eve@look-alike.example',
+      spki: key.spki,
+      publishTxt: (n, v) => void world.net.zone.addTxt(n, v),
+    });
     expect(got.challenge.txtName).toBe('_smime-challenge.look-alike.example');
     const verified = await readSmimeMessage(
-      buildMultipartSigned(buildMimeEntity({ text: 'hi' }), await signSignedData(buildMimeEntity({ text: 'hi' }), { key, certificate: got.certificate, detached: true }), { headers: { from: 'eve@look-alike.example', to: ['bob@org-b.example'], subject: 's' } }),
+      buildMultipartSigned(
+        buildMimeEntity({ text: 'hi' }),
+        await signSignedData(buildMimeEntity({ text: 'hi' }), { key, certificate: got.certificate, detached: true }),
+        { headers: { from: 'eve@look-alike.example', to: ['bob@org-b.example'], subject: 's' } },
+      ),
       { trustAnchors: [world.publicCa.root.der], now: new Date() },
     );
     expect(verified.signature).toBe('valid');
-    await expect(requestMailboxCertificate(ep, { email: 'ceo@org-a.example', spki: key.spki, publishTxt: () => undefined })).rejects.toThrow(/does not carry the order's token/);
+    await expect(requestMailboxCertificate(ep, { email: 'ceo@org-a.example', spki: key.spki, publishTxt: () => undefined })).rejects.toThrow(
+      /does not carry the order's token/,
+    );
   });
 
   it('answers malformed, oversized and unknown requests with 4xx and a reason, and keeps serving', async () => {
     const http = await import('node:http');
     const ask = (method: string, p: string, body?: string | Buffer) =>
       new Promise<{ status: number; json: Record<string, unknown> }>((resolve, reject) => {
-        const req = http.request(new URL(p, world.publicCa.url), { method, localAddress: world.net.address('fuzz/client'), headers: body ? { 'content-type': 'application/json' } : {} }, (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown> }));
-        });
+        const req = http.request(
+          new URL(p, world.publicCa.url),
+          { method, localAddress: world.net.address('fuzz/client'), headers: body ? { 'content-type': 'application/json' } : {} },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () =>
+              resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown> }),
+            );
+          },
+        );
         req.on('error', reject);
         req.end(body);
       });

@@ -20,7 +20,15 @@ export interface WorldState {
   readonly seed: number;
   readonly storageDir: string;
   readonly services: readonly ServiceListing[];
-  readonly users: readonly { readonly address: string; readonly org: string; readonly mode: string; readonly pin: string; readonly password: string; readonly proofing: string; readonly totpSecret?: string }[];
+  readonly users: readonly {
+    readonly address: string;
+    readonly org: string;
+    readonly mode: string;
+    readonly pin: string;
+    readonly password: string;
+    readonly proofing: string;
+    readonly totpSecret?: string;
+  }[];
 }
 
 /** The state file path: explicit, else `SSMAX_STATE`, else `<cwd>/.ssmax/world.json`. */
@@ -45,15 +53,18 @@ function alive(pid: number): boolean {
 
 /** Reads the state of a running world; a missing file or a dead process is a usage error that says what to do. */
 export function readWorldState(path: string): WorldState {
-  if (!existsSync(path)) throw new SsmaxError('USAGE', `Cannot find a running world. ${path} does not exist; start one with \`ssmax up\` in this directory (or pass --state).`);
+  if (!existsSync(path))
+    throw new SsmaxError('USAGE', `Cannot find a running world. ${path} does not exist; start one with \`ssmax up\` in this directory (or pass --state).`);
   let s: WorldState;
   try {
     s = JSON.parse(readFileSync(path, 'utf8')) as WorldState;
   } catch (cause) {
     throw new SsmaxError('MALFORMED_CONFIG', `Cannot read ${path}. It is not a world state file.`, { cause });
   }
-  if (s.v !== 1 || typeof s.socket !== 'string' || typeof s.pid !== 'number') throw new SsmaxError('MALFORMED_CONFIG', `Cannot read ${path}. It is not a world state file.`);
-  if (!alive(s.pid)) throw new SsmaxError('USAGE', `Cannot reach the world in ${path}. Its process ${s.pid} is no longer running; start it again with \`ssmax up\`.`);
+  if (s.v !== 1 || typeof s.socket !== 'string' || typeof s.pid !== 'number')
+    throw new SsmaxError('MALFORMED_CONFIG', `Cannot read ${path}. It is not a world state file.`);
+  if (!alive(s.pid))
+    throw new SsmaxError('USAGE', `Cannot reach the world in ${path}. Its process ${s.pid} is no longer running; start it again with \`ssmax up\`.`);
   return s;
 }
 

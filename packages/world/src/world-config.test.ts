@@ -12,7 +12,11 @@ describe('WorldConfig', () => {
 
   it('accepts the bundled default world with two orgs and one ESP', async () => {
     const c = await loadWorldConfig(path.join(import.meta.dirname, '../../../worlds/default.yaml'));
-    expect(c.orgs.map((o) => [o.id, o.mode ?? 'org'])).toEqual([['org-a', 'org'], ['org-b', 'org'], ['esp-c', 'esp']]);
+    expect(c.orgs.map((o) => [o.id, o.mode ?? 'org'])).toEqual([
+      ['org-a', 'org'],
+      ['org-b', 'org'],
+      ['esp-c', 'esp'],
+    ]);
   });
 
   it.each([
@@ -20,7 +24,11 @@ describe('WorldConfig', () => {
     ['a user outside the org domain', 'version: 1\norgs: [{ id: a, domain: a.example, users: [{ address: x@b.example }] }]', /not in a's domain/],
     ['a duplicate domain', 'version: 1\norgs: [{ id: a, domain: a.example }, { id: b, domain: a.example }]', /appears twice/],
     ['a PIN too short', 'version: 1\norgs: [{ id: a, domain: a.example, users: [{ address: x, pin: "12" }] }]', /pin/],
-    ['a password with a colon (the TOTP separator)', 'version: 1\norgs: [{ id: a, domain: a.example, users: [{ address: x, password: "a:bcd" }] }]', /password/],
+    [
+      'a password with a colon (the TOTP separator)',
+      'version: 1\norgs: [{ id: a, domain: a.example, users: [{ address: x, password: "a:bcd" }] }]',
+      /password/,
+    ],
     ['broken YAML', 'version: 1\norgs: [', /not valid YAML/],
   ])('refuses %s', (_what, text, why) => {
     expect(() => parseWorldConfig(text)).toThrow(why);

@@ -100,7 +100,10 @@ const validate = new Ajv2020({ allErrors: true, strict: true }).compile<WorldCon
  */
 export function validateWorldConfig(value: unknown, source = 'world config'): WorldConfig {
   if (!validate(value)) {
-    const why = (validate.errors ?? []).slice(0, 5).map((e) => `${e.instancePath || '/'} ${e.message ?? ''}`).join('; ');
+    const why = (validate.errors ?? [])
+      .slice(0, 5)
+      .map((e) => `${e.instancePath || '/'} ${e.message ?? ''}`)
+      .join('; ');
     throw new SsmaxError('USAGE', `Cannot use ${source}. It does not match the world schema: ${why}.`);
   }
   const config = value;
@@ -139,7 +142,11 @@ export async function loadWorldConfig(path: string): Promise<WorldConfig> {
   try {
     text = await readFile(path, 'utf8');
   } catch (cause) {
-    throw new SsmaxError('USAGE', `Cannot read world file ${path}. ${(cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'It does not exist' : (cause as Error).message}.`, { cause });
+    throw new SsmaxError(
+      'USAGE',
+      `Cannot read world file ${path}. ${(cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'It does not exist' : (cause as Error).message}.`,
+      { cause },
+    );
   }
   return parseWorldConfig(text, `world file ${path}`);
 }

@@ -68,8 +68,18 @@ describe('World', () => {
     let listens: string[] = [];
     try {
       expect(world.profile.id).toBe('ssmax-org');
-      expect(world.orgs().map((o) => [o.id, o.mode])).toEqual([['org-a', 'org'], ['org-b', 'org'], ['esp-c', 'esp']]);
-      expect(world.users().map((u) => u.address)).toEqual(['alice@org-a.example', 'andrew@org-a.example', 'bob@org-b.example', 'beth@org-b.example', 'carol@c-mail.example']);
+      expect(world.orgs().map((o) => [o.id, o.mode])).toEqual([
+        ['org-a', 'org'],
+        ['org-b', 'org'],
+        ['esp-c', 'esp'],
+      ]);
+      expect(world.users().map((u) => u.address)).toEqual([
+        'alice@org-a.example',
+        'andrew@org-a.example',
+        'bob@org-b.example',
+        'beth@org-b.example',
+        'carol@c-mail.example',
+      ]);
       // Every actor has its own loopback address.
       const services = world.services();
       listens = services.map((s) => s.listen);
@@ -87,7 +97,9 @@ describe('World', () => {
       expect(v.problems).toEqual([]);
       expect(v.verified).toBe(true);
       expect(v.identityNotice).toMatchObject({ proofing: 'employeeCardPin', cardAndPinUsed: true, sendingDomain: 'org-a.example' });
-      expect(v.files.map((f) => [f.name, f.ok, Buffer.from(f.content!).toString('hex')])).toEqual(FILES.map((f) => [f.name, true, Buffer.from(f.content).toString('hex')]));
+      expect(v.files.map((f) => [f.name, f.ok, Buffer.from(f.content!).toString('hex')])).toEqual(
+        FILES.map((f) => [f.name, true, Buffer.from(f.content).toString('hex')]),
+      );
       // The merged journey runs (4) → (5) → (6) at org-a, then (7) → (8) → (9) at org-b, in time order.
       const j = world.journey(sent.messageId);
       const at = j.map((e) => e.at);
@@ -123,7 +135,11 @@ describe('World', () => {
       // The ESP's inspection step is skipped; the org on the other side inspects the files in plaintext.
       const j = world.journey(sent.messageId);
       const step = (org: string) => j.find((e) => e.actor.startsWith(`${org}/`) && e.procedure === (org === 'org-a' ? 5 : 8));
-      expect(step(espSide)?.checks.filter((c) => c.name === 'dlp' || c.name === 'inspection').map((c) => c.result)).toEqual(['skip']);
+      expect(
+        step(espSide)
+          ?.checks.filter((c) => c.name === 'dlp' || c.name === 'inspection')
+          .map((c) => c.result),
+      ).toEqual(['skip']);
       expect(step(orgSide)?.files).toBe('plaintext');
       expect(step(orgSide)?.checks.some((c) => c.result === 'skip' && (c.name === 'dlp' || c.name === 'inspection'))).toBe(false);
     });

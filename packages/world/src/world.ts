@@ -11,7 +11,19 @@
 import { createHash, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { SoftHsmNative, SoftwareKey, SsmaxError, bindTokenKey, parseCertificate, parseCrl, verifyCrlSignature, type Card, type CrlInfo, type PrivateKeyOps, type Pkcs11Token } from '@ssmax/core';
+import {
+  SoftHsmNative,
+  SoftwareKey,
+  SsmaxError,
+  bindTokenKey,
+  parseCertificate,
+  parseCrl,
+  verifyCrlSignature,
+  type Card,
+  type CrlInfo,
+  type PrivateKeyOps,
+  type Pkcs11Token,
+} from '@ssmax/core';
 import { SimNet, type ExposedService } from '@ssmax/sim-net';
 import { Registry } from '@ssmax/sim-registry';
 import {
@@ -160,13 +172,21 @@ export class WorldUser {
 
   /** The user's card (SSMAX profiles; throws under a conventional profile). */
   get card(): Card {
-    if (!this.#card) throw new SsmaxError('USAGE', `Cannot use the card of ${this.address}. The world runs the conventional profile ${this.world.profile.id}: users have no card.`);
+    if (!this.#card)
+      throw new SsmaxError(
+        'USAGE',
+        `Cannot use the card of ${this.address}. The world runs the conventional profile ${this.world.profile.id}: users have no card.`,
+      );
     return this.#card;
   }
 
   /** The registration (2) record: certificates, trace id, proofing (SSMAX profiles; throws under a conventional profile). */
   get registered(): RegisteredUser {
-    if (!this.#registered) throw new SsmaxError('USAGE', `Cannot use the registration of ${this.address}. The world runs the conventional profile ${this.world.profile.id}: users are not registered with a card.`);
+    if (!this.#registered)
+      throw new SsmaxError(
+        'USAGE',
+        `Cannot use the registration of ${this.address}. The world runs the conventional profile ${this.world.profile.id}: users are not registered with a card.`,
+      );
     return this.#registered;
   }
 
@@ -234,7 +254,10 @@ export class WorldUser {
    * Procedure (12): the user reports the mail `messageId` as malicious to their org, which files a registry
    * case from its own (7) record of that mail (sending org, sender certificate serial). SSMAX profiles only.
    */
-  reportMalicious(messageId: string, o: { readonly summary?: string; readonly pattern?: 'A' | 'B' | 'C'; readonly sha256?: string } = {}): Promise<MaliciousReportResult> {
+  reportMalicious(
+    messageId: string,
+    o: { readonly summary?: string; readonly pattern?: 'A' | 'B' | 'C'; readonly sha256?: string } = {},
+  ): Promise<MaliciousReportResult> {
     return this.org.organisation.reportMalicious({ messageId, reportedBy: this.address, ...o });
   }
 
@@ -446,13 +469,22 @@ export class World implements AsyncDisposable {
         ...(this.clock ? { clock: this.clock } : {}),
       });
       const kms = organisation.kms;
-      const orgCa = await OrgCa.open({ certificate: kms.certificates.org, key: kms.caKey, chain: [kms.certificates.root], storageDir: path.join(dir, 'ca'), ...(this.clock ? { now: this.clock } : {}) });
+      const orgCa = await OrgCa.open({
+        certificate: kms.certificates.org,
+        key: kms.caKey,
+        chain: [kms.certificates.root],
+        storageDir: path.join(dir, 'ca'),
+        ...(this.clock ? { now: this.clock } : {}),
+      });
       // The trace vault's key sits on its own HSM token: the mail path's KMS cannot open the vault.
       const vaultLabel = `vault-${o.id}`;
       if (!this.hsm.labels().includes(vaultLabel)) this.hsm.initToken({ label: vaultLabel, soPin: SO_PIN, userPin: HSM_PIN });
       vaultToken = this.hsm.openToken(vaultLabel);
       await vaultToken.login(HSM_PIN);
-      const vaultKey = bindTokenKey(vaultToken, (await vaultToken.findKey('vault-seal')) ?? (await vaultToken.generateKeyPair('vault-seal', 'RSA-2048', 'encryption')));
+      const vaultKey = bindTokenKey(
+        vaultToken,
+        (await vaultToken.findKey('vault-seal')) ?? (await vaultToken.generateKeyPair('vault-seal', 'RSA-2048', 'encryption')),
+      );
       const vaultCert = await orgCa.issueService(vaultKey.spki, 'encryption', `${o.domain} trace vault`);
       const vault = new TraceVault({ storageDir: path.join(dir, 'vault'), sealingCertificate: vaultCert.der, ...(this.clock ? { now: this.clock } : {}) });
       const registration = new UserRegistration({
@@ -469,7 +501,21 @@ export class World implements AsyncDisposable {
       // From here the org's incident desk runs (12) by itself: self-review, vault, revocation, answer.
       organisation.attachBackOffice({ orgCa, vault, vaultKey, officer: `${o.domain} CSIRT` });
       const dkim = await this.#publishDns(o, organisation);
-      this.#orgs.set(o.id, { id: o.id, domain: o.domain, mode, role: o.role, organisation, mailbox, orgCa, vault, vaultKey, registration, vaultToken, users: [], ...(dkim ? { dkim } : {}) });
+      this.#orgs.set(o.id, {
+        id: o.id,
+        domain: o.domain,
+        mode,
+        role: o.role,
+        organisation,
+        mailbox,
+        orgCa,
+        vault,
+        vaultKey,
+        registration,
+        vaultToken,
+        users: [],
+        ...(dkim ? { dkim } : {}),
+      });
     } catch (e) {
       await organisation?.close();
       await vaultToken?.close();
@@ -486,7 +532,14 @@ export class World implements AsyncDisposable {
   async #startConventionalOrg(o: WorldOrgConfig, mode: 'org' | 'esp', dir: string, options: WorldOptions): Promise<void> {
     const preset = this.profile.conventional!.preset;
     let conventionalOrg: Organisation | undefined;
-    const mailbox = await Mailbox.start({ dir: path.join(dir, 'mail'), host: this.net.address(`${o.id}/imap`), ...conventionalMailboxOptions(preset), ...this.switches.mailbox, localDomains: [o.domain], forward: (to, raw, rcpt) => forwardCopy(conventionalOrg, to, raw, rcpt) });
+    const mailbox = await Mailbox.start({
+      dir: path.join(dir, 'mail'),
+      host: this.net.address(`${o.id}/imap`),
+      ...conventionalMailboxOptions(preset),
+      ...this.switches.mailbox,
+      localDomains: [o.domain],
+      forward: (to, raw, rcpt) => forwardCopy(conventionalOrg, to, raw, rcpt),
+    });
     try {
       const users = new PasswordUserDirectory();
       const domains = this.config.orgs.map((x) => x.domain);
@@ -515,7 +568,10 @@ export class World implements AsyncDisposable {
       });
       conventionalOrg = organisation;
       const absent = (what: string): never => {
-        throw new SsmaxError('USAGE', `Cannot use the ${what} of ${o.id}. It runs the conventional profile ${this.profile.id}, which has no SSMAX back office.`);
+        throw new SsmaxError(
+          'USAGE',
+          `Cannot use the ${what} of ${o.id}. It runs the conventional profile ${this.profile.id}, which has no SSMAX back office.`,
+        );
       };
       const org: OrgInternals = {
         id: o.id,
@@ -607,8 +663,19 @@ export class World implements AsyncDisposable {
   }
 
   /** Wires a user up; with `boxes` the mailbox account is collected for one batch add instead of added now. */
-  async #attachUser(org: OrgInternals, address: string, pin: string, password: string, registered?: RegisteredUser, card?: Card, boxes?: { address: string; password: string; totpSecret?: string }[]): Promise<WorldUser> {
-    const totpSecret = this.profile.mailbox.secondFactor && this.switches.mailbox.secondFactor !== false ? base32Encode(new Uint8Array(createHash('sha256').update(`totp:${this.seed}:${address}`).digest().subarray(0, 20))) : undefined;
+  async #attachUser(
+    org: OrgInternals,
+    address: string,
+    pin: string,
+    password: string,
+    registered?: RegisteredUser,
+    card?: Card,
+    boxes?: { address: string; password: string; totpSecret?: string }[],
+  ): Promise<WorldUser> {
+    const totpSecret =
+      this.profile.mailbox.secondFactor && this.switches.mailbox.secondFactor !== false
+        ? base32Encode(new Uint8Array(createHash('sha256').update(`totp:${this.seed}:${address}`).digest().subarray(0, 20)))
+        : undefined;
     if (boxes) boxes.push({ address, password, ...(totpSecret !== undefined ? { totpSecret } : {}) });
     else await org.mailbox.addUser(address, password, totpSecret);
     let smime: SmimeIdentity | undefined;
@@ -620,7 +687,13 @@ export class World implements AsyncDisposable {
       const certificate = await this.publicCa.issue(
         org.mode === 'esp'
           ? { email: address, spki: key.spki, validation: 'mailbox' }
-          : { email: address, spki: key.spki, validation: 'sponsor', commonName: local.charAt(0).toUpperCase() + local.slice(1), organization: this.config.orgs.find((x) => x.id === org.id)?.name ?? org.domain },
+          : {
+              email: address,
+              spki: key.spki,
+              validation: 'sponsor',
+              commonName: local.charAt(0).toUpperCase() + local.slice(1),
+              organization: this.config.orgs.find((x) => x.id === org.id)?.name ?? org.domain,
+            },
         org.mode === 'esp' ? `mailbox-validated for the ${org.domain} customer` : `enrolled by ${org.domain} (enterprise RA)`,
       );
       smime = { key, certificate };
@@ -661,9 +734,20 @@ export class World implements AsyncDisposable {
    * verified registrant (the WHOIS stand-in; attacker domains are registered to a privacy proxy).
    */
   async accountableDomains(fromActor = 'observer'): Promise<ReadonlySet<string>> {
-    const client = new RegistryClient({ url: this.registry.url, rootCertificate: this.registry.rootCertificate, localAddress: this.net.address(fromActor), maxAgeSeconds: 0, ...(this.clock ? { clock: this.clock } : {}) });
+    const client = new RegistryClient({
+      url: this.registry.url,
+      rootCertificate: this.registry.rootCertificate,
+      localAddress: this.net.address(fromActor),
+      maxAgeSeconds: 0,
+      ...(this.clock ? { clock: this.clock } : {}),
+    });
     const members = (await client.directory()).members.filter((m) => m.status !== 'revoked').flatMap((m) => m.domains.map((d) => d.toLowerCase()));
-    return new Set([...members, ...Object.entries(this.registrants).filter(([, r]) => r.verified).map(([d]) => d)]);
+    return new Set([
+      ...members,
+      ...Object.entries(this.registrants)
+        .filter(([, r]) => r.verified)
+        .map(([d]) => d),
+    ]);
   }
 
   /** The organisation or ESP `id`. */
@@ -712,7 +796,15 @@ export class World implements AsyncDisposable {
       if (o.organisation.security !== 'ssmax') continue;
       await o.organisation.processIncidents();
       for (const f of o.organisation.handledIncidents()) {
-        out.push({ org: o.id, caseId: f.caseId, messageId: f.messageId, cause: f.cause, identified: f.identified, revokedSerials: f.revokedSerials, rootCause: f.rootCause });
+        out.push({
+          org: o.id,
+          caseId: f.caseId,
+          messageId: f.messageId,
+          cause: f.cause,
+          identified: f.identified,
+          revokedSerials: f.revokedSerials,
+          rootCause: f.rootCause,
+        });
       }
     }
     return out;
@@ -726,7 +818,13 @@ export class World implements AsyncDisposable {
   async fetchCrl(domain: string, fromActor = 'observer'): Promise<FetchedCrl> {
     const localAddress = this.net.address(fromActor);
     const { url, der } = await fetchOrgCrl(this.net, domain, { localAddress });
-    const client = new RegistryClient({ url: this.registry.url, rootCertificate: this.registry.rootCertificate, localAddress, maxAgeSeconds: 0, ...(this.clock ? { clock: this.clock } : {}) });
+    const client = new RegistryClient({
+      url: this.registry.url,
+      rootCertificate: this.registry.rootCertificate,
+      localAddress,
+      maxAgeSeconds: 0,
+      ...(this.clock ? { clock: this.clock } : {}),
+    });
     const member = await client.memberByDomain(domain);
     if (!member) throw new SsmaxError('USAGE', `Cannot check the CRL of ${domain}. The registry directory lists no member for that domain.`);
     const crl = parseCrl(der);
@@ -750,12 +848,33 @@ export class World implements AsyncDisposable {
     const out: ServiceListing[] = [{ name: 'registry', listen: new URL(this.registry.url).host, protocol: 'http (registry API)' }];
     for (const o of this.#orgs.values()) {
       const e = o.organisation.endpoints;
-      out.push({ name: `${o.id}/msa`, host: `${e.msa.host}:${e.msa.port}`, listen: `${e.msa.listen.address}:${e.msa.listen.port}`, protocol: 'smtp submission (AUTH)' });
-      out.push({ name: `${o.id}/mta-in`, host: `${e.mx.host}:${e.mx.port}`, listen: `${e.mx.listen.address}:${e.mx.listen.port}`, protocol: this.profile.starttls ? 'smtp (STARTTLS)' : 'smtp' });
-      out.push({ name: `${o.id}/imap`, listen: `${o.mailbox.host}:${o.mailbox.imapPort}`, protocol: this.profile.mailbox.secondFactor ? 'imap (password:TOTP)' : 'imap (password)' });
-      if (e.crl) out.push({ name: `${o.id}/crl`, host: `${e.crl.host}:${e.crl.port}`, listen: `${e.crl.listen.address}:${e.crl.listen.port}`, protocol: 'http (org CRL)' });
+      out.push({
+        name: `${o.id}/msa`,
+        host: `${e.msa.host}:${e.msa.port}`,
+        listen: `${e.msa.listen.address}:${e.msa.listen.port}`,
+        protocol: 'smtp submission (AUTH)',
+      });
+      out.push({
+        name: `${o.id}/mta-in`,
+        host: `${e.mx.host}:${e.mx.port}`,
+        listen: `${e.mx.listen.address}:${e.mx.listen.port}`,
+        protocol: this.profile.starttls ? 'smtp (STARTTLS)' : 'smtp',
+      });
+      out.push({
+        name: `${o.id}/imap`,
+        listen: `${o.mailbox.host}:${o.mailbox.imapPort}`,
+        protocol: this.profile.mailbox.secondFactor ? 'imap (password:TOTP)' : 'imap (password)',
+      });
+      if (e.crl)
+        out.push({
+          name: `${o.id}/crl`,
+          host: `${e.crl.host}:${e.crl.port}`,
+          listen: `${e.crl.listen.address}:${e.crl.listen.port}`,
+          protocol: 'http (org CRL)',
+        });
     }
-    for (const x of this.#extra) out.push({ name: x.service, host: x.service, listen: `${x.endpoint.address}:${x.endpoint.port}`, protocol: 'https (MTA-STS policy)' });
+    for (const x of this.#extra)
+      out.push({ name: x.service, host: x.service, listen: `${x.endpoint.address}:${x.endpoint.port}`, protocol: 'https (MTA-STS policy)' });
     if (this.clamd) {
       const state = this.clamd.pid !== undefined ? `${this.clamd.version ?? 'ClamAV'}, pid ${this.clamd.pid}` : 'ClamAV, starts on the first scan';
       out.push({ name: 'clamav', listen: `unix:${this.clamd.socketPath}`, protocol: `clamd INSTREAM (${state}; local signatures, no updates)` });

@@ -8,7 +8,19 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SsmaxError } from '@ssmax/core';
-import { cellsForDefence, creditedCells, defencesFor, notFalsifiable, type AblationReport, type AblationRun, type DefenceAblation, type DefenceSpec, type LoadedScenario, type Matrix, type MatrixProfile } from '@ssmax/world';
+import {
+  cellsForDefence,
+  creditedCells,
+  defencesFor,
+  notFalsifiable,
+  type AblationReport,
+  type AblationRun,
+  type DefenceAblation,
+  type DefenceSpec,
+  type LoadedScenario,
+  type Matrix,
+  type MatrixProfile,
+} from '@ssmax/world';
 
 export interface AblationJobsOptions {
   readonly jobs: number;
@@ -42,13 +54,33 @@ export async function runAblationJobs(o: AblationJobsOptions): Promise<AblationR
   const t0 = o.now().getTime();
   const active = defencesFor(o.profiles, o.defences);
   const credited = creditedCells(o.scenarios, o.profiles, o.baseline);
-  const groups = shareOut(active.map((d) => ({ item: d, weight: cellsForDefence(d, credited).length })), o.jobs);
+  const groups = shareOut(
+    active.map((d) => ({ item: d, weight: cellsForDefence(d, credited).length })),
+    o.jobs,
+  );
   const bin = process.argv[1];
   if (!bin) throw new SsmaxError('INTERNAL', 'Cannot start ablation jobs. This process has no script path to start again.');
   const results = await Promise.all(
     groups.map((g, k) => {
       const dir = join(o.reportDir, `job-${k + 1}`);
-      const args = [bin, 'run', ...o.scenarioArgs, '--profile', o.profiles.join(','), '--seed', String(o.seed), '--clock-start', o.clockStart.toISOString(), '--ablate', '--ablate-only', g.map((d) => d.id).join(','), '--baseline', o.baselinePath, '--report', dir];
+      const args = [
+        bin,
+        'run',
+        ...o.scenarioArgs,
+        '--profile',
+        o.profiles.join(','),
+        '--seed',
+        String(o.seed),
+        '--clock-start',
+        o.clockStart.toISOString(),
+        '--ablate',
+        '--ablate-only',
+        g.map((d) => d.id).join(','),
+        '--baseline',
+        o.baselinePath,
+        '--report',
+        dir,
+      ];
       return new Promise<{ dir: string; code: number; ids: string[] }>((resolveJob, reject) => {
         const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
         let rest = '';
@@ -70,13 +102,27 @@ export async function runAblationJobs(o: AblationJobsOptions): Promise<AblationR
     try {
       part = JSON.parse(readFileSync(join(r.dir, 'ablation.json'), 'utf8')) as AblationReport & { cells?: number };
     } catch (cause) {
-      throw new SsmaxError('INTERNAL', `Cannot read the report of the ablation job for ${r.ids.join(', ')} (exit ${r.code}). ${(cause as Error).message}`, { cause });
+      throw new SsmaxError('INTERNAL', `Cannot read the report of the ablation job for ${r.ids.join(', ')} (exit ${r.code}). ${(cause as Error).message}`, {
+        cause,
+      });
     }
     lines.push(...part.defences);
-    cells += part.defences.reduce((n, d) => n + cellsForDefence(active.find((a) => a.id === d.id)!, credited).length, 0);
+    cells += part.defences.reduce(
+      (n, d) =>
+        n +
+        cellsForDefence(
+          active.find((a) => a.id === d.id)!,
+          credited,
+        ).length,
+      0,
+    );
   }
   const order = new Map(active.map((d, i) => [d.id, i]));
   lines.sort((a, b) => (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0));
-  const report: AblationReport = { defences: lines, notFalsifiable: notFalsifiable(credited, lines), durationMs: o.baseline.meta.durationMs + (o.now().getTime() - t0) };
+  const report: AblationReport = {
+    defences: lines,
+    notFalsifiable: notFalsifiable(credited, lines),
+    durationMs: o.baseline.meta.durationMs + (o.now().getTime() - t0),
+  };
   return { report, skipped: o.defences.filter((d) => !active.includes(d)).map((d) => d.id), cells };
 }

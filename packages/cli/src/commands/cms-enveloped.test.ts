@@ -37,8 +37,41 @@ beforeAll(() => {
   const run = (args: string[]) => execFileSync('openssl', args, { cwd: pki.dir, stdio: 'pipe', env: { ...process.env, SSMAX_EMAIL: 'x@interop.example' } });
   run(['genpkey', '-algorithm', 'X25519', '-out', 'x.key']);
   run(['pkey', '-in', 'x.key', '-pubout', '-out', 'x.pub']);
-  run(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'x.csrkey', '-out', 'x.csr', '-subj', '/O=Interop/CN=x25519']);
-  run(['x509', '-req', '-in', 'x.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-set_serial', '77', '-force_pubkey', 'x.pub', '-extfile', 'ee.cnf', '-extensions', 'ee', '-out', 'x.pem']);
+  run([
+    'req',
+    '-new',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    'x.csrkey',
+    '-out',
+    'x.csr',
+    '-subj',
+    '/O=Interop/CN=x25519',
+  ]);
+  run([
+    'x509',
+    '-req',
+    '-in',
+    'x.csr',
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-set_serial',
+    '77',
+    '-force_pubkey',
+    'x.pub',
+    '-extfile',
+    'ee.cnf',
+    '-extensions',
+    'ee',
+    '-out',
+    'x.pem',
+  ]);
   x25519 = { key: join(pki.dir, 'x.key'), cert: join(pki.dir, 'x.pem') };
   const b = spawnSync('npx', ['tsc', '-b', 'packages/cli'], { cwd: fileURLToPath(new URL('../../../..', import.meta.url)) });
   if (b.status !== 0) throw new Error(`build failed: ${b.stdout}${b.stderr}`);
@@ -49,7 +82,7 @@ afterAll(() => {
 });
 
 describe('ssmax cms decrypt (issue 12)', () => {
-  it('decrypts openssl\'s 3DES-CBC with PKCS#1 v1.5 key transport and reports both as legacy in the JSON line', () => {
+  it("decrypts openssl's 3DES-CBC with PKCS#1 v1.5 key transport and reports both as legacy in the JSON line", () => {
     const enc = p('des3.der');
     expect(openssl(['cms', '-encrypt', '-binary', '-des3', '-outform', 'DER', '-in', inPath, '-out', enc, pki.rsa.certPath]).status).toBe(0);
     const out = p('des3.out');
@@ -73,14 +106,33 @@ describe('ssmax cms decrypt (issue 12)', () => {
 
 describe('ssmax cms encrypt / decrypt with a KEK (--secretkey, --secretkeyid)', () => {
   const key = '00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff';
-  it('openssl decrypts ours and we decrypt openssl\'s; a wrong KEK id exits 1 with NO_MATCHING_RECIPIENT and writes nothing', () => {
+  it("openssl decrypts ours and we decrypt openssl's; a wrong KEK id exits 1 with NO_MATCHING_RECIPIENT and writes nothing", () => {
     const ours = p('kek.der');
     const r = ssmax(['cms', 'encrypt', '--in', inPath, '--out', ours, '--secretkey', key, '--secretkeyid', '0a0b', '--cipher', 'aes-256-cbc']);
     expect(r.status, r.stderr).toBe(0);
-    expect(openssl(['cms', '-decrypt', '-binary', '-inform', 'DER', '-in', ours, '-out', p('kek.os'), '-secretkey', key, '-secretkeyid', '0a0b']).status).toBe(0);
+    expect(openssl(['cms', '-decrypt', '-binary', '-inform', 'DER', '-in', ours, '-out', p('kek.os'), '-secretkey', key, '-secretkeyid', '0a0b']).status).toBe(
+      0,
+    );
     expect(readFileSync(p('kek.os')).equals(content)).toBe(true);
     const theirs = p('kek-os.der');
-    expect(openssl(['cms', '-encrypt', '-binary', '-aes-128-gcm', '-outform', 'DER', '-in', inPath, '-out', theirs, '-secretkey', key.slice(0, 32), '-secretkeyid', '0c']).status).toBe(0);
+    expect(
+      openssl([
+        'cms',
+        '-encrypt',
+        '-binary',
+        '-aes-128-gcm',
+        '-outform',
+        'DER',
+        '-in',
+        inPath,
+        '-out',
+        theirs,
+        '-secretkey',
+        key.slice(0, 32),
+        '-secretkeyid',
+        '0c',
+      ]).status,
+    ).toBe(0);
     const d = ssmax(['cms', 'decrypt', '--in', theirs, '--out', p('kek.out'), '--secretkey', key.slice(0, 32), '--secretkeyid', '0c']);
     expect(d.status, d.stderr).toBe(0);
     expect(readFileSync(p('kek.out')).equals(content)).toBe(true);
@@ -97,13 +149,15 @@ describe('ssmax cms encrypt / decrypt with a KEK (--secretkey, --secretkeyid)', 
 });
 
 describe('ssmax cms encrypt / decrypt with a password (--pwri-password)', () => {
-  it('openssl decrypts ours and we decrypt openssl\'s; a wrong password exits 1 with DECRYPT_FAILED', () => {
+  it("openssl decrypts ours and we decrypt openssl's; a wrong password exits 1 with DECRYPT_FAILED", () => {
     const ours = p('pw.der');
     expect(ssmax(['cms', 'encrypt', '--in', inPath, '--out', ours, '--pwri-password', 's3cret', '--cipher', 'aes-192-cbc']).status).toBe(0);
     expect(openssl(['cms', '-decrypt', '-binary', '-inform', 'DER', '-in', ours, '-out', p('pw.os'), '-pwri_password', 's3cret']).status).toBe(0);
     expect(readFileSync(p('pw.os')).equals(content)).toBe(true);
     const theirs = p('pw-os.der');
-    expect(openssl(['cms', '-encrypt', '-binary', '-aes-256-cbc', '-outform', 'DER', '-in', inPath, '-out', theirs, '-pwri_password', 's3cret']).status).toBe(0);
+    expect(openssl(['cms', '-encrypt', '-binary', '-aes-256-cbc', '-outform', 'DER', '-in', inPath, '-out', theirs, '-pwri_password', 's3cret']).status).toBe(
+      0,
+    );
     const d = ssmax(['cms', 'decrypt', '--in', theirs, '--out', p('pw.out'), '--pwri-password', 's3cret']);
     expect(d.status, d.stderr).toBe(0);
     expect(readFileSync(p('pw.out')).equals(content)).toBe(true);
@@ -115,7 +169,7 @@ describe('ssmax cms encrypt / decrypt with a password (--pwri-password)', () => 
 });
 
 describe('ssmax cms encrypt: cipher, OAEP hash and KDF choices', () => {
-  it('writes ChaCha20-Poly1305 to an X25519 recipient with the RFC 8418 HKDF (--kdf hkdf) that the Python oracle decrypts, and decrypts the oracle\'s', () => {
+  it("writes ChaCha20-Poly1305 to an X25519 recipient with the RFC 8418 HKDF (--kdf hkdf) that the Python oracle decrypts, and decrypts the oracle's", () => {
     const ours = p('x.der');
     const r = ssmax(['cms', 'encrypt', '--in', inPath, '--out', ours, '--recip', x25519.cert, '--cipher', 'chacha20-poly1305', '--kdf', 'hkdf']);
     expect(r.status, r.stderr).toBe(0);
@@ -123,7 +177,10 @@ describe('ssmax cms encrypt: cipher, OAEP hash and KDF choices', () => {
     expect(py.status, py.stderr).toBe(0);
     expect(readFileSync(p('x.py')).equals(content)).toBe(true);
     const theirs = p('x-py.der');
-    expect(spawnSync('/usr/bin/python3', [ORACLE, 'encrypt', '--in', inPath, '--out', theirs, '--recip', x25519.cert, '--cipher', 'aes-256-gcm', '--kdf', 'hkdf']).status).toBe(0);
+    expect(
+      spawnSync('/usr/bin/python3', [ORACLE, 'encrypt', '--in', inPath, '--out', theirs, '--recip', x25519.cert, '--cipher', 'aes-256-gcm', '--kdf', 'hkdf'])
+        .status,
+    ).toBe(0);
     const d = ssmax(['cms', 'decrypt', '--in', theirs, '--out', p('x.out'), '--key', x25519.key]);
     expect(d.status, d.stderr).toBe(0);
     expect(readFileSync(p('x.out')).equals(content)).toBe(true);
@@ -132,10 +189,15 @@ describe('ssmax cms encrypt: cipher, OAEP hash and KDF choices', () => {
 
   it('writes RSA-OAEP with SHA-512 (--oaep-hash sha512) that openssl decrypts, and refuses --cipher des-ede3-cbc with exit 2', () => {
     const ours = p('oaep512.der');
-    expect(ssmax(['cms', 'encrypt', '--in', inPath, '--out', ours, '--recip', pki.rsa.certPath, '--oaep-hash', 'sha512', '--cipher', 'aes-192-gcm']).status).toBe(0);
+    expect(
+      ssmax(['cms', 'encrypt', '--in', inPath, '--out', ours, '--recip', pki.rsa.certPath, '--oaep-hash', 'sha512', '--cipher', 'aes-192-gcm']).status,
+    ).toBe(0);
     const dump = openssl(['cms', '-cmsout', '-print', '-inform', 'DER', '-in', ours]).stdout.toString();
     expect(dump).toMatch(/sha512/);
-    expect(openssl(['cms', '-decrypt', '-binary', '-inform', 'DER', '-in', ours, '-out', p('oaep512.os'), '-recip', pki.rsa.certPath, '-inkey', pki.rsa.keyPath]).status).toBe(0);
+    expect(
+      openssl(['cms', '-decrypt', '-binary', '-inform', 'DER', '-in', ours, '-out', p('oaep512.os'), '-recip', pki.rsa.certPath, '-inkey', pki.rsa.keyPath])
+        .status,
+    ).toBe(0);
     expect(readFileSync(p('oaep512.os')).equals(content)).toBe(true);
     expect(ssmax(['cms', 'encrypt', '--in', inPath, '--out', p('never.der'), '--recip', pki.rsa.certPath, '--cipher', 'des-ede3-cbc']).status).toBe(2);
   });

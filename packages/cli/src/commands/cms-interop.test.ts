@@ -14,7 +14,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SoftHsmNative, decodePem, encodePem, issueRootCertificate, issueUserCertificate, issueOrgCertificate, SoftwareKey, type CertificateInfo } from '@ssmax/core';
+import {
+  SoftHsmNative,
+  decodePem,
+  encodePem,
+  issueRootCertificate,
+  issueUserCertificate,
+  issueOrgCertificate,
+  SoftwareKey,
+  type CertificateInfo,
+} from '@ssmax/core';
 
 const ROOT = fileURLToPath(new URL('../../../..', import.meta.url));
 const BIN = fileURLToPath(new URL('../../dist/bin.js', import.meta.url));
@@ -66,7 +75,10 @@ beforeAll(() => {
   writeFileSync(p('sample.txt'), SAMPLE);
   writeFileSync(p('ed-root.pem'), certPem('Sample_LAMPS_Ed25519_Certification_Authority.selfsigned.pem'));
   writeFileSync(p('rsa-root.pem'), certPem('Sample_LAMPS_RSA_Certification_Authority.selfsigned.pem'));
-  writeFileSync(p('roots.pem'), certPem('Sample_LAMPS_RSA_Certification_Authority.selfsigned.pem') + certPem('Sample_LAMPS_Ed25519_Certification_Authority.selfsigned.pem'));
+  writeFileSync(
+    p('roots.pem'),
+    certPem('Sample_LAMPS_RSA_Certification_Authority.selfsigned.pem') + certPem('Sample_LAMPS_Ed25519_Certification_Authority.selfsigned.pem'),
+  );
   writeFileSync(p('people.pem'), certPem('alice@smime.example.sig.pem') + certPem('carlos@smime.example.sig.pem'));
   openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:secp256k1', '-out', p('k1.key')]);
   writeFileSync(p('k1-root.pem'), openssl(['req', '-x509', '-key', p('k1.key'), '-subj', '/CN=secp256k1 root', '-days', '30']));
@@ -78,9 +90,16 @@ describe('issue 12: ssmax cms verify on SignedData another implementation made (
     const r = verify('--in', v('examples-cms/signedByCarlosEd25519.p7m'), '--CAfile', p('ed-root.pem'), '--out', p('carlos.out'));
     expect(r.status, r.stderr).toBe(0);
     expect(r.j.valid).toBe(true);
-    expect(r.j.signers).toMatchObject([{ valid: true, email: 'carlos@smime.example', scheme: 'Ed25519', digestAlgorithm: 'SHA-512', sid: 'issuerAndSerialNumber' }]);
+    expect(r.j.signers).toMatchObject([
+      { valid: true, email: 'carlos@smime.example', scheme: 'Ed25519', digestAlgorithm: 'SHA-512', sid: 'issuerAndSerialNumber' },
+    ]);
     expect(readFileSync(p('carlos.out'), 'latin1')).toBe(SAMPLE);
-    const bad = verify('--in', flipFile(v('examples-cms/signedByCarlosEd25519.p7m'), p('carlos-bad.p7m'), (b) => b.length - 3), '--CAfile', p('ed-root.pem'));
+    const bad = verify(
+      '--in',
+      flipFile(v('examples-cms/signedByCarlosEd25519.p7m'), p('carlos-bad.p7m'), (b) => b.length - 3),
+      '--CAfile',
+      p('ed-root.pem'),
+    );
     expect(bad.status).toBe(1);
     expect(bad.j).toMatchObject({ valid: false, code: 'BAD_SIGNATURE' });
   });
@@ -105,11 +124,29 @@ describe('issue 12: ssmax cms verify on SignedData another implementation made (
 
   it('reports the detached subjectKeyIdentifier signer valid with --content and BAD_SIGNATURE with other content', () => {
     writeFileSync(p('carlos.pem'), certPem('carlos@smime.example.sig.pem'));
-    const ok = verify('--in', v('examples-cms/signedByCarlosDetached.p7m'), '--content', p('sample.txt'), '--certfile', p('carlos.pem'), '--CAfile', p('ed-root.pem'));
+    const ok = verify(
+      '--in',
+      v('examples-cms/signedByCarlosDetached.p7m'),
+      '--content',
+      p('sample.txt'),
+      '--certfile',
+      p('carlos.pem'),
+      '--CAfile',
+      p('ed-root.pem'),
+    );
     expect(ok.status, ok.stderr).toBe(0);
     expect(ok.j.signers[0]).toMatchObject({ valid: true, sid: 'subjectKeyIdentifier', scheme: 'Ed25519' });
     writeFileSync(p('other.txt'), 'This is some sample content!');
-    const bad = verify('--in', v('examples-cms/signedByCarlosDetached.p7m'), '--content', p('other.txt'), '--certfile', p('carlos.pem'), '--CAfile', p('ed-root.pem'));
+    const bad = verify(
+      '--in',
+      v('examples-cms/signedByCarlosDetached.p7m'),
+      '--content',
+      p('other.txt'),
+      '--certfile',
+      p('carlos.pem'),
+      '--CAfile',
+      p('ed-root.pem'),
+    );
     expect(bad.status).toBe(1);
     expect(bad.j.code).toBe('BAD_SIGNATURE');
   });
@@ -137,7 +174,9 @@ describe('issue 12: ssmax cms verify reads every certificate of a --CAfile or --
   it('exits 3 with MALFORMED_CERTIFICATE when a --CAfile holds no usable certificate, and with a typed code for a broken message', () => {
     const k1 = ssmax(['cms', 'verify', '--in', v('examples-cms/signedByCarlosEd25519.p7m'), '--CAfile', p('k1-root.pem')]);
     expect(k1.status).toBe(3);
-    expect(k1.stderr).toMatch(/^ssmax: MALFORMED_CERTIFICATE: Cannot read .*k1-root\.pem\. It holds no usable certificate: block 1: its public key type is not supported/);
+    expect(k1.stderr).toMatch(
+      /^ssmax: MALFORMED_CERTIFICATE: Cannot read .*k1-root\.pem\. It holds no usable certificate: block 1: its public key type is not supported/,
+    );
     writeFileSync(p('truncated.p7m'), readFileSync(v('examples-cms/signedByCarlosEd25519.p7m')).subarray(0, 600));
     const cut = ssmax(['cms', 'verify', '--in', p('truncated.p7m'), '--CAfile', p('ed-root.pem')]);
     expect(cut.status).toBe(3);
@@ -150,30 +189,99 @@ describe('issue 12: ssmax cms sign with Ed25519 and wider ECDSA/PSS keys', () =>
     writeFileSync(p('carlos.pem'), certPem('carlos@smime.example.sig.pem'));
     for (const keyid of [false, true]) {
       const out = p(`ours-carlos-${keyid}.p7m`);
-      const s = ssmax(['cms', 'sign', '--in', p('sample.txt'), '--out', out, '--signer', p('carlos.pem'), '--key', v('examples-cms/lamps-carlos.p8.pem'), ...(keyid ? ['--keyid'] : [])]);
+      const s = ssmax([
+        'cms',
+        'sign',
+        '--in',
+        p('sample.txt'),
+        '--out',
+        out,
+        '--signer',
+        p('carlos.pem'),
+        '--key',
+        v('examples-cms/lamps-carlos.p8.pem'),
+        ...(keyid ? ['--keyid'] : []),
+      ]);
       expect(s.status, s.stderr).toBe(0);
       const ours = verify('--in', out, '--CAfile', p('ed-root.pem'));
-      expect(ours.j.signers[0]).toMatchObject({ valid: true, scheme: 'Ed25519', digestAlgorithm: 'SHA-512', sid: keyid ? 'subjectKeyIdentifier' : 'issuerAndSerialNumber' });
-      const py = JSON.parse(execFileSync('/usr/bin/python3', [ORACLE, 'verify', '--in', out]).toString()) as { valid: boolean; signers: Array<{ digest: string }> };
+      expect(ours.j.signers[0]).toMatchObject({
+        valid: true,
+        scheme: 'Ed25519',
+        digestAlgorithm: 'SHA-512',
+        sid: keyid ? 'subjectKeyIdentifier' : 'issuerAndSerialNumber',
+      });
+      const py = JSON.parse(execFileSync('/usr/bin/python3', [ORACLE, 'verify', '--in', out]).toString()) as {
+        valid: boolean;
+        signers: Array<{ digest: string }>;
+      };
       expect(py).toMatchObject({ valid: true, signers: [{ digest: 'sha512' }] });
     }
   });
 
   it('refuses --pss and --md with an Ed25519 key (USAGE, exit 2) and writes micalg=sha-512 for a detached S/MIME signature', () => {
     for (const extra of [['--pss'], ['--md', 'sha256']]) {
-      const r = ssmax(['cms', 'sign', '--in', p('sample.txt'), '--out', p('x.p7m'), '--signer', p('carlos.pem'), '--key', v('examples-cms/lamps-carlos.p8.pem'), ...extra]);
+      const r = ssmax([
+        'cms',
+        'sign',
+        '--in',
+        p('sample.txt'),
+        '--out',
+        p('x.p7m'),
+        '--signer',
+        p('carlos.pem'),
+        '--key',
+        v('examples-cms/lamps-carlos.p8.pem'),
+        ...extra,
+      ]);
       expect(r.status).toBe(2);
       expect(r.stderr).toMatch(/^ssmax: USAGE: Cannot sign with .*The key is Ed25519/);
     }
     writeFileSync(p('entity.txt'), 'Content-Type: text/plain\r\n\r\nhello\r\n');
-    const r = ssmax(['cms', 'sign', '--in', p('entity.txt'), '--out', p('signed.eml'), '--signer', p('carlos.pem'), '--key', v('examples-cms/lamps-carlos.p8.pem'), '--detached', '--outform', 'smime']);
+    const r = ssmax([
+      'cms',
+      'sign',
+      '--in',
+      p('entity.txt'),
+      '--out',
+      p('signed.eml'),
+      '--signer',
+      p('carlos.pem'),
+      '--key',
+      v('examples-cms/lamps-carlos.p8.pem'),
+      '--detached',
+      '--outform',
+      'smime',
+    ]);
     expect(r.status, r.stderr).toBe(0);
     expect(readFileSync(p('signed.eml'), 'latin1')).toMatch(/micalg=sha-512;/);
   });
 
   it('signs with P-384 and P-521 keys (ECDSA-SHA384/512 by default) and RSA-PSS --md sha512, each accepted by openssl cms -verify', () => {
-    openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', p('ca.key'), '-out', p('ca.pem'), '-days', '30', '-subj', '/CN=cli interop CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign']);
-    writeFileSync(p('ee.cnf'), '[e]\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=emailProtection\nsubjectKeyIdentifier=hash\n');
+    openssl([
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      p('ca.key'),
+      '-out',
+      p('ca.pem'),
+      '-days',
+      '30',
+      '-subj',
+      '/CN=cli interop CA',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign',
+    ]);
+    writeFileSync(
+      p('ee.cnf'),
+      '[e]\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=emailProtection\nsubjectKeyIdentifier=hash\n',
+    );
     for (const [name, gen, extra, md] of [
       ['p384', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-384'], [], 'sha384'],
       ['p521', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-521'], ['--keyid'], 'sha512'],
@@ -181,7 +289,26 @@ describe('issue 12: ssmax cms sign with Ed25519 and wider ECDSA/PSS keys', () =>
     ] as const) {
       openssl(['genpkey', ...gen, '-out', p(`${name}.key`)]);
       openssl(['req', '-new', '-key', p(`${name}.key`), '-subj', `/CN=${name}`, '-out', p(`${name}.csr`)]);
-      openssl(['x509', '-req', '-in', p(`${name}.csr`), '-CA', p('ca.pem'), '-CAkey', p('ca.key'), '-set_serial', '7', '-days', '30', '-extfile', p('ee.cnf'), '-extensions', 'e', '-out', p(`${name}.pem`)]);
+      openssl([
+        'x509',
+        '-req',
+        '-in',
+        p(`${name}.csr`),
+        '-CA',
+        p('ca.pem'),
+        '-CAkey',
+        p('ca.key'),
+        '-set_serial',
+        '7',
+        '-days',
+        '30',
+        '-extfile',
+        p('ee.cnf'),
+        '-extensions',
+        'e',
+        '-out',
+        p(`${name}.pem`),
+      ]);
       const s = ssmax(['cms', 'sign', '--in', p('sample.txt'), '--out', p(`${name}.p7m`), '--signer', p(`${name}.pem`), '--key', p(`${name}.key`), ...extra]);
       expect(s.status, s.stderr).toBe(0);
       expect(openssl(['cms', '-verify', '-binary', '-inform', 'DER', '-in', p(`${name}.p7m`), '-CAfile', p('ca.pem'), '-purpose', 'smimesign'])).toBe(SAMPLE);
@@ -198,7 +325,13 @@ describe('issue 12: ssmax cms sign with Ed25519 and wider ECDSA/PSS keys', () =>
     const now = () => new Date(Date.now() - 60_000);
     const root: CertificateInfo = await issueRootCertificate({ subject: { O: 'CLI Test', CN: 'CLI Test Root' }, key: rootKey, now });
     const orgKey = SoftwareKey.generate('EC-P256');
-    const org = await issueOrgCertificate({ issuer: { certificate: root, key: rootKey }, subjectSpki: orgKey.spki, organization: 'Org', mailDomain: 'org.example', now });
+    const org = await issueOrgCertificate({
+      issuer: { certificate: root, key: rootKey },
+      subjectSpki: orgKey.spki,
+      organization: 'Org',
+      mailDomain: 'org.example',
+      now,
+    });
     let cert: CertificateInfo;
     {
       await using reader = SoftHsmNative.open({ storageDir: store });
@@ -220,7 +353,25 @@ describe('issue 12: ssmax cms sign with Ed25519 and wider ECDSA/PSS keys', () =>
     writeFileSync(p('cli-root.pem'), encodePem(root.der, 'CERTIFICATE'));
     writeFileSync(p('cli-org.pem'), encodePem(org.der, 'CERTIFICATE'));
     const env = { SOFTHSM2_CONF: join(store, 'softhsm2.conf') };
-    const s = ssmax(['cms', 'sign', '--in', p('sample.txt'), '--out', p('dave.p7m'), '--signer', p('dave.pem'), '--certfile', p('cli-org.pem'), '--token', `pkcs11:token=${label}`, '--pin', '2468'], env);
+    const s = ssmax(
+      [
+        'cms',
+        'sign',
+        '--in',
+        p('sample.txt'),
+        '--out',
+        p('dave.p7m'),
+        '--signer',
+        p('dave.pem'),
+        '--certfile',
+        p('cli-org.pem'),
+        '--token',
+        `pkcs11:token=${label}`,
+        '--pin',
+        '2468',
+      ],
+      env,
+    );
     expect(s.status, s.stderr).toBe(0);
     const r = ssmax(['cms', 'verify', '--in', p('dave.p7m'), '--CAfile', p('cli-root.pem')]);
     expect(r.status, r.stderr).toBe(0);

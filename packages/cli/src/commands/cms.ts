@@ -112,14 +112,19 @@ function signScheme(key: PrivateKeyOps, pss: boolean, md: string | undefined): S
   const bits = md === undefined ? undefined : { sha256: '256', sha384: '384', sha512: '512' }[md];
   if (md !== undefined && bits === undefined) throw new SsmaxError('USAGE', `Cannot use --md ${md}. Choose sha256, sha384 or sha512.`);
   if (key.algorithm === 'Ed25519' || key.algorithm === 'Ed448') {
-    if (pss || md !== undefined) throw new SsmaxError('USAGE', `Cannot sign with ${pss ? '--pss' : `--md ${md}`}. The key is ${key.algorithm}, whose digest RFC 8419 fixes (${key.algorithm === 'Ed25519' ? 'SHA-512' : 'SHAKE256'}).`);
+    if (pss || md !== undefined)
+      throw new SsmaxError(
+        'USAGE',
+        `Cannot sign with ${pss ? '--pss' : `--md ${md}`}. The key is ${key.algorithm}, whose digest RFC 8419 fixes (${key.algorithm === 'Ed25519' ? 'SHA-512' : 'SHAKE256'}).`,
+      );
     return key.algorithm;
   }
   const ec = key.algorithm.startsWith('EC-');
   if (pss && ec) throw new SsmaxError('USAGE', `Cannot sign with --pss. The key is ${key.algorithm}.`);
   const defaultBits = key.algorithm === 'EC-P384' ? '384' : key.algorithm === 'EC-P521' ? '512' : '256';
   const scheme = (ec ? `ECDSA-SHA${bits ?? defaultBits}` : pss ? `RSASSA-PSS-SHA${bits ?? '256'}` : `RSASSA-PKCS1-v1_5-SHA${bits ?? '256'}`) as SignScheme;
-  if (!key.signSchemes.includes(scheme)) throw new SsmaxError('USAGE', `Cannot sign with ${scheme}. The ${key.algorithm} key offers ${key.signSchemes.join(', ') || 'no scheme'}.`);
+  if (!key.signSchemes.includes(scheme))
+    throw new SsmaxError('USAGE', `Cannot sign with ${scheme}. The ${key.algorithm} key offers ${key.signSchemes.join(', ') || 'no scheme'}.`);
   return scheme;
 }
 
@@ -160,7 +165,8 @@ export function validationTime(args: ParsedArgs): Date {
   if (at === undefined) return new Date();
   // ISO 8601 date-time with an explicit zone, so the same argument means the same instant everywhere.
   const t = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(at) ? new Date(at) : new Date(NaN);
-  if (Number.isNaN(t.getTime())) throw new SsmaxError('USAGE', `Cannot parse --attime ${at}. Give an ISO 8601 date-time with a zone, e.g. 2026-12-01T09:00:00Z.`);
+  if (Number.isNaN(t.getTime()))
+    throw new SsmaxError('USAGE', `Cannot parse --attime ${at}. Give an ISO 8601 date-time with a zone, e.g. 2026-12-01T09:00:00Z.`);
   return t;
 }
 
@@ -197,7 +203,9 @@ async function verify(argv: string[], out: Out, err: Out): Promise<number> {
   const failed = signers.findIndex((s) => !s.valid);
   const code = signers.length === 0 ? 'BAD_SIGNATURE' : failed >= 0 ? signers[failed]!.code : undefined;
   const reasons =
-    signers.length === 0 ? ['the SignedData has no signer'] : signers.flatMap((s, i) => (signers.length > 1 ? s.reasons.map((r) => `signer ${i + 1}: ${r}`) : s.reasons));
+    signers.length === 0
+      ? ['the SignedData has no signer']
+      : signers.flatMap((s, i) => (signers.length > 1 ? s.reasons.map((r) => `signer ${i + 1}: ${r}`) : s.reasons));
   const first = signers[0];
   out.write(
     JSON.stringify({
@@ -205,7 +213,9 @@ async function verify(argv: string[], out: Out, err: Out): Promise<number> {
       ...(code ? { code, reasons } : {}),
       validatedAt: time.toISOString(),
       // The first signer again, as before `signers` existed (kept for scripts that read it).
-      signer: first?.subject ? { subject: first.subject, email: first.email, serial: first.serial, identityProofing: first.identityProofing, traceId: first.traceId } : null,
+      signer: first?.subject
+        ? { subject: first.subject, email: first.email, serial: first.serial, identityProofing: first.identityProofing, traceId: first.traceId }
+        : null,
       signingTime: first?.signingTime ?? null,
       signers,
     }) + '\n',
@@ -229,7 +239,8 @@ async function encrypt(argv: string[]): Promise<number> {
   const oaepHash = oaep === undefined ? undefined : ({ sha1: 'SHA-1', sha256: 'SHA-256', sha384: 'SHA-384', sha512: 'SHA-512' } as const)[oaep];
   if (oaep !== undefined && !oaepHash) throw new SsmaxError('USAGE', `Cannot use --oaep-hash ${oaep}. Choose sha1, sha256, sha384 or sha512.`);
   const kdf = one(a, 'kdf');
-  if (kdf !== undefined && kdf !== 'x963' && kdf !== 'hkdf') throw new SsmaxError('USAGE', `Cannot use --kdf ${kdf}. Choose x963 or hkdf (RFC 8418, X25519/X448 recipients).`);
+  if (kdf !== undefined && kdf !== 'x963' && kdf !== 'hkdf')
+    throw new SsmaxError('USAGE', `Cannot use --kdf ${kdf}. Choose x963 or hkdf (RFC 8418, X25519/X448 recipients).`);
   const cipher = cipherOf(a);
   const der = await encryptContent(content, {
     recipients: recips,

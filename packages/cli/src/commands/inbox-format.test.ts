@@ -5,25 +5,35 @@ describe('formatMail', () => {
   const base = { messageId: 'm1@org-a.example', from: 'alice@org-a.example', subject: 'Plan', problems: [], files: [], text: 'hi' };
 
   it('shows an S/MIME mail with its signer and the public CA validation type, and no identity-proofing notice', () => {
-    const out = formatMail(1, { ...base, verified: true, mode: 'S/MIME', signer: 'alice@org-a.example, sponsor-validated (a named person of the sponsoring org): CN=Alice; issued by CN=Root' });
+    const out = formatMail(1, {
+      ...base,
+      verified: true,
+      mode: 'S/MIME',
+      signer: 'alice@org-a.example, sponsor-validated (a named person of the sponsoring org): CN=Alice; issued by CN=Root',
+    });
     expect(out).toContain('Verdict:  VERIFIED (S/MIME)');
     expect(out).toContain('Signer:   alice@org-a.example, sponsor-validated');
     expect(out).toContain('Identity: none (no identity-proofing notice)');
   });
 
   it('lists each problem of a mail that is not verified, and prints no signer line when there is none', () => {
-    const out = formatMail(2, { ...base, verified: false, mode: 'S/MIME', problems: ['S/MIME: invalid', 'signed by mallory@org-a.example, not by the From address alice@org-a.example'] });
+    const out = formatMail(2, {
+      ...base,
+      verified: false,
+      mode: 'S/MIME',
+      problems: ['S/MIME: invalid', 'signed by mallory@org-a.example, not by the From address alice@org-a.example'],
+    });
     expect(out).toContain('NOT VERIFIED (S/MIME)');
     expect(out).toContain('- signed by mallory@org-a.example, not by the From address');
     expect(out).not.toContain('Signer:');
   });
 
-  it('shows the files of a refused mail as withheld with the agent\'s reason, never as ok, with a SHA-256 only when computed', () => {
+  it("shows the files of a refused mail as withheld with the agent's reason, never as ok, with a SHA-256 only when computed", () => {
     const out = formatMail(3, {
       ...base,
       verified: false,
       mode: 'end-to-end',
-      problems: ["hop 2 (org-b.example) attested file 1 with another content than the sender signed"],
+      problems: ['hop 2 (org-b.example) attested file 1 with another content than the sender signed'],
       files: [
         { name: '1', contentType: 'application/octet-stream', ok: false, withheld: 'differs-from-manifest' },
         { name: 'report.pdf', contentType: 'application/pdf', ok: false, withheld: 'mail-not-verified', sha256: 'ab'.repeat(32) },

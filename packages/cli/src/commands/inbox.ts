@@ -38,13 +38,25 @@ export function formatMail(i: number, m: InboxMail): string {
   const n = m.identityNotice;
   if (n) {
     lines.push(`    Identity: ${PROOFING[n.proofing] ?? n.proofing}${n.proofedAt ? `, proofed ${n.proofedAt}` : ''}`);
-    lines.push(`              card and PIN used for this mail: ${n.cardAndPinUsed ? 'yes' : 'NO'}; sending org ${n.sendingOrg ?? '?'} (${n.sendingDomain ?? '?'}); certificate ${n.certSerial ?? '?'}`);
+    lines.push(
+      `              card and PIN used for this mail: ${n.cardAndPinUsed ? 'yes' : 'NO'}; sending org ${n.sendingOrg ?? '?'} (${n.sendingDomain ?? '?'}); certificate ${n.certSerial ?? '?'}`,
+    );
   } else {
     lines.push('    Identity: none (no identity-proofing notice)');
   }
-  for (const f of m.files) lines.push(`    File:     ${f.name} (${f.contentType}${f.size !== undefined ? `, ${f.size} bytes` : ''}) ${fileState(f)}${f.sha256 ? ` sha256 ${f.sha256}` : ''}`);
+  for (const f of m.files)
+    lines.push(
+      `    File:     ${f.name} (${f.contentType}${f.size !== undefined ? `, ${f.size} bytes` : ''}) ${fileState(f)}${f.sha256 ? ` sha256 ${f.sha256}` : ''}`,
+    );
   const text = m.text.trim();
-  if (text) lines.push('    ---', ...text.split(/\r?\n/).slice(0, 12).map((l) => `    ${l}`));
+  if (text)
+    lines.push(
+      '    ---',
+      ...text
+        .split(/\r?\n/)
+        .slice(0, 12)
+        .map((l) => `    ${l}`),
+    );
   return `${lines.join('\n')}\n`;
 }
 

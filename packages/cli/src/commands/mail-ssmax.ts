@@ -33,13 +33,17 @@ export function cardRequest(a: ParsedArgs): CardRequest | undefined {
   const orgCertPath = one(a, 'org-signing-cert');
   if (stateDir === undefined) {
     if (modeArg !== undefined || orgCertPath !== undefined) {
-      throw new SsmaxError('USAGE', 'Cannot verify the mail. --mode and --org-signing-cert belong to the SSMAX judgement with the card: give --token URI and --card-state DIR too.');
+      throw new SsmaxError(
+        'USAGE',
+        'Cannot verify the mail. --mode and --org-signing-cert belong to the SSMAX judgement with the card: give --token URI and --card-state DIR too.',
+      );
     }
     return undefined;
   }
   const uri = one(a, 'token');
   if (uri === undefined) throw new SsmaxError('USAGE', 'Cannot verify the mail with the card. Give --token URI (pkcs11:token=<card label>) with --card-state.');
-  if (one(a, 'key') !== undefined || one(a, 'recip') !== undefined) throw new SsmaxError('USAGE', 'Cannot verify the mail with the card. --key and --recip are for S/MIME layers; the card holds its own keys.');
+  if (one(a, 'key') !== undefined || one(a, 'recip') !== undefined)
+    throw new SsmaxError('USAGE', 'Cannot verify the mail with the card. --key and --recip are for S/MIME layers; the card holds its own keys.');
   const mode = modeArg ?? 'end-to-end';
   if (mode !== 'end-to-end' && mode !== 'paper') throw new SsmaxError('USAGE', `Cannot parse --mode ${mode}. Give end-to-end or paper.`);
   let isDir = false;
@@ -49,7 +53,11 @@ export function cardRequest(a: ParsedArgs): CardRequest | undefined {
     isDir = false;
   }
   // A fresh directory would give the card a fresh PIN counter: wrong PINs here would not count toward its lock.
-  if (!isDir) throw new SsmaxError('USAGE', `Cannot open the card. The card-state directory ${stateDir} does not exist; give the issuing org's card-state directory, which holds the card's PIN counter.`);
+  if (!isDir)
+    throw new SsmaxError(
+      'USAGE',
+      `Cannot open the card. The card-state directory ${stateDir} does not exist; give the issuing org's card-state directory, which holds the card's PIN counter.`,
+    );
   return {
     uri,
     pin: one(a, 'pin') ?? process.env['SSMAX_PIN'],
@@ -94,9 +102,17 @@ async function judgeOnCard(raw: Uint8Array, pre: MailJudgement, req: CardRequest
   const { UserAgent, CardObjects } = await import('@ssmax/world');
   const signing = await card.getCertificate(CardObjects.signingCertificate);
   const holder = signing ? parseCertificate(signing).emailAddresses[0] : undefined;
-  if (!holder) throw new SsmaxError('KEY_NOT_FOUND', `Cannot use card ${card.label} as an SSMAX card. It holds no ${CardObjects.signingCertificate} certificate naming the holder's address.`);
+  if (!holder)
+    throw new SsmaxError(
+      'KEY_NOT_FOUND',
+      `Cannot use card ${card.label} as an SSMAX card. It holds no ${CardObjects.signingCertificate} certificate naming the holder's address.`,
+    );
   const orgDer = await card.getCertificate(CardObjects.orgCertificate);
-  if (!orgDer) throw new SsmaxError('KEY_NOT_FOUND', `Cannot use card ${card.label} as an SSMAX card. It holds no ${CardObjects.orgCertificate} certificate (the trust anchor of procedure (10)).`);
+  if (!orgDer)
+    throw new SsmaxError(
+      'KEY_NOT_FOUND',
+      `Cannot use card ${card.label} as an SSMAX card. It holds no ${CardObjects.orgCertificate} certificate (the trust anchor of procedure (10)).`,
+    );
   const org = parseCertificate(orgDer).dnsNames[0]?.toLowerCase() ?? holder.slice(holder.lastIndexOf('@') + 1).toLowerCase();
   const agent = new UserAgent({
     address: holder,

@@ -132,14 +132,31 @@ beforeAll(async () => {
   const storageDir = p('world');
   const world = await World.create(PAIR, { storageDir, profile: 'ssmax-org' });
   try {
-    const sent = await world.user(ALICE).send({ to: BOB, subject: 'Quarterly report', body: 'The report is attached.', files: [{ name: 'report.txt', contentType: 'text/plain', content: REPORT }], pin: '1111' });
+    const sent = await world.user(ALICE).send({
+      to: BOB,
+      subject: 'Quarterly report',
+      body: 'The report is attached.',
+      files: [{ name: 'report.txt', contentType: 'text/plain', content: REPORT }],
+      pin: '1111',
+    });
     expect(sent.response).toMatch(/^250/);
     mailId = sent.messageId;
-    const outside = [`From: <${OUTSIDER}>`, `To: <${BOB}>`, 'Subject: New bank details', 'Message-ID: <outside-1@quick-mail.example>', 'Date: Mon, 07 Dec 2026 09:00:00 +0000', '', 'Please pay to our new account today.', ''].join('\r\n');
+    const outside = [
+      `From: <${OUTSIDER}>`,
+      `To: <${BOB}>`,
+      'Subject: New bank details',
+      'Message-ID: <outside-1@quick-mail.example>',
+      'Date: Mon, 07 Dec 2026 09:00:00 +0000',
+      '',
+      'Please pay to our new account today.',
+      '',
+    ].join('\r\n');
     expect(await sendFromOutside(world, outside)).toMatch(/^250/);
     await world.waitIdle();
     const u = world.user(BOB);
-    const raws = (await fetchInbox({ host: u.org.mailbox.host, port: u.org.mailbox.imapPort, user: BOB, pass: u.password })).map((m) => Buffer.from(m.source).toString('latin1'));
+    const raws = (await fetchInbox({ host: u.org.mailbox.host, port: u.org.mailbox.imapPort, user: BOB, pass: u.password })).map((m) =>
+      Buffer.from(m.source).toString('latin1'),
+    );
     const ssmaxMail = raws.find((r) => r.includes(mailId));
     const outsideMail = raws.find((r) => r.includes('<outside-1@quick-mail.example>'));
     expect(ssmaxMail, 'the SSMAX mail reached bob').toBeDefined();
@@ -168,7 +185,16 @@ describe('ssmax mail verify (SSMAX mail) — issue 10, also', () => {
   it("judges the delivered mail valid with bob's card: alice's manifest signature, the identity notice, the file intact, exit 0", () => {
     const { status, j, stderr } = verifyAsBob(p('ssmax.eml'), '--pin', '2222', '--org-signing-cert', p('org-b-signing.der'));
     expect(status, stderr).toBe(0);
-    expect(j).toMatchObject({ signature: 'valid', from: ALICE, reasons: [], ssmax: true, judgedBy: 'ssmax-user-agent', mode: 'end-to-end', recipient: BOB, orgSignerPinned: true });
+    expect(j).toMatchObject({
+      signature: 'valid',
+      from: ALICE,
+      reasons: [],
+      ssmax: true,
+      judgedBy: 'ssmax-user-agent',
+      mode: 'end-to-end',
+      recipient: BOB,
+      orgSignerPinned: true,
+    });
     // The person (the manifest signer) and the recipient's organisation, whose signature the card anchors.
     expect(j.signers).toEqual([ALICE, 'org-b.example']);
     expect(j.manifestSigner?.address).toBe(ALICE);

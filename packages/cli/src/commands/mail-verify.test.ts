@@ -61,8 +61,25 @@ function openssl(args: string[]): void {
 /** A complete mail signed by `who` with openssl: detached (multipart/signed) or opaque (signed-data). */
 function signedMail(name: string, who: OpensslIdentity, opts: { from?: string; opaque?: boolean; tool?: 'cms' | 'smime' } = {}): string {
   const out = p(name);
-  openssl([opts.tool ?? 'cms', '-sign', '-in', entity, '-signer', who.certPath, '-inkey', who.keyPath, ...(opts.opaque ? ['-nodetach'] : []),
-    '-from', opts.from ?? who.email, '-to', alice.email, '-subject', 'Quarterly report', '-out', out]);
+  openssl([
+    opts.tool ?? 'cms',
+    '-sign',
+    '-in',
+    entity,
+    '-signer',
+    who.certPath,
+    '-inkey',
+    who.keyPath,
+    ...(opts.opaque ? ['-nodetach'] : []),
+    '-from',
+    opts.from ?? who.email,
+    '-to',
+    alice.email,
+    '-subject',
+    'Quarterly report',
+    '-out',
+    out,
+  ]);
   return out;
 }
 
@@ -175,16 +192,28 @@ describe("ssmax mail verify (issue 10, also: the recipient client's judgement of
 
   it('never judges a mail valid whose From is two fields or two mailboxes, and says why', () => {
     const mail = signedMail('from.eml', bob);
-    const twoFields = verify(withHeaders(mail, 'two-from.eml', (h) => [...h, 'From: ceo@interop.example']), '--CAfile', pki.caCertPath);
+    const twoFields = verify(
+      withHeaders(mail, 'two-from.eml', (h) => [...h, 'From: ceo@interop.example']),
+      '--CAfile',
+      pki.caCertPath,
+    );
     expect(twoFields.status).toBe(1);
     expect(twoFields.j).toMatchObject({ signature: 'invalid', from: null });
     expect(twoFields.j.reasons.join(' ')).toMatch(/2 From fields/);
     // The item-4 attack: the member's address first, the outsider's mailbox after a comma.
-    const twoBoxes = verify(withHeaders(mail, 'two-boxes.eml', (h) => h.map((l) => (/^From:/i.test(l) ? `From: ${bob.email}, <m@evil.example>` : l))), '--CAfile', pki.caCertPath);
+    const twoBoxes = verify(
+      withHeaders(mail, 'two-boxes.eml', (h) => h.map((l) => (/^From:/i.test(l) ? `From: ${bob.email}, <m@evil.example>` : l))),
+      '--CAfile',
+      pki.caCertPath,
+    );
     expect(twoBoxes.j).toMatchObject({ signature: 'invalid', from: null });
     expect(twoBoxes.j.reasons.join(' ')).toMatch(/From names 2 mailboxes/);
     // A Sender other than the author: two originators, one signer.
-    const sender = verify(withHeaders(mail, 'sender.eml', (h) => [...h, 'Sender: eve@interop.example']), '--CAfile', pki.caCertPath);
+    const sender = verify(
+      withHeaders(mail, 'sender.eml', (h) => [...h, 'Sender: eve@interop.example']),
+      '--CAfile',
+      pki.caCertPath,
+    );
     expect(sender.j.signature).toBe('invalid');
     expect(sender.j.reasons.join(' ')).toMatch(/Sender eve@interop\.example/);
   });
@@ -258,11 +287,45 @@ describe("ssmax mail verify (issue 10, also: the recipient client's judgement of
     // The card's certificate from the openssl CA, then a signed-then-encrypted mail to it, both by openssl.
     openssl(['pkey', '-pubin', '-inform', 'DER', '-in', p('card.spki'), '-out', p('card-pub.pem')]);
     writeFileSync(p('card.cnf'), '[e]\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,keyAgreement\nsubjectAltName=email:carol@interop.example\n');
-    openssl(['x509', '-new', '-force_pubkey', p('card-pub.pem'), '-subj', '/CN=carol', '-CA', pki.caCertPath, '-CAkey', join(pki.dir, 'ca.key'), '-days', '30', '-extfile', p('card.cnf'), '-extensions', 'e', '-out', p('card.pem')]);
+    openssl([
+      'x509',
+      '-new',
+      '-force_pubkey',
+      p('card-pub.pem'),
+      '-subj',
+      '/CN=carol',
+      '-CA',
+      pki.caCertPath,
+      '-CAkey',
+      join(pki.dir, 'ca.key'),
+      '-days',
+      '30',
+      '-extfile',
+      p('card.cnf'),
+      '-extensions',
+      'e',
+      '-out',
+      p('card.pem'),
+    ]);
     const inner = p('token-inner.eml');
     openssl(['cms', '-sign', '-in', entity, '-signer', bob.certPath, '-inkey', bob.keyPath, '-out', inner]);
     const mail = p('to-card.eml');
-    openssl(['cms', '-encrypt', '-aes-256-gcm', '-in', inner, '-from', bob.email, '-to', 'carol@interop.example', '-subject', 'for your card', '-out', mail, p('card.pem')]);
+    openssl([
+      'cms',
+      '-encrypt',
+      '-aes-256-gcm',
+      '-in',
+      inner,
+      '-from',
+      bob.email,
+      '-to',
+      'carol@interop.example',
+      '-subject',
+      'for your card',
+      '-out',
+      mail,
+      p('card.pem'),
+    ]);
     const env = { SOFTHSM2_CONF: join(store, 'softhsm2.conf') };
     const uri = `pkcs11:token=${label};object=enc`;
     const r = ssmax(['mail', 'verify', mail, '--CAfile', pki.caCertPath, '--token', uri, '--pin', '5678', '--recip', p('card.pem')], env);
@@ -275,7 +338,10 @@ describe("ssmax mail verify (issue 10, also: the recipient client's judgement of
   });
 
   it('prints its usage to stdout and exits 0 with --help; exits 2 without --CAfile or a file', () => {
-    for (const args of [['mail', '--help'], ['mail', 'verify', '--help']]) {
+    for (const args of [
+      ['mail', '--help'],
+      ['mail', 'verify', '--help'],
+    ]) {
       const r = ssmax(args);
       expect([r.status, r.stderr]).toEqual([0, '']);
       expect(r.stdout).toMatch(/^usage:\n {2}ssmax mail verify <file\.eml/);

@@ -65,7 +65,8 @@ function line(j: MailJudgement, time: Date): string {
 
 async function verify(argv: string[], io: { stdout: Out; stderr: Out }): Promise<number> {
   const a = parseArgs(argv, { values: ['CAfile', 'crl', 'certfile', 'attime', 'recip', ...KEY_OPTS, ...CARD_OPTS], flags: [] });
-  if (a.positionals.length !== 1) throw new SsmaxError('USAGE', `Cannot verify the mail. Give exactly one file (or - for stdin), not ${a.positionals.length}.\n${MAIL_USAGE}`);
+  if (a.positionals.length !== 1)
+    throw new SsmaxError('USAGE', `Cannot verify the mail. Give exactly one file (or - for stdin), not ${a.positionals.length}.\n${MAIL_USAGE}`);
   const card = cardRequest(a);
   if (card) {
     // The recipient's SSMAX user agent judges the mail with the card; no --CAfile: the card holds the anchors.
@@ -81,7 +82,11 @@ async function verify(argv: string[], io: { stdout: Out; stderr: Out }): Promise
     return verifyWithCard(raw, pre, card, time, io);
   }
   const anchors = many(a, 'CAfile').flatMap((p) => readCertBundle(p, io.stderr));
-  if (anchors.length === 0) throw new SsmaxError('USAGE', 'Cannot verify the mail. Give --CAfile CERT (one or more): the roots this client trusts (or, for SSMAX mail, the card: --token URI --card-state DIR).');
+  if (anchors.length === 0)
+    throw new SsmaxError(
+      'USAGE',
+      'Cannot verify the mail. Give --CAfile CERT (one or more): the roots this client trusts (or, for SSMAX mail, the card: --token URI --card-state DIR).',
+    );
   // Read every certificate the caller gave now, so a later malformed error can only be the mail's.
   for (const c of anchors) parseCertificate(c);
   const crls = many(a, 'crl').map((p) => toDer(readInput(p, 'the CRL'), 'X509 CRL'));

@@ -39,15 +39,51 @@ describe('ssmax run --ablate', () => {
     const f = factory({
       'mta-sts': { 'i4-starttls-strip-read-files#best-practice': { verdict: 'delivered', leaked: 'files' } },
       'mta-starttls': { 'i4-starttls-strip-read-files#best-practice': { verdict: 'delivered' } },
-      ...Object.fromEntries(['dmarc-enforcement', 'domain-authentication', 'ppap-zip-block', 'reputation', 'mailbox-second-factor', 'external-forwarding-denial', 'hold-then-send', 'inbound-inspection', 'header-section-integrity', 'dmarc-and-zip-block', 'dmarc-and-header-section'].map((id) => [id, { 'i4-starttls-strip-read-files#best-practice': { malwareReached: true } }])),
+      ...Object.fromEntries(
+        [
+          'dmarc-enforcement',
+          'domain-authentication',
+          'ppap-zip-block',
+          'reputation',
+          'mailbox-second-factor',
+          'external-forwarding-denial',
+          'hold-then-send',
+          'inbound-inspection',
+          'header-section-integrity',
+          'dmarc-and-zip-block',
+          'dmarc-and-header-section',
+        ].map((id) => [id, { 'i4-starttls-strip-read-files#best-practice': { malwareReached: true } }]),
+      ),
     });
-    const code = await runRunCommand([SCEN('i4-starttls-strip-read-files'), '--profile', 'best-practice', '--report', dir, '--seed', '3', '--ablate'], f.make, c.io);
+    const code = await runRunCommand(
+      [SCEN('i4-starttls-strip-read-files'), '--profile', 'best-practice', '--report', dir, '--seed', '3', '--ablate'],
+      f.make,
+      c.io,
+    );
     expect(c.err()).not.toContain('ERROR');
     expect(code).toBe(0);
     // The baseline executor has no ablation; then one executor per defence active in best-practice.
     expect(f.calls[0]).toBeUndefined();
-    expect(f.calls.slice(1).map((a) => a?.join(','))).toEqual(['inbound-inspection', 'mta-starttls', 'mta-sts', 'dmarc-enforcement', 'domain-authentication', 'ppap-zip-block', 'reputation', 'mailbox-second-factor', 'external-forwarding-denial', 'hold-then-send', 'header-section-integrity', 'dmarc-and-zip-block', 'dmarc-and-header-section']);
-    const report = JSON.parse(readFileSync(join(dir, 'ablation.json'), 'utf8')) as { defences: { id: string; flipped: unknown[] }[]; notFalsifiable: unknown[]; durationMs: number };
+    expect(f.calls.slice(1).map((a) => a?.join(','))).toEqual([
+      'inbound-inspection',
+      'mta-starttls',
+      'mta-sts',
+      'dmarc-enforcement',
+      'domain-authentication',
+      'ppap-zip-block',
+      'reputation',
+      'mailbox-second-factor',
+      'external-forwarding-denial',
+      'hold-then-send',
+      'header-section-integrity',
+      'dmarc-and-zip-block',
+      'dmarc-and-header-section',
+    ]);
+    const report = JSON.parse(readFileSync(join(dir, 'ablation.json'), 'utf8')) as {
+      defences: { id: string; flipped: unknown[] }[];
+      notFalsifiable: unknown[];
+      durationMs: number;
+    };
     expect(Object.keys(report)).toEqual(['defences', 'notFalsifiable', 'durationMs']);
     expect(report.notFalsifiable).toEqual([]);
     expect(report.defences.find((d) => d.id === 'mta-sts')!.flipped).toEqual([
@@ -61,7 +97,11 @@ describe('ssmax run --ablate', () => {
 
   it('exits 1 and prints both lists when a credited cell flips under no ablation and defences flip nothing', async () => {
     const c = capture();
-    const code = await runRunCommand([SCEN('i4-starttls-strip-read-files'), '--profile', 'best-practice', '--report', temp(), '--ablate'], factory({ 'mta-sts': {} }).make, c.io);
+    const code = await runRunCommand(
+      [SCEN('i4-starttls-strip-read-files'), '--profile', 'best-practice', '--report', temp(), '--ablate'],
+      factory({ 'mta-sts': {} }).make,
+      c.io,
+    );
     expect(code).toBe(1);
     expect(c.out()).toContain('Not falsifiable (1)');
     expect(c.out()).toContain('i4-starttls-strip-read-files [best-practice]');

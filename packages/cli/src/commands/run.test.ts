@@ -11,7 +11,10 @@ import { SCEN, capture, tempDirs } from '../test-support/run-io.js';
  */
 class FixtureExecutor implements CellExecutor {
   closed = false;
-  constructor(private readonly overrides: Record<string, Partial<Outcome>> = {}, private readonly throwOn?: string) {}
+  constructor(
+    private readonly overrides: Record<string, Partial<Outcome>> = {},
+    private readonly throwOn?: string,
+  ) {}
   async run(s: Scenario, p: MatrixProfile): Promise<CellRun> {
     if (`${s.id}#${p}` === this.throwOn) throw new Error('world did not start');
     const { reason: _r, ...expected } = s.expected[p]!;
@@ -29,7 +32,11 @@ describe('ssmax run', () => {
     const dir = temp();
     const c = capture();
     const ex = new FixtureExecutor();
-    const code = await runRunCommand([SCEN('i2-direct-to-mx-spoof-encrypted-zip'), SCEN('i8-misdelivery-to-non-member'), '--report', dir, '--seed', '17'], () => ex, c.io);
+    const code = await runRunCommand(
+      [SCEN('i2-direct-to-mx-spoof-encrypted-zip'), SCEN('i8-misdelivery-to-non-member'), '--report', dir, '--seed', '17'],
+      () => ex,
+      c.io,
+    );
     expect(code).toBe(0);
     expect(ex.closed).toBe(true);
     for (const f of ['matrix.json', 'junit.xml', 'matrix.html']) expect(existsSync(join(dir, f))).toBe(true);
@@ -43,7 +50,11 @@ describe('ssmax run', () => {
 
   it('exits 1 and names the cell when an outcome differs', async () => {
     const c = capture();
-    const code = await runRunCommand([SCEN('i7-planted-forwarding-rule'), '--report', temp(), '--profile', 'ssmax-paper,best-practice'], () => new FixtureExecutor({ 'i7-planted-forwarding-rule#ssmax-paper': { leaked: 'files' } }), c.io);
+    const code = await runRunCommand(
+      [SCEN('i7-planted-forwarding-rule'), '--report', temp(), '--profile', 'ssmax-paper,best-practice'],
+      () => new FixtureExecutor({ 'i7-planted-forwarding-rule#ssmax-paper': { leaked: 'files' } }),
+      c.io,
+    );
     expect(code).toBe(1);
     expect(c.out()).toContain('✗ i7-planted-forwarding-rule [ssmax-paper]: expected Db-s got DF-s (leaked: body → files)');
   });
@@ -70,7 +81,11 @@ describe('ssmax run', () => {
   it('exits 3 when the executor throws, and still writes the report', async () => {
     const dir = temp();
     const c = capture();
-    const code = await runRunCommand([SCEN('i7-planted-forwarding-rule'), '--report', dir], () => new FixtureExecutor({}, 'i7-planted-forwarding-rule#smime-e2e'), c.io);
+    const code = await runRunCommand(
+      [SCEN('i7-planted-forwarding-rule'), '--report', dir],
+      () => new FixtureExecutor({}, 'i7-planted-forwarding-rule#smime-e2e'),
+      c.io,
+    );
     expect(code).toBe(3);
     expect(c.err()).toContain('ERROR: Error: world did not start');
     expect(readFileSync(join(dir, 'junit.xml'), 'utf8')).toContain('type="infrastructure"');
@@ -88,7 +103,11 @@ describe('ssmax run', () => {
     copyFileSync(SCEN('i6-stolen-mailbox-password'), join(dir, 'i6-stolen-mailbox-password.yaml'));
     expect(await runRunCommand([join(dir, 'i6-stolen-mailbox-password.yaml'), '--report', first], () => new FixtureExecutor(), capture().io)).toBe(0);
     const c = capture();
-    const code = await runRunCommand([join(dir, 'i6-stolen-mailbox-password.yaml'), '--report', join(dir, 'new'), '--compare', join(first, 'matrix.json')], () => new FixtureExecutor({ 'i6-stolen-mailbox-password#best-practice': { leaked: 'files' } }), c.io);
+    const code = await runRunCommand(
+      [join(dir, 'i6-stolen-mailbox-password.yaml'), '--report', join(dir, 'new'), '--compare', join(first, 'matrix.json')],
+      () => new FixtureExecutor({ 'i6-stolen-mailbox-password#best-practice': { leaked: 'files' } }),
+      c.io,
+    );
     expect(code).toBe(1);
     expect(c.out()).toContain('1 cell(s) changed:\n  i6-stolen-mailbox-password [best-practice]: D--o → DF-o (leaked)');
   });

@@ -37,7 +37,12 @@ import { runAblationJobs } from './ablate-jobs.js';
  * Builds the executor for one run (worlds may be kept between cells; `close` releases them). With
  * `ablate`, its worlds run with those defences switched off (world/src/defences.ts ids).
  */
-export type ExecutorFactory = (ctx: { readonly seed: number; readonly clockStart: Date; readonly log: (line: string) => void; readonly ablate?: readonly string[] }) => CellExecutor | Promise<CellExecutor>;
+export type ExecutorFactory = (ctx: {
+  readonly seed: number;
+  readonly clockStart: Date;
+  readonly log: (line: string) => void;
+  readonly ablate?: readonly string[];
+}) => CellExecutor | Promise<CellExecutor>;
 
 export interface RunIo {
   readonly stdout: { write(s: string): void };
@@ -88,7 +93,10 @@ function parseClock(v: string | undefined, now: Date): Date {
 export async function runRunCommand(argv: string[], executorFactory?: ExecutorFactory, io: RunIo = defaultIo): Promise<number> {
   let executor: CellExecutor | undefined;
   try {
-    const args = parseArgs(argv, { values: ['profile', 'report', 'compare', 'seed', 'clock-start', 'jobs', 'ablate-only', 'baseline'], flags: ['help', 'ablate'] });
+    const args = parseArgs(argv, {
+      values: ['profile', 'report', 'compare', 'seed', 'clock-start', 'jobs', 'ablate-only', 'baseline'],
+      flags: ['help', 'ablate'],
+    });
     if (args.flags.has('help')) {
       io.stdout.write(RUN_USAGE);
       return 0;
@@ -105,37 +113,57 @@ export async function runRunCommand(argv: string[], executorFactory?: ExecutorFa
       throw new SsmaxError('INTERNAL', 'Cannot run the matrix. No cell executor is wired in (packages/world provides it).');
     }
     const jobsArg = one(args, 'jobs');
-    if (jobsArg !== undefined && (!/^\d+$/.test(jobsArg) || Number(jobsArg) < 1 || Number(jobsArg) > 16)) throw new SsmaxError('USAGE', `Cannot parse --jobs ${jobsArg}. It must be an integer from 1 to 16.`);
+    if (jobsArg !== undefined && (!/^\d+$/.test(jobsArg) || Number(jobsArg) < 1 || Number(jobsArg) > 16))
+      throw new SsmaxError('USAGE', `Cannot parse --jobs ${jobsArg}. It must be an integer from 1 to 16.`);
     const jobs = Number(jobsArg ?? 1);
     const onlyArg = one(args, 'ablate-only');
     const baselinePath = one(args, 'baseline');
-    if ((jobsArg !== undefined || onlyArg !== undefined || baselinePath !== undefined) && !args.flags.has('ablate')) throw new SsmaxError('USAGE', 'Cannot use --jobs, --ablate-only or --baseline without --ablate.');
-    const selected = onlyArg === undefined ? DEFENCES : (() => {
-      const ids = parseDefenceIds(onlyArg.split(',').map((x) => x.trim()).filter((x) => x !== ''));
-      return DEFENCES.filter((d) => ids.includes(d.id));
-    })();
+    if ((jobsArg !== undefined || onlyArg !== undefined || baselinePath !== undefined) && !args.flags.has('ablate'))
+      throw new SsmaxError('USAGE', 'Cannot use --jobs, --ablate-only or --baseline without --ablate.');
+    const selected =
+      onlyArg === undefined
+        ? DEFENCES
+        : (() => {
+            const ids = parseDefenceIds(
+              onlyArg
+                .split(',')
+                .map((x) => x.trim())
+                .filter((x) => x !== ''),
+            );
+            return DEFENCES.filter((d) => ids.includes(d.id));
+          })();
     const log = (line: string) => io.stderr.write(`  ${line}\n`);
     const total = scenarios.reduce((n, s) => n + profiles.filter((p) => s.scenario.expected[p] !== undefined).length, 0);
-    io.stderr.write(`ssmax run: ${scenarios.length} scenarios × ${profiles.length} profiles = ${total} cells · seed ${seed} · clock ${clockStart.toISOString()}\n`);
-    const matrix: Matrix = baselinePath !== undefined ? readMatrix(baselinePath) : await (async () => {
-    executor = await executorFactory({ seed, clockStart, log });
-    return runMatrix({
-      scenarios,
-      profiles,
-      executor,
-      seed,
-      clockStart,
-      now,
-      meta: io.meta ?? environmentMeta(),
-      log,
-      onCell: (r, i, n) => {
-        const mark = r.actual === null ? 'ERROR' : r.pass ? 'ok' : 'MISMATCH';
-        io.stderr.write(`[${String(i + 1).padStart(String(n).length)}/${n}] ${r.scenarioId} [${r.profile}] ${mark}${r.error ? `: ${r.error}` : ''} (${r.durationMs} ms)\n`);
-      },
-    });
-    })();
+    io.stderr.write(
+      `ssmax run: ${scenarios.length} scenarios × ${profiles.length} profiles = ${total} cells · seed ${seed} · clock ${clockStart.toISOString()}\n`,
+    );
+    const matrix: Matrix =
+      baselinePath !== undefined
+        ? readMatrix(baselinePath)
+        : await (async () => {
+            executor = await executorFactory({ seed, clockStart, log });
+            return runMatrix({
+              scenarios,
+              profiles,
+              executor,
+              seed,
+              clockStart,
+              now,
+              meta: io.meta ?? environmentMeta(),
+              log,
+              onCell: (r, i, n) => {
+                const mark = r.actual === null ? 'ERROR' : r.pass ? 'ok' : 'MISMATCH';
+                io.stderr.write(
+                  `[${String(i + 1).padStart(String(n).length)}/${n}] ${r.scenarioId} [${r.profile}] ${mark}${r.error ? `: ${r.error}` : ''} (${r.durationMs} ms)\n`,
+                );
+              },
+            });
+          })();
     if (baselinePath !== undefined && (matrix.meta.seed !== seed || matrix.meta.clockStart !== clockStart.toISOString())) {
-      throw new SsmaxError('USAGE', `Cannot use ${baselinePath} as the baseline. It was run with seed ${matrix.meta.seed} and clock ${matrix.meta.clockStart}, this run has seed ${seed} and clock ${clockStart.toISOString()}.`);
+      throw new SsmaxError(
+        'USAGE',
+        `Cannot use ${baselinePath} as the baseline. It was run with seed ${matrix.meta.seed} and clock ${matrix.meta.clockStart}, this run has seed ${seed} and clock ${clockStart.toISOString()}.`,
+      );
     }
     if (!args.flags.has('ablate')) {
       const paths = writeReport(reportDir, matrix, scenarios);
@@ -148,38 +176,59 @@ export async function runRunCommand(argv: string[], executorFactory?: ExecutorFa
     executor = undefined;
     const factory = executorFactory;
     const t0 = now().getTime();
-    const ablation = jobs > 1 ? await (async () => {
-      const base = writeReport(resolve(reportDir, 'baseline'), matrix, scenarios);
-      return runAblationJobs({ jobs, scenarios, scenarioArgs: args.positionals, profiles, defences: selected, baseline: matrix, baselinePath: base.json, seed, clockStart, reportDir, stderr: io.stderr, now });
-    })() : await runAblation({
-      defences: selected,
-      scenarios,
-      profiles,
-      baseline: matrix,
-      executorFor: (d) => factory({ seed, clockStart, log, ablate: [d.id] }),
-      seed,
-      clockStart,
-      now,
-      meta: io.meta ?? environmentMeta(),
-      log,
-      onDefence: (d, n) => io.stderr.write(`ssmax run --ablate: ${d.id} switched off: ${n} credited cell(s)\n`),
-      onCell: (d, r: MatrixResult, i, n) => {
-        const mark = r.actual === null ? 'ERROR' : 'ran';
-        io.stderr.write(`  [${d.id} ${String(i + 1).padStart(String(n).length)}/${n}] ${r.scenarioId} [${r.profile}] ${mark}${r.error ? `: ${r.error.split('\n')[0]}` : ''} (${r.durationMs} ms)\n`);
-      },
-    });
+    const ablation =
+      jobs > 1
+        ? await (async () => {
+            const base = writeReport(resolve(reportDir, 'baseline'), matrix, scenarios);
+            return runAblationJobs({
+              jobs,
+              scenarios,
+              scenarioArgs: args.positionals,
+              profiles,
+              defences: selected,
+              baseline: matrix,
+              baselinePath: base.json,
+              seed,
+              clockStart,
+              reportDir,
+              stderr: io.stderr,
+              now,
+            });
+          })()
+        : await runAblation({
+            defences: selected,
+            scenarios,
+            profiles,
+            baseline: matrix,
+            executorFor: (d) => factory({ seed, clockStart, log, ablate: [d.id] }),
+            seed,
+            clockStart,
+            now,
+            meta: io.meta ?? environmentMeta(),
+            log,
+            onDefence: (d, n) => io.stderr.write(`ssmax run --ablate: ${d.id} switched off: ${n} credited cell(s)\n`),
+            onCell: (d, r: MatrixResult, i, n) => {
+              const mark = r.actual === null ? 'ERROR' : 'ran';
+              io.stderr.write(
+                `  [${d.id} ${String(i + 1).padStart(String(n).length)}/${n}] ${r.scenarioId} [${r.profile}] ${mark}${r.error ? `: ${r.error.split('\n')[0]}` : ''} (${r.durationMs} ms)\n`,
+              );
+            },
+          });
     const paths = writeReport(reportDir, matrix, scenarios, ablation.report);
     io.stdout.write(formatMatrixTable(matrix));
     if (previous !== undefined) io.stdout.write(formatChanges(compareMatrices(previous, matrix)));
     io.stdout.write(formatAblation(ablation));
-    io.stdout.write(`ablation: ${ablation.cells} ablated cell(s) in ${Math.round((now().getTime() - t0) / 1000)} s${jobs > 1 ? ` over ${jobs} jobs` : ''}; with the baseline ${Math.round(ablation.report.durationMs / 1000)} s\n`);
+    io.stdout.write(
+      `ablation: ${ablation.cells} ablated cell(s) in ${Math.round((now().getTime() - t0) / 1000)} s${jobs > 1 ? ` over ${jobs} jobs` : ''}; with the baseline ${Math.round(ablation.report.durationMs / 1000)} s\n`,
+    );
     io.stdout.write(`report: ${paths.json}\n        ${paths.junit}\n        ${paths.html}\n        ${paths.ablation}\n`);
     return ablationExitCode(matrix, ablation.report);
   } catch (err) {
     const usage = err instanceof SsmaxError && (err.category === 'usage' || err.category === 'malformed');
     const code = err instanceof SsmaxError ? err.code : 'INTERNAL';
     io.stderr.write(`ssmax run: ${code}: ${err instanceof Error ? err.message : String(err)}\n`);
-    if (usage && err instanceof SsmaxError && err.code === 'USAGE' && /Unknown option|needs a value|takes no value/.test(err.message)) io.stderr.write(RUN_USAGE);
+    if (usage && err instanceof SsmaxError && err.code === 'USAGE' && /Unknown option|needs a value|takes no value/.test(err.message))
+      io.stderr.write(RUN_USAGE);
     return usage ? 2 : 3;
   } finally {
     await executor?.close?.().catch((e: unknown) => io.stderr.write(`ssmax run: cannot close the executor: ${String(e)}\n`));

@@ -78,7 +78,10 @@ export async function runSendCommand(argv: string[], io: CommandIo): Promise<num
   }
   if (args.positionals.length > 0) throw new SsmaxError('USAGE', `Cannot send. Unexpected argument "${args.positionals[0]}".\n${SEND_USAGE}`);
   const from = one(args, 'from');
-  const to = many(args, 'to').flatMap((t) => t.split(',')).map((t) => t.trim()).filter((t) => t !== '');
+  const to = many(args, 'to')
+    .flatMap((t) => t.split(','))
+    .map((t) => t.trim())
+    .filter((t) => t !== '');
   if (!from || to.length === 0) throw new SsmaxError('USAGE', `Cannot send. --from and at least one --to are required.\n${SEND_USAGE}`);
   const bodyArg = one(args, 'body');
   const bodyFile = one(args, 'body-file');
@@ -87,7 +90,11 @@ export async function runSendCommand(argv: string[], io: CommandIo): Promise<num
     try {
       return readFileSync(p);
     } catch (cause) {
-      throw new SsmaxError('USAGE', `Cannot read ${what} ${p}. ${(cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'It does not exist' : (cause as Error).message}.`, { cause });
+      throw new SsmaxError(
+        'USAGE',
+        `Cannot read ${what} ${p}. ${(cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'It does not exist' : (cause as Error).message}.`,
+        { cause },
+      );
     }
   };
   const body = bodyFile !== undefined ? readLocal(bodyFile, 'the body file').toString('utf8') : (bodyArg ?? '');
@@ -99,7 +106,16 @@ export async function runSendCommand(argv: string[], io: CommandIo): Promise<num
   const state = readWorldState(stateFilePath(one(args, 'state')));
   const pin = one(args, 'pin') ?? process.env['SSMAX_PIN'] ?? (await promptSecret(`Card PIN for ${from}: `, 'card PIN'));
   const cc = many(args, 'cc');
-  const request: SendRequest = { from, to, ...(cc.length ? { cc } : {}), subject: one(args, 'subject') ?? '', body, files, pin, wait: !args.flags.has('no-wait') };
+  const request: SendRequest = {
+    from,
+    to,
+    ...(cc.length ? { cc } : {}),
+    subject: one(args, 'subject') ?? '',
+    body,
+    files,
+    pin,
+    wait: !args.flags.has('no-wait'),
+  };
   let r: SendResponse;
   try {
     r = await controlRequest<SendResponse>(state.socket, 'POST', '/v1/send', request);
@@ -115,11 +131,15 @@ export async function runSendCommand(argv: string[], io: CommandIo): Promise<num
     io.stdout.write('Journey:\n');
     for (const e of r.journey) {
       const failed = e.checks.filter((c) => c.result === 'fail').map((c) => c.name);
-      io.stdout.write(`  ${e.at}  ${e.actor.padEnd(22)} (${e.procedure})  ${e.outcome.padEnd(9)} files=${e.files}${failed.length ? `  failed: ${failed.join(', ')}` : ''}${e.reply ? `  ${e.reply}` : ''}\n`);
+      io.stdout.write(
+        `  ${e.at}  ${e.actor.padEnd(22)} (${e.procedure})  ${e.outcome.padEnd(9)} files=${e.files}${failed.length ? `  failed: ${failed.join(', ')}` : ''}${e.reply ? `  ${e.reply}` : ''}\n`,
+      );
     }
     const refused = r.journey.find((e) => e.outcome === 'rejected' || e.outcome === 'bounced');
     if (refused) {
-      io.stdout.write(`Not delivered: ${refused.actor} ${refused.outcome} it${refused.reply ? ` (${refused.reply})` : refused.detail ? ` (${refused.detail})` : ''}.\n`);
+      io.stdout.write(
+        `Not delivered: ${refused.actor} ${refused.outcome} it${refused.reply ? ` (${refused.reply})` : refused.detail ? ` (${refused.detail})` : ''}.\n`,
+      );
       return 1;
     }
     io.stdout.write(r.journey.some((e) => e.outcome === 'delivered') ? 'Delivered.\n' : 'Queued (not yet delivered).\n');

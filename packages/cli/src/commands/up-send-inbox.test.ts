@@ -33,7 +33,13 @@ let upOut = '';
 
 function run(cmd: string, args: string[], env: Record<string, string> = {}): { code: number; stdout: string; stderr: string } {
   try {
-    const stdout = execFileSync(process.execPath, ['--input-type=module', '-e', ENTRY, cmd, ...args], { cwd: work, env: { ...process.env, ...env }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+    const stdout = execFileSync(process.execPath, ['--input-type=module', '-e', ENTRY, cmd, ...args], {
+      cwd: work,
+      env: { ...process.env, ...env },
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 60_000,
+    });
     return { code: 0, stdout, stderr: '' };
   } catch (e) {
     const x = e as { status: number; stdout: string; stderr: string };
@@ -88,7 +94,11 @@ describe('ssmax up / send / inbox', () => {
     const content = `Board minutes ${Date.now()}\n`;
     fs.writeFileSync(file, content);
     const sha = createHash('sha256').update(content).digest('hex');
-    const sent = run('send', ['--from', 'alice@org-a.example', '--to', 'bob@org-b.example', '--subject', 'Minutes', '--body', 'See the file.', '--file', file], { SSMAX_PIN: '1111' });
+    const sent = run(
+      'send',
+      ['--from', 'alice@org-a.example', '--to', 'bob@org-b.example', '--subject', 'Minutes', '--body', 'See the file.', '--file', file],
+      { SSMAX_PIN: '1111' },
+    );
     expect(sent.stderr).toBe('');
     expect(sent.code).toBe(0);
     expect(sent.stdout).toMatch(/MSA: 250/);

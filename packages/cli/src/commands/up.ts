@@ -64,7 +64,8 @@ export async function runUpCommand(argv: string[], io: CommandIo, stop?: AbortSi
   const worldFile = resolve(cwd, args.positionals[0] ?? defaultWorldFile(cwd));
   const seedArg = one(args, 'seed');
   const seed = seedArg === undefined ? undefined : Number(seedArg);
-  if (seed !== undefined && (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)) throw new SsmaxError('USAGE', `Cannot parse --seed ${seedArg}. It must be an integer from 0 to 4294967295.`);
+  if (seed !== undefined && (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff))
+    throw new SsmaxError('USAGE', `Cannot parse --seed ${seedArg}. It must be an integer from 0 to 4294967295.`);
   const statePath = stateFilePath(one(args, 'state'));
   if (worldRunning(statePath)) throw new SsmaxError('USAGE', `Cannot start the world. Another one is running (${statePath}); stop it first or pass --state.`);
   const config = await loadWorldConfig(worldFile);
@@ -96,7 +97,11 @@ export async function runUpCommand(argv: string[], io: CommandIo, stop?: AbortSi
     world = await World.create(config, { storageDir, ...(seed !== undefined ? { seed } : {}), ...(profileArg ? { profile: profileArg } : {}) });
     // The world starts clamd on the first scan; an interactive world starts it now, so the listing shows
     // it running and a missing clamav-daemon is reported before the first mail (which would fail closed).
-    await world.clamd?.start().catch((e: unknown) => io.stderr.write(`ssmax: warning: ${(e as Error).message} Inbound inspection will refuse every mail with files as uninspectable.\n`));
+    await world.clamd
+      ?.start()
+      .catch((e: unknown) =>
+        io.stderr.write(`ssmax: warning: ${(e as Error).message} Inbound inspection will refuse every mail with files as uninspectable.\n`),
+      );
     const socket = controlSocketPath(statePath);
     control = await startControlServer(world, socket);
     const d = describeWorld(world);

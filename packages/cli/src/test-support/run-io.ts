@@ -23,7 +23,11 @@ export function capture() {
   const out: string[] = [];
   const err: string[] = [];
   return {
-    io: { stdout: { write: (s: string) => void out.push(s) }, stderr: { write: (s: string) => void err.push(s) }, meta: { commit: 'test', node: process.version, openssl: 'OpenSSL 3 (test)' } },
+    io: {
+      stdout: { write: (s: string) => void out.push(s) },
+      stderr: { write: (s: string) => void err.push(s) },
+      meta: { commit: 'test', node: process.version, openssl: 'OpenSSL 3 (test)' },
+    },
     out: () => out.join(''),
     err: () => err.join(''),
   };

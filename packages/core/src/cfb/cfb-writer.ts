@@ -56,8 +56,20 @@ export function createCompoundFile(streams: readonly CfbStream[]): Uint8Array {
   const root: Node = { name: 'Root Entry', type: 5, children: [], id: 0, left: NOSTREAM, right: NOSTREAM, child: NOSTREAM, start: ENDOFCHAIN, size: 0 };
   const all: Node[] = [root];
   const make = (name: string, type: 1 | 2, data?: Uint8Array): Node => {
-    if (name.length === 0 || name.length > 31 || /[/\\:!]/.test(name)) throw new TypeError(`Cannot name a compound file entry "${name}". Names are 1-31 characters without / \\ : ! ([MS-CFB] §2.6.1).`);
-    const n: Node = { name, type, children: [], id: all.length, left: NOSTREAM, right: NOSTREAM, child: NOSTREAM, start: ENDOFCHAIN, size: 0, ...(data ? { data } : {}) };
+    if (name.length === 0 || name.length > 31 || /[/\\:!]/.test(name))
+      throw new TypeError(`Cannot name a compound file entry "${name}". Names are 1-31 characters without / \\ : ! ([MS-CFB] §2.6.1).`);
+    const n: Node = {
+      name,
+      type,
+      children: [],
+      id: all.length,
+      left: NOSTREAM,
+      right: NOSTREAM,
+      child: NOSTREAM,
+      start: ENDOFCHAIN,
+      size: 0,
+      ...(data ? { data } : {}),
+    };
     all.push(n);
     return n;
   };
@@ -65,11 +77,13 @@ export function createCompoundFile(streams: readonly CfbStream[]): Uint8Array {
     const names = s.path.split('/');
     let parent = root;
     for (const storage of names.slice(0, -1)) {
-      parent = parent.children.find((c) => c.type === 1 && compareNames(c.name, storage) === 0) ?? (() => {
-        const n = make(storage, 1);
-        parent.children.push(n);
-        return n;
-      })();
+      parent =
+        parent.children.find((c) => c.type === 1 && compareNames(c.name, storage) === 0) ??
+        (() => {
+          const n = make(storage, 1);
+          parent.children.push(n);
+          return n;
+        })();
     }
     const leaf = names[names.length - 1]!;
     if (parent.children.some((c) => compareNames(c.name, leaf) === 0)) throw new TypeError(`Cannot add "${s.path}" to a compound file twice.`);

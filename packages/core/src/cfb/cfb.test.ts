@@ -38,7 +38,7 @@ const hex = (b: Uint8Array | string): string => Buffer.from(b).toString('hex');
 function ovbaDecompress(c: Uint8Array): Buffer {
   expect(c[0]).toBe(0x01);
   const out: number[] = [];
-  for (let at = 1; at < c.byteLength; ) {
+  for (let at = 1; at < c.byteLength;) {
     const header = c[at]! | (c[at + 1]! << 8);
     expect(header & 0x7000).toBe(0x3000);
     const end = at + (header & 0x0fff) + 3;
@@ -86,7 +86,12 @@ describe('createCompoundFile', () => {
   it('refuses names the format does not allow and a path given twice', () => {
     expect(() => createCompoundFile([{ path: 'a:b', data: new Uint8Array(1) }])).toThrow(/Cannot name a compound file entry "a:b"/);
     expect(() => createCompoundFile([{ path: 'x'.repeat(32), data: new Uint8Array(1) }])).toThrow(/1-31 characters/);
-    expect(() => createCompoundFile([{ path: 'VBA/dir', data: new Uint8Array(1) }, { path: 'vba/DIR', data: new Uint8Array(1) }])).toThrow(/twice/);
+    expect(() =>
+      createCompoundFile([
+        { path: 'VBA/dir', data: new Uint8Array(1) },
+        { path: 'vba/DIR', data: new Uint8Array(1) },
+      ]),
+    ).toThrow(/twice/);
   });
 });
 
@@ -115,7 +120,12 @@ describe('ovbaCompress', () => {
 describe('createVbaProject', () => {
   it('lays out a VBA project as Office does: PROJECT, VBA/_VBA_PROJECT, VBA/dir and one compressed stream per module', () => {
     const src = 'Sub AutoOpen()\r\nEnd Sub\r\n';
-    const got = olefileReads(createVbaProject([{ name: 'ThisDocument', source: src }, { name: 'Module1', source: "' nothing\r\n" }]));
+    const got = olefileReads(
+      createVbaProject([
+        { name: 'ThisDocument', source: src },
+        { name: 'Module1', source: "' nothing\r\n" },
+      ]),
+    );
     expect(got.storages).toEqual(['VBA']);
     expect(Object.keys(got.streams).sort()).toEqual(['PROJECT', 'VBA/Module1', 'VBA/ThisDocument', 'VBA/_VBA_PROJECT', 'VBA/dir']);
     expect(got.streams['VBA/_VBA_PROJECT']).toBe('cc61ffff000000');

@@ -29,7 +29,10 @@ export function ovbaCompress(data: Uint8Array): Uint8Array {
     const body: number[] = [];
     if (raw) body.push(...chunk);
     else for (let i = 0; i < chunk.byteLength; i += 8) body.push(0x00, ...chunk.subarray(i, i + 8));
-    if (body.length > CHUNK) throw new TypeError(`Cannot compress ${data.byteLength} bytes with literal tokens only. The last chunk (${chunk.byteLength} bytes) would exceed 4096 bytes.`);
+    if (body.length > CHUNK)
+      throw new TypeError(
+        `Cannot compress ${data.byteLength} bytes with literal tokens only. The last chunk (${chunk.byteLength} bytes) would exceed 4096 bytes.`,
+      );
     // §2.4.1.1.5 CompressedChunkHeader: size - 3 in bits 0-11, signature 0b011, then the flag.
     const header = ((body.length + 2 - 3) & 0x0fff) | (0b011 << 12) | (raw ? 0 : 0x8000);
     out.push(header & 0xff, header >> 8, ...body);

@@ -193,7 +193,14 @@ const ECDSA_WITH_SHA2 = Buffer.from('2a8648ce3d0403', 'hex'); // 1.2.840.10045.4
 /** True when an AlgorithmIdentifier node is ecdsa-with-SHA2 followed by a NULL parameter. */
 function isEcdsaWithNull(n: Tlv): boolean {
   const [oid, params] = n.kids ?? [];
-  return n.tag === 0x30 && n.kids?.length === 2 && oid?.tag === 0x06 && oid.body.length === 8 && Buffer.from(oid.body.subarray(0, 7)).equals(ECDSA_WITH_SHA2) && params?.tag === 0x05;
+  return (
+    n.tag === 0x30 &&
+    n.kids?.length === 2 &&
+    oid?.tag === 0x06 &&
+    oid.body.length === 8 &&
+    Buffer.from(oid.body.subarray(0, 7)).equals(ECDSA_WITH_SHA2) &&
+    params?.tag === 0x05
+  );
 }
 
 function gpgsmSign(c: Uint8Array, alg: OpensslKeyAlgorithm, md: keyof typeof GCRY_MD): Uint8Array {
@@ -228,7 +235,11 @@ describe('issue 12: gpgsm signs, we verify', () => {
     });
   }
 
-  for (const [alg, md] of [['P-256', 'sha256'], ['P-384', 'sha384'], ['P-521', 'sha512']] as const) {
+  for (const [alg, md] of [
+    ['P-256', 'sha256'],
+    ['P-384', 'sha384'],
+    ['P-521', 'sha512'],
+  ] as const) {
     it(`reports valid for gpgsm's ECDSA ${alg} with ${md.toUpperCase()} as written (gpgsm puts NULL parameters in ecdsa-with-SHA2, which RFC 5758 §3.2 says to omit: read as OpenSSL 3.0 reads them), BAD_SIGNATURE, CONTENT_MISMATCH`, () => {
       const c = content();
       const der = gpgsmSign(c, alg, md);
@@ -283,20 +294,23 @@ describe('issue 12: we sign, gpgsm verifies', () => {
     });
   }
 
-  itRefuses("ECDSA P-521: BADSIG for our P-521/SHA-512 signature and for its own ('DSA requires the hash length to be a multiple of 8 bits'), both of which OpenSSL and we verify", async () => {
-    const s = ids['P-521'];
-    const c = content();
-    const ours = await signSignedData(c, { key: s.key, certificate: s.certDer, scheme: 'ECDSA-SHA512' });
-    const theirs = gpgsmSign(c, 'P-521', 'sha512');
-    for (const der of [ours, theirs]) {
-      expect(verifySignedData(der).allValid).toBe(true);
-      expect(opensslAccepts(der)).toBe(true);
-      const r = gpg.run(['--verify', gpg.file(der)]);
-      expect(hasStatus(r, 'BADSIG')).toBe(true);
-      expect(hasStatus(r, 'GOODSIG')).toBe(false);
-      expect(r.stderr).toMatch(/DSA requires the hash length to be a multiple of 8 bits/);
-    }
-  });
+  itRefuses(
+    "ECDSA P-521: BADSIG for our P-521/SHA-512 signature and for its own ('DSA requires the hash length to be a multiple of 8 bits'), both of which OpenSSL and we verify",
+    async () => {
+      const s = ids['P-521'];
+      const c = content();
+      const ours = await signSignedData(c, { key: s.key, certificate: s.certDer, scheme: 'ECDSA-SHA512' });
+      const theirs = gpgsmSign(c, 'P-521', 'sha512');
+      for (const der of [ours, theirs]) {
+        expect(verifySignedData(der).allValid).toBe(true);
+        expect(opensslAccepts(der)).toBe(true);
+        const r = gpg.run(['--verify', gpg.file(der)]);
+        expect(hasStatus(r, 'BADSIG')).toBe(true);
+        expect(hasStatus(r, 'GOODSIG')).toBe(false);
+        expect(r.stderr).toMatch(/DSA requires the hash length to be a multiple of 8 bits/);
+      }
+    },
+  );
 
   itRefuses("Ed25519 (RFC 8419, with signed attributes): BADSIG for ours ('DSA requires the hash length to be a multiple of 8 bits')", async () => {
     const s = ids.ed25519;
@@ -323,7 +337,27 @@ describe('issue 12: we sign, gpgsm verifies', () => {
     const c = content();
     const ours = await signSignedData(c, { key: s.key, certificate: s.certDer, signerIdentifier: 'subjectKeyIdentifier' });
     const osPath = `${pki.dir}/g12-ski.der`;
-    expect(pki.openssl(['cms', '-sign', '-binary', '-nodetach', '-keyid', '-md', 'sha384', '-in', gpg.file(c), '-signer', s.certPath, '-inkey', s.keyPath, '-outform', 'DER', '-out', osPath]).status).toBe(0);
+    expect(
+      pki.openssl([
+        'cms',
+        '-sign',
+        '-binary',
+        '-nodetach',
+        '-keyid',
+        '-md',
+        'sha384',
+        '-in',
+        gpg.file(c),
+        '-signer',
+        s.certPath,
+        '-inkey',
+        s.keyPath,
+        '-outform',
+        'DER',
+        '-out',
+        osPath,
+      ]).status,
+    ).toBe(0);
     const openssls = new Uint8Array(readFileSync(osPath));
     for (const der of [ours, openssls]) {
       expect(verifySignedData(der).allValid).toBe(true);
@@ -339,8 +373,13 @@ describe('issue 12: SignedData features with gpgsm, both directions', () => {
   it('several signers: gpgsm reports GOODSIG for each of our three (P-384, RSA PKCS#1 v1.5, P-256) and BADSIG naming exactly the one changed', async () => {
     const [a, b, d] = [ids['P-384'], ids.rsa, ids['P-256']];
     const der = await signSignedData(content(), {
-      key: a.key, certificate: a.certDer, scheme: 'ECDSA-SHA384',
-      coSigners: [{ key: b.key, certificate: b.certDer, scheme: 'RSASSA-PKCS1-v1_5-SHA256' }, { key: d.key, certificate: d.certDer, scheme: 'ECDSA-SHA256' }],
+      key: a.key,
+      certificate: a.certDer,
+      scheme: 'ECDSA-SHA384',
+      coSigners: [
+        { key: b.key, certificate: b.certDer, scheme: 'RSASSA-PKCS1-v1_5-SHA256' },
+        { key: d.key, certificate: d.certDer, scheme: 'ECDSA-SHA256' },
+      ],
     });
     expectGood(gpg.run(['--verify', gpg.file(der)]), 3);
     const bad = gpg.run(['--verify', gpg.file(flip(der, signatureLastByte(der, 1)))]);
@@ -351,7 +390,7 @@ describe('issue 12: SignedData features with gpgsm, both directions', () => {
     expect(bad.status).not.toBe(0);
   });
 
-  it('several signers: we report each of gpgsm\'s three signers (-u three times, two ECDSA with NULL parameters) valid, and only the changed one invalid', () => {
+  it("several signers: we report each of gpgsm's three signers (-u three times, two ECDSA with NULL parameters) valid, and only the changed one invalid", () => {
     const r = gpg.run(['--digest-algo', 'sha384', '-u', fpr['P-384'], '-u', fpr.rsa, '-u', fpr['P-256'], '--sign', gpg.file(content())]);
     expect(r.status).toBe(0);
     const der = new Uint8Array(r.out);
@@ -381,7 +420,7 @@ describe('issue 12: SignedData features with gpgsm, both directions', () => {
     expect(verifySignedData(theirs, { detachedContent: flip(c, 17) }).signers[0]!.code).toBe('CONTENT_MISMATCH');
   });
 
-  it('certificates out of band: gpgsm verifies our SignedData without certificates from its keybox (a home without the signer\'s certificate cannot); we verify gpgsm --include-certs 0 only with the certificate supplied', async () => {
+  it("certificates out of band: gpgsm verifies our SignedData without certificates from its keybox (a home without the signer's certificate cannot); we verify gpgsm --include-certs 0 only with the certificate supplied", async () => {
     const s = ids['P-384'];
     const c = content();
     const ours = await signSignedData(c, { key: s.key, certificate: s.certDer, scheme: 'ECDSA-SHA384', omitCertificates: true });
@@ -477,7 +516,7 @@ describe('issue 12: gpgsm encrypts, we decrypt', () => {
     expect((await failure(decryptContent(new Uint8Array(r.out), { key: ids.rsa.key }))).code).toBe('UNSUPPORTED_ALGORITHM');
   });
 
-  it("refuses gpgsm --cipher-algo 2.16.840.1.101.3.4.1.46 (AES-256-GCM in an EnvelopedData, no tag) with UNSUPPORTED_ALGORITHM, never unauthenticated plaintext; gpgsm cannot read it either", async () => {
+  it('refuses gpgsm --cipher-algo 2.16.840.1.101.3.4.1.46 (AES-256-GCM in an EnvelopedData, no tag) with UNSUPPORTED_ALGORITHM, never unauthenticated plaintext; gpgsm cannot read it either', async () => {
     const r = gpg.run(['--cipher-algo', '2.16.840.1.101.3.4.1.46', '-r', fpr.rsa, '--encrypt', gpg.file(content())]);
     expect(r.status).toBe(0);
     const der = new Uint8Array(r.out);
@@ -489,7 +528,11 @@ describe('issue 12: gpgsm encrypts, we decrypt', () => {
     expect(back.status).not.toBe(0);
   });
 
-  for (const [name, id] of [['P-256', 'P-256'], ['P-384', 'P-384'], ['P-521', 'P-521']] as const) {
+  for (const [name, id] of [
+    ['P-256', 'P-256'],
+    ['P-384', 'P-384'],
+    ['P-521', 'P-521'],
+  ] as const) {
     itRefuses(`to encrypt to an ECDH ${name} recipient ('ksba_cms_set_enc_val failed' / 'encryption failed for recipient')`, () => {
       const r = gpg.run(['--cipher-algo', 'AES256', '-r', fpr[id], '--encrypt', gpg.file(content())]);
       expect(r.stderr).toMatch(/ksba_cms_set_enc_val failed|encryption failed for recipient/);
@@ -497,7 +540,10 @@ describe('issue 12: gpgsm encrypts, we decrypt', () => {
     });
   }
 
-  for (const [name, who] of [['X25519', () => x25519], ['X448', () => x448]] as const) {
+  for (const [name, who] of [
+    ['X25519', () => x25519],
+    ['X448', () => x448],
+  ] as const) {
     itRefuses(`to encrypt to an ${name} recipient ('ksba_cms_set_enc_val failed' / 'encryption failed for recipient')`, () => {
       const r = gpg.run(['--cipher-algo', 'AES256', '-r', certificateFingerprint(who().certPath), '--encrypt', gpg.file(content())]);
       expect(r.stderr).toMatch(/ksba_cms_set_enc_val failed|encryption failed for recipient/);
@@ -518,7 +564,10 @@ describe('issue 12: we encrypt, gpgsm decrypts', () => {
       expect(hasStatus(ok, 'DECRYPTION_OKAY')).toBe(true);
       expect(ok.status).toBe(0);
       expect(same(ok.out, c)).toBe(true);
-      for (const [bad, password] of [[der, 'wrong password'], [flipPwriEncryptedKey(der), PASSWORD]] as const) {
+      for (const [bad, password] of [
+        [der, 'wrong password'],
+        [flipPwriEncryptedKey(der), PASSWORD],
+      ] as const) {
         const r = gpg.run(['--decrypt', gpg.file(bad)], { passphrase: password });
         expect(hasStatus(r, 'DECRYPTION_FAILED')).toBe(true);
         expect(hasStatus(r, 'DECRYPTION_OKAY')).toBe(false);
@@ -566,20 +615,32 @@ describe('issue 12: we encrypt, gpgsm decrypts', () => {
     });
   }
 
-  for (const [name, who, kdf] of [['X25519', () => x25519, 'x963'], ['X25519', () => x25519, 'hkdf'], ['X448', () => x448, 'x963'], ['X448', () => x448, 'hkdf']] as const) {
+  for (const [name, who, kdf] of [
+    ['X25519', () => x25519, 'x963'],
+    ['X25519', () => x25519, 'hkdf'],
+    ['X448', () => x448, 'x963'],
+    ['X448', () => x448, 'hkdf'],
+  ] as const) {
     // gpgsm stops while reading the KeyAgreeRecipientInfo, before it would ask gpg-agent for a key (none given).
-    itRefuses(`our ${name} key agreement with the ${kdf === 'hkdf' ? 'HKDF' : 'X9.63'} KDF (RFC 8418) ('recp 0 - error getting encrypted session key')`, async () => {
-      const der = await encryptContent(content(), { recipients: [who().certDer], cipher: 'aes-256-cbc', keyAgreementKdf: kdf });
-      const r = gpg.run(['--decrypt', gpg.file(der)]);
-      expect(r.stderr).toMatch(/error getting encrypted session key/);
-      expect(hasStatus(r, 'DECRYPTION_FAILED')).toBe(true);
-      expect(hasStatus(r, 'DECRYPTION_OKAY')).toBe(false);
-      expect(r.status).not.toBe(0);
-    });
+    itRefuses(
+      `our ${name} key agreement with the ${kdf === 'hkdf' ? 'HKDF' : 'X9.63'} KDF (RFC 8418) ('recp 0 - error getting encrypted session key')`,
+      async () => {
+        const der = await encryptContent(content(), { recipients: [who().certDer], cipher: 'aes-256-cbc', keyAgreementKdf: kdf });
+        const r = gpg.run(['--decrypt', gpg.file(der)]);
+        expect(r.stderr).toMatch(/error getting encrypted session key/);
+        expect(hasStatus(r, 'DECRYPTION_FAILED')).toBe(true);
+        expect(hasStatus(r, 'DECRYPTION_OKAY')).toBe(false);
+        expect(r.status).not.toBe(0);
+      },
+    );
   }
 
   itRefuses("our KEK recipient (kekri) ('possibly unsupported KEK info')", async () => {
-    const der = await encryptContent(content(), { recipients: [], secretKeys: [{ key: new Uint8Array(randomBytes(32)), id: new Uint8Array([1, 2, 3, 4]) }], cipher: 'aes-256-cbc' });
+    const der = await encryptContent(content(), {
+      recipients: [],
+      secretKeys: [{ key: new Uint8Array(randomBytes(32)), id: new Uint8Array([1, 2, 3, 4]) }],
+      cipher: 'aes-256-cbc',
+    });
     const r = gpg.run(['--decrypt', gpg.file(der)]);
     expect(r.stderr).toMatch(/possibly unsupported KEK info/);
     expect(hasStatus(r, 'DECRYPTION_FAILED')).toBe(true);

@@ -175,7 +175,10 @@ export function berStringValue(el: BerElement, what: string, tagNumber: number =
   const walk = (e: BerElement): void => {
     for (const c of e.children) {
       if (c.tagClass !== TagClass.universal || c.tagNumber !== tagNumber) {
-        throw new SsmaxError('MALFORMED_DER', `Cannot read ${what}. A segment of a constructed string has tag [${c.tagClass}:${c.tagNumber}], not the string's own type.`);
+        throw new SsmaxError(
+          'MALFORMED_DER',
+          `Cannot read ${what}. A segment of a constructed string has tag [${c.tagClass}:${c.tagNumber}], not the string's own type.`,
+        );
       }
       if (c.constructed) walk(c);
       else parts.push(berContent(c));
@@ -242,7 +245,14 @@ export function berTime(el: BerElement, what: string): Date {
   const ms = m[7] ? Math.floor(Number(`0.${m[7]}`) * 1000) : 0;
   const t = Date.UTC(year, Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]), ms);
   const d = new Date(t);
-  if (Number.isNaN(t) || d.getUTCMonth() !== Number(m[2]) - 1 || d.getUTCDate() !== Number(m[3]) || Number(m[4]) > 23 || Number(m[5]) > 59 || Number(m[6]) > 59) {
+  if (
+    Number.isNaN(t) ||
+    d.getUTCMonth() !== Number(m[2]) - 1 ||
+    d.getUTCDate() !== Number(m[3]) ||
+    Number(m[4]) > 23 ||
+    Number(m[5]) > 59 ||
+    Number(m[6]) > 59
+  ) {
     throw new SsmaxError('MALFORMED_DER', `Cannot read ${what}. "${s}" is not a valid date.`);
   }
   if (year < 100) d.setUTCFullYear(year);

@@ -172,7 +172,8 @@ function integerContent(value: bigint | number | Uint8Array): Uint8Array {
     const mag = value.byteLength === 0 ? Uint8Array.of(0) : value.subarray(i);
     bytes = (mag[0] ?? 0) & 0x80 ? concatBytes([Uint8Array.of(0), mag]) : mag;
   } else {
-    if (typeof value === 'number' && !Number.isSafeInteger(value)) throw new SsmaxError('USAGE', `Cannot encode ${value} as INTEGER. It is not a safe integer.`);
+    if (typeof value === 'number' && !Number.isSafeInteger(value))
+      throw new SsmaxError('USAGE', `Cannot encode ${value} as INTEGER. It is not a safe integer.`);
     let v = BigInt(value);
     const out: number[] = [];
     // Two's complement, minimal: stop once the remaining value is all sign bits of the last octet.

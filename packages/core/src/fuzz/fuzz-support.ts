@@ -36,7 +36,11 @@ function applyMutations(seed: Uint8Array, muts: readonly Mutation[], truncateAt:
 
 /** A valid seed with a few byte-level mutations and possibly truncated. */
 export function mutatedFrom(seeds: readonly Uint8Array[]): fc.Arbitrary<Uint8Array> {
-  const mutation = fc.record({ op: fc.constantFrom<'set' | 'insert' | 'delete'>('set', 'insert', 'delete'), pos: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) });
+  const mutation = fc.record({
+    op: fc.constantFrom<'set' | 'insert' | 'delete'>('set', 'insert', 'delete'),
+    pos: fc.nat(),
+    byte: fc.integer({ min: 0, max: 255 }),
+  });
   return fc
     .tuple(fc.constantFrom(...seeds), fc.array(mutation, { maxLength: 6 }), fc.option(fc.nat(), { nil: null }))
     .map(([seed, muts, trunc]) => applyMutations(seed, muts, trunc));
@@ -45,10 +49,45 @@ export function mutatedFrom(seeds: readonly Uint8Array[]): fc.Arbitrary<Uint8Arr
 /** Random MIME-ish text built from the tokens that steer a MIME parser, so fuzzing reaches past the headers. */
 export function mimeTokenSoup(): fc.Arbitrary<Uint8Array> {
   const tokens = [
-    'Content-Type: ', 'multipart/signed', 'multipart/mixed', 'application/pkcs7-mime', 'application/pkcs7-signature', 'text/plain',
-    '; protocol="application/pkcs7-signature"', '; boundary=', '; boundary="b"', 'b', '--b', '--b--', '--', '"', ';', '=', ' ', '\t',
-    '\r\n', '\n', '\r', ':', 'Content-Transfer-Encoding: ', 'base64', 'quoted-printable', '=3D', '=\r\n', 'MIIB', 'AAAA', '==',
-    'smime-type=signed-data', 'filename*0*=', "UTF-8''%C3%A9", 'filename*1=x', 'name=', 'X: y', '\r\n\r\n', '(comment)', '\\',
+    'Content-Type: ',
+    'multipart/signed',
+    'multipart/mixed',
+    'application/pkcs7-mime',
+    'application/pkcs7-signature',
+    'text/plain',
+    '; protocol="application/pkcs7-signature"',
+    '; boundary=',
+    '; boundary="b"',
+    'b',
+    '--b',
+    '--b--',
+    '--',
+    '"',
+    ';',
+    '=',
+    ' ',
+    '\t',
+    '\r\n',
+    '\n',
+    '\r',
+    ':',
+    'Content-Transfer-Encoding: ',
+    'base64',
+    'quoted-printable',
+    '=3D',
+    '=\r\n',
+    'MIIB',
+    'AAAA',
+    '==',
+    'smime-type=signed-data',
+    'filename*0*=',
+    "UTF-8''%C3%A9",
+    'filename*1=x',
+    'name=',
+    'X: y',
+    '\r\n\r\n',
+    '(comment)',
+    '\\',
   ];
   return fc.array(fc.constantFrom(...tokens), { maxLength: 60 }).map((a) => new Uint8Array(Buffer.from(a.join(''), 'latin1')));
 }

@@ -24,7 +24,9 @@ const vectorFiles = readdirSync(VECTORS).filter((f) => /\.(bin|cer|crl|pri|eml)$
 const derSeeds = vectorFiles.filter((f) => !f.endsWith('.eml') && f !== 'ExContent.bin').map((f) => new Uint8Array(readFileSync(join(VECTORS, f))));
 const emlSeeds = vectorFiles.filter((f) => f.endsWith('.eml')).map((f) => new Uint8Array(readFileSync(join(VECTORS, f))));
 const ourMimeSeeds = [
-  buildMultipartSigned(buildMimeEntity({ text: 'hi', attachments: [{ filename: 'a.bin', content: new Uint8Array([1, 2, 3]) }] }), derSeeds[0] as Uint8Array, { headers: { subject: 's' } }),
+  buildMultipartSigned(buildMimeEntity({ text: 'hi', attachments: [{ filename: 'a.bin', content: new Uint8Array([1, 2, 3]) }] }), derSeeds[0] as Uint8Array, {
+    headers: { subject: 's' },
+  }),
   buildPkcs7Mime(derSeeds[1] as Uint8Array, 'authEnveloped-data'),
   buildMimeEntity({ text: 'Grüße', attachments: [{ filename: 'été.txt', content: new Uint8Array([0x41]) }] }),
 ];
@@ -34,7 +36,10 @@ const anyBytes = fc.uint8Array({ maxLength: 4096 });
 
 describe('parseDer', () => {
   it('returns or throws MALFORMED_DER/LIMIT_EXCEEDED when given random, mutated or truncated DER', async () => {
-    await fc.assert(fc.asyncProperty(fc.oneof(anyBytes, mutatedFrom(derSeeds)), (b) => checkOutcome(() => parseDer(b, 'fuzz input'))), { numRuns: RUNS });
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(anyBytes, mutatedFrom(derSeeds)), (b) => checkOutcome(() => parseDer(b, 'fuzz input'))),
+      { numRuns: RUNS },
+    );
   });
 
   it('throws LIMIT_EXCEEDED rather than recursing when nesting exceeds maxDepth', () => {
@@ -55,11 +60,24 @@ describe('decodePem', () => {
 
 describe('parseSmime', () => {
   it('returns or throws MALFORMED_MIME/LIMIT_EXCEEDED when given random, mutated, truncated or token-soup mail', async () => {
-    await fc.assert(fc.asyncProperty(fc.oneof(anyBytes, mutatedFrom(mimeSeeds), mimeTokenSoup()), (b) => checkOutcome(() => parseSmime(b))), { numRuns: RUNS });
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(anyBytes, mutatedFrom(mimeSeeds), mimeTokenSoup()), (b) => checkOutcome(() => parseSmime(b))),
+      { numRuns: RUNS },
+    );
   });
 
   it('round-trips multipart/signed, also when the mail travels with LF line endings', () => {
-    const canonical = fc.uint8Array({ maxLength: 600 }).map((u) => new Uint8Array(Buffer.from(Buffer.from(u).toString('latin1').replace(/\r\n|\r|\n/g, '\r\n'), 'latin1')));
+    const canonical = fc.uint8Array({ maxLength: 600 }).map(
+      (u) =>
+        new Uint8Array(
+          Buffer.from(
+            Buffer.from(u)
+              .toString('latin1')
+              .replace(/\r\n|\r|\n/g, '\r\n'),
+            'latin1',
+          ),
+        ),
+    );
     fc.assert(
       fc.property(canonical, fc.uint8Array({ minLength: 1, maxLength: 300 }), fc.boolean(), (entity, sig, lf) => {
         let mail = buildMultipartSigned(entity, sig, { headers: { from: 'a@b.example', subject: 'x' } });
@@ -73,11 +91,15 @@ describe('parseSmime', () => {
 
   it('round-trips application/pkcs7-mime for every buildable smime-type', () => {
     fc.assert(
-      fc.property(fc.uint8Array({ minLength: 1, maxLength: 2000 }), fc.constantFrom('signed-data', 'enveloped-data', 'authEnveloped-data' as const), (der, t) => {
-        const p = parseSmime(buildPkcs7Mime(der, t));
-        const d = detectCmsInput(buildPkcs7Mime(der, t));
-        return p.kind === 'pkcs7-mime' && p.smimeType === t && Buffer.from(p.der).equals(Buffer.from(der)) && Buffer.from(d.der).equals(Buffer.from(der));
-      }),
+      fc.property(
+        fc.uint8Array({ minLength: 1, maxLength: 2000 }),
+        fc.constantFrom('signed-data', 'enveloped-data', 'authEnveloped-data' as const),
+        (der, t) => {
+          const p = parseSmime(buildPkcs7Mime(der, t));
+          const d = detectCmsInput(buildPkcs7Mime(der, t));
+          return p.kind === 'pkcs7-mime' && p.smimeType === t && Buffer.from(p.der).equals(Buffer.from(der)) && Buffer.from(d.der).equals(Buffer.from(der));
+        },
+      ),
       { numRuns: RUNS },
     );
   });
@@ -86,13 +108,20 @@ describe('parseSmime', () => {
 describe('parseMimeEntity', () => {
   it('returns or throws MALFORMED_MIME/LIMIT_EXCEEDED when given random, mutated or token-soup entities', async () => {
     const tight = { ...DEFAULT_MIME_LIMITS, maxParts: 50, maxDepth: 8 };
-    await fc.assert(fc.asyncProperty(fc.oneof(anyBytes, mutatedFrom(mimeSeeds), mimeTokenSoup()), (b) => checkOutcome(() => parseMimeEntity(b, tight))), { numRuns: RUNS });
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(anyBytes, mutatedFrom(mimeSeeds), mimeTokenSoup()), (b) => checkOutcome(() => parseMimeEntity(b, tight))),
+      { numRuns: RUNS },
+    );
   });
 
   it('round-trips text and attachments (filenames, types, bytes) through build and parse', async () => {
     const { collectAttachments, findTextBody } = await import('../smime/index.js');
     const filename = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 30 }).filter((s) => !/[\r\n\0/\\]/.test(s) && s.trim() === s && s !== '');
-    const att = fc.record({ filename, contentType: fc.constantFrom('application/pdf', 'text/csv', 'application/octet-stream'), content: fc.uint8Array({ maxLength: 500 }) });
+    const att = fc.record({
+      filename,
+      contentType: fc.constantFrom('application/pdf', 'text/csv', 'application/octet-stream'),
+      content: fc.uint8Array({ maxLength: 500 }),
+    });
     fc.assert(
       fc.property(fc.string({ unit: 'grapheme', maxLength: 200 }), fc.array(att, { maxLength: 4 }), (text, attachments) => {
         const tree = parseMimeEntity(buildMimeEntity({ text, attachments }));
@@ -106,7 +135,10 @@ describe('parseMimeEntity', () => {
 
 describe('detectCmsInput', () => {
   it('returns or throws a malformed code when given random, mutated DER or mail', async () => {
-    await fc.assert(fc.asyncProperty(fc.oneof(anyBytes, mutatedFrom(derSeeds), mutatedFrom(mimeSeeds)), (b) => checkOutcome(() => detectCmsInput(b))), { numRuns: RUNS });
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(anyBytes, mutatedFrom(derSeeds), mutatedFrom(mimeSeeds)), (b) => checkOutcome(() => detectCmsInput(b))),
+      { numRuns: RUNS },
+    );
   });
 });
 
@@ -114,10 +146,16 @@ describe('parseCertificate', () => {
   const certSeeds = vectorFiles.filter((f) => f.endsWith('.cer')).map((f) => new Uint8Array(readFileSync(join(VECTORS, f))));
   const crlSeeds = vectorFiles.filter((f) => f.endsWith('.crl')).map((f) => new Uint8Array(readFileSync(join(VECTORS, f))));
   it('returns or throws a malformed code when given random, mutated or truncated certificates', async () => {
-    await fc.assert(fc.asyncProperty(fc.oneof(anyBytes, mutatedFrom(certSeeds)), (b) => checkOutcome(() => parseCertificate(b))), { numRuns: RUNS });
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(anyBytes, mutatedFrom(certSeeds)), (b) => checkOutcome(() => parseCertificate(b))),
+      { numRuns: RUNS },
+    );
   });
   it('parseCrl returns or throws a malformed code when given mutated or truncated CRLs', async () => {
-    await fc.assert(fc.asyncProperty(fc.oneof(anyBytes, mutatedFrom(crlSeeds)), (b) => checkOutcome(() => parseCrl(b))), { numRuns: RUNS });
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(anyBytes, mutatedFrom(crlSeeds)), (b) => checkOutcome(() => parseCrl(b))),
+      { numRuns: RUNS },
+    );
   });
 });
 
@@ -128,7 +166,10 @@ describe('verifySignedData', () => {
   const content = new Uint8Array(Buffer.from('signed fuzz content'));
   beforeAll(async () => {
     pki = createOpensslPki();
-    attached = [await signSignedData(content, { key: pki.rsa.key, certificate: pki.rsa.certDer }), ...derSeeds.filter((d) => d.length > 800 && d.length < 3000)];
+    attached = [
+      await signSignedData(content, { key: pki.rsa.key, certificate: pki.rsa.certDer }),
+      ...derSeeds.filter((d) => d.length > 800 && d.length < 3000),
+    ];
     detached = [await signSignedData(content, { key: pki.ec.key, certificate: pki.ec.certDer, detached: true })];
   });
   afterAll(() => pki?.[Symbol.dispose]());

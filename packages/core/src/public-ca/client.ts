@@ -97,7 +97,10 @@ export interface MailboxCertificateRequest {
  * Orders a mailbox-validated certificate: the CA names a TXT record, the requester publishes it in the
  * domain it controls, the CA looks it up in DNS and issues. Anyone who controls a domain passes.
  */
-export async function requestMailboxCertificate(ep: PublicCaEndpoint, req: MailboxCertificateRequest): Promise<{ certificate: Uint8Array; challenge: MailboxChallenge }> {
+export async function requestMailboxCertificate(
+  ep: PublicCaEndpoint,
+  req: MailboxCertificateRequest,
+): Promise<{ certificate: Uint8Array; challenge: MailboxChallenge }> {
   const o = await call(ep, 'POST', '/v1/orders', { email: req.email, spki: Buffer.from(req.spki).toString('base64') });
   if (o.status !== 201) throw refused(`order a certificate for ${req.email}`, o);
   const challenge: MailboxChallenge = { orderId: String(o.json['id']), txtName: String(o.json['txtName']), token: String(o.json['token']) };

@@ -6,7 +6,9 @@ const headers = (...lines: [string, string][]) => lines.map(([name, value]) => (
 
 describe('parseMailboxList (RFC 5322 §3.4)', () => {
   it('takes apart name-addr, addr-spec, quoted display names, comments and encoded words', () => {
-    expect(parseMailboxList('"Alice Example" <alice@Org-A.Example>')).toEqual([{ displayName: 'Alice Example', localPart: 'alice', domain: 'org-a.example', address: 'alice@org-a.example' }]);
+    expect(parseMailboxList('"Alice Example" <alice@Org-A.Example>')).toEqual([
+      { displayName: 'Alice Example', localPart: 'alice', domain: 'org-a.example', address: 'alice@org-a.example' },
+    ]);
     expect(addresses('bob@org-b.example (Bob, the boss), Carol <carol@org-b.example>')).toEqual(['bob@org-b.example', 'carol@org-b.example']);
     expect(parseMailboxList('=?UTF-8?B?5bGx55Sw?= <yamada@org-a.example>')[0]!.displayName).toBe('山田');
     expect(parseMailboxList('John Q. Public <jqp@example.com>')[0]!.displayName).toBe('John Q. Public');
@@ -44,7 +46,11 @@ describe('parseMailboxList (RFC 5322 §3.4)', () => {
 
 describe('parseAddressList', () => {
   it('flattens groups, empty ones included', () => {
-    expect(parseAddressList('Team: a@x.example, B <b@x.example>;, c@y.example, Nobody:;').map((m) => m.address)).toEqual(['a@x.example', 'b@x.example', 'c@y.example']);
+    expect(parseAddressList('Team: a@x.example, B <b@x.example>;, c@y.example, Nobody:;').map((m) => m.address)).toEqual([
+      'a@x.example',
+      'b@x.example',
+      'c@y.example',
+    ]);
   });
 });
 

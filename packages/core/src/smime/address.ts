@@ -82,7 +82,8 @@ function tokenize(value: string, what: string): Token[] {
       const end = value.indexOf(']', i);
       if (end < 0) throw malformed(what, 'A domain literal is not closed.');
       const text = value.slice(i, end + 1);
-      if (!/^\[[\x21-\x5a\x5e-\x7e]*\]$/.test(text)) throw malformed(what, `The domain literal ${text.slice(0, 40)} holds characters RFC 5322 §3.4.1 does not allow.`);
+      if (!/^\[[\x21-\x5a\x5e-\x7e]*\]$/.test(text))
+        throw malformed(what, `The domain literal ${text.slice(0, 40)} holds characters RFC 5322 §3.4.1 does not allow.`);
       out.push({ kind: 'literal', text, ws });
       ws = false;
       i = end + 1;
@@ -274,7 +275,12 @@ export function originatorOf(headers: readonly MimeHeader[]): Originator {
     return { ok: false, reason: (e as Error).message, mailboxes: [] };
   }
   if (froms.length > 1) return { ok: false, reason: `the mail has ${froms.length} From fields (RFC 5322 §3.6 allows one)`, mailboxes };
-  if (mailboxes.length !== 1) return { ok: false, reason: `From names ${mailboxes.length} mailboxes (${mailboxes.map((m) => m.address).join(', ')}); exactly one is bound to the signer`, mailboxes };
+  if (mailboxes.length !== 1)
+    return {
+      ok: false,
+      reason: `From names ${mailboxes.length} mailboxes (${mailboxes.map((m) => m.address).join(', ')}); exactly one is bound to the signer`,
+      mailboxes,
+    };
   const from = mailboxes[0]!;
   const senders = field('sender');
   if (senders.length === 0) return { ok: true, from };

@@ -42,7 +42,10 @@ export function detectCmsInput(bytes: Uint8Array, limits: MimeLimits = DEFAULT_M
   if (bytes.length === 0) throw new SsmaxError('MALFORMED_CMS', 'Cannot read the CMS input. It is empty.');
   if (bytes[0] === 0x30) {
     if (looksLikeDerSequence(bytes)) return { format: 'der', der: bytes };
-    throw new SsmaxError('MALFORMED_CMS', 'Cannot read the CMS input. It starts like DER, but its outer length does not match the file size (truncated or trailing data).');
+    throw new SsmaxError(
+      'MALFORMED_CMS',
+      'Cannot read the CMS input. It starts like DER, but its outer length does not match the file size (truncated or trailing data).',
+    );
   }
   if (looksLikePem(bytes)) {
     const blocks = decodePemAll(asBuffer(bytes).toString('latin1'));
@@ -53,7 +56,9 @@ export function detectCmsInput(bytes: Uint8Array, limits: MimeLimits = DEFAULT_M
     }
     return { format: 'pem', der: cms.der };
   }
-  const head = asBuffer(bytes).subarray(0, 64 * 1024).toString('latin1');
+  const head = asBuffer(bytes)
+    .subarray(0, 64 * 1024)
+    .toString('latin1');
   if (/^[\x21-\x39\x3b-\x7e]+:/.test(head) && /(^|\n)content-type:/i.test(head)) {
     const smime = parseSmime(bytes, limits);
     if (smime.kind === 'pkcs7-mime') return { format: 'smime', der: smime.der, smime };

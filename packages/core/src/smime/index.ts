@@ -7,15 +7,7 @@ export type { MultipartSplit } from './multipart.js';
 export { buildMimeEntity, parseMimeEntity, collectAttachments, findTextBody, makeBoundary } from './mime-entity.js';
 export type { MimePart, MimeAttachment, MimeAttachmentInput, BuildMimeEntityOptions } from './mime-entity.js';
 export { buildMultipartSigned, buildPkcs7Mime, parseSmime, canonicalizeMimeEntity } from './smime-message.js';
-export type {
-  SmimeType,
-  BuildableSmimeType,
-  Micalg,
-  OuterHeaders,
-  BuildMultipartSignedOptions,
-  BuildPkcs7MimeOptions,
-  ParsedSmime,
-} from './smime-message.js';
+export type { SmimeType, BuildableSmimeType, Micalg, OuterHeaders, BuildMultipartSignedOptions, BuildPkcs7MimeOptions, ParsedSmime } from './smime-message.js';
 export { parseMailboxList, parseAddressList, normaliseAddress, originatorOf, originatorOfMessage, senderIsAuthor } from './address.js';
 export type { Mailbox, Originator } from './address.js';
 export { detectCmsInput } from './detect-cms-input.js';

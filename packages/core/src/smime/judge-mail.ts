@@ -114,7 +114,14 @@ interface Peeled {
   content?: { readonly raw: Uint8Array; readonly headers: readonly MimeHeader[] };
 }
 
-function signatureLayer(out: Peeled, ctx: Ctx, form: MailSigner['form'], n: number, part: string | undefined, verify: () => SignedDataVerification): SignedDataVerification | undefined {
+function signatureLayer(
+  out: Peeled,
+  ctx: Ctx,
+  form: MailSigner['form'],
+  n: number,
+  part: string | undefined,
+  verify: () => SignedDataVerification,
+): SignedDataVerification | undefined {
   const where = part ? `part ${part}: ` : '';
   out.claimed = true;
   out.layers.push(form);
@@ -127,12 +134,19 @@ function signatureLayer(out: Peeled, ctx: Ctx, form: MailSigner['form'], n: numb
     out.reasons.push(`${where}the ${form} signature cannot be read (${e.code}: ${e.message})`);
     return undefined;
   }
-  const judged = judgeSigners(v, { trustAnchors: ctx.o.trustAnchors, intermediates: ctx.o.certificates ?? [], crls: ctx.o.crls ?? [], time: ctx.o.time, purpose: 'smime' });
+  const judged = judgeSigners(v, {
+    trustAnchors: ctx.o.trustAnchors,
+    intermediates: ctx.o.certificates ?? [],
+    crls: ctx.o.crls ?? [],
+    time: ctx.o.time,
+    purpose: 'smime',
+  });
   if (judged.length === 0) {
     out.broken = true;
     out.reasons.push(`${where}the ${form} signature has no signer`);
   }
-  for (const s of judged) out.signers.push({ ...s, layer: n, form, ...(part ? { part } : {}), fromMatches: ctx.from !== null && s.emailAddresses.includes(ctx.from) });
+  for (const s of judged)
+    out.signers.push({ ...s, layer: n, form, ...(part ? { part } : {}), fromMatches: ctx.from !== null && s.emailAddresses.includes(ctx.from) });
   return v;
 }
 
@@ -154,7 +168,9 @@ async function peel(first: ParsedSmime, ctx: Ctx, part?: string): Promise<Peeled
     let next: Uint8Array | undefined;
     if (layer.kind === 'multipart-signed') {
       const l = layer;
-      signatureLayer(out, ctx, 'multipart/signed', n, part, () => verifySignedData(l.signature, { detachedContent: l.signedEntity, ...(ctx.o.certificates ? { certificates: ctx.o.certificates } : {}) }));
+      signatureLayer(out, ctx, 'multipart/signed', n, part, () =>
+        verifySignedData(l.signature, { detachedContent: l.signedEntity, ...(ctx.o.certificates ? { certificates: ctx.o.certificates } : {}) }),
+      );
       // The content is read on even under a broken signature, so the report shows what is inside.
       next = l.signedEntity;
     } else {
@@ -170,7 +186,9 @@ async function peel(first: ParsedSmime, ctx: Ctx, part?: string): Promise<Peeled
         }
       }
       if (signed) {
-        const v = signatureLayer(out, ctx, 'signed-data', n, part, () => verifySignedData(l.der, ctx.o.certificates ? { certificates: ctx.o.certificates } : {}));
+        const v = signatureLayer(out, ctx, 'signed-data', n, part, () =>
+          verifySignedData(l.der, ctx.o.certificates ? { certificates: ctx.o.certificates } : {}),
+        );
         if (!v) return out;
         if (v.detached || v.content === undefined) {
           out.broken = true;
@@ -187,7 +205,10 @@ async function peel(first: ParsedSmime, ctx: Ctx, part?: string): Promise<Peeled
           return out;
         }
         try {
-          const opened = await decryptContent(l.der, { key: ctx.o.recipient.key, ...(ctx.o.recipient.certificate ? { certificate: ctx.o.recipient.certificate } : {}) });
+          const opened = await decryptContent(l.der, {
+            key: ctx.o.recipient.key,
+            ...(ctx.o.recipient.certificate ? { certificate: ctx.o.recipient.certificate } : {}),
+          });
           next = opened.content;
           // Issue 12: 3DES-CBC and RSA PKCS#1 v1.5 are read for old mail only; the verdict says so.
           for (const r of opened.legacy ?? []) out.reasons.push(`${subject} was encrypted with a legacy algorithm: ${r}`);
@@ -234,7 +255,9 @@ function signerReasons(signers: readonly MailSigner[], from: string | null): str
     const where = `${s.part ? `part ${s.part}: ` : ''}signer ${i + 1}${s.email ? ` (${s.email})` : ''}`;
     const out = s.valid ? [] : [`${where}: ${s.reasons.join('; ') || s.code}`];
     if (from !== null && !s.fromMatches && s.certificate) {
-      out.push(`${where}: signed by ${s.emailAddresses.join(', ') || `"${s.subject}", which names no e-mail address`}, not by the From address ${from} (RFC 8550 §3)`);
+      out.push(
+        `${where}: signed by ${s.emailAddresses.join(', ') || `"${s.subject}", which names no e-mail address`}, not by the From address ${from} (RFC 8550 §3)`,
+      );
     }
     return out;
   });
@@ -268,7 +291,8 @@ export async function judgeMail(raw: Uint8Array, o: JudgeMailOptions): Promise<M
   let headers: readonly MimeHeader[];
   try {
     if (raw.byteLength === 0) throw new SsmaxError('MALFORMED_MIME', 'Cannot read the mail. The input is empty.');
-    if (raw.byteLength > limits.maxBytes) throw new SsmaxError('LIMIT_EXCEEDED', `Cannot read the mail. It is ${raw.byteLength} bytes, above the limit of ${limits.maxBytes}.`);
+    if (raw.byteLength > limits.maxBytes)
+      throw new SsmaxError('LIMIT_EXCEEDED', `Cannot read the mail. It is ${raw.byteLength} bytes, above the limit of ${limits.maxBytes}.`);
     headers = parseHeaderSection(canonicalizeLineEndings(raw), 'the mail', limits).headers;
     if (headers.length === 0) throw new SsmaxError('MALFORMED_MIME', 'Cannot read the mail. It has no header fields (RFC 5322 §3.6 requires From and Date).');
   } catch (e) {
@@ -281,7 +305,8 @@ export async function judgeMail(raw: Uint8Array, o: JudgeMailOptions): Promise<M
   const from = orig.ok ? orig.from.address : null;
   const fromReasons: string[] = [];
   if (!orig.ok) fromReasons.push(`the author cannot be told: ${orig.reason}`);
-  else if (!senderIsAuthor(orig)) fromReasons.push(`the mail names Sender ${orig.sender!.address} besides From ${orig.from.address}: one signer cannot be both (RFC 5322 §3.6.2)`);
+  else if (!senderIsAuthor(orig))
+    fromReasons.push(`the mail names Sender ${orig.sender!.address} besides From ${orig.from.address}: one signer cannot be both (RFC 5322 §3.6.2)`);
   const ssmax = getHeader(headers, 'X-SSMAX-Hop') !== undefined;
   const base = {
     from,
@@ -289,7 +314,11 @@ export async function judgeMail(raw: Uint8Array, o: JudgeMailOptions): Promise<M
     messageId: getHeader(headers, 'Message-ID')?.trim() ?? null,
     ...(ssmax ? { ssmax: true as const } : {}),
   };
-  const ssmaxNote = ssmax ? ['an SSMAX mail (X-SSMAX-Hop): judged here as S/MIME only; its SSMAX verification (10) needs the recipient\'s card (ssmax mail verify --token … --card-state …, or the user agent: ssmax inbox)'] : [];
+  const ssmaxNote = ssmax
+    ? [
+        "an SSMAX mail (X-SSMAX-Hop): judged here as S/MIME only; its SSMAX verification (10) needs the recipient's card (ssmax mail verify --token … --card-state …, or the user agent: ssmax inbox)",
+      ]
+    : [];
   const ctx: Ctx = { o, limits, from };
 
   let top: ParsedSmime;
@@ -301,7 +330,16 @@ export async function judgeMail(raw: Uint8Array, o: JudgeMailOptions): Promise<M
     // signature, never a signed or an unsigned one; anything else is not readable MIME.
     const ct = (getHeader(headers, 'Content-Type') ?? '').trim().toLowerCase();
     if (!/^(multipart\/signed|application\/(x-)?pkcs7-(mime|signature))\b/.test(ct)) return { ...malformedJudgement(e), ...base };
-    return { signature: 'invalid', signers: [], reasons: [`the S/MIME structure is broken (${e.code}: ${e.message})`, ...fromReasons, ...ssmaxNote], encrypted: false, decrypted: false, layers: [], signerDetails: [], ...base };
+    return {
+      signature: 'invalid',
+      signers: [],
+      reasons: [`the S/MIME structure is broken (${e.code}: ${e.message})`, ...fromReasons, ...ssmaxNote],
+      encrypted: false,
+      decrypted: false,
+      layers: [],
+      signerDetails: [],
+      ...base,
+    };
   }
 
   const whole = await peel(top, ctx);
@@ -312,20 +350,41 @@ export async function judgeMail(raw: Uint8Array, o: JudgeMailOptions): Promise<M
     // Header protection (RFC 8551 §3.1, RFC 9788): a From inside the signed content must be the outer one.
     const inner = whole.content?.headers.some((h) => h.name.toLowerCase() === 'from') ? originatorOf(whole.content.headers) : undefined;
     if (inner && !inner.ok) reasons.push(`the signed content's From cannot be told: ${inner.reason}`);
-    else if (inner?.ok && inner.from.address !== from) reasons.push(`the signed content is from ${inner.from.address}, the mail's From is ${from ?? 'not one mailbox'}`);
-    const valid = reasons.length === 0 && whole.content !== undefined && !whole.broken && whole.signers.length > 0 && whole.signers.every((s) => s.valid && s.fromMatches);
+    else if (inner?.ok && inner.from.address !== from)
+      reasons.push(`the signed content is from ${inner.from.address}, the mail's From is ${from ?? 'not one mailbox'}`);
+    const valid =
+      reasons.length === 0 && whole.content !== undefined && !whole.broken && whole.signers.length > 0 && whole.signers.every((s) => s.valid && s.fromMatches);
     if (!valid && reasons.length === 0) reasons.push('the signature does not cover readable content');
-    return { signature: valid ? 'valid' : 'invalid', signers: addressesOf(whole.signers), reasons: valid ? [] : [...reasons, ...ssmaxNote], signerDetails: whole.signers, ...common };
+    return {
+      signature: valid ? 'valid' : 'invalid',
+      signers: addressesOf(whole.signers),
+      reasons: valid ? [] : [...reasons, ...ssmaxNote],
+      signerDetails: whole.signers,
+      ...common,
+    };
   }
 
   const reasons = [...whole.reasons];
-  if (!whole.content) return { signature: 'unsigned', signers: [], reasons: [...reasons, 'no signature covers the mail', ...fromReasons, ...ssmaxNote], signerDetails: [], ...common };
+  if (!whole.content)
+    return {
+      signature: 'unsigned',
+      signers: [],
+      reasons: [...reasons, 'no signature covers the mail', ...fromReasons, ...ssmaxNote],
+      signerDetails: [],
+      ...common,
+    };
   let root: MimePart;
   try {
     root = parseMimeEntity(whole.content.raw, limits);
   } catch (e) {
     if (!isMailFault(e)) throw e;
-    return { signature: 'unsigned', signers: [], reasons: [...reasons, `the content is not well-formed MIME (${e.code}: ${e.message})`, 'no signature covers the mail', ...fromReasons], signerDetails: [], ...common };
+    return {
+      signature: 'unsigned',
+      signers: [],
+      reasons: [...reasons, `the content is not well-formed MIME (${e.code}: ${e.message})`, 'no signature covers the mail', ...fromReasons],
+      signerDetails: [],
+      ...common,
+    };
   }
 
   // "Johnny" wrapping: signed or encrypted parts inside an unsigned message are judged, but never stand for it.
@@ -337,7 +396,15 @@ export async function judgeMail(raw: Uint8Array, o: JudgeMailOptions): Promise<M
       nested.push(await peel(parseSmime(part.raw, limits), ctx, path));
     } catch (e) {
       if (!isMailFault(e)) throw e;
-      const broken: Peeled = { signers: [], layers: [], reasons: [`part ${path}: its S/MIME structure is broken (${e.code}: ${e.message})`], claimed: part.contentType.mediaType === 'multipart/signed', broken: true, encrypted: false, decrypted: false };
+      const broken: Peeled = {
+        signers: [],
+        layers: [],
+        reasons: [`part ${path}: its S/MIME structure is broken (${e.code}: ${e.message})`],
+        claimed: part.contentType.mediaType === 'multipart/signed',
+        broken: true,
+        encrypted: false,
+        decrypted: false,
+      };
       nested.push(broken);
     }
   }
@@ -345,7 +412,13 @@ export async function judgeMail(raw: Uint8Array, o: JudgeMailOptions): Promise<M
   const signers = nested.flatMap((p) => p.signers);
   reasons.push(...nested.flatMap((p) => p.reasons));
   if (signed.length === 0) {
-    return { signature: 'unsigned', signers: [], reasons: [...reasons, 'no signature covers the mail', ...fromReasons, ...ssmaxNote], signerDetails: [], ...common };
+    return {
+      signature: 'unsigned',
+      signers: [],
+      reasons: [...reasons, 'no signature covers the mail', ...fromReasons, ...ssmaxNote],
+      signerDetails: [],
+      ...common,
+    };
   }
   reasons.push(...signerReasons(signers, from));
   const allGood = signed.every((p) => !p.broken && p.content !== undefined && p.signers.every((s) => s.valid && s.fromMatches));

@@ -101,7 +101,9 @@ export function judgeSigners(v: SignedDataVerification, o: JudgeSignersOptions):
         reasons.push(`the signer certificate's extKeyUsage (${eku.join(', ')}) does not include emailProtection (RFC 8550 §4.4.4)`);
       } else if (info.keyUsage !== undefined && !KU_SIGNING.some((u) => info!.keyUsage!.includes(u))) {
         code = 'CERT_USAGE';
-        reasons.push(`the signer certificate's keyUsage (${info.keyUsage.join(', ') || 'none'}) has neither digitalSignature nor nonRepudiation (RFC 8550 §4.4.2)`);
+        reasons.push(
+          `the signer certificate's keyUsage (${info.keyUsage.join(', ') || 'none'}) has neither digitalSignature nor nonRepudiation (RFC 8550 §4.4.2)`,
+        );
       }
     }
     return {

@@ -88,7 +88,9 @@ export function encodeBase64Lines(bytes: Uint8Array): string {
 
 /** Strict base64 for a MIME body: whitespace is ignored, anything else outside the alphabet is an error (RFC 2045 §6.8). */
 export function decodeBase64Body(body: Uint8Array, what: string): Uint8Array {
-  const text = asBuffer(body).toString('latin1').replace(/[ \t\r\n]+/g, '');
+  const text = asBuffer(body)
+    .toString('latin1')
+    .replace(/[ \t\r\n]+/g, '');
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 === 1) {
     throw new SsmaxError('MALFORMED_MIME', `Cannot decode ${what}. Its base64 body contains characters outside the base64 alphabet or is truncated.`);
   }
@@ -148,6 +150,9 @@ export function decodeTransferEncoding(body: Uint8Array, cte: string, what: stri
     case 'binary':
       return plain(body);
     default:
-      throw new SsmaxError('MALFORMED_MIME', `Cannot decode ${what}. Its Content-Transfer-Encoding "${cte.slice(0, 40)}" is not one of 7bit, 8bit, binary, quoted-printable or base64.`);
+      throw new SsmaxError(
+        'MALFORMED_MIME',
+        `Cannot decode ${what}. Its Content-Transfer-Encoding "${cte.slice(0, 40)}" is not one of 7bit, 8bit, binary, quoted-printable or base64.`,
+      );
   }
 }

@@ -77,7 +77,12 @@ function textPart(text: string): string[] {
   if (is7bitSafe(crlf)) {
     return ['Content-Type: text/plain; charset=us-ascii\r\n', 'Content-Transfer-Encoding: 7bit\r\n', '\r\n', crlf];
   }
-  return ['Content-Type: text/plain; charset=utf-8\r\n', 'Content-Transfer-Encoding: base64\r\n', '\r\n', encodeBase64Lines(Buffer.from(crlf, 'utf8')).replace(/\r\n$/, '')];
+  return [
+    'Content-Type: text/plain; charset=utf-8\r\n',
+    'Content-Transfer-Encoding: base64\r\n',
+    '\r\n',
+    encodeBase64Lines(Buffer.from(crlf, 'utf8')).replace(/\r\n$/, ''),
+  ];
 }
 
 /**
@@ -89,12 +94,7 @@ export function buildMimeEntity(opts: BuildMimeEntityOptions): Uint8Array {
   const atts = opts.attachments ?? [];
   if (atts.length === 0) return concatBytes(textPart(opts.text));
   const boundary = makeBoundary(opts.random);
-  const out: (string | Uint8Array)[] = [
-    `Content-Type: multipart/mixed; boundary="${boundary}"\r\n`,
-    '\r\n',
-    `--${boundary}\r\n`,
-    ...textPart(opts.text),
-  ];
+  const out: (string | Uint8Array)[] = [`Content-Type: multipart/mixed; boundary="${boundary}"\r\n`, '\r\n', `--${boundary}\r\n`, ...textPart(opts.text)];
   for (const a of atts) {
     const ct = (a.contentType ?? 'application/octet-stream').toLowerCase();
     if (!/^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/.test(ct)) {
@@ -128,7 +128,10 @@ function parseEntityAt(raw: Uint8Array, depth: number, ctx: ParseCtx, what: stri
   const { headers, bodyOffset } = parseHeaderSection(raw, what, ctx.limits);
   const rawBody = raw.subarray(bodyOffset);
   const ctValue = singleHeader(headers, 'Content-Type', what);
-  const contentType = ctValue === undefined ? { mediaType: 'text/plain', params: { charset: 'us-ascii' } } : parseParameterizedHeader(ctValue, `the Content-Type of ${what}`, 'content-type');
+  const contentType =
+    ctValue === undefined
+      ? { mediaType: 'text/plain', params: { charset: 'us-ascii' } }
+      : parseParameterizedHeader(ctValue, `the Content-Type of ${what}`, 'content-type');
   const cdValue = singleHeader(headers, 'Content-Disposition', what);
   const disposition = cdValue === undefined ? undefined : parseParameterizedHeader(cdValue, `the Content-Disposition of ${what}`, 'disposition');
   const cte = (singleHeader(headers, 'Content-Transfer-Encoding', what) ?? '7bit').trim().toLowerCase();
@@ -138,12 +141,23 @@ function parseEntityAt(raw: Uint8Array, depth: number, ctx: ParseCtx, what: stri
   if (contentType.mediaType.startsWith('multipart/')) {
     // RFC 2045 §6.4: a multipart entity is never encoded beyond 7bit/8bit/binary.
     if (!['7bit', '8bit', 'binary'].includes(cte)) {
-      throw new SsmaxError('MALFORMED_MIME', `Cannot parse ${what}. A multipart entity has Content-Transfer-Encoding "${cte.slice(0, 40)}", which RFC 2045 §6.4 forbids.`);
+      throw new SsmaxError(
+        'MALFORMED_MIME',
+        `Cannot parse ${what}. A multipart entity has Content-Transfer-Encoding "${cte.slice(0, 40)}", which RFC 2045 §6.4 forbids.`,
+      );
     }
     const boundary = contentType.params['boundary'];
-    if (boundary === undefined) throw new SsmaxError('MALFORMED_MIME', `Cannot parse ${what}. Its ${contentType.mediaType} Content-Type has no boundary parameter.`);
+    if (boundary === undefined)
+      throw new SsmaxError('MALFORMED_MIME', `Cannot parse ${what}. Its ${contentType.mediaType} Content-Type has no boundary parameter.`);
     const split = splitMultipart(rawBody, boundary, what, ctx.limits, ctx.budget);
-    const parts = split.parts.map((p, i) => parseEntityAt(p, depth + 1, ctx, what.startsWith('part ') ? `${what.replace(/ of the MIME entity$/, '')}.${i + 1} of the MIME entity` : `part ${i + 1} of ${what}`));
+    const parts = split.parts.map((p, i) =>
+      parseEntityAt(
+        p,
+        depth + 1,
+        ctx,
+        what.startsWith('part ') ? `${what.replace(/ of the MIME entity$/, '')}.${i + 1} of the MIME entity` : `part ${i + 1} of ${what}`,
+      ),
+    );
     return { ...base, body: rawBody, parts };
   }
   return { ...base, body: decodeTransferEncoding(rawBody, cte, what), parts: [] };

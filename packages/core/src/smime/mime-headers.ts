@@ -119,7 +119,10 @@ function decodeRfc2231(value: string): string {
   const m = /^([^']*)'[^']*'(.*)$/.exec(value);
   const charset = (m?.[1] ?? 'us-ascii').toLowerCase();
   const encoded = m ? (m[2] ?? '') : value;
-  const bytes = Buffer.from(encoded.replace(/%([0-9A-Fa-f]{2})/g, (_s, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1');
+  const bytes = Buffer.from(
+    encoded.replace(/%([0-9A-Fa-f]{2})/g, (_s, h: string) => String.fromCharCode(parseInt(h, 16))),
+    'latin1',
+  );
   return charset === 'utf-8' || charset === 'utf8' || charset === 'us-ascii' ? bytes.toString('utf8') : bytes.toString('latin1');
 }
 
@@ -170,7 +173,8 @@ export function parseParameterizedHeader(value: string, what: string, kind: 'con
     const attr = p.slice(0, eq).trim().toLowerCase();
     let val = p.slice(eq + 1).trim();
     if (val.startsWith('"')) {
-      if (!val.endsWith('"') || val.length < 2) throw new SsmaxError('MALFORMED_MIME', `Cannot parse ${what}. The parameter ${attr} has a broken quoted value.`);
+      if (!val.endsWith('"') || val.length < 2)
+        throw new SsmaxError('MALFORMED_MIME', `Cannot parse ${what}. The parameter ${attr} has a broken quoted value.`);
       val = val.slice(1, -1).replace(/\\(.)/g, '$1');
     }
     const cm = /^([^*]+)\*(\d+)(\*?)$/.exec(attr);
@@ -206,7 +210,14 @@ export function parseParameterizedHeader(value: string, what: string, kind: 'con
           v = m[2] ?? '';
         }
       }
-      bytes.push(seg.encoded ? Buffer.from(v.replace(/%([0-9A-Fa-f]{2})/g, (_s, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1') : Buffer.from(v, 'utf8'));
+      bytes.push(
+        seg.encoded
+          ? Buffer.from(
+              v.replace(/%([0-9A-Fa-f]{2})/g, (_s, h: string) => String.fromCharCode(parseInt(h, 16))),
+              'latin1',
+            )
+          : Buffer.from(v, 'utf8'),
+      );
     }
     const all = Buffer.concat(bytes);
     simple.set(base, charset === 'iso-8859-1' || charset === 'latin1' ? all.toString('latin1') : all.toString('utf8'));
@@ -223,7 +234,10 @@ export function decodeEncodedWords(value: string): string {
       const bytes =
         enc.toLowerCase() === 'b'
           ? Buffer.from(text, 'base64')
-          : Buffer.from(text.replace(/_/g, ' ').replace(/=([0-9A-Fa-f]{2})/g, (_s, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1');
+          : Buffer.from(
+              text.replace(/_/g, ' ').replace(/=([0-9A-Fa-f]{2})/g, (_s, h: string) => String.fromCharCode(parseInt(h, 16))),
+              'latin1',
+            );
       if (charset === 'utf-8' || charset === 'utf8' || charset === 'us-ascii') return bytes.toString('utf8');
       if (charset === 'iso-8859-1' || charset === 'latin1') return bytes.toString('latin1');
       return whole;

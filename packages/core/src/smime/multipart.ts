@@ -25,7 +25,10 @@ export function isValidBoundary(boundary: string): boolean {
  */
 export function splitMultipart(body: Uint8Array, boundary: string, what: string, limits: MimeLimits, partBudget: { used: number }): MultipartSplit {
   if (!isValidBoundary(boundary)) {
-    throw new SsmaxError('MALFORMED_MIME', `Cannot parse ${what}. Its boundary parameter is empty, longer than 70 characters or uses characters RFC 2046 §5.1.1 forbids.`);
+    throw new SsmaxError(
+      'MALFORMED_MIME',
+      `Cannot parse ${what}. Its boundary parameter is empty, longer than 70 characters or uses characters RFC 2046 §5.1.1 forbids.`,
+    );
   }
   const buf = asBuffer(body);
   const dash = Buffer.from(`--${boundary}`, 'latin1');
@@ -61,7 +64,10 @@ export function splitMultipart(body: Uint8Array, boundary: string, what: string,
     throw new SsmaxError('MALFORMED_MIME', `Cannot parse ${what}. No "--${boundary.slice(0, 70)}" boundary delimiter starts a body part.`);
   }
   if (!closed) {
-    throw new SsmaxError('MALFORMED_MIME', `Cannot parse ${what}. The closing "--${boundary.slice(0, 70)}--" delimiter is missing; the message may be truncated.`);
+    throw new SsmaxError(
+      'MALFORMED_MIME',
+      `Cannot parse ${what}. The closing "--${boundary.slice(0, 70)}--" delimiter is missing; the message may be truncated.`,
+    );
   }
   const u8 = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
   const parts: Uint8Array[] = [];

@@ -119,7 +119,8 @@ describe('RFC 4134 examples', () => {
         const ci = contentInfo(der, file);
         expect(ci.contentType).toMatch(/^1\.2\.840\.113549\.1\.7\.[1-6]$/);
         // Our SignedData reader must read every SignedData example (a throw fails); verdicts come below.
-        if (ci.contentType === Oids.signedData) expect(verifySignedData(der, file === '4.3.bin' ? { detachedContent: read('ExContent.bin') } : {}).signers).toBeDefined();
+        if (ci.contentType === Oids.signedData)
+          expect(verifySignedData(der, file === '4.3.bin' ? { detachedContent: read('ExContent.bin') } : {}).signers).toBeDefined();
       }
     });
   }
@@ -162,7 +163,9 @@ describe('RFC 4134 examples', () => {
     it('4.2.bin#rsa-oracle: openssl verifies the signature we refuse by policy, and not once a byte changed', () => {
       const verify = (der: Uint8Array): number => {
         writeFileSync(join(tmp, 'sig'), der);
-        return spawnSync('openssl', ['cms', '-verify', '-binary', '-noverify', '-inform', 'DER', '-in', join(tmp, 'sig'), '-out', join(tmp, 'out')]).status ?? -1;
+        return (
+          spawnSync('openssl', ['cms', '-verify', '-binary', '-noverify', '-inform', 'DER', '-in', join(tmp, 'sig'), '-out', join(tmp, 'out')]).status ?? -1
+        );
       };
       expect(verify(read('4.2.bin'))).toBe(0);
       const tampered = new Uint8Array(read('4.2.bin'));
@@ -180,7 +183,20 @@ describe('RFC 4134 examples', () => {
       writeFileSync(join(tmp, 'sig'), p.signature);
       writeFileSync(join(tmp, 'content'), p.signedEntity);
       const verify = (): number =>
-        spawnSync('openssl', ['cms', '-verify', '-binary', '-noverify', '-inform', 'DER', '-in', join(tmp, 'sig'), '-content', join(tmp, 'content'), '-out', join(tmp, 'out')]).status ?? -1;
+        spawnSync('openssl', [
+          'cms',
+          '-verify',
+          '-binary',
+          '-noverify',
+          '-inform',
+          'DER',
+          '-in',
+          join(tmp, 'sig'),
+          '-content',
+          join(tmp, 'content'),
+          '-out',
+          join(tmp, 'out'),
+        ]).status ?? -1;
       expect(verify()).toBe(0);
       writeFileSync(join(tmp, 'content'), Buffer.concat([Buffer.from(p.signedEntity), Buffer.from('\r\n')]));
       expect(verify()).not.toBe(0);

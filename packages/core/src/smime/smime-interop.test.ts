@@ -42,7 +42,10 @@ function sign(content: Uint8Array, id: OpensslIdentity, attached = false): Promi
 }
 
 const entity = (): Uint8Array =>
-  buildMimeEntity({ text: 'Quarterly figures attached.\nRegards', attachments: [{ filename: 'figures.csv', contentType: 'text/csv', content: new Uint8Array(Buffer.from('a,b\n1,2\n')) }] });
+  buildMimeEntity({
+    text: 'Quarterly figures attached.\nRegards',
+    attachments: [{ filename: 'figures.csv', contentType: 'text/csv', content: new Uint8Array(Buffer.from('a,b\n1,2\n')) }],
+  });
 
 /**
  * An isolated gpgsm home: its own keybox and trustlist, no dirmngr (no network), CRL and policy checks off because
@@ -61,8 +64,17 @@ class GpgsmHome implements Disposable {
   }
 
   gpgsm(args: string[]): { status: number; statusLines: string[]; stderr: string } {
-    const r = spawnSync('gpgsm', ['--batch', '--disable-dirmngr', '--disable-crl-checks', '--disable-policy-checks', '--status-fd', '1', ...args], { env: this.env });
-    return { status: r.status ?? -1, statusLines: r.stdout.toString().split('\n').filter((l) => l.startsWith('[GNUPG:]')), stderr: r.stderr.toString() };
+    const r = spawnSync('gpgsm', ['--batch', '--disable-dirmngr', '--disable-crl-checks', '--disable-policy-checks', '--status-fd', '1', ...args], {
+      env: this.env,
+    });
+    return {
+      status: r.status ?? -1,
+      statusLines: r.stdout
+        .toString()
+        .split('\n')
+        .filter((l) => l.startsWith('[GNUPG:]')),
+      stderr: r.stderr.toString(),
+    };
   }
 
   [Symbol.dispose](): void {
@@ -129,7 +141,10 @@ describe('our S/MIME read by openssl', () => {
     expect(Buffer.compare(readFileSync(out), Buffer.from(inner))).toBe(0);
   });
 
-  for (const [smimeType, cipher] of [['enveloped-data', 'aes-256-cbc'], ['authEnveloped-data', 'aes-256-gcm']] as const) {
+  for (const [smimeType, cipher] of [
+    ['enveloped-data', 'aes-256-cbc'],
+    ['authEnveloped-data', 'aes-256-gcm'],
+  ] as const) {
     for (const kind of ['rsa', 'ec'] as const) {
       it(`openssl cms -decrypt reads our application/pkcs7-mime ${smimeType} when the recipient key is ${kind}`, async () => {
         const inner = entity();
@@ -160,7 +175,21 @@ describe('openssl S/MIME read by parseSmime', () => {
       // openssl canonicalised the text to CRLF before signing (RFC 8551 §3.1.1).
       expect(Buffer.from(p.signedEntity).toString('latin1')).toBe(body.replace(/\n/g, '\r\n'));
       const verify = (content: Uint8Array): number =>
-        openssl(['cms', '-verify', '-binary', '-inform', 'DER', '-in', tmpFile(p.signature), '-content', tmpFile(content), '-CAfile', pki.caCertPath, '-out', join(dir, `o${++n}`)]).status;
+        openssl([
+          'cms',
+          '-verify',
+          '-binary',
+          '-inform',
+          'DER',
+          '-in',
+          tmpFile(p.signature),
+          '-content',
+          tmpFile(content),
+          '-CAfile',
+          pki.caCertPath,
+          '-out',
+          join(dir, `o${++n}`),
+        ]).status;
       expect(verify(p.signedEntity)).toBe(0);
       expect(verifySignedData(p.signature, { detachedContent: p.signedEntity }).allValid).toBe(true);
       const t = new Uint8Array(p.signedEntity);
@@ -194,7 +223,21 @@ describe('openssl S/MIME read by parseSmime', () => {
     const p = parseSmime(readFileSync(out));
     expect(p.kind).toBe('multipart-signed');
     if (p.kind !== 'multipart-signed') return;
-    const r = openssl(['cms', '-verify', '-binary', '-inform', 'DER', '-in', tmpFile(p.signature), '-content', tmpFile(p.signedEntity), '-CAfile', pki.caCertPath, '-out', join(dir, `o${++n}`)]);
+    const r = openssl([
+      'cms',
+      '-verify',
+      '-binary',
+      '-inform',
+      'DER',
+      '-in',
+      tmpFile(p.signature),
+      '-content',
+      tmpFile(p.signedEntity),
+      '-CAfile',
+      pki.caCertPath,
+      '-out',
+      join(dir, `o${++n}`),
+    ]);
     expect(r.status).toBe(0);
     expect(verifySignedData(p.signature, { detachedContent: p.signedEntity }).allValid).toBe(true);
   });

@@ -68,11 +68,20 @@ describe('splitMultipart', () => {
 });
 
 describe('buildMultipartSigned', () => {
-  const inner = buildMimeEntity({ text: 'Hello,\nthe report is attached.\n', attachments: [{ filename: 'report.pdf', contentType: 'application/pdf', content: new Uint8Array([1, 2, 3, 0, 255]) }] });
+  const inner = buildMimeEntity({
+    text: 'Hello,\nthe report is attached.\n',
+    attachments: [{ filename: 'report.pdf', contentType: 'application/pdf', content: new Uint8Array([1, 2, 3, 0, 255]) }],
+  });
 
   it('round-trips the exact signed bytes, the signature and the outer headers when parsed', () => {
     const mail = buildMultipartSigned(inner, FAKE_SIG, {
-      headers: { from: 'alice@a.example', to: ['bob@b.example', 'carol@b.example'], subject: 'Grüße', date: new Date(Date.UTC(2025, 0, 2, 3, 4, 5)), messageId: 'm1@a.example' },
+      headers: {
+        from: 'alice@a.example',
+        to: ['bob@b.example', 'carol@b.example'],
+        subject: 'Grüße',
+        date: new Date(Date.UTC(2025, 0, 2, 3, 4, 5)),
+        messageId: 'm1@a.example',
+      },
     });
     const p = parseSmime(mail);
     expect(p.kind).toBe('multipart-signed');
@@ -121,7 +130,8 @@ describe('parseSmime', () => {
   });
 
   it('throws MALFORMED_MIME when the signature part has another media type', () => {
-    const m = 'Content-Type: multipart/signed; protocol="application/pkcs7-signature"; boundary=b\r\n\r\n--b\r\nx\r\n--b\r\nContent-Type: text/plain\r\n\r\nMAMCAQE=\r\n--b--\r\n';
+    const m =
+      'Content-Type: multipart/signed; protocol="application/pkcs7-signature"; boundary=b\r\n\r\n--b\r\nx\r\n--b\r\nContent-Type: text/plain\r\n\r\nMAMCAQE=\r\n--b--\r\n';
     expectCode(() => parseSmime(enc(m)), 'MALFORMED_MIME', /second part/);
   });
 
@@ -184,7 +194,7 @@ describe('parseMimeEntity', () => {
       'caf=C3=A9 soft=',
       'break',
       '--x',
-      "Content-Disposition: attachment; filename*0*=UTF-8''%C3%A9t; filename*1=\"e.txt\"",
+      'Content-Disposition: attachment; filename*0*=UTF-8\'\'%C3%A9t; filename*1="e.txt"',
       '',
       'data',
       '--x--',

@@ -89,7 +89,8 @@ function formatDate(d: Date): string {
 }
 
 function checkStructured(name: string, value: string): string {
-  if (/[\r\n]/.test(value)) throw new SsmaxError('USAGE', `Cannot build the ${name} header. Its value contains a line break, which would inject another header.`);
+  if (/[\r\n]/.test(value))
+    throw new SsmaxError('USAGE', `Cannot build the ${name} header. Its value contains a line break, which would inject another header.`);
   return value;
 }
 
@@ -120,7 +121,10 @@ function outerHeaderLines(h: OuterHeaders | undefined): string {
  */
 export function buildMultipartSigned(innerEntity: Uint8Array, signatureDer: Uint8Array, opts: BuildMultipartSignedOptions = {}): Uint8Array {
   if (!isCanonicalCrlf(innerEntity)) {
-    throw new SsmaxError('USAGE', 'Cannot build multipart/signed. The signed entity has bare CR or LF line breaks; canonicalise it to CRLF before signing (RFC 8551 §3.1.1).');
+    throw new SsmaxError(
+      'USAGE',
+      'Cannot build multipart/signed. The signed entity has bare CR or LF line breaks; canonicalise it to CRLF before signing (RFC 8551 §3.1.1).',
+    );
   }
   const micalg = (opts.micalg ?? 'sha-256').toLowerCase();
   if (!/^[a-z0-9-]+$/.test(micalg)) throw new SsmaxError('USAGE', `Cannot build multipart/signed. "${micalg.slice(0, 40)}" is not a micalg value.`);
@@ -154,7 +158,10 @@ export function buildMultipartSigned(innerEntity: Uint8Array, signatureDer: Uint
 /** Builds application/pkcs7-mime (RFC 8551 §3.2, §3.4) carrying `der`, base64, named smime.p7m. */
 export function buildPkcs7Mime(der: Uint8Array, smimeType: BuildableSmimeType, opts: BuildPkcs7MimeOptions = {}): Uint8Array {
   if (smimeType !== 'signed-data' && smimeType !== 'enveloped-data' && smimeType !== 'authEnveloped-data') {
-    throw new SsmaxError('USAGE', `Cannot build application/pkcs7-mime. smime-type "${String(smimeType).slice(0, 40)}" is not signed-data, enveloped-data or authEnveloped-data.`);
+    throw new SsmaxError(
+      'USAGE',
+      `Cannot build application/pkcs7-mime. smime-type "${String(smimeType).slice(0, 40)}" is not signed-data, enveloped-data or authEnveloped-data.`,
+    );
   }
   return concatBytes([
     'MIME-Version: 1.0\r\n',
@@ -193,13 +200,19 @@ export function parseSmime(raw: Uint8Array, limits: MimeLimits = DEFAULT_MIME_LI
   if (ct.mediaType === 'multipart/signed') {
     const protocol = (ct.params['protocol'] ?? '').toLowerCase();
     if (!SIG_TYPES.includes(protocol)) {
-      throw new SsmaxError('MALFORMED_MIME', `Cannot parse ${what}. multipart/signed has protocol "${protocol.slice(0, 60)}", not application/pkcs7-signature (RFC 8551 §3.5.3).`);
+      throw new SsmaxError(
+        'MALFORMED_MIME',
+        `Cannot parse ${what}. multipart/signed has protocol "${protocol.slice(0, 60)}", not application/pkcs7-signature (RFC 8551 §3.5.3).`,
+      );
     }
     const boundary = ct.params['boundary'];
     if (boundary === undefined) throw new SsmaxError('MALFORMED_MIME', `Cannot parse ${what}. multipart/signed has no boundary parameter.`);
     const split = splitMultipart(body, boundary, what, limits, { used: 0 });
     if (split.parts.length !== 2) {
-      throw new SsmaxError('MALFORMED_MIME', `Cannot parse ${what}. multipart/signed has ${split.parts.length} body parts; RFC 1847 §2.1 requires exactly two.`);
+      throw new SsmaxError(
+        'MALFORMED_MIME',
+        `Cannot parse ${what}. multipart/signed has ${split.parts.length} body parts; RFC 1847 §2.1 requires exactly two.`,
+      );
     }
     const [signedEntity, sigPart] = split.parts as [Uint8Array, Uint8Array];
     const sigWhat = 'the signature part of the S/MIME message';

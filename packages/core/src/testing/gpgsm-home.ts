@@ -73,7 +73,10 @@ export function agentKeyFile(pem: string | Uint8Array): Buffer {
     if (big(p) > big(q)) [p, q] = [q, p];
     const u = bytes(modInverse(big(p), big(q)));
     const part = (name: string, v: Buffer) => list(str(name), atom(unsigned(v)));
-    return list(str('private-key'), list(str('rsa'), part('n', b64u(jwk.n)), part('e', b64u(jwk.e)), part('d', b64u(jwk.d)), part('p', p), part('q', q), part('u', u)));
+    return list(
+      str('private-key'),
+      list(str('rsa'), part('n', b64u(jwk.n)), part('e', b64u(jwk.e)), part('d', b64u(jwk.d)), part('p', p), part('q', q), part('u', u)),
+    );
   }
   if (jwk.kty === 'EC') {
     const curve = { 'P-256': 'NIST P-256', 'P-384': 'NIST P-384', 'P-521': 'NIST P-521' }[jwk.crv ?? ''];
@@ -82,7 +85,16 @@ export function agentKeyFile(pem: string | Uint8Array): Buffer {
     return list(str('private-key'), list(str('ecc'), list(str('curve'), str(curve)), list(str('q'), atom(point)), list(str('d'), atom(unsigned(b64u(jwk.d))))));
   }
   if (jwk.kty === 'OKP' && (jwk.crv === 'Ed25519' || jwk.crv === 'Ed448')) {
-    return list(str('private-key'), list(str('ecc'), list(str('curve'), str(jwk.crv)), list(str('flags'), str('eddsa')), list(str('q'), atom(b64u(jwk.x))), list(str('d'), atom(b64u(jwk.d)))));
+    return list(
+      str('private-key'),
+      list(
+        str('ecc'),
+        list(str('curve'), str(jwk.crv)),
+        list(str('flags'), str('eddsa')),
+        list(str('q'), atom(b64u(jwk.x))),
+        list(str('d'), atom(b64u(jwk.d))),
+      ),
+    );
   }
   throw new Error(`agentKeyFile: key type ${jwk.kty}/${jwk.crv ?? ''} not mapped`);
 }
@@ -126,7 +138,11 @@ export class GpgsmHome implements Disposable {
   addIdentity(certPath: string, keyPath: string): string {
     const fpr = this.addCertificate(certPath);
     const cols = this.run(['--with-colons', '--with-keygrip', '--list-keys', fpr]);
-    const grip = cols.out.toString().split('\n').find((l) => l.startsWith('grp:'))?.split(':')[9];
+    const grip = cols.out
+      .toString()
+      .split('\n')
+      .find((l) => l.startsWith('grp:'))
+      ?.split(':')[9];
     if (!grip) throw new Error(`gpgsm lists no keygrip for ${certPath}: ${cols.stderr}`);
     writeFileSync(join(this.home, 'private-keys-v1.d', `${grip}.key`), agentKeyFile(readFileSync(keyPath)), { mode: 0o600 });
     return fpr;
@@ -149,7 +165,14 @@ export class GpgsmHome implements Disposable {
     const r = spawnSync(
       'gpgsm',
       [
-        '--batch', '--disable-dirmngr', '--disable-crl-checks', '--disable-policy-checks', '--status-fd', '2', '--pinentry-mode', 'loopback',
+        '--batch',
+        '--disable-dirmngr',
+        '--disable-crl-checks',
+        '--disable-policy-checks',
+        '--status-fd',
+        '2',
+        '--pinentry-mode',
+        'loopback',
         ...(opts.passphrase !== undefined ? ['--passphrase-fd', '0'] : []),
         ...(listing ? [] : ['--output', outPath]),
         ...args,
@@ -158,9 +181,21 @@ export class GpgsmHome implements Disposable {
     );
     const stderr = r.stderr?.toString() ?? '';
     const status = r.status ?? -1;
-    const statusLines = stderr.split('\n').filter((l) => l.startsWith('[GNUPG:] ')).map((l) => l.slice(9));
+    const statusLines = stderr
+      .split('\n')
+      .filter((l) => l.startsWith('[GNUPG:] '))
+      .map((l) => l.slice(9));
     const out = listing ? (r.stdout ?? Buffer.alloc(0)) : status === 0 && existsSync(outPath) ? readFileSync(outPath) : Buffer.alloc(0);
-    return { status, signal: r.signal, statusLines, stderr: stderr.split('\n').filter((l) => !l.startsWith('[GNUPG:] ')).join('\n'), out };
+    return {
+      status,
+      signal: r.signal,
+      statusLines,
+      stderr: stderr
+        .split('\n')
+        .filter((l) => !l.startsWith('[GNUPG:] '))
+        .join('\n'),
+      out,
+    };
   }
 
   private mustImport(certPath: string): void {

@@ -55,9 +55,30 @@ export function createOpensslPki(): OpensslPki {
       '',
     ].join('\n'),
   );
-  run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem',
-    '-days', '3650', '-subj', '/O=Interop Test CA/CN=Interop Test Root', '-addext', 'basicConstraints=critical,CA:TRUE',
-    '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], dir);
+  run(
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.pem',
+      '-days',
+      '3650',
+      '-subj',
+      '/O=Interop Test CA/CN=Interop Test Root',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ],
+    dir,
+  );
   const caCertDer = decodePem(readFileSync(join(dir, 'ca.pem'), 'latin1'), 'CERTIFICATE');
 
   let serial = 1;
@@ -66,9 +87,34 @@ export function createOpensslPki(): OpensslPki {
     const keyPath = join(dir, `${name}.key`);
     const certPath = join(dir, `${name}.pem`);
     const keyArgs = kind === 'rsa' ? ['-newkey', 'rsa:2048'] : ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'];
-    run(['req', '-new', ...keyArgs, '-nodes', '-keyout', keyPath, '-out', join(dir, `${name}.csr`), '-subj', `/O=Interop/CN=${name}/emailAddress=${email}`], dir);
-    execFileSync('openssl', ['x509', '-req', '-in', join(dir, `${name}.csr`), '-CA', 'ca.pem', '-CAkey', 'ca.key', '-set_serial', String(++serial),
-      '-days', '825', '-extfile', 'ee.cnf', '-extensions', 'ee', '-out', certPath], { cwd: dir, env: { ...process.env, SSMAX_EMAIL: email }, stdio: 'pipe' });
+    run(
+      ['req', '-new', ...keyArgs, '-nodes', '-keyout', keyPath, '-out', join(dir, `${name}.csr`), '-subj', `/O=Interop/CN=${name}/emailAddress=${email}`],
+      dir,
+    );
+    execFileSync(
+      'openssl',
+      [
+        'x509',
+        '-req',
+        '-in',
+        join(dir, `${name}.csr`),
+        '-CA',
+        'ca.pem',
+        '-CAkey',
+        'ca.key',
+        '-set_serial',
+        String(++serial),
+        '-days',
+        '825',
+        '-extfile',
+        'ee.cnf',
+        '-extensions',
+        'ee',
+        '-out',
+        certPath,
+      ],
+      { cwd: dir, env: { ...process.env, SSMAX_EMAIL: email }, stdio: 'pipe' },
+    );
     const certPem = readFileSync(certPath, 'latin1');
     return { name, email, keyPath, certPath, certPem, certDer: decodePem(certPem, 'CERTIFICATE'), key: SoftwareKey.fromBytes(readFileSync(keyPath)) };
   };
@@ -77,11 +123,38 @@ export function createOpensslPki(): OpensslPki {
     const email = `${name}@interop.example`;
     const keyPath = join(dir, `${name}.key`);
     const certPath = join(dir, `${name}.pem`);
-    const gen = alg === 'rsa' ? ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048'] : alg.startsWith('P-') ? ['-algorithm', 'EC', '-pkeyopt', `ec_paramgen_curve:${alg}`] : ['-algorithm', alg];
+    const gen =
+      alg === 'rsa'
+        ? ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048']
+        : alg.startsWith('P-')
+          ? ['-algorithm', 'EC', '-pkeyopt', `ec_paramgen_curve:${alg}`]
+          : ['-algorithm', alg];
     run(['genpkey', ...gen, '-out', keyPath], dir);
     run(['req', '-new', '-key', keyPath, '-out', join(dir, `${name}.csr`), '-subj', `/O=Interop/CN=${name}/emailAddress=${email}`], dir);
-    execFileSync('openssl', ['x509', '-req', '-in', join(dir, `${name}.csr`), '-CA', 'ca.pem', '-CAkey', 'ca.key', '-set_serial', String(++serial),
-      '-days', '825', '-extfile', 'ee.cnf', '-extensions', 'ee', '-out', certPath], { cwd: dir, env: { ...process.env, SSMAX_EMAIL: email }, stdio: 'pipe' });
+    execFileSync(
+      'openssl',
+      [
+        'x509',
+        '-req',
+        '-in',
+        join(dir, `${name}.csr`),
+        '-CA',
+        'ca.pem',
+        '-CAkey',
+        'ca.key',
+        '-set_serial',
+        String(++serial),
+        '-days',
+        '825',
+        '-extfile',
+        'ee.cnf',
+        '-extensions',
+        'ee',
+        '-out',
+        certPath,
+      ],
+      { cwd: dir, env: { ...process.env, SSMAX_EMAIL: email }, stdio: 'pipe' },
+    );
     const certPem = readFileSync(certPath, 'latin1');
     return { name, email, keyPath, certPath, certPem, certDer: decodePem(certPem, 'CERTIFICATE'), key: SoftwareKey.fromBytes(readFileSync(keyPath)) };
   };

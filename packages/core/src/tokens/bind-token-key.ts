@@ -18,7 +18,11 @@ export function bindTokenKey(token: Token, key: KeyHandle): PrivateKeyOps {
   const signData = caps.signInput === 'data' ? token.signData?.bind(token) : undefined;
   const sign = async (scheme: SignScheme, data: Uint8Array): Promise<Uint8Array> => {
     if (isEdDsa(scheme)) {
-      if (!token.signData) throw new SsmaxError('CAPABILITY_MISSING', `Cannot sign with ${scheme} on token ${token.label}. The token cannot sign data (PureEdDSA needs signData).`);
+      if (!token.signData)
+        throw new SsmaxError(
+          'CAPABILITY_MISSING',
+          `Cannot sign with ${scheme} on token ${token.label}. The token cannot sign data (PureEdDSA needs signData).`,
+        );
       return token.signData(key, scheme, data);
     }
     return signData ? signData(key, scheme, data) : token.signDigest(key, scheme, crypto.createHash('sha256').update(data).digest());

@@ -110,9 +110,13 @@ export class Card implements AsyncDisposable {
     await this.exclusive('log in to', async () => {
       const state = await this.reload();
       if (state.locked) {
-        throw new SsmaxError('PIN_LOCKED', `Cannot log in to card ${this.label}. The card is locked after ${this.maxPinTries} wrong PINs; the issuing organisation must unlock it.`, {
-          details: { remainingTries: 0 },
-        });
+        throw new SsmaxError(
+          'PIN_LOCKED',
+          `Cannot log in to card ${this.label}. The card is locked after ${this.maxPinTries} wrong PINs; the issuing organisation must unlock it.`,
+          {
+            details: { remainingTries: 0 },
+          },
+        );
       }
       const failures = state.failures + 1;
       await this.save({ ...state, failures });
@@ -152,9 +156,13 @@ export class Card implements AsyncDisposable {
     await this.exclusive('unlock', async () => {
       const state = await this.reload();
       if (state.soLocked) {
-        throw new SsmaxError('PIN_LOCKED', `Cannot unlock card ${this.label}. Its SO PIN is blocked after ${this.maxSoPinTries} wrong SO PINs; the card must be replaced.`, {
-          details: { remainingTries: 0, soLocked: true },
-        });
+        throw new SsmaxError(
+          'PIN_LOCKED',
+          `Cannot unlock card ${this.label}. Its SO PIN is blocked after ${this.maxSoPinTries} wrong SO PINs; the card must be replaced.`,
+          {
+            details: { remainingTries: 0, soLocked: true },
+          },
+        );
       }
       const soFailures = state.soFailures + 1;
       await this.save({ ...state, soFailures });
@@ -310,9 +318,13 @@ async function acquireFileLock(lockPath: string, label: string, what: string, wa
       continue;
     }
     if (Date.now() >= deadline) {
-      throw new SsmaxError('TOKEN_ERROR', `Cannot ${what} card ${label}. ${owner ? `Process ${owner.pid} on ${owner.host}` : 'Another process'} has held its PIN-state lock ${lockPath} for more than ${waitMs} ms.`, {
-        details: { lockPath, ...(owner ? { holder: owner.pid } : {}) },
-      });
+      throw new SsmaxError(
+        'TOKEN_ERROR',
+        `Cannot ${what} card ${label}. ${owner ? `Process ${owner.pid} on ${owner.host}` : 'Another process'} has held its PIN-state lock ${lockPath} for more than ${waitMs} ms.`,
+        {
+          details: { lockPath, ...(owner ? { holder: owner.pid } : {}) },
+        },
+      );
     }
     await new Promise((r) => setTimeout(r, delay));
   }
@@ -378,7 +390,14 @@ async function readState(statePath: string, label: string): Promise<CardPinState
     // A damaged state file must not silently reset the counter.
     throw new SsmaxError('MALFORMED_CONFIG', `Cannot read the PIN state of card ${label}. ${statePath} does not hold a valid card state.`);
   }
-  return { version: 2, label, failures: s.failures, locked: s.locked, soFailures: v1 ? 0 : (s.soFailures as number), soLocked: v1 ? false : (s.soLocked as boolean) };
+  return {
+    version: 2,
+    label,
+    failures: s.failures,
+    locked: s.locked,
+    soFailures: v1 ? 0 : (s.soFailures as number),
+    soLocked: v1 ? false : (s.soLocked as boolean),
+  };
 }
 
 async function writeStateAtomic(statePath: string, state: CardPinState): Promise<void> {

@@ -103,7 +103,13 @@ describe('issue 12: Ed25519 and Ed448 on SoftHSM2 2.6.1 native (CKM_EDDSA)', () 
         const sig = await key.sign(alg, DATA);
         expect(sig).toHaveLength(alg === 'Ed25519' ? 64 : 114);
         expect(nodeVerify(h.spki, DATA, sig)).toBe(true);
-        expect(await token.auditPrivateKey!(h)).toEqual({ sensitive: true, extractable: false, alwaysSensitive: true, neverExtractable: true, valueReadRefused: true });
+        expect(await token.auditPrivateKey!(h)).toEqual({
+          sensitive: true,
+          extractable: false,
+          alwaysSensitive: true,
+          neverExtractable: true,
+          valueReadRefused: true,
+        });
         const v = await signedDataFrom(token, h);
         expect(v.signers[0]).toMatchObject({ valid: true, scheme: alg, digestAlgorithm: alg === 'Ed25519' ? 'SHA-512' : 'SHAKE256' });
         // PureEdDSA has no digest to sign, and an Edwards key neither decrypts nor derives.
@@ -131,7 +137,7 @@ describe('issue 12: Ed25519 and Ed448 on SoftHSM2 2.6.1 native (CKM_EDDSA)', () 
   });
 });
 
-describe('issue 12: Ed25519 over p11-kit 0.24.1 remoting (the container backend\'s transport)', () => {
+describe("issue 12: Ed25519 over p11-kit 0.24.1 remoting (the container backend's transport)", () => {
   let server: ChildProcess | undefined;
   let sockDir: string;
   const label = 'rpc-card';
@@ -172,7 +178,12 @@ describe('issue 12: Ed25519 over p11-kit 0.24.1 remoting (the container backend\
     expect(mechanisms).not.toContain(0x1055); // CKM_EC_EDWARDS_KEY_PAIR_GEN
     expect(mechanisms).toContain(pkcs11js.CKM_ECDSA);
     // Declare Ed25519 on purpose, so the calls reach the transport instead of being refused by us.
-    const token = Pkcs11Token.open({ module, slot: slot!, label, capabilities: { ...SOFTHSM_CONTAINER_CAPABILITIES, keyAlgorithms: ['Ed25519'], signSchemes: ['Ed25519'] } });
+    const token = Pkcs11Token.open({
+      module,
+      slot: slot!,
+      label,
+      capabilities: { ...SOFTHSM_CONTAINER_CAPABILITIES, keyAlgorithms: ['Ed25519'], signSchemes: ['Ed25519'] },
+    });
     try {
       await token.login('123456');
       const gen = (await token.generateKeyPair('over-rpc', 'Ed25519').catch((e: unknown) => e)) as SsmaxError;
@@ -180,7 +191,9 @@ describe('issue 12: Ed25519 over p11-kit 0.24.1 remoting (the container backend\
       expect(gen.details['ckr']).toBe(pkcs11js.CKR_MECHANISM_INVALID);
       const h = await token.findKey('made-natively');
       expect(h?.algorithm).toBe('Ed25519');
-      const sig = (await bindTokenKey(token, h!).sign('Ed25519', DATA).catch((e: unknown) => e)) as SsmaxError;
+      const sig = (await bindTokenKey(token, h!)
+        .sign('Ed25519', DATA)
+        .catch((e: unknown) => e)) as SsmaxError;
       expect(sig).toBeInstanceOf(SsmaxError);
       expect(sig.details['ckr']).toBe(pkcs11js.CKR_MECHANISM_INVALID);
     } finally {

@@ -29,7 +29,10 @@ export function rsaSpkiFromComponents(modulus: Uint8Array, exponent: Uint8Array)
 export function ecPointFromAttribute(value: Uint8Array): Uint8Array {
   if (value.length === 67 && value[0] === 0x04 && value[1] === 0x41 && value[2] === 0x04) return value.subarray(2);
   if (value.length === 65 && value[0] === 0x04) return value;
-  throw new SsmaxError('TOKEN_ERROR', `Cannot read the EC public key from the token. CKA_EC_POINT has ${value.length} bytes, expected an uncompressed P-256 point.`);
+  throw new SsmaxError(
+    'TOKEN_ERROR',
+    `Cannot read the EC public key from the token. CKA_EC_POINT has ${value.length} bytes, expected an uncompressed P-256 point.`,
+  );
 }
 
 /** SubjectPublicKeyInfo for an uncompressed P-256 point (RFC 5480 §2.2). */

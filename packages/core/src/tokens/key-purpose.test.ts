@@ -30,7 +30,14 @@ describe('Token key purpose (issue 10 item 8)', () => {
     expect(enc.purpose).toBe('encryption');
     expect(await errorCode(token.signDigest(enc, 'RSASSA-PKCS1-v1_5-SHA256', digest))).toBe('USAGE');
     expect(await errorCode(token.signDigest(enc, 'RSASSA-PSS-SHA256', digest))).toBe('USAGE');
-    const ct = crypto.publicEncrypt({ key: crypto.createPublicKey({ key: Buffer.from(enc.spki), format: 'der', type: 'spki' }), oaepHash: 'sha256', padding: crypto.constants.RSA_PKCS1_OAEP_PADDING }, Buffer.from('cek'));
+    const ct = crypto.publicEncrypt(
+      {
+        key: crypto.createPublicKey({ key: Buffer.from(enc.spki), format: 'der', type: 'spki' }),
+        oaepHash: 'sha256',
+        padding: crypto.constants.RSA_PKCS1_OAEP_PADDING,
+      },
+      Buffer.from('cek'),
+    );
     expect(Buffer.from(await token.decryptRsaOaep(enc, 'SHA-256', ct)).toString()).toBe('cek');
     // Bound as PrivateKeyOps it offers no signature scheme at all.
     expect(bindTokenKey(token, enc).signSchemes).toEqual([]);
@@ -41,7 +48,10 @@ describe('Token key purpose (issue 10 item 8)', () => {
     expect(await errorCode(token.signDigest(enc, 'ECDSA-SHA256', digest))).toBe('USAGE');
     const peer = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const z = await token.deriveEcdh(enc, new Uint8Array(peer.publicKey.export({ format: 'der', type: 'spki' })));
-    const expected = crypto.diffieHellman({ privateKey: peer.privateKey, publicKey: crypto.createPublicKey({ key: Buffer.from(enc.spki), format: 'der', type: 'spki' }) });
+    const expected = crypto.diffieHellman({
+      privateKey: peer.privateKey,
+      publicKey: crypto.createPublicKey({ key: Buffer.from(enc.spki), format: 'der', type: 'spki' }),
+    });
     expect(Buffer.from(z).equals(expected)).toBe(true);
   });
 
@@ -49,12 +59,26 @@ describe('Token key purpose (issue 10 item 8)', () => {
     const rsa = await token.generateKeyPair('sig-rsa', 'RSA-2048', 'signing');
     const ec = await token.generateKeyPair('sig-ec', 'EC-P256', 'signing');
     expect([rsa.purpose, ec.purpose]).toEqual(['signing', 'signing']);
-    const ct = crypto.publicEncrypt({ key: crypto.createPublicKey({ key: Buffer.from(rsa.spki), format: 'der', type: 'spki' }), oaepHash: 'sha256', padding: crypto.constants.RSA_PKCS1_OAEP_PADDING }, Buffer.from('cek'));
+    const ct = crypto.publicEncrypt(
+      {
+        key: crypto.createPublicKey({ key: Buffer.from(rsa.spki), format: 'der', type: 'spki' }),
+        oaepHash: 'sha256',
+        padding: crypto.constants.RSA_PKCS1_OAEP_PADDING,
+      },
+      Buffer.from('cek'),
+    );
     expect(await errorCode(token.decryptRsaOaep(rsa, 'SHA-256', ct))).toBe('USAGE');
     const peer = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'der', type: 'spki' });
     expect(await errorCode(token.deriveEcdh(ec, new Uint8Array(peer)))).toBe('USAGE');
     const sig = await token.signDigest(ec, 'ECDSA-SHA256', digest);
-    expect(crypto.verify('sha256', Buffer.from('statement'), { key: crypto.createPublicKey({ key: Buffer.from(ec.spki), format: 'der', type: 'spki' }), dsaEncoding: 'der' }, sig)).toBe(true);
+    expect(
+      crypto.verify(
+        'sha256',
+        Buffer.from('statement'),
+        { key: crypto.createPublicKey({ key: Buffer.from(ec.spki), format: 'der', type: 'spki' }), dsaEncoding: 'der' },
+        sig,
+      ),
+    ).toBe(true);
   });
 
   it('reads the purpose back from the token after a re-open', async () => {

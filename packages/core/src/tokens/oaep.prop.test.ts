@@ -11,20 +11,29 @@ const ec = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
 describe('emeOaepDecode', () => {
   it('inverts node:crypto OAEP encoding and rejects every damaged block with DECRYPT_FAILED', () => {
     fc.assert(
-      fc.property(fc.constantFrom('SHA-1' as const, 'SHA-256' as const), fc.uint8Array({ maxLength: 190 }), fc.noBias(fc.nat(255)), fc.integer({ min: 1, max: 255 }), (hash, m, pos, flip) => {
-        const c = crypto.publicEncrypt({ key: rsa.publicKey, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hash === 'SHA-1' ? 'sha1' : 'sha256' }, m);
-        const em = new Uint8Array(crypto.privateDecrypt({ key: rsa.privateKey, padding: crypto.constants.RSA_NO_PADDING }, c));
-        expect(Buffer.from(emeOaepDecode(em, 256, hash)).equals(Buffer.from(m))).toBe(true);
-        const bad = em.slice();
-        bad[pos]! ^= flip;
-        // Any damage outside Y re-derives seed and DB as noise, so lHash' fails (2^-8hLen chance otherwise).
-        expect(() => emeOaepDecode(bad, 256, hash)).toThrow(SsmaxError);
-        try {
-          emeOaepDecode(bad, 256, hash);
-        } catch (e) {
-          expect(SsmaxError.is(e, 'DECRYPT_FAILED')).toBe(true);
-        }
-      }),
+      fc.property(
+        fc.constantFrom('SHA-1' as const, 'SHA-256' as const),
+        fc.uint8Array({ maxLength: 190 }),
+        fc.noBias(fc.nat(255)),
+        fc.integer({ min: 1, max: 255 }),
+        (hash, m, pos, flip) => {
+          const c = crypto.publicEncrypt(
+            { key: rsa.publicKey, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hash === 'SHA-1' ? 'sha1' : 'sha256' },
+            m,
+          );
+          const em = new Uint8Array(crypto.privateDecrypt({ key: rsa.privateKey, padding: crypto.constants.RSA_NO_PADDING }, c));
+          expect(Buffer.from(emeOaepDecode(em, 256, hash)).equals(Buffer.from(m))).toBe(true);
+          const bad = em.slice();
+          bad[pos]! ^= flip;
+          // Any damage outside Y re-derives seed and DB as noise, so lHash' fails (2^-8hLen chance otherwise).
+          expect(() => emeOaepDecode(bad, 256, hash)).toThrow(SsmaxError);
+          try {
+            emeOaepDecode(bad, 256, hash);
+          } catch (e) {
+            expect(SsmaxError.is(e, 'DECRYPT_FAILED')).toBe(true);
+          }
+        },
+      ),
       { numRuns: 150 },
     );
   });

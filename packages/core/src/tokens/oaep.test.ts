@@ -84,7 +84,11 @@ describe('emeOaepDecode', () => {
       const good = encodeWithDb(hash, Buffer.concat([lHash, ps, Buffer.from([1]), m]));
       // The test encoder is checked against the oracle before it crafts bad blocks.
       const c = crypto.publicEncrypt({ key: publicKey, padding: crypto.constants.RSA_NO_PADDING }, good);
-      expect(crypto.privateDecrypt({ key: privateKey, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hash === 'SHA-1' ? 'sha1' : 'sha256' }, c).equals(m)).toBe(true);
+      expect(
+        crypto
+          .privateDecrypt({ key: privateKey, padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hash === 'SHA-1' ? 'sha1' : 'sha256' }, c)
+          .equals(m),
+      ).toBe(true);
       expect(Buffer.from(emeOaepDecode(good, K, hash)).equals(m)).toBe(true);
       const psWithJunk = Buffer.from(ps);
       psWithJunk[7] = 0x80;

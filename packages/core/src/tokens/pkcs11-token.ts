@@ -3,7 +3,18 @@ import pkcs11js from 'pkcs11js';
 import * as pkijs from 'pkijs';
 import { SsmaxError, type ErrorCode } from '../errors.js';
 import { parseDer } from '../asn1.js';
-import { isEdDsa, schemesForKeyAlgorithm, type KeyAlgorithm, type KeyHandle, type KeyPurpose, type OaepHash, type PrivateKeyAudit, type SignScheme, type Token, type TokenCapabilities } from './token.js';
+import {
+  isEdDsa,
+  schemesForKeyAlgorithm,
+  type KeyAlgorithm,
+  type KeyHandle,
+  type KeyPurpose,
+  type OaepHash,
+  type PrivateKeyAudit,
+  type SignScheme,
+  type Token,
+  type TokenCapabilities,
+} from './token.js';
 import { Pkcs11Module } from './pkcs11-module.js';
 import {
   P256_EC_PARAMS,
@@ -111,7 +122,10 @@ export class Pkcs11Token implements Token {
   private readonly cache = new Map<string, CachedKey>();
   private closed = false;
 
-  private constructor(private readonly options: Pkcs11TokenOptions, session: Buffer) {
+  private constructor(
+    private readonly options: Pkcs11TokenOptions,
+    session: Buffer,
+  ) {
     this.label = options.label;
     this.capabilities = options.capabilities;
     this.p = options.module.pkcs11;
@@ -205,10 +219,13 @@ export class Pkcs11Token implements Token {
     const id = this.attr(priv, P.CKA_ID);
     const label = this.attr(priv, P.CKA_LABEL).toString('utf8');
     const keyType = this.attr(priv, P.CKA_KEY_TYPE).readUInt32LE(0); // CK_ULONG, host byte order (little-endian here)
-    const [pub] = this.find([
-      { type: P.CKA_CLASS, value: P.CKO_PUBLIC_KEY },
-      { type: P.CKA_ID, value: id },
-    ], 1);
+    const [pub] = this.find(
+      [
+        { type: P.CKA_CLASS, value: P.CKO_PUBLIC_KEY },
+        { type: P.CKA_ID, value: id },
+      ],
+      1,
+    );
     if (!pub) throw new SsmaxError('KEY_NOT_FOUND', `Cannot read key ${label} on token ${this.label}. Its public key object is missing.`);
     let algorithm: KeyAlgorithm;
     let spki: Uint8Array;
@@ -224,7 +241,8 @@ export class Pkcs11Token implements Token {
     } else if (keyType === CKK_EC_EDWARDS) {
       const params = this.attr(pub, P.CKA_EC_PARAMS);
       const curve = params.equals(EDWARDS_EC_PARAMS.Ed25519) ? 'Ed25519' : params.equals(EDWARDS_EC_PARAMS.Ed448) ? 'Ed448' : undefined;
-      if (!curve) throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot use key ${label} on token ${this.label}. Its Edwards curve is neither Ed25519 nor Ed448.`);
+      if (!curve)
+        throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot use key ${label} on token ${this.label}. Its Edwards curve is neither Ed25519 nor Ed448.`);
       const s = EDWARDS_SPKI[curve];
       spki = new Uint8Array(Buffer.concat([s.prefix, edwardsKey(this.attr(pub, P.CKA_EC_POINT), s.length)]));
       algorithm = curve;
@@ -295,13 +313,19 @@ export class Pkcs11Token implements Token {
 
   /** An Ed25519/Ed448 pair (CKM_EC_EDWARDS_KEY_PAIR_GEN): CKA_SIGN only, nothing to decrypt or derive with. */
   private generateEdwards(label: string, algorithm: 'Ed25519' | 'Ed448', purpose: KeyPurpose): KeyHandle {
-    if (purpose === 'encryption') throw new SsmaxError('USAGE', `Cannot generate key ${label} for encryption on token ${this.label}. ${algorithm} keys only sign.`);
+    if (purpose === 'encryption')
+      throw new SsmaxError('USAGE', `Cannot generate key ${label} for encryption on token ${this.label}. ${algorithm} keys only sign.`);
     const common = [
       { type: P.CKA_TOKEN, value: true },
       { type: P.CKA_ID, value: crypto.randomBytes(16) },
       { type: P.CKA_LABEL, value: label },
     ];
-    const pub: pkcs11js.Template = [...common, { type: P.CKA_PRIVATE, value: false }, { type: P.CKA_VERIFY, value: true }, { type: P.CKA_EC_PARAMS, value: EDWARDS_EC_PARAMS[algorithm] }];
+    const pub: pkcs11js.Template = [
+      ...common,
+      { type: P.CKA_PRIVATE, value: false },
+      { type: P.CKA_VERIFY, value: true },
+      { type: P.CKA_EC_PARAMS, value: EDWARDS_EC_PARAMS[algorithm] },
+    ];
     const priv: pkcs11js.Template = [
       ...common,
       { type: P.CKA_PRIVATE, value: true },
@@ -322,10 +346,13 @@ export class Pkcs11Token implements Token {
   async findKey(label: string): Promise<KeyHandle | undefined> {
     // Without a login the token hides CKA_PRIVATE objects itself, so a stolen card shows no keys.
     try {
-      const [priv] = this.find([
-        { type: P.CKA_CLASS, value: P.CKO_PRIVATE_KEY },
-        { type: P.CKA_LABEL, value: label },
-      ], 1);
+      const [priv] = this.find(
+        [
+          { type: P.CKA_CLASS, value: P.CKO_PRIVATE_KEY },
+          { type: P.CKA_LABEL, value: label },
+        ],
+        1,
+      );
       return priv ? this.describe(priv) : undefined;
     } catch (err) {
       this.fail(err, `find key ${label}`);
@@ -343,10 +370,13 @@ export class Pkcs11Token implements Token {
   private cached(key: KeyHandle): CachedKey {
     const hit = this.cache.get(key.id);
     if (hit) return hit;
-    const [priv] = this.find([
-      { type: P.CKA_CLASS, value: P.CKO_PRIVATE_KEY },
-      { type: P.CKA_ID, value: Buffer.from(key.id, 'hex') },
-    ], 1);
+    const [priv] = this.find(
+      [
+        { type: P.CKA_CLASS, value: P.CKO_PRIVATE_KEY },
+        { type: P.CKA_ID, value: Buffer.from(key.id, 'hex') },
+      ],
+      1,
+    );
     if (!priv) throw new SsmaxError('KEY_NOT_FOUND', `Cannot use key ${key.label} on token ${this.label}. The token has no such private key.`);
     this.describe(priv);
     return this.cache.get(key.id)!;
@@ -357,8 +387,10 @@ export class Pkcs11Token implements Token {
     if (!this.capabilities.signSchemes.includes(scheme)) {
       throw new SsmaxError('CAPABILITY_MISSING', `Cannot sign with ${scheme} on token ${this.label}. The backend does not offer it (see capabilities).`);
     }
-    if (isEdDsa(scheme)) throw new SsmaxError('USAGE', `Cannot sign a digest with ${scheme} on token ${this.label}. PureEdDSA signs the data itself; use signData.`);
-    if (digest.length !== 32) throw new SsmaxError('USAGE', `Cannot sign on token ${this.label}. Expected a 32-byte SHA-256 digest, got ${digest.length} bytes.`);
+    if (isEdDsa(scheme))
+      throw new SsmaxError('USAGE', `Cannot sign a digest with ${scheme} on token ${this.label}. PureEdDSA signs the data itself; use signData.`);
+    if (digest.length !== 32)
+      throw new SsmaxError('USAGE', `Cannot sign on token ${this.label}. Expected a 32-byte SHA-256 digest, got ${digest.length} bytes.`);
     const ec = key.algorithm === 'EC-P256';
     if (!schemesForKeyAlgorithm(key.algorithm).includes(scheme)) {
       throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot sign with ${scheme} on token ${this.label}. Key ${key.label} is ${key.algorithm}.`);
@@ -394,7 +426,8 @@ export class Pkcs11Token implements Token {
     if (!this.capabilities.signSchemes.includes(scheme)) {
       throw new SsmaxError('CAPABILITY_MISSING', `Cannot sign with ${scheme} on token ${this.label}. The backend does not offer it (see capabilities).`);
     }
-    if (key.algorithm !== scheme) throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot sign with ${scheme} on token ${this.label}. Key ${key.label} is ${key.algorithm}.`);
+    if (key.algorithm !== scheme)
+      throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot sign with ${scheme} on token ${this.label}. Key ${key.label} is ${key.algorithm}.`);
     const { priv } = this.cached(key);
     try {
       this.p.C_SignInit(this.s, MECH_EDDSA, priv);
@@ -409,7 +442,8 @@ export class Pkcs11Token implements Token {
     if (!this.capabilities.oaepHashes.includes(hash)) {
       throw new SsmaxError('CAPABILITY_MISSING', `Cannot decrypt RSA-OAEP with ${hash} on token ${this.label}. The backend does not offer it.`);
     }
-    if (!key.algorithm.startsWith('RSA-')) throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot decrypt RSA-OAEP on token ${this.label}. Key ${key.label} is not an RSA key.`);
+    if (!key.algorithm.startsWith('RSA-'))
+      throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot decrypt RSA-OAEP on token ${this.label}. Key ${key.label} is not an RSA key.`);
     const { priv, modulusBytes } = this.cached(key);
     const decryptFailed = (cause?: unknown) =>
       new SsmaxError('DECRYPT_FAILED', 'Cannot decrypt the content-encryption key. RSA-OAEP decoding failed (wrong key or corrupted input).', { cause });
@@ -424,7 +458,13 @@ export class Pkcs11Token implements Token {
     } catch (err) {
       const code = ckrCode(err);
       // A key not allowed to decrypt is refused at C_DecryptInit, before any padding is looked at.
-      if (code === P.CKR_USER_NOT_LOGGED_IN || code === P.CKR_SESSION_HANDLE_INVALID || code === P.CKR_DEVICE_REMOVED || code === P.CKR_KEY_FUNCTION_NOT_PERMITTED) this.fail(err, 'decrypt');
+      if (
+        code === P.CKR_USER_NOT_LOGGED_IN ||
+        code === P.CKR_SESSION_HANDLE_INVALID ||
+        code === P.CKR_DEVICE_REMOVED ||
+        code === P.CKR_KEY_FUNCTION_NOT_PERMITTED
+      )
+        this.fail(err, 'decrypt');
       // Every padding or range failure reads the same (RFC 8017 §7.1.2 note, Manger's attack).
       throw decryptFailed(err);
     }
@@ -442,7 +482,8 @@ export class Pkcs11Token implements Token {
     if (!this.capabilities.ecdh) {
       throw new SsmaxError('CAPABILITY_MISSING', `Cannot run ECDH on token ${this.label}. The backend does not offer CKM_ECDH1_DERIVE (see capabilities).`);
     }
-    if (key.algorithm !== 'EC-P256') throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot run ECDH on token ${this.label}. Key ${key.label} is not an EC key.`);
+    if (key.algorithm !== 'EC-P256')
+      throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot run ECDH on token ${this.label}. Key ${key.label} is not an EC key.`);
     const point = ecP256PointFromSpki(peerSpki);
     const { priv } = this.cached(key);
     let secret: Buffer | undefined;
@@ -479,7 +520,10 @@ export class Pkcs11Token implements Token {
       throw new SsmaxError('MALFORMED_CERTIFICATE', `Cannot store certificate ${label} on token ${this.label}. It is not an X.509 certificate.`, { cause });
     }
     try {
-      for (const old of this.find([{ type: P.CKA_CLASS, value: P.CKO_CERTIFICATE }, { type: P.CKA_LABEL, value: label }])) {
+      for (const old of this.find([
+        { type: P.CKA_CLASS, value: P.CKO_CERTIFICATE },
+        { type: P.CKA_LABEL, value: label },
+      ])) {
         this.p.C_DestroyObject(this.s, old);
       }
       this.p.C_CreateObject(this.s, [
@@ -498,7 +542,13 @@ export class Pkcs11Token implements Token {
 
   async getCertificate(label: string): Promise<Uint8Array | undefined> {
     try {
-      const [h] = this.find([{ type: P.CKA_CLASS, value: P.CKO_CERTIFICATE }, { type: P.CKA_LABEL, value: label }], 1);
+      const [h] = this.find(
+        [
+          { type: P.CKA_CLASS, value: P.CKO_CERTIFICATE },
+          { type: P.CKA_LABEL, value: label },
+        ],
+        1,
+      );
       return h ? new Uint8Array(this.attr(h, P.CKA_VALUE)) : undefined;
     } catch (err) {
       this.fail(err, `read certificate ${label}`);

@@ -126,17 +126,30 @@ export class SoftHsmContainer implements AsyncDisposable {
         .start();
     } catch (cause) {
       if (ownsSocketDir) fs.rmSync(socketDir, { recursive: true, force: true });
-      throw containerError(`Cannot start the SoftHSM2 container. Image ${image} did not start; build it with images/softhsm2/build.sh (and run scripts/docker-up.sh).`, cause);
+      throw containerError(
+        `Cannot start the SoftHSM2 container. Image ${image} did not start; build it with images/softhsm2/build.sh (and run scripts/docker-up.sh).`,
+        cause,
+      );
     }
     const socketPath = path.join(socketDir, 'p11kit.sock');
     try {
       const init = await container.exec([
-        'softhsm2-util', '--init-token', '--free', '--label', options.label, '--so-pin', options.soPin, '--pin', options.userPin,
+        'softhsm2-util',
+        '--init-token',
+        '--free',
+        '--label',
+        options.label,
+        '--so-pin',
+        options.soPin,
+        '--pin',
+        options.userPin,
       ]);
-      if (init.exitCode !== 0) throw containerError(`Cannot initialise token ${options.label} in the container. softhsm2-util exited ${init.exitCode}: ${init.output.trim()}`);
+      if (init.exitCode !== 0)
+        throw containerError(`Cannot initialise token ${options.label} in the container. softhsm2-util exited ${init.exitCode}: ${init.output.trim()}`);
       const uri = `pkcs11:token=${encodeURIComponent(options.label)}`;
       const serve = await container.exec([
-        '/bin/sh', '-c',
+        '/bin/sh',
+        '-c',
         `nohup p11-kit server -f --provider ${CONTAINER_SOFTHSM_MODULE} -n /sock/p11kit.sock '${uri.replace(/'/g, '')}' >/tmp/p11-kit-server.log 2>&1 &`,
       ]);
       if (serve.exitCode !== 0) throw containerError(`Cannot start p11-kit server in the container. It exited ${serve.exitCode}: ${serve.output.trim()}`);

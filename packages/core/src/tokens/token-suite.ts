@@ -63,9 +63,29 @@ export function registerTokenSuite(backend: TokenSuiteBackend): void {
       ({ token, userPin, soPin } = await backend.setup());
       stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ssmax-card-state-'));
       certDer = new Uint8Array(
-        execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', '/dev/null', '-subj', '/CN=suite card/O=SSMAX', '-days', '1', '-outform', 'DER'], {
-          stdio: ['ignore', 'pipe', 'pipe'],
-        }),
+        execFileSync(
+          'openssl',
+          [
+            'req',
+            '-x509',
+            '-newkey',
+            'ec',
+            '-pkeyopt',
+            'ec_paramgen_curve:P-256',
+            '-nodes',
+            '-keyout',
+            '/dev/null',
+            '-subj',
+            '/CN=suite card/O=SSMAX',
+            '-days',
+            '1',
+            '-outform',
+            'DER',
+          ],
+          {
+            stdio: ['ignore', 'pipe', 'pipe'],
+          },
+        ),
       );
       await token.login(userPin);
       rsa = await token.generateKeyPair('card-rsa', 'RSA-2048');
@@ -158,7 +178,10 @@ export function registerTokenSuite(backend: TokenSuiteBackend): void {
         return;
       }
       const z = await bindTokenKey(token, ec).deriveEcdh(peerSpki);
-      const expected = crypto.diffieHellman({ privateKey: peer.privateKey, publicKey: crypto.createPublicKey({ key: Buffer.from(ec.spki), format: 'der', type: 'spki' }) });
+      const expected = crypto.diffieHellman({
+        privateKey: peer.privateKey,
+        publicKey: crypto.createPublicKey({ key: Buffer.from(ec.spki), format: 'der', type: 'spki' }),
+      });
       expect(z.length).toBe(32);
       expect(Buffer.from(z).equals(expected)).toBe(true);
       const rsaSpki = crypto.generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'der', type: 'spki' });

@@ -7,7 +7,11 @@ import { WebCryptoToken } from './webcrypto-token.js';
 registerTokenSuite({
   name: 'webcrypto',
   async setup() {
-    return { token: new WebCryptoToken({ crypto: new Crypto(), label: 'wc-card', userPin: '123456', soPin: '87654321' }), userPin: '123456', soPin: '87654321' };
+    return {
+      token: new WebCryptoToken({ crypto: new Crypto(), label: 'wc-card', userPin: '123456', soPin: '87654321' }),
+      userPin: '123456',
+      soPin: '87654321',
+    };
   },
   // In-process keys live as long as the token object: a "re-open" is a new card over the same token.
   async reopen(previous) {

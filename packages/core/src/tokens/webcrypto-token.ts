@@ -16,7 +16,7 @@ export const WEBCRYPTO_CAPABILITIES: TokenCapabilities = Object.freeze<TokenCapa
   keyStorage: 'process',
   pinLockout: false,
   notes: [
-    'In-process: the key lives in this process\'s memory behind non-extractable CryptoKey objects; nothing outside the process holds it, and nothing inside is kept from it.',
+    "In-process: the key lives in this process's memory behind non-extractable CryptoKey objects; nothing outside the process holds it, and nothing inside is kept from it.",
     'WebCrypto binds one algorithm to a key, so a new key pair is generated once as extractable, imported as one non-extractable CryptoKey per use (PKCS#1, PSS, OAEP-SHA-1, OAEP-SHA-256, ECDSA, ECDH) and the PKCS#8 bytes are zeroed: not always-sensitive.',
     'WebCrypto cannot sign a bare digest: signData hashes inside the provider (signInput = data).',
     'Keys and PINs live only as long as the token object; the Card layer counts PIN failures.',
@@ -129,7 +129,8 @@ export class WebCryptoToken implements Token {
     const spki = new Uint8Array(await s.exportKey('spki', pair.publicKey));
     // WebCrypto binds one algorithm per key: re-import the PKCS#8 once per use, non-extractable, then wipe it.
     const pkcs8 = new Uint8Array(await s.exportKey('pkcs8', pair.privateKey));
-    const imp = (alg: webcrypto.AlgorithmIdentifier | webcrypto.RsaHashedImportParams | webcrypto.EcKeyImportParams, usages: webcrypto.KeyUsage[]) => s.importKey('pkcs8', pkcs8, alg, false, usages);
+    const imp = (alg: webcrypto.AlgorithmIdentifier | webcrypto.RsaHashedImportParams | webcrypto.EcKeyImportParams, usages: webcrypto.KeyUsage[]) =>
+      s.importKey('pkcs8', pkcs8, alg, false, usages);
     const sign = new Map<SignScheme, CryptoKey>();
     const oaep = new Map<OaepHash, CryptoKey>();
     let ecdh: CryptoKey | undefined;
@@ -192,7 +193,10 @@ export class WebCryptoToken implements Token {
   }
 
   async signDigest(_key: KeyHandle, scheme: SignScheme, _digest: Uint8Array): Promise<Uint8Array> {
-    throw new SsmaxError('CAPABILITY_MISSING', `Cannot sign a bare digest with ${scheme} on token ${this.label}. WebCrypto hashes itself; use signData (capabilities.signInput = data).`);
+    throw new SsmaxError(
+      'CAPABILITY_MISSING',
+      `Cannot sign a bare digest with ${scheme} on token ${this.label}. WebCrypto hashes itself; use signData (capabilities.signInput = data).`,
+    );
   }
 
   async signData(key: KeyHandle, scheme: SignScheme, data: Uint8Array): Promise<Uint8Array> {
@@ -231,9 +235,15 @@ export class WebCryptoToken implements Token {
     try {
       peer = await this.subtle.importKey('spki', peerSpki, key.algorithm === 'X25519' ? { name: 'X25519' } : { name: 'ECDH', namedCurve: 'P-256' }, true, []);
     } catch (cause) {
-      throw new SsmaxError('MALFORMED_DER', `Cannot run ECDH. The peer public key is not a valid ${key.algorithm === 'X25519' ? 'X25519' : 'P-256'} SubjectPublicKeyInfo.`, { cause });
+      throw new SsmaxError(
+        'MALFORMED_DER',
+        `Cannot run ECDH. The peer public key is not a valid ${key.algorithm === 'X25519' ? 'X25519' : 'P-256'} SubjectPublicKeyInfo.`,
+        { cause },
+      );
     }
-    return new Uint8Array(await this.subtle.deriveBits({ name: key.algorithm === 'X25519' ? 'X25519' : 'ECDH', public: peer } as webcrypto.EcdhKeyDeriveParams, k, 256));
+    return new Uint8Array(
+      await this.subtle.deriveBits({ name: key.algorithm === 'X25519' ? 'X25519' : 'ECDH', public: peer } as webcrypto.EcdhKeyDeriveParams, k, 256),
+    );
   }
 
   async putCertificate(label: string, der: Uint8Array): Promise<void> {

@@ -27,7 +27,17 @@ export interface CertificateBundle {
 }
 
 /** The key types whose signatures the X.509 and CMS code checks, or whose keys the CMS code agrees keys with. */
-const USABLE_KEYS: ReadonlySet<PublicKeyType> = new Set<PublicKeyType>(['rsa', 'rsa-pss', 'ec-p256', 'ec-p384', 'ec-p521', 'ed25519', 'ed448', 'x25519', 'x448']);
+const USABLE_KEYS: ReadonlySet<PublicKeyType> = new Set<PublicKeyType>([
+  'rsa',
+  'rsa-pss',
+  'ec-p256',
+  'ec-p384',
+  'ec-p521',
+  'ed25519',
+  'ed448',
+  'x25519',
+  'x448',
+]);
 
 // One PEM block at a time (RFC 7468 §2), so a broken block cannot take the others with it.
 const BLOCK_RE = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]*?-----END \1-----/g;
@@ -78,7 +88,10 @@ export function readCertificateBundle(bytes: Uint8Array, what = 'the certificate
   }
   if (parsed.length === 0) {
     const first = skipped[0];
-    throw new SsmaxError('MALFORMED_CERTIFICATE', `Cannot read ${what}. It holds no usable certificate${first ? `: block ${first.index}: ${first.reason}` : ''}.`);
+    throw new SsmaxError(
+      'MALFORMED_CERTIFICATE',
+      `Cannot read ${what}. It holds no usable certificate${first ? `: block ${first.index}: ${first.reason}` : ''}.`,
+    );
   }
   return { certificates: parsed.map((c) => c.der), parsed, skipped };
 }

@@ -11,7 +11,12 @@ beforeAll(async () => {
   const pki = await createSsmaxTestPki();
   certDer = (await pki.user('prop')).cert.der;
   crlDer = (
-    await issueCrl({ issuer: { certificate: pki.org, key: pki.orgKey }, now: pki.now, crlNumber: 3, revoked: [{ serialNumber: '0a0b', revocationDate: pki.now(), reason: 'superseded' }] })
+    await issueCrl({
+      issuer: { certificate: pki.org, key: pki.orgKey },
+      now: pki.now,
+      crlNumber: 3,
+      revoked: [{ serialNumber: '0a0b', revocationDate: pki.now(), reason: 'superseded' }],
+    })
   ).der;
 });
 
@@ -45,16 +50,31 @@ function totalOrTyped(fn: () => unknown): void {
 
 describe('parseCertificate (property)', () => {
   it('returns a parse or throws a typed SsmaxError when certificate DER is mutated', () => {
-    fc.assert(fc.property(mutated(() => certDer), (d) => totalOrTyped(() => parseCertificate(d))), { numRuns: 400 });
+    fc.assert(
+      fc.property(
+        mutated(() => certDer),
+        (d) => totalOrTyped(() => parseCertificate(d)),
+      ),
+      { numRuns: 400 },
+    );
   });
 
   it('returns a parse or throws a typed SsmaxError for random bytes', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), (d) => totalOrTyped(() => parseCertificate(d))), { numRuns: 300 });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), (d) => totalOrTyped(() => parseCertificate(d))),
+      { numRuns: 300 },
+    );
   });
 });
 
 describe('parseCrl (property)', () => {
   it('returns a parse or throws a typed SsmaxError when CRL DER is mutated', () => {
-    fc.assert(fc.property(mutated(() => crlDer), (d) => totalOrTyped(() => parseCrl(d))), { numRuns: 400 });
+    fc.assert(
+      fc.property(
+        mutated(() => crlDer),
+        (d) => totalOrTyped(() => parseCrl(d)),
+      ),
+      { numRuns: 400 },
+    );
   });
 });

@@ -224,7 +224,8 @@ function parseCertificateWith(r: DerReader, der: Uint8Array): CertificateInfo {
   const signatureAlgorithm = readSignatureAlgorithm(r, outerAlgNode, 'signatureAlgorithm');
   readSignatureAlgorithm(r, innerAlgNode, 'TBSCertificate signature');
   // RFC 5280 §4.1.1.2: the two AlgorithmIdentifiers MUST be identical.
-  if (!sameBytes(r.raw(outerAlgNode!, 'signatureAlgorithm'), r.raw(innerAlgNode!, 'signature'))) r.fail('signatureAlgorithm differs from TBSCertificate signature');
+  if (!sameBytes(r.raw(outerAlgNode!, 'signatureAlgorithm'), r.raw(innerAlgNode!, 'signature')))
+    r.fail('signatureAlgorithm differs from TBSCertificate signature');
   const issuer = parseName(r, tbs[i++], 'issuer');
   const [nb, na, ...vx] = r.sequence(tbs[i++], 'validity');
   if (vx.length > 0) r.fail('validity has extra fields');

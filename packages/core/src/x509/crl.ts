@@ -80,8 +80,10 @@ const REASON_NAMES = new Map<number, CrlReason>(Object.entries(CrlReasons).map((
 export async function issueCrl(o: IssueCrlOptions): Promise<CrlInfo> {
   const issuer: CertificateInfo = o.issuer.certificate instanceof Uint8Array ? parseCertificate(o.issuer.certificate) : o.issuer.certificate;
   if (!sameBytes(issuer.spki, o.issuer.key.spki)) throw new SsmaxError('USAGE', `Cannot issue the CRL. The issuer key does not belong to ${issuer.subject}.`);
-  if (issuer.keyUsage !== undefined && !issuer.keyUsage.includes('cRLSign')) throw new SsmaxError('USAGE', `Cannot issue the CRL. ${issuer.subject} lacks the cRLSign key usage.`);
-  if (!Number.isSafeInteger(o.crlNumber) || o.crlNumber < 0) throw new SsmaxError('USAGE', `Cannot issue the CRL. The CRL number must be a non-negative integer, not ${o.crlNumber}.`);
+  if (issuer.keyUsage !== undefined && !issuer.keyUsage.includes('cRLSign'))
+    throw new SsmaxError('USAGE', `Cannot issue the CRL. ${issuer.subject} lacks the cRLSign key usage.`);
+  if (!Number.isSafeInteger(o.crlNumber) || o.crlNumber < 0)
+    throw new SsmaxError('USAGE', `Cannot issue the CRL. The CRL number must be a non-negative integer, not ${o.crlNumber}.`);
   const hours = o.nextUpdateHours ?? 168;
   if (!(hours > 0)) throw new SsmaxError('USAGE', 'Cannot issue the CRL. nextUpdateHours must be positive.');
   const scheme = chooseScheme(o.issuer.key, o.issuer.scheme);
@@ -95,7 +97,10 @@ export async function issueCrl(o: IssueCrlOptions): Promise<CrlInfo> {
     }
     const hexStr = e.serialNumber.length % 2 ? `0${e.serialNumber}` : e.serialNumber;
     // RFC 5280 §5.3.1: reasonCode unspecified SHOULD be absent rather than encoded.
-    const ext = e.reason !== undefined && e.reason !== 'unspecified' ? [derSequence(derSequence(derOid(Oids.reasonCode), derOctetString(derEnumerated(CrlReasons[e.reason]))))] : [];
+    const ext =
+      e.reason !== undefined && e.reason !== 'unspecified'
+        ? [derSequence(derSequence(derOid(Oids.reasonCode), derOctetString(derEnumerated(CrlReasons[e.reason]))))]
+        : [];
     return derSequence(derInteger(new Uint8Array(Buffer.from(hexStr, 'hex'))), derTime(e.revocationDate), ...ext);
   });
   const akiKeyId = issuer.subjectKeyIdentifier !== undefined ? new Uint8Array(Buffer.from(issuer.subjectKeyIdentifier, 'hex')) : keyIdentifier(issuer.spki);
@@ -127,7 +132,10 @@ export async function issueCrl(o: IssueCrlOptions): Promise<CrlInfo> {
  * the signature verifies with the issuer's public key. A relying party that fetched the CRL over the
  * network calls this before reading its entries. Never throws for a bad CRL; a malformed one throws.
  */
-export function verifyCrlSignature(crl: CrlInfo | Uint8Array, issuer: CertificateInfo | Uint8Array): { readonly ok: true } | { readonly ok: false; readonly reason: string } {
+export function verifyCrlSignature(
+  crl: CrlInfo | Uint8Array,
+  issuer: CertificateInfo | Uint8Array,
+): { readonly ok: true } | { readonly ok: false; readonly reason: string } {
   const c = crl instanceof Uint8Array ? parseCrl(crl) : crl;
   const i = issuer instanceof Uint8Array ? parseCertificate(issuer) : issuer;
   if (!sameBytes(c.issuerDer, i.subjectDer)) return { ok: false, reason: `the CRL is issued by "${c.issuer}", not "${i.subject}"` };

@@ -1,10 +1,17 @@
 export { parseCertificate, KeyUsageNames } from './certificate-info.js';
 export type { CertificateInfo, KeyUsageName, BasicConstraints, ExtensionSummary, PublicKeyType } from './certificate-info.js';
 export type { NameSpec, NameAttribute } from './names.js';
-export { issueRootCertificate, issueOrgCertificate, issueOrgKmsCertificate, issueUserCertificate, issueSmimeCertificate, keyIdentifier, orgMailDomain } from './issue.js';
+export {
+  issueRootCertificate,
+  issueOrgCertificate,
+  issueOrgKmsCertificate,
+  issueUserCertificate,
+  issueSmimeCertificate,
+  keyIdentifier,
+  orgMailDomain,
+} from './issue.js';
 export type {
   CertificateIssuer,
-
   IssueRootOptions,
   IssueOrgOptions,
   IssueOrgKmsOptions,

@@ -20,7 +20,23 @@ describe('issueUserCertificate', () => {
     ws.writeCerts('leaf.pem', [alice.cert.der]);
     const crls = ws.writePem('r.crl', rootCrl.der, 'X509 CRL');
     const crls2 = ws.writePem('o.crl', orgCrl.der, 'X509 CRL');
-    const r = ws.run(['verify', '-attime', AT, '-CAfile', 'root.pem', '-untrusted', 'org.pem', '-purpose', 'smimesign', '-crl_check_all', '-CRLfile', crls, '-CRLfile', crls2, 'leaf.pem']);
+    const r = ws.run([
+      'verify',
+      '-attime',
+      AT,
+      '-CAfile',
+      'root.pem',
+      '-untrusted',
+      'org.pem',
+      '-purpose',
+      'smimesign',
+      '-crl_check_all',
+      '-CRLfile',
+      crls,
+      '-CRLfile',
+      crls2,
+      'leaf.pem',
+    ]);
     expect(r.out).toContain('leaf.pem: OK');
     expect(r.status).toBe(0);
   });
@@ -41,7 +57,23 @@ describe('issueUserCertificate', () => {
     ws.writeCerts('leaf.pem', [alice.cert.der]);
     ws.writePem('r.crl', rootCrl.der, 'X509 CRL');
     ws.writePem('o.crl', orgCrl.der, 'X509 CRL');
-    const r = ws.run(['verify', '-attime', AT, '-CAfile', 'root.pem', '-untrusted', 'org.pem', '-purpose', 'smimesign', '-crl_check_all', '-CRLfile', 'r.crl', '-CRLfile', 'o.crl', 'leaf.pem']);
+    const r = ws.run([
+      'verify',
+      '-attime',
+      AT,
+      '-CAfile',
+      'root.pem',
+      '-untrusted',
+      'org.pem',
+      '-purpose',
+      'smimesign',
+      '-crl_check_all',
+      '-CRLfile',
+      'r.crl',
+      '-CRLfile',
+      'o.crl',
+      'leaf.pem',
+    ]);
     expect(r.status).not.toBe(0);
     expect(r.out).toMatch(/certificate revoked/);
   });
@@ -103,7 +135,12 @@ describe('issueUserCertificate', () => {
 
   it('throws USAGE when the issuer key does not match the issuer certificate', async () => {
     const pki = await createSsmaxTestPki();
-    const err = await issueOrgKmsCertificate({ issuer: { certificate: pki.org, key: pki.rootKey }, subjectSpki: pki.orgKey.spki, purpose: 'signing', now: pki.now }).catch((e: unknown) => e);
+    const err = await issueOrgKmsCertificate({
+      issuer: { certificate: pki.org, key: pki.rootKey },
+      subjectSpki: pki.orgKey.spki,
+      purpose: 'signing',
+      now: pki.now,
+    }).catch((e: unknown) => e);
     expect(SsmaxError.is(err, 'USAGE')).toBe(true);
   });
 });
@@ -117,7 +154,14 @@ describe('issueSmimeCertificate', () => {
 
   it('makes a mailbox-validated leaf (address-only subject, BR policy 2.23.140.1.5.1.2, no SSMAX extensions) that openssl verifies for smimesign', async () => {
     const ca = await publicCa();
-    const cert = await issueSmimeCertificate({ issuer: { certificate: ca.root, key: ca.key }, subjectSpki: cachedKey('EC-P256', 'mv-leaf').spki, email: 'eve@look.example', validation: 'mailbox', usage: 'combined', now: () => T0 });
+    const cert = await issueSmimeCertificate({
+      issuer: { certificate: ca.root, key: ca.key },
+      subjectSpki: cachedKey('EC-P256', 'mv-leaf').spki,
+      email: 'eve@look.example',
+      validation: 'mailbox',
+      usage: 'combined',
+      now: () => T0,
+    });
     expect(cert.policies).toEqual(['2.23.140.1.5.1.2']);
     expect(cert.subject).toBe('CN=eve@look.example');
     expect(cert.identityProofing).toBeUndefined();
@@ -135,17 +179,54 @@ describe('issueSmimeCertificate', () => {
 
   it('makes a sponsor-validated leaf naming the person and the sponsoring organisation (policy 2.23.140.1.5.3.2)', async () => {
     const ca = await publicCa();
-    const cert = await issueSmimeCertificate({ issuer: { certificate: ca.root, key: ca.key }, subjectSpki: cachedKey('EC-P256', 'sv-leaf').spki, email: 'alice@alpha.example', validation: 'sponsor', commonName: 'Alice', organization: 'Alpha Corp', usage: 'combined', now: () => T0 });
+    const cert = await issueSmimeCertificate({
+      issuer: { certificate: ca.root, key: ca.key },
+      subjectSpki: cachedKey('EC-P256', 'sv-leaf').spki,
+      email: 'alice@alpha.example',
+      validation: 'sponsor',
+      commonName: 'Alice',
+      organization: 'Alpha Corp',
+      usage: 'combined',
+      now: () => T0,
+    });
     expect(cert.policies).toEqual(['2.23.140.1.5.3.2']);
-    expect(cert.subjectAttributes).toEqual([{ type: 'O', value: 'Alpha Corp' }, { type: 'CN', value: 'Alice' }]);
+    expect(cert.subjectAttributes).toEqual([
+      { type: 'O', value: 'Alpha Corp' },
+      { type: 'CN', value: 'Alice' },
+    ]);
     expect(cert.emailAddresses).toEqual(['alice@alpha.example']);
   });
 
   it('refuses a sponsor-validated certificate without the sponsor, and a non-CA issuer', async () => {
     const ca = await publicCa();
-    await expect(issueSmimeCertificate({ issuer: { certificate: ca.root, key: ca.key }, subjectSpki: cachedKey('EC-P256', 'sv-leaf').spki, email: 'a@b.example', validation: 'sponsor', usage: 'signing', now: () => T0 })).rejects.toThrow(/sponsoring organisation/);
-    const leaf = await issueSmimeCertificate({ issuer: { certificate: ca.root, key: ca.key }, subjectSpki: cachedKey('EC-P256', 'mv-leaf').spki, email: 'eve@look.example', validation: 'mailbox', usage: 'signing', now: () => T0 });
-    await expect(issueSmimeCertificate({ issuer: { certificate: leaf, key: cachedKey('EC-P256', 'mv-leaf') }, subjectSpki: cachedKey('EC-P256', 'sv-leaf').spki, email: 'x@look.example', validation: 'mailbox', usage: 'signing', now: () => T0 })).rejects.toThrow(SsmaxError);
+    await expect(
+      issueSmimeCertificate({
+        issuer: { certificate: ca.root, key: ca.key },
+        subjectSpki: cachedKey('EC-P256', 'sv-leaf').spki,
+        email: 'a@b.example',
+        validation: 'sponsor',
+        usage: 'signing',
+        now: () => T0,
+      }),
+    ).rejects.toThrow(/sponsoring organisation/);
+    const leaf = await issueSmimeCertificate({
+      issuer: { certificate: ca.root, key: ca.key },
+      subjectSpki: cachedKey('EC-P256', 'mv-leaf').spki,
+      email: 'eve@look.example',
+      validation: 'mailbox',
+      usage: 'signing',
+      now: () => T0,
+    });
+    await expect(
+      issueSmimeCertificate({
+        issuer: { certificate: leaf, key: cachedKey('EC-P256', 'mv-leaf') },
+        subjectSpki: cachedKey('EC-P256', 'sv-leaf').spki,
+        email: 'x@look.example',
+        validation: 'mailbox',
+        usage: 'signing',
+        now: () => T0,
+      }),
+    ).rejects.toThrow(SsmaxError);
   });
 });
 
@@ -200,7 +281,9 @@ describe('issueRootCertificate', () => {
     ws.writeCerts('root.pem', [pki.root.der]);
     ws.writeCerts('org.pem', [pki.org.der]);
     ws.writeCerts('leaf.pem', [alice.cert.der]);
-    expect(ws.run(['x509', '-text', '-noout', '-in', 'org.pem']).out).toMatch(/Signature Algorithm: rsassaPss[\s\S]*Hash Algorithm: sha256[\s\S]*Salt Length: 0x20/);
+    expect(ws.run(['x509', '-text', '-noout', '-in', 'org.pem']).out).toMatch(
+      /Signature Algorithm: rsassaPss[\s\S]*Hash Algorithm: sha256[\s\S]*Salt Length: 0x20/,
+    );
     const r = ws.run(['verify', '-attime', AT, '-CAfile', 'root.pem', '-untrusted', 'org.pem', '-purpose', 'smimesign', 'leaf.pem']);
     expect(r.out).toContain('leaf.pem: OK');
   });

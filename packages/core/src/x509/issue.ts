@@ -273,14 +273,7 @@ export async function issueOrgKmsCertificate(o: IssueOrgKmsOptions): Promise<Cer
     scheme: o.issuer.scheme,
     subjectName: encodeName({ ...(org ? { O: org } : {}), CN: o.commonName ?? `${domain} KMS ${o.purpose}` }),
     spki: o.subjectSpki,
-    extensions: [
-      basicConstraintsExt(false),
-      keyUsageExt(usages),
-      ekuExt(Oids.emailProtection),
-      skiExt(o.subjectSpki),
-      akiExt(issuer),
-      sanExt({ dns: domain }),
-    ],
+    extensions: [basicConstraintsExt(false), keyUsageExt(usages), ekuExt(Oids.emailProtection), skiExt(o.subjectSpki), akiExt(issuer), sanExt({ dns: domain })],
     options: o,
     defaultDays: 730,
   });
@@ -341,7 +334,6 @@ export async function issueUserCertificate(o: IssueUserOptions): Promise<Certifi
   });
 }
 
-
 /** S/MIME Baseline Requirements validation types (CA/B Forum SMC, §3.2 and §7.1.6.1). */
 export type SmimeValidationType = 'mailbox' | 'sponsor';
 
@@ -373,7 +365,7 @@ export async function issueSmimeCertificate(o: IssueSmimeOptions): Promise<Certi
   const issuer = resolveIssuer(o.issuer, 'S/MIME certificate');
   if (!EMAIL_RE.test(o.email)) throw new SsmaxError('USAGE', `Cannot issue the S/MIME certificate. "${o.email}" is not an ASCII e-mail address.`);
   if (o.validation === 'sponsor' && (!o.commonName || !o.organization)) {
-    throw new SsmaxError('USAGE', 'Cannot issue a sponsor-validated certificate. It needs the person\'s name and the sponsoring organisation.');
+    throw new SsmaxError('USAGE', "Cannot issue a sponsor-validated certificate. It needs the person's name and the sponsoring organisation.");
   }
   const usages: KeyUsageName[] = [];
   if (o.usage !== 'encryption') usages.push('digitalSignature', 'nonRepudiation');

@@ -45,7 +45,10 @@ function openssl(args: string[]): { status: number | null; stdout: string; stder
 function unsupportedCert(kind: 'secp256k1' | 'dsa'): string {
   const key = join(dir, `${kind}.key`);
   if (kind === 'dsa') {
-    execFileSync('openssl', ['genpkey', '-genparam', '-algorithm', 'DSA', '-pkeyopt', 'dsa_paramgen_bits:2048', '-out', join(dir, 'dsa.param')], { cwd: dir, stdio: 'pipe' });
+    execFileSync('openssl', ['genpkey', '-genparam', '-algorithm', 'DSA', '-pkeyopt', 'dsa_paramgen_bits:2048', '-out', join(dir, 'dsa.param')], {
+      cwd: dir,
+      stdio: 'pipe',
+    });
     execFileSync('openssl', ['genpkey', '-paramfile', join(dir, 'dsa.param'), '-out', key], { cwd: dir, stdio: 'pipe' });
   } else {
     execFileSync('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:secp256k1', '-out', key], { cwd: dir, stdio: 'pipe' });
@@ -110,7 +113,9 @@ describe('issue 12: readCertificateBundle', () => {
     expect(r.valid).toBe(true);
     expect(r.chain.map((c) => c.subject)).toEqual([parseCertificate(der('carlos@smime.example.sig.pem')).subject, parseCertificate(der(ED_ROOT)).subject]);
     // The system roots alone do not make the sample chain valid.
-    expect(validateChain({ leaf: der('carlos@smime.example.sig.pem'), trustAnchors: b.certificates, time: AT, revocation: 'none' }).code).toBe('UNTRUSTED_CHAIN');
+    expect(validateChain({ leaf: der('carlos@smime.example.sig.pem'), trustAnchors: b.certificates, time: AT, revocation: 'none' }).code).toBe(
+      'UNTRUSTED_CHAIN',
+    );
   });
 });
 
@@ -125,7 +130,13 @@ describe('issue 12: RFC 9216 cross-signed paths between the RSA and the Ed25519 
   });
 
   it('validates Dana (issued by the Ed25519 CA) up to the RSA root through the RSA-signed cross-certificate, as openssl verify does', () => {
-    const r = validateChain({ leaf: der('dana@smime.example.sig.pem'), intermediates: [der(ED_BY_RSA)], trustAnchors: [der(RSA_ROOT)], time: AT, revocation: 'none' });
+    const r = validateChain({
+      leaf: der('dana@smime.example.sig.pem'),
+      intermediates: [der(ED_BY_RSA)],
+      trustAnchors: [der(RSA_ROOT)],
+      time: AT,
+      revocation: 'none',
+    });
     expect(r.reasons).toEqual([]);
     expect(r.valid).toBe(true);
     expect(r.chain.map((c) => c.signatureAlgorithm.kind)).toEqual(['eddsa', 'rsa-pkcs1', 'rsa-pkcs1']);
@@ -134,12 +145,20 @@ describe('issue 12: RFC 9216 cross-signed paths between the RSA and the Ed25519 
     writeFileSync(join(dir, 'dana.pem'), pemOf('dana@smime.example.sig.pem'));
     expect(openssl(['verify', '-CAfile', 'rsa-root.pem', '-untrusted', 'ed-by-rsa.pem', 'dana.pem']).stdout).toContain('dana.pem: OK');
     // Without the cross-certificate neither finds a path.
-    expect(validateChain({ leaf: der('dana@smime.example.sig.pem'), trustAnchors: [der(RSA_ROOT)], time: AT, revocation: 'none' }).code).toBe('UNTRUSTED_CHAIN');
+    expect(validateChain({ leaf: der('dana@smime.example.sig.pem'), trustAnchors: [der(RSA_ROOT)], time: AT, revocation: 'none' }).code).toBe(
+      'UNTRUSTED_CHAIN',
+    );
     expect(openssl(['verify', '-CAfile', 'rsa-root.pem', 'dana.pem']).status).not.toBe(0);
   });
 
   it('validates Bob (issued by the RSA CA) up to the Ed25519 root through the Ed25519-signed cross-certificate, as openssl verify does', () => {
-    const r = validateChain({ leaf: der('bob@smime.example.sig.pem'), intermediates: [der(RSA_BY_ED)], trustAnchors: [der(ED_ROOT)], time: AT, revocation: 'none' });
+    const r = validateChain({
+      leaf: der('bob@smime.example.sig.pem'),
+      intermediates: [der(RSA_BY_ED)],
+      trustAnchors: [der(ED_ROOT)],
+      time: AT,
+      revocation: 'none',
+    });
     expect(r.reasons).toEqual([]);
     expect(r.valid).toBe(true);
     expect(r.chain.map((c) => c.signatureAlgorithm.kind)).toEqual(['rsa-pkcs1', 'eddsa', 'eddsa']);
@@ -169,7 +188,14 @@ describe('issue 12: RFC 9216 cross-signed paths between the RSA and the Ed25519 
       expect(r.candidatesTried).toBeLessThanOrEqual(6);
     }
     // With one candidate check allowed, the two-hop path cannot be completed: the bound holds.
-    const tight = validateChain({ leaf: der('dana@smime.example.sig.pem'), intermediates: all, trustAnchors: [der(RSA_ROOT)], time: AT, revocation: 'none', maxCandidates: 1 });
+    const tight = validateChain({
+      leaf: der('dana@smime.example.sig.pem'),
+      intermediates: all,
+      trustAnchors: [der(RSA_ROOT)],
+      time: AT,
+      revocation: 'none',
+      maxCandidates: 1,
+    });
     expect(tight.valid).toBe(false);
     expect(tight.candidatesTried).toBe(1);
   });

@@ -30,8 +30,10 @@ export function encodeName(spec: NameSpec): Uint8Array {
   for (const key of ORDER) {
     const value = spec[key];
     if (value === undefined) continue;
-    if (value.length === 0 || value.length > 64) throw new SsmaxError('USAGE', `Cannot encode the name. ${key} must be 1..64 characters (RFC 5280 Appendix A upper bounds).`);
-    if (key === 'C' && !(value.length === 2 && isPrintableString(value))) throw new SsmaxError('USAGE', `Cannot encode the name. C must be a two-letter country code, not "${value}".`);
+    if (value.length === 0 || value.length > 64)
+      throw new SsmaxError('USAGE', `Cannot encode the name. ${key} must be 1..64 characters (RFC 5280 Appendix A upper bounds).`);
+    if (key === 'C' && !(value.length === 2 && isPrintableString(value)))
+      throw new SsmaxError('USAGE', `Cannot encode the name. C must be a two-letter country code, not "${value}".`);
     rdns.push(derSetOf([derSequence(derOid(SPEC_OIDS[key]), key === 'C' ? derPrintableString(value) : derUtf8String(value))]));
   }
   if (rdns.length === 0) throw new SsmaxError('USAGE', 'Cannot encode the name. It has no attributes.');

@@ -26,7 +26,10 @@ export type HashName = 'sha256' | 'sha384' | 'sha512';
 export function chooseScheme(key: PrivateKeyOps, requested: SignScheme | undefined): SignScheme {
   const scheme = requested ?? (key.algorithm === 'EC-P256' ? 'ECDSA-SHA256' : isEdDsa(key.algorithm) ? key.algorithm : 'RSASSA-PKCS1-v1_5-SHA256');
   if (!key.signSchemes.includes(scheme)) {
-    throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot sign with ${scheme}. The issuer key (${key.algorithm}) supports ${key.signSchemes.join(', ') || 'no scheme'}.`);
+    throw new SsmaxError(
+      'UNSUPPORTED_ALGORITHM',
+      `Cannot sign with ${scheme}. The issuer key (${key.algorithm}) supports ${key.signSchemes.join(', ') || 'no scheme'}.`,
+    );
   }
   return scheme;
 }
@@ -85,7 +88,8 @@ export function readSignatureAlgorithm(r: DerReader, node: asn1js.AsnType | unde
           break;
         case 1: {
           const [mo, mp, ...mx] = r.sequence(inner, 'PSS maskGenAlgorithm');
-          if (r.oid(mo, 'PSS maskGenAlgorithm') !== Oids.mgf1 || mx.length > 0) return { kind: 'unsupported', oid: id, reason: 'the PSS mask generation function is not MGF1' };
+          if (r.oid(mo, 'PSS maskGenAlgorithm') !== Oids.mgf1 || mx.length > 0)
+            return { kind: 'unsupported', oid: id, reason: 'the PSS mask generation function is not MGF1' };
           mgfHash = hashAlgorithm(r, mp, 'MGF1 hash');
           break;
         }

@@ -59,7 +59,8 @@ export const TRACE_ID_LENGTH = 16;
  */
 export function newTraceId(random: (n: number) => Uint8Array = (n) => new Uint8Array(randomBytes(n))): Uint8Array {
   const id = random(TRACE_ID_LENGTH);
-  if (id.byteLength !== TRACE_ID_LENGTH) throw new SsmaxError('USAGE', `Cannot make a trace id. The random source returned ${id.byteLength} bytes, expected ${TRACE_ID_LENGTH}.`);
+  if (id.byteLength !== TRACE_ID_LENGTH)
+    throw new SsmaxError('USAGE', `Cannot make a trace id. The random source returned ${id.byteLength} bytes, expected ${TRACE_ID_LENGTH}.`);
   return id;
 }
 
@@ -91,7 +92,8 @@ export interface OrgRole {
 export function encodeOrgRole(role: OrgRole): Uint8Array {
   const code = OrgKinds.indexOf(role.kind);
   if (code < 0) throw new SsmaxError('USAGE', `Cannot encode the org-role extension. Unknown kind "${String(role.kind)}".`);
-  if (!isDomainName(role.mailDomain)) throw new SsmaxError('USAGE', `Cannot encode the org-role extension. "${role.mailDomain}" is not a domain name in A-label form.`);
+  if (!isDomainName(role.mailDomain))
+    throw new SsmaxError('USAGE', `Cannot encode the org-role extension. "${role.mailDomain}" is not a domain name in A-label form.`);
   return derEncode(derSequence(derEnumerated(code), derIa5String(role.mailDomain.toLowerCase())));
 }
 

@@ -21,7 +21,10 @@ export interface SsmaxTestPki {
   readonly root: CertificateInfo;
   readonly orgKey: SoftwareKey;
   readonly org: CertificateInfo;
-  user(local: string, opts?: { alg?: KeyAlgorithm; usage?: UserCertificateUsage; proofing?: IdentityProofing; traceId?: Uint8Array }): Promise<{ key: SoftwareKey; cert: CertificateInfo }>;
+  user(
+    local: string,
+    opts?: { alg?: KeyAlgorithm; usage?: UserCertificateUsage; proofing?: IdentityProofing; traceId?: Uint8Array },
+  ): Promise<{ key: SoftwareKey; cert: CertificateInfo }>;
   kms(purpose: 'signing' | 'encryption', alg?: KeyAlgorithm): Promise<{ key: SoftwareKey; cert: CertificateInfo }>;
 }
 
@@ -37,11 +40,18 @@ export function cachedKey(alg: KeyAlgorithm, slot: string): SoftwareKey {
   return k;
 }
 
-export async function createSsmaxTestPki(opts: { rootAlg?: KeyAlgorithm; orgAlg?: KeyAlgorithm; rootScheme?: SignScheme; orgScheme?: SignScheme; domain?: string } = {}): Promise<SsmaxTestPki> {
+export async function createSsmaxTestPki(
+  opts: { rootAlg?: KeyAlgorithm; orgAlg?: KeyAlgorithm; rootScheme?: SignScheme; orgScheme?: SignScheme; domain?: string } = {},
+): Promise<SsmaxTestPki> {
   const now = (): Date => T0;
   const domain = opts.domain ?? 'alpha.example';
   const rootKey = cachedKey(opts.rootAlg ?? 'EC-P256', 'root');
-  const root = await issueRootCertificate({ subject: { C: 'JP', O: 'SSMAX Registry', CN: 'SSMAX Registry Root' }, key: rootKey, now, ...(opts.rootScheme ? { scheme: opts.rootScheme } : {}) });
+  const root = await issueRootCertificate({
+    subject: { C: 'JP', O: 'SSMAX Registry', CN: 'SSMAX Registry Root' },
+    key: rootKey,
+    now,
+    ...(opts.rootScheme ? { scheme: opts.rootScheme } : {}),
+  });
   const orgKey = cachedKey(opts.orgAlg ?? 'RSA-2048', 'org');
   const org = await issueOrgCertificate({
     issuer: { certificate: root, key: rootKey, ...(opts.rootScheme ? { scheme: opts.rootScheme } : {}) },

@@ -15,7 +15,8 @@ import { parseCertificate, validateChain, type CertificateInfo } from './index.j
 
 let dir: string;
 // x.cnf reads SKI from the environment in every section's parse, so it always needs a value.
-const ssl = (args: string[], env: Record<string, string> = {}) => execFileSync('openssl', args, { cwd: dir, env: { ...process.env, SKI: '00', ...env }, stdio: 'pipe' });
+const ssl = (args: string[], env: Record<string, string> = {}) =>
+  execFileSync('openssl', args, { cwd: dir, env: { ...process.env, SKI: '00', ...env }, stdio: 'pipe' });
 const cert = (name: string): CertificateInfo => parseCertificate(decodePem(readFileSync(join(dir, name), 'latin1'), 'CERTIFICATE'));
 
 let root: CertificateInfo;
@@ -57,21 +58,114 @@ beforeAll(() => {
     ].join('\n'),
   );
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-  ssl(['req', '-x509', '-config', 'x.cnf', '-extensions', 'ca', ...ec, '-keyout', 'root.key', '-out', 'root.pem', '-subj', '/O=Chain Test/CN=Chain Root', '-days', '30']);
+  ssl([
+    'req',
+    '-x509',
+    '-config',
+    'x.cnf',
+    '-extensions',
+    'ca',
+    ...ec,
+    '-keyout',
+    'root.key',
+    '-out',
+    'root.pem',
+    '-subj',
+    '/O=Chain Test/CN=Chain Root',
+    '-days',
+    '30',
+  ]);
   ssl(['req', '-new', '-config', 'x.cnf', ...ec, '-keyout', 'org.key', '-out', 'org.csr', '-subj', '/O=Chain Test/CN=Org CA']);
-  ssl(['x509', '-req', '-in', 'org.csr', '-CA', 'root.pem', '-CAkey', 'root.key', '-set_serial', '2', '-days', '30', '-extfile', 'x.cnf', '-extensions', 'ca', '-out', 'org.pem']);
+  ssl([
+    'x509',
+    '-req',
+    '-in',
+    'org.csr',
+    '-CA',
+    'root.pem',
+    '-CAkey',
+    'root.key',
+    '-set_serial',
+    '2',
+    '-days',
+    '30',
+    '-extfile',
+    'x.cnf',
+    '-extensions',
+    'ca',
+    '-out',
+    'org.pem',
+  ]);
   ssl(['req', '-new', '-config', 'x.cnf', ...ec, '-keyout', 'leaf.key', '-out', 'leaf.csr', '-subj', '/O=Chain Test/CN=alice']);
-  ssl(['x509', '-req', '-in', 'leaf.csr', '-CA', 'org.pem', '-CAkey', 'org.key', '-set_serial', '3', '-days', '30', '-extfile', 'x.cnf', '-extensions', 'ee', '-out', 'leaf.pem']);
+  ssl([
+    'x509',
+    '-req',
+    '-in',
+    'leaf.csr',
+    '-CA',
+    'org.pem',
+    '-CAkey',
+    'org.key',
+    '-set_serial',
+    '3',
+    '-days',
+    '30',
+    '-extfile',
+    'x.cnf',
+    '-extensions',
+    'ee',
+    '-out',
+    'leaf.pem',
+  ]);
   root = cert('root.pem');
   orgCa = cert('org.pem');
   leaf = cert('leaf.pem');
   ssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', 'attacker.key']);
   junk = [];
   for (let i = 0; i < JUNK; i++) {
-    ssl(['req', '-x509', '-config', 'x.cnf', '-extensions', 'junk', '-key', 'attacker.key', '-subj', '/O=Chain Test/CN=Org CA', '-set_serial', String(1000 + i), '-days', '30', '-out', `junk${i}.pem`], { SKI: orgCa.subjectKeyIdentifier! });
+    ssl(
+      [
+        'req',
+        '-x509',
+        '-config',
+        'x.cnf',
+        '-extensions',
+        'junk',
+        '-key',
+        'attacker.key',
+        '-subj',
+        '/O=Chain Test/CN=Org CA',
+        '-set_serial',
+        String(1000 + i),
+        '-days',
+        '30',
+        '-out',
+        `junk${i}.pem`,
+      ],
+      { SKI: orgCa.subjectKeyIdentifier! },
+    );
     junk.push(cert(`junk${i}.pem`));
   }
-  ssl(['x509', '-req', '-in', 'leaf.csr', '-CA', 'junk0.pem', '-CAkey', 'attacker.key', '-set_serial', '4', '-days', '30', '-extfile', 'x.cnf', '-extensions', 'ee', '-out', 'attacker-leaf.pem']);
+  ssl([
+    'x509',
+    '-req',
+    '-in',
+    'leaf.csr',
+    '-CA',
+    'junk0.pem',
+    '-CAkey',
+    'attacker.key',
+    '-set_serial',
+    '4',
+    '-days',
+    '30',
+    '-extfile',
+    'x.cnf',
+    '-extensions',
+    'ee',
+    '-out',
+    'attacker-leaf.pem',
+  ]);
   attackerLeaf = cert('attacker-leaf.pem');
 });
 afterAll(() => {

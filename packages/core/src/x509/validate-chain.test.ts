@@ -55,7 +55,9 @@ describe('validateChain', () => {
   });
 
   it('accepts a chain whose certificates were given as DER', () => {
-    expect(validateChain(base({ leaf: alice.cert.der, intermediates: [pki.org.der], trustAnchors: [pki.root.der], crls: [rootCrl.der, orgCrl.der] })).valid).toBe(true);
+    expect(
+      validateChain(base({ leaf: alice.cert.der, intermediates: [pki.org.der], trustAnchors: [pki.root.der], crls: [rootCrl.der, orgCrl.der] })).valid,
+    ).toBe(true);
   });
 
   it('reports CERT_EXPIRED when the clock is past the leaf notAfter', () => {
@@ -101,12 +103,26 @@ describe('validateChain', () => {
   });
 
   it('reports UNTRUSTED_CHAIN when the only anchor has the root name but another key', async () => {
-    const impostor = await issueRootCertificate({ subject: { C: 'JP', O: 'SSMAX Registry', CN: 'SSMAX Registry Root' }, key: SoftwareKey.generate('EC-P256'), now: pki.now });
+    const impostor = await issueRootCertificate({
+      subject: { C: 'JP', O: 'SSMAX Registry', CN: 'SSMAX Registry Root' },
+      key: SoftwareKey.generate('EC-P256'),
+      now: pki.now,
+    });
     expect(impostor.subjectDer).toEqual(pki.root.subjectDer);
     const r = validateChain(base({ trustAnchors: [impostor] }));
     expect(r).toMatchObject({ valid: false, code: 'UNTRUSTED_CHAIN' });
     // Without key identifiers to tell them apart, the name matches and the signature check catches it.
-    const noAki = validateChain(base({ leaf: pki.org, intermediates: [], trustAnchors: [{ ...impostor, subjectKeyIdentifier: undefined }], email: undefined, requiredExtKeyUsage: undefined, requiredKeyUsage: undefined, revocation: 'none' }));
+    const noAki = validateChain(
+      base({
+        leaf: pki.org,
+        intermediates: [],
+        trustAnchors: [{ ...impostor, subjectKeyIdentifier: undefined }],
+        email: undefined,
+        requiredExtKeyUsage: undefined,
+        requiredKeyUsage: undefined,
+        revocation: 'none',
+      }),
+    );
     expect(noAki).toMatchObject({ valid: false, code: 'BAD_SIGNATURE' });
   });
 
@@ -130,7 +146,12 @@ describe('validateChain', () => {
   it('reports CERT_USAGE when a CA:FALSE leaf is used as an issuer, as openssl does', async () => {
     const aliceKey = cachedKey('EC-P256', 'user-alice');
     // Pretend the leaf is a CA so our issuer refuses nothing; the signed certificate still names the real leaf.
-    const fake = { ...alice.cert, basicConstraints: { ca: true }, keyUsage: undefined, orgRole: { kind: 'organisation' as const, mailDomain: 'alpha.example' } };
+    const fake = {
+      ...alice.cert,
+      basicConstraints: { ca: true },
+      keyUsage: undefined,
+      orgRole: { kind: 'organisation' as const, mailDomain: 'alpha.example' },
+    };
     const victim = await issueUserCertificate({
       issuer: { certificate: fake, key: aliceKey },
       subjectSpki: cachedKey('EC-P256', 'victim').spki,
@@ -154,7 +175,13 @@ describe('validateChain', () => {
 
   it('reports CERT_USAGE when a pathLen-0 org CA has a sub-CA below it, as openssl does', async () => {
     const subKey = cachedKey('EC-P256', 'sub-ca');
-    const sub = await issueOrgCertificate({ issuer: { certificate: pki.org, key: pki.orgKey }, subjectSpki: subKey.spki, organization: 'Alpha Sub', mailDomain: 'alpha.example', now: pki.now });
+    const sub = await issueOrgCertificate({
+      issuer: { certificate: pki.org, key: pki.orgKey },
+      subjectSpki: subKey.spki,
+      organization: 'Alpha Sub',
+      mailDomain: 'alpha.example',
+      now: pki.now,
+    });
     const leaf = await issueUserCertificate({
       issuer: { certificate: sub, key: subKey },
       subjectSpki: cachedKey('EC-P256', 'deep').spki,
@@ -185,7 +212,14 @@ describe('validateChain against openssl-made certificates', () => {
 
   it('accepts the RSA and EC e-mail certificates of the openssl CA', () => {
     for (const id of [o.rsa, o.ec]) {
-      const r = validateChain({ leaf: id.certDer, trustAnchors: [o.caCertDer], time: new Date(), revocation: 'none', requiredExtKeyUsage: Oids.emailProtection, email: id.email });
+      const r = validateChain({
+        leaf: id.certDer,
+        trustAnchors: [o.caCertDer],
+        time: new Date(),
+        revocation: 'none',
+        requiredExtKeyUsage: Oids.emailProtection,
+        email: id.email,
+      });
       expect(r.reasons).toEqual([]);
       expect(r.valid).toBe(true);
     }
@@ -196,7 +230,16 @@ describe('validateChain against openssl-made certificates', () => {
     writeFileSync(join(o.dir, 'crlnumber'), '01\n');
     writeFileSync(
       join(o.dir, 'ca.cnf'),
-      ['[ca]', 'default_ca = CA_default', '[CA_default]', 'database = index.txt', 'crlnumber = crlnumber', 'default_md = sha256', 'default_crl_days = 30', ''].join('\n'),
+      [
+        '[ca]',
+        'default_ca = CA_default',
+        '[CA_default]',
+        'database = index.txt',
+        'crlnumber = crlnumber',
+        'default_md = sha256',
+        'default_crl_days = 30',
+        '',
+      ].join('\n'),
     );
     const rev = o.openssl(['ca', '-config', 'ca.cnf', '-keyfile', 'ca.key', '-cert', 'ca.pem', '-revoke', o.rsa.certPath, '-crl_reason', 'keyCompromise']);
     expect(rev.status, rev.stderr).toBe(0);
@@ -211,10 +254,51 @@ describe('validateChain against openssl-made certificates', () => {
 });
 
 function opensslCertWithEku(o: OpensslPki, eku: string): Uint8Array {
-  writeFileSync(join(o.dir, 'eku.cnf'), ['[e]', 'basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature', `extendedKeyUsage=${eku}`, 'subjectAltName=email:eve@interop.example', ''].join('\n'));
-  const req = o.openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'eve.key', '-out', 'eve.csr', '-subj', '/CN=eve']);
+  writeFileSync(
+    join(o.dir, 'eku.cnf'),
+    [
+      '[e]',
+      'basicConstraints=critical,CA:FALSE',
+      'keyUsage=critical,digitalSignature',
+      `extendedKeyUsage=${eku}`,
+      'subjectAltName=email:eve@interop.example',
+      '',
+    ].join('\n'),
+  );
+  const req = o.openssl([
+    'req',
+    '-new',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    'eve.key',
+    '-out',
+    'eve.csr',
+    '-subj',
+    '/CN=eve',
+  ]);
   expect(req.status, req.stderr).toBe(0);
-  const x = o.openssl(['x509', '-req', '-in', 'eve.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-set_serial', '99', '-days', '30', '-extfile', 'eku.cnf', '-extensions', 'e']);
+  const x = o.openssl([
+    'x509',
+    '-req',
+    '-in',
+    'eve.csr',
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-set_serial',
+    '99',
+    '-days',
+    '30',
+    '-extfile',
+    'eku.cnf',
+    '-extensions',
+    'e',
+  ]);
   expect(x.status, x.stderr).toBe(0);
   const der = decodePem(x.stdout.toString('latin1'), 'CERTIFICATE');
   expect(parseCertificate(der).extKeyUsage).toEqual([Oids.clientAuth]);

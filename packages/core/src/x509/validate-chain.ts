@@ -134,7 +134,8 @@ export function validateChain(o: ChainValidationOptions): ChainValidationResult 
   }
   const max = o.maxPathLength ?? 6;
   const maxCandidates = o.maxCandidates ?? 64;
-  if (!Number.isInteger(maxCandidates) || maxCandidates < 1) throw new SsmaxError('USAGE', `Cannot validate the chain. maxCandidates must be a positive integer, got ${maxCandidates}.`);
+  if (!Number.isInteger(maxCandidates) || maxCandidates < 1)
+    throw new SsmaxError('USAGE', `Cannot validate the chain. maxCandidates must be a positive integer, got ${maxCandidates}.`);
   const isAnchor = (c: CertificateInfo): boolean => anchors.some((a) => a === c || sameBytes(a.der, c.der));
   const pool = [...anchors, ...intermediates];
 
@@ -190,7 +191,8 @@ export function validateChain(o: ChainValidationOptions): ChainValidationResult 
         candidatesTried: tried,
       };
     }
-    if (badSignature) return { valid: false, code: 'BAD_SIGNATURE', reasons: [badSignature.reason], warnings, chain: badSignature.path, candidatesTried: tried };
+    if (badSignature)
+      return { valid: false, code: 'BAD_SIGNATURE', reasons: [badSignature.reason], warnings, chain: badSignature.path, candidatesTried: tried };
     return {
       valid: false,
       code: 'UNTRUSTED_CHAIN',
@@ -206,13 +208,25 @@ export function validateChain(o: ChainValidationOptions): ChainValidationResult 
     if (issues.problems.length === 0) return { valid: true, reasons: [], warnings: [...warnings, ...issues.notes], chain: path, candidatesTried: tried };
     if (!first) {
       const sorted = [...issues.problems].sort((a, b) => SEVERITY.indexOf(a.code) - SEVERITY.indexOf(b.code));
-      first = { valid: false, code: sorted[0]!.code, reasons: sorted.map((p) => p.reason), warnings: [...warnings, ...issues.notes], chain: path, candidatesTried: tried };
+      first = {
+        valid: false,
+        code: sorted[0]!.code,
+        reasons: sorted.map((p) => p.reason),
+        warnings: [...warnings, ...issues.notes],
+        chain: path,
+        candidatesTried: tried,
+      };
     }
   }
   return first!;
 }
 
-function checkPath(path: readonly CertificateInfo[], o: ChainValidationOptions, crls: readonly CrlInfo[], _warnings: readonly string[]): { problems: Issue[]; notes: string[] } {
+function checkPath(
+  path: readonly CertificateInfo[],
+  o: ChainValidationOptions,
+  crls: readonly CrlInfo[],
+  _warnings: readonly string[],
+): { problems: Issue[]; notes: string[] } {
   const problems: Issue[] = [];
   const notes: string[] = [];
   const t = o.time.getTime();
@@ -228,8 +242,10 @@ function checkPath(path: readonly CertificateInfo[], o: ChainValidationOptions, 
     }
     if (k > 0) {
       // RFC 5280 §6.1.4 (k), (n): an issuer must be a CA with keyCertSign.
-      if (c.basicConstraints?.ca !== true) problems.push({ code: 'CERT_USAGE', reason: `${who} issued "${path[k - 1]!.subject}" but is not a CA (basicConstraints cA is not TRUE)` });
-      if (c.keyUsage !== undefined && !c.keyUsage.includes('keyCertSign')) problems.push({ code: 'CERT_USAGE', reason: `${who} issued a certificate but lacks the keyCertSign key usage` });
+      if (c.basicConstraints?.ca !== true)
+        problems.push({ code: 'CERT_USAGE', reason: `${who} issued "${path[k - 1]!.subject}" but is not a CA (basicConstraints cA is not TRUE)` });
+      if (c.keyUsage !== undefined && !c.keyUsage.includes('keyCertSign'))
+        problems.push({ code: 'CERT_USAGE', reason: `${who} issued a certificate but lacks the keyCertSign key usage` });
       // RFC 5280 §6.1.4 (l), (m): pathLenConstraint counts the non-self-issued intermediates below.
       const pathLen = c.basicConstraints?.pathLen;
       if (pathLen !== undefined) {
@@ -262,19 +278,30 @@ function checkPath(path: readonly CertificateInfo[], o: ChainValidationOptions, 
     const want = normaliseEmail(o.email);
     // RFC 8550 §3: compare with the SAN rfc822Name entries and the legacy emailAddress attribute.
     if (!leaf.emailAddresses.some((a) => normaliseEmail(a) === want)) {
-      problems.push({ code: 'CERT_USAGE', reason: `"${leaf.subject}" is not issued for ${o.email} (it names ${leaf.emailAddresses.join(', ') || 'no address'})` });
+      problems.push({
+        code: 'CERT_USAGE',
+        reason: `"${leaf.subject}" is not issued for ${o.email} (it names ${leaf.emailAddresses.join(', ') || 'no address'})`,
+      });
     }
   }
   return { problems, notes };
 }
 
 /** RFC 5280 §6.3: find a current CRL from the certificate's issuer and look the serial up. */
-function checkRevocation(c: CertificateInfo, issuer: CertificateInfo, o: ChainValidationOptions, crls: readonly CrlInfo[], problems: Issue[], notes: string[]): void {
+function checkRevocation(
+  c: CertificateInfo,
+  issuer: CertificateInfo,
+  o: ChainValidationOptions,
+  crls: readonly CrlInfo[],
+  problems: Issue[],
+  notes: string[],
+): void {
   const t = o.time.getTime();
   let usable = false;
   for (const crl of crls) {
     if (!sameBytes(crl.issuerDer, issuer.subjectDer)) continue;
-    if (crl.authorityKeyIdentifier !== undefined && issuer.subjectKeyIdentifier !== undefined && crl.authorityKeyIdentifier !== issuer.subjectKeyIdentifier) continue;
+    if (crl.authorityKeyIdentifier !== undefined && issuer.subjectKeyIdentifier !== undefined && crl.authorityKeyIdentifier !== issuer.subjectKeyIdentifier)
+      continue;
     const label = `the CRL from "${issuer.subject}" (thisUpdate ${crl.thisUpdate.toISOString()})`;
     const sig = verifySignature(crl.signatureAlgorithm, issuer.spki, crl.tbsDer, crl.signatureValue);
     if (!sig.ok) {

@@ -167,7 +167,7 @@ function decodeName(raw: Uint8Array, utf8Flag: boolean): string {
 
 function hasExtraField(extra: Uint8Array, id: number): boolean {
   const v = new DataView(extra.buffer, extra.byteOffset, extra.byteLength);
-  for (let i = 0; i + 4 <= extra.length; ) {
+  for (let i = 0; i + 4 <= extra.length;) {
     const hid = v.getUint16(i, true);
     const size = v.getUint16(i + 2, true);
     if (hid === id) return true;
@@ -202,7 +202,10 @@ export function readZip(bytes: Uint8Array, limits: Partial<ZipLimits> = {}, budg
     throw new SsmaxError('LIMIT_EXCEEDED', `Cannot read ZIP archive. It has ${total} entries, more than ${lim.maxEntries}.`);
   }
   if (total > budget.entries) {
-    throw new SsmaxError('LIMIT_EXCEEDED', `Cannot read ZIP archive. It has ${total} entries, more than the ${budget.entries} left of the inspection's budget.`);
+    throw new SsmaxError(
+      'LIMIT_EXCEEDED',
+      `Cannot read ZIP archive. It has ${total} entries, more than the ${budget.entries} left of the inspection's budget.`,
+    );
   }
   budget.entries -= total;
   if (!found) throw malformed('The central directory is not where the end record says.');
@@ -237,10 +240,7 @@ export function readZip(bytes: Uint8Array, limits: Partial<ZipLimits> = {}, budg
     const localMethod = view.getUint16(localHeaderOffset + 8, true);
     const localNameLen = view.getUint16(localHeaderOffset + 26, true);
     const localExtraLen = view.getUint16(localHeaderOffset + 28, true);
-    const localExtra = bytes.subarray(
-      localHeaderOffset + 30 + localNameLen,
-      localHeaderOffset + 30 + localNameLen + localExtraLen,
-    );
+    const localExtra = bytes.subarray(localHeaderOffset + 30 + localNameLen, localHeaderOffset + 30 + localNameLen + localExtraLen);
     const dataStart = localHeaderOffset + 30 + localNameLen + localExtraLen;
     if (dataStart + compressedSize > bytes.length) throw malformed(`Data of entry ${n} runs past the archive.`);
     // APPNOTE 4.4: the local header repeats the central record's name and method (and, without a data
@@ -295,7 +295,10 @@ export function readZip(bytes: Uint8Array, limits: Partial<ZipLimits> = {}, budg
         throw malformed(`Entry "${e.name}" has another CRC or size in its local header than in the central directory.`);
       }
       if (e.uncompressedSize > budget.bytes) {
-        throw new SsmaxError('LIMIT_EXCEEDED', `Cannot read ZIP entry "${e.name}". It declares ${e.uncompressedSize} bytes, more than the ${Math.max(0, budget.bytes)} left of the inspection's budget.`);
+        throw new SsmaxError(
+          'LIMIT_EXCEEDED',
+          `Cannot read ZIP entry "${e.name}". It declares ${e.uncompressedSize} bytes, more than the ${Math.max(0, budget.bytes)} left of the inspection's budget.`,
+        );
       }
       if (e.uncompressedSize > lim.maxEntryBytes) {
         throw new SsmaxError('LIMIT_EXCEEDED', `Cannot read ZIP entry "${e.name}". It declares ${e.uncompressedSize} bytes, more than ${lim.maxEntryBytes}.`);

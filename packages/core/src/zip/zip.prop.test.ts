@@ -12,7 +12,10 @@ describe('createZip/readZip', () => {
         }),
         fc.option(fc.string({ minLength: 1, maxLength: 12 }), { nil: undefined }),
         (entries, password) => {
-          const zip = createZip(entries.map((e) => ({ name: e.name, data: e.data, method: e.store ? 'store' : 'deflate' })), password === undefined ? {} : { password });
+          const zip = createZip(
+            entries.map((e) => ({ name: e.name, data: e.data, method: e.store ? 'store' : 'deflate' })),
+            password === undefined ? {} : { password },
+          );
           const z = readZip(zip);
           expect(z.entries.map((e) => e.name)).toEqual(entries.map((e) => e.name));
           z.entries.forEach((e, i) => {

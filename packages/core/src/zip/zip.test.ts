@@ -146,12 +146,17 @@ describe('issue 10 item 3: nested, overlapping ZIP bomb', () => {
   it('refuses many central records pointing at one local header, as Info-ZIP unzip does', () => {
     // The issue's bomb: each of 500 records "holds" the same 4 x 32 MiB inner archive, a fresh budget each.
     const inner = createZip([0, 1, 2, 3].map((i) => ({ name: `z${i}.bin`, data: new Uint8Array(1024 * 1024) })));
-    const bomb = createZip([{ name: 'inner.zip', data: inner, method: 'store', raw: { centralCopies: 500 } }, { name: 'seikyu.docm', data: 'Sub AutoOpen()' }]);
+    const bomb = createZip([
+      { name: 'inner.zip', data: inner, method: 'store', raw: { centralCopies: 500 } },
+      { name: 'seikyu.docm', data: 'Sub AutoOpen()' },
+    ]);
     expect(bomb.length).toBeLessThan(60_000);
     const oracle = unzipTest('shared-header.zip', bomb);
     expect(oracle.status).not.toBe(0);
     expect(oracle.output).toMatch(/overlapped components/);
-    expect(() => readZip(bomb)).toThrow(expect.objectContaining({ code: 'MALFORMED_ZIP', message: expect.stringMatching(/"inner\.zip" and "inner\.zip" share one local header at offset 0/) }));
+    expect(() => readZip(bomb)).toThrow(
+      expect.objectContaining({ code: 'MALFORMED_ZIP', message: expect.stringMatching(/"inner\.zip" and "inner\.zip" share one local header at offset 0/) }),
+    );
   });
 
   it("refuses a local header quoted inside another entry's data (the overlap of Fifield's bomb)", () => {
@@ -164,7 +169,9 @@ describe('issue 10 item 3: nested, overlapping ZIP bomb', () => {
     const oracle = unzipTest('quoted.zip', quoted);
     expect(oracle.status).not.toBe(0);
     expect(oracle.output).toMatch(/overlapped components/);
-    expect(() => readZip(quoted)).toThrow(expect.objectContaining({ code: 'MALFORMED_ZIP', message: expect.stringMatching(/"k\.txt" starts at offset 35, inside entry "q\.bin"/) }));
+    expect(() => readZip(quoted)).toThrow(
+      expect.objectContaining({ code: 'MALFORMED_ZIP', message: expect.stringMatching(/"k\.txt" starts at offset 35, inside entry "q\.bin"/) }),
+    );
     // The same record pointing at a copy of the header after q.bin's data is an ordinary archive.
     const apart = new Uint8Array(Buffer.concat([outer.subarray(0, 30 + 5 + localK.length), localK, outer.subarray(30 + 5 + localK.length)]));
     const v = new DataView(apart.buffer);
@@ -190,9 +197,29 @@ describe('issue 10 item 3: nested, overlapping ZIP bomb', () => {
     read(budget);
     read(budget);
     expect(budget.bytes).toBe(2 * 1024 * 1024);
-    expect(() => read(budget)).toThrow(expect.objectContaining({ code: 'LIMIT_EXCEEDED', message: expect.stringMatching(/more than the 2097152 left of the inspection's budget/) }));
+    expect(() => read(budget)).toThrow(
+      expect.objectContaining({ code: 'LIMIT_EXCEEDED', message: expect.stringMatching(/more than the 2097152 left of the inspection's budget/) }),
+    );
     const entries = zipBudget({ maxEntries: 5 });
-    readZip(createZip([{ name: 'a', data: 'x' }, { name: 'b', data: 'y' }, { name: 'c', data: 'z' }]), {}, entries);
-    expect(() => readZip(createZip([{ name: 'd', data: 'x' }, { name: 'e', data: 'y' }, { name: 'f', data: 'z' }]), {}, entries)).toThrow(expect.objectContaining({ code: 'LIMIT_EXCEEDED' }));
+    readZip(
+      createZip([
+        { name: 'a', data: 'x' },
+        { name: 'b', data: 'y' },
+        { name: 'c', data: 'z' },
+      ]),
+      {},
+      entries,
+    );
+    expect(() =>
+      readZip(
+        createZip([
+          { name: 'd', data: 'x' },
+          { name: 'e', data: 'y' },
+          { name: 'f', data: 'z' },
+        ]),
+        {},
+        entries,
+      ),
+    ).toThrow(expect.objectContaining({ code: 'LIMIT_EXCEEDED' }));
   });
 });

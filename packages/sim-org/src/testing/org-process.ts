@@ -149,11 +149,27 @@ async function main(): Promise<void> {
     });
   const users = new DeferredUserDirectory();
   const org = await Organisation.start({
-    id: c.id, domain: c.domain, mode: c.mode, net, registryUrl: c.registryUrl, registryRootCert: new Uint8Array(Buffer.from(c.registryRootCert, 'base64')),
-    storageDir: c.storageDir, hsm, users, mailbox, profile: { starttls: c.starttls ?? false }, registryMaxAgeSeconds: 0, retryMs: c.retryMs ?? 200,
+    id: c.id,
+    domain: c.domain,
+    mode: c.mode,
+    net,
+    registryUrl: c.registryUrl,
+    registryRootCert: new Uint8Array(Buffer.from(c.registryRootCert, 'base64')),
+    storageDir: c.storageDir,
+    hsm,
+    users,
+    mailbox,
+    profile: { starttls: c.starttls ?? false },
+    registryMaxAgeSeconds: 0,
+    retryMs: c.retryMs ?? 200,
     dns: { publishTxt: viaParent('publish'), withdrawTxt: viaParent('withdraw') },
   });
-  const orgCa = await OrgCa.open({ certificate: org.kms.certificates.org, key: org.kms.caKey, chain: [org.kms.certificates.root], storageDir: join(c.storageDir, 'ca') });
+  const orgCa = await OrgCa.open({
+    certificate: org.kms.certificates.org,
+    key: org.kms.caKey,
+    chain: [org.kms.certificates.root],
+    storageDir: join(c.storageDir, 'ca'),
+  });
   // The trace vault's sealing key sits on its own token; only its certificate is needed to seal.
   const vaultCertFile = join(c.storageDir, 'vault-sealing.der');
   let vaultCert: Uint8Array;
@@ -169,12 +185,25 @@ async function main(): Promise<void> {
     await fs.writeFile(vaultCertFile, vaultCert);
   }
   const vault = new TraceVault({ storageDir: join(c.storageDir, 'vault'), sealingCertificate: vaultCert });
-  const registration = new UserRegistration({ reader: hsm, orgCa, vault, soPin: '13579111', storageDir: join(c.storageDir, 'registration'), registryRoot: org.kms.certificates.root });
+  const registration = new UserRegistration({
+    reader: hsm,
+    orgCa,
+    vault,
+    soPin: '13579111',
+    storageDir: join(c.storageDir, 'registration'),
+    registryRoot: org.kms.certificates.root,
+  });
   const known = new Set((await registration.records()).map((r) => r.address));
   for (const u of c.cardUsers ?? []) {
     const address = `${u.local}@${c.domain}`.toLowerCase();
     if (known.has(address)) continue;
-    await registration.register({ address, employeeNumber: `EMP-${u.local}`, identityCheck: { method: 'employeeCardPin', proofedBy: `${c.domain} desk` }, userPin: u.pin, mailPassword: u.password });
+    await registration.register({
+      address,
+      employeeNumber: `EMP-${u.local}`,
+      identityCheck: { method: 'employeeCardPin', proofedBy: `${c.domain} desk` },
+      userPin: u.pin,
+      mailPassword: u.password,
+    });
   }
   const out: { address: string; signingCertificate: string }[] = [];
   for (const u of c.externalUsers ?? []) {
@@ -184,7 +213,15 @@ async function main(): Promise<void> {
       const traceId = new Uint8Array(16);
       crypto.getRandomValues(traceId);
       await vault.add({ traceId: Buffer.from(traceId).toString('hex'), employeeNumber: `EXT-${address}`, address, registeredAt: new Date().toISOString() });
-      cert = (await orgCa.issueUser({ address, subjectSpki: new Uint8Array(Buffer.from(u.signingSpki, 'base64')), usage: 'combined', identityProofing: { method: 'employeeCardPin', proofedAt: new Date(), proofedBy: `${c.domain} desk` }, traceId })).der;
+      cert = (
+        await orgCa.issueUser({
+          address,
+          subjectSpki: new Uint8Array(Buffer.from(u.signingSpki, 'base64')),
+          usage: 'combined',
+          identityProofing: { method: 'employeeCardPin', proofedAt: new Date(), proofedBy: `${c.domain} desk` },
+          traceId,
+        })
+      ).der;
       await registration.setMailPassword(address, u.password);
     }
     out.push({ address, signingCertificate: b64(cert) });
@@ -202,14 +239,25 @@ async function main(): Promise<void> {
     process.exit(code);
   };
   onCommand = (cmd) => {
-    if (cmd.cmd === 'idle') org.idle(120_000).then(() => emit({ event: 'idle' }), (e: Error) => emit({ event: 'error', message: e.message }));
+    if (cmd.cmd === 'idle')
+      org.idle(120_000).then(
+        () => emit({ event: 'idle' }),
+        (e: Error) => emit({ event: 'error', message: e.message }),
+      );
     else if (cmd.cmd === 'stop') void stop(0);
   };
   process.once('SIGTERM', () => void stop(0));
   const e = org.endpoints;
   emit({
-    event: 'ready', pid: process.pid, registryOrgId: org.registryOrgId, mx: e.mx.listen, msa: e.msa.listen, queuedAtStart,
-    orgCertificate: b64(org.kms.certificates.org), kmsEncryptionCertificate: b64(org.kms.certificates.encryption), users: out,
+    event: 'ready',
+    pid: process.pid,
+    registryOrgId: org.registryOrgId,
+    mx: e.mx.listen,
+    msa: e.msa.listen,
+    queuedAtStart,
+    orgCertificate: b64(org.kms.certificates.org),
+    kmsEncryptionCertificate: b64(org.kms.certificates.encryption),
+    users: out,
   });
 }
 

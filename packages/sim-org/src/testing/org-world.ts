@@ -31,7 +31,13 @@ export interface WorldRegistry {
 }
 
 /** Starts the registry (sim-registry's `Registry.start`); the world picks the options (the resolver reads the sim-net zone the orgs publish their domain-control records in). */
-export type StartRegistry = (o: { dataDir: string; signer: PrivateKeyOps; log: (line: string) => void; adminToken: string; resolver: DnsResolver }) => Promise<WorldRegistry>;
+export type StartRegistry = (o: {
+  dataDir: string;
+  signer: PrivateKeyOps;
+  log: (line: string) => void;
+  adminToken: string;
+  resolver: DnsResolver;
+}) => Promise<WorldRegistry>;
 
 export interface OrgWorldOptions {
   /** Prefix of the temp directory that holds every store. */
@@ -138,7 +144,13 @@ export async function createOrgWorld(opts: OrgWorldOptions): Promise<OrgWorld> {
   try {
     hsm = SoftHsmNative.open({ storageDir: path.join(dir, 'hsm') });
     net = await SimNet.create({ seed: opts.seed });
-    registry = await opts.startRegistry({ dataDir: path.join(dir, 'registry'), signer: SoftwareKey.generate('EC-P256'), log: () => {}, adminToken: 'admin', resolver: net.resolver });
+    registry = await opts.startRegistry({
+      dataDir: path.join(dir, 'registry'),
+      signer: SoftwareKey.generate('EC-P256'),
+      log: () => {},
+      adminToken: 'admin',
+      resolver: net.resolver,
+    });
   } catch (e) {
     await dispose();
     throw e;
@@ -147,14 +159,23 @@ export async function createOrgWorld(opts: OrgWorldOptions): Promise<OrgWorld> {
 
   async function addUser(w: WorldOrg, local: string, pin: string, o: WorldUserOptions): Promise<WorldUser> {
     const address = `${local}@${w.org.domain}`;
-    const user = await w.registration.register({ address, employeeNumber: `EMP-${local}-${w.org.domain}`, identityCheck: { method: o.method ?? 'employeeCardPin', proofedBy: o.proofedBy ?? 'desk' }, userPin: pin, mailPassword: `pw-${local}` });
+    const user = await w.registration.register({
+      address,
+      employeeNumber: `EMP-${local}-${w.org.domain}`,
+      identityCheck: { method: o.method ?? 'employeeCardPin', proofedBy: o.proofedBy ?? 'desk' },
+      userPin: pin,
+      mailPassword: `pw-${local}`,
+    });
     await w.mailbox.addUser(address, `imap-${local}`);
     const card = await w.registration.openCard(user.cardLabel);
     const close = once(() => card.close());
     userClosers.push(close);
     const msa = world.net.connectOptions(world.net.address(`${address}/ua`), `msa.${w.org.domain}`, 587);
     const ua = new UserAgent({
-      address, card, mode: 'end-to-end', orgEncryptionCertificate: w.org.kms.certificates.encryption,
+      address,
+      card,
+      mode: 'end-to-end',
+      orgEncryptionCertificate: w.org.kms.certificates.encryption,
       msa: { host: msa.host, port: msa.port, ...(msa.localAddress ? { localAddress: msa.localAddress } : {}), user: address, password: `pw-${local}` },
       imap: { host: w.mailbox.host, port: w.mailbox.imapPort, user: address, password: `imap-${local}` },
     });
@@ -180,11 +201,28 @@ export async function createOrgWorld(opts: OrgWorldOptions): Promise<OrgWorld> {
       orgClosers.push(close);
       const users = new DeferredUserDirectory();
       org = await Organisation.start({
-        id, domain: `${id}.example`, mode: o.mode ?? 'org', net, registryUrl: registry.url, registryRootCert: registry.rootCertificate, storageDir: storage, hsm, users,
-        mailbox: { deliver: async (r, m, e) => void (await mailbox.deliver(r, m, e)) }, registryMaxAgeSeconds: 0, retryMs: 200,
-        ...(o.defences || o.inspection ? { profile: { ...(o.defences ? { defences: o.defences } : {}), ...(o.inspection ? { inspection: o.inspection } : {}) } } : {}),
+        id,
+        domain: `${id}.example`,
+        mode: o.mode ?? 'org',
+        net,
+        registryUrl: registry.url,
+        registryRootCert: registry.rootCertificate,
+        storageDir: storage,
+        hsm,
+        users,
+        mailbox: { deliver: async (r, m, e) => void (await mailbox.deliver(r, m, e)) },
+        registryMaxAgeSeconds: 0,
+        retryMs: 200,
+        ...(o.defences || o.inspection
+          ? { profile: { ...(o.defences ? { defences: o.defences } : {}), ...(o.inspection ? { inspection: o.inspection } : {}) } }
+          : {}),
       });
-      const orgCa = await OrgCa.open({ certificate: org.kms.certificates.org, key: org.kms.caKey, chain: [org.kms.certificates.root], storageDir: path.join(storage, 'ca') });
+      const orgCa = await OrgCa.open({
+        certificate: org.kms.certificates.org,
+        key: org.kms.caKey,
+        chain: [org.kms.certificates.root],
+        storageDir: path.join(storage, 'ca'),
+      });
       let vaultKey: PrivateKeyOps = org.kms.encryptionKey;
       let sealingCertificate = org.kms.certificates.encryption;
       if (o.vault === 'own-token') {
@@ -196,14 +234,38 @@ export async function createOrgWorld(opts: OrgWorldOptions): Promise<OrgWorld> {
         sealingCertificate = (await orgCa.issueService(vaultKey.spki, 'encryption', `${id}.example trace vault`)).der;
       }
       const vault = new TraceVault({ storageDir: path.join(storage, 'vault'), sealingCertificate });
-      const registration = new UserRegistration({ reader: hsm, orgCa, vault, soPin: SO_PIN, storageDir: path.join(storage, 'registration'), registryRoot: org.kms.certificates.root });
+      const registration = new UserRegistration({
+        reader: hsm,
+        orgCa,
+        vault,
+        soPin: SO_PIN,
+        storageDir: path.join(storage, 'registration'),
+        registryRoot: org.kms.certificates.root,
+      });
       users.attach(new CardUserDirectory(registration, orgCa));
-      const w: WorldOrg = { org, mailbox, orgCa, vault, vaultKey, registration, addUser: (local, pin, uo = {}) => addUser(w, local, pin, uo), close, [Symbol.asyncDispose]: close };
+      const w: WorldOrg = {
+        org,
+        mailbox,
+        orgCa,
+        vault,
+        vaultKey,
+        registration,
+        addUser: (local, pin, uo = {}) => addUser(w, local, pin, uo),
+        close,
+        [Symbol.asyncDispose]: close,
+      };
       return w;
     },
     async toMx(to, o) {
       const c = world.net.connectOptions(world.net.address(o.client), to.org.ctx.mxHost, 25);
-      const t = nodemailer.createTransport({ host: c.host, port: c.port, ...(c.localAddress ? { localAddress: c.localAddress } : {}), secure: false, ignoreTLS: true, name: o.helo });
+      const t = nodemailer.createTransport({
+        host: c.host,
+        port: c.port,
+        ...(c.localAddress ? { localAddress: c.localAddress } : {}),
+        secure: false,
+        ignoreTLS: true,
+        name: o.helo,
+      });
       try {
         return await replyCode(() => t.sendMail({ envelope: { from: o.mailFrom, to: [o.rcpt] }, raw: typeof o.raw === 'string' ? o.raw : Buffer.from(o.raw) }));
       } finally {

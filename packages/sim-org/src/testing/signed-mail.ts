@@ -31,15 +31,33 @@ export async function composeSignedMail(o: ComposeSignedMailOptions): Promise<{ 
   const files = o.files ?? [];
   let n = 0;
   for (const f of files) {
-    const entity = Buffer.from(`Content-Type: ${f.type}\r\nContent-Disposition: attachment; filename="${f.name}"\r\nContent-Transfer-Encoding: base64\r\n\r\n${Buffer.from(f.content).toString('base64')}\r\n`);
+    const entity = Buffer.from(
+      `Content-Type: ${f.type}\r\nContent-Disposition: attachment; filename="${f.name}"\r\nContent-Transfer-Encoding: base64\r\n\r\n${Buffer.from(f.content).toString('base64')}\r\n`,
+    );
     parts.push(buildFilePart(++n, await encryptContent(entity, { recipients: [o.orgEncryptionCertificate] })));
   }
   const manifest = {
-    v: 1, type: 'ssmax-manifest', messageId, from: o.from, to: [...o.to], cc: [], subject: o.subject,
-    files: files.map((f, i) => ({ n: i + 1, name: f.name, contentType: f.type, size: f.content.length, sha256: createHash('sha256').update(f.content).digest('hex') })),
+    v: 1,
+    type: 'ssmax-manifest',
+    messageId,
+    from: o.from,
+    to: [...o.to],
+    cc: [],
+    subject: o.subject,
+    files: files.map((f, i) => ({
+      n: i + 1,
+      name: f.name,
+      contentType: f.type,
+      size: f.content.length,
+      sha256: createHash('sha256').update(f.content).digest('hex'),
+    })),
   };
   const mDer = await signSignedData(Buffer.from(canonicalJson(manifest)), { key: o.key, certificate: o.signingCertificate });
-  parts.push(Buffer.from(`Content-Type: application/pkcs7-mime; smime-type=signed-data; name="${MANIFEST_FILENAME}"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename="${MANIFEST_FILENAME}"\r\n\r\n${Buffer.from(mDer).toString('base64')}`));
+  parts.push(
+    Buffer.from(
+      `Content-Type: application/pkcs7-mime; smime-type=signed-data; name="${MANIFEST_FILENAME}"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename="${MANIFEST_FILENAME}"\r\n\r\n${Buffer.from(mDer).toString('base64')}`,
+    ),
+  );
   const entity = assembleMixed(parts);
   const sig = await signSignedData(entity, { key: o.key, certificate: o.signingCertificate, chain: [o.orgCertificate], detached: true });
   const raw = buildMultipartSigned(entity, sig, { headers: { from: o.from, to: [...o.to], subject: o.subject, messageId, date: new Date() } });

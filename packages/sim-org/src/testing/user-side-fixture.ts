@@ -58,7 +58,11 @@ export async function createUserSideWorld(opts: { now?: () => Date } = {}): Prom
   const reader = SoftHsmNative.open({ storageDir: path.join(dir, 'softhsm') });
   const now = opts.now ?? (() => new Date());
   const rootKey = SoftwareKey.generate('EC-P256');
-  const root = await issueRootCertificate({ subject: { C: 'JP', O: 'SSMAX Registry', CN: 'SSMAX Registry Root' }, key: rootKey, now: () => new Date(now().getTime() - 86_400_000) });
+  const root = await issueRootCertificate({
+    subject: { C: 'JP', O: 'SSMAX Registry', CN: 'SSMAX Registry Root' },
+    key: rootKey,
+    now: () => new Date(now().getTime() - 86_400_000),
+  });
   const tokens: Pkcs11Token[] = [];
   const kmsList: Kms[] = [];
   return {
@@ -91,7 +95,15 @@ export async function createUserSideWorld(opts: { now?: () => Date } = {}): Prom
       const orgCa = await OrgCa.open({ certificate: orgCert.der, key: caKey, chain: [root.der], storageDir: path.join(storageDir, 'ca'), now });
       const vaultCertificate = await orgCa.issueService(vaultKey.spki, 'encryption', `${domain} trace vault`);
       const vault = new TraceVault({ storageDir: path.join(storageDir, 'vault'), sealingCertificate: vaultCertificate.der, now });
-      const registration = new UserRegistration({ reader, orgCa, vault, soPin: SO_PIN, storageDir: path.join(storageDir, 'registration'), registryRoot: root.der, now });
+      const registration = new UserRegistration({
+        reader,
+        orgCa,
+        vault,
+        soPin: SO_PIN,
+        storageDir: path.join(storageDir, 'registration'),
+        registryRoot: root.der,
+        now,
+      });
       return {
         orgId,
         domain,

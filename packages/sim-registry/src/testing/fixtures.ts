@@ -63,10 +63,7 @@ export function goodEvaluation(now: Date): EvaluationData {
 }
 
 /** A complete application with a valid proof of possession by the org CA key. */
-export async function makeApplication(
-  keys: OrgKeys,
-  fields: ApplicationFields & { domainChallenges?: string[] },
-): Promise<EnrolmentApplication> {
+export async function makeApplication(keys: OrgKeys, fields: ApplicationFields & { domainChallenges?: string[] }): Promise<EnrolmentApplication> {
   const unsigned = {
     name: fields.name,
     domains: fields.domains,

@@ -102,7 +102,8 @@ export interface CapabilityRun<P> {
 }
 
 /** A capability: its spec (name, foothold, phase, parameter schema) and its run. */
-export type Capability<S extends ParamsSchema = ParamsSchema, N extends AttackerCapabilityName = AttackerCapabilityName> = CapabilitySpec<S, N> & CapabilityRun<FromSchema<S>>;
+export type Capability<S extends ParamsSchema = ParamsSchema, N extends AttackerCapabilityName = AttackerCapabilityName> = CapabilitySpec<S, N> &
+  CapabilityRun<FromSchema<S>>;
 
 /**
  * A capability seen by the executor, whatever its parameter type: scenario steps reach it only after the
@@ -111,7 +112,10 @@ export type Capability<S extends ParamsSchema = ParamsSchema, N extends Attacker
 export type RunnableCapability = CapabilitySpec & CapabilityRun<Readonly<Record<string, unknown>>>;
 
 /** Joins a spec with what its steps do. */
-export function capability<const S extends ParamsSchema, const N extends AttackerCapabilityName>(spec: CapabilitySpec<S, N>, run: CapabilityRun<FromSchema<S>>): Capability<S, N> {
+export function capability<const S extends ParamsSchema, const N extends AttackerCapabilityName>(
+  spec: CapabilitySpec<S, N>,
+  run: CapabilityRun<FromSchema<S>>,
+): Capability<S, N> {
   return { ...spec, ...run };
 }
 
@@ -126,4 +130,8 @@ export const ADDRESS = { type: 'string', pattern: '^[A-Za-z0-9._%+-]+@[a-z0-9-]+
 /** `to`: where the attacker's mail goes; the executor defaults it to the scenario's recipient. */
 export const TO = { ...ADDRESS, description: "Recipient address (default: the scenario's recipient)." } as const;
 /** `<org>/mta-in`: the receiving MTA of a world organisation (its MX). */
-export const MTA_IN = { type: 'string', pattern: '^[a-z0-9-]+/mta-in$', description: 'The receiving MTA (MX) of a world organisation: "<org>/mta-in".' } as const;
+export const MTA_IN = {
+  type: 'string',
+  pattern: '^[a-z0-9-]+/mta-in$',
+  description: 'The receiving MTA (MX) of a world organisation: "<org>/mta-in".',
+} as const;

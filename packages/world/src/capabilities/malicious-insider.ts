@@ -43,10 +43,40 @@ export const maliciousInsider = capability(spec, {
       messageId = m.messageId;
       await u.card.login(u.pin);
       const orgCertificate = await u.card.getCertificate(CardObjects.orgCertificate);
-      const raw = await resignWithPlainFiles(m.raw, cell.mail.attachments, shape, { key: await u.card.key(CardObjects.signingKey), certificate: c.handle.certificate, ...(orgCertificate ? { chain: [orgCertificate] } : {}) }, cell.now());
-      return from === u.address ? raw : new Uint8Array(Buffer.from(Buffer.from(raw).toString('latin1').replace(/^From:.*$/im, `From: ${from}`), 'latin1'));
+      const raw = await resignWithPlainFiles(
+        m.raw,
+        cell.mail.attachments,
+        shape,
+        { key: await u.card.key(CardObjects.signingKey), certificate: c.handle.certificate, ...(orgCertificate ? { chain: [orgCertificate] } : {}) },
+        cell.now(),
+      );
+      return from === u.address
+        ? raw
+        : new Uint8Array(
+            Buffer.from(
+              Buffer.from(raw)
+                .toString('latin1')
+                .replace(/^From:.*$/im, `From: ${from}`),
+              'latin1',
+            ),
+          );
     };
-    const o = await sendAsInsider(cell.att, { kind: 'insider', ...c.handle, pin: u.pin, submit: c.submit }, { to, subject: cell.mail.subject, text: cell.mail.text, attachments: cell.mail.attachments, build });
-    cell.recordAttack({ ...o, actions: [`the insider's own client put ${cell.mail.files.length} file(s) into the card-signed mail as ${shape === 'plain-parts' ? 'plain parts beside the body' : 'a nested multipart/mixed'}, not encrypted to the org`, ...o.actions] }, 'sending', to, messageId);
+    const o = await sendAsInsider(
+      cell.att,
+      { kind: 'insider', ...c.handle, pin: u.pin, submit: c.submit },
+      { to, subject: cell.mail.subject, text: cell.mail.text, attachments: cell.mail.attachments, build },
+    );
+    cell.recordAttack(
+      {
+        ...o,
+        actions: [
+          `the insider's own client put ${cell.mail.files.length} file(s) into the card-signed mail as ${shape === 'plain-parts' ? 'plain parts beside the body' : 'a nested multipart/mixed'}, not encrypted to the org`,
+          ...o.actions,
+        ],
+      },
+      'sending',
+      to,
+      messageId,
+    );
   },
 });

@@ -18,7 +18,11 @@ const spec = capabilitySpec('on-path-mta', {
         description: "Swap the mail's attached file for one of the attacker's.",
         properties: {
           kind: { const: 'swap' },
-          replacement: { type: 'string', pattern: '^[a-z0-9]+(-[a-z0-9]+)*$', description: 'The payload kind swapped in (scenarios/payload-kinds.json); it keeps the original file name.' },
+          replacement: {
+            type: 'string',
+            pattern: '^[a-z0-9]+(-[a-z0-9]+)*$',
+            description: 'The payload kind swapped in (scenarios/payload-kinds.json); it keeps the original file name.',
+          },
         },
       },
     },
@@ -32,21 +36,26 @@ export const onPathMta = capability(spec, {
     const service = `mx.${cell.orgDomain(p.service.split('/')[0]!)}:25`;
     let mta: OnPathMta;
     if (p.tamper?.kind === 'swap') {
-      const r = makePayload({ files: [{ kind: p.tamper.replacement, name: cell.payload.files[0]?.name ?? 'file' }] }, `${cell.payload.subjectMarker}-swap`).files[0]!;
+      const r = makePayload({ files: [{ kind: p.tamper.replacement, name: cell.payload.files[0]?.name ?? 'file' }] }, `${cell.payload.subjectMarker}-swap`)
+        .files[0]!;
       cell.swapped.push(r);
-      mta = OnPathMta.insert(cell.att, { kind: 'on-path', service }, {
-        tamper: {
-          kind: 'swap',
-          replacement: { content: r.content, filename: r.name, contentType: r.contentType },
-          // PPAP: re-zip the attacker's file under the password the second mail gives away.
-          ...(r.zip ? { rezip: { entries: [{ name: r.zip.innerName, data: r.zip.inner }] } } : {}),
-          // S/MIME: it cannot sign as the sender, so it encrypts its own unsigned content to the recipient's public certificate.
-          smime: { recipientCertificate: (a: string) => cell.directoryCertificate(a), ...(r.zip ? { password: r.zip.password } : {}) },
-          // SSMAX: each encrypted file part swapped for its own file encrypted to the next hop's KMS
-          // (its certificate is public in the registry directory); the org signature over them breaks.
-          ssmax: { encryptionCertificate: (domain: string) => cell.memberEncryptionCertificate(domain) },
+      mta = OnPathMta.insert(
+        cell.att,
+        { kind: 'on-path', service },
+        {
+          tamper: {
+            kind: 'swap',
+            replacement: { content: r.content, filename: r.name, contentType: r.contentType },
+            // PPAP: re-zip the attacker's file under the password the second mail gives away.
+            ...(r.zip ? { rezip: { entries: [{ name: r.zip.innerName, data: r.zip.inner }] } } : {}),
+            // S/MIME: it cannot sign as the sender, so it encrypts its own unsigned content to the recipient's public certificate.
+            smime: { recipientCertificate: (a: string) => cell.directoryCertificate(a), ...(r.zip ? { password: r.zip.password } : {}) },
+            // SSMAX: each encrypted file part swapped for its own file encrypted to the next hop's KMS
+            // (its certificate is public in the registry directory); the org signature over them breaks.
+            ssmax: { encryptionCertificate: (domain: string) => cell.memberEncryptionCertificate(domain) },
+          },
         },
-      });
+      );
     } else mta = OnPathMta.insert(cell.att, { kind: 'on-path', service });
     cell.closeLater(`the on-path relay on ${service}`, async () => {
       // A store-and-forward relay may still hold or be relaying a mail: let it finish first.

@@ -37,7 +37,11 @@ export const orgServerTakeover = capability(spec, {
     }
     // Written here so its Message-ID is known even when the receiving MTA refuses it in the session.
     const raw = composeMail({ from, to: [to], subject: cell.mail.subject, text: cell.mail.text, attachments: cell.mail.attachments, date: cell.now() });
-    const o = await sendViaTakenOverServer(cell.contextAt(host.mtaOutAddress, `mta-out.${host.domain}`), { kind: 'org-mail-server', smtpSubmit: { host: `mx.${to.split('@')[1]}`, port: 25 } }, { from, to, signWithKms: false, subject: cell.mail.subject, text: cell.mail.text, attachments: cell.mail.attachments, raw });
+    const o = await sendViaTakenOverServer(
+      cell.contextAt(host.mtaOutAddress, `mta-out.${host.domain}`),
+      { kind: 'org-mail-server', smtpSubmit: { host: `mx.${to.split('@')[1]}`, port: 25 } },
+      { from, to, signWithKms: false, subject: cell.mail.subject, text: cell.mail.text, attachments: cell.mail.attachments, raw },
+    );
     cell.recordAttack(o, 'receiving', to, messageIdOf(raw));
   },
 });

@@ -12,7 +12,8 @@ const spec = capabilitySpec('replay', {
       capturedAt: {
         type: 'string',
         pattern: '^([a-z0-9-]+/mailbox|[a-z0-9-]+/mta-out->[a-z0-9-]+/mta-in)$',
-        description: 'Where the copy comes from: "<org>/mailbox" (a stored copy: the recipient\'s, or one the attacker received at that org) or "<org>/mta-out-><org>/mta-in" (off the wire, readable only without TLS).',
+        description:
+          'Where the copy comes from: "<org>/mailbox" (a stored copy: the recipient\'s, or one the attacker received at that org) or "<org>/mta-out-><org>/mta-in" (off the wire, readable only without TLS).',
       },
       to: { ...ADDRESS, description: "Recipient of the replayed mail (default: the scenario's recipient)." },
       delayHours: { type: 'integer', minimum: 0, description: 'Replay this many hours after the original (the world clock advances).' },

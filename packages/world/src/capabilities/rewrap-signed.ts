@@ -12,9 +12,14 @@ const spec = capabilitySpec('rewrap-signed', {
       capturedAt: {
         type: 'string',
         pattern: '^(attacker/outbox|[a-z0-9-]+/mailbox|[a-z0-9-]+/mta-out->[a-z0-9-]+/mta-in)$',
-        description: 'The signed mail: "attacker/outbox" (one the attacker signed itself with a genuine certificate for its own mailbox), "<org>/mailbox" (a stored copy) or "<org>/mta-out-><org>/mta-in" (off the wire).',
+        description:
+          'The signed mail: "attacker/outbox" (one the attacker signed itself with a genuine certificate for its own mailbox), "<org>/mailbox" (a stored copy) or "<org>/mta-out-><org>/mta-in" (off the wire).',
       },
-      technique: { enum: ['from-swap', 'wrap-mixed', 'attach-rfc822'], description: 'from-swap: another From over the same signature; wrap-mixed: the signed part under attacker text in multipart/mixed; attach-rfc822: the signed mail attached as message/rfc822.' },
+      technique: {
+        enum: ['from-swap', 'wrap-mixed', 'attach-rfc822'],
+        description:
+          'from-swap: another From over the same signature; wrap-mixed: the signed part under attacker text in multipart/mixed; attach-rfc822: the signed mail attached as message/rfc822.',
+      },
       from: { ...ADDRESS, description: 'From of the re-wrapped mail.' },
     },
   },

@@ -21,7 +21,11 @@ export const spoofColleague = capability(spec, {
   async run(cell, p) {
     const account = cell.user(p.account);
     const to = p.to ?? cell.recipientAddr;
-    const o = await submitAsColleague(cell.att, { kind: 'org-account', smtpSubmit: { host: `msa.${account.org.domain}`, port: 587 }, user: account.address, password: account.password }, { colleague: p.colleague, to, subject: cell.mail.subject, text: cell.mail.text, attachments: cell.mail.attachments });
+    const o = await submitAsColleague(
+      cell.att,
+      { kind: 'org-account', smtpSubmit: { host: `msa.${account.org.domain}`, port: 587 }, user: account.address, password: account.password },
+      { colleague: p.colleague, to, subject: cell.mail.subject, text: cell.mail.text, attachments: cell.mail.attachments },
+    );
     cell.recordAttack(o, 'sending', to);
   },
 });

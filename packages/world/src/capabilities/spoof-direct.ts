@@ -30,6 +30,19 @@ export type SpoofDirectParams = ParamsOf<typeof spec>;
 export const spoofDirect = capability(spec, {
   async run(cell, p) {
     const to = p.to ?? cell.recipientAddr;
-    cell.recordAttack(await sendSpoofedDirect(cell.att, { spoofedFrom: p.spoofedFrom, ...(p.displayName ? { displayName: p.displayName } : {}), ...(p.alsoFrom ? { alsoFrom: p.alsoFrom } : {}), ...(p.fromForm ? { fromForm: p.fromForm } : {}), to, subject: cell.mail.subject, text: cell.mail.text, attachments: cell.mail.attachments }), 'receiving', to);
+    cell.recordAttack(
+      await sendSpoofedDirect(cell.att, {
+        spoofedFrom: p.spoofedFrom,
+        ...(p.displayName ? { displayName: p.displayName } : {}),
+        ...(p.alsoFrom ? { alsoFrom: p.alsoFrom } : {}),
+        ...(p.fromForm ? { fromForm: p.fromForm } : {}),
+        to,
+        subject: cell.mail.subject,
+        text: cell.mail.text,
+        attachments: cell.mail.attachments,
+      }),
+      'receiving',
+      to,
+    );
   },
 });

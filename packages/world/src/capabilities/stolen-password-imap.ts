@@ -10,7 +10,10 @@ const spec = capabilitySpec('stolen-password-imap', {
     required: ['account'],
     properties: {
       account: { ...ADDRESS, description: 'The world user whose password is stolen.' },
-      secondFactor: { enum: ['none', 'phished'], description: 'none (default): the password alone; phished: the victim relays the current one-time code in real time.' },
+      secondFactor: {
+        enum: ['none', 'phished'],
+        description: 'none (default): the password alone; phished: the victim relays the current one-time code in real time.',
+      },
     },
   },
 });
@@ -22,6 +25,13 @@ export const stolenPasswordImap = capability(spec, {
     const u = cell.user(p.account);
     // The code the victim's phone shows now: Dovecot checks it against real time, not the world clock.
     const code = p.secondFactor === 'phished' ? u.totpCode(new Date()) : undefined;
-    cell.outcomes.push(await readMailboxWithStolenPassword(cell.att, { kind: 'stolen-password', imap: { host: u.org.mailbox.host, port: u.org.mailbox.imapPort }, user: u.address, password: code ? `${u.password}:${code}` : u.password }));
+    cell.outcomes.push(
+      await readMailboxWithStolenPassword(cell.att, {
+        kind: 'stolen-password',
+        imap: { host: u.org.mailbox.host, port: u.org.mailbox.imapPort },
+        user: u.address,
+        password: code ? `${u.password}:${code}` : u.password,
+      }),
+    );
   },
 });

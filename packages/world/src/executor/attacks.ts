@@ -3,7 +3,20 @@
  * run), and the honest sender. Everything acts through the {@link Cell} and leaves evidence there.
  */
 import { randomBytes } from 'node:crypto';
-import { SoftwareKey, SsmaxError, readPlainData, buildMultipartSigned, buildPkcs7Mime, decryptContent, encryptContent, getHeader, parseCertificate, parseMimeEntity, parseSmime, requestMailboxCertificate } from '@ssmax/core';
+import {
+  SoftwareKey,
+  SsmaxError,
+  readPlainData,
+  buildMultipartSigned,
+  buildPkcs7Mime,
+  decryptContent,
+  encryptContent,
+  getHeader,
+  parseCertificate,
+  parseMimeEntity,
+  parseSmime,
+  requestMailboxCertificate,
+} from '@ssmax/core';
 import { CardObjects, assembleMixed, buildFilePart, classifyParts, orgHop, type IdentityNotice, type Kms } from '@ssmax/sim-org';
 import {
   LookAlikeDomain,
@@ -34,9 +47,17 @@ export async function sendHonest(cell: Cell, to: string): Promise<void> {
     const own = LookAlikeDomain.register(cell.att, { domain: cell.senderAddr.split('@')[1]! });
     const d = await own;
     world.recordDomainRegistration(d.domain, undefined, { registrant: `the outside party ${cell.senderAddr}`, verified: true });
-    const o = await d.send({ fromLocal: cell.senderAddr.split('@')[0]!, to, smime: false, subject: cell.mail.subject, text: cell.mail.text, attachments: cell.mail.attachments });
+    const o = await d.send({
+      fromLocal: cell.senderAddr.split('@')[0]!,
+      to,
+      smime: false,
+      subject: cell.mail.subject,
+      text: cell.mail.text,
+      attachments: cell.mail.attachments,
+    });
     if (o.sent) cell.attempt({ by: 'honest', messageId: o.sent.messageId, answeredBy: 'receiving', accepted: true, reply: o.sent.smtpReply, to });
-    else if (o.error?.code === 'SMTP_REJECTED') cell.attempt({ by: 'honest', answeredBy: 'receiving', accepted: false, reply: o.error.smtpReply ?? o.error.message, to });
+    else if (o.error?.code === 'SMTP_REJECTED')
+      cell.attempt({ by: 'honest', answeredBy: 'receiving', accepted: false, reply: o.error.smtpReply ?? o.error.message, to });
     else throw new SsmaxError('INTERNAL', `Cannot send as the non-member ${cell.senderAddr}. ${o.error?.message ?? 'no reply'}`);
     return;
   }
@@ -53,15 +74,38 @@ export async function sendHonest(cell: Cell, to: string): Promise<void> {
 }
 
 /** A card holder's signing session, as malware or an insider at the holder's PC uses it. */
-export function cardSession(cell: Cell, u: WorldUser, pin: string, to: string, from: string): { handle: { card: WorldUser['card']; keyLabel: string; certificate: Uint8Array }; submit: { host: string; port: number; auth: { user: string; pass: string } }; build: () => Promise<Uint8Array>; composed: () => string | undefined } {
+export function cardSession(
+  cell: Cell,
+  u: WorldUser,
+  pin: string,
+  to: string,
+  from: string,
+): {
+  handle: { card: WorldUser['card']; keyLabel: string; certificate: Uint8Array };
+  submit: { host: string; port: number; auth: { user: string; pass: string } };
+  build: () => Promise<Uint8Array>;
+  composed: () => string | undefined;
+} {
   let composedId: string | undefined;
   const build = async () => {
     const m = await u.agent().compose({ to: [to], subject: cell.mail.subject, text: cell.mail.text, files: cell.mail.files, pin });
     composedId = m.messageId;
     if (from === u.address) return m.raw;
-    return new Uint8Array(Buffer.from(Buffer.from(m.raw).toString('latin1').replace(/^From:.*$/im, `From: ${from}`), 'latin1'));
+    return new Uint8Array(
+      Buffer.from(
+        Buffer.from(m.raw)
+          .toString('latin1')
+          .replace(/^From:.*$/im, `From: ${from}`),
+        'latin1',
+      ),
+    );
   };
-  return { handle: { card: u.card, keyLabel: CardObjects.signingKey, certificate: u.registered.signingCertificate.der }, submit: { host: `msa.${u.org.domain}`, port: 587, auth: { user: u.address, pass: u.password } }, build, composed: () => composedId };
+  return {
+    handle: { card: u.card, keyLabel: CardObjects.signingKey, certificate: u.registered.signingCertificate.der },
+    submit: { host: `msa.${u.org.domain}`, port: 587, auth: { user: u.address, pass: u.password } },
+    build,
+    composed: () => composedId,
+  };
 }
 
 /** Every PIN of `digits` digits, in order (what an attacker with the card and time tries). */
@@ -84,7 +128,10 @@ export async function sendAtHoldersPc(cell: Cell, kind: 'malicious-insider' | 's
   }
   const c = cardSession(cell, u, u.pin, to, from);
   const mail = { to, subject: cell.mail.subject, text: cell.mail.text, attachments: cell.mail.attachments, build: c.build };
-  const o = kind === 'malicious-insider' ? await sendAsInsider(cell.att, { kind: 'insider', ...c.handle, pin: u.pin, submit: c.submit }, mail) : await sendAsUserViaMalware(cell.att, { kind: 'sender-pc-malware', ...c.handle, keyloggedPin: u.pin, submit: c.submit }, mail);
+  const o =
+    kind === 'malicious-insider'
+      ? await sendAsInsider(cell.att, { kind: 'insider', ...c.handle, pin: u.pin, submit: c.submit }, mail)
+      : await sendAsUserViaMalware(cell.att, { kind: 'sender-pc-malware', ...c.handle, keyloggedPin: u.pin, submit: c.submit }, mail);
   cell.recordAttack(o, 'sending', to, c.composed());
 }
 
@@ -93,7 +140,13 @@ export async function sendAtHoldersPc(cell: Cell, kind: 'malicious-insider' | 's
  * where the profile zips) for mail in the user's own name; a From of someone else goes through the MSA
  * under the user's login (seed 002 §3.1: nothing ties From to the login).
  */
-export async function sendAsPasswordUser(cell: Cell, capability: string, u: WorldUser, from: string, to: string): Promise<{ outcome: AttackOutcome; messageId?: string }> {
+export async function sendAsPasswordUser(
+  cell: Cell,
+  capability: string,
+  u: WorldUser,
+  from: string,
+  to: string,
+): Promise<{ outcome: AttackOutcome; messageId?: string }> {
   const { mail } = cell;
   const who = capability === 'malicious-insider' ? `insider ${u.address}` : `malware on ${u.address}'s PC (password keylogged)`;
   const refused = (e: unknown, action: string): { outcome: AttackOutcome } => {
@@ -104,11 +157,24 @@ export async function sendAsPasswordUser(cell: Cell, capability: string, u: Worl
   if (u.smime && from.toLowerCase() !== u.address) {
     // smime-e2e: the insider's own S/MIME key signs, whatever From says; the MSA takes any From.
     const client = cell.userClient(u);
-    const { raw, messageId } = await composeSmime(u.smime, { from, to: [to], subject: mail.subject, text: mail.text, files: mail.files, date: cell.now(), domain: u.org.domain }, client.directory, cell.kind.smimePolicy);
+    const { raw, messageId } = await composeSmime(
+      u.smime,
+      { from, to: [to], subject: mail.subject, text: mail.text, files: mail.files, date: cell.now(), domain: u.org.domain },
+      client.directory,
+      cell.kind.smimePolicy,
+    );
     const t = client.transport();
     try {
       const info = await t.sendMail({ envelope: { from: u.address, to: [to] }, raw: Buffer.from(raw) });
-      return { messageId, outcome: { capability, actions: [`${who} signs with the user's own S/MIME key, writes From: ${from}, and submits with the user's password`], obtained: [], sent: { messageId, smtpReply: String(info.response), raw, envelope: { from: u.address, to: [to] } } } };
+      return {
+        messageId,
+        outcome: {
+          capability,
+          actions: [`${who} signs with the user's own S/MIME key, writes From: ${from}, and submits with the user's password`],
+          obtained: [],
+          sent: { messageId, smtpReply: String(info.response), raw, envelope: { from: u.address, to: [to] } },
+        },
+      };
     } catch (e) {
       return { messageId, ...refused(e, `${who} tried to send a mail signed with the user's key under From: ${from}`) };
     } finally {
@@ -116,28 +182,51 @@ export async function sendAsPasswordUser(cell: Cell, capability: string, u: Worl
     }
   }
   if (from.toLowerCase() !== u.address) {
-    const o = await spoofColleague(cell.att, { kind: 'org-account', smtpSubmit: { host: `msa.${u.org.domain}`, port: 587 }, user: u.address, password: u.password }, { colleague: from, to, subject: mail.subject, text: mail.text, attachments: mail.attachments });
+    const o = await spoofColleague(
+      cell.att,
+      { kind: 'org-account', smtpSubmit: { host: `msa.${u.org.domain}`, port: 587 }, user: u.address, password: u.password },
+      { colleague: from, to, subject: mail.subject, text: mail.text, attachments: mail.attachments },
+    );
     return { outcome: { ...o, capability, actions: [`${who} has no card under ${cell.kind.profile}; submits From: ${from} with the password`, ...o.actions] } };
   }
   try {
     const r = await u.send({ to, subject: mail.subject, body: mail.text, files: mail.files, pin: u.pin });
-    return { messageId: r.messageId, outcome: { capability, actions: [`${who} has no card under ${cell.kind.profile}; sent with the user's mail client and password`], obtained: [], sent: { messageId: r.messageId, smtpReply: r.response, raw: new Uint8Array(), envelope: { from: u.address, to: [to] } } } };
+    return {
+      messageId: r.messageId,
+      outcome: {
+        capability,
+        actions: [`${who} has no card under ${cell.kind.profile}; sent with the user's mail client and password`],
+        obtained: [],
+        sent: { messageId: r.messageId, smtpReply: r.response, raw: new Uint8Array(), envelope: { from: u.address, to: [to] } },
+      },
+    };
   } catch (e) {
     return refused(e, `${who} tried to send with the user's mail client`);
   }
 }
 
 /** Base64 in 76-character lines (RFC 2045 §6.8). */
-export const base64Lines76 = (b: Uint8Array): string => (Buffer.from(b).toString('base64').match(/.{1,76}/g) ?? []).join('\r\n');
+export const base64Lines76 = (b: Uint8Array): string =>
+  (
+    Buffer.from(b)
+      .toString('base64')
+      .match(/.{1,76}/g) ?? []
+  ).join('\r\n');
 
 /** The text body part of an SSMAX mail, as a sender's agent writes it (docs/PROTOCOL.md §6). */
 export function ssmaxBodyPart(text: string): Uint8Array {
-  return Buffer.from(`Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n${base64Lines76(Buffer.from(text.replace(/\r?\n/g, '\r\n'), 'utf8'))}`, 'latin1');
+  return Buffer.from(
+    `Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n${base64Lines76(Buffer.from(text.replace(/\r?\n/g, '\r\n'), 'utf8'))}`,
+    'latin1',
+  );
 }
 
 /** A file's own MIME entity, which the agent encrypts into an SSMAX file part (docs/PROTOCOL.md §6). */
 export function ssmaxFileEntity(f: { readonly name: string; readonly contentType: string; readonly content: Uint8Array }): Uint8Array {
-  return Buffer.from(`Content-Type: ${f.contentType}; name="${f.name}"\r\nContent-Disposition: attachment; filename="${f.name}"\r\nContent-Transfer-Encoding: base64\r\n\r\n${base64Lines76(f.content)}`, 'latin1');
+  return Buffer.from(
+    `Content-Type: ${f.contentType}; name="${f.name}"\r\nContent-Disposition: attachment; filename="${f.name}"\r\nContent-Transfer-Encoding: base64\r\n\r\n${base64Lines76(f.content)}`,
+    'latin1',
+  );
 }
 
 /**
@@ -147,7 +236,12 @@ export function ssmaxFileEntity(f: { readonly name: string; readonly contentType
  * address. No card, so no sender manifest; the identity notice is made up from the From user's public
  * certificate. Nothing passes the MSA (4), outbound inspection (5) or the trace vault.
  */
-export async function forgeOrgHop(cell: Cell, host: TakeoverFoothold, kms: Kms, m: { from: string; to: string }): Promise<{ outcome: AttackOutcome; messageId: string }> {
+export async function forgeOrgHop(
+  cell: Cell,
+  host: TakeoverFoothold,
+  kms: Kms,
+  m: { from: string; to: string },
+): Promise<{ outcome: AttackOutcome; messageId: string }> {
   const now = () => cell.now();
   const recipientOrgCertificate = await cell.memberEncryptionCertificate(m.to.split('@')[1]!);
   const parts: Uint8Array[] = [ssmaxBodyPart(cell.mail.text)];
@@ -158,18 +252,48 @@ export async function forgeOrgHop(cell: Cell, host: TakeoverFoothold, kms: Kms, 
   }
   const entity = assembleMixed(parts);
   const messageId = `<${randomBytes(12).toString('hex')}@${host.domain}>`;
-  const draft = parseSmime(buildMultipartSigned(entity, await kms.signDetached(entity, now()), { headers: { from: m.from, to: [m.to], subject: cell.mail.subject, date: now(), messageId } }));
+  const draft = parseSmime(
+    buildMultipartSigned(entity, await kms.signDetached(entity, now()), {
+      headers: { from: m.from, to: [m.to], subject: cell.mail.subject, date: now(), messageId },
+    }),
+  );
   if (draft.kind !== 'multipart-signed') throw new SsmaxError('INTERNAL', 'Cannot forge the org hop. The draft is not multipart/signed.');
-  let notice: IdentityNotice = { sender: m.from, certSerial: '', traceId: '', proofing: 'employeeCardPin', proofedAt: now().toISOString(), cardAndPinUsed: true };
+  let notice: IdentityNotice = {
+    sender: m.from,
+    certSerial: '',
+    traceId: '',
+    proofing: 'employeeCardPin',
+    proofedAt: now().toISOString(),
+    cardAndPinUsed: true,
+  };
   // The From user's certificate is public: it travels in every mail the user signs.
   const victim = cell.userCertificate(m.from);
   if (victim) {
     const der = victim;
     notice = { ...notice, certSerial: parseCertificate(der).serialNumber, certificate: Buffer.from(der).toString('base64') };
   }
-  const hop = await orgHop({ kms, mode: 'org', direction: 'outbound', entity: draft.signedEntity, headers: draft.headers, recipients: recipientOrgCertificate ? [recipientOrgCertificate] : [], org: host.registryOrgId, domain: host.domain, hop: 1, messageId, checks: [], identityNotice: notice, inspect: false, clock: now });
+  const hop = await orgHop({
+    kms,
+    mode: 'org',
+    direction: 'outbound',
+    entity: draft.signedEntity,
+    headers: draft.headers,
+    recipients: recipientOrgCertificate ? [recipientOrgCertificate] : [],
+    org: host.registryOrgId,
+    domain: host.domain,
+    hop: 1,
+    messageId,
+    checks: [],
+    identityNotice: notice,
+    inspect: false,
+    clock: now,
+  });
   if (hop.blocked) throw new SsmaxError('INTERNAL', 'Cannot forge the org hop. orgHop blocked without inspection.');
-  const o = await sendViaTakenOverServer(cell.contextAt(host.mtaOutAddress, `mta-out.${host.domain}`), { kind: 'org-mail-server', smtpSubmit: { host: `mx.${m.to.split('@')[1]}`, port: 25 } }, { from: m.from, to: m.to, raw: hop.message });
+  const o = await sendViaTakenOverServer(
+    cell.contextAt(host.mtaOutAddress, `mta-out.${host.domain}`),
+    { kind: 'org-mail-server', smtpSubmit: { host: `mx.${m.to.split('@')[1]}`, port: 25 } },
+    { from: m.from, to: m.to, raw: hop.message },
+  );
   const outcome: AttackOutcome = {
     ...o,
     actions: [
@@ -214,7 +338,12 @@ export async function readPassingMail(host: TakeoverFoothold): Promise<AttackOut
  * who it was for.
  */
 export async function resendToOther(cell: Cell, eve: WorldUser, messageId: string | undefined, to: string): Promise<AttackOutcome> {
-  const fail = (message: string): AttackOutcome => ({ capability: 'replay', actions: [`as ${eve.address}, looked for its copy of ${messageId ?? 'the mail'}`], obtained: [], error: { code: 'NOTHING_CAPTURED', message } });
+  const fail = (message: string): AttackOutcome => ({
+    capability: 'replay',
+    actions: [`as ${eve.address}, looked for its copy of ${messageId ?? 'the mail'}`],
+    obtained: [],
+    error: { code: 'NOTHING_CAPTURED', message },
+  });
   if (!eve.smime || !messageId) return fail('Cannot replay. The legitimate recipient has no S/MIME key or no mail arrived.');
   const raws = await fetchInbox({ host: eve.org.mailbox.host, port: eve.org.mailbox.imapPort, user: eve.address, pass: eve.password });
   const mine = raws.find((r) => Buffer.from(r.source).toString('latin1').includes(bareId(messageId)));
@@ -225,9 +354,24 @@ export async function resendToOther(cell: Cell, eve: WorldUser, messageId: strin
   const victim = await cell.directoryCertificate(to);
   if (!victim) return fail(`Cannot replay. The directory has no certificate for ${to}.`);
   const h = (n: string) => getHeader(top.headers, n);
-  const raw = buildPkcs7Mime(await encryptContent(content, { recipients: [victim] }), 'authEnveloped-data', { headers: { from: h('from') ?? '', to: [to], subject: h('subject') ?? '', ...(h('date') ? { date: h('date')! } : {}), ...(h('message-id') ? { messageId: h('message-id')! } : {}) } });
+  const raw = buildPkcs7Mime(await encryptContent(content, { recipients: [victim] }), 'authEnveloped-data', {
+    headers: {
+      from: h('from') ?? '',
+      to: [to],
+      subject: h('subject') ?? '',
+      ...(h('date') ? { date: h('date')! } : {}),
+      ...(h('message-id') ? { messageId: h('message-id')! } : {}),
+    },
+  });
   const o = await replayCapturedMail(cell.att, { raw, to });
-  return { ...o, actions: [`as ${eve.address} (a legitimate recipient), decrypted its copy of ${messageId} with its own key`, `kept the signed part byte for byte and encrypted it to ${to}'s public certificate from the CA directory`, ...o.actions] };
+  return {
+    ...o,
+    actions: [
+      `as ${eve.address} (a legitimate recipient), decrypted its copy of ${messageId} with its own key`,
+      `kept the signed part byte for byte and encrypted it to ${to}'s public certificate from the CA directory`,
+      ...o.actions,
+    ],
+  };
 }
 
 /**
@@ -239,7 +383,12 @@ export async function resendToOther(cell: Cell, eve: WorldUser, messageId: strin
  * and sends the result to the victim's MX under the original From.
  */
 export async function resendSsmaxToOther(cell: Cell, eve: WorldUser, messageId: string | undefined, to: string): Promise<AttackOutcome> {
-  const fail = (message: string): AttackOutcome => ({ capability: 'replay', actions: [`as ${eve.address}, looked for its copy of ${messageId ?? 'the mail'}`], obtained: [], error: { code: 'NOTHING_CAPTURED', message } });
+  const fail = (message: string): AttackOutcome => ({
+    capability: 'replay',
+    actions: [`as ${eve.address}, looked for its copy of ${messageId ?? 'the mail'}`],
+    obtained: [],
+    error: { code: 'NOTHING_CAPTURED', message },
+  });
   if (!eve.hasCard || !messageId) return fail('Cannot replay. The legitimate recipient has no card or no mail arrived.');
   const raws = await fetchInbox({ host: eve.org.mailbox.host, port: eve.org.mailbox.imapPort, user: eve.address, pass: eve.password });
   const mine = raws.find((r) => Buffer.from(r.source).toString('latin1').includes(bareId(messageId)));
@@ -296,7 +445,11 @@ export async function resendSsmaxToOther(cell: Cell, eve: WorldUser, messageId: 
  * Replay and re-wrap: the captured copy is taken off the wire between the MTAs when the step says so
  * (readable only where the link ran without TLS), else the mail as it arrived in a mailbox over IMAP.
  */
-export async function resend(cell: Cell, kind: 'replay' | 'rewrap-signed', p: { capturedAt: string; to: string; technique?: 'from-swap' | 'wrap-mixed' | 'attach-rfc822'; from?: string }): Promise<void> {
+export async function resend(
+  cell: Cell,
+  kind: 'replay' | 'rewrap-signed',
+  p: { capturedAt: string; to: string; technique?: 'from-swap' | 'wrap-mixed' | 'attach-rfc822'; from?: string },
+): Promise<void> {
   const smimeWorld = cell.kind.smimeClients;
   const original = cell.attempts.at(-1)?.messageId;
   if (smimeWorld && kind === 'rewrap-signed' && p.capturedAt === 'attacker/outbox') {
@@ -320,7 +473,10 @@ export async function resend(cell: Cell, kind: 'replay' | 'rewrap-signed', p: { 
   let copy: Uint8Array | undefined;
   if (p.capturedAt.includes('->')) {
     const service = `mx.${cell.recipientAddr.split('@')[1]}:25`;
-    for (const c of cell.wireTap().connections().filter((x) => x.service === service && x.startedAt >= cell.startedAt)) {
+    for (const c of cell
+      .wireTap()
+      .connections()
+      .filter((x) => x.service === service && x.startedAt >= cell.startedAt)) {
       const msgs = readSmtpTranscript(c.captured('client-to-server')).messages;
       copy ??= msgs.find((m) => original !== undefined && Buffer.from(m).toString('latin1').includes(bareId(original)));
       // Whatever crossed the link in clear is the attacker's (PPAP: the password mail follows on the same link).
@@ -332,10 +488,22 @@ export async function resend(cell: Cell, kind: 'replay' | 'rewrap-signed', p: { 
     copy = raws.find((r) => Buffer.from(r).toString('latin1').includes(bareId(original)));
   }
   if (!copy) {
-    cell.recordAttack({ capability: kind, actions: ['found no readable copy of the mail to re-send'], obtained: [], error: { code: 'NOTHING_CAPTURED', message: 'Cannot re-send. No readable copy of the mail was captured.' } }, 'receiving', to);
+    cell.recordAttack(
+      {
+        capability: kind,
+        actions: ['found no readable copy of the mail to re-send'],
+        obtained: [],
+        error: { code: 'NOTHING_CAPTURED', message: 'Cannot re-send. No readable copy of the mail was captured.' },
+      },
+      'receiving',
+      to,
+    );
     return;
   }
-  const o = kind === 'replay' ? await replayCapturedMail(cell.att, { raw: copy, to }) : await sendRewrapped(cell.att, { signedRaw: copy, technique: p.technique ?? 'from-swap', from: str(p.from), to: cell.recipientAddr });
+  const o =
+    kind === 'replay'
+      ? await replayCapturedMail(cell.att, { raw: copy, to })
+      : await sendRewrapped(cell.att, { signedRaw: copy, technique: p.technique ?? 'from-swap', from: str(p.from), to: cell.recipientAddr });
   cell.recordAttack(o, 'receiving', kind === 'replay' ? to : cell.recipientAddr);
   await cell.settle();
 }

@@ -164,8 +164,16 @@ export class Cell {
       this.attackerHadNothing = true;
       return;
     }
-    if (!REFUSALS.has(o.error.code)) throw new HarnessError(`Cannot run ${o.capability}. It failed without a refusal from anyone: ${o.error.code}: ${o.error.message}`);
-    this.attempt({ by: 'attacker', answeredBy, accepted: false, reply: o.error.smtpReply ?? `${o.error.code}: ${o.error.message}`, ...(to ? { to } : {}), ...(composedId ? { messageId: composedId } : {}) });
+    if (!REFUSALS.has(o.error.code))
+      throw new HarnessError(`Cannot run ${o.capability}. It failed without a refusal from anyone: ${o.error.code}: ${o.error.message}`);
+    this.attempt({
+      by: 'attacker',
+      answeredBy,
+      accepted: false,
+      reply: o.error.smtpReply ?? `${o.error.code}: ${o.error.message}`,
+      ...(to ? { to } : {}),
+      ...(composedId ? { messageId: composedId } : {}),
+    });
   }
 
   /** Runs a foothold's teardown at the end of the cell (in reverse order); its errors are harness faults. */
@@ -199,7 +207,11 @@ export class Cell {
     const same = this.attempts.filter((a) => a.accepted && a.messageId !== undefined && bareId(a.messageId) === id);
     const forTarget = same.filter((a) => (a.to ?? this.targetAddr).toLowerCase() === (last.to ?? this.targetAddr).toLowerCase());
     const idx = forTarget.indexOf(last);
-    return { messageId: id, copy: idx >= 0 ? idx + 1 : forTarget.length + 1, repeatsHandover: same.some((a) => a !== last && a.by !== last.by && this.attempts.indexOf(a) < this.attempts.indexOf(last)) };
+    return {
+      messageId: id,
+      copy: idx >= 0 ? idx + 1 : forTarget.length + 1,
+      repeatsHandover: same.some((a) => a !== last && a.by !== last.by && this.attempts.indexOf(a) < this.attempts.indexOf(last)),
+    };
   }
 
   // ---- footholds and public facts: narrow handles, one per kind ----
@@ -212,7 +224,12 @@ export class Cell {
   /** What kind of world this is, as anyone can tell from outside (SSMAX members or not; S/MIME clients). */
   get kind(): { readonly ssmax: boolean; readonly smimeClients: boolean; readonly profile: string; readonly smimePolicy: Partial<SmimeClientPolicy> } {
     const w = harnessWorld(this);
-    return { ssmax: w.profile.kind === 'ssmax', smimeClients: w.profile.conventional?.attachments === 'smime-e2e', profile: w.profile.id, smimePolicy: w.switches.smime };
+    return {
+      ssmax: w.profile.kind === 'ssmax',
+      smimeClients: w.profile.conventional?.attachments === 'smime-e2e',
+      profile: w.profile.id,
+      smimePolicy: w.switches.smime,
+    };
   }
 
   /** The public DNS domain of a world org (public knowledge). */
@@ -267,7 +284,13 @@ export class Cell {
     const org = w.orgs().find((x) => x.domain.toLowerCase() === domain);
     if (!org) throw new SsmaxError('USAGE', `Cannot take over the mail host of ${address}. No org of the world has the domain ${domain}.`);
     const kms = withKms && w.profile.kind === 'ssmax' ? org.organisation.kms : undefined;
-    return { domain: org.domain, mtaOutAddress: org.organisation.ctx.addresses.mtaOut, registryOrgId: org.organisation.registryOrgId, spool: org.organisation.ctx.outbound, ...(kms ? { kms } : {}) };
+    return {
+      domain: org.domain,
+      mtaOutAddress: org.organisation.ctx.addresses.mtaOut,
+      registryOrgId: org.organisation.registryOrgId,
+      spool: org.organisation.ctx.outbound,
+      ...(kms ? { kms } : {}),
+    };
   }
 
   /** Public registry data: the KMS encryption certificate the directory (fetched over HTTP) lists for a member domain. */
@@ -280,7 +303,9 @@ export class Cell {
 
   /** A user's signing certificate (public: it travels in every mail the user signs). */
   userCertificate(address: string): Uint8Array | undefined {
-    const u = harnessWorld(this).users().find((x) => x.address === address);
+    const u = harnessWorld(this)
+      .users()
+      .find((x) => x.address === address);
     return u?.hasCard ? u.registered.signingCertificate.der : undefined;
   }
 

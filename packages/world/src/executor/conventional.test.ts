@@ -3,7 +3,16 @@ import { dmarcPassed, readMail } from './conventional.js';
 
 /** A mail as the best-practice MX stores it: its own Authentication-Results (mailauth writes the A-label) above the sender's header. */
 function stored(from: string, headerFrom: string, result = 'pass'): Uint8Array {
-  const raw = [`Authentication-Results: mx.org-b.example; spf=pass smtp.mailfrom=${headerFrom}; dmarc=${result} (p=REJECT) header.from=${headerFrom}`, `From: <${from}>`, 'To: <bob@org-b.example>', 'Subject: invoice', 'Message-ID: <idn-1@example>', '', 'Pay today.', ''].join('\r\n');
+  const raw = [
+    `Authentication-Results: mx.org-b.example; spf=pass smtp.mailfrom=${headerFrom}; dmarc=${result} (p=REJECT) header.from=${headerFrom}`,
+    `From: <${from}>`,
+    'To: <bob@org-b.example>',
+    'Subject: invoice',
+    'Message-ID: <idn-1@example>',
+    '',
+    'Pay today.',
+    '',
+  ].join('\r\n');
   return new Uint8Array(Buffer.from(raw));
 }
 

@@ -126,11 +126,19 @@ export function dmarcPassed(m: ReadMail, receivingDomain: string): boolean {
   const d = receivingDomain.toLowerCase();
   const shown = m.from.slice(m.from.lastIndexOf('@') + 1).toLowerCase();
   const ours = m.authResults.find((h) => {
-    const id = h.replace(/\([^()]*\)/g, ' ').trim().split(/[;\s]/)[0]?.toLowerCase() ?? '';
+    const id =
+      h
+        .replace(/\([^()]*\)/g, ' ')
+        .trim()
+        .split(/[;\s]/)[0]
+        ?.toLowerCase() ?? '';
     return id === d || id.endsWith(`.${d}`);
   });
   if (!ours || !shown) return false;
-  for (const resinfo of ours.replace(/\([^()]*\)/g, ' ').split(';').slice(1)) {
+  for (const resinfo of ours
+    .replace(/\([^()]*\)/g, ' ')
+    .split(';')
+    .slice(1)) {
     const r = /^\s*dmarc\s*=\s*([a-z]+)\b(.*)$/is.exec(resinfo);
     if (!r) continue;
     const headerFrom = /\bheader\.from\s*=\s*"?([^\s";]+)/i.exec(r[2]!)?.[1]?.toLowerCase();

@@ -27,7 +27,14 @@ describe('MatrixExecutor', () => {
       },
     });
     try {
-      const m = await runMatrix({ scenarios, profiles: ['ssmax-org'], executor, seed: 7, clockStart: new Date(), meta: { commit: 'test', node: process.version, openssl: 'n/a' } });
+      const m = await runMatrix({
+        scenarios,
+        profiles: ['ssmax-org'],
+        executor,
+        seed: 7,
+        clockStart: new Date(),
+        meta: { commit: 'test', node: process.version, openssl: 'n/a' },
+      });
       const cell = m.results[0]!;
       expect(stopped).not.toBe('');
       expect(cell.actual).toBeNull();
@@ -50,7 +57,13 @@ describe('MatrixExecutor', () => {
       beforeObserve: async (world) => {
         const bob = world.user('bob@org-b.example');
         const { ImapFlow } = await import('imapflow');
-        const client = new ImapFlow({ host: bob.org.mailbox.host, port: bob.org.mailbox.imapPort, secure: false, auth: { user: bob.address, pass: bob.password }, logger: false });
+        const client = new ImapFlow({
+          host: bob.org.mailbox.host,
+          port: bob.org.mailbox.imapPort,
+          secure: false,
+          auth: { user: bob.address, pass: bob.password },
+          logger: false,
+        });
         await client.connect();
         try {
           const lock = await client.getMailboxLock('INBOX');
@@ -67,7 +80,14 @@ describe('MatrixExecutor', () => {
       },
     });
     try {
-      const m = await runMatrix({ scenarios, profiles: ['ssmax-org'], executor, seed: 8, clockStart: new Date(), meta: { commit: 'test', node: process.version, openssl: 'n/a' } });
+      const m = await runMatrix({
+        scenarios,
+        profiles: ['ssmax-org'],
+        executor,
+        seed: 8,
+        clockStart: new Date(),
+        meta: { commit: 'test', node: process.version, openssl: 'n/a' },
+      });
       const cell = m.results[0]!;
       expect(expunged).toBeGreaterThan(0);
       expect(cell.actual).toBeNull();

@@ -13,7 +13,13 @@ import { refusalIn } from './cell.js';
 const norm = (x: string) => x.toLowerCase().replace(/^0+/, '');
 
 /** Reports `messageId` as malicious from `recipient`'s org; undefined when that org has nothing to report (no (7) record naming a sender). */
-export async function reportMalicious(world: World, recipient: string, messageId: string, _view: RecipientView | undefined, ctx: CellContext): Promise<IncidentEvidence | undefined> {
+export async function reportMalicious(
+  world: World,
+  recipient: string,
+  messageId: string,
+  _view: RecipientView | undefined,
+  ctx: CellContext,
+): Promise<IncidentEvidence | undefined> {
   const recvOrg = world.user(recipient).org;
   if (recvOrg.organisation.security !== 'ssmax') return undefined;
   const r = await world.user(recipient).reportMalicious(`<${messageId}>`, { summary: 'reported as malicious by the recipient' });
@@ -33,7 +39,9 @@ export async function reportMalicious(world: World, recipient: string, messageId
 
 /** The holder of the card with `serial` submits a new mail: is it refused at (4)? */
 async function cardRefusedAtMsa(world: World, domain: string, serial: string, to: string): Promise<boolean> {
-  const holder = world.users().find((u) => u.org.domain.toLowerCase() === domain.toLowerCase() && u.hasCard && norm(u.registered.signingCertificate.serialNumber) === norm(serial));
+  const holder = world
+    .users()
+    .find((u) => u.org.domain.toLowerCase() === domain.toLowerCase() && u.hasCard && norm(u.registered.signingCertificate.serialNumber) === norm(serial));
   if (!holder) return false;
   try {
     await holder.send({ to, subject: 'after (12)', body: 'resubmission with the reported card', pin: holder.pin });

@@ -31,12 +31,22 @@ const isPermanentReply = (r: string | undefined): boolean => /^5\d\d[ -]/.test(r
 /** A refusal on the receiving side: its MX's 5xx in the session, its own `rejected` or `bounced` event, or the 5xx the sending MTA-out got back. */
 export function receivingRefusal(e: Pick<CellEvidence, 'attempts' | 'journey' | 'sendingOrg' | 'receivingOrg'>): string | undefined {
   const last = e.attempts.at(-1);
-  if (last && !last.accepted && last.answeredBy === 'receiving') return `the receiving server answered ${last.by === 'attacker' ? 'the attacker' : 'the sender'}: ${last.reply}`;
+  if (last && !last.accepted && last.answeredBy === 'receiving')
+    return `the receiving server answered ${last.by === 'attacker' ? 'the attacker' : 'the sender'}: ${last.reply}`;
   if (last && !last.accepted) return undefined;
   // Rejected in the session, or accepted and then bounced by one of its own hops (e.g. (9) cannot decrypt).
-  const ev = e.journey.find((x) => e.receivingOrg !== undefined && actorOrg(x.actor) === e.receivingOrg && (x.outcome === 'rejected' || x.outcome === 'bounced'));
+  const ev = e.journey.find(
+    (x) => e.receivingOrg !== undefined && actorOrg(x.actor) === e.receivingOrg && (x.outcome === 'rejected' || x.outcome === 'bounced'),
+  );
   if (ev) return `${ev.actor} (${ev.procedure}) rejected it${ev.detail ? `: ${ev.detail}` : ''}`;
-  const remote = e.journey.find((x) => e.sendingOrg !== undefined && actorOrg(x.actor) === e.sendingOrg && actorService(x.actor) === 'mta-out' && x.outcome === 'bounced' && isPermanentReply(x.reply));
+  const remote = e.journey.find(
+    (x) =>
+      e.sendingOrg !== undefined &&
+      actorOrg(x.actor) === e.sendingOrg &&
+      actorService(x.actor) === 'mta-out' &&
+      x.outcome === 'bounced' &&
+      isPermanentReply(x.reply),
+  );
   if (remote) return `the receiving MTA answered ${remote.actor}: ${remote.reply ?? ''}`;
   return undefined;
 }
@@ -44,7 +54,8 @@ export function receivingRefusal(e: Pick<CellEvidence, 'attempts' | 'journey' | 
 /** A refusal or hold record on the sending side: its MSA's or card's refusal, or one of its hops rejecting. */
 export function sendingRefusal(e: Pick<CellEvidence, 'attempts' | 'journey' | 'sendingOrg' | 'attackerHadNothing'>): string | undefined {
   const last = e.attempts.at(-1);
-  if (last && !last.accepted && last.answeredBy === 'sending') return `the sending side refused ${last.by === 'attacker' ? 'the attacker' : 'the sender'}: ${last.reply}`;
+  if (last && !last.accepted && last.answeredBy === 'sending')
+    return `the sending side refused ${last.by === 'attacker' ? 'the attacker' : 'the sender'}: ${last.reply}`;
   if (e.attackerHadNothing) return 'the attacker obtained nothing it could send';
   if (last && !last.accepted) return undefined;
   const ev = e.journey.find((x) => e.sendingOrg !== undefined && actorOrg(x.actor) === e.sendingOrg && (x.outcome === 'rejected' || x.outcome === 'bounced'));
@@ -59,7 +70,10 @@ export function sendingRefusal(e: Pick<CellEvidence, 'attempts' | 'journey' | 's
 export function judgeVerdict(e: CellEvidence): Judged<Verdict> {
   if (e.view) {
     const value: Verdict = e.view.shown === 'normal' ? 'delivered' : e.view.shown === 'warning' ? 'flagged' : 'blocked';
-    return { value, because: `the recipient's client ${e.view.shown === 'refused' ? 'refused it' : `shows it ${e.view.shown === 'warning' ? 'with a warning' : 'normally'}`}${e.view.reasons.length ? ` (${e.view.reasons.slice(0, 3).join('; ')})` : ''}` };
+    return {
+      value,
+      because: `the recipient's client ${e.view.shown === 'refused' ? 'refused it' : `shows it ${e.view.shown === 'warning' ? 'with a warning' : 'normally'}`}${e.view.reasons.length ? ` (${e.view.reasons.slice(0, 3).join('; ')})` : ''}`,
+    };
   }
   const recv = receivingRefusal(e);
   if (recv) return { value: 'blocked', because: recv };
@@ -111,12 +125,18 @@ export function judgeTraced(e: CellEvidence, verdict: Verdict): Judged<Traced> {
   const i = e.incident;
   if (i) {
     if (i.ownHosts) return { value: 'org', because: "(12): the sending org's self-review found its own hosts sent it" };
-    if (i.identified && i.onCrl && i.resubmissionRefused) return { value: 'sender-revoked', because: '(12): the serial is on the CRL fetched afterwards and the card is refused at (4)' };
+    if (i.identified && i.onCrl && i.resubmissionRefused)
+      return { value: 'sender-revoked', because: '(12): the serial is on the CRL fetched afterwards and the card is refused at (4)' };
     if (i.identified) return { value: 'sender', because: '(12): the sending org identified the sender' };
   }
-  if (!copyAccountable(e)) return { value: 'none', because: `${e.tracked!.messageId} was handed over before by another party: the signatures in this copy bind that transmission, not this one` };
+  if (!copyAccountable(e))
+    return {
+      value: 'none',
+      because: `${e.tracked!.messageId} was handed over before by another party: the signatures in this copy bind that transmission, not this one`,
+    };
   const s = e.view?.signer;
-  if (s && e.accountableDomains.has(s.domain.toLowerCase())) return { value: s.kind === 'person' ? 'sender' : 'org', because: `${s.via} names ${s.kind === 'person' ? 'a person' : 'the organisation'} of ${s.domain}` };
+  if (s && e.accountableDomains.has(s.domain.toLowerCase()))
+    return { value: s.kind === 'person' ? 'sender' : 'org', because: `${s.via} names ${s.kind === 'person' ? 'a person' : 'the organisation'} of ${s.domain}` };
   if (verdict === 'not-sent' && msaNamesSender(e)) return { value: 'sender', because: "the sending org's MSA (4) verified the card signature" };
   const org = receivingVerifiedOrg(e);
   if (org) return { value: 'org', because: org };
@@ -157,7 +177,8 @@ export async function judgeLeak(obtained: readonly ObtainedItem[], payload: Payl
   if (leak !== 'files') {
     const raws = obtained.filter((o) => o.kind !== 'credentials' && o.kind !== 'files' && o.bytes).map((o) => o.bytes!);
     const loose = obtained.filter((o) => o.kind === 'files' && o.bytes).map((o) => o.bytes!);
-    if (await filesReadable(raws, loose, payload)) return { value: 'files', because: 'an archive opened with a password stated in the obtained mails, or a file part in the clear' };
+    if (await filesReadable(raws, loose, payload))
+      return { value: 'files', because: 'an archive opened with a password stated in the obtained mails, or a file part in the clear' };
   }
   return { value: leak, because: leak === 'none' ? 'nothing obtained holds the cell’s content' : `obtained bytes hold the ${leak}` };
 }
@@ -166,10 +187,17 @@ export async function judgeLeak(obtained: readonly ObtainedItem[], payload: Payl
  * Malware reached the recipient: the bytes its client released (archives opened with every password
  * the same sender stated) hold a malicious payload file or a file an attacker swapped in.
  */
-export function judgeMalware(view: RecipientView | undefined, passwords: readonly string[], payload: Payload, swapped: readonly PayloadFile[]): Judged<boolean> {
+export function judgeMalware(
+  view: RecipientView | undefined,
+  passwords: readonly string[],
+  payload: Payload,
+  swapped: readonly PayloadFile[],
+): Judged<boolean> {
   if (!view || view.shown === 'refused' || view.released.length === 0) return { value: false, because: 'the client released no file' };
   const opened = openAll(view.released, passwords);
   const bad = [...payload.files, ...swapped].filter((f) => f.malicious);
   const hit = bad.find((f) => opened.some((b) => contains(b, f.zip ? f.zip.inner : f.content)));
-  return hit ? { value: true, because: `the client released ${hit.name} (${hit.kind})` } : { value: false, because: 'no released file holds a malicious payload' };
+  return hit
+    ? { value: true, because: `the client released ${hit.name} (${hit.kind})` }
+    : { value: false, because: 'no released file holds a malicious payload' };
 }

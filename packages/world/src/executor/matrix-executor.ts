@@ -88,7 +88,15 @@ class MatrixExecutor implements CellExecutor {
     await this.#closeWorld();
     const dir = path.join(this.#root, `w${++this.#n}-${profile}`);
     const t0 = Date.now();
-    this.#world = await World.create(MATRIX_WORLD, { storageDir: dir, profile, seed: this.o.seed ?? MATRIX_WORLD.seed ?? 1, retryMs: this.o.retryMs ?? 100, ...(withoutStarttls.length > 0 ? { withoutStarttls } : {}), ...(this.o.ablate && this.o.ablate.length > 0 ? { ablate: this.o.ablate } : {}), ...(getProfile(profile).kind === 'conventional' ? { clock: this.#clock } : {}) });
+    this.#world = await World.create(MATRIX_WORLD, {
+      storageDir: dir,
+      profile,
+      seed: this.o.seed ?? MATRIX_WORLD.seed ?? 1,
+      retryMs: this.o.retryMs ?? 100,
+      ...(withoutStarttls.length > 0 ? { withoutStarttls } : {}),
+      ...(this.o.ablate && this.o.ablate.length > 0 ? { ablate: this.o.ablate } : {}),
+      ...(getProfile(profile).kind === 'conventional' ? { clock: this.#clock } : {}),
+    });
     this.#profile = profile;
     this.#dirty = false;
     ctx.log(`world ${profile} built in ${Date.now() - t0} ms`);
@@ -136,7 +144,13 @@ export function createMatrixExecutor(options: MatrixExecutorOptions = {}): CellE
 }
 
 /** Runs one cell in `world`: set up, act, observe, judge. */
-async function runCell(world: World, s: ScenarioData, ctx: CellContext, state: { changed: boolean }, beforeObserve?: MatrixExecutorOptions['beforeObserve']): Promise<CellRun> {
+async function runCell(
+  world: World,
+  s: ScenarioData,
+  ctx: CellContext,
+  state: { changed: boolean },
+  beforeObserve?: MatrixExecutorOptions['beforeObserve'],
+): Promise<CellRun> {
   const cell = new Cell(world, s, ctx);
   let outside: OutsideMx | undefined;
   try {
@@ -194,10 +208,26 @@ async function runCell(world: World, s: ScenarioData, ctx: CellContext, state: {
   const traced = judgeTraced({ ...evidence, ...(incident ? { incident } : {}) }, verdict.value);
   const leaked = await judgeLeak(cell.obtained, cell.payload);
   const malware = judgeMalware(view, observed.passwords, cell.payload, cell.swapped);
-  const actual: Outcome = { verdict: verdict.value, leaked: leaked.value, malwareReached: malware.value, traced: traced.value, identityShown: view?.identityShown ?? 'none' };
-  ctx.log(`judged: verdict ${verdict.value} (${verdict.because}); traced ${traced.value} (${traced.because}); leaked ${leaked.value} (${leaked.because}); malware ${malware.value} (${malware.because})`);
+  const actual: Outcome = {
+    verdict: verdict.value,
+    leaked: leaked.value,
+    malwareReached: malware.value,
+    traced: traced.value,
+    identityShown: view?.identityShown ?? 'none',
+  };
+  ctx.log(
+    `judged: verdict ${verdict.value} (${verdict.because}); traced ${traced.value} (${traced.because}); leaked ${leaked.value} (${leaked.because}); malware ${malware.value} (${malware.because})`,
+  );
   const at = new Date().toISOString();
-  const events: JourneyEvent[] = [...journey.map((e) => normalizeJourneyEvent(e)), ...cell.outcomes.map((o) => attackerEvent(tracked?.messageId ?? '', o, at)), judgeEvent(tracked?.messageId ?? '', at, [verdict, traced, leaked, malware].map((j, i) => ({ name: ['verdict', 'traced', 'leaked', 'malwareReached'][i]!, because: j.because })))];
+  const events: JourneyEvent[] = [
+    ...journey.map((e) => normalizeJourneyEvent(e)),
+    ...cell.outcomes.map((o) => attackerEvent(tracked?.messageId ?? '', o, at)),
+    judgeEvent(
+      tracked?.messageId ?? '',
+      at,
+      [verdict, traced, leaked, malware].map((j, i) => ({ name: ['verdict', 'traced', 'leaked', 'malwareReached'][i]!, because: j.because })),
+    ),
+  ];
   return { actual, events };
 }
 
@@ -218,17 +248,37 @@ async function runPhase(cell: Cell, phase: CapabilityPhase): Promise<void> {
 
 /** Sending and receiving org ids, from the address plan (the actors publish events as `<org>/<service>`). */
 function orgIds(cell: Cell): { sendingOrg?: string; receivingOrg?: string } {
-  const find = (a: string) => harnessWorld(cell).orgs().find((o) => o.domain.toLowerCase() === (a.split('@')[1] ?? '').toLowerCase())?.id;
+  const find = (a: string) =>
+    harnessWorld(cell)
+      .orgs()
+      .find((o) => o.domain.toLowerCase() === (a.split('@')[1] ?? '').toLowerCase())?.id;
   const sendingOrg = find(cell.senderAddr);
   const receivingOrg = find(cell.targetAddr);
   return { ...(sendingOrg ? { sendingOrg } : {}), ...(receivingOrg ? { receivingOrg } : {}) };
 }
 
 /** The recipient's client, by the kind of mailbox it reads. */
-async function observe(cell: Cell, outside: OutsideMx | undefined, tracked: { messageId: string; copy: number }, journey: readonly OrgJourneyEvent[]): Promise<Observed> {
+async function observe(
+  cell: Cell,
+  outside: OutsideMx | undefined,
+  tracked: { messageId: string; copy: number },
+  journey: readonly OrgJourneyEvent[],
+): Promise<Observed> {
   const world = harnessWorld(cell);
   const smime = world.profile.conventional?.attachments === 'smime-e2e';
-  if (outside) return observeOutside(outside, tracked, smime ? { ...(cell.outsideIdentity ? { identity: cell.outsideIdentity } : {}), trustAnchors: [world.publicCa.root.der], now: cell.now(), policy: world.switches.smime } : undefined);
+  if (outside)
+    return observeOutside(
+      outside,
+      tracked,
+      smime
+        ? {
+            ...(cell.outsideIdentity ? { identity: cell.outsideIdentity } : {}),
+            trustAnchors: [world.publicCa.root.der],
+            now: cell.now(),
+            policy: world.switches.smime,
+          }
+        : undefined,
+    );
   const target = world.user(cell.targetAddr);
   if (smime) return observeSmime(target, tracked);
   if (world.profile.kind === 'conventional') return observeConventional(target, tracked);
@@ -272,5 +322,13 @@ function attackerEvent(messageId: string, o: AttackOutcome, at: string): Journey
 
 /** The judge's reasons, as one event the report shows beside the journey. */
 function judgeEvent(messageId: string, at: string, reasons: { name: string; because: string }[]): JourneyEvent {
-  return { messageId, actor: 'judge/evidence', procedure: 0, at, checks: reasons.map((r) => ({ name: r.name, result: 'pass' as const, detail: r.because.slice(0, 500) })), payload: 'none', outcome: 'judged' };
+  return {
+    messageId,
+    actor: 'judge/evidence',
+    procedure: 0,
+    at,
+    checks: reasons.map((r) => ({ name: r.name, result: 'pass' as const, detail: r.because.slice(0, 500) })),
+    payload: 'none',
+    outcome: 'judged',
+  };
 }

@@ -46,7 +46,12 @@ export async function fetchAllRaw(u: WorldUser): Promise<Uint8Array[]> {
  * org's MSA (4) record confirms the card signature the notice claims; else the verified org chain names
  * the org.
  */
-export async function observeSsmax(target: WorldUser, tracked: { messageId: string; copy: number }, journey: readonly JourneyEvent[], sendingOrg: string | undefined): Promise<Observed> {
+export async function observeSsmax(
+  target: WorldUser,
+  tracked: { messageId: string; copy: number },
+  journey: readonly JourneyEvent[],
+  sendingOrg: string | undefined,
+): Promise<Observed> {
   const totp = target.totpCode(new Date());
   const inbox: MailVerdict[] = await target.inbox({ password: target.password, pin: target.pin, ...(totp !== undefined ? { totp } : {}) });
   const copies = inbox.filter((m) => bareId(m.messageId) === bareId(tracked.messageId));
@@ -63,12 +68,30 @@ export async function observeSsmax(target: WorldUser, tracked: { messageId: stri
     // A person is named by a card signature someone verified: the agent's own manifest check, or the
     // sending org's (4) record (paper mode: the notice's "card and PIN used" is only the org's claim).
     const msaRecord = msaNamesSender({ journey, sendingOrg });
-    if (mine.manifestSigner) signer = { kind: 'person', domain: domainOf(mine.manifestSigner.address) || domain, serial: mine.manifestSigner.serial, via: 'the sender manifest the agent verified' };
-    else if (notice.cardAndPinUsed && msaRecord) signer = { kind: 'person', domain, ...(notice.certSerial ? { serial: notice.certSerial } : {}), via: "the sending org's MSA (4) record of the card signature" };
+    if (mine.manifestSigner)
+      signer = {
+        kind: 'person',
+        domain: domainOf(mine.manifestSigner.address) || domain,
+        serial: mine.manifestSigner.serial,
+        via: 'the sender manifest the agent verified',
+      };
+    else if (notice.cardAndPinUsed && msaRecord)
+      signer = {
+        kind: 'person',
+        domain,
+        ...(notice.certSerial ? { serial: notice.certSerial } : {}),
+        via: "the sending org's MSA (4) record of the card signature",
+      };
     else signer = { kind: 'org', domain, via: 'the chain of org signatures the agent verified' };
   }
   const sameSender = inbox.filter((m) => m.senderAddress === mine.senderAddress && m.verified === mine.verified);
-  const readable: ObtainedItem[] = shown === 'refused' ? [] : [...released.map((b) => ({ kind: 'files' as const, bytes: b, note: 'released by the agent' })), { kind: 'body', bytes: enc.encode(mine.text), note: 'the body as the agent shows it' }];
+  const readable: ObtainedItem[] =
+    shown === 'refused'
+      ? []
+      : [
+          ...released.map((b) => ({ kind: 'files' as const, bytes: b, note: 'released by the agent' })),
+          { kind: 'body', bytes: enc.encode(mine.text), note: 'the body as the agent shows it' },
+        ];
   return {
     view: {
       shown,
@@ -88,7 +111,9 @@ export async function observeSsmax(target: WorldUser, tracked: { messageId: stri
  */
 export async function observeConventional(target: WorldUser, tracked: { messageId: string; copy: number }): Promise<Observed> {
   const raws = await fetchAllRaw(target);
-  const mails = (await Promise.all(raws.map(async (raw) => ({ raw, m: await readMail(raw) })))).filter((x): x is { raw: Uint8Array; m: ReadMail } => x.m !== undefined);
+  const mails = (await Promise.all(raws.map(async (raw) => ({ raw, m: await readMail(raw) })))).filter(
+    (x): x is { raw: Uint8Array; m: ReadMail } => x.m !== undefined,
+  );
   const got = mails.filter((x) => x.m.messageId === bareId(tracked.messageId))[tracked.copy - 1];
   if (!got) return { passwords: [] };
   const authenticated = dmarcPassed(got.m, target.org.domain);
@@ -128,7 +153,10 @@ function smimeView(r: SmimeReading, readableNote: string): RecipientView {
     identityShown: r.signature === 'valid' ? 'signature-valid' : 'unverified',
     released,
     ...(signer ? { signer } : {}),
-    readable: [...released.map((b) => ({ kind: 'files' as const, bytes: b, note: readableNote })), { kind: 'body', bytes: enc.encode(r.text), note: readableNote }],
+    readable: [
+      ...released.map((b) => ({ kind: 'files' as const, bytes: b, note: readableNote })),
+      { kind: 'body', bytes: enc.encode(r.text), note: readableNote },
+    ],
     reasons: r.reasons,
   };
 }
@@ -157,7 +185,11 @@ export interface OutsideMailbox {
  * The outside mailbox's owner reads the tracked mail with an ordinary client, or with its S/MIME client
  * and its own key where it has one.
  */
-export async function observeOutside(box: OutsideMailbox, tracked: { messageId: string; copy: number }, smime: { identity?: SmimeIdentity; trustAnchors: readonly Uint8Array[]; now: Date; policy?: SmimeReadOptions['policy'] } | undefined): Promise<Observed> {
+export async function observeOutside(
+  box: OutsideMailbox,
+  tracked: { messageId: string; copy: number },
+  smime: { identity?: SmimeIdentity; trustAnchors: readonly Uint8Array[]; now: Date; policy?: SmimeReadOptions['policy'] } | undefined,
+): Promise<Observed> {
   const got = box.received.filter((r) => Buffer.from(r).toString('latin1').includes(bareId(tracked.messageId)))[tracked.copy - 1];
   if (!got) return { passwords: [] };
   const mails = (await Promise.all(box.received.map(readMail))).filter((m): m is ReadMail => m !== undefined);
@@ -165,11 +197,31 @@ export async function observeOutside(box: OutsideMailbox, tracked: { messageId: 
   const readable: ObtainedItem[] = box.received.map((r) => ({ kind: 'body', bytes: r, note: `held by the owner of ${box.domain}` }));
   const authDomain = box.dmarcPass.get(got);
   // DMARC (RFC 7489) is what the outside MX can tell of the From domain, whatever the client shows of a signature.
-  const dmarc = authDomain !== undefined ? { identityShown: 'domain-authenticated' as const, signer: { kind: 'org' as const, domain: authDomain.toLowerCase(), via: `dmarc=pass for ${authDomain} at the outside MX` } } : undefined;
+  const dmarc =
+    authDomain !== undefined
+      ? {
+          identityShown: 'domain-authenticated' as const,
+          signer: { kind: 'org' as const, domain: authDomain.toLowerCase(), via: `dmarc=pass for ${authDomain} at the outside MX` },
+        }
+      : undefined;
   if (smime) {
-    const r = await readSmimeMessage(got, { ...(smime.identity ? { identity: smime.identity } : {}), trustAnchors: [...smime.trustAnchors], now: smime.now, ...(smime.policy ? { policy: smime.policy } : {}) });
+    const r = await readSmimeMessage(got, {
+      ...(smime.identity ? { identity: smime.identity } : {}),
+      trustAnchors: [...smime.trustAnchors],
+      now: smime.now,
+      ...(smime.policy ? { policy: smime.policy } : {}),
+    });
     const v = smimeView(r, `decrypted by the owner of ${box.domain}`);
-    return { view: { ...v, shown: 'normal', identityShown: r.signature === 'valid' ? 'signature-valid' : 'unverified', readable: [...v.readable, ...readable], ...(dmarc ?? {}) }, passwords };
+    return {
+      view: {
+        ...v,
+        shown: 'normal',
+        identityShown: r.signature === 'valid' ? 'signature-valid' : 'unverified',
+        readable: [...v.readable, ...readable],
+        ...(dmarc ?? {}),
+      },
+      passwords,
+    };
   }
   const m = await readMail(got);
   return {

@@ -29,7 +29,15 @@ export async function nonMemberMx(world: World, domain: string): Promise<Outside
         const raw = new Uint8Array(Buffer.concat(chunks));
         received.push(raw);
         const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
-        authenticate(Buffer.from(raw), { ip: session.remoteAddress, helo: session.hostNameAppearsAs, sender: mailFrom, mta: `mx.${domain}`, resolver: world.net.resolver as never, disableArc: true, disableBimi: true })
+        authenticate(Buffer.from(raw), {
+          ip: session.remoteAddress,
+          helo: session.hostNameAppearsAs,
+          sender: mailFrom,
+          mta: `mx.${domain}`,
+          resolver: world.net.resolver as never,
+          disableArc: true,
+          disableBimi: true,
+        })
           .then((r) => {
             if (r.dmarc && r.dmarc.status.result === 'pass') dmarcPass.set(raw, String((r.dmarc as { domain?: string }).domain ?? ''));
           })

@@ -38,9 +38,14 @@ const te = new TextEncoder();
  * macro by parsing it, as in real Emotet documents: ClamAV reports Heuristics.OLE2.ContainsMacros.VBA.
  */
 function macroDocm(marker: string): Uint8Array {
-  const vba = createVbaProject([{ name: 'ThisDocument', source: `Attribute VB_Name = "ThisDocument"\r\nSub AutoOpen()\r\n  Shell "powershell -enc AAAA" ' ${marker}\r\nEnd Sub\r\n` }]);
+  const vba = createVbaProject([
+    { name: 'ThisDocument', source: `Attribute VB_Name = "ThisDocument"\r\nSub AutoOpen()\r\n  Shell "powershell -enc AAAA" ' ${marker}\r\nEnd Sub\r\n` },
+  ]);
   return createZip([
-    { name: '[Content_Types].xml', data: '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Override PartName="/word/vbaProject.bin" ContentType="application/vnd.ms-office.vbaProject"/></Types>' },
+    {
+      name: '[Content_Types].xml',
+      data: '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Override PartName="/word/vbaProject.bin" ContentType="application/vnd.ms-office.vbaProject"/></Types>',
+    },
     { name: 'word/document.xml', data: `<w:document><w:body><w:p><w:r><w:t>Please enable editing ${marker}</w:t></w:r></w:p></w:body></w:document>` },
     { name: 'word/vbaProject.bin', data: vba },
   ]);
@@ -80,11 +85,29 @@ export function makePayload(spec: { readonly files?: readonly { kind: string; na
   const files = (spec.files ?? []).map((f): PayloadFile => {
     switch (f.kind) {
       case 'confidential-doc':
-        return { kind: f.kind, name: f.name, contentType: 'application/pdf', malicious: false, content: pdf(`CONFIDENTIAL merger terms, do not forward. ref ${marker}`) };
+        return {
+          kind: f.kind,
+          name: f.name,
+          contentType: 'application/pdf',
+          malicious: false,
+          content: pdf(`CONFIDENTIAL merger terms, do not forward. ref ${marker}`),
+        };
       case 'invoice-pdf':
-        return { kind: f.kind, name: f.name, contentType: 'application/pdf', malicious: false, content: pdf(`INVOICE 2024-11 pay to IBAN XX00 ATTACKER 0000 ref ${marker}`) };
+        return {
+          kind: f.kind,
+          name: f.name,
+          contentType: 'application/pdf',
+          malicious: false,
+          content: pdf(`INVOICE 2024-11 pay to IBAN XX00 ATTACKER 0000 ref ${marker}`),
+        };
       case 'novel-malware':
-        return { kind: f.kind, name: f.name, contentType: 'application/pdf', malicious: true, content: pdf(`/OpenAction << /S /JavaScript /JS (app.launchURL("http://203.0.113.9/${marker}")) >>`) };
+        return {
+          kind: f.kind,
+          name: f.name,
+          contentType: 'application/pdf',
+          malicious: true,
+          content: pdf(`/OpenAction << /S /JavaScript /JS (app.launchURL("http://203.0.113.9/${marker}")) >>`),
+        };
       case 'eicar':
         return { kind: f.kind, name: f.name, contentType: 'application/octet-stream', malicious: true, content: te.encode(EICAR) };
       case 'macro-docm':

@@ -2,7 +2,20 @@ import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { SsmaxError } from '@ssmax/core';
 import { DEFENCES, type DefenceSpec } from '../defences.js';
-import { ablationExitCode, cellFlips, cellsForDefence, creditedCells, creditReasons, creditsDefence, deadDefences, defencesFor, formatAblation, notFalsifiable, runAblation, type AblationReport } from './ablation.js';
+import {
+  ablationExitCode,
+  cellFlips,
+  cellsForDefence,
+  creditedCells,
+  creditReasons,
+  creditsDefence,
+  deadDefences,
+  defencesFor,
+  formatAblation,
+  notFalsifiable,
+  runAblation,
+  type AblationReport,
+} from './ablation.js';
 import { formatHtml } from './html-report.js';
 import { BUNDLED_SCENARIOS, loadScenarios } from './load-scenarios.js';
 import { parseProfiles, runMatrix } from './run-matrix.js';
@@ -43,8 +56,26 @@ const baselineOf = (scenarios = bundled, profiles = parseProfiles([]), ex: CellE
 
 /** A scenario built for one rule: no attacker, one benign file, delivered with nothing credited. */
 function synthetic(over: Record<string, unknown>, expected: Partial<Outcome>): Scenario {
-  const cell = { verdict: 'delivered', leaked: 'none', malwareReached: false, traced: 'none', identityShown: 'unverified', reason: 'test', ...expected } as const;
-  return { v: 1, id: 'synthetic', title: 't', source: { other: 'test' }, description: 'd', attacker: null, payload: { files: [{ kind: 'invoice-pdf', name: 'a.pdf' }], body: 'business' }, ...over, expected: { 'ssmax-org': cell } } as Scenario;
+  const cell = {
+    verdict: 'delivered',
+    leaked: 'none',
+    malwareReached: false,
+    traced: 'none',
+    identityShown: 'unverified',
+    reason: 'test',
+    ...expected,
+  } as const;
+  return {
+    v: 1,
+    id: 'synthetic',
+    title: 't',
+    source: { other: 'test' },
+    description: 'd',
+    attacker: null,
+    payload: { files: [{ kind: 'invoice-pdf', name: 'a.pdf' }], body: 'business' },
+    ...over,
+    expected: { 'ssmax-org': cell },
+  } as Scenario;
 }
 
 describe('creditsDefence', () => {
@@ -66,7 +97,12 @@ describe('creditsDefence', () => {
     const attacked = { attacker: { foothold: 'network', steps: [{ capability: 'spoof-direct', params: { spoofedFrom: 'a@b.example' } }] } };
     expect(creditReasons(synthetic({ payload: { files: [{ kind: 'eicar', name: 'x.com' }] } }, {}), 'ssmax-org')).toEqual(['malware kept from the recipient']);
     expect(creditsDefence(synthetic({ payload: { files: [{ kind: 'invoice-pdf', name: 'x.pdf' }] } }, {}), 'ssmax-org')).toBe(false);
-    const swap = { attacker: { foothold: 'on-path', steps: [{ capability: 'on-path-mta', params: { service: 'org-b/mta-in', tamper: { kind: 'swap', replacement: 'eicar' } } }] } };
+    const swap = {
+      attacker: {
+        foothold: 'on-path',
+        steps: [{ capability: 'on-path-mta', params: { service: 'org-b/mta-in', tamper: { kind: 'swap', replacement: 'eicar' } } }],
+      },
+    };
     expect(creditReasons(synthetic(swap, { leaked: 'files' }), 'ssmax-org')).toEqual(['malware kept from the recipient']);
     expect(creditsDefence(synthetic(attacked, {}), 'ssmax-org')).toBe(false);
   });
@@ -76,7 +112,8 @@ describe('creditsDefence', () => {
     expect(creditReasons(byId('i5-passive-capture-between-mtas'), 'best-practice')).toEqual(['leaked only none']);
     // The on-path attacker got the files: no leak credit (and nothing else is credited here).
     expect(creditsDefence(byId('i4-starttls-strip-read-files'), 'plain-ppap')).toBe(false);
-    const takeover = (read: boolean) => synthetic({ attacker: { foothold: 'org-mail-server', steps: [{ capability: 'org-server-takeover', params: { readPassingMail: read } }] } }, {});
+    const takeover = (read: boolean) =>
+      synthetic({ attacker: { foothold: 'org-mail-server', steps: [{ capability: 'org-server-takeover', params: { readPassingMail: read } }] } }, {});
     expect(creditReasons(takeover(true), 'ssmax-org')).toEqual(['leaked only none']);
     expect(creditReasons(takeover(false), 'ssmax-org')).toEqual([]);
   });
@@ -109,8 +146,14 @@ describe('ablation cell selection', () => {
 
   it('leaves out credited cells whose baseline could not run', async () => {
     const scenarios = loadScenarios([file('i2-direct-to-mx-spoof-encrypted-zip')]);
-    const base = await baselineOf(scenarios, parseProfiles(['ssmax-org,ssmax-paper']), new FixtureExecutor({}, new Set(['i2-direct-to-mx-spoof-encrypted-zip#ssmax-org'])));
-    expect(creditedCells(scenarios, parseProfiles(['ssmax-org,ssmax-paper']), base)).toEqual([{ scenarioId: 'i2-direct-to-mx-spoof-encrypted-zip', profile: 'ssmax-paper' }]);
+    const base = await baselineOf(
+      scenarios,
+      parseProfiles(['ssmax-org,ssmax-paper']),
+      new FixtureExecutor({}, new Set(['i2-direct-to-mx-spoof-encrypted-zip#ssmax-org'])),
+    );
+    expect(creditedCells(scenarios, parseProfiles(['ssmax-org,ssmax-paper']), base)).toEqual([
+      { scenarioId: 'i2-direct-to-mx-spoof-encrypted-zip', profile: 'ssmax-paper' },
+    ]);
   });
 
   it('runs only the defences active in the selected profiles', () => {
@@ -149,7 +192,9 @@ describe('cellFlips', () => {
   });
 
   it('reports a harness error in the ablated cell as an error, never a flip', () => {
-    expect(cellFlips(result(blocked), result(null, 'HarnessError: IMAP gone'))).toEqual({ error: { scenarioId: 's', profile: 'ssmax-org', error: 'HarnessError: IMAP gone' } });
+    expect(cellFlips(result(blocked), result(null, 'HarnessError: IMAP gone'))).toEqual({
+      error: { scenarioId: 's', profile: 'ssmax-org', error: 'HarnessError: IMAP gone' },
+    });
   });
 });
 
@@ -177,9 +222,15 @@ describe('runAblation', () => {
   }
 
   it('reruns only credited cells per defence, reports each flip and lists unflipped cells and dead defences', async () => {
-    const { base, run, executors } = await ablate((d) => (d.id === 'mta-sts' ? { 'i4-starttls-strip-read-files#best-practice': { verdict: 'delivered', leaked: 'files' } } : {}));
+    const { base, run, executors } = await ablate((d) =>
+      d.id === 'mta-sts' ? { 'i4-starttls-strip-read-files#best-practice': { verdict: 'delivered', leaked: 'files' } } : {},
+    );
     // Only best-practice defences ran, each on the two credited cells (the honest baseline mail credits nothing).
-    expect([...executors.keys()].sort()).toEqual(defencesFor(profiles).map((d) => d.id).sort());
+    expect([...executors.keys()].sort()).toEqual(
+      defencesFor(profiles)
+        .map((d) => d.id)
+        .sort(),
+    );
     for (const ex of executors.values()) {
       expect(ex.calls.sort()).toEqual(['i4-starttls-strip-read-files#best-practice', 'i6-stolen-mailbox-password#best-practice']);
       expect(ex.closed).toBe(true);
@@ -205,7 +256,10 @@ describe('runAblation', () => {
   });
 
   it('exits 0 when every credited cell flips and every defence flips a cell', async () => {
-    const { base, run } = await ablate(() => ({ 'i4-starttls-strip-read-files#best-practice': { malwareReached: true }, 'i6-stolen-mailbox-password#best-practice': { leaked: 'files' } }));
+    const { base, run } = await ablate(() => ({
+      'i4-starttls-strip-read-files#best-practice': { malwareReached: true },
+      'i6-stolen-mailbox-password#best-practice': { leaked: 'files' },
+    }));
     expect(run.report.notFalsifiable).toEqual([]);
     expect(deadDefences(run.report)).toEqual([]);
     expect(run.cells).toBe(2 * defencesFor(profiles).length);
@@ -228,13 +282,22 @@ describe('runAblation', () => {
 });
 
 describe('ablationExitCode', () => {
-  const report = (over: Partial<AblationReport> = {}): AblationReport => ({ defences: [{ id: 'x', description: 'd', flipped: [{ scenarioId: 's', profile: 'ssmax-org', field: 'verdict', from: 'blocked', to: 'delivered' }] }], notFalsifiable: [], durationMs: 1, ...over });
+  const report = (over: Partial<AblationReport> = {}): AblationReport => ({
+    defences: [{ id: 'x', description: 'd', flipped: [{ scenarioId: 's', profile: 'ssmax-org', field: 'verdict', from: 'blocked', to: 'delivered' }] }],
+    notFalsifiable: [],
+    durationMs: 1,
+    ...over,
+  });
 
   it('exits 1 when the baseline differs from its expectations, 3 when a baseline cell errored', async () => {
     const scenarios = loadScenarios([file('i2-direct-to-mx-spoof-encrypted-zip')]);
     const ok = await baselineOf(scenarios);
     expect(ablationExitCode(ok, report())).toBe(0);
-    const bad = await baselineOf(scenarios, parseProfiles([]), new FixtureExecutor({ 'i2-direct-to-mx-spoof-encrypted-zip#ssmax-org': { verdict: 'delivered' } }));
+    const bad = await baselineOf(
+      scenarios,
+      parseProfiles([]),
+      new FixtureExecutor({ 'i2-direct-to-mx-spoof-encrypted-zip#ssmax-org': { verdict: 'delivered' } }),
+    );
     expect(ablationExitCode(bad, report())).toBe(1);
     const err = await baselineOf(scenarios, parseProfiles([]), new FixtureExecutor({}, new Set(['i2-direct-to-mx-spoof-encrypted-zip#ssmax-org'])));
     expect(ablationExitCode(err, report())).toBe(3);
@@ -253,7 +316,9 @@ describe('notFalsifiable', () => {
       { scenarioId: 'a', profile: 'ssmax-org' as const },
       { scenarioId: 'b', profile: 'ssmax-org' as const },
     ];
-    const lines = [{ id: 'x', description: '', flipped: [{ scenarioId: 'a', profile: 'ssmax-org' as const, field: 'verdict' as const, from: 'blocked', to: 'delivered' }] }];
+    const lines = [
+      { id: 'x', description: '', flipped: [{ scenarioId: 'a', profile: 'ssmax-org' as const, field: 'verdict' as const, from: 'blocked', to: 'delivered' }] },
+    ];
     expect(notFalsifiable(cells, lines)).toEqual([{ scenarioId: 'b', profile: 'ssmax-org' }]);
   });
 });
@@ -263,7 +328,11 @@ describe('formatHtml Falsifiability section', () => {
     const m = await baselineOf(loadScenarios([file('i2-direct-to-mx-spoof-encrypted-zip')]));
     const html = formatHtml(m, [], {
       defences: [
-        { id: 'org-signature-check', description: '(7) <verifies>', flipped: [{ scenarioId: 'i2-direct-to-mx-spoof-encrypted-zip', profile: 'ssmax-esp-in', field: 'verdict', from: 'blocked', to: 'flagged' }] },
+        {
+          id: 'org-signature-check',
+          description: '(7) <verifies>',
+          flipped: [{ scenarioId: 'i2-direct-to-mx-spoof-encrypted-zip', profile: 'ssmax-esp-in', field: 'verdict', from: 'blocked', to: 'flagged' }],
+        },
         { id: 'reputation', description: 'scores', flipped: [] },
       ],
       notFalsifiable: [{ scenarioId: 'i2-direct-to-mx-spoof-encrypted-zip', profile: 'ssmax-org' }],

@@ -82,7 +82,12 @@ function stepsOf(s: Scenario): readonly Step[] {
  * less than the files it eavesdropped for. Tracing is not a claim a defence makes by itself (it is what
  * the evidence names), so a cell credits no defence by `traced` alone.
  */
-export function creditReasons(scenario: Scenario, profile: MatrixProfile, expected: Outcome | undefined = scenario.expected[profile], malicious: ReadonlySet<string> = maliciousKinds()): string[] {
+export function creditReasons(
+  scenario: Scenario,
+  profile: MatrixProfile,
+  expected: Outcome | undefined = scenario.expected[profile],
+  malicious: ReadonlySet<string> = maliciousKinds(),
+): string[] {
   if (!expected) return [];
   const reasons: string[] = [];
   if (expected.verdict !== 'delivered') reasons.push(`verdict ${expected.verdict}`);
@@ -207,7 +212,9 @@ export interface AblationRun {
 function restrict(scenarios: readonly LoadedScenario[], cells: readonly CellRef[]): LoadedScenario[] {
   const want = new Set(cells.map(key));
   return scenarios.flatMap((l) => {
-    const expected = Object.fromEntries(Object.entries(l.scenario.expected).filter(([p]) => want.has(key({ scenarioId: l.scenario.id, profile: p as MatrixProfile }))));
+    const expected = Object.fromEntries(
+      Object.entries(l.scenario.expected).filter(([p]) => want.has(key({ scenarioId: l.scenario.id, profile: p as MatrixProfile }))),
+    );
     return Object.keys(expected).length > 0 ? [{ ...l, scenario: { ...l.scenario, expected } }] : [];
   });
 }
@@ -252,7 +259,11 @@ export async function runAblation(o: RunAblationOptions): Promise<AblationRun> {
     cells += m.results.length;
     lines.push(defenceAblation(d, o.baseline, m.results));
   }
-  const report: AblationReport = { defences: lines, notFalsifiable: notFalsifiable(credited, lines), durationMs: o.baseline.meta.durationMs + (now().getTime() - t0) };
+  const report: AblationReport = {
+    defences: lines,
+    notFalsifiable: notFalsifiable(credited, lines),
+    durationMs: o.baseline.meta.durationMs + (now().getTime() - t0),
+  };
   return { report, skipped: all.filter((d) => !active.includes(d)).map((d) => d.id), cells };
 }
 
@@ -262,7 +273,9 @@ export function formatAblation(run: AblationRun): string {
   const out: string[] = ['', 'Falsifiability (ablation):'];
   for (const d of r.defences) {
     const cellsFlipped = new Set(d.flipped.map(key)).size;
-    out.push(`  ${d.flipped.length === 0 ? '✗' : '✓'} ${d.id.padEnd(28)} ${cellsFlipped} cell(s) flipped${d.errors?.length ? `, ${d.errors.length} error(s)` : ''}`);
+    out.push(
+      `  ${d.flipped.length === 0 ? '✗' : '✓'} ${d.id.padEnd(28)} ${cellsFlipped} cell(s) flipped${d.errors?.length ? `, ${d.errors.length} error(s)` : ''}`,
+    );
     for (const e of d.errors ?? []) out.push(`      error ${e.scenarioId} [${e.profile}]: ${e.error}`);
   }
   if (run.skipped.length > 0) out.push(`  not run (active in none of the selected profiles): ${run.skipped.join(', ')}`);

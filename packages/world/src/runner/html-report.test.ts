@@ -18,13 +18,33 @@ class FixtureExecutor implements CellExecutor {
   async run(s: Scenario, p: MatrixProfile, ctx: { clock: () => Date }): Promise<CellRun> {
     const { reason: _r, ...expected } = s.expected[p]!;
     const at = ctx.clock().toISOString();
-    const hop = (actor: string, procedure: number, payload: JourneyEvent['payload'], check: string): JourneyEvent => ({ messageId: `<${s.id}@fixture>`, actor, procedure, at, checks: [{ name: check, result: 'pass' }], payload });
-    const events = [hop('org-a/user-agent', 3, 'ciphertext', 'card-pin'), hop('org-a/msa', 4, 'ciphertext', 'user-signature'), hop('org-a/inspection', 5, 'plaintext', 'dlp'), hop('org-b/mta-in', 7, 'ciphertext', 'org-signature')];
+    const hop = (actor: string, procedure: number, payload: JourneyEvent['payload'], check: string): JourneyEvent => ({
+      messageId: `<${s.id}@fixture>`,
+      actor,
+      procedure,
+      at,
+      checks: [{ name: check, result: 'pass' }],
+      payload,
+    });
+    const events = [
+      hop('org-a/user-agent', 3, 'ciphertext', 'card-pin'),
+      hop('org-a/msa', 4, 'ciphertext', 'user-signature'),
+      hop('org-a/inspection', 5, 'plaintext', 'dlp'),
+      hop('org-b/mta-in', 7, 'ciphertext', 'org-signature'),
+    ];
     return { actual: { ...expected, ...this.overrides[`${s.id}#${p}`] }, events };
   }
 }
 
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 describe('matrix.html', () => {
   let browser: Browser;
@@ -60,7 +80,11 @@ describe('matrix.html', () => {
     await page.goto(pathToFileURL(htmlPath).href);
     expect(await page.locator('td.cell[data-i]').count()).toBe(cells);
     // Colours come from the verdict class.
-    const bg = (sel: string) => page.locator(sel).first().evaluate((e) => getComputedStyle(e).backgroundColor);
+    const bg = (sel: string) =>
+      page
+        .locator(sel)
+        .first()
+        .evaluate((e) => getComputedStyle(e).backgroundColor);
     expect(await bg('td.cell.v-blocked')).toBe('rgb(215, 230, 255)');
     expect(await bg('td.cell.v-delivered:not(.mismatch)')).toBe('rgb(227, 244, 229)');
     expect(await bg('td.cell.v-flagged')).toBe('rgb(255, 241, 194)');

@@ -9,13 +9,20 @@ function falsifiabilitySection(a: AblationReport): string {
   const rows = a.defences
     .map((d) => {
       const cells = new Map<string, string[]>();
-      for (const f of d.flipped) cells.set(`${f.scenarioId} [${f.profile}]`, [...(cells.get(`${f.scenarioId} [${f.profile}]`) ?? []), `${f.field}: ${String(f.from)} → ${String(f.to)}`]);
+      for (const f of d.flipped)
+        cells.set(`${f.scenarioId} [${f.profile}]`, [
+          ...(cells.get(`${f.scenarioId} [${f.profile}]`) ?? []),
+          `${f.field}: ${String(f.from)} → ${String(f.to)}`,
+        ]);
       const flips = [...cells].map(([c, fs]) => `<li>${escHtml(c)}: ${escHtml(fs.join(', '))}</li>`).join('');
       const errors = (d.errors ?? []).map((e) => `<li class="bad">error ${escHtml(`${e.scenarioId} [${e.profile}]`)}: ${escHtml(e.error)}</li>`).join('');
       return `<tr class="${d.flipped.length === 0 ? 'dead' : ''}"><td><code>${escHtml(d.id)}</code></td><td>${escHtml(d.description)}</td><td>${cells.size}</td><td>${flips || errors ? `<ul>${flips}${errors}</ul>` : '<span class="bad">flips nothing</span>'}</td></tr>`;
     })
     .join('\n');
-  const nf = a.notFalsifiable.length === 0 ? '<p>Every credited cell flips under at least one ablation.</p>' : `<p class="bad">${a.notFalsifiable.length} credited cell(s) flip under no ablation:</p><ul>${a.notFalsifiable.map((c) => `<li>${escHtml(`${c.scenarioId} [${c.profile}]`)}</li>`).join('')}</ul>`;
+  const nf =
+    a.notFalsifiable.length === 0
+      ? '<p>Every credited cell flips under at least one ablation.</p>'
+      : `<p class="bad">${a.notFalsifiable.length} credited cell(s) flip under no ablation:</p><ul>${a.notFalsifiable.map((c) => `<li>${escHtml(`${c.scenarioId} [${c.profile}]`)}</li>`).join('')}</ul>`;
   return `<section id="falsifiability"><h2>Falsifiability</h2>
 <p class="desc">Each defence switched off in turn (<code>ssmax run --ablate</code>); only the cells whose expectation credits a defence ran again, in the profiles where the defence acts. A flip is a compared field that differs from the normal run. ${(a.durationMs / 1000).toFixed(1)} s in all.</p>
 <table class="abl"><thead><tr><th>defence</th><th>what it does</th><th>cells flipped</th><th>flips (normal → switched off)</th></tr></thead><tbody>
@@ -27,7 +34,10 @@ ${nf}
 
 /** Embeds JSON in a <script> element: "<" escaped so no "</script>" or "<!--" can end it early (HTML §4.12.1.3). */
 function scriptJson(value: unknown): string {
-  return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+  return JSON.stringify(value)
+    .replace(/</g, '\\u003c')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
 }
 
 const CSS = `
@@ -148,7 +158,9 @@ function esc(s: string): string {
  * and omission reasons.
  */
 export function formatHtml(m: Matrix, scenarios: readonly LoadedScenario[] = [], ablation?: AblationReport): string {
-  const info = Object.fromEntries(scenarios.map(({ scenario: s }) => [s.id, { title: s.title, description: s.description, source: s.source, omitted: s.omitted ?? {} }]));
+  const info = Object.fromEntries(
+    scenarios.map(({ scenario: s }) => [s.id, { title: s.title, description: s.description, source: s.source, omitted: s.omitted ?? {} }]),
+  );
   for (const r of m.results) info[r.scenarioId] ??= { title: r.title, description: '', source: {}, omitted: {} };
   const data = { profiles: MATRIX_PROFILES.filter((p) => m.meta.profiles.includes(p)), scenarios: info, results: m.results };
   const pass = m.results.filter((r) => r.pass).length;

@@ -3,13 +3,19 @@ import type { Matrix, MatrixResult } from './types.js';
 
 function esc(s: string): string {
   // XML 1.0 §2.2: strip characters XML cannot carry at all, then escape markup.
-  return s.replace(/[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD]/gu, '\uFFFD').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+  return s
+    .replace(/[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD]/gu, '\uFFFD')
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;');
 }
 
 function testcase(r: MatrixResult): string {
   const name = `${r.file}#${r.scenarioId} [${r.profile}]`;
   const head = `    <testcase classname="${esc(r.file)}" name="${esc(name)}" time="${(r.durationMs / 1000).toFixed(3)}"`;
-  if (r.actual === null) return `${head}>\n      <error message="${esc(r.error ?? 'executor failed')}" type="infrastructure">${esc(r.error ?? '')}</error>\n    </testcase>`;
+  if (r.actual === null)
+    return `${head}>\n      <error message="${esc(r.error ?? 'executor failed')}" type="infrastructure">${esc(r.error ?? '')}</error>\n    </testcase>`;
   if (r.pass) return `${head}/>`;
   const exp = JSON.stringify(Object.fromEntries(r.mismatches.map((f) => [f, r.expected[f]])));
   const act = JSON.stringify(Object.fromEntries(r.mismatches.map((f) => [f, r.actual![f]])));

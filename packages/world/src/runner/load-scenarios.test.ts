@@ -34,7 +34,10 @@ function problemsWith(step: string): string[] {
     loadScenarios([dir], dir);
   } catch (err) {
     expect(SsmaxError.is(err, 'USAGE')).toBe(true);
-    return (err as SsmaxError).message.split('\n').slice(1).map((l) => l.trim());
+    return (err as SsmaxError).message
+      .split('\n')
+      .slice(1)
+      .map((l) => l.trim());
   }
   throw new Error('loadScenarios accepted the scenario');
 }
@@ -57,25 +60,35 @@ describe('loadScenarios', () => {
   });
 
   it('names the param path, the expected type and the value when a param has the wrong type', () => {
-    expect(problemsWith(STEP.replace(/guesses:\n(\s+- "\d+"\n)+/, 'guesses: 7\n'))).toEqual([`${FILE}: /attacker/steps/0/params/guesses (stolen-card) must be array, not 7 (line 27)`]);
+    expect(problemsWith(STEP.replace(/guesses:\n(\s+- "\d+"\n)+/, 'guesses: 7\n'))).toEqual([
+      `${FILE}: /attacker/steps/0/params/guesses (stolen-card) must be array, not 7 (line 27)`,
+    ]);
   });
 
   it('names the missing param when a required param is missing', () => {
-    expect(problemsWith(STEP.replace('        user: alice@org-a.example\n', ''))).toEqual([`${FILE}: /attacker/steps/0/params (stolen-card) is missing the required property "user" (line 26)`]);
+    expect(problemsWith(STEP.replace('        user: alice@org-a.example\n', ''))).toEqual([
+      `${FILE}: /attacker/steps/0/params (stolen-card) is missing the required property "user" (line 26)`,
+    ]);
   });
 
   it('says which params the capability needs when a step has none', () => {
-    expect(problemsWith('    - capability: stolen-card\n')).toEqual([`${FILE}: /attacker/steps/0 (stolen-card) is missing the required property "params" (needs user) (line 24)`]);
+    expect(problemsWith('    - capability: stolen-card\n')).toEqual([
+      `${FILE}: /attacker/steps/0 (stolen-card) is missing the required property "params" (needs user) (line 24)`,
+    ]);
   });
 
   it('reports the value out of range when bruteForceDigits exceeds 8', () => {
-    expect(problemsWith(STEP.replace('bruteForceDigits: 4', 'bruteForceDigits: 9'))).toEqual([`${FILE}: /attacker/steps/0/params/bruteForceDigits (stolen-card) must be <= 8, not 9 (line 33)`]);
+    expect(problemsWith(STEP.replace('bruteForceDigits: 4', 'bruteForceDigits: 9'))).toEqual([
+      `${FILE}: /attacker/steps/0/params/bruteForceDigits (stolen-card) must be <= 8, not 9 (line 33)`,
+    ]);
   });
 
   it('reports only the branch of a oneOf that got furthest into the value', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ssmax-load-'));
     dirs.push(dir);
     writeFileSync(join(dir, FILE), original.replace('source:\n  pattern: B', 'source:\n  ppapIncident: 9'));
-    expect(() => loadScenarios([dir], dir)).toThrow(/1 problem\(s\) in the scenario files:\n {2}b-stolen-card-without-pin\.yaml: \/source\/ppapIncident must be <= 8, not 9 \(line 7\)$/);
+    expect(() => loadScenarios([dir], dir)).toThrow(
+      /1 problem\(s\) in the scenario files:\n {2}b-stolen-card-without-pin\.yaml: \/source\/ppapIncident must be <= 8, not 9 \(line 7\)$/,
+    );
   });
 });

@@ -23,11 +23,10 @@ function validateScenario(data: unknown, where: (instancePath: string, property?
     validator = new Ajv2020({ allErrors: true, strict: true, verbose: true }).compile(schema);
   }
   if (validator(data)) return [];
-  const lines = withoutBranchNoise(validator.errors ?? [])
-    .map((e) => {
-      const line = where(e.instancePath, e.keyword === 'additionalProperties' ? String(e.params['additionalProperty']) : undefined);
-      return `${describeSchemaError(e, data)}${line === undefined ? '' : ` (line ${line})`}`;
-    });
+  const lines = withoutBranchNoise(validator.errors ?? []).map((e) => {
+    const line = where(e.instancePath, e.keyword === 'additionalProperties' ? String(e.params['additionalProperty']) : undefined);
+    return `${describeSchemaError(e, data)}${line === undefined ? '' : ` (line ${line})`}`;
+  });
   return [...new Set(lines)];
 }
 
@@ -89,7 +88,8 @@ function describeSchemaError(e: ErrorObject, data: unknown): string {
     case 'required': {
       const missing = String(e.params['missingProperty']);
       // A step without params whose capability needs some: say which.
-      const needs = missing === 'params' ? (e.parentSchema as { properties?: { params?: { required?: string[] } } } | undefined)?.properties?.params?.required : undefined;
+      const needs =
+        missing === 'params' ? (e.parentSchema as { properties?: { params?: { required?: string[] } } } | undefined)?.properties?.params?.required : undefined;
       return `${at} is missing the required property "${missing}"${needs === undefined ? '' : ` (needs ${needs.join(', ')})`}`;
     }
     case 'type':
@@ -125,7 +125,13 @@ function editDistance(a: string, b: string): number {
 
 /** The 1-based line of a JSON pointer in a parsed YAML/JSON document (of `property`'s key when given). */
 function lineOf(doc: Document, counter: LineCounter, instancePath: string, property?: string): number | undefined {
-  const path = instancePath === '' ? [] : instancePath.slice(1).split('/').map((x) => x.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const path =
+    instancePath === ''
+      ? []
+      : instancePath
+          .slice(1)
+          .split('/')
+          .map((x) => x.replace(/~1/g, '/').replace(/~0/g, '~'));
   const node = (path.length === 0 ? doc.contents : doc.getIn(path, true)) as Node | null | undefined;
   let range = node?.range;
   if (property !== undefined && isMap(node)) {
@@ -189,7 +195,9 @@ export function loadScenarios(paths: readonly string[], cwd = process.cwd()): Lo
     out.push({ file: shown, scenario });
   }
   if (problems.length > 0) {
-    throw new SsmaxError('USAGE', `Cannot run the matrix. ${problems.length} problem(s) in the scenario files:\n  ${problems.join('\n  ')}`, { details: { problems } });
+    throw new SsmaxError('USAGE', `Cannot run the matrix. ${problems.length} problem(s) in the scenario files:\n  ${problems.join('\n  ')}`, {
+      details: { problems },
+    });
   }
   return out;
 }

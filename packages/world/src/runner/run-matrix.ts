@@ -12,7 +12,10 @@ export function compareOutcome(expected: Outcome, actual: Outcome): (keyof Outco
 /** Parses `--profile P[,P…]` values; unknown names are a usage error. */
 export function parseProfiles(values: readonly string[]): MatrixProfile[] {
   if (values.length === 0) return [...MATRIX_PROFILES];
-  const names = values.flatMap((v) => v.split(',')).map((s) => s.trim()).filter((s) => s !== '');
+  const names = values
+    .flatMap((v) => v.split(','))
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   const bad = names.filter((n) => !(MATRIX_PROFILES as readonly string[]).includes(n));
   if (bad.length > 0) throw new SsmaxError('USAGE', `Cannot select profiles. Unknown profile(s) ${bad.join(', ')}; known: ${MATRIX_PROFILES.join(', ')}.`);
   return MATRIX_PROFILES.filter((p) => names.includes(p));
@@ -34,7 +37,11 @@ export function normalizeJourneyEvent(e: JourneyEvent | OrgJourneyEvent | Record
     actor: String(r['actor']),
     procedure: Number(r['procedure'] ?? 0),
     at: String(r['at']),
-    checks: ((r['checks'] ?? []) as JourneyEvent['checks']).map((c) => ({ name: c.name, result: c.result, ...(c.detail !== undefined ? { detail: c.detail } : {}) })),
+    checks: ((r['checks'] ?? []) as JourneyEvent['checks']).map((c) => ({
+      name: c.name,
+      result: c.result,
+      ...(c.detail !== undefined ? { detail: c.detail } : {}),
+    })),
     payload,
     ...(note !== undefined ? { note } : {}),
     ...(outcome !== undefined ? { outcome } : {}),
@@ -67,7 +74,9 @@ export async function runMatrix(o: RunMatrixOptions): Promise<Matrix> {
   const now = o.now ?? (() => new Date());
   const startedAt = now();
   // Profile-major: a real world per profile takes tens of seconds to build (one SoftHSM2 per process).
-  const cells = o.profiles.flatMap((p, pi) => o.scenarios.flatMap((s, si) => (s.scenario.expected[p] !== undefined ? [{ s, p, order: si * o.profiles.length + pi }] : [])));
+  const cells = o.profiles.flatMap((p, pi) =>
+    o.scenarios.flatMap((s, si) => (s.scenario.expected[p] !== undefined ? [{ s, p, order: si * o.profiles.length + pi }] : [])),
+  );
   const results: { order: number; result: MatrixResult }[] = [];
   const log = o.log ?? (() => {});
   // The simulated clock: starts at clockStart and follows the wall clock from there, per cell.
@@ -79,19 +88,55 @@ export async function runMatrix(o: RunMatrixOptions): Promise<Matrix> {
     let result: MatrixResult;
     try {
       const run = await o.executor.run(s.scenario, p, { seed: cellSeed(o.seed, s.scenario.id, p), clock, log: (l) => log(`[${s.scenario.id} ${p}] ${l}`) });
-      const actual: Outcome = { verdict: run.actual.verdict, leaked: run.actual.leaked, malwareReached: run.actual.malwareReached, traced: run.actual.traced, identityShown: run.actual.identityShown };
+      const actual: Outcome = {
+        verdict: run.actual.verdict,
+        leaked: run.actual.leaked,
+        malwareReached: run.actual.malwareReached,
+        traced: run.actual.traced,
+        identityShown: run.actual.identityShown,
+      };
       const mismatches = compareOutcome(expected, actual);
-      result = { scenarioId: s.scenario.id, file: s.file, title: s.scenario.title, profile: p, expected, actual, pass: mismatches.length === 0, mismatches, events: run.events.map(normalizeJourneyEvent), durationMs: now().getTime() - t0 };
+      result = {
+        scenarioId: s.scenario.id,
+        file: s.file,
+        title: s.scenario.title,
+        profile: p,
+        expected,
+        actual,
+        pass: mismatches.length === 0,
+        mismatches,
+        events: run.events.map(normalizeJourneyEvent),
+        durationMs: now().getTime() - t0,
+      };
     } catch (err) {
       // A harness fault, not a verdict: the report keeps the whole stack.
       const msg = err instanceof Error ? (err.stack ?? `${err.name}: ${err.message}`) : String(err);
-      result = { scenarioId: s.scenario.id, file: s.file, title: s.scenario.title, profile: p, expected, actual: null, pass: false, mismatches: [], events: [], error: msg, durationMs: now().getTime() - t0 };
+      result = {
+        scenarioId: s.scenario.id,
+        file: s.file,
+        title: s.scenario.title,
+        profile: p,
+        expected,
+        actual: null,
+        pass: false,
+        mismatches: [],
+        events: [],
+        error: msg,
+        durationMs: now().getTime() - t0,
+      };
     }
     results.push({ order, result });
     o.onCell?.(result, i, cells.length);
   }
   return {
-    meta: { ...o.meta, startedAt: startedAt.toISOString(), seed: o.seed, clockStart: o.clockStart.toISOString(), profiles: [...o.profiles], durationMs: now().getTime() - startedAt.getTime() },
+    meta: {
+      ...o.meta,
+      startedAt: startedAt.toISOString(),
+      seed: o.seed,
+      clockStart: o.clockStart.toISOString(),
+      profiles: [...o.profiles],
+      durationMs: now().getTime() - startedAt.getTime(),
+    },
     results: results.sort((a, b) => a.order - b.order).map((r) => r.result),
   };
 }

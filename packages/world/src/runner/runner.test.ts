@@ -31,8 +31,23 @@ class FixtureExecutor implements CellExecutor {
     const at = ctx.clock().toISOString();
     const ssmax = p.startsWith('ssmax');
     const events: JourneyEvent[] = [
-      { messageId: `<${s.id}@fixture>`, actor: 'org-a/msa', procedure: ssmax ? 4 : 0, at, checks: [{ name: 'user-signature', result: ssmax ? 'pass' : 'skip' }], payload: ssmax ? 'ciphertext' : 'plaintext' },
-      { messageId: `<${s.id}@fixture>`, actor: 'org-b/mta-in', procedure: ssmax ? 7 : 0, at, checks: [{ name: 'org-signature', result: 'pass', detail: 'fixture' }], payload: ssmax ? 'ciphertext' : 'plaintext', note: 'fixture hop' },
+      {
+        messageId: `<${s.id}@fixture>`,
+        actor: 'org-a/msa',
+        procedure: ssmax ? 4 : 0,
+        at,
+        checks: [{ name: 'user-signature', result: ssmax ? 'pass' : 'skip' }],
+        payload: ssmax ? 'ciphertext' : 'plaintext',
+      },
+      {
+        messageId: `<${s.id}@fixture>`,
+        actor: 'org-b/mta-in',
+        procedure: ssmax ? 7 : 0,
+        at,
+        checks: [{ name: 'org-signature', result: 'pass', detail: 'fixture' }],
+        payload: ssmax ? 'ciphertext' : 'plaintext',
+        note: 'fixture hop',
+      },
     ];
     return { actual: { ...expected, ...this.overrides[key] }, events };
   }
@@ -62,7 +77,14 @@ const cellCount = bundled.reduce((n, s) => n + Object.keys(s.scenario.expected).
 describe('runMatrix', () => {
   it('runs every expected cell of the bundled scenarios and writes a schema-valid matrix.json when the executor matches', async () => {
     const ex = new FixtureExecutor();
-    const m = await runMatrix({ scenarios: bundled, profiles: parseProfiles([]), executor: ex, seed: 42, clockStart: new Date('2025-01-01T00:00:00Z'), meta: META });
+    const m = await runMatrix({
+      scenarios: bundled,
+      profiles: parseProfiles([]),
+      executor: ex,
+      seed: 42,
+      clockStart: new Date('2025-01-01T00:00:00Z'),
+      meta: META,
+    });
     expect(m.results).toHaveLength(cellCount);
     expect(cellCount).toBeGreaterThan(200);
     expect(matrixExitCode(m)).toBe(0);
@@ -79,17 +101,30 @@ describe('runMatrix', () => {
 
   it('skips omitted profiles and honours a profile selection', async () => {
     const ex = new FixtureExecutor();
-    const m = await runMatrix({ scenarios: bundled, profiles: parseProfiles(['ssmax-esp-out,plain-ppap']), executor: ex, seed: 1, clockStart: new Date(), meta: META });
+    const m = await runMatrix({
+      scenarios: bundled,
+      profiles: parseProfiles(['ssmax-esp-out,plain-ppap']),
+      executor: ex,
+      seed: 1,
+      clockStart: new Date(),
+      meta: META,
+    });
     expect(new Set(m.results.map((r) => r.profile))).toEqual(new Set(['plain-ppap', 'ssmax-esp-out']));
     expect(m.results.some((r) => r.scenarioId === 'baseline-non-member-plain-mail' && r.profile === 'ssmax-esp-out')).toBe(false);
     expect(m.results.some((r) => r.scenarioId === 'b-stolen-card-without-pin' && r.profile === 'plain-ppap')).toBe(false);
   });
 
   it('marks exactly the differing fields and exits 1 when an actual outcome differs', async () => {
-    const ex = new FixtureExecutor({ 'b-insider-with-card-and-pin#ssmax-org': { traced: 'sender' }, 'i2-direct-to-mx-spoof-encrypted-zip#best-practice': { verdict: 'delivered', identityShown: 'unverified', malwareReached: true } });
+    const ex = new FixtureExecutor({
+      'b-insider-with-card-and-pin#ssmax-org': { traced: 'sender' },
+      'i2-direct-to-mx-spoof-encrypted-zip#best-practice': { verdict: 'delivered', identityShown: 'unverified', malwareReached: true },
+    });
     const m = await runMatrix({ scenarios: bundled, profiles: parseProfiles([]), executor: ex, seed: 7, clockStart: new Date(), meta: META });
     const bad = m.results.filter((r) => !r.pass);
-    expect(bad.map((r) => `${r.scenarioId}#${r.profile}`).sort()).toEqual(['b-insider-with-card-and-pin#ssmax-org', 'i2-direct-to-mx-spoof-encrypted-zip#best-practice']);
+    expect(bad.map((r) => `${r.scenarioId}#${r.profile}`).sort()).toEqual([
+      'b-insider-with-card-and-pin#ssmax-org',
+      'i2-direct-to-mx-spoof-encrypted-zip#best-practice',
+    ]);
     expect(bad.find((r) => r.profile === 'best-practice')!.mismatches).toEqual(['verdict', 'malwareReached', 'identityShown']);
     expect(matrixExitCode(m)).toBe(1);
     const table = formatMatrixTable(m);
@@ -150,9 +185,23 @@ describe('compareOutcome', () => {
 describe('compareMatrices', () => {
   it('lists changed, added and removed cells when two runs differ', async () => {
     const two = bundled.slice(0, 2);
-    const before = await runMatrix({ scenarios: two, profiles: parseProfiles(['plain-ppap,ssmax-org']), executor: new FixtureExecutor(), seed: 1, clockStart: new Date(), meta: META });
+    const before = await runMatrix({
+      scenarios: two,
+      profiles: parseProfiles(['plain-ppap,ssmax-org']),
+      executor: new FixtureExecutor(),
+      seed: 1,
+      clockStart: new Date(),
+      meta: META,
+    });
     const id = two[0]!.scenario.id;
-    const after = await runMatrix({ scenarios: two, profiles: parseProfiles(['plain-ppap,ssmax-org']), executor: new FixtureExecutor({ [`${id}#ssmax-org`]: { leaked: 'files' } }), seed: 1, clockStart: new Date(), meta: META });
+    const after = await runMatrix({
+      scenarios: two,
+      profiles: parseProfiles(['plain-ppap,ssmax-org']),
+      executor: new FixtureExecutor({ [`${id}#ssmax-org`]: { leaked: 'files' } }),
+      seed: 1,
+      clockStart: new Date(),
+      meta: META,
+    });
     const changes = compareMatrices(before, after);
     expect(changes).toHaveLength(1);
     expect(changes[0]).toMatchObject({ scenarioId: id, profile: 'ssmax-org', fields: ['leaked'] });
@@ -168,7 +217,12 @@ describe('formatJunit', () => {
     const xml = formatJunit(m);
     expect(XMLValidator.validate(xml)).toBe(true);
     const doc = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@', isArray: (n) => n === 'testsuite' || n === 'testcase' }).parse(xml) as {
-      testsuites: { '@tests': string; '@failures': string; '@errors': string; testsuite: { '@name': string; testcase: { '@name': string; failure?: { '#text': string; '@message': string }; error?: unknown }[] }[] };
+      testsuites: {
+        '@tests': string;
+        '@failures': string;
+        '@errors': string;
+        testsuite: { '@name': string; testcase: { '@name': string; failure?: { '#text': string; '@message': string }; error?: unknown }[] }[];
+      };
     };
     const cases = doc.testsuites.testsuite.flatMap((s) => s.testcase);
     expect(cases).toHaveLength(cellCount);
@@ -176,7 +230,8 @@ describe('formatJunit', () => {
     expect(doc.testsuites['@failures']).toBe('1');
     expect(doc.testsuites['@errors']).toBe('1');
     expect(doc.testsuites.testsuite).toHaveLength(bundled.length);
-    for (const c of cases) expect(c['@name']).toMatch(/^.+\.ya?ml#[a-z0-9-]+ \[(plain-ppap|best-practice|smime-e2e|ssmax-paper|ssmax-org|ssmax-esp-out|ssmax-esp-in)\]$/);
+    for (const c of cases)
+      expect(c['@name']).toMatch(/^.+\.ya?ml#[a-z0-9-]+ \[(plain-ppap|best-practice|smime-e2e|ssmax-paper|ssmax-org|ssmax-esp-out|ssmax-esp-in)\]$/);
     const failed = cases.filter((c) => c.failure !== undefined);
     expect(failed.map((c) => c['@name'])).toEqual([expect.stringMatching(/#i7-planted-forwarding-rule \[ssmax-paper\]$/)]);
     expect(failed[0]!.failure!['@message']).toBe('expected {"leaked":"body"}, actual {"leaked":"files"}');
@@ -206,7 +261,9 @@ describe('loadScenarios', () => {
       err = e;
     }
     expect(SsmaxError.is(err, 'USAGE')).toBe(true);
-    expect((err as Error).message).toMatch(/i2-direct-to-mx-spoof-encrypted-zip\.yaml: \/expected\/best-practice\/verdict must be equal to one of the allowed values \(delivered, flagged, blocked, not-sent\)/);
+    expect((err as Error).message).toMatch(
+      /i2-direct-to-mx-spoof-encrypted-zip\.yaml: \/expected\/best-practice\/verdict must be equal to one of the allowed values \(delivered, flagged, blocked, not-sent\)/,
+    );
   });
 
   it('throws when the id does not equal the file name', () => {
@@ -222,7 +279,26 @@ describe('loadScenarios', () => {
 
 describe('normalizeJourneyEvent', () => {
   it('maps a sim-org journey line (files, detail) to the report shape', () => {
-    const e = normalizeJourneyEvent({ v: 1, messageId: '<m@x>', at: '2025-01-01T00:00:00.000Z', actor: 'org-b/mta-in', procedure: 7, checks: [{ name: 'org-status', result: 'fail', detail: 'suspended' }], files: 'ciphertext', outcome: 'rejected', detail: '550 5.7.1' });
-    expect(e).toEqual({ messageId: '<m@x>', actor: 'org-b/mta-in', procedure: 7, at: '2025-01-01T00:00:00.000Z', checks: [{ name: 'org-status', result: 'fail', detail: 'suspended' }], payload: 'ciphertext', note: '550 5.7.1', outcome: 'rejected' });
+    const e = normalizeJourneyEvent({
+      v: 1,
+      messageId: '<m@x>',
+      at: '2025-01-01T00:00:00.000Z',
+      actor: 'org-b/mta-in',
+      procedure: 7,
+      checks: [{ name: 'org-status', result: 'fail', detail: 'suspended' }],
+      files: 'ciphertext',
+      outcome: 'rejected',
+      detail: '550 5.7.1',
+    });
+    expect(e).toEqual({
+      messageId: '<m@x>',
+      actor: 'org-b/mta-in',
+      procedure: 7,
+      at: '2025-01-01T00:00:00.000Z',
+      checks: [{ name: 'org-status', result: 'fail', detail: 'suspended' }],
+      payload: 'ciphertext',
+      note: '550 5.7.1',
+      outcome: 'rejected',
+    });
   });
 });

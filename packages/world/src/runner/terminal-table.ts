@@ -11,7 +11,15 @@ export function cellCode(o: Outcome): string {
   return `${VERDICT[o.verdict]}${LEAK[o.leaked]}${o.malwareReached ? 'M' : '-'}${TRACE[o.traced]}`;
 }
 
-const SHORT: Record<MatrixProfile, string> = { 'plain-ppap': 'ppap', 'best-practice': 'best', 'smime-e2e': 'smime', 'ssmax-paper': 'paper', 'ssmax-org': 'org', 'ssmax-esp-out': 'esp-o', 'ssmax-esp-in': 'esp-i' };
+const SHORT: Record<MatrixProfile, string> = {
+  'plain-ppap': 'ppap',
+  'best-practice': 'best',
+  'smime-e2e': 'smime',
+  'ssmax-paper': 'paper',
+  'ssmax-org': 'org',
+  'ssmax-esp-out': 'esp-o',
+  'ssmax-esp-in': 'esp-i',
+};
 
 /**
  * The matrix as a fixed-width table (scenarios × profiles). A cell shows the actual outcome code and
@@ -35,14 +43,19 @@ export function formatMatrixTable(m: Matrix): string {
         details.push(`  ! ${id} [${p}]: ${r.error ?? 'no result'}`);
         return ' !err ';
       }
-      if (!r.pass) details.push(`  ✗ ${id} [${p}]: expected ${cellCode(r.expected)} got ${cellCode(r.actual)} (${r.mismatches.map((f) => `${f}: ${String(r.expected[f])} → ${String(r.actual![f])}`).join(', ')})`);
+      if (!r.pass)
+        details.push(
+          `  ✗ ${id} [${p}]: expected ${cellCode(r.expected)} got ${cellCode(r.actual)} (${r.mismatches.map((f) => `${f}: ${String(r.expected[f])} → ${String(r.actual![f])}`).join(', ')})`,
+        );
       return `${cellCode(r.actual)}${r.pass ? ' ' : '✗'} `;
     });
     lines.push(`${id.padEnd(idW)} │ ${cells.join(' ')}`);
   }
   const pass = m.results.filter((r) => r.pass).length;
   lines.push('');
-  lines.push('code: verdict D delivered F flagged B blocked N not-sent · leak - none m metadata b body F files · M malware reached · trace - none o org s sender R revoked');
+  lines.push(
+    'code: verdict D delivered F flagged B blocked N not-sent · leak - none m metadata b body F files · M malware reached · trace - none o org s sender R revoked',
+  );
   lines.push(`${pass}/${m.results.length} cells match${details.length > 0 ? ':' : '.'}`);
   lines.push(...details);
   return lines.join('\n') + '\n';
@@ -52,5 +65,11 @@ export function formatMatrixTable(m: Matrix): string {
 export function formatChanges(changes: readonly CellChange[]): string {
   if (changes.length === 0) return 'No cell changed its actual outcome.\n';
   const code = (o: Outcome | null | 'absent') => (o === 'absent' ? 'absent' : o === null ? 'error' : cellCode(o));
-  return `${changes.length} cell(s) changed:\n` + changes.map((c) => `  ${c.scenarioId} [${c.profile}]: ${code(c.before)} → ${code(c.after)}${c.fields.length ? ` (${c.fields.join(', ')})` : ''}`).join('\n') + '\n';
+  return (
+    `${changes.length} cell(s) changed:\n` +
+    changes
+      .map((c) => `  ${c.scenarioId} [${c.profile}]: ${code(c.before)} → ${code(c.after)}${c.fields.length ? ` (${c.fields.join(', ')})` : ''}`)
+      .join('\n') +
+    '\n'
+  );
 }

@@ -48,7 +48,12 @@ function writeAtomic(path: string, text: string): void {
  * Writes matrix.json, junit.xml and matrix.html into `dir` (created if missing), and with an ablation
  * report also ablation.json and matrix.html's "Falsifiability" section; returns their paths.
  */
-export function writeReport(dir: string, m: Matrix, scenarios: readonly LoadedScenario[], ablation?: AblationReport): { json: string; junit: string; html: string; ablation?: string } {
+export function writeReport(
+  dir: string,
+  m: Matrix,
+  scenarios: readonly LoadedScenario[],
+  ablation?: AblationReport,
+): { json: string; junit: string; html: string; ablation?: string } {
   try {
     mkdirSync(dir, { recursive: true });
     const out = { json: join(dir, 'matrix.json'), junit: join(dir, 'junit.xml'), html: join(dir, 'matrix.html') };
@@ -75,6 +80,7 @@ export function readMatrix(path: string): Matrix {
     throw new SsmaxError('USAGE', `Cannot read the matrix to compare with, ${path}. ${(cause as Error).message}`, { cause });
   }
   const m = data as Matrix;
-  if (!m || typeof m !== 'object' || !Array.isArray(m.results)) throw new SsmaxError('USAGE', `Cannot compare with ${path}. It is not a matrix.json (no results array).`);
+  if (!m || typeof m !== 'object' || !Array.isArray(m.results))
+    throw new SsmaxError('USAGE', `Cannot compare with ${path}. It is not a matrix.json (no results array).`);
   return m;
 }

@@ -79,7 +79,7 @@ export function readNode(buf: Uint8Array, off: number, end: number = buf.byteLen
 export function children(buf: Uint8Array, node: Node): Node[] {
   if (!node.constructed) throw malformed(`Element with tag 0x${node.tag.toString(16)} is not constructed`);
   const out: Node[] = [];
-  for (let p = node.valueStart; p < node.valueEnd; ) {
+  for (let p = node.valueStart; p < node.valueEnd;) {
     const c = readNode(buf, p, node.valueEnd);
     out.push(c);
     p = c.end;
@@ -106,7 +106,7 @@ export function octetValue(buf: Uint8Array, n: Node, what: string): Uint8Array {
 export function decodeOid(buf: Uint8Array, n: Node, what: string): string {
   if (n.tag !== Tag.OID) throw malformed(`${what} is not an OBJECT IDENTIFIER`);
   const v = value(buf, n);
-  if (v.length === 0 || v.length > 64 || ((v[v.length - 1] as number) & 0x80)) throw malformed(`${what} is not a valid OBJECT IDENTIFIER`);
+  if (v.length === 0 || v.length > 64 || (v[v.length - 1] as number) & 0x80) throw malformed(`${what} is not a valid OBJECT IDENTIFIER`);
   try {
     return decodeOidContent(v, what);
   } catch (cause) {
@@ -117,7 +117,7 @@ export function decodeOid(buf: Uint8Array, n: Node, what: string): string {
 export function decodeSmallInteger(buf: Uint8Array, n: Node, what: string): number {
   if (n.tag !== Tag.INTEGER) throw malformed(`${what} is not an INTEGER`);
   const v = value(buf, n);
-  if (v.length === 0 || v.length > 4 || ((v[0] as number) & 0x80)) throw malformed(`${what} is out of range`);
+  if (v.length === 0 || v.length > 4 || (v[0] as number) & 0x80) throw malformed(`${what} is out of range`);
   let x = 0;
   for (const b of v) x = x * 256 + b;
   return x;

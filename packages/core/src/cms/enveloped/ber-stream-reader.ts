@@ -112,7 +112,7 @@ export class BerStreamReader {
     // Header elements outlive the chunk they came in (see ByteInput): a copy, never a view.
     if (first.byteLength === n) return first.slice();
     const parts = [first];
-    for (let got = first.byteLength; got < n; ) {
+    for (let got = first.byteLength; got < n;) {
       const p = this.take(n - got);
       parts.push(p);
       got += p.byteLength;

@@ -14,14 +14,7 @@ import { tagWithoutAad } from './gcm-aad.js';
 import { Poly1305 } from './poly1305.js';
 
 export type ContentCipher =
-  | 'aes-128-cbc'
-  | 'aes-192-cbc'
-  | 'aes-256-cbc'
-  | 'aes-128-gcm'
-  | 'aes-192-gcm'
-  | 'aes-256-gcm'
-  | 'chacha20-poly1305'
-  | 'des-ede3-cbc';
+  'aes-128-cbc' | 'aes-192-cbc' | 'aes-256-cbc' | 'aes-128-gcm' | 'aes-192-gcm' | 'aes-256-gcm' | 'chacha20-poly1305' | 'des-ede3-cbc';
 
 export interface ContentCipherSpec {
   readonly oid: string;
@@ -65,11 +58,17 @@ export function parseContentAlg(der: Uint8Array, auth: boolean): ContentAlg {
   const cipher = byOid.get(oid);
   const container = auth ? 'AuthEnvelopedData' : 'EnvelopedData';
   if (!cipher) {
-    throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot decrypt the content. Content encryption ${oid} is not supported (AES-128/192/256 CBC or GCM, ChaCha20-Poly1305, 3DES-CBC).`);
+    throw new SsmaxError(
+      'UNSUPPORTED_ALGORITHM',
+      `Cannot decrypt the content. Content encryption ${oid} is not supported (AES-128/192/256 CBC or GCM, ChaCha20-Poly1305, 3DES-CBC).`,
+    );
   }
   const spec = CONTENT_CIPHERS[cipher];
   if (spec.aead !== auth) {
-    throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot decrypt the content. ${cipher} is not allowed in ${container} (RFC 5083 §2.1: authenticated ciphers go in AuthEnvelopedData, CBC in EnvelopedData).`);
+    throw new SsmaxError(
+      'UNSUPPORTED_ALGORITHM',
+      `Cannot decrypt the content. ${cipher} is not allowed in ${container} (RFC 5083 §2.1: authenticated ciphers go in AuthEnvelopedData, CBC in EnvelopedData).`,
+    );
   }
   if (cipher === 'chacha20-poly1305') {
     // RFC 8103 §3: the parameters are AEADChaCha20Poly1305Nonce ::= OCTET STRING (SIZE(12)); the tag is 16 bytes.
@@ -85,7 +84,8 @@ export function parseContentAlg(der: Uint8Array, auth: boolean): ContentAlg {
     const tagLength = icv ? decodeSmallInteger(der, icv, 'aes-ICVlen') : 12;
     // RFC 5084 §3.1 recommends a 12-byte nonce; tags below 12 bytes are too weak to accept.
     if (iv.byteLength !== 12) throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot decrypt the content. A ${iv.byteLength}-byte GCM nonce is not supported.`);
-    if (tagLength < 12 || tagLength > 16) throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot decrypt the content. A ${tagLength}-byte GCM tag is not supported.`);
+    if (tagLength < 12 || tagLength > 16)
+      throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot decrypt the content. A ${tagLength}-byte GCM tag is not supported.`);
     return { cipher, iv, tagLength };
   }
   // RFC 3565 §4.1 (AES IV) / RFC 3370 §5.1 (3DES IV): the parameters are the IV as an OCTET STRING.
@@ -123,7 +123,11 @@ export function createContentDecipher(alg: ContentAlg, cek: Uint8Array): Content
         try {
           return d.final();
         } catch (cause) {
-          throw new SsmaxError('DECRYPT_FAILED', `Cannot decrypt the content. The ${cipher.toUpperCase()} padding is invalid (wrong key or corrupted ciphertext).`, { cause });
+          throw new SsmaxError(
+            'DECRYPT_FAILED',
+            `Cannot decrypt the content. The ${cipher.toUpperCase()} padding is invalid (wrong key or corrupted ciphertext).`,
+            { cause },
+          );
         }
       },
     };
@@ -139,13 +143,20 @@ export function createContentDecipher(alg: ContentAlg, cek: Uint8Array): Content
     final(mac, aad) {
       try {
         if (!mac || mac.byteLength !== tagLength) {
-          throw new SsmaxError('AUTH_TAG_MISMATCH', `Cannot authenticate the content. The mac is ${mac?.byteLength ?? 0} bytes, not the ${tagLength} GCMParameters declare.`);
+          throw new SsmaxError(
+            'AUTH_TAG_MISMATCH',
+            `Cannot authenticate the content. The mac is ${mac?.byteLength ?? 0} bytes, not the ${tagLength} GCMParameters declare.`,
+          );
         }
         d.setAuthTag(aad ? tagWithoutAad(key, mac, aad, length) : mac);
         return d.final();
       } catch (cause) {
         if (SsmaxError.is(cause)) throw cause;
-        throw new SsmaxError('AUTH_TAG_MISMATCH', 'Cannot authenticate the content. The AES-GCM tag does not match (the ciphertext, attributes or tag were altered).', { cause });
+        throw new SsmaxError(
+          'AUTH_TAG_MISMATCH',
+          'Cannot authenticate the content. The AES-GCM tag does not match (the ciphertext, attributes or tag were altered).',
+          { cause },
+        );
       } finally {
         key.fill(0);
       }
@@ -172,7 +183,10 @@ function chachaPolyDecipher(cek: Uint8Array, nonce: Uint8Array): ContentDecipher
     final(mac, aad) {
       const expected = poly.finishAead(aad ?? new Uint8Array(0));
       if (!mac || mac.byteLength !== 16 || !crypto.timingSafeEqual(expected, mac)) {
-        throw new SsmaxError('AUTH_TAG_MISMATCH', 'Cannot authenticate the content. The ChaCha20-Poly1305 tag does not match (the ciphertext, attributes or tag were altered).');
+        throw new SsmaxError(
+          'AUTH_TAG_MISMATCH',
+          'Cannot authenticate the content. The ChaCha20-Poly1305 tag does not match (the ciphertext, attributes or tag were altered).',
+        );
       }
       return stream.final();
     },

@@ -73,7 +73,10 @@ export async function openEnvelope(input: ByteInput, opts: DecryptOptions): Prom
   await r.open(Tag.SEQUENCE, 'ContentInfo');
   const outer = await oidOf('contentType');
   if (outer !== Oids.envelopedData && outer !== Oids.authEnvelopedData) {
-    throw new SsmaxError('UNSUPPORTED_CONTENT_TYPE', `Cannot decrypt the CMS message. Its content type ${outer} is neither EnvelopedData nor AuthEnvelopedData.`);
+    throw new SsmaxError(
+      'UNSUPPORTED_CONTENT_TYPE',
+      `Cannot decrypt the CMS message. Its content type ${outer} is neither EnvelopedData nor AuthEnvelopedData.`,
+    );
   }
   const auth = outer === Oids.authEnvelopedData;
   await r.open(0xa0, 'content');

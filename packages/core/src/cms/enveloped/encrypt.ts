@@ -68,24 +68,28 @@ const EOC = Uint8Array.of(0, 0);
 export function createEnvelopeWriter(opts: EncryptStreamOptions): EnvelopeWriter {
   const cipherName = opts.cipher ?? 'aes-256-gcm';
   if (!PRODUCIBLE_CIPHERS.includes(cipherName)) {
-    throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot encrypt the content. Cipher ${String(cipherName)} is not written (choose one of ${PRODUCIBLE_CIPHERS.join(', ')}).`);
+    throw new SsmaxError(
+      'UNSUPPORTED_ALGORITHM',
+      `Cannot encrypt the content. Cipher ${String(cipherName)} is not written (choose one of ${PRODUCIBLE_CIPHERS.join(', ')}).`,
+    );
   }
   const spec = CONTENT_CIPHERS[cipherName];
   const specs: RecipientSpec[] = [
-    ...opts.recipients.map(
-      (der): RecipientSpec => ({
-        kind: 'certificate',
-        cert: parseRecipientCertificate(der),
-        options: { ...(opts.oaepHash ? { oaepHash: opts.oaepHash } : {}), ...(opts.keyAgreementKdf ? { kdf: opts.keyAgreementKdf } : {}) },
-      }),
-    ),
+    ...opts.recipients.map((der): RecipientSpec => ({
+      kind: 'certificate',
+      cert: parseRecipientCertificate(der),
+      options: { ...(opts.oaepHash ? { oaepHash: opts.oaepHash } : {}), ...(opts.keyAgreementKdf ? { kdf: opts.keyAgreementKdf } : {}) },
+    })),
     ...(opts.secretKeys ?? []).map((recipient): RecipientSpec => ({ kind: 'kek', recipient })),
     ...(opts.passwords ?? []).map((recipient): RecipientSpec => ({ kind: 'password', recipient })),
   ];
   if (specs.length === 0) throw new SsmaxError('USAGE', 'Cannot encrypt the content. No recipient was given.');
   const aead = spec.aead;
   if (opts.authAttributes && (!aead || opts.authAttributes[0] !== 0x31)) {
-    throw new SsmaxError('USAGE', 'Cannot encrypt the content. authAttributes must be a DER SET OF Attribute and need an authenticated cipher (AES-GCM or ChaCha20-Poly1305).');
+    throw new SsmaxError(
+      'USAGE',
+      'Cannot encrypt the content. authAttributes must be a DER SET OF Attribute and need an authenticated cipher (AES-GCM or ChaCha20-Poly1305).',
+    );
   }
   const { contentLength } = opts;
   if (contentLength !== undefined && (!Number.isSafeInteger(contentLength) || contentLength < 0)) {
@@ -94,7 +98,8 @@ export function createEnvelopeWriter(opts: EncryptStreamOptions): EnvelopeWriter
   const random = opts.random ?? defaultRandom;
   const cek = random(spec.keyLength);
   const iv = random(spec.ivLength);
-  if (cek.byteLength !== spec.keyLength || iv.byteLength !== spec.ivLength) throw new SsmaxError('USAGE', 'Cannot encrypt the content. The random source returned the wrong number of bytes.');
+  if (cek.byteLength !== spec.keyLength || iv.byteLength !== spec.ivLength)
+    throw new SsmaxError('USAGE', 'Cannot encrypt the content. The random source returned the wrong number of bytes.');
 
   const ris = specs.map((s) => buildRecipientInfo(s, cek, random));
   // RFC 5652 §6.1: 3 with a pwri, else 2 as soon as any RecipientInfo is not version 0; RFC 5083 §2.1: always 0.

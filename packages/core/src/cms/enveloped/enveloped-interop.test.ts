@@ -23,7 +23,21 @@ afterAll(() => pki?.[Symbol.dispose]());
 function opensslDecrypt(der: Uint8Array, id: OpensslIdentity): { status: number; out: Buffer; stderr: string } {
   const tag = ++n;
   writeFileSync(join(pki.dir, `in-${tag}.der`), der);
-  const r = pki.openssl(['cms', '-decrypt', '-binary', '-inform', 'DER', '-in', `in-${tag}.der`, '-recip', id.certPath, '-inkey', id.keyPath, '-out', `out-${tag}.bin`]);
+  const r = pki.openssl([
+    'cms',
+    '-decrypt',
+    '-binary',
+    '-inform',
+    'DER',
+    '-in',
+    `in-${tag}.der`,
+    '-recip',
+    id.certPath,
+    '-inkey',
+    id.keyPath,
+    '-out',
+    `out-${tag}.bin`,
+  ]);
   return { status: r.status, stderr: r.stderr, out: r.status === 0 ? readFileSync(join(pki.dir, `out-${tag}.bin`)) : Buffer.alloc(0) };
 }
 
@@ -31,7 +45,20 @@ function opensslEncrypt(id: OpensslIdentity | OpensslIdentity[], cipher: Content
   const tag = ++n;
   writeFileSync(join(pki.dir, `plain-${tag}.bin`), data);
   const recips = (Array.isArray(id) ? id : [id]).flatMap((i) => ['-recip', i.certPath, ...extra]);
-  const r = pki.openssl(['cms', '-encrypt', '-binary', '-outform', 'DER', `-${cipher}`, ...(stream ? ['-stream'] : []), '-in', `plain-${tag}.bin`, '-out', `enc-${tag}.der`, ...recips]);
+  const r = pki.openssl([
+    'cms',
+    '-encrypt',
+    '-binary',
+    '-outform',
+    'DER',
+    `-${cipher}`,
+    ...(stream ? ['-stream'] : []),
+    '-in',
+    `plain-${tag}.bin`,
+    '-out',
+    `enc-${tag}.der`,
+    ...recips,
+  ]);
   if (r.status !== 0) throw new Error(`openssl cms -encrypt failed: ${r.stderr}`);
   return readFileSync(join(pki.dir, `enc-${tag}.der`));
 }
@@ -116,8 +143,25 @@ describe('decryptContent (openssl encrypts)', () => {
   it('finds its RecipientInfo by subjectKeyIdentifier when openssl used -keyid', async () => {
     const tag = ++n;
     writeFileSync(join(pki.dir, `k-${tag}.bin`), content);
-    const r = pki.openssl(['cms', '-encrypt', '-binary', '-outform', 'DER', '-aes-256-gcm', '-keyid', '-in', `k-${tag}.bin`, '-out', `k-${tag}.der`,
-      '-recip', pki.ec.certPath, '-recip', pki.rsa.certPath, '-keyopt', 'rsa_padding_mode:oaep']);
+    const r = pki.openssl([
+      'cms',
+      '-encrypt',
+      '-binary',
+      '-outform',
+      'DER',
+      '-aes-256-gcm',
+      '-keyid',
+      '-in',
+      `k-${tag}.bin`,
+      '-out',
+      `k-${tag}.der`,
+      '-recip',
+      pki.ec.certPath,
+      '-recip',
+      pki.rsa.certPath,
+      '-keyopt',
+      'rsa_padding_mode:oaep',
+    ]);
     expect(r.status, r.stderr).toBe(0);
     const der = readFileSync(join(pki.dir, `k-${tag}.der`));
     for (const id of [pki.rsa, pki.ec]) {

@@ -36,10 +36,7 @@ function split(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
   return out;
 }
 
-const sizeArb = fc.oneof(
-  fc.integer({ min: 0, max: 200 * 1024 }),
-  fc.constantFrom(0, 1, 15, 16, 17, 31, 32, 33, 4095, 4096, 4097, 65535, 65536, 65537),
-);
+const sizeArb = fc.oneof(fc.integer({ min: 0, max: 200 * 1024 }), fc.constantFrom(0, 1, 15, 16, 17, 31, 32, 33, 4095, 4096, 4097, 65535, 65536, 65537));
 
 describe('enveloped round trip', () => {
   it('decrypts to the original content for random sizes, ciphers, recipients and chunkings', async () => {
@@ -64,7 +61,14 @@ describe('enveloped round trip', () => {
           }
           const id = who === 'rsa' ? pki.rsa : pki.ec;
           const out = new MemorySink();
-          const info = await decryptStream(split(der, cuts.map((c) => c * 7)), out, { key: id.key, certificate: id.certDer });
+          const info = await decryptStream(
+            split(
+              der,
+              cuts.map((c) => c * 7),
+            ),
+            out,
+            { key: id.key, certificate: id.certDer },
+          );
           expect(info.cipher).toBe(cipher);
           expect(Buffer.from(out.result()).equals(Buffer.from(content))).toBe(true);
         },
@@ -111,15 +115,15 @@ describe('enveloped decoding of hostile input', () => {
     }
     await fc.assert(
       fc.asyncProperty(fc.nat({ max: samples.length - 1 }), fc.array(mutation, { minLength: 1, maxLength: 3 }), async (i, ms) => {
-          const s = samples[i]!;
-          const der = ms.reduce(apply, s.der);
-          try {
-            const out = await decryptContent(der, { key: pki[s.who].key });
-            if (s.gcm) expect(Buffer.from(out.content).equals(Buffer.from(content))).toBe(true);
-          } catch (e) {
-            if (!(e instanceof SsmaxError)) throw new Error(`non-SsmaxError thrown: ${String(e)}`, { cause: e });
-          }
-        }),
+        const s = samples[i]!;
+        const der = ms.reduce(apply, s.der);
+        try {
+          const out = await decryptContent(der, { key: pki[s.who].key });
+          if (s.gcm) expect(Buffer.from(out.content).equals(Buffer.from(content))).toBe(true);
+        } catch (e) {
+          if (!(e instanceof SsmaxError)) throw new Error(`non-SsmaxError thrown: ${String(e)}`, { cause: e });
+        }
+      }),
       // A run that takes longer than 5 s counts as a failure (a hang on hostile input).
       { numRuns: 300, timeout: 5000 },
     );
@@ -129,16 +133,23 @@ describe('enveloped decoding of hostile input', () => {
 describe('tagWithoutAad', () => {
   it('equals the GCM tag node computes without AAD, for random AAD and ciphertext lengths', () => {
     fc.assert(
-      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ minLength: 12, maxLength: 12 }), fc.uint8Array({ minLength: 1, maxLength: 80 }), fc.uint8Array({ maxLength: 100 }), fc.constantFrom(12, 16), (key, iv, aad, pt, tagLen) => {
-        const withAad = crypto.createCipheriv('aes-256-gcm', key, iv, { authTagLength: tagLen });
-        withAad.setAAD(aad);
-        withAad.update(pt);
-        withAad.final();
-        const noAad = crypto.createCipheriv('aes-256-gcm', key, iv, { authTagLength: tagLen });
-        noAad.update(pt);
-        noAad.final();
-        expect(Buffer.from(tagWithoutAad(key, withAad.getAuthTag(), aad, pt.byteLength)).equals(noAad.getAuthTag())).toBe(true);
-      }),
+      fc.property(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.uint8Array({ minLength: 12, maxLength: 12 }),
+        fc.uint8Array({ minLength: 1, maxLength: 80 }),
+        fc.uint8Array({ maxLength: 100 }),
+        fc.constantFrom(12, 16),
+        (key, iv, aad, pt, tagLen) => {
+          const withAad = crypto.createCipheriv('aes-256-gcm', key, iv, { authTagLength: tagLen });
+          withAad.setAAD(aad);
+          withAad.update(pt);
+          withAad.final();
+          const noAad = crypto.createCipheriv('aes-256-gcm', key, iv, { authTagLength: tagLen });
+          noAad.update(pt);
+          noAad.final();
+          expect(Buffer.from(tagWithoutAad(key, withAad.getAuthTag(), aad, pt.byteLength)).equals(noAad.getAuthTag())).toBe(true);
+        },
+      ),
       { numRuns: 200 },
     );
   });

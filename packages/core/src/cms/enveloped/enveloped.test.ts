@@ -8,16 +8,7 @@ import { SsmaxError } from '../../errors.js';
 import { Oids } from '../../oids.js';
 import { createOpensslPki, type OpensslPki } from '../../testing/openssl-pki.js';
 import { derEncode, derOid, derSequence, derSetOf } from '../../der/der-writer.js';
-import {
-  decryptContent,
-  decryptStream,
-  encryptContent,
-  encryptStream,
-  FileSink,
-  MemorySink,
-  reencryptFile,
-  reencryptStream,
-} from './index.js';
+import { decryptContent, decryptStream, encryptContent, encryptStream, FileSink, MemorySink, reencryptFile, reencryptStream } from './index.js';
 
 let pki: OpensslPki;
 let work: string;
@@ -44,7 +35,14 @@ function seeded(seed: number): (n: number) => Uint8Array {
   let counter = 0;
   return (n) => {
     const out = new Uint8Array(n);
-    for (let o = 0; o < n; o += 32) out.set(createHash('sha256').update(`${seed}:${counter++}`).digest().subarray(0, n - o), o);
+    for (let o = 0; o < n; o += 32)
+      out.set(
+        createHash('sha256')
+          .update(`${seed}:${counter++}`)
+          .digest()
+          .subarray(0, n - o),
+        o,
+      );
     return out;
   };
 }
@@ -214,7 +212,9 @@ describe('streaming (file to file)', () => {
     });
     expect(await codeOf(p)).toBe('AUTH_TAG_MISMATCH');
     expect(blockedVerdictAsked).toBe(false);
-    expect(await codeOf(decryptStream(createReadStream(join(work, 'hop2.der')), await FileSink.create(join(work, 'out2.bin')), { key: pki.ec.key }))).toBe('AUTH_TAG_MISMATCH');
+    expect(await codeOf(decryptStream(createReadStream(join(work, 'hop2.der')), await FileSink.create(join(work, 'out2.bin')), { key: pki.ec.key }))).toBe(
+      'AUTH_TAG_MISMATCH',
+    );
     const names = readdirSync(work);
     expect(names).not.toContain('hop3.der');
     expect(names).not.toContain('out2.bin');

@@ -135,7 +135,7 @@ describe('issue 12: RSA key transport', () => {
     });
   }
 
-  it('row RSA PKCS#1 v1.5: we decrypt openssl\'s default key transport (CBC and GCM) and report it as legacy; we never write it', async () => {
+  it("row RSA PKCS#1 v1.5: we decrypt openssl's default key transport (CBC and GCM) and report it as legacy; we never write it", async () => {
     for (const cipher of ['-aes-128-cbc', '-aes-256-gcm']) {
       const theirs = opensslEncrypt(pki, content, [cipher, '-recip', ids.rsa.certPath]);
       const ours = await decryptContent(theirs, { key: ids.rsa.key, certificate: ids.rsa.certDer });
@@ -180,7 +180,9 @@ describe('issue 12: key agreement', () => {
         const theirs = python(pki.dir, 'encrypt', content, ['--cipher', 'chacha20-poly1305', '--recip', id.certPath, '--kdf', kdf]);
         expect(theirs.status, theirs.stderr).toBe(0);
         const ours = await decryptContent(theirs.out, { key: id.key });
-        expect(ours.keyManagement?.algorithm).toBe(`ECDH-${curve}+${kdf === 'hkdf' ? 'HKDF' : 'X9.63'}-${curve === 'X25519' ? 'SHA256' : 'SHA512'}+AES256-WRAP`);
+        expect(ours.keyManagement?.algorithm).toBe(
+          `ECDH-${curve}+${kdf === 'hkdf' ? 'HKDF' : 'X9.63'}-${curve === 'X25519' ? 'SHA256' : 'SHA512'}+AES256-WRAP`,
+        );
         expect(same(ours.content, content)).toBe(true);
         // The oracle probe behind the "openssl 3.0: no" cell: openssl 3.0 cannot open X25519/X448 kari.
         expect(opensslDecrypt(pki, der, ['-recip', id.certPath, '-inkey', id.keyPath]).status).not.toBe(0);
@@ -244,7 +246,7 @@ describe('issue 12: KEK and password recipients', () => {
     expect(same((await decryptContent(pyEnc.out, { password })).content, content)).toBe(true);
   });
 
-  it('a wrong password is DECRYPT_FAILED, for our message and for openssl\'s', async () => {
+  it("a wrong password is DECRYPT_FAILED, for our message and for openssl's", async () => {
     const der = await encryptContent(content, { recipients: [], passwords: [{ password: 'right', iterations: 1000 }] });
     expect((await failure(decryptContent(der, { password: 'wrong' }))).code).toBe('DECRYPT_FAILED');
     const theirs = opensslEncrypt(pki, content, ['-aes-256-cbc', '-pwri_password', 'right']);

@@ -16,14 +16,33 @@ beforeAll(() => {
 afterAll(() => pki?.[Symbol.dispose]());
 
 function mail(cipherArgs: string[]): Buffer {
-  const r = pki.openssl(['cms', '-encrypt', '-binary', '-in', 'body.eml', '-from', pki.ec.email, '-to', pki.rsa.email, '-subject', 'old', '-recip', pki.rsa.certPath, ...cipherArgs]);
+  const r = pki.openssl([
+    'cms',
+    '-encrypt',
+    '-binary',
+    '-in',
+    'body.eml',
+    '-from',
+    pki.ec.email,
+    '-to',
+    pki.rsa.email,
+    '-subject',
+    'old',
+    '-recip',
+    pki.rsa.certPath,
+    ...cipherArgs,
+  ]);
   expect(r.status, r.stderr).toBe(0);
   return Buffer.from(`Date: Mon, 7 Dec 2026 09:00:00 +0000\r\n${r.stdout.toString('latin1').replace(/\r?\n/g, '\r\n')}`, 'latin1');
 }
 
 describe('issue 12: judgeMail reports legacy encryption in its reasons', () => {
   it('names 3DES-CBC and RSA PKCS#1 v1.5 for openssl cms -encrypt -des3 (decrypted, still unsigned)', async () => {
-    const j = await judgeMail(mail(['-des3']), { trustAnchors: [pki.caCertDer], time: new Date(), recipient: { key: pki.rsa.key, certificate: pki.rsa.certDer } });
+    const j = await judgeMail(mail(['-des3']), {
+      trustAnchors: [pki.caCertDer],
+      time: new Date(),
+      recipient: { key: pki.rsa.key, certificate: pki.rsa.certDer },
+    });
     expect(j).toMatchObject({ encrypted: true, decrypted: true, signature: 'unsigned' });
     const reasons = j.reasons.join(' | ');
     expect(reasons).toMatch(/legacy algorithm: DES-EDE3-CBC content encryption/);
@@ -31,7 +50,11 @@ describe('issue 12: judgeMail reports legacy encryption in its reasons', () => {
   });
 
   it('names no legacy algorithm for AES-256-GCM with RSA-OAEP', async () => {
-    const j = await judgeMail(mail(['-aes-256-gcm', '-keyopt', 'rsa_padding_mode:oaep']), { trustAnchors: [pki.caCertDer], time: new Date(), recipient: { key: pki.rsa.key } });
+    const j = await judgeMail(mail(['-aes-256-gcm', '-keyopt', 'rsa_padding_mode:oaep']), {
+      trustAnchors: [pki.caCertDer],
+      time: new Date(),
+      recipient: { key: pki.rsa.key },
+    });
     expect(j).toMatchObject({ encrypted: true, decrypted: true });
     expect(j.reasons.join(' ')).not.toMatch(/legacy/);
   });

@@ -34,8 +34,41 @@ beforeAll(async () => {
   // A certificate for the token's public key: the CA signs it with openssl (-force_pubkey).
   writeFileSync(join(pki.dir, 'tok.pub'), encodePem(handle.spki, 'PUBLIC KEY'));
   const run = (args: string[]) => execFileSync('openssl', args, { cwd: pki.dir, stdio: 'pipe', env: { ...process.env, SSMAX_EMAIL: 'card@interop.example' } });
-  run(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'tok.csrkey', '-out', 'tok.csr', '-subj', '/O=Interop/CN=card']);
-  run(['x509', '-req', '-in', 'tok.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-set_serial', '4242', '-force_pubkey', 'tok.pub', '-extfile', 'ee.cnf', '-extensions', 'ee', '-out', 'tok.pem']);
+  run([
+    'req',
+    '-new',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    'tok.csrkey',
+    '-out',
+    'tok.csr',
+    '-subj',
+    '/O=Interop/CN=card',
+  ]);
+  run([
+    'x509',
+    '-req',
+    '-in',
+    'tok.csr',
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-set_serial',
+    '4242',
+    '-force_pubkey',
+    'tok.pub',
+    '-extfile',
+    'ee.cnf',
+    '-extensions',
+    'ee',
+    '-out',
+    'tok.pem',
+  ]);
   certPath = join(pki.dir, 'tok.pem');
   certDer = decodePem(readFileSync(certPath, 'latin1'), 'CERTIFICATE');
 }, 30_000);

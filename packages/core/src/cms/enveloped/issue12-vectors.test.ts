@@ -34,7 +34,8 @@ interface Case {
   readonly ct: string;
   readonly tag?: string;
 }
-const vectors = <T>(name: string): WycheproofFile<T> => JSON.parse(readFileSync(new URL(`./vectors/wycheproof/${name}`, import.meta.url), 'utf8')) as WycheproofFile<T>;
+const vectors = <T>(name: string): WycheproofFile<T> =>
+  JSON.parse(readFileSync(new URL(`./vectors/wycheproof/${name}`, import.meta.url), 'utf8')) as WycheproofFile<T>;
 const hex = (s: string | undefined) => Buffer.from(s ?? '', 'hex');
 
 function thrown(fn: () => unknown): string {
@@ -177,7 +178,9 @@ describe('issue 12: no padding oracle at the CMS API (RSA PKCS#1 v1.5 key transp
       await outcome(withEncryptedKey(em((b) => (b[5] = 0))), alice.key),
       await outcome(withEncryptedKey(em(() => undefined, 16)), alice.key),
     ]);
-    expect([...results]).toEqual(['AUTH_TAG_MISMATCH: Cannot authenticate the content. The AES-GCM tag does not match (the ciphertext, attributes or tag were altered).']);
+    expect([...results]).toEqual([
+      'AUTH_TAG_MISMATCH: Cannot authenticate the content. The AES-GCM tag does not match (the ciphertext, attributes or tag were altered).',
+    ]);
   });
 
   it('still opens the untouched message (the test above failed for the padding, not for the harness)', async () => {

@@ -121,7 +121,11 @@ export function ephemeralKey(curve: AgreementCurve, random: (n: number) => Uint8
   const c = CURVES[curve];
   if (!c.ec) {
     const x = curve as 'X25519' | 'X448';
-    const priv = crypto.createPrivateKey({ key: Buffer.concat([Buffer.from(X_PKCS8_PREFIX[x], 'hex'), random(c.privateLength)]), format: 'der', type: 'pkcs8' });
+    const priv = crypto.createPrivateKey({
+      key: Buffer.concat([Buffer.from(X_PKCS8_PREFIX[x], 'hex'), random(c.privateLength)]),
+      format: 'der',
+      type: 'pkcs8',
+    });
     const publicKey = new Uint8Array(crypto.createPublicKey(priv).export({ format: 'der', type: 'spki' })).subarray(-c.privateLength);
     return {
       publicKey,

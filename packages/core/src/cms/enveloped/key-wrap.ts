@@ -9,11 +9,12 @@ import { Oids } from '../../oids.js';
 /** RFC 3394 §2.2.3.1 default initial value. */
 const KEY_WRAP_IV = Buffer.from('a6a6a6a6a6a6a6a6', 'hex');
 
-export const AES_WRAP: Readonly<Record<string, { readonly name: 'id-aes128-wrap' | 'id-aes192-wrap' | 'id-aes256-wrap'; readonly kekLength: number }>> = Object.freeze({
-  [Oids.aes128Wrap]: { name: 'id-aes128-wrap', kekLength: 16 },
-  [Oids.aes192Wrap]: { name: 'id-aes192-wrap', kekLength: 24 },
-  [Oids.aes256Wrap]: { name: 'id-aes256-wrap', kekLength: 32 },
-});
+export const AES_WRAP: Readonly<Record<string, { readonly name: 'id-aes128-wrap' | 'id-aes192-wrap' | 'id-aes256-wrap'; readonly kekLength: number }>> =
+  Object.freeze({
+    [Oids.aes128Wrap]: { name: 'id-aes128-wrap', kekLength: 16 },
+    [Oids.aes192Wrap]: { name: 'id-aes192-wrap', kekLength: 24 },
+    [Oids.aes256Wrap]: { name: 'id-aes256-wrap', kekLength: 32 },
+  });
 
 /** The AES key-wrap OID for a KEK of this length. */
 export function aesWrapOid(kekLength: number): string {
@@ -24,27 +25,42 @@ export function aesWrapOid(kekLength: number): string {
 
 export function aesKeyWrap(wrapOid: string, kek: Uint8Array, cek: Uint8Array): Uint8Array {
   const w = AES_WRAP[wrapOid];
-  if (!w || kek.byteLength !== w.kekLength) throw new SsmaxError('USAGE', 'Cannot wrap the content-encryption key. The KEK does not fit the key-wrap algorithm.');
+  if (!w || kek.byteLength !== w.kekLength)
+    throw new SsmaxError('USAGE', 'Cannot wrap the content-encryption key. The KEK does not fit the key-wrap algorithm.');
   const c = crypto.createCipheriv(w.name, kek, KEY_WRAP_IV);
   return new Uint8Array(Buffer.concat([c.update(cek), c.final()]));
 }
 
 export function aesKeyUnwrap(wrapOid: string, kek: Uint8Array, wrapped: Uint8Array): Uint8Array {
   const w = AES_WRAP[wrapOid];
-  if (!w) throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot decrypt the content-encryption key. Key wrap ${wrapOid} is not supported (AES-128/192/256 key wrap).`);
+  if (!w)
+    throw new SsmaxError(
+      'UNSUPPORTED_ALGORITHM',
+      `Cannot decrypt the content-encryption key. Key wrap ${wrapOid} is not supported (AES-128/192/256 key wrap).`,
+    );
   if (kek.byteLength !== w.kekLength) {
-    throw new SsmaxError('DECRYPT_FAILED', `Cannot decrypt the content-encryption key. The key-encryption key is ${kek.byteLength} bytes; ${w.name} needs ${w.kekLength}.`);
+    throw new SsmaxError(
+      'DECRYPT_FAILED',
+      `Cannot decrypt the content-encryption key. The key-encryption key is ${kek.byteLength} bytes; ${w.name} needs ${w.kekLength}.`,
+    );
   }
   // RFC 3394 §2.2.2: (n + 1) 64-bit blocks with n >= 2. node's id-aes*-wrap decipher does not check the
   // length itself and returns garbage for a ragged input (found by Wycheproof aes_wrap_test.json).
   if (wrapped.byteLength % 8 !== 0 || wrapped.byteLength < 24) {
-    throw new SsmaxError('DECRYPT_FAILED', `Cannot decrypt the content-encryption key. A ${wrapped.byteLength}-byte wrapped key is not an AES key wrap output.`);
+    throw new SsmaxError(
+      'DECRYPT_FAILED',
+      `Cannot decrypt the content-encryption key. A ${wrapped.byteLength}-byte wrapped key is not an AES key wrap output.`,
+    );
   }
   try {
     const d = crypto.createDecipheriv(w.name, kek, KEY_WRAP_IV);
     return new Uint8Array(Buffer.concat([d.update(wrapped), d.final()]));
   } catch (cause) {
-    throw new SsmaxError('DECRYPT_FAILED', 'Cannot decrypt the content-encryption key. AES key unwrap failed its integrity check (wrong key or corrupted input).', { cause });
+    throw new SsmaxError(
+      'DECRYPT_FAILED',
+      'Cannot decrypt the content-encryption key. AES key unwrap failed its integrity check (wrong key or corrupted input).',
+      { cause },
+    );
   }
 }
 
@@ -82,10 +98,15 @@ export function pwriWrap(cipherOid: string, kek: Uint8Array, iv: Uint8Array, cek
 
 export function pwriUnwrap(cipherOid: string, kek: Uint8Array, iv: Uint8Array, wrapped: Uint8Array): Uint8Array {
   const c = PWRI_CIPHERS[cipherOid];
-  if (!c) throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot decrypt the content-encryption key. The PWRI-KEK cipher ${cipherOid} is not supported (AES-CBC or 3DES-CBC).`);
+  if (!c)
+    throw new SsmaxError(
+      'UNSUPPORTED_ALGORITHM',
+      `Cannot decrypt the content-encryption key. The PWRI-KEK cipher ${cipherOid} is not supported (AES-CBC or 3DES-CBC).`,
+    );
   const b = c.block;
   const n = wrapped.byteLength;
-  const fail = () => new SsmaxError('DECRYPT_FAILED', 'Cannot decrypt the content-encryption key. The password does not open it (wrong password or corrupted input).');
+  const fail = () =>
+    new SsmaxError('DECRYPT_FAILED', 'Cannot decrypt the content-encryption key. The password does not open it (wrong password or corrupted input).');
   if (n < 2 * b || n % b !== 0 || iv.byteLength !== b) throw fail();
   // §2.3.2: the last block, decrypted with the one before it as IV, is the IV of the first pass's last block...
   const lastFirstPass = cbc(false, c.name, kek, wrapped.subarray(n - 2 * b, n - b), wrapped.subarray(n - b));

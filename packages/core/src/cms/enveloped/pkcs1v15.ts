@@ -52,7 +52,10 @@ function rejectionSecret(key: PrivateKeyOps, rsadp: (c: Uint8Array) => Promise<U
 export async function decryptPkcs1v15ContentKey(key: PrivateKeyOps, encryptedKey: Uint8Array, keyLength: number): Promise<Uint8Array> {
   const raw = key.decryptRsaRaw?.bind(key);
   if (!raw || !key.algorithm.startsWith('RSA')) {
-    throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot decrypt the content-encryption key. RSA PKCS#1 v1.5 key transport needs a raw RSA decryption, which this ${key.algorithm} key does not offer.`);
+    throw new SsmaxError(
+      'UNSUPPORTED_ALGORITHM',
+      `Cannot decrypt the content-encryption key. RSA PKCS#1 v1.5 key transport needs a raw RSA decryption, which this ${key.algorithm} key does not offer.`,
+    );
   }
   const { k, secret } = await rejectionSecret(key, raw);
   const c = new Uint8Array(k);

@@ -98,10 +98,17 @@ function parseUncached(der: Uint8Array): RecipientCertificate {
     const issuerAndSerial = derEncode(derSequence(raw(der, issuer), raw(der, serial)));
     const base = { issuerAndSerial, spki, ...(subjectKeyIdentifier ? { subjectKeyIdentifier } : {}) };
     if (oid === Oids.rsaEncryption) return { kind: 'rsa', ...base };
-    const point = () => value(der, expectTag(bits, Tag.BIT_STRING, 'subjectPublicKey')).subarray(1).slice();
+    const point = () =>
+      value(der, expectTag(bits, Tag.BIT_STRING, 'subjectPublicKey'))
+        .subarray(1)
+        .slice();
     if (oid === Oids.ecPublicKey) {
       const curve = params && params.tag === Tag.OID ? EC_CURVE_OIDS[decodeOid(der, params, 'namedCurve')] : undefined;
-      if (!curve) throw new SsmaxError('UNSUPPORTED_ALGORITHM', 'Cannot encrypt to the recipient. Only EC keys on the named curves P-256, P-384 and P-521 are supported.');
+      if (!curve)
+        throw new SsmaxError(
+          'UNSUPPORTED_ALGORITHM',
+          'Cannot encrypt to the recipient. Only EC keys on the named curves P-256, P-384 and P-521 are supported.',
+        );
       return { kind: 'ec', curve, ...base, ecPoint: point() };
     }
     // RFC 8410 §3 / RFC 8418 §2: X25519 and X448 keys, parameters absent.

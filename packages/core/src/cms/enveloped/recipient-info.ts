@@ -30,7 +30,18 @@ import {
   value,
   type Node,
 } from './ber-node-reader.js';
-import { CURVES, curveOfKeyAlgorithm, deriveKek, ephemeralKey, isAllZero, kdfOid, KARI_KDFS, originatorAlgorithm, sharedInfo, spkiOf } from './key-agreement.js';
+import {
+  CURVES,
+  curveOfKeyAlgorithm,
+  deriveKek,
+  ephemeralKey,
+  isAllZero,
+  kdfOid,
+  KARI_KDFS,
+  originatorAlgorithm,
+  sharedInfo,
+  spkiOf,
+} from './key-agreement.js';
 import { AES_WRAP, aesKeyUnwrap, aesKeyWrap, aesWrapOid, PWRI_CIPHERS, pwriUnwrap, pwriWrap } from './key-wrap.js';
 import { decryptPkcs1v15ContentKey } from './pkcs1v15.js';
 import { EC_CURVE_OIDS, type AgreementCurve, type RecipientCertificate } from './recipient-certificate.js';
@@ -94,7 +105,10 @@ function buildKari(cert: RecipientCertificate, cek: Uint8Array, random: RandomSo
   const curve = cert.curve as AgreementCurve;
   const spec = CURVES[curve];
   if (kdfKind === 'hkdf' && spec.ec) {
-    throw new SsmaxError('USAGE', `Cannot encrypt to the ${curve} recipient with HKDF. RFC 8418 defines the HKDF schemes for X25519 and X448; NIST curves use the X9.63 KDF.`);
+    throw new SsmaxError(
+      'USAGE',
+      `Cannot encrypt to the ${curve} recipient with HKDF. RFC 8418 defines the HKDF schemes for X25519 and X448; NIST curves use the X9.63 KDF.`,
+    );
   }
   const eph = ephemeralKey(curve, random);
   let z: Uint8Array;
@@ -103,7 +117,8 @@ function buildKari(cert: RecipientCertificate, cek: Uint8Array, random: RandomSo
   } catch (cause) {
     throw new SsmaxError('MALFORMED_CERTIFICATE', `Cannot encrypt to the ${curve} recipient. Its public key is not a valid ${curve} point.`, { cause });
   }
-  if (isAllZero(z)) throw new SsmaxError('MALFORMED_CERTIFICATE', `Cannot encrypt to the ${curve} recipient. Its public key is a low-order point (RFC 7748 §6).`);
+  if (isAllZero(z))
+    throw new SsmaxError('MALFORMED_CERTIFICATE', `Cannot encrypt to the ${curve} recipient. Its public key is a low-order point (RFC 7748 §6).`);
   // The KEK is at least as strong as the CEK: AES-128 content gets an AES-128 wrap, the rest AES-256.
   const wrapOid = aesWrapOid(cek.byteLength <= 16 ? 16 : 32);
   const wrapAlg = algId(wrapOid);
@@ -169,7 +184,11 @@ export type RecipientSpec =
   | { readonly kind: 'password'; readonly recipient: PasswordRecipient };
 
 /** One RecipientInfo (DER) and its version, for the EnvelopedData version rule (RFC 5652 §6.1). */
-export function buildRecipientInfo(spec: RecipientSpec, cek: Uint8Array, random: RandomSource): { der: Uint8Array; version: number; kind: 'ktri' | 'kari' | 'kekri' | 'pwri' } {
+export function buildRecipientInfo(
+  spec: RecipientSpec,
+  cek: Uint8Array,
+  random: RandomSource,
+): { der: Uint8Array; version: number; kind: 'ktri' | 'kari' | 'kekri' | 'pwri' } {
   if (spec.kind === 'kek') return { der: buildKekri(spec.recipient, cek), version: 4, kind: 'kekri' };
   if (spec.kind === 'password') return { der: buildPwri(spec.recipient, cek, random), version: 0, kind: 'pwri' };
   const { cert, options } = spec;
@@ -224,7 +243,11 @@ function hashOfAlgId(buf: Uint8Array, n: Node, what: string): OaepHash {
   const { oid, params } = readAlgId(buf, n, what);
   if (!paramsAbsentOrNull(buf, params)) throw malformed(`${what} has unexpected parameters`);
   const hash = (Object.keys(OAEP_HASH_OIDS) as OaepHash[]).find((h) => OAEP_HASH_OIDS[h] === oid);
-  if (!hash) throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot decrypt the content-encryption key. RSA-OAEP with hash ${oid} is not supported (SHA-1, SHA-256, SHA-384 or SHA-512).`);
+  if (!hash)
+    throw new SsmaxError(
+      'UNSUPPORTED_ALGORITHM',
+      `Cannot decrypt the content-encryption key. RSA-OAEP with hash ${oid} is not supported (SHA-1, SHA-256, SHA-384 or SHA-512).`,
+    );
   return hash;
 }
 
@@ -239,7 +262,8 @@ function parseOaepParams(buf: Uint8Array, params: Node | undefined): OaepHash {
       if (f.tag === 0xa0) hash = hashOfAlgId(buf, inner, 'hashAlgorithm');
       else if (f.tag === 0xa1) {
         const mgf = readAlgId(buf, inner, 'maskGenAlgorithm');
-        if (mgf.oid !== Oids.mgf1 || !mgf.params) throw new SsmaxError('UNSUPPORTED_ALGORITHM', 'Cannot decrypt the content-encryption key. Only MGF1 is supported.');
+        if (mgf.oid !== Oids.mgf1 || !mgf.params)
+          throw new SsmaxError('UNSUPPORTED_ALGORITHM', 'Cannot decrypt the content-encryption key. Only MGF1 is supported.');
         mgfHash = hashOfAlgId(buf, mgf.params, 'MGF1 hash');
       } else if (f.tag === 0xa2) {
         const ps = readAlgId(buf, inner, 'pSourceAlgorithm');
@@ -281,7 +305,10 @@ function ktriCandidate(buf: Uint8Array, ri: Node, key: PrivateKeyOps, keyLen: nu
     rid,
     attempt: async () => {
       if (oid !== Oids.rsaesOaep) {
-        throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot decrypt the content-encryption key. Key transport ${oid} is not supported (RSAES-OAEP or RSAES-PKCS1-v1_5).`);
+        throw new SsmaxError(
+          'UNSUPPORTED_ALGORITHM',
+          `Cannot decrypt the content-encryption key. Key transport ${oid} is not supported (RSAES-OAEP or RSAES-PKCS1-v1_5).`,
+        );
       }
       const hash = parseOaepParams(buf, params);
       if (!key.oaepHashes.includes(hash)) {
@@ -310,13 +337,20 @@ function kariCandidates(buf: Uint8Array, ri: Node, key: PrivateKeyOps, keyLen: n
     const curve = curveOfKeyAlgorithm(key.algorithm);
     if (!curve) throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot decrypt the content-encryption key. A ${key.algorithm} key cannot do key agreement.`);
     if (!originator || originator.tag !== 0xa1) {
-      throw new SsmaxError('UNSUPPORTED_ALGORITHM', 'Cannot decrypt the content-encryption key. Only an ephemeral originatorKey is supported for key agreement.');
+      throw new SsmaxError(
+        'UNSUPPORTED_ALGORITHM',
+        'Cannot decrypt the content-encryption key. Only an ephemeral originatorKey is supported for key agreement.',
+      );
     }
     const [oAlg, oKey] = children(buf, originator);
     const o = readAlgId(buf, expectTag(oAlg, Tag.SEQUENCE, 'originatorKey algorithm'), 'originatorKey algorithm');
     const spec = CURVES[curve];
     if (spec.ec) {
-      if (o.oid !== Oids.ecPublicKey) throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot decrypt the content-encryption key. Originator key ${o.oid} is not an EC key; the recipient key is ${curve}.`);
+      if (o.oid !== Oids.ecPublicKey)
+        throw new SsmaxError(
+          'UNSUPPORTED_ALGORITHM',
+          `Cannot decrypt the content-encryption key. Originator key ${o.oid} is not an EC key; the recipient key is ${curve}.`,
+        );
       // RFC 5753 §7.1.1: parameters absent or NULL (the recipient's curve), or the same named curve.
       if (o.params && !paramsAbsentOrNull(buf, o.params) && EC_CURVE_OIDS[decodeOid(buf, o.params, 'curve')] !== curve) {
         throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot decrypt the content-encryption key. The originator key is not on ${curve}.`);
@@ -328,11 +362,19 @@ function kariCandidates(buf: Uint8Array, ri: Node, key: PrivateKeyOps, keyLen: n
     const bits = value(buf, expectTag(oKey, Tag.BIT_STRING, 'originator publicKey'));
     if (bits[0] !== 0) throw malformed('The originator public key has unused bits');
     const kdf = KARI_KDFS[keaAlg.oid];
-    if (!kdf) throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot decrypt the content-encryption key. Key agreement ${keaAlg.oid} is not supported (dhSinglePass X9.63 or RFC 8418 HKDF schemes).`);
+    if (!kdf)
+      throw new SsmaxError(
+        'UNSUPPORTED_ALGORITHM',
+        `Cannot decrypt the content-encryption key. Key agreement ${keaAlg.oid} is not supported (dhSinglePass X9.63 or RFC 8418 HKDF schemes).`,
+      );
     if (!keaAlg.params) throw malformed('The key agreement algorithm has no key-wrap algorithm');
     const wrap = readAlgId(buf, keaAlg.params, 'KeyWrapAlgorithm');
     const w = AES_WRAP[wrap.oid];
-    if (!w) throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot decrypt the content-encryption key. Key wrap ${wrap.oid} is not supported (AES-128/192/256 key wrap).`);
+    if (!w)
+      throw new SsmaxError(
+        'UNSUPPORTED_ALGORITHM',
+        `Cannot decrypt the content-encryption key. Key wrap ${wrap.oid} is not supported (AES-128/192/256 key wrap).`,
+      );
     let z: Uint8Array;
     try {
       z = await key.deriveEcdh(spkiOf(curve, bits.subarray(1)));
@@ -348,7 +390,13 @@ function kariCandidates(buf: Uint8Array, ri: Node, key: PrivateKeyOps, keyLen: n
     const cek = aesKeyUnwrap(wrap.oid, kek, wrapped);
     kek.fill(0);
     if (cek.byteLength !== keyLen) throw wrongLength();
-    return { cek, via: { recipient: 'kari', algorithm: `ECDH-${curve}+${kdf.kind === 'hkdf' ? 'HKDF' : 'X9.63'}-${kdf.hash.toUpperCase()}+${w.name.replace('id-', '').toUpperCase()}` } };
+    return {
+      cek,
+      via: {
+        recipient: 'kari',
+        algorithm: `ECDH-${curve}+${kdf.kind === 'hkdf' ? 'HKDF' : 'X9.63'}-${kdf.hash.toUpperCase()}+${w.name.replace('id-', '').toUpperCase()}`,
+      },
+    };
   };
 
   return reks.map((rek) => {
@@ -399,17 +447,23 @@ function pwriCandidate(buf: Uint8Array, ri: Node, password: Uint8Array | string,
   return {
     kind: 'pwri',
     attempt: async () => {
-      if (!kdaNode) throw new SsmaxError('UNSUPPORTED_ALGORITHM', 'Cannot decrypt the content-encryption key. A password recipient without a key derivation algorithm is not supported.');
+      if (!kdaNode)
+        throw new SsmaxError(
+          'UNSUPPORTED_ALGORITHM',
+          'Cannot decrypt the content-encryption key. A password recipient without a key derivation algorithm is not supported.',
+        );
       // [0] IMPLICIT KeyDerivationAlgorithmIdentifier: the children are the OID and the parameters.
       const [kdaOid, kdaParams, kdaExtra] = children(buf, kdaNode);
       if (!kdaOid || kdaExtra) throw malformed('keyDerivationAlgorithm is malformed');
       const kdaAlg = decodeOid(buf, kdaOid, 'keyDerivationAlgorithm');
-      if (kdaAlg !== Oids.pbkdf2) throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot decrypt the content-encryption key. Key derivation ${kdaAlg} is not supported (PBKDF2).`);
+      if (kdaAlg !== Oids.pbkdf2)
+        throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot decrypt the content-encryption key. Key derivation ${kdaAlg} is not supported (PBKDF2).`);
       // RFC 8018 §A.2: PBKDF2-params ::= SEQUENCE { salt CHOICE { specified OCTET STRING, ... }, iterationCount, keyLength OPTIONAL, prf DEFAULT hmacWithSHA1 }
       const p = children(buf, expectTag(kdaParams, Tag.SEQUENCE, 'PBKDF2-params'));
       let j = 0;
       const saltNode = p[j++];
-      if (saltNode?.tag !== Tag.OCTET_STRING) throw new SsmaxError('UNSUPPORTED_ALGORITHM', 'Cannot decrypt the content-encryption key. Only a specified PBKDF2 salt is supported.');
+      if (saltNode?.tag !== Tag.OCTET_STRING)
+        throw new SsmaxError('UNSUPPORTED_ALGORITHM', 'Cannot decrypt the content-encryption key. Only a specified PBKDF2 salt is supported.');
       const salt = value(buf, saltNode);
       const iterations = decodeSmallInteger(buf, expectTag(p[j++], Tag.INTEGER, 'iterationCount'), 'iterationCount');
       let keyLength: number | undefined;
@@ -418,19 +472,34 @@ function pwriCandidate(buf: Uint8Array, ri: Node, password: Uint8Array | string,
       if (p[j]) {
         const prfAlg = readAlgId(buf, p[j++] as Node, 'prf');
         const name = PBKDF2_PRFS[prfAlg.oid];
-        if (!name) throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot decrypt the content-encryption key. PBKDF2 PRF ${prfAlg.oid} is not supported (HMAC with SHA-1/224/256/384/512).`);
+        if (!name)
+          throw new SsmaxError(
+            'UNSUPPORTED_ALGORITHM',
+            `Cannot decrypt the content-encryption key. PBKDF2 PRF ${prfAlg.oid} is not supported (HMAC with SHA-1/224/256/384/512).`,
+          );
         prf = name;
       }
       if (p[j]) throw malformed('PBKDF2-params has unexpected trailing fields');
       if (iterations < 1 || iterations > PBKDF2_MAX_ITERATIONS) {
-        throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot decrypt the content-encryption key. ${iterations} PBKDF2 iterations is outside 1..${PBKDF2_MAX_ITERATIONS}.`);
+        throw new SsmaxError(
+          'UNSUPPORTED_ALGORITHM',
+          `Cannot decrypt the content-encryption key. ${iterations} PBKDF2 iterations is outside 1..${PBKDF2_MAX_ITERATIONS}.`,
+        );
       }
       // RFC 3211 §2.3: id-alg-PWRI-KEK whose parameters name the block cipher and its IV.
       const keaAlg = readAlgId(buf, kea, 'keyEncryptionAlgorithm');
-      if (keaAlg.oid !== Oids.pwriKek || !keaAlg.params) throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot decrypt the content-encryption key. Password key encryption ${keaAlg.oid} is not supported (id-alg-PWRI-KEK).`);
+      if (keaAlg.oid !== Oids.pwriKek || !keaAlg.params)
+        throw new SsmaxError(
+          'UNSUPPORTED_ALGORITHM',
+          `Cannot decrypt the content-encryption key. Password key encryption ${keaAlg.oid} is not supported (id-alg-PWRI-KEK).`,
+        );
       const inner = readAlgId(buf, keaAlg.params, 'PWRI-KEK cipher');
       const cipher = PWRI_CIPHERS[inner.oid];
-      if (!cipher) throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot decrypt the content-encryption key. The PWRI-KEK cipher ${inner.oid} is not supported (AES-CBC or 3DES-CBC).`);
+      if (!cipher)
+        throw new SsmaxError(
+          'UNSUPPORTED_ALGORITHM',
+          `Cannot decrypt the content-encryption key. The PWRI-KEK cipher ${inner.oid} is not supported (AES-CBC or 3DES-CBC).`,
+        );
       const iv = octetValue(buf, expectTag(inner.params, Tag.OCTET_STRING, 'PWRI-KEK IV'), 'PWRI-KEK IV');
       if (keyLength !== undefined && keyLength !== cipher.keyLength) throw malformed(`PBKDF2 keyLength ${keyLength} does not fit ${cipher.name}`);
       const kek = new Uint8Array(crypto.pbkdf2Sync(utf8(password), salt, iterations, cipher.keyLength, prf));
@@ -438,7 +507,10 @@ function pwriCandidate(buf: Uint8Array, ri: Node, password: Uint8Array | string,
         const cek = pwriUnwrap(inner.oid, kek, iv, wrapped);
         if (cek.byteLength !== keyLen) {
           cek.fill(0);
-          throw new SsmaxError('DECRYPT_FAILED', 'Cannot decrypt the content-encryption key. The password does not open it (wrong password or corrupted input).');
+          throw new SsmaxError(
+            'DECRYPT_FAILED',
+            'Cannot decrypt the content-encryption key. The password does not open it (wrong password or corrupted input).',
+          );
         }
         return {
           cek,
@@ -518,18 +590,30 @@ export async function recoverContentKey(riSet: Uint8Array, creds: RecipientCrede
     }
   }
   const infra = errors.find((e) => !SsmaxError.is(e) || e.category === 'infrastructure' || e.code.startsWith('PIN_'));
-  if (infra) throw infra instanceof SsmaxError ? infra : new SsmaxError('INTERNAL', 'Cannot decrypt the content-encryption key. The key operation failed.', { cause: infra });
+  if (infra)
+    throw infra instanceof SsmaxError
+      ? infra
+      : new SsmaxError('INTERNAL', 'Cannot decrypt the content-encryption key. The key operation failed.', { cause: infra });
   if (implicit.length === 1) return (implicit[0] as Candidate).attempt();
   if (implicit.length > 1) {
     // Picking "the one whose padding checks out" would be the padding oracle implicit rejection removes.
-    throw new SsmaxError('NO_MATCHING_RECIPIENT', `Cannot decrypt the content. ${implicit.length} recipients use RSA PKCS#1 v1.5 and no certificate says which is ours; give the recipient certificate.`);
+    throw new SsmaxError(
+      'NO_MATCHING_RECIPIENT',
+      `Cannot decrypt the content. ${implicit.length} recipients use RSA PKCS#1 v1.5 and no certificate says which is ours; give the recipient certificate.`,
+    );
   }
   if (errors.every((e) => SsmaxError.is(e, 'UNSUPPORTED_ALGORITHM'))) throw errors[0];
   if (cert) {
-    throw new SsmaxError('DECRYPT_FAILED', 'Cannot decrypt the content-encryption key. The RecipientInfo names the certificate but the key does not open it.', { cause: errors[0] });
+    throw new SsmaxError('DECRYPT_FAILED', 'Cannot decrypt the content-encryption key. The RecipientInfo names the certificate but the key does not open it.', {
+      cause: errors[0],
+    });
   }
   // A KEK named by its identifier, or a password, that does not open its recipient: the secret is wrong.
   const secretFailure = explicit.findIndex((c) => c.kind === 'kekri' || c.kind === 'pwri');
   if (secretFailure >= 0 && SsmaxError.is(errors[secretFailure], 'DECRYPT_FAILED')) throw errors[secretFailure];
-  throw new SsmaxError('NO_MATCHING_RECIPIENT', `Cannot decrypt the content. The key opens none of the ${explicit.length} ${key ? describeKey(key) : ''} recipients.`, { cause: errors[0] });
+  throw new SsmaxError(
+    'NO_MATCHING_RECIPIENT',
+    `Cannot decrypt the content. The key opens none of the ${explicit.length} ${key ? describeKey(key) : ''} recipients.`,
+    { cause: errors[0] },
+  );
 }

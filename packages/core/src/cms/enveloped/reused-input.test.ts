@@ -45,7 +45,13 @@ describe('decryptStream over a reused input buffer', () => {
   }
 
   it('recovers the content of an openssl cms -encrypt -stream message (constructed encryptedContent) read in small reused chunks', async () => {
-    const der = new Uint8Array(execFileSync('openssl', ['cms', '-encrypt', '-binary', '-stream', '-outform', 'DER', '-aes-256-cbc', '-recip', pki.rsa.certPath, '-keyopt', 'rsa_padding_mode:oaep'], { input: content }));
+    const der = new Uint8Array(
+      execFileSync(
+        'openssl',
+        ['cms', '-encrypt', '-binary', '-stream', '-outform', 'DER', '-aes-256-cbc', '-recip', pki.rsa.certPath, '-keyopt', 'rsa_padding_mode:oaep'],
+        { input: content },
+      ),
+    );
     for (const size of [5, 4096]) expect(Buffer.from(await decryptReused(der, size, 'rsa')).equals(content), `chunks of ${size}`).toBe(true);
   });
 });

@@ -31,7 +31,11 @@ export function readCertificateIds(der: Uint8Array): CertificateIds {
     throw new SsmaxError('MALFORMED_CERTIFICATE', `Cannot read the certificate. ${why}.`);
   };
   const tbs = root.children[0];
-  if (!berIs(root, TagClass.universal, UniversalTag.sequence, true) || root.children.length !== 3 || !berIs(tbs, TagClass.universal, UniversalTag.sequence, true)) {
+  if (
+    !berIs(root, TagClass.universal, UniversalTag.sequence, true) ||
+    root.children.length !== 3 ||
+    !berIs(tbs, TagClass.universal, UniversalTag.sequence, true)
+  ) {
     return bad('It is not a SEQUENCE of tbsCertificate, signatureAlgorithm, signature');
   }
   const f = [...tbs.children];

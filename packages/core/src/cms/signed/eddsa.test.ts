@@ -134,7 +134,9 @@ describe('issue 12: EdDSA primitives against RFC 8032 known answers', () => {
   });
 
   it('signs the empty message with the RFC 8032 §7.4 Ed448 key to the published signature (PureEdDSA, empty context)', async () => {
-    const key = SoftwareKey.fromKeyObject(edKeyFromSeed('Ed448', '6c82a562cb808d10d632be89c8513ebf6c929f34ddfa8c9f63c9960ef6e348a3528c8a3fcc2f044e39a3fc5b94492f8f032e7549a20098f95b'));
+    const key = SoftwareKey.fromKeyObject(
+      edKeyFromSeed('Ed448', '6c82a562cb808d10d632be89c8513ebf6c929f34ddfa8c9f63c9960ef6e348a3528c8a3fcc2f044e39a3fc5b94492f8f032e7549a20098f95b'),
+    );
     expect(Buffer.from(key.spki).toString('hex')).toBe(
       '3043300506032b6571033a005fd7449b59b461fd2ce787ec616ad46a1da1342485a70e1f8a0ea75d80e96778edf124769b46c7061bd6783df1e50f6cd1fa1abeafe8256180',
     );
@@ -256,17 +258,52 @@ describe('issue 12: RFC 8419 rules a verifier must apply', () => {
   it('reports valid for the hand-built baseline (so each variant below fails for its one change)', async () => {
     const c25519 = await certFor(ed25519.privateKey);
     const c448 = await certFor(ed448.privateKey);
-    const a = verifySignedData(buildSignedData({ key: ed25519.privateKey, certificate: c25519, content, digestOid: Oids.sha512, messageDigest: sha512(content), signatureAlgorithm: ED25519_ALG }));
+    const a = verifySignedData(
+      buildSignedData({
+        key: ed25519.privateKey,
+        certificate: c25519,
+        content,
+        digestOid: Oids.sha512,
+        messageDigest: sha512(content),
+        signatureAlgorithm: ED25519_ALG,
+      }),
+    );
     expect(a.signers[0]!.reasons).toEqual([]);
-    const b = verifySignedData(buildSignedData({ key: ed448.privateKey, certificate: c448, content, digestOid: Oids.shake256, messageDigest: shake256(content), signatureAlgorithm: ED448_ALG }));
+    const b = verifySignedData(
+      buildSignedData({
+        key: ed448.privateKey,
+        certificate: c448,
+        content,
+        digestOid: Oids.shake256,
+        messageDigest: shake256(content),
+        signatureAlgorithm: ED448_ALG,
+      }),
+    );
     expect(b.signers[0]).toMatchObject({ valid: true, scheme: 'Ed448', digestAlgorithm: 'SHAKE256' });
-    const c = verifySignedData(buildSignedData({ key: ed448.privateKey, certificate: c448, content, digestOid: Oids.shake256, messageDigest: shake256(content), signatureAlgorithm: ED448_ALG, noSignedAttributes: true }));
+    const c = verifySignedData(
+      buildSignedData({
+        key: ed448.privateKey,
+        certificate: c448,
+        content,
+        digestOid: Oids.shake256,
+        messageDigest: shake256(content),
+        signatureAlgorithm: ED448_ALG,
+        noSignedAttributes: true,
+      }),
+    );
     expect(c.signers[0]!.valid).toBe(true);
   });
 
   it('reports BAD_SIGNATURE when the Ed25519 signature covers a digest of the signed attributes (HashEdDSA-style) or the content', async () => {
     const c25519 = await certFor(ed25519.privateKey);
-    const base = { key: ed25519.privateKey, certificate: c25519, content, digestOid: Oids.sha512, messageDigest: sha512(content), signatureAlgorithm: ED25519_ALG };
+    const base = {
+      key: ed25519.privateKey,
+      certificate: c25519,
+      content,
+      digestOid: Oids.sha512,
+      messageDigest: sha512(content),
+      signatureAlgorithm: ED25519_ALG,
+    };
     expect(verifySignedData(buildSignedData({ ...base, toBeSigned: (a) => sha512(a) })).signers[0]!.code).toBe('BAD_SIGNATURE');
     expect(verifySignedData(buildSignedData({ ...base, toBeSigned: () => content })).signers[0]!.code).toBe('BAD_SIGNATURE');
   });
@@ -275,17 +312,44 @@ describe('issue 12: RFC 8419 rules a verifier must apply', () => {
     const c25519 = await certFor(ed25519.privateKey);
     const c448 = await certFor(ed448.privateKey);
     const sha256 = new Uint8Array(crypto.createHash('sha256').update(content).digest());
-    const a = verifySignedData(buildSignedData({ key: ed25519.privateKey, certificate: c25519, content, digestOid: Oids.sha256, messageDigest: sha256, signatureAlgorithm: ED25519_ALG }));
+    const a = verifySignedData(
+      buildSignedData({
+        key: ed25519.privateKey,
+        certificate: c25519,
+        content,
+        digestOid: Oids.sha256,
+        messageDigest: sha256,
+        signatureAlgorithm: ED25519_ALG,
+      }),
+    );
     expect(a.signers[0]!.code).toBe('UNSUPPORTED_ALGORITHM');
     expect(a.signers[0]!.reasons.join()).toMatch(/RFC 8419 §3\.1/);
-    const b = verifySignedData(buildSignedData({ key: ed448.privateKey, certificate: c448, content, digestOid: Oids.sha512, messageDigest: sha512(content), signatureAlgorithm: ED448_ALG }));
+    const b = verifySignedData(
+      buildSignedData({
+        key: ed448.privateKey,
+        certificate: c448,
+        content,
+        digestOid: Oids.sha512,
+        messageDigest: sha512(content),
+        signatureAlgorithm: ED448_ALG,
+      }),
+    );
     expect(b.signers[0]!.code).toBe('UNSUPPORTED_ALGORITHM');
   });
 
   it('reports MALFORMED_CMS when the messageDigest is a SHA-256 value under digestAlgorithm SHA-512', async () => {
     const c25519 = await certFor(ed25519.privateKey);
     const sha256 = new Uint8Array(crypto.createHash('sha256').update(content).digest());
-    const v = verifySignedData(buildSignedData({ key: ed25519.privateKey, certificate: c25519, content, digestOid: Oids.sha512, messageDigest: sha256, signatureAlgorithm: ED25519_ALG }));
+    const v = verifySignedData(
+      buildSignedData({
+        key: ed25519.privateKey,
+        certificate: c25519,
+        content,
+        digestOid: Oids.sha512,
+        messageDigest: sha256,
+        signatureAlgorithm: ED25519_ALG,
+      }),
+    );
     expect(v.signers[0]!.code).toBe('MALFORMED_CMS');
   });
 
@@ -293,11 +357,27 @@ describe('issue 12: RFC 8419 rules a verifier must apply', () => {
     const c25519 = await certFor(ed25519.privateKey);
     const c448 = await certFor(ed448.privateKey);
     const withNull = verifySignedData(
-      buildSignedData({ key: ed25519.privateKey, certificate: c25519, content, digestOid: Oids.sha512, messageDigest: sha512(content), signatureAlgorithm: encodeAlgorithmIdentifier(Oids.ed25519, derNull()) }),
+      buildSignedData({
+        key: ed25519.privateKey,
+        certificate: c25519,
+        content,
+        digestOid: Oids.sha512,
+        messageDigest: sha512(content),
+        signatureAlgorithm: encodeAlgorithmIdentifier(Oids.ed25519, derNull()),
+      }),
     );
     expect(withNull.signers[0]!.code).toBe('UNSUPPORTED_ALGORITHM');
     // Signed by the Ed448 key, labelled Ed25519: the certificate's key type decides, not the label.
-    const mislabelled = verifySignedData(buildSignedData({ key: ed448.privateKey, certificate: c448, content, digestOid: Oids.sha512, messageDigest: sha512(content), signatureAlgorithm: ED25519_ALG }));
+    const mislabelled = verifySignedData(
+      buildSignedData({
+        key: ed448.privateKey,
+        certificate: c448,
+        content,
+        digestOid: Oids.sha512,
+        messageDigest: sha512(content),
+        signatureAlgorithm: ED25519_ALG,
+      }),
+    );
     expect(mislabelled.signers[0]!.code).toBe('BAD_SIGNATURE');
   });
 
@@ -305,7 +385,16 @@ describe('issue 12: RFC 8419 rules a verifier must apply', () => {
     const c25519 = await certFor(ed25519.privateKey);
     const other = crypto.generateKeyPairSync('ed25519');
     // Same issuer and serial (so the sid matches), but the signature comes from another key.
-    const v = verifySignedData(buildSignedData({ key: other.privateKey, certificate: c25519, content, digestOid: Oids.sha512, messageDigest: sha512(content), signatureAlgorithm: ED25519_ALG }));
+    const v = verifySignedData(
+      buildSignedData({
+        key: other.privateKey,
+        certificate: c25519,
+        content,
+        digestOid: Oids.sha512,
+        messageDigest: sha512(content),
+        signatureAlgorithm: ED25519_ALG,
+      }),
+    );
     expect(v.signers[0]!.code).toBe('BAD_SIGNATURE');
   });
 });

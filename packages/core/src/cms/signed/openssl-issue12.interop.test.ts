@@ -57,7 +57,11 @@ function signerInfos(der: Uint8Array): readonly BerElement[] {
 }
 
 function signatureLastByte(der: Uint8Array, i = 0): number {
-  return signerInfos(der)[i]!.children.filter((c) => c.tagClass === 0 && c.tagNumber === 4).at(-1)!.contentEnd - 1;
+  return (
+    signerInfos(der)
+      [i]!.children.filter((c) => c.tagClass === 0 && c.tagNumber === 4)
+      .at(-1)!.contentEnd - 1
+  );
 }
 
 /** `openssl cms -verify` against the test CA; status 0 when OpenSSL accepts. */
@@ -78,7 +82,19 @@ function opensslVerify(sig: Uint8Array, o: { content?: Uint8Array; certfile?: st
 
 function opensslSign(c: Uint8Array, signers: OpensslIdentity[], extra: string[]): Uint8Array {
   const out = join(pki.dir, `s${++n}.der`);
-  const r = pki.openssl(['cms', '-sign', '-binary', '-in', file(c), ...signers.flatMap((s) => ['-signer', s.certPath, '-inkey', s.keyPath]), '-outform', 'DER', '-out', out, ...extra]);
+  const r = pki.openssl([
+    'cms',
+    '-sign',
+    '-binary',
+    '-in',
+    file(c),
+    ...signers.flatMap((s) => ['-signer', s.certPath, '-inkey', s.keyPath]),
+    '-outform',
+    'DER',
+    '-out',
+    out,
+    ...extra,
+  ]);
   expect(r.stderr).toBe('');
   expect(r.status).toBe(0);
   return new Uint8Array(readFileSync(out));
@@ -109,7 +125,9 @@ describe('issue 12: OpenSSL 3.0 signs, we verify', () => {
         expect(v.signers[0]!.reasons).toEqual([]);
         expect(v.signers[0]).toMatchObject({ valid: true, scheme: w.expectScheme, digestAlgorithm: w.md.replace('sha', 'SHA-') });
         expect(verifySignedData(flip(der, signatureLastByte(der)), opts).signers[0]!.code).toBe('BAD_SIGNATURE');
-        const changed = detached ? verifySignedData(der, { detachedContent: flip(c, 9) }) : verifySignedData(flip(der, Buffer.from(der).indexOf(Buffer.from(c.subarray(0, 64))) + 9));
+        const changed = detached
+          ? verifySignedData(der, { detachedContent: flip(c, 9) })
+          : verifySignedData(flip(der, Buffer.from(der).indexOf(Buffer.from(c.subarray(0, 64))) + 9));
         expect(changed.signers[0]!.code).toBe('CONTENT_MISMATCH');
       });
     }
@@ -139,7 +157,7 @@ describe('issue 12: OpenSSL 3.0 signs, we verify', () => {
     expect(broken.allValid).toBe(false);
   });
 
-  it('reads the RSA-PSS parameters instead of assuming them: OpenSSL\'s maximal salt verifies, a changed saltLength fails the signature, a changed hash is refused', () => {
+  it("reads the RSA-PSS parameters instead of assuming them: OpenSSL's maximal salt verifies, a changed saltLength fails the signature, a changed hash is refused", () => {
     const s = id('rsa');
     const c = content();
     const der = opensslSign(c, [s], ['-md', 'sha384', '-keyopt', 'rsa_padding_mode:pss', '-nodetach']);
@@ -221,10 +239,40 @@ describe('issue 12: we sign, OpenSSL 3.0 verifies', () => {
 describe('issue 12: what OpenSSL 3.0 cannot do in CMS (the table says so; the Python oracle covers it)', () => {
   it('refuses to sign Ed25519 SignedData ("no default digest" / "invalid digest")', () => {
     const s = id('ed25519');
-    const plain = pki.openssl(['cms', '-sign', '-binary', '-in', file(content()), '-signer', s.certPath, '-inkey', s.keyPath, '-outform', 'DER', '-out', join(pki.dir, 'x.der')]);
+    const plain = pki.openssl([
+      'cms',
+      '-sign',
+      '-binary',
+      '-in',
+      file(content()),
+      '-signer',
+      s.certPath,
+      '-inkey',
+      s.keyPath,
+      '-outform',
+      'DER',
+      '-out',
+      join(pki.dir, 'x.der'),
+    ]);
     expect(plain.status).not.toBe(0);
     expect(plain.stderr).toMatch(/no default digest/);
-    const sha512 = pki.openssl(['cms', '-sign', '-md', 'sha512', '-binary', '-in', file(content()), '-signer', s.certPath, '-inkey', s.keyPath, '-outform', 'DER', '-out', join(pki.dir, 'y.der')]);
+    const sha512 = pki.openssl([
+      'cms',
+      '-sign',
+      '-md',
+      'sha512',
+      '-binary',
+      '-in',
+      file(content()),
+      '-signer',
+      s.certPath,
+      '-inkey',
+      s.keyPath,
+      '-outform',
+      'DER',
+      '-out',
+      join(pki.dir, 'y.der'),
+    ]);
     expect(sha512.status).not.toBe(0);
   });
 

@@ -46,7 +46,14 @@ interface OracleVerdict {
 }
 
 function pyVerify(sig: Uint8Array, o: { content?: Uint8Array; certs?: string[] } = {}): OracleVerdict {
-  const args = [ORACLE, 'verify', '--in', file(sig, 'der'), ...(o.content ? ['--content', file(o.content)] : []), ...(o.certs ?? []).flatMap((c) => ['--cert', c])];
+  const args = [
+    ORACLE,
+    'verify',
+    '--in',
+    file(sig, 'der'),
+    ...(o.content ? ['--content', file(o.content)] : []),
+    ...(o.certs ?? []).flatMap((c) => ['--cert', c]),
+  ];
   const r = spawnSync(PYTHON, args, { encoding: 'utf8' });
   expect(r.status, r.stderr).toBe(0);
   return JSON.parse(r.stdout) as OracleVerdict;
@@ -54,7 +61,11 @@ function pyVerify(sig: Uint8Array, o: { content?: Uint8Array; certs?: string[] }
 
 function pySign(content: Uint8Array, signers: Id[], flags: string[] = []): Uint8Array {
   const out = join(pki.dir, `py${++n}.der`);
-  const r = spawnSync(PYTHON, [ORACLE, 'sign', '--in', file(content), '--out', out, ...signers.flatMap((s) => ['--key', s.keyPath, '--cert', s.certPath]), ...flags], { encoding: 'utf8' });
+  const r = spawnSync(
+    PYTHON,
+    [ORACLE, 'sign', '--in', file(content), '--out', out, ...signers.flatMap((s) => ['--key', s.keyPath, '--cert', s.certPath]), ...flags],
+    { encoding: 'utf8' },
+  );
   expect(r.status, r.stderr).toBe(0);
   return new Uint8Array(readFileSync(out));
 }
@@ -92,10 +103,18 @@ describe('issue 12: our SignedData checked by Python (asn1crypto + cryptography 
           const der = await signSignedData(c, { key: id.key, certificate: id.certDer, detached, signerIdentifier: sid });
           const ok = pyVerify(der, detached ? { content: c } : {});
           expect(ok.signers).toHaveLength(1);
-          expect(ok.signers[0]).toMatchObject({ valid: true, digest: a.digest, signature: a.signature, sid: sid === 'subjectKeyIdentifier' ? 'subject_key_identifier' : 'issuer_and_serial_number' });
+          expect(ok.signers[0]).toMatchObject({
+            valid: true,
+            digest: a.digest,
+            signature: a.signature,
+            sid: sid === 'subjectKeyIdentifier' ? 'subject_key_identifier' : 'issuer_and_serial_number',
+          });
           expect(ok.valid).toBe(true);
           expect(pyVerify(flip(der, signatureLastByte(der)), detached ? { content: c } : {}).valid).toBe(false);
-          const badContent = pyVerify(detached ? der : flip(der, Buffer.from(der).indexOf(Buffer.from(c.subarray(0, 64))) + 40), detached ? { content: flip(c, 40) } : {});
+          const badContent = pyVerify(
+            detached ? der : flip(der, Buffer.from(der).indexOf(Buffer.from(c.subarray(0, 64))) + 40),
+            detached ? { content: flip(c, 40) } : {},
+          );
           expect(badContent.signers[0]!.reason).toMatch(/messageDigest/);
         });
       }
@@ -144,19 +163,25 @@ describe('issue 12: Python-made SignedData checked by us', () => {
         const detached = flags.includes('--detached');
         const v = verifySignedData(der, detached ? { detachedContent: c } : {});
         expect(v.signers[0]!.reasons).toEqual([]);
-        expect(v.signers[0]).toMatchObject({ valid: true, scheme: alg === 'ed25519' ? 'Ed25519' : 'Ed448', digestAlgorithm: alg === 'ed25519' ? 'SHA-512' : 'SHAKE256' });
+        expect(v.signers[0]).toMatchObject({
+          valid: true,
+          scheme: alg === 'ed25519' ? 'Ed25519' : 'Ed448',
+          digestAlgorithm: alg === 'ed25519' ? 'SHA-512' : 'SHAKE256',
+        });
         expect(v.signers[0]!.signedAttributes.length > 0).toBe(!flags.includes('--noattr'));
         expect('subjectKeyIdentifier' in v.signers[0]!.sid).toBe(flags.includes('--ski'));
         expect(Buffer.compare(Buffer.from(v.signers[0]!.certificate!), Buffer.from(id.certDer))).toBe(0);
         expect(verifySignedData(flip(der, signatureLastByte(der)), detached ? { detachedContent: c } : {}).signers[0]!.code).toBe('BAD_SIGNATURE');
-        const changed = detached ? verifySignedData(der, { detachedContent: flip(c, 7) }) : verifySignedData(flip(der, Buffer.from(der).indexOf(Buffer.from(c.subarray(0, 64))) + 7));
+        const changed = detached
+          ? verifySignedData(der, { detachedContent: flip(c, 7) })
+          : verifySignedData(flip(der, Buffer.from(der).indexOf(Buffer.from(c.subarray(0, 64))) + 7));
         // With signed attributes the messageDigest catches it; without, the EdDSA signature over the content does.
         expect(changed.signers[0]!.code).toBe(flags.includes('--noattr') ? 'BAD_SIGNATURE' : 'CONTENT_MISMATCH');
       });
     }
   }
 
-  it('reports each of Python\'s three signers (Ed25519, Ed448, ECDSA P-521) valid, and all invalid when the content changes', () => {
+  it("reports each of Python's three signers (Ed25519, Ed448, ECDSA P-521) valid, and all invalid when the content changes", () => {
     const ids = [identity('ed25519'), identity('ed448'), identity('P-521')];
     const c = content();
     const der = pySign(c, ids);
@@ -167,7 +192,7 @@ describe('issue 12: Python-made SignedData checked by us', () => {
     expect(verifySignedData(flip(der, at + 1)).signers.map((s) => s.code)).toEqual(['CONTENT_MISMATCH', 'CONTENT_MISMATCH', 'CONTENT_MISMATCH']);
   });
 
-  it('finds the signer certificate of Python\'s --nocerts SignedData only among the certificates given', () => {
+  it("finds the signer certificate of Python's --nocerts SignedData only among the certificates given", () => {
     const id = identity('ed448');
     const other = identity('ed448');
     const c = content();

@@ -97,11 +97,18 @@ export async function signSignedData(content: SignedContentInput, options: SignS
   } else {
     const alg = content?.algorithm ?? 'SHA-256';
     if (!(content?.digest instanceof Uint8Array) || signerDigestFromName(alg) === undefined || content.digest.byteLength !== signerDigestLength(alg)) {
-      throw new SsmaxError('USAGE', `Cannot sign the content digest. It must be a ${signerDigestFromName(alg) ? `${signerDigestLength(alg)}-byte ` : ''}${String(alg)} digest.`);
+      throw new SsmaxError(
+        'USAGE',
+        `Cannot sign the content digest. It must be a ${signerDigestFromName(alg) ? `${signerDigestLength(alg)}-byte ` : ''}${String(alg)} digest.`,
+      );
     }
     if (!detached) throw new SsmaxError('USAGE', 'Cannot sign a content digest as attached SignedData. Set detached: true.');
     const other = digestAlgs.find((a) => a !== alg);
-    if (other) throw new SsmaxError('USAGE', `Cannot sign a ${alg} content digest. A signer's scheme needs ${other} (RFC 8419 §3.1 for EdDSA); give the content or that digest.`);
+    if (other)
+      throw new SsmaxError(
+        'USAGE',
+        `Cannot sign a ${alg} content digest. A signer's scheme needs ${other} (RFC 8419 §3.1 for EdDSA); give the content or that digest.`,
+      );
     digests.set(alg, content.digest);
   }
 
@@ -156,7 +163,16 @@ export async function signSignedData(content: SignedContentInput, options: SignS
       sid = derSequence(ids.issuer, ids.serialNumber);
     }
     signerInfos.push(
-      derEncode(derSequence(derInteger(version), sid, encodeSignerDigestAlgorithm(digestAlg), signedAttrsTagged, encodeSignatureAlgorithm(scheme), derOctetString(signature))),
+      derEncode(
+        derSequence(
+          derInteger(version),
+          sid,
+          encodeSignerDigestAlgorithm(digestAlg),
+          signedAttrsTagged,
+          encodeSignatureAlgorithm(scheme),
+          derOctetString(signature),
+        ),
+      ),
     );
   }
 
@@ -190,7 +206,10 @@ function chooseSignerScheme(signer: SignerInput): SignScheme {
   const { key } = signer;
   const scheme = signer.scheme ?? defaultScheme(key);
   if (!key.signSchemes.includes(scheme)) {
-    throw new SsmaxError('UNSUPPORTED_ALGORITHM', `Cannot sign with ${scheme}. The ${key.algorithm} key supports ${key.signSchemes.join(', ') || 'no schemes'}.`);
+    throw new SsmaxError(
+      'UNSUPPORTED_ALGORITHM',
+      `Cannot sign with ${scheme}. The ${key.algorithm} key supports ${key.signSchemes.join(', ') || 'no schemes'}.`,
+    );
   }
   return scheme;
 }

@@ -58,7 +58,9 @@ export function interpretSignatureAlgorithm(sig: AlgorithmIdentifier, digest: Si
   if (digest === 'SHAKE256') return { ok: false, reason: `digestAlgorithm SHAKE256 is used only with Ed448 (RFC 8419 §3.1), not with ${sig.oid}` };
   if (sig.oid === Oids.rsaEncryption) {
     // RFC 3370 §3.2: rsaEncryption means PKCS#1 v1.5 with the SignerInfo digestAlgorithm.
-    return paramsAbsentOrNull(sig) ? { ok: true, alg: { kind: 'RSASSA-PKCS1-v1_5', hash: digest } } : { ok: false, reason: 'rsaEncryption parameters are not NULL' };
+    return paramsAbsentOrNull(sig)
+      ? { ok: true, alg: { kind: 'RSASSA-PKCS1-v1_5', hash: digest } }
+      : { ok: false, reason: 'rsaEncryption parameters are not NULL' };
   }
   const known = signatureOidInfo(sig.oid);
   if (known?.kind === 'rsa-pkcs1') {
@@ -80,7 +82,8 @@ export function interpretSignatureAlgorithm(sig: AlgorithmIdentifier, digest: Si
 /** RFC 4055 §3.1 RSASSA-PSS-params with their DEFAULTs (SHA-1, MGF1-SHA-1, salt 20, trailer 1). */
 function interpretPss(sig: AlgorithmIdentifier, digest: SignerDigestAlgorithm): VerifyAlgorithmResult {
   const p = sig.parameters;
-  if (!berIs(p, TagClass.universal, UniversalTag.sequence, true)) return { ok: false, reason: 'RSASSA-PSS parameters are missing (RFC 4056 §2 requires them in CMS)' };
+  if (!berIs(p, TagClass.universal, UniversalTag.sequence, true))
+    return { ok: false, reason: 'RSASSA-PSS parameters are missing (RFC 4056 §2 requires them in CMS)' };
   let hash: DigestAlgorithm = 'SHA-1';
   let mgfHash: DigestAlgorithm = 'SHA-1';
   let saltLength = 20;

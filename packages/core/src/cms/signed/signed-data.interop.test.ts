@@ -140,7 +140,14 @@ describe('verifySignedData (openssl cms -sign as producer)', () => {
         // openssl 3.0 cannot write -stream -outform DER for detached or PSS signatures ("illegal zero
         // content"), so BER indefinite-length input comes from attached PKCS#1 v1.5 and ECDSA only.
         for (const stream of attached && !pss ? [false, true] : [false]) {
-          made.push({ label: `${who}${pss ? '-pss' : ''} ${attached ? 'attached' : 'detached'}${stream ? ' -stream (BER)' : ''}`, who, pss, attached, stream, scheme: who === 'ec' ? 'ECDSA' : pss ? 'RSASSA-PSS' : 'RSASSA-PKCS1-v1_5' });
+          made.push({
+            label: `${who}${pss ? '-pss' : ''} ${attached ? 'attached' : 'detached'}${stream ? ' -stream (BER)' : ''}`,
+            who,
+            pss,
+            attached,
+            stream,
+            scheme: who === 'ec' ? 'ECDSA' : pss ? 'RSASSA-PSS' : 'RSASSA-PKCS1-v1_5',
+          });
         }
       }
     }
@@ -149,7 +156,23 @@ describe('verifySignedData (openssl cms -sign as producer)', () => {
   function opensslSign(c: (typeof made)[number], content: Uint8Array): Uint8Array {
     const id = pki[c.who];
     const out = join(pki.dir, `s${++n}.der`);
-    const args = ['cms', '-sign', '-binary', '-md', 'sha256', '-in', file(content), '-signer', id.certPath, '-inkey', id.keyPath, '-outform', 'DER', '-out', out];
+    const args = [
+      'cms',
+      '-sign',
+      '-binary',
+      '-md',
+      'sha256',
+      '-in',
+      file(content),
+      '-signer',
+      id.certPath,
+      '-inkey',
+      id.keyPath,
+      '-outform',
+      'DER',
+      '-out',
+      out,
+    ];
     if (c.pss) args.push('-keyopt', 'rsa_padding_mode:pss');
     if (c.attached) args.push('-nodetach');
     if (c.stream) args.push('-stream');
@@ -207,7 +230,25 @@ describe('verifySignedData (openssl cms -sign as producer)', () => {
   it('reports valid when openssl signed without signed attributes (-noattr)', () => {
     const content = awkwardContent(2000);
     const out = join(pki.dir, `s${++n}.der`);
-    const r = pki.openssl(['cms', '-sign', '-binary', '-noattr', '-md', 'sha256', '-nodetach', '-in', file(content), '-signer', pki.rsa.certPath, '-inkey', pki.rsa.keyPath, '-outform', 'DER', '-out', out]);
+    const r = pki.openssl([
+      'cms',
+      '-sign',
+      '-binary',
+      '-noattr',
+      '-md',
+      'sha256',
+      '-nodetach',
+      '-in',
+      file(content),
+      '-signer',
+      pki.rsa.certPath,
+      '-inkey',
+      pki.rsa.keyPath,
+      '-outform',
+      'DER',
+      '-out',
+      out,
+    ]);
     expect(r.status).toBe(0);
     const der = new Uint8Array(readFileSync(out));
     const v = verifySignedData(der);
@@ -223,7 +264,24 @@ describe('verifySignedData (openssl cms -sign as producer)', () => {
       const content = awkwardContent(2000);
       const out = join(pki.dir, `s${++n}.der`);
       for (const who of ['rsa', 'ec'] as const) {
-        const r = pki.openssl(['cms', '-sign', '-binary', '-md', md, '-nodetach', '-in', file(content), '-signer', pki[who].certPath, '-inkey', pki[who].keyPath, '-outform', 'DER', '-out', out]);
+        const r = pki.openssl([
+          'cms',
+          '-sign',
+          '-binary',
+          '-md',
+          md,
+          '-nodetach',
+          '-in',
+          file(content),
+          '-signer',
+          pki[who].certPath,
+          '-inkey',
+          pki[who].keyPath,
+          '-outform',
+          'DER',
+          '-out',
+          out,
+        ]);
         expect(r.status).toBe(0);
         const v = verifySignedData(new Uint8Array(readFileSync(out)));
         expect(v.signers[0]!.reasons).toEqual([]);
@@ -234,7 +292,24 @@ describe('verifySignedData (openssl cms -sign as producer)', () => {
 
   it('reports UNSUPPORTED_ALGORITHM (as data) when openssl signed ECDSA with SHA-1', () => {
     const out = join(pki.dir, `s${++n}.der`);
-    const r = pki.openssl(['cms', '-sign', '-binary', '-md', 'sha1', '-nodetach', '-in', file(awkwardContent(100)), '-signer', pki.ec.certPath, '-inkey', pki.ec.keyPath, '-outform', 'DER', '-out', out]);
+    const r = pki.openssl([
+      'cms',
+      '-sign',
+      '-binary',
+      '-md',
+      'sha1',
+      '-nodetach',
+      '-in',
+      file(awkwardContent(100)),
+      '-signer',
+      pki.ec.certPath,
+      '-inkey',
+      pki.ec.keyPath,
+      '-outform',
+      'DER',
+      '-out',
+      out,
+    ]);
     expect(r.status).toBe(0);
     const v = verifySignedData(new Uint8Array(readFileSync(out)));
     expect(v.allValid).toBe(false);

@@ -88,7 +88,12 @@ describe('SignedData properties', () => {
   });
 
   it('only ever throws SsmaxError (or returns) when a valid SignedData is mutated, truncated or extended anywhere', async () => {
-    const der = await signSignedData(Buffer.from('mutate me'), { key: pki.rsa.key, certificate: pki.rsa.certDer, scheme: 'RSASSA-PSS-SHA256', chain: [pki.caCertDer] });
+    const der = await signSignedData(Buffer.from('mutate me'), {
+      key: pki.rsa.key,
+      certificate: pki.rsa.certDer,
+      scheme: 'RSASSA-PSS-SHA256',
+      chain: [pki.caCertDer],
+    });
     const derEc = await signSignedData(Buffer.from('mutate me'), { key: pki.ec.key, certificate: pki.ec.certDer, detached: true });
     const mutation = fc.oneof(
       fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), xor: fc.integer({ min: 1, max: 255 }) }),

@@ -39,7 +39,12 @@ async function expectRejectCode(p: Promise<unknown>, code: string): Promise<void
 describe('signSignedData', () => {
   it('writes version 1, SHA-256, the signer certificate and the three signed attributes when content is id-data', async () => {
     const at = new Date('2030-01-02T03:04:05Z');
-    const der = await signSignedData(Buffer.from('hello'), { key: pki.ec.key, certificate: pki.ec.certDer, chain: [pki.caCertDer, pki.ec.certDer], signingTime: at });
+    const der = await signSignedData(Buffer.from('hello'), {
+      key: pki.ec.key,
+      certificate: pki.ec.certDer,
+      chain: [pki.caCertDer, pki.ec.certDer],
+      signingTime: at,
+    });
     const v = verifySignedData(der);
     expect(v.version).toBe(1);
     expect(v.certificates).toHaveLength(2);
@@ -68,14 +73,20 @@ describe('signSignedData', () => {
   });
 
   it('throws UNSUPPORTED_ALGORITHM when the scheme does not fit the key', async () => {
-    await expectRejectCode(signSignedData(Buffer.from('x'), { key: pki.ec.key, certificate: pki.ec.certDer, scheme: 'RSASSA-PSS-SHA256' }), 'UNSUPPORTED_ALGORITHM');
+    await expectRejectCode(
+      signSignedData(Buffer.from('x'), { key: pki.ec.key, certificate: pki.ec.certDer, scheme: 'RSASSA-PSS-SHA256' }),
+      'UNSUPPORTED_ALGORITHM',
+    );
   });
 
   it('throws USAGE when a digest is to be signed attached, is not 32 bytes, or an extra attribute repeats a standard one', async () => {
     const opts = { key: pki.ec.key, certificate: pki.ec.certDer };
     await expectRejectCode(signSignedData({ digest: new Uint8Array(32) }, opts), 'USAGE');
     await expectRejectCode(signSignedData({ digest: new Uint8Array(20) }, { ...opts, detached: true }), 'USAGE');
-    await expectRejectCode(signSignedData(Buffer.from('x'), { ...opts, extraSignedAttributes: [{ type: Oids.signingTime, values: [derOid('1.2.3')] }] }), 'USAGE');
+    await expectRejectCode(
+      signSignedData(Buffer.from('x'), { ...opts, extraSignedAttributes: [{ type: Oids.signingTime, values: [derOid('1.2.3')] }] }),
+      'USAGE',
+    );
   });
 
   it('signs again over a signed message so each layer verifies (SSMAX chain of signatures)', async () => {
@@ -133,7 +144,25 @@ describe('verifySignedData', () => {
   it('finds the signer among caller-supplied certificates when openssl left certificates out (-nocerts)', () => {
     const content = randomBytes(300);
     writeFileSync(join(pki.dir, 'nocerts.bin'), content);
-    const r = pki.openssl(['cms', '-sign', '-binary', '-nocerts', '-md', 'sha256', '-nodetach', '-in', 'nocerts.bin', '-signer', pki.rsa.certPath, '-inkey', pki.rsa.keyPath, '-outform', 'DER', '-out', 'nocerts.der']);
+    const r = pki.openssl([
+      'cms',
+      '-sign',
+      '-binary',
+      '-nocerts',
+      '-md',
+      'sha256',
+      '-nodetach',
+      '-in',
+      'nocerts.bin',
+      '-signer',
+      pki.rsa.certPath,
+      '-inkey',
+      pki.rsa.keyPath,
+      '-outform',
+      'DER',
+      '-out',
+      'nocerts.der',
+    ]);
     expect(r.status).toBe(0);
     const der = new Uint8Array(readFileSync(join(pki.dir, 'nocerts.der')));
     const alone = verifySignedData(der);
@@ -146,7 +175,25 @@ describe('verifySignedData', () => {
 
   it('matches a subjectKeyIdentifier sid when openssl signed with -keyid', () => {
     writeFileSync(join(pki.dir, 'keyid.bin'), 'k');
-    const r = pki.openssl(['cms', '-sign', '-binary', '-keyid', '-md', 'sha256', '-nodetach', '-in', 'keyid.bin', '-signer', pki.ec.certPath, '-inkey', pki.ec.keyPath, '-outform', 'DER', '-out', 'keyid.der']);
+    const r = pki.openssl([
+      'cms',
+      '-sign',
+      '-binary',
+      '-keyid',
+      '-md',
+      'sha256',
+      '-nodetach',
+      '-in',
+      'keyid.bin',
+      '-signer',
+      pki.ec.certPath,
+      '-inkey',
+      pki.ec.keyPath,
+      '-outform',
+      'DER',
+      '-out',
+      'keyid.der',
+    ]);
     expect(r.status).toBe(0);
     const v = verifySignedData(new Uint8Array(readFileSync(join(pki.dir, 'keyid.der'))));
     expect('subjectKeyIdentifier' in v.signers[0]!.sid).toBe(true);

@@ -37,7 +37,23 @@ function file(bytes: Uint8Array, ext = 'bin'): string {
 /** `openssl cms -sign` of CONTENT, attached, binary, DER; `extra` adds options (-md, -keyopt, -nocerts). */
 function opensslSign(certPath: string, keyPath: string, extra: string[] = []): Uint8Array {
   const out = join(pki.dir, `s${++n}.der`);
-  const r = pki.openssl(['cms', '-sign', '-binary', '-nodetach', '-in', file(CONTENT), '-signer', certPath, '-inkey', keyPath, '-outform', 'DER', '-out', out, ...extra]);
+  const r = pki.openssl([
+    'cms',
+    '-sign',
+    '-binary',
+    '-nodetach',
+    '-in',
+    file(CONTENT),
+    '-signer',
+    certPath,
+    '-inkey',
+    keyPath,
+    '-outform',
+    'DER',
+    '-out',
+    out,
+    ...extra,
+  ]);
   expect(r.status, r.stderr).toBe(0);
   return new Uint8Array(readFileSync(out));
 }
@@ -77,7 +93,11 @@ describe('verifySignedData attribute and algorithm rules (issue 10 item 11)', ()
 
   const smuggled: Array<{ name: string; type: string; value: () => asn1js.AsnType }> = [
     { name: 'contentType', type: OID.contentType, value: () => new asn1js.ObjectIdentifier({ value: OID.data }) },
-    { name: 'messageDigest', type: OID.messageDigest, value: () => new asn1js.OctetString({ valueHex: new Uint8Array(createHash('sha256').update(CONTENT).digest()).buffer }) },
+    {
+      name: 'messageDigest',
+      type: OID.messageDigest,
+      value: () => new asn1js.OctetString({ valueHex: new Uint8Array(createHash('sha256').update(CONTENT).digest()).buffer }),
+    },
     { name: 'signingTime', type: OID.signingTime, value: () => new asn1js.UTCTime({ valueDate: new Date('2019-04-01T09:00:00Z') }) },
   ];
   for (const s of smuggled) {
@@ -93,12 +113,17 @@ describe('verifySignedData attribute and algorithm rules (issue 10 item 11)', ()
   it('reports only the signed signingTime, never one from the unsigned attributes', () => {
     const signed = opensslSign(pki.rsa.certPath, pki.rsa.keyPath, ['-md', 'sha256']);
     const own = verifySignedData(signed).signers[0]!.signingTime!;
-    const v = verifySignedData(withUnsignedAttributes(signed, [{ type: OID.signingTime, value: new asn1js.UTCTime({ valueDate: new Date('2019-04-01T09:00:00Z') }) }]));
+    const v = verifySignedData(
+      withUnsignedAttributes(signed, [{ type: OID.signingTime, value: new asn1js.UTCTime({ valueDate: new Date('2019-04-01T09:00:00Z') }) }]),
+    );
     expect(v.signers[0]!.signingTime?.getTime()).toBe(own.getTime());
   });
 
   it('refuses a SHA-1 signature by an RSA-2048 key (PKCS#1 v1.5 and PSS)', () => {
-    for (const extra of [['-md', 'sha1'], ['-md', 'sha1', '-keyopt', 'rsa_padding_mode:pss']]) {
+    for (const extra of [
+      ['-md', 'sha1'],
+      ['-md', 'sha1', '-keyopt', 'rsa_padding_mode:pss'],
+    ]) {
       const v = verifySignedData(opensslSign(pki.rsa.certPath, pki.rsa.keyPath, extra));
       expect(v.signers[0]!.digestAlgorithm).toBe('SHA-1');
       expect(v.allValid, extra.join(' ')).toBe(false);
@@ -108,7 +133,21 @@ describe('verifySignedData attribute and algorithm rules (issue 10 item 11)', ()
   });
 
   it('refuses a SHA-256 signature by an RSA-1024 key', () => {
-    const r = pki.openssl(['req', '-x509', '-newkey', 'rsa:1024', '-nodes', '-keyout', 'weak.key', '-out', 'weak.pem', '-days', '30', '-subj', '/CN=weak signer']);
+    const r = pki.openssl([
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:1024',
+      '-nodes',
+      '-keyout',
+      'weak.key',
+      '-out',
+      'weak.pem',
+      '-days',
+      '30',
+      '-subj',
+      '/CN=weak signer',
+    ]);
     expect(r.status, r.stderr).toBe(0);
     const v = verifySignedData(opensslSign(join(pki.dir, 'weak.pem'), join(pki.dir, 'weak.key'), ['-md', 'sha256']));
     expect(v.allValid).toBe(false);

@@ -40,7 +40,13 @@ type ErrorCodeSubset<T extends ErrorCode> = T;
 
 /** Why a signer is not valid: {@link ErrorCode}s, so the edges map them with the same table as errors. */
 export type SignerVerdictCode = ErrorCodeSubset<
-  'BAD_SIGNATURE' | 'CONTENT_MISMATCH' | 'UNSUPPORTED_ALGORITHM' | 'MALFORMED_CMS' | 'MALFORMED_CERTIFICATE' | 'SIGNER_CERTIFICATE_MISSING' | 'CONTENT_UNAVAILABLE'
+  | 'BAD_SIGNATURE'
+  | 'CONTENT_MISMATCH'
+  | 'UNSUPPORTED_ALGORITHM'
+  | 'MALFORMED_CMS'
+  | 'MALFORMED_CERTIFICATE'
+  | 'SIGNER_CERTIFICATE_MISSING'
+  | 'CONTENT_UNAVAILABLE'
 >;
 
 export interface SignedAttribute {
@@ -49,9 +55,7 @@ export interface SignedAttribute {
   readonly values: Uint8Array[];
 }
 
-export type SignerIdentifier =
-  | { readonly issuer: Uint8Array; readonly serialNumber: bigint }
-  | { readonly subjectKeyIdentifier: Uint8Array };
+export type SignerIdentifier = { readonly issuer: Uint8Array; readonly serialNumber: bigint } | { readonly subjectKeyIdentifier: Uint8Array };
 
 export interface SignerVerification {
   readonly valid: boolean;
@@ -128,7 +132,11 @@ export function verifySignedData(der: Uint8Array, options: VerifySignedDataOptio
   const eContentWrapper = encapEl.children[1];
   if (eContentWrapper) {
     const os = eContentWrapper.children[0];
-    if (!berIs(eContentWrapper, TagClass.context, 0, true) || eContentWrapper.children.length !== 1 || !berIs(os, TagClass.universal, UniversalTag.octetString)) {
+    if (
+      !berIs(eContentWrapper, TagClass.context, 0, true) ||
+      eContentWrapper.children.length !== 1 ||
+      !berIs(os, TagClass.universal, UniversalTag.octetString)
+    ) {
       malformed('The eContent is not [0] EXPLICIT OCTET STRING');
     }
     content = cms(() => berStringValue(os, 'the eContent'));
@@ -230,7 +238,8 @@ function verifySigner(si: BerElement, ctx: SignerContext): SignerVerification {
   // anyone on the path could add one (a signing time of their choosing); the SignerInfo is rejected, not
   // merely the attribute ignored. §11.4: a countersignature MUST NOT be a signed attribute.
   for (const [oid, name, section] of SIGNED_ONLY_ATTRIBUTES) {
-    if (unsignedAttributes.some((a) => a.type === oid)) fail('MALFORMED_CMS', `the ${name} attribute appears as an unsigned attribute (RFC 5652 ${section} forbids it)`);
+    if (unsignedAttributes.some((a) => a.type === oid))
+      fail('MALFORMED_CMS', `the ${name} attribute appears as an unsigned attribute (RFC 5652 ${section} forbids it)`);
   }
   if (signedAttributes.some((a) => a.type === Oids.countersignature)) {
     fail('MALFORMED_CMS', 'the countersignature attribute appears as a signed attribute (RFC 5652 §11.4 forbids it)');
@@ -352,14 +361,20 @@ const SIGNED_ONLY_ATTRIBUTES = [
  */
 const SIGNER_KEY_POLICY = { minRsaBits: 2048, pssKeyOnlyPss: true } as const;
 
-function checkSignerSignature(alg: VerifyAlgorithm, spki: Uint8Array, data: Uint8Array, signature: Uint8Array): true | { code: SignerVerdictCode; reason: string } {
+function checkSignerSignature(
+  alg: VerifyAlgorithm,
+  spki: Uint8Array,
+  data: Uint8Array,
+  signature: Uint8Array,
+): true | { code: SignerVerdictCode; reason: string } {
   let check: SignatureCheckAlgorithm;
   if (alg.kind === 'Ed25519' || alg.kind === 'Ed448') {
     // RFC 8419 §3: PureEdDSA over the signed attributes' DER (or the content), no pre-hash, no context.
     check = { kind: 'eddsa', curve: alg.kind };
   } else {
     const nodeHash = nodeHashName(alg.hash);
-    check = alg.kind === 'RSASSA-PSS' ? { kind: 'rsa-pss', nodeHash, saltLength: alg.saltLength } : { kind: alg.kind === 'ECDSA' ? 'ecdsa' : 'rsa-pkcs1', nodeHash };
+    check =
+      alg.kind === 'RSASSA-PSS' ? { kind: 'rsa-pss', nodeHash, saltLength: alg.saltLength } : { kind: alg.kind === 'ECDSA' ? 'ecdsa' : 'rsa-pkcs1', nodeHash };
   }
   const r = checkSignature(check, spki, data, signature, 'the signer certificate', SIGNER_KEY_POLICY);
   return r.ok ? true : { code: r.code, reason: r.reason };
@@ -383,7 +398,8 @@ function berIntegerFromEncoded(encoded: Uint8Array): bigint {
 /** Reads Attributes (RFC 5652 §5.3): SET OF SEQUENCE { attrType OID, attrValues SET OF ANY }. */
 function readAttributes(el: BerElement, kind: string): SignedAttribute[] {
   return el.children.map((a) => {
-    if (!berIs(a, TagClass.universal, UniversalTag.sequence, true) || a.children.length !== 2) malformed(`A ${kind} attribute is not a SEQUENCE of type and values`);
+    if (!berIs(a, TagClass.universal, UniversalTag.sequence, true) || a.children.length !== 2)
+      malformed(`A ${kind} attribute is not a SEQUENCE of type and values`);
     const [t, vs] = a.children as [BerElement, BerElement];
     if (!berIs(vs, TagClass.universal, UniversalTag.set, true)) malformed(`A ${kind} attribute's values are not a SET`);
     return { type: oidCms(t, `a ${kind} attribute type`), values: vs.children.map(berEncoded) };

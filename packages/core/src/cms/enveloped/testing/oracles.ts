@@ -39,9 +39,51 @@ export function issueIdentity(pki: OpensslPki, name: string, kind: IdentityKind)
   run(['genpkey', ...gen, '-out', keyPath]);
   run(['pkey', '-in', keyPath, '-pubout', '-out', `${name}.pub`]);
   // A key-agreement key cannot sign its request: a throwaway key signs it and -force_pubkey puts ours in.
-  run(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.csrkey`, '-out', `${name}.csr`, '-subj', `/O=Interop/CN=${name}`]);
-  run(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-set_serial', String(++serial), '-days', '825', '-force_pubkey', `${name}.pub`, '-extfile', 'ee.cnf', '-extensions', 'ee', '-out', certPath]);
-  return { name, kind, keyPath, certPath, certDer: decodePem(readFileSync(certPath, 'latin1'), 'CERTIFICATE'), key: SoftwareKey.fromBytes(readFileSync(keyPath)) };
+  run([
+    'req',
+    '-new',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    `${name}.csrkey`,
+    '-out',
+    `${name}.csr`,
+    '-subj',
+    `/O=Interop/CN=${name}`,
+  ]);
+  run([
+    'x509',
+    '-req',
+    '-in',
+    `${name}.csr`,
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-set_serial',
+    String(++serial),
+    '-days',
+    '825',
+    '-force_pubkey',
+    `${name}.pub`,
+    '-extfile',
+    'ee.cnf',
+    '-extensions',
+    'ee',
+    '-out',
+    certPath,
+  ]);
+  return {
+    name,
+    kind,
+    keyPath,
+    certPath,
+    certDer: decodePem(readFileSync(certPath, 'latin1'), 'CERTIFICATE'),
+    key: SoftwareKey.fromBytes(readFileSync(keyPath)),
+  };
 }
 
 export const PYTHON = '/usr/bin/python3';
@@ -62,7 +104,11 @@ export function python(dir: string, op: 'encrypt' | 'decrypt', input: Uint8Array
   const outPath = join(dir, `py-out-${tag}`);
   writeFileSync(inPath, input);
   const r = spawnSync(PYTHON, [ORACLE, op, '--in', inPath, '--out', outPath, ...args], { encoding: 'utf8' });
-  return { status: r.status ?? -1, stderr: `${r.stderr ?? ''}${r.error ? String(r.error) : ''}`, out: r.status === 0 ? readFileSync(outPath) : Buffer.alloc(0) };
+  return {
+    status: r.status ?? -1,
+    stderr: `${r.stderr ?? ''}${r.error ? String(r.error) : ''}`,
+    out: r.status === 0 ? readFileSync(outPath) : Buffer.alloc(0),
+  };
 }
 
 /** `openssl cms -decrypt -binary`; the output file is read only when openssl exits 0 (it writes one even on failure). */
