@@ -86,7 +86,7 @@ async function orgPki() {
 /** A card (WebCrypto token + persisted PIN counter) holding alice's signing key and certificate. */
 async function aliceCard(dir: string): Promise<Card> {
   const { ca, caKey } = await orgPki();
-  const token = new WebCryptoToken({ crypto: new Crypto() as never, label: 'alice-card', userPin: '482913', soPin: '99999999' });
+  const token = new WebCryptoToken({ crypto: new Crypto(), label: 'alice-card', userPin: '482913', soPin: '99999999' });
   await token.login('482913');
   const handle = await token.generateKeyPair('sign', 'EC-P256');
   const cert = await issueUserCertificate({

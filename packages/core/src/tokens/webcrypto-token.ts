@@ -26,8 +26,11 @@ export const WEBCRYPTO_CAPABILITIES: TokenCapabilities = Object.freeze<TokenCapa
 });
 
 export interface WebCryptoTokenOptions {
-  /** The WebCrypto provider, e.g. `new Crypto()` from @peculiar/webcrypto. */
-  readonly crypto: Crypto;
+  /**
+   * The WebCrypto provider, e.g. `new Crypto()` from @peculiar/webcrypto or node's `crypto.webcrypto`. Only its
+   * `subtle` is used (the PIN salt comes from node:crypto), so a provider need not carry node's `CryptoKey` constructor.
+   */
+  readonly crypto: Pick<Crypto, 'subtle'>;
   readonly label: string;
   readonly userPin: string;
   readonly soPin: string;

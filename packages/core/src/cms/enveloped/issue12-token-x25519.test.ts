@@ -28,7 +28,7 @@ const content = new Uint8Array(randomBytes(2048));
 
 beforeAll(async () => {
   pki = createOpensslPki();
-  token = new WebCryptoToken({ crypto: new Crypto() as never, label: 'x25519-card', userPin: '1234', soPin: '5678' });
+  token = new WebCryptoToken({ crypto: new Crypto(), label: 'x25519-card', userPin: '1234', soPin: '5678' });
   await token.login('1234');
   handle = await token.generateKeyPair('enc', 'X25519', 'encryption');
   // A certificate for the token's public key: the CA signs it with openssl (-force_pubkey).
