@@ -52,7 +52,14 @@ async function sendEveryClass(world: World): Promise<Map<FromForm, { reply: stri
   return out;
 }
 
-const REFUSED_BY_FROM_RULE = ['two-from-fields', 'two-mailboxes', 'encoded-word-address', 'route-portion', 'quoted-pair', 'special-characters'];
+const REFUSED_BY_FROM_RULE: readonly FromForm[] = [
+  'two-from-fields',
+  'two-mailboxes',
+  'encoded-word-address',
+  'route-portion',
+  'quoted-pair',
+  'special-characters',
+];
 
 describe('issue 17: From ambiguity at both MX kinds', () => {
   it('best-practice: refuses every ambiguous From in the session; what it accepts the client shows unauthenticated under the address DMARC evaluated', async () => {

@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { xorByte } from '../testing/bytes.js';
 import { createOpensslPki, type OpensslIdentity, type OpensslPki } from '../testing/openssl-pki.js';
 import { encryptContent, signSignedData, verifySignedData } from '../cms/index.js';
 import { buildMimeEntity, buildMultipartSigned, buildPkcs7Mime, parseSmime } from './index.js';
@@ -100,7 +101,7 @@ describe('multipart/signed read by gpgsm', () => {
       expect(good.statusLines.some((l) => l.startsWith('[GNUPG:] TRUST_FULLY'))).toBe(true);
       expect(good.status).toBe(0);
       const tampered = new Uint8Array(inner);
-      tampered[tampered.length - 20] ^= 0x01;
+      xorByte(tampered, tampered.length - 20, 0x01);
       const bad = gpg.gpgsm(['--verify', sigPath, tmpFile(tampered)]);
       expect(bad.statusLines.some((l) => l.startsWith('[GNUPG:] BADSIG'))).toBe(true);
       expect(bad.status).not.toBe(0);
@@ -193,7 +194,7 @@ describe('openssl S/MIME read by parseSmime', () => {
       expect(verify(p.signedEntity)).toBe(0);
       expect(verifySignedData(p.signature, { detachedContent: p.signedEntity }).allValid).toBe(true);
       const t = new Uint8Array(p.signedEntity);
-      t[t.length - 3] ^= 0x20;
+      xorByte(t, t.length - 3, 0x20);
       expect(verify(t)).not.toBe(0);
       const bad = verifySignedData(p.signature, { detachedContent: t });
       expect(bad.allValid).toBe(false);

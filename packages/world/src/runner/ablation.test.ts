@@ -15,6 +15,7 @@ import {
   notFalsifiable,
   runAblation,
   type AblationReport,
+  type DefenceAblation,
 } from './ablation.js';
 import { formatHtml } from './html-report.js';
 import { BUNDLED_SCENARIOS, loadScenarios } from './load-scenarios.js';
@@ -222,7 +223,7 @@ describe('runAblation', () => {
   }
 
   it('reruns only credited cells per defence, reports each flip and lists unflipped cells and dead defences', async () => {
-    const { base, run, executors } = await ablate((d) =>
+    const { base, run, executors } = await ablate((d): Record<string, Partial<Outcome>> =>
       d.id === 'mta-sts' ? { 'i4-starttls-strip-read-files#best-practice': { verdict: 'delivered', leaked: 'files' } } : {},
     );
     // Only best-practice defences ran, each on the two credited cells (the honest baseline mail credits nothing).
@@ -268,7 +269,7 @@ describe('runAblation', () => {
 
   it('exits 3 and keeps the cell out of notFalsifiable when an ablated cell hits a harness error', async () => {
     const { base, run } = await ablate(
-      (d) => (d.id === 'mta-sts' ? { 'i4-starttls-strip-read-files#best-practice': { leaked: 'files' } } : {}),
+      (d): Record<string, Partial<Outcome>> => (d.id === 'mta-sts' ? { 'i4-starttls-strip-read-files#best-practice': { leaked: 'files' } } : {}),
       (d) => (d.id === 'mailbox-second-factor' ? new Set(['i6-stolen-mailbox-password#best-practice']) : new Set()),
     );
     const mfa = run.report.defences.find((d) => d.id === 'mailbox-second-factor')!;
@@ -316,8 +317,8 @@ describe('notFalsifiable', () => {
       { scenarioId: 'a', profile: 'ssmax-org' as const },
       { scenarioId: 'b', profile: 'ssmax-org' as const },
     ];
-    const lines = [
-      { id: 'x', description: '', flipped: [{ scenarioId: 'a', profile: 'ssmax-org' as const, field: 'verdict' as const, from: 'blocked', to: 'delivered' }] },
+    const lines: DefenceAblation[] = [
+      { id: 'x', description: '', flipped: [{ scenarioId: 'a', profile: 'ssmax-org', field: 'verdict', from: 'blocked', to: 'delivered' }] },
     ];
     expect(notFalsifiable(cells, lines)).toEqual([{ scenarioId: 'b', profile: 'ssmax-org' }]);
   });

@@ -10,6 +10,13 @@ import { writeReport } from './write-report.js';
 import type { CellExecutor, CellRun, JourneyEvent, MatrixProfile, Outcome, Scenario } from './types.js';
 
 /**
+ * The one browser global the page function below calls (playwright runs it in the page). The lint program checks all
+ * files as one Node program without the DOM lib; a `/// <reference lib="dom" />` here would add DOM to every file of
+ * it and, among other things, retype fetch's `Response.json()` from `unknown` to `any` everywhere.
+ */
+declare function getComputedStyle(element: unknown): { readonly backgroundColor: string };
+
+/**
  * FixtureExecutor: deterministic stand-in for the world, used only to feed the HTML report; it answers
  * with the expected outcome (one cell deliberately off) and a fixed four-hop SSMAX-like journey.
  */
@@ -84,7 +91,7 @@ describe('matrix.html', () => {
       page
         .locator(sel)
         .first()
-        .evaluate((e) => getComputedStyle(e).backgroundColor);
+        .evaluate((e: unknown) => getComputedStyle(e).backgroundColor);
     expect(await bg('td.cell.v-blocked')).toBe('rgb(215, 230, 255)');
     expect(await bg('td.cell.v-delivered:not(.mismatch)')).toBe('rgb(227, 244, 229)');
     expect(await bg('td.cell.v-flagged')).toBe('rgb(255, 241, 194)');
