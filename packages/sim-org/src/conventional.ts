@@ -379,9 +379,16 @@ export function checkReputation(ctx: OrgContext, rt: ConventionalRuntime, from: 
 export { reputationHeader };
 
 /** DKIM-Signature header(s) for `raw` (RFC 6376 §3.5), prepended by MTA-out. */
-export async function dkimSignMessage(ctx: OrgContext, rt: ConventionalRuntime, raw: Uint8Array): Promise<Uint8Array> {
+export async function dkimSignMessage(
+  ctx: Pick<OrgContext, 'domain'>,
+  rt: Pick<ConventionalRuntime, 'options' | 'dkimPrivateKeyPem'>,
+  raw: Uint8Array,
+): Promise<Uint8Array> {
   if (!rt.options.dkimSign || !rt.dkimPrivateKeyPem) return raw;
   const signed = await dkimSign(Buffer.from(raw), {
+    // One t= for the signed and the written header (mailauth reads the clock twice without signTime; see
+    // sim-attacker look-alike.ts and dkim-sign-time.test.ts).
+    signTime: new Date(),
     signatureData: [{ signingDomain: ctx.domain, selector: rt.options.dkimSelector, privateKey: rt.dkimPrivateKeyPem }],
   } as never);
   return new Uint8Array(Buffer.concat([Buffer.from(signed.signatures), Buffer.from(raw)]));
