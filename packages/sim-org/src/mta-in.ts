@@ -26,7 +26,7 @@ import {
   type MimeHeader,
 } from '@ssmax/core';
 import { verifyAttestation, type AttestationCheck, type IdentityNotice, type OrgAttestation } from './attestation.js';
-import { type InspectionVerdict } from './inspection.js';
+import { type InspectionVerdict, type VerdictReason } from './inspection.js';
 import { inspectOffThread } from './inspection-pool.js';
 import { reasonLabel } from './malware-engine.js';
 import { collect, smtpError } from './msa.js';
@@ -355,6 +355,34 @@ async function inspectPlainMail(ctx: OrgContext, raw: Uint8Array): Promise<Inspe
   );
 }
 
+/**
+ * Journals (8)'s verdict on one mail (its reasons, or for a clean verdict a "nothing found" check or, with
+ * `clean: 'no-checks'`, none) and returns the reason that blocks it, if any.
+ */
+async function journalInspection(
+  ctx: OrgContext,
+  messageId: string,
+  verdict: InspectionVerdict,
+  clean: 'nothing-found' | 'no-checks',
+): Promise<VerdictReason | undefined> {
+  const block = verdict.reasons.find((r) => r.action === 'block');
+  const checks: JourneyCheck[] = verdict.reasons.map((r) => ({
+    name: r.rule,
+    result: r.action === 'block' ? 'fail' : 'pass',
+    detail: `${r.detail}${r.file ? ` (${r.file})` : ''}`,
+  }));
+  await ctx.journey.record({
+    messageId,
+    actor: actor(ctx, 'inspection'),
+    procedure: 8,
+    checks: checks.length === 0 && clean === 'nothing-found' ? [{ name: 'inspection', result: 'pass', detail: nothingFound(verdict) }] : checks,
+    files: 'plaintext',
+    outcome: block ? 'rejected' : 'accepted',
+    ...(block ? { reply: formatReply(replyFor(block.code)) } : {}),
+  });
+  return block;
+}
+
 /** The journey's detail for a clean verdict, naming who scanned (issue 16: which engine decided). */
 function nothingFound(v: InspectionVerdict): string {
   return v.scannedBy ? `nothing found by ${v.scannedBy}` : 'nothing found';
@@ -556,22 +584,7 @@ export async function startMtaIn(ctx: OrgContext, o: MtaInOptions = {}): Promise
             // (8) applies to outside mail too: its files are plain MIME the gateway can read, and the
             // "not SSMAX-verified" banner must not be the only defence against known malware.
             const verdict = await inspectPlainMail(ctx, bytes);
-            const block = verdict.reasons.find((r) => r.action === 'block');
-            await ctx.journey.record({
-              messageId: v.messageId,
-              actor: actor(ctx, 'inspection'),
-              procedure: 8,
-              checks: verdict.reasons.length
-                ? verdict.reasons.map((r) => ({
-                    name: r.rule,
-                    result: r.action === 'block' ? 'fail' : 'pass',
-                    detail: `${r.detail}${r.file ? ` (${r.file})` : ''}`,
-                  }))
-                : [{ name: 'inspection', result: 'pass', detail: nothingFound(verdict) }],
-              files: 'plaintext',
-              outcome: block ? 'rejected' : 'accepted',
-              ...(block ? { reply: formatReply(replyFor(block.code)) } : {}),
-            });
+            const block = await journalInspection(ctx, v.messageId, verdict, 'nothing-found');
             if (block) return cb(smtpError(replyFor(block.code), reasonLabel(block)));
           }
           if (defenceOn(ctx, 'unverifiedMarking')) {
@@ -624,23 +637,7 @@ export async function startMtaIn(ctx: OrgContext, o: MtaInOptions = {}): Promise
               });
               return cb(smtpError(reply, 'a file part cannot be decrypted'));
             }
-            const block = verdict.reasons.find((r) => r.action === 'block');
-            await ctx.journey.record({
-              messageId: v.messageId,
-              actor: actor(ctx, 'inspection'),
-              procedure: 8,
-              checks:
-                verdict.reasons.length || !verdict.scannedBy
-                  ? verdict.reasons.map((r) => ({
-                      name: r.rule,
-                      result: r.action === 'block' ? 'fail' : 'pass',
-                      detail: `${r.detail}${r.file ? ` (${r.file})` : ''}`,
-                    }))
-                  : [{ name: 'inspection', result: 'pass', detail: nothingFound(verdict) }],
-              files: 'plaintext',
-              outcome: block ? 'rejected' : 'accepted',
-              ...(block ? { reply: formatReply(replyFor(block.code)) } : {}),
-            });
+            const block = await journalInspection(ctx, v.messageId, verdict, verdict.scannedBy ? 'nothing-found' : 'no-checks');
             if (block) return cb(smtpError(replyFor(block.code), reasonLabel(block)));
             meta['inspection'] = verdict;
           } else {
