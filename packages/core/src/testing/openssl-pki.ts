@@ -82,15 +82,9 @@ export function createOpensslPki(): OpensslPki {
   const caCertDer = decodePem(readFileSync(join(dir, 'ca.pem'), 'latin1'), 'CERTIFICATE');
 
   let serial = 1;
-  const issue = (name: string, kind: 'rsa' | 'ec'): OpensslIdentity => {
-    const email = `${name}@interop.example`;
-    const keyPath = join(dir, `${name}.key`);
+  /** Signs `name`'s CSR (already written beside its key) with the test CA and loads the identity. */
+  const certify = (name: string, email: string, keyPath: string): OpensslIdentity => {
     const certPath = join(dir, `${name}.pem`);
-    const keyArgs = kind === 'rsa' ? ['-newkey', 'rsa:2048'] : ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'];
-    run(
-      ['req', '-new', ...keyArgs, '-nodes', '-keyout', keyPath, '-out', join(dir, `${name}.csr`), '-subj', `/O=Interop/CN=${name}/emailAddress=${email}`],
-      dir,
-    );
     execFileSync(
       'openssl',
       [
@@ -119,10 +113,19 @@ export function createOpensslPki(): OpensslPki {
     return { name, email, keyPath, certPath, certPem, certDer: decodePem(certPem, 'CERTIFICATE'), key: SoftwareKey.fromBytes(readFileSync(keyPath)) };
   };
 
+  const subject = (name: string, email: string): string => `/O=Interop/CN=${name}/emailAddress=${email}`;
+
+  const issue = (name: string, kind: 'rsa' | 'ec'): OpensslIdentity => {
+    const email = `${name}@interop.example`;
+    const keyPath = join(dir, `${name}.key`);
+    const keyArgs = kind === 'rsa' ? ['-newkey', 'rsa:2048'] : ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'];
+    run(['req', '-new', ...keyArgs, '-nodes', '-keyout', keyPath, '-out', join(dir, `${name}.csr`), '-subj', subject(name, email)], dir);
+    return certify(name, email, keyPath);
+  };
+
   const issueKey = (name: string, alg: OpensslKeyAlgorithm): OpensslIdentity => {
     const email = `${name}@interop.example`;
     const keyPath = join(dir, `${name}.key`);
-    const certPath = join(dir, `${name}.pem`);
     const gen =
       alg === 'rsa'
         ? ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048']
@@ -130,33 +133,8 @@ export function createOpensslPki(): OpensslPki {
           ? ['-algorithm', 'EC', '-pkeyopt', `ec_paramgen_curve:${alg}`]
           : ['-algorithm', alg];
     run(['genpkey', ...gen, '-out', keyPath], dir);
-    run(['req', '-new', '-key', keyPath, '-out', join(dir, `${name}.csr`), '-subj', `/O=Interop/CN=${name}/emailAddress=${email}`], dir);
-    execFileSync(
-      'openssl',
-      [
-        'x509',
-        '-req',
-        '-in',
-        join(dir, `${name}.csr`),
-        '-CA',
-        'ca.pem',
-        '-CAkey',
-        'ca.key',
-        '-set_serial',
-        String(++serial),
-        '-days',
-        '825',
-        '-extfile',
-        'ee.cnf',
-        '-extensions',
-        'ee',
-        '-out',
-        certPath,
-      ],
-      { cwd: dir, env: { ...process.env, SSMAX_EMAIL: email }, stdio: 'pipe' },
-    );
-    const certPem = readFileSync(certPath, 'latin1');
-    return { name, email, keyPath, certPath, certPem, certDer: decodePem(certPem, 'CERTIFICATE'), key: SoftwareKey.fromBytes(readFileSync(keyPath)) };
+    run(['req', '-new', '-key', keyPath, '-out', join(dir, `${name}.csr`), '-subj', subject(name, email)], dir);
+    return certify(name, email, keyPath);
   };
 
   return {
