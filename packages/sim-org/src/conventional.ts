@@ -343,6 +343,23 @@ export async function checkMailAuth(ctx: OrgContext, raw: Uint8Array, client: { 
 }
 
 /**
+ * Whether the authserv-id of an Authentication-Results value (RFC 8601 §2.5: its first token after optional
+ * CFWS, comments dropped) is one of `ids` or a subdomain of one, compared case-insensitively.
+ */
+export function authservIdIsOneOf(value: string, ids: readonly string[]): boolean {
+  const id =
+    value
+      .replace(/\([^()]*\)/g, ' ')
+      .trim()
+      .split(/[;\s]/)[0]
+      ?.toLowerCase() ?? '';
+  return ids.some((i) => {
+    const o = i.toLowerCase();
+    return id === o || id.endsWith(`.${o}`);
+  });
+}
+
+/**
  * `raw` without the top-level Authentication-Results fields whose authserv-id (RFC 8601 §2.5) is one of
  * `ids` or a subdomain of one: a border MTA removes those before adding its own (RFC 8601 §5), since the
  * clients behind it trust results under that id. Every other byte stays as it was.
@@ -352,17 +369,9 @@ export function withoutAuthResultsOf(raw: Uint8Array, ids: readonly string[]): U
   const blank = buf.indexOf('\r\n\r\n');
   const head = buf.subarray(0, blank < 0 ? buf.length : blank + 2).toString('latin1');
   const fields = head.split(/(?<=\r\n)(?![ \t])/);
-  const own = ids.map((i) => i.toLowerCase());
   const forged = (f: string): boolean => {
     const m = /^authentication-results[ \t]*:([\s\S]*)$/i.exec(f);
-    if (!m) return false;
-    // authserv-id, after optional CFWS: the first token up to ";" or whitespace (comments dropped first).
-    const id = m[1]!
-      .replace(/\([^()]*\)/g, ' ')
-      .trim()
-      .split(/[;\s]/)[0]!
-      .toLowerCase();
-    return own.some((o) => id === o || id.endsWith(`.${o}`));
+    return m !== null && authservIdIsOneOf(m[1]!, ids);
   };
   const kept = fields.filter((f) => !forged(f));
   if (kept.length === fields.length) return raw;

@@ -61,6 +61,7 @@ export {
   analyseConventionalMail,
   checkMailAuth,
   cancelSubmission,
+  authservIdIsOneOf,
 } from './conventional.js';
 export type {
   ConventionalOptions,

@@ -6,6 +6,7 @@
  */
 import { domainToASCII } from 'node:url';
 import { looksLikeZip, parseMimeEntity, readPlainData, readZip } from '@ssmax/core';
+import { authservIdIsOneOf } from '@ssmax/sim-org';
 import type { Payload } from './payload.js';
 
 /** A mail as a reader takes it apart: its text and its attachments. */
@@ -123,17 +124,8 @@ function mimeBody(entity: Uint8Array): Uint8Array {
  * `header.from` is the displayed From domain: a pass for another domain authenticates nothing shown.
  */
 export function dmarcPassed(m: ReadMail, receivingDomain: string): boolean {
-  const d = receivingDomain.toLowerCase();
   const shown = m.from.slice(m.from.lastIndexOf('@') + 1).toLowerCase();
-  const ours = m.authResults.find((h) => {
-    const id =
-      h
-        .replace(/\([^()]*\)/g, ' ')
-        .trim()
-        .split(/[;\s]/)[0]
-        ?.toLowerCase() ?? '';
-    return id === d || id.endsWith(`.${d}`);
-  });
+  const ours = m.authResults.find((h) => authservIdIsOneOf(h, [receivingDomain]));
   if (!ours || !shown) return false;
   for (const resinfo of ours
     .replace(/\([^()]*\)/g, ' ')
