@@ -7,7 +7,7 @@ export default defineConfig({
   resolve: {
     // Tests run against the sources, so a package's tests never wait for another package's build.
     alias: {
-      '@ssmax/core/testing': fileURLToPath(new URL('./packages/core/src/testing/openssl-pki.ts', import.meta.url)),
+      '@ssmax/core/testing': fileURLToPath(new URL('./packages/core/src/testing/index.ts', import.meta.url)),
       '@ssmax/core': pkg('core'),
       '@ssmax/sim-net': pkg('sim-net'),
       '@ssmax/sim-registry': pkg('sim-registry'),
@@ -21,6 +21,8 @@ export default defineConfig({
     include: ['packages/*/src/**/*.test.ts', 'tests/**/*.test.ts', 'scenarios/**/*.test.ts', 'bench/src/**/*.test.ts'],
     // Native PKCS#11 modules and child processes are happier in forked workers than in threads.
     pool: 'forks',
+    // Prints the outside oracles' versions once per run (issue 11).
+    globalSetup: ['./vitest.global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 180_000,
     reporters: ['default'],

@@ -49,8 +49,8 @@ export interface RunIo {
   readonly stderr: { write(s: string): void };
   /** Wall clock (tests pin it). */
   readonly now?: () => Date;
-  /** Overrides commit/node/openssl in meta (tests). */
-  readonly meta?: Pick<MatrixMeta, 'commit' | 'node' | 'openssl'>;
+  /** Overrides commit/node/openssl/oracles in meta (tests). */
+  readonly meta?: Pick<MatrixMeta, 'commit' | 'node' | 'openssl' | 'oracles'>;
 }
 
 export const RUN_USAGE = `usage: ssmax run [files or folders…] [--profile P[,P…]] [--report DIR] [--compare OLD.json] [--seed N] [--clock-start ISO] [--ablate [--jobs N]]

@@ -240,14 +240,19 @@ describe('issue 12: gpgsm signs, we verify', () => {
     ['P-384', 'sha384'],
     ['P-521', 'sha512'],
   ] as const) {
-    it(`reports valid for gpgsm's ECDSA ${alg} with ${md.toUpperCase()} as written (gpgsm puts NULL parameters in ecdsa-with-SHA2, which RFC 5758 §3.2 says to omit: read as OpenSSL 3.0 reads them), BAD_SIGNATURE, CONTENT_MISMATCH`, () => {
+    // NULL parameters are what gpgsm 2.2.40 writes; another version may follow RFC 5758 and omit them. Either is read.
+    const written = MEASURED
+      ? `gpgsm ${VERSION} puts NULL parameters in ecdsa-with-SHA2, which RFC 5758 §3.2 says to omit`
+      : `gpgsm ${VERSION || 'missing'}: NULL parameters or none`;
+    it(`reports valid for gpgsm's ECDSA ${alg} with ${md.toUpperCase()} as written (${written}: read as OpenSSL reads them), BAD_SIGNATURE, CONTENT_MISMATCH`, () => {
       const c = content();
       const der = gpgsmSign(c, alg, md);
       let nulls = 0;
       walk(parseBer(der).nodes[0]!, (n) => {
         if (isEcdsaWithNull(n)) nulls++;
       });
-      expect(nulls).toBe(1);
+      if (MEASURED) expect(nulls).toBe(1);
+      else expect(nulls).toBeLessThanOrEqual(1);
       expect(opensslAccepts(der)).toBe(true);
       expectWeVerify(der, c, 'ECDSA', md.replace('sha', 'SHA-'));
     });

@@ -12,14 +12,15 @@ import { createPrivateKey } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ABSENT, probeOracleVersion } from './oracle-versions.js';
 
 /** The gpgsm version the README interop table was measured with. */
 export const GPGSM_MEASURED_VERSION = '2.2.40';
 
-/** `gpgsm --version` of this machine, e.g. "2.2.40" ('' when gpgsm is missing). */
+/** `gpgsm --version` of this machine, e.g. "2.2.40" ('' when gpgsm is missing); read by testing/oracle-versions.ts. */
 export function gpgsmVersion(): string {
-  const r = spawnSync('gpgsm', ['--version'], { encoding: 'utf8' });
-  return /^gpgsm \(GnuPG\) (\S+)/m.exec(r.stdout ?? '')?.[1] ?? '';
+  const v = probeOracleVersion('gpgsm');
+  return v === ABSENT ? '' : v;
 }
 
 export interface GpgsmRun {

@@ -47,7 +47,7 @@ class FixtureExecutor implements CellExecutor {
   }
 }
 
-const META = { commit: 'abc123def456', node: process.version, openssl: 'OpenSSL 3 (fixture)' };
+const META = { commit: 'abc123def456', node: process.version, openssl: 'OpenSSL 3 (fixture)', oracles: { openssl: '3.0.19', node: process.version } };
 const file = (id: string) => join(BUNDLED_SCENARIOS, `${id}.yaml`);
 const bundled = loadScenarios([BUNDLED_SCENARIOS]);
 const byId = (id: string): Scenario => bundled.find((s) => s.scenario.id === id)!.scenario;

@@ -190,7 +190,7 @@ export interface RunAblationOptions {
   readonly executorFor: (defence: DefenceSpec) => CellExecutor | Promise<CellExecutor>;
   readonly seed: number;
   readonly clockStart: Date;
-  readonly meta: Pick<MatrixMeta, 'commit' | 'node' | 'openssl'>;
+  readonly meta: Pick<MatrixMeta, 'commit' | 'node' | 'openssl' | 'oracles'>;
   /** Default: every row of defences.ts. */
   readonly defences?: readonly DefenceSpec[];
   readonly now?: () => Date;

@@ -67,7 +67,7 @@ describe('matrix.html', () => {
       executor: new FixtureExecutor({ 'i1-server-takeover-invoice-fraud#ssmax-org': { verdict: 'delivered', identityShown: 'identity-proofed' } }),
       seed: 5,
       clockStart: new Date('2025-04-01T09:00:00Z'),
-      meta: { commit: 'fixture', node: process.version, openssl: 'OpenSSL 3.0.19' },
+      meta: { commit: 'fixture', node: process.version, openssl: 'OpenSSL 3.0.19', oracles: { openssl: '3.0.19', gpgsm: '2.2.40', docker: 'absent' } },
     });
     cells = m.results.length;
     htmlPath = writeReport(dir, m, scenarios).html;
@@ -86,6 +86,7 @@ describe('matrix.html', () => {
     page.on('pageerror', (e) => errors.push(String(e)));
     await page.goto(pathToFileURL(htmlPath).href);
     expect(await page.locator('td.cell[data-i]').count()).toBe(cells);
+    expect(await page.locator('header .meta.oracles').textContent()).toBe('oracles: openssl 3.0.19 · gpgsm 2.2.40 · docker absent');
     // Colours come from the verdict class.
     const bg = (sel: string) =>
       page

@@ -165,13 +165,19 @@ export function formatHtml(m: Matrix, scenarios: readonly LoadedScenario[] = [],
   const data = { profiles: MATRIX_PROFILES.filter((p) => m.meta.profiles.includes(p)), scenarios: info, results: m.results };
   const pass = m.results.filter((r) => r.pass).length;
   const fail = m.results.length - pass;
+  // Reports written before issue 11 have no oracle versions.
+  const oracles = m.meta.oracles
+    ? `<div class="meta oracles">oracles: ${Object.entries(m.meta.oracles)
+        .map(([name, version]) => `${esc(name)} ${esc(version)}`)
+        .join(' · ')}</div>\n`
+    : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
 <title>SSMAX scenario matrix</title><style>${CSS}</style></head>
 <body><header><h1>SSMAX test bed — attacks against defences</h1>
 <div class="meta">commit ${esc(m.meta.commit)} · node ${esc(m.meta.node)} · ${esc(m.meta.openssl)} · started ${esc(m.meta.startedAt)} · seed ${m.meta.seed} · clock ${esc(m.meta.clockStart)} · ${(m.meta.durationMs / 1000).toFixed(1)} s</div>
-<div class="summary">${pass} of ${m.results.length} cells as expected${fail ? ` · <span class="bad">${fail} differ</span>` : ''}</div>
+${oracles}<div class="summary">${pass} of ${m.results.length} cells as expected${fail ? ` · <span class="bad">${fail} differ</span>` : ''}</div>
 <div class="legend">Cell colour = what happened to the mail carrying the files:<span class="sw" style="background:var(--del)"></span>delivered<span class="sw" style="background:var(--flag)"></span>flagged (warning)<span class="sw" style="background:var(--block)"></span>blocked at the receiver<span class="sw" style="background:var(--ns)"></span>not sent. Badges: what leaked to the attacker, malware reaching the recipient, how far the sender was traced; a red frame marks a cell that differs from its expectation. Click a cell for the mail's journey.</div>
 </header>
 <main><div id="matrix-wrap"></div><aside id="journey"><p class="empty">Click a cell to see the mail's journey hop by hop: who checked what (SSMAX procedure numbers from the paper, §6) and where the files were plaintext or ciphertext.</p></aside></main>

@@ -33,10 +33,19 @@ export function formatJunit(m: Matrix): string {
     time: (rs.reduce((a, r) => a + r.durationMs, 0) / 1000).toFixed(3),
   });
   const all = count(m.results);
+  // The environment of the run as testsuite properties (JUnit XML's place for it): commit, node, and each
+  // oracle's version as oracle.<name>, so a CI failure shows which openssl, gpgsm, Dovecot… it was measured with.
+  const env: [string, string][] = [
+    ['commit', m.meta.commit],
+    ['node', m.meta.node],
+    ['openssl', m.meta.openssl],
+    ...Object.entries(m.meta.oracles ?? {}).map(([name, version]): [string, string] => [`oracle.${name}`, version]),
+  ];
+  const props = env.map(([name, value]) => `      <property name="${esc(name)}" value="${esc(value)}"/>`).join('\n');
   const suites = files.map((f) => {
     const rs = m.results.filter((r) => r.file === f);
     const c = count(rs);
-    return `  <testsuite name="${esc(f)}" tests="${c.tests}" failures="${c.failures}" errors="${c.errors}" skipped="0" time="${c.time}" timestamp="${esc(m.meta.startedAt)}">\n${rs.map(testcase).join('\n')}\n  </testsuite>`;
+    return `  <testsuite name="${esc(f)}" tests="${c.tests}" failures="${c.failures}" errors="${c.errors}" skipped="0" time="${c.time}" timestamp="${esc(m.meta.startedAt)}">\n    <properties>\n${props}\n    </properties>\n${rs.map(testcase).join('\n')}\n  </testsuite>`;
   });
   return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="ssmax scenario matrix (seed ${m.meta.seed})" tests="${all.tests}" failures="${all.failures}" errors="${all.errors}" time="${all.time}">\n${suites.join('\n')}\n</testsuites>\n`;
 }

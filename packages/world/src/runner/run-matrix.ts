@@ -57,7 +57,7 @@ export interface RunMatrixOptions {
   readonly clockStart: Date;
   /** Wall clock for startedAt and durations (injected for tests). */
   readonly now?: () => Date;
-  readonly meta: Pick<MatrixMeta, 'commit' | 'node' | 'openssl'>;
+  readonly meta: Pick<MatrixMeta, 'commit' | 'node' | 'openssl' | 'oracles'>;
   /** Called once per cell as it finishes (progress output). */
   readonly onCell?: (result: MatrixResult, index: number, total: number) => void;
   readonly log?: (line: string) => void;

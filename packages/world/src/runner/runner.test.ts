@@ -9,7 +9,8 @@ import { BUNDLED_SCENARIOS, loadScenarios } from './load-scenarios.js';
 import { cellSeed, compareMatrices, compareOutcome, matrixExitCode, normalizeJourneyEvent, parseProfiles, runMatrix } from './run-matrix.js';
 import { formatJunit } from './junit-report.js';
 import { formatMatrixTable } from './terminal-table.js';
-import { matrixSchema, writeReport } from './write-report.js';
+import { environmentMeta, matrixSchema, writeReport } from './write-report.js';
+import { ORACLES as ORACLE_NAMES, probeOracleVersions } from '@ssmax/core/testing';
 import type { CellExecutor, CellRun, JourneyEvent, MatrixProfile, Outcome, Scenario } from './types.js';
 
 /**
@@ -53,7 +54,21 @@ class FixtureExecutor implements CellExecutor {
   }
 }
 
-const META = { commit: 'abc123def456', node: process.version, openssl: 'OpenSSL 3.0.19 (fixture)' };
+const ORACLES = {
+  openssl: '3.0.19',
+  gpgsm: '2.2.40',
+  dovecot: '2.3.19.1',
+  softhsm2: '2.6.1',
+  'p11-kit': '0.24.1',
+  clamd: '1.4.6',
+  python3: '3.11.2',
+  'python3-cryptography': '38.0.4',
+  'python3-asn1crypto': '1.5.1',
+  node: process.version,
+  docker: 'absent',
+  'softhsm2-image': 'absent',
+};
+const META = { commit: 'abc123def456', node: process.version, openssl: 'OpenSSL 3.0.19 (fixture)', oracles: ORACLES };
 const dirs: string[] = [];
 const tempDir = () => {
   const d = mkdtempSync(join(tmpdir(), 'ssmax-runner-'));
@@ -97,6 +112,25 @@ describe('runMatrix', () => {
     expect(m.meta.clockStart).toBe('2025-01-01T00:00:00.000Z');
     // The simulated clock starts at clockStart, not at the wall clock.
     expect(ex.calls[0]!.clock.startsWith('2025-01-01T00:0')).toBe(true);
+  });
+
+  it("records every oracle's version in meta: this machine's (environmentMeta) schema-valid, a report without them still valid, one without gpgsm not", async () => {
+    const meta = environmentMeta();
+    expect(meta.oracles).toMatchObject({ openssl: probeOracleVersions().openssl, node: process.version });
+    expect(meta.openssl).toContain(`OpenSSL ${meta.oracles!['openssl']}`);
+    const one = bundled.slice(0, 1);
+    const m = await runMatrix({ scenarios: one, profiles: parseProfiles([]), executor: new FixtureExecutor(), seed: 1, clockStart: new Date(), meta });
+    const json = JSON.parse(readFileSync(writeReport(tempDir(), m, one).json, 'utf8')) as { meta: Record<string, unknown> };
+    expect(json.meta['oracles']).toEqual(meta.oracles);
+    expect(Object.keys(json.meta['oracles'] as object)).toEqual([...ORACLE_NAMES]);
+    const validate = validator();
+    expect(validate(json) ? [] : validate.errors).toEqual([]);
+    // Reports written before issue 11 have no oracles and stay valid; an oracles object must name the required ones.
+    const { oracles: _o, ...before } = json.meta;
+    expect(validate({ ...json, meta: before })).toBe(true);
+    const { gpgsm: _g, ...noGpgsm } = meta.oracles!;
+    expect(validate({ ...json, meta: { ...json.meta, oracles: noGpgsm } })).toBe(false);
+    expect(validate({ ...json, meta: { ...json.meta, oracles: { ...meta.oracles, gpgsm: '' } } })).toBe(false);
   });
 
   it('skips omitted profiles and honours a profile selection', async () => {
@@ -237,6 +271,34 @@ describe('formatJunit', () => {
     expect(failed[0]!.failure!['@message']).toBe('expected {"leaked":"body"}, actual {"leaked":"files"}');
     expect(failed[0]!.failure!['#text']).toContain('reason (expected):');
     expect(cases.filter((c) => c.error !== undefined).map((c) => c['@name'])).toEqual([expect.stringMatching(/#i6-stolen-mailbox-password \[plain-ppap\]$/)]);
+  });
+
+  it("carries the run's environment as each testsuite's properties: commit, node, openssl and oracle.<name> per oracle", async () => {
+    const one = bundled.slice(0, 2);
+    const m = await runMatrix({ scenarios: one, profiles: parseProfiles([]), executor: new FixtureExecutor(), seed: 3, clockStart: new Date(), meta: META });
+    const doc = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@', isArray: (n) => ['testsuite', 'property'].includes(n) }).parse(
+      formatJunit(m),
+    ) as {
+      testsuites: { testsuite: { properties: { property: { '@name': string; '@value': string }[] } }[] };
+    };
+    expect(doc.testsuites.testsuite).toHaveLength(2);
+    for (const suite of doc.testsuites.testsuite) {
+      const props = Object.fromEntries(suite.properties.property.map((p) => [p['@name'], p['@value']]));
+      expect(props).toEqual({
+        commit: 'abc123def456',
+        node: process.version,
+        openssl: 'OpenSSL 3.0.19 (fixture)',
+        ...Object.fromEntries(Object.entries(ORACLES).map(([k, v]) => [`oracle.${k}`, v])),
+      });
+    }
+    // A report read from before issue 11 (no oracles) still gives commit, node and openssl.
+    const { oracles: _o, ...before } = m.meta;
+    const old = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@', isArray: (n) => n === 'property' }).parse(
+      formatJunit({ ...m, meta: before }),
+    ) as {
+      testsuites: { testsuite: { properties: { property: { '@name': string }[] } }[] };
+    };
+    expect(old.testsuites.testsuite[0]!.properties.property.map((p) => p['@name'])).toEqual(['commit', 'node', 'openssl']);
   });
 });
 

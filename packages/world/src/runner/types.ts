@@ -82,7 +82,13 @@ export interface CellExecutor {
 export interface MatrixMeta {
   readonly commit: string;
   readonly node: string;
+  /** `openssl version` in full (kept for readers of reports before `oracles`; the same version is in `oracles`). */
   readonly openssl: string;
+  /**
+   * The outside oracles' versions (openssl, gpgsm, dovecot, softhsm2, p11-kit, clamd, python3, node, docker, …;
+   * core testing/oracle-versions.ts), "absent" for a missing one. Absent in reports written before issue 11.
+   */
+  readonly oracles?: Readonly<Record<string, string>>;
   readonly startedAt: string;
   readonly seed: number;
   /** The simulated clock's start, so a run can be repeated. */

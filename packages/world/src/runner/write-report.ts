@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SsmaxError } from '@ssmax/core';
+import { probeOracleVersions } from '@ssmax/core/testing';
 import { formatHtml } from './html-report.js';
 import { formatJunit } from './junit-report.js';
 import { REPO_ROOT } from './load-scenarios.js';
@@ -27,14 +28,15 @@ function tryRun(cmd: string, args: string[]): string | undefined {
   }
 }
 
-/** commit (with "-dirty" when the work tree has changes), node and openssl versions, for matrix meta. */
-export function environmentMeta(): Pick<MatrixMeta, 'commit' | 'node' | 'openssl'> {
+/** commit (with "-dirty" when the work tree has changes), node, openssl and the other oracles' versions, for matrix meta. */
+export function environmentMeta(): Pick<MatrixMeta, 'commit' | 'node' | 'openssl' | 'oracles'> {
   const commit = tryRun('git', ['rev-parse', '--short=12', 'HEAD']);
   const dirty = commit !== undefined && (tryRun('git', ['status', '--porcelain', '--untracked-files=no']) ?? '') !== '';
   return {
     commit: commit === undefined ? 'unknown' : `${commit}${dirty ? '-dirty' : ''}`,
     node: process.version,
     openssl: tryRun('openssl', ['version']) ?? `node openssl ${process.versions.openssl}`,
+    oracles: probeOracleVersions(),
   };
 }
 

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOpensslPki, type OpensslIdentity, type OpensslKeyAlgorithm, type OpensslPki } from '../../testing/openssl-pki.js';
+import { probeOracleVersion } from '../../testing/oracle-versions.js';
 import { readBer } from '../common/index.js';
 import { signSignedData, type SignerInput } from './sign-signed-data.js';
 import { verifySignedData } from './verify-signed-data.js';
@@ -89,7 +90,10 @@ const content = (): Uint8Array => {
   return c;
 };
 
-describe('issue 12: our SignedData checked by Python (asn1crypto + cryptography 38)', () => {
+// The oracle named with the versions it runs with here (issue 11; written against Debian's cryptography 38.0.4).
+const PY = `Python ${probeOracleVersion('python3')}, asn1crypto ${probeOracleVersion('python3-asn1crypto')} + cryptography ${probeOracleVersion('python3-cryptography')}`;
+
+describe(`issue 12: our SignedData checked by Python (${PY})`, () => {
   const algs = [
     { alg: 'ed25519', digest: 'sha512', signature: 'ed25519' },
     { alg: 'ed448', digest: 'shake256', signature: 'ed448' },
@@ -153,7 +157,7 @@ describe('issue 12: our SignedData checked by Python (asn1crypto + cryptography 
   });
 });
 
-describe('issue 12: Python-made SignedData checked by us', () => {
+describe(`issue 12: Python-made SignedData checked by us (${PY})`, () => {
   for (const alg of ['ed25519', 'ed448'] as const) {
     for (const flags of [[], ['--noattr'], ['--detached', '--ski'], ['--noattr', '--detached', '--ski']]) {
       it(`reports valid for Python's ${alg} SignedData ${flags.join(' ') || 'with signed attributes'}, and invalid with a changed byte`, () => {
