@@ -7,7 +7,9 @@ const USAGE = `usage: ssmax <command> …
   mail verify <file.eml> --CAfile CERT…       a whole mail judged as the recipient's client does:
                                               one JSON line (ssmax mail --help)
   run [files|folders…] [--profile P,…] [--report DIR] [--compare OLD.json]
-                                              the scenario matrix (default: scenarios/, all profiles)
+                                              the scenario matrix (default: scenarios/, all profiles;
+                                              --shard K/N runs one slice of it)
+  report merge DIR… [--out DIR]               join the shards' reports into the whole run's
   up [world.yaml]                             start a world (registry, orgs, ESP, users) until Ctrl-C
   send --from A --to B [--file F…] …          send as a user of the running world
   inbox --user A …                            read a mailbox through the user agent
@@ -50,6 +52,10 @@ async function main(argv: string[]): Promise<number> {
       const [{ runRunCommand }, world] = await Promise.all([import('./commands/run.js'), import('@ssmax/world')]);
       const factory = (world as { createMatrixExecutor?: Parameters<typeof runRunCommand>[1] }).createMatrixExecutor;
       return runRunCommand(rest, factory);
+    }
+    case 'report': {
+      const { runReportCommand } = await import('./commands/report.js');
+      return runReportCommand(rest);
     }
     case 'up': {
       const { runUpCommand } = await import('./commands/up.js');

@@ -39,6 +39,8 @@ const COMMANDS: readonly (readonly string[])[] = [
   ['mail'],
   ['mail', 'verify'],
   ['run'],
+  ['report'],
+  ['report', 'merge'],
   ['up'],
   ['send'],
   ['inbox'],

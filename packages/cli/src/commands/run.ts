@@ -1,7 +1,8 @@
 /**
  * `ssmax run [files or folders…] [--profile P[,P…]] [--report DIR] [--compare OLD.json] [--seed N]
- * [--clock-start ISO] [--ablate]`: runs the scenario matrix through a cell executor and writes the
- * report; with `--ablate` it then runs the cells that credit a defence once per defence switched off
+ * [--clock-start ISO] [--shard K/N] [--ablate]`: runs the scenario matrix (with `--shard`, the K-th of N
+ * slices of its cells, runner/shard.ts; `ssmax report merge` joins the slices) through a cell executor and
+ * writes the report; with `--ablate` it then runs the cells that credit a defence once per defence switched off
  * (runner/ablation.ts) and writes ablation.json and matrix.html's "Falsifiability" section.
  * Exit codes: 0 every cell as expected (and, with --ablate, every credited cell falsifiable and every
  * defence flipping a cell), 1 otherwise, 2 usage or invalid scenario, 3 infrastructure.
@@ -25,6 +26,10 @@ import {
   readMatrix,
   runMatrix,
   writeReport,
+  cellId,
+  parseShard,
+  plannedCells,
+  shardCells,
   type CellExecutor,
   type MatrixMeta,
   type MatrixResult,
@@ -53,13 +58,15 @@ export interface RunIo {
   readonly meta?: Pick<MatrixMeta, 'commit' | 'node' | 'openssl' | 'oracles'>;
 }
 
-export const RUN_USAGE = `usage: ssmax run [files or folders…] [--profile P[,P…]] [--report DIR] [--compare OLD.json] [--seed N] [--clock-start ISO] [--ablate [--jobs N]]
+export const RUN_USAGE = `usage: ssmax run [files or folders…] [--profile P[,P…]] [--report DIR] [--compare OLD.json] [--seed N] [--clock-start ISO] [--shard K/N | --ablate [--jobs N]]
   files/folders   scenario YAML/JSON files or folders of them (default: the bundled scenarios/)
   --profile       plain-ppap, best-practice, smime-e2e, ssmax-paper, ssmax-org, ssmax-esp-out, ssmax-esp-in (default: all)
   --report DIR    where matrix.json, junit.xml and matrix.html go (default: reports/latest/)
   --compare F     list the cells whose actual outcome differs from an earlier matrix.json
   --seed N        run seed (default: random; recorded in matrix.json so a run can be repeated)
   --clock-start   start of the simulated clock, ISO 8601 (default: now; recorded)
+  --shard K/N     run only the K-th of N slices of the cells (needs --seed and --clock-start, the same for
+                  every shard); \`ssmax report merge\` joins the shards' reports into the whole run's
   --ablate        after the matrix, rerun each cell that credits a defence with each defence of its
                   profile switched off in turn; writes ablation.json and a Falsifiability section
   --jobs N        with --ablate: share the defences out over N processes (default 1; worlds are
@@ -94,7 +101,7 @@ export async function runRunCommand(argv: string[], executorFactory?: ExecutorFa
   let executor: CellExecutor | undefined;
   try {
     const args = parseArgs(argv, {
-      values: ['profile', 'report', 'compare', 'seed', 'clock-start', 'jobs', 'ablate-only', 'baseline'],
+      values: ['profile', 'report', 'compare', 'seed', 'clock-start', 'jobs', 'ablate-only', 'baseline', 'shard'],
       flags: ['help', 'ablate'],
     });
     if (args.flags.has('help')) {
@@ -102,6 +109,19 @@ export async function runRunCommand(argv: string[], executorFactory?: ExecutorFa
       return 0;
     }
     const now = io.now ?? (() => new Date());
+    const shardArg = one(args, 'shard');
+    const shard = shardArg === undefined ? undefined : parseShard(shardArg);
+    if (shard && args.flags.has('ablate'))
+      throw new SsmaxError(
+        'USAGE',
+        `Cannot use --shard with --ablate. The ablation reruns the credited cells of the whole matrix; run it unsharded (--jobs shares it out).`,
+      );
+    // A default seed is random and a default clock start is this machine's now: shards would be slices of different runs.
+    if (shard && (one(args, 'seed') === undefined || one(args, 'clock-start') === undefined))
+      throw new SsmaxError(
+        'USAGE',
+        `Cannot run shard ${shard.k}/${shard.n} without --seed and --clock-start. Every shard of one run must be given the same ones.`,
+      );
     const profiles = parseProfiles(many(args, 'profile'));
     const seed = parseSeed(one(args, 'seed'));
     const clockStart = parseClock(one(args, 'clock-start'), now());
@@ -133,9 +153,9 @@ export async function runRunCommand(argv: string[], executorFactory?: ExecutorFa
             return DEFENCES.filter((d) => ids.includes(d.id));
           })();
     const log = (line: string) => io.stderr.write(`  ${line}\n`);
-    const total = scenarios.reduce((n, s) => n + profiles.filter((p) => s.scenario.expected[p] !== undefined).length, 0);
+    const plan = plannedCells(scenarios, profiles);
     io.stderr.write(
-      `ssmax run: ${scenarios.length} scenarios × ${profiles.length} profiles = ${total} cells · seed ${seed} · clock ${clockStart.toISOString()}\n`,
+      `ssmax run: ${scenarios.length} scenarios × ${profiles.length} profiles = ${plan.length} cells${shard ? ` · shard ${shard.k}/${shard.n}: ${shardCells(plan, shard).length} cells` : ''} · seed ${seed} · clock ${clockStart.toISOString()}\n`,
     );
     const matrix: Matrix =
       baselinePath !== undefined
@@ -151,6 +171,7 @@ export async function runRunCommand(argv: string[], executorFactory?: ExecutorFa
               now,
               meta: io.meta ?? environmentMeta(),
               log,
+              ...(shard ? { shard } : {}),
               onCell: (r, i, n) => {
                 const mark = r.actual === null ? 'ERROR' : r.pass ? 'ok' : 'MISMATCH';
                 io.stderr.write(
@@ -168,7 +189,10 @@ export async function runRunCommand(argv: string[], executorFactory?: ExecutorFa
     if (!args.flags.has('ablate')) {
       const paths = writeReport(reportDir, matrix, scenarios);
       io.stdout.write(formatMatrixTable(matrix));
-      if (previous !== undefined) io.stdout.write(formatChanges(compareMatrices(previous, matrix)));
+      // A shard compares only its own cells: the others are not gone, they run elsewhere.
+      const mine = new Set(matrix.meta.shard?.cells);
+      const before = previous && shard ? { ...previous, results: previous.results.filter((r) => mine.has(cellId(r.scenarioId, r.profile))) } : previous;
+      if (before !== undefined) io.stdout.write(formatChanges(compareMatrices(before, matrix)));
       io.stdout.write(`report: ${paths.json}\n        ${paths.junit}\n        ${paths.html}\n`);
       return matrixExitCode(matrix);
     }

@@ -148,6 +148,15 @@ function show(i) {
 tbl.addEventListener('click', (ev) => { const td = ev.target.closest('td.cell[data-i]'); if (td) show(Number(td.dataset.i)); });
 `;
 
+/** Which part of a run the page shows: one shard's slice, or the shards a merge joined. */
+function shardNote(m: Matrix): string {
+  const { shard, shards } = m.meta;
+  if (shard) return ` · shard ${shard.k}/${shard.n}: ${shard.cells.length} of the run's ${shard.totalCells} cells`;
+  if (shards)
+    return ` · merged from ${shards.length} shards (each ${shards.map((s) => `${(s.durationMs / 1000).toFixed(1)} s`).join(', ')}; the time above is first start to last end)`;
+  return '';
+}
+
 function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
@@ -176,7 +185,7 @@ export function formatHtml(m: Matrix, scenarios: readonly LoadedScenario[] = [],
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
 <title>SSMAX scenario matrix</title><style>${CSS}</style></head>
 <body><header><h1>SSMAX test bed — attacks against defences</h1>
-<div class="meta">commit ${esc(m.meta.commit)} · node ${esc(m.meta.node)} · ${esc(m.meta.openssl)} · started ${esc(m.meta.startedAt)} · seed ${m.meta.seed} · clock ${esc(m.meta.clockStart)} · ${(m.meta.durationMs / 1000).toFixed(1)} s</div>
+<div class="meta">commit ${esc(m.meta.commit)} · node ${esc(m.meta.node)} · ${esc(m.meta.openssl)} · started ${esc(m.meta.startedAt)} · seed ${m.meta.seed} · clock ${esc(m.meta.clockStart)} · ${(m.meta.durationMs / 1000).toFixed(1)} s${shardNote(m)}</div>
 ${oracles}<div class="summary">${pass} of ${m.results.length} cells as expected${fail ? ` · <span class="bad">${fail} differ</span>` : ''}</div>
 <div class="legend">Cell colour = what happened to the mail carrying the files:<span class="sw" style="background:var(--del)"></span>delivered<span class="sw" style="background:var(--flag)"></span>flagged (warning)<span class="sw" style="background:var(--block)"></span>blocked at the receiver<span class="sw" style="background:var(--ns)"></span>not sent. Badges: what leaked to the attacker, malware reaching the recipient, how far the sender was traced; a red frame marks a cell that differs from its expectation. Click a cell for the mail's journey.</div>
 </header>

@@ -14,6 +14,9 @@ export type {
   Outcome,
   MatrixProfile,
   Scenario,
+  ScenarioSet,
+  ShardMeta,
+  ShardTiming,
   Traced,
   Verdict,
 } from './types.js';
@@ -40,3 +43,5 @@ export {
 } from './ablation.js';
 export type { AblationError, AblationFlip, AblationReport, AblationRun, CellRef, DefenceAblation, RunAblationOptions } from './ablation.js';
 export { environmentMeta, matrixSchema, readMatrix, writeReport } from './write-report.js';
+export { MERGE_PROBLEMS, cellId, mergeShards, parseShard, plannedCells, scenarioSet, scenariosOfSet, shardCells } from './shard.js';
+export type { MergeOptions, MergeProblem, PlannedCell, ShardReport, ShardSpec } from './shard.js';

@@ -47,5 +47,5 @@ export function formatJunit(m: Matrix): string {
     const c = count(rs);
     return `  <testsuite name="${esc(f)}" tests="${c.tests}" failures="${c.failures}" errors="${c.errors}" skipped="0" time="${c.time}" timestamp="${esc(m.meta.startedAt)}">\n    <properties>\n${props}\n    </properties>\n${rs.map(testcase).join('\n')}\n  </testsuite>`;
   });
-  return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="ssmax scenario matrix (seed ${m.meta.seed})" tests="${all.tests}" failures="${all.failures}" errors="${all.errors}" time="${all.time}">\n${suites.join('\n')}\n</testsuites>\n`;
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="ssmax scenario matrix (seed ${m.meta.seed}${m.meta.shard ? `, shard ${m.meta.shard.k}/${m.meta.shard.n}` : ''})" tests="${all.tests}" failures="${all.failures}" errors="${all.errors}" time="${all.time}">\n${suites.join('\n')}\n</testsuites>\n`;
 }

@@ -3,6 +3,7 @@ import { SsmaxError } from '@ssmax/core';
 import type { JourneyEvent as OrgJourneyEvent } from '@ssmax/sim-org';
 import { OUTCOME_FIELDS, MATRIX_PROFILES } from './types.js';
 import type { CellExecutor, JourneyEvent, LoadedScenario, Matrix, MatrixMeta, MatrixResult, Outcome, MatrixProfile } from './types.js';
+import { cellId, plannedCells, scenarioSet, shardCells, type ShardSpec } from './shard.js';
 
 /** Compared fields that differ between expected and actual (`reason` is never compared). */
 export function compareOutcome(expected: Outcome, actual: Outcome): (keyof Outcome)[] {
@@ -61,6 +62,8 @@ export interface RunMatrixOptions {
   /** Called once per cell as it finishes (progress output). */
   readonly onCell?: (result: MatrixResult, index: number, total: number) => void;
   readonly log?: (line: string) => void;
+  /** Run only this slice of the cells (`ssmax run --shard K/N`, runner/shard.ts); meta.shard says which. */
+  readonly shard?: ShardSpec;
 }
 
 /**
@@ -74,9 +77,8 @@ export async function runMatrix(o: RunMatrixOptions): Promise<Matrix> {
   const now = o.now ?? (() => new Date());
   const startedAt = now();
   // Profile-major: a real world per profile takes tens of seconds to build (one SoftHSM2 per process).
-  const cells = o.profiles.flatMap((p, pi) =>
-    o.scenarios.flatMap((s, si) => (s.scenario.expected[p] !== undefined ? [{ s, p, order: si * o.profiles.length + pi }] : [])),
-  );
+  const plan = plannedCells(o.scenarios, o.profiles);
+  const cells = o.shard ? shardCells(plan, o.shard) : plan;
   const results: { order: number; result: MatrixResult }[] = [];
   const log = o.log ?? (() => {});
   // The simulated clock: starts at clockStart and follows the wall clock from there, per cell.
@@ -136,6 +138,8 @@ export async function runMatrix(o: RunMatrixOptions): Promise<Matrix> {
       clockStart: o.clockStart.toISOString(),
       profiles: [...o.profiles],
       durationMs: now().getTime() - startedAt.getTime(),
+      scenarioSet: scenarioSet(o.scenarios),
+      ...(o.shard ? { shard: { ...o.shard, totalCells: plan.length, cells: cells.map((c) => cellId(c.s.scenario.id, c.p)) } } : {}),
     },
     results: results.sort((a, b) => a.order - b.order).map((r) => r.result),
   };

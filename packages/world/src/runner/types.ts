@@ -94,7 +94,44 @@ export interface MatrixMeta {
   /** The simulated clock's start, so a run can be repeated. */
   readonly clockStart: string;
   readonly profiles: readonly MatrixProfile[];
+  /**
+   * The run's wall time. A merged report (`shards`) gives the span from the first shard's start to the
+   * last shard's end, so it includes any wait between the shards' starts; each shard's own time is in `shards`.
+   */
   readonly durationMs: number;
+  /** The scenarios the run loaded (absent in reports written before sharding): shards of one run must agree. */
+  readonly scenarioSet?: ScenarioSet;
+  /** Set when this report is one slice of a run (`ssmax run --shard K/N`). */
+  readonly shard?: ShardMeta;
+  /** Set when this report joins the slices of a run (`ssmax report merge`), ordered by k. */
+  readonly shards?: readonly ShardTiming[];
+}
+
+/** The scenario set of a run: ids in load order (the order of rows and of the cell plan) and a digest of their contents. */
+export interface ScenarioSet {
+  readonly ids: readonly string[];
+  /** "sha256:" + hex over each scenario's JSON in load order: equal only when every scenario's content is. */
+  readonly digest: string;
+}
+
+/** Which slice of the run a shard report holds. */
+export interface ShardMeta {
+  /** 1-based index of this shard. */
+  readonly k: number;
+  readonly n: number;
+  /** Cells of the whole run (all n shards). */
+  readonly totalCells: number;
+  /** This shard's cells, as `<scenarioId> [<profile>]`, in the order they ran. */
+  readonly cells: readonly string[];
+}
+
+/** One shard of a merged report: when it started, how long it ran and how many cells it held. */
+export interface ShardTiming {
+  readonly k: number;
+  readonly n: number;
+  readonly startedAt: string;
+  readonly durationMs: number;
+  readonly cells: number;
 }
 
 export interface MatrixResult {
