@@ -9,6 +9,7 @@ export default defineConfig({
     alias: {
       '@ssmax/core/testing': fileURLToPath(new URL('./packages/core/src/testing/index.ts', import.meta.url)),
       '@ssmax/core': pkg('core'),
+      '@ssmax/sim-org/testing': fileURLToPath(new URL('./packages/sim-org/src/testing/index.ts', import.meta.url)),
       '@ssmax/sim-net': pkg('sim-net'),
       '@ssmax/sim-registry': pkg('sim-registry'),
       '@ssmax/sim-org': pkg('sim-org'),

@@ -4,6 +4,11 @@
  * (passing the sending org's identity notice on), signs with the KMS signing key and hands the mail to
  * the mailbox (Dovecot over LMTP, RFC 2033). Each recipient's delivery runs once per message
  * (Spool.once), so a restart after a crash does not deliver twice what was already delivered.
+ * Exactly once, where the mailbox can be asked: every delivered copy carries the id our MX gave its
+ * SMTP transaction (the id clause of its Received field, RFC 5321 §4.4, as Postfix writes its queue
+ * id there), the attempt is recorded durably before the LMTP transaction, and a retry that finds the
+ * record (a kill between the mailbox's 250 and our done marker, or a mailbox killed after it stored
+ * the mail but before it answered) asks the mailbox for that id first.
  * Also the LMTP client used for that hand-over.
  */
 import nodemailer from 'nodemailer';
@@ -36,6 +41,30 @@ export function lmtpDelivery(o: { host: string; port: number; localAddress?: str
   };
 }
 
+/**
+ * The id clause of the topmost Received field (RFC 5321 §4.4): the one our MX wrote for the SMTP
+ * transaction that brought this message in, a random session id, so it names this spooled message
+ * and travels into the mailbox with it (the mailbox adds its own trace fields above). Undefined when
+ * the message does not start with a Received field carrying an id.
+ */
+export function receivedIdOf(raw: Uint8Array): string | undefined {
+  const head = Buffer.from(raw.buffer, raw.byteOffset, Math.min(raw.byteLength, 4096)).toString('latin1');
+  const first = /^Received:[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*/i.exec(head)?.[0];
+  return first === undefined ? undefined : /(?:^|[\s)])id\s+([A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+)\s*;/.exec(first)?.[1];
+}
+
+/** Records the attempt (durably), then hands `message` to the mailbox for `rcpt`. */
+async function handOver(ctx: OrgContext, entry: SpoolEntry, rcpt: string, message: Uint8Array): Promise<void> {
+  await ctx.inbound.markAttempt(entry.id, `rcpt:${rcpt}`);
+  await ctx.mailbox.deliver(rcpt, message, { mailFrom: entry.envelope.mailFrom });
+}
+
+/** Whether an earlier attempt of this delivery, cut off by a crash, already reached the mailbox (asked by our MX's Received id). */
+async function deliveredBefore(ctx: OrgContext, entry: SpoolEntry, rcpt: string): Promise<boolean> {
+  const id = receivedIdOf(entry.bytes);
+  return !!ctx.mailbox.holds && id !== undefined && (await ctx.inbound.attempted(entry.id, `rcpt:${rcpt}`)) && (await ctx.mailbox.holds(rcpt, id));
+}
+
 interface InboundMeta {
   readonly kind: 'ssmax' | 'unverified';
   readonly messageId: string;
@@ -64,8 +93,20 @@ export async function processInbound(ctx: OrgContext, entry: SpoolEntry): Promis
   const who = actor(ctx, 'delivery');
   for (const rcpt of entry.envelope.rcptTo) {
     await ctx.inbound.once(entry.id, `rcpt:${rcpt}`, async () => {
+      if (await deliveredBefore(ctx, entry, rcpt)) {
+        await ctx.journey.record({
+          messageId: meta.messageId,
+          actor: who,
+          procedure: meta.kind === 'unverified' ? 0 : 9,
+          checks: [{ name: 'mailbox-holds', result: 'pass', detail: `Received id ${receivedIdOf(entry.bytes) ?? ''}` }],
+          files: 'none',
+          outcome: 'delivered',
+          detail: `${rcpt} (found in the mailbox after an interrupted attempt; not delivered again)`,
+        });
+        return;
+      }
       if (meta.kind === 'unverified') {
-        await ctx.mailbox.deliver(rcpt, entry.bytes, { mailFrom: entry.envelope.mailFrom });
+        await handOver(ctx, entry, rcpt, entry.bytes);
         await ctx.journey.record({
           messageId: meta.messageId,
           actor: who,
@@ -124,7 +165,7 @@ export async function processInbound(ctx: OrgContext, entry: SpoolEntry): Promis
         });
         return;
       }
-      await ctx.mailbox.deliver(rcpt, hop.message, { mailFrom: entry.envelope.mailFrom });
+      await handOver(ctx, entry, rcpt, hop.message);
       await ctx.journey.record({
         messageId: meta.messageId,
         actor: who,

@@ -1,10 +1,12 @@
 import { describe, it, expect, afterAll } from 'vitest';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { connect } from 'node:net';
 import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ImapFlow } from 'imapflow';
-import { Mailbox } from './mailbox.js';
+import { receivedIdOf } from './delivery.js';
+import { Mailbox, dovecotHolds } from './mailbox.js';
 import { totp, base32Decode, base32Encode } from './totp.js';
 
 const root = mkdtempSync(join(tmpdir(), 'ssmax-mbx-'));
@@ -46,6 +48,13 @@ async function fetchAll(mb: Mailbox, user: string, pass: string): Promise<Buffer
     await c.logout();
   }
 }
+
+const canConnectUnix = (path: string) =>
+  new Promise<boolean>((resolve) => {
+    const s = connect(path);
+    s.once('connect', () => (s.destroy(), resolve(true)));
+    s.once('error', () => resolve(false));
+  });
 
 const running = (pattern: string) => {
   try {
@@ -91,6 +100,67 @@ describe('Mailbox', () => {
     }
     expect(running(conf)).toBe('');
     expect(running(instance)).toBe('');
+  }, 30_000);
+
+  it('finds a delivered copy by the exact id clause of a Received field, and cannot answer (typed error, so the caller retries) while the mailbox is down', async () => {
+    const dir = mkdtempSync(join(root, 'org-h-'));
+    const mb = await Mailbox.start({ dir, host: '127.0.0.23', users: [{ address: 'h@org-h.example', password: 'pw' }] });
+    const traced = (id: string, n: number) =>
+      Buffer.concat([
+        Buffer.from(
+          `Received: from mx.org-a.example ([127.0.0.9])\r\n\tby mx.org-h.example with ESMTPS\r\n\tid ${id};\r\n\tMon, 7 Dec 2026 02:00:00 +0000\r\n`,
+        ),
+        mail(n),
+      ]);
+    try {
+      // No mail yet: no INBOX, and nothing held.
+      expect(await mb.holds('h@org-h.example', '0abc')).toBe(false);
+      await mb.deliver('h@org-h.example', traced('0abc-2', 5));
+      expect(receivedIdOf(traced('0abc-2', 5))).toBe('0abc-2');
+      expect(await mb.holds('h@org-h.example', '0abc-2')).toBe(true);
+      // Dovecot's header search matches substrings; the answer must not.
+      expect(await mb.holds('h@org-h.example', '0abc')).toBe(false);
+      expect(await mb.holds('h@org-h.example', 'abc-2')).toBe(false);
+      // The id of a field other than Received does not count.
+      await mb.deliver('h@org-h.example', Buffer.concat([Buffer.from('X-Other: id 7zz;\r\n'), mail(6)]));
+      expect(await mb.holds('h@org-h.example', '7zz')).toBe(false);
+      await expect(mb.holds('h@org-h.example', 'a b')).rejects.toMatchObject({ code: 'USAGE' });
+      await mb.stop();
+      // A stopped mailbox cannot look its user up: no answer rather than a wrong "not held".
+      await expect(dovecotHolds(mb.configPath, 'h@org-h.example', '0abc-2')).rejects.toMatchObject({ code: 'MAILBOX_DELIVERY_FAILED' });
+    } finally {
+      await mb.stop();
+    }
+  }, 30_000);
+
+  it('starts again over what a SIGKILLed master left behind: a child of the old instance still holding the LMTP socket', async () => {
+    const dir = mkdtempSync(join(root, 'org-o-'));
+    const first = await Mailbox.start({ dir, host: '127.0.0.24', users: [{ address: 'o@org-o.example', password: 'pw' }] });
+    const { instanceName, lmtpSocket } = first;
+    if (first.pid !== undefined) process.kill(first.pid, 'SIGKILL');
+    await first.stop();
+    // What a busy lmtp child looks like once its master is gone: titled as the instance's, listening on its socket.
+    const orphan = spawn(
+      'bash',
+      [
+        '-c',
+        `exec -a dovecot-${instanceName}/lmtp ${process.execPath} -e "require('fs').rmSync(process.argv[1], { force: true }); require('net').createServer().listen(process.argv[1])" ${lmtpSocket}`,
+      ],
+      {
+        stdio: 'ignore',
+      },
+    );
+    const orphanExit = new Promise((r) => orphan.once('exit', r));
+    for (let i = 0; i < 100 && !(await canConnectUnix(lmtpSocket)); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await canConnectUnix(lmtpSocket)).toBe(true);
+    const again = await Mailbox.start({ dir, host: '127.0.0.24', users: [{ address: 'o@org-o.example', password: 'pw' }] });
+    try {
+      await orphanExit;
+      expect(orphan.signalCode).toBe('SIGKILL');
+      expect((await again.deliver('o@org-o.example', mail(7))).response).toMatch(/^250 /);
+    } finally {
+      await again.stop();
+    }
   }, 30_000);
 
   it('demands password:TOTP when the second factor is on and rejects the password alone or a stale code', async () => {

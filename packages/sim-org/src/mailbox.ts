@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import nodemailer from 'nodemailer';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import { SimOrgError } from './errors.js';
+import type { MailboxDelivery } from './org-context.js';
 
 const execFileP = promisify(execFile);
 
@@ -95,6 +96,32 @@ process.exit(r.status ?? 111);
 `;
 }
 
+/** SIGKILLs the processes of Dovecot instance `instanceName` (titled `dovecot-<instance>/<service>`) and waits until they are gone. */
+async function killOrphans(instanceName: string): Promise<void> {
+  const title = Buffer.from(`dovecot-${instanceName}/`);
+  const find = async (): Promise<number[]> => {
+    const pids: number[] = [];
+    for (const name of await fs.readdir('/proc').catch(() => [] as string[])) {
+      if (!/^\d+$/.test(name)) continue;
+      const cmd = await fs.readFile(`/proc/${name}/cmdline`).catch(() => undefined);
+      if (cmd?.subarray(0, title.length).equals(title)) pids.push(Number(name));
+    }
+    return pids;
+  };
+  for (let i = 0; i < 50; i++) {
+    const pids = await find();
+    if (pids.length === 0) return;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Gone already.
+      }
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 async function freePort(host: string): Promise<number> {
   return new Promise((res, rej) => {
     const s = net.createServer();
@@ -115,6 +142,78 @@ async function canConnect(opts: net.NetConnectOpts): Promise<boolean> {
     });
     s.once('error', () => res(false));
   });
+}
+
+/**
+ * One LMTP transaction (RFC 2033) over Dovecot's unix socket; resolves with Dovecot's 250 reply. LHLO
+ * names the org's address literal (RFC 5321 §4.1.3): the client has no name of its own here.
+ */
+async function lmtpToDovecot(socket: string, host: string, rcpt: string, raw: Uint8Array, mailFrom: string): Promise<string> {
+  const lmtp: SMTPTransport.Options = {
+    lmtp: true,
+    name: `[${host}]`,
+    getSocket: (_o, cb) => {
+      const s = net.connect(socket);
+      s.once('connect', () => cb(null, { connection: s }));
+      s.once('error', (e) => cb(e, undefined));
+    },
+  };
+  const transport = nodemailer.createTransport(lmtp);
+  try {
+    const info = await transport.sendMail({ envelope: { from: mailFrom, to: [rcpt] }, raw: Buffer.from(raw) });
+    return String(info.response);
+  } catch (err) {
+    const code = (err as { responseCode?: number }).responseCode;
+    throw new SimOrgError(code === 550 ? 'UNKNOWN_RECIPIENT' : 'MAILBOX_DELIVERY_FAILED', `Cannot deliver to ${rcpt}. ${(err as Error).message}`, {
+      cause: err,
+    });
+  } finally {
+    transport.close();
+  }
+}
+
+/**
+ * Whether `rcpt`'s INBOX in the Dovecot of `configPath` holds a message with a Received field whose id
+ * clause is exactly `receivedId` (`doveadm fetch`; Dovecot's header search matches substrings, so the
+ * clause is matched whole here). A recipient with no mail yet has no INBOX: false. Any other failure (a
+ * stopped Dovecot cannot look users up) throws, so a caller retries rather than delivering a second copy.
+ */
+export async function dovecotHolds(configPath: string, rcpt: string, receivedId: string): Promise<boolean> {
+  if (!/^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,200}$/.test(receivedId)) {
+    throw new SimOrgError('USAGE', `Cannot ask the mailbox of ${rcpt} for Received id ${JSON.stringify(receivedId.slice(0, 80))}. It is not an atom.`);
+  }
+  let out: string;
+  try {
+    const r = await execFileP('doveadm', ['-c', configPath, '-f', 'flow', 'fetch', '-u', rcpt, 'hdr', 'mailbox', 'INBOX', 'header', 'Received', receivedId], {
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    out = r.stdout;
+  } catch (err) {
+    const stderr = String((err as { stderr?: unknown }).stderr ?? '');
+    if (/doesn't exist|not found/i.test(stderr)) return false;
+    throw new SimOrgError(
+      'MAILBOX_DELIVERY_FAILED',
+      `Cannot ask the mailbox of ${rcpt} for Received id ${receivedId}. ${stderr.trim() || (err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
+  }
+  const escaped = receivedId.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`(?:^|[\\s)])id\\s+${escaped}\\s*;`).test(out);
+}
+
+/**
+ * A delivery into a Dovecot this process does not own (another process started it): LMTP over its
+ * socket, and {@link dovecotHolds} for exactly-once delivery.
+ */
+export function dovecotDelivery(o: { configPath: string; lmtpSocket: string; host: string }): MailboxDelivery {
+  return {
+    async deliver(rcpt, message, envelope) {
+      await lmtpToDovecot(o.lmtpSocket, o.host, rcpt, message, envelope.mailFrom);
+    },
+    holds: (rcpt, receivedId) => dovecotHolds(o.configPath, rcpt, receivedId),
+  };
 }
 
 /**
@@ -142,6 +241,11 @@ export class Mailbox implements AsyncDisposable {
 
   get host(): string {
     return this.opts.host;
+  }
+
+  /** The Dovecot master's process id (a harness SIGKILLs it to crash the mailbox). */
+  get pid(): number | undefined {
+    return this.proc.pid;
   }
 
   /** Writes the config, starts `dovecot -F`, and resolves once IMAP and LMTP accept connections. */
@@ -179,6 +283,10 @@ export class Mailbox implements AsyncDisposable {
       throw new SimOrgError('USAGE', `Cannot start mailbox with host name ${JSON.stringify(hostname.slice(0, 80))}. It is not a domain name.`);
     }
 
+    // A master killed with SIGKILL leaves its children running until they finish their request (an
+    // LMTP delivery, say), and one still holding the LMTP socket makes the new master refuse to start:
+    // as a service manager kills a crashed unit's control group, the leftovers of this instance go first.
+    await killOrphans(instanceName);
     let lastErr = '';
     for (let attempt = 0; attempt < 5; attempt++) {
       const imapPort = await freePort(opts.host);
@@ -318,29 +426,7 @@ service anvil {
    * LMTP`; the rest is stored byte for byte.
    */
   async deliver(rcpt: string, raw: Uint8Array, options: { mailFrom?: string } = {}): Promise<DeliveryResult> {
-    const lmtp: SMTPTransport.Options = {
-      lmtp: true,
-      // LHLO with the address literal (RFC 5321 §4.1.3): the client has no name of its own here.
-      name: `[${this.opts.host}]`,
-      getSocket: (_o, cb) => {
-        const s = net.connect(this.lmtpSocket);
-        s.once('connect', () => cb(null, { connection: s }));
-        s.once('error', (e) => cb(e, undefined));
-      },
-    };
-    const transport = nodemailer.createTransport(lmtp);
-    let response: string;
-    try {
-      const info = await transport.sendMail({ envelope: { from: options.mailFrom ?? '', to: [rcpt] }, raw: Buffer.from(raw) });
-      response = String(info.response);
-    } catch (err) {
-      const code = (err as { responseCode?: number }).responseCode;
-      throw new SimOrgError(code === 550 ? 'UNKNOWN_RECIPIENT' : 'MAILBOX_DELIVERY_FAILED', `Cannot deliver to ${rcpt}. ${(err as Error).message}`, {
-        cause: err,
-      });
-    } finally {
-      transport.close();
-    }
+    const response = await lmtpToDovecot(this.lmtpSocket, this.opts.host, rcpt, raw, options.mailFrom ?? '');
     const forwardedTo: string[] = [];
     const forwardingRefused: string[] = [];
     for (const to of this.rules.get(rcpt.toLowerCase()) ?? []) {
@@ -352,6 +438,11 @@ service anvil {
       forwardedTo.push(to);
     }
     return { response, forwardedTo, forwardingRefused };
+  }
+
+  /** Whether `rcpt`'s INBOX holds a message with a Received field whose id is `receivedId` (see {@link dovecotHolds}). */
+  async holds(rcpt: string, receivedId: string): Promise<boolean> {
+    return dovecotHolds(this.configPath, rcpt, receivedId);
   }
 
   /**

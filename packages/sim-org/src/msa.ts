@@ -26,6 +26,7 @@ import { listenSmtp, type SmtpListener } from './smtp-listener.js';
 import { formatReply, replyFor, type SmtpReply } from './reply-codes.js';
 import { analyseConventionalMail, type ConventionalSubmissionMeta } from './conventional.js';
 import type { JourneyCheck } from './journey.js';
+import { spoolTransmission } from './transmission.js';
 import { prependFields, receivedField, sessionHop, startsWithContinuation } from './trace-fields.js';
 
 export interface UserMailVerdict {
@@ -247,8 +248,8 @@ export function collect(stream: SMTPServerDataStream): Promise<{ bytes: Uint8Arr
 
 export type Msa = SmtpListener;
 
-/** Starts the MSA on the org's MSA address, port 0. */
-export async function startMsa(ctx: OrgContext, tls?: { key: string; cert: string }): Promise<Msa> {
+/** Starts the MSA on the org's MSA address, by default on any free port. */
+export async function startMsa(ctx: OrgContext, tls?: { key: string; cert: string }, port = 0): Promise<Msa> {
   const maxBytes = ctx.profile.maxMessageBytes ?? 10 * 1024 * 1024;
   const who = actor(ctx, 'msa');
   const server = new SMTPServer({
@@ -256,6 +257,8 @@ export async function startMsa(ctx: OrgContext, tls?: { key: string; cert: strin
     banner: 'SSMAX MSA',
     size: maxBytes,
     authMethods: ['PLAIN', 'LOGIN'],
+    // RFC 3461: advertised for ENVID, the user agent's name for a submission (transmission.ts).
+    hideDSN: false,
     // Loopback between the user agent and its own org; STARTTLS is offered when a certificate is given.
     allowInsecureAuth: true,
     ...(tls ? { key: tls.key, cert: tls.cert } : { disabledCommands: ['STARTTLS'] }),
@@ -307,7 +310,14 @@ export async function startMsa(ctx: OrgContext, tls?: { key: string; cert: strin
           meta: { kind: 'submission', messageId: v.messageId, identityNotice: v.identityNotice, checks: v.checks },
         };
         // RFC 5321 §4.4: every SMTP server that takes a mail prepends its Received, the MSA "with ESMTPSA" (RFC 3848).
-        await ctx.outbound.enqueue(envelope, prependFields(receivedField(sessionHop(session, `msa.${ctx.domain}`, ctx.clock())), bytes));
+        const { id, duplicate } = await spoolTransmission(
+          ctx.outbound,
+          session,
+          'user',
+          envelope,
+          prependFields(receivedField(sessionHop(session, `msa.${ctx.domain}`, ctx.clock())), bytes),
+        );
+        if (duplicate) return cb(null, `2.0.0 already queued as ${id} (ENVID seen; stored once)`);
         await ctx.journey.record({
           messageId: v.messageId,
           actor: who,
@@ -327,7 +337,7 @@ export async function startMsa(ctx: OrgContext, tls?: { key: string; cert: strin
       });
     },
   });
-  return listenSmtp(server, ctx.addresses.msa);
+  return listenSmtp(server, ctx.addresses.msa, port);
 }
 
 /**
@@ -380,7 +390,14 @@ async function acceptConventionalSubmission(
     rcptTo: session.envelope.rcptTo.map((r) => r.address),
     meta,
   };
-  const id = await ctx.outbound.enqueue(envelope, prependFields(receivedField(sessionHop(session, `msa.${ctx.domain}`, ctx.clock())), bytes));
+  const { id, duplicate } = await spoolTransmission(
+    ctx.outbound,
+    session,
+    'user',
+    envelope,
+    prependFields(receivedField(sessionHop(session, `msa.${ctx.domain}`, ctx.clock())), bytes),
+  );
+  if (duplicate) return { ok: true, message: `2.0.0 already queued as ${id} (ENVID seen; stored once)` };
   const reply = `2.0.0 queued as ${id}${notBefore ? `; held ${hold} s, cancel by Message-ID until ${notBefore}` : ''}`;
   await ctx.journey.record({ messageId: a.messageId, actor: who, procedure: 0, checks, files: a.files, outcome: 'accepted', reply: `250 ${reply}` });
   ctx.kick('outbound');

@@ -38,6 +38,7 @@ import type { DirectoryMember } from './registry-client.js';
 import { analyseConventionalMail, checkMailAuth, checkReputation, reputationHeader, withoutAuthResultsOf } from './conventional.js';
 import type { JourneyCheck } from './journey.js';
 import { prependFields, receivedField, sessionHop, startsWithContinuation } from './trace-fields.js';
+import { spoolTransmission } from './transmission.js';
 
 export interface OrgMailVerdict {
   readonly ok: boolean;
@@ -398,6 +399,8 @@ export interface MtaInOptions {
   readonly tls?: { key: string; cert: string };
   /** Called after the 250 (tests kill the process here). */
   readonly onAccepted?: (spoolId: string) => void;
+  /** Port to listen on; default 0 (any free port). */
+  readonly port?: number;
 }
 
 /**
@@ -410,7 +413,7 @@ async function acceptConventionalMail(
   ctx: OrgContext,
   raw: Uint8Array,
   session: SMTPServerSession,
-): Promise<{ ok: true; id: string } | { ok: false; error: Error }> {
+): Promise<{ ok: true; id: string; duplicate: boolean } | { ok: false; error: Error }> {
   const rt = ctx.conventional!;
   const who = actor(ctx, 'mta-in');
   const tls = session.secure === true;
@@ -489,7 +492,8 @@ async function acceptConventionalMail(
   const stored = new Uint8Array(Buffer.concat([Buffer.from(prepend, 'utf8'), withoutAuthResultsOf(raw, [ctx.mxHost, ctx.domain])]));
   const meta = { kind: 'conventional', messageId: a.messageId, files: a.files, checks, tls, ...(rep ? { reputation: rep } : {}) };
   const envelope = { mailFrom: client.mailFrom, rcptTo: session.envelope.rcptTo.map((r) => r.address.toLowerCase()), meta };
-  const id = await ctx.inbound.enqueue(envelope, stored);
+  const { id, duplicate } = await spoolTransmission(ctx.inbound, session, 'peer', envelope, stored);
+  if (duplicate) return { ok: true, id, duplicate };
   await ctx.journey.record({
     messageId: a.messageId,
     actor: who,
@@ -500,7 +504,7 @@ async function acceptConventionalMail(
     reply: `250 2.0.0 queued as ${id}`,
     ...(rep?.verdict === 'flag' ? { detail: 'flagged: suspicious sender domain' } : {}),
   });
-  return { ok: true, id };
+  return { ok: true, id, duplicate: false };
 }
 
 export async function startMtaIn(ctx: OrgContext, o: MtaInOptions = {}): Promise<MtaIn> {
@@ -511,6 +515,8 @@ export async function startMtaIn(ctx: OrgContext, o: MtaInOptions = {}): Promise
     banner: 'SSMAX MX',
     size: maxBytes,
     authOptional: true,
+    // RFC 3461: advertised for ENVID, the sender's name for a transmission (transmission.ts).
+    hideDSN: false,
     disabledCommands: ['AUTH', ...(o.tls && ctx.profile.starttls ? [] : ['STARTTLS'])],
     ...(o.tls && ctx.profile.starttls ? { key: o.tls.key, cert: o.tls.cert } : {}),
     logger: false,
@@ -540,6 +546,7 @@ export async function startMtaIn(ctx: OrgContext, o: MtaInOptions = {}): Promise
         if (ctx.conventional) {
           const r = await acceptConventionalMail(ctx, raw, session);
           if (!r.ok) return cb(r.error);
+          if (r.duplicate) return cb(null, `2.0.0 already queued as ${r.id} (ENVID seen; stored once)`);
           cb(null, `2.0.0 queued as ${r.id}`);
           o.onAccepted?.(r.id);
           ctx.kick('inbound');
@@ -662,7 +669,8 @@ export async function startMtaIn(ctx: OrgContext, o: MtaInOptions = {}): Promise
           meta,
         };
         // RFC 5321 §4.4: our trace field on top (above the unverified mark), the message below it unaltered.
-        const id = await ctx.inbound.enqueue(envelope, tolerated ? stored : prependFields(received, stored));
+        const { id, duplicate } = await spoolTransmission(ctx.inbound, session, 'peer', envelope, tolerated ? stored : prependFields(received, stored));
+        if (duplicate) return cb(null, `2.0.0 already queued as ${id} (ENVID ${session.envelope.dsn?.envid ?? ''} seen; stored once)`);
         cb(null, `2.0.0 queued as ${id}`);
         o.onAccepted?.(id);
         ctx.kick('inbound');
@@ -674,5 +682,5 @@ export async function startMtaIn(ctx: OrgContext, o: MtaInOptions = {}): Promise
       });
     },
   });
-  return listenSmtp(server, ctx.addresses.mtaIn);
+  return listenSmtp(server, ctx.addresses.mtaIn, o.port);
 }

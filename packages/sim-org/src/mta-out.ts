@@ -109,6 +109,8 @@ export async function sendToDomain(
   rcptTo: readonly string[],
   message: Uint8Array,
   tlsOptions?: SendTlsOptions,
+  /** RFC 3461 ENVID: this transmission's name (our spool id), so a receiver stores a retry after a lost 250 once (transmission.ts). */
+  envid?: string,
 ): Promise<SendResult> {
   const mode = tlsOptions?.tls ?? (ctx.profile.starttls ? (ctx.profile.outboundTls ?? 'require') : 'never');
   let mxs: MxRecord[];
@@ -173,7 +175,11 @@ export async function sendToDomain(
       ? reusableTransport(ctx, `${opts.localAddress ?? ''}>${opts.host}:${opts.port}/${opts.servername ?? ''}`, create)
       : { transport: create(), done: () => undefined };
     try {
-      const info = await transport.sendMail({ envelope: { from: mailFrom, to: [...rcptTo] }, raw: Buffer.from(message) });
+      const info = await transport.sendMail({
+        envelope: { from: mailFrom, to: [...rcptTo] },
+        raw: Buffer.from(message),
+        ...(envid !== undefined ? { dsn: { envid } } : {}),
+      });
       if (pooled) done(true);
       else transport.close();
       return { accepted: true, code: 250, response: info.response, transient: false, tls: mode === 'require' || upgraded, mx: mx.exchange };
@@ -316,7 +322,7 @@ export async function processSubmission(ctx: OrgContext, entry: SpoolEntry): Pro
           );
           return;
         }
-        const sent = await sendToDomain(ctx, domain, entry.envelope.mailFrom, rcpts, hop.message);
+        const sent = await sendToDomain(ctx, domain, entry.envelope.mailFrom, rcpts, hop.message, undefined, entry.id);
         await ctx.journey.record({
           messageId: meta.messageId,
           actor: who,
@@ -409,7 +415,7 @@ async function sendDowngraded(
       Buffer.from(assembleMixed([...(parts.body ? [parts.body.raw] : []), ...files, ...parts.other.map((p) => p.raw)])),
     ]),
   );
-  const sent = await sendToDomain(ctx, domain, entry.envelope.mailFrom, rcpts, raw);
+  const sent = await sendToDomain(ctx, domain, entry.envelope.mailFrom, rcpts, raw, undefined, entry.id);
   await ctx.journey.record({
     messageId: meta.messageId,
     actor: who,
@@ -493,7 +499,7 @@ export async function processConventionalSubmission(ctx: OrgContext, entry: Spoo
           }
           if (policy?.mode === 'enforce') tls = { tls: 'require', mxAllowed: (h) => mxMatchesPolicy(h, policy!.mx) };
         }
-        const sent = await sendToDomain(ctx, domain, entry.envelope.mailFrom, rcpts, message, tls);
+        const sent = await sendToDomain(ctx, domain, entry.envelope.mailFrom, rcpts, message, tls, entry.id);
         if (policy && policy.mode !== 'none') {
           await tlsReport(ctx, domain, policy.mode, sent.tlsFailure ?? (sent.tls ? 'success' : 'starttls-not-supported'), meta.messageId, sent.mx);
         }

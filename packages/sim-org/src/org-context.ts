@@ -8,6 +8,7 @@ import type { MalwareScanner } from './clamd.js';
 import type { InspectionPolicy } from './inspection.js';
 import type { JourneyLog } from './journey.js';
 import type { Kms } from './kms.js';
+import type { SmtpLimits } from './smtp-limits.js';
 import type { RegistryClient } from './registry-client.js';
 import type { Spool } from './spool.js';
 
@@ -36,6 +37,12 @@ export interface DeliveryEnvelope {
 export interface MailboxDelivery {
   /** `envelope.mailFrom` goes out as the LMTP MAIL FROM (RFC 2033), which the mailbox stores as `Return-Path`. */
   deliver(recipient: string, message: Uint8Array, envelope: DeliveryEnvelope): Promise<void>;
+  /**
+   * Whether `recipient`'s mailbox already holds the message one of whose Received fields has the id
+   * clause `receivedId` (our MX's, naming the transaction). With it, delivery is exactly-once across a
+   * crash (delivery.ts); without it, at-least-once.
+   */
+  holds?(recipient: string, receivedId: string): Promise<boolean>;
 }
 
 export interface OrgProfile {
@@ -51,6 +58,8 @@ export interface OrgProfile {
   readonly inspection?: Partial<InspectionPolicy>;
   /** Largest accepted message in bytes (MSA and MTA-in; default 10 MiB). */
   readonly maxMessageBytes?: number;
+  /** Limits of the MSA's and the MTA-in's sessions (sessions, recipients, timeouts; smtp-limits.ts, default `SMTP_LIMITS`). */
+  readonly smtpLimits?: Partial<SmtpLimits>;
   /** What happens to outbound mail with files for a domain that is not a registry member. */
   readonly nonMemberFiles?: 'refuse-with-notice';
   /**

@@ -20,6 +20,7 @@ import {
 } from '@ssmax/core';
 import { SimNet } from '@ssmax/sim-net';
 import { Registry } from '@ssmax/sim-registry';
+import { receivedIdOf } from './delivery.js';
 import { verifyAttestation } from './attestation.js';
 import type { MailboxDelivery } from './org-context.js';
 import { startLmtpMailbox, type LmtpMailbox } from './testing/lmtp-mailbox.js';
@@ -436,7 +437,7 @@ describe('MtaIn (7) registry status', () => {
     return { raw, verified };
   }
 
-  async function relay(from: User, mail: Awaited<ReturnType<typeof submitted>>, opts: { orgCrl?: Uint8Array } = {}) {
+  async function relay(from: User, mail: Awaited<ReturnType<typeof submitted>>, opts: { orgCrl?: Uint8Array; envid?: string } = {}) {
     const { raw, verified: v } = mail;
     const p = parseSmime(raw);
     if (p.kind !== 'multipart-signed') throw new Error('unsigned');
@@ -458,8 +459,40 @@ describe('MtaIn (7) registry status', () => {
       ...(opts.orgCrl ? { orgCrl: opts.orgCrl } : {}),
     });
     if (hop.blocked) throw new Error('blocked');
-    return sendToDomain(from.org.ctx, b.domain, from.address, [bob.address], hop.message);
+    return sendToDomain(from.org.ctx, b.domain, from.address, [bob.address], hop.message, undefined, opts.envid);
   }
+
+  it('(7) stores a retransmission with the same ENVID from the same MTA once (a lost 250), and mail without one each time', async () => {
+    const c = await startOrg('envid-c', 'org');
+    try {
+      const carol = await addUser(c, 'carol');
+      const mail = await submitted(carol);
+      const copies = () => (inboxes.get(bob.address) ?? []).filter((m) => m.includes(mail.verified.messageId)).length;
+      // Each relay re-encrypts (other bytes); the ENVID names the transmission.
+      const first = await relay(carol, mail, { envid: 'spool-1' });
+      expect(first.response).toMatch(/^250 2\.0\.0 queued as /);
+      const again = await relay(carol, mail, { envid: 'spool-1' });
+      expect(again.accepted).toBe(true);
+      expect(again.response).toMatch(/already queued as .*ENVID spool-1 seen/);
+      expect(again.response).toContain(first.response.replace(/^250 2\.0\.0 queued as (\S+).*$/s, '$1'));
+      await b.idle();
+      expect(copies()).toBe(1);
+      // Another ENVID is another transmission; no ENVID (a replay, an ordinary client) is stored every time.
+      expect((await relay(carol, mail, { envid: 'spool-2' })).response).toMatch(/^250 2\.0\.0 queued as /);
+      expect((await relay(carol, mail)).response).toMatch(/^250 2\.0\.0 queued as /);
+      await b.idle();
+      expect(copies()).toBe(3);
+      // Each stored copy names its own transaction on top (our MX's Received id), what a retried delivery asks the mailbox for.
+      const ids = inboxes
+        .get(bob.address)!
+        .filter((x) => x.includes(mail.verified.messageId))
+        .map((m) => receivedIdOf(m));
+      expect(ids.every((id) => id !== undefined && /^\w{8,}/.test(id))).toBe(true);
+      expect(new Set(ids).size).toBe(3);
+    } finally {
+      await c.close();
+    }
+  });
 
   it('(7) accepts an admitted org, then refuses it with 550 5.7.1 once suspended and once revoked', async () => {
     const c = await startOrg('status-c', 'org');

@@ -67,6 +67,11 @@ export interface OrganisationOptions {
   /** Where delivered mail goes (mailbox.ts: Dovecot over LMTP). */
   readonly mailbox: MailboxDelivery;
   readonly evaluation?: Partial<EvaluationData>;
+  /**
+   * Fixed ports for the MTA-in and the MSA (default: any free port), so a process restarted on the same
+   * storage answers where its peers and users already send (the chaos harness).
+   */
+  readonly listenPorts?: { readonly mx?: number; readonly msa?: number };
   /** Do not run the delivery worker (a test kills the process after 250 and restarts it). */
   readonly holdInbound?: boolean;
   /** Seconds a registry document is cached at most (default 60). */
@@ -640,8 +645,8 @@ async function openCommon(o: OrganisationOptions, addresses: OrgContext['address
 /** Starts the MSA and the MTA-in with the org's TLS identity and publishes them: `mx.<domain>:25` (with the MX record) and `msa.<domain>:587`. */
 async function startEdges(o: OrganisationOptions, ctx: OrgContext, identity: { readonly privateKeyPem: string; readonly chainPem: string }) {
   const tls = { key: identity.privateKeyPem, cert: identity.chainPem };
-  const msa = await startMsa(ctx, tls);
-  const mtaIn = await startMtaIn(ctx, { tls });
+  const msa = await startMsa(ctx, tls, o.listenPorts?.msa);
+  const mtaIn = await startMtaIn(ctx, { tls, ...(o.listenPorts?.mx !== undefined ? { port: o.listenPorts.mx } : {}) });
   const exposed: ExposedService[] = [
     await o.net.expose({ host: ctx.mxHost, port: 25, target: mtaIn.endpoint }),
     await o.net.expose({ host: `msa.${o.domain}`, port: 587, target: msa.endpoint }),

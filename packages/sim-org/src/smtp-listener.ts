@@ -8,17 +8,17 @@ export interface SmtpListener extends AsyncDisposable {
 }
 
 /**
- * Binds `server` to `address` on port 0 (sim-net publishes the real port) and returns it as an
+ * Binds `server` to `address` on `port`, by default 0 (sim-net publishes the real port), and returns it as an
  * AsyncDisposable. Socket-level errors are absorbed here: a client that resets mid-session must never
  * crash the org process (the per-session handlers report their own failures).
  */
-export async function listenSmtp(server: SMTPServer, address: string): Promise<SmtpListener> {
+export async function listenSmtp(server: SMTPServer, address: string, port = 0): Promise<SmtpListener> {
   server.on('error', () => undefined);
   await new Promise<void>((resolve, reject) => {
     server.server.once('error', reject);
-    server.listen(0, address, () => resolve());
+    server.listen(port, address, () => resolve());
   });
-  const port = (server.server.address() as { port: number }).port;
+  const bound = (server.server.address() as { port: number }).port;
   const close = () => new Promise<void>((r) => server.close(() => r()));
-  return { server, endpoint: { address, port }, close, [Symbol.asyncDispose]: close };
+  return { server, endpoint: { address, port: bound }, close, [Symbol.asyncDispose]: close };
 }

@@ -129,6 +129,45 @@ describe('Spool', () => {
     expect(await second.isDone(id, 'deliver:b@org-b.example')).toBe(true);
   });
 
+  it('stores a retransmission with a seen key once, in any state, and a key whose message never landed as new', async () => {
+    const dir = join(root, 'keyed');
+    const s = await Spool.open(dir);
+    const first = await s.enqueueOnce('peer:127.0.0.9\0envid-1\0a@x\0b@y', env(1), enc.encode('one'));
+    expect(first.duplicate).toBe(false);
+    // The sender lost our 250 and sends the same transaction again (other bytes: its hop re-encrypts).
+    expect(await s.enqueueOnce('peer:127.0.0.9\0envid-1\0a@x\0b@y', env(1), enc.encode('one again'))).toEqual({ id: first.id, duplicate: true });
+    // Another key (other ENVID, or the same ENVID from another address) is another transmission.
+    const other = await s.enqueueOnce('peer:127.0.0.66\0envid-1\0a@x\0b@y', env(1), enc.encode('replayed'));
+    expect(other.duplicate).toBe(false);
+    expect(await s.list('incoming')).toEqual([first.id, other.id].sort());
+    // Still a duplicate while claimed and after delivery.
+    await s.claim();
+    expect((await s.enqueueOnce('peer:127.0.0.9\0envid-1\0a@x\0b@y', env(1), enc.encode('x'))).duplicate).toBe(true);
+    await s.move(first.id, 'delivered');
+    expect((await s.enqueueOnce('peer:127.0.0.9\0envid-1\0a@x\0b@y', env(1), enc.encode('x'))).duplicate).toBe(true);
+    // Two sessions with one key at the same moment: one stores, the other sees it.
+    const both = await Promise.all([s.enqueueOnce('k2', env(2), enc.encode('a')), s.enqueueOnce('k2', env(2), enc.encode('b'))]);
+    expect(both.map((b) => b.duplicate).sort()).toEqual([false, true]);
+    expect(both[0].id).toBe(both[1].id);
+    // A kill after the key file but before the message: the key names an id the spool never held.
+    const keyFiles = readdirSync(join(dir, 'keys'));
+    for (const f of keyFiles) writeFileSync(join(dir, 'keys', f), 'never-stored-id');
+    const fresh = await Spool.open(dir);
+    expect((await fresh.enqueueOnce('k2', env(2), enc.encode('c'))).duplicate).toBe(false);
+  });
+
+  it('records an attempt durably before a side effect, so a retry knows to ask before repeating it', async () => {
+    const dir = join(root, 'attempt');
+    const s = await Spool.open(dir);
+    const id = await s.enqueue(env(3), enc.encode('m'));
+    expect(await s.attempted(id, 'rcpt:b@org-b.example')).toBe(false);
+    await s.markAttempt(id, 'rcpt:b@org-b.example');
+    const after = await Spool.open(dir);
+    expect(await after.attempted(id, 'rcpt:b@org-b.example')).toBe(true);
+    expect(await after.attempted(id, 'rcpt:c@org-b.example')).toBe(false);
+    expect(await after.isDone(id, 'rcpt:b@org-b.example')).toBe(false);
+  });
+
   it('discards half-written files in tmp on recovery', async () => {
     const dir = join(root, 'tmp-left');
     const s = await Spool.open(dir);

@@ -11,7 +11,10 @@ import { SimOrgError } from './errors.js';
  *
  * Processing is at-least-once: a worker killed mid-way leaves the message in processing/, and
  * {@link Spool.recover} puts it back. Side effects that must not repeat (a delivery) go through
- * {@link Spool.once}, keyed by message id + stage.
+ * {@link Spool.once}, keyed by message id + stage; with {@link Spool.markAttempt} before the side effect
+ * and a way to ask whether it happened, a retry after a crash can make it exactly-once (delivery.ts).
+ * A sender that names its transmissions (RFC 3461 ENVID) and retries a transaction whose 250 it lost is
+ * stored once: {@link Spool.enqueueOnce}.
  */
 
 export interface SpoolEnvelope {
@@ -61,12 +64,35 @@ async function fsyncDir(path: string): Promise<void> {
   }
 }
 
+const markerName = (id: string, stage: string): string => createHash('sha256').update(`${id}\0${stage}`).digest('hex');
+
 function defaultId(): string {
   return `${Date.now().toString(36).padStart(9, '0')}-${process.hrtime.bigint().toString(36)}-${randomBytes(6).toString('hex')}`;
 }
 
+const exists = (path: string): Promise<boolean> =>
+  fs.access(path).then(
+    () => true,
+    () => false,
+  );
+
+/** Writes `text` to `<dir>/<name>` so that after a crash the file is either absent or whole: tmp, fsync, rename, fsync dir. */
+async function writeDurably(dir: string, name: string, text: string): Promise<void> {
+  const tmp = join(dir, `.${name}.tmp`);
+  const h = await fs.open(tmp, 'w', 0o600);
+  try {
+    await h.writeFile(text);
+    await h.sync();
+  } finally {
+    await h.close();
+  }
+  await fs.rename(tmp, join(dir, name));
+  await fsyncDir(dir);
+}
+
 export class Spool {
   private readonly newId: () => string;
+  private readonly keyLocks = new Map<string, Promise<void>>();
 
   private constructor(
     readonly dir: string,
@@ -78,7 +104,7 @@ export class Spool {
   /** Opens (creating if needed) a spool directory. Call {@link recover} before starting workers. */
   static async open(dir: string, options: SpoolOptions = {}): Promise<Spool> {
     try {
-      for (const d of ['tmp', 'done', ...STATES]) await fs.mkdir(join(dir, d), { recursive: true });
+      for (const d of ['tmp', 'done', 'keys', ...STATES]) await fs.mkdir(join(dir, d), { recursive: true });
       await fsyncDir(dir);
     } catch (err) {
       throw new SimOrgError('SPOOL_IO', `Cannot open spool at ${dir}. ${(err as Error).message}`, { cause: err });
@@ -88,7 +114,51 @@ export class Spool {
 
   /** Stores a message durably; when the promise resolves the message survives a crash. Returns its id. */
   async enqueue(envelope: SpoolEnvelope, bytes: Uint8Array): Promise<string> {
-    const id = this.newId();
+    return this.store(this.newId(), envelope, bytes);
+  }
+
+  /**
+   * Stores a message unless the transmission `key` names is already in the spool, in any state: the
+   * sender lost our 250 (a kill, a dropped connection) and sends the same transaction again (RFC 5321
+   * §6.1 leaves that duplicate to the receiver). The key file is written, durably, before the message,
+   * and names the message's id; a key whose message never made it (a kill in between, so no 250 went
+   * out) does not count. Two sessions with one key at once are serialised here.
+   */
+  async enqueueOnce(key: string, envelope: SpoolEnvelope, bytes: Uint8Array): Promise<{ id: string; duplicate: boolean }> {
+    const h = createHash('sha256').update(key).digest('hex');
+    const before = this.keyLocks.get(h) ?? Promise.resolve();
+    const run = before.then(async () => {
+      const keyPath = join(this.dir, 'keys', h);
+      const known = await fs.readFile(keyPath, 'utf8').catch(() => undefined);
+      if (known !== undefined && (await this.holds(known))) return { id: known, duplicate: true };
+      const id = this.newId();
+      await writeDurably(join(this.dir, 'keys'), h, id);
+      return { id: await this.store(id, envelope, bytes), duplicate: false };
+    });
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.keyLocks.set(h, settled);
+    void settled.then(() => {
+      if (this.keyLocks.get(h) === settled) this.keyLocks.delete(h);
+    });
+    return run;
+  }
+
+  /** True when message `id` is in any state directory. */
+  private async holds(id: string): Promise<boolean> {
+    if (!/^[\w.-]+$/.test(id)) return false;
+    const paths = [
+      ...STATES.filter((s) => s !== 'processing').map((s) => join(this.dir, s, id)),
+      this.processingPath('incoming', id),
+      this.processingPath('outgoing', id),
+    ];
+    for (const p of paths) if (await exists(p)) return true;
+    return false;
+  }
+
+  private async store(id: string, envelope: SpoolEnvelope, bytes: Uint8Array): Promise<string> {
     if (!/^[\w.-]+$/.test(id)) throw new SimOrgError('USAGE', `Cannot enqueue message. Id "${id}" is not a safe file name.`);
     const header = Buffer.from(JSON.stringify(envelope) + '\n', 'utf8');
     const tmp = join(this.dir, 'tmp', id);
@@ -178,14 +248,8 @@ export class Spool {
    * `fn` itself should be idempotent where it can be (at-least-once, not exactly-once).
    */
   async once<T>(id: string, stage: string, fn: () => Promise<T>): Promise<{ ran: boolean; result?: T }> {
-    const marker = join(this.dir, 'done', createHash('sha256').update(`${id}\0${stage}`).digest('hex'));
-    if (
-      await fs.access(marker).then(
-        () => true,
-        () => false,
-      )
-    )
-      return { ran: false };
+    const marker = join(this.dir, 'done', markerName(id, stage));
+    if (await exists(marker)) return { ran: false };
     const result = await fn();
     const h = await fs.open(marker, 'w', 0o600);
     try {
@@ -200,11 +264,21 @@ export class Spool {
 
   /** True when {@link once} completed `stage` for `id`. */
   async isDone(id: string, stage: string): Promise<boolean> {
-    const marker = join(this.dir, 'done', createHash('sha256').update(`${id}\0${stage}`).digest('hex'));
-    return fs.access(marker).then(
-      () => true,
-      () => false,
-    );
+    return exists(join(this.dir, 'done', markerName(id, stage)));
+  }
+
+  /**
+   * Records, durably, that the side effect of `stage` is about to be tried for `id`. A retry that finds
+   * the record (see {@link attempted}) knows the effect may have happened before a crash and asks the
+   * other side before repeating it; a retry without it knows the effect never started.
+   */
+  async markAttempt(id: string, stage: string): Promise<void> {
+    await writeDurably(join(this.dir, 'done'), `${markerName(id, stage)}.attempt`, JSON.stringify({ id, stage }));
+  }
+
+  /** True when {@link markAttempt} was recorded for `stage` of `id` (by this or an earlier process). */
+  async attempted(id: string, stage: string): Promise<boolean> {
+    return exists(join(this.dir, 'done', `${markerName(id, stage)}.attempt`));
   }
 
   private processingPath(from: ClaimableState, id: string): string {
@@ -214,13 +288,7 @@ export class Spool {
   private async findProcessing(id: string): Promise<string> {
     for (const from of ['incoming', 'outgoing'] as const) {
       const p = this.processingPath(from, id);
-      if (
-        await fs.access(p).then(
-          () => true,
-          () => false,
-        )
-      )
-        return p;
+      if (await exists(p)) return p;
     }
     throw new SimOrgError('SPOOL_NOT_FOUND', `Cannot find message ${id} in processing. It was not claimed or was already moved.`);
   }

@@ -455,7 +455,7 @@ export class World implements AsyncDisposable {
         kmsPin: HSM_PIN,
         kmsSoPin: SO_PIN,
         users,
-        mailbox: { deliver: async (r, m, e) => void (await mailbox.deliver(r, m, e)) },
+        mailbox: { deliver: async (r, m, e) => void (await mailbox.deliver(r, m, e)), holds: (r, id) => mailbox.holds(r, id) },
         ...(this.clamd ? { malwareScanner: this.clamd } : {}),
         profile: {
           starttls: this.profile.starttls && this.switches.starttls !== false && !(options.withoutStarttls ?? []).includes(o.id),
@@ -556,7 +556,7 @@ export class World implements AsyncDisposable {
         net: this.net,
         storageDir: path.join(dir, 'org'),
         users,
-        mailbox: { deliver: async (r, m, e) => void (await mailbox.deliver(r, m, e)) },
+        mailbox: { deliver: async (r, m, e) => void (await mailbox.deliver(r, m, e)), holds: (r, id) => mailbox.holds(r, id) },
         ...(this.clamd ? { malwareScanner: this.clamd } : {}),
         profile: {
           ...conventionalProfile(preset, { ...overrides, ...this.switches.conventional }),

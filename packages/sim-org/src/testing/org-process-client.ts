@@ -11,8 +11,9 @@ type Ready = Extract<OrgProcessEvent, { event: 'ready' }>;
 
 /** The parent's DNS zone as the child org writes to it (its domain-control TXT records, procedure (1)). */
 export interface ParentDns {
-  publishTxt(name: string, value: string): void;
-  withdrawTxt(name: string, value: string): void;
+  /** Resolves (when it returns a promise) once the record is visible to whoever checks it. */
+  publishTxt(name: string, value: string): void | Promise<void>;
+  withdrawTxt(name: string, value: string): void | Promise<void>;
 }
 
 export class OrgProcess implements AsyncDisposable {
@@ -36,21 +37,33 @@ export class OrgProcess implements AsyncDisposable {
       }
       if (e.event === 'dns') {
         // Without a zone to write to, nothing is published and the registry refuses the enrolment (E11).
-        if (e.op === 'publish') dns?.publishTxt(e.name, e.value);
-        else dns?.withdrawTxt(e.name, e.value);
-        this.child.stdin.write(JSON.stringify({ cmd: 'dns-done', seq: e.seq }) + '\n');
+        void Promise.resolve(e.op === 'publish' ? dns?.publishTxt(e.name, e.value) : dns?.withdrawTxt(e.name, e.value)).finally(() => {
+          if (this.child.exitCode === null && this.child.signalCode === null) this.child.stdin.write(JSON.stringify({ cmd: 'dns-done', seq: e.seq }) + '\n');
+        });
         return;
       }
       this.events.push(e);
       this.#waiters = this.#waiters.filter((w) => (w.match(e) ? (w.resolve(e), false) : true));
     });
     child.stderr.setEncoding('utf8').on('data', (d: string) => this.stderr.push(d));
+    // A command written as the child dies (SIGKILL) fails with EPIPE: the exit is what the caller watches.
+    child.stdin.on('error', () => undefined);
     this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   }
 
-  /** Spawns `node <entry> <config>` and waits for its `ready` line; `dns` is the zone the org's domain lives in. */
-  static async start(entry: string, config: OrgProcessConfig, dns?: ParentDns, timeoutMs = 120_000): Promise<OrgProcess> {
+  /**
+   * Spawns `node <entry> <config>` and waits for its `ready` line; `dns` is the zone the org's domain lives in.
+   * `onSpawn` sees the child before it is ready (a harness that kills it during its start-up).
+   */
+  static async start(
+    entry: string,
+    config: OrgProcessConfig,
+    dns?: ParentDns,
+    timeoutMs = 120_000,
+    onSpawn?: (child: ChildProcessWithoutNullStreams) => void,
+  ): Promise<OrgProcess> {
     const child = spawn(process.execPath, [entry, JSON.stringify(config)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    onSpawn?.(child);
     const p = new OrgProcess(child, dns);
     const first = await Promise.race([
       p.next((e) => e.event === 'ready' || e.event === 'error', timeoutMs),

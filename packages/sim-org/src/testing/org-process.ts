@@ -20,6 +20,7 @@ import { createInterface } from 'node:readline';
 import { SoftHsmNative, bindTokenKey } from '@ssmax/core';
 import { SimNet } from '@ssmax/sim-net';
 import { lmtpDelivery } from '../delivery.js';
+import { dovecotDelivery } from '../mailbox.js';
 import type { MailboxDelivery } from '../org-context.js';
 import { OrgCa } from '../org-ca.js';
 import { Organisation } from '../organisation.js';
@@ -44,8 +45,10 @@ export interface OrgProcessConfig {
   /** STARTTLS between orgs: off here, since the child's sim-net test CA is not the parent's. */
   readonly starttls?: boolean;
   readonly retryMs?: number;
-  /** The mailbox: an LMTP server (RFC 2033) to hand delivered mail to. */
-  readonly lmtp: { readonly host: string; readonly port: number };
+  /** The mailbox: an LMTP server (RFC 2033) to hand delivered mail to (at-least-once: it cannot be asked what it holds)... */
+  readonly lmtp?: { readonly host: string; readonly port: number };
+  /** ...or a Dovecot another process runs (its config and LMTP socket): delivery is exactly-once (delivery.ts). */
+  readonly dovecot?: { readonly configPath: string; readonly lmtpSocket: string; readonly host: string; readonly askBeforeRetry?: boolean };
   /** Delay before each mailbox hand-over, so a test finds acknowledged mail still queued when it kills. */
   readonly deliveryDelayMs?: number;
   /** Users registered with a card on this process's store at first start (recipients). */
@@ -55,6 +58,8 @@ export interface OrgProcessConfig {
    * the given SPKI once, and the MSA accepts their password. Their certificates are in `ready`.
    */
   readonly externalUsers?: readonly { readonly address: string; readonly password: string; readonly signingSpki: string }[];
+  /** Fixed MTA-in and MSA ports (default any free port): a restarted process answers where it did before. */
+  readonly listenPorts?: { readonly mx?: number; readonly msa?: number };
   /** MX routes to other orgs' MTA-in listeners (real endpoints), published in the child's sim-net. */
   readonly peers?: readonly { readonly domain: string; readonly mxHost: string; readonly address: string; readonly port: number }[];
 }
@@ -116,14 +121,17 @@ async function main(): Promise<void> {
     net.zone.addMx(p.domain, p.mxHost, 10);
     net.directory.register(p.mxHost, 25, { address: p.address, port: p.port });
   }
-  const lmtp = lmtpDelivery({ host: c.lmtp.host, port: c.lmtp.port });
+  const target = c.dovecot ? dovecotDelivery(c.dovecot) : c.lmtp ? lmtpDelivery({ host: c.lmtp.host, port: c.lmtp.port }) : undefined;
+  if (!target) throw new Error('Cannot start the org process. The config names no mailbox (lmtp or dovecot).');
   const mailbox: MailboxDelivery = {
     async deliver(rcpt, message, envelope) {
       if (c.deliveryDelayMs) await sleep(c.deliveryDelayMs);
-      await lmtp.deliver(rcpt, message, envelope);
+      await target.deliver(rcpt, message, envelope);
       const head = Buffer.from(message.subarray(0, 16_384)).toString('latin1');
       emit({ event: 'delivered', rcpt, messageId: /^Message-ID:[ \t]*(<[^>\r\n]*>)/im.exec(head)?.[1] ?? '' });
     },
+    // askBeforeRetry: false drops the question (at-least-once), to show what the kill harness sees without it.
+    ...(target.holds && c.dovecot?.askBeforeRetry !== false ? { holds: target.holds } : {}),
   };
   // Commands arrive from the start: the parent acknowledges DNS writes while the org enrols.
   const dnsDone = new Map<number, () => void>();
@@ -162,6 +170,7 @@ async function main(): Promise<void> {
     profile: { starttls: c.starttls ?? false },
     registryMaxAgeSeconds: 0,
     retryMs: c.retryMs ?? 200,
+    ...(c.listenPorts ? { listenPorts: c.listenPorts } : {}),
     dns: { publishTxt: viaParent('publish'), withdrawTxt: viaParent('withdraw') },
   });
   const orgCa = await OrgCa.open({
