@@ -32,9 +32,9 @@ export interface InspectionJob {
 }
 
 /** Heap a worker may use; a bomb that gets past the archive budget exhausts this, not the server. */
-const WORKER_HEAP_MB = 512;
+export const WORKER_HEAP_MB = 512;
 /** Time a worker gets beyond the policy's own limit (inspect stops itself between files) before it is killed. */
-const GRACE_MS = 2_000;
+export const GRACE_MS = 2_000;
 
 /**
  * The compiled worker. Under the test runner this module is loaded from `src/*.ts`, which a worker

@@ -23,6 +23,7 @@ import { actor, defenceOn, type OrgContext, type OrgProfile } from './org-contex
 import type { RegistryClient } from './registry-client.js';
 import { classifyParts, messageIdOf, structureProblem } from './org-hop.js';
 import { listenSmtp, type SmtpListener } from './smtp-listener.js';
+import { orgSmtpGuard } from './smtp-limits.js';
 import { formatReply, replyFor, type SmtpReply } from './reply-codes.js';
 import { analyseConventionalMail, type ConventionalSubmissionMeta } from './conventional.js';
 import type { JourneyCheck } from './journey.js';
@@ -337,7 +338,7 @@ export async function startMsa(ctx: OrgContext, tls?: { key: string; cert: strin
       });
     },
   });
-  return listenSmtp(server, ctx.addresses.msa, port);
+  return listenSmtp(server, ctx.addresses.msa, port, orgSmtpGuard(ctx, 'msa'));
 }
 
 /**

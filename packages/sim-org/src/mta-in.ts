@@ -33,6 +33,7 @@ import { collect, smtpError } from './msa.js';
 import { actor, defenceOn, domainOf, type OrgContext } from './org-context.js';
 import { classifyParts, leavesOutsideRoles, messageIdOf, openFilePart, structureProblem } from './org-hop.js';
 import { listenSmtp, type SmtpListener } from './smtp-listener.js';
+import { orgSmtpGuard } from './smtp-limits.js';
 import { formatReply, replyFor } from './reply-codes.js';
 import type { DirectoryMember } from './registry-client.js';
 import { analyseConventionalMail, checkMailAuth, checkReputation, reputationHeader, withoutAuthResultsOf } from './conventional.js';
@@ -682,5 +683,5 @@ export async function startMtaIn(ctx: OrgContext, o: MtaInOptions = {}): Promise
       });
     },
   });
-  return listenSmtp(server, ctx.addresses.mtaIn, o.port);
+  return listenSmtp(server, ctx.addresses.mtaIn, o.port, orgSmtpGuard(ctx, 'mta-in'));
 }

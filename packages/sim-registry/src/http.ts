@@ -14,6 +14,11 @@ export const HttpErrorCodes = {
   CONFLICT: 409,
   UNAUTHORIZED: 401,
   INTERNAL: 500,
+  // Resource limits (http-limits.ts): answered before a handler runs.
+  REQUEST_TIMEOUT: 408,
+  HEADERS_TOO_LARGE: 431,
+  TOO_MANY_CONNECTIONS_FROM_CLIENT: 429,
+  TOO_MANY_CONNECTIONS: 503,
 } as const;
 export type HttpErrorCode = keyof typeof HttpErrorCodes;
 

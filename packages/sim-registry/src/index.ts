@@ -1,4 +1,5 @@
 export { Registry, type RegistryOptions } from './registry.js';
+export { HTTP_LIMITS, type HttpLimits } from './http-limits.js';
 export type {
   AuditFinding,
   AuditReport,

@@ -14,6 +14,7 @@ import { corePki } from './core-pki.js';
 import { Enrolment, parseAudit } from './enrolment.js';
 import { DEFAULT_EVALUATION_POLICY, type EvaluationPolicy } from './evaluation.js';
 import { asEnum, asObject, asString, bad, HttpError, readJson, sendBytes, sendError, sendJson, toHttpError } from './http.js';
+import { guardHttpServer, HTTP_LIMITS, httpServerOptions, type HttpLimits } from './http-limits.js';
 import { IncidentIntake, loopbackNotifier, verifySubmission, type Notifier } from './incident-intake.js';
 import type { RegistryPki } from './pki.js';
 import { Reevaluation } from './reevaluation.js';
@@ -38,6 +39,8 @@ export interface RegistryOptions {
   readonly publisher?: Partial<PublisherOptions>;
   /** Largest accepted request body in bytes (default 64 KiB). */
   readonly bodyLimit?: number;
+  /** Resource limits of the HTTP API (connections, header size, timeouts; http-limits.ts, default `HTTP_LIMITS`). */
+  readonly limits?: Partial<HttpLimits>;
   /** Validity of issued org/KMS certificates in days (default 365). */
   readonly certificateDays?: number;
   /** Request and decision log sink (default: stderr). */
@@ -107,7 +110,8 @@ export class Registry implements AsyncDisposable {
     const enrolment = new Enrolment(ctx);
     let baseUrl = '';
     const intake = new IncidentIntake(ctx, reevaluation, opts.notifier ?? loopbackNotifier, () => baseUrl);
-    const bodyLimit = opts.bodyLimit ?? 64 * 1024;
+    const limits: HttpLimits = { ...HTTP_LIMITS, ...opts.limits };
+    const bodyLimit = opts.bodyLimit ?? limits.bodyBytes;
 
     const routes: Route[] = [
       ['GET', /^\/healthz$/, async (_q, res) => sendJson(res, 200, { ok: true })],
@@ -205,7 +209,7 @@ export class Registry implements AsyncDisposable {
       ],
     ];
 
-    const server = createServer((req, res) => {
+    const server = createServer(httpServerOptions(limits), (req, res) => {
       const started = process.hrtime.bigint();
       res.on('finish', () => {
         const ms = Number(process.hrtime.bigint() - started) / 1e6;
@@ -217,11 +221,8 @@ export class Registry implements AsyncDisposable {
         sendError(res, h);
       });
     });
-    server.requestTimeout = 30_000;
-    server.headersTimeout = 10_000;
-    server.on('clientError', (_err, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-    });
+    // Issue 11 item 5: connections per server and per client, 431 / 408 / 400 with a JSON body, each logged.
+    guardHttpServer(server, limits, log);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
