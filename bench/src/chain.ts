@@ -22,6 +22,8 @@ export interface ChainBenchOptions {
   readonly log?: (line: string) => void;
   /** Where the world stores its state (default: a fresh temp dir, removed afterwards). */
   readonly storageDir?: string;
+  /** Workers per spool in each org (World option; default 1). */
+  readonly spoolWorkers?: number;
 }
 
 export interface ChainBenchResult {
@@ -46,7 +48,12 @@ orgs:
 `);
   const dir = opts.storageDir ?? mkdtempSync(join(tmpdir(), 'ssmax-chain-'));
   const started = performance.now();
-  const world = await World.create(config, { storageDir: dir, profile, retryMs: 20 });
+  const world = await World.create(config, {
+    storageDir: dir,
+    profile,
+    retryMs: 20,
+    ...(opts.spoolWorkers !== undefined ? { spoolWorkers: opts.spoolWorkers } : {}),
+  });
   log(`chain: world (${profile}, ${senders} senders) started in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   const cases: BenchCase[] = [];
   try {

@@ -76,6 +76,12 @@ export interface OrganisationOptions {
   readonly holdInbound?: boolean;
   /** Seconds a registry document is cached at most (default 60). */
   readonly registryMaxAgeSeconds?: number;
+  /**
+   * Workers per spool (default 1: one message at a time, in arrival order). More let an org work on
+   * several messages at once (their SoftHSM2, scrypt and file I/O overlap); claims stay exclusive
+   * (rename), so each message is still processed by one worker at a time.
+   */
+  readonly spoolWorkers?: number;
   /** Retry interval of the spool workers in ms (default 1000). */
   readonly retryMs?: number;
   /**
@@ -230,6 +236,7 @@ export class Organisation implements AsyncDisposable {
   readonly #timers: NodeJS.Timeout[] = [];
   readonly #running = new Map<'outbound' | 'inbound', Promise<void>>();
   readonly #again = new Set<'outbound' | 'inbound'>();
+  #workers = 1;
 
   private constructor(
     readonly ctx: OrgContext,
@@ -511,8 +518,9 @@ export class Organisation implements AsyncDisposable {
   }
 
   /** Starts the spool workers: a retry timer per spool (inbound held when asked) and one immediate run. */
-  #startWorkers(o: { readonly retryMs?: number; readonly holdInbound?: boolean }): void {
+  #startWorkers(o: { readonly retryMs?: number; readonly holdInbound?: boolean; readonly spoolWorkers?: number }): void {
     const retry = o.retryMs ?? 1000;
+    this.#workers = Math.max(1, Math.floor(o.spoolWorkers ?? 1));
     this.#timers.push(setInterval(() => this.kick('outbound'), retry));
     if (!o.holdInbound) this.#timers.push(setInterval(() => this.kick('inbound'), retry));
     this.#holdInbound = o.holdInbound === true;
@@ -527,10 +535,13 @@ export class Organisation implements AsyncDisposable {
       this.#again.add(which);
       return;
     }
-    const run = this.#drain(which).finally(() => {
-      this.#running.delete(which);
-      if (this.#again.delete(which)) this.kick(which);
-    });
+    const drains = Array.from({ length: this.#workers }, () => this.#drain(which));
+    const run = Promise.all(drains)
+      .then(() => undefined)
+      .finally(() => {
+        this.#running.delete(which);
+        if (this.#again.delete(which)) this.kick(which);
+      });
     this.#running.set(which, run);
   }
 

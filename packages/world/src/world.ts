@@ -82,6 +82,8 @@ export interface WorldOptions {
   readonly log?: (line: string) => void;
   /** Spool worker retry interval in ms (default 200). */
   readonly retryMs?: number;
+  /** Workers per spool in each org (default 1; sim-org OrganisationOptions.spoolWorkers). */
+  readonly spoolWorkers?: number;
   /**
    * Ids of orgs that run without STARTTLS whatever the profile says (a legacy peer): their MTA-in
    * offers none (and, for SSMAX orgs, their MTA-out sends in clear text).
@@ -466,6 +468,7 @@ export class World implements AsyncDisposable {
         },
         registryMaxAgeSeconds: 0,
         retryMs: options.retryMs ?? 200,
+        ...(options.spoolWorkers !== undefined ? { spoolWorkers: options.spoolWorkers } : {}),
         ...(this.clock ? { clock: this.clock } : {}),
       });
       const kms = organisation.kms;
@@ -564,6 +567,7 @@ export class World implements AsyncDisposable {
           ...(Object.keys(this.switches.org).length > 0 ? { defences: this.switches.org } : {}),
         },
         retryMs: options.retryMs ?? 200,
+        ...(options.spoolWorkers !== undefined ? { spoolWorkers: options.spoolWorkers } : {}),
         ...(this.clock ? { clock: this.clock } : {}),
       });
       conventionalOrg = organisation;
