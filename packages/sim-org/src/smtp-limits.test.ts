@@ -6,9 +6,11 @@
  * 1 s, nor the registry from answering GET /v1/directory within 1 s.
  *
  * Real services: the registry over HTTP, orgs on the simulated network with their MSA and MTA-in, real
- * clamd for (8), raw sockets through sim-net from the clients' own addresses. The mailbox drops what it is
- * handed: nothing here is meant to be delivered. `std` runs the default limits; `lim` small ones, so each
- * limit can be reached quickly.
+ * clamd for (8), raw sockets from the clients' own sim-net addresses. The starvation tests connect straight
+ * to the listeners: sim-net's relay runs on this process's event loop, and relaying the hostile client's
+ * hundreds of MiB would be measured as the server's work (a real network does that work elsewhere). The
+ * mailbox drops what it is handed: nothing here is meant to be delivered. `std` runs the default limits;
+ * `lim` small ones, so each limit can be reached quickly.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';

@@ -4,7 +4,7 @@
  * weigh on the event loop of the servers under test, or the test would measure itself. From one address it
  * sends, all at once and over and over: random bytes without a line end, a header field that never ends
  * and well-formed lines far past the size limit (both in DATA), a slowloris (a byte of a command every
- * 300 ms), optionally a mail with a ZIP bomb, and once each of those has been answered it opens
+ * 300 ms), optionally a mail with a ZIP bomb (one a second), and once each of those has been answered it opens
  * `hogSessions` sessions more. `answers` tells, as they come, how each behaviour's sessions ended (the
  * first 9 characters of the last reply, "" when the server closed without one, "refused" when the greeting
  * was not a 220); `stop()` ends it.
@@ -132,9 +132,9 @@ class Session {
 class Refused extends Error {}
 
 async function run(plan: HostileSmtpPlan): Promise<void> {
-  // A lower CPU priority for this thread only (Linux setpriority on a thread id): the attacker's own work
-  // stands for another machine's, so on a busy test machine it yields to the servers under test.
-  setPriority(10);
+  // The lowest CPU priority for this thread only (Linux setpriority on a thread id): the attacker's own
+  // work stands for another machine's, so on a busy test machine it yields to the servers under test.
+  setPriority(19);
   let stop = false;
   const done = () => stop;
   const answered = new Set<string>();
@@ -208,6 +208,8 @@ async function run(plan: HostileSmtpPlan): Promise<void> {
           loop('zip-bomb', async (s) => {
             await begin(s, true);
             s.socket.write(`${plan.bomb}\r\n.\r\n`);
+            // One bomb a second at most: each costs the MX a worker's inflating budget and a clamd scan.
+            await new Promise((r) => setTimeout(r, 1000));
           }),
         ]
       : []),
