@@ -562,3 +562,47 @@ describe('MtaIn (7) registry status', () => {
     }
   });
 });
+
+describe('spool workers', () => {
+  it('delivers every mail exactly once with several workers per spool, which do overlap', async () => {
+    const a = await startOrg('workers-a', 'org', { spoolWorkers: 3 });
+    const b = await startOrg('workers-b', 'org', { spoolWorkers: 3 });
+    try {
+      const alice = await addUser(a, 'alice');
+      const bob = await addUser(b, 'bob');
+      // Overlap, observed from outside: several of B's deliveries in flight at the same time.
+      let inFlight = 0;
+      let most = 0;
+      const deliver = mailbox.deliver.bind(mailbox);
+      mailbox.deliver = async (r, m, e) => {
+        most = Math.max(most, ++inFlight);
+        try {
+          await new Promise((res) => setTimeout(res, 50));
+          await deliver(r, m, e);
+        } finally {
+          inFlight--;
+        }
+      };
+      const ids: string[] = [];
+      try {
+        for (let i = 0; i < 9; i++) {
+          const { raw, messageId } = await compose(alice, [bob.address], `w${i}`, `mail ${i}`, [
+            { name: `f${i}.txt`, type: 'text/plain', content: Buffer.from(`f${i}`) },
+          ]);
+          expect((await submit(alice, raw, [bob.address])).ok).toBe(true);
+          ids.push(messageId);
+        }
+        await a.idle(60_000);
+        await b.idle(60_000);
+      } finally {
+        mailbox.deliver = deliver;
+      }
+      const got = ids.map((id) => (inboxes.get(bob.address) ?? []).filter((m) => m.includes(id)).length);
+      expect(got).toEqual(ids.map(() => 1));
+      expect(most).toBeGreaterThan(1);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  }, 120_000);
+});

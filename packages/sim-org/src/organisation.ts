@@ -234,7 +234,8 @@ function parseCertificateCrlNext(der: Uint8Array): number | undefined {
 export class Organisation implements AsyncDisposable {
   #closed = false;
   readonly #timers: NodeJS.Timeout[] = [];
-  readonly #running = new Map<'outbound' | 'inbound', Promise<void>>();
+  readonly #running = new Set<Promise<void>>();
+  readonly #active = { outbound: 0, inbound: 0 };
   readonly #again = new Set<'outbound' | 'inbound'>();
   #workers = 1;
 
@@ -528,28 +529,30 @@ export class Organisation implements AsyncDisposable {
     this.kick('inbound');
   }
 
-  /** Runs the worker of one spool now (coalescing concurrent kicks). */
+  /**
+   * Starts a worker on one spool unless `spoolWorkers` already run there; then the kick is remembered and
+   * served when one of them finishes (coalescing concurrent kicks).
+   */
   kick(which: 'outbound' | 'inbound'): void {
     if (this.#closed || (which === 'inbound' && this.#holdInbound)) return;
-    if (this.#running.has(which)) {
+    if (this.#active[which] >= this.#workers) {
       this.#again.add(which);
       return;
     }
-    const drains = Array.from({ length: this.#workers }, () => this.#drain(which));
-    const run = Promise.all(drains)
-      .then(() => undefined)
-      .finally(() => {
-        this.#running.delete(which);
-        if (this.#again.delete(which)) this.kick(which);
-      });
-    this.#running.set(which, run);
+    this.#active[which]++;
+    const run: Promise<void> = this.#drain(which).finally(() => {
+      this.#active[which]--;
+      this.#running.delete(run);
+      if (this.#again.delete(which)) this.kick(which);
+    });
+    this.#running.add(run);
   }
 
   /** Resolves when both spools are empty and no worker runs (tests wait on this). */
   async idle(timeoutMs = 20_000): Promise<void> {
     const end = Date.now() + timeoutMs;
     for (;;) {
-      await Promise.all([...this.#running.values()]);
+      await Promise.all([...this.#running]);
       const outbound = await this.ctx.outbound.list('incoming');
       // Mail in its hold-then-send window is not work to wait for: only the clock (or a cancel) moves it.
       const due = this.ctx.conventional
@@ -613,7 +616,7 @@ export class Organisation implements AsyncDisposable {
     if (this.#closed) return;
     this.#closed = true;
     for (const t of this.#timers) clearInterval(t);
-    await Promise.allSettled([...this.#running.values(), this.#incidents]);
+    await Promise.allSettled([...this.#running, this.#incidents]);
     await Promise.allSettled(this.exposed.map((e) => e.close()));
     await Promise.allSettled([this.msa.close(), this.mtaIn.close()]);
     await this.ctx.journey.flush();
