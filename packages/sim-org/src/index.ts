@@ -46,7 +46,17 @@ export type {
   OrgStatus,
   OrgMode,
 } from './registry-client.js';
-export { orgHop, classifyParts, buildFilePart, buildAttestationPart, assembleMixed, messageIdOf, MANIFEST_FILENAME, ATTESTATION_PREFIX } from './org-hop.js';
+export {
+  orgHop,
+  orgFileHop,
+  classifyParts,
+  buildFilePart,
+  buildAttestationPart,
+  assembleMixed,
+  messageIdOf,
+  MANIFEST_FILENAME,
+  ATTESTATION_PREFIX,
+} from './org-hop.js';
 export type { OrgHopOptions, OrgHopResult, OrgHopFile, SsmaxParts, SsmaxFilePart } from './org-hop.js';
 export type { OrgContext, OrgDefences, OrgProfile, OrgUserDirectory, MailboxDelivery, DeliveryEnvelope } from './org-context.js';
 export { verifyUserMail, startMsa } from './msa.js';

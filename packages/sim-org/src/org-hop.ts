@@ -12,9 +12,14 @@ import {
   findTextBody,
   getHeader,
   makeBoundary,
+  MemorySink,
   parseMimeEntity,
+  protectedFileHop,
+  SsmaxError,
+  wholeContent,
   type MimeHeader,
   type MimePart,
+  type ProtectedFileHop,
   encodePlainData,
   readPlainData,
 } from '@ssmax/core';
@@ -216,6 +221,8 @@ export interface OrgHopOptions {
   readonly trace?: Uint8Array;
   /** Files in the clear (id-data) in and out: the file-encryption defence switched off (falsifiability runs only). */
   readonly plainFiles?: boolean;
+  /** The per-file hop; default {@link orgFileHop}. A test passes a wrapper to watch what each file part goes through. */
+  readonly fileHop?: ProtectedFileHop;
 }
 
 export interface OrgHopFile {
@@ -242,10 +249,40 @@ function role(mode: 'org' | 'esp', direction: InspectionDirection): AttestationR
 }
 
 /**
- * Decrypts, inspects, re-encrypts and re-signs one message. Hostile input throws SsmaxError
- * (MALFORMED_MIME / MALFORMED_CMS / DECRYPTION_FAILED …) for the caller's reply table; an inspection
- * block is returned as data.
+ * What an organisation runs for each protected file at (5)+(6) and (8)+(9): core's one hop, the very
+ * function the bench times (bench/src/org-hop.ts). An SSMAX file part is carried content (a MIME entity
+ * under the organisation's encryption certificate); the signatures are the mail's, made and checked
+ * around it, so no signed-content layer is asked for.
  */
+export const orgFileHop: ProtectedFileHop = protectedFileHop;
+
+/**
+ * (6)/(9) for one file part: the KMS encryption key decrypts it and `fileHop` re-encrypts it to
+ * `recipients` in one pass. The file's plaintext is handed out for the mail's inspection only once the
+ * part authenticated (the GCM tag checked): the inspection of (5)/(8) sees all files and the body
+ * together, so the re-encrypted part is kept until its verdict and dropped if it blocks.
+ */
+async function reencryptFilePart(
+  fileHop: ProtectedFileHop,
+  kms: Kms,
+  der: Uint8Array,
+  recipients: readonly Uint8Array[],
+): Promise<{ entity: Uint8Array; sealed: Uint8Array }> {
+  let entity: Uint8Array | undefined;
+  const sink = new MemorySink();
+  const r = await fileHop([der], sink, {
+    key: kms.encryptionKey,
+    certificate: kms.certificates.encryption,
+    recipients,
+    inspect: wholeContent((content) => {
+      entity = content;
+      return { allow: true, reasons: [] };
+    }),
+  });
+  if (!r.committed || !entity) throw new SsmaxError('INTERNAL', 'Cannot re-encrypt the file part. The hop kept no output.');
+  return { entity, sealed: sink.result() };
+}
+
 /** Opens a file part with the KMS; a plaintext id-data part is read only where `plainAllowed` (file encryption switched off). */
 export async function openFilePart(kms: Kms, der: Uint8Array, plainAllowed: boolean): Promise<Uint8Array> {
   const plain = plainAllowed ? readPlainData(der) : undefined;
@@ -257,12 +294,22 @@ export async function sealFilePart(entity: Uint8Array, recipients: readonly Uint
   return plain ? encodePlainData(entity) : encryptContent(entity, { recipients });
 }
 
+/**
+ * Decrypts, inspects, re-encrypts and re-signs one message. Hostile input throws SsmaxError
+ * (MALFORMED_MIME / MALFORMED_CMS / DECRYPTION_FAILED …) for the caller's reply table; an inspection
+ * block is returned as data.
+ */
 export async function orgHop(o: OrgHopOptions): Promise<OrgHopResult> {
   const parts = classifyParts(o.entity);
-  const decrypted: { n: number; entity: Uint8Array; part: MimePart }[] = [];
+  const plainFiles = o.plainFiles === true;
+  const fileHop = o.fileHop ?? orgFileHop;
+  const decrypted: { n: number; entity: Uint8Array; part: MimePart; sealed: Uint8Array | undefined }[] = [];
   for (const f of parts.files) {
-    const content = await openFilePart(o.kms, f.der, o.plainFiles === true);
-    decrypted.push({ n: f.n, entity: content, part: parseMimeEntity(content) });
+    // With file encryption switched off there is nothing to re-encrypt: the file is read as it came and sealed in the clear.
+    const { entity, sealed } = plainFiles
+      ? { entity: await openFilePart(o.kms, f.der, true), sealed: undefined }
+      : await reencryptFilePart(fileHop, o.kms, f.der, o.recipients);
+    decrypted.push({ n: f.n, entity, part: parseMimeEntity(entity), sealed });
   }
   const files: OrgHopFile[] = decrypted.map((d) => ({
     n: d.n,
@@ -290,7 +337,7 @@ export async function orgHop(o: OrgHopOptions): Promise<OrgHopResult> {
   if (verdict.action === 'block') return { blocked: true, verdict, files, inspected: doInspect };
 
   const reencrypted: Uint8Array[] = [];
-  for (const d of decrypted) reencrypted.push(buildFilePart(d.n, await sealFilePart(d.entity, o.recipients, o.plainFiles === true)));
+  for (const d of decrypted) reencrypted.push(buildFilePart(d.n, d.sealed ?? (await sealFilePart(d.entity, o.recipients, plainFiles))));
 
   const attestation: OrgAttestation = {
     v: 1,

@@ -30,6 +30,11 @@ interface Frame {
   readonly limit: number;
 }
 
+/** A copy of the bytes (a node Buffer's `slice` is a view, so `slice()` is not used for copies here). */
+function copyOf(view: Uint8Array): Uint8Array {
+  return new Uint8Array(view);
+}
+
 export class BerStreamReader {
   private readonly iterator: AsyncIterator<Uint8Array> | Iterator<Uint8Array>;
   private readonly queue: Uint8Array[] = [];
@@ -55,9 +60,9 @@ export class BerStreamReader {
     // Bytes still unread (a header spanning chunks) become private copies before the producer may
     // overwrite them; the streaming path only pulls with an empty queue, so content is never copied.
     if (this.queue.length > 0) {
-      this.queue[0] = (this.queue[0] as Uint8Array).slice(this.head);
+      this.queue[0] = copyOf((this.queue[0] as Uint8Array).subarray(this.head));
       this.head = 0;
-      for (let i = 1; i < this.queue.length; i++) this.queue[i] = (this.queue[i] as Uint8Array).slice();
+      for (let i = 1; i < this.queue.length; i++) this.queue[i] = copyOf(this.queue[i] as Uint8Array);
     }
     while (!this.eof) {
       const r = await this.iterator.next();
@@ -105,12 +110,14 @@ export class BerStreamReader {
   }
 
   async readExact(n: number, what: string): Promise<Uint8Array> {
+    // An empty element (e.g. `31 00`, a SET with no RecipientInfo) may end the buffered bytes: nothing to take.
+    if (n === 0) return new Uint8Array(0);
     if (this.position + n > this.limit) throw malformed(`${what} runs past the end of its container`);
     if (n > this.maxElement) throw malformed(`${what} is ${n} bytes, above the header limit of ${this.maxElement}`);
     if (!(await this.ensure(n))) throw malformed(`The input is truncated inside ${what}`);
     const first = this.take(n);
     // Header elements outlive the chunk they came in (see ByteInput): a copy, never a view.
-    if (first.byteLength === n) return first.slice();
+    if (first.byteLength === n) return copyOf(first);
     const parts = [first];
     for (let got = first.byteLength; got < n;) {
       const p = this.take(n - got);

@@ -16,6 +16,11 @@ import { SsmaxError } from '../../errors.js';
 
 export interface CommitSink {
   write(chunk: Uint8Array): void | Promise<void>;
+  /**
+   * True when the sink is done with a chunk once `write` has returned (it wrote or copied it), so the
+   * writer may free or reuse the chunk's memory. Absent: the sink may keep the chunk ({@link MemorySink}).
+   */
+  readonly borrowsChunks?: boolean;
   /** Makes the output visible. Called once, after every check passed. */
   commit(): Promise<void>;
   /** Discards everything written. Called once on any failure; must not throw. */
@@ -49,14 +54,22 @@ export class MemorySink implements CommitSink {
   }
 }
 
+/** Writes below a quarter of this are gathered into one buffer of this size (few system calls). */
+const BATCH = 256 << 10;
+
 /**
  * Writes to `<dir>/.<name>.<random>.partial` (mode 0600) and renames it to `path` on commit; unlinks
- * it on abort. Rename within one directory is atomic on POSIX file systems.
+ * it on abort. Rename within one directory is atomic on POSIX file systems. Small writes (framing,
+ * short cipher outputs) are copied into one reused batch buffer; large ones go straight to the file.
+ * Either way the sink is done with a chunk when `write` returns.
  */
 export class FileSink implements CommitSink {
+  readonly borrowsChunks = true;
   private handle: FileHandle | undefined;
   private readonly tempPath: string;
   private done = false;
+  private batch: Uint8Array | undefined;
+  private batched = 0;
 
   private constructor(
     readonly path: string,
@@ -78,8 +91,30 @@ export class FileSink implements CommitSink {
 
   async write(chunk: Uint8Array): Promise<void> {
     if (!this.handle) throw new SsmaxError('USAGE', 'Cannot write the output. The sink is closed.');
+    if (chunk.byteLength < BATCH / 4) {
+      if (this.batched + chunk.byteLength > BATCH) await this.flush();
+      this.batch ??= new Uint8Array(BATCH);
+      this.batch.set(chunk, this.batched);
+      this.batched += chunk.byteLength;
+      return;
+    }
+    await this.flush();
+    await this.writeOut(chunk);
+  }
+
+  private async flush(): Promise<void> {
+    if (this.batched === 0 || !this.batch) return;
+    const n = this.batched;
+    this.batched = 0;
+    await this.writeOut(this.batch.subarray(0, n));
+  }
+
+  private async writeOut(bytes: Uint8Array): Promise<void> {
+    const h = this.handle;
+    if (!h) throw new SsmaxError('USAGE', 'Cannot write the output. The sink is closed.');
     try {
-      await this.handle.write(chunk);
+      // FileHandle.write may write less than asked (write(2)); the rest follows.
+      for (let at = 0; at < bytes.byteLength;) at += (await h.write(bytes, at, bytes.byteLength - at)).bytesWritten;
     } catch (cause) {
       throw new SsmaxError('IO_ERROR', `Cannot write the output file ${this.path}.`, { cause });
     }
@@ -88,6 +123,7 @@ export class FileSink implements CommitSink {
   async commit(): Promise<void> {
     if (!this.handle || this.done) throw new SsmaxError('USAGE', 'Cannot commit the output. The sink is closed.');
     try {
+      await this.flush();
       await this.handle.close();
       this.handle = undefined;
       await rename(this.tempPath, this.path);
@@ -101,6 +137,8 @@ export class FileSink implements CommitSink {
   async abort(): Promise<void> {
     if (this.done) return;
     this.done = true;
+    this.batch = undefined;
+    this.batched = 0;
     await this.handle?.close().catch(() => undefined);
     this.handle = undefined;
     await unlink(this.tempPath).catch(() => undefined);

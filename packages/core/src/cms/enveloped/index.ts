@@ -3,16 +3,8 @@ export type { ContentCipher, EncryptOptions, EncryptStreamOptions, EnvelopeWrite
 export { decryptContent, decryptStream, openEnvelope } from './decrypt.js';
 export type { DecryptOptions, DecryptedContent, EnvelopeInfo, OpenedEnvelope } from './decrypt.js';
 export { reencrypt, reencryptStream, reencryptFile } from './reencrypt.js';
-export type {
-  InspectionVerdict,
-  ReencryptOptions,
-  ReencryptResult,
-  ReencryptStreamOptions,
-  ReencryptStreamResult,
-  ReencryptTarget,
-  StreamInspection,
-  StreamInspector,
-} from './reencrypt.js';
+export type { ReencryptOptions, ReencryptResult, ReencryptStreamOptions, ReencryptStreamResult } from './reencrypt.js';
+export { readFileChunks } from './file-chunks.js';
 export { CONTENT_CIPHERS, PRODUCIBLE_CIPHERS } from './content-cipher.js';
 export type { ContentCipherSpec } from './content-cipher.js';
 export type { CertificateRecipientOptions, KeyManagement, PasswordRecipient, SecretKeyRecipient } from './recipient-info.js';

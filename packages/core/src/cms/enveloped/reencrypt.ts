@@ -1,54 +1,20 @@
 /**
- * One hop of the SSMAX chain of encryption (SSMAX.md "Chain of encryption"): decrypt with this party's
- * key, inspect the plaintext, re-encrypt to the next party.
- *
- * The plaintext exists only in memory, chunk by chunk, between the decipher and the cipher. The
- * re-encrypted output goes to a {@link CommitSink} and is committed only when (1) the input's GCM tag
- * or CBC padding verified and the message trailer parsed, and (2) the inspection allowed it. So the
- * inspector may see unauthenticated plaintext (it must not act on it before its verdict is asked
- * for), but nothing derived from a forged message, or from a blocked one, is ever released.
+ * The chain-of-encryption hop without a signed-content layer (decrypt with this party's key, inspect,
+ * re-encrypt to the next party), as thin wrappers over the one hop, {@link protectedFileHop}
+ * (cms/hop/protected-file-hop.ts): what an SSMAX organisation runs per file part is exactly this.
  */
-import { createReadStream } from 'node:fs';
-import { SsmaxError } from '../../errors.js';
+import { protectedFileHop, type ProtectedFileHopResult, type ReencryptTarget } from '../hop/protected-file-hop.js';
+import { wholeContent, type InspectionVerdict, type StreamInspector } from '../hop/inspection.js';
 import type { ByteInput } from './ber-stream-reader.js';
 import { FileSink, MemorySink, type CommitSink } from './commit-sink.js';
-import { openEnvelope, type DecryptOptions, type EnvelopeInfo, type OpenedEnvelope } from './decrypt.js';
-import { createEnvelopeWriter, type ContentCipher } from './encrypt.js';
-import type { RandomSource } from './recipient-info.js';
-
-export interface InspectionVerdict {
-  readonly allow: boolean;
-  readonly reasons: readonly string[];
-}
-
-/** Chunk-wise inspection for the streaming hop; `verdict()` is called once, after the input authenticated. */
-export interface StreamInspection {
-  update(plaintext: Uint8Array): void | Promise<void>;
-  verdict(): Promise<InspectionVerdict>;
-}
-
-export type StreamInspector = (info: EnvelopeInfo) => StreamInspection;
-
-export interface ReencryptTarget {
-  /** DER certificates of the next party. */
-  readonly recipients: readonly Uint8Array[];
-  /** Default 'aes-256-gcm'. */
-  readonly cipher?: ContentCipher;
-  readonly random?: RandomSource;
-}
+import type { DecryptOptions, EnvelopeInfo } from './decrypt.js';
+import { readFileChunks } from './file-chunks.js';
 
 export interface ReencryptStreamOptions extends DecryptOptions, ReencryptTarget {
   readonly inspect?: StreamInspector;
 }
 
-export interface ReencryptStreamResult {
-  readonly verdict: InspectionVerdict;
-  readonly info: EnvelopeInfo;
-  /** True when the sink was committed (verdict allowed); false when it was aborted. */
-  readonly committed: boolean;
-}
-
-const ALLOW: InspectionVerdict = Object.freeze({ allow: true, reasons: Object.freeze([]) as readonly string[] });
+export type ReencryptStreamResult = ProtectedFileHopResult;
 
 /**
  * Streams one hop from `input` to `sink`. Throws (after aborting the sink) on malformed input, a wrong
@@ -57,39 +23,7 @@ const ALLOW: InspectionVerdict = Object.freeze({ allow: true, reasons: Object.fr
  * with indefinite lengths otherwise.
  */
 export async function reencryptStream(input: ByteInput, sink: CommitSink, opts: ReencryptStreamOptions): Promise<ReencryptStreamResult> {
-  let verdict: InspectionVerdict;
-  let info: EnvelopeInfo;
-  let env: OpenedEnvelope | undefined;
-  try {
-    env = await openEnvelope(input, opts);
-    info = env.info;
-    const inspection = opts.inspect?.(info);
-    const writer = createEnvelopeWriter({
-      recipients: opts.recipients,
-      contentType: info.contentType,
-      ...(opts.cipher ? { cipher: opts.cipher } : {}),
-      ...(opts.random ? { random: opts.random } : {}),
-      ...(info.contentLength !== undefined ? { contentLength: info.contentLength } : {}),
-    });
-    for (const p of writer.head) await sink.write(p);
-    for await (const chunk of env.plaintext) {
-      if (inspection) await inspection.update(chunk);
-      for (const p of writer.update(chunk)) await sink.write(p);
-    }
-    // The plaintext generator returned: the input is authenticated and complete.
-    verdict = inspection ? await inspection.verdict() : ALLOW;
-    if (!verdict.allow) {
-      await sink.abort();
-      return { verdict, info, committed: false };
-    }
-    for (const p of writer.final()) await sink.write(p);
-  } catch (e) {
-    await env?.plaintext.return(undefined).catch(() => undefined); // runs the generator's finally (key wipe)
-    await sink.abort();
-    throw e instanceof SsmaxError ? e : new SsmaxError('INTERNAL', 'Cannot re-encrypt the content. An unexpected error occurred.', { cause: e });
-  }
-  await sink.commit();
-  return { verdict, info, committed: true };
+  return protectedFileHop(input, sink, opts);
 }
 
 export interface ReencryptOptions extends DecryptOptions, ReencryptTarget {
@@ -103,33 +37,18 @@ export interface ReencryptResult {
   readonly output?: Uint8Array;
 }
 
-/** In-memory hop: a thin wrapper over {@link reencryptStream}. */
+/** In-memory hop. */
 export async function reencrypt(der: Uint8Array, opts: ReencryptOptions): Promise<ReencryptResult> {
   const { inspect, ...rest } = opts;
   const sink = new MemorySink();
-  const inspector: StreamInspector | undefined =
-    inspect &&
-    ((info) => {
-      const chunks: Uint8Array[] = [];
-      return {
-        update: (c) => void chunks.push(c),
-        verdict: () => inspect(new Uint8Array(Buffer.concat(chunks)), info),
-      };
-    });
-  const res = await reencryptStream([der], sink, { ...rest, ...(inspector ? { inspect: inspector } : {}) });
+  const res = await protectedFileHop([der], sink, { ...rest, ...(inspect ? { inspect: wholeContent(inspect) } : {}) });
   return res.committed ? { verdict: res.verdict, output: sink.result() } : { verdict: res.verdict };
 }
 
 /**
- * File-to-file hop: reads `inputPath` in large chunks and writes `outputPath` through a temporary file
- * that is renamed into place only on success (see {@link FileSink}).
+ * File-to-file hop: reads `inputPath` through one reused buffer and writes `outputPath` through a
+ * temporary file that is renamed into place only on success (see {@link FileSink}).
  */
 export async function reencryptFile(inputPath: string, outputPath: string, opts: ReencryptStreamOptions): Promise<ReencryptStreamResult> {
-  const sink = await FileSink.create(outputPath);
-  const input = createReadStream(inputPath, { highWaterMark: 1 << 20 });
-  try {
-    return await reencryptStream(input, sink, opts);
-  } finally {
-    input.destroy();
-  }
+  return protectedFileHop(readFileChunks(inputPath), await FileSink.create(outputPath), opts);
 }

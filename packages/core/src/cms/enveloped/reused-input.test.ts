@@ -11,8 +11,8 @@ afterAll(() => pki[Symbol.dispose]());
  * Yields `der` in `size`-byte chunks through ONE buffer, as a file read into a reused buffer does, and
  * scribbles over it as soon as the next chunk is asked for: a reader that keeps a view past that sees junk.
  */
-async function* reusedBuffer(der: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
-  const buf = new Uint8Array(size);
+async function* reusedBuffer(der: Uint8Array, size: number, nodeBuffer = false): AsyncGenerator<Uint8Array> {
+  const buf = nodeBuffer ? Buffer.alloc(size) : new Uint8Array(size);
   for (let off = 0; off < der.byteLength; off += size) {
     const n = Math.min(size, der.byteLength - off);
     buf.set(der.subarray(off, off + n));
@@ -21,9 +21,9 @@ async function* reusedBuffer(der: Uint8Array, size: number): AsyncGenerator<Uint
   }
 }
 
-async function decryptReused(der: Uint8Array, size: number, who: 'rsa' | 'ec'): Promise<Uint8Array> {
+async function decryptReused(der: Uint8Array, size: number, who: 'rsa' | 'ec', nodeBuffer = false): Promise<Uint8Array> {
   const out = new MemorySink();
-  await decryptStream(reusedBuffer(der, size), out, { key: pki[who].key, certificate: pki[who].certDer });
+  await decryptStream(reusedBuffer(der, size, nodeBuffer), out, { key: pki[who].key, certificate: pki[who].certDer });
   return out.result();
 }
 
@@ -43,6 +43,11 @@ describe('decryptStream over a reused input buffer', () => {
       });
     }
   }
+
+  it('recovers the content when the reused buffer is a node Buffer, whose slice() is a view and not a copy', async () => {
+    const definite = await encryptContent(content, { recipients: [pki.rsa.certDer] });
+    for (const size of [7, 333]) expect(Buffer.from(await decryptReused(definite, size, 'rsa', true)).equals(content), `chunks of ${size}`).toBe(true);
+  });
 
   it('recovers the content of an openssl cms -encrypt -stream message (constructed encryptedContent) read in small reused chunks', async () => {
     const der = new Uint8Array(
