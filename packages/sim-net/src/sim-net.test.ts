@@ -227,4 +227,29 @@ describe('SimNet', () => {
     await settle(() => process.getActiveResourcesInfo().filter((r) => r.startsWith('TCP')).length <= before);
     expect(process.getActiveResourcesInfo().filter((r) => r.startsWith('TCP')).length).toBe(before);
   });
+  it('shares one test CA between sim-nets through a CA directory: one trusts what the other serves, and the directory outlives them', async () => {
+    const { mkdtempSync, existsSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const caDir = join(mkdtempSync(join(tmpdir(), 'ssmax-shared-ca-')), 'ca');
+    try {
+      {
+        await using serving = await SimNet.create({ seed: 11, caDir });
+        await using fetching = await SimNet.create({ seed: 12, caDir });
+        expect((await serving.ca()).certificatePem).toBe((await fetching.ca()).certificatePem);
+        await using _sts = await serving.serveMtaSts('org-s.example', { id: 'v1', mode: 'enforce', mx: ['mx.org-s.example'], maxAge: 60 });
+        const { fetchMtaStsPolicy } = await import('./mta-sts.js');
+        // The other sim-net's clients trust it with their own CA certificate.
+        const policy = await fetchMtaStsPolicy('org-s.example', {
+          resolver: serving.resolver,
+          directory: serving.directory,
+          ca: (await fetching.ca()).certificatePem,
+        });
+        expect(policy).toMatchObject({ mode: 'enforce' });
+      }
+      expect(existsSync(join(caDir, 'ca.pem'))).toBe(true);
+    } finally {
+      rmSync(join(caDir, '..'), { recursive: true, force: true });
+    }
+  });
 });

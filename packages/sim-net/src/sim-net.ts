@@ -19,6 +19,8 @@ export interface SimNetOptions {
   readonly now?: () => Date;
   /** Parent directory of the test CA's temporary files. */
   readonly tmpDir?: string;
+  /** A test CA directory shared with other processes' sim-nets (TestCaOptions.dir), so their TLS endpoints trust each other. */
+  readonly caDir?: string;
 }
 
 /** What an on-path handler learns about the connection it intercepted. */
@@ -304,7 +306,10 @@ export class SimNet implements AsyncDisposable {
   /** The sim-net test CA (created on first use); clients pass its certificate as `ca`. */
   ca(): Promise<TestCa> {
     this.#assertOpen();
-    this.#ca ??= TestCa.create(this.#options.tmpDir !== undefined ? { tmpDir: this.#options.tmpDir } : {});
+    this.#ca ??= TestCa.create({
+      ...(this.#options.tmpDir !== undefined ? { tmpDir: this.#options.tmpDir } : {}),
+      ...(this.#options.caDir !== undefined ? { dir: this.#options.caDir } : {}),
+    });
     return this.#ca;
   }
 

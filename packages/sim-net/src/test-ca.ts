@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +18,11 @@ export interface TestCaOptions {
   readonly tmpDir?: string;
   /** Path of the `openssl` binary (default `openssl`). */
   readonly openssl?: string;
+  /**
+   * A CA directory to use and keep: the CA is made there when it holds none and reused when it does,
+   * so several processes (each with its own sim-net) trust one CA. Default: a fresh temporary one.
+   */
+  readonly dir?: string;
 }
 
 function run(openssl: string, args: string[], cwd: string): Promise<void> {
@@ -38,17 +43,24 @@ export class TestCa implements AsyncDisposable {
   readonly certificatePem: string;
   readonly #dir: string;
   readonly #openssl: string;
+  readonly #owned: boolean;
   #serial = 0;
 
-  private constructor(dir: string, certificatePem: string, openssl: string) {
+  private constructor(dir: string, certificatePem: string, openssl: string, owned: boolean) {
     this.#dir = dir;
     this.certificatePem = certificatePem;
     this.#openssl = openssl;
+    this.#owned = owned;
   }
 
   static async create(options: TestCaOptions = {}): Promise<TestCa> {
     const openssl = options.openssl ?? 'openssl';
-    const dir = await mkdtemp(join(options.tmpDir ?? tmpdir(), 'ssmax-sim-net-ca-'));
+    if (options.dir !== undefined) {
+      const existing = await readFile(join(options.dir, 'ca.pem'), 'utf8').catch(() => undefined);
+      if (existing !== undefined) return new TestCa(options.dir, existing, openssl, false);
+      await mkdir(options.dir, { recursive: true });
+    }
+    const dir = options.dir ?? (await mkdtemp(join(options.tmpDir ?? tmpdir(), 'ssmax-sim-net-ca-')));
     try {
       await run(
         openssl,
@@ -75,9 +87,9 @@ export class TestCa implements AsyncDisposable {
         ],
         dir,
       );
-      return new TestCa(dir, await readFile(join(dir, 'ca.pem'), 'utf8'), openssl);
+      return new TestCa(dir, await readFile(join(dir, 'ca.pem'), 'utf8'), openssl, options.dir === undefined);
     } catch (err) {
-      await rm(dir, { recursive: true, force: true });
+      if (options.dir === undefined) await rm(dir, { recursive: true, force: true });
       throw err;
     }
   }
@@ -90,7 +102,8 @@ export class TestCa implements AsyncDisposable {
     if (names.length === 0) throw new SsmaxError('USAGE', 'Cannot issue a server certificate. No names were given.');
     const bad = names.find((n) => !isIP(n) && !/^[a-z0-9*]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i.test(n));
     if (bad !== undefined) throw new SsmaxError('USAGE', `Cannot issue a server certificate. "${bad}" is neither a host name nor an IP address.`);
-    const n = ++this.#serial;
+    // Unique across processes sharing the directory; `req -x509 -CA` draws a random serial itself.
+    const n = `${process.pid}-${++this.#serial}`;
     const san = names.map((name) => (isIP(name) ? `IP:${name}` : `DNS:${name}`)).join(',');
     await run(
       this.#openssl,
@@ -132,6 +145,6 @@ export class TestCa implements AsyncDisposable {
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    await rm(this.#dir, { recursive: true, force: true });
+    if (this.#owned) await rm(this.#dir, { recursive: true, force: true });
   }
 }

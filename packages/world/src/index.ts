@@ -19,3 +19,4 @@ export type { MatrixExecutorOptions, Payload, PayloadFile } from './executor/ind
 export { UserAgent, CardObjects } from '@ssmax/sim-org';
 export type { MailVerdict, VerificationMode, UserAgentOptions, IdentityNoticeView, ReceivedFile, WithheldReason } from '@ssmax/sim-org';
 export { fetchInbox } from './imap-fetch.js';
+export { ProcessWorld, type ProcessWorldOptions, type ProcessTarget } from './chaos/process-world.js';

@@ -42,8 +42,12 @@ export interface OrgProcessConfig {
   readonly registryRootCert: string;
   /** The child's sim-net /24, e.g. "127.77.3" (distinct from the parent's). */
   readonly netPrefix: string;
-  /** STARTTLS between orgs: off here, since the child's sim-net test CA is not the parent's. */
+  /** STARTTLS between orgs (default off: each process has its own sim-net test CA unless `caDir` is shared). */
   readonly starttls?: boolean;
+  /** A sim-net test CA directory shared by the processes of one world, so STARTTLS between them verifies. */
+  readonly caDir?: string;
+  /** Workers per spool (OrganisationOptions.spoolWorkers; default 1). */
+  readonly spoolWorkers?: number;
   readonly retryMs?: number;
   /** The mailbox: an LMTP server (RFC 2033) to hand delivered mail to (at-least-once: it cannot be asked what it holds)... */
   readonly lmtp?: { readonly host: string; readonly port: number };
@@ -116,7 +120,7 @@ async function main(): Promise<void> {
   const queuedAtStart = queuedOnDisk(c.storageDir);
   await fs.mkdir(c.storageDir, { recursive: true });
   const hsm = SoftHsmNative.open({ storageDir: c.hsmDir });
-  const net = await SimNet.create({ prefix: c.netPrefix });
+  const net = await SimNet.create({ prefix: c.netPrefix, ...(c.caDir !== undefined ? { caDir: c.caDir } : {}) });
   for (const p of c.peers ?? []) {
     net.zone.addMx(p.domain, p.mxHost, 10);
     net.directory.register(p.mxHost, 25, { address: p.address, port: p.port });
@@ -171,6 +175,7 @@ async function main(): Promise<void> {
     registryMaxAgeSeconds: 0,
     retryMs: c.retryMs ?? 200,
     ...(c.listenPorts ? { listenPorts: c.listenPorts } : {}),
+    ...(c.spoolWorkers !== undefined ? { spoolWorkers: c.spoolWorkers } : {}),
     dns: { publishTxt: viaParent('publish'), withdrawTxt: viaParent('withdraw') },
   });
   const orgCa = await OrgCa.open({

@@ -1,33 +1,20 @@
 /**
  * The kill harness (issue 11 item 3): exactly-once delivery across SIGKILL of any process at any time.
  *
- * One SSMAX path, each actor its own process: the registry (registry-process.ts, SQLite in WAL mode),
- * the sending org A (MSA, outbound spool, (5)(6), MTA-out), the receiving org B (MTA-in (7)(8), inbound
- * spool, (9)), and B's mailbox (a real Dovecot, LMTP in, doveadm to count). This process is the user
- * agent: it signs each mail on a SoftHSM2 card ((3)), submits it to A's MSA with an RFC 3461 ENVID and
- * retries every submission that got no 250 (as any mail client does) until it gets one. Meanwhile a
- * seeded killer waits a random gap, SIGKILLs a random one of the four, restarts it on the same storage
- * (same ports), and goes on, until the wanted number of kills. Then everything drains, and Bob's
- * mailbox is counted per Message-ID: every acknowledged mail must be there exactly once.
+ * One SSMAX path, each actor its own process (process-world.ts): the registry, the sending org A, the
+ * receiving org B and B's Dovecot. This process is the user agent: it signs each mail on a SoftHSM2
+ * card ((3)), submits it to A's MSA with an RFC 3461 ENVID and retries every submission that got no
+ * 250 (as any mail client does) until it gets one. Meanwhile a seeded killer waits a random gap,
+ * SIGKILLs a random one of the four, restarts it on the same storage (same ports), and goes on, until
+ * the wanted number of kills. Then everything drains, and Bob's mailbox is counted per Message-ID:
+ * every acknowledged mail must be there exactly once.
  */
-import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import nodemailer from 'nodemailer';
-import { SoftHsmNative, bindTokenKey, type PrivateKeyOps } from '@ssmax/core';
-import { Mailbox } from '@ssmax/sim-org';
-import { ORG_PROCESS_ENTRY, OrgProcess, composeSignedMail, type OrgProcessConfig } from '@ssmax/sim-org/testing';
-import type { RegistryProcessConfig, RegistryProcessEvent } from './registry-process.js';
+import { PROCESS_TARGETS, ProcessWorld } from './process-world.js';
 
-const execFileP = promisify(execFile);
-const REGISTRY_ENTRY = fileURLToPath(new URL('../../dist/chaos/registry-process.js', import.meta.url));
-
-export const CHAOS_TARGETS = ['registry', 'org-a', 'org-b', 'mailbox-b'] as const;
+export const CHAOS_TARGETS = PROCESS_TARGETS;
 export type ChaosTarget = (typeof CHAOS_TARGETS)[number];
 
 export interface ChaosOptions {
@@ -96,74 +83,6 @@ function prng(seed: number): () => number {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** The registry child: spawned with its config, `ready` awaited, TXT writes relayed and acknowledged. */
-class RegistryProcess {
-  readonly exited: Promise<unknown>;
-  #seq = 0;
-  #waiting = new Map<number, () => void>();
-  #stderr: string[] = [];
-
-  private constructor(readonly child: ChildProcessWithoutNullStreams) {
-    child.stdin.on('error', () => undefined);
-    child.stderr.setEncoding('utf8').on('data', (d: string) => this.#stderr.push(d));
-    this.exited = new Promise((r) => child.once('exit', r));
-  }
-
-  static async start(config: RegistryProcessConfig): Promise<{ process: RegistryProcess; url: string; rootCertificate: string }> {
-    const child = spawn(process.execPath, [REGISTRY_ENTRY, JSON.stringify(config)], { stdio: ['pipe', 'pipe', 'pipe'] });
-    const p = new RegistryProcess(child);
-    const ready = await new Promise<RegistryProcessEvent>((resolve) => {
-      createInterface({ input: child.stdout }).on('line', (line) => {
-        const e = JSON.parse(line) as RegistryProcessEvent;
-        if (e.event === 'txt-done') {
-          p.#waiting.get(e.seq)?.();
-          p.#waiting.delete(e.seq);
-        } else resolve(e);
-      });
-      void p.exited.then(() => resolve({ event: 'error', message: `exited before ready. ${p.#stderr.join('')}` }));
-    });
-    if (ready.event !== 'ready') throw new Error(`Cannot start the registry process. ${ready.event === 'error' ? ready.message : ready.event}`);
-    return { process: p, url: ready.url, rootCertificate: ready.rootCertificate };
-  }
-
-  txt(op: 'publish' | 'withdraw', name: string, value: string): Promise<void> {
-    const seq = ++this.#seq;
-    return new Promise((resolve) => {
-      this.#waiting.set(seq, resolve);
-      this.child.stdin.write(JSON.stringify({ cmd: 'txt', op, name, value, seq }) + '\n');
-      // A registry killed before it answers: the org's enrolment fails and is retried by its restart.
-      void this.exited.then(() => resolve());
-    });
-  }
-
-  async kill(): Promise<void> {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
-    await this.exited;
-  }
-}
-
-/** Message-IDs in `rcpt`'s INBOX, one entry per stored copy (doveadm reads the store). */
-async function messageIdsIn(configPath: string, rcpt: string): Promise<string[]> {
-  const { stdout } = await execFileP('doveadm', ['-c', configPath, '-f', 'flow', 'fetch', '-u', rcpt, 'hdr.message-id', 'mailbox', 'INBOX', 'all'], {
-    maxBuffer: 64 * 1024 * 1024,
-  });
-  return stdout
-    .split('\n')
-    .map((l) => /<[^>\s]+>/.exec(l)?.[0])
-    .filter((m): m is string => m !== undefined);
-}
-
 /** Runs the harness; a fault of the harness itself (a process that does not come back) throws. */
 export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const log = o.log ?? (() => undefined);
@@ -173,82 +92,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const submitters = o.submitters ?? 2;
   const started = Date.now();
   const dir = o.dir ?? mkdtempSync(join(tmpdir(), 'ssmax-chaos-'));
-  mkdirSync(dir, { recursive: true });
-  // Dovecot's mail processes run unprivileged and must traverse to the mailbox.
-  chmodSync(dir, 0o711);
-  // A /16 of loopback per run (pid-derived, like the other multi-process tests), one /24 per actor.
-  const net16 = `127.${200 + (process.pid % 50)}`;
-  const prefix = { registry: `${net16}.${10}`, a: `${net16}.${11}`, b: `${net16}.${12}`, mailbox: `${net16}.${13}` };
-
-  const hsm = SoftHsmNative.open({ storageDir: join(dir, 'hsm-user-agent') });
-  const cleanup: (() => Promise<unknown>)[] = [];
+  let world: ProcessWorld | undefined;
   try {
-    // The registry, on a fixed address and port.
-    const registryConfig: RegistryProcessConfig = {
-      dataDir: join(dir, 'registry'),
-      host: `${prefix.registry}.1`,
-      port: await freePort(`${prefix.registry}.1`),
-    };
-    mkdirSync(registryConfig.dataDir, { recursive: true });
-    let registry = await RegistryProcess.start(registryConfig);
-    cleanup.push(() => registry.process.kill());
-    const dns = {
-      publishTxt: (name: string, value: string) => registry.process.txt('publish', name, value),
-      withdrawTxt: (name: string, value: string) => registry.process.txt('withdraw', name, value),
-    };
-
-    // B's mailbox: Dovecot with Bob.
-    const bob = 'bob@chaos-b.example';
-    const mailboxOptions = { dir: join(dir, 'mailbox-b'), host: `${prefix.mailbox}.1`, users: [{ address: bob, password: 'pw-bob-imap' }] };
-    let mailbox = await Mailbox.start(mailboxOptions);
-    cleanup.push(() => mailbox.stop());
-
-    // Org B: MTA-in and delivery into that Dovecot, exactly-once (it can ask the mailbox).
-    const base = (id: string, pfx: string): Omit<OrgProcessConfig, 'domain'> => ({
-      id,
-      mode: 'org',
-      storageDir: join(dir, id),
-      hsmDir: join(dir, `hsm-${id}`),
-      registryUrl: registry.url,
-      registryRootCert: registry.rootCertificate,
-      netPrefix: pfx,
-      retryMs: 150,
-    });
-    const bConfig: OrgProcessConfig = {
-      ...base('chaos-b', prefix.b),
-      domain: 'chaos-b.example',
-      dovecot: { configPath: mailbox.configPath, lmtpSocket: mailbox.lmtpSocket, host: mailbox.host, askBeforeRetry: o.exactlyOnce !== false },
-      cardUsers: [{ local: 'bob', pin: '2222', password: 'pw-bob' }],
-      listenPorts: { mx: await freePort(`${prefix.b}.1`) },
-    };
-    const procs: { a?: OrgProcess; b: OrgProcess } = { b: await OrgProcess.start(ORG_PROCESS_ENTRY, bConfig, dns) };
-    cleanup.push(() => procs.b.kill());
-
-    // Org A: Dave's card is here (the user agent's reader); A's CA certifies its key once.
-    hsm.initToken({ label: 'dave-card', soPin: '87654321', userPin: '1234' });
-    const token = hsm.openToken('dave-card');
-    await token.login('1234');
-    const key: PrivateKeyOps = bindTokenKey(token, await token.generateKeyPair('dave', 'EC-P256'));
-    const aConfig: OrgProcessConfig = {
-      ...base('chaos-a', prefix.a),
-      domain: 'chaos-a.example',
-      lmtp: { host: '127.0.0.1', port: 9 },
-      externalUsers: [{ address: 'dave@chaos-a.example', password: 'pw-dave', signingSpki: Buffer.from(key.spki).toString('base64') }],
-      peers: [{ domain: 'chaos-b.example', mxHost: 'mx.chaos-b.example', address: procs.b.ready.mx.address, port: procs.b.ready.mx.port }],
-      listenPorts: { msa: await freePort(`${prefix.a}.1`) },
-    };
-    procs.a = await OrgProcess.start(ORG_PROCESS_ENTRY, aConfig, dns);
-    cleanup.push(() => procs.a!.kill());
-    const dave = procs.a.ready.users[0]!;
-    const msa = procs.a.ready.msa;
-    const certs = {
-      signing: Buffer.from(dave.signingCertificate, 'base64'),
-      org: Buffer.from(procs.a.ready.orgCertificate, 'base64'),
-      enc: Buffer.from(procs.a.ready.kmsEncryptionCertificate, 'base64'),
-    };
-    log(
-      `[chaos] up: registry ${registry.url}, org A MSA ${msa.address}:${msa.port}, org B MX ${procs.b.ready.mx.address}:${procs.b.ready.mx.port}, mailbox ${mailbox.host}`,
-    );
+    world = await ProcessWorld.start({ dir, senders: 1, askBeforeRetry: o.exactlyOnce !== false });
+    const w = world;
+    log(`[chaos] up: org A MSA ${w.msa.address}:${w.msa.port}, org B MX ${w.b.ready.mx.address}:${w.b.ready.mx.port}, mailbox ${w.mailbox.host}`);
 
     // The user agent: sign, submit with an ENVID, retry until 250.
     const acknowledged = new Set<string>();
@@ -258,44 +106,20 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     let killing = true;
     const submitOne = async (): Promise<void> => {
       const n = mailNo++;
-      const { raw, messageId } = await composeSignedMail({
-        from: dave.address,
-        to: [bob],
-        subject: `chaos ${o.seed}/${n}`,
-        text: `mail ${n}`,
-        key,
-        signingCertificate: certs.signing,
-        orgCertificate: certs.org,
-        orgEncryptionCertificate: certs.enc,
-        files: [{ name: `f${n}.txt`, type: 'text/plain', content: Buffer.from(`chaos file ${n}\n`) }],
-      });
-      const envid = `chaos-${o.seed}-${n}`;
+      const { raw, messageId } = await w.compose(0, `chaos ${o.seed}/${n}`);
+      const envid = o.exactlyOnce === false ? undefined : `chaos-${o.seed}-${n}`;
       for (;;) {
         attempts++;
-        const t = nodemailer.createTransport({
-          host: msa.address,
-          port: msa.port,
-          secure: false,
-          ignoreTLS: true,
-          auth: { user: dave.address, pass: 'pw-dave' },
-          connectionTimeout: 3000,
-          greetingTimeout: 5000,
-          socketTimeout: 20_000,
-        });
-        try {
-          await t.sendMail({ envelope: { from: dave.address, to: [bob] }, raw: Buffer.from(raw), ...(o.exactlyOnce === false ? {} : { dsn: { envid } }) });
+        const r = await w.submit(0, raw, envid);
+        if (r.code === 250) {
           acknowledged.add(messageId);
           return;
-        } catch (e) {
-          const code = (e as { responseCode?: number }).responseCode ?? 0;
-          if (code >= 500) {
-            refusals.push(`${messageId}: ${(e as Error).message.slice(0, 200)}`);
-            return;
-          }
-          await sleep(between(50, 250));
-        } finally {
-          t.close();
         }
+        if (r.code >= 500) {
+          refusals.push(`${messageId}: ${(r.message ?? '').slice(0, 200)}`);
+          return;
+        }
+        await sleep(between(50, 250));
       }
     };
     const submitting = Array.from({ length: submitters }, async () => {
@@ -306,59 +130,48 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     // was spawned (during its start-up and spool recovery, or just after), and then started for good.
     const killed: Record<ChaosTarget, number> = { registry: 0, 'org-a': 0, 'org-b': 0, 'mailbox-b': 0 };
     let killedDuringStartUp = 0;
-    let startUpKill: { which: 'a' | 'b'; afterMs: number } | undefined;
+    let startUpKill: { target: 'org-a' | 'org-b'; afterMs: number } | undefined;
     for (let k = 0; k < o.kills; k++) {
       const t0 = Date.now();
       if (startUpKill) {
-        const { which, afterMs } = startUpKill;
+        const { target, afterMs } = startUpKill;
         startUpKill = undefined;
         let timer: NodeJS.Timeout | undefined;
-        const started = await OrgProcess.start(ORG_PROCESS_ENTRY, which === 'a' ? aConfig : bConfig, dns, 120_000, (child) => {
-          timer = setTimeout(() => child.kill('SIGKILL'), afterMs);
-        }).catch(() => undefined);
-        if (started) {
-          // Ready before the timer: the kill still comes, just after its start.
-          await started.exited;
-        }
+        const up = await w
+          .restart(target, (child) => {
+            timer = setTimeout(() => child.kill('SIGKILL'), afterMs);
+          })
+          .then(
+            () => true,
+            () => false,
+          );
+        // Ready before the timer: the kill still comes, just after its start.
+        if (up) await (target === 'org-a' ? w.a : w.b).exited;
         clearTimeout(timer);
-        procs[which] = await OrgProcess.start(ORG_PROCESS_ENTRY, which === 'a' ? aConfig : bConfig, dns);
-        killed[which === 'a' ? 'org-a' : 'org-b']++;
+        await w.restart(target);
+        killed[target]++;
         killedDuringStartUp++;
-        log(`[chaos] kill ${k + 1}/${o.kills}: org-${which} during its start-up, ${afterMs} ms after spawn (back in ${Date.now() - t0} ms)`);
+        log(`[chaos] kill ${k + 1}/${o.kills}: ${target} during its start-up, ${afterMs} ms after spawn (back in ${Date.now() - t0} ms)`);
         continue;
       }
       await sleep(between(gap[0], gap[1]));
       const target = CHAOS_TARGETS[Math.floor(random() * CHAOS_TARGETS.length)]!;
-      if (target === 'registry') {
-        await registry.process.kill();
-        registry = await RegistryProcess.start(registryConfig);
-      } else if (target === 'mailbox-b') {
-        if (mailbox.pid !== undefined) process.kill(mailbox.pid, 'SIGKILL');
-        await mailbox.stop();
-        mailbox = await Mailbox.start(mailboxOptions);
-      } else {
-        const which = target === 'org-a' ? 'a' : 'b';
-        await procs[which]!.kill();
-        if (random() < 0.25) startUpKill = { which, afterMs: between(0, 1500) };
-        else procs[which] = await OrgProcess.start(ORG_PROCESS_ENTRY, which === 'a' ? aConfig : bConfig, dns);
-      }
+      await w.kill(target);
+      if ((target === 'org-a' || target === 'org-b') && random() < 0.25) startUpKill = { target, afterMs: between(0, 1500) };
+      else await w.restart(target);
       killed[target]++;
       log(`[chaos] kill ${k + 1}/${o.kills}: ${target} (back in ${Date.now() - t0} ms; ${acknowledged.size} acknowledged so far)`);
     }
-    if (startUpKill) procs[startUpKill.which] = await OrgProcess.start(ORG_PROCESS_ENTRY, startUpKill.which === 'a' ? aConfig : bConfig, dns);
+    if (startUpKill) await w.restart(startUpKill.target);
     killing = false;
     await Promise.all(submitting);
-    await procs.a!.idle(300_000);
-    await procs.b.idle(300_000);
-    // A's relay may have been deferred while B restarted: drain once more in order.
-    await procs.a!.idle(300_000);
-    await procs.b.idle(300_000);
+    await w.drain();
 
     const copies = new Map<string, number>();
-    for (const id of await messageIdsIn(mailbox.configPath, bob)) copies.set(id, (copies.get(id) ?? 0) + 1);
+    for (const id of await w.delivered()) copies.set(id, (copies.get(id) ?? 0) + 1);
     const duplicates = [...acknowledged].filter((id) => (copies.get(id) ?? 0) > 1);
     const lostIds = [...acknowledged].filter((id) => !copies.has(id));
-    const report: ChaosReport = {
+    return {
       meta: {
         seed: o.seed,
         kills: o.kills,
@@ -384,12 +197,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       lostIds,
       refusals,
     };
-    await procs.a!.stop();
-    await procs.b.stop();
-    return report;
   } finally {
-    for (const c of cleanup.reverse()) await c().catch(() => undefined);
-    await hsm.close().catch(() => undefined);
+    await world?.close();
     if (o.dir === undefined) rmSync(dir, { recursive: true, force: true });
   }
 }
