@@ -15,7 +15,7 @@
  * Memory: the decipher and the cipher return a fresh buffer per chunk, which V8 would free only at a
  * later GC. The hop frees each plaintext chunk once the cipher (and an inspection that borrows chunks)
  * used it, and each cipher output once a sink that borrows chunks wrote it (release-chunk.ts): a
- * file-to-file hop holds a few chunks, not the garbage of the whole file (bench: peak RSS ≤ 0.3× the
+ * file-to-file hop holds a few chunks, not the garbage of the whole file (bench: peak RSS ≤ 0.35× the
  * file from 4 MiB, was 2.0-2.3×).
  */
 import { SsmaxError } from '../../errors.js';
