@@ -134,7 +134,8 @@ describe('registry HTTP resource limits', () => {
       const text = await c.until(/"code"/);
       expect(status(text)).toBe(413);
       expect(errorCode(text)).toBe('BODY_TOO_LARGE');
-      expect(performance.now() - t0).toBeLessThan(500);
+      // At once: before the request time limit (1.2 s here) could have produced any answer.
+      expect(performance.now() - t0).toBeLessThan(1000);
       // The rest of the declared gigabyte is read and dropped, for at most the request time (1.2 s here).
       const chunk = Buffer.alloc(16 * 1024, 0x20);
       const pump = setInterval(() => c.socket.writable && c.socket.write(chunk), 5);
