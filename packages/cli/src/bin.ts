@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { SsmaxError, ErrorCodes } from '@ssmax/core';
 import { runCms } from './commands/cms.js';
 import { asSsmaxError } from './foreign-error.js';
@@ -51,7 +52,8 @@ async function main(argv: string[]): Promise<number> {
     case 'run': {
       const [{ runRunCommand }, world] = await Promise.all([import('./commands/run.js'), import('@ssmax/world')]);
       const factory = (world as { createMatrixExecutor?: Parameters<typeof runRunCommand>[1] }).createMatrixExecutor;
-      return runRunCommand(rest, factory);
+      // Worlds side by side, one per core, unless --jobs says otherwise.
+      return runRunCommand(rest, factory, undefined, { jobs: availableParallelism() });
     }
     case 'report': {
       const { runReportCommand } = await import('./commands/report.js');

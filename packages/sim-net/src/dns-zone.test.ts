@@ -188,4 +188,29 @@ describe('DnsZone', () => {
     zone.publishTlsRpt('org-b.example', ['mailto:tlsrpt@org-b.example']);
     expect(await zone.resolver('_smtp._tls.org-b.example', 'TXT')).toEqual([['v=TLSRPTv1; rua=mailto:tlsrpt@org-b.example']]);
   });
+
+  it('takes back what was added, replaced and removed after a snapshot when restored', async () => {
+    const zone = new DnsZone().addA('mx.org-a.example', '127.9.1.2').addMx('org-a.example', 'mx.org-a.example', 10);
+    zone.publishDmarc('org-a.example', { p: 'none' });
+    zone.publishMtaSts('org-a.example', { id: 'a1', mode: 'testing', mx: ['mx.org-a.example'], maxAge: 86400 });
+    const before = zone.snapshot();
+    // One cell registers a look-alike with p=reject, replaces org-a's DMARC, adds an MX and drops org-a's A record.
+    zone.addMx('partner-z.example', 'mx.partner-z.example', 10).addA('mx.partner-z.example', '127.9.1.9');
+    zone.publishDmarc('partner-z.example', { p: 'reject' });
+    zone.publishDmarc('org-a.example', { p: 'reject' });
+    zone.addMx('org-a.example', 'mx2.org-a.example', 20);
+    zone.remove('mx.org-a.example', 'A');
+    zone.withdrawMtaSts('org-a.example');
+    zone.restore(before);
+    await expect(zone.resolver('_dmarc.partner-z.example', 'TXT')).rejects.toMatchObject({ code: 'ENOTFOUND' });
+    await expect(zone.resolver('partner-z.example', 'MX')).rejects.toMatchObject({ code: 'ENOTFOUND' });
+    expect(await zone.resolver('_dmarc.org-a.example', 'TXT')).toEqual([['v=DMARC1; p=none']]);
+    expect(await zone.resolver('org-a.example', 'MX')).toEqual([{ exchange: 'mx.org-a.example', priority: 10 }]);
+    expect(await zone.resolver('mx.org-a.example', 'A')).toEqual(['127.9.1.2']);
+    expect(zone.mtaStsPolicy('org-a.example')).toContain('mode: testing');
+    // The snapshot is not tied to the zone: changes after the restore do not reach it, so it restores again.
+    zone.addMx('org-a.example', 'mx3.org-a.example', 30);
+    zone.restore(before);
+    expect(await zone.resolver('org-a.example', 'MX')).toEqual([{ exchange: 'mx.org-a.example', priority: 10 }]);
+  });
 });

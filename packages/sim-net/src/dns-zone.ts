@@ -112,6 +112,17 @@ const STORED: ReadonlySet<string> = new Set<RrType>(['A', 'AAAA', 'MX', 'TXT', '
 const MAX_CNAME_CHAIN = 8;
 const MAX_QUERY_LOG = 10_000;
 
+/** What {@link DnsZone.snapshot} keeps: the records (lists copied) and the MTA-STS policies. */
+export interface DnsZoneSnapshot {
+  readonly records: ReadonlyMap<string, ReadonlyMap<RrType, readonly unknown[]>>;
+  readonly mtaSts: ReadonlyMap<string, MtaStsPolicy>;
+}
+
+/** Copies the record lists (records themselves are never edited in place: adding pushes, removing filters). */
+function copyRecords(from: ReadonlyMap<string, ReadonlyMap<RrType, readonly unknown[]>>): Map<string, Map<RrType, unknown[]>> {
+  return new Map([...from].map(([name, byType]) => [name, new Map([...byType].map(([type, list]) => [type, [...list]]))]));
+}
+
 function syscallOf(rrtype: string): string {
   const t = rrtype.toLowerCase();
   return `query${t.charAt(0).toUpperCase()}${t.slice(1)}`;
@@ -379,6 +390,23 @@ export class DnsZone {
       if (i >= 0) this.#faults.splice(i, 1);
     };
     return { remove, [Symbol.dispose]: remove };
+  }
+
+  /**
+   * The zone's records and MTA-STS policies as they are now, to put back with {@link restore} (a world
+   * reused from one scenario cell to the next takes back what one cell's actors published). Injected
+   * faults and the query log are not part of it.
+   */
+  snapshot(): DnsZoneSnapshot {
+    return { records: copyRecords(this.#records), mtaSts: new Map(this.#mtaSts) };
+  }
+
+  /** Puts back the records and MTA-STS policies of `s`: whatever was added, replaced or removed since is undone. */
+  restore(s: DnsZoneSnapshot): void {
+    this.#records.clear();
+    for (const [name, byType] of copyRecords(s.records)) this.#records.set(name, byType);
+    this.#mtaSts.clear();
+    for (const [domain, policy] of s.mtaSts) this.#mtaSts.set(domain, policy);
   }
 
   /** Resolver calls so far (most recent last, at most 10 000). */

@@ -9,6 +9,7 @@ export type {
   DnsQuery,
   DnsResolver,
   DnsReverser,
+  DnsZoneSnapshot,
   MtaStsPolicy,
   MxRecord,
   RrType,

@@ -12,7 +12,7 @@ export type { InboxMail, SendRequest, SendResponse } from './control.js';
 export * from './runner/index.js';
 export { stateFilePath, controlSocketPath, readWorldState, worldRunning, writeWorldState, removeWorldState } from './state-file.js';
 export type { WorldState } from './state-file.js';
-export { createMatrixExecutor, needsFreshWorldAfter, needsFreshWorldBefore, makePayload, MATRIX_WORLD, partyAddress } from './executor/index.js';
+export { MATRIX_COSTS, createMatrixExecutor, needsFreshWorldAfter, needsFreshWorldBefore, makePayload, MATRIX_WORLD, partyAddress } from './executor/index.js';
 export type { MatrixExecutorOptions, Payload, PayloadFile } from './executor/index.js';
 // The recipient's SSMAX user agent (10) and the card's object labels, for `ssmax mail verify` on SSMAX mail;
 // the world's IMAP reader, for tests that take a delivered mail as a client sees it.

@@ -111,6 +111,23 @@ export class PublicSmimeCa {
     return this.#directory.get(email.toLowerCase()) ?? [];
   }
 
+  /**
+   * The CA as it is now (directory, open orders, log): the returned function forgets every certificate
+   * issued and order opened since, and may be called again (a reused world's next cell starts from here).
+   */
+  checkpoint(): () => void {
+    const directory = new Map(this.#directory);
+    const orders = new Map(this.#orders);
+    const logLength = this.log.length;
+    return () => {
+      this.#directory.clear();
+      for (const [k, v] of directory) this.#directory.set(k, v);
+      this.#orders.clear();
+      for (const [k, v] of orders) this.#orders.set(k, v);
+      this.log.length = Math.min(this.log.length, logLength);
+    };
+  }
+
   async close(): Promise<void> {
     this.server.closeAllConnections();
     await new Promise<void>((r) => this.server.close(() => r()));

@@ -94,6 +94,11 @@ export interface WorldOptions {
    * switches are listed in defences.ts. Unknown ids are a usage error.
    */
   readonly ablate?: readonly string[];
+  /**
+   * The world's /24 on loopback (`127.X.Y`, sim-net AddressPlan); default derived from the seed. Worlds
+   * that run side by side (`ssmax run --jobs`) each take their own.
+   */
+  readonly netPrefix?: string;
 }
 
 /** One listening service, as `ssmax up` prints it. */
@@ -327,6 +332,7 @@ export class World implements AsyncDisposable {
   readonly #users = new Map<string, WorldUser>();
   readonly #extra: ExposedService[] = [];
   #closed = false;
+  #mailboxesStopped: Promise<void> = Promise.resolve();
   registry!: Registry;
   /**
    * The domain registration dates the reputation check consults (a WHOIS stand-in): member domains
@@ -372,7 +378,11 @@ export class World implements AsyncDisposable {
     let net: SimNet | undefined;
     let world: World | undefined;
     try {
-      net = await SimNet.create({ seed, ...(options.clock ? { now: options.clock } : {}) });
+      net = await SimNet.create({
+        seed,
+        ...(options.netPrefix !== undefined ? { prefix: options.netPrefix } : {}),
+        ...(options.clock ? { now: options.clock } : {}),
+      });
       world = new World(config, profile, net, hsm, storageDir, seed, options.clock);
       world.ablated = ablated;
       world.switches = switchesFor(ablated);
@@ -385,13 +395,16 @@ export class World implements AsyncDisposable {
       // Every org's domain is registered to the org itself, a registrant the registrar verified (the
       // domain-registration record a conventional org is accountable by; members are in the directory too).
       for (const o of config.orgs) world.recordDomainRegistration(o.domain, undefined, { registrant: o.id, verified: true });
+      // One mailbox reload per org for all its users, not one per user (each reload waits for Dovecot), and
+      // the orgs' reloads side by side once every user is registered (in config order).
+      const reloads: { org: OrgInternals; boxes: { address: string; password: string; totpSecret?: string }[] }[] = [];
       for (const o of config.orgs) {
         const org = world.#orgs.get(o.id)!;
-        // One mailbox reload per org for all its users, not one per user (each reload waits for Dovecot).
         const boxes: { address: string; password: string; totpSecret?: string }[] = [];
         for (const u of o.users ?? []) await world.#addUser(org, u, boxes);
-        await org.mailbox.addUsers(boxes);
+        reloads.push({ org, boxes });
       }
+      await Promise.all(reloads.map(({ org, boxes }) => org.mailbox.addUsers(boxes)));
       return world;
     } catch (e) {
       if (world) await world.close();
@@ -488,8 +501,14 @@ export class World implements AsyncDisposable {
         vaultToken,
         (await vaultToken.findKey('vault-seal')) ?? (await vaultToken.generateKeyPair('vault-seal', 'RSA-2048', 'encryption')),
       );
-      const vaultCert = await orgCa.issueService(vaultKey.spki, 'encryption', `${o.domain} trace vault`);
-      const vault = new TraceVault({ storageDir: path.join(dir, 'vault'), sealingCertificate: vaultCert.der, ...(this.clock ? { now: this.clock } : {}) });
+      // The sealing certificate is kept on the token beside its key: entries sealed before a restart name it
+      // (issuer and serial), so a restarted world must seal and open with the same one, not a new one.
+      let vaultCert = await vaultToken.getCertificate('vault-seal');
+      if (!vaultCert) {
+        vaultCert = (await orgCa.issueService(vaultKey.spki, 'encryption', `${o.domain} trace vault`)).der;
+        await vaultToken.putCertificate('vault-seal', vaultCert);
+      }
+      const vault = new TraceVault({ storageDir: path.join(dir, 'vault'), sealingCertificate: vaultCert, ...(this.clock ? { now: this.clock } : {}) });
       const registration = new UserRegistration({
         reader: this.hsm,
         orgCa,
@@ -887,18 +906,33 @@ export class World implements AsyncDisposable {
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return;
+    const { mailboxesStopped } = await this.shutdown();
+    await mailboxesStopped;
+  }
+
+  /**
+   * Stops every service, and resolves as soon as all but the Dovecot masters are stopped and every token
+   * and the SoftHSM2 reader are released (so the next world may start in this process), with a promise
+   * that resolves when the Dovecot masters have exited too (the storage may be removed after that).
+   * Each Dovecot takes about a second to exit after SIGTERM (its master waits for its children): a caller
+   * replacing one world by the next need not wait for it. {@link close} waits for everything.
+   */
+  async shutdown(): Promise<{ readonly mailboxesStopped: Promise<void> }> {
+    if (this.#closed) return { mailboxesStopped: this.#mailboxesStopped };
     this.#closed = true;
+    let stopped!: (all: Promise<void>) => void;
+    // A second caller gets the same promise before the first has asked the mailboxes to stop.
+    this.#mailboxesStopped = new Promise<void>((resolve) => (stopped = (all) => void all.then(resolve)));
     for (const u of this.#users.values()) if (u.hasCard) await u.card.close().catch(() => undefined);
-    // Each Dovecot takes about a second to exit after SIGTERM (its master waits for its children):
-    // stop the orgs side by side rather than one after another.
+    const mailboxes: Promise<void>[] = [];
     await Promise.all(
       [...this.#orgs.values()].map(async (o) => {
         await o.organisation.close().catch(() => undefined);
         await o.vaultToken?.close().catch(() => undefined);
-        await o.mailbox.stop().catch(() => undefined);
+        mailboxes.push(o.mailbox.stop().catch(() => undefined));
       }),
     );
+    stopped(Promise.all(mailboxes).then(() => undefined));
     for (const x of this.#extra) await x.close().catch(() => undefined);
     await this.clamd?.close().catch(() => undefined);
     await this.publicCa?.close().catch(() => undefined);
@@ -906,6 +940,7 @@ export class World implements AsyncDisposable {
     await this.#registryToken?.close().catch(() => undefined);
     await this.net[Symbol.asyncDispose]();
     await this.hsm.close();
+    return { mailboxesStopped: this.#mailboxesStopped };
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -1,8 +1,9 @@
 /**
  * `ssmax run [files or folders…] [--profile P[,P…]] [--report DIR] [--compare OLD.json] [--seed N]
- * [--clock-start ISO] [--shard K/N] [--ablate]`: runs the scenario matrix (with `--shard`, the K-th of N
- * slices of its cells, runner/shard.ts; `ssmax report merge` joins the slices) through a cell executor and
- * writes the report; with `--ablate` it then runs the cells that credit a defence once per defence switched off
+ * [--clock-start ISO] [--shard K/N] [--jobs N] [--ablate]`: runs the scenario matrix (with `--shard`, the K-th
+ * of N slices of its cells, runner/shard.ts; `ssmax report merge` joins the slices) through a cell executor
+ * per job (`--jobs`: that many worlds side by side, each job a contiguous part of the cells) and writes the
+ * report; with `--ablate` it then runs the cells that credit a defence once per defence switched off
  * (runner/ablation.ts) and writes ablation.json and matrix.html's "Falsifiability" section.
  * Exit codes: 0 every cell as expected (and, with --ablate, every credited cell falsifiable and every
  * defence flipping a cell), 1 otherwise, 2 usage or invalid scenario, 3 infrastructure.
@@ -13,6 +14,7 @@ import { SsmaxError } from '@ssmax/core';
 import {
   BUNDLED_SCENARIOS,
   REPO_ROOT,
+  MATRIX_COSTS,
   ablationExitCode,
   compareMatrices,
   formatAblation,
@@ -40,14 +42,23 @@ import { runAblationJobs } from './ablate-jobs.js';
 
 /**
  * Builds the executor for one run (worlds may be kept between cells; `close` releases them). With
- * `ablate`, its worlds run with those defences switched off (world/src/defences.ts ids).
+ * `ablate`, its worlds run with those defences switched off (world/src/defences.ts ids). With `job`, it is
+ * job k of n running side by side with the others (`--jobs`): its worlds must not share anything with
+ * theirs (a process, addresses, storage).
  */
 export type ExecutorFactory = (ctx: {
   readonly seed: number;
   readonly clockStart: Date;
   readonly log: (line: string) => void;
   readonly ablate?: readonly string[];
+  readonly job?: { readonly k: number; readonly n: number };
 }) => CellExecutor | Promise<CellExecutor>;
+
+/** How the command is wired where it runs. */
+export interface RunDefaults {
+  /** Jobs of the matrix when `--jobs` is not given (the `ssmax` binary: the number of cores; default 1). */
+  readonly jobs?: number;
+}
 
 export interface RunIo {
   readonly stdout: { write(s: string): void };
@@ -58,7 +69,7 @@ export interface RunIo {
   readonly meta?: Pick<MatrixMeta, 'commit' | 'node' | 'openssl' | 'oracles'>;
 }
 
-export const RUN_USAGE = `usage: ssmax run [files or folders…] [--profile P[,P…]] [--report DIR] [--compare OLD.json] [--seed N] [--clock-start ISO] [--shard K/N | --ablate [--jobs N]]
+export const RUN_USAGE = `usage: ssmax run [files or folders…] [--profile P[,P…]] [--report DIR] [--compare OLD.json] [--seed N] [--clock-start ISO] [--jobs N] [--shard K/N | --ablate]
   files/folders   scenario YAML/JSON files or folders of them (default: the bundled scenarios/)
   --profile       plain-ppap, best-practice, smime-e2e, ssmax-paper, ssmax-org, ssmax-esp-out, ssmax-esp-in (default: all)
   --report DIR    where matrix.json, junit.xml and matrix.html go (default: reports/latest/)
@@ -69,8 +80,10 @@ export const RUN_USAGE = `usage: ssmax run [files or folders…] [--profile P[,P
                   every shard); \`ssmax report merge\` joins the shards' reports into the whole run's
   --ablate        after the matrix, rerun each cell that credits a defence with each defence of its
                   profile switched off in turn; writes ablation.json and a Falsifiability section
-  --jobs N        with --ablate: share the defences out over N processes (default 1; worlds are
-                  bound to their process, so each job builds its own)
+  --jobs N        run N worlds side by side, each in a process of its own, each on a contiguous part
+                  of the cells (of the shard, with --shard); the results are those of --jobs 1
+                  (default: the number of cores). With --ablate, the ablation's defences are shared
+                  out over N processes too (there the default is 1)
   --ablate-only IDS  with --ablate: only these defences (ids in world/src/defences.ts)
   --baseline F    with --ablate: take the baseline from this matrix.json (same scenarios, profiles,
                   --seed and --clock-start) instead of running it
@@ -97,8 +110,8 @@ function parseClock(v: string | undefined, now: Date): Date {
 }
 
 /** Runs the command; returns the exit code. Never throws: errors are reported on stderr and mapped to 2 or 3. */
-export async function runRunCommand(argv: string[], executorFactory?: ExecutorFactory, io: RunIo = defaultIo): Promise<number> {
-  let executor: CellExecutor | undefined;
+export async function runRunCommand(argv: string[], executorFactory?: ExecutorFactory, io: RunIo = defaultIo, defaults: RunDefaults = {}): Promise<number> {
+  let executors: CellExecutor[] = [];
   try {
     const args = parseArgs(argv, {
       values: ['profile', 'report', 'compare', 'seed', 'clock-start', 'jobs', 'ablate-only', 'baseline', 'shard'],
@@ -135,11 +148,13 @@ export async function runRunCommand(argv: string[], executorFactory?: ExecutorFa
     const jobsArg = one(args, 'jobs');
     if (jobsArg !== undefined && (!/^\d+$/.test(jobsArg) || Number(jobsArg) < 1 || Number(jobsArg) > 16))
       throw new SsmaxError('USAGE', `Cannot parse --jobs ${jobsArg}. It must be an integer from 1 to 16.`);
+    // The ablation shares its defences out only when asked: its jobs start this command again, and an
+    // injected executor (tests) has no command to start.
     const jobs = Number(jobsArg ?? 1);
     const onlyArg = one(args, 'ablate-only');
     const baselinePath = one(args, 'baseline');
-    if ((jobsArg !== undefined || onlyArg !== undefined || baselinePath !== undefined) && !args.flags.has('ablate'))
-      throw new SsmaxError('USAGE', 'Cannot use --jobs, --ablate-only or --baseline without --ablate.');
+    if ((onlyArg !== undefined || baselinePath !== undefined) && !args.flags.has('ablate'))
+      throw new SsmaxError('USAGE', 'Cannot use --ablate-only or --baseline without --ablate.');
     const selected =
       onlyArg === undefined
         ? DEFENCES
@@ -154,18 +169,24 @@ export async function runRunCommand(argv: string[], executorFactory?: ExecutorFa
           })();
     const log = (line: string) => io.stderr.write(`  ${line}\n`);
     const plan = plannedCells(scenarios, profiles);
+    const cellCount = shard ? shardCells(plan, shard).length : plan.length;
+    // No job without a cell.
+    const matrixJobs = Math.max(1, Math.min(Number(jobsArg ?? defaults.jobs ?? 1), 16, cellCount));
     io.stderr.write(
-      `ssmax run: ${scenarios.length} scenarios × ${profiles.length} profiles = ${plan.length} cells${shard ? ` · shard ${shard.k}/${shard.n}: ${shardCells(plan, shard).length} cells` : ''} · seed ${seed} · clock ${clockStart.toISOString()}\n`,
+      `ssmax run: ${scenarios.length} scenarios × ${profiles.length} profiles = ${plan.length} cells${shard ? ` · shard ${shard.k}/${shard.n}: ${cellCount} cells` : ''}${baselinePath === undefined && matrixJobs > 1 ? ` · ${matrixJobs} jobs` : ''} · seed ${seed} · clock ${clockStart.toISOString()}\n`,
     );
     const matrix: Matrix =
       baselinePath !== undefined
         ? readMatrix(baselinePath)
         : await (async () => {
-            executor = await executorFactory({ seed, clockStart, log });
+            for (let k = 1; k <= matrixJobs; k++)
+              executors.push(await executorFactory({ seed, clockStart, log, ...(matrixJobs > 1 ? { job: { k, n: matrixJobs } } : {}) }));
             return runMatrix({
               scenarios,
               profiles,
-              executor,
+              executor: executors,
+              // Jobs of about equal time: a cell that replaces its world, or a job's first world of a profile, weighs more.
+              cost: MATRIX_COSTS,
               seed,
               clockStart,
               now,
@@ -196,8 +217,9 @@ export async function runRunCommand(argv: string[], executorFactory?: ExecutorFa
       io.stdout.write(`report: ${paths.json}\n        ${paths.junit}\n        ${paths.html}\n`);
       return matrixExitCode(matrix);
     }
-    await executor?.close?.();
-    executor = undefined;
+    const done = executors;
+    executors = [];
+    await Promise.all(done.map(async (x) => x.close?.()));
     const factory = executorFactory;
     const t0 = now().getTime();
     const ablation =
@@ -255,6 +277,14 @@ export async function runRunCommand(argv: string[], executorFactory?: ExecutorFa
       io.stderr.write(RUN_USAGE);
     return usage ? 2 : 3;
   } finally {
-    await executor?.close?.().catch((e: unknown) => io.stderr.write(`ssmax run: cannot close the executor: ${String(e)}\n`));
+    await Promise.all(
+      executors.map(async (x) => {
+        try {
+          await x.close?.();
+        } catch (e) {
+          io.stderr.write(`ssmax run: cannot close the executor: ${String(e)}\n`);
+        }
+      }),
+    );
   }
 }

@@ -1,4 +1,4 @@
-export { createMatrixExecutor, needsFreshWorldAfter, needsFreshWorldBefore } from './matrix-executor.js';
+export { MATRIX_COSTS, createMatrixExecutor, needsFreshWorldAfter, needsFreshWorldBefore } from './matrix-executor.js';
 export type { MatrixExecutorOptions } from './matrix-executor.js';
 export { makePayload } from './payload.js';
 export type { Payload, PayloadFile } from './payload.js';

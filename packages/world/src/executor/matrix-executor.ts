@@ -6,8 +6,12 @@
  * items and the wire tap, the incident desks of procedure (12). Expected values are never read.
  *
  * One world at a time (SoftHSM2 reads its configuration once per process): the world of a profile is
- * reused by the next cell of the same profile and rebuilt when the profile changes or when a cell left
- * state a later cell must not see (see {@link needsFreshWorldAfter}). Run cells grouped by profile.
+ * reused by the next cell of the same profile, its public registrars (DNS zone, domain registrar, public
+ * CA directory) put back before each cell as they were when the world started (world-checkpoint.ts), and
+ * replaced when the profile changes or when a cell left state in an actor a later cell must not see (see
+ * {@link needsFreshWorldAfter}). An SSMAX world is started from the profile's template (world-template.ts:
+ * the world built once per profile and run, with its cards and registrations, copied and restarted)
+ * instead of built again. Run cells grouped by profile.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -15,9 +19,14 @@ import * as path from 'node:path';
 import { SsmaxError } from '@ssmax/core';
 import { leakLevel, type AttackOutcome } from '@ssmax/sim-attacker';
 import { conventionalProfile, type JourneyEvent as OrgJourneyEvent } from '@ssmax/sim-org';
+import { AddressPlan } from '@ssmax/sim-net';
 import { World } from '../world.js';
+import { JobExecutor } from './job-executor.js';
+import { WorldTemplate } from '../world-template.js';
+import { checkpointWorld } from '../world-checkpoint.js';
 import { getProfile } from '../profiles.js';
 import type { CellContext, CellExecutor, CellRun, JourneyEvent, Outcome, Scenario } from '../runner/types.js';
+import type { CellCosts } from '../runner/run-matrix.js';
 import { normalizeJourneyEvent } from '../runner/run-matrix.js';
 import { MATRIX_WORLD } from './matrix-world.js';
 import { Cell, harnessWorld, type ScenarioData } from './cell.js';
@@ -45,6 +54,18 @@ export interface MatrixExecutorOptions {
    * observed (e.g. stop the recipient's IMAP service). Never set by `ssmax run`.
    */
   readonly beforeObserve?: (world: World, scenario: Scenario) => Promise<void>;
+  /** The worlds' /24 on loopback (WorldOptions.netPrefix); default derived from the seed. */
+  readonly netPrefix?: string;
+  /**
+   * Start each fresh SSMAX world from the profile's template (default true; conventional worlds are always
+   * built, which costs what starting a copy does). False builds every world from scratch (for comparisons).
+   */
+  readonly templates?: boolean;
+  /**
+   * This executor is job k of n running side by side (`ssmax run --jobs N`). With n > 1 its worlds live in
+   * a process of their own (job-executor.ts), on their own /24 (job 1 keeps the one a single job uses).
+   */
+  readonly job?: { readonly k: number; readonly n: number };
 }
 
 /**
@@ -58,6 +79,18 @@ export function needsFreshWorldAfter(s: Scenario): boolean {
   return d.setup !== undefined || (d.attacker?.steps ?? []).some((x) => capabilityOf(x.capability).leavesState === true);
 }
 
+/**
+ * What this executor's cells cost relative to an ordinary one, for cutting the matrix into jobs of about
+ * equal time (`ssmax run --jobs`, runMatrix `cost`), as measured on the 2-core reference machine: a cell
+ * ~0.7 s; replacing its world after it ~3 s more (under SSMAX a cell reported as malicious replaces it too:
+ * the incident desks revoke and the registry re-evaluates); a job's first world of a profile ~3 s for a
+ * conventional one and 10-25 s for an SSMAX one (its template: every card's keys and every registration).
+ */
+export const MATRIX_COSTS: CellCosts = {
+  cell: (s, profile) => (needsFreshWorldAfter(s) || ((s as ScenarioData).reportedAsMalicious === true && getProfile(profile).kind === 'ssmax') ? 5 : 1),
+  world: (profile) => (getProfile(profile).kind === 'ssmax' ? 25 : 4),
+};
+
 /** A scenario needs a world built for it (not one reused from an earlier cell). */
 export function needsFreshWorldBefore(s: Scenario): boolean {
   return (s as ScenarioData).setup !== undefined;
@@ -67,6 +100,9 @@ class MatrixExecutor implements CellExecutor {
   #world: World | undefined;
   #profile: string | undefined;
   #dirty = false;
+  /** Puts the current world's public registrars back as they were when it started. */
+  #restore: (() => void) | undefined;
+  readonly #templates = new Map<string, WorldTemplate>();
   #n = 0;
   readonly #root: string;
   readonly #ownRoot: boolean;
@@ -88,30 +124,54 @@ class MatrixExecutor implements CellExecutor {
     await this.#closeWorld();
     const dir = path.join(this.#root, `w${++this.#n}-${profile}`);
     const t0 = Date.now();
-    this.#world = await World.create(MATRIX_WORLD, {
-      storageDir: dir,
+    const options = {
       profile,
       seed: this.o.seed ?? MATRIX_WORLD.seed ?? 1,
       retryMs: this.o.retryMs ?? 100,
-      ...(withoutStarttls.length > 0 ? { withoutStarttls } : {}),
+      ...(this.o.netPrefix !== undefined ? { netPrefix: this.o.netPrefix } : {}),
       ...(this.o.ablate && this.o.ablate.length > 0 ? { ablate: this.o.ablate } : {}),
       ...(getProfile(profile).kind === 'conventional' ? { clock: this.#clock } : {}),
-    });
+    };
+    const starttls = withoutStarttls.length > 0 ? { withoutStarttls } : {};
+    let how = 'built';
+    // A conventional world makes no card and registers nobody: starting a copy costs what building it does.
+    if (this.o.templates === false || getProfile(profile).kind !== 'ssmax')
+      this.#world = await World.create(MATRIX_WORLD, { ...options, ...starttls, storageDir: dir });
+    else {
+      // Whether STARTTLS is offered is not kept in storage: one template per profile serves the legacy-peer cells too.
+      let template = this.#templates.get(profile);
+      if (!template) {
+        template = new WorldTemplate(MATRIX_WORLD, path.join(this.#root, `t-${profile}`), options);
+        this.#templates.set(profile, template);
+        await template.prepare();
+        ctx.log(`world ${profile} template built in ${Date.now() - t0} ms`);
+        how = 'built (its template, then a copy of it started)';
+      } else how = 'started from its template';
+      this.#world = await template.start(dir, starttls);
+    }
+    this.#restore = checkpointWorld(this.#world);
     this.#profile = profile;
     this.#dirty = false;
-    ctx.log(`world ${profile} built in ${Date.now() - t0} ms`);
+    ctx.log(`world ${profile} ${how} in ${Date.now() - t0} ms`);
     return this.#world;
   }
 
   readonly #clock = Object.assign(() => new Date(Date.now() + this.#lead), { advance: (ms: number) => void (this.#lead += ms) });
 
+  /** Worlds whose Dovecot masters are still exiting; their storage goes when they have. */
+  readonly #leaving = new Set<Promise<void>>();
+
   async #closeWorld(): Promise<void> {
     const w = this.#world;
     this.#world = undefined;
-    if (w) {
-      await w.close();
-      fs.rmSync(w.storageDir, { recursive: true, force: true });
-    }
+    this.#restore = undefined;
+    if (!w) return;
+    // The next world need not wait the second each Dovecot takes to exit: only the storage does.
+    const { mailboxesStopped } = await w.shutdown();
+    // A storage that cannot be removed now goes with the executor's root (close).
+    const leaving = mailboxesStopped.then(() => fs.rmSync(w.storageDir, { recursive: true, force: true })).catch(() => undefined);
+    this.#leaving.add(leaving);
+    void leaving.finally(() => this.#leaving.delete(leaving));
   }
 
   async run(scenario: Scenario, profile: string, ctx: CellContext): Promise<CellRun> {
@@ -119,6 +179,9 @@ class MatrixExecutor implements CellExecutor {
     // setup.receivingMtaStarttls: false — the recipient's org is a legacy peer without STARTTLS.
     const legacy = s.setup?.receivingMtaStarttls === false && s.recipient.org ? [s.recipient.org] : [];
     const world = await this.#worldFor(profile, needsFreshWorldBefore(s), ctx, legacy);
+    // What an earlier cell published (a look-alike domain with p=reject, its registrar record, a public-CA
+    // certificate) must not answer this one.
+    this.#restore?.();
     const state = { changed: false };
     try {
       return await runCell(world, s, ctx, state, this.o.beforeObserve);
@@ -134,13 +197,21 @@ class MatrixExecutor implements CellExecutor {
 
   async close(): Promise<void> {
     await this.#closeWorld();
+    await Promise.all(this.#leaving);
+    for (const t of this.#templates.values()) fs.rmSync(t.dir, { recursive: true, force: true });
     if (this.#ownRoot) fs.rmSync(this.#root, { recursive: true, force: true });
   }
 }
 
 /** Creates the executor `ssmax run` and `npm start` use. */
 export function createMatrixExecutor(options: MatrixExecutorOptions = {}): CellExecutor {
-  return new MatrixExecutor(options);
+  const { job, beforeObserve, log, ...rest } = options;
+  if (!job || job.n <= 1) return new MatrixExecutor(options);
+  if (beforeObserve) throw new SsmaxError('USAGE', 'Cannot run a fault-injection hook in a job process. Run the executor as one job.');
+  const seed = options.seed ?? MATRIX_WORLD.seed ?? 1;
+  // Consecutive /24s from the one a single job takes: worlds side by side never share an address.
+  const netPrefix = options.netPrefix ?? AddressPlan.create({ seed: seed + job.k - 1 }).prefix;
+  return new JobExecutor({ ...rest, seed, netPrefix, job, ...(log ? { log } : {}) });
 }
 
 /** Runs one cell in `world`: set up, act, observe, judge. */

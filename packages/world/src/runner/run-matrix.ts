@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { SsmaxError } from '@ssmax/core';
 import type { JourneyEvent as OrgJourneyEvent } from '@ssmax/sim-org';
 import { OUTCOME_FIELDS, MATRIX_PROFILES } from './types.js';
-import type { CellExecutor, JourneyEvent, LoadedScenario, Matrix, MatrixMeta, MatrixResult, Outcome, MatrixProfile } from './types.js';
-import { cellId, plannedCells, scenarioSet, shardCells, type ShardSpec } from './shard.js';
+import type { CellExecutor, JourneyEvent, LoadedScenario, Matrix, MatrixMeta, MatrixResult, Outcome, MatrixProfile, Scenario } from './types.js';
+import { cellId, plannedCells, scenarioSet, shardCells, type PlannedCell, type ShardSpec } from './shard.js';
 
 /** Compared fields that differ between expected and actual (`reason` is never compared). */
 export function compareOutcome(expected: Outcome, actual: Outcome): (keyof Outcome)[] {
@@ -49,17 +49,36 @@ export function normalizeJourneyEvent(e: JourneyEvent | OrgJourneyEvent | Record
   };
 }
 
+/** What cells cost relative to each other, for cutting a matrix into parts of about equal time ({@link RunMatrixOptions.cost}). */
+export interface CellCosts {
+  /** One cell (e.g. more when its world is replaced after it). */
+  readonly cell: (scenario: Scenario, profile: MatrixProfile) => number;
+  /** A part's first world of a profile (an executor builds one per profile and reuses it); default 0. */
+  readonly world?: (profile: MatrixProfile) => number;
+}
+
 export interface RunMatrixOptions {
   readonly scenarios: readonly LoadedScenario[];
   readonly profiles: readonly MatrixProfile[];
-  readonly executor: CellExecutor;
+  /**
+   * Runs the cells. With several (`ssmax run --jobs N`), the cells (of the shard, with `shard`) are cut into
+   * as many contiguous parts in execution order, sizes differing by at most one, and the parts run side by
+   * side, one per executor; the results are the same as one executor's, in the same order.
+   */
+  readonly executor: CellExecutor | readonly CellExecutor[];
+  /**
+   * With several executors: what cells cost relative to each other (e.g. the matrix executor's
+   * `MATRIX_COSTS`), so the parts are cut to about equal cost rather than equal counts. It changes only
+   * which executor runs a cell, never a result.
+   */
+  readonly cost?: CellCosts;
   readonly seed: number;
   /** Start of the simulated clock (recorded in meta). */
   readonly clockStart: Date;
   /** Wall clock for startedAt and durations (injected for tests). */
   readonly now?: () => Date;
   readonly meta: Pick<MatrixMeta, 'commit' | 'node' | 'openssl' | 'oracles'>;
-  /** Called once per cell as it finishes (progress output). */
+  /** Called once per cell as it finishes (progress output); `index` counts finished cells. */
   readonly onCell?: (result: MatrixResult, index: number, total: number) => void;
   readonly log?: (line: string) => void;
   /** Run only this slice of the cells (`ssmax run --shard K/N`, runner/shard.ts); meta.shard says which. */
@@ -84,12 +103,11 @@ export async function runMatrix(o: RunMatrixOptions): Promise<Matrix> {
   // The simulated clock: starts at clockStart and follows the wall clock from there, per cell.
   const clockOffset = o.clockStart.getTime() - startedAt.getTime();
   const clock = () => new Date(now().getTime() + clockOffset);
-  for (const [i, { s, p, order }] of cells.entries()) {
+  const runOne = async (executor: CellExecutor, { s, p }: PlannedCell): Promise<MatrixResult> => {
     const expected = s.scenario.expected[p]!;
     const t0 = now().getTime();
-    let result: MatrixResult;
     try {
-      const run = await o.executor.run(s.scenario, p, { seed: cellSeed(o.seed, s.scenario.id, p), clock, log: (l) => log(`[${s.scenario.id} ${p}] ${l}`) });
+      const run = await executor.run(s.scenario, p, { seed: cellSeed(o.seed, s.scenario.id, p), clock, log: (l) => log(`[${s.scenario.id} ${p}] ${l}`) });
       const actual: Outcome = {
         verdict: run.actual.verdict,
         leaked: run.actual.leaked,
@@ -98,7 +116,7 @@ export async function runMatrix(o: RunMatrixOptions): Promise<Matrix> {
         identityShown: run.actual.identityShown,
       };
       const mismatches = compareOutcome(expected, actual);
-      result = {
+      return {
         scenarioId: s.scenario.id,
         file: s.file,
         title: s.scenario.title,
@@ -113,7 +131,7 @@ export async function runMatrix(o: RunMatrixOptions): Promise<Matrix> {
     } catch (err) {
       // A harness fault, not a verdict: the report keeps the whole stack.
       const msg = err instanceof Error ? (err.stack ?? `${err.name}: ${err.message}`) : String(err);
-      result = {
+      return {
         scenarioId: s.scenario.id,
         file: s.file,
         title: s.scenario.title,
@@ -127,9 +145,30 @@ export async function runMatrix(o: RunMatrixOptions): Promise<Matrix> {
         durationMs: now().getTime() - t0,
       };
     }
-    results.push({ order, result });
-    o.onCell?.(result, i, cells.length);
-  }
+  };
+  const executors = Array.isArray(o.executor) ? (o.executor as readonly CellExecutor[]) : [o.executor as CellExecutor];
+  if (executors.length === 0) throw new SsmaxError('USAGE', 'Cannot run the matrix. No cell executor was given.');
+  // Contiguous parts keep each executor's cells grouped by profile, so each reuses its worlds as one executor would.
+  const cost = o.cost;
+  const cut = cost
+    ? cutByCost(
+        cells,
+        executors.length,
+        (c) => cost.cell(c.s.scenario, c.p),
+        (c) => c.p,
+        (p) => cost.world?.(p) ?? 0,
+      )
+    : executors.map((_, k) => shardCells(cells, { k: k + 1, n: executors.length }));
+  const parts = executors.map((executor, k) => ({ executor, cells: cut[k]! }));
+  await Promise.all(
+    parts.map(async ({ executor, cells: mine }) => {
+      for (const cell of mine) {
+        const result = await runOne(executor, cell);
+        results.push({ order: cell.order, result });
+        o.onCell?.(result, results.length - 1, cells.length);
+      }
+    }),
+  );
   return {
     meta: {
       ...o.meta,
@@ -143,6 +182,57 @@ export async function runMatrix(o: RunMatrixOptions): Promise<Matrix> {
     },
     results: results.sort((a, b) => a.order - b.order).map((r) => r.result),
   };
+}
+
+/**
+ * Cuts `cells` into `n` contiguous parts so that the costliest part costs as little as possible (exactly,
+ * by dynamic programming): a part costs its cells, plus `groupCost` of each group (a profile) it starts, so
+ * a cut inside a group is charged for the group's second start (a second world of that profile) and falls
+ * on a group boundary when that is about as even. Every part has a cell while cells remain; with fewer
+ * cells than parts, one cell each and the last parts empty. Ties go to the latest cut.
+ */
+export function cutByCost<T, G = string>(
+  cells: readonly T[],
+  n: number,
+  cost: (cell: T) => number,
+  group?: (cell: T) => G,
+  groupCost: (group: G) => number = () => 0,
+): T[][] {
+  const m = cells.length;
+  if (m <= n) return Array.from({ length: n }, (_, k) => (k < m ? [cells[k]!] : []));
+  const g = group ? cells.map(group) : cells.map(() => undefined);
+  const start = g.map((x) => (x === undefined ? 0 : Math.max(0, groupCost(x))));
+  // W: cell costs so far; C: start costs of the groups begun after the first cell so far.
+  const W = [0];
+  const C = [0];
+  cells.forEach((c, i) => {
+    W.push(W[i]! + Math.max(0, cost(c)));
+    C.push(C[i]! + (i > 0 && g[i] !== g[i - 1] ? start[i]! : 0));
+  });
+  const slice = (j: number, i: number): number => W[i]! - W[j]! + start[j]! + C[i]! - C[j + 1]!;
+  // best[k][i]: the least costliest-part cost of cutting cells [0, i) into k + 1 parts; from[k][i]: where its last part starts.
+  const best: number[][] = [Array.from({ length: m + 1 }, (_, i) => (i === 0 ? 0 : slice(0, i)))];
+  const from: number[][] = [Array.from({ length: m + 1 }, () => 0)];
+  for (let k = 1; k < n; k++) {
+    best.push(Array.from({ length: m + 1 }, () => Infinity));
+    from.push(Array.from({ length: m + 1 }, () => 0));
+    for (let i = k + 1; i <= m; i++)
+      for (let j = k; j < i; j++) {
+        const v = Math.max(best[k - 1]![j]!, slice(j, i));
+        if (v <= best[k]![i]!) {
+          best[k]![i] = v;
+          from[k]![i] = j;
+        }
+      }
+  }
+  const parts: T[][] = [];
+  let i = m;
+  for (let k = n - 1; k >= 0; k--) {
+    const j = from[k]![i]!;
+    parts.unshift(cells.slice(j, i));
+    i = j;
+  }
+  return parts;
 }
 
 /** Exit code of a finished matrix: 3 if any cell hit an infrastructure fault, else 1 on any mismatch, else 0. */
