@@ -1,18 +1,21 @@
-/** `ssmax bench [--quick] [--out FILE]`: runs the benchmarks and writes the JSON results and the markdown table. */
+/** `ssmax bench [--quick | --chain-curve] [--out FILE]`: runs the benchmarks and writes the JSON results and the markdown table. */
 import { readFileSync } from 'node:fs';
 import { runBench } from '@ssmax/bench';
 import { one, parseArgs } from '../args.js';
 
-const USAGE = `usage: ssmax bench [--quick] [--out FILE] [--keep]
-  --quick     the reduced set (CI smoke test, under two minutes)
-  --out FILE  the JSON results (default bench/results/<YYYY-MM-DD>.json, -quick.json with --quick);
-              the table goes beside it as .md; a full run to the default path also updates bench/README.md
-  --keep      keep the working directory (inputs and outputs) and print its path
+const USAGE = `usage: ssmax bench [--quick | --chain-curve] [--out FILE] [--keep]
+  --quick        the reduced set (CI smoke test, under two minutes)
+  --chain-curve  the full chain only, ssmax-org and plain-ppap at 1, 4, 16 and 64 senders x 1 KiB, 100 KiB
+                 and 5 MiB (15-25 min on 2 cores): bench/results/<YYYY-MM-DD>-chain-curve.json, .md and
+                 the plot .svg
+  --out FILE     the JSON results (default bench/results/<YYYY-MM-DD>.json, -quick.json with --quick);
+                 the table goes beside it as .md; a full run to the default path also updates bench/README.md
+  --keep         keep the working directory (inputs and outputs) and print its path
 `;
 
 /** Returns the exit code: 0 when the run completed (targets missed are reported, not failed), 2 on usage errors. */
 export async function runBenchCommand(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { values: ['out'], flags: ['quick', 'help', 'keep'] });
+  const args = parseArgs(argv, { values: ['out'], flags: ['quick', 'chain-curve', 'help', 'keep'] });
   if (args.flags.has('help')) {
     process.stdout.write(USAGE);
     return 0;
@@ -21,10 +24,15 @@ export async function runBenchCommand(argv: string[]): Promise<number> {
     process.stderr.write(`ssmax bench: unexpected argument ${args.positionals[0]}\n${USAGE}`);
     return 2;
   }
+  if (args.flags.has('quick') && args.flags.has('chain-curve')) {
+    process.stderr.write(`ssmax bench: Cannot run --quick and --chain-curve together. They are different runs; give one.\n${USAGE}`);
+    return 2;
+  }
   const out = one(args, 'out');
   const started = Date.now();
   const r = await runBench({
     quick: args.flags.has('quick'),
+    chainCurve: args.flags.has('chain-curve'),
     ...(out === undefined ? {} : { out }),
     keepWorkDir: args.flags.has('keep'),
     log: (line) => void process.stderr.write(`bench: ${line}\n`),
