@@ -25,6 +25,7 @@ import {
 } from './references.js';
 import { evaluateTargets, linearFit, linkPlainReferences, renderMarkdown, sizeLabel, type BenchCase, type BenchResults, type MemoryFit } from './results.js';
 import { CHAIN_NOTES, runChainBench } from './chain.js';
+import { PROCESS_CHAIN_NOTE, runProcessChainBench } from './chain-processes.js';
 import { curveSeries, renderCurveSvg } from './curve-svg.js';
 import { runTokenBench, type KeyBackend } from './token-bench.js';
 
@@ -48,6 +49,16 @@ export interface BenchPlan {
   readonly rounds: number;
   /** The full chain over SMTP: one world per entry, run one after another; null leaves it out. */
   readonly chain: readonly ChainRun[] | null;
+  /** The same chain with each actor in its own process (chain-processes.ts), one process world per entry; absent or null leaves it out. */
+  readonly chainProcesses?: readonly ProcessChainRun[] | null;
+}
+
+/** One process world of the multi-process chain and its cases. */
+export interface ProcessChainRun {
+  readonly spoolWorkers: number;
+  readonly concurrency: readonly number[];
+  readonly fileSize: number;
+  readonly mailsPerSender: (senders: number) => number;
 }
 
 /** One world of the chain benchmark and the cases run in it (every size × every sender count). */
@@ -112,6 +123,11 @@ export const FULL_PLAN: BenchPlan = {
   tokenBudget: { time: 500, iterations: 50, warmup: 10 },
   rounds: 3,
   chain: CHAIN_RUNS,
+  // Issue 13 item 2's first lever: both orgs (and the registry) in processes of their own, so both cores work.
+  chainProcesses: [
+    { spoolWorkers: 1, concurrency: [1, 16], fileSize: 100 * KiB, mailsPerSender: chainMails },
+    { spoolWorkers: 4, concurrency: [16], fileSize: 100 * KiB, mailsPerSender: chainMails },
+  ],
 };
 
 /** The reduced set `--quick` runs (CI smoke test; well under two minutes on 2 cores). */
@@ -347,6 +363,8 @@ export async function runBench(opts: RunBenchOptions = {}): Promise<RunBenchResu
         cases.push(...c.cases);
       }
       notes.push(...CHAIN_NOTES);
+      for (const run of plan.chainProcesses ?? []) cases.push(...(await runProcessChainBench({ ...run, log })));
+      if (plan.chainProcesses?.length) notes.push(PROCESS_CHAIN_NOTE);
     } else {
       skipped.push('full chain over SMTP (sender → org → org → recipient): left out of this run (--quick or plan.chain = null); `ssmax bench` runs it.');
     }
