@@ -111,6 +111,8 @@ export class ProcessWorld {
   #b!: OrgProcess;
   #senders: ProcessWorldSender[] = [];
   #certs!: { org: Uint8Array; enc: Uint8Array };
+  /** The users' card tokens: open tokens hold the PKCS#11 module, so they are closed before the reader. */
+  readonly #tokens: { close(): Promise<void> }[] = [];
   #closed = false;
 
   private constructor(
@@ -189,6 +191,7 @@ export class ProcessWorld {
         const label = `card-${i}`;
         hsm.initToken({ label, soPin: '87654321', userPin: '1234' });
         const token = hsm.openToken(label);
+        w.#tokens.push(token);
         await token.login('1234');
         keys.push({ address: `user${i}@chaos-a.example`, password: `pw-user${i}`, key: bindTokenKey(token, await token.generateKeyPair('user', 'EC-P256')) });
       }
@@ -310,6 +313,7 @@ export class ProcessWorld {
     await this.#b?.stop().catch(() => undefined);
     await this.#mailbox?.stop().catch(() => undefined);
     await this.#registry?.process.kill().catch(() => undefined);
+    for (const t of this.#tokens) await t.close().catch(() => undefined);
     await this.hsm.close().catch(() => undefined);
   }
 }
