@@ -1,18 +1,10 @@
-import { execFile } from 'node:child_process';
-import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { buildCompiled } from '@ssmax/core/testing';
 import { runProcessChainBench } from './chain-processes.js';
-
-const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
 beforeAll(async () => {
   // The org and registry processes run compiled JavaScript; -b rebuilds only what changed.
-  await new Promise<void>((ok, fail) =>
-    execFile('npx', ['tsc', '-b', 'packages/world'], { cwd: ROOT, timeout: 170_000 }, (err, stdout, stderr) =>
-      err ? fail(new Error(`tsc -b failed: ${stdout}${stderr}`)) : ok(),
-    ),
-  );
+  await buildCompiled('packages/world');
 }, 180_000);
 
 describe('runProcessChainBench', () => {

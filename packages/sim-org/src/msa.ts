@@ -27,6 +27,7 @@ import { orgSmtpGuard } from './smtp-limits.js';
 import { formatReply, replyFor, type SmtpReply } from './reply-codes.js';
 import { analyseConventionalMail, type ConventionalSubmissionMeta } from './conventional.js';
 import type { JourneyCheck } from './journey.js';
+import type { SpoolEnvelope } from './spool.js';
 import { spoolTransmission } from './transmission.js';
 import { prependFields, receivedField, sessionHop, startsWithContinuation } from './trace-fields.js';
 
@@ -249,6 +250,15 @@ export function collect(stream: SMTPServerDataStream): Promise<{ bytes: Uint8Arr
 
 export type Msa = SmtpListener;
 
+/**
+ * Spools an accepted submission once per transmission (transmission.ts: a user agent's retry with the same
+ * ENVID is stored once), under the MSA's Received: every SMTP server that takes a mail prepends its own
+ * (RFC 5321 §4.4), the MSA "with ESMTPSA" (RFC 3848).
+ */
+function spoolSubmission(ctx: OrgContext, session: SMTPServerSession, envelope: SpoolEnvelope, bytes: Uint8Array): Promise<{ id: string; duplicate: boolean }> {
+  return spoolTransmission(ctx.outbound, session, 'user', envelope, prependFields(receivedField(sessionHop(session, `msa.${ctx.domain}`, ctx.clock())), bytes));
+}
+
 /** Starts the MSA on the org's MSA address, by default on any free port. */
 export async function startMsa(ctx: OrgContext, tls?: { key: string; cert: string }, port = 0): Promise<Msa> {
   const maxBytes = ctx.profile.maxMessageBytes ?? 10 * 1024 * 1024;
@@ -310,14 +320,7 @@ export async function startMsa(ctx: OrgContext, tls?: { key: string; cert: strin
           rcptTo: session.envelope.rcptTo.map((r) => r.address),
           meta: { kind: 'submission', messageId: v.messageId, identityNotice: v.identityNotice, checks: v.checks },
         };
-        // RFC 5321 §4.4: every SMTP server that takes a mail prepends its Received, the MSA "with ESMTPSA" (RFC 3848).
-        const { id, duplicate } = await spoolTransmission(
-          ctx.outbound,
-          session,
-          'user',
-          envelope,
-          prependFields(receivedField(sessionHop(session, `msa.${ctx.domain}`, ctx.clock())), bytes),
-        );
+        const { id, duplicate } = await spoolSubmission(ctx, session, envelope, bytes);
         if (duplicate) return cb(null, `2.0.0 already queued as ${id} (ENVID seen; stored once)`);
         await ctx.journey.record({
           messageId: v.messageId,
@@ -391,13 +394,7 @@ async function acceptConventionalSubmission(
     rcptTo: session.envelope.rcptTo.map((r) => r.address),
     meta,
   };
-  const { id, duplicate } = await spoolTransmission(
-    ctx.outbound,
-    session,
-    'user',
-    envelope,
-    prependFields(receivedField(sessionHop(session, `msa.${ctx.domain}`, ctx.clock())), bytes),
-  );
+  const { id, duplicate } = await spoolSubmission(ctx, session, envelope, bytes);
   if (duplicate) return { ok: true, message: `2.0.0 already queued as ${id} (ENVID seen; stored once)` };
   const reply = `2.0.0 queued as ${id}${notBefore ? `; held ${hold} s, cancel by Message-ID until ${notBefore}` : ''}`;
   await ctx.journey.record({ messageId: a.messageId, actor: who, procedure: 0, checks, files: a.files, outcome: 'accepted', reply: `250 ${reply}` });

@@ -6,7 +6,6 @@
  * sender's card, and the mailbox stand-in (an LMTP server, RFC 2033) where deliveries are counted.
  * STARTTLS between the orgs is off: each process has its own sim-net test CA.
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -15,6 +14,7 @@ import nodemailer from 'nodemailer';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SoftHsmNative, SoftwareKey, bindTokenKey, parseSmime, type PrivateKeyOps } from '@ssmax/core';
+import { buildCompiled } from '@ssmax/core/testing';
 import { SimNet } from '@ssmax/sim-net';
 import { Registry } from '@ssmax/sim-registry';
 import { verifyUserMail } from './msa.js';
@@ -49,11 +49,7 @@ function messageIdOfRaw(raw: Buffer): string {
 
 beforeAll(async () => {
   // The child runs compiled JavaScript (no tsx here); -b rebuilds only what changed.
-  await new Promise<void>((ok, fail) =>
-    execFile('npx', ['tsc', '-b', 'packages/sim-org'], { cwd: ROOT, timeout: 170_000 }, (err, stdout, stderr) =>
-      err ? fail(new Error(`tsc -b failed: ${stdout}${stderr}`)) : ok(),
-    ),
-  );
+  await buildCompiled('packages/sim-org');
   hsm = SoftHsmNative.open({ storageDir: join(dir, 'hsm-parent') });
   net = await SimNet.create({ seed: 4242 + (process.pid % 1000) });
   registry = await Registry.start({

@@ -5,24 +5,21 @@
  * random moment, five times over the same file. After each kill the file must pass SQLite's integrity
  * check, hold every acknowledged transaction, and never half of one (WAL: a commit is all or nothing).
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildCompiled } from '@ssmax/core/testing';
 
 const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 const dir = mkdtempSync(join(tmpdir(), 'ssmax-store-kill-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 beforeAll(async () => {
-  await new Promise<void>((ok, fail) =>
-    execFile('npx', ['tsc', '-b', 'packages/sim-registry'], { cwd: ROOT, timeout: 170_000 }, (err, stdout, stderr) =>
-      err ? fail(new Error(`tsc -b failed: ${stdout}${stderr}`)) : ok(),
-    ),
-  );
+  await buildCompiled('packages/sim-registry');
 }, 180_000);
 
 /** Runs the writer until `acks` commits are acknowledged plus a random extra delay, then SIGKILLs it. Returns the last acknowledged n. */

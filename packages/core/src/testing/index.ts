@@ -14,3 +14,4 @@ export {
   type OracleName,
   type OracleVersions,
 } from './oracle-versions.js';
+export { buildCompiled } from './build-compiled.js';

@@ -3,21 +3,13 @@
  * chaos/results/): every process of the SSMAX path SIGKILLed at random points while mail flows, each
  * restarted on its own storage; every acknowledged mail must end in the recipient's mailbox exactly once.
  */
-import { execFile } from 'node:child_process';
-import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { buildCompiled } from '@ssmax/core/testing';
 import { CHAOS_TARGETS, runChaos } from './chaos.js';
-
-const ROOT = resolve(fileURLToPath(new URL('../../../..', import.meta.url)));
 
 beforeAll(async () => {
   // The org and registry children run compiled JavaScript; -b rebuilds only what changed.
-  await new Promise<void>((ok, fail) =>
-    execFile('npx', ['tsc', '-b', 'packages/world'], { cwd: ROOT, timeout: 170_000 }, (err, stdout, stderr) =>
-      err ? fail(new Error(`tsc -b failed: ${stdout}${stderr}`)) : ok(),
-    ),
-  );
+  await buildCompiled('packages/world');
 }, 180_000);
 
 describe('chaos: SIGKILL of the registry, either org or the mailbox while mail flows', () => {
