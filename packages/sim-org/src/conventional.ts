@@ -442,6 +442,23 @@ export async function cancelSubmission(ctx: OrgContext, messageId: string, sende
   const rt = ctx.conventional;
   if (!rt) return 'not-found';
   const want = bracketed(messageId);
+  // The scan reads one state directory after another while the worker moves a held entry from incoming to
+  // processing and back (it checks the hold): an entry can slip behind the scan. Every entry is in exactly one
+  // state at any moment (rename), so a few scans a moment apart find it; only then is it 'not-found'.
+  for (let scan = 0; scan < 5; scan++) {
+    if (scan > 0) await new Promise((r) => setTimeout(r, 20));
+    const found = await findAndCancel(ctx, rt, want, sender);
+    if (found !== 'not-found') return found;
+  }
+  return 'not-found';
+}
+
+async function findAndCancel(
+  ctx: OrgContext,
+  rt: NonNullable<OrgContext['conventional']>,
+  want: string,
+  sender: string,
+): Promise<'cancelled' | 'too-late' | 'not-found'> {
   for (const state of ['incoming', 'processing', 'delivered', 'bounced'] as const) {
     for (const id of await ctx.outbound.list(state)) {
       const entry = await ctx.outbound.read(id, state).catch(() => undefined);
