@@ -8,6 +8,7 @@ export default defineConfig({
     // Tests run against the sources, so a package's tests never wait for another package's build.
     alias: {
       '@ssmax/core/testing': fileURLToPath(new URL('./packages/core/src/testing/index.ts', import.meta.url)),
+      '@ssmax/core/fuzz': fileURLToPath(new URL('./packages/core/src/fuzz/index.ts', import.meta.url)),
       '@ssmax/core': pkg('core'),
       '@ssmax/sim-org/testing': fileURLToPath(new URL('./packages/sim-org/src/testing/index.ts', import.meta.url)),
       '@ssmax/sim-net': pkg('sim-net'),

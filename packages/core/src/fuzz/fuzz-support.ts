@@ -2,6 +2,9 @@
  * Test support for the parser property tests: input generators (random, mutated, truncated, token soup) and the
  * outcome check every parser entry point must pass. Not exported from the package index.
  */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { ErrorCodes, SsmaxError, type ErrorCode } from '../errors.js';
 
@@ -90,6 +93,48 @@ export function mimeTokenSoup(): fc.Arbitrary<Uint8Array> {
     '\\',
   ];
   return fc.array(fc.constantFrom(...tokens), { maxLength: 60 }).map((a) => new Uint8Array(Buffer.from(a.join(''), 'latin1')));
+}
+
+/** The RFC 4134 examples (packages/core/test-vectors/rfc4134): the valid DER and mail corpus fuzzing starts from. */
+export interface Rfc4134Seeds {
+  /** Every DER file (messages, certificates, CRLs, private keys) except ExContent.bin, which is not DER. */
+  readonly der: readonly Uint8Array[];
+  readonly mails: readonly Uint8Array[];
+  readonly certificates: readonly Uint8Array[];
+  readonly crls: readonly Uint8Array[];
+  /** The content the example SignedData messages sign. */
+  readonly exContent: Uint8Array;
+}
+
+/** Reads the RFC 4134 vectors (the same path from src/fuzz and dist/fuzz). */
+export function rfc4134Seeds(): Rfc4134Seeds {
+  const dir = fileURLToPath(new URL('../../test-vectors/rfc4134/', import.meta.url));
+  const files = readdirSync(dir)
+    .filter((f) => /\.(bin|cer|crl|pri|eml)$/.test(f))
+    .sort();
+  const read = (f: string) => new Uint8Array(readFileSync(join(dir, f)));
+  return {
+    der: files.filter((f) => !f.endsWith('.eml') && f !== 'ExContent.bin').map(read),
+    mails: files.filter((f) => f.endsWith('.eml')).map(read),
+    certificates: files.filter((f) => f.endsWith('.cer')).map(read),
+    crls: files.filter((f) => f.endsWith('.crl')).map(read),
+    exContent: read('ExContent.bin'),
+  };
+}
+
+/** Any JSON value of small depth (strings, safe integers, booleans, null, arrays, objects). */
+export function jsonValue(): fc.Arbitrary<unknown> {
+  return fc.letrec((tie) => ({
+    value: fc.oneof(
+      { depthSize: 'small' },
+      fc.string(),
+      fc.integer(),
+      fc.boolean(),
+      fc.constant(null),
+      fc.array(tie('value'), { maxLength: 4 }),
+      fc.dictionary(fc.string(), tie('value'), { maxKeys: 4 }),
+    ),
+  })).value;
 }
 
 /** Runs `fn` once and checks the outcome: returns, or throws an allowed SsmaxError, within {@link MAX_MS_PER_CASE}. */

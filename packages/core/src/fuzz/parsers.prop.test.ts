@@ -3,9 +3,6 @@
  * either parse or throw SsmaxError with a malformed/verdict code (see isAllowedFailure), each within a bounded
  * time. fast-check prints the seed and the shrunk counterexample on failure.
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDer } from '../asn1.js';
@@ -16,13 +13,12 @@ import { decryptContent, encryptContent, signSignedData, verifySignedData } from
 import { parseCertificate, parseCrl } from '../x509/index.js';
 import { createOpensslPki, type OpensslPki } from '../testing/openssl-pki.js';
 import { buildMimeEntity, buildMultipartSigned, buildPkcs7Mime, detectCmsInput, parseMimeEntity, parseSmime, DEFAULT_MIME_LIMITS } from '../smime/index.js';
-import { checkOutcome, isAllowedFailure, mimeTokenSoup, mutatedFrom } from './fuzz-support.js';
+import { checkOutcome, isAllowedFailure, mimeTokenSoup, mutatedFrom, rfc4134Seeds } from './fuzz-support.js';
 
 const RUNS = 200;
-const VECTORS = fileURLToPath(new URL('../../test-vectors/rfc4134/', import.meta.url));
-const vectorFiles = readdirSync(VECTORS).filter((f) => /\.(bin|cer|crl|pri|eml)$/.test(f));
-const derSeeds = vectorFiles.filter((f) => !f.endsWith('.eml') && f !== 'ExContent.bin').map((f) => new Uint8Array(readFileSync(join(VECTORS, f))));
-const emlSeeds = vectorFiles.filter((f) => f.endsWith('.eml')).map((f) => new Uint8Array(readFileSync(join(VECTORS, f))));
+const vectors = rfc4134Seeds();
+const derSeeds = vectors.der;
+const emlSeeds = vectors.mails;
 const ourMimeSeeds = [
   buildMultipartSigned(buildMimeEntity({ text: 'hi', attachments: [{ filename: 'a.bin', content: new Uint8Array([1, 2, 3]) }] }), derSeeds[0] as Uint8Array, {
     headers: { subject: 's' },
@@ -143,8 +139,8 @@ describe('detectCmsInput', () => {
 });
 
 describe('parseCertificate', () => {
-  const certSeeds = vectorFiles.filter((f) => f.endsWith('.cer')).map((f) => new Uint8Array(readFileSync(join(VECTORS, f))));
-  const crlSeeds = vectorFiles.filter((f) => f.endsWith('.crl')).map((f) => new Uint8Array(readFileSync(join(VECTORS, f))));
+  const certSeeds = vectors.certificates;
+  const crlSeeds = vectors.crls;
   it('returns or throws a malformed code when given random, mutated or truncated certificates', async () => {
     await fc.assert(
       fc.asyncProperty(fc.oneof(anyBytes, mutatedFrom(certSeeds)), (b) => checkOutcome(() => parseCertificate(b))),
@@ -185,7 +181,7 @@ describe('verifySignedData', () => {
         checkOutcome(() => {
           const v = verifySignedData(b, opts);
           // The seeds sign `content` or RFC 4134's ExContent.bin; a mutation that still verifies must have left the signed bytes intact.
-          const signedContents = [content, readFileSync(join(VECTORS, 'ExContent.bin'))];
+          const signedContents = [content, vectors.exContent];
           if (v.allValid && v.content && !signedContents.some((c) => Buffer.from(c).equals(Buffer.from(v.content as Uint8Array)))) {
             throw new Error('a mutated SignedData verified over different content');
           }
