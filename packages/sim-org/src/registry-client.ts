@@ -10,6 +10,7 @@ import { SsmaxError, parseCrl, verifySignedData, type CrlInfo, type SignScheme }
 import { canonicalJson } from './attestation.js';
 import type { Kms } from './kms.js';
 import { SimOrgError } from './errors.js';
+import { documentCheck, type DocumentCheck } from './json-schema.js';
 
 export type OrgMode = 'org' | 'esp';
 export type OrgStatus = 'admitted' | 'suspended' | 'revoked';
@@ -115,6 +116,65 @@ interface Cached<T> {
 }
 
 const b64 = (u: Uint8Array): string => Buffer.from(u).toString('base64');
+
+const text = (maxLength: number) => ({ type: 'string', maxLength }) as const;
+/** An ISO 8601 instant as the registry writes it (Date#toISOString). */
+const instant = { type: 'string', maxLength: 40, pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?Z$' } as const;
+const status = { enum: ['admitted', 'suspended', 'revoked'] } as const;
+const certificate = { type: 'string', maxLength: 65536, pattern: '^[A-Za-z0-9+/]*={0,2}$' } as const;
+/**
+ * The signed directory and status documents as JSON Schema (draft 2020-12), checked before any field is read:
+ * the root's signature says the registry wrote the bytes, not that they have the shape this client reads.
+ * Members the registry adds later (since, issuer, …) are allowed; the fields read here are required and typed.
+ */
+const DOCUMENT_HEADER = { version: { type: 'integer', minimum: 0 }, issuedAt: instant, nextUpdate: instant } as const;
+const DIRECTORY_SCHEMA = {
+  type: 'object',
+  required: ['type', 'version', 'issuedAt', 'nextUpdate', 'members'],
+  properties: {
+    type: { const: 'ssmax-directory' },
+    ...DOCUMENT_HEADER,
+    members: {
+      type: 'array',
+      maxItems: 100_000,
+      items: {
+        type: 'object',
+        required: ['orgId', 'name', 'domains', 'mode', 'status', 'orgCertificate'],
+        properties: {
+          orgId: text(64),
+          name: text(1024),
+          domains: { type: 'array', maxItems: 256, items: text(253) },
+          mode: { enum: ['org', 'esp'] },
+          status,
+          orgCertificate: certificate,
+          kmsSigningCertificate: certificate,
+          kmsEncryptionCertificate: certificate,
+        },
+      },
+    },
+  },
+} as const;
+const STATUS_SCHEMA = {
+  type: 'object',
+  required: ['type', 'version', 'issuedAt', 'nextUpdate', 'orgs'],
+  properties: {
+    type: { const: 'ssmax-status' },
+    ...DOCUMENT_HEADER,
+    orgs: {
+      type: 'array',
+      maxItems: 100_000,
+      items: {
+        type: 'object',
+        required: ['orgId', 'name', 'status', 'statusSince'],
+        properties: { orgId: text(64), name: text(1024), status, statusSince: instant },
+      },
+    },
+  },
+} as const;
+const DOCUMENT_CHECKS: Readonly<Record<string, DocumentCheck<unknown>>> = {
+  'ssmax-directory': documentCheck<DirectoryDocument>({ $schema: 'https://json-schema.org/draft/2020-12/schema', ...DIRECTORY_SCHEMA }),
+  'ssmax-status': documentCheck<StatusDocument>({ $schema: 'https://json-schema.org/draft/2020-12/schema', ...STATUS_SCHEMA }),
+};
 
 export class RegistryClient {
   readonly #o: RegistryClientOptions;
@@ -248,8 +308,8 @@ export class RegistryClient {
     return { value: doc, fetchedAt: now, nextUpdate: next };
   }
 
-  /** RFC 5652 §5.6: the one signer must verify and be the registry root itself. */
-  #verify<T extends { type: string }>(der: Uint8Array, type: string): T {
+  /** RFC 5652 §5.6: the one signer must verify and be the registry root itself; then the JSON must match its schema. */
+  #verify<T extends { type: string }>(der: Uint8Array, type: T['type']): T {
     const v = verifySignedData(der, { certificates: [this.#o.rootCertificate] });
     const s = v.signers[0];
     if (v.signers.length !== 1 || !s?.valid || !s.certificate || !Buffer.from(s.certificate).equals(Buffer.from(this.#o.rootCertificate))) {
@@ -258,9 +318,17 @@ export class RegistryClient {
         `Cannot accept the registry ${type}. It is not signed by the registry root (${s?.reasons.join('; ') || 'wrong signer'}).`,
       );
     }
-    const doc = JSON.parse(new TextDecoder().decode(v.content)) as T;
-    if (doc.type !== type) throw new SsmaxError('MALFORMED_CMS', `Cannot accept the registry document. It is a ${String(doc.type)}, not a ${type}.`);
-    return doc;
+    let doc: unknown;
+    try {
+      doc = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(v.content ?? new Uint8Array(0)));
+    } catch {
+      throw new SsmaxError('MALFORMED_CMS', `Cannot accept the registry ${type}. Its content is not UTF-8 JSON.`);
+    }
+    const checked = (DOCUMENT_CHECKS[type] as DocumentCheck<T> | undefined)?.(doc);
+    if (!checked?.ok) {
+      throw new SsmaxError('MALFORMED_CMS', `Cannot accept the registry ${type}. It does not match its schema (${checked?.reason ?? 'unknown type'}).`);
+    }
+    return checked.value;
   }
 
   #http(method: 'GET' | 'POST', path: string, body?: string): Promise<{ status: number; body: Buffer }> {
