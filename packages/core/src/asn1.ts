@@ -30,8 +30,13 @@ export const SMALL_DER_LIMITS: DerLimits = Object.freeze({
 /**
  * Parses exactly one DER/BER element covering the whole input, or throws a typed error saying what
  * is wrong. Never returns a partial result.
+ *
+ * The default is {@link SMALL_DER_LIMITS}: asn1js spends some 25 µs per element, so its node bound is its time
+ * bound, and with {@link DEFAULT_DER_LIMITS} (200,000 nodes) one hostile input of a megabyte of OIDs took over
+ * 2 s (npm run fuzz, ber-der target, issue 11 item 4). Every reader of untrusted input here parses certificates
+ * and CRLs with it; large CMS goes through the BER reader (der/ber-reader.ts) instead. Pass limits to raise it.
  */
-export function parseDer(input: Uint8Array, what: string, limits: DerLimits = DEFAULT_DER_LIMITS): asn1js.AsnType {
+export function parseDer(input: Uint8Array, what: string, limits: DerLimits = SMALL_DER_LIMITS): asn1js.AsnType {
   if (input.byteLength === 0) {
     throw new SsmaxError('MALFORMED_DER', `Cannot parse ${what}. The input is empty.`);
   }
