@@ -151,12 +151,17 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzResults> {
       const share = o.budgetMs !== undefined ? (o.budgetMs * target.budgetWeight) / weights : undefined;
       const deadline = share !== undefined ? started + share : undefined;
       const cases = share === undefined ? (o.cases ?? target.defaultCases) : undefined;
-      if (target.kind === 'parser')
-        await parsers.run(target.name, { ...(cases !== undefined ? { cases } : {}), ...(deadline !== undefined ? { deadline } : {}) }, tally);
-      else {
-        const server = SERVER_TARGETS.find((s) => s.name === target.name)!;
-        const more = (t: TargetTally) => (cases === undefined || t.cases < cases) && (deadline === undefined || Date.now() < deadline);
-        await runServerTarget(server as ServerTarget<unknown>, o.seed, hostRef, more, tally, o.log);
+      const progress = setInterval(() => o.log(`[fuzz] ${target.name}: ${tally.cases} cases so far`), 30_000);
+      try {
+        if (target.kind === 'parser')
+          await parsers.run(target.name, { ...(cases !== undefined ? { cases } : {}), ...(deadline !== undefined ? { deadline } : {}) }, tally);
+        else {
+          const server = SERVER_TARGETS.find((s) => s.name === target.name)!;
+          const more = (t: TargetTally) => (cases === undefined || t.cases < cases) && (deadline === undefined || Date.now() < deadline);
+          await runServerTarget(server as ServerTarget<unknown>, o.seed, hostRef, more, tally, o.log);
+        }
+      } finally {
+        clearInterval(progress);
       }
       const r = tally.result();
       results.push(r);

@@ -10,12 +10,12 @@
  * named by the registry's own log line; no complete answer and no close within 2 s of the client having sent
  * everything is a hang.
  */
-import { connect } from 'node:net';
 import fc from 'fast-check';
 import { jsonValue, mutatedFrom } from '@ssmax/core/fuzz';
 import type { HostReady, RecordedRequest } from './fuzz-host.js';
 import { jsonMutatedFrom } from './json-mutator.js';
 import { HANG_MS, type CaseResult } from './outcome.js';
+import { RawConnection } from './raw-connection.js';
 
 export interface HttpCase {
   readonly raw: Uint8Array;
@@ -139,16 +139,27 @@ export function httpCases(ready: HostReady): fc.Arbitrary<HttpCase> {
     });
 }
 
-/** Status of the first response, and whether it is complete (headers plus Content-Length body, or no body). */
-function firstResponse(buf: Buffer): { status: number; complete: boolean; body: string } | undefined {
-  const end = buf.indexOf('\r\n\r\n');
-  if (end < 0) return undefined;
-  const head = buf.subarray(0, end).toString('latin1');
-  const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(head)?.[1] ?? 0);
-  const length = /\r\ncontent-length:\s*(\d+)/i.exec(head);
-  const bodyLength = length ? Number(length[1]) : 0;
-  const body = buf.subarray(end + 4, end + 4 + bodyLength).toString('utf8');
-  return { status, complete: buf.length >= end + 4 + bodyLength, body };
+/**
+ * Status of the final response to the first request, and whether it is complete: its headers and its
+ * Content-Length body, or headers alone for HEAD, 204 and 304 (RFC 9110 §6.4.1). Interim 1xx responses (a
+ * 100 Continue for `Expect: 100-continue`) are skipped.
+ */
+function firstResponse(buf: Buffer, method: string): { status: number; complete: boolean; body: string } | undefined {
+  let at = 0;
+  for (;;) {
+    const end = buf.indexOf('\r\n\r\n', at);
+    if (end < 0) return undefined;
+    const head = buf.subarray(at, end).toString('latin1');
+    const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(head)?.[1] ?? 0);
+    if (status >= 100 && status < 200) {
+      at = end + 4;
+      continue;
+    }
+    const length = /\r\ncontent-length:\s*(\d+)/i.exec(head);
+    const bodyLength = method === 'HEAD' || status === 204 || status === 304 || !length ? 0 : Number(length[1]);
+    const body = buf.subarray(end + 4, end + 4 + bodyLength).toString('utf8');
+    return { status, complete: buf.length >= end + 4 + bodyLength, body };
+  }
 }
 
 /**
@@ -167,41 +178,24 @@ function errorNameOf(lines: readonly string[]): string | undefined {
 async function exchange(ready: HostReady, c: HttpCase): Promise<{ connected: boolean; done: boolean; ms: number; res: ReturnType<typeof firstResponse> }> {
   const url = new URL(ready.registryUrl);
   const t0 = performance.now();
-  const socket = connect({ host: url.hostname, port: Number(url.port) });
-  const chunks: Buffer[] = [];
-  let closed = false;
-  let wake: (() => void) | undefined;
-  socket.on('data', (d: Buffer) => (chunks.push(d), wake?.()));
-  socket.on('close', () => ((closed = true), wake?.()));
-  socket.on('error', () => undefined);
-  const settled = () => closed || firstResponse(Buffer.concat(chunks))?.complete === true;
-  const until = (ms: number) =>
-    new Promise<boolean>((resolve) => {
-      const check = () => {
-        if (settled()) {
-          clearTimeout(t);
-          wake = undefined;
-          resolve(true);
-        }
-      };
-      const t = setTimeout(() => ((wake = undefined), resolve(settled())), ms);
-      wake = check;
-      check();
-    });
+  let conn: RawConnection;
   try {
-    const connected = await new Promise<boolean>((resolve) => {
-      socket.once('connect', () => resolve(true));
-      socket.once('error', () => resolve(false));
-    });
-    if (!connected) return { connected, done: false, ms: performance.now() - t0, res: undefined };
-    socket.write(c.raw);
-    let done = await until(QUIET_MS);
-    // Nothing yet: the registry may be waiting for body bytes the request promised. Our EOF says none come.
-    if (!done && chunks.length === 0) socket.end();
-    if (!done) done = await until(HANG_MS);
-    return { connected, done, ms: performance.now() - t0, res: firstResponse(Buffer.concat(chunks)) };
+    conn = await RawConnection.open({ host: url.hostname, port: Number(url.port) }, HANG_MS);
+  } catch {
+    return { connected: false, done: false, ms: performance.now() - t0, res: undefined };
+  }
+  try {
+    const method = Buffer.from(c.raw.subarray(0, 16)).toString('latin1').split(' ')[0] ?? '';
+    const complete = () => firstResponse(conn.bytes, method)?.complete === true;
+    conn.write(c.raw);
+    let done = await conn.until(complete, QUIET_MS);
+    // No response begun (a 100 Continue is not one): the registry may be waiting for body bytes the request
+    // promised. Our EOF says none come.
+    if (!done && firstResponse(conn.bytes, method) === undefined) conn.socket.end();
+    if (!done) done = await conn.until(complete, HANG_MS);
+    return { connected: true, done, ms: performance.now() - t0, res: firstResponse(conn.bytes, method) };
   } finally {
-    socket.destroy();
+    conn.socket.destroy();
   }
 }
 

@@ -11,12 +11,12 @@
  * `451 4.3.0` (reply-codes.ts INTERNAL: an error no table maps) is an untyped error; after the client has sent
  * everything and closed its side, the MX closes within 2 s (else a hang).
  */
-import { connect, type Socket } from 'node:net';
 import fc from 'fast-check';
 import { mimeTokenSoup, mutatedFrom } from '@ssmax/core/fuzz';
 import type { HostReady } from './fuzz-host.js';
 import { mimeMutatedFrom } from './mime-mutator.js';
 import { HANG_MS, type CaseResult } from './outcome.js';
+import { RawConnection } from './raw-connection.js';
 
 export interface SmtpCase {
   readonly steps: readonly Uint8Array[];
@@ -144,55 +144,8 @@ export function smtpCases(ready: HostReady): fc.Arbitrary<SmtpCase> {
   return fc.record({ steps, pipelined: fc.boolean(), ending: fc.constantFrom<'quit' | 'abrupt'>('quit', 'quit', 'quit', 'abrupt') });
 }
 
-/** A client connection that keeps what the server sent and when it closed. */
-class Session {
-  readonly chunks: Buffer[] = [];
-  closed = false;
-  #wake: (() => void) | undefined;
-
-  private constructor(readonly socket: Socket) {
-    socket.on('data', (c: Buffer) => {
-      this.chunks.push(c);
-      this.#wake?.();
-    });
-    socket.on('close', () => {
-      this.closed = true;
-      this.#wake?.();
-    });
-    socket.on('error', () => undefined);
-  }
-
-  static open(ready: HostReady): Promise<Session> {
-    return new Promise((resolve, reject) => {
-      const socket = connect({ host: ready.mx.address, port: ready.mx.port, localAddress: ready.clientAddress });
-      const timer = setTimeout(() => (socket.destroy(), reject(new Error('connect timeout'))), HANG_MS);
-      socket.once('connect', () => (clearTimeout(timer), resolve(new Session(socket))));
-      socket.once('error', (e) => (clearTimeout(timer), reject(e)));
-    });
-  }
-
-  get text(): string {
-    return Buffer.concat(this.chunks).toString('latin1');
-  }
-
-  /** Waits until `done()` or the connection closes, at most `ms`; true when it came in time. */
-  async until(done: () => boolean, ms: number): Promise<boolean> {
-    const end = performance.now() + ms;
-    while (!done() && !this.closed) {
-      const left = end - performance.now();
-      if (left <= 0) return false;
-      await new Promise<void>((r) => {
-        const t = setTimeout(() => ((this.#wake = undefined), r()), left);
-        this.#wake = () => ((this.#wake = undefined), clearTimeout(t), r());
-      });
-    }
-    return true;
-  }
-
-  write(b: Uint8Array): void {
-    if (!this.socket.destroyed) this.socket.write(b);
-  }
-}
+/** A session with the MX, from the fuzz client's outside address. */
+const openSession = (ready: HostReady) => RawConnection.open({ host: ready.mx.address, port: ready.mx.port, localAddress: ready.clientAddress }, HANG_MS);
 
 /** Reply lines up to a STARTTLS handshake (after it the bytes are TLS records). */
 function replyLines(text: string): string[] {
@@ -212,9 +165,9 @@ function countOf(hay: Buffer, needle: string): number {
 /** Runs one session and judges it (the host's liveness is the runner's business). */
 export async function runSmtpCase(ready: HostReady, c: SmtpCase): Promise<CaseResult> {
   const t0 = performance.now();
-  let s: Session;
+  let s: RawConnection;
   try {
-    s = await Session.open(ready);
+    s = await openSession(ready);
   } catch (e) {
     return { outcome: 'crash', ms: performance.now() - t0, reached: [], errorType: 'ConnectFailed', detail: (e as Error).message };
   }
@@ -280,9 +233,9 @@ export async function runSmtpCase(ready: HostReady, c: SmtpCase): Promise<CaseRe
 
 /** A fresh session still gets 220, 250 to EHLO and 221 to QUIT within 2 s each: the MX is answering. */
 export async function smtpAnswers(ready: HostReady): Promise<boolean> {
-  let s: Session;
+  let s: RawConnection;
   try {
-    s = await Session.open(ready);
+    s = await openSession(ready);
   } catch {
     return false;
   }
