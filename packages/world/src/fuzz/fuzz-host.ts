@@ -13,7 +13,7 @@
  * error), and `uncaught` (then exits 70) for an uncaught exception or unhandled rejection. `{type:'stop'}` closes
  * everything and exits 0. Run it compiled: `node packages/world/dist/fuzz/fuzz-host.js <dir> <seed>`.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { createServer, request, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -143,7 +143,11 @@ async function main(): Promise<void> {
     })();
   };
   process.once('message', (m: { type?: string }) => m.type === 'stop' && stop());
-  onDisconnect = stop;
+  // Orphaned, nobody else will remove our directory either.
+  onDisconnect = () => {
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    stop();
+  };
 
   // A real org enrols with the fuzz registry: its requests are the HTTP corpus.
   const proxy = await recordingProxy(registry.url);
