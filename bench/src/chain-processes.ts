@@ -11,7 +11,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ProcessWorld } from '@ssmax/world';
-import type { BenchCase } from './results.js';
+import { percentile } from './chain.js';
+import { sizeLabel, type BenchCase } from './results.js';
 
 export interface ProcessChainOptions {
   readonly concurrency: readonly number[];
@@ -24,10 +25,6 @@ export interface ProcessChainOptions {
 
 export const PROCESS_CHAIN_NOTE =
   "Multi-process chain (chain-processes/ssmax-org/<size>/c<senders>[/w<spool workers>]): the same procedures as chain/ssmax-org, with the registry, org-a, org-b and org-b's Dovecot each a process of its own (@ssmax/world ProcessWorld, the kill harness's world), STARTTLS between the orgs under one shared sim-net CA; the bench process is the user agents (card signatures on its SoftHSM2 store, SMTP AUTH submissions). A mail counts when org-b's process reports the LMTP hand-over to Dovecot. details.userAgentCpuMsPerMail is the bench process's CPU only; the orgs' CPU is in their processes and not measured here. Inspection runs without the malware engine (org processes have none configured), unlike chain/ssmax-org.";
-
-function quantile(sorted: readonly number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
-}
 
 /** Runs the cases in one process world (started once; start-up and one warm-up mail per sender are not measured). */
 export async function runProcessChainBench(o: ProcessChainOptions): Promise<BenchCase[]> {
@@ -64,11 +61,10 @@ export async function runProcessChainBench(o: ProcessChainOptions): Promise<Benc
       const mails = c * per;
       const opsPerSec = mails / seconds;
       latencies.sort((a, b) => a - b);
-      const size = o.fileSize >= 1024 ? `${o.fileSize / 1024}KiB` : `${o.fileSize}B`;
-      const name = `chain-processes/ssmax-org/${size}/c${c}${o.spoolWorkers !== undefined && o.spoolWorkers > 1 ? `/w${o.spoolWorkers}` : ''}`;
+      const name = `chain-processes/ssmax-org/${sizeLabel(o.fileSize)}/c${c}${o.spoolWorkers !== undefined && o.spoolWorkers > 1 ? `/w${o.spoolWorkers}` : ''}`;
       const agentCpuMsPerMail = (cpu.user + cpu.system) / 1000 / mails;
       log(
-        `${name}: ${mails} mails in ${seconds.toFixed(2)} s = ${opsPerSec.toFixed(2)} mails/s; latency p50 ${quantile(latencies, 0.5).toFixed(0)} ms, p99 ${quantile(latencies, 0.99).toFixed(0)} ms; user agents' CPU ${agentCpuMsPerMail.toFixed(1)} ms/mail`,
+        `${name}: ${mails} mails in ${seconds.toFixed(2)} s = ${opsPerSec.toFixed(2)} mails/s; latency p50 ${percentile(latencies, 0.5).toFixed(0)} ms, p99 ${percentile(latencies, 0.99).toFixed(0)} ms; user agents' CPU ${agentCpuMsPerMail.toFixed(1)} ms/mail`,
       );
       cases.push({
         name,
@@ -82,8 +78,8 @@ export async function runProcessChainBench(o: ProcessChainOptions): Promise<Benc
           senders: c,
           mails,
           seconds,
-          latencyP50Ms: quantile(latencies, 0.5),
-          latencyP99Ms: quantile(latencies, 0.99),
+          latencyP50Ms: percentile(latencies, 0.5),
+          latencyP99Ms: percentile(latencies, 0.99),
           spoolWorkers: o.spoolWorkers ?? 1,
           userAgentCpuMsPerMail: agentCpuMsPerMail,
         },
