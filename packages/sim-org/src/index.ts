@@ -58,7 +58,7 @@ export {
   ATTESTATION_PREFIX,
 } from './org-hop.js';
 export type { OrgHopOptions, OrgHopResult, OrgHopFile, SsmaxParts, SsmaxFilePart } from './org-hop.js';
-export type { OrgContext, OrgDefences, OrgProfile, OrgUserDirectory, MailboxDelivery, DeliveryEnvelope } from './org-context.js';
+export type { OrgContext, OrgDefences, OrgPlus, OrgProfile, OrgUserDirectory, MailboxDelivery, DeliveryEnvelope } from './org-context.js';
 export { verifyUserMail, startMsa } from './msa.js';
 export type { UserMailVerdict, Msa } from './msa.js';
 export { sendToDomain, processSubmission, processConventionalSubmission, mxMatchesPolicy } from './mta-out.js';

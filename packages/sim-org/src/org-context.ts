@@ -77,6 +77,23 @@ export interface OrgProfile {
    * deployment never sets them.
    */
   readonly defences?: Partial<OrgDefences>;
+  /** The `ssmax-plus` additions (issue 15; docs/PROTOCOL.md "ssmax-plus"); absent: the SSMAX of `ssmax-org`. */
+  readonly plus?: OrgPlus;
+}
+
+/**
+ * The `ssmax-plus` additions an org runs (issue 15). Each is off when false / 0, so `--ablate` can
+ * switch each off alone.
+ */
+export interface OrgPlus {
+  /** (1) Mail to members only over STARTTLS with the peer certificate whose SPKI the signed registry directory pins; else defer (4xx), then DSN. */
+  readonly pinnedTls: boolean;
+  /** (2) The whole inner message, headers included, inside the chain of encryption (RFC 9788 Header Protection). */
+  readonly headerProtection: boolean;
+  /** (3) Attestations bind Message-ID, Date, envelope recipients and a validity window; (7)/(8) keep a replay cache. Undefined: off. */
+  readonly freshness?: { readonly windowSeconds: number; readonly cacheSize: number };
+  /** (4) Seconds the MTA-out holds a submitted mail, during which the sender may cancel it; 0: no hold. */
+  readonly holdSeconds: number;
 }
 
 /**

@@ -35,6 +35,8 @@ export interface WorldSwitches {
   readonly smime: Partial<SmimeClientPolicy>;
   /** sim-registry `RegistryOptions` (procedure (1) at the world's registry). */
   readonly registry: { readonly domainControl?: false };
+  /** The `ssmax-plus` additions (profiles.ts `PlusSwitches`, sim-org `OrgProfile.plus`). */
+  readonly plus: { readonly pinnedTls?: false; readonly headerProtection?: false; readonly freshness?: false; readonly holdSeconds?: 0 };
 }
 
 /** One row of {@link DEFENCES}. */
@@ -310,7 +312,7 @@ export function parseDefenceIds(ids: readonly string[]): DefenceId[] {
   return [...new Set(ids.map((id) => getDefence(id).id))];
 }
 
-const NO_SWITCHES: WorldSwitches = { org: {}, conventional: {}, inspection: {}, mailbox: {}, card: {}, userAgent: {}, smime: {}, registry: {} };
+const NO_SWITCHES: WorldSwitches = { org: {}, conventional: {}, inspection: {}, mailbox: {}, card: {}, userAgent: {}, smime: {}, registry: {}, plus: {} };
 
 /** The world's settings with the defences `ids` switched off (none: every defence on). Unknown ids are a usage error. */
 export function switchesFor(ids: readonly string[]): WorldSwitches {
@@ -328,6 +330,7 @@ export function switchesFor(ids: readonly string[]): WorldSwitches {
       userAgent: { ...s.userAgent, ...off.userAgent },
       smime: { ...s.smime, ...off.smime },
       registry: { ...s.registry, ...off.registry },
+      plus: { ...s.plus, ...off.plus },
       ...(off.starttls === false || s.starttls === false ? { starttls: false as const } : {}),
     };
   }

@@ -3,7 +3,7 @@ export type { WorldOptions, WorldOrg, ServiceListing, SendInput, InboxInput, Set
 export { WORLD_CONFIG_SCHEMA, validateWorldConfig, parseWorldConfig, loadWorldConfig, userAddress } from './world-config.js';
 export type { WorldConfig, WorldOrgConfig, WorldUserConfig } from './world-config.js';
 export { PROFILES, PROFILE_IDS, getProfile, modeFor } from './profiles.js';
-export type { ProfileId, DefenceProfile, ProfileDns, ProfileOrgSettings, ConventionalSettings, ConventionalAttachments } from './profiles.js';
+export type { ProfileId, DefenceProfile, ProfileDns, ProfileOrgSettings, ConventionalSettings, ConventionalAttachments, PlusSwitches } from './profiles.js';
 export { DEFENCES, DEFENCE_IDS, getDefence, parseDefenceIds, switchesFor } from './defences.js';
 export type { DefenceId, DefenceSpec, WorldSwitches } from './defences.js';
 export type { SmimeClientPolicy } from './smime-client.js';

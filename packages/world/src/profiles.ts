@@ -9,7 +9,7 @@
 import { DEFAULT_DLP_RULES, type ConventionalProfileName, type DlpRule, type InspectionPolicy } from '@ssmax/sim-org';
 import { SsmaxError } from '@ssmax/core';
 
-export type ProfileId = 'plain-ppap' | 'best-practice' | 'smime-e2e' | 'ssmax-paper' | 'ssmax-org' | 'ssmax-esp-out' | 'ssmax-esp-in';
+export type ProfileId = 'plain-ppap' | 'best-practice' | 'smime-e2e' | 'ssmax-paper' | 'ssmax-org' | 'ssmax-esp-out' | 'ssmax-esp-in' | 'ssmax-plus';
 
 /** How the sender's mail client sends files in the conventional baselines (seed 002). */
 export type ConventionalAttachments = 'ppap-zip' | 'plain' | 'smime-e2e';
@@ -41,6 +41,25 @@ export interface ProfileOrgSettings {
   readonly mode?: 'org' | 'esp';
 }
 
+/**
+ * The additions of `ssmax-plus` (issue 15) on top of `ssmax-org`, one named switch each, so every
+ * service reads the one it implements and `--ablate` can turn each off alone.
+ */
+export interface PlusSwitches {
+  /** (1) Member MTAs require STARTTLS with the certificate whose SPKI the signed registry directory pins; defer (4xx, then DSN), never downgrade. */
+  readonly pinnedTls: boolean;
+  /** (2) The whole inner message (body, Subject) inside the chain of encryption, with S/MIME Header Protection (RFC 9788). */
+  readonly headerProtection: boolean;
+  /** (3) Org attestations bind Message-ID, Date, envelope recipients and a validity window; receiving org and recipient agent keep a replay cache. */
+  readonly freshness: boolean;
+  /** (3) The validity window of an attestation, in seconds (the replay cache keeps entries that long). */
+  readonly freshnessWindowSeconds: number;
+  /** (3) Most entries a replay cache keeps (oldest evicted first; an evicted entry is outside the window by construction when the rate stays under size/window). */
+  readonly replayCacheSize: number;
+  /** (4) Hold at the sending org's MTA-out, during which the sender may cancel (`ssmax send --cancel`); 0 = no hold. */
+  readonly holdSeconds: number;
+}
+
 export interface DefenceProfile {
   readonly id: ProfileId;
   /** Column number in the matrix (issue 4's order). */
@@ -67,7 +86,19 @@ export interface DefenceProfile {
   };
   readonly dns: ProfileDns;
   readonly conventional?: ConventionalSettings;
+  /** The `ssmax-plus` additions (issue 15); absent in every other profile. */
+  readonly plus?: PlusSwitches;
 }
+
+/** The `ssmax-plus` switches as the profile ships them. */
+const PLUS_DEFAULTS: PlusSwitches = {
+  pinnedTls: true,
+  headerProtection: true,
+  freshness: true,
+  freshnessWindowSeconds: 600,
+  replayCacheSize: 100_000,
+  holdSeconds: 60,
+};
 
 const SSMAX_DNS: ProfileDns = { spf: true, dkim: false, dmarc: undefined, mtaSts: undefined, tlsRpt: false };
 /**
@@ -174,6 +205,16 @@ export const PROFILES: Readonly<Record<ProfileId, DefenceProfile>> = {
     description:
       "SSMAX with the recipient's side run by an ESP: it verifies the sending org and its registry status and re-encrypts to the recipient, but performs no inbound (malware) inspection. The sender's org inspects as usual; end-to-end manifest on.",
     roles: { recipient: { mode: 'esp' } },
+  },
+  'ssmax-plus': {
+    ...SSMAX_BASE,
+    id: 'ssmax-plus',
+    column: 8,
+    title: 'SSMAX+ (issue 15)',
+    description:
+      "ssmax-org plus four standards-based additions: authenticated TLS between members required, pinned to the SPKI the signed registry directory publishes (MTA-STS / DANE idea, RFC 8461 / RFC 7672; defer then DSN, never downgrade); the whole message inside the chain of encryption with S/MIME Header Protection (RFC 9788); freshness (attestations bind Message-ID, Date, envelope recipients and a validity window; replay caches at the receiving org and the recipient agent); a hold at the sending org's MTA-out during which the sender can cancel.",
+    outboundTls: 'require',
+    plus: PLUS_DEFAULTS,
   },
 };
 

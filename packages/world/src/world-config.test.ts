@@ -37,7 +37,7 @@ describe('WorldConfig', () => {
 
 describe('PROFILES', () => {
   it('lists the seven issue-4 profiles in column order, each with a description', () => {
-    expect(PROFILE_IDS).toEqual(['plain-ppap', 'best-practice', 'smime-e2e', 'ssmax-paper', 'ssmax-org', 'ssmax-esp-out', 'ssmax-esp-in']);
+    expect(PROFILE_IDS).toEqual(['plain-ppap', 'best-practice', 'smime-e2e', 'ssmax-paper', 'ssmax-org', 'ssmax-esp-out', 'ssmax-esp-in', 'ssmax-plus']);
     for (const p of Object.values(PROFILES)) expect(p.description.length).toBeGreaterThan(80);
   });
 

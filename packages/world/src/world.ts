@@ -49,12 +49,13 @@ import {
   type MaliciousReportResult,
   type IncidentCause,
   type RegisteredUser,
+  type OrgPlus,
   sendToDomain,
 } from '@ssmax/sim-org';
 import { checkImapLogin, readConventional, sendConventional } from './conventional-client.js';
 import { PublicSmimeCa } from './public-ca.js';
 import { readSmimeInbox, sendSmime, type SmimeIdentity } from './smime-client.js';
-import { getProfile, modeFor, type DefenceProfile } from './profiles.js';
+import { getProfile, modeFor, type DefenceProfile, type PlusSwitches } from './profiles.js';
 import { parseDefenceIds, switchesFor, type DefenceId, type WorldSwitches } from './defences.js';
 import { userAddress, type WorldConfig, type WorldOrgConfig, type WorldUserConfig } from './world-config.js';
 
@@ -352,6 +353,20 @@ export class World implements AsyncDisposable {
   ablated: readonly DefenceId[] = [];
   /** What {@link ablated} changes in the services' options (defences.ts). */
   switches: WorldSwitches = switchesFor([]);
+
+  /** The profile's `ssmax-plus` switches with the ablated ones off (undefined outside `ssmax-plus`). */
+  get plus(): PlusSwitches | undefined {
+    const p = this.profile.plus;
+    if (!p) return undefined;
+    const off = this.switches.plus;
+    return {
+      ...p,
+      ...(off.pinnedTls === false ? { pinnedTls: false } : {}),
+      ...(off.headerProtection === false ? { headerProtection: false } : {}),
+      ...(off.freshness === false ? { freshness: false } : {}),
+      ...(off.holdSeconds === 0 ? { holdSeconds: 0 } : {}),
+    };
+  }
   #registryToken: Pkcs11Token | undefined;
 
   private constructor(
@@ -478,6 +493,7 @@ export class World implements AsyncDisposable {
           endToEnd: this.profile.endToEnd,
           ...(mode === 'org' && this.profile.inspection ? { inspection: { ...this.profile.inspection, ...this.switches.inspection } } : {}),
           ...(Object.keys(this.switches.org).length > 0 ? { defences: this.switches.org } : {}),
+          ...(this.plus ? { plus: orgPlus(this.plus) } : {}),
         },
         registryMaxAgeSeconds: 0,
         retryMs: options.retryMs ?? 200,
@@ -951,4 +967,14 @@ export class World implements AsyncDisposable {
 /** A random seed for callers that want a fresh world each run. */
 export function randomSeed(): number {
   return randomBytes(4).readUInt32BE(0);
+}
+
+/** sim-org's `OrgProfile.plus` from the profile's switches. */
+function orgPlus(p: PlusSwitches): OrgPlus {
+  return {
+    pinnedTls: p.pinnedTls,
+    headerProtection: p.headerProtection,
+    ...(p.freshness ? { freshness: { windowSeconds: p.freshnessWindowSeconds, cacheSize: p.replayCacheSize } } : {}),
+    holdSeconds: p.holdSeconds,
+  };
 }

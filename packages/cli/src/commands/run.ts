@@ -71,7 +71,7 @@ export interface RunIo {
 
 export const RUN_USAGE = `usage: ssmax run [files or folders…] [--profile P[,P…]] [--report DIR] [--compare OLD.json] [--seed N] [--clock-start ISO] [--jobs N] [--shard K/N | --ablate]
   files/folders   scenario YAML/JSON files or folders of them (default: the bundled scenarios/)
-  --profile       plain-ppap, best-practice, smime-e2e, ssmax-paper, ssmax-org, ssmax-esp-out, ssmax-esp-in (default: all)
+  --profile       plain-ppap, best-practice, smime-e2e, ssmax-paper, ssmax-org, ssmax-esp-out, ssmax-esp-in, ssmax-plus (default: all)
   --report DIR    where matrix.json, junit.xml and matrix.html go (default: reports/latest/)
   --compare F     list the cells whose actual outcome differs from an earlier matrix.json
   --seed N        run seed (default: random; recorded in matrix.json so a run can be repeated)

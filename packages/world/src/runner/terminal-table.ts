@@ -19,6 +19,7 @@ const SHORT: Record<MatrixProfile, string> = {
   'ssmax-org': 'org',
   'ssmax-esp-out': 'esp-o',
   'ssmax-esp-in': 'esp-i',
+  'ssmax-plus': 'plus',
 };
 
 /**

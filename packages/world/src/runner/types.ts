@@ -1,5 +1,5 @@
 /** The seven defence profiles (columns of the matrix); see scenarios/README.md. */
-export const MATRIX_PROFILES = ['plain-ppap', 'best-practice', 'smime-e2e', 'ssmax-paper', 'ssmax-org', 'ssmax-esp-out', 'ssmax-esp-in'] as const;
+export const MATRIX_PROFILES = ['plain-ppap', 'best-practice', 'smime-e2e', 'ssmax-paper', 'ssmax-org', 'ssmax-esp-out', 'ssmax-esp-in', 'ssmax-plus'] as const;
 export type MatrixProfile = (typeof MATRIX_PROFILES)[number];
 
 export type Verdict = 'delivered' | 'flagged' | 'blocked' | 'not-sent';
