@@ -30,6 +30,19 @@ export interface ChainBenchOptions {
   readonly storageDir?: string;
   /** Workers per spool in each org (World option; default 1). Cases at another count are named …/w<N>. */
   readonly spoolWorkers?: number;
+  /** Issue 13's levers turned off to measure them (World option `levers`); such cases are named …/<lever>-off. */
+  readonly levers?: ChainLevers;
+}
+
+/** The levers a chain world can turn off (each on by default). */
+export interface ChainLevers {
+  readonly spoolGroupCommit?: boolean;
+  readonly passwordHashing?: 'thread-pool' | 'event-loop';
+}
+
+/** The case-name suffix of the levers turned off: `/group-commit-off`, `/scrypt-on-loop`. */
+export function leverSuffix(levers: ChainLevers | undefined): string {
+  return `${levers?.spoolGroupCommit === false ? '/group-commit-off' : ''}${levers?.passwordHashing === 'event-loop' ? '/scrypt-on-loop' : ''}`;
 }
 
 export interface ChainBenchResult {
@@ -127,6 +140,7 @@ orgs:
     profile,
     retryMs: 20,
     ...(opts.spoolWorkers !== undefined ? { spoolWorkers: opts.spoolWorkers } : {}),
+    ...(opts.levers ? { levers: opts.levers } : {}),
   });
   const workers = opts.spoolWorkers ?? 1;
   log(`chain: world (${profile}, ${names.length} users, spoolWorkers ${workers}) started in ${((performance.now() - started) / 1000).toFixed(1)} s`);
@@ -175,12 +189,14 @@ orgs:
         const opsPerSec = mails / seconds;
         latencies.sort((a, b) => a - b);
         const p = (q: number): number => percentile(latencies, q);
-        const name = `chain/${profile}/${sizeLabel(size)}/c${c}${workers === 1 ? '' : `/w${workers}`}`;
+        const name = `chain/${profile}/${sizeLabel(size)}/c${c}${workers === 1 ? '' : `/w${workers}`}${leverSuffix(opts.levers)}`;
         const perMail = (ms: number): number => ms / mails;
         const childMs = Object.values(cpu.childMs).reduce((a, b) => a + b, 0);
         const details: Record<string, number | string | null> = {
           profile,
           spoolWorkers: workers,
+          spoolGroupCommit: opts.levers?.spoolGroupCommit !== false ? 'on' : 'off',
+          passwordHashing: opts.levers?.passwordHashing ?? 'thread-pool',
           senders: c,
           users: Math.min(c, names.length),
           mails,

@@ -24,7 +24,7 @@ import {
   runOpensslHop,
 } from './references.js';
 import { evaluateTargets, linearFit, linkPlainReferences, renderMarkdown, sizeLabel, type BenchCase, type BenchResults, type MemoryFit } from './results.js';
-import { CHAIN_NOTES, runChainBench } from './chain.js';
+import { CHAIN_NOTES, runChainBench, type ChainLevers } from './chain.js';
 import { PROCESS_CHAIN_NOTE, runProcessChainBench } from './chain-processes.js';
 import { curveSeries, renderCurveSvg } from './curve-svg.js';
 import { runTokenBench, type KeyBackend } from './token-bench.js';
@@ -69,6 +69,8 @@ export interface ChainRun {
   readonly concurrency: readonly number[];
   readonly fileSizes: readonly number[];
   readonly mailsPerSender: (senders: number, fileSize: number) => number;
+  /** Levers turned off in this world (chain.ts ChainLevers; default all on). */
+  readonly levers?: ChainLevers;
 }
 
 const chainMails = (c: number): number => (c === 1 ? 20 : c === 4 ? 8 : 4);
@@ -159,10 +161,28 @@ export const CHAIN_CURVE_PLAN: BenchPlan = {
   chain: CURVE_RUNS,
 };
 
+/**
+ * `--chain-levers`: issue 13's levers measured one at a time at chain/…/100KiB/c16, each world with one
+ * lever off beside the world with all on, for ssmax-org and its plain-ppap reference (about 8 min on 2 cores).
+ */
+const LEVER_RUNS: readonly ChainRun[] = (['ssmax-org', 'plain-ppap'] as const).flatMap((profile) =>
+  [undefined, { spoolGroupCommit: false }, { passwordHashing: 'event-loop' as const }].map((levers): ChainRun => ({
+    profile,
+    spoolWorkers: 1,
+    concurrency: [16],
+    fileSizes: [100 * KiB],
+    mailsPerSender: chainMails,
+    ...(levers ? { levers } : {}),
+  })),
+);
+export const CHAIN_LEVERS_PLAN: BenchPlan = { ...CHAIN_CURVE_PLAN, chain: LEVER_RUNS };
+
 export interface RunBenchOptions {
   readonly quick?: boolean;
   /** Run {@link CHAIN_CURVE_PLAN} (the chain's scaling curve) and write `<date>-chain-curve.json`, `.md` and `.svg`. */
   readonly chainCurve?: boolean;
+  /** Run {@link CHAIN_LEVERS_PLAN} and write `<date>-chain-levers.json` and `.md`. */
+  readonly chainLevers?: boolean;
   /** JSON output path; the markdown goes beside it (`.md`). Default bench/results/<YYYY-MM-DD>.json (`-quick.json` with quick). */
   readonly out?: string;
   /** Overrides parts of the plan (tests). */
@@ -217,11 +237,12 @@ function memoryCase(spec: MemoryCaseSpec, workDir: string): MemoryCaseResult {
 }
 
 export async function runBench(opts: RunBenchOptions = {}): Promise<RunBenchResult> {
-  const plan: BenchPlan = { ...(opts.chainCurve ? CHAIN_CURVE_PLAN : opts.quick ? QUICK_PLAN : FULL_PLAN), ...opts.plan };
+  const base = opts.chainLevers ? CHAIN_LEVERS_PLAN : opts.chainCurve ? CHAIN_CURVE_PLAN : opts.quick ? QUICK_PLAN : FULL_PLAN;
+  const plan: BenchPlan = { ...base, ...opts.plan };
   const log = opts.log ?? (() => undefined);
   const date = new Date();
   // A quick run never overwrites the day's full results, nor the README table.
-  const suffix = opts.chainCurve ? '-chain-curve' : opts.quick ? '-quick' : '';
+  const suffix = opts.chainLevers ? '-chain-levers' : opts.chainCurve ? '-chain-curve' : opts.quick ? '-quick' : '';
   const jsonPath = opts.out ?? join(BENCH_DIR, 'results', `${date.toISOString().slice(0, 10)}${suffix}.json`);
   const mdPath = jsonPath.replace(/\.json$/, '') + '.md';
   const workDir = makeWorkDir();
@@ -417,7 +438,8 @@ export async function runBench(opts: RunBenchOptions = {}): Promise<RunBenchResu
     const md = renderMarkdown(results);
     writeFileSync(mdPath, md);
     writeCurveSvg(results, jsonPath);
-    if (opts.updateReadme ?? (opts.out === undefined && !opts.quick && !opts.chainCurve)) updateReadme(md, jsonPath, results.meta.chainCurveSvg);
+    if (opts.updateReadme ?? (opts.out === undefined && !opts.quick && !opts.chainCurve && !opts.chainLevers))
+      updateReadme(md, jsonPath, results.meta.chainCurveSvg);
     return { results, jsonPath, mdPath, ...(opts.keepWorkDir ? { workDir } : {}) };
   } finally {
     if (!opts.keepWorkDir) rmSync(workDir, { recursive: true, force: true });

@@ -82,6 +82,8 @@ export interface OrganisationOptions {
    * (rename), so each message is still processed by one worker at a time.
    */
   readonly spoolWorkers?: number;
+  /** Group commit of the spools' directory fsyncs (default true; false only to measure the lever, spool.ts SpoolOptions.groupCommit). */
+  readonly spoolGroupCommit?: boolean;
   /** Retry interval of the spool workers in ms (default 1000). */
   readonly retryMs?: number;
   /**
@@ -648,8 +650,9 @@ async function openCommon(o: OrganisationOptions, addresses: OrgContext['address
   const ca = await o.net.ca();
   const mxHost = `mx.${o.domain.toLowerCase()}`;
   const identity = await ca.issueServerCertificate([mxHost, `msa.${o.domain}`, addresses.mtaIn, addresses.msa]);
-  const outbound = await Spool.open(join(o.storageDir, 'spool', 'outbound'));
-  const inbound = await Spool.open(join(o.storageDir, 'spool', 'inbound'));
+  const spoolOptions = o.spoolGroupCommit === false ? { groupCommit: false } : {};
+  const outbound = await Spool.open(join(o.storageDir, 'spool', 'outbound'), spoolOptions);
+  const inbound = await Spool.open(join(o.storageDir, 'spool', 'inbound'), spoolOptions);
   await outbound.recover();
   await inbound.recover();
   const journey = new JourneyLog(join(o.storageDir, 'journey.jsonl'), clock);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
-import { Spool } from './spool.js';
+import { DirSyncer, Spool } from './spool.js';
 
 const root = mkdtempSync(join(tmpdir(), 'ssmax-spool-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -25,7 +25,7 @@ function buildChild(dir: string): string {
   const child = join(dir, 'child.mjs');
   writeFileSync(
     child,
-    `import { Spool } from './spool.js';
+    `import { DirSyncer, Spool } from './spool.js';
 const s = await Spool.open(process.argv[2]);
 for (let i = 0; ; i++) {
   const id = await s.enqueue({ mailFrom: 'a@org-a.example', rcptTo: ['b@org-b.example'], meta: { i } }, Buffer.alloc(2048 + i, 65 + (i % 26)));
@@ -174,5 +174,45 @@ describe('Spool', () => {
     writeFileSync(join(dir, 'tmp', 'partial'), 'half');
     expect(await s.recover()).toEqual({ requeued: [], discarded: 1 });
     expect(await s.list('incoming')).toEqual([]);
+  });
+
+  it('shares directory fsyncs among concurrent enqueues (group commit), one per enqueue without it', async () => {
+    const n = 24;
+    const run = async (groupCommit: boolean) => {
+      let syncs = 0;
+      const s = await Spool.open(join(root, `group-${groupCommit}`), { groupCommit, onDirSync: (d) => void (d.endsWith('incoming') && syncs++) });
+      await Promise.all(Array.from({ length: n }, (_, i) => s.enqueue(env(i), enc.encode(`m${i}`))));
+      expect(await s.list('incoming')).toHaveLength(n);
+      return { syncs };
+    };
+    const grouped = await run(true);
+    const each = await run(false);
+    expect(each.syncs).toBe(n);
+    expect(grouped.syncs).toBeLessThan(n / 2);
+  });
+
+  it('group commit: a caller that arrives while an fsync runs waits for the next one, which all such callers share', async () => {
+    const pending: { resolve: () => void }[] = [];
+    const syncer = new DirSyncer(() => new Promise<void>((resolve) => pending.push({ resolve })));
+    const done: string[] = [];
+    const call = (name: string) => void syncer.sync().then(() => done.push(name));
+    const tick = () => new Promise((r) => setImmediate(r));
+    call('a'); // starts fsync #1
+    await tick();
+    call('b'); // arrives during #1: its change may postdate #1's start
+    call('c');
+    expect(pending).toHaveLength(1);
+    pending[0]!.resolve(); // #1 done: only a may return
+    await tick();
+    expect(done).toEqual(['a']);
+    expect(pending).toHaveLength(2); // #2 started for b and c together
+    call('d'); // arrives during #2
+    pending[1]!.resolve();
+    await tick();
+    expect(done).toEqual(['a', 'b', 'c']);
+    expect(pending).toHaveLength(3);
+    pending[2]!.resolve();
+    await tick();
+    expect(done).toEqual(['a', 'b', 'c', 'd']);
   });
 });

@@ -5,7 +5,7 @@
  * employee number link in the trace vault, gets the address certificates from the org CA and stores
  * them, with the org's own certificate (the recipient's trust anchor at (10)), on the card.
  */
-import { createHmac, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, scrypt, scryptSync, timingSafeEqual } from 'node:crypto';
 import * as path from 'node:path';
 import {
   Card,
@@ -29,6 +29,11 @@ import type { TraceVault } from './trace-vault.js';
  */
 function scryptAsync(password: string, salt: Uint8Array, keylen: number): Promise<Buffer> {
   return new Promise((resolve, reject) => scrypt(password, salt, keylen, (err, key) => (err ? reject(err) : resolve(key))));
+}
+
+/** The same scrypt on the event loop (`passwordHashing: 'event-loop'`): kept only to measure the lever above. */
+function scryptOnLoop(password: string, salt: Uint8Array, keylen: number): Promise<Buffer> {
+  return Promise.resolve(scryptSync(password, salt, keylen));
 }
 
 /** Labels of the objects every SSMAX card holds. */
@@ -105,6 +110,11 @@ export interface UserRegistrationOptions {
   readonly maxPinTries?: number;
   /** Whether wrong PINs lock the cards at all (default true; false only in falsifiability runs, core {@link CardOptions}). */
   readonly pinLockout?: boolean;
+  /**
+   * Where the mail-password scrypt runs: libuv's thread pool (default) or synchronously on the event loop,
+   * as before issue 13 (only the bench sets it, to measure the lever).
+   */
+  readonly passwordHashing?: 'thread-pool' | 'event-loop';
 }
 
 const PIN_RE = /^[0-9A-Za-z]{4,16}$/;
@@ -230,7 +240,7 @@ export class UserRegistration {
   async setMailPassword(address: string, password: string): Promise<void> {
     if (password.length < 4) throw new SsmaxError('USAGE', 'Cannot set the mail password. It must have at least 4 characters.');
     const salt = this.random(16);
-    const hash = await scryptAsync(password, salt, 32);
+    const hash = await this.scrypt(password, salt, 32);
     const all = await this.passwords();
     all[address.toLowerCase()] = `scrypt$${Buffer.from(salt).toString('base64')}$${hash.toString('base64')}`;
     await writeFileDurable(path.join(this.o.storageDir, 'mail-passwords.json'), JSON.stringify(all));
@@ -242,8 +252,12 @@ export class UserRegistration {
     if (!stored) return false;
     const [, salt, hash] = stored.split('$');
     const want = Buffer.from(hash ?? '', 'base64');
-    const got = await scryptAsync(password, Buffer.from(salt ?? '', 'base64'), want.length || 32);
+    const got = await this.scrypt(password, Buffer.from(salt ?? '', 'base64'), want.length || 32);
     return want.length === got.length && timingSafeEqual(want, got);
+  }
+
+  private scrypt(password: string, salt: Uint8Array, keylen: number): Promise<Buffer> {
+    return (this.o.passwordHashing === 'event-loop' ? scryptOnLoop : scryptAsync)(password, salt, keylen);
   }
 
   private async passwords(): Promise<Record<string, string>> {

@@ -86,6 +86,12 @@ export interface WorldOptions {
   /** Workers per spool in each org (default 1; sim-org OrganisationOptions.spoolWorkers). */
   readonly spoolWorkers?: number;
   /**
+   * Issue 13's throughput levers, each on by default; the bench turns one off to measure it
+   * (`ssmax bench --chain-levers`): group commit of the spools' directory fsyncs, and the mail-password
+   * scrypt in the thread pool rather than on the event loop.
+   */
+  readonly levers?: { readonly spoolGroupCommit?: boolean; readonly passwordHashing?: 'thread-pool' | 'event-loop' };
+  /**
    * Ids of orgs that run without STARTTLS whatever the profile says (a legacy peer): their MTA-in
    * offers none (and, for SSMAX orgs, their MTA-out sends in clear text).
    */
@@ -498,6 +504,7 @@ export class World implements AsyncDisposable {
         registryMaxAgeSeconds: 0,
         retryMs: options.retryMs ?? 200,
         ...(options.spoolWorkers !== undefined ? { spoolWorkers: options.spoolWorkers } : {}),
+        ...(options.levers?.spoolGroupCommit === false ? { spoolGroupCommit: false } : {}),
         ...(this.clock ? { clock: this.clock } : {}),
       });
       const kms = organisation.kms;
@@ -533,6 +540,7 @@ export class World implements AsyncDisposable {
         storageDir: path.join(dir, 'registration'),
         registryRoot: kms.certificates.root,
         ...(this.switches.card.pinLockout === false ? { pinLockout: false } : {}),
+        ...(options.levers?.passwordHashing ? { passwordHashing: options.levers.passwordHashing } : {}),
         ...(this.clock ? { now: this.clock } : {}),
       });
       users.attach(new CardUserDirectory(registration, orgCa));
@@ -603,6 +611,7 @@ export class World implements AsyncDisposable {
         },
         retryMs: options.retryMs ?? 200,
         ...(options.spoolWorkers !== undefined ? { spoolWorkers: options.spoolWorkers } : {}),
+        ...(options.levers?.spoolGroupCommit === false ? { spoolGroupCommit: false } : {}),
         ...(this.clock ? { clock: this.clock } : {}),
       });
       conventionalOrg = organisation;

@@ -3,11 +3,14 @@ import { readFileSync } from 'node:fs';
 import { runBench } from '@ssmax/bench';
 import { one, parseArgs } from '../args.js';
 
-const USAGE = `usage: ssmax bench [--quick | --chain-curve] [--out FILE] [--keep]
+const USAGE = `usage: ssmax bench [--quick | --chain-curve | --chain-levers] [--out FILE] [--keep]
   --quick        the reduced set (CI smoke test, under two minutes)
   --chain-curve  the full chain only, ssmax-org and plain-ppap at 1, 4, 16 and 64 senders x 1 KiB, 100 KiB
                  and 5 MiB (15-25 min on 2 cores): bench/results/<YYYY-MM-DD>-chain-curve.json, .md and
                  the plot .svg
+  --chain-levers the chain at 16 senders x 100 KiB with each throughput lever (group commit of the spool
+                 fsyncs, scrypt off the event loop) turned off in turn, beside all on, for ssmax-org and
+                 plain-ppap (about 8 min): bench/results/<YYYY-MM-DD>-chain-levers.json and .md
   --out FILE     the JSON results (default bench/results/<YYYY-MM-DD>.json, -quick.json with --quick);
                  the table goes beside it as .md; a full run to the default path also updates bench/README.md
   --keep         keep the working directory (inputs and outputs) and print its path
@@ -15,7 +18,7 @@ const USAGE = `usage: ssmax bench [--quick | --chain-curve] [--out FILE] [--keep
 
 /** Returns the exit code: 0 when the run completed (targets missed are reported, not failed), 2 on usage errors. */
 export async function runBenchCommand(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { values: ['out'], flags: ['quick', 'chain-curve', 'help', 'keep'] });
+  const args = parseArgs(argv, { values: ['out'], flags: ['quick', 'chain-curve', 'chain-levers', 'help', 'keep'] });
   if (args.flags.has('help')) {
     process.stdout.write(USAGE);
     return 0;
@@ -24,8 +27,9 @@ export async function runBenchCommand(argv: string[]): Promise<number> {
     process.stderr.write(`ssmax bench: unexpected argument ${args.positionals[0]}\n${USAGE}`);
     return 2;
   }
-  if (args.flags.has('quick') && args.flags.has('chain-curve')) {
-    process.stderr.write(`ssmax bench: Cannot run --quick and --chain-curve together. They are different runs; give one.\n${USAGE}`);
+  const modes = ['quick', 'chain-curve', 'chain-levers'].filter((m) => args.flags.has(m));
+  if (modes.length > 1) {
+    process.stderr.write(`ssmax bench: Cannot run --${modes.join(' and --')} together. They are different runs; give one.\n${USAGE}`);
     return 2;
   }
   const out = one(args, 'out');
@@ -33,6 +37,7 @@ export async function runBenchCommand(argv: string[]): Promise<number> {
   const r = await runBench({
     quick: args.flags.has('quick'),
     chainCurve: args.flags.has('chain-curve'),
+    chainLevers: args.flags.has('chain-levers'),
     ...(out === undefined ? {} : { out }),
     keepWorkDir: args.flags.has('keep'),
     log: (line) => void process.stderr.write(`bench: ${line}\n`),
