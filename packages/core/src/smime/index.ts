@@ -16,3 +16,22 @@ export { judgeSigners } from './judge-signers.js';
 export type { JudgeSignersOptions, SignerJudgement } from './judge-signers.js';
 export { judgeMail } from './judge-mail.js';
 export type { JudgeMailOptions, MailJudgement, MailLayer, MailSignatureState, MailSigner } from './judge-mail.js';
+export {
+  OBSCURED_SUBJECT,
+  PROTECTED_FIELD_NAMES,
+  hcpBaseline,
+  outerHeadersFor,
+  injectProtectedHeaders,
+  readProtectedHeaders,
+  compareOuterHeaders,
+  wrapHeaderProtected,
+  openHeaderProtected,
+  isEnvelopedMessage,
+} from './header-protection.js';
+export type {
+  HeaderConfidentialityPolicy,
+  ProtectedHeaders,
+  OuterHeaderDifference,
+  WrapHeaderProtectedOptions,
+  OpenedHeaderProtected,
+} from './header-protection.js';
