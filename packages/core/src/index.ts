@@ -14,3 +14,4 @@ export * from './smime/index.js';
 export * from './zip/index.js';
 export * from './cfb/index.js';
 export * from './public-ca/client.js';
+export * from './implementation-contract.js';

@@ -127,3 +127,5 @@ export type {
   MaliciousReportResult,
 } from './incident-desk.js';
 export { startCrlPublisher, fetchOrgCrl, crlUrl, CRL_PATH } from './crl-publisher.js';
+export { serveOrg, readOrgImplementationConfig } from './org-serve.js';
+export type { ServeOrgOptions } from './org-serve.js';

@@ -1,7 +1,10 @@
 export { World, WorldUser, randomSeed } from './world.js';
 export type { WorldOptions, WorldOrg, ServiceListing, SendInput, InboxInput, SettledIncident, FetchedCrl } from './world.js';
-export { WORLD_CONFIG_SCHEMA, validateWorldConfig, parseWorldConfig, loadWorldConfig, userAddress } from './world-config.js';
-export type { WorldConfig, WorldOrgConfig, WorldUserConfig } from './world-config.js';
+export { WORLD_CONFIG_SCHEMA, validateWorldConfig, parseWorldConfig, loadWorldConfig, userAddress, implementationName } from './world-config.js';
+export type { WorldConfig, WorldOrgConfig, WorldUserConfig, WorldImplementationConfig } from './world-config.js';
+// The reference outside implementation of an org (docs/IMPLEMENTING.md), for `ssmax org serve`.
+export { serveOrg as serveOrgImplementation } from '@ssmax/sim-org';
+export { OrgImplementationProcess, type OrgLaunchOptions } from './implementation/org-launcher.js';
 export { PROFILES, PROFILE_IDS, getProfile, modeFor } from './profiles.js';
 export type { ProfileId, DefenceProfile, ProfileDns, ProfileOrgSettings, ConventionalSettings, ConventionalAttachments, PlusSwitches } from './profiles.js';
 export { DEFENCES, DEFENCE_IDS, getDefence, parseDefenceIds, switchesFor } from './defences.js';

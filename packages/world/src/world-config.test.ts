@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PROFILES, PROFILE_IDS, getProfile, modeFor } from './profiles.js';
-import { WORLD_CONFIG_SCHEMA, loadWorldConfig, parseWorldConfig } from './world-config.js';
+import { WORLD_CONFIG_SCHEMA, implementationName, loadWorldConfig, parseWorldConfig } from './world-config.js';
 
 describe('WorldConfig', () => {
   it('keeps the schema file beside the code equal to the schema the code validates with', () => {
@@ -30,8 +30,34 @@ describe('WorldConfig', () => {
       /password/,
     ],
     ['broken YAML', 'version: 1\norgs: [', /not valid YAML/],
+    ['a process implementation without a command', 'version: 1\norgs: [{ id: a, domain: a.example, implementation: { kind: process } }]', /implementation/],
+    ['an unknown implementation kind', 'version: 1\norgs: [{ id: a, domain: a.example, implementation: { kind: remote, url: x } }]', /implementation/],
+    [
+      'a process implementation with a bad environment name',
+      'version: 1\norgs: [{ id: a, domain: a.example, implementation: { kind: process, command: [x], env: { "A-B": "1" } } }]',
+      /implementation/,
+    ],
   ])('refuses %s', (_what, text, why) => {
     expect(() => parseWorldConfig(text)).toThrow(why);
+  });
+});
+
+describe('WorldConfig implementation', () => {
+  it('reads builtin (the default), process and container implementations and names each for reports', async () => {
+    const c = parseWorldConfig(`version: 1
+orgs:
+  - { id: a, domain: a.example }
+  - { id: b, domain: b.example, implementation: { kind: process, command: [node, serve.js], env: { SSMAX_ORG_DEFENCES_OFF: inboundInspection }, name: broken } }
+  - { id: c, domain: c.example, implementation: { kind: container, image: "ssmax/postfix-org:local" } }
+  - { id: d, domain: d.example, implementation: { kind: builtin } }
+`);
+    expect(c.orgs.map((o) => implementationName(o.implementation))).toEqual(['builtin', 'process:broken', 'container:ssmax/postfix-org:local', 'builtin']);
+    const b = await loadWorldConfig(path.join(import.meta.dirname, '../../../worlds/org-b-process.yaml'));
+    expect(b.orgs.find((o) => o.id === 'org-b')?.implementation).toMatchObject({
+      kind: 'process',
+      command: ['node', 'packages/cli/bin/ssmax.js', 'org', 'serve'],
+    });
+    expect(b.orgs.filter((o) => o.implementation?.kind === 'process').map((o) => o.id)).toEqual(['org-b']);
   });
 });
 

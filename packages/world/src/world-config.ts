@@ -33,6 +33,31 @@ export interface WorldOrgConfig {
   /** The part this actor plays in a profile: `sender` and `recipient` are what profiles 6 and 7 turn into ESPs. */
   readonly role?: 'sender' | 'recipient' | 'other';
   readonly users?: readonly WorldUserConfig[];
+  /**
+   * Who implements this org (docs/IMPLEMENTING.md): our own in-process org (`builtin`, the default), an
+   * outside program speaking contract v1 (`process`), or a locally built image (`container`, not yet run).
+   */
+  readonly implementation?: WorldImplementationConfig;
+}
+
+/** How an org is implemented (see {@link WorldOrgConfig.implementation}). */
+export type WorldImplementationConfig =
+  | { readonly kind: 'builtin' }
+  | {
+      readonly kind: 'process';
+      /** Program and arguments; `--config FILE` is appended. Relative paths are relative to the current directory. */
+      readonly command: readonly string[];
+      readonly env?: Readonly<Record<string, string>>;
+      /** A name for reports (default the command). */
+      readonly name?: string;
+    }
+  | { readonly kind: 'container'; readonly image: string; readonly env?: Readonly<Record<string, string>>; readonly name?: string };
+
+/** A short name of an org's implementation for reports: `builtin`, `process:<name>`, `container:<image>`. */
+export function implementationName(i: WorldImplementationConfig | undefined): string {
+  if (!i || i.kind === 'builtin') return 'builtin';
+  if (i.kind === 'process') return `process:${i.name ?? i.command.join(' ')}`;
+  return `container:${i.name ?? i.image}`;
 }
 
 export interface WorldConfig {
@@ -85,6 +110,43 @@ export const WORLD_CONFIG_SCHEMA = {
                 employeeNumber: { type: 'string', minLength: 1, maxLength: 64 },
               },
             },
+          },
+          implementation: {
+            oneOf: [
+              { type: 'object', additionalProperties: false, required: ['kind'], properties: { kind: { const: 'builtin' } } },
+              {
+                type: 'object',
+                additionalProperties: false,
+                required: ['kind', 'command'],
+                properties: {
+                  kind: { const: 'process' },
+                  command: { type: 'array', minItems: 1, maxItems: 64, items: { type: 'string', minLength: 1, maxLength: 4096 } },
+                  env: {
+                    type: 'object',
+                    maxProperties: 64,
+                    propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
+                    additionalProperties: { type: 'string', maxLength: 4096 },
+                  },
+                  name: { type: 'string', minLength: 1, maxLength: 100 },
+                },
+              },
+              {
+                type: 'object',
+                additionalProperties: false,
+                required: ['kind', 'image'],
+                properties: {
+                  kind: { const: 'container' },
+                  image: { type: 'string', minLength: 1, maxLength: 300, pattern: '^[a-z0-9][a-z0-9._/:@-]*$' },
+                  env: {
+                    type: 'object',
+                    maxProperties: 64,
+                    propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
+                    additionalProperties: { type: 'string', maxLength: 4096 },
+                  },
+                  name: { type: 'string', minLength: 1, maxLength: 100 },
+                },
+              },
+            ],
           },
         },
       },

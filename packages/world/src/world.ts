@@ -12,6 +12,7 @@ import { createHash, generateKeyPairSync, randomBytes, type KeyObject } from 'no
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
+  Card,
   SoftHsmNative,
   SoftwareKey,
   SsmaxError,
@@ -19,7 +20,7 @@ import {
   parseCertificate,
   parseCrl,
   verifyCrlSignature,
-  type Card,
+  type ContractUser,
   type CrlInfo,
   type PrivateKeyOps,
   type Pkcs11Token,
@@ -27,6 +28,7 @@ import {
 import { SimNet, type ExposedService } from '@ssmax/sim-net';
 import { Registry } from '@ssmax/sim-registry';
 import {
+  CardObjects,
   CardUserDirectory,
   ClamdDaemon,
   DeferredUserDirectory,
@@ -57,7 +59,9 @@ import { PublicSmimeCa } from './public-ca.js';
 import { readSmimeInbox, sendSmime, type SmimeIdentity } from './smime-client.js';
 import { getProfile, modeFor, type DefenceProfile, type PlusSwitches } from './profiles.js';
 import { parseDefenceIds, switchesFor, type DefenceId, type WorldSwitches } from './defences.js';
-import { userAddress, type WorldConfig, type WorldOrgConfig, type WorldUserConfig } from './world-config.js';
+import { implementationName, userAddress, type WorldConfig, type WorldOrgConfig, type WorldUserConfig } from './world-config.js';
+import { ImplementationControl } from './implementation/implementation-control.js';
+import { NotObservableError, OutsideOrg, startOutsideOrg } from './implementation/outside-org.js';
 
 /**
  * Sends a mailbox rule's forwarded copy through the org's MTA-out, unchanged, per destination domain
@@ -141,6 +145,27 @@ export interface InboxInput {
 const SO_PIN = 'world-so-pin-1';
 const HSM_PIN = 'world-hsm-pin';
 
+/**
+ * Whether an outside implementation runs org `o` under `profile` (docs/IMPLEMENTING.md): a `process`
+ * implementation under an SSMAX profile; under the conventional baselines the world's own conventional
+ * org stands in. A `container` implementation is not run yet.
+ */
+function runsOutside(o: WorldOrgConfig, profile: DefenceProfile): boolean {
+  const kind = o.implementation?.kind ?? 'builtin';
+  if (kind === 'container')
+    throw new SsmaxError(
+      'USAGE',
+      `Cannot start ${o.id} from a container image. Container implementations (docs/IMPLEMENTING.md §1) are not supported yet; run the image's program as kind: process.`,
+    );
+  return kind === 'process' && profile.kind === 'ssmax';
+}
+
+/** The /24 of the `index`-th outside implementation: beside the world's own (`127.X.Y` → `127.(255-X).(Y+index)`). */
+function outsidePrefix(prefix: string, index: number): string {
+  const [, x, y] = prefix.split('.').map(Number);
+  return `127.${255 - x!}.${(y! + index) % 256}`;
+}
+
 /** A deterministic generator (mulberry32) for PINs and passwords the world invents. */
 function seeded(seed: number, salt: string): () => number {
   let s = (seed ^ createHash('sha256').update(salt).digest().readUInt32BE(0)) >>> 0;
@@ -216,8 +241,8 @@ export class WorldUser {
       mode: ua.mode ?? this.world.profile.verification,
       ...(ua.fromSignerBinding === false ? { fromSignerBinding: false } : {}),
       ...(ua.fileEncryption === false ? { fileEncryption: false } : {}),
-      orgEncryptionCertificate: this.org.organisation.kms.certificates.encryption,
-      orgSigningCertificate: this.org.organisation.kms.certificates.signing,
+      orgEncryptionCertificate: (this.org.outside?.certificates ?? this.org.organisation.kms.certificates).encryption,
+      orgSigningCertificate: (this.org.outside?.certificates ?? this.org.organisation.kms.certificates).signing,
       msa: { host: msa.host, port: msa.port, ...(msa.localAddress ? { localAddress: msa.localAddress } : {}), user: this.address, password: this.password },
       imap: {
         host: box.host,
@@ -272,6 +297,8 @@ export class WorldUser {
     messageId: string,
     o: { readonly summary?: string; readonly pattern?: 'A' | 'B' | 'C'; readonly sha256?: string } = {},
   ): Promise<MaliciousReportResult> {
+    if (this.org.outside)
+      return this.org.outside.reportMalicious({ messageId, reportedBy: this.address, ...(o.summary !== undefined ? { summary: o.summary } : {}) });
     return this.org.organisation.reportMalicious({ messageId, reportedBy: this.address, ...o });
   }
 
@@ -314,6 +341,10 @@ export interface WorldOrg {
   readonly domain: string;
   readonly mode: 'org' | 'esp';
   readonly role: 'sender' | 'recipient' | 'other' | undefined;
+  /** Who implements it, for reports: `builtin`, or the outside implementation's name (docs/IMPLEMENTING.md). */
+  readonly implementation: string;
+  /** Set when an outside implementation runs it: then {@link organisation} and the back office throw {@link NotObservableError}. */
+  readonly outside?: OutsideOrg;
   readonly organisation: Organisation;
   readonly mailbox: Mailbox;
   /** SSMAX back office: org CA, sealed trace vault and its key, registration (2). Reading them under a conventional profile throws. */
@@ -374,6 +405,8 @@ export class World implements AsyncDisposable {
     };
   }
   #registryToken: Pkcs11Token | undefined;
+  /** The control API outside implementations write DNS records and journey events to (docs/IMPLEMENTING.md §5). */
+  #control: ImplementationControl | undefined;
 
   private constructor(
     readonly config: WorldConfig,
@@ -403,6 +436,8 @@ export class World implements AsyncDisposable {
         seed,
         ...(options.netPrefix !== undefined ? { prefix: options.netPrefix } : {}),
         ...(options.clock ? { now: options.clock } : {}),
+        // An outside implementation trusts the simulated network's CA from its own files (docs/IMPLEMENTING.md).
+        ...(config.orgs.some((o) => runsOutside(o, profile)) ? { caDir: path.join(storageDir, 'sim-net-ca') } : {}),
       });
       world = new World(config, profile, net, hsm, storageDir, seed, options.clock);
       world.ablated = ablated;
@@ -412,7 +447,14 @@ export class World implements AsyncDisposable {
       // smime-e2e users are enrolled with it, but anyone (the attacker too) may order a certificate.
       world.publicCa = await PublicSmimeCa.start({ net, ...(options.clock ? { now: options.clock } : {}) });
       await world.#startRegistry(options);
-      for (const o of config.orgs) await world.#startOrg(o, options);
+      // Outside implementations start last: the hosts table they are given names every other org's services.
+      const outside = config.orgs.filter((o) => runsOutside(o, profile));
+      for (const o of config.orgs) if (!outside.includes(o)) await world.#startOrg(o, options);
+      if (outside.length > 0) {
+        const w = world;
+        w.#control = await ImplementationControl.start({ address: net.address('implementation-control'), zone: net.zone, orgs: () => outside });
+        for (const [i, o] of outside.entries()) await w.#startOutsideOrg(o, i, options);
+      }
       // Every org's domain is registered to the org itself, a registrant the registrar verified (the
       // domain-registration record a conventional org is accountable by; members are in the directory too).
       for (const o of config.orgs) world.recordDomainRegistration(o.domain, undefined, { registrant: o.id, verified: true });
@@ -421,6 +463,8 @@ export class World implements AsyncDisposable {
       const reloads: { org: OrgInternals; boxes: { address: string; password: string; totpSecret?: string }[] }[] = [];
       for (const o of config.orgs) {
         const org = world.#orgs.get(o.id)!;
+        // An outside org's users and mailboxes are made before its implementation starts.
+        if (org.outside) continue;
         const boxes: { address: string; password: string; totpSecret?: string }[] = [];
         for (const u of o.users ?? []) await world.#addUser(org, u, boxes);
         reloads.push({ org, boxes });
@@ -552,6 +596,7 @@ export class World implements AsyncDisposable {
         domain: o.domain,
         mode,
         role: o.role,
+        implementation: 'builtin',
         organisation,
         mailbox,
         orgCa,
@@ -626,6 +671,7 @@ export class World implements AsyncDisposable {
         domain: o.domain,
         mode,
         role: o.role,
+        implementation: 'builtin',
         organisation,
         mailbox,
         users: [],
@@ -648,6 +694,146 @@ export class World implements AsyncDisposable {
       this.#orgs.set(o.id, org);
     } catch (e) {
       await mailbox.stop();
+      throw e;
+    }
+  }
+
+  /**
+   * An org an outside implementation runs (docs/IMPLEMENTING.md): its Dovecot and its users' cards are the
+   * world's (the card keys are made here; the implementation certifies them, (2)); the rest is the program's.
+   */
+  async #startOutsideOrg(o: WorldOrgConfig, index: number, options: WorldOptions): Promise<void> {
+    const impl = o.implementation as Extract<WorldOrgConfig['implementation'], { kind: 'process' }>;
+    const name = implementationName(impl);
+    const mode = modeFor(this.profile, o);
+    const dir = path.join(this.storageDir, 'orgs', o.id);
+    fs.mkdirSync(path.join(dir, 'mail'), { recursive: true });
+    fs.chmodSync(path.join(this.storageDir, 'orgs'), 0o711);
+    fs.chmodSync(dir, 0o711);
+    fs.chmodSync(path.join(dir, 'mail'), 0o711);
+    // A forwarding rule in the mailbox is not applied: the implementation delivers over LMTP itself.
+    const mailbox = await Mailbox.start({
+      dir: path.join(dir, 'mail'),
+      host: this.net.address(`${o.id}/imap`),
+      secondFactor: this.profile.mailbox.secondFactor && this.switches.mailbox.secondFactor !== false,
+      localDomains: [o.domain],
+    });
+    const made: { address: string; pin: string; password: string; label: string; card: Card; proofing: ContractUser['proofing'] }[] = [];
+    try {
+      const users: ContractUser[] = [];
+      for (const u of o.users ?? []) {
+        const address = userAddress(o, u);
+        const rnd = seeded(this.seed, address);
+        const pin = u.pin ?? String(Math.floor(rnd() * 900_000) + 100_000);
+        const password = u.password ?? `pw-${Math.floor(rnd() * 2 ** 32).toString(36)}`;
+        const label = `ssmax-card-${createHash('sha256').update(`${o.id}\0${address}`).digest('hex').slice(0, 16)}`;
+        if (!this.hsm.labels().includes(label)) this.hsm.initToken({ label, soPin: SO_PIN, userPin: pin });
+        const card = await Card.open({
+          token: this.hsm.openToken(label),
+          stateDir: path.join(dir, 'cards'),
+          ...(this.switches.card.pinLockout === false ? { pinLockout: false } : {}),
+        });
+        const proofing = {
+          method: u.proofing ?? (mode === 'esp' ? 'myNumberCardPin' : 'employeeCardPin'),
+          proofedBy: `${o.domain} registration desk`,
+        } as const;
+        made.push({ address, pin, password, label, card, proofing });
+        await card.login(pin);
+        const sig = await card.generateKeyPair(CardObjects.signingKey, 'EC-P256', 'signing');
+        const enc = await card.generateKeyPair(CardObjects.encryptionKey, 'RSA-2048', 'encryption');
+        await card.logout();
+        users.push({
+          address,
+          ...(u.displayName ? { displayName: u.displayName } : {}),
+          password,
+          employeeNumber: u.employeeNumber ?? `${mode === 'esp' ? 'CUST' : 'EMP'}-${createHash('sha256').update(address).digest('hex').slice(0, 8)}`,
+          proofing,
+          signingSpki: Buffer.from(sig.spki).toString('base64'),
+          encryptionSpki: Buffer.from(enc.spki).toString('base64'),
+        });
+      }
+      const outside = await startOutsideOrg({
+        net: this.net,
+        dir,
+        org: { id: o.id, domain: o.domain, ...(o.name ? { name: o.name } : {}), mode },
+        profile: {
+          id: this.profile.id,
+          starttls: this.profile.starttls && this.switches.starttls !== false && !(options.withoutStarttls ?? []).includes(o.id),
+          outboundTls: this.profile.outboundTls ?? 'require',
+          endToEnd: this.profile.endToEnd,
+        },
+        command: impl.command,
+        ...(impl.env ? { env: impl.env } : {}),
+        implementation: name,
+        prefix: outsidePrefix(this.net.plan.prefix, index),
+        registry: { url: this.registry.url, rootCertificate: this.registry.rootCertificate },
+        users,
+        mailbox: { lmtpSocket: mailbox.lmtpSocket, configPath: mailbox.configPath },
+        controlUrl: this.#control!.url,
+        caDir: path.join(this.storageDir, 'sim-net-ca'),
+        ...(options.log ? { log: options.log } : {}),
+      });
+      const absent = (what: string): never => {
+        throw new NotObservableError(
+          `Cannot use the ${what} of ${o.id}. An outside implementation (${name}) runs it: the world sees only what it answers on the network.`,
+        );
+      };
+      const org: OrgInternals = {
+        id: o.id,
+        domain: o.domain,
+        mode,
+        role: o.role,
+        implementation: name,
+        outside,
+        mailbox,
+        users: [],
+        get organisation() {
+          return absent('organisation');
+        },
+        get orgCa() {
+          return absent('orgCa');
+        },
+        get vault() {
+          return absent('vault');
+        },
+        get vaultKey() {
+          return absent('vaultKey');
+        },
+        get registration() {
+          return absent('registration');
+        },
+      };
+      for (const k of ['organisation', 'orgCa', 'vault', 'vaultKey', 'registration'] as const) Object.defineProperty(org, k, { enumerable: false });
+      this.#orgs.set(o.id, org);
+      const boxes: { address: string; password: string; totpSecret?: string }[] = [];
+      const certs = outside.certificates;
+      for (const m of made) {
+        const issued = outside.ready.users.find((x) => x.address.toLowerCase() === m.address)!;
+        const sigDer = new Uint8Array(Buffer.from(issued.signingCertificate, 'base64'));
+        const encDer = new Uint8Array(Buffer.from(issued.encryptionCertificate, 'base64'));
+        await m.card.login(m.pin);
+        await m.card.putCertificate(CardObjects.signingCertificate, sigDer);
+        await m.card.putCertificate(CardObjects.encryptionCertificate, encDer);
+        await m.card.putCertificate(CardObjects.orgCertificate, certs.org);
+        await m.card.putCertificate(CardObjects.registryRoot, this.registry.rootCertificate);
+        await m.card.logout();
+        const registered: RegisteredUser = {
+          address: m.address,
+          cardLabel: m.label,
+          // The trace id is the implementation's (in the certificate); the world never needs it.
+          traceId: '',
+          identityProofing: { method: m.proofing.method, proofedAt: new Date(), proofedBy: m.proofing.proofedBy },
+          signingCertificate: parseCertificate(sigDer),
+          encryptionCertificate: parseCertificate(encDer),
+        };
+        await this.#attachUser(org, m.address, m.pin, m.password, registered, m.card, boxes);
+      }
+      await mailbox.addUsers(boxes);
+    } catch (e) {
+      if (!this.#orgs.has(o.id)) {
+        for (const m of made) await m.card.close().catch(() => undefined);
+        await mailbox.stop();
+      }
       throw e;
     }
   }
@@ -754,7 +940,12 @@ export class World implements AsyncDisposable {
 
   /** Registers one more user (2) at run time, e.g. for a scenario. */
   async addUser(orgId: string, user: WorldUserConfig): Promise<WorldUser> {
-    return this.#addUser(this.#org(orgId), user);
+    const org = this.#org(orgId);
+    if (org.outside)
+      throw new NotObservableError(
+        `Cannot register ${user.address} at ${orgId} while the world runs. An outside implementation (${org.implementation}) runs it.`,
+      );
+    return this.#addUser(org, user);
   }
 
   #org(id: string): OrgInternals {
@@ -820,7 +1011,13 @@ export class World implements AsyncDisposable {
 
   /** Every org's journey events for `messageId`, merged in time order (stable within an org). */
   journey(messageId: string): JourneyEvent[] {
-    const all = [...this.#orgs.values()].flatMap((o, oi) => o.organisation.journey.events(messageId).map((e, i) => ({ e, k: [oi, i] as const })));
+    // An outside implementation's events are the ones it chose to post (optional in the contract).
+    const all = [...this.#orgs.values()].flatMap((o, oi) =>
+      (o.outside ? this.#control!.events(messageId).filter((e) => e.actor.startsWith(`${o.id}/`)) : o.organisation.journey.events(messageId)).map((e, i) => ({
+        e,
+        k: [oi, i] as const,
+      })),
+    );
     return all.sort((a, b) => a.e.at.localeCompare(b.e.at) || a.k[0] - b.k[0] || a.k[1] - b.k[1]).map((x) => x.e);
   }
 
@@ -828,7 +1025,8 @@ export class World implements AsyncDisposable {
   async waitIdle(timeoutMs = 20_000): Promise<void> {
     // A hop moves a mail from one org's outbound spool into another's inbound spool; three passes
     // cover sender → recipient → DSN back to the sender.
-    for (let pass = 0; pass < 3; pass++) await Promise.all([...this.#orgs.values()].map((o) => o.organisation.idle(timeoutMs)));
+    for (let pass = 0; pass < 3; pass++)
+      await Promise.all([...this.#orgs.values()].map((o) => (o.outside ? o.outside.idle(timeoutMs) : o.organisation.idle(timeoutMs))));
   }
 
   /**
@@ -841,7 +1039,8 @@ export class World implements AsyncDisposable {
   async settleIncidents(): Promise<SettledIncident[]> {
     const out: SettledIncident[] = [];
     for (const o of this.#orgs.values()) {
-      if (o.organisation.security !== 'ssmax') continue;
+      // An outside implementation answers the registry by itself; its answer is read from the registry's case.
+      if (o.outside || o.organisation.security !== 'ssmax') continue;
       await o.organisation.processIncidents();
       for (const f of o.organisation.handledIncidents()) {
         out.push({
@@ -895,6 +1094,10 @@ export class World implements AsyncDisposable {
   services(): ServiceListing[] {
     const out: ServiceListing[] = [{ name: 'registry', listen: new URL(this.registry.url).host, protocol: 'http (registry API)' }];
     for (const o of this.#orgs.values()) {
+      if (o.outside) {
+        out.push(...o.outside.services(), { name: `${o.id}/imap`, listen: `${o.mailbox.host}:${o.mailbox.imapPort}`, protocol: 'imap (password)' });
+        continue;
+      }
       const e = o.organisation.endpoints;
       out.push({
         name: `${o.id}/msa`,
@@ -952,13 +1155,14 @@ export class World implements AsyncDisposable {
     const mailboxes: Promise<void>[] = [];
     await Promise.all(
       [...this.#orgs.values()].map(async (o) => {
-        await o.organisation.close().catch(() => undefined);
+        await (o.outside ? o.outside.stop() : o.organisation.close()).catch(() => undefined);
         await o.vaultToken?.close().catch(() => undefined);
         mailboxes.push(o.mailbox.stop().catch(() => undefined));
       }),
     );
     stopped(Promise.all(mailboxes).then(() => undefined));
     for (const x of this.#extra) await x.close().catch(() => undefined);
+    await this.#control?.close().catch(() => undefined);
     await this.clamd?.close().catch(() => undefined);
     await this.publicCa?.close().catch(() => undefined);
     await this.registry?.close().catch(() => undefined);

@@ -21,7 +21,8 @@ export async function reportMalicious(
   ctx: CellContext,
 ): Promise<IncidentEvidence | undefined> {
   const recvOrg = world.user(recipient).org;
-  if (recvOrg.organisation.security !== 'ssmax') return undefined;
+  // An outside implementation runs only under SSMAX profiles; a builtin org says which security it runs.
+  if (!recvOrg.outside && recvOrg.organisation.security !== 'ssmax') return undefined;
   const r = await world.user(recipient).reportMalicious(`<${messageId}>`, { summary: 'reported as malicious by the recipient' });
   if (r.status !== 'reported') {
     ctx.log(`(12) ${recvOrg.id} did not report ${messageId}: ${r.reason}`);
