@@ -37,7 +37,7 @@ import {
   type MatrixResult,
 } from '@ssmax/world';
 import { many, one, parseArgs } from '../args.js';
-import { DEFENCES, parseDefenceIds, type Matrix } from '@ssmax/world';
+import { DEFENCES, implementationName, joinWorldRuns, loadWorldConfig, parseDefenceIds, type Matrix, type WorldConfig } from '@ssmax/world';
 import { runAblationJobs } from './ablate-jobs.js';
 
 /**
@@ -52,6 +52,8 @@ export type ExecutorFactory = (ctx: {
   readonly log: (line: string) => void;
   readonly ablate?: readonly string[];
   readonly job?: { readonly k: number; readonly n: number };
+  /** The world of the cells (`--world FILE`); default the bundled matrix world. */
+  readonly world?: WorldConfig;
 }) => CellExecutor | Promise<CellExecutor>;
 
 /** How the command is wired where it runs. */
@@ -69,8 +71,11 @@ export interface RunIo {
   readonly meta?: Pick<MatrixMeta, 'commit' | 'node' | 'openssl' | 'oracles'>;
 }
 
-export const RUN_USAGE = `usage: ssmax run [files or folders…] [--profile P[,P…]] [--report DIR] [--compare OLD.json] [--seed N] [--clock-start ISO] [--jobs N] [--shard K/N | --ablate]
+export const RUN_USAGE = `usage: ssmax run [files or folders…] [--world FILE…] [--profile P[,P…]] [--report DIR] [--compare OLD.json] [--seed N] [--clock-start ISO] [--jobs N] [--shard K/N | --ablate]
   files/folders   scenario YAML/JSON files or folders of them (default: the bundled scenarios/)
+  --world FILE    run the cells in this world (its orgs may be outside implementations,
+                  docs/IMPLEMENTING.md); given twice or more, the matrix runs once per world and the
+                  report shows the implementations side by side (not with --shard or --ablate)
   --profile       plain-ppap, best-practice, smime-e2e, ssmax-paper, ssmax-org, ssmax-esp-out, ssmax-esp-in, ssmax-plus (default: all)
   --report DIR    where matrix.json, junit.xml and matrix.html go (default: reports/latest/)
   --compare F     list the cells whose actual outcome differs from an earlier matrix.json
@@ -114,7 +119,7 @@ export async function runRunCommand(argv: string[], executorFactory?: ExecutorFa
   let executors: CellExecutor[] = [];
   try {
     const args = parseArgs(argv, {
-      values: ['profile', 'report', 'compare', 'seed', 'clock-start', 'jobs', 'ablate-only', 'baseline', 'shard'],
+      values: ['profile', 'report', 'compare', 'seed', 'clock-start', 'jobs', 'ablate-only', 'baseline', 'shard', 'world'],
       flags: ['help', 'ablate'],
     });
     if (args.flags.has('help')) {
@@ -136,6 +141,9 @@ export async function runRunCommand(argv: string[], executorFactory?: ExecutorFa
         `Cannot run shard ${shard.k}/${shard.n} without --seed and --clock-start. Every shard of one run must be given the same ones.`,
       );
     const profiles = parseProfiles(many(args, 'profile'));
+    const worlds = await Promise.all(many(args, 'world').map(async (file) => ({ file, config: await loadWorldConfig(file) })));
+    if (worlds.length > 0 && (shard || args.flags.has('ablate') || one(args, 'baseline') !== undefined))
+      throw new SsmaxError('USAGE', 'Cannot use --world with --shard, --ablate or --baseline. Run the world unsharded and without ablation.');
     const seed = parseSeed(one(args, 'seed'));
     const clockStart = parseClock(one(args, 'clock-start'), now());
     const reportDir = resolve(one(args, 'report') ?? resolve(REPO_ROOT, 'reports/latest'));
@@ -179,28 +187,47 @@ export async function runRunCommand(argv: string[], executorFactory?: ExecutorFa
       baselinePath !== undefined
         ? readMatrix(baselinePath)
         : await (async () => {
-            for (let k = 1; k <= matrixJobs; k++)
-              executors.push(await executorFactory({ seed, clockStart, log, ...(matrixJobs > 1 ? { job: { k, n: matrixJobs } } : {}) }));
-            return runMatrix({
-              scenarios,
-              profiles,
-              executor: executors,
-              // Jobs of about equal time: a cell that replaces its world, or a job's first world of a profile, weighs more.
-              cost: MATRIX_COSTS,
-              seed,
-              clockStart,
-              now,
-              meta: io.meta ?? environmentMeta(),
-              log,
-              ...(shard ? { shard } : {}),
-              onCell: (r, i, n) => {
-                const mark = r.actual === null ? 'ERROR' : r.pass ? 'ok' : 'MISMATCH';
-                io.stderr.write(
-                  `[${String(i + 1).padStart(String(n).length)}/${n}] ${r.scenarioId} [${r.profile}] ${mark}${r.error ? `: ${r.error}` : ''} (${r.durationMs} ms)\n`,
+            // One run per world file (or one in the bundled matrix world); each cell names its implementations.
+            const runs: Matrix[] = [];
+            for (const w of worlds.length > 0 ? worlds : [undefined]) {
+              if (w) io.stderr.write(`ssmax run: world ${w.file}: ${w.config.orgs.map((o) => `${o.id} ${implementationName(o.implementation)}`).join(', ')}\n`);
+              for (let k = 1; k <= matrixJobs; k++)
+                executors.push(
+                  await executorFactory({ seed, clockStart, log, ...(w ? { world: w.config } : {}), ...(matrixJobs > 1 ? { job: { k, n: matrixJobs } } : {}) }),
                 );
-              },
-            });
+              runs.push(await runWorld(w));
+              const done = executors;
+              executors = [];
+              await Promise.all(done.map(async (x) => x.close?.()));
+            }
+            return joinWorldRuns(runs);
           })();
+    async function runWorld(w: { file: string; config: WorldConfig } | undefined): Promise<Matrix> {
+      return runMatrix({
+        scenarios,
+        profiles,
+        executor: executors,
+        // Jobs of about equal time: a cell that replaces its world, or a job's first world of a profile, weighs more.
+        cost: MATRIX_COSTS,
+        seed,
+        clockStart,
+        now,
+        meta: {
+          ...(io.meta ?? environmentMeta()),
+          ...(w
+            ? { worlds: [{ file: w.file, implementations: Object.fromEntries(w.config.orgs.map((o) => [o.id, implementationName(o.implementation)])) }] }
+            : {}),
+        },
+        log,
+        ...(shard ? { shard } : {}),
+        onCell: (r, i, n) => {
+          const mark = r.notObservable !== undefined ? 'NOT OBSERVABLE' : r.actual === null ? 'ERROR' : r.pass ? 'ok' : 'MISMATCH';
+          io.stderr.write(
+            `[${String(i + 1).padStart(String(n).length)}/${n}] ${r.scenarioId} [${r.profile}] ${mark}${r.error ? `: ${r.error}` : ''}${r.notObservable ? `: ${r.notObservable}` : ''} (${r.durationMs} ms)\n`,
+          );
+        },
+      });
+    }
     if (baselinePath !== undefined && (matrix.meta.seed !== seed || matrix.meta.clockStart !== clockStart.toISOString())) {
       throw new SsmaxError(
         'USAGE',

@@ -1,5 +1,6 @@
 import { ADDRESS, capabilitySpec, type ParamsOf, capability } from './capability.js';
 import { plantForwardingRule } from '@ssmax/sim-attacker';
+import { NotObservableError } from '../implementation/outside-org.js';
 
 /** Plants a forwarding rule to the attacker with the stolen mailbox password (incident 7). */
 const spec = capabilitySpec('forwarding-rule', {
@@ -25,6 +26,12 @@ export const forwardingRule = capability(spec, {
   leavesState: true,
   async run(cell, p) {
     const victim = cell.user(p.account);
+    // The rule lives in the world's mailbox, but the forwarded copy needs the org's own MTA-out: an outside
+    // implementation delivers over LMTP by itself, so the rule would silently never fire.
+    if (victim.org.outside)
+      throw new NotObservableError(
+        `Cannot plant a forwarding rule for ${victim.address}. Its org is run by ${victim.org.implementation}, which the world's mailbox rules do not reach.`,
+      );
     // The code the victim's phone shows now: Dovecot checks it against real time, not the world clock.
     const code = p.secondFactor === 'phished' ? victim.totpCode(new Date()) : undefined;
     const o = await plantForwardingRule(

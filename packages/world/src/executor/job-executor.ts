@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { SsmaxError } from '@ssmax/core';
 import type { CellContext, CellExecutor, CellRun, MatrixProfile, Scenario } from '../runner/types.js';
+import type { WorldConfig } from '../world-config.js';
 
 /** What a job's MatrixExecutor is made with (the serialisable part of MatrixExecutorOptions). */
 export interface JobExecutorOptions {
@@ -21,6 +22,8 @@ export interface JobExecutorOptions {
   readonly netPrefix?: string;
   readonly storageDir?: string;
   readonly templates?: boolean;
+  /** The world of the cells (`ssmax run --world FILE`); default the matrix world. */
+  readonly world?: WorldConfig;
   /** Lines the job process writes outside any cell (its stderr). */
   readonly log?: (line: string) => void;
 }

@@ -21,6 +21,8 @@ import { leakLevel, type AttackOutcome } from '@ssmax/sim-attacker';
 import { conventionalProfile, type JourneyEvent as OrgJourneyEvent } from '@ssmax/sim-org';
 import { AddressPlan } from '@ssmax/sim-net';
 import { World } from '../world.js';
+import type { WorldConfig } from '../world-config.js';
+import { NotObservableError } from '../implementation/outside-org.js';
 import { JobExecutor } from './job-executor.js';
 import { WorldTemplate } from '../world-template.js';
 import { checkpointWorld } from '../world-checkpoint.js';
@@ -66,6 +68,11 @@ export interface MatrixExecutorOptions {
    * a process of their own (job-executor.ts), on their own /24 (job 1 keeps the one a single job uses).
    */
   readonly job?: { readonly k: number; readonly n: number };
+  /**
+   * The world the cells run in (`ssmax run --world FILE`); default {@link MATRIX_WORLD}. Its orgs and users
+   * must be the ones the scenarios name; an org may be run by an outside implementation (docs/IMPLEMENTING.md).
+   */
+  readonly world?: WorldConfig;
 }
 
 /**
@@ -135,13 +142,16 @@ class MatrixExecutor implements CellExecutor {
     const starttls = withoutStarttls.length > 0 ? { withoutStarttls } : {};
     let how = 'built';
     // A conventional world makes no card and registers nobody: starting a copy costs what building it does.
-    if (this.o.templates === false || getProfile(profile).kind !== 'ssmax')
-      this.#world = await World.create(MATRIX_WORLD, { ...options, ...starttls, storageDir: dir });
+    const config = this.o.world ?? MATRIX_WORLD;
+    // An outside implementation's storage is its own: a world with one is built, never copied from a template.
+    const outside = config.orgs.some((o) => o.implementation !== undefined && o.implementation.kind !== 'builtin');
+    if (this.o.templates === false || getProfile(profile).kind !== 'ssmax' || outside)
+      this.#world = await World.create(config, { ...options, ...starttls, storageDir: dir });
     else {
       // Whether STARTTLS is offered is not kept in storage: one template per profile serves the legacy-peer cells too.
       let template = this.#templates.get(profile);
       if (!template) {
-        template = new WorldTemplate(MATRIX_WORLD, path.join(this.#root, `t-${profile}`), options);
+        template = new WorldTemplate(config, path.join(this.#root, `t-${profile}`), options);
         this.#templates.set(profile, template);
         await template.prepare();
         ctx.log(`world ${profile} template built in ${Date.now() - t0} ms`);
@@ -183,11 +193,17 @@ class MatrixExecutor implements CellExecutor {
     // certificate) must not answer this one.
     this.#restore?.();
     const state = { changed: false };
+    const implementations = Object.fromEntries(world.orgs().map((o) => [o.id, o.implementation]));
     try {
-      return await runCell(world, s, ctx, state, this.o.beforeObserve);
+      return { ...(await runCell(world, s, ctx, state, this.o.beforeObserve)), implementations };
     } catch (e) {
       // A cell that failed half-way may have left mail in flight: the next cell gets a fresh world.
       state.changed = true;
+      // It needed what only an in-process org gives: recorded as such, never as a guessed verdict.
+      if (e instanceof NotObservableError) {
+        ctx.log(`not observable: ${e.message}`);
+        return { actual: null, events: [], notObservable: e.message, implementations };
+      }
       throw e;
     } finally {
       // (12) only changes the world (revocation, registry re-evaluation (13)) when a desk acted on it.

@@ -11,7 +11,7 @@ import { JOURNEY_EVENT_SCHEMA, type JourneyEvent } from '@ssmax/sim-org';
 import type { DnsZone } from '@ssmax/sim-net';
 
 const MAX_BODY = 4 * 1024 * 1024;
-const validEvent = new Ajv2020({ strict: false }).compile<JourneyEvent>(JOURNEY_EVENT_SCHEMA);
+const validEvent = new Ajv2020({ strict: false, validateFormats: false }).compile<JourneyEvent>(JOURNEY_EVENT_SCHEMA);
 
 async function body(req: IncomingMessage): Promise<string | undefined> {
   const chunks: Buffer[] = [];

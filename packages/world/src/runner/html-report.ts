@@ -1,6 +1,7 @@
 import { MATRIX_PROFILES } from './types.js';
 import type { LoadedScenario, Matrix } from './types.js';
 import type { AblationReport } from './ablation.js';
+import { outsideLabel } from './junit-report.js';
 
 const escHtml = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
@@ -58,6 +59,8 @@ td.cell:hover{outline:2px solid #556;outline-offset:-2px}td.cell.selected{outlin
 td.cell.v-delivered{background:var(--del)}td.cell.v-flagged{background:var(--flag)}td.cell.v-blocked{background:var(--block)}td.cell.v-not-sent{background:var(--ns)}
 td.cell.omitted{background:repeating-linear-gradient(45deg,#f3f4f6,#f3f4f6 4px,#e9ebef 4px,#e9ebef 8px);cursor:default;color:#9aa}
 td.cell.error{background:#ffd6d6}
+td.cell.unobserved{background:#eeeeee;color:#666}
+th .impl{font-weight:normal;font-size:11px;color:#555}
 td.cell.mismatch{box-shadow:inset 0 0 0 3px var(--bad)}
 .verdict{font-weight:600}.badges{display:block;font-size:10px;line-height:1.2}
 .b{display:inline-block;border-radius:3px;padding:0 3px;margin:1px 1px 0}
@@ -82,25 +85,26 @@ table.abl tr.dead td{background:#ffebee}table.abl ul{margin:0;padding-left:16px}
 
 const JS = `
 const DATA = JSON.parse(document.getElementById('matrix-data').textContent);
-const MATRIX_PROFILES = DATA.profiles;
+const COLUMNS = DATA.columns;
 const el = (tag, attrs = {}, ...kids) => { const e = document.createElement(tag); for (const [k, v] of Object.entries(attrs)) { if (k === 'class') e.className = v; else e.setAttribute(k, v); } for (const k of kids) e.append(k); return e; };
 const src = (s) => !s ? '' : s.ppapIncident ? 'I' + s.ppapIncident : s.pattern ? s.pattern : 'other';
-const byKey = new Map(DATA.results.map((r, i) => [r.scenarioId + '#' + r.profile, i]));
+const byKey = new Map(DATA.results.map((r, i) => [r.scenarioId + '#' + r.profile + '#' + DATA.labels[i], i]));
 // Rows grouped by source: incidents 1-8, then patterns A, B, C, then other references.
 const rank = (s) => !s ? 99 : s.ppapIncident ? s.ppapIncident : s.pattern ? 10 + 'ABC'.indexOf(s.pattern) : 20;
 const ids = [...new Set(DATA.results.map((r) => r.scenarioId))].sort((a, b) => rank((DATA.scenarios[a] || {}).source) - rank((DATA.scenarios[b] || {}).source) || (a < b ? -1 : 1));
 const tbl = el('table', { class: 'matrix', id: 'matrix' });
 const hr = el('tr', {}, el('th', {}, 'scenario'));
-for (const p of MATRIX_PROFILES) hr.append(el('th', { class: 'profile' }, p));
+for (const c of COLUMNS) hr.append(el('th', { class: 'profile' }, c.profile, ...(c.label ? [el('div', { class: 'impl' }, c.label)] : [])));
 tbl.append(el('thead', {}, hr));
 const tb = el('tbody');
 for (const id of ids) {
   const info = DATA.scenarios[id] || {};
   const tr = el('tr', {}, el('td', { class: 'sc', title: (info.title || '') + '\\n' + (info.description || '') }, el('span', { class: 'src' }, src(info.source)), id));
-  for (const p of MATRIX_PROFILES) {
-    const i = byKey.get(id + '#' + p);
+  for (const { profile: p, label } of COLUMNS) {
+    const i = byKey.get(id + '#' + p + '#' + label);
     if (i === undefined) { const why = (info.omitted || {})[p]; tr.append(el('td', { class: 'cell omitted', title: why ? 'omitted: ' + why : 'not run' }, '·')); continue; }
     const r = DATA.results[i];
+    if (r.notObservable) { tr.append(el('td', { class: 'cell unobserved', 'data-i': String(i), title: 'not observable: ' + r.notObservable }, 'n/o')); continue; }
     if (!r.actual) { tr.append(el('td', { class: 'cell error', 'data-i': String(i), title: r.error || '' }, 'error')); continue; }
     const a = r.actual;
     const cls = ['cell', 'v-' + a.verdict, 'leak-' + a.leaked];
@@ -129,6 +133,8 @@ function show(i) {
   for (const f of FIELDS) cmp.append(el('tr', { class: r.actual && r.expected[f] !== r.actual[f] ? 'diff' : '' }, el('td', {}, f), el('td', {}, String(r.expected[f])), el('td', {}, r.actual ? String(r.actual[f]) : 'error')));
   box.append(cmp, el('div', { class: 'desc' }, 'Why: ' + r.expected.reason));
   if (r.error) box.append(el('div', { class: 'desc' }, 'Executor error: ' + r.error));
+  if (r.notObservable) box.append(el('div', { class: 'desc' }, 'Not observable for this implementation: ' + r.notObservable));
+  if (DATA.labels[i]) box.append(el('div', { class: 'desc' }, 'Implementations:' + DATA.labels[i]));
   box.append(el('h3', {}, 'Journey (' + r.events.length + ' hops)'));
   if (r.events.length === 0) { box.append(el('p', { class: 'empty' }, 'No journey events recorded.')); return; }
   const ol = el('ol', { class: 'hops', id: 'hops' });
@@ -171,9 +177,16 @@ export function formatHtml(m: Matrix, scenarios: readonly LoadedScenario[] = [],
     scenarios.map(({ scenario: s }) => [s.id, { title: s.title, description: s.description, source: s.source, omitted: s.omitted ?? {} }]),
   );
   for (const r of m.results) info[r.scenarioId] ??= { title: r.title, description: '', source: {}, omitted: {} };
-  const data = { profiles: MATRIX_PROFILES.filter((p) => m.meta.profiles.includes(p)), scenarios: info, results: m.results };
+  // One column per profile and set of outside implementations: two implementations of one profile (a run
+  // over two worlds, `ssmax run --world A --world B`) stand side by side.
+  const labels = m.results.map((r) => outsideLabel(r));
+  const columns = MATRIX_PROFILES.filter((p) => m.meta.profiles.includes(p)).flatMap((profile) =>
+    [...new Set(m.results.flatMap((r, i) => (r.profile === profile ? [labels[i]!] : [])))].sort().map((label) => ({ profile, label })),
+  );
+  const data = { columns, labels, scenarios: info, results: m.results };
   const pass = m.results.filter((r) => r.pass).length;
-  const fail = m.results.length - pass;
+  const unobserved = m.results.filter((r) => r.notObservable !== undefined).length;
+  const fail = m.results.length - pass - unobserved;
   // Reports written before issue 11 have no oracle versions.
   const oracles = m.meta.oracles
     ? `<div class="meta oracles">oracles: ${Object.entries(m.meta.oracles)
@@ -186,7 +199,7 @@ export function formatHtml(m: Matrix, scenarios: readonly LoadedScenario[] = [],
 <title>SSMAX scenario matrix</title><style>${CSS}</style></head>
 <body><header><h1>SSMAX test bed — attacks against defences</h1>
 <div class="meta">commit ${esc(m.meta.commit)} · node ${esc(m.meta.node)} · ${esc(m.meta.openssl)} · started ${esc(m.meta.startedAt)} · seed ${m.meta.seed} · clock ${esc(m.meta.clockStart)} · ${(m.meta.durationMs / 1000).toFixed(1)} s${shardNote(m)}</div>
-${oracles}<div class="summary">${pass} of ${m.results.length} cells as expected${fail ? ` · <span class="bad">${fail} differ</span>` : ''}</div>
+${oracles}<div class="summary">${pass} of ${m.results.length} cells as expected${fail ? ` · <span class="bad">${fail} differ</span>` : ''}${unobserved ? ` · ${unobserved} not observable for the implementation under test` : ''}</div>
 <div class="legend">Cell colour = what happened to the mail carrying the files:<span class="sw" style="background:var(--del)"></span>delivered<span class="sw" style="background:var(--flag)"></span>flagged (warning)<span class="sw" style="background:var(--block)"></span>blocked at the receiver<span class="sw" style="background:var(--ns)"></span>not sent. Badges: what leaked to the attacker, malware reaching the recipient, how far the sender was traced; a red frame marks a cell that differs from its expectation. Click a cell for the mail's journey.</div>
 </header>
 <main><div id="matrix-wrap"></div><aside id="journey"><p class="empty">Click a cell to see the mail's journey hop by hop: who checked what (SSMAX procedure numbers from the paper, §6) and where the files were plaintext or ciphertext.</p></aside></main>

@@ -5,6 +5,7 @@ export type {
   CellRun,
   ExpectedCell,
   IdentityShown,
+  Implementations,
   JourneyEvent,
   Leak,
   LoadedScenario,
@@ -21,7 +22,7 @@ export type {
   Verdict,
 } from './types.js';
 export { BUNDLED_SCENARIOS, REPO_ROOT, loadScenarios } from './load-scenarios.js';
-export { cellSeed, compareMatrices, compareOutcome, matrixExitCode, normalizeJourneyEvent, parseProfiles, runMatrix } from './run-matrix.js';
+export { cellSeed, compareMatrices, compareOutcome, joinWorldRuns, matrixExitCode, normalizeJourneyEvent, parseProfiles, runMatrix } from './run-matrix.js';
 export type { CellChange, CellCosts, RunMatrixOptions } from './run-matrix.js';
 export { cellCode, formatChanges, formatMatrixTable } from './terminal-table.js';
 export { formatJunit } from './junit-report.js';

@@ -12,8 +12,9 @@ function esc(s: string): string {
 }
 
 function testcase(r: MatrixResult): string {
-  const name = `${r.file}#${r.scenarioId} [${r.profile}]`;
+  const name = `${r.file}#${r.scenarioId} [${r.profile}]${outsideLabel(r)}`;
   const head = `    <testcase classname="${esc(r.file)}" name="${esc(name)}" time="${(r.durationMs / 1000).toFixed(3)}"`;
+  if (r.notObservable !== undefined) return `${head}>\n      <skipped message="${esc(`not observable: ${r.notObservable}`)}"/>\n    </testcase>`;
   if (r.actual === null)
     return `${head}>\n      <error message="${esc(r.error ?? 'executor failed')}" type="infrastructure">${esc(r.error ?? '')}</error>\n    </testcase>`;
   if (r.pass) return `${head}/>`;
@@ -23,13 +24,20 @@ function testcase(r: MatrixResult): string {
   return `${head}>\n      <failure message="${esc(`expected ${exp}, actual ${act}`)}" type="mismatch">${esc(body)}</failure>\n    </testcase>`;
 }
 
+/** The outside implementations of a cell's world, as ` {org-b: process:x}`; empty when every org is builtin. */
+export function outsideLabel(r: Pick<MatrixResult, 'implementations'>): string {
+  const outside = Object.entries(r.implementations ?? {}).filter(([, i]) => i !== 'builtin');
+  return outside.length === 0 ? '' : ` {${outside.map(([org, i]) => `${org}: ${i}`).join(', ')}}`;
+}
+
 /** JUnit XML: one testsuite per scenario file, one testcase per cell named `<file>#<id> [<profile>]`. */
 export function formatJunit(m: Matrix): string {
   const files = [...new Set(m.results.map((r) => r.file))];
   const count = (rs: readonly MatrixResult[]) => ({
     tests: rs.length,
     failures: rs.filter((r) => r.actual !== null && !r.pass).length,
-    errors: rs.filter((r) => r.actual === null).length,
+    errors: rs.filter((r) => r.actual === null && r.notObservable === undefined).length,
+    skipped: rs.filter((r) => r.notObservable !== undefined).length,
     time: (rs.reduce((a, r) => a + r.durationMs, 0) / 1000).toFixed(3),
   });
   const all = count(m.results);
@@ -45,7 +53,7 @@ export function formatJunit(m: Matrix): string {
   const suites = files.map((f) => {
     const rs = m.results.filter((r) => r.file === f);
     const c = count(rs);
-    return `  <testsuite name="${esc(f)}" tests="${c.tests}" failures="${c.failures}" errors="${c.errors}" skipped="0" time="${c.time}" timestamp="${esc(m.meta.startedAt)}">\n    <properties>\n${props}\n    </properties>\n${rs.map(testcase).join('\n')}\n  </testsuite>`;
+    return `  <testsuite name="${esc(f)}" tests="${c.tests}" failures="${c.failures}" errors="${c.errors}" skipped="${c.skipped}" time="${c.time}" timestamp="${esc(m.meta.startedAt)}">\n    <properties>\n${props}\n    </properties>\n${rs.map(testcase).join('\n')}\n  </testsuite>`;
   });
   return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="ssmax scenario matrix (seed ${m.meta.seed}${m.meta.shard ? `, shard ${m.meta.shard.k}/${m.meta.shard.n}` : ''})" tests="${all.tests}" failures="${all.failures}" errors="${all.errors}" time="${all.time}">\n${suites.join('\n')}\n</testsuites>\n`;
 }

@@ -77,7 +77,7 @@ export interface RunMatrixOptions {
   readonly clockStart: Date;
   /** Wall clock for startedAt and durations (injected for tests). */
   readonly now?: () => Date;
-  readonly meta: Pick<MatrixMeta, 'commit' | 'node' | 'openssl' | 'oracles'>;
+  readonly meta: Pick<MatrixMeta, 'commit' | 'node' | 'openssl' | 'oracles' | 'worlds'>;
   /** Called once per cell as it finishes (progress output); `index` counts finished cells. */
   readonly onCell?: (result: MatrixResult, index: number, total: number) => void;
   readonly log?: (line: string) => void;
@@ -108,6 +108,22 @@ export async function runMatrix(o: RunMatrixOptions): Promise<Matrix> {
     const t0 = now().getTime();
     try {
       const run = await executor.run(s.scenario, p, { seed: cellSeed(o.seed, s.scenario.id, p), clock, log: (l) => log(`[${s.scenario.id} ${p}] ${l}`) });
+      const implementations = run.implementations ? { implementations: run.implementations } : {};
+      if (run.actual === null || run.notObservable !== undefined)
+        return {
+          scenarioId: s.scenario.id,
+          file: s.file,
+          title: s.scenario.title,
+          profile: p,
+          expected,
+          actual: null,
+          pass: false,
+          mismatches: [],
+          events: run.events.map(normalizeJourneyEvent),
+          notObservable: run.notObservable ?? 'The executor returned no outcome and no reason.',
+          ...implementations,
+          durationMs: now().getTime() - t0,
+        };
       const actual: Outcome = {
         verdict: run.actual.verdict,
         leaked: run.actual.leaked,
@@ -126,6 +142,7 @@ export async function runMatrix(o: RunMatrixOptions): Promise<Matrix> {
         pass: mismatches.length === 0,
         mismatches,
         events: run.events.map(normalizeJourneyEvent),
+        ...implementations,
         durationMs: now().getTime() - t0,
       };
     } catch (err) {
@@ -235,10 +252,29 @@ export function cutByCost<T, G = string>(
   return parts;
 }
 
-/** Exit code of a finished matrix: 3 if any cell hit an infrastructure fault, else 1 on any mismatch, else 0. */
+/**
+ * Exit code of a finished matrix: 3 if any cell hit an infrastructure fault, else 1 on any mismatch, else 0.
+ * A cell not observable for an outside implementation is neither (it is listed, not counted).
+ */
 export function matrixExitCode(m: Matrix): 0 | 1 | 3 {
   if (m.results.some((r) => r.error !== undefined)) return 3;
-  return m.results.every((r) => r.pass) ? 0 : 1;
+  return m.results.every((r) => r.pass || r.notObservable !== undefined) ? 0 : 1;
+}
+
+/**
+ * One report of the runs of the same scenarios over several worlds (`ssmax run --world A --world B`): the
+ * cells of each run in turn (each names its implementations, so matrix.html shows them side by side), the
+ * first run's meta with every run's worlds and the runs' total time.
+ */
+export function joinWorldRuns(runs: readonly Matrix[]): Matrix {
+  if (runs.length === 0) throw new SsmaxError('USAGE', 'Cannot join the runs of several worlds. There is none.');
+  if (runs.length === 1) return runs[0]!;
+  const first = runs[0]!;
+  const worlds = runs.flatMap((r) => r.meta.worlds ?? []);
+  return {
+    meta: { ...first.meta, durationMs: runs.reduce((t, r) => t + r.meta.durationMs, 0), ...(worlds.length > 0 ? { worlds } : {}) },
+    results: runs.flatMap((r) => r.results),
+  };
 }
 
 export interface CellChange {

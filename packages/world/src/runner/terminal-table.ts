@@ -25,7 +25,7 @@ const SHORT: Record<MatrixProfile, string> = {
 /**
  * The matrix as a fixed-width table (scenarios × profiles). A cell shows the actual outcome code and
  * a mark: " " match, "✗" mismatch (expected code follows on the detail lines), "!" executor error,
- * "·" not run (omitted or not selected).
+ * "n/o" not observable for an outside implementation, "·" not run (omitted or not selected).
  */
 export function formatMatrixTable(m: Matrix): string {
   const profiles = MATRIX_PROFILES.filter((p) => m.meta.profiles.includes(p));
@@ -40,6 +40,10 @@ export function formatMatrixTable(m: Matrix): string {
     const cells = profiles.map((p) => {
       const r = byKey.get(`${id}#${p}`);
       if (r === undefined) return '  ·   ';
+      if (r.notObservable !== undefined) {
+        details.push(`  ? ${id} [${p}]: not observable: ${r.notObservable}`);
+        return '  n/o ';
+      }
       if (r.actual === null) {
         details.push(`  ! ${id} [${p}]: ${r.error ?? 'no result'}`);
         return ' !err ';
@@ -57,7 +61,10 @@ export function formatMatrixTable(m: Matrix): string {
   lines.push(
     'code: verdict D delivered F flagged B blocked N not-sent · leak - none m metadata b body F files · M malware reached · trace - none o org s sender R revoked',
   );
-  lines.push(`${pass}/${m.results.length} cells match${details.length > 0 ? ':' : '.'}`);
+  const unobserved = m.results.filter((r) => r.notObservable !== undefined).length;
+  lines.push(
+    `${pass}/${m.results.length} cells match${unobserved > 0 ? ` (${unobserved} not observable for the implementation under test)` : ''}${details.length > 0 ? ':' : '.'}`,
+  );
   lines.push(...details);
   return lines.join('\n') + '\n';
 }

@@ -64,9 +64,17 @@ export interface CellContext {
   readonly log: (line: string) => void;
 }
 
+/** Who implements each actor, by org id: `builtin`, or an outside implementation's name (docs/IMPLEMENTING.md). */
+export type Implementations = Readonly<Record<string, string>>;
+
 export interface CellRun {
-  readonly actual: Outcome;
+  /** null only with {@link notObservable}. */
+  readonly actual: Outcome | null;
   readonly events: readonly JourneyEvent[];
+  /** The cell needs what only an in-process org gives: why it was not judged (never a guessed verdict). */
+  readonly notObservable?: string;
+  /** Who implemented each org of the world the cell ran in. */
+  readonly implementations?: Implementations;
 }
 
 /**
@@ -105,6 +113,8 @@ export interface MatrixMeta {
   readonly shard?: ShardMeta;
   /** Set when this report joins the slices of a run (`ssmax report merge`), ordered by k. */
   readonly shards?: readonly ShardTiming[];
+  /** The world files the run used (`ssmax run --world FILE…`) and who implements each of their orgs; absent for the bundled matrix world. */
+  readonly worlds?: readonly { readonly file: string; readonly implementations: Implementations }[];
 }
 
 /** The scenario set of a run: ids in load order (the order of rows and of the cell plan) and a digest of their contents. */
@@ -147,6 +157,10 @@ export interface MatrixResult {
   readonly mismatches: readonly (keyof Outcome)[];
   readonly events: readonly JourneyEvent[];
   readonly error?: string;
+  /** Set when the cell was not judged for this implementation (actual null, pass false; not a failure of the run). */
+  readonly notObservable?: string;
+  /** Who implemented each org of the cell's world. */
+  readonly implementations?: Implementations;
   readonly durationMs: number;
 }
 
