@@ -17,6 +17,7 @@ import type { AttestationCheck, IdentityNotice } from './attestation.js';
 import { actor, defenceOn, type MailboxDelivery, type OrgContext } from './org-context.js';
 import { orgHop } from './org-hop.js';
 import { receivedFieldsOf } from './trace-fields.js';
+import { headerProtectionOn, openSpooled } from './header-protection.js';
 import { spoolMeta, type SpoolEntry } from './spool.js';
 
 /** LMTP (RFC 2033) delivery to a mailbox server, e.g. Dovecot's LMTP listener. */
@@ -130,7 +131,9 @@ export async function processInbound(ctx: OrgContext, entry: SpoolEntry): Promis
         });
         return;
       }
-      const parsed = parseSmime(entry.bytes);
+      // ssmax-plus addition 2: the spool keeps the envelope to this org; (8)+(9) read what is inside.
+      const opened = await openSpooled(ctx, entry);
+      const parsed = parseSmime(opened.message);
       if (parsed.kind !== 'multipart-signed') throw new Error(`Cannot deliver ${entry.id}. The spooled message is no longer multipart/signed.`);
       const hop = await orgHop({
         kms: ctx.kms,
@@ -139,6 +142,8 @@ export async function processInbound(ctx: OrgContext, entry: SpoolEntry): Promis
         direction: 'inbound',
         entity: parsed.signedEntity,
         headers: parsed.headers,
+        headerProtection: headerProtectionOn(ctx),
+        ...(opened.opened ? { arrivedOuter: opened.opened.outer } : {}),
         recipients: [cert],
         org: ctx.registryOrgId,
         domain: ctx.domain,

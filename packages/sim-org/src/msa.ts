@@ -29,6 +29,7 @@ import { analyseConventionalMail, type ConventionalSubmissionMeta } from './conv
 import type { JourneyCheck } from './journey.js';
 import type { SpoolEnvelope } from './spool.js';
 import { spoolTransmission } from './transmission.js';
+import { openForOrg } from './header-protection.js';
 import { prependFields, receivedField, sessionHop, startsWithContinuation } from './trace-fields.js';
 
 export interface UserMailVerdict {
@@ -49,7 +50,7 @@ const hex = (u: Uint8Array): string => Buffer.from(u).toString('hex');
 /** What procedure (4) reads of its org: the KMS's certificates, the CRLs of the registry and of the users' CA, the clock and the defences. */
 export type UserMailContext = Pick<OrgContext, 'kms' | 'users' | 'clock'> & {
   readonly registry: Pick<RegistryClient, 'crl'>;
-  readonly profile: Pick<OrgProfile, 'defences'>;
+  readonly profile: Pick<OrgProfile, 'defences' | 'plus'>;
 };
 
 /** Procedure (4) as data: never throws for hostile input. */
@@ -64,9 +65,15 @@ export async function verifyUserMail(ctx: UserMailContext, raw: Uint8Array, auth
     headers: [],
     ...base,
   });
+  // ssmax-plus addition 2: a header-protected mail is enveloped to this org's KMS; (4) reads what is inside.
+  const opened = await openForOrg(ctx, raw);
+  if (!opened.ok) {
+    checks.push({ name: 'header-protection', result: 'fail', detail: opened.detail });
+    return fail(opened.code, opened.detail);
+  }
   let parsed;
   try {
-    parsed = parseSmime(raw);
+    parsed = parseSmime(opened.message);
   } catch (e) {
     return fail(e instanceof SsmaxError && e.code === 'LIMIT_EXCEEDED' ? 'MESSAGE_TOO_BIG' : 'MALFORMED_MIME', (e as Error).message);
   }

@@ -40,6 +40,7 @@ import { analyseConventionalMail, checkMailAuth, checkReputation, reputationHead
 import type { JourneyCheck } from './journey.js';
 import { prependFields, receivedField, sessionHop, startsWithContinuation } from './trace-fields.js';
 import { spoolTransmission } from './transmission.js';
+import { openForOrg } from './header-protection.js';
 
 export interface OrgMailVerdict {
   readonly ok: boolean;
@@ -76,9 +77,15 @@ export async function verifyOrgMail(ctx: OrgContext, raw: Uint8Array): Promise<O
     ...extra,
   });
   try {
+    // ssmax-plus addition 2: a header-protected mail is enveloped to this org's KMS; (7) reads what is inside.
+    const opened = await openForOrg(ctx, raw);
+    if (!opened.ok) {
+      checks.push({ name: 'header-protection', result: 'fail', detail: opened.detail });
+      return fail(opened.code, opened.detail);
+    }
     let parsed;
     try {
-      parsed = parseSmime(raw);
+      parsed = parseSmime(opened.message);
     } catch (e) {
       return fail(e instanceof SsmaxError && e.code === 'LIMIT_EXCEEDED' ? 'MESSAGE_TOO_BIG' : 'MALFORMED_MIME', (e as Error).message);
     }

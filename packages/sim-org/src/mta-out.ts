@@ -17,6 +17,7 @@ import { spoolMeta, type SpoolEntry } from './spool.js';
 import { receivedFieldsOf } from './trace-fields.js';
 import { conventionalBounce, dkimSignMessage, isConventionalSubmissionMeta, isHeld, type TlsReportEvent } from './conventional.js';
 import type { JourneyCheck } from './journey.js';
+import { headerProtectionOn, openSpooled } from './header-protection.js';
 
 export interface SendResult {
   readonly accepted: boolean;
@@ -234,7 +235,9 @@ function isSubmissionMeta(m: unknown): m is SubmissionMeta {
 export async function processSubmission(ctx: OrgContext, entry: SpoolEntry): Promise<'done' | 'retry'> {
   const meta = spoolMeta(entry, isSubmissionMeta, "an SSMAX submission's");
   const who = actor(ctx, 'mta-out');
-  const parsed = parseSmime(entry.bytes);
+  // ssmax-plus addition 2: the spool keeps the envelope; (5)+(6) read what is inside.
+  const opened = await openSpooled(ctx, entry);
+  const parsed = parseSmime(opened.message);
   // With (4) switched off (falsifiability runs only) the MSA relays unsigned mail too: its whole entity goes through (5)/(6).
   const entity =
     parsed.kind === 'multipart-signed' ? parsed.signedEntity : parsed.kind === 'plain' && !defenceOn(ctx, 'userSignature') ? parsed.entity : undefined;
@@ -282,6 +285,8 @@ export async function processSubmission(ctx: OrgContext, entry: SpoolEntry): Pro
           direction: 'outbound',
           entity,
           headers: parsed.headers,
+          headerProtection: headerProtectionOn(ctx),
+          ...(opened.opened ? { arrivedOuter: opened.opened.outer } : {}),
           recipients,
           org: ctx.registryOrgId,
           domain: ctx.domain,

@@ -29,6 +29,7 @@ import { inspectOffThread } from './inspection-pool.js';
 import type { MalwareScanner } from './clamd.js';
 import type { Kms } from './kms.js';
 import { prependFields } from './trace-fields.js';
+import { envelopeFor, hopProtection, protectEntity } from './header-protection.js';
 
 export const MANIFEST_FILENAME = 'ssmax-manifest.p7m';
 export const ATTESTATION_PREFIX = 'ssmax-attestation-';
@@ -223,6 +224,14 @@ export interface OrgHopOptions {
   readonly plainFiles?: boolean;
   /** The per-file hop; default {@link orgFileHop}. A test passes a wrapper to watch what each file part goes through. */
   readonly fileHop?: ProtectedFileHop;
+  /**
+   * ssmax-plus addition 2 (header-protection.ts): the new entity carries the protected header fields (RFC 9788,
+   * hp="cipher") and the message leaves enveloped to `recipients` under hcp_baseline outer fields. No effect
+   * without recipients (a non-member): nobody could open the envelope.
+   */
+  readonly headerProtection?: boolean;
+  /** The outer header fields as the envelope arrived (header-protection.ts `openForOrg`), carried as they are. */
+  readonly arrivedOuter?: readonly MimeHeader[];
 }
 
 export interface OrgHopFile {
@@ -371,12 +380,14 @@ export async function orgHop(o: OrgHopOptions): Promise<OrgHopResult> {
   if (parts.manifest) newParts.push(parts.manifest.raw);
   for (const a of parts.attestations) newParts.push(a.part.raw);
   newParts.push(buildAttestationPart(o.hop, attDer));
-  const entity = assembleMixed(newParts);
+  const hp = o.headerProtection === true && o.recipients.length > 0 ? hopProtection(o.entity, o.headers, o.arrivedOuter) : undefined;
+  const entity = hp ? protectEntity(assembleMixed(newParts), hp) : assembleMixed(newParts);
   const signature = await o.kms.signDetached(entity, o.clock());
   const carried = o.headers.filter((h) => CARRIED.includes(h.name.toLowerCase()));
-  const built = buildMultipartSigned(entity, signature, {
-    headers: { extra: [...carried, { name: 'X-SSMAX-Hop', value: String(o.hop) }, ...(o.extraHeaders ?? [])] },
-  });
+  const transport = [{ name: 'X-SSMAX-Hop', value: String(o.hop) }, ...(o.extraHeaders ?? [])];
+  const built = hp
+    ? await envelopeFor(buildMultipartSigned(entity, signature), o.recipients, hp, transport)
+    : buildMultipartSigned(entity, signature, { headers: { extra: [...carried, ...transport] } });
   const message = o.trace && o.trace.byteLength > 0 ? prependFields(o.trace, built) : built;
   return { blocked: false, message, verdict, files, attestation, inspected: doInspect };
 }

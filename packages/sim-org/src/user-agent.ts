@@ -26,6 +26,13 @@ import {
   decryptContent,
   encodePlainData,
   encryptContent,
+  encodeHeaderText,
+  injectProtectedHeaders,
+  isEnvelopedMessage,
+  openHeaderProtected,
+  outerHeadersFor,
+  wrapHeaderProtected,
+  type OpenedHeaderProtected,
   readPlainData,
   findTextBody,
   getHeader,
@@ -47,6 +54,7 @@ import { verifyAttestation, type IdentityNotice, type OrgAttestation } from './a
 import { normaliseAddress, sha256Hex, signManifest, verifyManifest, type Manifest, type ManifestFile, type ManifestVerification } from './manifest.js';
 import { MANIFEST_FILENAME, assembleMixed, buildFilePart, classifyParts, structureProblem } from './org-hop.js';
 import { CardObjects } from './user-registration.js';
+import { describeDifferences } from './header-protection.js';
 
 export type VerificationMode = 'paper' | 'end-to-end';
 
@@ -119,6 +127,12 @@ export interface UserAgentOptions {
    * id-data in the clear (RFC 5652 §4).
    */
   readonly fileEncryption?: boolean;
+  /**
+   * ssmax-plus addition 2 (RFC 9788 Header Protection): (3) injects the real header fields into the signed
+   * entity (hp="cipher") and sends the whole message enveloped to the own org's KMS under hcp_baseline outer
+   * fields (Subject `[...]`). (10) opens any enveloped mail with the card whatever this says.
+   */
+  readonly headerProtection?: boolean;
 }
 
 /** The identity-proofing notice as shown to the recipient (paper §3.2). */
@@ -186,6 +200,12 @@ export interface MailVerdict {
    */
   readonly manifestSigner?: { readonly serial: string; readonly address: string };
   readonly uid?: number;
+  /**
+   * The mail came enveloped (ssmax-plus addition 2): `protected` when its payload carried RFC 9788 protected
+   * header fields (the fields shown are those), and one line per user-facing outer field that is not what
+   * the sender put outside (a forged outer Subject): a warning to show beside a verified mail.
+   */
+  readonly headerProtection?: { readonly protected: boolean; readonly outerDifferences: readonly string[] };
 }
 
 const EMAIL_PROTECTION = '1.3.6.1.5.5.7.3.4';
@@ -335,12 +355,38 @@ export class UserAgent {
         };
         parts.push(signedDataPart(MANIFEST_FILENAME, await signManifest(manifest, { key, certificate: signingCert, chain: [orgCert] }, this.now())));
       }
-      const entity = assembleMixed(parts, this.random);
+      const hpFields: MimeHeader[] | undefined =
+        this.o.headerProtection === true
+          ? [
+              { name: 'From', value: this.address },
+              { name: 'To', value: input.to.join(', ') },
+              ...(input.cc && input.cc.length > 0 ? [{ name: 'Cc', value: input.cc.join(', ') }] : []),
+              { name: 'Subject', value: encodeHeaderText(input.subject) },
+              { name: 'Date', value: date },
+              { name: 'Message-ID', value: messageId },
+            ]
+          : undefined;
+      const mixed = assembleMixed(parts, this.random);
+      // RFC 9788 §2.1: the real fields go inside, signed; HP-Outer records what stands outside (hcp_baseline).
+      const entity = hpFields ? injectProtectedHeaders(mixed, hpFields, { hp: 'cipher', outer: outerHeadersFor(hpFields) }) : mixed;
       const signature = await signSignedData(entity, { key, certificate: signingCert, chain: [orgCert], detached: true, signingTime: this.now() });
-      const raw = buildMultipartSigned(entity, signature, {
-        headers: { from: this.address, to: input.to, ...(input.cc && input.cc.length > 0 ? { cc: input.cc } : {}), subject: input.subject, date, messageId },
-        random: this.random,
-      });
+      const raw = hpFields
+        ? await wrapHeaderProtected(buildMultipartSigned(entity, signature, { random: this.random }), {
+            recipients: [this.o.orgEncryptionCertificate],
+            outer: outerHeadersFor(hpFields),
+            random: this.random,
+          })
+        : buildMultipartSigned(entity, signature, {
+            headers: {
+              from: this.address,
+              to: input.to,
+              ...(input.cc && input.cc.length > 0 ? { cc: input.cc } : {}),
+              subject: input.subject,
+              date,
+              messageId,
+            },
+            random: this.random,
+          });
       return { raw, messageId, ...(manifest ? { manifest } : {}) };
     } finally {
       await card.logout();
@@ -447,7 +493,26 @@ export class UserAgent {
     }
   }
 
-  private async verifyUnguarded(raw: Uint8Array): Promise<MailVerdict> {
+  /** ssmax-plus addition 2: opens an enveloped mail with the card (RFC 9788); other mail is read as it came. */
+  private async openProtected(
+    arrived: Uint8Array,
+  ): Promise<{ readonly ok: true; readonly message: Uint8Array; readonly opened?: OpenedHeaderProtected } | { readonly ok: false; readonly problem: string }> {
+    if (!isEnvelopedMessage(arrived)) return { ok: true, message: arrived };
+    try {
+      const encCert = await this.cardCert(CardObjects.encryptionCertificate);
+      const encKey = await this.o.card.key(CardObjects.encryptionKey);
+      const opened = await openHeaderProtected(arrived, async (der) => (await decryptContent(der, { key: encKey, certificate: encCert })).content);
+      return opened ? { ok: true, message: opened.message, opened } : { ok: true, message: arrived };
+    } catch (e) {
+      if (e instanceof SsmaxError && e.category === 'infrastructure') throw e;
+      return { ok: false, problem: `the mail is encrypted but your card cannot open it (${e instanceof SsmaxError ? e.code : 'error'})` };
+    }
+  }
+
+  private async verifyUnguarded(arrived: Uint8Array): Promise<MailVerdict> {
+    const hp = await this.openProtected(arrived);
+    if (!hp.ok) return this.unverified(arrived, [hp.problem]);
+    const raw = hp.message;
     const problems: string[] = [];
     let parsed;
     try {
@@ -700,6 +765,9 @@ export class UserAgent {
       text,
       ...(identityNotice ? { identityNotice } : {}),
       ...(manifestSigner && problems.length === 0 ? { manifestSigner } : {}),
+      ...(hp.opened
+        ? { headerProtection: { protected: hp.opened.protectedHeaders !== undefined, outerDifferences: describeDifferences(hp.opened.differences) } }
+        : {}),
       files,
       problems,
     };

@@ -241,6 +241,8 @@ export class WorldUser {
       mode: ua.mode ?? this.world.profile.verification,
       ...(ua.fromSignerBinding === false ? { fromSignerBinding: false } : {}),
       ...(ua.fileEncryption === false ? { fileEncryption: false } : {}),
+      // ssmax-plus addition 2: the sender's agent protects the whole message (RFC 9788).
+      ...(this.world.plus?.headerProtection === true ? { headerProtection: true } : {}),
       orgEncryptionCertificate: (this.org.outside?.certificates ?? this.org.organisation.kms.certificates).encryption,
       orgSigningCertificate: (this.org.outside?.certificates ?? this.org.organisation.kms.certificates).signing,
       msa: { host: msa.host, port: msa.port, ...(msa.localAddress ? { localAddress: msa.localAddress } : {}), user: this.address, password: this.password },

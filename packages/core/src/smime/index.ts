@@ -1,6 +1,6 @@
 export { DEFAULT_MIME_LIMITS, canonicalizeLineEndings, isCanonicalCrlf } from './mime-bytes.js';
 export type { MimeLimits } from './mime-bytes.js';
-export { getHeader, decodeEncodedWords, parseParameterizedHeader } from './mime-headers.js';
+export { getHeader, decodeEncodedWords, encodeHeaderText, parseParameterizedHeader } from './mime-headers.js';
 export type { MimeHeader, MimeContentType } from './mime-headers.js';
 export { splitMultipart, isValidBoundary } from './multipart.js';
 export type { MultipartSplit } from './multipart.js';

@@ -14,7 +14,7 @@ import { SimNet, type DnsResolver } from '@ssmax/sim-net';
 import { Mailbox } from '../mailbox.js';
 import { OrgCa } from '../org-ca.js';
 import type { InspectionPolicy } from '../inspection.js';
-import type { OrgDefences } from '../org-context.js';
+import type { OrgDefences, OrgPlus } from '../org-context.js';
 import { Organisation } from '../organisation.js';
 import { TraceVault } from '../trace-vault.js';
 import { UserAgent } from '../user-agent.js';
@@ -60,6 +60,8 @@ export interface WorldOrgOptions {
   readonly vault?: 'kms' | 'own-token';
   /** Inspection policy of (5)/(8) (the org profile's `inspection`); default the built-in policy. */
   readonly inspection?: Partial<InspectionPolicy>;
+  /** The org profile's `ssmax-plus` additions; its users' agents protect headers when `headerProtection` is on. */
+  readonly plus?: OrgPlus;
 }
 
 export interface WorldUserOptions {
@@ -175,6 +177,7 @@ export async function createOrgWorld(opts: OrgWorldOptions): Promise<OrgWorld> {
       address,
       card,
       mode: 'end-to-end',
+      ...(w.org.ctx.profile.plus?.headerProtection === true ? { headerProtection: true } : {}),
       orgEncryptionCertificate: w.org.kms.certificates.encryption,
       msa: { host: msa.host, port: msa.port, ...(msa.localAddress ? { localAddress: msa.localAddress } : {}), user: address, password: `pw-${local}` },
       imap: { host: w.mailbox.host, port: w.mailbox.imapPort, user: address, password: `imap-${local}` },
@@ -213,8 +216,14 @@ export async function createOrgWorld(opts: OrgWorldOptions): Promise<OrgWorld> {
         mailbox: { deliver: async (r, m, e) => void (await mailbox.deliver(r, m, e)) },
         registryMaxAgeSeconds: 0,
         retryMs: 200,
-        ...(o.defences || o.inspection
-          ? { profile: { ...(o.defences ? { defences: o.defences } : {}), ...(o.inspection ? { inspection: o.inspection } : {}) } }
+        ...(o.defences || o.inspection || o.plus
+          ? {
+              profile: {
+                ...(o.defences ? { defences: o.defences } : {}),
+                ...(o.inspection ? { inspection: o.inspection } : {}),
+                ...(o.plus ? { plus: o.plus } : {}),
+              },
+            }
           : {}),
       });
       const orgCa = await OrgCa.open({

@@ -15,6 +15,7 @@ import {
   parseCertificate,
   parseMimeEntity,
   parseSmime,
+  openHeaderProtected,
   requestMailboxCertificate,
 } from '@ssmax/core';
 import { CardObjects, assembleMixed, buildFilePart, classifyParts, orgHop, type IdentityNotice, type Kms } from '@ssmax/sim-org';
@@ -318,7 +319,11 @@ export async function readPassingMail(host: TakeoverFoothold): Promise<AttackOut
       rec.act(`read outbound spool entry ${id} (${state})`);
       rec.obtain({ kind: 'body', bytes: entry.bytes, note: `spooled mail ${id}` });
       if (!host.kms) continue;
-      const parsed = parseSmime(entry.bytes);
+      // ssmax-plus addition 2: the spool keeps the envelope to this org; the KMS opens it as the org's own services do.
+      const kms = host.kms;
+      const opened = await openHeaderProtected(entry.bytes, async (der) => (await kms.decrypt(der)).content).catch(() => undefined);
+      if (opened) rec.obtain({ kind: 'body', bytes: opened.message, note: `spooled mail ${id} opened with the org KMS` });
+      const parsed = parseSmime(opened?.message ?? entry.bytes);
       if (parsed.kind !== 'multipart-signed') continue;
       for (const f of classifyParts(parsed.signedEntity).files) {
         // A part in the clear (the file-encryption defence switched off) needs no key.

@@ -59,7 +59,10 @@ export async function observeSsmax(
   if (!mine) return { passwords: [] };
   // Outside mail the receiving MTA-in marked unverified is shown under the banner; any other mail that
   // failed (10) is refused by the agent (no downgrade of a broken SSMAX mail to "unverified").
-  const shown: RecipientView['shown'] = mine.verified ? 'normal' : mine.outside === true ? 'warning' : 'refused';
+  // A verified mail whose outer header fields are not what the sender put outside (RFC 9788 HP-Outer: a
+  // forged outer Subject) is shown with the protected fields and a warning.
+  const outerDiffers = mine.headerProtection?.outerDifferences ?? [];
+  const shown: RecipientView['shown'] = mine.verified ? (outerDiffers.length > 0 ? 'warning' : 'normal') : mine.outside === true ? 'warning' : 'refused';
   const notice = mine.identityNotice;
   const released = shown === 'refused' ? [] : mine.files.flatMap((f) => (f.content ? [f.content] : []));
   let signer: RecipientView['signer'];
@@ -99,7 +102,7 @@ export async function observeSsmax(
       released,
       ...(signer ? { signer } : {}),
       readable,
-      reasons: mine.problems,
+      reasons: [...mine.problems, ...(mine.verified ? outerDiffers : [])],
     },
     passwords: passwordsIn(sameSender.map((m) => m.text)),
   };
