@@ -37,6 +37,20 @@ export interface AttestedFile {
   readonly action: 're-encrypted' | 'dropped';
 }
 
+/**
+ * Freshness (ssmax-plus addition 3): what the attesting hop binds besides the Message-ID, so a copy
+ * cannot be replayed later or to someone else (docs/PROTOCOL.md "ssmax-plus").
+ */
+export interface AttestationFreshness {
+  /** The message's Date field as submitted. */
+  readonly date: string;
+  /** The envelope recipients of this hop's transmission, lower-case, sorted. */
+  readonly rcptTo: readonly string[];
+  /** The validity window (ISO 8601): a receiver refuses the mail outside it. */
+  readonly notBefore: string;
+  readonly notAfter: string;
+}
+
 export interface OrgAttestation {
   readonly v: 1;
   readonly type: 'ssmax-attestation';
@@ -60,6 +74,8 @@ export interface OrgAttestation {
    * org can check the sender's certificate for revocation at (7) without another round trip.
    */
   readonly orgCrl?: string;
+  /** ssmax-plus addition 3; absent in the SSMAX of the paper. */
+  readonly freshness?: AttestationFreshness;
 }
 
 const text = (maxLength: number) => ({ type: 'string', maxLength }) as const;
@@ -135,6 +151,17 @@ export const ATTESTATION_SCHEMA = {
       },
     },
     orgCrl: { type: 'string', maxLength: 4194304, pattern: '^[A-Za-z0-9+/]*={0,2}$' },
+    freshness: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['date', 'rcptTo', 'notBefore', 'notAfter'],
+      properties: {
+        date: text(998),
+        rcptTo: { type: 'array', maxItems: 1000, items: text(998) },
+        notBefore: text(64),
+        notAfter: text(64),
+      },
+    },
   },
 } as const;
 

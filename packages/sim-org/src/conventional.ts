@@ -439,7 +439,8 @@ export function isHeld(ctx: OrgContext, meta: { notBefore?: string } | undefined
  * 'cancelled': it will never be sent; 'too-late': MTA-out already took it; 'not-found'.
  */
 export async function cancelSubmission(ctx: OrgContext, messageId: string, sender: string): Promise<'cancelled' | 'too-late' | 'not-found'> {
-  const rt = ctx.conventional;
+  // Conventional hold-then-send, or ssmax-plus addition 4 (the same marks, in OrgContext.plus).
+  const rt = ctx.conventional ?? ctx.plus;
   if (!rt) return 'not-found';
   const want = bracketed(messageId);
   // The scan reads one state directory after another while the worker moves a held entry from incoming to
@@ -455,15 +456,20 @@ export async function cancelSubmission(ctx: OrgContext, messageId: string, sende
 
 async function findAndCancel(
   ctx: OrgContext,
-  rt: NonNullable<OrgContext['conventional']>,
+  rt: { readonly cancelled: Set<string>; readonly sending: Set<string> },
   want: string,
   sender: string,
 ): Promise<'cancelled' | 'too-late' | 'not-found'> {
   for (const state of ['incoming', 'processing', 'delivered', 'bounced'] as const) {
     for (const id of await ctx.outbound.list(state)) {
       const entry = await ctx.outbound.read(id, state).catch(() => undefined);
-      const meta = entry?.envelope.meta as ConventionalSubmissionMeta | undefined;
-      if (!entry || meta?.kind !== 'conventional-submission' || meta.messageId !== want || entry.envelope.mailFrom.toLowerCase() !== sender.toLowerCase())
+      const meta = entry?.envelope.meta as ConventionalSubmissionMeta | { kind: 'submission'; messageId: string } | undefined;
+      if (
+        !entry ||
+        (meta?.kind !== 'conventional-submission' && meta?.kind !== 'submission') ||
+        meta.messageId !== want ||
+        entry.envelope.mailFrom.toLowerCase() !== sender.toLowerCase()
+      )
         continue;
       if (state === 'delivered' || state === 'bounced') return rt.cancelled.has(id) ? 'cancelled' : 'too-late';
       // Decided synchronously against the worker's `sending` mark: exactly one of cancel and send wins.
@@ -475,7 +481,7 @@ async function findAndCancel(
         actor: actor(ctx, 'msa'),
         procedure: 0,
         checks: [{ name: 'hold-cancel', result: 'pass', detail: `cancelled by ${sender} within the hold window` }],
-        files: meta.files,
+        files: meta.kind === 'conventional-submission' ? meta.files : 'ciphertext',
         outcome: 'rejected',
         detail: 'cancelled by the sender; never sent',
       });

@@ -129,3 +129,5 @@ export type {
 export { startCrlPublisher, fetchOrgCrl, crlUrl, CRL_PATH } from './crl-publisher.js';
 export { serveOrg, readOrgImplementationConfig } from './org-serve.js';
 export type { ServeOrgOptions } from './org-serve.js';
+export { ReplayCache, checkFreshness } from './plus.js';
+export type { FreshnessVerdict } from './plus.js';

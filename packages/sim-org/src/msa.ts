@@ -322,24 +322,38 @@ export async function startMsa(ctx: OrgContext, tls?: { key: string; cert: strin
           });
           return cb(smtpError(reply, (v.detail ?? '').slice(0, 200)));
         }
+        // ssmax-plus addition 4: the MTA-out holds the mail this long; the sender may cancel it meanwhile.
+        const hold = ctx.plus?.options.holdSeconds ?? 0;
+        const notBefore = hold > 0 ? new Date(ctx.clock().getTime() + hold * 1000).toISOString() : undefined;
+        const checks = notBefore
+          ? [...v.checks, { name: 'hold', result: 'pass' as const, detail: `held until ${notBefore} (cancel window ${hold} s)` }]
+          : v.checks;
         const envelope = {
           mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
           rcptTo: session.envelope.rcptTo.map((r) => r.address),
-          meta: { kind: 'submission', messageId: v.messageId, identityNotice: v.identityNotice, checks: v.checks },
+          meta: {
+            kind: 'submission',
+            messageId: v.messageId,
+            identityNotice: v.identityNotice,
+            checks: v.checks,
+            ...(notBefore ? { notBefore } : {}),
+            ...(ctx.plus ? { queuedAt: ctx.clock().toISOString() } : {}),
+          },
         };
         const { id, duplicate } = await spoolSubmission(ctx, session, envelope, bytes);
         if (duplicate) return cb(null, `2.0.0 already queued as ${id} (ENVID seen; stored once)`);
+        const reply = `2.0.0 queued${notBefore ? ` as ${id}; held ${hold} s, cancel by Message-ID until ${notBefore}` : ''}`;
         await ctx.journey.record({
           messageId: v.messageId,
           actor: who,
           procedure: 4,
-          checks: v.checks,
+          checks,
           files: 'ciphertext',
           outcome: 'accepted',
-          reply: '250 2.0.0 queued',
+          reply: `250 ${reply}`,
         });
         ctx.kick('outbound');
-        cb(null, '2.0.0 queued');
+        cb(null, reply);
       })().catch(async (e: unknown) => {
         await ctx.journey
           .record({ messageId: '', actor: who, procedure: 4, checks: [], files: 'ciphertext', outcome: 'deferred', detail: (e as Error).message })

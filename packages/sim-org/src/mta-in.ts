@@ -41,6 +41,7 @@ import type { JourneyCheck } from './journey.js';
 import { prependFields, receivedField, sessionHop, startsWithContinuation } from './trace-fields.js';
 import { spoolTransmission } from './transmission.js';
 import { openForOrg } from './header-protection.js';
+import { checkFreshness } from './plus.js';
 
 export interface OrgMailVerdict {
   readonly ok: boolean;
@@ -581,6 +582,27 @@ export async function startMtaIn(ctx: OrgContext, o: MtaInOptions = {}): Promise
             detail: (v.detail ?? '').slice(0, 500),
           });
           return cb(smtpError(reply, (v.detail ?? '').slice(0, 200)));
+        }
+        if (v.kind === 'ssmax' && v.attestation && ctx.plus?.options.freshness) {
+          // ssmax-plus addition 3: a copy seen before, for another recipient, or outside its window is refused (data, not an exception).
+          const f = checkFreshness(ctx.plus.replays, v.attestation, { rcptTo: session.envelope.rcptTo.map((r) => r.address), now: ctx.clock() });
+          v.checks.push(
+            f.ok ? { name: 'freshness', result: 'pass', detail: f.detail } : { name: 'freshness', result: 'fail', detail: `${f.reason}: ${f.detail}` },
+          );
+          if (!f.ok) {
+            const reply = replyFor(f.reason === 'replay' ? 'REPLAY' : 'STALE');
+            await ctx.journey.record({
+              messageId: v.messageId,
+              actor: who,
+              procedure: 7,
+              checks: v.checks,
+              files: 'ciphertext',
+              outcome: 'rejected',
+              reply: formatReply(reply),
+              detail: `${f.reason}: ${f.detail}`.slice(0, 500),
+            });
+            return cb(smtpError(reply, f.reason));
+          }
         }
         const tls = session.secure === true;
         let stored = bytes;

@@ -5,6 +5,8 @@
  * resolver (RFC 5321 §5.1), connects from the org's own 127.x address and, by default, requires
  * STARTTLS (RFC 3207) with a certificate from the sim-net test CA.
  */
+import { createHash, X509Certificate } from 'node:crypto';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import nodemailer from 'nodemailer';
 import type { MxRecord } from '@ssmax/sim-net';
 import type { IdentityNotice, AttestationCheck } from './attestation.js';
@@ -18,6 +20,7 @@ import { receivedFieldsOf } from './trace-fields.js';
 import { conventionalBounce, dkimSignMessage, isConventionalSubmissionMeta, isHeld, type TlsReportEvent } from './conventional.js';
 import type { JourneyCheck } from './journey.js';
 import { headerProtectionOn, openSpooled } from './header-protection.js';
+import { freshnessFor } from './plus.js';
 
 export interface SendResult {
   readonly accepted: boolean;
@@ -38,6 +41,28 @@ export interface SendTlsOptions {
   readonly tls: 'never' | 'opportunistic' | 'require';
   /** RFC 8461 §4.1: only MX hosts this accepts are used (an MTA-STS policy's `mx` patterns). */
   readonly mxAllowed?: (host: string) => boolean;
+  /**
+   * ssmax-plus addition 1: the peer's certificate must carry one of these keys (SHA-256 of its
+   * SubjectPublicKeyInfo, base64, RFC 7469 pin-sha256) besides chaining to the CA; any TLS failure is
+   * then transient (4xx: retry, never clear text), as for DANE (RFC 7672 §2.2).
+   */
+  readonly spkiPins?: readonly string[];
+}
+
+/** The RFC 7469 pin-sha256 of a DER certificate's SubjectPublicKeyInfo (base64). */
+export function spkiPinOf(certificate: Uint8Array | string): string {
+  const spki = new X509Certificate(typeof certificate === 'string' ? certificate : Buffer.from(certificate)).publicKey.export({ type: 'spki', format: 'der' });
+  return createHash('sha256').update(spki).digest('base64');
+}
+
+/** Host name check (RFC 6125) and then the pin: a certificate for the right name with another key is refused. */
+function pinCheck(pins: readonly string[]): (host: string, cert: PeerCertificate) => Error | undefined {
+  return (host, cert) => {
+    const e = checkServerIdentity(host, cert);
+    if (e) return e;
+    const pin = spkiPinOf(cert.raw);
+    return pins.includes(pin) ? undefined : new Error(`TLS certificate key of ${host} (pin-sha256 ${pin}) is not the one the registry directory pins`);
+  };
 }
 
 /** RFC 8461 §4.1 MX matching: exact, or a `*.` wildcard matching exactly one leftmost label. */
@@ -167,7 +192,12 @@ export async function sendToDomain(
         requireTLS: mode === 'require',
         ignoreTLS: mode === 'never',
         opportunisticTLS: mode === 'opportunistic',
-        tls: { ca: ctx.tlsCa, servername: opts.servername, minVersion: 'TLSv1.2' },
+        tls: {
+          ca: ctx.tlsCa,
+          servername: opts.servername,
+          minVersion: 'TLSv1.2',
+          ...(tlsOptions?.spkiPins ? { checkServerIdentity: pinCheck(tlsOptions.spkiPins) } : {}),
+        },
         connectionTimeout: 10_000,
         socketTimeout: 30_000,
         ...(pooled ? { pool: true, maxConnections: 1 } : { logger: logger as never }),
@@ -194,7 +224,7 @@ export async function sendToDomain(
         accepted: false,
         code,
         response: err.response ?? err.message,
-        transient: !tlsFailure && (code === 0 || (code >= 400 && code < 500)),
+        transient: (tlsOptions?.spkiPins !== undefined || !tlsFailure) && (code === 0 || (code >= 400 && code < 500)),
         tls: false,
         mx: mx.exchange,
         ...(tlsFailure ? { tlsFailure } : {}),
@@ -211,6 +241,10 @@ interface SubmissionMeta {
   readonly messageId: string;
   readonly identityNotice: IdentityNotice;
   readonly checks: AttestationCheck[];
+  /** ssmax-plus addition 4: ISO time before which MTA-out does not send (the sender may cancel until then). */
+  readonly notBefore?: string;
+  /** ssmax-plus: when the MSA queued it (the retry window counts from the end of the hold, or from here). */
+  readonly queuedAt?: string;
 }
 
 function isSubmissionMeta(m: unknown): m is SubmissionMeta {
@@ -235,6 +269,15 @@ function isSubmissionMeta(m: unknown): m is SubmissionMeta {
 export async function processSubmission(ctx: OrgContext, entry: SpoolEntry): Promise<'done' | 'retry'> {
   const meta = spoolMeta(entry, isSubmissionMeta, "an SSMAX submission's");
   const who = actor(ctx, 'mta-out');
+  const plus = ctx.plus;
+  if (plus) {
+    // ssmax-plus addition 4, as conventional hold-then-send: cancelled or still held, nothing leaves.
+    if (plus.cancelled.has(entry.id) || (await ctx.outbound.isDone(entry.id, 'cancelled'))) return 'done';
+    if (isHeld(ctx, meta)) return 'retry';
+    // Synchronous with cancelSubmission's check: once marked, the sender can no longer cancel.
+    if (plus.cancelled.has(entry.id)) return 'done';
+    plus.sending.add(entry.id);
+  }
   // ssmax-plus addition 2: the spool keeps the envelope; (5)+(6) read what is inside.
   const opened = await openSpooled(ctx, entry);
   const parsed = parseSmime(opened.message);
@@ -296,6 +339,16 @@ export async function processSubmission(ctx: OrgContext, entry: SpoolEntry): Pro
           checks: meta.checks,
           identityNotice: meta.identityNotice,
           ...(userCrl ? { orgCrl: userCrl } : {}),
+          ...(plus?.options.freshness
+            ? {
+                freshness: freshnessFor(plus.options, {
+                  messageId: meta.messageId,
+                  date: parsed.headers.find((h) => h.name.toLowerCase() === 'date')?.value ?? '',
+                  rcptTo: rcpts,
+                  now: ctx.clock(),
+                })!,
+              }
+            : {}),
           ...(ctx.profile.inspection ? { policy: ctx.profile.inspection } : {}),
           // The files go re-encrypted to this member's KMS only (registry lookup above).
           recipientMember: member?.kmsEncryptionCertificate !== undefined,
@@ -327,19 +380,46 @@ export async function processSubmission(ctx: OrgContext, entry: SpoolEntry): Pro
           );
           return;
         }
-        const sent = await sendToDomain(ctx, domain, entry.envelope.mailFrom, rcpts, hop.message, undefined, entry.id);
+        // ssmax-plus addition 1: to a member only over STARTTLS with the key the signed directory pins.
+        const pins = plus?.options.pinnedTls && member ? (member.mtaTlsSpkiSha256 ?? []) : undefined;
+        const sent =
+          pins?.length === 0
+            ? ({ accepted: false, code: 0, response: `${domain} has no MTA TLS pin in the registry directory`, transient: true, tls: false } as SendResult)
+            : await sendToDomain(ctx, domain, entry.envelope.mailFrom, rcpts, hop.message, pins ? { tls: 'require', spkiPins: pins } : undefined, entry.id);
+        const expired = sent.transient && plus ? retryWindowPassed(ctx, plus.options, meta) : undefined;
         await ctx.journey.record({
           messageId: meta.messageId,
           actor: who,
           procedure: 6,
           checks: [
             { name: 'registry-member', result: member ? 'pass' : 'skip', detail: member ? member.orgId : 'non-member, no files' },
-            { name: 'starttls', result: sent.tls ? 'pass' : 'skip' },
+            { name: 'starttls', result: sent.tls ? 'pass' : pins ? 'fail' : 'skip' },
+            ...(pins
+              ? [
+                  {
+                    name: 'tls-pin',
+                    result: sent.tls ? 'pass' : 'fail',
+                    detail: sent.tls ? 'peer key pinned by the registry' : sent.response.slice(0, 300),
+                  } as const,
+                ]
+              : []),
           ],
           files: hop.files.length > 0 ? 'ciphertext' : 'none',
-          outcome: sent.accepted ? 'relayed' : sent.transient ? 'deferred' : 'bounced',
+          outcome: sent.accepted ? 'relayed' : sent.transient && !expired ? 'deferred' : 'bounced',
           reply: `${sent.code} ${sent.response}`.slice(0, 500),
         });
+        if (expired) {
+          // Never downgraded: after the retry window the sender gets a DSN (RFC 3464), the mail never left in clear.
+          await bounce(
+            ctx,
+            entry,
+            meta,
+            rcpts,
+            'retry-window',
+            `Not delivered over authenticated TLS within ${expired} s (last attempt: ${sent.response.slice(0, 300)}).`,
+          );
+          return;
+        }
         if (sent.transient) throw new RetryLater(sent.response);
         if (!sent.accepted) await bounce(ctx, entry, meta, rcpts, `remote-${sent.code}`, `The receiving server refused the mail: ${sent.response}`);
       })
@@ -352,6 +432,17 @@ export async function processSubmission(ctx: OrgContext, entry: SpoolEntry): Pro
 }
 
 class RetryLater extends Error {}
+
+/** ssmax-plus's retry window when the profile names none (RFC 5321 §4.5.4.1 suggests 4-5 days; a shorter one bounces sooner). */
+const DEFAULT_RETRY_WINDOW_SECONDS = 4 * 3600;
+
+/** ssmax-plus: the retry window (seconds) when it has passed since the mail was queued, else undefined. */
+function retryWindowPassed(ctx: OrgContext, plus: NonNullable<OrgContext['profile']['plus']>, meta: SubmissionMeta): number | undefined {
+  const from = Date.parse(meta.notBefore ?? meta.queuedAt ?? '');
+  if (Number.isNaN(from)) return undefined;
+  const window = plus.retryWindowSeconds ?? DEFAULT_RETRY_WINDOW_SECONDS;
+  return ctx.clock().getTime() - from > window * 1000 ? window : undefined;
+}
 
 /** Header fields a downgraded mail keeps from the submission (the rest are the transport's). */
 const DOWNGRADE_CARRIED = ['from', 'to', 'cc', 'subject', 'date', 'message-id', 'reply-to', 'in-reply-to', 'references'];

@@ -11,6 +11,7 @@ import type { Kms } from './kms.js';
 import type { SmtpLimits } from './smtp-limits.js';
 import type { RegistryClient } from './registry-client.js';
 import type { Spool } from './spool.js';
+import type { PlusRuntime } from './plus.js';
 
 /**
  * The org's users as the mail services need them. The user side (user-registration.ts / org-ca.ts)
@@ -94,6 +95,8 @@ export interface OrgPlus {
   readonly freshness?: { readonly windowSeconds: number; readonly cacheSize: number };
   /** (4) Seconds the MTA-out holds a submitted mail, during which the sender may cancel it; 0: no hold. */
   readonly holdSeconds: number;
+  /** Seconds MTA-out keeps retrying a member it cannot reach (over pinned TLS) from the end of the hold before the DSN; default 4 h. */
+  readonly retryWindowSeconds?: number;
 }
 
 /**
@@ -162,6 +165,8 @@ export interface OrgContext {
   readonly kick: (which: 'outbound' | 'inbound') => void;
   /** Present in conventional mode: resolved options, DKIM key, hold/cancel state, TLS reports. */
   readonly conventional?: ConventionalRuntime;
+  /** Present with `profile.plus`: hold/cancel marks and the replay cache (plus.ts). */
+  readonly plus?: PlusRuntime;
   /** The malware engine of inbound inspection (8) and of the conventional MX (clamd.ts); absent: our own rules only. */
   readonly malwareScanner?: MalwareScanner;
 }

@@ -23,7 +23,14 @@ import {
   encodePlainData,
   readPlainData,
 } from '@ssmax/core';
-import { signAttestation, type AttestationCheck, type AttestationRole, type IdentityNotice, type OrgAttestation } from './attestation.js';
+import {
+  signAttestation,
+  type AttestationCheck,
+  type AttestationFreshness,
+  type AttestationRole,
+  type IdentityNotice,
+  type OrgAttestation,
+} from './attestation.js';
 import { type InspectionDirection, type InspectionPolicy, type InspectionVerdict } from './inspection.js';
 import { inspectOffThread } from './inspection-pool.js';
 import type { MalwareScanner } from './clamd.js';
@@ -206,6 +213,8 @@ export interface OrgHopOptions {
   readonly checks: readonly AttestationCheck[];
   readonly identityNotice: IdentityNotice;
   readonly orgCrl?: Uint8Array;
+  /** ssmax-plus addition 3: bound into the attestation (plus.ts `freshnessFor`). */
+  readonly freshness?: AttestationFreshness;
   readonly policy?: Partial<InspectionPolicy>;
   /** Outbound: the recipient domain is a registry member (DLP rules scoped to non-members skip it). */
   readonly recipientMember?: boolean;
@@ -369,6 +378,7 @@ export async function orgHop(o: OrgHopOptions): Promise<OrgHopResult> {
     identityNotice: o.identityNotice,
     files: files.map((f) => ({ n: f.n, sha256: f.sha256, action: 're-encrypted' as const })),
     ...(o.orgCrl ? { orgCrl: Buffer.from(o.orgCrl).toString('base64') } : {}),
+    ...(o.freshness ? { freshness: o.freshness } : {}),
   };
   const c = o.kms.certificates;
   const attDer = await signAttestation(attestation, { key: o.kms.signingKey, certificate: c.signing, chain: [c.org] }, o.clock());

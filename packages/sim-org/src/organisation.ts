@@ -29,10 +29,11 @@ import { JourneyLog } from './journey.js';
 import { Kms } from './kms.js';
 import { startMsa, type Msa } from './msa.js';
 import { startMtaIn, type MtaIn } from './mta-in.js';
-import { processSubmission } from './mta-out.js';
+import { processSubmission, spkiPinOf } from './mta-out.js';
 import type { MailboxDelivery, OrgContext, OrgProfile, OrgUserDirectory } from './org-context.js';
 import { RegistryClient, type EvaluationData } from './registry-client.js';
 import { Spool, type SpoolEntry } from './spool.js';
+import { createPlusRuntime } from './plus.js';
 import {
   cancelSubmission,
   createConventionalRuntime,
@@ -413,6 +414,9 @@ export class Organisation implements AsyncDisposable {
       });
       const registryOrgId = await enrolIfNeeded(o, kms, registry, clock);
       const { ca, mxHost, identity, outbound, inbound, journey } = await openCommon(o, addresses, clock);
+      // ssmax-plus addition 1: the MX's TLS key (new at every start) goes into the signed directory, signed with the KMS key.
+      if (profile.plus)
+        await registry.publishMtaTlsPins(registryOrgId, [spkiPinOf(identity.chainPem)], { key: kms.signingKey, certificate: kms.certificates.signing });
       const users = o.users ?? new SimpleUserDirectory(kms, clock);
       let org: Organisation | undefined;
       const { scanner, owned } = malwareScannerOf(o, o.mode === 'org');
@@ -437,6 +441,7 @@ export class Organisation implements AsyncDisposable {
         tlsCa: ca.certificatePem,
         kick: (which) => org?.kick(which),
         ...(scanner ? { malwareScanner: scanner } : {}),
+        ...(profile.plus ? { plus: createPlusRuntime(profile.plus) } : {}),
       };
       const { msa, mtaIn, exposed } = await startEdges(o, ctx, identity);
       exposed.push(await startCrlPublisher({ net: o.net, domain: ctx.domain, actorOrg: o.id, crl: () => users.crl() }));
@@ -557,13 +562,14 @@ export class Organisation implements AsyncDisposable {
       await Promise.all([...this.#running]);
       const outbound = await this.ctx.outbound.list('incoming');
       // Mail in its hold-then-send window is not work to wait for: only the clock (or a cancel) moves it.
-      const due = this.ctx.conventional
-        ? await filterAsync(
-            outbound,
-            async (id) =>
-              !isHeld(this.ctx, (await this.ctx.outbound.read(id, 'incoming').catch(() => undefined))?.envelope.meta as { notBefore?: string } | undefined),
-          )
-        : outbound;
+      const due =
+        this.ctx.conventional || this.ctx.plus
+          ? await filterAsync(
+              outbound,
+              async (id) =>
+                !isHeld(this.ctx, (await this.ctx.outbound.read(id, 'incoming').catch(() => undefined))?.envelope.meta as { notBefore?: string } | undefined),
+            )
+          : outbound;
       const pending = [...due, ...(this.#holdInbound ? [] : await this.ctx.inbound.list('incoming'))];
       if (pending.length === 0 && this.#running.size === 0) return;
       if (Date.now() > end)
@@ -588,7 +594,10 @@ export class Organisation implements AsyncDisposable {
         const conventional = this.ctx.conventional !== undefined;
         if (which === 'outbound') {
           const r = conventional ? await processConventionalSubmission(this.ctx, entry) : await processSubmission(this.ctx, entry);
-          await spool.move(entry.id, r === 'retry' ? 'incoming' : conventional && (await spool.isDone(entry.id, 'cancelled')) ? 'bounced' : 'delivered');
+          await spool.move(
+            entry.id,
+            r === 'retry' ? 'incoming' : (conventional || this.ctx.plus) && (await spool.isDone(entry.id, 'cancelled')) ? 'bounced' : 'delivered',
+          );
         } else if (conventional) {
           await processConventionalInbound(this.ctx, entry);
           await spool.move(entry.id, 'delivered');

@@ -6,7 +6,7 @@
  * client's own freshness limit.
  */
 import { request } from 'node:http';
-import { SsmaxError, parseCrl, verifySignedData, type CrlInfo, type SignScheme } from '@ssmax/core';
+import { SsmaxError, parseCrl, signSignedData, verifySignedData, type CrlInfo, type PrivateKeyOps, type SignScheme } from '@ssmax/core';
 import { canonicalJson } from './attestation.js';
 import type { Kms } from './kms.js';
 import { SimOrgError } from './errors.js';
@@ -71,6 +71,8 @@ export interface DirectoryMember {
   readonly orgCertificate: string;
   readonly kmsSigningCertificate?: string;
   readonly kmsEncryptionCertificate?: string;
+  /** ssmax-plus addition 1: the SPKI SHA-256 pins (base64) of the member's MTA TLS keys. */
+  readonly mtaTlsSpkiSha256?: readonly string[];
 }
 
 export interface DirectoryDocument {
@@ -149,6 +151,7 @@ const DIRECTORY_SCHEMA = {
           orgCertificate: certificate,
           kmsSigningCertificate: certificate,
           kmsEncryptionCertificate: certificate,
+          mtaTlsSpkiSha256: { type: 'array', maxItems: 4, items: { type: 'string', pattern: '^[A-Za-z0-9+/]{43}=$' } },
         },
       },
     },
@@ -236,6 +239,26 @@ export class RegistryClient {
       JSON.stringify({ signing: b64(signing), encryption: b64(encryption) }),
     );
     if (r.status !== 200) throw httpError('register the KMS certificates', r);
+  }
+
+  /**
+   * POST /v1/orgs/{orgId}/mta-tls (ssmax-plus addition 1): publishes the SPKI SHA-256 pins of the org's
+   * MTA TLS keys, signed with its KMS signing key (the registry accepts only a member's KMS signature).
+   */
+  async publishMtaTlsPins(
+    orgId: string,
+    spkiSha256: readonly string[],
+    signer: { readonly key: PrivateKeyOps; readonly certificate: Uint8Array },
+  ): Promise<void> {
+    const doc = { type: 'ssmax-mta-tls', orgId, spkiSha256: [...spkiSha256] };
+    const der = await signSignedData(new TextEncoder().encode(canonicalJson(doc)), {
+      key: signer.key,
+      certificate: signer.certificate,
+      signingTime: this.#clock(),
+    });
+    const r = await this.#http('POST', `/v1/orgs/${encodeURIComponent(orgId)}/mta-tls`, JSON.stringify({ cms: b64(der) }));
+    if (r.status !== 200) throw httpError('publish the MTA TLS pins', r);
+    this.#directory = undefined;
   }
 
   /** The verified directory (fetched or cached). */

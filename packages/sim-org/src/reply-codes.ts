@@ -51,6 +51,20 @@ export const ReplyCodes = {
   },
   CERT_EXPIRED: { code: 550, enhanced: '5.7.1', via: 'smtp', message: 'Signer certificate is expired', basis: 'RFC 3463 §3.8 X.7.1' },
   BAD_SIGNATURE: { code: 550, enhanced: '5.7.7', via: 'smtp', message: 'Signature does not verify', basis: 'RFC 3463 §3.8 X.7.7 message integrity failure' },
+  REPLAY: {
+    code: 550,
+    enhanced: '5.7.1',
+    via: 'smtp',
+    message: 'Message refused as a replay: seen before, or not for this recipient',
+    basis: 'ssmax-plus freshness (docs/PROTOCOL.md "ssmax-plus" §3); RFC 3463 §3.8 X.7.1',
+  },
+  STALE: {
+    code: 550,
+    enhanced: '5.7.1',
+    via: 'smtp',
+    message: "Message refused: outside the sending organisation's validity window",
+    basis: 'ssmax-plus freshness (docs/PROTOCOL.md "ssmax-plus" §3); RFC 3463 §3.8 X.7.1',
+  },
   CONTENT_MISMATCH: {
     code: 550,
     enhanced: '5.7.7',

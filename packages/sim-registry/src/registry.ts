@@ -13,7 +13,7 @@ import type { RegistryContext } from './context.js';
 import { corePki } from './core-pki.js';
 import { Enrolment, parseAudit } from './enrolment.js';
 import { DEFAULT_EVALUATION_POLICY, type EvaluationPolicy } from './evaluation.js';
-import { asEnum, asObject, asString, bad, HttpError, readJson, sendBytes, sendError, sendJson, toHttpError } from './http.js';
+import { asArray, asEnum, asObject, asString, bad, HttpError, readJson, sendBytes, sendError, sendJson, toHttpError } from './http.js';
 import { guardHttpServer, HTTP_LIMITS, httpServerOptions, type HttpLimits } from './http-limits.js';
 import { IncidentIntake, loopbackNotifier, verifySubmission, type Notifier } from './incident-intake.js';
 import type { RegistryPki } from './pki.js';
@@ -157,6 +157,29 @@ export class Registry implements AsyncDisposable {
         /^\/v1\/orgs\/([\w-]{1,64})\/kms-certificates$/,
         async (req, res, m) => {
           sendJson(res, 200, enrolment.registerKms(m[1]!, await readJson(req, bodyLimit)));
+        },
+      ],
+      [
+        // ssmax-plus addition 1: the org's MTA TLS key pins (RFC 7469 pin-sha256 form), signed with its KMS
+        // signing key; published in the signed directory, so member MTAs authenticate each other by it.
+        'POST',
+        /^\/v1\/orgs\/([\w-]{1,64})\/mta-tls$/,
+        async (req, res, m) => {
+          const orgId = m[1]!;
+          const sub = await verifySubmission(ctx, await readJson(req, bodyLimit), [orgId], 'MTA TLS pins');
+          const o = asObject(sub.content, 'submission');
+          if (o['type'] !== 'ssmax-mta-tls' || o['orgId'] !== orgId) throw bad('submission', `must be an ssmax-mta-tls for ${orgId}`);
+          const pins = asArray(o['spkiSha256'], 'submission.spkiSha256', 4).map((p, i) => {
+            const s = asString(p, `submission.spkiSha256[${i}]`, 64);
+            if (!/^[A-Za-z0-9+/]{43}=$/.test(s)) throw bad(`submission.spkiSha256[${i}]`, 'must be a base64 SHA-256');
+            return s;
+          });
+          if (pins.length === 0) throw bad('submission.spkiSha256', 'must name at least one pin');
+          store.transaction(() => {
+            store.setMeta(`mta-tls/${orgId}`, new TextEncoder().encode(JSON.stringify(pins)));
+            store.nextCounter('state');
+          });
+          sendJson(res, 200, { orgId, spkiSha256: pins });
         },
       ],
       [

@@ -105,6 +105,7 @@ export class StatusPublisher {
       const latest = (p: string) => certs.filter((c) => c.profile === p).at(-1)?.der;
       const sig = latest('kms-signing');
       const enc = latest('kms-encryption');
+      const pins = store.getMeta(`mta-tls/${o.orgId}`);
       return {
         orgId: o.orgId,
         name: o.name,
@@ -116,6 +117,7 @@ export class StatusPublisher {
         orgCertificate: b64(latest('org-ca') ?? new Uint8Array(0)),
         ...(sig ? { kmsSigningCertificate: b64(sig) } : {}),
         ...(enc ? { kmsEncryptionCertificate: b64(enc) } : {}),
+        ...(pins ? { mtaTlsSpkiSha256: JSON.parse(new TextDecoder().decode(pins)) as string[] } : {}),
       };
     });
   }

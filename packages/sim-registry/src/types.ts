@@ -142,6 +142,11 @@ export interface DirectoryMember {
   /** Org-issued KMS certificates, chained to orgCertificate; absent until the org registered them. */
   readonly kmsSigningCertificate?: string;
   readonly kmsEncryptionCertificate?: string;
+  /**
+   * ssmax-plus addition 1: SHA-256 of the SubjectPublicKeyInfo of the org's MTA TLS keys (base64, the
+   * RFC 7469 pin-sha256 form), as the org submitted them signed with its KMS signing key.
+   */
+  readonly mtaTlsSpkiSha256?: readonly string[];
 }
 
 /** POST /v1/orgs/{orgId}/kms-certificates body: org-issued KMS certificates (DER, base64). */

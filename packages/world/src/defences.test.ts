@@ -53,7 +53,7 @@ describe('DEFENCES', () => {
 
 describe('switchesFor', () => {
   it('switches nothing off when no defence is named', () => {
-    expect(switchesFor([])).toEqual({ org: {}, conventional: {}, inspection: {}, mailbox: {}, card: {}, userAgent: {}, smime: {}, registry: {} });
+    expect(switchesFor([])).toEqual({ org: {}, conventional: {}, inspection: {}, mailbox: {}, card: {}, userAgent: {}, smime: {}, registry: {}, plus: {} });
   });
 
   it('merges the options of several defences, each into the service it belongs to', () => {

@@ -57,7 +57,7 @@ export interface DefenceSpec {
   readonly layers?: readonly string[];
 }
 
-const SSMAX: readonly ProfileId[] = ['ssmax-paper', 'ssmax-org', 'ssmax-esp-out', 'ssmax-esp-in'];
+const SSMAX: readonly ProfileId[] = ['ssmax-paper', 'ssmax-org', 'ssmax-esp-out', 'ssmax-esp-in', 'ssmax-plus'];
 
 /** The defences, in report order. Ids are stable: reports and scripts refer to them. */
 export const DEFENCES = [
@@ -73,7 +73,7 @@ export const DEFENCES = [
     id: 'outbound-inspection',
     description:
       "(5) The sending org's inspection server decrypts the files with its KMS and applies the DLP rules and the archive rules (uninspectable or encrypted archives) before (6); ESPs never inspect.",
-    profiles: ['ssmax-paper', 'ssmax-org', 'ssmax-esp-in'],
+    profiles: ['ssmax-paper', 'ssmax-org', 'ssmax-esp-in', 'ssmax-plus'],
     off: { org: { outboundInspection: false } },
     switchedOffBy: 'sim-org OrgProfile.defences.outboundInspection = false (mta-out.ts: orgHop inspect false)',
   },
@@ -89,7 +89,7 @@ export const DEFENCES = [
     id: 'inbound-inspection',
     description:
       "(8) The receiving org's inspection server decrypts the files with its KMS and applies the malware and archive rules, to SSMAX mail and to outside mail; in the conventional profiles the receiving MX's content inspection of attachments.",
-    profiles: ['plain-ppap', 'best-practice', 'smime-e2e', 'ssmax-paper', 'ssmax-org', 'ssmax-esp-out'],
+    profiles: ['plain-ppap', 'best-practice', 'smime-e2e', 'ssmax-paper', 'ssmax-org', 'ssmax-esp-out', 'ssmax-plus'],
     off: { org: { inboundInspection: false } },
     switchedOffBy:
       'sim-org OrgProfile.defences.inboundInspection = false (mta-in.ts session and outside mail, delivery.ts (9), conventional.ts analyseConventionalMail)',
@@ -98,7 +98,7 @@ export const DEFENCES = [
     id: 'manifest-check',
     description:
       "(10) The recipient's user agent verifies the sender manifest signed on the sender's card (docs/PROTOCOL.md §7) and every org attestation against it, end to end. Off, the agent runs the paper's verification (trust in the receiving org only).",
-    profiles: ['ssmax-org', 'ssmax-esp-out', 'ssmax-esp-in'],
+    profiles: ['ssmax-org', 'ssmax-esp-out', 'ssmax-esp-in', 'ssmax-plus'],
     off: { userAgent: { mode: 'paper' } },
     switchedOffBy: "sim-org UserAgentOptions.mode = 'paper' (world.ts WorldUser.agent)",
   },
@@ -218,6 +218,38 @@ export const DEFENCES = [
     profiles: ['best-practice'],
     off: { conventional: { holdSeconds: 0 } },
     switchedOffBy: 'sim-org ConventionalOptions.holdSeconds = 0',
+  },
+  {
+    id: 'pinned-member-tls',
+    description:
+      'ssmax-plus (1): mail to a member leaves only over STARTTLS with the TLS key the signed registry directory pins for that member (RFC 7469 pin-sha256 of the SPKI; the MTA-STS / DANE idea, RFC 8461 / RFC 7672, anchored in the registry); any failure defers (4xx, retry), and after the retry window the sender gets a DSN. Off, the MTA-out sends as ssmax-org does: opportunistic STARTTLS.',
+    profiles: ['ssmax-plus'],
+    off: { plus: { pinnedTls: false } },
+    switchedOffBy: 'world PlusSwitches.pinnedTls = false (sim-org OrgProfile.plus.pinnedTls; mta-out.ts processSubmission)',
+  },
+  {
+    id: 'header-protection',
+    description:
+      'ssmax-plus (2): the whole message, Subject and body included, travels inside the chain of encryption with S/MIME Header Protection (RFC 9788); the outer Subject is [...] and the recipient agent shows the protected fields and flags outer ones that differ.',
+    profiles: ['ssmax-plus'],
+    off: { plus: { headerProtection: false } },
+    switchedOffBy: 'world PlusSwitches.headerProtection = false (sim-org OrgProfile.plus.headerProtection, UserAgentOptions.headerProtection)',
+  },
+  {
+    id: 'freshness',
+    description:
+      "ssmax-plus (3): each org attestation binds Message-ID, Date, the envelope recipients and a validity window; the receiving org's MTA-in (7) and the recipient agent (10) keep a replay cache for the window and refuse a copy seen before, for an unbound recipient (replay) or outside the window (stale).",
+    profiles: ['ssmax-plus'],
+    off: { plus: { freshness: false } },
+    switchedOffBy: 'world PlusSwitches.freshness = false (sim-org OrgProfile.plus.freshness; mta-in.ts checkFreshness, UserAgentOptions.replayCache)',
+  },
+  {
+    id: 'hold-and-cancel',
+    description:
+      "ssmax-plus (4): the sending org's MTA-out holds each submission (default 60 s) and the sender may cancel it meanwhile (ssmax send --cancel), as best practice's hold-then-send does for conventional mail.",
+    profiles: ['ssmax-plus'],
+    off: { plus: { holdSeconds: 0 } },
+    switchedOffBy: 'world PlusSwitches.holdSeconds = 0 (sim-org OrgProfile.plus.holdSeconds; msa.ts, mta-out.ts processSubmission)',
   },
   {
     id: 'smime-signing',

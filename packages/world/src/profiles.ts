@@ -58,6 +58,8 @@ export interface PlusSwitches {
   readonly replayCacheSize: number;
   /** (4) Hold at the sending org's MTA-out, during which the sender may cancel (`ssmax send --cancel`); 0 = no hold. */
   readonly holdSeconds: number;
+  /** (1) How long the MTA-out retries a member it cannot reach over pinned TLS before the DSN, in seconds. */
+  readonly retryWindowSeconds: number;
 }
 
 export interface DefenceProfile {
@@ -98,6 +100,7 @@ const PLUS_DEFAULTS: PlusSwitches = {
   freshnessWindowSeconds: 600,
   replayCacheSize: 100_000,
   holdSeconds: 60,
+  retryWindowSeconds: 4 * 3600,
 };
 
 const SSMAX_DNS: ProfileDns = { spf: true, dkim: false, dmarc: undefined, mtaSts: undefined, tlsRpt: false };
@@ -213,7 +216,6 @@ export const PROFILES: Readonly<Record<ProfileId, DefenceProfile>> = {
     title: 'SSMAX+ (issue 15)',
     description:
       "ssmax-org plus four standards-based additions: authenticated TLS between members required, pinned to the SPKI the signed registry directory publishes (MTA-STS / DANE idea, RFC 8461 / RFC 7672; defer then DSN, never downgrade); the whole message inside the chain of encryption with S/MIME Header Protection (RFC 9788); freshness (attestations bind Message-ID, Date, envelope recipients and a validity window; replay caches at the receiving org and the recipient agent); a hold at the sending org's MTA-out during which the sender can cancel.",
-    outboundTls: 'require',
     plus: PLUS_DEFAULTS,
   },
 };

@@ -52,6 +52,7 @@ import {
   type IncidentCause,
   type RegisteredUser,
   type OrgPlus,
+  ReplayCache,
   sendToDomain,
 } from '@ssmax/sim-org';
 import { checkImapLogin, readConventional, sendConventional } from './conventional-client.js';
@@ -229,8 +230,13 @@ export class WorldUser {
     return this.#registered;
   }
 
+  /** ssmax-plus addition 3: this user's agent keeps one replay cache across its sessions. */
+  #replays: ReplayCache | undefined;
+
   /** The user agent (sim-org user-agent.ts) bound to this user's card, MSA and mailbox. */
   agent(imap?: { password: string; totp?: string }): UserAgent {
+    const plus = this.world.plus;
+    if (plus?.freshness) this.#replays ??= new ReplayCache(plus.replayCacheSize);
     const net = this.world.net;
     const msa = net.connectOptions(net.address(`${this.address}/ua`), `msa.${this.org.domain}`, 587);
     const box = this.org.mailbox;
@@ -243,6 +249,7 @@ export class WorldUser {
       ...(ua.fileEncryption === false ? { fileEncryption: false } : {}),
       // ssmax-plus addition 2: the sender's agent protects the whole message (RFC 9788).
       ...(this.world.plus?.headerProtection === true ? { headerProtection: true } : {}),
+      ...(plus?.freshness && this.#replays ? { replayCache: this.#replays } : {}),
       orgEncryptionCertificate: (this.org.outside?.certificates ?? this.org.organisation.kms.certificates).encryption,
       orgSigningCertificate: (this.org.outside?.certificates ?? this.org.organisation.kms.certificates).signing,
       msa: { host: msa.host, port: msa.port, ...(msa.localAddress ? { localAddress: msa.localAddress } : {}), user: this.address, password: this.password },
@@ -1191,5 +1198,6 @@ function orgPlus(p: PlusSwitches): OrgPlus {
     headerProtection: p.headerProtection,
     ...(p.freshness ? { freshness: { windowSeconds: p.freshnessWindowSeconds, cacheSize: p.replayCacheSize } } : {}),
     holdSeconds: p.holdSeconds,
+    retryWindowSeconds: p.retryWindowSeconds,
   };
 }

@@ -33,5 +33,5 @@ export const replay = capability(spec, {
     const org = p.capturedAt.match(/^([a-z0-9-]+)\/mailbox$/)?.[1];
     return (cell.kind.smimeClients || cell.kind.ssmax) && org && org !== cell.s.recipient.org ? `eve@${cell.orgDomain(org)}` : undefined;
   },
-  run: (cell, p) => resend(cell, 'replay', { capturedAt: p.capturedAt, to: p.to ?? cell.recipientAddr }),
+  run: (cell, p) => resend(cell, 'replay', { capturedAt: p.capturedAt, to: p.to ?? cell.recipientAddr, ...(p.delayHours ? { delayHours: p.delayHours } : {}) }),
 });

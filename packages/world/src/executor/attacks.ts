@@ -453,9 +453,14 @@ export async function resendSsmaxToOther(cell: Cell, eve: WorldUser, messageId: 
 export async function resend(
   cell: Cell,
   kind: 'replay' | 'rewrap-signed',
-  p: { capturedAt: string; to: string; technique?: 'from-swap' | 'wrap-mixed' | 'attach-rfc822'; from?: string },
+  p: { capturedAt: string; to: string; technique?: 'from-swap' | 'wrap-mixed' | 'attach-rfc822'; from?: string; delayHours?: number },
 ): Promise<void> {
   const smimeWorld = cell.kind.smimeClients;
+  // The replay comes `delayHours` later. Only ssmax-plus worlds run on a clock the harness moves and
+  // check the time of a replay (addition 3); the other profiles' cells stay as they were measured.
+  const world = harnessWorld(cell);
+  const clock = world.clock as (() => Date) & { advance?: (ms: number) => void };
+  if (kind === 'replay' && p.delayHours && world.plus && clock?.advance) clock.advance(p.delayHours * 3_600_000);
   const original = cell.attempts.at(-1)?.messageId;
   if (smimeWorld && kind === 'rewrap-signed' && p.capturedAt === 'attacker/outbox') {
     // "Johnny" From/signer mismatch: the attacker signs with a genuine public-CA certificate for its

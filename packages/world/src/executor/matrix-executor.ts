@@ -137,7 +137,8 @@ class MatrixExecutor implements CellExecutor {
       retryMs: this.o.retryMs ?? 100,
       ...(this.o.netPrefix !== undefined ? { netPrefix: this.o.netPrefix } : {}),
       ...(this.o.ablate && this.o.ablate.length > 0 ? { ablate: this.o.ablate } : {}),
-      ...(getProfile(profile).kind === 'conventional' ? { clock: this.#clock } : {}),
+      // ssmax-plus holds at the MTA-out and checks freshness windows: its orgs run on the clock the harness moves too.
+      ...(getProfile(profile).kind === 'conventional' || getProfile(profile).plus ? { clock: this.#clock } : {}),
     };
     const starttls = withoutStarttls.length > 0 ? { withoutStarttls } : {};
     let how = 'built';
@@ -259,6 +260,7 @@ async function runCell(
     if (cell.steps.every((st) => stepPhase(capabilityOf(st.capability), st.params) !== 'send')) await sendHonest(cell, cell.legitRecipient ?? cell.targetAddr);
     await runPhase(cell, 'send');
     await releaseHeld(cell);
+    await outlastRetryWindow(cell);
     await world.waitIdle();
     await runPhase(cell, 'after-delivery');
   } finally {
@@ -382,7 +384,10 @@ async function releaseHeld(cell: Cell): Promise<void> {
   const { s } = cell;
   const preset = world.profile.conventional?.preset;
   // The window the world's orgs actually run with (a falsifiability run may have switched it off).
-  const hold = preset ? (world.switches.conventional.holdSeconds ?? conventionalProfile(preset).conventional?.holdSeconds ?? 0) : 0;
+  // ssmax-plus addition 4 holds at the SSMAX MTA-out the same way (World.plus has ablated switches off).
+  const hold = preset
+    ? (world.switches.conventional.holdSeconds ?? conventionalProfile(preset).conventional?.holdSeconds ?? 0)
+    : (world.plus?.holdSeconds ?? 0);
   const clock = world.clock as (() => Date) & { advance?: (ms: number) => void };
   if (hold <= 0 || !clock?.advance) return;
   const senderOrg = world.orgs().find((o) => o.domain === cell.senderAddr.split('@')[1]);
@@ -392,6 +397,35 @@ async function releaseHeld(cell: Cell): Promise<void> {
     cell.ctx.log(`hold-then-send: ${cell.senderAddr} cancels ${messageId}: ${r}`);
   }
   clock.advance(hold * 1000 + 1000);
+}
+
+/**
+ * ssmax-plus addition 1: a member the MTA-out cannot reach over pinned TLS is retried, never sent in clear,
+ * until the retry window has passed, then the sender gets a DSN. When the tracked mail is deferred, the
+ * simulated clock moves past that window, as the days of retrying would.
+ */
+async function outlastRetryWindow(cell: Cell): Promise<void> {
+  const world = harnessWorld(cell);
+  const plus = world.plus;
+  const clock = world.clock as (() => Date) & { advance?: (ms: number) => void };
+  const id = cell.attempts.at(-1)?.messageId;
+  if (!plus || !clock?.advance || !id) return;
+  const bare = id.replace(/^<|>$/g, '');
+  for (let i = 0; i < 40; i++) {
+    const events = [...world.journey(`<${bare}>`), ...world.journey(bare)].filter((e) => e.actor.endsWith('/mta-out'));
+    if (events.some((e) => e.outcome === 'deferred')) {
+      clock.advance(plus.retryWindowSeconds * 1000 + 1000);
+      cell.ctx.log(`retry window: ${id} deferred at the MTA-out; the clock moves ${plus.retryWindowSeconds} s on`);
+      return;
+    }
+    if (events.some((e) => e.outcome === 'relayed' || e.outcome === 'bounced')) return;
+    try {
+      await world.waitIdle(250);
+      return;
+    } catch {
+      // still moving (or deferred): look again
+    }
+  }
 }
 
 function attackerEvent(messageId: string, o: AttackOutcome, at: string): JourneyEvent {
