@@ -15,7 +15,8 @@ die() { printf '[bootstrap] cannot continue: %s\n' "$*" >&2; exit 1; }
 APT_PACKAGES=(softhsm2 p11-kit p11-kit-modules opensc docker.io debootstrap openssl gpgsm
   dovecot-core dovecot-imapd dovecot-lmtpd chromium iproute2 ca-certificates zip unzip
   python3-cryptography python3-asn1crypto # the second CMS implementation of the issue-12 interop tests (/usr/bin/python3)
-  clamav-daemon python3-olefile) # issue 16: clamd, the malware engine of inspection (a world starts its own); olefile reads the test OLE2 files
+  clamav-daemon python3-olefile # issue 16: clamd, the malware engine of inspection (a world starts its own); olefile reads the test OLE2 files
+  postfix) # issue 14: the Postfix organisation (ssmax org postfix) runs instances of its own from generated configs, never the system one
 
 # ---- 1. apt packages ---------------------------------------------------------------------------
 missing=()
@@ -34,6 +35,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   # clamav-daemon's would start a clamd on /var/lib/clamav. A policy-rc.d answering 101 forbids both
   # (invoke-rc.d(8)); it stays only for the install. The test bed runs clamd itself, with a local database.
   echo 'clamav-freshclam clamav-freshclam/autoupdate_freshclam select manual' | debconf-set-selections
+  # Postfix: no system configuration (no /etc/postfix/main.cf), so even without the policy-rc.d nothing listens.
+  echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections
   policy=/usr/sbin/policy-rc.d
   own_policy=
   if [ ! -e "$policy" ]; then
@@ -52,6 +55,8 @@ fi
 # Whatever installed clamav before us: no freshclam or system clamd runs (they would fetch signatures or hold the CPU).
 if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
   systemctl disable --now clamav-freshclam.service clamav-daemon.service clamav-daemon.socket >/dev/null 2>&1 || true
+  # The system Postfix is not ours: each Postfix org runs `postfix -c <its dir> start-fg` (docs/postfix-org.md).
+  systemctl disable --now postfix.service >/dev/null 2>&1 || true
 fi
 
 # ---- 2. npm dependencies ---------------------------------------------------------------------------
