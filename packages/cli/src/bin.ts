@@ -15,7 +15,11 @@ const USAGE = `usage: ssmax <command> …
   send --from A --to B [--file F…] …          send as a user of the running world
   inbox --user A …                            read a mailbox through the user agent
   demo                                        the core demonstration (card → org → recipient)
+  org serve --config FILE                     our org as an outside implementation (docs/IMPLEMENTING.md)
+  conformance --world FILE [--report DIR]     the checklist of an org implementation: one row per
+                                              procedure, pass/fail, junit.xml (docs/IMPLEMENTING.md)
   bench [--quick] [--out FILE]                the re-encryption benchmarks
+  org postfix|filter --config FILE            an SSMAX organisation on Postfix (docs/postfix-org.md)
 `;
 
 /** Exit codes of the CLI contract: 0 ok, 1 negative verdict, 2 usage, 3 malformed input, 4 infrastructure. */
@@ -58,6 +62,14 @@ async function main(argv: string[]): Promise<number> {
     case 'report': {
       const { runReportCommand } = await import('./commands/report.js');
       return runReportCommand(rest);
+    }
+    case 'conformance': {
+      const { runConformanceCommand } = await import('./commands/conformance.js');
+      return runConformanceCommand(rest, io);
+    }
+    case 'org': {
+      const { runOrgCommand } = await import('./commands/org.js');
+      return runOrgCommand(rest, io);
     }
     case 'up': {
       const { runUpCommand } = await import('./commands/up.js');

@@ -45,6 +45,9 @@ const COMMANDS: readonly (readonly string[])[] = [
   ['send'],
   ['inbox'],
   ['demo'],
+  ['org'],
+  ['org', 'serve'],
+  ['conformance'],
   ['bench'],
 ];
 

@@ -5,6 +5,15 @@ export type { WorldConfig, WorldOrgConfig, WorldUserConfig, WorldImplementationC
 // The reference outside implementation of an org (docs/IMPLEMENTING.md), for `ssmax org serve`.
 export { serveOrg as serveOrgImplementation } from '@ssmax/sim-org';
 export { OrgImplementationProcess, type OrgLaunchOptions } from './implementation/org-launcher.js';
+export {
+  CONFORMANCE_PROFILE,
+  CONFORMANCE_ROWS,
+  conformanceExitCode,
+  formatConformance,
+  formatConformanceJunit,
+  runConformance,
+} from './implementation/conformance.js';
+export type { ConformanceReport, ConformanceRow, ConformanceRowResult, ConformanceStatus, RunConformanceOptions } from './implementation/conformance.js';
 export { PROFILES, PROFILE_IDS, getProfile, modeFor } from './profiles.js';
 export type { ProfileId, DefenceProfile, ProfileDns, ProfileOrgSettings, ConventionalSettings, ConventionalAttachments, PlusSwitches } from './profiles.js';
 export { DEFENCES, DEFENCE_IDS, getDefence, parseDefenceIds, switchesFor } from './defences.js';

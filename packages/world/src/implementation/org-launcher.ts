@@ -92,6 +92,12 @@ export class OrgImplementationProcess {
     return this.child.exitCode === null && this.child.signalCode === null;
   }
 
+  /** SIGKILL, as a crash would (nothing is flushed). */
+  async kill(): Promise<void> {
+    if (this.running) this.child.kill('SIGKILL');
+    await this.#exited;
+  }
+
   /** SIGTERM, then SIGKILL after `graceMs` (default 10 s). */
   stop(graceMs = 10_000): Promise<void> {
     this.#stopping ??= (async () => {

@@ -22,17 +22,41 @@ export class NotObservableError extends Error {
 
 /** The world's handle on an outside org: its process, readiness line and published services. */
 export class OutsideOrg {
-  readonly #exposed: ExposedService[];
+  #exposed: ExposedService[];
+  #process: OrgImplementationProcess;
 
   constructor(
     readonly id: string,
     /** The implementation's name for reports (`process:<name>`). */
     readonly implementation: string,
-    readonly process: OrgImplementationProcess,
-    readonly ready: OrgReadyLine,
+    process: OrgImplementationProcess,
     exposed: ExposedService[],
+    private readonly relaunch: () => Promise<{ process: OrgImplementationProcess; exposed: ExposedService[] }>,
   ) {
+    this.#process = process;
     this.#exposed = exposed;
+  }
+
+  get process(): OrgImplementationProcess {
+    return this.#process;
+  }
+
+  /** The readiness line of the running process. */
+  get ready(): OrgReadyLine {
+    return this.#process.ready;
+  }
+
+  /**
+   * SIGKILLs the implementation (a crash: nothing is flushed) and starts it again on the same config and
+   * storage, then publishes its services where it now listens. For the durability check of 250.
+   */
+  async crashAndRestart(): Promise<void> {
+    for (const e of this.#exposed) await e.close().catch(() => undefined);
+    this.#exposed = [];
+    await this.#process.kill();
+    const next = await this.relaunch();
+    this.#process = next.process;
+    this.#exposed = next.exposed;
   }
 
   /** The KMS certificates of its readiness line (the users' agents encrypt files to `encryption`). */
@@ -81,7 +105,7 @@ export class OutsideOrg {
 
   async stop(): Promise<void> {
     for (const e of this.#exposed) await e.close().catch(() => undefined);
-    await this.process.stop();
+    await this.#process.stop();
   }
 }
 
@@ -170,27 +194,31 @@ export async function startOutsideOrg(o: OutsideOrgStart): Promise<OutsideOrg> {
     mailbox: { lmtp: { unix: o.mailbox.lmtpSocket }, dovecotConfig: o.mailbox.configPath },
     world: { controlUrl: o.controlUrl },
   };
-  const proc = await OrgImplementationProcess.start({
-    command: o.command,
-    ...(o.env ? { env: o.env } : {}),
-    configFile: path.join(dir, 'implementation.json'),
-    config,
-    ...(o.log ? { log: o.log } : {}),
-  });
-  const exposed: ExposedService[] = [];
-  try {
-    const r = proc.ready;
-    for (const u of o.users)
-      if (!r.users.some((x) => x.address.toLowerCase() === u.address))
-        throw new SsmaxError('USAGE', `Cannot use the implementation of ${o.org.id}. Its readiness line has no certificates for ${u.address}.`);
-    exposed.push(await net.expose({ host: `mx.${domain}`, port: 25, target: r.mx }));
-    exposed.push(await net.expose({ host: `msa.${domain}`, port: 587, target: r.msa }));
-    if (r.crl) exposed.push(await net.expose({ host: `crl.${domain}`, port: 80, target: r.crl }));
-    net.zone.addMx(domain, `mx.${domain}`, 10);
-    return new OutsideOrg(o.org.id, o.implementation, proc, r, exposed);
-  } catch (e) {
-    for (const x of exposed) await x.close().catch(() => undefined);
-    await proc.stop();
-    throw e;
-  }
+  const launch = async (): Promise<{ process: OrgImplementationProcess; exposed: ExposedService[] }> => {
+    const proc = await OrgImplementationProcess.start({
+      command: o.command,
+      ...(o.env ? { env: o.env } : {}),
+      configFile: path.join(dir, 'implementation.json'),
+      config,
+      ...(o.log ? { log: o.log } : {}),
+    });
+    const exposed: ExposedService[] = [];
+    try {
+      const r = proc.ready;
+      for (const u of o.users)
+        if (!r.users.some((x) => x.address.toLowerCase() === u.address))
+          throw new SsmaxError('USAGE', `Cannot use the implementation of ${o.org.id}. Its readiness line has no certificates for ${u.address}.`);
+      exposed.push(await net.expose({ host: `mx.${domain}`, port: 25, target: r.mx }));
+      exposed.push(await net.expose({ host: `msa.${domain}`, port: 587, target: r.msa }));
+      if (r.crl) exposed.push(await net.expose({ host: `crl.${domain}`, port: 80, target: r.crl }));
+      return { process: proc, exposed };
+    } catch (e) {
+      for (const x of exposed) await x.close().catch(() => undefined);
+      await proc.stop();
+      throw e;
+    }
+  };
+  const first = await launch();
+  net.zone.addMx(domain, `mx.${domain}`, 10);
+  return new OutsideOrg(o.org.id, o.implementation, first.process, first.exposed, launch);
 }
