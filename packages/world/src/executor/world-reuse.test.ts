@@ -28,7 +28,7 @@ describe('MatrixExecutor world reuse', () => {
     const executor = createMatrixExecutor({ storageDir: path.join(root, 'w'), seed: 31 });
     try {
       const first = await executor.run(lure, 'best-practice', ctx(0));
-      expect(first.actual.verdict, logs[0]!.join('\n')).toBe('flagged');
+      expect(first.actual?.verdict, logs[0]!.join('\n')).toBe('flagged');
       const second = await executor.run(honest, 'best-practice', ctx(1));
       // The same world: the second cell built none.
       expect(logs[1]!.filter((l) => /^world /.test(l))).toEqual([]);
