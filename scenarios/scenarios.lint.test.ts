@@ -14,7 +14,7 @@ import { CAPABILITIES } from '../packages/world/src/capabilities/index.js';
 import { generatedFiles } from '../packages/world/src/capabilities/generate.js';
 
 const DIR = fileURLToPath(new URL('.', import.meta.url));
-const PROFILES = ['plain-ppap', 'best-practice', 'smime-e2e', 'ssmax-paper', 'ssmax-org', 'ssmax-esp-out', 'ssmax-esp-in'] as const;
+const PROFILES = ['plain-ppap', 'best-practice', 'smime-e2e', 'ssmax-paper', 'ssmax-org', 'ssmax-esp-out', 'ssmax-esp-in', 'ssmax-plus'] as const;
 const SSMAX = PROFILES.filter((p) => p.startsWith('ssmax-'));
 
 interface Step {

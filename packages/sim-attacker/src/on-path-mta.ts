@@ -91,6 +91,13 @@ export interface OnPathMtaOptions {
   readonly tamper?: AttachmentTamper;
   /** Greeting name shown to the client (default the intercepted service's host name). */
   readonly greetingName?: string;
+  /**
+   * Offer STARTTLS with this identity instead of stripping it: a certificate for the MX's name that a CA
+   * the client trusts issued to the attacker (domain validation over a hijacked route). A client that
+   * checks only the CA and the name talks TLS to the relay; one that pins the key the registry
+   * publishes (ssmax-plus) refuses it.
+   */
+  readonly tls?: { readonly key: string; readonly cert: string };
 }
 
 /** One client connection the relay intercepted. */
@@ -341,8 +348,9 @@ export class OnPathMta implements Disposable {
     this.#server = new SMTPServer({
       name: options.greetingName ?? host,
       // RFC 3207 §4: with STARTTLS absent from the EHLO reply, an opportunistic client continues in clear.
-      disabledCommands: ['STARTTLS', 'AUTH'],
-      hideSTARTTLS: true,
+      ...(options.tls
+        ? { key: options.tls.key, cert: options.tls.cert, disabledCommands: ['AUTH'] }
+        : { disabledCommands: ['STARTTLS', 'AUTH'], hideSTARTTLS: true }),
       authOptional: true,
       logger: false,
       onConnect: (session, cb) => {
@@ -375,7 +383,9 @@ export class OnPathMta implements Disposable {
       socket.once('close', () => mta.#sockets.delete(socket));
       // The accepted socket allows half-open connections; a client that is done is done.
       socket.once('end', () => socket.end());
-      mta.#rec.act(`intercepted a connection from ${context.meta.client.address} to ${service}; EHLO reply without STARTTLS`);
+      mta.#rec.act(
+        `intercepted a connection from ${context.meta.client.address} to ${service}; ${options.tls ? 'EHLO reply offers STARTTLS with its own certificate' : 'EHLO reply without STARTTLS'}`,
+      );
       // Hand the accepted socket to the SMTP server as if it had accepted it itself.
       mta.#server.server.emit('connection', socket);
     });

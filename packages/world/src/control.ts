@@ -7,6 +7,8 @@
  *   POST /v1/send                    { from, to: [..], cc?, subject?, body?, files?: [{ name, contentType?, base64 }], pin, wait? }
  *                                    → { messageId, response, journey? }   (wait: until the world is idle)
  *   POST /v1/inbox                   { user, password, totp?, pin } → { mails: [InboxMail] }
+ *   POST /v1/cancel                  { from, messageId } → { messageId, result: cancelled | too-late | not-found }
+ *                                    (hold-then-send / ssmax-plus hold: the sender cancels a held mail)
  *   GET  /v1/journey?messageId=<id>  → { events: [JourneyEvent] }
  *
  * Errors: `{ error: { code, message, reply? } }` with 400 (usage), 422 (a verdict, e.g. an SMTP
@@ -76,6 +78,13 @@ export interface SendResponse {
   readonly messageId: string;
   readonly response: string;
   readonly journey?: readonly JourneyEvent[];
+}
+
+/** POST /v1/cancel: what the sender's org did with the held mail. */
+export interface CancelResponse {
+  readonly messageId: string;
+  /** `cancelled`: it will never be sent; `too-late`: the MTA-out already took it; `not-found`: no held mail of this sender has that Message-ID. */
+  readonly result: 'cancelled' | 'too-late' | 'not-found';
 }
 
 /** A description of the running world (GET /v1/world, and the state file). */
@@ -193,6 +202,12 @@ async function handle(world: World, req: IncomingMessage): Promise<unknown> {
         return { ...sent, journey: world.journey(sent.messageId) } satisfies SendResponse;
       }
       return sent satisfies SendResponse;
+    }
+    case 'POST /v1/cancel': {
+      const b = (await readJson(req)) as Record<string, unknown>;
+      const user = world.user(str(b['from'], 'from')!);
+      const messageId = str(b['messageId'], 'messageId')!;
+      return { messageId, result: await user.org.organisation.cancelSubmission(messageId, user.address) } satisfies CancelResponse;
     }
     case 'POST /v1/inbox': {
       const b = (await readJson(req)) as Record<string, unknown>;

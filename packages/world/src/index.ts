@@ -20,7 +20,7 @@ export { DEFENCES, DEFENCE_IDS, getDefence, parseDefenceIds, switchesFor } from 
 export type { DefenceId, DefenceSpec, WorldSwitches } from './defences.js';
 export type { SmimeClientPolicy } from './smime-client.js';
 export { startControlServer, controlRequest, describeWorld, ControlApiError } from './control.js';
-export type { InboxMail, SendRequest, SendResponse } from './control.js';
+export type { CancelResponse, InboxMail, SendRequest, SendResponse } from './control.js';
 export * from './runner/index.js';
 export { stateFilePath, controlSocketPath, readWorldState, worldRunning, writeWorldState, removeWorldState } from './state-file.js';
 export type { WorldState } from './state-file.js';

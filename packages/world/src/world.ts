@@ -233,8 +233,8 @@ export class WorldUser {
   /** ssmax-plus addition 3: this user's agent keeps one replay cache across its sessions. */
   #replays: ReplayCache | undefined;
 
-  /** The user agent (sim-org user-agent.ts) bound to this user's card, MSA and mailbox. */
-  agent(imap?: { password: string; totp?: string }): UserAgent {
+  /** The user agent (sim-org user-agent.ts) bound to this user's card, MSA and mailbox; `client.headerProtection: false` for a client other than the org's agent. */
+  agent(imap?: { password: string; totp?: string }, client?: { readonly headerProtection?: false }): UserAgent {
     const plus = this.world.plus;
     if (plus?.freshness) this.#replays ??= new ReplayCache(plus.replayCacheSize);
     const net = this.world.net;
@@ -248,7 +248,7 @@ export class WorldUser {
       ...(ua.fromSignerBinding === false ? { fromSignerBinding: false } : {}),
       ...(ua.fileEncryption === false ? { fileEncryption: false } : {}),
       // ssmax-plus addition 2: the sender's agent protects the whole message (RFC 9788).
-      ...(this.world.plus?.headerProtection === true ? { headerProtection: true } : {}),
+      ...(this.world.plus?.headerProtection === true && client?.headerProtection !== false ? { headerProtection: true } : {}),
       ...(plus?.freshness && this.#replays ? { replayCache: this.#replays } : {}),
       orgEncryptionCertificate: (this.org.outside?.certificates ?? this.org.organisation.kms.certificates).encryption,
       orgSigningCertificate: (this.org.outside?.certificates ?? this.org.organisation.kms.certificates).signing,

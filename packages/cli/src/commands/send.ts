@@ -8,14 +8,17 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { SsmaxError } from '@ssmax/core';
-import { ControlApiError, controlRequest, readWorldState, stateFilePath, type SendRequest, type SendResponse } from '@ssmax/world';
+import { ControlApiError, controlRequest, readWorldState, stateFilePath, type CancelResponse, type SendRequest, type SendResponse } from '@ssmax/world';
 import { many, one, parseArgs } from '../args.js';
 import type { CommandIo } from './up.js';
 
 export const SEND_USAGE = `usage: ssmax send --from A --to B [--to C…] [--cc X…] [--subject S] [--body TEXT | --body-file F]
                   [--file F…] [--pin P] [--no-wait] [--json] [--state FILE]
+       ssmax send --from A --cancel MESSAGE-ID [--json] [--state FILE]
   Sends a card-signed SSMAX mail as A through the running world (ssmax up). PIN: --pin, SSMAX_PIN or asked.
   Waits until the mail is delivered or refused and prints its journey, unless --no-wait.
+  --cancel: A cancels a mail of theirs still held at their org (best-practice hold-then-send, the ssmax-plus
+  hold); exit 0 when cancelled, 1 when too late or not found.
 `;
 
 const TYPES: Record<string, string> = {
@@ -71,12 +74,17 @@ export function reportControlError(cmd: string, e: unknown, io: CommandIo): numb
 }
 
 export async function runSendCommand(argv: string[], io: CommandIo): Promise<number> {
-  const args = parseArgs(argv, { values: ['from', 'to', 'cc', 'subject', 'body', 'body-file', 'file', 'pin', 'state'], flags: ['no-wait', 'json', 'help'] });
+  const args = parseArgs(argv, {
+    values: ['from', 'to', 'cc', 'subject', 'body', 'body-file', 'file', 'pin', 'state', 'cancel'],
+    flags: ['no-wait', 'json', 'help'],
+  });
   if (args.flags.has('help')) {
     io.stdout.write(SEND_USAGE);
     return 0;
   }
   if (args.positionals.length > 0) throw new SsmaxError('USAGE', `Cannot send. Unexpected argument "${args.positionals[0]}".\n${SEND_USAGE}`);
+  const cancel = one(args, 'cancel');
+  if (cancel !== undefined) return cancelHeld(one(args, 'from'), cancel, args, io);
   const from = one(args, 'from');
   const to = many(args, 'to')
     .flatMap((t) => t.split(','))
@@ -145,4 +153,26 @@ export async function runSendCommand(argv: string[], io: CommandIo): Promise<num
     io.stdout.write(r.journey.some((e) => e.outcome === 'delivered') ? 'Delivered.\n' : 'Queued (not yet delivered).\n');
   }
   return 0;
+}
+
+/** `ssmax send --from A --cancel MESSAGE-ID`: the sender cancels a mail still held at their org. */
+async function cancelHeld(from: string | undefined, messageId: string, args: ReturnType<typeof parseArgs>, io: CommandIo): Promise<number> {
+  if (!from || messageId.trim() === '') throw new SsmaxError('USAGE', `Cannot cancel. --from and a Message-ID after --cancel are required.\n${SEND_USAGE}`);
+  const state = readWorldState(stateFilePath(one(args, 'state')));
+  let r: CancelResponse;
+  try {
+    r = await controlRequest<CancelResponse>(state.socket, 'POST', '/v1/cancel', { from, messageId });
+  } catch (e) {
+    return reportControlError('send', e, io);
+  }
+  if (args.flags.has('json')) io.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+  else
+    io.stdout.write(
+      r.result === 'cancelled'
+        ? `Cancelled ${r.messageId}: it will not be sent.\n`
+        : r.result === 'too-late'
+          ? `Too late: ${r.messageId} has already left the hold.\n`
+          : `Not found: ${from} has no held mail ${r.messageId}.\n`,
+    );
+  return r.result === 'cancelled' ? 0 : 1;
 }

@@ -39,7 +39,10 @@ export const maliciousInsider = capability(spec, {
     const c = cardSession(cell, u, u.pin, to, from);
     let messageId: string | undefined;
     const build = async (): Promise<Uint8Array> => {
-      const m = await u.agent().compose({ to: [to], subject: cell.mail.subject, text: cell.mail.text, files: [], pin: u.pin });
+      // Its own client, not the org's agent: no Header Protection envelope (ssmax-plus), a plain multipart/signed.
+      const m = await u
+        .agent(undefined, { headerProtection: false })
+        .compose({ to: [to], subject: cell.mail.subject, text: cell.mail.text, files: [], pin: u.pin });
       messageId = m.messageId;
       await u.card.login(u.pin);
       const orgCertificate = await u.card.getCertificate(CardObjects.orgCertificate);

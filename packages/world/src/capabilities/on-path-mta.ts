@@ -11,6 +11,11 @@ const spec = capabilitySpec('on-path-mta', {
     required: ['service'],
     properties: {
       service: { ...MTA_IN, description: 'The receiving MTA it sits in front of: "<org>/mta-in".' },
+      offerStarttls: {
+        type: 'boolean',
+        description:
+          "true: instead of stripping STARTTLS the relay offers it, with a certificate for the MX's name that the network's CA issued to the attacker (as a domain-validated certificate obtained over a hijacked route): valid wherever that CA is trusted, but not the key the registry pins.",
+      },
       tamper: {
         type: 'object',
         additionalProperties: false,
@@ -34,6 +39,10 @@ export const onPathMta = capability(spec, {
   eavesdrops: () => true,
   async run(cell, p) {
     const service = `mx.${cell.orgDomain(p.service.split('/')[0]!)}:25`;
+    // A certificate for the MX's name from the CA every MTA of the network trusts, for the attacker's own key.
+    const tls =
+      p.offerStarttls === true ? await cell.att.net.ca().then((ca) => ca.issueServerCertificate([service.slice(0, service.lastIndexOf(':'))])) : undefined;
+    const tlsOption = tls ? { tls: { key: tls.privateKeyPem, cert: tls.chainPem } } : {};
     let mta: OnPathMta;
     if (p.tamper?.kind === 'swap') {
       const r = makePayload({ files: [{ kind: p.tamper.replacement, name: cell.payload.files[0]?.name ?? 'file' }] }, `${cell.payload.subjectMarker}-swap`)
@@ -43,6 +52,7 @@ export const onPathMta = capability(spec, {
         cell.att,
         { kind: 'on-path', service },
         {
+          ...tlsOption,
           tamper: {
             kind: 'swap',
             replacement: { content: r.content, filename: r.name, contentType: r.contentType },
@@ -56,7 +66,7 @@ export const onPathMta = capability(spec, {
           },
         },
       );
-    } else mta = OnPathMta.insert(cell.att, { kind: 'on-path', service });
+    } else mta = OnPathMta.insert(cell.att, { kind: 'on-path', service }, tlsOption);
     cell.closeLater(`the on-path relay on ${service}`, async () => {
       // A store-and-forward relay may still hold or be relaying a mail: let it finish first.
       await mta.settled();

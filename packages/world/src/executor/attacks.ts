@@ -492,6 +492,17 @@ export async function resend(
       // Whatever crossed the link in clear is the attacker's (PPAP: the password mail follows on the same link).
       for (const m of msgs) cell.obtained.push({ kind: 'body', bytes: m, note: `captured on ${service}` });
     }
+  } else if (original !== undefined && p.capturedAt.endsWith('/mta-in')) {
+    // "<org>/mta-in": the copy as the org's MX spooled it, past TLS (a backup MX, a relay or a log there).
+    const org = world.orgs().find((o) => o.id === p.capturedAt.split('/')[0]);
+    const spool = org?.organisation.ctx.inbound;
+    for (const state of ['delivered', 'bounced', 'outgoing', 'incoming'] as const) {
+      for (const id of spool ? await spool.list(state) : []) {
+        const entry = await spool!.read(id, state).catch(() => undefined);
+        if (entry && Buffer.from(entry.bytes).toString('latin1').includes(bareId(original))) copy ??= entry.bytes;
+      }
+    }
+    if (copy) cell.obtained.push({ kind: 'body', bytes: copy, note: `the copy ${p.capturedAt} took in` });
   } else if (original !== undefined) {
     // "<org>/mailbox": a stored copy (every org's copy carries its own org signature, as the recipient's does).
     const raws = await fetchAllRaw(cell.user(cell.recipientAddr));

@@ -36,7 +36,7 @@ export interface ScenarioData extends Scenario {
   readonly recipient: Party;
   readonly mistake?: { kind: string; actualRecipient: Party; noticedWithinCancelWindow: boolean };
   readonly attacker: { foothold: string; steps: Step[] } | null;
-  readonly setup?: { receivingMtaStarttls?: boolean };
+  readonly setup?: { receivingMtaStarttls?: boolean; receivingMtaDown?: boolean };
   readonly payload: { files?: { kind: string; name: string }[]; body?: string };
   readonly reportedAsMalicious?: boolean;
 }

@@ -254,6 +254,12 @@ async function runCell(
         if (world.profile.conventional?.attachments === 'smime-e2e') cell.outsideIdentity = await outsideSmimeIdentity(cell, owned);
       }
     }
+    if (s.setup?.receivingMtaDown === true) {
+      // The receiving MX is down: every connection to it is reset, for the whole cell.
+      const service = `mx.${cell.recipientAddr.split('@')[1]}:25`;
+      const hook = world.net.insertOnPath(service, (socket) => void socket.destroy());
+      cell.closeLater(`the outage of ${service}`, async () => hook.remove());
+    }
     cell.legitRecipient = cell.steps.map((st) => capabilityOf(st.capability).honestRecipient?.(cell, st.params ?? {})).find((a) => a !== undefined);
     await runPhase(cell, 'foothold');
     // The honest sender's mail moves unless the attacker sends the mail itself.
