@@ -11,19 +11,20 @@
  *    reinjection services on `<prefix>.25`, peers routed by a transport map built from the contract's
  *    network tables (no DNS), STARTTLS per the profile. SMTP AUTH and LMTP go to the world's Dovecot through
  *    two relay sockets Postfix's user may open (the world's are root's and Dovecot's).
- * 4. The optional control API: `GET /v1/idle` (Postfix's queue empty).
+ * 4. The optional control API, served by the filter: `GET /v1/idle` (Postfix's queue empty) and
+ *    `POST /v1/report-malicious` ((12), receiving side).
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { execFile } from 'node:child_process';
 import { promises as fs, existsSync } from 'node:fs';
-import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpServer, type Server, type ServerResponse } from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { SsmaxError, type OrgImplementationConfig, type OrgReadyLine } from '@ssmax/core';
-import { serveOrg } from '@ssmax/sim-org';
+import { IncidentDesk, serveOrg, type OrgContext } from '@ssmax/sim-org';
 import { ContentFilter } from './content-filter.js';
 import { openOrgState, type OrgStateConfig } from './org-state.js';
 import { POSTFIX_MAIL_OWNER, postfixPaths, type FilterPorts, type PostfixPeer, type PostfixPorts } from './postfix-config.js';
@@ -40,6 +41,8 @@ export interface FilterConfig extends OrgStateConfig {
   readonly ports: FilterPorts;
   readonly reinject: { readonly out: number; readonly in: number; readonly final: number };
   readonly maxMessageBytes?: number;
+  /** The Postfix instance directory (its queue answers `GET /v1/idle`). */
+  readonly postfixDir: string;
 }
 
 async function freePort(host: string): Promise<number> {
@@ -93,7 +96,10 @@ async function relaySocket(path: string, target: string, uid: number, gid: numbe
 }
 
 /** Waits for the filter process's `filter-ready` line. */
-function startFilter(command: readonly string[], configFile: string): Promise<{ child: ChildProcessWithoutNullStreams; stderr: string[] }> {
+function startFilter(
+  command: readonly string[],
+  configFile: string,
+): Promise<{ child: ChildProcessWithoutNullStreams; stderr: string[]; controlPort: number }> {
   const child = spawn(command[0]!, [...command.slice(1), '--config', configFile], { stdio: ['pipe', 'pipe', 'pipe'] });
   const stderr: string[] = [];
   child.stderr.setEncoding('utf8').on('data', (d: string) => {
@@ -109,7 +115,7 @@ function startFilter(command: readonly string[], configFile: string): Promise<{ 
     createInterface({ input: child.stdout }).on('line', (line) => {
       if (line.includes('"filter-ready"')) {
         clearTimeout(t);
-        resolve({ child, stderr });
+        resolve({ child, stderr, controlPort: (JSON.parse(line) as { controlPort: number }).controlPort });
       }
     });
     child.once('exit', (code, signal) => {
@@ -214,6 +220,7 @@ export async function runPostfixOrg(configFile: string, o: PostfixOrgOptions): P
       address,
       ports: filterPorts,
       reinject: { out: ports.reinjectOut, in: ports.reinjectIn, final: ports.reinjectFinal },
+      postfixDir: dir,
     };
     const filterFile = join(dir, 'filter.json');
     await fs.writeFile(filterFile, JSON.stringify(filterConfig, null, 2), { mode: 0o600 });
@@ -230,34 +237,13 @@ export async function runPostfixOrg(configFile: string, o: PostfixOrgOptions): P
       saslSocket: auth.path,
       lmtpSocket: lmtp.path,
       outboundTls: !c.profile.starttls ? 'none' : c.profile.outboundTls === 'opportunistic' ? 'may' : 'secure',
+      inboundTls: c.profile.starttls ? 'may' : 'none',
       maxMessageBytes: 10 * 1024 * 1024,
       mailboxes: c.users.map((u) => u.address),
       peers: peersOf(c),
     });
     cleanup.push(() => postfix.stop());
 
-    // The contract's optional control API: idle once Postfix's queue is empty.
-    const control: Server = createHttpServer((req, res) => {
-      void (async () => {
-        const url = new URL(req.url ?? '/', 'http://control');
-        if (req.method === 'GET' && url.pathname === '/v1/idle') {
-          const end = Date.now() + Number(url.searchParams.get('timeoutMs') ?? 20_000);
-          while ((await queuedInPostfix(dir)) > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
-          const idle = (await queuedInPostfix(dir)) === 0;
-          return void res.writeHead(idle ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ idle }));
-        }
-        res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: `no route ${req.method ?? ''} ${url.pathname}` }));
-      })().catch((e: unknown) => res.writeHead(500).end(JSON.stringify({ error: (e as Error).message })));
-    });
-    await new Promise<void>((resolve, reject) => {
-      control.once('error', reject);
-      control.listen(0, address, resolve);
-    });
-    cleanup.push(async () => {
-      control.closeAllConnections();
-      await new Promise<void>((r) => control.close(() => r()));
-    });
-    const controlAt = control.address() as AddressInfo;
     const { stdout: version } = await execFileP('postconf', ['-d', '-h', 'mail_version']).catch(() => ({ stdout: '?' }));
     const ready: OrgReadyLine = {
       event: 'ready',
@@ -268,7 +254,7 @@ export async function runPostfixOrg(configFile: string, o: PostfixOrgOptions): P
       kmsEncryptionCertificate: enrolled.kmsEncryptionCertificate,
       kmsSigningCertificate: enrolled.kmsSigningCertificate,
       users: enrolled.users,
-      controlUrl: `http://${controlAt.address}:${controlAt.port}`,
+      controlUrl: `http://${address}:${filter.controlPort}`,
       implementation: `postfix ${version.trim()} + ssmax org filter`,
     };
     filter.child.once('exit', (code, signal) => {
@@ -298,7 +284,8 @@ export async function runFilter(configFile: string, emit: (line: Record<string, 
       reinject: c.reinject,
       ...(c.maxMessageBytes !== undefined ? { maxMessageBytes: c.maxMessageBytes } : {}),
     });
-    emit({ event: 'filter-ready', pid: process.pid, ports: filter.ports });
+    const control = await startControl(c, state.ctx);
+    emit({ event: 'filter-ready', pid: process.pid, ports: filter.ports, controlPort: (control.address() as AddressInfo).port });
     await new Promise<void>((resolve) => {
       process.once('SIGTERM', () => resolve());
       // The parent gone (its end of our stdin closed): stop too, never left behind.
@@ -306,8 +293,51 @@ export async function runFilter(configFile: string, emit: (line: Record<string, 
       process.stdin.resume();
     });
     process.stdin.destroy();
+    control.closeAllConnections();
+    await new Promise<void>((r) => control.close(() => r()));
     await filter.close();
   } finally {
     await state.close();
   }
+}
+
+/**
+ * The contract's optional control API (docs/IMPLEMENTING.md §6), served by the filter, which holds the org's KMS
+ * and journey: `GET /v1/idle` once Postfix's queue is empty, and `POST /v1/report-malicious`, procedure (12)'s
+ * receiving side, filed with the registry by sim-org's incident desk from the filter's own (7) record.
+ */
+async function startControl(c: FilterConfig, ctx: OrgContext): Promise<Server> {
+  const desk = new IncidentDesk({
+    registryUrl: c.registryUrl,
+    orgId: ctx.registryOrgId,
+    signer: { key: ctx.kms.signingKey, certificate: ctx.kms.certificates.signing },
+    journey: ctx.journey,
+    actorOrg: c.id,
+    memberByDomain: (d) => ctx.registry.memberByDomain(d),
+  });
+  const json = (res: ServerResponse, status: number, body: unknown) =>
+    void res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  const server = createHttpServer((req, res) => {
+    void (async () => {
+      const url = new URL(req.url ?? '/', 'http://control');
+      if (req.method === 'GET' && url.pathname === '/v1/idle') {
+        const end = Date.now() + Number(url.searchParams.get('timeoutMs') ?? 20_000);
+        while ((await queuedInPostfix(c.postfixDir)) > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+        const idle = (await queuedInPostfix(c.postfixDir)) === 0;
+        return json(res, idle ? 200 : 503, { idle });
+      }
+      if (req.method === 'POST' && url.pathname === '/v1/report-malicious') {
+        const chunks: Buffer[] = [];
+        for await (const chunk of req) chunks.push(chunk as Buffer);
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { messageId: string; reportedBy?: string; summary?: string };
+        return json(res, 200, await desk.reportFromRecords(body));
+      }
+      json(res, 404, { error: `no route ${req.method ?? ''} ${url.pathname}` });
+    })().catch((e: unknown) => json(res, 500, { error: (e as Error).message }));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, c.address, resolve);
+  });
+  return server;
 }
