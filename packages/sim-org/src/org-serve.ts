@@ -7,7 +7,8 @@
  * the contract) and serves the optional control API (`GET /v1/idle`, `POST /v1/report-malicious`).
  *
  * `SSMAX_ORG_DEFENCES_OFF=inboundInspection,...` switches defences off (OrgDefences names): a
- * deliberately broken implementation for the conformance suite's own test.
+ * deliberately broken implementation for the conformance suite's own test. `SSMAX_ORG_JOURNEY=off` posts
+ * no journey events: an implementation that gives the world nothing but the protocols.
  */
 import { promises as fs } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -31,6 +32,8 @@ export interface ServeOrgOptions {
   readonly write?: (line: string) => void;
   /** Defences switched off (names of OrgDefences), default from SSMAX_ORG_DEFENCES_OFF. */
   readonly defencesOff?: readonly string[];
+  /** Post journey events to the world (optional in the contract); default true unless SSMAX_ORG_JOURNEY=off. */
+  readonly journey?: boolean;
 }
 
 const DEFENCE_NAMES: readonly (keyof OrgDefences)[] = [
@@ -173,9 +176,12 @@ export async function serveOrg(configFile: string, options: ServeOrgOptions = {}
   });
   // Journey events go to the world as they happen, in order; losing one costs only the report's detail.
   let chain = Promise.resolve();
-  const unsubscribe = org.journey.subscribe((e) => {
-    chain = chain.then(() => post('/v1/journey', 'POST', JSON.stringify(e) + '\n', 'application/x-ndjson').catch(() => undefined));
-  });
+  const unsubscribe =
+    (options.journey ?? process.env['SSMAX_ORG_JOURNEY'] !== 'off')
+      ? org.journey.subscribe((e) => {
+          chain = chain.then(() => post('/v1/journey', 'POST', JSON.stringify(e) + '\n', 'application/x-ndjson').catch(() => undefined));
+        })
+      : () => undefined;
   const orgCa = await OrgCa.open({
     certificate: org.kms.certificates.org,
     key: org.kms.caKey,
@@ -269,7 +275,7 @@ export async function serveOrg(configFile: string, options: ServeOrgOptions = {}
     kmsSigningCertificate: b64(org.kms.certificates.signing),
     users: issued,
     controlUrl: `http://${controlAt.address}:${controlAt.port}`,
-    implementation: `ssmax reference org (sim-org)${off.length > 0 ? `, defences off: ${off.join(', ')}` : ''}`,
+    implementation: `ssmax reference org (sim-org)${off.length > 0 ? `, defences off: ${off.join(', ')}` : ''}${options.journey === false || process.env['SSMAX_ORG_JOURNEY'] === 'off' ? ', no journey events' : ''}`,
   };
   write(JSON.stringify(ready));
   return { stop };

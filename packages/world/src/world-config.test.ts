@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PROFILES, PROFILE_IDS, getProfile, modeFor } from './profiles.js';
 import { WORLD_CONFIG_SCHEMA, implementationName, loadWorldConfig, parseWorldConfig } from './world-config.js';
+import { MATRIX_WORLD } from './executor/matrix-world.js';
 
 describe('WorldConfig', () => {
   it('keeps the schema file beside the code equal to the schema the code validates with', () => {
@@ -58,6 +59,8 @@ orgs:
       command: ['node', 'packages/cli/bin/ssmax.js', 'org', 'serve'],
     });
     expect(b.orgs.filter((o) => o.implementation?.kind === 'process').map((o) => o.id)).toEqual(['org-b']);
+    // The scenarios name the matrix world's orgs and users: the file is that world but for org-b's implementation.
+    expect({ ...b, orgs: b.orgs.map(({ implementation: _i, ...o }) => o) }).toEqual(MATRIX_WORLD);
   });
 });
 

@@ -7,6 +7,7 @@
 import type { ObtainedItem } from '@ssmax/sim-attacker';
 import type { JourneyEvent } from '@ssmax/sim-org';
 import type { IdentityShown } from '../runner/types.js';
+import type { DsnEvidence } from './dsn-evidence.js';
 
 /** Whose server (or card) answered a sending attempt. */
 export type Side = 'sending' | 'receiving';
@@ -82,4 +83,9 @@ export interface CellEvidence {
   readonly incident?: IncidentEvidence;
   /** Domains accountable for their mail: registry members (directory fetched over HTTP) and domains with a verified registrant. */
   readonly accountableDomains: ReadonlySet<string>;
+  /**
+   * A DSN for the tracked mail in the sender's mailbox, looked for only when the mail is not in the recipient's:
+   * the refusal of a server that answered 250 first, for implementations that publish no journey.
+   */
+  readonly dsn?: DsnEvidence;
 }

@@ -29,7 +29,7 @@ const actorService = (actor: string): string => actor.split('/')[1] ?? '';
 const isPermanentReply = (r: string | undefined): boolean => /^5\d\d[ -]/.test(r ?? '');
 
 /** A refusal on the receiving side: its MX's 5xx in the session, its own `rejected` or `bounced` event, or the 5xx the sending MTA-out got back. */
-export function receivingRefusal(e: Pick<CellEvidence, 'attempts' | 'journey' | 'sendingOrg' | 'receivingOrg'>): string | undefined {
+export function receivingRefusal(e: Pick<CellEvidence, 'attempts' | 'journey' | 'sendingOrg' | 'receivingOrg' | 'dsn'>): string | undefined {
   const last = e.attempts.at(-1);
   if (last && !last.accepted && last.answeredBy === 'receiving')
     return `the receiving server answered ${last.by === 'attacker' ? 'the attacker' : 'the sender'}: ${last.reply}`;
@@ -48,11 +48,14 @@ export function receivingRefusal(e: Pick<CellEvidence, 'attempts' | 'journey' | 
       isPermanentReply(x.reply),
   );
   if (remote) return `the receiving MTA answered ${remote.actor}: ${remote.reply ?? ''}`;
+  // No published event: the DSN the receiving side sent back to the sender says it (RFC 3464).
+  if (e.dsn && e.receivingOrg !== undefined && e.dsn.reportingOrg === e.receivingOrg)
+    return `a DSN from ${e.dsn.reportingMta} in the sender's mailbox: ${e.dsn.status} ${e.dsn.diagnostic}`.trim();
   return undefined;
 }
 
 /** A refusal or hold record on the sending side: its MSA's or card's refusal, or one of its hops rejecting. */
-export function sendingRefusal(e: Pick<CellEvidence, 'attempts' | 'journey' | 'sendingOrg' | 'attackerHadNothing'>): string | undefined {
+export function sendingRefusal(e: Pick<CellEvidence, 'attempts' | 'journey' | 'sendingOrg' | 'attackerHadNothing' | 'dsn'>): string | undefined {
   const last = e.attempts.at(-1);
   if (last && !last.accepted && last.answeredBy === 'sending')
     return `the sending side refused ${last.by === 'attacker' ? 'the attacker' : 'the sender'}: ${last.reply}`;
@@ -60,6 +63,8 @@ export function sendingRefusal(e: Pick<CellEvidence, 'attempts' | 'journey' | 's
   if (last && !last.accepted) return undefined;
   const ev = e.journey.find((x) => e.sendingOrg !== undefined && actorOrg(x.actor) === e.sendingOrg && (x.outcome === 'rejected' || x.outcome === 'bounced'));
   if (ev) return `${ev.actor} (${ev.procedure}) ${ev.outcome} it${ev.detail ? `: ${ev.detail}` : ''}`;
+  if (e.dsn && e.sendingOrg !== undefined && e.dsn.reportingOrg === e.sendingOrg)
+    return `a DSN from ${e.dsn.reportingMta} in the sender's mailbox: ${e.dsn.status} ${e.dsn.diagnostic}`.trim();
   return undefined;
 }
 

@@ -33,9 +33,10 @@ import { normalizeJourneyEvent } from '../runner/run-matrix.js';
 import { MATRIX_WORLD } from './matrix-world.js';
 import { Cell, harnessWorld, type ScenarioData } from './cell.js';
 import type { CellEvidence, IncidentEvidence } from './evidence.js';
-import { HarnessError, judgeLeak, judgeMalware, judgeTraced, judgeVerdict } from './judge.js';
+import { HarnessError, judgeLeak, judgeMalware, judgeTraced, judgeVerdict, receivingRefusal, sendingRefusal } from './judge.js';
 import { observeConventional, observeOutside, observeSmime, observeSsmax, type Observed } from './observe.js';
 import { nonMemberMx, type OutsideMx } from './outside-mx.js';
+import { findDsn } from './dsn-evidence.js';
 import { outsideSmimeIdentity, sendHonest } from './attacks.js';
 import { capabilityByName, stepPhase, type CapabilityPhase, type RunnableCapability } from '../capabilities/index.js';
 import { reportMalicious } from './incident.js';
@@ -282,7 +283,7 @@ async function runCell(
   const observed = tracked ? await observe(cell, outside, tracked, journey) : { passwords: [] };
   const view = observed.view;
   if (view && (s.mistake || (outside && cell.attackerOwnedDomains.has(outside.domain)))) cell.obtained.push(...view.readable);
-  const evidence: CellEvidence = {
+  let evidence: CellEvidence = {
     attempts: cell.attempts,
     ...(tracked ? { tracked } : {}),
     journey,
@@ -292,6 +293,11 @@ async function runCell(
     obtained: cell.obtained,
     accountableDomains: await world.accountableDomains(),
   };
+  // Not in the recipient's mailbox and no reply or published event says who refused it: a DSN in the sender's
+  // mailbox does (an implementation that publishes no journey refuses after its 250 only by DSN).
+  const dsn =
+    tracked && !view && !receivingRefusal(evidence) && !sendingRefusal(evidence) ? await findDsn(world, cell.senderAddr, tracked.messageId) : undefined;
+  if (dsn) evidence = { ...evidence, dsn };
 
   // JUDGE.
   const verdict = judgeVerdict(evidence);
