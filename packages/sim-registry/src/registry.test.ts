@@ -309,6 +309,37 @@ describe('Registry', () => {
     expect((await postJson(`${reg.url}/v1/orgs/${a.json.orgId}/kms-certificates`, good)).status).toBe(200);
   });
 
+  it('publishes a member MTA TLS pin signed with its own KMS key in the signed directory, and refuses one signed by another member', async () => {
+    using dir = tempDir('ssmax-reg-');
+    const clock = new FakeClock(Date.now());
+    await using reg = await start(dir.path, clock);
+    const aKeys = makeOrgKeys();
+    const bKeys = makeOrgKeys();
+    const a = await enrol(reg, aKeys, 'A', 'a.example', clock);
+    const b = await enrol(reg, bKeys, 'B', 'b.example', clock);
+    const pin = Buffer.alloc(32, 7).toString('base64');
+    const doc = (orgId: string, pins: unknown) => canonicalBytes({ type: 'ssmax-mta-tls', orgId, spkiSha256: pins });
+    const directory = async () =>
+      JSON.parse(opensslVerifyCms(dir.path, reg.rootCertificate, await getBytes(`${reg.url}/v1/directory`)).content) as DirectoryDocument;
+    // B signs a pin for A: the registry accepts only A's own KMS signature for A's pins.
+    const forged = await postJson(`${reg.url}/v1/orgs/${a.orgId}/mta-tls`, {
+      cms: b64(opensslSign(dir.path, bKeys.kmsSigning, b.kmsSigning, doc(a.orgId, [pin]))),
+    });
+    expect(forged.status).toBe(403);
+    const notDigest = await postJson(`${reg.url}/v1/orgs/${a.orgId}/mta-tls`, {
+      cms: b64(opensslSign(dir.path, aKeys.kmsSigning, a.kmsSigning, doc(a.orgId, ['abc']))),
+    });
+    expect(notDigest.status).toBe(400);
+    expect((await directory()).members.find((m) => m.orgId === a.orgId)?.mtaTlsSpkiSha256).toBeUndefined();
+    const ok = await postJson(`${reg.url}/v1/orgs/${a.orgId}/mta-tls`, {
+      cms: b64(opensslSign(dir.path, aKeys.kmsSigning, a.kmsSigning, doc(a.orgId, [pin]))),
+    });
+    expect(ok.status).toBe(200);
+    const members = (await directory()).members;
+    expect(members.find((m) => m.orgId === a.orgId)?.mtaTlsSpkiSha256).toEqual([pin]);
+    expect(members.find((m) => m.orgId === b.orgId)?.mtaTlsSpkiSha256).toBeUndefined();
+  });
+
   it('refuses to start when the signer key does not match the root stored in dataDir', async () => {
     using dir = tempDir('ssmax-reg-');
     const clock = new FakeClock(Date.now());
