@@ -14,6 +14,7 @@ import { getProfile, parseWorldConfig, World } from '@ssmax/world';
 import { cpuBetween, cpuSnapshot } from './cpu-snapshot.js';
 import { fixedContent } from './fixtures.js';
 import { sizeLabel, type BenchCase } from './results.js';
+import { plusSuffix, tapSnapshot, wireBetween } from './chain-plus.js';
 
 export interface ChainBenchOptions {
   /** Concurrent senders per case (send loops, one mail in flight each). */
@@ -32,6 +33,8 @@ export interface ChainBenchOptions {
   readonly spoolWorkers?: number;
   /** Issue 13's levers turned off to measure them (World option `levers`); such cases are named …/<lever>-off. */
   readonly levers?: ChainLevers;
+  /** Defences switched off in the world (World option `ablate`, ids of world/src/defences.ts), e.g. ssmax-plus's `hold-and-cancel`. */
+  readonly ablate?: readonly string[];
 }
 
 /** The levers a chain world can turn off (each on by default). */
@@ -141,7 +144,11 @@ orgs:
     retryMs: 20,
     ...(opts.spoolWorkers !== undefined ? { spoolWorkers: opts.spoolWorkers } : {}),
     ...(opts.levers ? { levers: opts.levers } : {}),
+    ...(opts.ablate && opts.ablate.length > 0 ? { ablate: opts.ablate } : {}),
   });
+  // ssmax-plus (issue 15): the hold each mail waits at org-a's MTA-out, by design; cases are named …/no-hold or …/hold<N>s.
+  const holdSeconds = world.plus?.holdSeconds ?? 0;
+  const suffix = world.plus ? plusSuffix(holdSeconds) : '';
   const workers = opts.spoolWorkers ?? 1;
   log(`chain: world (${profile}, ${names.length} users, spoolWorkers ${workers}) started in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   const cases: BenchCase[] = [];
@@ -165,7 +172,7 @@ orgs:
         if (!/^250/.test(sent.response)) throw new Error(`MSA refused mail ${n}: ${sent.response}`);
         await withTimeout(
           Promise.all(deliveryIds(sent).map((id) => watch.delivered(id))),
-          limit,
+          limit + holdSeconds * 1000,
           `mail ${sent.messageId} not delivered within ${(limit / 1000).toFixed(0)} s`,
         );
         latencies.push(performance.now() - t0);
@@ -180,16 +187,18 @@ orgs:
       for (const c of opts.concurrency) {
         const per = opts.mailsPerSender(c, size);
         const latencies: number[] = [];
+        const wire0 = tapSnapshot(world.net, 'org-a.example', 'org-b.example');
         const cpu0 = cpuSnapshot();
         const t0 = performance.now();
         await Promise.all(Array.from({ length: c }, (_, i) => sendLoop(names[i % names.length]!, per, content, deliveryTimeoutMs(c, size), latencies)));
         const seconds = (performance.now() - t0) / 1000;
         const cpu = cpuBetween(cpu0, cpuSnapshot());
         const mails = c * per;
+        const wire = wireBetween(wire0, tapSnapshot(world.net, 'org-a.example', 'org-b.example'));
         const opsPerSec = mails / seconds;
         latencies.sort((a, b) => a - b);
         const p = (q: number): number => percentile(latencies, q);
-        const name = `chain/${profile}/${sizeLabel(size)}/c${c}${workers === 1 ? '' : `/w${workers}`}${leverSuffix(opts.levers)}`;
+        const name = `chain/${profile}/${sizeLabel(size)}/c${c}${workers === 1 ? '' : `/w${workers}`}${leverSuffix(opts.levers)}${suffix}`;
         const perMail = (ms: number): number => ms / mails;
         const childMs = Object.values(cpu.childMs).reduce((a, b) => a + b, 0);
         const details: Record<string, number | string | null> = {
@@ -212,6 +221,10 @@ orgs:
           cpuMsPerMailChildren: perMail(childMs),
           // Busy cores of the world process over the case (1 = one core all the time).
           processCores: cpu.processMs / (seconds * 1000),
+          // Bytes on the simulated wire per mail, both directions, SMTP and TLS records included (chain-plus.ts).
+          wireBytesPerMailSubmission: wire.submission / mails,
+          wireBytesPerMailRelay: wire.relay / mails,
+          holdSeconds,
         };
         for (const [label, ms] of Object.entries(cpu.childMs)) details[`cpuMsPerMailChild:${label}`] = perMail(ms);
         log(

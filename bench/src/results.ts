@@ -1,4 +1,5 @@
 /** The results file (`bench/results/<date>.json`), its targets and its markdown table. */
+import { renderPlusSection } from './chain-plus.js';
 
 export interface BenchMeta {
   readonly commit: string;
@@ -320,6 +321,7 @@ export function renderMarkdown(r: BenchResults): string {
       );
     }
   }
+  lines.push(...renderPlusSection(r.cases));
   if (r.memoryFit.length > 0) {
     lines.push('', '## Memory against size (least squares over the cases)', '', '| scope | slope (B/B) | intercept (MiB) | points |', '|---|---:|---:|---:|');
     for (const f of r.memoryFit) lines.push(`| ${f.scope} | ${f.slope.toFixed(4)} | ${(f.intercept / MiB).toFixed(1)} | ${f.points} |`);

@@ -63,7 +63,7 @@ export interface ProcessChainRun {
 
 /** One world of the chain benchmark and the cases run in it (every size × every sender count). */
 export interface ChainRun {
-  readonly profile: 'ssmax-org' | 'plain-ppap';
+  readonly profile: 'ssmax-org' | 'plain-ppap' | 'ssmax-plus';
   /** Workers per spool in each org (World option spoolWorkers). */
   readonly spoolWorkers: number;
   readonly concurrency: readonly number[];
@@ -71,6 +71,8 @@ export interface ChainRun {
   readonly mailsPerSender: (senders: number, fileSize: number) => number;
   /** Levers turned off in this world (chain.ts ChainLevers; default all on). */
   readonly levers?: ChainLevers;
+  /** Defences switched off in this world (World option ablate). */
+  readonly ablate?: readonly string[];
 }
 
 const chainMails = (c: number): number => (c === 1 ? 20 : c === 4 ? 8 : 4);
@@ -177,12 +179,27 @@ const LEVER_RUNS: readonly ChainRun[] = (['ssmax-org', 'plain-ppap'] as const).f
 );
 export const CHAIN_LEVERS_PLAN: BenchPlan = { ...CHAIN_CURVE_PLAN, chain: LEVER_RUNS };
 
+/**
+ * `--chain-plus` (issue 15 addition 5): ssmax-plus beside ssmax-org at 1, 4 and 16 senders × 1 KiB and
+ * 100 KiB (mails/s, latency, bytes on the wire), ssmax-plus with its hold switched off so the hold is not
+ * counted as work; then ssmax-plus with the hold on, 4 senders × 1 mail, to show what the hold adds
+ * (about 7 min on 2 cores).
+ */
+const PLUS_RUNS: readonly ChainRun[] = [
+  { profile: 'ssmax-org', spoolWorkers: 1, concurrency: [1, 4, 16], fileSizes: [KiB, 100 * KiB], mailsPerSender: chainMails },
+  { profile: 'ssmax-plus', ablate: ['hold-and-cancel'], spoolWorkers: 1, concurrency: [1, 4, 16], fileSizes: [KiB, 100 * KiB], mailsPerSender: chainMails },
+  { profile: 'ssmax-plus', spoolWorkers: 1, concurrency: [4], fileSizes: [100 * KiB], mailsPerSender: () => 1 },
+];
+export const CHAIN_PLUS_PLAN: BenchPlan = { ...CHAIN_CURVE_PLAN, chain: PLUS_RUNS };
+
 export interface RunBenchOptions {
   readonly quick?: boolean;
   /** Run {@link CHAIN_CURVE_PLAN} (the chain's scaling curve) and write `<date>-chain-curve.json`, `.md` and `.svg`. */
   readonly chainCurve?: boolean;
   /** Run {@link CHAIN_LEVERS_PLAN} and write `<date>-chain-levers.json` and `.md`. */
   readonly chainLevers?: boolean;
+  /** Run {@link CHAIN_PLUS_PLAN} and write `<date>-chain-plus.json` and `.md`. */
+  readonly chainPlus?: boolean;
   /** JSON output path; the markdown goes beside it (`.md`). Default bench/results/<YYYY-MM-DD>.json (`-quick.json` with quick). */
   readonly out?: string;
   /** Overrides parts of the plan (tests). */
@@ -237,12 +254,20 @@ function memoryCase(spec: MemoryCaseSpec, workDir: string): MemoryCaseResult {
 }
 
 export async function runBench(opts: RunBenchOptions = {}): Promise<RunBenchResult> {
-  const base = opts.chainLevers ? CHAIN_LEVERS_PLAN : opts.chainCurve ? CHAIN_CURVE_PLAN : opts.quick ? QUICK_PLAN : FULL_PLAN;
+  const base = opts.chainPlus
+    ? CHAIN_PLUS_PLAN
+    : opts.chainLevers
+      ? CHAIN_LEVERS_PLAN
+      : opts.chainCurve
+        ? CHAIN_CURVE_PLAN
+        : opts.quick
+          ? QUICK_PLAN
+          : FULL_PLAN;
   const plan: BenchPlan = { ...base, ...opts.plan };
   const log = opts.log ?? (() => undefined);
   const date = new Date();
   // A quick run never overwrites the day's full results, nor the README table.
-  const suffix = opts.chainLevers ? '-chain-levers' : opts.chainCurve ? '-chain-curve' : opts.quick ? '-quick' : '';
+  const suffix = opts.chainPlus ? '-chain-plus' : opts.chainLevers ? '-chain-levers' : opts.chainCurve ? '-chain-curve' : opts.quick ? '-quick' : '';
   const jsonPath = opts.out ?? join(BENCH_DIR, 'results', `${date.toISOString().slice(0, 10)}${suffix}.json`);
   const mdPath = jsonPath.replace(/\.json$/, '') + '.md';
   const workDir = makeWorkDir();
@@ -438,7 +463,7 @@ export async function runBench(opts: RunBenchOptions = {}): Promise<RunBenchResu
     const md = renderMarkdown(results);
     writeFileSync(mdPath, md);
     writeCurveSvg(results, jsonPath);
-    if (opts.updateReadme ?? (opts.out === undefined && !opts.quick && !opts.chainCurve && !opts.chainLevers))
+    if (opts.updateReadme ?? (opts.out === undefined && !opts.quick && !opts.chainCurve && !opts.chainLevers && !opts.chainPlus))
       updateReadme(md, jsonPath, results.meta.chainCurveSvg);
     return { results, jsonPath, mdPath, ...(opts.keepWorkDir ? { workDir } : {}) };
   } finally {
