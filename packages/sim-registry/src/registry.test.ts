@@ -317,22 +317,23 @@ describe('Registry', () => {
     const bKeys = makeOrgKeys();
     const a = await enrol(reg, aKeys, 'A', 'a.example', clock);
     const b = await enrol(reg, bKeys, 'B', 'b.example', clock);
+    const aId = a.orgId!;
     const pin = Buffer.alloc(32, 7).toString('base64');
     const doc = (orgId: string, pins: unknown) => canonicalBytes({ type: 'ssmax-mta-tls', orgId, spkiSha256: pins });
     const directory = async () =>
       JSON.parse(opensslVerifyCms(dir.path, reg.rootCertificate, await getBytes(`${reg.url}/v1/directory`)).content) as DirectoryDocument;
     // B signs a pin for A: the registry accepts only A's own KMS signature for A's pins.
-    const forged = await postJson(`${reg.url}/v1/orgs/${a.orgId}/mta-tls`, {
-      cms: b64(opensslSign(dir.path, bKeys.kmsSigning, b.kmsSigning, doc(a.orgId, [pin]))),
+    const forged = await postJson(`${reg.url}/v1/orgs/${aId}/mta-tls`, {
+      cms: b64(opensslSign(dir.path, bKeys.kmsSigning, b.kmsSigning, doc(aId, [pin]))),
     });
     expect(forged.status).toBe(403);
-    const notDigest = await postJson(`${reg.url}/v1/orgs/${a.orgId}/mta-tls`, {
-      cms: b64(opensslSign(dir.path, aKeys.kmsSigning, a.kmsSigning, doc(a.orgId, ['abc']))),
+    const notDigest = await postJson(`${reg.url}/v1/orgs/${aId}/mta-tls`, {
+      cms: b64(opensslSign(dir.path, aKeys.kmsSigning, a.kmsSigning, doc(aId, ['abc']))),
     });
     expect(notDigest.status).toBe(400);
     expect((await directory()).members.find((m) => m.orgId === a.orgId)?.mtaTlsSpkiSha256).toBeUndefined();
-    const ok = await postJson(`${reg.url}/v1/orgs/${a.orgId}/mta-tls`, {
-      cms: b64(opensslSign(dir.path, aKeys.kmsSigning, a.kmsSigning, doc(a.orgId, [pin]))),
+    const ok = await postJson(`${reg.url}/v1/orgs/${aId}/mta-tls`, {
+      cms: b64(opensslSign(dir.path, aKeys.kmsSigning, a.kmsSigning, doc(aId, [pin]))),
     });
     expect(ok.status).toBe(200);
     const members = (await directory()).members;
