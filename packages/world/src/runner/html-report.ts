@@ -1,7 +1,7 @@
 import { MATRIX_PROFILES } from './types.js';
 import type { LoadedScenario, Matrix } from './types.js';
 import type { AblationReport } from './ablation.js';
-import { outsideLabel } from './junit-report.js';
+import { outsideLabel } from './terminal-table.js';
 
 const escHtml = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 

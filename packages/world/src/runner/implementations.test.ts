@@ -74,5 +74,8 @@ describe('implementations in the matrix', () => {
       { profile: 'ssmax-org', label: ' {org-b: process:ref}' },
     ]);
     expect(formatJunit(joined)).toContain('one [ssmax-org] {org-b: process:ref}');
+    const table = formatMatrixTable(joined);
+    expect(table).toMatch(/^scenario +│ org +org1 *$/m);
+    expect(table).toContain('1: the cells of the world where org-b: process:ref');
   });
 });

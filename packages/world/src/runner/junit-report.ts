@@ -1,4 +1,4 @@
-import { cellCode } from './terminal-table.js';
+import { cellCode, outsideLabel } from './terminal-table.js';
 import type { Matrix, MatrixResult } from './types.js';
 
 function esc(s: string): string {
@@ -22,12 +22,6 @@ function testcase(r: MatrixResult): string {
   const act = JSON.stringify(Object.fromEntries(r.mismatches.map((f) => [f, r.actual![f]])));
   const body = `expected ${cellCode(r.expected)} ${JSON.stringify({ ...r.expected, reason: undefined })}\nactual   ${cellCode(r.actual)} ${JSON.stringify(r.actual)}\nreason (expected): ${r.expected.reason}`;
   return `${head}>\n      <failure message="${esc(`expected ${exp}, actual ${act}`)}" type="mismatch">${esc(body)}</failure>\n    </testcase>`;
-}
-
-/** The outside implementations of a cell's world, as ` {org-b: process:x}`; empty when every org is builtin. */
-export function outsideLabel(r: Pick<MatrixResult, 'implementations'>): string {
-  const outside = Object.entries(r.implementations ?? {}).filter(([, i]) => i !== 'builtin');
-  return outside.length === 0 ? '' : ` {${outside.map(([org, i]) => `${org}: ${i}`).join(', ')}}`;
 }
 
 /** JUnit XML: one testsuite per scenario file, one testcase per cell named `<file>#<id> [<profile>]`. */

@@ -1,6 +1,12 @@
 import { MATRIX_PROFILES } from './types.js';
 import type { CellChange } from './run-matrix.js';
-import type { Matrix, Outcome, MatrixProfile } from './types.js';
+import type { Matrix, MatrixResult, Outcome, MatrixProfile } from './types.js';
+
+/** The outside implementations of a cell's world, as ` {org-b: process:x}`; empty when every org is builtin. */
+export function outsideLabel(r: Pick<MatrixResult, 'implementations'>): string {
+  const outside = Object.entries(r.implementations ?? {}).filter(([, i]) => i !== 'builtin');
+  return outside.length === 0 ? '' : ` {${outside.map(([org, i]) => `${org}: ${i}`).join(', ')}}`;
+}
 
 const VERDICT = { delivered: 'D', flagged: 'F', blocked: 'B', 'not-sent': 'N' } as const;
 const LEAK = { none: '-', metadata: 'm', body: 'b', files: 'F' } as const;
@@ -28,29 +34,34 @@ const SHORT: Record<MatrixProfile, string> = {
  * "n/o" not observable for an outside implementation, "·" not run (omitted or not selected).
  */
 export function formatMatrixTable(m: Matrix): string {
-  const profiles = MATRIX_PROFILES.filter((p) => m.meta.profiles.includes(p));
+  // One column per profile and set of outside implementations (a run over several worlds): `org²` and a legend.
+  const labels = [...new Set(m.results.map(outsideLabel))].sort();
+  const columns = MATRIX_PROFILES.filter((p) => m.meta.profiles.includes(p)).flatMap((p) =>
+    labels.filter((l) => m.results.some((r) => r.profile === p && outsideLabel(r) === l)).map((label) => ({ p, label })),
+  );
+  const mark = (label: string) => (label === '' ? '' : String(labels.filter((l) => l !== '').indexOf(label) + 1));
   const ids = [...new Set(m.results.map((r) => r.scenarioId))];
-  const byKey = new Map(m.results.map((r) => [`${r.scenarioId}#${r.profile}`, r]));
+  const byKey = new Map(m.results.map((r) => [`${r.scenarioId}#${r.profile}#${outsideLabel(r)}`, r]));
   const idW = Math.max(8, ...ids.map((i) => i.length));
   const lines: string[] = [];
-  lines.push(`${'scenario'.padEnd(idW)} │ ${profiles.map((p) => SHORT[p].padEnd(6)).join(' ')}`);
-  lines.push(`${'─'.repeat(idW)}─┼─${profiles.map(() => '──────').join('─')}`);
+  lines.push(`${'scenario'.padEnd(idW)} │ ${columns.map((c) => `${SHORT[c.p]}${mark(c.label)}`.padEnd(6)).join(' ')}`);
+  lines.push(`${'─'.repeat(idW)}─┼─${columns.map(() => '──────').join('─')}`);
   const details: string[] = [];
   for (const id of ids) {
-    const cells = profiles.map((p) => {
-      const r = byKey.get(`${id}#${p}`);
+    const cells = columns.map(({ p, label }) => {
+      const r = byKey.get(`${id}#${p}#${label}`);
       if (r === undefined) return '  ·   ';
       if (r.notObservable !== undefined) {
-        details.push(`  ? ${id} [${p}]: not observable: ${r.notObservable}`);
+        details.push(`  ? ${id} [${p}]${label}: not observable: ${r.notObservable}`);
         return '  n/o ';
       }
       if (r.actual === null) {
-        details.push(`  ! ${id} [${p}]: ${r.error ?? 'no result'}`);
+        details.push(`  ! ${id} [${p}]${label}: ${r.error ?? 'no result'}`);
         return ' !err ';
       }
       if (!r.pass)
         details.push(
-          `  ✗ ${id} [${p}]: expected ${cellCode(r.expected)} got ${cellCode(r.actual)} (${r.mismatches.map((f) => `${f}: ${String(r.expected[f])} → ${String(r.actual![f])}`).join(', ')})`,
+          `  ✗ ${id} [${p}]${label}: expected ${cellCode(r.expected)} got ${cellCode(r.actual)} (${r.mismatches.map((f) => `${f}: ${String(r.expected[f])} → ${String(r.actual![f])}`).join(', ')})`,
         );
       return `${cellCode(r.actual)}${r.pass ? ' ' : '✗'} `;
     });
@@ -58,6 +69,7 @@ export function formatMatrixTable(m: Matrix): string {
   }
   const pass = m.results.filter((r) => r.pass).length;
   lines.push('');
+  for (const l of labels.filter((x) => x !== '')) lines.push(`${mark(l)}: the cells of the world where${l.replace(/^ \{/, ' ').replace(/\}$/, '')}`);
   lines.push(
     'code: verdict D delivered F flagged B blocked N not-sent · leak - none m metadata b body F files · M malware reached · trace - none o org s sender R revoked',
   );
