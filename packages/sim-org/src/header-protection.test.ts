@@ -143,6 +143,17 @@ describe('Header protection between two ssmax-plus orgs (RFC 9788)', () => {
     expect((await bob.ua.read(new Uint8Array(Buffer.from(stored, 'latin1')), '2222')).headerProtection?.outerDifferences).toEqual([]);
   });
 
+  it('refuses at the MX, as data with its reason, an envelope that is not for this org (a copy taken from a mailbox and replayed)', async () => {
+    // The stored copy is enveloped to bob's card, not to org b's KMS: (7) cannot open it and says so.
+    const stored = storedAtBob(firstId);
+    const code = await world.toMx(b, { client: 'replayer/mta', helo: 'replayer.example', mailFrom: alice.user.address, rcpt: bob.user.address, raw: stored });
+    expect(code).toBe(554);
+    // hcp_baseline keeps the Message-ID outside, so the refusal is journalled under it.
+    const refused = b.org.journey.events(firstId).filter((e) => e.procedure === 7 && e.outcome === 'rejected');
+    expect(refused.at(-1)?.detail).toMatch(/^the header-protected envelope is encrypted to another party, not to this org: /);
+    expect(refused.at(-1)?.checks).toContainEqual(expect.objectContaining({ name: 'header-protection', result: 'fail' }));
+  });
+
   it('reads mail from a member without the addition as before at (7), and protects it from the receiving hop on', async () => {
     const sent = await sendAndSettle(carol, '3333', 'From c ref-hp4', 'Plain ssmax-org mail body-hp4.');
     const v = (await bob.ua.inbox('2222')).find((m) => m.messageId === sent.messageId);

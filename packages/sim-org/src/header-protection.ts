@@ -10,7 +10,10 @@
  */
 import {
   SsmaxError,
+  getHeader,
   injectProtectedHeaders,
+  isEnvelopedMessage,
+  parseSmime,
   openHeaderProtected,
   outerHeadersFor,
   readProtectedHeaders,
@@ -30,7 +33,13 @@ export function headerProtectionOn(ctx: { readonly profile: Pick<OrgProfile, 'pl
 /** What an org service reads: the message under the envelope, or the raw message when it came without one. */
 export type OrgOpened =
   | { readonly ok: true; readonly message: Uint8Array; readonly opened?: OpenedHeaderProtected }
-  | { readonly ok: false; readonly code: 'MALFORMED_CMS' | 'MALFORMED_MIME'; readonly detail: string };
+  | {
+      readonly ok: false;
+      readonly code: 'MALFORMED_CMS' | 'MALFORMED_MIME';
+      readonly detail: string;
+      /** The outer Message-ID (hcp_baseline keeps it outside), for the journal; "" when absent. */
+      readonly messageId: string;
+    };
 
 /**
  * Opens a header-protected mail with the org's KMS encryption key (the envelope is for this org). A mail
@@ -38,14 +47,20 @@ export type OrgOpened =
  * reply table, never an exception: hostile input is refused in the session.
  */
 export async function openForOrg(ctx: { readonly kms: Kms; readonly profile: Pick<OrgProfile, 'plus'> }, raw: Uint8Array): Promise<OrgOpened> {
-  if (!headerProtectionOn(ctx)) return { ok: true, message: raw };
+  // Anything that is not an envelope (unparseable mail included) goes on as it came: the service's own checks refuse it with their own reason.
+  if (!headerProtectionOn(ctx) || !isEnvelopedMessage(raw)) return { ok: true, message: raw };
   try {
     const opened = await openHeaderProtected(raw, async (der) => (await ctx.kms.decrypt(der)).content);
     return opened ? { ok: true, message: opened.message, opened } : { ok: true, message: raw };
   } catch (e) {
     if (e instanceof SsmaxError && e.category === 'infrastructure') throw e;
     const code = e instanceof SsmaxError && e.code === 'MALFORMED_MIME' ? 'MALFORMED_MIME' : 'MALFORMED_CMS';
-    return { ok: false, code, detail: `the header-protected envelope cannot be opened by this org: ${(e as Error).message}`.slice(0, 300) };
+    const why =
+      e instanceof SsmaxError && e.code === 'NO_MATCHING_RECIPIENT'
+        ? 'the header-protected envelope is encrypted to another party, not to this org'
+        : 'the header-protected envelope cannot be opened by this org';
+    const outerId = getHeader(parseSmime(raw).headers, 'Message-ID')?.trim() ?? '';
+    return { ok: false, code, detail: `${why}: ${(e as Error).message}`.slice(0, 300), messageId: outerId.slice(0, 998) };
   }
 }
 

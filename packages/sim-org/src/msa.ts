@@ -69,7 +69,7 @@ export async function verifyUserMail(ctx: UserMailContext, raw: Uint8Array, auth
   const opened = await openForOrg(ctx, raw);
   if (!opened.ok) {
     checks.push({ name: 'header-protection', result: 'fail', detail: opened.detail });
-    return fail(opened.code, opened.detail);
+    return fail(opened.code, opened.detail, { messageId: opened.messageId });
   }
   let parsed;
   try {
