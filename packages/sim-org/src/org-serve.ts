@@ -236,6 +236,8 @@ export async function serveOrg(configFile: string, options: ServeOrgOptions = {}
       const url = new URL(req.url ?? '/', 'http://control');
       if (req.method === 'GET' && url.pathname === '/v1/idle') {
         await org.idle(Number(url.searchParams.get('timeoutMs') ?? 20_000));
+        // Idle means its events are with the world too: the judge reads them right after this answer.
+        await chain;
         return reply(res, 200, { idle: true });
       }
       if (req.method === 'POST' && url.pathname === '/v1/report-malicious') {
