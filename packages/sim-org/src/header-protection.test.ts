@@ -12,6 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { myNumberCheckDigit } from './dlp-rules.js';
 import { EICAR } from './malware-scan.js';
 import type { OrgPlus } from './org-context.js';
+import { ReplayCache } from './plus.js';
+import { UserAgent } from './user-agent.js';
 import { createOrgWorld, type OrgWorld, type WorldOrg, type WorldUser } from './testing/org-world.js';
 
 const PLUS: OrgPlus = { pinnedTls: false, headerProtection: true, holdSeconds: 0 };
@@ -152,6 +154,46 @@ describe('Header protection between two ssmax-plus orgs (RFC 9788)', () => {
     const refused = b.org.journey.events(firstId).filter((e) => e.procedure === 7 && e.outcome === 'rejected');
     expect(refused.at(-1)?.detail).toMatch(/^the header-protected envelope is encrypted to another party, not to this org: /);
     expect(refused.at(-1)?.checks).toContainEqual(expect.objectContaining({ name: 'header-protection', result: 'fail' }));
+  });
+
+  it('the agent with a replay cache (addition 3) rereads one delivered copy, and refuses a second copy delivered within the window', async () => {
+    // Orgs with freshness bind a window into their attestation: a mail of its own through d → e.
+    const d = await world.startOrg('hpd', { plus: { ...PLUS, freshness: { windowSeconds: 600, cacheSize: 100 } } });
+    const e = await world.startOrg('hpe', { plus: { ...PLUS, freshness: { windowSeconds: 600, cacheSize: 100 } } });
+    const dora = await d.addUser('dora', '4444');
+    const eve = await e.addUser('eve', '5555');
+    const sent = await dora.ua.send({ to: [eve.user.address], subject: 'fresh ref-hp5', text: 'body-hp5', files: [], pin: '4444' });
+    await d.org.idle();
+    await e.org.idle();
+    const hit = filesHolding(path.join(world.dir, 'hpe', 'mail'), sent.messageId.replace(/^<|>$/g, '')).filter((p) => /\/Maildir\/(cur|new)\//.test(p));
+    expect(hit).toHaveLength(1);
+    const stored = new Uint8Array(fs.readFileSync(hit[0]!));
+    const replayCache = new ReplayCache(10);
+    const agent = new UserAgent({
+      address: eve.user.address,
+      card: eve.card,
+      mode: 'end-to-end',
+      headerProtection: true,
+      orgEncryptionCertificate: e.org.kms.certificates.encryption,
+      replayCache,
+    });
+    const once = await agent.read(stored, '5555');
+    expect(once.problems).toEqual([]);
+    expect(once.freshness?.ok).toBe(true);
+    expect((await agent.read(stored, '5555')).verified).toBe(true);
+    // Another copy of the same mail (another receiving attestation) already seen: this one is refused as a replay.
+    const other = new ReplayCache(10);
+    other.admitCopy(`${d.org.registryOrgId}\n${sent.messageId}`, 'another delivered copy', Date.now() + 600_000, Date.now());
+    const again = await new UserAgent({
+      address: eve.user.address,
+      card: eve.card,
+      mode: 'end-to-end',
+      orgEncryptionCertificate: e.org.kms.certificates.encryption,
+      replayCache: other,
+    }).read(stored, '5555');
+    expect(again.verified).toBe(false);
+    expect(again.freshness?.ok).toBe(false);
+    expect(again.problems).toEqual([expect.stringMatching(/^replay: another copy of /)]);
   });
 
   it('reads mail from a member without the addition as before at (7), and protects it from the receiving hop on', async () => {

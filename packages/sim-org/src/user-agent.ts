@@ -55,6 +55,7 @@ import { normaliseAddress, sha256Hex, signManifest, verifyManifest, type Manifes
 import { MANIFEST_FILENAME, assembleMixed, buildFilePart, classifyParts, structureProblem } from './org-hop.js';
 import { CardObjects } from './user-registration.js';
 import { describeDifferences } from './header-protection.js';
+import type { ReplayCache } from './plus.js';
 
 export type VerificationMode = 'paper' | 'end-to-end';
 
@@ -133,6 +134,12 @@ export interface UserAgentOptions {
    * fields (Subject `[...]`). (10) opens any enveloped mail with the card whatever this says.
    */
   readonly headerProtection?: boolean;
+  /**
+   * ssmax-plus addition 3 at (10): the agent's replay cache (plus.ts). A second delivered copy of a mail (same
+   * sending org and Message-ID, another receiving attestation) delivered within the sending org's validity
+   * window is refused (reason replay); reading the same copy again is not.
+   */
+  readonly replayCache?: ReplayCache;
 }
 
 /** The identity-proofing notice as shown to the recipient (paper §3.2). */
@@ -206,6 +213,8 @@ export interface MailVerdict {
    * the sender put outside (a forged outer Subject): a warning to show beside a verified mail.
    */
   readonly headerProtection?: { readonly protected: boolean; readonly outerDifferences: readonly string[] };
+  /** ssmax-plus addition 3: the agent's replay check of this copy (present when the agent keeps a replay cache and the sending org bound a window). */
+  readonly freshness?: { readonly ok: boolean; readonly detail: string };
 }
 
 const EMAIL_PROTECTION = '1.3.6.1.5.5.7.3.4';
@@ -591,6 +600,24 @@ export class UserAgent {
     if (!last) problems.push('the mail carries no attestation from your organisation');
     else if (outerSigner && Buffer.compare(Buffer.from(last.signer), Buffer.from(outerSigner.der)) !== 0)
       problems.push('the last attestation is not signed by your organisation');
+    // ssmax-plus addition 3: a copy is named by the receiving org's attestation; the time that counts is its delivery, not the reading.
+    let freshness: MailVerdict['freshness'];
+    const window = first?.a.freshness;
+    if (this.o.replayCache && first && last && first !== last && window) {
+      const fresh = this.o.replayCache.admitCopy(
+        `${first.a.org}\n${first.a.messageId}`,
+        `${last.a.org}\n${last.a.at}`,
+        Date.parse(window.notAfter),
+        Date.parse(last.a.at),
+      );
+      freshness = fresh
+        ? { ok: true, detail: `first copy of ${first.a.messageId} from ${first.a.domain} within its window (until ${window.notAfter})` }
+        : {
+            ok: false,
+            detail: `replay: another copy of ${first.a.messageId} from ${first.a.domain} was delivered within its window (until ${window.notAfter})`,
+          };
+      if (!fresh) problems.push(freshness.detail);
+    }
     const notice: IdentityNotice | undefined = last?.a.identityNotice;
     if (sender.problem && this.o.fromSignerBinding !== false) problems.push(sender.problem);
     if (notice && this.o.fromSignerBinding !== false && normaliseAddress(notice.sender) !== normaliseAddress(from))
@@ -768,6 +795,7 @@ export class UserAgent {
       ...(hp.opened
         ? { headerProtection: { protected: hp.opened.protectedHeaders !== undefined, outerDifferences: describeDifferences(hp.opened.differences) } }
         : {}),
+      ...(freshness ? { freshness } : {}),
       files,
       problems,
     };
