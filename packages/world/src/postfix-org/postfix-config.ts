@@ -191,8 +191,12 @@ export function masterCf(o: PostfixConfigOptions): string {
     smtpd(pr.msa, 'submission', [
       // A domain with no route is refused after the queue (a DSN, as the built-in MTA-out does), not at RCPT.
       'rewrite_service_name=rewrite-accept',
+      `myhostname=msa.${checkValue('domain', o.domain)}`,
       'smtpd_sasl_auth_enable=yes',
       'smtpd_tls_auth_only=no',
+      // MAIL without AUTH is refused at MAIL, as the built-in MSA does (RFC 4954 §6), not only at RCPT.
+      'smtpd_delay_reject=no',
+      'smtpd_sender_restrictions=permit_sasl_authenticated,reject',
       'smtpd_client_restrictions=',
       'smtpd_relay_restrictions=permit_sasl_authenticated,reject',
       'smtpd_recipient_restrictions=permit_sasl_authenticated,reject',

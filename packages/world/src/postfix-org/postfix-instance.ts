@@ -133,7 +133,11 @@ export class PostfixInstance implements AsyncDisposable {
     const pf = new PostfixInstance(o, proc, output);
     const deadline = Date.now() + (o.startTimeoutMs ?? 30_000);
     while (!pf.#exited && Date.now() < deadline) {
-      if ((await canConnect(o.address, o.ports.mx)) && (await canConnect(o.address, o.ports.msa))) return pf;
+      if ((await canConnect(o.address, o.ports.mx)) && (await canConnect(o.address, o.ports.msa))) {
+        // Mail a killed instance left queued (deferred while its filter or mailbox was gone) is tried now, not after its backoff.
+        await execFileP('/usr/sbin/postqueue', ['-c', p.conf, '-f'], { env: { ...process.env, MAIL_CONFIG: p.conf } }).catch(() => undefined);
+        return pf;
+      }
       await new Promise((r) => setTimeout(r, 50));
     }
     await pf.stop();

@@ -141,6 +141,27 @@ describe('an SSMAX org on Postfix (ssmax org postfix)', () => {
     }
   }, 90_000);
 
+  it('delivers a mail its MX answered 250 for exactly once after the org process is SIGKILLed and started again', async () => {
+    const alice = world.user('alice@org-a.example');
+    const sent = await alice.send({
+      to: 'bob@org-b.example',
+      subject: 'kept across a crash',
+      body: 'x',
+      files: [{ name: 'k.txt', content: text('kept') }],
+      pin: alice.pin,
+    });
+    // org-a's MTA-out records `relayed` on org-b's 250: the mail is then in Postfix's queue, not yet through (9).
+    const until = Date.now() + 20_000;
+    const relayed = () => world.journey(sent.messageId).some((e) => e.actor === 'org-a/mta-out' && e.outcome === 'relayed');
+    while (!relayed() && Date.now() < until) await new Promise((r) => setTimeout(r, 2));
+    expect(relayed()).toBe(true);
+    await world.org('org-b').outside!.crashAndRestart();
+    await world.waitIdle(60_000);
+    const bob = world.user('bob@org-b.example');
+    const copies = (await bob.inbox({ password: bob.password, pin: bob.pin })).filter((m) => m.messageId === sent.messageId);
+    expect(copies.map((m) => m.verified)).toEqual([true]);
+  }, 120_000);
+
   it('leaves nothing of the Postfix instance running once the world is closed', async () => {
     const confs = fs
       .readdirSync(path.join(dir, 'w'), { recursive: true, encoding: 'utf8' })

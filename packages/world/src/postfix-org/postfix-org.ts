@@ -192,19 +192,26 @@ export async function runPostfixOrg(configFile: string, o: PostfixOrgOptions): P
     const auth = { path: join(sockets, 'auth'), server: await relaySocket(join(sockets, 'auth'), authTarget, uid, gid) };
     cleanup.push(() => new Promise((r) => auth.server.close(() => r())));
 
-    const ports: PostfixPorts = {
+    // The same ports on every start: a queued mail carries its content filter's [address]:port in its queue file.
+    const portsFile = join(dir, 'ports.json');
+    const kept = await fs.readFile(portsFile, 'utf8').then(
+      (t) => JSON.parse(t) as { postfix: PostfixPorts; filter: FilterPorts },
+      () => undefined,
+    );
+    const ports: PostfixPorts = kept?.postfix ?? {
       mx: c.network.listen.mx || (await freePort(address)),
       msa: c.network.listen.msa || (await freePort(address)),
       reinjectOut: await freePort(address),
       reinjectIn: await freePort(address),
       reinjectFinal: await freePort(address),
     };
-    const filterPorts: FilterPorts = {
+    const filterPorts: FilterPorts = kept?.filter ?? {
       outCheck: await freePort(address),
       inCheck: await freePort(address),
       outHop: await freePort(address),
       inHop: await freePort(address),
     };
+    if (!kept) await fs.writeFile(portsFile, JSON.stringify({ postfix: ports, filter: filterPorts }));
     const filterConfig: FilterConfig = {
       id: c.org.id,
       domain: c.org.domain,
