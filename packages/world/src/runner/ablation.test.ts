@@ -94,6 +94,12 @@ describe('creditsDefence', () => {
     expect(creditsDefence(synthetic({}, {}), 'ssmax-org')).toBe(false);
   });
 
+  it("credits nothing for a mail its own scenario's outage stops (the recipient MX down for the whole cell)", () => {
+    expect(creditsDefence(byId('recipient-mta-down-beyond-retry-window'), 'ssmax-plus')).toBe(false);
+    expect(creditsDefence(synthetic({ setup: { receivingMtaDown: true } }, { verdict: 'not-sent' }), 'ssmax-org')).toBe(false);
+    expect(creditsDefence(synthetic({}, { verdict: 'not-sent' }), 'ssmax-org')).toBe(true);
+  });
+
   it('credits keeping malware away only when the scenario carries a malicious file or swaps one in', () => {
     const attacked = { attacker: { foothold: 'network', steps: [{ capability: 'spoof-direct', params: { spoofedFrom: 'a@b.example' } }] } };
     expect(creditReasons(synthetic({ payload: { files: [{ kind: 'eicar', name: 'x.com' }] } }, {}), 'ssmax-org')).toEqual(['malware kept from the recipient']);

@@ -80,7 +80,9 @@ function stepsOf(s: Scenario): readonly Step[] {
  * credits none. A claim: the mail was stopped or marked (`blocked`, `not-sent`, `flagged`); no malware
  * reached the recipient although the scenario carries a malicious file or swaps one in; the attacker got
  * less than the files it eavesdropped for. Tracing is not a claim a defence makes by itself (it is what
- * the evidence names), so a cell credits no defence by `traced` alone.
+ * the evidence names), so a cell credits no defence by `traced` alone. A mail the scenario's own outage
+ * stops (`setup.receivingMtaDown`: nothing can reach the MX) is not a defence's claim either: it checks
+ * how the sender is told (a DSN, never clear text), which no switch can turn into a delivery.
  */
 export function creditReasons(
   scenario: Scenario,
@@ -90,7 +92,8 @@ export function creditReasons(
 ): string[] {
   if (!expected) return [];
   const reasons: string[] = [];
-  if (expected.verdict !== 'delivered') reasons.push(`verdict ${expected.verdict}`);
+  const outage = (scenario['setup'] as { receivingMtaDown?: boolean } | undefined)?.receivingMtaDown === true;
+  if (expected.verdict !== 'delivered' && !outage) reasons.push(`verdict ${expected.verdict}`);
   const steps = stepsOf(scenario);
   const files = ((scenario['payload'] as { files?: readonly { kind: string }[] } | undefined)?.files ?? []).map((f) => f.kind);
   const swaps = steps.some((st) => (st.params?.['tamper'] as { kind?: string } | undefined)?.kind === 'swap');
