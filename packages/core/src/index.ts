@@ -15,3 +15,4 @@ export * from './zip/index.js';
 export * from './cfb/index.js';
 export * from './public-ca/client.js';
 export * from './implementation-contract.js';
+export { startLocalContainer, type LocalContainer, type LocalContainerOptions } from './local-container.js';

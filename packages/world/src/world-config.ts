@@ -51,7 +51,17 @@ export type WorldImplementationConfig =
       /** A name for reports (default the command). */
       readonly name?: string;
     }
-  | { readonly kind: 'container'; readonly image: string; readonly env?: Readonly<Record<string, string>>; readonly name?: string };
+  | {
+      readonly kind: 'container';
+      /** A locally built image (never pulled), run with the host's network (the simulated network is loopback). */
+      readonly image: string;
+      /** Arguments after the image's entrypoint (`--config FILE` is appended); absent, the image's own CMD runs and finds the config through SSMAX_ORG_CONFIG_FILE. */
+      readonly command?: readonly string[];
+      readonly env?: Readonly<Record<string, string>>;
+      /** Host paths to mount besides the org's directories (which are mounted at the same paths). */
+      readonly mounts?: readonly { readonly source: string; readonly target: string; readonly readOnly?: boolean }[];
+      readonly name?: string;
+    };
 
 /** A short name of an org's implementation for reports: `builtin`, `process:<name>`, `container:<image>`. */
 export function implementationName(i: WorldImplementationConfig | undefined): string {
@@ -137,6 +147,21 @@ export const WORLD_CONFIG_SCHEMA = {
                 properties: {
                   kind: { const: 'container' },
                   image: { type: 'string', minLength: 1, maxLength: 300, pattern: '^[a-z0-9][a-z0-9._/:@-]*$' },
+                  command: { type: 'array', maxItems: 64, items: { type: 'string', minLength: 1, maxLength: 4096 } },
+                  mounts: {
+                    type: 'array',
+                    maxItems: 32,
+                    items: {
+                      type: 'object',
+                      additionalProperties: false,
+                      required: ['source', 'target'],
+                      properties: {
+                        source: { type: 'string', pattern: '^/' },
+                        target: { type: 'string', pattern: '^/' },
+                        readOnly: { type: 'boolean' },
+                      },
+                    },
+                  },
                   env: {
                     type: 'object',
                     maxProperties: 64,

@@ -147,18 +147,13 @@ const SO_PIN = 'world-so-pin-1';
 const HSM_PIN = 'world-hsm-pin';
 
 /**
- * Whether an outside implementation runs org `o` under `profile` (docs/IMPLEMENTING.md): a `process`
- * implementation under an SSMAX profile; under the conventional baselines the world's own conventional
- * org stands in. A `container` implementation is not run yet.
+ * Whether an outside implementation runs org `o` under `profile` (docs/IMPLEMENTING.md): a `process` or
+ * `container` implementation under an SSMAX profile; under the conventional baselines the world's own
+ * conventional org stands in.
  */
 function runsOutside(o: WorldOrgConfig, profile: DefenceProfile): boolean {
   const kind = o.implementation?.kind ?? 'builtin';
-  if (kind === 'container')
-    throw new SsmaxError(
-      'USAGE',
-      `Cannot start ${o.id} from a container image. Container implementations (docs/IMPLEMENTING.md §1) are not supported yet; run the image's program as kind: process.`,
-    );
-  return kind === 'process' && profile.kind === 'ssmax';
+  return kind !== 'builtin' && profile.kind === 'ssmax';
 }
 
 /** The /24 of the `index`-th outside implementation: beside the world's own (`127.X.Y` → `127.(255-X).(Y+index)`). */
@@ -712,7 +707,7 @@ export class World implements AsyncDisposable {
    * world's (the card keys are made here; the implementation certifies them, (2)); the rest is the program's.
    */
   async #startOutsideOrg(o: WorldOrgConfig, index: number, options: WorldOptions): Promise<void> {
-    const impl = o.implementation as Extract<WorldOrgConfig['implementation'], { kind: 'process' }>;
+    const impl = o.implementation as Extract<WorldOrgConfig['implementation'], { kind: 'process' | 'container' }>;
     const name = implementationName(impl);
     const mode = modeFor(this.profile, o);
     const dir = path.join(this.storageDir, 'orgs', o.id);
@@ -771,8 +766,9 @@ export class World implements AsyncDisposable {
           outboundTls: this.profile.outboundTls ?? 'require',
           endToEnd: this.profile.endToEnd,
         },
-        command: impl.command,
+        command: impl.command ?? [],
         ...(impl.env ? { env: impl.env } : {}),
+        ...(impl.kind === 'container' ? { container: { image: impl.image, mounts: impl.mounts ?? [] } } : {}),
         implementation: name,
         prefix: outsidePrefix(this.net.plan.prefix, index),
         registry: { url: this.registry.url, rootCertificate: this.registry.rootCertificate },

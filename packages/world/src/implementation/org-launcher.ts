@@ -5,17 +5,23 @@
  * SIGTERM stops it (SIGKILL after a grace period). Nothing else passes between the world and the
  * implementation but the network.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { ORG_CONFIG_ENV, ORG_IMPLEMENTATION_CONTRACT, SsmaxError, type OrgImplementationConfig, type OrgReadyLine } from '@ssmax/core';
+import { ORG_CONFIG_ENV, ORG_IMPLEMENTATION_CONTRACT, SsmaxError, startLocalContainer, type OrgImplementationConfig, type OrgReadyLine } from '@ssmax/core';
 
 /** Options of {@link OrgImplementationProcess.start}. */
 export interface OrgLaunchOptions {
-  /** The program and its arguments (`--config FILE` is appended). */
+  /** The program and its arguments (`--config FILE` is appended); in a container, the arguments after its entrypoint. */
   readonly command: readonly string[];
   readonly env?: Readonly<Record<string, string>>;
   readonly cwd?: string;
+  /** Run in this locally built image (testcontainers, host network) instead of as a child process. */
+  readonly container?: {
+    readonly image: string;
+    /** Host paths mounted at the same paths (the config's directories), plus any the world file adds. */
+    readonly bindMounts: readonly { readonly source: string; readonly target: string; readonly readOnly?: boolean }[];
+  };
   /** Where the config file is written. */
   readonly configFile: string;
   readonly config: OrgImplementationConfig;
@@ -25,88 +31,148 @@ export interface OrgLaunchOptions {
   readonly log?: (line: string) => void;
 }
 
-/** A running implementation process. */
+/** What runs the implementation: a child process or a container, seen the same way. */
+interface Runner {
+  /** stdout lines (a container's stdout and stderr come merged: every line is read for the readiness line). */
+  readonly stdout: NodeJS.ReadableStream;
+  readonly stderr?: NodeJS.ReadableStream;
+  readonly exited: Promise<void>;
+  /** How it ended, for messages. */
+  exitStatus(): string;
+  running(): boolean;
+  terminate(graceMs: number): Promise<void>;
+  kill(): Promise<void>;
+}
+
+function processRunner(o: OrgLaunchOptions, program: string, args: readonly string[], spawnError: (e: Error) => void): Runner {
+  const child = spawn(program, [...args, '--config', o.configFile], {
+    cwd: o.cwd ?? process.cwd(),
+    env: { ...process.env, ...(o.env ?? {}), [ORG_CONFIG_ENV]: o.configFile },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.once('error', spawnError);
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const running = () => child.exitCode === null && child.signalCode === null;
+  return {
+    stdout: child.stdout!,
+    stderr: child.stderr!,
+    exited,
+    exitStatus: () => String(child.exitCode ?? child.signalCode),
+    running,
+    async terminate(graceMs) {
+      if (!running()) return exited;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => running() && child.kill('SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(timer);
+    },
+    async kill() {
+      if (running()) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+async function containerRunner(o: OrgLaunchOptions, container: NonNullable<OrgLaunchOptions['container']>): Promise<Runner> {
+  const c = await startLocalContainer({
+    image: container.image,
+    ...(o.command.length > 0 ? { command: [...o.command, '--config', o.configFile] } : {}),
+    env: { ...(o.env ?? {}), [ORG_CONFIG_ENV]: o.configFile },
+    bindMounts: container.bindMounts,
+    // The simulated network is the host's loopback.
+    networkMode: 'host',
+  });
+  let ended = false;
+  void c.ended.then(() => (ended = true));
+  return {
+    stdout: c.output,
+    exited: c.ended,
+    exitStatus: () => `container ${c.id.slice(0, 12)} stopped`,
+    running: () => !ended,
+    terminate: (graceMs) => c.stop(graceMs),
+    kill: () => c.stop(0),
+  };
+}
+
+/** A running implementation (a process or a container). */
 export class OrgImplementationProcess {
-  readonly #exited: Promise<void>;
   #stopping: Promise<void> | undefined;
 
   private constructor(
-    readonly child: ChildProcess,
+    private readonly runner: Runner,
     readonly ready: OrgReadyLine,
-    exited: Promise<void>,
-  ) {
-    this.#exited = exited;
-  }
+  ) {}
 
-  /** Writes the config, starts the program and waits for its readiness line. */
+  /** Writes the config, starts the program (or container) and waits for its readiness line. */
   static async start(o: OrgLaunchOptions): Promise<OrgImplementationProcess> {
     const [program, ...args] = o.command;
-    if (!program) throw new SsmaxError('USAGE', `Cannot start the implementation of ${o.config.org.id}. Its command is empty.`);
+    if (!program && !o.container) throw new SsmaxError('USAGE', `Cannot start the implementation of ${o.config.org.id}. Its command is empty.`);
     writeFileSync(o.configFile, JSON.stringify(o.config, null, 2) + '\n', { mode: 0o600 });
-    const child = spawn(program, [...args, '--config', o.configFile], {
-      cwd: o.cwd ?? process.cwd(),
-      env: { ...process.env, ...(o.env ?? {}), [ORG_CONFIG_ENV]: o.configFile },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const what = o.container ? `image ${o.container.image}${o.command.length ? ` ${o.command.join(' ')}` : ''}` : o.command.join(' ');
     const stderr: string[] = [];
-    createInterface({ input: child.stderr! }).on('line', (l) => {
-      stderr.push(l);
-      if (stderr.length > 40) stderr.shift();
-      o.log?.(`[${o.config.org.id}] ${l}`);
-    });
-    const exited = new Promise<void>((r) => child.once('exit', () => r()));
-    const timeoutMs = o.readyTimeoutMs ?? 120_000;
-    const why = (what: string) =>
+    const why = (text: string) =>
       new SsmaxError(
         'IO_ERROR',
-        `Cannot start the implementation of ${o.config.org.id} (${o.command.join(' ')}). ${what}${stderr.length ? ` stderr: ${stderr.slice(-8).join(' | ')}` : ''}`,
+        `Cannot start the implementation of ${o.config.org.id} (${what}). ${text}${stderr.length ? ` stderr: ${stderr.slice(-8).join(' | ')}` : ''}`,
       );
+    let spawnFailed: ((e: Error) => void) | undefined;
+    const runner = o.container ? await containerRunner(o, o.container) : processRunner(o, program!, args, (e) => spawnFailed?.(e));
+    const keep = (l: string) => {
+      stderr.push(l);
+      if (stderr.length > 40) stderr.shift();
+    };
+    if (runner.stderr)
+      createInterface({ input: runner.stderr }).on('line', (l) => {
+        keep(l);
+        o.log?.(`[${o.config.org.id}] ${l}`);
+      });
+    const timeoutMs = o.readyTimeoutMs ?? 120_000;
     const ready = await new Promise<OrgReadyLine>((resolve, reject) => {
       const timer = setTimeout(() => reject(why(`It printed no readiness line within ${timeoutMs} ms.`)), timeoutMs);
-      child.once('error', (e) => reject(why(`${e.message}.`)));
-      void exited.then(() => reject(why(`It exited (${child.exitCode ?? child.signalCode}) before it was ready.`)));
-      createInterface({ input: child.stdout! }).on('line', (line) => {
+      const fail = (e: Error) => {
+        clearTimeout(timer);
+        reject(e);
+      };
+      spawnFailed = (e) => fail(why(`${e.message}.`));
+      void runner.exited.then(() => fail(why(`It exited (${runner.exitStatus()}) before it was ready.`)));
+      createInterface({ input: runner.stdout }).on('line', (line) => {
         let e: { event?: unknown; contract?: unknown; message?: unknown };
         try {
           e = JSON.parse(line) as typeof e;
         } catch {
+          // A container's stderr comes on this stream too: kept for the error message.
+          if (!runner.stderr) keep(line);
           return o.log?.(`[${o.config.org.id}] stdout: ${line}`);
         }
-        clearTimeout(timer);
-        if (e.event === 'error') reject(why(`It said: ${String(e.message)}`));
+        if (e.event === 'error') fail(why(`It said: ${String(e.message)}`));
         else if (e.event !== 'ready') return;
         else if (e.contract !== ORG_IMPLEMENTATION_CONTRACT)
-          reject(why(`Its readiness line speaks contract ${String(e.contract)}, not ${ORG_IMPLEMENTATION_CONTRACT}.`));
-        else resolve(e as OrgReadyLine);
+          fail(why(`Its readiness line speaks contract ${String(e.contract)}, not ${ORG_IMPLEMENTATION_CONTRACT}.`));
+        else {
+          clearTimeout(timer);
+          resolve(e as OrgReadyLine);
+        }
       });
     }).catch(async (e: unknown) => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
+      await runner.kill();
       throw e;
     });
-    return new OrgImplementationProcess(child, ready, exited);
+    return new OrgImplementationProcess(runner, ready);
   }
 
-  /** Whether the process still runs. */
+  /** Whether it still runs. */
   get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
+    return this.runner.running();
   }
 
   /** SIGKILL, as a crash would (nothing is flushed). */
-  async kill(): Promise<void> {
-    if (this.running) this.child.kill('SIGKILL');
-    await this.#exited;
+  kill(): Promise<void> {
+    return this.runner.kill();
   }
 
   /** SIGTERM, then SIGKILL after `graceMs` (default 10 s). */
   stop(graceMs = 10_000): Promise<void> {
-    this.#stopping ??= (async () => {
-      if (!this.running) return this.#exited;
-      this.child.kill('SIGTERM');
-      const timer = setTimeout(() => this.running && this.child.kill('SIGKILL'), graceMs);
-      await this.#exited;
-      clearTimeout(timer);
-    })();
+    this.#stopping ??= this.runner.terminate(graceMs);
     return this.#stopping;
   }
 }

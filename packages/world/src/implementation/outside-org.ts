@@ -118,6 +118,11 @@ export interface OutsideOrgStart {
   readonly profile: OrgImplementationConfig['profile'];
   readonly command: readonly string[];
   readonly env?: Readonly<Record<string, string>>;
+  /** Run in this locally built image; the org's directory and the CA directory are mounted at the same paths, besides `mounts`. */
+  readonly container?: {
+    readonly image: string;
+    readonly mounts: readonly { readonly source: string; readonly target: string; readonly readOnly?: boolean }[];
+  };
   readonly implementation: string;
   /** The loopback /24 the implementation binds on. */
   readonly prefix: string;
@@ -198,6 +203,14 @@ export async function startOutsideOrg(o: OutsideOrgStart): Promise<OutsideOrg> {
     const proc = await OrgImplementationProcess.start({
       command: o.command,
       ...(o.env ? { env: o.env } : {}),
+      ...(o.container
+        ? {
+            container: {
+              image: o.container.image,
+              bindMounts: [{ source: dir, target: dir }, { source: o.caDir, target: o.caDir }, ...o.container.mounts],
+            },
+          }
+        : {}),
       configFile: path.join(dir, 'implementation.json'),
       config,
       ...(o.log ? { log: o.log } : {}),
