@@ -136,3 +136,45 @@ describe('ssmax up / send / inbox', () => {
     expect(ps.split('\n').filter((l) => l.includes(storage!))).toEqual([]);
   });
 });
+
+describe('ssmax send --cancel (ssmax-plus hold, issue 15)', () => {
+  it('cancels a mail held at the sending org (its 60 s hold named in the MSA reply) and says not-found for an unknown Message-ID', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ssmax-cli-plus-'));
+    const state = path.join(dir, 'world.json');
+    let out = '';
+    const plus = spawn(process.execPath, ['--input-type=module', '-e', ENTRY, 'up', '--profile', 'ssmax-plus', '--state', state], {
+      cwd: dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    plus.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    plus.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      const end = Date.now() + 90_000;
+      while (!out.includes('Ready.') && plus.exitCode === null && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+      expect(out).toContain('Ready.');
+      const sent = run(
+        'send',
+        ['--from', 'alice@org-a.example', '--to', 'bob@org-b.example', '--subject', 'Wrong', '--body', 'not for bob', '--no-wait', '--json', '--state', state],
+        {
+          SSMAX_PIN: '1111',
+        },
+      );
+      expect(sent.code).toBe(0);
+      const { messageId, response } = JSON.parse(sent.stdout) as { messageId: string; response: string };
+      expect(response).toMatch(/held 60 s, cancel by Message-ID/);
+      const cancel = run('send', ['--from', 'alice@org-a.example', '--cancel', messageId, '--state', state]);
+      expect([cancel.code, cancel.stdout]).toEqual([0, `Cancelled ${messageId}: it will not be sent.\n`]);
+      const unknown = run('send', ['--from', 'alice@org-a.example', '--cancel', '<nothing@org-a.example>', '--state', state]);
+      expect(unknown.code).toBe(1);
+      expect(unknown.stdout).toMatch(/^Not found/);
+      // Cancelled once, it stays cancelled (the MTA-out will never take it).
+      expect(run('send', ['--from', 'alice@org-a.example', '--cancel', messageId, '--state', state]).code).toBe(0);
+    } finally {
+      const exited = new Promise<void>((r) => plus.once('exit', () => r()));
+      if (plus.exitCode === null) plus.kill('SIGINT');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 30_000))]);
+      if (plus.exitCode === null) plus.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
