@@ -37,6 +37,11 @@ const KMS_SO_PIN = '13579111';
 
 export interface OpenedOrgState extends AsyncDisposable {
   readonly ctx: OrgContext;
+  /** The org's SoftHSM2 store (the trace vault's token is there too) and its CA. */
+  readonly hsm: SoftHsmNative;
+  readonly orgCa: OrgCa;
+  /** Runs `f` before the state closes (the filter's own resources on the same token). */
+  onClose(f: () => Promise<void>): void;
   close(): Promise<void>;
 }
 
@@ -133,7 +138,7 @@ export async function openOrgState(c: OrgStateConfig): Promise<OpenedOrgState> {
       kick: () => undefined,
       ...(clamd ? { malwareScanner: clamd } : {}),
     };
-    return { ctx, close, [Symbol.asyncDispose]: close };
+    return { ctx, hsm, orgCa, onClose: (f) => void closers.push(f), close, [Symbol.asyncDispose]: close };
   } catch (e) {
     await close();
     throw e;

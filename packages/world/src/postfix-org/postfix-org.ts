@@ -23,14 +23,17 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { SsmaxError, type OrgImplementationConfig, type OrgReadyLine } from '@ssmax/core';
-import { IncidentDesk, serveOrg, type OrgContext } from '@ssmax/sim-org';
+import { bindTokenKey, SsmaxError, type OrgImplementationConfig, type OrgReadyLine } from '@ssmax/core';
+import { CRL_PATH, IncidentDesk, serveOrg, TraceVault } from '@ssmax/sim-org';
 import { ContentFilter } from './content-filter.js';
-import { openOrgState, type OrgStateConfig } from './org-state.js';
+import { openOrgState, type OpenedOrgState, type OrgStateConfig } from './org-state.js';
 import { POSTFIX_MAIL_OWNER, postfixPaths, type FilterPorts, type PostfixPeer, type PostfixPorts } from './postfix-config.js';
 import { PostfixInstance } from './postfix-instance.js';
 
 const execFileP = promisify(execFile);
+
+/** The trace vault token's PIN of the reference org's enrolment (org-serve.ts). */
+const VAULT_PIN = '246810';
 
 /** The CLI's entry: the filter is started as `ssmax org filter` (a program of its own, as amavis is). */
 const SSMAX_BIN = fileURLToPath(new URL('../../../cli/bin/ssmax.js', import.meta.url));
@@ -261,6 +264,7 @@ export async function runPostfixOrg(configFile: string, o: PostfixOrgOptions): P
       kmsEncryptionCertificate: enrolled.kmsEncryptionCertificate,
       kmsSigningCertificate: enrolled.kmsSigningCertificate,
       users: enrolled.users,
+      crl: { address, port: filter.controlPort },
       controlUrl: `http://${address}:${filter.controlPort}`,
       implementation: `postfix ${version.trim()} + ssmax org filter`,
     };
@@ -291,7 +295,7 @@ export async function runFilter(configFile: string, emit: (line: Record<string, 
       reinject: c.reinject,
       ...(c.maxMessageBytes !== undefined ? { maxMessageBytes: c.maxMessageBytes } : {}),
     });
-    const control = await startControl(c, state.ctx);
+    const control = await startControl(c, state);
     emit({ event: 'filter-ready', pid: process.pid, ports: filter.ports, controlPort: (control.address() as AddressInfo).port });
     await new Promise<void>((resolve) => {
       process.once('SIGTERM', () => resolve());
@@ -309,11 +313,29 @@ export async function runFilter(configFile: string, emit: (line: Record<string, 
 }
 
 /**
- * The contract's optional control API (docs/IMPLEMENTING.md §6), served by the filter, which holds the org's KMS
- * and journey: `GET /v1/idle` once Postfix's queue is empty, and `POST /v1/report-malicious`, procedure (12)'s
- * receiving side, filed with the registry by sim-org's incident desk from the filter's own (7) record.
+ * The contract's optional control API (docs/IMPLEMENTING.md §6), served by the filter, which holds the org's KMS,
+ * CA and journey: `GET /v1/idle` once Postfix's queue is empty, `POST /v1/report-malicious` ((12), receiving side:
+ * sim-org's incident desk files the case from the filter's own (7) record), and `GET /org.crl`, the org CA's CRL
+ * (the readiness line's `crl`). The same desk answers the registry's (12) notices as the sending org (trace in the
+ * vault, revoke in the CA) every second, as the reference org does.
  */
-async function startControl(c: FilterConfig, ctx: OrgContext): Promise<Server> {
+async function startControl(c: FilterConfig, state: OpenedOrgState): Promise<Server> {
+  const { ctx, hsm, orgCa } = state;
+  // The trace vault the enrolment made (serveOrg): its sealing key and certificate on the token vault-<id>.
+  const vaultToken = hsm.openToken(`vault-${c.id}`);
+  state.onClose(() => vaultToken.close());
+  await vaultToken.login(VAULT_PIN);
+  const vaultKeyHandle = await vaultToken.findKey('vault-seal');
+  const vaultCert = await vaultToken.getCertificate('vault-seal');
+  const backOffice =
+    vaultKeyHandle && vaultCert
+      ? {
+          orgCa,
+          vault: new TraceVault({ storageDir: join(c.storageDir, 'vault'), sealingCertificate: vaultCert }),
+          vaultKey: bindTokenKey(vaultToken, vaultKeyHandle),
+          officer: `${c.domain} CSIRT`,
+        }
+      : {};
   const desk = new IncidentDesk({
     registryUrl: c.registryUrl,
     orgId: ctx.registryOrgId,
@@ -321,7 +343,18 @@ async function startControl(c: FilterConfig, ctx: OrgContext): Promise<Server> {
     journey: ctx.journey,
     actorOrg: c.id,
     memberByDomain: (d) => ctx.registry.memberByDomain(d),
+    ...backOffice,
   });
+  let polling = false;
+  const poll = setInterval(() => {
+    if (polling || !desk.canHandle) return;
+    polling = true;
+    desk
+      .handlePending()
+      .catch((e: unknown) => process.stderr.write(`ssmax org filter: the incident poll failed: ${(e as Error).message}\n`))
+      .finally(() => (polling = false));
+  }, 1000);
+  state.onClose(async () => clearInterval(poll));
   const json = (res: ServerResponse, status: number, body: unknown) =>
     void res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
   const server = createHttpServer((req, res) => {
@@ -332,6 +365,12 @@ async function startControl(c: FilterConfig, ctx: OrgContext): Promise<Server> {
         while ((await queuedInPostfix(c.postfixDir)) > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
         const idle = (await queuedInPostfix(c.postfixDir)) === 0;
         return json(res, idle ? 200 : 503, { idle });
+      }
+      if (req.method === 'GET' && url.pathname === CRL_PATH) {
+        const der = (await orgCa.currentCrl()).der;
+        return void res
+          .writeHead(200, { 'content-type': 'application/pkix-crl', 'cache-control': 'no-cache', 'content-length': der.length })
+          .end(Buffer.from(der));
       }
       if (req.method === 'POST' && url.pathname === '/v1/report-malicious') {
         const chunks: Buffer[] = [];
