@@ -7,6 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { buildMimeEntity, buildPkcs7Mime, encryptContent } from '@ssmax/core';
 import { Registry } from '@ssmax/sim-registry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { myNumberCheckDigit } from './dlp-rules.js';
@@ -194,6 +195,26 @@ describe('Header protection between two ssmax-plus orgs (RFC 9788)', () => {
     expect(again.verified).toBe(false);
     expect(again.freshness?.ok).toBe(false);
     expect(again.problems).toEqual([expect.stringMatching(/^replay: another copy of /)]);
+  });
+
+  it('does not open an envelope no org hop delivered: outside S/MIME mail to the card keeps its files unreleased, as (8) never saw them', async () => {
+    const inner = buildMimeEntity({
+      text: 'see attachment',
+      attachments: [{ filename: 'tool.com', contentType: 'application/octet-stream', content: new Uint8Array(Buffer.from(EICAR)) }],
+    });
+    const raw = buildPkcs7Mime(await encryptContent(inner, { recipients: [bob.user.encryptionCertificate.der] }), 'authEnveloped-data', {
+      headers: { from: 'mallory@outside.example', to: bob.user.address, subject: 'outside ref-hp6', messageId: '<outside-hp6@outside.example>' },
+    });
+    expect(await world.toMx(b, { client: 'outsider/mta', helo: 'outside.example', mailFrom: 'mallory@outside.example', rcpt: bob.user.address, raw })).toBe(
+      250,
+    );
+    await b.org.idle();
+    const v = (await bob.ua.inbox('2222')).find((m) => m.messageId === '<outside-hp6@outside.example>');
+    expect(v?.outside).toBe(true);
+    expect(v?.headerProtection).toBeUndefined();
+    // Only the envelope itself is an attachment; the EICAR file inside was never decrypted or released.
+    expect(v?.files.map((f) => f.name)).toEqual(['smime.p7m']);
+    expect(v?.files.some((f) => f.content && Buffer.from(f.content).includes('EICAR-STANDARD'))).toBe(false);
   });
 
   it('reads mail from a member without the addition as before at (7), and protects it from the receiving hop on', async () => {

@@ -42,13 +42,21 @@ export type OrgOpened =
     };
 
 /**
- * Opens a header-protected mail with the org's KMS encryption key (the envelope is for this org). A mail
- * without an envelope, or an org without the addition, is read as it came. A failure is data for the
+ * Opens a header-protected mail with the org's KMS encryption key (the envelope is for this org): any envelope
+ * a user submits (`from` 'user'), an org hop's envelope from a peer ('peer'). A mail without an envelope, or an
+ * org without the addition, is read as it came. A failure is data for the
  * reply table, never an exception: hostile input is refused in the session.
  */
-export async function openForOrg(ctx: { readonly kms: Kms; readonly profile: Pick<OrgProfile, 'plus'> }, raw: Uint8Array): Promise<OrgOpened> {
+export async function openForOrg(
+  ctx: { readonly kms: Kms; readonly profile: Pick<OrgProfile, 'plus'> },
+  raw: Uint8Array,
+  from: 'user' | 'peer' = 'user',
+): Promise<OrgOpened> {
   // Anything that is not an envelope (unparseable mail included) goes on as it came: the service's own checks refuse it with their own reason.
   if (!headerProtectionOn(ctx) || !isEnvelopedMessage(raw)) return { ok: true, message: raw };
+  // From a peer only an org hop's envelope (X-SSMAX-Hop outside) is opened: S/MIME from outside, encrypted to a
+  // person, goes on as outside mail, as in ssmax-org.
+  if (from === 'peer' && getHeader(parseSmime(raw).headers, 'X-SSMAX-Hop') === undefined) return { ok: true, message: raw };
   try {
     const opened = await openHeaderProtected(raw, async (der) => (await ctx.kms.decrypt(der)).content);
     return opened ? { ok: true, message: opened.message, opened } : { ok: true, message: raw };

@@ -79,7 +79,7 @@ export async function verifyOrgMail(ctx: OrgContext, raw: Uint8Array): Promise<O
   });
   try {
     // ssmax-plus addition 2: a header-protected mail is enveloped to this org's KMS; (7) reads what is inside.
-    const opened = await openForOrg(ctx, raw);
+    const opened = await openForOrg(ctx, raw, 'peer');
     if (!opened.ok) {
       messageId = opened.messageId;
       checks.push({ name: 'header-protection', result: 'fail', detail: opened.detail });

@@ -131,7 +131,7 @@ export interface UserAgentOptions {
   /**
    * ssmax-plus addition 2 (RFC 9788 Header Protection): (3) injects the real header fields into the signed
    * entity (hp="cipher") and sends the whole message enveloped to the own org's KMS under hcp_baseline outer
-   * fields (Subject `[...]`). (10) opens any enveloped mail with the card whatever this says.
+   * fields (Subject `[...]`). (10) opens with the card, whatever this says, any enveloped mail an org hop delivered.
    */
   readonly headerProtection?: boolean;
   /**
@@ -502,11 +502,15 @@ export class UserAgent {
     }
   }
 
-  /** ssmax-plus addition 2: opens an enveloped mail with the card (RFC 9788); other mail is read as it came. */
+  /**
+   * ssmax-plus addition 2: opens with the card an enveloped mail an organisation delivered (`X-SSMAX-Hop` outside,
+   * RFC 9788); other mail is read as it came. An envelope no org hop delivered is not opened: nothing inspected
+   * its inside at (8), so its files must not be released, even as unverified outside mail.
+   */
   private async openProtected(
     arrived: Uint8Array,
   ): Promise<{ readonly ok: true; readonly message: Uint8Array; readonly opened?: OpenedHeaderProtected } | { readonly ok: false; readonly problem: string }> {
-    if (!isEnvelopedMessage(arrived)) return { ok: true, message: arrived };
+    if (!isEnvelopedMessage(arrived) || getHeader(parseSmime(arrived).headers, 'X-SSMAX-Hop') === undefined) return { ok: true, message: arrived };
     try {
       const encCert = await this.cardCert(CardObjects.encryptionCertificate);
       const encKey = await this.o.card.key(CardObjects.encryptionKey);
