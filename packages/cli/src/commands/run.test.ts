@@ -42,10 +42,10 @@ describe('ssmax run', () => {
     for (const f of ['matrix.json', 'junit.xml', 'matrix.html']) expect(existsSync(join(dir, f))).toBe(true);
     const m = JSON.parse(readFileSync(join(dir, 'matrix.json'), 'utf8')) as { meta: { seed: number }; results: unknown[] };
     expect(m.meta.seed).toBe(17);
-    expect(m.results).toHaveLength(7 + 6);
+    expect(m.results).toHaveLength(8 + 7);
     expect(c.out()).toMatch(/i2-direct-to-mx-spoof-encrypted-zip\s+│ D-M- {3}B--- {3}D-M- /);
-    expect(c.out()).toContain('13/13 cells match.');
-    expect(c.err()).toContain('[13/13]');
+    expect(c.out()).toContain('15/15 cells match.');
+    expect(c.err()).toContain('[15/15]');
   });
 
   it('exits 1 and names the cell when an outcome differs', async () => {

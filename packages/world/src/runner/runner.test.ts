@@ -265,7 +265,7 @@ describe('formatJunit', () => {
     expect(doc.testsuites['@errors']).toBe('1');
     expect(doc.testsuites.testsuite).toHaveLength(bundled.length);
     for (const c of cases)
-      expect(c['@name']).toMatch(/^.+\.ya?ml#[a-z0-9-]+ \[(plain-ppap|best-practice|smime-e2e|ssmax-paper|ssmax-org|ssmax-esp-out|ssmax-esp-in)\]$/);
+      expect(c['@name']).toMatch(/^.+\.ya?ml#[a-z0-9-]+ \[(plain-ppap|best-practice|smime-e2e|ssmax-paper|ssmax-org|ssmax-esp-out|ssmax-esp-in|ssmax-plus)\]$/);
     const failed = cases.filter((c) => c.failure !== undefined);
     expect(failed.map((c) => c['@name'])).toEqual([expect.stringMatching(/#i7-planted-forwarding-rule \[ssmax-paper\]$/)]);
     expect(failed[0]!.failure!['@message']).toBe('expected {"leaked":"body"}, actual {"leaked":"files"}');
