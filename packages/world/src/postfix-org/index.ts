@@ -6,7 +6,7 @@ export { runPostfixOrg, runFilter, queuedInPostfix } from './postfix-org.js';
 export type { PostfixOrgOptions, FilterConfig } from './postfix-org.js';
 export { ContentFilter, authenticatedSender } from './content-filter.js';
 export type { ContentFilterOptions } from './content-filter.js';
-export { PostfixInstance, instancePids } from './postfix-instance.js';
+export { PostfixInstance, instancePids, killInstance } from './postfix-instance.js';
 export type { PostfixInstanceOptions } from './postfix-instance.js';
 export { mainCf, masterCf, transportMap, tlsPolicyMap, mailboxesMap } from './postfix-config.js';
 export type { PostfixConfigOptions, PostfixPorts, FilterPorts, PostfixPeer } from './postfix-config.js';

@@ -45,7 +45,8 @@ export async function instancePids(confDir: string): Promise<number[]> {
   return pids;
 }
 
-async function killLeftovers(confDir: string): Promise<number> {
+/** SIGKILLs every daemon of the instance whose configuration is `confDir` and waits until they are gone; resolves with how many. */
+export async function killInstance(confDir: string): Promise<number> {
   let killed = 0;
   for (let i = 0; i < 100; i++) {
     const pids = await instancePids(confDir);
@@ -114,7 +115,7 @@ export class PostfixInstance implements AsyncDisposable {
     await fs.writeFile(p.mailboxes, mailboxesMap(o.mailboxes), { mode: 0o644 });
     await fs.writeFile(p.transport, transportMap(o.peers), { mode: 0o644 });
     await fs.writeFile(p.tlsPolicy, tlsPolicyMap(o.peers, o.outboundTls), { mode: 0o644 });
-    await killLeftovers(p.conf);
+    await killInstance(p.conf);
     try {
       await execFileP(POSTFIX, ['-c', p.conf, 'check'], { env: { ...process.env, MAIL_CONFIG: p.conf } });
     } catch (e) {
@@ -155,7 +156,7 @@ export class PostfixInstance implements AsyncDisposable {
       await this.#exit;
       clearTimeout(t);
     }
-    await killLeftovers(this.confDir);
+    await killInstance(this.confDir);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

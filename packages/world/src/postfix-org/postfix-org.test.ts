@@ -141,6 +141,32 @@ describe('an SSMAX org on Postfix (ssmax org postfix)', () => {
     }
   }, 90_000);
 
+  it('takes its Postfix instance down when its process is SIGKILLed (the filter sees its parent gone), and starts again on the same storage', async () => {
+    const conf = path.join(dir, 'w', 'orgs', 'org-b', 'impl', 'postfix', 'conf');
+    expect((await instancePids(conf)).length).toBeGreaterThan(0);
+    // The org process is this process's child running `ssmax org postfix`.
+    const orgPids = fs.readdirSync('/proc').filter((n) => {
+      try {
+        return (
+          fs.readFileSync(`/proc/${n}/cmdline`, 'latin1').includes('org\0postfix\0') &&
+          fs.readFileSync(`/proc/${n}/stat`, 'latin1').split(' ')[3] === String(process.pid)
+        );
+      } catch {
+        return false;
+      }
+    });
+    expect(orgPids.length).toBe(1);
+    process.kill(Number(orgPids[0]), 'SIGKILL');
+    let left = await instancePids(conf);
+    for (let i = 0; i < 100 && left.length > 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      left = await instancePids(conf);
+    }
+    expect(left).toEqual([]);
+    await world.org('org-b').outside!.crashAndRestart();
+    expect((await instancePids(conf)).length).toBeGreaterThan(0);
+  }, 90_000);
+
   it('delivers a mail its MX answered 250 for exactly once after the org process is SIGKILLed and started again', async () => {
     const alice = world.user('alice@org-a.example');
     const sent = await alice.send({

@@ -28,7 +28,7 @@ import { CRL_PATH, IncidentDesk, serveOrg, TraceVault } from '@ssmax/sim-org';
 import { ContentFilter } from './content-filter.js';
 import { openOrgState, type OpenedOrgState, type OrgStateConfig } from './org-state.js';
 import { POSTFIX_MAIL_OWNER, postfixPaths, type FilterPorts, type PostfixPeer, type PostfixPorts } from './postfix-config.js';
-import { PostfixInstance } from './postfix-instance.js';
+import { killInstance, PostfixInstance } from './postfix-instance.js';
 
 const execFileP = promisify(execFile);
 
@@ -297,13 +297,16 @@ export async function runFilter(configFile: string, emit: (line: Record<string, 
     });
     const control = await startControl(c, state);
     emit({ event: 'filter-ready', pid: process.pid, ports: filter.ports, controlPort: (control.address() as AddressInfo).port });
-    await new Promise<void>((resolve) => {
-      process.once('SIGTERM', () => resolve());
-      // The parent gone (its end of our stdin closed): stop too, never left behind.
-      process.stdin.once('end', () => resolve());
+    const why = await new Promise<'stop' | 'orphaned'>((resolve) => {
+      process.once('SIGTERM', () => resolve('stop'));
+      // The parent gone (its end of our stdin closed: SIGKILLed, say): stop too, never left behind.
+      process.stdin.once('end', () => resolve('orphaned'));
       process.stdin.resume();
     });
     process.stdin.destroy();
+    // Its Postfix would outlive it (the master is the dead parent's child): the filter takes the instance down with
+    // it at once, before a restarted parent can have started the next one on the same configuration.
+    if (why === 'orphaned') await killInstance(postfixPaths(c.postfixDir).conf);
     control.closeAllConnections();
     await new Promise<void>((r) => control.close(() => r()));
     await filter.close();
