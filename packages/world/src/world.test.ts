@@ -167,6 +167,15 @@ describe('World', () => {
     const j = world.journey(sent.messageId);
     expect(j.length).toBeGreaterThan(0);
     expect(j.every((e) => e.procedure === 0)).toBe(true);
-    expect(Object.keys(PROFILES)).toHaveLength(7);
+    expect(Object.keys(PROFILES)).toEqual([
+      'plain-ppap',
+      'best-practice',
+      'smime-e2e',
+      'ssmax-paper',
+      'ssmax-org',
+      'ssmax-esp-out',
+      'ssmax-esp-in',
+      'ssmax-plus',
+    ]);
   });
 });
