@@ -4,9 +4,9 @@
  * stdout and stderr come back merged as one text stream; stop is `docker stop` (SIGTERM, then SIGKILL).
  * Used for outside implementations under test (`implementation: {kind: container}`, docs/IMPLEMENTING.md).
  */
-import * as http from 'node:http';
 import type { Readable } from 'node:stream';
 import type { StartedTestContainer } from 'testcontainers';
+import { checkLocalDocker } from './docker-endpoint.js';
 import { SsmaxError } from './errors.js';
 
 /** Options of {@link startLocalContainer}. */
@@ -35,31 +35,9 @@ export interface LocalContainer {
   stop(graceMs: number): Promise<void>;
 }
 
-function pingDocker(socketPath: string, timeoutMs: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ socketPath, path: '/_ping', timeout: timeoutMs }, (res) => {
-      res.resume();
-      if (res.statusCode === 200) resolve();
-      else reject(new Error(`Docker answered /_ping with HTTP ${res.statusCode}`));
-    });
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    req.on('error', reject);
-  });
-}
-
 /** Starts `o.image` and resolves once it runs, with its output stream. */
 export async function startLocalContainer(o: LocalContainerOptions): Promise<LocalContainer> {
-  // testcontainers reads these when first used: no registry is reachable for Ryuk, and the daemon is local.
-  process.env['TESTCONTAINERS_RYUK_DISABLED'] ??= 'true';
-  process.env['TESTCONTAINERS_HOST_OVERRIDE'] ??= 'localhost';
-  const dockerHost = o.dockerHost ?? process.env['DOCKER_HOST'] ?? 'unix:///var/run/docker.sock';
-  if (dockerHost.startsWith('unix://')) {
-    try {
-      await pingDocker(dockerHost.slice('unix://'.length), 3_000);
-    } catch (cause) {
-      throw new SsmaxError('CONTAINER_ERROR', `Cannot start image ${o.image}. Docker is not reachable at ${dockerHost}; run scripts/docker-up.sh.`, { cause });
-    }
-  }
+  await checkLocalDocker(o.dockerHost, `image ${o.image}`);
   const tc = await import('testcontainers');
   let output: Readable | undefined;
   let container: StartedTestContainer;

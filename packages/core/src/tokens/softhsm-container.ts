@@ -1,9 +1,9 @@
 import * as fs from 'node:fs';
-import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import pkcs11js from 'pkcs11js';
 import type { StartedTestContainer } from 'testcontainers';
+import { checkLocalDocker } from '../docker-endpoint.js';
 import { SsmaxError } from '../errors.js';
 import { Pkcs11Module } from './pkcs11-module.js';
 import { Pkcs11Token } from './pkcs11-token.js';
@@ -54,19 +54,6 @@ export interface SoftHsmContainerOptions {
   readonly dockerHost?: string;
 }
 
-/** GET /_ping on a unix-socket Docker endpoint. */
-function pingDocker(socketPath: string, timeoutMs: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ socketPath, path: '/_ping', timeout: timeoutMs }, (res) => {
-      res.resume();
-      if (res.statusCode === 200) resolve();
-      else reject(new Error(`Docker answered /_ping with HTTP ${res.statusCode}`));
-    });
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    req.on('error', reject);
-  });
-}
-
 function containerError(message: string, cause?: unknown): SsmaxError {
   return new SsmaxError('CONTAINER_ERROR', message, { cause });
 }
@@ -93,17 +80,7 @@ export class SoftHsmContainer implements AsyncDisposable {
 
   /** Starts the container, initialises the token and connects the host's p11-kit client. */
   static async start(options: SoftHsmContainerOptions): Promise<SoftHsmContainer> {
-    // testcontainers reads these when first used: no registry is reachable for Ryuk, and the daemon is local.
-    process.env['TESTCONTAINERS_RYUK_DISABLED'] ??= 'true';
-    process.env['TESTCONTAINERS_HOST_OVERRIDE'] ??= 'localhost';
-    const dockerHost = options.dockerHost ?? process.env['DOCKER_HOST'] ?? 'unix:///var/run/docker.sock';
-    if (dockerHost.startsWith('unix://')) {
-      try {
-        await pingDocker(dockerHost.slice('unix://'.length), 3_000);
-      } catch (cause) {
-        throw containerError(`Cannot start the SoftHSM2 container. Docker is not reachable at ${dockerHost}; run scripts/docker-up.sh.`, cause);
-      }
-    }
+    await checkLocalDocker(options.dockerHost, 'the SoftHSM2 container');
     // testcontainers reads DOCKER_HOST itself; point it at the endpoint just checked.
     if (options.dockerHost !== undefined) process.env['DOCKER_HOST'] = options.dockerHost;
     const tc = await import('testcontainers');
