@@ -105,17 +105,15 @@ export async function runMatrix(o: RunMatrixOptions): Promise<Matrix> {
   const clock = () => new Date(now().getTime() + clockOffset);
   const runOne = async (executor: CellExecutor, { s, p }: PlannedCell): Promise<MatrixResult> => {
     const expected = s.scenario.expected[p]!;
+    // What names the cell in every result, whatever its outcome.
+    const cell = { scenarioId: s.scenario.id, file: s.file, title: s.scenario.title, profile: p, expected };
     const t0 = now().getTime();
     try {
       const run = await executor.run(s.scenario, p, { seed: cellSeed(o.seed, s.scenario.id, p), clock, log: (l) => log(`[${s.scenario.id} ${p}] ${l}`) });
       const implementations = run.implementations ? { implementations: run.implementations } : {};
       if (run.actual === null || run.notObservable !== undefined)
         return {
-          scenarioId: s.scenario.id,
-          file: s.file,
-          title: s.scenario.title,
-          profile: p,
-          expected,
+          ...cell,
           actual: null,
           pass: false,
           mismatches: [],
@@ -133,11 +131,7 @@ export async function runMatrix(o: RunMatrixOptions): Promise<Matrix> {
       };
       const mismatches = compareOutcome(expected, actual);
       return {
-        scenarioId: s.scenario.id,
-        file: s.file,
-        title: s.scenario.title,
-        profile: p,
-        expected,
+        ...cell,
         actual,
         pass: mismatches.length === 0,
         mismatches,
@@ -149,11 +143,7 @@ export async function runMatrix(o: RunMatrixOptions): Promise<Matrix> {
       // A harness fault, not a verdict: the report keeps the whole stack.
       const msg = err instanceof Error ? (err.stack ?? `${err.name}: ${err.message}`) : String(err);
       return {
-        scenarioId: s.scenario.id,
-        file: s.file,
-        title: s.scenario.title,
-        profile: p,
-        expected,
+        ...cell,
         actual: null,
         pass: false,
         mismatches: [],
