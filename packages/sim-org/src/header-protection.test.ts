@@ -131,6 +131,17 @@ describe('Header protection between two ssmax-plus orgs (RFC 9788)', () => {
     expect(e8?.reply).toMatch(/^550 5\.7\.1 /);
   });
 
+  it('refuses at (4) a submission whose outer From is not the protected From the card signs for', async () => {
+    const m = await alice.ua.compose({ to: [bob.user.address], subject: 'forged From ref-hp6', text: 'body-hp6', files: [], pin: '1111' });
+    const outer = Buffer.from(m.raw).toString('latin1');
+    expect(outer).toMatch(/^Subject: \[\.\.\.\]/m);
+    const forged = outer.replace(/^From:.*$/m, `From: cfo@${a.org.domain}`);
+    expect(forged).not.toBe(outer);
+    const reply = await alice.ua.submit(new Uint8Array(Buffer.from(forged, 'latin1')), [bob.user.address]).catch((e: unknown) => String(e));
+    expect(reply).toMatch(/^5\d\d|\b5\d\d\b/);
+    expect(reply).toMatch(/outer From cfo@.* is not the protected From alice@/);
+  });
+
   it('flags a forged outer Subject as a reason beside the verified mail, and shows the protected Subject', async () => {
     const stored = storedAtBob(firstId).toString('latin1');
     const forged = stored.replace(/^Subject: \[\.\.\.\]/m, 'Subject: Invoice overdue - pay today');

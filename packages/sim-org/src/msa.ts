@@ -47,6 +47,12 @@ export interface UserMailVerdict {
 
 const hex = (u: Uint8Array): string => Buffer.from(u).toString('hex');
 
+/** The outer From address of a header-protected submission: the one From mailbox, or the first of several. */
+function fromAddressOf(headers: readonly MimeHeader[]): string | undefined {
+  const o = originatorOf(headers);
+  return o.ok ? o.from.address : o.mailboxes[0]?.address;
+}
+
 /** What procedure (4) reads of its org: the KMS's certificates, the CRLs of the registry and of the users' CA, the clock and the defences. */
 export type UserMailContext = Pick<OrgContext, 'kms' | 'users' | 'clock'> & {
   readonly registry: Pick<RegistryClient, 'crl'>;
@@ -157,6 +163,14 @@ export async function verifyUserMail(ctx: UserMailContext, raw: Uint8Array, auth
   if (binding && authUser !== undefined && normaliseAddress(authUser) !== from) {
     checks.push({ name: 'from-matches-login', result: 'fail', detail: `${authUser} submitted as ${from}` });
     return fail('FROM_SIGNER_MISMATCH', `user ${authUser} may not send as ${from}`, { ...base, signer });
+  }
+  // ssmax-plus addition 2: the baseline policy leaves From outside as the author wrote it (RFC 9788 hcp_baseline), and
+  // the outer From is what the recipient's MX and any legacy reader see. A submission whose outer From is not the
+  // protected From (the one the card signs for) is refused here, as ssmax-org refuses a From that is not the signer.
+  const outerFrom = opened.opened ? fromAddressOf(opened.opened.outer) : from;
+  if (binding && outerFrom !== from) {
+    checks.push({ name: 'from-matches-signer', result: 'fail', detail: `outer From ${outerFrom ?? '(none)'} vs protected From ${from ?? '(none)'}` });
+    return fail('FROM_SIGNER_MISMATCH', `the outer From ${outerFrom ?? '(none)'} is not the protected From ${from ?? '(none)'}`, { ...base, signer });
   }
   checks.push({
     name: 'from-matches-signer',
