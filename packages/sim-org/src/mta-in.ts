@@ -34,7 +34,7 @@ import { actor, defenceOn, domainOf, type OrgContext } from './org-context.js';
 import { classifyParts, leavesOutsideRoles, messageIdOf, openFilePart, structureProblem } from './org-hop.js';
 import { listenSmtp, type SmtpListener } from './smtp-listener.js';
 import { orgSmtpGuard } from './smtp-limits.js';
-import { formatReply, replyFor } from './reply-codes.js';
+import { formatReply, replyFor, type SmtpReply } from './reply-codes.js';
 import type { DirectoryMember } from './registry-client.js';
 import { analyseConventionalMail, checkMailAuth, checkReputation, reputationHeader, withoutAuthResultsOf } from './conventional.js';
 import type { JourneyCheck } from './journey.js';
@@ -62,8 +62,17 @@ export interface OrgMailVerdict {
 const b64d = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'base64'));
 const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a).equals(Buffer.from(b));
 
-/** Procedure (7) as data; never throws for hostile input (registry outages become TEMP_REGISTRY_UNAVAILABLE). */
-export async function verifyOrgMail(ctx: OrgContext, raw: Uint8Array): Promise<OrgMailVerdict> {
+/** Whether `headers` are those of a delivery status notification (RFC 3464 §2: multipart/report, RFC 6522, of report-type delivery-status). */
+function isDeliveryStatusReport(headers: readonly MimeHeader[]): boolean {
+  const type = getHeader(headers, 'Content-Type') ?? '';
+  return /^\s*multipart\/report\s*;/i.test(type) && /;\s*report-type\s*=\s*"?delivery-status"?\s*(?:;|$)/i.test(type);
+}
+
+/**
+ * Procedure (7) as data; never throws for hostile input (registry outages become TEMP_REGISTRY_UNAVAILABLE).
+ * `envelope.mailFrom` is the SMTP reverse-path ('' for the null one); without it the mail is taken to have one.
+ */
+export async function verifyOrgMail(ctx: OrgContext, raw: Uint8Array, envelope?: { readonly mailFrom: string }): Promise<OrgMailVerdict> {
   const checks: AttestationCheck[] = [];
   let headers: readonly MimeHeader[] = [];
   let messageId = '';
@@ -110,7 +119,10 @@ export async function verifyOrgMail(ctx: OrgContext, raw: Uint8Array): Promise<O
       // to the same rule as From, or a client's "member on behalf of outsider" would show a member unsigned.
       const sender = originator.ok && originator.sender && originator.sender.domain !== domainOf(from) ? originator.sender : undefined;
       const claimed = fromMember ? domainOf(from) : sender && (await ctx.registry.memberByDomain(sender.domain)) ? sender.domain : undefined;
-      if (claimed !== undefined && defenceOn(ctx, 'orgSignature')) {
+      // A bounce a member's MTA wrote after its 250 (RFC 5321 §6.1: with the null reverse-path; RFC 3464) must reach
+      // the sender even unsigned: it goes on as outside mail (marked unverified, never shown as the member's, no files).
+      const memberBounce = claimed !== undefined && envelope?.mailFrom === '' && isDeliveryStatusReport(headers);
+      if (claimed !== undefined && !memberBounce && defenceOn(ctx, 'orgSignature')) {
         // A member domain never sends unsigned mail: this is pattern A (forged sender).
         checks.push({
           name: 'org-signature',
@@ -122,9 +134,11 @@ export async function verifyOrgMail(ctx: OrgContext, raw: Uint8Array): Promise<O
       checks.push({
         name: 'registry-member',
         result: 'skip',
-        detail: fromMember
-          ? `(7) switched off: unsigned mail for member domain ${domainOf(from)} taken as outside mail`
-          : `${domainOf(from)} is not a registry member`,
+        detail: memberBounce
+          ? `unsigned delivery status notification (null reverse-path) from member domain ${claimed}: delivered as outside mail`
+          : fromMember
+            ? `(7) switched off: unsigned mail for member domain ${domainOf(from)} taken as outside mail`
+            : `${domainOf(from)} is not a registry member`,
       });
       return { ok: true, kind: 'unverified', checks, messageId, headers };
     }
@@ -569,9 +583,9 @@ export async function startMtaIn(ctx: OrgContext, o: MtaInOptions = {}): Promise
         const received = receivedField(sessionHop(session, ctx.mxHost, ctx.clock()));
         const tolerated = startsWithContinuation(raw) && !defenceOn(ctx, 'headerSection');
         const bytes = tolerated ? prependFields(received, raw) : raw;
-        const v = await verifyOrgMail(ctx, bytes);
-        if (!v.ok) {
-          const reply = replyFor(v.code ?? 'INTERNAL');
+        const v = await verifyOrgMail(ctx, bytes, { mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '' });
+        // (7) refuses in the session: journalled under the mail's Message-ID with the checks so far, then the SMTP reply.
+        const refuse = async (reply: SmtpReply, detail: string, replyDetail: string) => {
           await ctx.journey.record({
             messageId: v.messageId,
             actor: who,
@@ -580,30 +594,18 @@ export async function startMtaIn(ctx: OrgContext, o: MtaInOptions = {}): Promise
             files: 'ciphertext',
             outcome: 'rejected',
             reply: formatReply(reply),
-            detail: (v.detail ?? '').slice(0, 500),
+            detail: detail.slice(0, 500),
           });
-          return cb(smtpError(reply, (v.detail ?? '').slice(0, 200)));
-        }
+          cb(smtpError(reply, replyDetail));
+        };
+        if (!v.ok) return refuse(replyFor(v.code ?? 'INTERNAL'), v.detail ?? '', (v.detail ?? '').slice(0, 200));
         if (v.kind === 'ssmax' && v.attestation && ctx.plus?.options.freshness) {
           // ssmax-plus addition 3: a copy seen before, for another recipient, or outside its window is refused (data, not an exception).
           const f = checkFreshness(ctx.plus.replays, v.attestation, { rcptTo: session.envelope.rcptTo.map((r) => r.address), now: ctx.clock() });
           v.checks.push(
             f.ok ? { name: 'freshness', result: 'pass', detail: f.detail } : { name: 'freshness', result: 'fail', detail: `${f.reason}: ${f.detail}` },
           );
-          if (!f.ok) {
-            const reply = replyFor(f.reason === 'replay' ? 'REPLAY' : 'STALE');
-            await ctx.journey.record({
-              messageId: v.messageId,
-              actor: who,
-              procedure: 7,
-              checks: v.checks,
-              files: 'ciphertext',
-              outcome: 'rejected',
-              reply: formatReply(reply),
-              detail: `${f.reason}: ${f.detail}`.slice(0, 500),
-            });
-            return cb(smtpError(reply, f.reason));
-          }
+          if (!f.ok) return refuse(replyFor(f.reason === 'replay' ? 'REPLAY' : 'STALE'), `${f.reason}: ${f.detail}`, f.reason);
         }
         const tls = session.secure === true;
         let stored = bytes;
