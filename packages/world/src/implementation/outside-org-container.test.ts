@@ -5,56 +5,34 @@
  * (and /etc/ssl) mounted read-only, the org's directory and the network CA mounted at the same paths by the world.
  * Real Docker, SoftHSM2, Dovecot and STARTTLS.
  */
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SOFTHSM_CONTAINER_IMAGE } from '@ssmax/core';
-import { buildCompiled } from '@ssmax/core/testing';
-import { World } from '../world.js';
-import { parseWorldConfig } from '../world-config.js';
+import type { World } from '../world.js';
+import { REPO, SSMAX_BIN, startOutsideWorld, twoOrgWorldConfig, type OutsideWorld } from '../testing/outside-world.js';
 
-const REPO = fileURLToPath(new URL('../../../../', import.meta.url)).replace(/\/$/, '');
-
-let dir: string;
+let started: OutsideWorld | undefined;
 let world: World;
 beforeAll(async () => {
-  await buildCompiled('packages/cli');
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ssmax-container-org-'));
-  fs.chmodSync(dir, 0o711);
-  const config = parseWorldConfig(
-    JSON.stringify({
-      version: 1,
-      seed: 4343,
-      orgs: [
-        { id: 'org-a', domain: 'org-a.example', role: 'sender', users: [{ address: 'alice', pin: '4711', password: 'alice-pass' }] },
-        {
-          id: 'org-b',
-          domain: 'org-b.example',
-          role: 'recipient',
-          implementation: {
-            kind: 'container',
-            name: 'org-serve-in-docker',
-            image: SOFTHSM_CONTAINER_IMAGE,
-            command: ['/usr/bin/node', `${REPO}/packages/cli/bin/ssmax.js`, 'org', 'serve'],
-            mounts: [
-              { source: '/usr', target: '/usr', readOnly: true },
-              // openssl's configuration (/usr/lib/ssl/openssl.cnf points here).
-              { source: '/etc/ssl', target: '/etc/ssl', readOnly: true },
-              { source: REPO, target: REPO, readOnly: true },
-            ],
-          },
-          users: [{ address: 'bob', pin: '5811', password: 'bob-pass' }],
-        },
+  const config = twoOrgWorldConfig({
+    seed: 4343,
+    orgB: {
+      kind: 'container',
+      name: 'org-serve-in-docker',
+      image: SOFTHSM_CONTAINER_IMAGE,
+      command: ['/usr/bin/node', SSMAX_BIN, 'org', 'serve'],
+      mounts: [
+        { source: '/usr', target: '/usr', readOnly: true },
+        // openssl's configuration (/usr/lib/ssl/openssl.cnf points here).
+        { source: '/etc/ssl', target: '/etc/ssl', readOnly: true },
+        { source: REPO, target: REPO, readOnly: true },
       ],
-    }),
-  );
-  world = await World.create(config, { storageDir: path.join(dir, 'w'), profile: 'ssmax-org', retryMs: 100 });
+    },
+  });
+  started = await startOutsideWorld(config, 'ssmax-container-org-');
+  world = started.world;
 }, 240_000);
 afterAll(async () => {
-  await world?.close();
-  fs.rmSync(dir, { recursive: true, force: true });
+  await started?.close();
 });
 
 describe('an org run from a local image (kind: container)', () => {

@@ -3,49 +3,24 @@
  * our own org as `ssmax org serve --config FILE`, started by the world, talked to only over SMTP, LMTP and
  * HTTP. Real SoftHSM2 cards, real Dovecot, real STARTTLS under the simulated network's CA.
  */
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCompiled } from '@ssmax/core/testing';
-import { World } from '../world.js';
-import { parseWorldConfig } from '../world-config.js';
+import type { World } from '../world.js';
+import { SSMAX_BIN, startOutsideWorld, twoOrgWorldConfig, type OutsideWorld } from '../testing/outside-world.js';
 import { NotObservableError } from './outside-org.js';
 
-const BIN = fileURLToPath(new URL('../../../cli/bin/ssmax.js', import.meta.url));
-
-/** Org A built in, org B outside; `env` goes to org B's implementation. */
-function worldConfig(env: Record<string, string> = {}) {
-  return parseWorldConfig(
-    JSON.stringify({
-      version: 1,
-      seed: 4242,
-      orgs: [
-        { id: 'org-a', domain: 'org-a.example', role: 'sender', users: [{ address: 'alice', pin: '4711', password: 'alice-pass' }] },
-        {
-          id: 'org-b',
-          domain: 'org-b.example',
-          role: 'recipient',
-          implementation: { kind: 'process', name: 'org-serve', command: [process.execPath, BIN, 'org', 'serve'], env },
-          users: [{ address: 'bob', pin: '5811', password: 'bob-pass' }],
-        },
-      ],
-    }),
-  );
-}
-
-let dir: string;
+let started: OutsideWorld | undefined;
 let world: World;
 beforeAll(async () => {
-  await buildCompiled('packages/cli');
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ssmax-outside-'));
-  fs.chmodSync(dir, 0o711);
-  world = await World.create(worldConfig(), { storageDir: path.join(dir, 'w'), profile: 'ssmax-org', retryMs: 100 });
+  // Org A built in, org B outside.
+  const config = twoOrgWorldConfig({
+    seed: 4242,
+    orgB: { kind: 'process', name: 'org-serve', command: [process.execPath, SSMAX_BIN, 'org', 'serve'], env: {} },
+  });
+  started = await startOutsideWorld(config, 'ssmax-outside-');
+  world = started.world;
 }, 180_000);
 afterAll(async () => {
-  await world?.close();
-  fs.rmSync(dir, { recursive: true, force: true });
+  await started?.close();
 });
 
 describe('an org run by an outside implementation (contract v1)', () => {
