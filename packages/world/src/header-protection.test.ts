@@ -7,9 +7,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ImapFlow } from 'imapflow';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fetchAllRaw, observeSsmax } from './executor/observe.js';
+import { withImapSession } from './testing/imap-session.js';
 import { World } from './world.js';
 import { parseWorldConfig } from './world-config.js';
 
@@ -57,19 +57,7 @@ describe('Header protection in an ssmax-plus world', () => {
 
     // The same mail planted again with a forged outer Subject (IMAP APPEND with bob's password).
     const forged = stored.replace(/^Subject: \[\.\.\.\]/m, 'Subject: URGENT: new bank details');
-    const client = new ImapFlow({
-      host: bob.org.mailbox.host,
-      port: bob.org.mailbox.imapPort,
-      secure: false,
-      auth: { user: bob.address, pass: bob.password },
-      logger: false,
-    });
-    await client.connect();
-    try {
-      await client.append('INBOX', Buffer.from(forged, 'latin1'));
-    } finally {
-      await client.logout();
-    }
+    await withImapSession(bob, (client) => client.append('INBOX', Buffer.from(forged, 'latin1')));
     const second = await observeSsmax(bob, { messageId: sent.messageId, copy: 2 }, journey, 'org-a');
     expect(second.view?.shown).toBe('warning');
     expect(second.view?.reasons).toEqual([

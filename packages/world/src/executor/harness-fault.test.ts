@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createMatrixExecutor } from './matrix-executor.js';
 import { BUNDLED_SCENARIOS, loadScenarios, matrixExitCode, runMatrix } from '../runner/index.js';
+import { withImapSession } from '../testing/imap-session.js';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ssmax-harness-fault-'));
 fs.chmodSync(root, 0o711);
@@ -55,17 +56,7 @@ describe('MatrixExecutor', () => {
       // The mail was delivered (250 at every hop, delivered event at org-b); then it disappears from the
       // mailbox. Nothing refused it: a judge that reads missing evidence as a verdict would say blocked.
       beforeObserve: async (world) => {
-        const bob = world.user('bob@org-b.example');
-        const { ImapFlow } = await import('imapflow');
-        const client = new ImapFlow({
-          host: bob.org.mailbox.host,
-          port: bob.org.mailbox.imapPort,
-          secure: false,
-          auth: { user: bob.address, pass: bob.password },
-          logger: false,
-        });
-        await client.connect();
-        try {
+        await withImapSession(world.user('bob@org-b.example'), async (client) => {
           const lock = await client.getMailboxLock('INBOX');
           try {
             const uids = await client.search({ all: true }, { uid: true });
@@ -74,9 +65,7 @@ describe('MatrixExecutor', () => {
           } finally {
             lock.release();
           }
-        } finally {
-          await client.logout();
-        }
+        });
       },
     });
     try {
