@@ -24,4 +24,4 @@ export type { ServerIdentity, TestCaOptions } from './test-ca.js';
 export { fetchMtaStsPolicy } from './mta-sts.js';
 export type { FetchMtaStsOptions, FetchedMtaStsPolicy } from './mta-sts.js';
 export { SimNet } from './sim-net.js';
-export type { ExposeOptions, ExposedService, OnPathContext, OnPathHandler, OnPathHook, OnPathMeta, SimNetOptions } from './sim-net.js';
+export type { ExposeOptions, ExposedService, OnPathContext, OnPathHandler, OnPathHook, OnPathMeta, ReservedService, SimNetOptions } from './sim-net.js';

@@ -88,6 +88,32 @@ describe('SimNet', () => {
     expect(net.tap.connections()).toEqual([]);
   });
 
+  it('reserves a name before its service exists: listed and resolvable at once, reset until attached, the same endpoint across a restart', async () => {
+    await using net = await SimNet.create({ seed: 3 });
+    const publicAddress = net.address('mx.org-b.example');
+    await using mx = await net.reserve({ host: 'mx.org-b.example', port: 25, address: publicAddress });
+    // Another program told about the name now gets an endpoint that stays valid.
+    expect(await net.resolver('mx.org-b.example', 'A')).toEqual([publicAddress]);
+    expect(net.directory.entries().find((e) => e.host === 'mx.org-b.example' && e.port === 25)?.endpoint).toEqual(mx.endpoint);
+    const alice = net.address('org-a/mta-out');
+    const reset = await net.connect(alice, 'mx.org-b.example', 25);
+    expect(await roundTrip(reset, 'before the service')).toBe('');
+    expect(mx.target).toBeUndefined();
+    {
+      await using first = await echoServer(net.address('org-b/impl-1'));
+      mx.attach(first.endpoint);
+      expect(await roundTrip(await net.connect(alice, 'mx.org-b.example', 25), 'one')).toBe('one');
+      expect(first.peers).toEqual([alice]);
+      mx.detach();
+    }
+    expect(await roundTrip(await net.connect(alice, 'mx.org-b.example', 25), 'while down')).toBe('');
+    await using second = await echoServer(net.address('org-b/impl-2'));
+    mx.attach(second.endpoint);
+    expect(await roundTrip(await net.connect(alice, 'mx.org-b.example', 25), 'two')).toBe('two');
+    expect(net.directory.entries().find((e) => e.host === 'mx.org-b.example')?.endpoint).toEqual(mx.endpoint);
+    await expect(net.expose({ host: 'mx.org-b.example', port: 25, target: second.endpoint })).rejects.toThrow(/already exposed/);
+  });
+
   it('counts every byte but captures only up to the cap when a connection is large', async () => {
     await using net = await SimNet.create({ seed: 2, maxCaptureBytes: 1000 });
     await using echo = await echoServer(net.address('svc'));

@@ -65,6 +65,24 @@ export interface ExposedService extends AsyncDisposable {
   close(): Promise<void>;
 }
 
+/**
+ * A name published before its service exists ({@link SimNet.reserve}): its relay listens and is in the
+ * directory at once, so others can be told where it is; it forwards once {@link attach}ed and resets
+ * connections while detached (a service starting, crashed or restarting).
+ */
+export interface ReservedService extends AsyncDisposable {
+  readonly service: string;
+  /** Where clients connect: the tap's listener, the same for the reservation's whole life. */
+  readonly endpoint: Endpoint;
+  /** Where connections are forwarded now; undefined while detached. */
+  readonly target: Endpoint | undefined;
+  /** Forwards new connections to `target` (the service's real listener). */
+  attach(target: Endpoint): void;
+  /** New connections are reset until the next {@link attach}. */
+  detach(): void;
+  close(): Promise<void>;
+}
+
 export interface ExposeOptions {
   readonly host: string;
   /** Well-known port clients ask for (25, 465, 587, 993, 443, …). */
@@ -138,7 +156,8 @@ const endpointKey = (address: string | undefined, port: number | undefined): str
 
 interface ServiceState {
   readonly service: string;
-  readonly target: Endpoint;
+  /** Undefined while a reservation is detached: connections are reset. */
+  target: Endpoint | undefined;
   readonly publicAddress: string;
   hook: OnPathHandler | undefined;
   upstream: Endpoint | undefined;
@@ -258,9 +277,54 @@ export class SimNet implements AsyncDisposable {
       const close = async (): Promise<void> => reg.remove();
       return { service, endpoint: options.target, target: options.target, tapped, close, [Symbol.asyncDispose]: close };
     }
+    const { state, endpoint, close } = await this.#relay(service, host, options.port, publicAddress, { ...options.target });
+    return { service, endpoint, target: state.target!, tapped, close, [Symbol.asyncDispose]: close };
+  }
+
+  /**
+   * Publishes `host:port` on `address` (tapped) before its service listens: the name resolves and its
+   * relay accepts at once, and resets connections until {@link ReservedService.attach} names the real
+   * listener. For services started by other programs that must know each other's addresses first.
+   */
+  async reserve(options: { readonly host: string; readonly port: number; readonly address: string }): Promise<ReservedService> {
+    this.#assertOpen();
+    const service = serviceKey(options.host, options.port);
+    if (this.#services.has(service)) throw new SsmaxError('USAGE', `Cannot reserve ${service}. It is already exposed; close it first.`);
+    const host = service.slice(0, service.lastIndexOf(':'));
+    const hasA = await this.zone.resolver(host, 'A').then(
+      (a) => a.includes(options.address),
+      () => false,
+    );
+    if (!hasA) this.zone.addA(host, options.address);
+    const { state, endpoint, close } = await this.#relay(service, host, options.port, options.address, undefined);
+    return {
+      service,
+      endpoint,
+      get target() {
+        return state.target;
+      },
+      attach: (target) => {
+        state.target = { ...target };
+      },
+      detach: () => {
+        state.target = undefined;
+      },
+      close,
+      [Symbol.asyncDispose]: close,
+    };
+  }
+
+  /** The tap's relay for `service` on `publicAddress`, registered in the directory. */
+  async #relay(
+    service: string,
+    host: string,
+    port: number,
+    publicAddress: string,
+    target: Endpoint | undefined,
+  ): Promise<{ state: ServiceState; endpoint: Endpoint; close: () => Promise<void> }> {
     const state: ServiceState = {
       service,
-      target: { ...options.target },
+      target,
       publicAddress,
       hook: undefined,
       upstream: undefined,
@@ -272,7 +336,7 @@ export class SimNet implements AsyncDisposable {
     this.#servers.add(relay);
     const endpoint = await listen(relay, publicAddress);
     this.#services.set(service, state);
-    const reg = this.directory.register(host, options.port, endpoint);
+    const reg = this.directory.register(host, port, endpoint);
     const close = async (): Promise<void> => {
       reg.remove();
       if (this.#services.get(service) === state) this.#services.delete(service);
@@ -283,7 +347,7 @@ export class SimNet implements AsyncDisposable {
         }),
       );
     };
-    return { service, endpoint, target: state.target, tapped, close, [Symbol.asyncDispose]: close };
+    return { state, endpoint, close };
   }
 
   /**
@@ -428,15 +492,18 @@ export class SimNet implements AsyncDisposable {
     // Transparent on loopback: leave from the client's own address, so the service (or the
     // on-path handler) sees the real peer, as SPF and reputation checks need.
     const localAddress = client.remoteAddress;
-    const target = handler ? this.#handlerEndpoint : state.target;
-    if (!target) {
+    const real = state.target;
+    const target = handler ? this.#handlerEndpoint : real;
+    if (!target || !real) {
+      // A reservation not attached yet (or detached while its service restarts): nobody listens behind the name.
+      recorder.end();
       client.destroy();
       return;
     }
     const next = connect({ host: target.address, port: target.port, allowHalfOpen: true, family: 4, ...(localAddress ? { localAddress } : {}) });
     this.#splice(client, next, recorder);
     if (!handler) return;
-    const meta: OnPathMeta = { service: state.service, client: { ...recorder.connection.from }, target: state.target, connectionId: recorder.connection.id };
+    const meta: OnPathMeta = { service: state.service, client: { ...recorder.connection.from }, target: real, connectionId: recorder.connection.id };
     const context: OnPathContext = {
       meta,
       connectUpstream: async (options = {}) => {
@@ -458,9 +525,15 @@ export class SimNet implements AsyncDisposable {
         this.#track(socket);
         const recorder = this.#open(state, socket, 'upstream');
         this.#upstreamParents.offerA(endpointKey(socket.remoteAddress, socket.remotePort), recorder);
+        const real = state.target;
+        if (!real) {
+          recorder.end();
+          socket.destroy();
+          return;
+        }
         const next = connect({
-          host: state.target.address,
-          port: state.target.port,
+          host: real.address,
+          port: real.port,
           allowHalfOpen: true,
           family: 4,
           ...(socket.remoteAddress ? { localAddress: socket.remoteAddress } : {}),

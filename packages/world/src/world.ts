@@ -62,7 +62,7 @@ import { getProfile, modeFor, type DefenceProfile, type PlusSwitches } from './p
 import { parseDefenceIds, switchesFor, type DefenceId, type WorldSwitches } from './defences.js';
 import { implementationName, userAddress, type WorldConfig, type WorldOrgConfig, type WorldUserConfig } from './world-config.js';
 import { ImplementationControl } from './implementation/implementation-control.js';
-import { NotObservableError, OutsideOrg, startOutsideOrg } from './implementation/outside-org.js';
+import { NotObservableError, OutsideOrg, reserveOutsideOrg, startOutsideOrg, type OutsideOrgRelays } from './implementation/outside-org.js';
 
 /**
  * Sends a mailbox rule's forwarded copy through the org's MTA-out, unchanged, per destination domain
@@ -457,7 +457,11 @@ export class World implements AsyncDisposable {
       if (outside.length > 0) {
         const w = world;
         w.#control = await ImplementationControl.start({ address: net.address('implementation-control'), zone: net.zone, orgs: () => outside });
-        for (const [i, o] of outside.entries()) await w.#startOutsideOrg(o, i, options);
+        // Every outside org's MX, MSA and CRL names exist before the first one starts: each config's hosts table
+        // lists all its peers (an implementation without sim-net has no other way to reach them), whatever the order.
+        const relays: OutsideOrgRelays[] = [];
+        for (const o of outside) relays.push(await reserveOutsideOrg(net, o.domain));
+        for (const [i, o] of outside.entries()) await w.#startOutsideOrg(o, i, relays[i]!, options);
       }
       // Every org's domain is registered to the org itself, a registrant the registrar verified (the
       // domain-registration record a conventional org is accountable by; members are in the directory too).
@@ -706,7 +710,7 @@ export class World implements AsyncDisposable {
    * An org an outside implementation runs (docs/IMPLEMENTING.md): its Dovecot and its users' cards are the
    * world's (the card keys are made here; the implementation certifies them, (2)); the rest is the program's.
    */
-  async #startOutsideOrg(o: WorldOrgConfig, index: number, options: WorldOptions): Promise<void> {
+  async #startOutsideOrg(o: WorldOrgConfig, index: number, relays: OutsideOrgRelays, options: WorldOptions): Promise<void> {
     const impl = o.implementation as Extract<WorldOrgConfig['implementation'], { kind: 'process' | 'container' }>;
     const name = implementationName(impl);
     const mode = modeFor(this.profile, o);
@@ -758,6 +762,7 @@ export class World implements AsyncDisposable {
       }
       const outside = await startOutsideOrg({
         net: this.net,
+        relays,
         dir,
         org: { id: o.id, domain: o.domain, ...(o.name ? { name: o.name } : {}), mode },
         profile: {

@@ -2,13 +2,16 @@
  * An organisation of the world run by an outside implementation (docs/IMPLEMENTING.md, contract v1):
  * the world prepares what the contract says it is given (its /24, the hosts table, a TLS identity from
  * the simulated network's CA, the registry, a SoftHSM2 store, the users' card keys, its Dovecot), starts
- * the program, and publishes its MX, MSA and CRL host on the simulated network once it is ready
+ * the program, and forwards its MX, MSA and CRL host on the simulated network to it once it is ready
  * (tapped like any other service, so on-path attackers and the wire tap see it as they see ours).
+ * The names are reserved before any outside org starts ({@link reserveOutsideOrg}): every
+ * implementation's hosts table then lists every peer, whichever of them starts first, and a
+ * restarted one is reached at the same published endpoints.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SOFTHSM2_MODULE_PATH, SsmaxError, encodePem, type OrgImplementationConfig, type OrgReadyLine } from '@ssmax/core';
-import type { ExposedService, SimNet } from '@ssmax/sim-net';
+import type { ReservedService, SimNet } from '@ssmax/sim-net';
 import type { MaliciousReportResult } from '@ssmax/sim-org';
 import { OrgImplementationProcess } from './org-launcher.js';
 
@@ -20,9 +23,41 @@ export class NotObservableError extends Error {
   override readonly name = 'NotObservableError';
 }
 
+/**
+ * An outside org's names on the simulated network, published before it starts: `mx.<domain>:25`,
+ * `msa.<domain>:587` and `crl.<domain>:80` (each a tapped relay that resets connections until the
+ * implementation's readiness line says where to forward), and the domain's MX record.
+ */
+export interface OutsideOrgRelays {
+  readonly mx: ReservedService;
+  readonly msa: ReservedService;
+  readonly crl: ReservedService;
+}
+
+/**
+ * Reserves `domain`'s MX, MSA and CRL host on `net` (on addresses of the world's own plan, never on the
+ * implementation's /24, which is all its own) and publishes its MX record. Called for every outside org
+ * before any of them starts, so each one's config names all the others (docs/IMPLEMENTING.md §3).
+ */
+export async function reserveOutsideOrg(net: SimNet, domain: string): Promise<OutsideOrgRelays> {
+  const made: ReservedService[] = [];
+  try {
+    const reserve = async (host: string, port: number) => {
+      const r = await net.reserve({ host, port, address: net.address(host) });
+      made.push(r);
+      return r;
+    };
+    const relays = { mx: await reserve(`mx.${domain}`, 25), msa: await reserve(`msa.${domain}`, 587), crl: await reserve(`crl.${domain}`, 80) };
+    net.zone.addMx(domain, `mx.${domain}`, 10);
+    return relays;
+  } catch (e) {
+    for (const r of made) await r.close().catch(() => undefined);
+    throw e;
+  }
+}
+
 /** The world's handle on an outside org: its process, readiness line and published services. */
 export class OutsideOrg {
-  #exposed: ExposedService[];
   #process: OrgImplementationProcess;
 
   constructor(
@@ -30,11 +65,10 @@ export class OutsideOrg {
     /** The implementation's name for reports (`process:<name>`). */
     readonly implementation: string,
     process: OrgImplementationProcess,
-    exposed: ExposedService[],
-    private readonly relaunch: () => Promise<{ process: OrgImplementationProcess; exposed: ExposedService[] }>,
+    private readonly relays: OutsideOrgRelays,
+    private readonly relaunch: () => Promise<OrgImplementationProcess>,
   ) {
     this.#process = process;
-    this.#exposed = exposed;
   }
 
   get process(): OrgImplementationProcess {
@@ -47,16 +81,16 @@ export class OutsideOrg {
   }
 
   /**
-   * SIGKILLs the implementation (a crash: nothing is flushed) and starts it again on the same config and
-   * storage, then publishes its services where it now listens. For the durability check of 250.
+   * SIGKILLs the implementation (a crash: nothing is flushed), runs `whileDown` (its published names
+   * reset connections meanwhile), and starts it again on the same config and storage; its published
+   * names then forward to where it now listens (the endpoints peers were given do not change).
+   * For the durability check of 250.
    */
-  async crashAndRestart(): Promise<void> {
-    for (const e of this.#exposed) await e.close().catch(() => undefined);
-    this.#exposed = [];
+  async crashAndRestart(whileDown?: () => Promise<void>): Promise<void> {
+    for (const r of Object.values(this.relays)) r.detach();
     await this.#process.kill();
-    const next = await this.relaunch();
-    this.#process = next.process;
-    this.#exposed = next.exposed;
+    await whileDown?.();
+    this.#process = await this.relaunch();
   }
 
   /** The KMS certificates of its readiness line (the users' agents encrypt files to `encryption`). */
@@ -104,7 +138,7 @@ export class OutsideOrg {
   }
 
   async stop(): Promise<void> {
-    for (const e of this.#exposed) await e.close().catch(() => undefined);
+    for (const r of Object.values(this.relays)) await r.close().catch(() => undefined);
     await this.#process.stop();
   }
 }
@@ -112,6 +146,8 @@ export class OutsideOrg {
 /** What the world gives {@link startOutsideOrg}. */
 export interface OutsideOrgStart {
   readonly net: SimNet;
+  /** Its names on `net`, reserved by {@link reserveOutsideOrg} before any outside org started. */
+  readonly relays: OutsideOrgRelays;
   /** The org's directory in the world's storage. */
   readonly dir: string;
   readonly org: OrgImplementationConfig['org'];
@@ -135,7 +171,7 @@ export interface OutsideOrgStart {
   readonly log?: (line: string) => void;
 }
 
-/** Prepares the contract's config, starts the implementation and publishes its services. */
+/** Prepares the contract's config, starts the implementation and forwards its reserved names to it. */
 export async function startOutsideOrg(o: OutsideOrgStart): Promise<OutsideOrg> {
   const { net, dir } = o;
   const domain = o.org.domain;
@@ -163,7 +199,8 @@ export async function startOutsideOrg(o: OutsideOrgStart): Promise<OutsideOrg> {
     ].join('\n'),
     { mode: 0o600 },
   );
-  // There is no DNS server on the simulated network: the MX records and services known now are the implementation's DNS.
+  // There is no DNS server on the simulated network: the MX records and services known now are the implementation's DNS
+  // (every outside org's names among them: they were reserved before any outside org started).
   const others = net.directory.entries().filter((e) => !e.host.toLowerCase().endsWith(`.${domain}`));
   const mx: { domain: string; host: string }[] = [];
   for (const e of others) {
@@ -199,7 +236,7 @@ export async function startOutsideOrg(o: OutsideOrgStart): Promise<OutsideOrg> {
     mailbox: { lmtp: { unix: o.mailbox.lmtpSocket }, dovecotConfig: o.mailbox.configPath },
     world: { controlUrl: o.controlUrl },
   };
-  const launch = async (): Promise<{ process: OrgImplementationProcess; exposed: ExposedService[] }> => {
+  const launch = async (): Promise<OrgImplementationProcess> => {
     const proc = await OrgImplementationProcess.start({
       command: o.command,
       ...(o.env ? { env: o.env } : {}),
@@ -215,23 +252,19 @@ export async function startOutsideOrg(o: OutsideOrgStart): Promise<OutsideOrg> {
       config,
       ...(o.log ? { log: o.log } : {}),
     });
-    const exposed: ExposedService[] = [];
-    try {
-      const r = proc.ready;
-      for (const u of o.users)
-        if (!r.users.some((x) => x.address.toLowerCase() === u.address))
-          throw new SsmaxError('USAGE', `Cannot use the implementation of ${o.org.id}. Its readiness line has no certificates for ${u.address}.`);
-      exposed.push(await net.expose({ host: `mx.${domain}`, port: 25, target: r.mx }));
-      exposed.push(await net.expose({ host: `msa.${domain}`, port: 587, target: r.msa }));
-      if (r.crl) exposed.push(await net.expose({ host: `crl.${domain}`, port: 80, target: r.crl }));
-      return { process: proc, exposed };
-    } catch (e) {
-      for (const x of exposed) await x.close().catch(() => undefined);
-      await proc.stop();
-      throw e;
-    }
+    const r = proc.ready;
+    for (const u of o.users)
+      if (!r.users.some((x) => x.address.toLowerCase() === u.address)) {
+        await proc.stop();
+        throw new SsmaxError('USAGE', `Cannot use the implementation of ${o.org.id}. Its readiness line has no certificates for ${u.address}.`);
+      }
+    o.relays.mx.attach(r.mx);
+    o.relays.msa.attach(r.msa);
+    // Without a CRL host in its readiness line (optional before (12)) the name stays reserved and resets connections.
+    if (r.crl) o.relays.crl.attach(r.crl);
+    else o.relays.crl.detach();
+    return proc;
   };
   const first = await launch();
-  net.zone.addMx(domain, `mx.${domain}`, 10);
-  return new OutsideOrg(o.org.id, o.implementation, first.process, first.exposed, launch);
+  return new OutsideOrg(o.org.id, o.implementation, first, o.relays, launch);
 }
