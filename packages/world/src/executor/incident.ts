@@ -29,13 +29,45 @@ export async function reportMalicious(
     return undefined;
   }
   const settled = await world.settleIncidents();
-  const finding = settled.find((f) => f.caseId === r.caseId);
+  const finding = settled.find((f) => f.caseId === r.caseId) ?? (await outsideAnswer(world, r.senderDomain, r.caseId));
   if (!finding) throw new Error(`Cannot observe (12). No desk answered case ${r.caseId} of ${messageId}.`);
   ctx.log(`(12) case ${r.caseId}: ${finding.org} concluded ${finding.cause}, identified=${finding.identified}, revoked ${finding.revokedSerials.length}`);
   const crl = await world.fetchCrl(r.senderDomain);
   const onCrl = crl.lists(r.senderCertificateSerial);
   const resubmissionRefused = onCrl ? await cardRefusedAtMsa(world, r.senderDomain, r.senderCertificateSerial, recipient) : false;
   return { identified: finding.identified, ownHosts: finding.cause === 'own-hosts', onCrl, resubmissionRefused };
+}
+
+/**
+ * The answer of a sending org run by an outside implementation: it answers the registry's notice by itself
+ * (docs/IMPLEMENTING.md §4 (12)), so its conclusion is read from the registry's case (`GET /v1/incidents/<id>`)
+ * once it has responded (polled up to 30 s): a malicious sender or a client takeover is the sender's card
+ * (identified when the corrective actions say so), an operation fault its own hosts.
+ */
+async function outsideAnswer(
+  world: World,
+  senderDomain: string,
+  caseId: string,
+): Promise<{ org: string; cause: 'sender' | 'own-hosts' | 'not-malicious'; identified: boolean; revokedSerials: readonly string[] } | undefined> {
+  const org = world.orgs().find((o) => o.domain.toLowerCase() === senderDomain.toLowerCase());
+  if (!org?.outside) return undefined;
+  const until = Date.now() + 30_000;
+  for (;;) {
+    const c = await world.incidentCase(caseId);
+    const response = c['response'] as { rootCause?: string; correctiveActions?: readonly string[] } | undefined;
+    if (c['state'] === 'responded' && response?.rootCause) {
+      const cause = response.rootCause === 'not-malicious' ? 'not-malicious' : response.rootCause === 'operation-fault' ? 'own-hosts' : 'sender';
+      // Which serials it revoked is in its CRL, fetched next; the case says only whether it identified and revoked the sender.
+      return {
+        org: org.id,
+        cause,
+        identified: cause === 'sender' && (response.correctiveActions ?? []).includes('sender-identified-and-revoked'),
+        revokedSerials: [],
+      };
+    }
+    if (Date.now() > until) return undefined;
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }
 
 /** The holder of the card with `serial` submits a new mail: is it refused at (4)? */

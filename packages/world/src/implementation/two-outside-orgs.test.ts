@@ -13,12 +13,14 @@ import { buildCompiled } from '@ssmax/core/testing';
 import type { OrgImplementationConfig } from '@ssmax/core';
 import { World } from '../world.js';
 import { parseWorldConfig } from '../world-config.js';
+import { reportMalicious } from '../executor/incident.js';
 
 const BIN = fileURLToPath(new URL('../../../cli/bin/ssmax.js', import.meta.url));
 const serve = { kind: 'process', name: 'org-serve', command: [process.execPath, BIN, 'org', 'serve'] };
 
 let dir: string;
 let world: World;
+let sentId = '';
 beforeAll(async () => {
   await buildCompiled('packages/cli');
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ssmax-two-outside-'));
@@ -73,5 +75,17 @@ describe('two outside orgs in one world', () => {
     expect(new TextDecoder().decode(got?.files[0]?.content)).toBe('revenue 43');
     const toB = world.net.tap.connections().filter((c) => c.service === 'mx.org-b.example:25');
     expect(toB.some((c) => c.captured('client-to-server').includes('STARTTLS'))).toBe(true);
+    sentId = sent.messageId;
+  }, 120_000);
+
+  it("(12) between them: org-b files bob's report, org-a answers the registry by itself, and the judge reads its answer from the case", async () => {
+    const lines: string[] = [];
+    const evidence = await reportMalicious(world, 'bob@org-b.example', sentId.replace(/^<|>$/g, ''), undefined, {
+      seed: 1,
+      clock: () => new Date(),
+      log: (l) => lines.push(l),
+    });
+    expect(evidence, lines.join('\n')).toEqual({ identified: true, ownHosts: false, onCrl: true, resubmissionRefused: true });
+    expect(lines.join('\n')).toMatch(/org-a concluded sender, identified=true/);
   }, 120_000);
 });
