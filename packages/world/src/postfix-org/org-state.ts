@@ -8,7 +8,18 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { SoftHsmNative, SsmaxError } from '@ssmax/core';
 import { SimNet } from '@ssmax/sim-net';
-import { ClamdDaemon, JourneyLog, Kms, OrgCa, RegistryClient, Spool, type OrgContext, type OrgProfile, type OrgUserDirectory } from '@ssmax/sim-org';
+import {
+  ClamdDaemon,
+  DEFAULT_DLP_RULES,
+  JourneyLog,
+  Kms,
+  OrgCa,
+  RegistryClient,
+  Spool,
+  type OrgContext,
+  type OrgProfile,
+  type OrgUserDirectory,
+} from '@ssmax/sim-org';
 
 /** The org's state as the enrolment left it, and what the filter is told of the world. */
 export interface OrgStateConfig {
@@ -30,6 +41,8 @@ export interface OrgStateConfig {
   /** Where journey events go as JSON lines (the world's `POST /v1/journey`); optional in the contract. */
   readonly journeyUrl?: string;
 }
+
+const MEMBER_DLP_RULES = DEFAULT_DLP_RULES.map((r) => (r.id === 'confidential-marking' ? { ...r, appliesTo: 'non-member' as const } : r));
 
 /** The KMS PINs of the reference org's enrolment (organisation.ts defaults). */
 const KMS_PIN = '246810';
@@ -130,7 +143,9 @@ export async function openOrgState(c: OrgStateConfig): Promise<OpenedOrgState> {
       inbound: await Spool.open(join(c.storageDir, 'filter-unused', 'inbound')),
       journey,
       clock,
-      profile: { ...c.profile },
+      // The org's outbound DLP as docs/IMPLEMENTING.md §4 asks of a member: a CONFIDENTIAL marking may go to a
+      // member (re-encrypted to an accountable, inspected org), never to anyone else.
+      profile: { ...c.profile, inspection: { dlpRules: MEMBER_DLP_RULES } },
       registryOrgId: state.registryOrgId,
       addresses: { msa: `${c.netPrefix}.25`, mtaIn: `${c.netPrefix}.25`, mtaOut: `${c.netPrefix}.25` },
       mxHost: `mx.${c.domain.toLowerCase()}`,

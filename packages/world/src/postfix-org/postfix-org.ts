@@ -48,15 +48,25 @@ export interface FilterConfig extends OrgStateConfig {
   readonly postfixDir: string;
 }
 
-async function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
+/**
+ * `n` distinct free ports on `host`: all held open until every one is chosen (one at a time, a port closed
+ * again may be handed out twice, and Postfix then fails with "Address already in use").
+ */
+async function freePorts(host: string, n: number): Promise<number[]> {
+  const servers: net.Server[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const s = net.createServer();
+      servers.push(s);
+      await new Promise<void>((resolve, reject) => {
+        s.once('error', reject);
+        s.listen(0, host, resolve);
+      });
+    }
+    return servers.map((s) => (s.address() as AddressInfo).port);
+  } finally {
+    await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  }
 }
 
 /** Files in Postfix's queue (maildrop, incoming, active, deferred, hold): 0 when every accepted mail has left it. */
@@ -201,19 +211,15 @@ export async function runPostfixOrg(configFile: string, o: PostfixOrgOptions): P
       (t) => JSON.parse(t) as { postfix: PostfixPorts; filter: FilterPorts },
       () => undefined,
     );
+    const [mx, msa, reinjectOut, reinjectIn, reinjectFinal, outCheck, inCheck, outHop, inHop] = await freePorts(address, 9);
     const ports: PostfixPorts = kept?.postfix ?? {
-      mx: c.network.listen.mx || (await freePort(address)),
-      msa: c.network.listen.msa || (await freePort(address)),
-      reinjectOut: await freePort(address),
-      reinjectIn: await freePort(address),
-      reinjectFinal: await freePort(address),
+      mx: c.network.listen.mx || mx!,
+      msa: c.network.listen.msa || msa!,
+      reinjectOut: reinjectOut!,
+      reinjectIn: reinjectIn!,
+      reinjectFinal: reinjectFinal!,
     };
-    const filterPorts: FilterPorts = kept?.filter ?? {
-      outCheck: await freePort(address),
-      inCheck: await freePort(address),
-      outHop: await freePort(address),
-      inHop: await freePort(address),
-    };
+    const filterPorts: FilterPorts = kept?.filter ?? { outCheck: outCheck!, inCheck: inCheck!, outHop: outHop!, inHop: inHop! };
     if (!kept) await fs.writeFile(portsFile, JSON.stringify({ postfix: ports, filter: filterPorts }));
     const filterConfig: FilterConfig = {
       id: c.org.id,
