@@ -16,6 +16,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { SoftHsmNative, SsmaxError, bindTokenKey, type OrgImplementationConfig, type OrgReadyLine } from '@ssmax/core';
 import { SimNet } from '@ssmax/sim-net';
+import { DEFAULT_DLP_RULES } from './dlp-rules.js';
 import { dovecotDelivery } from './mailbox.js';
 import type { OrgDefences, OrgUserDirectory } from './org-context.js';
 import { OrgCa } from './org-ca.js';
@@ -167,6 +168,9 @@ export async function serveOrg(configFile: string, options: ServeOrgOptions = {}
       starttls: c.profile.starttls,
       outboundTls: c.profile.outboundTls,
       endToEnd: c.profile.endToEnd,
+      // (5) as docs/IMPLEMENTING.md §4 asks of a member (and the world's SSMAX profiles give the built-in org):
+      // a file marked CONFIDENTIAL goes to members only (re-encrypted to an inspected, accountable org).
+      inspection: { dlpRules: DEFAULT_DLP_RULES.map((r) => (r.id === 'confidential-marking' ? { ...r, appliesTo: 'non-member' as const } : r)) },
       ...(off.length > 0 ? { defences: Object.fromEntries(off.map((d) => [d, false])) } : {}),
     },
     registryMaxAgeSeconds: 0,

@@ -59,20 +59,20 @@ describe('two outside orgs in one world', () => {
     expect(world.net.directory.resolve('mx.org-b.example', 25).endpoint).toEqual(told.connect);
   });
 
-  it('carries a member mail from org-a to org-b: verified, with its file, over STARTTLS', async () => {
+  it('carries a member mail with a CONFIDENTIAL file from org-a to org-b (members may receive it, (5)): verified, over STARTTLS', async () => {
     const alice = world.user('alice@org-a.example');
     const sent = await alice.send({
       to: 'bob@org-b.example',
       subject: 'between two outside orgs',
       body: 'see the file',
-      files: [{ name: 'q3.txt', contentType: 'text/plain', content: new TextEncoder().encode('revenue 43') }],
+      files: [{ name: 'q3.txt', contentType: 'text/plain', content: new TextEncoder().encode('CONFIDENTIAL: revenue 43') }],
       pin: alice.pin,
     });
     await world.waitIdle(60_000);
     const bob = world.user('bob@org-b.example');
     const got = (await bob.inbox({ password: bob.password, pin: bob.pin })).find((m) => m.messageId === sent.messageId);
     expect(got?.verified).toBe(true);
-    expect(new TextDecoder().decode(got?.files[0]?.content)).toBe('revenue 43');
+    expect(new TextDecoder().decode(got?.files[0]?.content)).toBe('CONFIDENTIAL: revenue 43');
     const toB = world.net.tap.connections().filter((c) => c.service === 'mx.org-b.example:25');
     expect(toB.some((c) => c.captured('client-to-server').includes('STARTTLS'))).toBe(true);
     sentId = sent.messageId;
