@@ -355,7 +355,7 @@ class FilterStages {
 
   /** (7)+(8) before the queue: the sending org's signature and registry status, then inbound inspection. */
   async inCheck(raw: Uint8Array, env: Envelope): Promise<string> {
-    const v = await verifyOrgMail(this.ctx, raw);
+    const v = await verifyOrgMail(this.ctx, raw, { mailFrom: env.mailFrom });
     const who = this.actor('inCheck');
     if (!v.ok) {
       const reply = replyFor(v.code ?? 'INTERNAL');
@@ -426,7 +426,7 @@ class FilterStages {
 
   /** (9) after the queue, per recipient: re-encrypted to the recipient's card, signed by this org; Postfix delivers with LMTP. */
   async inHop(raw: Uint8Array, env: Envelope): Promise<string> {
-    const v = await verifyOrgMail(this.ctx, raw);
+    const v = await verifyOrgMail(this.ctx, raw, { mailFrom: env.mailFrom });
     if (!v.ok) throw refuse(v.code ?? 'INTERNAL', v.detail);
     const who = this.actor('inHop');
     if (v.kind === 'unverified') {
