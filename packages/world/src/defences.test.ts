@@ -73,8 +73,11 @@ describe('switchesFor', () => {
 
   it('switches off every layer of a layered row, and nothing else', () => {
     expect(switchesFor(['receiving-side-checks'])).toEqual(
-      switchesFor(['org-signature-check', 'inbound-inspection', 'manifest-check', 'header-section-integrity']),
+      switchesFor(['org-signature-check', 'inbound-inspection', 'manifest-check', 'header-section-integrity', 'freshness']),
     );
+    expect(switchesFor(['receiving-side-checks']).plus).toEqual(switchesFor(['freshness']).plus);
+    expect(switchesFor(['sending-side-checks'])).toEqual(switchesFor(['msa-signer-check', 'outbound-inspection']));
+    expect(switchesFor(['sending-side-checks']).org).toEqual({ userSignature: false, outboundInspection: false });
     expect(switchesFor(['receiving-side-checks']).org).toEqual({ orgSignature: false, inboundInspection: false, headerSection: false });
     expect(switchesFor(['receiving-side-checks']).userAgent).toEqual({ mode: 'paper' });
     expect(switchesFor(['dmarc-and-zip-block']).conventional).toEqual({ mailAuth: 'record', msaEncryptedZip: 'allow', mxEncryptedZip: 'allow' });

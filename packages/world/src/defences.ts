@@ -301,11 +301,20 @@ export const DEFENCES = [
   {
     id: 'receiving-side-checks',
     description:
-      "Layered: the receiving side's checks together: (7) the sending org's signature and registry status at the MTA-in, (8) inbound inspection, (10) the recipient agent's manifest check, and the MX's refusal of a header section that starts with a continuation line. A forged, swapped or spoofed part fails each of them, so each alone stands behind the others; switched off together they show what the receiving side stops.",
+      "Layered: the receiving side's checks together: (7) the sending org's signature and registry status at the MTA-in, (8) inbound inspection, (10) the recipient agent's manifest check, the MX's refusal of a header section that starts with a continuation line, and (ssmax-plus) the attestation's freshness. A forged, swapped or spoofed part fails each of them (a rogue org's attestation carries no validity window, so with (7) off ssmax-plus still refuses it as stale), so each alone stands behind the others; switched off together they show what the receiving side stops.",
     profiles: SSMAX,
     off: {},
-    layers: ['org-signature-check', 'inbound-inspection', 'manifest-check', 'header-section-integrity'],
-    switchedOffBy: 'the switches of org-signature-check, inbound-inspection, manifest-check and header-section-integrity',
+    layers: ['org-signature-check', 'inbound-inspection', 'manifest-check', 'header-section-integrity', 'freshness'],
+    switchedOffBy: 'the switches of org-signature-check, inbound-inspection, manifest-check, header-section-integrity and freshness',
+  },
+  {
+    id: 'sending-side-checks',
+    description:
+      "Layered: the sending org's checks together: (4) the MSA's card-signature check and (5) outbound inspection. A mail submitted with a stolen password and no card carries no card signature, which (4) refuses; relayed unsigned, its encrypted archive is refused by (5)'s archive rule where (5) reads it (ssmax-plus). Each stands behind the other; switched off together they show what the sending side stops.",
+    profiles: ['ssmax-paper', 'ssmax-org', 'ssmax-esp-in', 'ssmax-plus'],
+    off: {},
+    layers: ['msa-signer-check', 'outbound-inspection'],
+    switchedOffBy: 'the switches of msa-signer-check and outbound-inspection',
   },
   {
     id: 'dmarc-and-zip-block',
