@@ -84,7 +84,7 @@ export type {
 } from './conventional.js';
 export { scoreDomain, skeleton, editDistance, toUnicodeDomain, reputationHeader, REPUTATION_POINTS } from './reputation.js';
 export type { ReputationOptions, ReputationReason, ReputationVerdict } from './reputation.js';
-export { verifyOrgMail, inboundInspection, startMtaIn } from './mta-in.js';
+export { verifyOrgMail, inboundInspection, inspectPlainMail, startMtaIn } from './mta-in.js';
 export type { OrgMailVerdict, MtaIn, MtaInOptions } from './mta-in.js';
 export { processInbound, lmtpDelivery } from './delivery.js';
 export { buildDsn } from './dsn.js';

@@ -358,8 +358,8 @@ export async function inboundInspection(ctx: OrgContext, entity: Uint8Array, bod
   );
 }
 
-/** (8) on non-member mail: the attachments and text body as any gateway sees them (no KMS involved). */
-async function inspectPlainMail(ctx: OrgContext, raw: Uint8Array): Promise<InspectionVerdict> {
+/** (8) on non-member mail: the attachments and text body as any gateway sees them (no KMS involved). The Postfix org's content filter calls it too. */
+export async function inspectPlainMail(ctx: OrgContext, raw: Uint8Array): Promise<InspectionVerdict> {
   let root;
   try {
     root = parseMimeEntity(raw);

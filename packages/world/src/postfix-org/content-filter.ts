@@ -17,12 +17,12 @@
  */
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import nodemailer from 'nodemailer';
-import { collectAttachments, findTextBody, parseMimeEntity, parseSmime, SsmaxError } from '@ssmax/core';
+import { parseSmime, SsmaxError } from '@ssmax/core';
 import {
   classifyParts,
   formatReply,
   inboundInspection,
-  inspectOffThread,
+  inspectPlainMail,
   orgHop,
   replyFor,
   verifyOrgMail,
@@ -109,21 +109,6 @@ function collect(stream: SMTPServerDataStream): Promise<{ bytes: Uint8Array; too
     stream.on('end', () => resolve({ bytes: new Uint8Array(Buffer.concat(chunks)), tooBig: stream.sizeExceeded }));
     stream.on('error', reject);
   });
-}
-
-/** (8) on non-member mail: attachments and text body as any gateway sees them (mta-in.ts does the same for the built-in MX). */
-async function inspectPlainMail(ctx: OrgContext, raw: Uint8Array): Promise<InspectionVerdict> {
-  let root;
-  try {
-    root = parseMimeEntity(raw);
-  } catch (e) {
-    return {
-      action: 'block',
-      reasons: [{ rule: 'uninspectable', detail: `the mail is not well-formed MIME: ${(e as Error).message}`, action: 'block', code: 'UNINSPECTABLE' }],
-    };
-  }
-  const files = collectAttachments(root).map((a) => ({ name: a.filename, contentType: a.contentType, bytes: a.content }));
-  return inspectOffThread('inbound', files, findTextBody(root) ?? '', ctx.profile.inspection, {}, ctx.malwareScanner ? { scanner: ctx.malwareScanner } : {});
 }
 
 export class ContentFilter implements AsyncDisposable {
