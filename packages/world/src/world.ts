@@ -174,6 +174,15 @@ function seeded(seed: number, salt: string): () => number {
   };
 }
 
+/**
+ * Gives `base` a getter for each of `keys` that calls `absent` (which throws): the fields an org the world
+ * cannot see into has no value for. Not enumerable, so that spreading or serialising the org does not throw.
+ */
+function withAbsent<T extends object, K extends string>(base: T, keys: readonly K[], absent: (what: K) => never): T & Record<K, never> {
+  for (const k of keys) Object.defineProperty(base, k, { get: () => absent(k), enumerable: false, configurable: true });
+  return base as T & Record<K, never>;
+}
+
 /** A registered user with their card, as a handle for tests, the executor and the CLI. */
 export class WorldUser {
   #queue: Promise<unknown> = Promise.resolve();
@@ -674,31 +683,21 @@ export class World implements AsyncDisposable {
           `Cannot use the ${what} of ${o.id}. It runs the conventional profile ${this.profile.id}, which has no SSMAX back office.`,
         );
       };
-      const org: OrgInternals = {
-        id: o.id,
-        domain: o.domain,
-        mode,
-        role: o.role,
-        implementation: 'builtin',
-        organisation,
-        mailbox,
-        users: [],
-        passwords: users,
-        get orgCa() {
-          return absent('orgCa');
+      const org: OrgInternals = withAbsent(
+        {
+          id: o.id,
+          domain: o.domain,
+          mode,
+          role: o.role,
+          implementation: 'builtin',
+          organisation,
+          mailbox,
+          users: [],
+          passwords: users,
         },
-        get vault() {
-          return absent('vault');
-        },
-        get vaultKey() {
-          return absent('vaultKey');
-        },
-        get registration() {
-          return absent('registration');
-        },
-      };
-      // Not enumerable, so that spreading or serialising the org does not throw.
-      for (const k of ['orgCa', 'vault', 'vaultKey', 'registration'] as const) Object.defineProperty(org, k, { enumerable: false });
+        ['orgCa', 'vault', 'vaultKey', 'registration'] as const,
+        absent,
+      );
       this.#orgs.set(o.id, org);
     } catch (e) {
       await mailbox.stop();
@@ -788,32 +787,20 @@ export class World implements AsyncDisposable {
           `Cannot use the ${what} of ${o.id}. An outside implementation (${name}) runs it: the world sees only what it answers on the network.`,
         );
       };
-      const org: OrgInternals = {
-        id: o.id,
-        domain: o.domain,
-        mode,
-        role: o.role,
-        implementation: name,
-        outside,
-        mailbox,
-        users: [],
-        get organisation() {
-          return absent('organisation');
+      const org: OrgInternals = withAbsent(
+        {
+          id: o.id,
+          domain: o.domain,
+          mode,
+          role: o.role,
+          implementation: name,
+          outside,
+          mailbox,
+          users: [],
         },
-        get orgCa() {
-          return absent('orgCa');
-        },
-        get vault() {
-          return absent('vault');
-        },
-        get vaultKey() {
-          return absent('vaultKey');
-        },
-        get registration() {
-          return absent('registration');
-        },
-      };
-      for (const k of ['organisation', 'orgCa', 'vault', 'vaultKey', 'registration'] as const) Object.defineProperty(org, k, { enumerable: false });
+        ['organisation', 'orgCa', 'vault', 'vaultKey', 'registration'] as const,
+        absent,
+      );
       this.#orgs.set(o.id, org);
       const boxes: { address: string; password: string; totpSecret?: string }[] = [];
       const certs = outside.certificates;
