@@ -5,45 +5,28 @@
  * org-b's MX is, and a member mail from org-a reaches org-b. Real SMTP with STARTTLS, SoftHSM2 cards, Dovecot.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCompiled } from '@ssmax/core/testing';
 import type { OrgImplementationConfig } from '@ssmax/core';
-import { World } from '../world.js';
-import { parseWorldConfig } from '../world-config.js';
+import type { World } from '../world.js';
 import { reportMalicious } from '../executor/incident.js';
+import { SSMAX_BIN, startOutsideWorld, twoOrgWorldConfig, type OutsideWorld } from '../testing/outside-world.js';
 
-const BIN = fileURLToPath(new URL('../../../cli/bin/ssmax.js', import.meta.url));
-const serve = { kind: 'process', name: 'org-serve', command: [process.execPath, BIN, 'org', 'serve'] };
+const serve = { kind: 'process', name: 'org-serve', command: [process.execPath, SSMAX_BIN, 'org', 'serve'] } as const;
 
-let dir: string;
+let running: OutsideWorld | undefined;
 let world: World;
 let sentId = '';
 beforeAll(async () => {
-  await buildCompiled('packages/cli');
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ssmax-two-outside-'));
-  fs.chmodSync(dir, 0o711);
-  const config = parseWorldConfig(
-    JSON.stringify({
-      version: 1,
-      seed: 4343,
-      orgs: [
-        { id: 'org-a', domain: 'org-a.example', role: 'sender', implementation: serve, users: [{ address: 'alice', pin: '4711', password: 'alice-pass' }] },
-        { id: 'org-b', domain: 'org-b.example', role: 'recipient', implementation: serve, users: [{ address: 'bob', pin: '5811', password: 'bob-pass' }] },
-      ],
-    }),
-  );
-  world = await World.create(config, { storageDir: path.join(dir, 'w'), profile: 'ssmax-org', retryMs: 100 });
+  running = await startOutsideWorld(twoOrgWorldConfig({ seed: 4343, orgA: serve, orgB: serve }), 'ssmax-two-outside-');
+  world = running.world;
 }, 240_000);
 afterAll(async () => {
-  await world?.close();
-  fs.rmSync(dir, { recursive: true, force: true });
+  await running?.close();
 });
 
 const configOf = (org: string): OrgImplementationConfig =>
-  JSON.parse(fs.readFileSync(path.join(dir, 'w', 'orgs', org, 'implementation.json'), 'utf8')) as OrgImplementationConfig;
+  JSON.parse(fs.readFileSync(path.join(world.storageDir, 'orgs', org, 'implementation.json'), 'utf8')) as OrgImplementationConfig;
 
 describe('two outside orgs in one world', () => {
   it("gives each implementation the other's MX, MSA and CRL host, whichever started first", () => {
