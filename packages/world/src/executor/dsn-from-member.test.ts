@@ -6,36 +6,21 @@
  * MX accepts it as outside mail (marked unverified), the judge reads it from the sender's mailbox, and
  * an unsigned mail that is not a null-sender DSN is still refused. Real SMTP, Dovecot, SoftHSM2 cards.
  */
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDsn } from '@ssmax/sim-org';
-import { World } from '../world.js';
-import { parseWorldConfig } from '../world-config.js';
+import type { World } from '../world.js';
+import { startOutsideWorld, twoOrgWorldConfig, type OutsideWorld } from '../testing/outside-world.js';
 import { findDsn } from './dsn-evidence.js';
 
-let dir: string;
+let running: OutsideWorld | undefined;
 let world: World;
 beforeAll(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ssmax-dsn-member-'));
-  fs.chmodSync(dir, 0o711);
-  const config = parseWorldConfig(
-    JSON.stringify({
-      version: 1,
-      seed: 4545,
-      orgs: [
-        { id: 'org-a', domain: 'org-a.example', role: 'sender', users: [{ address: 'alice', pin: '4711', password: 'alice-pass' }] },
-        { id: 'org-b', domain: 'org-b.example', role: 'recipient', users: [{ address: 'bob', pin: '5811', password: 'bob-pass' }] },
-      ],
-    }),
-  );
-  world = await World.create(config, { storageDir: path.join(dir, 'w'), profile: 'ssmax-org', retryMs: 100 });
+  running = await startOutsideWorld(twoOrgWorldConfig({ seed: 4545 }), 'ssmax-dsn-member-');
+  world = running.world;
 }, 180_000);
 afterAll(async () => {
-  await world?.close();
-  fs.rmSync(dir, { recursive: true, force: true });
+  await running?.close();
 });
 
 /** One SMTP transaction to org-a's MX from org-b's MTA-out address (plain: what STARTTLS protects is not in question here). */

@@ -5,45 +5,24 @@
  * filter (`ssmax org filter`). Bounded to about a minute after the world is up.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCompiled } from '@ssmax/core/testing';
-import { World } from '../world.js';
-import { parseWorldConfig } from '../world-config.js';
+import type { World } from '../world.js';
+import { SSMAX_BIN, startOutsideWorld, twoOrgWorldConfig, type OutsideWorld } from '../testing/outside-world.js';
 import { instancePids } from './postfix-instance.js';
 
-const BIN = fileURLToPath(new URL('../../../cli/bin/ssmax.js', import.meta.url));
-
-let dir: string;
+let running: OutsideWorld | undefined;
 let world: World;
 beforeAll(async () => {
-  await buildCompiled('packages/cli');
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ssmax-postfix-'));
-  fs.chmodSync(dir, 0o711);
-  const config = parseWorldConfig(
-    JSON.stringify({
-      version: 1,
-      seed: 4343,
-      orgs: [
-        { id: 'org-a', domain: 'org-a.example', role: 'sender', users: [{ address: 'alice', pin: '4711', password: 'alice-pass' }] },
-        {
-          id: 'org-b',
-          domain: 'org-b.example',
-          role: 'recipient',
-          implementation: { kind: 'process', name: 'postfix', command: [process.execPath, BIN, 'org', 'postfix'] },
-          users: [{ address: 'bob', pin: '5811', password: 'bob-pass' }],
-        },
-      ],
-    }),
+  running = await startOutsideWorld(
+    twoOrgWorldConfig({ seed: 4343, orgB: { kind: 'process', name: 'postfix', command: [process.execPath, SSMAX_BIN, 'org', 'postfix'] } }),
+    'ssmax-postfix-',
   );
-  world = await World.create(config, { storageDir: path.join(dir, 'w'), profile: 'ssmax-org', retryMs: 100 });
+  world = running.world;
 }, 180_000);
 afterAll(async () => {
-  await world?.close();
-  if (!process.env['SSMAX_KEEP']) fs.rmSync(dir, { recursive: true, force: true });
+  await running?.close();
 });
 
 const text = (s: string) => new TextEncoder().encode(s);
@@ -142,7 +121,7 @@ describe('an SSMAX org on Postfix (ssmax org postfix)', () => {
   }, 90_000);
 
   it('takes its Postfix instance down when its process is SIGKILLed (the filter sees its parent gone), and starts again on the same storage', async () => {
-    const conf = path.join(dir, 'w', 'orgs', 'org-b', 'impl', 'postfix', 'conf');
+    const conf = path.join(world.storageDir, 'orgs', 'org-b', 'impl', 'postfix', 'conf');
     expect((await instancePids(conf)).length).toBeGreaterThan(0);
     // The org process is this process's child running `ssmax org postfix`.
     const orgPids = fs.readdirSync('/proc').filter((n) => {
@@ -190,9 +169,9 @@ describe('an SSMAX org on Postfix (ssmax org postfix)', () => {
 
   it('leaves nothing of the Postfix instance running once the world is closed', async () => {
     const confs = fs
-      .readdirSync(path.join(dir, 'w'), { recursive: true, encoding: 'utf8' })
+      .readdirSync(world.storageDir, { recursive: true, encoding: 'utf8' })
       .filter((p) => p.endsWith(path.join('postfix', 'conf', 'main.cf')))
-      .map((p) => path.dirname(path.join(dir, 'w', p)));
+      .map((p) => path.dirname(path.join(world.storageDir, p)));
     expect(confs.length).toBe(1);
     expect((await instancePids(confs[0]!)).length).toBeGreaterThan(0);
     await world.close();

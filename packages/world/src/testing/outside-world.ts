@@ -1,7 +1,7 @@
 /**
  * The world of the implementation tests (issue 14): Alice at org-a, the sender, and Bob at org-b, the recipient,
  * each org built in or run by an outside implementation through the contract (docs/IMPLEMENTING.md), under
- * ssmax-org. Shared by outside-org.test.ts and outside-org-container.test.ts; not part of the package's index.
+ * ssmax-org. Shared by the implementation, Postfix and dsn-from-member tests; not part of the package's index.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -70,7 +70,8 @@ export async function startOutsideWorld(config: WorldConfig, tmpPrefix: string):
     try {
       await world.close();
     } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
+      // SSMAX_KEEP keeps the directory (logs, Postfix's conf) to look at after a failure.
+      if (!process.env['SSMAX_KEEP']) fs.rmSync(dir, { recursive: true, force: true });
     }
   };
   return { world, close, [Symbol.asyncDispose]: close };
