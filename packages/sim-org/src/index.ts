@@ -93,7 +93,7 @@ export { Organisation, SimpleUserDirectory, defaultEvaluation } from './organisa
 export type { OrganisationOptions, SimpleUser } from './organisation.js';
 export { OrgCa } from './org-ca.js';
 export type { OrgCaOptions, UserDirectoryEntry, UserCertificateStatus, IssueUserCertificateRequest } from './org-ca.js';
-export { TraceVault } from './trace-vault.js';
+export { TraceVault, vaultSealing } from './trace-vault.js';
 export type { TraceRecord, VaultAuditEntry, TraceVaultOptions, OpenRequest } from './trace-vault.js';
 export { UserRegistration, CardUserDirectory, DeferredUserDirectory, CardObjects } from './user-registration.js';
 export type { RegisterUserRequest, RegisteredUser, RegistrationRecord, IdentityCheck, UserRegistrationOptions } from './user-registration.js';

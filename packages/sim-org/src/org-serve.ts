@@ -14,14 +14,14 @@ import { promises as fs } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { SoftHsmNative, SsmaxError, bindTokenKey, type OrgImplementationConfig, type OrgReadyLine } from '@ssmax/core';
+import { SoftHsmNative, SsmaxError, type OrgImplementationConfig, type OrgReadyLine } from '@ssmax/core';
 import { SimNet } from '@ssmax/sim-net';
 import { DEFAULT_DLP_RULES } from './dlp-rules.js';
 import { dovecotDelivery } from './mailbox.js';
 import type { OrgDefences, OrgUserDirectory } from './org-context.js';
 import { OrgCa } from './org-ca.js';
 import { Organisation } from './organisation.js';
-import { TraceVault } from './trace-vault.js';
+import { TraceVault, vaultSealing } from './trace-vault.js';
 import { SimOrgError } from './errors.js';
 
 const b64 = (u: Uint8Array): string => Buffer.from(u).toString('base64');
@@ -197,15 +197,7 @@ export async function serveOrg(configFile: string, options: ServeOrgOptions = {}
   if (!hsm.labels().includes(vaultLabel)) hsm.initToken({ label: vaultLabel, soPin: '13579111', userPin: VAULT_PIN });
   const vaultToken = hsm.openToken(vaultLabel);
   await vaultToken.login(VAULT_PIN);
-  const vaultKey = bindTokenKey(
-    vaultToken,
-    (await vaultToken.findKey('vault-seal')) ?? (await vaultToken.generateKeyPair('vault-seal', 'RSA-2048', 'encryption')),
-  );
-  let vaultCert = await vaultToken.getCertificate('vault-seal');
-  if (!vaultCert) {
-    vaultCert = (await orgCa.issueService(vaultKey.spki, 'encryption', `${c.org.domain} trace vault`)).der;
-    await vaultToken.putCertificate('vault-seal', vaultCert);
-  }
+  const { key: vaultKey, certificate: vaultCert } = await vaultSealing(vaultToken, orgCa, c.org.domain);
   const vault = new TraceVault({ storageDir: join(c.storageDir, 'vault'), sealingCertificate: vaultCert });
   // (2): certify each card key once (a restart finds the certificates in the CA's directory).
   const passwords = new Map<string, string>();

@@ -9,7 +9,8 @@
  * audit log and fsync'd *before* anything is decrypted, so no opening goes unrecorded.
  */
 import * as path from 'node:path';
-import { SsmaxError, decryptContent, encryptContent, type PrivateKeyOps, type RandomSource } from '@ssmax/core';
+import { SsmaxError, bindTokenKey, decryptContent, encryptContent, type Pkcs11Token, type PrivateKeyOps, type RandomSource } from '@ssmax/core';
+import type { OrgCa } from './org-ca.js';
 import { appendLineDurable, readFileIfExists } from './durable-file.js';
 
 /** What the table links; only ever in clear inside the sealed envelope or in an opening's result. */
@@ -148,4 +149,19 @@ export class TraceVault {
         }
       });
   }
+}
+
+/**
+ * The trace vault's sealing key and certificate on `token` (its own token, logged in): made on first use and
+ * kept on the token, so a restart seals and opens with the same ones (entries name the certificate's issuer
+ * and serial). Used by `ssmax org serve` and by the world's built-in orgs.
+ */
+export async function vaultSealing(token: Pkcs11Token, orgCa: OrgCa, domain: string): Promise<{ key: PrivateKeyOps; certificate: Uint8Array }> {
+  const key = bindTokenKey(token, (await token.findKey('vault-seal')) ?? (await token.generateKeyPair('vault-seal', 'RSA-2048', 'encryption')));
+  let certificate = await token.getCertificate('vault-seal');
+  if (!certificate) {
+    certificate = (await orgCa.issueService(key.spki, 'encryption', `${domain} trace vault`)).der;
+    await token.putCertificate('vault-seal', certificate);
+  }
+  return { key, certificate };
 }

@@ -36,6 +36,7 @@ import {
   OrgCa,
   Organisation,
   TraceVault,
+  vaultSealing,
   UserAgent,
   UserRegistration,
   PasswordUserDirectory,
@@ -581,17 +582,9 @@ export class World implements AsyncDisposable {
       if (!this.hsm.labels().includes(vaultLabel)) this.hsm.initToken({ label: vaultLabel, soPin: SO_PIN, userPin: HSM_PIN });
       vaultToken = this.hsm.openToken(vaultLabel);
       await vaultToken.login(HSM_PIN);
-      const vaultKey = bindTokenKey(
-        vaultToken,
-        (await vaultToken.findKey('vault-seal')) ?? (await vaultToken.generateKeyPair('vault-seal', 'RSA-2048', 'encryption')),
-      );
       // The sealing certificate is kept on the token beside its key: entries sealed before a restart name it
       // (issuer and serial), so a restarted world must seal and open with the same one, not a new one.
-      let vaultCert = await vaultToken.getCertificate('vault-seal');
-      if (!vaultCert) {
-        vaultCert = (await orgCa.issueService(vaultKey.spki, 'encryption', `${o.domain} trace vault`)).der;
-        await vaultToken.putCertificate('vault-seal', vaultCert);
-      }
+      const { key: vaultKey, certificate: vaultCert } = await vaultSealing(vaultToken, orgCa, o.domain);
       const vault = new TraceVault({ storageDir: path.join(dir, 'vault'), sealingCertificate: vaultCert, ...(this.clock ? { now: this.clock } : {}) });
       const registration = new UserRegistration({
         reader: this.hsm,
