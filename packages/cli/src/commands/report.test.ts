@@ -87,15 +87,15 @@ describe('ssmax run --shard', () => {
     );
     expect(code).toBe(1);
     const m = read(dir);
-    expect(m.meta.shard).toMatchObject({ k: 2, n: 2, totalCells: 14 });
+    expect(m.meta.shard).toMatchObject({ k: 2, n: 2, totalCells: 16 });
     expect(m.results.map((r) => `${r.scenarioId} [${r.profile}]`).sort()).toEqual([...m.meta.shard!.cells].sort());
-    expect(m.results).toHaveLength(7);
-    expect(c.err()).toContain('= 14 cells · shard 2/2: 7 cells');
-    // The one changed cell, and not the seven cells shard 1 ran elsewhere as "absent".
+    expect(m.results).toHaveLength(8);
+    expect(c.err()).toContain('= 16 cells · shard 2/2: 8 cells');
+    // The one changed cell, and not the eight cells shard 1 ran elsewhere as "absent".
     expect(c.out()).toContain('1 cell(s) changed:\n  i7-planted-forwarding-rule [ssmax-org]: ');
     expect(c.out()).not.toContain('absent');
     expect(readFileSync(join(dir, 'junit.xml'), 'utf8')).toContain('(seed 21, shard 2/2)');
-    expect(readFileSync(join(dir, 'matrix.html'), 'utf8')).toContain('shard 2/2: 7 of the run');
+    expect(readFileSync(join(dir, 'matrix.html'), 'utf8')).toContain('shard 2/2: 8 of the run');
   });
 });
 
@@ -111,16 +111,16 @@ describe('ssmax report merge', () => {
     expect(c.err()).toBe('');
     const merged = read(out);
     expect(merged.results.map(concluded)).toEqual(read(whole).results.map(concluded));
-    expect(merged.meta.shards?.map((s) => `${s.k}/${s.n}:${s.cells}`)).toEqual(['1/3:4', '2/3:5', '3/3:5']);
+    expect(merged.meta.shards?.map((s) => `${s.k}/${s.n}:${s.cells}`)).toEqual(['1/3:5', '2/3:5', '3/3:6']);
     expect(c.out()).toContain('✗ i7-planted-forwarding-rule [ssmax-paper]');
-    expect(c.out()).toContain('merged 3 shards: 14 cells');
+    expect(c.out()).toContain('merged 3 shards: 16 cells');
     // The <testsuites> totals (junit-report.ts writes them as tests="…" failures="…" errors="…").
     const count = (dir: string) =>
       /<testsuites [^>]*tests="(\d+)" failures="(\d+)" errors="(\d+)"/.exec(readFileSync(join(dir, 'junit.xml'), 'utf8'))?.slice(1);
     expect(count(out)).toEqual(count(whole));
-    expect(count(out)).toEqual(['14', '1', '0']);
+    expect(count(out)).toEqual(['16', '1', '0']);
     const html = readFileSync(join(out, 'matrix.html'), 'utf8');
-    expect(html).toContain('13 of 14 cells as expected');
+    expect(html).toContain('15 of 16 cells as expected');
     expect(html).toContain('merged from 3 shards');
     // Descriptions come only from the scenario files, and only when they are the ones the shards ran.
     const description = loadScenarios([TWO[1]!])[0]!.scenario.description.slice(0, 40);
@@ -154,7 +154,7 @@ describe('ssmax report merge', () => {
 
     const missing = capture();
     expect(await runReportCommand(['merge', a[0]!, '--out', temp(), ...WITH_TWO], missing.io)).toBe(2);
-    expect(missing.err()).toContain('shard 2/2 (7 cells) was not given');
+    expect(missing.err()).toContain('shard 2/2 (8 cells) was not given');
     for (const cell of read(a[1]!).meta.shard!.cells) expect(missing.err()).toContain(cell);
 
     const whole = temp();
