@@ -17,7 +17,9 @@ import {
   issueOrgCertificate,
   issueOrgKmsCertificate,
   issueRootCertificate,
+  injectProtectedHeaders,
   issueUserCertificate,
+  outerHeadersFor,
   parseSmime,
   signSignedData,
   verifySignedData,
@@ -234,8 +236,20 @@ export async function buildCorpus(host: HostSeeds): Promise<FuzzCorpus> {
   });
   const entitySignature = await signSignedData(entity, { key: pki.user.key, certificate: pki.user.cert.der, chain: [pki.orgCa.cert.der], detached: true });
   const smimeSigned = buildMultipartSigned(entity, entitySignature, { headers: { from: 'alice@org-a.example', to: 'bob@org-b.example', subject: 'signed' } });
+  // RFC 9788 Header Protection (ssmax-plus): an hp="cipher" payload with HP-Outer records, signed; and an
+  // hp="clear" one. Their parsers (readProtectedHeaders, openHeaderProtected) read what an attacker sends.
+  const userFacing = [
+    { name: 'From', value: 'alice@org-a.example' },
+    { name: 'To', value: 'bob@org-b.example' },
+    { name: 'Subject', value: 'quarterly figures' },
+  ];
+  const hpCipher = injectProtectedHeaders(entity, userFacing, { hp: 'cipher', outer: outerHeadersFor(userFacing) });
+  const hpCipherSignature = await signSignedData(hpCipher, { key: pki.user.key, certificate: pki.user.cert.der, chain: [pki.orgCa.cert.der], detached: true });
   const mails = [
     smimeSigned,
+    hpCipher,
+    buildMultipartSigned(hpCipher, hpCipherSignature),
+    injectProtectedHeaders(entity, userFacing, { hp: 'clear' }),
     new Uint8Array(Buffer.from(Buffer.from(smimeSigned).toString('latin1').replace(/\r\n/g, '\n'), 'latin1')),
     buildPkcs7Mime(enveloped[0]!, 'enveloped-data'),
     buildPkcs7Mime(authEnveloped[0]!, 'authEnveloped-data'),

@@ -12,17 +12,20 @@ import {
   SsmaxError,
   SsmaxOids,
   collectAttachments,
+  compareOuterHeaders,
   decryptContent,
   decryptStream,
   detectCmsInput,
   findTextBody,
   looksLikeZip,
+  openHeaderProtected,
   originatorOf,
   parseCertificate,
   parseCrl,
   parseDer,
   parseMimeEntity,
   parseSmime,
+  readProtectedHeaders,
   readZip,
   signSignedData,
   validateChain,
@@ -265,6 +268,13 @@ export const PARSER_TARGETS: readonly ParserTarget[] = [
               if (await probe.step(() => verifySignedData(p.signature, { detachedContent: p.signedEntity }))) probe.mark('signature-read');
             }
           }
+          // RFC 9788: the payload's protected fields, and an envelope whose decryption yields the same bytes.
+          const hp = await probe.step(() => readProtectedHeaders(b));
+          if (hp) {
+            probe.mark('protected-headers');
+            await probe.step(() => compareOuterHeaders(p?.headers ?? [], hp));
+          }
+          if (await probe.step(() => openHeaderProtected(b, async () => b))) probe.mark('hp-opened');
           const tree = await probe.step(() => parseMimeEntity(b));
           if (tree) {
             probe.mark('entity-parsed');
