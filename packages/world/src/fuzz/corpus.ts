@@ -326,6 +326,8 @@ export async function buildCorpus(host: HostSeeds): Promise<FuzzCorpus> {
         orgCertificate: b64(pki.orgCa),
         kmsSigningCertificate: b64(pki.kmsSigning),
         kmsEncryptionCertificate: b64(pki.kmsEncryption),
+        // ssmax-plus: the pins of the member's MTA TLS keys (SHA-256 of the SPKI, base64).
+        mtaTlsSpkiSha256: [Buffer.alloc(32, 0x5a).toString('base64')],
       },
     ],
   };
