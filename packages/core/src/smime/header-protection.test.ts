@@ -145,6 +145,14 @@ describe('Header Protection (RFC 9788)', () => {
     expect(() => injectProtectedHeaders(once, protectedFields, { hp: 'cipher' })).toThrow(/already/);
     expect(() => injectProtectedHeaders(entity, [{ name: 'Subject', value: 'x\r\nBcc: eve@evil.example' }], { hp: 'cipher' })).toThrow(/line break/);
   });
+
+  it('refuses a payload with two protected From fields (which one the reader sees would be up to its parser), and allows repeated Keywords', () => {
+    const entity = buildMimeEntity({ text: BODY });
+    const two = injectProtectedHeaders(entity, [...protectedFields, { name: 'From', value: 'mallory@evil.example' }], { hp: 'cipher' });
+    expect(() => readProtectedHeaders(two)).toThrow(/2 from fields \(RFC 5322 §3\.6 allows one\)/);
+    const keywords = injectProtectedHeaders(entity, [...protectedFields, { name: 'Keywords', value: 'a' }, { name: 'Keywords', value: 'b' }], { hp: 'cipher' });
+    expect(readProtectedHeaders(keywords)!.fields.filter((f) => f.name === 'Keywords')).toHaveLength(2);
+  });
 });
 
 describe('Header Protection read by outside implementations', () => {
@@ -165,6 +173,25 @@ describe('Header Protection read by outside implementations', () => {
       expect(readFileSync(content, 'latin1')).toContain('hp="cipher"');
     });
   }
+
+  it('opens an encrypted-only message (RFC 9788 §4.1: the payload is the decrypted entity) that openssl cms -encrypt made', async () => {
+    const outer = outerHeadersFor(protectedFields);
+    const payload = injectProtectedHeaders(buildMimeEntity({ text: BODY }), protectedFields, { hp: 'cipher', outer });
+    const der = join(dir, `e${++n}`);
+    const enc = spawnSync('openssl', ['cms', '-encrypt', '-binary', '-aes-256-cbc', '-outform', 'DER', '-in', file(payload), '-out', der, pki.rsa.certPath]);
+    expect(enc.status, enc.stderr.toString()).toBe(0);
+    // Outside: the hcp_baseline fields and a Subject someone changed on the way.
+    const forged = outer.map((h) => (h.name === 'Subject' ? { name: 'Subject', value: 'Urgent: new bank details' } : h));
+    const raw = buildPkcs7Mime(new Uint8Array(readFileSync(der)), 'enveloped-data', { headers: { extra: forged } });
+    const opened = await openHeaderProtected(raw, decryptWith(pki.rsa));
+    expect(opened!.protectedHeaders!.hp).toBe('cipher');
+    const shown = parseSmime(opened!.message).headers;
+    // The reader is shown each protected field once, from the payload, and the body under it.
+    expect(shown.filter((h) => h.name.toLowerCase() === 'subject').map((h) => h.value)).toEqual([SUBJECT]);
+    expect(shown.filter((h) => h.name.toLowerCase() === 'from').map((h) => h.value)).toEqual(['alice@a.example']);
+    expect(text(opened!.message)).toContain(BODY);
+    expect(opened!.differences.map((d) => [d.name, d.outer, d.expected])).toEqual([['subject', ['Urgent: new bank details'], [OBSCURED_SUBJECT]]]);
+  });
 
   it('gpgsm --verify checks the signature over the payload with its injected headers, and rejects a changed protected Subject', async () => {
     using gpg = new GpgsmHome(pki.caCertPath);

@@ -52,6 +52,8 @@ export const PROTECTED_FIELD_NAMES: readonly string[] = [
 ];
 
 const isProtectedName = (name: string): boolean => PROTECTED_FIELD_NAMES.includes(name.toLowerCase());
+/** The user-facing fields RFC 5322 §3.6 allows at most once (comments and keywords may repeat). */
+const SINGLE_FIELDS: readonly string[] = PROTECTED_FIELD_NAMES.filter((n) => n !== 'comments' && n !== 'keywords');
 const isMimeStructural = (name: string): boolean => /^(content-|mime-version$)/i.test(name);
 
 /** The header fields of a payload root as RFC 9788 reads them. */
@@ -146,6 +148,12 @@ export function readProtectedHeaders(payload: Uint8Array, limits: MimeLimits = D
   if (hp !== 'cipher' && hp !== 'clear')
     throw new SsmaxError('MALFORMED_MIME', `Cannot read the protected headers. hp="${hp.slice(0, 20)}" is neither "cipher" nor "clear" (RFC 9788 §2.1.1).`);
   const fields = headers.filter((h) => !isMimeStructural(h.name) && h.name.toLowerCase() !== 'hp-outer');
+  // Two protected From (or Subject, ...) would leave which one the reader is shown to the reader's parser.
+  for (const name of SINGLE_FIELDS) {
+    const count = fields.filter((f) => f.name.toLowerCase() === name).length;
+    if (count > 1)
+      throw new SsmaxError('MALFORMED_MIME', `Cannot read the protected headers. The payload has ${count} ${name} fields (RFC 5322 §3.6 allows one).`);
+  }
   const hpOuter: MimeHeader[] = [];
   if (hp === 'cipher') {
     for (const h of headers.filter((x) => x.name.toLowerCase() === 'hp-outer')) {
@@ -247,10 +255,17 @@ export async function openHeaderProtected(
   const payload = ip.kind === 'multipart-signed' ? ip.signedEntity : ip.kind === 'plain' ? ip.entity : undefined;
   const protectedHeaders = payload ? readProtectedHeaders(payload, limits) : undefined;
   const transport = p.headers.filter((h) => !isProtectedName(h.name) && !isMimeStructural(h.name));
+  // Encrypted only (RFC 9788 §4.1): the decrypted entity is the payload, and its header section already holds
+  // the protected fields the reader sees; nothing is added in front of it.
+  const payloadIsInner = ip.kind === 'plain' && protectedHeaders !== undefined;
   // Without hp the outer user-facing fields are all the reader has (RFC 9788 §4.1): they stay.
-  const shown = protectedHeaders ? protectedHeaders.fields.filter((f) => isProtectedName(f.name)) : p.headers.filter((h) => isProtectedName(h.name));
-  const innerHeaderless = ip.headers.filter((h) => isProtectedName(h.name)).length === 0;
-  if (!innerHeaderless)
+  const shown = payloadIsInner
+    ? []
+    : protectedHeaders
+      ? protectedHeaders.fields.filter((f) => isProtectedName(f.name))
+      : p.headers.filter((h) => isProtectedName(h.name));
+  // Anywhere else a user-facing field inside would stand beside the shown ones: which one the reader takes is ambiguous.
+  if (!payloadIsInner && ip.headers.some((h) => isProtectedName(h.name)))
     throw new SsmaxError('MALFORMED_MIME', 'Cannot open the protected message. Its inner entity carries user-facing header fields outside the payload.');
   const message = concatBytes([fieldLines(transport), fieldLines(shown), inner]);
   return {
