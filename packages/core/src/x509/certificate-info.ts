@@ -94,8 +94,16 @@ export interface CertificateInfo {
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
-/** Serial/INTEGER content octets as hex without a leading sign byte. */
+/**
+ * Serial/INTEGER content octets as hex without a leading sign byte; a negative value (two's complement,
+ * top bit set) is its magnitude with a "-" in front, so -1 (ff) and 255 (00 ff) stay distinct.
+ */
 export function integerHex(content: Uint8Array): string {
+  if (content.byteLength > 0 && content[0]! >= 0x80) {
+    const magnitude = (1n << BigInt(content.byteLength * 8)) - BigInt(`0x${hex(content)}`);
+    const digits = magnitude.toString(16);
+    return `-${digits.length % 2 ? '0' : ''}${digits}`;
+  }
   let i = 0;
   while (i < content.byteLength - 1 && content[i] === 0) i++;
   return hex(content.subarray(i));

@@ -72,7 +72,14 @@ export interface CrlInfo {
   readonly revoked: readonly RevokedEntry[];
   /** Critical CRL or entry extensions we do not process (RFC 5280 §5.2: such a CRL must not be used for revocation). */
   readonly unhandledCriticalExtensions: readonly string[];
+  /** The cRLNumber extension is marked critical (RFC 5280 §5.2.3: conforming issuers mark it non-critical). */
+  readonly crlNumberCritical?: true;
+  /** A delta CRL (deltaCRLIndicator, RFC 5280 §5.2.4); the validator does not process delta CRLs. */
+  readonly delta?: true;
 }
+
+/** deltaCRLIndicator (RFC 5280 §5.2.4). */
+const DELTA_CRL_INDICATOR = '2.5.29.27';
 
 const REASON_NAMES = new Map<number, CrlReason>(Object.entries(CrlReasons).map(([k, v]) => [v, k as CrlReason]));
 
@@ -184,6 +191,8 @@ function parseCrlWith(r: DerReader, der: Uint8Array): CrlInfo {
     }
   }
   let crlNumber: string | undefined;
+  let crlNumberCritical = false;
+  let delta = false;
   let aki: string | undefined;
   if (tbs[i] && r.isContext(tbs[i]!, 0)) {
     const [extSeq, ...ex] = r.children(tbs[i++], 'crlExtensions');
@@ -194,11 +203,13 @@ function parseCrlWith(r: DerReader, der: Uint8Array): CrlInfo {
         const n = r.parse(value);
         if (!r.isUniversal(n, 2)) r.fail('cRLNumber is not an INTEGER');
         crlNumber = integerHex(r.primitiveContent(n, 'cRLNumber'));
+        crlNumberCritical = critical;
       } else if (id === Oids.authorityKeyIdentifier) {
         for (const f of r.sequence(r.parse(value), 'authorityKeyIdentifier')) {
           if (r.isContext(f, 0)) aki = Buffer.from(r.primitiveContent(f, 'keyIdentifier')).toString('hex');
         }
       } else if (critical) unhandled.push(id);
+      if (id === DELTA_CRL_INDICATOR) delta = true;
     }
   }
   if (i !== tbs.length) r.fail('TBSCertList has unexpected trailing fields');
@@ -217,5 +228,7 @@ function parseCrlWith(r: DerReader, der: Uint8Array): CrlInfo {
     signatureValue: sig.bytes,
     revoked,
     unhandledCriticalExtensions: unhandled,
+    ...(crlNumberCritical ? { crlNumberCritical: true as const } : {}),
+    ...(delta ? { delta: true as const } : {}),
   };
 }

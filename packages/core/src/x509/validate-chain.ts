@@ -5,8 +5,14 @@
  * certificate at all throws (MALFORMED_*), because that is a caller or configuration fault.
  *
  * Not implemented (SSMAX certificates do not use them): policy processing (§6.1.3 (d)-(f)), name
- * constraints (a critical nameConstraints extension therefore fails the path), delta and indirect CRLs,
- * OCSP.
+ * constraints, delta and indirect CRLs, OCSP. The path fails closed on them: a certificate carrying
+ * nameConstraints, policyConstraints, policyMappings or inhibitAnyPolicy fails it, critical or not (a
+ * non-critical requireExplicitPolicy or name constraint still binds the path, NIST PKITS 4.8.4 and
+ * x509-limbo rfc5280::nc::not-allowed-in-ee-noncritical), and so does a delta CRL from an issuer whose
+ * revocation is required (its entries would be ignored, PKITS 4.15.4). CRLs signed by another key of
+ * the same CA (self-issued rollover certificates, separate CRL-signing keys) and names that match only
+ * under RFC 5280 §7.1 (case, whitespace, string type) are not supported either: such paths are refused.
+ * Tested against NIST PKITS and x509-limbo in pkits-limbo.test.ts.
  */
 import { SsmaxError, type ErrorCode } from '../errors.js';
 import { Oids, SsmaxOids } from '../oids.js';
@@ -75,6 +81,14 @@ const HANDLED = new Set<string>([
   SsmaxOids.extIdentityProofing,
   SsmaxOids.extTraceId,
   SsmaxOids.extOrgRole,
+]);
+
+/** Policy processing and name constraints are not implemented: these fail the path, critical or not. */
+const UNPROCESSED = new Map<string, string>([
+  [Oids.nameConstraints, 'nameConstraints'],
+  [Oids.policyConstraints, 'policyConstraints'],
+  ['2.5.29.33', 'policyMappings'],
+  [Oids.inhibitAnyPolicy, 'inhibitAnyPolicy'],
 ]);
 
 interface Issue {
@@ -235,10 +249,15 @@ function checkPath(
     const c = path[k]!;
     const who = `"${c.subject}"`;
     // RFC 5280 §6.1.3 (a)(2): validity at the validation time (checked for the anchor too, as openssl does).
-    if (t > c.notAfter.getTime()) problems.push({ code: 'CERT_EXPIRED', reason: `${who} expired at ${c.notAfter.toISOString()}` });
+    // notAfter is inclusive and has whole seconds: 00:00:00Z covers that whole second (x509-limbo
+    // rfc5280::validity::notafter-fractional).
+    if (Math.floor(t / 1000) * 1000 > c.notAfter.getTime()) problems.push({ code: 'CERT_EXPIRED', reason: `${who} expired at ${c.notAfter.toISOString()}` });
     if (t < c.notBefore.getTime()) problems.push({ code: 'CERT_NOT_YET_VALID', reason: `${who} is not valid before ${c.notBefore.toISOString()}` });
     for (const e of c.extensions) {
-      if (e.critical && !HANDLED.has(e.oid)) problems.push({ code: 'UNTRUSTED_CHAIN', reason: `${who} has the unrecognised critical extension ${e.oid}` });
+      const unprocessed = UNPROCESSED.get(e.oid);
+      if (unprocessed !== undefined)
+        problems.push({ code: 'UNTRUSTED_CHAIN', reason: `${who} has a ${unprocessed} extension, which this validator does not process` });
+      else if (e.critical && !HANDLED.has(e.oid)) problems.push({ code: 'UNTRUSTED_CHAIN', reason: `${who} has the unrecognised critical extension ${e.oid}` });
     }
     if (k > 0) {
       // RFC 5280 §6.1.4 (k), (n): an issuer must be a CA with keyCertSign.
@@ -298,6 +317,7 @@ function checkRevocation(
 ): void {
   const t = o.time.getTime();
   let usable = false;
+  let delta = false;
   for (const crl of crls) {
     if (!sameBytes(crl.issuerDer, issuer.subjectDer)) continue;
     if (crl.authorityKeyIdentifier !== undefined && issuer.subjectKeyIdentifier !== undefined && crl.authorityKeyIdentifier !== issuer.subjectKeyIdentifier)
@@ -311,6 +331,16 @@ function checkRevocation(
     // RFC 5280 §6.3.3 (f): the CRL issuer must hold cRLSign.
     if (issuer.keyUsage !== undefined && !issuer.keyUsage.includes('cRLSign')) {
       notes.push(`${label} was ignored: the issuer lacks cRLSign`);
+      continue;
+    }
+    // RFC 5280 §5.2.4: a delta CRL updates the base CRL; ignoring it could miss a revocation.
+    if (crl.delta) {
+      delta = true;
+      continue;
+    }
+    // RFC 5280 §5.2.3: conforming CRL issuers include a non-critical cRLNumber.
+    if (crl.crlNumber === undefined || crl.crlNumberCritical) {
+      notes.push(`${label} was ignored: ${crl.crlNumber === undefined ? 'it has no cRLNumber' : 'its cRLNumber is marked critical'}`);
       continue;
     }
     if (crl.unhandledCriticalExtensions.length > 0) {
@@ -331,6 +361,11 @@ function checkRevocation(
       });
       return;
     }
+  }
+  if (delta) {
+    const reason = `revocation of "${c.subject}" is unknown: "${issuer.subject}" published a delta CRL, which this validator does not process`;
+    if (o.revocation === 'ifAvailable') notes.push(reason);
+    else problems.push({ code: 'UNTRUSTED_CHAIN', reason });
   }
   if (!usable) {
     if (o.revocation === 'ifAvailable') notes.push(`revocation of "${c.subject}" was not checked: no current CRL from "${issuer.subject}"`);

@@ -1,0 +1,279 @@
+/**
+ * validateChain against two outside conformance corpora (vectors/x509-limbo/README.md says where they
+ * come from and what was kept):
+ *
+ * - NIST PKITS 1.0.1 (all 223 path-validation tests of PKITS §4, with the certificates and CRLs PKITS
+ *   gives for each), at PKITS's default inputs: user-initial-policy-set anyPolicy, no explicit policy, no
+ *   policy-mapping or anyPolicy inhibit. Every CA in PKITS publishes a CRL, so revocation is 'require'.
+ * - x509-limbo's rfc5280::, pathlen:: and crl:: cases. We match no host name, so a case that fails only
+ *   because of its expected_peer_name is out of scope; the rest run as given (trusted_certs as anchors,
+ *   untrusted_intermediates, crls with 'require' when there are any, else 'none', extended_key_usage).
+ *
+ * Every case lands in one of three classes, and the test pins the class of each one:
+ * - agree: SUCCESS and valid, or FAILURE and invalid;
+ * - fail-closed (SUCCESS expected, we reject): only for a feature the validator documents as not
+ *   implemented and refuses rather than ignores; FAIL_CLOSED below gives each case's reason;
+ * - out-of-scope (FAILURE expected, we accept): only where the failure needs an input or feature this
+ *   validator does not have (no host-name matching); OUT_OF_SCOPE gives each case's reason.
+ * A case outside both tables must agree, and a case in a table must still behave as the table says, so
+ * a regression in either direction, or a fix that makes an entry stale, fails this test.
+ */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { Oids } from '../oids.js';
+import { integerHex } from './certificate-info.js';
+import { validateChain, type ChainValidationOptions, type ChainValidationResult } from './validate-chain.js';
+
+type Expected = 'SUCCESS' | 'FAILURE';
+type Verdict = 'agree' | 'fail-closed' | 'out-of-scope';
+
+interface PkitsFile {
+  readonly trustAnchor: string;
+  readonly validationTime: string;
+  readonly certs: Readonly<Record<string, string>>;
+  readonly crls: Readonly<Record<string, string>>;
+  readonly cases: readonly {
+    readonly id: string;
+    readonly ee: string;
+    readonly intermediates: readonly string[];
+    readonly crls: readonly string[];
+    readonly expected: Expected;
+  }[];
+}
+
+interface LimboCase {
+  readonly id: string;
+  readonly trusted: readonly string[];
+  readonly intermediates: readonly string[];
+  readonly peer: string;
+  readonly crls: readonly string[];
+  readonly validationTime: string | null;
+  readonly extendedKeyUsage: readonly string[] | null;
+  readonly maxChainDepth: number | null;
+  readonly expected: Expected;
+}
+
+const load = <T>(name: string): T => JSON.parse(readFileSync(new URL(`./vectors/x509-limbo/${name}`, import.meta.url), 'utf8')) as T;
+const b64 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'base64'));
+const pkitsFile = load<PkitsFile>('pkits.json');
+
+const pkitsCase = (n: string) => pkitsFile.cases.find((c) => c.id.startsWith(`pkits::${n}::`))!;
+const pkitsIds = (reason: string, ...numbers: string[]): [string, string][] => numbers.map((n) => [pkitsCase(n).id, reason]);
+const limboIds = (reason: string, ...ids: string[]): [string, string][] => ids.map((id) => [id, reason]);
+
+const POLICY = 'policy processing is not implemented: a policyConstraints, policyMappings or inhibitAnyPolicy extension fails the path';
+const NAME_CONSTRAINTS = 'name constraints are not implemented: a nameConstraints extension fails the path';
+const OTHER_CRL_KEY =
+  'the CRL is signed by another key of the same CA (self-issued rollover or separate CRL-signing certificate); only the issuing key is tried';
+const IDP = 'issuingDistributionPoint / indirect CRLs (cRLIssuer) are not processed: such a CRL is ignored and no usable CRL remains';
+const DELTA = 'delta CRLs are not processed: a delta CRL from the issuer fails the path (or the base CRL alone still shows certificateHold)';
+const NAME_MATCH = 'issuer names are compared as DER bytes, not with the RFC 5280 §7.1 rules (case, whitespace, string type)';
+const PROFILE = 'a certificate-profile rule for issuing CAs (RFC 5280 §4), not a §6.1 path-validation step; not checked';
+const HOST_NAME = 'fails only on the DNS host name or DNS SAN syntax; an e-mail validator matches no host name';
+
+/** Expected SUCCESS, refused: a feature the validator does not implement and fails closed on. */
+const FAIL_CLOSED: Readonly<Record<string, string>> = Object.fromEntries([
+  ...pkitsIds('DSA (with SHA-1) signatures are refused by signature-algorithms.ts', '4.1.4', '4.1.5'),
+  ...pkitsIds(NAME_MATCH, '4.3.3', '4.3.4', '4.3.5', '4.3.10', '4.3.11'),
+  ...pkitsIds(OTHER_CRL_KEY, '4.4.19', '4.5.1', '4.5.3', '4.5.4', '4.5.6', '4.6.15', '4.6.17'),
+  ...pkitsIds(POLICY, '4.8.6', '4.8.10', '4.8.11', '4.8.13', '4.8.14', '4.8.18', '4.9.1', '4.9.2', '4.9.4', '4.9.6'),
+  ...pkitsIds(POLICY, '4.10.1', '4.10.3', '4.10.5', '4.10.6', '4.10.9', '4.10.11', '4.10.12', '4.10.13', '4.10.14'),
+  ...pkitsIds(POLICY, '4.11.2', '4.11.4', '4.11.7', '4.12.2', '4.12.3', '4.12.7', '4.12.9'),
+  ...pkitsIds(NAME_CONSTRAINTS, '4.13.1', '4.13.4', '4.13.5', '4.13.6', '4.13.11', '4.13.14', '4.13.18', '4.13.19', '4.13.21'),
+  ...pkitsIds(NAME_CONSTRAINTS, '4.13.23', '4.13.25', '4.13.27', '4.13.30', '4.13.32', '4.13.34', '4.13.36'),
+  ...pkitsIds(IDP, '4.14.1', '4.14.4', '4.14.5', '4.14.7', '4.14.13', '4.14.18', '4.14.19', '4.14.22', '4.14.24', '4.14.25'),
+  ...pkitsIds(IDP, '4.14.28', '4.14.29', '4.14.30', '4.14.33'),
+  ...pkitsIds(DELTA, '4.15.2', '4.15.5', '4.15.7', '4.15.8'),
+  ...limboIds('maxPathLength counts every certificate on the path, self-issued ones too', 'pathlen::max-chain-depth-1-self-issued'),
+  ...limboIds(
+    NAME_CONSTRAINTS,
+    ...[
+      'permitted-dns-match',
+      'permitted-dns-match-more',
+      'permitted-ipv4-match',
+      'permitted-ipv6-match',
+      'permitted-dn-match',
+      'permitted-self-issued',
+      'permitted-different-constraint-type',
+      'excluded-different-constraint-type',
+      'nc-forbids-alternate-chain-ica',
+      'nc-permits-email-exact',
+      'nc-permits-email-domain',
+      'nc-permits-email-literal-asterisk-exact-match',
+      'nc-permits-email-literal-double-asterisk',
+      'nc-permits-email-literal-mid-asterisk',
+      'nc-forbids-othername-noop',
+    ].map((n) => `rfc5280::nc::${n}`),
+  ),
+]);
+
+/** Expected FAILURE, accepted: the failure needs something this validator deliberately does not do. */
+const OUT_OF_SCOPE: Readonly<Record<string, string>> = Object.fromEntries([
+  ...limboIds(
+    PROFILE,
+    'rfc5280::aki::critical-aki',
+    'rfc5280::aki::leaf-missing-aki',
+    'rfc5280::aki::intermediate-missing-aki',
+    'rfc5280::aki::cross-signed-root-missing-aki',
+    'rfc5280::ski::root-missing-ski',
+    'rfc5280::ski::intermediate-missing-ski',
+    'rfc5280::serial::zero',
+    'rfc5280::ca-empty-subject',
+    'rfc5280::root-non-critical-basic-constraints',
+    'rfc5280::san::noncritical-with-empty-subject',
+    'rfc5280::leaf-ku-keycertsign',
+  ),
+  ...limboIds(HOST_NAME, 'rfc5280::san::underscore-dns', 'rfc5280::san::ip-in-dns', 'rfc5280::ca-as-leaf-wrong-san'),
+]);
+
+interface Outcome {
+  readonly id: string;
+  readonly expected: Expected;
+  readonly valid: boolean;
+  readonly detail: string;
+}
+
+/** validateChain throws only for a leaf or anchor that is not a certificate: that too is a rejection. */
+function judge(id: string, expected: Expected, options: ChainValidationOptions): Outcome {
+  let result: ChainValidationResult;
+  try {
+    result = validateChain(options);
+  } catch (e) {
+    return { id, expected, valid: false, detail: `threw ${(e as Error).message}` };
+  }
+  return { id, expected, valid: result.valid, detail: result.valid ? 'valid' : `${result.code}: ${result.reasons.join('; ')}` };
+}
+
+/** What the case did: a FAILURE case we accept is out of scope only if OUT_OF_SCOPE lists it (else a bug). */
+const classify = (o: Outcome): Verdict => ((o.expected === 'SUCCESS') === o.valid ? 'agree' : o.expected === 'SUCCESS' ? 'fail-closed' : 'out-of-scope');
+
+const tableVerdict = (id: string): Verdict => (id in FAIL_CLOSED ? 'fail-closed' : id in OUT_OF_SCOPE ? 'out-of-scope' : 'agree');
+
+function pkitsOptions(c: PkitsFile['cases'][number]): ChainValidationOptions {
+  const cert = (name: string): Uint8Array => b64(pkitsFile.certs[name]!);
+  return {
+    leaf: cert(c.ee),
+    intermediates: c.intermediates.map(cert),
+    trustAnchors: [cert(pkitsFile.trustAnchor)],
+    crls: c.crls.map((n) => b64(pkitsFile.crls[n]!)),
+    time: new Date(pkitsFile.validationTime),
+    revocation: 'require',
+  };
+}
+
+const runPkits = (): Outcome[] => pkitsFile.cases.map((c) => judge(c.id, c.expected, pkitsOptions(c)));
+
+const EKU: Readonly<Record<string, string>> = {
+  serverAuth: '1.3.6.1.5.5.7.3.1',
+  clientAuth: Oids.clientAuth,
+  emailProtection: Oids.emailProtection,
+  anyExtendedKeyUsage: Oids.anyExtendedKeyUsage,
+};
+
+// Limbo leaves most validation times open; its generated certificates run from 1970 to 2969.
+const LIMBO_DEFAULT_TIME = '2024-01-01T00:00:00Z';
+
+const limboFile = load<{ testcases: LimboCase[] }>('limbo.json');
+
+function limboOptions(c: LimboCase): ChainValidationOptions {
+  const eku = c.extendedKeyUsage ?? [];
+  if (eku.length > 1) throw new Error(`${c.id}: more than one required EKU`);
+  return {
+    leaf: b64(c.peer),
+    intermediates: c.intermediates.map(b64),
+    trustAnchors: c.trusted.map(b64),
+    crls: c.crls.map(b64),
+    time: new Date(c.validationTime ?? LIMBO_DEFAULT_TIME),
+    revocation: c.crls.length > 0 ? 'require' : 'none',
+    ...(eku[0] !== undefined ? { requiredExtKeyUsage: EKU[eku[0]] ?? eku[0] } : {}),
+    // Limbo's max_chain_depth counts the intermediates; maxPathLength counts leaf and anchor too.
+    ...(c.maxChainDepth !== null ? { maxPathLength: c.maxChainDepth + 2 } : {}),
+  };
+}
+
+const runLimbo = (): Outcome[] => limboFile.testcases.map((c) => judge(c.id, c.expected, limboOptions(c)));
+const limboCase = (id: string): LimboCase => limboFile.testcases.find((c) => c.id === id)!;
+
+function summary(name: string, outcomes: readonly Outcome[]): string {
+  const n = (v: Verdict): number => outcomes.filter((o) => tableVerdict(o.id) === v).length;
+  return `${name}: ${outcomes.length} cases, ${n('agree')} agree, ${n('fail-closed')} fail-closed, ${n('out-of-scope')} out-of-scope`;
+}
+
+function mismatches(outcomes: readonly Outcome[]): string[] {
+  return outcomes
+    .filter((o) => classify(o) !== tableVerdict(o.id))
+    .map((o) => `${o.id}: expected ${o.expected}, got ${o.detail} (table: ${tableVerdict(o.id)})`);
+}
+
+const pkits = runPkits();
+const limbo = runLimbo();
+
+describe('RFC 5280 path validation against outside corpora', () => {
+  const pkitsTitle = summary('NIST PKITS', pkits);
+  const limboTitle = summary('x509-limbo', limbo);
+  console.log(`${pkitsTitle}\n${limboTitle}`);
+
+  it(pkitsTitle, () => {
+    expect(pkits).toHaveLength(223);
+    expect(mismatches(pkits)).toEqual([]);
+  });
+
+  it(limboTitle, () => {
+    expect(limbo.length).toBeGreaterThan(100);
+    expect(mismatches(limbo)).toEqual([]);
+  });
+
+  it('every table entry names a vendored case', () => {
+    const ids = new Set([...pkits, ...limbo].map((o) => o.id));
+    expect([...Object.keys(FAIL_CLOSED), ...Object.keys(OUT_OF_SCOPE)].filter((id) => !ids.has(id))).toEqual([]);
+  });
+});
+
+/** The validator bugs this corpus found; each check fails on the code before its fix. */
+describe('fixes found by the corpora', () => {
+  const pk = (n: string) => validateChain(pkitsOptions(pkitsCase(n)));
+  const lb = (id: string, patch: Partial<ChainValidationOptions> = {}) => validateChain({ ...limboOptions(limboCase(id)), ...patch });
+
+  it('keeps a negative serial number apart from the positive one with the same low byte (PKITS 4.4.14, 4.4.15)', () => {
+    expect(integerHex(new Uint8Array([0xff]))).toBe('-01');
+    expect(integerHex(new Uint8Array([0x00, 0xff]))).toBe('ff');
+    expect(integerHex(new Uint8Array([0x80]))).toBe('-80');
+    expect(integerHex(new Uint8Array([0xff, 0x7f]))).toBe('-81');
+    // The CA revoked serial -1; the EE with serial 255 (00 ff) was reported revoked.
+    expect(pk('4.4.14')).toMatchObject({ valid: true });
+    expect(pk('4.4.15')).toMatchObject({ valid: false, code: 'CERT_REVOKED' });
+  });
+
+  it('fails a path with a non-critical requireExplicitPolicy or name constraint it does not process (PKITS 4.8.4, limbo nc)', () => {
+    const r = pk('4.8.4');
+    expect(r).toMatchObject({ valid: false, code: 'UNTRUSTED_CHAIN' });
+    expect(r.reasons.join('; ')).toContain('has a policyConstraints extension, which this validator does not process');
+    for (const id of ['rfc5280::nc::not-allowed-in-ee-noncritical', 'rfc5280::nc::permitted-dns-match-noncritical', 'rfc5280::pc::ica-noncritical-pc']) {
+      expect(lb(id), id).toMatchObject({ valid: false, code: 'UNTRUSTED_CHAIN' });
+    }
+  });
+
+  it('fails closed when the issuer published a delta CRL (PKITS 4.15.4: the delta revokes the EE)', () => {
+    const r = pk('4.15.4');
+    expect(r).toMatchObject({ valid: false, code: 'UNTRUSTED_CHAIN' });
+    expect(r.reasons.join('; ')).toContain('published a delta CRL, which this validator does not process');
+    // ifAvailable reports it and goes on.
+    const soft = validateChain({ ...pkitsOptions(pkitsCase('4.15.4')), revocation: 'ifAvailable' });
+    expect(soft.warnings.join('; ')).toContain('published a delta CRL');
+  });
+
+  it('ignores a CRL without a cRLNumber or with a critical one (limbo crl::crlnumber-missing, crl::crlnumber-critical)', () => {
+    const missing = lb('crl::crlnumber-missing');
+    expect(missing).toMatchObject({ valid: false, code: 'UNTRUSTED_CHAIN' });
+    expect(missing.warnings.join('; ')).toContain('it has no cRLNumber');
+    const critical = lb('crl::crlnumber-critical');
+    expect(critical).toMatchObject({ valid: false, code: 'UNTRUSTED_CHAIN' });
+    expect(critical.warnings.join('; ')).toContain('its cRLNumber is marked critical');
+  });
+
+  it('treats notAfter as covering its whole second (limbo rfc5280::validity::notafter-fractional)', () => {
+    const id = 'rfc5280::validity::notafter-fractional';
+    expect(lb(id)).toMatchObject({ valid: true });
+    expect(lb(id, { time: new Date('2024-04-01T00:00:01.000Z') })).toMatchObject({ valid: false, code: 'CERT_EXPIRED' });
+  });
+});
