@@ -97,6 +97,8 @@ describe('sendSpoofedDirect', () => {
       },
     });
     const address = net.address('org-b.example/mx');
+    // smtp-server emits a client's socket error (a reset from a killed or refusing peer) on the server: absorbed, as smtp-listener.ts does.
+    smtp.on('error', () => undefined);
     await new Promise<void>((r) => smtp.listen(0, address, () => r()));
     try {
       await using _e = await net.expose({ host: 'mx.org-b.example', port: 25, target: { address, port: (smtp.server.address() as { port: number }).port } });

@@ -55,6 +55,8 @@ async function orgMsa(net: SimNet, accounts: Record<string, string>): Promise<As
     },
   });
   const address = net.address('org-a.example/msa');
+  // smtp-server emits a client's socket error (a reset from a killed or refusing peer) on the server: absorbed, as smtp-listener.ts does.
+  smtp.on('error', () => undefined);
   await new Promise<void>((r) => smtp.listen(0, address, () => r()));
   const exposed = await net.expose({ host: 'msa.org-a.example', port: 587, target: { address, port: (smtp.server.address() as { port: number }).port } });
   return {

@@ -74,6 +74,8 @@ beforeAll(async () => {
       });
     },
   });
+  // The org under test is SIGKILLed mid-LMTP on purpose: its reset reaches the server as an error event.
+  lmtp.on('error', () => undefined);
   await new Promise<void>((r) => lmtp.listen(0, '127.0.0.1', () => r()));
   lmtpPort = (lmtp.server.address() as { port: number }).port;
 }, 240_000);

@@ -215,6 +215,8 @@ describe('(3) user send', () => {
         });
       },
     });
+    // smtp-server emits a client's socket error (a reset from a killed or refusing peer) on the server: absorbed, as smtp-listener.ts does.
+    server.on('error', () => undefined);
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     try {
       const port = (server.server.address() as net.AddressInfo).port;

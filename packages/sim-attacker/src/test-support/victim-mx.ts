@@ -42,6 +42,8 @@ export async function victimMx(net: SimNet, domain: string, o: { tls?: boolean }
     },
   });
   const address = net.address(`${domain}/mx`);
+  // smtp-server emits a client's socket error (a reset from a killed or refusing peer) on the server: absorbed, as smtp-listener.ts does.
+  smtp.on('error', () => undefined);
   await new Promise<void>((r) => smtp.listen(0, address, () => r()));
   const { port } = smtp.server.address() as { port: number };
   const exposed = await net.expose({ host, port: 25, target: { address, port } });

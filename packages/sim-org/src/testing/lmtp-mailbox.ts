@@ -11,6 +11,8 @@ export interface LmtpMailbox extends AsyncDisposable {
   /** Messages received, by recipient address. */
   readonly inboxes: Map<string, Buffer[]>;
   readonly mailbox: MailboxDelivery;
+  /** The LMTP port on 127.0.0.1. */
+  readonly port: number;
   close(): Promise<void>;
 }
 
@@ -29,11 +31,14 @@ export async function startLmtpMailbox(inboxes = new Map<string, Buffer[]>()): P
       });
     },
   });
+  // smtp-server emits a client's socket error (a reset from a killed or refusing peer) on the server: absorbed, as smtp-listener.ts does.
+  lmtp.on('error', () => undefined);
   await new Promise<void>((r) => lmtp.listen(0, '127.0.0.1', () => r()));
   const port = (lmtp.server.address() as { port: number }).port;
   const close = () => new Promise<void>((r) => lmtp.close(() => r()));
   return {
     inboxes,
+    port,
     mailbox: {
       async deliver(recipient, message, envelope) {
         const t = nodemailer.createTransport({ host: '127.0.0.1', port, lmtp: true, ignoreTLS: true });

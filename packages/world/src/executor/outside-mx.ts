@@ -51,6 +51,9 @@ export async function nonMemberMx(world: World, domain: string): Promise<Outside
     server.once('error', reject);
     server.listen(0, address, () => resolve());
   });
+  // From now on a client's socket error (a sender that resets mid-session) is smtp-server's 'error' event: without
+  // a listener it would be thrown in the world's process. It is absorbed, as smtp-listener.ts does for the orgs.
+  server.on('error', () => undefined);
   const port = (server.server.address() as { port: number }).port;
   const host = `mx.${domain}`;
   const exposed = await world.net.expose({ host, port: 25, target: { address, port } });
