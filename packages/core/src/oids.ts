@@ -105,6 +105,7 @@ export const Oids = {
   extKeyUsage: '2.5.29.37',
   crlDistributionPoints: '2.5.29.31',
   inhibitAnyPolicy: '2.5.29.54',
+  policyMappings: '2.5.29.33',
   authorityInfoAccess: '1.3.6.1.5.5.7.1.1',
   anyExtendedKeyUsage: '2.5.29.37.0',
   // CRL and CRL entry extensions (RFC 5280 §5.2, §5.3)

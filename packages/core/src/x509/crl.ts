@@ -78,9 +78,6 @@ export interface CrlInfo {
   readonly delta?: true;
 }
 
-/** deltaCRLIndicator (RFC 5280 §5.2.4). */
-const DELTA_CRL_INDICATOR = '2.5.29.27';
-
 const REASON_NAMES = new Map<number, CrlReason>(Object.entries(CrlReasons).map(([k, v]) => [v, k as CrlReason]));
 
 /** Issues a v2 CRL with reasonCode entry extensions, CRL number and AKI, signed with the issuer key. */
@@ -209,7 +206,7 @@ function parseCrlWith(r: DerReader, der: Uint8Array): CrlInfo {
           if (r.isContext(f, 0)) aki = Buffer.from(r.primitiveContent(f, 'keyIdentifier')).toString('hex');
         }
       } else if (critical) unhandled.push(id);
-      if (id === DELTA_CRL_INDICATOR) delta = true;
+      if (id === Oids.deltaCrlIndicator) delta = true;
     }
   }
   if (i !== tbs.length) r.fail('TBSCertList has unexpected trailing fields');

@@ -87,7 +87,7 @@ const HANDLED = new Set<string>([
 const UNPROCESSED = new Map<string, string>([
   [Oids.nameConstraints, 'nameConstraints'],
   [Oids.policyConstraints, 'policyConstraints'],
-  ['2.5.29.33', 'policyMappings'],
+  [Oids.policyMappings, 'policyMappings'],
   [Oids.inhibitAnyPolicy, 'inhibitAnyPolicy'],
 ]);
 
