@@ -11,7 +11,6 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import nodemailer from 'nodemailer';
-import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SoftHsmNative, SoftwareKey, bindTokenKey, parseSmime, type PrivateKeyOps } from '@ssmax/core';
 import { buildCompiled } from '@ssmax/core/testing';
@@ -22,6 +21,7 @@ import { orgHop } from './org-hop.js';
 import { Organisation, SimpleUserDirectory } from './organisation.js';
 import { OrgProcess } from './testing/org-process-client.js';
 import type { OrgProcessConfig } from './testing/org-process.js';
+import { startLmtpMailbox, type LmtpMailbox } from './testing/lmtp-mailbox.js';
 import { composeSignedMail } from './testing/signed-mail.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
@@ -32,10 +32,8 @@ const b64 = (u: Uint8Array): string => Buffer.from(u).toString('base64');
 let hsm: SoftHsmNative;
 let net: SimNet;
 let registry: Registry;
-let lmtp: SMTPServer;
-let lmtpPort = 0;
-/** What the mailbox stand-in received: one entry per recipient per LMTP transaction. */
-const delivered: { rcpt: string; messageId: string }[] = [];
+/** The mailbox stand-in: one filed message per recipient per LMTP transaction. */
+let lmtp: LmtpMailbox;
 const children: OrgProcess[] = [];
 
 function childPrefix(k: number): string {
@@ -59,32 +57,15 @@ beforeAll(async () => {
     adminToken: 'admin',
     resolver: net.resolver,
   });
-  lmtp = new SMTPServer({
-    lmtp: true,
-    authOptional: true,
-    disabledCommands: ['STARTTLS', 'AUTH'],
-    logger: false,
-    onData(stream, session, cb) {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => {
-        const raw = Buffer.concat(chunks);
-        for (const r of session.envelope.rcptTo) delivered.push({ rcpt: r.address.toLowerCase(), messageId: messageIdOfRaw(raw) });
-        cb();
-      });
-    },
-  });
-  // The org under test is SIGKILLed mid-LMTP on purpose: its reset reaches the server as an error event.
-  lmtp.on('error', () => undefined);
-  await new Promise<void>((r) => lmtp.listen(0, '127.0.0.1', () => r()));
-  lmtpPort = (lmtp.server.address() as { port: number }).port;
+  // The org under test is SIGKILLed mid-LMTP on purpose; the stand-in absorbs the reset (lmtp-mailbox.test.ts).
+  lmtp = await startLmtpMailbox();
 }, 240_000);
 
 afterAll(async () => {
   for (const c of children) await c.kill().catch(() => undefined);
   await registry?.close();
   await net?.[Symbol.asyncDispose]();
-  await new Promise<void>((r) => (lmtp ? lmtp.close(() => r()) : r()));
+  await lmtp?.close();
   await hsm?.close();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -99,7 +80,7 @@ function childConfig(id: string, k: number, extra: Partial<OrgProcessConfig> = {
     registryUrl: registry.url,
     registryRootCert: b64(registry.rootCertificate),
     netPrefix: childPrefix(k),
-    lmtp: { host: '127.0.0.1', port: lmtpPort },
+    lmtp: { host: '127.0.0.1', port: lmtp.port },
     retryMs: 150,
     ...extra,
   };
@@ -124,7 +105,9 @@ async function card(): Promise<PrivateKeyOps> {
   return bindTokenKey(t, await t.generateKeyPair('user', 'EC-P256'));
 }
 
-const count = (id: string) => delivered.filter((d) => d.messageId === id).length;
+/** The Message-ID of every message the mailbox stand-in filed so far, one per recipient per transaction. */
+const delivered = (): string[] => [...lmtp.inboxes.values()].flat().map(messageIdOfRaw);
+const count = (id: string) => delivered().filter((d) => d === id).length;
 
 describe('Reliability: a killed receiving org (MTA-in + delivery) resumes its spool', () => {
   it('delivers every mail it answered 250 when killed mid-flow and restarted: none lost, at most the one the delivery worker held twice', async () => {
@@ -227,14 +210,14 @@ describe('Reliability: a killed receiving org (MTA-in + delivery) resumes its sp
             if (code === 250 && ++acked === K && !killed) {
               killed = true;
               b.child.kill('SIGKILL');
-              deliveredAtKill = delivered.length;
+              deliveredAtKill = delivered().length;
             }
           }
         }),
       );
       const exit = await b.exited;
       expect(exit.signal).toBe('SIGKILL');
-      const deliveredBeforeExit = new Set(delivered.map((d) => d.messageId));
+      const deliveredBeforeExit = new Set(delivered());
       const ackedIds = mails.filter((m) => outcome.get(m.messageId) === 'acked').map((m) => m.messageId);
       const failedIds = mails.filter((m) => outcome.get(m.messageId) === 'failed').map((m) => m.messageId);
       // Every reply before the kill was a 250 (nothing refused), and the kill left acknowledged mail undelivered.
