@@ -193,6 +193,40 @@ describe('Header Protection read by outside implementations', () => {
     expect(opened!.differences.map((d) => [d.name, d.outer, d.expected])).toEqual([['subject', ['Urgent: new bank details'], [OBSCURED_SUBJECT]]]);
   });
 
+  it('reads the protected fields inside an opaque signed-data layer (openssl cms -sign -nodetach, then -encrypt)', async () => {
+    const outer = outerHeadersFor(protectedFields);
+    const payload = injectProtectedHeaders(buildMimeEntity({ text: BODY }), protectedFields, { hp: 'cipher', outer });
+    const signed = join(dir, `s${++n}`);
+    const sign = spawnSync('openssl', [
+      'cms',
+      '-sign',
+      '-nodetach',
+      '-binary',
+      '-crlfeol',
+      '-in',
+      file(payload),
+      '-signer',
+      pki.ec.certPath,
+      '-inkey',
+      pki.ec.keyPath,
+      '-out',
+      signed,
+    ]);
+    expect(sign.status, sign.stderr.toString()).toBe(0);
+    expect(readFileSync(signed, 'latin1')).toMatch(/smime-type="?signed-data/);
+    const der = join(dir, `e${++n}`);
+    const enc = spawnSync('openssl', ['cms', '-encrypt', '-binary', '-aes-256-cbc', '-outform', 'DER', '-in', signed, '-out', der, pki.rsa.certPath]);
+    expect(enc.status, enc.stderr.toString()).toBe(0);
+    const forged = outer.map((h) => (h.name === 'Subject' ? { name: 'Subject', value: 'Urgent: new bank details' } : h));
+    const raw = buildPkcs7Mime(new Uint8Array(readFileSync(der)), 'enveloped-data', { headers: { extra: forged } });
+    const opened = await openHeaderProtected(raw, decryptWith(pki.rsa));
+    expect(opened!.protectedHeaders!.fields.find((f) => f.name === 'Subject')?.value).toBe(SUBJECT);
+    // The reader is shown the protected Subject once, in front of the opaque signed entity, and the forgery is reported.
+    const shown = parseSmime(opened!.message).headers;
+    expect(shown.filter((h) => h.name.toLowerCase() === 'subject').map((h) => h.value)).toEqual([SUBJECT]);
+    expect(opened!.differences.map((d) => [d.name, d.outer, d.expected])).toEqual([['subject', ['Urgent: new bank details'], [OBSCURED_SUBJECT]]]);
+  });
+
   it('gpgsm --verify checks the signature over the payload with its injected headers, and rejects a changed protected Subject', async () => {
     using gpg = new GpgsmHome(pki.caCertPath);
     gpg.addCertificate(pki.rsa.certPath);

@@ -10,7 +10,7 @@
  * multipart/signed (RFC 8551 §3.5.3) whose first part is the payload: sign, then encrypt (RFC 8551 §3.7).
  */
 import { SsmaxError } from '../errors.js';
-import { encryptContent } from '../cms/index.js';
+import { encryptContent, verifySignedData } from '../cms/index.js';
 import { DEFAULT_MIME_LIMITS, asBuffer, concatBytes, type MimeLimits } from './mime-bytes.js';
 import { parseHeaderSection, parseParameterizedHeader, singleHeader, type MimeHeader } from './mime-headers.js';
 import { buildPkcs7Mime, parseSmime } from './smime-message.js';
@@ -240,8 +240,9 @@ export function isEnvelopedMessage(raw: Uint8Array): boolean {
 /**
  * Opens an encrypted message: `decrypt` (a KMS or a card) turns the envelope's DER into the inner entity.
  * Returns undefined for a message that is not enveloped (read as before). The payload is the first part of a
- * multipart/signed inner entity, or the inner entity itself. Throws SsmaxError for a malformed message, and
- * whatever `decrypt` throws.
+ * multipart/signed inner entity, the encapsulated content of an opaque application/pkcs7-mime signed-data one
+ * (RFC 8551 §3.5.2; its signature is checked by whoever verifies the message, not here), or the inner entity
+ * itself. Throws SsmaxError for a malformed message, and whatever `decrypt` throws.
  */
 export async function openHeaderProtected(
   raw: Uint8Array,
@@ -252,7 +253,14 @@ export async function openHeaderProtected(
   if (p.kind !== 'pkcs7-mime' || (p.smimeType !== 'enveloped-data' && p.smimeType !== 'authEnveloped-data')) return undefined;
   const inner = await decrypt(p.der);
   const ip = parseSmime(inner, limits);
-  const payload = ip.kind === 'multipart-signed' ? ip.signedEntity : ip.kind === 'plain' ? ip.entity : undefined;
+  const payload =
+    ip.kind === 'multipart-signed'
+      ? ip.signedEntity
+      : ip.kind === 'plain'
+        ? ip.entity
+        : ip.smimeType === 'signed-data'
+          ? verifySignedData(ip.der).content
+          : undefined;
   const protectedHeaders = payload ? readProtectedHeaders(payload, limits) : undefined;
   const transport = p.headers.filter((h) => !isProtectedName(h.name) && !isMimeStructural(h.name));
   // Encrypted only (RFC 9788 §4.1): the decrypted entity is the payload, and its header section already holds
