@@ -377,7 +377,8 @@ const SIGNED_ONLY_ATTRIBUTES = [
  */
 const SIGNER_KEY_POLICY = { minRsaBits: 2048, pssKeyOnlyPss: true } as const;
 
-function checkSignerSignature(
+/** Checks one SignerInfo signature under SIGNER_KEY_POLICY (exported for wycheproof-signatures.test.ts). */
+export function checkSignerSignature(
   alg: VerifyAlgorithm,
   spki: Uint8Array,
   data: Uint8Array,
