@@ -10,7 +10,7 @@
 import type * as asn1js from 'asn1js';
 import { Oids, SsmaxOids } from '../oids.js';
 import { DerReader } from './der-reader.js';
-import { parseName, type NameAttribute } from './names.js';
+import { parseName, sameName, type NameAttribute } from './names.js';
 import { readSignatureAlgorithm, type SignatureAlgorithm } from './signature-algorithms.js';
 import { decodeIdentityProofing, decodeOrgRole, decodeTraceId, type IdentityProofing, type OrgRole } from './ssmax-extensions.js';
 
@@ -88,7 +88,7 @@ export interface CertificateInfo {
   readonly traceId?: Uint8Array;
   readonly orgRole?: OrgRole;
   readonly extensions: readonly ExtensionSummary[];
-  /** Subject and issuer names are the same (RFC 5280 §6.1: self-issued). */
+  /** Subject and issuer names match (RFC 5280 §6.1: self-issued; names compared by §7.1). */
   readonly selfIssued: boolean;
 }
 
@@ -339,6 +339,6 @@ function parseCertificateWith(r: DerReader, der: Uint8Array): CertificateInfo {
     ...(info.traceId ? { traceId: info.traceId } : {}),
     ...(info.orgRole ? { orgRole: info.orgRole } : {}),
     extensions,
-    selfIssued: sameBytes(subject.der, issuer.der),
+    selfIssued: sameName(subject.der, issuer.der),
   };
 }

@@ -62,49 +62,26 @@ const pkitsIds = (reason: string, ...numbers: string[]): [string, string][] => n
 const limboIds = (reason: string, ...ids: string[]): [string, string][] => ids.map((id) => [id, reason]);
 
 const POLICY = 'policy processing is not implemented: a policyConstraints, policyMappings or inhibitAnyPolicy extension fails the path';
-const NAME_CONSTRAINTS = 'name constraints are not implemented: a nameConstraints extension fails the path';
 const OTHER_CRL_KEY =
   'the CRL is signed by another key of the same CA (self-issued rollover or separate CRL-signing certificate); only the issuing key is tried';
 const IDP = 'issuingDistributionPoint / indirect CRLs (cRLIssuer) are not processed: such a CRL is ignored and no usable CRL remains';
 const DELTA = 'delta CRLs are not processed: a delta CRL from the issuer fails the path (or the base CRL alone still shows certificateHold)';
-const NAME_MATCH = 'issuer names are compared as DER bytes, not with the RFC 5280 §7.1 rules (case, whitespace, string type)';
 const PROFILE = 'a certificate-profile rule for issuing CAs (RFC 5280 §4), not a §6.1 path-validation step; not checked';
 const HOST_NAME = 'fails only on the DNS host name or DNS SAN syntax; an e-mail validator matches no host name';
 
 /** Expected SUCCESS, refused: a feature the validator does not implement and fails closed on. */
 const FAIL_CLOSED: Readonly<Record<string, string>> = Object.fromEntries([
   ...pkitsIds('DSA (with SHA-1) signatures are refused by signature-algorithms.ts', '4.1.4', '4.1.5'),
-  ...pkitsIds(NAME_MATCH, '4.3.3', '4.3.4', '4.3.5', '4.3.10', '4.3.11'),
   ...pkitsIds(OTHER_CRL_KEY, '4.4.19', '4.5.1', '4.5.3', '4.5.4', '4.5.6', '4.6.15', '4.6.17'),
   ...pkitsIds(POLICY, '4.8.6', '4.8.10', '4.8.11', '4.8.13', '4.8.14', '4.8.18', '4.9.1', '4.9.2', '4.9.4', '4.9.6'),
   ...pkitsIds(POLICY, '4.10.1', '4.10.3', '4.10.5', '4.10.6', '4.10.9', '4.10.11', '4.10.12', '4.10.13', '4.10.14'),
   ...pkitsIds(POLICY, '4.11.2', '4.11.4', '4.11.7', '4.12.2', '4.12.3', '4.12.7', '4.12.9'),
-  ...pkitsIds(NAME_CONSTRAINTS, '4.13.1', '4.13.4', '4.13.5', '4.13.6', '4.13.11', '4.13.14', '4.13.18', '4.13.19', '4.13.21'),
-  ...pkitsIds(NAME_CONSTRAINTS, '4.13.23', '4.13.25', '4.13.27', '4.13.30', '4.13.32', '4.13.34', '4.13.36'),
+  // The EE's CRL is signed by the DN1 CA's key, the EE by its self-issued successor's; its name constraints agree.
+  ...pkitsIds(OTHER_CRL_KEY, '4.13.19'),
   ...pkitsIds(IDP, '4.14.1', '4.14.4', '4.14.5', '4.14.7', '4.14.13', '4.14.18', '4.14.19', '4.14.22', '4.14.24', '4.14.25'),
   ...pkitsIds(IDP, '4.14.28', '4.14.29', '4.14.30', '4.14.33'),
   ...pkitsIds(DELTA, '4.15.2', '4.15.5', '4.15.7', '4.15.8'),
   ...limboIds('maxPathLength counts every certificate on the path, self-issued ones too', 'pathlen::max-chain-depth-1-self-issued'),
-  ...limboIds(
-    NAME_CONSTRAINTS,
-    ...[
-      'permitted-dns-match',
-      'permitted-dns-match-more',
-      'permitted-ipv4-match',
-      'permitted-ipv6-match',
-      'permitted-dn-match',
-      'permitted-self-issued',
-      'permitted-different-constraint-type',
-      'excluded-different-constraint-type',
-      'nc-forbids-alternate-chain-ica',
-      'nc-permits-email-exact',
-      'nc-permits-email-domain',
-      'nc-permits-email-literal-asterisk-exact-match',
-      'nc-permits-email-literal-double-asterisk',
-      'nc-permits-email-literal-mid-asterisk',
-      'nc-forbids-othername-noop',
-    ].map((n) => `rfc5280::nc::${n}`),
-  ),
 ]);
 
 /** Expected FAILURE, accepted: the failure needs something this validator deliberately does not do. */
@@ -124,6 +101,8 @@ const OUT_OF_SCOPE: Readonly<Record<string, string>> = Object.fromEntries([
     'rfc5280::leaf-ku-keycertsign',
   ),
   ...limboIds(HOST_NAME, 'rfc5280::san::underscore-dns', 'rfc5280::san::ip-in-dns', 'rfc5280::ca-as-leaf-wrong-san'),
+  // §4.2.1.10 "Conforming CAs MUST mark this extension as critical"; the constraint is enforced all the same.
+  ...limboIds(PROFILE, 'rfc5280::nc::permitted-dns-match-noncritical'),
 ]);
 
 interface Outcome {
@@ -244,12 +223,24 @@ describe('fixes found by the corpora', () => {
     expect(pk('4.4.15')).toMatchObject({ valid: false, code: 'CERT_REVOKED' });
   });
 
-  it('fails a path with a non-critical requireExplicitPolicy or name constraint it does not process (PKITS 4.8.4, limbo nc)', () => {
+  it('fails a path with a non-critical requireExplicitPolicy it does not process (PKITS 4.8.4, limbo pc)', () => {
     const r = pk('4.8.4');
     expect(r).toMatchObject({ valid: false, code: 'UNTRUSTED_CHAIN' });
     expect(r.reasons.join('; ')).toContain('has a policyConstraints extension, which this validator does not process');
-    for (const id of ['rfc5280::nc::not-allowed-in-ee-noncritical', 'rfc5280::nc::permitted-dns-match-noncritical', 'rfc5280::pc::ica-noncritical-pc']) {
+    for (const id of ['rfc5280::pc::ica-noncritical-pc']) {
       expect(lb(id), id).toMatchObject({ valid: false, code: 'UNTRUSTED_CHAIN' });
+    }
+  });
+
+  it('enforces a non-critical name constraint, and refuses name constraints in an end-entity certificate (limbo rfc5280::nc)', () => {
+    // Criticality is the CA's profile duty (§4.2.1.10); the constraint binds the path either way.
+    expect(lb('rfc5280::nc::permitted-dns-match-noncritical')).toMatchObject({ valid: true });
+    for (const id of ['rfc5280::nc::not-allowed-in-ee-noncritical', 'rfc5280::nc::not-allowed-in-ee-critical']) {
+      const r = lb(id);
+      expect(r, id).toMatchObject({ valid: false, code: 'UNTRUSTED_CHAIN' });
+      expect(r.reasons, id).toEqual([
+        '"CN=example.com" carries a nameConstraints extension but is not a CA (RFC 5280 §4.2.1.10: only CA certificates may), so it cannot apply',
+      ]);
     }
   });
 

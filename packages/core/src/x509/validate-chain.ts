@@ -4,20 +4,27 @@
  * verdict the SMTP edge and the journey log report. Only a leaf or trust anchor that is not a
  * certificate at all throws (MALFORMED_*), because that is a caller or configuration fault.
  *
- * Not implemented (SSMAX certificates do not use them): policy processing (§6.1.3 (d)-(f)), name
- * constraints, delta and indirect CRLs, OCSP. The path fails closed on them: a certificate carrying
- * nameConstraints, policyConstraints, policyMappings or inhibitAnyPolicy fails it, critical or not (a
- * non-critical requireExplicitPolicy or name constraint still binds the path, NIST PKITS 4.8.4 and
- * x509-limbo rfc5280::nc::not-allowed-in-ee-noncritical), and so does a delta CRL from an issuer whose
- * revocation is required (its entries would be ignored, PKITS 4.15.4). CRLs signed by another key of
- * the same CA (self-issued rollover certificates, separate CRL-signing keys) and names that match only
- * under RFC 5280 §7.1 (case, whitespace, string type) are not supported either: such paths are refused.
+ * Name constraints (§6.1.2 (b)(c), §6.1.3 (b)(c), §6.1.4 (g)) are processed by name-constraints.ts for
+ * directoryName, rfc822Name, dNSName, URI and iPAddress, the trust anchor's included; a non-critical
+ * nameConstraints binds the path like a critical one, one in a certificate that is not a CA fails it, and
+ * so does a name of another form (otherName, ...) under a constraint of that form. Names are compared by
+ * the RFC 5280 §7.1 rules (names.ts sameName: case, white space, string type, attribute order within an
+ * RDN) when an issuer is chained to a subject, a CRL to its issuer, and in directoryName constraints.
+ *
+ * Not implemented (SSMAX certificates do not use them): policy processing (§6.1.3 (d)-(f)), delta and
+ * indirect CRLs, OCSP. The path fails closed on them: a certificate carrying policyConstraints,
+ * policyMappings or inhibitAnyPolicy fails it, critical or not (a non-critical requireExplicitPolicy still
+ * binds the path, NIST PKITS 4.8.4), and so does a delta CRL from an issuer whose revocation is required
+ * (its entries would be ignored, PKITS 4.15.4). CRLs signed by another key of the same CA (self-issued
+ * rollover certificates, separate CRL-signing keys) are not supported either: such paths are refused.
  * Tested against NIST PKITS and x509-limbo in pkits-limbo.test.ts.
  */
 import { SsmaxError, type ErrorCode } from '../errors.js';
 import { Oids, SsmaxOids } from '../oids.js';
 import { parseCertificate, sameBytes, type CertificateInfo, type KeyUsageName } from './certificate-info.js';
 import { parseCrl, type CrlInfo } from './crl.js';
+import { nameConstraintProblems } from './name-constraints.js';
+import { sameName } from './names.js';
 import { verifySignature } from './signature-algorithms.js';
 
 export type ChainVerdictCode = Extract<ErrorCode, 'UNTRUSTED_CHAIN' | 'CERT_EXPIRED' | 'CERT_NOT_YET_VALID' | 'CERT_REVOKED' | 'CERT_USAGE' | 'BAD_SIGNATURE'>;
@@ -78,14 +85,14 @@ const HANDLED = new Set<string>([
   Oids.subjectAltName,
   Oids.subjectKeyIdentifier,
   Oids.authorityKeyIdentifier,
+  Oids.nameConstraints,
   SsmaxOids.extIdentityProofing,
   SsmaxOids.extTraceId,
   SsmaxOids.extOrgRole,
 ]);
 
-/** Policy processing and name constraints are not implemented: these fail the path, critical or not. */
+/** Policy processing is not implemented: these fail the path, critical or not. */
 const UNPROCESSED = new Map<string, string>([
-  [Oids.nameConstraints, 'nameConstraints'],
   [Oids.policyConstraints, 'policyConstraints'],
   [Oids.policyMappings, 'policyMappings'],
   [Oids.inhibitAnyPolicy, 'inhibitAnyPolicy'],
@@ -172,11 +179,11 @@ export function validateChain(o: ChainValidationOptions): ChainValidationResult 
     for (const cand of pool) {
       if (complete.length >= 16) return;
       const matches =
-        sameBytes(cand.subjectDer, cert.issuerDer) &&
+        sameName(cand.subjectDer, cert.issuerDer) &&
         // RFC 5280 §4.2.1.1: the AKI picks among issuers with the same name (key rollover).
         (cert.authorityKeyIdentifier === undefined || cand.subjectKeyIdentifier === undefined || cert.authorityKeyIdentifier === cand.subjectKeyIdentifier) &&
         // RFC 4158 §5.2: no subject + key twice on one path (this also excludes the same certificate).
-        !path.some((p) => sameBytes(p.subjectDer, cand.subjectDer) && sameBytes(p.spki, cand.spki));
+        !path.some((p) => sameName(p.subjectDer, cand.subjectDer) && sameBytes(p.spki, cand.spki));
       if (!matches) continue;
       if (tried >= maxCandidates) {
         exhausted = true;
@@ -279,6 +286,8 @@ function checkPath(
     if (!sig.ok) problems.push({ code: 'BAD_SIGNATURE', reason: `the signature on ${who} by "${issuer.subject}" is invalid: ${sig.reason}` });
     if (o.revocation !== 'none') checkRevocation(c, issuer, o, crls, problems, notes);
   }
+  // RFC 5280 §6.1.3 (b)(c), §6.1.4 (g).
+  for (const reason of nameConstraintProblems(path)) problems.push({ code: 'UNTRUSTED_CHAIN', reason });
   const leaf = path[0]!;
   if (o.requiredExtKeyUsage !== undefined) {
     const eku = leaf.extKeyUsage;
@@ -319,7 +328,8 @@ function checkRevocation(
   let usable = false;
   let delta = false;
   for (const crl of crls) {
-    if (!sameBytes(crl.issuerDer, issuer.subjectDer)) continue;
+    // RFC 5280 §6.3.3 (b), §7.1: the CRL issuer names the certificate's issuer (PKITS 4.3.10: other string type).
+    if (!sameName(crl.issuerDer, issuer.subjectDer)) continue;
     if (crl.authorityKeyIdentifier !== undefined && issuer.subjectKeyIdentifier !== undefined && crl.authorityKeyIdentifier !== issuer.subjectKeyIdentifier)
       continue;
     const label = `the CRL from "${issuer.subject}" (thisUpdate ${crl.thisUpdate.toISOString()})`;
