@@ -27,6 +27,7 @@ export { validateChain } from './validate-chain.js';
 export { readCertificateBundle } from './certificate-bundle.js';
 export type { CertificateBundle, SkippedCertificate } from './certificate-bundle.js';
 export type { ChainValidationOptions, ChainValidationResult, ChainVerdictCode, RevocationPolicy } from './validate-chain.js';
+export type { PathPolicies, PolicyInputs, PolicyQualifier, QualifiedPolicy } from './policy-tree.js';
 export {
   IdentityProofingMethods,
   encodeIdentityProofing,

@@ -5,6 +5,8 @@
  * - NIST PKITS 1.0.1 (all 223 path-validation tests of PKITS §4, with the certificates and CRLs PKITS
  *   gives for each), at PKITS's default inputs: user-initial-policy-set anyPolicy, no explicit policy, no
  *   policy-mapping or anyPolicy inhibit. Every CA in PKITS publishes a CRL, so revocation is 'require'.
+ *   PKITS §4.8-§4.12 give some tests other initial inputs too (user-initial-policy-set, initial-explicit-
+ *   policy, ...): PKITS_RUNS runs those, each with the outcome and user-constrained-policy-set PKITS gives.
  * - x509-limbo's rfc5280::, pathlen:: and crl:: cases. We match no host name, so a case that fails only
  *   because of its expected_peer_name is out of scope; the rest run as given (trusted_certs as anchors,
  *   untrusted_intermediates, crls with 'require' when there are any, else 'none', extended_key_usage).
@@ -22,6 +24,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Oids } from '../oids.js';
 import { integerHex } from './certificate-info.js';
+import type { PolicyInputs } from './policy-tree.js';
 import { validateChain, type ChainValidationOptions, type ChainValidationResult } from './validate-chain.js';
 
 type Expected = 'SUCCESS' | 'FAILURE';
@@ -61,7 +64,6 @@ const pkitsCase = (n: string) => pkitsFile.cases.find((c) => c.id.startsWith(`pk
 const pkitsIds = (reason: string, ...numbers: string[]): [string, string][] => numbers.map((n) => [pkitsCase(n).id, reason]);
 const limboIds = (reason: string, ...ids: string[]): [string, string][] => ids.map((id) => [id, reason]);
 
-const POLICY = 'policy processing is not implemented: a policyConstraints, policyMappings or inhibitAnyPolicy extension fails the path';
 const OTHER_CRL_KEY =
   'the CRL is signed by another key of the same CA (self-issued rollover or separate CRL-signing certificate); only the issuing key is tried';
 const IDP = 'issuingDistributionPoint / indirect CRLs (cRLIssuer) are not processed: such a CRL is ignored and no usable CRL remains';
@@ -73,15 +75,13 @@ const HOST_NAME = 'fails only on the DNS host name or DNS SAN syntax; an e-mail 
 const FAIL_CLOSED: Readonly<Record<string, string>> = Object.fromEntries([
   ...pkitsIds('DSA (with SHA-1) signatures are refused by signature-algorithms.ts', '4.1.4', '4.1.5'),
   ...pkitsIds(OTHER_CRL_KEY, '4.4.19', '4.5.1', '4.5.3', '4.5.4', '4.5.6', '4.6.15', '4.6.17'),
-  ...pkitsIds(POLICY, '4.8.6', '4.8.10', '4.8.11', '4.8.13', '4.8.14', '4.8.18', '4.9.1', '4.9.2', '4.9.4', '4.9.6'),
-  ...pkitsIds(POLICY, '4.10.1', '4.10.3', '4.10.5', '4.10.6', '4.10.9', '4.10.11', '4.10.12', '4.10.13', '4.10.14'),
-  ...pkitsIds(POLICY, '4.11.2', '4.11.4', '4.11.7', '4.12.2', '4.12.3', '4.12.7', '4.12.9'),
+  // Self-issued CA certificates whose CRL is signed by another key of their CA; their policies are valid (tested below).
+  ...pkitsIds(OTHER_CRL_KEY, '4.9.6', '4.11.7', '4.12.7', '4.12.9'),
   // The EE's CRL is signed by the DN1 CA's key, the EE by its self-issued successor's; its name constraints agree.
   ...pkitsIds(OTHER_CRL_KEY, '4.13.19'),
   ...pkitsIds(IDP, '4.14.1', '4.14.4', '4.14.5', '4.14.7', '4.14.13', '4.14.18', '4.14.19', '4.14.22', '4.14.24', '4.14.25'),
   ...pkitsIds(IDP, '4.14.28', '4.14.29', '4.14.30', '4.14.33'),
   ...pkitsIds(DELTA, '4.15.2', '4.15.5', '4.15.7', '4.15.8'),
-  ...limboIds('maxPathLength counts every certificate on the path, self-issued ones too', 'pathlen::max-chain-depth-1-self-issued'),
 ]);
 
 /** Expected FAILURE, accepted: the failure needs something this validator deliberately does not do. */
@@ -101,6 +101,9 @@ const OUT_OF_SCOPE: Readonly<Record<string, string>> = Object.fromEntries([
     'rfc5280::leaf-ku-keycertsign',
   ),
   ...limboIds(HOST_NAME, 'rfc5280::san::underscore-dns', 'rfc5280::san::ip-in-dns', 'rfc5280::ca-as-leaf-wrong-san'),
+  // §4.2.1.11 "Conforming CAs MUST mark this extension as critical"; its requireExplicitPolicy (3) binds the path all
+  // the same and is not reached. PKITS's valid paths (4.10.1, 4.12.2, ...) carry non-critical policyConstraints too.
+  ...limboIds(PROFILE, 'rfc5280::pc::ica-noncritical-pc'),
   // §4.2.1.10 "Conforming CAs MUST mark this extension as critical"; the constraint is enforced all the same.
   ...limboIds(PROFILE, 'rfc5280::nc::permitted-dns-match-noncritical'),
 ]);
@@ -223,13 +226,27 @@ describe('fixes found by the corpora', () => {
     expect(pk('4.4.15')).toMatchObject({ valid: false, code: 'CERT_REVOKED' });
   });
 
-  it('fails a path with a non-critical requireExplicitPolicy it does not process (PKITS 4.8.4, limbo pc)', () => {
+  it('applies a non-critical requireExplicitPolicy (PKITS 4.8.4, limbo rfc5280::pc::ica-noncritical-pc)', () => {
+    // Good subCA's non-critical requireExplicitPolicy 0 makes the EE's policy, which no CA asserts, fail the path.
     const r = pk('4.8.4');
     expect(r).toMatchObject({ valid: false, code: 'UNTRUSTED_CHAIN' });
-    expect(r.reasons.join('; ')).toContain('has a policyConstraints extension, which this validator does not process');
-    for (const id of ['rfc5280::pc::ica-noncritical-pc']) {
-      expect(lb(id), id).toMatchObject({ valid: false, code: 'UNTRUSTED_CHAIN' });
-    }
+    expect(r.reasons).toEqual([
+      expect.stringMatching(/^an explicit certificate policy is required, and none is valid for the path at "CN=Different Policies EE/),
+    ]);
+    // requireExplicitPolicy 3 in the intermediate is not reached on a path of two certificates.
+    expect(lb('rfc5280::pc::ica-noncritical-pc')).toMatchObject({ valid: true, policies: { explicitPolicyRequired: false, userConstrainedPolicySet: [] } });
+    expect(lb('rfc5280::pc::ica-noncritical-pc', { initialExplicitPolicy: true }).reasons).toEqual([
+      expect.stringMatching(/^an explicit certificate policy is required, and none is valid for the path at "[^"]*x509-limbo-intermediate-pathlen-None/),
+    ]);
+  });
+
+  it('does not count self-issued intermediates against maxPathLength (limbo pathlen::max-chain-depth-1-self-issued)', () => {
+    const id = 'pathlen::max-chain-depth-1-self-issued';
+    const r = lb(id);
+    expect(r).toMatchObject({ valid: true });
+    // root -> ICA' -> ICA' (self-issued) -> leaf: four certificates, three of them counted.
+    expect(r.chain.map((c) => c.selfIssued)).toEqual([false, true, false, true]);
+    expect(lb(id, { maxPathLength: 2 })).toMatchObject({ valid: false, code: 'UNTRUSTED_CHAIN' });
   });
 
   it('enforces a non-critical name constraint, and refuses name constraints in an end-entity certificate (limbo rfc5280::nc)', () => {
@@ -266,5 +283,141 @@ describe('fixes found by the corpora', () => {
     const id = 'rfc5280::validity::notafter-fractional';
     expect(lb(id)).toMatchObject({ valid: true });
     expect(lb(id, { time: new Date('2024-04-01T00:00:01.000Z') })).toMatchObject({ valid: false, code: 'CERT_EXPIRED' });
+  });
+});
+
+const [P1, P2, P3, P6] = [1, 2, 3, 6].map((k) => `2.16.840.1.101.3.2.1.48.${k}`) as [string, string, string, string];
+const ANY = '2.5.29.32.0';
+
+interface PkitsRun {
+  /** PKITS section and subpart ("4.8.1.3": §4.8.1, third procedure). */
+  readonly run: string;
+  /** The PKITS test whose certification path the run validates. */
+  readonly test: string;
+  readonly inputs: PolicyInputs;
+  /** PKITS's expected user-constrained-policy-set; undefined: the path must not validate. */
+  readonly userConstrained?: readonly string[];
+  /** A text the qualifier of the (only) leaf policy must hold, where PKITS says which notice to display. */
+  readonly notice?: string;
+}
+
+/**
+ * The procedures of PKITS §4.8-§4.12 that set initial inputs, with PKITS's expected results (NIST PKITS,
+ * "Public Key Interoperability Test Suite Certification Path Validation", §4.8-§4.12; the subparts are
+ * the numbered procedures of each test). Default-input subparts are here too, for their expected
+ * user-constrained-policy-set. 4.8.1 uses the path of 4.1.1 (same EE, see the vectors README).
+ */
+const PKITS_RUNS: readonly PkitsRun[] = [
+  // §4.8.1 All Certificates Same Policy Test1.
+  { run: '4.8.1.1', test: '4.1.1', inputs: { initialExplicitPolicy: true }, userConstrained: [P1] },
+  { run: '4.8.1.2', test: '4.1.1', inputs: { initialExplicitPolicy: true, initialPolicySet: [P1] }, userConstrained: [P1] },
+  { run: '4.8.1.3', test: '4.1.1', inputs: { initialExplicitPolicy: true, initialPolicySet: [P2] } },
+  { run: '4.8.1.4', test: '4.1.1', inputs: { initialExplicitPolicy: true, initialPolicySet: [P1, P2] }, userConstrained: [P1] },
+  // §4.8.2 All Certificates No Policies Test2.
+  { run: '4.8.2.1', test: '4.8.2', inputs: {}, userConstrained: [] },
+  { run: '4.8.2.2', test: '4.8.2', inputs: { initialExplicitPolicy: true } },
+  // §4.8.3 Different Policies Test3.
+  { run: '4.8.3.1', test: '4.8.3', inputs: {}, userConstrained: [] },
+  { run: '4.8.3.2', test: '4.8.3', inputs: { initialExplicitPolicy: true } },
+  { run: '4.8.3.3', test: '4.8.3', inputs: { initialExplicitPolicy: true, initialPolicySet: [P1, P2] } },
+  // §4.8.6 Overlapping Policies Test6.
+  { run: '4.8.6.1', test: '4.8.6', inputs: {}, userConstrained: [P1] },
+  { run: '4.8.6.2', test: '4.8.6', inputs: { initialPolicySet: [P1] }, userConstrained: [P1] },
+  { run: '4.8.6.3', test: '4.8.6', inputs: { initialPolicySet: [P2] } },
+  // §4.8.10 All Certificates Same Policies Test10.
+  { run: '4.8.10.1', test: '4.8.10', inputs: {}, userConstrained: [P1, P2] },
+  { run: '4.8.10.2', test: '4.8.10', inputs: { initialPolicySet: [P1] }, userConstrained: [P1] },
+  { run: '4.8.10.3', test: '4.8.10', inputs: { initialPolicySet: [P2] }, userConstrained: [P2] },
+  // §4.8.11 All Certificates AnyPolicy Test11.
+  { run: '4.8.11.1', test: '4.8.11', inputs: {}, userConstrained: [ANY] },
+  { run: '4.8.11.2', test: '4.8.11', inputs: { initialPolicySet: [P1] }, userConstrained: [P1] },
+  // §4.8.13 All Certificates Same Policies Test13.
+  { run: '4.8.13.1', test: '4.8.13', inputs: { initialPolicySet: [P1] }, userConstrained: [P1] },
+  { run: '4.8.13.2', test: '4.8.13', inputs: { initialPolicySet: [P2] }, userConstrained: [P2] },
+  { run: '4.8.13.3', test: '4.8.13', inputs: { initialPolicySet: [P3] }, userConstrained: [P3] },
+  // §4.8.14 AnyPolicy Test14.
+  { run: '4.8.14.1', test: '4.8.14', inputs: { initialPolicySet: [P1] }, userConstrained: [P1] },
+  { run: '4.8.14.2', test: '4.8.14', inputs: { initialPolicySet: [P2] } },
+  // §4.8.17 User Notice Qualifier Test17: the notice of the EE's anyPolicy is displayed.
+  { run: '4.8.17', test: '4.8.17', inputs: {}, userConstrained: [P1], notice: 'q3:  This is the user notice from qualifier 3.' },
+  // §4.8.18 User Notice Qualifier Test18: the notice of NIST-test-policy-1, then that of anyPolicy.
+  { run: '4.8.18.1', test: '4.8.18', inputs: { initialPolicySet: [P1] }, userConstrained: [P1], notice: 'q4:  This is the user notice from qualifier 4' },
+  { run: '4.8.18.2', test: '4.8.18', inputs: { initialPolicySet: [P2] }, userConstrained: [P2], notice: 'q5:  This is the user notice from qualifier 5' },
+  // §4.8.20 CPS Pointer Qualifier Test20, with the initial-explicit-policy indicator PKITS recommends.
+  { run: '4.8.20', test: '4.8.20', inputs: { initialExplicitPolicy: true }, userConstrained: [P1] },
+  // §4.10.1 Valid Policy Mapping Test1.
+  { run: '4.10.1.1', test: '4.10.1', inputs: { initialPolicySet: [P1] }, userConstrained: [P1] },
+  { run: '4.10.1.2', test: '4.10.1', inputs: { initialPolicySet: [P2] } },
+  { run: '4.10.1.3', test: '4.10.1', inputs: { initialPolicyMappingInhibit: true } },
+  // §4.10.2 Invalid Policy Mapping Test2.
+  { run: '4.10.2.1', test: '4.10.2', inputs: {} },
+  { run: '4.10.2.2', test: '4.10.2', inputs: { initialPolicyMappingInhibit: true } },
+  // §4.10.3 Valid Policy Mapping Test3.
+  { run: '4.10.3.1', test: '4.10.3', inputs: { initialPolicySet: [P1] } },
+  { run: '4.10.3.2', test: '4.10.3', inputs: { initialPolicySet: [P2] }, userConstrained: [P2] },
+  // §4.10.5, §4.10.6 Valid Policy Mapping Test5, Test6.
+  { run: '4.10.5.1', test: '4.10.5', inputs: { initialPolicySet: [P1] }, userConstrained: [P1] },
+  { run: '4.10.5.2', test: '4.10.5', inputs: { initialPolicySet: [P6] } },
+  { run: '4.10.6.1', test: '4.10.6', inputs: { initialPolicySet: [P1] }, userConstrained: [P1] },
+  { run: '4.10.6.2', test: '4.10.6', inputs: { initialPolicySet: [P6] } },
+  // §4.10.12 Valid Policy Mapping Test12: the notice of NIST-test-policy-3 (mapped from 1), then that of anyPolicy.
+  { run: '4.10.12.1', test: '4.10.12', inputs: { initialPolicySet: [P1] }, userConstrained: [P1], notice: 'q7:  This is the user notice from qualifier 7' },
+  { run: '4.10.12.2', test: '4.10.12', inputs: { initialPolicySet: [P2] }, userConstrained: [P2], notice: 'q8:  This is the user notice from qualifier 8' },
+  // §4.10.13 Valid Policy Mapping Test13: valid when the initial-policy-set includes NIST-test-policy-1, else rejected.
+  { run: '4.10.13', test: '4.10.13', inputs: {}, userConstrained: [P1] },
+  { run: '4.10.13 {1,2}', test: '4.10.13', inputs: { initialPolicySet: [P1, P2] }, userConstrained: [P1] },
+  { run: '4.10.13 {2}', test: '4.10.13', inputs: { initialPolicySet: [P2] } },
+  // §4.11.4 Valid inhibitPolicyMapping Test4: authorities-constrained {NIST-test-policy-2}.
+  { run: '4.11.4', test: '4.11.4', inputs: {}, userConstrained: [P2] },
+  // §4.12.3 inhibitAnyPolicy Test3.
+  { run: '4.12.3.1', test: '4.12.3', inputs: {}, userConstrained: [P1] },
+  { run: '4.12.3.2', test: '4.12.3', inputs: { initialAnyPolicyInhibit: true } },
+];
+
+const qualifierText = (r: ChainValidationResult): string =>
+  (r.policies?.leafPolicies ?? []).flatMap((p) => p.qualifiers.map((q) => Buffer.from(q.qualifier).toString('latin1'))).join(' | ');
+
+describe('NIST PKITS §4.8-§4.12 with the initial inputs PKITS gives', () => {
+  const runs = PKITS_RUNS.map((run) => ({ run, result: validateChain({ ...pkitsOptions(pkitsCase(run.test)), ...run.inputs }) }));
+  const agree = runs.filter(({ run, result }) => result.valid === (run.userConstrained !== undefined)).length;
+  console.log(`NIST PKITS other initial inputs: ${runs.length} runs, ${agree} agree`);
+
+  for (const { run, result } of runs) {
+    it(`pkits ${run.run}: ${JSON.stringify(run.inputs)} ${run.userConstrained ? `validates, user-constrained {${run.userConstrained.join(', ')}}` : 'does not validate'}`, () => {
+      if (run.userConstrained === undefined) {
+        expect(result).toMatchObject({ valid: false, code: 'UNTRUSTED_CHAIN' });
+        // It fails on policy, not on anything else.
+        expect(result.reasons).toEqual([expect.stringMatching(/^an explicit certificate policy is required/)]);
+        return;
+      }
+      expect(result.reasons).toEqual([]);
+      expect(result.policies?.userConstrainedPolicySet).toEqual(run.userConstrained);
+      if (run.notice !== undefined) {
+        expect(result.policies?.leafPolicies).toHaveLength(1);
+        expect(qualifierText(result)).toContain(run.notice);
+      }
+    });
+  }
+
+  it('fails every §4.8-§4.12 FAILURE case on a policy rule, also without revocation checking', () => {
+    const failures = pkitsFile.cases.filter((c) => /^pkits::4\.(8|9|10|11|12)\./.test(c.id) && c.expected === 'FAILURE');
+    expect(failures).toHaveLength(29);
+    for (const c of failures) {
+      const r = validateChain({ ...pkitsOptions(c), revocation: 'none' });
+      expect(r.valid, c.id).toBe(false);
+      expect(r.reasons.join('; '), c.id).toMatch(/explicit certificate policy is required|maps anyPolicy in its policyMappings/);
+    }
+  });
+
+  it('accepts the self-issued policy paths on policy grounds; only their CRLs keep them fail-closed (PKITS 4.9.6, 4.11.7, 4.12.7, 4.12.9)', () => {
+    const expected: Record<string, readonly string[]> = { '4.9.6': [], '4.11.7': [P1], '4.12.7': [P1], '4.12.9': [P1] };
+    for (const [n, set] of Object.entries(expected)) {
+      const r = validateChain({ ...pkitsOptions(pkitsCase(n)), revocation: 'none' });
+      expect(r, n).toMatchObject({ valid: true, policies: { userConstrainedPolicySet: set } });
+      expect(
+        r.chain.some((c) => c.selfIssued && c !== r.chain[r.chain.length - 1]),
+        n,
+      ).toBe(true);
+    }
   });
 });

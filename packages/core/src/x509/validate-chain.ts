@@ -4,6 +4,11 @@
  * verdict the SMTP edge and the journey log report. Only a leaf or trust anchor that is not a
  * certificate at all throws (MALFORMED_*), because that is a caller or configuration fault.
  *
+ * Certificate policies (§6.1.2 (a)(d)-(f), §6.1.3 (d)-(f), §6.1.4 (a)(b)(h)-(j), §6.1.5 (a)(b)(g)) are
+ * processed by policy-tree.ts, as the bounded policy graph of RFC 9618, with the §6.1.1 policy inputs as
+ * options (PolicyInputs) and the policy sets of a valid path in the result; a non-critical
+ * policyConstraints binds the path like a critical one (NIST PKITS 4.8.4).
+ *
  * Name constraints (§6.1.2 (b)(c), §6.1.3 (b)(c), §6.1.4 (g)) are processed by name-constraints.ts for
  * directoryName, rfc822Name, dNSName, URI and iPAddress, the trust anchor's included; a non-critical
  * nameConstraints binds the path like a critical one, one in a certificate that is not a CA fails it, and
@@ -11,12 +16,10 @@
  * the RFC 5280 §7.1 rules (names.ts sameName: case, white space, string type, attribute order within an
  * RDN) when an issuer is chained to a subject, a CRL to its issuer, and in directoryName constraints.
  *
- * Not implemented (SSMAX certificates do not use them): policy processing (§6.1.3 (d)-(f)), delta and
- * indirect CRLs, OCSP. The path fails closed on them: a certificate carrying policyConstraints,
- * policyMappings or inhibitAnyPolicy fails it, critical or not (a non-critical requireExplicitPolicy still
- * binds the path, NIST PKITS 4.8.4), and so does a delta CRL from an issuer whose revocation is required
- * (its entries would be ignored, PKITS 4.15.4). CRLs signed by another key of the same CA (self-issued
- * rollover certificates, separate CRL-signing keys) are not supported either: such paths are refused.
+ * Not implemented (SSMAX certificates do not use them): delta and indirect CRLs, OCSP. The path fails
+ * closed on them: a delta CRL from an issuer whose revocation is required fails it (its entries would be
+ * ignored, PKITS 4.15.4). CRLs signed by another key of the same CA (self-issued rollover certificates,
+ * separate CRL-signing keys) are not supported either: such paths are refused.
  * Tested against NIST PKITS and x509-limbo in pkits-limbo.test.ts.
  */
 import { SsmaxError, type ErrorCode } from '../errors.js';
@@ -25,6 +28,7 @@ import { parseCertificate, sameBytes, type CertificateInfo, type KeyUsageName } 
 import { parseCrl, type CrlInfo } from './crl.js';
 import { nameConstraintProblems } from './name-constraints.js';
 import { sameName } from './names.js';
+import { checkPolicyInputs, processPathPolicies, type PathPolicies, type PolicyInputs } from './policy-tree.js';
 import { verifySignature } from './signature-algorithms.js';
 
 export type ChainVerdictCode = Extract<ErrorCode, 'UNTRUSTED_CHAIN' | 'CERT_EXPIRED' | 'CERT_NOT_YET_VALID' | 'CERT_REVOKED' | 'CERT_USAGE' | 'BAD_SIGNATURE'>;
@@ -41,11 +45,14 @@ export interface ChainValidationResult {
   readonly chain: readonly CertificateInfo[];
   /** Candidate issuers whose signature the path builder checked (bounded by `maxCandidates`). */
   readonly candidatesTried: number;
+  /** The certificate policies the path is valid for (RFC 5280 §6.1.6); present when `valid`. */
+  readonly policies?: PathPolicies;
 }
 
 export type RevocationPolicy = 'require' | 'ifAvailable' | 'none';
 
-export interface ChainValidationOptions {
+/** The policy inputs (initialPolicySet, initialExplicitPolicy, ...) are RFC 5280 §6.1.1's, see PolicyInputs. */
+export interface ChainValidationOptions extends PolicyInputs {
   readonly leaf: Uint8Array | CertificateInfo;
   /** Candidate intermediate CAs (untrusted; malformed ones are skipped). */
   readonly intermediates?: readonly (Uint8Array | CertificateInfo)[];
@@ -65,7 +72,10 @@ export interface ChainValidationOptions {
   readonly requiredKeyUsage?: readonly KeyUsageName[];
   /** The leaf must name this address (SAN rfc822Name or legacy emailAddress; domain case-insensitive). */
   readonly email?: string;
-  /** Longest path tried, anchor included; default 6. */
+  /**
+   * Longest path tried: leaf, anchor and the intermediates that are not self-issued (they do not count,
+   * as in RFC 5280 §6.1.4 (l); `maxCandidates` bounds them); default 6.
+   */
   readonly maxPathLength?: number;
   /**
    * Most candidate issuers the path builder checks in all (one signature check each); default 64. The
@@ -85,17 +95,14 @@ const HANDLED = new Set<string>([
   Oids.subjectAltName,
   Oids.subjectKeyIdentifier,
   Oids.authorityKeyIdentifier,
+  Oids.certificatePolicies,
+  Oids.policyConstraints,
+  Oids.policyMappings,
+  Oids.inhibitAnyPolicy,
   Oids.nameConstraints,
   SsmaxOids.extIdentityProofing,
   SsmaxOids.extTraceId,
   SsmaxOids.extOrgRole,
-]);
-
-/** Policy processing is not implemented: these fail the path, critical or not. */
-const UNPROCESSED = new Map<string, string>([
-  [Oids.policyConstraints, 'policyConstraints'],
-  [Oids.policyMappings, 'policyMappings'],
-  [Oids.inhibitAnyPolicy, 'inhibitAnyPolicy'],
 ]);
 
 interface Issue {
@@ -157,6 +164,7 @@ export function validateChain(o: ChainValidationOptions): ChainValidationResult 
   const maxCandidates = o.maxCandidates ?? 64;
   if (!Number.isInteger(maxCandidates) || maxCandidates < 1)
     throw new SsmaxError('USAGE', `Cannot validate the chain. maxCandidates must be a positive integer, got ${maxCandidates}.`);
+  checkPolicyInputs(o);
   const isAnchor = (c: CertificateInfo): boolean => anchors.some((a) => a === c || sameBytes(a.der, c.der));
   const pool = [...anchors, ...intermediates];
 
@@ -175,7 +183,7 @@ export function validateChain(o: ChainValidationOptions): ChainValidationResult 
       complete.push(path);
       return;
     }
-    if (path.length >= max) return;
+    if (path.filter((p, i) => i === 0 || !p.selfIssued).length >= max) return;
     for (const cand of pool) {
       if (complete.length >= 16) return;
       const matches =
@@ -226,7 +234,15 @@ export function validateChain(o: ChainValidationOptions): ChainValidationResult 
   let first: ChainValidationResult | undefined;
   for (const path of complete) {
     const issues = checkPath(path, o, crls, warnings);
-    if (issues.problems.length === 0) return { valid: true, reasons: [], warnings: [...warnings, ...issues.notes], chain: path, candidatesTried: tried };
+    if (issues.problems.length === 0)
+      return {
+        valid: true,
+        reasons: [],
+        warnings: [...warnings, ...issues.notes],
+        chain: path,
+        candidatesTried: tried,
+        ...(issues.policies && { policies: issues.policies }),
+      };
     if (!first) {
       const sorted = [...issues.problems].sort((a, b) => SEVERITY.indexOf(a.code) - SEVERITY.indexOf(b.code));
       first = {
@@ -247,7 +263,7 @@ function checkPath(
   o: ChainValidationOptions,
   crls: readonly CrlInfo[],
   _warnings: readonly string[],
-): { problems: Issue[]; notes: string[] } {
+): { problems: Issue[]; notes: string[]; policies?: PathPolicies } {
   const problems: Issue[] = [];
   const notes: string[] = [];
   const t = o.time.getTime();
@@ -261,10 +277,7 @@ function checkPath(
     if (Math.floor(t / 1000) * 1000 > c.notAfter.getTime()) problems.push({ code: 'CERT_EXPIRED', reason: `${who} expired at ${c.notAfter.toISOString()}` });
     if (t < c.notBefore.getTime()) problems.push({ code: 'CERT_NOT_YET_VALID', reason: `${who} is not valid before ${c.notBefore.toISOString()}` });
     for (const e of c.extensions) {
-      const unprocessed = UNPROCESSED.get(e.oid);
-      if (unprocessed !== undefined)
-        problems.push({ code: 'UNTRUSTED_CHAIN', reason: `${who} has a ${unprocessed} extension, which this validator does not process` });
-      else if (e.critical && !HANDLED.has(e.oid)) problems.push({ code: 'UNTRUSTED_CHAIN', reason: `${who} has the unrecognised critical extension ${e.oid}` });
+      if (e.critical && !HANDLED.has(e.oid)) problems.push({ code: 'UNTRUSTED_CHAIN', reason: `${who} has the unrecognised critical extension ${e.oid}` });
     }
     if (k > 0) {
       // RFC 5280 §6.1.4 (k), (n): an issuer must be a CA with keyCertSign.
@@ -288,6 +301,9 @@ function checkPath(
   }
   // RFC 5280 §6.1.3 (b)(c), §6.1.4 (g).
   for (const reason of nameConstraintProblems(path)) problems.push({ code: 'UNTRUSTED_CHAIN', reason });
+  // RFC 5280 §6.1.3 (d)-(f), §6.1.4 (a)(b)(h)-(j), §6.1.5 (a)(b)(g): policy-tree.ts.
+  const policy = processPathPolicies(path, o);
+  if (!policy.ok) problems.push({ code: 'UNTRUSTED_CHAIN', reason: policy.reason });
   const leaf = path[0]!;
   if (o.requiredExtKeyUsage !== undefined) {
     const eku = leaf.extKeyUsage;
@@ -312,7 +328,7 @@ function checkPath(
       });
     }
   }
-  return { problems, notes };
+  return { problems, notes, ...(policy.ok && { policies: policy.policies }) };
 }
 
 /** RFC 5280 §6.3: find a current CRL from the certificate's issuer and look the serial up. */
