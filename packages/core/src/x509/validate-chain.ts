@@ -16,10 +16,13 @@
  * the RFC 5280 §7.1 rules (names.ts sameName: case, white space, string type, attribute order within an
  * RDN) when an issuer is chained to a subject, a CRL to its issuer, and in directoryName constraints.
  *
- * Not implemented (SSMAX certificates do not use them): delta and indirect CRLs, OCSP. The path fails
- * closed on them: a delta CRL from an issuer whose revocation is required fails it (its entries would be
- * ignored, PKITS 4.15.4). CRLs signed by another key of the same CA (self-issued rollover certificates,
- * separate CRL-signing keys) are not supported either: such paths are refused.
+ * Revocation (§6.3) is read from CRLs by revocation.ts: the scopes of cRLDistributionPoints and
+ * issuingDistributionPoint, CRLs partitioned by reason, indirect CRLs (cRLIssuer, certificateIssuer), delta
+ * CRLs, and CRLs signed by another certificate of the CRL issuer (a separate cRLSign certificate, a
+ * self-issued key rollover), whose own path to the same trust anchor is validated; `maxRevocationChecks`
+ * bounds that work. A malformed CRL is ignored with a warning that says why.
+ *
+ * Not implemented: OCSP.
  * Tested against NIST PKITS and x509-limbo in pkits-limbo.test.ts.
  */
 import { SsmaxError, type ErrorCode } from '../errors.js';
@@ -27,6 +30,7 @@ import { Oids, SsmaxOids } from '../oids.js';
 import { parseCertificate, sameBytes, type CertificateInfo, type KeyUsageName } from './certificate-info.js';
 import { parseCrl, type CrlInfo } from './crl.js';
 import { nameConstraintProblems } from './name-constraints.js';
+import { checkRevocation, revocationSession, type RevocationSession } from './revocation.js';
 import { sameName } from './names.js';
 import { checkPolicyInputs, processPathPolicies, type PathPolicies, type PolicyInputs } from './policy-tree.js';
 import { verifySignature } from './signature-algorithms.js';
@@ -83,6 +87,12 @@ export interface ChainValidationOptions extends PolicyInputs {
    * exponential. When it is reached the result is UNTRUSTED_CHAIN unless a path was already found.
    */
   readonly maxCandidates?: number;
+  /**
+   * Most signature checks revocation checking makes in all (CRLs and delta CRLs, and the candidate issuers
+   * of CRL-signer paths); default 128. The CRLs come from the message too. When it is reached, a
+   * certificate whose status is not yet known is treated as having no usable CRL.
+   */
+  readonly maxRevocationChecks?: number;
 }
 
 const SEVERITY: readonly ChainVerdictCode[] = ['BAD_SIGNATURE', 'UNTRUSTED_CHAIN', 'CERT_REVOKED', 'CERT_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_USAGE'];
@@ -156,8 +166,8 @@ export function validateChain(o: ChainValidationOptions): ChainValidationResult 
   for (const c of o.crls ?? []) {
     try {
       crls.push(c instanceof Uint8Array ? parseCrl(c) : c);
-    } catch {
-      warnings.push('a CRL is malformed and was ignored');
+    } catch (e) {
+      warnings.push(`a CRL is malformed and was ignored: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
   const max = o.maxPathLength ?? 6;
@@ -167,6 +177,7 @@ export function validateChain(o: ChainValidationOptions): ChainValidationResult 
   checkPolicyInputs(o);
   const isAnchor = (c: CertificateInfo): boolean => anchors.some((a) => a === c || sameBytes(a.der, c.der));
   const pool = [...anchors, ...intermediates];
+  const session = revocationSession(o, pool);
 
   const complete: CertificateInfo[][] = [];
   let longest: CertificateInfo[] = [leaf];
@@ -233,7 +244,7 @@ export function validateChain(o: ChainValidationOptions): ChainValidationResult 
   }
   let first: ChainValidationResult | undefined;
   for (const path of complete) {
-    const issues = checkPath(path, o, crls, warnings);
+    const issues = checkPath(path, o, crls, session);
     if (issues.problems.length === 0)
       return {
         valid: true,
@@ -262,7 +273,7 @@ function checkPath(
   path: readonly CertificateInfo[],
   o: ChainValidationOptions,
   crls: readonly CrlInfo[],
-  _warnings: readonly string[],
+  session: RevocationSession,
 ): { problems: Issue[]; notes: string[]; policies?: PathPolicies } {
   const problems: Issue[] = [];
   const notes: string[] = [];
@@ -297,7 +308,12 @@ function checkPath(
     // RFC 5280 §6.1.3 (a)(1).
     const sig = verifySignature(c.signatureAlgorithm, issuer.spki, c.tbsDer, c.signatureValue);
     if (!sig.ok) problems.push({ code: 'BAD_SIGNATURE', reason: `the signature on ${who} by "${issuer.subject}" is invalid: ${sig.reason}` });
-    if (o.revocation !== 'none') checkRevocation(c, issuer, o, crls, problems, notes);
+    // RFC 5280 §6.3 (revocation.ts).
+    if (o.revocation !== 'none') {
+      const status = checkRevocation({ path, index: k, options: o, crls, session, validate: validateChain });
+      problems.push(...status.problems);
+      notes.push(...status.notes);
+    }
   }
   // RFC 5280 §6.1.3 (b)(c), §6.1.4 (g).
   for (const reason of nameConstraintProblems(path)) problems.push({ code: 'UNTRUSTED_CHAIN', reason });
@@ -329,72 +345,4 @@ function checkPath(
     }
   }
   return { problems, notes, ...(policy.ok && { policies: policy.policies }) };
-}
-
-/** RFC 5280 §6.3: find a current CRL from the certificate's issuer and look the serial up. */
-function checkRevocation(
-  c: CertificateInfo,
-  issuer: CertificateInfo,
-  o: ChainValidationOptions,
-  crls: readonly CrlInfo[],
-  problems: Issue[],
-  notes: string[],
-): void {
-  const t = o.time.getTime();
-  let usable = false;
-  let delta = false;
-  for (const crl of crls) {
-    // RFC 5280 §6.3.3 (b), §7.1: the CRL issuer names the certificate's issuer (PKITS 4.3.10: other string type).
-    if (!sameName(crl.issuerDer, issuer.subjectDer)) continue;
-    if (crl.authorityKeyIdentifier !== undefined && issuer.subjectKeyIdentifier !== undefined && crl.authorityKeyIdentifier !== issuer.subjectKeyIdentifier)
-      continue;
-    const label = `the CRL from "${issuer.subject}" (thisUpdate ${crl.thisUpdate.toISOString()})`;
-    const sig = verifySignature(crl.signatureAlgorithm, issuer.spki, crl.tbsDer, crl.signatureValue);
-    if (!sig.ok) {
-      notes.push(`${label} was ignored: ${sig.reason}`);
-      continue;
-    }
-    // RFC 5280 §6.3.3 (f): the CRL issuer must hold cRLSign.
-    if (issuer.keyUsage !== undefined && !issuer.keyUsage.includes('cRLSign')) {
-      notes.push(`${label} was ignored: the issuer lacks cRLSign`);
-      continue;
-    }
-    // RFC 5280 §5.2.4: a delta CRL updates the base CRL; ignoring it could miss a revocation.
-    if (crl.delta) {
-      delta = true;
-      continue;
-    }
-    // RFC 5280 §5.2.3: conforming CRL issuers include a non-critical cRLNumber.
-    if (crl.crlNumber === undefined || crl.crlNumberCritical) {
-      notes.push(`${label} was ignored: ${crl.crlNumber === undefined ? 'it has no cRLNumber' : 'its cRLNumber is marked critical'}`);
-      continue;
-    }
-    if (crl.unhandledCriticalExtensions.length > 0) {
-      notes.push(`${label} was ignored: unrecognised critical extension ${crl.unhandledCriticalExtensions.join(', ')}`);
-      continue;
-    }
-    // RFC 5280 §6.3.3 (a): a CRL is usable only inside [thisUpdate, nextUpdate].
-    if (crl.thisUpdate.getTime() > t || crl.nextUpdate === undefined || crl.nextUpdate.getTime() < t) {
-      notes.push(`${label} was ignored: it is not current at ${o.time.toISOString()}`);
-      continue;
-    }
-    usable = true;
-    const entry = crl.revoked.find((e) => e.serialNumber === c.serialNumber && e.reason !== 'removeFromCRL');
-    if (entry) {
-      problems.push({
-        code: 'CERT_REVOKED',
-        reason: `"${c.subject}" (serial ${c.serialNumber}) was revoked at ${entry.revocationDate.toISOString()}${entry.reason ? ` (${entry.reason})` : ''}`,
-      });
-      return;
-    }
-  }
-  if (delta) {
-    const reason = `revocation of "${c.subject}" is unknown: "${issuer.subject}" published a delta CRL, which this validator does not process`;
-    if (o.revocation === 'ifAvailable') notes.push(reason);
-    else problems.push({ code: 'UNTRUSTED_CHAIN', reason });
-  }
-  if (!usable) {
-    if (o.revocation === 'ifAvailable') notes.push(`revocation of "${c.subject}" was not checked: no current CRL from "${issuer.subject}"`);
-    else problems.push({ code: 'UNTRUSTED_CHAIN', reason: `no current, valid CRL from "${issuer.subject}" to check "${c.subject}"` });
-  }
 }
