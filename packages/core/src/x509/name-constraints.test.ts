@@ -29,6 +29,7 @@ import { encodeSignatureAlgorithm } from '../signature-algorithms.js';
 import type { SoftwareKey } from '../software-key.js';
 import { parseCertificate, type CertificateInfo } from './certificate-info.js';
 import { decodeNameConstraints, NameConstraintsState, type GeneralName } from './name-constraints.js';
+import { keyIdentifier } from './issue.js';
 import { chooseScheme, signWith } from './signature-algorithms.js';
 import { cachedKey } from './test-fixtures.js';
 import { validateChain } from './validate-chain.js';
@@ -262,6 +263,9 @@ async function makeCert(o: {
         derSequence(
           ext(Oids.basicConstraints, true, o.ca ? derSequence(derBoolean(true)) : derSequence()),
           ext(Oids.keyUsage, true, derNamedBits(o.ca ? [5, 6] : [0])),
+          // RFC 5280 §4.2.1.1, §4.2.1.2: as a conforming CA writes them (ca-profile.ts refuses paths without).
+          ext(Oids.subjectKeyIdentifier, false, derOctetString(keyIdentifier(o.key.spki))),
+          ext(Oids.authorityKeyIdentifier, false, derSequence(derImplicit(0, false, keyIdentifier(o.issuer.key.spki)))),
           ...(o.extensions ?? []),
         ),
       ),
@@ -294,15 +298,17 @@ async function chain(caExtensions: readonly DerValue[], leafSubject: Uint8Array,
 }
 
 describe('validateChain with name constraints', () => {
-  it('enforces a non-critical excluded constraint as it would a critical one', async () => {
-    const nc = nameConstraints(false, ncDer([], [gn.email('evil.example')]));
-    const bad = await chain([nc], dn(CN('Mallory')), [san(gn.email('mallory@evil.example'))]);
+  it('enforces an excluded constraint, and refuses a non-critical nameConstraints while still reporting what it excludes', async () => {
+    const excluded = ncDer([], [gn.email('evil.example')]);
+    const mallory = '"CN=Mallory" has the rfc822Name "mallory@evil.example", inside the excluded subtree "evil.example" of "CN=Alpha CA,O=Alpha Corp"';
+    const bad = await chain([nameConstraints(true, excluded)], dn(CN('Mallory')), [san(gn.email('mallory@evil.example'))]);
     expect(bad()).toMatchObject({ valid: false, code: 'UNTRUSTED_CHAIN' });
-    expect(bad().reasons).toEqual([
-      '"CN=Mallory" has the rfc822Name "mallory@evil.example", inside the excluded subtree "evil.example" of "CN=Alpha CA,O=Alpha Corp"',
-    ]);
-    const good = await chain([nc], dn(CN('Alice')), [san(gn.email('alice@alpha.example'))]);
+    expect(bad().reasons).toEqual([mallory]);
+    const good = await chain([nameConstraints(true, excluded)], dn(CN('Alice')), [san(gn.email('alice@alpha.example'))]);
     expect(good()).toMatchObject({ valid: true });
+    // RFC 5280 §4.2.1.10: conforming CAs mark it critical (ca-profile.ts); the constraint binds all the same.
+    const lax = await chain([nameConstraints(false, excluded)], dn(CN('Mallory')), [san(gn.email('mallory@evil.example'))]);
+    expect(lax().reasons).toEqual([mallory, '"CN=Alpha CA,O=Alpha Corp" has a non-critical nameConstraints (RFC 5280 §4.2.1.10: MUST be critical)']);
   });
 
   it('checks the subject emailAddress against rfc822Name constraints even beside a subjectAltName', async () => {

@@ -29,6 +29,7 @@ import { SsmaxError, type ErrorCode } from '../errors.js';
 import { Oids, SsmaxOids } from '../oids.js';
 import { parseCertificate, sameBytes, type CertificateInfo, type KeyUsageName } from './certificate-info.js';
 import { parseCrl, type CrlInfo } from './crl.js';
+import { profileProblems } from './ca-profile.js';
 import { nameConstraintProblems } from './name-constraints.js';
 import { checkRevocation, revocationSession, type RevocationSession } from './revocation.js';
 import { sameName } from './names.js';
@@ -317,6 +318,8 @@ function checkPath(
   }
   // RFC 5280 §6.1.3 (b)(c), §6.1.4 (g).
   for (const reason of nameConstraintProblems(path)) problems.push({ code: 'UNTRUSTED_CHAIN', reason });
+  // RFC 5280 §4 rules no conforming CA breaks (ca-profile.ts).
+  for (const reason of profileProblems(path)) problems.push({ code: 'UNTRUSTED_CHAIN', reason });
   // RFC 5280 §6.1.3 (d)-(f), §6.1.4 (a)(b)(h)-(j), §6.1.5 (a)(b)(g): policy-tree.ts.
   const policy = processPathPolicies(path, o);
   if (!policy.ok) problems.push({ code: 'UNTRUSTED_CHAIN', reason: policy.reason });
