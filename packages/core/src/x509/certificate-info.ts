@@ -36,6 +36,12 @@ export interface BasicConstraints {
 export interface ExtensionSummary {
   readonly oid: string;
   readonly critical: boolean;
+  /**
+   * The extnValue contents (the extension's own DER). Path processing (name constraints, policies, CRL
+   * distribution points) reads extensions from here rather than parsing the TBSCertificate again: a parse of a
+   * large certificate costs up to a second, and each re-parse multiplied it (fuzz x509-path).
+   */
+  readonly value: Uint8Array;
 }
 
 /** Public key type read from the SubjectPublicKeyInfo. */
@@ -267,7 +273,7 @@ function parseCertificateWith(r: DerReader, der: Uint8Array): CertificateInfo {
       const { id, critical, value } = r.extension(ext);
       // RFC 5280 §4.2: a certificate MUST NOT include more than one instance of an extension.
       if (extensions.some((e) => e.oid === id)) r.fail(`extension ${id} appears twice`);
-      extensions.push({ oid: id, critical });
+      extensions.push({ oid: id, critical, value });
       switch (id) {
         case Oids.keyUsage:
           info.keyUsage = readKeyUsage(r, value);

@@ -483,27 +483,12 @@ function readIssuingDistributionPoint(r: DerReader, value: Uint8Array): IssuingD
   };
 }
 
-/** A certificate extension's value, read from the TBSCertificate; undefined when the certificate has none. */
-function certificateExtension(cert: CertificateInfo, oid: string): Uint8Array | undefined {
-  if (!cert.extensions.some((e) => e.oid === oid)) return undefined;
-  return new DerReader('MALFORMED_CERTIFICATE', 'the certificate').guard((r) => {
-    const tbs = r.sequence(r.parse(cert.tbsDer), 'TBSCertificate');
-    const wrapper = tbs.find((n) => r.isContext(n, 3));
-    if (!wrapper) return undefined;
-    for (const ext of r.sequence(r.children(wrapper, 'extensions')[0], 'Extensions')) {
-      const e = r.extension(ext);
-      if (e.id === oid) return e.value;
-    }
-    return undefined;
-  });
-}
-
 /**
  * The certificate's cRLDistributionPoints (RFC 5280 §4.2.1.13); empty when it has none. Throws SsmaxError
  * MALFORMED_CERTIFICATE when the extension is malformed.
  */
 export function readCrlDistributionPoints(cert: CertificateInfo): DistributionPoint[] {
-  const value = certificateExtension(cert, Oids.crlDistributionPoints);
+  const value = cert.extensions.find((e) => e.oid === Oids.crlDistributionPoints)?.value;
   if (value === undefined) return [];
   const what = 'cRLDistributionPoints';
   return new DerReader('MALFORMED_CERTIFICATE', `the ${what} of "${cert.subject}"`).guard((r) => {

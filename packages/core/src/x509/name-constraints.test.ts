@@ -28,7 +28,7 @@ import { Oids } from '../oids.js';
 import { encodeSignatureAlgorithm } from '../signature-algorithms.js';
 import type { SoftwareKey } from '../software-key.js';
 import { parseCertificate, type CertificateInfo } from './certificate-info.js';
-import { decodeNameConstraints, NameConstraintsState, type GeneralName } from './name-constraints.js';
+import { decodeNameConstraints, nameConstraintProblems, NameConstraintsState, type GeneralName } from './name-constraints.js';
 import { keyIdentifier } from './issue.js';
 import { chooseScheme, signWith } from './signature-algorithms.js';
 import { cachedKey } from './test-fixtures.js';
@@ -309,6 +309,35 @@ describe('validateChain with name constraints', () => {
     // RFC 5280 §4.2.1.10: conforming CAs mark it critical (ca-profile.ts); the constraint binds all the same.
     const lax = await chain([nameConstraints(false, excluded)], dn(CN('Mallory')), [san(gn.email('mallory@evil.example'))]);
     expect(lax().reasons).toEqual([mallory, '"CN=Alpha CA,O=Alpha Corp" has a non-critical nameConstraints (RFC 5280 §4.2.1.10: MUST be critical)']);
+  });
+
+  it('reads the extensions parseCertificate kept, without parsing the TBSCertificate again', async () => {
+    // Fuzz x509-path: each module parsing the TBSCertificate once more made validateChain take four to five parses
+    // per path certificate (over 2 s for two large CA certificates). A TBSCertificate that cannot be parsed shows
+    // this module does not.
+    const rootKey = cachedKey('EC-P256', 'nc-root');
+    const caKey = cachedKey('EC-P256', 'nc-ca');
+    const rootName = dn(CN('NC Test Root'));
+    const caName = dn(O('Alpha Corp'), CN('Alpha CA'));
+    const root = await makeCert({ issuer: { name: rootName, key: rootKey }, subject: rootName, key: rootKey, ca: true });
+    const ca = await makeCert({
+      issuer: { name: rootName, key: rootKey },
+      subject: caName,
+      key: caKey,
+      ca: true,
+      extensions: [nameConstraints(true, ncDer([], [gn.email('evil.example')]))],
+    });
+    const leaf = await makeCert({
+      issuer: { name: caName, key: caKey },
+      subject: dn(CN('Mallory')),
+      key: cachedKey('EC-P256', 'nc-leaf'),
+      ca: false,
+      extensions: [san(gn.email('mallory@evil.example'))],
+    });
+    const garbled = (c: CertificateInfo): CertificateInfo => ({ ...c, tbsDer: Uint8Array.of(0x30, 0x00) });
+    expect(nameConstraintProblems([leaf, ca, root].map(garbled))).toEqual([
+      '"CN=Mallory" has the rfc822Name "mallory@evil.example", inside the excluded subtree "evil.example" of "CN=Alpha CA,O=Alpha Corp"',
+    ]);
   });
 
   it('checks the subject emailAddress against rfc822Name constraints even beside a subjectAltName', async () => {

@@ -134,7 +134,9 @@ export class RevocationSession {
     try {
       r = check.validate(sub);
     } catch (e) {
-      return { ok: false, reason: `${who} could not be validated: ${e instanceof Error ? e.message : String(e)}` };
+      // A typed refusal of the signer is a reason; any other error is a fault and must not pass for one.
+      if (!(e instanceof SsmaxError)) throw e;
+      return { ok: false, reason: `${who} could not be validated: ${e.message}` };
     } finally {
       this.inProgress.pop();
     }
@@ -216,7 +218,9 @@ function pointsOf(cert: CertificateInfo): readonly Point[] | Error {
     try {
       points = readCrlDistributionPoints(cert).map((dp) => resolvePoint(dp, cert));
     } catch (e) {
-      points = e instanceof Error ? e : new Error(String(e));
+      // A malformed extension leaves the status unknown; any other error is a fault and must not pass for that.
+      if (!(e instanceof SsmaxError)) throw e;
+      points = e;
     }
     pointsCache.set(cert, points);
   }
