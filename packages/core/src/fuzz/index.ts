@@ -6,3 +6,9 @@
 export { MAX_MS_PER_CASE, isAllowedFailure, jsonValue, mimeTokenSoup, mutatedFrom, rfc4134Seeds, type Rfc4134Seeds } from './fuzz-support.js';
 export { readBer, type BerElement } from '../der/ber-reader.js';
 export { readContentInfo } from '../cms/common/content-info.js';
+// The x509-path target builds its certificates and CRLs field by field, and runs these decoders on their extensions
+// directly (validateChain turns their errors into reasons, so a decoder's own fault would not show as a thrown error).
+export { DerValue, derBitString, derBoolean, derEncode, derInteger, derOid, derSequence, derSetOf, derTime, type DerInput } from '../der/der-writer.js';
+export { decodeNameConstraints } from '../x509/name-constraints.js';
+export { decodeCertificatePolicies, decodeInhibitAnyPolicy, decodePolicyConstraints, decodePolicyMappings } from '../x509/policy-tree.js';
+export { readCrlDistributionPoints } from '../x509/crl.js';

@@ -10,7 +10,7 @@ import type { HostReady } from './fuzz-host.js';
 import { httpCases, registryAnswers, runHttpCase, type HttpCase } from './http-target.js';
 import { HANG_MS, TargetTally, type CaseResult, type TargetResult } from './outcome.js';
 import { ParserRunner } from './parser-runner.js';
-import { PARSER_TARGET_NAMES } from './parser-targets.js';
+import { PARSER_TARGET_RUNS } from './parser-targets.js';
 import { runSmtpCase, smtpAnswers, smtpCaseBytes, smtpCases, type SmtpCase } from './smtp-target.js';
 import type fc from 'fast-check';
 
@@ -58,7 +58,7 @@ export const FUZZ_TARGETS: readonly {
   readonly defaultCases: number;
   readonly budgetWeight: number;
 }[] = [
-  ...PARSER_TARGET_NAMES.map((name) => ({ name, kind: 'parser' as const, defaultCases: 9_000, budgetWeight: 1 })),
+  ...PARSER_TARGET_RUNS.map((t) => ({ ...t, kind: 'parser' as const })),
   { name: 'smtp-mx', kind: 'server', defaultCases: 1_200, budgetWeight: 4 },
   { name: 'registry-http', kind: 'server', defaultCases: 4_000, budgetWeight: 2 },
 ];

@@ -1,9 +1,10 @@
 /**
  * The reduced fuzz run of issue 11 item 4 (≤ 60 s, fixed seed) as part of npm test: the built `npm run fuzz` CLI
- * with a 25 s budget over every target. It must find nothing (no crash, hang, untyped error or protocol
+ * with a 27 s budget over every target. It must find nothing (no crash, hang, untyped error or protocol
  * violation), run every target more than a handful of times, and get deep: CMS cases past the outer
  * ContentInfo into signer and recipient processing, SMTP sessions into DATA and to "queued", HTTP requests
- * routed to a handler, JSON documents past their signature into the schema check.
+ * routed to a handler, JSON documents past their signature into the schema check, signed certificate paths into
+ * name constraints, policy processing and CRLs.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -41,7 +42,7 @@ beforeAll(async () => {
   const b = spawnSync('npx', ['tsc', '-b', 'packages/world'], { cwd: REPO, encoding: 'utf8' });
   if (b.status !== 0) throw new Error(`build failed: ${b.stdout}${b.stderr}`);
   run = await new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, '--budget', '25s', '--seed', '20261207', '--out', join(dir, 'results.json')], { cwd: REPO });
+    const child = spawn(process.execPath, [CLI, '--budget', '27s', '--seed', '20261207', '--out', join(dir, 'results.json')], { cwd: REPO });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -58,7 +59,7 @@ const target = (name: string): Target => {
   return t;
 };
 
-describe('npm run fuzz (reduced: 25 s budget, seed 20261207)', () => {
+describe('npm run fuzz (reduced: 27 s budget, seed 20261207)', () => {
   it('finds no crash, hang, untyped error or protocol violation, exits 0 and prints the table', () => {
     const failing = results.targets.filter((t) => t.crashes + t.hangs + t.untypedErrors + t.violations > 0);
     expect(failing.map((t) => `${t.name}: ${t.crashes} crashes, ${t.hangs} hangs, ${t.untypedErrors} untyped (${t.uncaughtErrorTypes.join(', ')})`)).toEqual(
@@ -70,7 +71,7 @@ describe('npm run fuzz (reduced: 25 s budget, seed 20261207)', () => {
   });
 
   it('stays within 60 s in all and records its seed, budget, node and commit', () => {
-    expect(results.meta).toMatchObject({ seed: 20261207, budgetMs: 25_000, node: process.version });
+    expect(results.meta).toMatchObject({ seed: 20261207, budgetMs: 27_000, node: process.version });
     expect(results.meta.commit).toMatch(/^[0-9a-f]{40}$|^unknown$/);
     expect(results.meta.durationMs).toBeLessThanOrEqual(60_000);
   });
@@ -90,6 +91,7 @@ describe('npm run fuzz (reduced: 25 s budget, seed 20261207)', () => {
         'smtp-mx',
         'x509-certificate',
         'x509-crl',
+        'x509-path',
         'zip',
       ].sort(),
     );
@@ -116,6 +118,13 @@ describe('npm run fuzz (reduced: 25 s budget, seed 20261207)', () => {
     const http = target('registry-http');
     expect(http.reached['body-read'] ?? 0).toBeGreaterThan(http.cases * 0.2);
     expect(http.reached['2xx'] ?? 0).toBeGreaterThan(0);
+  });
+
+  it('gets signed certificate paths past path building into name constraints, policy processing and CRLs, and some to valid', () => {
+    const t = target('x509-path');
+    expect(t.reached['chain-built'] ?? 0).toBeGreaterThan(t.cases * 0.3);
+    const deep = ['nc-checked', 'nc-decoded', 'policy-processed', 'mappings-decoded', 'crl-used', 'idp-decoded', 'delta-decoded', 'valid'];
+    expect(deep.filter((mark) => !((t.reached[mark] ?? 0) > 0))).toEqual([]);
   });
 
   it('gets the other formats past their framing: certificates into chain validation, CRLs to their signature, archives to their entries, mails to their parts, documents to their schema', () => {

@@ -40,6 +40,7 @@ import { derMutatedFrom } from './der-mutator.js';
 import { jsonMutatedFrom } from './json-mutator.js';
 import { mimeMutatedFrom } from './mime-mutator.js';
 import type { CaseProbe } from './outcome.js';
+import { x509PathTarget } from './x509-path-target.js';
 import { zipMutatedFrom } from './zip-mutator.js';
 
 /** One generated case: bytes, and what they are (`raw` goes to the entry point as is; JSON kinds are signed first). */
@@ -57,8 +58,11 @@ export interface OpenTarget {
   close(): Promise<void>;
 }
 
-interface ParserTarget {
+export interface ParserTarget {
   readonly name: string;
+  /** Cases in a default run and share of a budget run, where not the parsers' usual 9,000 and 1. */
+  readonly defaultCases?: number;
+  readonly budgetWeight?: number;
   open(c: FuzzCorpus): Promise<OpenTarget>;
 }
 
@@ -252,6 +256,7 @@ export const PARSER_TARGETS: readonly ParserTarget[] = [
       };
     },
   },
+  x509PathTarget,
   {
     name: 'mime-smime',
     async open(c) {
@@ -399,5 +404,5 @@ export const PARSER_TARGETS: readonly ParserTarget[] = [
   },
 ];
 
-/** Names of the in-process targets, in run order. */
-export const PARSER_TARGET_NAMES = PARSER_TARGETS.map((t) => t.name);
+/** The in-process targets in run order, with their case counts in a default run and their budget weights. */
+export const PARSER_TARGET_RUNS = PARSER_TARGETS.map((t) => ({ name: t.name, defaultCases: t.defaultCases ?? 9_000, budgetWeight: t.budgetWeight ?? 1 }));
