@@ -29,7 +29,11 @@ export interface HostileSmtpPlan {
   readonly bomb?: string;
   /** Sessions the client opens once each other behaviour has had its answer (or after 30 s). */
   readonly hogSessions: number;
+  /** Only these behaviours (all by default): a test of one reply. */
+  readonly only?: readonly HostileBehaviour[];
 }
+
+export type HostileBehaviour = 'garbage' | 'endless-header' | 'huge-data' | 'slowloris' | 'zip-bomb' | 'hog';
 
 /** How each behaviour's sessions ended: the distinct reply prefixes seen. */
 export type HostileSmtpReport = Record<string, string[]>;
@@ -117,7 +121,14 @@ class Session {
     return this.reply();
   }
 
-  /** Writes chunk after chunk, with backpressure, until the server replies or closes or `stop()`. */
+  /**
+   * Writes chunk after chunk, with backpressure, until the server replies or closes or `stop()`. After each
+   * chunk it lets the event loop poll for input (`setImmediate` runs after the poll phase): on loopback a write
+   * completes at once and 'drain' comes on the next tick, so a loop that only awaited 'drain' never read the
+   * server's reply. It wrote on (380 MB in 5 s) into a server that had answered `421` and half-closed, until
+   * smtp-server's 5 s half-close deadline reset the connection and the unread reply was lost (EPIPE): the
+   * session ended "" instead of "421 Error", one time in three under load (issue 11's 20-run repeat).
+   */
   async stream(chunk: () => Buffer, stop: () => boolean): Promise<void> {
     while (!stop() && !this.closed && this.pending) {
       if (!this.socket.write(chunk()))
@@ -125,6 +136,7 @@ class Session {
           this.socket.once('drain', r);
           this.socket.once('close', r);
         });
+      await new Promise((r) => setImmediate(r));
     }
   }
 }
@@ -163,15 +175,18 @@ async function run(plan: HostileSmtpPlan): Promise<void> {
     expect(await s.command(`RCPT TO:<${plan.rcpt}>`), '250');
     expect(await s.command('DATA'), '354');
   };
-  const loop = async (name: string, round: (s: Session) => Promise<void>) => {
-    while (!stop) {
+  const runs = (name: HostileBehaviour) => !plan.only || plan.only.includes(name);
+  const loop = async (name: HostileBehaviour, round: (s: Session) => Promise<void>) => {
+    while (!stop && runs(name)) {
       const s = await session().catch(() => undefined);
       if (!s) continue;
       try {
         await round(s);
-        if (!stop) note(name, await s.reply());
+        const reply = await s.reply();
+        if (!stop) note(name, reply);
       } catch (e) {
-        note(name, e instanceof Refused ? 'refused' : 'error');
+        // Not a session that stop() cut short: its greeting or reply "failed" only because the client left.
+        if (!stop) note(name, e instanceof Refused ? 'refused' : 'error');
         // A refused session comes back at once: keep the loop from spinning on the greeting delay alone.
         await new Promise((r) => setTimeout(r, 20));
       } finally {
@@ -215,7 +230,8 @@ async function run(plan: HostileSmtpPlan): Promise<void> {
       : []),
   ];
   const hog = (async () => {
-    const others = ['garbage', 'endless-header', 'huge-data', ...(plan.bomb ? ['zip-bomb'] : [])];
+    if (!runs('hog')) return;
+    const others = (['garbage', 'endless-header', 'huge-data', ...(plan.bomb ? ['zip-bomb' as const] : [])] as const).filter(runs);
     for (let waited = 0; waited < 30_000 && !stop && others.some((n) => !answered.has(n)); waited += 100) await new Promise((r) => setTimeout(r, 100));
     const greetings: Promise<void>[] = [];
     for (let i = 0; i < plan.hogSessions && !stop; i++) {
