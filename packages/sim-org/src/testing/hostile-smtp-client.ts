@@ -132,9 +132,15 @@ class Session {
   async stream(chunk: () => Buffer, stop: () => boolean): Promise<void> {
     while (!stop() && !this.closed && this.pending) {
       if (!this.socket.write(chunk()))
-        await new Promise((r) => {
-          this.socket.once('drain', r);
-          this.socket.once('close', r);
+        await new Promise<void>((r) => {
+          // Both listeners go when either fires: one left behind per wait was a leak (MaxListenersExceededWarning).
+          const go = () => {
+            this.socket.off('drain', go);
+            this.socket.off('close', go);
+            r();
+          };
+          this.socket.once('drain', go);
+          this.socket.once('close', go);
         });
       await new Promise((r) => setImmediate(r));
     }
