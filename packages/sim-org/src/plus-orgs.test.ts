@@ -6,6 +6,7 @@
  * cancels never leaves.
  */
 import { Registry } from '@ssmax/sim-registry';
+import type { Socket } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyAttestation } from './attestation.js';
@@ -112,7 +113,13 @@ describe('ssmax-plus between two orgs', () => {
     });
     // The MTA-out drops the TLS session when the pin does not match: the reset reaches the server as an error event.
     relay.on('error', () => undefined);
-    const hook = world.net.insertOnPath(`${mx}:25`, (socket) => void relay.server.emit('connection', socket));
+    // Its sessions end with the test: one the MTA-out left after the failed pin would otherwise hold mx.plb's
+    // relay (and the world's teardown) open until smtp-server's 60 s idle timeout.
+    const sockets = new Set<Socket>();
+    const hook = world.net.insertOnPath(`${mx}:25`, (socket) => {
+      sockets.add(socket);
+      relay.server.emit('connection', socket);
+    });
     try {
       const sent = await alice.ua.send({ to: [bob.user.address], subject: 'secret', text: 'not for the relay', files: FILES, pin: alice.pin });
       await until(() => a.org.journey.events(sent.messageId).some((e) => e.outcome === 'bounced' && e.actor.endsWith('/dsn')), 20_000);
@@ -124,6 +131,7 @@ describe('ssmax-plus between two orgs', () => {
     } finally {
       hook.remove();
       relay.close();
+      for (const s of sockets) s.destroy();
     }
   });
 });
