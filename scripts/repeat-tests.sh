@@ -5,22 +5,24 @@
 # It is resumable: it counts the runs already in the record for this commit and goes on from there, and it
 # refuses a dirty work tree (the record would name a commit that is not what ran).
 #
-#   bash scripts/repeat-tests.sh [N=20] [RECORD=reports/repeat/<commit>.jsonl]
+#   bash scripts/repeat-tests.sh [N=20] [RECORD=repeat/results/<commit>.jsonl]
 #
-# Each run's full output is kept beside the record as run-<i>.log.
+# The record is meant to be committed (repeat/results/); each run's full output goes to
+# reports/repeat/<commit>/run-<i>.log (not committed).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-20}
 commit=$(git rev-parse --short=12 HEAD)
-record=${2:-reports/repeat/$commit.jsonl}
-if [ -n "$(git status --porcelain --untracked-files=no)" ]; then
+record=${2:-repeat/results/$commit.jsonl}
+logs=reports/repeat/$commit
+if [ -n "$(git status --porcelain --untracked-files=no -- . ':(exclude)repeat/results')" ]; then
   echo "repeat-tests: the work tree has changes; commit or stash them first (the record names commit $commit)" >&2
   exit 2
 fi
-mkdir -p "$(dirname "$record")"
-done_runs=$(grep -c . "$record" 2>/dev/null || true)
+mkdir -p "$(dirname "$record")" "$logs"
+done_runs=$(grep -c "\"commit\":\"$commit\"" "$record" 2>/dev/null || true)
 for i in $(seq $((done_runs + 1)) "$n"); do
-  log="$(dirname "$record")/run-$i.log"
+  log="$logs/run-$i.log"
   started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
   t0=$(date +%s)
   npm test >"$log" 2>&1
