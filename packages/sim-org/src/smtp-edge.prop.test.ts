@@ -6,7 +6,7 @@
  * and QUIT → 221. Explicit cases: unknown recipient, expired and revoked user certificate, malformed
  * and oversized mail, and a card locked by three wrong PINs as the user agent reports it.
  */
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +18,7 @@ import { Registry } from '@ssmax/sim-registry';
 import { OrgCa } from './org-ca.js';
 import { Organisation, SimpleUserDirectory } from './organisation.js';
 import { composeSignedMail } from './testing/signed-mail.js';
+import { SpoolCensus } from './testing/spool-census.js';
 import { TraceVault } from './trace-vault.js';
 import { UserAgent } from './user-agent.js';
 import { UserRegistration } from './user-registration.js';
@@ -76,6 +77,7 @@ beforeAll(async () => {
   });
   alice = await addUser('alice');
   fuzzFrom = net.address('fuzzer/client');
+  census = new SpoolCensus(['inbound', 'outbound'].map((which) => join(dir, 'edge', 'spool', which)));
 }, 120_000);
 
 afterAll(async () => {
@@ -86,14 +88,9 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Every message the org ever spooled: states move by rename, so the sum only grows by enqueue. */
-function spooled(): number {
-  let n = 0;
-  for (const which of ['inbound', 'outbound']) {
-    for (const s of ['incoming', 'processing', 'outgoing', 'delivered', 'bounced']) n += readdirSync(join(dir, 'edge', 'spool', which, s)).length;
-  }
-  return n;
-}
+/** Every message the org ever spooled, by id: a worker may rename one between two directory listings (spool-census.ts). */
+let census: SpoolCensus;
+const spooled = (): number => census.count();
 
 type Ep = { address: string; port: number };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -60,8 +60,14 @@ export interface SpoolOptions {
   onDirSync?: (dir: string) => void;
 }
 
-const STATES: readonly SpoolState[] = ['incoming', 'processing', 'outgoing', 'delivered', 'bounced'];
+/** Every state, in the order a message can first reach it (a retry moves it back from outgoing to processing). */
+export const SPOOL_STATES: readonly SpoolState[] = ['incoming', 'processing', 'outgoing', 'delivered', 'bounced'];
 const SEP = '~';
+
+/** The message id of a file name in `state`: in `processing` the name is `<state it came from>~<id>`. */
+export function spoolMessageId(state: SpoolState, name: string): string {
+  return state === 'processing' ? name.slice(name.indexOf(SEP) + 1) : name;
+}
 
 async function fsyncDir(path: string): Promise<void> {
   const h = await fs.open(path, fsc.O_RDONLY | fsc.O_DIRECTORY);
@@ -161,7 +167,7 @@ export class Spool {
   /** Opens (creating if needed) a spool directory. Call {@link recover} before starting workers. */
   static async open(dir: string, options: SpoolOptions = {}): Promise<Spool> {
     try {
-      for (const d of ['tmp', 'done', 'keys', ...STATES]) await fs.mkdir(join(dir, d), { recursive: true });
+      for (const d of ['tmp', 'done', 'keys', ...SPOOL_STATES]) await fs.mkdir(join(dir, d), { recursive: true });
       await fsyncDir(dir);
     } catch (err) {
       throw new SimOrgError('SPOOL_IO', `Cannot open spool at ${dir}. ${(err as Error).message}`, { cause: err });
@@ -207,7 +213,7 @@ export class Spool {
   private async holds(id: string): Promise<boolean> {
     if (!/^[\w.-]+$/.test(id)) return false;
     const paths = [
-      ...STATES.filter((s) => s !== 'processing').map((s) => join(this.dir, s, id)),
+      ...SPOOL_STATES.filter((s) => s !== 'processing').map((s) => join(this.dir, s, id)),
       this.processingPath('incoming', id),
       this.processingPath('outgoing', id),
     ];
@@ -240,7 +246,7 @@ export class Spool {
   /** Message ids in a state, oldest first. In `processing` the ids carry the state they came from. */
   async list(state: SpoolState): Promise<string[]> {
     const names = (await fs.readdir(join(this.dir, state))).sort();
-    return state === 'processing' ? names.map((n) => n.slice(n.indexOf(SEP) + 1)) : names;
+    return names.map((n) => spoolMessageId(state, n));
   }
 
   /**
