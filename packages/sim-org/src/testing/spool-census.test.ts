@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SPOOL_STATES } from '../spool.js';
+import { SPOOL_STATES, type SpoolState } from '../spool.js';
 import { SpoolCensus } from './spool-census.js';
 
 const dirs: string[] = [];
@@ -17,40 +17,33 @@ function spoolDir(): string {
   return d;
 }
 
-/** A readdir that lists `state` and then, once, lets `after` rename a file, as a spool worker might between two listings. */
-function renamingAfter(dir: string, state: string, after: () => void): (p: string) => string[] {
-  let fired = false;
-  return (p) => {
+/**
+ * Counts one spool that holds message `m` in `from`/, which a worker claims (renames to processing/`from`~m)
+ * right after the census has listed `listed`/ and before it lists the next state.
+ */
+function countAcrossClaim(from: 'incoming' | 'outgoing', listed: SpoolState): number {
+  const d = spoolDir();
+  writeFileSync(join(d, from, 'm'), 'x');
+  let claimed = false;
+  return new SpoolCensus([d], (p) => {
     const names = readdirSync(p);
-    if (!fired && p === join(dir, state)) {
-      fired = true;
-      after();
+    if (!claimed && p === join(d, listed)) {
+      claimed = true;
+      renameSync(join(d, from, 'm'), join(d, 'processing', `${from}~m`));
     }
     return names;
-  };
+  }).count();
 }
 
 describe('SpoolCensus', () => {
   it('counts a message once when a worker claims it (incoming → processing) between two directory listings', () => {
-    const d = spoolDir();
-    writeFileSync(join(d, 'incoming', 'm1'), 'x');
-    const census = new SpoolCensus(
-      [d],
-      renamingAfter(d, 'incoming', () => renameSync(join(d, 'incoming', 'm1'), join(d, 'processing', 'incoming~m1'))),
-    );
     // The file is listed in incoming/ and then again in processing/: a per-file count says 2.
-    expect(census.count()).toBe(1);
+    expect(countAcrossClaim('incoming', 'incoming')).toBe(1);
   });
 
   it('still counts a message a retry moves back (outgoing → processing) behind the listing', () => {
-    const d = spoolDir();
-    writeFileSync(join(d, 'outgoing', 'm2'), 'x');
     // processing/ is listed before the move and outgoing/ after it: the first pass sees the message nowhere.
-    const census = new SpoolCensus(
-      [d],
-      renamingAfter(d, 'processing', () => renameSync(join(d, 'outgoing', 'm2'), join(d, 'processing', 'outgoing~m2'))),
-    );
-    expect(census.count()).toBe(1);
+    expect(countAcrossClaim('outgoing', 'processing')).toBe(1);
   });
 
   it('keeps counting a message it has seen, ignores half-written dot files, and keeps two spools apart', () => {

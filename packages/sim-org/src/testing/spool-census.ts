@@ -25,6 +25,7 @@ export class SpoolCensus {
 
   /** How many distinct messages the spools have held since this census was made (or ever, at the first call). */
   count(): number {
+    // Ten passes bound the loop should a worker keep taking mail in; each pass after the first needs a new id to go on.
     for (let pass = 0; pass < 10; pass++) {
       const before = this.#seen.size;
       for (const [i, dir] of this.spoolDirs.entries()) {
