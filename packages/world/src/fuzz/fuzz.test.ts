@@ -15,6 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
 const CLI = join(REPO, 'packages/world/dist/fuzz/fuzz-cli.js');
+/** The hook's limit; the CLI gets what the build leaves of it, less 10 s to stop it and fail with its log. */
+const HOOK_MS = 180_000;
 
 interface Target {
   name: string;
@@ -37,20 +39,31 @@ let run: { code: number | null; stdout: string; stderr: string };
 let results: Results;
 
 beforeAll(async () => {
+  const hookStart = Date.now();
   dir = mkdtempSync(join(tmpdir(), 'ssmax-fuzz-test-'));
   // The run uses dist/ (worker threads and the server host are separate entry points): make sure it is current.
   const b = spawnSync('npx', ['tsc', '-b', 'packages/world'], { cwd: REPO, encoding: 'utf8' });
   if (b.status !== 0) throw new Error(`build failed: ${b.stdout}${b.stderr}`);
-  run = await new Promise((resolve) => {
+  run = await new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, '--budget', '27s', '--seed', '20261207', '--out', join(dir, 'results.json')], { cwd: REPO });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    // A run that has not ended well before the hook's deadline has hung (run 19 of repeat/results/4a75b3e6e5b4.jsonl):
+    // stop it and fail with its log, whose last `[fuzz]` line names the last target it finished.
+    const deadlineMs = HOOK_MS - (Date.now() - hookStart) - 10_000;
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`fuzz-cli did not end within ${deadlineMs} ms (its budget is 27 s). Its stderr:\n${stderr.slice(-4000)}`));
+    }, deadlineMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
   });
   results = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as Results;
-}, 180_000);
+}, HOOK_MS);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const target = (name: string): Target => {
