@@ -6,12 +6,13 @@
  * routed to a handler, JSON documents past their signature into the schema check, signed certificate paths into
  * name constraints, policy processing and CRLs.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildCompiled } from '@ssmax/core/testing';
 
 const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
 const CLI = join(REPO, 'packages/world/dist/fuzz/fuzz-cli.js');
@@ -42,8 +43,7 @@ beforeAll(async () => {
   const hookStart = Date.now();
   dir = mkdtempSync(join(tmpdir(), 'ssmax-fuzz-test-'));
   // The run uses dist/ (worker threads and the server host are separate entry points): make sure it is current.
-  const b = spawnSync('npx', ['tsc', '-b', 'packages/world'], { cwd: REPO, encoding: 'utf8' });
-  if (b.status !== 0) throw new Error(`build failed: ${b.stdout}${b.stderr}`);
+  await buildCompiled('packages/world');
   run = await new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, '--budget', '27s', '--seed', '20261207', '--out', join(dir, 'results.json')], { cwd: REPO });
     let stdout = '';
